@@ -1,0 +1,117 @@
+#include "client/job_client.h"
+
+#include <grpcpp/grpcpp.h>
+
+#include <thread>
+
+#include "absl/strings/str_cat.h"
+#include "common/grpc_status.h"
+
+namespace sluice {
+
+bool IsTerminalJobState(const std::string& s) {
+  return s == "FINISHED" || s == "FAILED" || s == "CANCELED";
+}
+
+JobClient::JobClient(const std::string& address, std::chrono::milliseconds timeout)
+    : address_(address), timeout_(timeout) {
+  grpc::ChannelArguments args;
+  args.SetMaxReceiveMessageSize(64 << 20);
+  stub_ = proto::JobManagerService::NewStub(
+      grpc::CreateCustomChannel(address, grpc::InsecureChannelCredentials(), args));
+}
+
+std::unique_ptr<grpc::ClientContext> JobClient::Context() const {
+  auto ctx = std::make_unique<grpc::ClientContext>();
+  ctx->set_deadline(std::chrono::system_clock::now() + timeout_);
+  return ctx;
+}
+
+absl::Status JobClient::Convert(const grpc::Status& s) const {
+  if (s.error_code() == grpc::StatusCode::UNAVAILABLE ||
+      s.error_code() == grpc::StatusCode::DEADLINE_EXCEEDED) {
+    return absl::UnavailableError(absl::StrCat(
+        "cannot reach the JobManager at ", address_, " (", s.error_message(),
+        "); is the cluster running? Start it with deploy/start-cluster.sh, or pass -m host:port"));
+  }
+  return FromGrpcStatus(s);
+}
+
+absl::StatusOr<proto::ClusterOverview> JobClient::Overview() {
+  auto ctx = Context();
+  proto::Empty req;
+  proto::ClusterOverview resp;
+  grpc::Status s = stub_->GetOverview(ctx.get(), req, &resp);
+  if (!s.ok()) return Convert(s);
+  return resp;
+}
+
+absl::StatusOr<std::string> JobClient::UploadLibrary(const std::string& bytes) {
+  auto ctx = Context();
+  proto::UploadLibraryResponse resp;
+  auto writer = stub_->UploadLibrary(ctx.get(), &resp);
+  constexpr size_t kChunk = 1 << 20;
+  proto::LibraryChunk chunk;
+  for (size_t off = 0; off < bytes.size(); off += kChunk) {
+    chunk.set_data(bytes.substr(off, kChunk));
+    if (!writer->Write(chunk)) break;
+  }
+  writer->WritesDone();
+  grpc::Status s = writer->Finish();
+  if (!s.ok()) return Convert(s);
+  return resp.sha256();
+}
+
+absl::StatusOr<std::string> JobClient::Submit(const proto::SubmitJobRequest& req) {
+  auto ctx = Context();
+  proto::SubmitJobResponse resp;
+  grpc::Status s = stub_->SubmitJob(ctx.get(), req, &resp);
+  if (!s.ok()) return Convert(s);
+  return resp.job_id();
+}
+
+absl::StatusOr<proto::JobStatus> JobClient::GetJob(const std::string& job_id) {
+  auto ctx = Context();
+  proto::JobIdRequest req;
+  req.set_job_id(job_id);
+  proto::JobStatus resp;
+  grpc::Status s = stub_->GetJob(ctx.get(), req, &resp);
+  if (!s.ok()) return Convert(s);
+  return resp;
+}
+
+absl::StatusOr<std::vector<proto::JobStatus>> JobClient::ListJobs(bool include_terminated) {
+  auto ctx = Context();
+  proto::ListJobsRequest req;
+  req.set_include_terminated(include_terminated);
+  proto::ListJobsResponse resp;
+  grpc::Status s = stub_->ListJobs(ctx.get(), req, &resp);
+  if (!s.ok()) return Convert(s);
+  return std::vector<proto::JobStatus>(resp.jobs().begin(), resp.jobs().end());
+}
+
+absl::Status JobClient::Cancel(const std::string& job_id) {
+  auto ctx = Context();
+  proto::JobIdRequest req;
+  req.set_job_id(job_id);
+  proto::Empty resp;
+  grpc::Status s = stub_->CancelJob(ctx.get(), req, &resp);
+  if (!s.ok()) return Convert(s);
+  return absl::OkStatus();
+}
+
+absl::StatusOr<proto::JobStatus> JobClient::WaitForTermination(const std::string& job_id) {
+  int failures = 0;
+  while (true) {
+    auto st = GetJob(job_id);
+    if (st.ok()) {
+      failures = 0;
+      if (IsTerminalJobState(st->state())) return st;
+    } else if (++failures >= 20) {
+      return st.status();
+    }
+    std::this_thread::sleep_for(std::chrono::milliseconds(50));
+  }
+}
+
+}  // namespace sluice

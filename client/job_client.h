@@ -1,0 +1,42 @@
+// JobClient: the CLI's (and tests') connection to a JobManager.
+#pragma once
+
+#include <memory>
+#include <string>
+#include <vector>
+
+#include "absl/status/statusor.h"
+#include "proto/jobmanager.grpc.pb.h"
+
+namespace sluice {
+
+class JobClient {
+ public:
+  // `address` is host:port. No connection is made until the first call.
+  JobClient(const std::string& address, std::chrono::milliseconds timeout);
+
+  // Unavailable with a hint to start the cluster when nothing answers at the address.
+  absl::StatusOr<proto::ClusterOverview> Overview();
+  // Uploads library bytes; returns their SHA-256.
+  absl::StatusOr<std::string> UploadLibrary(const std::string& bytes);
+  absl::StatusOr<std::string> Submit(const proto::SubmitJobRequest& req);
+  absl::StatusOr<proto::JobStatus> GetJob(const std::string& job_id);
+  absl::StatusOr<std::vector<proto::JobStatus>> ListJobs(bool include_terminated);
+  absl::Status Cancel(const std::string& job_id);
+  // Polls until the job reaches FINISHED, FAILED or CANCELED; returns its last status.
+  absl::StatusOr<proto::JobStatus> WaitForTermination(const std::string& job_id);
+
+  const std::string& address() const { return address_; }
+
+ private:
+  absl::Status Convert(const grpc::Status& s) const;
+  std::unique_ptr<grpc::ClientContext> Context() const;
+
+  std::string address_;
+  std::chrono::milliseconds timeout_;
+  std::unique_ptr<proto::JobManagerService::Stub> stub_;
+};
+
+bool IsTerminalJobState(const std::string& state);
+
+}  // namespace sluice

@@ -1,0 +1,241 @@
+// sluice: the command line client.
+//
+//   sluice run [-m host:port] [-p N] [-d] libjob.so [-- job args]   submit a job (and wait)
+//   sluice list [-a]                                                 jobs of the cluster
+//   sluice cancel JOBID                                              cancel a job
+//   sluice info libjob.so [-p N] [-- job args]                       job graph as JSON
+//   sluice local libjob.so [-p N] [-- job args]                      run in this process
+//
+// Every command takes --config-dir DIR (default $SLUICE_CONF_DIR) and -D key=value.
+#include <CLI/CLI.hpp>
+#include <cstdio>
+#include <ctime>
+#include <fstream>
+#include <iostream>
+#include <sstream>
+
+#include "absl/strings/str_cat.h"
+#include "client/job_client.h"
+#include "client/mini_cluster.h"
+#include "common/config.h"
+#include "common/ids.h"
+#include "common/job_graph.h"
+#include "common/job_library.h"
+#include "common/process.h"
+#include "spdlog/spdlog.h"
+
+namespace sluice {
+namespace {
+
+struct CommonOptions {
+  std::string config_dir;
+  std::vector<std::string> dynamic;
+};
+
+struct JobOptions {
+  std::string library;
+  std::vector<std::string> args;
+  int parallelism = -1;  // -1: parallelism.default
+};
+
+int Fail(const std::string& msg) {
+  std::fprintf(stderr, "error: %s\n", msg.c_str());
+  return 1;
+}
+int Fail(const absl::Status& s) { return Fail(std::string(s.message())); }
+
+// A job library loaded and its graph built, ready to submit.
+struct PreparedJob {
+  std::string bytes;
+  proto::JobGraph graph;
+  std::vector<std::string> args;
+  std::unique_ptr<StreamExecutionEnvironment> env;
+};
+
+absl::StatusOr<PreparedJob> Prepare(const Configuration& conf, const JobOptions& opts) {
+  if (opts.parallelism == 0 || opts.parallelism < -1) {
+    return absl::InvalidArgumentError(
+        absl::StrCat("parallelism (-p) must be at least 1, got ", opts.parallelism));
+  }
+  if (opts.parallelism == -1 && conf.GetInt("parallelism.default") < 1) {
+    return absl::InvalidArgumentError(absl::StrCat(
+        "configuration key 'parallelism.default' must be at least 1, got ", conf.GetInt("parallelism.default")));
+  }
+  auto lib = JobLibrary::Load(opts.library);
+  if (!lib.ok()) return lib.status();
+  auto env = (*lib)->BuildEnvironment(opts.args);
+  if (!env.ok()) return env.status();
+  JobGraphOptions go;
+  go.default_parallelism =
+      opts.parallelism > 0 ? opts.parallelism : static_cast<int>(conf.GetInt("parallelism.default"));
+  go.max_parallelism = static_cast<int>(conf.GetInt("pipeline.max-parallelism"));
+  auto graph = BuildJobGraph(**env, go);
+  if (!graph.ok()) return graph.status();
+  PreparedJob p;
+  std::ifstream f(opts.library, std::ios::binary);
+  std::ostringstream ss;
+  ss << f.rdbuf();
+  p.bytes = ss.str();
+  p.graph = std::move(*graph);
+  p.args = opts.args;
+  p.env = std::move(*env);
+  return p;
+}
+
+std::string FormatTime(int64_t ms) {
+  if (ms <= 0) return "-";
+  std::time_t t = static_cast<std::time_t>(ms / 1000);
+  std::tm tm{};
+  localtime_r(&t, &tm);
+  char buf[32];
+  std::strftime(buf, sizeof buf, "%Y-%m-%d %H:%M:%S", &tm);
+  return buf;
+}
+
+// Submits a prepared job; without `detached`, waits for its end. The exit code: 0 when the job
+// FINISHED (or was submitted detached), 1 otherwise.
+int Submit(JobClient& client, const Configuration& conf, PreparedJob& job, bool detached) {
+  auto ov = client.Overview();
+  if (!ov.ok()) return Fail(ov.status());
+  int needed = SlotsNeeded(job.graph);
+  if (needed > ov->total_slots()) {
+    return Fail(absl::StrCat("job needs ", needed, " task slots but the cluster has only ",
+                             ov->total_slots(), " (", ov->task_managers_size(),
+                             " TaskManagers); lower the parallelism with -p or add TaskManagers"));
+  }
+  auto sha = client.UploadLibrary(job.bytes);
+  if (!sha.ok()) return Fail(sha.status());
+  proto::SubmitJobRequest req;
+  *req.mutable_graph() = job.graph;
+  req.set_library_sha256(*sha);
+  for (const auto& a : job.args) req.add_args(a);
+  (void)conf;
+  auto id = client.Submit(req);
+  if (!id.ok()) return Fail(id.status());
+  std::printf("Job has been submitted with JobID %s\n", id->c_str());
+  std::fflush(stdout);
+  if (detached) return 0;
+  auto st = client.WaitForTermination(*id);
+  if (!st.ok()) return Fail(st.status());
+  int64_t took = st->end_time_ms() - st->start_time_ms();
+  if (st->state() == "FINISHED") {
+    std::printf("Job %s FINISHED in %lld ms\n", id->c_str(), static_cast<long long>(took));
+    return 0;
+  }
+  std::fprintf(stderr, "Job %s %s after %lld ms%s%s\n", id->c_str(), st->state().c_str(),
+               static_cast<long long>(took), st->failure().empty() ? "" : ": ",
+               st->failure().c_str());
+  return 1;
+}
+
+std::string JobManagerAddress(const Configuration& conf, const std::string& flag) {
+  if (!flag.empty()) return flag;
+  return absl::StrCat(conf.GetString("jobmanager.rpc.address"), ":", conf.GetInt("jobmanager.rpc.port"));
+}
+
+void AddCommon(CLI::App* cmd, CommonOptions& c) {
+  cmd->add_option("--config-dir", c.config_dir, "folder holding config.yaml (default: $SLUICE_CONF_DIR)");
+  cmd->add_option("-D", c.dynamic, "override a configuration key: -D key=value");
+}
+
+void AddJob(CLI::App* cmd, JobOptions& j) {
+  cmd->add_option("-p,--parallelism", j.parallelism, "default parallelism of the job's operators");
+  cmd->add_option("library", j.library, "the job's shared library (lib<job>.so)")->required();
+  cmd->add_option("args", j.args, "the job's arguments, after --");
+}
+
+}  // namespace
+}  // namespace sluice
+
+int main(int argc, char** argv) {
+  using namespace sluice;
+  CLI::App app{"Sluice: a distributed stream processor. Submit and steer jobs."};
+  app.require_subcommand(1);
+  CommonOptions common;
+  JobOptions job;
+  std::string jm_flag;
+  bool detached = false, all = false;
+  std::string job_id;
+
+  auto* run = app.add_subcommand("run", "submit a job library to the cluster");
+  AddCommon(run, common);
+  AddJob(run, job);
+  run->add_option("-m,--jobmanager", jm_flag, "JobManager host:port (default from the configuration)");
+  run->add_flag("-d,--detached", detached, "return once the job is submitted");
+
+  auto* list = app.add_subcommand("list", "list the cluster's running jobs");
+  AddCommon(list, common);
+  list->add_option("-m,--jobmanager", jm_flag, "JobManager host:port");
+  list->add_flag("-a,--all", all, "include finished, failed and cancelled jobs");
+
+  auto* cancel = app.add_subcommand("cancel", "cancel a job");
+  AddCommon(cancel, common);
+  cancel->add_option("-m,--jobmanager", jm_flag, "JobManager host:port");
+  cancel->add_option("jobid", job_id, "the job's id (32 hex characters)")->required();
+
+  auto* info = app.add_subcommand("info", "print a job's graph as JSON, without a cluster");
+  AddCommon(info, common);
+  AddJob(info, job);
+
+  auto* local = app.add_subcommand("local", "run a job in this process on an embedded cluster");
+  AddCommon(local, common);
+  AddJob(local, job);
+
+  CLI11_PARSE(app, argc, argv);
+
+  InitLogging("sluice");
+  spdlog::set_level(spdlog::level::warn);
+  auto conf = LoadConfiguration(common.config_dir, common.dynamic);
+  if (!conf.ok()) return Fail(conf.status());
+  auto timeout = std::chrono::milliseconds(conf->GetDurationMs("client.timeout"));
+
+  if (*run) {
+    auto prepared = Prepare(*conf, job);
+    if (!prepared.ok()) return Fail(prepared.status());
+    JobClient client(JobManagerAddress(*conf, jm_flag), timeout);
+    return Submit(client, *conf, *prepared, detached);
+  }
+  if (*list) {
+    JobClient client(JobManagerAddress(*conf, jm_flag), timeout);
+    auto jobs = client.ListJobs(all);
+    if (!jobs.ok()) return Fail(jobs.status());
+    if (jobs->empty()) {
+      std::printf(all ? "No jobs.\n" : "No running jobs.\n");
+      return 0;
+    }
+    std::printf("%-32s  %-10s  %-19s  %4s  %s\n", "JOB ID", "STATE", "START TIME", "PAR", "NAME");
+    for (const auto& j : *jobs) {
+      std::printf("%-32s  %-10s  %-19s  %4d  %s\n", j.job_id().c_str(), j.state().c_str(),
+                  FormatTime(j.start_time_ms()).c_str(), j.parallelism(), j.name().c_str());
+    }
+    return 0;
+  }
+  if (*cancel) {
+    if (!IsValidJobId(job_id)) {
+      return Fail("'" + job_id + "' is not a job id (32 lowercase hex characters; see sluice list)");
+    }
+    JobClient client(JobManagerAddress(*conf, jm_flag), timeout);
+    absl::Status s = client.Cancel(job_id);
+    if (!s.ok()) return Fail(s);
+    std::printf("Cancelled job %s.\n", job_id.c_str());
+    return 0;
+  }
+  if (*info) {
+    auto prepared = Prepare(*conf, job);
+    if (!prepared.ok()) return Fail(prepared.status());
+    std::printf("%s\n", JobGraphToJson(prepared->graph, *prepared->env).c_str());
+    return 0;
+  }
+  if (*local) {
+    auto prepared = Prepare(*conf, job);
+    if (!prepared.ok()) return Fail(prepared.status());
+    std::setvbuf(stdout, nullptr, _IOLBF, 0);
+    auto mc = MiniCluster::Start(*conf, 1, SlotsNeeded(prepared->graph));
+    if (!mc.ok()) return Fail(mc.status());
+    JobClient client((*mc)->jobmanager_address(), timeout);
+    int rc = Submit(client, *conf, *prepared, /*detached=*/false);
+    (*mc)->Shutdown();
+    return rc;
+  }
+  return 0;
+}

@@ -1,0 +1,252 @@
+#include "common/config.h"
+
+#include <yaml-cpp/yaml.h>
+
+#include <algorithm>
+#include <cctype>
+#include <cstdlib>
+#include <filesystem>
+
+#include "absl/strings/str_cat.h"
+#include "common/status_macros.h"
+
+namespace sluice {
+namespace {
+
+// Every configuration key, its type and default. Names follow Flink's where the concept is the same.
+const std::vector<ConfigOption> kOptions = {
+    {"jobmanager.rpc.address", OptionType::kString, "localhost",
+     "Host name or address where clients and TaskManagers reach the JobManager."},
+    {"jobmanager.rpc.port", OptionType::kInt, "6123", "The JobManager's gRPC port (0: any free port)."},
+    {"jobmanager.bind-host", OptionType::kString, "localhost",
+     "Address the JobManager listens on (0.0.0.0 for all interfaces)."},
+    {"rest.port", OptionType::kInt, "8081", "Port of the REST API and web dashboard (0: any free port, -1: off)."},
+    {"rest.bind-address", OptionType::kString, "localhost", "Address the REST server listens on."},
+    {"taskmanager.host", OptionType::kString, "localhost",
+     "Host name or address where other processes reach this TaskManager."},
+    {"taskmanager.bind-host", OptionType::kString, "localhost", "Address the TaskManager listens on."},
+    {"taskmanager.rpc.port", OptionType::kInt, "0",
+     "The TaskManager's gRPC port for control and data exchange (0: any free port)."},
+    {"taskmanager.numberOfTaskSlots", OptionType::kInt, "1",
+     "Task slots of one TaskManager; a slot runs one parallel pipeline of a job."},
+    {"parallelism.default", OptionType::kInt, "1", "Parallelism of jobs that do not set one."},
+    {"pipeline.max-parallelism", OptionType::kInt, "128",
+     "Number of key groups: the highest parallelism a keyed job can be scaled to."},
+    {"heartbeat.interval", OptionType::kDuration, "1000 ms",
+     "How often a TaskManager sends a heartbeat to the JobManager."},
+    {"heartbeat.timeout", OptionType::kDuration, "5000 ms",
+     "Silence after which the JobManager declares a TaskManager lost (and a TaskManager its "
+     "JobManager)."},
+    {"execution.buffer-timeout", OptionType::kDuration, "5 ms",
+     "Longest time a partly filled network buffer waits before it is sent."},
+    {"taskmanager.memory.segment-size", OptionType::kMemory, "32 kb",
+     "Size of a network buffer; records are packed into buffers of this size."},
+    {"taskmanager.network.memory.buffers-per-channel", OptionType::kInt, "4",
+     "Buffers a channel may hold (credits): bounds the memory between a producer and a consumer."},
+    {"blob.storage.directory", OptionType::kString, "",
+     "Where the JobManager keeps uploaded job libraries and TaskManagers cache them (default: "
+     "a folder under the system's temporary directory)."},
+    {"client.timeout", OptionType::kDuration, "60 s", "Deadline of a client's calls to the JobManager."},
+};
+
+const ConfigOption* Find(const std::string& key) {
+  for (const auto& o : kOptions) {
+    if (key == o.key) return &o;
+  }
+  return nullptr;
+}
+
+std::string Trim(const std::string& s) {
+  size_t b = 0, e = s.size();
+  while (b < e && std::isspace(static_cast<unsigned char>(s[b]))) ++b;
+  while (e > b && std::isspace(static_cast<unsigned char>(s[e - 1]))) --e;
+  return s.substr(b, e - b);
+}
+
+absl::Status Validate(const ConfigOption& o, const std::string& value) {
+  switch (o.type) {
+    case OptionType::kString: return absl::OkStatus();
+    case OptionType::kInt: return ParseInt(o.key, value).status();
+    case OptionType::kDuration: return ParseDurationMs(o.key, value).status();
+    case OptionType::kMemory: return ParseBytes(o.key, value).status();
+    case OptionType::kBool: return ParseBool(o.key, value).status();
+  }
+  return absl::OkStatus();
+}
+
+// Splits "<number><unit>" into its parts; InvalidArgument when there is no number.
+absl::StatusOr<std::pair<double, std::string>> NumberAndUnit(const std::string& key,
+                                                             const std::string& value,
+                                                             const char* what) {
+  std::string v = Trim(value);
+  size_t i = 0;
+  while (i < v.size() && (std::isdigit(static_cast<unsigned char>(v[i])) || v[i] == '.')) ++i;
+  if (i == 0) {
+    return absl::InvalidArgumentError(
+        absl::StrCat("configuration key '", key, "': '", value, "' is not a ", what));
+  }
+  double n = std::strtod(v.substr(0, i).c_str(), nullptr);
+  std::string unit = Trim(v.substr(i));
+  std::transform(unit.begin(), unit.end(), unit.begin(), ::tolower);
+  return std::make_pair(n, unit);
+}
+
+void Flatten(const YAML::Node& node, const std::string& prefix,
+             std::vector<std::pair<std::string, YAML::Node>>& out) {
+  if (node.IsMap()) {
+    for (const auto& kv : node) {
+      std::string k = kv.first.as<std::string>();
+      Flatten(kv.second, prefix.empty() ? k : prefix + "." + k, out);
+    }
+  } else {
+    out.emplace_back(prefix, node);
+  }
+}
+
+}  // namespace
+
+const std::vector<ConfigOption>& AllConfigOptions() { return kOptions; }
+
+absl::StatusOr<int64_t> ParseInt(const std::string& key, const std::string& value) {
+  std::string v = Trim(value);
+  char* end = nullptr;
+  errno = 0;
+  long long n = std::strtoll(v.c_str(), &end, 10);
+  if (v.empty() || *end != '\0' || errno == ERANGE) {
+    return absl::InvalidArgumentError(
+        absl::StrCat("configuration key '", key, "': '", value, "' is not an integer"));
+  }
+  return static_cast<int64_t>(n);
+}
+
+absl::StatusOr<int64_t> ParseDurationMs(const std::string& key, const std::string& value) {
+  ASSIGN_OR_RETURN(auto nu, NumberAndUnit(key, value, "duration (e.g. 500 ms, 10 s, 1 min)"));
+  auto [n, unit] = nu;
+  double ms;
+  if (unit.empty() || unit == "ms" || unit == "milli" || unit == "millis" || unit == "milliseconds") {
+    ms = n;
+  } else if (unit == "s" || unit == "sec" || unit == "secs" || unit == "second" || unit == "seconds") {
+    ms = n * 1000;
+  } else if (unit == "min" || unit == "m" || unit == "minute" || unit == "minutes") {
+    ms = n * 60000;
+  } else if (unit == "h" || unit == "hour" || unit == "hours") {
+    ms = n * 3600000;
+  } else {
+    return absl::InvalidArgumentError(absl::StrCat("configuration key '", key, "': unknown time unit '",
+                                                   unit, "' in '", value, "' (use ms, s, min or h)"));
+  }
+  return static_cast<int64_t>(ms);
+}
+
+absl::StatusOr<int64_t> ParseBytes(const std::string& key, const std::string& value) {
+  ASSIGN_OR_RETURN(auto nu, NumberAndUnit(key, value, "memory size (e.g. 32 kb, 64 mb)"));
+  auto [n, unit] = nu;
+  double mult;
+  if (unit.empty() || unit == "b" || unit == "bytes") {
+    mult = 1;
+  } else if (unit == "k" || unit == "kb" || unit == "kib") {
+    mult = 1024;
+  } else if (unit == "m" || unit == "mb" || unit == "mib") {
+    mult = 1024.0 * 1024;
+  } else if (unit == "g" || unit == "gb" || unit == "gib") {
+    mult = 1024.0 * 1024 * 1024;
+  } else {
+    return absl::InvalidArgumentError(absl::StrCat("configuration key '", key, "': unknown size unit '",
+                                                   unit, "' in '", value, "' (use b, kb, mb or gb)"));
+  }
+  return static_cast<int64_t>(n * mult);
+}
+
+absl::StatusOr<bool> ParseBool(const std::string& key, const std::string& value) {
+  std::string v = Trim(value);
+  std::transform(v.begin(), v.end(), v.begin(), ::tolower);
+  if (v == "true" || v == "yes" || v == "1") return true;
+  if (v == "false" || v == "no" || v == "0") return false;
+  return absl::InvalidArgumentError(
+      absl::StrCat("configuration key '", key, "': '", value, "' is not true or false"));
+}
+
+absl::StatusOr<Configuration> Configuration::LoadDir(const std::string& dir, bool optional) {
+  std::string path = dir + "/config.yaml";
+  if (optional && !std::filesystem::exists(path)) return Configuration();
+  return LoadFile(path);
+}
+
+absl::StatusOr<Configuration> Configuration::LoadFile(const std::string& path) {
+  if (!std::filesystem::exists(path)) {
+    return absl::NotFoundError(absl::StrCat("configuration file '", path, "' does not exist"));
+  }
+  YAML::Node root;
+  try {
+    root = YAML::LoadFile(path);
+  } catch (const YAML::Exception& e) {
+    return absl::InvalidArgumentError(
+        absl::StrCat("configuration file '", path, "' is not valid YAML: ", e.what()));
+  }
+  Configuration conf;
+  if (root.IsNull()) return conf;
+  if (!root.IsMap()) {
+    return absl::InvalidArgumentError(
+        absl::StrCat("configuration file '", path, "' must be a map of keys to values"));
+  }
+  std::vector<std::pair<std::string, YAML::Node>> flat;
+  Flatten(root, "", flat);
+  for (const auto& [key, node] : flat) {
+    if (!node.IsScalar()) {
+      return absl::InvalidArgumentError(
+          absl::StrCat("configuration file '", path, "': key '", key, "' must have a single value"));
+    }
+    absl::Status s = conf.Set(key, node.as<std::string>());
+    if (!s.ok()) {
+      return absl::InvalidArgumentError(absl::StrCat("configuration file '", path, "': ", s.message()));
+    }
+  }
+  return conf;
+}
+
+absl::Status Configuration::Set(const std::string& key, const std::string& value) {
+  const ConfigOption* o = Find(key);
+  if (!o) return absl::InvalidArgumentError(absl::StrCat("unknown configuration key '", key, "'"));
+  RETURN_IF_ERROR(Validate(*o, value));
+  values_[key] = Trim(value);
+  return absl::OkStatus();
+}
+
+absl::Status Configuration::ApplyOverrides(const std::vector<std::string>& overrides) {
+  for (const std::string& kv : overrides) {
+    auto eq = kv.find('=');
+    if (eq == std::string::npos || eq == 0) {
+      return absl::InvalidArgumentError(
+          absl::StrCat("-D expects key=value, got '", kv, "'"));
+    }
+    RETURN_IF_ERROR(Set(Trim(kv.substr(0, eq)), kv.substr(eq + 1)));
+  }
+  return absl::OkStatus();
+}
+
+namespace {
+const std::string& Raw(const std::map<std::string, std::string>& values, const std::string& key) {
+  auto it = values.find(key);
+  if (it != values.end()) return it->second;
+  const ConfigOption* o = Find(key);
+  if (!o) {
+    std::fprintf(stderr, "internal error: configuration key '%s' is not declared\n", key.c_str());
+    std::abort();
+  }
+  static thread_local std::string def;
+  def = o->default_value;
+  return def;
+}
+}  // namespace
+
+std::string Configuration::GetString(const std::string& key) const { return Raw(values_, key); }
+int64_t Configuration::GetInt(const std::string& key) const { return *ParseInt(key, Raw(values_, key)); }
+int64_t Configuration::GetDurationMs(const std::string& key) const {
+  return *ParseDurationMs(key, Raw(values_, key));
+}
+int64_t Configuration::GetBytes(const std::string& key) const {
+  return *ParseBytes(key, Raw(values_, key));
+}
+bool Configuration::GetBool(const std::string& key) const { return *ParseBool(key, Raw(values_, key)); }
+
+}  // namespace sluice

@@ -1,0 +1,20 @@
+// Identifiers: job ids (32 lowercase hex characters, as Flink's), TaskManager ids, hashes.
+#pragma once
+
+#include <string>
+#include <string_view>
+
+namespace sluice {
+
+// 128 random bits as 32 lowercase hex characters.
+std::string NewJobId();
+// A short random id for a TaskManager or JobManager instance.
+std::string NewInstanceId(std::string_view prefix);
+// True if `id` is 32 lowercase hex characters.
+bool IsValidJobId(std::string_view id);
+// SHA-256 of `data`, as 64 lowercase hex characters.
+std::string Sha256Hex(std::string_view data);
+// Milliseconds since the Unix epoch.
+int64_t NowMillis();
+
+}  // namespace sluice

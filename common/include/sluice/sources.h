@@ -1,0 +1,185 @@
+// The built-in sources, as SourceFunctions: a collection, a number sequence, a text file, a socket.
+#pragma once
+
+#include <netdb.h>
+#include <poll.h>
+#include <sys/socket.h>
+#include <unistd.h>
+
+#include <cerrno>
+#include <cstdio>
+#include <cstring>
+#include <stdexcept>
+#include <string>
+#include <vector>
+
+#include "sluice/functions.h"
+
+namespace sluice {
+
+template <class T>
+class CollectionSource final : public SourceFunction<T> {
+ public:
+  explicit CollectionSource(std::vector<T> elements) : elements_(std::move(elements)) {}
+  void run(typename SourceFunction<T>::SourceContext& ctx) override {
+    for (const T& e : elements_) {
+      if (!this->is_running()) return;
+      ctx.collect(e);
+    }
+  }
+
+ private:
+  std::vector<T> elements_;
+};
+
+// from..to inclusive; subtask i of p emits the i-th contiguous share.
+class SequenceSource final : public SourceFunction<int64_t> {
+ public:
+  SequenceSource(int64_t from, int64_t to) : from_(from), to_(to) {}
+  void open(RuntimeContext& ctx) override {
+    __int128 n = static_cast<__int128>(to_) - from_ + 1;
+    int i = ctx.index_of_this_subtask();
+    int p = ctx.number_of_parallel_subtasks();
+    begin_ = static_cast<int64_t>(from_ + n * i / p);
+    end_ = static_cast<int64_t>(from_ + n * (i + 1) / p);  // exclusive
+  }
+  void run(SourceContext& ctx) override {
+    for (int64_t v = begin_; v < end_; ++v) {
+      if ((v & 1023) == 0 && !is_running()) return;
+      ctx.collect(int64_t(v));
+    }
+  }
+
+ private:
+  int64_t from_, to_;
+  int64_t begin_ = 0, end_ = 0;
+};
+
+// Lines of a file. Subtask i of p reads the lines that start in its byte range
+// [size*i/p, size*(i+1)/p), so every line is read exactly once.
+class TextFileSource final : public SourceFunction<std::string> {
+ public:
+  explicit TextFileSource(std::string path) : path_(std::move(path)) {}
+  TextFileSource(const TextFileSource& o) : SourceFunction<std::string>(o), path_(o.path_) {}
+  ~TextFileSource() override {
+    if (file_) std::fclose(file_);
+  }
+  void open(RuntimeContext& ctx) override {
+    file_ = std::fopen(path_.c_str(), "rb");
+    if (!file_) {
+      throw std::runtime_error("cannot open input file '" + path_ + "': " + std::strerror(errno));
+    }
+    std::fseek(file_, 0, SEEK_END);
+    long size = std::ftell(file_);
+    int i = ctx.index_of_this_subtask();
+    int p = ctx.number_of_parallel_subtasks();
+    begin_ = static_cast<long>(static_cast<__int128>(size) * i / p);
+    end_ = static_cast<long>(static_cast<__int128>(size) * (i + 1) / p);
+  }
+  void run(SourceContext& ctx) override {
+    long pos = begin_;
+    if (pos > 0) {
+      // Start after the line that straddles the range's start (its owner reads it).
+      std::fseek(file_, pos - 1, SEEK_SET);
+      int c;
+      while ((c = std::fgetc(file_)) != EOF && c != '\n') ++pos;
+      if (c == EOF) return;
+    } else {
+      std::fseek(file_, 0, SEEK_SET);
+    }
+    char* line = nullptr;
+    size_t cap = 0;
+    uint64_t count = 0;
+    while (pos < end_) {
+      ssize_t n = ::getline(&line, &cap, file_);
+      if (n < 0) break;
+      pos += n;
+      size_t len = static_cast<size_t>(n);
+      if (len > 0 && line[len - 1] == '\n') --len;
+      if ((++count & 1023) == 0 && !is_running()) break;
+      ctx.collect(std::string(line, len));
+    }
+    std::free(line);
+  }
+  void close() override {
+    if (file_) std::fclose(file_);
+    file_ = nullptr;
+  }
+
+ private:
+  std::string path_;
+  std::FILE* file_ = nullptr;
+  long begin_ = 0, end_ = 0;
+};
+
+// Reads delimited lines from a TCP server until it closes the connection (Flink's
+// socketTextStream). At-most-once: what was read is not replayed after a failure.
+class SocketTextSource final : public SourceFunction<std::string> {
+ public:
+  SocketTextSource(std::string host, int port, char delimiter)
+      : host_(std::move(host)), port_(port), delimiter_(delimiter) {}
+  SocketTextSource(const SocketTextSource& o)
+      : SourceFunction<std::string>(o), host_(o.host_), port_(o.port_), delimiter_(o.delimiter_) {}
+  ~SocketTextSource() override {
+    if (fd_ >= 0) ::close(fd_);
+  }
+  void open(RuntimeContext&) override {
+    addrinfo hints{};
+    hints.ai_family = AF_UNSPEC;
+    hints.ai_socktype = SOCK_STREAM;
+    addrinfo* res = nullptr;
+    std::string where = host_ + ":" + std::to_string(port_);
+    int rc = ::getaddrinfo(host_.c_str(), std::to_string(port_).c_str(), &hints, &res);
+    if (rc != 0) throw std::runtime_error("cannot resolve " + where + ": " + gai_strerror(rc));
+    int err = 0;
+    for (addrinfo* a = res; a; a = a->ai_next) {
+      fd_ = ::socket(a->ai_family, a->ai_socktype, a->ai_protocol);
+      if (fd_ < 0) continue;
+      if (::connect(fd_, a->ai_addr, a->ai_addrlen) == 0) break;
+      err = errno;
+      ::close(fd_);
+      fd_ = -1;
+    }
+    ::freeaddrinfo(res);
+    if (fd_ < 0) throw std::runtime_error("cannot connect to " + where + ": " + std::strerror(err));
+  }
+  void run(SourceContext& ctx) override {
+    std::string pending;
+    char buf[65536];
+    while (is_running()) {
+      pollfd p{fd_, POLLIN, 0};
+      int r = ::poll(&p, 1, 100);
+      if (r < 0 && errno != EINTR) throw std::runtime_error(std::string("poll: ") + std::strerror(errno));
+      if (r <= 0) continue;
+      ssize_t n = ::read(fd_, buf, sizeof buf);
+      if (n < 0) {
+        if (errno == EINTR) continue;
+        throw std::runtime_error("reading " + host_ + ":" + std::to_string(port_) + ": " +
+                                 std::strerror(errno));
+      }
+      if (n == 0) break;
+      pending.append(buf, static_cast<size_t>(n));
+      size_t start = 0, at;
+      while ((at = pending.find(delimiter_, start)) != std::string::npos) {
+        size_t end = at;
+        if (delimiter_ == '\n' && end > start && pending[end - 1] == '\r') --end;
+        ctx.collect(pending.substr(start, end - start));
+        start = at + 1;
+      }
+      pending.erase(0, start);
+    }
+    if (!pending.empty()) ctx.collect(std::move(pending));
+  }
+  void close() override {
+    if (fd_ >= 0) ::close(fd_);
+    fd_ = -1;
+  }
+
+ private:
+  std::string host_;
+  int port_;
+  char delimiter_;
+  int fd_ = -1;
+};
+
+}  // namespace sluice

@@ -1,0 +1,149 @@
+#include "common/job_graph.h"
+
+#include <nlohmann/json.hpp>
+
+#include <algorithm>
+#include <map>
+
+#include "absl/strings/str_cat.h"
+#include "absl/strings/str_join.h"
+#include "sluice/sluice.h"
+
+namespace sluice {
+
+Partitioner PartitionerFromName(const std::string& name) {
+  for (Partitioner p : {Partitioner::kForward, Partitioner::kRebalance, Partitioner::kRescale,
+                        Partitioner::kHash, Partitioner::kBroadcast, Partitioner::kCustom}) {
+    if (name == partitioner_name(p)) return p;
+  }
+  return Partitioner::kDefault;
+}
+
+int SlotsNeeded(const proto::JobGraph& graph) {
+  int n = 0;
+  for (const auto& v : graph.vertices()) n = std::max(n, v.parallelism());
+  return n;
+}
+
+absl::StatusOr<proto::JobGraph> BuildJobGraph(const StreamExecutionEnvironment& env,
+                                              const JobGraphOptions& options) {
+  const auto& nodes = env.nodes();
+  const int n = static_cast<int>(nodes.size());
+  int max_p = env.max_parallelism() > 0 ? env.max_parallelism() : options.max_parallelism;
+  if (max_p < 1) return absl::InvalidArgumentError("max parallelism must be at least 1");
+  int default_p = env.parallelism() > 0 ? env.parallelism() : options.default_parallelism;
+  if (default_p < 1) {
+    return absl::InvalidArgumentError(
+        absl::StrCat("parallelism must be at least 1, got ", default_p));
+  }
+
+  std::vector<int> par(n);
+  for (int i = 0; i < n; ++i) {
+    const Node& node = *nodes[i];
+    par[i] = node.parallelism > 0 ? node.parallelism : default_p;
+    if (node.fixed_parallelism) par[i] = 1;
+    if (par[i] > max_p) {
+      return absl::InvalidArgumentError(absl::StrCat(
+          "operator '", node.name, "' has parallelism ", par[i],
+          " above the max parallelism ", max_p, " (pipeline.max-parallelism)"));
+    }
+  }
+
+  // Resolve every input's partitioner.
+  std::vector<std::vector<Partitioner>> resolved(n);
+  for (int v = 0; v < n; ++v) {
+    for (const InputSpec& in : nodes[v]->inputs) {
+      Partitioner p = in.partitioner;
+      if (p == Partitioner::kDefault) {
+        p = par[in.node] == par[v] ? Partitioner::kForward : Partitioner::kRebalance;
+      }
+      if (p == Partitioner::kForward && par[in.node] != par[v]) {
+        return absl::InvalidArgumentError(absl::StrCat(
+            "forward partitioning needs equal parallelism, but '", nodes[in.node]->name,
+            "' has ", par[in.node], " and '", nodes[v]->name, "' has ", par[v],
+            ": use rebalance() or rescale()"));
+      }
+      resolved[v].push_back(p);
+    }
+  }
+
+  // Chain: successor[u] = the node chained after u, or -1.
+  std::vector<int> successor(n, -1), predecessor(n, -1);
+  for (int v = 0; v < n; ++v) {
+    const Node& node = *nodes[v];
+    if (node.inputs.size() != 1) continue;
+    int u = node.inputs[0].node;
+    if (resolved[v][0] != Partitioner::kForward || par[u] != par[v]) continue;
+    if (!node.chaining || !nodes[u]->chaining || successor[u] != -1) continue;
+    successor[u] = v;
+    predecessor[v] = u;
+  }
+
+  proto::JobGraph graph;
+  graph.set_name(env.job_name().empty() ? "Sluice Job" : env.job_name());
+  graph.set_max_parallelism(max_p);
+  graph.set_abi_stamp(SLUICE_ABI_STAMP);
+  std::vector<int> vertex_of(n, -1);
+  for (int h = 0; h < n; ++h) {
+    if (predecessor[h] != -1) continue;
+    proto::JobVertex* vx = graph.add_vertices();
+    vx->set_id(graph.vertices_size() - 1);
+    vx->set_parallelism(par[h]);
+    vx->set_is_source(nodes[h]->is_source());
+    std::vector<std::string> names;
+    for (int k = h; k != -1; k = successor[k]) {
+      vx->add_node_ids(k);
+      names.push_back(nodes[k]->name);
+      vertex_of[k] = vx->id();
+    }
+    vx->set_name(absl::StrJoin(names, " -> "));
+  }
+  for (int v = 0; v < n; ++v) {
+    for (size_t i = 0; i < nodes[v]->inputs.size(); ++i) {
+      int u = nodes[v]->inputs[i].node;
+      if (predecessor[v] == u) continue;
+      proto::JobEdge* e = graph.add_edges();
+      e->set_source_vertex(vertex_of[u]);
+      e->set_source_node(u);
+      e->set_target_vertex(vertex_of[v]);
+      e->set_target_node(v);
+      e->set_target_input(static_cast<int>(i));
+      e->set_partitioner(partitioner_name(resolved[v][i]));
+    }
+  }
+  return graph;
+}
+
+std::string JobGraphToJson(const proto::JobGraph& graph, const StreamExecutionEnvironment& env) {
+  using nlohmann::json;
+  json j;
+  j["name"] = graph.name();
+  j["max_parallelism"] = graph.max_parallelism();
+  j["slots_needed"] = SlotsNeeded(graph);
+  json vertices = json::array();
+  for (const auto& v : graph.vertices()) {
+    json ops = json::array();
+    for (int id : v.node_ids()) {
+      const Node& node = *env.nodes().at(id);
+      ops.push_back({{"id", id}, {"name", node.name}, {"kind", node.kind}});
+    }
+    vertices.push_back({{"id", v.id()},
+                        {"name", v.name()},
+                        {"parallelism", v.parallelism()},
+                        {"source", v.is_source()},
+                        {"chain", ops}});
+  }
+  j["vertices"] = vertices;
+  json edges = json::array();
+  for (const auto& e : graph.edges()) {
+    edges.push_back({{"source", e.source_vertex()},
+                     {"target", e.target_vertex()},
+                     {"source_operator", e.source_node()},
+                     {"target_operator", e.target_node()},
+                     {"partitioner", e.partitioner()}});
+  }
+  j["edges"] = edges;
+  return j.dump(2);
+}
+
+}  // namespace sluice

@@ -1,0 +1,37 @@
+// From a job's stream nodes to the job graph the JobManager schedules: parallelism resolved,
+// partitioners resolved, operators chained into vertices, network edges between vertices.
+//
+// Chaining: node v is chained to its single input u when the edge is forward (explicit, or by
+// default with equal parallelism), both have the same parallelism, neither disabled chaining, and
+// v is u's first consumer that qualifies. A chain is a line: u's other consumers read over the
+// network.
+#pragma once
+
+#include <string>
+
+#include "absl/status/statusor.h"
+#include "proto/model.pb.h"
+#include "sluice/datastream.h"
+
+namespace sluice {
+
+struct JobGraphOptions {
+  int default_parallelism = 1;  // for nodes and environments that set none
+  int max_parallelism = kDefaultMaxParallelism;
+};
+
+// InvalidArgument names the operator when a parallelism is out of range or a forward edge joins
+// operators of different parallelism.
+absl::StatusOr<proto::JobGraph> BuildJobGraph(const StreamExecutionEnvironment& env,
+                                              const JobGraphOptions& options);
+
+// The job graph as JSON, for `sluice info`: vertices with their chained operators, edges with
+// their partitioners.
+std::string JobGraphToJson(const proto::JobGraph& graph, const StreamExecutionEnvironment& env);
+
+Partitioner PartitionerFromName(const std::string& name);
+
+// The highest parallelism of the graph's vertices: the slots the job needs.
+int SlotsNeeded(const proto::JobGraph& graph);
+
+}  // namespace sluice

@@ -1,0 +1,444 @@
+#include "taskmanager/network.h"
+
+#include <grpcpp/grpcpp.h>
+
+#include "absl/strings/str_cat.h"
+#include "proto/data_exchange.grpc.pb.h"
+#include "spdlog/spdlog.h"
+
+namespace sluice {
+
+using namespace std::chrono_literals;
+
+// ---------------------------------------------------------------------------------------------
+// BufferQueue
+
+bool BufferQueue::Push(Buffer b, const std::atomic<bool>* cancelled) {
+  AvailabilityListener* listener;
+  int channel;
+  {
+    std::unique_lock<std::mutex> lock(mu_);
+    while (!closed_ && q_.size() >= capacity_) {
+      if (cancelled && cancelled->load()) return false;
+      not_full_.wait_for(lock, 50ms);
+    }
+    if (closed_) return false;
+    q_.push_back(std::move(b));
+    listener = listener_;
+    channel = channel_;
+  }
+  not_empty_.notify_one();
+  if (listener) listener->NotifyAvailable(channel);
+  return true;
+}
+
+std::optional<Buffer> BufferQueue::TryPop() {
+  std::optional<Buffer> b;
+  {
+    std::lock_guard<std::mutex> lock(mu_);
+    if (q_.empty()) return std::nullopt;
+    b = std::move(q_.front());
+    q_.pop_front();
+  }
+  not_full_.notify_one();
+  return b;
+}
+
+std::optional<Buffer> BufferQueue::PopWait(std::chrono::milliseconds timeout) {
+  std::optional<Buffer> b;
+  {
+    std::unique_lock<std::mutex> lock(mu_);
+    if (!not_empty_.wait_for(lock, timeout, [&] { return !q_.empty() || closed_; })) return b;
+    if (q_.empty()) return b;
+    b = std::move(q_.front());
+    q_.pop_front();
+  }
+  not_full_.notify_one();
+  return b;
+}
+
+void BufferQueue::SetListener(AvailabilityListener* listener, int channel) {
+  bool has_data;
+  {
+    std::lock_guard<std::mutex> lock(mu_);
+    listener_ = listener;
+    channel_ = channel;
+    has_data = !q_.empty();
+  }
+  if (listener && has_data) listener->NotifyAvailable(channel);
+}
+
+void BufferQueue::Close() {
+  {
+    std::lock_guard<std::mutex> lock(mu_);
+    closed_ = true;
+    listener_ = nullptr;
+  }
+  not_full_.notify_all();
+  not_empty_.notify_all();
+}
+
+size_t BufferQueue::Size() {
+  std::lock_guard<std::mutex> lock(mu_);
+  return q_.size();
+}
+
+bool BufferQueue::closed() {
+  std::lock_guard<std::mutex> lock(mu_);
+  return closed_;
+}
+
+// ---------------------------------------------------------------------------------------------
+// FlushClock
+
+FlushClock::FlushClock(std::chrono::milliseconds period) {
+  if (period.count() <= 0) period = 1ms;
+  thread_ = std::thread([this, period] {
+    while (!stop_.load()) {
+      std::this_thread::sleep_for(period);
+      epoch_.fetch_add(1, std::memory_order_relaxed);
+    }
+  });
+}
+
+FlushClock::~FlushClock() {
+  stop_.store(true);
+  thread_.join();
+}
+
+// ---------------------------------------------------------------------------------------------
+// ResultPartition
+
+ResultPartition::ResultPartition(std::string id, int num_subpartitions, size_t buffer_size,
+                                 size_t queue_capacity, const FlushClock* clock)
+    : id_(std::move(id)), open_(num_subpartitions), buffer_size_(buffer_size), clock_(clock) {
+  for (int i = 0; i < num_subpartitions; ++i) {
+    subpartitions_.push_back(std::make_shared<BufferQueue>(queue_capacity));
+    open_[i].reserve(buffer_size_);
+  }
+  if (clock_) seen_epoch_ = clock_->epoch();
+}
+
+void ResultPartition::commit(int channel) {
+  pending_ = true;
+  if (open_[channel].size() >= buffer_size_) Flush(channel);
+  if (clock_ && clock_->epoch() != seen_epoch_) FlushAll();
+}
+
+void ResultPartition::Flush(int channel) {
+  if (open_[channel].empty()) return;
+  Buffer b;
+  b.kind = BufferKind::kData;
+  b.data = std::move(open_[channel]);
+  open_[channel] = std::string();
+  open_[channel].reserve(buffer_size_);
+  Send(channel, std::move(b));
+}
+
+void ResultPartition::FlushAll() {
+  if (clock_) seen_epoch_ = clock_->epoch();
+  if (!pending_) return;
+  for (int c = 0; c < num_channels(); ++c) Flush(c);
+  pending_ = false;
+}
+
+void ResultPartition::BroadcastEvent(BufferKind kind, int64_t value, int64_t value2) {
+  FlushAll();
+  for (int c = 0; c < num_channels(); ++c) {
+    Buffer b;
+    b.kind = kind;
+    b.value = value;
+    b.value2 = value2;
+    Send(c, std::move(b));
+  }
+}
+
+void ResultPartition::Send(int channel, Buffer b) {
+  if (!subpartitions_[channel]->Push(std::move(b), cancelled_)) throw TaskCancelled();
+}
+
+void ResultPartition::Release() {
+  for (auto& q : subpartitions_) q->Close();
+}
+
+// ---------------------------------------------------------------------------------------------
+// PartitionRegistry
+
+void PartitionRegistry::Register(std::shared_ptr<ResultPartition> p) {
+  {
+    std::lock_guard<std::mutex> lock(mu_);
+    partitions_[p->id()] = std::move(p);
+  }
+  cv_.notify_all();
+}
+
+absl::StatusOr<std::shared_ptr<BufferQueue>> PartitionRegistry::WaitForSubpartition(
+    const std::string& partition_id, int subpartition, std::chrono::milliseconds timeout,
+    const std::function<bool()>& cancelled) {
+  auto deadline = std::chrono::steady_clock::now() + timeout;
+  std::unique_lock<std::mutex> lock(mu_);
+  while (true) {
+    auto it = partitions_.find(partition_id);
+    if (it != partitions_.end()) {
+      if (subpartition < 0 || subpartition >= it->second->num_channels()) {
+        return absl::InvalidArgumentError(absl::StrCat("partition ", partition_id, " has no subpartition ",
+                                                       subpartition));
+      }
+      return it->second->subpartition(subpartition);
+    }
+    if (cancelled && cancelled()) return absl::CancelledError("cancelled while waiting for a partition");
+    if (std::chrono::steady_clock::now() >= deadline) {
+      return absl::NotFoundError(absl::StrCat("result partition ", partition_id, " not found"));
+    }
+    cv_.wait_for(lock, 50ms);
+  }
+}
+
+void PartitionRegistry::ReleaseJob(const std::string& job_id) {
+  std::vector<std::shared_ptr<ResultPartition>> released;
+  {
+    std::lock_guard<std::mutex> lock(mu_);
+    for (auto it = partitions_.begin(); it != partitions_.end();) {
+      if (it->first.rfind(job_id, 0) == 0) {
+        released.push_back(it->second);
+        it = partitions_.erase(it);
+      } else {
+        ++it;
+      }
+    }
+  }
+  for (auto& p : released) p->Release();
+}
+
+size_t PartitionRegistry::size() {
+  std::lock_guard<std::mutex> lock(mu_);
+  return partitions_.size();
+}
+
+// ---------------------------------------------------------------------------------------------
+// ChannelCache
+
+std::shared_ptr<grpc::Channel> ChannelCache::Get(const std::string& address) {
+  std::lock_guard<std::mutex> lock(mu_);
+  auto& ch = channels_[address];
+  if (!ch) {
+    grpc::ChannelArguments args;
+    args.SetMaxReceiveMessageSize(64 << 20);
+    args.SetInt(GRPC_ARG_USE_LOCAL_SUBCHANNEL_POOL, 1);
+    ch = grpc::CreateCustomChannel(address, grpc::InsecureChannelCredentials(), args);
+  }
+  return ch;
+}
+
+// ---------------------------------------------------------------------------------------------
+// RemoteInputChannel: one subscription to a remote subpartition.
+
+class RemoteInputChannel {
+ public:
+  RemoteInputChannel(const InputChannelSpec& spec, std::shared_ptr<grpc::Channel> channel,
+                     std::shared_ptr<BufferQueue> queue, size_t credits)
+      : spec_(spec),
+        stub_(proto::DataExchangeService::NewStub(channel)),
+        queue_(std::move(queue)),
+        credits_(credits) {
+    stream_ = stub_->Subscribe(&ctx_);
+    proto::SubscribeRequest first;
+    first.set_partition_id(spec_.partition_id);
+    first.set_subpartition(spec_.subpartition);
+    first.set_credits(static_cast<int>(credits_));
+    stream_->Write(first);
+    reader_ = std::thread([this] { ReadLoop(); });
+  }
+
+  ~RemoteInputChannel() {
+    ctx_.TryCancel();
+    queue_->Close();
+    reader_.join();
+  }
+
+  // The task took a buffer of this channel from the queue: grant one more credit.
+  void OnConsumed() {
+    std::lock_guard<std::mutex> lock(write_mu_);
+    if (write_closed_) return;
+    if (++ungranted_ < std::max<size_t>(1, credits_ / 2)) return;
+    proto::SubscribeRequest more;
+    more.set_credits(static_cast<int>(ungranted_));
+    ungranted_ = 0;
+    if (!stream_->Write(more)) write_closed_ = true;
+  }
+
+ private:
+  void ReadLoop() {
+    proto::NetworkBuffer msg;
+    bool ended = false;
+    while (stream_->Read(&msg)) {
+      Buffer b;
+      b.kind = static_cast<BufferKind>(msg.kind());
+      b.data = std::move(*msg.mutable_data());
+      b.value = msg.value();
+      b.value2 = msg.value2();
+      ended = b.kind == BufferKind::kEndOfPartition;
+      if (!queue_->Push(std::move(b), nullptr)) return;  // closed: the task is gone
+      if (ended) break;
+    }
+    {
+      std::lock_guard<std::mutex> lock(write_mu_);
+      write_closed_ = true;
+      stream_->WritesDone();
+    }
+    grpc::Status status = stream_->Finish();
+    if (ended && status.ok()) return;
+    if (queue_->closed()) return;
+    Buffer err;
+    err.kind = kChannelError;
+    err.data = absl::StrCat("lost connection to TaskManager ", spec_.producer_tm_id, " at ",
+                            spec_.producer_address, " while reading partition ",
+                            spec_.partition_id, ": ",
+                            status.ok() ? "stream ended early" : status.error_message());
+    queue_->Push(std::move(err), nullptr);
+  }
+
+  InputChannelSpec spec_;
+  std::unique_ptr<proto::DataExchangeService::Stub> stub_;
+  grpc::ClientContext ctx_;
+  std::unique_ptr<grpc::ClientReaderWriter<proto::SubscribeRequest, proto::NetworkBuffer>> stream_;
+  std::shared_ptr<BufferQueue> queue_;
+  size_t credits_;
+  std::mutex write_mu_;
+  size_t ungranted_ = 0;
+  bool write_closed_ = false;
+  std::thread reader_;
+};
+
+// ---------------------------------------------------------------------------------------------
+// InputGate
+
+absl::StatusOr<std::unique_ptr<InputGate>> InputGate::Create(
+    const std::vector<InputChannelSpec>& specs, PartitionRegistry& registry, ChannelCache& channels,
+    size_t credits, const std::atomic<bool>* cancelled) {
+  std::unique_ptr<InputGate> gate(new InputGate());
+  gate->channels_.resize(specs.size());
+  gate->queued_.assign(specs.size(), 0);
+  for (size_t i = 0; i < specs.size(); ++i) {
+    Channel& ch = gate->channels_[i];
+    ch.spec = specs[i];
+    if (ch.spec.local) {
+      auto q = registry.WaitForSubpartition(ch.spec.partition_id, ch.spec.subpartition, 60s,
+                                            [cancelled] { return cancelled->load(); });
+      if (!q.ok()) return q.status();
+      ch.queue = *q;
+    } else {
+      ch.queue = std::make_shared<BufferQueue>(credits + 1);
+      ch.remote = std::make_unique<RemoteInputChannel>(ch.spec, channels.Get(ch.spec.producer_address),
+                                                       ch.queue, credits);
+    }
+  }
+  for (size_t i = 0; i < specs.size(); ++i) {
+    gate->channels_[i].queue->SetListener(gate.get(), static_cast<int>(i));
+  }
+  return gate;
+}
+
+InputGate::~InputGate() {
+  for (auto& ch : channels_) {
+    if (ch.spec.local) {
+      ch.queue->SetListener(nullptr, 0);
+    } else {
+      ch.remote.reset();
+    }
+  }
+}
+
+void InputGate::NotifyAvailable(int channel) {
+  {
+    std::lock_guard<std::mutex> lock(mu_);
+    if (queued_[channel]) return;
+    queued_[channel] = 1;
+    ready_.push_back(channel);
+  }
+  cv_.notify_one();
+}
+
+void InputGate::MarkFinished(int channel) {
+  Channel& ch = channels_[channel];
+  if (ch.finished) return;
+  ch.finished = true;
+  ++finished_count_;
+}
+
+std::optional<InputGate::Next> InputGate::Poll(std::chrono::milliseconds timeout) {
+  while (true) {
+    int c;
+    {
+      std::unique_lock<std::mutex> lock(mu_);
+      if (!cv_.wait_for(lock, timeout, [&] { return !ready_.empty(); })) return std::nullopt;
+      c = ready_.front();
+      ready_.pop_front();
+      queued_[c] = 0;
+    }
+    Channel& ch = channels_[c];
+    std::optional<Buffer> b = ch.queue->TryPop();
+    if (!b) continue;
+    if (ch.queue->Size() > 0) NotifyAvailable(c);
+    if (ch.remote) ch.remote->OnConsumed();
+    return Next{c, ch.spec.input, std::move(*b)};
+  }
+}
+
+// ---------------------------------------------------------------------------------------------
+// DataExchangeServer
+
+class DataExchangeServerImpl final : public DataExchangeServer,
+                                     public proto::DataExchangeService::Service {
+ public:
+  explicit DataExchangeServerImpl(PartitionRegistry& registry) : registry_(registry) {}
+
+  grpc::Service* service() override { return this; }
+  void Shutdown() override { shutting_down_.store(true); }
+
+  grpc::Status Subscribe(
+      grpc::ServerContext* ctx,
+      grpc::ServerReaderWriter<proto::NetworkBuffer, proto::SubscribeRequest>* stream) override {
+    proto::SubscribeRequest req;
+    if (!stream->Read(&req)) return grpc::Status(grpc::StatusCode::CANCELLED, "no request");
+    const std::string partition_id = req.partition_id();
+    int64_t credits = req.credits();
+    auto gone = [&] { return ctx->IsCancelled() || shutting_down_.load(); };
+    auto queue = registry_.WaitForSubpartition(partition_id, req.subpartition(), 60s, gone);
+    if (!queue.ok()) {
+      return grpc::Status(grpc::StatusCode::NOT_FOUND, std::string(queue.status().message()));
+    }
+    proto::NetworkBuffer msg;
+    while (true) {
+      while (credits <= 0) {
+        if (!stream->Read(&req)) return grpc::Status(grpc::StatusCode::CANCELLED, "consumer left");
+        credits += req.credits();
+      }
+      std::optional<Buffer> b = (*queue)->PopWait(100ms);
+      if (!b) {
+        if (gone()) return grpc::Status(grpc::StatusCode::CANCELLED, "cancelled");
+        if ((*queue)->closed()) {
+          return grpc::Status(grpc::StatusCode::ABORTED, "partition " + partition_id + " released");
+        }
+        continue;
+      }
+      msg.set_kind(static_cast<int32_t>(b->kind));
+      msg.set_data(std::move(b->data));
+      msg.set_value(b->value);
+      msg.set_value2(b->value2);
+      if (!stream->Write(msg)) return grpc::Status(grpc::StatusCode::CANCELLED, "consumer left");
+      --credits;
+      if (b->kind == BufferKind::kEndOfPartition) return grpc::Status::OK;
+    }
+  }
+
+ private:
+  PartitionRegistry& registry_;
+  std::atomic<bool> shutting_down_{false};
+};
+
+std::unique_ptr<DataExchangeServer> NewDataExchangeServer(PartitionRegistry& registry) {
+  return std::make_unique<DataExchangeServerImpl>(registry);
+}
+
+}  // namespace sluice

@@ -1,0 +1,234 @@
+// The TaskManager's network stack.
+//
+// A producer subtask writes each output edge into a ResultPartition: one bounded BufferQueue
+// (subpartition) per consumer subtask. A consumer subtask reads through an InputGate with one
+// channel per producer subtask it is connected to:
+//   - a local channel reads the producer's subpartition queue directly (same TaskManager);
+//   - a remote channel subscribes to the subpartition over a gRPC stream (DataExchangeService)
+//     and grants credits: the producer sends one buffer per credit, and the consumer grants a
+//     credit back for every buffer the task has taken. Memory between a producer and a consumer
+//     is therefore bounded by the queue capacities plus the credits in flight, and a slow
+//     consumer stops its producers (back-pressure) without unbounded buffering.
+// Buffers are flushed when full, on in-band events, and after execution.buffer-timeout.
+//
+// Threads: a queue is pushed by one thread and popped by one other. An InputGate is read only
+// by its task's thread; each remote channel has one reader thread of its own.
+#pragma once
+
+#include <atomic>
+#include <chrono>
+#include <condition_variable>
+#include <deque>
+#include <functional>
+#include <map>
+#include <memory>
+#include <mutex>
+#include <optional>
+#include <string>
+#include <thread>
+#include <vector>
+
+#include "absl/status/statusor.h"
+#include "sluice/runtime.h"
+
+namespace grpc {
+class Channel;
+class ClientContext;
+class Service;
+}  // namespace grpc
+
+namespace sluice {
+
+// Internal buffer kinds beyond the wire's BufferKind; never sent over the network.
+inline constexpr BufferKind kChannelError = static_cast<BufferKind>(-1);
+
+struct Buffer {
+  BufferKind kind = BufferKind::kData;
+  std::string data;  // serialized records, or the error message for kChannelError
+  int64_t value = 0;
+  int64_t value2 = 0;
+};
+
+// Told when a queue it listens to may have something to read.
+class AvailabilityListener {
+ public:
+  virtual ~AvailabilityListener() = default;
+  virtual void NotifyAvailable(int channel) = 0;
+};
+
+// A bounded FIFO of buffers between one writer thread and one reader thread.
+class BufferQueue {
+ public:
+  explicit BufferQueue(size_t capacity) : capacity_(capacity) {}
+
+  // Appends `b`, blocking while the queue is full. Returns false, dropping `b`, if the queue is
+  // closed or `cancelled` becomes true while waiting.
+  bool Push(Buffer b, const std::atomic<bool>* cancelled);
+  // Removes the oldest buffer, if any; never blocks.
+  std::optional<Buffer> TryPop();
+  // Removes the oldest buffer, waiting up to `timeout` for one. Empty on timeout or close.
+  std::optional<Buffer> PopWait(std::chrono::milliseconds timeout);
+  // From now on, `listener` is told (with `channel`) whenever a buffer arrives; told at once if
+  // the queue already holds one.
+  void SetListener(AvailabilityListener* listener, int channel);
+  // Wakes all waiters; later pushes fail.
+  void Close();
+  size_t Size();
+  bool closed();
+
+ private:
+  std::mutex mu_;
+  std::condition_variable not_full_;
+  std::condition_variable not_empty_;
+  std::deque<Buffer> q_;
+  const size_t capacity_;
+  bool closed_ = false;
+  AvailabilityListener* listener_ = nullptr;
+  int channel_ = 0;
+};
+
+// Advances every execution.buffer-timeout; writers flush when they see it move.
+class FlushClock {
+ public:
+  explicit FlushClock(std::chrono::milliseconds period);
+  ~FlushClock();
+  uint64_t epoch() const { return epoch_.load(std::memory_order_relaxed); }
+
+ private:
+  std::atomic<uint64_t> epoch_{0};
+  std::atomic<bool> stop_{false};
+  std::thread thread_;
+};
+
+// The output of one producer subtask on one edge: a RecordWriter over its subpartitions.
+class ResultPartition final : public RecordWriter {
+ public:
+  ResultPartition(std::string id, int num_subpartitions, size_t buffer_size, size_t queue_capacity,
+                  const FlushClock* clock);
+
+  const std::string& id() const { return id_; }
+  std::shared_ptr<BufferQueue> subpartition(int i) const { return subpartitions_.at(i); }
+  // The task whose writes may block here; its cancel flag aborts a blocked push.
+  void set_cancel_flag(const std::atomic<bool>* cancelled) { cancelled_ = cancelled; }
+
+  // RecordWriter
+  int num_channels() const override { return static_cast<int>(subpartitions_.size()); }
+  std::string& buffer(int channel) override { return open_[channel]; }
+  void commit(int channel) override;
+
+  // Sends every non-empty open buffer.
+  void FlushAll();
+  // Flushes, then sends the event on every subpartition.
+  void BroadcastEvent(BufferKind kind, int64_t value = 0, int64_t value2 = 0);
+  // Closes every subpartition queue (job released or cancelled).
+  void Release();
+  bool has_pending() const { return pending_; }
+
+ private:
+  void Flush(int channel);
+  void Send(int channel, Buffer b);
+
+  std::string id_;
+  std::vector<std::shared_ptr<BufferQueue>> subpartitions_;
+  std::vector<std::string> open_;
+  size_t buffer_size_;
+  const FlushClock* clock_;
+  uint64_t seen_epoch_ = 0;
+  bool pending_ = false;  // some open buffer holds data
+  const std::atomic<bool>* cancelled_ = nullptr;
+};
+
+// The result partitions of this TaskManager, by id, for local consumers and remote subscribers.
+class PartitionRegistry {
+ public:
+  void Register(std::shared_ptr<ResultPartition> p);
+  // Waits up to `timeout` for the partition to be registered; NotFound after that, Cancelled if
+  // `cancelled()` turns true first.
+  absl::StatusOr<std::shared_ptr<BufferQueue>> WaitForSubpartition(
+      const std::string& partition_id, int subpartition, std::chrono::milliseconds timeout,
+      const std::function<bool()>& cancelled);
+  // Releases and forgets every partition whose id starts with `job_id`.
+  void ReleaseJob(const std::string& job_id);
+  size_t size();
+
+ private:
+  std::mutex mu_;
+  std::condition_variable cv_;
+  std::map<std::string, std::shared_ptr<ResultPartition>> partitions_;
+};
+
+// Connections to other TaskManagers, one gRPC channel per address.
+class ChannelCache {
+ public:
+  std::shared_ptr<grpc::Channel> Get(const std::string& address);
+
+ private:
+  std::mutex mu_;
+  std::map<std::string, std::shared_ptr<grpc::Channel>> channels_;
+};
+
+struct InputChannelSpec {
+  int input = 0;  // the head operator's input this channel feeds
+  std::string partition_id;
+  int subpartition = 0;
+  bool local = true;
+  std::string producer_address;
+  std::string producer_tm_id;
+};
+
+class RemoteInputChannel;
+
+// All input channels of one consumer subtask.
+class InputGate final : public AvailabilityListener {
+ public:
+  struct Next {
+    int channel;
+    int input;
+    Buffer buffer;
+  };
+
+  // Connects every channel: local ones to the registry's queues, remote ones by subscribing.
+  // Fails when a partition does not appear in time or the task is cancelled.
+  static absl::StatusOr<std::unique_ptr<InputGate>> Create(
+      const std::vector<InputChannelSpec>& specs, PartitionRegistry& registry,
+      ChannelCache& channels, size_t credits, const std::atomic<bool>* cancelled);
+  ~InputGate() override;
+
+  // The next buffer from any channel, waiting up to `timeout`. After a channel delivers
+  // kEndOfPartition it is finished and delivers nothing more.
+  std::optional<Next> Poll(std::chrono::milliseconds timeout);
+  bool AllFinished() const { return finished_count_ == channels_.size(); }
+  void MarkFinished(int channel);
+  size_t num_channels() const { return channels_.size(); }
+
+  void NotifyAvailable(int channel) override;
+
+ private:
+  struct Channel {
+    InputChannelSpec spec;
+    std::shared_ptr<BufferQueue> queue;
+    std::unique_ptr<RemoteInputChannel> remote;
+    bool finished = false;
+  };
+  InputGate() = default;
+
+  std::vector<Channel> channels_;
+  size_t finished_count_ = 0;
+  std::mutex mu_;
+  std::condition_variable cv_;
+  std::deque<int> ready_;
+  std::vector<char> queued_;
+};
+
+// The DataExchangeService, which serves this TaskManager's subpartitions to remote consumers.
+class DataExchangeServer {
+ public:
+  virtual ~DataExchangeServer() = default;
+  // The gRPC service to register with the TaskManager's server.
+  virtual grpc::Service* service() = 0;
+  // Ends the streams being served.
+  virtual void Shutdown() = 0;
+};
+std::unique_ptr<DataExchangeServer> NewDataExchangeServer(PartitionRegistry& registry);
+
+}  // namespace sluice

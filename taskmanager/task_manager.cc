@@ -1,0 +1,414 @@
+#include "taskmanager/task_manager.h"
+
+#include <grpcpp/grpcpp.h>
+#include <unistd.h>
+
+#include <condition_variable>
+#include <deque>
+#include <filesystem>
+#include <fstream>
+#include <map>
+#include <mutex>
+#include <thread>
+
+#include "absl/strings/str_cat.h"
+#include "common/grpc_status.h"
+#include "common/ids.h"
+#include "common/job_library.h"
+#include "proto/jobmanager.grpc.pb.h"
+#include "proto/taskmanager.grpc.pb.h"
+#include "spdlog/spdlog.h"
+#include "taskmanager/network.h"
+#include "taskmanager/task.h"
+
+namespace sluice {
+
+using namespace std::chrono_literals;
+
+class TaskManagerImpl final : public proto::TaskExecutorService::Service {
+ public:
+  explicit TaskManagerImpl(const Configuration& conf) : conf_(conf) {
+    id_ = NewInstanceId("tm");
+    slots_ = static_cast<int>(conf.GetInt("taskmanager.numberOfTaskSlots"));
+    heartbeat_interval_ = std::chrono::milliseconds(conf.GetDurationMs("heartbeat.interval"));
+    heartbeat_timeout_ = std::chrono::milliseconds(conf.GetDurationMs("heartbeat.timeout"));
+    buffer_timeout_ = std::chrono::milliseconds(conf.GetDurationMs("execution.buffer-timeout"));
+    buffer_size_ = static_cast<size_t>(conf.GetBytes("taskmanager.memory.segment-size"));
+    credits_ = static_cast<size_t>(conf.GetInt("taskmanager.network.memory.buffers-per-channel"));
+    jm_address_ = absl::StrCat(conf.GetString("jobmanager.rpc.address"), ":",
+                               conf.GetInt("jobmanager.rpc.port"));
+    std::string blob_dir = conf.GetString("blob.storage.directory");
+    if (blob_dir.empty()) blob_dir = std::filesystem::temp_directory_path().string();
+    lib_dir_ = absl::StrCat(blob_dir, "/sluice-", id_, "-libs");
+  }
+
+  absl::Status Init() {
+    if (slots_ < 1) {
+      return absl::InvalidArgumentError(absl::StrCat(
+          "configuration key 'taskmanager.numberOfTaskSlots' must be at least 1, got ", slots_));
+    }
+    if (buffer_size_ < 64) {
+      return absl::InvalidArgumentError(
+          "configuration key 'taskmanager.memory.segment-size' must be at least 64 bytes");
+    }
+    if (credits_ < 1) {
+      return absl::InvalidArgumentError(
+          "configuration key 'taskmanager.network.memory.buffers-per-channel' must be at least 1");
+    }
+    std::error_code ec;
+    std::filesystem::create_directories(lib_dir_, ec);
+    if (ec) {
+      return absl::InternalError(absl::StrCat("cannot create library cache '", lib_dir_, "': ", ec.message()));
+    }
+    flush_clock_ = std::make_unique<FlushClock>(buffer_timeout_);
+    data_server_ = NewDataExchangeServer(registry_);
+    grpc::ServerBuilder builder;
+    std::string bind = absl::StrCat(conf_.GetString("taskmanager.bind-host"), ":",
+                                    conf_.GetInt("taskmanager.rpc.port"));
+    builder.AddListeningPort(bind, grpc::InsecureServerCredentials(), &port_);
+    builder.SetMaxReceiveMessageSize(64 << 20);
+    builder.RegisterService(this);
+    builder.RegisterService(data_server_->service());
+    server_ = builder.BuildAndStart();
+    if (!server_ || port_ == 0) {
+      return absl::UnavailableError(absl::StrCat("TaskManager cannot listen on ", bind));
+    }
+    address_ = absl::StrCat(conf_.GetString("taskmanager.host"), ":", port_);
+    jm_stub_ = proto::JobManagerService::NewStub(channels_.Get(jm_address_));
+    reporter_ = std::thread([this] { ReportLoop(); });
+    connector_ = std::thread([this] { ConnectLoop(); });
+    spdlog::info("TaskManager {} listening on {} with {} slots; JobManager at {}", id_, address_, slots_,
+                 jm_address_);
+    return absl::OkStatus();
+  }
+
+  void Shutdown() {
+    {
+      std::lock_guard<std::mutex> lock(mu_);
+      if (stopping_) return;
+      stopping_ = true;
+    }
+    stop_cv_.notify_all();
+    report_cv_.notify_all();
+    if (connector_.joinable()) connector_.join();
+    CancelTasks("");
+    ReapTasks(/*wait=*/true);
+    if (data_server_) data_server_->Shutdown();
+    if (server_) server_->Shutdown(std::chrono::system_clock::now() + 2s);
+    if (reporter_.joinable()) reporter_.join();
+    flush_clock_.reset();
+    std::error_code ec;
+    std::filesystem::remove_all(lib_dir_, ec);
+    spdlog::info("TaskManager {} stopped", id_);
+  }
+
+  // ---- TaskExecutorService ----
+
+  grpc::Status DeployTask(grpc::ServerContext*, const proto::TaskDeploymentDescriptor* tdd,
+                          proto::Empty*) override {
+    if (tdd->vertex_id() < 0 || tdd->vertex_id() >= tdd->graph().vertices_size()) {
+      return grpc::Status(grpc::StatusCode::INVALID_ARGUMENT, "vertex id out of range");
+    }
+    std::vector<std::shared_ptr<ResultPartition>> outputs;
+    for (const auto& o : tdd->outputs()) {
+      if (o.edge_index() < 0 || o.edge_index() >= tdd->graph().edges_size() || o.num_subpartitions() < 1) {
+        return grpc::Status(grpc::StatusCode::INVALID_ARGUMENT, "bad result partition descriptor");
+      }
+      auto p = std::make_shared<ResultPartition>(o.partition_id(), o.num_subpartitions(), buffer_size_,
+                                                 credits_, flush_clock_.get());
+      registry_.Register(p);
+      outputs.push_back(std::move(p));
+    }
+    TaskServices services;
+    services.registry = &registry_;
+    services.channels = &channels_;
+    services.credits = credits_;
+    services.buffer_timeout = buffer_timeout_;
+    services.load_job = [this](const proto::TaskDeploymentDescriptor& d) { return LoadJob(d); };
+    services.report = [this](const proto::TaskDeploymentDescriptor& d, const std::string& state,
+                             const std::string& failure) { Report(d, state, failure); };
+    auto task = std::make_unique<Task>(*tdd, std::move(outputs), std::move(services));
+    Task* raw = task.get();
+    {
+      std::lock_guard<std::mutex> lock(mu_);
+      if (stopping_) return grpc::Status(grpc::StatusCode::UNAVAILABLE, "TaskManager is stopping");
+      tasks_.push_back(std::move(task));
+    }
+    Report(*tdd, "RUNNING", "");
+    raw->Start();
+    ReapTasks(/*wait=*/false);
+    return grpc::Status::OK;
+  }
+
+  grpc::Status CancelJobTasks(grpc::ServerContext*, const proto::CancelJobTasksRequest* req,
+                              proto::Empty*) override {
+    CancelTasks(req->job_id());
+    return grpc::Status::OK;
+  }
+
+  grpc::Status ReleaseJob(grpc::ServerContext*, const proto::CancelJobTasksRequest* req,
+                          proto::Empty*) override {
+    CancelTasks(req->job_id());
+    registry_.ReleaseJob(req->job_id());
+    {
+      std::lock_guard<std::mutex> lock(jobs_mu_);
+      jobs_.erase(req->job_id());
+    }
+    ReapTasks(/*wait=*/false);
+    return grpc::Status::OK;
+  }
+
+  grpc::Status Heartbeat(grpc::ServerContext*, const proto::JobManagerHeartbeat*,
+                         proto::TaskManagerReport* resp) override {
+    resp->set_tm_id(id_);
+    resp->set_running_tasks(RunningTasks());
+    return grpc::Status::OK;
+  }
+
+  int RunningTasks() {
+    std::lock_guard<std::mutex> lock(mu_);
+    int n = 0;
+    for (auto& t : tasks_) n += t->done() ? 0 : 1;
+    return n;
+  }
+
+  const std::string& id() const { return id_; }
+  std::string address() const { return address_; }
+
+ private:
+  // Cancels the tasks of `job_id`, or all tasks when it is empty.
+  void CancelTasks(const std::string& job_id) {
+    std::lock_guard<std::mutex> lock(mu_);
+    for (auto& t : tasks_) {
+      if (job_id.empty() || t->descriptor().job_id() == job_id) t->Cancel();
+    }
+  }
+
+  // Joins and forgets finished tasks (all tasks when `wait`).
+  void ReapTasks(bool wait) {
+    std::vector<std::unique_ptr<Task>> finished;
+    {
+      std::lock_guard<std::mutex> lock(mu_);
+      for (auto it = tasks_.begin(); it != tasks_.end();) {
+        if (wait || (*it)->done()) {
+          finished.push_back(std::move(*it));
+          it = tasks_.erase(it);
+        } else {
+          ++it;
+        }
+      }
+    }
+    for (auto& t : finished) t->Join();
+  }
+
+  absl::StatusOr<LoadedJob> LoadJob(const proto::TaskDeploymentDescriptor& tdd) {
+    std::shared_ptr<JobSlot> slot;
+    {
+      std::lock_guard<std::mutex> lock(jobs_mu_);
+      auto& s = jobs_[tdd.job_id()];
+      if (!s) s = std::make_shared<JobSlot>();
+      slot = s;
+    }
+    std::lock_guard<std::mutex> lock(slot->mu);
+    if (slot->env) return LoadedJob{slot->env};
+    auto lib = FetchLibrary(tdd.library_sha256());
+    if (!lib.ok()) return lib.status();
+    std::vector<std::string> args(tdd.args().begin(), tdd.args().end());
+    auto env = (*lib)->BuildEnvironment(args);
+    if (!env.ok()) return env.status();
+    if (static_cast<int>((*env)->nodes().size()) == 0) {
+      return absl::InvalidArgumentError("the job library built an empty graph");
+    }
+    slot->env = std::shared_ptr<const StreamExecutionEnvironment>(std::move(*env));
+    return LoadedJob{slot->env};
+  }
+
+  absl::StatusOr<std::shared_ptr<JobLibrary>> FetchLibrary(const std::string& sha) {
+    std::lock_guard<std::mutex> lock(lib_mu_);
+    auto it = libraries_.find(sha);
+    if (it != libraries_.end()) return it->second;
+    std::string path = absl::StrCat(lib_dir_, "/", sha, ".so");
+    if (!std::filesystem::exists(path)) {
+      grpc::ClientContext ctx;
+      ctx.set_deadline(std::chrono::system_clock::now() + 60s);
+      proto::UploadLibraryResponse req;
+      req.set_sha256(sha);
+      auto reader = jm_stub_->DownloadLibrary(&ctx, req);
+      std::string bytes;
+      proto::LibraryChunk chunk;
+      while (reader->Read(&chunk)) bytes += chunk.data();
+      grpc::Status st = reader->Finish();
+      if (!st.ok()) {
+        return absl::UnavailableError(
+            absl::StrCat("cannot download job library ", sha, " from the JobManager: ", st.error_message()));
+      }
+      if (Sha256Hex(bytes) != sha) {
+        return absl::DataLossError(absl::StrCat("downloaded job library does not match its hash ", sha));
+      }
+      std::string tmp = path + ".tmp";
+      {
+        std::ofstream f(tmp, std::ios::binary);
+        f.write(bytes.data(), static_cast<std::streamsize>(bytes.size()));
+        if (!f) return absl::InternalError(absl::StrCat("cannot write ", tmp));
+      }
+      std::filesystem::rename(tmp, path);
+    }
+    auto lib = JobLibrary::Load(path);
+    if (!lib.ok()) return lib.status();
+    libraries_[sha] = *lib;
+    return *lib;
+  }
+
+  void Report(const proto::TaskDeploymentDescriptor& tdd, const std::string& state,
+              const std::string& failure) {
+    proto::TaskStateUpdate u;
+    u.set_job_id(tdd.job_id());
+    u.set_vertex_id(tdd.vertex_id());
+    u.set_subtask(tdd.subtask());
+    u.set_attempt(tdd.attempt());
+    u.set_state(state);
+    u.set_failure(failure);
+    u.set_tm_id(id_);
+    {
+      std::lock_guard<std::mutex> lock(mu_);
+      reports_.push_back(std::move(u));
+    }
+    report_cv_.notify_one();
+  }
+
+  // Sends task state updates in order; retries a failed send a few times.
+  void ReportLoop() {
+    while (true) {
+      proto::TaskStateUpdate u;
+      {
+        std::unique_lock<std::mutex> lock(mu_);
+        report_cv_.wait(lock, [&] { return stopping_ || !reports_.empty(); });
+        if (reports_.empty()) return;
+        u = std::move(reports_.front());
+        reports_.pop_front();
+      }
+      for (int attempt = 0; attempt < 5; ++attempt) {
+        grpc::ClientContext ctx;
+        ctx.set_deadline(std::chrono::system_clock::now() + 5s);
+        proto::Empty e;
+        if (jm_stub_->UpdateTaskState(&ctx, u, &e).ok()) break;
+        std::unique_lock<std::mutex> lock(mu_);
+        if (stop_cv_.wait_for(lock, 200ms, [&] { return stopping_; })) break;
+      }
+    }
+  }
+
+  // Registers with the JobManager, then sends heartbeats; registers again when it is unknown
+  // to the JobManager, and cancels its tasks when the JobManager stays silent too long.
+  void ConnectLoop() {
+    bool registered = false;
+    auto last_ok = std::chrono::steady_clock::now();
+    bool warned = false;
+    while (true) {
+      {
+        std::unique_lock<std::mutex> lock(mu_);
+        if (stopping_) return;
+      }
+      if (!registered) {
+        grpc::ClientContext ctx;
+        ctx.set_deadline(std::chrono::system_clock::now() + heartbeat_interval_ * 2);
+        proto::RegisterTaskManagerRequest req;
+        req.set_tm_id(id_);
+        req.set_address(address_);
+        req.set_num_slots(slots_);
+        proto::RegisterTaskManagerResponse resp;
+        grpc::Status st = jm_stub_->RegisterTaskManager(&ctx, req, &resp);
+        if (st.ok()) {
+          registered = true;
+          warned = false;
+          last_ok = std::chrono::steady_clock::now();
+          spdlog::info("TaskManager {} registered at JobManager {} ({})", id_, jm_address_, resp.jm_id());
+        } else if (!warned) {
+          spdlog::warn("TaskManager {} cannot register at JobManager {}: {}; retrying", id_, jm_address_,
+                       st.error_message());
+          warned = true;
+        }
+      } else {
+        grpc::ClientContext ctx;
+        ctx.set_deadline(std::chrono::system_clock::now() + heartbeat_interval_ * 2);
+        proto::TaskManagerHeartbeat hb;
+        hb.set_tm_id(id_);
+        proto::HeartbeatResponse resp;
+        grpc::Status st = jm_stub_->Heartbeat(&ctx, hb, &resp);
+        auto now = std::chrono::steady_clock::now();
+        if (st.ok()) {
+          last_ok = now;
+          if (!resp.known()) {
+            spdlog::warn("JobManager does not know TaskManager {}; cancelling tasks and registering again", id_);
+            CancelTasks("");
+            registered = false;
+            continue;
+          }
+        } else if (now - last_ok > heartbeat_timeout_) {
+          spdlog::warn("JobManager {} silent for {} ms; cancelling tasks and registering again", jm_address_,
+                       std::chrono::duration_cast<std::chrono::milliseconds>(now - last_ok).count());
+          CancelTasks("");
+          registered = false;
+        }
+      }
+      ReapTasks(/*wait=*/false);
+      std::unique_lock<std::mutex> lock(mu_);
+      stop_cv_.wait_for(lock, heartbeat_interval_, [&] { return stopping_; });
+    }
+  }
+
+  struct JobSlot {
+    std::mutex mu;
+    std::shared_ptr<const StreamExecutionEnvironment> env;
+  };
+
+  Configuration conf_;
+  std::string id_;
+  int slots_;
+  std::chrono::milliseconds heartbeat_interval_, heartbeat_timeout_, buffer_timeout_;
+  size_t buffer_size_, credits_;
+  std::string jm_address_;
+  std::string lib_dir_;
+  std::string address_;
+  int port_ = 0;
+
+  PartitionRegistry registry_;
+  ChannelCache channels_;
+  std::unique_ptr<FlushClock> flush_clock_;
+  std::unique_ptr<DataExchangeServer> data_server_;
+  std::unique_ptr<grpc::Server> server_;
+  std::unique_ptr<proto::JobManagerService::Stub> jm_stub_;
+
+  std::mutex mu_;  // tasks_, reports_, stopping_
+  std::condition_variable stop_cv_;
+  std::condition_variable report_cv_;
+  bool stopping_ = false;
+  std::vector<std::unique_ptr<Task>> tasks_;
+  std::deque<proto::TaskStateUpdate> reports_;
+  std::thread connector_;
+  std::thread reporter_;
+
+  std::mutex jobs_mu_;
+  std::map<std::string, std::shared_ptr<JobSlot>> jobs_;
+  std::mutex lib_mu_;
+  std::map<std::string, std::shared_ptr<JobLibrary>> libraries_;
+};
+
+absl::StatusOr<std::unique_ptr<TaskManager>> TaskManager::Start(const Configuration& conf) {
+  auto impl = std::make_unique<TaskManagerImpl>(conf);
+  absl::Status s = impl->Init();
+  if (!s.ok()) {
+    impl->Shutdown();
+    return s;
+  }
+  return std::unique_ptr<TaskManager>(new TaskManager(std::move(impl)));
+}
+
+TaskManager::TaskManager(std::unique_ptr<TaskManagerImpl> impl) : impl_(std::move(impl)) {}
+TaskManager::~TaskManager() { Shutdown(); }
+const std::string& TaskManager::id() const { return impl_->id(); }
+std::string TaskManager::address() const { return impl_->address(); }
+void TaskManager::Shutdown() { impl_->Shutdown(); }
+int TaskManager::running_tasks() const { return impl_->RunningTasks(); }
+
+}  // namespace sluice

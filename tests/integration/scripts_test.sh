@@ -1,0 +1,227 @@
+#!/usr/bin/env bash
+# Integration test of the operator scripts in deploy/: starts a local cluster (a JobManager and
+# two TaskManagers on free ports, with temporary configuration, log and pid directories) with
+# start-cluster.sh, checks that it answers and that its daemons run, stops it with
+# stop-cluster.sh and checks that nothing is left behind. Also checks that a daemon that cannot
+# start is reported. Only processes started here are ever signalled, by their recorded pids.
+#
+# Usage: tests/integration/scripts_test.sh BUILD_DIR     (binaries in BUILD_DIR/bin)
+# Set KEEP_TMP=1 to keep the temporary directory for inspection.
+set -uo pipefail
+
+if [ $# -ne 1 ]; then
+  echo "Usage: $0 BUILD_DIR" >&2
+  exit 2
+fi
+BUILD_DIR=$(cd -- "$1" 2>/dev/null && pwd -P) || { echo "No such build directory: $1" >&2; exit 2; }
+REPO=$(cd -- "$(dirname -- "${BASH_SOURCE[0]}")/../.." && pwd -P)
+DEPLOY="$REPO/deploy"
+BIN="$BUILD_DIR/bin"
+
+passed=0
+failed=0
+pass() { passed=$((passed + 1)); echo "PASS: $*"; }
+fail() { failed=$((failed + 1)); echo "FAIL: $*"; }
+check() {  # check DESCRIPTION COMMAND...
+  local what=$1
+  shift
+  if "$@"; then pass "$what"; else fail "$what"; fi
+}
+
+for b in sluice-jobmanager sluice-taskmanager sluice; do
+  if [ ! -x "$BIN/$b" ]; then
+    echo "Missing binary $BIN/$b; build first."
+    echo "0 passed, 1 failed"
+    exit 1
+  fi
+done
+
+TMP=$(mktemp -d "${TMPDIR:-/tmp}/sluice-scripts-test.XXXXXX")
+export SLUICE_BIN_DIR="$BIN"
+export SLUICE_CONF_DIR="$TMP/conf"
+export SLUICE_LOG_DIR="$TMP/log"
+export SLUICE_PID_DIR="$TMP/pid"
+export SLUICE_IDENT_STRING="scripts-test"
+JM_PID_FILE="$SLUICE_PID_DIR/sluice-$SLUICE_IDENT_STRING-jobmanager.pid"
+TM_PID_FILE="$SLUICE_PID_DIR/sluice-$SLUICE_IDENT_STRING-taskmanager.pid"
+STARTED_PIDS=()  # every daemon pid seen in a pid file, for the clean-up
+
+alive() {  # a live, non-zombie process
+  [ -d "/proc/$1" ] || kill -0 "$1" 2>/dev/null || return 1
+  local state
+  state=$(ps -o stat= -p "$1" 2>/dev/null) || return 1
+  case "$state" in Z* | X* | '') return 1 ;; esac
+}
+
+pids_in() {
+  if [ -f "$1" ]; then grep -E '^[0-9]+$' "$1" || true; fi
+}
+
+remember_pids() {
+  local pid
+  for pid in $(pids_in "$JM_PID_FILE") $(pids_in "$TM_PID_FILE"); do
+    [[ " ${STARTED_PIDS[*]-} " == *" $pid "* ]] || STARTED_PIDS+=("$pid")
+  done
+}
+
+cleanup() {
+  local pid i left=()
+  remember_pids
+  for pid in ${STARTED_PIDS[@]+"${STARTED_PIDS[@]}"}; do
+    if alive "$pid"; then
+      echo "cleanup: stopping leftover daemon pid $pid"
+      kill -TERM "$pid" 2>/dev/null && left+=("$pid")
+    fi
+  done
+  for ((i = 0; i < 50 && ${#left[@]} > 0; i++)); do
+    sleep 0.1
+    local still=()
+    for pid in "${left[@]}"; do alive "$pid" && still+=("$pid"); done
+    left=(${still[@]+"${still[@]}"})
+  done
+  for pid in ${left[@]+"${left[@]}"}; do kill -KILL "$pid" 2>/dev/null; done
+  if [ "${KEEP_TMP:-0}" = 1 ]; then
+    echo "Temporary files kept in $TMP"
+  else
+    rm -rf -- "$TMP"
+  fi
+}
+trap cleanup EXIT
+trap 'exit 130' INT TERM
+
+dump_logs() {
+  local f
+  for f in "$SLUICE_LOG_DIR"/*; do
+    [ -f "$f" ] || continue
+    echo "----- $f (last lines)"
+    tail -n 20 -- "$f"
+  done
+}
+
+# Two distinct free ports, bound at the same time so they differ.
+read -r JM_PORT REST_PORT < <(python3 -c '
+import socket
+a, b = socket.socket(), socket.socket()
+a.bind(("127.0.0.1", 0)); b.bind(("127.0.0.1", 0))
+print(a.getsockname()[1], b.getsockname()[1])')
+
+mkdir -p "$SLUICE_CONF_DIR" "$SLUICE_LOG_DIR" "$SLUICE_PID_DIR"
+cp -- "$REPO/conf/config.yaml" "$REPO/conf/masters" "$SLUICE_CONF_DIR/"
+# shellcheck source=deploy/config.sh
+. "$DEPLOY/config.sh"
+sluice_config_set "$SLUICE_CONF_DIR/config.yaml" jobmanager.rpc.port "$JM_PORT"
+sluice_config_set "$SLUICE_CONF_DIR/config.yaml" rest.port "$REST_PORT"
+printf '# two TaskManagers on this host\nlocalhost\n\n127.0.0.1\n' >"$SLUICE_CONF_DIR/workers"
+printf 'localhost:%s\n' "$REST_PORT" >"$SLUICE_CONF_DIR/masters"
+echo "Test directory $TMP; JobManager port $JM_PORT, REST port $REST_PORT"
+
+check "config.sh reads the JobManager port" [ "$(sluice_config_get jobmanager.rpc.port x "$SLUICE_CONF_DIR/config.yaml")" = "$JM_PORT" ]
+check "config.sh falls back to the default for an absent key" [ "$(sluice_config_get no.such.key dflt "$SLUICE_CONF_DIR/config.yaml")" = dflt ]
+
+# --- start the cluster ------------------------------------------------------------------------
+timeout 40 "$DEPLOY/start-cluster.sh" >"$TMP/start.txt" 2>&1
+rc=$?
+remember_pids
+sed 's/^/  start-cluster: /' "$TMP/start.txt"
+check "start-cluster.sh exits 0" [ $rc -eq 0 ]
+
+mapfile -t JM_PIDS < <(pids_in "$JM_PID_FILE")
+mapfile -t TM_PIDS < <(pids_in "$TM_PID_FILE")
+check "one JobManager pid recorded" [ ${#JM_PIDS[@]} -eq 1 ]
+check "two TaskManager pids recorded" [ ${#TM_PIDS[@]} -eq 2 ]
+all_alive() {
+  local p
+  [ $# -gt 0 ] || return 1
+  for p in "$@"; do alive "$p" || return 1; done
+}
+check "the JobManager process is alive" all_alive ${JM_PIDS[@]+"${JM_PIDS[@]}"}
+check "both TaskManager processes are alive" all_alive ${TM_PIDS[@]+"${TM_PIDS[@]}"}
+host=$(hostname 2>/dev/null || uname -n)
+check "each TaskManager has its own log file" \
+  [ -f "$SLUICE_LOG_DIR/sluice-taskmanager-0-$host.log" -a -f "$SLUICE_LOG_DIR/sluice-taskmanager-1-$host.log" ]
+check "each TaskManager has its own .out file" \
+  [ -f "$SLUICE_LOG_DIR/sluice-taskmanager-0-$host.out" -a -f "$SLUICE_LOG_DIR/sluice-taskmanager-1-$host.out" ]
+check "the JobManager listens on its port" sluice_port_in_use 127.0.0.1 "$JM_PORT"
+
+# The JobManager answers the CLI (allow it a few seconds to come up).
+list_ok=0
+for ((i = 0; i < 20; i++)); do
+  if timeout 10 "$BIN/sluice" list --config-dir "$SLUICE_CONF_DIR" >"$TMP/list.txt" 2>&1; then
+    list_ok=1
+    break
+  fi
+  sleep 0.5
+done
+sed 's/^/  sluice list: /' "$TMP/list.txt"
+check "sluice list gets an answer from the JobManager" [ $list_ok -eq 1 ]
+
+# Both TaskManagers found the JobManager through the configuration the scripts passed them.
+JM_LOG="$SLUICE_LOG_DIR/sluice-jobmanager-0-$host.log"
+registered() { grep -c "registered from" "$JM_LOG" 2>/dev/null || true; }
+for ((i = 0; i < 100; i++)); do
+  [ "$(registered)" -ge 2 ] && break
+  sleep 0.1
+done
+check "both TaskManagers registered with the JobManager" [ "$(registered)" -ge 2 ]
+
+# A job with parallelism 4 runs on the 2 x 2 slots (when the example is built).
+EXAMPLE="$BUILD_DIR/examples/libwordcount.so"
+if [ -f "$EXAMPLE" ]; then
+  printf 'a b c\nb c\nc\n' >"$TMP/words.txt"
+  timeout 60 "$BIN/sluice" run --config-dir "$SLUICE_CONF_DIR" -p 4 "$EXAMPLE" -- \
+    --input "$TMP/words.txt" --output "$TMP/out" >"$TMP/run.txt" 2>&1
+  rc=$?
+  sed 's/^/  sluice run: /' "$TMP/run.txt"
+  check "a job with parallelism 4 finishes on the cluster" [ $rc -eq 0 ]
+  got=$(cat "$TMP"/out/part-* 2>/dev/null | awk -F, '$2 > m[$1] { m[$1] = $2 } END { for (w in m) print w "=" m[w] }' | sort | tr '\n' ' ')
+  check "the job's output is right (got: $got)" [ "$got" = "a=1 b=2 c=3 " ]
+fi
+
+# A TaskManager that cannot start (bad configuration) is reported and leaves no pid behind.
+timeout 20 "$DEPLOY/taskmanager.sh" start -D taskmanager.numberOfTaskSlots=not-a-number >"$TMP/bad.txt" 2>&1
+rc=$?
+remember_pids
+sed 's/^/  bad start: /' "$TMP/bad.txt"
+check "starting a misconfigured TaskManager fails" [ $rc -ne 0 ]
+check "the failure shows the daemon's log" grep -q "numberOfTaskSlots" "$TMP/bad.txt"
+check "the failed TaskManager leaves no pid behind" [ "$(pids_in "$TM_PID_FILE" | wc -l)" -eq 2 ]
+
+# --- stop the cluster -------------------------------------------------------------------------
+timeout 40 "$DEPLOY/stop-cluster.sh" >"$TMP/stop.txt" 2>&1
+rc=$?
+sed 's/^/  stop-cluster: /' "$TMP/stop.txt"
+check "stop-cluster.sh exits 0" [ $rc -eq 0 ]
+
+none_alive() {
+  local p
+  for p in "$@"; do
+    if alive "$p"; then
+      echo "  pid $p is still alive: $(ps -o args= -p "$p" 2>/dev/null)"
+      return 1
+    fi
+  done
+}
+check "every recorded daemon pid is gone" none_alive ${STARTED_PIDS[@]+"${STARTED_PIDS[@]}"}
+check "the pid files hold no pids" [ -z "$(pids_in "$JM_PID_FILE")$(pids_in "$TM_PID_FILE")" ]
+port_free() {
+  python3 - "$1" <<'EOF'
+import socket, sys
+s = socket.socket()
+s.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+try:
+    s.bind(("127.0.0.1", int(sys.argv[1])))
+except OSError:
+    sys.exit(1)
+EOF
+}
+check "the JobManager port is free again" port_free "$JM_PORT"
+# shellcheck disable=SC2016  # expanded by the inner shell
+check "nothing accepts connections on the JobManager port" bash -c '! (exec 3<>"/dev/tcp/127.0.0.1/$0") 2>/dev/null' "$JM_PORT"
+timeout 20 "$DEPLOY/stop-cluster.sh" >"$TMP/stop2.txt" 2>&1
+check "stop-cluster.sh with nothing running exits 0" [ $? -eq 0 ]
+
+if [ $failed -gt 0 ]; then
+  dump_logs
+fi
+echo "$passed passed, $failed failed"
+[ $failed -eq 0 ]
