@@ -15,6 +15,7 @@ absl::StatusOr<std::unique_ptr<MiniCluster>> MiniCluster::Start(const Configurat
   RETURN_IF_ERROR(jm_conf.Set("jobmanager.rpc.port", "0"));
   RETURN_IF_ERROR(jm_conf.Set("jobmanager.bind-host", "127.0.0.1"));
   RETURN_IF_ERROR(jm_conf.Set("jobmanager.rpc.address", "127.0.0.1"));
+  RETURN_IF_ERROR(jm_conf.Set("rest.port", "-1"));
   ASSIGN_OR_RETURN(mc->jm_, JobManager::Start(jm_conf));
   Configuration tm_conf = jm_conf;
   RETURN_IF_ERROR(tm_conf.Set("jobmanager.rpc.port", std::to_string(mc->jm_->port())));

@@ -326,7 +326,7 @@ if [ "$REST_PORT" -gt 0 ] 2>/dev/null; then
   if sluice_port_in_use localhost "$REST_PORT"; then
     echo "  Dashboard / REST API:  http://localhost:$REST_PORT/"
   else
-    echo "  Dashboard / REST API:  http://localhost:$REST_PORT/ (rest.port; not answering: this build may not serve it yet)"
+    echo "  Dashboard / REST API:  http://localhost:$REST_PORT/ (rest.port; not answering yet: see the JobManager log)"
   fi
 elif [ "$REST_PORT" = 0 ]; then
   echo "  Dashboard / REST API:  on a free port (rest.port: 0), see the JobManager's log"

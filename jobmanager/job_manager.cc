@@ -14,6 +14,7 @@
 #include "absl/strings/str_cat.h"
 #include "common/ids.h"
 #include "common/job_graph.h"
+#include "jobmanager/rest_server.h"
 #include "proto/jobmanager.grpc.pb.h"
 #include "proto/taskmanager.grpc.pb.h"
 #include "sluice/keys.h"
@@ -63,6 +64,14 @@ class JobManagerImpl final : public proto::JobManagerService::Service {
                                                  " (is the port in use?)"));
     }
     address_ = absl::StrCat(conf_.GetString("jobmanager.rpc.address"), ":", port_);
+    int rest_port = static_cast<int>(conf_.GetInt("rest.port"));
+    if (rest_port >= 0) {
+      auto rest = RestServer::Start(*this, conf_.GetString("rest.bind-address"), rest_port);
+      if (!rest.ok()) return rest.status();
+      rest_ = std::move(*rest);
+      spdlog::info("REST API and dashboard at http://{}:{}/", conf_.GetString("rest.bind-address"),
+                   rest_->port());
+    }
     monitor_ = std::thread([this] { MonitorLoop(); });
     spdlog::info("JobManager {} listening on {}", jm_id_, bind);
     return absl::OkStatus();
@@ -76,6 +85,7 @@ class JobManagerImpl final : public proto::JobManagerService::Service {
     }
     cv_.notify_all();
     if (monitor_.joinable()) monitor_.join();
+    if (rest_) rest_->Stop();
     if (server_) server_->Shutdown(std::chrono::system_clock::now() + 2s);
     std::error_code ec;
     std::filesystem::remove_all(blob_dir_, ec);
@@ -83,6 +93,7 @@ class JobManagerImpl final : public proto::JobManagerService::Service {
   }
 
   int port() const { return port_; }
+  int rest_port() const { return rest_ ? rest_->port() : -1; }
   std::string address() const { return address_; }
 
   // ---- TaskManagers ----
@@ -637,6 +648,7 @@ class JobManagerImpl final : public proto::JobManagerService::Service {
   int port_ = 0;
   std::string address_;
   std::unique_ptr<grpc::Server> server_;
+  std::unique_ptr<RestServer> rest_;
   std::thread monitor_;
 
   std::mutex mu_;
@@ -660,6 +672,7 @@ absl::StatusOr<std::unique_ptr<JobManager>> JobManager::Start(const Configuratio
 JobManager::JobManager(std::unique_ptr<JobManagerImpl> impl) : impl_(std::move(impl)) {}
 JobManager::~JobManager() { Shutdown(); }
 int JobManager::port() const { return impl_->port(); }
+int JobManager::rest_port() const { return impl_->rest_port(); }
 std::string JobManager::address() const { return impl_->address(); }
 void JobManager::Shutdown() { impl_->Shutdown(); }
 

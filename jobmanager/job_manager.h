@@ -26,6 +26,8 @@ class JobManager {
   ~JobManager();
 
   int port() const;
+  // The REST server's port, or -1 when rest.port is -1.
+  int rest_port() const;
   // host:port where clients and TaskManagers reach this JobManager.
   std::string address() const;
   void Shutdown();

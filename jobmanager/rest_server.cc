@@ -1,0 +1,188 @@
+#include "jobmanager/rest_server.h"
+
+#include <httplib.h>
+
+#include <nlohmann/json.hpp>
+
+#include "absl/strings/str_cat.h"
+#include "jobmanager/dashboard_html.h"
+
+namespace sluice {
+namespace {
+
+using nlohmann::json;
+
+void Reply(httplib::Response& res, int status, const json& body) {
+  res.status = status;
+  res.set_content(body.dump(), "application/json");
+}
+
+void ReplyError(httplib::Response& res, const grpc::Status& s) {
+  int status = 500;
+  switch (s.error_code()) {
+    case grpc::StatusCode::NOT_FOUND: status = 404; break;
+    case grpc::StatusCode::INVALID_ARGUMENT: status = 400; break;
+    case grpc::StatusCode::FAILED_PRECONDITION: status = 409; break;
+    default: break;
+  }
+  Reply(res, status, json{{"errors", json::array({s.error_message()})}});
+}
+
+json JobOverview(const proto::JobStatus& j) {
+  int64_t end = j.end_time_ms() > 0 ? j.end_time_ms() : -1;
+  int64_t now = std::chrono::duration_cast<std::chrono::milliseconds>(
+                    std::chrono::system_clock::now().time_since_epoch())
+                    .count();
+  return json{{"jid", j.job_id()},
+              {"name", j.name()},
+              {"state", j.state()},
+              {"start-time", j.start_time_ms()},
+              {"end-time", end},
+              {"duration", (end > 0 ? end : now) - j.start_time_ms()},
+              {"parallelism", j.parallelism()}};
+}
+
+}  // namespace
+
+absl::StatusOr<std::unique_ptr<RestServer>> RestServer::Start(proto::JobManagerService::Service& svc,
+                                                              const std::string& host, int port) {
+  std::unique_ptr<RestServer> rs(new RestServer());
+  rs->server_ = std::make_unique<httplib::Server>();
+  httplib::Server& s = *rs->server_;
+  proto::JobManagerService::Service* service = &svc;
+
+  s.set_exception_handler([](const httplib::Request&, httplib::Response& res, std::exception_ptr ep) {
+    std::string what = "internal error";
+    try {
+      std::rethrow_exception(ep);
+    } catch (const std::exception& e) {
+      what = e.what();
+    } catch (...) {
+    }
+    Reply(res, 500, json{{"errors", json::array({what})}});
+  });
+
+  s.Get("/", [](const httplib::Request&, httplib::Response& res) {
+    res.set_content(kDashboardHtml, "text/html; charset=utf-8");
+  });
+
+  s.Get("/overview", [service](const httplib::Request&, httplib::Response& res) {
+    proto::Empty e;
+    proto::ClusterOverview ov;
+    service->GetOverview(nullptr, &e, &ov);
+    proto::ListJobsRequest lr;
+    lr.set_include_terminated(true);
+    proto::ListJobsResponse jobs;
+    service->ListJobs(nullptr, &lr, &jobs);
+    std::map<std::string, int> by_state;
+    for (const auto& j : jobs.jobs()) by_state[j.state()]++;
+    Reply(res, 200,
+          json{{"taskmanagers", ov.task_managers_size()},
+               {"slots-total", ov.total_slots()},
+               {"slots-available", ov.free_slots()},
+               {"jobs-running", by_state["RUNNING"] + by_state["CREATED"] + by_state["CANCELLING"] +
+                                    by_state["FAILING"]},
+               {"jobs-finished", by_state["FINISHED"]},
+               {"jobs-cancelled", by_state["CANCELED"]},
+               {"jobs-failed", by_state["FAILED"]}});
+  });
+
+  s.Get("/taskmanagers", [service](const httplib::Request&, httplib::Response& res) {
+    proto::Empty e;
+    proto::ClusterOverview ov;
+    service->GetOverview(nullptr, &e, &ov);
+    json tms = json::array();
+    for (const auto& tm : ov.task_managers()) {
+      tms.push_back({{"id", tm.tm_id()},
+                     {"path", tm.address()},
+                     {"slotsNumber", tm.num_slots()},
+                     {"freeSlots", tm.free_slots()},
+                     {"timeSinceLastHeartbeat", tm.last_heartbeat_ms()}});
+    }
+    Reply(res, 200, json{{"taskmanagers", tms}});
+  });
+
+  auto list = [service](bool overview) {
+    return [service, overview](const httplib::Request&, httplib::Response& res) {
+      proto::ListJobsRequest lr;
+      lr.set_include_terminated(true);
+      proto::ListJobsResponse jobs;
+      service->ListJobs(nullptr, &lr, &jobs);
+      json arr = json::array();
+      for (const auto& j : jobs.jobs()) {
+        arr.push_back(overview ? JobOverview(j) : json{{"id", j.job_id()}, {"status", j.state()}});
+      }
+      Reply(res, 200, json{{"jobs", arr}});
+    };
+  };
+  s.Get("/jobs", list(false));
+  s.Get("/jobs/overview", list(true));
+
+  s.Get(R"(/jobs/([0-9a-f]{32}))", [service](const httplib::Request& req, httplib::Response& res) {
+    proto::JobIdRequest r;
+    r.set_job_id(req.matches[1]);
+    proto::JobStatus st;
+    grpc::Status g = service->GetJob(nullptr, &r, &st);
+    if (!g.ok()) return ReplyError(res, g);
+    json j = JobOverview(st);
+    json tasks = json::array();
+    for (const auto& t : st.tasks()) {
+      tasks.push_back({{"vertex", t.vertex_id()},
+                       {"subtask", t.subtask()},
+                       {"status", t.state()},
+                       {"taskmanager-id", t.tm_id()},
+                       {"failure", t.failure()}});
+    }
+    j["tasks"] = tasks;
+    j["failure-cause"] = st.failure();
+    Reply(res, 200, j);
+  });
+
+  s.Get(R"(/jobs/([0-9a-f]{32})/exceptions)", [service](const httplib::Request& req, httplib::Response& res) {
+    proto::JobIdRequest r;
+    r.set_job_id(req.matches[1]);
+    proto::JobStatus st;
+    grpc::Status g = service->GetJob(nullptr, &r, &st);
+    if (!g.ok()) return ReplyError(res, g);
+    json root = st.failure().empty() ? json(nullptr) : json(st.failure());
+    Reply(res, 200, json{{"root-exception", root}});
+  });
+
+  // Flink: PATCH /jobs/:jobid?mode=cancel
+  s.Patch(R"(/jobs/([0-9a-f]{32}))", [service](const httplib::Request& req, httplib::Response& res) {
+    std::string mode = req.has_param("mode") ? req.get_param_value("mode") : "cancel";
+    if (mode != "cancel") {
+      return Reply(res, 400, json{{"errors", json::array({"unsupported mode '" + mode + "'"})}});
+    }
+    proto::JobIdRequest r;
+    r.set_job_id(req.matches[1]);
+    proto::Empty e;
+    grpc::Status g = service->CancelJob(nullptr, &r, &e);
+    if (!g.ok()) return ReplyError(res, g);
+    Reply(res, 202, json::object());
+  });
+
+  s.set_error_handler([](const httplib::Request& req, httplib::Response& res) {
+    if (res.status == 404 && res.body.empty()) {
+      Reply(res, 404, json{{"errors", json::array({"no such resource: " + req.path})}});
+    }
+  });
+
+  int bound = port == 0 ? s.bind_to_any_port(host) : (s.bind_to_port(host, port) ? port : -1);
+  if (bound <= 0) {
+    return absl::UnavailableError(
+        absl::StrCat("REST server cannot listen on ", host, ":", port, " (is the port in use? set rest.port)"));
+  }
+  rs->port_ = bound;
+  rs->thread_ = std::thread([srv = rs->server_.get()] { srv->listen_after_bind(); });
+  return rs;
+}
+
+RestServer::~RestServer() { Stop(); }
+
+void RestServer::Stop() {
+  if (server_) server_->stop();
+  if (thread_.joinable()) thread_.join();
+}
+
+}  // namespace sluice

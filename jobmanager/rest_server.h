@@ -1,0 +1,36 @@
+// RestServer: the JobManager's REST API and web dashboard on rest.port (Flink's paths and field
+// names where they exist: /overview, /jobs, /jobs/overview, /jobs/:id, /jobs/:id/exceptions,
+// PATCH /jobs/:id to cancel, /taskmanagers). Requests are answered by calling the JobManager's
+// own service, in process. Threads: the HTTP server's pool.
+#pragma once
+
+#include <memory>
+#include <string>
+#include <thread>
+
+#include "absl/status/statusor.h"
+#include "proto/jobmanager.grpc.pb.h"
+
+namespace httplib {
+class Server;
+}
+
+namespace sluice {
+
+class RestServer {
+ public:
+  // Listens on host:port (port 0: any free port). `service` must outlive the server.
+  static absl::StatusOr<std::unique_ptr<RestServer>> Start(proto::JobManagerService::Service& service,
+                                                           const std::string& host, int port);
+  ~RestServer();
+  int port() const { return port_; }
+  void Stop();
+
+ private:
+  RestServer() = default;
+  std::unique_ptr<httplib::Server> server_;
+  std::thread thread_;
+  int port_ = 0;
+};
+
+}  // namespace sluice
