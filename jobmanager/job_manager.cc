@@ -4,6 +4,7 @@
 
 #include <algorithm>
 #include <condition_variable>
+#include <deque>
 #include <filesystem>
 #include <fstream>
 #include <map>
@@ -34,6 +35,8 @@ bool IsTerminalTaskState(const std::string& s) {
 }
 
 constexpr size_t kMaxLibraryBytes = 1ull << 30;
+// Finished, failed and cancelled jobs kept for `sluice list -a` and the REST API.
+constexpr size_t kRetainedTerminalJobs = 1000;
 
 }  // namespace
 
@@ -551,6 +554,11 @@ class JobManagerImpl final : public proto::JobManagerService::Service {
     spdlog::info("job {} ({}) {}", job.id, job.graph.name(), job.state);
     for (const auto& tm : TaskManagersOf(job)) releases_.emplace_back(tm, job.id);
     cv_.notify_all();
+    terminal_order_.push_back(job.id);
+    while (terminal_order_.size() > kRetainedTerminalJobs) {
+      jobs_.erase(terminal_order_.front());
+      terminal_order_.pop_front();
+    }
   }
 
   void ReleaseSlotsLocked(Job& job) {
@@ -656,6 +664,7 @@ class JobManagerImpl final : public proto::JobManagerService::Service {
   bool stopping_ = false;
   std::map<std::string, TaskManagerEntry> tms_;
   std::map<std::string, Job> jobs_;
+  std::deque<std::string> terminal_order_;  // ids of terminal jobs, oldest first
   std::vector<std::pair<std::string, std::string>> releases_;  // (TaskManager, job) to release
 };
 
