@@ -135,7 +135,8 @@ std::string JobManagerAddress(const Configuration& conf, const std::string& flag
 
 void AddCommon(CLI::App* cmd, CommonOptions& c) {
   cmd->add_option("--config-dir", c.config_dir, "folder holding config.yaml (default: $SLUICE_CONF_DIR)");
-  cmd->add_option("-D", c.dynamic, "override a configuration key: -D key=value");
+  // One value per -D (repeat -D for more): a greedy vector option would swallow the library path.
+  cmd->add_option("-D", c.dynamic, "override a configuration key: -D key=value")->allow_extra_args(false);
 }
 
 void AddJob(CLI::App* cmd, JobOptions& j) {

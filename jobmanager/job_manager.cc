@@ -56,6 +56,9 @@ class JobManagerImpl final : public proto::JobManagerService::Service {
     std::filesystem::create_directories(blob_dir_, ec);
     if (ec) return absl::InternalError(absl::StrCat("cannot create blob store '", blob_dir_, "': ", ec.message()));
     grpc::ServerBuilder builder;
+    // gRPC sets SO_REUSEPORT by default: a second process would bind the same port and share
+    // its connections. Refuse a taken port instead.
+    builder.AddChannelArgument(GRPC_ARG_ALLOW_REUSEPORT, 0);
     std::string bind = absl::StrCat(conf_.GetString("jobmanager.bind-host"), ":",
                                     conf_.GetInt("jobmanager.rpc.port"));
     builder.AddListeningPort(bind, grpc::InsecureServerCredentials(), &port_);

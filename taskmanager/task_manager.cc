@@ -63,6 +63,9 @@ class TaskManagerImpl final : public proto::TaskExecutorService::Service {
     flush_clock_ = std::make_unique<FlushClock>(buffer_timeout_);
     data_server_ = NewDataExchangeServer(registry_);
     grpc::ServerBuilder builder;
+    // gRPC sets SO_REUSEPORT by default: a second process would bind the same port and share
+    // its connections. Refuse a taken port instead.
+    builder.AddChannelArgument(GRPC_ARG_ALLOW_REUSEPORT, 0);
     std::string bind = absl::StrCat(conf_.GetString("taskmanager.bind-host"), ":",
                                     conf_.GetInt("taskmanager.rpc.port"));
     builder.AddListeningPort(bind, grpc::InsecureServerCredentials(), &port_);

@@ -1,0 +1,649 @@
+#include "integration/harness.h"
+
+#include <arpa/inet.h>
+#include <fcntl.h>
+#include <netinet/in.h>
+#include <signal.h>
+#include <sys/prctl.h>
+#include <sys/socket.h>
+#include <sys/syscall.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include <cctype>
+#include <cerrno>
+#include <cstdlib>
+#include <cstring>
+#include <filesystem>
+#include <fstream>
+#include <iostream>
+#include <regex>
+#include <sstream>
+#include <thread>
+#include <unordered_map>
+
+#include "absl/strings/str_cat.h"
+#include "absl/strings/str_join.h"
+
+extern char** environ;
+
+namespace sluice::itest {
+
+using namespace std::chrono_literals;
+namespace fs = std::filesystem;
+
+namespace {
+
+std::string EnvPath(const char* name) {
+  const char* v = std::getenv(name);
+  if (!v || !*v) {
+    ADD_FAILURE() << "environment variable " << name
+                  << " is not set; run the integration tests with ctest (see tests/CMakeLists.txt)";
+    return "/nonexistent";
+  }
+  return v;
+}
+
+bool KeepTestDirs() {
+  const char* v = std::getenv("SLUICE_KEEP_TEST_DIR");
+  return v && *v && std::string(v) != "0";
+}
+
+int DecodeWaitStatus(int status) {
+  if (WIFEXITED(status)) return WEXITSTATUS(status);
+  if (WIFSIGNALED(status)) return 128 + WTERMSIG(status);
+  return -1;
+}
+
+bool CurrentTestFailed() {
+  return ::testing::Test::HasFailure() ||
+         ::testing::UnitTest::GetInstance()->failed_test_count() > 0;
+}
+
+}  // namespace
+
+// ---- environment and files ----
+
+std::string BinDir() { return EnvPath("SLUICE_BIN_DIR"); }
+std::string TestJobLibrary(const std::string& name) {
+  return absl::StrCat(EnvPath("SLUICE_TEST_JOBS_DIR"), "/lib", name, ".so");
+}
+std::string ExampleLibrary(const std::string& name) {
+  return absl::StrCat(EnvPath("SLUICE_EXAMPLES_DIR"), "/lib", name, ".so");
+}
+
+int FreePort() {
+  int fd = ::socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
+  if (fd < 0) return 0;
+  sockaddr_in addr{};
+  addr.sin_family = AF_INET;
+  addr.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+  addr.sin_port = 0;
+  int port = 0;
+  if (::bind(fd, reinterpret_cast<sockaddr*>(&addr), sizeof addr) == 0) {
+    socklen_t len = sizeof addr;
+    if (::getsockname(fd, reinterpret_cast<sockaddr*>(&addr), &len) == 0)
+      port = ntohs(addr.sin_port);
+  }
+  ::close(fd);
+  return port;
+}
+
+std::string MakeTempDir() {
+  std::string name = "sluice-it";
+  if (const auto* info = ::testing::UnitTest::GetInstance()->current_test_info()) {
+    name = absl::StrCat(name, "-", info->test_suite_name(), "-", info->name());
+  } else if (const auto* suite = ::testing::UnitTest::GetInstance()->current_test_suite()) {
+    name = absl::StrCat(name, "-", suite->name());
+  }
+  for (char& c : name) {
+    if (!std::isalnum(static_cast<unsigned char>(c)) && c != '-') c = '_';
+  }
+  const char* tmp = std::getenv("TMPDIR");
+  std::string templ = absl::StrCat(tmp && *tmp ? tmp : "/tmp", "/", name, ".XXXXXX");
+  std::vector<char> buf(templ.begin(), templ.end());
+  buf.push_back('\0');
+  if (!::mkdtemp(buf.data())) {
+    ADD_FAILURE() << "mkdtemp(" << templ << "): " << std::strerror(errno);
+    return "/nonexistent";
+  }
+  return buf.data();
+}
+
+std::string ReadFile(const std::string& path) {
+  std::ifstream f(path, std::ios::binary);
+  if (!f) return "";
+  std::ostringstream ss;
+  ss << f.rdbuf();
+  return ss.str();
+}
+
+bool WriteFile(const std::string& path, const std::string& content) {
+  std::ofstream f(path, std::ios::binary | std::ios::trunc);
+  f.write(content.data(), static_cast<std::streamsize>(content.size()));
+  f.close();
+  return static_cast<bool>(f);
+}
+
+std::string LastLines(const std::string& text, int n) {
+  size_t pos = text.size();
+  if (pos > 0 && text[pos - 1] == '\n') --pos;
+  for (int i = 0; i < n && pos != std::string::npos && pos > 0; ++i) {
+    pos = text.rfind('\n', pos - 1);
+  }
+  if (pos == std::string::npos || pos == 0) return text;
+  return text.substr(pos + 1);
+}
+
+std::map<std::string, std::vector<std::string>> ReadPartFiles(const std::string& dir) {
+  std::map<std::string, std::vector<std::string>> parts;
+  std::error_code ec;
+  for (const auto& entry : fs::directory_iterator(dir, ec)) {
+    std::string name = entry.path().filename().string();
+    if (name.rfind("part-", 0) != 0) continue;
+    std::ifstream f(entry.path(), std::ios::binary);
+    auto& lines = parts[name];
+    std::string line;
+    while (std::getline(f, line)) lines.push_back(line);
+  }
+  return parts;
+}
+
+::testing::AssertionResult SequenceOutputIsCorrect(const std::string& dir, int64_t count,
+                                                   int64_t keys) {
+  auto parts = ReadPartFiles(dir);
+  if (parts.empty()) return ::testing::AssertionFailure() << "no part files in " << dir;
+  std::unordered_map<int64_t, int64_t> max_sum, updates;
+  std::unordered_map<int64_t, std::string> file_of;
+  int64_t lines = 0;
+  for (const auto& [file, content] : parts) {
+    for (const std::string& line : content) {
+      ++lines;
+      size_t comma = line.find(',');
+      char* end = nullptr;
+      if (comma == std::string::npos) {
+        return ::testing::AssertionFailure() << file << ": malformed line '" << line << "'";
+      }
+      int64_t key = std::strtoll(line.c_str(), &end, 10);
+      int64_t sum = std::strtoll(line.c_str() + comma + 1, &end, 10);
+      if (key < 0 || key >= keys) {
+        return ::testing::AssertionFailure() << file << ": key out of range in '" << line << "'";
+      }
+      auto [it, inserted] = file_of.emplace(key, file);
+      if (!inserted && it->second != file) {
+        return ::testing::AssertionFailure()
+               << "key " << key << " appears in both " << it->second << " and " << file;
+      }
+      updates[key]++;
+      max_sum[key] = std::max(max_sum[key], sum);
+    }
+  }
+  if (lines != count) {
+    return ::testing::AssertionFailure()
+           << "expected " << count << " output lines (one per number), got " << lines;
+  }
+  for (int64_t k = 0; k < std::min(keys, count); ++k) {
+    // Numbers k, k+K, ..., below count.
+    int64_t n = (count - 1 - k) / keys + 1;
+    int64_t expected = n * k + keys * n * (n - 1) / 2;
+    if (updates[k] != n || max_sum[k] != expected) {
+      return ::testing::AssertionFailure()
+             << "key " << k << ": expected " << n << " updates and sum " << expected << ", got "
+             << updates[k] << " updates and sum " << max_sum[k];
+    }
+  }
+  return ::testing::AssertionSuccess();
+}
+
+// ---- processes ----
+
+std::optional<ProcStatus> ReadProcStatus(pid_t pid) {
+  std::ifstream f(absl::StrCat("/proc/", pid, "/status"));
+  if (!f) return std::nullopt;
+  ProcStatus st;
+  bool rss = false, threads = false;
+  std::string line;
+  while (std::getline(f, line)) {
+    if (line.rfind("VmRSS:", 0) == 0) {
+      st.rss_bytes = std::strtoll(line.c_str() + 6, nullptr, 10) * 1024;
+      rss = true;
+    } else if (line.rfind("Threads:", 0) == 0) {
+      st.threads = static_cast<int>(std::strtol(line.c_str() + 8, nullptr, 10));
+      threads = true;
+    }
+  }
+  // A zombie has no VmRSS line.
+  if (!rss || !threads) return std::nullopt;
+  return st;
+}
+
+bool WaitUntil(const std::function<bool()>& done, std::chrono::milliseconds timeout,
+               std::chrono::milliseconds poll) {
+  auto deadline = std::chrono::steady_clock::now() + timeout;
+  while (true) {
+    if (done()) return true;
+    if (std::chrono::steady_clock::now() >= deadline) return false;
+    std::this_thread::sleep_for(poll);
+  }
+}
+
+absl::StatusOr<std::unique_ptr<ChildProcess>> ChildProcess::Start(
+    const std::vector<std::string>& argv, const std::string& stdout_path,
+    const std::string& stderr_path) {
+  if (argv.empty()) return absl::InvalidArgumentError("empty argv");
+  // Everything the child needs is prepared before fork: after it, only async-signal-safe calls.
+  std::vector<char*> args;
+  for (const auto& a : argv) args.push_back(const_cast<char*>(a.c_str()));
+  args.push_back(nullptr);
+  std::vector<char*> env;
+  for (char** e = environ; *e; ++e) {
+    if (std::strncmp(*e, "SLUICE_CONF_DIR=", 16) != 0) env.push_back(*e);
+  }
+  env.push_back(nullptr);
+  const pid_t parent = ::getpid();
+  pid_t pid = ::fork();
+  if (pid < 0) return absl::InternalError(absl::StrCat("fork: ", std::strerror(errno)));
+  if (pid == 0) {
+    ::prctl(PR_SET_PDEATHSIG, SIGKILL);
+    if (::getppid() != parent) ::_exit(127);
+    sigset_t none;
+    sigemptyset(&none);
+    ::sigprocmask(SIG_SETMASK, &none, nullptr);
+    int in = ::open("/dev/null", O_RDONLY);
+    int out = ::open(stdout_path.c_str(), O_WRONLY | O_CREAT | O_APPEND, 0644);
+    int err = ::open(stderr_path.c_str(), O_WRONLY | O_CREAT | O_APPEND, 0644);
+    if (in < 0 || out < 0 || err < 0) ::_exit(127);
+    ::dup2(in, 0);
+    ::dup2(out, 1);
+    ::dup2(err, 2);
+    if (::syscall(SYS_close_range, 3U, ~0U, 0U) != 0) {
+      for (int fd = 3; fd < 4096; ++fd) ::close(fd);
+    }
+    ::execve(args[0], args.data(), env.data());
+    static const char kMsg[] = "exec failed: ";
+    ssize_t ignored = ::write(2, kMsg, sizeof kMsg - 1);
+    ignored = ::write(2, args[0], std::strlen(args[0]));
+    ignored = ::write(2, "\n", 1);
+    (void)ignored;
+    ::_exit(127);
+  }
+  return std::unique_ptr<ChildProcess>(new ChildProcess(pid, stdout_path, stderr_path));
+}
+
+ChildProcess::~ChildProcess() { Stop(); }
+
+void ChildProcess::Reap(bool block) {
+  if (exit_code_) return;
+  int status = 0;
+  pid_t r;
+  do {
+    r = ::waitpid(pid_, &status, block ? 0 : WNOHANG);
+  } while (r < 0 && errno == EINTR);
+  if (r == pid_) {
+    exit_code_ = DecodeWaitStatus(status);
+  } else if (r < 0) {
+    exit_code_ = -1;  // not our child any more: treat as gone
+  }
+}
+
+bool ChildProcess::Running() {
+  Reap(false);
+  return !exit_code_.has_value();
+}
+
+bool ChildProcess::WaitForExit(std::chrono::milliseconds timeout) {
+  return WaitUntil([this] { return !Running(); }, timeout, 10ms);
+}
+
+void ChildProcess::Signal(int sig) {
+  if (Running()) ::kill(pid_, sig);
+}
+
+int ChildProcess::Stop(std::chrono::milliseconds grace, bool* killed) {
+  if (killed) *killed = false;
+  if (Running()) {
+    ::kill(pid_, SIGTERM);
+    if (!WaitForExit(grace)) {
+      ::kill(pid_, SIGKILL);
+      Reap(true);
+      if (killed) *killed = true;
+    }
+  }
+  return *exit_code_;
+}
+
+std::string CommandResult::Describe() const {
+  return absl::StrCat("exit code ", exit_code, timed_out ? " (timed out, killed)" : "",
+                      "\n--- stdout ---\n", LastLines(out, 40), "\n--- stderr ---\n",
+                      LastLines(err, 40));
+}
+
+CommandResult RunCommand(const std::vector<std::string>& argv, const std::string& dir,
+                         std::chrono::milliseconds timeout) {
+  static int counter = 0;
+  ++counter;
+  std::string base =
+      absl::StrCat(dir, "/cmd-", counter, "-", fs::path(argv.at(0)).filename().string());
+  CommandResult r;
+  auto child = ChildProcess::Start(argv, base + ".out", base + ".err");
+  if (!child.ok()) {
+    r.err = child.status().ToString();
+    return r;
+  }
+  if (!(*child)->WaitForExit(timeout)) {
+    r.timed_out = true;
+    (*child)->Signal(SIGKILL);
+  }
+  r.exit_code = (*child)->Stop();
+  r.out = ReadFile(base + ".out");
+  r.err = ReadFile(base + ".err");
+  return r;
+}
+
+CommandResult RunCli(const std::vector<std::string>& args, const std::string& dir,
+                     std::chrono::milliseconds timeout) {
+  std::vector<std::string> argv{BinDir() + "/sluice"};
+  argv.insert(argv.end(), args.begin(), args.end());
+  return RunCommand(argv, dir, timeout);
+}
+
+// ---- TestCluster ----
+
+namespace {
+// True when something accepts TCP connections on 127.0.0.1:port.
+bool Accepts(int port) {
+  int fd = ::socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
+  if (fd < 0) return false;
+  sockaddr_in addr{};
+  addr.sin_family = AF_INET;
+  addr.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+  addr.sin_port = htons(static_cast<uint16_t>(port));
+  bool ok = ::connect(fd, reinterpret_cast<sockaddr*>(&addr), sizeof addr) == 0;
+  ::close(fd);
+  return ok;
+}
+}  // namespace
+
+TestCluster::TestCluster(ClusterOptions options) : options_(std::move(options)) {}
+
+TestCluster::~TestCluster() {
+  bool failed = CurrentTestFailed();
+  (void)Stop();
+  if (failed && !dir_.empty()) {
+    std::cerr << "==== cluster folder " << dir_ << (KeepTestDirs() ? " (kept)" : "") << "\n";
+    std::cerr << "==== JobManager log (tail)\n" << LastLines(JobManagerLog(), 30) << "\n";
+    for (int i = 0; i < num_task_managers(); ++i) {
+      std::cerr << "==== TaskManager " << i << " log (tail)\n"
+                << LastLines(TaskManagerLog(i), 30) << "\n";
+    }
+  }
+  if (!dir_.empty() && !KeepTestDirs()) {
+    std::error_code ec;
+    fs::remove_all(dir_, ec);
+  }
+}
+
+std::vector<std::string> TestCluster::DaemonArgs(const std::string& binary) const {
+  std::vector<std::string> settings = {
+      absl::StrCat("jobmanager.rpc.port=", jm_port_),
+      "jobmanager.bind-host=127.0.0.1",
+      "jobmanager.rpc.address=127.0.0.1",
+      "taskmanager.host=127.0.0.1",
+      "taskmanager.bind-host=127.0.0.1",
+      absl::StrCat("taskmanager.numberOfTaskSlots=", options_.slots_per_task_manager),
+      "heartbeat.interval=200ms",
+      "heartbeat.timeout=2s",
+      "rest.port=0",
+      absl::StrCat("blob.storage.directory=", dir_, "/blobs"),
+  };
+  settings.insert(settings.end(), options_.extra_config.begin(), options_.extra_config.end());
+  std::vector<std::string> argv{BinDir() + "/" + binary};
+  for (const auto& s : settings) {
+    argv.push_back("-D");
+    argv.push_back(s);
+  }
+  return argv;
+}
+
+absl::Status TestCluster::StartJobManager() {
+  // The port may be taken between FreePort() and the bind: try a few.
+  std::string last_error;
+  for (int attempt = 0; attempt < 3; ++attempt) {
+    jm_port_ = FreePort();
+    if (jm_port_ == 0) return absl::InternalError("cannot find a free port");
+    std::string log = absl::StrCat(dir_, "/jobmanager-", attempt);
+    auto jm = ChildProcess::Start(DaemonArgs("sluice-jobmanager"), log + ".out", log + ".log");
+    if (!jm.ok()) return jm.status();
+    jm_ = std::move(*jm);
+    // Wait with plain TCP connects: a gRPC channel that failed to connect backs off for seconds.
+    bool up = WaitUntil([&] { return !jm_->Running() || Accepts(jm_port_); }, 20s, 10ms);
+    if (jm_->Running() && up) {
+      client_ = std::make_unique<JobClient>(jm_address(), 10s);
+      auto ov = client_->Overview();
+      if (ov.ok()) return absl::OkStatus();
+      last_error = absl::StrCat("JobManager on port ", jm_port_,
+                                " does not answer: ", ov.status().ToString());
+      jm_->Stop();
+      continue;
+    }
+    jm_->Stop();
+    last_error =
+        absl::StrCat("JobManager on port ", jm_port_, " exited with ",
+                     jm_->exit_code().value_or(-1), up ? "" : " or did not answer within 20 s",
+                     ":\n", LastLines(ReadFile(jm_->stderr_path()), 20));
+  }
+  return absl::UnavailableError(last_error);
+}
+
+absl::Status TestCluster::Start() {
+  dir_ = MakeTempDir();
+  fs::create_directories(dir_ + "/blobs");
+  if (absl::Status s = StartJobManager(); !s.ok()) return s;
+  for (int i = 0; i < options_.task_managers; ++i) {
+    std::string log = absl::StrCat(dir_, "/taskmanager-", i);
+    auto tm = ChildProcess::Start(DaemonArgs("sluice-taskmanager"), log + ".out", log + ".log");
+    if (!tm.ok()) return tm.status();
+    tms_.push_back(std::move(*tm));
+    tm_killed_.push_back(false);
+  }
+  std::string problem;
+  bool registered = WaitUntil(
+      [&] {
+        for (int i = 0; i < num_task_managers(); ++i) {
+          if (!tms_[i]->Running()) {
+            problem =
+                absl::StrCat("TaskManager ", i, " exited with ", tms_[i]->exit_code().value_or(-1),
+                             ":\n", LastLines(TaskManagerLog(i), 20));
+            return true;
+          }
+        }
+        if (!jm_->Running()) {
+          problem = absl::StrCat("the JobManager exited:\n", LastLines(JobManagerLog(), 20));
+          return true;
+        }
+        auto ov = client_->Overview();
+        return ov.ok() && ov->task_managers_size() == options_.task_managers;
+      },
+      30s, 20ms);
+  if (!problem.empty()) return absl::InternalError(problem);
+  if (!registered) {
+    return absl::DeadlineExceededError(absl::StrCat(
+        "the TaskManagers did not register within 30 s\n", LastLines(JobManagerLog(), 20)));
+  }
+  static const std::regex kListening(R"(TaskManager (tm-\S+) listening on (\S+) )");
+  for (int i = 0; i < num_task_managers(); ++i) {
+    std::smatch m;
+    std::string log = TaskManagerLog(i);
+    if (!std::regex_search(log, m, kListening)) {
+      return absl::InternalError(
+          absl::StrCat("TaskManager ", i, " did not log its id:\n", LastLines(log, 20)));
+    }
+    tm_ids_.push_back(m[1]);
+    tm_addresses_.push_back(m[2]);
+  }
+  return absl::OkStatus();
+}
+
+absl::Status TestCluster::Stop() {
+  std::vector<std::string> problems;
+  auto stop_all = [&](std::vector<std::pair<std::string, ChildProcess*>> procs) {
+    for (auto& [name, p] : procs) p->Signal(SIGTERM);
+    for (auto& [name, p] : procs) {
+      bool killed = false;
+      int code = p->Stop(10s, &killed);
+      if (killed) {
+        problems.push_back(name + " did not stop within 10 s of SIGTERM and was killed");
+      } else if (code != 0) {
+        problems.push_back(absl::StrCat(name, " exited with ", code));
+      }
+    }
+  };
+  std::vector<std::pair<std::string, ChildProcess*>> tms;
+  for (int i = 0; i < num_task_managers(); ++i) {
+    if (!tm_killed_[i] && tms_[i]->Running())
+      tms.emplace_back(absl::StrCat("TaskManager ", i), tms_[i].get());
+  }
+  stop_all(tms);
+  // An idle client connection holds the JobManager's gRPC shutdown to its 2 s deadline.
+  client_.reset();
+  if (jm_ && jm_->Running()) stop_all({{"JobManager", jm_.get()}});
+  if (problems.empty()) return absl::OkStatus();
+  return absl::InternalError(absl::StrJoin(problems, "; "));
+}
+
+std::string TestCluster::jm_address() const { return absl::StrCat("127.0.0.1:", jm_port_); }
+pid_t TestCluster::jm_pid() const { return jm_ ? jm_->pid() : -1; }
+pid_t TestCluster::tm_pid(int i) const { return tms_.at(i)->pid(); }
+std::string TestCluster::JobManagerLog() const { return jm_ ? ReadFile(jm_->stderr_path()) : ""; }
+std::string TestCluster::TaskManagerLog(int i) const { return ReadFile(tms_.at(i)->stderr_path()); }
+bool TestCluster::JobManagerRunning() { return jm_ && jm_->Running(); }
+bool TestCluster::TaskManagerRunning(int i) { return tms_.at(i)->Running(); }
+
+void TestCluster::KillTaskManager(int i) {
+  tm_killed_.at(i) = true;
+  tms_.at(i)->Signal(SIGKILL);
+  tms_.at(i)->WaitForExit(10s);
+}
+
+CommandResult TestCluster::Cli(std::vector<std::string> args, std::chrono::milliseconds timeout) {
+  if (!args.empty() && (args[0] == "run" || args[0] == "list" || args[0] == "cancel")) {
+    args.insert(args.begin() + 1, {"-m", jm_address()});
+  }
+  return RunCli(args, dir_, timeout);
+}
+
+absl::StatusOr<std::string> TestCluster::SubmitDetached(const std::string& library,
+                                                        const std::vector<std::string>& run_flags,
+                                                        const std::vector<std::string>& job_args) {
+  std::vector<std::string> args{"run", "-d"};
+  args.insert(args.end(), run_flags.begin(), run_flags.end());
+  args.push_back(library);
+  if (!job_args.empty()) {
+    args.push_back("--");
+    args.insert(args.end(), job_args.begin(), job_args.end());
+  }
+  CommandResult r = Cli(args, 60s);
+  static const std::regex kSubmitted(R"(Job has been submitted with JobID ([0-9a-f]{32}))");
+  std::smatch m;
+  if (r.exit_code != 0 || !std::regex_search(r.out, m, kSubmitted)) {
+    return absl::InternalError("sluice run -d did not submit the job: " + r.Describe());
+  }
+  return m[1].str();
+}
+
+absl::StatusOr<proto::JobStatus> TestCluster::WaitForJob(
+    const std::string& job_id, const std::function<bool(const proto::JobStatus&)>& done,
+    std::chrono::milliseconds timeout) {
+  absl::StatusOr<proto::JobStatus> last = absl::NotFoundError("never polled");
+  bool ok = WaitUntil(
+      [&] {
+        last = client_->GetJob(job_id);
+        return last.ok() && done(*last);
+      },
+      timeout, 50ms);
+  if (ok) return last;
+  if (!last.ok()) return last.status();
+  return absl::DeadlineExceededError(
+      absl::StrCat("job ", job_id, " still ", last->state(), " after ", timeout.count(), " ms",
+                   last->failure().empty() ? "" : ": ", last->failure()));
+}
+
+absl::StatusOr<proto::JobStatus> TestCluster::WaitForState(const std::string& job_id,
+                                                           const std::string& state,
+                                                           std::chrono::milliseconds timeout) {
+  auto st = WaitForJob(
+      job_id,
+      [&](const proto::JobStatus& s) {
+        return s.state() == state || IsTerminalJobState(s.state());
+      },
+      timeout);
+  if (st.ok() && st->state() != state) {
+    return absl::FailedPreconditionError(
+        absl::StrCat("job ", job_id, " is ", st->state(), ", expected ", state,
+                     st->failure().empty() ? "" : ": ", st->failure()));
+  }
+  return st;
+}
+
+absl::StatusOr<proto::JobStatus> TestCluster::WaitForAllTasksRunning(
+    const std::string& job_id, std::chrono::milliseconds timeout) {
+  auto st = WaitForJob(
+      job_id,
+      [](const proto::JobStatus& s) {
+        if (IsTerminalJobState(s.state())) return true;
+        if (s.state() != "RUNNING" || s.tasks_size() == 0) return false;
+        for (const auto& t : s.tasks()) {
+          if (t.state() != "RUNNING") return false;
+        }
+        return true;
+      },
+      timeout);
+  if (st.ok() && st->state() != "RUNNING") {
+    return absl::FailedPreconditionError(
+        absl::StrCat("job ", job_id, " ended ", st->state(), ": ", st->failure()));
+  }
+  return st;
+}
+
+::testing::AssertionResult TestCluster::IsHealthy() {
+  if (!JobManagerRunning()) {
+    return ::testing::AssertionFailure()
+           << "the JobManager exited with " << jm_->exit_code().value_or(-1) << ":\n"
+           << LastLines(JobManagerLog(), 20);
+  }
+  for (int i = 0; i < num_task_managers(); ++i) {
+    if (!tm_killed_[i] && !TaskManagerRunning(i)) {
+      return ::testing::AssertionFailure()
+             << "TaskManager " << i << " exited with " << tms_[i]->exit_code().value_or(-1) << ":\n"
+             << LastLines(TaskManagerLog(i), 20);
+    }
+  }
+  auto ov = client_->Overview();
+  if (!ov.ok())
+    return ::testing::AssertionFailure() << "the JobManager does not answer: " << ov.status();
+  for (int i = 0; i < num_task_managers(); ++i) {
+    if (tm_killed_[i]) continue;
+    bool listed = false;
+    for (const auto& tm : ov->task_managers()) listed |= tm.tm_id() == tm_ids_[i];
+    if (!listed) {
+      return ::testing::AssertionFailure() << "the JobManager does not list TaskManager "
+                                           << tm_ids_[i] << ": " << ov->DebugString();
+    }
+  }
+  return ::testing::AssertionSuccess();
+}
+
+::testing::AssertionResult TestCluster::RunsASmallJob(int parallelism) {
+  constexpr int64_t kCount = 20000, kKeys = 10;
+  std::string out = absl::StrCat(dir_, "/small-job-", ++small_jobs_);
+  CommandResult r =
+      Cli({"run", "-p", std::to_string(parallelism), TestJobLibrary("sequence_job"), "--",
+           "--count", std::to_string(kCount), "--keys", std::to_string(kKeys), "--output", out},
+          60s);
+  if (r.exit_code != 0 || r.out.find("FINISHED") == std::string::npos) {
+    return ::testing::AssertionFailure() << "a small job did not finish: " << r.Describe();
+  }
+  return SequenceOutputIsCorrect(out, kCount, kKeys);
+}
+
+}  // namespace sluice::itest
