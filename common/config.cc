@@ -13,18 +13,22 @@
 namespace sluice {
 namespace {
 
-// Every configuration key, its type and default. Names follow Flink's where the concept is the same.
+// Every configuration key, its type and default. Names follow Flink's where the concept is the
+// same.
 const std::vector<ConfigOption> kOptions = {
     {"jobmanager.rpc.address", OptionType::kString, "localhost",
      "Host name or address where clients and TaskManagers reach the JobManager."},
-    {"jobmanager.rpc.port", OptionType::kInt, "6123", "The JobManager's gRPC port (0: any free port)."},
+    {"jobmanager.rpc.port", OptionType::kInt, "6123",
+     "The JobManager's gRPC port (0: any free port)."},
     {"jobmanager.bind-host", OptionType::kString, "localhost",
      "Address the JobManager listens on (0.0.0.0 for all interfaces)."},
-    {"rest.port", OptionType::kInt, "8081", "Port of the REST API and web dashboard (0: any free port, -1: off)."},
+    {"rest.port", OptionType::kInt, "8081",
+     "Port of the REST API and web dashboard (0: any free port, -1: off)."},
     {"rest.bind-address", OptionType::kString, "localhost", "Address the REST server listens on."},
     {"taskmanager.host", OptionType::kString, "localhost",
      "Host name or address where other processes reach this TaskManager."},
-    {"taskmanager.bind-host", OptionType::kString, "localhost", "Address the TaskManager listens on."},
+    {"taskmanager.bind-host", OptionType::kString, "localhost",
+     "Address the TaskManager listens on."},
     {"taskmanager.rpc.port", OptionType::kInt, "0",
      "The TaskManager's gRPC port for control and data exchange (0: any free port)."},
     {"taskmanager.numberOfTaskSlots", OptionType::kInt, "1",
@@ -46,7 +50,8 @@ const std::vector<ConfigOption> kOptions = {
     {"blob.storage.directory", OptionType::kString, "",
      "Where the JobManager keeps uploaded job libraries and TaskManagers cache them (default: "
      "a folder under the system's temporary directory)."},
-    {"client.timeout", OptionType::kDuration, "60 s", "Deadline of a client's calls to the JobManager."},
+    {"client.timeout", OptionType::kDuration, "60 s",
+     "Deadline of a client's calls to the JobManager."},
 };
 
 const ConfigOption* Find(const std::string& key) {
@@ -65,11 +70,16 @@ std::string Trim(const std::string& s) {
 
 absl::Status Validate(const ConfigOption& o, const std::string& value) {
   switch (o.type) {
-    case OptionType::kString: return absl::OkStatus();
-    case OptionType::kInt: return ParseInt(o.key, value).status();
-    case OptionType::kDuration: return ParseDurationMs(o.key, value).status();
-    case OptionType::kMemory: return ParseBytes(o.key, value).status();
-    case OptionType::kBool: return ParseBool(o.key, value).status();
+    case OptionType::kString:
+      return absl::OkStatus();
+    case OptionType::kInt:
+      return ParseInt(o.key, value).status();
+    case OptionType::kDuration:
+      return ParseDurationMs(o.key, value).status();
+    case OptionType::kMemory:
+      return ParseBytes(o.key, value).status();
+    case OptionType::kBool:
+      return ParseBool(o.key, value).status();
   }
   return absl::OkStatus();
 }
@@ -81,11 +91,13 @@ absl::StatusOr<std::pair<double, std::string>> NumberAndUnit(const std::string& 
   std::string v = Trim(value);
   size_t i = 0;
   while (i < v.size() && (std::isdigit(static_cast<unsigned char>(v[i])) || v[i] == '.')) ++i;
-  if (i == 0) {
+  char* end = nullptr;
+  double n = i == 0 ? 0 : std::strtod(v.c_str(), &end);
+  // One number (at most one dot), not too large for int64_t once scaled to ms or bytes.
+  if (i == 0 || end != v.c_str() + i || !(n >= 0 && n < 1e15)) {
     return absl::InvalidArgumentError(
         absl::StrCat("configuration key '", key, "': '", value, "' is not a ", what));
   }
-  double n = std::strtod(v.substr(0, i).c_str(), nullptr);
   std::string unit = Trim(v.substr(i));
   std::transform(unit.begin(), unit.end(), unit.begin(), ::tolower);
   return std::make_pair(n, unit);
@@ -123,17 +135,20 @@ absl::StatusOr<int64_t> ParseDurationMs(const std::string& key, const std::strin
   ASSIGN_OR_RETURN(auto nu, NumberAndUnit(key, value, "duration (e.g. 500 ms, 10 s, 1 min)"));
   auto [n, unit] = nu;
   double ms;
-  if (unit.empty() || unit == "ms" || unit == "milli" || unit == "millis" || unit == "milliseconds") {
+  if (unit.empty() || unit == "ms" || unit == "milli" || unit == "millis" ||
+      unit == "milliseconds") {
     ms = n;
-  } else if (unit == "s" || unit == "sec" || unit == "secs" || unit == "second" || unit == "seconds") {
+  } else if (unit == "s" || unit == "sec" || unit == "secs" || unit == "second" ||
+             unit == "seconds") {
     ms = n * 1000;
   } else if (unit == "min" || unit == "m" || unit == "minute" || unit == "minutes") {
     ms = n * 60000;
   } else if (unit == "h" || unit == "hour" || unit == "hours") {
     ms = n * 3600000;
   } else {
-    return absl::InvalidArgumentError(absl::StrCat("configuration key '", key, "': unknown time unit '",
-                                                   unit, "' in '", value, "' (use ms, s, min or h)"));
+    return absl::InvalidArgumentError(absl::StrCat("configuration key '", key,
+                                                   "': unknown time unit '", unit, "' in '", value,
+                                                   "' (use ms, s, min or h)"));
   }
   return static_cast<int64_t>(ms);
 }
@@ -151,8 +166,9 @@ absl::StatusOr<int64_t> ParseBytes(const std::string& key, const std::string& va
   } else if (unit == "g" || unit == "gb" || unit == "gib") {
     mult = 1024.0 * 1024 * 1024;
   } else {
-    return absl::InvalidArgumentError(absl::StrCat("configuration key '", key, "': unknown size unit '",
-                                                   unit, "' in '", value, "' (use b, kb, mb or gb)"));
+    return absl::InvalidArgumentError(absl::StrCat("configuration key '", key,
+                                                   "': unknown size unit '", unit, "' in '", value,
+                                                   "' (use b, kb, mb or gb)"));
   }
   return static_cast<int64_t>(n * mult);
 }
@@ -193,12 +209,13 @@ absl::StatusOr<Configuration> Configuration::LoadFile(const std::string& path) {
   Flatten(root, "", flat);
   for (const auto& [key, node] : flat) {
     if (!node.IsScalar()) {
-      return absl::InvalidArgumentError(
-          absl::StrCat("configuration file '", path, "': key '", key, "' must have a single value"));
+      return absl::InvalidArgumentError(absl::StrCat("configuration file '", path, "': key '", key,
+                                                     "' must have a single value"));
     }
     absl::Status s = conf.Set(key, node.as<std::string>());
     if (!s.ok()) {
-      return absl::InvalidArgumentError(absl::StrCat("configuration file '", path, "': ", s.message()));
+      return absl::InvalidArgumentError(
+          absl::StrCat("configuration file '", path, "': ", s.message()));
     }
   }
   return conf;
@@ -216,8 +233,7 @@ absl::Status Configuration::ApplyOverrides(const std::vector<std::string>& overr
   for (const std::string& kv : overrides) {
     auto eq = kv.find('=');
     if (eq == std::string::npos || eq == 0) {
-      return absl::InvalidArgumentError(
-          absl::StrCat("-D expects key=value, got '", kv, "'"));
+      return absl::InvalidArgumentError(absl::StrCat("-D expects key=value, got '", kv, "'"));
     }
     RETURN_IF_ERROR(Set(Trim(kv.substr(0, eq)), kv.substr(eq + 1)));
   }
@@ -240,13 +256,17 @@ const std::string& Raw(const std::map<std::string, std::string>& values, const s
 }  // namespace
 
 std::string Configuration::GetString(const std::string& key) const { return Raw(values_, key); }
-int64_t Configuration::GetInt(const std::string& key) const { return *ParseInt(key, Raw(values_, key)); }
+int64_t Configuration::GetInt(const std::string& key) const {
+  return *ParseInt(key, Raw(values_, key));
+}
 int64_t Configuration::GetDurationMs(const std::string& key) const {
   return *ParseDurationMs(key, Raw(values_, key));
 }
 int64_t Configuration::GetBytes(const std::string& key) const {
   return *ParseBytes(key, Raw(values_, key));
 }
-bool Configuration::GetBool(const std::string& key) const { return *ParseBool(key, Raw(values_, key)); }
+bool Configuration::GetBool(const std::string& key) const {
+  return *ParseBool(key, Raw(values_, key));
+}
 
 }  // namespace sluice

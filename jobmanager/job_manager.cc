@@ -92,7 +92,7 @@ class JobManagerImpl final : public proto::JobManagerService::Service {
     cv_.notify_all();
     if (monitor_.joinable()) monitor_.join();
     if (rest_) rest_->Stop();
-    if (server_) server_->Shutdown(std::chrono::system_clock::now() + 2s);
+    if (server_) server_->Shutdown(std::chrono::system_clock::now() + 500ms);
     std::error_code ec;
     std::filesystem::remove_all(blob_dir_, ec);
     spdlog::info("JobManager {} stopped", jm_id_);

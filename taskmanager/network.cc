@@ -342,7 +342,7 @@ absl::StatusOr<std::unique_ptr<InputGate>> InputGate::Create(
 InputGate::~InputGate() {
   for (auto& ch : channels_) {
     if (ch.spec.local) {
-      ch.queue->SetListener(nullptr, 0);
+      if (ch.queue) ch.queue->SetListener(nullptr, 0);  // null when Create failed before it
     } else {
       ch.remote.reset();
     }

@@ -1,5 +1,7 @@
 #include "taskmanager/task.h"
 
+#include <pthread.h>
+
 #include <cstdio>
 
 #include "absl/strings/str_cat.h"
@@ -49,6 +51,9 @@ void Task::print_line(std::string_view line) {
 }
 
 void Task::Run() {
+  // "t<vertex>.<subtask>" in top and perf, instead of the gRPC thread's inherited name.
+  std::string thread_name = absl::StrCat("t", info_.vertex_id, ".", info_.subtask_index);
+  pthread_setname_np(pthread_self(), thread_name.substr(0, 15).c_str());
   const std::string who = absl::StrCat(info_.task_name, " (", info_.subtask_index + 1, "/",
                                        info_.parallelism, ") of job ", info_.job_id);
   std::string state = "FINISHED";

@@ -97,7 +97,7 @@ class TaskManagerImpl final : public proto::TaskExecutorService::Service {
     CancelTasks("");
     ReapTasks(/*wait=*/true);
     if (data_server_) data_server_->Shutdown();
-    if (server_) server_->Shutdown(std::chrono::system_clock::now() + 2s);
+    if (server_) server_->Shutdown(std::chrono::system_clock::now() + 500ms);
     if (reporter_.joinable()) reporter_.join();
     flush_clock_.reset();
     std::error_code ec;

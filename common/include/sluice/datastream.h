@@ -933,8 +933,8 @@ class KeyedStream {
         },
         "Keyed Aggregation");
   }
-  template <class M>
-  DataStream<T> sum(M T::*field) {
+  template <class M, class U = T>
+  DataStream<T> sum(M U::*field) {
     return reduce(
         [field](const T& a, const T& b) {
           T r = a;

@@ -37,22 +37,26 @@ class SequenceSource final : public SourceFunction<int64_t> {
  public:
   SequenceSource(int64_t from, int64_t to) : from_(from), to_(to) {}
   void open(RuntimeContext& ctx) override {
+    // 128-bit arithmetic: to - from + 1 can exceed int64_t (e.g. up to INT64_MAX).
     __int128 n = static_cast<__int128>(to_) - from_ + 1;
     int i = ctx.index_of_this_subtask();
     int p = ctx.number_of_parallel_subtasks();
-    begin_ = static_cast<int64_t>(from_ + n * i / p);
-    end_ = static_cast<int64_t>(from_ + n * (i + 1) / p);  // exclusive
+    __int128 begin = from_ + n * i / p;
+    __int128 end = from_ + n * (i + 1) / p;  // exclusive
+    begin_ = static_cast<int64_t>(begin);
+    count_ = static_cast<uint64_t>(end - begin);
   }
   void run(SourceContext& ctx) override {
-    for (int64_t v = begin_; v < end_; ++v) {
-      if ((v & 1023) == 0 && !is_running()) return;
-      ctx.collect(int64_t(v));
+    for (uint64_t k = 0; k < count_; ++k) {
+      if ((k & 1023) == 0 && !is_running()) return;
+      ctx.collect(static_cast<int64_t>(begin_ + static_cast<int64_t>(k)));
     }
   }
 
  private:
   int64_t from_, to_;
-  int64_t begin_ = 0, end_ = 0;
+  int64_t begin_ = 0;
+  uint64_t count_ = 0;
 };
 
 // Lines of a file. Subtask i of p reads the lines that start in its byte range
@@ -149,7 +153,8 @@ class SocketTextSource final : public SourceFunction<std::string> {
     while (is_running()) {
       pollfd p{fd_, POLLIN, 0};
       int r = ::poll(&p, 1, 100);
-      if (r < 0 && errno != EINTR) throw std::runtime_error(std::string("poll: ") + std::strerror(errno));
+      if (r < 0 && errno != EINTR)
+        throw std::runtime_error(std::string("poll: ") + std::strerror(errno));
       if (r <= 0) continue;
       ssize_t n = ::read(fd_, buf, sizeof buf);
       if (n < 0) {

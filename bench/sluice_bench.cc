@@ -1,0 +1,788 @@
+// sluice-bench: throughput and memory figures of Sluice, each beside a hand-written C++ baseline
+// measured in the same run (the machine may be shared and noisy: compare the ratios).
+//
+//   1. Chained pipeline generate -> map -> filter -> discard at parallelism 1 (one task), on an
+//      in-process MiniCluster, beside a single-threaded loop doing the same map and filter.
+//   2. Keyed shuffle generate -> key_by -> sum -> discard between two TaskManagers of one slot
+//      each (in-process MiniCluster), beside a single-threaded unordered_map running sum.
+//   3. Resident memory of an idle sluice-jobmanager and sluice-taskmanager (the real binaries).
+//
+//   sluice-bench --quick            a smoke run, under 20 s
+//   sluice-bench                    the full run, about a minute
+//   sluice-bench --help             record counts, runs, layouts, -D settings of the clusters
+//
+// The job libraries (bench/jobs/) are looked up in ../bench from this binary's folder
+// (build/bench), the daemons in this binary's folder (build/bin). Threads: the main thread runs
+// the loops and drives the clusters; the clusters and daemons have their own.
+// A benchmark is a program that prints figures, never a test.
+#include <fcntl.h>
+#include <netinet/in.h>
+#include <signal.h>
+#include <spawn.h>
+#include <sys/resource.h>
+#include <sys/socket.h>
+#include <sys/stat.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include <CLI/CLI.hpp>
+#include <algorithm>
+#include <chrono>
+#include <cstdio>
+#include <cstdlib>
+#include <ctime>
+#include <filesystem>
+#include <fstream>
+#include <set>
+#include <sstream>
+#include <string>
+#include <thread>
+#include <unordered_map>
+#include <vector>
+
+#include "absl/strings/match.h"
+#include "absl/strings/str_cat.h"
+#include "absl/strings/str_format.h"
+#include "client/job_client.h"
+#include "client/mini_cluster.h"
+#include "common/config.h"
+#include "common/job_graph.h"
+#include "common/job_library.h"
+#include "common/process.h"
+#include "common/status_macros.h"
+#include "spdlog/spdlog.h"
+#include "workload.h"
+
+extern char** environ;
+
+namespace sluice::bench {
+namespace {
+
+using Clock = std::chrono::steady_clock;
+using namespace std::chrono_literals;
+
+struct Options {
+  // Small record counts and one run of each measurement.
+  bool quick = false;
+  // Records per run of figure 1. Default: 600 M (30 M with --quick).
+  int64_t pipeline_records = 0;
+  // Records per run of figure 2. Default: 60 M (3 M with --quick).
+  int64_t shuffle_records = 0;
+  // Distinct keys of figure 2. Default: 1024.
+  int keys = 1024;
+  // Runs of every measurement; the median is shown. Default: 3 (1 with --quick).
+  int runs = 0;
+  // The figures to measure. Default: all.
+  std::string only = "1,2,3";
+  // Where sluice-jobmanager and sluice-taskmanager are. Default: this binary's folder.
+  std::string bin_dir;
+  // Where the benchmark job libraries are. Default: ../bench from this binary's folder.
+  std::string lib_dir;
+  // Seconds the idle daemons run after the TaskManager registered. Default: 2.
+  double idle_wait_s = 2.0;
+  // key=value settings for the in-process clusters. Default: none.
+  std::vector<std::string> overrides;
+  // The layouts of figure 2. Default: all three.
+  std::string layouts = "spread,remote,local";
+};
+
+// ---------------------------------------------------------------------------------------------
+// Clocks and figures.
+
+// CPU seconds (user + system) consumed so far by every thread of this process.
+double ProcessCpuSeconds() {
+  rusage ru{};
+  getrusage(RUSAGE_SELF, &ru);
+  return static_cast<double>(ru.ru_utime.tv_sec + ru.ru_stime.tv_sec) +
+         static_cast<double>(ru.ru_utime.tv_usec + ru.ru_stime.tv_usec) / 1e6;
+}
+
+double ThreadCpuSeconds() {
+  timespec ts{};
+  clock_gettime(CLOCK_THREAD_CPUTIME_ID, &ts);
+  return static_cast<double>(ts.tv_sec) + static_cast<double>(ts.tv_nsec) / 1e9;
+}
+
+double SecondsSince(Clock::time_point t0) {
+  return std::chrono::duration<double>(Clock::now() - t0).count();
+}
+
+// Keeps `v` alive without the compiler knowing what is done with it (Google Benchmark's trick).
+template <class T>
+inline void DoNotOptimize(const T& v) {
+  asm volatile("" : : "r,m"(v) : "memory");
+}
+
+double Median(std::vector<double> v) {
+  if (v.empty()) return 0;
+  std::sort(v.begin(), v.end());
+  size_t n = v.size();
+  return n % 2 ? v[n / 2] : (v[n / 2 - 1] + v[n / 2]) / 2;
+}
+
+std::string Rate(double per_second) {
+  if (per_second >= 1e9) return absl::StrFormat("%.2f G/s", per_second / 1e9);
+  if (per_second >= 1e6) return absl::StrFormat("%.2f M/s", per_second / 1e6);
+  if (per_second >= 1e3) return absl::StrFormat("%.1f k/s", per_second / 1e3);
+  return absl::StrFormat("%.0f /s", per_second);
+}
+
+std::string Count(int64_t n) {
+  const std::string digits = std::to_string(n);
+  std::string s;
+  for (size_t i = 0; i < digits.size(); ++i) {
+    if (i > 0 && (digits.size() - i) % 3 == 0) s.push_back(',');
+    s.push_back(digits[i]);
+  }
+  return s;
+}
+
+// One measurement: records processed, wall and CPU seconds.
+struct Sample {
+  int64_t records = 0;
+  double wall_s = 0;
+  double cpu_s = 0;
+  double wall_rate() const { return wall_s > 0 ? static_cast<double>(records) / wall_s : 0; }
+  double cpu_rate() const { return cpu_s > 0 ? static_cast<double>(records) / cpu_s : 0; }
+};
+
+// The medians of several samples of one measurement.
+struct Summary {
+  double wall_rate = 0;
+  double cpu_rate = 0;
+  double cpu_rate_min = 0;
+  double cpu_rate_max = 0;
+  double cores = 0;  // CPU seconds per wall second
+};
+
+Summary Summarize(const std::vector<Sample>& samples) {
+  Summary s;
+  std::vector<double> wall, cpu, cores;
+  for (const Sample& x : samples) {
+    wall.push_back(x.wall_rate());
+    cpu.push_back(x.cpu_rate());
+    cores.push_back(x.wall_s > 0 ? x.cpu_s / x.wall_s : 0);
+  }
+  s.wall_rate = Median(wall);
+  s.cpu_rate = Median(cpu);
+  s.cpu_rate_min = cpu.empty() ? 0 : *std::min_element(cpu.begin(), cpu.end());
+  s.cpu_rate_max = cpu.empty() ? 0 : *std::max_element(cpu.begin(), cpu.end());
+  s.cores = Median(cores);
+  return s;
+}
+
+// ---------------------------------------------------------------------------------------------
+// Hand-written baselines: one thread, the same per-record work, a counter as the sink.
+
+// Returns the number of records that reached the sink.
+__attribute__((noinline)) int64_t PipelinePass(int64_t n) {
+  int64_t sunk = 0;
+  for (int64_t v = 0; v < n; ++v) {
+    int64_t m = MapRecord(v);
+    if (KeepRecord(m)) {
+      ++sunk;
+      DoNotOptimize(m);
+    }
+  }
+  return sunk;
+}
+
+// The keyed sum as KeyedStream::sum<1>() does it: a copy of the running record, plus the value.
+__attribute__((noinline)) int64_t KeyedSumPass(int64_t n, const std::vector<int64_t>& keys) {
+  std::unordered_map<int64_t, KeyValue> sums;
+  int64_t sunk = 0;
+  for (int64_t v = 0; v < n; ++v) {
+    KeyValue r = MakeRecord(keys, v);
+    auto it = sums.find(r.first);
+    if (it == sums.end()) {
+      it = sums.emplace(r.first, r).first;
+    } else {
+      KeyValue sum = it->second;
+      sum.second += r.second;
+      it->second = sum;
+    }
+    KeyValue out = it->second;  // what the rolling sum emits downstream
+    ++sunk;
+    DoNotOptimize(out);
+  }
+  return sunk;
+}
+
+// Runs `pass` over `n` records until at least `min_s` seconds have passed (at least once).
+template <class Pass>
+Sample RunLoop(int64_t n, double min_s, Pass pass) {
+  Sample s;
+  int64_t sunk = 0;
+  auto t0 = Clock::now();
+  double c0 = ThreadCpuSeconds();
+  do {
+    sunk += pass(n);
+    s.records += n;
+  } while (SecondsSince(t0) < min_s);
+  s.cpu_s = ThreadCpuSeconds() - c0;
+  s.wall_s = SecondsSince(t0);
+  DoNotOptimize(sunk);
+  return s;
+}
+
+// ---------------------------------------------------------------------------------------------
+// Running a job library on a cluster.
+
+class JobRunner {
+ public:
+  JobRunner(JobClient& client, const Configuration& conf) : client_(client), conf_(conf) {}
+
+  // Loads the library, builds its graph for `args`, submits it and waits for its end. The
+  // sample's wall time is the JobManager's (submission to last task finished); its CPU time is
+  // this process's over submission..end, so it includes the whole in-process cluster.
+  // FailedPrecondition when the job does not finish.
+  absl::StatusOr<Sample> Run(const std::string& library, const std::vector<std::string>& args,
+                             int64_t records) {
+    ASSIGN_OR_RETURN(std::shared_ptr<JobLibrary> lib, JobLibrary::Load(library));
+    ASSIGN_OR_RETURN(std::unique_ptr<StreamExecutionEnvironment> env, lib->BuildEnvironment(args));
+    JobGraphOptions go;
+    go.default_parallelism = 1;
+    go.max_parallelism = static_cast<int>(conf_.GetInt("pipeline.max-parallelism"));
+    ASSIGN_OR_RETURN(proto::JobGraph graph, BuildJobGraph(*env, go));
+    std::string* bytes = &library_bytes_[library];
+    if (bytes->empty()) {
+      std::ifstream f(library, std::ios::binary);
+      std::ostringstream ss;
+      ss << f.rdbuf();
+      *bytes = ss.str();
+    }
+    ASSIGN_OR_RETURN(std::string sha, client_.UploadLibrary(*bytes));
+    proto::SubmitJobRequest req;
+    *req.mutable_graph() = std::move(graph);
+    req.set_library_sha256(sha);
+    for (const auto& a : args) req.add_args(a);
+
+    double c0 = ProcessCpuSeconds();
+    ASSIGN_OR_RETURN(std::string job_id, client_.Submit(req));
+    ASSIGN_OR_RETURN(proto::JobStatus st, client_.WaitForTermination(job_id));
+    double c1 = ProcessCpuSeconds();
+    if (st.state() != "FINISHED") {
+      return absl::FailedPreconditionError(
+          absl::StrCat("job ", job_id, " of ", library, " ended ", st.state(), ": ", st.failure()));
+    }
+    Sample s;
+    s.records = records;
+    s.wall_s = static_cast<double>(st.end_time_ms() - st.start_time_ms()) / 1e3;
+    s.cpu_s = c1 - c0;
+    return s;
+  }
+
+ private:
+  JobClient& client_;
+  const Configuration& conf_;
+  std::map<std::string, std::string> library_bytes_;
+};
+
+// ---------------------------------------------------------------------------------------------
+// Tables.
+
+struct Row {
+  std::string name;
+  Summary s;
+  bool show_range = true;
+};
+
+// One row per measurement; `baseline` is the hand-written loop the rows are divided by.
+void PrintTable(const std::vector<Row>& rows, const Summary& baseline) {
+  std::printf("\n   %-40s %12s %6s %14s %10s %8s  %s\n", "", "records/s", "cores", "rec/s per core",
+              "CPU ns/rec", "vs loop", "per core, min .. max of runs");
+  for (const Row& r : rows) {
+    std::printf("   %-40s %12s %6.2f %14s %10.1f %8.3f", r.name.c_str(),
+                Rate(r.s.wall_rate).c_str(), r.s.cores, Rate(r.s.cpu_rate).c_str(),
+                r.s.cpu_rate > 0 ? 1e9 / r.s.cpu_rate : 0.0,
+                baseline.cpu_rate > 0 ? r.s.cpu_rate / baseline.cpu_rate : 0.0);
+    if (r.show_range) {
+      std::printf("  %s .. %s", Rate(r.s.cpu_rate_min).c_str(), Rate(r.s.cpu_rate_max).c_str());
+    }
+    std::printf("\n");
+  }
+  std::printf(
+      "   (records/s: records / wall seconds; cores: CPU seconds / wall seconds; per core:\n"
+      "    records / CPU seconds; vs loop: per-core rate / the hand-written loop's)\n");
+}
+
+// ---------------------------------------------------------------------------------------------
+// 1. Chained pipeline.
+
+absl::Status BenchChainedPipeline(const Options& o, JobRunner& runner) {
+  const std::string lib = o.lib_dir + "/libbench_chained_pipeline.so";
+  const int64_t n = o.pipeline_records;
+  std::printf(
+      "\n1. Chained pipeline: generate -> map -> filter -> discard (DiscardingSink)\n"
+      "   Sluice: parallelism 1, the four operators chained into one task, on the in-process\n"
+      "   MiniCluster; CPU = this whole process's (getrusage) from submission to the job's end.\n"
+      "   Loop: the same MapRecord/KeepRecord (bench/workload.h) in a for loop on one thread,\n"
+      "   a counter as the sink, each kept value handed to an empty asm statement.\n");
+  std::printf("   %s records per run, %d run(s) (loop and job alternate), medians shown.\n",
+              Count(n).c_str(), o.runs);
+  std::fflush(stdout);
+
+  std::vector<Sample> sluice, loop;
+  for (int r = 0; r < o.runs; ++r) {
+    loop.push_back(RunLoop(n, o.quick ? 0.2 : 1.0, PipelinePass));
+    ASSIGN_OR_RETURN(Sample s, runner.Run(lib, {"--count", std::to_string(n)}, n));
+    sluice.push_back(s);
+  }
+  Summary s = Summarize(sluice), l = Summarize(loop);
+  PrintTable({{"Sluice, 1 chained task", s}, {"hand-written loop", l, false}}, l);
+  std::printf("   target >= 3 M records/s per core: %s (%.2f M)\n",
+              s.cpu_rate >= 3e6 ? "MET" : "NOT MET", s.cpu_rate / 1e6);
+  std::fflush(stdout);
+  return absl::OkStatus();
+}
+
+// ---------------------------------------------------------------------------------------------
+// 2. Keyed shuffle.
+
+// The share of the keyed job's records that go from one slot to the other, computed from the
+// same key table, source split and key-group assignment as the runtime's.
+double CrossingShare(int64_t n, const std::vector<int64_t>& keys, int source_parallelism) {
+  std::vector<int> owner(keys.size());
+  for (size_t i = 0; i < keys.size(); ++i) {
+    int kg = key_group_for_hash(KeyHash<int64_t>{}(keys[i]), kMaxParallelism);
+    owner[i] = subtask_for_key_group(kg, kMaxParallelism, 2);
+  }
+  int64_t crossing = 0;
+  for (int p = 0; p < source_parallelism; ++p) {
+    // SequenceSource's split: subtask p emits [n*p/P, n*(p+1)/P).
+    int64_t begin = n * p / source_parallelism, end = n * (p + 1) / source_parallelism;
+    for (int64_t v = begin; v < end; ++v) {
+      crossing += owner[static_cast<size_t>(v % static_cast<int64_t>(keys.size()))] != p;
+    }
+  }
+  return n > 0 ? static_cast<double>(crossing) / static_cast<double>(n) : 0;
+}
+
+// `two_tms` runs on 2 TaskManagers x 1 slot; `one_tm` on 1 TaskManager x 2 slots.
+absl::Status BenchKeyedShuffle(const Options& o, JobRunner& two_tms, JobRunner& one_tm) {
+  const std::string lib = o.lib_dir + "/libbench_keyed_shuffle.so";
+  const int64_t n = o.shuffle_records;
+  const auto spread_keys = MakeKeyTable(o.keys, -1, 2, kMaxParallelism);
+  const auto remote_keys = MakeKeyTable(o.keys, 1, 2, kMaxParallelism);
+  const double spread_cross = CrossingShare(n, spread_keys, 2);
+  const double remote_cross = CrossingShare(n, remote_keys, 1);
+
+  std::printf(
+      "\n2. Keyed shuffle: generate -> map to (key, n) -> key_by -> sum<1> -> discard\n"
+      "   Sluice: in-process MiniCluster of 2 TaskManagers (A, B) x 1 slot. Slot i holds subtask\n"
+      "   i of every vertex, so subtasks 1 run on A and subtasks 2 on B. %d keys. Layouts:\n"
+      "     spread: source p=2, sum p=2. Each source sends the records of the other slot's keys\n"
+      "             to the other TaskManager over gRPC, the rest through an in-memory queue:\n"
+      "             %.1f%% of records cross.\n"
+      "     remote: source p=1 on A; sum p=2 with every key owned by sum subtask 2, on B (keys\n"
+      "             picked by key group; sum subtask 1 idles): %.1f%% of records cross A -> B.\n"
+      "     local:  the remote layout on a second MiniCluster of 1 TaskManager x 2 slots: the\n"
+      "             same records through an in-memory queue instead of gRPC, for comparison.\n"
+      "   CPU = this whole process's (getrusage) from submission to the job's end: both\n"
+      "   TaskManagers, the JobManager, gRPC threads, the client's polling.\n"
+      "   Loop: std::unordered_map running sum over the same records on one thread.\n",
+      o.keys, spread_cross * 100, remote_cross * 100);
+  std::printf("   %s records per run, %d run(s) (loop and layouts alternate), medians shown.\n",
+              Count(n).c_str(), o.runs);
+  std::fflush(stdout);
+
+  std::vector<Sample> spread, remote, local, loop;
+  auto args = [&](const char* layout) {
+    return std::vector<std::string>{
+        "--count", std::to_string(n), "--keys", std::to_string(o.keys), "--layout", layout};
+  };
+  const bool run_spread = absl::StrContains(o.layouts, "spread");
+  const bool run_remote = absl::StrContains(o.layouts, "remote");
+  const bool run_local = absl::StrContains(o.layouts, "local");
+  for (int r = 0; r < o.runs; ++r) {
+    loop.push_back(
+        RunLoop(n, o.quick ? 0.2 : 1.0, [&](int64_t m) { return KeyedSumPass(m, spread_keys); }));
+    if (run_spread) {
+      ASSIGN_OR_RETURN(Sample a, two_tms.Run(lib, args("spread"), n));
+      spread.push_back(a);
+    }
+    if (run_remote) {
+      ASSIGN_OR_RETURN(Sample b, two_tms.Run(lib, args("remote"), n));
+      remote.push_back(b);
+    }
+    if (run_local) {
+      ASSIGN_OR_RETURN(Sample c, one_tm.Run(lib, args("remote"), n));
+      local.push_back(c);
+    }
+  }
+  Summary a = Summarize(spread), b = Summarize(remote), c = Summarize(local), l = Summarize(loop);
+  std::vector<Row> rows;
+  if (run_spread)
+    rows.push_back({absl::StrFormat("Sluice spread, 2 TMs (%.0f%% cross)", spread_cross * 100), a});
+  if (run_remote)
+    rows.push_back({absl::StrFormat("Sluice remote, 2 TMs (%.0f%% cross)", remote_cross * 100), b});
+  if (run_local) rows.push_back({"Sluice local, 1 TM x 2 slots (0% cross)", c});
+  rows.push_back({"hand-written loop (unordered_map)", l, false});
+  PrintTable(rows, l);
+  std::printf("   target >= 1 M records/s per core:");
+  if (run_spread)
+    std::printf(" spread %s (%.2f M)", a.cpu_rate >= 1e6 ? "MET" : "NOT MET", a.cpu_rate / 1e6);
+  if (run_remote)
+    std::printf("%s remote %s (%.2f M)", run_spread ? "," : "",
+                b.cpu_rate >= 1e6 ? "MET" : "NOT MET", b.cpu_rate / 1e6);
+  std::printf("\n");
+  std::fflush(stdout);
+  return absl::OkStatus();
+}
+
+// ---------------------------------------------------------------------------------------------
+// 3. Idle daemons' memory.
+
+absl::StatusOr<int> FreePort() {
+  int fd = ::socket(AF_INET, SOCK_STREAM, 0);
+  if (fd < 0) return absl::InternalError(absl::StrCat("socket: ", std::strerror(errno)));
+  sockaddr_in a{};
+  a.sin_family = AF_INET;
+  a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+  a.sin_port = 0;
+  socklen_t len = sizeof a;
+  if (::bind(fd, reinterpret_cast<sockaddr*>(&a), sizeof a) != 0 ||
+      ::getsockname(fd, reinterpret_cast<sockaddr*>(&a), &len) != 0) {
+    int err = errno;
+    ::close(fd);
+    return absl::InternalError(absl::StrCat("cannot find a free port: ", std::strerror(err)));
+  }
+  ::close(fd);
+  return static_cast<int>(ntohs(a.sin_port));
+}
+
+// A daemon started by the benchmark; SIGTERMed (then SIGKILLed) on destruction.
+class Daemon {
+ public:
+  // Starts `binary` with `args`, its output to `log`, without $SLUICE_CONF_DIR (defaults only).
+  static absl::StatusOr<std::unique_ptr<Daemon>> Spawn(const std::string& binary,
+                                                       const std::vector<std::string>& args,
+                                                       const std::string& log) {
+    if (::access(binary.c_str(), X_OK) != 0) {
+      return absl::NotFoundError(
+          absl::StrCat("no executable ", binary, " (build it, or pass --bin-dir)"));
+    }
+    std::vector<std::string> argv_s = {binary};
+    argv_s.insert(argv_s.end(), args.begin(), args.end());
+    std::vector<char*> argv;
+    for (auto& a : argv_s) argv.push_back(a.data());
+    argv.push_back(nullptr);
+    std::vector<char*> envp;
+    for (char** e = environ; *e; ++e) {
+      if (std::strncmp(*e, "SLUICE_CONF_DIR=", 16) != 0) envp.push_back(*e);
+    }
+    envp.push_back(nullptr);
+    posix_spawn_file_actions_t fa;
+    posix_spawn_file_actions_init(&fa);
+    posix_spawn_file_actions_addopen(&fa, 1, log.c_str(), O_WRONLY | O_CREAT | O_TRUNC, 0644);
+    posix_spawn_file_actions_adddup2(&fa, 1, 2);
+    pid_t pid = 0;
+    int rc = posix_spawn(&pid, binary.c_str(), &fa, nullptr, argv.data(), envp.data());
+    posix_spawn_file_actions_destroy(&fa);
+    if (rc != 0)
+      return absl::InternalError(absl::StrCat("cannot start ", binary, ": ", std::strerror(rc)));
+    return std::unique_ptr<Daemon>(new Daemon(pid, log));
+  }
+
+  ~Daemon() { Stop(); }
+
+  pid_t pid() const { return pid_; }
+  // False once the process has exited (and it is reaped).
+  bool Alive() {
+    if (pid_ <= 0) return false;
+    int status = 0;
+    if (::waitpid(pid_, &status, WNOHANG) == pid_) {
+      pid_ = 0;
+      return false;
+    }
+    return true;
+  }
+  // SIGTERM, then SIGKILL after 5 s; returns the seconds the process took to exit.
+  double Stop() {
+    if (pid_ <= 0) return 0;
+    auto t0 = Clock::now();
+    ::kill(pid_, SIGTERM);
+    int status = 0;
+    while (::waitpid(pid_, &status, WNOHANG) == 0) {
+      if (SecondsSince(t0) > 5) {
+        ::kill(pid_, SIGKILL);
+        ::waitpid(pid_, &status, 0);
+        break;
+      }
+      std::this_thread::sleep_for(10ms);
+    }
+    pid_ = 0;
+    return SecondsSince(t0);
+  }
+  std::string LogTail() const {
+    std::ifstream f(log_);
+    std::string s((std::istreambuf_iterator<char>(f)), std::istreambuf_iterator<char>());
+    return s.size() > 2000 ? s.substr(s.size() - 2000) : s;
+  }
+
+ private:
+  Daemon(pid_t pid, std::string log) : pid_(pid), log_(std::move(log)) {}
+  pid_t pid_;
+  std::string log_;
+};
+
+// Fields of /proc/<pid>/status, in kB for the Vm* ones.
+std::map<std::string, int64_t> ProcStatus(pid_t pid) {
+  std::map<std::string, int64_t> out;
+  std::ifstream f(absl::StrCat("/proc/", pid, "/status"));
+  std::string line;
+  while (std::getline(f, line)) {
+    auto colon = line.find(':');
+    if (colon == std::string::npos) continue;
+    std::string key = line.substr(0, colon);
+    if (key != "VmRSS" && key != "VmHWM" && key != "RssAnon" && key != "RssFile" &&
+        key != "Threads") {
+      continue;
+    }
+    out[key] = std::atoll(line.c_str() + colon + 1);
+  }
+  return out;
+}
+
+// CPU seconds (user + system) a process has consumed, from /proc/<pid>/stat; 0 if unreadable.
+double ProcessCpuSeconds(pid_t pid) {
+  std::ifstream f(absl::StrCat("/proc/", pid, "/stat"));
+  std::string stat((std::istreambuf_iterator<char>(f)), std::istreambuf_iterator<char>());
+  auto close_paren = stat.rfind(')');  // the command name may hold spaces
+  if (close_paren == std::string::npos) return 0;
+  std::istringstream in(stat.substr(close_paren + 2));
+  std::string field;
+  unsigned long long utime = 0, stime = 0;
+  // Fields after the name start at 3 (state); utime and stime are fields 14 and 15.
+  for (int i = 3; i <= 15 && in >> field; ++i) {
+    if (i == 14) utime = std::stoull(field);
+    if (i == 15) stime = std::stoull(field);
+  }
+  return static_cast<double>(utime + stime) / static_cast<double>(::sysconf(_SC_CLK_TCK));
+}
+
+absl::Status BenchIdleMemory(const Options& o) {
+  const std::string jm_bin = o.bin_dir + "/sluice-jobmanager";
+  const std::string tm_bin = o.bin_dir + "/sluice-taskmanager";
+  char tmpl[] = "/tmp/sluice-bench-XXXXXX";
+  if (!::mkdtemp(tmpl)) return absl::InternalError(absl::StrCat("mkdtemp: ", std::strerror(errno)));
+  const std::string dir = tmpl;
+  struct RemoveDir {
+    std::string dir;
+    ~RemoveDir() {
+      std::error_code ec;
+      std::filesystem::remove_all(dir, ec);
+    }
+  } remove_dir{dir};
+
+  std::unique_ptr<Daemon> jm, tm;
+  int port = 0;
+  // The port is free when picked but could be taken before the JobManager binds it: retry.
+  for (int attempt = 0; attempt < 3 && !jm; ++attempt) {
+    ASSIGN_OR_RETURN(port, FreePort());
+    ASSIGN_OR_RETURN(
+        jm, Daemon::Spawn(
+                jm_bin,
+                {"-D", "jobmanager.bind-host=127.0.0.1", "-D", "jobmanager.rpc.address=127.0.0.1",
+                 "-D", absl::StrCat("jobmanager.rpc.port=", port), "-D", "rest.port=0"},
+                dir + "/jobmanager.log"));
+    std::this_thread::sleep_for(200ms);
+    if (!jm->Alive()) jm.reset();
+  }
+  if (!jm) return absl::UnavailableError("sluice-jobmanager did not stay up (see its log)");
+  ASSIGN_OR_RETURN(tm, Daemon::Spawn(tm_bin,
+                                     {"-D", "jobmanager.rpc.address=127.0.0.1", "-D",
+                                      absl::StrCat("jobmanager.rpc.port=", port), "-D",
+                                      "taskmanager.bind-host=127.0.0.1", "-D",
+                                      "taskmanager.host=127.0.0.1", "-D", "taskmanager.rpc.port=0",
+                                      "-D", absl::StrCat("blob.storage.directory=", dir)},
+                                     dir + "/taskmanager.log"));
+  // Closed before the daemons stop: a connected client makes the JobManager's shutdown wait for
+  // its gRPC server's 2 s deadline.
+  auto client = std::make_unique<JobClient>(absl::StrCat("127.0.0.1:", port), 2s);
+  auto t0 = Clock::now();
+  while (true) {
+    auto ov = client->Overview();
+    if (ov.ok() && ov->task_managers_size() >= 1) break;
+    if (!jm->Alive() || !tm->Alive() || SecondsSince(t0) > 20) {
+      return absl::UnavailableError(
+          absl::StrCat("the TaskManager did not register with the JobManager at 127.0.0.1:", port,
+                       " within 20 s.\n--- jobmanager log ---\n", jm->LogTail(),
+                       "\n--- taskmanager log ---\n", tm->LogTail()));
+    }
+    std::this_thread::sleep_for(20ms);
+  }
+  double registered_after = SecondsSince(t0);
+  double jm_cpu0 = ProcessCpuSeconds(jm->pid()), tm_cpu0 = ProcessCpuSeconds(tm->pid());
+  auto idle_t0 = Clock::now();
+  std::this_thread::sleep_for(std::chrono::duration<double>(o.idle_wait_s));
+  double idle_s = SecondsSince(idle_t0);
+  double jm_idle_cpu = (ProcessCpuSeconds(jm->pid()) - jm_cpu0) / idle_s;
+  double tm_idle_cpu = (ProcessCpuSeconds(tm->pid()) - tm_cpu0) / idle_s;
+  auto jm_status = ProcStatus(jm->pid());
+  auto tm_status = ProcStatus(tm->pid());
+
+  std::printf(
+      "\n3. Resident memory of idle daemons: the real binaries of %s, the JobManager on\n"
+      "   127.0.0.1:%d (a free port picked at run time; REST server on a free port), one\n"
+      "   TaskManager (1 slot), other settings default. Read from /proc/<pid>/status %.1f s\n"
+      "   after the TaskManager registered (which took %.2f s).\n",
+      o.bin_dir.c_str(), port, o.idle_wait_s, registered_after);
+  std::printf("\n   %-20s %8s %10s %10s %10s %10s %8s %10s  %s\n", "", "pid", "VmRSS", "RssAnon",
+              "RssFile", "VmHWM", "threads", "idle CPU", "target VmRSS < 30 MB");
+  auto row = [](const char* name, pid_t pid, std::map<std::string, int64_t>& s, double idle_cpu) {
+    double rss_mb = static_cast<double>(s["VmRSS"]) / 1024;
+    const char* verdict = s.count("VmRSS") == 0 ? "unknown" : rss_mb < 30 ? "MET" : "NOT MET";
+    std::printf("   %-20s %8d %7.1f MB %7.1f MB %7.1f MB %7.1f MB %8lld %9.2f%%  %s\n", name, pid,
+                rss_mb, static_cast<double>(s["RssAnon"]) / 1024,
+                static_cast<double>(s["RssFile"]) / 1024, static_cast<double>(s["VmHWM"]) / 1024,
+                static_cast<long long>(s["Threads"]), idle_cpu * 100, verdict);
+  };
+  row("sluice-jobmanager", jm->pid(), jm_status, jm_idle_cpu);
+  row("sluice-taskmanager", tm->pid(), tm_status, tm_idle_cpu);
+  std::printf("   (RssFile: mapped files, mostly shared libraries; idle CPU: share of one core)\n");
+  client.reset();
+  double tm_stop = tm->Stop();
+  double jm_stop = jm->Stop();
+  std::printf("   stopped by SIGTERM: TaskManager in %.2f s, JobManager in %.2f s\n", tm_stop,
+              jm_stop);
+  std::fflush(stdout);
+  return absl::OkStatus();
+}
+
+// ---------------------------------------------------------------------------------------------
+
+std::string SelfDir() {
+  std::error_code ec;
+  auto exe = std::filesystem::read_symlink("/proc/self/exe", ec);
+  return ec ? std::string(".") : exe.parent_path().string();
+}
+
+std::string CpuModel() {
+  std::ifstream f("/proc/cpuinfo");
+  std::string line;
+  while (std::getline(f, line)) {
+    if (line.rfind("model name", 0) == 0) {
+      auto colon = line.find(':');
+      if (colon != std::string::npos) return line.substr(colon + 2);
+    }
+  }
+  return "unknown CPU";
+}
+
+absl::Status RunThroughput(const Options& o, const std::set<int>& only) {
+  Configuration conf;
+  RETURN_IF_ERROR(conf.ApplyOverrides(o.overrides));
+  if (!o.overrides.empty()) {
+    std::string joined;
+    for (const auto& d : o.overrides) joined += " -D " + d;
+    std::printf("In-process clusters configured with%s.\n", joined.c_str());
+  }
+  ASSIGN_OR_RETURN(auto two_tms, MiniCluster::Start(conf, /*task_managers=*/2, /*slots=*/1));
+  ASSIGN_OR_RETURN(auto one_tm, MiniCluster::Start(conf, /*task_managers=*/1, /*slots=*/2));
+  JobClient client2(two_tms->jobmanager_address(), 60s);
+  JobClient client1(one_tm->jobmanager_address(), 60s);
+  JobRunner runner2(client2, conf), runner1(client1, conf);
+  // Warm up: library loading, first deployments, gRPC connections.
+  const std::string warm_lib = o.lib_dir + "/libbench_keyed_shuffle.so";
+  for (JobRunner* r : {&runner2, &runner1}) {
+    RETURN_IF_ERROR(r->Run(warm_lib, {"--count", "1000", "--layout", "spread"}, 1000).status());
+    RETURN_IF_ERROR(r->Run(warm_lib, {"--count", "1000", "--layout", "remote"}, 1000).status());
+  }
+  ASSIGN_OR_RETURN(Sample fixed, runner2.Run(o.lib_dir + "/libbench_chained_pipeline.so",
+                                             {"--count", "1000"}, 1000));
+  double c0 = ProcessCpuSeconds();
+  auto t0 = Clock::now();
+  std::this_thread::sleep_for(500ms);
+  double idle_cores = (ProcessCpuSeconds() - c0) / SecondsSince(t0);
+  std::printf(
+      "In-process clusters (3 TaskManagers, 2 JobManagers) idle at %.1f%% of a core; one job of\n"
+      "1,000 records takes %.1f ms wall and %.1f ms CPU from submission to its end. Both are\n"
+      "included in the Sluice figures below.\n",
+      idle_cores * 100, fixed.wall_s * 1e3, fixed.cpu_s * 1e3);
+  std::fflush(stdout);
+  if (only.count(1)) RETURN_IF_ERROR(BenchChainedPipeline(o, runner2));
+  if (only.count(2)) RETURN_IF_ERROR(BenchKeyedShuffle(o, runner2, runner1));
+  one_tm->Shutdown();
+  two_tms->Shutdown();
+  return absl::OkStatus();
+}
+
+int Main(const Options& o) {
+  std::set<int> only;
+  for (char c : o.only) {
+    if (c >= '1' && c <= '3') only.insert(c - '0');
+  }
+  std::string load;
+  std::ifstream("/proc/loadavg") >> load;
+  std::printf("sluice-bench%s: %u hardware threads (%s), load average %s at start.\n",
+              o.quick ? " --quick" : "", std::thread::hardware_concurrency(), CpuModel().c_str(),
+              load.c_str());
+  std::fflush(stdout);
+  auto t0 = Clock::now();
+  int rc = 0;
+  if (only.count(1) || only.count(2)) {
+    absl::Status s = RunThroughput(o, only);
+    if (!s.ok()) {
+      std::fprintf(stderr, "error: %s\n", std::string(s.message()).c_str());
+      rc = 1;
+    }
+  }
+  if (only.count(3)) {
+    absl::Status s = BenchIdleMemory(o);
+    if (!s.ok()) {
+      std::fprintf(stderr, "error: idle memory: %s\n", std::string(s.message()).c_str());
+      rc = 1;
+    }
+  }
+  std::printf("\nTotal %.1f s.\n", SecondsSince(t0));
+  return rc;
+}
+
+}  // namespace
+}  // namespace sluice::bench
+
+int main(int argc, char** argv) {
+  sluice::bench::Options o;
+  CLI::App app{"sluice-bench: Sluice throughput and memory beside hand-written C++ baselines"};
+  app.add_flag("--quick", o.quick, "small record counts and one run each: a smoke run (< 20 s)");
+  app.add_option("--records", o.pipeline_records, "records per run of the chained pipeline")
+      ->check(CLI::PositiveNumber);
+  app.add_option("--shuffle-records", o.shuffle_records, "records per run of the keyed shuffle")
+      ->check(CLI::PositiveNumber);
+  app.add_option("--keys", o.keys, "distinct keys of the keyed shuffle")
+      ->check(CLI::Range(1, 1 << 24));
+  app.add_option("--runs", o.runs, "runs of every measurement (the median is shown)")
+      ->check(CLI::Range(1, 100));
+  app.add_option("--only", o.only,
+                 "which figures: a list of 1 (pipeline), 2 (shuffle), 3 (memory)");
+  app.add_option("--bin-dir", o.bin_dir,
+                 "folder of sluice-jobmanager and sluice-taskmanager "
+                 "(default: this binary's folder)");
+  app.add_option("--lib-dir", o.lib_dir,
+                 "folder of the benchmark job libraries (default: ../bench "
+                 "from this binary's folder)");
+  app.add_option("--layouts", o.layouts, "keyed shuffle layouts to run: spread, remote, local");
+  app.add_option("-D", o.overrides,
+                 "a configuration key=value for the in-process clusters "
+                 "(figures 1 and 2), e.g. -D taskmanager.memory.segment-size=64kb");
+  app.add_option("--idle-wait", o.idle_wait_s, "seconds the idle daemons wait before measuring")
+      ->check(CLI::Range(0.0, 60.0));
+  CLI11_PARSE(app, argc, argv);
+
+  std::string self = sluice::bench::SelfDir();
+  if (o.bin_dir.empty()) o.bin_dir = self;
+  if (o.lib_dir.empty()) {
+    std::error_code ec;
+    auto dir = std::filesystem::weakly_canonical(self + "/../bench", ec);
+    o.lib_dir = ec ? self + "/../bench" : dir.string();
+  }
+  if (o.pipeline_records == 0) o.pipeline_records = o.quick ? 30'000'000 : 600'000'000;
+  if (o.shuffle_records == 0) o.shuffle_records = o.quick ? 3'000'000 : 60'000'000;
+  if (o.runs == 0) o.runs = o.quick ? 1 : 3;
+
+  sluice::InitLogging("sluice-bench");
+  spdlog::set_level(spdlog::level::warn);
+  std::setvbuf(stdout, nullptr, _IOLBF, 0);
+  return sluice::bench::Main(o);
+}

@@ -1,0 +1,343 @@
+// Configuration: defaults, conf/config.yaml (flat and nested keys), -D overrides, and the errors
+// for unknown keys and malformed values.
+#include "common/config.h"
+
+#include <gmock/gmock.h>
+#include <gtest/gtest.h>
+#include <unistd.h>
+
+#include <cstdint>
+#include <filesystem>
+#include <fstream>
+#include <string>
+#include <vector>
+
+namespace sluice {
+namespace {
+
+using ::testing::HasSubstr;
+using ::testing::Not;
+
+// A fresh temporary directory, removed when the test ends.
+class ConfigFileTest : public ::testing::Test {
+ protected:
+  void SetUp() override {
+    std::string tmpl =
+        (std::filesystem::temp_directory_path() / "sluice-config-test-XXXXXX").string();
+    ASSERT_NE(::mkdtemp(tmpl.data()), nullptr);
+    dir_ = tmpl;
+  }
+  void TearDown() override {
+    std::error_code ec;
+    std::filesystem::remove_all(dir_, ec);
+  }
+  // Writes `<dir>/<name>` and returns its path.
+  std::string Write(const std::string& contents, const std::string& name = "config.yaml") {
+    std::string path = dir_ + "/" + name;
+    std::ofstream f(path, std::ios::binary | std::ios::trunc);
+    f << contents;
+    return path;
+  }
+  std::string dir_;
+};
+
+TEST(ConfigTest, DefaultsOfAnEmptyConfiguration) {
+  Configuration conf;
+  EXPECT_TRUE(conf.values().empty());
+  EXPECT_EQ(conf.GetString("jobmanager.rpc.address"), "localhost");
+  EXPECT_EQ(conf.GetInt("jobmanager.rpc.port"), 6123);
+  EXPECT_EQ(conf.GetInt("rest.port"), 8081);
+  EXPECT_EQ(conf.GetInt("taskmanager.rpc.port"), 0);
+  EXPECT_EQ(conf.GetInt("taskmanager.numberOfTaskSlots"), 1);
+  EXPECT_EQ(conf.GetInt("parallelism.default"), 1);
+  EXPECT_EQ(conf.GetInt("pipeline.max-parallelism"), 128);
+  EXPECT_EQ(conf.GetDurationMs("heartbeat.interval"), 1000);
+  EXPECT_EQ(conf.GetDurationMs("heartbeat.timeout"), 5000);
+  EXPECT_EQ(conf.GetDurationMs("execution.buffer-timeout"), 5);
+  EXPECT_EQ(conf.GetDurationMs("client.timeout"), 60000);
+  EXPECT_EQ(conf.GetBytes("taskmanager.memory.segment-size"), 32 * 1024);
+  EXPECT_EQ(conf.GetInt("taskmanager.network.memory.buffers-per-channel"), 4);
+  EXPECT_EQ(conf.GetString("blob.storage.directory"), "");
+}
+
+TEST(ConfigTest, EveryDeclaredDefaultParsesAsItsType) {
+  ASSERT_FALSE(AllConfigOptions().empty());
+  for (const ConfigOption& o : AllConfigOptions()) {
+    SCOPED_TRACE(o.key);
+    Configuration conf;
+    EXPECT_TRUE(conf.Set(o.key, o.default_value).ok());
+    EXPECT_NE(std::string(o.description), "");
+  }
+}
+
+TEST(ConfigTest, SetStoresTheTrimmedValue) {
+  Configuration conf;
+  ASSERT_TRUE(conf.Set("rest.port", "  9000 ").ok());
+  EXPECT_EQ(conf.GetInt("rest.port"), 9000);
+  EXPECT_EQ(conf.values().at("rest.port"), "9000");
+  ASSERT_TRUE(conf.Set("jobmanager.rpc.address", "jm.example.com").ok());
+  EXPECT_EQ(conf.GetString("jobmanager.rpc.address"), "jm.example.com");
+  EXPECT_EQ(conf.values().size(), 2u);
+}
+
+TEST(ConfigTest, SetRejectsUnknownKeysNamingThem) {
+  Configuration conf;
+  absl::Status s = conf.Set("rest.prot", "8081");
+  EXPECT_EQ(s.code(), absl::StatusCode::kInvalidArgument);
+  EXPECT_THAT(s.message(), HasSubstr("'rest.prot'"));
+  EXPECT_TRUE(conf.values().empty());
+}
+
+TEST(ConfigTest, SetRejectsMalformedValuesNamingTheKeyAndKeepsTheOldValue) {
+  Configuration conf;
+  ASSERT_TRUE(conf.Set("rest.port", "9000").ok());
+  absl::Status s = conf.Set("rest.port", "90x");
+  EXPECT_EQ(s.code(), absl::StatusCode::kInvalidArgument);
+  EXPECT_THAT(s.message(), HasSubstr("rest.port"));
+  EXPECT_THAT(s.message(), HasSubstr("90x"));
+  EXPECT_EQ(conf.GetInt("rest.port"), 9000);
+
+  s = conf.Set("heartbeat.timeout", "soon");
+  EXPECT_EQ(s.code(), absl::StatusCode::kInvalidArgument);
+  EXPECT_THAT(s.message(), HasSubstr("heartbeat.timeout"));
+
+  s = conf.Set("taskmanager.memory.segment-size", "lots");
+  EXPECT_EQ(s.code(), absl::StatusCode::kInvalidArgument);
+  EXPECT_THAT(s.message(), HasSubstr("taskmanager.memory.segment-size"));
+}
+
+TEST(ConfigTest, ParseInt) {
+  EXPECT_EQ(*ParseInt("k", "42"), 42);
+  EXPECT_EQ(*ParseInt("k", "-1"), -1);
+  EXPECT_EQ(*ParseInt("k", " 7 "), 7);
+  EXPECT_EQ(*ParseInt("k", "9223372036854775807"), INT64_MAX);
+  for (const char* bad : {"", "  ", "4.5", "12abc", "abc", "99999999999999999999", "0x10"}) {
+    SCOPED_TRACE(bad);
+    auto r = ParseInt("my.key", bad);
+    ASSERT_FALSE(r.ok());
+    EXPECT_EQ(r.status().code(), absl::StatusCode::kInvalidArgument);
+    EXPECT_THAT(r.status().message(), HasSubstr("'my.key'"));
+  }
+}
+
+TEST(ConfigTest, ParseDurations) {
+  EXPECT_EQ(*ParseDurationMs("k", "500 ms"), 500);
+  EXPECT_EQ(*ParseDurationMs("k", "500ms"), 500);
+  EXPECT_EQ(*ParseDurationMs("k", "10s"), 10000);
+  EXPECT_EQ(*ParseDurationMs("k", "10 s"), 10000);
+  EXPECT_EQ(*ParseDurationMs("k", "1 min"), 60000);
+  EXPECT_EQ(*ParseDurationMs("k", "2 minutes"), 120000);
+  EXPECT_EQ(*ParseDurationMs("k", "1 h"), 3600000);
+  EXPECT_EQ(*ParseDurationMs("k", "1.5 s"), 1500);
+  EXPECT_EQ(*ParseDurationMs("k", "3 SECONDS"), 3000);
+  EXPECT_EQ(*ParseDurationMs("k", "250"), 250);  // a plain number is milliseconds
+  EXPECT_EQ(*ParseDurationMs("k", "0"), 0);
+  EXPECT_EQ(*ParseDurationMs("k", " 20 ms "), 20);
+}
+
+TEST(ConfigTest, MalformedDurationsNameTheKey) {
+  for (const char* bad : {"", "soon", "ms", "10 fortnights", "-5 ms", "5 msec s", "1.5.5 s",
+                          "1e30 h", "99999999999999999 h"}) {
+    SCOPED_TRACE(bad);
+    auto r = ParseDurationMs("heartbeat.interval", bad);
+    ASSERT_FALSE(r.ok());
+    EXPECT_EQ(r.status().code(), absl::StatusCode::kInvalidArgument);
+    EXPECT_THAT(r.status().message(), HasSubstr("'heartbeat.interval'"));
+  }
+  auto r = ParseDurationMs("k", "10 fortnights");
+  EXPECT_THAT(r.status().message(), HasSubstr("fortnights"));
+}
+
+TEST(ConfigTest, ParseMemorySizes) {
+  EXPECT_EQ(*ParseBytes("k", "32 kb"), 32 * 1024);
+  EXPECT_EQ(*ParseBytes("k", "32kb"), 32 * 1024);
+  EXPECT_EQ(*ParseBytes("k", "1mb"), 1024 * 1024);
+  EXPECT_EQ(*ParseBytes("k", "1 MB"), 1024 * 1024);
+  EXPECT_EQ(*ParseBytes("k", "2 gb"), 2LL * 1024 * 1024 * 1024);
+  EXPECT_EQ(*ParseBytes("k", "1.5 kb"), 1536);
+  EXPECT_EQ(*ParseBytes("k", "100"), 100);
+  EXPECT_EQ(*ParseBytes("k", "100 b"), 100);
+  for (const char* bad : {"", "big", "kb", "12 zb", "-1 kb"}) {
+    SCOPED_TRACE(bad);
+    auto r = ParseBytes("taskmanager.memory.segment-size", bad);
+    ASSERT_FALSE(r.ok());
+    EXPECT_EQ(r.status().code(), absl::StatusCode::kInvalidArgument);
+    EXPECT_THAT(r.status().message(), HasSubstr("'taskmanager.memory.segment-size'"));
+  }
+}
+
+TEST(ConfigTest, ParseBools) {
+  for (const char* t : {"true", "TRUE", "yes", "1", " True "}) EXPECT_TRUE(*ParseBool("k", t)) << t;
+  for (const char* f : {"false", "no", "0", "False"}) EXPECT_FALSE(*ParseBool("k", f)) << f;
+  auto r = ParseBool("some.flag", "maybe");
+  ASSERT_FALSE(r.ok());
+  EXPECT_EQ(r.status().code(), absl::StatusCode::kInvalidArgument);
+  EXPECT_THAT(r.status().message(), HasSubstr("'some.flag'"));
+}
+
+TEST(ConfigTest, ApplyOverrides) {
+  Configuration conf;
+  ASSERT_TRUE(conf.ApplyOverrides(
+                      {"rest.port=9090", "heartbeat.timeout = 3 s", "jobmanager.rpc.address=a=b"})
+                  .ok());
+  EXPECT_EQ(conf.GetInt("rest.port"), 9090);
+  EXPECT_EQ(conf.GetDurationMs("heartbeat.timeout"), 3000);
+  EXPECT_EQ(conf.GetString("jobmanager.rpc.address"), "a=b");  // split at the first '='
+  EXPECT_TRUE(conf.ApplyOverrides({}).ok());
+}
+
+TEST(ConfigTest, ApplyOverridesRejectsMalformedStrings) {
+  for (const char* bad : {"rest.port", "=9090", ""}) {
+    SCOPED_TRACE(bad);
+    Configuration conf;
+    absl::Status s = conf.ApplyOverrides({bad});
+    EXPECT_EQ(s.code(), absl::StatusCode::kInvalidArgument);
+    EXPECT_THAT(s.message(), HasSubstr("key=value"));
+    EXPECT_THAT(s.message(), HasSubstr(std::string("'") + bad + "'"));
+  }
+  Configuration conf;
+  // "-D" left on the key: an unknown key, named.
+  absl::Status s = conf.ApplyOverrides({"-Drest.port=1"});
+  EXPECT_EQ(s.code(), absl::StatusCode::kInvalidArgument);
+  EXPECT_THAT(s.message(), HasSubstr("'-Drest.port'"));
+  s = conf.ApplyOverrides({"rest.port=1", "no.such.key=2"});
+  EXPECT_EQ(s.code(), absl::StatusCode::kInvalidArgument);
+  EXPECT_THAT(s.message(), HasSubstr("'no.such.key'"));
+  s = conf.ApplyOverrides({"heartbeat.interval=forever"});
+  EXPECT_EQ(s.code(), absl::StatusCode::kInvalidArgument);
+  EXPECT_THAT(s.message(), HasSubstr("heartbeat.interval"));
+}
+
+TEST_F(ConfigFileTest, FlatAndNestedKeys) {
+  Write(
+      "# a comment\n"
+      "jobmanager.rpc.port: 7000\n"
+      "rest:\n"
+      "  port: 9091\n"
+      "  bind-address: 0.0.0.0\n"
+      "taskmanager:\n"
+      "  numberOfTaskSlots: 4\n"
+      "  memory:\n"
+      "    segment-size: 1mb\n"
+      "heartbeat.interval: 2 s\n"
+      "execution:\n"
+      "  buffer-timeout: 100\n");
+  auto conf = Configuration::LoadDir(dir_);
+  ASSERT_TRUE(conf.ok()) << conf.status();
+  EXPECT_EQ(conf->GetInt("jobmanager.rpc.port"), 7000);
+  EXPECT_EQ(conf->GetInt("rest.port"), 9091);
+  EXPECT_EQ(conf->GetString("rest.bind-address"), "0.0.0.0");
+  EXPECT_EQ(conf->GetInt("taskmanager.numberOfTaskSlots"), 4);
+  EXPECT_EQ(conf->GetBytes("taskmanager.memory.segment-size"), 1024 * 1024);
+  EXPECT_EQ(conf->GetDurationMs("heartbeat.interval"), 2000);
+  EXPECT_EQ(conf->GetDurationMs("execution.buffer-timeout"), 100);
+  // Keys not in the file keep their defaults.
+  EXPECT_EQ(conf->GetDurationMs("heartbeat.timeout"), 5000);
+  EXPECT_EQ(conf->values().size(), 7u);
+}
+
+TEST_F(ConfigFileTest, OverridesApplyOnTopOfTheFile) {
+  Write("rest.port: 9091\nparallelism.default: 3\n");
+  auto conf = Configuration::LoadDir(dir_);
+  ASSERT_TRUE(conf.ok()) << conf.status();
+  ASSERT_TRUE(conf->ApplyOverrides({"rest.port=1234"}).ok());
+  EXPECT_EQ(conf->GetInt("rest.port"), 1234);
+  EXPECT_EQ(conf->GetInt("parallelism.default"), 3);
+}
+
+TEST_F(ConfigFileTest, EmptyFileGivesDefaults) {
+  std::string path = Write("");
+  auto conf = Configuration::LoadFile(path);
+  ASSERT_TRUE(conf.ok()) << conf.status();
+  EXPECT_TRUE(conf->values().empty());
+  EXPECT_EQ(conf->GetInt("rest.port"), 8081);
+}
+
+TEST_F(ConfigFileTest, UnknownKeyNamesTheKeyAndTheFile) {
+  std::string path = Write("rest.port: 9091\nrest.prot: 9092\n");
+  auto conf = Configuration::LoadFile(path);
+  ASSERT_FALSE(conf.ok());
+  EXPECT_EQ(conf.status().code(), absl::StatusCode::kInvalidArgument);
+  EXPECT_THAT(conf.status().message(), HasSubstr("'rest.prot'"));
+  EXPECT_THAT(conf.status().message(), HasSubstr(path));
+}
+
+TEST_F(ConfigFileTest, UnknownNestedKeyIsNamedWithItsFullPath) {
+  std::string path = Write("taskmanager:\n  memory:\n    segment-sise: 1mb\n");
+  auto conf = Configuration::LoadFile(path);
+  ASSERT_FALSE(conf.ok());
+  EXPECT_EQ(conf.status().code(), absl::StatusCode::kInvalidArgument);
+  EXPECT_THAT(conf.status().message(), HasSubstr("'taskmanager.memory.segment-sise'"));
+  EXPECT_THAT(conf.status().message(), HasSubstr(path));
+}
+
+TEST_F(ConfigFileTest, MalformedValuesNameTheKeyAndTheFile) {
+  struct Case {
+    const char* yaml;
+    const char* key;
+  };
+  for (const Case& c :
+       {Case{"rest.port: eighty\n", "rest.port"}, Case{"rest:\n  port: 80.5\n", "rest.port"},
+        Case{"heartbeat.interval: a while\n", "heartbeat.interval"},
+        Case{"heartbeat:\n  timeout: 5 lightyears\n", "heartbeat.timeout"},
+        Case{"taskmanager.memory.segment-size: 32 zb\n", "taskmanager.memory.segment-size"}}) {
+    SCOPED_TRACE(c.yaml);
+    std::string path = Write(c.yaml);
+    auto conf = Configuration::LoadFile(path);
+    ASSERT_FALSE(conf.ok());
+    EXPECT_EQ(conf.status().code(), absl::StatusCode::kInvalidArgument);
+    EXPECT_THAT(conf.status().message(), HasSubstr(std::string("'") + c.key + "'"));
+    EXPECT_THAT(conf.status().message(), HasSubstr(path));
+  }
+}
+
+TEST_F(ConfigFileTest, NonScalarValueNamesTheKey) {
+  std::string path = Write("rest.port: [1, 2]\n");
+  auto conf = Configuration::LoadFile(path);
+  ASSERT_FALSE(conf.ok());
+  EXPECT_EQ(conf.status().code(), absl::StatusCode::kInvalidArgument);
+  EXPECT_THAT(conf.status().message(), HasSubstr("'rest.port'"));
+}
+
+TEST_F(ConfigFileTest, InvalidYamlNamesTheFile) {
+  std::string path = Write("rest:\n  port: [1, 2\nheartbeat: {\n");
+  auto conf = Configuration::LoadFile(path);
+  ASSERT_FALSE(conf.ok());
+  EXPECT_EQ(conf.status().code(), absl::StatusCode::kInvalidArgument);
+  EXPECT_THAT(conf.status().message(), HasSubstr(path));
+  EXPECT_THAT(conf.status().message(), HasSubstr("YAML"));
+}
+
+TEST_F(ConfigFileTest, TopLevelListIsRejected) {
+  std::string path = Write("- rest.port\n- 9091\n");
+  auto conf = Configuration::LoadFile(path);
+  ASSERT_FALSE(conf.ok());
+  EXPECT_EQ(conf.status().code(), absl::StatusCode::kInvalidArgument);
+  EXPECT_THAT(conf.status().message(), HasSubstr(path));
+}
+
+TEST_F(ConfigFileTest, MissingFile) {
+  auto conf = Configuration::LoadFile(dir_ + "/nope.yaml");
+  ASSERT_FALSE(conf.ok());
+  EXPECT_EQ(conf.status().code(), absl::StatusCode::kNotFound);
+  EXPECT_THAT(conf.status().message(), HasSubstr("nope.yaml"));
+
+  auto required = Configuration::LoadDir(dir_);
+  EXPECT_EQ(required.status().code(), absl::StatusCode::kNotFound);
+
+  auto optional = Configuration::LoadDir(dir_, /*optional=*/true);
+  ASSERT_TRUE(optional.ok()) << optional.status();
+  EXPECT_TRUE(optional->values().empty());
+}
+
+TEST_F(ConfigFileTest, OptionalDirStillReportsErrorsOfAnExistingFile) {
+  Write("no.such.key: 1\n");
+  auto conf = Configuration::LoadDir(dir_, /*optional=*/true);
+  ASSERT_FALSE(conf.ok());
+  EXPECT_EQ(conf.status().code(), absl::StatusCode::kInvalidArgument);
+  EXPECT_THAT(conf.status().message(), HasSubstr("'no.such.key'"));
+  EXPECT_THAT(conf.status().message(), Not(HasSubstr("does not exist")));
+}
+
+}  // namespace
+}  // namespace sluice
