@@ -60,6 +60,7 @@ class Task final : public TaskRuntime {
   const TaskInfo& info() const override { return info_; }
   bool cancelled() const override { return cancelled_.load(std::memory_order_relaxed); }
   void print_line(std::string_view line) override;
+  void flush_outputs() override { FlushIdleOutputs(); }
 
  private:
   void Run();

@@ -49,12 +49,16 @@ class TestRuntime final : public TaskRuntime {
   const TaskInfo& info() const override { return info_; }
   bool cancelled() const override { return cancelled_.load(); }
   void print_line(std::string_view line) override { lines_.emplace_back(line); }
+  void flush_outputs() override { flushes_.push_back(lines_.size()); }
 
   void Cancel() { cancelled_.store(true); }
   const std::vector<std::string>& lines() const { return lines_; }
+  // For each flush_outputs() call, how many lines had been printed by then.
+  const std::vector<size_t>& flushes() const { return flushes_; }
 
  private:
   TaskInfo info_;
+  std::vector<size_t> flushes_;
   std::atomic<bool> cancelled_{false};
   std::vector<std::string> lines_;
 };
@@ -184,6 +188,25 @@ TEST(OperatorsTest, MapFilterAndFlatMapInOneChain) {
   EXPECT_EQ(sink.state->closes, 1);
   EXPECT_EQ(sink.state->subtask, 0);
   EXPECT_EQ(sink.state->parallelism, 1);
+}
+
+TEST(OperatorsTest, SourceFlushReachesTheRuntimeBetweenRecords) {
+  // A source that waits for input calls flush() first, so what it collected goes out at once.
+  struct Waiting final : SourceFunction<int64_t> {
+    void run(SourceContext& ctx) override {
+      ctx.collect(int64_t{1});
+      ctx.flush();
+      ctx.collect(int64_t{2});
+      ctx.collect(int64_t{3});
+      ctx.flush();
+    }
+  };
+  StreamExecutionEnvironment env;
+  env.add_source(Waiting{}).print();
+  TestRuntime rt;
+  RunSourceChain(env, {0, 1}, {}, rt);
+  EXPECT_EQ(rt.lines(), (std::vector<std::string>{"1", "2", "3"}));
+  EXPECT_EQ(rt.flushes(), (std::vector<size_t>{1, 3}));
 }
 
 TEST(OperatorsTest, FlatMapWithAnExplicitOutputType) {

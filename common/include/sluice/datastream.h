@@ -313,6 +313,7 @@ class SourceOperator final : public OperatorBase {
       if ((++count & 255) == 0 && rt.cancelled()) throw TaskCancelled();
       out->emit(std::move(v));
     }
+    void flush() override { rt.flush_outputs(); }
     Collector<T>* out;
     TaskRuntime& rt;
     uint64_t count = 0;

@@ -44,6 +44,9 @@ class SourceFunction {
     virtual ~SourceContext() = default;
     virtual void collect(T&& v) = 0;
     void collect(const T& v) { collect(T(v)); }
+    // Sends what was collected so far downstream at once. Call it before waiting for input
+    // (a socket, a queue, a sleep): otherwise those records wait for the next collect().
+    virtual void flush() {}
   };
   virtual ~SourceFunction() = default;
   virtual void open(RuntimeContext&) {}

@@ -59,6 +59,9 @@ class SLUICE_EXPORT TaskRuntime {
   virtual bool cancelled() const = 0;
   // Writes a line to the process's standard output as one write (print sinks).
   virtual void print_line(std::string_view line) = 0;
+  // Sends every partly filled output buffer now. For sources about to wait for input, whose
+  // buffers would otherwise wait for the next record.
+  virtual void flush_outputs() = 0;
 };
 
 // Thrown inside a task when it is cancelled while blocked; the runtime catches it.

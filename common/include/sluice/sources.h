@@ -155,6 +155,7 @@ class SocketTextSource final : public SourceFunction<std::string> {
       int r = ::poll(&p, 1, 100);
       if (r < 0 && errno != EINTR)
         throw std::runtime_error(std::string("poll: ") + std::strerror(errno));
+      if (r == 0) ctx.flush();  // nothing to read: send what the lines so far produced
       if (r <= 0) continue;
       ssize_t n = ::read(fd_, buf, sizeof buf);
       if (n < 0) {
