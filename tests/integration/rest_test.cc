@@ -1,0 +1,141 @@
+// The JobManager's REST API and dashboard, on a real cluster: Flink's paths and field names,
+// cancel over PATCH, failures visible as exceptions, and clear errors for what does not exist.
+#include <httplib.h>
+
+#include <nlohmann/json.hpp>
+#include <regex>
+
+#include "integration/harness.h"
+
+namespace sluice::itest {
+namespace {
+
+using namespace std::chrono_literals;
+using nlohmann::json;
+
+// The REST port the JobManager logged ("REST API and dashboard at http://host:port/").
+int RestPort(const TestCluster& cluster) {
+  std::smatch m;
+  std::string log = cluster.JobManagerLog();
+  if (!std::regex_search(log, m, std::regex(R"(REST API and dashboard at http://[^:]+:(\d+)/)"))) {
+    return -1;
+  }
+  return std::stoi(m[1]);
+}
+
+class RestTest : public ::testing::Test {
+ protected:
+  void SetUp() override {
+    SLUICE_ASSERT_OK(cluster_.Start());
+    int port = RestPort(cluster_);
+    ASSERT_GT(port, 0) << cluster_.JobManagerLog();
+    http_ = std::make_unique<httplib::Client>("127.0.0.1", port);
+    http_->set_connection_timeout(5);
+    http_->set_read_timeout(5);
+  }
+
+  // GET path; expects `status` and a JSON body.
+  json Get(const std::string& path, int status = 200) {
+    auto res = http_->Get(path.c_str());
+    EXPECT_TRUE(res) << "GET " << path << " got no answer";
+    if (!res) return json();
+    EXPECT_EQ(res->status, status) << "GET " << path << ": " << res->body;
+    EXPECT_EQ(res->get_header_value("Content-Type"), "application/json") << path;
+    return json::parse(res->body);
+  }
+
+  TestCluster cluster_{2, 2};
+  std::unique_ptr<httplib::Client> http_;
+};
+
+TEST_F(RestTest, OverviewAndTaskManagers) {
+  json ov = Get("/overview");
+  EXPECT_EQ(ov["taskmanagers"], 2);
+  EXPECT_EQ(ov["slots-total"], 4);
+  EXPECT_EQ(ov["slots-available"], 4);
+  EXPECT_EQ(ov["jobs-running"], 0);
+
+  json tms = Get("/taskmanagers")["taskmanagers"];
+  ASSERT_EQ(tms.size(), 2u);
+  std::set<std::string> ids = {tms[0]["id"], tms[1]["id"]};
+  EXPECT_EQ(ids, (std::set<std::string>{cluster_.tm_id(0), cluster_.tm_id(1)}));
+  for (const auto& tm : tms) {
+    EXPECT_EQ(tm["slotsNumber"], 2);
+    EXPECT_LT(tm["timeSinceLastHeartbeat"].get<int64_t>(), 2000);
+  }
+}
+
+TEST_F(RestTest, RunningJobIsListedAndCancelledWithPatch) {
+  std::string job;
+  SLUICE_ASSIGN_OR_FAIL(job, cluster_.SubmitDetached(TestJobLibrary("sequence_job"), {"-p", "2"}, {}));
+  proto::JobStatus status;
+  SLUICE_ASSIGN_OR_FAIL(status, cluster_.WaitForAllTasksRunning(job, 20s));
+
+  json jobs = Get("/jobs/overview")["jobs"];
+  ASSERT_EQ(jobs.size(), 1u);
+  EXPECT_EQ(jobs[0]["jid"], job);
+  EXPECT_EQ(jobs[0]["name"], "Sequence");
+  EXPECT_EQ(jobs[0]["state"], "RUNNING");
+  EXPECT_EQ(jobs[0]["parallelism"], 2);
+  EXPECT_EQ(Get("/jobs")["jobs"][0]["status"], "RUNNING");
+  EXPECT_EQ(Get("/overview")["slots-available"], 2);
+
+  json detail = Get("/jobs/" + job);
+  EXPECT_EQ(detail["state"], "RUNNING");
+  EXPECT_FALSE(detail["tasks"].empty());
+  for (const auto& t : detail["tasks"]) EXPECT_EQ(t["status"], "RUNNING");
+
+  auto res = http_->Patch(("/jobs/" + job + "?mode=cancel").c_str(), "", "text/plain");
+  ASSERT_TRUE(res);
+  EXPECT_EQ(res->status, 202) << res->body;
+  SLUICE_ASSIGN_OR_FAIL(status, cluster_.WaitForState(job, "CANCELED", 10s));
+  EXPECT_EQ(Get("/jobs/" + job)["state"], "CANCELED");
+  EXPECT_TRUE(Get("/jobs/" + job + "/exceptions")["root-exception"].is_null());
+  EXPECT_EQ(Get("/overview")["jobs-cancelled"], 1);
+
+  // Cancelling again conflicts with the job's state.
+  res = http_->Patch(("/jobs/" + job + "?mode=cancel").c_str(), "", "text/plain");
+  ASSERT_TRUE(res);
+  EXPECT_EQ(res->status, 409);
+  EXPECT_NE(res->body.find("already CANCELED"), std::string::npos) << res->body;
+}
+
+TEST_F(RestTest, FailedJobShowsItsExceptionNamingTheOperator) {
+  auto run = cluster_.Cli({"run", "-p", "1", TestJobLibrary("throwing_job")});
+  ASSERT_NE(run.exit_code, 0);
+  json jobs = Get("/jobs/overview")["jobs"];
+  ASSERT_EQ(jobs.size(), 1u);
+  EXPECT_EQ(jobs[0]["state"], "FAILED");
+  std::string root = Get("/jobs/" + jobs[0]["jid"].get<std::string>() + "/exceptions")["root-exception"];
+  EXPECT_NE(root.find("Exploding Map"), std::string::npos) << root;
+  EXPECT_NE(root.find("boom at record"), std::string::npos) << root;
+  EXPECT_EQ(Get("/overview")["jobs-failed"], 1);
+}
+
+TEST_F(RestTest, UnknownThingsAreClearErrors) {
+  json err = Get("/jobs/0123456789abcdef0123456789abcdef", 404);
+  EXPECT_NE(err["errors"][0].get<std::string>().find("0123456789abcdef0123456789abcdef"),
+            std::string::npos);
+  err = Get("/no/such/path", 404);
+  EXPECT_NE(err["errors"][0].get<std::string>().find("/no/such/path"), std::string::npos);
+  auto res = http_->Patch("/jobs/0123456789abcdef0123456789abcdef?mode=stop", "", "text/plain");
+  ASSERT_TRUE(res);
+  EXPECT_EQ(res->status, 400);
+  EXPECT_NE(res->body.find("unsupported mode 'stop'"), std::string::npos) << res->body;
+  EXPECT_TRUE(cluster_.IsHealthy());
+}
+
+TEST_F(RestTest, DashboardPageIsServed) {
+  auto res = http_->Get("/");
+  ASSERT_TRUE(res);
+  EXPECT_EQ(res->status, 200);
+  EXPECT_NE(res->get_header_value("Content-Type").find("text/html"), std::string::npos);
+  EXPECT_NE(res->body.find("<title>Sluice</title>"), std::string::npos);
+  // The page polls these paths.
+  for (const char* p : {"'/overview'", "'/jobs/overview'", "'/taskmanagers'"}) {
+    EXPECT_NE(res->body.find(p), std::string::npos) << p;
+  }
+}
+
+}  // namespace
+}  // namespace sluice::itest
