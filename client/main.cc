@@ -94,7 +94,7 @@ std::string FormatTime(int64_t ms) {
 
 // Submits a prepared job; without `detached`, waits for its end. The exit code: 0 when the job
 // FINISHED (or was submitted detached), 1 otherwise.
-int Submit(JobClient& client, const Configuration& conf, PreparedJob& job, bool detached) {
+int Submit(JobClient& client, PreparedJob& job, bool detached) {
   auto ov = client.Overview();
   if (!ov.ok()) return Fail(ov.status());
   int needed = SlotsNeeded(job.graph);
@@ -109,7 +109,6 @@ int Submit(JobClient& client, const Configuration& conf, PreparedJob& job, bool 
   *req.mutable_graph() = job.graph;
   req.set_library_sha256(*sha);
   for (const auto& a : job.args) req.add_args(a);
-  (void)conf;
   auto id = client.Submit(req);
   if (!id.ok()) return Fail(id.status());
   std::printf("Job has been submitted with JobID %s\n", id->c_str());
@@ -194,7 +193,7 @@ int main(int argc, char** argv) {
     auto prepared = Prepare(*conf, job);
     if (!prepared.ok()) return Fail(prepared.status());
     JobClient client(JobManagerAddress(*conf, jm_flag), timeout);
-    return Submit(client, *conf, *prepared, detached);
+    return Submit(client, *prepared, detached);
   }
   if (*list) {
     JobClient client(JobManagerAddress(*conf, jm_flag), timeout);
@@ -234,7 +233,7 @@ int main(int argc, char** argv) {
     auto mc = MiniCluster::Start(*conf, 1, SlotsNeeded(prepared->graph));
     if (!mc.ok()) return Fail(mc.status());
     JobClient client((*mc)->jobmanager_address(), timeout);
-    int rc = Submit(client, *conf, *prepared, /*detached=*/false);
+    int rc = Submit(client, *prepared, /*detached=*/false);
     (*mc)->Shutdown();
     return rc;
   }
