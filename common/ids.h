@@ -14,6 +14,9 @@ std::string NewInstanceId(std::string_view prefix);
 bool IsValidJobId(std::string_view id);
 // SHA-256 of `data`, as 64 lowercase hex characters.
 std::string Sha256Hex(std::string_view data);
+// `s` with every byte that is not part of valid UTF-8 replaced by '?': for text from user code
+// that goes into protobuf strings and JSON, which require UTF-8.
+std::string ToValidUtf8(std::string_view s);
 // Milliseconds since the Unix epoch.
 int64_t NowMillis();
 

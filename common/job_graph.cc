@@ -143,7 +143,7 @@ std::string JobGraphToJson(const proto::JobGraph& graph, const StreamExecutionEn
                      {"partitioner", e.partitioner()}});
   }
   j["edges"] = edges;
-  return j.dump(2);
+  return j.dump(2, ' ', false, json::error_handler_t::replace);
 }
 
 }  // namespace sluice

@@ -37,7 +37,8 @@ absl::StatusOr<std::shared_ptr<JobLibrary>> JobLibrary::Load(const std::string& 
         "'", path, "' has no Sluice job entry point (", kJobEntrySymbol,
         "): define one with SLUICE_JOB(env, args) { ... } from <sluice/sluice.h>"));
   }
-  std::string stamp = stamp_fn();
+  const char* raw_stamp = stamp_fn();
+  std::string stamp = raw_stamp ? raw_stamp : "(none)";
   if (stamp != RuntimeAbiStamp()) {
     return absl::FailedPreconditionError(
         absl::StrCat("job library '", path, "' was built for ABI '", stamp,

@@ -30,6 +30,9 @@ namespace {
 bool IsTerminalJobState(const std::string& s) {
   return s == "FINISHED" || s == "FAILED" || s == "CANCELED";
 }
+bool IsSha256Hex(const std::string& s) {
+  return s.size() == 64 && s.find_first_not_of("0123456789abcdef") == std::string::npos;
+}
 bool IsTerminalTaskState(const std::string& s) {
   return s == "FINISHED" || s == "FAILED" || s == "CANCELED";
 }
@@ -121,6 +124,7 @@ class JobManagerImpl final : public proto::JobManagerService::Service {
     tm.slots = req->num_slots();
     tm.used = 0;
     for (auto& [id, job] : jobs_) {
+      if (job.slots_released) continue;
       for (const auto& s : job.slots) tm.used += s == tm.id ? 1 : 0;
     }
     tm.last_heartbeat = std::chrono::steady_clock::now();
@@ -197,7 +201,7 @@ class JobManagerImpl final : public proto::JobManagerService::Service {
   grpc::Status DownloadLibrary(grpc::ServerContext*, const proto::UploadLibraryResponse* req,
                                grpc::ServerWriter<proto::LibraryChunk>* writer) override {
     const std::string& sha = req->sha256();
-    if (sha.size() != 64 || sha.find_first_not_of("0123456789abcdef") != std::string::npos) {
+    if (!IsSha256Hex(sha)) {
       return grpc::Status(grpc::StatusCode::INVALID_ARGUMENT, "malformed library hash");
     }
     std::ifstream f(absl::StrCat(blob_dir_, "/", sha, ".so"), std::ios::binary);
@@ -219,7 +223,8 @@ class JobManagerImpl final : public proto::JobManagerService::Service {
                          proto::SubmitJobResponse* resp) override {
     absl::Status valid = ValidateGraph(req->graph());
     if (!valid.ok()) return grpc::Status(grpc::StatusCode::INVALID_ARGUMENT, std::string(valid.message()));
-    if (!std::filesystem::exists(absl::StrCat(blob_dir_, "/", req->library_sha256(), ".so"))) {
+    if (!IsSha256Hex(req->library_sha256()) ||
+        !std::filesystem::exists(absl::StrCat(blob_dir_, "/", req->library_sha256(), ".so"))) {
       return grpc::Status(grpc::StatusCode::FAILED_PRECONDITION,
                           "job library " + req->library_sha256() + " was not uploaded");
     }
@@ -466,6 +471,19 @@ class JobManagerImpl final : public proto::JobManagerService::Service {
   }
 
   void Deploy(const std::string& tm_id, const proto::TaskDeploymentDescriptor& tdd) {
+    {
+      // A job cancelled or failed while its tasks were being deployed gets no more tasks.
+      std::lock_guard<std::mutex> lock(mu_);
+      auto it = jobs_.find(tdd.job_id());
+      if (it == jobs_.end()) return;
+      Job& job = it->second;
+      if (job.state != "RUNNING") {
+        auto& t = job.tasks[{tdd.vertex_id(), tdd.subtask()}];
+        if (!IsTerminalTaskState(t.state)) t.state = "CANCELED";
+        MaybeCompleteLocked(job);
+        return;
+      }
+    }
     auto stub = StubOf(tm_id);
     grpc::Status st(grpc::StatusCode::UNAVAILABLE, "TaskManager is gone");
     if (stub) {

@@ -14,7 +14,7 @@ using nlohmann::json;
 
 void Reply(httplib::Response& res, int status, const json& body) {
   res.status = status;
-  res.set_content(body.dump(), "application/json");
+  res.set_content(body.dump(-1, ' ', false, json::error_handler_t::replace), "application/json");
 }
 
 void ReplyError(httplib::Response& res, const grpc::Status& s) {
@@ -175,6 +175,16 @@ absl::StatusOr<std::unique_ptr<RestServer>> RestServer::Start(proto::JobManagerS
   }
   rs->port_ = bound;
   rs->thread_ = std::thread([srv = rs->server_.get()] { srv->listen_after_bind(); });
+  // httplib's stop() does nothing before the server runs: wait for it, so Stop() always works.
+  auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(10);
+  while (!s.is_running()) {
+    if (std::chrono::steady_clock::now() > deadline) {
+      rs->thread_.detach();  // stop() cannot reach a server that never ran
+      rs->server_.release();
+      return absl::InternalError("the REST server did not start within 10 s");
+    }
+    std::this_thread::sleep_for(std::chrono::milliseconds(1));
+  }
   return rs;
 }
 

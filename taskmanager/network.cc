@@ -14,8 +14,6 @@ using namespace std::chrono_literals;
 // BufferQueue
 
 bool BufferQueue::Push(Buffer b, const std::atomic<bool>* cancelled) {
-  AvailabilityListener* listener;
-  int channel;
   {
     std::unique_lock<std::mutex> lock(mu_);
     while (!closed_ && q_.size() >= capacity_) {
@@ -24,11 +22,11 @@ bool BufferQueue::Push(Buffer b, const std::atomic<bool>* cancelled) {
     }
     if (closed_) return false;
     q_.push_back(std::move(b));
-    listener = listener_;
-    channel = channel_;
+    // Under the lock, so that SetListener(nullptr) returns only once no notification is in
+    // flight and the listener can be destroyed. Lock order: queue, then gate.
+    if (listener_) listener_->NotifyAvailable(channel_);
   }
   not_empty_.notify_one();
-  if (listener) listener->NotifyAvailable(channel);
   return true;
 }
 
@@ -58,14 +56,10 @@ std::optional<Buffer> BufferQueue::PopWait(std::chrono::milliseconds timeout) {
 }
 
 void BufferQueue::SetListener(AvailabilityListener* listener, int channel) {
-  bool has_data;
-  {
-    std::lock_guard<std::mutex> lock(mu_);
-    listener_ = listener;
-    channel_ = channel;
-    has_data = !q_.empty();
-  }
-  if (listener && has_data) listener->NotifyAvailable(channel);
+  std::lock_guard<std::mutex> lock(mu_);
+  listener_ = listener;
+  channel_ = channel;
+  if (listener && !q_.empty()) listener->NotifyAvailable(channel);
 }
 
 void BufferQueue::Close() {
@@ -199,7 +193,7 @@ void PartitionRegistry::ReleaseJob(const std::string& job_id) {
   {
     std::lock_guard<std::mutex> lock(mu_);
     for (auto it = partitions_.begin(); it != partitions_.end();) {
-      if (it->first.rfind(job_id, 0) == 0) {
+      if (it->first.rfind(job_id + ".", 0) == 0) {
         released.push_back(it->second);
         it = partitions_.erase(it);
       } else {

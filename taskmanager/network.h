@@ -69,7 +69,8 @@ class BufferQueue {
   // Removes the oldest buffer, waiting up to `timeout` for one. Empty on timeout or close.
   std::optional<Buffer> PopWait(std::chrono::milliseconds timeout);
   // From now on, `listener` is told (with `channel`) whenever a buffer arrives; told at once if
-  // the queue already holds one.
+  // the queue already holds one. Notifications happen under the queue's lock: after
+  // SetListener(nullptr) returns, the old listener is never called again.
   void SetListener(AvailabilityListener* listener, int channel);
   // Wakes all waiters; later pushes fail.
   void Close();
@@ -147,7 +148,7 @@ class PartitionRegistry {
   absl::StatusOr<std::shared_ptr<BufferQueue>> WaitForSubpartition(
       const std::string& partition_id, int subpartition, std::chrono::milliseconds timeout,
       const std::function<bool()>& cancelled);
-  // Releases and forgets every partition whose id starts with `job_id`.
+  // Releases and forgets every partition of the job (ids "<job_id>.…").
   void ReleaseJob(const std::string& job_id);
   size_t size();
 

@@ -5,6 +5,7 @@
 #include <cstdio>
 
 #include "absl/strings/str_cat.h"
+#include "common/ids.h"
 #include "common/job_graph.h"
 #include "spdlog/spdlog.h"
 
@@ -75,6 +76,7 @@ void Task::Run() {
     if (state == "FAILED") failure = "unknown exception";
   }
   std::fflush(stdout);
+  failure = ToValidUtf8(failure);  // user text; protobuf strings must be UTF-8
   if (state == "FAILED") {
     spdlog::warn("task {} failed: {}", who, failure);
   } else {

@@ -109,6 +109,9 @@ class TaskManagerImpl final : public proto::TaskExecutorService::Service {
 
   grpc::Status DeployTask(grpc::ServerContext*, const proto::TaskDeploymentDescriptor* tdd,
                           proto::Empty*) override {
+    if (!IsValidJobId(tdd->job_id())) {
+      return grpc::Status(grpc::StatusCode::INVALID_ARGUMENT, "malformed job id '" + tdd->job_id() + "'");
+    }
     if (tdd->vertex_id() < 0 || tdd->vertex_id() >= tdd->graph().vertices_size()) {
       return grpc::Status(grpc::StatusCode::INVALID_ARGUMENT, "vertex id out of range");
     }
@@ -145,12 +148,18 @@ class TaskManagerImpl final : public proto::TaskExecutorService::Service {
 
   grpc::Status CancelJobTasks(grpc::ServerContext*, const proto::CancelJobTasksRequest* req,
                               proto::Empty*) override {
+    if (!IsValidJobId(req->job_id())) {
+      return grpc::Status(grpc::StatusCode::INVALID_ARGUMENT, "malformed job id '" + req->job_id() + "'");
+    }
     CancelTasks(req->job_id());
     return grpc::Status::OK;
   }
 
   grpc::Status ReleaseJob(grpc::ServerContext*, const proto::CancelJobTasksRequest* req,
                           proto::Empty*) override {
+    if (!IsValidJobId(req->job_id())) {
+      return grpc::Status(grpc::StatusCode::INVALID_ARGUMENT, "malformed job id '" + req->job_id() + "'");
+    }
     CancelTasks(req->job_id());
     registry_.ReleaseJob(req->job_id());
     {
@@ -290,13 +299,28 @@ class TaskManagerImpl final : public proto::TaskExecutorService::Service {
         u = std::move(reports_.front());
         reports_.pop_front();
       }
-      for (int attempt = 0; attempt < 5; ++attempt) {
+      // Until delivered: a lost FINISHED or FAILED would leave the job running forever. The
+      // wait grows to the heartbeat timeout, after which this TaskManager re-registers anyway.
+      auto backoff = 100ms;
+      for (int attempt = 1;; ++attempt) {
         grpc::ClientContext ctx;
         ctx.set_deadline(std::chrono::system_clock::now() + 5s);
         proto::Empty e;
-        if (jm_stub_->UpdateTaskState(&ctx, u, &e).ok()) break;
+        grpc::Status st = jm_stub_->UpdateTaskState(&ctx, u, &e);
+        if (st.ok()) break;
+        if (attempt == 3) {
+          spdlog::warn("cannot report task {}.{} of job {} as {} to the JobManager: {}; retrying",
+                       u.vertex_id(), u.subtask(), u.job_id(), u.state(), st.error_message());
+        }
+        if (st.error_code() == grpc::StatusCode::INVALID_ARGUMENT ||
+            st.error_code() == grpc::StatusCode::INTERNAL) {
+          spdlog::error("JobManager rejected the state report of task {}.{} of job {}: {}",
+                        u.vertex_id(), u.subtask(), u.job_id(), st.error_message());
+          break;
+        }
         std::unique_lock<std::mutex> lock(mu_);
-        if (stop_cv_.wait_for(lock, 200ms, [&] { return stopping_; })) break;
+        if (stop_cv_.wait_for(lock, backoff, [&] { return stopping_; })) break;
+        backoff = std::min<std::chrono::milliseconds>(backoff * 2, heartbeat_timeout_);
       }
     }
   }

@@ -102,5 +102,18 @@ TEST(FailureTest, UserExceptionFailsTheJobWithTheOperatorAndMessage) {
   SLUICE_EXPECT_OK(cluster.Stop());
 }
 
+TEST(FailureTest, FailureTextThatIsNotUtf8StillFailsTheJob) {
+  // Protobuf strings must be UTF-8; the failure is made valid before it is reported, so the
+  // report arrives and the job ends instead of running on with its slots.
+  TestCluster cluster(1, 1);
+  SLUICE_ASSERT_OK(cluster.Start());
+  CommandResult r = cluster.Cli(
+      {"run", "-p", "1", TestJobLibrary("throwing_job"), "--", "--fail-at", "10", "--latin1"}, 30s);
+  EXPECT_NE(r.exit_code, 0) << r.Describe();
+  EXPECT_NE(r.err.find("FAILED"), std::string::npos) << r.Describe();
+  EXPECT_NE(r.err.find("boom at record 10 caf?"), std::string::npos) << r.Describe();
+  EXPECT_TRUE(cluster.RunsASmallJob(1));
+}
+
 }  // namespace
 }  // namespace sluice::itest

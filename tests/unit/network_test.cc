@@ -375,23 +375,29 @@ TEST(PartitionRegistryTest, WaitForSubpartition) {
 }
 
 TEST(PartitionRegistryTest, ReleaseJobReleasesOnlyThatJobsPartitions) {
+  // Partition ids are "<job>.e<edge>.s<subtask>.a<attempt>"; a job whose id is a prefix of
+  // another's keeps its partitions.
   PartitionRegistry registry;
-  auto a0 = std::make_shared<ResultPartition>("jobA/v0/s0", 1, 64, 4, nullptr);
-  auto a1 = std::make_shared<ResultPartition>("jobA/v1/s0", 1, 64, 4, nullptr);
-  auto b0 = std::make_shared<ResultPartition>("jobB/v0/s0", 1, 64, 4, nullptr);
+  auto a0 = std::make_shared<ResultPartition>("jobA.e0.s0.a0", 1, 64, 4, nullptr);
+  auto a1 = std::make_shared<ResultPartition>("jobA.e1.s0.a0", 1, 64, 4, nullptr);
+  auto b0 = std::make_shared<ResultPartition>("jobB.e0.s0.a0", 1, 64, 4, nullptr);
+  auto ab = std::make_shared<ResultPartition>("jobAB.e0.s0.a0", 1, 64, 4, nullptr);
   registry.Register(a0);
   registry.Register(a1);
   registry.Register(b0);
-  EXPECT_EQ(registry.size(), 3u);
+  registry.Register(ab);
+  EXPECT_EQ(registry.size(), 4u);
   registry.ReleaseJob("jobA");
-  EXPECT_EQ(registry.size(), 1u);
+  EXPECT_EQ(registry.size(), 2u);
   EXPECT_TRUE(a0->subpartition(0)->closed());
   EXPECT_TRUE(a1->subpartition(0)->closed());
   EXPECT_FALSE(b0->subpartition(0)->closed());
+  EXPECT_FALSE(ab->subpartition(0)->closed());
   EXPECT_EQ(
-      registry.WaitForSubpartition("jobA/v0/s0", 0, 10ms, [] { return false; }).status().code(),
+      registry.WaitForSubpartition("jobA.e0.s0.a0", 0, 10ms, [] { return false; }).status().code(),
       absl::StatusCode::kNotFound);
-  EXPECT_TRUE(registry.WaitForSubpartition("jobB/v0/s0", 0, 10ms, [] { return false; }).ok());
+  EXPECT_TRUE(registry.WaitForSubpartition("jobB.e0.s0.a0", 0, 10ms, [] { return false; }).ok());
+  EXPECT_TRUE(registry.WaitForSubpartition("jobAB.e0.s0.a0", 0, 10ms, [] { return false; }).ok());
 }
 
 // ---------------------------------------------------------------------------------------------
