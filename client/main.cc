@@ -13,6 +13,7 @@
 #include <fstream>
 #include <iostream>
 #include <sstream>
+#include <thread>
 
 #include "absl/strings/str_cat.h"
 #include "client/job_client.h"
@@ -230,8 +231,18 @@ int main(int argc, char** argv) {
     auto prepared = Prepare(*conf, job);
     if (!prepared.ok()) return Fail(prepared.status());
     std::setvbuf(stdout, nullptr, _IOLBF, 0);
+    // Ctrl-C or SIGTERM stops the embedded cluster cleanly (tasks cancelled, temporary folders
+    // removed) before exiting. Blocked before the cluster's threads start, so they inherit it.
+    BlockTerminationSignals();
     auto mc = MiniCluster::Start(*conf, 1, SlotsNeeded(prepared->graph));
     if (!mc.ok()) return Fail(mc.status());
+    MiniCluster* cluster = mc->get();
+    std::thread([cluster] {
+      int sig = WaitForTerminationSignal();
+      std::fprintf(stderr, "signal %d: stopping the local cluster\n", sig);
+      cluster->Shutdown();
+      std::_Exit(128 + sig);
+    }).detach();
     JobClient client((*mc)->jobmanager_address(), timeout);
     int rc = Submit(client, *prepared, /*detached=*/false);
     (*mc)->Shutdown();

@@ -1,6 +1,8 @@
 // The CLI commands that need no cluster: `sluice local` (an embedded cluster in the CLI's
 // process) and `sluice info` (the job graph as JSON).
+#include <csignal>
 #include <filesystem>
+#include <fstream>
 #include <nlohmann/json.hpp>
 #include <sstream>
 #include <unordered_map>
@@ -93,6 +95,40 @@ TEST_F(CliTest, InfoRefusesABadLibrary) {
   EXPECT_NE(r.exit_code, 0) << r.Describe();
   EXPECT_NE(r.err.find("not a shared library"), std::string::npos) << r.Describe();
   EXPECT_TRUE(r.out.empty()) << r.Describe();
+}
+
+TEST(CliSignalTest, LocalStopsItsClusterCleanlyOnCtrlC) {
+  // An unbounded job in `sluice local`; SIGINT must end the process promptly and leave none of
+  // the embedded cluster's temporary folders behind.
+  std::string dir = MakeTempDir();
+  std::string tmp = dir + "/tmp";
+  std::filesystem::create_directories(tmp);
+  const char* old_tmp = std::getenv("TMPDIR");
+  std::string saved = old_tmp ? old_tmp : "";
+  setenv("TMPDIR", tmp.c_str(), 1);
+  auto child = ChildProcess::Start(
+      {BinDir() + "/sluice", "local", TestJobLibrary("sequence_job"), "-p", "2"}, dir + "/out",
+      dir + "/err");
+  if (old_tmp) {
+    setenv("TMPDIR", saved.c_str(), 1);
+  } else {
+    unsetenv("TMPDIR");
+  }
+  ASSERT_TRUE(child.ok()) << child.status();
+  // Running: the cluster's folders exist and the job was submitted.
+  ASSERT_TRUE(WaitUntil(
+      [&] {
+        std::ifstream out(dir + "/out");
+        std::string text((std::istreambuf_iterator<char>(out)), {});
+        return text.find("submitted") != std::string::npos;
+      },
+      20s));
+  EXPECT_FALSE(std::filesystem::is_empty(tmp));
+  (*child)->Signal(SIGINT);
+  ASSERT_TRUE((*child)->WaitForExit(10s));
+  EXPECT_EQ((*child)->exit_code(), 128 + SIGINT);
+  EXPECT_TRUE(std::filesystem::is_empty(tmp)) << "left in " << tmp;
+  std::filesystem::remove_all(dir);
 }
 
 }  // namespace
