@@ -66,6 +66,9 @@ class TaskManagerImpl final : public proto::TaskExecutorService::Service {
     // gRPC sets SO_REUSEPORT by default: a second process would bind the same port and share
     // its connections. Refuse a taken port instead.
     builder.AddChannelArgument(GRPC_ARG_ALLOW_REUSEPORT, 0);
+    // Accept the keepalive pings of other TaskManagers' data channels (every 10 s).
+    builder.AddChannelArgument(GRPC_ARG_HTTP2_MIN_RECV_PING_INTERVAL_WITHOUT_DATA_MS, 5000);
+    builder.AddChannelArgument(GRPC_ARG_KEEPALIVE_PERMIT_WITHOUT_CALLS, 1);
     std::string bind = absl::StrCat(conf_.GetString("taskmanager.bind-host"), ":",
                                     conf_.GetInt("taskmanager.rpc.port"));
     builder.AddListeningPort(bind, grpc::InsecureServerCredentials(), &port_);
@@ -194,6 +197,23 @@ class TaskManagerImpl final : public proto::TaskExecutorService::Service {
     for (auto& t : tasks_) {
       if (job_id.empty() || t->descriptor().job_id() == job_id) t->Cancel();
     }
+  }
+
+  // The JobManager has forgotten us (or we it): no release will come for the jobs we hold, so
+  // cancel their tasks and free their partitions and loaded environments now.
+  void DropAllJobs() {
+    CancelTasks("");
+    std::vector<std::string> ids;
+    {
+      std::lock_guard<std::mutex> lock(jobs_mu_);
+      for (const auto& [id, slot] : jobs_) ids.push_back(id);
+      jobs_.clear();
+    }
+    {
+      std::lock_guard<std::mutex> lock(mu_);
+      for (const auto& t : tasks_) ids.push_back(t->descriptor().job_id());
+    }
+    for (const auto& id : ids) registry_.ReleaseJob(id);
   }
 
   // Joins and forgets finished tasks (all tasks when `wait`).
@@ -367,14 +387,14 @@ class TaskManagerImpl final : public proto::TaskExecutorService::Service {
           last_ok = now;
           if (!resp.known()) {
             spdlog::warn("JobManager does not know TaskManager {}; cancelling tasks and registering again", id_);
-            CancelTasks("");
+            DropAllJobs();
             registered = false;
             continue;
           }
         } else if (now - last_ok > heartbeat_timeout_) {
           spdlog::warn("JobManager {} silent for {} ms; cancelling tasks and registering again", jm_address_,
                        std::chrono::duration_cast<std::chrono::milliseconds>(now - last_ok).count());
-          CancelTasks("");
+          DropAllJobs();
           registered = false;
         }
       }
