@@ -44,6 +44,19 @@ std::string ReadFile(const std::string& path) {
   return ss.str();
 }
 
+// A one-vertex job graph for the library with hash `sha`.
+proto::SubmitJobRequest OneVertexJob(const std::string& sha) {
+  proto::SubmitJobRequest req;
+  req.set_library_sha256(sha);
+  auto* v = req.mutable_graph()->add_vertices();
+  v->set_id(0);
+  v->set_name("Only");
+  v->set_parallelism(1);
+  v->add_node_ids(0);
+  req.mutable_graph()->set_max_parallelism(128);
+  return req;
+}
+
 TEST(JobManagerTest, ReRegisteringTaskManagerKeepsItsFreeSlots) {
   auto jm = JobManager::Start(LoopbackConfig());
   ASSERT_TRUE(jm.ok()) << jm.status();
@@ -66,15 +79,7 @@ TEST(JobManagerTest, ReRegisteringTaskManagerKeepsItsFreeSlots) {
   ASSERT_FALSE(lib.empty());
   auto sha = client.UploadLibrary(lib);
   ASSERT_TRUE(sha.ok()) << sha.status();
-  proto::SubmitJobRequest req;
-  req.set_library_sha256(*sha);
-  auto* v = req.mutable_graph()->add_vertices();
-  v->set_id(0);
-  v->set_name("Only");
-  v->set_parallelism(1);
-  v->add_node_ids(0);
-  req.mutable_graph()->set_max_parallelism(128);
-  auto id = client.Submit(req);
+  auto id = client.Submit(OneVertexJob(*sha));
   ASSERT_TRUE(id.ok()) << id.status();
   auto st = client.WaitForTermination(*id);
   ASSERT_TRUE(st.ok());
@@ -96,15 +101,7 @@ TEST(JobManagerTest, SubmitRefusesAMalformedLibraryHash) {
   auto jm = JobManager::Start(LoopbackConfig());
   ASSERT_TRUE(jm.ok()) << jm.status();
   JobClient client((*jm)->address(), 10s);
-  proto::SubmitJobRequest req;
-  req.set_library_sha256("../../etc/passwd");
-  auto* v = req.mutable_graph()->add_vertices();
-  v->set_id(0);
-  v->set_name("Only");
-  v->set_parallelism(1);
-  v->add_node_ids(0);
-  req.mutable_graph()->set_max_parallelism(128);
-  auto id = client.Submit(req);
+  auto id = client.Submit(OneVertexJob("../../etc/passwd"));
   ASSERT_FALSE(id.ok());
   EXPECT_EQ(id.status().code(), absl::StatusCode::kFailedPrecondition);
   EXPECT_THAT(id.status().message(), HasSubstr("was not uploaded"));
