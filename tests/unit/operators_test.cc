@@ -357,6 +357,92 @@ TEST(OperatorsTest, KeyedProcessFunctionEmitsAtEndOfInput) {
   EXPECT_THAT(sink.state->values, ElementsAre("a=3", "b=2", "c=1"));
 }
 
+TEST(OperatorsTest, KeyedProcessFunctionKeepsValueStatePerKey) {
+  // A running count and the last word per key in keyed state, emitted with every record.
+  struct CountWithState final : KeyedProcessFunction<std::string, std::string, std::string> {
+    ValueState<int64_t>* count = nullptr;
+    ValueState<std::string>* last = nullptr;
+    void open(RuntimeContext& ctx) override {
+      count = &ctx.get_state(ValueStateDescriptor<int64_t>("count"));
+      last = &ctx.get_state(ValueStateDescriptor<std::string>("last", "-"));
+    }
+    void process_element(const std::string& word, Context& ctx,
+                         Collector<std::string>& out) override {
+      count->update(count->value() + 1);
+      out.collect(ctx.current_key() + ":" + std::to_string(count->value()) + " after " +
+                  last->value());
+      last->update(word);
+    }
+  };
+  StreamExecutionEnvironment env;
+  CollectSink<std::string> sink;
+  env.from_elements(std::string("apple"), std::string("banana"), std::string("avocado"),
+                    std::string("blueberry"), std::string("apricot"))
+      .key_by([](const std::string& w) { return w.substr(0, 1); })
+      .process(CountWithState())
+      .add_sink(sink);
+  TestWriter w(1);
+  TestRuntime src_rt;
+  RunSourceChain(env, {0}, {{0, 1, 0, Partitioner::kHash, &w}}, src_rt);
+  w.Flush();
+
+  TestRuntime rt;
+  auto task = env.build_chain({1, 2}, {}, rt);
+  task->open();
+  for (const std::string& b : w.sent(0)) task->process_buffer(0, b);
+  task->end_input();
+  task->close();
+  EXPECT_THAT(sink.state->values, ElementsAre("a:1 after -", "b:1 after -", "a:2 after apple",
+                                              "b:2 after banana", "a:3 after avocado"));
+}
+
+TEST(OperatorsTest, KeyedStateAtEndOfInputIsAnErrorNamingTheOperator) {
+  struct StateAtEnd final : KeyedProcessFunction<int64_t, int64_t, int64_t> {
+    ValueState<int64_t>* v = nullptr;
+    void open(RuntimeContext& ctx) override { v = &ctx.get_state(ValueStateDescriptor<int64_t>("v")); }
+    void process_element(const int64_t& x, Context&, Collector<int64_t>&) override { v->update(x); }
+    void end_input(Collector<int64_t>& out) override { out.collect(v->value()); }
+  };
+  StreamExecutionEnvironment env;
+  env.from_elements(int64_t{1}, int64_t{2})
+      .key_by([](int64_t x) { return x; })
+      .process(StateAtEnd(), "Summarise")
+      .add_sink(DiscardingSink<int64_t>());
+  TestWriter w(1);
+  TestRuntime src_rt;
+  RunSourceChain(env, {0}, {{0, 1, 0, Partitioner::kHash, &w}}, src_rt);
+  w.Flush();
+  TestRuntime rt;
+  auto task = env.build_chain({1, 2}, {}, rt);
+  task->open();
+  for (const std::string& b : w.sent(0)) task->process_buffer(0, b);
+  try {
+    task->end_input();
+    FAIL() << "no error";
+  } catch (const OperatorError& e) {
+    EXPECT_EQ(e.operator_name(), "Summarise");
+    EXPECT_THAT(e.what(), HasSubstr("no current key"));
+  }
+}
+
+TEST(OperatorsTest, KeyedStateOutsideAKeyedStreamIsAnError) {
+  struct NotKeyed final : ProcessFunction<int64_t, int64_t> {
+    void open(RuntimeContext& ctx) override { ctx.get_state(ValueStateDescriptor<int64_t>("v")); }
+    void process_element(const int64_t&, Collector<int64_t>&) override {}
+  };
+  StreamExecutionEnvironment env;
+  env.generate_sequence(1, 2).process(NotKeyed()).name("Plain").add_sink(DiscardingSink<int64_t>());
+  TestRuntime rt;
+  auto task = env.build_chain({0, 1, 2}, {}, rt);
+  try {
+    task->open();
+    FAIL() << "no error";
+  } catch (const OperatorError& e) {
+    EXPECT_EQ(e.operator_name(), "Plain");
+    EXPECT_THAT(e.what(), HasSubstr("after key_by"));
+  }
+}
+
 // ---------------------------------------------------------------------------------------------
 // Print sink.
 

@@ -9,7 +9,9 @@
 // they are serialized with Serializer<T> by the producer's typed partitioner.
 #pragma once
 
+#include <algorithm>
 #include <cerrno>
+#include <chrono>
 #include <cstdio>
 #include <cstring>
 #include <filesystem>
@@ -185,16 +187,37 @@ class KeyedProcessOperator final : public OneInputOperator<IN> {
   KeyedProcessOperator(std::string name, KS ks, F f, Collector<OUT>* out)
       : OneInputOperator<IN>(std::move(name)), ks_(std::move(ks)), f_(std::move(f)), out_(out) {}
   void open(TaskRuntime& rt) override {
-    rctx_ = std::make_unique<RuntimeContext>(rt);
+    const TaskInfo& info = rt.info();
+    KeyGroupRange range = key_group_range(info.subtask_index, info.max_parallelism, info.parallelism);
+    KeyContext kc;
+    kc.first_key_group = range.first;
+    kc.num_key_groups = std::max(range.size(), 1);
+    kc.now_ms = [] {
+      return std::chrono::duration_cast<std::chrono::milliseconds>(
+                 std::chrono::system_clock::now().time_since_epoch())
+          .count();
+    };
+    max_parallelism_ = info.max_parallelism;
+    store_ = std::make_unique<KeyedStateStore>(std::move(kc));
+    rctx_ = std::make_unique<RuntimeContext>(rt, store_.get());
     SLUICE_USER_CALL(this->name_, f_.open(*rctx_));
   }
   void emit(IN&& v) override {
     SLUICE_USER_CALL(this->name_, {
       ctx_.key = ks_(static_cast<const IN&>(v));
+      // State accesses in process_element refer to this key.
+      KeyContext& kc = store_->key_context();
+      kc.key.clear();
+      DataOutput key_out(kc.key);
+      Serializer<K>::write(key_out, ctx_.key);
+      kc.key_group = key_group_for_hash(KeyHash<K>{}(ctx_.key), max_parallelism_);
       f_.process_element(v, ctx_, *out_);
     });
   }
-  void end_input() override { SLUICE_USER_CALL(this->name_, f_.end_input(*out_)); }
+  void end_input() override {
+    store_->key_context().key_group = -1;  // no current key at the end of input
+    SLUICE_USER_CALL(this->name_, f_.end_input(*out_));
+  }
   void close() override { SLUICE_USER_CALL(this->name_, f_.close()); }
 
  private:
@@ -206,7 +229,9 @@ class KeyedProcessOperator final : public OneInputOperator<IN> {
   F f_;
   Collector<OUT>* out_;
   Ctx ctx_;
+  std::unique_ptr<KeyedStateStore> store_;
   std::unique_ptr<RuntimeContext> rctx_;
+  int max_parallelism_ = kDefaultMaxParallelism;
 };
 
 template <class T>

@@ -2,10 +2,12 @@
 #pragma once
 
 #include <atomic>
+#include <stdexcept>
 #include <string>
 #include <utility>
 
 #include "sluice/runtime.h"
+#include "sluice/state.h"
 
 namespace sluice {
 
@@ -19,17 +21,50 @@ class Collector {
   virtual void emit(T&& v) = 0;
 };
 
-// What a function can see of the subtask running it.
+// What a function can see of the subtask running it, and, in functions on a keyed stream, its
+// keyed state (see sluice/state.h). The get_*_state calls belong in open(); each returns the
+// same state object for the same name every time.
 class RuntimeContext {
  public:
-  explicit RuntimeContext(TaskRuntime& rt) : rt_(rt) {}
+  explicit RuntimeContext(TaskRuntime& rt, KeyedStateStore* keyed = nullptr)
+      : rt_(rt), keyed_(keyed) {}
   const TaskInfo& task_info() const { return rt_.info(); }
   int index_of_this_subtask() const { return rt_.info().subtask_index; }
   int number_of_parallel_subtasks() const { return rt_.info().parallelism; }
   bool cancelled() const { return rt_.cancelled(); }
 
+  template <class T>
+  ValueState<T>& get_state(const ValueStateDescriptor<T>& d) {
+    return store().template get<ValueState<T>>(d);
+  }
+  template <class T>
+  ListState<T>& get_list_state(const ListStateDescriptor<T>& d) {
+    return store().template get<ListState<T>>(d);
+  }
+  template <class K, class V>
+  MapState<K, V>& get_map_state(const MapStateDescriptor<K, V>& d) {
+    return store().template get<MapState<K, V>>(d);
+  }
+  template <class T>
+  ReducingState<T>& get_reducing_state(const ReducingStateDescriptor<T>& d) {
+    return store().template get<ReducingState<T>>(d);
+  }
+  template <class IN, class ACC, class OUT>
+  AggregatingState<IN, ACC, OUT>& get_aggregating_state(
+      const AggregatingStateDescriptor<IN, ACC, OUT>& d) {
+    return store().template get<AggregatingState<IN, ACC, OUT>>(d);
+  }
+
  private:
+  KeyedStateStore& store() {
+    if (!keyed_) {
+      throw std::logic_error("keyed state is only available in functions on a keyed stream "
+                             "(after key_by)");
+    }
+    return *keyed_;
+  }
   TaskRuntime& rt_;
+  KeyedStateStore* keyed_;
 };
 
 // A user source, in the style of Flink's SourceFunction: run() emits records until the input

@@ -21,6 +21,7 @@
 #include "sluice/keys.h"
 #include "sluice/runtime.h"
 #include "sluice/serializer.h"
+#include "sluice/state.h"
 
 #define SLUICE_STRINGIFY2(x) #x
 #define SLUICE_STRINGIFY(x) SLUICE_STRINGIFY2(x)
