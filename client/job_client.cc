@@ -9,10 +9,6 @@
 
 namespace sluice {
 
-bool IsTerminalJobState(const std::string& s) {
-  return s == "FINISHED" || s == "FAILED" || s == "CANCELED";
-}
-
 JobClient::JobClient(const std::string& address, std::chrono::milliseconds timeout)
     : address_(address), timeout_(timeout) {
   grpc::ChannelArguments args;

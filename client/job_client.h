@@ -6,6 +6,7 @@
 #include <vector>
 
 #include "absl/status/statusor.h"
+#include "common/job_states.h"
 #include "proto/jobmanager.grpc.pb.h"
 
 namespace sluice {
@@ -36,7 +37,5 @@ class JobClient {
   std::chrono::milliseconds timeout_;
   std::unique_ptr<proto::JobManagerService::Stub> stub_;
 };
-
-bool IsTerminalJobState(const std::string& state);
 
 }  // namespace sluice

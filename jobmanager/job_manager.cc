@@ -15,6 +15,7 @@
 #include "absl/strings/str_cat.h"
 #include "common/ids.h"
 #include "common/job_graph.h"
+#include "common/job_states.h"
 #include "jobmanager/rest_server.h"
 #include "proto/jobmanager.grpc.pb.h"
 #include "proto/taskmanager.grpc.pb.h"
@@ -27,14 +28,8 @@ using namespace std::chrono_literals;
 
 namespace {
 
-bool IsTerminalJobState(const std::string& s) {
-  return s == "FINISHED" || s == "FAILED" || s == "CANCELED";
-}
 bool IsSha256Hex(const std::string& s) {
   return s.size() == 64 && s.find_first_not_of("0123456789abcdef") == std::string::npos;
-}
-bool IsTerminalTaskState(const std::string& s) {
-  return s == "FINISHED" || s == "FAILED" || s == "CANCELED";
 }
 
 constexpr size_t kMaxLibraryBytes = 1ull << 30;
@@ -594,7 +589,7 @@ class JobManagerImpl final : public proto::JobManagerService::Service {
   void FillStatus(const Job& job, proto::JobStatus* s, bool with_tasks) {
     s->set_job_id(job.id);
     s->set_name(job.graph.name());
-    s->set_state(job.state == "FAILING" ? "FAILING" : job.state);
+    s->set_state(job.state);
     s->set_start_time_ms(job.start_time_ms);
     s->set_end_time_ms(job.end_time_ms);
     s->set_parallelism(SlotsNeeded(job.graph));

@@ -155,16 +155,34 @@ void RunSourceChain(const StreamExecutionEnvironment& env, const std::vector<int
   task->close();
 }
 
+// Opens a non-source chain and feeds it `buffers`; ending its input is left to the caller.
+std::unique_ptr<ChainTask> OpenAndFeed(const StreamExecutionEnvironment& env,
+                                       const std::vector<int>& chain,
+                                       const std::vector<OutputBinding>& outputs, TaskRuntime& rt,
+                                       const std::vector<std::string>& buffers) {
+  auto task = env.build_chain(chain, outputs, rt);
+  EXPECT_FALSE(task->is_source());
+  task->open();
+  for (const std::string& b : buffers) task->process_buffer(0, b);
+  return task;
+}
+
 // Feeds every buffer a writer sent on `channel` to a non-source chain, then ends its input.
 void RunConsumerChain(const StreamExecutionEnvironment& env, const std::vector<int>& chain,
                       const std::vector<OutputBinding>& outputs, TaskRuntime& rt,
                       const std::vector<std::string>& buffers) {
-  auto task = env.build_chain(chain, outputs, rt);
-  ASSERT_FALSE(task->is_source());
-  task->open();
-  for (const std::string& b : buffers) task->process_buffer(0, b);
+  auto task = OpenAndFeed(env, chain, outputs, rt, buffers);
   task->end_input();
   task->close();
+}
+
+// Runs source node 0 over a hash edge to node 1 with one consumer; the buffers it sent.
+std::vector<std::string> SourceBuffersOverHash(const StreamExecutionEnvironment& env) {
+  TestWriter w(1);
+  TestRuntime src_rt;
+  RunSourceChain(env, {0}, {{0, 1, 0, Partitioner::kHash, &w}}, src_rt);
+  w.Flush();
+  return w.sent(0);
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -342,15 +360,9 @@ TEST(OperatorsTest, KeyedProcessFunctionEmitsAtEndOfInput) {
       .key_by([](const std::string& w) { return w.substr(0, 1); })
       .process(CountPerKey())
       .add_sink(sink);
-  TestWriter w(1);
-  TestRuntime src_rt;
-  RunSourceChain(env, {0}, {{0, 1, 0, Partitioner::kHash, &w}}, src_rt);
-  w.Flush();
 
   TestRuntime rt;
-  auto task = env.build_chain({1, 2}, {}, rt);
-  task->open();
-  for (const std::string& b : w.sent(0)) task->process_buffer(0, b);
+  auto task = OpenAndFeed(env, {1, 2}, {}, rt, SourceBuffersOverHash(env));
   EXPECT_THAT(sink.state->values, IsEmpty()) << "emitted before the end of input";
   task->end_input();
   task->close();
@@ -381,17 +393,9 @@ TEST(OperatorsTest, KeyedProcessFunctionKeepsValueStatePerKey) {
       .key_by([](const std::string& w) { return w.substr(0, 1); })
       .process(CountWithState())
       .add_sink(sink);
-  TestWriter w(1);
-  TestRuntime src_rt;
-  RunSourceChain(env, {0}, {{0, 1, 0, Partitioner::kHash, &w}}, src_rt);
-  w.Flush();
 
   TestRuntime rt;
-  auto task = env.build_chain({1, 2}, {}, rt);
-  task->open();
-  for (const std::string& b : w.sent(0)) task->process_buffer(0, b);
-  task->end_input();
-  task->close();
+  RunConsumerChain(env, {1, 2}, {}, rt, SourceBuffersOverHash(env));
   EXPECT_THAT(sink.state->values, ElementsAre("a:1 after -", "b:1 after -", "a:2 after apple",
                                               "b:2 after banana", "a:3 after avocado"));
 }
@@ -399,7 +403,9 @@ TEST(OperatorsTest, KeyedProcessFunctionKeepsValueStatePerKey) {
 TEST(OperatorsTest, KeyedStateAtEndOfInputIsAnErrorNamingTheOperator) {
   struct StateAtEnd final : KeyedProcessFunction<int64_t, int64_t, int64_t> {
     ValueState<int64_t>* v = nullptr;
-    void open(RuntimeContext& ctx) override { v = &ctx.get_state(ValueStateDescriptor<int64_t>("v")); }
+    void open(RuntimeContext& ctx) override {
+      v = &ctx.get_state(ValueStateDescriptor<int64_t>("v"));
+    }
     void process_element(const int64_t& x, Context&, Collector<int64_t>&) override { v->update(x); }
     void end_input(Collector<int64_t>& out) override { out.collect(v->value()); }
   };
@@ -408,14 +414,8 @@ TEST(OperatorsTest, KeyedStateAtEndOfInputIsAnErrorNamingTheOperator) {
       .key_by([](int64_t x) { return x; })
       .process(StateAtEnd(), "Summarise")
       .add_sink(DiscardingSink<int64_t>());
-  TestWriter w(1);
-  TestRuntime src_rt;
-  RunSourceChain(env, {0}, {{0, 1, 0, Partitioner::kHash, &w}}, src_rt);
-  w.Flush();
   TestRuntime rt;
-  auto task = env.build_chain({1, 2}, {}, rt);
-  task->open();
-  for (const std::string& b : w.sent(0)) task->process_buffer(0, b);
+  auto task = OpenAndFeed(env, {1, 2}, {}, rt, SourceBuffersOverHash(env));
   try {
     task->end_input();
     FAIL() << "no error";
@@ -662,14 +662,8 @@ TEST(OperatorsTest, ExceptionsInAConsumerChainNameTheOperator) {
       .key_by([](int64_t v) { return v; })
       .process(FailsAtEnd(), "finisher")
       .print();
-  TestWriter w(1);
-  TestRuntime src_rt;
-  RunSourceChain(env, {0}, {{0, 1, 0, Partitioner::kHash, &w}}, src_rt);
-  w.Flush();
   TestRuntime rt;
-  auto task = env.build_chain({1, 2}, {}, rt);
-  task->open();
-  for (const std::string& b : w.sent(0)) task->process_buffer(0, b);
+  auto task = OpenAndFeed(env, {1, 2}, {}, rt, SourceBuffersOverHash(env));
   EXPECT_EQ(rt.lines().size(), 4u);
   try {
     task->end_input();

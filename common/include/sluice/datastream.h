@@ -680,7 +680,7 @@ class StreamExecutionEnvironment {
   template <class T, class KS>
   friend class KeyedStream;
 
-  template <class OUT, class NodeT>
+  template <class NodeT>
   NodeT* add_node(std::unique_ptr<NodeT> node) {
     node->id = static_cast<int>(nodes_.size());
     NodeT* raw = node.get();
@@ -700,7 +700,7 @@ class StreamExecutionEnvironment {
 // A handle to the sink a stream ended in.
 class DataStreamSink {
  public:
-  DataStreamSink(StreamExecutionEnvironment* env, Node* node) : env_(env), node_(node) {}
+  explicit DataStreamSink(Node* node) : node_(node) {}
   DataStreamSink& name(std::string n) {
     node_->name = std::move(n);
     return *this;
@@ -716,7 +716,6 @@ class DataStreamSink {
   }
 
  private:
-  StreamExecutionEnvironment* env_;
   Node* node_;
 };
 
@@ -899,7 +898,7 @@ class DataStream {
     n->inputs = inputs();
     std::string* name_ref = &n->name;
     n->factory = [make, name_ref](Collector<OUT>* out) { return make(out, *name_ref); };
-    auto* raw = env_->template add_node<OUT>(std::move(n));
+    auto* raw = env_->add_node(std::move(n));
     return DataStream<OUT>(env_, {raw->id});
   }
 
@@ -911,8 +910,8 @@ class DataStream {
     n->inputs = inputs();
     std::string* name_ref = &n->name;
     n->factory = [make, name_ref](Collector<Unit>*) { return make(*name_ref); };
-    auto* raw = env_->template add_node<Unit>(std::move(n));
-    return DataStreamSink(env_, raw);
+    auto* raw = env_->add_node(std::move(n));
+    return DataStreamSink(raw);
   }
 
   StreamExecutionEnvironment* env_;
@@ -1025,7 +1024,7 @@ DataStream<T> StreamExecutionEnvironment::add_source_node(F fn, std::string name
   n->factory = [fn, name_ref](Collector<T>* out) {
     return std::make_unique<SourceOperator<T, F>>(*name_ref, fn, out);
   };
-  auto* raw = add_node<T>(std::move(n));
+  auto* raw = add_node(std::move(n));
   return DataStream<T>(this, {raw->id});
 }
 

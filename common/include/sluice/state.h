@@ -106,26 +106,17 @@ class StateTable {
 
   // The current key's entry, or nullptr (expired entries are removed and not returned).
   V* find() {
-    auto& g = group();
-    auto it = g.find(ctx_.key);
-    if (it == g.end()) return nullptr;
-    if (ttl_) {
-      int64_t now = ctx_.now_ms();
-      if (now - it->second.touched_ms >= ttl_->ttl.count()) {
-        g.erase(it);
-        return nullptr;
-      }
-      if (ttl_->update_on_read) it->second.touched_ms = now;
-    }
-    return &it->second.value;
+    Entry* e = find_entry(group());
+    return e ? &e->value : nullptr;
   }
   // The current key's entry, created from `make` when absent; counts as a write.
   template <class Make>
   V& get_or_create(Make make) {
-    V* v = find();
-    if (!v) v = &group().emplace(ctx_.key, Entry{make(), 0}).first->second.value;
-    touch();
-    return *v;
+    auto& g = group();
+    Entry* e = find_entry(g);
+    if (!e) e = &g.emplace(ctx_.key, Entry{make(), 0}).first->second;
+    if (ttl_) e->touched_ms = ctx_.now_ms();
+    return e->value;
   }
   void put(V value) {
     auto& e = group()[ctx_.key];
@@ -157,8 +148,19 @@ class StateTable {
     }
     return groups_[i];
   }
-  void touch() {
-    if (ttl_) group()[ctx_.key].touched_ms = ctx_.now_ms();
+  // One lookup of the current key in `g`; an expired entry is erased and not returned.
+  Entry* find_entry(std::unordered_map<std::string, Entry>& g) {
+    auto it = g.find(ctx_.key);
+    if (it == g.end()) return nullptr;
+    if (ttl_) {
+      int64_t now = ctx_.now_ms();
+      if (now - it->second.touched_ms >= ttl_->ttl.count()) {
+        g.erase(it);
+        return nullptr;
+      }
+      if (ttl_->update_on_read) it->second.touched_ms = now;
+    }
+    return &it->second;
   }
 
   const KeyContext& ctx_;
