@@ -176,6 +176,18 @@ void RunConsumerChain(const StreamExecutionEnvironment& env, const std::vector<i
   task->close();
 }
 
+// Runs `f`, which must throw an OperatorError naming `op` with `what` in its message.
+template <class F>
+void ExpectOperatorError(F f, const std::string& op, const std::string& what) {
+  try {
+    f();
+    ADD_FAILURE() << "no OperatorError";
+  } catch (const OperatorError& e) {
+    EXPECT_EQ(e.operator_name(), op);
+    EXPECT_THAT(e.what(), HasSubstr(what));
+  }
+}
+
 // Runs source node 0 over a hash edge to node 1 with one consumer; the buffers it sent.
 std::vector<std::string> SourceBuffersOverHash(const StreamExecutionEnvironment& env) {
   TestWriter w(1);
@@ -416,13 +428,7 @@ TEST(OperatorsTest, KeyedStateAtEndOfInputIsAnErrorNamingTheOperator) {
       .add_sink(DiscardingSink<int64_t>());
   TestRuntime rt;
   auto task = OpenAndFeed(env, {1, 2}, {}, rt, SourceBuffersOverHash(env));
-  try {
-    task->end_input();
-    FAIL() << "no error";
-  } catch (const OperatorError& e) {
-    EXPECT_EQ(e.operator_name(), "Summarise");
-    EXPECT_THAT(e.what(), HasSubstr("no current key"));
-  }
+  ExpectOperatorError([&] { task->end_input(); }, "Summarise", "no current key");
 }
 
 TEST(OperatorsTest, KeyedStateOutsideAKeyedStreamIsAnError) {
@@ -434,13 +440,7 @@ TEST(OperatorsTest, KeyedStateOutsideAKeyedStreamIsAnError) {
   env.generate_sequence(1, 2).process(NotKeyed()).name("Plain").add_sink(DiscardingSink<int64_t>());
   TestRuntime rt;
   auto task = env.build_chain({0, 1, 2}, {}, rt);
-  try {
-    task->open();
-    FAIL() << "no error";
-  } catch (const OperatorError& e) {
-    EXPECT_EQ(e.operator_name(), "Plain");
-    EXPECT_THAT(e.what(), HasSubstr("after key_by"));
-  }
+  ExpectOperatorError([&] { task->open(); }, "Plain", "after key_by");
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -593,13 +593,7 @@ TEST(OperatorsTest, CustomPartitionerOutOfRangeIsAnOperatorError) {
   TestRuntime rt;
   auto task = env.build_chain({0, 1}, {{1, 2, 0, Partitioner::kCustom, &w}}, rt);
   task->open();
-  try {
-    task->run_source();
-    FAIL() << "no exception";
-  } catch (const OperatorError& e) {
-    EXPECT_EQ(e.operator_name(), "router");
-    EXPECT_THAT(e.what(), HasSubstr("channel 7 of 2"));
-  }
+  ExpectOperatorError([&] { task->run_source(); }, "router", "channel 7 of 2");
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -641,13 +635,7 @@ TEST(OperatorsTest, NonStandardExceptionsAndFilterExceptionsAreWrappedToo) {
   TestRuntime rt;
   auto task = env.build_chain({0, 1, 2}, {}, rt);
   task->open();
-  try {
-    task->run_source();
-    FAIL() << "no exception";
-  } catch (const OperatorError& e) {
-    EXPECT_EQ(e.operator_name(), "picky");
-    EXPECT_THAT(e.what(), HasSubstr("unknown exception"));
-  }
+  ExpectOperatorError([&] { task->run_source(); }, "picky", "unknown exception");
 }
 
 TEST(OperatorsTest, ExceptionsInAConsumerChainNameTheOperator) {
@@ -665,13 +653,7 @@ TEST(OperatorsTest, ExceptionsInAConsumerChainNameTheOperator) {
   TestRuntime rt;
   auto task = OpenAndFeed(env, {1, 2}, {}, rt, SourceBuffersOverHash(env));
   EXPECT_EQ(rt.lines().size(), 4u);
-  try {
-    task->end_input();
-    FAIL() << "no exception";
-  } catch (const OperatorError& e) {
-    EXPECT_EQ(e.operator_name(), "finisher");
-    EXPECT_THAT(e.what(), HasSubstr("cannot finish"));
-  }
+  ExpectOperatorError([&] { task->end_input(); }, "finisher", "cannot finish");
 }
 
 TEST(OperatorsTest, CorruptInputBufferThrowsSerializationError) {
@@ -691,13 +673,8 @@ TEST(OperatorsTest, MissingInputFileIsAnOperatorErrorNamingTheSource) {
   env.read_text_file("/nonexistent/sluice/input.txt").print();
   TestRuntime rt;
   auto task = env.build_chain({0, 1}, {}, rt);
-  try {
-    task->open();
-    FAIL() << "no exception";
-  } catch (const OperatorError& e) {
-    EXPECT_EQ(e.operator_name(), "Source: Text File /nonexistent/sluice/input.txt");
-    EXPECT_THAT(e.what(), HasSubstr("cannot open input file"));
-  }
+  ExpectOperatorError([&] { task->open(); }, "Source: Text File /nonexistent/sluice/input.txt",
+                      "cannot open input file");
 }
 
 TEST(OperatorsTest, BuildChainRejectsUnknownNodes) {
