@@ -1,6 +1,6 @@
 // sluice: the command line client.
 //
-//   sluice run [-m host:port] [-p N] [-d] libjob.so [-- job args]   submit a job (and wait)
+//   sluice run [-m host:port] [-p N] [-d] [-s chk] libjob.so [-- args] submit a job (and wait)
 //   sluice list [-a]                                                 jobs of the cluster
 //   sluice cancel JOBID                                              cancel a job
 //   sluice info libjob.so [-p N] [-- job args]                       job graph as JSON
@@ -8,6 +8,7 @@
 //
 // Every command takes --config-dir DIR (default $SLUICE_CONF_DIR) and -D key=value.
 #include <CLI/CLI.hpp>
+#include <atomic>
 #include <cstdio>
 #include <ctime>
 #include <fstream>
@@ -37,6 +38,8 @@ struct JobOptions {
   std::string library;
   std::vector<std::string> args;
   int parallelism = -1;  // -1: parallelism.default
+  std::string restore_path;  // -s: a retained checkpoint to start from
+  std::vector<std::string> dynamic;  // -D key=value, passed to the job as its configuration
 };
 
 int Fail(const std::string& msg) {
@@ -51,6 +54,8 @@ struct PreparedJob {
   proto::JobGraph graph;
   std::vector<std::string> args;
   std::unique_ptr<StreamExecutionEnvironment> env;
+  std::string restore_path;
+  std::vector<std::string> dynamic;
 };
 
 absl::StatusOr<PreparedJob> Prepare(const Configuration& conf, const JobOptions& opts) {
@@ -80,6 +85,8 @@ absl::StatusOr<PreparedJob> Prepare(const Configuration& conf, const JobOptions&
   p.graph = std::move(*graph);
   p.args = opts.args;
   p.env = std::move(*env);
+  p.restore_path = opts.restore_path;
+  p.dynamic = opts.dynamic;
   return p;
 }
 
@@ -110,6 +117,11 @@ int Submit(JobClient& client, PreparedJob& job, bool detached) {
   *req.mutable_graph() = job.graph;
   req.set_library_sha256(*sha);
   for (const auto& a : job.args) req.add_args(a);
+  for (const auto& kv : job.dynamic) {
+    size_t eq = kv.find('=');
+    if (eq != std::string::npos) (*req.mutable_config())[kv.substr(0, eq)] = kv.substr(eq + 1);
+  }
+  req.set_restore_path(job.restore_path);
   auto id = client.Submit(req);
   if (!id.ok()) return Fail(id.status());
   std::printf("Job has been submitted with JobID %s\n", id->c_str());
@@ -141,6 +153,8 @@ void AddCommon(CLI::App* cmd, CommonOptions& c) {
 
 void AddJob(CLI::App* cmd, JobOptions& j) {
   cmd->add_option("-p,--parallelism", j.parallelism, "default parallelism of the job's operators");
+  cmd->add_option("-s,--fromSavepoint", j.restore_path,
+                  "start from a retained checkpoint (its chk-<n> folder or _metadata file)");
   cmd->add_option("library", j.library, "the job's shared library (lib<job>.so)")->required();
   cmd->add_option("args", j.args, "the job's arguments, after --");
 }
@@ -190,6 +204,7 @@ int main(int argc, char** argv) {
   if (!conf.ok()) return Fail(conf.status());
   auto timeout = std::chrono::milliseconds(conf->GetDurationMs("client.timeout"));
 
+  job.dynamic = common.dynamic;
   if (*run) {
     auto prepared = Prepare(*conf, job);
     if (!prepared.ok()) return Fail(prepared.status());
@@ -204,10 +219,12 @@ int main(int argc, char** argv) {
       std::printf(all ? "No jobs.\n" : "No running jobs.\n");
       return 0;
     }
-    std::printf("%-32s  %-10s  %-19s  %4s  %s\n", "JOB ID", "STATE", "START TIME", "PAR", "NAME");
+    std::printf("%-32s  %-10s  %-19s  %4s  %8s  %s\n", "JOB ID", "STATE", "START TIME", "PAR",
+                "RESTARTS", "NAME");
     for (const auto& j : *jobs) {
-      std::printf("%-32s  %-10s  %-19s  %4d  %s\n", j.job_id().c_str(), j.state().c_str(),
-                  FormatTime(j.start_time_ms()).c_str(), j.parallelism(), j.name().c_str());
+      std::printf("%-32s  %-10s  %-19s  %4d  %8d  %s\n", j.job_id().c_str(), j.state().c_str(),
+                  FormatTime(j.start_time_ms()).c_str(), j.parallelism(), j.restarts(),
+                  j.name().c_str());
     }
     return 0;
   }
@@ -237,14 +254,18 @@ int main(int argc, char** argv) {
     auto mc = MiniCluster::Start(*conf, 1, SlotsNeeded(prepared->graph));
     if (!mc.ok()) return Fail(mc.status());
     MiniCluster* cluster = mc->get();
+    static std::atomic<bool> stopping{false};
     std::thread([cluster] {
       int sig = WaitForTerminationSignal();
+      stopping.store(true);
       std::fprintf(stderr, "signal %d: stopping the local cluster\n", sig);
       cluster->Shutdown();
       std::_Exit(128 + sig);
     }).detach();
     JobClient client((*mc)->jobmanager_address(), timeout);
     int rc = Submit(client, *prepared, /*detached=*/false);
+    // Stopping the cluster ends the job: leave the exit to the signal's thread.
+    while (stopping.load()) std::this_thread::sleep_for(std::chrono::seconds(1));
     (*mc)->Shutdown();
     return rc;
   }

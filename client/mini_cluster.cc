@@ -43,6 +43,7 @@ absl::StatusOr<std::unique_ptr<MiniCluster>> MiniCluster::Start(const Configurat
 MiniCluster::~MiniCluster() { Shutdown(); }
 
 void MiniCluster::Shutdown() {
+  std::lock_guard<std::mutex> lock(shutdown_mu_);  // a signal handler thread may call it too
   for (auto& tm : tms_) tm->Shutdown();
   tms_.clear();
   if (jm_) jm_->Shutdown();

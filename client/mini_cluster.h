@@ -3,6 +3,7 @@
 #pragma once
 
 #include <memory>
+#include <mutex>
 #include <string>
 #include <vector>
 
@@ -26,6 +27,7 @@ class MiniCluster {
 
  private:
   MiniCluster() = default;
+  std::mutex shutdown_mu_;
   std::unique_ptr<JobManager> jm_;
   std::vector<std::unique_ptr<TaskManager>> tms_;
 };

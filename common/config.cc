@@ -52,7 +52,54 @@ const std::vector<ConfigOption> kOptions = {
      "a folder under the system's temporary directory)."},
     {"client.timeout", OptionType::kDuration, "60 s",
      "Deadline of a client's calls to the JobManager."},
+    {"execution.checkpointing.interval", OptionType::kDuration, "0 ms",
+     "How often the JobManager starts a checkpoint of each job (0: checkpointing off)."},
+    {"execution.checkpointing.mode", OptionType::kString, "EXACTLY_ONCE",
+     "EXACTLY_ONCE (tasks align barriers: every record affects state once) or AT_LEAST_ONCE (no "
+     "alignment: lower latency, records may be counted again after a restore).",
+     "EXACTLY_ONCE|AT_LEAST_ONCE"},
+    {"execution.checkpointing.timeout", OptionType::kDuration, "10 min",
+     "A checkpoint not complete after this long is aborted and its files removed."},
+    {"execution.checkpointing.min-pause", OptionType::kDuration, "0 ms",
+     "Least time between the end of one checkpoint and the start of the next."},
+    {"execution.checkpointing.tolerable-failed-checkpoints", OptionType::kInt, "0",
+     "Consecutive failed checkpoints a job survives; one more fails the job (and restarts it)."},
+    {"state.checkpoints.dir", OptionType::kString, "",
+     "Where checkpoints are stored: <dir>/<job-id>/chk-<n>/. Must be reachable by the JobManager "
+     "and every TaskManager (default: sluice-checkpoints under the system's temporary "
+     "directory)."},
+    {"state.checkpoints.num-retained", OptionType::kInt, "1",
+     "Completed checkpoints kept per job; older ones are deleted."},
+    {"restart-strategy.type", OptionType::kString, "",
+     "none, fixed-delay, exponential-delay or failure-rate (default: exponential-delay when "
+     "checkpointing is on, none otherwise).",
+     "none|fixed-delay|exponential-delay|failure-rate"},
+    {"restart-strategy.fixed-delay.attempts", OptionType::kInt, "1",
+     "fixed-delay: restarts before the job fails."},
+    {"restart-strategy.fixed-delay.delay", OptionType::kDuration, "1 s",
+     "fixed-delay: wait before each restart."},
+    {"restart-strategy.exponential-delay.initial-backoff", OptionType::kDuration, "1 s",
+     "exponential-delay: wait before the first restart."},
+    {"restart-strategy.exponential-delay.max-backoff", OptionType::kDuration, "1 min",
+     "exponential-delay: the longest wait."},
+    {"restart-strategy.exponential-delay.backoff-multiplier", OptionType::kDouble, "1.5",
+     "exponential-delay: factor of each wait over the previous one."},
+    {"restart-strategy.exponential-delay.jitter-factor", OptionType::kDouble, "0.1",
+     "exponential-delay: random share added or taken from each wait."},
+    {"restart-strategy.exponential-delay.reset-backoff-threshold", OptionType::kDuration, "1 h",
+     "exponential-delay: running this long without failure resets the wait."},
+    {"restart-strategy.failure-rate.max-failures-per-interval", OptionType::kInt, "1",
+     "failure-rate: failures within the interval that still restart the job."},
+    {"restart-strategy.failure-rate.failure-rate-interval", OptionType::kDuration, "1 min",
+     "failure-rate: the interval failures are counted in."},
+    {"restart-strategy.failure-rate.delay", OptionType::kDuration, "1 s",
+     "failure-rate: wait before each restart."},
 };
+
+std::string NormalizeChoice(std::string v) {
+  for (auto& c : v) c = c == '-' ? '_' : static_cast<char>(std::toupper(static_cast<unsigned char>(c)));
+  return v;
+}
 
 const ConfigOption* Find(const std::string& key) {
   for (const auto& o : kOptions) {
@@ -70,8 +117,17 @@ std::string Trim(const std::string& s) {
 
 absl::Status Validate(const ConfigOption& o, const std::string& value) {
   switch (o.type) {
-    case OptionType::kString:
-      return absl::OkStatus();
+    case OptionType::kString: {
+      if (!o.choices) return absl::OkStatus();
+      std::string v = NormalizeChoice(Trim(value));
+      if (v.empty() && !*o.default_value) return absl::OkStatus();
+      std::string choices = "|" + NormalizeChoice(o.choices) + "|";
+      if (choices.find("|" + v + "|") != std::string::npos) return absl::OkStatus();
+      return absl::InvalidArgumentError(absl::StrCat("configuration key '", o.key, "': '", value,
+                                                     "' is not one of ", o.choices));
+    }
+    case OptionType::kDouble:
+      return ParseDouble(o.key, value).status();
     case OptionType::kInt:
       return ParseInt(o.key, value).status();
     case OptionType::kDuration:
@@ -129,6 +185,17 @@ absl::StatusOr<int64_t> ParseInt(const std::string& key, const std::string& valu
         absl::StrCat("configuration key '", key, "': '", value, "' is not an integer"));
   }
   return static_cast<int64_t>(n);
+}
+
+absl::StatusOr<double> ParseDouble(const std::string& key, const std::string& value) {
+  std::string v = Trim(value);
+  char* end = nullptr;
+  double d = std::strtod(v.c_str(), &end);
+  if (v.empty() || *end != '\0' || !(d >= 0 && d < 1e15)) {
+    return absl::InvalidArgumentError(
+        absl::StrCat("configuration key '", key, "': '", value, "' is not a non-negative number"));
+  }
+  return d;
 }
 
 absl::StatusOr<int64_t> ParseDurationMs(const std::string& key, const std::string& value) {
@@ -267,6 +334,14 @@ int64_t Configuration::GetBytes(const std::string& key) const {
 }
 bool Configuration::GetBool(const std::string& key) const {
   return *ParseBool(key, Raw(values_, key));
+}
+
+double Configuration::GetDouble(const std::string& key) const {
+  return *ParseDouble(key, Raw(values_, key));
+}
+
+std::string Configuration::GetChoice(const std::string& key) const {
+  return NormalizeChoice(Trim(Raw(values_, key)));
 }
 
 }  // namespace sluice

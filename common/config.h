@@ -13,13 +13,15 @@
 
 namespace sluice {
 
-enum class OptionType { kString, kInt, kDuration, kMemory, kBool };
+enum class OptionType { kString, kInt, kDuration, kMemory, kBool, kDouble };
 
 struct ConfigOption {
   const char* key;
   OptionType type;
   const char* default_value;
   const char* description;
+  // For string options with a fixed set of values: "A|B|C" (compared without case).
+  const char* choices = nullptr;
 };
 
 // Every key Sluice knows, with its default.
@@ -47,6 +49,10 @@ class Configuration {
   int64_t GetDurationMs(const std::string& key) const;
   int64_t GetBytes(const std::string& key) const;
   bool GetBool(const std::string& key) const;
+  double GetDouble(const std::string& key) const;
+  // A choice option's value in upper case with '-' as '_' (e.g. "EXACTLY_ONCE", "FIXED_DELAY").
+  std::string GetChoice(const std::string& key) const;
+  bool IsSet(const std::string& key) const { return values_.count(key) > 0; }
 
   // The explicitly set values (not the defaults).
   const std::map<std::string, std::string>& values() const { return values_; }
@@ -60,5 +66,6 @@ absl::StatusOr<int64_t> ParseDurationMs(const std::string& key, const std::strin
 absl::StatusOr<int64_t> ParseBytes(const std::string& key, const std::string& value);
 absl::StatusOr<bool> ParseBool(const std::string& key, const std::string& value);
 absl::StatusOr<int64_t> ParseInt(const std::string& key, const std::string& value);
+absl::StatusOr<double> ParseDouble(const std::string& key, const std::string& value);
 
 }  // namespace sluice

@@ -3,16 +3,21 @@
 #include <grpcpp/grpcpp.h>
 
 #include <algorithm>
+#include <optional>
+#include <random>
 #include <condition_variable>
 #include <deque>
 #include <filesystem>
 #include <fstream>
+#include <functional>
 #include <map>
 #include <mutex>
 #include <set>
 #include <thread>
 
 #include "absl/strings/str_cat.h"
+#include "absl/strings/str_join.h"
+#include "common/checkpoint_storage.h"
 #include "common/ids.h"
 #include "common/job_graph.h"
 #include "common/job_states.h"
@@ -35,6 +40,89 @@ bool IsSha256Hex(const std::string& s) {
 constexpr size_t kMaxLibraryBytes = 1ull << 30;
 // Finished, failed and cancelled jobs kept for `sluice list -a` and the REST API.
 constexpr size_t kRetainedTerminalJobs = 1000;
+
+using Clock = std::chrono::steady_clock;
+using Millis = std::chrono::milliseconds;
+
+// Decides, at each failure of a job, whether and after what delay it restarts
+// (restart-strategy.*, with Flink's meanings and defaults).
+class RestartStrategy {
+ public:
+  RestartStrategy() = default;
+  RestartStrategy(const Configuration& conf, bool checkpointing) {
+    std::string type = conf.GetChoice("restart-strategy.type");
+    if (type.empty()) type = checkpointing ? "EXPONENTIAL_DELAY" : "NONE";
+    if (type == "FIXED_DELAY") {
+      kind_ = Kind::kFixedDelay;
+      attempts_ = conf.GetInt("restart-strategy.fixed-delay.attempts");
+      delay_ = Millis(conf.GetDurationMs("restart-strategy.fixed-delay.delay"));
+    } else if (type == "EXPONENTIAL_DELAY") {
+      kind_ = Kind::kExponentialDelay;
+      delay_ = Millis(conf.GetDurationMs("restart-strategy.exponential-delay.initial-backoff"));
+      max_delay_ = Millis(conf.GetDurationMs("restart-strategy.exponential-delay.max-backoff"));
+      multiplier_ = conf.GetDouble("restart-strategy.exponential-delay.backoff-multiplier");
+      jitter_ = conf.GetDouble("restart-strategy.exponential-delay.jitter-factor");
+      reset_after_ = Millis(conf.GetDurationMs("restart-strategy.exponential-delay.reset-backoff-threshold"));
+      current_ = delay_;
+    } else if (type == "FAILURE_RATE") {
+      kind_ = Kind::kFailureRate;
+      attempts_ = conf.GetInt("restart-strategy.failure-rate.max-failures-per-interval");
+      interval_ = Millis(conf.GetDurationMs("restart-strategy.failure-rate.failure-rate-interval"));
+      delay_ = Millis(conf.GetDurationMs("restart-strategy.failure-rate.delay"));
+    }
+  }
+
+  // The wait before restarting after a failure now, or nothing: the job fails for good.
+  std::optional<Millis> OnFailure(Clock::time_point now) {
+    switch (kind_) {
+      case Kind::kNone:
+        return std::nullopt;
+      case Kind::kFixedDelay:
+        if (++failures_ > attempts_) return std::nullopt;
+        return delay_;
+      case Kind::kExponentialDelay: {
+        if (last_failure_ && now - *last_failure_ >= reset_after_) current_ = delay_;
+        last_failure_ = now;
+        Millis d = current_;
+        current_ = std::min(max_delay_, Millis(static_cast<int64_t>(current_.count() * multiplier_)));
+        if (jitter_ > 0 && d.count() > 0) {
+          std::uniform_real_distribution<double> u(-jitter_, jitter_);
+          d = Millis(std::max<int64_t>(0, static_cast<int64_t>(d.count() * (1 + u(rng_)))));
+        }
+        return d;
+      }
+      case Kind::kFailureRate:
+        failure_times_.push_back(now);
+        while (!failure_times_.empty() && now - failure_times_.front() > interval_) {
+          failure_times_.pop_front();
+        }
+        if (static_cast<int64_t>(failure_times_.size()) > attempts_) return std::nullopt;
+        return delay_;
+    }
+    return std::nullopt;
+  }
+  std::string Describe() const {
+    switch (kind_) {
+      case Kind::kNone: return "restart-strategy.type is none";
+      case Kind::kFixedDelay: return absl::StrCat("fixed-delay allows ", attempts_, " restarts");
+      case Kind::kExponentialDelay: return "exponential-delay";
+      case Kind::kFailureRate:
+        return absl::StrCat("failure-rate allows ", attempts_, " failures per ", interval_.count(), " ms");
+    }
+    return "";
+  }
+
+ private:
+  enum class Kind { kNone, kFixedDelay, kExponentialDelay, kFailureRate };
+  Kind kind_ = Kind::kNone;
+  int64_t attempts_ = 0;
+  int64_t failures_ = 0;
+  Millis delay_{0}, max_delay_{0}, interval_{0}, reset_after_{0}, current_{0};
+  double multiplier_ = 1, jitter_ = 0;
+  std::optional<Clock::time_point> last_failure_;
+  std::deque<Clock::time_point> failure_times_;
+  std::mt19937_64 rng_{std::random_device{}()};
+};
 
 }  // namespace
 
@@ -77,6 +165,7 @@ class JobManagerImpl final : public proto::JobManagerService::Service {
                    rest_->port());
     }
     monitor_ = std::thread([this] { MonitorLoop(); });
+    coordinator_ = std::thread([this] { CoordinatorLoop(); });
     spdlog::info("JobManager {} listening on {}", jm_id_, bind);
     return absl::OkStatus();
   }
@@ -89,6 +178,7 @@ class JobManagerImpl final : public proto::JobManagerService::Service {
     }
     cv_.notify_all();
     if (monitor_.joinable()) monitor_.join();
+    if (coordinator_.joinable()) coordinator_.join();
     if (rest_) rest_->Stop();
     if (server_) server_->Shutdown(std::chrono::system_clock::now() + 500ms);
     std::error_code ec;
@@ -224,6 +314,20 @@ class JobManagerImpl final : public proto::JobManagerService::Service {
                           "job library " + req->library_sha256() + " was not uploaded");
     }
     std::string job_id = NewJobId();
+    Configuration job_conf = conf_;
+    for (const auto& [k, v] : req->config()) {
+      absl::Status st = job_conf.Set(k, v);
+      if (!st.ok()) return grpc::Status(grpc::StatusCode::INVALID_ARGUMENT, std::string(st.message()));
+    }
+    std::optional<proto::CheckpointMetadata> restore;
+    std::string restore_dir;
+    if (!req->restore_path().empty()) {
+      auto meta = LoadCheckpointForRestore(req->restore_path(), req->graph(), &restore_dir);
+      if (!meta.ok()) {
+        return grpc::Status(grpc::StatusCode::INVALID_ARGUMENT, std::string(meta.status().message()));
+      }
+      restore = std::move(*meta);
+    }
     std::vector<std::pair<std::string, proto::TaskDeploymentDescriptor>> deployments;
     {
       std::lock_guard<std::mutex> lock(mu_);
@@ -249,11 +353,17 @@ class JobManagerImpl final : public proto::JobManagerService::Service {
       job.config.insert(req->config().begin(), req->config().end());
       job.state = "CREATED";
       job.start_time_ms = NowMillis();
+      SetUpCheckpointing(job, std::move(job_conf));
+      job.restore_from = std::move(restore);
+      job.restore_dir = restore_dir;
       job.slots = AllocateSlots(needed);
       deployments = BuildDeployments(job);
       job.state = "RUNNING";
-      spdlog::info("job {} ({}) submitted: {} tasks in {} slots", job_id, job.graph.name(),
-                   deployments.size(), needed);
+      spdlog::info("job {} ({}) submitted: {} tasks in {} slots{}", job_id, job.graph.name(),
+                   deployments.size(), needed,
+                   job.restore_from ? absl::StrCat(", from checkpoint ", job.restore_from->checkpoint_id(),
+                                                   " in ", job.restore_dir)
+                                    : "");
     }
     for (auto& [tm_id, tdd] : deployments) Deploy(tm_id, tdd);
     resp->set_job_id(job_id);
@@ -314,18 +424,86 @@ class JobManagerImpl final : public proto::JobManagerService::Service {
       auto t = job.tasks.find({u->vertex_id(), u->subtask()});
       if (t == job.tasks.end() || t->second.attempt != u->attempt()) return grpc::Status::OK;
       if (IsTerminalTaskState(t->second.state)) return grpc::Status::OK;
+      std::pair<int, int> key{u->vertex_id(), u->subtask()};
+      if (u->state() == "END_OF_DATA") {
+        // Not a state of its own: the task keeps running until the final checkpoint.
+        job.end_of_data.insert(key);
+        cv_.notify_all();
+        return grpc::Status::OK;
+      }
       t->second.state = u->state();
       t->second.failure = u->failure();
-      if (u->state() == "FAILED" && !IsTerminalJobState(job.state) && job.state != "FAILING") {
+      if (u->state() == "FINISHED" && job.pending && job.pending->waiting.erase(key)) {
+        CarryForwardLocked(job, key, *job.pending);
+        cv_.notify_all();
+      }
+      if (u->state() == "FAILED") {
         const auto& v = job.graph.vertices(u->vertex_id());
         std::string cause = absl::StrCat(v.name(), " (", u->subtask() + 1, "/", v.parallelism(),
                                          ") on TaskManager ", u->tm_id(), " failed: ", u->failure());
-        FailJobLocked(job, cause);
-        cancel_on = TaskManagersOf(job);
+        cancel_on = HandleFailureLocked(job, cause);
       }
       MaybeCompleteLocked(job);
     }
     for (const auto& tm : cancel_on) SendCancel(tm, job_id);
+    return grpc::Status::OK;
+  }
+
+  grpc::Status AcknowledgeCheckpoint(grpc::ServerContext*, const proto::AcknowledgeCheckpointRequest* a,
+                                     proto::Empty*) override {
+    std::lock_guard<std::mutex> lock(mu_);
+    auto it = jobs_.find(a->job_id());
+    if (it == jobs_.end()) return grpc::Status::OK;
+    Job& job = it->second;
+    if (a->attempt() != job.attempt || !job.pending || job.pending->id != a->checkpoint_id()) {
+      return grpc::Status::OK;  // late: that checkpoint was aborted or belongs to an old attempt
+    }
+    if (job.pending->waiting.erase({a->vertex_id(), a->subtask()}) == 0) return grpc::Status::OK;
+    for (const auto& h : a->handles()) *job.pending->handles.emplace(job.pending->handles.end()) = h;
+    if (job.pending->waiting.empty()) cv_.notify_all();
+    return grpc::Status::OK;
+  }
+
+  grpc::Status DeclineCheckpoint(grpc::ServerContext*, const proto::DeclineCheckpointRequest* d,
+                                 proto::Empty*) override {
+    std::lock_guard<std::mutex> lock(mu_);
+    auto it = jobs_.find(d->job_id());
+    if (it == jobs_.end()) return grpc::Status::OK;
+    Job& job = it->second;
+    if (d->attempt() != job.attempt || !job.pending || job.pending->id != d->checkpoint_id()) {
+      return grpc::Status::OK;
+    }
+    const auto& v = job.graph.vertices(d->vertex_id());
+    AbortPendingLocked(job,
+                       absl::StrCat(v.name(), " (", d->subtask() + 1, "/", v.parallelism(),
+                                    ") declined it: ", d->reason()),
+                       /*count_failure=*/true);
+    return grpc::Status::OK;
+  }
+
+  // Held open by every TaskManager: when its process dies the connection closes and the
+  // TaskManager is declared lost at once, without waiting for heartbeat.timeout.
+  grpc::Status WatchJobManager(grpc::ServerContext* ctx, const proto::TaskManagerHeartbeat* req,
+                               grpc::ServerWriter<proto::Empty>*) override {
+    {
+      std::lock_guard<std::mutex> lock(mu_);
+      if (!tms_.count(req->tm_id())) return grpc::Status(grpc::StatusCode::NOT_FOUND, "unknown TaskManager");
+    }
+    while (!ctx->IsCancelled()) {
+      std::unique_lock<std::mutex> lock(mu_);
+      if (cv_.wait_for(lock, 50ms, [&] { return stopping_; })) return grpc::Status::OK;
+      if (!tms_.count(req->tm_id())) return grpc::Status::OK;
+    }
+    std::vector<std::pair<std::string, std::string>> cancels;
+    {
+      std::lock_guard<std::mutex> lock(mu_);
+      if (stopping_ || !tms_.count(req->tm_id())) return grpc::Status::OK;
+      LoseTaskManagerLocked(req->tm_id(),
+                            absl::StrCat("TaskManager ", req->tm_id(), " at ", tms_[req->tm_id()].address,
+                                         " was lost: its connection to the JobManager closed"),
+                            cancels);
+    }
+    for (auto& [tm, job] : cancels) SendCancel(tm, job);
     return grpc::Status::OK;
   }
 
@@ -360,6 +538,43 @@ class JobManagerImpl final : public proto::JobManagerService::Service {
     bool slots_released = false;
     std::map<std::pair<int, int>, TaskEntry> tasks;  // (vertex, subtask)
     std::chrono::steady_clock::time_point stop_requested;
+
+    // Failover: every restart deploys a new attempt of all tasks.
+    Configuration conf;  // the cluster's, with the job's -D overrides
+    int attempt = 0;
+    int restarts = 0;
+    RestartStrategy restart_strategy;
+    Clock::time_point restart_at;
+
+    // Checkpointing (off when interval is 0).
+    Millis interval{0}, timeout{0}, min_pause{0};
+    bool exactly_once = true;
+    int64_t tolerable_failures = 0;
+    size_t num_retained = 1;
+    std::string checkpoint_dir;  // <state.checkpoints.dir>/<job-id>
+    int64_t next_checkpoint_id = 1;
+    struct PendingCheckpoint {
+      int64_t id = 0;
+      int64_t timestamp_ms = 0;
+      Clock::time_point started;
+      std::set<std::pair<int, int>> waiting;  // tasks yet to acknowledge
+      std::vector<proto::StateHandle> handles;
+      bool writing = false;  // every task acknowledged; _metadata being written
+    };
+    std::optional<PendingCheckpoint> pending;
+    Clock::time_point last_checkpoint_end;
+    Clock::time_point last_trigger;
+    std::deque<proto::CheckpointMetadata> completed;  // retained, oldest first
+    int64_t consecutive_failures = 0;
+    int64_t completed_count = 0, failed_count = 0;
+    // Source tasks that have emitted all their records, and whether a checkpoint was triggered
+    // since the last of them did (the final checkpoint).
+    std::set<std::pair<int, int>> end_of_data;
+    bool final_triggered = false;
+    // The checkpoint to start from (`sluice run -s`) until one of this job completes.
+    std::optional<proto::CheckpointMetadata> restore_from;
+    std::string restore_dir;
+    bool checkpointing() const { return interval.count() > 0; }
   };
 
   static absl::Status ValidateGraph(const proto::JobGraph& g) {
@@ -418,6 +633,11 @@ class JobManagerImpl final : public proto::JobManagerService::Service {
   std::vector<std::pair<std::string, proto::TaskDeploymentDescriptor>> BuildDeployments(Job& job) {
     std::vector<std::pair<std::string, proto::TaskDeploymentDescriptor>> out;
     const auto& g = job.graph;
+    // The newest completed checkpoint, else the one the job was submitted with.
+    const proto::CheckpointMetadata* restore =
+        !job.completed.empty() ? &job.completed.back() : (job.restore_from ? &*job.restore_from : nullptr);
+    const std::string& restore_dir = !job.completed.empty() ? job.checkpoint_dir : job.restore_dir;
+    job.tasks.clear();
     for (const auto& v : g.vertices()) {
       for (int s = 0; s < v.parallelism(); ++s) {
         const std::string& tm_id = job.slots[s];
@@ -429,13 +649,25 @@ class JobManagerImpl final : public proto::JobManagerService::Service {
         *tdd.mutable_graph() = g;
         tdd.set_vertex_id(v.id());
         tdd.set_subtask(s);
-        tdd.set_attempt(0);
+        tdd.set_attempt(job.attempt);
         tdd.mutable_config()->insert(job.config.begin(), job.config.end());
+        if (job.checkpointing()) {
+          tdd.set_checkpoint_dir(job.checkpoint_dir);
+          tdd.set_exactly_once(job.exactly_once);
+        }
+        if (restore) {
+          tdd.set_restore_checkpoint_id(restore->checkpoint_id());
+          tdd.set_restore_dir(restore_dir);
+          tdd.set_restore_parallelism(restore->vertex_parallelism(v.id()));
+          for (const auto& h : restore->handles()) {
+            if (h.vertex_id() == v.id()) *tdd.add_restore_handles() = h;
+          }
+        }
         for (int e = 0; e < g.edges_size(); ++e) {
           const auto& edge = g.edges(e);
           if (edge.source_vertex() == v.id()) {
             auto* o = tdd.add_outputs();
-            o->set_partition_id(PartitionId(job.id, e, s, 0));
+            o->set_partition_id(PartitionId(job.id, e, s, job.attempt));
             o->set_edge_index(e);
             o->set_num_subpartitions(g.vertices(edge.target_vertex()).parallelism());
           }
@@ -450,7 +682,7 @@ class JobManagerImpl final : public proto::JobManagerService::Service {
             for (int p = range.begin; p < range.end; ++p) {
               const std::string& producer_tm = job.slots[p];
               auto* ch = gate->add_channels();
-              ch->set_partition_id(PartitionId(job.id, e, p, 0));
+              ch->set_partition_id(PartitionId(job.id, e, p, job.attempt));
               ch->set_subpartition(s);
               ch->set_producer_tm_id(producer_tm);
               ch->set_producer_address(tms_[producer_tm].address);
@@ -458,7 +690,7 @@ class JobManagerImpl final : public proto::JobManagerService::Service {
             }
           }
         }
-        job.tasks[{v.id(), s}] = TaskEntry{"DEPLOYING", tm_id, "", 0};
+        job.tasks[{v.id(), s}] = TaskEntry{"DEPLOYING", tm_id, "", job.attempt};
         out.emplace_back(tm_id, std::move(tdd));
       }
     }
@@ -472,6 +704,7 @@ class JobManagerImpl final : public proto::JobManagerService::Service {
       auto it = jobs_.find(tdd.job_id());
       if (it == jobs_.end()) return;
       Job& job = it->second;
+      if (tdd.attempt() != job.attempt) return;  // the job restarted meanwhile
       if (job.state != "RUNNING") {
         auto& t = job.tasks[{tdd.vertex_id(), tdd.subtask()}];
         if (!IsTerminalTaskState(t.state)) t.state = "CANCELED";
@@ -494,15 +727,13 @@ class JobManagerImpl final : public proto::JobManagerService::Service {
       auto it = jobs_.find(tdd.job_id());
       if (it == jobs_.end()) return;
       Job& job = it->second;
+      if (tdd.attempt() != job.attempt) return;
       auto& t = job.tasks[{tdd.vertex_id(), tdd.subtask()}];
       t.state = "FAILED";
       t.failure = st.error_message();
-      if (!IsTerminalJobState(job.state) && job.state != "FAILING") {
-        FailJobLocked(job, absl::StrCat("could not deploy ", job.graph.vertices(tdd.vertex_id()).name(),
-                                        " (", tdd.subtask() + 1, ") to TaskManager ", tm_id, ": ",
-                                        st.error_message()));
-        cancel_on = TaskManagersOf(job);
-      }
+      cancel_on = HandleFailureLocked(
+          job, absl::StrCat("could not deploy ", job.graph.vertices(tdd.vertex_id()).name(), " (",
+                            tdd.subtask() + 1, ") to TaskManager ", tm_id, ": ", st.error_message()));
       MaybeCompleteLocked(job);
     }
     for (const auto& tm : cancel_on) SendCancel(tm, tdd.job_id());
@@ -557,6 +788,11 @@ class JobManagerImpl final : public proto::JobManagerService::Service {
       all_finished &= t.state == "FINISHED";
     }
     if (!all_terminal) return;
+    if (job.state == "RESTARTING") {
+      cv_.notify_all();  // the coordinator redeploys once the delay has passed
+      return;
+    }
+    AbortPendingLocked(job, "the job ended", /*count_failure=*/false);
     if (job.state == "RUNNING" && all_finished) {
       job.state = "FINISHED";
     } else if (job.state == "CANCELLING") {
@@ -586,6 +822,421 @@ class JobManagerImpl final : public proto::JobManagerService::Service {
     }
   }
 
+  // ---- Failover ----
+
+  // A task of the job failed, or could not be deployed, or its TaskManager was lost: restart as
+  // the strategy says, or fail the job. Returns the TaskManagers whose tasks of the job must be
+  // cancelled.
+  std::set<std::string> HandleFailureLocked(Job& job, const std::string& cause) {
+    if (job.state != "RUNNING") return {};  // already restarting, failing, cancelling or over
+    AbortPendingLocked(job, "the job failed", /*count_failure=*/false);
+    auto now = Clock::now();
+    std::optional<Millis> delay = job.restart_strategy.OnFailure(now);
+    if (!delay) {
+      FailJobLocked(job, job.restarts > 0 ? absl::StrCat(cause, " (no more restarts: ",
+                                                         job.restart_strategy.Describe(), ")")
+                                          : cause);
+    } else {
+      job.state = "RESTARTING";
+      job.failure = cause;
+      job.stop_requested = now;
+      job.restart_at = now + *delay;
+      spdlog::warn("job {} restarting in {} ms: {}", job.id, delay->count(), cause);
+      cv_.notify_all();
+    }
+    return TaskManagersOf(job);
+  }
+
+  // Forgets a TaskManager and fails the tasks it ran; `cancels` gets the (TaskManager, job)
+  // pairs whose other tasks must be cancelled.
+  void LoseTaskManagerLocked(const std::string& id, const std::string& cause,
+                             std::vector<std::pair<std::string, std::string>>& cancels) {
+    if (!tms_.count(id)) return;
+    spdlog::warn("{}", cause);
+    tms_.erase(id);
+    for (auto& [job_id, job] : jobs_) {
+      if (IsTerminalJobState(job.state)) continue;
+      bool affected = false;
+      for (auto& [key, t] : job.tasks) {
+        if (t.tm_id == id && !IsTerminalTaskState(t.state)) {
+          t.state = "FAILED";
+          t.failure = cause;
+          affected = true;
+        }
+      }
+      if (!affected) continue;
+      for (const auto& tm : HandleFailureLocked(job, cause)) {
+        if (tm != id) cancels.emplace_back(tm, job_id);
+      }
+      MaybeCompleteLocked(job);
+    }
+  }
+
+  // Redeploys a RESTARTING job whose old tasks have all ended: onto the free slots of the
+  // TaskManagers that answer, from the newest completed checkpoint.
+  void Restart(const std::string& job_id) {
+    std::set<std::string> old_tms;
+    {
+      std::lock_guard<std::mutex> lock(mu_);
+      auto it = jobs_.find(job_id);
+      if (it == jobs_.end() || it->second.state != "RESTARTING") return;
+      old_tms = TaskManagersOf(it->second);
+    }
+    // A TaskManager that does not answer now is gone: do not wait for its heartbeats to stop.
+    std::vector<std::pair<std::string, std::string>> cancels;
+    for (const auto& tm : old_tms) {
+      auto stub = StubOf(tm);
+      if (!stub) continue;
+      grpc::ClientContext ctx;
+      ctx.set_deadline(std::chrono::system_clock::now() + 1s);
+      proto::JobManagerHeartbeat hb;
+      hb.set_jm_id(jm_id_);
+      proto::TaskManagerReport report;
+      grpc::Status st = stub->Heartbeat(&ctx, hb, &report);
+      if (!st.ok()) {
+        std::lock_guard<std::mutex> lock(mu_);
+        LoseTaskManagerLocked(tm, absl::StrCat("TaskManager ", tm, " was lost: it does not answer (",
+                                               st.error_message(), ")"),
+                              cancels);
+      } else {
+        SendRelease(tm, job_id);  // the old attempt's partitions and tasks
+      }
+    }
+    for (auto& [tm, job] : cancels) SendCancel(tm, job);
+    std::vector<std::pair<std::string, proto::TaskDeploymentDescriptor>> deployments;
+    {
+      std::lock_guard<std::mutex> lock(mu_);
+      auto it = jobs_.find(job_id);
+      if (it == jobs_.end() || it->second.state != "RESTARTING") return;
+      Job& job = it->second;
+      ReleaseSlotsLocked(job);
+      int needed = SlotsNeeded(job.graph);
+      int free = 0;
+      for (auto& [id, tm] : tms_) free += tm.slots - tm.used;
+      if (needed > free) {
+        std::string cause = absl::StrCat("cannot restart: the job needs ", needed, " task slots but ",
+                                         free, " are free");
+        auto delay = job.restart_strategy.OnFailure(Clock::now());
+        if (!delay) {
+          FailJobLocked(job, absl::StrCat(cause, " (", job.restart_strategy.Describe(), ")"));
+          MaybeCompleteLocked(job);
+          return;
+        }
+        spdlog::warn("job {}: {}; trying again in {} ms", job.id, cause, delay->count());
+        job.restart_at = Clock::now() + *delay;
+        return;
+      }
+      job.slots = AllocateSlots(needed);
+      job.slots_released = false;
+      job.attempt++;
+      job.restarts++;
+      job.pending.reset();
+      job.end_of_data.clear();
+      job.final_triggered = false;
+      job.last_trigger = Clock::now();
+      deployments = BuildDeployments(job);
+      job.state = "RUNNING";
+      spdlog::info("job {} restarted (attempt {}){}", job.id, job.attempt,
+                   !job.completed.empty()
+                       ? absl::StrCat(" from checkpoint ", job.completed.back().checkpoint_id())
+                       : "");
+    }
+    for (auto& [tm_id, tdd] : deployments) Deploy(tm_id, tdd);
+  }
+
+  // ---- Checkpoints ----
+
+  std::string RootOf(const Job& job) const {
+    std::string root = job.conf.GetString("state.checkpoints.dir");
+    if (root.empty()) root = (std::filesystem::temp_directory_path() / "sluice-checkpoints").string();
+    return root;
+  }
+
+  void SetUpCheckpointing(Job& job, Configuration conf) {
+    job.conf = std::move(conf);
+    job.interval = Millis(job.conf.GetDurationMs("execution.checkpointing.interval"));
+    job.timeout = Millis(job.conf.GetDurationMs("execution.checkpointing.timeout"));
+    job.min_pause = Millis(job.conf.GetDurationMs("execution.checkpointing.min-pause"));
+    job.exactly_once = job.conf.GetChoice("execution.checkpointing.mode") != "AT_LEAST_ONCE";
+    job.tolerable_failures = job.conf.GetInt("execution.checkpointing.tolerable-failed-checkpoints");
+    job.num_retained = static_cast<size_t>(std::max<int64_t>(1, job.conf.GetInt("state.checkpoints.num-retained")));
+    job.checkpoint_dir = absl::StrCat(RootOf(job), "/", job.id);
+    job.restart_strategy = RestartStrategy(job.conf, job.checkpointing());
+    job.last_trigger = job.last_checkpoint_end = Clock::now();
+  }
+
+  // Reads and checks a retained checkpoint for a new job: its metadata, that it fits the job's
+  // graph, and every state file's size and checksum. Errors name the file.
+  absl::StatusOr<proto::CheckpointMetadata> LoadCheckpointForRestore(const std::string& path,
+                                                                     const proto::JobGraph& graph,
+                                                                     std::string* dir) {
+    auto meta = ReadMetadata(path);
+    if (!meta.ok()) return meta.status();
+    std::filesystem::path p(path);
+    if (p.filename() == "_metadata") p = p.parent_path();
+    if (p.filename().empty()) p = p.parent_path();  // a trailing slash
+    *dir = p.parent_path().string();
+    if (meta->vertex_parallelism_size() != graph.vertices_size() ||
+        meta->vertex_nodes_size() != graph.vertices_size()) {
+      return absl::InvalidArgumentError(absl::StrCat(
+          "checkpoint ", path, " has ", meta->vertex_parallelism_size(), " tasks but job '", graph.name(),
+          "' has ", graph.vertices_size(), ": it belongs to another job"));
+    }
+    for (int v = 0; v < graph.vertices_size(); ++v) {
+      std::string nodes = absl::StrJoin(graph.vertices(v).node_ids(), ",");
+      if (meta->vertex_nodes(v) != nodes) {
+        return absl::InvalidArgumentError(absl::StrCat("checkpoint ", path, " does not fit job '",
+                                                       graph.name(), "': task ", v, " has operators ",
+                                                       meta->vertex_nodes(v), ", the job ", nodes));
+      }
+    }
+    if (meta->max_parallelism() != graph.max_parallelism()) {
+      return absl::InvalidArgumentError(absl::StrCat(
+          "checkpoint ", path, " was taken with max parallelism ", meta->max_parallelism(),
+          " but the job has ", graph.max_parallelism(), " (pipeline.max-parallelism must not change)"));
+    }
+    for (const auto& h : meta->handles()) {
+      auto st = ReadStateFile(absl::StrCat(*dir, "/", h.file()), &h);
+      if (!st.ok()) return st.status();
+    }
+    return meta;
+  }
+
+  // Gives a task that finished during a checkpoint the state it had in the newest completed one
+  // (a finished task emits nothing more, so that state is still its state).
+  void CarryForwardLocked(const Job& job, const std::pair<int, int>& key, Job::PendingCheckpoint& p) {
+    const proto::CheckpointMetadata* last =
+        !job.completed.empty() ? &job.completed.back() : (job.restore_from ? &*job.restore_from : nullptr);
+    if (!last) return;
+    if (job.completed.empty()) return;  // files of a -s checkpoint live in another job's folder
+    for (const auto& h : last->handles()) {
+      if (h.vertex_id() == key.first && h.subtask() == key.second) p.handles.push_back(h);
+    }
+  }
+
+  // Ends the pending checkpoint without completing it; removes its files and tells the tasks.
+  void AbortPendingLocked(Job& job, const std::string& reason, bool count_failure) {
+    if (!job.pending || job.pending->writing) return;
+    int64_t id = job.pending->id;
+    job.pending.reset();
+    job.last_checkpoint_end = Clock::now();
+    std::string dir = CheckpointDirectory(RootOf(job), job.id, id);
+    std::set<std::string> tms = TaskManagersOf(job);
+    int attempt = job.attempt;
+    std::string job_id = job.id;
+    deferred_.push_back([this, dir, tms, attempt, job_id, id] {
+      std::error_code ec;
+      std::filesystem::remove_all(dir, ec);
+      for (const auto& tm : tms) SendNotify(tm, job_id, attempt, id, /*aborted=*/true);
+    });
+    cv_.notify_all();
+    if (!count_failure) {
+      spdlog::info("job {}: checkpoint {} aborted: {}", job.id, id, reason);
+      return;
+    }
+    job.failed_count++;
+    job.consecutive_failures++;
+    spdlog::warn("job {}: checkpoint {} failed: {}", job.id, id, reason);
+    if (job.consecutive_failures > job.tolerable_failures) {
+      std::set<std::string> cancel = HandleFailureLocked(
+          job, absl::StrCat("checkpoint ", id, " failed (", reason, ") and ", job.consecutive_failures,
+                            " consecutive checkpoint failures exceed "
+                            "execution.checkpointing.tolerable-failed-checkpoints (",
+                            job.tolerable_failures, ")"));
+      deferred_.push_back([this, cancel, job_id] {
+        for (const auto& tm : cancel) SendCancel(tm, job_id);
+      });
+    }
+  }
+
+  // Starts a checkpoint if one is due. Returns the TaskManagers to trigger.
+  std::set<std::string> MaybeTriggerLocked(Job& job, Clock::time_point now) {
+    if (job.state != "RUNNING" || !job.checkpointing() || job.pending) return {};
+    bool all_sources_ended = true;
+    for (const auto& [key, t] : job.tasks) {
+      if (t.state != "RUNNING" && t.state != "FINISHED") return {};  // still deploying
+      if (job.graph.vertices(key.first).is_source() && t.state != "FINISHED" &&
+          !job.end_of_data.count(key)) {
+        all_sources_ended = false;
+      }
+    }
+    bool final_due = all_sources_ended && !job.final_triggered;
+    if (!final_due && (now < job.last_trigger + job.interval || now < job.last_checkpoint_end + job.min_pause)) {
+      return {};
+    }
+    Job::PendingCheckpoint p;
+    p.id = job.next_checkpoint_id++;
+    p.timestamp_ms = NowMillis();
+    p.started = now;
+    std::set<std::string> sources;
+    for (const auto& [key, t] : job.tasks) {
+      if (t.state == "FINISHED") {
+        CarryForwardLocked(job, key, p);
+        continue;
+      }
+      p.waiting.insert(key);
+      if (job.graph.vertices(key.first).is_source()) sources.insert(t.tm_id);
+    }
+    job.last_trigger = now;
+    if (p.waiting.empty()) return {};
+    if (all_sources_ended) job.final_triggered = true;
+    job.pending = std::move(p);
+    return sources;
+  }
+
+  // The metadata of a checkpoint every task has acknowledged.
+  proto::CheckpointMetadata MetadataLocked(const Job& job) {
+    proto::CheckpointMetadata m;
+    m.set_job_id(job.id);
+    m.set_checkpoint_id(job.pending->id);
+    m.set_timestamp_ms(job.pending->timestamp_ms);
+    m.set_job_name(job.graph.name());
+    m.set_max_parallelism(job.graph.max_parallelism());
+    for (const auto& v : job.graph.vertices()) {
+      m.add_vertex_parallelism(v.parallelism());
+      m.add_vertex_nodes(absl::StrJoin(v.node_ids(), ","));
+    }
+    for (const auto& h : job.pending->handles) *m.add_handles() = h;
+    return m;
+  }
+
+  void CompleteCheckpoint(const std::string& job_id, const proto::CheckpointMetadata& meta,
+                          const std::string& dir) {
+    absl::Status st = absl::OkStatus();
+    std::error_code ec;
+    std::filesystem::create_directories(dir, ec);
+    if (ec) {
+      st = absl::InternalError(absl::StrCat("cannot create '", dir, "': ", ec.message()));
+    } else {
+      st = WriteMetadata(dir, meta);
+    }
+    std::set<std::string> tms;
+    int attempt = 0;
+    std::string job_dir;
+    std::set<std::string> keep;
+    {
+      std::lock_guard<std::mutex> lock(mu_);
+      auto it = jobs_.find(job_id);
+      if (it == jobs_.end()) return;
+      Job& job = it->second;
+      if (!job.pending || job.pending->id != meta.checkpoint_id()) return;
+      job.pending->writing = false;
+      if (!st.ok()) {
+        AbortPendingLocked(job, std::string(st.message()), /*count_failure=*/true);
+        return;
+      }
+      auto now = Clock::now();
+      spdlog::info("job {}: checkpoint {} complete ({} state files, {} ms)", job.id, meta.checkpoint_id(),
+                   meta.handles_size(),
+                   std::chrono::duration_cast<Millis>(now - job.pending->started).count());
+      job.pending.reset();
+      job.last_checkpoint_end = now;
+      job.completed.push_back(meta);
+      job.completed_count++;
+      job.consecutive_failures = 0;
+      while (job.completed.size() > job.num_retained) job.completed.pop_front();
+      for (const auto& c : job.completed) {
+        keep.insert(absl::StrCat("chk-", c.checkpoint_id()));
+        for (const auto& h : c.handles()) keep.insert(h.file().substr(0, h.file().find('/')));
+      }
+      if (job.state == "RUNNING") tms = TaskManagersOf(job);
+      attempt = job.attempt;
+      job_dir = job.checkpoint_dir;
+    }
+    for (const auto& tm : tms) SendNotify(tm, job_id, attempt, meta.checkpoint_id(), /*aborted=*/false);
+    // Older checkpoints, unless a retained one still refers to their files.
+    for (const auto& e : std::filesystem::directory_iterator(job_dir, ec)) {
+      std::string name = e.path().filename().string();
+      if (name.rfind("chk-", 0) != 0 || keep.count(name)) continue;
+      int64_t n = std::atoll(name.c_str() + 4);
+      if (n >= meta.checkpoint_id()) continue;  // a newer one may be in progress
+      std::filesystem::remove_all(e.path(), ec);
+    }
+  }
+
+  void SendNotify(const std::string& tm_id, const std::string& job_id, int attempt, int64_t id, bool aborted) {
+    auto stub = StubOf(tm_id);
+    if (!stub) return;
+    grpc::ClientContext ctx;
+    ctx.set_deadline(std::chrono::system_clock::now() + 5s);
+    proto::NotifyCheckpointRequest req;
+    req.set_job_id(job_id);
+    req.set_attempt(attempt);
+    req.set_checkpoint_id(id);
+    req.set_aborted(aborted);
+    proto::Empty e;
+    grpc::Status st = stub->NotifyCheckpoint(&ctx, req, &e);
+    if (!st.ok()) spdlog::warn("notifying TaskManager {} of checkpoint {}: {}", tm_id, id, st.error_message());
+  }
+
+  // Triggers due checkpoints, completes acknowledged ones, aborts expired ones, restarts jobs.
+  void CoordinatorLoop() {
+    while (true) {
+      std::vector<std::function<void()>> deferred;
+      std::vector<std::pair<proto::TriggerCheckpointRequest, std::set<std::string>>> triggers;
+      std::vector<std::tuple<std::string, proto::CheckpointMetadata, std::string>> completions;
+      std::vector<std::string> restarts;
+      {
+        std::unique_lock<std::mutex> lock(mu_);
+        cv_.wait_for(lock, 20ms, [&] { return stopping_ || !deferred_.empty(); });
+        if (stopping_) return;
+        auto now = Clock::now();
+        for (auto& [id, job] : jobs_) {
+          if (job.state == "RESTARTING" && now >= job.restart_at && !(job.pending && job.pending->writing)) {
+            bool all_terminal = true;
+            for (const auto& [key, t] : job.tasks) all_terminal &= IsTerminalTaskState(t.state);
+            if (all_terminal) restarts.push_back(id);
+          }
+          if (job.pending && !job.pending->writing) {
+            if (job.pending->waiting.empty()) {
+              job.pending->writing = true;
+              completions.emplace_back(id, MetadataLocked(job),
+                                       CheckpointDirectory(RootOf(job), id, job.pending->id));
+            } else if (now - job.pending->started > job.timeout) {
+              AbortPendingLocked(job,
+                                 absl::StrCat("expired after ", job.timeout.count(), " ms (", job.pending->waiting.size(),
+                                              " tasks had not acknowledged; execution.checkpointing.timeout)"),
+                                 /*count_failure=*/true);
+            }
+          }
+          auto tms = MaybeTriggerLocked(job, now);
+          if (!tms.empty()) {
+            proto::TriggerCheckpointRequest req;
+            req.set_job_id(id);
+            req.set_attempt(job.attempt);
+            req.set_checkpoint_id(job.pending->id);
+            req.set_timestamp_ms(job.pending->timestamp_ms);
+            triggers.emplace_back(std::move(req), std::move(tms));
+          }
+        }
+        deferred.swap(deferred_);
+      }
+      for (auto& f : deferred) f();
+      for (auto& [req, tms] : triggers) {
+        for (const auto& tm : tms) {
+          auto stub = StubOf(tm);
+          grpc::Status st(grpc::StatusCode::UNAVAILABLE, "TaskManager is gone");
+          if (stub) {
+            grpc::ClientContext ctx;
+            ctx.set_deadline(std::chrono::system_clock::now() + 5s);
+            proto::Empty e;
+            st = stub->TriggerCheckpoint(&ctx, req, &e);
+          }
+          if (st.ok()) continue;
+          std::lock_guard<std::mutex> lock(mu_);
+          auto it = jobs_.find(req.job_id());
+          if (it != jobs_.end() && it->second.pending && it->second.pending->id == req.checkpoint_id()) {
+            AbortPendingLocked(it->second,
+                               absl::StrCat("cannot trigger it at TaskManager ", tm, ": ", st.error_message()),
+                               /*count_failure=*/true);
+          }
+        }
+      }
+      for (auto& [job_id, meta, dir] : completions) CompleteCheckpoint(job_id, meta, dir);
+      for (const auto& job_id : restarts) Restart(job_id);
+    }
+  }
+
   void FillStatus(const Job& job, proto::JobStatus* s, bool with_tasks) {
     s->set_job_id(job.id);
     s->set_name(job.graph.name());
@@ -594,6 +1245,14 @@ class JobManagerImpl final : public proto::JobManagerService::Service {
     s->set_end_time_ms(job.end_time_ms);
     s->set_parallelism(SlotsNeeded(job.graph));
     s->set_failure(job.failure);
+    s->set_restarts(job.restarts);
+    s->set_completed_checkpoints(job.completed_count);
+    s->set_failed_checkpoints(job.failed_count);
+    if (!job.completed.empty()) {
+      s->set_last_checkpoint_id(job.completed.back().checkpoint_id());
+      s->set_last_checkpoint_path(
+          CheckpointDirectory(RootOf(job), job.id, job.completed.back().checkpoint_id()));
+    }
     if (!with_tasks) return;
     for (const auto& [key, t] : job.tasks) {
       auto* ts = s->add_tasks();
@@ -620,35 +1279,18 @@ class JobManagerImpl final : public proto::JobManagerService::Service {
           if (now - tm.last_heartbeat > heartbeat_timeout_) lost.push_back(id);
         }
         for (const auto& id : lost) {
-          std::string cause = absl::StrCat(
-              "TaskManager ", id, " at ", tms_[id].address, " was lost: no heartbeat for ",
-              std::chrono::duration_cast<std::chrono::milliseconds>(now - tms_[id].last_heartbeat).count(),
-              " ms (heartbeat.timeout is ", heartbeat_timeout_.count(), " ms)");
-          spdlog::warn("{}", cause);
-          tms_.erase(id);
-          for (auto& [job_id, job] : jobs_) {
-            if (IsTerminalJobState(job.state)) continue;
-            bool affected = false;
-            for (auto& [key, t] : job.tasks) {
-              if (t.tm_id == id && !IsTerminalTaskState(t.state)) {
-                t.state = "FAILED";
-                t.failure = cause;
-                affected = true;
-              }
-            }
-            if (!affected) continue;
-            if (job.state != "FAILING" && job.state != "CANCELLING") {
-              FailJobLocked(job, cause);
-              for (const auto& tm : TaskManagersOf(job)) {
-                if (tm != id) cancels.emplace_back(tm, job_id);
-              }
-            }
-            MaybeCompleteLocked(job);
-          }
+          LoseTaskManagerLocked(
+              id,
+              absl::StrCat("TaskManager ", id, " at ", tms_[id].address, " was lost: no heartbeat for ",
+                           std::chrono::duration_cast<std::chrono::milliseconds>(now - tms_[id].last_heartbeat)
+                               .count(),
+                           " ms (heartbeat.timeout is ", heartbeat_timeout_.count(), " ms)"),
+              cancels);
         }
         // Tasks that do not confirm cancellation within 30 s are taken as gone.
         for (auto& [job_id, job] : jobs_) {
-          if ((job.state == "FAILING" || job.state == "CANCELLING") && now - job.stop_requested > 30s) {
+          if ((job.state == "FAILING" || job.state == "CANCELLING" || job.state == "RESTARTING") &&
+              now - job.stop_requested > 30s) {
             for (auto& [key, t] : job.tasks) {
               if (!IsTerminalTaskState(t.state)) {
                 t.state = "CANCELED";
@@ -682,6 +1324,10 @@ class JobManagerImpl final : public proto::JobManagerService::Service {
   std::map<std::string, Job> jobs_;
   std::deque<std::string> terminal_order_;  // ids of terminal jobs, oldest first
   std::vector<std::pair<std::string, std::string>> releases_;  // (TaskManager, job) to release
+  // Work found under mu_ that must run without it (calls to TaskManagers, file removal); run by
+  // the coordinator thread.
+  std::vector<std::function<void()>> deferred_;
+  std::thread coordinator_;
 };
 
 absl::StatusOr<std::unique_ptr<JobManager>> JobManager::Start(const Configuration& conf) {

@@ -39,7 +39,8 @@ json JobOverview(const proto::JobStatus& j) {
               {"start-time", j.start_time_ms()},
               {"end-time", end},
               {"duration", (end > 0 ? end : now) - j.start_time_ms()},
-              {"parallelism", j.parallelism()}};
+              {"parallelism", j.parallelism()},
+              {"restarts", j.restarts()}};
 }
 
 }  // namespace
@@ -81,7 +82,7 @@ absl::StatusOr<std::unique_ptr<RestServer>> RestServer::Start(proto::JobManagerS
                {"slots-total", ov.total_slots()},
                {"slots-available", ov.free_slots()},
                {"jobs-running", by_state["RUNNING"] + by_state["CREATED"] + by_state["CANCELLING"] +
-                                    by_state["FAILING"]},
+                                    by_state["FAILING"] + by_state["RESTARTING"]},
                {"jobs-finished", by_state["FINISHED"]},
                {"jobs-cancelled", by_state["CANCELED"]},
                {"jobs-failed", by_state["FAILED"]}});
@@ -146,6 +147,25 @@ absl::StatusOr<std::unique_ptr<RestServer>> RestServer::Start(proto::JobManagerS
     if (!g.ok()) return ReplyError(res, g);
     json root = st.failure().empty() ? json(nullptr) : json(st.failure());
     Reply(res, 200, json{{"root-exception", root}});
+  });
+
+  // Flink: GET /jobs/:jobid/checkpoints (counts and the latest completed checkpoint).
+  s.Get(R"(/jobs/([0-9a-f]{32})/checkpoints)", [service](const httplib::Request& req, httplib::Response& res) {
+    proto::JobIdRequest r;
+    r.set_job_id(req.matches[1]);
+    proto::JobStatus st;
+    grpc::Status g = service->GetJob(nullptr, &r, &st);
+    if (!g.ok()) return ReplyError(res, g);
+    json latest = nullptr;
+    if (st.last_checkpoint_id() > 0) {
+      latest = json{{"id", st.last_checkpoint_id()}, {"external_path", st.last_checkpoint_path()}};
+    }
+    Reply(res, 200,
+          json{{"counts",
+                {{"completed", st.completed_checkpoints()},
+                 {"failed", st.failed_checkpoints()},
+                 {"total", st.completed_checkpoints() + st.failed_checkpoints()}}},
+               {"latest", {{"completed", latest}}}});
   });
 
   // Flink: PATCH /jobs/:jobid?mode=cancel

@@ -318,6 +318,7 @@ absl::StatusOr<std::unique_ptr<InputGate>> InputGate::Create(
   std::unique_ptr<InputGate> gate(new InputGate());
   gate->channels_.resize(specs.size());
   gate->queued_.assign(specs.size(), 0);
+  gate->blocked_.assign(specs.size(), 0);
   for (size_t i = 0; i < specs.size(); ++i) {
     Channel& ch = gate->channels_[i];
     ch.spec = specs[i];
@@ -365,6 +366,16 @@ void InputGate::MarkFinished(int channel) {
   ++finished_count_;
 }
 
+void InputGate::Block(int channel) { blocked_[channel] = 1; }
+
+void InputGate::UnblockAll() {
+  for (size_t c = 0; c < blocked_.size(); ++c) {
+    if (!blocked_[c]) continue;
+    blocked_[c] = 0;
+    if (channels_[c].queue->Size() > 0) NotifyAvailable(static_cast<int>(c));
+  }
+}
+
 std::optional<InputGate::Next> InputGate::Poll(std::chrono::milliseconds timeout) {
   while (true) {
     int c;
@@ -375,6 +386,7 @@ std::optional<InputGate::Next> InputGate::Poll(std::chrono::milliseconds timeout
       ready_.pop_front();
       queued_[c] = 0;
     }
+    if (blocked_[c]) continue;  // UnblockAll() queues it again
     Channel& ch = channels_[c];
     std::optional<Buffer> b = ch.queue->TryPop();
     if (!b) continue;

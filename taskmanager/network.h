@@ -200,6 +200,11 @@ class InputGate final : public AvailabilityListener {
   std::optional<Next> Poll(std::chrono::milliseconds timeout);
   bool AllFinished() const { return finished_count_ == channels_.size(); }
   void MarkFinished(int channel);
+  bool finished(int channel) const { return channels_[channel].finished; }
+  // A blocked channel delivers nothing until UnblockAll(); its buffers wait in its queue (and,
+  // for a remote channel, its producer runs out of credits). For checkpoint barrier alignment.
+  void Block(int channel);
+  void UnblockAll();
   size_t num_channels() const { return channels_.size(); }
 
   void NotifyAvailable(int channel) override;
@@ -219,6 +224,7 @@ class InputGate final : public AvailabilityListener {
   std::condition_variable cv_;
   std::deque<int> ready_;
   std::vector<char> queued_;
+  std::vector<char> blocked_;  // task thread only
 };
 
 // The DataExchangeService, which serves this TaskManager's subpartitions to remote consumers.

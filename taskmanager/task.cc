@@ -3,13 +3,108 @@
 #include <pthread.h>
 
 #include <cstdio>
+#include <deque>
+#include <filesystem>
 
 #include "absl/strings/str_cat.h"
+#include "common/checkpoint_storage.h"
 #include "common/ids.h"
 #include "common/job_graph.h"
 #include "spdlog/spdlog.h"
 
 namespace sluice {
+
+// Writes a task's state files and acknowledges them, one checkpoint after another, off the
+// task's thread (the asynchronous part of a checkpoint).
+class Task::SnapshotWriter {
+ public:
+  explicit SnapshotWriter(Task& task) : task_(task), thread_([this] { Loop(); }) {}
+  ~SnapshotWriter() {
+    {
+      std::lock_guard<std::mutex> lock(mu_);
+      stop_ = true;
+    }
+    cv_.notify_all();
+    thread_.join();
+  }
+  void Submit(int64_t id, std::vector<OperatorSnapshot> snaps, int64_t sync_us) {
+    {
+      std::lock_guard<std::mutex> lock(mu_);
+      queue_.push_back(Item{id, std::move(snaps), sync_us});
+    }
+    cv_.notify_all();
+  }
+
+ private:
+  struct Item {
+    int64_t id;
+    std::vector<OperatorSnapshot> snaps;
+    int64_t sync_us;
+  };
+  void Loop() {
+    while (true) {
+      Item item;
+      {
+        std::unique_lock<std::mutex> lock(mu_);
+        cv_.wait(lock, [&] { return stop_ || !queue_.empty(); });
+        if (queue_.empty()) return;  // stopping: what is not written is abandoned
+        item = std::move(queue_.front());
+        queue_.pop_front();
+      }
+      Write(item);
+    }
+  }
+  void Write(Item& item) {
+    const auto& tdd = task_.tdd_;
+    auto t0 = std::chrono::steady_clock::now();
+    proto::AcknowledgeCheckpointRequest ack;
+    if (!item.snaps.empty()) {
+      // Named relative to the job's checkpoint directory: a later checkpoint may refer to the
+      // file of a task that has finished since.
+      std::string dir = absl::StrCat(tdd.checkpoint_dir(), "/chk-", item.id);
+      std::string file = absl::StrCat("chk-", item.id, "/v", tdd.vertex_id(), "-s", tdd.subtask());
+      proto::StateHandle* h = ack.add_handles();
+      std::error_code ec;
+      std::filesystem::create_directories(dir, ec);
+      absl::Status st = ec ? absl::InternalError(absl::StrCat("cannot create checkpoint directory '",
+                                                              dir, "': ", ec.message()))
+                           : WriteStateFile(absl::StrCat(tdd.checkpoint_dir(), "/", file), item.snaps, h);
+      if (!st.ok()) {
+        proto::DeclineCheckpointRequest d;
+        d.set_job_id(tdd.job_id());
+        d.set_vertex_id(tdd.vertex_id());
+        d.set_subtask(tdd.subtask());
+        d.set_attempt(tdd.attempt());
+        d.set_checkpoint_id(item.id);
+        d.set_reason(std::string(st.message()));
+        spdlog::warn("task {} ({}) declines checkpoint {}: {}", task_.info_.task_name,
+                     tdd.subtask() + 1, item.id, std::string(st.message()));
+        task_.services_.decline(d);
+        return;
+      }
+      h->set_vertex_id(tdd.vertex_id());
+      h->set_subtask(tdd.subtask());
+      h->set_file(file);
+    }
+    ack.set_job_id(tdd.job_id());
+    ack.set_vertex_id(tdd.vertex_id());
+    ack.set_subtask(tdd.subtask());
+    ack.set_attempt(tdd.attempt());
+    ack.set_checkpoint_id(item.id);
+    ack.set_sync_duration_us(item.sync_us);
+    ack.set_async_duration_us(std::chrono::duration_cast<std::chrono::microseconds>(
+                                  std::chrono::steady_clock::now() - t0)
+                                  .count());
+    task_.services_.acknowledge(ack);
+  }
+
+  Task& task_;
+  std::mutex mu_;
+  std::condition_variable cv_;
+  std::deque<Item> queue_;
+  bool stop_ = false;
+  std::thread thread_;
+};
 
 Task::Task(proto::TaskDeploymentDescriptor tdd, std::vector<std::shared_ptr<ResultPartition>> outputs,
            TaskServices services)
@@ -23,6 +118,7 @@ Task::Task(proto::TaskDeploymentDescriptor tdd, std::vector<std::shared_ptr<Resu
   info_.parallelism = v.parallelism();
   info_.max_parallelism = tdd_.graph().max_parallelism();
   info_.attempt = tdd_.attempt();
+  info_.checkpointing = !tdd_.checkpoint_dir().empty();
   for (auto& p : outputs_) p->set_cancel_flag(&cancelled_);
 }
 
@@ -120,9 +216,11 @@ void Task::Invoke() {
     ~ClearChain() {
       std::lock_guard<std::mutex> lock(t->chain_mu_);
       t->chain_ = nullptr;
+      t->running_chain_ = nullptr;
     }
   } clear{this};
   if (cancelled()) throw TaskCancelled();
+  if (checkpointing()) writer_ = std::make_unique<SnapshotWriter>(*this);
 
   std::unique_ptr<InputGate> gate;
   if (!chain->is_source()) {
@@ -149,32 +247,197 @@ void Task::Invoke() {
     gate = std::move(*g);
   }
 
+  RestoreState(*chain);
   chain->open();
+  running_chain_ = chain.get();
   if (chain->is_source()) {
     chain->run_source();
+    if (cancelled()) throw TaskCancelled();
+    EndInput(*chain);
   } else {
-    while (!gate->AllFinished()) {
-      if (cancelled()) throw TaskCancelled();
-      auto next = gate->Poll(services_.buffer_timeout);
-      if (!next) {
-        FlushIdleOutputs();
-        continue;
-      }
-      const Buffer& b = next->buffer;
-      if (b.kind == BufferKind::kData) {
-        chain->process_buffer(next->input, b.data);
-      } else if (b.kind == BufferKind::kEndOfPartition) {
-        gate->MarkFinished(next->channel);
-      } else if (b.kind == kChannelError) {
-        throw std::runtime_error(b.data);
-      }
-      // Watermarks and barriers are handled by the features that introduce them.
-    }
+    ProcessInputs(*gate, *chain);
   }
   if (cancelled()) throw TaskCancelled();
-  chain->end_input();
+  AwaitFinalCheckpoint();
   chain->close();
   for (auto& p : outputs_) p->BroadcastEvent(BufferKind::kEndOfPartition);
+}
+
+void Task::RestoreState(ChainTask& chain) {
+  if (tdd_.restore_checkpoint_id() <= 0) {
+    chain.initialize_state(nullptr);
+    return;
+  }
+  int old_parallelism = tdd_.restore_parallelism();
+  if (old_parallelism < 1) throw std::runtime_error("restore descriptor without a parallelism");
+  std::vector<std::vector<OperatorSnapshot>> by_subtask(static_cast<size_t>(old_parallelism));
+  for (const auto& h : tdd_.restore_handles()) {
+    if (h.subtask() < 0 || h.subtask() >= old_parallelism) {
+      throw std::runtime_error(absl::StrCat("checkpoint ", tdd_.restore_checkpoint_id(),
+                                            " names subtask ", h.subtask(), " of ", old_parallelism));
+    }
+    auto snaps = ReadStateFile(absl::StrCat(tdd_.restore_dir(), "/", h.file()), &h);
+    if (!snaps.ok()) {
+      throw std::runtime_error(absl::StrCat("cannot restore checkpoint ", tdd_.restore_checkpoint_id(),
+                                            ": ", snaps.status().message()));
+    }
+    auto& dst = by_subtask[static_cast<size_t>(h.subtask())];
+    for (auto& snap : *snaps) dst.push_back(std::move(snap));
+  }
+  std::vector<OperatorSnapshot> mine =
+      NarrowSnapshots(by_subtask, info_.subtask_index, info_.parallelism, info_.max_parallelism);
+  chain.initialize_state(&mine);
+  last_checkpoint_id_ = notified_id_ = tdd_.restore_checkpoint_id();
+  spdlog::info("task {} ({}/{}) restored from checkpoint {}", info_.task_name,
+               info_.subtask_index + 1, info_.parallelism, tdd_.restore_checkpoint_id());
+}
+
+void Task::ProcessInputs(InputGate& gate, ChainTask& chain) {
+  data_ended_.assign(gate.num_channels(), 0);
+  align_.seen.assign(gate.num_channels(), 0);
+  while (!gate.AllFinished()) {
+    if (cancelled()) throw TaskCancelled();
+    if (mail_.load(std::memory_order_relaxed)) process_mail();
+    auto next = gate.Poll(services_.buffer_timeout);
+    if (!next) {
+      FlushIdleOutputs();
+      continue;
+    }
+    const Buffer& b = next->buffer;
+    switch (b.kind) {
+      case BufferKind::kData:
+        chain.process_buffer(next->input, b.data);
+        break;
+      case BufferKind::kBarrier:
+        OnBarrier(gate, next->channel, b.value, b.value2);
+        break;
+      case BufferKind::kEndOfData:
+      case BufferKind::kEndOfPartition:
+        if (!data_ended_[next->channel]) {
+          data_ended_[next->channel] = 1;
+          if (++data_ended_count_ == gate.num_channels()) EndInput(chain);
+        }
+        if (b.kind == BufferKind::kEndOfPartition) {
+          gate.MarkFinished(next->channel);
+          MaybeCompleteAlignment(gate);
+        }
+        break;
+      default:
+        if (b.kind == kChannelError) throw std::runtime_error(b.data);
+        break;  // watermarks: handled by the feature that introduces them
+    }
+  }
+}
+
+void Task::OnBarrier(InputGate& gate, int channel, int64_t id, int64_t timestamp_ms) {
+  if (id <= last_checkpoint_id_) return;  // of a checkpoint this task has taken or given up
+  if (id > align_.id) {
+    // A newer checkpoint overtakes one still aligning: the older one will not complete.
+    if (align_.id != 0) gate.UnblockAll();
+    align_.id = id;
+    align_.timestamp_ms = timestamp_ms;
+    std::fill(align_.seen.begin(), align_.seen.end(), 0);
+    align_.count = 0;
+  } else if (id < align_.id) {
+    return;
+  }
+  if (align_.seen[channel]) return;
+  align_.seen[channel] = 1;
+  ++align_.count;
+  if (tdd_.exactly_once()) gate.Block(channel);
+  MaybeCompleteAlignment(gate);
+}
+
+void Task::MaybeCompleteAlignment(InputGate& gate) {
+  if (align_.id == 0) return;
+  size_t have = 0;
+  for (size_t c = 0; c < gate.num_channels(); ++c) {
+    have += (align_.seen[c] || gate.finished(static_cast<int>(c))) ? 1 : 0;
+  }
+  if (have < gate.num_channels()) return;
+  int64_t id = align_.id, ts = align_.timestamp_ms;
+  align_.id = 0;
+  PerformCheckpoint(id, ts);
+  gate.UnblockAll();
+}
+
+void Task::EndInput(ChainTask& chain) {
+  chain.end_input();
+  for (auto& p : outputs_) p->BroadcastEvent(BufferKind::kEndOfData);
+  input_ended_ = true;
+  if (checkpointing() && chain.is_source()) services_.report(tdd_, "END_OF_DATA", "");
+}
+
+void Task::AwaitFinalCheckpoint() {
+  if (!checkpointing()) return;
+  while (final_checkpoint_id_ == 0 || notified_id_ < final_checkpoint_id_) {
+    if (cancelled()) throw TaskCancelled();
+    {
+      std::unique_lock<std::mutex> lock(mail_mu_);
+      mail_cv_.wait_for(lock, std::chrono::milliseconds(50),
+                        [&] { return mail_.load() || cancelled(); });
+    }
+    process_mail();
+  }
+}
+
+void Task::TriggerCheckpoint(int64_t id, int64_t timestamp_ms) {
+  {
+    std::lock_guard<std::mutex> lock(mail_mu_);
+    if (id <= trigger_id_) return;
+    trigger_id_ = id;
+    trigger_ts_ = timestamp_ms;
+    mail_.store(true);
+  }
+  mail_cv_.notify_all();
+}
+
+void Task::NotifyCheckpoint(int64_t id, bool aborted) {
+  {
+    std::lock_guard<std::mutex> lock(mail_mu_);
+    if (aborted) {
+      aborted_ids_.push_back(id);
+    } else {
+      completed_id_ = std::max(completed_id_, id);
+    }
+    mail_.store(true);
+  }
+  mail_cv_.notify_all();
+}
+
+void Task::process_mail() {
+  int64_t trigger_id, trigger_ts, completed;
+  std::vector<int64_t> aborted;
+  {
+    std::lock_guard<std::mutex> lock(mail_mu_);
+    mail_.store(false);
+    trigger_id = trigger_id_;
+    trigger_ts = trigger_ts_;
+    completed = completed_id_;
+    aborted.swap(aborted_ids_);
+  }
+  ChainTask* chain = running_chain_;
+  if (!chain) {
+    mail_.store(true);  // not running yet: keep it for when it is
+    return;
+  }
+  if (chain->is_source() && trigger_id > last_checkpoint_id_) PerformCheckpoint(trigger_id, trigger_ts);
+  if (completed > notified_id_ && completed <= last_checkpoint_id_) {
+    notified_id_ = completed;
+    chain->notify_checkpoint_complete(completed);
+  }
+  (void)aborted;  // an aborted checkpoint needs nothing here: alignment gives way to the next
+}
+
+void Task::PerformCheckpoint(int64_t id, int64_t timestamp_ms) {
+  auto t0 = std::chrono::steady_clock::now();
+  std::vector<OperatorSnapshot> snaps = running_chain_->snapshot_state(id);
+  for (auto& p : outputs_) p->BroadcastEvent(BufferKind::kBarrier, id, timestamp_ms);
+  last_checkpoint_id_ = id;
+  if (input_ended_ && final_checkpoint_id_ == 0) final_checkpoint_id_ = id;
+  auto sync_us =
+      std::chrono::duration_cast<std::chrono::microseconds>(std::chrono::steady_clock::now() - t0).count();
+  writer_->Submit(id, std::move(snaps), sync_us);
 }
 
 void Task::FlushIdleOutputs() {

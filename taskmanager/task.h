@@ -3,14 +3,23 @@
 // Lifecycle: the TaskManager creates the task with its deployment descriptor and result
 // partitions (already registered, so consumers can find them), then Start()s it. The thread
 // loads the job (library and environment, shared by the job's tasks in this TaskManager),
-// builds the operator chain, connects the input gate, and runs: a source chain until its input
-// ends, any other chain until every input channel has delivered end-of-partition. It then ends
-// the input of the chain, flushes, sends end-of-partition downstream and reports FINISHED.
-// A user exception reports FAILED with the operator's name and message; Cancel() (any thread)
-// makes blocked waits give up promptly and reports CANCELED.
+// builds the operator chain, restores its state when the descriptor names a checkpoint,
+// connects the input gate, and runs: a source chain until its input ends, any other chain until
+// every input channel has delivered end-of-data. It then ends the input of the chain and sends
+// end-of-data downstream; with checkpointing on it stays until a checkpoint taken after that
+// has completed (so two-phase sinks commit their last output), then sends end-of-partition and
+// reports FINISHED. A user exception reports FAILED with the operator's name and message;
+// Cancel() (any thread) makes blocked waits give up promptly and reports CANCELED.
+//
+// Checkpoints (asynchronous barrier snapshotting): a source task starts checkpoint n when the
+// TaskManager triggers it; any other task when barrier n has arrived on every input channel
+// (EXACTLY_ONCE blocks a channel from its barrier until then; AT_LEAST_ONCE does not). The task
+// snapshots its chain on its own thread, sends barrier n downstream, and hands the bytes to its
+// snapshot thread, which writes the state file and acknowledges to the JobManager.
 #pragma once
 
 #include <atomic>
+#include <condition_variable>
 #include <functional>
 #include <memory>
 #include <string>
@@ -18,6 +27,7 @@
 #include <vector>
 
 #include "absl/status/statusor.h"
+#include "proto/jobmanager.pb.h"
 #include "proto/taskmanager.pb.h"
 #include "sluice/sluice.h"
 #include "taskmanager/network.h"
@@ -40,6 +50,9 @@ struct TaskServices {
   std::function<void(const proto::TaskDeploymentDescriptor&, const std::string& state,
                      const std::string& failure)>
       report;
+  // Sends a checkpoint acknowledgement or refusal to the JobManager.
+  std::function<void(const proto::AcknowledgeCheckpointRequest&)> acknowledge;
+  std::function<void(const proto::DeclineCheckpointRequest&)> decline;
   std::chrono::milliseconds buffer_timeout{5};
 };
 
@@ -61,12 +74,31 @@ class Task final : public TaskRuntime {
   bool cancelled() const override { return cancelled_.load(std::memory_order_relaxed); }
   void print_line(std::string_view line) override;
   void flush_outputs() override { FlushIdleOutputs(); }
+  const std::atomic<bool>& mail_flag() const override { return mail_; }
+  void process_mail() override;
+
+  // From other threads: start checkpoint `id` (sources only), or learn that it completed or
+  // was aborted.
+  void TriggerCheckpoint(int64_t id, int64_t timestamp_ms);
+  void NotifyCheckpoint(int64_t id, bool aborted);
 
  private:
+  class SnapshotWriter;
   void Run();
   // Runs the chain; returns normally when finished. Throws on failure or cancellation.
   void Invoke();
   void FlushIdleOutputs();
+  void RestoreState(ChainTask& chain);
+  void ProcessInputs(InputGate& gate, ChainTask& chain);
+  void OnBarrier(InputGate& gate, int channel, int64_t id, int64_t timestamp_ms);
+  void MaybeCompleteAlignment(InputGate& gate);
+  // Snapshots the chain, sends barrier `id` downstream and queues the state for writing.
+  void PerformCheckpoint(int64_t id, int64_t timestamp_ms);
+  void EndInput(ChainTask& chain);
+  // With checkpointing on: processes mail until a checkpoint taken after the end of input has
+  // completed.
+  void AwaitFinalCheckpoint();
+  bool checkpointing() const { return !tdd_.checkpoint_dir().empty(); }
 
   proto::TaskDeploymentDescriptor tdd_;
   std::vector<std::shared_ptr<ResultPartition>> outputs_;
@@ -77,6 +109,30 @@ class Task final : public TaskRuntime {
   std::mutex chain_mu_;
   ChainTask* chain_ = nullptr;  // guarded by chain_mu_ for Cancel()
   std::thread thread_;
+
+  // Mail from other threads, guarded by mail_mu_; mail_ is set while any is waiting.
+  std::mutex mail_mu_;
+  std::condition_variable mail_cv_;
+  std::atomic<bool> mail_{false};
+  int64_t trigger_id_ = 0, trigger_ts_ = 0;
+  int64_t completed_id_ = 0;
+  std::vector<int64_t> aborted_ids_;
+
+  // Checkpoint state, task thread only.
+  ChainTask* running_chain_ = nullptr;
+  int64_t last_checkpoint_id_ = 0;  // the newest checkpoint this task has snapshotted
+  int64_t notified_id_ = 0;         // the newest completion passed to the chain
+  bool input_ended_ = false;
+  int64_t final_checkpoint_id_ = 0;  // the first checkpoint after the end of input
+  struct Alignment {
+    int64_t id = 0;
+    int64_t timestamp_ms = 0;
+    std::vector<char> seen;
+    size_t count = 0;
+  } align_;
+  std::vector<char> data_ended_;  // by input channel: end-of-data received
+  size_t data_ended_count_ = 0;
+  std::unique_ptr<SnapshotWriter> writer_;
 };
 
 }  // namespace sluice

@@ -83,6 +83,7 @@ class TaskManagerImpl final : public proto::TaskExecutorService::Service {
     jm_stub_ = proto::JobManagerService::NewStub(channels_.Get(jm_address_));
     reporter_ = std::thread([this] { ReportLoop(); });
     connector_ = std::thread([this] { ConnectLoop(); });
+    watcher_ = std::thread([this] { WatchLoop(); });
     spdlog::info("TaskManager {} listening on {} with {} slots; JobManager at {}", id_, address_, slots_,
                  jm_address_);
     return absl::OkStatus();
@@ -97,6 +98,11 @@ class TaskManagerImpl final : public proto::TaskExecutorService::Service {
     stop_cv_.notify_all();
     report_cv_.notify_all();
     if (connector_.joinable()) connector_.join();
+    {
+      std::lock_guard<std::mutex> lock(watch_mu_);
+      if (watch_ctx_) watch_ctx_->TryCancel();
+    }
+    if (watcher_.joinable()) watcher_.join();
     CancelTasks("");
     ReapTasks(/*wait=*/true);
     if (data_server_) data_server_->Shutdown();
@@ -136,6 +142,16 @@ class TaskManagerImpl final : public proto::TaskExecutorService::Service {
     services.load_job = [this](const proto::TaskDeploymentDescriptor& d) { return LoadJob(d); };
     services.report = [this](const proto::TaskDeploymentDescriptor& d, const std::string& state,
                              const std::string& failure) { Report(d, state, failure); };
+    services.acknowledge = [this](const proto::AcknowledgeCheckpointRequest& r) {
+      CallJobManager("acknowledge checkpoint", [&](grpc::ClientContext* ctx, proto::Empty* e) {
+        return jm_stub_->AcknowledgeCheckpoint(ctx, r, e);
+      });
+    };
+    services.decline = [this](const proto::DeclineCheckpointRequest& r) {
+      CallJobManager("decline checkpoint", [&](grpc::ClientContext* ctx, proto::Empty* e) {
+        return jm_stub_->DeclineCheckpoint(ctx, r, e);
+      });
+    };
     auto task = std::make_unique<Task>(*tdd, std::move(outputs), std::move(services));
     Task* raw = task.get();
     {
@@ -177,6 +193,31 @@ class TaskManagerImpl final : public proto::TaskExecutorService::Service {
                          proto::TaskManagerReport* resp) override {
     resp->set_tm_id(id_);
     resp->set_running_tasks(RunningTasks());
+    return grpc::Status::OK;
+  }
+
+  grpc::Status TriggerCheckpoint(grpc::ServerContext*, const proto::TriggerCheckpointRequest* req,
+                                 proto::Empty*) override {
+    std::lock_guard<std::mutex> lock(mu_);
+    for (auto& t : tasks_) {
+      const auto& d = t->descriptor();
+      if (d.job_id() == req->job_id() && d.attempt() == req->attempt() &&
+          d.graph().vertices(d.vertex_id()).is_source()) {
+        t->TriggerCheckpoint(req->checkpoint_id(), req->timestamp_ms());
+      }
+    }
+    return grpc::Status::OK;
+  }
+
+  grpc::Status NotifyCheckpoint(grpc::ServerContext*, const proto::NotifyCheckpointRequest* req,
+                                proto::Empty*) override {
+    std::lock_guard<std::mutex> lock(mu_);
+    for (auto& t : tasks_) {
+      const auto& d = t->descriptor();
+      if (d.job_id() == req->job_id() && d.attempt() == req->attempt()) {
+        t->NotifyCheckpoint(req->checkpoint_id(), req->aborted());
+      }
+    }
     return grpc::Status::OK;
   }
 
@@ -286,6 +327,22 @@ class TaskManagerImpl final : public proto::TaskExecutorService::Service {
     if (!lib.ok()) return lib.status();
     libraries_[sha] = *lib;
     return *lib;
+  }
+
+  // One call to the JobManager, tried a few times (checkpoint messages: a lost one only costs
+  // that checkpoint).
+  template <class Call>
+  void CallJobManager(const char* what, Call call) {
+    grpc::Status st;
+    for (int attempt = 0; attempt < 3; ++attempt) {
+      grpc::ClientContext ctx;
+      ctx.set_deadline(std::chrono::system_clock::now() + 5s);
+      proto::Empty e;
+      st = call(&ctx, &e);
+      if (st.ok() || st.error_code() == grpc::StatusCode::INVALID_ARGUMENT) break;
+      std::this_thread::sleep_for(100ms * (attempt + 1));
+    }
+    if (!st.ok()) spdlog::warn("cannot {} at the JobManager: {}", what, st.error_message());
   }
 
   void Report(const proto::TaskDeploymentDescriptor& tdd, const std::string& state,
@@ -401,6 +458,35 @@ class TaskManagerImpl final : public proto::TaskExecutorService::Service {
     }
   }
 
+  // Holds the JobManager's WatchJobManager call open, so that the JobManager learns at once
+  // when this process dies (its connection closes). Opened again whenever it ends.
+  void WatchLoop() {
+    while (true) {
+      auto ctx = std::make_shared<grpc::ClientContext>();
+      {
+        std::lock_guard<std::mutex> lock(watch_mu_);
+        {
+          std::lock_guard<std::mutex> l2(mu_);
+          if (stopping_) return;
+        }
+        watch_ctx_ = ctx;
+      }
+      proto::TaskManagerHeartbeat req;
+      req.set_tm_id(id_);
+      auto reader = jm_stub_->WatchJobManager(ctx.get(), req);
+      proto::Empty e;
+      while (reader->Read(&e)) {
+      }
+      reader->Finish();
+      {
+        std::lock_guard<std::mutex> lock(watch_mu_);
+        watch_ctx_.reset();
+      }
+      std::unique_lock<std::mutex> lock(mu_);
+      if (stop_cv_.wait_for(lock, 200ms, [&] { return stopping_; })) return;
+    }
+  }
+
   struct JobSlot {
     std::mutex mu;
     std::shared_ptr<const StreamExecutionEnvironment> env;
@@ -431,6 +517,9 @@ class TaskManagerImpl final : public proto::TaskExecutorService::Service {
   std::deque<proto::TaskStateUpdate> reports_;
   std::thread connector_;
   std::thread reporter_;
+  std::thread watcher_;
+  std::mutex watch_mu_;
+  std::shared_ptr<grpc::ClientContext> watch_ctx_;
 
   std::mutex jobs_mu_;
   std::map<std::string, std::shared_ptr<JobSlot>> jobs_;

@@ -126,7 +126,7 @@ TEST(CliSignalTest, LocalStopsItsClusterCleanlyOnCtrlC) {
   EXPECT_FALSE(std::filesystem::is_empty(tmp));
   (*child)->Signal(SIGINT);
   ASSERT_TRUE((*child)->WaitForExit(10s));
-  EXPECT_EQ((*child)->exit_code(), 128 + SIGINT);
+  EXPECT_EQ((*child)->exit_code(), 128 + SIGINT) << LastLines(ReadFile(dir + "/err"), 20);
   EXPECT_TRUE(std::filesystem::is_empty(tmp)) << "left in " << tmp;
   std::filesystem::remove_all(dir);
 }

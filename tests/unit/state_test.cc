@@ -1,10 +1,13 @@
-// Keyed state on the heap store: each kind per key, keys and key groups kept apart, clear(),
-// time-to-live on a controlled clock, and the errors for misuse.
+// Keyed state on the heap backend: each kind per key, keys and key groups kept apart, clear(),
+// time-to-live on a controlled clock, the errors for misuse, and snapshot and restore (lazy per
+// state, TTL timestamps kept, states never declared again written back unchanged). Operator list
+// state: snapshot, restore and misuse.
 #include "sluice/state.h"
 
 #include <gmock/gmock.h>
 #include <gtest/gtest.h>
 
+#include "sluice/keys.h"
 #include "sluice/serializer.h"
 
 namespace sluice {
@@ -12,25 +15,21 @@ namespace {
 
 using ::testing::ElementsAre;
 using ::testing::HasSubstr;
+using ::testing::IsEmpty;
 
-// A store for key groups [10, 13] with a clock the test moves.
+// A backend for key groups [10, 13] with a clock the test moves.
 class StateTest : public ::testing::Test {
  protected:
-  StateTest() : store_(MakeContext()) {}
-  KeyContext MakeContext() {
-    KeyContext kc;
-    kc.first_key_group = 10;
-    kc.num_key_groups = 4;
-    kc.now_ms = [this] { return now_; };
-    return kc;
+  StateTest() : store_(MakeBackend()) {}
+  HeapKeyedStateBackend MakeBackend() {
+    return HeapKeyedStateBackend(KeyGroupRange{10, 13}, [this] { return now_; });
   }
-  void SetKey(const std::string& key, int key_group = 11) {
-    KeyContext& kc = store_.key_context();
-    kc.key = serialize(key);
-    kc.key_group = key_group;
+  static void SetKey(KeyedStateBackend& b, const std::string& key, int key_group = 11) {
+    b.set_current_key(serialize(key), key_group);
   }
+  void SetKey(const std::string& key, int key_group = 11) { SetKey(store_, key, key_group); }
   int64_t now_ = 1000;
-  KeyedStateStore store_;
+  HeapKeyedStateBackend store_;
 };
 
 TEST_F(StateTest, ValueStatePerKeyWithDefaultAndClear) {
@@ -188,6 +187,340 @@ TEST_F(StateTest, UseWithoutACurrentKeyOrOutsideTheRangeIsAnError) {
     FAIL() << "no error";
   } catch (const std::logic_error& e) {
     EXPECT_THAT(e.what(), HasSubstr("key group 14"));
+  }
+}
+
+// ---------------------------------------------------------------------------------------------
+// Snapshot and restore.
+
+using Avg = AggregatingStateDescriptor<double, std::pair<double, int>, double>;
+Avg AvgDescriptor() {
+  return Avg(
+      "avg", [] { return std::pair<double, int>(0, 0); },
+      [](std::pair<double, int>& acc, const double& v) {
+        acc.first += v;
+        acc.second += 1;
+      },
+      [](const std::pair<double, int>& acc) { return acc.first / acc.second; });
+}
+ReducingStateDescriptor<int> MaxDescriptor() {
+  return ReducingStateDescriptor<int>("max", [](const int& a, const int& b) { return std::max(a, b); });
+}
+
+TEST_F(StateTest, SnapshotAndRestoreEveryStateKind) {
+  auto& v = store_.get<ValueState<std::string>>(ValueStateDescriptor<std::string>("v"));
+  auto& l = store_.get<ListState<int>>(ListStateDescriptor<int>("l"));
+  auto& m = store_.get<MapState<std::string, int>>(MapStateDescriptor<std::string, int>("m"));
+  auto& r = store_.get<ReducingState<int>>(MaxDescriptor());
+  auto& a = store_.get<AggregatingState<double, std::pair<double, int>, double>>(AvgDescriptor());
+  SetKey("a", 10);
+  v.update("alpha");
+  l.add_all({1, 2, 3});
+  m.put("x", 1);
+  r.add(5);
+  a.add(2);
+  a.add(4);
+  SetKey("b", 13);
+  v.update("beta");
+  m.put("y", 2);
+  m.put("z", 3);
+  SetKey("c", 12);
+  l.add(7);
+  l.clear();  // nothing left for c
+
+  OperatorSnapshot snap;
+  store_.snapshot(snap);
+  EXPECT_THAT(snap.lists, IsEmpty());
+  std::vector<int> groups;
+  for (const auto& [kg, bytes] : snap.key_groups) groups.push_back(kg);
+  EXPECT_THAT(groups, ElementsAre(10, 13)) << "a key group without entries is left out";
+
+  HeapKeyedStateBackend restored = MakeBackend();
+  restored.restore(snap);
+  auto& v2 = restored.get<ValueState<std::string>>(ValueStateDescriptor<std::string>("v"));
+  auto& l2 = restored.get<ListState<int>>(ListStateDescriptor<int>("l"));
+  auto& m2 = restored.get<MapState<std::string, int>>(MapStateDescriptor<std::string, int>("m"));
+  auto& r2 = restored.get<ReducingState<int>>(MaxDescriptor());
+  auto& a2 = restored.get<AggregatingState<double, std::pair<double, int>, double>>(AvgDescriptor());
+  SetKey(restored, "a", 10);
+  EXPECT_EQ(v2.value(), "alpha");
+  EXPECT_THAT(l2.get(), ElementsAre(1, 2, 3));
+  EXPECT_EQ(m2.entries(), (std::map<std::string, int>{{"x", 1}}));
+  EXPECT_EQ(r2.get(), 5);
+  EXPECT_DOUBLE_EQ(*a2.get(), 3.0);
+  a2.add(9);  // the accumulator came back, not only its result
+  EXPECT_DOUBLE_EQ(*a2.get(), 5.0);
+  SetKey(restored, "b", 13);
+  EXPECT_EQ(v2.value(), "beta");
+  EXPECT_THAT(l2.get(), IsEmpty());
+  EXPECT_EQ(m2.entries(), (std::map<std::string, int>{{"y", 2}, {"z", 3}}));
+  SetKey(restored, "c", 12);
+  EXPECT_FALSE(v2.has_value());
+  EXPECT_THAT(l2.get(), IsEmpty());
+  EXPECT_EQ(l2.size(), 1u);
+  EXPECT_EQ(v2.size(), 2u);
+
+  // The restored backend snapshots the same key groups, of the same sizes (entries within a
+  // group may come in another order).
+  OperatorSnapshot again;
+  restored.snapshot(again);
+  ASSERT_EQ(again.key_groups.size(), snap.key_groups.size());
+  for (const auto& [kg, bytes] : snap.key_groups) {
+    EXPECT_EQ(again.key_groups.at(kg).size(), bytes.size()) << kg;
+  }
+}
+
+TEST_F(StateTest, RestoreKeepsTtlTimestamps) {
+  ValueStateDescriptor<int> d("v");
+  d.ttl = StateTtlConfig{std::chrono::milliseconds(100)};
+  auto& v = store_.get<ValueState<int>>(d);
+  SetKey("a");
+  v.update(1);  // written at 1000: expires at 1100
+  now_ = 1050;
+  SetKey("b");
+  v.update(2);  // expires at 1150
+  OperatorSnapshot snap;
+  store_.snapshot(snap);
+
+  HeapKeyedStateBackend restored = MakeBackend();
+  restored.restore(snap);
+  auto& v2 = restored.get<ValueState<int>>(d);
+  now_ = 1099;
+  SetKey(restored, "a");
+  EXPECT_EQ(v2.value(), 1);
+  now_ = 1100;
+  EXPECT_FALSE(v2.has_value()) << "the restore renewed the entry's time-to-live";
+  SetKey(restored, "b");
+  EXPECT_EQ(v2.value(), 2);
+  now_ = 1150;
+  EXPECT_FALSE(v2.has_value());
+}
+
+TEST_F(StateTest, ExpiredEntriesAreLeftOutOfSnapshots) {
+  ValueStateDescriptor<int> d("v");
+  d.ttl = StateTtlConfig{std::chrono::milliseconds(100)};
+  auto& v = store_.get<ValueState<int>>(d);
+  SetKey("a", 10);
+  v.update(1);
+  now_ += 100;
+  SetKey("b", 11);
+  v.update(2);
+  OperatorSnapshot snap;
+  store_.snapshot(snap);
+  EXPECT_EQ(snap.key_groups.count(10), 0u);
+  EXPECT_EQ(snap.key_groups.count(11), 1u);
+}
+
+TEST_F(StateTest, StatesNotDeclaredAgainAreWrittenBackUnchanged) {
+  auto& kept = store_.get<ValueState<int>>(ValueStateDescriptor<int>("kept"));
+  auto& dropped = store_.get<MapState<int, std::string>>(MapStateDescriptor<int, std::string>("old"));
+  SetKey("a", 10);
+  kept.update(1);
+  dropped.put(1, "one");
+  SetKey("b", 12);
+  dropped.put(2, "two");
+  OperatorSnapshot first;
+  store_.snapshot(first);
+
+  // A new version of the function declares only "kept"; "old" travels along untouched.
+  HeapKeyedStateBackend second = MakeBackend();
+  second.restore(first);
+  auto& kept2 = second.get<ValueState<int>>(ValueStateDescriptor<int>("kept"));
+  EXPECT_EQ(second.num_states(), 1u);
+  SetKey(second, "a", 10);
+  kept2.update(10);
+  OperatorSnapshot snap2;
+  second.snapshot(snap2);
+  EXPECT_EQ(snap2.key_groups.at(12), first.key_groups.at(12)) << "only 'old' lives in group 12";
+
+  HeapKeyedStateBackend third = MakeBackend();
+  third.restore(snap2);
+  auto& old3 = third.get<MapState<int, std::string>>(MapStateDescriptor<int, std::string>("old"));
+  auto& kept3 = third.get<ValueState<int>>(ValueStateDescriptor<int>("kept"));
+  SetKey(third, "a", 10);
+  EXPECT_EQ(kept3.value(), 10);
+  EXPECT_EQ(old3.get(1), "one");
+  SetKey(third, "b", 12);
+  EXPECT_EQ(old3.get(2), "two");
+  EXPECT_FALSE(kept3.has_value());
+}
+
+TEST_F(StateTest, RestoreAfterDeclarationFillsTheDeclaredState) {
+  auto& v = store_.get<ValueState<int>>(ValueStateDescriptor<int>("v"));
+  SetKey("a");
+  v.update(3);
+  OperatorSnapshot snap;
+  store_.snapshot(snap);
+  HeapKeyedStateBackend other = MakeBackend();
+  auto& v2 = other.get<ValueState<int>>(ValueStateDescriptor<int>("v"));
+  other.restore(snap);
+  SetKey(other, "a");
+  EXPECT_EQ(v2.value(), 3);
+}
+
+TEST_F(StateTest, RestoreRejectsKeyGroupsOutsideTheRangeAndMalformedBytes) {
+  OperatorSnapshot outside;
+  outside.key_groups[14] = "x";
+  try {
+    store_.restore(outside);
+    FAIL() << "no error";
+  } catch (const std::invalid_argument& e) {
+    EXPECT_THAT(e.what(), HasSubstr("key group 14"));
+    EXPECT_THAT(e.what(), HasSubstr("[10, 13]"));
+  }
+
+  // A value that does not deserialize as the declared type names the state.
+  auto& v = store_.get<ValueState<std::string>>(ValueStateDescriptor<std::string>("s"));
+  SetKey("a");
+  v.update("a long string value");
+  OperatorSnapshot snap;
+  store_.snapshot(snap);
+  HeapKeyedStateBackend other = MakeBackend();
+  other.restore(snap);
+  try {
+    other.get<ValueState<int>>(ValueStateDescriptor<int>("s"));
+    FAIL() << "no error";
+  } catch (const SerializationError& e) {
+    EXPECT_THAT(e.what(), HasSubstr("'s'"));
+  }
+
+  OperatorSnapshot cut = snap;
+  cut.key_groups.begin()->second.resize(cut.key_groups.begin()->second.size() - 3);
+  HeapKeyedStateBackend third = MakeBackend();
+  EXPECT_THROW(third.restore(cut), SerializationError);
+}
+
+TEST_F(StateTest, ForEachKeyVisitsEveryKeyWithStateOnceInKeyGroupOrder) {
+  auto& v = store_.get<ValueState<int>>(ValueStateDescriptor<int>("v"));
+  auto& l = store_.get<ListState<int>>(ListStateDescriptor<int>("l"));
+  SetKey("d", 13);
+  v.update(4);
+  SetKey("b", 11);
+  v.update(2);
+  l.add(2);  // in two states: visited once
+  SetKey("a", 10);
+  l.add(1);
+  SetKey("c", 11);
+  v.update(3);
+  v.clear();  // no state left: not visited
+
+  std::vector<std::pair<int, std::string>> seen;
+  store_.for_each_key([&](const std::string& key) {
+    std::string k = deserialize<std::string>(key);
+    seen.emplace_back(store_.key_context().key_group, k);
+    v.update(v.value() * 10);  // state accesses refer to the visited key
+  });
+  EXPECT_THAT(seen, ElementsAre(std::pair<int, std::string>{10, "a"},
+                                std::pair<int, std::string>{11, "b"},
+                                std::pair<int, std::string>{13, "d"}));
+  EXPECT_EQ(store_.key_context().key_group, -1) << "no current key afterwards";
+  SetKey("b", 11);
+  EXPECT_EQ(v.value(), 20);
+  SetKey("d", 13);
+  EXPECT_EQ(v.value(), 40);
+}
+
+// 128 key groups: the snapshots of 2 subtasks, split by key group over 3, give every key to
+// exactly one new subtask, with its value.
+TEST(StateRescaleTest, KeyGroupsOfTwoSubtasksRestoreIntoThree) {
+  constexpr int kMaxParallelism = 128;
+  auto key_group = [](const std::string& k) {
+    return key_group_for_hash(KeyHash<std::string>{}(k), kMaxParallelism);
+  };
+  std::vector<OperatorSnapshot> old_snapshots;
+  for (int i = 0; i < 2; ++i) {
+    HeapKeyedStateBackend b(key_group_range(i, kMaxParallelism, 2));
+    auto& v = b.get<ValueState<int>>(ValueStateDescriptor<int>("v"));
+    for (int n = 0; n < 1000; ++n) {
+      std::string k = "key-" + std::to_string(n);
+      int kg = key_group(k);
+      if (subtask_for_key_group(kg, kMaxParallelism, 2) != i) continue;
+      b.set_current_key(serialize(k), kg);
+      v.update(n);
+    }
+    OperatorSnapshot s;
+    b.snapshot(s);
+    old_snapshots.push_back(std::move(s));
+  }
+  std::map<std::string, int> found;
+  for (int j = 0; j < 3; ++j) {
+    KeyGroupRange range = key_group_range(j, kMaxParallelism, 3);
+    OperatorSnapshot mine;
+    for (const OperatorSnapshot& s : old_snapshots) {
+      for (const auto& [kg, bytes] : s.key_groups) {
+        if (kg >= range.first && kg <= range.last) mine.key_groups[kg] = bytes;
+      }
+    }
+    HeapKeyedStateBackend b(range);
+    b.restore(mine);
+    auto& v = b.get<ValueState<int>>(ValueStateDescriptor<int>("v"));
+    b.for_each_key([&](const std::string& key) {
+      std::string k = deserialize<std::string>(key);
+      EXPECT_EQ(subtask_for_key_group(key_group(k), kMaxParallelism, 3), j) << k;
+      EXPECT_TRUE(found.emplace(k, v.value()).second) << k << " restored twice";
+    });
+  }
+  ASSERT_EQ(found.size(), 1000u);
+  for (int n = 0; n < 1000; ++n) EXPECT_EQ(found.at("key-" + std::to_string(n)), n);
+}
+
+// ---------------------------------------------------------------------------------------------
+// Operator state.
+
+TEST(OperatorStateTest, ListsSnapshotElementByElementAndRestore) {
+  OperatorStateStore store;
+  auto& l = store.get_list_state(ListStateDescriptor<std::string>("names"));
+  auto& offsets = store.get_list_state(ListStateDescriptor<int64_t>("offsets"));
+  auto& empty = store.get_list_state(ListStateDescriptor<int>("empty"));
+  l.add("x");
+  l.add("y");
+  offsets.update({7, 8, 9});
+  offsets.add(10);
+  empty.add(1);
+  empty.clear();
+  EXPECT_EQ(&l, &store.get_list_state(ListStateDescriptor<std::string>("names")));
+
+  OperatorSnapshot snap;
+  store.snapshot(snap);
+  EXPECT_TRUE(snap.key_groups.empty());
+  ASSERT_EQ(snap.lists.size(), 2u) << "empty lists are left out";
+  EXPECT_THAT(snap.lists.at("names"), ElementsAre(serialize(std::string("x")),
+                                                  serialize(std::string("y"))));
+  EXPECT_EQ(snap.lists.at("offsets").size(), 4u);
+
+  OperatorStateStore restored;
+  restored.restore(snap);
+  EXPECT_THAT(restored.get_list_state(ListStateDescriptor<int64_t>("offsets")).get(),
+              ElementsAre(7, 8, 9, 10));
+  // "names" is not declared again: written back as it was.
+  OperatorSnapshot again;
+  restored.snapshot(again);
+  EXPECT_EQ(again.lists, snap.lists);
+  EXPECT_THAT(restored.get_list_state(ListStateDescriptor<std::string>("names")).get(),
+              ElementsAre("x", "y"));
+}
+
+TEST(OperatorStateTest, MisuseIsAnError) {
+  OperatorStateStore store;
+  store.get_list_state(ListStateDescriptor<int>("l"));
+  EXPECT_THROW(store.get_list_state(ListStateDescriptor<std::string>("l")), std::invalid_argument);
+  ListStateDescriptor<int> ttl("t");
+  ttl.ttl = StateTtlConfig{std::chrono::milliseconds(5)};
+  try {
+    store.get_list_state(ttl);
+    FAIL() << "no error";
+  } catch (const std::invalid_argument& e) {
+    EXPECT_THAT(e.what(), HasSubstr("'t'"));
+  }
+  OperatorSnapshot bad;
+  bad.lists["n"] = {"\x01"};  // one byte is no int64
+  OperatorStateStore restored;
+  restored.restore(bad);
+  try {
+    restored.get_list_state(ListStateDescriptor<int64_t>("n"));
+    FAIL() << "no error";
+  } catch (const SerializationError& e) {
+    EXPECT_THAT(e.what(), HasSubstr("'n'"));
   }
 }
 

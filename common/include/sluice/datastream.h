@@ -71,6 +71,11 @@ class OperatorBase {
  public:
   explicit OperatorBase(std::string name) : name_(std::move(name)) {}
   virtual ~OperatorBase() = default;
+  // Before open(): `restored` is this operator's part of the checkpoint the subtask starts
+  // from, or null (a fresh start, or nothing stored for this operator); `is_restored` tells
+  // whether the subtask starts from a checkpoint at all.
+  virtual void initialize_state(TaskRuntime&, const OperatorSnapshot* /*restored*/,
+                                bool /*is_restored*/) {}
   virtual void open(TaskRuntime&) {}
   virtual void end_input() {}
   virtual void close() {}
@@ -80,6 +85,9 @@ class OperatorBase {
   virtual void run(TaskRuntime&) {}
   // For sources: asks run() to return. Called from another thread.
   virtual void cancel() {}
+  // Writes the operator's state at a checkpoint into `out` (its node_id is set already).
+  virtual void snapshot_state(int64_t /*checkpoint_id*/, OperatorSnapshot& /*out*/) {}
+  virtual void notify_checkpoint_complete(int64_t /*checkpoint_id*/) {}
   const std::string& name() const { return name_; }
 
  protected:
@@ -131,46 +139,120 @@ class FilterOperator final : public OneInputOperator<T> {
   Collector<T>* out_;
 };
 
+// What an operator that runs a user function keeps for it: the function's operator state and
+// its RuntimeContext.
+class FunctionState {
+ public:
+  // From OperatorBase::initialize_state. Throws SerializationError on malformed bytes.
+  void initialize(const OperatorSnapshot* restored, bool is_restored) {
+    is_restored_ = is_restored;
+    if (restored) store_.restore(*restored);
+  }
+  // The context to open the function with; `keyed` for functions on a keyed stream.
+  RuntimeContext& context(TaskRuntime& rt, KeyedStateBackend* keyed = nullptr) {
+    ctx_ = std::make_unique<RuntimeContext>(rt, keyed, &store_, is_restored_);
+    return *ctx_;
+  }
+  void snapshot(OperatorSnapshot& out) const { store_.snapshot(out); }
+
+ private:
+  OperatorStateStore store_;
+  bool is_restored_ = false;
+  std::unique_ptr<RuntimeContext> ctx_;
+};
+
 template <class IN, class OUT, class F>
 class ProcessOperator final : public OneInputOperator<IN> {
  public:
   ProcessOperator(std::string name, F f, Collector<OUT>* out)
       : OneInputOperator<IN>(std::move(name)), f_(std::move(f)), out_(out) {}
-  void open(TaskRuntime& rt) override {
-    ctx_ = std::make_unique<RuntimeContext>(rt);
-    SLUICE_USER_CALL(this->name_, f_.open(*ctx_));
+  void initialize_state(TaskRuntime&, const OperatorSnapshot* restored,
+                        bool is_restored) override {
+    SLUICE_USER_CALL(this->name_, state_.initialize(restored, is_restored));
   }
+  void open(TaskRuntime& rt) override { SLUICE_USER_CALL(this->name_, f_.open(state_.context(rt))); }
   void emit(IN&& v) override { SLUICE_USER_CALL(this->name_, f_.process_element(v, *out_)); }
   void end_input() override { SLUICE_USER_CALL(this->name_, f_.end_input(*out_)); }
   void close() override { SLUICE_USER_CALL(this->name_, f_.close()); }
+  void snapshot_state(int64_t checkpoint_id, OperatorSnapshot& out) override {
+    SLUICE_USER_CALL(this->name_, {
+      f_.snapshot_state(checkpoint_id);
+      state_.snapshot(out);
+    });
+  }
+  void notify_checkpoint_complete(int64_t checkpoint_id) override {
+    SLUICE_USER_CALL(this->name_, f_.notify_checkpoint_complete(checkpoint_id));
+  }
 
  private:
   F f_;
   Collector<OUT>* out_;
-  std::unique_ptr<RuntimeContext> ctx_;
+  FunctionState state_;
 };
 
-template <class K>
-struct KeyHasher {
-  size_t operator()(const K& k) const { return static_cast<size_t>(KeyHash<K>{}(k)); }
+// Base of the operators on a keyed stream: owns the keyed state backend of the subtask's
+// key-group range, restores and snapshots it, and makes state accesses refer to the key of the
+// record being processed.
+template <class IN, class K>
+class KeyedOneInputOperator : public OneInputOperator<IN> {
+ public:
+  using OneInputOperator<IN>::OneInputOperator;
+  void initialize_state(TaskRuntime& rt, const OperatorSnapshot* restored, bool) override {
+    create_backend(rt);
+    if (restored) SLUICE_USER_CALL(this->name_, backend_->restore(*restored));
+  }
+  void snapshot_state(int64_t, OperatorSnapshot& out) override {
+    if (backend_) SLUICE_USER_CALL(this->name_, backend_->snapshot(out));
+  }
+
+ protected:
+  // Creates the backend, empty, unless initialize_state() did.
+  void create_backend(TaskRuntime& rt) {
+    if (backend_) return;
+    const TaskInfo& info = rt.info();
+    max_parallelism_ = info.max_parallelism;
+    backend_ = std::make_unique<HeapKeyedStateBackend>(
+        key_group_range(info.subtask_index, info.max_parallelism, info.parallelism));
+  }
+  // State accesses from now on refer to `key`.
+  void set_current_key(const K& key) {
+    KeyContext& kc = backend_->key_context();
+    kc.key.clear();
+    DataOutput key_out(kc.key);
+    Serializer<K>::write(key_out, key);
+    kc.key_group = key_group_for_hash(KeyHash<K>{}(key), max_parallelism_);
+  }
+
+  std::unique_ptr<KeyedStateBackend> backend_;
+  int max_parallelism_ = kDefaultMaxParallelism;
 };
 
-// Keeps one running value per key and emits every update (rolling reduce, as Flink does).
+// Keeps one running value per key, in keyed state, and emits every update (rolling reduce, as
+// Flink does).
 template <class T, class K, class KS, class F>
-class KeyedReduceOperator final : public OneInputOperator<T> {
+class KeyedReduceOperator final : public KeyedOneInputOperator<T, K> {
  public:
   KeyedReduceOperator(std::string name, KS ks, F f, Collector<T>* out)
-      : OneInputOperator<T>(std::move(name)), ks_(std::move(ks)), f_(std::move(f)), out_(out) {}
+      : KeyedOneInputOperator<T, K>(std::move(name)),
+        ks_(std::move(ks)),
+        f_(std::move(f)),
+        out_(out) {}
+  void open(TaskRuntime& rt) override {
+    this->create_backend(rt);
+    SLUICE_USER_CALL(this->name_, value_ = &this->backend_->template get<ValueState<T>>(
+                                      ValueStateDescriptor<T>("reduce-value")));
+  }
   void emit(T&& v) override {
     SLUICE_USER_CALL(this->name_, {
-      K key = ks_(static_cast<const T&>(v));
-      auto it = values_.find(key);
-      if (it == values_.end()) {
-        it = values_.emplace(std::move(key), std::move(v)).first;
+      this->set_current_key(ks_(static_cast<const T&>(v)));
+      if (value_->has_value()) {
+        T r = f_(static_cast<const T&>(value_->value()), static_cast<const T&>(v));
+        value_->update(r);
+        out_->emit(std::move(r));
       } else {
-        it->second = f_(static_cast<const T&>(it->second), static_cast<const T&>(v));
+        value_->update(v);
+        out_->emit(std::move(v));
       }
-      out_->emit(T(it->second));
     });
   }
 
@@ -178,47 +260,52 @@ class KeyedReduceOperator final : public OneInputOperator<T> {
   KS ks_;
   F f_;
   Collector<T>* out_;
-  std::unordered_map<K, T, KeyHasher<K>> values_;
+  ValueState<T>* value_ = nullptr;
 };
 
 template <class K, class IN, class OUT, class KS, class F>
-class KeyedProcessOperator final : public OneInputOperator<IN> {
+class KeyedProcessOperator final : public KeyedOneInputOperator<IN, K> {
  public:
   KeyedProcessOperator(std::string name, KS ks, F f, Collector<OUT>* out)
-      : OneInputOperator<IN>(std::move(name)), ks_(std::move(ks)), f_(std::move(f)), out_(out) {}
+      : KeyedOneInputOperator<IN, K>(std::move(name)),
+        ks_(std::move(ks)),
+        f_(std::move(f)),
+        out_(out) {}
+  void initialize_state(TaskRuntime& rt, const OperatorSnapshot* restored,
+                        bool is_restored) override {
+    KeyedOneInputOperator<IN, K>::initialize_state(rt, restored, is_restored);
+    SLUICE_USER_CALL(this->name_, state_.initialize(restored, is_restored));
+  }
   void open(TaskRuntime& rt) override {
-    const TaskInfo& info = rt.info();
-    KeyGroupRange range = key_group_range(info.subtask_index, info.max_parallelism, info.parallelism);
-    KeyContext kc;
-    kc.first_key_group = range.first;
-    kc.num_key_groups = std::max(range.size(), 1);
-    kc.now_ms = [] {
-      return std::chrono::duration_cast<std::chrono::milliseconds>(
-                 std::chrono::system_clock::now().time_since_epoch())
-          .count();
-    };
-    max_parallelism_ = info.max_parallelism;
-    store_ = std::make_unique<KeyedStateStore>(std::move(kc));
-    rctx_ = std::make_unique<RuntimeContext>(rt, store_.get());
-    SLUICE_USER_CALL(this->name_, f_.open(*rctx_));
+    this->create_backend(rt);
+    SLUICE_USER_CALL(this->name_, f_.open(state_.context(rt, this->backend_.get())));
   }
   void emit(IN&& v) override {
     SLUICE_USER_CALL(this->name_, {
       ctx_.key = ks_(static_cast<const IN&>(v));
-      // State accesses in process_element refer to this key.
-      KeyContext& kc = store_->key_context();
-      kc.key.clear();
-      DataOutput key_out(kc.key);
-      Serializer<K>::write(key_out, ctx_.key);
-      kc.key_group = key_group_for_hash(KeyHash<K>{}(ctx_.key), max_parallelism_);
+      this->set_current_key(ctx_.key);  // state accesses in process_element refer to this key
       f_.process_element(v, ctx_, *out_);
     });
   }
+  // Every key with state first (each as the current key), then the end of input without one.
   void end_input() override {
-    store_->key_context().key_group = -1;  // no current key at the end of input
-    SLUICE_USER_CALL(this->name_, f_.end_input(*out_));
+    SLUICE_USER_CALL(this->name_, {
+      this->backend_->for_each_key([this](const std::string& key) {
+        ctx_.key = deserialize<K>(key);
+        f_.end_input_of_key(ctx_.key, *out_);
+      });
+      f_.end_input(*out_);
+    });
   }
   void close() override { SLUICE_USER_CALL(this->name_, f_.close()); }
+  void snapshot_state(int64_t checkpoint_id, OperatorSnapshot& out) override {
+    SLUICE_USER_CALL(this->name_, f_.snapshot_state(checkpoint_id));
+    KeyedOneInputOperator<IN, K>::snapshot_state(checkpoint_id, out);
+    state_.snapshot(out);
+  }
+  void notify_checkpoint_complete(int64_t checkpoint_id) override {
+    SLUICE_USER_CALL(this->name_, f_.notify_checkpoint_complete(checkpoint_id));
+  }
 
  private:
   struct Ctx final : KeyedProcessFunction<K, IN, OUT>::Context {
@@ -229,9 +316,7 @@ class KeyedProcessOperator final : public OneInputOperator<IN> {
   F f_;
   Collector<OUT>* out_;
   Ctx ctx_;
-  std::unique_ptr<KeyedStateStore> store_;
-  std::unique_ptr<RuntimeContext> rctx_;
-  int max_parallelism_ = kDefaultMaxParallelism;
+  FunctionState state_;
 };
 
 template <class T>
@@ -301,51 +386,79 @@ template <class T, class F>
 class UserSinkOperator final : public OneInputOperator<T> {
  public:
   UserSinkOperator(std::string name, F f) : OneInputOperator<T>(std::move(name)), f_(std::move(f)) {}
-  void open(TaskRuntime& rt) override {
-    ctx_ = std::make_unique<RuntimeContext>(rt);
-    SLUICE_USER_CALL(this->name_, f_.open(*ctx_));
+  void initialize_state(TaskRuntime&, const OperatorSnapshot* restored,
+                        bool is_restored) override {
+    SLUICE_USER_CALL(this->name_, state_.initialize(restored, is_restored));
   }
+  void open(TaskRuntime& rt) override { SLUICE_USER_CALL(this->name_, f_.open(state_.context(rt))); }
   void emit(T&& v) override { SLUICE_USER_CALL(this->name_, f_.invoke(v)); }
   void close() override { SLUICE_USER_CALL(this->name_, f_.close()); }
+  void snapshot_state(int64_t checkpoint_id, OperatorSnapshot& out) override {
+    SLUICE_USER_CALL(this->name_, {
+      f_.snapshot_state(checkpoint_id);
+      state_.snapshot(out);
+    });
+  }
+  void notify_checkpoint_complete(int64_t checkpoint_id) override {
+    SLUICE_USER_CALL(this->name_, f_.notify_checkpoint_complete(checkpoint_id));
+  }
 
  private:
   F f_;
-  std::unique_ptr<RuntimeContext> ctx_;
+  FunctionState state_;
 };
 
 // Runs a SourceFunction; checks for cancellation every few records even if the user's loop
-// does not.
+// does not. Checkpoints at a source start in its SourceContext: collect() and flush() first
+// hand the runtime its mail (TaskRuntime::process_mail, which may snapshot the chain), so a
+// snapshot always falls between two records (see SourceFunction).
 template <class T, class F>
 class SourceOperator final : public OperatorBase {
  public:
   SourceOperator(std::string name, F f, Collector<T>* out)
       : OperatorBase(std::move(name)), f_(std::move(f)), out_(out) {}
-  void open(TaskRuntime& rt) override {
-    ctx_ = std::make_unique<RuntimeContext>(rt);
-    SLUICE_USER_CALL(this->name_, f_.open(*ctx_));
+  void initialize_state(TaskRuntime&, const OperatorSnapshot* restored,
+                        bool is_restored) override {
+    SLUICE_USER_CALL(this->name_, state_.initialize(restored, is_restored));
   }
+  void open(TaskRuntime& rt) override { SLUICE_USER_CALL(this->name_, f_.open(state_.context(rt))); }
   void run(TaskRuntime& rt) override {
     Ctx c(out_, rt);
     SLUICE_USER_CALL(this->name_, f_.run(c));
   }
   void cancel() override { f_.cancel(); }
   void close() override { SLUICE_USER_CALL(this->name_, f_.close()); }
+  void snapshot_state(int64_t checkpoint_id, OperatorSnapshot& out) override {
+    SLUICE_USER_CALL(this->name_, {
+      f_.snapshot_state(checkpoint_id);
+      state_.snapshot(out);
+    });
+  }
+  void notify_checkpoint_complete(int64_t checkpoint_id) override {
+    SLUICE_USER_CALL(this->name_, f_.notify_checkpoint_complete(checkpoint_id));
+  }
 
  private:
   struct Ctx final : SourceFunction<T>::SourceContext {
-    Ctx(Collector<T>* out, TaskRuntime& rt) : out(out), rt(rt) {}
+    Ctx(Collector<T>* out, TaskRuntime& rt) : out(out), rt(rt), mail(rt.mail_flag()) {}
     void collect(T&& v) override {
+      // Mail first: a checkpoint taken now must not include `v`.
+      if (mail.load(std::memory_order_relaxed)) rt.process_mail();
       if ((++count & 255) == 0 && rt.cancelled()) throw TaskCancelled();
       out->emit(std::move(v));
     }
-    void flush() override { rt.flush_outputs(); }
+    void flush() override {
+      if (mail.load(std::memory_order_relaxed)) rt.process_mail();
+      rt.flush_outputs();
+    }
     Collector<T>* out;
     TaskRuntime& rt;
+    const std::atomic<bool>& mail;
     uint64_t count = 0;
   };
   F f_;
   Collector<T>* out_;
-  std::unique_ptr<RuntimeContext> ctx_;
+  FunctionState state_;
 };
 
 // ---------------------------------------------------------------------------------------------
@@ -557,6 +670,17 @@ struct OutputBinding {
 class OperatorChain final : public ChainTask {
  public:
   OperatorChain(TaskRuntime& rt, const Node* head) : rt_(rt), head_(head) {}
+  void initialize_state(const std::vector<OperatorSnapshot>* restored) override {
+    for (size_t k = ops_.size(); k-- > 0;) {
+      const OperatorSnapshot* mine = nullptr;
+      if (restored) {
+        for (const auto& s : *restored) {
+          if (s.node_id == node_ids_[k]) mine = &s;
+        }
+      }
+      ops_[k]->initialize_state(rt_, mine, restored != nullptr);
+    }
+  }
   void open() override {
     for (auto it = ops_.rbegin(); it != ops_.rend(); ++it) (*it)->open(rt_);
   }
@@ -574,6 +698,19 @@ class OperatorChain final : public ChainTask {
   void cancel() override {
     if (!ops_.empty()) ops_.front()->cancel();
   }
+  std::vector<OperatorSnapshot> snapshot_state(int64_t checkpoint_id) override {
+    std::vector<OperatorSnapshot> out;
+    for (size_t k = 0; k < ops_.size(); ++k) {
+      OperatorSnapshot s;
+      s.node_id = node_ids_[k];
+      ops_[k]->snapshot_state(checkpoint_id, s);
+      if (!s.empty()) out.push_back(std::move(s));
+    }
+    return out;
+  }
+  void notify_checkpoint_complete(int64_t checkpoint_id) override {
+    for (auto& op : ops_) op->notify_checkpoint_complete(checkpoint_id);
+  }
 
  private:
   friend class StreamExecutionEnvironment;
@@ -581,6 +718,7 @@ class OperatorChain final : public ChainTask {
   const Node* head_;
   void* head_input_ = nullptr;
   std::vector<std::unique_ptr<OperatorBase>> ops_;  // head first
+  std::vector<int> node_ids_;                       // ops_[k] belongs to node node_ids_[k]
   std::vector<ErasedCollector> collectors_;
 };
 
@@ -671,6 +809,7 @@ class StreamExecutionEnvironment {
     }
     task->head_input_ = ops.front()->input();
     task->ops_ = std::move(ops);
+    task->node_ids_ = chain;
     return task;
   }
 
@@ -742,6 +881,10 @@ struct callable_traits<R (*)(A, B)> {
   using second = B;
 };
 }  // namespace detail
+
+// Runs a TwoPhaseCommitSinkFunction; defined in sluice/sinks.h (which sluice/sluice.h includes).
+template <class IN, class F>
+class TwoPhaseCommitSinkOperator;
 
 template <class T>
 class DataStream {
@@ -824,6 +967,16 @@ class DataStream {
   DataStreamSink add_sink(F fn, std::string name = "Sink: Custom Sink") {
     return add_sink(std::move(name), [fn](const std::string& n) {
       return std::make_unique<UserSinkOperator<T, F>>(n, fn);
+    });
+  }
+  // A TwoPhaseCommitSinkFunction<T, TXN> subclass (sluice/sinks.h), e.g.
+  // ExactlyOnceTextFileSink<T>: exactly-once output with checkpoints. One copy per subtask;
+  // an empty `name` takes the sink's default_name().
+  template <class S>
+  DataStreamSink sink_to(S sink, std::string name = "") {
+    if (name.empty()) name = sink.default_name();
+    return add_sink(std::move(name), [sink](const std::string& n) {
+      return std::make_unique<TwoPhaseCommitSinkOperator<T, S>>(n, sink);
     });
   }
 

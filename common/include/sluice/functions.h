@@ -2,6 +2,7 @@
 #pragma once
 
 #include <atomic>
+#include <cstdint>
 #include <stdexcept>
 #include <string>
 #include <utility>
@@ -21,42 +22,59 @@ class Collector {
   virtual void emit(T&& v) = 0;
 };
 
-// What a function can see of the subtask running it, and, in functions on a keyed stream, its
-// keyed state (see sluice/state.h). The get_*_state calls belong in open(); each returns the
-// same state object for the same name every time.
+// What a function can see of the subtask running it, and its state: in functions on a keyed
+// stream, keyed state (see sluice/state.h); in every function with a RuntimeContext, operator
+// list state. The get_*_state calls belong in open(); each returns the same state object for the
+// same name every time, filled with what was restored under that name.
 class RuntimeContext {
  public:
-  explicit RuntimeContext(TaskRuntime& rt, KeyedStateStore* keyed = nullptr)
-      : rt_(rt), keyed_(keyed) {}
+  explicit RuntimeContext(TaskRuntime& rt, KeyedStateBackend* keyed = nullptr,
+                          OperatorStateStore* operator_state = nullptr, bool is_restored = false)
+      : rt_(rt), keyed_(keyed), operator_state_(operator_state), is_restored_(is_restored) {}
   const TaskInfo& task_info() const { return rt_.info(); }
   int index_of_this_subtask() const { return rt_.info().subtask_index; }
   int number_of_parallel_subtasks() const { return rt_.info().parallelism; }
   bool cancelled() const { return rt_.cancelled(); }
+  // True when the subtask starts from a checkpoint rather than afresh, even if nothing was
+  // stored for this function: after a restore at a higher parallelism a subtask may get no
+  // elements of a list, and must then not start over.
+  bool is_restored() const { return is_restored_; }
 
   template <class T>
   ValueState<T>& get_state(const ValueStateDescriptor<T>& d) {
-    return store().template get<ValueState<T>>(d);
+    return keyed().template get<ValueState<T>>(d);
   }
   template <class T>
   ListState<T>& get_list_state(const ListStateDescriptor<T>& d) {
-    return store().template get<ListState<T>>(d);
+    return keyed().template get<ListState<T>>(d);
   }
   template <class K, class V>
   MapState<K, V>& get_map_state(const MapStateDescriptor<K, V>& d) {
-    return store().template get<MapState<K, V>>(d);
+    return keyed().template get<MapState<K, V>>(d);
   }
   template <class T>
   ReducingState<T>& get_reducing_state(const ReducingStateDescriptor<T>& d) {
-    return store().template get<ReducingState<T>>(d);
+    return keyed().template get<ReducingState<T>>(d);
   }
   template <class IN, class ACC, class OUT>
   AggregatingState<IN, ACC, OUT>& get_aggregating_state(
       const AggregatingStateDescriptor<IN, ACC, OUT>& d) {
-    return store().template get<AggregatingState<IN, ACC, OUT>>(d);
+    return keyed().template get<AggregatingState<IN, ACC, OUT>>(d);
+  }
+  // Operator state (Flink's CheckpointedFunction with an operator ListState): a list this
+  // subtask keeps, stored element by element at every checkpoint. Update it in the function's
+  // snapshot_state() hook (or as it goes); after a restore at another parallelism the elements
+  // of all old subtasks are spread over the new ones.
+  template <class T>
+  OperatorListState<T>& get_operator_list_state(const ListStateDescriptor<T>& d) {
+    if (!operator_state_) {
+      throw std::logic_error("operator state is not available to this function");
+    }
+    return operator_state_->get_list_state(d);
   }
 
  private:
-  KeyedStateStore& store() {
+  KeyedStateBackend& keyed() {
     if (!keyed_) {
       throw std::logic_error("keyed state is only available in functions on a keyed stream "
                              "(after key_by)");
@@ -64,12 +82,21 @@ class RuntimeContext {
     return *keyed_;
   }
   TaskRuntime& rt_;
-  KeyedStateStore* keyed_;
+  KeyedStateBackend* keyed_;
+  OperatorStateStore* operator_state_;
+  bool is_restored_;
 };
 
 // A user source, in the style of Flink's SourceFunction: run() emits records until the input
 // ends or cancel() is called (from another thread). One copy of the function runs per subtask;
 // a source is parallel when given a parallelism above 1 (use the RuntimeContext to split work).
+//
+// Checkpoints: a source that keeps its position in operator state (RuntimeContext::
+// get_operator_list_state) rewinds to it on a restore. A checkpoint can be taken at the start of
+// collect() (and of flush()), before the record is emitted: the position snapshot_state()
+// stores must point at the record being collected, so that it and everything after it are
+// emitted again after a restore, and nothing before it. snapshot_state() runs on the thread of
+// run(), from inside collect(), so it sees run()'s progress without locking.
 template <class T>
 class SourceFunction {
  public:
@@ -77,10 +104,12 @@ class SourceFunction {
   class SourceContext {
    public:
     virtual ~SourceContext() = default;
+    // May take a checkpoint (calling snapshot_state()) before emitting `v`.
     virtual void collect(T&& v) = 0;
     void collect(const T& v) { collect(T(v)); }
     // Sends what was collected so far downstream at once. Call it before waiting for input
-    // (a socket, a queue, a sleep): otherwise those records wait for the next collect().
+    // (a socket, a queue, a sleep): otherwise those records wait for the next collect(). May
+    // take a checkpoint, like collect().
     virtual void flush() {}
   };
   virtual ~SourceFunction() = default;
@@ -88,6 +117,11 @@ class SourceFunction {
   virtual void run(SourceContext& ctx) = 0;
   virtual void cancel() { running_.store(false); }
   virtual void close() {}
+  // At checkpoint `checkpoint_id`, before the operator state is stored: bring the operator
+  // state up to date.
+  virtual void snapshot_state(int64_t /*checkpoint_id*/) {}
+  // Checkpoint `checkpoint_id` is complete.
+  virtual void notify_checkpoint_complete(int64_t /*checkpoint_id*/) {}
 
  protected:
   bool is_running() const { return running_.load(std::memory_order_relaxed); }
@@ -117,8 +151,16 @@ class KeyedProcessFunction {
   virtual ~KeyedProcessFunction() = default;
   virtual void open(RuntimeContext&) {}
   virtual void process_element(const IN& value, Context& ctx, Collector<OUT>& out) = 0;
+  // When a bounded input has ended: called once for every key that has keyed state in this
+  // subtask, with state accesses referring to that key (in key-group order), then end_input().
+  virtual void end_input_of_key(const K& /*key*/, Collector<OUT>&) {}
   virtual void end_input(Collector<OUT>&) {}
   virtual void close() {}
+  // At checkpoint `checkpoint_id`, before state is stored (keyed state is stored as it is;
+  // bring operator state up to date here).
+  virtual void snapshot_state(int64_t /*checkpoint_id*/) {}
+  // Checkpoint `checkpoint_id` is complete.
+  virtual void notify_checkpoint_complete(int64_t /*checkpoint_id*/) {}
 };
 
 // A function over a plain stream, with the same hooks as KeyedProcessFunction but no key.
@@ -132,6 +174,10 @@ class ProcessFunction {
   virtual void process_element(const IN& value, Collector<OUT>& out) = 0;
   virtual void end_input(Collector<OUT>&) {}
   virtual void close() {}
+  // At checkpoint `checkpoint_id`, before the operator state is stored: bring it up to date.
+  virtual void snapshot_state(int64_t /*checkpoint_id*/) {}
+  // Checkpoint `checkpoint_id` is complete.
+  virtual void notify_checkpoint_complete(int64_t /*checkpoint_id*/) {}
 };
 
 // A user sink: invoke() is called once per record.
@@ -142,6 +188,11 @@ class SinkFunction {
   virtual void open(RuntimeContext&) {}
   virtual void invoke(const T& value) = 0;
   virtual void close() {}
+  // At checkpoint `checkpoint_id`, before the operator state is stored: bring it up to date.
+  virtual void snapshot_state(int64_t /*checkpoint_id*/) {}
+  // Checkpoint `checkpoint_id` is complete: a sink that stages its output per checkpoint
+  // (two-phase commit) publishes what the checkpoint covers.
+  virtual void notify_checkpoint_complete(int64_t /*checkpoint_id*/) {}
 };
 
 // A sink that drops every record (Flink's DiscardingSink), for tests and benchmarks.

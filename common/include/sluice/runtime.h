@@ -5,10 +5,13 @@
 // is part of the ABI that SLUICE_ABI_STAMP protects.
 #pragma once
 
+#include <atomic>
 #include <cstdint>
+#include <map>
 #include <stdexcept>
 #include <string>
 #include <string_view>
+#include <vector>
 
 // Types that cross the boundary between a job library and the runtime (exceptions, interfaces)
 // keep default visibility, so that their type information matches on both sides.
@@ -22,6 +25,7 @@ enum class BufferKind : int32_t {
   kEndOfPartition = 1,  // the producer subtask has finished
   kWatermark = 2,       // value: timestamp
   kBarrier = 3,         // value: checkpoint id, value2: checkpoint timestamp
+  kEndOfData = 4,       // the producer has emitted its last record (it may still checkpoint)
 };
 
 // Facts about one running subtask.
@@ -34,6 +38,20 @@ struct TaskInfo {
   int parallelism = 1;
   int max_parallelism = 128;
   int attempt = 0;
+  // Checkpointing is on for this job (execution.checkpointing.interval is set).
+  bool checkpointing = false;
+};
+
+// The state of one operator of a subtask at a checkpoint, as bytes the runtime stores and
+// redistributes without understanding them.
+struct OperatorSnapshot {
+  int node_id = -1;
+  // Operator state: named lists whose elements are serialized one by one, so that the runtime
+  // can redistribute them over another number of subtasks (round robin, as Flink's).
+  std::map<std::string, std::vector<std::string>> lists;
+  // Keyed state by absolute key group: each value holds every keyed state entry of that group.
+  std::map<int, std::string> key_groups;
+  bool empty() const { return lists.empty() && key_groups.empty(); }
 };
 
 // One output edge of a task: records are appended whole to a channel's open buffer, then
@@ -62,6 +80,12 @@ class SLUICE_EXPORT TaskRuntime {
   // Sends every partly filled output buffer now. For sources about to wait for input, whose
   // buffers would otherwise wait for the next record.
   virtual void flush_outputs() = 0;
+  // Set (from any thread) when the runtime has work for the task's thread: a checkpoint to
+  // start at a source, a checkpoint's completion to announce. A source checks it between
+  // records and then calls process_mail(), which may snapshot the whole chain and send a
+  // checkpoint barrier downstream before returning.
+  virtual const std::atomic<bool>& mail_flag() const = 0;
+  virtual void process_mail() = 0;
 };
 
 // Thrown inside a task when it is cancelled while blocked; the runtime catches it.
@@ -82,12 +106,17 @@ class SLUICE_EXPORT OperatorError : public std::runtime_error {
 };
 
 // The operator chain of one subtask, built by the job library for the runtime.
-// Lifecycle, all on the task's thread: open(), then run_source() for a source chain or
-// process_buffer() for every data buffer of every input, then end_input(), then close().
+// Lifecycle, all on the task's thread: initialize_state(), open(), then run_source() for a source
+// chain or process_buffer() for every data buffer of every input, then end_input(), then close().
+// snapshot_state() and notify_checkpoint_complete() come between records (for a source: from
+// inside its run, through TaskRuntime::process_mail) and after end_input().
 // cancel() may be called from another thread at any time.
 class SLUICE_EXPORT ChainTask {
  public:
   virtual ~ChainTask() = default;
+  // The state to start from, already narrowed to this subtask: `restored` is null for a fresh
+  // start, and otherwise holds the snapshots of this subtask's operators (possibly none).
+  virtual void initialize_state(const std::vector<OperatorSnapshot>* restored) = 0;
   virtual void open() = 0;
   virtual bool is_source() const = 0;
   // Runs the source until its input ends or the task is cancelled.
@@ -98,6 +127,11 @@ class SLUICE_EXPORT ChainTask {
   virtual void end_input() = 0;
   virtual void close() = 0;
   virtual void cancel() = 0;
+  // The synchronous part of checkpoint `checkpoint_id`: every operator's state as bytes (empty
+  // snapshots left out). What is returned no longer refers to the operators' data structures.
+  virtual std::vector<OperatorSnapshot> snapshot_state(int64_t checkpoint_id) = 0;
+  // Checkpoint `checkpoint_id` is complete (two-phase sinks commit what it covers).
+  virtual void notify_checkpoint_complete(int64_t checkpoint_id) = 0;
 };
 
 }  // namespace sluice

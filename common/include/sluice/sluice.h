@@ -21,6 +21,7 @@
 #include "sluice/keys.h"
 #include "sluice/runtime.h"
 #include "sluice/serializer.h"
+#include "sluice/sinks.h"
 #include "sluice/state.h"
 
 #define SLUICE_STRINGIFY2(x) #x
@@ -28,7 +29,7 @@
 
 // The SDK's version; a library and a runtime must agree on it.
 #ifndef SLUICE_SDK_VERSION
-#define SLUICE_SDK_VERSION "0.1"
+#define SLUICE_SDK_VERSION "0.2"
 #endif
 
 #if defined(__clang__)

@@ -6,63 +6,105 @@
 #include <sys/socket.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <cerrno>
+#include <cstdint>
 #include <cstdio>
+#include <cstdlib>
 #include <cstring>
 #include <stdexcept>
 #include <string>
+#include <utility>
 #include <vector>
 
 #include "sluice/functions.h"
 
 namespace sluice {
 
+// The elements in order. Operator state: the index of the next element to emit.
 template <class T>
 class CollectionSource final : public SourceFunction<T> {
  public:
   explicit CollectionSource(std::vector<T> elements) : elements_(std::move(elements)) {}
-  void run(typename SourceFunction<T>::SourceContext& ctx) override {
-    for (const T& e : elements_) {
-      if (!this->is_running()) return;
-      ctx.collect(e);
+  void open(RuntimeContext& ctx) override {
+    state_ = &ctx.get_operator_list_state(ListStateDescriptor<uint64_t>("next-index"));
+    next_ = 0;
+    if (ctx.is_restored()) {
+      // Non-parallel: one element, stored by the only subtask.
+      std::vector<uint64_t> stored = state_->get();
+      if (!stored.empty()) next_ = *std::min_element(stored.begin(), stored.end());
     }
   }
+  void run(typename SourceFunction<T>::SourceContext& ctx) override {
+    for (; next_ < elements_.size(); ++next_) {
+      if (!this->is_running()) return;
+      ctx.collect(elements_[next_]);  // a checkpoint taken in here stores next_: this element
+    }
+  }
+  void snapshot_state(int64_t) override { state_->update({next_}); }
 
  private:
   std::vector<T> elements_;
+  uint64_t next_ = 0;
+  OperatorListState<uint64_t>* state_ = nullptr;
 };
 
 // from..to inclusive; subtask i of p emits the i-th contiguous share.
+//
+// Operator state: the ranges still to emit, as [next, last] pairs (inclusive, as an exclusive
+// end would overflow at INT64_MAX). After a restore at another parallelism each subtask emits
+// the ranges it was given, so every number is emitted exactly once over all subtasks.
 class SequenceSource final : public SourceFunction<int64_t> {
  public:
+  using Range = std::pair<int64_t, int64_t>;  // [next, last]
+
   SequenceSource(int64_t from, int64_t to) : from_(from), to_(to) {}
   void open(RuntimeContext& ctx) override {
+    state_ = &ctx.get_operator_list_state(ListStateDescriptor<Range>("pending-ranges"));
+    pending_.clear();
+    if (ctx.is_restored()) {
+      pending_ = state_->get();
+      return;
+    }
     // 128-bit arithmetic: to - from + 1 can exceed int64_t (e.g. up to INT64_MAX).
     __int128 n = static_cast<__int128>(to_) - from_ + 1;
     int i = ctx.index_of_this_subtask();
     int p = ctx.number_of_parallel_subtasks();
     __int128 begin = from_ + n * i / p;
     __int128 end = from_ + n * (i + 1) / p;  // exclusive
-    begin_ = static_cast<int64_t>(begin);
-    count_ = static_cast<uint64_t>(end - begin);
+    if (begin < end) pending_.push_back({static_cast<int64_t>(begin), static_cast<int64_t>(end - 1)});
   }
   void run(SourceContext& ctx) override {
-    for (uint64_t k = 0; k < count_; ++k) {
-      if ((k & 1023) == 0 && !is_running()) return;
-      ctx.collect(static_cast<int64_t>(begin_ + static_cast<int64_t>(k)));
+    uint64_t k = 0;
+    while (!pending_.empty()) {
+      Range& r = pending_.front();
+      for (;;) {
+        if ((k++ & 1023) == 0 && !is_running()) return;
+        ctx.collect(int64_t{r.first});  // a checkpoint taken in here stores r: this number on
+        if (r.first == r.second) break;
+        ++r.first;
+      }
+      pending_.erase(pending_.begin());
     }
   }
+  void snapshot_state(int64_t) override { state_->update(pending_); }
 
  private:
   int64_t from_, to_;
-  int64_t begin_ = 0;
-  uint64_t count_ = 0;
+  std::vector<Range> pending_;
+  OperatorListState<Range>* state_ = nullptr;
 };
 
 // Lines of a file. Subtask i of p reads the lines that start in its byte range
 // [size*i/p, size*(i+1)/p), so every line is read exactly once.
+//
+// Operator state: the byte ranges still to read, as [pos, end) pairs where pos is the start of
+// the next line to read and the lines that start before `end` belong to the range. After a
+// restore at another parallelism each subtask reads the ranges it was given.
 class TextFileSource final : public SourceFunction<std::string> {
  public:
+  using Range = std::pair<int64_t, int64_t>;  // [pos, end)
+
   explicit TextFileSource(std::string path) : path_(std::move(path)) {}
   TextFileSource(const TextFileSource& o) : SourceFunction<std::string>(o), path_(o.path_) {}
   ~TextFileSource() override {
@@ -73,38 +115,54 @@ class TextFileSource final : public SourceFunction<std::string> {
     if (!file_) {
       throw std::runtime_error("cannot open input file '" + path_ + "': " + std::strerror(errno));
     }
+    state_ = &ctx.get_operator_list_state(ListStateDescriptor<Range>("pending-ranges"));
+    pending_.clear();
+    if (ctx.is_restored()) {
+      pending_ = state_->get();
+      return;
+    }
     std::fseek(file_, 0, SEEK_END);
-    long size = std::ftell(file_);
+    int64_t size = std::ftell(file_);
     int i = ctx.index_of_this_subtask();
     int p = ctx.number_of_parallel_subtasks();
-    begin_ = static_cast<long>(static_cast<__int128>(size) * i / p);
-    end_ = static_cast<long>(static_cast<__int128>(size) * (i + 1) / p);
-  }
-  void run(SourceContext& ctx) override {
-    long pos = begin_;
+    int64_t begin = static_cast<int64_t>(static_cast<__int128>(size) * i / p);
+    int64_t end = static_cast<int64_t>(static_cast<__int128>(size) * (i + 1) / p);
+    int64_t pos = begin;
     if (pos > 0) {
       // Start after the line that straddles the range's start (its owner reads it).
       std::fseek(file_, pos - 1, SEEK_SET);
       int c;
       while ((c = std::fgetc(file_)) != EOF && c != '\n') ++pos;
       if (c == EOF) return;
-    } else {
-      std::fseek(file_, 0, SEEK_SET);
     }
-    char* line = nullptr;
-    size_t cap = 0;
-    uint64_t count = 0;
-    while (pos < end_) {
-      ssize_t n = ::getline(&line, &cap, file_);
-      if (n < 0) break;
-      pos += n;
-      size_t len = static_cast<size_t>(n);
-      if (len > 0 && line[len - 1] == '\n') --len;
-      if ((++count & 1023) == 0 && !is_running()) break;
-      ctx.collect(std::string(line, len));
-    }
-    std::free(line);
+    if (pos < end) pending_.push_back({pos, end});
   }
+  void run(SourceContext& ctx) override {
+    struct Line {
+      char* data = nullptr;
+      size_t cap = 0;
+      ~Line() { std::free(data); }
+    } line;
+    uint64_t count = 0;
+    while (!pending_.empty()) {
+      Range& r = pending_.front();
+      std::fseek(file_, r.first, SEEK_SET);
+      while (r.first < r.second) {
+        ssize_t n = ::getline(&line.data, &line.cap, file_);
+        if (n < 0) break;
+        size_t len = static_cast<size_t>(n);
+        if (len > 0 && line.data[len - 1] == '\n') --len;
+        if ((++count & 1023) == 0 && !is_running()) return;
+        ctx.collect(std::string(line.data, len));  // a checkpoint taken in here stores r.first
+        r.first += n;
+      }
+      if (std::ferror(file_)) {
+        throw std::runtime_error("reading '" + path_ + "' failed: " + std::strerror(errno));
+      }
+      pending_.erase(pending_.begin());
+    }
+  }
+  void snapshot_state(int64_t) override { state_->update(pending_); }
   void close() override {
     if (file_) std::fclose(file_);
     file_ = nullptr;
@@ -113,11 +171,13 @@ class TextFileSource final : public SourceFunction<std::string> {
  private:
   std::string path_;
   std::FILE* file_ = nullptr;
-  long begin_ = 0, end_ = 0;
+  std::vector<Range> pending_;
+  OperatorListState<Range>* state_ = nullptr;
 };
 
 // Reads delimited lines from a TCP server until it closes the connection (Flink's
-// socketTextStream). At-most-once: what was read is not replayed after a failure.
+// socketTextStream). At-most-once: it keeps no state in checkpoints, and after a restore it
+// reads on from a new connection; what was read before a failure is not replayed.
 class SocketTextSource final : public SourceFunction<std::string> {
  public:
   SocketTextSource(std::string host, int port, char delimiter)

@@ -1,3 +1,5 @@
+// State that functions keep across records, and what checkpoints snapshot and restore.
+//
 // Keyed state: values that a keyed function keeps per key, reached through its RuntimeContext.
 //
 //   struct Count : sluice::KeyedProcessFunction<std::string, Event, Out> {
@@ -10,13 +12,22 @@
 //     sluice::ValueState<int64_t>* count_ = nullptr;
 //   };
 //
-// Every access reads or writes the entry of the key of the record being processed. State is
-// stored by key group, then by the key's serialized bytes: the layout checkpoints snapshot and
-// restore per key-group range, and that a disk-backed store can use unchanged. An optional
-// time-to-live (processing time) makes entries expire that were not written for that long;
-// expired entries are never returned.
+// Every access reads or writes the entry of the key of the record being processed. A keyed
+// operator holds a KeyedStateBackend for its subtask's key-group range. Underneath the typed
+// states (ValueState, ListState, ...), the backend addresses an entry by key group, the key's
+// serialized bytes and namespace bytes (reserved: always empty for now), and it snapshots and
+// restores per key group, so that a restore at another parallelism hands each key group to its
+// new owner. HeapKeyedStateBackend keeps the values as objects in hash tables; a backend that
+// keeps serialized values (on disk) implements the same interface. An optional time-to-live
+// (processing time) makes entries expire that were not written for that long; expired entries
+// are never returned.
+//
+// Operator state (OperatorStateStore, OperatorListState): named lists that a non-keyed function
+// keeps for its subtask, snapshotted element by element so that a restore at another parallelism
+// can redistribute the elements over the new subtasks.
 #pragma once
 
+#include <algorithm>
 #include <chrono>
 #include <cstdint>
 #include <functional>
@@ -25,9 +36,14 @@
 #include <optional>
 #include <stdexcept>
 #include <string>
+#include <string_view>
 #include <unordered_map>
 #include <utility>
 #include <vector>
+
+#include "sluice/keys.h"
+#include "sluice/runtime.h"
+#include "sluice/serializer.h"
 
 namespace sluice {
 
@@ -39,7 +55,8 @@ struct StateTtlConfig {
   bool update_on_read = false;
 };
 
-// What every state descriptor has: a name unique within the function, and an optional TTL.
+// What every state descriptor has: a name unique within the function, and an optional TTL
+// (keyed state only).
 struct StateDescriptorBase {
   explicit StateDescriptorBase(std::string n) : name(std::move(n)) {}
   std::string name;
@@ -92,61 +109,170 @@ struct KeyContext {
   std::function<int64_t()> now_ms;  // processing time, for TTL
 };
 
-// A named state of one keyed operator: one table per key group, entries by serialized key.
+// Milliseconds since the epoch on the system clock: the default processing-time clock.
+inline int64_t system_clock_ms() {
+  return std::chrono::duration_cast<std::chrono::milliseconds>(
+             std::chrono::system_clock::now().time_since_epoch())
+      .count();
+}
+
+// ---------------------------------------------------------------------------------------------
+// Storage underneath the typed states.
+//
+// The entries of one state in one key group serialize as
+//   entry := key bytes, namespace bytes, touched_ms (int64), value bytes (Serializer<V>)
+// where every "bytes" is a varint length and the bytes, so that entries can be skipped without
+// knowing the value type.
+
+namespace state_internal {
+
+inline void write_bytes(DataOutput& out, std::string_view b) {
+  out.write_varint(b.size());
+  out.write_raw(b.data(), b.size());
+}
+inline std::string_view read_bytes(DataInput& in) { return in.read_view(in.read_varint()); }
+
+// Skips `count` entries (see above).
+inline void skip_entries(DataInput& in, uint64_t count) {
+  for (uint64_t i = 0; i < count; ++i) {
+    read_bytes(in);  // key
+    read_bytes(in);  // namespace
+    in.read_view(sizeof(int64_t));
+    read_bytes(in);  // value
+  }
+}
+
+}  // namespace state_internal
+
+// The byte-level side of one named keyed state, which the backend snapshots and restores
+// without knowing the value type.
+class StateTableBase {
+ public:
+  virtual ~StateTableBase() = default;
+  // Entries over all keys and key groups (expired ones included until they are met).
+  virtual size_t size() const = 0;
+  // Appends the live entries of key group `kg` to `out`; returns how many it wrote.
+  virtual uint64_t write_entries(int kg, std::string& out) const = 0;
+  // Adds `count` entries of key group `kg` read from `in`. Throws SerializationError on
+  // malformed bytes, std::invalid_argument for a key group outside the range.
+  virtual void read_entries(int kg, DataInput& in, uint64_t count) = 0;
+  // Appends the serialized keys with a live entry in key group `kg`.
+  virtual void append_keys(int kg, std::vector<std::string>& keys) const = 0;
+};
+
+// The storage of one named keyed state with values of type V, at the backend's current key
+// (key group, key bytes). Pointers returned stay valid until the next call on the table. A
+// typed state that changes a returned value in place calls modified() afterwards: a backend
+// that keeps serialized values writes the value back then; the heap needs nothing.
 template <class V>
-class StateTable {
+class StateTable : public StateTableBase {
+ public:
+  // The current key's value, or nullptr (an expired entry is absent). A read: renews the TTL
+  // only with update_on_read.
+  virtual V* find() = 0;
+  // The same for a value about to be changed in place: renews the TTL (a write).
+  virtual V* find_for_write() = 0;
+  // Sets the current key's value (a write) and returns it.
+  virtual V& put(V value) = 0;
+  // Removes the current key's entry.
+  virtual void erase() = 0;
+  virtual void modified() {}
+};
+
+// Keyed state in hash tables of objects: one table per key group, entries by serialized key.
+template <class V>
+class HeapStateTable final : public StateTable<V> {
  public:
   struct Entry {
     V value;
     int64_t touched_ms = 0;  // last write (or read, with update_on_read)
   };
 
-  StateTable(const KeyContext& ctx, std::optional<StateTtlConfig> ttl)
-      : ctx_(ctx), ttl_(ttl), groups_(static_cast<size_t>(ctx.num_key_groups)) {}
+  HeapStateTable(const KeyContext& ctx, std::optional<StateTtlConfig> ttl)
+      : ctx_(ctx), ttl_(ttl), groups_(static_cast<size_t>(std::max(ctx.num_key_groups, 0))) {}
 
-  // The current key's entry, or nullptr (expired entries are removed and not returned).
-  V* find() {
+  V* find() override {
     Entry* e = find_entry(group());
     return e ? &e->value : nullptr;
   }
-  // The current key's entry, created from `make` when absent; counts as a write.
-  template <class Make>
-  V& get_or_create(Make make) {
-    auto& g = group();
-    Entry* e = find_entry(g);
-    if (!e) e = &g.emplace(ctx_.key, Entry{make(), 0}).first->second;
+  V* find_for_write() override {
+    Entry* e = find_entry(group());
+    if (!e) return nullptr;
     if (ttl_) e->touched_ms = ctx_.now_ms();
-    return e->value;
+    return &e->value;
   }
-  void put(V value) {
-    auto& e = group()[ctx_.key];
+  V& put(V value) override {
+    Entry& e = group()[ctx_.key];
     e.value = std::move(value);
     e.touched_ms = ttl_ ? ctx_.now_ms() : 0;
+    return e.value;
   }
-  void erase() { group().erase(ctx_.key); }
-  // Entries of all keys in one key group (for snapshots).
-  const std::unordered_map<std::string, Entry>& key_group(int kg) const {
-    return groups_.at(static_cast<size_t>(kg - ctx_.first_key_group));
-  }
-  size_t size() const {
+  void erase() override { group().erase(ctx_.key); }
+  size_t size() const override {
     size_t n = 0;
     for (const auto& g : groups_) n += g.size();
     return n;
   }
 
+  uint64_t write_entries(int kg, std::string& out) const override {
+    const auto& g = groups_.at(index(kg));
+    int64_t now = ttl_ && !g.empty() ? ctx_.now_ms() : 0;
+    DataOutput o(out);
+    std::string value;
+    uint64_t n = 0;
+    for (const auto& [key, e] : g) {
+      if (expired(e, now)) continue;
+      state_internal::write_bytes(o, key);
+      state_internal::write_bytes(o, {});  // namespace: reserved
+      Serializer<int64_t>::write(o, e.touched_ms);
+      value.clear();
+      DataOutput vo(value);
+      Serializer<V>::write(vo, e.value);
+      state_internal::write_bytes(o, value);
+      ++n;
+    }
+    return n;
+  }
+  void read_entries(int kg, DataInput& in, uint64_t count) override {
+    auto& g = groups_.at(index(kg));
+    for (uint64_t i = 0; i < count; ++i) {
+      std::string key(state_internal::read_bytes(in));
+      if (!state_internal::read_bytes(in).empty()) {
+        throw SerializationError("state entry with a namespace: not supported by this version");
+      }
+      Entry e{};
+      Serializer<int64_t>::read(in, e.touched_ms);
+      e.value = deserialize<V>(state_internal::read_bytes(in));
+      g.insert_or_assign(std::move(key), std::move(e));
+    }
+  }
+  void append_keys(int kg, std::vector<std::string>& keys) const override {
+    const auto& g = groups_.at(index(kg));
+    int64_t now = ttl_ && !g.empty() ? ctx_.now_ms() : 0;
+    for (const auto& [key, e] : g) {
+      if (!expired(e, now)) keys.push_back(key);
+    }
+  }
+
  private:
+  size_t index(int kg) const {
+    size_t i = static_cast<size_t>(kg - ctx_.first_key_group);
+    if (kg < ctx_.first_key_group || i >= groups_.size()) {
+      throw std::invalid_argument("key group " + std::to_string(kg) +
+                                  " is outside this subtask's range");
+    }
+    return i;
+  }
   std::unordered_map<std::string, Entry>& group() {
     if (ctx_.key_group < 0) {
       throw std::logic_error(
           "keyed state used where there is no current key (keyed state "
           "belongs to process_element, not to open or end_input)");
     }
-    size_t i = static_cast<size_t>(ctx_.key_group - ctx_.first_key_group);
-    if (i >= groups_.size()) {
-      throw std::logic_error("key group " + std::to_string(ctx_.key_group) +
-                             " is outside this subtask's range");
-    }
-    return groups_[i];
+    return groups_[index(ctx_.key_group)];
+  }
+  bool expired(const Entry& e, int64_t now) const {
+    return ttl_ && now - e.touched_ms >= ttl_->ttl.count();
   }
   // One lookup of the current key in `g`; an expired entry is erased and not returned.
   Entry* find_entry(std::unordered_map<std::string, Entry>& g) {
@@ -154,7 +280,7 @@ class StateTable {
     if (it == g.end()) return nullptr;
     if (ttl_) {
       int64_t now = ctx_.now_ms();
-      if (now - it->second.touched_ms >= ttl_->ttl.count()) {
+      if (expired(it->second, now)) {
         g.erase(it);
         return nullptr;
       }
@@ -168,6 +294,29 @@ class StateTable {
   std::vector<std::unordered_map<std::string, Entry>> groups_;
 };
 
+// How a backend makes the table of a state whose value type only the caller knows: the backend
+// picks the kind of table it keeps. A backend of serialized values adds its kind here.
+class TableFactory {
+ public:
+  virtual ~TableFactory() = default;
+  virtual std::unique_ptr<StateTableBase> make_heap_table(const KeyContext& ctx) const = 0;
+};
+
+template <class V>
+class TypedTableFactory final : public TableFactory {
+ public:
+  explicit TypedTableFactory(std::optional<StateTtlConfig> ttl) : ttl_(ttl) {}
+  std::unique_ptr<StateTableBase> make_heap_table(const KeyContext& ctx) const override {
+    return std::make_unique<HeapStateTable<V>>(ctx, ttl_);
+  }
+
+ private:
+  std::optional<StateTtlConfig> ttl_;
+};
+
+// ---------------------------------------------------------------------------------------------
+// The keyed state backend.
+
 class StateBase {
  public:
   virtual ~StateBase() = default;
@@ -177,11 +326,81 @@ class StateBase {
   virtual size_t size() const = 0;
 };
 
+// The keyed state of one keyed operator in one subtask: the current key, the named states, and
+// their snapshot and restore per key group. Used only from the task's thread.
+class KeyedStateBackend {
+ public:
+  virtual ~KeyedStateBackend() = default;
+  KeyedStateBackend(const KeyedStateBackend&) = delete;
+  KeyedStateBackend& operator=(const KeyedStateBackend&) = delete;
+
+  // The key that state accesses refer to. The operator sets it before each call into user code.
+  KeyContext& key_context() { return ctx_; }
+  void set_current_key(std::string_view key, int key_group) {
+    ctx_.key.assign(key);
+    ctx_.key_group = key_group;
+  }
+  // No current key: state accesses throw std::logic_error.
+  void clear_current_key() { ctx_.key_group = -1; }
+  KeyGroupRange key_group_range() const {
+    return {ctx_.first_key_group, ctx_.first_key_group + ctx_.num_key_groups - 1};
+  }
+
+  // The state named `descriptor.name`, of kind S (ValueState<T>, ListState<T>, ...), created at
+  // the first call from what was restored under that name, if anything. Asking again returns
+  // the same object; asking for a declared name with another kind or type throws
+  // std::invalid_argument; restored bytes that do not deserialize throw SerializationError.
+  template <class S, class D>
+  S& get(const D& descriptor) {
+    auto it = states_.find(descriptor.name);
+    if (it == states_.end()) {
+      it = states_.emplace(descriptor.name, std::make_unique<S>(*this, descriptor)).first;
+    }
+    S* s = dynamic_cast<S*>(it->second.get());
+    if (!s) {
+      throw std::invalid_argument("state '" + descriptor.name +
+                                  "' was already declared with another kind or type");
+    }
+    return *s;
+  }
+  size_t num_states() const { return states_.size(); }
+
+  // For the typed states' constructors: the table of a state declared for the first time.
+  template <class V>
+  StateTable<V>& table(const std::string& name, const std::optional<StateTtlConfig>& ttl) {
+    return static_cast<StateTable<V>&>(create_table(name, TypedTableFactory<V>(ttl)));
+  }
+
+  // Writes one byte string per key group of the range that holds any entry into
+  // out.key_groups[kg], including states restored but not declared since (unchanged). The
+  // result no longer refers to the backend's data.
+  virtual void snapshot(OperatorSnapshot& out) const = 0;
+  // Takes the key groups of `in` (all must lie in the range, else std::invalid_argument). A
+  // declared state is filled at once; the bytes of any other state are kept until the state is
+  // declared. Throws SerializationError on malformed bytes.
+  virtual void restore(const OperatorSnapshot& in) = 0;
+  // Calls fn(serialized key) once for every key with a live entry in any declared state, in
+  // key-group order, with that key as the current key; then clears the current key. `fn` may
+  // read and change state.
+  virtual void for_each_key(const std::function<void(const std::string& key)>& fn) = 0;
+
+ protected:
+  explicit KeyedStateBackend(KeyContext ctx) : ctx_(std::move(ctx)) {}
+  // Creates the table of a state declared for the first time, filled with what was restored
+  // under `name`.
+  virtual StateTableBase& create_table(const std::string& name, const TableFactory& factory) = 0;
+
+  KeyContext ctx_;
+
+ private:
+  std::map<std::string, std::unique_ptr<StateBase>> states_;  // the typed states, by name
+};
+
 template <class T>
 class ValueState final : public StateBase {
  public:
-  ValueState(const KeyContext& ctx, const ValueStateDescriptor<T>& d)
-      : table_(ctx, d.ttl), default_(d.default_value) {}
+  ValueState(KeyedStateBackend& backend, const ValueStateDescriptor<T>& d)
+      : table_(backend.table<T>(d.name, d.ttl)), default_(d.default_value) {}
   // The current key's value, or the descriptor's default.
   T value() {
     T* v = table_.find();
@@ -193,25 +412,28 @@ class ValueState final : public StateBase {
   size_t size() const override { return table_.size(); }
 
  private:
-  StateTable<T> table_;
+  StateTable<T>& table_;
   T default_;
 };
 
 template <class T>
 class ListState final : public StateBase {
  public:
-  ListState(const KeyContext& ctx, const ListStateDescriptor<T>& d) : table_(ctx, d.ttl) {}
+  ListState(KeyedStateBackend& backend, const ListStateDescriptor<T>& d)
+      : table_(backend.table<std::vector<T>>(d.name, d.ttl)) {}
   // The current key's elements, in the order they were added (empty without an entry).
   std::vector<T> get() {
     auto* v = table_.find();
     return v ? *v : std::vector<T>{};
   }
   void add(T v) {
-    table_.get_or_create([] { return std::vector<T>{}; }).push_back(std::move(v));
+    list().push_back(std::move(v));
+    table_.modified();
   }
   void add_all(const std::vector<T>& vs) {
-    auto& l = table_.get_or_create([] { return std::vector<T>{}; });
+    auto& l = list();
     l.insert(l.end(), vs.begin(), vs.end());
+    table_.modified();
   }
   // Replaces the current key's elements.
   void update(std::vector<T> vs) { table_.put(std::move(vs)); }
@@ -219,13 +441,18 @@ class ListState final : public StateBase {
   size_t size() const override { return table_.size(); }
 
  private:
-  StateTable<std::vector<T>> table_;
+  std::vector<T>& list() {
+    std::vector<T>* l = table_.find_for_write();
+    return l ? *l : table_.put({});
+  }
+  StateTable<std::vector<T>>& table_;
 };
 
 template <class K, class V>
 class MapState final : public StateBase {
  public:
-  MapState(const KeyContext& ctx, const MapStateDescriptor<K, V>& d) : table_(ctx, d.ttl) {}
+  MapState(KeyedStateBackend& backend, const MapStateDescriptor<K, V>& d)
+      : table_(backend.table<std::map<K, V>>(d.name, d.ttl)) {}
   std::optional<V> get(const K& k) {
     auto* m = table_.find();
     if (!m) return std::nullopt;
@@ -235,13 +462,20 @@ class MapState final : public StateBase {
   }
   bool contains(const K& k) { return get(k).has_value(); }
   void put(K k, V v) {
-    table_.get_or_create([] { return std::map<K, V>{}; })[std::move(k)] = std::move(v);
+    std::map<K, V>* m = table_.find_for_write();
+    if (!m) m = &table_.put({});
+    (*m)[std::move(k)] = std::move(v);
+    table_.modified();
   }
   void remove(const K& k) {
     auto* m = table_.find();
     if (!m) return;
     m->erase(k);
-    if (m->empty()) table_.erase();
+    if (m->empty()) {
+      table_.erase();
+    } else {
+      table_.modified();
+    }
   }
   // The current key's whole map (a copy), ordered by map key.
   std::map<K, V> entries() {
@@ -256,14 +490,14 @@ class MapState final : public StateBase {
   size_t size() const override { return table_.size(); }
 
  private:
-  StateTable<std::map<K, V>> table_;
+  StateTable<std::map<K, V>>& table_;
 };
 
 template <class T>
 class ReducingState final : public StateBase {
  public:
-  ReducingState(const KeyContext& ctx, const ReducingStateDescriptor<T>& d)
-      : table_(ctx, d.ttl), reduce_(d.reduce) {}
+  ReducingState(KeyedStateBackend& backend, const ReducingStateDescriptor<T>& d)
+      : table_(backend.table<T>(d.name, d.ttl)), reduce_(d.reduce) {}
   // The reduced value of the current key, if anything was added.
   std::optional<T> get() {
     T* v = table_.find();
@@ -277,54 +511,273 @@ class ReducingState final : public StateBase {
   size_t size() const override { return table_.size(); }
 
  private:
-  StateTable<T> table_;
+  StateTable<T>& table_;
   std::function<T(const T&, const T&)> reduce_;
 };
 
 template <class IN, class ACC, class OUT>
 class AggregatingState final : public StateBase {
  public:
-  AggregatingState(const KeyContext& ctx, const AggregatingStateDescriptor<IN, ACC, OUT>& d)
-      : table_(ctx, d.ttl), d_(d) {}
+  AggregatingState(KeyedStateBackend& backend, const AggregatingStateDescriptor<IN, ACC, OUT>& d)
+      : table_(backend.table<ACC>(d.name, d.ttl)), d_(d) {}
   // The aggregate of the current key, if anything was added.
   std::optional<OUT> get() {
     ACC* acc = table_.find();
     return acc ? std::optional<OUT>(d_.get_result(*acc)) : std::nullopt;
   }
-  void add(const IN& v) { d_.add(table_.get_or_create(d_.create_accumulator), v); }
+  void add(const IN& v) {
+    ACC* acc = table_.find_for_write();
+    if (!acc) acc = &table_.put(d_.create_accumulator());
+    d_.add(*acc, v);
+    table_.modified();
+  }
   void clear() override { table_.erase(); }
   size_t size() const override { return table_.size(); }
 
  private:
-  StateTable<ACC> table_;
+  StateTable<ACC>& table_;
   AggregatingStateDescriptor<IN, ACC, OUT> d_;
 };
 
-// The states of one keyed operator, by name. Asking twice for a name returns the same state;
-// asking for a name with another kind or type is an error.
-class KeyedStateStore {
+// Keyed state on the heap, for key groups [range.first, range.last].
+//
+// Snapshots are synchronous copies: snapshot() serializes the tables into bytes on the task's
+// thread, so that processing can go on while the runtime writes the bytes to a file off the
+// task's thread. The bytes of key group kg are, for each state with live entries there (in
+// name order): its name (varint length, bytes), the number of entries (varint), then the
+// entries (see "Storage underneath the typed states").
+//
+// Restore is lazy per state, like Flink's: the restored bytes are kept by name and deserialized
+// when the function declares the state (get_state in open()). A state restored but never
+// declared again is written back unchanged by later snapshots.
+class HeapKeyedStateBackend final : public KeyedStateBackend {
  public:
-  explicit KeyedStateStore(KeyContext ctx) : ctx_(std::move(ctx)) {}
-  KeyContext& key_context() { return ctx_; }
+  explicit HeapKeyedStateBackend(KeyGroupRange range,
+                                 std::function<int64_t()> now_ms = system_clock_ms)
+      : KeyedStateBackend(make_context(range, std::move(now_ms))) {}
 
-  template <class S, class D>
-  S& get(const D& descriptor) {
-    auto it = states_.find(descriptor.name);
-    if (it == states_.end()) {
-      it = states_.emplace(descriptor.name, std::make_unique<S>(ctx_, descriptor)).first;
+  void snapshot(OperatorSnapshot& out) const override {
+    std::vector<std::string> names;
+    for (const auto& [name, t] : tables_) names.push_back(name);
+    for (const auto& [name, p] : pending_) names.push_back(name);
+    std::sort(names.begin(), names.end());
+    std::string entries;
+    for (int kg = ctx_.first_key_group; kg < ctx_.first_key_group + ctx_.num_key_groups; ++kg) {
+      std::string bytes;
+      DataOutput o(bytes);
+      for (const std::string& name : names) {
+        auto t = tables_.find(name);
+        if (t != tables_.end()) {
+          entries.clear();
+          uint64_t n = t->second->write_entries(kg, entries);
+          if (n > 0) write_section(o, name, n, entries);
+          continue;
+        }
+        const auto& groups = pending_.at(name);
+        auto g = groups.find(kg);
+        if (g != groups.end()) write_section(o, name, g->second.count, g->second.entries);
+      }
+      if (!bytes.empty()) out.key_groups[kg] = std::move(bytes);
     }
-    S* s = dynamic_cast<S*>(it->second.get());
+  }
+
+  void restore(const OperatorSnapshot& in) override {
+    KeyGroupRange range = key_group_range();
+    for (const auto& [kg, bytes] : in.key_groups) {
+      if (kg < range.first || kg > range.last) {
+        throw std::invalid_argument("restored key group " + std::to_string(kg) +
+                                    " is outside this subtask's range [" +
+                                    std::to_string(range.first) + ", " +
+                                    std::to_string(range.last) + "]");
+      }
+      DataInput di(bytes);
+      while (!di.at_end()) {
+        std::string name(state_internal::read_bytes(di));
+        uint64_t count = di.read_varint();
+        DataInput start = di;
+        state_internal::skip_entries(di, count);
+        size_t len = start.remaining() - di.remaining();
+        std::string_view section = start.read_view(len);
+        auto t = tables_.find(name);
+        if (t != tables_.end()) {
+          read_into(*t->second, name, kg, section, count);
+        } else {
+          Pending& p = pending_[name][kg];
+          p.count += count;
+          p.entries.append(section);
+        }
+      }
+    }
+  }
+
+  void for_each_key(const std::function<void(const std::string& key)>& fn) override {
+    std::vector<std::string> keys;
+    for (int kg = ctx_.first_key_group; kg < ctx_.first_key_group + ctx_.num_key_groups; ++kg) {
+      keys.clear();
+      for (const auto& [name, t] : tables_) t->append_keys(kg, keys);
+      std::sort(keys.begin(), keys.end());
+      keys.erase(std::unique(keys.begin(), keys.end()), keys.end());
+      for (const std::string& key : keys) {
+        set_current_key(key, kg);
+        fn(key);
+      }
+    }
+    clear_current_key();
+  }
+
+ protected:
+  StateTableBase& create_table(const std::string& name, const TableFactory& factory) override {
+    if (tables_.count(name)) throw std::logic_error("state '" + name + "' has a table already");
+    std::unique_ptr<StateTableBase> t = factory.make_heap_table(ctx_);
+    auto p = pending_.find(name);
+    if (p != pending_.end()) {
+      for (const auto& [kg, g] : p->second) read_into(*t, name, kg, g.entries, g.count);
+      pending_.erase(p);
+    }
+    return *tables_.emplace(name, std::move(t)).first->second;
+  }
+
+ private:
+  // Entries of one state in one key group, restored and not declared yet.
+  struct Pending {
+    uint64_t count = 0;
+    std::string entries;
+  };
+
+  static KeyContext make_context(KeyGroupRange range, std::function<int64_t()> now_ms) {
+    KeyContext kc;
+    kc.first_key_group = range.first;
+    kc.num_key_groups = std::max(range.size(), 0);
+    kc.now_ms = std::move(now_ms);
+    return kc;
+  }
+  static void write_section(DataOutput& o, const std::string& name, uint64_t count,
+                            std::string_view entries) {
+    state_internal::write_bytes(o, name);
+    o.write_varint(count);
+    o.write_raw(entries.data(), entries.size());
+  }
+  static void read_into(StateTableBase& t, const std::string& name, int kg,
+                        std::string_view entries, uint64_t count) {
+    try {
+      DataInput in(entries);
+      t.read_entries(kg, in, count);
+    } catch (const SerializationError& e) {
+      throw SerializationError("restoring state '" + name + "' (key group " +
+                               std::to_string(kg) + "): " + e.what());
+    }
+  }
+
+  std::map<std::string, std::unique_ptr<StateTableBase>> tables_;  // declared states
+  std::map<std::string, std::map<int, Pending>> pending_;          // by name, then key group
+};
+
+// ---------------------------------------------------------------------------------------------
+// Operator state.
+
+class OperatorStateBase {
+ public:
+  virtual ~OperatorStateBase() = default;
+  // Appends the serialized elements.
+  virtual void snapshot(std::vector<std::string>& out) const = 0;
+  // Appends deserialized elements; throws SerializationError.
+  virtual void restore(const std::vector<std::string>& elements) = 0;
+};
+
+// A list that a function keeps for its subtask (Flink's operator ListState). At a checkpoint
+// each element is stored on its own; a restore at another parallelism spreads the elements of
+// all the old subtasks over the new ones, so a function must not assume it gets back what it
+// stored.
+template <class T>
+class OperatorListState final : public OperatorStateBase {
+ public:
+  std::vector<T> get() const { return values_; }
+  void add(T v) { values_.push_back(std::move(v)); }
+  // Replaces the elements.
+  void update(std::vector<T> vs) { values_ = std::move(vs); }
+  void clear() { values_.clear(); }
+
+  void snapshot(std::vector<std::string>& out) const override {
+    for (const T& v : values_) out.push_back(serialize(v));
+  }
+  void restore(const std::vector<std::string>& elements) override {
+    for (const std::string& e : elements) values_.push_back(deserialize<T>(e));
+  }
+
+ private:
+  std::vector<T> values_;
+};
+
+// The operator state of one operator in one subtask: named lists. Restore is lazy, as for keyed
+// state: a restored list is deserialized when declared, and one never declared again is written
+// back unchanged by later snapshots. Used only from the task's thread.
+class OperatorStateStore {
+ public:
+  // The list named `d.name`, created at the first call from what was restored under that name.
+  // Throws std::invalid_argument for a name declared with another type or a descriptor with a
+  // TTL (operator state does not expire), SerializationError for restored bytes that do not
+  // deserialize.
+  template <class T>
+  OperatorListState<T>& get_list_state(const ListStateDescriptor<T>& d) {
+    if (d.ttl) {
+      throw std::invalid_argument("operator state '" + d.name + "' cannot have a time-to-live");
+    }
+    auto it = lists_.find(d.name);
+    if (it == lists_.end()) {
+      auto s = std::make_unique<OperatorListState<T>>();
+      auto p = pending_.find(d.name);
+      if (p != pending_.end()) {
+        restore_into(*s, d.name, p->second);
+        pending_.erase(p);
+      }
+      it = lists_.emplace(d.name, std::move(s)).first;
+    }
+    auto* s = dynamic_cast<OperatorListState<T>*>(it->second.get());
     if (!s) {
-      throw std::invalid_argument("state '" + descriptor.name +
-                                  "' was already declared with another kind or type");
+      throw std::invalid_argument("operator state '" + d.name +
+                                  "' was already declared with another type");
     }
     return *s;
   }
-  size_t num_states() const { return states_.size(); }
+  size_t num_states() const { return lists_.size(); }
+
+  // Takes the lists of `in`: a declared list gets the elements at once, any other keeps them
+  // until declared.
+  void restore(const OperatorSnapshot& in) {
+    for (const auto& [name, elements] : in.lists) {
+      auto it = lists_.find(name);
+      if (it != lists_.end()) {
+        restore_into(*it->second, name, elements);
+      } else {
+        auto& p = pending_[name];
+        p.insert(p.end(), elements.begin(), elements.end());
+      }
+    }
+  }
+  // Writes every non-empty list into out.lists (one serialized string per element).
+  void snapshot(OperatorSnapshot& out) const {
+    for (const auto& [name, s] : lists_) {
+      std::vector<std::string> elements;
+      s->snapshot(elements);
+      if (!elements.empty()) out.lists[name] = std::move(elements);
+    }
+    for (const auto& [name, elements] : pending_) {
+      if (!elements.empty()) out.lists[name] = elements;
+    }
+  }
 
  private:
-  KeyContext ctx_;
-  std::map<std::string, std::unique_ptr<StateBase>> states_;
+  static void restore_into(OperatorStateBase& s, const std::string& name,
+                           const std::vector<std::string>& elements) {
+    try {
+      s.restore(elements);
+    } catch (const SerializationError& e) {
+      throw SerializationError("restoring operator state '" + name + "': " + e.what());
+    }
+  }
+
+  std::map<std::string, std::unique_ptr<OperatorStateBase>> lists_;
+  std::map<std::string, std::vector<std::string>> pending_;  // restored, not declared yet
 };
 
 }  // namespace sluice
