@@ -261,7 +261,8 @@ absl::StatusOr<WrittenFile> WriteFramed(const std::string& path, const char magi
     ::close(fd);
     ::unlink(tmp.c_str());
     return absl::InternalError(absl::StrCat("cannot write '", path, "': body of ",
-                                            w.written() - kHeaderSize, " bytes, sized ", body_size));
+                                            w.written() - kHeaderSize, " bytes, sized ",
+                                            body_size));
   }
   WrittenFile result;
   result.crc = w.crc();
@@ -331,8 +332,8 @@ absl::StatusOr<FramedFile> ReadFramed(const std::string& path, const char magic[
 
   const std::string& b = f.bytes;
   if (b.size() >= 4 && std::memcmp(b.data(), magic, 4) != 0) {
-    return absl::InvalidArgumentError(absl::StrCat("'", path, "' is not a Sluice ", kind,
-                                                   " (bad magic)"));
+    return absl::InvalidArgumentError(
+        absl::StrCat("'", path, "' is not a Sluice ", kind, " (bad magic)"));
   }
   if (b.size() < kHeaderSize + kTrailerSize) {
     return absl::DataLossError(absl::StrCat(kind, " '", path, "' is truncated: ", b.size(),
@@ -350,8 +351,8 @@ absl::StatusOr<FramedFile> ReadFramed(const std::string& path, const char magic[
                                             " bytes, expected ", expected));
   }
   if (b.size() > expected) {
-    return absl::DataLossError(absl::StrCat(kind, " '", path, "' has ", b.size() - expected,
-                                            " bytes after its end"));
+    return absl::DataLossError(
+        absl::StrCat(kind, " '", path, "' has ", b.size() - expected, " bytes after its end"));
   }
   f.crc = GetFixed32(b.data() + b.size() - kTrailerSize);
   uint32_t actual = Crc32c(std::string_view(b.data(), b.size() - kTrailerSize));
@@ -390,9 +391,8 @@ absl::Status WriteStateFile(const std::string& path, const std::vector<OperatorS
                             proto::StateHandle* handle) {
   ByteCounter counter;
   EncodeSnapshots(snapshots, counter);
-  absl::StatusOr<WrittenFile> written =
-      WriteFramed(path, kStateMagic, counter.size(),
-                  [&](FileWriter& w) { EncodeSnapshots(snapshots, w); });
+  absl::StatusOr<WrittenFile> written = WriteFramed(
+      path, kStateMagic, counter.size(), [&](FileWriter& w) { EncodeSnapshots(snapshots, w); });
   if (!written.ok()) return written.status();
   if (handle) {
     handle->set_size(static_cast<int64_t>(written->size));
@@ -427,8 +427,8 @@ absl::StatusOr<std::vector<OperatorSnapshot>> ReadStateFile(const std::string& p
 absl::Status WriteMetadata(const std::string& dir, const proto::CheckpointMetadata& metadata) {
   std::string body;
   if (!metadata.SerializeToString(&body)) {
-    return absl::InternalError(absl::StrCat("cannot serialize the metadata of checkpoint ",
-                                            metadata.checkpoint_id()));
+    return absl::InternalError(
+        absl::StrCat("cannot serialize the metadata of checkpoint ", metadata.checkpoint_id()));
   }
   std::string path = (std::filesystem::path(dir) / kMetadataFile).string();
   absl::StatusOr<WrittenFile> written =

@@ -20,7 +20,7 @@ inline constexpr const char* kDashboardHtml = R"HTML(<!doctype html>
 <div class="cards" id="cards"></div>
 <h2>Jobs</h2>
 <table><thead><tr><th>Job ID</th><th>Name</th><th>State</th><th>Start</th><th>Duration</th>
-<th>Parallelism</th><th></th></tr></thead><tbody id="jobs"></tbody></table>
+<th>Parallelism</th><th>Restarts</th><th></th></tr></thead><tbody id="jobs"></tbody></table>
 <h2>TaskManagers</h2>
 <table><thead><tr><th>ID</th><th>Address</th><th>Slots</th><th>Free</th><th>Last heartbeat</th></tr></thead>
 <tbody id="tms"></tbody></table>
@@ -35,7 +35,7 @@ async function refresh(){
    .map(([k,v])=>'<div class="card">'+k+'<b>'+v+'</b></div>').join('');
   document.getElementById('jobs').innerHTML=jobs.jobs.slice().reverse().map(j=>'<tr><td><code>'+j.jid+'</code></td><td>'+esc(j.name)+
    '</td><td class="'+j.state+'">'+j.state+'</td><td>'+new Date(j['start-time']).toLocaleString()+'</td><td>'+(j.duration/1000).toFixed(1)+
-   ' s</td><td>'+j.parallelism+'</td><td>'+(['RUNNING','CREATED'].includes(j.state)?'<button onclick="cancelJob(\''+j.jid+'\')">Cancel</button>':'')+'</td></tr>').join('')||'<tr><td colspan=7>No jobs yet</td></tr>';
+   ' s</td><td>'+j.parallelism+'</td><td>'+j.restarts+'</td><td>'+(['RUNNING','CREATED','RESTARTING'].includes(j.state)?'<button onclick="cancelJob(\''+j.jid+'\')">Cancel</button>':'')+'</td></tr>').join('')||'<tr><td colspan=8>No jobs yet</td></tr>';
   document.getElementById('tms').innerHTML=tms.taskmanagers.map(t=>'<tr><td>'+esc(t.id)+'</td><td>'+esc(t.path)+'</td><td>'+t.slotsNumber+
    '</td><td>'+t.freeSlots+'</td><td>'+t.timeSinceLastHeartbeat+' ms ago</td></tr>').join('')||'<tr><td colspan=5>None registered</td></tr>';
  }catch(e){document.querySelector('.sub').textContent='JobManager unreachable: '+e}

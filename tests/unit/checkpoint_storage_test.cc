@@ -145,8 +145,7 @@ TEST_F(CheckpointStorageTest, StateFileRoundTrip) {
 
   proto::StateHandle other = handle;
   other.set_size(handle.size() + 1);
-  EXPECT_THAT(ReadStateFile(path, &other).status(),
-              StatusIs(absl::StatusCode::kDataLoss, path));
+  EXPECT_THAT(ReadStateFile(path, &other).status(), StatusIs(absl::StatusCode::kDataLoss, path));
   other = handle;
   other.set_crc32c(handle.crc32c() ^ 1);
   EXPECT_THAT(ReadStateFile(path, &other).status(),
@@ -206,8 +205,8 @@ TEST_F(CheckpointStorageTest, WrongMagic) {
   std::string path = dir_ + "/s";
   Write(path, "PK\x03\x04 this is a zip file, not a state file");
   absl::Status s = ReadStateFile(path).status();
-  EXPECT_THAT(s, StatusIs(absl::StatusCode::kInvalidArgument,
-                          "not a Sluice state file (bad magic)"));
+  EXPECT_THAT(s,
+              StatusIs(absl::StatusCode::kInvalidArgument, "not a Sluice state file (bad magic)"));
   EXPECT_THAT(std::string(s.message()), HasSubstr(path));
 
   // A metadata file is not a state file either, and the other way round.
@@ -294,7 +293,9 @@ TEST_F(CheckpointStorageTest, MetadataRoundTripByDirectoryOrFile) {
 
 TEST(NarrowSnapshotsTest, KeyGroupsOfTwoSubtasksGoToTheirOwnersAmongThree) {
   constexpr int kMaxParallelism = 128;
-  auto key_group = [](int64_t k) { return key_group_for_hash(KeyHash<int64_t>{}(k), kMaxParallelism); };
+  auto key_group = [](int64_t k) {
+    return key_group_for_hash(KeyHash<int64_t>{}(k), kMaxParallelism);
+  };
   std::vector<std::vector<OperatorSnapshot>> by_subtask;
   for (int i = 0; i < 2; ++i) {
     HeapKeyedStateBackend b(key_group_range(i, kMaxParallelism, 2));

@@ -915,9 +915,8 @@ TEST(SequenceSplitTest, SharesDifferByAtMostOne) {
   }
 }
 
-// generate_sequence(from, INT64_MAX): the last share's exclusive end is INT64_MAX + 1, which
-// does not fit an int64_t, so that subtask emits nothing (see the report; sources.h
-// SequenceSource). Enable when fixed.
+// generate_sequence(from, INT64_MAX): the last share's exclusive end, INT64_MAX + 1, does not fit
+// an int64_t; the source keeps inclusive [next, last] ranges, so the last number is emitted.
 TEST(SequenceSplitTest, SequenceEndingAtInt64MaxIsEmitted) {
   const int64_t max = std::numeric_limits<int64_t>::max();
   StreamExecutionEnvironment env;

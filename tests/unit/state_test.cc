@@ -204,7 +204,8 @@ Avg AvgDescriptor() {
       [](const std::pair<double, int>& acc) { return acc.first / acc.second; });
 }
 ReducingStateDescriptor<int> MaxDescriptor() {
-  return ReducingStateDescriptor<int>("max", [](const int& a, const int& b) { return std::max(a, b); });
+  return ReducingStateDescriptor<int>("max",
+                                      [](const int& a, const int& b) { return std::max(a, b); });
 }
 
 TEST_F(StateTest, SnapshotAndRestoreEveryStateKind) {
@@ -241,7 +242,8 @@ TEST_F(StateTest, SnapshotAndRestoreEveryStateKind) {
   auto& l2 = restored.get<ListState<int>>(ListStateDescriptor<int>("l"));
   auto& m2 = restored.get<MapState<std::string, int>>(MapStateDescriptor<std::string, int>("m"));
   auto& r2 = restored.get<ReducingState<int>>(MaxDescriptor());
-  auto& a2 = restored.get<AggregatingState<double, std::pair<double, int>, double>>(AvgDescriptor());
+  auto& a2 =
+      restored.get<AggregatingState<double, std::pair<double, int>, double>>(AvgDescriptor());
   SetKey(restored, "a", 10);
   EXPECT_EQ(v2.value(), "alpha");
   EXPECT_THAT(l2.get(), ElementsAre(1, 2, 3));
@@ -313,7 +315,8 @@ TEST_F(StateTest, ExpiredEntriesAreLeftOutOfSnapshots) {
 
 TEST_F(StateTest, StatesNotDeclaredAgainAreWrittenBackUnchanged) {
   auto& kept = store_.get<ValueState<int>>(ValueStateDescriptor<int>("kept"));
-  auto& dropped = store_.get<MapState<int, std::string>>(MapStateDescriptor<int, std::string>("old"));
+  auto& dropped =
+      store_.get<MapState<int, std::string>>(MapStateDescriptor<int, std::string>("old"));
   SetKey("a", 10);
   kept.update(1);
   dropped.put(1, "one");
@@ -410,9 +413,9 @@ TEST_F(StateTest, ForEachKeyVisitsEveryKeyWithStateOnceInKeyGroupOrder) {
     seen.emplace_back(store_.key_context().key_group, k);
     v.update(v.value() * 10);  // state accesses refer to the visited key
   });
-  EXPECT_THAT(seen, ElementsAre(std::pair<int, std::string>{10, "a"},
-                                std::pair<int, std::string>{11, "b"},
-                                std::pair<int, std::string>{13, "d"}));
+  EXPECT_THAT(
+      seen, ElementsAre(std::pair<int, std::string>{10, "a"}, std::pair<int, std::string>{11, "b"},
+                        std::pair<int, std::string>{13, "d"}));
   EXPECT_EQ(store_.key_context().key_group, -1) << "no current key afterwards";
   SetKey("b", 11);
   EXPECT_EQ(v.value(), 20);
@@ -484,8 +487,8 @@ TEST(OperatorStateTest, ListsSnapshotElementByElementAndRestore) {
   store.snapshot(snap);
   EXPECT_TRUE(snap.key_groups.empty());
   ASSERT_EQ(snap.lists.size(), 2u) << "empty lists are left out";
-  EXPECT_THAT(snap.lists.at("names"), ElementsAre(serialize(std::string("x")),
-                                                  serialize(std::string("y"))));
+  EXPECT_THAT(snap.lists.at("names"),
+              ElementsAre(serialize(std::string("x")), serialize(std::string("y"))));
   EXPECT_EQ(snap.lists.at("offsets").size(), 4u);
 
   OperatorStateStore restored;

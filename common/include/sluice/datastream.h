@@ -166,11 +166,12 @@ class ProcessOperator final : public OneInputOperator<IN> {
  public:
   ProcessOperator(std::string name, F f, Collector<OUT>* out)
       : OneInputOperator<IN>(std::move(name)), f_(std::move(f)), out_(out) {}
-  void initialize_state(TaskRuntime&, const OperatorSnapshot* restored,
-                        bool is_restored) override {
+  void initialize_state(TaskRuntime&, const OperatorSnapshot* restored, bool is_restored) override {
     SLUICE_USER_CALL(this->name_, state_.initialize(restored, is_restored));
   }
-  void open(TaskRuntime& rt) override { SLUICE_USER_CALL(this->name_, f_.open(state_.context(rt))); }
+  void open(TaskRuntime& rt) override {
+    SLUICE_USER_CALL(this->name_, f_.open(state_.context(rt)));
+  }
   void emit(IN&& v) override { SLUICE_USER_CALL(this->name_, f_.process_element(v, *out_)); }
   void end_input() override { SLUICE_USER_CALL(this->name_, f_.end_input(*out_)); }
   void close() override { SLUICE_USER_CALL(this->name_, f_.close()); }
@@ -385,12 +386,14 @@ class TextFileSinkOperator final : public OneInputOperator<T> {
 template <class T, class F>
 class UserSinkOperator final : public OneInputOperator<T> {
  public:
-  UserSinkOperator(std::string name, F f) : OneInputOperator<T>(std::move(name)), f_(std::move(f)) {}
-  void initialize_state(TaskRuntime&, const OperatorSnapshot* restored,
-                        bool is_restored) override {
+  UserSinkOperator(std::string name, F f)
+      : OneInputOperator<T>(std::move(name)), f_(std::move(f)) {}
+  void initialize_state(TaskRuntime&, const OperatorSnapshot* restored, bool is_restored) override {
     SLUICE_USER_CALL(this->name_, state_.initialize(restored, is_restored));
   }
-  void open(TaskRuntime& rt) override { SLUICE_USER_CALL(this->name_, f_.open(state_.context(rt))); }
+  void open(TaskRuntime& rt) override {
+    SLUICE_USER_CALL(this->name_, f_.open(state_.context(rt)));
+  }
   void emit(T&& v) override { SLUICE_USER_CALL(this->name_, f_.invoke(v)); }
   void close() override { SLUICE_USER_CALL(this->name_, f_.close()); }
   void snapshot_state(int64_t checkpoint_id, OperatorSnapshot& out) override {
@@ -417,11 +420,12 @@ class SourceOperator final : public OperatorBase {
  public:
   SourceOperator(std::string name, F f, Collector<T>* out)
       : OperatorBase(std::move(name)), f_(std::move(f)), out_(out) {}
-  void initialize_state(TaskRuntime&, const OperatorSnapshot* restored,
-                        bool is_restored) override {
+  void initialize_state(TaskRuntime&, const OperatorSnapshot* restored, bool is_restored) override {
     SLUICE_USER_CALL(this->name_, state_.initialize(restored, is_restored));
   }
-  void open(TaskRuntime& rt) override { SLUICE_USER_CALL(this->name_, f_.open(state_.context(rt))); }
+  void open(TaskRuntime& rt) override {
+    SLUICE_USER_CALL(this->name_, f_.open(state_.context(rt)));
+  }
   void run(TaskRuntime& rt) override {
     Ctx c(out_, rt);
     SLUICE_USER_CALL(this->name_, f_.run(c));
@@ -1073,7 +1077,8 @@ class DataStream {
   WriterFactory typed_writer_;
 };
 
-// A stream partitioned by key. Aggregations keep one value per key and emit every update.
+// A stream partitioned by key. Aggregations (reduce, sum, min, max) keep one value per key in
+// keyed state, which checkpoints store, and emit every update.
 template <class T, class KS>
 class KeyedStream {
  public:
@@ -1091,11 +1096,10 @@ class KeyedStream {
   template <class F>
   DataStream<T> reduce(F f, std::string name = "Keyed Reduce") {
     KS ks = ks_;
-    return in_.template add_one_input<T>(std::move(name), "reduce",
-                                         [ks, f](Collector<T>* out, const std::string& n) {
-                                           return std::make_unique<KeyedReduceOperator<T, K, KS, F>>(
-                                               n, ks, f, out);
-                                         });
+    return in_.template add_one_input<T>(
+        std::move(name), "reduce", [ks, f](Collector<T>* out, const std::string& n) {
+          return std::make_unique<KeyedReduceOperator<T, K, KS, F>>(n, ks, f, out);
+        });
   }
   // Running sum of the whole record (arithmetic T), of tuple element I, or of a struct member.
   DataStream<T> sum() {

@@ -76,8 +76,9 @@ class RuntimeContext {
  private:
   KeyedStateBackend& keyed() {
     if (!keyed_) {
-      throw std::logic_error("keyed state is only available in functions on a keyed stream "
-                             "(after key_by)");
+      throw std::logic_error(
+          "keyed state is only available in functions on a keyed stream "
+          "(after key_by)");
     }
     return *keyed_;
   }

@@ -47,7 +47,7 @@ struct TaskInfo {
 struct OperatorSnapshot {
   int node_id = -1;
   // Operator state: named lists whose elements are serialized one by one, so that the runtime
-  // can redistribute them over another number of subtasks (round robin, as Flink's).
+  // can redistribute them over another number of subtasks (split evenly, as Flink does).
   std::map<std::string, std::vector<std::string>> lists;
   // Keyed state by absolute key group: each value holds every keyed state entry of that group.
   std::map<int, std::string> key_groups;

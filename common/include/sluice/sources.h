@@ -72,7 +72,8 @@ class SequenceSource final : public SourceFunction<int64_t> {
     int p = ctx.number_of_parallel_subtasks();
     __int128 begin = from_ + n * i / p;
     __int128 end = from_ + n * (i + 1) / p;  // exclusive
-    if (begin < end) pending_.push_back({static_cast<int64_t>(begin), static_cast<int64_t>(end - 1)});
+    if (begin < end)
+      pending_.push_back({static_cast<int64_t>(begin), static_cast<int64_t>(end - 1)});
   }
   void run(SourceContext& ctx) override {
     uint64_t k = 0;

@@ -585,10 +585,9 @@ class HeapKeyedStateBackend final : public KeyedStateBackend {
     KeyGroupRange range = key_group_range();
     for (const auto& [kg, bytes] : in.key_groups) {
       if (kg < range.first || kg > range.last) {
-        throw std::invalid_argument("restored key group " + std::to_string(kg) +
-                                    " is outside this subtask's range [" +
-                                    std::to_string(range.first) + ", " +
-                                    std::to_string(range.last) + "]");
+        throw std::invalid_argument(
+            "restored key group " + std::to_string(kg) + " is outside this subtask's range [" +
+            std::to_string(range.first) + ", " + std::to_string(range.last) + "]");
       }
       DataInput di(bytes);
       while (!di.at_end()) {
@@ -663,8 +662,8 @@ class HeapKeyedStateBackend final : public KeyedStateBackend {
       DataInput in(entries);
       t.read_entries(kg, in, count);
     } catch (const SerializationError& e) {
-      throw SerializationError("restoring state '" + name + "' (key group " +
-                               std::to_string(kg) + "): " + e.what());
+      throw SerializationError("restoring state '" + name + "' (key group " + std::to_string(kg) +
+                               "): " + e.what());
     }
   }
 
