@@ -356,6 +356,8 @@ class JobManagerImpl final : public proto::JobManagerService::Service {
       SetUpCheckpointing(job, std::move(job_conf));
       job.restore_from = std::move(restore);
       job.restore_dir = restore_dir;
+      // Numbering goes on from the restored checkpoint (tasks take only newer ones).
+      if (job.restore_from) job.next_checkpoint_id = job.restore_from->checkpoint_id() + 1;
       job.slots = AllocateSlots(needed);
       deployments = BuildDeployments(job);
       job.state = "RUNNING";
