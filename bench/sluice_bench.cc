@@ -6,23 +6,21 @@
 //   2. Keyed shuffle generate -> key_by -> sum -> discard between two TaskManagers of one slot
 //      each (in-process MiniCluster), beside a single-threaded unordered_map running sum.
 //   3. Resident memory of an idle sluice-jobmanager and sluice-taskmanager (the real binaries).
+//   4. Checkpoint overhead: a keyed job's throughput without and with 1 s checkpoints, runs
+//      alternating, and the checkpoints' durations and sizes (real daemons; checkpoint_bench.h).
+//   5. Recovery from kill -9 of a TaskManager: detection, job RUNNING again, output caught up.
 //
-//   sluice-bench --quick            a smoke run, under 20 s
-//   sluice-bench                    the full run, about a minute
-//   sluice-bench --help             record counts, runs, layouts, -D settings of the clusters
+//   sluice-bench --quick                a smoke run of figures 1-3, under 20 s
+//   sluice-bench                        figures 1-3 in full, about a minute
+//   sluice-bench checkpoints --quick    a smoke run of figures 4-5, about 15 s
+//   sluice-bench checkpoints            figures 4-5 in full, about a minute
+//   sluice-bench --help                 record counts, runs, layouts, -D settings of the clusters
 //
 // The job libraries (bench/jobs/) are looked up in ../bench from this binary's folder
 // (build/bench), the daemons in this binary's folder (build/bin). Threads: the main thread runs
 // the loops and drives the clusters; the clusters and daemons have their own.
 // A benchmark is a program that prints figures, never a test.
-#include <fcntl.h>
-#include <netinet/in.h>
-#include <signal.h>
-#include <spawn.h>
 #include <sys/resource.h>
-#include <sys/socket.h>
-#include <sys/stat.h>
-#include <sys/wait.h>
 #include <unistd.h>
 
 #include <CLI/CLI.hpp>
@@ -43,6 +41,8 @@
 #include "absl/strings/match.h"
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_format.h"
+#include "bench_util.h"
+#include "checkpoint_bench.h"
 #include "client/job_client.h"
 #include "client/mini_cluster.h"
 #include "common/config.h"
@@ -53,12 +53,9 @@
 #include "spdlog/spdlog.h"
 #include "workload.h"
 
-extern char** environ;
-
 namespace sluice::bench {
 namespace {
 
-using Clock = std::chrono::steady_clock;
 using namespace std::chrono_literals;
 
 struct Options {
@@ -84,10 +81,17 @@ struct Options {
   std::vector<std::string> overrides;
   // The layouts of figure 2. Default: all three.
   std::string layouts = "spread,remote,local";
+  // What to run: "throughput" (figures 1-3), "checkpoints" (figures 4-5) or "all". Default:
+  // throughput.
+  std::string mode = "throughput";
+  // Settings of figures 4 and 5 (bin_dir, lib_dir, quick and -D are copied from the above).
+  CheckpointBenchOptions checkpoints;
 };
 
 // ---------------------------------------------------------------------------------------------
 // Clocks and figures.
+
+using ::sluice::bench::ProcessCpuSeconds;  // of another process, by pid
 
 // CPU seconds (user + system) consumed so far by every thread of this process.
 double ProcessCpuSeconds() {
@@ -103,38 +107,10 @@ double ThreadCpuSeconds() {
   return static_cast<double>(ts.tv_sec) + static_cast<double>(ts.tv_nsec) / 1e9;
 }
 
-double SecondsSince(Clock::time_point t0) {
-  return std::chrono::duration<double>(Clock::now() - t0).count();
-}
-
 // Keeps `v` alive without the compiler knowing what is done with it (Google Benchmark's trick).
 template <class T>
 inline void DoNotOptimize(const T& v) {
   asm volatile("" : : "r,m"(v) : "memory");
-}
-
-double Median(std::vector<double> v) {
-  if (v.empty()) return 0;
-  std::sort(v.begin(), v.end());
-  size_t n = v.size();
-  return n % 2 ? v[n / 2] : (v[n / 2 - 1] + v[n / 2]) / 2;
-}
-
-std::string Rate(double per_second) {
-  if (per_second >= 1e9) return absl::StrFormat("%.2f G/s", per_second / 1e9);
-  if (per_second >= 1e6) return absl::StrFormat("%.2f M/s", per_second / 1e6);
-  if (per_second >= 1e3) return absl::StrFormat("%.1f k/s", per_second / 1e3);
-  return absl::StrFormat("%.0f /s", per_second);
-}
-
-std::string Count(int64_t n) {
-  const std::string digits = std::to_string(n);
-  std::string s;
-  for (size_t i = 0; i < digits.size(); ++i) {
-    if (i > 0 && (digits.size() - i) % 3 == 0) s.push_back(',');
-    s.push_back(digits[i]);
-  }
-  return s;
 }
 
 // One measurement: records processed, wall and CPU seconds.
@@ -433,134 +409,6 @@ absl::Status BenchKeyedShuffle(const Options& o, JobRunner& two_tms, JobRunner& 
 // ---------------------------------------------------------------------------------------------
 // 3. Idle daemons' memory.
 
-absl::StatusOr<int> FreePort() {
-  int fd = ::socket(AF_INET, SOCK_STREAM, 0);
-  if (fd < 0) return absl::InternalError(absl::StrCat("socket: ", std::strerror(errno)));
-  sockaddr_in a{};
-  a.sin_family = AF_INET;
-  a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-  a.sin_port = 0;
-  socklen_t len = sizeof a;
-  if (::bind(fd, reinterpret_cast<sockaddr*>(&a), sizeof a) != 0 ||
-      ::getsockname(fd, reinterpret_cast<sockaddr*>(&a), &len) != 0) {
-    int err = errno;
-    ::close(fd);
-    return absl::InternalError(absl::StrCat("cannot find a free port: ", std::strerror(err)));
-  }
-  ::close(fd);
-  return static_cast<int>(ntohs(a.sin_port));
-}
-
-// A daemon started by the benchmark; SIGTERMed (then SIGKILLed) on destruction.
-class Daemon {
- public:
-  // Starts `binary` with `args`, its output to `log`, without $SLUICE_CONF_DIR (defaults only).
-  static absl::StatusOr<std::unique_ptr<Daemon>> Spawn(const std::string& binary,
-                                                       const std::vector<std::string>& args,
-                                                       const std::string& log) {
-    if (::access(binary.c_str(), X_OK) != 0) {
-      return absl::NotFoundError(
-          absl::StrCat("no executable ", binary, " (build it, or pass --bin-dir)"));
-    }
-    std::vector<std::string> argv_s = {binary};
-    argv_s.insert(argv_s.end(), args.begin(), args.end());
-    std::vector<char*> argv;
-    for (auto& a : argv_s) argv.push_back(a.data());
-    argv.push_back(nullptr);
-    std::vector<char*> envp;
-    for (char** e = environ; *e; ++e) {
-      if (std::strncmp(*e, "SLUICE_CONF_DIR=", 16) != 0) envp.push_back(*e);
-    }
-    envp.push_back(nullptr);
-    posix_spawn_file_actions_t fa;
-    posix_spawn_file_actions_init(&fa);
-    posix_spawn_file_actions_addopen(&fa, 1, log.c_str(), O_WRONLY | O_CREAT | O_TRUNC, 0644);
-    posix_spawn_file_actions_adddup2(&fa, 1, 2);
-    pid_t pid = 0;
-    int rc = posix_spawn(&pid, binary.c_str(), &fa, nullptr, argv.data(), envp.data());
-    posix_spawn_file_actions_destroy(&fa);
-    if (rc != 0)
-      return absl::InternalError(absl::StrCat("cannot start ", binary, ": ", std::strerror(rc)));
-    return std::unique_ptr<Daemon>(new Daemon(pid, log));
-  }
-
-  ~Daemon() { Stop(); }
-
-  pid_t pid() const { return pid_; }
-  // False once the process has exited (and it is reaped).
-  bool Alive() {
-    if (pid_ <= 0) return false;
-    int status = 0;
-    if (::waitpid(pid_, &status, WNOHANG) == pid_) {
-      pid_ = 0;
-      return false;
-    }
-    return true;
-  }
-  // SIGTERM, then SIGKILL after 5 s; returns the seconds the process took to exit.
-  double Stop() {
-    if (pid_ <= 0) return 0;
-    auto t0 = Clock::now();
-    ::kill(pid_, SIGTERM);
-    int status = 0;
-    while (::waitpid(pid_, &status, WNOHANG) == 0) {
-      if (SecondsSince(t0) > 5) {
-        ::kill(pid_, SIGKILL);
-        ::waitpid(pid_, &status, 0);
-        break;
-      }
-      std::this_thread::sleep_for(10ms);
-    }
-    pid_ = 0;
-    return SecondsSince(t0);
-  }
-  std::string LogTail() const {
-    std::ifstream f(log_);
-    std::string s((std::istreambuf_iterator<char>(f)), std::istreambuf_iterator<char>());
-    return s.size() > 2000 ? s.substr(s.size() - 2000) : s;
-  }
-
- private:
-  Daemon(pid_t pid, std::string log) : pid_(pid), log_(std::move(log)) {}
-  pid_t pid_;
-  std::string log_;
-};
-
-// Fields of /proc/<pid>/status, in kB for the Vm* ones.
-std::map<std::string, int64_t> ProcStatus(pid_t pid) {
-  std::map<std::string, int64_t> out;
-  std::ifstream f(absl::StrCat("/proc/", pid, "/status"));
-  std::string line;
-  while (std::getline(f, line)) {
-    auto colon = line.find(':');
-    if (colon == std::string::npos) continue;
-    std::string key = line.substr(0, colon);
-    if (key != "VmRSS" && key != "VmHWM" && key != "RssAnon" && key != "RssFile" &&
-        key != "Threads") {
-      continue;
-    }
-    out[key] = std::atoll(line.c_str() + colon + 1);
-  }
-  return out;
-}
-
-// CPU seconds (user + system) a process has consumed, from /proc/<pid>/stat; 0 if unreadable.
-double ProcessCpuSeconds(pid_t pid) {
-  std::ifstream f(absl::StrCat("/proc/", pid, "/stat"));
-  std::string stat((std::istreambuf_iterator<char>(f)), std::istreambuf_iterator<char>());
-  auto close_paren = stat.rfind(')');  // the command name may hold spaces
-  if (close_paren == std::string::npos) return 0;
-  std::istringstream in(stat.substr(close_paren + 2));
-  std::string field;
-  unsigned long long utime = 0, stime = 0;
-  // Fields after the name start at 3 (state); utime and stime are fields 14 and 15.
-  for (int i = 3; i <= 15 && in >> field; ++i) {
-    if (i == 14) utime = std::stoull(field);
-    if (i == 15) stime = std::stoull(field);
-  }
-  return static_cast<double>(utime + stime) / static_cast<double>(::sysconf(_SC_CLK_TCK));
-}
-
 absl::Status BenchIdleMemory(const Options& o) {
   const std::string jm_bin = o.bin_dir + "/sluice-jobmanager";
   const std::string tm_bin = o.bin_dir + "/sluice-taskmanager";
@@ -711,13 +559,13 @@ absl::Status RunThroughput(const Options& o, const std::set<int>& only) {
 int Main(const Options& o) {
   std::set<int> only;
   for (char c : o.only) {
-    if (c >= '1' && c <= '3') only.insert(c - '0');
+    if (c >= '1' && c <= '5') only.insert(c - '0');
   }
   std::string load;
   std::ifstream("/proc/loadavg") >> load;
-  std::printf("sluice-bench%s: %u hardware threads (%s), load average %s at start.\n",
-              o.quick ? " --quick" : "", std::thread::hardware_concurrency(), CpuModel().c_str(),
-              load.c_str());
+  std::printf("sluice-bench %s%s: %u hardware threads (%s), load average %s at start.\n",
+              o.mode.c_str(), o.quick ? " --quick" : "", std::thread::hardware_concurrency(),
+              CpuModel().c_str(), load.c_str());
   std::fflush(stdout);
   auto t0 = Clock::now();
   int rc = 0;
@@ -732,6 +580,13 @@ int Main(const Options& o) {
     absl::Status s = BenchIdleMemory(o);
     if (!s.ok()) {
       std::fprintf(stderr, "error: idle memory: %s\n", std::string(s.message()).c_str());
+      rc = 1;
+    }
+  }
+  if (only.count(4) || only.count(5)) {
+    absl::Status s = RunCheckpointFigures(o.checkpoints, only.count(4) > 0, only.count(5) > 0);
+    if (!s.ok()) {
+      std::fprintf(stderr, "error: checkpoints: %s\n", std::string(s.message()).c_str());
       rc = 1;
     }
   }
@@ -754,8 +609,13 @@ int main(int argc, char** argv) {
       ->check(CLI::Range(1, 1 << 24));
   app.add_option("--runs", o.runs, "runs of every measurement (the median is shown)")
       ->check(CLI::Range(1, 100));
+  app.add_option("mode", o.mode,
+                 "throughput: figures 1-3 (default); checkpoints: figures 4-5, checkpoint "
+                 "overhead and recovery from kill -9 on real daemons; all: 1-5")
+      ->check(CLI::IsMember({"throughput", "checkpoints", "all"}));
   app.add_option("--only", o.only,
-                 "which figures: a list of 1 (pipeline), 2 (shuffle), 3 (memory)");
+                 "which figures: a list of 1 (pipeline), 2 (shuffle), 3 (memory), "
+                 "4 (checkpoint overhead), 5 (recovery); overrides the mode's");
   app.add_option("--bin-dir", o.bin_dir,
                  "folder of sluice-jobmanager and sluice-taskmanager "
                  "(default: this binary's folder)");
@@ -764,11 +624,44 @@ int main(int argc, char** argv) {
                  "from this binary's folder)");
   app.add_option("--layouts", o.layouts, "keyed shuffle layouts to run: spread, remote, local");
   app.add_option("-D", o.overrides,
-                 "a configuration key=value for the in-process clusters "
-                 "(figures 1 and 2), e.g. -D taskmanager.memory.segment-size=64kb");
+                 "a configuration key=value for the in-process clusters of figures 1 and 2 and "
+                 "the daemons of figures 4 and 5, e.g. -D taskmanager.memory.segment-size=64kb");
   app.add_option("--idle-wait", o.idle_wait_s, "seconds the idle daemons wait before measuring")
       ->check(CLI::Range(0.0, 60.0));
+  sluice::bench::CheckpointBenchOptions& c = o.checkpoints;
+  app.add_option("--state-keys", c.keys, "figures 4-5: distinct keys of the keyed-state job")
+      ->check(CLI::Range(int64_t{1}, int64_t{1} << 30));
+  app.add_option("--interval", c.interval,
+                 "figures 4-5: execution.checkpointing.interval (default 1s)");
+  app.add_option("--rounds", c.rounds, "figure 4: rounds of (A without, B with checkpoints)")
+      ->check(CLI::Range(1, 100));
+  app.add_option("--warmup", c.warmup_s, "figure 4: seconds from RUNNING to the measurement")
+      ->check(CLI::Range(0.1, 600.0));
+  app.add_option("--window", c.window_s, "figure 4: seconds measured per run")
+      ->check(CLI::Range(0.5, 600.0));
+  app.add_option("--kills", c.kills, "figure 5: TaskManagers killed one after the other")
+      ->check(CLI::Range(1, 100));
+  app.add_option("--rate", c.rate,
+                 "figure 5: records/s of the paced source (default: a third of the rate "
+                 "without checkpoints)")
+      ->check(CLI::NonNegativeNumber);
+  app.add_option("--restart-delay", c.restart_delay,
+                 "figure 5: restart-strategy.fixed-delay.delay (default 0ms)");
+  app.add_option("--catch-up-lag", c.catch_up_lag_ms,
+                 "figure 5: output lag (ms) at which the job has caught up (default 100)")
+      ->check(CLI::Range(int64_t{1}, int64_t{60'000}));
+  app.add_option("--kill-phase", c.kill_phase_ms,
+                 "figure 5: ms after a completed checkpoint at which to kill (default 500)")
+      ->check(CLI::Range(int64_t{0}, int64_t{600'000}));
+  app.add_flag("--keep-dir", c.keep_dir,
+               "figures 4-5: keep the daemons' logs and checkpoints and print the folder");
+  app.add_flag("--trace-recovery", c.trace_recovery,
+               "figure 5: print the output lag every 100 ms from each kill until caught up");
   CLI11_PARSE(app, argc, argv);
+  if (app.count("--only") == 0) {
+    if (o.mode == "checkpoints") o.only = "4,5";
+    if (o.mode == "all") o.only = "1,2,3,4,5";
+  }
 
   std::string self = sluice::bench::SelfDir();
   if (o.bin_dir.empty()) o.bin_dir = self;
@@ -780,6 +673,14 @@ int main(int argc, char** argv) {
   if (o.pipeline_records == 0) o.pipeline_records = o.quick ? 30'000'000 : 600'000'000;
   if (o.shuffle_records == 0) o.shuffle_records = o.quick ? 3'000'000 : 60'000'000;
   if (o.runs == 0) o.runs = o.quick ? 1 : 3;
+  c.quick = o.quick;
+  c.bin_dir = o.bin_dir;
+  c.lib_dir = o.lib_dir;
+  c.overrides = o.overrides;
+  if (c.rounds == 0) c.rounds = o.quick ? 2 : 10;
+  if (c.warmup_s == 0) c.warmup_s = 0.5;
+  if (c.window_s == 0) c.window_s = 2.0;
+  if (c.kills == 0) c.kills = o.quick ? 1 : 3;
 
   sluice::InitLogging("sluice-bench");
   spdlog::set_level(spdlog::level::warn);

@@ -10,6 +10,7 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <cctype>
 #include <cerrno>
 #include <cstdlib>
@@ -193,6 +194,84 @@ std::map<std::string, std::vector<std::string>> ReadPartFiles(const std::string&
     }
   }
   return ::testing::AssertionSuccess();
+}
+
+::testing::AssertionResult SequenceCountOutputIsCorrect(const std::string& dir, int64_t keys,
+                                                        int64_t per_key, bool exactly_once) {
+  static const std::regex kCommitted(R"(part-\d+-\d+)");
+  static const std::regex kLine(R"((-?\d+),(-?\d+),(-?\d+))");
+  std::error_code ec;
+  if (!fs::is_directory(dir, ec)) return ::testing::AssertionFailure() << "no folder " << dir;
+  std::vector<std::string> problems;
+  auto problem = [&](std::string p) {
+    if (problems.size() < 10) problems.push_back(std::move(p));
+  };
+  std::unordered_map<int64_t, std::string> file_of;
+  int files = 0;
+  for (const auto& entry : fs::directory_iterator(dir, ec)) {
+    std::string name = entry.path().filename().string();
+    if (name.rfind("part-", 0) != 0) continue;
+    if (!std::regex_match(name, kCommitted)) {
+      problem(absl::StrCat("visible file '", name, "' is not a committed part file"));
+      continue;
+    }
+    ++files;
+    std::ifstream f(entry.path(), std::ios::binary);
+    std::string line;
+    while (std::getline(f, line)) {
+      std::smatch m;
+      if (!std::regex_match(line, m, kLine)) {
+        problem(absl::StrCat(name, ": malformed line '", line, "'"));
+        continue;
+      }
+      int64_t key = std::stoll(m[1]), count = std::stoll(m[2]), violations = std::stoll(m[3]);
+      if (key < 0 || key >= keys) {
+        problem(absl::StrCat(name, ": key out of range in '", line, "'"));
+        continue;
+      }
+      auto [it, inserted] = file_of.emplace(key, name);
+      if (!inserted) {
+        problem(
+            absl::StrCat("key ", key, " appears more than once (", it->second, " and ", name, ")"));
+      }
+      if (exactly_once && (count != per_key || violations != 0)) {
+        problem(absl::StrCat(name, ": key ", key, " has count ", count, " and ", violations,
+                             " violations, expected ", per_key, " and 0"));
+      } else if (!exactly_once && count < per_key) {
+        problem(absl::StrCat(name, ": key ", key, " has count ", count, ", expected at least ",
+                             per_key, " (records were lost)"));
+      }
+    }
+  }
+  if (ec) problem(absl::StrCat("cannot list ", dir, ": ", ec.message()));
+  int64_t missing = 0;
+  std::string some_missing;
+  for (int64_t k = 0; k < keys; ++k) {
+    if (file_of.count(k)) continue;
+    if (++missing <= 10) absl::StrAppend(&some_missing, some_missing.empty() ? "" : " ", k);
+  }
+  if (missing > 0) {
+    problem(absl::StrCat(missing, " of ", keys, " keys have no line (", some_missing,
+                         missing > 10 ? " ..." : "", ")"));
+  }
+  if (problems.empty()) return ::testing::AssertionSuccess();
+  return ::testing::AssertionFailure()
+         << "output in " << dir << " (" << files << " committed part files) is wrong:\n  "
+         << absl::StrJoin(problems, "\n  ");
+}
+
+std::vector<std::string> InProgressFiles(const std::string& dir) {
+  std::vector<std::string> names;
+  std::error_code ec;
+  for (const auto& entry : fs::directory_iterator(dir, ec)) {
+    std::string name = entry.path().filename().string();
+    if (name.rfind(".part-", 0) == 0 && name.size() > 11 &&
+        name.compare(name.size() - 11, 11, ".inprogress") == 0) {
+      names.push_back(name);
+    }
+  }
+  std::sort(names.begin(), names.end());
+  return names;
 }
 
 // ---- processes ----
@@ -523,6 +602,67 @@ void TestCluster::KillTaskManager(int i) {
   tm_killed_.at(i) = true;
   tms_.at(i)->Signal(SIGKILL);
   tms_.at(i)->WaitForExit(10s);
+}
+
+absl::StatusOr<int> TestCluster::AddTaskManager() {
+  const int i = num_task_managers();
+  std::string log = absl::StrCat(dir_, "/taskmanager-", i);
+  auto tm = ChildProcess::Start(DaemonArgs("sluice-taskmanager"), log + ".out", log + ".log");
+  if (!tm.ok()) return tm.status();
+  tms_.push_back(std::move(*tm));
+  tm_killed_.push_back(false);
+  tm_ids_.emplace_back();
+  tm_addresses_.emplace_back();
+  static const std::regex kListening(R"(TaskManager (tm-\S+) listening on (\S+) )");
+  std::string problem;
+  bool registered = WaitUntil(
+      [&] {
+        if (!tms_[i]->Running()) {
+          problem =
+              absl::StrCat("TaskManager ", i, " exited with ", tms_[i]->exit_code().value_or(-1),
+                           ":\n", LastLines(TaskManagerLog(i), 20));
+          return true;
+        }
+        if (tm_ids_[i].empty()) {
+          std::smatch m;
+          std::string text = TaskManagerLog(i);
+          if (!std::regex_search(text, m, kListening)) return false;
+          tm_ids_[i] = m[1];
+          tm_addresses_[i] = m[2];
+        }
+        auto ov = client_->Overview();
+        if (!ov.ok()) return false;
+        for (const auto& t : ov->task_managers()) {
+          if (t.tm_id() == tm_ids_[i]) return true;
+        }
+        return false;
+      },
+      30s, 20ms);
+  if (problem.empty() && !registered) {
+    problem = absl::StrCat("TaskManager ", i, " did not register within 30 s:\n",
+                           LastLines(TaskManagerLog(i), 20));
+  }
+  if (!problem.empty()) {
+    tms_[i]->Stop();
+    tm_killed_[i] = true;  // stopped here: neither IsHealthy() nor Stop() expects it to run
+    return absl::InternalError(problem);
+  }
+  return i;
+}
+
+int TestCluster::TaskManagerIndex(const std::string& tm_id) const {
+  for (int i = 0; i < static_cast<int>(tm_ids_.size()); ++i) {
+    if (tm_ids_[i] == tm_id) return i;
+  }
+  return -1;
+}
+
+int TestCluster::RestPort() const {
+  static const std::regex kRest(R"(REST API and dashboard at http://[^:/]+:(\d+)/)");
+  std::smatch m;
+  std::string log = JobManagerLog();
+  if (!std::regex_search(log, m, kRest)) return -1;
+  return std::stoi(m[1]);
 }
 
 CommandResult TestCluster::Cli(std::vector<std::string> args, std::chrono::milliseconds timeout) {

@@ -58,6 +58,17 @@ std::map<std::string, std::vector<std::string>> ReadPartFiles(const std::string&
 ::testing::AssertionResult SequenceOutputIsCorrect(const std::string& dir, int64_t count,
                                                    int64_t keys);
 
+// Checks the committed output of the sequence-count job (examples/sequence_count, and
+// tests/jobs/chaos_count_job.cc) run with --keys K --per-key N --output DIR: one
+// `key,count,violations` line for every key 0..K-1 over all `part-<subtask>-<n>` files, each key
+// exactly once. With `exactly_once` every count is N and every violations 0; otherwise (an
+// at-least-once run: nothing may be lost) every count is at least N. Also fails on a visible
+// file named `part-*` that is not a committed file name, e.g. an in-progress file made visible.
+::testing::AssertionResult SequenceCountOutputIsCorrect(const std::string& dir, int64_t keys,
+                                                        int64_t per_key, bool exactly_once = true);
+// The names of the exactly-once file sink's in-progress files (`.part-*.inprogress`) in `dir`.
+std::vector<std::string> InProgressFiles(const std::string& dir);
+
 // ---- processes ----
 
 struct ProcStatus {
@@ -175,6 +186,14 @@ class TestCluster {
   bool TaskManagerRunning(int i);
   // SIGKILL to TaskManager i, and reaps it.
   void KillTaskManager(int i);
+  // Starts one more TaskManager with the settings of the others and waits (at most 30 s) until
+  // the JobManager lists it. Returns its index (the old num_task_managers()); an error with its
+  // log when it exits or does not register in time (it is then stopped).
+  absl::StatusOr<int> AddTaskManager();
+  // The index of the TaskManager whose id is `tm_id`, or -1.
+  int TaskManagerIndex(const std::string& tm_id) const;
+  // The REST port the JobManager logged at start-up, or -1 (REST is on, on a free port).
+  int RestPort() const;
 
   // Runs the CLI; `-m <jm_address>` is added after the subcommand for run, list and cancel.
   CommandResult Cli(std::vector<std::string> args,
