@@ -246,14 +246,7 @@ class KeyedReduceOperator final : public KeyedOneInputOperator<T, K> {
   void emit(T&& v) override {
     SLUICE_USER_CALL(this->name_, {
       this->set_current_key(ks_(static_cast<const T&>(v)));
-      if (value_->has_value()) {
-        T r = f_(static_cast<const T&>(value_->value()), static_cast<const T&>(v));
-        value_->update(r);
-        out_->emit(std::move(r));
-      } else {
-        value_->update(v);
-        out_->emit(std::move(v));
-      }
+      out_->emit(T(value_->merge(std::move(v), f_)));
     });
   }
 

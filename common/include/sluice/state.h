@@ -30,6 +30,7 @@
 #include <algorithm>
 #include <chrono>
 #include <cstdint>
+#include <cstring>
 #include <functional>
 #include <map>
 #include <memory>
@@ -126,6 +127,39 @@ inline int64_t system_clock_ms() {
 
 namespace state_internal {
 
+// Hash and equality of serialized keys, inlined for the short keys most jobs have (a number, a
+// short string): the library's string hash and memcmp calls cost more than the lookup itself.
+inline uint64_t load_tail(const char* p, size_t n) {  // n <= 8
+  uint64_t v = 0;
+  std::memcpy(&v, p, n);
+  return v;
+}
+struct KeyBytesHash {
+  size_t operator()(const std::string& k) const noexcept {
+    const char* p = k.data();
+    size_t n = k.size();
+    uint64_t h = 0x9e3779b97f4a7c15ull ^ n;
+    while (n >= 8) {
+      uint64_t w;
+      std::memcpy(&w, p, 8);
+      h = (h ^ w) * 0xff51afd7ed558ccdull;
+      h ^= h >> 32;
+      p += 8;
+      n -= 8;
+    }
+    if (n > 0) h = (h ^ load_tail(p, n)) * 0xc4ceb9fe1a85ec53ull;
+    return static_cast<size_t>(h ^ (h >> 29));
+  }
+};
+struct KeyBytesEq {
+  bool operator()(const std::string& a, const std::string& b) const noexcept {
+    size_t n = a.size();
+    if (n != b.size()) return false;
+    if (n <= 8) return load_tail(a.data(), n) == load_tail(b.data(), n);
+    return std::memcmp(a.data(), b.data(), n) == 0;
+  }
+};
+
 inline void write_bytes(DataOutput& out, std::string_view b) {
   out.write_varint(b.size());
   out.write_raw(b.data(), b.size());
@@ -176,7 +210,20 @@ class StateTable : public StateTableBase {
   virtual V& put(V value) = 0;
   // Removes the current key's entry.
   virtual void erase() = 0;
+  // Called after a value returned by find_for_write() was changed in place (a backend of
+  // serialized values writes it back here).
   virtual void modified() {}
+  // With one lookup: sets the current key's value to `f(current, v)`, or to `v` when it has
+  // none; returns the new value.
+  template <class F>
+  V& merge(V v, F&& f) {
+    if (V* cur = find_for_write()) {
+      *cur = f(static_cast<const V&>(*cur), static_cast<const V&>(v));
+      modified();
+      return *cur;
+    }
+    return put(std::move(v));
+  }
 };
 
 // Keyed state in hash tables of objects: one table per key group, entries by serialized key.
@@ -263,7 +310,7 @@ class HeapStateTable final : public StateTable<V> {
     }
     return i;
   }
-  std::unordered_map<std::string, Entry>& group() {
+  std::unordered_map<std::string, Entry, state_internal::KeyBytesHash, state_internal::KeyBytesEq>& group() {
     if (ctx_.key_group < 0) {
       throw std::logic_error(
           "keyed state used where there is no current key (keyed state "
@@ -275,7 +322,7 @@ class HeapStateTable final : public StateTable<V> {
     return ttl_ && now - e.touched_ms >= ttl_->ttl.count();
   }
   // One lookup of the current key in `g`; an expired entry is erased and not returned.
-  Entry* find_entry(std::unordered_map<std::string, Entry>& g) {
+  Entry* find_entry(std::unordered_map<std::string, Entry, state_internal::KeyBytesHash, state_internal::KeyBytesEq>& g) {
     auto it = g.find(ctx_.key);
     if (it == g.end()) return nullptr;
     if (ttl_) {
@@ -291,7 +338,7 @@ class HeapStateTable final : public StateTable<V> {
 
   const KeyContext& ctx_;
   std::optional<StateTtlConfig> ttl_;
-  std::vector<std::unordered_map<std::string, Entry>> groups_;
+  std::vector<std::unordered_map<std::string, Entry, state_internal::KeyBytesHash, state_internal::KeyBytesEq>> groups_;
 };
 
 // How a backend makes the table of a state whose value type only the caller knows: the backend
@@ -408,6 +455,11 @@ class ValueState final : public StateBase {
   }
   bool has_value() { return table_.find() != nullptr; }
   void update(T v) { table_.put(std::move(v)); }
+  // Sets the value to f(value, v), or to v when there is none, with one lookup; returns it.
+  template <class F>
+  const T& merge(T v, F&& f) {
+    return table_.merge(std::move(v), std::forward<F>(f));
+  }
   void clear() override { table_.erase(); }
   size_t size() const override { return table_.size(); }
 
@@ -503,10 +555,7 @@ class ReducingState final : public StateBase {
     T* v = table_.find();
     return v ? std::optional<T>(*v) : std::nullopt;
   }
-  void add(const T& v) {
-    T* cur = table_.find();
-    table_.put(cur ? reduce_(*cur, v) : v);
-  }
+  void add(const T& v) { table_.merge(v, reduce_); }
   void clear() override { table_.erase(); }
   size_t size() const override { return table_.size(); }
 
