@@ -714,14 +714,8 @@ class JobManagerImpl final : public proto::JobManagerService::Service {
         return;
       }
     }
-    auto stub = StubOf(tm_id);
-    grpc::Status st(grpc::StatusCode::UNAVAILABLE, "TaskManager is gone");
-    if (stub) {
-      grpc::ClientContext ctx;
-      ctx.set_deadline(std::chrono::system_clock::now() + 10s);
-      proto::Empty e;
-      st = stub->DeployTask(&ctx, tdd, &e);
-    }
+    proto::Empty e;
+    grpc::Status st = CallTaskManager(tm_id, 10s, &proto::TaskExecutorService::Stub::DeployTask, tdd, &e);
     if (st.ok()) return;
     std::set<std::string> cancel_on;
     {
@@ -741,33 +735,40 @@ class JobManagerImpl final : public proto::JobManagerService::Service {
     for (const auto& tm : cancel_on) SendCancel(tm, tdd.job_id());
   }
 
-  std::shared_ptr<proto::TaskExecutorService::Stub> StubOf(const std::string& tm_id) {
-    std::lock_guard<std::mutex> lock(mu_);
-    auto it = tms_.find(tm_id);
-    return it == tms_.end() ? nullptr : it->second.stub;
+  // One call to a registered TaskManager's service, with a deadline. NOT_FOUND when it is not
+  // (or no longer) registered.
+  template <class Req, class Resp>
+  grpc::Status CallTaskManager(const std::string& tm_id, std::chrono::milliseconds deadline,
+                               grpc::Status (proto::TaskExecutorService::Stub::*method)(
+                                   grpc::ClientContext*, const Req&, Resp*),
+                               const Req& req, Resp* resp) {
+    std::shared_ptr<proto::TaskExecutorService::Stub> stub;
+    {
+      std::lock_guard<std::mutex> lock(mu_);
+      auto it = tms_.find(tm_id);
+      if (it != tms_.end()) stub = it->second.stub;
+    }
+    if (!stub) return grpc::Status(grpc::StatusCode::NOT_FOUND, "TaskManager " + tm_id + " is gone");
+    grpc::ClientContext ctx;
+    ctx.set_deadline(std::chrono::system_clock::now() + deadline);
+    return ((*stub).*method)(&ctx, req, resp);
   }
 
   void SendCancel(const std::string& tm_id, const std::string& job_id) {
-    auto stub = StubOf(tm_id);
-    if (!stub) return;
-    grpc::ClientContext ctx;
-    ctx.set_deadline(std::chrono::system_clock::now() + 5s);
     proto::CancelJobTasksRequest req;
     req.set_job_id(job_id);
     proto::Empty e;
-    grpc::Status st = stub->CancelJobTasks(&ctx, req, &e);
-    if (!st.ok()) spdlog::warn("cancelling job {} on TaskManager {}: {}", job_id, tm_id, st.error_message());
+    grpc::Status st = CallTaskManager(tm_id, 5s, &proto::TaskExecutorService::Stub::CancelJobTasks, req, &e);
+    if (!st.ok() && st.error_code() != grpc::StatusCode::NOT_FOUND) {
+      spdlog::warn("cancelling job {} on TaskManager {}: {}", job_id, tm_id, st.error_message());
+    }
   }
 
   void SendRelease(const std::string& tm_id, const std::string& job_id) {
-    auto stub = StubOf(tm_id);
-    if (!stub) return;
-    grpc::ClientContext ctx;
-    ctx.set_deadline(std::chrono::system_clock::now() + 5s);
     proto::CancelJobTasksRequest req;
     req.set_job_id(job_id);
     proto::Empty e;
-    stub->ReleaseJob(&ctx, req, &e);
+    CallTaskManager(tm_id, 5s, &proto::TaskExecutorService::Stub::ReleaseJob, req, &e);
   }
 
   std::set<std::string> TaskManagersOf(const Job& job) {
@@ -887,14 +888,11 @@ class JobManagerImpl final : public proto::JobManagerService::Service {
     // A TaskManager that does not answer now is gone: do not wait for its heartbeats to stop.
     std::vector<std::pair<std::string, std::string>> cancels;
     for (const auto& tm : old_tms) {
-      auto stub = StubOf(tm);
-      if (!stub) continue;
-      grpc::ClientContext ctx;
-      ctx.set_deadline(std::chrono::system_clock::now() + 1s);
       proto::JobManagerHeartbeat hb;
       hb.set_jm_id(jm_id_);
       proto::TaskManagerReport report;
-      grpc::Status st = stub->Heartbeat(&ctx, hb, &report);
+      grpc::Status st = CallTaskManager(tm, 1s, &proto::TaskExecutorService::Stub::Heartbeat, hb, &report);
+      if (st.error_code() == grpc::StatusCode::NOT_FOUND) continue;  // already forgotten
       if (!st.ok()) {
         std::lock_guard<std::mutex> lock(mu_);
         LoseTaskManagerLocked(tm, absl::StrCat("TaskManager ", tm, " was lost: it does not answer (",
@@ -1157,18 +1155,14 @@ class JobManagerImpl final : public proto::JobManagerService::Service {
   }
 
   void SendNotify(const std::string& tm_id, const std::string& job_id, int attempt, int64_t id, bool aborted) {
-    auto stub = StubOf(tm_id);
-    if (!stub) return;
-    grpc::ClientContext ctx;
-    ctx.set_deadline(std::chrono::system_clock::now() + 5s);
     proto::NotifyCheckpointRequest req;
     req.set_job_id(job_id);
     req.set_attempt(attempt);
     req.set_checkpoint_id(id);
     req.set_aborted(aborted);
     proto::Empty e;
-    grpc::Status st = stub->NotifyCheckpoint(&ctx, req, &e);
-    if (!st.ok()) spdlog::warn("notifying TaskManager {} of checkpoint {}: {}", tm_id, id, st.error_message());
+    grpc::Status st = CallTaskManager(tm_id, 5s, &proto::TaskExecutorService::Stub::NotifyCheckpoint, req, &e);
+    if (!st.ok() && st.error_code() != grpc::StatusCode::NOT_FOUND) spdlog::warn("notifying TaskManager {} of checkpoint {}: {}", tm_id, id, st.error_message());
   }
 
   // Triggers due checkpoints, completes acknowledged ones, aborts expired ones, restarts jobs.
@@ -1216,14 +1210,9 @@ class JobManagerImpl final : public proto::JobManagerService::Service {
       for (auto& f : deferred) f();
       for (auto& [req, tms] : triggers) {
         for (const auto& tm : tms) {
-          auto stub = StubOf(tm);
-          grpc::Status st(grpc::StatusCode::UNAVAILABLE, "TaskManager is gone");
-          if (stub) {
-            grpc::ClientContext ctx;
-            ctx.set_deadline(std::chrono::system_clock::now() + 5s);
-            proto::Empty e;
-            st = stub->TriggerCheckpoint(&ctx, req, &e);
-          }
+          proto::Empty e;
+          grpc::Status st =
+              CallTaskManager(tm, 5s, &proto::TaskExecutorService::Stub::TriggerCheckpoint, req, &e);
           if (st.ok()) continue;
           std::lock_guard<std::mutex> lock(mu_);
           auto it = jobs_.find(req.job_id());

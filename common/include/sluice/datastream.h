@@ -161,19 +161,18 @@ class FunctionState {
   std::unique_ptr<RuntimeContext> ctx_;
 };
 
-template <class IN, class OUT, class F>
-class ProcessOperator final : public OneInputOperator<IN> {
+// An operator (on `Base`: OperatorBase or OneInputOperator<IN>) that runs a non-keyed user
+// function F with operator state: opens, closes and checkpoints it.
+template <class Base, class F>
+class FunctionOperator : public Base {
  public:
-  ProcessOperator(std::string name, F f, Collector<OUT>* out)
-      : OneInputOperator<IN>(std::move(name)), f_(std::move(f)), out_(out) {}
+  FunctionOperator(std::string name, F f) : Base(std::move(name)), f_(std::move(f)) {}
   void initialize_state(TaskRuntime&, const OperatorSnapshot* restored, bool is_restored) override {
     SLUICE_USER_CALL(this->name_, state_.initialize(restored, is_restored));
   }
   void open(TaskRuntime& rt) override {
     SLUICE_USER_CALL(this->name_, f_.open(state_.context(rt)));
   }
-  void emit(IN&& v) override { SLUICE_USER_CALL(this->name_, f_.process_element(v, *out_)); }
-  void end_input() override { SLUICE_USER_CALL(this->name_, f_.end_input(*out_)); }
   void close() override { SLUICE_USER_CALL(this->name_, f_.close()); }
   void snapshot_state(int64_t checkpoint_id, OperatorSnapshot& out) override {
     SLUICE_USER_CALL(this->name_, {
@@ -185,10 +184,21 @@ class ProcessOperator final : public OneInputOperator<IN> {
     SLUICE_USER_CALL(this->name_, f_.notify_checkpoint_complete(checkpoint_id));
   }
 
- private:
+ protected:
   F f_;
-  Collector<OUT>* out_;
   FunctionState state_;
+};
+
+template <class IN, class OUT, class F>
+class ProcessOperator final : public FunctionOperator<OneInputOperator<IN>, F> {
+ public:
+  ProcessOperator(std::string name, F f, Collector<OUT>* out)
+      : FunctionOperator<OneInputOperator<IN>, F>(std::move(name), std::move(f)), out_(out) {}
+  void emit(IN&& v) override { SLUICE_USER_CALL(this->name_, this->f_.process_element(v, *out_)); }
+  void end_input() override { SLUICE_USER_CALL(this->name_, this->f_.end_input(*out_)); }
+
+ private:
+  Collector<OUT>* out_;
 };
 
 // Base of the operators on a keyed stream: owns the keyed state backend of the subtask's
@@ -377,31 +387,11 @@ class TextFileSinkOperator final : public OneInputOperator<T> {
 };
 
 template <class T, class F>
-class UserSinkOperator final : public OneInputOperator<T> {
+class UserSinkOperator final : public FunctionOperator<OneInputOperator<T>, F> {
  public:
   UserSinkOperator(std::string name, F f)
-      : OneInputOperator<T>(std::move(name)), f_(std::move(f)) {}
-  void initialize_state(TaskRuntime&, const OperatorSnapshot* restored, bool is_restored) override {
-    SLUICE_USER_CALL(this->name_, state_.initialize(restored, is_restored));
-  }
-  void open(TaskRuntime& rt) override {
-    SLUICE_USER_CALL(this->name_, f_.open(state_.context(rt)));
-  }
-  void emit(T&& v) override { SLUICE_USER_CALL(this->name_, f_.invoke(v)); }
-  void close() override { SLUICE_USER_CALL(this->name_, f_.close()); }
-  void snapshot_state(int64_t checkpoint_id, OperatorSnapshot& out) override {
-    SLUICE_USER_CALL(this->name_, {
-      f_.snapshot_state(checkpoint_id);
-      state_.snapshot(out);
-    });
-  }
-  void notify_checkpoint_complete(int64_t checkpoint_id) override {
-    SLUICE_USER_CALL(this->name_, f_.notify_checkpoint_complete(checkpoint_id));
-  }
-
- private:
-  F f_;
-  FunctionState state_;
+      : FunctionOperator<OneInputOperator<T>, F>(std::move(name), std::move(f)) {}
+  void emit(T&& v) override { SLUICE_USER_CALL(this->name_, this->f_.invoke(v)); }
 };
 
 // Runs a SourceFunction; checks for cancellation every few records even if the user's loop
@@ -409,31 +399,15 @@ class UserSinkOperator final : public OneInputOperator<T> {
 // hand the runtime its mail (TaskRuntime::process_mail, which may snapshot the chain), so a
 // snapshot always falls between two records (see SourceFunction).
 template <class T, class F>
-class SourceOperator final : public OperatorBase {
+class SourceOperator final : public FunctionOperator<OperatorBase, F> {
  public:
   SourceOperator(std::string name, F f, Collector<T>* out)
-      : OperatorBase(std::move(name)), f_(std::move(f)), out_(out) {}
-  void initialize_state(TaskRuntime&, const OperatorSnapshot* restored, bool is_restored) override {
-    SLUICE_USER_CALL(this->name_, state_.initialize(restored, is_restored));
-  }
-  void open(TaskRuntime& rt) override {
-    SLUICE_USER_CALL(this->name_, f_.open(state_.context(rt)));
-  }
+      : FunctionOperator<OperatorBase, F>(std::move(name), std::move(f)), out_(out) {}
   void run(TaskRuntime& rt) override {
     Ctx c(out_, rt);
-    SLUICE_USER_CALL(this->name_, f_.run(c));
+    SLUICE_USER_CALL(this->name_, this->f_.run(c));
   }
-  void cancel() override { f_.cancel(); }
-  void close() override { SLUICE_USER_CALL(this->name_, f_.close()); }
-  void snapshot_state(int64_t checkpoint_id, OperatorSnapshot& out) override {
-    SLUICE_USER_CALL(this->name_, {
-      f_.snapshot_state(checkpoint_id);
-      state_.snapshot(out);
-    });
-  }
-  void notify_checkpoint_complete(int64_t checkpoint_id) override {
-    SLUICE_USER_CALL(this->name_, f_.notify_checkpoint_complete(checkpoint_id));
-  }
+  void cancel() override { this->f_.cancel(); }
 
  private:
   struct Ctx final : SourceFunction<T>::SourceContext {
@@ -453,9 +427,7 @@ class SourceOperator final : public OperatorBase {
     const std::atomic<bool>& mail;
     uint64_t count = 0;
   };
-  F f_;
   Collector<T>* out_;
-  FunctionState state_;
 };
 
 // ---------------------------------------------------------------------------------------------
