@@ -168,6 +168,35 @@ TEST_F(CheckpointTest, UnwritableCheckpointsWithinToleranceDoNotFailTheJob) {
       << LastLines(log, 20);
 }
 
+TEST_F(CheckpointTest, CheckpointThatTimesOutIsAbortedAndItsFilesRemoved) {
+  constexpr int64_t kPerKey = 60;  // 3 s
+  // The first checkpoint waits 1.5 s in one task's snapshot: beyond the 400 ms timeout.
+  std::string job;
+  SLUICE_ASSIGN_OR_FAIL(
+      job, cluster_.SubmitDetached(
+               TestJobLibrary("chaos_count_job"),
+               CheckpointFlags(checkpoints_, {"-D", "execution.checkpointing.timeout=400ms", "-D",
+                                              "execution.checkpointing.tolerable-failed-checkpoints=5"}),
+               JobArgs(kPerKey, {"--slow-snapshot-ms", "1500"})));
+  proto::JobStatus st;
+  SLUICE_ASSIGN_OR_FAIL(st, WaitForEnd(job));
+  ASSERT_EQ(st.state(), "FINISHED") << st.failure();
+  EXPECT_EQ(st.restarts(), 0);
+  EXPECT_GE(st.failed_checkpoints(), 1);
+  EXPECT_GE(st.completed_checkpoints(), 1);
+  EXPECT_TRUE(SequenceCountOutputIsCorrect(output_, kKeys, kPerKey));
+  const std::string log = cluster_.JobManagerLog();
+  size_t at = log.find(" failed: expired after 400 ms");
+  ASSERT_NE(at, std::string::npos) << LastLines(log, 20);
+  size_t chk = log.rfind("checkpoint ", at);
+  ASSERT_NE(chk, std::string::npos);
+  const std::string expired = log.substr(chk + 11, at - chk - 11);
+  // Its folder was removed at the abort, and again after a later checkpoint completed (the slow
+  // task wrote its file after the abort).
+  EXPECT_FALSE(fs::exists(absl::StrCat(checkpoints_, "/", job, "/chk-", expired)))
+      << "checkpoint " << expired << " timed out but its folder remains";
+}
+
 TEST_F(CheckpointTest, UnwritableCheckpointsBeyondToleranceRestartThenFailTheJob) {
   const std::string blocked = cluster_.dir() + "/blocked";
   ASSERT_TRUE(WriteFile(blocked, "not a folder\n"));

@@ -11,6 +11,8 @@
 //                      the second checkpoint it sees
 //   --fail-restore     a pass-through "Failing Restore" throws from open() when it starts from a
 //                      checkpoint (RuntimeContext::is_restored)
+//   --slow-snapshot-ms MS  a pass-through "Slow Snapshot" sleeps MS in its snapshot_state hook
+//                      on the first checkpoint it sees (to make that checkpoint time out)
 //
 // Each fault happens at most once per run, over all subtasks, processes and attempts: the
 // function that is about to fail first creates `<marker-dir>/<fault>` with O_CREAT|O_EXCL, and
@@ -21,11 +23,13 @@
 
 #include <algorithm>
 #include <cerrno>
+#include <chrono>
 #include <cstring>
 #include <filesystem>
 #include <random>
 #include <stdexcept>
 #include <string>
+#include <thread>
 
 #include "sequence_count.h"
 
@@ -135,6 +139,24 @@ class FailingRestore final : public sluice::ProcessFunction<KeySeq, KeySeq> {
   std::string marker_dir_;
 };
 
+class SlowSnapshot final : public sluice::ProcessFunction<KeySeq, KeySeq> {
+ public:
+  SlowSnapshot(int64_t ms, std::string marker_dir) : ms_(ms), marker_dir_(std::move(marker_dir)) {}
+
+  void process_element(const KeySeq& v, sluice::Collector<KeySeq>& out) override { out.collect(v); }
+  void snapshot_state(int64_t) override {
+    if (!slowed_ && ClaimFault(marker_dir_, "slow-snapshot")) {
+      std::this_thread::sleep_for(std::chrono::milliseconds(ms_));
+    }
+    slowed_ = true;
+  }
+
+ private:
+  int64_t ms_;
+  std::string marker_dir_;
+  bool slowed_ = false;
+};
+
 }  // namespace
 
 SLUICE_JOB(env, args) {
@@ -144,12 +166,14 @@ SLUICE_JOB(env, args) {
   bool fail_map = args.get_bool("fail-map", false);
   bool fail_snapshot = args.get_bool("fail-snapshot", false);
   bool fail_restore = args.get_bool("fail-restore", false);
+  int64_t slow_snapshot_ms = args.get_int("slow-snapshot-ms", 0);
   std::string marker_dir = args.get("marker-dir", "");
   if (keys < 1) throw std::invalid_argument("--keys must be at least 1");
   if (per_key < 1) throw std::invalid_argument("--per-key must be at least 1");
   if (rate < 0) throw std::invalid_argument("--rate must not be negative");
-  if ((fail_map || fail_snapshot || fail_restore) && marker_dir.empty()) {
-    throw std::invalid_argument("--fail-map, --fail-snapshot and --fail-restore need --marker-dir");
+  if ((fail_map || fail_snapshot || fail_restore || slow_snapshot_ms > 0) && marker_dir.empty()) {
+    throw std::invalid_argument(
+        "--fail-map, --fail-snapshot, --fail-restore and --slow-snapshot-ms need --marker-dir");
   }
 
   env.set_job_name("Chaos Count");
@@ -160,6 +184,9 @@ SLUICE_JOB(env, args) {
     stream = stream.process(FailingSnapshot(marker_dir)).name("Failing Snapshot");
   }
   if (fail_restore) stream = stream.process(FailingRestore(marker_dir)).name("Failing Restore");
+  if (slow_snapshot_ms > 0) {
+    stream = stream.process(SlowSnapshot(slow_snapshot_ms, marker_dir)).name("Slow Snapshot");
+  }
   stream.key_by([](const KeySeq& r) { return r.key; })
       .process(sequence_count::CountSequence(), "Count Sequence")
       .sink_to(
