@@ -1004,12 +1004,11 @@ class JobManagerImpl final : public proto::JobManagerService::Service {
 
   // Gives a task that finished during a checkpoint the state it had in the newest completed one
   // (a finished task emits nothing more, so that state is still its state).
+  // With checkpointing a task finishes only after a checkpoint of this job has completed, so
+  // there always is one.
   void CarryForwardLocked(const Job& job, const std::pair<int, int>& key, Job::PendingCheckpoint& p) {
-    const proto::CheckpointMetadata* last =
-        !job.completed.empty() ? &job.completed.back() : (job.restore_from ? &*job.restore_from : nullptr);
-    if (!last) return;
-    if (job.completed.empty()) return;  // files of a -s checkpoint live in another job's folder
-    for (const auto& h : last->handles()) {
+    if (job.completed.empty()) return;
+    for (const auto& h : job.completed.back().handles()) {
       if (h.vertex_id() == key.first && h.subtask() == key.second) p.handles.push_back(h);
     }
   }
