@@ -402,7 +402,7 @@ struct CheckpointRecord {
 // "job <id>: checkpoint N complete (F state files, T ms)" lines of `job_id`, by checkpoint id.
 std::map<int64_t, CheckpointRecord> CompletedCheckpoints(const std::vector<LogLine>& log,
                                                          const std::string& job_id) {
-  static const std::regex kComplete(R"(checkpoint (\d+) complete \((\d+) state files, (\d+) ms\))");
+  static const std::regex kComplete(R"(checkpoint (\d+) complete \((\d+) state files, (\d+) ms[;)])");
   std::map<int64_t, CheckpointRecord> out;
   for (const auto& l : log) {
     if (!absl::StrContains(l.text, "job " + job_id + ": checkpoint")) continue;

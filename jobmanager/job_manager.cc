@@ -462,6 +462,8 @@ class JobManagerImpl final : public proto::JobManagerService::Service {
     }
     if (job.pending->waiting.erase({a->vertex_id(), a->subtask()}) == 0) return grpc::Status::OK;
     for (const auto& h : a->handles()) *job.pending->handles.emplace(job.pending->handles.end()) = h;
+    job.pending->max_sync_us = std::max(job.pending->max_sync_us, a->sync_duration_us());
+    job.pending->max_async_us = std::max(job.pending->max_async_us, a->async_duration_us());
     if (job.pending->waiting.empty()) cv_.notify_all();
     return grpc::Status::OK;
   }
@@ -562,6 +564,7 @@ class JobManagerImpl final : public proto::JobManagerService::Service {
       std::set<std::pair<int, int>> waiting;  // tasks yet to acknowledge
       std::vector<proto::StateHandle> handles;
       bool writing = false;  // every task acknowledged; _metadata being written
+      int64_t max_sync_us = 0, max_async_us = 0;  // the longest task pause and file write
     };
     std::optional<PendingCheckpoint> pending;
     Clock::time_point last_checkpoint_end;
@@ -1125,9 +1128,11 @@ class JobManagerImpl final : public proto::JobManagerService::Service {
         return;
       }
       auto now = Clock::now();
-      spdlog::info("job {}: checkpoint {} complete ({} state files, {} ms)", job.id, meta.checkpoint_id(),
-                   meta.handles_size(),
-                   std::chrono::duration_cast<Millis>(now - job.pending->started).count());
+      spdlog::info("job {}: checkpoint {} complete ({} state files, {} ms; longest task pause {} us, "
+                   "longest write {} us)",
+                   job.id, meta.checkpoint_id(), meta.handles_size(),
+                   std::chrono::duration_cast<Millis>(now - job.pending->started).count(),
+                   job.pending->max_sync_us, job.pending->max_async_us);
       job.pending.reset();
       job.last_checkpoint_end = now;
       job.completed.push_back(meta);
