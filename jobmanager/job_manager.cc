@@ -555,7 +555,8 @@ class JobManagerImpl final : public proto::JobManagerService::Service {
     bool exactly_once = true;
     int64_t tolerable_failures = 0;
     size_t num_retained = 1;
-    std::string checkpoint_dir;  // <state.checkpoints.dir>/<job-id>
+    std::string checkpoint_root;  // state.checkpoints.dir, or its default
+    std::string checkpoint_dir;   // <checkpoint_root>/<job-id>
     int64_t next_checkpoint_id = 1;
     struct PendingCheckpoint {
       int64_t id = 0;
@@ -949,12 +950,6 @@ class JobManagerImpl final : public proto::JobManagerService::Service {
 
   // ---- Checkpoints ----
 
-  std::string RootOf(const Job& job) const {
-    std::string root = job.conf.GetString("state.checkpoints.dir");
-    if (root.empty()) root = (std::filesystem::temp_directory_path() / "sluice-checkpoints").string();
-    return root;
-  }
-
   void SetUpCheckpointing(Job& job, Configuration conf) {
     job.conf = std::move(conf);
     job.interval = Millis(job.conf.GetDurationMs("execution.checkpointing.interval"));
@@ -963,7 +958,10 @@ class JobManagerImpl final : public proto::JobManagerService::Service {
     job.exactly_once = job.conf.GetChoice("execution.checkpointing.mode") != "AT_LEAST_ONCE";
     job.tolerable_failures = job.conf.GetInt("execution.checkpointing.tolerable-failed-checkpoints");
     job.num_retained = static_cast<size_t>(std::max<int64_t>(1, job.conf.GetInt("state.checkpoints.num-retained")));
-    job.checkpoint_dir = absl::StrCat(RootOf(job), "/", job.id);
+    std::string root = job.conf.GetString("state.checkpoints.dir");
+    if (root.empty()) root = (std::filesystem::temp_directory_path() / "sluice-checkpoints").string();
+    job.checkpoint_root = root;
+    job.checkpoint_dir = absl::StrCat(root, "/", job.id);
     job.restart_strategy = RestartStrategy(job.conf, job.checkpointing());
     job.last_trigger = job.last_checkpoint_end = Clock::now();
   }
@@ -1022,7 +1020,7 @@ class JobManagerImpl final : public proto::JobManagerService::Service {
     int64_t id = job.pending->id;
     job.pending.reset();
     job.last_checkpoint_end = Clock::now();
-    std::string dir = CheckpointDirectory(RootOf(job), job.id, id);
+    std::string dir = CheckpointDirectory(job.checkpoint_root, job.id, id);
     std::set<std::string> tms = TaskManagersOf(job);
     int attempt = job.attempt;
     std::string job_id = job.id;
@@ -1191,7 +1189,7 @@ class JobManagerImpl final : public proto::JobManagerService::Service {
             if (job.pending->waiting.empty()) {
               job.pending->writing = true;
               completions.emplace_back(id, MetadataLocked(job),
-                                       CheckpointDirectory(RootOf(job), id, job.pending->id));
+                                       CheckpointDirectory(job.checkpoint_root, id, job.pending->id));
             } else if (now - job.pending->started > job.timeout) {
               AbortPendingLocked(job,
                                  absl::StrCat("expired after ", job.timeout.count(), " ms (", job.pending->waiting.size(),
@@ -1246,7 +1244,7 @@ class JobManagerImpl final : public proto::JobManagerService::Service {
     if (!job.completed.empty()) {
       s->set_last_checkpoint_id(job.completed.back().checkpoint_id());
       s->set_last_checkpoint_path(
-          CheckpointDirectory(RootOf(job), job.id, job.completed.back().checkpoint_id()));
+          CheckpointDirectory(job.checkpoint_root, job.id, job.completed.back().checkpoint_id()));
     }
     if (!with_tasks) return;
     for (const auto& [key, t] : job.tasks) {

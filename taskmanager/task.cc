@@ -295,6 +295,11 @@ void Task::RestoreState(ChainTask& chain) {
 void Task::ProcessInputs(InputGate& gate, ChainTask& chain) {
   data_ended_.assign(gate.num_channels(), 0);
   align_.seen.assign(gate.num_channels(), 0);
+  gate_ = &gate;
+  struct ClearGate {
+    InputGate*& gate;
+    ~ClearGate() { gate = nullptr; }
+  } clear_gate{gate_};
   while (!gate.AllFinished()) {
     if (cancelled()) throw TaskCancelled();
     if (mail_.load(std::memory_order_relaxed)) process_mail();
@@ -330,20 +335,18 @@ void Task::ProcessInputs(InputGate& gate, ChainTask& chain) {
 }
 
 void Task::OnBarrier(InputGate& gate, int channel, int64_t id, int64_t timestamp_ms) {
-  if (id <= last_checkpoint_id_) return;  // of a checkpoint this task has taken or given up
+  if (id <= last_checkpoint_id_ || id <= given_up_id_) return;  // taken already, or aborted
   if (id > align_.id) {
     // A newer checkpoint overtakes one still aligning: the older one will not complete.
     if (align_.id != 0) gate.UnblockAll();
     align_.id = id;
     align_.timestamp_ms = timestamp_ms;
     std::fill(align_.seen.begin(), align_.seen.end(), 0);
-    align_.count = 0;
   } else if (id < align_.id) {
     return;
   }
   if (align_.seen[channel]) return;
   align_.seen[channel] = 1;
-  ++align_.count;
   if (tdd_.exactly_once()) gate.Block(channel);
   MaybeCompleteAlignment(gate);
 }
@@ -396,7 +399,7 @@ void Task::NotifyCheckpoint(int64_t id, bool aborted) {
   {
     std::lock_guard<std::mutex> lock(mail_mu_);
     if (aborted) {
-      aborted_ids_.push_back(id);
+      aborted_id_ = std::max(aborted_id_, id);
     } else {
       completed_id_ = std::max(completed_id_, id);
     }
@@ -406,15 +409,14 @@ void Task::NotifyCheckpoint(int64_t id, bool aborted) {
 }
 
 void Task::process_mail() {
-  int64_t trigger_id, trigger_ts, completed;
-  std::vector<int64_t> aborted;
+  int64_t trigger_id, trigger_ts, completed, aborted;
   {
     std::lock_guard<std::mutex> lock(mail_mu_);
     mail_.store(false);
     trigger_id = trigger_id_;
     trigger_ts = trigger_ts_;
     completed = completed_id_;
-    aborted.swap(aborted_ids_);
+    aborted = aborted_id_;
   }
   ChainTask* chain = running_chain_;
   if (!chain) {
@@ -426,7 +428,15 @@ void Task::process_mail() {
     notified_id_ = completed;
     chain->notify_checkpoint_complete(completed);
   }
-  (void)aborted;  // an aborted checkpoint needs nothing here: alignment gives way to the next
+  if (aborted > given_up_id_) {
+    // Stop aligning for an aborted checkpoint: its missing barriers may never come, and the
+    // channels already blocked for it would hold back the job until the next checkpoint.
+    given_up_id_ = aborted;
+    if (align_.id != 0 && align_.id <= aborted) {
+      align_.id = 0;
+      if (gate_) gate_->UnblockAll();
+    }
+  }
 }
 
 void Task::PerformCheckpoint(int64_t id, int64_t timestamp_ms) {

@@ -116,19 +116,20 @@ class Task final : public TaskRuntime {
   std::atomic<bool> mail_{false};
   int64_t trigger_id_ = 0, trigger_ts_ = 0;
   int64_t completed_id_ = 0;
-  std::vector<int64_t> aborted_ids_;
+  int64_t aborted_id_ = 0;  // the newest checkpoint the JobManager aborted
 
   // Checkpoint state, task thread only.
   ChainTask* running_chain_ = nullptr;
   int64_t last_checkpoint_id_ = 0;  // the newest checkpoint this task has snapshotted
   int64_t notified_id_ = 0;         // the newest completion passed to the chain
+  int64_t given_up_id_ = 0;         // barriers up to this id are ignored (aborted checkpoints)
+  InputGate* gate_ = nullptr;       // while ProcessInputs runs
   bool input_ended_ = false;
   int64_t final_checkpoint_id_ = 0;  // the first checkpoint after the end of input
   struct Alignment {
     int64_t id = 0;
     int64_t timestamp_ms = 0;
     std::vector<char> seen;
-    size_t count = 0;
   } align_;
   std::vector<char> data_ended_;  // by input channel: end-of-data received
   size_t data_ended_count_ = 0;

@@ -198,27 +198,29 @@ class TaskManagerImpl final : public proto::TaskExecutorService::Service {
 
   grpc::Status TriggerCheckpoint(grpc::ServerContext*, const proto::TriggerCheckpointRequest* req,
                                  proto::Empty*) override {
-    std::lock_guard<std::mutex> lock(mu_);
-    for (auto& t : tasks_) {
-      const auto& d = t->descriptor();
-      if (d.job_id() == req->job_id() && d.attempt() == req->attempt() &&
-          d.graph().vertices(d.vertex_id()).is_source()) {
-        t->TriggerCheckpoint(req->checkpoint_id(), req->timestamp_ms());
+    ForEachTaskOf(req->job_id(), req->attempt(), [&](Task& t) {
+      const auto& d = t.descriptor();
+      if (d.graph().vertices(d.vertex_id()).is_source()) {
+        t.TriggerCheckpoint(req->checkpoint_id(), req->timestamp_ms());
       }
-    }
+    });
     return grpc::Status::OK;
   }
 
   grpc::Status NotifyCheckpoint(grpc::ServerContext*, const proto::NotifyCheckpointRequest* req,
                                 proto::Empty*) override {
+    ForEachTaskOf(req->job_id(), req->attempt(),
+                  [&](Task& t) { t.NotifyCheckpoint(req->checkpoint_id(), req->aborted()); });
+    return grpc::Status::OK;
+  }
+
+  // Calls `fn` (under mu_) for every task of one attempt of a job in this TaskManager.
+  template <class Fn>
+  void ForEachTaskOf(const std::string& job_id, int attempt, Fn fn) {
     std::lock_guard<std::mutex> lock(mu_);
     for (auto& t : tasks_) {
-      const auto& d = t->descriptor();
-      if (d.job_id() == req->job_id() && d.attempt() == req->attempt()) {
-        t->NotifyCheckpoint(req->checkpoint_id(), req->aborted());
-      }
+      if (t->descriptor().job_id() == job_id && t->descriptor().attempt() == attempt) fn(*t);
     }
-    return grpc::Status::OK;
   }
 
   int RunningTasks() {
