@@ -164,13 +164,9 @@ TEST(ChaosFaultTest, CorruptCheckpointIsRefusedNamingTheFile) {
   SLUICE_ASSIGN_OR_FAIL(job, cluster.SubmitDetached(TestJobLibrary("chaos_count_job"),
                                                     run.RunFlags(1), run.JobArgs({})));
   proto::JobStatus st;
-  SLUICE_ASSIGN_OR_FAIL(st, cluster.WaitForJob(
-                                job,
-                                [](const proto::JobStatus& s) {
-                                  return IsTerminalJobState(s.state()) ||
-                                         s.last_checkpoint_id() >= 3;
-                                },
-                                30s));
+  SLUICE_ASSIGN_OR_FAIL(
+      st, cluster.WaitUntilOrEnd(
+              job, [](const proto::JobStatus& s) { return s.last_checkpoint_id() >= 3; }, 30s));
   ASSERT_EQ(st.state(), "RUNNING") << st.failure();
   SLUICE_ASSERT_OK(cluster.client().Cancel(job));
   SLUICE_ASSIGN_OR_FAIL(st, cluster.WaitForState(job, "CANCELED", 30s));
@@ -220,12 +216,8 @@ TEST(ChaosFaultTest, CorruptCheckpointIsRefusedNamingTheFile) {
   for (const auto& f : run.RunFlags(1)) flags.push_back(f);
   SLUICE_ASSIGN_OR_FAIL(
       job, cluster.SubmitDetached(TestJobLibrary("chaos_count_job"), flags, run.JobArgs({})));
-  auto first = cluster.WaitForJob(
-      job,
-      [](const proto::JobStatus& s) {
-        return IsTerminalJobState(s.state()) || s.completed_checkpoints() > 0;
-      },
-      15s);
+  auto first = cluster.WaitUntilOrEnd(
+      job, [](const proto::JobStatus& s) { return s.completed_checkpoints() > 0; }, 15s);
   ASSERT_TRUE(first.ok() && first->completed_checkpoints() > 0)
       << "the job resumed from " << chk << " completed no checkpoint of its own within 15 s: "
       << (first.ok() ? first->DebugString() : first.status().ToString());

@@ -72,11 +72,10 @@ void KillTaskManagersDuringAJob(const std::string& mode) {
     SCOPED_TRACE(absl::StrCat("kill round ", round));
     // The attempt after the previous kill runs every task...
     proto::JobStatus st;
-    SLUICE_ASSIGN_OR_FAIL(st, cluster.WaitForJob(
+    SLUICE_ASSIGN_OR_FAIL(st, cluster.WaitUntilOrEnd(
                                   job,
                                   [&](const proto::JobStatus& s) {
-                                    return IsTerminalJobState(s.state()) ||
-                                           (s.restarts() > restarts_at_kill && AllTasksRunning(s));
+                                    return (s.restarts() > restarts_at_kill && AllTasksRunning(s));
                                   },
                                   30s));
     ASSERT_EQ(st.state(), "RUNNING")
@@ -84,11 +83,10 @@ void KillTaskManagersDuringAJob(const std::string& mode) {
     // ... and completes a checkpoint of its own.
     const int64_t restored_from = st.last_checkpoint_id();
     SLUICE_ASSIGN_OR_FAIL(
-        st, cluster.WaitForJob(
+        st, cluster.WaitUntilOrEnd(
                 job,
                 [&](const proto::JobStatus& s) {
-                  return IsTerminalJobState(s.state()) ||
-                         (s.last_checkpoint_id() > restored_from && AllTasksRunning(s));
+                  return (s.last_checkpoint_id() > restored_from && AllTasksRunning(s));
                 },
                 30s));
     ASSERT_EQ(st.state(), "RUNNING")

@@ -68,13 +68,9 @@ TEST_F(CheckpointTest, CancelledJobResumesFromItsRetainedCheckpoint) {
       job, cluster_.SubmitDetached(TestJobLibrary("chaos_count_job"), CheckpointFlags(checkpoints_),
                                    JobArgs(kPerKey)));
   proto::JobStatus st;
-  SLUICE_ASSIGN_OR_FAIL(st, cluster_.WaitForJob(
-                                job,
-                                [](const proto::JobStatus& s) {
-                                  return IsTerminalJobState(s.state()) ||
-                                         s.last_checkpoint_id() >= 2;
-                                },
-                                30s));
+  SLUICE_ASSIGN_OR_FAIL(
+      st, cluster_.WaitUntilOrEnd(
+              job, [](const proto::JobStatus& s) { return s.last_checkpoint_id() >= 2; }, 30s));
   ASSERT_EQ(st.state(), "RUNNING") << st.failure();
 
   // The REST view of the job's checkpoints (Flink's /jobs/:id/checkpoints).
@@ -116,12 +112,8 @@ TEST_F(CheckpointTest, CancelledJobResumesFromItsRetainedCheckpoint) {
                 absl::StrCat("from checkpoint ", st.last_checkpoint_id(), " in ")),
             std::string::npos)
       << LastLines(cluster_.JobManagerLog(), 20);
-  auto first = cluster_.WaitForJob(
-      resumed,
-      [](const proto::JobStatus& s) {
-        return IsTerminalJobState(s.state()) || s.completed_checkpoints() > 0;
-      },
-      15s);
+  auto first = cluster_.WaitUntilOrEnd(
+      resumed, [](const proto::JobStatus& s) { return s.completed_checkpoints() > 0; }, 15s);
   ASSERT_TRUE(first.ok() && first->completed_checkpoints() > 0)
       << "the job resumed from " << chk << " completed no checkpoint of its own within 15 s: "
       << (first.ok() ? first->DebugString() : first.status().ToString());
@@ -146,13 +138,9 @@ TEST_F(CheckpointTest, UnwritableCheckpointsWithinToleranceDoNotFailTheJob) {
                                {"-D", "execution.checkpointing.tolerable-failed-checkpoints=1000"}),
                JobArgs(kPerKey)));
   proto::JobStatus st;
-  SLUICE_ASSIGN_OR_FAIL(st, cluster_.WaitForJob(
-                                job,
-                                [](const proto::JobStatus& s) {
-                                  return IsTerminalJobState(s.state()) ||
-                                         s.failed_checkpoints() >= 2;
-                                },
-                                30s));
+  SLUICE_ASSIGN_OR_FAIL(
+      st, cluster_.WaitUntilOrEnd(
+              job, [](const proto::JobStatus& s) { return s.failed_checkpoints() >= 2; }, 30s));
   ASSERT_EQ(st.state(), "RUNNING") << st.failure();
   EXPECT_EQ(st.completed_checkpoints(), 0);
   ASSERT_TRUE(fs::remove(blocked));
@@ -173,11 +161,12 @@ TEST_F(CheckpointTest, CheckpointThatTimesOutIsAbortedAndItsFilesRemoved) {
   // The first checkpoint waits 1.5 s in one task's snapshot: beyond the 400 ms timeout.
   std::string job;
   SLUICE_ASSIGN_OR_FAIL(
-      job, cluster_.SubmitDetached(
-               TestJobLibrary("chaos_count_job"),
-               CheckpointFlags(checkpoints_, {"-D", "execution.checkpointing.timeout=400ms", "-D",
-                                              "execution.checkpointing.tolerable-failed-checkpoints=5"}),
-               JobArgs(kPerKey, {"--slow-snapshot-ms", "1500"})));
+      job,
+      cluster_.SubmitDetached(
+          TestJobLibrary("chaos_count_job"),
+          CheckpointFlags(checkpoints_, {"-D", "execution.checkpointing.timeout=400ms", "-D",
+                                         "execution.checkpointing.tolerable-failed-checkpoints=5"}),
+          JobArgs(kPerKey, {"--slow-snapshot-ms", "1500"})));
   proto::JobStatus st;
   SLUICE_ASSIGN_OR_FAIL(st, WaitForEnd(job));
   ASSERT_EQ(st.state(), "FINISHED") << st.failure();

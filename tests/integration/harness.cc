@@ -708,6 +708,15 @@ absl::StatusOr<proto::JobStatus> TestCluster::WaitForJob(
                    last->failure().empty() ? "" : ": ", last->failure()));
 }
 
+absl::StatusOr<proto::JobStatus> TestCluster::WaitUntilOrEnd(
+    const std::string& job_id, const std::function<bool(const proto::JobStatus&)>& reached,
+    std::chrono::milliseconds timeout) {
+  return WaitForJob(
+      job_id,
+      [&](const proto::JobStatus& s) { return IsTerminalJobState(s.state()) || reached(s); },
+      timeout);
+}
+
 absl::StatusOr<proto::JobStatus> TestCluster::WaitForState(const std::string& job_id,
                                                            const std::string& state,
                                                            std::chrono::milliseconds timeout) {

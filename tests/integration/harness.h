@@ -208,6 +208,10 @@ class TestCluster {
   absl::StatusOr<proto::JobStatus> WaitForJob(
       const std::string& job_id, const std::function<bool(const proto::JobStatus&)>& done,
       std::chrono::milliseconds timeout);
+  // WaitForJob until `reached` holds or the job has ended, whichever comes first.
+  absl::StatusOr<proto::JobStatus> WaitUntilOrEnd(
+      const std::string& job_id, const std::function<bool(const proto::JobStatus&)>& reached,
+      std::chrono::milliseconds timeout);
   absl::StatusOr<proto::JobStatus> WaitForState(const std::string& job_id, const std::string& state,
                                                 std::chrono::milliseconds timeout);
   // Until the job is RUNNING and every one of its tasks reports RUNNING.

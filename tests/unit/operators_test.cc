@@ -25,6 +25,7 @@
 
 #include "common/checkpoint_storage.h"
 #include "sluice/sluice.h"
+#include "tests/unit/test_runtime.h"
 
 namespace sluice {
 namespace {
@@ -38,46 +39,7 @@ using ::testing::UnorderedElementsAreArray;
 // ---------------------------------------------------------------------------------------------
 // Test doubles for the runtime's side of the seam.
 
-class TestRuntime final : public TaskRuntime {
- public:
-  explicit TestRuntime(int subtask = 0, int parallelism = 1, int max_parallelism = 128) {
-    info_.job_id = "job-test";
-    info_.job_name = "test";
-    info_.task_name = "chain";
-    info_.subtask_index = subtask;
-    info_.parallelism = parallelism;
-    info_.max_parallelism = max_parallelism;
-  }
-  const TaskInfo& info() const override { return info_; }
-  bool cancelled() const override { return cancelled_.load(); }
-  void print_line(std::string_view line) override { lines_.emplace_back(line); }
-  void flush_outputs() override { flushes_.push_back(lines_.size()); }
-  const std::atomic<bool>& mail_flag() const override { return mail_; }
-  void process_mail() override {
-    mail_.store(false);
-    mails_.push_back(flushes_.size());
-    if (on_mail_) on_mail_();
-  }
-
-  void Cancel() { cancelled_.store(true); }
-  // Raises the mail flag; the next process_mail() calls `on_mail` (set with OnMail).
-  void RequestMail() { mail_.store(true); }
-  void OnMail(std::function<void()> on_mail) { on_mail_ = std::move(on_mail); }
-  const std::vector<std::string>& lines() const { return lines_; }
-  // For each flush_outputs() call, how many lines had been printed by then.
-  const std::vector<size_t>& flushes() const { return flushes_; }
-  // For each process_mail() call, how many flush_outputs() calls came before it.
-  const std::vector<size_t>& mails() const { return mails_; }
-
- private:
-  TaskInfo info_;
-  std::vector<size_t> flushes_;
-  std::vector<size_t> mails_;
-  std::atomic<bool> cancelled_{false};
-  std::atomic<bool> mail_{false};
-  std::function<void()> on_mail_;
-  std::vector<std::string> lines_;
-};
+using testing_support::TestRuntime;
 
 // N channels of std::string buffers; commit() moves a buffer that reached `buffer_size` bytes
 // into the channel's list of sent buffers, Flush() sends the rest.

@@ -22,6 +22,7 @@
 
 #include "examples/sequence_count/sequence_count.h"
 #include "sluice/sluice.h"
+#include "tests/unit/test_runtime.h"
 
 namespace sluice {
 namespace {
@@ -34,36 +35,13 @@ using ::testing::IsEmpty;
 // ---------------------------------------------------------------------------------------------
 // Test doubles and helpers.
 
-class TestRuntime final : public TaskRuntime {
+// The shared test runtime, with checkpointing on or off.
+class SinkRuntime : public testing_support::TestRuntime {
  public:
-  explicit TestRuntime(bool checkpointing, int subtask = 0, int parallelism = 1) {
-    info_.job_id = "job-test";
-    info_.job_name = "test";
-    info_.task_name = "chain";
-    info_.subtask_index = subtask;
-    info_.parallelism = parallelism;
-    info_.checkpointing = checkpointing;
+  explicit SinkRuntime(bool checkpointing, int subtask = 0, int parallelism = 1)
+      : TestRuntime(subtask, parallelism) {
+    set_checkpointing(checkpointing);
   }
-  const TaskInfo& info() const override { return info_; }
-  bool cancelled() const override { return false; }
-  void print_line(std::string_view) override {}
-  void flush_outputs() override {}
-  const std::atomic<bool>& mail_flag() const override { return mail_; }
-  void process_mail() override {
-    mail_.store(false);
-    if (on_mail_) on_mail_();
-  }
-
-  // Makes the next check of the mail flag call `f` (on the task's thread).
-  void PostMail(std::function<void()> f) {
-    on_mail_ = std::move(f);
-    mail_.store(true);
-  }
-
- private:
-  TaskInfo info_;
-  std::atomic<bool> mail_{false};
-  std::function<void()> on_mail_;
 };
 
 // A fresh directory under the test's temporary directory, removed at the end.
@@ -168,7 +146,7 @@ TEST(ExactlyOnceTextFileSinkTest, RecordsBecomeVisibleWhenTheirCheckpointComplet
   TempDir dir;
   SinkJob<FileSink> job{FileSink(dir.path())};
   EXPECT_EQ(job.sink_name(), kFileSinkName);
-  TestRuntime rt(/*checkpointing=*/true);
+  SinkRuntime rt(/*checkpointing=*/true);
   auto task = job.Start(rt);
   EXPECT_THAT(ListDir(dir.path()), IsEmpty());  // no file before the first record
 
@@ -199,7 +177,7 @@ TEST(ExactlyOnceTextFileSinkTest, RecordsBecomeVisibleWhenTheirCheckpointComplet
 TEST(ExactlyOnceTextFileSinkTest, CloseWithCheckpointingCommitsNothing) {
   TempDir dir;
   SinkJob<FileSink> job{FileSink(dir.path())};
-  TestRuntime rt(/*checkpointing=*/true);
+  SinkRuntime rt(/*checkpointing=*/true);
   auto task = job.Start(rt);
   Send(*task, {"a"});
   task->snapshot_state(1);  // never completes
@@ -217,7 +195,7 @@ TEST(ExactlyOnceTextFileSinkTest, RestoreCommitsWhatTheLostNotificationWouldHave
   SinkJob<FileSink> job{FileSink(dir.path())};
   std::vector<OperatorSnapshot> chk1;
   {
-    TestRuntime rt(true);
+    SinkRuntime rt(true);
     auto task = job.Start(rt);
     Send(*task, {"a", "b"});
     chk1 = task->snapshot_state(1);
@@ -226,7 +204,7 @@ TEST(ExactlyOnceTextFileSinkTest, RestoreCommitsWhatTheLostNotificationWouldHave
   }
   EXPECT_THAT(ListDir(dir.path()), ElementsAre(".part-0-0.inprogress", ".part-0-1.inprogress"));
 
-  TestRuntime rt(true);
+  SinkRuntime rt(true);
   auto task = job.Start(rt, &chk1);
   // Checkpoint 1 completed (we restore from it): its transaction is committed; the one that
   // was open at the failure is aborted and its file deleted.
@@ -248,7 +226,7 @@ TEST(ExactlyOnceTextFileSinkTest, CommittingAgainAfterARestoreIsHarmless) {
   SinkJob<FileSink> job{FileSink(dir.path())};
   std::vector<OperatorSnapshot> chk1;
   {
-    TestRuntime rt(true);
+    SinkRuntime rt(true);
     auto task = job.Start(rt);
     Send(*task, {"a"});
     chk1 = task->snapshot_state(1);
@@ -258,7 +236,7 @@ TEST(ExactlyOnceTextFileSinkTest, CommittingAgainAfterARestoreIsHarmless) {
   ASSERT_THAT(ListDir(dir.path()), ElementsAre("part-0-0"));
   // Checkpoint 1 still lists the transaction as pending: each restore commits it again.
   for (int attempt = 0; attempt < 2; ++attempt) {
-    TestRuntime rt(true);
+    SinkRuntime rt(true);
     auto task = job.Start(rt, &chk1);
     EXPECT_THAT(ListDir(dir.path()), ElementsAre("part-0-0"));
   }
@@ -268,7 +246,7 @@ TEST(ExactlyOnceTextFileSinkTest, CommittingAgainAfterARestoreIsHarmless) {
 TEST(ExactlyOnceTextFileSinkTest, CommitOfAVanishedFileIsAnErrorNamingIt) {
   TempDir dir;
   SinkJob<FileSink> job{FileSink(dir.path())};
-  TestRuntime rt(true);
+  SinkRuntime rt(true);
   auto task = job.Start(rt);
   Send(*task, {"a"});
   task->snapshot_state(1);
@@ -283,7 +261,7 @@ TEST(ExactlyOnceTextFileSinkTest, RestoreFromACheckpointBeforeAnUncompletedOneDo
   SinkJob<FileSink> job{FileSink(dir.path())};
   std::vector<OperatorSnapshot> chk1;
   {
-    TestRuntime rt(true);
+    SinkRuntime rt(true);
     auto task = job.Start(rt);
     Send(*task, {"a"});
     chk1 = task->snapshot_state(1);
@@ -296,7 +274,7 @@ TEST(ExactlyOnceTextFileSinkTest, RestoreFromACheckpointBeforeAnUncompletedOneDo
               ElementsAre(".part-0-1.inprogress", ".part-0-2.inprogress", "part-0-0"));
 
   // The job restores from checkpoint 1, the last complete one; the source replays b and c.
-  TestRuntime rt(true);
+  SinkRuntime rt(true);
   auto task = job.Start(rt, &chk1);
   EXPECT_THAT(ListDir(dir.path()), ElementsAre("part-0-0"));
   Send(*task, {"b", "c"});
@@ -311,7 +289,7 @@ TEST(ExactlyOnceTextFileSinkTest, RestoreFromACheckpointWhoseNotificationWasLost
   SinkJob<FileSink> job{FileSink(dir.path())};
   std::vector<OperatorSnapshot> chk2;
   {
-    TestRuntime rt(true);
+    SinkRuntime rt(true);
     auto task = job.Start(rt);
     Send(*task, {"a"});
     task->snapshot_state(1);
@@ -320,7 +298,7 @@ TEST(ExactlyOnceTextFileSinkTest, RestoreFromACheckpointWhoseNotificationWasLost
     chk2 = task->snapshot_state(2);  // completes, but the notification is lost
     Send(*task, {"c"});
   }
-  TestRuntime rt(true);
+  SinkRuntime rt(true);
   auto task = job.Start(rt, &chk2);
   Send(*task, {"c"});  // replayed from checkpoint 2's position
   task->end_input();
@@ -334,7 +312,7 @@ TEST(ExactlyOnceTextFileSinkTest, RestoreFromACheckpointWhoseNotificationWasLost
 TEST(ExactlyOnceTextFileSinkTest, WithoutCheckpointingTheOutputIsCommittedAtTheEndOfInput) {
   TempDir dir;
   SinkJob<FileSink> job{FileSink(dir.path())};
-  TestRuntime rt(/*checkpointing=*/false);
+  SinkRuntime rt(/*checkpointing=*/false);
   auto task = job.Start(rt);
   Send(*task, {"x", "y"});
   Send(*task, {"z"});
@@ -348,7 +326,7 @@ TEST(ExactlyOnceTextFileSinkTest, WithoutCheckpointingTheOutputIsCommittedAtTheE
 TEST(ExactlyOnceTextFileSinkTest, WithoutCheckpointingACancelledTaskPublishesNothing) {
   TempDir dir;
   SinkJob<FileSink> job{FileSink(dir.path())};
-  TestRuntime rt(false);
+  SinkRuntime rt(false);
   auto task = job.Start(rt);
   Send(*task, {"x"});
   task->close();  // no end of input
@@ -365,7 +343,7 @@ TEST(ExactlyOnceTextFileSinkTest, AFreshStartReplacesTheSinksEarlierOutput) {
   WriteFile(d + "/part-0", "not this sink's\n");
   WriteFile(d + "/notes.txt", "not this sink's\n");
   SinkJob<FileSink> job{FileSink(d)};
-  TestRuntime rt(false, /*subtask=*/0, /*parallelism=*/2);
+  SinkRuntime rt(false, /*subtask=*/0, /*parallelism=*/2);
   auto task = job.Start(rt);
   Send(*task, {"new"});
   task->end_input();
@@ -382,7 +360,7 @@ TEST(ExactlyOnceTextFileSinkTest, ARestoredSubtaskWithoutStateNumbersAfterExisti
   WriteFile(d + "/part-1-4", "committed\n");
   WriteFile(d + "/.part-1-6.inprogress", "pending for another subtask\n");
   SinkJob<FileSink> job{FileSink(d)};
-  TestRuntime rt(true, /*subtask=*/1, /*parallelism=*/2);
+  SinkRuntime rt(true, /*subtask=*/1, /*parallelism=*/2);
   std::vector<OperatorSnapshot> none;
   auto task = job.Start(rt, &none);
   Send(*task, {"new"});
@@ -396,7 +374,7 @@ TEST(ExactlyOnceTextFileSinkTest, AnUnwritableDirectoryIsAnErrorNamingIt) {
   WriteFile(dir.path() + "/file", "a file, not a directory\n");
   std::string target = dir.path() + "/file/out";
   SinkJob<FileSink> job{FileSink(target)};
-  TestRuntime rt(false);
+  SinkRuntime rt(false);
   ExpectOperatorError([&] { job.Start(rt); }, kFileSinkName,
                       "cannot create directory '" + target + "'");
 }
@@ -406,7 +384,7 @@ TEST(ExactlyOnceTextFileSinkTest, FormatsRecordsAsTextLines) {
   TempDir dir;
   StreamExecutionEnvironment env;
   env.from_elements(P{"a", 1}, P{"b", 22}).sink_to(ExactlyOnceTextFileSink<P>(dir.path()), "Out");
-  TestRuntime rt(false);
+  SinkRuntime rt(false);
   auto task = env.build_chain({0, 1}, {}, rt);
   task->initialize_state(nullptr);
   task->open();
@@ -463,7 +441,7 @@ TEST(TwoPhaseCommitSinkTest, CommitsPendingTransactionsInCheckpointOrder) {
   auto log = sink.log;
   SinkJob<RecordingSink> job(sink);
   EXPECT_EQ(job.sink_name(), "Sink: Two-Phase Commit");
-  TestRuntime rt(true);
+  SinkRuntime rt(true);
   auto task = job.Start(rt);
   Send(*task, {"a"});
   task->snapshot_state(1);
@@ -487,7 +465,7 @@ TEST(TwoPhaseCommitSinkTest, RestoreCommitsPendingAndAbortsTheOpenTransaction) {
   SinkJob<RecordingSink> job(sink);
   std::vector<OperatorSnapshot> chk2;
   {
-    TestRuntime rt(true);
+    SinkRuntime rt(true);
     auto task = job.Start(rt);
     Send(*task, {"a"});
     task->snapshot_state(1);
@@ -497,7 +475,7 @@ TEST(TwoPhaseCommitSinkTest, RestoreCommitsPendingAndAbortsTheOpenTransaction) {
   }
   auto log = sink.log;  // the copies share the log
   log->calls.clear();
-  TestRuntime rt(true);
+  SinkRuntime rt(true);
   auto task = job.Start(rt, &chk2);
   EXPECT_TRUE(log->restored);
   EXPECT_THAT(log->handled, ElementsAre(0, 1, 2));
@@ -509,7 +487,7 @@ TEST(TwoPhaseCommitSinkTest, AFailedCommitIsRetried) {
   RecordingSink sink;
   auto log = sink.log;
   SinkJob<RecordingSink> job(sink);
-  TestRuntime rt(true);
+  SinkRuntime rt(true);
   auto task = job.Start(rt);
   Send(*task, {"a"});
   task->snapshot_state(1);
@@ -522,7 +500,7 @@ TEST(TwoPhaseCommitSinkTest, ACommitThatKeepsFailingFailsTheTaskNamingTheSink) {
   RecordingSink sink;
   auto log = sink.log;
   SinkJob<RecordingSink> job(sink);
-  TestRuntime rt(true);
+  SinkRuntime rt(true);
   auto task = job.Start(rt);
   Send(*task, {"a"});
   task->snapshot_state(1);
@@ -538,7 +516,7 @@ TEST(TwoPhaseCommitSinkTest, AFreshStartIsNotARestore) {
   auto log = sink.log;
   log->restored = true;
   SinkJob<RecordingSink> job(sink);
-  TestRuntime rt(false);
+  SinkRuntime rt(false);
   auto task = job.Start(rt);
   EXPECT_FALSE(log->restored);
   EXPECT_THAT(log->handled, IsEmpty());
@@ -620,7 +598,7 @@ struct SourceJob {
                                std::vector<OperatorSnapshot>* snapshot = nullptr,
                                size_t* before = nullptr) {
     KeepingWriter w;
-    TestRuntime rt(true, subtask, parallelism);
+    SinkRuntime rt(true, subtask, parallelism);
     auto task = env.build_chain({0}, {{0, 1, 0, Partitioner::kHash, &w}}, rt);
     if (snapshot) {
       w.OnRecord([&](size_t n) {
@@ -711,7 +689,7 @@ TEST(SequenceCountTest, CountSequenceCountsRecordsAndViolationsPerKey) {
       .key_by([](const KeySeq& r) { return r.key; })
       .process(CountSequence())
       .sink_to(FileSink(dir.path()));
-  TestRuntime rt(false);
+  SinkRuntime rt(false);
   auto task = env.build_chain({1, 2}, {}, rt);
   task->initialize_state(nullptr);
   task->open();
@@ -741,7 +719,7 @@ TEST(SequenceCountTest, ThePipelineIsExactlyOnceAcrossAFailureAndRestore) {
   std::vector<OperatorSnapshot> source_chk1, consumer_chk1;
   {
     KeepingWriter w;
-    TestRuntime src_rt(true);
+    SinkRuntime src_rt(true);
     auto source = env.build_chain({0}, {{0, 1, 0, Partitioner::kHash, &w}}, src_rt);
     size_t barrier = 0;
     w.OnRecord([&](size_t n) {
@@ -756,7 +734,7 @@ TEST(SequenceCountTest, ThePipelineIsExactlyOnceAcrossAFailureAndRestore) {
     source->run_source();
     ASSERT_EQ(barrier, 50u);
 
-    TestRuntime rt(true);
+    SinkRuntime rt(true);
     auto consumer = env.build_chain({1, 2}, {}, rt);
     consumer->initialize_state(nullptr);
     consumer->open();
@@ -767,7 +745,7 @@ TEST(SequenceCountTest, ThePipelineIsExactlyOnceAcrossAFailureAndRestore) {
   }
 
   KeepingWriter w;
-  TestRuntime src_rt(true);
+  SinkRuntime src_rt(true);
   auto source = env.build_chain({0}, {{0, 1, 0, Partitioner::kHash, &w}}, src_rt);
   source->initialize_state(&source_chk1);
   source->open();
@@ -775,7 +753,7 @@ TEST(SequenceCountTest, ThePipelineIsExactlyOnceAcrossAFailureAndRestore) {
   source->end_input();
   EXPECT_EQ(w.sent().size(), static_cast<size_t>(kKeys * kPerKey - 50));
 
-  TestRuntime rt(true);
+  SinkRuntime rt(true);
   auto consumer = env.build_chain({1, 2}, {}, rt);
   consumer->initialize_state(&consumer_chk1);
   consumer->open();

@@ -1,0 +1,63 @@
+// The runtime's side of the SDK seam for in-process tests of operator chains: a TaskRuntime
+// that records printed lines, flushes and mail, and lets a test raise the mail flag.
+#pragma once
+
+#include <atomic>
+#include <functional>
+#include <string>
+#include <string_view>
+#include <utility>
+#include <vector>
+
+#include "sluice/runtime.h"
+
+namespace sluice::testing_support {
+
+class TestRuntime : public TaskRuntime {
+ public:
+  explicit TestRuntime(int subtask = 0, int parallelism = 1, int max_parallelism = 128) {
+    info_.job_id = "job-test";
+    info_.job_name = "test";
+    info_.task_name = "chain";
+    info_.subtask_index = subtask;
+    info_.parallelism = parallelism;
+    info_.max_parallelism = max_parallelism;
+  }
+  const TaskInfo& info() const override { return info_; }
+  bool cancelled() const override { return cancelled_.load(); }
+  void print_line(std::string_view line) override { lines_.emplace_back(line); }
+  void flush_outputs() override { flushes_.push_back(lines_.size()); }
+  const std::atomic<bool>& mail_flag() const override { return mail_; }
+  void process_mail() override {
+    mail_.store(false);
+    mails_.push_back(flushes_.size());
+    if (on_mail_) on_mail_();
+  }
+
+  void set_checkpointing(bool on) { info_.checkpointing = on; }
+  void Cancel() { cancelled_.store(true); }
+  // Raises the mail flag; the next process_mail() calls `on_mail` (set with OnMail).
+  void RequestMail() { mail_.store(true); }
+  void OnMail(std::function<void()> on_mail) { on_mail_ = std::move(on_mail); }
+  // Both: the next check of the mail flag calls `f` (on the task's thread).
+  void PostMail(std::function<void()> f) {
+    OnMail(std::move(f));
+    RequestMail();
+  }
+  const std::vector<std::string>& lines() const { return lines_; }
+  // For each flush_outputs() call, how many lines had been printed by then.
+  const std::vector<size_t>& flushes() const { return flushes_; }
+  // For each process_mail() call, how many flush_outputs() calls came before it.
+  const std::vector<size_t>& mails() const { return mails_; }
+
+ private:
+  TaskInfo info_;
+  std::vector<size_t> flushes_;
+  std::vector<size_t> mails_;
+  std::atomic<bool> cancelled_{false};
+  std::atomic<bool> mail_{false};
+  std::function<void()> on_mail_;
+  std::vector<std::string> lines_;
+};
+
+}  // namespace sluice::testing_support
