@@ -34,6 +34,9 @@ const std::vector<ConfigOption> kOptions = {
     {"taskmanager.numberOfTaskSlots", OptionType::kInt, "1",
      "Task slots of one TaskManager; a slot runs one parallel pipeline of a job."},
     {"parallelism.default", OptionType::kInt, "1", "Parallelism of jobs that do not set one."},
+    {"pipeline.auto-watermark-interval", OptionType::kDuration, "200 ms",
+     "How often timestamp assigners emit periodic watermarks (0: never; watermarks then come only "
+     "from the end of bounded inputs)."},
     {"pipeline.max-parallelism", OptionType::kInt, "128",
      "Number of key groups: the highest parallelism a keyed job can be scaled to."},
     {"heartbeat.interval", OptionType::kDuration, "1000 ms",

@@ -42,6 +42,8 @@ absl::StatusOr<proto::JobGraph> BuildJobGraph(const StreamExecutionEnvironment& 
     const Node& node = *nodes[i];
     par[i] = node.parallelism > 0 ? node.parallelism : default_p;
     if (node.fixed_parallelism) par[i] = 1;
+    // The stream of a side output runs beside the operator that emits it.
+    if (!node.inputs.empty() && !node.inputs[0].side_tag.empty()) par[i] = par[node.inputs[0].node];
     if (par[i] > max_p) {
       return absl::InvalidArgumentError(absl::StrCat(
           "operator '", node.name, "' has parallelism ", par[i],

@@ -553,6 +553,7 @@ class JobManagerImpl final : public proto::JobManagerService::Service {
     // Checkpointing (off when interval is 0).
     Millis interval{0}, timeout{0}, min_pause{0};
     bool exactly_once = true;
+    int64_t auto_watermark_interval_ms = 200;
     int64_t tolerable_failures = 0;
     size_t num_retained = 1;
     std::string checkpoint_root;  // state.checkpoints.dir, or its default
@@ -657,6 +658,7 @@ class JobManagerImpl final : public proto::JobManagerService::Service {
         tdd.set_subtask(s);
         tdd.set_attempt(job.attempt);
         tdd.mutable_config()->insert(job.config.begin(), job.config.end());
+        tdd.set_auto_watermark_interval_ms(job.auto_watermark_interval_ms);
         if (job.checkpointing()) {
           tdd.set_checkpoint_dir(job.checkpoint_dir);
           tdd.set_exactly_once(job.exactly_once);
@@ -956,6 +958,7 @@ class JobManagerImpl final : public proto::JobManagerService::Service {
     job.timeout = Millis(job.conf.GetDurationMs("execution.checkpointing.timeout"));
     job.min_pause = Millis(job.conf.GetDurationMs("execution.checkpointing.min-pause"));
     job.exactly_once = job.conf.GetChoice("execution.checkpointing.mode") != "AT_LEAST_ONCE";
+    job.auto_watermark_interval_ms = job.conf.GetDurationMs("pipeline.auto-watermark-interval");
     job.tolerable_failures = job.conf.GetInt("execution.checkpointing.tolerable-failed-checkpoints");
     job.num_retained = static_cast<size_t>(std::max<int64_t>(1, job.conf.GetInt("state.checkpoints.num-retained")));
     std::string root = job.conf.GetString("state.checkpoints.dir");

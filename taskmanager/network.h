@@ -116,6 +116,12 @@ class ResultPartition final : public RecordWriter {
   int num_channels() const override { return static_cast<int>(subpartitions_.size()); }
   std::string& buffer(int channel) override { return open_[channel]; }
   void commit(int channel) override;
+  void emit_watermark(int64_t watermark) override {
+    BroadcastEvent(BufferKind::kWatermark, watermark);
+  }
+  void emit_watermark_status(bool idle) override {
+    BroadcastEvent(BufferKind::kWatermarkStatus, idle ? 1 : 0);
+  }
 
   // Sends every non-empty open buffer.
   void FlushAll();

@@ -106,6 +106,56 @@ class Task::SnapshotWriter {
   std::thread thread_;
 };
 
+// Raises the task's mail flag when processing time reaches the callback time asked for, so that
+// the task's thread (between records, or waiting for input) calls the chain back.
+class Task::ProcessingTimer {
+ public:
+  explicit ProcessingTimer(Task& task) : task_(task), thread_([this] { Loop(); }) {}
+  ~ProcessingTimer() {
+    {
+      std::lock_guard<std::mutex> lock(mu_);
+      stop_ = true;
+    }
+    cv_.notify_all();
+    thread_.join();
+  }
+  void Schedule(int64_t at_ms) {
+    {
+      std::lock_guard<std::mutex> lock(mu_);
+      if (at_ != kNoTimestamp && at_ <= at_ms) return;
+      at_ = at_ms;
+    }
+    cv_.notify_all();
+  }
+
+ private:
+  void Loop() {
+    std::unique_lock<std::mutex> lock(mu_);
+    while (!stop_) {
+      if (at_ == kNoTimestamp) {
+        cv_.wait(lock);
+        continue;
+      }
+      auto due = std::chrono::system_clock::time_point(std::chrono::milliseconds(at_));
+      if (std::chrono::system_clock::now() < due) {
+        cv_.wait_until(lock, due);
+        continue;
+      }
+      at_ = kNoTimestamp;
+      lock.unlock();
+      task_.WakeUp();
+      lock.lock();
+    }
+  }
+
+  Task& task_;
+  std::mutex mu_;
+  std::condition_variable cv_;
+  int64_t at_ = kNoTimestamp;
+  bool stop_ = false;
+  std::thread thread_;
+};
+
 Task::Task(proto::TaskDeploymentDescriptor tdd, std::vector<std::shared_ptr<ResultPartition>> outputs,
            TaskServices services)
     : tdd_(std::move(tdd)), outputs_(std::move(outputs)), services_(std::move(services)) {
@@ -119,12 +169,14 @@ Task::Task(proto::TaskDeploymentDescriptor tdd, std::vector<std::shared_ptr<Resu
   info_.max_parallelism = tdd_.graph().max_parallelism();
   info_.attempt = tdd_.attempt();
   info_.checkpointing = !tdd_.checkpoint_dir().empty();
+  info_.auto_watermark_interval_ms = tdd_.auto_watermark_interval_ms();
   for (auto& p : outputs_) p->set_cancel_flag(&cancelled_);
 }
 
 Task::~Task() {
   Cancel();
   Join();
+  timer_.reset();
 }
 
 void Task::Start() { thread_ = std::thread([this] { Run(); }); }
@@ -253,6 +305,7 @@ void Task::Invoke() {
   if (chain->is_source()) {
     chain->run_source();
     if (cancelled()) throw TaskCancelled();
+    chain->process_watermark(kMaxWatermark);  // a bounded input has ended: every timer fires
     EndInput(*chain);
   } else {
     ProcessInputs(*gate, *chain);
@@ -295,6 +348,8 @@ void Task::RestoreState(ChainTask& chain) {
 void Task::ProcessInputs(InputGate& gate, ChainTask& chain) {
   data_ended_.assign(gate.num_channels(), 0);
   align_.seen.assign(gate.num_channels(), 0);
+  channel_watermark_.assign(gate.num_channels(), kMinWatermark);
+  channel_idle_.assign(gate.num_channels(), 0);
   gate_ = &gate;
   struct ClearGate {
     InputGate*& gate;
@@ -316,10 +371,19 @@ void Task::ProcessInputs(InputGate& gate, ChainTask& chain) {
       case BufferKind::kBarrier:
         OnBarrier(gate, next->channel, b.value, b.value2);
         break;
+      case BufferKind::kWatermark:
+        OnWatermark(chain, next->channel, b.value);
+        break;
+      case BufferKind::kWatermarkStatus:
+        OnWatermarkStatus(chain, next->channel, b.value != 0);
+        break;
       case BufferKind::kEndOfData:
       case BufferKind::kEndOfPartition:
         if (!data_ended_[next->channel]) {
           data_ended_[next->channel] = 1;
+          // An ended channel holds nothing back (its producer sent kMaxWatermark before).
+          channel_idle_[next->channel] = 0;
+          OnWatermark(chain, next->channel, kMaxWatermark);
           if (++data_ended_count_ == gate.num_channels()) EndInput(chain);
         }
         if (b.kind == BufferKind::kEndOfPartition) {
@@ -329,9 +393,62 @@ void Task::ProcessInputs(InputGate& gate, ChainTask& chain) {
         break;
       default:
         if (b.kind == kChannelError) throw std::runtime_error(b.data);
-        break;  // watermarks: handled by the feature that introduces them
+        break;
     }
   }
+}
+
+void Task::OnWatermark(ChainTask& chain, int channel, int64_t watermark) {
+  int64_t& w = channel_watermark_[static_cast<size_t>(channel)];
+  if (watermark <= w) return;
+  w = watermark;
+  UpdateInputWatermark(chain);
+}
+
+void Task::OnWatermarkStatus(ChainTask& chain, int channel, bool idle) {
+  if (data_ended_[static_cast<size_t>(channel)]) return;
+  channel_idle_[static_cast<size_t>(channel)] = idle ? 1 : 0;
+  UpdateInputWatermark(chain);
+}
+
+void Task::UpdateInputWatermark(ChainTask& chain) {
+  int64_t low = kMaxWatermark;
+  bool any_active = false;
+  for (size_t c = 0; c < channel_watermark_.size(); ++c) {
+    if (channel_idle_[c]) continue;
+    any_active = true;
+    low = std::min(low, channel_watermark_[c]);
+  }
+  if (!any_active) {
+    if (!input_idle_) {
+      input_idle_ = true;
+      chain.process_watermark_status(true);
+    }
+    return;
+  }
+  if (input_idle_) {
+    input_idle_ = false;
+    chain.process_watermark_status(false);
+  }
+  if (low > input_watermark_) {
+    input_watermark_ = low;
+    chain.process_watermark(low);
+  }
+}
+
+void Task::request_processing_time_callback(int64_t time_ms) {
+  if (callback_at_ != kNoTimestamp && callback_at_ <= time_ms) return;
+  callback_at_ = time_ms;
+  if (!timer_) timer_ = std::make_unique<ProcessingTimer>(*this);
+  timer_->Schedule(time_ms);
+}
+
+void Task::WakeUp() {
+  {
+    std::lock_guard<std::mutex> lock(mail_mu_);
+    mail_.store(true);
+  }
+  mail_cv_.notify_all();
 }
 
 void Task::OnBarrier(InputGate& gate, int channel, int64_t id, int64_t timestamp_ms) {
@@ -422,6 +539,13 @@ void Task::process_mail() {
   if (!chain) {
     mail_.store(true);  // not running yet: keep it for when it is
     return;
+  }
+  if (callback_at_ != kNoTimestamp) {
+    int64_t now = current_processing_time();
+    if (now >= callback_at_) {
+      callback_at_ = kNoTimestamp;  // operators ask again for the next time they need
+      chain->on_processing_time(now);
+    }
   }
   if (chain->is_source() && trigger_id > last_checkpoint_id_) PerformCheckpoint(trigger_id, trigger_ts);
   if (completed > notified_id_ && completed <= last_checkpoint_id_) {

@@ -76,6 +76,7 @@ class Task final : public TaskRuntime {
   void flush_outputs() override { FlushIdleOutputs(); }
   const std::atomic<bool>& mail_flag() const override { return mail_; }
   void process_mail() override;
+  void request_processing_time_callback(int64_t time_ms) override;
 
   // From other threads: start checkpoint `id` (sources only), or learn that it completed or
   // was aborted.
@@ -84,6 +85,7 @@ class Task final : public TaskRuntime {
 
  private:
   class SnapshotWriter;
+  class ProcessingTimer;
   void Run();
   // Runs the chain; returns normally when finished. Throws on failure or cancellation.
   void Invoke();
@@ -94,6 +96,13 @@ class Task final : public TaskRuntime {
   void MaybeCompleteAlignment(InputGate& gate);
   // Snapshots the chain, sends barrier `id` downstream and queues the state for writing.
   void PerformCheckpoint(int64_t id, int64_t timestamp_ms);
+  // Event time: a channel's watermark or idleness changed; recomputes the task's input
+  // watermark (the minimum over channels that are not idle) and hands any advance to the chain.
+  void OnWatermark(ChainTask& chain, int channel, int64_t watermark);
+  void OnWatermarkStatus(ChainTask& chain, int channel, bool idle);
+  void UpdateInputWatermark(ChainTask& chain);
+  // Raises the mail flag (from the processing-time timer's thread).
+  void WakeUp();
   void EndInput(ChainTask& chain);
   // With checkpointing on: processes mail until a checkpoint taken after the end of input has
   // completed.
@@ -134,6 +143,14 @@ class Task final : public TaskRuntime {
   std::vector<char> data_ended_;  // by input channel: end-of-data received
   size_t data_ended_count_ = 0;
   std::unique_ptr<SnapshotWriter> writer_;
+
+  // Event time, task thread only.
+  std::vector<int64_t> channel_watermark_;  // by input channel
+  std::vector<char> channel_idle_;
+  int64_t input_watermark_ = kMinWatermark;
+  bool input_idle_ = false;
+  int64_t callback_at_ = kNoTimestamp;  // the processing-time callback asked for
+  std::unique_ptr<ProcessingTimer> timer_;
 };
 
 }  // namespace sluice

@@ -61,8 +61,19 @@ class TestWriter final : public RecordWriter {
       if (!open_[c].empty()) Send(c);
     }
   }
+  void emit_watermark(int64_t watermark) override {
+    Flush();
+    watermarks_.push_back(watermark);
+  }
+  void emit_watermark_status(bool idle) override {
+    Flush();
+    statuses_.push_back(idle);
+  }
   const std::vector<std::string>& sent(int channel) const { return sent_.at(channel); }
   int commits() const { return commits_; }
+  // The watermarks and idle statuses sent (on every channel), in order.
+  const std::vector<int64_t>& watermarks() const { return watermarks_; }
+  const std::vector<bool>& statuses() const { return statuses_; }
 
   // Every record sent on `channel`, in order.
   template <class T>
@@ -88,6 +99,8 @@ class TestWriter final : public RecordWriter {
   std::vector<std::vector<std::string>> sent_;
   size_t buffer_size_;
   int commits_ = 0;
+  std::vector<int64_t> watermarks_;
+  std::vector<bool> statuses_;
 };
 
 // A sink that keeps what it receives (shared between the copies the SDK makes of it) and
@@ -246,7 +259,7 @@ TEST(OperatorsTest, ProcessFunctionSeesItsSubtaskAndFlushesAtEndOfInput) {
     int64_t total = 0;
     int subtask = -1;
     void open(RuntimeContext& ctx) override { subtask = ctx.index_of_this_subtask(); }
-    void process_element(const int64_t& v, Collector<std::string>& out) override {
+    void process_element(const int64_t& v, Context&, Collector<std::string>& out) override {
       total += v;
       if (v == 2) out.collect("saw 2");
     }
@@ -414,7 +427,7 @@ TEST(OperatorsTest, KeyedStateAtEndOfInputIsAnErrorNamingTheOperator) {
 TEST(OperatorsTest, KeyedStateOutsideAKeyedStreamIsAnError) {
   struct NotKeyed final : ProcessFunction<int64_t, int64_t> {
     void open(RuntimeContext& ctx) override { ctx.get_state(ValueStateDescriptor<int64_t>("v")); }
-    void process_element(const int64_t&, Collector<int64_t>&) override {}
+    void process_element(const int64_t&, Context&, Collector<int64_t>&) override {}
   };
   StreamExecutionEnvironment env;
   env.generate_sequence(1, 2).process(NotKeyed()).name("Plain").add_sink(DiscardingSink<int64_t>());
@@ -1126,7 +1139,7 @@ TEST(CheckpointTest, FunctionsKeepOperatorStateAndHearOfCheckpoints) {
       state = &ctx.get_operator_list_state(ListStateDescriptor<int64_t>("total"));
       for (int64_t t : state->get()) total += t;
     }
-    void process_element(const int64_t& v, Collector<int64_t>& out) override {
+    void process_element(const int64_t& v, Context&, Collector<int64_t>& out) override {
       total += v;
       out.collect(total);
     }

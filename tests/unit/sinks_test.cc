@@ -546,6 +546,8 @@ class KeepingWriter final : public RecordWriter {
     open_.clear();
     if (on_record_) on_record_(sent_.size());
   }
+  void emit_watermark(int64_t) override {}
+  void emit_watermark_status(bool) override {}
   const std::vector<std::string>& sent() const { return sent_; }
   // Called with the number of records sent so far, after each one.
   void OnRecord(std::function<void(size_t)> f) { on_record_ = std::move(f); }

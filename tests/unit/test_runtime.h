@@ -33,6 +33,23 @@ class TestRuntime : public TaskRuntime {
     mails_.push_back(flushes_.size());
     if (on_mail_) on_mail_();
   }
+  // Processing time is the test's to set (SetProcessingTime); until then the system clock's.
+  int64_t current_processing_time() const override {
+    return now_ms_ != kNoTimestamp ? now_ms_ : system_clock_ms();
+  }
+  void request_processing_time_callback(int64_t time_ms) override {
+    if (callback_ms_ == kNoTimestamp || time_ms < callback_ms_) callback_ms_ = time_ms;
+  }
+
+  void SetProcessingTime(int64_t now_ms) { now_ms_ = now_ms; }
+  // The callback asked for (kNoTimestamp if none); TakeCallback() consumes it, as the runtime does
+  // before calling ChainTask::on_processing_time.
+  int64_t callback_time() const { return callback_ms_; }
+  int64_t TakeCallback() {
+    int64_t t = callback_ms_;
+    callback_ms_ = kNoTimestamp;
+    return t;
+  }
 
   void set_checkpointing(bool on) { info_.checkpointing = on; }
   void Cancel() { cancelled_.store(true); }
@@ -52,6 +69,8 @@ class TestRuntime : public TaskRuntime {
 
  private:
   TaskInfo info_;
+  int64_t now_ms_ = kNoTimestamp;
+  int64_t callback_ms_ = kNoTimestamp;
   std::vector<size_t> flushes_;
   std::vector<size_t> mails_;
   std::atomic<bool> cancelled_{false};

@@ -32,6 +32,8 @@
 #include "sluice/runtime.h"
 #include "sluice/serializer.h"
 #include "sluice/sources.h"
+#include "sluice/timers.h"
+#include "sluice/watermarks.h"
 
 namespace sluice {
 
@@ -67,6 +69,13 @@ inline const char* partitioner_name(Partitioner p) {
 // ---------------------------------------------------------------------------------------------
 // Operators: the typed objects of one subtask.
 
+// What the operators of one chain share: the timestamp of the record being passed down the
+// chain (records pass as plain objects; an operator that gives a record a timestamp sets it here
+// before emitting, and the operators after it read it).
+struct ChainContext {
+  int64_t timestamp = kNoTimestamp;
+};
+
 class OperatorBase {
  public:
   explicit OperatorBase(std::string name) : name_(std::move(name)) {}
@@ -88,10 +97,45 @@ class OperatorBase {
   // Writes the operator's state at a checkpoint into `out` (its node_id is set already).
   virtual void snapshot_state(int64_t /*checkpoint_id*/, OperatorSnapshot& /*out*/) {}
   virtual void notify_checkpoint_complete(int64_t /*checkpoint_id*/) {}
+  // The operator's input watermark advanced (or its inputs went idle, or active again): fire
+  // what is due and pass it on. By default it is passed on at once.
+  virtual void process_watermark(int64_t watermark) { output_watermark(watermark); }
+  virtual void process_watermark_status(bool idle) { output_watermark_status(idle); }
+  // The processing-time callback the chain asked for is due (it comes to every operator of the
+  // chain; each asks again for the next time it needs, see TaskRuntime).
+  virtual void on_processing_time(int64_t /*now_ms*/) {}
+  // The operator's side outputs, or nullptr for an operator without any.
+  virtual SideOutputs* side_outputs() { return nullptr; }
   const std::string& name() const { return name_; }
 
+  // Called by build_chain: the chain's context, the next operator of the chain (or null) and
+  // the network outputs of this operator, which watermarks go to.
+  void bind(ChainContext* chain, OperatorBase* next, std::vector<RecordWriter*> writers) {
+    chain_ = chain;
+    next_ = next;
+    writers_ = std::move(writers);
+  }
+
  protected:
+  void output_watermark(int64_t watermark) {
+    if (next_) next_->process_watermark(watermark);
+    for (RecordWriter* w : writers_) w->emit_watermark(watermark);
+  }
+  void output_watermark_status(bool idle) {
+    if (next_) next_->process_watermark_status(idle);
+    for (RecordWriter* w : writers_) w->emit_watermark_status(idle);
+  }
+  // The timestamp of the record being processed (kNoTimestamp if it has none).
+  int64_t element_timestamp() const { return chain_->timestamp; }
+  // The timestamp that the records emitted next carry.
+  void set_element_timestamp(int64_t t) { chain_->timestamp = t; }
+
   std::string name_;
+
+ private:
+  ChainContext* chain_ = nullptr;
+  OperatorBase* next_ = nullptr;
+  std::vector<RecordWriter*> writers_;
 };
 
 template <class IN>
@@ -193,12 +237,117 @@ template <class IN, class OUT, class F>
 class ProcessOperator final : public FunctionOperator<OneInputOperator<IN>, F> {
  public:
   ProcessOperator(std::string name, F f, Collector<OUT>* out)
-      : FunctionOperator<OneInputOperator<IN>, F>(std::move(name), std::move(f)), out_(out) {}
-  void emit(IN&& v) override { SLUICE_USER_CALL(this->name_, this->f_.process_element(v, *out_)); }
+      : FunctionOperator<OneInputOperator<IN>, F>(std::move(name), std::move(f)), out_(out) {
+    ctx_.op = this;
+  }
+  void open(TaskRuntime& rt) override {
+    rt_ = &rt;
+    FunctionOperator<OneInputOperator<IN>, F>::open(rt);
+  }
+  void emit(IN&& v) override {
+    SLUICE_USER_CALL(this->name_, this->f_.process_element(v, ctx_, *out_));
+  }
+  void process_watermark(int64_t watermark) override {
+    watermark_ = watermark;
+    this->output_watermark(watermark);
+  }
   void end_input() override { SLUICE_USER_CALL(this->name_, this->f_.end_input(*out_)); }
+  SideOutputs* side_outputs() override { return &side_; }
 
  private:
+  struct Ctx final : ProcessFunction<IN, OUT>::Context {
+    ProcessOperator* op = nullptr;
+    int64_t timestamp() const override { return op->element_timestamp(); }
+    int64_t current_processing_time() const override { return op->rt_->current_processing_time(); }
+    int64_t current_watermark() const override { return op->watermark_; }
+    SideOutputs& side_outputs() override { return op->side_; }
+  };
   Collector<OUT>* out_;
+  TaskRuntime* rt_ = nullptr;
+  int64_t watermark_ = kMinWatermark;
+  SideOutputs side_;
+  Ctx ctx_;
+};
+
+// Gives records their timestamps and emits watermarks, as a WatermarkStrategy says: on every
+// record and every pipeline.auto-watermark-interval of processing time. Watermarks from
+// upstream are replaced by its own, except the final kMaxWatermark, which it passes on.
+template <class T>
+class TimestampsAndWatermarksOperator final : public OneInputOperator<T>, WatermarkOutput {
+ public:
+  TimestampsAndWatermarksOperator(std::string name, WatermarkStrategy<T> strategy, Collector<T>* out)
+      : OneInputOperator<T>(std::move(name)), strategy_(std::move(strategy)), out_(out) {}
+  void open(TaskRuntime& rt) override {
+    rt_ = &rt;
+    SLUICE_USER_CALL(this->name_, generator_ = strategy_.create_generator([&rt] {
+      return rt.current_processing_time();
+    }));
+    interval_ = rt.info().auto_watermark_interval_ms;
+    if (interval_ > 0) {
+      next_emit_ = rt.current_processing_time() + interval_;
+      rt.request_processing_time_callback(next_emit_);
+    }
+  }
+  void emit(T&& v) override {
+    SLUICE_USER_CALL(this->name_, {
+      int64_t ts = strategy_.timestamp(static_cast<const T&>(v), this->element_timestamp());
+      this->set_element_timestamp(ts);
+      generator_->on_event(static_cast<const T&>(v), ts, *this);
+    });
+    out_->emit(std::move(v));
+  }
+  void on_processing_time(int64_t now) override {
+    if (interval_ <= 0 || current_ == kMaxWatermark) return;
+    if (now >= next_emit_) {
+      SLUICE_USER_CALL(this->name_, generator_->on_periodic_emit(*this));
+      next_emit_ = now + interval_;
+    }
+    rt_->request_processing_time_callback(next_emit_);
+  }
+  void process_watermark(int64_t watermark) override {
+    if (watermark == kMaxWatermark) emit_watermark(kMaxWatermark);
+  }
+  void process_watermark_status(bool) override {}
+
+  // WatermarkOutput
+  void emit_watermark(int64_t watermark) override {
+    if (watermark <= current_) return;
+    mark_active();
+    current_ = watermark;
+    this->output_watermark(watermark);
+  }
+  void mark_idle() override {
+    if (idle_) return;
+    idle_ = true;
+    this->output_watermark_status(true);
+  }
+  void mark_active() override {
+    if (!idle_) return;
+    idle_ = false;
+    this->output_watermark_status(false);
+  }
+
+ private:
+  WatermarkStrategy<T> strategy_;
+  Collector<T>* out_;
+  TaskRuntime* rt_ = nullptr;
+  std::unique_ptr<WatermarkGenerator<T>> generator_;
+  int64_t interval_ = 0;
+  int64_t next_emit_ = 0;
+  int64_t current_ = kMinWatermark;
+  bool idle_ = false;
+};
+
+// Passes records on unchanged: the operator of a side output's stream.
+template <class T>
+class PassThroughOperator final : public OneInputOperator<T> {
+ public:
+  PassThroughOperator(std::string name, Collector<T>* out)
+      : OneInputOperator<T>(std::move(name)), out_(out) {}
+  void emit(T&& v) override { out_->emit(std::move(v)); }
+
+ private:
+  Collector<T>* out_;
 };
 
 // Base of the operators on a keyed stream: owns the keyed state backend of the subtask's
@@ -234,7 +383,17 @@ class KeyedOneInputOperator : public OneInputOperator<IN> {
     kc.key_group = key_group_for_hash(KeyHash<K>{}(key), max_parallelism_);
   }
 
+  // Creates the timer service on the backend, unless done already.
+  InternalTimerService& create_timer_service(TaskRuntime& rt) {
+    if (!timers_) {
+      create_backend(rt);
+      timers_ = std::make_unique<InternalTimerService>(*backend_, rt);
+    }
+    return *timers_;
+  }
+
   std::unique_ptr<KeyedStateBackend> backend_;
+  std::unique_ptr<InternalTimerService> timers_;
   int max_parallelism_ = kDefaultMaxParallelism;
 };
 
@@ -281,8 +440,10 @@ class KeyedProcessOperator final : public KeyedOneInputOperator<IN, K> {
     SLUICE_USER_CALL(this->name_, state_.initialize(restored, is_restored));
   }
   void open(TaskRuntime& rt) override {
-    this->create_backend(rt);
+    this->create_timer_service(rt);
+    ctx_.op = this;
     SLUICE_USER_CALL(this->name_, f_.open(state_.context(rt, this->backend_.get())));
+    this->timers_->start();
   }
   void emit(IN&& v) override {
     SLUICE_USER_CALL(this->name_, {
@@ -291,6 +452,20 @@ class KeyedProcessOperator final : public KeyedOneInputOperator<IN, K> {
       f_.process_element(v, ctx_, *out_);
     });
   }
+  void process_watermark(int64_t watermark) override {
+    SLUICE_USER_CALL(this->name_, this->timers_->advance_watermark(watermark, [this](const InternalTimer& t) {
+      this->set_element_timestamp(t.time);
+      fire(t, TimeDomain::kEventTime);
+    }));
+    this->output_watermark(watermark);
+  }
+  void on_processing_time(int64_t now) override {
+    SLUICE_USER_CALL(this->name_, this->timers_->advance_processing_time(now, [this](const InternalTimer& t) {
+      this->set_element_timestamp(kNoTimestamp);
+      fire(t, TimeDomain::kProcessingTime);
+    }));
+  }
+  SideOutputs* side_outputs() override { return &side_; }
   // Every key with state first (each as the current key), then the end of input without one.
   void end_input() override {
     SLUICE_USER_CALL(this->name_, {
@@ -312,15 +487,40 @@ class KeyedProcessOperator final : public KeyedOneInputOperator<IN, K> {
   }
 
  private:
-  struct Ctx final : KeyedProcessFunction<K, IN, OUT>::Context {
+  // The context of process_element and on_timer, and the function's timer service.
+  struct Ctx final : KeyedProcessFunction<K, IN, OUT>::OnTimerContext, TimerService {
+    KeyedProcessOperator* op = nullptr;
     K key{};
+    TimeDomain domain = TimeDomain::kEventTime;
     const K& current_key() const override { return key; }
+    int64_t timestamp() const override { return op->element_timestamp(); }
+    TimerService& timer_service() override { return *this; }
+    TimeDomain time_domain() const override { return domain; }
+    SideOutputs& side_outputs() override { return op->side_; }
+    int64_t current_processing_time() const override {
+      return op->timers_->current_processing_time();
+    }
+    int64_t current_watermark() const override { return op->timers_->current_watermark(); }
+    void register_event_time_timer(int64_t t) override { op->timers_->register_event_time_timer(t); }
+    void register_processing_time_timer(int64_t t) override {
+      op->timers_->register_processing_time_timer(t);
+    }
+    void delete_event_time_timer(int64_t t) override { op->timers_->delete_event_time_timer(t); }
+    void delete_processing_time_timer(int64_t t) override {
+      op->timers_->delete_processing_time_timer(t);
+    }
   };
+  void fire(const InternalTimer& t, TimeDomain domain) {
+    ctx_.key = deserialize<K>(t.key);
+    ctx_.domain = domain;
+    f_.on_timer(t.time, ctx_, *out_);
+  }
   KS ks_;
   F f_;
   Collector<OUT>* out_;
   Ctx ctx_;
   FunctionState state_;
+  SideOutputs side_;
 };
 
 template <class T>
@@ -404,24 +604,26 @@ class SourceOperator final : public FunctionOperator<OperatorBase, F> {
   SourceOperator(std::string name, F f, Collector<T>* out)
       : FunctionOperator<OperatorBase, F>(std::move(name), std::move(f)), out_(out) {}
   void run(TaskRuntime& rt) override {
-    Ctx c(out_, rt);
+    Ctx c(this, rt);
     SLUICE_USER_CALL(this->name_, this->f_.run(c));
   }
   void cancel() override { this->f_.cancel(); }
 
  private:
   struct Ctx final : SourceFunction<T>::SourceContext {
-    Ctx(Collector<T>* out, TaskRuntime& rt) : out(out), rt(rt), mail(rt.mail_flag()) {}
+    Ctx(SourceOperator* op, TaskRuntime& rt) : op(op), out(op->out_), rt(rt), mail(rt.mail_flag()) {}
     void collect(T&& v) override {
       // Mail first: a checkpoint taken now must not include `v`.
       if (mail.load(std::memory_order_relaxed)) rt.process_mail();
       if ((++count & 255) == 0 && rt.cancelled()) throw TaskCancelled();
+      op->set_element_timestamp(kNoTimestamp);
       out->emit(std::move(v));
     }
     void flush() override {
       if (mail.load(std::memory_order_relaxed)) rt.process_mail();
       rt.flush_outputs();
     }
+    SourceOperator* op;
     Collector<T>* out;
     TaskRuntime& rt;
     const std::atomic<bool>& mail;
@@ -466,24 +668,29 @@ class FanOutCollector final : public Collector<T> {
   std::vector<Collector<T>*> outs_;
 };
 
+// Writes records to one network edge. On an edge whose records carry timestamps, `timestamp`
+// points at the chain's current record timestamp, written (8 bytes) before each record.
 template <class T>
 class WriterCollector : public Collector<T> {
  protected:
-  explicit WriterCollector(RecordWriter* w) : w_(w) {}
+  WriterCollector(RecordWriter* w, const int64_t* timestamp) : w_(w), timestamp_(timestamp) {}
   void write(int channel, const T& v) {
     std::string& buf = w_->buffer(channel);
     DataOutput out(buf);
+    if (timestamp_) Serializer<int64_t>::write(out, *timestamp_);
     Serializer<T>::write(out, v);
     w_->commit(channel);
   }
   RecordWriter* w_;
+  const int64_t* timestamp_;
 };
 
 // Forward and rescale: round robin over the consumers this producer is connected to.
 template <class T>
 class PointwiseCollector final : public WriterCollector<T> {
  public:
-  PointwiseCollector(RecordWriter* w, const TaskInfo& info) : WriterCollector<T>(w) {
+  PointwiseCollector(RecordWriter* w, const TaskInfo& info, const int64_t* ts)
+      : WriterCollector<T>(w, ts) {
     range_ = pointwise_consumers(info.subtask_index, info.parallelism, w->num_channels());
     next_ = range_.begin;
   }
@@ -500,8 +707,8 @@ class PointwiseCollector final : public WriterCollector<T> {
 template <class T>
 class RebalanceCollector final : public WriterCollector<T> {
  public:
-  RebalanceCollector(RecordWriter* w, const TaskInfo& info)
-      : WriterCollector<T>(w), n_(w->num_channels()), next_(info.subtask_index % n_) {}
+  RebalanceCollector(RecordWriter* w, const TaskInfo& info, const int64_t* ts)
+      : WriterCollector<T>(w, ts), n_(w->num_channels()), next_(info.subtask_index % n_) {}
   void emit(T&& v) override {
     this->write(next_, v);
     if (++next_ == n_) next_ = 0;
@@ -515,7 +722,7 @@ class RebalanceCollector final : public WriterCollector<T> {
 template <class T>
 class BroadcastCollector final : public WriterCollector<T> {
  public:
-  explicit BroadcastCollector(RecordWriter* w) : WriterCollector<T>(w) {}
+  BroadcastCollector(RecordWriter* w, const int64_t* ts) : WriterCollector<T>(w, ts) {}
   void emit(T&& v) override {
     for (int c = 0; c < this->w_->num_channels(); ++c) this->write(c, v);
   }
@@ -524,8 +731,8 @@ class BroadcastCollector final : public WriterCollector<T> {
 template <class T, class KS>
 class KeyGroupCollector final : public WriterCollector<T> {
  public:
-  KeyGroupCollector(RecordWriter* w, const TaskInfo& info, KS ks)
-      : WriterCollector<T>(w), ks_(std::move(ks)), max_parallelism_(info.max_parallelism) {}
+  KeyGroupCollector(RecordWriter* w, const TaskInfo& info, const int64_t* ts, KS ks)
+      : WriterCollector<T>(w, ts), ks_(std::move(ks)), max_parallelism_(info.max_parallelism) {}
   void emit(T&& v) override {
     using K = std::decay_t<std::invoke_result_t<KS&, const T&>>;
     int kg = key_group_for_hash(KeyHash<K>{}(ks_(static_cast<const T&>(v))), max_parallelism_);
@@ -540,8 +747,8 @@ class KeyGroupCollector final : public WriterCollector<T> {
 template <class T, class P, class KS>
 class CustomCollector final : public WriterCollector<T> {
  public:
-  CustomCollector(RecordWriter* w, P p, KS ks)
-      : WriterCollector<T>(w), p_(std::move(p)), ks_(std::move(ks)) {}
+  CustomCollector(RecordWriter* w, const int64_t* ts, P p, KS ks)
+      : WriterCollector<T>(w, ts), p_(std::move(p)), ks_(std::move(ks)) {}
   void emit(T&& v) override {
     int n = this->w_->num_channels();
     int c = static_cast<int>(p_(ks_(static_cast<const T&>(v)), n));
@@ -560,7 +767,10 @@ class CustomCollector final : public WriterCollector<T> {
 // ---------------------------------------------------------------------------------------------
 // Stream nodes: the graph the entry point builds.
 
-using WriterFactory = std::function<ErasedCollector(RecordWriter*, Partitioner, const TaskInfo&)>;
+// Makes the collector that writes the upstream's records to one edge; the last argument is the
+// chain's record timestamp on an edge that carries timestamps, else null.
+using WriterFactory =
+    std::function<ErasedCollector(RecordWriter*, Partitioner, const TaskInfo&, const int64_t*)>;
 
 // One input of a node: the upstream node, how records are partitioned, and how the upstream's
 // typed records are written to the network for this edge.
@@ -568,6 +778,12 @@ struct InputSpec {
   int node = -1;
   Partitioner partitioner = Partitioner::kDefault;
   WriterFactory make_writer;
+  // The records carry timestamps over the network (the upstream's records have them).
+  bool timestamped = false;
+  // For the stream of a side output: the tag's id and record type (the upstream's side output,
+  // not its main output, feeds this input).
+  std::string side_tag;
+  const std::type_info* side_type = nullptr;
 };
 
 class Node {
@@ -579,6 +795,9 @@ class Node {
   int parallelism = 0;       // 0: the job's default
   bool fixed_parallelism = false;  // non-parallel sources always run with parallelism 1
   bool chaining = true;
+  // The node's records carry timestamps (event time): set after assign_timestamps_and_watermarks
+  // and on what follows it, so that network edges keep them.
+  bool timestamped = false;
   std::vector<InputSpec> inputs;
 
   bool is_source() const { return inputs.empty(); }
@@ -586,8 +805,9 @@ class Node {
   virtual std::unique_ptr<OperatorBase> create(void* out) const = 0;
   // One Collector<OUT> that forwards to all of `outs` (discards when empty).
   virtual ErasedCollector fan_out(const std::vector<void*>& outs) const = 0;
-  // Deserializes the records of a buffer that arrived on input `input` into `in`, a Collector<IN>*.
-  virtual void read_buffer(int input, std::string_view bytes, void* in) const = 0;
+  // Deserializes the records of a buffer that arrived on input `input` into `in`, a
+  // Collector<IN>*, setting `*timestamp` to each record's timestamp first.
+  virtual void read_buffer(int input, std::string_view bytes, void* in, int64_t* timestamp) const = 0;
 };
 
 template <class OUT>
@@ -604,22 +824,30 @@ class TypedNode : public Node {
     for (void* o : outs) typed.push_back(static_cast<Collector<OUT>*>(o));
     return erase_collector<OUT>(std::make_unique<FanOutCollector<OUT>>(std::move(typed)));
   }
-  void read_buffer(int, std::string_view, void*) const override {
+  void read_buffer(int, std::string_view, void*, int64_t*) const override {
     throw std::logic_error("node '" + name + "' has no network input");
   }
 };
 
+// Deserializes a buffer of records (each after its timestamp when `timestamped`) into `c`.
+template <class IN>
+void read_records(bool timestamped, std::string_view bytes, Collector<IN>* c, int64_t* timestamp) {
+  DataInput di(bytes);
+  *timestamp = kNoTimestamp;
+  while (!di.at_end()) {
+    if (timestamped) Serializer<int64_t>::read(di, *timestamp);
+    IN v{};
+    Serializer<IN>::read(di, v);
+    c->emit(std::move(v));
+  }
+}
+
 template <class IN, class OUT>
 class OneInputNode final : public TypedNode<OUT> {
  public:
-  void read_buffer(int, std::string_view bytes, void* in) const override {
-    auto* c = static_cast<Collector<IN>*>(in);
-    DataInput di(bytes);
-    while (!di.at_end()) {
-      IN v{};
-      Serializer<IN>::read(di, v);
-      c->emit(std::move(v));
-    }
+  void read_buffer(int input, std::string_view bytes, void* in, int64_t* timestamp) const override {
+    read_records<IN>(this->inputs.at(static_cast<size_t>(input)).timestamped, bytes,
+                     static_cast<Collector<IN>*>(in), timestamp);
   }
 };
 
@@ -656,7 +884,7 @@ class OperatorChain final : public ChainTask {
   bool is_source() const override { return head_->is_source(); }
   void run_source() override { ops_.front()->run(rt_); }
   void process_buffer(int input, std::string_view bytes) override {
-    head_->read_buffer(input, bytes, head_input_);
+    head_->read_buffer(input, bytes, head_input_, &context_.timestamp);
   }
   void end_input() override {
     for (auto& op : ops_) op->end_input();
@@ -680,11 +908,18 @@ class OperatorChain final : public ChainTask {
   void notify_checkpoint_complete(int64_t checkpoint_id) override {
     for (auto& op : ops_) op->notify_checkpoint_complete(checkpoint_id);
   }
+  // Watermarks enter at the head and each operator passes them on (see OperatorBase).
+  void process_watermark(int64_t watermark) override { ops_.front()->process_watermark(watermark); }
+  void process_watermark_status(bool idle) override { ops_.front()->process_watermark_status(idle); }
+  void on_processing_time(int64_t now_ms) override {
+    for (auto& op : ops_) op->on_processing_time(now_ms);
+  }
 
  private:
   friend class StreamExecutionEnvironment;
   TaskRuntime& rt_;
   const Node* head_;
+  ChainContext context_;
   void* head_input_ = nullptr;
   std::vector<std::unique_ptr<OperatorBase>> ops_;  // head first
   std::vector<int> node_ids_;                       // ops_[k] belongs to node node_ids_[k]
@@ -696,6 +931,11 @@ class DataStream;
 template <class T, class KS>
 class KeyedStream;
 class DataStreamSink;
+// Windows on a keyed stream and on a whole stream: sluice/windows.h.
+template <class T, class KS, class A>
+class WindowedStream;
+template <class T, class A>
+class AllWindowedStream;
 
 // ---------------------------------------------------------------------------------------------
 // The environment: owns the nodes, offers the sources.
@@ -753,16 +993,36 @@ class StreamExecutionEnvironment {
     auto task = std::make_unique<OperatorChain>(rt, nodes_[chain.front()].get());
     std::vector<std::unique_ptr<OperatorBase>> ops(chain.size());
     void* next_input = nullptr;
+    // A consumer of a node's side output (rather than its main output) is bound to the tag.
+    struct SideTarget {
+      const InputSpec* spec;
+      void* collector;
+    };
     for (size_t k = chain.size(); k-- > 0;) {
       const Node& node = *nodes_[chain[k]];
       std::vector<void*> targets;
-      if (next_input) targets.push_back(next_input);
+      std::vector<SideTarget> side_targets;
+      std::vector<RecordWriter*> writers;
+      if (next_input) {
+        const InputSpec& spec = nodes_[chain[k + 1]]->inputs.at(0);
+        if (spec.side_tag.empty()) {
+          targets.push_back(next_input);
+        } else {
+          side_targets.push_back({&spec, next_input});
+        }
+      }
       for (const OutputBinding& b : outputs) {
         if (b.source_node != node.id) continue;
         const Node& target = *nodes_.at(b.target_node);
         const InputSpec& spec = target.inputs.at(b.target_input);
-        ErasedCollector c = spec.make_writer(b.writer, b.partitioner, rt.info());
-        targets.push_back(c.ptr);
+        ErasedCollector c = spec.make_writer(b.writer, b.partitioner, rt.info(),
+                                             spec.timestamped ? &task->context_.timestamp : nullptr);
+        if (spec.side_tag.empty()) {
+          targets.push_back(c.ptr);
+        } else {
+          side_targets.push_back({&spec, c.ptr});
+        }
+        writers.push_back(b.writer);
         task->collectors_.push_back(std::move(c));
       }
       void* out;
@@ -774,6 +1034,16 @@ class StreamExecutionEnvironment {
         task->collectors_.push_back(std::move(c));
       }
       ops[k] = node.create(out);
+      ops[k]->bind(&task->context_, k + 1 < chain.size() ? ops[k + 1].get() : nullptr,
+                   std::move(writers));
+      for (const SideTarget& t : side_targets) {
+        SideOutputs* side = ops[k]->side_outputs();
+        if (!side) {
+          throw std::invalid_argument("'" + node.name + "' has no side outputs, but side output '" +
+                                      t.spec->side_tag + "' of it is consumed");
+        }
+        side->bind(t.spec->side_tag, *t.spec->side_type, t.collector);
+      }
       next_input = ops[k]->input();
     }
     task->head_input_ = ops.front()->input();
@@ -895,11 +1165,50 @@ class DataStream {
       return std::make_unique<ProcessOperator<T, OUT, F>>(name, fn, out);
     });
   }
+  // Event time: records get timestamps and the stream gets watermarks as `strategy` says (see
+  // sluice/watermarks.h). Chained to the operator before it, typically the source.
+  DataStream<T> assign_timestamps_and_watermarks(WatermarkStrategy<T> strategy) {
+    return add_one_input<T>(
+        "Timestamps/Watermarks", "timestamps",
+        [strategy](Collector<T>* out, const std::string& name) {
+          return std::make_unique<TimestampsAndWatermarksOperator<T>>(name, strategy, out);
+        },
+        true);
+  }
+  // The records that this stream's operator emitted to the side output `tag`.
+  template <class S>
+  DataStream<S> get_side_output(const OutputTag<S>& tag) const {
+    Node& producer = node();
+    auto n = std::make_unique<OneInputNode<S, S>>();
+    n->name = "Side Output: " + tag.id();
+    n->kind = "side_output";
+    n->parallelism = producer.parallelism;
+    InputSpec spec;
+    spec.node = producer.id;
+    spec.partitioner = Partitioner::kForward;
+    spec.make_writer = [](RecordWriter* w, Partitioner, const TaskInfo& info, const int64_t* ts) {
+      return erase_collector<S>(std::make_unique<PointwiseCollector<S>>(w, info, ts));
+    };
+    spec.timestamped = producer.timestamped;
+    spec.side_tag = tag.id();
+    spec.side_type = &typeid(S);
+    n->inputs.push_back(std::move(spec));
+    n->timestamped = producer.timestamped;
+    std::string* name_ref = &n->name;
+    n->factory = [name_ref](Collector<S>* out) {
+      return std::make_unique<PassThroughOperator<S>>(*name_ref, out);
+    };
+    auto* raw = env_->add_node(std::move(n));
+    return DataStream<S>(env_, {raw->id});
+  }
   // Partitions by key: records with equal keys go to the same subtask.
   template <class KS>
   KeyedStream<T, KS> key_by(KS key_selector) const {
     return KeyedStream<T, KS>(*this, std::move(key_selector));
   }
+  // Windows over the whole stream, evaluated by one subtask (see sluice/windows.h).
+  template <class A>
+  AllWindowedStream<T, A> window_all(A assigner) const;
   // Merges streams of the same type (`union` is a C++ keyword).
   template <class... More>
   DataStream<T> union_(const More&... more) const {
@@ -915,8 +1224,8 @@ class DataStream {
   template <class P, class KS>
   DataStream<T> partition_custom(P p, KS ks) const {
     DataStream<T> r = with_partitioner(Partitioner::kCustom);
-    r.typed_writer_ = [p, ks](RecordWriter* w, Partitioner, const TaskInfo&) {
-      return erase_collector<T>(std::make_unique<CustomCollector<T, P, KS>>(w, p, ks));
+    r.typed_writer_ = [p, ks](RecordWriter* w, Partitioner, const TaskInfo&, const int64_t* ts) {
+      return erase_collector<T>(std::make_unique<CustomCollector<T, P, KS>>(w, ts, p, ks));
     };
     return r;
   }
@@ -973,6 +1282,10 @@ class DataStream {
   friend class DataStream;
   template <class U, class KS>
   friend class KeyedStream;
+  template <class U, class KS, class A>
+  friend class WindowedStream;
+  template <class U, class A>
+  friend class AllWindowedStream;
   friend class StreamExecutionEnvironment;
 
   Node& node() const {
@@ -993,31 +1306,49 @@ class DataStream {
   std::vector<InputSpec> inputs() const {
     WriterFactory wf = typed_writer_;
     if (!wf) {
-      wf = [](RecordWriter* w, Partitioner p, const TaskInfo& info) -> ErasedCollector {
+      wf = [](RecordWriter* w, Partitioner p, const TaskInfo& info,
+              const int64_t* ts) -> ErasedCollector {
         switch (p) {
           case Partitioner::kForward:
           case Partitioner::kRescale:
-            return erase_collector<T>(std::make_unique<PointwiseCollector<T>>(w, info));
+            return erase_collector<T>(std::make_unique<PointwiseCollector<T>>(w, info, ts));
           case Partitioner::kRebalance:
-            return erase_collector<T>(std::make_unique<RebalanceCollector<T>>(w, info));
+            return erase_collector<T>(std::make_unique<RebalanceCollector<T>>(w, info, ts));
           case Partitioner::kBroadcast:
-            return erase_collector<T>(std::make_unique<BroadcastCollector<T>>(w));
+            return erase_collector<T>(std::make_unique<BroadcastCollector<T>>(w, ts));
           default:
             throw std::logic_error(std::string("no writer for partitioner ") + partitioner_name(p));
         }
       };
     }
     std::vector<InputSpec> specs;
-    for (int id : ids_) specs.push_back(InputSpec{id, partitioner_, wf});
+    for (int id : ids_) {
+      InputSpec spec;
+      spec.node = id;
+      spec.partitioner = partitioner_;
+      spec.make_writer = wf;
+      spec.timestamped = env_->nodes_[id]->timestamped;
+      specs.push_back(std::move(spec));
+    }
     return specs;
   }
+  bool timestamped() const {
+    for (int id : ids_) {
+      if (env_->nodes_[id]->timestamped) return true;
+    }
+    return false;
+  }
 
+  // A node consuming this stream. Its records carry timestamps when this stream's do, or when
+  // `timestamped` (an operator that gives them timestamps).
   template <class OUT, class Make>
-  DataStream<OUT> add_one_input(std::string name, std::string kind, Make make) const {
+  DataStream<OUT> add_one_input(std::string name, std::string kind, Make make,
+                                bool timestamped = false) const {
     auto n = std::make_unique<OneInputNode<T, OUT>>();
     n->name = std::move(name);
     n->kind = std::move(kind);
     n->inputs = inputs();
+    n->timestamped = timestamped || this->timestamped();
     std::string* name_ref = &n->name;
     n->factory = [make, name_ref](Collector<OUT>* out) { return make(out, *name_ref); };
     auto* raw = env_->add_node(std::move(n));
@@ -1052,8 +1383,8 @@ class KeyedStream {
   KeyedStream(DataStream<T> in, KS ks) : in_(std::move(in)), ks_(std::move(ks)) {
     in_.partitioner_ = Partitioner::kHash;
     KS sel = ks_;
-    in_.typed_writer_ = [sel](RecordWriter* w, Partitioner, const TaskInfo& info) {
-      return erase_collector<T>(std::make_unique<KeyGroupCollector<T, KS>>(w, info, sel));
+    in_.typed_writer_ = [sel](RecordWriter* w, Partitioner, const TaskInfo& info, const int64_t* ts) {
+      return erase_collector<T>(std::make_unique<KeyGroupCollector<T, KS>>(w, info, ts, sel));
     };
   }
 
@@ -1115,6 +1446,11 @@ class KeyedStream {
   }
   DataStream<T> max() {
     return reduce([](const T& a, const T& b) { return a < b ? b : a; }, "Keyed Aggregation");
+  }
+  // Windows per key (see sluice/windows.h): keyed.window(TumblingEventTimeWindows::of(...)).
+  template <class A>
+  WindowedStream<T, KS, A> window(A assigner) const {
+    return WindowedStream<T, KS, A>(in_, ks_, std::move(assigner));
   }
   // A KeyedProcessFunction<K, T, OUT> subclass; one copy per subtask.
   template <class F>

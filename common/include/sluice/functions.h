@@ -5,7 +5,9 @@
 #include <cstdint>
 #include <stdexcept>
 #include <string>
+#include <typeinfo>
 #include <utility>
+#include <vector>
 
 #include "sluice/runtime.h"
 #include "sluice/state.h"
@@ -20,6 +22,71 @@ class Collector {
   void collect(T&& v) { emit(std::move(v)); }
   void collect(const T& v) { emit(T(v)); }
   virtual void emit(T&& v) = 0;
+};
+
+// Names a side output of records of type T: a function emits to it with ctx.output(tag, value),
+// and DataStream::get_side_output(tag) is the stream of what it emitted.
+template <class T>
+class OutputTag {
+ public:
+  using value_type = T;
+  explicit OutputTag(std::string id) : id_(std::move(id)) {
+    if (id_.empty()) throw std::invalid_argument("an OutputTag needs a non-empty id");
+  }
+  const std::string& id() const { return id_; }
+
+ private:
+  std::string id_;
+};
+
+// The side outputs of one operator, by tag id; the runtime binds those that have consumers.
+// What goes to a tag nothing consumes is dropped.
+class SideOutputs {
+ public:
+  // `collector` is a Collector<T>* for the tag's T, `type` is typeid(T).
+  void bind(const std::string& id, const std::type_info& type, void* collector) {
+    outs_.push_back(Out{id, &type, collector});
+  }
+  bool empty() const { return outs_.empty(); }
+  template <class T>
+  void emit(const OutputTag<T>& tag, T&& v) {
+    Collector<T>* last = nullptr;
+    for (const Out& o : outs_) {
+      if (o.id != tag.id()) continue;
+      if (*o.type != typeid(T)) {
+        throw std::logic_error("side output '" + tag.id() + "' is used with two record types");
+      }
+      if (last) last->emit(T(v));
+      last = static_cast<Collector<T>*>(o.collector);
+    }
+    if (last) last->emit(std::move(v));
+  }
+
+ private:
+  struct Out {
+    std::string id;
+    const std::type_info* type;
+    void* collector;
+  };
+  std::vector<Out> outs_;
+};
+
+enum class TimeDomain { kEventTime, kProcessingTime };
+
+// Timers of a function on a keyed stream (Flink's TimerService). A timer belongs to the current
+// key; there is at most one per key and time, so registering it again does nothing. Event-time
+// timers fire when the watermark reaches their time, processing-time timers when the clock
+// does; both fire in time order on the task's thread, between records, and both are stored in
+// checkpoints (processing-time timers that came due meanwhile fire right after a restore).
+class TimerService {
+ public:
+  virtual ~TimerService() = default;
+  virtual int64_t current_processing_time() const = 0;
+  virtual int64_t current_watermark() const = 0;
+  virtual void register_event_time_timer(int64_t time) = 0;
+  virtual void register_processing_time_timer(int64_t time) = 0;
+  virtual void delete_event_time_timer(int64_t time) = 0;
+  virtual void delete_processing_time_timer(int64_t time) = 0;
 };
 
 // What a function can see of the subtask running it, and its state: in functions on a keyed
@@ -148,10 +215,27 @@ class KeyedProcessFunction {
    public:
     virtual ~Context() = default;
     virtual const K& current_key() const = 0;
+    // The record's timestamp (in on_timer: the timer's time), or kNoTimestamp.
+    virtual int64_t timestamp() const = 0;
+    virtual TimerService& timer_service() = 0;
+    // Emits `v` to the side output `tag`.
+    template <class T>
+    void output(const OutputTag<T>& tag, T v) {
+      side_outputs().emit(tag, std::move(v));
+    }
+
+   protected:
+    virtual SideOutputs& side_outputs() = 0;
+  };
+  class OnTimerContext : public Context {
+   public:
+    virtual TimeDomain time_domain() const = 0;
   };
   virtual ~KeyedProcessFunction() = default;
   virtual void open(RuntimeContext&) {}
   virtual void process_element(const IN& value, Context& ctx, Collector<OUT>& out) = 0;
+  // A timer of the current key fired; state accesses refer to that key.
+  virtual void on_timer(int64_t /*time*/, OnTimerContext& /*ctx*/, Collector<OUT>& /*out*/) {}
   // When a bounded input has ended: called once for every key that has keyed state in this
   // subtask, with state accesses referring to that key (in key-group order), then end_input().
   virtual void end_input_of_key(const K& /*key*/, Collector<OUT>&) {}
@@ -164,15 +248,32 @@ class KeyedProcessFunction {
   virtual void notify_checkpoint_complete(int64_t /*checkpoint_id*/) {}
 };
 
-// A function over a plain stream, with the same hooks as KeyedProcessFunction but no key.
+// A function over a plain stream, with the same hooks as KeyedProcessFunction but no key and
+// no timers.
 template <class IN, class OUT>
 class ProcessFunction {
  public:
   using input_type = IN;
   using output_type = OUT;
+  class Context {
+   public:
+    virtual ~Context() = default;
+    // The record's timestamp, or kNoTimestamp.
+    virtual int64_t timestamp() const = 0;
+    virtual int64_t current_processing_time() const = 0;
+    virtual int64_t current_watermark() const = 0;
+    // Emits `v` to the side output `tag`.
+    template <class T>
+    void output(const OutputTag<T>& tag, T v) {
+      side_outputs().emit(tag, std::move(v));
+    }
+
+   protected:
+    virtual SideOutputs& side_outputs() = 0;
+  };
   virtual ~ProcessFunction() = default;
   virtual void open(RuntimeContext&) {}
-  virtual void process_element(const IN& value, Collector<OUT>& out) = 0;
+  virtual void process_element(const IN& value, Context& ctx, Collector<OUT>& out) = 0;
   virtual void end_input(Collector<OUT>&) {}
   virtual void close() {}
   // At checkpoint `checkpoint_id`, before the operator state is stored: bring it up to date.

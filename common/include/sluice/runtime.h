@@ -6,7 +6,9 @@
 #pragma once
 
 #include <atomic>
+#include <chrono>
 #include <cstdint>
+#include <limits>
 #include <map>
 #include <stdexcept>
 #include <string>
@@ -22,11 +24,26 @@ namespace sluice {
 // What travels through a network channel: a buffer of records, or an in-band event.
 enum class BufferKind : int32_t {
   kData = 0,
-  kEndOfPartition = 1,  // the producer subtask has finished
-  kWatermark = 2,       // value: timestamp
-  kBarrier = 3,         // value: checkpoint id, value2: checkpoint timestamp
-  kEndOfData = 4,       // the producer has emitted its last record (it may still checkpoint)
+  kEndOfPartition = 1,   // the producer subtask has finished
+  kWatermark = 2,        // value: the watermark (event time, ms)
+  kBarrier = 3,          // value: checkpoint id, value2: checkpoint timestamp
+  kEndOfData = 4,        // the producer has emitted its last record (it may still checkpoint)
+  kWatermarkStatus = 5,  // value: 1 when the producer goes idle, 0 when it is active again
 };
+
+// Event time, in milliseconds. A record without a timestamp carries kNoTimestamp. A watermark t
+// says that no record with a timestamp <= t should follow; kMaxWatermark (sent when a bounded
+// input ends) fires every event-time timer.
+inline constexpr int64_t kNoTimestamp = std::numeric_limits<int64_t>::min();
+inline constexpr int64_t kMinWatermark = std::numeric_limits<int64_t>::min();
+inline constexpr int64_t kMaxWatermark = std::numeric_limits<int64_t>::max();
+
+// Milliseconds since the epoch on the system clock: processing time.
+inline int64_t system_clock_ms() {
+  return std::chrono::duration_cast<std::chrono::milliseconds>(
+             std::chrono::system_clock::now().time_since_epoch())
+      .count();
+}
 
 // Facts about one running subtask.
 struct TaskInfo {
@@ -40,6 +57,9 @@ struct TaskInfo {
   int attempt = 0;
   // Checkpointing is on for this job (execution.checkpointing.interval is set).
   bool checkpointing = false;
+  // How often timestamp assigners emit periodic watermarks (pipeline.auto-watermark-interval);
+  // 0: never.
+  int64_t auto_watermark_interval_ms = 200;
 };
 
 // The state of one operator of a subtask at a checkpoint, as bytes the runtime stores and
@@ -65,6 +85,11 @@ class SLUICE_EXPORT RecordWriter {
   // Sends the buffer when it is full or the buffer timeout has passed. May block while the
   // consumer has no room (back-pressure); throws TaskCancelled if the task is cancelled meanwhile.
   virtual void commit(int channel) = 0;
+  // Sends every open buffer, then the watermark on every channel.
+  virtual void emit_watermark(int64_t watermark) = 0;
+  // Tells every channel that this producer goes idle (sends no watermarks for now, and must not
+  // hold its consumers back) or is active again.
+  virtual void emit_watermark_status(bool idle) = 0;
 };
 
 // Services the runtime offers to a task's operators. Called only from the task's thread unless
@@ -86,6 +111,13 @@ class SLUICE_EXPORT TaskRuntime {
   // checkpoint barrier downstream before returning.
   virtual const std::atomic<bool>& mail_flag() const = 0;
   virtual void process_mail() = 0;
+  // Processing time: milliseconds since the epoch.
+  virtual int64_t current_processing_time() const { return system_clock_ms(); }
+  // Asks for ChainTask::on_processing_time() on the task's thread once processing time reaches
+  // `time_ms` (for a source: at its next collect() or flush()). One request is kept, the
+  // earliest; each call of on_processing_time() consumes it, so operators ask again for the next
+  // time they need.
+  virtual void request_processing_time_callback(int64_t time_ms) = 0;
 };
 
 // Thrown inside a task when it is cancelled while blocked; the runtime catches it.
@@ -107,7 +139,9 @@ class SLUICE_EXPORT OperatorError : public std::runtime_error {
 
 // The operator chain of one subtask, built by the job library for the runtime.
 // Lifecycle, all on the task's thread: initialize_state(), open(), then run_source() for a source
-// chain or process_buffer() for every data buffer of every input, then end_input(), then close().
+// chain or process_buffer() for every data buffer of every input (with process_watermark() and
+// process_watermark_status() as the task's input watermark moves), then kMaxWatermark, then
+// end_input(), then close(). on_processing_time() comes between records when asked for.
 // snapshot_state() and notify_checkpoint_complete() come between records (for a source: from
 // inside its run, through TaskRuntime::process_mail) and after end_input().
 // cancel() may be called from another thread at any time.
@@ -123,6 +157,13 @@ class SLUICE_EXPORT ChainTask {
   virtual void run_source() = 0;
   // Deserializes one buffer that arrived on input `input` of the head operator and processes it.
   virtual void process_buffer(int input, std::string_view bytes) = 0;
+  // The task's input watermark advanced to `watermark`: the minimum over its input channels
+  // that are not idle. Operators fire their event-time timers and pass it on.
+  virtual void process_watermark(int64_t watermark) = 0;
+  // Every input channel is idle (true), or one is active again (false).
+  virtual void process_watermark_status(bool idle) = 0;
+  // Processing time has reached the time asked for with request_processing_time_callback.
+  virtual void on_processing_time(int64_t now_ms) = 0;
   // All inputs have ended: operators flush what they hold, head first.
   virtual void end_input() = 0;
   virtual void close() = 0;

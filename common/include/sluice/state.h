@@ -110,12 +110,6 @@ struct KeyContext {
   std::function<int64_t()> now_ms;  // processing time, for TTL
 };
 
-// Milliseconds since the epoch on the system clock: the default processing-time clock.
-inline int64_t system_clock_ms() {
-  return std::chrono::duration_cast<std::chrono::milliseconds>(
-             std::chrono::system_clock::now().time_since_epoch())
-      .count();
-}
 
 // ---------------------------------------------------------------------------------------------
 // Storage underneath the typed states.
@@ -417,6 +411,14 @@ class KeyedStateBackend {
   StateTable<V>& table(const std::string& name, const std::optional<StateTtlConfig>& ttl) {
     return static_cast<StateTable<V>&>(create_table(name, TypedTableFactory<V>(ttl)));
   }
+  // A table the runtime keeps for itself (timers), of type Table made by `factory`: created at
+  // the first call from what was restored under `name`, the same object afterwards.
+  template <class Table>
+  Table& internal_table(const std::string& name, const TableFactory& factory) {
+    auto it = internal_.find(name);
+    if (it == internal_.end()) it = internal_.emplace(name, &create_table(name, factory)).first;
+    return static_cast<Table&>(*it->second);
+  }
 
   // Writes one byte string per key group of the range that holds any entry into
   // out.key_groups[kg], including states restored but not declared since (unchanged). The
@@ -441,6 +443,7 @@ class KeyedStateBackend {
 
  private:
   std::map<std::string, std::unique_ptr<StateBase>> states_;  // the typed states, by name
+  std::map<std::string, StateTableBase*> internal_;           // internal tables, by name
 };
 
 template <class T>

@@ -1,0 +1,231 @@
+// The timers of a keyed operator: event-time and processing-time, per key and namespace.
+//
+// A keyed operator (a keyed process function, a window) keeps its timers in an
+// InternalTimerService. Timers live in two TimerQueues, one per time domain, each partitioned
+// by key group like keyed state: a queue is a table of the operator's keyed state backend, so
+// checkpoints store the timers of each key group beside its state and a restore at another
+// parallelism hands them to the key group's new owner. A timer is (time, key, namespace); the
+// namespace tells apart the timers of one key that mean different things (a window operator
+// puts the window there; a process function leaves it empty). There is at most one timer per
+// (key, namespace, time).
+#pragma once
+
+#include <cstdint>
+#include <cstring>
+#include <set>
+#include <stdexcept>
+#include <string>
+#include <string_view>
+#include <tuple>
+#include <utility>
+#include <vector>
+
+#include "sluice/functions.h"
+#include "sluice/runtime.h"
+#include "sluice/serializer.h"
+#include "sluice/state.h"
+
+namespace sluice {
+
+struct InternalTimer {
+  int64_t time = 0;
+  int key_group = 0;
+  std::string key;  // serialized key
+  std::string ns;   // namespace bytes
+};
+
+// The timers of one time domain, ordered by time. Stored as entries of the backend's table
+// format: key bytes, namespace bytes = the time (8 bytes, big-endian) then the timer's
+// namespace, an unused touched time, an empty value.
+class TimerQueue final : public StateTableBase {
+ public:
+  explicit TimerQueue(const KeyContext& ctx)
+      : ctx_(ctx), groups_(static_cast<size_t>(std::max(ctx.num_key_groups, 0))) {}
+
+  // False when the timer exists already.
+  bool add(int64_t time, int key_group, std::string_view key, std::string_view ns) {
+    auto& g = groups_.at(index(key_group));
+    int64_t old_head = g.empty() ? 0 : std::get<0>(*g.begin());
+    if (!g.emplace(time, std::string(key), std::string(ns)).second) return false;
+    ++size_;
+    int64_t new_head = std::get<0>(*g.begin());
+    if (g.size() == 1) {
+      heads_.emplace(new_head, key_group);
+    } else if (new_head != old_head) {
+      heads_.erase({old_head, key_group});
+      heads_.emplace(new_head, key_group);
+    }
+    return true;
+  }
+  bool remove(int64_t time, int key_group, std::string_view key, std::string_view ns) {
+    auto& g = groups_.at(index(key_group));
+    auto it = g.find(Entry(time, std::string(key), std::string(ns)));
+    if (it == g.end()) return false;
+    int64_t old_head = std::get<0>(*g.begin());
+    g.erase(it);
+    remove_head_bookkeeping(key_group, old_head);
+    return true;
+  }
+  bool empty() const { return size_ == 0; }
+  // The earliest timer's time; the queue must not be empty.
+  int64_t next_time() const { return heads_.begin()->first; }
+  // Removes and returns the earliest timer.
+  InternalTimer pop() {
+    int kg = heads_.begin()->second;
+    auto& g = groups_[index(kg)];
+    auto node = g.extract(g.begin());
+    InternalTimer t{std::get<0>(node.value()), kg, std::move(std::get<1>(node.value())),
+                    std::move(std::get<2>(node.value()))};
+    remove_head_bookkeeping(kg, t.time);
+    return t;
+  }
+
+  // StateTableBase
+  size_t size() const override { return size_; }
+  uint64_t write_entries(int kg, std::string& out) const override {
+    DataOutput o(out);
+    std::string ns;
+    for (const Entry& e : groups_.at(index(kg))) {
+      state_internal::write_bytes(o, std::get<1>(e));
+      ns.clear();
+      append_time(ns, std::get<0>(e));
+      ns += std::get<2>(e);
+      state_internal::write_bytes(o, ns);
+      Serializer<int64_t>::write(o, 0);
+      state_internal::write_bytes(o, {});
+    }
+    return groups_.at(index(kg)).size();
+  }
+  void read_entries(int kg, DataInput& in, uint64_t count) override {
+    for (uint64_t i = 0; i < count; ++i) {
+      std::string_view key = state_internal::read_bytes(in);
+      std::string_view ns = state_internal::read_bytes(in);
+      int64_t touched;
+      Serializer<int64_t>::read(in, touched);
+      state_internal::read_bytes(in);
+      if (ns.size() < 8) throw SerializationError("timer entry without a time");
+      add(read_time(ns), kg, key, ns.substr(8));
+    }
+  }
+  void append_keys(int, std::vector<std::string>&) const override {}
+
+ private:
+  using Entry = std::tuple<int64_t, std::string, std::string>;  // time, key, namespace
+
+  static void append_time(std::string& out, int64_t t) {
+    uint64_t u = static_cast<uint64_t>(t) ^ (uint64_t{1} << 63);  // orders like the signed value
+    for (int i = 7; i >= 0; --i) out.push_back(static_cast<char>((u >> (8 * i)) & 0xff));
+  }
+  static int64_t read_time(std::string_view b) {
+    uint64_t u = 0;
+    for (int i = 0; i < 8; ++i) u = (u << 8) | static_cast<unsigned char>(b[static_cast<size_t>(i)]);
+    return static_cast<int64_t>(u ^ (uint64_t{1} << 63));
+  }
+  size_t index(int kg) const {
+    size_t i = static_cast<size_t>(kg - ctx_.first_key_group);
+    if (kg < ctx_.first_key_group || i >= groups_.size()) {
+      throw std::invalid_argument("timer of key group " + std::to_string(kg) +
+                                  " is outside this subtask's range");
+    }
+    return i;
+  }
+  void remove_head_bookkeeping(int kg, int64_t old_head) {
+    --size_;
+    auto& g = groups_[index(kg)];
+    if (g.empty() || std::get<0>(*g.begin()) != old_head) {
+      heads_.erase({old_head, kg});
+      if (!g.empty()) heads_.emplace(std::get<0>(*g.begin()), kg);
+    }
+  }
+
+  const KeyContext& ctx_;
+  std::vector<std::set<Entry>> groups_;        // by key group (relative to the range)
+  std::set<std::pair<int64_t, int>> heads_;    // (earliest time, key group) of non-empty groups
+  size_t size_ = 0;
+};
+
+template <class Table>
+class InternalTableFactory final : public TableFactory {
+ public:
+  std::unique_ptr<StateTableBase> make_heap_table(const KeyContext& ctx) const override {
+    return std::make_unique<Table>(ctx);
+  }
+};
+
+// The timers of one keyed operator, for the operator's current key (the backend's key context).
+// Processing-time timers ask the runtime for a callback at the earliest one.
+class InternalTimerService {
+ public:
+  InternalTimerService(KeyedStateBackend& backend, TaskRuntime& rt)
+      : backend_(backend),
+        rt_(rt),
+        event_(backend.internal_table<TimerQueue>("_timers/event", InternalTableFactory<TimerQueue>())),
+        processing_(backend.internal_table<TimerQueue>("_timers/processing",
+                                                       InternalTableFactory<TimerQueue>())) {}
+
+  int64_t current_watermark() const { return watermark_; }
+  int64_t current_processing_time() const { return rt_.current_processing_time(); }
+
+  void register_event_time_timer(int64_t time, std::string_view ns = {}) {
+    const KeyContext& k = key();
+    event_.add(time, k.key_group, k.key, ns);
+  }
+  void delete_event_time_timer(int64_t time, std::string_view ns = {}) {
+    const KeyContext& k = key();
+    event_.remove(time, k.key_group, k.key, ns);
+  }
+  void register_processing_time_timer(int64_t time, std::string_view ns = {}) {
+    const KeyContext& k = key();
+    bool earliest = processing_.empty() || time < processing_.next_time();
+    if (processing_.add(time, k.key_group, k.key, ns) && earliest) {
+      rt_.request_processing_time_callback(time);
+    }
+  }
+  void delete_processing_time_timer(int64_t time, std::string_view ns = {}) {
+    const KeyContext& k = key();
+    processing_.remove(time, k.key_group, k.key, ns);
+  }
+  size_t num_event_time_timers() const { return event_.size(); }
+  size_t num_processing_time_timers() const { return processing_.size(); }
+
+  // After a restore, before processing: asks for a callback at the earliest processing-time
+  // timer (at once if it is overdue).
+  void start() {
+    if (!processing_.empty()) rt_.request_processing_time_callback(processing_.next_time());
+  }
+  // Fires the event-time timers up to `watermark`, earliest first: fire(timer) with the timer's
+  // key as the backend's current key. A timer registered meanwhile at or before the watermark
+  // fires in the same call.
+  template <class Fire>
+  void advance_watermark(int64_t watermark, Fire&& fire) {
+    watermark_ = watermark;
+    while (!event_.empty() && event_.next_time() <= watermark) fire_one(event_, fire);
+  }
+  // Fires the processing-time timers up to `now`, then asks for a callback at the next one.
+  template <class Fire>
+  void advance_processing_time(int64_t now, Fire&& fire) {
+    while (!processing_.empty() && processing_.next_time() <= now) fire_one(processing_, fire);
+    if (!processing_.empty()) rt_.request_processing_time_callback(processing_.next_time());
+  }
+
+ private:
+  const KeyContext& key() {
+    KeyContext& k = backend_.key_context();
+    if (k.key_group < 0) throw std::logic_error("timers belong to a key: there is no current key");
+    return k;
+  }
+  template <class Fire>
+  void fire_one(TimerQueue& q, Fire& fire) {
+    InternalTimer t = q.pop();
+    backend_.set_current_key(t.key, t.key_group);
+    fire(t);
+  }
+
+  KeyedStateBackend& backend_;
+  TaskRuntime& rt_;
+  TimerQueue& event_;
+  TimerQueue& processing_;
+  int64_t watermark_ = kMinWatermark;
+};
+
+}  // namespace sluice

@@ -1,0 +1,378 @@
+// Event time inside operator chains: timestamps, watermarks, timers and side outputs, with the
+// test playing the runtime (TaskRuntime) and the network (RecordWriter).
+#include <gmock/gmock.h>
+#include <gtest/gtest.h>
+
+#include <chrono>
+#include <cstdint>
+#include <memory>
+#include <string>
+#include <utility>
+#include <vector>
+
+#include "common/checkpoint_storage.h"
+#include "sluice/sluice.h"
+#include "tests/unit/test_runtime.h"
+
+namespace sluice {
+namespace {
+
+using ::testing::ElementsAre;
+using ::testing::IsEmpty;
+using testing_support::TestRuntime;
+
+struct Ev {
+  int64_t ts = 0;
+  std::string key;
+  SLUICE_FIELDS(ts, key)
+};
+
+// One channel; keeps records (with the timestamp written before each when `timestamped`),
+// watermarks and idleness changes in the order they were sent.
+class EventWriter final : public RecordWriter {
+ public:
+  int num_channels() const override { return 1; }
+  std::string& buffer(int) override { return open_; }
+  void commit(int) override {}
+  void emit_watermark(int64_t watermark) override {
+    Flush();
+    events_.push_back("wm " + std::to_string(watermark));
+  }
+  void emit_watermark_status(bool idle) override {
+    Flush();
+    events_.push_back(idle ? "idle" : "active");
+  }
+  void Flush() {
+    if (open_.empty()) return;
+    buffers_.push_back(open_);
+    open_.clear();
+  }
+  // Every record as "ts:key" (timestamped) from the buffers sent so far.
+  std::vector<std::string> TimestampedRecords() {
+    Flush();
+    std::vector<std::string> out;
+    for (const std::string& b : buffers_) {
+      DataInput in(b);
+      while (!in.at_end()) {
+        int64_t ts;
+        Serializer<int64_t>::read(in, ts);
+        Ev e;
+        Serializer<Ev>::read(in, e);
+        out.push_back(std::to_string(ts) + ":" + e.key + "@" + std::to_string(e.ts));
+      }
+    }
+    return out;
+  }
+  std::vector<std::string> buffers() {
+    Flush();
+    return buffers_;
+  }
+  const std::vector<std::string>& events() const { return events_; }
+
+ private:
+  std::string open_;
+  std::vector<std::string> buffers_;
+  std::vector<std::string> events_;
+};
+
+template <class T>
+struct CollectSink final : SinkFunction<T> {
+  std::shared_ptr<std::vector<T>> values = std::make_shared<std::vector<T>>();
+  void invoke(const T& v) override { values->push_back(v); }
+};
+
+// A buffer of timestamped records, as a producer of a timestamped edge writes it.
+std::string TimestampedBuffer(const std::vector<Ev>& events) {
+  std::string b;
+  DataOutput out(b);
+  for (const Ev& e : events) {
+    Serializer<int64_t>::write(out, e.ts);
+    Serializer<Ev>::write(out, e);
+  }
+  return b;
+}
+
+WatermarkStrategy<Ev> BoundedBy(int64_t ms) {
+  return WatermarkStrategy<Ev>::for_bounded_out_of_orderness(std::chrono::milliseconds(ms))
+      .with_timestamp_assigner([](const Ev& e, int64_t) { return e.ts; });
+}
+
+// ---------------------------------------------------------------------------------------------
+// Timestamps and watermarks.
+
+TEST(EventTimeTest, AssignerStampsRecordsAndEmitsPeriodicWatermarksThenTheMaximum) {
+  StreamExecutionEnvironment env;
+  auto stamped = env.from_elements(Ev{100, "a"}, Ev{130, "b"}, Ev{90, "a"})
+                     .assign_timestamps_and_watermarks(BoundedBy(10));
+  stamped.key_by([](const Ev& e) { return e.key; }).process(
+      [] {
+        struct Nop final : KeyedProcessFunction<std::string, Ev, int> {
+          void process_element(const Ev&, Context&, Collector<int>&) override {}
+        };
+        return Nop();
+      }());
+  TestRuntime rt;
+  rt.SetProcessingTime(1000);
+  EventWriter w;
+  auto task = env.build_chain({0, 1}, {{1, 2, 0, Partitioner::kHash, &w}}, rt);
+  task->initialize_state(nullptr);
+  task->open();
+  EXPECT_EQ(rt.callback_time(), 1000 + 200) << "the default pipeline.auto-watermark-interval";
+  task->run_source();
+  EXPECT_THAT(w.TimestampedRecords(), ElementsAre("100:a@100", "130:b@130", "90:a@90"));
+  EXPECT_THAT(w.events(), IsEmpty()) << "no watermark before the interval has passed";
+
+  rt.SetProcessingTime(1200);
+  task->on_processing_time(rt.TakeCallback());
+  EXPECT_THAT(w.events(), ElementsAre("wm 119"));  // 130 - 10 - 1
+  EXPECT_EQ(rt.callback_time(), 1400) << "asks again for the next interval";
+  rt.SetProcessingTime(1400);
+  task->on_processing_time(rt.TakeCallback());
+  EXPECT_THAT(w.events(), ElementsAre("wm 119")) << "a watermark that does not advance is not sent";
+
+  task->process_watermark(kMaxWatermark);  // the runtime's signal that the source has ended
+  EXPECT_THAT(w.events(), ElementsAre("wm 119", "wm " + std::to_string(kMaxWatermark)));
+}
+
+TEST(EventTimeTest, IdlenessMarksTheOutputIdleUntilTheNextRecord) {
+  StreamExecutionEnvironment env;
+  struct Later final : SourceFunction<Ev> {
+    void run(SourceContext& ctx) override { ctx.collect(Ev{5, "x"}); }
+  };
+  env.add_source(Later())
+      .assign_timestamps_and_watermarks(BoundedBy(0).with_idleness(std::chrono::milliseconds(500)))
+      .print();
+  TestRuntime rt;
+  rt.SetProcessingTime(0);
+  EventWriter w;
+  auto task = env.build_chain({0, 1}, {{1, 2, 0, Partitioner::kForward, &w}}, rt);
+  task->initialize_state(nullptr);
+  task->open();
+  for (int64_t now : {200, 400, 600, 800}) {
+    rt.SetProcessingTime(now);
+    task->on_processing_time(rt.TakeCallback());
+  }
+  EXPECT_THAT(w.events(), ElementsAre("idle")) << "500 ms without a record";
+  task->run_source();  // one record: active again
+  rt.SetProcessingTime(1000);
+  task->on_processing_time(rt.TakeCallback());
+  EXPECT_THAT(w.events(), ElementsAre("idle", "active", "wm 4"));
+}
+
+// ---------------------------------------------------------------------------------------------
+// Timers.
+
+// Registers an event-time timer at ts + 10 per record (twice, to show they are de-duplicated),
+// deletes the timer of records whose key is "del", and reports each firing.
+struct TimerFn final : KeyedProcessFunction<std::string, Ev, std::string> {
+  void process_element(const Ev& e, Context& ctx, Collector<std::string>& out) override {
+    if (ctx.timestamp() != e.ts) out.collect("wrong timestamp");
+    ctx.timer_service().register_event_time_timer(e.ts + 10);
+    ctx.timer_service().register_event_time_timer(e.ts + 10);
+    if (e.key == "del") ctx.timer_service().delete_event_time_timer(e.ts + 10);
+  }
+  void on_timer(int64_t time, OnTimerContext& ctx, Collector<std::string>& out) override {
+    out.collect(ctx.current_key() + "@" + std::to_string(time) + " ts=" +
+                std::to_string(ctx.timestamp()) +
+                (ctx.time_domain() == TimeDomain::kEventTime ? " event" : " processing") +
+                " wm=" + std::to_string(ctx.timer_service().current_watermark()));
+  }
+};
+
+// Node 0: the source (unused), 1: keyed process with `fn`, 2: sink.
+template <class F>
+std::shared_ptr<std::vector<std::string>> KeyedTimerJob(StreamExecutionEnvironment& env, F fn) {
+  CollectSink<std::string> sink;
+  env.from_elements(Ev{0, ""})
+      .assign_timestamps_and_watermarks(BoundedBy(0))
+      .key_by([](const Ev& e) { return e.key; })
+      .process(std::move(fn))
+      .add_sink(sink);
+  return sink.values;
+}
+
+TEST(EventTimeTest, EventTimeTimersFireInTimeOrderOncePerKeyAndTime) {
+  StreamExecutionEnvironment env;
+  auto out = KeyedTimerJob(env, TimerFn());
+  TestRuntime rt;
+  auto task = env.build_chain({2, 3}, {}, rt);
+  task->initialize_state(nullptr);
+  task->open();
+  task->process_buffer(0, TimestampedBuffer({{30, "b"}, {10, "a"}, {30, "a"}, {10, "del"},
+                                             {10, "a"}, {50, "c"}}));
+  task->process_watermark(19);
+  EXPECT_THAT(*out, IsEmpty()) << "the timer at 20 is not due at 19";
+  task->process_watermark(40);
+  // Time order; timers of one time fire in key-group order.
+  ASSERT_EQ(out->size(), 3u);
+  EXPECT_EQ((*out)[0], "a@20 ts=20 event wm=40");
+  EXPECT_THAT(std::vector<std::string>(out->begin() + 1, out->end()),
+              ::testing::UnorderedElementsAre("a@40 ts=40 event wm=40", "b@40 ts=40 event wm=40"));
+  out->clear();
+  task->process_watermark(kMaxWatermark);
+  EXPECT_THAT(*out, ElementsAre("c@60 ts=60 event wm=" + std::to_string(kMaxWatermark)));
+}
+
+TEST(EventTimeTest, ProcessingTimeTimersFireWhenTheClockReachesThem) {
+  struct ProcFn final : KeyedProcessFunction<std::string, Ev, std::string> {
+    void process_element(const Ev& e, Context& ctx, Collector<std::string>&) override {
+      ctx.timer_service().register_processing_time_timer(
+          ctx.timer_service().current_processing_time() + e.ts);
+    }
+    void on_timer(int64_t time, OnTimerContext& ctx, Collector<std::string>& out) override {
+      out.collect(ctx.current_key() + "@" + std::to_string(time) +
+                  (ctx.time_domain() == TimeDomain::kProcessingTime ? " processing" : " event") +
+                  (ctx.timestamp() == kNoTimestamp ? " no-ts" : " ts"));
+    }
+  };
+  StreamExecutionEnvironment env;
+  auto out = KeyedTimerJob(env, ProcFn());
+  TestRuntime rt;
+  rt.SetProcessingTime(1000);
+  auto task = env.build_chain({2, 3}, {}, rt);
+  task->initialize_state(nullptr);
+  task->open();
+  task->process_buffer(0, TimestampedBuffer({{500, "a"}, {100, "b"}, {300, "a"}}));
+  EXPECT_EQ(rt.callback_time(), 1100);
+  rt.SetProcessingTime(1350);
+  task->on_processing_time(rt.TakeCallback() + 250);
+  EXPECT_THAT(*out, ElementsAre("b@1100 processing no-ts", "a@1300 processing no-ts"));
+  EXPECT_EQ(rt.callback_time(), 1500) << "asks again for the next timer";
+  task->process_watermark(kMaxWatermark);
+  EXPECT_EQ(out->size(), 2u) << "watermarks do not fire processing-time timers";
+}
+
+TEST(EventTimeTest, TimersAreStoredInCheckpointsAndRestoredAtAnyParallelism) {
+  struct Both final : KeyedProcessFunction<std::string, Ev, std::string> {
+    void process_element(const Ev& e, Context& ctx, Collector<std::string>&) override {
+      ctx.timer_service().register_event_time_timer(e.ts);
+      ctx.timer_service().register_processing_time_timer(5000 + e.ts);
+    }
+    void on_timer(int64_t time, OnTimerContext& ctx, Collector<std::string>& out) override {
+      out.collect(ctx.current_key() + "@" + std::to_string(time) +
+                  (ctx.time_domain() == TimeDomain::kEventTime ? "e" : "p"));
+    }
+  };
+  std::vector<Ev> input;
+  for (int i = 0; i < 40; ++i) input.push_back(Ev{i * 10, "k" + std::to_string(i % 8)});
+
+  // The undisturbed run's answer, over one subtask.
+  std::vector<std::string> expected_event, expected_processing;
+  for (const Ev& e : input) expected_event.push_back(e.key + "@" + std::to_string(e.ts) + "e");
+  for (const Ev& e : input) expected_processing.push_back(e.key + "@" + std::to_string(5000 + e.ts) + "p");
+
+  std::vector<OperatorSnapshot> snaps;
+  {
+    StreamExecutionEnvironment env;
+    auto out = KeyedTimerJob(env, Both());
+    TestRuntime rt;
+    rt.SetProcessingTime(0);
+    auto task = env.build_chain({2, 3}, {}, rt);
+    task->initialize_state(nullptr);
+    task->open();
+    task->process_buffer(0, TimestampedBuffer(input));
+    task->process_watermark(99);  // fires the timers up to 90
+    ASSERT_EQ(out->size(), 10u);
+    snaps = task->snapshot_state(1);
+    for (int i = 0; i < 10; ++i) expected_event.erase(expected_event.begin());
+  }
+  // Restored at parallelism 2: each subtask fires exactly the timers of its own keys.
+  std::vector<std::string> got_event, got_processing;
+  for (int subtask = 0; subtask < 2; ++subtask) {
+    StreamExecutionEnvironment env;
+    auto out = KeyedTimerJob(env, Both());
+    TestRuntime rt(subtask, 2);
+    rt.SetProcessingTime(5200);  // the processing-time timers up to 5200 are overdue
+    auto task = env.build_chain({2, 3}, {}, rt);
+    std::vector<OperatorSnapshot> mine = NarrowSnapshots({snaps}, subtask, 2, 128);
+    task->initialize_state(&mine);
+    task->open();
+    ASSERT_NE(rt.callback_time(), kNoTimestamp) << "overdue timers ask for a callback at once";
+    EXPECT_LE(rt.callback_time(), 5200);
+    rt.TakeCallback();
+    task->on_processing_time(5200);
+    rt.SetProcessingTime(1 << 20);
+    task->on_processing_time(1 << 20);
+    for (const std::string& s : *out) got_processing.push_back(s);
+    out->clear();
+    task->process_watermark(kMaxWatermark);
+    for (const std::string& s : *out) got_event.push_back(s);
+  }
+  EXPECT_THAT(got_event, ::testing::UnorderedElementsAreArray(expected_event));
+  EXPECT_THAT(got_processing, ::testing::UnorderedElementsAreArray(expected_processing));
+}
+
+// ---------------------------------------------------------------------------------------------
+// Side outputs.
+
+struct SplitOdd final : ProcessFunction<int64_t, int64_t> {
+  explicit SplitOdd(OutputTag<std::string> tag) : tag(std::move(tag)) {}
+  void process_element(const int64_t& v, Context& ctx, Collector<int64_t>& out) override {
+    if (v % 2 == 0) {
+      out.collect(v);
+    } else {
+      ctx.output(tag, "odd " + std::to_string(v));
+    }
+  }
+  OutputTag<std::string> tag;
+};
+
+TEST(EventTimeTest, SideOutputChainedBehindItsOperator) {
+  OutputTag<std::string> odd("odd");
+  StreamExecutionEnvironment env;
+  CollectSink<std::string> side;
+  CollectSink<int64_t> main;
+  auto evens = env.generate_sequence(1, 6).process(SplitOdd(odd));  // nodes 0, 1
+  evens.get_side_output(odd).add_sink(side);                         // nodes 2, 3
+  evens.add_sink(main);                                              // node 4
+  TestRuntime rt;
+  EventWriter w;  // the main output leaves the chain
+  auto task = env.build_chain({0, 1, 2, 3}, {{1, 4, 0, Partitioner::kForward, &w}}, rt);
+  task->initialize_state(nullptr);
+  task->open();
+  task->run_source();
+  EXPECT_THAT(*side.values, ElementsAre("odd 1", "odd 3", "odd 5"));
+  EXPECT_EQ(w.buffers().size(), 1u) << "the even numbers went to the main output";
+}
+
+TEST(EventTimeTest, SideOutputOverTheNetworkAndUnconsumedTagsAreDropped) {
+  OutputTag<std::string> odd("odd");
+  OutputTag<std::string> unused("unused");
+  StreamExecutionEnvironment env;
+  CollectSink<std::string> side;
+  CollectSink<int64_t> main;
+  auto evens = env.generate_sequence(1, 6).process(SplitOdd(odd));  // nodes 0, 1
+  evens.add_sink(main);                                              // node 2: chained
+  evens.get_side_output(odd).add_sink(side);                         // nodes 3, 4
+  TestRuntime rt;
+  EventWriter w;
+  auto task = env.build_chain({0, 1, 2}, {{1, 3, 0, Partitioner::kForward, &w}}, rt);
+  task->initialize_state(nullptr);
+  task->open();
+  task->run_source();
+  EXPECT_THAT(*main.values, ElementsAre(2, 4, 6));
+
+  TestRuntime rt2;
+  auto consumer = env.build_chain({3, 4}, {}, rt2);
+  consumer->initialize_state(nullptr);
+  consumer->open();
+  for (const std::string& b : w.buffers()) consumer->process_buffer(0, b);
+  EXPECT_THAT(*side.values, ElementsAre("odd 1", "odd 3", "odd 5"));
+}
+
+TEST(EventTimeTest, SideOutputOfAnOperatorWithoutOneIsAnError) {
+  OutputTag<int64_t> tag("t");
+  StreamExecutionEnvironment env;
+  auto m = env.generate_sequence(1, 2).map([](int64_t v) { return v; });
+  m.get_side_output(tag).print();
+  TestRuntime rt;
+  try {
+    env.build_chain({0, 1, 2, 3}, {}, rt);
+    ADD_FAILURE() << "built";
+  } catch (const std::invalid_argument& e) {
+    EXPECT_THAT(e.what(), ::testing::HasSubstr("has no side outputs"));
+  }
+}
+
+}  // namespace
+}  // namespace sluice
