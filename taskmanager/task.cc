@@ -2,6 +2,7 @@
 
 #include <pthread.h>
 
+#include <algorithm>
 #include <cstdio>
 #include <deque>
 #include <filesystem>
@@ -421,6 +422,13 @@ void Task::UpdateInputWatermark(ChainTask& chain) {
   }
   if (!any_active) {
     if (!input_idle_) {
+      // The last active channel went idle: what every channel has promised holds, so the
+      // highest of their watermarks is passed on first (as Flink does).
+      int64_t high = *std::max_element(channel_watermark_.begin(), channel_watermark_.end());
+      if (high > input_watermark_) {
+        input_watermark_ = high;
+        chain.process_watermark(high);
+      }
       input_idle_ = true;
       chain.process_watermark_status(true);
     }
