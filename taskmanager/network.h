@@ -118,7 +118,10 @@ class ResultPartition final : public RecordWriter {
   void commit(int channel) override;
   void emit_watermark(int64_t watermark) override {
     BroadcastEvent(BufferKind::kWatermark, watermark);
+    last_watermark_.store(watermark, std::memory_order_relaxed);
   }
+  // The last watermark sent (kMinWatermark before the first). Safe from any thread.
+  int64_t last_watermark() const { return last_watermark_.load(std::memory_order_relaxed); }
   void emit_watermark_status(bool idle) override {
     BroadcastEvent(BufferKind::kWatermarkStatus, idle ? 1 : 0);
   }
@@ -138,6 +141,7 @@ class ResultPartition final : public RecordWriter {
   std::string id_;
   std::vector<std::shared_ptr<BufferQueue>> subpartitions_;
   std::vector<std::string> open_;
+  std::atomic<int64_t> last_watermark_{kMinWatermark};
   size_t buffer_size_;
   const FlushClock* clock_;
   uint64_t seen_epoch_ = 0;

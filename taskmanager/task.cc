@@ -313,6 +313,12 @@ void Task::Invoke() {
   }
   if (cancelled()) throw TaskCancelled();
   AwaitFinalCheckpoint();
+  int64_t late = chain->num_late_records_dropped();
+  late_dropped_seen_.store(late, std::memory_order_relaxed);
+  if (late > 0) {
+    spdlog::info("task {} ({}/{}) dropped {} late records", info_.task_name, info_.subtask_index + 1,
+                 info_.parallelism, late);
+  }
   chain->close();
   for (auto& p : outputs_) p->BroadcastEvent(BufferKind::kEndOfPartition);
 }
@@ -442,6 +448,19 @@ void Task::UpdateInputWatermark(ChainTask& chain) {
     input_watermark_ = low;
     chain.process_watermark(low);
   }
+  input_watermark_seen_.store(input_watermark_, std::memory_order_relaxed);
+  late_dropped_seen_.store(chain.num_late_records_dropped(), std::memory_order_relaxed);
+}
+
+Task::EventTimeMetrics Task::event_time_metrics() const {
+  EventTimeMetrics m;
+  m.input_watermark = input_watermark_seen_.load(std::memory_order_relaxed);
+  m.late_records_dropped = late_dropped_seen_.load(std::memory_order_relaxed);
+  if (!outputs_.empty()) {
+    m.output_watermark = kMaxWatermark;
+    for (const auto& p : outputs_) m.output_watermark = std::min(m.output_watermark, p->last_watermark());
+  }
+  return m;
 }
 
 void Task::request_processing_time_callback(int64_t time_ms) {

@@ -66,6 +66,14 @@ class Task final : public TaskRuntime {
   // Asks the task to stop; returns at once.
   void Cancel();
   bool done() const { return done_.load(); }
+
+  // Event-time figures of the task, for metrics. Safe from any thread.
+  struct EventTimeMetrics {
+    int64_t input_watermark = kMinWatermark;   // the task's input watermark (not for sources)
+    int64_t output_watermark = kMinWatermark;  // the lowest watermark sent over its outputs
+    int64_t late_records_dropped = 0;
+  };
+  EventTimeMetrics event_time_metrics() const;
   void Join();
   const proto::TaskDeploymentDescriptor& descriptor() const { return tdd_; }
 
@@ -150,6 +158,9 @@ class Task final : public TaskRuntime {
   int64_t input_watermark_ = kMinWatermark;
   bool input_idle_ = false;
   int64_t callback_at_ = kNoTimestamp;  // the processing-time callback asked for
+  // Copies for other threads, updated as the input watermark advances and at the end.
+  std::atomic<int64_t> input_watermark_seen_{kMinWatermark};
+  std::atomic<int64_t> late_dropped_seen_{0};
   std::unique_ptr<ProcessingTimer> timer_;
 };
 

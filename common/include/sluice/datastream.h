@@ -106,6 +106,8 @@ class OperatorBase {
   virtual void on_processing_time(int64_t /*now_ms*/) {}
   // The operator's side outputs, or nullptr for an operator without any.
   virtual SideOutputs* side_outputs() { return nullptr; }
+  // Records dropped for lateness so far (window operators).
+  virtual int64_t num_late_records_dropped() const { return 0; }
   const std::string& name() const { return name_; }
 
   // Called by build_chain: the chain's context, the next operator of the chain (or null) and
@@ -913,6 +915,11 @@ class OperatorChain final : public ChainTask {
   void process_watermark_status(bool idle) override { ops_.front()->process_watermark_status(idle); }
   void on_processing_time(int64_t now_ms) override {
     for (auto& op : ops_) op->on_processing_time(now_ms);
+  }
+  int64_t num_late_records_dropped() const override {
+    int64_t n = 0;
+    for (const auto& op : ops_) n += op->num_late_records_dropped();
+    return n;
   }
 
  private:

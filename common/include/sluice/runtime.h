@@ -173,6 +173,8 @@ class SLUICE_EXPORT ChainTask {
   virtual std::vector<OperatorSnapshot> snapshot_state(int64_t checkpoint_id) = 0;
   // Checkpoint `checkpoint_id` is complete (two-phase sinks commit what it covers).
   virtual void notify_checkpoint_complete(int64_t checkpoint_id) = 0;
+  // Records that came too late for every window they belonged to and were dropped, so far.
+  virtual int64_t num_late_records_dropped() const = 0;
 };
 
 }  // namespace sluice
