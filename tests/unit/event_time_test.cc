@@ -374,5 +374,111 @@ TEST(EventTimeTest, SideOutputOfAnOperatorWithoutOneIsAnError) {
   }
 }
 
+// ---------------------------------------------------------------------------------------------
+// Connected streams.
+
+template <class T>
+std::string PlainBuffer(const std::vector<T>& records) {
+  std::string b;
+  DataOutput out(b);
+  for (const T& r : records) Serializer<T>::write(out, r);
+  return b;
+}
+
+using Order = std::pair<std::string, int64_t>;  // key, amount
+using Rate = std::pair<std::string, int64_t>;   // key, rate
+
+// Enriches orders with the latest rate of their key; orders that arrive before any rate wait in
+// keyed state until it comes. A timer at the time given by a rate reports what is still waiting.
+struct Enrich final : KeyedCoProcessFunction<std::string, Order, Rate, std::string> {
+  void open(RuntimeContext& ctx) override {
+    rate = &ctx.get_state(ValueStateDescriptor<int64_t>("rate", -1));
+    waiting = &ctx.get_list_state(ListStateDescriptor<int64_t>("waiting"));
+  }
+  void process_element1(const Order& o, Context& ctx, Collector<std::string>& out) override {
+    if (ctx.current_key() != o.first) out.collect("wrong key");
+    if (rate->value() < 0) {
+      waiting->add(o.second);
+    } else {
+      out.collect(o.first + "=" + std::to_string(o.second * rate->value()));
+    }
+  }
+  void process_element2(const Rate& r, Context& ctx, Collector<std::string>& out) override {
+    rate->update(r.second);
+    for (int64_t amount : waiting->get()) out.collect(r.first + "=" + std::to_string(amount * r.second));
+    waiting->clear();
+    ctx.timer_service().register_event_time_timer(100);
+  }
+  void on_timer(int64_t time, OnTimerContext& ctx, Collector<std::string>& out) override {
+    out.collect("timer " + ctx.current_key() + "@" + std::to_string(time) + " rate " +
+                std::to_string(rate->value()));
+  }
+  ValueState<int64_t>* rate = nullptr;
+  ListState<int64_t>* waiting = nullptr;
+};
+
+// Nodes 0, 1: sources; 2: the keyed co-process function; 3: the sink.
+std::shared_ptr<std::vector<std::string>> EnrichJob(StreamExecutionEnvironment& env) {
+  CollectSink<std::string> sink;
+  auto orders = env.from_elements(Order{"", 0});
+  auto rates = env.from_elements(Rate{"", 0});
+  orders.connect(rates)
+      .key_by([](const Order& o) { return o.first; }, [](const Rate& r) { return r.first; })
+      .process(Enrich())
+      .add_sink(sink);
+  return sink.values;
+}
+
+TEST(ConnectTest, KeyedCoProcessSharesStateAndTimersBetweenItsInputs) {
+  StreamExecutionEnvironment env;
+  auto out = EnrichJob(env);
+  TestRuntime rt;
+  auto task = env.build_chain({2, 3}, {}, rt);
+  task->initialize_state(nullptr);
+  task->open();
+  task->process_buffer(0, PlainBuffer<Order>({{"a", 1}, {"b", 2}, {"a", 3}}));
+  EXPECT_THAT(*out, IsEmpty()) << "no rate yet";
+  task->process_buffer(1, PlainBuffer<Rate>({{"a", 10}}));
+  task->process_buffer(0, PlainBuffer<Order>({{"a", 5}, {"b", 7}}));
+  EXPECT_THAT(*out, ElementsAre("a=10", "a=30", "a=50"));
+  out->clear();
+
+  // Restored from a checkpoint, "b" still waits for its rate and "a" keeps its timer.
+  std::vector<OperatorSnapshot> snaps = task->snapshot_state(1);
+  StreamExecutionEnvironment env2;
+  auto out2 = EnrichJob(env2);
+  TestRuntime rt2;
+  auto restored = env2.build_chain({2, 3}, {}, rt2);
+  restored->initialize_state(&snaps);
+  restored->open();
+  restored->process_buffer(1, PlainBuffer<Rate>({{"b", 3}}));
+  EXPECT_THAT(*out2, ElementsAre("b=6", "b=21"));
+  restored->process_watermark(kMaxWatermark);
+  EXPECT_THAT(std::vector<std::string>(out2->begin() + 2, out2->end()),
+              ::testing::UnorderedElementsAre("timer a@100 rate 10", "timer b@100 rate 3"));
+}
+
+TEST(ConnectTest, CoProcessFunctionSeesBothInputsAndTheirTimestamps) {
+  struct Tag final : CoProcessFunction<Ev, int64_t, std::string> {
+    void process_element1(const Ev& e, Context& ctx, Collector<std::string>& out) override {
+      out.collect("1:" + e.key + "@" + std::to_string(ctx.timestamp()));
+    }
+    void process_element2(const int64_t& v, Context& ctx, Collector<std::string>& out) override {
+      out.collect("2:" + std::to_string(v) + (ctx.timestamp() == kNoTimestamp ? " no-ts" : " ts"));
+    }
+  };
+  StreamExecutionEnvironment env;
+  CollectSink<std::string> sink;
+  auto events = env.from_elements(Ev{0, ""}).assign_timestamps_and_watermarks(BoundedBy(0));
+  events.connect(env.generate_sequence(1, 2)).process(Tag()).add_sink(sink);  // nodes 3, 4
+  TestRuntime rt;
+  auto task = env.build_chain({3, 4}, {}, rt);
+  task->initialize_state(nullptr);
+  task->open();
+  task->process_buffer(0, TimestampedBuffer({{7, "x"}}));
+  task->process_buffer(1, PlainBuffer<int64_t>({5}));
+  EXPECT_THAT(*sink.values, ElementsAre("1:x@7", "2:5 no-ts"));
+}
+
 }  // namespace
 }  // namespace sluice

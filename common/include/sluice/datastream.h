@@ -109,6 +109,8 @@ class OperatorBase {
   // Records dropped for lateness so far (window operators).
   virtual int64_t num_late_records_dropped() const { return 0; }
   const std::string& name() const { return name_; }
+  // The timestamp of the record being processed (kNoTimestamp if it has none).
+  int64_t element_timestamp() const { return chain_->timestamp; }
 
   // Called by build_chain: the chain's context, the next operator of the chain (or null) and
   // the network outputs of this operator, which watermarks go to.
@@ -127,8 +129,6 @@ class OperatorBase {
     if (next_) next_->process_watermark_status(idle);
     for (RecordWriter* w : writers_) w->emit_watermark_status(idle);
   }
-  // The timestamp of the record being processed (kNoTimestamp if it has none).
-  int64_t element_timestamp() const { return chain_->timestamp; }
   // The timestamp that the records emitted next carry.
   void set_element_timestamp(int64_t t) { chain_->timestamp = t; }
 
@@ -140,11 +140,76 @@ class OperatorBase {
   std::vector<RecordWriter*> writers_;
 };
 
+// The contexts operators hand to user functions next to a record.
+class ElementContextImpl final : public ElementContext {
+ public:
+  ElementContextImpl(const OperatorBase* op, SideOutputs* side) : op_(op), side_(side) {}
+  int64_t timestamp() const override { return op_->element_timestamp(); }
+  int64_t current_processing_time() const override { return rt->current_processing_time(); }
+  int64_t current_watermark() const override { return watermark; }
+  TaskRuntime* rt = nullptr;           // set at open()
+  int64_t watermark = kMinWatermark;  // the operator's input watermark
+
+ private:
+  SideOutputs& side_outputs() override { return *side_; }
+  const OperatorBase* op_;
+  SideOutputs* side_;
+};
+
+template <class K>
+class KeyedContextImpl final : public KeyedOnTimerContext<K> {
+ public:
+  KeyedContextImpl(const OperatorBase* op, SideOutputs* side) : op_(op), side_(side) {}
+  const K& current_key() const override { return key; }
+  int64_t timestamp() const override { return op_->element_timestamp(); }
+  TimerService& timer_service() override { return *timers; }
+  TimeDomain time_domain() const override { return domain; }
+  K key{};
+  TimeDomain domain = TimeDomain::kEventTime;
+  TimerService* timers = nullptr;  // set at open()
+
+ private:
+  SideOutputs& side_outputs() override { return *side_; }
+  const OperatorBase* op_;
+  SideOutputs* side_;
+};
+
 template <class IN>
 class OneInputOperator : public OperatorBase, public Collector<IN> {
  public:
   using OperatorBase::OperatorBase;
   void* input() override { return static_cast<Collector<IN>*>(this); }
+};
+
+// An operator with two inputs of types IN1 and IN2 (connected streams). Its input() is an
+// Inputs: one collector per input, which call emit1() and emit2().
+template <class IN1, class IN2>
+class TwoInputOperator : public OperatorBase {
+ public:
+  struct Inputs {
+    Collector<IN1>* first;
+    Collector<IN2>* second;
+  };
+  explicit TwoInputOperator(std::string name)
+      : OperatorBase(std::move(name)), first_(this), second_(this), inputs_{&first_, &second_} {}
+  void* input() override { return &inputs_; }
+  virtual void emit1(IN1&& v) = 0;
+  virtual void emit2(IN2&& v) = 0;
+
+ private:
+  struct First final : Collector<IN1> {
+    explicit First(TwoInputOperator* op) : op(op) {}
+    void emit(IN1&& v) override { op->emit1(std::move(v)); }
+    TwoInputOperator* op;
+  };
+  struct Second final : Collector<IN2> {
+    explicit Second(TwoInputOperator* op) : op(op) {}
+    void emit(IN2&& v) override { op->emit2(std::move(v)); }
+    TwoInputOperator* op;
+  };
+  First first_;
+  Second second_;
+  Inputs inputs_;
 };
 
 template <class IN, class OUT, class F>
@@ -239,36 +304,54 @@ template <class IN, class OUT, class F>
 class ProcessOperator final : public FunctionOperator<OneInputOperator<IN>, F> {
  public:
   ProcessOperator(std::string name, F f, Collector<OUT>* out)
-      : FunctionOperator<OneInputOperator<IN>, F>(std::move(name), std::move(f)), out_(out) {
-    ctx_.op = this;
-  }
+      : FunctionOperator<OneInputOperator<IN>, F>(std::move(name), std::move(f)), out_(out) {}
   void open(TaskRuntime& rt) override {
-    rt_ = &rt;
+    ctx_.rt = &rt;
     FunctionOperator<OneInputOperator<IN>, F>::open(rt);
   }
   void emit(IN&& v) override {
     SLUICE_USER_CALL(this->name_, this->f_.process_element(v, ctx_, *out_));
   }
   void process_watermark(int64_t watermark) override {
-    watermark_ = watermark;
+    ctx_.watermark = watermark;
     this->output_watermark(watermark);
   }
   void end_input() override { SLUICE_USER_CALL(this->name_, this->f_.end_input(*out_)); }
   SideOutputs* side_outputs() override { return &side_; }
 
  private:
-  struct Ctx final : ProcessFunction<IN, OUT>::Context {
-    ProcessOperator* op = nullptr;
-    int64_t timestamp() const override { return op->element_timestamp(); }
-    int64_t current_processing_time() const override { return op->rt_->current_processing_time(); }
-    int64_t current_watermark() const override { return op->watermark_; }
-    SideOutputs& side_outputs() override { return op->side_; }
-  };
   Collector<OUT>* out_;
-  TaskRuntime* rt_ = nullptr;
-  int64_t watermark_ = kMinWatermark;
   SideOutputs side_;
-  Ctx ctx_;
+  ElementContextImpl ctx_{this, &side_};
+};
+
+// Runs a CoProcessFunction over two connected streams.
+template <class IN1, class IN2, class OUT, class F>
+class CoProcessOperator final : public FunctionOperator<TwoInputOperator<IN1, IN2>, F> {
+ public:
+  CoProcessOperator(std::string name, F f, Collector<OUT>* out)
+      : FunctionOperator<TwoInputOperator<IN1, IN2>, F>(std::move(name), std::move(f)), out_(out) {}
+  void open(TaskRuntime& rt) override {
+    ctx_.rt = &rt;
+    FunctionOperator<TwoInputOperator<IN1, IN2>, F>::open(rt);
+  }
+  void emit1(IN1&& v) override {
+    SLUICE_USER_CALL(this->name_, this->f_.process_element1(v, ctx_, *out_));
+  }
+  void emit2(IN2&& v) override {
+    SLUICE_USER_CALL(this->name_, this->f_.process_element2(v, ctx_, *out_));
+  }
+  void process_watermark(int64_t watermark) override {
+    ctx_.watermark = watermark;
+    this->output_watermark(watermark);
+  }
+  void end_input() override { SLUICE_USER_CALL(this->name_, this->f_.end_input(*out_)); }
+  SideOutputs* side_outputs() override { return &side_; }
+
+ private:
+  Collector<OUT>* out_;
+  SideOutputs side_;
+  ElementContextImpl ctx_{this, &side_};
 };
 
 // Gives records their timestamps and emits watermarks, as a WatermarkStrategy says: on every
@@ -352,13 +435,15 @@ class PassThroughOperator final : public OneInputOperator<T> {
   Collector<T>* out_;
 };
 
-// Base of the operators on a keyed stream: owns the keyed state backend of the subtask's
-// key-group range, restores and snapshots it, and makes state accesses refer to the key of the
-// record being processed.
-template <class IN, class K>
-class KeyedOneInputOperator : public OneInputOperator<IN> {
+// Base of the operators on a keyed stream (on `Base`: OneInputOperator<IN> or
+// TwoInputOperator<IN1, IN2>): owns the keyed state backend of the subtask's key-group range,
+// restores and snapshots it, and makes state accesses refer to the key of the record being
+// processed. An operator that creates the timer service has its due timers fired through
+// fire_timer(), with the timer's key current, before a watermark is passed on.
+template <class Base, class K>
+class KeyedOperator : public Base {
  public:
-  using OneInputOperator<IN>::OneInputOperator;
+  using Base::Base;
   void initialize_state(TaskRuntime& rt, const OperatorSnapshot* restored, bool) override {
     create_backend(rt);
     if (restored) SLUICE_USER_CALL(this->name_, backend_->restore(*restored));
@@ -366,8 +451,27 @@ class KeyedOneInputOperator : public OneInputOperator<IN> {
   void snapshot_state(int64_t, OperatorSnapshot& out) override {
     if (backend_) SLUICE_USER_CALL(this->name_, backend_->snapshot(out));
   }
+  void process_watermark(int64_t watermark) override {
+    if (timers_) {
+      SLUICE_USER_CALL(this->name_, timers_->advance_watermark(watermark, [this](const InternalTimer& t) {
+        this->set_element_timestamp(t.time);
+        fire_timer(t, TimeDomain::kEventTime);
+      }));
+    }
+    this->output_watermark(watermark);
+  }
+  void on_processing_time(int64_t now) override {
+    if (!timers_) return;
+    SLUICE_USER_CALL(this->name_, timers_->advance_processing_time(now, [this](const InternalTimer& t) {
+      this->set_element_timestamp(kNoTimestamp);
+      fire_timer(t, TimeDomain::kProcessingTime);
+    }));
+  }
 
  protected:
+  // A timer of the current key is due (its time is the element timestamp for event time).
+  virtual void fire_timer(const InternalTimer&, TimeDomain) {}
+
   // Creates the backend, empty, unless initialize_state() did.
   void create_backend(TaskRuntime& rt) {
     if (backend_) return;
@@ -390,14 +494,36 @@ class KeyedOneInputOperator : public OneInputOperator<IN> {
     if (!timers_) {
       create_backend(rt);
       timers_ = std::make_unique<InternalTimerService>(*backend_, rt);
+      user_timers_.timers = timers_.get();
     }
     return *timers_;
   }
+  // The timer service a user function sees (valid once create_timer_service ran).
+  TimerService* user_timer_service() { return &user_timers_; }
 
   std::unique_ptr<KeyedStateBackend> backend_;
   std::unique_ptr<InternalTimerService> timers_;
   int max_parallelism_ = kDefaultMaxParallelism;
+
+ private:
+  struct UserTimers final : TimerService {
+    InternalTimerService* timers = nullptr;
+    int64_t current_processing_time() const override { return timers->current_processing_time(); }
+    int64_t current_watermark() const override { return timers->current_watermark(); }
+    void register_event_time_timer(int64_t t) override { timers->register_event_time_timer(t); }
+    void register_processing_time_timer(int64_t t) override {
+      timers->register_processing_time_timer(t);
+    }
+    void delete_event_time_timer(int64_t t) override { timers->delete_event_time_timer(t); }
+    void delete_processing_time_timer(int64_t t) override {
+      timers->delete_processing_time_timer(t);
+    }
+  };
+  UserTimers user_timers_;
 };
+
+template <class IN, class K>
+using KeyedOneInputOperator = KeyedOperator<OneInputOperator<IN>, K>;
 
 // Keeps one running value per key, in keyed state, and emits every update (rolling reduce, as
 // Flink does).
@@ -443,7 +569,7 @@ class KeyedProcessOperator final : public KeyedOneInputOperator<IN, K> {
   }
   void open(TaskRuntime& rt) override {
     this->create_timer_service(rt);
-    ctx_.op = this;
+    ctx_.timers = this->user_timer_service();
     SLUICE_USER_CALL(this->name_, f_.open(state_.context(rt, this->backend_.get())));
     this->timers_->start();
   }
@@ -453,19 +579,6 @@ class KeyedProcessOperator final : public KeyedOneInputOperator<IN, K> {
       this->set_current_key(ctx_.key);  // state accesses in process_element refer to this key
       f_.process_element(v, ctx_, *out_);
     });
-  }
-  void process_watermark(int64_t watermark) override {
-    SLUICE_USER_CALL(this->name_, this->timers_->advance_watermark(watermark, [this](const InternalTimer& t) {
-      this->set_element_timestamp(t.time);
-      fire(t, TimeDomain::kEventTime);
-    }));
-    this->output_watermark(watermark);
-  }
-  void on_processing_time(int64_t now) override {
-    SLUICE_USER_CALL(this->name_, this->timers_->advance_processing_time(now, [this](const InternalTimer& t) {
-      this->set_element_timestamp(kNoTimestamp);
-      fire(t, TimeDomain::kProcessingTime);
-    }));
   }
   SideOutputs* side_outputs() override { return &side_; }
   // Every key with state first (each as the current key), then the end of input without one.
@@ -489,30 +602,7 @@ class KeyedProcessOperator final : public KeyedOneInputOperator<IN, K> {
   }
 
  private:
-  // The context of process_element and on_timer, and the function's timer service.
-  struct Ctx final : KeyedProcessFunction<K, IN, OUT>::OnTimerContext, TimerService {
-    KeyedProcessOperator* op = nullptr;
-    K key{};
-    TimeDomain domain = TimeDomain::kEventTime;
-    const K& current_key() const override { return key; }
-    int64_t timestamp() const override { return op->element_timestamp(); }
-    TimerService& timer_service() override { return *this; }
-    TimeDomain time_domain() const override { return domain; }
-    SideOutputs& side_outputs() override { return op->side_; }
-    int64_t current_processing_time() const override {
-      return op->timers_->current_processing_time();
-    }
-    int64_t current_watermark() const override { return op->timers_->current_watermark(); }
-    void register_event_time_timer(int64_t t) override { op->timers_->register_event_time_timer(t); }
-    void register_processing_time_timer(int64_t t) override {
-      op->timers_->register_processing_time_timer(t);
-    }
-    void delete_event_time_timer(int64_t t) override { op->timers_->delete_event_time_timer(t); }
-    void delete_processing_time_timer(int64_t t) override {
-      op->timers_->delete_processing_time_timer(t);
-    }
-  };
-  void fire(const InternalTimer& t, TimeDomain domain) {
+  void fire_timer(const InternalTimer& t, TimeDomain domain) override {
     ctx_.key = deserialize<K>(t.key);
     ctx_.domain = domain;
     f_.on_timer(t.time, ctx_, *out_);
@@ -520,9 +610,69 @@ class KeyedProcessOperator final : public KeyedOneInputOperator<IN, K> {
   KS ks_;
   F f_;
   Collector<OUT>* out_;
-  Ctx ctx_;
   FunctionState state_;
   SideOutputs side_;
+  KeyedContextImpl<K> ctx_{this, &side_};
+};
+
+// Runs a KeyedCoProcessFunction over two connected streams keyed alike: both inputs share the
+// keyed state and timers of their key.
+template <class K, class IN1, class IN2, class OUT, class KS1, class KS2, class F>
+class KeyedCoProcessOperator final : public KeyedOperator<TwoInputOperator<IN1, IN2>, K> {
+ public:
+  using Base = KeyedOperator<TwoInputOperator<IN1, IN2>, K>;
+  KeyedCoProcessOperator(std::string name, KS1 ks1, KS2 ks2, F f, Collector<OUT>* out)
+      : Base(std::move(name)), ks1_(std::move(ks1)), ks2_(std::move(ks2)), f_(std::move(f)), out_(out) {}
+  void initialize_state(TaskRuntime& rt, const OperatorSnapshot* restored,
+                        bool is_restored) override {
+    Base::initialize_state(rt, restored, is_restored);
+    SLUICE_USER_CALL(this->name_, state_.initialize(restored, is_restored));
+  }
+  void open(TaskRuntime& rt) override {
+    this->create_timer_service(rt);
+    ctx_.timers = this->user_timer_service();
+    SLUICE_USER_CALL(this->name_, f_.open(state_.context(rt, this->backend_.get())));
+    this->timers_->start();
+  }
+  void emit1(IN1&& v) override {
+    SLUICE_USER_CALL(this->name_, {
+      ctx_.key = ks1_(static_cast<const IN1&>(v));
+      this->set_current_key(ctx_.key);
+      f_.process_element1(v, ctx_, *out_);
+    });
+  }
+  void emit2(IN2&& v) override {
+    SLUICE_USER_CALL(this->name_, {
+      ctx_.key = ks2_(static_cast<const IN2&>(v));
+      this->set_current_key(ctx_.key);
+      f_.process_element2(v, ctx_, *out_);
+    });
+  }
+  void end_input() override { SLUICE_USER_CALL(this->name_, f_.end_input(*out_)); }
+  void close() override { SLUICE_USER_CALL(this->name_, f_.close()); }
+  void snapshot_state(int64_t checkpoint_id, OperatorSnapshot& out) override {
+    SLUICE_USER_CALL(this->name_, f_.snapshot_state(checkpoint_id));
+    Base::snapshot_state(checkpoint_id, out);
+    state_.snapshot(out);
+  }
+  void notify_checkpoint_complete(int64_t checkpoint_id) override {
+    SLUICE_USER_CALL(this->name_, f_.notify_checkpoint_complete(checkpoint_id));
+  }
+  SideOutputs* side_outputs() override { return &side_; }
+
+ private:
+  void fire_timer(const InternalTimer& t, TimeDomain domain) override {
+    ctx_.key = deserialize<K>(t.key);
+    ctx_.domain = domain;
+    f_.on_timer(t.time, ctx_, *out_);
+  }
+  KS1 ks1_;
+  KS2 ks2_;
+  F f_;
+  Collector<OUT>* out_;
+  FunctionState state_;
+  SideOutputs side_;
+  KeyedContextImpl<K> ctx_{this, &side_};
 };
 
 template <class T>
@@ -782,6 +932,8 @@ struct InputSpec {
   WriterFactory make_writer;
   // The records carry timestamps over the network (the upstream's records have them).
   bool timestamped = false;
+  // For a two-input node: 0 for the first input's streams, 1 for the second's.
+  int logical_input = 0;
   // For the stream of a side output: the tag's id and record type (the upstream's side output,
   // not its main output, feeds this input).
   std::string side_tag;
@@ -850,6 +1002,20 @@ class OneInputNode final : public TypedNode<OUT> {
   void read_buffer(int input, std::string_view bytes, void* in, int64_t* timestamp) const override {
     read_records<IN>(this->inputs.at(static_cast<size_t>(input)).timestamped, bytes,
                      static_cast<Collector<IN>*>(in), timestamp);
+  }
+};
+
+template <class IN1, class IN2, class OUT>
+class TwoInputNode final : public TypedNode<OUT> {
+ public:
+  void read_buffer(int input, std::string_view bytes, void* in, int64_t* timestamp) const override {
+    const InputSpec& spec = this->inputs.at(static_cast<size_t>(input));
+    auto* inputs = static_cast<typename TwoInputOperator<IN1, IN2>::Inputs*>(in);
+    if (spec.logical_input == 0) {
+      read_records<IN1>(spec.timestamped, bytes, inputs->first, timestamp);
+    } else {
+      read_records<IN2>(spec.timestamped, bytes, inputs->second, timestamp);
+    }
   }
 };
 
@@ -943,6 +1109,10 @@ template <class T, class KS, class A>
 class WindowedStream;
 template <class T, class A>
 class AllWindowedStream;
+template <class T1, class T2>
+class ConnectedStreams;
+template <class T1, class T2, class KS1, class KS2>
+class KeyedConnectedStreams;
 
 // ---------------------------------------------------------------------------------------------
 // The environment: owns the nodes, offers the sources.
@@ -1064,6 +1234,8 @@ class StreamExecutionEnvironment {
   friend class DataStream;
   template <class T, class KS>
   friend class KeyedStream;
+  template <class T1, class T2>
+  friend class ConnectedStreams;
 
   template <class NodeT>
   NodeT* add_node(std::unique_ptr<NodeT> node) {
@@ -1213,6 +1385,12 @@ class DataStream {
   KeyedStream<T, KS> key_by(KS key_selector) const {
     return KeyedStream<T, KS>(*this, std::move(key_selector));
   }
+  // Two streams, possibly of different types, processed by one function (a CoProcessFunction,
+  // or after key_by a KeyedCoProcessFunction with shared keyed state).
+  template <class T2>
+  ConnectedStreams<T, T2> connect(const DataStream<T2>& other) const {
+    return ConnectedStreams<T, T2>(*this, other);
+  }
   // Windows over the whole stream, evaluated by one subtask (see sluice/windows.h).
   template <class A>
   AllWindowedStream<T, A> window_all(A assigner) const;
@@ -1293,6 +1471,8 @@ class DataStream {
   friend class WindowedStream;
   template <class U, class A>
   friend class AllWindowedStream;
+  template <class T1, class T2>
+  friend class ConnectedStreams;
   friend class StreamExecutionEnvironment;
 
   Node& node() const {
@@ -1471,8 +1651,90 @@ class KeyedStream {
   }
 
  private:
+  template <class T1, class T2>
+  friend class ConnectedStreams;
   DataStream<T> in_;
   KS ks_;
+};
+
+// Two streams connected for one function: records of the first go to process_element1, of the
+// second to process_element2. The watermark of the function is the lower of the two inputs'.
+template <class T1, class T2>
+class ConnectedStreams {
+ public:
+  ConnectedStreams(DataStream<T1> first, DataStream<T2> second)
+      : first_(std::move(first)), second_(std::move(second)) {}
+
+  // Partitions both inputs by key: ks1(const T1&) and ks2(const T2&) must return the same key
+  // type, and records with equal keys of either input meet in one subtask.
+  template <class KS1, class KS2>
+  KeyedConnectedStreams<T1, T2, KS1, KS2> key_by(KS1 ks1, KS2 ks2) const {
+    return KeyedConnectedStreams<T1, T2, KS1, KS2>(
+        ConnectedStreams(KeyedStream<T1, KS1>(first_, ks1).in_, KeyedStream<T2, KS2>(second_, ks2).in_),
+        std::move(ks1), std::move(ks2));
+  }
+  // A CoProcessFunction<T1, T2, OUT> subclass; one copy per subtask.
+  template <class F>
+  auto process(F fn, std::string name = "Co-Process") const {
+    using OUT = typename F::output_type;
+    return add_node<OUT>(std::move(name), [fn](Collector<OUT>* out, const std::string& n) {
+      return std::make_unique<CoProcessOperator<T1, T2, OUT, F>>(n, fn, out);
+    });
+  }
+
+ private:
+  template <class U1, class U2, class KS1, class KS2>
+  friend class KeyedConnectedStreams;
+
+  // The node of a function over both inputs.
+  template <class OUT, class Make>
+  DataStream<OUT> add_node(std::string name, Make make) const {
+    auto n = std::make_unique<TwoInputNode<T1, T2, OUT>>();
+    n->name = std::move(name);
+    n->kind = "co_process";
+    n->inputs = first_.inputs();
+    for (InputSpec spec : second_.inputs()) {
+      spec.logical_input = 1;
+      n->inputs.push_back(std::move(spec));
+    }
+    n->timestamped = first_.timestamped() || second_.timestamped();
+    std::string* name_ref = &n->name;
+    n->factory = [make, name_ref](Collector<OUT>* out) { return make(out, *name_ref); };
+    auto* raw = first_.env_->add_node(std::move(n));
+    return DataStream<OUT>(first_.env_, {raw->id});
+  }
+
+  DataStream<T1> first_;
+  DataStream<T2> second_;
+};
+
+// Connected streams partitioned by key (ConnectedStreams::key_by).
+template <class T1, class T2, class KS1, class KS2>
+class KeyedConnectedStreams {
+ public:
+  using K = std::decay_t<std::invoke_result_t<KS1&, const T1&>>;
+  static_assert(std::is_same_v<K, std::decay_t<std::invoke_result_t<KS2&, const T2&>>>,
+                "both key selectors must return the same key type");
+
+  KeyedConnectedStreams(ConnectedStreams<T1, T2> in, KS1 ks1, KS2 ks2)
+      : in_(std::move(in)), ks1_(std::move(ks1)), ks2_(std::move(ks2)) {}
+  // A KeyedCoProcessFunction<K, T1, T2, OUT> subclass; one copy per subtask.
+  template <class F>
+  auto process(F fn, std::string name = "Keyed Co-Process") const {
+    using OUT = typename F::output_type;
+    KS1 ks1 = ks1_;
+    KS2 ks2 = ks2_;
+    return in_.template add_node<OUT>(
+        std::move(name), [ks1, ks2, fn](Collector<OUT>* out, const std::string& n) {
+          return std::make_unique<KeyedCoProcessOperator<K, T1, T2, OUT, KS1, KS2, F>>(n, ks1, ks2,
+                                                                                       fn, out);
+        });
+  }
+
+ private:
+  ConnectedStreams<T1, T2> in_;
+  KS1 ks1_;
+  KS2 ks2_;
 };
 
 // ---------------------------------------------------------------------------------------------

@@ -203,6 +203,50 @@ class SourceFunction {
   SourceFunction& operator=(const SourceFunction&) { return *this; }
 };
 
+// What a function on a plain stream sees beside a record (ProcessFunction::Context,
+// CoProcessFunction::Context).
+class ElementContext {
+ public:
+  virtual ~ElementContext() = default;
+  // The record's timestamp, or kNoTimestamp.
+  virtual int64_t timestamp() const = 0;
+  virtual int64_t current_processing_time() const = 0;
+  virtual int64_t current_watermark() const = 0;
+  // Emits `v` to the side output `tag`.
+  template <class T>
+  void output(const OutputTag<T>& tag, T v) {
+    side_outputs().emit(tag, std::move(v));
+  }
+
+ protected:
+  virtual SideOutputs& side_outputs() = 0;
+};
+
+// What a function on a keyed stream sees beside a record (KeyedProcessFunction::Context,
+// KeyedCoProcessFunction::Context); in on_timer, also the timer's time domain.
+template <class K>
+class KeyedContext {
+ public:
+  virtual ~KeyedContext() = default;
+  virtual const K& current_key() const = 0;
+  // The record's timestamp (in on_timer: the timer's time for event time), or kNoTimestamp.
+  virtual int64_t timestamp() const = 0;
+  virtual TimerService& timer_service() = 0;
+  // Emits `v` to the side output `tag`.
+  template <class T>
+  void output(const OutputTag<T>& tag, T v) {
+    side_outputs().emit(tag, std::move(v));
+  }
+
+ protected:
+  virtual SideOutputs& side_outputs() = 0;
+};
+template <class K>
+class KeyedOnTimerContext : public KeyedContext<K> {
+ public:
+  virtual TimeDomain time_domain() const = 0;
+};
+
 // A function over a keyed stream. process_element() sees one record and its key; end_input() is
 // called once when a bounded input has ended, and may emit final results.
 template <class K, class IN, class OUT>
@@ -211,26 +255,8 @@ class KeyedProcessFunction {
   using key_type = K;
   using input_type = IN;
   using output_type = OUT;
-  class Context {
-   public:
-    virtual ~Context() = default;
-    virtual const K& current_key() const = 0;
-    // The record's timestamp (in on_timer: the timer's time), or kNoTimestamp.
-    virtual int64_t timestamp() const = 0;
-    virtual TimerService& timer_service() = 0;
-    // Emits `v` to the side output `tag`.
-    template <class T>
-    void output(const OutputTag<T>& tag, T v) {
-      side_outputs().emit(tag, std::move(v));
-    }
-
-   protected:
-    virtual SideOutputs& side_outputs() = 0;
-  };
-  class OnTimerContext : public Context {
-   public:
-    virtual TimeDomain time_domain() const = 0;
-  };
+  using Context = KeyedContext<K>;
+  using OnTimerContext = KeyedOnTimerContext<K>;
   virtual ~KeyedProcessFunction() = default;
   virtual void open(RuntimeContext&) {}
   virtual void process_element(const IN& value, Context& ctx, Collector<OUT>& out) = 0;
@@ -255,22 +281,7 @@ class ProcessFunction {
  public:
   using input_type = IN;
   using output_type = OUT;
-  class Context {
-   public:
-    virtual ~Context() = default;
-    // The record's timestamp, or kNoTimestamp.
-    virtual int64_t timestamp() const = 0;
-    virtual int64_t current_processing_time() const = 0;
-    virtual int64_t current_watermark() const = 0;
-    // Emits `v` to the side output `tag`.
-    template <class T>
-    void output(const OutputTag<T>& tag, T v) {
-      side_outputs().emit(tag, std::move(v));
-    }
-
-   protected:
-    virtual SideOutputs& side_outputs() = 0;
-  };
+  using Context = ElementContext;
   virtual ~ProcessFunction() = default;
   virtual void open(RuntimeContext&) {}
   virtual void process_element(const IN& value, Context& ctx, Collector<OUT>& out) = 0;
@@ -279,6 +290,44 @@ class ProcessFunction {
   // At checkpoint `checkpoint_id`, before the operator state is stored: bring it up to date.
   virtual void snapshot_state(int64_t /*checkpoint_id*/) {}
   // Checkpoint `checkpoint_id` is complete.
+  virtual void notify_checkpoint_complete(int64_t /*checkpoint_id*/) {}
+};
+
+// A function over two connected streams (DataStream::connect): records of the first input go to
+// process_element1(), of the second to process_element2(), one at a time on one thread.
+template <class IN1, class IN2, class OUT>
+class CoProcessFunction {
+ public:
+  using output_type = OUT;
+  using Context = ElementContext;
+  virtual ~CoProcessFunction() = default;
+  virtual void open(RuntimeContext&) {}
+  virtual void process_element1(const IN1& value, Context& ctx, Collector<OUT>& out) = 0;
+  virtual void process_element2(const IN2& value, Context& ctx, Collector<OUT>& out) = 0;
+  virtual void end_input(Collector<OUT>&) {}
+  virtual void close() {}
+  virtual void snapshot_state(int64_t /*checkpoint_id*/) {}
+  virtual void notify_checkpoint_complete(int64_t /*checkpoint_id*/) {}
+};
+
+// A function over two connected streams keyed alike (connect(...).key_by(ks1, ks2)): records of
+// both inputs with the same key share that key's state and timers.
+template <class K, class IN1, class IN2, class OUT>
+class KeyedCoProcessFunction {
+ public:
+  using key_type = K;
+  using output_type = OUT;
+  using Context = KeyedContext<K>;
+  using OnTimerContext = KeyedOnTimerContext<K>;
+  virtual ~KeyedCoProcessFunction() = default;
+  virtual void open(RuntimeContext&) {}
+  virtual void process_element1(const IN1& value, Context& ctx, Collector<OUT>& out) = 0;
+  virtual void process_element2(const IN2& value, Context& ctx, Collector<OUT>& out) = 0;
+  // A timer of the current key fired; state accesses refer to that key.
+  virtual void on_timer(int64_t /*time*/, OnTimerContext& /*ctx*/, Collector<OUT>& /*out*/) {}
+  virtual void end_input(Collector<OUT>&) {}
+  virtual void close() {}
+  virtual void snapshot_state(int64_t /*checkpoint_id*/) {}
   virtual void notify_checkpoint_complete(int64_t /*checkpoint_id*/) {}
 };
 
