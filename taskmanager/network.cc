@@ -138,7 +138,8 @@ void ResultPartition::FlushAll() {
 
 void ResultPartition::BroadcastEvent(BufferKind kind, int64_t value, int64_t value2) {
   FlushAll();
-  for (int c = 0; c < num_channels(); ++c) {
+  int end = consumed_end_ < 0 ? num_channels() : consumed_end_;
+  for (int c = consumed_begin_; c < end; ++c) {
     Buffer b;
     b.kind = kind;
     b.value = value;

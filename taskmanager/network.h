@@ -111,6 +111,12 @@ class ResultPartition final : public RecordWriter {
   std::shared_ptr<BufferQueue> subpartition(int i) const { return subpartitions_.at(i); }
   // The task whose writes may block here; its cancel flag aborts a blocked push.
   void set_cancel_flag(const std::atomic<bool>* cancelled) { cancelled_ = cancelled; }
+  // Only subpartitions [begin, end) have a consumer (a forward or rescale edge: the others belong
+  // to other producers' consumers); events go to those alone, so that no queue fills up unread.
+  void set_consumed_range(int begin, int end) {
+    consumed_begin_ = begin;
+    consumed_end_ = end;
+  }
 
   // RecordWriter
   int num_channels() const override { return static_cast<int>(subpartitions_.size()); }
@@ -142,6 +148,8 @@ class ResultPartition final : public RecordWriter {
   std::vector<std::shared_ptr<BufferQueue>> subpartitions_;
   std::vector<std::string> open_;
   std::atomic<int64_t> last_watermark_{kMinWatermark};
+  int consumed_begin_ = 0;
+  int consumed_end_ = -1;  // -1: every subpartition
   size_t buffer_size_;
   const FlushClock* clock_;
   uint64_t seen_epoch_ = 0;

@@ -131,6 +131,12 @@ class TaskManagerImpl final : public proto::TaskExecutorService::Service {
       }
       auto p = std::make_shared<ResultPartition>(o.partition_id(), o.num_subpartitions(), buffer_size_,
                                                  credits_, flush_clock_.get());
+      const auto& edge = tdd->graph().edges(o.edge_index());
+      if (edge.partitioner() == "forward" || edge.partitioner() == "rescale") {
+        int producers = tdd->graph().vertices(tdd->vertex_id()).parallelism();
+        SubtaskRange r = pointwise_consumers(tdd->subtask(), producers, o.num_subpartitions());
+        p->set_consumed_range(r.begin, r.end);
+      }
       registry_.Register(p);
       outputs.push_back(std::move(p));
     }
