@@ -131,6 +131,13 @@ class OperatorBase {
   }
   // The timestamp that the records emitted next carry.
   void set_element_timestamp(int64_t t) { chain_->timestamp = t; }
+  // Restores the chain's record timestamp when it goes out of scope.
+  struct TimestampGuard {
+    explicit TimestampGuard(OperatorBase* op) : op(op), saved(op->element_timestamp()) {}
+    ~TimestampGuard() { op->set_element_timestamp(saved); }
+    OperatorBase* op;
+    int64_t saved;
+  };
 
   std::string name_;
 
@@ -378,6 +385,9 @@ class TimestampsAndWatermarksOperator final : public OneInputOperator<T>, Waterm
       int64_t ts = strategy_.timestamp(static_cast<const T&>(v), this->element_timestamp());
       this->set_element_timestamp(ts);
       generator_->on_event(static_cast<const T&>(v), ts, *this);
+      // A watermark emitted just now may have fired timers downstream, which set the chain's
+      // timestamp to theirs.
+      this->set_element_timestamp(ts);
     });
     out_->emit(std::move(v));
   }
@@ -453,6 +463,9 @@ class KeyedOperator : public Base {
   }
   void process_watermark(int64_t watermark) override {
     if (timers_) {
+      // Watermarks can arrive in the middle of a record's way down the chain (emitted by an
+      // assigner before it passes the record on): the record's timestamp is kept.
+      typename Base::TimestampGuard keep(this);
       SLUICE_USER_CALL(this->name_, timers_->advance_watermark(watermark, [this](const InternalTimer& t) {
         this->set_element_timestamp(t.time);
         fire_timer(t, TimeDomain::kEventTime);
@@ -462,6 +475,7 @@ class KeyedOperator : public Base {
   }
   void on_processing_time(int64_t now) override {
     if (!timers_) return;
+    typename Base::TimestampGuard keep(this);
     SLUICE_USER_CALL(this->name_, timers_->advance_processing_time(now, [this](const InternalTimer& t) {
       this->set_element_timestamp(kNoTimestamp);
       fire_timer(t, TimeDomain::kProcessingTime);

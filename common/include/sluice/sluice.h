@@ -16,6 +16,7 @@
 
 #include "sluice/args.h"
 #include "sluice/datastream.h"
+#include "sluice/windows.h"
 #include "sluice/format.h"
 #include "sluice/functions.h"
 #include "sluice/keys.h"

@@ -1,0 +1,1218 @@
+// Windows: a stream's records grouped by time (or count) per key, evaluated when a trigger fires.
+//
+//   using std::chrono::seconds;
+//   events.key_by([](const Ev& e) { return e.user; })
+//       .window(sluice::SlidingEventTimeWindows::of(seconds(10), seconds(1)))
+//       .allowed_lateness(seconds(5))
+//       .side_output_late_data(late_tag)
+//       .aggregate(CountClicks());
+//
+// Semantics are Flink's. An assigner puts each record into windows (by its timestamp for event
+// time, by TaskRuntime::current_processing_time() for processing time); a trigger decides when a
+// window's contents are evaluated; each result carries the window's max_timestamp() (end - 1) as
+// its timestamp. A record that is late for every window it belongs to (max_timestamp() +
+// allowed lateness <= watermark) goes to the late-data side output, or is dropped and counted.
+//
+// State: everything lives in keyed state of the window operator, so checkpoints store it once per
+// key group: per key a std::map from window to its contents ("window-contents"), and timers whose
+// namespace is the serialized window (empty for pane timers, see below). A window's state is
+// removed at max_timestamp() + allowed lateness (event time) or max_timestamp() (processing time).
+//
+// Panes: tumbling and sliding windows with the default trigger and an incremental function
+// (reduce, aggregate) keep one accumulator per pane of gcd(size, slide) instead of one per
+// window: a record updates only its pane, and a window that fires merges the panes it covers. A
+// pane is removed when the last window containing it is past its allowed lateness. process(),
+// custom triggers and session windows keep their contents per window.
+//
+// End of input: the runtime sends kMaxWatermark first, so every event-time window fires.
+// Processing-time windows that have not fired by then are dropped without firing, as in Flink.
+#pragma once
+
+#include <algorithm>
+#include <chrono>
+#include <cstdint>
+#include <map>
+#include <memory>
+#include <numeric>
+#include <optional>
+#include <stdexcept>
+#include <string>
+#include <type_traits>
+#include <utility>
+#include <vector>
+
+#include "sluice/datastream.h"
+#include "sluice/functions.h"
+#include "sluice/runtime.h"
+#include "sluice/serializer.h"
+#include "sluice/state.h"
+#include "sluice/timers.h"
+
+namespace sluice {
+
+// ---------------------------------------------------------------------------------------------
+// Windows.
+
+// The time interval [start, end).
+struct TimeWindow {
+  int64_t start = 0;
+  int64_t end = 0;
+
+  // The last timestamp that belongs to the window.
+  int64_t max_timestamp() const { return end - 1; }
+  // True if the windows overlap or touch (Flink's rule for merging sessions).
+  bool intersects(const TimeWindow& o) const { return start <= o.end && end >= o.start; }
+  // The smallest window that contains both.
+  TimeWindow cover(const TimeWindow& o) const {
+    return TimeWindow{std::min(start, o.start), std::max(end, o.end)};
+  }
+  friend bool operator==(const TimeWindow&, const TimeWindow&) = default;
+  friend auto operator<=>(const TimeWindow&, const TimeWindow&) = default;
+  SLUICE_FIELDS(start, end)
+};
+
+// The one window of GlobalWindows: all of time.
+struct GlobalWindow {
+  int64_t max_timestamp() const { return kMaxWatermark; }
+  friend bool operator==(const GlobalWindow&, const GlobalWindow&) = default;
+  friend auto operator<=>(const GlobalWindow&, const GlobalWindow&) = default;
+};
+
+template <>
+struct Serializer<GlobalWindow> {
+  static void write(DataOutput&, const GlobalWindow&) {}
+  static void read(DataInput&, GlobalWindow&) {}
+};
+
+namespace window_internal {
+
+inline int64_t floor_mod(int64_t a, int64_t m) {
+  int64_t r = a % m;
+  return r < 0 ? r + m : r;
+}
+// The largest t' <= t with t' = offset (mod step).
+inline int64_t align_down(int64_t t, int64_t offset, int64_t step) {
+  return t - floor_mod(t - offset, step);
+}
+// The smallest t' >= t with t' = offset (mod step).
+inline int64_t align_up(int64_t t, int64_t offset, int64_t step) {
+  return t + floor_mod(offset - t, step);
+}
+inline int64_t saturating_add(int64_t a, int64_t b) {
+  int64_t r;
+  if (__builtin_add_overflow(a, b, &r)) return b > 0 ? kMaxWatermark : kMinWatermark;
+  return r;
+}
+
+}  // namespace window_internal
+
+// ---------------------------------------------------------------------------------------------
+// Triggers.
+
+enum class TriggerResult { kContinue, kFire, kPurge, kFireAndPurge };
+
+inline bool trigger_fires(TriggerResult r) {
+  return r == TriggerResult::kFire || r == TriggerResult::kFireAndPurge;
+}
+inline bool trigger_purges(TriggerResult r) {
+  return r == TriggerResult::kPurge || r == TriggerResult::kFireAndPurge;
+}
+
+// What a trigger sees of the window operator: time, and the timers of the current key and
+// window (a timer calls the trigger's on_event_time / on_processing_time with that window).
+class TriggerContext {
+ public:
+  virtual ~TriggerContext() = default;
+  virtual int64_t current_watermark() const = 0;
+  virtual int64_t current_processing_time() const = 0;
+  virtual void register_event_time_timer(int64_t time) = 0;
+  virtual void register_processing_time_timer(int64_t time) = 0;
+  virtual void delete_event_time_timer(int64_t time) = 0;
+  virtual void delete_processing_time_timer(int64_t time) = 0;
+};
+
+// A trigger is a class with these const methods, as templates over the window type W or for one
+// window type (see EventTimeTrigger):
+//   TriggerResult on_element(int64_t timestamp, const W& w, int64_t& count, TriggerContext& ctx);
+//   TriggerResult on_event_time(int64_t time, const W& w, TriggerContext& ctx);
+//   TriggerResult on_processing_time(int64_t time, const W& w, TriggerContext& ctx);
+//   bool can_merge();                                  // usable with session windows
+//   void on_merge(const W& merged, TriggerContext& ctx);
+//   void clear(const W& w, TriggerContext& ctx);       // delete the timers it registered
+// `count` is the number of elements the window received since the trigger last set it to 0
+// (the operator adds them up when windows merge). Triggers are shared by the subtasks and must
+// keep no mutable state of their own.
+
+// Fires once the watermark passes the window's end, and again for every late element within
+// the allowed lateness. The default of event-time assigners.
+struct EventTimeTrigger {
+  static EventTimeTrigger create() { return {}; }
+  template <class W>
+  TriggerResult on_element(int64_t, const W& w, int64_t&, TriggerContext& ctx) const {
+    if (w.max_timestamp() <= ctx.current_watermark()) return TriggerResult::kFire;
+    ctx.register_event_time_timer(w.max_timestamp());
+    return TriggerResult::kContinue;
+  }
+  template <class W>
+  TriggerResult on_event_time(int64_t time, const W& w, TriggerContext&) const {
+    return time == w.max_timestamp() ? TriggerResult::kFire : TriggerResult::kContinue;
+  }
+  template <class W>
+  TriggerResult on_processing_time(int64_t, const W&, TriggerContext&) const {
+    return TriggerResult::kContinue;
+  }
+  bool can_merge() const { return true; }
+  template <class W>
+  void on_merge(const W& w, TriggerContext& ctx) const {
+    if (w.max_timestamp() > ctx.current_watermark())
+      ctx.register_event_time_timer(w.max_timestamp());
+  }
+  template <class W>
+  void clear(const W& w, TriggerContext& ctx) const {
+    ctx.delete_event_time_timer(w.max_timestamp());
+  }
+};
+
+// Fires when processing time reaches the window's end. The default of processing-time assigners.
+struct ProcessingTimeTrigger {
+  static ProcessingTimeTrigger create() { return {}; }
+  template <class W>
+  TriggerResult on_element(int64_t, const W& w, int64_t&, TriggerContext& ctx) const {
+    ctx.register_processing_time_timer(w.max_timestamp());
+    return TriggerResult::kContinue;
+  }
+  template <class W>
+  TriggerResult on_event_time(int64_t, const W&, TriggerContext&) const {
+    return TriggerResult::kContinue;
+  }
+  template <class W>
+  TriggerResult on_processing_time(int64_t time, const W& w, TriggerContext&) const {
+    return time == w.max_timestamp() ? TriggerResult::kFire : TriggerResult::kContinue;
+  }
+  bool can_merge() const { return true; }
+  template <class W>
+  void on_merge(const W& w, TriggerContext& ctx) const {
+    if (w.max_timestamp() > ctx.current_processing_time()) {
+      ctx.register_processing_time_timer(w.max_timestamp());
+    }
+  }
+  template <class W>
+  void clear(const W& w, TriggerContext& ctx) const {
+    ctx.delete_processing_time_timer(w.max_timestamp());
+  }
+};
+
+// Never fires. The default of GlobalWindows.
+struct NeverTrigger {
+  template <class W>
+  TriggerResult on_element(int64_t, const W&, int64_t&, TriggerContext&) const {
+    return TriggerResult::kContinue;
+  }
+  template <class W>
+  TriggerResult on_event_time(int64_t, const W&, TriggerContext&) const {
+    return TriggerResult::kContinue;
+  }
+  template <class W>
+  TriggerResult on_processing_time(int64_t, const W&, TriggerContext&) const {
+    return TriggerResult::kContinue;
+  }
+  bool can_merge() const { return true; }
+  template <class W>
+  void on_merge(const W&, TriggerContext&) const {}
+  template <class W>
+  void clear(const W&, TriggerContext&) const {}
+};
+
+// Fires each time the window has received `n` more elements (Flink's CountTrigger: it does not
+// purge; wrap it in PurgingTrigger::of for count windows that start over after each firing).
+class CountTrigger {
+ public:
+  static CountTrigger of(int64_t n) {
+    if (n < 1) throw std::invalid_argument("CountTrigger needs a count of at least 1");
+    return CountTrigger(n);
+  }
+  template <class W>
+  TriggerResult on_element(int64_t, const W&, int64_t& count, TriggerContext&) const {
+    if (count < n_) return TriggerResult::kContinue;
+    count = 0;
+    return TriggerResult::kFire;
+  }
+  template <class W>
+  TriggerResult on_event_time(int64_t, const W&, TriggerContext&) const {
+    return TriggerResult::kContinue;
+  }
+  template <class W>
+  TriggerResult on_processing_time(int64_t, const W&, TriggerContext&) const {
+    return TriggerResult::kContinue;
+  }
+  bool can_merge() const { return true; }
+  template <class W>
+  void on_merge(const W&, TriggerContext&) const {}
+  template <class W>
+  void clear(const W&, TriggerContext&) const {}
+
+ private:
+  explicit CountTrigger(int64_t n) : n_(n) {}
+  int64_t n_;
+};
+
+// Turns every firing of `inner` into a firing that also purges the window's contents.
+template <class Tr>
+class PurgingTriggerOf {
+ public:
+  explicit PurgingTriggerOf(Tr inner) : inner_(std::move(inner)) {}
+  template <class W>
+  TriggerResult on_element(int64_t ts, const W& w, int64_t& count, TriggerContext& ctx) const {
+    return purge(inner_.on_element(ts, w, count, ctx));
+  }
+  template <class W>
+  TriggerResult on_event_time(int64_t time, const W& w, TriggerContext& ctx) const {
+    return purge(inner_.on_event_time(time, w, ctx));
+  }
+  template <class W>
+  TriggerResult on_processing_time(int64_t time, const W& w, TriggerContext& ctx) const {
+    return purge(inner_.on_processing_time(time, w, ctx));
+  }
+  bool can_merge() const { return inner_.can_merge(); }
+  template <class W>
+  void on_merge(const W& w, TriggerContext& ctx) const {
+    inner_.on_merge(w, ctx);
+  }
+  template <class W>
+  void clear(const W& w, TriggerContext& ctx) const {
+    inner_.clear(w, ctx);
+  }
+
+ private:
+  static TriggerResult purge(TriggerResult r) {
+    return trigger_fires(r) ? TriggerResult::kFireAndPurge : r;
+  }
+  Tr inner_;
+};
+
+struct PurgingTrigger {
+  template <class Tr>
+  static PurgingTriggerOf<Tr> of(Tr inner) {
+    return PurgingTriggerOf<Tr>(std::move(inner));
+  }
+};
+
+// The window operator's view of a trigger of any type, for windows of type W.
+template <class W>
+class WindowTrigger {
+ public:
+  virtual ~WindowTrigger() = default;
+  virtual TriggerResult on_element(int64_t ts, const W& w, int64_t& count,
+                                   TriggerContext& ctx) const = 0;
+  virtual TriggerResult on_event_time(int64_t time, const W& w, TriggerContext& ctx) const = 0;
+  virtual TriggerResult on_processing_time(int64_t time, const W& w, TriggerContext& ctx) const = 0;
+  virtual bool can_merge() const = 0;
+  virtual void on_merge(const W& w, TriggerContext& ctx) const = 0;
+  virtual void clear(const W& w, TriggerContext& ctx) const = 0;
+};
+
+template <class W, class Tr>
+class TriggerAdapter final : public WindowTrigger<W> {
+ public:
+  explicit TriggerAdapter(Tr t) : t_(std::move(t)) {}
+  TriggerResult on_element(int64_t ts, const W& w, int64_t& count,
+                           TriggerContext& ctx) const override {
+    return t_.on_element(ts, w, count, ctx);
+  }
+  TriggerResult on_event_time(int64_t time, const W& w, TriggerContext& ctx) const override {
+    return t_.on_event_time(time, w, ctx);
+  }
+  TriggerResult on_processing_time(int64_t time, const W& w, TriggerContext& ctx) const override {
+    return t_.on_processing_time(time, w, ctx);
+  }
+  bool can_merge() const override { return t_.can_merge(); }
+  void on_merge(const W& w, TriggerContext& ctx) const override { t_.on_merge(w, ctx); }
+  void clear(const W& w, TriggerContext& ctx) const override { t_.clear(w, ctx); }
+
+ private:
+  Tr t_;
+};
+
+// ---------------------------------------------------------------------------------------------
+// Window assigners. Each has window_type, default_trigger, kEventTime (its time is the record's
+// timestamp, else processing time), kMerging (session windows) and assign(time, windows).
+
+namespace window_internal {
+
+// Windows of `size` starting every `slide` ms at offset + k * slide; tumbling when slide == size.
+template <bool EventTime>
+class AlignedWindows {
+ public:
+  using window_type = TimeWindow;
+  using default_trigger = std::conditional_t<EventTime, EventTimeTrigger, ProcessingTimeTrigger>;
+  static constexpr bool kEventTime = EventTime;
+  static constexpr bool kMerging = false;
+  static constexpr bool kAligned = true;
+
+  // The windows that contain `t`, latest first.
+  void assign(int64_t t, std::vector<TimeWindow>& out) const {
+    out.clear();
+    for (int64_t s = align_down(t, offset_, slide_); s > t - size_; s -= slide_) {
+      out.push_back(TimeWindow{s, s + size_});
+    }
+  }
+  int64_t size() const { return size_; }
+  int64_t slide() const { return slide_; }
+  int64_t offset() const { return offset_; }
+
+ protected:
+  AlignedWindows(int64_t size, int64_t slide, int64_t offset)
+      : size_(size), slide_(slide), offset_(offset) {
+    if (size <= 0 || slide <= 0) {
+      throw std::invalid_argument("window size and slide must be positive");
+    }
+    if (offset <= -slide || offset >= slide) {
+      throw std::invalid_argument("window offset must be smaller than the slide (or size)");
+    }
+  }
+
+ private:
+  int64_t size_;
+  int64_t slide_;
+  int64_t offset_;
+};
+
+// One window [t, t + gap) per record; windows that overlap or touch merge.
+template <bool EventTime>
+class SessionWindows {
+ public:
+  using window_type = TimeWindow;
+  using default_trigger = std::conditional_t<EventTime, EventTimeTrigger, ProcessingTimeTrigger>;
+  static constexpr bool kEventTime = EventTime;
+  static constexpr bool kMerging = true;
+  static constexpr bool kAligned = false;
+
+  void assign(int64_t t, std::vector<TimeWindow>& out) const {
+    out.clear();
+    out.push_back(TimeWindow{t, t + gap_});
+  }
+  int64_t gap() const { return gap_; }
+
+ protected:
+  explicit SessionWindows(int64_t gap) : gap_(gap) {
+    if (gap <= 0) throw std::invalid_argument("the session gap must be positive");
+  }
+
+ private:
+  int64_t gap_;
+};
+
+}  // namespace window_internal
+
+class TumblingEventTimeWindows final : public window_internal::AlignedWindows<true> {
+ public:
+  static TumblingEventTimeWindows of(
+      std::chrono::milliseconds size,
+      std::chrono::milliseconds offset = std::chrono::milliseconds(0)) {
+    return TumblingEventTimeWindows(size.count(), offset.count());
+  }
+
+ private:
+  TumblingEventTimeWindows(int64_t size, int64_t offset) : AlignedWindows(size, size, offset) {}
+};
+
+class TumblingProcessingTimeWindows final : public window_internal::AlignedWindows<false> {
+ public:
+  static TumblingProcessingTimeWindows of(
+      std::chrono::milliseconds size,
+      std::chrono::milliseconds offset = std::chrono::milliseconds(0)) {
+    return TumblingProcessingTimeWindows(size.count(), offset.count());
+  }
+
+ private:
+  TumblingProcessingTimeWindows(int64_t size, int64_t offset)
+      : AlignedWindows(size, size, offset) {}
+};
+
+class SlidingEventTimeWindows final : public window_internal::AlignedWindows<true> {
+ public:
+  static SlidingEventTimeWindows of(
+      std::chrono::milliseconds size, std::chrono::milliseconds slide,
+      std::chrono::milliseconds offset = std::chrono::milliseconds(0)) {
+    return SlidingEventTimeWindows(size.count(), slide.count(), offset.count());
+  }
+
+ private:
+  using AlignedWindows::AlignedWindows;
+};
+
+class SlidingProcessingTimeWindows final : public window_internal::AlignedWindows<false> {
+ public:
+  static SlidingProcessingTimeWindows of(
+      std::chrono::milliseconds size, std::chrono::milliseconds slide,
+      std::chrono::milliseconds offset = std::chrono::milliseconds(0)) {
+    return SlidingProcessingTimeWindows(size.count(), slide.count(), offset.count());
+  }
+
+ private:
+  using AlignedWindows::AlignedWindows;
+};
+
+class EventTimeSessionWindows final : public window_internal::SessionWindows<true> {
+ public:
+  static EventTimeSessionWindows with_gap(std::chrono::milliseconds gap) {
+    return EventTimeSessionWindows(gap.count());
+  }
+
+ private:
+  using SessionWindows::SessionWindows;
+};
+
+class ProcessingTimeSessionWindows final : public window_internal::SessionWindows<false> {
+ public:
+  static ProcessingTimeSessionWindows with_gap(std::chrono::milliseconds gap) {
+    return ProcessingTimeSessionWindows(gap.count());
+  }
+
+ private:
+  using SessionWindows::SessionWindows;
+};
+
+// Every record in one window per key, which never fires by itself: give it a trigger, e.g.
+// PurgingTrigger::of(CountTrigger::of(n)) for windows of n records.
+class GlobalWindows final {
+ public:
+  using window_type = GlobalWindow;
+  using default_trigger = NeverTrigger;
+  static constexpr bool kEventTime = false;
+  static constexpr bool kMerging = false;
+  static constexpr bool kAligned = false;
+  static GlobalWindows create() { return {}; }
+  void assign(int64_t, std::vector<GlobalWindow>& out) const { out.assign(1, GlobalWindow{}); }
+};
+
+// ---------------------------------------------------------------------------------------------
+// Window functions.
+
+// What a ProcessWindowFunction sees besides the elements.
+template <class W>
+class WindowContext {
+ public:
+  virtual ~WindowContext() = default;
+  virtual const W& window() const = 0;
+  virtual int64_t current_watermark() const = 0;
+  virtual int64_t current_processing_time() const = 0;
+  // Emits `v` to the side output `tag`.
+  template <class X>
+  void output(const OutputTag<X>& tag, X v) {
+    side_outputs().emit(tag, std::move(v));
+  }
+
+ protected:
+  virtual SideOutputs& side_outputs() = 0;
+};
+
+// Evaluates a window of a keyed stream with all its elements (or, after aggregate(agg, fn) or
+// reduce(f, fn), with the one pre-aggregated value). One copy per subtask.
+template <class IN, class OUT, class K, class W>
+class ProcessWindowFunction {
+ public:
+  using input_type = IN;
+  using output_type = OUT;
+  using key_type = K;
+  using window_type = W;
+  using Context = WindowContext<W>;
+  virtual ~ProcessWindowFunction() = default;
+  virtual void process(const K& key, Context& ctx, const std::vector<IN>& elements,
+                       Collector<OUT>& out) = 0;
+};
+
+// The same for window_all: no key.
+template <class IN, class OUT, class W>
+class ProcessAllWindowFunction {
+ public:
+  using input_type = IN;
+  using output_type = OUT;
+  using window_type = W;
+  using Context = WindowContext<W>;
+  virtual ~ProcessAllWindowFunction() = default;
+  virtual void process(Context& ctx, const std::vector<IN>& elements, Collector<OUT>& out) = 0;
+};
+
+namespace window_internal {
+
+// What a window keeps (acc_type) and how it becomes output. kIncremental: contents can be kept
+// per pane and merged.
+template <class T, class F>
+struct ReducePolicy {
+  using acc_type = std::optional<T>;
+  using result_type = T;
+  using output_type = T;
+  static constexpr bool kIncremental = true;
+  F f;
+  acc_type create() const { return std::nullopt; }
+  void add(acc_type& acc, T&& v) {
+    if (acc) {
+      *acc = f(static_cast<const T&>(*acc), static_cast<const T&>(v));
+    } else {
+      acc = std::move(v);
+    }
+  }
+  acc_type merge(acc_type a, const acc_type& b) {
+    if (!b) return a;
+    if (!a) return b;
+    return acc_type(f(static_cast<const T&>(*a), static_cast<const T&>(*b)));
+  }
+  std::optional<T> result(const acc_type& acc) { return acc; }
+  template <class K, class W>
+  void emit(const K&, const acc_type& acc, WindowContext<W>&, Collector<T>& out) {
+    if (acc) out.collect(*acc);
+  }
+};
+
+template <class T, class AGG>
+struct AggregatePolicy {
+  using acc_type = typename AGG::accumulator_type;
+  using result_type = typename AGG::result_type;
+  using output_type = result_type;
+  static constexpr bool kIncremental = true;
+  AGG agg;
+  acc_type create() { return agg.create_accumulator(); }
+  void add(acc_type& acc, T&& v) { agg.add(static_cast<const T&>(v), acc); }
+  acc_type merge(acc_type a, const acc_type& b) { return agg.merge(std::move(a), b); }
+  std::optional<result_type> result(const acc_type& acc) { return agg.get_result(acc); }
+  template <class K, class W>
+  void emit(const K&, const acc_type& acc, WindowContext<W>&, Collector<output_type>& out) {
+    out.emit(agg.get_result(acc));
+  }
+};
+
+// An incremental policy whose result is handed to a ProcessWindowFunction.
+template <class Inner, class F>
+struct WindowFunctionPolicy {
+  using acc_type = typename Inner::acc_type;
+  using output_type = typename F::output_type;
+  static constexpr bool kIncremental = true;
+  Inner inner;
+  F fn;
+  acc_type create() { return inner.create(); }
+  template <class T>
+  void add(acc_type& acc, T&& v) {
+    inner.add(acc, std::forward<T>(v));
+  }
+  acc_type merge(acc_type a, const acc_type& b) { return inner.merge(std::move(a), b); }
+  template <class K, class W>
+  void emit(const K& key, const acc_type& acc, WindowContext<W>& ctx, Collector<output_type>& out) {
+    auto r = inner.result(acc);
+    if (!r) return;
+    std::vector<typename Inner::result_type> one;
+    one.push_back(std::move(*r));
+    fn.process(key, ctx, one, out);
+  }
+};
+
+// Keeps every element; the function sees them all.
+template <class T, class F>
+struct ProcessPolicy {
+  using acc_type = std::vector<T>;
+  using output_type = typename F::output_type;
+  static constexpr bool kIncremental = false;
+  F fn;
+  acc_type create() const { return {}; }
+  void add(acc_type& acc, T&& v) { acc.push_back(std::move(v)); }
+  acc_type merge(acc_type a, const acc_type& b) {
+    a.insert(a.end(), b.begin(), b.end());
+    return a;
+  }
+  template <class K, class W>
+  void emit(const K& key, const acc_type& acc, WindowContext<W>& ctx, Collector<output_type>& out) {
+    if (!acc.empty()) fn.process(key, ctx, acc, out);
+  }
+};
+
+// A ProcessAllWindowFunction used where a keyed one is expected (window_all's constant key).
+template <class F>
+struct AllWindowFunctionAdapter {
+  using output_type = typename F::output_type;
+  F fn;
+  template <class K, class W, class IN>
+  void process(const K&, WindowContext<W>& ctx, const std::vector<IN>& elements,
+               Collector<output_type>& out) {
+    fn.process(ctx, elements, out);
+  }
+};
+
+// The key of window_all: one for every record.
+struct ConstantKey {
+  template <class T>
+  int operator()(const T&) const {
+    return 0;
+  }
+};
+
+}  // namespace window_internal
+
+// What a windowed stream was configured with, for its operator.
+template <class T, class W>
+struct WindowSettings {
+  int64_t allowed_lateness = 0;
+  std::optional<OutputTag<T>> late_tag;
+  std::shared_ptr<const WindowTrigger<W>> trigger;  // null: the assigner's default
+};
+
+// ---------------------------------------------------------------------------------------------
+// The window operator.
+
+template <class T, class K, class KS, class A, class P>
+class WindowOperator final : public KeyedOneInputOperator<T, K> {
+ public:
+  using W = typename A::window_type;
+  using ACC = typename P::acc_type;
+  using OUT = typename P::output_type;
+
+  WindowOperator(std::string name, KS ks, A assigner, P policy, WindowSettings<T, W> settings,
+                 Collector<OUT>* out)
+      : KeyedOneInputOperator<T, K>(std::move(name)),
+        ks_(std::move(ks)),
+        assigner_(std::move(assigner)),
+        policy_(std::move(policy)),
+        lateness_(A::kEventTime ? settings.allowed_lateness : 0),
+        late_tag_(std::move(settings.late_tag)),
+        trigger_(std::move(settings.trigger)),
+        out_(out) {
+    if constexpr (A::kAligned) {
+      panes_ = !trigger_ && P::kIncremental;
+      size_ = assigner_.size();
+      slide_ = assigner_.slide();
+      offset_ = assigner_.offset();
+      pane_ = std::gcd(size_, slide_);
+    }
+    if (!trigger_) {
+      trigger_ = std::make_shared<TriggerAdapter<W, typename A::default_trigger>>(
+          typename A::default_trigger{});
+    }
+    tctx_.op = this;
+    wctx_.op = this;
+  }
+
+  void open(TaskRuntime& rt) override {
+    rt_ = &rt;
+    this->create_timer_service(rt);
+    contents_ = &this->backend_->template table<Contents>("window-contents", std::nullopt);
+    this->timers_->start();
+  }
+  // Windows that fire on a record emit with their own timestamps; the record's is restored
+  // afterwards for the consumers of the same record after this one.
+  void emit(T&& v) override {
+    int64_t record_ts = this->element_timestamp();
+    SLUICE_USER_CALL(this->name_, {
+      key_ = ks_(static_cast<const T&>(v));
+      this->set_current_key(key_);
+      int64_t ts = A::kEventTime ? record_ts : rt_->current_processing_time();
+      if (A::kEventTime && ts == kNoTimestamp) {
+        throw std::logic_error(
+            "an event-time window got a record without a timestamp: call "
+            "assign_timestamps_and_watermarks before the window");
+      }
+      if constexpr (A::kAligned) {
+        if (panes_) {
+          add_to_pane(ts, std::move(v));
+          this->set_element_timestamp(record_ts);
+          return;
+        }
+      }
+      if constexpr (A::kMerging) {
+        add_merging(ts, std::move(v));
+      } else {
+        add_to_windows(ts, std::move(v));
+      }
+      this->set_element_timestamp(record_ts);
+    });
+  }
+  // Both keep the chain's record timestamp as they found it: a watermark can arrive while an
+  // operator before this one is in the middle of passing a record on.
+  void process_watermark(int64_t watermark) override {
+    int64_t ts = this->element_timestamp();
+    SLUICE_USER_CALL(this->name_,
+                     this->timers_->advance_watermark(
+                         watermark, [this](const InternalTimer& t) { on_timer(t, true); }));
+    this->set_element_timestamp(ts);
+    this->output_watermark(watermark);
+  }
+  void on_processing_time(int64_t now) override {
+    int64_t ts = this->element_timestamp();
+    SLUICE_USER_CALL(this->name_, this->timers_->advance_processing_time(
+                                      now, [this](const InternalTimer& t) { on_timer(t, false); }));
+    this->set_element_timestamp(ts);
+  }
+  SideOutputs* side_outputs() override { return &side_; }
+  int64_t num_late_records_dropped() const override { return late_dropped_; }
+
+ private:
+  struct Slot {
+    ACC acc{};
+    int64_t count = 0;  // the trigger's element count
+    bool empty = true;  // no element since the window was created or purged
+    SLUICE_FIELDS(acc, count, empty)
+  };
+  // Per key: the contents of each window (in pane mode: of each pane).
+  using Contents = std::map<W, Slot>;
+
+  struct TriggerCtx final : TriggerContext {
+    WindowOperator* op = nullptr;
+    std::string ns;  // the serialized window
+    int64_t current_watermark() const override { return op->timers_->current_watermark(); }
+    int64_t current_processing_time() const override { return op->rt_->current_processing_time(); }
+    void register_event_time_timer(int64_t t) override {
+      op->timers_->register_event_time_timer(t, ns);
+    }
+    void register_processing_time_timer(int64_t t) override {
+      op->timers_->register_processing_time_timer(t, ns);
+    }
+    void delete_event_time_timer(int64_t t) override {
+      op->timers_->delete_event_time_timer(t, ns);
+    }
+    void delete_processing_time_timer(int64_t t) override {
+      op->timers_->delete_processing_time_timer(t, ns);
+    }
+  };
+  struct WindowCtx final : WindowContext<W> {
+    WindowOperator* op = nullptr;
+    W w{};
+    const W& window() const override { return w; }
+    int64_t current_watermark() const override { return op->timers_->current_watermark(); }
+    int64_t current_processing_time() const override { return op->rt_->current_processing_time(); }
+    SideOutputs& side_outputs() override { return op->side_; }
+  };
+
+  Contents& contents() {
+    Contents* c = contents_->find_for_write();
+    return c ? *c : contents_->put(Contents{});
+  }
+  // Writes back the current key's contents, or removes them when empty.
+  void store(Contents& c) {
+    if (c.empty()) {
+      contents_->erase();
+    } else {
+      contents_->modified();
+    }
+  }
+  TriggerCtx& trigger_ctx(const W& w) {
+    tctx_.ns.clear();
+    DataOutput o(tctx_.ns);
+    Serializer<W>::write(o, w);
+    return tctx_;
+  }
+  int64_t watermark() const { return this->timers_->current_watermark(); }
+  int64_t cleanup_time(const W& w) const {
+    return A::kEventTime ? window_internal::saturating_add(w.max_timestamp(), lateness_)
+                         : w.max_timestamp();
+  }
+  bool window_late(const W& w) const { return A::kEventTime && cleanup_time(w) <= watermark(); }
+  bool element_late(int64_t ts) const {
+    return A::kEventTime && window_internal::saturating_add(ts, lateness_) <= watermark();
+  }
+  // The timer that removes the window's state (none for a window that never ends).
+  void register_cleanup_timer(const W& w) {
+    int64_t t = cleanup_time(w);
+    if (t == kMaxWatermark) return;
+    TriggerCtx& c = trigger_ctx(w);
+    if (A::kEventTime) {
+      c.register_event_time_timer(t);
+    } else {
+      c.register_processing_time_timer(t);
+    }
+  }
+  void delete_cleanup_timer(const W& w) {
+    int64_t t = cleanup_time(w);
+    if (t == kMaxWatermark) return;
+    TriggerCtx& c = trigger_ctx(w);
+    if (A::kEventTime) {
+      c.delete_event_time_timer(t);
+    } else {
+      c.delete_processing_time_timer(t);
+    }
+  }
+  void late(T&& v, int64_t ts) {
+    if (late_tag_) {
+      this->set_element_timestamp(ts);
+      side_.emit(*late_tag_, std::move(v));
+    } else {
+      ++late_dropped_;
+    }
+  }
+  void emit_window(const K& key, const W& w, const ACC& acc) {
+    this->set_element_timestamp(w.max_timestamp());
+    wctx_.w = w;
+    policy_.emit(key, acc, wctx_, *out_);
+  }
+  // Adds `v` to a window's slot and asks the trigger; `new_window`: the slot was just created.
+  void add_to_slot(Slot& s, const W& w, int64_t ts, T&& v, bool new_window) {
+    policy_.add(s.acc, std::move(v));
+    s.empty = false;
+    ++s.count;
+    TriggerResult r = trigger_->on_element(ts, w, s.count, trigger_ctx(w));
+    fire(r, nullptr, w, s);
+    if (new_window) register_cleanup_timer(w);
+  }
+  // The key is key_ (for an element) or the one serialized in `key_bytes` (for a timer).
+  void fire(TriggerResult r, const std::string* key_bytes, const W& w, Slot& s) {
+    if (trigger_fires(r) && !s.empty) {
+      emit_window(key_bytes ? deserialize<K>(*key_bytes) : key_, w, s.acc);
+    }
+    if (trigger_purges(r)) {
+      s.acc = policy_.create();
+      s.empty = true;
+    }
+  }
+
+  // Windows kept one by one (custom triggers, process(), global windows).
+  void add_to_windows(int64_t ts, T&& v) {
+    assigner_.assign(ts, windows_);
+    size_t last = windows_.size();
+    for (size_t i = 0; i < windows_.size(); ++i) {
+      if (!window_late(windows_[i])) last = i;
+    }
+    if (last == windows_.size()) {
+      if (element_late(ts)) late(std::move(v), ts);
+      return;
+    }
+    Contents& c = contents();
+    for (size_t i = 0; i <= last; ++i) {
+      const W& w = windows_[i];
+      if (window_late(w)) continue;
+      auto [it, created] = c.try_emplace(w);
+      if (created) it->second.acc = policy_.create();
+      add_to_slot(it->second, w, ts, i == last ? std::move(v) : T(v), created);
+    }
+    store(c);
+  }
+
+  // Session windows: the new window merges with the windows it overlaps or touches.
+  void add_merging(int64_t ts, T&& v) {
+    assigner_.assign(ts, windows_);
+    W merged = windows_.front();
+    Contents* existing = contents_->find_for_write();
+    std::vector<W> overlapping;
+    if (existing) {
+      for (const auto& [w, s] : *existing) {
+        if (w.intersects(merged)) overlapping.push_back(w);
+      }
+      for (const W& w : overlapping) merged = merged.cover(w);
+    }
+    if (window_late(merged)) {
+      if (element_late(ts)) late(std::move(v), ts);
+      return;
+    }
+    Contents& c = existing ? *existing : contents();
+    bool new_window = !(overlapping.size() == 1 && overlapping.front() == merged);
+    if (new_window) {
+      Slot m;
+      m.acc = policy_.create();
+      for (const W& w : overlapping) {
+        auto it = c.find(w);
+        Slot& s = it->second;
+        if (!s.empty) m.acc = policy_.merge(std::move(m.acc), s.acc);
+        m.empty = m.empty && s.empty;
+        m.count += s.count;
+        trigger_->clear(w, trigger_ctx(w));
+        delete_cleanup_timer(w);
+        c.erase(it);
+      }
+      c.emplace(merged, std::move(m));
+      if (!overlapping.empty()) trigger_->on_merge(merged, trigger_ctx(merged));
+    }
+    add_to_slot(c.find(merged)->second, merged, ts, std::move(v), new_window);
+    store(c);
+  }
+
+  // Panes (tumbling and sliding windows, default trigger, incremental function). The windows
+  // containing pane p start at the aligned s with p.end - size <= s <= p.start.
+  int64_t pane_cleanup_time(int64_t last_start) const {
+    return A::kEventTime ? window_internal::saturating_add(last_start + size_ - 1, lateness_)
+                         : last_start + size_ - 1;
+  }
+  void register_pane_timer(int64_t t) {
+    if (A::kEventTime) {
+      this->timers_->register_event_time_timer(t);
+    } else {
+      this->timers_->register_processing_time_timer(t);
+    }
+  }
+  void add_to_pane(int64_t ts, T&& v) {
+    using window_internal::align_down;
+    using window_internal::align_up;
+    int64_t ps = align_down(ts, offset_, pane_);
+    TimeWindow p{ps, ps + pane_};
+    int64_t first = align_up(p.end - size_, offset_, slide_);
+    int64_t last = align_down(p.start, offset_, slide_);
+    // What has fired already: processing-time windows are never late.
+    int64_t fired = A::kEventTime ? watermark() : kMinWatermark;
+    if (first > last || (A::kEventTime && pane_cleanup_time(last) <= fired)) {
+      if (element_late(ts)) late(std::move(v), ts);
+      return;
+    }
+    Contents& c = contents();
+    auto [it, created] = c.try_emplace(W(p));
+    if (created) {
+      it->second.acc = policy_.create();
+      it->second.empty = false;
+    }
+    policy_.add(it->second.acc, std::move(v));
+    contents_->modified();
+    if (created) {
+      // One timer per pane: at the end of its first window still to fire (the later windows and
+      // the pane's removal follow from that timer, see on_pane_timer), or at its removal when
+      // all its windows have fired.
+      int64_t s = first;
+      if (fired >= s + size_ - 1) s = align_up(fired - size_ + 2, offset_, slide_);
+      register_pane_timer(s <= last ? s + size_ - 1 : pane_cleanup_time(last));
+    }
+    // Windows that fired already but are within their allowed lateness fire again.
+    for (int64_t s = first; s <= last && s + size_ - 1 <= fired; s += slide_) {
+      if (window_internal::saturating_add(s + size_ - 1, lateness_) > fired) {
+        fire_panes(c, key_, s);
+      }
+    }
+  }
+  // Emits the window starting at `s` from the panes it covers, if it has any.
+  void fire_panes(const Contents& c, const K& key, int64_t s) {
+    auto it = c.lower_bound(W{s, kMinWatermark});
+    if (it == c.end() || it->first.start >= s + size_) return;
+    ACC acc = it->second.acc;
+    for (++it; it != c.end() && it->first.start < s + size_; ++it) {
+      acc = policy_.merge(std::move(acc), it->second.acc);
+    }
+    emit_window(key, W{s, s + size_}, acc);
+  }
+  // A pane timer: fires the window ending at t + 1 (if t is a window's end), asks for the next
+  // window's timer while panes remain for it, and removes the panes that no window needs. With
+  // allowed lateness, the panes' removal times are not window ends: each pane timer also asks for
+  // one at the removal time of the last pane, which removes every pane due by then.
+  void on_pane_timer(const InternalTimer& t) {
+    Contents* c = contents_->find_for_write();
+    if (!c) return;
+    if (window_internal::floor_mod(t.time + 1 - size_ - offset_, slide_) == 0) {
+      int64_t s = t.time + 1 - size_;
+      K key = deserialize<K>(t.key);
+      fire_panes(*c, key, s);
+      auto next = c->lower_bound(W{s + slide_, kMinWatermark});
+      if (next != c->end() && next->first.start < s + slide_ + size_) {
+        register_pane_timer(t.time + slide_);
+      }
+    }
+    while (!c->empty()) {
+      const W& p = c->begin()->first;
+      if (pane_cleanup_time(window_internal::align_down(p.start, offset_, slide_)) > t.time) break;
+      c->erase(c->begin());
+    }
+    if (lateness_ > 0 && !c->empty()) {
+      int64_t last = window_internal::align_down(c->rbegin()->first.start, offset_, slide_);
+      register_pane_timer(pane_cleanup_time(last));
+    }
+    store(*c);
+  }
+
+  void on_timer(const InternalTimer& t, bool event_time) {
+    if (event_time) {
+      this->set_element_timestamp(t.time);
+    } else {
+      this->set_element_timestamp(kNoTimestamp);
+    }
+    if constexpr (A::kAligned) {
+      if (panes_) {
+        on_pane_timer(t);
+        return;
+      }
+    }
+    Contents* c = contents_->find_for_write();
+    if (!c) return;
+    W w = deserialize<W>(t.ns);
+    auto it = c->find(w);
+    if (it == c->end()) return;
+    TriggerCtx& tc = trigger_ctx(w);
+    TriggerResult r = event_time ? trigger_->on_event_time(t.time, w, tc)
+                                 : trigger_->on_processing_time(t.time, w, tc);
+    fire(r, &t.key, w, it->second);
+    if (event_time == A::kEventTime && t.time == cleanup_time(w)) {
+      trigger_->clear(w, trigger_ctx(w));
+      c->erase(it);
+    }
+    store(*c);
+  }
+
+  KS ks_;
+  A assigner_;
+  P policy_;
+  int64_t lateness_;
+  std::optional<OutputTag<T>> late_tag_;
+  std::shared_ptr<const WindowTrigger<W>> trigger_;
+  Collector<OUT>* out_;
+  TaskRuntime* rt_ = nullptr;
+  StateTable<Contents>* contents_ = nullptr;
+  bool panes_ = false;
+  int64_t size_ = 0, slide_ = 0, offset_ = 0, pane_ = 0;
+  K key_{};
+  std::vector<W> windows_;
+  TriggerCtx tctx_;
+  WindowCtx wctx_;
+  SideOutputs side_;
+  int64_t late_dropped_ = 0;
+};
+
+// ---------------------------------------------------------------------------------------------
+// The API.
+
+// A keyed stream cut into windows: keyed.window(assigner). Configure it (allowed_lateness,
+// side_output_late_data, trigger), then evaluate it with reduce, aggregate or process.
+template <class T, class KS, class A>
+class WindowedStream {
+ public:
+  using K = typename KeyedStream<T, KS>::K;
+  using W = typename A::window_type;
+
+  WindowedStream(DataStream<T> in, KS ks, A assigner)
+      : in_(std::move(in)), ks_(std::move(ks)), assigner_(std::move(assigner)) {}
+
+  // Event time only: windows keep their state this long after they end; every late element
+  // within it fires its windows again. Default: 0.
+  WindowedStream& allowed_lateness(std::chrono::milliseconds lateness) {
+    if (lateness.count() < 0) throw std::invalid_argument("allowed lateness must not be negative");
+    settings_.allowed_lateness = lateness.count();
+    return *this;
+  }
+  // Elements late for all their windows go to `tag` instead of being dropped; read them with
+  // result.get_side_output(tag).
+  WindowedStream& side_output_late_data(const OutputTag<T>& tag) {
+    settings_.late_tag = tag;
+    return *this;
+  }
+  // Replaces the assigner's default trigger (see the trigger classes above).
+  template <class Tr>
+  WindowedStream& trigger(Tr t) {
+    if (A::kMerging && !t.can_merge()) {
+      throw std::invalid_argument("session windows need a trigger that can merge");
+    }
+    settings_.trigger = std::make_shared<TriggerAdapter<W, Tr>>(std::move(t));
+    return *this;
+  }
+
+  // f(const T&, const T&) -> T, applied incrementally; emits one T per window.
+  template <class F>
+  DataStream<T> reduce(F f) const {
+    return apply(window_internal::ReducePolicy<T, F>{std::move(f)}, "Window(Reduce)");
+  }
+  // The reduced value of each window handed to `fn`, a ProcessWindowFunction<T, OUT, K, W>.
+  template <class F, class WF>
+  DataStream<typename WF::output_type> reduce(F f, WF fn) const {
+    using Inner = window_internal::ReducePolicy<T, F>;
+    return apply(
+        window_internal::WindowFunctionPolicy<Inner, WF>{Inner{std::move(f)}, std::move(fn)},
+        "Window(Reduce, Process)");
+  }
+  // `agg` has accumulator_type, result_type, create_accumulator(), add(const T&, ACC&),
+  // get_result(const ACC&) and merge(ACC, const ACC&); emits one result_type per window.
+  template <class AGG>
+  DataStream<typename AGG::result_type> aggregate(AGG agg) const {
+    return apply(window_internal::AggregatePolicy<T, AGG>{std::move(agg)}, "Window(Aggregate)");
+  }
+  // The aggregated result of each window handed to `fn`, a ProcessWindowFunction<R, OUT, K, W>.
+  template <class AGG, class WF>
+  DataStream<typename WF::output_type> aggregate(AGG agg, WF fn) const {
+    using Inner = window_internal::AggregatePolicy<T, AGG>;
+    return apply(
+        window_internal::WindowFunctionPolicy<Inner, WF>{Inner{std::move(agg)}, std::move(fn)},
+        "Window(Aggregate, Process)");
+  }
+  // `fn` is a ProcessWindowFunction<T, OUT, K, W>: it sees every element of the window.
+  template <class F>
+  DataStream<typename F::output_type> process(F fn) const {
+    return apply(window_internal::ProcessPolicy<T, F>{std::move(fn)}, "Window(Process)");
+  }
+
+ private:
+  template <class P>
+  DataStream<typename P::output_type> apply(P policy, std::string name) const {
+    using OUT = typename P::output_type;
+    KS ks = ks_;
+    A assigner = assigner_;
+    WindowSettings<T, W> settings = settings_;
+    return in_.template add_one_input<OUT>(
+        std::move(name), "window",
+        [ks, assigner, policy, settings](Collector<OUT>* out, const std::string& n) {
+          return std::make_unique<WindowOperator<T, K, KS, A, P>>(n, ks, assigner, policy, settings,
+                                                                  out);
+        },
+        true);
+  }
+
+  DataStream<T> in_;
+  KS ks_;
+  A assigner_;
+  WindowSettings<T, W> settings_;
+};
+
+// Windows over a whole stream: stream.window_all(assigner). The same API as WindowedStream,
+// with ProcessAllWindowFunction in place of ProcessWindowFunction; evaluated by one subtask (all
+// records get one key), so the result's parallelism is 1 and cannot be changed.
+template <class T, class A>
+class AllWindowedStream {
+ public:
+  using W = typename A::window_type;
+
+  AllWindowedStream(DataStream<T> in, A assigner)
+      : w_(KeyedStream<T, window_internal::ConstantKey>(std::move(in),
+                                                        window_internal::ConstantKey{})
+               .window(std::move(assigner))) {}
+
+  AllWindowedStream& allowed_lateness(std::chrono::milliseconds lateness) {
+    w_.allowed_lateness(lateness);
+    return *this;
+  }
+  AllWindowedStream& side_output_late_data(const OutputTag<T>& tag) {
+    w_.side_output_late_data(tag);
+    return *this;
+  }
+  template <class Tr>
+  AllWindowedStream& trigger(Tr t) {
+    w_.trigger(std::move(t));
+    return *this;
+  }
+  template <class F>
+  DataStream<T> reduce(F f) const {
+    return single(w_.reduce(std::move(f)));
+  }
+  template <class F, class WF>
+  DataStream<typename WF::output_type> reduce(F f, WF fn) const {
+    return single(
+        w_.reduce(std::move(f), window_internal::AllWindowFunctionAdapter<WF>{std::move(fn)}));
+  }
+  template <class AGG>
+  DataStream<typename AGG::result_type> aggregate(AGG agg) const {
+    return single(w_.aggregate(std::move(agg)));
+  }
+  template <class AGG, class WF>
+  DataStream<typename WF::output_type> aggregate(AGG agg, WF fn) const {
+    return single(
+        w_.aggregate(std::move(agg), window_internal::AllWindowFunctionAdapter<WF>{std::move(fn)}));
+  }
+  // `fn` is a ProcessAllWindowFunction<T, OUT, W>.
+  template <class F>
+  DataStream<typename F::output_type> process(F fn) const {
+    return single(w_.process(window_internal::AllWindowFunctionAdapter<F>{std::move(fn)}));
+  }
+
+ private:
+  template <class S>
+  static DataStream<S> single(DataStream<S> s) {
+    Node& n = s.node();
+    n.parallelism = 1;
+    n.fixed_parallelism = true;
+    return s;
+  }
+
+  WindowedStream<T, window_internal::ConstantKey, A> w_;
+};
+
+template <class T>
+template <class A>
+AllWindowedStream<T, A> DataStream<T>::window_all(A assigner) const {
+  return AllWindowedStream<T, A>(*this, std::move(assigner));
+}
+
+}  // namespace sluice
