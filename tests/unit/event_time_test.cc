@@ -480,5 +480,76 @@ TEST(ConnectTest, CoProcessFunctionSeesBothInputsAndTheirTimestamps) {
   EXPECT_THAT(*sink.values, ElementsAre("1:x@7", "2:5 no-ts"));
 }
 
+TEST(ConnectTest, WindowedJoinAndCoGroupOfTwoStreams) {
+  using Click = std::pair<std::string, int64_t>;  // user, time
+  using View = std::pair<std::string, int64_t>;
+  std::vector<Click> clicks = {{"u1", 100}, {"u2", 200}, {"u1", 1500}, {"u1", 900}, {"u3", 300}};
+  std::vector<View> views = {{"u1", 50}, {"u1", 700}, {"u2", 1200}, {"u1", 1100}};
+  // Windows of 1000 ms: the answer, pair by pair and list by list.
+  std::vector<std::string> want_join, want_groups;
+  for (int64_t w = 0; w < 2000; w += 1000) {
+    for (const std::string u : {"u1", "u2", "u3"}) {
+      int nc = 0, nv = 0;
+      for (const Click& c : clicks) nc += c.first == u && c.second / 1000 * 1000 == w;
+      for (const View& v : views) nv += v.first == u && v.second / 1000 * 1000 == w;
+      for (const Click& c : clicks) {
+        for (const View& v : views) {
+          if (c.first == u && v.first == u && c.second / 1000 * 1000 == w && v.second / 1000 * 1000 == w) {
+            want_join.push_back(u + ":" + std::to_string(c.second) + "+" + std::to_string(v.second));
+          }
+        }
+      }
+      if (nc + nv > 0) {
+        want_groups.push_back(u + "@" + std::to_string(w) + " " + std::to_string(nc) + "/" + std::to_string(nv));
+      }
+    }
+  }
+
+  for (bool join : {true, false}) {
+    StreamExecutionEnvironment env;
+    env.set_parallelism(1);
+    CollectSink<std::string> sink;
+    auto stamp = [](const auto& p, int64_t) { return p.second; };
+    auto c = env.from_collection(clicks).assign_timestamps_and_watermarks(
+        WatermarkStrategy<Click>::for_monotonous_timestamps().with_timestamp_assigner(stamp));
+    auto v = env.from_collection(views).assign_timestamps_and_watermarks(
+        WatermarkStrategy<View>::for_monotonous_timestamps().with_timestamp_assigner(stamp));
+    auto windows = (join ? c.join(v) : c.co_group(v))
+                       .where([](const Click& x) { return x.first; })
+                       .equal_to([](const View& x) { return x.first; })
+                       .window(TumblingEventTimeWindows::of(std::chrono::milliseconds(1000)));
+    if (join) {
+      windows.apply([](const Click& x, const View& y) {
+        return x.first + ":" + std::to_string(x.second) + "+" + std::to_string(y.second);
+      }).add_sink(sink);
+    } else {
+      windows.apply<std::string>([](const std::vector<Click>& xs, const std::vector<View>& ys,
+                                    Collector<std::string>& out) {
+        std::string u = xs.empty() ? ys[0].first : xs[0].first;
+        int64_t t = (xs.empty() ? ys[0].second : xs[0].second) / 1000 * 1000;
+        out.collect(u + "@" + std::to_string(t) + " " + std::to_string(xs.size()) + "/" +
+                    std::to_string(ys.size()));
+      }).add_sink(sink);
+    }
+    // Nodes: 0 clicks, 1 stamp, 2 views, 3 stamp, 4 and 5 the tagging maps, 6 the window, 7 sink.
+    TestRuntime rt;
+    EventWriter w1, w2;
+    auto a = env.build_chain({0, 1, 4}, {{4, 6, 0, Partitioner::kHash, &w1}}, rt);
+    auto b = env.build_chain({2, 3, 5}, {{5, 6, 1, Partitioner::kHash, &w2}}, rt);
+    auto win = env.build_chain({6, 7}, {}, rt);
+    for (auto* t : {a.get(), b.get(), win.get()}) {
+      t->initialize_state(nullptr);
+      t->open();
+    }
+    a->run_source();
+    b->run_source();
+    for (const std::string& buf : w1.buffers()) win->process_buffer(0, buf);
+    for (const std::string& buf : w2.buffers()) win->process_buffer(1, buf);
+    win->process_watermark(kMaxWatermark);
+    EXPECT_THAT(*sink.values, ::testing::UnorderedElementsAreArray(join ? want_join : want_groups))
+        << (join ? "join" : "co_group");
+  }
+}
+
 }  // namespace
 }  // namespace sluice

@@ -1127,6 +1127,8 @@ template <class T1, class T2>
 class ConnectedStreams;
 template <class T1, class T2, class KS1, class KS2>
 class KeyedConnectedStreams;
+template <class T1, class T2>
+class CoGroupedStreams;
 
 // ---------------------------------------------------------------------------------------------
 // The environment: owns the nodes, offers the sources.
@@ -1405,6 +1407,12 @@ class DataStream {
   ConnectedStreams<T, T2> connect(const DataStream<T2>& other) const {
     return ConnectedStreams<T, T2>(*this, other);
   }
+  // Windowed co-group and join with another stream (see sluice/windows.h):
+  // a.join(b).where(ks1).equal_to(ks2).window(assigner).apply(f).
+  template <class T2>
+  CoGroupedStreams<T, T2> co_group(const DataStream<T2>& other) const;
+  template <class T2>
+  CoGroupedStreams<T, T2> join(const DataStream<T2>& other) const;
   // Windows over the whole stream, evaluated by one subtask (see sluice/windows.h).
   template <class A>
   AllWindowedStream<T, A> window_all(A assigner) const;

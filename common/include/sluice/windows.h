@@ -1215,4 +1215,174 @@ AllWindowedStream<T, A> DataStream<T>::window_all(A assigner) const {
   return AllWindowedStream<T, A>(*this, std::move(assigner));
 }
 
+// ---------------------------------------------------------------------------------------------
+// Windowed co-group and join of two streams.
+//
+//   orders.join(payments)
+//       .where([](const Order& o) { return o.id; })
+//       .equal_to([](const Payment& p) { return p.order_id; })
+//       .window(sluice::TumblingEventTimeWindows::of(std::chrono::minutes(1)))
+//       .apply([](const Order& o, const Payment& p) { return Paid{o.id, p.amount}; });
+//
+// Both inputs are tagged, unioned, keyed by their key selectors and cut into windows; each
+// window of a key hands the elements of both inputs to the function (co_group: the two lists,
+// join: every pair). Its watermark is the lower of the two inputs'.
+
+namespace window_internal {
+
+// An element of either input.
+template <class T1, class T2>
+struct Tagged {
+  int8_t side = 0;  // 0: first input, 1: second
+  T1 first{};
+  T2 second{};
+  SLUICE_FIELDS(side, first, second)
+};
+
+template <class T1, class T2, class KS1, class KS2>
+struct TaggedKey {
+  KS1 ks1;
+  KS2 ks2;
+  auto operator()(const Tagged<T1, T2>& t) const { return t.side == 0 ? ks1(t.first) : ks2(t.second); }
+};
+
+// Splits a window's elements by input for f(const std::vector<T1>&, const std::vector<T2>&,
+// Collector<OUT>&).
+template <class T1, class T2, class OUT, class K, class W, class F>
+class CoGroupWindowFunction final : public ProcessWindowFunction<Tagged<T1, T2>, OUT, K, W> {
+ public:
+  explicit CoGroupWindowFunction(F f) : f_(std::move(f)) {}
+  void process(const K&, typename ProcessWindowFunction<Tagged<T1, T2>, OUT, K, W>::Context&,
+               const std::vector<Tagged<T1, T2>>& elements, Collector<OUT>& out) override {
+    first_.clear();
+    second_.clear();
+    for (const auto& e : elements) {
+      if (e.side == 0) {
+        first_.push_back(e.first);
+      } else {
+        second_.push_back(e.second);
+      }
+    }
+    f_(static_cast<const std::vector<T1>&>(first_), static_cast<const std::vector<T2>&>(second_), out);
+  }
+
+ private:
+  F f_;
+  std::vector<T1> first_;
+  std::vector<T2> second_;
+};
+
+}  // namespace window_internal
+
+template <class T1, class T2, class KS1, class KS2, class A>
+class CoGroupedWindows {
+ public:
+  using Tagged = window_internal::Tagged<T1, T2>;
+  using Key = window_internal::TaggedKey<T1, T2, KS1, KS2>;
+  using K = std::decay_t<std::invoke_result_t<KS1&, const T1&>>;
+
+  CoGroupedWindows(DataStream<T1> a, DataStream<T2> b, KS1 ks1, KS2 ks2, A assigner)
+      : a_(std::move(a)), b_(std::move(b)), ks1_(std::move(ks1)), ks2_(std::move(ks2)),
+        assigner_(std::move(assigner)) {}
+
+  // Event time only: see WindowedStream::allowed_lateness.
+  CoGroupedWindows& allowed_lateness(std::chrono::milliseconds lateness) {
+    lateness_ = lateness;
+    return *this;
+  }
+  // join: apply(f) with f(const T1&, const T2&) -> OUT, called for every pair of a window.
+  // co_group: apply<OUT>(f) with f(const std::vector<T1>&, const std::vector<T2>&,
+  // Collector<OUT>&), called once per key and window with both inputs' elements.
+  template <class OUT = void, class F>
+  auto apply(F f) const {
+    if constexpr (std::is_void_v<OUT>) {
+      using R = std::decay_t<std::invoke_result_t<F&, const T1&, const T2&>>;
+      auto pairs = [f](const std::vector<T1>& xs, const std::vector<T2>& ys, Collector<R>& out) {
+        for (const T1& x : xs) {
+          for (const T2& y : ys) out.collect(f(x, y));
+        }
+      };
+      return run<R>(pairs, "Window Join");
+    } else {
+      return run<OUT>(f, "Window CoGroup");
+    }
+  }
+
+ private:
+  template <class OUT, class G>
+  DataStream<OUT> run(G g, const std::string& name) const {
+    DataStream<T1> a = a_;  // map() adds a node: not const
+    DataStream<T2> b = b_;
+    DataStream<Tagged> first = a.map([](const T1& v) { return Tagged{0, v, T2{}}; });
+    first.name(name + ": first input");
+    DataStream<Tagged> second = b.map([](const T2& v) { return Tagged{1, T1{}, v}; });
+    second.name(name + ": second input");
+    auto windows = first.union_(second).key_by(Key{ks1_, ks2_}).window(assigner_);
+    windows.allowed_lateness(lateness_);
+    using W = typename A::window_type;
+    DataStream<OUT> out = windows.process(
+        window_internal::CoGroupWindowFunction<T1, T2, OUT, K, W, G>(std::move(g)));
+    out.name(name);
+    return out;
+  }
+
+  DataStream<T1> a_;
+  DataStream<T2> b_;
+  KS1 ks1_;
+  KS2 ks2_;
+  A assigner_;
+  std::chrono::milliseconds lateness_{0};
+};
+
+// a.co_group(b) / a.join(b), then where(ks1), equal_to(ks2), window(assigner), apply(f).
+template <class T1, class T2>
+class CoGroupedStreams {
+ public:
+  CoGroupedStreams(DataStream<T1> a, DataStream<T2> b) : a_(std::move(a)), b_(std::move(b)) {}
+  template <class KS1>
+  auto where(KS1 ks1) const {
+    return Where<KS1>{a_, b_, std::move(ks1)};
+  }
+
+  template <class KS1>
+  struct Where {
+    DataStream<T1> a;
+    DataStream<T2> b;
+    KS1 ks1;
+    template <class KS2>
+    auto equal_to(KS2 ks2) const {
+      return EqualTo<KS2>{a, b, ks1, std::move(ks2)};
+    }
+    template <class KS2>
+    struct EqualTo {
+      DataStream<T1> a;
+      DataStream<T2> b;
+      KS1 ks1;
+      KS2 ks2;
+      template <class A>
+      CoGroupedWindows<T1, T2, KS1, KS2, A> window(A assigner) const {
+        static_assert(std::is_same_v<std::decay_t<std::invoke_result_t<KS1&, const T1&>>,
+                                     std::decay_t<std::invoke_result_t<KS2&, const T2&>>>,
+                      "where() and equal_to() must return the same key type");
+        return CoGroupedWindows<T1, T2, KS1, KS2, A>(a, b, ks1, ks2, std::move(assigner));
+      }
+    };
+  };
+
+ private:
+  DataStream<T1> a_;
+  DataStream<T2> b_;
+};
+
+template <class T>
+template <class T2>
+CoGroupedStreams<T, T2> DataStream<T>::co_group(const DataStream<T2>& other) const {
+  return CoGroupedStreams<T, T2>(*this, other);
+}
+template <class T>
+template <class T2>
+CoGroupedStreams<T, T2> DataStream<T>::join(const DataStream<T2>& other) const {
+  return CoGroupedStreams<T, T2>(*this, other);
+}
+
 }  // namespace sluice
