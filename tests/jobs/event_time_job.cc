@@ -1,7 +1,7 @@
 // Test job: event time across the network, with a source subtask that stays idle.
 //   --events N        events 0..N-1 from source subtask 0: timestamp i ms, key "k<i % keys>"
 //   --keys K          (default 5)
-//   --window-ms W     tumbling windows of W ms per key, counted with event-time timers (default 1000)
+//   --window-ms W     tumbling event-time windows of W ms per key, counted (default 1000)
 //   --idleness-ms I   the watermark strategy's idleness timeout (0: none; default 300)
 //   --pace N          subtask 0 sleeps 1 ms after every N events (default 0: no pause)
 //   --release FILE    every source subtask stays (without records) until FILE exists
@@ -51,28 +51,23 @@ class Events final : public sluice::SourceFunction<Event> {
   int subtask_ = 0;
 };
 
-// Counts per key and window with an event-time timer at each window's last millisecond.
-class WindowCount final : public sluice::KeyedProcessFunction<std::string, Event, std::string> {
- public:
-  explicit WindowCount(int64_t window_ms) : window_ms_(window_ms) {}
-  void open(sluice::RuntimeContext& ctx) override {
-    counts_ = &ctx.get_map_state(sluice::MapStateDescriptor<int64_t, int64_t>("counts"));
-  }
-  void process_element(const Event& e, Context& ctx, sluice::Collector<std::string>&) override {
-    int64_t end = (e.ts / window_ms_ + 1) * window_ms_;
-    counts_->put(end, counts_->get(end).value_or(0) + 1);
-    ctx.timer_service().register_event_time_timer(end - 1);
-  }
-  void on_timer(int64_t time, OnTimerContext& ctx, sluice::Collector<std::string>& out) override {
-    int64_t end = time + 1;
-    out.collect(ctx.current_key() + "," + std::to_string(end) + "," +
-                std::to_string(counts_->get(end).value_or(0)));
-    counts_->remove(end);
-  }
+// Counts a window's events.
+struct CountEvents {
+  using accumulator_type = int64_t;
+  using result_type = int64_t;
+  int64_t create_accumulator() const { return 0; }
+  void add(const Event&, int64_t& n) const { ++n; }
+  int64_t get_result(const int64_t& n) const { return n; }
+  int64_t merge(int64_t a, const int64_t& b) const { return a + b; }
+};
 
- private:
-  int64_t window_ms_;
-  sluice::MapState<int64_t, int64_t>* counts_ = nullptr;
+// `key,window_end,count`.
+class Describe final : public sluice::ProcessWindowFunction<int64_t, std::string, std::string, sluice::TimeWindow> {
+ public:
+  void process(const std::string& key, Context& ctx, const std::vector<int64_t>& counts,
+               sluice::Collector<std::string>& out) override {
+    for (int64_t n : counts) out.collect(key + "," + std::to_string(ctx.window().end) + "," + std::to_string(n));
+  }
 };
 
 // Appends each line to DIR/part-<subtask> and flushes it at once, so a test sees results as
@@ -113,6 +108,7 @@ SLUICE_JOB(env, args) {
                  "Events")
       .assign_timestamps_and_watermarks(strategy)
       .key_by([](const Event& e) { return e.key; })
-      .process(WindowCount(args.get_int("window-ms", 1000)), "Window Count")
+      .window(sluice::TumblingEventTimeWindows::of(std::chrono::milliseconds(args.get_int("window-ms", 1000))))
+      .aggregate(CountEvents(), Describe())
       .add_sink(FlushingFileSink(args.get("output")), "Flushing File Sink");
 }
