@@ -307,17 +307,16 @@ class FunctionOperator : public Base {
   FunctionState state_;
 };
 
-template <class IN, class OUT, class F>
-class ProcessOperator final : public FunctionOperator<OneInputOperator<IN>, F> {
+// An operator (on OneInputOperator<IN> or TwoInputOperator<IN1, IN2>) running a non-keyed user
+// function that sees an ElementContext: timestamps, its input watermark, side outputs.
+template <class Base, class F, class OUT>
+class ContextFunctionOperator : public FunctionOperator<Base, F> {
  public:
-  ProcessOperator(std::string name, F f, Collector<OUT>* out)
-      : FunctionOperator<OneInputOperator<IN>, F>(std::move(name), std::move(f)), out_(out) {}
+  ContextFunctionOperator(std::string name, F f, Collector<OUT>* out)
+      : FunctionOperator<Base, F>(std::move(name), std::move(f)), out_(out) {}
   void open(TaskRuntime& rt) override {
     ctx_.rt = &rt;
-    FunctionOperator<OneInputOperator<IN>, F>::open(rt);
-  }
-  void emit(IN&& v) override {
-    SLUICE_USER_CALL(this->name_, this->f_.process_element(v, ctx_, *out_));
+    FunctionOperator<Base, F>::open(rt);
   }
   void process_watermark(int64_t watermark) override {
     ctx_.watermark = watermark;
@@ -326,39 +325,32 @@ class ProcessOperator final : public FunctionOperator<OneInputOperator<IN>, F> {
   void end_input() override { SLUICE_USER_CALL(this->name_, this->f_.end_input(*out_)); }
   SideOutputs* side_outputs() override { return &side_; }
 
- private:
+ protected:
   Collector<OUT>* out_;
   SideOutputs side_;
   ElementContextImpl ctx_{this, &side_};
 };
 
+template <class IN, class OUT, class F>
+class ProcessOperator final : public ContextFunctionOperator<OneInputOperator<IN>, F, OUT> {
+ public:
+  using ContextFunctionOperator<OneInputOperator<IN>, F, OUT>::ContextFunctionOperator;
+  void emit(IN&& v) override {
+    SLUICE_USER_CALL(this->name_, this->f_.process_element(v, this->ctx_, *this->out_));
+  }
+};
+
 // Runs a CoProcessFunction over two connected streams.
 template <class IN1, class IN2, class OUT, class F>
-class CoProcessOperator final : public FunctionOperator<TwoInputOperator<IN1, IN2>, F> {
+class CoProcessOperator final : public ContextFunctionOperator<TwoInputOperator<IN1, IN2>, F, OUT> {
  public:
-  CoProcessOperator(std::string name, F f, Collector<OUT>* out)
-      : FunctionOperator<TwoInputOperator<IN1, IN2>, F>(std::move(name), std::move(f)), out_(out) {}
-  void open(TaskRuntime& rt) override {
-    ctx_.rt = &rt;
-    FunctionOperator<TwoInputOperator<IN1, IN2>, F>::open(rt);
-  }
+  using ContextFunctionOperator<TwoInputOperator<IN1, IN2>, F, OUT>::ContextFunctionOperator;
   void emit1(IN1&& v) override {
-    SLUICE_USER_CALL(this->name_, this->f_.process_element1(v, ctx_, *out_));
+    SLUICE_USER_CALL(this->name_, this->f_.process_element1(v, this->ctx_, *this->out_));
   }
   void emit2(IN2&& v) override {
-    SLUICE_USER_CALL(this->name_, this->f_.process_element2(v, ctx_, *out_));
+    SLUICE_USER_CALL(this->name_, this->f_.process_element2(v, this->ctx_, *this->out_));
   }
-  void process_watermark(int64_t watermark) override {
-    ctx_.watermark = watermark;
-    this->output_watermark(watermark);
-  }
-  void end_input() override { SLUICE_USER_CALL(this->name_, this->f_.end_input(*out_)); }
-  SideOutputs* side_outputs() override { return &side_; }
-
- private:
-  Collector<OUT>* out_;
-  SideOutputs side_;
-  ElementContextImpl ctx_{this, &side_};
 };
 
 // Gives records their timestamps and emits watermarks, as a WatermarkStrategy says: on every

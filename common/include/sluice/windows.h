@@ -202,12 +202,8 @@ struct ProcessingTimeTrigger {
   }
 };
 
-// Never fires. The default of GlobalWindows.
-struct NeverTrigger {
-  template <class W>
-  TriggerResult on_element(int64_t, const W&, int64_t&, TriggerContext&) const {
-    return TriggerResult::kContinue;
-  }
+// The parts of a trigger that uses no timers and keeps nothing of its own.
+struct TimerlessTrigger {
   template <class W>
   TriggerResult on_event_time(int64_t, const W&, TriggerContext&) const {
     return TriggerResult::kContinue;
@@ -223,9 +219,17 @@ struct NeverTrigger {
   void clear(const W&, TriggerContext&) const {}
 };
 
+// Never fires. The default of GlobalWindows.
+struct NeverTrigger : TimerlessTrigger {
+  template <class W>
+  TriggerResult on_element(int64_t, const W&, int64_t&, TriggerContext&) const {
+    return TriggerResult::kContinue;
+  }
+};
+
 // Fires each time the window has received `n` more elements (Flink's CountTrigger: it does not
 // purge; wrap it in PurgingTrigger::of for count windows that start over after each firing).
-class CountTrigger {
+class CountTrigger : public TimerlessTrigger {
  public:
   static CountTrigger of(int64_t n) {
     if (n < 1) throw std::invalid_argument("CountTrigger needs a count of at least 1");
@@ -237,19 +241,6 @@ class CountTrigger {
     count = 0;
     return TriggerResult::kFire;
   }
-  template <class W>
-  TriggerResult on_event_time(int64_t, const W&, TriggerContext&) const {
-    return TriggerResult::kContinue;
-  }
-  template <class W>
-  TriggerResult on_processing_time(int64_t, const W&, TriggerContext&) const {
-    return TriggerResult::kContinue;
-  }
-  bool can_merge() const { return true; }
-  template <class W>
-  void on_merge(const W&, TriggerContext&) const {}
-  template <class W>
-  void clear(const W&, TriggerContext&) const {}
 
  private:
   explicit CountTrigger(int64_t n) : n_(n) {}
