@@ -9,11 +9,16 @@
 //   4. Checkpoint overhead: a keyed job's throughput without and with 1 s checkpoints, runs
 //      alternating, and the checkpoints' durations and sizes (real daemons; checkpoint_bench.h).
 //   5. Recovery from kill -9 of a TaskManager: detection, job RUNNING again, output caught up.
+//   6. Window aggregation cost: a keyed sliding (10 s / 1 s) and a tumbling (10 s) event-time
+//      window's count and sum per record and per core, beside a hand-written loop computing the
+//      sliding windows' results; the window task's chain driven in-process (window_bench.h).
 //
 //   sluice-bench --quick                a smoke run of figures 1-3, under 20 s
 //   sluice-bench                        figures 1-3 in full, about a minute
 //   sluice-bench checkpoints --quick    a smoke run of figures 4-5, about 15 s
 //   sluice-bench checkpoints            figures 4-5 in full, about a minute
+//   sluice-bench windows --quick        a smoke run of figure 6, a few seconds
+//   sluice-bench windows                figure 6 in full, under a minute
 //   sluice-bench --help                 record counts, runs, layouts, -D settings of the clusters
 //
 // The job libraries (bench/jobs/) are looked up in ../bench from this binary's folder
@@ -51,6 +56,7 @@
 #include "common/process.h"
 #include "common/status_macros.h"
 #include "spdlog/spdlog.h"
+#include "window_bench.h"
 #include "workload.h"
 
 namespace sluice::bench {
@@ -81,11 +87,13 @@ struct Options {
   std::vector<std::string> overrides;
   // The layouts of figure 2. Default: all three.
   std::string layouts = "spread,remote,local";
-  // What to run: "throughput" (figures 1-3), "checkpoints" (figures 4-5) or "all". Default:
-  // throughput.
+  // What to run: "throughput" (figures 1-3), "checkpoints" (figures 4-5), "windows" (figure 6)
+  // or "all". Default: throughput.
   std::string mode = "throughput";
   // Settings of figures 4 and 5 (bin_dir, lib_dir, quick and -D are copied from the above).
   CheckpointBenchOptions checkpoints;
+  // Settings of figure 6 (quick, and runs when --runs is given, are copied from the above).
+  WindowBenchOptions windows;
 };
 
 // ---------------------------------------------------------------------------------------------
@@ -559,7 +567,7 @@ absl::Status RunThroughput(const Options& o, const std::set<int>& only) {
 int Main(const Options& o) {
   std::set<int> only;
   for (char c : o.only) {
-    if (c >= '1' && c <= '5') only.insert(c - '0');
+    if (c >= '1' && c <= '6') only.insert(c - '0');
   }
   std::string load;
   std::ifstream("/proc/loadavg") >> load;
@@ -590,6 +598,13 @@ int Main(const Options& o) {
       rc = 1;
     }
   }
+  if (only.count(6)) {
+    absl::Status s = RunWindowFigure(o.windows);
+    if (!s.ok()) {
+      std::fprintf(stderr, "error: windows: %s\n", std::string(s.message()).c_str());
+      rc = 1;
+    }
+  }
   std::printf("\nTotal %.1f s.\n", SecondsSince(t0));
   return rc;
 }
@@ -611,11 +626,12 @@ int main(int argc, char** argv) {
       ->check(CLI::Range(1, 100));
   app.add_option("mode", o.mode,
                  "throughput: figures 1-3 (default); checkpoints: figures 4-5, checkpoint "
-                 "overhead and recovery from kill -9 on real daemons; all: 1-5")
-      ->check(CLI::IsMember({"throughput", "checkpoints", "all"}));
+                 "overhead and recovery from kill -9 on real daemons; windows: figure 6, "
+                 "window aggregation cost on one thread; all: 1-6")
+      ->check(CLI::IsMember({"throughput", "checkpoints", "windows", "all"}));
   app.add_option("--only", o.only,
                  "which figures: a list of 1 (pipeline), 2 (shuffle), 3 (memory), "
-                 "4 (checkpoint overhead), 5 (recovery); overrides the mode's");
+                 "4 (checkpoint overhead), 5 (recovery), 6 (windows); overrides the mode's");
   app.add_option("--bin-dir", o.bin_dir,
                  "folder of sluice-jobmanager and sluice-taskmanager "
                  "(default: this binary's folder)");
@@ -657,11 +673,27 @@ int main(int argc, char** argv) {
                "figures 4-5: keep the daemons' logs and checkpoints and print the folder");
   app.add_flag("--trace-recovery", c.trace_recovery,
                "figure 5: print the output lag every 100 ms from each kill until caught up");
+  sluice::bench::WindowBenchOptions& wo = o.windows;
+  app.add_option("--window-records", wo.records,
+                 "figure 6: records per run of each variant (default 4,000,000; 1,000,000 with "
+                 "--quick)")
+      ->check(CLI::Range(int64_t{1}, int64_t{1} << 40));
+  app.add_option("--window-keys", wo.keys, "figure 6: distinct keys (default 10,000)")
+      ->check(CLI::Range(1, 1 << 24));
+  app.add_option("--events-per-second", wo.events_per_second,
+                 "figure 6: records per second of event time (default 100,000)")
+      ->check(CLI::Range(int64_t{1}, int64_t{1'000'000'000}));
+  app.add_option("--watermark-every", wo.watermark_interval_ms,
+                 "figure 6: ms of event time between watermarks, 1..1000 (default 100)")
+      ->check(CLI::Range(int64_t{1}, int64_t{1000}));
   CLI11_PARSE(app, argc, argv);
   if (app.count("--only") == 0) {
     if (o.mode == "checkpoints") o.only = "4,5";
-    if (o.mode == "all") o.only = "1,2,3,4,5";
+    if (o.mode == "windows") o.only = "6";
+    if (o.mode == "all") o.only = "1,2,3,4,5,6";
   }
+  wo.quick = o.quick;
+  if (app.count("--runs") > 0) wo.runs = o.runs;
 
   std::string self = sluice::bench::SelfDir();
   if (o.bin_dir.empty()) o.bin_dir = self;
