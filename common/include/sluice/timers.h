@@ -46,7 +46,11 @@ class TimerQueue final : public StateTableBase {
   bool add(int64_t time, int key_group, std::string_view key, std::string_view ns) {
     auto& g = groups_.at(index(key_group));
     int64_t old_head = g.empty() ? 0 : std::get<0>(*g.begin());
-    if (!g.emplace(time, std::string(key), std::string(ns)).second) return false;
+    // Looked up before a node is made: re-registering a timer is common and costs no allocation.
+    Probe probe(time, key, ns);
+    auto pos = g.lower_bound(probe);
+    if (pos != g.end() && !(probe < *pos)) return false;
+    g.emplace_hint(pos, time, std::string(key), std::string(ns));
     ++size_;
     int64_t new_head = std::get<0>(*g.begin());
     if (g.size() == 1) {
@@ -59,7 +63,7 @@ class TimerQueue final : public StateTableBase {
   }
   bool remove(int64_t time, int key_group, std::string_view key, std::string_view ns) {
     auto& g = groups_.at(index(key_group));
-    auto it = g.find(Entry(time, std::string(key), std::string(ns)));
+    auto it = g.find(Probe(time, key, ns));
     if (it == g.end()) return false;
     int64_t old_head = std::get<0>(*g.begin());
     g.erase(it);
@@ -111,6 +115,7 @@ class TimerQueue final : public StateTableBase {
 
  private:
   using Entry = std::tuple<int64_t, std::string, std::string>;  // time, key, namespace
+  using Probe = std::tuple<int64_t, std::string_view, std::string_view>;  // an Entry to look up
 
   static void append_time(std::string& out, int64_t t) {
     uint64_t u = static_cast<uint64_t>(t) ^ (uint64_t{1} << 63);  // orders like the signed value
@@ -139,7 +144,7 @@ class TimerQueue final : public StateTableBase {
   }
 
   const KeyContext& ctx_;
-  std::vector<std::set<Entry>> groups_;        // by key group (relative to the range)
+  std::vector<std::set<Entry, std::less<>>> groups_;        // by key group (relative to the range)
   std::set<std::pair<int64_t, int>> heads_;    // (earliest time, key group) of non-empty groups
   size_t size_ = 0;
 };

@@ -14,7 +14,7 @@
 // allowed lateness <= watermark) goes to the late-data side output, or is dropped and counted.
 //
 // State: everything lives in keyed state of the window operator, so checkpoints store it once per
-// key group: per key a std::map from window to its contents ("window-contents"), and timers whose
+// key group: per key a sorted flat map from window to its contents ("window-contents"), and timers whose
 // namespace is the serialized window (empty for pane timers, see below). A window's state is
 // removed at max_timestamp() + allowed lateness (event time) or max_timestamp() (processing time).
 //
@@ -104,7 +104,76 @@ inline int64_t saturating_add(int64_t a, int64_t b) {
   return r;
 }
 
+// A window operator's per-key contents: windows (or panes) and their slots, kept sorted by
+// window in one vector. A key has few windows at a time, and records mostly go to the latest
+// one, so a flat map beats a tree: no node per window, lookups from the back, contiguous merges.
+// Serialized as std::map<W, S> is (a count, then the sorted (window, slot) pairs).
+template <class W, class S>
+class WindowMap {
+ public:
+  using value_type = std::pair<W, S>;
+  using iterator = typename std::vector<value_type>::iterator;
+  using const_iterator = typename std::vector<value_type>::const_iterator;
+
+  bool empty() const { return v_.empty(); }
+  size_t size() const { return v_.size(); }
+  iterator begin() { return v_.begin(); }
+  iterator end() { return v_.end(); }
+  const_iterator begin() const { return v_.begin(); }
+  const_iterator end() const { return v_.end(); }
+  auto rbegin() { return v_.rbegin(); }
+  auto rbegin() const { return v_.rbegin(); }
+
+  // The first entry whose window is not below `w`; searched from the back (recent windows).
+  iterator lower_bound(const W& w) { return v_.begin() + lower_index(w); }
+  const_iterator lower_bound(const W& w) const { return v_.begin() + lower_index(w); }
+  iterator find(const W& w) {
+    auto it = lower_bound(w);
+    return it != v_.end() && it->first == w ? it : v_.end();
+  }
+  std::pair<iterator, bool> try_emplace(const W& w) {
+    size_t i = lower_index(w);
+    if (i < v_.size() && v_[i].first == w) return {v_.begin() + i, false};
+    return {v_.emplace(v_.begin() + i, w, S{}), true};
+  }
+  std::pair<iterator, bool> emplace(const W& w, S s) {
+    size_t i = lower_index(w);
+    if (i < v_.size() && v_[i].first == w) return {v_.begin() + i, false};
+    return {v_.emplace(v_.begin() + i, w, std::move(s)), true};
+  }
+  iterator erase(iterator it) { return v_.erase(it); }
+  iterator erase(iterator first, iterator last) { return v_.erase(first, last); }
+
+  std::vector<value_type>& entries() { return v_; }
+  const std::vector<value_type>& entries() const { return v_; }
+
+ private:
+  size_t lower_index(const W& w) const {
+    size_t i = v_.size();
+    while (i > 0 && !(v_[i - 1].first < w)) --i;
+    return i;
+  }
+  std::vector<value_type> v_;
+};
+
 }  // namespace window_internal
+
+template <class W, class S>
+struct Serializer<window_internal::WindowMap<W, S>> {
+  using Entries = std::vector<std::pair<W, S>>;
+  static void write(DataOutput& out, const window_internal::WindowMap<W, S>& m) {
+    Serializer<Entries>::write(out, m.entries());
+  }
+  static void read(DataInput& in, window_internal::WindowMap<W, S>& m) {
+    Entries& e = m.entries();
+    Serializer<Entries>::read(in, e);
+    std::stable_sort(e.begin(), e.end(),
+                     [](const auto& a, const auto& b) { return a.first < b.first; });
+    e.erase(std::unique(e.begin(), e.end(),
+                        [](const auto& a, const auto& b) { return a.first == b.first; }),
+            e.end());
+  }
+};
 
 // ---------------------------------------------------------------------------------------------
 // Triggers.
@@ -742,7 +811,7 @@ class WindowOperator final : public KeyedOneInputOperator<T, K> {
     SLUICE_FIELDS(acc, count, empty)
   };
   // Per key: the contents of each window (in pane mode: of each pane).
-  using Contents = std::map<W, Slot>;
+  using Contents = window_internal::WindowMap<W, Slot>;
 
   struct TriggerCtx final : TriggerContext {
     WindowOperator* op = nullptr;
@@ -987,11 +1056,13 @@ class WindowOperator final : public KeyedOneInputOperator<T, K> {
         register_pane_timer(t.time + slide_);
       }
     }
-    while (!c->empty()) {
-      const W& p = c->begin()->first;
-      if (pane_cleanup_time(window_internal::align_down(p.start, offset_, slide_)) > t.time) break;
-      c->erase(c->begin());
+    auto keep = c->begin();
+    while (keep != c->end() &&
+           pane_cleanup_time(window_internal::align_down(keep->first.start, offset_, slide_)) <=
+               t.time) {
+      ++keep;
     }
+    c->erase(c->begin(), keep);
     if (lateness_ > 0 && !c->empty()) {
       int64_t last = window_internal::align_down(c->rbegin()->first.start, offset_, slide_);
       register_pane_timer(pane_cleanup_time(last));
