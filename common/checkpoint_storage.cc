@@ -13,6 +13,9 @@
 //     varint node_id
 //     varint count of lists, then per list: bytes name, varint count, bytes per element
 //     varint count of key groups, then per key group: varint kg, bytes
+//     (version 2) varint count of native snapshots, then per snapshot: bytes backend,
+//       varint first key group, varint last key group + 1, varint count of files, then per
+//       file: bytes name, bytes path, varint size, varint shared (0 or 1)
 //
 // where `bytes` is a varint length followed by the bytes. Metadata body: the serialized
 // proto::CheckpointMetadata.
@@ -36,7 +39,8 @@
 namespace sluice {
 namespace {
 
-constexpr uint32_t kFormatVersion = 1;
+constexpr uint32_t kFormatVersion = 2;
+constexpr uint32_t kOldestFormatVersion = 1;  // still read: no native snapshots
 constexpr char kStateMagic[4] = {'S', 'L', 'S', 'T'};
 constexpr char kMetadataMagic[4] = {'S', 'L', 'M', 'D'};
 constexpr size_t kHeaderSize = 4 + 4 + 8;
@@ -167,10 +171,23 @@ void EncodeSnapshots(const std::vector<OperatorSnapshot>& snapshots, Out& out) {
       out.Varint(static_cast<uint32_t>(kg));
       out.Bytes(bytes);
     }
+    out.Varint(s.native.size());
+    for (const NativeSnapshot& n : s.native) {
+      out.Bytes(n.backend);
+      out.Varint(static_cast<uint32_t>(n.first_key_group));
+      out.Varint(static_cast<uint32_t>(n.last_key_group + 1));
+      out.Varint(n.files.size());
+      for (const StoreFile& f : n.files) {
+        out.Bytes(f.name);
+        out.Bytes(f.path);
+        out.Varint(f.size);
+        out.Varint(f.shared ? 1 : 0);
+      }
+    }
   }
 }
 
-std::vector<OperatorSnapshot> DecodeSnapshots(std::string_view body) {
+std::vector<OperatorSnapshot> DecodeSnapshots(std::string_view body, uint32_t version) {
   DataInput in(body);
   auto read_bytes = [&in] { return in.read_view(in.read_varint()); };
   auto read_int = [&in](const char* what) {
@@ -195,6 +212,22 @@ std::vector<OperatorSnapshot> DecodeSnapshots(std::string_view body) {
     for (uint64_t g = 0; g < groups; ++g) {
       int kg = read_int("key group");
       s.key_groups[kg] = std::string(read_bytes());
+    }
+    uint64_t natives = version >= 2 ? in.read_varint() : 0;
+    for (uint64_t k = 0; k < natives; ++k) {
+      NativeSnapshot& n = s.native.emplace_back();
+      n.backend = std::string(read_bytes());
+      n.first_key_group = read_int("key group");
+      n.last_key_group = read_int("key group") - 1;
+      uint64_t files = in.read_varint();
+      if (files > in.remaining()) throw SerializationError("file count exceeds the file");
+      for (uint64_t f = 0; f < files; ++f) {
+        StoreFile& file = n.files.emplace_back();
+        file.name = std::string(read_bytes());
+        file.path = std::string(read_bytes());
+        file.size = in.read_varint();
+        file.shared = in.read_varint() != 0;
+      }
     }
     out.push_back(std::move(s));
   }
@@ -292,6 +325,7 @@ struct FramedFile {
   uint32_t crc = 0;   // from its trailer
   std::string_view body() const { return std::string_view(bytes).substr(kHeaderSize, body_size); }
   uint64_t body_size = 0;
+  uint32_t version = 0;
 };
 
 // Reads a whole file and checks its frame. `kind` names the file in errors ("state file").
@@ -340,10 +374,12 @@ absl::StatusOr<FramedFile> ReadFramed(const std::string& path, const char magic[
                                             " bytes, shorter than its header and trailer"));
   }
   uint32_t version = GetFixed32(b.data() + 4);
-  if (version != kFormatVersion) {
+  if (version < kOldestFormatVersion || version > kFormatVersion) {
     return absl::FailedPreconditionError(absl::StrCat(kind, " '", path, "' has format version ",
-                                                      version, ", expected ", kFormatVersion));
+                                                      version, ", expected ", kOldestFormatVersion,
+                                                      " to ", kFormatVersion));
   }
+  f.version = version;
   f.body_size = GetFixed64(b.data() + 8);
   uint64_t expected = kHeaderSize + f.body_size + kTrailerSize;
   if (f.body_size > b.size() || b.size() < expected) {
@@ -418,10 +454,56 @@ absl::StatusOr<std::vector<OperatorSnapshot>> ReadStateFile(const std::string& p
     }
   }
   try {
-    return DecodeSnapshots(f->body());
+    return DecodeSnapshots(f->body(), f->version);
   } catch (const SerializationError& e) {
     return absl::DataLossError(absl::StrCat("state file '", path, "' is corrupt: ", e.what()));
   }
+}
+
+absl::Status CopyFileDurably(const std::string& from, const std::string& to, bool sync) {
+  int in = ::open(from.c_str(), O_RDONLY | O_CLOEXEC);
+  if (in < 0) return ErrnoError(errno, absl::StrCat("cannot copy '", from, "': cannot open it"));
+  std::string tmp = TemporaryName(to);
+  int out = ::open(tmp.c_str(), O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0644);
+  if (out < 0) {
+    int err = errno;
+    ::close(in);
+    return ErrnoError(err, absl::StrCat("cannot copy '", from, "' to '", to, "': cannot create '",
+                                        tmp, "'"));
+  }
+  auto fail = [&](int err, const std::string& what) {
+    ::close(in);
+    ::close(out);
+    ::unlink(tmp.c_str());
+    return ErrnoError(err, absl::StrCat("cannot copy '", from, "' to '", to, "': ", what));
+  };
+  std::string buf(1 << 20, '\0');
+  while (true) {
+    ssize_t n = ::read(in, buf.data(), buf.size());
+    if (n < 0 && errno == EINTR) continue;
+    if (n < 0) return fail(errno, "read failed");
+    if (n == 0) break;
+    std::string_view b(buf.data(), static_cast<size_t>(n));
+    while (!b.empty()) {
+      ssize_t w = ::write(out, b.data(), b.size());
+      if (w < 0 && errno == EINTR) continue;
+      if (w < 0) return fail(errno, "write failed");
+      b.remove_prefix(static_cast<size_t>(w));
+    }
+  }
+  if (sync && ::fsync(out) != 0) return fail(errno, "fsync failed");
+  ::close(in);
+  if (::close(out) != 0) {
+    int err = errno;
+    ::unlink(tmp.c_str());
+    return ErrnoError(err, absl::StrCat("cannot copy '", from, "' to '", to, "': close failed"));
+  }
+  if (::rename(tmp.c_str(), to.c_str()) != 0) {
+    int err = errno;
+    ::unlink(tmp.c_str());
+    return ErrnoError(err, absl::StrCat("cannot rename '", tmp, "' to '", to, "'"));
+  }
+  return sync ? SyncDirectory(to) : absl::OkStatus();
 }
 
 absl::Status WriteMetadata(const std::string& dir, const proto::CheckpointMetadata& metadata) {
@@ -471,6 +553,11 @@ std::vector<OperatorSnapshot> NarrowSnapshots(
       OperatorSnapshot& mine = it->second;
       for (const auto& [kg, bytes] : s.key_groups) {
         if (kg >= range.first && kg <= range.last) mine.key_groups[kg] = bytes;
+      }
+      for (const NativeSnapshot& n : s.native) {
+        if (n.first_key_group <= range.last && n.last_key_group >= range.first) {
+          mine.native.push_back(n);
+        }
       }
       if (old_parallelism == parallelism && old == subtask) mine.lists = s.lists;
     }

@@ -35,6 +35,10 @@ absl::Status WriteStateFile(const std::string& path, const std::vector<OperatorS
 absl::StatusOr<std::vector<OperatorSnapshot>> ReadStateFile(
     const std::string& path, const proto::StateHandle* expected = nullptr);
 
+// Copies `from` to `to` under a temporary name, renamed when whole (synced first, with its
+// directory, when `sync`). Errors name both files.
+absl::Status CopyFileDurably(const std::string& from, const std::string& to, bool sync);
+
 // Writes <dir>/_metadata atomically.
 absl::Status WriteMetadata(const std::string& dir, const proto::CheckpointMetadata& metadata);
 // Reads a checkpoint's metadata from a chk-<n> directory or from its _metadata file.
@@ -42,9 +46,10 @@ absl::StatusOr<proto::CheckpointMetadata> ReadMetadata(const std::string& path);
 
 // The state subtask `subtask` of `parallelism` starts from, given the snapshots every subtask
 // of the vertex wrote (`by_subtask[i]`: what old subtask i wrote; the old parallelism is
-// by_subtask.size()). Keyed state: the key groups in the new subtask's range. Operator list
-// state: unchanged when the parallelism is; otherwise each list's elements, concatenated in
-// old-subtask order, split into `parallelism` contiguous near-equal parts.
+// by_subtask.size()). Keyed state: the key groups in the new subtask's range, and every native
+// snapshot overlapping it (the backend clips it). Operator list state: unchanged when the
+// parallelism is; otherwise each list's elements, concatenated in old-subtask order, split into
+// `parallelism` contiguous near-equal parts.
 std::vector<OperatorSnapshot> NarrowSnapshots(
     const std::vector<std::vector<OperatorSnapshot>>& by_subtask, int subtask, int parallelism,
     int max_parallelism);

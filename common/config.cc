@@ -73,6 +73,26 @@ const std::vector<ConfigOption> kOptions = {
      "directory)."},
     {"state.checkpoints.num-retained", OptionType::kInt, "1",
      "Completed checkpoints kept per job; older ones are deleted."},
+    {"state.backend.type", OptionType::kString, "hashmap",
+     "Where keyed state lives: hashmap (objects on the heap, full snapshots) or rocksdb (an "
+     "embedded RocksDB per keyed operator and subtask: state larger than memory, incremental "
+     "checkpoints). Per cluster; a job may override it with -D.",
+     "hashmap|rocksdb"},
+    {"state.backend.incremental", OptionType::kBool, "true",
+     "rocksdb: checkpoints store only the files the last completed checkpoint did not have "
+     "(false: every checkpoint writes the whole state)."},
+    {"state.backend.rocksdb.localdir", OptionType::kString, "",
+     "rocksdb: where instances keep their working files, removed when the task ends (default: "
+     "the system's temporary directory)."},
+    {"taskmanager.memory.managed.size", OptionType::kMemory, "128 mb",
+     "rocksdb: memory shared by all RocksDB instances of a TaskManager (all its slots): the "
+     "block cache, which the write buffers are charged to."},
+    {"state.backend.rocksdb.memory.write-buffer-ratio", OptionType::kDouble, "0.5",
+     "rocksdb: share of taskmanager.memory.managed.size that write buffers may take."},
+    {"state.backend.rocksdb.writebuffer.size", OptionType::kMemory, "16 mb",
+     "rocksdb: write buffer (memtable) size of one state's column family."},
+    {"state.backend.rocksdb.block.blocksize", OptionType::kMemory, "4 kb",
+     "rocksdb: size of the data blocks in SST files (the unit of the block cache)."},
     {"restart-strategy.type", OptionType::kString, "",
      "none, fixed-delay, exponential-delay or failure-rate (default: exponential-delay when "
      "checkpointing is on, none otherwise).",

@@ -9,6 +9,7 @@ packages=(
   libabsl-dev libyaml-cpp-dev libspdlog-dev libfmt-dev
   libgtest-dev libgmock-dev
   nlohmann-json3-dev libcli11-dev libcpp-httplib-dev libssl-dev
+  librocksdb-dev
   netcat-openbsd procps
 )
 

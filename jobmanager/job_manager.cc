@@ -572,6 +572,10 @@ class JobManagerImpl final : public proto::JobManagerService::Service {
     Clock::time_point last_checkpoint_end;
     Clock::time_point last_trigger;
     std::deque<proto::CheckpointMetadata> completed;  // retained, oldest first
+    // Shared files (incremental state) that only checkpoints dropped at the last completion
+    // named: removed at the next completion unless named again. The grace of one checkpoint
+    // covers a task that builds on an older checkpoint's files before it hears of a newer one.
+    std::set<std::string> shared_unreferenced;
     int64_t consecutive_failures = 0;
     int64_t completed_count = 0, failed_count = 0;
     // Source tasks that have emitted all their records, and whether a checkpoint was triggered
@@ -658,6 +662,10 @@ class JobManagerImpl final : public proto::JobManagerService::Service {
         tdd.set_subtask(s);
         tdd.set_attempt(job.attempt);
         tdd.mutable_config()->insert(job.config.begin(), job.config.end());
+        // The backend is the cluster's unless the job overrides it; TaskManagers are told which.
+        for (const char* key : {"state.backend.type", "state.backend.incremental"}) {
+          (*tdd.mutable_config())[key] = job.conf.GetString(key);
+        }
         tdd.set_auto_watermark_interval_ms(job.auto_watermark_interval_ms);
         if (job.checkpointing()) {
           tdd.set_checkpoint_dir(job.checkpoint_dir);
@@ -1021,15 +1029,26 @@ class JobManagerImpl final : public proto::JobManagerService::Service {
   void AbortPendingLocked(Job& job, const std::string& reason, bool count_failure) {
     if (!job.pending || job.pending->writing) return;
     int64_t id = job.pending->id;
+    // Shared files the acknowledged tasks stored for this checkpoint alone: tasks build only on
+    // completed checkpoints' files, so nothing else will name them.
+    std::vector<std::string> shared;
+    std::set<std::string> named = SharedFilesOf(job.completed);
+    for (const auto& h : job.pending->handles) {
+      for (const std::string& f : h.shared_files()) {
+        if (!named.count(f) && !job.shared_unreferenced.count(f)) shared.push_back(f);
+      }
+    }
     job.pending.reset();
     job.last_checkpoint_end = Clock::now();
     std::string dir = CheckpointDirectory(job.checkpoint_root, job.id, id);
     std::set<std::string> tms = TaskManagersOf(job);
     int attempt = job.attempt;
     std::string job_id = job.id;
-    deferred_.push_back([this, dir, tms, attempt, job_id, id] {
+    std::string job_dir = job.checkpoint_dir;
+    deferred_.push_back([this, dir, tms, attempt, job_id, id, job_dir, shared] {
       std::error_code ec;
       std::filesystem::remove_all(dir, ec);
+      for (const std::string& f : shared) std::filesystem::remove(absl::StrCat(job_dir, "/", f), ec);
       for (const auto& tm : tms) SendNotify(tm, job_id, attempt, id, /*aborted=*/true);
     });
     cv_.notify_all();
@@ -1087,6 +1106,33 @@ class JobManagerImpl final : public proto::JobManagerService::Service {
     return sources;
   }
 
+  // The shared files that the checkpoints in `checkpoints` name.
+  template <class Checkpoints>
+  static std::set<std::string> SharedFilesOf(const Checkpoints& checkpoints) {
+    std::set<std::string> files;
+    for (const auto& c : checkpoints) {
+      for (const auto& h : c.handles()) files.insert(h.shared_files().begin(), h.shared_files().end());
+    }
+    return files;
+  }
+
+  // Fails when a shared file the checkpoint names is not in checkpoint storage (it would not
+  // restore): names the file.
+  static absl::Status CheckSharedFiles(const std::string& job_dir, const proto::CheckpointMetadata& meta) {
+    std::error_code ec;
+    for (const auto& h : meta.handles()) {
+      for (const std::string& f : h.shared_files()) {
+        std::string path = absl::StrCat(job_dir, "/", f);
+        if (!std::filesystem::exists(path, ec)) {
+          return absl::DataLossError(absl::StrCat("shared state file '", path, "' of vertex ",
+                                                  h.vertex_id(), " subtask ", h.subtask(),
+                                                  " is missing"));
+        }
+      }
+    }
+    return absl::OkStatus();
+  }
+
   // The metadata of a checkpoint every task has acknowledged.
   proto::CheckpointMetadata MetadataLocked(const Job& job) {
     proto::CheckpointMetadata m;
@@ -1108,15 +1154,18 @@ class JobManagerImpl final : public proto::JobManagerService::Service {
     absl::Status st = absl::OkStatus();
     std::error_code ec;
     std::filesystem::create_directories(dir, ec);
+    std::string job_dir_of_meta = std::filesystem::path(dir).parent_path().string();
     if (ec) {
       st = absl::InternalError(absl::StrCat("cannot create '", dir, "': ", ec.message()));
     } else {
-      st = WriteMetadata(dir, meta);
+      st = CheckSharedFiles(job_dir_of_meta, meta);
+      if (st.ok()) st = WriteMetadata(dir, meta);
     }
     std::set<std::string> tms;
     int attempt = 0;
     std::string job_dir;
     std::set<std::string> keep;
+    std::vector<std::string> shared_to_remove;
     {
       std::lock_guard<std::mutex> lock(mu_);
       auto it = jobs_.find(job_id);
@@ -1139,16 +1188,29 @@ class JobManagerImpl final : public proto::JobManagerService::Service {
       job.completed.push_back(meta);
       job.completed_count++;
       job.consecutive_failures = 0;
-      while (job.completed.size() > job.num_retained) job.completed.pop_front();
+      std::vector<proto::CheckpointMetadata> dropped;
+      while (job.completed.size() > job.num_retained) {
+        dropped.push_back(std::move(job.completed.front()));
+        job.completed.pop_front();
+      }
       for (const auto& c : job.completed) {
         keep.insert(absl::StrCat("chk-", c.checkpoint_id()));
         for (const auto& h : c.handles()) keep.insert(h.file().substr(0, h.file().find('/')));
+      }
+      std::set<std::string> named = SharedFilesOf(job.completed);
+      for (const std::string& f : job.shared_unreferenced) {
+        if (!named.count(f)) shared_to_remove.push_back(f);
+      }
+      job.shared_unreferenced.clear();
+      for (const std::string& f : SharedFilesOf(dropped)) {
+        if (!named.count(f)) job.shared_unreferenced.insert(f);
       }
       if (job.state == "RUNNING") tms = TaskManagersOf(job);
       attempt = job.attempt;
       job_dir = job.checkpoint_dir;
     }
     for (const auto& tm : tms) SendNotify(tm, job_id, attempt, meta.checkpoint_id(), /*aborted=*/false);
+    for (const std::string& f : shared_to_remove) std::filesystem::remove(absl::StrCat(job_dir, "/", f), ec);
     // Older checkpoints, unless a retained one still refers to their files.
     for (const auto& e : std::filesystem::directory_iterator(job_dir, ec)) {
       std::string name = e.path().filename().string();

@@ -59,6 +59,17 @@ class Task::SnapshotWriter {
     const auto& tdd = task_.tdd_;
     auto t0 = std::chrono::steady_clock::now();
     proto::AcknowledgeCheckpointRequest ack;
+    std::string deferred_error;
+    for (OperatorSnapshot& s : item.snaps) {
+      if (!s.deferred) continue;
+      try {
+        s.deferred->complete(tdd.checkpoint_dir(), item.id, s);
+      } catch (const std::exception& e) {
+        deferred_error = e.what();
+      }
+      s.deferred.reset();  // lets the backend's files go
+      if (!deferred_error.empty()) break;
+    }
     if (!item.snaps.empty()) {
       // Named relative to the job's checkpoint directory: a later checkpoint may refer to the
       // file of a task that has finished since.
@@ -67,9 +78,10 @@ class Task::SnapshotWriter {
       proto::StateHandle* h = ack.add_handles();
       std::error_code ec;
       std::filesystem::create_directories(dir, ec);
-      absl::Status st = ec ? absl::InternalError(absl::StrCat("cannot create checkpoint directory '",
-                                                              dir, "': ", ec.message()))
-                           : WriteStateFile(absl::StrCat(tdd.checkpoint_dir(), "/", file), item.snaps, h);
+      absl::Status st = !deferred_error.empty() ? absl::InternalError(deferred_error)
+                        : ec ? absl::InternalError(absl::StrCat("cannot create checkpoint directory '",
+                                                                dir, "': ", ec.message()))
+                             : WriteStateFile(absl::StrCat(tdd.checkpoint_dir(), "/", file), item.snaps, h);
       if (!st.ok()) {
         proto::DeclineCheckpointRequest d;
         d.set_job_id(tdd.job_id());
@@ -86,6 +98,19 @@ class Task::SnapshotWriter {
       h->set_vertex_id(tdd.vertex_id());
       h->set_subtask(tdd.subtask());
       h->set_file(file);
+      int64_t stored = h->size();
+      int64_t full = h->size();
+      for (const OperatorSnapshot& s : item.snaps) {
+        for (const NativeSnapshot& n : s.native) {
+          stored += static_cast<int64_t>(n.uploaded_bytes);
+          for (const StoreFile& f : n.files) {
+            full += static_cast<int64_t>(f.size);
+            if (f.shared) h->add_shared_files(f.path);
+          }
+        }
+      }
+      h->set_checkpointed_size(stored);
+      h->set_full_size(full);
     }
     ack.set_job_id(tdd.job_id());
     ack.set_vertex_id(tdd.vertex_id());
@@ -599,6 +624,18 @@ void Task::PerformCheckpoint(int64_t id, int64_t timestamp_ms) {
   auto sync_us =
       std::chrono::duration_cast<std::chrono::microseconds>(std::chrono::steady_clock::now() - t0).count();
   writer_->Submit(id, std::move(snaps), sync_us);
+}
+
+std::unique_ptr<KeyedStateBackend> Task::create_keyed_state_backend(int node_id,
+                                                                    const KeyGroupRange& range) {
+  BackendSite site;
+  site.job_id = info_.job_id;
+  site.vertex_id = info_.vertex_id;
+  site.subtask = info_.subtask_index;
+  site.attempt = info_.attempt;
+  site.node_id = node_id;
+  if (tdd_.restore_checkpoint_id() > 0) site.restore_dir = tdd_.restore_dir();
+  return CreateKeyedStateBackend(services_.state_backend, site, range);
 }
 
 void Task::FlushIdleOutputs() {

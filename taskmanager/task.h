@@ -31,6 +31,7 @@
 #include "proto/taskmanager.pb.h"
 #include "sluice/sluice.h"
 #include "taskmanager/network.h"
+#include "taskmanager/state/state_backend.h"
 
 namespace sluice {
 
@@ -54,6 +55,8 @@ struct TaskServices {
   std::function<void(const proto::AcknowledgeCheckpointRequest&)> acknowledge;
   std::function<void(const proto::DeclineCheckpointRequest&)> decline;
   std::chrono::milliseconds buffer_timeout{5};
+  // The keyed state backend of the task's keyed operators (state.backend.*).
+  StateBackendOptions state_backend;
 };
 
 class Task final : public TaskRuntime {
@@ -85,6 +88,8 @@ class Task final : public TaskRuntime {
   const std::atomic<bool>& mail_flag() const override { return mail_; }
   void process_mail() override;
   void request_processing_time_callback(int64_t time_ms) override;
+  std::unique_ptr<KeyedStateBackend> create_keyed_state_backend(int node_id,
+                                                                const KeyGroupRange& range) override;
 
   // From other threads: start checkpoint `id` (sources only), or learn that it completed or
   // was aborted.

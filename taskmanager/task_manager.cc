@@ -19,6 +19,7 @@
 #include "proto/taskmanager.grpc.pb.h"
 #include "spdlog/spdlog.h"
 #include "taskmanager/network.h"
+#include "taskmanager/state/state_backend.h"
 #include "taskmanager/task.h"
 
 namespace sluice {
@@ -35,6 +36,8 @@ class TaskManagerImpl final : public proto::TaskExecutorService::Service {
     buffer_timeout_ = std::chrono::milliseconds(conf.GetDurationMs("execution.buffer-timeout"));
     buffer_size_ = static_cast<size_t>(conf.GetBytes("taskmanager.memory.segment-size"));
     credits_ = static_cast<size_t>(conf.GetInt("taskmanager.network.memory.buffers-per-channel"));
+    rocksdb_memory_ = MakeRocksDbMemory(conf.GetBytes("taskmanager.memory.managed.size"),
+                                        conf.GetDouble("state.backend.rocksdb.memory.write-buffer-ratio"));
     jm_address_ = absl::StrCat(conf.GetString("jobmanager.rpc.address"), ":",
                                conf.GetInt("jobmanager.rpc.port"));
     std::string blob_dir = conf.GetString("blob.storage.directory");
@@ -140,7 +143,13 @@ class TaskManagerImpl final : public proto::TaskExecutorService::Service {
       registry_.Register(p);
       outputs.push_back(std::move(p));
     }
+    absl::StatusOr<StateBackendOptions> backend = StateBackendOptionsFor(
+        conf_, {tdd->config().begin(), tdd->config().end()}, rocksdb_memory_);
+    if (!backend.ok()) {
+      return grpc::Status(grpc::StatusCode::INVALID_ARGUMENT, std::string(backend.status().message()));
+    }
     TaskServices services;
+    services.state_backend = std::move(*backend);
     services.registry = &registry_;
     services.channels = &channels_;
     services.credits = credits_;
@@ -501,6 +510,7 @@ class TaskManagerImpl final : public proto::TaskExecutorService::Service {
   };
 
   Configuration conf_;
+  std::shared_ptr<RocksDbMemory> rocksdb_memory_;  // shared by the RocksDB backends of all slots
   std::string id_;
   int slots_;
   std::chrono::milliseconds heartbeat_interval_, heartbeat_timeout_, buffer_timeout_;

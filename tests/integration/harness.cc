@@ -474,6 +474,8 @@ std::vector<std::string> TestCluster::DaemonArgs(const std::string& binary) cons
       "heartbeat.timeout=2s",
       "rest.port=0",
       absl::StrCat("blob.storage.directory=", dir_, "/blobs"),
+      // RocksDB working directories in the cluster's folder, removed with it.
+      absl::StrCat("state.backend.rocksdb.localdir=", dir_, "/rocksdb"),
   };
   settings.insert(settings.end(), options_.extra_config.begin(), options_.extra_config.end());
   std::vector<std::string> argv{BinDir() + "/" + binary};

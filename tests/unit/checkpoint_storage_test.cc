@@ -102,6 +102,13 @@ class CheckpointStorageTest : public ::testing::Test {
     b.key_groups[0] = std::string("with\0nul", 8);
     b.key_groups[77] = std::string(3 << 20, 'k');  // larger than the writer's buffer
     b.key_groups[127] = "z";
+    NativeSnapshot n;
+    n.backend = "rocksdb";
+    n.first_key_group = 0;
+    n.last_key_group = 63;
+    n.files.push_back({"000012.sst", "shared/ab-000012.sst", 4096, true});
+    n.files.push_back({"MANIFEST-000005", "chk-3/v1-s0-n3/MANIFEST-000005", 120, false});
+    b.native.push_back(n);
     return {a, b};
   }
   static void ExpectEqual(const std::vector<OperatorSnapshot>& got,
@@ -111,6 +118,21 @@ class CheckpointStorageTest : public ::testing::Test {
       EXPECT_EQ(got[i].node_id, want[i].node_id);
       EXPECT_EQ(got[i].lists, want[i].lists);
       EXPECT_EQ(got[i].key_groups, want[i].key_groups);
+      ASSERT_EQ(got[i].native.size(), want[i].native.size());
+      for (size_t k = 0; k < got[i].native.size(); ++k) {
+        const NativeSnapshot& g = got[i].native[k];
+        const NativeSnapshot& w = want[i].native[k];
+        EXPECT_EQ(g.backend, w.backend);
+        EXPECT_EQ(g.first_key_group, w.first_key_group);
+        EXPECT_EQ(g.last_key_group, w.last_key_group);
+        ASSERT_EQ(g.files.size(), w.files.size());
+        for (size_t f = 0; f < g.files.size(); ++f) {
+          EXPECT_EQ(g.files[f].name, w.files[f].name);
+          EXPECT_EQ(g.files[f].path, w.files[f].path);
+          EXPECT_EQ(g.files[f].size, w.files[f].size);
+          EXPECT_EQ(g.files[f].shared, w.files[f].shared);
+        }
+      }
     }
   }
   // A state file with a valid frame around `body`, version `version`.
@@ -221,11 +243,11 @@ TEST_F(CheckpointStorageTest, WrongMagic) {
 
 TEST_F(CheckpointStorageTest, WrongVersion) {
   std::string path = dir_ + "/s";
-  Write(path, Framed("SLST", 2, std::string(1, '\0')));
+  Write(path, Framed("SLST", 3, std::string(1, '\0')));
   absl::Status s = ReadStateFile(path).status();
-  EXPECT_THAT(s, StatusIs(absl::StatusCode::kFailedPrecondition, "format version 2, expected 1"));
+  EXPECT_THAT(s, StatusIs(absl::StatusCode::kFailedPrecondition, "format version 3, expected 1 to 2"));
   EXPECT_THAT(std::string(s.message()), HasSubstr(path));
-  // The same frame with version 1 reads (a body with zero snapshots).
+  // The same frame with version 1 (before native snapshots) reads (a body with zero snapshots).
   Write(path, Framed("SLST", 1, std::string(1, '\0')));
   auto ok = ReadStateFile(path);
   ASSERT_TRUE(ok.ok()) << ok.status();
@@ -330,6 +352,32 @@ TEST(NarrowSnapshotsTest, KeyGroupsOfTwoSubtasksGoToTheirOwnersAmongThree) {
   }
   ASSERT_EQ(found.size(), 500u);
   for (const auto& [k, v] : found) EXPECT_EQ(v, k * 2);
+}
+
+// A native snapshot (a store's files) goes to every new subtask whose key groups it overlaps.
+TEST(NarrowSnapshotsTest, NativeSnapshotsGoToEverySubtaskTheyOverlap) {
+  std::vector<std::vector<OperatorSnapshot>> by_subtask(2);
+  for (int i = 0; i < 2; ++i) {
+    OperatorSnapshot s;
+    s.node_id = 2;
+    NativeSnapshot n;
+    n.backend = "rocksdb";
+    n.first_key_group = i * 64;
+    n.last_key_group = i * 64 + 63;
+    n.files.push_back({"1.sst", "shared/" + std::to_string(i), 1, true});
+    s.native.push_back(n);
+    by_subtask[i].push_back(s);
+  }
+  auto firsts = [&](int j) {
+    std::vector<int> out;
+    for (const auto& n : NarrowSnapshots(by_subtask, j, 3, 128).at(0).native) {
+      out.push_back(n.first_key_group);
+    }
+    return out;
+  };
+  EXPECT_THAT(firsts(0), ElementsAre(0));       // [0, 42]
+  EXPECT_THAT(firsts(1), ElementsAre(0, 64));   // [43, 85]
+  EXPECT_THAT(firsts(2), ElementsAre(64));      // [86, 127]
 }
 
 // Operator snapshots of node 1 with list "l" holding `n[i]` elements "<i>.<e>" at old subtask i.

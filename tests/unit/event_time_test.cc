@@ -12,10 +12,15 @@
 
 #include "common/checkpoint_storage.h"
 #include "sluice/sluice.h"
+#include "tests/unit/test_backends.h"
 #include "tests/unit/test_runtime.h"
 
 namespace sluice {
 namespace {
+
+// Every TestRuntime here keeps keyed state in the backend SLUICE_TEST_BACKEND names.
+testing_support::UseBackendOfEnvironment backend_of_environment;
+
 
 using ::testing::ElementsAre;
 using ::testing::IsEmpty;
@@ -274,6 +279,7 @@ TEST(EventTimeTest, TimersAreStoredInCheckpointsAndRestoredAtAnyParallelism) {
     task->process_watermark(99);  // fires the timers up to 90
     ASSERT_EQ(out->size(), 10u);
     snaps = task->snapshot_state(1);
+    backend_of_environment.maker().Complete(snaps, 1);
     for (int i = 0; i < 10; ++i) expected_event.erase(expected_event.begin());
   }
   // Restored at parallelism 2: each subtask fires exactly the timers of its own keys.
@@ -445,6 +451,7 @@ TEST(ConnectTest, KeyedCoProcessSharesStateAndTimersBetweenItsInputs) {
 
   // Restored from a checkpoint, "b" still waits for its rate and "a" keeps its timer.
   std::vector<OperatorSnapshot> snaps = task->snapshot_state(1);
+  backend_of_environment.maker().Complete(snaps, 1);
   StreamExecutionEnvironment env2;
   auto out2 = EnrichJob(env2);
   TestRuntime rt2;

@@ -4,14 +4,26 @@
 
 #include <atomic>
 #include <functional>
+#include <memory>
 #include <string>
 #include <string_view>
 #include <utility>
 #include <vector>
 
 #include "sluice/runtime.h"
+#include "sluice/state.h"
 
 namespace sluice::testing_support {
+
+using BackendMakerFn =
+    std::function<std::unique_ptr<KeyedStateBackend>(int node_id, const KeyGroupRange& range)>;
+
+// What every TestRuntime makes keyed state backends with unless a test sets its own (null: the
+// heap). Set for a whole test program by test_backends.h's UseBackendOfEnvironment.
+inline BackendMakerFn& DefaultBackendMaker() {
+  static BackendMakerFn maker;
+  return maker;
+}
 
 class TestRuntime : public TaskRuntime {
  public:
@@ -40,6 +52,15 @@ class TestRuntime : public TaskRuntime {
   void request_processing_time_callback(int64_t time_ms) override {
     if (callback_ms_ == kNoTimestamp || time_ms < callback_ms_) callback_ms_ = time_ms;
   }
+
+  // Keyed operators get the backend of SetBackendMaker, else of DefaultBackendMaker, else the heap.
+  std::unique_ptr<KeyedStateBackend> create_keyed_state_backend(int node_id,
+                                                                const KeyGroupRange& range) override {
+    if (backend_maker_) return backend_maker_(node_id, range);
+    if (DefaultBackendMaker()) return DefaultBackendMaker()(node_id, range);
+    return std::make_unique<HeapKeyedStateBackend>(range);
+  }
+  void SetBackendMaker(BackendMakerFn maker) { backend_maker_ = std::move(maker); }
 
   void SetProcessingTime(int64_t now_ms) { now_ms_ = now_ms; }
   // The callback asked for (kNoTimestamp if none); TakeCallback() consumes it, as the runtime does
@@ -76,6 +97,7 @@ class TestRuntime : public TaskRuntime {
   std::atomic<bool> cancelled_{false};
   std::atomic<bool> mail_{false};
   std::function<void()> on_mail_;
+  BackendMakerFn backend_maker_;
   std::vector<std::string> lines_;
 };
 

@@ -109,12 +109,16 @@ class OperatorBase {
   // Records dropped for lateness so far (window operators).
   virtual int64_t num_late_records_dropped() const { return 0; }
   const std::string& name() const { return name_; }
+  // The id of the operator's node in the job graph.
+  int node_id() const { return node_id_; }
   // The timestamp of the record being processed (kNoTimestamp if it has none).
   int64_t element_timestamp() const { return chain_->timestamp; }
 
-  // Called by build_chain: the chain's context, the next operator of the chain (or null) and
-  // the network outputs of this operator, which watermarks go to.
-  void bind(ChainContext* chain, OperatorBase* next, std::vector<RecordWriter*> writers) {
+  // Called by build_chain: the operator's node id, the chain's context, the next operator of the
+  // chain (or null) and the network outputs of this operator, which watermarks go to.
+  void bind(int node_id, ChainContext* chain, OperatorBase* next,
+            std::vector<RecordWriter*> writers) {
+    node_id_ = node_id;
     chain_ = chain;
     next_ = next;
     writers_ = std::move(writers);
@@ -143,6 +147,7 @@ class OperatorBase {
 
  private:
   ChainContext* chain_ = nullptr;
+  int node_id_ = -1;
   OperatorBase* next_ = nullptr;
   std::vector<RecordWriter*> writers_;
 };
@@ -450,8 +455,11 @@ class KeyedOperator : public Base {
     create_backend(rt);
     if (restored) SLUICE_USER_CALL(this->name_, backend_->restore(*restored));
   }
-  void snapshot_state(int64_t, OperatorSnapshot& out) override {
-    if (backend_) SLUICE_USER_CALL(this->name_, backend_->snapshot(out));
+  void snapshot_state(int64_t checkpoint_id, OperatorSnapshot& out) override {
+    if (backend_) SLUICE_USER_CALL(this->name_, backend_->snapshot(out, checkpoint_id));
+  }
+  void notify_checkpoint_complete(int64_t checkpoint_id) override {
+    if (backend_) SLUICE_USER_CALL(this->name_, backend_->notify_checkpoint_complete(checkpoint_id));
   }
   void process_watermark(int64_t watermark) override {
     if (timers_) {
@@ -483,8 +491,8 @@ class KeyedOperator : public Base {
     if (backend_) return;
     const TaskInfo& info = rt.info();
     max_parallelism_ = info.max_parallelism;
-    backend_ = std::make_unique<HeapKeyedStateBackend>(
-        key_group_range(info.subtask_index, info.max_parallelism, info.parallelism));
+    backend_ = rt.create_keyed_state_backend(
+        this->node_id(), key_group_range(info.subtask_index, info.max_parallelism, info.parallelism));
   }
   // State accesses from now on refer to `key`.
   void set_current_key(const K& key) {
@@ -1219,7 +1227,7 @@ class StreamExecutionEnvironment {
         task->collectors_.push_back(std::move(c));
       }
       ops[k] = node.create(out);
-      ops[k]->bind(&task->context_, k + 1 < chain.size() ? ops[k + 1].get() : nullptr,
+      ops[k]->bind(chain[k], &task->context_, k + 1 < chain.size() ? ops[k + 1].get() : nullptr,
                    std::move(writers));
       for (const SideTarget& t : side_targets) {
         SideOutputs* side = ops[k]->side_outputs();

@@ -10,6 +10,7 @@
 #include <cstdint>
 #include <limits>
 #include <map>
+#include <memory>
 #include <stdexcept>
 #include <string>
 #include <string_view>
@@ -62,6 +63,42 @@ struct TaskInfo {
   int64_t auto_watermark_interval_ms = 200;
 };
 
+// One file of an embedded store's own snapshot (see NativeSnapshot).
+struct StoreFile {
+  std::string name;  // the file's name in the store's directory
+  std::string path;  // where it is kept, relative to the job's checkpoint directory
+  uint64_t size = 0;
+  // Under shared/: later checkpoints of the same store may refer to it instead of storing it again.
+  bool shared = false;
+};
+
+// A keyed state backend's snapshot in its store's own format (RocksDB's files): every key group
+// of [first_key_group, last_key_group]. Incremental checkpoints store only the files that the
+// last completed checkpoint did not have.
+struct NativeSnapshot {
+  std::string backend;  // "rocksdb"
+  int first_key_group = 0;
+  int last_key_group = -1;
+  std::vector<StoreFile> files;
+  // Bytes this checkpoint stored anew (files it shares with an earlier one excluded).
+  uint64_t uploaded_bytes = 0;
+};
+
+struct OperatorSnapshot;
+
+// The part of a snapshot done off the task's thread, so that processing goes on meanwhile
+// (copying a store's files to checkpoint storage). A backend sets it in its synchronous part;
+// the runtime completes it before writing the subtask's state file.
+class SLUICE_EXPORT DeferredSnapshot {
+ public:
+  virtual ~DeferredSnapshot() = default;
+  // Adds to `out` what was captured (native snapshots, key groups), storing files under
+  // `job_checkpoint_dir`. Runs on another thread than the task's. Throws std::runtime_error
+  // naming the file on failure.
+  virtual void complete(const std::string& job_checkpoint_dir, int64_t checkpoint_id,
+                        OperatorSnapshot& out) = 0;
+};
+
 // The state of one operator of a subtask at a checkpoint, as bytes the runtime stores and
 // redistributes without understanding them.
 struct OperatorSnapshot {
@@ -71,8 +108,18 @@ struct OperatorSnapshot {
   std::map<std::string, std::vector<std::string>> lists;
   // Keyed state by absolute key group: each value holds every keyed state entry of that group.
   std::map<int, std::string> key_groups;
-  bool empty() const { return lists.empty() && key_groups.empty(); }
+  // Keyed state in a store's own format. After a restore is narrowed to a subtask, every old
+  // snapshot whose key groups overlap the subtask's range.
+  std::vector<NativeSnapshot> native;
+  // Set by the synchronous part of a snapshot, cleared once completed (not stored).
+  std::shared_ptr<DeferredSnapshot> deferred;
+  bool empty() const {
+    return lists.empty() && key_groups.empty() && native.empty() && deferred == nullptr;
+  }
 };
+
+class KeyedStateBackend;
+struct KeyGroupRange;
 
 // One output edge of a task: records are appended whole to a channel's open buffer, then
 // committed. Implemented by the runtime; called only from the task's thread.
@@ -118,6 +165,10 @@ class SLUICE_EXPORT TaskRuntime {
   // earliest; each call of on_processing_time() consumes it, so operators ask again for the next
   // time they need.
   virtual void request_processing_time_callback(int64_t time_ms) = 0;
+  // The keyed state of keyed operator `node_id` for key groups `range`, in the backend the job
+  // runs with (state.backend.type): on the heap or in an embedded store.
+  virtual std::unique_ptr<KeyedStateBackend> create_keyed_state_backend(int node_id,
+                                                                        const KeyGroupRange& range) = 0;
 };
 
 // Thrown inside a task when it is cancelled while blocked; the runtime catches it.

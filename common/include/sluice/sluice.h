@@ -30,7 +30,7 @@
 
 // The SDK's version; a library and a runtime must agree on it.
 #ifndef SLUICE_SDK_VERSION
-#define SLUICE_SDK_VERSION "0.3"
+#define SLUICE_SDK_VERSION "0.4"
 #endif
 
 #if defined(__clang__)

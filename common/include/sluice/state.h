@@ -186,6 +186,8 @@ class StateTableBase {
   virtual void read_entries(int kg, DataInput& in, uint64_t count) = 0;
   // Appends the serialized keys with a live entry in key group `kg`.
   virtual void append_keys(int kg, std::vector<std::string>& keys) const = 0;
+  // The store underneath changed (a restore wrote into it): forget any value read before.
+  virtual void reload() {}
 };
 
 // The storage of one named keyed state with values of type V, at the backend's current key
@@ -335,12 +337,222 @@ class HeapStateTable final : public StateTable<V> {
   std::vector<std::unordered_map<std::string, Entry, state_internal::KeyBytesHash, state_internal::KeyBytesEq>> groups_;
 };
 
+// The entries of one state in an embedded store (a RocksDB column family), as bytes. Keys are
+// store_key(key group, serialized key): the key group first, big-endian, so that one key group's
+// entries are contiguous and in order. Values are the entry's touched_ms (8 bytes, as
+// Serializer<int64_t> writes it) followed by the value's serialized bytes. Implemented by the
+// runtime; used from the task's thread. Every method throws std::runtime_error naming the store
+// when the store fails (a full disk).
+class SLUICE_EXPORT KvStore {
+ public:
+  virtual ~KvStore() = default;
+  // Sets *value and returns true when `key` has an entry.
+  virtual bool get(std::string_view key, std::string* value) = 0;
+  virtual void put(std::string_view key, std::string_view value) = 0;
+  virtual void remove(std::string_view key) = 0;
+  // Calls fn(key, value) for every entry whose key starts with `prefix`, in key order.
+  virtual void scan(std::string_view prefix,
+                    const std::function<void(std::string_view, std::string_view)>& fn) = 0;
+};
+
+namespace state_internal {
+constexpr size_t kKeyGroupPrefixBytes = 2;  // key groups are < 32768
+inline void append_key_group_prefix(std::string& out, int kg) {
+  out.push_back(static_cast<char>((kg >> 8) & 0xff));
+  out.push_back(static_cast<char>(kg & 0xff));
+}
+inline std::string key_group_prefix(int kg) {
+  std::string p;
+  append_key_group_prefix(p, kg);
+  return p;
+}
+inline std::string store_key(int kg, std::string_view key) {
+  std::string k;
+  k.reserve(kKeyGroupPrefixBytes + key.size());
+  append_key_group_prefix(k, kg);
+  k.append(key);
+  return k;
+}
+inline int64_t stored_touched_ms(std::string_view value) {
+  int64_t t = 0;
+  if (value.size() >= sizeof(t)) std::memcpy(&t, value.data(), sizeof(t));
+  return t;
+}
+}  // namespace state_internal
+
+// Keyed state in an embedded store: values serialized, read back into a cached object per
+// access. The object of the current key is kept until another key is accessed, so that a read
+// followed by a change (find_for_write, modified) deserializes once.
+template <class V>
+class StoreStateTable final : public StateTable<V> {
+ public:
+  StoreStateTable(const KeyContext& ctx, KvStore& store, std::optional<StateTtlConfig> ttl)
+      : ctx_(ctx), store_(store), ttl_(ttl) {}
+
+  V* find() override { return load(/*write=*/ttl_ && ttl_->update_on_read); }
+  V* find_for_write() override { return load(/*write=*/ttl_.has_value()); }
+  V& put(V value) override {
+    select();
+    cached_ = std::move(value);
+    present_ = true;
+    write_back(ttl_ ? ctx_.now_ms() : 0);
+    return *cached_;
+  }
+  void erase() override {
+    select();
+    store_.remove(store_key_);
+    cached_.reset();
+    present_ = false;
+  }
+  void modified() override {
+    if (present_ && cached_) write_back(ttl_ ? ctx_.now_ms() : touched_);
+  }
+
+  size_t size() const override {
+    size_t n = 0;
+    for (int kg = ctx_.first_key_group; kg < ctx_.first_key_group + ctx_.num_key_groups; ++kg) {
+      store_.scan(state_internal::key_group_prefix(kg),
+                  [&](std::string_view, std::string_view) { ++n; });
+    }
+    return n;
+  }
+  uint64_t write_entries(int kg, std::string& out) const override {
+    int64_t now = ttl_ ? ctx_.now_ms() : 0;
+    DataOutput o(out);
+    uint64_t n = 0;
+    store_.scan(state_internal::key_group_prefix(kg), [&](std::string_view k, std::string_view v) {
+      int64_t touched = state_internal::stored_touched_ms(v);
+      if (expired(touched, now) || v.size() < sizeof(int64_t)) return;
+      state_internal::write_bytes(o, k.substr(state_internal::kKeyGroupPrefixBytes));
+      state_internal::write_bytes(o, {});
+      Serializer<int64_t>::write(o, touched);
+      state_internal::write_bytes(o, v.substr(sizeof(int64_t)));
+      ++n;
+    });
+    return n;
+  }
+  void reload() override { valid_ = false; }
+  void read_entries(int kg, DataInput& in, uint64_t count) override {
+    reload();
+    std::string value;
+    for (uint64_t i = 0; i < count; ++i) {
+      std::string_view key = state_internal::read_bytes(in);
+      if (!state_internal::read_bytes(in).empty()) {
+        throw SerializationError("state entry with a namespace: not supported by this version");
+      }
+      int64_t touched = 0;
+      Serializer<int64_t>::read(in, touched);
+      std::string_view bytes = state_internal::read_bytes(in);
+      deserialize<V>(bytes);  // malformed bytes fail the restore here, not at first access
+      value.clear();
+      DataOutput vo(value);
+      Serializer<int64_t>::write(vo, touched);
+      vo.write_raw(bytes.data(), bytes.size());
+      store_.put(state_internal::store_key(kg, key), value);
+    }
+  }
+  void append_keys(int kg, std::vector<std::string>& keys) const override {
+    int64_t now = ttl_ ? ctx_.now_ms() : 0;
+    store_.scan(state_internal::key_group_prefix(kg), [&](std::string_view k, std::string_view v) {
+      if (!expired(state_internal::stored_touched_ms(v), now)) {
+        keys.emplace_back(k.substr(state_internal::kKeyGroupPrefixBytes));
+      }
+    });
+  }
+
+ private:
+  // Makes the current key the cached one (reading nothing yet).
+  bool select() {
+    if (ctx_.key_group < 0) {
+      throw std::logic_error(
+          "keyed state used where there is no current key (keyed state "
+          "belongs to process_element, not to open or end_input)");
+    }
+    if (valid_ && kg_ == ctx_.key_group && key_ == ctx_.key) return true;
+    if (ctx_.key_group < ctx_.first_key_group ||
+        ctx_.key_group >= ctx_.first_key_group + ctx_.num_key_groups) {
+      throw std::invalid_argument("key group " + std::to_string(ctx_.key_group) +
+                                  " is outside this subtask's range");
+    }
+    kg_ = ctx_.key_group;
+    key_ = ctx_.key;
+    store_key_.clear();
+    state_internal::append_key_group_prefix(store_key_, kg_);
+    store_key_.append(key_);
+    valid_ = true;
+    loaded_ = false;
+    present_ = false;
+    cached_.reset();
+    return false;
+  }
+  V* load(bool write) {
+    select();
+    if (!loaded_) {
+      loaded_ = true;
+      present_ = store_.get(store_key_, &bytes_);
+      if (present_) {
+        touched_ = state_internal::stored_touched_ms(bytes_);
+        cached_ = deserialize<V>(std::string_view(bytes_).substr(sizeof(int64_t)));
+      }
+    }
+    if (!present_) return nullptr;
+    if (ttl_) {
+      int64_t now = ctx_.now_ms();
+      if (expired(touched_, now)) {
+        store_.remove(store_key_);
+        present_ = false;
+        cached_.reset();
+        return nullptr;
+      }
+      if (write) write_back(now);
+    }
+    return &*cached_;
+  }
+  void write_back(int64_t touched) {
+    touched_ = touched;
+    bytes_.clear();
+    DataOutput o(bytes_);
+    Serializer<int64_t>::write(o, touched);
+    Serializer<V>::write(o, *cached_);
+    store_.put(store_key_, bytes_);
+  }
+
+  bool expired(int64_t touched, int64_t now) const {
+    return ttl_ && now - touched >= ttl_->ttl.count();
+  }
+
+  const KeyContext& ctx_;
+  KvStore& store_;
+  std::optional<StateTtlConfig> ttl_;
+  // The cached entry: for (kg_, key_) when valid_; read from the store when loaded_.
+  bool valid_ = false;
+  bool loaded_ = false;
+  bool present_ = false;
+  int kg_ = -1;
+  std::string key_;
+  std::string store_key_;
+  std::string bytes_;
+  int64_t touched_ = 0;
+  std::optional<V> cached_;
+};
+
 // How a backend makes the table of a state whose value type only the caller knows: the backend
-// picks the kind of table it keeps. A backend of serialized values adds its kind here.
+// picks the kind of table it keeps.
 class TableFactory {
  public:
   virtual ~TableFactory() = default;
   virtual std::unique_ptr<StateTableBase> make_heap_table(const KeyContext& ctx) const = 0;
+  // A table over an embedded store's entries; nullptr for tables always kept on the heap (their
+  // backend then writes their entries into the store at each snapshot: timers).
+  virtual std::unique_ptr<StateTableBase> make_store_table(const KeyContext&, KvStore&) const {
+    return nullptr;
+  }
+  // The time-to-live of the state's entries, for a store's own clean-up.
+  virtual std::optional<StateTtlConfig> ttl() const { return std::nullopt; }
+  // Throws SerializationError unless `value` is a serialized value of the state's type: a store
+  // checks one stored value when the state is declared, so that a state declared with another
+  // type fails there, as on the heap, not at some later access.
+  virtual void check_value(std::string_view /*value*/) const {}
 };
 
 template <class V>
@@ -350,6 +562,12 @@ class TypedTableFactory final : public TableFactory {
   std::unique_ptr<StateTableBase> make_heap_table(const KeyContext& ctx) const override {
     return std::make_unique<HeapStateTable<V>>(ctx, ttl_);
   }
+  std::unique_ptr<StateTableBase> make_store_table(const KeyContext& ctx,
+                                                   KvStore& store) const override {
+    return std::make_unique<StoreStateTable<V>>(ctx, store, ttl_);
+  }
+  std::optional<StateTtlConfig> ttl() const override { return ttl_; }
+  void check_value(std::string_view value) const override { (void)deserialize<V>(value); }
 
  private:
   std::optional<StateTtlConfig> ttl_;
@@ -369,7 +587,7 @@ class StateBase {
 
 // The keyed state of one keyed operator in one subtask: the current key, the named states, and
 // their snapshot and restore per key group. Used only from the task's thread.
-class KeyedStateBackend {
+class SLUICE_EXPORT KeyedStateBackend {
  public:
   virtual ~KeyedStateBackend() = default;
   KeyedStateBackend(const KeyedStateBackend&) = delete;
@@ -420,10 +638,14 @@ class KeyedStateBackend {
     return static_cast<Table&>(*it->second);
   }
 
-  // Writes one byte string per key group of the range that holds any entry into
-  // out.key_groups[kg], including states restored but not declared since (unchanged). The
-  // result no longer refers to the backend's data.
-  virtual void snapshot(OperatorSnapshot& out) const = 0;
+  // The synchronous part of a snapshot for checkpoint `checkpoint_id`: one byte string per key
+  // group of the range that holds any entry into out.key_groups[kg], including states restored
+  // but not declared since (unchanged); or, for a backend of an embedded store, what its
+  // out.deferred part will store off the task's thread. Processing may change the state as soon
+  // as it returns.
+  virtual void snapshot(OperatorSnapshot& out, int64_t checkpoint_id = 0) = 0;
+  // Checkpoint `checkpoint_id` is complete: an incremental backend may build on its files.
+  virtual void notify_checkpoint_complete(int64_t /*checkpoint_id*/) {}
   // Takes the key groups of `in` (all must lie in the range, else std::invalid_argument). A
   // declared state is filled at once; the bytes of any other state are kept until the state is
   // declared. Throws SerializationError on malformed bytes.
@@ -608,7 +830,7 @@ class HeapKeyedStateBackend final : public KeyedStateBackend {
                                  std::function<int64_t()> now_ms = system_clock_ms)
       : KeyedStateBackend(make_context(range, std::move(now_ms))) {}
 
-  void snapshot(OperatorSnapshot& out) const override {
+  void snapshot(OperatorSnapshot& out, int64_t = 0) override {
     std::vector<std::string> names;
     for (const auto& [name, t] : tables_) names.push_back(name);
     for (const auto& [name, p] : pending_) names.push_back(name);
@@ -634,6 +856,11 @@ class HeapKeyedStateBackend final : public KeyedStateBackend {
   }
 
   void restore(const OperatorSnapshot& in) override {
+    if (!in.native.empty()) {
+      throw std::invalid_argument(
+          "the checkpoint holds this operator's keyed state in the " + in.native.front().backend +
+          " backend's format; restore it with state.backend.type: " + in.native.front().backend);
+    }
     KeyGroupRange range = key_group_range();
     for (const auto& [kg, bytes] : in.key_groups) {
       if (kg < range.first || kg > range.last) {

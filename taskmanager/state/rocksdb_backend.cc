@@ -1,0 +1,793 @@
+// The RocksDB keyed state backend.
+//
+// One RocksDB instance per keyed operator and subtask, in a working directory of its own under
+// state.backend.rocksdb.localdir, removed when the backend and every snapshot still reading it
+// are gone. One column family per state, named after it; keys are the key group (2 bytes,
+// big-endian) then the serialized key, so a key-group range is one contiguous key range; values
+// are touched_ms then the serialized value (see KvStore in sluice/state.h). Writes skip the
+// write-ahead log: a checkpoint, not the log, is what a failure restores from.
+//
+// Tables kept on the heap even here (timers) are written into their column family at every
+// snapshot, so that the instance's files hold all of the operator's state: one entry per key
+// group, whose key is the bare key-group prefix and whose value is the canonical entries (a
+// varint count, then the entries, which may have namespaces). A canonical section restored with
+// namespaces is stored the same way.
+//
+// Snapshots:
+//   full         the synchronous part takes a RocksDB snapshot (a sequence number, no copy);
+//                the deferred part iterates it and writes the key groups in the canonical
+//                format every backend reads (so such a checkpoint restores on either backend).
+//   incremental  the synchronous part flushes the write buffers and makes a RocksDB checkpoint
+//                (hard links of the live files) in the working directory; the deferred part
+//                copies to <checkpoint dir>/shared/ the SST files that the last completed
+//                checkpoint did not have (SST files never change once written), and the small
+//                files (MANIFEST, CURRENT, OPTIONS) to the checkpoint's own folder.
+//
+// Restore: a native snapshot of exactly this subtask's key groups becomes the instance (its
+// files copied into the working directory and opened); anything else (another parallelism,
+// canonical key groups) is inserted entry by entry, clipped to this subtask's key groups.
+#include <rocksdb/cache.h>
+#include <rocksdb/compaction_filter.h>
+#include <rocksdb/db.h>
+#include <rocksdb/filter_policy.h>
+#include <rocksdb/table.h>
+#include <rocksdb/utilities/checkpoint.h>
+#include <rocksdb/write_batch.h>
+#include <rocksdb/write_buffer_manager.h>
+
+#include <algorithm>
+#include <filesystem>
+#include <mutex>
+#include <stdexcept>
+
+#include "absl/strings/str_cat.h"
+#include "common/checkpoint_storage.h"
+#include "common/ids.h"
+#include "spdlog/spdlog.h"
+#include "taskmanager/state/state_backend.h"
+
+namespace sluice {
+
+class RocksDbMemory {
+ public:
+  std::shared_ptr<rocksdb::Cache> cache;
+  std::shared_ptr<rocksdb::WriteBufferManager> write_buffers;
+};
+
+std::shared_ptr<RocksDbMemory> MakeRocksDbMemory(int64_t bytes, double write_buffer_ratio) {
+  auto m = std::make_shared<RocksDbMemory>();
+  m->cache = rocksdb::NewLRUCache(static_cast<size_t>(std::max<int64_t>(bytes, 1 << 20)));
+  m->write_buffers = std::make_shared<rocksdb::WriteBufferManager>(
+      static_cast<size_t>(static_cast<double>(bytes) * write_buffer_ratio), m->cache);
+  return m;
+}
+
+namespace {
+
+namespace fs = std::filesystem;
+using state_internal::key_group_prefix;
+
+constexpr char kBackendName[] = "rocksdb";
+constexpr size_t kBatchBytes = 4 << 20;  // restore: write batches of about this size
+
+// Time-to-live per column family, read by compactions on RocksDB's threads.
+class TtlRegistry {
+ public:
+  explicit TtlRegistry(std::function<int64_t()> now) : now_(std::move(now)) {}
+  void Set(uint32_t family, int64_t ttl_ms) {
+    std::lock_guard<std::mutex> lock(mu_);
+    ttl_ms_[family] = ttl_ms;
+  }
+  // The TTL of `family`, or -1.
+  int64_t Get(uint32_t family) const {
+    std::lock_guard<std::mutex> lock(mu_);
+    auto it = ttl_ms_.find(family);
+    return it == ttl_ms_.end() ? -1 : it->second;
+  }
+  int64_t now() const { return now_(); }
+
+ private:
+  std::function<int64_t()> now_;
+  mutable std::mutex mu_;
+  std::map<uint32_t, int64_t> ttl_ms_;
+};
+
+// Drops entries not written for the state's TTL when RocksDB compacts them: expired entries of
+// keys never read again do not stay on disk forever.
+class TtlFilter final : public rocksdb::CompactionFilter {
+ public:
+  TtlFilter(int64_t ttl_ms, int64_t now_ms) : ttl_ms_(ttl_ms), now_ms_(now_ms) {}
+  bool Filter(int, const rocksdb::Slice&, const rocksdb::Slice& value, std::string*,
+              bool*) const override {
+    return now_ms_ - state_internal::stored_touched_ms({value.data(), value.size()}) >= ttl_ms_;
+  }
+  const char* Name() const override { return "sluice.TtlFilter"; }
+
+ private:
+  int64_t ttl_ms_;
+  int64_t now_ms_;
+};
+
+class TtlFilterFactory final : public rocksdb::CompactionFilterFactory {
+ public:
+  explicit TtlFilterFactory(std::shared_ptr<TtlRegistry> registry) : registry_(std::move(registry)) {}
+  std::unique_ptr<rocksdb::CompactionFilter> CreateCompactionFilter(
+      const rocksdb::CompactionFilter::Context& context) override {
+    int64_t ttl = registry_->Get(context.column_family_id);
+    if (ttl < 0) return nullptr;
+    return std::make_unique<TtlFilter>(ttl, registry_->now());
+  }
+  const char* Name() const override { return "sluice.TtlFilterFactory"; }
+
+ private:
+  std::shared_ptr<TtlRegistry> registry_;
+};
+
+// One RocksDB instance in its working directory. Shared by the backend and the snapshots still
+// reading it; the last owner closes it and removes the directory.
+class Instance {
+ public:
+  Instance(std::string root, const StateBackendOptions& options, std::shared_ptr<TtlRegistry> ttl)
+      : root_(std::move(root)), db_dir_(root_ + "/db"), ttl_(std::move(ttl)) {
+    db_options_.create_if_missing = true;
+    db_options_.create_missing_column_families = true;
+    db_options_.max_open_files = -1;
+    db_options_.info_log_level = rocksdb::InfoLogLevel::WARN_LEVEL;
+    db_options_.keep_log_file_num = 2;
+    if (options.memory) db_options_.write_buffer_manager = options.memory->write_buffers;
+    family_options_.write_buffer_size = static_cast<size_t>(options.write_buffer_size);
+    family_options_.compaction_filter_factory = std::make_shared<TtlFilterFactory>(ttl_);
+    rocksdb::BlockBasedTableOptions table;
+    table.block_size = static_cast<size_t>(options.block_size);
+    if (options.memory) table.block_cache = options.memory->cache;
+    table.cache_index_and_filter_blocks = options.memory != nullptr;
+    table.filter_policy.reset(rocksdb::NewBloomFilterPolicy(10));
+    family_options_.table_factory.reset(rocksdb::NewBlockBasedTableFactory(table));
+    write_options_.disableWAL = true;
+  }
+  ~Instance() {
+    Close();
+    std::error_code ec;
+    fs::remove_all(root_, ec);
+  }
+
+  // Opens the instance in the working directory with the column families found there.
+  void Open() { db_ = OpenAt(db_dir_, &families_); }
+
+  // Opens the instance in `dir` (created when missing), filling `families` by name (the
+  // default family included). The caller closes it with CloseAt.
+  rocksdb::DB* OpenAt(const std::string& dir,
+                      std::map<std::string, rocksdb::ColumnFamilyHandle*>* families) {
+    std::vector<std::string> names;
+    if (!rocksdb::DB::ListColumnFamilies(db_options_, dir, &names).ok()) names.clear();
+    if (std::find(names.begin(), names.end(), rocksdb::kDefaultColumnFamilyName) == names.end()) {
+      names.push_back(rocksdb::kDefaultColumnFamilyName);
+    }
+    std::vector<rocksdb::ColumnFamilyDescriptor> descriptors;
+    for (const std::string& n : names) descriptors.emplace_back(n, family_options_);
+    std::vector<rocksdb::ColumnFamilyHandle*> handles;
+    rocksdb::DB* db = nullptr;
+    Check(rocksdb::DB::Open(db_options_, dir, descriptors, &handles, &db), "cannot open RocksDB", dir);
+    for (auto* h : handles) (*families)[h->GetName()] = h;
+    return db;
+  }
+  static void CloseAt(rocksdb::DB* db, std::map<std::string, rocksdb::ColumnFamilyHandle*>& families) {
+    if (!db) return;
+    for (auto& [name, h] : families) db->DestroyColumnFamilyHandle(h);
+    families.clear();
+    db->Close();
+    delete db;
+  }
+
+  bool is_open() const { return db_ != nullptr; }
+  rocksdb::DB* db() { return db_; }
+  // The column family of state `name`, created when missing.
+  rocksdb::ColumnFamilyHandle* Family(const std::string& name) {
+    auto it = families_.find(name);
+    if (it != families_.end()) return it->second;
+    rocksdb::ColumnFamilyHandle* h = nullptr;
+    Check(db_->CreateColumnFamily(family_options_, name, &h),
+          absl::StrCat("cannot create the column family of state '", name, "'"), db_dir_);
+    return families_[name] = h;
+  }
+  // Every state's column family, by name (the default family left out).
+  std::vector<std::pair<std::string, rocksdb::ColumnFamilyHandle*>> StateFamilies() const {
+    std::vector<std::pair<std::string, rocksdb::ColumnFamilyHandle*>> out;
+    for (const auto& [name, h] : families_) {
+      if (name != rocksdb::kDefaultColumnFamilyName) out.emplace_back(name, h);
+    }
+    return out;
+  }
+
+  const std::string& root() const { return root_; }
+  const std::string& db_dir() const { return db_dir_; }
+  const rocksdb::WriteOptions& write_options() const { return write_options_; }
+  TtlRegistry& ttl() { return *ttl_; }
+
+  // Throws std::runtime_error("<what> in '<dir>': <status>") unless `s` is OK.
+  static void Check(const rocksdb::Status& s, const std::string& what, const std::string& dir) {
+    if (!s.ok()) throw std::runtime_error(absl::StrCat(what, " in '", dir, "': ", s.ToString()));
+  }
+
+ private:
+  void Close() {
+    CloseAt(db_, families_);
+    db_ = nullptr;
+  }
+
+  std::string root_;
+  std::string db_dir_;
+  std::shared_ptr<TtlRegistry> ttl_;
+  rocksdb::DBOptions db_options_;
+  rocksdb::ColumnFamilyOptions family_options_;
+  rocksdb::WriteOptions write_options_;
+  rocksdb::DB* db_ = nullptr;
+  std::map<std::string, rocksdb::ColumnFamilyHandle*> families_;
+};
+
+// The entries of one state: a column family.
+class FamilyStore final : public KvStore {
+ public:
+  FamilyStore(Instance& instance, rocksdb::ColumnFamilyHandle* family, std::string name)
+      : instance_(instance), family_(family), name_(std::move(name)) {}
+  bool get(std::string_view key, std::string* value) override {
+    rocksdb::Status s = instance_.db()->Get(read_options_, family_, Slice(key), value);
+    if (s.IsNotFound()) return false;
+    Fail(s, "read");
+    return true;
+  }
+  void put(std::string_view key, std::string_view value) override {
+    Fail(instance_.db()->Put(instance_.write_options(), family_, Slice(key), Slice(value)), "write");
+  }
+  void remove(std::string_view key) override {
+    Fail(instance_.db()->Delete(instance_.write_options(), family_, Slice(key)), "delete");
+  }
+  void scan(std::string_view prefix,
+            const std::function<void(std::string_view, std::string_view)>& fn) override {
+    std::unique_ptr<rocksdb::Iterator> it(instance_.db()->NewIterator(read_options_, family_));
+    for (it->Seek(Slice(prefix)); it->Valid() && it->key().starts_with(Slice(prefix)); it->Next()) {
+      fn({it->key().data(), it->key().size()}, {it->value().data(), it->value().size()});
+    }
+    Fail(it->status(), "scan");
+  }
+
+ private:
+  static rocksdb::Slice Slice(std::string_view v) { return {v.data(), v.size()}; }
+  void Fail(const rocksdb::Status& s, const char* op) {
+    Instance::Check(s, absl::StrCat("state '", name_, "': RocksDB cannot ", op), instance_.db_dir());
+  }
+  Instance& instance_;
+  rocksdb::ColumnFamilyHandle* family_;
+  std::string name_;
+  rocksdb::ReadOptions read_options_;
+};
+
+// Writes the canonical entries of `family` in key group `kg` (as HeapStateTable does) into
+// `out`, reading at `snapshot` (null: now); returns how many. Entries older than `ttl_ms`
+// (when >= 0) are left out.
+uint64_t WriteCanonical(rocksdb::DB* db, rocksdb::ColumnFamilyHandle* family,
+                        const rocksdb::Snapshot* snapshot, int kg, int64_t ttl_ms, int64_t now,
+                        std::string& out) {
+  rocksdb::ReadOptions ro;
+  ro.snapshot = snapshot;
+  std::unique_ptr<rocksdb::Iterator> it(db->NewIterator(ro, family));
+  std::string prefix = key_group_prefix(kg);
+  DataOutput o(out);
+  uint64_t n = 0;
+  for (it->Seek(prefix); it->Valid() && it->key().starts_with(prefix); it->Next()) {
+    std::string_view k(it->key().data(), it->key().size());
+    std::string_view v(it->value().data(), it->value().size());
+    if (k.size() == prefix.size()) {  // a heap-kept table's entries of the key group
+      DataInput in(v);
+      n += in.read_varint();
+      std::string_view rest = in.read_view(in.remaining());
+      o.write_raw(rest.data(), rest.size());
+      continue;
+    }
+    if (v.size() < sizeof(int64_t)) continue;
+    int64_t touched = state_internal::stored_touched_ms(v);
+    if (ttl_ms >= 0 && now - touched >= ttl_ms) continue;
+    state_internal::write_bytes(o, k.substr(state_internal::kKeyGroupPrefixBytes));
+    state_internal::write_bytes(o, {});
+    Serializer<int64_t>::write(o, touched);
+    state_internal::write_bytes(o, v.substr(sizeof(int64_t)));
+    ++n;
+  }
+  Instance::Check(it->status(), "cannot read a snapshot", db->GetName());
+  return n;
+}
+
+// Adds `count` canonical entries of key group `kg` to `batch` for `family`.
+void PutCanonical(rocksdb::WriteBatch& batch, rocksdb::ColumnFamilyHandle* family, int kg,
+                  DataInput& in, uint64_t count) {
+  std::string key;
+  std::string value;
+  for (uint64_t i = 0; i < count; ++i) {
+    std::string_view k = state_internal::read_bytes(in);
+    if (!state_internal::read_bytes(in).empty()) {
+      throw SerializationError("state entry with a namespace: not supported by this version");
+    }
+    int64_t touched = 0;
+    Serializer<int64_t>::read(in, touched);
+    std::string_view v = state_internal::read_bytes(in);
+    key = state_internal::store_key(kg, k);
+    value.clear();
+    DataOutput vo(value);
+    Serializer<int64_t>::write(vo, touched);
+    vo.write_raw(v.data(), v.size());
+    batch.Put(family, key, value);
+  }
+}
+
+// Which SST files the checkpoints of one instance stored, so that the next checkpoint stores
+// only new ones. Only files of a completed checkpoint are built on: the files of one that
+// failed may have been removed.
+class UploadTracker {
+ public:
+  using Files = std::map<std::string, StoreFile>;  // by name in the instance
+  Files Confirmed() const {
+    std::lock_guard<std::mutex> lock(mu_);
+    return confirmed_;
+  }
+  void Stored(int64_t id, Files files) {
+    std::lock_guard<std::mutex> lock(mu_);
+    stored_[id] = std::move(files);
+  }
+  void Completed(int64_t id) {
+    std::lock_guard<std::mutex> lock(mu_);
+    auto it = stored_.find(id);
+    if (it == stored_.end()) return;
+    confirmed_ = std::move(it->second);
+    stored_.erase(stored_.begin(), std::next(it));
+  }
+
+ private:
+  mutable std::mutex mu_;
+  std::map<int64_t, Files> stored_;
+  Files confirmed_;
+};
+
+// Names that keep the files of one subtask's operator apart in checkpoint storage.
+struct FileNaming {
+  std::string tag;           // unique per instance: shared file names never collide
+  std::string private_dir;   // "v<vertex>-s<subtask>-n<node>-<tag>", under chk-<n>/
+};
+
+// The deferred part of an incremental snapshot: stores the files of a local RocksDB checkpoint.
+class IncrementalUpload final : public DeferredSnapshot {
+ public:
+  IncrementalUpload(std::shared_ptr<Instance> instance, std::shared_ptr<UploadTracker> tracker,
+                    std::string local_dir, UploadTracker::Files base, FileNaming naming,
+                    KeyGroupRange range)
+      : instance_(std::move(instance)),
+        tracker_(std::move(tracker)),
+        local_dir_(std::move(local_dir)),
+        base_(std::move(base)),
+        naming_(std::move(naming)),
+        range_(range) {}
+  ~IncrementalUpload() override {
+    std::error_code ec;
+    fs::remove_all(local_dir_, ec);
+  }
+
+  void complete(const std::string& job_dir, int64_t checkpoint_id, OperatorSnapshot& out) override {
+    NativeSnapshot snap;
+    snap.backend = kBackendName;
+    snap.first_key_group = range_.first;
+    snap.last_key_group = range_.last;
+    std::string private_dir = absl::StrCat("chk-", checkpoint_id, "/", naming_.private_dir);
+    std::error_code ec;
+    fs::create_directories(absl::StrCat(job_dir, "/shared"), ec);
+    fs::create_directories(absl::StrCat(job_dir, "/", private_dir), ec);
+    std::vector<std::string> names;
+    for (const auto& e : fs::directory_iterator(local_dir_)) names.push_back(e.path().filename());
+    std::sort(names.begin(), names.end());
+    UploadTracker::Files shared;
+    for (const std::string& name : names) {
+      std::string from = absl::StrCat(local_dir_, "/", name);
+      uint64_t size = fs::file_size(from);
+      bool is_sst = name.size() > 4 && name.compare(name.size() - 4, 4, ".sst") == 0;
+      StoreFile f;
+      auto known = base_.find(name);
+      if (is_sst && known != base_.end() && known->second.size == size) {
+        f = known->second;  // stored by an earlier checkpoint: SST files never change
+      } else {
+        f.name = name;
+        f.size = size;
+        f.shared = is_sst;
+        f.path = is_sst ? absl::StrCat("shared/", naming_.tag, "-", name)
+                        : absl::StrCat(private_dir, "/", name);
+        absl::Status st = CopyFileDurably(from, absl::StrCat(job_dir, "/", f.path), /*sync=*/true);
+        if (!st.ok()) throw std::runtime_error(std::string(st.message()));
+        snap.uploaded_bytes += size;
+      }
+      if (f.shared) shared[name] = f;
+      snap.files.push_back(std::move(f));
+    }
+    tracker_->Stored(checkpoint_id, std::move(shared));
+    out.native.push_back(std::move(snap));
+  }
+
+ private:
+  std::shared_ptr<Instance> instance_;  // keeps the working directory
+  std::shared_ptr<UploadTracker> tracker_;
+  std::string local_dir_;
+  UploadTracker::Files base_;
+  FileNaming naming_;
+  KeyGroupRange range_;
+};
+
+// The deferred part of a full snapshot: the canonical key groups, read at a RocksDB snapshot.
+class FullSnapshotWrite final : public DeferredSnapshot {
+ public:
+  struct Family {
+    std::string name;
+    rocksdb::ColumnFamilyHandle* handle;
+    int64_t ttl_ms;
+  };
+  FullSnapshotWrite(std::shared_ptr<Instance> instance, std::vector<Family> families,
+                    KeyGroupRange range, int64_t now)
+      : instance_(std::move(instance)),
+        snapshot_(instance_->db()->GetSnapshot()),
+        families_(std::move(families)),
+        range_(range),
+        now_(now) {}
+  ~FullSnapshotWrite() override { instance_->db()->ReleaseSnapshot(snapshot_); }
+
+  void complete(const std::string&, int64_t, OperatorSnapshot& out) override {
+    std::string entries;
+    for (int kg = range_.first; kg <= range_.last; ++kg) {
+      std::string bytes;
+      DataOutput o(bytes);
+      for (const Family& f : families_) {
+        entries.clear();
+        uint64_t n = WriteCanonical(instance_->db(), f.handle, snapshot_, kg, f.ttl_ms, now_, entries);
+        if (n == 0) continue;
+        state_internal::write_bytes(o, f.name);
+        o.write_varint(n);
+        o.write_raw(entries.data(), entries.size());
+      }
+      if (!bytes.empty()) out.key_groups[kg] = std::move(bytes);
+    }
+  }
+
+ private:
+  std::shared_ptr<Instance> instance_;
+  const rocksdb::Snapshot* snapshot_;
+  std::vector<Family> families_;
+  KeyGroupRange range_;
+  int64_t now_;
+};
+
+class RocksDbKeyedStateBackend final : public KeyedStateBackend {
+ public:
+  RocksDbKeyedStateBackend(const StateBackendOptions& options, const BackendSite& site,
+                           KeyGroupRange range)
+      : KeyedStateBackend(MakeContext(range, site.now_ms)),
+        options_(options),
+        site_(site),
+        range_(range),
+        tracker_(std::make_shared<UploadTracker>()) {
+    std::string base = options.local_dir.empty() ? fs::temp_directory_path().string() : options.local_dir;
+    naming_.tag = NewJobId().substr(0, 16);
+    std::string where = absl::StrCat("v", site.vertex_id, "-s", site.subtask, "-n", site.node_id);
+    naming_.private_dir = absl::StrCat(where, "-", naming_.tag);
+    std::string root = absl::StrCat(base, "/sluice-rocksdb-", site.job_id, "-", where, "-a",
+                                    site.attempt, "-", naming_.tag);
+    std::error_code ec;
+    fs::create_directories(root + "/db", ec);
+    if (ec) {
+      throw std::runtime_error(absl::StrCat("cannot create the RocksDB working directory '", root,
+                                            "': ", ec.message()));
+    }
+    instance_ = std::make_shared<Instance>(root, options, std::make_shared<TtlRegistry>(site.now_ms));
+  }
+
+  void restore(const OperatorSnapshot& in) override {
+    for (const NativeSnapshot& n : in.native) {
+      if (n.backend != kBackendName) {
+        throw std::invalid_argument(absl::StrCat(
+            "the checkpoint holds keyed state in the ", n.backend,
+            " backend's format; restore it with state.backend.type: ", n.backend));
+      }
+    }
+    // The instance is replaced only before first use; a restore into states already declared
+    // inserts entries like one at another parallelism.
+    bool direct = !instance_->is_open() && in.native.size() == 1 &&
+                  in.native[0].first_key_group == range_.first &&
+                  in.native[0].last_key_group == range_.last;
+    if (direct) {
+      Download(in.native[0], instance_->db_dir());
+      instance_->Open();
+    } else {
+      EnsureOpen();
+      for (size_t i = 0; i < in.native.size(); ++i) Ingest(in.native[i], i);
+    }
+    for (const auto& [kg, bytes] : in.key_groups) RestoreKeyGroup(kg, bytes);
+    for (auto& [name, t] : tables_) {
+      if (t.on_heap) {
+        FillHeapTable(name, t);
+      } else {
+        t.table->reload();
+      }
+    }
+  }
+
+  void snapshot(OperatorSnapshot& out, int64_t checkpoint_id) override {
+    EnsureOpen();
+    WriteHeapTables();
+    rocksdb::DB* db = instance_->db();
+    if (options_.incremental) {
+      std::string local = absl::StrCat(instance_->root(), "/chk-", checkpoint_id, "-", snapshots_++);
+      std::vector<rocksdb::ColumnFamilyHandle*> handles;
+      for (const auto& [name, h] : instance_->StateFamilies()) handles.push_back(h);
+      rocksdb::FlushOptions flush;
+      if (!handles.empty()) {
+        Instance::Check(db->Flush(flush, handles), "cannot flush RocksDB", instance_->db_dir());
+      }
+      rocksdb::Checkpoint* raw = nullptr;
+      Instance::Check(rocksdb::Checkpoint::Create(db, &raw), "cannot checkpoint RocksDB",
+                      instance_->db_dir());
+      std::unique_ptr<rocksdb::Checkpoint> checkpoint(raw);
+      Instance::Check(checkpoint->CreateCheckpoint(local, /*log_size_for_flush=*/0),
+                      "cannot checkpoint RocksDB", local);
+      out.deferred = std::make_shared<IncrementalUpload>(instance_, tracker_, local,
+                                                         tracker_->Confirmed(), naming_, range_);
+    } else {
+      std::vector<FullSnapshotWrite::Family> families;
+      for (const auto& [name, h] : instance_->StateFamilies()) {
+        families.push_back({name, h, instance_->ttl().Get(h->GetID())});
+      }
+      out.deferred = std::make_shared<FullSnapshotWrite>(instance_, std::move(families), range_,
+                                                         ctx_.now_ms());
+    }
+  }
+
+  void notify_checkpoint_complete(int64_t checkpoint_id) override {
+    tracker_->Completed(checkpoint_id);
+  }
+
+  void Compact() {
+    EnsureOpen();
+    rocksdb::CompactRangeOptions options;
+    options.bottommost_level_compaction = rocksdb::BottommostLevelCompaction::kForce;
+    for (const auto& [name, h] : instance_->StateFamilies()) {
+      Instance::Check(instance_->db()->CompactRange(options, h, nullptr, nullptr),
+                      absl::StrCat("state '", name, "': RocksDB cannot compact"), instance_->db_dir());
+    }
+  }
+
+  void for_each_key(const std::function<void(const std::string& key)>& fn) override {
+    std::vector<std::string> keys;
+    for (int kg = range_.first; kg <= range_.last; ++kg) {
+      keys.clear();
+      for (const auto& [name, t] : tables_) t.table->append_keys(kg, keys);
+      std::sort(keys.begin(), keys.end());
+      keys.erase(std::unique(keys.begin(), keys.end()), keys.end());
+      for (const std::string& key : keys) {
+        set_current_key(key, kg);
+        fn(key);
+      }
+    }
+    clear_current_key();
+  }
+
+ protected:
+  StateTableBase& create_table(const std::string& name, const TableFactory& factory) override {
+    if (tables_.count(name)) throw std::logic_error("state '" + name + "' has a table already");
+    EnsureOpen();
+    rocksdb::ColumnFamilyHandle* family = instance_->Family(name);
+    if (auto ttl = factory.ttl()) instance_->ttl().Set(family->GetID(), ttl->ttl.count());
+    Table t;
+    t.store = std::make_unique<FamilyStore>(*instance_, family, name);
+    t.family = family;
+    t.table = factory.make_store_table(ctx_, *t.store);
+    if (t.table) {
+      CheckFirstValue(name, family, factory);
+    } else {
+      // Kept on the heap: filled from what the column family holds.
+      t.table = factory.make_heap_table(ctx_);
+      t.on_heap = true;
+      FillHeapTable(name, t);
+    }
+    return *tables_.emplace(name, std::move(t)).first->second.table;
+  }
+
+ private:
+  struct Table {
+    std::unique_ptr<FamilyStore> store;
+    rocksdb::ColumnFamilyHandle* family = nullptr;
+    std::unique_ptr<StateTableBase> table;
+    bool on_heap = false;
+  };
+
+  static KeyContext MakeContext(KeyGroupRange range, std::function<int64_t()> now_ms) {
+    KeyContext kc;
+    kc.first_key_group = range.first;
+    kc.num_key_groups = std::max(range.size(), 0);
+    kc.now_ms = std::move(now_ms);
+    return kc;
+  }
+
+  void EnsureOpen() {
+    if (!instance_->is_open()) instance_->Open();
+  }
+
+  // Adds what the column family of a heap-kept table holds to the table.
+  void FillHeapTable(const std::string& name, Table& t) {
+    std::string entries;
+    for (int kg = range_.first; kg <= range_.last; ++kg) {
+      entries.clear();
+      uint64_t n = WriteCanonical(instance_->db(), t.family, nullptr, kg, -1, 0, entries);
+      if (n == 0) continue;
+      DataInput in(entries);
+      try {
+        t.table->read_entries(kg, in, n);
+      } catch (const SerializationError& e) {
+        throw SerializationError(absl::StrCat("restoring state '", name, "' (key group ", kg,
+                                              "): ", e.what()));
+      }
+    }
+  }
+
+  // Throws SerializationError naming the state when its first stored value is not of the
+  // declared type.
+  void CheckFirstValue(const std::string& name, rocksdb::ColumnFamilyHandle* family,
+                       const TableFactory& factory) {
+    std::unique_ptr<rocksdb::Iterator> it(instance_->db()->NewIterator(rocksdb::ReadOptions(), family));
+    it->Seek(key_group_prefix(range_.first));
+    if (!it->Valid() || it->value().size() < sizeof(int64_t)) return;
+    try {
+      factory.check_value(std::string_view(it->value().data(), it->value().size()).substr(sizeof(int64_t)));
+    } catch (const SerializationError& e) {
+      throw SerializationError(absl::StrCat("restoring state '", name, "': ", e.what()));
+    }
+  }
+
+  // Replaces the column family of every heap-kept table by the table's entries.
+  void WriteHeapTables() {
+    std::string entries;
+    for (auto& [name, t] : tables_) {
+      if (!t.on_heap) continue;
+      rocksdb::WriteBatch batch;
+      std::string begin = key_group_prefix(range_.first);
+      std::string end = key_group_prefix(range_.last + 1);
+      batch.DeleteRange(t.family, begin, end);
+      for (int kg = range_.first; kg <= range_.last; ++kg) {
+        entries.clear();
+        DataOutput o(entries);
+        std::string body;
+        uint64_t n = t.table->write_entries(kg, body);
+        if (n == 0) continue;
+        o.write_varint(n);
+        o.write_raw(body.data(), body.size());
+        batch.Put(t.family, key_group_prefix(kg), entries);
+      }
+      Instance::Check(instance_->db()->Write(instance_->write_options(), &batch),
+                      absl::StrCat("state '", name, "': RocksDB cannot write"), instance_->db_dir());
+    }
+  }
+
+  // Copies the files of `snap` from checkpoint storage into `dir`.
+  void Download(const NativeSnapshot& snap, const std::string& dir) {
+    std::error_code ec;
+    fs::create_directories(dir, ec);
+    for (const StoreFile& f : snap.files) {
+      std::string from = absl::StrCat(site_.restore_dir, "/", f.path);
+      if (!fs::exists(from, ec)) {
+        throw std::runtime_error(absl::StrCat("checkpoint file '", from,
+                                              "' named by the checkpoint's metadata is missing"));
+      }
+      absl::Status st = CopyFileDurably(from, absl::StrCat(dir, "/", f.name), /*sync=*/false);
+      if (!st.ok()) throw std::runtime_error(std::string(st.message()));
+      uint64_t size = fs::file_size(absl::StrCat(dir, "/", f.name), ec);
+      if (size != f.size) {
+        throw std::runtime_error(absl::StrCat("checkpoint file '", from, "' has ", size,
+                                              " bytes, the metadata says ", f.size));
+      }
+    }
+  }
+
+  // Inserts the entries of this subtask's key groups from another instance's snapshot (one taken
+  // at another parallelism).
+  void Ingest(const NativeSnapshot& snap, size_t index) {
+    std::string dir = absl::StrCat(instance_->root(), "/restore-", index);
+    Download(snap, dir);
+    std::map<std::string, rocksdb::ColumnFamilyHandle*> families;
+    rocksdb::DB* db = instance_->OpenAt(dir, &families);
+    struct Closer {
+      rocksdb::DB* db;
+      std::map<std::string, rocksdb::ColumnFamilyHandle*>& families;
+      std::string dir;
+      ~Closer() {
+        Instance::CloseAt(db, families);
+        std::error_code ec;
+        fs::remove_all(dir, ec);
+      }
+    } closer{db, families, dir};
+    std::string begin = key_group_prefix(range_.first);
+    std::string end = key_group_prefix(range_.last + 1);
+    for (const auto& [name, h] : families) {
+      if (name == rocksdb::kDefaultColumnFamilyName) continue;
+      rocksdb::ColumnFamilyHandle* target = instance_->Family(name);
+      rocksdb::WriteBatch batch;
+      std::unique_ptr<rocksdb::Iterator> it(db->NewIterator(rocksdb::ReadOptions(), h));
+      for (it->Seek(begin); it->Valid() && it->key().compare(end) < 0; it->Next()) {
+        batch.Put(target, it->key(), it->value());
+        if (batch.GetDataSize() >= kBatchBytes) FlushBatch(batch, name);
+      }
+      Instance::Check(it->status(), "cannot read a restored RocksDB instance", dir);
+      FlushBatch(batch, name);
+    }
+  }
+
+  // Writes the canonical bytes of key group `kg` (sections of states) into the column families.
+  void RestoreKeyGroup(int kg, const std::string& bytes) {
+    if (kg < range_.first || kg > range_.last) {
+      throw std::invalid_argument(absl::StrCat("restored key group ", kg,
+                                               " is outside this subtask's range [", range_.first,
+                                               ", ", range_.last, "]"));
+    }
+    DataInput in(bytes);
+    while (!in.at_end()) {
+      std::string name(state_internal::read_bytes(in));
+      uint64_t count = in.read_varint();
+      rocksdb::WriteBatch batch;
+      try {
+        rocksdb::ColumnFamilyHandle* family = instance_->Family(name);
+        DataInput start = in;
+        bool namespaces = false;
+        for (uint64_t i = 0; i < count; ++i) {
+          state_internal::read_bytes(in);
+          namespaces |= !state_internal::read_bytes(in).empty();
+          in.read_view(sizeof(int64_t));
+          state_internal::read_bytes(in);
+        }
+        if (namespaces) {
+          std::string_view section = start.read_view(start.remaining() - in.remaining());
+          std::string value;
+          DataOutput o(value);
+          o.write_varint(count);
+          o.write_raw(section.data(), section.size());
+          batch.Put(family, key_group_prefix(kg), value);
+        } else {
+          PutCanonical(batch, family, kg, start, count);
+        }
+      } catch (const SerializationError& e) {
+        throw SerializationError(absl::StrCat("restoring state '", name, "' (key group ", kg,
+                                              "): ", e.what()));
+      }
+      FlushBatch(batch, name);
+    }
+  }
+
+  void FlushBatch(rocksdb::WriteBatch& batch, const std::string& name) {
+    if (batch.Count() == 0) return;
+    Instance::Check(instance_->db()->Write(instance_->write_options(), &batch),
+                    absl::StrCat("state '", name, "': RocksDB cannot write"), instance_->db_dir());
+    batch.Clear();
+  }
+
+  StateBackendOptions options_;
+  BackendSite site_;
+  KeyGroupRange range_;
+  FileNaming naming_;
+  std::shared_ptr<UploadTracker> tracker_;
+  int64_t snapshots_ = 0;
+  std::shared_ptr<Instance> instance_;
+  std::map<std::string, Table> tables_;  // declared states; destroyed before the instance
+};
+
+}  // namespace
+
+void CompactRocksDb(KeyedStateBackend& backend) {
+  if (auto* r = dynamic_cast<RocksDbKeyedStateBackend*>(&backend)) r->Compact();
+}
+
+std::unique_ptr<KeyedStateBackend> CreateRocksDbKeyedStateBackend(const StateBackendOptions& options,
+                                                                  const BackendSite& site,
+                                                                  KeyGroupRange range) {
+  return std::make_unique<RocksDbKeyedStateBackend>(options, site, range);
+}
+
+}  // namespace sluice

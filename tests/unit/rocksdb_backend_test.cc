@@ -1,0 +1,179 @@
+// What only the RocksDB backend does: incremental checkpoints that store only new files and
+// build only on completed checkpoints, restores that name a missing file, time-to-live enforced
+// by compaction, working directories removed with the backend, and a failing local disk
+// reported with its cause. (Every state kind on RocksDB: state_test, windows_test,
+// event_time_test.)
+#include <signal.h>
+#include <sys/resource.h>
+
+#include <filesystem>
+#include <string>
+
+#include <gmock/gmock.h>
+#include <gtest/gtest.h>
+
+#include "sluice/state.h"
+#include "taskmanager/state/state_backend.h"
+#include "tests/unit/test_backends.h"
+
+namespace sluice {
+namespace {
+
+namespace fs = std::filesystem;
+using testing_support::BackendKind;
+using testing_support::BackendMaker;
+using ::testing::HasSubstr;
+using ::testing::IsEmpty;
+
+constexpr KeyGroupRange kRange{0, 127};
+
+// Writes `n` keys, each with a 100-byte value tagged with `version`.
+void Fill(KeyedStateBackend& b, int from, int to, int version) {
+  auto& v = b.get<ValueState<std::string>>(ValueStateDescriptor<std::string>("v"));
+  for (int i = from; i < to; ++i) {
+    std::string key = "key-" + std::to_string(i);
+    b.set_current_key(serialize(key), key_group_for_hash(KeyHash<std::string>{}(key), 128));
+    v.update(std::string(96, 'x') + std::to_string(version));
+  }
+}
+
+uint64_t FullSize(const NativeSnapshot& n) {
+  uint64_t total = 0;
+  for (const StoreFile& f : n.files) total += f.size;
+  return total;
+}
+
+TEST(RocksDbBackendTest, IncrementalCheckpointsStoreOnlyWhatChanged) {
+  BackendMaker maker(BackendKind::kRocksDbIncremental);
+  auto b = maker.Make(kRange);
+  Fill(*b, 0, 20000, 1);
+  OperatorSnapshot first = maker.Snapshot(*b, 1);
+  ASSERT_EQ(first.native.size(), 1u);
+  EXPECT_EQ(first.native[0].uploaded_bytes, FullSize(first.native[0])) << "everything is new";
+  b->notify_checkpoint_complete(1);
+
+  Fill(*b, 0, 20, 2);  // 0.1% of the keys change
+  OperatorSnapshot second = maker.Snapshot(*b, 2);
+  ASSERT_EQ(second.native.size(), 1u);
+  const NativeSnapshot& n = second.native[0];
+  EXPECT_LT(n.uploaded_bytes * 20, FullSize(n))
+      << "stored " << n.uploaded_bytes << " of " << FullSize(n) << " bytes";
+  // The first checkpoint's SST files are named again, not stored again.
+  int reused = 0;
+  for (const StoreFile& f : n.files) {
+    for (const StoreFile& old : first.native[0].files) reused += f.shared && f.path == old.path;
+  }
+  EXPECT_GT(reused, 0);
+
+  // The second checkpoint restores whole.
+  auto restored = maker.Make(kRange);
+  restored->restore(second);
+  auto& v = restored->get<ValueState<std::string>>(ValueStateDescriptor<std::string>("v"));
+  for (int i : {0, 19, 20, 19999}) {
+    std::string key = "key-" + std::to_string(i);
+    restored->set_current_key(serialize(key), key_group_for_hash(KeyHash<std::string>{}(key), 128));
+    EXPECT_EQ(v.value().back(), i < 20 ? '2' : '1') << key;
+  }
+}
+
+TEST(RocksDbBackendTest, OnlyCompletedCheckpointsAreBuiltOn) {
+  BackendMaker maker(BackendKind::kRocksDbIncremental);
+  auto b = maker.Make(kRange);
+  Fill(*b, 0, 5000, 1);
+  maker.Snapshot(*b, 1);
+  // Checkpoint 1 never completes (its files may be removed): checkpoint 2 stores everything.
+  Fill(*b, 0, 5, 2);
+  OperatorSnapshot second = maker.Snapshot(*b, 2);
+  EXPECT_EQ(second.native[0].uploaded_bytes, FullSize(second.native[0]));
+}
+
+TEST(RocksDbBackendTest, RestoreNamesAMissingSharedFile) {
+  BackendMaker maker(BackendKind::kRocksDbIncremental);
+  auto b = maker.Make(kRange);
+  Fill(*b, 0, 1000, 1);
+  OperatorSnapshot snap = maker.Snapshot(*b, 1);
+  std::string missing;
+  for (const StoreFile& f : snap.native[0].files) {
+    if (f.shared) missing = f.path;
+  }
+  ASSERT_FALSE(missing.empty());
+  fs::remove(maker.checkpoint_dir() + "/" + missing);
+  auto restored = maker.Make(kRange);
+  try {
+    restored->restore(snap);
+    FAIL() << "no error";
+  } catch (const std::runtime_error& e) {
+    EXPECT_THAT(e.what(), HasSubstr(missing));
+    EXPECT_THAT(e.what(), HasSubstr("missing"));
+  }
+}
+
+TEST(RocksDbBackendTest, WorkingDirectoryIsRemovedWithTheBackend) {
+  BackendMaker maker(BackendKind::kRocksDbIncremental);
+  {
+    auto b = maker.Make(kRange);
+    Fill(*b, 0, 100, 1);
+    OperatorSnapshot s;
+    b->snapshot(s, 1);  // its deferred part keeps the files until it is done
+    b.reset();
+    EXPECT_FALSE(fs::is_empty(maker.local_dir()));
+    maker.Complete(s, 1);
+  }
+  EXPECT_TRUE(fs::is_empty(maker.local_dir()));
+}
+
+TEST(RocksDbBackendTest, CompactionDropsExpiredEntries) {
+  BackendMaker maker(BackendKind::kRocksDbIncremental);
+  int64_t now = 1000;
+  auto b = maker.Make(kRange, [&] { return now; });
+  ValueStateDescriptor<std::string> d("v");
+  d.ttl = StateTtlConfig{std::chrono::milliseconds(100)};
+  auto& v = b->get<ValueState<std::string>>(d);
+  for (int i = 0; i < 20000; ++i) {
+    std::string key = "key-" + std::to_string(i);
+    b->set_current_key(serialize(key), key_group_for_hash(KeyHash<std::string>{}(key), 128));
+    v.update(std::string(100, 'x'));
+  }
+  OperatorSnapshot before = maker.Snapshot(*b, 1);
+  now += 100;  // every entry has expired; none was read since
+  CompactRocksDb(*b);
+  OperatorSnapshot after = maker.Snapshot(*b, 2);
+  EXPECT_LT(FullSize(after.native[0]) * 10, FullSize(before.native[0]))
+      << "compaction left " << FullSize(after.native[0]) << " of " << FullSize(before.native[0])
+      << " bytes";
+}
+
+// A local disk that refuses writes (here: a file size limit) fails the state access with the
+// cause and the directory, rather than losing the write.
+TEST(RocksDbBackendTest, AFailingLocalDiskFailsWithItsCause) {
+  BackendMaker maker(BackendKind::kRocksDbIncremental);
+  auto b = maker.Make(kRange);
+  auto& v = b->get<ValueState<std::string>>(ValueStateDescriptor<std::string>("v"));
+  struct rlimit old_limit;
+  ASSERT_EQ(getrlimit(RLIMIT_FSIZE, &old_limit), 0);
+  auto old_handler = signal(SIGXFSZ, SIG_IGN);
+  struct rlimit small = old_limit;
+  small.rlim_cur = 256 << 10;
+  ASSERT_EQ(setrlimit(RLIMIT_FSIZE, &small), 0);
+  std::string error;
+  try {
+    for (int i = 0; i < 200000 && error.empty(); ++i) {
+      std::string key = "key-" + std::to_string(i);
+      b->set_current_key(serialize(key), key_group_for_hash(KeyHash<std::string>{}(key), 128));
+      v.update(std::string(200, 'x'));
+      if (i % 5000 == 4999) {
+        OperatorSnapshot s;
+        b->snapshot(s, i);  // flushes: writes SST files
+      }
+    }
+  } catch (const std::runtime_error& e) {
+    error = e.what();
+  }
+  setrlimit(RLIMIT_FSIZE, &old_limit);
+  signal(SIGXFSZ, old_handler);
+  EXPECT_THAT(error, HasSubstr(maker.local_dir()));
+  EXPECT_THAT(error, HasSubstr("File too large"));
+}
+
+}  // namespace
+}  // namespace sluice
