@@ -284,14 +284,7 @@ uint64_t WriteCanonical(rocksdb::DB* db, rocksdb::ColumnFamilyHandle* family,
       o.write_raw(rest.data(), rest.size());
       continue;
     }
-    if (v.size() < sizeof(int64_t)) continue;
-    int64_t touched = state_internal::stored_touched_ms(v);
-    if (ttl_ms >= 0 && now - touched >= ttl_ms) continue;
-    state_internal::write_bytes(o, k.substr(state_internal::kKeyGroupPrefixBytes));
-    state_internal::write_bytes(o, {});
-    Serializer<int64_t>::write(o, touched);
-    state_internal::write_bytes(o, v.substr(sizeof(int64_t)));
-    ++n;
+    n += state_internal::append_stored_entry(o, k, v, ttl_ms, now);
   }
   Instance::Check(it->status(), "cannot read a snapshot", db->GetName());
   return n;
@@ -300,22 +293,11 @@ uint64_t WriteCanonical(rocksdb::DB* db, rocksdb::ColumnFamilyHandle* family,
 // Adds `count` canonical entries of key group `kg` to `batch` for `family`.
 void PutCanonical(rocksdb::WriteBatch& batch, rocksdb::ColumnFamilyHandle* family, int kg,
                   DataInput& in, uint64_t count) {
-  std::string key;
   std::string value;
   for (uint64_t i = 0; i < count; ++i) {
-    std::string_view k = state_internal::read_bytes(in);
-    if (!state_internal::read_bytes(in).empty()) {
-      throw SerializationError("state entry with a namespace: not supported by this version");
-    }
-    int64_t touched = 0;
-    Serializer<int64_t>::read(in, touched);
-    std::string_view v = state_internal::read_bytes(in);
-    key = state_internal::store_key(kg, k);
-    value.clear();
-    DataOutput vo(value);
-    Serializer<int64_t>::write(vo, touched);
-    vo.write_raw(v.data(), v.size());
-    batch.Put(family, key, value);
+    state_internal::Entry e = state_internal::read_entry(in);
+    state_internal::make_stored_value(value, e.touched_ms, e.value);
+    batch.Put(family, state_internal::store_key(kg, e.key), value);
   }
 }
 
@@ -442,10 +424,7 @@ class FullSnapshotWrite final : public DeferredSnapshot {
       for (const Family& f : families_) {
         entries.clear();
         uint64_t n = WriteCanonical(instance_->db(), f.handle, snapshot_, kg, f.ttl_ms, now_, entries);
-        if (n == 0) continue;
-        state_internal::write_bytes(o, f.name);
-        o.write_varint(n);
-        o.write_raw(entries.data(), entries.size());
+        if (n > 0) state_internal::write_section(o, f.name, n, entries);
       }
       if (!bytes.empty()) out.key_groups[kg] = std::move(bytes);
     }
@@ -557,22 +536,11 @@ class RocksDbKeyedStateBackend final : public KeyedStateBackend {
     }
   }
 
-  void for_each_key(const std::function<void(const std::string& key)>& fn) override {
-    std::vector<std::string> keys;
-    for (int kg = range_.first; kg <= range_.last; ++kg) {
-      keys.clear();
-      for (const auto& [name, t] : tables_) t.table->append_keys(kg, keys);
-      std::sort(keys.begin(), keys.end());
-      keys.erase(std::unique(keys.begin(), keys.end()), keys.end());
-      for (const std::string& key : keys) {
-        set_current_key(key, kg);
-        fn(key);
-      }
-    }
-    clear_current_key();
+ protected:
+  void append_declared_keys(int kg, std::vector<std::string>& keys) const override {
+    for (const auto& [name, t] : tables_) t.table->append_keys(kg, keys);
   }
 
- protected:
   StateTableBase& create_table(const std::string& name, const TableFactory& factory) override {
     if (tables_.count(name)) throw std::logic_error("state '" + name + "' has a table already");
     EnsureOpen();

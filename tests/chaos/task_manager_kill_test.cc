@@ -1,7 +1,8 @@
 // Chaos: TaskManagers that run tasks of a checkpointed job are killed with SIGKILL, one after
 // each of several completed checkpoints, with a spare TaskManager ready each time (a replacement
 // starts after each kill). The job must restart from its latest checkpoint every time and end
-// with exact output (EXACTLY_ONCE), or with nothing lost (AT_LEAST_ONCE).
+// with exact output (EXACTLY_ONCE), or with nothing lost (AT_LEAST_ONCE), on the heap and on
+// RocksDB with incremental checkpoints.
 //
 // The default form kills three times in a job of about 6 s; SLUICE_CHAOS_LONG=1 kills six times
 // in a longer job with more keys.
@@ -44,7 +45,8 @@ bool AllTasksRunning(const proto::JobStatus& s) {
   return true;
 }
 
-void KillTaskManagersDuringAJob(const std::string& mode) {
+// `backend`: extra -D options of the job (its state backend).
+void KillTaskManagersDuringAJob(const std::string& mode, std::vector<std::string> backend = {}) {
   const bool exactly_once = mode == "EXACTLY_ONCE";
   const KillScale scale = Scale();
   // One slot per TaskManager and parallelism 2: two TaskManagers run the job, one is spare.
@@ -54,16 +56,21 @@ void KillTaskManagersDuringAJob(const std::string& mode) {
   TestCluster cluster(options);
   SLUICE_ASSERT_OK(cluster.Start());
   const std::string output = cluster.dir() + "/out";
+  std::vector<std::string> args = {
+      "-p", "2", "-D", "execution.checkpointing.interval=250ms", "-D",
+      "execution.checkpointing.mode=" + mode, "-D",
+      "state.checkpoints.dir=" + cluster.dir() + "/checkpoints", "-D",
+      "restart-strategy.type=fixed-delay", "-D",
+      absl::StrCat("restart-strategy.fixed-delay.attempts=", scale.rounds + 2), "-D",
+      "restart-strategy.fixed-delay.delay=200ms"};
+  for (const std::string& option : backend) {
+    args.push_back("-D");
+    args.push_back(option);
+  }
   std::string job;
   SLUICE_ASSIGN_OR_FAIL(
       job, cluster.SubmitDetached(
-               TestJobLibrary("chaos_count_job"),
-               {"-p", "2", "-D", "execution.checkpointing.interval=250ms", "-D",
-                "execution.checkpointing.mode=" + mode, "-D",
-                "state.checkpoints.dir=" + cluster.dir() + "/checkpoints", "-D",
-                "restart-strategy.type=fixed-delay", "-D",
-                absl::StrCat("restart-strategy.fixed-delay.attempts=", scale.rounds + 2), "-D",
-                "restart-strategy.fixed-delay.delay=200ms"},
+               TestJobLibrary("chaos_count_job"), args,
                {"--keys", absl::StrCat(scale.keys), "--per-key", absl::StrCat(scale.per_key),
                 "--rate", absl::StrCat(scale.rate), "--output", output}));
 
@@ -117,6 +124,13 @@ TEST(ChaosKillTest, KilledTaskManagersExactlyOnce) { KillTaskManagersDuringAJob(
 
 TEST(ChaosKillTest, KilledTaskManagersAtLeastOnceLoseNothing) {
   KillTaskManagersDuringAJob("AT_LEAST_ONCE");
+}
+
+// The same on RocksDB with incremental checkpoints: every restore downloads the files of the
+// latest checkpoint, shared ones included, and the counts stay exact.
+TEST(ChaosKillTest, KilledTaskManagersExactlyOnceOnRocksDbIncremental) {
+  KillTaskManagersDuringAJob("EXACTLY_ONCE",
+                             {"state.backend.type=rocksdb", "state.backend.incremental=true"});
 }
 
 }  // namespace

@@ -37,6 +37,7 @@ class GatedSequence : public sluice::SourceFunction<int64_t> {
     auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(timeout_s_);
     while (!stopped() && !std::filesystem::exists(gate_) &&
            std::chrono::steady_clock::now() < deadline) {
+      out.flush();  // where a checkpoint of a waiting job is taken
       std::this_thread::sleep_for(std::chrono::milliseconds(10));
     }
   }

@@ -613,6 +613,7 @@ class KeyedProcessOperator final : public KeyedOneInputOperator<IN, K> {
   }
   void notify_checkpoint_complete(int64_t checkpoint_id) override {
     SLUICE_USER_CALL(this->name_, f_.notify_checkpoint_complete(checkpoint_id));
+    KeyedOneInputOperator<IN, K>::notify_checkpoint_complete(checkpoint_id);
   }
 
  private:
@@ -671,6 +672,7 @@ class KeyedCoProcessOperator final : public KeyedOperator<TwoInputOperator<IN1, 
   }
   void notify_checkpoint_complete(int64_t checkpoint_id) override {
     SLUICE_USER_CALL(this->name_, f_.notify_checkpoint_complete(checkpoint_id));
+    Base::notify_checkpoint_complete(checkpoint_id);
   }
   SideOutputs* side_outputs() override { return &side_; }
 

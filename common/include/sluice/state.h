@@ -160,6 +160,37 @@ inline void write_bytes(DataOutput& out, std::string_view b) {
 }
 inline std::string_view read_bytes(DataInput& in) { return in.read_view(in.read_varint()); }
 
+// One entry of the canonical format, read with read_entry (the namespace must be empty).
+struct Entry {
+  std::string_view key;
+  int64_t touched_ms = 0;
+  std::string_view value;
+};
+inline Entry read_entry(DataInput& in) {
+  Entry e;
+  e.key = read_bytes(in);
+  if (!read_bytes(in).empty()) {
+    throw SerializationError("state entry with a namespace: not supported by this version");
+  }
+  Serializer<int64_t>::read(in, e.touched_ms);
+  e.value = read_bytes(in);
+  return e;
+}
+inline void write_entry(DataOutput& o, std::string_view key, int64_t touched_ms,
+                        std::string_view value) {
+  write_bytes(o, key);
+  write_bytes(o, {});  // namespace: reserved
+  Serializer<int64_t>::write(o, touched_ms);
+  write_bytes(o, value);
+}
+// A state's section of a key group's bytes: its name, the number of entries, the entries.
+inline void write_section(DataOutput& o, std::string_view name, uint64_t count,
+                          std::string_view entries) {
+  write_bytes(o, name);
+  o.write_varint(count);
+  o.write_raw(entries.data(), entries.size());
+}
+
 // Skips `count` entries (see above).
 inline void skip_entries(DataInput& in, uint64_t count) {
   for (uint64_t i = 0; i < count; ++i) {
@@ -265,13 +296,10 @@ class HeapStateTable final : public StateTable<V> {
     uint64_t n = 0;
     for (const auto& [key, e] : g) {
       if (expired(e, now)) continue;
-      state_internal::write_bytes(o, key);
-      state_internal::write_bytes(o, {});  // namespace: reserved
-      Serializer<int64_t>::write(o, e.touched_ms);
       value.clear();
       DataOutput vo(value);
       Serializer<V>::write(vo, e.value);
-      state_internal::write_bytes(o, value);
+      state_internal::write_entry(o, key, e.touched_ms, value);
       ++n;
     }
     return n;
@@ -279,14 +307,11 @@ class HeapStateTable final : public StateTable<V> {
   void read_entries(int kg, DataInput& in, uint64_t count) override {
     auto& g = groups_.at(index(kg));
     for (uint64_t i = 0; i < count; ++i) {
-      std::string key(state_internal::read_bytes(in));
-      if (!state_internal::read_bytes(in).empty()) {
-        throw SerializationError("state entry with a namespace: not supported by this version");
-      }
+      state_internal::Entry in_entry = state_internal::read_entry(in);
       Entry e{};
-      Serializer<int64_t>::read(in, e.touched_ms);
-      e.value = deserialize<V>(state_internal::read_bytes(in));
-      g.insert_or_assign(std::move(key), std::move(e));
+      e.touched_ms = in_entry.touched_ms;
+      e.value = deserialize<V>(in_entry.value);
+      g.insert_or_assign(std::string(in_entry.key), std::move(e));
     }
   }
   void append_keys(int kg, std::vector<std::string>& keys) const override {
@@ -378,6 +403,23 @@ inline int64_t stored_touched_ms(std::string_view value) {
   if (value.size() >= sizeof(t)) std::memcpy(&t, value.data(), sizeof(t));
   return t;
 }
+// A store's value: touched_ms, then the value's bytes.
+inline void make_stored_value(std::string& out, int64_t touched_ms, std::string_view bytes) {
+  out.clear();
+  DataOutput o(out);
+  Serializer<int64_t>::write(o, touched_ms);
+  o.write_raw(bytes.data(), bytes.size());
+}
+// Appends the store entry (key, value) to `o` as a canonical entry, unless it is malformed or
+// older than `ttl_ms` (when >= 0) at `now`; returns whether it did.
+inline bool append_stored_entry(DataOutput& o, std::string_view key, std::string_view value,
+                                int64_t ttl_ms, int64_t now) {
+  if (value.size() < sizeof(int64_t) || key.size() < kKeyGroupPrefixBytes) return false;
+  int64_t touched = stored_touched_ms(value);
+  if (ttl_ms >= 0 && now - touched >= ttl_ms) return false;
+  write_entry(o, key.substr(kKeyGroupPrefixBytes), touched, value.substr(sizeof(int64_t)));
+  return true;
+}
 }  // namespace state_internal
 
 // Keyed state in an embedded store: values serialized, read back into a cached object per
@@ -418,16 +460,11 @@ class StoreStateTable final : public StateTable<V> {
   }
   uint64_t write_entries(int kg, std::string& out) const override {
     int64_t now = ttl_ ? ctx_.now_ms() : 0;
+    int64_t ttl_ms = ttl_ ? ttl_->ttl.count() : -1;
     DataOutput o(out);
     uint64_t n = 0;
     store_.scan(state_internal::key_group_prefix(kg), [&](std::string_view k, std::string_view v) {
-      int64_t touched = state_internal::stored_touched_ms(v);
-      if (expired(touched, now) || v.size() < sizeof(int64_t)) return;
-      state_internal::write_bytes(o, k.substr(state_internal::kKeyGroupPrefixBytes));
-      state_internal::write_bytes(o, {});
-      Serializer<int64_t>::write(o, touched);
-      state_internal::write_bytes(o, v.substr(sizeof(int64_t)));
-      ++n;
+      n += state_internal::append_stored_entry(o, k, v, ttl_ms, now);
     });
     return n;
   }
@@ -436,19 +473,10 @@ class StoreStateTable final : public StateTable<V> {
     reload();
     std::string value;
     for (uint64_t i = 0; i < count; ++i) {
-      std::string_view key = state_internal::read_bytes(in);
-      if (!state_internal::read_bytes(in).empty()) {
-        throw SerializationError("state entry with a namespace: not supported by this version");
-      }
-      int64_t touched = 0;
-      Serializer<int64_t>::read(in, touched);
-      std::string_view bytes = state_internal::read_bytes(in);
-      deserialize<V>(bytes);  // malformed bytes fail the restore here, not at first access
-      value.clear();
-      DataOutput vo(value);
-      Serializer<int64_t>::write(vo, touched);
-      vo.write_raw(bytes.data(), bytes.size());
-      store_.put(state_internal::store_key(kg, key), value);
+      state_internal::Entry e = state_internal::read_entry(in);
+      deserialize<V>(e.value);  // malformed bytes fail the restore here, not at first access
+      state_internal::make_stored_value(value, e.touched_ms, e.value);
+      store_.put(state_internal::store_key(kg, e.key), value);
     }
   }
   void append_keys(int kg, std::vector<std::string>& keys) const override {
@@ -653,13 +681,28 @@ class SLUICE_EXPORT KeyedStateBackend {
   // Calls fn(serialized key) once for every key with a live entry in any declared state, in
   // key-group order, with that key as the current key; then clears the current key. `fn` may
   // read and change state.
-  virtual void for_each_key(const std::function<void(const std::string& key)>& fn) = 0;
+  void for_each_key(const std::function<void(const std::string& key)>& fn) {
+    std::vector<std::string> keys;
+    for (int kg = ctx_.first_key_group; kg < ctx_.first_key_group + ctx_.num_key_groups; ++kg) {
+      keys.clear();
+      append_declared_keys(kg, keys);
+      std::sort(keys.begin(), keys.end());
+      keys.erase(std::unique(keys.begin(), keys.end()), keys.end());
+      for (const std::string& key : keys) {
+        set_current_key(key, kg);
+        fn(key);
+      }
+    }
+    clear_current_key();
+  }
 
  protected:
   explicit KeyedStateBackend(KeyContext ctx) : ctx_(std::move(ctx)) {}
   // Creates the table of a state declared for the first time, filled with what was restored
   // under `name`.
   virtual StateTableBase& create_table(const std::string& name, const TableFactory& factory) = 0;
+  // Appends the keys with a live entry in key group `kg` in any declared table (repeats allowed).
+  virtual void append_declared_keys(int kg, std::vector<std::string>& keys) const = 0;
 
   KeyContext ctx_;
 
@@ -844,12 +887,14 @@ class HeapKeyedStateBackend final : public KeyedStateBackend {
         if (t != tables_.end()) {
           entries.clear();
           uint64_t n = t->second->write_entries(kg, entries);
-          if (n > 0) write_section(o, name, n, entries);
+          if (n > 0) state_internal::write_section(o, name, n, entries);
           continue;
         }
         const auto& groups = pending_.at(name);
         auto g = groups.find(kg);
-        if (g != groups.end()) write_section(o, name, g->second.count, g->second.entries);
+        if (g != groups.end()) {
+          state_internal::write_section(o, name, g->second.count, g->second.entries);
+        }
       }
       if (!bytes.empty()) out.key_groups[kg] = std::move(bytes);
     }
@@ -888,22 +933,10 @@ class HeapKeyedStateBackend final : public KeyedStateBackend {
     }
   }
 
-  void for_each_key(const std::function<void(const std::string& key)>& fn) override {
-    std::vector<std::string> keys;
-    for (int kg = ctx_.first_key_group; kg < ctx_.first_key_group + ctx_.num_key_groups; ++kg) {
-      keys.clear();
-      for (const auto& [name, t] : tables_) t->append_keys(kg, keys);
-      std::sort(keys.begin(), keys.end());
-      keys.erase(std::unique(keys.begin(), keys.end()), keys.end());
-      for (const std::string& key : keys) {
-        set_current_key(key, kg);
-        fn(key);
-      }
-    }
-    clear_current_key();
-  }
-
  protected:
+  void append_declared_keys(int kg, std::vector<std::string>& keys) const override {
+    for (const auto& [name, t] : tables_) t->append_keys(kg, keys);
+  }
   StateTableBase& create_table(const std::string& name, const TableFactory& factory) override {
     if (tables_.count(name)) throw std::logic_error("state '" + name + "' has a table already");
     std::unique_ptr<StateTableBase> t = factory.make_heap_table(ctx_);
@@ -928,12 +961,6 @@ class HeapKeyedStateBackend final : public KeyedStateBackend {
     kc.num_key_groups = std::max(range.size(), 0);
     kc.now_ms = std::move(now_ms);
     return kc;
-  }
-  static void write_section(DataOutput& o, const std::string& name, uint64_t count,
-                            std::string_view entries) {
-    state_internal::write_bytes(o, name);
-    o.write_varint(count);
-    o.write_raw(entries.data(), entries.size());
   }
   static void read_into(StateTableBase& t, const std::string& name, int kg,
                         std::string_view entries, uint64_t count) {
