@@ -56,7 +56,11 @@ class RocksDbMemory {
 
 std::shared_ptr<RocksDbMemory> MakeRocksDbMemory(int64_t bytes, double write_buffer_ratio) {
   auto m = std::make_shared<RocksDbMemory>();
-  m->cache = rocksdb::NewLRUCache(static_cast<size_t>(std::max<int64_t>(bytes, 1 << 20)));
+  // A tenth of the cache is kept for index and filter blocks, so that data blocks cannot push
+  // them out: a lookup then reads at most one data block from disk.
+  m->cache = rocksdb::NewLRUCache(static_cast<size_t>(std::max<int64_t>(bytes, 1 << 20)),
+                                  /*num_shard_bits=*/-1, /*strict_capacity_limit=*/false,
+                                  /*high_pri_pool_ratio=*/0.1);
   m->write_buffers = std::make_shared<rocksdb::WriteBufferManager>(
       static_cast<size_t>(static_cast<double>(bytes) * write_buffer_ratio), m->cache);
   return m;
@@ -141,6 +145,14 @@ class Instance {
     table.block_size = static_cast<size_t>(options.block_size);
     if (options.memory) table.block_cache = options.memory->cache;
     table.cache_index_and_filter_blocks = options.memory != nullptr;
+    table.cache_index_and_filter_blocks_with_high_priority = true;
+    // Index and filter in partitions of a block each, with only their top level pinned: a lookup
+    // in a large file reads one small partition, not the file's whole filter, when the cache is
+    // smaller than the state.
+    table.index_type = rocksdb::BlockBasedTableOptions::IndexType::kTwoLevelIndexSearch;
+    table.partition_filters = true;
+    table.metadata_block_size = 4096;
+    table.pin_top_level_index_and_filter = true;
     table.filter_policy.reset(rocksdb::NewBloomFilterPolicy(10));
     family_options_.table_factory.reset(rocksdb::NewBlockBasedTableFactory(table));
     write_options_.disableWAL = true;
