@@ -23,8 +23,11 @@
 #include <thread>
 #include <unordered_map>
 
+#include "absl/strings/numbers.h"
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_join.h"
+#include "absl/strings/str_split.h"
+#include "common/checkpoint_storage.h"
 
 extern char** environ;
 
@@ -199,15 +202,16 @@ std::map<std::string, std::vector<std::string>> ReadPartFiles(const std::string&
 ::testing::AssertionResult SequenceCountOutputIsCorrect(const std::string& dir, int64_t keys,
                                                         int64_t per_key, bool exactly_once) {
   static const std::regex kCommitted(R"(part-\d+-\d+)");
-  static const std::regex kLine(R"((-?\d+),(-?\d+),(-?\d+))");
   std::error_code ec;
   if (!fs::is_directory(dir, ec)) return ::testing::AssertionFailure() << "no folder " << dir;
   std::vector<std::string> problems;
   auto problem = [&](std::string p) {
     if (problems.size() < 10) problems.push_back(std::move(p));
   };
-  std::unordered_map<int64_t, std::string> file_of;
-  int files = 0;
+  // Per key, the index in `names` of the file that has its line (-1: none yet). Lines are
+  // parsed by hand: the large-state test checks millions of them.
+  std::vector<int32_t> file_of(static_cast<size_t>(keys), -1);
+  std::vector<std::string> names;
   for (const auto& entry : fs::directory_iterator(dir, ec)) {
     std::string name = entry.path().filename().string();
     if (name.rfind("part-", 0) != 0) continue;
@@ -215,25 +219,27 @@ std::map<std::string, std::vector<std::string>> ReadPartFiles(const std::string&
       problem(absl::StrCat("visible file '", name, "' is not a committed part file"));
       continue;
     }
-    ++files;
+    names.push_back(name);
     std::ifstream f(entry.path(), std::ios::binary);
     std::string line;
     while (std::getline(f, line)) {
-      std::smatch m;
-      if (!std::regex_match(line, m, kLine)) {
+      std::vector<absl::string_view> fields = absl::StrSplit(line, ',');
+      int64_t key = 0, count = 0, violations = 0;
+      if (fields.size() != 3 || !absl::SimpleAtoi(fields[0], &key) ||
+          !absl::SimpleAtoi(fields[1], &count) || !absl::SimpleAtoi(fields[2], &violations)) {
         problem(absl::StrCat(name, ": malformed line '", line, "'"));
         continue;
       }
-      int64_t key = std::stoll(m[1]), count = std::stoll(m[2]), violations = std::stoll(m[3]);
       if (key < 0 || key >= keys) {
         problem(absl::StrCat(name, ": key out of range in '", line, "'"));
         continue;
       }
-      auto [it, inserted] = file_of.emplace(key, name);
-      if (!inserted) {
-        problem(
-            absl::StrCat("key ", key, " appears more than once (", it->second, " and ", name, ")"));
+      int32_t& seen_in = file_of[static_cast<size_t>(key)];
+      if (seen_in >= 0) {
+        problem(absl::StrCat("key ", key, " appears more than once (", names[seen_in], " and ",
+                             name, ")"));
       }
+      seen_in = static_cast<int32_t>(names.size() - 1);
       if (exactly_once && (count != per_key || violations != 0)) {
         problem(absl::StrCat(name, ": key ", key, " has count ", count, " and ", violations,
                              " violations, expected ", per_key, " and 0"));
@@ -247,7 +253,7 @@ std::map<std::string, std::vector<std::string>> ReadPartFiles(const std::string&
   int64_t missing = 0;
   std::string some_missing;
   for (int64_t k = 0; k < keys; ++k) {
-    if (file_of.count(k)) continue;
+    if (file_of[static_cast<size_t>(k)] >= 0) continue;
     if (++missing <= 10) absl::StrAppend(&some_missing, some_missing.empty() ? "" : " ", k);
   }
   if (missing > 0) {
@@ -256,7 +262,7 @@ std::map<std::string, std::vector<std::string>> ReadPartFiles(const std::string&
   }
   if (problems.empty()) return ::testing::AssertionSuccess();
   return ::testing::AssertionFailure()
-         << "output in " << dir << " (" << files << " committed part files) is wrong:\n  "
+         << "output in " << dir << " (" << names.size() << " committed part files) is wrong:\n  "
          << absl::StrJoin(problems, "\n  ");
 }
 
@@ -272,6 +278,28 @@ std::vector<std::string> InProgressFiles(const std::string& dir) {
   }
   std::sort(names.begin(), names.end());
   return names;
+}
+
+std::optional<proto::CheckpointMetadata> NewestCheckpoint(const std::string& job_dir) {
+  std::optional<proto::CheckpointMetadata> newest;
+  std::error_code ec;
+  for (const auto& e : fs::directory_iterator(job_dir, ec)) {
+    std::string name = e.path().filename().string();
+    if (name.rfind("chk-", 0) != 0) continue;
+    auto meta = ReadMetadata(e.path().string());
+    if (meta.ok() && (!newest || meta->checkpoint_id() > newest->checkpoint_id())) newest = *meta;
+  }
+  return newest;
+}
+
+SharedStateSizes SharedStateSizesOf(const proto::CheckpointMetadata& meta) {
+  SharedStateSizes sizes;
+  for (const auto& h : meta.handles()) {
+    if (h.shared_files_size() == 0) continue;
+    sizes.stored += h.checkpointed_size();
+    sizes.full += h.full_size();
+  }
+  return sizes;
 }
 
 // ---- processes ----

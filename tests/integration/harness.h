@@ -25,6 +25,7 @@
 #include "absl/status/status.h"
 #include "absl/status/statusor.h"
 #include "client/job_client.h"
+#include "proto/checkpoint.pb.h"
 
 namespace sluice::itest {
 
@@ -68,6 +69,17 @@ std::map<std::string, std::vector<std::string>> ReadPartFiles(const std::string&
                                                         int64_t per_key, bool exactly_once = true);
 // The names of the exactly-once file sink's in-progress files (`.part-*.inprogress`) in `dir`.
 std::vector<std::string> InProgressFiles(const std::string& dir);
+
+// The metadata of the newest checkpoint under `job_dir` (<state.checkpoints.dir>/<job-id>) that
+// has one; nullopt when there is none yet.
+std::optional<proto::CheckpointMetadata> NewestCheckpoint(const std::string& job_dir);
+// The bytes a checkpoint stored, and all the bytes its state takes, summed over the subtasks
+// whose state refers to shared files (RocksDB instances with incremental checkpoints).
+struct SharedStateSizes {
+  int64_t stored = 0;
+  int64_t full = 0;
+};
+SharedStateSizes SharedStateSizesOf(const proto::CheckpointMetadata& meta);
 
 // ---- processes ----
 

@@ -9,7 +9,6 @@
 #include <string>
 
 #include "absl/strings/str_cat.h"
-#include "common/checkpoint_storage.h"
 #include "integration/harness.h"
 
 namespace sluice::itest {
@@ -17,19 +16,6 @@ namespace {
 
 namespace fs = std::filesystem;
 using namespace std::chrono_literals;
-
-// The metadata of the newest checkpoint under `job_dir` that has one.
-std::optional<proto::CheckpointMetadata> NewestCheckpoint(const std::string& job_dir) {
-  std::optional<proto::CheckpointMetadata> newest;
-  std::error_code ec;
-  for (const auto& e : fs::directory_iterator(job_dir, ec)) {
-    std::string name = e.path().filename().string();
-    if (name.rfind("chk-", 0) != 0) continue;
-    auto meta = ReadMetadata(e.path().string());
-    if (meta.ok() && (!newest || meta->checkpoint_id() > newest->checkpoint_id())) newest = *meta;
-  }
-  return newest;
-}
 
 std::set<std::string> SharedFilesIn(const std::string& job_dir) {
   std::set<std::string> files;
@@ -70,12 +56,9 @@ TEST(RocksDbTest, IncrementalCheckpointsOfAnIdleJobStoreLittleAndRestore) {
       [&] {
         meta = NewestCheckpoint(job_dir);
         if (!meta) return false;
-        stored = full = 0;
-        for (const auto& h : meta->handles()) {
-          if (h.shared_files_size() == 0) continue;  // not the keyed vertex
-          stored += h.checkpointed_size();
-          full += h.full_size();
-        }
+        SharedStateSizes sizes = SharedStateSizesOf(*meta);
+        stored = sizes.stored;
+        full = sizes.full;
         // The same full size three checkpoints running: the data is all in.
         steady = full > 0 && full == previous_full ? steady + 1 : 0;
         previous_full = full;
