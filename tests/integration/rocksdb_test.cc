@@ -1,7 +1,7 @@
 // The RocksDB state backend in a real cluster, chosen per job with -D: incremental checkpoints
 // whose metadata shows that a checkpoint without changes stores a small fraction of the state,
 // shared files removed once no retained checkpoint names them, and exact output. (Restores:
-// unit tests of the backend, and chaos/task_manager_kill_test on RocksDB.)
+// unit tests of the backend, chaos/task_manager_kill_test and chaos/large_state_test.)
 #include <gmock/gmock.h>
 
 #include <filesystem>
@@ -27,7 +27,7 @@ std::set<std::string> SharedFilesIn(const std::string& job_dir) {
   return files;
 }
 
-TEST(RocksDbTest, IncrementalCheckpointsOfAnIdleJobStoreLittleAndRestore) {
+TEST(RocksDbTest, IncrementalCheckpointsOfAnIdleJobStoreLittle) {
   ClusterOptions options;
   options.task_managers = 1;
   options.slots_per_task_manager = 2;
