@@ -12,6 +12,9 @@
 //   6. Window aggregation cost: a keyed sliding (10 s / 1 s) and a tumbling (10 s) event-time
 //      window's count and sum per record and per core, beside a hand-written loop computing the
 //      sliding windows' results; the window task's chain driven in-process (window_bench.h).
+//   7. Keyed-state updates per core, heap beside RocksDB, at 100 thousand and 10 million keys.
+//   8. Checkpoints of 1 GiB of RocksDB state with 1% churn: full beside incremental, duration
+//      and bytes stored (state_bench.h).
 //
 //   sluice-bench --quick                a smoke run of figures 1-3, under 20 s
 //   sluice-bench                        figures 1-3 in full, about a minute
@@ -19,6 +22,8 @@
 //   sluice-bench checkpoints            figures 4-5 in full, about a minute
 //   sluice-bench windows --quick        a smoke run of figure 6, a few seconds
 //   sluice-bench windows                figure 6 in full, under a minute
+//   sluice-bench state --quick          a smoke run of figures 7-8, under a minute
+//   sluice-bench state                  figures 7-8 in full, a few minutes
 //   sluice-bench --help                 record counts, runs, layouts, -D settings of the clusters
 //
 // The job libraries (bench/jobs/) are looked up in ../bench from this binary's folder
@@ -56,6 +61,7 @@
 #include "common/process.h"
 #include "common/status_macros.h"
 #include "spdlog/spdlog.h"
+#include "state_bench.h"
 #include "window_bench.h"
 #include "workload.h"
 
@@ -87,13 +93,15 @@ struct Options {
   std::vector<std::string> overrides;
   // The layouts of figure 2. Default: all three.
   std::string layouts = "spread,remote,local";
-  // What to run: "throughput" (figures 1-3), "checkpoints" (figures 4-5), "windows" (figure 6)
-  // or "all". Default: throughput.
+  // What to run: "throughput" (figures 1-3), "checkpoints" (figures 4-5), "windows" (figure 6),
+  // "state" (figures 7-8) or "all". Default: throughput.
   std::string mode = "throughput";
   // Settings of figures 4 and 5 (bin_dir, lib_dir, quick and -D are copied from the above).
   CheckpointBenchOptions checkpoints;
   // Settings of figure 6 (quick, and runs when --runs is given, are copied from the above).
   WindowBenchOptions windows;
+  // Settings of figures 7 and 8 (quick, and runs when --runs is given, are copied).
+  StateBenchOptions state;
 };
 
 // ---------------------------------------------------------------------------------------------
@@ -567,7 +575,7 @@ absl::Status RunThroughput(const Options& o, const std::set<int>& only) {
 int Main(const Options& o) {
   std::set<int> only;
   for (char c : o.only) {
-    if (c >= '1' && c <= '6') only.insert(c - '0');
+    if (c >= '1' && c <= '8') only.insert(c - '0');
   }
   std::string load;
   std::ifstream("/proc/loadavg") >> load;
@@ -605,6 +613,16 @@ int Main(const Options& o) {
       rc = 1;
     }
   }
+  if (only.count(7) || only.count(8)) {
+    StateBenchOptions state = o.state;
+    state.run_updates = only.count(7) > 0;
+    state.run_checkpoints = only.count(8) > 0;
+    absl::Status s = RunStateFigures(state);
+    if (!s.ok()) {
+      std::fprintf(stderr, "error: state: %s\n", std::string(s.message()).c_str());
+      rc = 1;
+    }
+  }
   std::printf("\nTotal %.1f s.\n", SecondsSince(t0));
   return rc;
 }
@@ -627,11 +645,13 @@ int main(int argc, char** argv) {
   app.add_option("mode", o.mode,
                  "throughput: figures 1-3 (default); checkpoints: figures 4-5, checkpoint "
                  "overhead and recovery from kill -9 on real daemons; windows: figure 6, "
-                 "window aggregation cost on one thread; all: 1-6")
-      ->check(CLI::IsMember({"throughput", "checkpoints", "windows", "all"}));
+                 "window aggregation cost on one thread; state: figures 7-8, the keyed state "
+                 "backends' updates and checkpoints; all: 1-8")
+      ->check(CLI::IsMember({"throughput", "checkpoints", "windows", "state", "all"}));
   app.add_option("--only", o.only,
                  "which figures: a list of 1 (pipeline), 2 (shuffle), 3 (memory), "
-                 "4 (checkpoint overhead), 5 (recovery), 6 (windows); overrides the mode's");
+                 "4 (checkpoint overhead), 5 (recovery), 6 (windows), 7 (state updates), "
+                 "8 (state checkpoints); overrides the mode's");
   app.add_option("--bin-dir", o.bin_dir,
                  "folder of sluice-jobmanager and sluice-taskmanager "
                  "(default: this binary's folder)");
@@ -686,14 +706,28 @@ int main(int argc, char** argv) {
   app.add_option("--watermark-every", wo.watermark_interval_ms,
                  "figure 6: ms of event time between watermarks, 1..1000 (default 100)")
       ->check(CLI::Range(int64_t{1}, int64_t{1000}));
+  sluice::bench::StateBenchOptions& so = o.state;
+  app.add_option("--state-updates", so.updates,
+                 "figure 7: updates per run of each variant (default 2,000,000; 300,000 with "
+                 "--quick)")
+      ->check(CLI::Range(int64_t{1}, int64_t{1} << 40));
+  app.add_option("--state-checkpoints", so.checkpoints,
+                 "figure 8: checkpoints of each kind after the first (default 3; 2 with --quick)")
+      ->check(CLI::Range(1, 100));
+  app.add_option("--state-dir", so.dir,
+                 "figures 7-8: folder for the RocksDB instances and checkpoint files (default: "
+                 "the system's temporary folder)");
   CLI11_PARSE(app, argc, argv);
   if (app.count("--only") == 0) {
     if (o.mode == "checkpoints") o.only = "4,5";
     if (o.mode == "windows") o.only = "6";
-    if (o.mode == "all") o.only = "1,2,3,4,5,6";
+    if (o.mode == "state") o.only = "7,8";
+    if (o.mode == "all") o.only = "1,2,3,4,5,6,7,8";
   }
   wo.quick = o.quick;
   if (app.count("--runs") > 0) wo.runs = o.runs;
+  so.quick = o.quick;
+  if (app.count("--runs") > 0) so.runs = o.runs;
 
   std::string self = sluice::bench::SelfDir();
   if (o.bin_dir.empty()) o.bin_dir = self;

@@ -38,12 +38,6 @@ static_assert(kRing >= kPanes + 2 && (kRing & (kRing - 1)) == 0);
 // The size of a network buffer: taskmanager.memory.segment-size's default.
 constexpr size_t kBufferBytes = 32 * 1024;
 
-double ThreadCpuSeconds() {
-  timespec ts{};
-  clock_gettime(CLOCK_THREAD_CPUTIME_ID, &ts);
-  return static_cast<double>(ts.tv_sec) + static_cast<double>(ts.tv_nsec) / 1e9;
-}
-
 // ---------------------------------------------------------------------------------------------
 // The records, the aggregate and the workload.
 
@@ -79,13 +73,6 @@ struct CountSum {
     return a;
   }
 };
-
-inline uint64_t SplitMix64(uint64_t x) {
-  x += 0x9e3779b97f4a7c15ULL;
-  x = (x ^ (x >> 30)) * 0xbf58476d1ce4e5b9ULL;
-  x = (x ^ (x >> 27)) * 0x94d049bb133111ebULL;
-  return x ^ (x >> 31);
-}
 
 // Record i: event time i / events_per_second (ms, steadily increasing from 0), a pseudo-random
 // key of `keys`, the value i % 100 (whole numbers, so that every sum is exact in a double and
