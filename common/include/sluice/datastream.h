@@ -568,17 +568,17 @@ class KeyedReduceOperator final : public KeyedOneInputOperator<T, K> {
   ValueState<T>* value_ = nullptr;
 };
 
-template <class K, class IN, class OUT, class KS, class F>
-class KeyedProcessOperator final : public KeyedOneInputOperator<IN, K> {
+// Base of the operators that run a keyed user function F (on `Base`: OneInputOperator<IN> or
+// TwoInputOperator<IN1, IN2>): the function's open, close, checkpoint hooks and operator state,
+// its timers and side outputs, and the context it is called with.
+template <class Base, class K, class OUT, class F>
+class KeyedFunctionOperator : public KeyedOperator<Base, K> {
  public:
-  KeyedProcessOperator(std::string name, KS ks, F f, Collector<OUT>* out)
-      : KeyedOneInputOperator<IN, K>(std::move(name)),
-        ks_(std::move(ks)),
-        f_(std::move(f)),
-        out_(out) {}
+  KeyedFunctionOperator(std::string name, F f, Collector<OUT>* out)
+      : KeyedOperator<Base, K>(std::move(name)), f_(std::move(f)), out_(out) {}
   void initialize_state(TaskRuntime& rt, const OperatorSnapshot* restored,
                         bool is_restored) override {
-    KeyedOneInputOperator<IN, K>::initialize_state(rt, restored, is_restored);
+    KeyedOperator<Base, K>::initialize_state(rt, restored, is_restored);
     SLUICE_USER_CALL(this->name_, state_.initialize(restored, is_restored));
   }
   void open(TaskRuntime& rt) override {
@@ -587,34 +587,33 @@ class KeyedProcessOperator final : public KeyedOneInputOperator<IN, K> {
     SLUICE_USER_CALL(this->name_, f_.open(state_.context(rt, this->backend_.get())));
     this->timers_->start();
   }
-  void emit(IN&& v) override {
-    SLUICE_USER_CALL(this->name_, {
-      ctx_.key = ks_(static_cast<const IN&>(v));
-      this->set_current_key(ctx_.key);  // state accesses in process_element refer to this key
-      f_.process_element(v, ctx_, *out_);
-    });
-  }
-  SideOutputs* side_outputs() override { return &side_; }
-  // Every key with state first (each as the current key), then the end of input without one.
-  void end_input() override {
-    SLUICE_USER_CALL(this->name_, {
-      this->backend_->for_each_key([this](const std::string& key) {
-        ctx_.key = deserialize<K>(key);
-        f_.end_input_of_key(ctx_.key, *out_);
-      });
-      f_.end_input(*out_);
-    });
-  }
   void close() override { SLUICE_USER_CALL(this->name_, f_.close()); }
   void snapshot_state(int64_t checkpoint_id, OperatorSnapshot& out) override {
     SLUICE_USER_CALL(this->name_, f_.snapshot_state(checkpoint_id));
-    KeyedOneInputOperator<IN, K>::snapshot_state(checkpoint_id, out);
+    KeyedOperator<Base, K>::snapshot_state(checkpoint_id, out);
     state_.snapshot(out);
   }
   void notify_checkpoint_complete(int64_t checkpoint_id) override {
     SLUICE_USER_CALL(this->name_, f_.notify_checkpoint_complete(checkpoint_id));
-    KeyedOneInputOperator<IN, K>::notify_checkpoint_complete(checkpoint_id);
+    KeyedOperator<Base, K>::notify_checkpoint_complete(checkpoint_id);
   }
+  SideOutputs* side_outputs() override { return &side_; }
+
+ protected:
+  // Makes the key `key_of()` returns current (for state accesses and the context), then calls
+  // `process`; both are user code.
+  template <class KeyOf, class P>
+  void process_with_key(KeyOf&& key_of, P&& process) {
+    SLUICE_USER_CALL(this->name_, {
+      ctx_.key = key_of();
+      this->set_current_key(ctx_.key);
+      process();
+    });
+  }
+
+  F f_;
+  Collector<OUT>* out_;
+  KeyedContextImpl<K> ctx_{this, &side_};
 
  private:
   void fire_timer(const InternalTimer& t, TimeDomain domain) override {
@@ -622,73 +621,59 @@ class KeyedProcessOperator final : public KeyedOneInputOperator<IN, K> {
     ctx_.domain = domain;
     f_.on_timer(t.time, ctx_, *out_);
   }
-  KS ks_;
-  F f_;
-  Collector<OUT>* out_;
   FunctionState state_;
   SideOutputs side_;
-  KeyedContextImpl<K> ctx_{this, &side_};
+};
+
+template <class K, class IN, class OUT, class KS, class F>
+class KeyedProcessOperator final : public KeyedFunctionOperator<OneInputOperator<IN>, K, OUT, F> {
+ public:
+  KeyedProcessOperator(std::string name, KS ks, F f, Collector<OUT>* out)
+      : KeyedFunctionOperator<OneInputOperator<IN>, K, OUT, F>(std::move(name), std::move(f), out),
+        ks_(std::move(ks)) {}
+  void emit(IN&& v) override {
+    this->process_with_key([&] { return ks_(static_cast<const IN&>(v)); },
+                           [&] { this->f_.process_element(v, this->ctx_, *this->out_); });
+  }
+  // Every key with state first (each as the current key), then the end of input without one.
+  void end_input() override {
+    SLUICE_USER_CALL(this->name_, {
+      this->backend_->for_each_key([this](const std::string& key) {
+        this->ctx_.key = deserialize<K>(key);
+        this->f_.end_input_of_key(this->ctx_.key, *this->out_);
+      });
+      this->f_.end_input(*this->out_);
+    });
+  }
+
+ private:
+  KS ks_;
 };
 
 // Runs a KeyedCoProcessFunction over two connected streams keyed alike: both inputs share the
 // keyed state and timers of their key.
 template <class K, class IN1, class IN2, class OUT, class KS1, class KS2, class F>
-class KeyedCoProcessOperator final : public KeyedOperator<TwoInputOperator<IN1, IN2>, K> {
+class KeyedCoProcessOperator final
+    : public KeyedFunctionOperator<TwoInputOperator<IN1, IN2>, K, OUT, F> {
  public:
-  using Base = KeyedOperator<TwoInputOperator<IN1, IN2>, K>;
   KeyedCoProcessOperator(std::string name, KS1 ks1, KS2 ks2, F f, Collector<OUT>* out)
-      : Base(std::move(name)), ks1_(std::move(ks1)), ks2_(std::move(ks2)), f_(std::move(f)), out_(out) {}
-  void initialize_state(TaskRuntime& rt, const OperatorSnapshot* restored,
-                        bool is_restored) override {
-    Base::initialize_state(rt, restored, is_restored);
-    SLUICE_USER_CALL(this->name_, state_.initialize(restored, is_restored));
-  }
-  void open(TaskRuntime& rt) override {
-    this->create_timer_service(rt);
-    ctx_.timers = this->user_timer_service();
-    SLUICE_USER_CALL(this->name_, f_.open(state_.context(rt, this->backend_.get())));
-    this->timers_->start();
-  }
+      : KeyedFunctionOperator<TwoInputOperator<IN1, IN2>, K, OUT, F>(std::move(name),
+                                                                      std::move(f), out),
+        ks1_(std::move(ks1)),
+        ks2_(std::move(ks2)) {}
   void emit1(IN1&& v) override {
-    SLUICE_USER_CALL(this->name_, {
-      ctx_.key = ks1_(static_cast<const IN1&>(v));
-      this->set_current_key(ctx_.key);
-      f_.process_element1(v, ctx_, *out_);
-    });
+    this->process_with_key([&] { return ks1_(static_cast<const IN1&>(v)); },
+                           [&] { this->f_.process_element1(v, this->ctx_, *this->out_); });
   }
   void emit2(IN2&& v) override {
-    SLUICE_USER_CALL(this->name_, {
-      ctx_.key = ks2_(static_cast<const IN2&>(v));
-      this->set_current_key(ctx_.key);
-      f_.process_element2(v, ctx_, *out_);
-    });
+    this->process_with_key([&] { return ks2_(static_cast<const IN2&>(v)); },
+                           [&] { this->f_.process_element2(v, this->ctx_, *this->out_); });
   }
-  void end_input() override { SLUICE_USER_CALL(this->name_, f_.end_input(*out_)); }
-  void close() override { SLUICE_USER_CALL(this->name_, f_.close()); }
-  void snapshot_state(int64_t checkpoint_id, OperatorSnapshot& out) override {
-    SLUICE_USER_CALL(this->name_, f_.snapshot_state(checkpoint_id));
-    Base::snapshot_state(checkpoint_id, out);
-    state_.snapshot(out);
-  }
-  void notify_checkpoint_complete(int64_t checkpoint_id) override {
-    SLUICE_USER_CALL(this->name_, f_.notify_checkpoint_complete(checkpoint_id));
-    Base::notify_checkpoint_complete(checkpoint_id);
-  }
-  SideOutputs* side_outputs() override { return &side_; }
+  void end_input() override { SLUICE_USER_CALL(this->name_, this->f_.end_input(*this->out_)); }
 
  private:
-  void fire_timer(const InternalTimer& t, TimeDomain domain) override {
-    ctx_.key = deserialize<K>(t.key);
-    ctx_.domain = domain;
-    f_.on_timer(t.time, ctx_, *out_);
-  }
   KS1 ks1_;
   KS2 ks2_;
-  F f_;
-  Collector<OUT>* out_;
-  FunctionState state_;
-  SideOutputs side_;
-  KeyedContextImpl<K> ctx_{this, &side_};
 };
 
 template <class T>

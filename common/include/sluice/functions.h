@@ -203,15 +203,10 @@ class SourceFunction {
   SourceFunction& operator=(const SourceFunction&) { return *this; }
 };
 
-// What a function on a plain stream sees beside a record (ProcessFunction::Context,
-// CoProcessFunction::Context).
-class ElementContext {
+// The part of every function context that emits to side outputs.
+class SideOutputContext {
  public:
-  virtual ~ElementContext() = default;
-  // The record's timestamp, or kNoTimestamp.
-  virtual int64_t timestamp() const = 0;
-  virtual int64_t current_processing_time() const = 0;
-  virtual int64_t current_watermark() const = 0;
+  virtual ~SideOutputContext() = default;
   // Emits `v` to the side output `tag`.
   template <class T>
   void output(const OutputTag<T>& tag, T v) {
@@ -222,24 +217,25 @@ class ElementContext {
   virtual SideOutputs& side_outputs() = 0;
 };
 
+// What a function on a plain stream sees beside a record (ProcessFunction::Context,
+// CoProcessFunction::Context).
+class ElementContext : public SideOutputContext {
+ public:
+  // The record's timestamp, or kNoTimestamp.
+  virtual int64_t timestamp() const = 0;
+  virtual int64_t current_processing_time() const = 0;
+  virtual int64_t current_watermark() const = 0;
+};
+
 // What a function on a keyed stream sees beside a record (KeyedProcessFunction::Context,
 // KeyedCoProcessFunction::Context); in on_timer, also the timer's time domain.
 template <class K>
-class KeyedContext {
+class KeyedContext : public SideOutputContext {
  public:
-  virtual ~KeyedContext() = default;
   virtual const K& current_key() const = 0;
   // The record's timestamp (in on_timer: the timer's time for event time), or kNoTimestamp.
   virtual int64_t timestamp() const = 0;
   virtual TimerService& timer_service() = 0;
-  // Emits `v` to the side output `tag`.
-  template <class T>
-  void output(const OutputTag<T>& tag, T v) {
-    side_outputs().emit(tag, std::move(v));
-  }
-
- protected:
-  virtual SideOutputs& side_outputs() = 0;
 };
 template <class K>
 class KeyedOnTimerContext : public KeyedContext<K> {

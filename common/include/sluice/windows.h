@@ -551,20 +551,11 @@ class GlobalWindows final {
 
 // What a ProcessWindowFunction sees besides the elements.
 template <class W>
-class WindowContext {
+class WindowContext : public SideOutputContext {
  public:
-  virtual ~WindowContext() = default;
   virtual const W& window() const = 0;
   virtual int64_t current_watermark() const = 0;
   virtual int64_t current_processing_time() const = 0;
-  // Emits `v` to the side output `tag`.
-  template <class X>
-  void output(const OutputTag<X>& tag, X v) {
-    side_outputs().emit(tag, std::move(v));
-  }
-
- protected:
-  virtual SideOutputs& side_outputs() = 0;
 };
 
 // Evaluates a window of a keyed stream with all its elements (or, after aggregate(agg, fn) or
