@@ -983,9 +983,43 @@ class WindowOperator final : public KeyedOneInputOperator<T, K> {
 
   // Panes (tumbling and sliding windows, default trigger, incremental function). The windows
   // containing pane p start at the aligned s with p.end - size <= s <= p.start.
+  //
+  // Event time: a key with panes has one pane timer, at the next time one of its windows ends or
+  // a pane is due for removal (next_pane_time); that timer fires the window, removes the panes
+  // no window needs any more and asks for the next one. A new pane asks for a timer only when it
+  // is due before the key's timer (a late record's pane), which it then replaces. Processing
+  // time: each new pane also asks for a timer at its first window's end.
   int64_t pane_cleanup_time(int64_t last_start) const {
     return A::kEventTime ? window_internal::saturating_add(last_start + size_ - 1, lateness_)
                          : last_start + size_ - 1;
+  }
+  // The first and last start of the windows that contain pane p.
+  int64_t first_window_start(const W& p) const {
+    return window_internal::align_up(p.end - size_, offset_, slide_);
+  }
+  int64_t last_window_start(const W& p) const {
+    return window_internal::align_down(p.start, offset_, slide_);
+  }
+  // The end - 1 of pane p's first window that ends after `done`, or its removal time if none.
+  int64_t pane_due_time(const W& p, int64_t done) const {
+    int64_t s = first_window_start(p);
+    if (done >= s + size_ - 1) s = window_internal::align_up(done - size_ + 2, offset_, slide_);
+    int64_t last = last_window_start(p);
+    return s <= last ? s + size_ - 1 : pane_cleanup_time(last);
+  }
+  // The earliest time after `done` at which a window holding panes of `c` ends or a pane of `c`
+  // is due for removal; every window ending at or before `done` has fired. `c` is not empty.
+  int64_t next_pane_time(const Contents& c, int64_t done) const {
+    // Panes are sorted by start, and so are their windows and removal times: the first pane is
+    // the first to go, and the first pane with a window ending after `done` has the earliest.
+    int64_t next = pane_cleanup_time(last_window_start(c.begin()->first));
+    for (const auto& [p, slot] : c) {
+      int64_t s = first_window_start(p);
+      if (s + size_ - 1 >= next) break;
+      if (done >= s + size_ - 1) s = window_internal::align_up(done - size_ + 2, offset_, slide_);
+      if (s <= last_window_start(p)) return std::min(next, s + size_ - 1);
+    }
+    return next;
   }
   void register_pane_timer(int64_t t) {
     if (A::kEventTime) {
@@ -996,11 +1030,10 @@ class WindowOperator final : public KeyedOneInputOperator<T, K> {
   }
   void add_to_pane(int64_t ts, T&& v) {
     using window_internal::align_down;
-    using window_internal::align_up;
     int64_t ps = align_down(ts, offset_, pane_);
     TimeWindow p{ps, ps + pane_};
-    int64_t first = align_up(p.end - size_, offset_, slide_);
-    int64_t last = align_down(p.start, offset_, slide_);
+    int64_t first = first_window_start(p);
+    int64_t last = last_window_start(p);
     // What has fired already: processing-time windows are never late.
     int64_t fired = A::kEventTime ? watermark() : kMinWatermark;
     if (first > last || (A::kEventTime && pane_cleanup_time(last) <= fired)) {
@@ -1008,21 +1041,29 @@ class WindowOperator final : public KeyedOneInputOperator<T, K> {
       return;
     }
     Contents& c = contents();
-    auto [it, created] = c.try_emplace(W(p));
-    if (created) {
-      it->second.acc = policy_.create();
-      it->second.empty = false;
+    Slot* slot;
+    if (!c.empty() && c.rbegin()->first == p) {
+      slot = &c.rbegin()->second;  // most records: the key's newest pane
+    } else {
+      // The key's timer, if it has panes (event time).
+      int64_t key_timer = A::kEventTime && !c.empty() ? next_pane_time(c, fired) : kMaxWatermark;
+      bool had_panes = !c.empty();
+      auto [it, created] = c.try_emplace(W(p));
+      slot = &it->second;
+      if (created) {
+        slot->acc = policy_.create();
+        slot->empty = false;
+        int64_t due = pane_due_time(p, fired);
+        if (!A::kEventTime || !had_panes) {
+          register_pane_timer(due);
+        } else if (due < key_timer) {
+          this->timers_->delete_event_time_timer(key_timer);
+          register_pane_timer(due);
+        }
+      }
     }
-    policy_.add(it->second.acc, std::move(v));
+    policy_.add(slot->acc, std::move(v));
     contents_->modified();
-    if (created) {
-      // One timer per pane: at the end of its first window still to fire (the later windows and
-      // the pane's removal follow from that timer, see on_pane_timer), or at its removal when
-      // all its windows have fired.
-      int64_t s = first;
-      if (fired >= s + size_ - 1) s = align_up(fired - size_ + 2, offset_, slide_);
-      register_pane_timer(s <= last ? s + size_ - 1 : pane_cleanup_time(last));
-    }
     // Windows that fired already but are within their allowed lateness fire again.
     for (int64_t s = first; s <= last && s + size_ - 1 <= fired; s += slide_) {
       if (window_internal::saturating_add(s + size_ - 1, lateness_) > fired) {
@@ -1040,33 +1081,21 @@ class WindowOperator final : public KeyedOneInputOperator<T, K> {
     }
     emit_window(key, W{s, s + size_}, acc);
   }
-  // A pane timer: fires the window ending at t + 1 (if t is a window's end), asks for the next
-  // window's timer while panes remain for it, and removes the panes that no window needs. With
-  // allowed lateness, the panes' removal times are not window ends: each pane timer also asks for
-  // one at the removal time of the last pane, which removes every pane due by then.
+  // A pane timer: fires the window ending at t + 1 (if t is a window's end), removes the panes
+  // that no window needs any more and asks for the key's next pane timer.
   void on_pane_timer(const InternalTimer& t) {
     Contents* c = contents_->find_for_write();
     if (!c) return;
-    if (window_internal::floor_mod(t.time + 1 - size_ - offset_, slide_) == 0) {
-      int64_t s = t.time + 1 - size_;
-      K key = deserialize<K>(t.key);
-      fire_panes(*c, key, s);
-      auto next = c->lower_bound(W{s + slide_, kMinWatermark});
-      if (next != c->end() && next->first.start < s + slide_ + size_) {
-        register_pane_timer(t.time + slide_);
-      }
+    if (t.time != kMaxWatermark &&
+        window_internal::floor_mod(t.time + 1 - size_ - offset_, slide_) == 0) {
+      fire_panes(*c, deserialize<K>(t.key), t.time + 1 - size_);
     }
     auto keep = c->begin();
-    while (keep != c->end() &&
-           pane_cleanup_time(window_internal::align_down(keep->first.start, offset_, slide_)) <=
-               t.time) {
+    while (keep != c->end() && pane_cleanup_time(last_window_start(keep->first)) <= t.time) {
       ++keep;
     }
     c->erase(c->begin(), keep);
-    if (lateness_ > 0 && !c->empty()) {
-      int64_t last = window_internal::align_down(c->rbegin()->first.start, offset_, slide_);
-      register_pane_timer(pane_cleanup_time(last));
-    }
+    if (!c->empty()) register_pane_timer(next_pane_time(*c, t.time));
     store(*c);
   }
 
