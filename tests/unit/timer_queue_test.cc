@@ -116,8 +116,8 @@ TEST(TimerQueueTest, WritesAndReadsTheTimersOfAKeyGroup) {
   q.add(-5, 11, "a", "ns");
   q.add(7, 11, "b", "");
   q.add(3, 12, "c", "");
-  q.add(1, 11, "x", "");
-  Pop(q);  // (1, 11, "x") has fired: not written
+  q.add(-10, 11, "x", "");
+  Pop(q);  // (-10, 11, "x") has fired: not written
   std::string bytes;
   EXPECT_EQ(q.write_entries(11, bytes), 2u);
   std::string none;
