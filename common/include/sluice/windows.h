@@ -107,7 +107,9 @@ inline int64_t saturating_add(int64_t a, int64_t b) {
 // A window operator's per-key contents: windows (or panes) and their slots, kept sorted by
 // window in one vector. A key has few windows at a time, and records mostly go to the latest
 // one, so a flat map beats a tree: no node per window, lookups from the back, contiguous merges.
-// Serialized as std::map<W, S> is (a count, then the sorted (window, slot) pairs).
+// Windows leave from the front (the oldest end first): erasing a prefix moves a start position,
+// and the vector is compacted only when it would otherwise grow. Serialized as std::map<W, S>
+// is (a count, then the sorted (window, slot) pairs).
 template <class W, class S>
 class WindowMap {
  public:
@@ -115,45 +117,67 @@ class WindowMap {
   using iterator = typename std::vector<value_type>::iterator;
   using const_iterator = typename std::vector<value_type>::const_iterator;
 
-  bool empty() const { return v_.empty(); }
-  size_t size() const { return v_.size(); }
-  iterator begin() { return v_.begin(); }
+  bool empty() const { return head_ == v_.size(); }
+  size_t size() const { return v_.size() - head_; }
+  iterator begin() { return v_.begin() + static_cast<ptrdiff_t>(head_); }
   iterator end() { return v_.end(); }
-  const_iterator begin() const { return v_.begin(); }
+  const_iterator begin() const { return v_.begin() + static_cast<ptrdiff_t>(head_); }
   const_iterator end() const { return v_.end(); }
   auto rbegin() { return v_.rbegin(); }
   auto rbegin() const { return v_.rbegin(); }
 
   // The first entry whose window is not below `w`; searched from the back (recent windows).
-  iterator lower_bound(const W& w) { return v_.begin() + lower_index(w); }
-  const_iterator lower_bound(const W& w) const { return v_.begin() + lower_index(w); }
+  iterator lower_bound(const W& w) { return v_.begin() + static_cast<ptrdiff_t>(lower_index(w)); }
+  const_iterator lower_bound(const W& w) const {
+    return v_.begin() + static_cast<ptrdiff_t>(lower_index(w));
+  }
   iterator find(const W& w) {
     auto it = lower_bound(w);
     return it != v_.end() && it->first == w ? it : v_.end();
   }
-  std::pair<iterator, bool> try_emplace(const W& w) {
-    size_t i = lower_index(w);
-    if (i < v_.size() && v_[i].first == w) return {v_.begin() + i, false};
-    return {v_.emplace(v_.begin() + i, w, S{}), true};
-  }
+  std::pair<iterator, bool> try_emplace(const W& w) { return emplace(w, S{}); }
   std::pair<iterator, bool> emplace(const W& w, S s) {
     size_t i = lower_index(w);
-    if (i < v_.size() && v_[i].first == w) return {v_.begin() + i, false};
-    return {v_.emplace(v_.begin() + i, w, std::move(s)), true};
+    if (i < v_.size() && v_[i].first == w) return {v_.begin() + static_cast<ptrdiff_t>(i), false};
+    if (head_ > 0 && v_.size() == v_.capacity()) {
+      i -= head_;
+      compact();
+    }
+    return {v_.emplace(v_.begin() + static_cast<ptrdiff_t>(i), w, std::move(s)), true};
   }
-  iterator erase(iterator it) { return v_.erase(it); }
-  iterator erase(iterator first, iterator last) { return v_.erase(first, last); }
+  iterator erase(iterator it) { return erase(it, it + 1); }
+  iterator erase(iterator first, iterator last) {
+    if (first == last) return first;
+    if (first != begin()) return v_.erase(first, last);
+    if (last == end()) {
+      v_.clear();
+      head_ = 0;
+      return v_.end();
+    }
+    for (auto it = first; it != last; ++it) it->second = S{};  // frees what a slot holds
+    head_ += static_cast<size_t>(last - first);
+    return last;
+  }
 
-  std::vector<value_type>& entries() { return v_; }
-  const std::vector<value_type>& entries() const { return v_; }
+  // The entries, in order (compacted first).
+  std::vector<value_type>& entries() {
+    compact();
+    return v_;
+  }
 
  private:
+  void compact() {
+    if (head_ == 0) return;
+    v_.erase(v_.begin(), v_.begin() + static_cast<ptrdiff_t>(head_));
+    head_ = 0;
+  }
   size_t lower_index(const W& w) const {
     size_t i = v_.size();
-    while (i > 0 && !(v_[i - 1].first < w)) --i;
+    while (i > head_ && !(v_[i - 1].first < w)) --i;
     return i;
   }
-  std::vector<value_type> v_;
+  std::vector<value_type> v_;  // v_[head_..] are the entries; v_[..head_] were erased
+  size_t head_ = 0;
 };
 
 }  // namespace window_internal
@@ -162,7 +186,8 @@ template <class W, class S>
 struct Serializer<window_internal::WindowMap<W, S>> {
   using Entries = std::vector<std::pair<W, S>>;
   static void write(DataOutput& out, const window_internal::WindowMap<W, S>& m) {
-    Serializer<Entries>::write(out, m.entries());
+    out.write_varint(m.size());
+    for (const auto& e : m) Serializer<std::pair<W, S>>::write(out, e);
   }
   static void read(DataInput& in, window_internal::WindowMap<W, S>& m) {
     Entries& e = m.entries();
