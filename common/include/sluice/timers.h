@@ -97,6 +97,12 @@ class TimerQueue final : public StateTableBase {
   bool empty() const { return size_ == 0; }
   // The earliest timer's time; the queue must not be empty.
   int64_t next_time() const { return heads_.begin()->first; }
+  // The earliest timer's key group and key, left in the queue; valid until the next change of
+  // the queue. The queue must not be empty.
+  std::pair<int, std::string_view> peek_key() const {
+    const int kg = heads_.begin()->second;
+    return {kg, groups_[index(kg)].front().key};
+  }
   // Removes and returns the earliest timer; the queue must not be empty.
   InternalTimer pop() {
     const int kg = heads_.begin()->second;
@@ -257,6 +263,21 @@ class InternalTimerService {
   void advance_watermark(int64_t watermark, Fire&& fire) {
     watermark_ = watermark;
     while (!event_.empty() && event_.next_time() <= watermark) fire_one(event_, fire);
+  }
+  // The same, and before each firing calls prefetch(key_group, key) with the key of the next
+  // timer due, so that the operator can start loading that key's state while it fires this one.
+  template <class Fire, class Prefetch>
+  void advance_watermark(int64_t watermark, Fire&& fire, Prefetch&& prefetch) {
+    watermark_ = watermark;
+    while (!event_.empty() && event_.next_time() <= watermark) {
+      InternalTimer t = event_.pop();
+      if (!event_.empty() && event_.next_time() <= watermark) {
+        auto [key_group, key] = event_.peek_key();
+        prefetch(key_group, key);
+      }
+      backend_.set_current_key(t.key, t.key_group);
+      fire(t);
+    }
   }
   // Fires the processing-time timers up to `now`, then asks for a callback at the next one.
   template <class Fire>

@@ -30,6 +30,7 @@
 
 #include <algorithm>
 #include <chrono>
+#include <cstddef>
 #include <cstdint>
 #include <map>
 #include <memory>
@@ -37,6 +38,7 @@
 #include <optional>
 #include <stdexcept>
 #include <string>
+#include <string_view>
 #include <type_traits>
 #include <utility>
 #include <vector>
@@ -159,6 +161,15 @@ class WindowMap {
     return last;
   }
 
+  // Starts loading the entries into the cache (the first kPrefetchBytes of them).
+  void prefetch() const {
+    constexpr size_t kPrefetchBytes = 1024;
+    const char* p = reinterpret_cast<const char*>(v_.data() + head_);
+    const char* end = reinterpret_cast<const char*>(v_.data() + v_.size());
+    if (end - p > static_cast<ptrdiff_t>(kPrefetchBytes)) end = p + kPrefetchBytes;
+    for (; p < end; p += 64) __builtin_prefetch(p);
+  }
+
   // The entries, in order (compacted first).
   std::vector<value_type>& entries() {
     compact();
@@ -179,6 +190,13 @@ class WindowMap {
   std::vector<value_type> v_;  // v_[head_..] are the entries; v_[..head_] were erased
   size_t head_ = 0;
 };
+
+// For HeapStateTable::prefetch: the map's entries, not only the map.
+template <class W, class S>
+void prefetch_value(const WindowMap<W, S>& m) {
+  __builtin_prefetch(&m);
+  m.prefetch();
+}
 
 }  // namespace window_internal
 
@@ -813,9 +831,12 @@ class WindowOperator final : public KeyedOneInputOperator<T, K> {
   // operator before this one is in the middle of passing a record on.
   void process_watermark(int64_t watermark) override {
     int64_t ts = this->element_timestamp();
-    SLUICE_USER_CALL(this->name_,
-                     this->timers_->advance_watermark(
-                         watermark, [this](const InternalTimer& t) { on_timer(t, true); }));
+    SLUICE_USER_CALL(this->name_, this->timers_->advance_watermark(
+                                      watermark,
+                                      [this](const InternalTimer& t) { on_timer(t, true); },
+                                      [this](int key_group, std::string_view key) {
+                                        contents_->prefetch(key_group, key);
+                                      }));
     this->set_element_timestamp(ts);
     this->output_watermark(watermark);
   }
@@ -1069,19 +1090,23 @@ class WindowOperator final : public KeyedOneInputOperator<T, K> {
     Slot* slot;
     if (!c.empty() && c.rbegin()->first == p) {
       slot = &c.rbegin()->second;  // most records: the key's newest pane
+    } else if (auto pos = c.find(W(p)); pos != c.end()) {
+      slot = &pos->second;
     } else {
-      // The key's timer, if it has panes (event time).
-      int64_t key_timer = A::kEventTime && !c.empty() ? next_pane_time(c, fired) : kMaxWatermark;
+      // A new pane. Without allowed lateness, every pane has a window still to fire, so a pane
+      // after all others is not due before the key's timer.
       bool had_panes = !c.empty();
-      auto [it, created] = c.try_emplace(W(p));
-      slot = &it->second;
-      if (created) {
-        slot->acc = policy_.create();
-        slot->empty = false;
+      bool after_timer = had_panes && lateness_ == 0 && c.rbegin()->first < W(p);
+      int64_t key_timer =
+          A::kEventTime && had_panes && !after_timer ? next_pane_time(c, fired) : kMaxWatermark;
+      slot = &c.try_emplace(W(p)).first->second;
+      slot->acc = policy_.create();
+      slot->empty = false;
+      if (!A::kEventTime || !had_panes) {
+        register_pane_timer(pane_due_time(p, fired));
+      } else if (!after_timer) {
         int64_t due = pane_due_time(p, fired);
-        if (!A::kEventTime || !had_panes) {
-          register_pane_timer(due);
-        } else if (due < key_timer) {
+        if (due < key_timer) {
           this->timers_->delete_event_time_timer(key_timer);
           register_pane_timer(due);
         }
@@ -1111,16 +1136,26 @@ class WindowOperator final : public KeyedOneInputOperator<T, K> {
   void on_pane_timer(const InternalTimer& t) {
     Contents* c = contents_->find_for_write();
     if (!c) return;
-    if (t.time != kMaxWatermark &&
-        window_internal::floor_mod(t.time + 1 - size_ - offset_, slide_) == 0) {
-      fire_panes(*c, deserialize<K>(t.key), t.time + 1 - size_);
+    bool window_end = t.time != kMaxWatermark &&
+                      window_internal::floor_mod(t.time + 1 - size_ - offset_, slide_) == 0;
+    if (window_end) fire_panes(*c, deserialize<K>(t.key), t.time + 1 - size_);
+    // A pane is due for removal when its last window starts at or before t + 1 - size -
+    // lateness, i.e. when it starts before the first window start after that time.
+    int64_t x;
+    if (t.time == kMaxWatermark) {
+      c->erase(c->begin(), c->end());
+    } else if (!__builtin_sub_overflow(t.time + 1 - size_, lateness_, &x)) {
+      int64_t bound = window_internal::align_down(x, offset_, slide_) + slide_;
+      auto keep = c->begin();
+      while (keep != c->end() && keep->first.start < bound) ++keep;
+      c->erase(c->begin(), keep);
     }
-    auto keep = c->begin();
-    while (keep != c->end() && pane_cleanup_time(last_window_start(keep->first)) <= t.time) {
-      ++keep;
+    if (!c->empty()) {
+      // Without allowed lateness, the first pane left belongs to the next window when it starts
+      // before that window's end: no need to search.
+      bool next_window = window_end && lateness_ == 0 && c->begin()->first.start < t.time + 1 + slide_;
+      register_pane_timer(next_window ? t.time + slide_ : next_pane_time(*c, t.time));
     }
-    c->erase(c->begin(), keep);
-    if (!c->empty()) register_pane_timer(next_pane_time(*c, t.time));
     store(*c);
   }
 
