@@ -21,7 +21,8 @@
 // Panes: tumbling and sliding windows with the default trigger and an incremental function
 // (reduce, aggregate) keep one accumulator per pane of gcd(size, slide) instead of one per
 // window: a record updates only its pane, and a window that fires merges the panes it covers. A
-// pane is removed when the last window containing it is past its allowed lateness. process(),
+// pane is removed when the last window containing it is past its allowed lateness. In event time
+// a key with panes has a single pane timer, at its next window end or pane removal. process(),
 // custom triggers and session windows keep their contents per window.
 //
 // End of input: the runtime sends kMaxWatermark first, so every event-time window fires.
