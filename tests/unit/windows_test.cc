@@ -338,6 +338,16 @@ TEST(WindowsTest, WindowMapAgreesWithAnOrderedMap) {
   EXPECT_TRUE(std::equal(back.begin(), back.end(), expected.begin(), expected.end(), SameEntry));
 }
 
+// A pane keeps only its accumulator but serializes as a window's slot (accumulator, element
+// count 0, not empty), so that window state has one format.
+TEST(WindowsTest, PaneSlotSerializesAsAWindowSlot) {
+  window_internal::PaneSlot<Agg> pane{Agg{"k", 7, 3}};
+  EXPECT_EQ(serialize(pane), serialize(std::make_tuple(Agg{"k", 7, 3}, int64_t{0}, false)));
+  auto back = deserialize<window_internal::PaneSlot<Agg>>(
+      serialize(std::make_tuple(Agg{"k", 9, 2}, int64_t{5}, true)));
+  EXPECT_EQ(Describe(back.acc), "k=9/2");
+}
+
 // ---------------------------------------------------------------------------------------------
 // Tumbling and sliding event-time windows.
 

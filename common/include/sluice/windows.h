@@ -201,6 +201,32 @@ void prefetch_value(const WindowMap<W, S>& m) {
 
 }  // namespace window_internal
 
+namespace window_internal {
+// A pane's contents: its accumulator only (a pane is never empty and no trigger counts its
+// elements), serialized as a window's slot (accumulator, element count, empty flag) with count
+// 0 and empty false, so that window state has one format whichever the operator keeps.
+template <class ACC>
+struct PaneSlot {
+  ACC acc{};
+};
+}  // namespace window_internal
+
+template <class ACC>
+struct Serializer<window_internal::PaneSlot<ACC>> {
+  static void write(DataOutput& out, const window_internal::PaneSlot<ACC>& s) {
+    Serializer<ACC>::write(out, s.acc);
+    Serializer<int64_t>::write(out, 0);
+    Serializer<bool>::write(out, false);
+  }
+  static void read(DataInput& in, window_internal::PaneSlot<ACC>& s) {
+    Serializer<ACC>::read(in, s.acc);
+    int64_t count;
+    Serializer<int64_t>::read(in, count);
+    bool empty;
+    Serializer<bool>::read(in, empty);
+  }
+};
+
 template <class W, class S>
 struct Serializer<window_internal::WindowMap<W, S>> {
   using Entries = std::vector<std::pair<W, S>>;
@@ -797,7 +823,12 @@ class WindowOperator final : public KeyedOneInputOperator<T, K> {
   void open(TaskRuntime& rt) override {
     rt_ = &rt;
     this->create_timer_service(rt);
-    contents_ = &this->backend_->template table<Contents>("window-contents", std::nullopt);
+    // One state either way: panes and windows have the same serialized form.
+    if (panes_) {
+      panes_table_ = &this->backend_->template table<Panes>("window-contents", std::nullopt);
+    } else {
+      contents_ = &this->backend_->template table<Contents>("window-contents", std::nullopt);
+    }
     this->timers_->start();
   }
   // Windows that fire on a record emit with their own timestamps; the record's is restored
@@ -836,7 +867,7 @@ class WindowOperator final : public KeyedOneInputOperator<T, K> {
                                       watermark,
                                       [this](const InternalTimer& t) { on_timer(t, true); },
                                       [this](int key_group, std::string_view key) {
-                                        contents_->prefetch(key_group, key);
+                                        if (panes_) panes_table_->prefetch(key_group, key);
                                       }));
     this->set_element_timestamp(ts);
     this->output_watermark(watermark);
@@ -857,8 +888,11 @@ class WindowOperator final : public KeyedOneInputOperator<T, K> {
     bool empty = true;  // no element since the window was created or purged
     SLUICE_FIELDS(acc, count, empty)
   };
-  // Per key: the contents of each window (in pane mode: of each pane).
+  // Per key: the contents of each window (not in pane mode).
   using Contents = window_internal::WindowMap<W, Slot>;
+  // Per key in pane mode: the accumulator of each pane (see window_internal::PaneSlot).
+  using PaneSlot = window_internal::PaneSlot<ACC>;
+  using Panes = window_internal::WindowMap<W, PaneSlot>;
 
   struct TriggerCtx final : TriggerContext {
     WindowOperator* op = nullptr;
@@ -891,12 +925,23 @@ class WindowOperator final : public KeyedOneInputOperator<T, K> {
     Contents* c = contents_->find_for_write();
     return c ? *c : contents_->put(Contents{});
   }
+  Panes& panes() {
+    Panes* c = panes_table_->find_for_write();
+    return c ? *c : panes_table_->put(Panes{});
+  }
   // Writes back the current key's contents, or removes them when empty.
   void store(Contents& c) {
     if (c.empty()) {
       contents_->erase();
     } else {
       contents_->modified();
+    }
+  }
+  void store(Panes& c) {
+    if (c.empty()) {
+      panes_table_->erase();
+    } else {
+      panes_table_->modified();
     }
   }
   TriggerCtx& trigger_ctx(const W& w) {
@@ -1056,7 +1101,7 @@ class WindowOperator final : public KeyedOneInputOperator<T, K> {
   }
   // The earliest time after `done` at which a window holding panes of `c` ends or a pane of `c`
   // is due for removal; every window ending at or before `done` has fired. `c` is not empty.
-  int64_t next_pane_time(const Contents& c, int64_t done) const {
+  int64_t next_pane_time(const Panes& c, int64_t done) const {
     // Panes are sorted by start, and so are their windows and removal times: the first pane is
     // the first to go, and the first pane with a window ending after `done` has the earliest.
     int64_t next = pane_cleanup_time(last_window_start(c.begin()->first));
@@ -1087,8 +1132,8 @@ class WindowOperator final : public KeyedOneInputOperator<T, K> {
       if (element_late(ts)) late(std::move(v), ts);
       return;
     }
-    Contents& c = contents();
-    Slot* slot;
+    Panes& c = panes();
+    PaneSlot* slot;
     if (!c.empty() && c.rbegin()->first == p) {
       slot = &c.rbegin()->second;  // most records: the key's newest pane
     } else if (auto pos = c.find(W(p)); pos != c.end()) {
@@ -1102,7 +1147,6 @@ class WindowOperator final : public KeyedOneInputOperator<T, K> {
           A::kEventTime && had_panes && !after_timer ? next_pane_time(c, fired) : kMaxWatermark;
       slot = &c.try_emplace(W(p)).first->second;
       slot->acc = policy_.create();
-      slot->empty = false;
       if (!A::kEventTime || !had_panes) {
         register_pane_timer(pane_due_time(p, fired));
       } else if (!after_timer) {
@@ -1114,7 +1158,7 @@ class WindowOperator final : public KeyedOneInputOperator<T, K> {
       }
     }
     policy_.add(slot->acc, std::move(v));
-    contents_->modified();
+    panes_table_->modified();
     // Windows that fired already but are within their allowed lateness fire again.
     for (int64_t s = first; s <= last && s + size_ - 1 <= fired; s += slide_) {
       if (window_internal::saturating_add(s + size_ - 1, lateness_) > fired) {
@@ -1123,7 +1167,7 @@ class WindowOperator final : public KeyedOneInputOperator<T, K> {
     }
   }
   // Emits the window starting at `s` from the panes it covers, if it has any.
-  void fire_panes(const Contents& c, const K& key, int64_t s) {
+  void fire_panes(const Panes& c, const K& key, int64_t s) {
     auto it = c.lower_bound(W{s, kMinWatermark});
     if (it == c.end() || it->first.start >= s + size_) return;
     ACC acc = it->second.acc;
@@ -1135,7 +1179,7 @@ class WindowOperator final : public KeyedOneInputOperator<T, K> {
   // A pane timer: fires the window ending at t + 1 (if t is a window's end), removes the panes
   // that no window needs any more and asks for the key's next pane timer.
   void on_pane_timer(const InternalTimer& t) {
-    Contents* c = contents_->find_for_write();
+    Panes* c = panes_table_->find_for_write();
     if (!c) return;
     bool window_end = t.time != kMaxWatermark &&
                       window_internal::floor_mod(t.time + 1 - size_ - offset_, slide_) == 0;
@@ -1196,7 +1240,8 @@ class WindowOperator final : public KeyedOneInputOperator<T, K> {
   std::shared_ptr<const WindowTrigger<W>> trigger_;
   Collector<OUT>* out_;
   TaskRuntime* rt_ = nullptr;
-  StateTable<Contents>* contents_ = nullptr;
+  StateTable<Contents>* contents_ = nullptr;  // windows kept one by one
+  StateTable<Panes>* panes_table_ = nullptr;  // or panes
   bool panes_ = false;
   int64_t size_ = 0, slide_ = 0, offset_ = 0, pane_ = 0;
   K key_{};
