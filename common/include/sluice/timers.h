@@ -58,8 +58,9 @@ class TimerQueue final : public StateTableBase {
     if (was_empty || compare(g.v.back(), time, key, ns) < 0) {
       g.v.push_back(Timer{time, std::string(key), std::string(ns)});
     } else {
-      auto pos = std::lower_bound(g.v.begin() + static_cast<ptrdiff_t>(g.head), g.v.end(), 0,
-                                  [&](const Timer& e, int) { return compare(e, time, key, ns) < 0; });
+      auto pos =
+          std::lower_bound(g.v.begin() + static_cast<ptrdiff_t>(g.head), g.v.end(), 0,
+                           [&](const Timer& e, int) { return compare(e, time, key, ns) < 0; });
       if (compare(*pos, time, key, ns) == 0) return false;
       if (pos == g.v.begin() + static_cast<ptrdiff_t>(g.head) && g.head > 0) {
         // Before the first live timer: reuse the slot of the last one fired.

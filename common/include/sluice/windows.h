@@ -14,8 +14,8 @@
 // allowed lateness <= watermark) goes to the late-data side output, or is dropped and counted.
 //
 // State: everything lives in keyed state of the window operator, so checkpoints store it once per
-// key group: per key a sorted flat map from window to its contents ("window-contents"), and timers whose
-// namespace is the serialized window (empty for pane timers, see below). A window's state is
+// key group: per key a sorted flat map from window to its contents ("window-contents"), and timers
+// whose namespace is the serialized window (empty for pane timers, see below). A window's state is
 // removed at max_timestamp() + allowed lateness (event time) or max_timestamp() (processing time).
 //
 // Panes: tumbling and sliding windows with the default trigger and an incremental function
@@ -863,12 +863,12 @@ class WindowOperator final : public KeyedOneInputOperator<T, K> {
   // operator before this one is in the middle of passing a record on.
   void process_watermark(int64_t watermark) override {
     int64_t ts = this->element_timestamp();
-    SLUICE_USER_CALL(this->name_, this->timers_->advance_watermark(
-                                      watermark,
-                                      [this](const InternalTimer& t) { on_timer(t, true); },
-                                      [this](int key_group, std::string_view key) {
-                                        if (panes_) panes_table_->prefetch(key_group, key);
-                                      }));
+    SLUICE_USER_CALL(this->name_,
+                     this->timers_->advance_watermark(
+                         watermark, [this](const InternalTimer& t) { on_timer(t, true); },
+                         [this](int key_group, std::string_view key) {
+                           if (panes_) panes_table_->prefetch(key_group, key);
+                         }));
     this->set_element_timestamp(ts);
     this->output_watermark(watermark);
   }
@@ -1198,7 +1198,8 @@ class WindowOperator final : public KeyedOneInputOperator<T, K> {
     if (!c->empty()) {
       // Without allowed lateness, the first pane left belongs to the next window when it starts
       // before that window's end: no need to search.
-      bool next_window = window_end && lateness_ == 0 && c->begin()->first.start < t.time + 1 + slide_;
+      bool next_window =
+          window_end && lateness_ == 0 && c->begin()->first.start < t.time + 1 + slide_;
       register_pane_timer(next_window ? t.time + slide_ : next_pane_time(*c, t.time));
     }
     store(*c);
