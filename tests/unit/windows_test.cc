@@ -281,6 +281,74 @@ void ExpectSameResults(const std::vector<std::string>& got, const std::vector<st
 }
 
 // ---------------------------------------------------------------------------------------------
+// The per-key map of windows.
+
+// Random inserts, lookups and erasures (mostly of the oldest windows, as firing does) agree with
+// an std::map, and the map serializes as that std::map does.
+TEST(WindowsTest, WindowMapAgreesWithAnOrderedMap) {
+  using Map = window_internal::WindowMap<TimeWindow, std::string>;
+  auto SameEntry = [](const auto& a, const auto& b) {
+    return a.first == b.first && a.second == b.second;
+  };
+  Map m;
+  std::map<TimeWindow, std::string> expected;
+  std::mt19937_64 rng(7);
+  int64_t base = 0;  // windows mostly move forward
+  for (int step = 0; step < 20'000; ++step) {
+    SCOPED_TRACE(step);
+    TimeWindow w{base + static_cast<int64_t>(rng() % 12) - 3, 0};
+    w.end = w.start + 10;
+    switch (rng() % 6) {
+      case 0:
+      case 1: {
+        auto [it, created] = m.emplace(w, std::to_string(step));
+        ASSERT_EQ(created, expected.emplace(w, std::to_string(step)).second);
+        ASSERT_EQ(it->second, expected.at(w));
+        break;
+      }
+      case 2: {
+        auto it = m.find(w);
+        auto e = expected.find(w);
+        ASSERT_EQ(it == m.end(), e == expected.end());
+        if (e != expected.end()) {
+          m.erase(it);
+          expected.erase(e);
+        }
+        break;
+      }
+      default: {
+        // The windows before w, as a firing removes them.
+        auto it = m.lower_bound(w);
+        m.erase(m.begin(), it);
+        expected.erase(expected.begin(), expected.lower_bound(w));
+        base += static_cast<int64_t>(rng() % 3);
+        break;
+      }
+    }
+    ASSERT_EQ(m.size(), expected.size());
+    ASSERT_EQ(m.empty(), expected.empty());
+    ASSERT_TRUE(std::equal(m.begin(), m.end(), expected.begin(), expected.end(), SameEntry));
+    if (!m.empty()) {
+      ASSERT_EQ(m.rbegin()->first, expected.rbegin()->first);
+    }
+  }
+  ASSERT_FALSE(m.empty());
+  EXPECT_EQ(serialize(m), serialize(expected));
+  Map back = deserialize<Map>(serialize(expected));
+  EXPECT_TRUE(std::equal(back.begin(), back.end(), expected.begin(), expected.end(), SameEntry));
+}
+
+// A pane keeps only its accumulator but serializes as a window's slot (accumulator, element
+// count 0, not empty), so that window state has one format.
+TEST(WindowsTest, PaneSlotSerializesAsAWindowSlot) {
+  window_internal::PaneSlot<Agg> pane{Agg{"k", 7, 3}};
+  EXPECT_EQ(serialize(pane), serialize(std::make_tuple(Agg{"k", 7, 3}, int64_t{0}, false)));
+  auto back = deserialize<window_internal::PaneSlot<Agg>>(
+      serialize(std::make_tuple(Agg{"k", 9, 2}, int64_t{5}, true)));
+  EXPECT_EQ(Describe(back.acc), "k=9/2");
+}
+
+// ---------------------------------------------------------------------------------------------
 // Tumbling and sliding event-time windows.
 
 TEST(WindowsTest, TumblingReduceOfOutOfOrderInput) {

@@ -154,6 +154,13 @@ struct KeyBytesEq {
   }
 };
 
+// Starts loading a state value into the cache (HeapStateTable::prefetch). A type whose value
+// points to more memory overloads it in its own namespace, found by argument-dependent lookup.
+template <class V>
+void prefetch_value(const V& v) {
+  __builtin_prefetch(&v);
+}
+
 inline void write_bytes(DataOutput& out, std::string_view b) {
   out.write_varint(b.size());
   out.write_raw(b.data(), b.size());
@@ -240,6 +247,10 @@ class StateTable : public StateTableBase {
   // Called after a value returned by find_for_write() was changed in place (a backend of
   // serialized values writes it back here).
   virtual void modified() {}
+  // A hint that the value of (key_group, key) is about to be used: a backend may start loading
+  // it into the cache. Changes nothing, not the current key either; a key group outside the
+  // range is ignored. Default: nothing.
+  virtual void prefetch(int /*key_group*/, std::string_view /*key*/) {}
   // With one lookup: sets the current key's value to `f(current, v)`, or to `v` when it has
   // none; returns the new value.
   template <class F>
@@ -282,6 +293,15 @@ class HeapStateTable final : public StateTable<V> {
     return e.value;
   }
   void erase() override { group().erase(ctx_.key); }
+  void prefetch(int key_group, std::string_view key) override {
+    size_t i = static_cast<size_t>(key_group - ctx_.first_key_group);
+    if (key_group < ctx_.first_key_group || i >= groups_.size()) return;
+    prefetch_key_.assign(key);
+    auto it = groups_[i].find(prefetch_key_);
+    if (it == groups_[i].end()) return;
+    using state_internal::prefetch_value;
+    prefetch_value(it->second.value);
+  }
   size_t size() const override {
     size_t n = 0;
     for (const auto& g : groups_) n += g.size();
@@ -360,6 +380,7 @@ class HeapStateTable final : public StateTable<V> {
   const KeyContext& ctx_;
   std::optional<StateTtlConfig> ttl_;
   std::vector<std::unordered_map<std::string, Entry, state_internal::KeyBytesHash, state_internal::KeyBytesEq>> groups_;
+  std::string prefetch_key_;  // prefetch()'s key, kept for its buffer
 };
 
 // The entries of one state in an embedded store (a RocksDB column family), as bytes. Keys are

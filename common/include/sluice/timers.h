@@ -10,13 +10,14 @@
 // (key, namespace, time).
 #pragma once
 
+#include <algorithm>
+#include <cstddef>
 #include <cstdint>
 #include <cstring>
 #include <set>
 #include <stdexcept>
 #include <string>
 #include <string_view>
-#include <tuple>
 #include <utility>
 #include <vector>
 
@@ -34,53 +35,83 @@ struct InternalTimer {
   std::string ns;   // namespace bytes
 };
 
-// The timers of one time domain, ordered by time. Stored as entries of the backend's table
-// format: key bytes, namespace bytes = the time (8 bytes, big-endian) then the timer's
-// namespace, an unused touched time, an empty value.
+// The timers of one time domain, ordered by (time, key group, key, namespace). Stored as entries
+// of the backend's table format: key bytes, namespace bytes = the time (8 bytes, big-endian) then
+// the timer's namespace, an unused touched time, an empty value.
+//
+// Each key group keeps its timers in one sorted vector, consumed from the front: timers are
+// mostly registered in increasing time (a window asks for its next firing when it fires), so a
+// new timer is usually appended, and firing moves a read position instead of freeing a node.
+// A timer earlier than the group's last goes in by binary search. Not thread-safe: the task's
+// thread only.
 class TimerQueue final : public StateTableBase {
  public:
   explicit TimerQueue(const KeyContext& ctx)
       : ctx_(ctx), groups_(static_cast<size_t>(std::max(ctx.num_key_groups, 0))) {}
 
-  // False when the timer exists already.
+  // Adds the timer; false when it exists already. Throws std::invalid_argument for a key group
+  // outside the subtask's range.
   bool add(int64_t time, int key_group, std::string_view key, std::string_view ns) {
-    auto& g = groups_.at(index(key_group));
-    int64_t old_head = g.empty() ? 0 : std::get<0>(*g.begin());
-    // Looked up before a node is made: re-registering a timer is common and costs no allocation.
-    Probe probe(time, key, ns);
-    auto pos = g.lower_bound(probe);
-    if (pos != g.end() && !(probe < *pos)) return false;
-    g.emplace_hint(pos, time, std::string(key), std::string(ns));
+    Group& g = groups_[index(key_group)];
+    const bool was_empty = g.empty();
+    const int64_t old_head = was_empty ? 0 : g.front().time;
+    if (was_empty || compare(g.v.back(), time, key, ns) < 0) {
+      g.v.push_back(Timer{time, std::string(key), std::string(ns)});
+    } else {
+      auto pos =
+          std::lower_bound(g.v.begin() + static_cast<ptrdiff_t>(g.head), g.v.end(), 0,
+                           [&](const Timer& e, int) { return compare(e, time, key, ns) < 0; });
+      if (compare(*pos, time, key, ns) == 0) return false;
+      if (pos == g.v.begin() + static_cast<ptrdiff_t>(g.head) && g.head > 0) {
+        // Before the first live timer: reuse the slot of the last one fired.
+        --g.head;
+        g.v[g.head] = Timer{time, std::string(key), std::string(ns)};
+      } else {
+        g.v.insert(pos, Timer{time, std::string(key), std::string(ns)});
+      }
+    }
     ++size_;
-    int64_t new_head = std::get<0>(*g.begin());
-    if (g.size() == 1) {
-      heads_.emplace(new_head, key_group);
-    } else if (new_head != old_head) {
+    if (was_empty) {
+      heads_.emplace(time, key_group);
+    } else if (g.front().time != old_head) {
       heads_.erase({old_head, key_group});
-      heads_.emplace(new_head, key_group);
+      heads_.emplace(g.front().time, key_group);
     }
     return true;
   }
+  // Removes the timer; false when there is none.
   bool remove(int64_t time, int key_group, std::string_view key, std::string_view ns) {
-    auto& g = groups_.at(index(key_group));
-    auto it = g.find(Probe(time, key, ns));
-    if (it == g.end()) return false;
-    int64_t old_head = std::get<0>(*g.begin());
-    g.erase(it);
-    remove_head_bookkeeping(key_group, old_head);
+    Group& g = groups_[index(key_group)];
+    auto pos = std::lower_bound(g.v.begin() + static_cast<ptrdiff_t>(g.head), g.v.end(), 0,
+                                [&](const Timer& e, int) { return compare(e, time, key, ns) < 0; });
+    if (pos == g.v.end() || compare(*pos, time, key, ns) != 0) return false;
+    const int64_t old_head = g.front().time;
+    if (pos == g.v.begin() + static_cast<ptrdiff_t>(g.head)) {
+      ++g.head;
+      g.compact();
+    } else {
+      g.v.erase(pos);
+    }
+    removed(key_group, g, old_head);
     return true;
   }
   bool empty() const { return size_ == 0; }
   // The earliest timer's time; the queue must not be empty.
   int64_t next_time() const { return heads_.begin()->first; }
-  // Removes and returns the earliest timer.
+  // The earliest timer's key group and key, left in the queue; valid until the next change of
+  // the queue. The queue must not be empty.
+  std::pair<int, std::string_view> peek_key() const {
+    const int kg = heads_.begin()->second;
+    return {kg, groups_[index(kg)].front().key};
+  }
+  // Removes and returns the earliest timer; the queue must not be empty.
   InternalTimer pop() {
-    int kg = heads_.begin()->second;
-    auto& g = groups_[index(kg)];
-    auto node = g.extract(g.begin());
-    InternalTimer t{std::get<0>(node.value()), kg, std::move(std::get<1>(node.value())),
-                    std::move(std::get<2>(node.value()))};
-    remove_head_bookkeeping(kg, t.time);
+    const int kg = heads_.begin()->second;
+    Group& g = groups_[index(kg)];
+    Timer& e = g.v[g.head++];
+    InternalTimer t{e.time, kg, std::move(e.key), std::move(e.ns)};
+    g.compact();
+    removed(kg, g, t.time);
     return t;
   }
 
@@ -89,16 +120,18 @@ class TimerQueue final : public StateTableBase {
   uint64_t write_entries(int kg, std::string& out) const override {
     DataOutput o(out);
     std::string ns;
-    for (const Entry& e : groups_.at(index(kg))) {
-      state_internal::write_bytes(o, std::get<1>(e));
+    const Group& g = groups_.at(index(kg));
+    for (size_t i = g.head; i < g.v.size(); ++i) {
+      const Timer& e = g.v[i];
+      state_internal::write_bytes(o, e.key);
       ns.clear();
-      append_time(ns, std::get<0>(e));
-      ns += std::get<2>(e);
+      append_time(ns, e.time);
+      ns += e.ns;
       state_internal::write_bytes(o, ns);
       Serializer<int64_t>::write(o, 0);
       state_internal::write_bytes(o, {});
     }
-    return groups_.at(index(kg)).size();
+    return g.v.size() - g.head;
   }
   void read_entries(int kg, DataInput& in, uint64_t count) override {
     for (uint64_t i = 0; i < count; ++i) {
@@ -114,9 +147,35 @@ class TimerQueue final : public StateTableBase {
   void append_keys(int, std::vector<std::string>&) const override {}
 
  private:
-  using Entry = std::tuple<int64_t, std::string, std::string>;  // time, key, namespace
-  using Probe = std::tuple<int64_t, std::string_view, std::string_view>;  // an Entry to look up
+  struct Timer {
+    int64_t time = 0;
+    std::string key;
+    std::string ns;
+  };
+  // A key group's timers: v[head..] sorted, v[..head] fired (their strings moved out).
+  struct Group {
+    std::vector<Timer> v;
+    size_t head = 0;
+    bool empty() const { return head == v.size(); }
+    const Timer& front() const { return v[head]; }
+    // Drops the fired prefix once it is the larger part, so that memory follows the live timers.
+    void compact() {
+      if (head == v.size()) {
+        v.clear();
+        head = 0;
+      } else if (head >= 64 && head * 2 >= v.size()) {
+        v.erase(v.begin(), v.begin() + static_cast<ptrdiff_t>(head));
+        head = 0;
+      }
+    }
+  };
 
+  // <0, 0, >0 as `e` orders before, as, after (time, key, ns).
+  static int compare(const Timer& e, int64_t time, std::string_view key, std::string_view ns) {
+    if (e.time != time) return e.time < time ? -1 : 1;
+    if (int c = std::string_view(e.key).compare(key); c != 0) return c;
+    return std::string_view(e.ns).compare(ns);
+  }
   static void append_time(std::string& out, int64_t t) {
     uint64_t u = static_cast<uint64_t>(t) ^ (uint64_t{1} << 63);  // orders like the signed value
     for (int i = 7; i >= 0; --i) out.push_back(static_cast<char>((u >> (8 * i)) & 0xff));
@@ -134,18 +193,18 @@ class TimerQueue final : public StateTableBase {
     }
     return i;
   }
-  void remove_head_bookkeeping(int kg, int64_t old_head) {
+  // A timer of group `kg` is gone; `old_head` was the group's earliest time before.
+  void removed(int kg, const Group& g, int64_t old_head) {
     --size_;
-    auto& g = groups_[index(kg)];
-    if (g.empty() || std::get<0>(*g.begin()) != old_head) {
+    if (g.empty() || g.front().time != old_head) {
       heads_.erase({old_head, kg});
-      if (!g.empty()) heads_.emplace(std::get<0>(*g.begin()), kg);
+      if (!g.empty()) heads_.emplace(g.front().time, kg);
     }
   }
 
   const KeyContext& ctx_;
-  std::vector<std::set<Entry, std::less<>>> groups_;        // by key group (relative to the range)
-  std::set<std::pair<int64_t, int>> heads_;    // (earliest time, key group) of non-empty groups
+  std::vector<Group> groups_;                // by key group (relative to the range)
+  std::set<std::pair<int64_t, int>> heads_;  // (earliest time, key group) of non-empty groups
   size_t size_ = 0;
 };
 
@@ -205,6 +264,21 @@ class InternalTimerService {
   void advance_watermark(int64_t watermark, Fire&& fire) {
     watermark_ = watermark;
     while (!event_.empty() && event_.next_time() <= watermark) fire_one(event_, fire);
+  }
+  // The same, and before each firing calls prefetch(key_group, key) with the key of the next
+  // timer due, so that the operator can start loading that key's state while it fires this one.
+  template <class Fire, class Prefetch>
+  void advance_watermark(int64_t watermark, Fire&& fire, Prefetch&& prefetch) {
+    watermark_ = watermark;
+    while (!event_.empty() && event_.next_time() <= watermark) {
+      InternalTimer t = event_.pop();
+      if (!event_.empty() && event_.next_time() <= watermark) {
+        auto [key_group, key] = event_.peek_key();
+        prefetch(key_group, key);
+      }
+      backend_.set_current_key(t.key, t.key_group);
+      fire(t);
+    }
   }
   // Fires the processing-time timers up to `now`, then asks for a callback at the next one.
   template <class Fire>

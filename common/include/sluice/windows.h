@@ -14,14 +14,15 @@
 // allowed lateness <= watermark) goes to the late-data side output, or is dropped and counted.
 //
 // State: everything lives in keyed state of the window operator, so checkpoints store it once per
-// key group: per key a sorted flat map from window to its contents ("window-contents"), and timers whose
-// namespace is the serialized window (empty for pane timers, see below). A window's state is
+// key group: per key a sorted flat map from window to its contents ("window-contents"), and timers
+// whose namespace is the serialized window (empty for pane timers, see below). A window's state is
 // removed at max_timestamp() + allowed lateness (event time) or max_timestamp() (processing time).
 //
 // Panes: tumbling and sliding windows with the default trigger and an incremental function
 // (reduce, aggregate) keep one accumulator per pane of gcd(size, slide) instead of one per
 // window: a record updates only its pane, and a window that fires merges the panes it covers. A
-// pane is removed when the last window containing it is past its allowed lateness. process(),
+// pane is removed when the last window containing it is past its allowed lateness. In event time
+// a key with panes has a single pane timer, at its next window end or pane removal. process(),
 // custom triggers and session windows keep their contents per window.
 //
 // End of input: the runtime sends kMaxWatermark first, so every event-time window fires.
@@ -30,6 +31,7 @@
 
 #include <algorithm>
 #include <chrono>
+#include <cstddef>
 #include <cstdint>
 #include <map>
 #include <memory>
@@ -37,6 +39,7 @@
 #include <optional>
 #include <stdexcept>
 #include <string>
+#include <string_view>
 #include <type_traits>
 #include <utility>
 #include <vector>
@@ -107,7 +110,9 @@ inline int64_t saturating_add(int64_t a, int64_t b) {
 // A window operator's per-key contents: windows (or panes) and their slots, kept sorted by
 // window in one vector. A key has few windows at a time, and records mostly go to the latest
 // one, so a flat map beats a tree: no node per window, lookups from the back, contiguous merges.
-// Serialized as std::map<W, S> is (a count, then the sorted (window, slot) pairs).
+// Windows leave from the front (the oldest end first): erasing a prefix moves a start position,
+// and the vector is compacted only when it would otherwise grow. Serialized as std::map<W, S>
+// is (a count, then the sorted (window, slot) pairs).
 template <class W, class S>
 class WindowMap {
  public:
@@ -115,54 +120,119 @@ class WindowMap {
   using iterator = typename std::vector<value_type>::iterator;
   using const_iterator = typename std::vector<value_type>::const_iterator;
 
-  bool empty() const { return v_.empty(); }
-  size_t size() const { return v_.size(); }
-  iterator begin() { return v_.begin(); }
+  bool empty() const { return head_ == v_.size(); }
+  size_t size() const { return v_.size() - head_; }
+  iterator begin() { return v_.begin() + static_cast<ptrdiff_t>(head_); }
   iterator end() { return v_.end(); }
-  const_iterator begin() const { return v_.begin(); }
+  const_iterator begin() const { return v_.begin() + static_cast<ptrdiff_t>(head_); }
   const_iterator end() const { return v_.end(); }
   auto rbegin() { return v_.rbegin(); }
   auto rbegin() const { return v_.rbegin(); }
 
   // The first entry whose window is not below `w`; searched from the back (recent windows).
-  iterator lower_bound(const W& w) { return v_.begin() + lower_index(w); }
-  const_iterator lower_bound(const W& w) const { return v_.begin() + lower_index(w); }
+  iterator lower_bound(const W& w) { return v_.begin() + static_cast<ptrdiff_t>(lower_index(w)); }
+  const_iterator lower_bound(const W& w) const {
+    return v_.begin() + static_cast<ptrdiff_t>(lower_index(w));
+  }
   iterator find(const W& w) {
     auto it = lower_bound(w);
     return it != v_.end() && it->first == w ? it : v_.end();
   }
-  std::pair<iterator, bool> try_emplace(const W& w) {
-    size_t i = lower_index(w);
-    if (i < v_.size() && v_[i].first == w) return {v_.begin() + i, false};
-    return {v_.emplace(v_.begin() + i, w, S{}), true};
-  }
+  std::pair<iterator, bool> try_emplace(const W& w) { return emplace(w, S{}); }
   std::pair<iterator, bool> emplace(const W& w, S s) {
     size_t i = lower_index(w);
-    if (i < v_.size() && v_[i].first == w) return {v_.begin() + i, false};
-    return {v_.emplace(v_.begin() + i, w, std::move(s)), true};
+    if (i < v_.size() && v_[i].first == w) return {v_.begin() + static_cast<ptrdiff_t>(i), false};
+    if (head_ > 0 && v_.size() == v_.capacity()) {
+      i -= head_;
+      compact();
+    }
+    return {v_.emplace(v_.begin() + static_cast<ptrdiff_t>(i), w, std::move(s)), true};
   }
-  iterator erase(iterator it) { return v_.erase(it); }
-  iterator erase(iterator first, iterator last) { return v_.erase(first, last); }
+  iterator erase(iterator it) { return erase(it, it + 1); }
+  iterator erase(iterator first, iterator last) {
+    if (first == last) return first;
+    if (first != begin()) return v_.erase(first, last);
+    if (last == end()) {
+      v_.clear();
+      head_ = 0;
+      return v_.end();
+    }
+    for (auto it = first; it != last; ++it) it->second = S{};  // frees what a slot holds
+    head_ += static_cast<size_t>(last - first);
+    return last;
+  }
 
-  std::vector<value_type>& entries() { return v_; }
-  const std::vector<value_type>& entries() const { return v_; }
+  // Starts loading the entries into the cache (the first kPrefetchBytes of them).
+  void prefetch() const {
+    constexpr size_t kPrefetchBytes = 1024;
+    const char* p = reinterpret_cast<const char*>(v_.data() + head_);
+    const char* end = reinterpret_cast<const char*>(v_.data() + v_.size());
+    if (end - p > static_cast<ptrdiff_t>(kPrefetchBytes)) end = p + kPrefetchBytes;
+    for (; p < end; p += 64) __builtin_prefetch(p);
+  }
+
+  // The entries, in order (compacted first).
+  std::vector<value_type>& entries() {
+    compact();
+    return v_;
+  }
 
  private:
+  void compact() {
+    if (head_ == 0) return;
+    v_.erase(v_.begin(), v_.begin() + static_cast<ptrdiff_t>(head_));
+    head_ = 0;
+  }
   size_t lower_index(const W& w) const {
     size_t i = v_.size();
-    while (i > 0 && !(v_[i - 1].first < w)) --i;
+    while (i > head_ && !(v_[i - 1].first < w)) --i;
     return i;
   }
-  std::vector<value_type> v_;
+  std::vector<value_type> v_;  // v_[head_..] are the entries; v_[..head_] were erased
+  size_t head_ = 0;
 };
 
+// For HeapStateTable::prefetch: the map's entries, not only the map.
+template <class W, class S>
+void prefetch_value(const WindowMap<W, S>& m) {
+  __builtin_prefetch(&m);
+  m.prefetch();
+}
+
 }  // namespace window_internal
+
+namespace window_internal {
+// A pane's contents: its accumulator only (a pane is never empty and no trigger counts its
+// elements), serialized as a window's slot (accumulator, element count, empty flag) with count
+// 0 and empty false, so that window state has one format whichever the operator keeps.
+template <class ACC>
+struct PaneSlot {
+  ACC acc{};
+};
+}  // namespace window_internal
+
+template <class ACC>
+struct Serializer<window_internal::PaneSlot<ACC>> {
+  static void write(DataOutput& out, const window_internal::PaneSlot<ACC>& s) {
+    Serializer<ACC>::write(out, s.acc);
+    Serializer<int64_t>::write(out, 0);
+    Serializer<bool>::write(out, false);
+  }
+  static void read(DataInput& in, window_internal::PaneSlot<ACC>& s) {
+    Serializer<ACC>::read(in, s.acc);
+    int64_t count;
+    Serializer<int64_t>::read(in, count);
+    bool empty;
+    Serializer<bool>::read(in, empty);
+  }
+};
 
 template <class W, class S>
 struct Serializer<window_internal::WindowMap<W, S>> {
   using Entries = std::vector<std::pair<W, S>>;
   static void write(DataOutput& out, const window_internal::WindowMap<W, S>& m) {
-    Serializer<Entries>::write(out, m.entries());
+    out.write_varint(m.size());
+    for (const auto& e : m) Serializer<std::pair<W, S>>::write(out, e);
   }
   static void read(DataInput& in, window_internal::WindowMap<W, S>& m) {
     Entries& e = m.entries();
@@ -744,7 +814,12 @@ class WindowOperator final : public KeyedOneInputOperator<T, K> {
   void open(TaskRuntime& rt) override {
     rt_ = &rt;
     this->create_timer_service(rt);
-    contents_ = &this->backend_->template table<Contents>("window-contents", std::nullopt);
+    // One state either way: panes and windows have the same serialized form.
+    if (panes_) {
+      panes_table_ = &this->backend_->template table<Panes>("window-contents", std::nullopt);
+    } else {
+      contents_ = &this->backend_->template table<Contents>("window-contents", std::nullopt);
+    }
     this->timers_->start();
   }
   // Windows that fire on a record emit with their own timestamps; the record's is restored
@@ -781,7 +856,10 @@ class WindowOperator final : public KeyedOneInputOperator<T, K> {
     int64_t ts = this->element_timestamp();
     SLUICE_USER_CALL(this->name_,
                      this->timers_->advance_watermark(
-                         watermark, [this](const InternalTimer& t) { on_timer(t, true); }));
+                         watermark, [this](const InternalTimer& t) { on_timer(t, true); },
+                         [this](int key_group, std::string_view key) {
+                           if (panes_) panes_table_->prefetch(key_group, key);
+                         }));
     this->set_element_timestamp(ts);
     this->output_watermark(watermark);
   }
@@ -801,8 +879,11 @@ class WindowOperator final : public KeyedOneInputOperator<T, K> {
     bool empty = true;  // no element since the window was created or purged
     SLUICE_FIELDS(acc, count, empty)
   };
-  // Per key: the contents of each window (in pane mode: of each pane).
+  // Per key: the contents of each window (not in pane mode).
   using Contents = window_internal::WindowMap<W, Slot>;
+  // Per key in pane mode: the accumulator of each pane (see window_internal::PaneSlot).
+  using PaneSlot = window_internal::PaneSlot<ACC>;
+  using Panes = window_internal::WindowMap<W, PaneSlot>;
 
   struct TriggerCtx final : TriggerContext {
     WindowOperator* op = nullptr;
@@ -835,12 +916,23 @@ class WindowOperator final : public KeyedOneInputOperator<T, K> {
     Contents* c = contents_->find_for_write();
     return c ? *c : contents_->put(Contents{});
   }
+  Panes& panes() {
+    Panes* c = panes_table_->find_for_write();
+    return c ? *c : panes_table_->put(Panes{});
+  }
   // Writes back the current key's contents, or removes them when empty.
   void store(Contents& c) {
     if (c.empty()) {
       contents_->erase();
     } else {
       contents_->modified();
+    }
+  }
+  void store(Panes& c) {
+    if (c.empty()) {
+      panes_table_->erase();
+    } else {
+      panes_table_->modified();
     }
   }
   TriggerCtx& trigger_ctx(const W& w) {
@@ -974,9 +1066,43 @@ class WindowOperator final : public KeyedOneInputOperator<T, K> {
 
   // Panes (tumbling and sliding windows, default trigger, incremental function). The windows
   // containing pane p start at the aligned s with p.end - size <= s <= p.start.
+  //
+  // Event time: a key with panes has one pane timer, at the next time one of its windows ends or
+  // a pane is due for removal (next_pane_time); that timer fires the window, removes the panes
+  // no window needs any more and asks for the next one. A new pane asks for a timer only when it
+  // is due before the key's timer (a late record's pane), which it then replaces. Processing
+  // time: each new pane also asks for a timer at its first window's end.
   int64_t pane_cleanup_time(int64_t last_start) const {
     return A::kEventTime ? window_internal::saturating_add(last_start + size_ - 1, lateness_)
                          : last_start + size_ - 1;
+  }
+  // The first and last start of the windows that contain pane p.
+  int64_t first_window_start(const W& p) const {
+    return window_internal::align_up(p.end - size_, offset_, slide_);
+  }
+  int64_t last_window_start(const W& p) const {
+    return window_internal::align_down(p.start, offset_, slide_);
+  }
+  // The end - 1 of pane p's first window that ends after `done`, or its removal time if none.
+  int64_t pane_due_time(const W& p, int64_t done) const {
+    int64_t s = first_window_start(p);
+    if (done >= s + size_ - 1) s = window_internal::align_up(done - size_ + 2, offset_, slide_);
+    int64_t last = last_window_start(p);
+    return s <= last ? s + size_ - 1 : pane_cleanup_time(last);
+  }
+  // The earliest time after `done` at which a window holding panes of `c` ends or a pane of `c`
+  // is due for removal; every window ending at or before `done` has fired. `c` is not empty.
+  int64_t next_pane_time(const Panes& c, int64_t done) const {
+    // Panes are sorted by start, and so are their windows and removal times: the first pane is
+    // the first to go, and the first pane with a window ending after `done` has the earliest.
+    int64_t next = pane_cleanup_time(last_window_start(c.begin()->first));
+    for (const auto& [p, slot] : c) {
+      int64_t s = first_window_start(p);
+      if (s + size_ - 1 >= next) break;
+      if (done >= s + size_ - 1) s = window_internal::align_up(done - size_ + 2, offset_, slide_);
+      if (s <= last_window_start(p)) return std::min(next, s + size_ - 1);
+    }
+    return next;
   }
   void register_pane_timer(int64_t t) {
     if (A::kEventTime) {
@@ -987,33 +1113,43 @@ class WindowOperator final : public KeyedOneInputOperator<T, K> {
   }
   void add_to_pane(int64_t ts, T&& v) {
     using window_internal::align_down;
-    using window_internal::align_up;
     int64_t ps = align_down(ts, offset_, pane_);
     TimeWindow p{ps, ps + pane_};
-    int64_t first = align_up(p.end - size_, offset_, slide_);
-    int64_t last = align_down(p.start, offset_, slide_);
+    int64_t first = first_window_start(p);
+    int64_t last = last_window_start(p);
     // What has fired already: processing-time windows are never late.
     int64_t fired = A::kEventTime ? watermark() : kMinWatermark;
     if (first > last || (A::kEventTime && pane_cleanup_time(last) <= fired)) {
       if (element_late(ts)) late(std::move(v), ts);
       return;
     }
-    Contents& c = contents();
-    auto [it, created] = c.try_emplace(W(p));
-    if (created) {
-      it->second.acc = policy_.create();
-      it->second.empty = false;
+    Panes& c = panes();
+    PaneSlot* slot;
+    if (!c.empty() && c.rbegin()->first == p) {
+      slot = &c.rbegin()->second;  // most records: the key's newest pane
+    } else if (auto pos = c.find(W(p)); pos != c.end()) {
+      slot = &pos->second;
+    } else {
+      // A new pane. Without allowed lateness, every pane has a window still to fire, so a pane
+      // after all others is not due before the key's timer.
+      bool had_panes = !c.empty();
+      bool after_timer = had_panes && lateness_ == 0 && c.rbegin()->first < W(p);
+      int64_t key_timer =
+          A::kEventTime && had_panes && !after_timer ? next_pane_time(c, fired) : kMaxWatermark;
+      slot = &c.try_emplace(W(p)).first->second;
+      slot->acc = policy_.create();
+      if (!A::kEventTime || !had_panes) {
+        register_pane_timer(pane_due_time(p, fired));
+      } else if (!after_timer) {
+        int64_t due = pane_due_time(p, fired);
+        if (due < key_timer) {
+          this->timers_->delete_event_time_timer(key_timer);
+          register_pane_timer(due);
+        }
+      }
     }
-    policy_.add(it->second.acc, std::move(v));
-    contents_->modified();
-    if (created) {
-      // One timer per pane: at the end of its first window still to fire (the later windows and
-      // the pane's removal follow from that timer, see on_pane_timer), or at its removal when
-      // all its windows have fired.
-      int64_t s = first;
-      if (fired >= s + size_ - 1) s = align_up(fired - size_ + 2, offset_, slide_);
-      register_pane_timer(s <= last ? s + size_ - 1 : pane_cleanup_time(last));
-    }
+    policy_.add(slot->acc, std::move(v));
+    panes_table_->modified();
     // Windows that fired already but are within their allowed lateness fire again.
     for (int64_t s = first; s <= last && s + size_ - 1 <= fired; s += slide_) {
       if (window_internal::saturating_add(s + size_ - 1, lateness_) > fired) {
@@ -1022,7 +1158,7 @@ class WindowOperator final : public KeyedOneInputOperator<T, K> {
     }
   }
   // Emits the window starting at `s` from the panes it covers, if it has any.
-  void fire_panes(const Contents& c, const K& key, int64_t s) {
+  void fire_panes(const Panes& c, const K& key, int64_t s) {
     auto it = c.lower_bound(W{s, kMinWatermark});
     if (it == c.end() || it->first.start >= s + size_) return;
     ACC acc = it->second.acc;
@@ -1031,32 +1167,31 @@ class WindowOperator final : public KeyedOneInputOperator<T, K> {
     }
     emit_window(key, W{s, s + size_}, acc);
   }
-  // A pane timer: fires the window ending at t + 1 (if t is a window's end), asks for the next
-  // window's timer while panes remain for it, and removes the panes that no window needs. With
-  // allowed lateness, the panes' removal times are not window ends: each pane timer also asks for
-  // one at the removal time of the last pane, which removes every pane due by then.
+  // A pane timer: fires the window ending at t + 1 (if t is a window's end), removes the panes
+  // that no window needs any more and asks for the key's next pane timer.
   void on_pane_timer(const InternalTimer& t) {
-    Contents* c = contents_->find_for_write();
+    Panes* c = panes_table_->find_for_write();
     if (!c) return;
-    if (window_internal::floor_mod(t.time + 1 - size_ - offset_, slide_) == 0) {
-      int64_t s = t.time + 1 - size_;
-      K key = deserialize<K>(t.key);
-      fire_panes(*c, key, s);
-      auto next = c->lower_bound(W{s + slide_, kMinWatermark});
-      if (next != c->end() && next->first.start < s + slide_ + size_) {
-        register_pane_timer(t.time + slide_);
-      }
+    bool window_end = t.time != kMaxWatermark &&
+                      window_internal::floor_mod(t.time + 1 - size_ - offset_, slide_) == 0;
+    if (window_end) fire_panes(*c, deserialize<K>(t.key), t.time + 1 - size_);
+    // A pane is due for removal when its last window starts at or before t + 1 - size -
+    // lateness, i.e. when it starts before the first window start after that time.
+    int64_t x;
+    if (t.time == kMaxWatermark) {
+      c->erase(c->begin(), c->end());
+    } else if (!__builtin_sub_overflow(t.time + 1 - size_, lateness_, &x)) {
+      int64_t bound = window_internal::align_down(x, offset_, slide_) + slide_;
+      auto keep = c->begin();
+      while (keep != c->end() && keep->first.start < bound) ++keep;
+      c->erase(c->begin(), keep);
     }
-    auto keep = c->begin();
-    while (keep != c->end() &&
-           pane_cleanup_time(window_internal::align_down(keep->first.start, offset_, slide_)) <=
-               t.time) {
-      ++keep;
-    }
-    c->erase(c->begin(), keep);
-    if (lateness_ > 0 && !c->empty()) {
-      int64_t last = window_internal::align_down(c->rbegin()->first.start, offset_, slide_);
-      register_pane_timer(pane_cleanup_time(last));
+    if (!c->empty()) {
+      // Without allowed lateness, the first pane left belongs to the next window when it starts
+      // before that window's end: no need to search.
+      bool next_window =
+          window_end && lateness_ == 0 && c->begin()->first.start < t.time + 1 + slide_;
+      register_pane_timer(next_window ? t.time + slide_ : next_pane_time(*c, t.time));
     }
     store(*c);
   }
@@ -1097,7 +1232,8 @@ class WindowOperator final : public KeyedOneInputOperator<T, K> {
   std::shared_ptr<const WindowTrigger<W>> trigger_;
   Collector<OUT>* out_;
   TaskRuntime* rt_ = nullptr;
-  StateTable<Contents>* contents_ = nullptr;
+  StateTable<Contents>* contents_ = nullptr;  // windows kept one by one
+  StateTable<Panes>* panes_table_ = nullptr;  // or panes
   bool panes_ = false;
   int64_t size_ = 0, slide_ = 0, offset_ = 0, pane_ = 0;
   K key_{};
