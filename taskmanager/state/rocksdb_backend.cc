@@ -454,7 +454,7 @@ class RocksDbKeyedStateBackend final : public KeyedStateBackend {
  public:
   RocksDbKeyedStateBackend(const StateBackendOptions& options, const BackendSite& site,
                            KeyGroupRange range)
-      : KeyedStateBackend(MakeContext(range, site.now_ms)),
+      : KeyedStateBackend(range, site.now_ms),
         options_(options),
         site_(site),
         range_(range),
@@ -580,14 +580,6 @@ class RocksDbKeyedStateBackend final : public KeyedStateBackend {
     std::unique_ptr<StateTableBase> table;
     bool on_heap = false;
   };
-
-  static KeyContext MakeContext(KeyGroupRange range, std::function<int64_t()> now_ms) {
-    KeyContext kc;
-    kc.first_key_group = range.first;
-    kc.num_key_groups = std::max(range.size(), 0);
-    kc.now_ms = std::move(now_ms);
-    return kc;
-  }
 
   void EnsureOpen() {
     if (!instance_->is_open()) instance_->Open();

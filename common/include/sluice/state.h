@@ -718,7 +718,12 @@ class SLUICE_EXPORT KeyedStateBackend {
   }
 
  protected:
-  explicit KeyedStateBackend(KeyContext ctx) : ctx_(std::move(ctx)) {}
+  // For the key groups `range`, with `now_ms` as processing time (for TTL).
+  KeyedStateBackend(KeyGroupRange range, std::function<int64_t()> now_ms) {
+    ctx_.first_key_group = range.first;
+    ctx_.num_key_groups = std::max(range.size(), 0);
+    ctx_.now_ms = std::move(now_ms);
+  }
   // Creates the table of a state declared for the first time, filled with what was restored
   // under `name`.
   virtual StateTableBase& create_table(const std::string& name, const TableFactory& factory) = 0;
@@ -892,7 +897,7 @@ class HeapKeyedStateBackend final : public KeyedStateBackend {
  public:
   explicit HeapKeyedStateBackend(KeyGroupRange range,
                                  std::function<int64_t()> now_ms = system_clock_ms)
-      : KeyedStateBackend(make_context(range, std::move(now_ms))) {}
+      : KeyedStateBackend(range, std::move(now_ms)) {}
 
   void snapshot(OperatorSnapshot& out, int64_t = 0) override {
     std::vector<std::string> names;
@@ -976,13 +981,6 @@ class HeapKeyedStateBackend final : public KeyedStateBackend {
     std::string entries;
   };
 
-  static KeyContext make_context(KeyGroupRange range, std::function<int64_t()> now_ms) {
-    KeyContext kc;
-    kc.first_key_group = range.first;
-    kc.num_key_groups = std::max(range.size(), 0);
-    kc.now_ms = std::move(now_ms);
-    return kc;
-  }
   static void read_into(StateTableBase& t, const std::string& name, int kg,
                         std::string_view entries, uint64_t count) {
     try {
