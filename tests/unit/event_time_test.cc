@@ -13,6 +13,7 @@
 #include "common/checkpoint_storage.h"
 #include "sluice/sluice.h"
 #include "tests/unit/test_backends.h"
+#include "tests/unit/test_helpers.h"
 #include "tests/unit/test_runtime.h"
 
 namespace sluice {
@@ -21,16 +22,18 @@ namespace {
 // Every TestRuntime here keeps keyed state in the backend SLUICE_TEST_BACKEND names.
 testing_support::UseBackendOfEnvironment backend_of_environment;
 
-
 using ::testing::ElementsAre;
 using ::testing::IsEmpty;
 using testing_support::TestRuntime;
+template <class T>
+using CollectSink = testing_support::CollectingSink<T>;
 
 struct Ev {
   int64_t ts = 0;
   std::string key;
   SLUICE_FIELDS(ts, key)
 };
+constexpr auto* TimestampedBuffer = &testing_support::TimestampedBuffer<Ev>;
 
 // One channel; keeps records (with the timestamp written before each when `timestamped`),
 // watermarks and idleness changes in the order they were sent.
@@ -79,23 +82,6 @@ class EventWriter final : public RecordWriter {
   std::vector<std::string> buffers_;
   std::vector<std::string> events_;
 };
-
-template <class T>
-struct CollectSink final : SinkFunction<T> {
-  std::shared_ptr<std::vector<T>> values = std::make_shared<std::vector<T>>();
-  void invoke(const T& v) override { values->push_back(v); }
-};
-
-// A buffer of timestamped records, as a producer of a timestamped edge writes it.
-std::string TimestampedBuffer(const std::vector<Ev>& events) {
-  std::string b;
-  DataOutput out(b);
-  for (const Ev& e : events) {
-    Serializer<int64_t>::write(out, e.ts);
-    Serializer<Ev>::write(out, e);
-  }
-  return b;
-}
 
 WatermarkStrategy<Ev> BoundedBy(int64_t ms) {
   return WatermarkStrategy<Ev>::for_bounded_out_of_orderness(std::chrono::milliseconds(ms))

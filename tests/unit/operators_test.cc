@@ -25,6 +25,7 @@
 
 #include "common/checkpoint_storage.h"
 #include "sluice/sluice.h"
+#include "tests/unit/test_helpers.h"
 #include "tests/unit/test_runtime.h"
 
 namespace sluice {
@@ -40,6 +41,7 @@ using ::testing::UnorderedElementsAreArray;
 // Test doubles for the runtime's side of the seam.
 
 using testing_support::TestRuntime;
+using testing_support::ExpectOperatorError;
 
 // N channels of std::string buffers; commit() moves a buffer that reached `buffer_size` bytes
 // into the channel's list of sent buffers, Flush() sends the rest.
@@ -167,18 +169,6 @@ void RunConsumerChain(const StreamExecutionEnvironment& env, const std::vector<i
   auto task = OpenAndFeed(env, chain, outputs, rt, buffers);
   task->end_input();
   task->close();
-}
-
-// Runs `f`, which must throw an OperatorError naming `op` with `what` in its message.
-template <class F>
-void ExpectOperatorError(F f, const std::string& op, const std::string& what) {
-  try {
-    f();
-    ADD_FAILURE() << "no OperatorError";
-  } catch (const OperatorError& e) {
-    EXPECT_EQ(e.operator_name(), op);
-    EXPECT_THAT(e.what(), HasSubstr(what));
-  }
 }
 
 // Runs source node 0 over a hash edge to node 1 with one consumer; the buffers it sent.

@@ -22,6 +22,7 @@
 
 #include "examples/sequence_count/sequence_count.h"
 #include "sluice/sluice.h"
+#include "tests/unit/test_helpers.h"
 #include "tests/unit/test_runtime.h"
 
 namespace sluice {
@@ -31,6 +32,7 @@ namespace fs = std::filesystem;
 using ::testing::ElementsAre;
 using ::testing::HasSubstr;
 using ::testing::IsEmpty;
+using testing_support::ExpectOperatorError;
 
 // ---------------------------------------------------------------------------------------------
 // Test doubles and helpers.
@@ -125,18 +127,6 @@ const char kFileSinkName[] = "Sink: Exactly-Once Text File";
 
 void Send(ChainTask& task, const std::vector<std::string>& lines) {
   task.process_buffer(0, Buffer(lines));
-}
-
-// Runs `f`, which must throw an OperatorError naming `op` with `what` in its message.
-template <class F>
-void ExpectOperatorError(F f, const std::string& op, const std::string& what) {
-  try {
-    f();
-    ADD_FAILURE() << "no OperatorError";
-  } catch (const OperatorError& e) {
-    EXPECT_EQ(e.operator_name(), op);
-    EXPECT_THAT(e.what(), HasSubstr(what));
-  }
 }
 
 // ---------------------------------------------------------------------------------------------

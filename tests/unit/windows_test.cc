@@ -19,6 +19,7 @@
 #include "common/checkpoint_storage.h"
 #include "sluice/sluice.h"
 #include "tests/unit/test_backends.h"
+#include "tests/unit/test_helpers.h"
 #include "tests/unit/test_runtime.h"
 
 namespace sluice {
@@ -27,11 +28,12 @@ namespace {
 // Every TestRuntime here keeps keyed state in the backend SLUICE_TEST_BACKEND names.
 testing_support::UseBackendOfEnvironment backend_of_environment;
 
-
 using ::testing::ElementsAre;
 using ::testing::IsEmpty;
 using ::testing::UnorderedElementsAreArray;
 using testing_support::TestRuntime;
+template <class T>
+using CollectSink = testing_support::CollectingSink<T>;
 using ms = std::chrono::milliseconds;
 
 struct Ev {
@@ -40,6 +42,7 @@ struct Ev {
   int64_t v = 0;
   SLUICE_FIELDS(ts, key, v)
 };
+constexpr auto* TimestampedBuffer = &testing_support::TimestampedBuffer<Ev>;
 
 // The sum and count of a window's values.
 struct Agg {
@@ -110,12 +113,6 @@ struct Stamp final : ProcessFunction<R, std::string> {
   }
 };
 
-template <class T>
-struct CollectSink final : SinkFunction<T> {
-  std::shared_ptr<std::vector<T>> values = std::make_shared<std::vector<T>>();
-  void invoke(const T& v) override { values->push_back(v); }
-};
-
 // A watermark after every record: the highest timestamp so far - bound - 1.
 struct EveryEventWatermarks final : WatermarkGenerator<Ev> {
   explicit EveryEventWatermarks(int64_t bound) : bound(bound) {}
@@ -166,17 +163,6 @@ int64_t RunWholeJob(const StreamExecutionEnvironment& env) {
   task->end_input();
   task->close();
   return task->num_late_records_dropped();
-}
-
-// A buffer of timestamped records, as the producer of a timestamped edge writes it.
-std::string TimestampedBuffer(const std::vector<Ev>& events) {
-  std::string b;
-  DataOutput out(b);
-  for (const Ev& e : events) {
-    Serializer<int64_t>::write(out, e.ts);
-    Serializer<Ev>::write(out, e);
-  }
-  return b;
 }
 
 // One channel that keeps what was written to it.
@@ -512,7 +498,6 @@ void ExpectNoWindowState(std::vector<OperatorSnapshot> snaps) {
     EXPECT_TRUE(s.key_groups.empty());
   }
 }
-
 
 template <class Make>
 void ExpectLateDataBehaviour(Make make, bool sums_only) {
