@@ -579,6 +579,9 @@ class RocksDbKeyedStateBackend final : public KeyedStateBackend {
     rocksdb::ColumnFamilyHandle* family = nullptr;
     std::unique_ptr<StateTableBase> table;
     bool on_heap = false;
+    // Heap-kept tables: per key group of the range, table->changes() when it was last written
+    // to or read from the column family.
+    std::vector<uint64_t> written_changes;
   };
 
   void EnsureOpen() {
@@ -588,17 +591,22 @@ class RocksDbKeyedStateBackend final : public KeyedStateBackend {
   // Adds what the column family of a heap-kept table holds to the table.
   void FillHeapTable(const std::string& name, Table& t) {
     std::string entries;
+    t.written_changes.assign(static_cast<size_t>(std::max(range_.size(), 0)),
+                             StateTableBase::kUnknownChanges);
     for (int kg = range_.first; kg <= range_.last; ++kg) {
       entries.clear();
       uint64_t n = WriteCanonical(instance_->db(), t.family, nullptr, kg, -1, 0, entries);
-      if (n == 0) continue;
-      DataInput in(entries);
-      try {
-        t.table->read_entries(kg, in, n);
-      } catch (const SerializationError& e) {
-        throw SerializationError(absl::StrCat("restoring state '", name, "' (key group ", kg,
-                                              "): ", e.what()));
+      if (n > 0) {
+        DataInput in(entries);
+        try {
+          t.table->read_entries(kg, in, n);
+        } catch (const SerializationError& e) {
+          throw SerializationError(absl::StrCat("restoring state '", name, "' (key group ", kg,
+                                                "): ", e.what()));
+        }
       }
+      // The column family holds what the table now holds.
+      t.written_changes[static_cast<size_t>(kg - range_.first)] = t.table->changes(kg);
     }
   }
 
@@ -616,27 +624,33 @@ class RocksDbKeyedStateBackend final : public KeyedStateBackend {
     }
   }
 
-  // Replaces the column family of every heap-kept table by the table's entries.
+  // Writes the key groups of the heap-kept tables that changed since they were last written
+  // (or read) into their column families, one entry per key group.
   void WriteHeapTables() {
     std::string entries;
     for (auto& [name, t] : tables_) {
       if (!t.on_heap) continue;
       rocksdb::WriteBatch batch;
-      std::string begin = key_group_prefix(range_.first);
-      std::string end = key_group_prefix(range_.last + 1);
-      batch.DeleteRange(t.family, begin, end);
+      std::vector<uint64_t> written = t.written_changes;  // kept once the batch is written
       for (int kg = range_.first; kg <= range_.last; ++kg) {
+        const uint64_t changes = t.table->changes(kg);
+        uint64_t& last = written[static_cast<size_t>(kg - range_.first)];
+        if (changes != StateTableBase::kUnknownChanges && changes == last) continue;
+        last = changes;
         entries.clear();
         DataOutput o(entries);
         std::string body;
         uint64_t n = t.table->write_entries(kg, body);
-        if (n == 0) continue;
+        if (n == 0) {
+          batch.Delete(t.family, key_group_prefix(kg));
+          continue;
+        }
         o.write_varint(n);
         o.write_raw(body.data(), body.size());
         batch.Put(t.family, key_group_prefix(kg), entries);
       }
-      Instance::Check(instance_->db()->Write(instance_->write_options(), &batch),
-                      absl::StrCat("state '", name, "': RocksDB cannot write"), instance_->db_dir());
+      FlushBatch(batch, name);
+      t.written_changes = std::move(written);
     }
   }
 

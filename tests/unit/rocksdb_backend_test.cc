@@ -7,12 +7,16 @@
 #include <sys/resource.h>
 
 #include <filesystem>
+#include <map>
 #include <string>
+#include <utility>
+#include <vector>
 
 #include <gmock/gmock.h>
 #include <gtest/gtest.h>
 
 #include "sluice/state.h"
+#include "sluice/timers.h"
 #include "taskmanager/state/state_backend.h"
 #include "tests/unit/test_backends.h"
 
@@ -74,6 +78,40 @@ TEST(RocksDbBackendTest, IncrementalCheckpointsStoreOnlyWhatChanged) {
     restored->set_current_key(serialize(key), key_group_for_hash(KeyHash<std::string>{}(key), 128));
     EXPECT_EQ(v.value().back(), i < 20 ? '2' : '1') << key;
   }
+}
+
+// Timers stay on the heap and are written into RocksDB at each snapshot: only the key groups
+// whose timers changed are written again, so an incremental checkpoint after a small change
+// stores little; a key group whose timers are all gone is gone after a restore too.
+TEST(RocksDbBackendTest, TimersOfUnchangedKeyGroupsAreNotWrittenAgain) {
+  BackendMaker maker(BackendKind::kRocksDbIncremental);
+  auto b = maker.Make(kRange);
+  InternalTableFactory<TimerQueue> factory;
+  TimerQueue& q = b->internal_table<TimerQueue>("_timers/event", factory);
+  std::map<int, std::vector<std::pair<int64_t, std::string>>> by_group;
+  for (int i = 0; i < 50000; ++i) {
+    std::string key = serialize(std::string("key-") + std::to_string(i));
+    int kg = key_group_for_hash(KeyHash<std::string>{}("key-" + std::to_string(i)), 128);
+    ASSERT_TRUE(q.add(1000 + i, kg, key, {}));
+    by_group[kg].push_back({1000 + i, key});
+  }
+  OperatorSnapshot first = maker.Snapshot(*b, 1);
+  b->notify_checkpoint_complete(1);
+
+  // Every timer of one key group goes.
+  const auto& [gone_kg, gone] = *by_group.begin();
+  for (const auto& [time, key] : gone) ASSERT_TRUE(q.remove(time, gone_kg, key, {}));
+  OperatorSnapshot second = maker.Snapshot(*b, 2);
+  ASSERT_EQ(second.native.size(), 1u);
+  EXPECT_LT(second.native[0].uploaded_bytes * 10, FullSize(second.native[0]))
+      << "stored " << second.native[0].uploaded_bytes << " of " << FullSize(second.native[0]);
+
+  auto restored = maker.Make(kRange);
+  restored->restore(second);
+  TimerQueue& r = restored->internal_table<TimerQueue>("_timers/event", factory);
+  EXPECT_EQ(r.size(), 50000 - gone.size());
+  std::string entries;
+  EXPECT_EQ(r.write_entries(gone_kg, entries), 0u);
 }
 
 TEST(RocksDbBackendTest, OnlyCompletedCheckpointsAreBuiltOn) {

@@ -226,6 +226,11 @@ class StateTableBase {
   virtual void append_keys(int kg, std::vector<std::string>& keys) const = 0;
   // The store underneath changed (a restore wrote into it): forget any value read before.
   virtual void reload() {}
+  // A count that grows whenever key group `kg`'s entries change, so that a backend writing a
+  // table kept on the heap into its store at each snapshot can skip the unchanged groups.
+  // Default: kUnknownChanges, meaning always write.
+  static constexpr uint64_t kUnknownChanges = ~uint64_t{0};
+  virtual uint64_t changes(int /*kg*/) const { return kUnknownChanges; }
 };
 
 // The storage of one named keyed state with values of type V, at the backend's current key

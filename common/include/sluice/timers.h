@@ -71,6 +71,7 @@ class TimerQueue final : public StateTableBase {
       }
     }
     ++size_;
+    ++g.changes;
     if (was_empty) {
       heads_.emplace(time, key_group);
     } else if (g.front().time != old_head) {
@@ -145,6 +146,7 @@ class TimerQueue final : public StateTableBase {
     }
   }
   void append_keys(int, std::vector<std::string>&) const override {}
+  uint64_t changes(int kg) const override { return groups_.at(index(kg)).changes; }
 
  private:
   struct Timer {
@@ -156,6 +158,7 @@ class TimerQueue final : public StateTableBase {
   struct Group {
     std::vector<Timer> v;
     size_t head = 0;
+    uint64_t changes = 0;  // timers added and removed so far
     bool empty() const { return head == v.size(); }
     const Timer& front() const { return v[head]; }
     // Drops the fired prefix once it is the larger part, so that memory follows the live timers.
@@ -194,8 +197,9 @@ class TimerQueue final : public StateTableBase {
     return i;
   }
   // A timer of group `kg` is gone; `old_head` was the group's earliest time before.
-  void removed(int kg, const Group& g, int64_t old_head) {
+  void removed(int kg, Group& g, int64_t old_head) {
     --size_;
+    ++g.changes;
     if (g.empty() || g.front().time != old_head) {
       heads_.erase({old_head, kg});
       if (!g.empty()) heads_.emplace(g.front().time, kg);
