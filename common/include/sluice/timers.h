@@ -18,6 +18,7 @@
 #include <stdexcept>
 #include <string>
 #include <string_view>
+#include <tuple>
 #include <utility>
 #include <vector>
 
@@ -39,11 +40,12 @@ struct InternalTimer {
 // of the backend's table format: key bytes, namespace bytes = the time (8 bytes, big-endian) then
 // the timer's namespace, an unused touched time, an empty value.
 //
-// Each key group keeps its timers in one sorted vector, consumed from the front: timers are
-// mostly registered in increasing time (a window asks for its next firing when it fires), so a
-// new timer is usually appended, and firing moves a read position instead of freeing a node.
-// A timer earlier than the group's last goes in by binary search. Not thread-safe: the task's
-// thread only.
+// Each key group keeps its timers in a sorted vector consumed from the front, and a set beside
+// it: timers are mostly registered in increasing time (a window asks for its next firing when
+// it fires), so a new timer is usually appended to the vector, and firing moves a read position
+// instead of freeing a node. A timer earlier than the vector's last goes into the set, and a
+// timer removed from the middle of the vector is marked dead there, so that no operation costs
+// more than a binary search or a set operation. Not thread-safe: the task's thread only.
 class TimerQueue final : public StateTableBase {
  public:
   explicit TimerQueue(const KeyContext& ctx)
@@ -55,20 +57,16 @@ class TimerQueue final : public StateTableBase {
     Group& g = groups_[index(key_group)];
     const bool was_empty = g.empty();
     const int64_t old_head = was_empty ? 0 : g.front().time;
-    if (was_empty || compare(g.v.back(), time, key, ns) < 0) {
+    auto pos = g.find_in_run(time, key, ns);
+    if (pos != g.v.end()) {
+      if (!pos->dead) return false;
+      pos->dead = false;  // removed earlier, registered again
+    } else if (g.late.count(Probe{time, key, ns}) > 0) {
+      return false;
+    } else if (g.v.size() == g.head || compare(g.v.back(), time, key, ns) < 0) {
       g.v.push_back(Timer{time, std::string(key), std::string(ns)});
     } else {
-      auto pos =
-          std::lower_bound(g.v.begin() + static_cast<ptrdiff_t>(g.head), g.v.end(), 0,
-                           [&](const Timer& e, int) { return compare(e, time, key, ns) < 0; });
-      if (compare(*pos, time, key, ns) == 0) return false;
-      if (pos == g.v.begin() + static_cast<ptrdiff_t>(g.head) && g.head > 0) {
-        // Before the first live timer: reuse the slot of the last one fired.
-        --g.head;
-        g.v[g.head] = Timer{time, std::string(key), std::string(ns)};
-      } else {
-        g.v.insert(pos, Timer{time, std::string(key), std::string(ns)});
-      }
+      g.late.insert(Timer{time, std::string(key), std::string(ns)});
     }
     ++size_;
     ++g.changes;
@@ -83,15 +81,16 @@ class TimerQueue final : public StateTableBase {
   // Removes the timer; false when there is none.
   bool remove(int64_t time, int key_group, std::string_view key, std::string_view ns) {
     Group& g = groups_[index(key_group)];
-    auto pos = std::lower_bound(g.v.begin() + static_cast<ptrdiff_t>(g.head), g.v.end(), 0,
-                                [&](const Timer& e, int) { return compare(e, time, key, ns) < 0; });
-    if (pos == g.v.end() || compare(*pos, time, key, ns) != 0) return false;
+    if (g.empty()) return false;
     const int64_t old_head = g.front().time;
-    if (pos == g.v.begin() + static_cast<ptrdiff_t>(g.head)) {
-      ++g.head;
-      g.compact();
+    auto pos = g.find_in_run(time, key, ns);
+    if (pos != g.v.end() && !pos->dead) {
+      pos->dead = true;
+      g.skip_dead();
+    } else if (auto it = g.late.find(Probe{time, key, ns}); it != g.late.end()) {
+      g.late.erase(it);
     } else {
-      g.v.erase(pos);
+      return false;
     }
     removed(key_group, g, old_head);
     return true;
@@ -109,9 +108,20 @@ class TimerQueue final : public StateTableBase {
   InternalTimer pop() {
     const int kg = heads_.begin()->second;
     Group& g = groups_[index(kg)];
-    Timer& e = g.v[g.head++];
-    InternalTimer t{e.time, kg, std::move(e.key), std::move(e.ns)};
-    g.compact();
+    InternalTimer t;
+    t.key_group = kg;
+    if (g.front_in_run()) {
+      Timer& e = g.v[g.head++];
+      t.time = e.time;
+      t.key = std::move(e.key);
+      t.ns = std::move(e.ns);
+      g.skip_dead();
+    } else {
+      auto node = g.late.extract(g.late.begin());
+      t.time = node.value().time;
+      t.key = std::move(node.value().key);
+      t.ns = std::move(node.value().ns);
+    }
     removed(kg, g, t.time);
     return t;
   }
@@ -122,8 +132,8 @@ class TimerQueue final : public StateTableBase {
     DataOutput o(out);
     std::string ns;
     const Group& g = groups_.at(index(kg));
-    for (size_t i = g.head; i < g.v.size(); ++i) {
-      const Timer& e = g.v[i];
+    uint64_t n = 0;
+    auto write = [&](const Timer& e) {
       state_internal::write_bytes(o, e.key);
       ns.clear();
       append_time(ns, e.time);
@@ -131,8 +141,13 @@ class TimerQueue final : public StateTableBase {
       state_internal::write_bytes(o, ns);
       Serializer<int64_t>::write(o, 0);
       state_internal::write_bytes(o, {});
+      ++n;
+    };
+    for (size_t i = g.head; i < g.v.size(); ++i) {
+      if (!g.v[i].dead) write(g.v[i]);
     }
-    return g.v.size() - g.head;
+    for (const Timer& e : g.late) write(e);
+    return n;
   }
   void read_entries(int kg, DataInput& in, uint64_t count) override {
     for (uint64_t i = 0; i < count; ++i) {
@@ -153,16 +168,51 @@ class TimerQueue final : public StateTableBase {
     int64_t time = 0;
     std::string key;
     std::string ns;
+    bool dead = false;  // removed while in the middle of the run (never at its front)
   };
-  // A key group's timers: v[head..] sorted, v[..head] fired (their strings moved out).
+  // A timer to look up without copying its strings.
+  struct Probe {
+    int64_t time;
+    std::string_view key;
+    std::string_view ns;
+  };
+  // Orders timers and probes by (time, key, namespace).
+  struct Less {
+    using is_transparent = void;
+    static std::tuple<int64_t, std::string_view, std::string_view> tie(const Timer& t) {
+      return {t.time, t.key, t.ns};
+    }
+    static std::tuple<int64_t, std::string_view, std::string_view> tie(const Probe& p) {
+      return {p.time, p.key, p.ns};
+    }
+    template <class A, class B>
+    bool operator()(const A& a, const B& b) const {
+      return tie(a) < tie(b);
+    }
+  };
+  // A key group's timers: the run v[head..] sorted (v[..head] fired, their strings moved out;
+  // v[head] never dead), and the timers that came out of order.
   struct Group {
     std::vector<Timer> v;
     size_t head = 0;
+    std::set<Timer, Less> late;
     uint64_t changes = 0;  // timers added and removed so far
-    bool empty() const { return head == v.size(); }
-    const Timer& front() const { return v[head]; }
-    // Drops the fired prefix once it is the larger part, so that memory follows the live timers.
-    void compact() {
+    bool empty() const { return head == v.size() && late.empty(); }
+    bool front_in_run() const {
+      return head < v.size() && (late.empty() || Less{}(v[head], *late.begin()));
+    }
+    const Timer& front() const { return front_in_run() ? v[head] : *late.begin(); }
+    // The run's entry equal to the timer (dead or not), or v.end().
+    std::vector<Timer>::iterator find_in_run(int64_t time, std::string_view key,
+                                             std::string_view ns) {
+      auto pos = std::lower_bound(v.begin() + static_cast<ptrdiff_t>(head), v.end(), 0,
+                                  [&](const Timer& e, int) { return compare(e, time, key, ns) < 0; });
+      return pos != v.end() && compare(*pos, time, key, ns) == 0 ? pos : v.end();
+    }
+    // Moves the front past dead entries, then drops the fired prefix once it is the larger
+    // part, so that memory follows the live timers.
+    void skip_dead() {
+      while (head < v.size() && v[head].dead) ++head;
       if (head == v.size()) {
         v.clear();
         head = 0;

@@ -1094,15 +1094,14 @@ class WindowOperator final : public KeyedOneInputOperator<T, K> {
   // is due for removal; every window ending at or before `done` has fired. `c` is not empty.
   int64_t next_pane_time(const Panes& c, int64_t done) const {
     // Panes are sorted by start, and so are their windows and removal times: the first pane is
-    // the first to go, and the first pane with a window ending after `done` has the earliest.
+    // the first to go, and the first pane with a window ending after `done` (found by binary
+    // search: with allowed lateness many panes before it may have only fired windows) has the
+    // earliest window end.
     int64_t next = pane_cleanup_time(last_window_start(c.begin()->first));
-    for (const auto& [p, slot] : c) {
-      int64_t s = first_window_start(p);
-      if (s + size_ - 1 >= next) break;
-      if (done >= s + size_ - 1) s = window_internal::align_up(done - size_ + 2, offset_, slide_);
-      if (s <= last_window_start(p)) return std::min(next, s + size_ - 1);
-    }
-    return next;
+    auto open = std::partition_point(c.begin(), c.end(), [&](const auto& entry) {
+      return last_window_start(entry.first) + size_ - 1 <= done;
+    });
+    return open == c.end() ? next : std::min(next, pane_due_time(open->first, done));
   }
   void register_pane_timer(int64_t t) {
     if (A::kEventTime) {
