@@ -28,10 +28,7 @@ std::set<std::string> SharedFilesIn(const std::string& job_dir) {
 }
 
 TEST(RocksDbTest, IncrementalCheckpointsOfAnIdleJobStoreLittle) {
-  ClusterOptions options;
-  options.task_managers = 1;
-  options.slots_per_task_manager = 2;
-  TestCluster cluster(options);
+  TestCluster cluster(/*task_managers=*/1, /*slots_per_task_manager=*/2);
   SLUICE_ASSERT_OK(cluster.Start());
   const std::string checkpoints = cluster.dir() + "/checkpoints";
   const std::string out = cluster.dir() + "/out", gate = cluster.dir() + "/gate";

@@ -128,8 +128,10 @@ inline uint64_t load_tail(const char* p, size_t n) {  // n <= 8
   std::memcpy(&v, p, n);
   return v;
 }
+// Transparent: tables can be searched with a std::string_view without copying it.
 struct KeyBytesHash {
-  size_t operator()(const std::string& k) const noexcept {
+  using is_transparent = void;
+  size_t operator()(std::string_view k) const noexcept {
     const char* p = k.data();
     size_t n = k.size();
     uint64_t h = 0x9e3779b97f4a7c15ull ^ n;
@@ -146,7 +148,8 @@ struct KeyBytesHash {
   }
 };
 struct KeyBytesEq {
-  bool operator()(const std::string& a, const std::string& b) const noexcept {
+  using is_transparent = void;
+  bool operator()(std::string_view a, std::string_view b) const noexcept {
     size_t n = a.size();
     if (n != b.size()) return false;
     if (n <= 8) return load_tail(a.data(), n) == load_tail(b.data(), n);
@@ -301,8 +304,7 @@ class HeapStateTable final : public StateTable<V> {
   void prefetch(int key_group, std::string_view key) override {
     size_t i = static_cast<size_t>(key_group - ctx_.first_key_group);
     if (key_group < ctx_.first_key_group || i >= groups_.size()) return;
-    prefetch_key_.assign(key);
-    auto it = groups_[i].find(prefetch_key_);
+    auto it = groups_[i].find(key);
     if (it == groups_[i].end()) return;
     using state_internal::prefetch_value;
     prefetch_value(it->second.value);
@@ -385,7 +387,6 @@ class HeapStateTable final : public StateTable<V> {
   const KeyContext& ctx_;
   std::optional<StateTtlConfig> ttl_;
   std::vector<std::unordered_map<std::string, Entry, state_internal::KeyBytesHash, state_internal::KeyBytesEq>> groups_;
-  std::string prefetch_key_;  // prefetch()'s key, kept for its buffer
 };
 
 // The entries of one state in an embedded store (a RocksDB column family), as bytes. Keys are

@@ -19,6 +19,7 @@
 #include <string>
 #include <string_view>
 #include <tuple>
+#include <type_traits>
 #include <utility>
 #include <vector>
 
@@ -63,7 +64,7 @@ class TimerQueue final : public StateTableBase {
       pos->dead = false;  // removed earlier, registered again
     } else if (g.late.count(Probe{time, key, ns}) > 0) {
       return false;
-    } else if (g.v.size() == g.head || compare(g.v.back(), time, key, ns) < 0) {
+    } else if (g.v.size() == g.head || Less{}(g.v.back(), Probe{time, key, ns})) {
       g.v.push_back(Timer{time, std::string(key), std::string(ns)});
     } else {
       g.late.insert(Timer{time, std::string(key), std::string(ns)});
@@ -205,9 +206,9 @@ class TimerQueue final : public StateTableBase {
     // The run's entry equal to the timer (dead or not), or v.end().
     std::vector<Timer>::iterator find_in_run(int64_t time, std::string_view key,
                                              std::string_view ns) {
-      auto pos = std::lower_bound(v.begin() + static_cast<ptrdiff_t>(head), v.end(), 0,
-                                  [&](const Timer& e, int) { return compare(e, time, key, ns) < 0; });
-      return pos != v.end() && compare(*pos, time, key, ns) == 0 ? pos : v.end();
+      const Probe probe{time, key, ns};
+      auto pos = std::lower_bound(v.begin() + static_cast<ptrdiff_t>(head), v.end(), probe, Less{});
+      return pos != v.end() && !Less{}(probe, *pos) ? pos : v.end();
     }
     // Moves the front past dead entries, then drops the fired prefix once it is the larger
     // part, so that memory follows the live timers.
@@ -223,12 +224,6 @@ class TimerQueue final : public StateTableBase {
     }
   };
 
-  // <0, 0, >0 as `e` orders before, as, after (time, key, ns).
-  static int compare(const Timer& e, int64_t time, std::string_view key, std::string_view ns) {
-    if (e.time != time) return e.time < time ? -1 : 1;
-    if (int c = std::string_view(e.key).compare(key); c != 0) return c;
-    return std::string_view(e.ns).compare(ns);
-  }
   static void append_time(std::string& out, int64_t t) {
     uint64_t u = static_cast<uint64_t>(t) ^ (uint64_t{1} << 63);  // orders like the signed value
     for (int i = 7; i >= 0; --i) out.push_back(static_cast<char>((u >> (8 * i)) & 0xff));
@@ -316,8 +311,7 @@ class InternalTimerService {
   // fires in the same call.
   template <class Fire>
   void advance_watermark(int64_t watermark, Fire&& fire) {
-    watermark_ = watermark;
-    while (!event_.empty() && event_.next_time() <= watermark) fire_one(event_, fire);
+    advance_watermark(watermark, fire, NoPrefetch{});
   }
   // The same, and before each firing calls prefetch(key_group, key) with the key of the next
   // timer due, so that the operator can start loading that key's state while it fires this one.
@@ -326,9 +320,11 @@ class InternalTimerService {
     watermark_ = watermark;
     while (!event_.empty() && event_.next_time() <= watermark) {
       InternalTimer t = event_.pop();
-      if (!event_.empty() && event_.next_time() <= watermark) {
-        auto [key_group, key] = event_.peek_key();
-        prefetch(key_group, key);
+      if constexpr (!std::is_same_v<std::decay_t<Prefetch>, NoPrefetch>) {
+        if (!event_.empty() && event_.next_time() <= watermark) {
+          auto [key_group, key] = event_.peek_key();
+          prefetch(key_group, key);
+        }
       }
       backend_.set_current_key(t.key, t.key_group);
       fire(t);
@@ -342,6 +338,8 @@ class InternalTimerService {
   }
 
  private:
+  struct NoPrefetch {};
+
   const KeyContext& key() {
     KeyContext& k = backend_.key_context();
     if (k.key_group < 0) throw std::logic_error("timers belong to a key: there is no current key");

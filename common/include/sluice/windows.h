@@ -199,9 +199,6 @@ void prefetch_value(const WindowMap<W, S>& m) {
   m.prefetch();
 }
 
-}  // namespace window_internal
-
-namespace window_internal {
 // A pane's contents: its accumulator only (a pane is never empty and no trigger counts its
 // elements), serialized as a window's slot (accumulator, element count, empty flag) with count
 // 0 and empty false, so that window state has one format whichever the operator keeps.
