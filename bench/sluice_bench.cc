@@ -22,8 +22,8 @@
 //   sluice-bench checkpoints            figures 4-5 in full, about a minute
 //   sluice-bench windows --quick        a smoke run of figure 6, a few seconds
 //   sluice-bench windows                figure 6 in full, under a minute
-//   sluice-bench state --quick          a smoke run of figures 7-8, under a minute
-//   sluice-bench state                  figures 7-8 in full, a few minutes
+//   sluice-bench state --quick          a smoke run of figures 7-9, under a minute
+//   sluice-bench state                  figures 7-9 in full, a few minutes
 //   sluice-bench --help                 record counts, runs, layouts, -D settings of the clusters
 //
 // The job libraries (bench/jobs/) are looked up in ../bench from this binary's folder
@@ -94,13 +94,13 @@ struct Options {
   // The layouts of figure 2. Default: all three.
   std::string layouts = "spread,remote,local";
   // What to run: "throughput" (figures 1-3), "checkpoints" (figures 4-5), "windows" (figure 6),
-  // "state" (figures 7-8) or "all". Default: throughput.
+  // "state" (figures 7-9) or "all". Default: throughput.
   std::string mode = "throughput";
   // Settings of figures 4 and 5 (bin_dir, lib_dir, quick and -D are copied from the above).
   CheckpointBenchOptions checkpoints;
   // Settings of figure 6 (quick, and runs when --runs is given, are copied from the above).
   WindowBenchOptions windows;
-  // Settings of figures 7 and 8 (quick, and runs when --runs is given, are copied).
+  // Settings of figures 7 to 9 (quick, and runs when --runs is given, are copied).
   StateBenchOptions state;
 };
 
@@ -575,7 +575,7 @@ absl::Status RunThroughput(const Options& o, const std::set<int>& only) {
 int Main(const Options& o) {
   std::set<int> only;
   for (char c : o.only) {
-    if (c >= '1' && c <= '8') only.insert(c - '0');
+    if (c >= '1' && c <= '9') only.insert(c - '0');
   }
   std::string load;
   std::ifstream("/proc/loadavg") >> load;
@@ -613,10 +613,11 @@ int Main(const Options& o) {
       rc = 1;
     }
   }
-  if (only.count(7) || only.count(8)) {
+  if (only.count(7) || only.count(8) || only.count(9)) {
     StateBenchOptions state = o.state;
     state.run_updates = only.count(7) > 0;
     state.run_checkpoints = only.count(8) > 0;
+    state.run_timers = only.count(9) > 0;
     absl::Status s = RunStateFigures(state);
     if (!s.ok()) {
       std::fprintf(stderr, "error: state: %s\n", std::string(s.message()).c_str());
@@ -645,13 +646,13 @@ int main(int argc, char** argv) {
   app.add_option("mode", o.mode,
                  "throughput: figures 1-3 (default); checkpoints: figures 4-5, checkpoint "
                  "overhead and recovery from kill -9 on real daemons; windows: figure 6, "
-                 "window aggregation cost on one thread; state: figures 7-8, the keyed state "
-                 "backends' updates and checkpoints; all: 1-8")
+                 "window aggregation cost on one thread; state: figures 7-9, the keyed state "
+                 "backends' updates, checkpoints and timers; all: 1-9")
       ->check(CLI::IsMember({"throughput", "checkpoints", "windows", "state", "all"}));
   app.add_option("--only", o.only,
                  "which figures: a list of 1 (pipeline), 2 (shuffle), 3 (memory), "
                  "4 (checkpoint overhead), 5 (recovery), 6 (windows), 7 (state updates), "
-                 "8 (state checkpoints); overrides the mode's");
+                 "8 (state checkpoints), 9 (timers); overrides the mode's");
   app.add_option("--bin-dir", o.bin_dir,
                  "folder of sluice-jobmanager and sluice-taskmanager "
                  "(default: this binary's folder)");
@@ -714,15 +715,19 @@ int main(int argc, char** argv) {
   app.add_option("--state-checkpoints", so.checkpoints,
                  "figure 8: checkpoints of each kind after the first (default 3; 2 with --quick)")
       ->check(CLI::Range(1, 100));
+  app.add_option("--timers", so.timers,
+                 "figure 9: timers registered and fired per run (default 2,000,000; 200,000 with "
+                 "--quick)")
+      ->check(CLI::Range(int64_t{1}, int64_t{1} << 40));
   app.add_option("--state-dir", so.dir,
-                 "figures 7-8: folder for the RocksDB instances and checkpoint files (default: "
+                 "figures 7-9: folder for the RocksDB instances and checkpoint files (default: "
                  "the system's temporary folder)");
   CLI11_PARSE(app, argc, argv);
   if (app.count("--only") == 0) {
     if (o.mode == "checkpoints") o.only = "4,5";
     if (o.mode == "windows") o.only = "6";
-    if (o.mode == "state") o.only = "7,8";
-    if (o.mode == "all") o.only = "1,2,3,4,5,6,7,8";
+    if (o.mode == "state") o.only = "7,8,9";
+    if (o.mode == "all") o.only = "1,2,3,4,5,6,7,8,9";
   }
   wo.quick = o.quick;
   if (app.count("--runs") > 0) wo.runs = o.runs;

@@ -1,4 +1,4 @@
-// Figures 7 and 8 of sluice-bench (`sluice-bench state`): the keyed state backends, driven in
+// Figures 7 to 9 of sluice-bench (`sluice-bench state`): the keyed state backends, driven in
 // this process on one thread through the KeyedStateBackend interface, as a keyed operator drives
 // them (no cluster, no network).
 //
@@ -13,6 +13,9 @@
 //      upload or state-file write), and the bytes stored. The full backend starts from the
 //      incremental one's first checkpoint (a restore, also timed), so both hold the same state;
 //      sampled values are compared after the last round.
+//   9. Event-time timers, heap beside RocksDB: T keys register one timer each at a pseudo-random
+//      time (CPU per timer), then all fire in order (CPU per timer), runs interleaved; also how
+//      many timers each holds in memory. The two must fire the same timers in the same order.
 //
 // RocksDB runs with the defaults a TaskManager gives it: a 128 MiB budget
 // (taskmanager.memory.managed.size) for block cache and write buffers, 16 MiB write buffers,
@@ -39,14 +42,18 @@ struct StateBenchOptions {
   // Figure 8: checkpoints after the first, each after 1% of the keys were rewritten. Default: 0,
   // meaning 3 (2 with quick).
   int checkpoints = 0;
+  // Figure 9: timers registered and fired per run. Default: 0, meaning 2,000,000 (200,000 with
+  // quick).
+  int64_t timers = 0;
   // Where the RocksDB instances and checkpoint files go. Default: a new folder under the
   // system's temporary folder.
   std::string dir;
   bool run_updates = true;      // figure 7
   bool run_checkpoints = true;  // figure 8
+  bool run_timers = true;       // figure 9
 };
 
-// Runs figures 7 and/or 8 and prints them on standard output. DataLoss when a backend returns a
+// Runs figures 7, 8 and/or 9 and prints them on standard output. DataLoss when a backend returns a
 // value the others do not; Internal for a backend error.
 absl::Status RunStateFigures(const StateBenchOptions& options);
 

@@ -7,11 +7,11 @@
 // are touched_ms then the serialized value (see KvStore in sluice/state.h). Writes skip the
 // write-ahead log: a checkpoint, not the log, is what a failure restores from.
 //
-// Tables kept on the heap even here (timers) are written into their column family at every
-// snapshot, so that the instance's files hold all of the operator's state: one entry per key
-// group, whose key is the bare key-group prefix and whose value is the canonical entries (a
-// varint count, then the entries, which may have namespaces). A canonical section restored with
-// namespaces is stored the same way.
+// Timers are entries of their own column families too (StoreTimerQueue, sluice/timers.h), keyed
+// by key group then firing order. A canonical section with namespaces (timers as earlier
+// versions wrote them) is restored as one entry per key group, whose key is the bare key-group
+// prefix and whose value is the canonical entries (a varint count, then the entries); the
+// state's table reads it in when it is declared and deletes it.
 //
 // Snapshots:
 //   full         the synchronous part takes a RocksDB snapshot (a sequence number, no copy);
@@ -262,6 +262,26 @@ class FamilyStore final : public KvStore {
     }
     Fail(it->status(), "scan");
   }
+  void scan_range(std::string_view from, std::string_view end,
+                  const std::function<bool(std::string_view, std::string_view)>& fn) override {
+    rocksdb::ReadOptions options = read_options_;
+    rocksdb::Slice upper = Slice(end);
+    options.iterate_upper_bound = &upper;
+    std::unique_ptr<rocksdb::Iterator> it(instance_.db()->NewIterator(options, family_));
+    for (it->Seek(Slice(from)); it->Valid(); it->Next()) {
+      if (!fn({it->key().data(), it->key().size()}, {it->value().data(), it->value().size()})) break;
+    }
+    Fail(it->status(), "scan");
+  }
+  bool last_key(std::string_view from, std::string_view end, std::string* key) override {
+    std::unique_ptr<rocksdb::Iterator> it(instance_.db()->NewIterator(read_options_, family_));
+    it->SeekForPrev(Slice(end));
+    if (it->Valid() && it->key() == Slice(end)) it->Prev();
+    bool found = it->Valid() && it->key().compare(Slice(from)) >= 0;
+    if (found) key->assign(it->key().data(), it->key().size());
+    Fail(it->status(), "scan");
+    return found;
+  }
 
  private:
   static rocksdb::Slice Slice(std::string_view v) { return {v.data(), v.size()}; }
@@ -289,7 +309,7 @@ uint64_t WriteCanonical(rocksdb::DB* db, rocksdb::ColumnFamilyHandle* family,
   for (it->Seek(prefix); it->Valid() && it->key().starts_with(prefix); it->Next()) {
     std::string_view k(it->key().data(), it->key().size());
     std::string_view v(it->value().data(), it->value().size());
-    if (k.size() == prefix.size()) {  // a heap-kept table's entries of the key group
+    if (k.size() == prefix.size()) {  // canonical entries with namespaces, not yet read in
       DataInput in(v);
       n += in.read_varint();
       std::string_view rest = in.read_view(in.remaining());
@@ -496,17 +516,14 @@ class RocksDbKeyedStateBackend final : public KeyedStateBackend {
     }
     for (const auto& [kg, bytes] : in.key_groups) RestoreKeyGroup(kg, bytes);
     for (auto& [name, t] : tables_) {
-      if (t.on_heap) {
-        FillHeapTable(name, t);
-      } else {
-        t.table->reload();
-      }
+      auto sections = TakeSections(t.family);
+      t.table->reload();
+      ReadSections(name, *t.table, sections);
     }
   }
 
   void snapshot(OperatorSnapshot& out, int64_t checkpoint_id) override {
     EnsureOpen();
-    WriteHeapTables();
     rocksdb::DB* db = instance_->db();
     if (options_.incremental) {
       std::string local = absl::StrCat(instance_->root(), "/chk-", checkpoint_id, "-", snapshots_++);
@@ -561,15 +578,10 @@ class RocksDbKeyedStateBackend final : public KeyedStateBackend {
     Table t;
     t.store = std::make_unique<FamilyStore>(*instance_, family, name);
     t.family = family;
+    auto sections = TakeSections(family);
+    CheckFirstValue(name, family, factory);
     t.table = factory.make_store_table(ctx_, *t.store);
-    if (t.table) {
-      CheckFirstValue(name, family, factory);
-    } else {
-      // Kept on the heap: filled from what the column family holds.
-      t.table = factory.make_heap_table(ctx_);
-      t.on_heap = true;
-      FillHeapTable(name, t);
-    }
+    ReadSections(name, *t.table, sections);
     return *tables_.emplace(name, std::move(t)).first->second.table;
   }
 
@@ -578,35 +590,41 @@ class RocksDbKeyedStateBackend final : public KeyedStateBackend {
     std::unique_ptr<FamilyStore> store;
     rocksdb::ColumnFamilyHandle* family = nullptr;
     std::unique_ptr<StateTableBase> table;
-    bool on_heap = false;
-    // Heap-kept tables: per key group of the range, table->changes() when it was last written
-    // to or read from the column family.
-    std::vector<uint64_t> written_changes;
   };
 
   void EnsureOpen() {
     if (!instance_->is_open()) instance_->Open();
   }
 
-  // Adds what the column family of a heap-kept table holds to the table.
-  void FillHeapTable(const std::string& name, Table& t) {
-    std::string entries;
-    t.written_changes.assign(static_cast<size_t>(std::max(range_.size(), 0)),
-                             StateTableBase::kUnknownChanges);
+  // Removes and returns the canonical sections stored under bare key-group prefixes in `family`
+  // (see the top of this file), by key group.
+  std::map<int, std::string> TakeSections(rocksdb::ColumnFamilyHandle* family) {
+    std::map<int, std::string> sections;
+    rocksdb::WriteBatch batch;
     for (int kg = range_.first; kg <= range_.last; ++kg) {
-      entries.clear();
-      uint64_t n = WriteCanonical(instance_->db(), t.family, nullptr, kg, -1, 0, entries);
-      if (n > 0) {
-        DataInput in(entries);
-        try {
-          t.table->read_entries(kg, in, n);
-        } catch (const SerializationError& e) {
-          throw SerializationError(absl::StrCat("restoring state '", name, "' (key group ", kg,
-                                                "): ", e.what()));
-        }
+      std::string prefix = key_group_prefix(kg);
+      std::string value;
+      rocksdb::Status s = instance_->db()->Get(rocksdb::ReadOptions(), family, prefix, &value);
+      if (s.IsNotFound()) continue;
+      Instance::Check(s, "cannot read RocksDB", instance_->db_dir());
+      sections.emplace(kg, std::move(value));
+      batch.Delete(family, prefix);
+    }
+    FlushBatch(batch, family->GetName());
+    return sections;
+  }
+  // Adds the entries of `sections` (from TakeSections) to the table of state `name`.
+  void ReadSections(const std::string& name, StateTableBase& table,
+                    const std::map<int, std::string>& sections) {
+    for (const auto& [kg, bytes] : sections) {
+      try {
+        DataInput in(bytes);
+        uint64_t n = in.read_varint();
+        table.read_entries(kg, in, n);
+      } catch (const SerializationError& e) {
+        throw SerializationError(absl::StrCat("restoring state '", name, "' (key group ", kg,
+                                              "): ", e.what()));
       }
-      // The column family holds what the table now holds.
-      t.written_changes[static_cast<size_t>(kg - range_.first)] = t.table->changes(kg);
     }
   }
 
@@ -621,36 +639,6 @@ class RocksDbKeyedStateBackend final : public KeyedStateBackend {
       factory.check_value(std::string_view(it->value().data(), it->value().size()).substr(sizeof(int64_t)));
     } catch (const SerializationError& e) {
       throw SerializationError(absl::StrCat("restoring state '", name, "': ", e.what()));
-    }
-  }
-
-  // Writes the key groups of the heap-kept tables that changed since they were last written
-  // (or read) into their column families, one entry per key group.
-  void WriteHeapTables() {
-    std::string entries;
-    for (auto& [name, t] : tables_) {
-      if (!t.on_heap) continue;
-      rocksdb::WriteBatch batch;
-      std::vector<uint64_t> written = t.written_changes;  // kept once the batch is written
-      for (int kg = range_.first; kg <= range_.last; ++kg) {
-        const uint64_t changes = t.table->changes(kg);
-        uint64_t& last = written[static_cast<size_t>(kg - range_.first)];
-        if (changes != StateTableBase::kUnknownChanges && changes == last) continue;
-        last = changes;
-        entries.clear();
-        DataOutput o(entries);
-        std::string body;
-        uint64_t n = t.table->write_entries(kg, body);
-        if (n == 0) {
-          batch.Delete(t.family, key_group_prefix(kg));
-          continue;
-        }
-        o.write_varint(n);
-        o.write_raw(body.data(), body.size());
-        batch.Put(t.family, key_group_prefix(kg), entries);
-      }
-      FlushBatch(batch, name);
-      t.written_changes = std::move(written);
     }
   }
 

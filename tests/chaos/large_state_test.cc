@@ -1,9 +1,12 @@
 // Chaos: keyed state far larger than the RocksDB block cache survives the loss of a TaskManager.
 // Five million keys, each counted twice and checked for order (tests/jobs/large_state_job.cc),
-// on RocksDB with incremental checkpoints and an 8 MiB memory budget per TaskManager. The job's first pass puts
-// every key into state and waits at a gate; a TaskManager running a counting task is killed with
-// SIGKILL; once the job has restored and checkpointed again, the gate opens and the second pass
-// updates every key from restored state. Every key must end with count 2 and no violations.
+// on RocksDB with incremental checkpoints and an 8 MiB memory budget per TaskManager. The job's
+// first pass puts every key into state, registers an event-time timer for every tenth key (half
+// a million timers, in RocksDB too, where memory holds a few thousand) and waits at a gate; a
+// TaskManager running a counting task is killed with SIGKILL; once the job has restored and
+// checkpointed again, the gate opens and the second pass updates every key from restored state.
+// At the end of input every timer fires. Every key must end with count 2, its timer (if any)
+// fired once, and no violations.
 #include <gmock/gmock.h>
 
 #include <filesystem>
@@ -51,7 +54,8 @@ TEST(LargeStateTest, FiveMillionKeysOnRocksDbRestoreExactlyAfterAKill) {
                 "restart-strategy.type=fixed-delay", "-D",
                 "restart-strategy.fixed-delay.attempts=3", "-D",
                 "restart-strategy.fixed-delay.delay=200ms"},
-               {"--keys", absl::StrCat(kKeys), "--per-key", "2", "--gate", gate, "--output", out}));
+               {"--keys", absl::StrCat(kKeys), "--per-key", "2", "--timer-every", "10", "--gate",
+                gate, "--output", out}));
   const std::string job_dir = checkpoints + "/" + job;
 
   // The first pass is in state once both sources wait at the gate, and in a checkpoint once one

@@ -11,6 +11,10 @@
 //                     subtask i creates FILE.waiting-<i> first
 //   --gate-pass S     the pass that waits (default 2)
 //   --gate-timeout-s T  go on anyway after T seconds of waiting (default 300)
+//   --timer-every N   the first record of every N-th key (key % N == 0) registers an event-time
+//                     timer, which fires at the end of input (no watermark comes before); a key
+//                     whose timers did not fire as often as it registered them counts a
+//                     violation (default 0: no timers)
 //   --output DIR      committed part files of `key,count,violations` lines (required)
 #include <sluice/sluice.h>
 
@@ -93,30 +97,47 @@ class PassSource final : public sluice::SourceFunction<KeySeq> {
   sluice::RuntimeContext* ctx_ = nullptr;
 };
 
-// Per key, in one ValueState: how many records arrived, and how many did not carry seq count + 1
-// (a repeat, a gap or a reordering). At the end of input: `key,count,violations`, the lines of
-// the sequence-count example.
+// Per key, in one ValueState: how many records arrived, how many did not carry seq count + 1
+// (a repeat, a gap or a reordering), and how often the key's timer fired (--timer-every). At
+// the end of input: `key,count,violations`, the lines of the sequence-count example.
+struct Counts {
+  int64_t count = 0;
+  int64_t violations = 0;
+  int64_t timers_fired = 0;
+  SLUICE_FIELDS(count, violations, timers_fired)
+};
+
 class CountInOrder final
     : public sluice::KeyedProcessFunction<int64_t, KeySeq, std::string> {
  public:
-  using Counts = std::pair<int64_t, int64_t>;  // count, violations
+  explicit CountInOrder(int64_t timer_every) : timer_every_(timer_every) {}
 
   void open(sluice::RuntimeContext& ctx) override {
     counts_ = &ctx.get_state(sluice::ValueStateDescriptor<Counts>("counts"));
   }
-  void process_element(const KeySeq& r, Context&, sluice::Collector<std::string>&) override {
+  void process_element(const KeySeq& r, Context& ctx, sluice::Collector<std::string>&) override {
     Counts c = counts_->value();
-    if (r.seq != c.first + 1) ++c.second;
-    ++c.first;
+    if (r.seq != c.count + 1) ++c.violations;
+    ++c.count;
+    counts_->update(c);
+    if (has_timer(r.key) && r.seq == 1) ctx.timer_service().register_event_time_timer(r.key);
+  }
+  void on_timer(int64_t, OnTimerContext&, sluice::Collector<std::string>&) override {
+    Counts c = counts_->value();
+    ++c.timers_fired;
     counts_->update(c);
   }
   void end_input_of_key(const int64_t& key, sluice::Collector<std::string>& out) override {
     Counts c = counts_->value();
-    out.collect(std::to_string(key) + "," + std::to_string(c.first) + "," +
-                std::to_string(c.second));
+    if (c.timers_fired != (has_timer(key) ? 1 : 0)) ++c.violations;
+    out.collect(std::to_string(key) + "," + std::to_string(c.count) + "," +
+                std::to_string(c.violations));
   }
 
  private:
+  bool has_timer(int64_t key) const { return timer_every_ > 0 && key % timer_every_ == 0; }
+
+  int64_t timer_every_;
   sluice::ValueState<Counts>* counts_ = nullptr;
 };
 
@@ -127,11 +148,13 @@ SLUICE_JOB(env, args) {
   int64_t per_key = args.get_int("per-key", 2);
   if (keys < 1) throw std::invalid_argument("--keys must be at least 1");
   if (per_key < 1) throw std::invalid_argument("--per-key must be at least 1");
+  int64_t timer_every = args.get_int("timer-every", 0);
+  if (timer_every < 0) throw std::invalid_argument("--timer-every must not be negative");
   env.set_job_name("Large State");
   env.add_source(PassSource(keys, per_key, args.required("gate"), args.get_int("gate-pass", 2),
                             args.get_int("gate-timeout-s", 300)),
                  "Key Passes")
       .key_by([](const KeySeq& r) { return r.key; })
-      .process(CountInOrder(), "Count In Order")
+      .process(CountInOrder(timer_every), "Count In Order")
       .sink_to(sluice::ExactlyOnceTextFileSink<std::string>(args.required("output")));
 }

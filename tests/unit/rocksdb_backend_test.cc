@@ -1,11 +1,13 @@
 // What only the RocksDB backend does: incremental checkpoints that store only new files and
-// build only on completed checkpoints, restores that name a missing file, time-to-live enforced
+// build only on completed checkpoints, timers in RocksDB with only the earliest in memory, restores that name a missing file, time-to-live enforced
 // by compaction, working directories removed with the backend, and a failing local disk
 // reported with its cause. (Every state kind on RocksDB: state_test, windows_test,
 // event_time_test.)
 #include <signal.h>
 #include <sys/resource.h>
 
+#include <algorithm>
+#include <cstdint>
 #include <filesystem>
 #include <map>
 #include <string>
@@ -80,27 +82,57 @@ TEST(RocksDbBackendTest, IncrementalCheckpointsStoreOnlyWhatChanged) {
   }
 }
 
-// Timers stay on the heap and are written into RocksDB at each snapshot: only the key groups
-// whose timers changed are written again, so an incremental checkpoint after a small change
-// stores little; a key group whose timers are all gone is gone after a restore too.
-TEST(RocksDbBackendTest, TimersOfUnchangedKeyGroupsAreNotWrittenAgain) {
+struct TimerOf {
+  int64_t time;
+  int key_group;
+  std::string key;
+};
+// `n` event-time timers, one per key "key-<i>", at 1000 + i.
+std::vector<TimerOf> Timers(int n) {
+  std::vector<TimerOf> out;
+  for (int i = 0; i < n; ++i) {
+    std::string key = "key-" + std::to_string(i);
+    out.push_back({1000 + i, key_group_for_hash(KeyHash<std::string>{}(key), 128), serialize(key)});
+  }
+  return out;
+}
+TimerQueue& EventTimers(KeyedStateBackend& b) {
+  return b.internal_table<TimerQueue>("_timers/event", TimerQueueFactory());
+}
+// Pops every timer, checking the order; returns how many there were.
+size_t PopAllInOrder(TimerQueue& q) {
+  size_t n = 0;
+  int64_t last = INT64_MIN;
+  while (!q.empty()) {
+    InternalTimer t = q.pop();
+    EXPECT_LE(last, t.time);
+    last = t.time;
+    ++n;
+  }
+  return n;
+}
+
+// Timers are RocksDB entries: memory holds only the earliest of each key group, an incremental
+// checkpoint after a small change stores little, and a restore (at the same or another
+// parallelism) has every timer but those removed.
+TEST(RocksDbBackendTest, TimersLiveInRocksDbWithOnlyTheEarliestInMemory) {
   BackendMaker maker(BackendKind::kRocksDbIncremental);
   auto b = maker.Make(kRange);
-  InternalTableFactory<TimerQueue> factory;
-  TimerQueue& q = b->internal_table<TimerQueue>("_timers/event", factory);
-  std::map<int, std::vector<std::pair<int64_t, std::string>>> by_group;
-  for (int i = 0; i < 50000; ++i) {
-    std::string key = serialize(std::string("key-") + std::to_string(i));
-    int kg = key_group_for_hash(KeyHash<std::string>{}("key-" + std::to_string(i)), 128);
-    ASSERT_TRUE(q.add(1000 + i, kg, key, {}));
-    by_group[kg].push_back({1000 + i, key});
+  TimerQueue& q = EventTimers(*b);
+  auto* stored = dynamic_cast<StoreTimerQueue*>(&q);
+  ASSERT_NE(stored, nullptr) << "the RocksDB backend keeps timers in RocksDB";
+  std::map<int, std::vector<TimerOf>> by_group;
+  for (const TimerOf& t : Timers(50000)) {
+    ASSERT_TRUE(q.add(t.time, t.key_group, t.key, {}));
+    by_group[t.key_group].push_back(t);
   }
+  EXPECT_LE(stored->cached(), 128 * StoreTimerQueue::kDefaultCacheSize);
   OperatorSnapshot first = maker.Snapshot(*b, 1);
   b->notify_checkpoint_complete(1);
 
   // Every timer of one key group goes.
   const auto& [gone_kg, gone] = *by_group.begin();
-  for (const auto& [time, key] : gone) ASSERT_TRUE(q.remove(time, gone_kg, key, {}));
+  for (const TimerOf& t : gone) ASSERT_TRUE(q.remove(t.time, gone_kg, t.key, {}));
   OperatorSnapshot second = maker.Snapshot(*b, 2);
   ASSERT_EQ(second.native.size(), 1u);
   EXPECT_LT(second.native[0].uploaded_bytes * 10, FullSize(second.native[0]))
@@ -108,10 +140,86 @@ TEST(RocksDbBackendTest, TimersOfUnchangedKeyGroupsAreNotWrittenAgain) {
 
   auto restored = maker.Make(kRange);
   restored->restore(second);
-  TimerQueue& r = restored->internal_table<TimerQueue>("_timers/event", factory);
+  TimerQueue& r = EventTimers(*restored);
   EXPECT_EQ(r.size(), 50000 - gone.size());
   std::string entries;
   EXPECT_EQ(r.write_entries(gone_kg, entries), 0u);
+  int64_t earliest = INT64_MAX;
+  for (const TimerOf& t : Timers(50000)) {
+    if (t.key_group != gone_kg) earliest = std::min(earliest, t.time);
+  }
+  EXPECT_EQ(r.next_time(), earliest);
+  EXPECT_EQ(PopAllInOrder(r), 50000 - gone.size());
+
+  size_t halves = 0;
+  for (KeyGroupRange half : {KeyGroupRange{0, 63}, KeyGroupRange{64, 127}}) {
+    auto part = maker.Make(half);
+    part->restore(second);
+    halves += PopAllInOrder(EventTimers(*part));
+  }
+  EXPECT_EQ(halves, 50000 - gone.size());
+}
+
+// A full checkpoint writes timers in the canonical form: the heap backend restores them, and
+// RocksDB restores a heap backend's.
+TEST(RocksDbBackendTest, TimersMoveBetweenTheBackends) {
+  BackendMaker rocks(BackendKind::kRocksDbFull);
+  BackendMaker heap(BackendKind::kHeap);
+  auto from_rocks = rocks.Make(kRange);
+  auto from_heap = heap.Make(kRange);
+  for (const TimerOf& t : Timers(3000)) {
+    for (auto* b : {from_rocks.get(), from_heap.get()}) {
+      ASSERT_TRUE(EventTimers(*b).add(t.time, t.key_group, t.key, "w"));
+    }
+  }
+  auto on_heap = heap.Make(kRange);
+  on_heap->restore(rocks.Snapshot(*from_rocks, 1));
+  auto in_rocks = rocks.Make(kRange);
+  in_rocks->restore(heap.Snapshot(*from_heap, 1));
+  for (auto* b : {on_heap.get(), in_rocks.get()}) {
+    TimerQueue& q = EventTimers(*b);
+    ASSERT_EQ(q.size(), 3000u);
+    InternalTimer first = q.pop();
+    EXPECT_EQ(first.time, 1000);
+    EXPECT_EQ(first.key, serialize(std::string("key-0")));
+    EXPECT_EQ(first.ns, "w");
+  }
+}
+
+// Timers as earlier versions checkpointed them (entries with namespaces) are read into RocksDB,
+// whether the timers were declared before the restore or after it.
+TEST(RocksDbBackendTest, RestoresTimersInTheFormOfEarlierVersions) {
+  OperatorSnapshot old;
+  std::string entries;
+  DataOutput e(entries);
+  for (int64_t time : {30, 10, 20}) {
+    std::string ns;
+    uint64_t u = static_cast<uint64_t>(time) ^ (uint64_t{1} << 63);
+    for (int i = 7; i >= 0; --i) ns.push_back(static_cast<char>((u >> (8 * i)) & 0xff));
+    state_internal::write_bytes(e, "k");
+    state_internal::write_bytes(e, ns);
+    Serializer<int64_t>::write(e, 0);
+    state_internal::write_bytes(e, {});
+  }
+  DataOutput o(old.key_groups[5]);
+  state_internal::write_section(o, "_timers/event", 3, entries);
+
+  BackendMaker maker(BackendKind::kRocksDbIncremental);
+  for (bool declared_first : {false, true}) {
+    auto b = maker.Make(kRange);
+    if (declared_first) EventTimers(*b);
+    b->restore(old);
+    TimerQueue& q = EventTimers(*b);
+    ASSERT_EQ(q.size(), 3u) << "declared first: " << declared_first;
+    EXPECT_EQ(q.pop().time, 10);
+    EXPECT_EQ(q.pop().time, 20);
+    // What the next checkpoint restores is the queue as it is now.
+    auto again = maker.Make(kRange);
+    again->restore(maker.Snapshot(*b, 1));
+    TimerQueue& r = EventTimers(*again);
+    ASSERT_EQ(r.size(), 1u);
+    EXPECT_EQ(r.pop().time, 30);
+  }
 }
 
 TEST(RocksDbBackendTest, OnlyCompletedCheckpointsAreBuiltOn) {

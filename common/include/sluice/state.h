@@ -229,11 +229,6 @@ class StateTableBase {
   virtual void append_keys(int kg, std::vector<std::string>& keys) const = 0;
   // The store underneath changed (a restore wrote into it): forget any value read before.
   virtual void reload() {}
-  // A count that grows whenever key group `kg`'s entries change, so that a backend writing a
-  // table kept on the heap into its store at each snapshot can skip the unchanged groups.
-  // Default: kUnknownChanges, meaning always write.
-  static constexpr uint64_t kUnknownChanges = ~uint64_t{0};
-  virtual uint64_t changes(int /*kg*/) const { return kUnknownChanges; }
 };
 
 // The storage of one named keyed state with values of type V, at the backend's current key
@@ -405,6 +400,13 @@ class SLUICE_EXPORT KvStore {
   // Calls fn(key, value) for every entry whose key starts with `prefix`, in key order.
   virtual void scan(std::string_view prefix,
                     const std::function<void(std::string_view, std::string_view)>& fn) = 0;
+  // Calls fn(key, value) for the entries with from <= key < end, in key order, until fn
+  // returns false.
+  virtual void scan_range(std::string_view from, std::string_view end,
+                          const std::function<bool(std::string_view, std::string_view)>& fn) = 0;
+  // Sets *key to the greatest key with from <= key < end and returns true; false when there is
+  // none.
+  virtual bool last_key(std::string_view from, std::string_view end, std::string* key) = 0;
 };
 
 namespace state_internal {
@@ -597,11 +599,9 @@ class TableFactory {
  public:
   virtual ~TableFactory() = default;
   virtual std::unique_ptr<StateTableBase> make_heap_table(const KeyContext& ctx) const = 0;
-  // A table over an embedded store's entries; nullptr for tables always kept on the heap (their
-  // backend then writes their entries into the store at each snapshot: timers).
-  virtual std::unique_ptr<StateTableBase> make_store_table(const KeyContext&, KvStore&) const {
-    return nullptr;
-  }
+  // A table over an embedded store's entries.
+  virtual std::unique_ptr<StateTableBase> make_store_table(const KeyContext& ctx,
+                                                           KvStore& store) const = 0;
   // The time-to-live of the state's entries, for a store's own clean-up.
   virtual std::optional<StateTtlConfig> ttl() const { return std::nullopt; }
   // Throws SerializationError unless `value` is a serialized value of the state's type: a store

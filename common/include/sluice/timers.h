@@ -8,6 +8,10 @@
 // namespace tells apart the timers of one key that mean different things (a window operator
 // puts the window there; a process function leaves it empty). There is at most one timer per
 // (key, namespace, time).
+//
+// The heap backend keeps timers in a HeapTimerQueue. A backend of an embedded store keeps them
+// in a StoreTimerQueue: all timers in the store, ordered, and only the earliest few of each key
+// group in memory, so that timers, like state, may outgrow memory.
 #pragma once
 
 #include <algorithm>
@@ -37,24 +41,118 @@ struct InternalTimer {
   std::string ns;   // namespace bytes
 };
 
-// The timers of one time domain, ordered by (time, key group, key, namespace). Stored as entries
-// of the backend's table format: key bytes, namespace bytes = the time (8 bytes, big-endian) then
-// the timer's namespace, an unused touched time, an empty value.
-//
-// Each key group keeps its timers in a sorted vector consumed from the front, and a set beside
-// it: timers are mostly registered in increasing time (a window asks for its next firing when
-// it fires), so a new timer is usually appended to the vector, and firing moves a read position
-// instead of freeing a node. A timer earlier than the vector's last goes into the set, and a
-// timer removed from the middle of the vector is marked dead there, so that no operation costs
-// more than a binary search or a set operation. Not thread-safe: the task's thread only.
-class TimerQueue final : public StateTableBase {
- public:
-  explicit TimerQueue(const KeyContext& ctx)
-      : ctx_(ctx), groups_(static_cast<size_t>(std::max(ctx.num_key_groups, 0))) {}
+namespace timer_internal {
 
+// A timer's sort key: the time (8 bytes, big-endian, sign bit flipped so that bytes order like
+// the signed value), the key with each 0x00 byte written as 0x00 0xff and ended by 0x00 0x00,
+// then the namespace as it is. Byte order of sort keys is the order of (time, key, namespace).
+inline void append_sort_key(std::string& out, int64_t time, std::string_view key,
+                            std::string_view ns) {
+  uint64_t u = static_cast<uint64_t>(time) ^ (uint64_t{1} << 63);
+  for (int i = 7; i >= 0; --i) out.push_back(static_cast<char>((u >> (8 * i)) & 0xff));
+  size_t from = 0;
+  for (size_t z = key.find('\0'); z != std::string_view::npos; z = key.find('\0', from)) {
+    out.append(key.substr(from, z + 1 - from));
+    out.push_back('\xff');
+    from = z + 1;
+  }
+  out.append(key.substr(from));
+  out.push_back('\0');
+  out.push_back('\0');
+  out.append(ns);
+}
+
+inline int64_t read_time(std::string_view b) {
+  uint64_t u = 0;
+  for (int i = 0; i < 8; ++i) u = (u << 8) | static_cast<unsigned char>(b[static_cast<size_t>(i)]);
+  return static_cast<int64_t>(u ^ (uint64_t{1} << 63));
+}
+
+// Reads a sort key back into `t` (time, key, ns); throws SerializationError when malformed.
+inline void read_sort_key(std::string_view b, InternalTimer& t) {
+  if (b.size() < 10) throw SerializationError("timer entry too short for a time and a key");
+  t.time = read_time(b);
+  t.key.clear();
+  size_t i = 8;
+  for (;;) {
+    size_t z = b.find('\0', i);
+    if (z == std::string_view::npos || z + 1 >= b.size()) {
+      throw SerializationError("timer entry whose key has no end");
+    }
+    t.key.append(b.substr(i, z - i));
+    if (b[z + 1] == '\0') {
+      i = z + 2;
+      break;
+    }
+    if (b[z + 1] != '\xff') throw SerializationError("timer entry with a malformed key");
+    t.key.push_back('\0');
+    i = z + 2;
+  }
+  t.ns.assign(b.substr(i));
+}
+
+// Reads one canonical timer entry: (sort key, no namespace, touched 0, no value), or the form
+// of earlier versions (key, namespace = 8-byte time then the namespace).
+inline void read_entry(DataInput& in, InternalTimer& t) {
+  std::string_view key = state_internal::read_bytes(in);
+  std::string_view ns = state_internal::read_bytes(in);
+  int64_t touched;
+  Serializer<int64_t>::read(in, touched);
+  state_internal::read_bytes(in);
+  if (ns.empty()) {
+    read_sort_key(key, t);
+    return;
+  }
+  if (ns.size() < 8) throw SerializationError("timer entry without a time");
+  t.time = read_time(ns);
+  t.key.assign(key);
+  t.ns.assign(ns.substr(8));
+}
+
+}  // namespace timer_internal
+
+// The timers of one time domain, ordered by (time, key group, key, namespace), at most one per
+// (key, namespace, time). A table of the keyed state backend: its canonical entries are one per
+// timer, keyed by the timer's sort key (see timer_internal::append_sort_key), with no value.
+// Not thread-safe: the task's thread only.
+class TimerQueue : public StateTableBase {
+ public:
   // Adds the timer; false when it exists already. Throws std::invalid_argument for a key group
   // outside the subtask's range.
-  bool add(int64_t time, int key_group, std::string_view key, std::string_view ns) {
+  virtual bool add(int64_t time, int key_group, std::string_view key, std::string_view ns) = 0;
+  // Removes the timer; false when there is none.
+  virtual bool remove(int64_t time, int key_group, std::string_view key, std::string_view ns) = 0;
+  virtual bool empty() const = 0;
+  // The earliest timer's time; the queue must not be empty.
+  virtual int64_t next_time() const = 0;
+  // The earliest timer's key group and key, left in the queue; valid until the next change of
+  // the queue. The queue must not be empty.
+  virtual std::pair<int, std::string_view> peek_key() const = 0;
+  // Removes and returns the earliest timer; the queue must not be empty.
+  virtual InternalTimer pop() = 0;
+
+  void append_keys(int, std::vector<std::string>&) const override {}
+  void read_entries(int kg, DataInput& in, uint64_t count) override {
+    InternalTimer t;
+    for (uint64_t i = 0; i < count; ++i) {
+      timer_internal::read_entry(in, t);
+      add(t.time, kg, t.key, t.ns);
+    }
+  }
+};
+
+// Timers on the heap. Each key group keeps its timers in a sorted vector consumed from the
+// front, and a set beside it: timers are mostly registered in increasing time (a window asks
+// for its next firing when it fires), so a new timer is usually appended to the vector, and
+// firing moves a read position instead of freeing a node. A timer earlier than the vector's
+// last goes into the set, and a timer removed from the middle of the vector is marked dead
+// there, so that no operation costs more than a binary search or a set operation.
+class HeapTimerQueue final : public TimerQueue {
+ public:
+  explicit HeapTimerQueue(const KeyContext& ctx)
+      : ctx_(ctx), groups_(static_cast<size_t>(std::max(ctx.num_key_groups, 0))) {}
+
+  bool add(int64_t time, int key_group, std::string_view key, std::string_view ns) override {
     Group& g = groups_[index(key_group)];
     const bool was_empty = g.empty();
     const int64_t old_head = was_empty ? 0 : g.front().time;
@@ -70,7 +168,7 @@ class TimerQueue final : public StateTableBase {
       g.late.insert(Timer{time, std::string(key), std::string(ns)});
     }
     ++size_;
-    ++g.changes;
+    ++g.size;
     if (was_empty) {
       heads_.emplace(time, key_group);
     } else if (g.front().time != old_head) {
@@ -79,8 +177,7 @@ class TimerQueue final : public StateTableBase {
     }
     return true;
   }
-  // Removes the timer; false when there is none.
-  bool remove(int64_t time, int key_group, std::string_view key, std::string_view ns) {
+  bool remove(int64_t time, int key_group, std::string_view key, std::string_view ns) override {
     Group& g = groups_[index(key_group)];
     if (g.empty()) return false;
     const int64_t old_head = g.front().time;
@@ -96,18 +193,29 @@ class TimerQueue final : public StateTableBase {
     removed(key_group, g, old_head);
     return true;
   }
-  bool empty() const { return size_ == 0; }
-  // The earliest timer's time; the queue must not be empty.
-  int64_t next_time() const { return heads_.begin()->first; }
-  // The earliest timer's key group and key, left in the queue; valid until the next change of
-  // the queue. The queue must not be empty.
-  std::pair<int, std::string_view> peek_key() const {
+  bool empty() const override { return size_ == 0; }
+  int64_t next_time() const override { return heads_.begin()->first; }
+  std::pair<int, std::string_view> peek_key() const override {
     const int kg = heads_.begin()->second;
     return {kg, groups_[index(kg)].front().key};
   }
-  // Removes and returns the earliest timer; the queue must not be empty.
-  InternalTimer pop() {
-    const int kg = heads_.begin()->second;
+  InternalTimer pop() override { return pop_front(heads_.begin()->second); }
+  // Forgets every timer.
+  void clear() {
+    groups_.assign(groups_.size(), Group{});
+    heads_.clear();
+    size_ = 0;
+  }
+
+  // For a queue that keeps only some of a key group's timers here (StoreTimerQueue):
+  // How many timers key group `kg` has.
+  size_t group_size(int kg) const { return groups_[index(kg)].size; }
+  // Whether (time, key, ns) comes after every timer of key group `kg`, which must have one.
+  bool after_last(int kg, int64_t time, std::string_view key, std::string_view ns) const {
+    return Less{}(groups_[index(kg)].back(), Probe{time, key, ns});
+  }
+  // Removes and returns the earliest or the last timer of key group `kg`, which must have one.
+  InternalTimer pop_front(int kg) {
     Group& g = groups_[index(kg)];
     InternalTimer t;
     t.key_group = kg;
@@ -118,12 +226,24 @@ class TimerQueue final : public StateTableBase {
       t.ns = std::move(e.ns);
       g.skip_dead();
     } else {
-      auto node = g.late.extract(g.late.begin());
-      t.time = node.value().time;
-      t.key = std::move(node.value().key);
-      t.ns = std::move(node.value().ns);
+      take(g.late.extract(g.late.begin()).value(), t);
     }
     removed(kg, g, t.time);
+    return t;
+  }
+  InternalTimer pop_back(int kg) {
+    Group& g = groups_[index(kg)];
+    const int64_t old_head = g.front().time;
+    InternalTimer t;
+    t.key_group = kg;
+    if (g.late.empty() || (g.head < g.v.size() && Less{}(*g.late.rbegin(), g.v.back()))) {
+      take(g.v.back(), t);
+      g.v.pop_back();
+      g.skip_dead();
+    } else {
+      take(g.late.extract(std::prev(g.late.end())).value(), t);
+    }
+    removed(kg, g, old_head);
     return t;
   }
 
@@ -131,45 +251,26 @@ class TimerQueue final : public StateTableBase {
   size_t size() const override { return size_; }
   uint64_t write_entries(int kg, std::string& out) const override {
     DataOutput o(out);
-    std::string ns;
+    std::string key;
     const Group& g = groups_.at(index(kg));
-    uint64_t n = 0;
     auto write = [&](const Timer& e) {
-      state_internal::write_bytes(o, e.key);
-      ns.clear();
-      append_time(ns, e.time);
-      ns += e.ns;
-      state_internal::write_bytes(o, ns);
-      Serializer<int64_t>::write(o, 0);
-      state_internal::write_bytes(o, {});
-      ++n;
+      key.clear();
+      timer_internal::append_sort_key(key, e.time, e.key, e.ns);
+      state_internal::write_entry(o, key, 0, {});
     };
     for (size_t i = g.head; i < g.v.size(); ++i) {
       if (!g.v[i].dead) write(g.v[i]);
     }
     for (const Timer& e : g.late) write(e);
-    return n;
+    return g.size;
   }
-  void read_entries(int kg, DataInput& in, uint64_t count) override {
-    for (uint64_t i = 0; i < count; ++i) {
-      std::string_view key = state_internal::read_bytes(in);
-      std::string_view ns = state_internal::read_bytes(in);
-      int64_t touched;
-      Serializer<int64_t>::read(in, touched);
-      state_internal::read_bytes(in);
-      if (ns.size() < 8) throw SerializationError("timer entry without a time");
-      add(read_time(ns), kg, key, ns.substr(8));
-    }
-  }
-  void append_keys(int, std::vector<std::string>&) const override {}
-  uint64_t changes(int kg) const override { return groups_.at(index(kg)).changes; }
 
  private:
   struct Timer {
     int64_t time = 0;
     std::string key;
     std::string ns;
-    bool dead = false;  // removed while in the middle of the run (never at its front)
+    bool dead = false;  // removed while in the middle of the run (never at its front or back)
   };
   // A timer to look up without copying its strings.
   struct Probe {
@@ -192,17 +293,21 @@ class TimerQueue final : public StateTableBase {
     }
   };
   // A key group's timers: the run v[head..] sorted (v[..head] fired, their strings moved out;
-  // v[head] never dead), and the timers that came out of order.
+  // v[head] and v.back() never dead), and the timers that came out of order.
   struct Group {
     std::vector<Timer> v;
     size_t head = 0;
     std::set<Timer, Less> late;
-    uint64_t changes = 0;  // timers added and removed so far
-    bool empty() const { return head == v.size() && late.empty(); }
+    size_t size = 0;  // live timers
+    bool empty() const { return size == 0; }
     bool front_in_run() const {
       return head < v.size() && (late.empty() || Less{}(v[head], *late.begin()));
     }
     const Timer& front() const { return front_in_run() ? v[head] : *late.begin(); }
+    const Timer& back() const {
+      if (late.empty() || (head < v.size() && Less{}(*late.rbegin(), v.back()))) return v.back();
+      return *late.rbegin();
+    }
     // The run's entry equal to the timer (dead or not), or v.end().
     std::vector<Timer>::iterator find_in_run(int64_t time, std::string_view key,
                                              std::string_view ns) {
@@ -210,10 +315,11 @@ class TimerQueue final : public StateTableBase {
       auto pos = std::lower_bound(v.begin() + static_cast<ptrdiff_t>(head), v.end(), probe, Less{});
       return pos != v.end() && !Less{}(probe, *pos) ? pos : v.end();
     }
-    // Moves the front past dead entries, then drops the fired prefix once it is the larger
-    // part, so that memory follows the live timers.
+    // Moves the front past dead entries and drops those at the back, then drops the fired
+    // prefix once it is the larger part, so that memory follows the live timers.
     void skip_dead() {
       while (head < v.size() && v[head].dead) ++head;
+      while (head < v.size() && v.back().dead) v.pop_back();
       if (head == v.size()) {
         v.clear();
         head = 0;
@@ -224,14 +330,10 @@ class TimerQueue final : public StateTableBase {
     }
   };
 
-  static void append_time(std::string& out, int64_t t) {
-    uint64_t u = static_cast<uint64_t>(t) ^ (uint64_t{1} << 63);  // orders like the signed value
-    for (int i = 7; i >= 0; --i) out.push_back(static_cast<char>((u >> (8 * i)) & 0xff));
-  }
-  static int64_t read_time(std::string_view b) {
-    uint64_t u = 0;
-    for (int i = 0; i < 8; ++i) u = (u << 8) | static_cast<unsigned char>(b[static_cast<size_t>(i)]);
-    return static_cast<int64_t>(u ^ (uint64_t{1} << 63));
+  static void take(Timer& e, InternalTimer& t) {
+    t.time = e.time;
+    t.key = std::move(e.key);
+    t.ns = std::move(e.ns);
   }
   size_t index(int kg) const {
     size_t i = static_cast<size_t>(kg - ctx_.first_key_group);
@@ -244,7 +346,7 @@ class TimerQueue final : public StateTableBase {
   // A timer of group `kg` is gone; `old_head` was the group's earliest time before.
   void removed(int kg, Group& g, int64_t old_head) {
     --size_;
-    ++g.changes;
+    --g.size;
     if (g.empty() || g.front().time != old_head) {
       heads_.erase({old_head, kg});
       if (!g.empty()) heads_.emplace(g.front().time, kg);
@@ -257,11 +359,190 @@ class TimerQueue final : public StateTableBase {
   size_t size_ = 0;
 };
 
-template <class Table>
-class InternalTableFactory final : public TableFactory {
+// Timers in an embedded store (a RocksDB column family): every timer is an entry keyed by
+// store_key(key group, sort key) with an empty value (touched 0), so a key group's timers are
+// contiguous and in firing order. Memory holds, per key group, a cache of the group's earliest
+// timers: every timer of the group up to the cache's last one, and at most `cache_size` of them.
+// A timer after the cache's last is written to the store alone (looked up first only when it is
+// not after every timer the group may have in the store: timers mostly come in increasing
+// time, so most are not); popping the cache empty reads the next `cache_size` from the store,
+// starting after the last timer removed, so that the deletes left behind are not read again.
+class StoreTimerQueue final : public TimerQueue {
+ public:
+  static constexpr size_t kDefaultCacheSize = 128;
+
+  StoreTimerQueue(const KeyContext& ctx, KvStore& store, size_t cache_size = kDefaultCacheSize)
+      : ctx_(ctx), store_(store), cache_size_(std::max<size_t>(cache_size, 1)), cache_(ctx) {
+    load_all();
+  }
+
+  bool add(int64_t time, int key_group, std::string_view key, std::string_view ns) override {
+    set_store_key(key_group, time, key, ns);
+    if (in_cache(key_group, time, key, ns)) {
+      if (!cache_.add(time, key_group, key, ns)) return false;
+      put(key_group);
+      if (cache_.group_size(key_group) > cache_size_) {
+        cache_.pop_back(key_group);  // still in the store
+        complete_[slot(key_group)] = false;
+      }
+      return true;
+    }
+    if (may_be_stored(key_group) && store_.get(store_key_, &scratch_)) return false;
+    put(key_group);
+    return true;
+  }
+  bool remove(int64_t time, int key_group, std::string_view key, std::string_view ns) override {
+    set_store_key(key_group, time, key, ns);
+    if (in_cache(key_group, time, key, ns)) {
+      if (!cache_.remove(time, key_group, key, ns)) return false;
+      store_.remove(store_key_);
+      refill(key_group);
+      return true;
+    }
+    if (!may_be_stored(key_group) || !store_.get(store_key_, &scratch_)) return false;
+    store_.remove(store_key_);
+    return true;
+  }
+  // A key group with timers has some in the cache, so the cache knows the earliest.
+  bool empty() const override { return cache_.empty(); }
+  int64_t next_time() const override { return cache_.next_time(); }
+  std::pair<int, std::string_view> peek_key() const override { return cache_.peek_key(); }
+  InternalTimer pop() override {
+    InternalTimer t = cache_.pop();
+    set_store_key(t.key_group, t.time, t.key, t.ns);
+    store_.remove(store_key_);
+    refill(t.key_group);
+    return t;
+  }
+
+  // Timers held in memory (at most cache_size per key group).
+  size_t cached() const { return cache_.size(); }
+
+  // StateTableBase. size() reads the store unless every timer is in the cache.
+  size_t size() const override {
+    if (std::all_of(complete_.begin(), complete_.end(), [](bool c) { return c; })) {
+      return cache_.size();
+    }
+    size_t n = 0;
+    for (int kg = ctx_.first_key_group; kg < ctx_.first_key_group + ctx_.num_key_groups; ++kg) {
+      store_.scan(state_internal::key_group_prefix(kg), [&](std::string_view k, std::string_view) {
+        n += k.size() > state_internal::kKeyGroupPrefixBytes;
+      });
+    }
+    return n;
+  }
+  uint64_t write_entries(int kg, std::string& out) const override {
+    DataOutput o(out);
+    uint64_t n = 0;
+    store_.scan(state_internal::key_group_prefix(kg), [&](std::string_view k, std::string_view v) {
+      if (k.size() > state_internal::kKeyGroupPrefixBytes) {
+        n += state_internal::append_stored_entry(o, k, v, -1, 0);
+      }
+    });
+    return n;
+  }
+  // The store was written underneath (a restore): the cache is read again.
+  void reload() override {
+    cache_.clear();
+    load_all();
+  }
+
+ private:
+  // An entry's value: touched 0 and no value bytes.
+  static constexpr std::string_view kValue{"\0\0\0\0\0\0\0\0", 8};
+
+  size_t slot(int kg) const { return static_cast<size_t>(kg - ctx_.first_key_group); }
+  // Whether the timer belongs in the cache: the cache holds its whole group, or the timer comes
+  // no later than the cache's last. Throws std::invalid_argument for a key group out of range.
+  bool in_cache(int kg, int64_t time, std::string_view key, std::string_view ns) const {
+    if (kg < ctx_.first_key_group || slot(kg) >= complete_.size()) {
+      throw std::invalid_argument("timer of key group " + std::to_string(kg) +
+                                  " is outside this subtask's range");
+    }
+    return complete_[slot(kg)] || !cache_.after_last(kg, time, key, ns);
+  }
+  // Writes the timer whose store key is store_key_.
+  void put(int kg) {
+    store_.put(store_key_, kValue);
+    std::string& last = last_[slot(kg)];
+    if (last < store_key_) last = store_key_;
+  }
+  // Whether the store may hold the timer whose store key is store_key_: false when the timer
+  // comes after every timer the group ever had there.
+  bool may_be_stored(int kg) const { return store_key_ <= last_[slot(kg)]; }
+  void set_store_key(int kg, int64_t time, std::string_view key, std::string_view ns) {
+    store_key_.clear();
+    state_internal::append_key_group_prefix(store_key_, kg);
+    timer_internal::append_sort_key(store_key_, time, key, ns);
+  }
+  void load_all() {
+    complete_.assign(static_cast<size_t>(std::max(ctx_.num_key_groups, 0)), true);
+    last_.assign(complete_.size(), std::string());
+    for (int kg = ctx_.first_key_group; kg < ctx_.first_key_group + ctx_.num_key_groups; ++kg) {
+      const std::string prefix = state_internal::key_group_prefix(kg);
+      complete_[slot(kg)] = false;
+      load(kg, prefix);
+      std::string& last = last_[slot(kg)];
+      if (!store_.last_key(prefix, state_internal::key_group_prefix(kg + 1), &last) ||
+          last.size() <= prefix.size()) {
+        last.clear();  // no timer: every store key of the group is greater than ""
+      }
+    }
+  }
+  // After the cache of `kg` lost a timer (whose store key is store_key_): when the cache is
+  // empty but the store has more, reads the next ones. Every timer up to the one removed is
+  // gone, so the read starts after it.
+  void refill(int kg) {
+    if (complete_[slot(kg)] || cache_.group_size(kg) > 0) return;
+    store_key_.push_back('\0');  // the smallest key after it
+    load(kg, store_key_);
+  }
+  // Reads up to cache_size timers of `kg` from `from` on into the cache; the group is complete
+  // when the store has no more.
+  void load(int kg, std::string_view from) {
+    const std::string end = state_internal::key_group_prefix(kg + 1);
+    size_t taken = 0;
+    bool more = false;
+    InternalTimer t;
+    store_.scan_range(from, end, [&](std::string_view k, std::string_view) {
+      if (k.size() <= state_internal::kKeyGroupPrefixBytes) return true;  // not a timer
+      if (taken == cache_size_) {
+        more = true;
+        return false;
+      }
+      try {
+        timer_internal::read_sort_key(k.substr(state_internal::kKeyGroupPrefixBytes), t);
+      } catch (const SerializationError& e) {
+        throw SerializationError("timers of key group " + std::to_string(kg) + ": " + e.what());
+      }
+      cache_.add(t.time, kg, t.key, t.ns);
+      ++taken;
+      return true;
+    });
+    complete_[slot(kg)] = !more;
+  }
+
+  const KeyContext& ctx_;
+  KvStore& store_;
+  size_t cache_size_;
+  HeapTimerQueue cache_;
+  std::vector<bool> complete_;  // by key group: the cache holds all of the group's timers
+  // By key group: at least the greatest store key the group's timers have had since the cache
+  // was read ("" when none).
+  std::vector<std::string> last_;
+  std::string store_key_;
+  std::string scratch_;
+};
+
+// Makes a backend's timer queue: on the heap, or in its store.
+class TimerQueueFactory final : public TableFactory {
  public:
   std::unique_ptr<StateTableBase> make_heap_table(const KeyContext& ctx) const override {
-    return std::make_unique<Table>(ctx);
+    return std::make_unique<HeapTimerQueue>(ctx);
+  }
+  std::unique_ptr<StateTableBase> make_store_table(const KeyContext& ctx,
+                                                   KvStore& store) const override {
+    return std::make_unique<StoreTimerQueue>(ctx, store);
   }
 };
 
@@ -272,9 +553,8 @@ class InternalTimerService {
   InternalTimerService(KeyedStateBackend& backend, TaskRuntime& rt)
       : backend_(backend),
         rt_(rt),
-        event_(backend.internal_table<TimerQueue>("_timers/event", InternalTableFactory<TimerQueue>())),
-        processing_(backend.internal_table<TimerQueue>("_timers/processing",
-                                                       InternalTableFactory<TimerQueue>())) {}
+        event_(backend.internal_table<TimerQueue>("_timers/event", TimerQueueFactory())),
+        processing_(backend.internal_table<TimerQueue>("_timers/processing", TimerQueueFactory())) {}
 
   int64_t current_watermark() const { return watermark_; }
   int64_t current_processing_time() const { return rt_.current_processing_time(); }
