@@ -10,8 +10,10 @@
 // Timers are entries of their own column families too (StoreTimerQueue, sluice/timers.h), keyed
 // by key group then firing order. A canonical section with namespaces (timers as earlier
 // versions wrote them) is restored as one entry per key group, whose key is the bare key-group
-// prefix and whose value is the canonical entries (a varint count, then the entries); the
-// state's table reads it in when it is declared and deletes it.
+// prefix and whose value is the canonical entries (a varint count, then the entries); the timer
+// queue reads it in when it is declared (operators declare their timers when they open, before
+// any snapshot) and deletes it. In any other state the bare prefix is the entry of a key that
+// serializes to no bytes.
 //
 // Snapshots:
 //   full         the synchronous part takes a RocksDB snapshot (a sequence number, no copy);
@@ -43,6 +45,7 @@
 #include "absl/strings/str_cat.h"
 #include "common/checkpoint_storage.h"
 #include "common/ids.h"
+#include "sluice/timers.h"
 #include "spdlog/spdlog.h"
 #include "taskmanager/state/state_backend.h"
 
@@ -309,13 +312,6 @@ uint64_t WriteCanonical(rocksdb::DB* db, rocksdb::ColumnFamilyHandle* family,
   for (it->Seek(prefix); it->Valid() && it->key().starts_with(prefix); it->Next()) {
     std::string_view k(it->key().data(), it->key().size());
     std::string_view v(it->value().data(), it->value().size());
-    if (k.size() == prefix.size()) {  // canonical entries with namespaces, not yet read in
-      DataInput in(v);
-      n += in.read_varint();
-      std::string_view rest = in.read_view(in.remaining());
-      o.write_raw(rest.data(), rest.size());
-      continue;
-    }
     n += state_internal::append_stored_entry(o, k, v, ttl_ms, now);
   }
   Instance::Check(it->status(), "cannot read a snapshot", db->GetName());
@@ -516,7 +512,8 @@ class RocksDbKeyedStateBackend final : public KeyedStateBackend {
     }
     for (const auto& [kg, bytes] : in.key_groups) RestoreKeyGroup(kg, bytes);
     for (auto& [name, t] : tables_) {
-      auto sections = TakeSections(t.family);
+      std::map<int, std::string> sections;
+      if (t.timers) sections = TakeSections(t.family);
       t.table->reload();
       ReadSections(name, *t.table, sections);
     }
@@ -578,10 +575,11 @@ class RocksDbKeyedStateBackend final : public KeyedStateBackend {
     Table t;
     t.store = std::make_unique<FamilyStore>(*instance_, family, name);
     t.family = family;
-    auto sections = TakeSections(family);
     CheckFirstValue(name, family, factory);
     t.table = factory.make_store_table(ctx_, *t.store);
-    ReadSections(name, *t.table, sections);
+    // A timer queue reads past a section, which is then read into it.
+    t.timers = dynamic_cast<TimerQueue*>(t.table.get()) != nullptr;
+    if (t.timers) ReadSections(name, *t.table, TakeSections(family));
     return *tables_.emplace(name, std::move(t)).first->second.table;
   }
 
@@ -590,14 +588,15 @@ class RocksDbKeyedStateBackend final : public KeyedStateBackend {
     std::unique_ptr<FamilyStore> store;
     rocksdb::ColumnFamilyHandle* family = nullptr;
     std::unique_ptr<StateTableBase> table;
+    bool timers = false;  // a timer queue: may have canonical sections to read in
   };
 
   void EnsureOpen() {
     if (!instance_->is_open()) instance_->Open();
   }
 
-  // Removes and returns the canonical sections stored under bare key-group prefixes in `family`
-  // (see the top of this file), by key group.
+  // Removes and returns the canonical sections stored under bare key-group prefixes in the
+  // column family of a timer queue (see the top of this file), by key group.
   std::map<int, std::string> TakeSections(rocksdb::ColumnFamilyHandle* family) {
     std::map<int, std::string> sections;
     rocksdb::WriteBatch batch;
