@@ -60,6 +60,24 @@ inline double ThreadCpuSeconds() {
   return static_cast<double>(ts.tv_sec) + static_cast<double>(ts.tv_nsec) / 1e9;
 }
 
+// Accumulates the wall and CPU time of the parts it times.
+class Stopwatch {
+ public:
+  void Start() {
+    t0_ = Clock::now();
+    c0_ = ThreadCpuSeconds();
+  }
+  void Stop() {
+    cpu_s += ThreadCpuSeconds() - c0_;
+    wall_s += SecondsSince(t0_);
+  }
+  double wall_s = 0, cpu_s = 0;
+
+ private:
+  Clock::time_point t0_;
+  double c0_ = 0;
+};
+
 // A well-mixed 64-bit function of `x`: pseudo-random keys and bytes that a run can recompute.
 inline uint64_t SplitMix64(uint64_t x) {
   x += 0x9e3779b97f4a7c15ULL;

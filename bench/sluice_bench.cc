@@ -15,6 +15,8 @@
 //   7. Keyed-state updates per core, heap beside RocksDB, at 100 thousand and 10 million keys.
 //   8. Checkpoints of 1 GiB of RocksDB state with 1% churn: full beside incremental, duration
 //      and bytes stored (state_bench.h).
+//   9. Event-time timers per core, registered and fired, heap beside RocksDB, and how many
+//      RocksDB holds in memory (state_bench.h).
 //
 //   sluice-bench --quick                a smoke run of figures 1-3, under 20 s
 //   sluice-bench                        figures 1-3 in full, about a minute

@@ -88,11 +88,6 @@ inline int64_t KeyOf(int64_t run, int64_t i, int64_t keys) {
 // ---------------------------------------------------------------------------------------------
 // Figure 7.
 
-struct UpdateSample {
-  double cpu_s = 0;
-  double wall_s = 0;
-};
-
 // A backend with a count of 1 for every key, and the state object a keyed function would hold.
 struct CountingBackend {
   std::unique_ptr<KeyedStateBackend> backend;
@@ -125,11 +120,12 @@ CountingBackend MakeCounting(StateBackendOptions::Type type, const std::string& 
 }
 
 template <class F>
-UpdateSample Timed(F&& f) {
-  auto t0 = Clock::now();
-  double c0 = ThreadCpuSeconds();
+Stopwatch Timed(F&& f) {
+  Stopwatch sw;
+  sw.Start();
   f();
-  return {ThreadCpuSeconds() - c0, SecondsSince(t0)};
+  sw.Stop();
+  return sw;
 }
 
 absl::Status RunUpdateFigure(const StateBenchOptions& o, const std::string& root) {
@@ -154,17 +150,16 @@ absl::Status RunUpdateFigure(const StateBenchOptions& o, const std::string& root
     for (int64_t k = 0; k < keys; ++k) loop[k] = 1;
     std::fprintf(stderr, "  (%s keys filled in %.1f s)\n", Count(keys).c_str(), SecondsSince(t0));
 
-    std::vector<double> heap_cpu, rocks_cpu, loop_cpu, heap_wall, rocks_wall;
+    std::vector<double> heap_cpu, rocks_cpu, loop_cpu, rocks_wall;
     for (int run = 0; run < o.runs; ++run) {
-      UpdateSample h = Timed([&] { heap.Update(run, o.updates, keys); });
-      UpdateSample r = Timed([&] { rocks.Update(run, o.updates, keys); });
-      UpdateSample l = Timed([&] {
+      Stopwatch h = Timed([&] { heap.Update(run, o.updates, keys); });
+      Stopwatch r = Timed([&] { rocks.Update(run, o.updates, keys); });
+      Stopwatch l = Timed([&] {
         for (int64_t i = 0; i < o.updates; ++i) ++loop[KeyOf(run, i, keys)];
       });
       heap_cpu.push_back(h.cpu_s);
       rocks_cpu.push_back(r.cpu_s);
       loop_cpu.push_back(l.cpu_s);
-      heap_wall.push_back(h.wall_s);
       rocks_wall.push_back(r.wall_s);
     }
     // The three agree on sampled keys.
@@ -316,7 +311,7 @@ absl::Status RunCheckpointFigure(const StateBenchOptions& o, const std::string& 
           Checkpoint(inc_turn ? *incremental : *full, job_dir, id++, nullptr);
       if (!s.ok()) return s.status();
       (inc_turn ? inc_samples : full_samples).push_back(*s);
-      // Retention of one checkpoint for the full backend: its state files go.
+      // A full checkpoint builds on none before it: its state files go once measured.
       if (!inc_turn) fs::remove_all(absl::StrCat(job_dir, "/chk-", id - 1));
     }
   }
@@ -362,7 +357,7 @@ absl::Status RunCheckpointFigure(const StateBenchOptions& o, const std::string& 
 struct TimerSample {
   double add_cpu_s = 0;
   double fire_cpu_s = 0;
-  size_t in_memory = 0;      // timers held in memory once all were registered
+  size_t in_memory = 0;      // RocksDB: timers held in memory once all were registered
   uint64_t fired_hash = 0;   // of the (time, key) sequence fired
 };
 
@@ -383,8 +378,7 @@ TimerSample RunTimers(StateBackendOptions::Type type, const std::string& root, i
     if (!q.add(time, kg, key, {})) throw std::runtime_error("a timer was registered twice");
   }
   s.add_cpu_s = ThreadCpuSeconds() - c0;
-  auto* stored = dynamic_cast<StoreTimerQueue*>(&q);
-  s.in_memory = stored ? stored->cached() : q.size();
+  if (auto* stored = dynamic_cast<StoreTimerQueue*>(&q)) s.in_memory = stored->cached();
   c0 = ThreadCpuSeconds();
   int64_t fired = 0;
   while (!q.empty()) {
@@ -427,7 +421,8 @@ absl::Status RunTimerFigure(const StateBenchOptions& o, const std::string& root)
   };
   for (int i = 0; i < 2; ++i) {
     std::printf("%-10s %-28s %-28s %s\n", i == 0 ? "heap" : "RocksDB", cell(add[i]).c_str(),
-                cell(fire[i]).c_str(), Count(static_cast<int64_t>(in_memory[i])).c_str());
+                cell(fire[i]).c_str(),
+                i == 0 ? "all" : Count(static_cast<int64_t>(in_memory[i])).c_str());
   }
   std::printf("RocksDB/heap: register %.1f, fire %.1f (CPU per timer). Both fired the same "
               "timers in the same order.\n",

@@ -31,7 +31,8 @@
 namespace sluice::bench {
 
 struct StateBenchOptions {
-  // Smaller key counts and state, one round: a smoke run. Default: false.
+  // Smaller key counts, state and timer counts, one run of figures 7 and 9: a smoke run.
+  // Default: false.
   bool quick = false;
   // Figure 7: updates timed per run of each variant. Default: 0, meaning 2,000,000 (300,000
   // with quick).

@@ -198,24 +198,6 @@ struct Sample {
   double wall_rate() const { return wall_s > 0 ? static_cast<double>(records) / wall_s : 0; }
 };
 
-// Accumulates the wall and CPU time of the parts it times.
-class Stopwatch {
- public:
-  void Start() {
-    t0_ = Clock::now();
-    c0_ = ThreadCpuSeconds();
-  }
-  void Stop() {
-    cpu_s += ThreadCpuSeconds() - c0_;
-    wall_s += SecondsSince(t0_);
-  }
-  double wall_s = 0, cpu_s = 0;
-
- private:
-  Clock::time_point t0_;
-  double c0_ = 0;
-};
-
 // ---------------------------------------------------------------------------------------------
 // Sluice: a job source -> timestamps/watermarks -> key_by -> window -> sink, of which the
 // window task's chain {window, sink} is built and driven.

@@ -257,14 +257,6 @@ class FamilyStore final : public KvStore {
   void remove(std::string_view key) override {
     Fail(instance_.db()->Delete(instance_.write_options(), family_, Slice(key)), "delete");
   }
-  void scan(std::string_view prefix,
-            const std::function<void(std::string_view, std::string_view)>& fn) override {
-    std::unique_ptr<rocksdb::Iterator> it(instance_.db()->NewIterator(read_options_, family_));
-    for (it->Seek(Slice(prefix)); it->Valid() && it->key().starts_with(Slice(prefix)); it->Next()) {
-      fn({it->key().data(), it->key().size()}, {it->value().data(), it->value().size()});
-    }
-    Fail(it->status(), "scan");
-  }
   void scan_range(std::string_view from, std::string_view end,
                   const std::function<bool(std::string_view, std::string_view)>& fn) override {
     rocksdb::ReadOptions options = read_options_;

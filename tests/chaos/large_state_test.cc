@@ -26,14 +26,6 @@ using ::testing::IsEmpty;
 constexpr int64_t kKeys = 5'000'000;
 constexpr int64_t kManagedBytes = 8 << 20;
 
-bool AllTasksRunning(const proto::JobStatus& s) {
-  if (s.state() != "RUNNING" || s.tasks_size() == 0) return false;
-  for (const auto& t : s.tasks()) {
-    if (t.state() != "RUNNING") return false;
-  }
-  return true;
-}
-
 TEST(LargeStateTest, FiveMillionKeysOnRocksDbRestoreExactlyAfterAKill) {
   // One slot per TaskManager and parallelism 2: two TaskManagers run the job, one is spare.
   ClusterOptions options;
@@ -67,7 +59,7 @@ TEST(LargeStateTest, FiveMillionKeysOnRocksDbRestoreExactlyAfterAKill) {
       240s, 200ms))
       << "the sources did not reach the gate";
   proto::JobStatus st;
-  SLUICE_ASSIGN_OR_FAIL(st, cluster.WaitUntilOrEnd(job, AllTasksRunning, 30s));
+  SLUICE_ASSIGN_OR_FAIL(st, cluster.WaitForAllTasksRunning(job, 30s));
   const int64_t at_gate = st.last_checkpoint_id();
   SLUICE_ASSIGN_OR_FAIL(st, cluster.WaitUntilOrEnd(
                                 job,

@@ -37,14 +37,6 @@ KillScale Scale() {
   return ChaosLong() ? KillScale{200, 500, 4000, 6} : KillScale{40, 150, 1000, 3};
 }
 
-bool AllTasksRunning(const proto::JobStatus& s) {
-  if (s.state() != "RUNNING" || s.tasks_size() == 0) return false;
-  for (const auto& t : s.tasks()) {
-    if (t.state() != "RUNNING") return false;
-  }
-  return true;
-}
-
 // `backend`: extra -D options of the job (its state backend).
 void KillTaskManagersDuringAJob(const std::string& mode, std::vector<std::string> backend = {}) {
   const bool exactly_once = mode == "EXACTLY_ONCE";

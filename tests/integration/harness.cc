@@ -764,18 +764,19 @@ absl::StatusOr<proto::JobStatus> TestCluster::WaitForState(const std::string& jo
   return st;
 }
 
+bool AllTasksRunning(const proto::JobStatus& s) {
+  if (s.state() != "RUNNING" || s.tasks_size() == 0) return false;
+  for (const auto& t : s.tasks()) {
+    if (t.state() != "RUNNING") return false;
+  }
+  return true;
+}
+
 absl::StatusOr<proto::JobStatus> TestCluster::WaitForAllTasksRunning(
     const std::string& job_id, std::chrono::milliseconds timeout) {
   auto st = WaitForJob(
       job_id,
-      [](const proto::JobStatus& s) {
-        if (IsTerminalJobState(s.state())) return true;
-        if (s.state() != "RUNNING" || s.tasks_size() == 0) return false;
-        for (const auto& t : s.tasks()) {
-          if (t.state() != "RUNNING") return false;
-        }
-        return true;
-      },
+      [](const proto::JobStatus& s) { return IsTerminalJobState(s.state()) || AllTasksRunning(s); },
       timeout);
   if (st.ok() && st->state() != "RUNNING") {
     return absl::FailedPreconditionError(

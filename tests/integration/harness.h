@@ -47,6 +47,8 @@ std::string MakeTempDir();
 std::string ReadFile(const std::string& path);
 // Writes `content` to `path`; returns false on error.
 bool WriteFile(const std::string& path, const std::string& content);
+// The job is RUNNING and every one of its tasks reports RUNNING.
+bool AllTasksRunning(const proto::JobStatus& s);
 // The last `n` lines of `text`.
 std::string LastLines(const std::string& text, int n);
 

@@ -71,7 +71,7 @@ TEST(RocksDbTest, IncrementalCheckpointsOfAnIdleJobStoreLittle) {
   EXPECT_TRUE(WaitUntil([&] { return SharedFilesIn(job_dir) == named; }, 10s))
       << SharedFilesIn(job_dir).size() << " shared files, " << named.size() << " named";
 
-  // The gate opens: the job ends with exact sums (its state came through every checkpoint).
+  // The gate opens: the job ends with exact sums.
   ASSERT_TRUE(WriteFile(gate, ""));
   SLUICE_ASSERT_OK(cluster.WaitForState(job, "FINISHED", 60s).status());
   EXPECT_TRUE(SequenceOutputIsCorrect(out, kCount, kKeys));

@@ -21,6 +21,7 @@
 #include "sluice/timers.h"
 #include "taskmanager/state/state_backend.h"
 #include "tests/unit/test_backends.h"
+#include "tests/unit/test_helpers.h"
 
 namespace sluice {
 namespace {
@@ -192,15 +193,7 @@ TEST(RocksDbBackendTest, RestoresTimersInTheFormOfEarlierVersions) {
   OperatorSnapshot old;
   std::string entries;
   DataOutput e(entries);
-  for (int64_t time : {30, 10, 20}) {
-    std::string ns;
-    uint64_t u = static_cast<uint64_t>(time) ^ (uint64_t{1} << 63);
-    for (int i = 7; i >= 0; --i) ns.push_back(static_cast<char>((u >> (8 * i)) & 0xff));
-    state_internal::write_bytes(e, "k");
-    state_internal::write_bytes(e, ns);
-    Serializer<int64_t>::write(e, 0);
-    state_internal::write_bytes(e, {});
-  }
+  for (int64_t time : {30, 10, 20}) testing_support::WriteOldTimerEntry(e, time, "k", "");
   DataOutput o(old.key_groups[5]);
   state_internal::write_section(o, "_timers/event", 3, entries);
 

@@ -7,6 +7,7 @@
 #include <cstdint>
 #include <memory>
 #include <string>
+#include <string_view>
 #include <vector>
 
 #include "sluice/sluice.h"
@@ -43,6 +44,20 @@ void ExpectOperatorError(F f, const std::string& op, const std::string& what) {
     EXPECT_EQ(e.operator_name(), op);
     EXPECT_THAT(e.what(), ::testing::HasSubstr(what));
   }
+}
+
+// Writes a timer entry as versions before the sort-key form did: key, namespace = the time (8
+// bytes, big-endian, sign bit flipped) then the timer's namespace, touched 0, no value.
+inline void WriteOldTimerEntry(DataOutput& o, int64_t time, std::string_view key,
+                               std::string_view ns) {
+  std::string n;
+  uint64_t u = static_cast<uint64_t>(time) ^ (uint64_t{1} << 63);
+  for (int i = 7; i >= 0; --i) n.push_back(static_cast<char>((u >> (8 * i)) & 0xff));
+  n += ns;
+  state_internal::write_bytes(o, key);
+  state_internal::write_bytes(o, n);
+  Serializer<int64_t>::write(o, 0);
+  state_internal::write_bytes(o, {});
 }
 
 }  // namespace sluice::testing_support

@@ -18,6 +18,7 @@
 #include <vector>
 
 #include "sluice/timers.h"
+#include "tests/unit/test_helpers.h"
 
 namespace sluice {
 namespace {
@@ -46,13 +47,6 @@ class MapStore final : public KvStore {
     entries_[std::string(key)] = std::string(value);
   }
   void remove(std::string_view key) override { entries_.erase(std::string(key)); }
-  void scan(std::string_view prefix,
-            const std::function<void(std::string_view, std::string_view)>& fn) override {
-    for (auto it = entries_.lower_bound(std::string(prefix));
-         it != entries_.end() && std::string_view(it->first).substr(0, prefix.size()) == prefix; ++it) {
-      fn(it->first, it->second);
-    }
-  }
   void scan_range(std::string_view from, std::string_view end,
                   const std::function<bool(std::string_view, std::string_view)>& fn) override {
     ++range_scans;
@@ -88,7 +82,6 @@ class QueueMaker {
     stores_.push_back(std::make_unique<MapStore>());
     return std::make_unique<StoreTimerQueue>(ctx, *stores_.back(), /*cache_size=*/2);
   }
-  MapStore& last_store() { return *stores_.back(); }
 
  private:
   QueueKind kind_;
@@ -262,18 +255,8 @@ TEST_P(TimerQueueTest, ReadsTheTimerEntriesOfEarlierVersions) {
   auto q = Make(ctx);
   std::string bytes;
   DataOutput o(bytes);
-  auto old_entry = [&](int64_t time, std::string_view key, std::string_view ns) {
-    std::string n;
-    uint64_t u = static_cast<uint64_t>(time) ^ (uint64_t{1} << 63);
-    for (int i = 7; i >= 0; --i) n.push_back(static_cast<char>((u >> (8 * i)) & 0xff));
-    n += ns;
-    state_internal::write_bytes(o, key);
-    state_internal::write_bytes(o, n);
-    Serializer<int64_t>::write(o, 0);
-    state_internal::write_bytes(o, {});
-  };
-  old_entry(7, "b", "");
-  old_entry(-5, "a", "w");
+  testing_support::WriteOldTimerEntry(o, 7, "b", "");
+  testing_support::WriteOldTimerEntry(o, -5, "a", "w");
   DataInput in(bytes);
   q->read_entries(12, in, 2);
   EXPECT_THAT(PopAll(*q), ::testing::ElementsAre(Timer{-5, 12, "a", "w"}, Timer{7, 12, "b", ""}));

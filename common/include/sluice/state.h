@@ -297,8 +297,8 @@ class HeapStateTable final : public StateTable<V> {
   }
   void erase() override { group().erase(ctx_.key); }
   void prefetch(int key_group, std::string_view key) override {
-    size_t i = static_cast<size_t>(key_group - ctx_.first_key_group);
-    if (key_group < ctx_.first_key_group || i >= groups_.size()) return;
+    const size_t i = slot(key_group);
+    if (i == groups_.size()) return;
     auto it = groups_[i].find(key);
     if (it == groups_[i].end()) return;
     using state_internal::prefetch_value;
@@ -345,9 +345,14 @@ class HeapStateTable final : public StateTable<V> {
   }
 
  private:
+  // The index of key group `kg` in groups_, or groups_.size() when it is outside the range.
+  size_t slot(int kg) const {
+    if (kg < ctx_.first_key_group) return groups_.size();
+    return std::min(static_cast<size_t>(kg - ctx_.first_key_group), groups_.size());
+  }
   size_t index(int kg) const {
-    size_t i = static_cast<size_t>(kg - ctx_.first_key_group);
-    if (kg < ctx_.first_key_group || i >= groups_.size()) {
+    const size_t i = slot(kg);
+    if (i == groups_.size()) {
       throw std::invalid_argument("key group " + std::to_string(kg) +
                                   " is outside this subtask's range");
     }
@@ -397,13 +402,12 @@ class SLUICE_EXPORT KvStore {
   virtual bool get(std::string_view key, std::string* value) = 0;
   virtual void put(std::string_view key, std::string_view value) = 0;
   virtual void remove(std::string_view key) = 0;
-  // Calls fn(key, value) for every entry whose key starts with `prefix`, in key order.
-  virtual void scan(std::string_view prefix,
-                    const std::function<void(std::string_view, std::string_view)>& fn) = 0;
   // Calls fn(key, value) for the entries with from <= key < end, in key order, until fn
   // returns false.
   virtual void scan_range(std::string_view from, std::string_view end,
                           const std::function<bool(std::string_view, std::string_view)>& fn) = 0;
+  // Calls fn(key, value) for every entry of key group `kg`, in key order.
+  void scan(int kg, const std::function<void(std::string_view, std::string_view)>& fn);
   // Sets *key to the greatest key with from <= key < end and returns true; false when there is
   // none.
   virtual bool last_key(std::string_view from, std::string_view end, std::string* key) = 0;
@@ -451,6 +455,15 @@ inline bool append_stored_entry(DataOutput& o, std::string_view key, std::string
 }
 }  // namespace state_internal
 
+inline void KvStore::scan(int kg,
+                          const std::function<void(std::string_view, std::string_view)>& fn) {
+  scan_range(state_internal::key_group_prefix(kg), state_internal::key_group_prefix(kg + 1),
+             [&](std::string_view k, std::string_view v) {
+               fn(k, v);
+               return true;
+             });
+}
+
 // Keyed state in an embedded store: values serialized, read back into a cached object per
 // access. The object of the current key is kept until another key is accessed, so that a read
 // followed by a change (find_for_write, modified) deserializes once.
@@ -482,7 +495,7 @@ class StoreStateTable final : public StateTable<V> {
   size_t size() const override {
     size_t n = 0;
     for (int kg = ctx_.first_key_group; kg < ctx_.first_key_group + ctx_.num_key_groups; ++kg) {
-      store_.scan(state_internal::key_group_prefix(kg),
+      store_.scan(kg,
                   [&](std::string_view, std::string_view) { ++n; });
     }
     return n;
@@ -492,7 +505,7 @@ class StoreStateTable final : public StateTable<V> {
     int64_t ttl_ms = ttl_ ? ttl_->ttl.count() : -1;
     DataOutput o(out);
     uint64_t n = 0;
-    store_.scan(state_internal::key_group_prefix(kg), [&](std::string_view k, std::string_view v) {
+    store_.scan(kg, [&](std::string_view k, std::string_view v) {
       n += state_internal::append_stored_entry(o, k, v, ttl_ms, now);
     });
     return n;
@@ -510,7 +523,7 @@ class StoreStateTable final : public StateTable<V> {
   }
   void append_keys(int kg, std::vector<std::string>& keys) const override {
     int64_t now = ttl_ ? ctx_.now_ms() : 0;
-    store_.scan(state_internal::key_group_prefix(kg), [&](std::string_view k, std::string_view v) {
+    store_.scan(kg, [&](std::string_view k, std::string_view v) {
       if (!expired(state_internal::stored_touched_ms(v), now)) {
         keys.emplace_back(k.substr(state_internal::kKeyGroupPrefixBytes));
       }

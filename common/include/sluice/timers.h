@@ -425,7 +425,7 @@ class StoreTimerQueue final : public TimerQueue {
     }
     size_t n = 0;
     for (int kg = ctx_.first_key_group; kg < ctx_.first_key_group + ctx_.num_key_groups; ++kg) {
-      store_.scan(state_internal::key_group_prefix(kg), [&](std::string_view k, std::string_view) {
+      store_.scan(kg, [&](std::string_view k, std::string_view) {
         n += k.size() > state_internal::kKeyGroupPrefixBytes;
       });
     }
@@ -434,7 +434,7 @@ class StoreTimerQueue final : public TimerQueue {
   uint64_t write_entries(int kg, std::string& out) const override {
     DataOutput o(out);
     uint64_t n = 0;
-    store_.scan(state_internal::key_group_prefix(kg), [&](std::string_view k, std::string_view v) {
+    store_.scan(kg, [&](std::string_view k, std::string_view v) {
       if (k.size() > state_internal::kKeyGroupPrefixBytes) {
         n += state_internal::append_stored_entry(o, k, v, -1, 0);
       }
@@ -453,13 +453,11 @@ class StoreTimerQueue final : public TimerQueue {
 
   size_t slot(int kg) const { return static_cast<size_t>(kg - ctx_.first_key_group); }
   // Whether the timer belongs in the cache: the cache holds its whole group, or the timer comes
-  // no later than the cache's last. Throws std::invalid_argument for a key group out of range.
+  // no later than the cache's last. Throws std::invalid_argument for a key group out of range
+  // (the cache checks it).
   bool in_cache(int kg, int64_t time, std::string_view key, std::string_view ns) const {
-    if (kg < ctx_.first_key_group || slot(kg) >= complete_.size()) {
-      throw std::invalid_argument("timer of key group " + std::to_string(kg) +
-                                  " is outside this subtask's range");
-    }
-    return complete_[slot(kg)] || !cache_.after_last(kg, time, key, ns);
+    const bool cached = cache_.group_size(kg) > 0;  // an incomplete group always has some
+    return complete_[slot(kg)] || (cached && !cache_.after_last(kg, time, key, ns));
   }
   // Writes the timer whose store key is store_key_.
   void put(int kg) {

@@ -851,12 +851,17 @@ class WindowOperator final : public KeyedOneInputOperator<T, K> {
   // operator before this one is in the middle of passing a record on.
   void process_watermark(int64_t watermark) override {
     int64_t ts = this->element_timestamp();
-    SLUICE_USER_CALL(this->name_,
-                     this->timers_->advance_watermark(
-                         watermark, [this](const InternalTimer& t) { on_timer(t, true); },
-                         [this](int key_group, std::string_view key) {
-                           if (panes_) panes_table_->prefetch(key_group, key);
-                         }));
+    auto fire = [this](const InternalTimer& t) { on_timer(t, true); };
+    SLUICE_USER_CALL(this->name_, {
+      if (panes_) {
+        // While a timer fires, the panes of the next timer's key are loaded.
+        this->timers_->advance_watermark(
+            watermark, fire,
+            [this](int key_group, std::string_view key) { panes_table_->prefetch(key_group, key); });
+      } else {
+        this->timers_->advance_watermark(watermark, fire);
+      }
+    });
     this->set_element_timestamp(ts);
     this->output_watermark(watermark);
   }
