@@ -1,0 +1,46 @@
+#include "common/periodic_thread.h"
+
+#include <pthread.h>
+
+namespace sluice {
+
+PeriodicThread::PeriodicThread(std::string name, absl::Duration period, std::function<void()> body)
+    : name_(std::move(name)), period_(period), body_(std::move(body)) {
+  thread_ = std::thread([this] { Loop(); });
+  pthread_setname_np(thread_.native_handle(), name_.substr(0, 15).c_str());
+}
+
+PeriodicThread::~PeriodicThread() { Stop(); }
+
+void PeriodicThread::Wake() {
+  absl::MutexLock lock(&mu_);
+  woken_ = true;
+}
+
+void PeriodicThread::Stop() {
+  {
+    absl::MutexLock lock(&mu_);
+    stop_ = true;
+  }
+  if (thread_.joinable() && thread_.get_id() != std::this_thread::get_id()) thread_.join();
+}
+
+bool PeriodicThread::stopping() const {
+  absl::MutexLock lock(&mu_);
+  return stop_;
+}
+
+void PeriodicThread::Loop() {
+  while (true) {
+    {
+      absl::MutexLock lock(&mu_);
+      auto due = [this]() ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_) { return stop_ || woken_; };
+      mu_.AwaitWithTimeout(absl::Condition(&due), period_);
+      if (stop_) return;
+      woken_ = false;
+    }
+    body_();
+  }
+}
+
+}  // namespace sluice
