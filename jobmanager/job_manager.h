@@ -1,12 +1,16 @@
-// JobManager: the cluster's coordinator.
+// JobManager: the cluster's coordinator process, assembled from its units.
 //
-// Owns the registered TaskManagers and their slots (heartbeat-monitored), the blob store of job
-// libraries (by SHA-256), and the jobs: it turns a submitted job graph into deployed tasks, one
-// slot per parallel pipeline (slot sharing), follows their states and decides the job's state.
-// It never loads user code: the client builds the job graph, so a broken library cannot take the
-// JobManager down.
-// Threads: the gRPC server's, and a monitor thread that declares TaskManagers lost after
-// heartbeat.timeout and forces stuck cancellations to finish.
+//   JobManagerService (gRPC)  ─┐
+//   RestServer (HTTP, :8081)  ─┴─▶ JobManagerGateway = Dispatcher ──▶ TaskManagerGateway (gRPC)
+//                                   ├─ ResourceManager: TaskManagers, heartbeats, slots
+//                                   ├─ Scheduler: deployment descriptors, slot sharing
+//                                   ├─ RestartStrategy per job: failover
+//                                   ├─ CheckpointCoordinator per job (+ its two stores)
+//                                   └─ BlobStore: job libraries by SHA-256
+//
+// It never loads user code: the client builds the job graph, so a broken library cannot take
+// the JobManager down. Threads: the gRPC server's, the REST server's pool, and the
+// Dispatcher's monitor and coordinator threads. See dispatcher.h for the locking rules.
 #pragma once
 
 #include <memory>
@@ -15,26 +19,43 @@
 #include "absl/status/statusor.h"
 #include "common/config.h"
 
+namespace grpc {
+class Server;
+}
+
 namespace sluice {
 
-class JobManagerImpl;
+class Dispatcher;
+class JobManagerService;
+class RestServer;
 
 class JobManager {
  public:
-  // Binds jobmanager.bind-host:jobmanager.rpc.port and starts serving.
+  // Binds jobmanager.bind-host:jobmanager.rpc.port (and rest.bind-address:rest.port unless
+  // rest.port is -1) and starts serving. Unavailable when a port is taken or a name does not
+  // resolve; Internal when the blob store cannot be created.
   static absl::StatusOr<std::unique_ptr<JobManager>> Start(const Configuration& conf);
   ~JobManager();
 
-  int port() const;
+  int port() const { return port_; }
   // The REST server's port, or -1 when rest.port is -1.
   int rest_port() const;
   // host:port where clients and TaskManagers reach this JobManager.
-  std::string address() const;
+  std::string address() const { return address_; }
+  // Stops serving and removes the blob store's folder. Idempotent.
   void Shutdown();
 
  private:
-  explicit JobManager(std::unique_ptr<JobManagerImpl> impl);
-  std::unique_ptr<JobManagerImpl> impl_;
+  JobManager() = default;
+
+  std::unique_ptr<Dispatcher> dispatcher_;
+  std::unique_ptr<JobManagerService> service_;
+  std::unique_ptr<grpc::Server> server_;
+  std::unique_ptr<RestServer> rest_;
+  int port_ = 0;
+  int rest_port_ = -1;
+  std::string address_;
+  bool stopped_ = false;
 };
 
 }  // namespace sluice

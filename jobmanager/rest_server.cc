@@ -17,15 +17,15 @@ void Reply(httplib::Response& res, int status, const json& body) {
   res.set_content(body.dump(-1, ' ', false, json::error_handler_t::replace), "application/json");
 }
 
-void ReplyError(httplib::Response& res, const grpc::Status& s) {
+void ReplyError(httplib::Response& res, const absl::Status& s) {
   int status = 500;
-  switch (s.error_code()) {
-    case grpc::StatusCode::NOT_FOUND: status = 404; break;
-    case grpc::StatusCode::INVALID_ARGUMENT: status = 400; break;
-    case grpc::StatusCode::FAILED_PRECONDITION: status = 409; break;
+  switch (s.code()) {
+    case absl::StatusCode::kNotFound: status = 404; break;
+    case absl::StatusCode::kInvalidArgument: status = 400; break;
+    case absl::StatusCode::kFailedPrecondition: status = 409; break;
     default: break;
   }
-  Reply(res, status, json{{"errors", json::array({s.error_message()})}});
+  Reply(res, status, json{{"errors", json::array({std::string(s.message())})}});
 }
 
 json JobOverview(const proto::JobStatus& j) {
@@ -45,12 +45,12 @@ json JobOverview(const proto::JobStatus& j) {
 
 }  // namespace
 
-absl::StatusOr<std::unique_ptr<RestServer>> RestServer::Start(proto::JobManagerService::Service& svc,
-                                                              const std::string& host, int port) {
+absl::StatusOr<std::unique_ptr<RestServer>> RestServer::Start(JobManagerGateway& gateway, const std::string& host,
+                                                              int port) {
   std::unique_ptr<RestServer> rs(new RestServer());
   rs->server_ = std::make_unique<httplib::Server>();
   httplib::Server& s = *rs->server_;
-  proto::JobManagerService::Service* service = &svc;
+  JobManagerGateway* service = &gateway;
 
   s.set_exception_handler([](const httplib::Request&, httplib::Response& res, std::exception_ptr ep) {
     std::string what = "internal error";
@@ -68,15 +68,9 @@ absl::StatusOr<std::unique_ptr<RestServer>> RestServer::Start(proto::JobManagerS
   });
 
   s.Get("/overview", [service](const httplib::Request&, httplib::Response& res) {
-    proto::Empty e;
-    proto::ClusterOverview ov;
-    service->GetOverview(nullptr, &e, &ov);
-    proto::ListJobsRequest lr;
-    lr.set_include_terminated(true);
-    proto::ListJobsResponse jobs;
-    service->ListJobs(nullptr, &lr, &jobs);
+    proto::ClusterOverview ov = service->GetOverview();
     std::map<std::string, int> by_state;
-    for (const auto& j : jobs.jobs()) by_state[j.state()]++;
+    for (const auto& j : service->ListJobs(/*include_terminated=*/true)) by_state[j.state()]++;
     Reply(res, 200,
           json{{"taskmanagers", ov.task_managers_size()},
                {"slots-total", ov.total_slots()},
@@ -89,9 +83,7 @@ absl::StatusOr<std::unique_ptr<RestServer>> RestServer::Start(proto::JobManagerS
   });
 
   s.Get("/taskmanagers", [service](const httplib::Request&, httplib::Response& res) {
-    proto::Empty e;
-    proto::ClusterOverview ov;
-    service->GetOverview(nullptr, &e, &ov);
+    proto::ClusterOverview ov = service->GetOverview();
     json tms = json::array();
     for (const auto& tm : ov.task_managers()) {
       tms.push_back({{"id", tm.tm_id()},
@@ -105,12 +97,8 @@ absl::StatusOr<std::unique_ptr<RestServer>> RestServer::Start(proto::JobManagerS
 
   auto list = [service](bool overview) {
     return [service, overview](const httplib::Request&, httplib::Response& res) {
-      proto::ListJobsRequest lr;
-      lr.set_include_terminated(true);
-      proto::ListJobsResponse jobs;
-      service->ListJobs(nullptr, &lr, &jobs);
       json arr = json::array();
-      for (const auto& j : jobs.jobs()) {
+      for (const auto& j : service->ListJobs(/*include_terminated=*/true)) {
         arr.push_back(overview ? JobOverview(j) : json{{"id", j.job_id()}, {"status", j.state()}});
       }
       Reply(res, 200, json{{"jobs", arr}});
@@ -120,11 +108,9 @@ absl::StatusOr<std::unique_ptr<RestServer>> RestServer::Start(proto::JobManagerS
   s.Get("/jobs/overview", list(true));
 
   s.Get(R"(/jobs/([0-9a-f]{32}))", [service](const httplib::Request& req, httplib::Response& res) {
-    proto::JobIdRequest r;
-    r.set_job_id(req.matches[1]);
-    proto::JobStatus st;
-    grpc::Status g = service->GetJob(nullptr, &r, &st);
-    if (!g.ok()) return ReplyError(res, g);
+    auto job = service->GetJob(req.matches[1]);
+    if (!job.ok()) return ReplyError(res, job.status());
+    const proto::JobStatus& st = *job;
     json j = JobOverview(st);
     json tasks = json::array();
     for (const auto& t : st.tasks()) {
@@ -140,22 +126,18 @@ absl::StatusOr<std::unique_ptr<RestServer>> RestServer::Start(proto::JobManagerS
   });
 
   s.Get(R"(/jobs/([0-9a-f]{32})/exceptions)", [service](const httplib::Request& req, httplib::Response& res) {
-    proto::JobIdRequest r;
-    r.set_job_id(req.matches[1]);
-    proto::JobStatus st;
-    grpc::Status g = service->GetJob(nullptr, &r, &st);
-    if (!g.ok()) return ReplyError(res, g);
+    auto job = service->GetJob(req.matches[1]);
+    if (!job.ok()) return ReplyError(res, job.status());
+    const proto::JobStatus& st = *job;
     json root = st.failure().empty() ? json(nullptr) : json(st.failure());
     Reply(res, 200, json{{"root-exception", root}});
   });
 
   // Flink: GET /jobs/:jobid/checkpoints (counts and the latest completed checkpoint).
   s.Get(R"(/jobs/([0-9a-f]{32})/checkpoints)", [service](const httplib::Request& req, httplib::Response& res) {
-    proto::JobIdRequest r;
-    r.set_job_id(req.matches[1]);
-    proto::JobStatus st;
-    grpc::Status g = service->GetJob(nullptr, &r, &st);
-    if (!g.ok()) return ReplyError(res, g);
+    auto job = service->GetJob(req.matches[1]);
+    if (!job.ok()) return ReplyError(res, job.status());
+    const proto::JobStatus& st = *job;
     json latest = nullptr;
     if (st.last_checkpoint_id() > 0) {
       latest = json{{"id", st.last_checkpoint_id()}, {"external_path", st.last_checkpoint_path()}};
@@ -174,11 +156,8 @@ absl::StatusOr<std::unique_ptr<RestServer>> RestServer::Start(proto::JobManagerS
     if (mode != "cancel") {
       return Reply(res, 400, json{{"errors", json::array({"unsupported mode '" + mode + "'"})}});
     }
-    proto::JobIdRequest r;
-    r.set_job_id(req.matches[1]);
-    proto::Empty e;
-    grpc::Status g = service->CancelJob(nullptr, &r, &e);
-    if (!g.ok()) return ReplyError(res, g);
+    absl::Status st = service->CancelJob(req.matches[1]);
+    if (!st.ok()) return ReplyError(res, st);
     Reply(res, 202, json::object());
   });
 

@@ -1,7 +1,7 @@
 // RestServer: the JobManager's REST API and web dashboard on rest.port (Flink's paths and field
 // names where they exist: /overview, /jobs, /jobs/overview, /jobs/:id, /jobs/:id/exceptions,
-// PATCH /jobs/:id to cancel, /taskmanagers). Requests are answered by calling the JobManager's
-// own service, in process. Threads: the HTTP server's pool.
+// PATCH /jobs/:id to cancel, /taskmanagers). A thin adapter: requests are answered by the
+// JobManagerGateway, in process. Threads: the HTTP server's pool.
 #pragma once
 
 #include <memory>
@@ -9,7 +9,7 @@
 #include <thread>
 
 #include "absl/status/statusor.h"
-#include "proto/jobmanager.grpc.pb.h"
+#include "jobmanager/job_manager_gateway.h"
 
 namespace httplib {
 class Server;
@@ -19,9 +19,9 @@ namespace sluice {
 
 class RestServer {
  public:
-  // Listens on host:port (port 0: any free port). `service` must outlive the server.
-  static absl::StatusOr<std::unique_ptr<RestServer>> Start(proto::JobManagerService::Service& service,
-                                                           const std::string& host, int port);
+  // Listens on host:port (port 0: any free port). `gateway` must outlive the server.
+  static absl::StatusOr<std::unique_ptr<RestServer>> Start(JobManagerGateway& gateway, const std::string& host,
+                                                           int port);
   ~RestServer();
   int port() const { return port_; }
   void Stop();

@@ -1,0 +1,326 @@
+#include "jobmanager/checkpoint_coordinator.h"
+
+#include <algorithm>
+#include <cstdlib>
+#include <filesystem>
+
+#include "absl/strings/str_cat.h"
+#include "absl/strings/str_join.h"
+#include "common/checkpoint_storage.h"
+#include "common/ids.h"
+#include "spdlog/spdlog.h"
+
+namespace sluice {
+
+using Millis = std::chrono::milliseconds;
+
+CheckpointSettings CheckpointSettings::FromConfig(const Configuration& conf, const std::string& job_id) {
+  CheckpointSettings s;
+  s.interval = Millis(conf.GetDurationMs("execution.checkpointing.interval"));
+  s.timeout = Millis(conf.GetDurationMs("execution.checkpointing.timeout"));
+  s.min_pause = Millis(conf.GetDurationMs("execution.checkpointing.min-pause"));
+  s.exactly_once = conf.GetChoice("execution.checkpointing.mode") != "AT_LEAST_ONCE";
+  s.tolerable_failures = conf.GetInt("execution.checkpointing.tolerable-failed-checkpoints");
+  s.num_retained = static_cast<size_t>(std::max<int64_t>(1, conf.GetInt("state.checkpoints.num-retained")));
+  s.root = conf.GetString("state.checkpoints.dir");
+  if (s.root.empty()) s.root = (std::filesystem::temp_directory_path() / "sluice-checkpoints").string();
+  s.job_dir = absl::StrCat(s.root, "/", job_id);
+  return s;
+}
+
+CheckpointCoordinator::CheckpointCoordinator(std::string job_id, CheckpointSettings settings,
+                                             std::unique_ptr<CompletedCheckpointStore> store,
+                                             std::unique_ptr<CheckpointIdCounter> ids, Clock::time_point now)
+    : job_id_(std::move(job_id)),
+      settings_(std::move(settings)),
+      store_(std::move(store)),
+      ids_(std::move(ids)),
+      last_trigger_(now),
+      last_end_(now) {}
+
+absl::Status CheckpointCoordinator::SetRestoreFrom(proto::CheckpointMetadata checkpoint, std::string dir) {
+  // Numbering goes on from the restored checkpoint (tasks take only newer ones).
+  absl::Status st = ids_->SetCount(checkpoint.checkpoint_id() + 1);
+  if (!st.ok()) return st;
+  restore_from_ = std::move(checkpoint);
+  restore_dir_ = std::move(dir);
+  return absl::OkStatus();
+}
+
+const proto::CheckpointMetadata* CheckpointCoordinator::RestoreSource(std::string* dir) const {
+  if (const proto::CheckpointMetadata* latest = store_->Latest()) {
+    *dir = settings_.job_dir;
+    return latest;
+  }
+  if (restore_from_) {
+    *dir = restore_dir_;
+    return &*restore_from_;
+  }
+  return nullptr;
+}
+
+std::string CheckpointCoordinator::LatestPath() const {
+  const proto::CheckpointMetadata* latest = store_->Latest();
+  return latest ? CheckpointDirectory(settings_.root, job_id_, latest->checkpoint_id()) : "";
+}
+
+// A task that finished during a checkpoint keeps the state it had in the newest completed one
+// (a finished task emits nothing more). With checkpointing a task finishes only after a
+// checkpoint of its job has completed, so there always is one.
+void CheckpointCoordinator::CarryForward(const TaskKey& key, Pending& p) const {
+  const proto::CheckpointMetadata* latest = store_->Latest();
+  if (!latest) return;
+  for (const auto& h : latest->handles()) {
+    if (h.vertex_id() == key.first && h.subtask() == key.second) p.handles.push_back(h);
+  }
+}
+
+bool CheckpointCoordinator::OnTaskFinished(const TaskKey& key) {
+  if (!pending_ || !pending_->waiting.erase(key)) return false;
+  CarryForward(key, *pending_);
+  return true;
+}
+
+void CheckpointCoordinator::OnRestart(Clock::time_point now) {
+  pending_.reset();
+  end_of_data_.clear();
+  final_triggered_ = false;
+  last_trigger_ = now;
+}
+
+std::optional<CheckpointCoordinator::Trigger> CheckpointCoordinator::MaybeTrigger(
+    const std::vector<TaskView>& tasks, Clock::time_point now) {
+  if (!enabled() || pending_) return std::nullopt;
+  bool all_sources_ended = true;
+  for (const TaskView& t : tasks) {
+    if (t.state != "RUNNING" && t.state != "FINISHED") return std::nullopt;  // still deploying
+    if (t.source && t.state != "FINISHED" && !end_of_data_.count(t.key)) all_sources_ended = false;
+  }
+  bool final_due = all_sources_ended && !final_triggered_;
+  if (!final_due && (now < last_trigger_ + settings_.interval || now < last_end_ + settings_.min_pause)) {
+    return std::nullopt;
+  }
+  auto id = ids_->GetAndIncrement();
+  if (!id.ok()) {
+    spdlog::warn("job {}: no checkpoint id: {}", job_id_, std::string(id.status().message()));
+    return std::nullopt;
+  }
+  Pending p;
+  p.id = *id;
+  p.timestamp_ms = NowMillis();
+  p.started = now;
+  Trigger trigger;
+  for (const TaskView& t : tasks) {
+    if (t.state == "FINISHED") {
+      CarryForward(t.key, p);
+      continue;
+    }
+    p.waiting.insert(t.key);
+    if (t.source) trigger.task_managers.insert(t.tm_id);
+  }
+  last_trigger_ = now;
+  if (p.waiting.empty()) return std::nullopt;
+  if (all_sources_ended) final_triggered_ = true;
+  trigger.id = p.id;
+  trigger.timestamp_ms = p.timestamp_ms;
+  pending_ = std::move(p);
+  return trigger;
+}
+
+bool CheckpointCoordinator::Acknowledge(const proto::AcknowledgeCheckpointRequest& a) {
+  if (!IsPending(a.checkpoint_id())) return false;
+  if (pending_->waiting.erase({a.vertex_id(), a.subtask()}) == 0) return false;
+  for (const auto& h : a.handles()) pending_->handles.push_back(h);
+  pending_->max_sync_us = std::max(pending_->max_sync_us, a.sync_duration_us());
+  pending_->max_async_us = std::max(pending_->max_async_us, a.async_duration_us());
+  return true;
+}
+
+std::set<std::string> CheckpointCoordinator::SharedFilesOfRetained() const {
+  std::set<std::string> files;
+  for (const auto* c : store_->Retained()) {
+    for (const auto& h : c->handles()) files.insert(h.shared_files().begin(), h.shared_files().end());
+  }
+  return files;
+}
+
+std::optional<CheckpointCoordinator::Aborted> CheckpointCoordinator::AbortPending(const std::string& reason,
+                                                                                   bool count_failure,
+                                                                                   Clock::time_point now) {
+  if (!pending_ || pending_->writing) return std::nullopt;
+  Aborted out;
+  out.id = pending_->id;
+  // Shared files the acknowledged tasks stored for this checkpoint alone: tasks build only on
+  // completed checkpoints' files, so nothing else will name them.
+  std::set<std::string> named = SharedFilesOfRetained();
+  for (const auto& h : pending_->handles) {
+    for (const std::string& f : h.shared_files()) {
+      if (!named.count(f) && !shared_unreferenced_.count(f)) out.shared_files.push_back(f);
+    }
+  }
+  pending_.reset();
+  last_end_ = now;
+  out.dir = CheckpointDirectory(settings_.root, job_id_, out.id);
+  if (!count_failure) {
+    spdlog::info("job {}: checkpoint {} aborted: {}", job_id_, out.id, reason);
+    return out;
+  }
+  failed_count_++;
+  consecutive_failures_++;
+  spdlog::warn("job {}: checkpoint {} failed: {}", job_id_, out.id, reason);
+  if (consecutive_failures_ > settings_.tolerable_failures) {
+    out.job_failure = absl::StrCat("checkpoint ", out.id, " failed (", reason, ") and ", consecutive_failures_,
+                                   " consecutive checkpoint failures exceed "
+                                   "execution.checkpointing.tolerable-failed-checkpoints (",
+                                   settings_.tolerable_failures, ")");
+  }
+  return out;
+}
+
+std::optional<CheckpointCoordinator::Aborted> CheckpointCoordinator::ExpireOverdue(Clock::time_point now) {
+  if (!pending_ || pending_->writing || pending_->waiting.empty()) return std::nullopt;
+  if (now - pending_->started <= settings_.timeout) return std::nullopt;
+  return AbortPending(absl::StrCat("expired after ", settings_.timeout.count(), " ms (", pending_->waiting.size(),
+                                   " tasks had not acknowledged; execution.checkpointing.timeout)"),
+                      /*count_failure=*/true, now);
+}
+
+std::optional<CheckpointCoordinator::ToWrite> CheckpointCoordinator::TakeAcknowledged(const proto::JobGraph& graph) {
+  if (!pending_ || pending_->writing || !pending_->waiting.empty()) return std::nullopt;
+  pending_->writing = true;
+  ToWrite out;
+  proto::CheckpointMetadata& m = out.metadata;
+  m.set_job_id(job_id_);
+  m.set_checkpoint_id(pending_->id);
+  m.set_timestamp_ms(pending_->timestamp_ms);
+  m.set_job_name(graph.name());
+  m.set_max_parallelism(graph.max_parallelism());
+  for (const auto& v : graph.vertices()) {
+    m.add_vertex_parallelism(v.parallelism());
+    m.add_vertex_nodes(absl::StrJoin(v.node_ids(), ","));
+  }
+  for (const auto& h : pending_->handles) *m.add_handles() = h;
+  out.dir = CheckpointDirectory(settings_.root, job_id_, pending_->id);
+  return out;
+}
+
+CheckpointCoordinator::WriteOutcome CheckpointCoordinator::OnMetadataWritten(
+    const proto::CheckpointMetadata& meta, const absl::Status& written, Clock::time_point now) {
+  WriteOutcome out;
+  if (!IsPending(meta.checkpoint_id())) {
+    out.stale = true;
+    return out;
+  }
+  pending_->writing = false;
+  if (!written.ok()) {
+    out.aborted = AbortPending(std::string(written.message()), /*count_failure=*/true, now);
+    return out;
+  }
+  auto subsumed = store_->Add(meta);
+  if (!subsumed.ok()) {
+    out.aborted = AbortPending(absl::StrCat("cannot store it: ", subsumed.status().message()),
+                               /*count_failure=*/true, now);
+    return out;
+  }
+  spdlog::info("job {}: checkpoint {} complete ({} state files, {} ms; longest task pause {} us, "
+               "longest write {} us)",
+               job_id_, meta.checkpoint_id(), meta.handles_size(),
+               std::chrono::duration_cast<Millis>(now - pending_->started).count(), pending_->max_sync_us,
+               pending_->max_async_us);
+  pending_.reset();
+  last_end_ = now;
+  completed_count_++;
+  consecutive_failures_ = 0;
+  out.completed = true;
+  for (const auto* c : store_->Retained()) {
+    out.keep.insert(absl::StrCat("chk-", c->checkpoint_id()));
+    for (const auto& h : c->handles()) out.keep.insert(h.file().substr(0, h.file().find('/')));
+  }
+  std::set<std::string> named = SharedFilesOfRetained();
+  for (const std::string& f : shared_unreferenced_) {
+    if (!named.count(f)) out.shared_to_remove.push_back(f);
+  }
+  shared_unreferenced_.clear();
+  for (const auto& c : *subsumed) {
+    for (const auto& h : c.handles()) {
+      for (const std::string& f : h.shared_files()) {
+        if (!named.count(f)) shared_unreferenced_.insert(f);
+      }
+    }
+  }
+  return out;
+}
+
+absl::StatusOr<proto::CheckpointMetadata> CheckpointCoordinator::LoadForRestore(const std::string& path,
+                                                                               const proto::JobGraph& graph,
+                                                                               std::string* dir) {
+  auto meta = ReadMetadata(path);
+  if (!meta.ok()) return meta.status();
+  std::filesystem::path p(path);
+  if (p.filename() == "_metadata") p = p.parent_path();
+  if (p.filename().empty()) p = p.parent_path();  // a trailing slash
+  *dir = p.parent_path().string();
+  if (meta->vertex_parallelism_size() != graph.vertices_size() || meta->vertex_nodes_size() != graph.vertices_size()) {
+    return absl::InvalidArgumentError(absl::StrCat("checkpoint ", path, " has ", meta->vertex_parallelism_size(),
+                                                   " tasks but job '", graph.name(), "' has ", graph.vertices_size(),
+                                                   ": it belongs to another job"));
+  }
+  for (int v = 0; v < graph.vertices_size(); ++v) {
+    std::string nodes = absl::StrJoin(graph.vertices(v).node_ids(), ",");
+    if (meta->vertex_nodes(v) != nodes) {
+      return absl::InvalidArgumentError(absl::StrCat("checkpoint ", path, " does not fit job '", graph.name(),
+                                                     "': task ", v, " has operators ", meta->vertex_nodes(v),
+                                                     ", the job ", nodes));
+    }
+  }
+  if (meta->max_parallelism() != graph.max_parallelism()) {
+    return absl::InvalidArgumentError(absl::StrCat("checkpoint ", path, " was taken with max parallelism ",
+                                                   meta->max_parallelism(), " but the job has ",
+                                                   graph.max_parallelism(),
+                                                   " (pipeline.max-parallelism must not change)"));
+  }
+  for (const auto& h : meta->handles()) {
+    auto st = ReadStateFile(absl::StrCat(*dir, "/", h.file()), &h);
+    if (!st.ok()) return st.status();
+  }
+  return meta;
+}
+
+absl::Status CheckpointCoordinator::WriteMetadataFile(const ToWrite& checkpoint) {
+  std::error_code ec;
+  std::filesystem::create_directories(checkpoint.dir, ec);
+  if (ec) return absl::InternalError(absl::StrCat("cannot create '", checkpoint.dir, "': ", ec.message()));
+  std::string job_dir = std::filesystem::path(checkpoint.dir).parent_path().string();
+  for (const auto& h : checkpoint.metadata.handles()) {
+    for (const std::string& f : h.shared_files()) {
+      std::string path = absl::StrCat(job_dir, "/", f);
+      if (!std::filesystem::exists(path, ec)) {
+        return absl::DataLossError(absl::StrCat("shared state file '", path, "' of vertex ", h.vertex_id(),
+                                                " subtask ", h.subtask(), " is missing"));
+      }
+    }
+  }
+  return WriteMetadata(checkpoint.dir, checkpoint.metadata);
+}
+
+void CheckpointCoordinator::Discard(const std::string& job_dir, const Aborted& aborted) {
+  std::error_code ec;
+  std::filesystem::remove_all(aborted.dir, ec);
+  for (const std::string& f : aborted.shared_files) std::filesystem::remove(absl::StrCat(job_dir, "/", f), ec);
+}
+
+void CheckpointCoordinator::DiscardSubsumed(const std::string& job_dir, int64_t completed_id,
+                                            const WriteOutcome& outcome) {
+  std::error_code ec;
+  for (const std::string& f : outcome.shared_to_remove) std::filesystem::remove(absl::StrCat(job_dir, "/", f), ec);
+  // Older checkpoints, unless a retained one still refers to their files.
+  for (const auto& e : std::filesystem::directory_iterator(job_dir, ec)) {
+    std::string name = e.path().filename().string();
+    if (name.rfind("chk-", 0) != 0 || outcome.keep.count(name)) continue;
+    int64_t n = std::atoll(name.c_str() + 4);
+    if (n >= completed_id) continue;  // a newer one may be in progress
+    std::filesystem::remove_all(e.path(), ec);
+  }
+}
+
+}  // namespace sluice

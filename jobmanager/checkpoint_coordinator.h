@@ -1,0 +1,188 @@
+// CheckpointCoordinator: one job's checkpoints, as Flink's. It decides when checkpoint n is due
+// (execution.checkpointing.interval and min-pause, a final checkpoint once every source has
+// emitted all its records), collects the tasks' acknowledgements, hands a fully acknowledged
+// checkpoint out to have its _metadata written, keeps the completed ones in its
+// CompletedCheckpointStore with retention (state.checkpoints.num-retained) and reference counts
+// of the incremental state's shared files, aborts expired or declined checkpoints and counts
+// failures against execution.checkpointing.tolerable-failed-checkpoints.
+//
+// It does no I/O under the lock and sends nothing: methods return what must be written, removed
+// or sent, and the Dispatcher does it outside its lock (the static helpers below do the file
+// work). Threads: not thread-safe; the Dispatcher calls it under its lock.
+#pragma once
+
+#include <chrono>
+#include <memory>
+#include <optional>
+#include <set>
+#include <string>
+#include <utility>
+#include <vector>
+
+#include "absl/status/status.h"
+#include "absl/status/statusor.h"
+#include "common/config.h"
+#include "jobmanager/completed_checkpoint_store.h"
+#include "proto/checkpoint.pb.h"
+#include "proto/jobmanager.pb.h"
+#include "proto/model.pb.h"
+
+namespace sluice {
+
+// (vertex id, subtask index).
+using TaskKey = std::pair<int, int>;
+
+struct CheckpointSettings {
+  using Millis = std::chrono::milliseconds;
+  Millis interval{0};          // Default: 0 (checkpointing off)
+  Millis timeout{600000};      // Default: 10 min
+  Millis min_pause{0};         // Default: 0
+  bool exactly_once = true;    // Default: EXACTLY_ONCE
+  int64_t tolerable_failures = 0;  // Default: 0
+  size_t num_retained = 1;     // Default: 1
+  std::string root;            // state.checkpoints.dir, or <tmp>/sluice-checkpoints
+  std::string job_dir;         // <root>/<job id>
+
+  // From execution.checkpointing.* and state.checkpoints.*.
+  static CheckpointSettings FromConfig(const Configuration& conf, const std::string& job_id);
+  bool enabled() const { return interval.count() > 0; }
+};
+
+class CheckpointCoordinator {
+ public:
+  using Clock = std::chrono::steady_clock;
+
+  // What the coordinator needs to know of each task of the current attempt.
+  struct TaskView {
+    TaskKey key;
+    bool source = false;
+    std::string state;  // a task state name (DEPLOYING, RUNNING, FINISHED, ...)
+    std::string tm_id;
+  };
+  struct Trigger {
+    int64_t id = 0;
+    int64_t timestamp_ms = 0;
+    std::set<std::string> task_managers;  // those running source tasks
+  };
+  // A checkpoint every task acknowledged, to be written to `dir`.
+  struct ToWrite {
+    proto::CheckpointMetadata metadata;
+    std::string dir;
+  };
+  // A checkpoint that ended without completing: its folder and the shared files stored for it
+  // alone are to be removed, the tasks told; `job_failure` is set when the failures now exceed
+  // the tolerable number and the job must fail over with that cause.
+  struct Aborted {
+    int64_t id = 0;
+    std::string dir;
+    std::vector<std::string> shared_files;  // relative to the job's checkpoint folder
+    std::optional<std::string> job_failure;
+  };
+  // What follows a _metadata write: nothing (`stale`: the checkpoint was aborted meanwhile), an
+  // abort (the write failed), or a completion whose subsumed files are to be removed.
+  struct WriteOutcome {
+    bool stale = false;
+    std::optional<Aborted> aborted;
+    bool completed = false;
+    std::vector<std::string> shared_to_remove;
+    std::set<std::string> keep;  // folders under the job's folder still named by a checkpoint
+  };
+
+  CheckpointCoordinator(std::string job_id, CheckpointSettings settings,
+                        std::unique_ptr<CompletedCheckpointStore> store,
+                        std::unique_ptr<CheckpointIdCounter> ids, Clock::time_point now);
+
+  const CheckpointSettings& settings() const { return settings_; }
+  bool enabled() const { return settings_.enabled(); }
+
+  // The job starts from a retained checkpoint (`sluice run -s`) in `dir` until one of its own
+  // completes; numbering continues after its id.
+  absl::Status SetRestoreFrom(proto::CheckpointMetadata checkpoint, std::string dir);
+  // What a (re)deployment restores from: the newest completed checkpoint, else the one the job
+  // was submitted with; null for a fresh start. `dir` gets the folder its file names are
+  // relative to.
+  const proto::CheckpointMetadata* RestoreSource(std::string* dir) const;
+
+  // A source task emitted all its records (the final checkpoint becomes due once all have).
+  void OnEndOfData(const TaskKey& key) { end_of_data_.insert(key); }
+  // A task finished: a pending checkpoint takes its state from the newest completed one.
+  // Returns true when the pending checkpoint was waiting for it.
+  bool OnTaskFinished(const TaskKey& key);
+  // A new attempt of every task is deployed: pending work and end-of-data marks are dropped.
+  void OnRestart(Clock::time_point now);
+
+  // Starts checkpoint n when one is due and every task runs (or has finished); returns the
+  // TaskManagers to trigger. Call only while the job is RUNNING.
+  std::optional<Trigger> MaybeTrigger(const std::vector<TaskView>& tasks, Clock::time_point now);
+  // A task stored its state for checkpoint `id`. False (ignored) when that checkpoint is not
+  // pending or the task was not awaited.
+  bool Acknowledge(const proto::AcknowledgeCheckpointRequest& ack);
+  bool IsPending(int64_t id) const { return pending_ && pending_->id == id; }
+  bool writing() const { return pending_ && pending_->writing; }
+
+  // Ends the pending checkpoint (unless its _metadata is being written). `count_failure`: it
+  // failed (declined, expired, not triggered) rather than being ended with the job.
+  std::optional<Aborted> AbortPending(const std::string& reason, bool count_failure, Clock::time_point now);
+  // Aborts the pending checkpoint when it is older than execution.checkpointing.timeout.
+  std::optional<Aborted> ExpireOverdue(Clock::time_point now);
+  // When every task has acknowledged: marks the checkpoint as being written and returns it.
+  std::optional<ToWrite> TakeAcknowledged(const proto::JobGraph& graph);
+  // The _metadata of `metadata` was written (or not: `written`).
+  WriteOutcome OnMetadataWritten(const proto::CheckpointMetadata& metadata, const absl::Status& written,
+                                 Clock::time_point now);
+
+  int64_t completed_count() const { return completed_count_; }
+  int64_t failed_count() const { return failed_count_; }
+  const proto::CheckpointMetadata* latest() const { return store_->Latest(); }
+  // The folder of the newest completed checkpoint ("" when none).
+  std::string LatestPath() const;
+
+  // ---- File work, done outside the lock ----
+  // Reads and checks a retained checkpoint (a chk-<n> folder or its _metadata) for a new job:
+  // its metadata, that it fits `graph`, and every state file's size and checksum. `dir` gets
+  // the folder its file names are relative to. InvalidArgument or DataLoss naming the file.
+  static absl::StatusOr<proto::CheckpointMetadata> LoadForRestore(const std::string& path,
+                                                                  const proto::JobGraph& graph, std::string* dir);
+  // Checks that every shared file the checkpoint names exists, then writes its _metadata.
+  // An error names the missing file or the folder.
+  static absl::Status WriteMetadataFile(const ToWrite& checkpoint);
+  // Removes an aborted checkpoint's folder and its own shared files.
+  static void Discard(const std::string& job_dir, const Aborted& aborted);
+  // Removes the shared files no retained checkpoint names and the chk-<n> folders older than
+  // `completed_id` that none keeps.
+  static void DiscardSubsumed(const std::string& job_dir, int64_t completed_id, const WriteOutcome& outcome);
+
+ private:
+  struct Pending {
+    int64_t id = 0;
+    int64_t timestamp_ms = 0;
+    Clock::time_point started;
+    std::set<TaskKey> waiting;  // tasks yet to acknowledge
+    std::vector<proto::StateHandle> handles;
+    bool writing = false;  // every task acknowledged; _metadata being written
+    int64_t max_sync_us = 0, max_async_us = 0;
+  };
+
+  void CarryForward(const TaskKey& key, Pending& p) const;
+  std::set<std::string> SharedFilesOfRetained() const;
+
+  const std::string job_id_;
+  const CheckpointSettings settings_;
+  std::unique_ptr<CompletedCheckpointStore> store_;
+  std::unique_ptr<CheckpointIdCounter> ids_;
+  std::optional<Pending> pending_;
+  Clock::time_point last_trigger_, last_end_;
+  // Shared files that only checkpoints dropped at the last completion named: removed at the
+  // next completion unless named again. The grace of one checkpoint covers a task that builds
+  // on an older checkpoint's files before it hears of a newer one.
+  std::set<std::string> shared_unreferenced_;
+  int64_t consecutive_failures_ = 0;
+  int64_t completed_count_ = 0, failed_count_ = 0;
+  // Source tasks that emitted all their records, and whether the final checkpoint started.
+  std::set<TaskKey> end_of_data_;
+  bool final_triggered_ = false;
+  std::optional<proto::CheckpointMetadata> restore_from_;
+  std::string restore_dir_;
+};
+
+}  // namespace sluice

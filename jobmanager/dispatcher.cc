@@ -1,0 +1,688 @@
+#include "jobmanager/dispatcher.h"
+
+#include <algorithm>
+
+#include "absl/strings/str_cat.h"
+#include "common/ids.h"
+#include "common/job_graph.h"
+#include "common/job_states.h"
+#include "spdlog/spdlog.h"
+
+namespace sluice {
+namespace {
+
+using Millis = std::chrono::milliseconds;
+
+// Finished, failed and cancelled jobs kept for `sluice list -a` and the REST API.
+constexpr size_t kRetainedTerminalJobs = 1000;
+
+}  // namespace
+
+Dispatcher::Dispatcher(Configuration conf, Options options, std::unique_ptr<BlobStore> blobs,
+                       TaskManagerGatewayFactory gateways)
+    : conf_(std::move(conf)), options_(std::move(options)), blobs_(std::move(blobs)), resources_(std::move(gateways)) {
+  if (options_.start_threads) {
+    monitor_ = std::make_unique<PeriodicThread>("jm-monitor", absl::FromChrono(options_.heartbeat_interval / 2),
+                                                [this] { RunMonitorOnce(); });
+    coordinator_ = std::make_unique<PeriodicThread>(
+        "jm-coordinator", absl::FromChrono(options_.coordinator_period), [this] { RunCoordinatorOnce(); });
+  }
+}
+
+Dispatcher::~Dispatcher() { Stop(); }
+
+void Dispatcher::Stop() {
+  {
+    absl::MutexLock lock(&mu_);
+    stopping_ = true;
+  }
+  if (monitor_) monitor_->Stop();
+  if (coordinator_) coordinator_->Stop();
+}
+
+void Dispatcher::Run(Calls& calls) {
+  for (auto& call : calls) call();
+  calls.clear();
+}
+
+Dispatcher::Job* Dispatcher::FindJobLocked(const std::string& job_id) {
+  auto it = jobs_.find(job_id);
+  return it == jobs_.end() ? nullptr : &it->second;
+}
+
+std::set<std::string> Dispatcher::TaskManagersOf(const Job& job) {
+  return std::set<std::string>(job.slots.begin(), job.slots.end());
+}
+
+void Dispatcher::DeferLocked(std::function<void()> call) {
+  deferred_.push_back(std::move(call));
+  if (coordinator_) coordinator_->Wake();
+}
+
+// ---- Calls to TaskManagers (never under mu_) ----
+
+std::shared_ptr<TaskManagerGateway> Dispatcher::GatewayOf(const std::string& tm_id) {
+  absl::MutexLock lock(&mu_);
+  return resources_.Gateway(tm_id);
+}
+
+void Dispatcher::SendCancel(const std::string& tm_id, const std::string& job_id) {
+  auto gateway = GatewayOf(tm_id);
+  if (!gateway) return;
+  absl::Status st = gateway->CancelJobTasks(job_id);
+  if (!st.ok() && !absl::IsNotFound(st)) {
+    spdlog::warn("cancelling job {} on TaskManager {}: {}", job_id, tm_id, std::string(st.message()));
+  }
+}
+
+void Dispatcher::SendRelease(const std::string& tm_id, const std::string& job_id) {
+  if (auto gateway = GatewayOf(tm_id)) gateway->ReleaseJob(job_id).IgnoreError();
+}
+
+void Dispatcher::SendNotify(const std::string& tm_id, const std::string& job_id, int attempt, int64_t id,
+                            bool aborted) {
+  auto gateway = GatewayOf(tm_id);
+  if (!gateway) return;
+  proto::NotifyCheckpointRequest req;
+  req.set_job_id(job_id);
+  req.set_attempt(attempt);
+  req.set_checkpoint_id(id);
+  req.set_aborted(aborted);
+  absl::Status st = gateway->NotifyCheckpoint(req);
+  if (!st.ok() && !absl::IsNotFound(st)) {
+    spdlog::warn("notifying TaskManager {} of checkpoint {}: {}", tm_id, id, std::string(st.message()));
+  }
+}
+
+void Dispatcher::Deploy(const Scheduler::Deployment& d) {
+  const proto::TaskDeploymentDescriptor& tdd = d.tdd;
+  {
+    // A job cancelled or failed while its tasks were being deployed gets no more tasks.
+    absl::MutexLock lock(&mu_);
+    Job* job = FindJobLocked(tdd.job_id());
+    if (!job || tdd.attempt() != job->attempt) return;  // gone, or restarted meanwhile
+    if (job->state != "RUNNING") {
+      auto& t = job->tasks[{tdd.vertex_id(), tdd.subtask()}];
+      if (!IsTerminalTaskState(t.state)) t.state = "CANCELED";
+      MaybeCompleteLocked(*job);
+      return;
+    }
+  }
+  auto gateway = GatewayOf(d.tm_id);
+  absl::Status st = gateway ? gateway->DeployTask(tdd)
+                            : absl::NotFoundError(absl::StrCat("TaskManager ", d.tm_id, " is gone"));
+  if (st.ok()) return;
+  std::set<std::string> cancel_on;
+  {
+    absl::MutexLock lock(&mu_);
+    Job* job = FindJobLocked(tdd.job_id());
+    if (!job || tdd.attempt() != job->attempt) return;
+    auto& t = job->tasks[{tdd.vertex_id(), tdd.subtask()}];
+    t.state = "FAILED";
+    t.failure = std::string(st.message());
+    cancel_on = HandleFailureLocked(
+        *job, absl::StrCat("could not deploy ", job->graph.vertices(tdd.vertex_id()).name(), " (",
+                           tdd.subtask() + 1, ") to TaskManager ", d.tm_id, ": ", st.message()));
+    MaybeCompleteLocked(*job);
+  }
+  for (const auto& tm : cancel_on) SendCancel(tm, tdd.job_id());
+}
+
+// ---- TaskManagers ----
+
+absl::StatusOr<std::string> Dispatcher::RegisterTaskManager(const proto::RegisterTaskManagerRequest& req) {
+  absl::MutexLock lock(&mu_);
+  int used = 0;
+  for (const auto& [id, job] : jobs_) {
+    if (job.slots_released) continue;
+    for (const auto& s : job.slots) used += s == req.tm_id() ? 1 : 0;
+  }
+  auto added = resources_.Register(req.tm_id(), req.address(), req.num_slots(), used, Clock::now());
+  if (!added.ok()) return added.status();
+  if (*added) spdlog::info("TaskManager {} registered from {} with {} slots", req.tm_id(), req.address(), req.num_slots());
+  return options_.jm_id;
+}
+
+bool Dispatcher::HeartbeatFromTaskManager(const std::string& tm_id) {
+  absl::MutexLock lock(&mu_);
+  return resources_.Heartbeat(tm_id, Clock::now());
+}
+
+bool Dispatcher::IsTaskManagerRegistered(const std::string& tm_id) {
+  absl::MutexLock lock(&mu_);
+  return !stopping_ && resources_.Contains(tm_id);
+}
+
+void Dispatcher::DisconnectTaskManager(const std::string& tm_id) {
+  Calls cancels;
+  {
+    absl::MutexLock lock(&mu_);
+    if (stopping_ || !resources_.Contains(tm_id)) return;
+    LoseTaskManagerLocked(tm_id,
+                          absl::StrCat("TaskManager ", tm_id, " at ", resources_.Address(tm_id),
+                                       " was lost: its connection to the JobManager closed"),
+                          cancels);
+  }
+  Run(cancels);
+}
+
+void Dispatcher::LoseTaskManagerLocked(const std::string& id, const std::string& cause, Calls& cancels) {
+  if (!resources_.Contains(id)) return;
+  spdlog::warn("{}", cause);
+  resources_.Remove(id);
+  for (auto& [job_id, job] : jobs_) {
+    if (IsTerminalJobState(job.state)) continue;
+    bool affected = false;
+    for (auto& [key, t] : job.tasks) {
+      if (t.tm_id == id && !IsTerminalTaskState(t.state)) {
+        t.state = "FAILED";
+        t.failure = cause;
+        affected = true;
+      }
+    }
+    if (!affected) continue;
+    for (const auto& tm : HandleFailureLocked(job, cause)) {
+      if (tm != id) cancels.push_back([this, tm, jid = job_id] { SendCancel(tm, jid); });
+    }
+    MaybeCompleteLocked(job);
+  }
+}
+
+absl::Status Dispatcher::UpdateTaskState(const proto::TaskStateUpdate& u) {
+  std::set<std::string> cancel_on;
+  {
+    absl::MutexLock lock(&mu_);
+    Job* job = FindJobLocked(u.job_id());
+    if (!job) return absl::OkStatus();
+    TaskKey key{u.vertex_id(), u.subtask()};
+    auto t = job->tasks.find(key);
+    if (t == job->tasks.end() || t->second.attempt != u.attempt()) return absl::OkStatus();
+    if (IsTerminalTaskState(t->second.state)) return absl::OkStatus();
+    if (u.state() == "END_OF_DATA") {
+      // Not a state of its own: the task keeps running until the final checkpoint.
+      if (job->checkpoints) job->checkpoints->OnEndOfData(key);
+      if (coordinator_) coordinator_->Wake();
+      return absl::OkStatus();
+    }
+    t->second.state = u.state();
+    t->second.failure = u.failure();
+    if (u.state() == "FINISHED" && job->checkpoints && job->checkpoints->OnTaskFinished(key)) {
+      if (coordinator_) coordinator_->Wake();
+    }
+    if (u.state() == "FAILED") {
+      const auto& v = job->graph.vertices(u.vertex_id());
+      cancel_on = HandleFailureLocked(*job, absl::StrCat(v.name(), " (", u.subtask() + 1, "/", v.parallelism(),
+                                                          ") on TaskManager ", u.tm_id(), " failed: ", u.failure()));
+    }
+    MaybeCompleteLocked(*job);
+  }
+  for (const auto& tm : cancel_on) SendCancel(tm, u.job_id());
+  return absl::OkStatus();
+}
+
+absl::Status Dispatcher::AcknowledgeCheckpoint(const proto::AcknowledgeCheckpointRequest& a) {
+  absl::MutexLock lock(&mu_);
+  Job* job = FindJobLocked(a.job_id());
+  // Late acknowledgements (of an aborted checkpoint or an old attempt) are ignored.
+  if (!job || a.attempt() != job->attempt || !job->checkpoints) return absl::OkStatus();
+  if (job->checkpoints->Acknowledge(a) && coordinator_) coordinator_->Wake();
+  return absl::OkStatus();
+}
+
+absl::Status Dispatcher::DeclineCheckpoint(const proto::DeclineCheckpointRequest& d) {
+  absl::MutexLock lock(&mu_);
+  Job* job = FindJobLocked(d.job_id());
+  if (!job || d.attempt() != job->attempt || !job->checkpoints || !job->checkpoints->IsPending(d.checkpoint_id())) {
+    return absl::OkStatus();
+  }
+  const auto& v = job->graph.vertices(d.vertex_id());
+  AbortPendingLocked(*job,
+                     absl::StrCat(v.name(), " (", d.subtask() + 1, "/", v.parallelism(), ") declined it: ", d.reason()),
+                     /*count_failure=*/true);
+  return absl::OkStatus();
+}
+
+// ---- Libraries ----
+
+absl::StatusOr<std::string> Dispatcher::UploadLibrary(std::string_view bytes) { return blobs_->Put(bytes); }
+
+absl::StatusOr<std::string> Dispatcher::LibraryPath(const std::string& sha256) { return blobs_->Path(sha256); }
+
+// ---- Jobs ----
+
+absl::StatusOr<std::string> Dispatcher::SubmitJob(const proto::SubmitJobRequest& req) {
+  absl::Status valid = Scheduler::ValidateGraph(req.graph());
+  if (!valid.ok()) return valid;
+  if (!blobs_->Contains(req.library_sha256())) {
+    return absl::FailedPreconditionError("job library " + req.library_sha256() + " was not uploaded");
+  }
+  std::string job_id = NewJobId();
+  Configuration job_conf = conf_;
+  for (const auto& [k, v] : req.config()) {
+    absl::Status st = job_conf.Set(k, v);
+    if (!st.ok()) return absl::InvalidArgumentError(st.message());
+  }
+  std::optional<proto::CheckpointMetadata> restore;
+  std::string restore_dir;
+  if (!req.restore_path().empty()) {
+    auto meta = CheckpointCoordinator::LoadForRestore(req.restore_path(), req.graph(), &restore_dir);
+    if (!meta.ok()) return absl::InvalidArgumentError(meta.status().message());
+    restore = std::move(*meta);
+  }
+  auto checkpoints = std::make_unique<CheckpointCoordinator>(
+      job_id, CheckpointSettings::FromConfig(job_conf, job_id),
+      std::make_unique<StandaloneCompletedCheckpointStore>(
+          static_cast<size_t>(std::max<int64_t>(1, job_conf.GetInt("state.checkpoints.num-retained")))),
+      std::make_unique<StandaloneCheckpointIdCounter>(), Clock::now());
+  if (restore) {
+    absl::Status st = checkpoints->SetRestoreFrom(std::move(*restore), restore_dir);
+    if (!st.ok()) return st;
+  }
+  Deployments deployments;
+  {
+    absl::MutexLock lock(&mu_);
+    if (stopping_) return absl::UnavailableError("JobManager is stopping");
+    int needed = SlotsNeeded(req.graph());
+    auto slots = resources_.AllocateSlots(needed);
+    if (!slots.ok()) {
+      return absl::ResourceExhaustedError(absl::StrCat(
+          "job '", req.graph().name(), "' needs ", needed, " task slots but only ", resources_.FreeSlots(), " of ",
+          resources_.TotalSlots(), " are free (", resources_.size(),
+          " TaskManagers registered); lower the parallelism or add TaskManagers"));
+    }
+    Job& job = jobs_[job_id];
+    job.id = job_id;
+    job.graph = req.graph();
+    job.library_sha256 = req.library_sha256();
+    job.args.assign(req.args().begin(), req.args().end());
+    job.config.insert(req.config().begin(), req.config().end());
+    job.state = "CREATED";
+    job.start_time_ms = NowMillis();
+    job.conf = std::move(job_conf);
+    job.auto_watermark_interval_ms = job.conf.GetDurationMs("pipeline.auto-watermark-interval");
+    job.restart_strategy = RestartStrategy::Create(job.conf, checkpoints->enabled());
+    job.checkpoints = std::move(checkpoints);
+    job.slots = std::move(*slots);
+    deployments = DeployAttemptLocked(job);
+    job.state = "RUNNING";
+    std::string restore_dir_of_job;
+    const proto::CheckpointMetadata* from = job.checkpoints->RestoreSource(&restore_dir_of_job);
+    spdlog::info("job {} ({}) submitted: {} tasks in {} slots{}", job_id, job.graph.name(), deployments.size(), needed,
+                 from ? absl::StrCat(", from checkpoint ", from->checkpoint_id(), " in ", restore_dir_of_job) : "");
+  }
+  for (const auto& d : deployments) Deploy(d);
+  return job_id;
+}
+
+Dispatcher::Deployments Dispatcher::DeployAttemptLocked(Job& job) {
+  Scheduler::JobSpec spec;
+  spec.job_id = job.id;
+  spec.graph = &job.graph;
+  spec.library_sha256 = job.library_sha256;
+  spec.args = job.args;
+  spec.config = job.config;
+  // The backend is the cluster's unless the job overrides it; TaskManagers are told which.
+  for (const char* key : {"state.backend.type", "state.backend.incremental"}) spec.config[key] = job.conf.GetString(key);
+  spec.attempt = job.attempt;
+  spec.auto_watermark_interval_ms = job.auto_watermark_interval_ms;
+  if (job.checkpoints->enabled()) {
+    spec.checkpoint_dir = job.checkpoints->settings().job_dir;
+    spec.exactly_once = job.checkpoints->settings().exactly_once;
+  }
+  spec.restore = job.checkpoints->RestoreSource(&spec.restore_dir);
+  std::map<std::string, std::string> addresses;
+  for (const auto& tm : job.slots) addresses[tm] = resources_.Address(tm);
+  Deployments out = Scheduler::BuildDeployments(spec, job.slots,
+                                                [&addresses](const std::string& tm) { return addresses[tm]; });
+  job.tasks.clear();
+  for (const auto& d : out) {
+    job.tasks[{d.tdd.vertex_id(), d.tdd.subtask()}] = TaskEntry{"DEPLOYING", d.tm_id, "", job.attempt};
+  }
+  return out;
+}
+
+std::vector<proto::JobStatus> Dispatcher::ListJobs(bool include_terminated) {
+  absl::MutexLock lock(&mu_);
+  std::vector<const Job*> jobs;
+  for (const auto& [id, job] : jobs_) {
+    if (include_terminated || !IsTerminalJobState(job.state)) jobs.push_back(&job);
+  }
+  std::sort(jobs.begin(), jobs.end(), [](const Job* a, const Job* b) { return a->start_time_ms < b->start_time_ms; });
+  std::vector<proto::JobStatus> out(jobs.size());
+  for (size_t i = 0; i < jobs.size(); ++i) FillStatusLocked(*jobs[i], &out[i], /*with_tasks=*/false);
+  return out;
+}
+
+absl::StatusOr<proto::JobStatus> Dispatcher::GetJob(const std::string& job_id) {
+  absl::MutexLock lock(&mu_);
+  Job* job = FindJobLocked(job_id);
+  if (!job) return absl::NotFoundError("no job " + job_id);
+  proto::JobStatus s;
+  FillStatusLocked(*job, &s, /*with_tasks=*/true);
+  return s;
+}
+
+absl::Status Dispatcher::CancelJob(const std::string& job_id) {
+  std::set<std::string> tms;
+  {
+    absl::MutexLock lock(&mu_);
+    Job* job = FindJobLocked(job_id);
+    if (!job) return absl::NotFoundError("no job " + job_id);
+    if (IsTerminalJobState(job->state)) {
+      return absl::FailedPreconditionError(absl::StrCat("job ", job->id, " is already ", job->state));
+    }
+    if (job->state == "CANCELLING") return absl::OkStatus();
+    job->state = "CANCELLING";
+    job->stop_requested = Clock::now();
+    tms = TaskManagersOf(*job);
+    spdlog::info("job {} cancelling", job->id);
+    MaybeCompleteLocked(*job);
+  }
+  for (const auto& tm : tms) SendCancel(tm, job_id);
+  return absl::OkStatus();
+}
+
+proto::ClusterOverview Dispatcher::GetOverview() {
+  absl::MutexLock lock(&mu_);
+  return resources_.Overview(Clock::now());
+}
+
+void Dispatcher::FillStatusLocked(const Job& job, proto::JobStatus* s, bool with_tasks) const {
+  s->set_job_id(job.id);
+  s->set_name(job.graph.name());
+  s->set_state(job.state);
+  s->set_start_time_ms(job.start_time_ms);
+  s->set_end_time_ms(job.end_time_ms);
+  s->set_parallelism(SlotsNeeded(job.graph));
+  s->set_failure(job.failure);
+  s->set_restarts(job.restarts);
+  s->set_completed_checkpoints(job.checkpoints->completed_count());
+  s->set_failed_checkpoints(job.checkpoints->failed_count());
+  if (const proto::CheckpointMetadata* latest = job.checkpoints->latest()) {
+    s->set_last_checkpoint_id(latest->checkpoint_id());
+    s->set_last_checkpoint_path(job.checkpoints->LatestPath());
+  }
+  if (!with_tasks) return;
+  for (const auto& [key, t] : job.tasks) {
+    auto* ts = s->add_tasks();
+    ts->set_vertex_id(key.first);
+    ts->set_subtask(key.second);
+    ts->set_state(t.state);
+    ts->set_tm_id(t.tm_id);
+    ts->set_failure(t.failure);
+  }
+}
+
+// ---- Job states ----
+
+void Dispatcher::FailJobLocked(Job& job, const std::string& cause) {
+  job.state = "FAILING";
+  job.failure = cause;
+  job.stop_requested = Clock::now();
+  spdlog::warn("job {} failing: {}", job.id, cause);
+}
+
+// Moves a job whose tasks have all ended to its final state and frees its slots.
+void Dispatcher::MaybeCompleteLocked(Job& job) {
+  if (IsTerminalJobState(job.state)) return;
+  bool all_terminal = true, all_finished = true;
+  for (const auto& [key, t] : job.tasks) {
+    all_terminal &= IsTerminalTaskState(t.state);
+    all_finished &= t.state == "FINISHED";
+  }
+  if (!all_terminal) return;
+  if (job.state == "RESTARTING") {
+    if (coordinator_) coordinator_->Wake();  // it redeploys once the delay has passed
+    return;
+  }
+  AbortPendingLocked(job, "the job ended", /*count_failure=*/false);
+  if (job.state == "RUNNING" && all_finished) {
+    job.state = "FINISHED";
+  } else if (job.state == "CANCELLING") {
+    job.state = "CANCELED";
+  } else {
+    job.state = "FAILED";
+    if (job.failure.empty()) job.failure = "tasks ended without finishing";
+  }
+  job.end_time_ms = NowMillis();
+  ReleaseSlotsLocked(job);
+  spdlog::info("job {} ({}) {}", job.id, job.graph.name(), job.state);
+  for (const auto& tm : TaskManagersOf(job)) releases_.emplace_back(tm, job.id);
+  if (monitor_) monitor_->Wake();
+  terminal_order_.push_back(job.id);
+  while (terminal_order_.size() > kRetainedTerminalJobs) {
+    jobs_.erase(terminal_order_.front());
+    terminal_order_.pop_front();
+  }
+}
+
+void Dispatcher::ReleaseSlotsLocked(Job& job) {
+  if (job.slots_released) return;
+  job.slots_released = true;
+  resources_.ReleaseSlots(job.slots);
+}
+
+// ---- Failover ----
+
+std::set<std::string> Dispatcher::HandleFailureLocked(Job& job, const std::string& cause) {
+  if (job.state != "RUNNING") return {};  // already restarting, failing, cancelling or over
+  AbortPendingLocked(job, "the job failed", /*count_failure=*/false);
+  auto now = Clock::now();
+  std::optional<Millis> delay = job.restart_strategy->OnFailure(now);
+  if (!delay) {
+    FailJobLocked(job, job.restarts > 0
+                           ? absl::StrCat(cause, " (no more restarts: ", job.restart_strategy->Describe(), ")")
+                           : cause);
+  } else {
+    job.state = "RESTARTING";
+    job.failure = cause;
+    job.stop_requested = now;
+    job.restart_at = now + *delay;
+    spdlog::warn("job {} restarting in {} ms: {}", job.id, delay->count(), cause);
+    if (coordinator_) coordinator_->Wake();
+  }
+  return TaskManagersOf(job);
+}
+
+// Redeploys a RESTARTING job whose old tasks have all ended: onto the free slots of the
+// TaskManagers that answer, from the newest completed checkpoint.
+void Dispatcher::Restart(const std::string& job_id) {
+  std::set<std::string> old_tms;
+  {
+    absl::MutexLock lock(&mu_);
+    Job* job = FindJobLocked(job_id);
+    if (!job || job->state != "RESTARTING") return;
+    old_tms = TaskManagersOf(*job);
+  }
+  // A TaskManager that does not answer now is gone: do not wait for its heartbeats to stop.
+  Calls cancels;
+  for (const auto& tm : old_tms) {
+    auto gateway = GatewayOf(tm);
+    if (!gateway) continue;  // already forgotten
+    absl::Status st = gateway->Heartbeat(options_.jm_id);
+    if (!st.ok()) {
+      absl::MutexLock lock(&mu_);
+      LoseTaskManagerLocked(tm, absl::StrCat("TaskManager ", tm, " was lost: it does not answer (", st.message(), ")"),
+                            cancels);
+    } else {
+      SendRelease(tm, job_id);  // the old attempt's partitions and tasks
+    }
+  }
+  Run(cancels);
+  Deployments deployments;
+  {
+    absl::MutexLock lock(&mu_);
+    Job* job = FindJobLocked(job_id);
+    if (!job || job->state != "RESTARTING") return;
+    ReleaseSlotsLocked(*job);
+    int needed = SlotsNeeded(job->graph);
+    auto slots = resources_.AllocateSlots(needed);
+    if (!slots.ok()) {
+      std::string cause = absl::StrCat("cannot restart: the job needs ", needed, " task slots but ",
+                                       resources_.FreeSlots(), " are free");
+      auto delay = job->restart_strategy->OnFailure(Clock::now());
+      if (!delay) {
+        FailJobLocked(*job, absl::StrCat(cause, " (", job->restart_strategy->Describe(), ")"));
+        MaybeCompleteLocked(*job);
+        return;
+      }
+      spdlog::warn("job {}: {}; trying again in {} ms", job->id, cause, delay->count());
+      job->restart_at = Clock::now() + *delay;
+      return;
+    }
+    job->slots = std::move(*slots);
+    job->slots_released = false;
+    job->attempt++;
+    job->restarts++;
+    job->checkpoints->OnRestart(Clock::now());
+    deployments = DeployAttemptLocked(*job);
+    job->state = "RUNNING";
+    const proto::CheckpointMetadata* latest = job->checkpoints->latest();
+    spdlog::info("job {} restarted (attempt {}){}", job->id, job->attempt,
+                 latest ? absl::StrCat(" from checkpoint ", latest->checkpoint_id()) : "");
+  }
+  for (const auto& d : deployments) Deploy(d);
+}
+
+// ---- Checkpoints ----
+
+void Dispatcher::AbortPendingLocked(Job& job, const std::string& reason, bool count_failure) {
+  if (auto aborted = job.checkpoints->AbortPending(reason, count_failure, Clock::now())) {
+    HandleAbortedLocked(job, *aborted);
+  }
+}
+
+void Dispatcher::HandleAbortedLocked(Job& job, const CheckpointCoordinator::Aborted& aborted) {
+  std::set<std::string> tms = TaskManagersOf(job);
+  DeferLocked([this, aborted, tms, attempt = job.attempt, job_id = job.id,
+               job_dir = job.checkpoints->settings().job_dir] {
+    CheckpointCoordinator::Discard(job_dir, aborted);
+    for (const auto& tm : tms) SendNotify(tm, job_id, attempt, aborted.id, /*aborted=*/true);
+  });
+  if (aborted.job_failure) {
+    std::set<std::string> cancel = HandleFailureLocked(job, *aborted.job_failure);
+    DeferLocked([this, cancel, job_id = job.id] {
+      for (const auto& tm : cancel) SendCancel(tm, job_id);
+    });
+  }
+}
+
+void Dispatcher::CompleteCheckpoint(const std::string& job_id, const CheckpointCoordinator::ToWrite& checkpoint) {
+  absl::Status written = CheckpointCoordinator::WriteMetadataFile(checkpoint);
+  std::set<std::string> tms;
+  int attempt = 0;
+  std::string job_dir;
+  CheckpointCoordinator::WriteOutcome outcome;
+  {
+    absl::MutexLock lock(&mu_);
+    Job* job = FindJobLocked(job_id);
+    if (!job) return;
+    outcome = job->checkpoints->OnMetadataWritten(checkpoint.metadata, written, Clock::now());
+    if (outcome.aborted) {
+      HandleAbortedLocked(*job, *outcome.aborted);  // as any other failed checkpoint
+      return;
+    }
+    if (!outcome.completed) return;
+    if (job->state == "RUNNING") tms = TaskManagersOf(*job);
+    attempt = job->attempt;
+    job_dir = job->checkpoints->settings().job_dir;
+  }
+  int64_t id = checkpoint.metadata.checkpoint_id();
+  for (const auto& tm : tms) SendNotify(tm, job_id, attempt, id, /*aborted=*/false);
+  CheckpointCoordinator::DiscardSubsumed(job_dir, id, outcome);
+}
+
+// ---- The background loops ----
+
+void Dispatcher::RunCoordinatorOnce() {
+  Calls deferred;
+  std::vector<std::pair<proto::TriggerCheckpointRequest, std::set<std::string>>> triggers;
+  std::vector<std::pair<std::string, CheckpointCoordinator::ToWrite>> completions;
+  std::vector<std::string> restarts;
+  {
+    absl::MutexLock lock(&mu_);
+    if (stopping_) return;
+    auto now = Clock::now();
+    for (auto& [id, job] : jobs_) {
+      CheckpointCoordinator& cc = *job.checkpoints;
+      if (job.state == "RESTARTING" && now >= job.restart_at && !cc.writing()) {
+        bool all_terminal = true;
+        for (const auto& [key, t] : job.tasks) all_terminal &= IsTerminalTaskState(t.state);
+        if (all_terminal) restarts.push_back(id);
+      }
+      if (auto ready = cc.TakeAcknowledged(job.graph)) {
+        completions.emplace_back(id, std::move(*ready));
+      } else if (auto expired = cc.ExpireOverdue(now)) {
+        HandleAbortedLocked(job, *expired);
+      }
+      if (job.state != "RUNNING") continue;
+      std::vector<CheckpointCoordinator::TaskView> views;
+      for (const auto& [key, t] : job.tasks) {
+        views.push_back({key, job.graph.vertices(key.first).is_source(), t.state, t.tm_id});
+      }
+      if (auto trigger = cc.MaybeTrigger(views, now)) {
+        proto::TriggerCheckpointRequest req;
+        req.set_job_id(id);
+        req.set_attempt(job.attempt);
+        req.set_checkpoint_id(trigger->id);
+        req.set_timestamp_ms(trigger->timestamp_ms);
+        triggers.emplace_back(std::move(req), std::move(trigger->task_managers));
+      }
+    }
+    deferred.swap(deferred_);
+  }
+  Run(deferred);
+  for (auto& [req, tms] : triggers) {
+    for (const auto& tm : tms) {
+      auto gateway = GatewayOf(tm);
+      absl::Status st = gateway ? gateway->TriggerCheckpoint(req)
+                                : absl::NotFoundError(absl::StrCat("TaskManager ", tm, " is gone"));
+      if (st.ok()) continue;
+      absl::MutexLock lock(&mu_);
+      Job* job = FindJobLocked(req.job_id());
+      if (job && job->checkpoints->IsPending(req.checkpoint_id())) {
+        AbortPendingLocked(*job, absl::StrCat("cannot trigger it at TaskManager ", tm, ": ", st.message()),
+                           /*count_failure=*/true);
+      }
+    }
+  }
+  for (auto& [job_id, checkpoint] : completions) CompleteCheckpoint(job_id, checkpoint);
+  for (const auto& job_id : restarts) Restart(job_id);
+}
+
+void Dispatcher::RunMonitorOnce() {
+  Calls cancels;
+  std::vector<std::pair<std::string, std::string>> releases;
+  {
+    absl::MutexLock lock(&mu_);
+    if (stopping_) return;
+    auto now = Clock::now();
+    for (const auto& id : resources_.Expired(now, options_.heartbeat_timeout)) {
+      const auto* tm = resources_.Find(id);
+      LoseTaskManagerLocked(
+          id,
+          absl::StrCat("TaskManager ", id, " at ", tm->address, " was lost: no heartbeat for ",
+                       std::chrono::duration_cast<Millis>(now - tm->last_heartbeat).count(),
+                       " ms (heartbeat.timeout is ", options_.heartbeat_timeout.count(), " ms)"),
+          cancels);
+    }
+    // Tasks that do not confirm cancellation in time are taken as gone.
+    for (auto& [job_id, job] : jobs_) {
+      if ((job.state == "FAILING" || job.state == "CANCELLING" || job.state == "RESTARTING") &&
+          now - job.stop_requested > options_.cancel_timeout) {
+        for (auto& [key, t] : job.tasks) {
+          if (!IsTerminalTaskState(t.state)) {
+            t.state = "CANCELED";
+            t.failure = absl::StrCat("did not confirm cancellation within ", options_.cancel_timeout.count() / 1000, " s");
+          }
+        }
+        MaybeCompleteLocked(job);
+      }
+    }
+    releases.swap(releases_);
+  }
+  Run(cancels);
+  for (const auto& [tm, job] : releases) SendRelease(tm, job);
+}
+
+}  // namespace sluice

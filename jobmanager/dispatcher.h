@@ -1,0 +1,174 @@
+// Dispatcher: the JobManager's core. It implements JobManagerGateway: it takes submissions,
+// keeps every job's state (Flink's names: CREATED, RUNNING, FAILING, FAILED, CANCELLING,
+// CANCELED, FINISHED, RESTARTING) and its tasks' states, and drives the units that do the work:
+//   ResourceManager        TaskManagers, heartbeats and slots
+//   Scheduler              deployment descriptors, slot sharing
+//   RestartStrategy        failover: whether and when a failed job restarts
+//   CheckpointCoordinator  one per job: trigger, acknowledge, complete, retain, abort
+//   BlobStore              job libraries
+// and talks to TaskManagers only through TaskManagerGateway.
+//
+// Threads and locking: one lock, `mu_`, guards all of the above (as Flink's JobMaster runs its
+// components on one main thread); the units are not thread-safe and are only called under it.
+// Calls to TaskManagers and file work never happen under it: a method collects them and makes
+// them after unlocking, or leaves them to the coordinator thread (`deferred_`) when the caller is
+// a TaskManager's own request (answering it must not wait for calls back to TaskManagers). Two
+// PeriodicThreads: the monitor (declares silent TaskManagers lost, ends stuck cancellations,
+// releases finished jobs' resources) and the coordinator (checkpoints, deferred work,
+// restarts). Tests may run without them and call RunMonitorOnce / RunCoordinatorOnce.
+#pragma once
+
+#include <chrono>
+#include <deque>
+#include <functional>
+#include <map>
+#include <memory>
+#include <set>
+#include <string>
+#include <vector>
+
+#include "absl/base/thread_annotations.h"
+#include "absl/synchronization/mutex.h"
+#include "common/config.h"
+#include "common/periodic_thread.h"
+#include "jobmanager/blob_store.h"
+#include "jobmanager/checkpoint_coordinator.h"
+#include "jobmanager/job_manager_gateway.h"
+#include "jobmanager/resource_manager.h"
+#include "jobmanager/restart_strategy.h"
+#include "jobmanager/scheduler.h"
+
+namespace sluice {
+
+class Dispatcher final : public JobManagerGateway {
+ public:
+  using Clock = std::chrono::steady_clock;
+
+  struct Options {
+    std::string jm_id;                               // this JobManager's instance id
+    std::chrono::milliseconds heartbeat_interval{1000};  // Default: heartbeat.interval
+    std::chrono::milliseconds heartbeat_timeout{5000};   // Default: heartbeat.timeout
+    // Tasks that do not confirm cancellation within this are taken as gone. Default: 30 s.
+    std::chrono::milliseconds cancel_timeout{30000};
+    std::chrono::milliseconds coordinator_period{20};   // Default: 20 ms
+    bool start_threads = true;  // false: the caller runs the loops (tests)
+  };
+
+  // `conf` is the cluster's configuration (jobs add their -D overrides to a copy).
+  Dispatcher(Configuration conf, Options options, std::unique_ptr<BlobStore> blobs,
+             TaskManagerGatewayFactory gateways);
+  // Stops the threads.
+  ~Dispatcher() override;
+
+  // Stops the background threads; requests after this get Unavailable. Idempotent.
+  void Stop() ABSL_LOCKS_EXCLUDED(mu_);
+  const std::string& jm_id() const { return options_.jm_id; }
+
+  // ---- JobManagerGateway ----
+  absl::StatusOr<std::string> RegisterTaskManager(const proto::RegisterTaskManagerRequest& req) override
+      ABSL_LOCKS_EXCLUDED(mu_);
+  bool HeartbeatFromTaskManager(const std::string& tm_id) override ABSL_LOCKS_EXCLUDED(mu_);
+  bool IsTaskManagerRegistered(const std::string& tm_id) override ABSL_LOCKS_EXCLUDED(mu_);
+  void DisconnectTaskManager(const std::string& tm_id) override ABSL_LOCKS_EXCLUDED(mu_);
+  absl::Status UpdateTaskState(const proto::TaskStateUpdate& update) override ABSL_LOCKS_EXCLUDED(mu_);
+  absl::Status AcknowledgeCheckpoint(const proto::AcknowledgeCheckpointRequest& ack) override
+      ABSL_LOCKS_EXCLUDED(mu_);
+  absl::Status DeclineCheckpoint(const proto::DeclineCheckpointRequest& decline) override ABSL_LOCKS_EXCLUDED(mu_);
+  absl::StatusOr<std::string> UploadLibrary(std::string_view bytes) override;
+  absl::StatusOr<std::string> LibraryPath(const std::string& sha256) override;
+  absl::StatusOr<std::string> SubmitJob(const proto::SubmitJobRequest& req) override ABSL_LOCKS_EXCLUDED(mu_);
+  std::vector<proto::JobStatus> ListJobs(bool include_terminated) override ABSL_LOCKS_EXCLUDED(mu_);
+  absl::StatusOr<proto::JobStatus> GetJob(const std::string& job_id) override ABSL_LOCKS_EXCLUDED(mu_);
+  absl::Status CancelJob(const std::string& job_id) override ABSL_LOCKS_EXCLUDED(mu_);
+  proto::ClusterOverview GetOverview() override ABSL_LOCKS_EXCLUDED(mu_);
+
+  // One round of the monitor: silent TaskManagers, stuck cancellations, releases.
+  void RunMonitorOnce() ABSL_LOCKS_EXCLUDED(mu_);
+  // One round of the coordinator: deferred work, checkpoints, restarts.
+  void RunCoordinatorOnce() ABSL_LOCKS_EXCLUDED(mu_);
+
+ private:
+  struct TaskEntry {
+    std::string state;
+    std::string tm_id;
+    std::string failure;
+    int attempt = 0;
+  };
+  struct Job {
+    std::string id;
+    proto::JobGraph graph;
+    std::string library_sha256;
+    std::vector<std::string> args;
+    std::map<std::string, std::string> config;  // the job's -D overrides
+    Configuration conf;                          // the cluster's, with the overrides
+    std::string state;
+    std::string failure;
+    int64_t start_time_ms = 0;
+    int64_t end_time_ms = 0;
+    std::vector<std::string> slots;  // slot index -> TaskManager id
+    bool slots_released = false;
+    std::map<TaskKey, TaskEntry> tasks;
+    Clock::time_point stop_requested;
+    // Failover: every restart deploys a new attempt of all tasks.
+    int attempt = 0;
+    int restarts = 0;
+    std::unique_ptr<RestartStrategy> restart_strategy;
+    Clock::time_point restart_at;
+    int64_t auto_watermark_interval_ms = 0;
+    std::unique_ptr<CheckpointCoordinator> checkpoints;
+  };
+  using Calls = std::vector<std::function<void()>>;
+  using Deployments = std::vector<Scheduler::Deployment>;
+
+  static void Run(Calls& calls);
+  // Calls to a TaskManager, looked up when made; one that is gone is skipped.
+  std::shared_ptr<TaskManagerGateway> GatewayOf(const std::string& tm_id) ABSL_LOCKS_EXCLUDED(mu_);
+  void SendCancel(const std::string& tm_id, const std::string& job_id) ABSL_LOCKS_EXCLUDED(mu_);
+  void SendRelease(const std::string& tm_id, const std::string& job_id) ABSL_LOCKS_EXCLUDED(mu_);
+  void SendNotify(const std::string& tm_id, const std::string& job_id, int attempt, int64_t id, bool aborted)
+      ABSL_LOCKS_EXCLUDED(mu_);
+  void Deploy(const Scheduler::Deployment& d) ABSL_LOCKS_EXCLUDED(mu_);
+  void Restart(const std::string& job_id) ABSL_LOCKS_EXCLUDED(mu_);
+  void CompleteCheckpoint(const std::string& job_id, const CheckpointCoordinator::ToWrite& checkpoint)
+      ABSL_LOCKS_EXCLUDED(mu_);
+
+  Deployments DeployAttemptLocked(Job& job) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
+  void FailJobLocked(Job& job, const std::string& cause) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
+  void MaybeCompleteLocked(Job& job) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
+  void ReleaseSlotsLocked(Job& job) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
+  // Restarts the job as its strategy says, or fails it. Returns the TaskManagers whose tasks of
+  // the job must be cancelled.
+  std::set<std::string> HandleFailureLocked(Job& job, const std::string& cause) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
+  // Forgets a TaskManager and fails the tasks it ran; `cancels` gets the calls to make.
+  void LoseTaskManagerLocked(const std::string& id, const std::string& cause, Calls& cancels)
+      ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
+  // Ends the job's pending checkpoint; its file removal, notifications and any failover are
+  // left to the coordinator thread.
+  void AbortPendingLocked(Job& job, const std::string& reason, bool count_failure)
+      ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
+  // The files, notifications and any failover an ended checkpoint leaves.
+  void HandleAbortedLocked(Job& job, const CheckpointCoordinator::Aborted& aborted)
+      ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
+  void DeferLocked(std::function<void()> call) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
+  void FillStatusLocked(const Job& job, proto::JobStatus* s, bool with_tasks) const ABSL_SHARED_LOCKS_REQUIRED(mu_);
+  static std::set<std::string> TaskManagersOf(const Job& job);
+  Job* FindJobLocked(const std::string& job_id) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
+
+  const Configuration conf_;
+  const Options options_;
+  const std::unique_ptr<BlobStore> blobs_;
+
+  mutable absl::Mutex mu_;
+  bool stopping_ ABSL_GUARDED_BY(mu_) = false;
+  ResourceManager resources_ ABSL_GUARDED_BY(mu_);
+  std::map<std::string, Job> jobs_ ABSL_GUARDED_BY(mu_);
+  std::deque<std::string> terminal_order_ ABSL_GUARDED_BY(mu_);  // ids of ended jobs, oldest first
+  std::vector<std::pair<std::string, std::string>> releases_ ABSL_GUARDED_BY(mu_);  // (TaskManager, job)
+  Calls deferred_ ABSL_GUARDED_BY(mu_);
+
+  // Last: the threads start once everything they use exists, and stop first.
+  std::unique_ptr<PeriodicThread> monitor_;
+  std::unique_ptr<PeriodicThread> coordinator_;
+};
+
+}  // namespace sluice

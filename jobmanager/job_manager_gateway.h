@@ -1,0 +1,58 @@
+// JobManagerGateway: everything the JobManager offers, as one C++ interface (Flink's
+// RestfulGateway and JobMasterGateway in one). The gRPC service (job_manager_service.h) and the
+// REST handlers (rest_server.h) are thin adapters over it; the Dispatcher implements it.
+//
+// Errors: InvalidArgument for a malformed request (named), NotFound for an unknown job,
+// FailedPrecondition for a request the job's state does not allow, ResourceExhausted when the
+// cluster lacks slots, Unavailable while the JobManager stops.
+// Threads: every method may be called from any thread.
+#pragma once
+
+#include <string>
+#include <string_view>
+#include <vector>
+
+#include "absl/status/statusor.h"
+#include "proto/jobmanager.pb.h"
+
+namespace sluice {
+
+class JobManagerGateway {
+ public:
+  virtual ~JobManagerGateway() = default;
+
+  // ---- TaskManagers ----
+  // Registers a TaskManager (again, after either side restarted); returns this JobManager's
+  // instance id.
+  virtual absl::StatusOr<std::string> RegisterTaskManager(const proto::RegisterTaskManagerRequest& req) = 0;
+  // A TaskManager's heartbeat; false when it is not registered (it must register again).
+  virtual bool HeartbeatFromTaskManager(const std::string& tm_id) = 0;
+  // False once the TaskManager is forgotten or the JobManager stops.
+  virtual bool IsTaskManagerRegistered(const std::string& tm_id) = 0;
+  // The TaskManager is gone (its connection to the JobManager closed): it is forgotten and the
+  // tasks it ran fail.
+  virtual void DisconnectTaskManager(const std::string& tm_id) = 0;
+  // A task's state changed. Updates of an old attempt or an unknown job are ignored.
+  virtual absl::Status UpdateTaskState(const proto::TaskStateUpdate& update) = 0;
+  virtual absl::Status AcknowledgeCheckpoint(const proto::AcknowledgeCheckpointRequest& ack) = 0;
+  virtual absl::Status DeclineCheckpoint(const proto::DeclineCheckpointRequest& decline) = 0;
+
+  // ---- Job libraries ----
+  // Stores a job library; returns its SHA-256.
+  virtual absl::StatusOr<std::string> UploadLibrary(std::string_view bytes) = 0;
+  // The local path of a stored library, for streaming it to a TaskManager.
+  virtual absl::StatusOr<std::string> LibraryPath(const std::string& sha256) = 0;
+
+  // ---- Jobs ----
+  // Deploys a job whose library was uploaded; returns its id.
+  virtual absl::StatusOr<std::string> SubmitJob(const proto::SubmitJobRequest& req) = 0;
+  // The jobs (the running ones, or all that are retained), oldest first, without their tasks.
+  virtual std::vector<proto::JobStatus> ListJobs(bool include_terminated) = 0;
+  // One job with its tasks.
+  virtual absl::StatusOr<proto::JobStatus> GetJob(const std::string& job_id) = 0;
+  // Cancels a job. FailedPrecondition when it has already ended.
+  virtual absl::Status CancelJob(const std::string& job_id) = 0;
+  virtual proto::ClusterOverview GetOverview() = 0;
+};
+
+}  // namespace sluice

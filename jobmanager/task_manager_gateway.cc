@@ -1,0 +1,73 @@
+#include "jobmanager/task_manager_gateway.h"
+
+#include <grpcpp/grpcpp.h>
+
+#include <chrono>
+
+#include "common/grpc_status.h"
+#include "proto/taskmanager.grpc.pb.h"
+
+namespace sluice {
+namespace {
+
+using namespace std::chrono_literals;
+
+class GrpcTaskManagerGateway final : public TaskManagerGateway {
+ public:
+  explicit GrpcTaskManagerGateway(const std::string& address)
+      : stub_(proto::TaskExecutorService::NewStub(
+            grpc::CreateChannel(address, grpc::InsecureChannelCredentials()))) {}
+
+  absl::Status DeployTask(const proto::TaskDeploymentDescriptor& tdd) override {
+    proto::Empty e;
+    return Call(10s, &Stub::DeployTask, tdd, &e);
+  }
+  absl::Status CancelJobTasks(const std::string& job_id) override {
+    proto::CancelJobTasksRequest req;
+    req.set_job_id(job_id);
+    proto::Empty e;
+    return Call(5s, &Stub::CancelJobTasks, req, &e);
+  }
+  absl::Status ReleaseJob(const std::string& job_id) override {
+    proto::CancelJobTasksRequest req;
+    req.set_job_id(job_id);
+    proto::Empty e;
+    return Call(5s, &Stub::ReleaseJob, req, &e);
+  }
+  absl::Status Heartbeat(const std::string& jm_id) override {
+    proto::JobManagerHeartbeat hb;
+    hb.set_jm_id(jm_id);
+    proto::TaskManagerReport report;
+    return Call(1s, &Stub::Heartbeat, hb, &report);
+  }
+  absl::Status TriggerCheckpoint(const proto::TriggerCheckpointRequest& req) override {
+    proto::Empty e;
+    return Call(5s, &Stub::TriggerCheckpoint, req, &e);
+  }
+  absl::Status NotifyCheckpoint(const proto::NotifyCheckpointRequest& req) override {
+    proto::Empty e;
+    return Call(5s, &Stub::NotifyCheckpoint, req, &e);
+  }
+
+ private:
+  using Stub = proto::TaskExecutorService::Stub;
+
+  template <class Req, class Resp>
+  absl::Status Call(std::chrono::milliseconds deadline,
+                    grpc::Status (Stub::*method)(grpc::ClientContext*, const Req&, Resp*),
+                    const Req& req, Resp* resp) {
+    grpc::ClientContext ctx;
+    ctx.set_deadline(std::chrono::system_clock::now() + deadline);
+    return FromGrpcStatus(((*stub_).*method)(&ctx, req, resp));
+  }
+
+  std::unique_ptr<Stub> stub_;
+};
+
+}  // namespace
+
+std::shared_ptr<TaskManagerGateway> NewGrpcTaskManagerGateway(const std::string& address) {
+  return std::make_shared<GrpcTaskManagerGateway>(address);
+}
+
+}  // namespace sluice

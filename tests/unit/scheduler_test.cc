@@ -1,0 +1,111 @@
+#include "jobmanager/scheduler.h"
+
+#include <gmock/gmock.h>
+#include <gtest/gtest.h>
+
+namespace sluice {
+namespace {
+
+using ::testing::HasSubstr;
+
+// source (p=2) --rebalance--> map (p=3) --forward--> sink (p=3)
+proto::JobGraph ThreeVertices() {
+  proto::JobGraph g;
+  g.set_name("three");
+  g.set_max_parallelism(128);
+  int parallelism[] = {2, 3, 3};
+  for (int i = 0; i < 3; ++i) {
+    auto* v = g.add_vertices();
+    v->set_id(i);
+    v->set_name("v" + std::to_string(i));
+    v->set_parallelism(parallelism[i]);
+    v->add_node_ids(i);
+  }
+  auto* e0 = g.add_edges();
+  e0->set_source_vertex(0);
+  e0->set_target_vertex(1);
+  e0->set_partitioner("rebalance");
+  auto* e1 = g.add_edges();
+  e1->set_source_vertex(1);
+  e1->set_target_vertex(2);
+  e1->set_partitioner("forward");
+  return g;
+}
+
+TEST(SchedulerTest, ValidatesGraphsNamingWhatIsWrong) {
+  proto::JobGraph g = ThreeVertices();
+  EXPECT_TRUE(Scheduler::ValidateGraph(g).ok());
+  proto::JobGraph bad = g;
+  bad.mutable_edges(1)->set_partitioner("sideways");
+  EXPECT_THAT(Scheduler::ValidateGraph(bad).message(), HasSubstr("unknown partitioner 'sideways'"));
+  bad = g;
+  bad.mutable_vertices(2)->set_parallelism(2);
+  EXPECT_THAT(Scheduler::ValidateGraph(bad).message(), HasSubstr("forward edge"));
+  bad = g;
+  bad.mutable_vertices(1)->set_parallelism(200);
+  EXPECT_THAT(Scheduler::ValidateGraph(bad).message(), HasSubstr("'v1' has parallelism 200 above max"));
+  EXPECT_EQ(Scheduler::ValidateGraph(proto::JobGraph()).code(), absl::StatusCode::kInvalidArgument);
+}
+
+TEST(SchedulerTest, SharesSlotsAndWiresChannelsToTheirProducers) {
+  proto::JobGraph g = ThreeVertices();
+  Scheduler::JobSpec spec;
+  spec.job_id = "job";
+  spec.graph = &g;
+  spec.attempt = 2;
+  spec.config = {{"k", "v"}};
+  std::vector<std::string> slots = {"a", "b", "a"};
+  auto deployments = Scheduler::BuildDeployments(spec, slots, [](const std::string& tm) { return tm + ":1"; });
+  ASSERT_EQ(deployments.size(), 8u);  // 2 + 3 + 3 subtasks
+  // Subtask i of every vertex runs in slot i.
+  for (const auto& d : deployments) EXPECT_EQ(d.tm_id, slots[d.tdd.subtask()]);
+  // map subtask 1 (in b) reads every source subtask over the rebalance edge, remotely.
+  const auto& map1 = deployments[3].tdd;
+  ASSERT_EQ(map1.vertex_id(), 1);
+  ASSERT_EQ(map1.subtask(), 1);
+  ASSERT_EQ(map1.inputs_size(), 1);
+  ASSERT_EQ(map1.inputs(0).channels_size(), 2);
+  EXPECT_EQ(map1.inputs(0).channels(0).partition_id(), "job.e0.s0.a2");
+  EXPECT_EQ(map1.inputs(0).channels(1).producer_address(), "b:1");
+  EXPECT_FALSE(map1.inputs(0).channels(0).local());
+  EXPECT_TRUE(map1.inputs(0).channels(1).local());
+  EXPECT_EQ(map1.inputs(0).channels(0).subpartition(), 1);
+  ASSERT_EQ(map1.outputs_size(), 1);
+  EXPECT_EQ(map1.outputs(0).num_subpartitions(), 3);
+  EXPECT_EQ(map1.config().at("k"), "v");
+  EXPECT_TRUE(map1.checkpoint_dir().empty());
+  // The forward edge gives sink subtask 2 its own map subtask only.
+  const auto& sink2 = deployments[7].tdd;
+  ASSERT_EQ(sink2.inputs(0).channels_size(), 1);
+  EXPECT_EQ(sink2.inputs(0).channels(0).partition_id(), "job.e1.s2.a2");
+  EXPECT_TRUE(sink2.inputs(0).channels(0).local());
+}
+
+TEST(SchedulerTest, GivesEachVertexItsRestoreHandles) {
+  proto::JobGraph g = ThreeVertices();
+  proto::CheckpointMetadata meta;
+  meta.set_checkpoint_id(7);
+  for (int v = 0; v < 3; ++v) meta.add_vertex_parallelism(v + 1);
+  auto* h = meta.add_handles();
+  h->set_vertex_id(1);
+  h->set_file("chk-7/v1-s0");
+  Scheduler::JobSpec spec;
+  spec.job_id = "job";
+  spec.graph = &g;
+  spec.checkpoint_dir = "/ckpt/job";
+  spec.exactly_once = false;
+  spec.restore = &meta;
+  spec.restore_dir = "/old/job";
+  auto deployments = Scheduler::BuildDeployments(spec, {"a", "a", "a"}, [](const std::string&) { return "a:1"; });
+  for (const auto& d : deployments) {
+    EXPECT_EQ(d.tdd.restore_checkpoint_id(), 7);
+    EXPECT_EQ(d.tdd.restore_dir(), "/old/job");
+    EXPECT_EQ(d.tdd.restore_parallelism(), d.tdd.vertex_id() + 1);
+    EXPECT_EQ(d.tdd.restore_handles_size(), d.tdd.vertex_id() == 1 ? 1 : 0);
+    EXPECT_EQ(d.tdd.checkpoint_dir(), "/ckpt/job");
+    EXPECT_FALSE(d.tdd.exactly_once());
+  }
+}
+
+}  // namespace
+}  // namespace sluice
