@@ -320,7 +320,7 @@ class KeyedJobRunner {
     while (SecondsSince(t0) < std::chrono::duration<double>(timeout).count()) {
       auto st = cluster_.client().GetJob(job_id);
       if (st.ok()) {
-        last = st->state();
+        last = std::string(JobStateName(st->state()));
         if (AllRunning(*st) && (!pred || pred(*st))) return *st;
         if (IsTerminalJobState(st->state())) break;
       }
@@ -348,9 +348,9 @@ class KeyedJobRunner {
   }
 
   static bool AllRunning(const proto::JobStatus& st) {
-    if (st.state() != "RUNNING" || st.tasks_size() == 0) return false;
+    if (st.state() != proto::JOB_RUNNING || st.tasks_size() == 0) return false;
     for (const auto& t : st.tasks()) {
-      if (t.state() != "RUNNING") return false;
+      if (t.state() != proto::TASK_RUNNING) return false;
     }
     return true;
   }
@@ -514,7 +514,7 @@ absl::StatusOr<Figure4Result> BenchCheckpointOverhead(const CheckpointBenchOptio
       double wall = SecondsSince(t0);
       ASSIGN_OR_RETURN(proto::JobStatus st1, cluster.client().GetJob(job));
       if (!KeyedJobRunner::AllRunning(st1)) {
-        return absl::InternalError(absl::StrCat("job ", job, " is ", st1.state(),
+        return absl::InternalError(absl::StrCat("job ", job, " is ", std::string(JobStateName(st1.state())),
                                                 " during the measurement: ", st1.failure(), "\n",
                                                 cluster.LogTails()));
       }
@@ -777,7 +777,7 @@ absl::Status BenchRecovery(const CheckpointBenchOptions& o, ProcessCluster& clus
             s.running = ms_since_kill();
           }
           if (IsTerminalJobState(now->state())) {
-            return absl::InternalError(absl::StrCat("job ", job, " ", now->state(), " after kill ",
+            return absl::InternalError(absl::StrCat("job ", job, " ", std::string(JobStateName(now->state())), " after kill ",
                                                     k + 1, ": ", now->failure(), "\n",
                                                     cluster.LogTails()));
           }

@@ -60,6 +60,7 @@
 #include "common/config.h"
 #include "common/job_graph.h"
 #include "common/job_library.h"
+#include "common/job_states.h"
 #include "common/process.h"
 #include "common/status_macros.h"
 #include "spdlog/spdlog.h"
@@ -255,9 +256,9 @@ class JobRunner {
     ASSIGN_OR_RETURN(std::string job_id, client_.Submit(req));
     ASSIGN_OR_RETURN(proto::JobStatus st, client_.WaitForTermination(job_id));
     double c1 = ProcessCpuSeconds();
-    if (st.state() != "FINISHED") {
+    if (st.state() != proto::JOB_FINISHED) {
       return absl::FailedPreconditionError(
-          absl::StrCat("job ", job_id, " of ", library, " ended ", st.state(), ": ", st.failure()));
+          absl::StrCat("job ", job_id, " of ", library, " ended ", std::string(JobStateName(st.state())), ": ", st.failure()));
     }
     Sample s;
     s.records = records;

@@ -23,6 +23,7 @@
 #include "common/ids.h"
 #include "common/job_graph.h"
 #include "common/job_library.h"
+#include "common/job_states.h"
 #include "common/process.h"
 #include "spdlog/spdlog.h"
 
@@ -130,11 +131,11 @@ int Submit(JobClient& client, PreparedJob& job, bool detached) {
   auto st = client.WaitForTermination(*id);
   if (!st.ok()) return Fail(st.status());
   int64_t took = st->end_time_ms() - st->start_time_ms();
-  if (st->state() == "FINISHED") {
+  if (st->state() == proto::JOB_FINISHED) {
     std::printf("Job %s FINISHED in %lld ms\n", id->c_str(), static_cast<long long>(took));
     return 0;
   }
-  std::fprintf(stderr, "Job %s %s after %lld ms%s%s\n", id->c_str(), st->state().c_str(),
+  std::fprintf(stderr, "Job %s %s after %lld ms%s%s\n", id->c_str(), std::string(JobStateName(st->state())).c_str(),
                static_cast<long long>(took), st->failure().empty() ? "" : ": ",
                st->failure().c_str());
   return 1;
@@ -222,7 +223,7 @@ int main(int argc, char** argv) {
     std::printf("%-32s  %-10s  %-19s  %4s  %8s  %s\n", "JOB ID", "STATE", "START TIME", "PAR",
                 "RESTARTS", "NAME");
     for (const auto& j : *jobs) {
-      std::printf("%-32s  %-10s  %-19s  %4d  %8d  %s\n", j.job_id().c_str(), j.state().c_str(),
+      std::printf("%-32s  %-10s  %-19s  %4d  %8d  %s\n", j.job_id().c_str(), std::string(JobStateName(j.state())).c_str(),
                   FormatTime(j.start_time_ms()).c_str(), j.parallelism(), j.restarts(),
                   j.name().c_str());
     }

@@ -11,12 +11,29 @@
 
 namespace sluice {
 
-Partitioner PartitionerFromName(const std::string& name) {
-  for (Partitioner p : {Partitioner::kForward, Partitioner::kRebalance, Partitioner::kRescale,
-                        Partitioner::kHash, Partitioner::kBroadcast, Partitioner::kCustom}) {
-    if (name == partitioner_name(p)) return p;
+proto::Partitioner PartitionerToProto(Partitioner p) {
+  switch (p) {
+    case Partitioner::kDefault: return proto::PARTITIONER_UNSPECIFIED;
+    case Partitioner::kForward: return proto::PARTITIONER_FORWARD;
+    case Partitioner::kRebalance: return proto::PARTITIONER_REBALANCE;
+    case Partitioner::kRescale: return proto::PARTITIONER_RESCALE;
+    case Partitioner::kHash: return proto::PARTITIONER_HASH;
+    case Partitioner::kBroadcast: return proto::PARTITIONER_BROADCAST;
+    case Partitioner::kCustom: return proto::PARTITIONER_CUSTOM;
   }
-  return Partitioner::kDefault;
+  return proto::PARTITIONER_UNSPECIFIED;
+}
+
+Partitioner PartitionerFromProto(proto::Partitioner p) {
+  switch (p) {
+    case proto::PARTITIONER_FORWARD: return Partitioner::kForward;
+    case proto::PARTITIONER_REBALANCE: return Partitioner::kRebalance;
+    case proto::PARTITIONER_RESCALE: return Partitioner::kRescale;
+    case proto::PARTITIONER_HASH: return Partitioner::kHash;
+    case proto::PARTITIONER_BROADCAST: return Partitioner::kBroadcast;
+    case proto::PARTITIONER_CUSTOM: return Partitioner::kCustom;
+    default: return Partitioner::kDefault;
+  }
 }
 
 int SlotsNeeded(const proto::JobGraph& graph) {
@@ -110,7 +127,7 @@ absl::StatusOr<proto::JobGraph> BuildJobGraph(const StreamExecutionEnvironment& 
       e->set_target_vertex(vertex_of[v]);
       e->set_target_node(v);
       e->set_target_input(static_cast<int>(i));
-      e->set_partitioner(partitioner_name(resolved[v][i]));
+      e->set_partitioner(PartitionerToProto(resolved[v][i]));
     }
   }
   return graph;
@@ -142,7 +159,7 @@ std::string JobGraphToJson(const proto::JobGraph& graph, const StreamExecutionEn
                      {"target", e.target_vertex()},
                      {"source_operator", e.source_node()},
                      {"target_operator", e.target_node()},
-                     {"partitioner", e.partitioner()}});
+                     {"partitioner", partitioner_name(PartitionerFromProto(e.partitioner()))}});
   }
   j["edges"] = edges;
   return j.dump(2, ' ', false, json::error_handler_t::replace);

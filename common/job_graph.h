@@ -29,7 +29,9 @@ absl::StatusOr<proto::JobGraph> BuildJobGraph(const StreamExecutionEnvironment& 
 // their partitioners.
 std::string JobGraphToJson(const proto::JobGraph& graph, const StreamExecutionEnvironment& env);
 
-Partitioner PartitionerFromName(const std::string& name);
+// The SDK's partitioner on the wire and back; an unknown wire value is kDefault.
+proto::Partitioner PartitionerToProto(Partitioner p);
+Partitioner PartitionerFromProto(proto::Partitioner p);
 
 // The highest parallelism of the graph's vertices: the slots the job needs.
 int SlotsNeeded(const proto::JobGraph& graph);

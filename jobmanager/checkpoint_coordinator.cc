@@ -93,8 +93,8 @@ std::optional<CheckpointCoordinator::Trigger> CheckpointCoordinator::MaybeTrigge
   if (!enabled() || pending_) return std::nullopt;
   bool all_sources_ended = true;
   for (const TaskView& t : tasks) {
-    if (t.state != "RUNNING" && t.state != "FINISHED") return std::nullopt;  // still deploying
-    if (t.source && t.state != "FINISHED" && !end_of_data_.count(t.key)) all_sources_ended = false;
+    if (t.state != proto::TASK_RUNNING && t.state != proto::TASK_FINISHED) return std::nullopt;  // still deploying
+    if (t.source && t.state != proto::TASK_FINISHED && !end_of_data_.count(t.key)) all_sources_ended = false;
   }
   bool final_due = all_sources_ended && !final_triggered_;
   if (!final_due && (now < last_trigger_ + settings_.interval || now < last_end_ + settings_.min_pause)) {
@@ -111,7 +111,7 @@ std::optional<CheckpointCoordinator::Trigger> CheckpointCoordinator::MaybeTrigge
   p.started = now;
   Trigger trigger;
   for (const TaskView& t : tasks) {
-    if (t.state == "FINISHED") {
+    if (t.state == proto::TASK_FINISHED) {
       CarryForward(t.key, p);
       continue;
     }
@@ -129,7 +129,7 @@ std::optional<CheckpointCoordinator::Trigger> CheckpointCoordinator::MaybeTrigge
 
 bool CheckpointCoordinator::Acknowledge(const proto::AcknowledgeCheckpointRequest& a) {
   if (!IsPending(a.checkpoint_id())) return false;
-  if (pending_->waiting.erase({a.vertex_id(), a.subtask()}) == 0) return false;
+  if (pending_->waiting.erase({a.task().vertex_id(), a.task().subtask()}) == 0) return false;
   for (const auto& h : a.handles()) pending_->handles.push_back(h);
   pending_->max_sync_us = std::max(pending_->max_sync_us, a.sync_duration_us());
   pending_->max_async_us = std::max(pending_->max_async_us, a.async_duration_us());

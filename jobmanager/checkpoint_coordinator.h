@@ -56,7 +56,7 @@ class CheckpointCoordinator {
   struct TaskView {
     TaskKey key;
     bool source = false;
-    std::string state;  // a task state name (DEPLOYING, RUNNING, FINISHED, ...)
+    proto::TaskState state = proto::TASK_DEPLOYING;
     std::string tm_id;
   };
   struct Trigger {

@@ -95,37 +95,37 @@ void Dispatcher::SendNotify(const std::string& tm_id, const std::string& job_id,
 }
 
 void Dispatcher::Deploy(const Scheduler::Deployment& d) {
-  const proto::TaskDeploymentDescriptor& tdd = d.tdd;
+  const proto::ExecutionAttemptId& task = d.tdd.task();
   {
     // A job cancelled or failed while its tasks were being deployed gets no more tasks.
     absl::MutexLock lock(&mu_);
-    Job* job = FindJobLocked(tdd.job_id());
-    if (!job || tdd.attempt() != job->attempt) return;  // gone, or restarted meanwhile
-    if (job->state != "RUNNING") {
-      auto& t = job->tasks[{tdd.vertex_id(), tdd.subtask()}];
-      if (!IsTerminalTaskState(t.state)) t.state = "CANCELED";
+    Job* job = FindJobLocked(task.job_id());
+    if (!job || task.attempt() != job->attempt) return;  // gone, or restarted meanwhile
+    if (job->state != proto::JOB_RUNNING) {
+      auto& t = job->tasks[{task.vertex_id(), task.subtask()}];
+      if (!IsTerminalTaskState(t.state)) t.state = proto::TASK_CANCELED;
       MaybeCompleteLocked(*job);
       return;
     }
   }
   auto gateway = GatewayOf(d.tm_id);
-  absl::Status st = gateway ? gateway->DeployTask(tdd)
+  absl::Status st = gateway ? gateway->DeployTask(d.tdd)
                             : absl::NotFoundError(absl::StrCat("TaskManager ", d.tm_id, " is gone"));
   if (st.ok()) return;
   std::set<std::string> cancel_on;
   {
     absl::MutexLock lock(&mu_);
-    Job* job = FindJobLocked(tdd.job_id());
-    if (!job || tdd.attempt() != job->attempt) return;
-    auto& t = job->tasks[{tdd.vertex_id(), tdd.subtask()}];
-    t.state = "FAILED";
+    Job* job = FindJobLocked(task.job_id());
+    if (!job || task.attempt() != job->attempt) return;
+    auto& t = job->tasks[{task.vertex_id(), task.subtask()}];
+    t.state = proto::TASK_FAILED;
     t.failure = std::string(st.message());
     cancel_on = HandleFailureLocked(
-        *job, absl::StrCat("could not deploy ", job->graph.vertices(tdd.vertex_id()).name(), " (",
-                           tdd.subtask() + 1, ") to TaskManager ", d.tm_id, ": ", st.message()));
+        *job, absl::StrCat("could not deploy ", job->graph.vertices(task.vertex_id()).name(), " (",
+                           task.subtask() + 1, ") to TaskManager ", d.tm_id, ": ", st.message()));
     MaybeCompleteLocked(*job);
   }
-  for (const auto& tm : cancel_on) SendCancel(tm, tdd.job_id());
+  for (const auto& tm : cancel_on) SendCancel(tm, task.job_id());
 }
 
 // ---- TaskManagers ----
@@ -175,7 +175,7 @@ void Dispatcher::LoseTaskManagerLocked(const std::string& id, const std::string&
     bool affected = false;
     for (auto& [key, t] : job.tasks) {
       if (t.tm_id == id && !IsTerminalTaskState(t.state)) {
-        t.state = "FAILED";
+        t.state = proto::TASK_FAILED;
         t.failure = cause;
         affected = true;
       }
@@ -192,13 +192,14 @@ absl::Status Dispatcher::UpdateTaskState(const proto::TaskStateUpdate& u) {
   std::set<std::string> cancel_on;
   {
     absl::MutexLock lock(&mu_);
-    Job* job = FindJobLocked(u.job_id());
+    const proto::ExecutionAttemptId& task = u.task();
+    Job* job = FindJobLocked(task.job_id());
     if (!job) return absl::OkStatus();
-    TaskKey key{u.vertex_id(), u.subtask()};
+    TaskKey key{task.vertex_id(), task.subtask()};
     auto t = job->tasks.find(key);
-    if (t == job->tasks.end() || t->second.attempt != u.attempt()) return absl::OkStatus();
+    if (t == job->tasks.end() || t->second.attempt != task.attempt()) return absl::OkStatus();
     if (IsTerminalTaskState(t->second.state)) return absl::OkStatus();
-    if (u.state() == "END_OF_DATA") {
+    if (u.end_of_data()) {
       // Not a state of its own: the task keeps running until the final checkpoint.
       if (job->checkpoints) job->checkpoints->OnEndOfData(key);
       if (coordinator_) coordinator_->Wake();
@@ -206,38 +207,39 @@ absl::Status Dispatcher::UpdateTaskState(const proto::TaskStateUpdate& u) {
     }
     t->second.state = u.state();
     t->second.failure = u.failure();
-    if (u.state() == "FINISHED" && job->checkpoints && job->checkpoints->OnTaskFinished(key)) {
+    if (u.state() == proto::TASK_FINISHED && job->checkpoints && job->checkpoints->OnTaskFinished(key)) {
       if (coordinator_) coordinator_->Wake();
     }
-    if (u.state() == "FAILED") {
-      const auto& v = job->graph.vertices(u.vertex_id());
-      cancel_on = HandleFailureLocked(*job, absl::StrCat(v.name(), " (", u.subtask() + 1, "/", v.parallelism(),
+    if (u.state() == proto::TASK_FAILED) {
+      const auto& v = job->graph.vertices(task.vertex_id());
+      cancel_on = HandleFailureLocked(*job, absl::StrCat(v.name(), " (", task.subtask() + 1, "/", v.parallelism(),
                                                           ") on TaskManager ", u.tm_id(), " failed: ", u.failure()));
     }
     MaybeCompleteLocked(*job);
   }
-  for (const auto& tm : cancel_on) SendCancel(tm, u.job_id());
+  for (const auto& tm : cancel_on) SendCancel(tm, u.task().job_id());
   return absl::OkStatus();
 }
 
 absl::Status Dispatcher::AcknowledgeCheckpoint(const proto::AcknowledgeCheckpointRequest& a) {
   absl::MutexLock lock(&mu_);
-  Job* job = FindJobLocked(a.job_id());
+  Job* job = FindJobLocked(a.task().job_id());
   // Late acknowledgements (of an aborted checkpoint or an old attempt) are ignored.
-  if (!job || a.attempt() != job->attempt || !job->checkpoints) return absl::OkStatus();
+  if (!job || a.task().attempt() != job->attempt || !job->checkpoints) return absl::OkStatus();
   if (job->checkpoints->Acknowledge(a) && coordinator_) coordinator_->Wake();
   return absl::OkStatus();
 }
 
 absl::Status Dispatcher::DeclineCheckpoint(const proto::DeclineCheckpointRequest& d) {
   absl::MutexLock lock(&mu_);
-  Job* job = FindJobLocked(d.job_id());
-  if (!job || d.attempt() != job->attempt || !job->checkpoints || !job->checkpoints->IsPending(d.checkpoint_id())) {
+  const proto::ExecutionAttemptId& task = d.task();
+  Job* job = FindJobLocked(task.job_id());
+  if (!job || task.attempt() != job->attempt || !job->checkpoints || !job->checkpoints->IsPending(d.checkpoint_id())) {
     return absl::OkStatus();
   }
-  const auto& v = job->graph.vertices(d.vertex_id());
+  const auto& v = job->graph.vertices(task.vertex_id());
   AbortPendingLocked(*job,
-                     absl::StrCat(v.name(), " (", d.subtask() + 1, "/", v.parallelism(), ") declined it: ", d.reason()),
+                     absl::StrCat(v.name(), " (", task.subtask() + 1, "/", v.parallelism(), ") declined it: ", d.reason()),
                      /*count_failure=*/true);
   return absl::OkStatus();
 }
@@ -296,7 +298,7 @@ absl::StatusOr<std::string> Dispatcher::SubmitJob(const proto::SubmitJobRequest&
     job.library_sha256 = req.library_sha256();
     job.args.assign(req.args().begin(), req.args().end());
     job.config.insert(req.config().begin(), req.config().end());
-    job.state = "CREATED";
+    job.state = proto::JOB_CREATED;
     job.start_time_ms = NowMillis();
     job.conf = std::move(job_conf);
     job.auto_watermark_interval_ms = job.conf.GetDurationMs("pipeline.auto-watermark-interval");
@@ -304,7 +306,7 @@ absl::StatusOr<std::string> Dispatcher::SubmitJob(const proto::SubmitJobRequest&
     job.checkpoints = std::move(checkpoints);
     job.slots = std::move(*slots);
     deployments = DeployAttemptLocked(job);
-    job.state = "RUNNING";
+    job.state = proto::JOB_RUNNING;
     std::string restore_dir_of_job;
     const proto::CheckpointMetadata* from = job.checkpoints->RestoreSource(&restore_dir_of_job);
     spdlog::info("job {} ({}) submitted: {} tasks in {} slots{}", job_id, job.graph.name(), deployments.size(), needed,
@@ -336,7 +338,8 @@ Dispatcher::Deployments Dispatcher::DeployAttemptLocked(Job& job) {
                                                 [&addresses](const std::string& tm) { return addresses[tm]; });
   job.tasks.clear();
   for (const auto& d : out) {
-    job.tasks[{d.tdd.vertex_id(), d.tdd.subtask()}] = TaskEntry{"DEPLOYING", d.tm_id, "", job.attempt};
+    job.tasks[{d.tdd.task().vertex_id(), d.tdd.task().subtask()}] =
+        TaskEntry{proto::TASK_DEPLOYING, d.tm_id, "", job.attempt};
   }
   return out;
 }
@@ -369,10 +372,10 @@ absl::Status Dispatcher::CancelJob(const std::string& job_id) {
     Job* job = FindJobLocked(job_id);
     if (!job) return absl::NotFoundError("no job " + job_id);
     if (IsTerminalJobState(job->state)) {
-      return absl::FailedPreconditionError(absl::StrCat("job ", job->id, " is already ", job->state));
+      return absl::FailedPreconditionError(absl::StrCat("job ", job->id, " is already ", std::string(JobStateName(job->state))));
     }
-    if (job->state == "CANCELLING") return absl::OkStatus();
-    job->state = "CANCELLING";
+    if (job->state == proto::JOB_CANCELLING) return absl::OkStatus();
+    job->state = proto::JOB_CANCELLING;
     job->stop_requested = Clock::now();
     tms = TaskManagersOf(*job);
     spdlog::info("job {} cancelling", job->id);
@@ -416,7 +419,7 @@ void Dispatcher::FillStatusLocked(const Job& job, proto::JobStatus* s, bool with
 // ---- Job states ----
 
 void Dispatcher::FailJobLocked(Job& job, const std::string& cause) {
-  job.state = "FAILING";
+  job.state = proto::JOB_FAILING;
   job.failure = cause;
   job.stop_requested = Clock::now();
   spdlog::warn("job {} failing: {}", job.id, cause);
@@ -428,25 +431,25 @@ void Dispatcher::MaybeCompleteLocked(Job& job) {
   bool all_terminal = true, all_finished = true;
   for (const auto& [key, t] : job.tasks) {
     all_terminal &= IsTerminalTaskState(t.state);
-    all_finished &= t.state == "FINISHED";
+    all_finished &= t.state == proto::TASK_FINISHED;
   }
   if (!all_terminal) return;
-  if (job.state == "RESTARTING") {
+  if (job.state == proto::JOB_RESTARTING) {
     if (coordinator_) coordinator_->Wake();  // it redeploys once the delay has passed
     return;
   }
   AbortPendingLocked(job, "the job ended", /*count_failure=*/false);
-  if (job.state == "RUNNING" && all_finished) {
-    job.state = "FINISHED";
-  } else if (job.state == "CANCELLING") {
-    job.state = "CANCELED";
+  if (job.state == proto::JOB_RUNNING && all_finished) {
+    job.state = proto::JOB_FINISHED;
+  } else if (job.state == proto::JOB_CANCELLING) {
+    job.state = proto::JOB_CANCELED;
   } else {
-    job.state = "FAILED";
+    job.state = proto::JOB_FAILED;
     if (job.failure.empty()) job.failure = "tasks ended without finishing";
   }
   job.end_time_ms = NowMillis();
   ReleaseSlotsLocked(job);
-  spdlog::info("job {} ({}) {}", job.id, job.graph.name(), job.state);
+  spdlog::info("job {} ({}) {}", job.id, job.graph.name(), JobStateName(job.state));
   for (const auto& tm : TaskManagersOf(job)) releases_.emplace_back(tm, job.id);
   if (monitor_) monitor_->Wake();
   terminal_order_.push_back(job.id);
@@ -465,7 +468,7 @@ void Dispatcher::ReleaseSlotsLocked(Job& job) {
 // ---- Failover ----
 
 std::set<std::string> Dispatcher::HandleFailureLocked(Job& job, const std::string& cause) {
-  if (job.state != "RUNNING") return {};  // already restarting, failing, cancelling or over
+  if (job.state != proto::JOB_RUNNING) return {};  // already restarting, failing, cancelling or over
   AbortPendingLocked(job, "the job failed", /*count_failure=*/false);
   auto now = Clock::now();
   std::optional<Millis> delay = job.restart_strategy->OnFailure(now);
@@ -474,7 +477,7 @@ std::set<std::string> Dispatcher::HandleFailureLocked(Job& job, const std::strin
                            ? absl::StrCat(cause, " (no more restarts: ", job.restart_strategy->Describe(), ")")
                            : cause);
   } else {
-    job.state = "RESTARTING";
+    job.state = proto::JOB_RESTARTING;
     job.failure = cause;
     job.stop_requested = now;
     job.restart_at = now + *delay;
@@ -491,7 +494,7 @@ void Dispatcher::Restart(const std::string& job_id) {
   {
     absl::MutexLock lock(&mu_);
     Job* job = FindJobLocked(job_id);
-    if (!job || job->state != "RESTARTING") return;
+    if (!job || job->state != proto::JOB_RESTARTING) return;
     old_tms = TaskManagersOf(*job);
   }
   // A TaskManager that does not answer now is gone: do not wait for its heartbeats to stop.
@@ -513,7 +516,7 @@ void Dispatcher::Restart(const std::string& job_id) {
   {
     absl::MutexLock lock(&mu_);
     Job* job = FindJobLocked(job_id);
-    if (!job || job->state != "RESTARTING") return;
+    if (!job || job->state != proto::JOB_RESTARTING) return;
     ReleaseSlotsLocked(*job);
     int needed = SlotsNeeded(job->graph);
     auto slots = resources_.AllocateSlots(needed);
@@ -536,7 +539,7 @@ void Dispatcher::Restart(const std::string& job_id) {
     job->restarts++;
     job->checkpoints->OnRestart(Clock::now());
     deployments = DeployAttemptLocked(*job);
-    job->state = "RUNNING";
+    job->state = proto::JOB_RUNNING;
     const proto::CheckpointMetadata* latest = job->checkpoints->latest();
     spdlog::info("job {} restarted (attempt {}){}", job->id, job->attempt,
                  latest ? absl::StrCat(" from checkpoint ", latest->checkpoint_id()) : "");
@@ -583,7 +586,7 @@ void Dispatcher::CompleteCheckpoint(const std::string& job_id, const CheckpointC
       return;
     }
     if (!outcome.completed) return;
-    if (job->state == "RUNNING") tms = TaskManagersOf(*job);
+    if (job->state == proto::JOB_RUNNING) tms = TaskManagersOf(*job);
     attempt = job->attempt;
     job_dir = job->checkpoints->settings().job_dir;
   }
@@ -605,7 +608,7 @@ void Dispatcher::RunCoordinatorOnce() {
     auto now = Clock::now();
     for (auto& [id, job] : jobs_) {
       CheckpointCoordinator& cc = *job.checkpoints;
-      if (job.state == "RESTARTING" && now >= job.restart_at && !cc.writing()) {
+      if (job.state == proto::JOB_RESTARTING && now >= job.restart_at && !cc.writing()) {
         bool all_terminal = true;
         for (const auto& [key, t] : job.tasks) all_terminal &= IsTerminalTaskState(t.state);
         if (all_terminal) restarts.push_back(id);
@@ -615,7 +618,7 @@ void Dispatcher::RunCoordinatorOnce() {
       } else if (auto expired = cc.ExpireOverdue(now)) {
         HandleAbortedLocked(job, *expired);
       }
-      if (job.state != "RUNNING") continue;
+      if (job.state != proto::JOB_RUNNING) continue;
       std::vector<CheckpointCoordinator::TaskView> views;
       for (const auto& [key, t] : job.tasks) {
         views.push_back({key, job.graph.vertices(key.first).is_source(), t.state, t.tm_id});
@@ -668,11 +671,11 @@ void Dispatcher::RunMonitorOnce() {
     }
     // Tasks that do not confirm cancellation in time are taken as gone.
     for (auto& [job_id, job] : jobs_) {
-      if ((job.state == "FAILING" || job.state == "CANCELLING" || job.state == "RESTARTING") &&
+      if ((job.state == proto::JOB_FAILING || job.state == proto::JOB_CANCELLING || job.state == proto::JOB_RESTARTING) &&
           now - job.stop_requested > options_.cancel_timeout) {
         for (auto& [key, t] : job.tasks) {
           if (!IsTerminalTaskState(t.state)) {
-            t.state = "CANCELED";
+            t.state = proto::TASK_CANCELED;
             t.failure = absl::StrCat("did not confirm cancellation within ", options_.cancel_timeout.count() / 1000, " s");
           }
         }

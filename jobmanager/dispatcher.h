@@ -89,7 +89,7 @@ class Dispatcher final : public JobManagerGateway {
 
  private:
   struct TaskEntry {
-    std::string state;
+    proto::TaskState state = proto::TASK_DEPLOYING;
     std::string tm_id;
     std::string failure;
     int attempt = 0;
@@ -101,7 +101,7 @@ class Dispatcher final : public JobManagerGateway {
     std::vector<std::string> args;
     std::map<std::string, std::string> config;  // the job's -D overrides
     Configuration conf;                          // the cluster's, with the overrides
-    std::string state;
+    proto::JobState state = proto::JOB_CREATED;
     std::string failure;
     int64_t start_time_ms = 0;
     int64_t end_time_ms = 0;

@@ -5,6 +5,7 @@
 #include <nlohmann/json.hpp>
 
 #include "absl/strings/str_cat.h"
+#include "common/job_states.h"
 #include "jobmanager/dashboard_html.h"
 
 namespace sluice {
@@ -35,7 +36,7 @@ json JobOverview(const proto::JobStatus& j) {
                     .count();
   return json{{"jid", j.job_id()},
               {"name", j.name()},
-              {"state", j.state()},
+              {"state", std::string(JobStateName(j.state()))},
               {"start-time", j.start_time_ms()},
               {"end-time", end},
               {"duration", (end > 0 ? end : now) - j.start_time_ms()},
@@ -70,7 +71,7 @@ absl::StatusOr<std::unique_ptr<RestServer>> RestServer::Start(JobManagerGateway&
   s.Get("/overview", [service](const httplib::Request&, httplib::Response& res) {
     proto::ClusterOverview ov = service->GetOverview();
     std::map<std::string, int> by_state;
-    for (const auto& j : service->ListJobs(/*include_terminated=*/true)) by_state[j.state()]++;
+    for (const auto& j : service->ListJobs(/*include_terminated=*/true)) by_state[std::string(JobStateName(j.state()))]++;
     Reply(res, 200,
           json{{"taskmanagers", ov.task_managers_size()},
                {"slots-total", ov.total_slots()},
@@ -99,7 +100,7 @@ absl::StatusOr<std::unique_ptr<RestServer>> RestServer::Start(JobManagerGateway&
     return [service, overview](const httplib::Request&, httplib::Response& res) {
       json arr = json::array();
       for (const auto& j : service->ListJobs(/*include_terminated=*/true)) {
-        arr.push_back(overview ? JobOverview(j) : json{{"id", j.job_id()}, {"status", j.state()}});
+        arr.push_back(overview ? JobOverview(j) : json{{"id", j.job_id()}, {"status", std::string(JobStateName(j.state()))}});
       }
       Reply(res, 200, json{{"jobs", arr}});
     };
@@ -116,7 +117,7 @@ absl::StatusOr<std::unique_ptr<RestServer>> RestServer::Start(JobManagerGateway&
     for (const auto& t : st.tasks()) {
       tasks.push_back({{"vertex", t.vertex_id()},
                        {"subtask", t.subtask()},
-                       {"status", t.state()},
+                       {"status", std::string(TaskStateName(t.state()))},
                        {"taskmanager-id", t.tm_id()},
                        {"failure", t.failure()}});
     }

@@ -27,10 +27,10 @@ absl::Status Scheduler::ValidateGraph(const proto::JobGraph& g) {
         e.target_vertex() >= g.vertices_size()) {
       return absl::InvalidArgumentError("an edge names a vertex that does not exist");
     }
-    if (PartitionerFromName(e.partitioner()) == Partitioner::kDefault) {
-      return absl::InvalidArgumentError("unknown partitioner '" + e.partitioner() + "'");
+    if (e.partitioner() == proto::PARTITIONER_UNSPECIFIED || !proto::Partitioner_IsValid(e.partitioner())) {
+      return absl::InvalidArgumentError(absl::StrCat("an edge has an unknown partitioner (", e.partitioner(), ")"));
     }
-    if (e.partitioner() == "forward" &&
+    if (e.partitioner() == proto::PARTITIONER_FORWARD &&
         g.vertices(e.source_vertex()).parallelism() != g.vertices(e.target_vertex()).parallelism()) {
       return absl::InvalidArgumentError("a forward edge joins vertices of different parallelism");
     }
@@ -51,14 +51,15 @@ std::vector<Scheduler::Deployment> Scheduler::BuildDeployments(
     for (int s = 0; s < v.parallelism(); ++s) {
       const std::string& tm_id = slots[s];
       proto::TaskDeploymentDescriptor tdd;
-      tdd.set_job_id(job.job_id);
+      proto::ExecutionAttemptId* task = tdd.mutable_task();
+      task->set_job_id(job.job_id);
+      task->set_vertex_id(v.id());
+      task->set_subtask(s);
+      task->set_attempt(job.attempt);
       tdd.set_job_name(g.name());
       tdd.set_library_sha256(job.library_sha256);
       for (const auto& a : job.args) tdd.add_args(a);
       *tdd.mutable_graph() = g;
-      tdd.set_vertex_id(v.id());
-      tdd.set_subtask(s);
-      tdd.set_attempt(job.attempt);
       tdd.mutable_config()->insert(job.config.begin(), job.config.end());
       tdd.set_auto_watermark_interval_ms(job.auto_watermark_interval_ms);
       if (!job.checkpoint_dir.empty()) {
@@ -84,7 +85,7 @@ std::vector<Scheduler::Deployment> Scheduler::BuildDeployments(
         if (edge.target_vertex() == v.id()) {
           int producers = g.vertices(edge.source_vertex()).parallelism();
           SubtaskRange range{0, producers};
-          if (edge.partitioner() == "forward" || edge.partitioner() == "rescale") {
+          if (edge.partitioner() == proto::PARTITIONER_FORWARD || edge.partitioner() == proto::PARTITIONER_RESCALE) {
             range = pointwise_producers(s, producers, v.parallelism());
           }
           auto* gate = tdd.add_inputs();

@@ -11,6 +11,7 @@
 #include "common/checkpoint_storage.h"
 #include "common/ids.h"
 #include "common/job_graph.h"
+#include "common/job_states.h"
 #include "spdlog/spdlog.h"
 
 namespace sluice {
@@ -74,7 +75,7 @@ class Task::SnapshotWriter {
       // Named relative to the job's checkpoint directory: a later checkpoint may refer to the
       // file of a task that has finished since.
       std::string dir = absl::StrCat(tdd.checkpoint_dir(), "/chk-", item.id);
-      std::string file = absl::StrCat("chk-", item.id, "/v", tdd.vertex_id(), "-s", tdd.subtask());
+      std::string file = absl::StrCat("chk-", item.id, "/v", tdd.task().vertex_id(), "-s", tdd.task().subtask());
       proto::StateHandle* h = ack.add_handles();
       std::error_code ec;
       std::filesystem::create_directories(dir, ec);
@@ -84,19 +85,16 @@ class Task::SnapshotWriter {
                              : WriteStateFile(absl::StrCat(tdd.checkpoint_dir(), "/", file), item.snaps, h);
       if (!st.ok()) {
         proto::DeclineCheckpointRequest d;
-        d.set_job_id(tdd.job_id());
-        d.set_vertex_id(tdd.vertex_id());
-        d.set_subtask(tdd.subtask());
-        d.set_attempt(tdd.attempt());
+        *d.mutable_task() = tdd.task();
         d.set_checkpoint_id(item.id);
         d.set_reason(std::string(st.message()));
         spdlog::warn("task {} ({}) declines checkpoint {}: {}", task_.info_.task_name,
-                     tdd.subtask() + 1, item.id, std::string(st.message()));
+                     tdd.task().subtask() + 1, item.id, std::string(st.message()));
         task_.services_.decline(d);
         return;
       }
-      h->set_vertex_id(tdd.vertex_id());
-      h->set_subtask(tdd.subtask());
+      h->set_vertex_id(tdd.task().vertex_id());
+      h->set_subtask(tdd.task().subtask());
       h->set_file(file);
       int64_t stored = h->size();
       int64_t full = h->size();
@@ -112,10 +110,7 @@ class Task::SnapshotWriter {
       h->set_checkpointed_size(stored);
       h->set_full_size(full);
     }
-    ack.set_job_id(tdd.job_id());
-    ack.set_vertex_id(tdd.vertex_id());
-    ack.set_subtask(tdd.subtask());
-    ack.set_attempt(tdd.attempt());
+    *ack.mutable_task() = tdd.task();
     ack.set_checkpoint_id(item.id);
     ack.set_sync_duration_us(item.sync_us);
     ack.set_async_duration_us(std::chrono::duration_cast<std::chrono::microseconds>(
@@ -185,15 +180,15 @@ class Task::ProcessingTimer {
 Task::Task(proto::TaskDeploymentDescriptor tdd, std::vector<std::shared_ptr<ResultPartition>> outputs,
            TaskServices services)
     : tdd_(std::move(tdd)), outputs_(std::move(outputs)), services_(std::move(services)) {
-  const auto& v = tdd_.graph().vertices(tdd_.vertex_id());
-  info_.job_id = tdd_.job_id();
+  const auto& v = tdd_.graph().vertices(tdd_.task().vertex_id());
+  info_.job_id = tdd_.task().job_id();
   info_.job_name = tdd_.job_name();
   info_.task_name = v.name();
-  info_.vertex_id = tdd_.vertex_id();
-  info_.subtask_index = tdd_.subtask();
+  info_.vertex_id = tdd_.task().vertex_id();
+  info_.subtask_index = tdd_.task().subtask();
   info_.parallelism = v.parallelism();
   info_.max_parallelism = tdd_.graph().max_parallelism();
-  info_.attempt = tdd_.attempt();
+  info_.attempt = tdd_.task().attempt();
   info_.checkpointing = !tdd_.checkpoint_dir().empty();
   info_.auto_watermark_interval_ms = tdd_.auto_watermark_interval_ms();
   for (auto& p : outputs_) p->set_cancel_flag(&cancelled_);
@@ -231,40 +226,44 @@ void Task::Run() {
   pthread_setname_np(pthread_self(), thread_name.substr(0, 15).c_str());
   const std::string who = absl::StrCat(info_.task_name, " (", info_.subtask_index + 1, "/",
                                        info_.parallelism, ") of job ", info_.job_id);
-  std::string state = "FINISHED";
+  proto::TaskState state = proto::TASK_FINISHED;
   std::string failure;
   try {
     Invoke();
-    if (cancelled()) state = "CANCELED";
+    if (cancelled()) state = proto::TASK_CANCELED;
   } catch (const TaskCancelled&) {
-    state = "CANCELED";
+    state = proto::TASK_CANCELED;
   } catch (const std::exception& e) {
     if (cancelled()) {
-      state = "CANCELED";
+      state = proto::TASK_CANCELED;
     } else {
-      state = "FAILED";
+      state = proto::TASK_FAILED;
       failure = e.what();
     }
   } catch (...) {
-    state = cancelled() ? "CANCELED" : "FAILED";
-    if (state == "FAILED") failure = "unknown exception";
+    state = cancelled() ? proto::TASK_CANCELED : proto::TASK_FAILED;
+    if (state == proto::TASK_FAILED) failure = "unknown exception";
   }
   std::fflush(stdout);
   failure = ToValidUtf8(failure);  // user text; protobuf strings must be UTF-8
-  if (state == "FAILED") {
+  if (state == proto::TASK_FAILED) {
     spdlog::warn("task {} failed: {}", who, failure);
   } else {
-    spdlog::info("task {} {}", who, state);
+    spdlog::info("task {} {}", who, TaskStateName(state));
   }
   done_.store(true);
-  services_.report(tdd_, state, failure);
+  proto::TaskStateUpdate update;
+  *update.mutable_task() = tdd_.task();
+  update.set_state(state);
+  update.set_failure(failure);
+  services_.report(std::move(update));
 }
 
 void Task::Invoke() {
   auto job = services_.load_job(tdd_);
   if (!job.ok()) throw std::runtime_error(std::string(job.status().message()));
   const StreamExecutionEnvironment& env = *job->env;
-  const auto& vertex = tdd_.graph().vertices(tdd_.vertex_id());
+  const auto& vertex = tdd_.graph().vertices(tdd_.task().vertex_id());
 
   std::vector<OutputBinding> bindings;
   for (size_t i = 0; i < outputs_.size(); ++i) {
@@ -273,7 +272,7 @@ void Task::Invoke() {
     b.source_node = e.source_node();
     b.target_node = e.target_node();
     b.target_input = e.target_input();
-    b.partitioner = PartitionerFromName(e.partitioner());
+    b.partitioner = PartitionerFromProto(e.partitioner());
     b.writer = outputs_[i].get();
     bindings.push_back(b);
   }
@@ -537,7 +536,12 @@ void Task::EndInput(ChainTask& chain) {
   chain.end_input();
   for (auto& p : outputs_) p->BroadcastEvent(BufferKind::kEndOfData);
   input_ended_ = true;
-  if (checkpointing() && chain.is_source()) services_.report(tdd_, "END_OF_DATA", "");
+  if (checkpointing() && chain.is_source()) {
+    proto::TaskStateUpdate update;
+    *update.mutable_task() = tdd_.task();
+    update.set_end_of_data(true);
+    services_.report(std::move(update));
+  }
 }
 
 void Task::AwaitFinalCheckpoint() {

@@ -47,10 +47,8 @@ struct TaskServices {
   size_t credits = 4;
   // Loads (or finds loaded) the job of a descriptor. May block while the library downloads.
   std::function<absl::StatusOr<LoadedJob>(const proto::TaskDeploymentDescriptor&)> load_job;
-  // Reports a task state change to the JobManager.
-  std::function<void(const proto::TaskDeploymentDescriptor&, const std::string& state,
-                     const std::string& failure)>
-      report;
+  // Reports a task state change (or a source's end of data) to the JobManager.
+  std::function<void(proto::TaskStateUpdate)> report;
   // Sends a checkpoint acknowledgement or refusal to the JobManager.
   std::function<void(const proto::AcknowledgeCheckpointRequest&)> acknowledge;
   std::function<void(const proto::DeclineCheckpointRequest&)> decline;

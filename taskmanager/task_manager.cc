@@ -15,6 +15,7 @@
 #include "common/grpc_status.h"
 #include "common/ids.h"
 #include "common/job_library.h"
+#include "common/job_states.h"
 #include "proto/jobmanager.grpc.pb.h"
 #include "proto/taskmanager.grpc.pb.h"
 #include "spdlog/spdlog.h"
@@ -121,10 +122,10 @@ class TaskManagerImpl final : public proto::TaskExecutorService::Service {
 
   grpc::Status DeployTask(grpc::ServerContext*, const proto::TaskDeploymentDescriptor* tdd,
                           proto::Empty*) override {
-    if (!IsValidJobId(tdd->job_id())) {
-      return grpc::Status(grpc::StatusCode::INVALID_ARGUMENT, "malformed job id '" + tdd->job_id() + "'");
+    if (!IsValidJobId(tdd->task().job_id())) {
+      return grpc::Status(grpc::StatusCode::INVALID_ARGUMENT, "malformed job id '" + tdd->task().job_id() + "'");
     }
-    if (tdd->vertex_id() < 0 || tdd->vertex_id() >= tdd->graph().vertices_size()) {
+    if (tdd->task().vertex_id() < 0 || tdd->task().vertex_id() >= tdd->graph().vertices_size()) {
       return grpc::Status(grpc::StatusCode::INVALID_ARGUMENT, "vertex id out of range");
     }
     std::vector<std::shared_ptr<ResultPartition>> outputs;
@@ -135,9 +136,9 @@ class TaskManagerImpl final : public proto::TaskExecutorService::Service {
       auto p = std::make_shared<ResultPartition>(o.partition_id(), o.num_subpartitions(), buffer_size_,
                                                  credits_, flush_clock_.get());
       const auto& edge = tdd->graph().edges(o.edge_index());
-      if (edge.partitioner() == "forward" || edge.partitioner() == "rescale") {
-        int producers = tdd->graph().vertices(tdd->vertex_id()).parallelism();
-        SubtaskRange r = pointwise_consumers(tdd->subtask(), producers, o.num_subpartitions());
+      if (edge.partitioner() == proto::PARTITIONER_FORWARD || edge.partitioner() == proto::PARTITIONER_RESCALE) {
+        int producers = tdd->graph().vertices(tdd->task().vertex_id()).parallelism();
+        SubtaskRange r = pointwise_consumers(tdd->task().subtask(), producers, o.num_subpartitions());
         p->set_consumed_range(r.begin, r.end);
       }
       registry_.Register(p);
@@ -155,8 +156,7 @@ class TaskManagerImpl final : public proto::TaskExecutorService::Service {
     services.credits = credits_;
     services.buffer_timeout = buffer_timeout_;
     services.load_job = [this](const proto::TaskDeploymentDescriptor& d) { return LoadJob(d); };
-    services.report = [this](const proto::TaskDeploymentDescriptor& d, const std::string& state,
-                             const std::string& failure) { Report(d, state, failure); };
+    services.report = [this](proto::TaskStateUpdate u) { Report(std::move(u)); };
     services.acknowledge = [this](const proto::AcknowledgeCheckpointRequest& r) {
       CallJobManager("acknowledge checkpoint", [&](grpc::ClientContext* ctx, proto::Empty* e) {
         return jm_stub_->AcknowledgeCheckpoint(ctx, r, e);
@@ -174,7 +174,10 @@ class TaskManagerImpl final : public proto::TaskExecutorService::Service {
       if (stopping_) return grpc::Status(grpc::StatusCode::UNAVAILABLE, "TaskManager is stopping");
       tasks_.push_back(std::move(task));
     }
-    Report(*tdd, "RUNNING", "");
+    proto::TaskStateUpdate running;
+    *running.mutable_task() = tdd->task();
+    running.set_state(proto::TASK_RUNNING);
+    Report(std::move(running));
     raw->Start();
     ReapTasks(/*wait=*/false);
     return grpc::Status::OK;
@@ -215,7 +218,7 @@ class TaskManagerImpl final : public proto::TaskExecutorService::Service {
                                  proto::Empty*) override {
     ForEachTaskOf(req->job_id(), req->attempt(), [&](Task& t) {
       const auto& d = t.descriptor();
-      if (d.graph().vertices(d.vertex_id()).is_source()) {
+      if (d.graph().vertices(d.task().vertex_id()).is_source()) {
         t.TriggerCheckpoint(req->checkpoint_id(), req->timestamp_ms());
       }
     });
@@ -234,7 +237,7 @@ class TaskManagerImpl final : public proto::TaskExecutorService::Service {
   void ForEachTaskOf(const std::string& job_id, int attempt, Fn fn) {
     std::lock_guard<std::mutex> lock(mu_);
     for (auto& t : tasks_) {
-      if (t->descriptor().job_id() == job_id && t->descriptor().attempt() == attempt) fn(*t);
+      if (t->descriptor().task().job_id() == job_id && t->descriptor().task().attempt() == attempt) fn(*t);
     }
   }
 
@@ -253,7 +256,7 @@ class TaskManagerImpl final : public proto::TaskExecutorService::Service {
   void CancelTasks(const std::string& job_id) {
     std::lock_guard<std::mutex> lock(mu_);
     for (auto& t : tasks_) {
-      if (job_id.empty() || t->descriptor().job_id() == job_id) t->Cancel();
+      if (job_id.empty() || t->descriptor().task().job_id() == job_id) t->Cancel();
     }
   }
 
@@ -269,7 +272,7 @@ class TaskManagerImpl final : public proto::TaskExecutorService::Service {
     }
     {
       std::lock_guard<std::mutex> lock(mu_);
-      for (const auto& t : tasks_) ids.push_back(t->descriptor().job_id());
+      for (const auto& t : tasks_) ids.push_back(t->descriptor().task().job_id());
     }
     for (const auto& id : ids) registry_.ReleaseJob(id);
   }
@@ -295,7 +298,7 @@ class TaskManagerImpl final : public proto::TaskExecutorService::Service {
     std::shared_ptr<JobSlot> slot;
     {
       std::lock_guard<std::mutex> lock(jobs_mu_);
-      auto& s = jobs_[tdd.job_id()];
+      auto& s = jobs_[tdd.task().job_id()];
       if (!s) s = std::make_shared<JobSlot>();
       slot = s;
     }
@@ -362,15 +365,7 @@ class TaskManagerImpl final : public proto::TaskExecutorService::Service {
     if (!st.ok()) spdlog::warn("cannot {} at the JobManager: {}", what, st.error_message());
   }
 
-  void Report(const proto::TaskDeploymentDescriptor& tdd, const std::string& state,
-              const std::string& failure) {
-    proto::TaskStateUpdate u;
-    u.set_job_id(tdd.job_id());
-    u.set_vertex_id(tdd.vertex_id());
-    u.set_subtask(tdd.subtask());
-    u.set_attempt(tdd.attempt());
-    u.set_state(state);
-    u.set_failure(failure);
+  void Report(proto::TaskStateUpdate u) {
     u.set_tm_id(id_);
     {
       std::lock_guard<std::mutex> lock(mu_);
@@ -401,12 +396,13 @@ class TaskManagerImpl final : public proto::TaskExecutorService::Service {
         if (st.ok()) break;
         if (attempt == 3) {
           spdlog::warn("cannot report task {}.{} of job {} as {} to the JobManager: {}; retrying",
-                       u.vertex_id(), u.subtask(), u.job_id(), u.state(), st.error_message());
+                       u.task().vertex_id(), u.task().subtask(), u.task().job_id(),
+                       u.end_of_data() ? "END_OF_DATA" : TaskStateName(u.state()), st.error_message());
         }
         if (st.error_code() == grpc::StatusCode::INVALID_ARGUMENT ||
             st.error_code() == grpc::StatusCode::INTERNAL) {
           spdlog::error("JobManager rejected the state report of task {}.{} of job {}: {}",
-                        u.vertex_id(), u.subtask(), u.job_id(), st.error_message());
+                        u.task().vertex_id(), u.task().subtask(), u.task().job_id(), st.error_message());
           break;
         }
         std::unique_lock<std::mutex> lock(mu_);

@@ -97,7 +97,7 @@ TEST(ChaosFaultTest, MapThatThrowsOnceRestartsWithExactOutput) {
   ChaosRun run(cluster, "map", FaultScale());
   proto::JobStatus st;
   SLUICE_ASSIGN_OR_FAIL(st, RunToEnd(cluster, run, /*attempts=*/3, {"--fail-map"}));
-  ASSERT_EQ(st.state(), "FINISHED") << st.failure();
+  ASSERT_EQ(st.state(), proto::JOB_FINISHED) << st.failure();
   EXPECT_TRUE(run.Fired("map"));
   EXPECT_GE(st.restarts(), 1);
   EXPECT_GE(st.completed_checkpoints(), 2);
@@ -113,7 +113,7 @@ TEST(ChaosFaultTest, FailureInsideASnapshotRestartsWithExactOutput) {
   ChaosRun run(cluster, "snapshot", FaultScale());
   proto::JobStatus st;
   SLUICE_ASSIGN_OR_FAIL(st, RunToEnd(cluster, run, /*attempts=*/3, {"--fail-snapshot"}));
-  ASSERT_EQ(st.state(), "FINISHED") << st.failure();
+  ASSERT_EQ(st.state(), proto::JOB_FINISHED) << st.failure();
   EXPECT_TRUE(run.Fired("snapshot"));
   EXPECT_GE(st.restarts(), 1);
   EXPECT_TRUE(SequenceCountOutputIsCorrect(run.output, run.scale.keys, run.scale.per_key));
@@ -132,7 +132,7 @@ TEST(ChaosFaultTest, FailureDuringRestoreRestartsAgainWithExactOutput) {
   proto::JobStatus st;
   SLUICE_ASSIGN_OR_FAIL(st,
                         RunToEnd(cluster, run, /*attempts=*/4, {"--fail-map", "--fail-restore"}));
-  ASSERT_EQ(st.state(), "FINISHED") << st.failure();
+  ASSERT_EQ(st.state(), proto::JOB_FINISHED) << st.failure();
   EXPECT_TRUE(run.Fired("map"));
   EXPECT_TRUE(run.Fired("restore"));
   EXPECT_GE(st.restarts(), 2);
@@ -167,9 +167,9 @@ TEST(ChaosFaultTest, CorruptCheckpointIsRefusedNamingTheFile) {
   SLUICE_ASSIGN_OR_FAIL(
       st, cluster.WaitUntilOrEnd(
               job, [](const proto::JobStatus& s) { return s.last_checkpoint_id() >= 3; }, 30s));
-  ASSERT_EQ(st.state(), "RUNNING") << st.failure();
+  ASSERT_EQ(st.state(), proto::JOB_RUNNING) << st.failure();
   SLUICE_ASSERT_OK(cluster.client().Cancel(job));
-  SLUICE_ASSIGN_OR_FAIL(st, cluster.WaitForState(job, "CANCELED", 30s));
+  SLUICE_ASSIGN_OR_FAIL(st, cluster.WaitForState(job, proto::JOB_CANCELED, 30s));
   const std::string chk = st.last_checkpoint_path();
   ASSERT_FALSE(chk.empty()) << st.DebugString();
   ASSERT_TRUE(fs::exists(chk + "/_metadata")) << chk;
@@ -225,7 +225,7 @@ TEST(ChaosFaultTest, CorruptCheckpointIsRefusedNamingTheFile) {
       st, cluster.WaitForJob(
               job, [](const proto::JobStatus& s) { return IsTerminalJobState(s.state()); },
               JobTimeout()));
-  ASSERT_EQ(st.state(), "FINISHED") << st.failure();
+  ASSERT_EQ(st.state(), proto::JOB_FINISHED) << st.failure();
   EXPECT_TRUE(SequenceCountOutputIsCorrect(run.output, run.scale.keys, run.scale.per_key));
   EXPECT_THAT(InProgressFiles(run.output), IsEmpty());
   EXPECT_TRUE(cluster.IsHealthy());

@@ -67,7 +67,7 @@ TEST(LargeStateTest, FiveMillionKeysOnRocksDbRestoreExactlyAfterAKill) {
                                   return s.last_checkpoint_id() >= at_gate + 2;
                                 },
                                 60s));
-  ASSERT_EQ(st.state(), "RUNNING") << st.failure();
+  ASSERT_EQ(st.state(), proto::JOB_RUNNING) << st.failure();
   std::optional<proto::CheckpointMetadata> meta = NewestCheckpoint(job_dir);
   ASSERT_TRUE(meta.has_value());
   // The state on disk is several times the block caches of both TaskManagers together.
@@ -91,7 +91,7 @@ TEST(LargeStateTest, FiveMillionKeysOnRocksDbRestoreExactlyAfterAKill) {
                                   return s.restarts() > restarts && AllTasksRunning(s);
                                 },
                                 120s));
-  ASSERT_EQ(st.state(), "RUNNING") << st.failure();
+  ASSERT_EQ(st.state(), proto::JOB_RUNNING) << st.failure();
   const int64_t restored_from = st.last_checkpoint_id();
   SLUICE_ASSIGN_OR_FAIL(st, cluster.WaitUntilOrEnd(
                                 job,
@@ -99,11 +99,11 @@ TEST(LargeStateTest, FiveMillionKeysOnRocksDbRestoreExactlyAfterAKill) {
                                   return s.last_checkpoint_id() > restored_from;
                                 },
                                 120s));
-  ASSERT_EQ(st.state(), "RUNNING") << st.failure();
+  ASSERT_EQ(st.state(), proto::JOB_RUNNING) << st.failure();
 
   // The second pass updates every key from restored state; the counts are exact.
   ASSERT_TRUE(WriteFile(gate, ""));
-  SLUICE_ASSIGN_OR_FAIL(st, cluster.WaitForState(job, "FINISHED", 300s));
+  SLUICE_ASSIGN_OR_FAIL(st, cluster.WaitForState(job, proto::JOB_FINISHED, 300s));
   EXPECT_EQ(st.restarts(), restarts + 1);
   EXPECT_TRUE(SequenceCountOutputIsCorrect(out, kKeys, 2, /*exactly_once=*/true));
   EXPECT_THAT(InProgressFiles(out), IsEmpty());

@@ -77,7 +77,7 @@ void KillTaskManagersDuringAJob(const std::string& mode, std::vector<std::string
                                     return (s.restarts() > restarts_at_kill && AllTasksRunning(s));
                                   },
                                   30s));
-    ASSERT_EQ(st.state(), "RUNNING")
+    ASSERT_EQ(st.state(), proto::JOB_RUNNING)
         << "the job ended before kill round " << round << ": " << st.failure();
     // ... and completes a checkpoint of its own.
     const int64_t restored_from = st.last_checkpoint_id();
@@ -88,7 +88,7 @@ void KillTaskManagersDuringAJob(const std::string& mode, std::vector<std::string
                   return (s.last_checkpoint_id() > restored_from && AllTasksRunning(s));
                 },
                 30s));
-    ASSERT_EQ(st.state(), "RUNNING")
+    ASSERT_EQ(st.state(), proto::JOB_RUNNING)
         << "the job ended before kill round " << round << ": " << st.failure();
     // A TaskManager that runs tasks of the job, a different subtask's each round.
     const std::string victim = st.tasks(round % st.tasks_size()).tm_id();
@@ -105,7 +105,7 @@ void KillTaskManagersDuringAJob(const std::string& mode, std::vector<std::string
       st, cluster.WaitForJob(
               job, [](const proto::JobStatus& s) { return IsTerminalJobState(s.state()); },
               ChaosLong() ? 600s : 120s));
-  ASSERT_EQ(st.state(), "FINISHED") << st.failure();
+  ASSERT_EQ(st.state(), proto::JOB_FINISHED) << st.failure();
   EXPECT_GE(st.restarts(), scale.rounds);
   EXPECT_TRUE(SequenceCountOutputIsCorrect(output, scale.keys, scale.per_key, exactly_once));
   EXPECT_THAT(InProgressFiles(output), IsEmpty());

@@ -145,7 +145,7 @@ TEST(AlertingTest, WindowsAlertsLateAndMalformedReadings) {
   SLUICE_ASSIGN_OR_FAIL(st, cluster.WaitForJob(
                                 job, [](const proto::JobStatus& s) { return IsTerminalJobState(s.state()); },
                                 60s));
-  ASSERT_EQ(st.state(), "FINISHED") << st.failure();
+  ASSERT_EQ(st.state(), proto::JOB_FINISHED) << st.failure();
   EXPECT_TRUE(OutputMatches(output, Expected(readings)));
   std::vector<std::string> malformed;
   for (const auto& [file, lines] : ReadPartFiles(output + "/malformed")) {
@@ -181,10 +181,10 @@ TEST(AlertingTest, AKilledTaskManagerChangesNothingInTheOutput) {
   SLUICE_ASSIGN_OR_FAIL(st, cluster.WaitUntilOrEnd(
                                 job,
                                 [](const proto::JobStatus& s) {
-                                  return s.state() == "RUNNING" && s.last_checkpoint_id() >= 3;
+                                  return s.state() == proto::JOB_RUNNING && s.last_checkpoint_id() >= 3;
                                 },
                                 30s));
-  ASSERT_EQ(st.state(), "RUNNING") << "the job ended before the kill: " << st.failure();
+  ASSERT_EQ(st.state(), proto::JOB_RUNNING) << "the job ended before the kill: " << st.failure();
   const int victim = cluster.TaskManagerIndex(st.tasks(st.tasks_size() - 1).tm_id());
   ASSERT_GE(victim, 0);
   cluster.KillTaskManager(victim);
@@ -194,7 +194,7 @@ TEST(AlertingTest, AKilledTaskManagerChangesNothingInTheOutput) {
   SLUICE_ASSIGN_OR_FAIL(st, cluster.WaitForJob(
                                 job, [](const proto::JobStatus& s) { return IsTerminalJobState(s.state()); },
                                 90s));
-  ASSERT_EQ(st.state(), "FINISHED") << st.failure();
+  ASSERT_EQ(st.state(), proto::JOB_FINISHED) << st.failure();
   EXPECT_GE(st.restarts(), 1);
   EXPECT_TRUE(OutputMatches(output, Expected(readings)));
   EXPECT_TRUE(InProgressFiles(output).empty());

@@ -48,12 +48,12 @@ TEST(BackPressureTest, SlowSinkKeepsTaskManagerMemoryBounded) {
 
   // The job ran all along (a failed job would also hold no memory).
   SLUICE_ASSIGN_OR_FAIL(status, cluster.client().GetJob(job));
-  ASSERT_EQ(status.state(), "RUNNING") << status.failure();
-  for (const auto& t : status.tasks()) EXPECT_EQ(t.state(), "RUNNING") << t.DebugString();
+  ASSERT_EQ(status.state(), proto::JOB_RUNNING) << status.failure();
+  for (const auto& t : status.tasks()) EXPECT_EQ(t.state(), proto::TASK_RUNNING) << t.DebugString();
 
   CommandResult cancel = cluster.Cli({"cancel", job});
   ASSERT_EQ(cancel.exit_code, 0) << cancel.Describe();
-  SLUICE_EXPECT_OK(cluster.WaitForState(job, "CANCELED", 10s).status());
+  SLUICE_EXPECT_OK(cluster.WaitForState(job, proto::JOB_CANCELED, 10s).status());
   SLUICE_EXPECT_OK(cluster.Stop());
 }
 

@@ -50,7 +50,7 @@ class BadInputTest : public ::testing::Test {
   void ExpectNoFailedJobs() {
     auto jobs = cluster_->client().ListJobs(/*include_terminated=*/true);
     ASSERT_TRUE(jobs.ok()) << jobs.status();
-    for (const auto& j : *jobs) EXPECT_EQ(j.state(), "FINISHED") << j.DebugString();
+    for (const auto& j : *jobs) EXPECT_EQ(j.state(), proto::JOB_FINISHED) << j.DebugString();
   }
 
   static TestCluster* cluster_;

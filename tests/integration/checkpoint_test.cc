@@ -71,7 +71,7 @@ TEST_F(CheckpointTest, CancelledJobResumesFromItsRetainedCheckpoint) {
   SLUICE_ASSIGN_OR_FAIL(
       st, cluster_.WaitUntilOrEnd(
               job, [](const proto::JobStatus& s) { return s.last_checkpoint_id() >= 2; }, 30s));
-  ASSERT_EQ(st.state(), "RUNNING") << st.failure();
+  ASSERT_EQ(st.state(), proto::JOB_RUNNING) << st.failure();
 
   // The REST view of the job's checkpoints (Flink's /jobs/:id/checkpoints).
   int port = cluster_.RestPort();
@@ -95,7 +95,7 @@ TEST_F(CheckpointTest, CancelledJobResumesFromItsRetainedCheckpoint) {
       << res->body;
 
   SLUICE_ASSERT_OK(cluster_.client().Cancel(job));
-  SLUICE_ASSIGN_OR_FAIL(st, cluster_.WaitForState(job, "CANCELED", 30s));
+  SLUICE_ASSIGN_OR_FAIL(st, cluster_.WaitForState(job, proto::JOB_CANCELED, 30s));
   const std::string chk = st.last_checkpoint_path();
   ASSERT_TRUE(fs::exists(chk + "/_metadata")) << "checkpoint not retained: " << st.DebugString();
   // Results are emitted at the end of input: a cancelled job has committed none.
@@ -118,7 +118,7 @@ TEST_F(CheckpointTest, CancelledJobResumesFromItsRetainedCheckpoint) {
       << "the job resumed from " << chk << " completed no checkpoint of its own within 15 s: "
       << (first.ok() ? first->DebugString() : first.status().ToString());
   SLUICE_ASSIGN_OR_FAIL(st, WaitForEnd(resumed));
-  ASSERT_EQ(st.state(), "FINISHED") << st.failure();
+  ASSERT_EQ(st.state(), proto::JOB_FINISHED) << st.failure();
   EXPECT_EQ(st.restarts(), 0);
   EXPECT_TRUE(SequenceCountOutputIsCorrect(output_, kKeys, kPerKey));
   EXPECT_TRUE(InProgressFiles(output_).empty());
@@ -141,12 +141,12 @@ TEST_F(CheckpointTest, UnwritableCheckpointsWithinToleranceDoNotFailTheJob) {
   SLUICE_ASSIGN_OR_FAIL(
       st, cluster_.WaitUntilOrEnd(
               job, [](const proto::JobStatus& s) { return s.failed_checkpoints() >= 2; }, 30s));
-  ASSERT_EQ(st.state(), "RUNNING") << st.failure();
+  ASSERT_EQ(st.state(), proto::JOB_RUNNING) << st.failure();
   EXPECT_EQ(st.completed_checkpoints(), 0);
   ASSERT_TRUE(fs::remove(blocked));
 
   SLUICE_ASSIGN_OR_FAIL(st, WaitForEnd(job));
-  ASSERT_EQ(st.state(), "FINISHED") << st.failure();
+  ASSERT_EQ(st.state(), proto::JOB_FINISHED) << st.failure();
   EXPECT_EQ(st.restarts(), 0);
   EXPECT_GE(st.failed_checkpoints(), 2);
   EXPECT_GE(st.completed_checkpoints(), 1);
@@ -169,7 +169,7 @@ TEST_F(CheckpointTest, CheckpointThatTimesOutIsAbortedAndItsFilesRemoved) {
           JobArgs(kPerKey, {"--slow-snapshot-ms", "1500"})));
   proto::JobStatus st;
   SLUICE_ASSIGN_OR_FAIL(st, WaitForEnd(job));
-  ASSERT_EQ(st.state(), "FINISHED") << st.failure();
+  ASSERT_EQ(st.state(), proto::JOB_FINISHED) << st.failure();
   EXPECT_EQ(st.restarts(), 0);
   EXPECT_GE(st.failed_checkpoints(), 1);
   EXPECT_GE(st.completed_checkpoints(), 1);
@@ -201,7 +201,7 @@ TEST_F(CheckpointTest, UnwritableCheckpointsBeyondToleranceRestartThenFailTheJob
           JobArgs(/*per_key=*/1000)));
   proto::JobStatus st;
   SLUICE_ASSIGN_OR_FAIL(st, WaitForEnd(job));
-  ASSERT_EQ(st.state(), "FAILED");
+  ASSERT_EQ(st.state(), proto::JOB_FAILED);
   EXPECT_EQ(st.restarts(), 1);
   EXPECT_GE(st.failed_checkpoints(), 3);  // two in a row end the first attempt
   EXPECT_EQ(st.completed_checkpoints(), 0);
@@ -224,7 +224,7 @@ TEST_F(CheckpointTest, ListShowsTheNumberOfRestarts) {
                JobArgs(kPerKey, {"--fail-map"})));
   proto::JobStatus st;
   SLUICE_ASSIGN_OR_FAIL(st, WaitForEnd(job));
-  ASSERT_EQ(st.state(), "FINISHED") << st.failure();
+  ASSERT_EQ(st.state(), proto::JOB_FINISHED) << st.failure();
   ASSERT_EQ(st.restarts(), 1);
   EXPECT_TRUE(SequenceCountOutputIsCorrect(output_, kKeys, kPerKey));
 
@@ -259,7 +259,7 @@ TEST_F(CheckpointTest, FailingJobWithoutCheckpointingStaysFailed) {
   std::this_thread::sleep_for(1s);
   auto st = cluster_.client().GetJob(job);
   ASSERT_TRUE(st.ok()) << st.status();
-  EXPECT_EQ(st->state(), "FAILED");
+  EXPECT_EQ(st->state(), proto::JOB_FAILED);
   EXPECT_EQ(st->restarts(), 0);
   EXPECT_EQ(st->completed_checkpoints(), 0);
   // Without checkpointing the sink publishes only at the end of input: nothing.

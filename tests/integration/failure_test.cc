@@ -30,7 +30,7 @@ TEST(FailureTest, KilledTaskManagerFailsTheJobAndTheClusterKeepsServing) {
 
   // Either a consumer loses its connection to the dead TaskManager, or the heartbeat times out
   // (2 s): both causes name the dead TaskManager.
-  SLUICE_ASSIGN_OR_FAIL(status, cluster.WaitForState(job, "FAILED", 20s));
+  SLUICE_ASSIGN_OR_FAIL(status, cluster.WaitForState(job, proto::JOB_FAILED, 20s));
   auto took = std::chrono::steady_clock::now() - killed_at;
   EXPECT_LT(took, 10s);
   EXPECT_TRUE(status.failure().find(victim) != std::string::npos ||
@@ -38,7 +38,7 @@ TEST(FailureTest, KilledTaskManagerFailsTheJobAndTheClusterKeepsServing) {
       << "failure cause names neither " << victim << " nor " << victim_address << ": "
       << status.failure();
   for (const auto& t : status.tasks()) {
-    EXPECT_TRUE(t.state() == "FAILED" || t.state() == "CANCELED") << t.DebugString();
+    EXPECT_TRUE(t.state() == proto::TASK_FAILED || t.state() == proto::TASK_CANCELED) << t.DebugString();
   }
   CommandResult list = cluster.Cli({"list", "-a"});
   ASSERT_EQ(list.exit_code, 0) << list.Describe();
@@ -85,7 +85,7 @@ TEST(FailureTest, UserExceptionFailsTheJobWithTheOperatorAndMessage) {
   auto jobs = cluster.client().ListJobs(/*include_terminated=*/true);
   ASSERT_TRUE(jobs.ok()) << jobs.status();
   ASSERT_EQ(jobs->size(), 1u);
-  EXPECT_EQ(jobs->front().state(), "FAILED");
+  EXPECT_EQ(jobs->front().state(), proto::JOB_FAILED);
   const std::string log = cluster.TaskManagerLog(0) + cluster.TaskManagerLog(1);
   EXPECT_NE(log.find("boom at record 5000"), std::string::npos);
   EXPECT_NE(log.find(jobs->front().job_id()), std::string::npos);

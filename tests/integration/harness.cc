@@ -734,7 +734,7 @@ absl::StatusOr<proto::JobStatus> TestCluster::WaitForJob(
   if (ok) return last;
   if (!last.ok()) return last.status();
   return absl::DeadlineExceededError(
-      absl::StrCat("job ", job_id, " still ", last->state(), " after ", timeout.count(), " ms",
+      absl::StrCat("job ", job_id, " still ", std::string(JobStateName(last->state())), " after ", timeout.count(), " ms",
                    last->failure().empty() ? "" : ": ", last->failure()));
 }
 
@@ -748,7 +748,7 @@ absl::StatusOr<proto::JobStatus> TestCluster::WaitUntilOrEnd(
 }
 
 absl::StatusOr<proto::JobStatus> TestCluster::WaitForState(const std::string& job_id,
-                                                           const std::string& state,
+                                                           proto::JobState state,
                                                            std::chrono::milliseconds timeout) {
   auto st = WaitForJob(
       job_id,
@@ -758,16 +758,17 @@ absl::StatusOr<proto::JobStatus> TestCluster::WaitForState(const std::string& jo
       timeout);
   if (st.ok() && st->state() != state) {
     return absl::FailedPreconditionError(
-        absl::StrCat("job ", job_id, " is ", st->state(), ", expected ", state,
+        absl::StrCat("job ", job_id, " is ", std::string(JobStateName(st->state())), ", expected ",
+                     std::string(JobStateName(state)),
                      st->failure().empty() ? "" : ": ", st->failure()));
   }
   return st;
 }
 
 bool AllTasksRunning(const proto::JobStatus& s) {
-  if (s.state() != "RUNNING" || s.tasks_size() == 0) return false;
+  if (s.state() != proto::JOB_RUNNING || s.tasks_size() == 0) return false;
   for (const auto& t : s.tasks()) {
-    if (t.state() != "RUNNING") return false;
+    if (t.state() != proto::TASK_RUNNING) return false;
   }
   return true;
 }
@@ -778,9 +779,9 @@ absl::StatusOr<proto::JobStatus> TestCluster::WaitForAllTasksRunning(
       job_id,
       [](const proto::JobStatus& s) { return IsTerminalJobState(s.state()) || AllTasksRunning(s); },
       timeout);
-  if (st.ok() && st->state() != "RUNNING") {
+  if (st.ok() && st->state() != proto::JOB_RUNNING) {
     return absl::FailedPreconditionError(
-        absl::StrCat("job ", job_id, " ended ", st->state(), ": ", st->failure()));
+        absl::StrCat("job ", job_id, " ended ", std::string(JobStateName(st->state())), ": ", st->failure()));
   }
   return st;
 }

@@ -226,7 +226,7 @@ class TestCluster {
   absl::StatusOr<proto::JobStatus> WaitUntilOrEnd(
       const std::string& job_id, const std::function<bool(const proto::JobStatus&)>& reached,
       std::chrono::milliseconds timeout);
-  absl::StatusOr<proto::JobStatus> WaitForState(const std::string& job_id, const std::string& state,
+  absl::StatusOr<proto::JobStatus> WaitForState(const std::string& job_id, proto::JobState state,
                                                 std::chrono::milliseconds timeout);
   // Until the job is RUNNING and every one of its tasks reports RUNNING.
   absl::StatusOr<proto::JobStatus> WaitForAllTasksRunning(const std::string& job_id,

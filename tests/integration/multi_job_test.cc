@@ -49,9 +49,9 @@ TEST(MultiJobTest, TwoJobsRunAtOnceEachInItsOwnSlots) {
 
   // B ends first while A keeps running; then A.
   ASSERT_TRUE(WriteFile(gate_b, ""));
-  SLUICE_ASSIGN_OR_FAIL(b, cluster.WaitForState(job_b, "FINISHED", 60s));
+  SLUICE_ASSIGN_OR_FAIL(b, cluster.WaitForState(job_b, proto::JOB_FINISHED, 60s));
   SLUICE_ASSIGN_OR_FAIL(a, cluster.client().GetJob(job_a));
-  EXPECT_EQ(a.state(), "RUNNING");
+  EXPECT_EQ(a.state(), proto::JOB_RUNNING);
   ASSERT_TRUE(WaitUntil(
       [&] {
         auto o = cluster.client().Overview();
@@ -60,7 +60,7 @@ TEST(MultiJobTest, TwoJobsRunAtOnceEachInItsOwnSlots) {
       10s))
       << "B's slots were not given back";
   ASSERT_TRUE(WriteFile(gate_a, ""));
-  SLUICE_ASSIGN_OR_FAIL(a, cluster.WaitForState(job_a, "FINISHED", 60s));
+  SLUICE_ASSIGN_OR_FAIL(a, cluster.WaitForState(job_a, proto::JOB_FINISHED, 60s));
 
   EXPECT_TRUE(SequenceOutputIsCorrect(out_a, 300000, 37));
   EXPECT_TRUE(SequenceOutputIsCorrect(out_b, 200000, 1000));
@@ -109,9 +109,9 @@ TEST(MultiJobTest, SequenceJobAndWordCountRunSideBySide) {
 
   proto::JobStatus s;
   SLUICE_ASSIGN_OR_FAIL(s, cluster.client().GetJob(seq));
-  EXPECT_EQ(s.state(), "RUNNING") << "the sequence job should still hold its slots";
+  EXPECT_EQ(s.state(), proto::JOB_RUNNING) << "the sequence job should still hold its slots";
   ASSERT_TRUE(WriteFile(gate, ""));
-  SLUICE_ASSERT_OK(cluster.WaitForState(seq, "FINISHED", 60s).status());
+  SLUICE_ASSERT_OK(cluster.WaitForState(seq, proto::JOB_FINISHED, 60s).status());
   EXPECT_TRUE(SequenceOutputIsCorrect(seq_out, 100000, 10));
   SLUICE_EXPECT_OK(cluster.Stop());
 }
@@ -137,12 +137,12 @@ TEST(MultiJobTest, JobNeedingMoreSlotsThanFreeIsRefusedUntilSlotsAreFreed) {
   // The running job is untouched, and a job that fits the free slots still runs.
   proto::JobStatus s;
   SLUICE_ASSIGN_OR_FAIL(s, cluster.client().GetJob(running));
-  EXPECT_EQ(s.state(), "RUNNING");
+  EXPECT_EQ(s.state(), proto::JOB_RUNNING);
   EXPECT_TRUE(cluster.RunsASmallJob(2));
 
   CommandResult cancel = cluster.Cli({"cancel", running});
   ASSERT_EQ(cancel.exit_code, 0) << cancel.Describe();
-  SLUICE_ASSERT_OK(cluster.WaitForState(running, "CANCELED", 10s).status());
+  SLUICE_ASSERT_OK(cluster.WaitForState(running, proto::JOB_CANCELED, 10s).status());
   ASSERT_TRUE(WaitUntil(
       [&] {
         auto o = cluster.client().Overview();

@@ -88,7 +88,7 @@ TEST_F(RestTest, RunningJobIsListedAndCancelledWithPatch) {
   auto res = http_->Patch(("/jobs/" + job + "?mode=cancel").c_str(), "", "text/plain");
   ASSERT_TRUE(res);
   EXPECT_EQ(res->status, 202) << res->body;
-  SLUICE_ASSIGN_OR_FAIL(status, cluster_.WaitForState(job, "CANCELED", 10s));
+  SLUICE_ASSIGN_OR_FAIL(status, cluster_.WaitForState(job, proto::JOB_CANCELED, 10s));
   EXPECT_EQ(Get("/jobs/" + job)["state"], "CANCELED");
   EXPECT_TRUE(Get("/jobs/" + job + "/exceptions")["root-exception"].is_null());
   EXPECT_EQ(Get("/overview")["jobs-cancelled"], 1);

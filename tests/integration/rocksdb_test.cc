@@ -73,7 +73,7 @@ TEST(RocksDbTest, IncrementalCheckpointsOfAnIdleJobStoreLittle) {
 
   // The gate opens: the job ends with exact sums.
   ASSERT_TRUE(WriteFile(gate, ""));
-  SLUICE_ASSERT_OK(cluster.WaitForState(job, "FINISHED", 60s).status());
+  SLUICE_ASSERT_OK(cluster.WaitForState(job, proto::JOB_FINISHED, 60s).status());
   EXPECT_TRUE(SequenceOutputIsCorrect(out, kCount, kKeys));
   SLUICE_EXPECT_OK(cluster.Stop());
 }

@@ -78,11 +78,11 @@ TEST_F(WatermarkTest, AnIdleSourceSubtaskDoesNotHoldBackTheWatermark) {
   ASSERT_TRUE(fired) << "windows fired: " << OutputLines(out_).size() << " of " << closed.size();
   proto::JobStatus status;
   SLUICE_ASSIGN_OR_FAIL(status, cluster_.client().GetJob(job));
-  EXPECT_EQ(status.state(), "RUNNING") << "the windows must close while the sources still run";
+  EXPECT_EQ(status.state(), proto::JOB_RUNNING) << "the windows must close while the sources still run";
   EXPECT_EQ(ByWindow(OutputLines(out_)), closed);
 
   ASSERT_TRUE(WriteFile(release_, ""));
-  SLUICE_ASSIGN_OR_FAIL(status, cluster_.WaitForState(job, "FINISHED", 30s));
+  SLUICE_ASSIGN_OR_FAIL(status, cluster_.WaitForState(job, proto::JOB_FINISHED, 30s));
   // The end of input sends the maximum watermark: the last window fires too, each window once.
   std::vector<std::string> lines = OutputLines(out_);
   EXPECT_EQ(lines.size(), static_cast<size_t>(kEvents / kWindowMs * kKeys));
@@ -99,7 +99,7 @@ TEST_F(WatermarkTest, WithoutIdlenessASilentSubtaskHoldsBackEveryWindow) {
   EXPECT_EQ(OutputLines(out_).size(), 0u) << "a window fired past a subtask that sent no watermark";
 
   ASSERT_TRUE(WriteFile(release_, ""));
-  SLUICE_ASSIGN_OR_FAIL(status, cluster_.WaitForState(job, "FINISHED", 30s));
+  SLUICE_ASSIGN_OR_FAIL(status, cluster_.WaitForState(job, proto::JOB_FINISHED, 30s));
   EXPECT_EQ(ByWindow(OutputLines(out_)), Expected(kEvents));
 }
 

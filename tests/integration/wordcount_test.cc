@@ -159,7 +159,7 @@ TEST(WordCountTest, MillionWordsAtParallelismFourOnTwoTaskManagers) {
   ASSERT_EQ(jobs->size(), 1u);
   auto job = cluster.client().GetJob(jobs->front().job_id());
   ASSERT_TRUE(job.ok()) << job.status();
-  EXPECT_EQ(job->state(), "FINISHED");
+  EXPECT_EQ(job->state(), proto::JOB_FINISHED);
   EXPECT_EQ(job->parallelism(), 4);
   std::set<std::string> tms;
   for (const auto& t : job->tasks()) tms.insert(t.tm_id());

@@ -32,7 +32,7 @@ class CheckpointCoordinatorTest : public ::testing::Test {
       vx->add_node_ids(v);
       vx->set_is_source(v == 0);
     }
-    tasks_ = {{{0, 0}, true, "RUNNING", "tm-a"}, {{1, 0}, false, "RUNNING", "tm-a"}, {{1, 1}, false, "RUNNING", "tm-b"}};
+    tasks_ = {{{0, 0}, true, proto::TASK_RUNNING, "tm-a"}, {{1, 0}, false, proto::TASK_RUNNING, "tm-a"}, {{1, 1}, false, proto::TASK_RUNNING, "tm-b"}};
   }
   void TearDown() override { std::filesystem::remove_all(root_); }
 
@@ -51,8 +51,8 @@ class CheckpointCoordinatorTest : public ::testing::Test {
   proto::AcknowledgeCheckpointRequest Ack(int64_t id, int vertex, int subtask, std::vector<std::string> shared = {}) {
     proto::AcknowledgeCheckpointRequest a;
     a.set_checkpoint_id(id);
-    a.set_vertex_id(vertex);
-    a.set_subtask(subtask);
+    a.mutable_task()->set_vertex_id(vertex);
+    a.mutable_task()->set_subtask(subtask);
     auto* h = a.add_handles();
     h->set_vertex_id(vertex);
     h->set_subtask(subtask);
@@ -89,7 +89,7 @@ TEST_F(CheckpointCoordinatorTest, TriggersAtTheIntervalOnlyWhenEveryTaskRuns) {
   auto cc = Make();
   EXPECT_FALSE(cc->MaybeTrigger(tasks_, t0_ + Millis(50))) << "before the interval";
   auto deploying = tasks_;
-  deploying[2].state = "DEPLOYING";
+  deploying[2].state = proto::TASK_DEPLOYING;
   EXPECT_FALSE(cc->MaybeTrigger(deploying, t0_ + Millis(150)));
   auto trigger = cc->MaybeTrigger(tasks_, t0_ + Millis(150));
   ASSERT_TRUE(trigger);

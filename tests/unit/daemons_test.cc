@@ -83,7 +83,7 @@ TEST(JobManagerTest, ReRegisteringTaskManagerKeepsItsFreeSlots) {
   ASSERT_TRUE(id.ok()) << id.status();
   auto st = client.WaitForTermination(*id);
   ASSERT_TRUE(st.ok());
-  EXPECT_EQ(st->state(), "FAILED");
+  EXPECT_EQ(st->state(), proto::JOB_FAILED);
   EXPECT_THAT(st->failure(), HasSubstr("could not deploy"));
 
   auto ov = client.Overview();
@@ -134,7 +134,7 @@ TEST(TaskManagerTest, RefusesMalformedJobIds) {
     grpc::ClientContext c2;
     EXPECT_EQ(stub->ReleaseJob(&c2, req, &e).error_code(), grpc::StatusCode::INVALID_ARGUMENT);
     proto::TaskDeploymentDescriptor tdd;
-    tdd.set_job_id(id);
+    tdd.mutable_task()->set_job_id(id);
     grpc::ClientContext c3;
     EXPECT_EQ(stub->DeployTask(&c3, tdd, &e).error_code(), grpc::StatusCode::INVALID_ARGUMENT);
   }

@@ -69,30 +69,30 @@ class DispatcherTest : public ::testing::Test {
     auto* e = g->add_edges();
     e->set_source_vertex(0);
     e->set_target_vertex(1);
-    e->set_partitioner("hash");
+    e->set_partitioner(proto::PARTITIONER_HASH);
     req.mutable_config()->insert(config.begin(), config.end());
     return req;
   }
 
   // Reports every task of the job's current attempt in `state`.
-  void ReportAll(const std::string& job_id, const std::string& state, int attempt = 0) {
+  void ReportAll(const std::string& job_id, proto::TaskState state, int attempt = 0) {
     auto job = dispatcher_->GetJob(job_id);
     ASSERT_TRUE(job.ok());
     for (const auto& t : job->tasks()) Report(job_id, t.vertex_id(), t.subtask(), state, attempt, t.tm_id());
   }
-  void Report(const std::string& job_id, int vertex, int subtask, const std::string& state, int attempt,
+  void Report(const std::string& job_id, int vertex, int subtask, proto::TaskState state, int attempt,
               const std::string& tm, const std::string& failure = "") {
     proto::TaskStateUpdate u;
-    u.set_job_id(job_id);
-    u.set_vertex_id(vertex);
-    u.set_subtask(subtask);
-    u.set_attempt(attempt);
+    u.mutable_task()->set_job_id(job_id);
+    u.mutable_task()->set_vertex_id(vertex);
+    u.mutable_task()->set_subtask(subtask);
+    u.mutable_task()->set_attempt(attempt);
     u.set_state(state);
     u.set_tm_id(tm);
     u.set_failure(failure);
     ASSERT_TRUE(dispatcher_->UpdateTaskState(u).ok());
   }
-  std::string State(const std::string& job_id) { return dispatcher_->GetJob(job_id)->state(); }
+  proto::JobState State(const std::string& job_id) { return dispatcher_->GetJob(job_id)->state(); }
 
   std::string dir_;
   Configuration conf_;
@@ -125,10 +125,10 @@ TEST_F(DispatcherTest, DeploysSpreadsAndFinishesAJob) {
   EXPECT_EQ(gateways_.at("tm-a:1").deployed().size(), 2u);
   EXPECT_EQ(gateways_.at("tm-b:1").deployed().size(), 2u);
   EXPECT_EQ(dispatcher_->GetOverview().free_slots(), 0);
-  EXPECT_EQ(State(*id), "RUNNING");
-  ReportAll(*id, "RUNNING");
-  ReportAll(*id, "FINISHED");
-  EXPECT_EQ(State(*id), "FINISHED");
+  EXPECT_EQ(State(*id), proto::JOB_RUNNING);
+  ReportAll(*id, proto::TASK_RUNNING);
+  ReportAll(*id, proto::TASK_FINISHED);
+  EXPECT_EQ(State(*id), proto::JOB_FINISHED);
   EXPECT_EQ(dispatcher_->GetOverview().free_slots(), 2);
   EXPECT_TRUE(dispatcher_->ListJobs(false).empty());
   ASSERT_EQ(dispatcher_->ListJobs(true).size(), 1u);
@@ -142,13 +142,13 @@ TEST_F(DispatcherTest, CancelsAJobOnEveryTaskManagerItRuns) {
   Register("tm-b", 1);
   auto id = dispatcher_->SubmitJob(Job(2));
   ASSERT_TRUE(id.ok());
-  ReportAll(*id, "RUNNING");
+  ReportAll(*id, proto::TASK_RUNNING);
   ASSERT_TRUE(dispatcher_->CancelJob(*id).ok());
-  EXPECT_EQ(State(*id), "CANCELLING");
+  EXPECT_EQ(State(*id), proto::JOB_CANCELLING);
   EXPECT_EQ(gateways_.at("tm-a:1").cancelled().size(), 1u);
   EXPECT_EQ(gateways_.at("tm-b:1").cancelled().size(), 1u);
-  ReportAll(*id, "CANCELED");
-  EXPECT_EQ(State(*id), "CANCELED");
+  ReportAll(*id, proto::TASK_CANCELED);
+  EXPECT_EQ(State(*id), proto::JOB_CANCELED);
   EXPECT_EQ(dispatcher_->CancelJob(*id).code(), absl::StatusCode::kFailedPrecondition);
 }
 
@@ -157,13 +157,13 @@ TEST_F(DispatcherTest, AFailedTaskFailsTheJobWithoutARestartStrategy) {
   Register("tm-a", 1);
   auto id = dispatcher_->SubmitJob(Job(1));
   ASSERT_TRUE(id.ok());
-  ReportAll(*id, "RUNNING");
-  Report(*id, 1, 0, "FAILED", 0, "tm-a", "boom");
-  EXPECT_EQ(State(*id), "FAILING");
+  ReportAll(*id, proto::TASK_RUNNING);
+  Report(*id, 1, 0, proto::TASK_FAILED, 0, "tm-a", "boom");
+  EXPECT_EQ(State(*id), proto::JOB_FAILING);
   EXPECT_EQ(gateways_.at("tm-a:1").cancelled().size(), 1u);
-  Report(*id, 0, 0, "CANCELED", 0, "tm-a");
+  Report(*id, 0, 0, proto::TASK_CANCELED, 0, "tm-a");
   auto job = dispatcher_->GetJob(*id);
-  EXPECT_EQ(job->state(), "FAILED");
+  EXPECT_EQ(job->state(), proto::JOB_FAILED);
   EXPECT_EQ(job->failure(), "Sink (1/1) on TaskManager tm-a failed: boom");
 }
 
@@ -175,7 +175,7 @@ TEST_F(DispatcherTest, RestartsFromTheLatestCheckpointAsTheStrategyAllows) {
                                            {"restart-strategy.fixed-delay.attempts", "1"},
                                            {"restart-strategy.fixed-delay.delay", "0 ms"}}));
   ASSERT_TRUE(id.ok()) << id.status();
-  ReportAll(*id, "RUNNING");
+  ReportAll(*id, proto::TASK_RUNNING);
   auto& tm = gateways_.at("tm-a:1");
   // Checkpoint 1: triggered at the source's TaskManager, acknowledged, completed, notified.
   std::this_thread::sleep_for(5ms);
@@ -184,8 +184,8 @@ TEST_F(DispatcherTest, RestartsFromTheLatestCheckpointAsTheStrategyAllows) {
   EXPECT_EQ(tm.triggered()[0].checkpoint_id(), 1);
   for (int v = 0; v < 2; ++v) {
     proto::AcknowledgeCheckpointRequest a;
-    a.set_job_id(*id);
-    a.set_vertex_id(v);
+    a.mutable_task()->set_job_id(*id);
+    a.mutable_task()->set_vertex_id(v);
     a.set_checkpoint_id(1);
     auto* h = a.add_handles();
     h->set_vertex_id(v);
@@ -199,28 +199,28 @@ TEST_F(DispatcherTest, RestartsFromTheLatestCheckpointAsTheStrategyAllows) {
   EXPECT_TRUE(std::filesystem::exists(dir_ + "/checkpoints/" + *id + "/chk-1/_metadata"));
 
   // A task fails: RESTARTING, the rest cancelled, then attempt 1 from checkpoint 1.
-  Report(*id, 0, 0, "FAILED", 0, "tm-a", "lost its input");
-  EXPECT_EQ(State(*id), "RESTARTING");
-  Report(*id, 1, 0, "CANCELED", 0, "tm-a");
+  Report(*id, 0, 0, proto::TASK_FAILED, 0, "tm-a", "lost its input");
+  EXPECT_EQ(State(*id), proto::JOB_RESTARTING);
+  Report(*id, 1, 0, proto::TASK_CANCELED, 0, "tm-a");
   dispatcher_->RunCoordinatorOnce();
-  EXPECT_EQ(State(*id), "RUNNING");
+  EXPECT_EQ(State(*id), proto::JOB_RUNNING);
   auto deployed = tm.deployed();
   ASSERT_EQ(deployed.size(), 4u);
-  EXPECT_EQ(deployed[2].attempt(), 1);
+  EXPECT_EQ(deployed[2].task().attempt(), 1);
   EXPECT_EQ(deployed[2].restore_checkpoint_id(), 1);
   EXPECT_EQ(deployed[2].restore_handles_size(), 1);
   EXPECT_EQ(dispatcher_->GetJob(*id)->restarts(), 1);
   EXPECT_EQ(tm.released().size(), 1u) << "the old attempt's partitions";
   // Updates of the old attempt are ignored.
-  Report(*id, 0, 0, "FAILED", 0, "tm-a", "late");
-  EXPECT_EQ(State(*id), "RUNNING");
+  Report(*id, 0, 0, proto::TASK_FAILED, 0, "tm-a", "late");
+  EXPECT_EQ(State(*id), proto::JOB_RUNNING);
 
   // The one restart is used up: the next failure is final and says why.
-  ReportAll(*id, "RUNNING", 1);
-  Report(*id, 1, 0, "FAILED", 1, "tm-a", "again");
-  Report(*id, 0, 0, "CANCELED", 1, "tm-a");
+  ReportAll(*id, proto::TASK_RUNNING, 1);
+  Report(*id, 1, 0, proto::TASK_FAILED, 1, "tm-a", "again");
+  Report(*id, 0, 0, proto::TASK_CANCELED, 1, "tm-a");
   auto job = dispatcher_->GetJob(*id);
-  EXPECT_EQ(job->state(), "FAILED");
+  EXPECT_EQ(job->state(), proto::JOB_FAILED);
   EXPECT_THAT(job->failure(), HasSubstr("(no more restarts: fixed-delay allows 1 restarts)"));
 }
 
@@ -231,17 +231,17 @@ TEST_F(DispatcherTest, ADeclinedCheckpointPastTheTolerableFailuresRestartsTheJob
                                            {"restart-strategy.type", "fixed-delay"},
                                            {"restart-strategy.fixed-delay.delay", "0 ms"}}));
   ASSERT_TRUE(id.ok());
-  ReportAll(*id, "RUNNING");
+  ReportAll(*id, proto::TASK_RUNNING);
   std::this_thread::sleep_for(5ms);
   dispatcher_->RunCoordinatorOnce();
   proto::DeclineCheckpointRequest d;
-  d.set_job_id(*id);
-  d.set_vertex_id(1);
+  d.mutable_task()->set_job_id(*id);
+  d.mutable_task()->set_vertex_id(1);
   d.set_checkpoint_id(1);
   d.set_reason("disk full");
   ASSERT_TRUE(dispatcher_->DeclineCheckpoint(d).ok());
   auto job = dispatcher_->GetJob(*id);
-  EXPECT_EQ(job->state(), "RESTARTING");
+  EXPECT_EQ(job->state(), proto::JOB_RESTARTING);
   EXPECT_THAT(job->failure(), HasSubstr("Sink (1/1) declined it: disk full"));
   EXPECT_EQ(job->failed_checkpoints(), 1);
   dispatcher_->RunCoordinatorOnce();  // the deferred work: discard, notify aborted, cancel
@@ -256,11 +256,11 @@ TEST_F(DispatcherTest, ATaskManagerThatStopsHeartbeatingIsLostAndNamed) {
   Register("tm-a", 1);
   auto id = dispatcher_->SubmitJob(Job(1));
   ASSERT_TRUE(id.ok());
-  ReportAll(*id, "RUNNING");
+  ReportAll(*id, proto::TASK_RUNNING);
   std::this_thread::sleep_for(5ms);
   dispatcher_->RunMonitorOnce();
   auto job = dispatcher_->GetJob(*id);
-  EXPECT_EQ(job->state(), "FAILED");
+  EXPECT_EQ(job->state(), proto::JOB_FAILED);
   EXPECT_THAT(job->failure(), HasSubstr("TaskManager tm-a at tm-a:1 was lost: no heartbeat for"));
   EXPECT_FALSE(dispatcher_->IsTaskManagerRegistered("tm-a"));
   EXPECT_FALSE(dispatcher_->HeartbeatFromTaskManager("tm-a")) << "it must register again";
@@ -276,14 +276,14 @@ TEST_F(DispatcherTest, ARestartDeclaresATaskManagerThatDoesNotAnswerLost) {
   auto job = dispatcher_->GetJob(*id);
   std::string used = job->tasks(0).tm_id();
   std::string spare = used == "tm-a" ? "tm-b" : "tm-a";
-  ReportAll(*id, "RUNNING");
+  ReportAll(*id, proto::TASK_RUNNING);
   gateways_.at(used + ":1").set_alive(false);
-  Report(*id, 0, 0, "FAILED", 0, used, "crashed");
-  Report(*id, 1, 0, "CANCELED", 0, used);
+  Report(*id, 0, 0, proto::TASK_FAILED, 0, used, "crashed");
+  Report(*id, 1, 0, proto::TASK_CANCELED, 0, used);
   dispatcher_->RunCoordinatorOnce();
   EXPECT_FALSE(dispatcher_->IsTaskManagerRegistered(used));
   job = dispatcher_->GetJob(*id);
-  EXPECT_EQ(job->state(), "RUNNING");
+  EXPECT_EQ(job->state(), proto::JOB_RUNNING);
   for (const auto& t : job->tasks()) EXPECT_EQ(t.tm_id(), spare);
   EXPECT_EQ(gateways_.at(spare + ":1").deployed().size(), 2u);
 }
@@ -294,9 +294,9 @@ TEST_F(DispatcherTest, ADeploymentThatFailsFailsTheJobNamingTheTaskManager) {
   gateways_.at("tm-a:1").set_deploy_status(absl::UnavailableError("connection refused"));
   auto id = dispatcher_->SubmitJob(Job(1));
   ASSERT_TRUE(id.ok());
-  Report(*id, 1, 0, "CANCELED", 0, "tm-a");
+  Report(*id, 1, 0, proto::TASK_CANCELED, 0, "tm-a");
   auto job = dispatcher_->GetJob(*id);
-  EXPECT_EQ(job->state(), "FAILED");
+  EXPECT_EQ(job->state(), proto::JOB_FAILED);
   EXPECT_THAT(job->failure(), HasSubstr("could not deploy Source (1) to TaskManager tm-a: connection refused"));
 }
 

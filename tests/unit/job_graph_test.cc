@@ -41,7 +41,7 @@ std::vector<EdgeView> Edges(const proto::JobGraph& g) {
   std::vector<EdgeView> out;
   for (const auto& e : g.edges()) {
     out.push_back({e.source_vertex(), e.source_node(), e.target_vertex(), e.target_node(),
-                   e.target_input(), e.partitioner()});
+                   e.target_input(), partitioner_name(PartitionerFromProto(e.partitioner()))});
   }
   return out;
 }
@@ -165,7 +165,7 @@ TEST(JobGraphTest, ExplicitPartitionersNameTheirEdges) {
               ElementsAre(EdgeView{0, 0, 1, 1, 0, "rescale"}, EdgeView{0, 0, 2, 3, 0, "broadcast"},
                           EdgeView{0, 0, 3, 5, 0, "rebalance"}, EdgeView{0, 0, 4, 7, 0, "custom"}));
   for (const auto& e : g.edges()) {
-    EXPECT_EQ(partitioner_name(PartitionerFromName(e.partitioner())), e.partitioner());
+    EXPECT_EQ(PartitionerToProto(PartitionerFromProto(e.partitioner())), e.partitioner());
   }
 }
 
@@ -302,13 +302,14 @@ TEST(JobGraphTest, SlotsNeededIsTheWidestVertex) {
   EXPECT_EQ(SlotsNeeded(proto::JobGraph()), 0);
 }
 
-TEST(JobGraphTest, PartitionerNames) {
+TEST(JobGraphTest, PartitionersOnTheWire) {
   for (Partitioner p : {Partitioner::kForward, Partitioner::kRebalance, Partitioner::kRescale,
                         Partitioner::kHash, Partitioner::kBroadcast, Partitioner::kCustom}) {
-    EXPECT_EQ(PartitionerFromName(partitioner_name(p)), p) << partitioner_name(p);
+    EXPECT_NE(PartitionerToProto(p), proto::PARTITIONER_UNSPECIFIED) << partitioner_name(p);
+    EXPECT_EQ(PartitionerFromProto(PartitionerToProto(p)), p) << partitioner_name(p);
   }
-  EXPECT_EQ(PartitionerFromName("shuffle"), Partitioner::kDefault);
-  EXPECT_EQ(PartitionerFromName(""), Partitioner::kDefault);
+  EXPECT_EQ(PartitionerFromProto(static_cast<proto::Partitioner>(99)), Partitioner::kDefault);
+  EXPECT_EQ(PartitionerFromProto(proto::PARTITIONER_UNSPECIFIED), Partitioner::kDefault);
 }
 
 TEST(JobGraphTest, JsonHasTheVerticesAndEdges) {

@@ -24,11 +24,11 @@ proto::JobGraph ThreeVertices() {
   auto* e0 = g.add_edges();
   e0->set_source_vertex(0);
   e0->set_target_vertex(1);
-  e0->set_partitioner("rebalance");
+  e0->set_partitioner(proto::PARTITIONER_REBALANCE);
   auto* e1 = g.add_edges();
   e1->set_source_vertex(1);
   e1->set_target_vertex(2);
-  e1->set_partitioner("forward");
+  e1->set_partitioner(proto::PARTITIONER_FORWARD);
   return g;
 }
 
@@ -36,8 +36,8 @@ TEST(SchedulerTest, ValidatesGraphsNamingWhatIsWrong) {
   proto::JobGraph g = ThreeVertices();
   EXPECT_TRUE(Scheduler::ValidateGraph(g).ok());
   proto::JobGraph bad = g;
-  bad.mutable_edges(1)->set_partitioner("sideways");
-  EXPECT_THAT(Scheduler::ValidateGraph(bad).message(), HasSubstr("unknown partitioner 'sideways'"));
+  bad.mutable_edges(1)->set_partitioner(static_cast<proto::Partitioner>(42));
+  EXPECT_THAT(Scheduler::ValidateGraph(bad).message(), HasSubstr("unknown partitioner (42)"));
   bad = g;
   bad.mutable_vertices(2)->set_parallelism(2);
   EXPECT_THAT(Scheduler::ValidateGraph(bad).message(), HasSubstr("forward edge"));
@@ -58,11 +58,11 @@ TEST(SchedulerTest, SharesSlotsAndWiresChannelsToTheirProducers) {
   auto deployments = Scheduler::BuildDeployments(spec, slots, [](const std::string& tm) { return tm + ":1"; });
   ASSERT_EQ(deployments.size(), 8u);  // 2 + 3 + 3 subtasks
   // Subtask i of every vertex runs in slot i.
-  for (const auto& d : deployments) EXPECT_EQ(d.tm_id, slots[d.tdd.subtask()]);
+  for (const auto& d : deployments) EXPECT_EQ(d.tm_id, slots[d.tdd.task().subtask()]);
   // map subtask 1 (in b) reads every source subtask over the rebalance edge, remotely.
   const auto& map1 = deployments[3].tdd;
-  ASSERT_EQ(map1.vertex_id(), 1);
-  ASSERT_EQ(map1.subtask(), 1);
+  ASSERT_EQ(map1.task().vertex_id(), 1);
+  ASSERT_EQ(map1.task().subtask(), 1);
   ASSERT_EQ(map1.inputs_size(), 1);
   ASSERT_EQ(map1.inputs(0).channels_size(), 2);
   EXPECT_EQ(map1.inputs(0).channels(0).partition_id(), "job.e0.s0.a2");
@@ -100,8 +100,8 @@ TEST(SchedulerTest, GivesEachVertexItsRestoreHandles) {
   for (const auto& d : deployments) {
     EXPECT_EQ(d.tdd.restore_checkpoint_id(), 7);
     EXPECT_EQ(d.tdd.restore_dir(), "/old/job");
-    EXPECT_EQ(d.tdd.restore_parallelism(), d.tdd.vertex_id() + 1);
-    EXPECT_EQ(d.tdd.restore_handles_size(), d.tdd.vertex_id() == 1 ? 1 : 0);
+    EXPECT_EQ(d.tdd.restore_parallelism(), d.tdd.task().vertex_id() + 1);
+    EXPECT_EQ(d.tdd.restore_handles_size(), d.tdd.task().vertex_id() == 1 ? 1 : 0);
     EXPECT_EQ(d.tdd.checkpoint_dir(), "/ckpt/job");
     EXPECT_FALSE(d.tdd.exactly_once());
   }
