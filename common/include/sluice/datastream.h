@@ -137,7 +137,7 @@ class OperatorBase {
   void set_element_timestamp(int64_t t) { chain_->timestamp = t; }
   // Restores the chain's record timestamp when it goes out of scope.
   struct TimestampGuard {
-    explicit TimestampGuard(OperatorBase* op) : op(op), saved(op->element_timestamp()) {}
+    explicit TimestampGuard(OperatorBase* o) : op(o), saved(o->element_timestamp()) {}
     ~TimestampGuard() { op->set_element_timestamp(saved); }
     OperatorBase* op;
     int64_t saved;
@@ -210,12 +210,12 @@ class TwoInputOperator : public OperatorBase {
 
  private:
   struct First final : Collector<IN1> {
-    explicit First(TwoInputOperator* op) : op(op) {}
+    explicit First(TwoInputOperator* o) : op(o) {}
     void emit(IN1&& v) override { op->emit1(std::move(v)); }
     TwoInputOperator* op;
   };
   struct Second final : Collector<IN2> {
-    explicit Second(TwoInputOperator* op) : op(op) {}
+    explicit Second(TwoInputOperator* o) : op(o) {}
     void emit(IN2&& v) override { op->emit2(std::move(v)); }
     TwoInputOperator* op;
   };
@@ -764,7 +764,7 @@ class SourceOperator final : public FunctionOperator<OperatorBase, F> {
 
  private:
   struct Ctx final : SourceFunction<T>::SourceContext {
-    Ctx(SourceOperator* op, TaskRuntime& rt) : op(op), out(op->out_), rt(rt), mail(rt.mail_flag()) {}
+    Ctx(SourceOperator* o, TaskRuntime& r) : op(o), out(o->out_), rt(r), mail(r.mail_flag()) {}
     void collect(T&& v) override {
       // Mail first: a checkpoint taken now must not include `v`.
       if (mail.load(std::memory_order_relaxed)) rt.process_mail();

@@ -21,6 +21,9 @@
 
 namespace sluice {
 
+// A GNU extension, named once so that users compiling with -Wpedantic see no warning.
+__extension__ using Int128 = __int128;
+
 // The elements in order. Operator state: the index of the next element to emit.
 template <class T>
 class CollectionSource final : public SourceFunction<T> {
@@ -67,11 +70,11 @@ class SequenceSource final : public SourceFunction<int64_t> {
       return;
     }
     // 128-bit arithmetic: to - from + 1 can exceed int64_t (e.g. up to INT64_MAX).
-    __int128 n = static_cast<__int128>(to_) - from_ + 1;
+    Int128 n = static_cast<Int128>(to_) - from_ + 1;
     int i = ctx.index_of_this_subtask();
     int p = ctx.number_of_parallel_subtasks();
-    __int128 begin = from_ + n * i / p;
-    __int128 end = from_ + n * (i + 1) / p;  // exclusive
+    Int128 begin = from_ + n * i / p;
+    Int128 end = from_ + n * (i + 1) / p;  // exclusive
     if (begin < end)
       pending_.push_back({static_cast<int64_t>(begin), static_cast<int64_t>(end - 1)});
   }
@@ -126,8 +129,8 @@ class TextFileSource final : public SourceFunction<std::string> {
     int64_t size = std::ftell(file_);
     int i = ctx.index_of_this_subtask();
     int p = ctx.number_of_parallel_subtasks();
-    int64_t begin = static_cast<int64_t>(static_cast<__int128>(size) * i / p);
-    int64_t end = static_cast<int64_t>(static_cast<__int128>(size) * (i + 1) / p);
+    int64_t begin = static_cast<int64_t>(static_cast<Int128>(size) * i / p);
+    int64_t end = static_cast<int64_t>(static_cast<Int128>(size) * (i + 1) / p);
     int64_t pos = begin;
     if (pos > 0) {
       // Start after the line that straddles the range's start (its owner reads it).

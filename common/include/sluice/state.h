@@ -66,8 +66,8 @@ struct StateDescriptorBase {
 
 template <class T>
 struct ValueStateDescriptor : StateDescriptorBase {
-  explicit ValueStateDescriptor(std::string name, T default_value = T{})
-      : StateDescriptorBase(std::move(name)), default_value(std::move(default_value)) {}
+  explicit ValueStateDescriptor(std::string n, T default_v = T{})
+      : StateDescriptorBase(std::move(n)), default_value(std::move(default_v)) {}
   T default_value;  // what value() returns for a key without an entry
 };
 template <class T>
@@ -81,19 +81,19 @@ struct MapStateDescriptor : StateDescriptorBase {
 // f(const T& accumulated, const T& next) -> T.
 template <class T>
 struct ReducingStateDescriptor : StateDescriptorBase {
-  ReducingStateDescriptor(std::string name, std::function<T(const T&, const T&)> f)
-      : StateDescriptorBase(std::move(name)), reduce(std::move(f)) {}
+  ReducingStateDescriptor(std::string n, std::function<T(const T&, const T&)> f)
+      : StateDescriptorBase(std::move(n)), reduce(std::move(f)) {}
   std::function<T(const T&, const T&)> reduce;
 };
 // Flink's AggregateFunction: an accumulator created, fed and read out.
 template <class IN, class ACC, class OUT>
 struct AggregatingStateDescriptor : StateDescriptorBase {
-  AggregatingStateDescriptor(std::string name, std::function<ACC()> create,
-                             std::function<void(ACC&, const IN&)> add,
+  AggregatingStateDescriptor(std::string n, std::function<ACC()> create,
+                             std::function<void(ACC&, const IN&)> add_fn,
                              std::function<OUT(const ACC&)> result)
-      : StateDescriptorBase(std::move(name)),
+      : StateDescriptorBase(std::move(n)),
         create_accumulator(std::move(create)),
-        add(std::move(add)),
+        add(std::move(add_fn)),
         get_result(std::move(result)) {}
   std::function<ACC()> create_accumulator;
   std::function<void(ACC&, const IN&)> add;
