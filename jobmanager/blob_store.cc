@@ -15,7 +15,9 @@ bool IsSha256Hex(const std::string& s) {
 absl::StatusOr<std::unique_ptr<BlobStore>> BlobStore::Create(std::string dir) {
   std::error_code ec;
   std::filesystem::create_directories(dir, ec);
-  if (ec) return absl::InternalError(absl::StrCat("cannot create blob store '", dir, "': ", ec.message()));
+  if (ec)
+    return absl::InternalError(
+        absl::StrCat("cannot create blob store '", dir, "': ", ec.message()));
   return std::unique_ptr<BlobStore>(new BlobStore(std::move(dir)));
 }
 
@@ -25,8 +27,11 @@ BlobStore::~BlobStore() {
 }
 
 absl::StatusOr<std::string> BlobStore::Put(std::string_view bytes) {
-  if (bytes.size() > kMaxLibraryBytes) return absl::ResourceExhaustedError("job library larger than 1 GiB");
-  if (bytes.size() < 4 || bytes.substr(0, 4) != std::string_view("\x7f" "ELF", 4)) {
+  if (bytes.size() > kMaxLibraryBytes)
+    return absl::ResourceExhaustedError("job library larger than 1 GiB");
+  if (bytes.size() < 4 || bytes.substr(0, 4) != std::string_view("\x7f"
+                                                                 "ELF",
+                                                                 4)) {
     return absl::InvalidArgumentError("the uploaded file is not a shared library (no ELF header)");
   }
   std::string sha = Sha256Hex(bytes);
@@ -42,7 +47,9 @@ absl::StatusOr<std::string> BlobStore::Put(std::string_view bytes) {
     return absl::InternalError(absl::StrCat("cannot store the job library in ", dir_));
   }
   std::filesystem::rename(tmp, path, ec);
-  if (ec) return absl::InternalError(absl::StrCat("cannot store the job library in ", dir_, ": ", ec.message()));
+  if (ec)
+    return absl::InternalError(
+        absl::StrCat("cannot store the job library in ", dir_, ": ", ec.message()));
   return sha;
 }
 

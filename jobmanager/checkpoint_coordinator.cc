@@ -14,23 +14,27 @@ namespace sluice {
 
 using Millis = std::chrono::milliseconds;
 
-CheckpointSettings CheckpointSettings::FromConfig(const Configuration& conf, const std::string& job_id) {
+CheckpointSettings CheckpointSettings::FromConfig(const Configuration& conf,
+                                                  const std::string& job_id) {
   CheckpointSettings s;
   s.interval = Millis(conf.GetDurationMs("execution.checkpointing.interval"));
   s.timeout = Millis(conf.GetDurationMs("execution.checkpointing.timeout"));
   s.min_pause = Millis(conf.GetDurationMs("execution.checkpointing.min-pause"));
   s.exactly_once = conf.GetChoice("execution.checkpointing.mode") != "AT_LEAST_ONCE";
   s.tolerable_failures = conf.GetInt("execution.checkpointing.tolerable-failed-checkpoints");
-  s.num_retained = static_cast<size_t>(std::max<int64_t>(1, conf.GetInt("state.checkpoints.num-retained")));
+  s.num_retained =
+      static_cast<size_t>(std::max<int64_t>(1, conf.GetInt("state.checkpoints.num-retained")));
   s.root = conf.GetString("state.checkpoints.dir");
-  if (s.root.empty()) s.root = (std::filesystem::temp_directory_path() / "sluice-checkpoints").string();
+  if (s.root.empty())
+    s.root = (std::filesystem::temp_directory_path() / "sluice-checkpoints").string();
   s.job_dir = absl::StrCat(s.root, "/", job_id);
   return s;
 }
 
 CheckpointCoordinator::CheckpointCoordinator(std::string job_id, CheckpointSettings settings,
                                              std::unique_ptr<CompletedCheckpointStore> store,
-                                             std::unique_ptr<CheckpointIdCounter> ids, Clock::time_point now)
+                                             std::unique_ptr<CheckpointIdCounter> ids,
+                                             Clock::time_point now)
     : job_id_(std::move(job_id)),
       settings_(std::move(settings)),
       store_(std::move(store)),
@@ -38,7 +42,8 @@ CheckpointCoordinator::CheckpointCoordinator(std::string job_id, CheckpointSetti
       last_trigger_(now),
       last_end_(now) {}
 
-absl::Status CheckpointCoordinator::SetRestoreFrom(proto::CheckpointMetadata checkpoint, std::string dir) {
+absl::Status CheckpointCoordinator::SetRestoreFrom(proto::CheckpointMetadata checkpoint,
+                                                   std::string dir) {
   // Numbering goes on from the restored checkpoint (tasks take only newer ones).
   absl::Status st = ids_->SetCount(checkpoint.checkpoint_id() + 1);
   if (!st.ok()) return st;
@@ -93,11 +98,14 @@ std::optional<CheckpointCoordinator::Trigger> CheckpointCoordinator::MaybeTrigge
   if (!enabled() || pending_) return std::nullopt;
   bool all_sources_ended = true;
   for (const TaskView& t : tasks) {
-    if (t.state != proto::TASK_RUNNING && t.state != proto::TASK_FINISHED) return std::nullopt;  // still deploying
-    if (t.source && t.state != proto::TASK_FINISHED && !end_of_data_.count(t.key)) all_sources_ended = false;
+    if (t.state != proto::TASK_RUNNING && t.state != proto::TASK_FINISHED)
+      return std::nullopt;  // still deploying
+    if (t.source && t.state != proto::TASK_FINISHED && !end_of_data_.count(t.key))
+      all_sources_ended = false;
   }
   bool final_due = all_sources_ended && !final_triggered_;
-  if (!final_due && (now < last_trigger_ + settings_.interval || now < last_end_ + settings_.min_pause)) {
+  if (!final_due &&
+      (now < last_trigger_ + settings_.interval || now < last_end_ + settings_.min_pause)) {
     return std::nullopt;
   }
   auto id = ids_->GetAndIncrement();
@@ -139,14 +147,14 @@ bool CheckpointCoordinator::Acknowledge(const proto::AcknowledgeCheckpointReques
 std::set<std::string> CheckpointCoordinator::SharedFilesOfRetained() const {
   std::set<std::string> files;
   for (const auto* c : store_->Retained()) {
-    for (const auto& h : c->handles()) files.insert(h.shared_files().begin(), h.shared_files().end());
+    for (const auto& h : c->handles())
+      files.insert(h.shared_files().begin(), h.shared_files().end());
   }
   return files;
 }
 
-std::optional<CheckpointCoordinator::Aborted> CheckpointCoordinator::AbortPending(const std::string& reason,
-                                                                                   bool count_failure,
-                                                                                   Clock::time_point now) {
+std::optional<CheckpointCoordinator::Aborted> CheckpointCoordinator::AbortPending(
+    const std::string& reason, bool count_failure, Clock::time_point now) {
   if (!pending_ || pending_->writing) return std::nullopt;
   Aborted out;
   out.id = pending_->id;
@@ -169,23 +177,27 @@ std::optional<CheckpointCoordinator::Aborted> CheckpointCoordinator::AbortPendin
   consecutive_failures_++;
   spdlog::warn("job {}: checkpoint {} failed: {}", job_id_, out.id, reason);
   if (consecutive_failures_ > settings_.tolerable_failures) {
-    out.job_failure = absl::StrCat("checkpoint ", out.id, " failed (", reason, ") and ", consecutive_failures_,
-                                   " consecutive checkpoint failures exceed "
-                                   "execution.checkpointing.tolerable-failed-checkpoints (",
-                                   settings_.tolerable_failures, ")");
+    out.job_failure =
+        absl::StrCat("checkpoint ", out.id, " failed (", reason, ") and ", consecutive_failures_,
+                     " consecutive checkpoint failures exceed "
+                     "execution.checkpointing.tolerable-failed-checkpoints (",
+                     settings_.tolerable_failures, ")");
   }
   return out;
 }
 
-std::optional<CheckpointCoordinator::Aborted> CheckpointCoordinator::ExpireOverdue(Clock::time_point now) {
+std::optional<CheckpointCoordinator::Aborted> CheckpointCoordinator::ExpireOverdue(
+    Clock::time_point now) {
   if (!pending_ || pending_->writing || pending_->waiting.empty()) return std::nullopt;
   if (now - pending_->started <= settings_.timeout) return std::nullopt;
-  return AbortPending(absl::StrCat("expired after ", settings_.timeout.count(), " ms (", pending_->waiting.size(),
-                                   " tasks had not acknowledged; execution.checkpointing.timeout)"),
-                      /*count_failure=*/true, now);
+  return AbortPending(
+      absl::StrCat("expired after ", settings_.timeout.count(), " ms (", pending_->waiting.size(),
+                   " tasks had not acknowledged; execution.checkpointing.timeout)"),
+      /*count_failure=*/true, now);
 }
 
-std::optional<CheckpointCoordinator::ToWrite> CheckpointCoordinator::TakeAcknowledged(const proto::JobGraph& graph) {
+std::optional<CheckpointCoordinator::ToWrite> CheckpointCoordinator::TakeAcknowledged(
+    const proto::JobGraph& graph) {
   if (!pending_ || pending_->writing || !pending_->waiting.empty()) return std::nullopt;
   pending_->writing = true;
   ToWrite out;
@@ -222,11 +234,12 @@ CheckpointCoordinator::WriteOutcome CheckpointCoordinator::OnMetadataWritten(
                                /*count_failure=*/true, now);
     return out;
   }
-  spdlog::info("job {}: checkpoint {} complete ({} state files, {} ms; longest task pause {} us, "
-               "longest write {} us)",
-               job_id_, meta.checkpoint_id(), meta.handles_size(),
-               std::chrono::duration_cast<Millis>(now - pending_->started).count(), pending_->max_sync_us,
-               pending_->max_async_us);
+  spdlog::info(
+      "job {}: checkpoint {} complete ({} state files, {} ms; longest task pause {} us, "
+      "longest write {} us)",
+      job_id_, meta.checkpoint_id(), meta.handles_size(),
+      std::chrono::duration_cast<Millis>(now - pending_->started).count(), pending_->max_sync_us,
+      pending_->max_async_us);
   pending_.reset();
   last_end_ = now;
   completed_count_++;
@@ -251,33 +264,33 @@ CheckpointCoordinator::WriteOutcome CheckpointCoordinator::OnMetadataWritten(
   return out;
 }
 
-absl::StatusOr<proto::CheckpointMetadata> CheckpointCoordinator::LoadForRestore(const std::string& path,
-                                                                               const proto::JobGraph& graph,
-                                                                               std::string* dir) {
+absl::StatusOr<proto::CheckpointMetadata> CheckpointCoordinator::LoadForRestore(
+    const std::string& path, const proto::JobGraph& graph, std::string* dir) {
   auto meta = ReadMetadata(path);
   if (!meta.ok()) return meta.status();
   std::filesystem::path p(path);
   if (p.filename() == "_metadata") p = p.parent_path();
   if (p.filename().empty()) p = p.parent_path();  // a trailing slash
   *dir = p.parent_path().string();
-  if (meta->vertex_parallelism_size() != graph.vertices_size() || meta->vertex_nodes_size() != graph.vertices_size()) {
-    return absl::InvalidArgumentError(absl::StrCat("checkpoint ", path, " has ", meta->vertex_parallelism_size(),
-                                                   " tasks but job '", graph.name(), "' has ", graph.vertices_size(),
-                                                   ": it belongs to another job"));
+  if (meta->vertex_parallelism_size() != graph.vertices_size() ||
+      meta->vertex_nodes_size() != graph.vertices_size()) {
+    return absl::InvalidArgumentError(absl::StrCat(
+        "checkpoint ", path, " has ", meta->vertex_parallelism_size(), " tasks but job '",
+        graph.name(), "' has ", graph.vertices_size(), ": it belongs to another job"));
   }
   for (int v = 0; v < graph.vertices_size(); ++v) {
     std::string nodes = absl::StrJoin(graph.vertices(v).node_ids(), ",");
     if (meta->vertex_nodes(v) != nodes) {
-      return absl::InvalidArgumentError(absl::StrCat("checkpoint ", path, " does not fit job '", graph.name(),
-                                                     "': task ", v, " has operators ", meta->vertex_nodes(v),
-                                                     ", the job ", nodes));
+      return absl::InvalidArgumentError(absl::StrCat("checkpoint ", path, " does not fit job '",
+                                                     graph.name(), "': task ", v, " has operators ",
+                                                     meta->vertex_nodes(v), ", the job ", nodes));
     }
   }
   if (meta->max_parallelism() != graph.max_parallelism()) {
-    return absl::InvalidArgumentError(absl::StrCat("checkpoint ", path, " was taken with max parallelism ",
-                                                   meta->max_parallelism(), " but the job has ",
-                                                   graph.max_parallelism(),
-                                                   " (pipeline.max-parallelism must not change)"));
+    return absl::InvalidArgumentError(
+        absl::StrCat("checkpoint ", path, " was taken with max parallelism ",
+                     meta->max_parallelism(), " but the job has ", graph.max_parallelism(),
+                     " (pipeline.max-parallelism must not change)"));
   }
   for (const auto& h : meta->handles()) {
     auto st = ReadStateFile(absl::StrCat(*dir, "/", h.file()), &h);
@@ -289,14 +302,17 @@ absl::StatusOr<proto::CheckpointMetadata> CheckpointCoordinator::LoadForRestore(
 absl::Status CheckpointCoordinator::WriteMetadataFile(const ToWrite& checkpoint) {
   std::error_code ec;
   std::filesystem::create_directories(checkpoint.dir, ec);
-  if (ec) return absl::InternalError(absl::StrCat("cannot create '", checkpoint.dir, "': ", ec.message()));
+  if (ec)
+    return absl::InternalError(
+        absl::StrCat("cannot create '", checkpoint.dir, "': ", ec.message()));
   std::string job_dir = std::filesystem::path(checkpoint.dir).parent_path().string();
   for (const auto& h : checkpoint.metadata.handles()) {
     for (const std::string& f : h.shared_files()) {
       std::string path = absl::StrCat(job_dir, "/", f);
       if (!std::filesystem::exists(path, ec)) {
-        return absl::DataLossError(absl::StrCat("shared state file '", path, "' of vertex ", h.vertex_id(),
-                                                " subtask ", h.subtask(), " is missing"));
+        return absl::DataLossError(absl::StrCat("shared state file '", path, "' of vertex ",
+                                                h.vertex_id(), " subtask ", h.subtask(),
+                                                " is missing"));
       }
     }
   }
@@ -306,13 +322,15 @@ absl::Status CheckpointCoordinator::WriteMetadataFile(const ToWrite& checkpoint)
 void CheckpointCoordinator::Discard(const std::string& job_dir, const Aborted& aborted) {
   std::error_code ec;
   std::filesystem::remove_all(aborted.dir, ec);
-  for (const std::string& f : aborted.shared_files) std::filesystem::remove(absl::StrCat(job_dir, "/", f), ec);
+  for (const std::string& f : aborted.shared_files)
+    std::filesystem::remove(absl::StrCat(job_dir, "/", f), ec);
 }
 
 void CheckpointCoordinator::DiscardSubsumed(const std::string& job_dir, int64_t completed_id,
                                             const WriteOutcome& outcome) {
   std::error_code ec;
-  for (const std::string& f : outcome.shared_to_remove) std::filesystem::remove(absl::StrCat(job_dir, "/", f), ec);
+  for (const std::string& f : outcome.shared_to_remove)
+    std::filesystem::remove(absl::StrCat(job_dir, "/", f), ec);
   // Older checkpoints, unless a retained one still refers to their files.
   for (const auto& e : std::filesystem::directory_iterator(job_dir, ec)) {
     std::string name = e.path().filename().string();

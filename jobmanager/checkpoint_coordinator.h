@@ -34,14 +34,14 @@ using TaskKey = std::pair<int, int>;
 
 struct CheckpointSettings {
   using Millis = std::chrono::milliseconds;
-  Millis interval{0};          // Default: 0 (checkpointing off)
-  Millis timeout{600000};      // Default: 10 min
-  Millis min_pause{0};         // Default: 0
-  bool exactly_once = true;    // Default: EXACTLY_ONCE
+  Millis interval{0};              // Default: 0 (checkpointing off)
+  Millis timeout{600000};          // Default: 10 min
+  Millis min_pause{0};             // Default: 0
+  bool exactly_once = true;        // Default: EXACTLY_ONCE
   int64_t tolerable_failures = 0;  // Default: 0
-  size_t num_retained = 1;     // Default: 1
-  std::string root;            // state.checkpoints.dir, or <tmp>/sluice-checkpoints
-  std::string job_dir;         // <root>/<job id>
+  size_t num_retained = 1;         // Default: 1
+  std::string root;                // state.checkpoints.dir, or <tmp>/sluice-checkpoints
+  std::string job_dir;             // <root>/<job id>
 
   // From execution.checkpointing.* and state.checkpoints.*.
   static CheckpointSettings FromConfig(const Configuration& conf, const std::string& job_id);
@@ -122,14 +122,15 @@ class CheckpointCoordinator {
 
   // Ends the pending checkpoint (unless its _metadata is being written). `count_failure`: it
   // failed (declined, expired, not triggered) rather than being ended with the job.
-  std::optional<Aborted> AbortPending(const std::string& reason, bool count_failure, Clock::time_point now);
+  std::optional<Aborted> AbortPending(const std::string& reason, bool count_failure,
+                                      Clock::time_point now);
   // Aborts the pending checkpoint when it is older than execution.checkpointing.timeout.
   std::optional<Aborted> ExpireOverdue(Clock::time_point now);
   // When every task has acknowledged: marks the checkpoint as being written and returns it.
   std::optional<ToWrite> TakeAcknowledged(const proto::JobGraph& graph);
   // The _metadata of `metadata` was written (or not: `written`).
-  WriteOutcome OnMetadataWritten(const proto::CheckpointMetadata& metadata, const absl::Status& written,
-                                 Clock::time_point now);
+  WriteOutcome OnMetadataWritten(const proto::CheckpointMetadata& metadata,
+                                 const absl::Status& written, Clock::time_point now);
 
   int64_t completed_count() const { return completed_count_; }
   int64_t failed_count() const { return failed_count_; }
@@ -142,7 +143,8 @@ class CheckpointCoordinator {
   // its metadata, that it fits `graph`, and every state file's size and checksum. `dir` gets
   // the folder its file names are relative to. InvalidArgument or DataLoss naming the file.
   static absl::StatusOr<proto::CheckpointMetadata> LoadForRestore(const std::string& path,
-                                                                  const proto::JobGraph& graph, std::string* dir);
+                                                                  const proto::JobGraph& graph,
+                                                                  std::string* dir);
   // Checks that every shared file the checkpoint names exists, then writes its _metadata.
   // An error names the missing file or the folder.
   static absl::Status WriteMetadataFile(const ToWrite& checkpoint);
@@ -150,7 +152,8 @@ class CheckpointCoordinator {
   static void Discard(const std::string& job_dir, const Aborted& aborted);
   // Removes the shared files no retained checkpoint names and the chk-<n> folders older than
   // `completed_id` that none keeps.
-  static void DiscardSubsumed(const std::string& job_dir, int64_t completed_id, const WriteOutcome& outcome);
+  static void DiscardSubsumed(const std::string& job_dir, int64_t completed_id,
+                              const WriteOutcome& outcome);
 
  private:
   struct Pending {

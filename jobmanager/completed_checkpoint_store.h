@@ -22,7 +22,8 @@ class CompletedCheckpointStore {
   virtual ~CompletedCheckpointStore() = default;
   // Adds the newest completed checkpoint and returns those it subsumes (oldest first): the ones
   // past the number to retain, no longer kept. An error leaves the store unchanged.
-  virtual absl::StatusOr<std::vector<proto::CheckpointMetadata>> Add(proto::CheckpointMetadata checkpoint) = 0;
+  virtual absl::StatusOr<std::vector<proto::CheckpointMetadata>> Add(
+      proto::CheckpointMetadata checkpoint) = 0;
   // The newest, or null when there is none.
   virtual const proto::CheckpointMetadata* Latest() const = 0;
   // Every retained checkpoint, oldest first.
@@ -34,7 +35,8 @@ class StandaloneCompletedCheckpointStore final : public CompletedCheckpointStore
  public:
   explicit StandaloneCompletedCheckpointStore(size_t num_retained)
       : num_retained_(num_retained < 1 ? 1 : num_retained) {}
-  absl::StatusOr<std::vector<proto::CheckpointMetadata>> Add(proto::CheckpointMetadata checkpoint) override;
+  absl::StatusOr<std::vector<proto::CheckpointMetadata>> Add(
+      proto::CheckpointMetadata checkpoint) override;
   const proto::CheckpointMetadata* Latest() const override;
   std::vector<const proto::CheckpointMetadata*> Retained() const override;
 

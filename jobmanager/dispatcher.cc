@@ -20,12 +20,17 @@ constexpr size_t kRetainedTerminalJobs = 1000;
 
 Dispatcher::Dispatcher(Configuration conf, Options options, std::unique_ptr<BlobStore> blobs,
                        TaskManagerGatewayFactory gateways)
-    : conf_(std::move(conf)), options_(std::move(options)), blobs_(std::move(blobs)), resources_(std::move(gateways)) {
+    : conf_(std::move(conf)),
+      options_(std::move(options)),
+      blobs_(std::move(blobs)),
+      resources_(std::move(gateways)) {
   if (options_.start_threads) {
-    monitor_ = std::make_unique<PeriodicThread>("jm-monitor", absl::FromChrono(options_.heartbeat_interval / 2),
+    monitor_ = std::make_unique<PeriodicThread>("jm-monitor",
+                                                absl::FromChrono(options_.heartbeat_interval / 2),
                                                 [this] { RunMonitorOnce(); });
-    coordinator_ = std::make_unique<PeriodicThread>(
-        "jm-coordinator", absl::FromChrono(options_.coordinator_period), [this] { RunCoordinatorOnce(); });
+    coordinator_ = std::make_unique<PeriodicThread>("jm-coordinator",
+                                                    absl::FromChrono(options_.coordinator_period),
+                                                    [this] { RunCoordinatorOnce(); });
   }
 }
 
@@ -71,7 +76,8 @@ void Dispatcher::SendCancel(const std::string& tm_id, const std::string& job_id)
   if (!gateway) return;
   absl::Status st = gateway->CancelJobTasks(job_id);
   if (!st.ok() && !absl::IsNotFound(st)) {
-    spdlog::warn("cancelling job {} on TaskManager {}: {}", job_id, tm_id, std::string(st.message()));
+    spdlog::warn("cancelling job {} on TaskManager {}: {}", job_id, tm_id,
+                 std::string(st.message()));
   }
 }
 
@@ -79,8 +85,8 @@ void Dispatcher::SendRelease(const std::string& tm_id, const std::string& job_id
   if (auto gateway = GatewayOf(tm_id)) gateway->ReleaseJob(job_id).IgnoreError();
 }
 
-void Dispatcher::SendNotify(const std::string& tm_id, const std::string& job_id, int attempt, int64_t id,
-                            bool aborted) {
+void Dispatcher::SendNotify(const std::string& tm_id, const std::string& job_id, int attempt,
+                            int64_t id, bool aborted) {
   auto gateway = GatewayOf(tm_id);
   if (!gateway) return;
   proto::NotifyCheckpointRequest req;
@@ -90,7 +96,8 @@ void Dispatcher::SendNotify(const std::string& tm_id, const std::string& job_id,
   req.set_aborted(aborted);
   absl::Status st = gateway->NotifyCheckpoint(req);
   if (!st.ok() && !absl::IsNotFound(st)) {
-    spdlog::warn("notifying TaskManager {} of checkpoint {}: {}", tm_id, id, std::string(st.message()));
+    spdlog::warn("notifying TaskManager {} of checkpoint {}: {}", tm_id, id,
+                 std::string(st.message()));
   }
 }
 
@@ -109,8 +116,9 @@ void Dispatcher::Deploy(const Scheduler::Deployment& d) {
     }
   }
   auto gateway = GatewayOf(d.tm_id);
-  absl::Status st = gateway ? gateway->DeployTask(d.tdd)
-                            : absl::NotFoundError(absl::StrCat("TaskManager ", d.tm_id, " is gone"));
+  absl::Status st = gateway
+                        ? gateway->DeployTask(d.tdd)
+                        : absl::NotFoundError(absl::StrCat("TaskManager ", d.tm_id, " is gone"));
   if (st.ok()) return;
   std::set<std::string> cancel_on;
   {
@@ -130,7 +138,8 @@ void Dispatcher::Deploy(const Scheduler::Deployment& d) {
 
 // ---- TaskManagers ----
 
-absl::StatusOr<std::string> Dispatcher::RegisterTaskManager(const proto::RegisterTaskManagerRequest& req) {
+absl::StatusOr<std::string> Dispatcher::RegisterTaskManager(
+    const proto::RegisterTaskManagerRequest& req) {
   absl::MutexLock lock(&mu_);
   int used = 0;
   for (const auto& [id, job] : jobs_) {
@@ -139,7 +148,9 @@ absl::StatusOr<std::string> Dispatcher::RegisterTaskManager(const proto::Registe
   }
   auto added = resources_.Register(req.tm_id(), req.address(), req.num_slots(), used, Clock::now());
   if (!added.ok()) return added.status();
-  if (*added) spdlog::info("TaskManager {} registered from {} with {} slots", req.tm_id(), req.address(), req.num_slots());
+  if (*added)
+    spdlog::info("TaskManager {} registered from {} with {} slots", req.tm_id(), req.address(),
+                 req.num_slots());
   return options_.jm_id;
 }
 
@@ -166,7 +177,8 @@ void Dispatcher::DisconnectTaskManager(const std::string& tm_id) {
   Run(cancels);
 }
 
-void Dispatcher::LoseTaskManagerLocked(const std::string& id, const std::string& cause, Calls& cancels) {
+void Dispatcher::LoseTaskManagerLocked(const std::string& id, const std::string& cause,
+                                       Calls& cancels) {
   if (!resources_.Contains(id)) return;
   spdlog::warn("{}", cause);
   resources_.Remove(id);
@@ -207,13 +219,15 @@ absl::Status Dispatcher::UpdateTaskState(const proto::TaskStateUpdate& u) {
     }
     t->second.state = u.state();
     t->second.failure = u.failure();
-    if (u.state() == proto::TASK_FINISHED && job->checkpoints && job->checkpoints->OnTaskFinished(key)) {
+    if (u.state() == proto::TASK_FINISHED && job->checkpoints &&
+        job->checkpoints->OnTaskFinished(key)) {
       if (coordinator_) coordinator_->Wake();
     }
     if (u.state() == proto::TASK_FAILED) {
       const auto& v = job->graph.vertices(task.vertex_id());
-      cancel_on = HandleFailureLocked(*job, absl::StrCat(v.name(), " (", task.subtask() + 1, "/", v.parallelism(),
-                                                          ") on TaskManager ", u.tm_id(), " failed: ", u.failure()));
+      cancel_on = HandleFailureLocked(
+          *job, absl::StrCat(v.name(), " (", task.subtask() + 1, "/", v.parallelism(),
+                             ") on TaskManager ", u.tm_id(), " failed: ", u.failure()));
     }
     MaybeCompleteLocked(*job);
   }
@@ -234,21 +248,27 @@ absl::Status Dispatcher::DeclineCheckpoint(const proto::DeclineCheckpointRequest
   absl::MutexLock lock(&mu_);
   const proto::ExecutionAttemptId& task = d.task();
   Job* job = FindJobLocked(task.job_id());
-  if (!job || task.attempt() != job->attempt || !job->checkpoints || !job->checkpoints->IsPending(d.checkpoint_id())) {
+  if (!job || task.attempt() != job->attempt || !job->checkpoints ||
+      !job->checkpoints->IsPending(d.checkpoint_id())) {
     return absl::OkStatus();
   }
   const auto& v = job->graph.vertices(task.vertex_id());
   AbortPendingLocked(*job,
-                     absl::StrCat(v.name(), " (", task.subtask() + 1, "/", v.parallelism(), ") declined it: ", d.reason()),
+                     absl::StrCat(v.name(), " (", task.subtask() + 1, "/", v.parallelism(),
+                                  ") declined it: ", d.reason()),
                      /*count_failure=*/true);
   return absl::OkStatus();
 }
 
 // ---- Libraries ----
 
-absl::StatusOr<std::string> Dispatcher::UploadLibrary(std::string_view bytes) { return blobs_->Put(bytes); }
+absl::StatusOr<std::string> Dispatcher::UploadLibrary(std::string_view bytes) {
+  return blobs_->Put(bytes);
+}
 
-absl::StatusOr<std::string> Dispatcher::LibraryPath(const std::string& sha256) { return blobs_->Path(sha256); }
+absl::StatusOr<std::string> Dispatcher::LibraryPath(const std::string& sha256) {
+  return blobs_->Path(sha256);
+}
 
 // ---- Jobs ----
 
@@ -256,7 +276,8 @@ absl::StatusOr<std::string> Dispatcher::SubmitJob(const proto::SubmitJobRequest&
   absl::Status valid = Scheduler::ValidateGraph(req.graph());
   if (!valid.ok()) return valid;
   if (!blobs_->Contains(req.library_sha256())) {
-    return absl::FailedPreconditionError("job library " + req.library_sha256() + " was not uploaded");
+    return absl::FailedPreconditionError("job library " + req.library_sha256() +
+                                         " was not uploaded");
   }
   std::string job_id = NewJobId();
   Configuration job_conf = conf_;
@@ -267,14 +288,15 @@ absl::StatusOr<std::string> Dispatcher::SubmitJob(const proto::SubmitJobRequest&
   std::optional<proto::CheckpointMetadata> restore;
   std::string restore_dir;
   if (!req.restore_path().empty()) {
-    auto meta = CheckpointCoordinator::LoadForRestore(req.restore_path(), req.graph(), &restore_dir);
+    auto meta =
+        CheckpointCoordinator::LoadForRestore(req.restore_path(), req.graph(), &restore_dir);
     if (!meta.ok()) return absl::InvalidArgumentError(meta.status().message());
     restore = std::move(*meta);
   }
   auto checkpoints = std::make_unique<CheckpointCoordinator>(
       job_id, CheckpointSettings::FromConfig(job_conf, job_id),
-      std::make_unique<StandaloneCompletedCheckpointStore>(
-          static_cast<size_t>(std::max<int64_t>(1, job_conf.GetInt("state.checkpoints.num-retained")))),
+      std::make_unique<StandaloneCompletedCheckpointStore>(static_cast<size_t>(
+          std::max<int64_t>(1, job_conf.GetInt("state.checkpoints.num-retained")))),
       std::make_unique<StandaloneCheckpointIdCounter>(), Clock::now());
   if (restore) {
     absl::Status st = checkpoints->SetRestoreFrom(std::move(*restore), restore_dir);
@@ -288,8 +310,8 @@ absl::StatusOr<std::string> Dispatcher::SubmitJob(const proto::SubmitJobRequest&
     auto slots = resources_.AllocateSlots(needed);
     if (!slots.ok()) {
       return absl::ResourceExhaustedError(absl::StrCat(
-          "job '", req.graph().name(), "' needs ", needed, " task slots but only ", resources_.FreeSlots(), " of ",
-          resources_.TotalSlots(), " are free (", resources_.size(),
+          "job '", req.graph().name(), "' needs ", needed, " task slots but only ",
+          resources_.FreeSlots(), " of ", resources_.TotalSlots(), " are free (", resources_.size(),
           " TaskManagers registered); lower the parallelism or add TaskManagers"));
     }
     Job& job = jobs_[job_id];
@@ -309,8 +331,11 @@ absl::StatusOr<std::string> Dispatcher::SubmitJob(const proto::SubmitJobRequest&
     job.state = proto::JOB_RUNNING;
     std::string restore_dir_of_job;
     const proto::CheckpointMetadata* from = job.checkpoints->RestoreSource(&restore_dir_of_job);
-    spdlog::info("job {} ({}) submitted: {} tasks in {} slots{}", job_id, job.graph.name(), deployments.size(), needed,
-                 from ? absl::StrCat(", from checkpoint ", from->checkpoint_id(), " in ", restore_dir_of_job) : "");
+    spdlog::info(
+        "job {} ({}) submitted: {} tasks in {} slots{}", job_id, job.graph.name(),
+        deployments.size(), needed,
+        from ? absl::StrCat(", from checkpoint ", from->checkpoint_id(), " in ", restore_dir_of_job)
+             : "");
   }
   for (const auto& d : deployments) Deploy(d);
   return job_id;
@@ -324,7 +349,8 @@ Dispatcher::Deployments Dispatcher::DeployAttemptLocked(Job& job) {
   spec.args = job.args;
   spec.config = job.config;
   // The backend is the cluster's unless the job overrides it; TaskManagers are told which.
-  for (const char* key : {"state.backend.type", "state.backend.incremental"}) spec.config[key] = job.conf.GetString(key);
+  for (const char* key : {"state.backend.type", "state.backend.incremental"})
+    spec.config[key] = job.conf.GetString(key);
   spec.attempt = job.attempt;
   spec.auto_watermark_interval_ms = job.auto_watermark_interval_ms;
   if (job.checkpoints->enabled()) {
@@ -334,8 +360,8 @@ Dispatcher::Deployments Dispatcher::DeployAttemptLocked(Job& job) {
   spec.restore = job.checkpoints->RestoreSource(&spec.restore_dir);
   std::map<std::string, std::string> addresses;
   for (const auto& tm : job.slots) addresses[tm] = resources_.Address(tm);
-  Deployments out = Scheduler::BuildDeployments(spec, job.slots,
-                                                [&addresses](const std::string& tm) { return addresses[tm]; });
+  Deployments out = Scheduler::BuildDeployments(
+      spec, job.slots, [&addresses](const std::string& tm) { return addresses[tm]; });
   job.tasks.clear();
   for (const auto& d : out) {
     job.tasks[{d.tdd.task().vertex_id(), d.tdd.task().subtask()}] =
@@ -350,9 +376,11 @@ std::vector<proto::JobStatus> Dispatcher::ListJobs(bool include_terminated) {
   for (const auto& [id, job] : jobs_) {
     if (include_terminated || !IsTerminalJobState(job.state)) jobs.push_back(&job);
   }
-  std::sort(jobs.begin(), jobs.end(), [](const Job* a, const Job* b) { return a->start_time_ms < b->start_time_ms; });
+  std::sort(jobs.begin(), jobs.end(),
+            [](const Job* a, const Job* b) { return a->start_time_ms < b->start_time_ms; });
   std::vector<proto::JobStatus> out(jobs.size());
-  for (size_t i = 0; i < jobs.size(); ++i) FillStatusLocked(*jobs[i], &out[i], /*with_tasks=*/false);
+  for (size_t i = 0; i < jobs.size(); ++i)
+    FillStatusLocked(*jobs[i], &out[i], /*with_tasks=*/false);
   return out;
 }
 
@@ -372,7 +400,8 @@ absl::Status Dispatcher::CancelJob(const std::string& job_id) {
     Job* job = FindJobLocked(job_id);
     if (!job) return absl::NotFoundError("no job " + job_id);
     if (IsTerminalJobState(job->state)) {
-      return absl::FailedPreconditionError(absl::StrCat("job ", job->id, " is already ", std::string(JobStateName(job->state))));
+      return absl::FailedPreconditionError(
+          absl::StrCat("job ", job->id, " is already ", std::string(JobStateName(job->state))));
     }
     if (job->state == proto::JOB_CANCELLING) return absl::OkStatus();
     job->state = proto::JOB_CANCELLING;
@@ -468,14 +497,15 @@ void Dispatcher::ReleaseSlotsLocked(Job& job) {
 // ---- Failover ----
 
 std::set<std::string> Dispatcher::HandleFailureLocked(Job& job, const std::string& cause) {
-  if (job.state != proto::JOB_RUNNING) return {};  // already restarting, failing, cancelling or over
+  if (job.state != proto::JOB_RUNNING)
+    return {};  // already restarting, failing, cancelling or over
   AbortPendingLocked(job, "the job failed", /*count_failure=*/false);
   auto now = Clock::now();
   std::optional<Millis> delay = job.restart_strategy->OnFailure(now);
   if (!delay) {
-    FailJobLocked(job, job.restarts > 0
-                           ? absl::StrCat(cause, " (no more restarts: ", job.restart_strategy->Describe(), ")")
-                           : cause);
+    FailJobLocked(job, job.restarts > 0 ? absl::StrCat(cause, " (no more restarts: ",
+                                                       job.restart_strategy->Describe(), ")")
+                                        : cause);
   } else {
     job.state = proto::JOB_RESTARTING;
     job.failure = cause;
@@ -505,8 +535,10 @@ void Dispatcher::Restart(const std::string& job_id) {
     absl::Status st = gateway->Heartbeat(options_.jm_id);
     if (!st.ok()) {
       absl::MutexLock lock(&mu_);
-      LoseTaskManagerLocked(tm, absl::StrCat("TaskManager ", tm, " was lost: it does not answer (", st.message(), ")"),
-                            cancels);
+      LoseTaskManagerLocked(
+          tm,
+          absl::StrCat("TaskManager ", tm, " was lost: it does not answer (", st.message(), ")"),
+          cancels);
     } else {
       SendRelease(tm, job_id);  // the old attempt's partitions and tasks
     }
@@ -570,7 +602,8 @@ void Dispatcher::HandleAbortedLocked(Job& job, const CheckpointCoordinator::Abor
   }
 }
 
-void Dispatcher::CompleteCheckpoint(const std::string& job_id, const CheckpointCoordinator::ToWrite& checkpoint) {
+void Dispatcher::CompleteCheckpoint(const std::string& job_id,
+                                    const CheckpointCoordinator::ToWrite& checkpoint) {
   absl::Status written = CheckpointCoordinator::WriteMetadataFile(checkpoint);
   std::set<std::string> tms;
   int attempt = 0;
@@ -644,8 +677,9 @@ void Dispatcher::RunCoordinatorOnce() {
       absl::MutexLock lock(&mu_);
       Job* job = FindJobLocked(req.job_id());
       if (job && job->checkpoints->IsPending(req.checkpoint_id())) {
-        AbortPendingLocked(*job, absl::StrCat("cannot trigger it at TaskManager ", tm, ": ", st.message()),
-                           /*count_failure=*/true);
+        AbortPendingLocked(
+            *job, absl::StrCat("cannot trigger it at TaskManager ", tm, ": ", st.message()),
+            /*count_failure=*/true);
       }
     }
   }
@@ -671,12 +705,14 @@ void Dispatcher::RunMonitorOnce() {
     }
     // Tasks that do not confirm cancellation in time are taken as gone.
     for (auto& [job_id, job] : jobs_) {
-      if ((job.state == proto::JOB_FAILING || job.state == proto::JOB_CANCELLING || job.state == proto::JOB_RESTARTING) &&
+      if ((job.state == proto::JOB_FAILING || job.state == proto::JOB_CANCELLING ||
+           job.state == proto::JOB_RESTARTING) &&
           now - job.stop_requested > options_.cancel_timeout) {
         for (auto& [key, t] : job.tasks) {
           if (!IsTerminalTaskState(t.state)) {
             t.state = proto::TASK_CANCELED;
-            t.failure = absl::StrCat("did not confirm cancellation within ", options_.cancel_timeout.count() / 1000, " s");
+            t.failure = absl::StrCat("did not confirm cancellation within ",
+                                     options_.cancel_timeout.count() / 1000, " s");
           }
         }
         MaybeCompleteLocked(job);

@@ -45,13 +45,13 @@ class Dispatcher final : public JobManagerGateway {
   using Clock = std::chrono::steady_clock;
 
   struct Options {
-    std::string jm_id;                               // this JobManager's instance id
+    std::string jm_id;                                   // this JobManager's instance id
     std::chrono::milliseconds heartbeat_interval{1000};  // Default: heartbeat.interval
     std::chrono::milliseconds heartbeat_timeout{5000};   // Default: heartbeat.timeout
     // Tasks that do not confirm cancellation within this are taken as gone. Default: 30 s.
     std::chrono::milliseconds cancel_timeout{30000};
-    std::chrono::milliseconds coordinator_period{20};   // Default: 20 ms
-    bool start_threads = true;  // false: the caller runs the loops (tests)
+    std::chrono::milliseconds coordinator_period{20};  // Default: 20 ms
+    bool start_threads = true;                         // false: the caller runs the loops (tests)
   };
 
   // `conf` is the cluster's configuration (jobs add their -D overrides to a copy).
@@ -65,20 +65,24 @@ class Dispatcher final : public JobManagerGateway {
   const std::string& jm_id() const { return options_.jm_id; }
 
   // ---- JobManagerGateway ----
-  absl::StatusOr<std::string> RegisterTaskManager(const proto::RegisterTaskManagerRequest& req) override
-      ABSL_LOCKS_EXCLUDED(mu_);
+  absl::StatusOr<std::string> RegisterTaskManager(
+      const proto::RegisterTaskManagerRequest& req) override ABSL_LOCKS_EXCLUDED(mu_);
   bool HeartbeatFromTaskManager(const std::string& tm_id) override ABSL_LOCKS_EXCLUDED(mu_);
   bool IsTaskManagerRegistered(const std::string& tm_id) override ABSL_LOCKS_EXCLUDED(mu_);
   void DisconnectTaskManager(const std::string& tm_id) override ABSL_LOCKS_EXCLUDED(mu_);
-  absl::Status UpdateTaskState(const proto::TaskStateUpdate& update) override ABSL_LOCKS_EXCLUDED(mu_);
+  absl::Status UpdateTaskState(const proto::TaskStateUpdate& update) override
+      ABSL_LOCKS_EXCLUDED(mu_);
   absl::Status AcknowledgeCheckpoint(const proto::AcknowledgeCheckpointRequest& ack) override
       ABSL_LOCKS_EXCLUDED(mu_);
-  absl::Status DeclineCheckpoint(const proto::DeclineCheckpointRequest& decline) override ABSL_LOCKS_EXCLUDED(mu_);
+  absl::Status DeclineCheckpoint(const proto::DeclineCheckpointRequest& decline) override
+      ABSL_LOCKS_EXCLUDED(mu_);
   absl::StatusOr<std::string> UploadLibrary(std::string_view bytes) override;
   absl::StatusOr<std::string> LibraryPath(const std::string& sha256) override;
-  absl::StatusOr<std::string> SubmitJob(const proto::SubmitJobRequest& req) override ABSL_LOCKS_EXCLUDED(mu_);
+  absl::StatusOr<std::string> SubmitJob(const proto::SubmitJobRequest& req) override
+      ABSL_LOCKS_EXCLUDED(mu_);
   std::vector<proto::JobStatus> ListJobs(bool include_terminated) override ABSL_LOCKS_EXCLUDED(mu_);
-  absl::StatusOr<proto::JobStatus> GetJob(const std::string& job_id) override ABSL_LOCKS_EXCLUDED(mu_);
+  absl::StatusOr<proto::JobStatus> GetJob(const std::string& job_id) override
+      ABSL_LOCKS_EXCLUDED(mu_);
   absl::Status CancelJob(const std::string& job_id) override ABSL_LOCKS_EXCLUDED(mu_);
   proto::ClusterOverview GetOverview() override ABSL_LOCKS_EXCLUDED(mu_);
 
@@ -100,7 +104,7 @@ class Dispatcher final : public JobManagerGateway {
     std::string library_sha256;
     std::vector<std::string> args;
     std::map<std::string, std::string> config;  // the job's -D overrides
-    Configuration conf;                          // the cluster's, with the overrides
+    Configuration conf;                         // the cluster's, with the overrides
     proto::JobState state = proto::JOB_CREATED;
     std::string failure;
     int64_t start_time_ms = 0;
@@ -125,11 +129,12 @@ class Dispatcher final : public JobManagerGateway {
   std::shared_ptr<TaskManagerGateway> GatewayOf(const std::string& tm_id) ABSL_LOCKS_EXCLUDED(mu_);
   void SendCancel(const std::string& tm_id, const std::string& job_id) ABSL_LOCKS_EXCLUDED(mu_);
   void SendRelease(const std::string& tm_id, const std::string& job_id) ABSL_LOCKS_EXCLUDED(mu_);
-  void SendNotify(const std::string& tm_id, const std::string& job_id, int attempt, int64_t id, bool aborted)
-      ABSL_LOCKS_EXCLUDED(mu_);
+  void SendNotify(const std::string& tm_id, const std::string& job_id, int attempt, int64_t id,
+                  bool aborted) ABSL_LOCKS_EXCLUDED(mu_);
   void Deploy(const Scheduler::Deployment& d) ABSL_LOCKS_EXCLUDED(mu_);
   void Restart(const std::string& job_id) ABSL_LOCKS_EXCLUDED(mu_);
-  void CompleteCheckpoint(const std::string& job_id, const CheckpointCoordinator::ToWrite& checkpoint)
+  void CompleteCheckpoint(const std::string& job_id,
+                          const CheckpointCoordinator::ToWrite& checkpoint)
       ABSL_LOCKS_EXCLUDED(mu_);
 
   Deployments DeployAttemptLocked(Job& job) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
@@ -138,7 +143,8 @@ class Dispatcher final : public JobManagerGateway {
   void ReleaseSlotsLocked(Job& job) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
   // Restarts the job as its strategy says, or fails it. Returns the TaskManagers whose tasks of
   // the job must be cancelled.
-  std::set<std::string> HandleFailureLocked(Job& job, const std::string& cause) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
+  std::set<std::string> HandleFailureLocked(Job& job, const std::string& cause)
+      ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
   // Forgets a TaskManager and fails the tasks it ran; `cancels` gets the calls to make.
   void LoseTaskManagerLocked(const std::string& id, const std::string& cause, Calls& cancels)
       ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
@@ -150,7 +156,8 @@ class Dispatcher final : public JobManagerGateway {
   void HandleAbortedLocked(Job& job, const CheckpointCoordinator::Aborted& aborted)
       ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
   void DeferLocked(std::function<void()> call) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
-  void FillStatusLocked(const Job& job, proto::JobStatus* s, bool with_tasks) const ABSL_SHARED_LOCKS_REQUIRED(mu_);
+  void FillStatusLocked(const Job& job, proto::JobStatus* s, bool with_tasks) const
+      ABSL_SHARED_LOCKS_REQUIRED(mu_);
   static std::set<std::string> TaskManagersOf(const Job& job);
   Job* FindJobLocked(const std::string& job_id) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
 
@@ -163,7 +170,8 @@ class Dispatcher final : public JobManagerGateway {
   ResourceManager resources_ ABSL_GUARDED_BY(mu_);
   std::map<std::string, Job> jobs_ ABSL_GUARDED_BY(mu_);
   std::deque<std::string> terminal_order_ ABSL_GUARDED_BY(mu_);  // ids of ended jobs, oldest first
-  std::vector<std::pair<std::string, std::string>> releases_ ABSL_GUARDED_BY(mu_);  // (TaskManager, job)
+  std::vector<std::pair<std::string, std::string>> releases_
+      ABSL_GUARDED_BY(mu_);  // (TaskManager, job)
   Calls deferred_ ABSL_GUARDED_BY(mu_);
 
   // Last: the threads start once everything they use exists, and stop first.

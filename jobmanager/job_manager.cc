@@ -24,21 +24,24 @@ absl::StatusOr<std::unique_ptr<JobManager>> JobManager::Start(const Configuratio
   auto blobs = BlobStore::Create(absl::StrCat(dir, "/sluice-", options.jm_id, "-blobs"));
   if (!blobs.ok()) return blobs.status();
   std::string jm_id = options.jm_id;
-  jm->dispatcher_ = std::make_unique<Dispatcher>(conf, std::move(options), std::move(*blobs), NewGrpcTaskManagerGateway);
+  jm->dispatcher_ = std::make_unique<Dispatcher>(conf, std::move(options), std::move(*blobs),
+                                                 NewGrpcTaskManagerGateway);
   jm->service_ = std::make_unique<JobManagerService>(*jm->dispatcher_);
 
   grpc::ServerBuilder builder;
   // gRPC sets SO_REUSEPORT by default: a second process would bind the same port and share its
   // connections. Refuse a taken port instead.
   builder.AddChannelArgument(GRPC_ARG_ALLOW_REUSEPORT, 0);
-  std::string bind = absl::StrCat(conf.GetString("jobmanager.bind-host"), ":", conf.GetInt("jobmanager.rpc.port"));
+  std::string bind =
+      absl::StrCat(conf.GetString("jobmanager.bind-host"), ":", conf.GetInt("jobmanager.rpc.port"));
   builder.AddListeningPort(bind, grpc::InsecureServerCredentials(), &jm->port_);
   builder.SetMaxReceiveMessageSize(64 << 20);
   builder.RegisterService(jm->service_.get());
   jm->server_ = builder.BuildAndStart();
   if (!jm->server_ || jm->port_ == 0) {
     jm->Shutdown();
-    return absl::UnavailableError(absl::StrCat("JobManager cannot listen on ", bind, " (is the port in use?)"));
+    return absl::UnavailableError(
+        absl::StrCat("JobManager cannot listen on ", bind, " (is the port in use?)"));
   }
   jm->address_ = absl::StrCat(conf.GetString("jobmanager.rpc.address"), ":", jm->port_);
   int rest_port = static_cast<int>(conf.GetInt("rest.port"));
@@ -50,7 +53,8 @@ absl::StatusOr<std::unique_ptr<JobManager>> JobManager::Start(const Configuratio
     }
     jm->rest_ = std::move(*rest);
     jm->rest_port_ = jm->rest_->port();
-    spdlog::info("REST API and dashboard at http://{}:{}/", conf.GetString("rest.bind-address"), jm->rest_->port());
+    spdlog::info("REST API and dashboard at http://{}:{}/", conf.GetString("rest.bind-address"),
+                 jm->rest_->port());
   }
   spdlog::info("JobManager {} listening on {}", jm_id, bind);
   return jm;

@@ -24,7 +24,8 @@ class JobManagerGateway {
   // ---- TaskManagers ----
   // Registers a TaskManager (again, after either side restarted); returns this JobManager's
   // instance id.
-  virtual absl::StatusOr<std::string> RegisterTaskManager(const proto::RegisterTaskManagerRequest& req) = 0;
+  virtual absl::StatusOr<std::string> RegisterTaskManager(
+      const proto::RegisterTaskManagerRequest& req) = 0;
   // A TaskManager's heartbeat; false when it is not registered (it must register again).
   virtual bool HeartbeatFromTaskManager(const std::string& tm_id) = 0;
   // False once the TaskManager is forgotten or the JobManager stops.

@@ -10,7 +10,8 @@
 
 namespace sluice {
 
-grpc::Status JobManagerService::RegisterTaskManager(grpc::ServerContext*, const proto::RegisterTaskManagerRequest* req,
+grpc::Status JobManagerService::RegisterTaskManager(grpc::ServerContext*,
+                                                    const proto::RegisterTaskManagerRequest* req,
                                                     proto::RegisterTaskManagerResponse* resp) {
   auto jm_id = gateway_.RegisterTaskManager(*req);
   if (!jm_id.ok()) return ToGrpcStatus(jm_id.status());
@@ -18,18 +19,20 @@ grpc::Status JobManagerService::RegisterTaskManager(grpc::ServerContext*, const 
   return grpc::Status::OK;
 }
 
-grpc::Status JobManagerService::Heartbeat(grpc::ServerContext*, const proto::TaskManagerHeartbeat* req,
+grpc::Status JobManagerService::Heartbeat(grpc::ServerContext*,
+                                          const proto::TaskManagerHeartbeat* req,
                                           proto::HeartbeatResponse* resp) {
   resp->set_known(gateway_.HeartbeatFromTaskManager(req->tm_id()));
   return grpc::Status::OK;
 }
 
-grpc::Status JobManagerService::UpdateTaskState(grpc::ServerContext*, const proto::TaskStateUpdate* req,
-                                                proto::Empty*) {
+grpc::Status JobManagerService::UpdateTaskState(grpc::ServerContext*,
+                                                const proto::TaskStateUpdate* req, proto::Empty*) {
   return ToGrpcStatus(gateway_.UpdateTaskState(*req));
 }
 
-grpc::Status JobManagerService::UploadLibrary(grpc::ServerContext*, grpc::ServerReader<proto::LibraryChunk>* reader,
+grpc::Status JobManagerService::UploadLibrary(grpc::ServerContext*,
+                                              grpc::ServerReader<proto::LibraryChunk>* reader,
                                               proto::UploadLibraryResponse* resp) {
   std::string bytes;
   proto::LibraryChunk chunk;
@@ -45,7 +48,8 @@ grpc::Status JobManagerService::UploadLibrary(grpc::ServerContext*, grpc::Server
   return grpc::Status::OK;
 }
 
-grpc::Status JobManagerService::DownloadLibrary(grpc::ServerContext*, const proto::UploadLibraryResponse* req,
+grpc::Status JobManagerService::DownloadLibrary(grpc::ServerContext*,
+                                                const proto::UploadLibraryResponse* req,
                                                 grpc::ServerWriter<proto::LibraryChunk>* writer) {
   auto path = gateway_.LibraryPath(req->sha256());
   if (!path.ok()) return ToGrpcStatus(path.status());
@@ -76,33 +80,38 @@ grpc::Status JobManagerService::ListJobs(grpc::ServerContext*, const proto::List
   return grpc::Status::OK;
 }
 
-grpc::Status JobManagerService::GetJob(grpc::ServerContext*, const proto::JobIdRequest* req, proto::JobStatus* resp) {
+grpc::Status JobManagerService::GetJob(grpc::ServerContext*, const proto::JobIdRequest* req,
+                                       proto::JobStatus* resp) {
   auto job = gateway_.GetJob(req->job_id());
   if (!job.ok()) return ToGrpcStatus(job.status());
   *resp = std::move(*job);
   return grpc::Status::OK;
 }
 
-grpc::Status JobManagerService::CancelJob(grpc::ServerContext*, const proto::JobIdRequest* req, proto::Empty*) {
+grpc::Status JobManagerService::CancelJob(grpc::ServerContext*, const proto::JobIdRequest* req,
+                                          proto::Empty*) {
   return ToGrpcStatus(gateway_.CancelJob(req->job_id()));
 }
 
-grpc::Status JobManagerService::GetOverview(grpc::ServerContext*, const proto::Empty*, proto::ClusterOverview* resp) {
+grpc::Status JobManagerService::GetOverview(grpc::ServerContext*, const proto::Empty*,
+                                            proto::ClusterOverview* resp) {
   *resp = gateway_.GetOverview();
   return grpc::Status::OK;
 }
 
-grpc::Status JobManagerService::AcknowledgeCheckpoint(grpc::ServerContext*,
-                                                      const proto::AcknowledgeCheckpointRequest* req, proto::Empty*) {
+grpc::Status JobManagerService::AcknowledgeCheckpoint(
+    grpc::ServerContext*, const proto::AcknowledgeCheckpointRequest* req, proto::Empty*) {
   return ToGrpcStatus(gateway_.AcknowledgeCheckpoint(*req));
 }
 
-grpc::Status JobManagerService::DeclineCheckpoint(grpc::ServerContext*, const proto::DeclineCheckpointRequest* req,
+grpc::Status JobManagerService::DeclineCheckpoint(grpc::ServerContext*,
+                                                  const proto::DeclineCheckpointRequest* req,
                                                   proto::Empty*) {
   return ToGrpcStatus(gateway_.DeclineCheckpoint(*req));
 }
 
-grpc::Status JobManagerService::WatchJobManager(grpc::ServerContext* ctx, const proto::TaskManagerHeartbeat* req,
+grpc::Status JobManagerService::WatchJobManager(grpc::ServerContext* ctx,
+                                                const proto::TaskManagerHeartbeat* req,
                                                 grpc::ServerWriter<proto::Empty>*) {
   if (!gateway_.IsTaskManagerRegistered(req->tm_id())) {
     return grpc::Status(grpc::StatusCode::NOT_FOUND, "unknown TaskManager");

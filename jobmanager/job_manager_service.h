@@ -15,11 +15,13 @@ class JobManagerService final : public proto::JobManagerService::Service {
   // `gateway` must outlive the service.
   explicit JobManagerService(JobManagerGateway& gateway) : gateway_(gateway) {}
 
-  grpc::Status RegisterTaskManager(grpc::ServerContext*, const proto::RegisterTaskManagerRequest* req,
+  grpc::Status RegisterTaskManager(grpc::ServerContext*,
+                                   const proto::RegisterTaskManagerRequest* req,
                                    proto::RegisterTaskManagerResponse* resp) override;
   grpc::Status Heartbeat(grpc::ServerContext*, const proto::TaskManagerHeartbeat* req,
                          proto::HeartbeatResponse* resp) override;
-  grpc::Status UpdateTaskState(grpc::ServerContext*, const proto::TaskStateUpdate* req, proto::Empty*) override;
+  grpc::Status UpdateTaskState(grpc::ServerContext*, const proto::TaskStateUpdate* req,
+                               proto::Empty*) override;
   grpc::Status UploadLibrary(grpc::ServerContext*, grpc::ServerReader<proto::LibraryChunk>* reader,
                              proto::UploadLibraryResponse* resp) override;
   grpc::Status DownloadLibrary(grpc::ServerContext*, const proto::UploadLibraryResponse* req,
@@ -28,10 +30,14 @@ class JobManagerService final : public proto::JobManagerService::Service {
                          proto::SubmitJobResponse* resp) override;
   grpc::Status ListJobs(grpc::ServerContext*, const proto::ListJobsRequest* req,
                         proto::ListJobsResponse* resp) override;
-  grpc::Status GetJob(grpc::ServerContext*, const proto::JobIdRequest* req, proto::JobStatus* resp) override;
-  grpc::Status CancelJob(grpc::ServerContext*, const proto::JobIdRequest* req, proto::Empty*) override;
-  grpc::Status GetOverview(grpc::ServerContext*, const proto::Empty*, proto::ClusterOverview* resp) override;
-  grpc::Status AcknowledgeCheckpoint(grpc::ServerContext*, const proto::AcknowledgeCheckpointRequest* req,
+  grpc::Status GetJob(grpc::ServerContext*, const proto::JobIdRequest* req,
+                      proto::JobStatus* resp) override;
+  grpc::Status CancelJob(grpc::ServerContext*, const proto::JobIdRequest* req,
+                         proto::Empty*) override;
+  grpc::Status GetOverview(grpc::ServerContext*, const proto::Empty*,
+                           proto::ClusterOverview* resp) override;
+  grpc::Status AcknowledgeCheckpoint(grpc::ServerContext*,
+                                     const proto::AcknowledgeCheckpointRequest* req,
                                      proto::Empty*) override;
   grpc::Status DeclineCheckpoint(grpc::ServerContext*, const proto::DeclineCheckpointRequest* req,
                                  proto::Empty*) override;

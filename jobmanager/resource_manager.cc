@@ -7,7 +7,8 @@ namespace sluice {
 absl::StatusOr<bool> ResourceManager::Register(const std::string& id, const std::string& address,
                                                int slots, int used, Clock::time_point now) {
   if (id.empty() || address.empty() || slots < 1) {
-    return absl::InvalidArgumentError("registration needs a TaskManager id, an address and at least one slot");
+    return absl::InvalidArgumentError(
+        "registration needs a TaskManager id, an address and at least one slot");
   }
   auto [it, added] = task_managers_.try_emplace(id);
   TaskManager& tm = it->second;
@@ -42,7 +43,8 @@ std::string ResourceManager::Address(const std::string& id) const {
   return tm ? tm->address : "";
 }
 
-std::vector<std::string> ResourceManager::Expired(Clock::time_point now, Clock::duration timeout) const {
+std::vector<std::string> ResourceManager::Expired(Clock::time_point now,
+                                                  Clock::duration timeout) const {
   std::vector<std::string> out;
   for (const auto& [id, tm] : task_managers_) {
     if (now - tm.last_heartbeat > timeout) out.push_back(id);
@@ -64,8 +66,8 @@ int ResourceManager::FreeSlots() const {
 
 absl::StatusOr<std::vector<std::string>> ResourceManager::AllocateSlots(int n) {
   if (n > FreeSlots()) {
-    return absl::ResourceExhaustedError(absl::StrCat(n, " task slots needed but only ", FreeSlots(), " of ",
-                                                     TotalSlots(), " are free"));
+    return absl::ResourceExhaustedError(absl::StrCat(n, " task slots needed but only ", FreeSlots(),
+                                                     " of ", TotalSlots(), " are free"));
   }
   std::vector<std::string> slots;
   for (int i = 0; i < n; ++i) {
@@ -95,7 +97,8 @@ proto::ClusterOverview ResourceManager::Overview(Clock::time_point now) const {
     info->set_address(tm.address);
     info->set_num_slots(tm.slots);
     info->set_free_slots(tm.slots - tm.used);
-    info->set_last_heartbeat_ms(std::chrono::duration_cast<std::chrono::milliseconds>(now - tm.last_heartbeat).count());
+    info->set_last_heartbeat_ms(
+        std::chrono::duration_cast<std::chrono::milliseconds>(now - tm.last_heartbeat).count());
   }
   ov.set_total_slots(TotalSlots());
   ov.set_free_slots(FreeSlots());

@@ -37,8 +37,8 @@ class ResourceManager {
   // Registers a TaskManager, or registers it again (after a restart of either side) with `used`
   // of its slots held by live jobs. Returns true when the id was not known. InvalidArgument
   // without an id, an address or a slot.
-  absl::StatusOr<bool> Register(const std::string& id, const std::string& address, int slots, int used,
-                                Clock::time_point now);
+  absl::StatusOr<bool> Register(const std::string& id, const std::string& address, int slots,
+                                int used, Clock::time_point now);
   // Records a heartbeat; false when the TaskManager is not registered.
   bool Heartbeat(const std::string& id, Clock::time_point now);
   // Forgets a TaskManager (lost or gone); its slots go with it.

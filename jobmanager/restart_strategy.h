@@ -61,13 +61,14 @@ class FixedDelayRestartStrategy final : public RestartStrategy {
 class ExponentialDelayRestartStrategy final : public RestartStrategy {
  public:
   struct Options {
-    Millis initial{1000};            // Default: 1 s
-    Millis max{60000};               // Default: 1 min
-    double multiplier = 1.5;         // Default: 1.5
-    double jitter = 0.1;             // Default: 0.1
-    Millis reset_after{3600000};     // Default: 1 h
+    Millis initial{1000};         // Default: 1 s
+    Millis max{60000};            // Default: 1 min
+    double multiplier = 1.5;      // Default: 1.5
+    double jitter = 0.1;          // Default: 0.1
+    Millis reset_after{3600000};  // Default: 1 h
   };
-  explicit ExponentialDelayRestartStrategy(const Options& options, uint64_t seed = std::random_device{}());
+  explicit ExponentialDelayRestartStrategy(const Options& options,
+                                           uint64_t seed = std::random_device{}());
   std::optional<Millis> OnFailure(Clock::time_point now) override;
   std::string Describe() const override { return "exponential-delay"; }
 

@@ -8,17 +8,19 @@ namespace sluice {
 
 absl::Status Scheduler::ValidateGraph(const proto::JobGraph& g) {
   if (g.vertices_size() == 0) return absl::InvalidArgumentError("the job graph has no vertices");
-  if (g.max_parallelism() < 1) return absl::InvalidArgumentError("max parallelism must be at least 1");
+  if (g.max_parallelism() < 1)
+    return absl::InvalidArgumentError("max parallelism must be at least 1");
   for (int i = 0; i < g.vertices_size(); ++i) {
     const auto& v = g.vertices(i);
     if (v.id() != i) return absl::InvalidArgumentError("vertex ids must be 0..n-1 in order");
     if (v.parallelism() < 1) {
-      return absl::InvalidArgumentError(
-          absl::StrCat("vertex '", v.name(), "' has parallelism ", v.parallelism(), "; it must be at least 1"));
+      return absl::InvalidArgumentError(absl::StrCat("vertex '", v.name(), "' has parallelism ",
+                                                     v.parallelism(), "; it must be at least 1"));
     }
     if (v.parallelism() > g.max_parallelism()) {
-      return absl::InvalidArgumentError(absl::StrCat("vertex '", v.name(), "' has parallelism ", v.parallelism(),
-                                                     " above max parallelism ", g.max_parallelism()));
+      return absl::InvalidArgumentError(absl::StrCat("vertex '", v.name(), "' has parallelism ",
+                                                     v.parallelism(), " above max parallelism ",
+                                                     g.max_parallelism()));
     }
     if (v.node_ids_size() == 0) return absl::InvalidArgumentError("a vertex has no operators");
   }
@@ -27,11 +29,14 @@ absl::Status Scheduler::ValidateGraph(const proto::JobGraph& g) {
         e.target_vertex() >= g.vertices_size()) {
       return absl::InvalidArgumentError("an edge names a vertex that does not exist");
     }
-    if (e.partitioner() == proto::PARTITIONER_UNSPECIFIED || !proto::Partitioner_IsValid(e.partitioner())) {
-      return absl::InvalidArgumentError(absl::StrCat("an edge has an unknown partitioner (", e.partitioner(), ")"));
+    if (e.partitioner() == proto::PARTITIONER_UNSPECIFIED ||
+        !proto::Partitioner_IsValid(e.partitioner())) {
+      return absl::InvalidArgumentError(
+          absl::StrCat("an edge has an unknown partitioner (", e.partitioner(), ")"));
     }
     if (e.partitioner() == proto::PARTITIONER_FORWARD &&
-        g.vertices(e.source_vertex()).parallelism() != g.vertices(e.target_vertex()).parallelism()) {
+        g.vertices(e.source_vertex()).parallelism() !=
+            g.vertices(e.target_vertex()).parallelism()) {
       return absl::InvalidArgumentError("a forward edge joins vertices of different parallelism");
     }
   }
@@ -85,7 +90,8 @@ std::vector<Scheduler::Deployment> Scheduler::BuildDeployments(
         if (edge.target_vertex() == v.id()) {
           int producers = g.vertices(edge.source_vertex()).parallelism();
           SubtaskRange range{0, producers};
-          if (edge.partitioner() == proto::PARTITIONER_FORWARD || edge.partitioner() == proto::PARTITIONER_RESCALE) {
+          if (edge.partitioner() == proto::PARTITIONER_FORWARD ||
+              edge.partitioner() == proto::PARTITIONER_RESCALE) {
             range = pointwise_producers(s, producers, v.parallelism());
           }
           auto* gate = tdd.add_inputs();

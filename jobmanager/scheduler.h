@@ -50,8 +50,9 @@ class Scheduler {
   // One descriptor per subtask of every vertex, subtask i in `slots[i]` (a TaskManager id;
   // `slots` has at least the graph's highest parallelism entries). `address_of` gives a
   // TaskManager's address.
-  static std::vector<Deployment> BuildDeployments(const JobSpec& job, const std::vector<std::string>& slots,
-                                                  const std::function<std::string(const std::string&)>& address_of);
+  static std::vector<Deployment> BuildDeployments(
+      const JobSpec& job, const std::vector<std::string>& slots,
+      const std::function<std::string(const std::string&)>& address_of);
 
   // The id of the result partition of `edge` written by subtask `producer` of an attempt.
   static std::string PartitionId(const std::string& job_id, int edge, int producer, int attempt);

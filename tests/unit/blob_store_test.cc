@@ -19,7 +19,11 @@ TEST(BlobStoreTest, StoresLibrariesByHashAndRemovesItsFolder) {
   {
     auto store = BlobStore::Create(dir);
     ASSERT_TRUE(store.ok()) << store.status();
-    std::string lib = std::string("\x7f" "ELF", 4) + "rest of a library";
+    std::string lib = std::string(
+                          "\x7f"
+                          "ELF",
+                          4) +
+                      "rest of a library";
     auto sha = (*store)->Put(lib);
     ASSERT_TRUE(sha.ok()) << sha.status();
     EXPECT_EQ(*sha, Sha256Hex(lib));

@@ -32,7 +32,9 @@ class CheckpointCoordinatorTest : public ::testing::Test {
       vx->add_node_ids(v);
       vx->set_is_source(v == 0);
     }
-    tasks_ = {{{0, 0}, true, proto::TASK_RUNNING, "tm-a"}, {{1, 0}, false, proto::TASK_RUNNING, "tm-a"}, {{1, 1}, false, proto::TASK_RUNNING, "tm-b"}};
+    tasks_ = {{{0, 0}, true, proto::TASK_RUNNING, "tm-a"},
+              {{1, 0}, false, proto::TASK_RUNNING, "tm-a"},
+              {{1, 1}, false, proto::TASK_RUNNING, "tm-b"}};
   }
   void TearDown() override { std::filesystem::remove_all(root_); }
 
@@ -44,11 +46,13 @@ class CheckpointCoordinatorTest : public ::testing::Test {
     s.num_retained = retained;
     s.root = root_;
     s.job_dir = root_ + "/j1";
-    return std::make_unique<CheckpointCoordinator>("j1", s, std::make_unique<StandaloneCompletedCheckpointStore>(retained),
-                                                   std::make_unique<StandaloneCheckpointIdCounter>(), t0_);
+    return std::make_unique<CheckpointCoordinator>(
+        "j1", s, std::make_unique<StandaloneCompletedCheckpointStore>(retained),
+        std::make_unique<StandaloneCheckpointIdCounter>(), t0_);
   }
 
-  proto::AcknowledgeCheckpointRequest Ack(int64_t id, int vertex, int subtask, std::vector<std::string> shared = {}) {
+  proto::AcknowledgeCheckpointRequest Ack(int64_t id, int vertex, int subtask,
+                                          std::vector<std::string> shared = {}) {
     proto::AcknowledgeCheckpointRequest a;
     a.set_checkpoint_id(id);
     a.mutable_task()->set_vertex_id(vertex);
@@ -56,7 +60,8 @@ class CheckpointCoordinatorTest : public ::testing::Test {
     auto* h = a.add_handles();
     h->set_vertex_id(vertex);
     h->set_subtask(subtask);
-    h->set_file("chk-" + std::to_string(id) + "/v" + std::to_string(vertex) + "-s" + std::to_string(subtask));
+    h->set_file("chk-" + std::to_string(id) + "/v" + std::to_string(vertex) + "-s" +
+                std::to_string(subtask));
     for (auto& f : shared) h->add_shared_files(f);
     return a;
   }
@@ -67,7 +72,8 @@ class CheckpointCoordinatorTest : public ::testing::Test {
     auto trigger = cc.MaybeTrigger(tasks_, t);
     EXPECT_TRUE(trigger);
     if (!trigger) return {};
-    for (const auto& task : tasks_) EXPECT_TRUE(cc.Acknowledge(Ack(trigger->id, task.key.first, task.key.second, shared)));
+    for (const auto& task : tasks_)
+      EXPECT_TRUE(cc.Acknowledge(Ack(trigger->id, task.key.first, task.key.second, shared)));
     auto ready = cc.TakeAcknowledged(graph_);
     EXPECT_TRUE(ready);
     EXPECT_TRUE(CheckpointCoordinator::WriteMetadataFile(*ready).ok());
@@ -111,7 +117,8 @@ TEST_F(CheckpointCoordinatorTest, CompletesWhenEveryTaskAcknowledgedAndWritesMet
   auto ready = cc->TakeAcknowledged(graph_);
   ASSERT_TRUE(ready);
   EXPECT_TRUE(cc->writing());
-  EXPECT_FALSE(cc->AbortPending("the job failed", false, t0_)) << "a checkpoint being written is not aborted";
+  EXPECT_FALSE(cc->AbortPending("the job failed", false, t0_))
+      << "a checkpoint being written is not aborted";
   EXPECT_EQ(ready->dir, root_ + "/j1/chk-1");
   EXPECT_EQ(ready->metadata.handles_size(), 3);
   EXPECT_THAT(ready->metadata.vertex_parallelism(), ElementsAre(1, 2));
@@ -140,27 +147,32 @@ TEST_F(CheckpointCoordinatorTest, ExpiresAndFailsTheJobPastTheTolerableFailures)
   auto second = cc->AbortPending("declined", /*count_failure=*/true, t0_ + Millis(1500));
   ASSERT_TRUE(second);
   ASSERT_TRUE(second->job_failure);
-  EXPECT_THAT(*second->job_failure, HasSubstr("checkpoint 2 failed (declined) and 2 consecutive checkpoint failures"));
+  EXPECT_THAT(*second->job_failure,
+              HasSubstr("checkpoint 2 failed (declined) and 2 consecutive checkpoint failures"));
   EXPECT_EQ(cc->failed_count(), 2);
 }
 
 TEST_F(CheckpointCoordinatorTest, AFailedMetadataWriteCountsAsAFailedCheckpoint) {
   auto cc = Make(/*tolerable=*/5);
   auto trigger = cc->MaybeTrigger(tasks_, t0_ + Millis(150));
-  for (const auto& task : tasks_) cc->Acknowledge(Ack(trigger->id, task.key.first, task.key.second));
+  for (const auto& task : tasks_)
+    cc->Acknowledge(Ack(trigger->id, task.key.first, task.key.second));
   auto ready = cc->TakeAcknowledged(graph_);
-  auto outcome = cc->OnMetadataWritten(ready->metadata, absl::DataLossError("disk gone"), t0_ + Millis(160));
+  auto outcome =
+      cc->OnMetadataWritten(ready->metadata, absl::DataLossError("disk gone"), t0_ + Millis(160));
   EXPECT_FALSE(outcome.completed);
   ASSERT_TRUE(outcome.aborted);
   EXPECT_EQ(cc->failed_count(), 1);
   EXPECT_EQ(cc->latest(), nullptr);
-  EXPECT_TRUE(cc->OnMetadataWritten(ready->metadata, absl::OkStatus(), t0_).stale) << "no longer pending";
+  EXPECT_TRUE(cc->OnMetadataWritten(ready->metadata, absl::OkStatus(), t0_).stale)
+      << "no longer pending";
 }
 
 TEST_F(CheckpointCoordinatorTest, AWriteNamesAMissingSharedFile) {
   auto cc = Make();
   auto trigger = cc->MaybeTrigger(tasks_, t0_ + Millis(150));
-  for (const auto& task : tasks_) cc->Acknowledge(Ack(trigger->id, task.key.first, task.key.second, {"shared/x.sst"}));
+  for (const auto& task : tasks_)
+    cc->Acknowledge(Ack(trigger->id, task.key.first, task.key.second, {"shared/x.sst"}));
   auto ready = cc->TakeAcknowledged(graph_);
   absl::Status st = CheckpointCoordinator::WriteMetadataFile(*ready);
   EXPECT_EQ(st.code(), absl::StatusCode::kDataLoss);
@@ -199,7 +211,8 @@ TEST_F(CheckpointCoordinatorTest, AnAbortRemovesOnlyTheSharedFilesStoredForIt) {
   EXPECT_THAT(aborted->shared_files, ElementsAre("shared/own.sst"));
 }
 
-TEST_F(CheckpointCoordinatorTest, AFinishedTaskCarriesItsLastStateForwardAndTheFinalCheckpointComesAtOnce) {
+TEST_F(CheckpointCoordinatorTest,
+       AFinishedTaskCarriesItsLastStateForwardAndTheFinalCheckpointComesAtOnce) {
   auto cc = Make();
   ASSERT_TRUE(CompleteOne(*cc, t0_ + Millis(150)).completed);
   // The source emitted everything: the final checkpoint is due without waiting for the interval.
@@ -214,7 +227,8 @@ TEST_F(CheckpointCoordinatorTest, AFinishedTaskCarriesItsLastStateForwardAndTheF
   std::vector<std::string> files;
   for (const auto& h : ready->metadata.handles()) files.push_back(h.file());
   EXPECT_THAT(files, UnorderedElementsAre("chk-2/v0-s0", "chk-2/v1-s0", "chk-1/v1-s1"));
-  ASSERT_TRUE(cc->OnMetadataWritten(ready->metadata, absl::OkStatus(), t0_ + Millis(170)).completed);
+  ASSERT_TRUE(
+      cc->OnMetadataWritten(ready->metadata, absl::OkStatus(), t0_ + Millis(170)).completed);
   EXPECT_FALSE(cc->MaybeTrigger(tasks_, t0_ + Millis(175))) << "the final checkpoint comes once";
 }
 

@@ -36,7 +36,10 @@ class DispatcherTest : public ::testing::Test {
     auto blobs = BlobStore::Create(dir_ + "/blobs");
     ASSERT_TRUE(blobs.ok());
     dispatcher_ = std::make_unique<Dispatcher>(conf_, o, std::move(*blobs), gateways_.factory());
-    auto sha = dispatcher_->UploadLibrary(std::string("\x7f" "ELF", 4) + "job");
+    auto sha = dispatcher_->UploadLibrary(std::string("\x7f"
+                                                      "ELF",
+                                                      4) +
+                                          "job");
     ASSERT_TRUE(sha.ok());
     sha_ = *sha;
   }
@@ -78,10 +81,11 @@ class DispatcherTest : public ::testing::Test {
   void ReportAll(const std::string& job_id, proto::TaskState state, int attempt = 0) {
     auto job = dispatcher_->GetJob(job_id);
     ASSERT_TRUE(job.ok());
-    for (const auto& t : job->tasks()) Report(job_id, t.vertex_id(), t.subtask(), state, attempt, t.tm_id());
+    for (const auto& t : job->tasks())
+      Report(job_id, t.vertex_id(), t.subtask(), state, attempt, t.tm_id());
   }
-  void Report(const std::string& job_id, int vertex, int subtask, proto::TaskState state, int attempt,
-              const std::string& tm, const std::string& failure = "") {
+  void Report(const std::string& job_id, int vertex, int subtask, proto::TaskState state,
+              int attempt, const std::string& tm, const std::string& failure = "") {
     proto::TaskStateUpdate u;
     u.mutable_task()->set_job_id(job_id);
     u.mutable_task()->set_vertex_id(vertex);
@@ -106,10 +110,12 @@ TEST_F(DispatcherTest, RefusesJobsItCannotRun) {
   Register("tm-a", 2);
   auto too_wide = dispatcher_->SubmitJob(Job(3));
   EXPECT_EQ(too_wide.status().code(), absl::StatusCode::kResourceExhausted);
-  EXPECT_THAT(too_wide.status().message(), HasSubstr("needs 3 task slots but only 2 of 2 are free (1 TaskManagers"));
+  EXPECT_THAT(too_wide.status().message(),
+              HasSubstr("needs 3 task slots but only 2 of 2 are free (1 TaskManagers"));
   auto no_library = Job(1);
   no_library.set_library_sha256(std::string(64, 'f'));
-  EXPECT_EQ(dispatcher_->SubmitJob(no_library).status().code(), absl::StatusCode::kFailedPrecondition);
+  EXPECT_EQ(dispatcher_->SubmitJob(no_library).status().code(),
+            absl::StatusCode::kFailedPrecondition);
   EXPECT_EQ(dispatcher_->SubmitJob(Job(1, {{"no.such.key", "1"}})).status().code(),
             absl::StatusCode::kInvalidArgument);
   EXPECT_EQ(dispatcher_->GetJob("nope").status().code(), absl::StatusCode::kNotFound);
@@ -297,7 +303,8 @@ TEST_F(DispatcherTest, ADeploymentThatFailsFailsTheJobNamingTheTaskManager) {
   Report(*id, 1, 0, proto::TASK_CANCELED, 0, "tm-a");
   auto job = dispatcher_->GetJob(*id);
   EXPECT_EQ(job->state(), proto::JOB_FAILED);
-  EXPECT_THAT(job->failure(), HasSubstr("could not deploy Source (1) to TaskManager tm-a: connection refused"));
+  EXPECT_THAT(job->failure(),
+              HasSubstr("could not deploy Source (1) to TaskManager tm-a: connection refused"));
 }
 
 TEST_F(DispatcherTest, StopRefusesNewJobs) {

@@ -19,12 +19,14 @@ TEST(JobStatesTest, NamesAreFlinksWithoutThePrefix) {
 TEST(JobStatesTest, OnlyFinishedFailedAndCanceledAreTerminal) {
   for (int s = proto::JobState_MIN; s <= proto::JobState_MAX; ++s) {
     auto state = static_cast<proto::JobState>(s);
-    bool terminal = state == proto::JOB_FINISHED || state == proto::JOB_FAILED || state == proto::JOB_CANCELED;
+    bool terminal =
+        state == proto::JOB_FINISHED || state == proto::JOB_FAILED || state == proto::JOB_CANCELED;
     EXPECT_EQ(IsTerminalJobState(state), terminal) << JobStateName(state);
   }
   for (int s = proto::TaskState_MIN; s <= proto::TaskState_MAX; ++s) {
     auto state = static_cast<proto::TaskState>(s);
-    bool terminal = state == proto::TASK_FINISHED || state == proto::TASK_FAILED || state == proto::TASK_CANCELED;
+    bool terminal = state == proto::TASK_FINISHED || state == proto::TASK_FAILED ||
+                    state == proto::TASK_CANCELED;
     EXPECT_EQ(IsTerminalTaskState(state), terminal) << TaskStateName(state);
   }
 }

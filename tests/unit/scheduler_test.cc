@@ -43,7 +43,8 @@ TEST(SchedulerTest, ValidatesGraphsNamingWhatIsWrong) {
   EXPECT_THAT(Scheduler::ValidateGraph(bad).message(), HasSubstr("forward edge"));
   bad = g;
   bad.mutable_vertices(1)->set_parallelism(200);
-  EXPECT_THAT(Scheduler::ValidateGraph(bad).message(), HasSubstr("'v1' has parallelism 200 above max"));
+  EXPECT_THAT(Scheduler::ValidateGraph(bad).message(),
+              HasSubstr("'v1' has parallelism 200 above max"));
   EXPECT_EQ(Scheduler::ValidateGraph(proto::JobGraph()).code(), absl::StatusCode::kInvalidArgument);
 }
 
@@ -55,7 +56,8 @@ TEST(SchedulerTest, SharesSlotsAndWiresChannelsToTheirProducers) {
   spec.attempt = 2;
   spec.config = {{"k", "v"}};
   std::vector<std::string> slots = {"a", "b", "a"};
-  auto deployments = Scheduler::BuildDeployments(spec, slots, [](const std::string& tm) { return tm + ":1"; });
+  auto deployments =
+      Scheduler::BuildDeployments(spec, slots, [](const std::string& tm) { return tm + ":1"; });
   ASSERT_EQ(deployments.size(), 8u);  // 2 + 3 + 3 subtasks
   // Subtask i of every vertex runs in slot i.
   for (const auto& d : deployments) EXPECT_EQ(d.tm_id, slots[d.tdd.task().subtask()]);
@@ -96,7 +98,8 @@ TEST(SchedulerTest, GivesEachVertexItsRestoreHandles) {
   spec.exactly_once = false;
   spec.restore = &meta;
   spec.restore_dir = "/old/job";
-  auto deployments = Scheduler::BuildDeployments(spec, {"a", "a", "a"}, [](const std::string&) { return "a:1"; });
+  auto deployments =
+      Scheduler::BuildDeployments(spec, {"a", "a", "a"}, [](const std::string&) { return "a:1"; });
   for (const auto& d : deployments) {
     EXPECT_EQ(d.tdd.restore_checkpoint_id(), 7);
     EXPECT_EQ(d.tdd.restore_dir(), "/old/job");
