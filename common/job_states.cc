@@ -5,10 +5,13 @@
 namespace sluice {
 namespace {
 
-std::string_view WithoutPrefix(const std::string& name, std::string_view prefix) {
-  std::string_view n(name);
-  if (n.empty() || n.substr(prefix.size()) == "STATE_UNSPECIFIED") return "UNKNOWN";
-  return n.substr(prefix.size());
+// `name` is the enum value's name, which protobuf keeps for the program's life.
+std::string_view WithoutPrefix(std::string_view name, std::string_view prefix) {
+  if (name.substr(0, prefix.size()) != prefix ||
+      name.substr(prefix.size()) == "STATE_UNSPECIFIED") {
+    return "UNKNOWN";
+  }
+  return name.substr(prefix.size());
 }
 
 }  // namespace

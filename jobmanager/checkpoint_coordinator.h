@@ -118,6 +118,8 @@ class CheckpointCoordinator {
   // pending or the task was not awaited.
   bool Acknowledge(const proto::AcknowledgeCheckpointRequest& ack);
   bool IsPending(int64_t id) const { return pending_ && pending_->id == id; }
+  // A checkpoint is pending and every task has acknowledged it.
+  bool AllAcknowledged() const { return pending_ && pending_->waiting.empty(); }
   bool writing() const { return pending_ && pending_->writing; }
 
   // Ends the pending checkpoint (unless its _metadata is being written). `count_failure`: it

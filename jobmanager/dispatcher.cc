@@ -25,6 +25,8 @@ Dispatcher::Dispatcher(Configuration conf, Options options, std::unique_ptr<Blob
       blobs_(std::move(blobs)),
       resources_(std::move(gateways)) {
   if (options_.start_threads) {
+    // Under the lock: each thread's body takes it before it reads the other's pointer.
+    absl::MutexLock lock(&mu_);
     monitor_ = std::make_unique<PeriodicThread>("jm-monitor",
                                                 absl::FromChrono(options_.heartbeat_interval / 2),
                                                 [this] { RunMonitorOnce(); });
@@ -37,12 +39,25 @@ Dispatcher::Dispatcher(Configuration conf, Options options, std::unique_ptr<Blob
 Dispatcher::~Dispatcher() { Stop(); }
 
 void Dispatcher::Stop() {
+  PeriodicThread* monitor;
+  PeriodicThread* coordinator;
   {
     absl::MutexLock lock(&mu_);
     stopping_ = true;
+    monitor = monitor_.get();
+    coordinator = coordinator_.get();
   }
-  if (monitor_) monitor_->Stop();
-  if (coordinator_) coordinator_->Stop();
+  // Not under the lock: Stop() joins threads whose bodies take it.
+  if (monitor) monitor->Stop();
+  if (coordinator) coordinator->Stop();
+}
+
+void Dispatcher::WakeCoordinatorLocked() {
+  if (coordinator_) coordinator_->Wake();
+}
+
+void Dispatcher::WakeMonitorLocked() {
+  if (monitor_) monitor_->Wake();
 }
 
 void Dispatcher::Run(Calls& calls) {
@@ -61,7 +76,7 @@ std::set<std::string> Dispatcher::TaskManagersOf(const Job& job) {
 
 void Dispatcher::DeferLocked(std::function<void()> call) {
   deferred_.push_back(std::move(call));
-  if (coordinator_) coordinator_->Wake();
+  WakeCoordinatorLocked();
 }
 
 // ---- Calls to TaskManagers (never under mu_) ----
@@ -211,17 +226,21 @@ absl::Status Dispatcher::UpdateTaskState(const proto::TaskStateUpdate& u) {
     auto t = job->tasks.find(key);
     if (t == job->tasks.end() || t->second.attempt != task.attempt()) return absl::OkStatus();
     if (IsTerminalTaskState(t->second.state)) return absl::OkStatus();
+    if (!u.end_of_data() && u.state() != proto::TASK_RUNNING && !IsTerminalTaskState(u.state())) {
+      return absl::InvalidArgumentError(
+          absl::StrCat("a task cannot report the state ", std::string(TaskStateName(u.state()))));
+    }
     if (u.end_of_data()) {
       // Not a state of its own: the task keeps running until the final checkpoint.
       if (job->checkpoints) job->checkpoints->OnEndOfData(key);
-      if (coordinator_) coordinator_->Wake();
+      WakeCoordinatorLocked();
       return absl::OkStatus();
     }
     t->second.state = u.state();
     t->second.failure = u.failure();
     if (u.state() == proto::TASK_FINISHED && job->checkpoints &&
         job->checkpoints->OnTaskFinished(key)) {
-      if (coordinator_) coordinator_->Wake();
+      WakeCoordinatorLocked();
     }
     if (u.state() == proto::TASK_FAILED) {
       const auto& v = job->graph.vertices(task.vertex_id());
@@ -240,7 +259,9 @@ absl::Status Dispatcher::AcknowledgeCheckpoint(const proto::AcknowledgeCheckpoin
   Job* job = FindJobLocked(a.task().job_id());
   // Late acknowledgements (of an aborted checkpoint or an old attempt) are ignored.
   if (!job || a.task().attempt() != job->attempt || !job->checkpoints) return absl::OkStatus();
-  if (job->checkpoints->Acknowledge(a) && coordinator_) coordinator_->Wake();
+  // The coordinator writes the checkpoint once the last awaited task has acknowledged.
+  if (job->checkpoints->Acknowledge(a) && job->checkpoints->AllAcknowledged())
+    WakeCoordinatorLocked();
   return absl::OkStatus();
 }
 
@@ -251,6 +272,10 @@ absl::Status Dispatcher::DeclineCheckpoint(const proto::DeclineCheckpointRequest
   if (!job || task.attempt() != job->attempt || !job->checkpoints ||
       !job->checkpoints->IsPending(d.checkpoint_id())) {
     return absl::OkStatus();
+  }
+  if (task.vertex_id() < 0 || task.vertex_id() >= job->graph.vertices_size()) {
+    return absl::InvalidArgumentError(
+        absl::StrCat("no vertex ", task.vertex_id(), " in job ", job->id));
   }
   const auto& v = job->graph.vertices(task.vertex_id());
   AbortPendingLocked(*job,
@@ -293,10 +318,10 @@ absl::StatusOr<std::string> Dispatcher::SubmitJob(const proto::SubmitJobRequest&
     if (!meta.ok()) return absl::InvalidArgumentError(meta.status().message());
     restore = std::move(*meta);
   }
+  CheckpointSettings settings = CheckpointSettings::FromConfig(job_conf, job_id);
+  auto store = std::make_unique<StandaloneCompletedCheckpointStore>(settings.num_retained);
   auto checkpoints = std::make_unique<CheckpointCoordinator>(
-      job_id, CheckpointSettings::FromConfig(job_conf, job_id),
-      std::make_unique<StandaloneCompletedCheckpointStore>(static_cast<size_t>(
-          std::max<int64_t>(1, job_conf.GetInt("state.checkpoints.num-retained")))),
+      job_id, std::move(settings), std::move(store),
       std::make_unique<StandaloneCheckpointIdCounter>(), Clock::now());
   if (restore) {
     absl::Status st = checkpoints->SetRestoreFrom(std::move(*restore), restore_dir);
@@ -464,7 +489,7 @@ void Dispatcher::MaybeCompleteLocked(Job& job) {
   }
   if (!all_terminal) return;
   if (job.state == proto::JOB_RESTARTING) {
-    if (coordinator_) coordinator_->Wake();  // it redeploys once the delay has passed
+    WakeCoordinatorLocked();  // it redeploys once the delay has passed
     return;
   }
   AbortPendingLocked(job, "the job ended", /*count_failure=*/false);
@@ -480,7 +505,7 @@ void Dispatcher::MaybeCompleteLocked(Job& job) {
   ReleaseSlotsLocked(job);
   spdlog::info("job {} ({}) {}", job.id, job.graph.name(), JobStateName(job.state));
   for (const auto& tm : TaskManagersOf(job)) releases_.emplace_back(tm, job.id);
-  if (monitor_) monitor_->Wake();
+  WakeMonitorLocked();
   terminal_order_.push_back(job.id);
   while (terminal_order_.size() > kRetainedTerminalJobs) {
     jobs_.erase(terminal_order_.front());
@@ -512,7 +537,7 @@ std::set<std::string> Dispatcher::HandleFailureLocked(Job& job, const std::strin
     job.stop_requested = now;
     job.restart_at = now + *delay;
     spdlog::warn("job {} restarting in {} ms: {}", job.id, delay->count(), cause);
-    if (coordinator_) coordinator_->Wake();
+    WakeCoordinatorLocked();
   }
   return TaskManagersOf(job);
 }
@@ -711,8 +736,10 @@ void Dispatcher::RunMonitorOnce() {
         for (auto& [key, t] : job.tasks) {
           if (!IsTerminalTaskState(t.state)) {
             t.state = proto::TASK_CANCELED;
-            t.failure = absl::StrCat("did not confirm cancellation within ",
-                                     options_.cancel_timeout.count() / 1000, " s");
+            int64_t ms = options_.cancel_timeout.count();
+            t.failure = absl::StrCat(
+                "did not confirm cancellation within ",
+                ms % 1000 == 0 ? absl::StrCat(ms / 1000, " s") : absl::StrCat(ms, " ms"));
           }
         }
         MaybeCompleteLocked(job);

@@ -11,8 +11,9 @@
 // Threads and locking: one lock, `mu_`, guards all of the above (as Flink's JobMaster runs its
 // components on one main thread); the units are not thread-safe and are only called under it.
 // Calls to TaskManagers and file work never happen under it: a method collects them and makes
-// them after unlocking, or leaves them to the coordinator thread (`deferred_`) when the caller is
-// a TaskManager's own request (answering it must not wait for calls back to TaskManagers). Two
+// them after unlocking; the work an aborted checkpoint leaves (file removal, notifications, the
+// cancellations of a failover it causes) goes to the coordinator thread (`deferred_`), so that
+// a TaskManager's acknowledgement or refusal is answered without waiting for calls back to it. Two
 // PeriodicThreads: the monitor (declares silent TaskManagers lost, ends stuck cancellations,
 // releases finished jobs' resources) and the coordinator (checkpoints, deferred work,
 // restarts). Tests may run without them and call RunMonitorOnce / RunCoordinatorOnce.
@@ -60,7 +61,8 @@ class Dispatcher final : public JobManagerGateway {
   // Stops the threads.
   ~Dispatcher() override;
 
-  // Stops the background threads; requests after this get Unavailable. Idempotent.
+  // Stops the background threads; submissions after this get Unavailable, and no TaskManager
+  // counts as registered. Idempotent.
   void Stop() ABSL_LOCKS_EXCLUDED(mu_);
   const std::string& jm_id() const { return options_.jm_id; }
 
@@ -155,6 +157,8 @@ class Dispatcher final : public JobManagerGateway {
   // The files, notifications and any failover an ended checkpoint leaves.
   void HandleAbortedLocked(Job& job, const CheckpointCoordinator::Aborted& aborted)
       ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
+  void WakeCoordinatorLocked() ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
+  void WakeMonitorLocked() ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
   void DeferLocked(std::function<void()> call) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
   void FillStatusLocked(const Job& job, proto::JobStatus* s, bool with_tasks) const
       ABSL_SHARED_LOCKS_REQUIRED(mu_);
@@ -175,8 +179,8 @@ class Dispatcher final : public JobManagerGateway {
   Calls deferred_ ABSL_GUARDED_BY(mu_);
 
   // Last: the threads start once everything they use exists, and stop first.
-  std::unique_ptr<PeriodicThread> monitor_;
-  std::unique_ptr<PeriodicThread> coordinator_;
+  std::unique_ptr<PeriodicThread> monitor_ ABSL_GUARDED_BY(mu_);
+  std::unique_ptr<PeriodicThread> coordinator_ ABSL_GUARDED_BY(mu_);
 };
 
 }  // namespace sluice

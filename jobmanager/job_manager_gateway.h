@@ -4,7 +4,7 @@
 //
 // Errors: InvalidArgument for a malformed request (named), NotFound for an unknown job,
 // FailedPrecondition for a request the job's state does not allow, ResourceExhausted when the
-// cluster lacks slots, Unavailable while the JobManager stops.
+// cluster lacks slots, Unavailable for a submission while the JobManager stops.
 // Threads: every method may be called from any thread.
 #pragma once
 

@@ -7,6 +7,7 @@
 #include <gtest/gtest.h>
 
 #include <filesystem>
+#include <thread>
 
 #include "common/ids.h"
 #include "testing_task_manager_gateway.h"
@@ -28,11 +29,13 @@ class DispatcherTest : public ::testing::Test {
     std::filesystem::remove_all(dir_);
   }
 
-  void Start(std::chrono::milliseconds heartbeat_timeout = 5s) {
+  void Start(std::chrono::milliseconds heartbeat_timeout = 5s, bool threads = false,
+             std::chrono::milliseconds cancel_timeout = 30s) {
     Dispatcher::Options o;
     o.jm_id = "jm-test";
     o.heartbeat_timeout = heartbeat_timeout;
-    o.start_threads = false;
+    o.cancel_timeout = cancel_timeout;
+    o.start_threads = threads;
     auto blobs = BlobStore::Create(dir_ + "/blobs");
     ASSERT_TRUE(blobs.ok());
     dispatcher_ = std::make_unique<Dispatcher>(conf_, o, std::move(*blobs), gateways_.factory());
@@ -96,7 +99,22 @@ class DispatcherTest : public ::testing::Test {
     u.set_failure(failure);
     ASSERT_TRUE(dispatcher_->UpdateTaskState(u).ok());
   }
-  proto::JobState State(const std::string& job_id) { return dispatcher_->GetJob(job_id)->state(); }
+  proto::JobState State(const std::string& job_id) {
+    auto job = dispatcher_->GetJob(job_id);
+    EXPECT_TRUE(job.ok()) << job.status();
+    return job.ok() ? job->state() : proto::JOB_STATE_UNSPECIFIED;
+  }
+  void Ack(const std::string& job_id, int vertex, int64_t checkpoint, int attempt = 0) {
+    proto::AcknowledgeCheckpointRequest a;
+    a.mutable_task()->set_job_id(job_id);
+    a.mutable_task()->set_vertex_id(vertex);
+    a.mutable_task()->set_attempt(attempt);
+    a.set_checkpoint_id(checkpoint);
+    auto* h = a.add_handles();
+    h->set_vertex_id(vertex);
+    h->set_file("chk-" + std::to_string(checkpoint) + "/v" + std::to_string(vertex) + "-s0");
+    ASSERT_TRUE(dispatcher_->AcknowledgeCheckpoint(a).ok());
+  }
 
   std::string dir_;
   Configuration conf_;
@@ -305,6 +323,124 @@ TEST_F(DispatcherTest, ADeploymentThatFailsFailsTheJobNamingTheTaskManager) {
   EXPECT_EQ(job->state(), proto::JOB_FAILED);
   EXPECT_THAT(job->failure(),
               HasSubstr("could not deploy Source (1) to TaskManager tm-a: connection refused"));
+}
+
+TEST_F(DispatcherTest, AClosedConnectionLosesTheTaskManagerAtOnce) {
+  Start();
+  Register("tm-a", 1);
+  auto id = dispatcher_->SubmitJob(Job(1));
+  ASSERT_TRUE(id.ok());
+  ReportAll(*id, proto::TASK_RUNNING);
+  dispatcher_->DisconnectTaskManager("tm-a");
+  auto job = dispatcher_->GetJob(*id);
+  EXPECT_EQ(job->state(), proto::JOB_FAILED);
+  EXPECT_EQ(job->failure(),
+            "TaskManager tm-a at tm-a:1 was lost: its connection to the JobManager closed");
+  EXPECT_EQ(dispatcher_->GetOverview().task_managers_size(), 0);
+}
+
+TEST_F(DispatcherTest, TasksThatNeverConfirmCancellationAreTakenAsGone) {
+  Start(/*heartbeat_timeout=*/5s, /*threads=*/false, /*cancel_timeout=*/1ms);
+  Register("tm-a", 1);
+  auto id = dispatcher_->SubmitJob(Job(1));
+  ASSERT_TRUE(id.ok());
+  ASSERT_TRUE(dispatcher_->CancelJob(*id).ok());
+  std::this_thread::sleep_for(5ms);
+  dispatcher_->RunMonitorOnce();
+  auto job = dispatcher_->GetJob(*id);
+  EXPECT_EQ(job->state(), proto::JOB_CANCELED);
+  EXPECT_EQ(job->tasks(0).failure(), "did not confirm cancellation within 1 ms");
+  EXPECT_EQ(dispatcher_->GetOverview().free_slots(), 1);
+}
+
+TEST_F(DispatcherTest, TheFinalCheckpointComesAsSoonAsEverySourceHasEnded) {
+  Start();
+  Register("tm-a", 1);
+  // An interval of an hour: only the end of the sources can make a checkpoint due.
+  auto id = dispatcher_->SubmitJob(Job(1, {{"execution.checkpointing.interval", "1 h"}}));
+  ASSERT_TRUE(id.ok());
+  ReportAll(*id, proto::TASK_RUNNING);
+  auto& tm = gateways_.at("tm-a:1");
+  dispatcher_->RunCoordinatorOnce();
+  EXPECT_TRUE(tm.triggered().empty());
+  proto::TaskStateUpdate end;
+  end.mutable_task()->set_job_id(*id);
+  end.set_end_of_data(true);
+  ASSERT_TRUE(dispatcher_->UpdateTaskState(end).ok());
+  EXPECT_EQ(State(*id), proto::JOB_RUNNING) << "end of data is not a state";
+  dispatcher_->RunCoordinatorOnce();
+  ASSERT_EQ(tm.triggered().size(), 1u);
+}
+
+TEST_F(DispatcherTest, ACheckpointThatCannotBeTriggeredOrExpiresFails) {
+  Start();
+  Register("tm-a", 1);
+  auto id = dispatcher_->SubmitJob(
+      Job(1, {{"execution.checkpointing.interval", "1 ms"},
+              {"execution.checkpointing.timeout", "20 ms"},
+              {"execution.checkpointing.tolerable-failed-checkpoints", "5"}}));
+  ASSERT_TRUE(id.ok());
+  ReportAll(*id, proto::TASK_RUNNING);
+  auto& tm = gateways_.at("tm-a:1");
+  tm.set_trigger_status(absl::UnavailableError("connection reset"));
+  std::this_thread::sleep_for(5ms);
+  dispatcher_->RunCoordinatorOnce();
+  EXPECT_EQ(dispatcher_->GetJob(*id)->failed_checkpoints(), 1);
+  tm.set_trigger_status(absl::OkStatus());
+  std::this_thread::sleep_for(5ms);
+  dispatcher_->RunCoordinatorOnce();  // checkpoint 2 triggered; nobody acknowledges it
+  std::this_thread::sleep_for(30ms);
+  dispatcher_->RunCoordinatorOnce();
+  auto job = dispatcher_->GetJob(*id);
+  EXPECT_EQ(job->failed_checkpoints(), 2);
+  EXPECT_EQ(job->state(), proto::JOB_RUNNING) << "within the tolerable failures";
+  EXPECT_FALSE(tm.notified().empty());
+  EXPECT_TRUE(tm.notified().back().aborted());
+}
+
+TEST_F(DispatcherTest, RefusesReportsThatAreNoTaskState) {
+  Start();
+  Register("tm-a", 1);
+  auto id = dispatcher_->SubmitJob(Job(1));
+  ASSERT_TRUE(id.ok());
+  proto::TaskStateUpdate u;
+  u.mutable_task()->set_job_id(*id);
+  u.set_state(proto::TASK_DEPLOYING);
+  EXPECT_EQ(dispatcher_->UpdateTaskState(u).code(), absl::StatusCode::kInvalidArgument);
+  proto::DeclineCheckpointRequest d;
+  d.mutable_task()->set_job_id(*id);
+  d.mutable_task()->set_vertex_id(99);
+  EXPECT_TRUE(dispatcher_->DeclineCheckpoint(d).ok()) << "no pending checkpoint: ignored";
+}
+
+TEST_F(DispatcherTest, ItsOwnThreadsCompleteCheckpointsAndRestartJobs) {
+  Start(/*heartbeat_timeout=*/5s, /*threads=*/true);
+  Register("tm-a", 1);
+  auto id = dispatcher_->SubmitJob(Job(1, {{"execution.checkpointing.interval", "10 ms"},
+                                           {"restart-strategy.type", "fixed-delay"},
+                                           {"restart-strategy.fixed-delay.delay", "0 ms"}}));
+  ASSERT_TRUE(id.ok());
+  ReportAll(*id, proto::TASK_RUNNING);
+  auto& tm = gateways_.at("tm-a:1");
+  auto deadline = std::chrono::steady_clock::now() + 30s;
+  while (tm.triggered().empty() && std::chrono::steady_clock::now() < deadline)
+    std::this_thread::sleep_for(1ms);
+  ASSERT_FALSE(tm.triggered().empty());
+  int64_t checkpoint = tm.triggered()[0].checkpoint_id();
+  Ack(*id, 0, checkpoint);
+  Ack(*id, 1, checkpoint);
+  while (dispatcher_->GetJob(*id)->last_checkpoint_id() == 0 &&
+         std::chrono::steady_clock::now() < deadline) {
+    std::this_thread::sleep_for(1ms);
+  }
+  EXPECT_EQ(dispatcher_->GetJob(*id)->last_checkpoint_id(), checkpoint);
+  Report(*id, 0, 0, proto::TASK_FAILED, 0, "tm-a", "boom");
+  Report(*id, 1, 0, proto::TASK_CANCELED, 0, "tm-a");
+  while (tm.deployed().size() < 4 && std::chrono::steady_clock::now() < deadline)
+    std::this_thread::sleep_for(1ms);
+  ASSERT_EQ(tm.deployed().size(), 4u);
+  EXPECT_EQ(tm.deployed()[3].restore_checkpoint_id(), checkpoint);
+  EXPECT_EQ(State(*id), proto::JOB_RUNNING);
 }
 
 TEST_F(DispatcherTest, StopRefusesNewJobs) {
