@@ -21,6 +21,7 @@
 #include "common/ids.h"
 #include "common/job_graph.h"
 #include "common/job_states.h"
+#include "common/net.h"
 #include "jobmanager/rest_server.h"
 #include "proto/jobmanager.grpc.pb.h"
 #include "proto/taskmanager.grpc.pb.h"
@@ -145,6 +146,9 @@ class JobManagerImpl final : public proto::JobManagerService::Service {
     // gRPC sets SO_REUSEPORT by default: a second process would bind the same port and share
     // its connections. Refuse a taken port instead.
     builder.AddChannelArgument(GRPC_ARG_ALLOW_REUSEPORT, 0);
+    auto bind_addresses =
+        ResolveHost(conf_.GetString("jobmanager.bind-host"), "jobmanager.bind-host");
+    if (!bind_addresses.ok()) return bind_addresses.status();
     std::string bind = absl::StrCat(conf_.GetString("jobmanager.bind-host"), ":",
                                     conf_.GetInt("jobmanager.rpc.port"));
     builder.AddListeningPort(bind, grpc::InsecureServerCredentials(), &port_);
