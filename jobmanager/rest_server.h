@@ -7,6 +7,7 @@
 #include <memory>
 #include <string>
 #include <thread>
+#include <vector>
 
 #include "absl/status/statusor.h"
 #include "proto/jobmanager.grpc.pb.h"
@@ -28,8 +29,10 @@ class RestServer {
 
  private:
   RestServer() = default;
-  std::unique_ptr<httplib::Server> server_;
-  std::thread thread_;
+  // One server per address the host resolves to ("localhost": ::1 and 127.0.0.1), all with the
+  // same routes on the same port, each listening on its own thread.
+  std::vector<std::unique_ptr<httplib::Server>> servers_;
+  std::vector<std::thread> threads_;
   int port_ = 0;
 };
 
