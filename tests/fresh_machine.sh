@@ -89,10 +89,11 @@ run_step() {
   echo
   echo "==== $name  ($(date '+%H:%M:%S'))"
   start=$(date +%s)
-  # Not a pipeline: a shell function runs in this shell, so what it records (mounts) stays.
-  "$@" </dev/null > >(tee -a "$log") 2>&1
+  # Not a pipeline: a shell function runs in this shell, so what it records (mounts) stays. The
+  # group makes this shell start tee, so that $! is tee and can be waited for.
+  { "$@"; } </dev/null > >(tee -a "$log") 2>&1
   rc=$?
-  wait $! 2>/dev/null  # for tee
+  wait "$!" 2>/dev/null
   end=$(date +%s)
   STEP_NAMES+=("$name")
   STEP_SECONDS+=($((end - start)))
