@@ -84,16 +84,25 @@ fmt_time() { printf '%dm%02ds' $(($1 / 60)) $(($1 % 60)); }
 # run_step NAME LOG COMMAND...: runs COMMAND with its output shown and kept in LOG, and records
 # its result and wall time.
 run_step() {
-  local name=$1 log=$2 start rc end
+  local name=$1 log=$2 start rc end size
   shift 2
   echo
   echo "==== $name  ($(date '+%H:%M:%S'))"
   start=$(date +%s)
-  # Not a pipeline: a shell function runs in this shell, so what it records (mounts) stays. The
-  # group makes this shell start tee, so that $! is tee and can be waited for.
-  { "$@"; } </dev/null > >(tee -a "$log") 2>&1
-  rc=$?
-  wait "$!" 2>/dev/null
+  if declare -F "$1" >/dev/null; then
+    # A shell function runs in this shell, so that what it records (mounts) stays; its output is
+    # shown when it ends.
+    size=$(stat -c %s -- "$log" 2>/dev/null || echo 0)
+    "$@" </dev/null >>"$log" 2>&1
+    rc=$?
+    tail -c +$((size + 1)) -- "$log"
+  else
+    # A plain pipeline: the daemons a command leaves running (the quickstart's cluster) hold no
+    # copy of the pipe, so tee ends with the command. (A process substitution's pipe leaks into
+    # them, and tee would wait for them.)
+    "$@" </dev/null 2>&1 | tee -a "$log"
+    rc=${PIPESTATUS[0]}
+  fi
   end=$(date +%s)
   STEP_NAMES+=("$name")
   STEP_SECONDS+=($((end - start)))
