@@ -218,7 +218,9 @@ TEST(BindHostTest, RestPortTakenOnOneAddressFailsAndLeavesNoListener) {
   ASSERT_FALSE(jm.ok());
   EXPECT_THAT(jm.status().message(), HasSubstr("port in use"));
   EXPECT_THAT(jm.status().message(), HasSubstr("127.0.0.1"));
-  if (HasIpv6Loopback()) EXPECT_FALSE(Accepts("::1", port));
+  if (HasIpv6Loopback()) {
+    EXPECT_FALSE(Accepts("::1", port));
+  }
   ::close(taken);
 }
 
