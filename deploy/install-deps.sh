@@ -10,7 +10,10 @@ packages=(
   libgtest-dev libgmock-dev
   nlohmann-json3-dev libcli11-dev libcpp-httplib-dev libssl-dev
   librocksdb-dev
-  netcat-openbsd procps
+  # Commands of the deploy scripts and tests that a minimal Debian (debootstrap minbase) lacks:
+  # ps (procps), ss (iproute2), python3 (tests/integration/scripts_test.sh), hostname, and nc
+  # for the socket word count example.
+  procps iproute2 python3 hostname netcat-openbsd
 )
 
 missing=()

@@ -6,6 +6,7 @@
 
 #include "absl/strings/str_cat.h"
 #include "common/ids.h"
+#include "common/net.h"
 #include "jobmanager/dispatcher.h"
 #include "jobmanager/job_manager_service.h"
 #include "jobmanager/rest_server.h"
@@ -32,6 +33,11 @@ absl::StatusOr<std::unique_ptr<JobManager>> JobManager::Start(const Configuratio
   // gRPC sets SO_REUSEPORT by default: a second process would bind the same port and share its
   // connections. Refuse a taken port instead.
   builder.AddChannelArgument(GRPC_ARG_ALLOW_REUSEPORT, 0);
+  auto bind_addresses = ResolveHost(conf.GetString("jobmanager.bind-host"), "jobmanager.bind-host");
+  if (!bind_addresses.ok()) {
+    jm->Shutdown();
+    return bind_addresses.status();
+  }
   std::string bind =
       absl::StrCat(conf.GetString("jobmanager.bind-host"), ":", conf.GetInt("jobmanager.rpc.port"));
   builder.AddListeningPort(bind, grpc::InsecureServerCredentials(), &jm->port_);

@@ -5,8 +5,11 @@
 #include <nlohmann/json.hpp>
 
 #include "absl/strings/str_cat.h"
+#include "absl/strings/str_join.h"
 #include "common/job_states.h"
+#include "common/net.h"
 #include "jobmanager/dashboard_html.h"
+#include "spdlog/spdlog.h"
 
 namespace sluice {
 namespace {
@@ -21,10 +24,17 @@ void Reply(httplib::Response& res, int status, const json& body) {
 void ReplyError(httplib::Response& res, const absl::Status& s) {
   int status = 500;
   switch (s.code()) {
-    case absl::StatusCode::kNotFound: status = 404; break;
-    case absl::StatusCode::kInvalidArgument: status = 400; break;
-    case absl::StatusCode::kFailedPrecondition: status = 409; break;
-    default: break;
+    case absl::StatusCode::kNotFound:
+      status = 404;
+      break;
+    case absl::StatusCode::kInvalidArgument:
+      status = 400;
+      break;
+    case absl::StatusCode::kFailedPrecondition:
+      status = 409;
+      break;
+    default:
+      break;
   }
   Reply(res, status, json{{"errors", json::array({std::string(s.message())})}});
 }
@@ -44,25 +54,21 @@ json JobOverview(const proto::JobStatus& j) {
               {"restarts", j.restarts()}};
 }
 
-}  // namespace
-
-absl::StatusOr<std::unique_ptr<RestServer>> RestServer::Start(JobManagerGateway& gateway, const std::string& host,
-                                                              int port) {
-  std::unique_ptr<RestServer> rs(new RestServer());
-  rs->server_ = std::make_unique<httplib::Server>();
-  httplib::Server& s = *rs->server_;
+// The routes of the REST API and dashboard, added to each listening server.
+void AddRoutes(httplib::Server& s, JobManagerGateway& gateway) {
   JobManagerGateway* service = &gateway;
 
-  s.set_exception_handler([](const httplib::Request&, httplib::Response& res, std::exception_ptr ep) {
-    std::string what = "internal error";
-    try {
-      std::rethrow_exception(ep);
-    } catch (const std::exception& e) {
-      what = e.what();
-    } catch (...) {
-    }
-    Reply(res, 500, json{{"errors", json::array({what})}});
-  });
+  s.set_exception_handler(
+      [](const httplib::Request&, httplib::Response& res, std::exception_ptr ep) {
+        std::string what = "internal error";
+        try {
+          std::rethrow_exception(ep);
+        } catch (const std::exception& e) {
+          what = e.what();
+        } catch (...) {
+        }
+        Reply(res, 500, json{{"errors", json::array({what})}});
+      });
 
   s.Get("/", [](const httplib::Request&, httplib::Response& res) {
     res.set_content(kDashboardHtml, "text/html; charset=utf-8");
@@ -71,7 +77,8 @@ absl::StatusOr<std::unique_ptr<RestServer>> RestServer::Start(JobManagerGateway&
   s.Get("/overview", [service](const httplib::Request&, httplib::Response& res) {
     proto::ClusterOverview ov = service->GetOverview();
     std::map<std::string, int> by_state;
-    for (const auto& j : service->ListJobs(/*include_terminated=*/true)) by_state[std::string(JobStateName(j.state()))]++;
+    for (const auto& j : service->ListJobs(/*include_terminated=*/true))
+      by_state[std::string(JobStateName(j.state()))]++;
     Reply(res, 200,
           json{{"taskmanagers", ov.task_managers_size()},
                {"slots-total", ov.total_slots()},
@@ -100,7 +107,9 @@ absl::StatusOr<std::unique_ptr<RestServer>> RestServer::Start(JobManagerGateway&
     return [service, overview](const httplib::Request&, httplib::Response& res) {
       json arr = json::array();
       for (const auto& j : service->ListJobs(/*include_terminated=*/true)) {
-        arr.push_back(overview ? JobOverview(j) : json{{"id", j.job_id()}, {"status", std::string(JobStateName(j.state()))}});
+        arr.push_back(
+            overview ? JobOverview(j)
+                     : json{{"id", j.job_id()}, {"status", std::string(JobStateName(j.state()))}});
       }
       Reply(res, 200, json{{"jobs", arr}});
     };
@@ -126,16 +135,18 @@ absl::StatusOr<std::unique_ptr<RestServer>> RestServer::Start(JobManagerGateway&
     Reply(res, 200, j);
   });
 
-  s.Get(R"(/jobs/([0-9a-f]{32})/exceptions)", [service](const httplib::Request& req, httplib::Response& res) {
-    auto job = service->GetJob(req.matches[1]);
-    if (!job.ok()) return ReplyError(res, job.status());
-    const proto::JobStatus& st = *job;
-    json root = st.failure().empty() ? json(nullptr) : json(st.failure());
-    Reply(res, 200, json{{"root-exception", root}});
-  });
+  s.Get(R"(/jobs/([0-9a-f]{32})/exceptions)",
+        [service](const httplib::Request& req, httplib::Response& res) {
+          auto job = service->GetJob(req.matches[1]);
+          if (!job.ok()) return ReplyError(res, job.status());
+          const proto::JobStatus& st = *job;
+          json root = st.failure().empty() ? json(nullptr) : json(st.failure());
+          Reply(res, 200, json{{"root-exception", root}});
+        });
 
   // Flink: GET /jobs/:jobid/checkpoints (counts and the latest completed checkpoint).
-  s.Get(R"(/jobs/([0-9a-f]{32})/checkpoints)", [service](const httplib::Request& req, httplib::Response& res) {
+  s.Get(R"(/jobs/([0-9a-f]{32})/checkpoints)", [service](const httplib::Request& req,
+                                                         httplib::Response& res) {
     auto job = service->GetJob(req.matches[1]);
     if (!job.ok()) return ReplyError(res, job.status());
     const proto::JobStatus& st = *job;
@@ -152,7 +163,8 @@ absl::StatusOr<std::unique_ptr<RestServer>> RestServer::Start(JobManagerGateway&
   });
 
   // Flink: PATCH /jobs/:jobid?mode=cancel
-  s.Patch(R"(/jobs/([0-9a-f]{32}))", [service](const httplib::Request& req, httplib::Response& res) {
+  s.Patch(R"(/jobs/([0-9a-f]{32}))", [service](const httplib::Request& req,
+                                               httplib::Response& res) {
     std::string mode = req.has_param("mode") ? req.get_param_value("mode") : "cancel";
     if (mode != "cancel") {
       return Reply(res, 400, json{{"errors", json::array({"unsupported mode '" + mode + "'"})}});
@@ -167,32 +179,81 @@ absl::StatusOr<std::unique_ptr<RestServer>> RestServer::Start(JobManagerGateway&
       Reply(res, 404, json{{"errors", json::array({"no such resource: " + req.path})}});
     }
   });
+}
 
-  int bound = port == 0 ? s.bind_to_any_port(host) : (s.bind_to_port(host, port) ? port : -1);
-  if (bound <= 0) {
-    return absl::UnavailableError(
-        absl::StrCat("REST server cannot listen on ", host, ":", port, " (is the port in use? set rest.port)"));
-  }
-  rs->port_ = bound;
-  rs->thread_ = std::thread([srv = rs->server_.get()] { srv->listen_after_bind(); });
-  // httplib's stop() does nothing before the server runs: wait for it, so Stop() always works.
-  auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(10);
-  while (!s.is_running()) {
-    if (std::chrono::steady_clock::now() > deadline) {
-      rs->thread_.detach();  // stop() cannot reach a server that never ran
-      rs->server_.release();
-      return absl::InternalError("the REST server did not start within 10 s");
+// SO_REUSEADDR only: httplib's default, SO_REUSEPORT, would let a second server share the port.
+void ReuseAddress(socket_t sock) {
+  int yes = 1;
+  ::setsockopt(sock, SOL_SOCKET, SO_REUSEADDR, &yes, sizeof yes);
+}
+
+}  // namespace
+
+absl::StatusOr<std::unique_ptr<RestServer>> RestServer::Start(JobManagerGateway& gateway,
+                                                              const std::string& host, int port) {
+  // Every address the name resolves to ("localhost": ::1 and 127.0.0.1), on one port: with port
+  // 0 the first address picks it, and when a later address has it taken all pick again.
+  auto addresses = ResolveHost(host, "rest.bind-address");
+  if (!addresses.ok()) return addresses.status();
+  std::string failure;
+  for (int attempt = 0; attempt < (port == 0 ? 5 : 1); ++attempt) {
+    std::unique_ptr<RestServer> rs(new RestServer());
+    int chosen = port;
+    failure.clear();
+    for (const std::string& address : *addresses) {
+      auto server = std::make_unique<httplib::Server>();
+      server->set_socket_options(ReuseAddress);
+      AddRoutes(*server, gateway);
+      bool bound = chosen == 0 ? (chosen = std::max(server->bind_to_any_port(address), 0)) > 0
+                               : server->bind_to_port(address, chosen);
+      if (!bound) {
+        if (!CanBindAddress(address)) {  // not an address of this machine (::1 without IPv6)
+          spdlog::warn(
+              "REST server: {} resolves to {}, not an address of this machine: not listening there",
+              host, address);
+          continue;
+        }
+        failure = absl::StrCat("REST server cannot listen on ", host, ":", chosen, " (address ",
+                               address, "): is the port in use? set rest.port");
+        break;
+      }
+      httplib::Server* srv = server.get();
+      rs->servers_.push_back(std::move(server));
+      rs->threads_.emplace_back([srv] { srv->listen_after_bind(); });
+      // httplib's stop() does nothing before the server runs: wait for it, so Stop() always works.
+      auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(10);
+      while (!srv->is_running()) {
+        if (std::chrono::steady_clock::now() > deadline) {
+          rs->threads_.back().detach();  // stop() cannot reach a server that never ran
+          rs->servers_.back().release();
+          return absl::InternalError("the REST server did not start within 10 s");
+        }
+        std::this_thread::sleep_for(std::chrono::milliseconds(1));
+      }
     }
-    std::this_thread::sleep_for(std::chrono::milliseconds(1));
+    if (failure.empty() && rs->servers_.empty()) {
+      failure = absl::StrCat("REST server cannot listen on ", host, ":", port,
+                             ": none of its addresses (", absl::StrJoin(*addresses, ", "),
+                             ") is an address of this machine");
+    }
+    if (failure.empty()) {
+      rs->port_ = chosen;
+      return rs;
+    }
+    // rs stops the servers it started.
   }
-  return rs;
+  return absl::UnavailableError(failure);
 }
 
 RestServer::~RestServer() { Stop(); }
 
 void RestServer::Stop() {
-  if (server_) server_->stop();
-  if (thread_.joinable()) thread_.join();
+  for (auto& server : servers_) {
+    if (server) server->stop();
+  }
+  for (auto& thread : threads_) {
+    if (thread.joinable()) thread.join();
+  }
 }
 
 }  // namespace sluice

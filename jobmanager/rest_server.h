@@ -7,6 +7,7 @@
 #include <memory>
 #include <string>
 #include <thread>
+#include <vector>
 
 #include "absl/status/statusor.h"
 #include "jobmanager/job_manager_gateway.h"
@@ -20,16 +21,18 @@ namespace sluice {
 class RestServer {
  public:
   // Listens on host:port (port 0: any free port). `gateway` must outlive the server.
-  static absl::StatusOr<std::unique_ptr<RestServer>> Start(JobManagerGateway& gateway, const std::string& host,
-                                                           int port);
+  static absl::StatusOr<std::unique_ptr<RestServer>> Start(JobManagerGateway& gateway,
+                                                           const std::string& host, int port);
   ~RestServer();
   int port() const { return port_; }
   void Stop();
 
  private:
   RestServer() = default;
-  std::unique_ptr<httplib::Server> server_;
-  std::thread thread_;
+  // One server per address the host resolves to ("localhost": ::1 and 127.0.0.1), all with the
+  // same routes on the same port, each listening on its own thread.
+  std::vector<std::unique_ptr<httplib::Server>> servers_;
+  std::vector<std::thread> threads_;
   int port_ = 0;
 };
 

@@ -16,6 +16,7 @@
 #include "common/ids.h"
 #include "common/job_library.h"
 #include "common/job_states.h"
+#include "common/net.h"
 #include "proto/jobmanager.grpc.pb.h"
 #include "proto/taskmanager.grpc.pb.h"
 #include "spdlog/spdlog.h"
@@ -73,6 +74,10 @@ class TaskManagerImpl final : public proto::TaskExecutorService::Service {
     // Accept the keepalive pings of other TaskManagers' data channels (every 10 s).
     builder.AddChannelArgument(GRPC_ARG_HTTP2_MIN_RECV_PING_INTERVAL_WITHOUT_DATA_MS, 5000);
     builder.AddChannelArgument(GRPC_ARG_KEEPALIVE_PERMIT_WITHOUT_CALLS, 1);
+    // A name that does not resolve is a configuration error, not a port in use.
+    auto bind_addresses =
+        ResolveHost(conf_.GetString("taskmanager.bind-host"), "taskmanager.bind-host");
+    if (!bind_addresses.ok()) return bind_addresses.status();
     std::string bind = absl::StrCat(conf_.GetString("taskmanager.bind-host"), ":",
                                     conf_.GetInt("taskmanager.rpc.port"));
     builder.AddListeningPort(bind, grpc::InsecureServerCredentials(), &port_);

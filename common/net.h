@@ -1,0 +1,26 @@
+// Host names of listeners. A name may stand for several addresses: on a standard Debian
+// /etc/hosts "localhost" is ::1 and 127.0.0.1, with ::1 first. A listener bound to a name listens
+// on every address the name resolves to, all on one port (as gRPC's servers do), so that clients
+// reach it whichever address they try; and a name that does not resolve is reported as such, not
+// as a port in use.
+#pragma once
+
+#include <string>
+#include <vector>
+
+#include "absl/status/statusor.h"
+
+namespace sluice {
+
+// The numeric addresses `host` resolves to for TCP, in getaddrinfo's order (the order clients
+// try them), without duplicates. `host` is a name, an IPv4 address or an IPv6 address (brackets
+// allowed). When it does not resolve, the error names it and `config_key`, when given: the
+// configuration key the name came from.
+absl::StatusOr<std::vector<std::string>> ResolveHost(const std::string& host,
+                                                     const std::string& config_key = "");
+
+// True when a TCP socket can be bound to the numeric `address` on this machine (on a port the
+// system picks): false for ::1 where IPv6 is off, or for another machine's address.
+bool CanBindAddress(const std::string& address);
+
+}  // namespace sluice
