@@ -66,6 +66,8 @@ class Task final : public TaskRuntime {
        TaskServices services);
   ~Task() override;
 
+  // Start() and Join() must be ordered by the owner (the TaskManager starts a task under the
+  // lock it later takes to pick the tasks to join).
   void Start();
   // Asks the task to stop; returns at once.
   void Cancel() ABSL_LOCKS_EXCLUDED(chain_mu_);

@@ -174,14 +174,15 @@ class TaskManagerImpl final : public proto::TaskExecutorService::Service {
       });
     };
     auto task = std::make_unique<Task>(*tdd, std::move(outputs), std::move(services));
-    Task* raw = task.get();
     {
+      // Reported, started and listed in one step: RUNNING is queued before anything the task
+      // reports, and ReapTasks() never joins (nor frees) a task whose thread is being started.
       absl::MutexLock lock(&mu_);
       if (stopping_) return grpc::Status(grpc::StatusCode::UNAVAILABLE, "TaskManager is stopping");
+      ReportLocked(*tdd, "RUNNING", "");
+      task->Start();
       tasks_.push_back(std::move(task));
     }
-    Report(*tdd, "RUNNING", "");
-    raw->Start();
     ReapTasks(/*wait=*/false);
     return grpc::Status::OK;
   }
@@ -372,6 +373,13 @@ class TaskManagerImpl final : public proto::TaskExecutorService::Service {
 
   void Report(const proto::TaskDeploymentDescriptor& tdd, const std::string& state,
               const std::string& failure) ABSL_LOCKS_EXCLUDED(mu_) {
+    absl::MutexLock lock(&mu_);
+    ReportLocked(tdd, state, failure);
+  }
+
+  // Queues a task state update for the reporter (whose wait the unlock wakes).
+  void ReportLocked(const proto::TaskDeploymentDescriptor& tdd, const std::string& state,
+                    const std::string& failure) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_) {
     proto::TaskStateUpdate u;
     u.set_job_id(tdd.job_id());
     u.set_vertex_id(tdd.vertex_id());
@@ -380,7 +388,6 @@ class TaskManagerImpl final : public proto::TaskExecutorService::Service {
     u.set_state(state);
     u.set_failure(failure);
     u.set_tm_id(id_);
-    absl::MutexLock lock(&mu_);  // wakes the reporter
     reports_.push_back(std::move(u));
   }
 
