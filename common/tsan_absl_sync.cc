@@ -76,6 +76,9 @@ struct AcquiringCondition {
 // (gRPC, RocksDB, Abseil) race with nothing this build can see; TSAN_OPTIONS still overrides.
 extern "C" const char* __tsan_default_options() { return "ignore_noninstrumented_modules=1"; }
 
+// Named by the linker flags, so that every program that links sluice_common takes this file.
+extern "C" void sluice_tsan_absl_sync_anchor() {}
+
 namespace absl {
 ABSL_NAMESPACE_BEGIN
 
