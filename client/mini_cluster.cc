@@ -25,6 +25,7 @@ absl::StatusOr<std::unique_ptr<MiniCluster>> MiniCluster::Start(const Configurat
   RETURN_IF_ERROR(tm_conf.Set("taskmanager.numberOfTaskSlots", std::to_string(slots)));
   for (int i = 0; i < task_managers; ++i) {
     ASSIGN_OR_RETURN(auto tm, TaskManager::Start(tm_conf));
+    absl::MutexLock lock(&mc->shutdown_mu_);
     mc->tms_.push_back(std::move(tm));
   }
   JobClient client(mc->jm_->address(), std::chrono::seconds(5));
@@ -43,7 +44,7 @@ absl::StatusOr<std::unique_ptr<MiniCluster>> MiniCluster::Start(const Configurat
 MiniCluster::~MiniCluster() { Shutdown(); }
 
 void MiniCluster::Shutdown() {
-  std::lock_guard<std::mutex> lock(shutdown_mu_);  // a signal handler thread may call it too
+  absl::MutexLock lock(&shutdown_mu_);  // a signal handler thread may call it too
   for (auto& tm : tms_) tm->Shutdown();
   tms_.clear();
   if (jm_) jm_->Shutdown();

@@ -3,11 +3,12 @@
 #pragma once
 
 #include <memory>
-#include <mutex>
 #include <string>
 #include <vector>
 
+#include "absl/base/thread_annotations.h"
 #include "absl/status/statusor.h"
+#include "absl/synchronization/mutex.h"
 #include "common/config.h"
 #include "jobmanager/job_manager.h"
 #include "taskmanager/task_manager.h"
@@ -23,13 +24,14 @@ class MiniCluster {
   ~MiniCluster();
 
   std::string jobmanager_address() const { return jm_->address(); }
-  void Shutdown();
+  // Safe from any thread (a signal handler's thread may call it too).
+  void Shutdown() ABSL_LOCKS_EXCLUDED(shutdown_mu_);
 
  private:
   MiniCluster() = default;
-  std::mutex shutdown_mu_;
-  std::unique_ptr<JobManager> jm_;
-  std::vector<std::unique_ptr<TaskManager>> tms_;
+  absl::Mutex shutdown_mu_;
+  std::unique_ptr<JobManager> jm_;  // set by Start(), then only read
+  std::vector<std::unique_ptr<TaskManager>> tms_ ABSL_GUARDED_BY(shutdown_mu_);
 };
 
 }  // namespace sluice

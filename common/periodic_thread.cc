@@ -4,8 +4,11 @@
 
 namespace sluice {
 
-PeriodicThread::PeriodicThread(std::string name, absl::Duration period, std::function<void()> body)
+PeriodicThread::PeriodicThread(std::string name, absl::Duration period, std::function<void()> body,
+                               FirstRun first)
     : name_(std::move(name)), period_(period), body_(std::move(body)) {
+  absl::MutexLock lock(&mu_);
+  woken_ = first == FirstRun::kAtOnce;
   thread_ = std::thread([this] { Loop(); });
   pthread_setname_np(thread_.native_handle(), name_.substr(0, 15).c_str());
 }

@@ -19,9 +19,13 @@ namespace sluice {
 
 class PeriodicThread {
  public:
-  // Starts the thread at once; the body first runs after one period or the first Wake().
+  // When the body first runs: after one period (or the first Wake()), or at once.
+  enum class FirstRun { kAfterPeriod, kAtOnce };
+
+  // Starts the thread at once; the body first runs as `first` says.
   // `name` is for logs and debuggers (at most 15 characters are shown by the kernel).
-  PeriodicThread(std::string name, absl::Duration period, std::function<void()> body);
+  PeriodicThread(std::string name, absl::Duration period, std::function<void()> body,
+                 FirstRun first = FirstRun::kAfterPeriod);
   // Stops and joins.
   ~PeriodicThread();
 
@@ -29,15 +33,15 @@ class PeriodicThread {
   PeriodicThread& operator=(const PeriodicThread&) = delete;
 
   // Runs the body as soon as the current run (if any) ends, without waiting for the period.
-  void Wake();
+  void Wake() ABSL_LOCKS_EXCLUDED(mu_);
   // Ends the loop and joins the thread. Idempotent; the body does not run again once Stop()
   // returns (or, when called from the body, once the body returns).
-  void Stop();
+  void Stop() ABSL_LOCKS_EXCLUDED(mu_);
   // True once Stop() has been called; a long body may poll it to return early.
-  bool stopping() const;
+  bool stopping() const ABSL_LOCKS_EXCLUDED(mu_);
 
  private:
-  void Loop();
+  void Loop() ABSL_LOCKS_EXCLUDED(mu_);
 
   const std::string name_;
   const absl::Duration period_;
@@ -45,6 +49,8 @@ class PeriodicThread {
   mutable absl::Mutex mu_;
   bool stop_ ABSL_GUARDED_BY(mu_) = false;
   bool woken_ ABSL_GUARDED_BY(mu_) = false;
+  // Written by the constructor under mu_, which the loop takes before its first run: a body
+  // that calls Stop() at once still sees it.
   std::thread thread_;
 };
 

@@ -2,7 +2,11 @@
 
 #include <grpcpp/grpcpp.h>
 
+#include <algorithm>
+#include <thread>
+
 #include "absl/strings/str_cat.h"
+#include "absl/time/time.h"
 #include "proto/data_exchange.grpc.pb.h"
 #include "spdlog/spdlog.h"
 
@@ -15,10 +19,10 @@ using namespace std::chrono_literals;
 
 bool BufferQueue::Push(Buffer b, const std::atomic<bool>* cancelled) {
   {
-    std::unique_lock<std::mutex> lock(mu_);
+    absl::MutexLock lock(&mu_);
     while (!closed_ && q_.size() >= capacity_) {
       if (cancelled && cancelled->load()) return false;
-      not_full_.wait_for(lock, 50ms);
+      not_full_.WaitWithTimeout(&mu_, absl::Milliseconds(50));
     }
     if (closed_) return false;
     q_.push_back(std::move(b));
@@ -26,37 +30,40 @@ bool BufferQueue::Push(Buffer b, const std::atomic<bool>* cancelled) {
     // flight and the listener can be destroyed. Lock order: queue, then gate.
     if (listener_) listener_->NotifyAvailable(channel_);
   }
-  not_empty_.notify_one();
+  not_empty_.Signal();
   return true;
 }
 
 std::optional<Buffer> BufferQueue::TryPop() {
   std::optional<Buffer> b;
   {
-    std::lock_guard<std::mutex> lock(mu_);
+    absl::MutexLock lock(&mu_);
     if (q_.empty()) return std::nullopt;
     b = std::move(q_.front());
     q_.pop_front();
   }
-  not_full_.notify_one();
+  not_full_.Signal();
   return b;
 }
 
 std::optional<Buffer> BufferQueue::PopWait(std::chrono::milliseconds timeout) {
   std::optional<Buffer> b;
   {
-    std::unique_lock<std::mutex> lock(mu_);
-    if (!not_empty_.wait_for(lock, timeout, [&] { return !q_.empty() || closed_; })) return b;
+    absl::MutexLock lock(&mu_);
+    const absl::Time deadline = absl::Now() + absl::FromChrono(timeout);
+    while (q_.empty() && !closed_) {
+      if (not_empty_.WaitWithDeadline(&mu_, deadline)) break;  // timed out
+    }
     if (q_.empty()) return b;
     b = std::move(q_.front());
     q_.pop_front();
   }
-  not_full_.notify_one();
+  not_full_.Signal();
   return b;
 }
 
 void BufferQueue::SetListener(AvailabilityListener* listener, int channel) {
-  std::lock_guard<std::mutex> lock(mu_);
+  absl::MutexLock lock(&mu_);
   listener_ = listener;
   channel_ = channel;
   if (listener && !q_.empty()) listener->NotifyAvailable(channel);
@@ -64,41 +71,30 @@ void BufferQueue::SetListener(AvailabilityListener* listener, int channel) {
 
 void BufferQueue::Close() {
   {
-    std::lock_guard<std::mutex> lock(mu_);
+    absl::MutexLock lock(&mu_);
     closed_ = true;
     listener_ = nullptr;
   }
-  not_full_.notify_all();
-  not_empty_.notify_all();
+  not_full_.SignalAll();
+  not_empty_.SignalAll();
 }
 
 size_t BufferQueue::Size() {
-  std::lock_guard<std::mutex> lock(mu_);
+  absl::MutexLock lock(&mu_);
   return q_.size();
 }
 
 bool BufferQueue::closed() {
-  std::lock_guard<std::mutex> lock(mu_);
+  absl::MutexLock lock(&mu_);
   return closed_;
 }
 
 // ---------------------------------------------------------------------------------------------
 // FlushClock
 
-FlushClock::FlushClock(std::chrono::milliseconds period) {
-  if (period.count() <= 0) period = 1ms;
-  thread_ = std::thread([this, period] {
-    while (!stop_.load()) {
-      std::this_thread::sleep_for(period);
-      epoch_.fetch_add(1, std::memory_order_relaxed);
-    }
-  });
-}
-
-FlushClock::~FlushClock() {
-  stop_.store(true);
-  thread_.join();
-}
+FlushClock::FlushClock(std::chrono::milliseconds period)
+    : ticker_("flush-clock", absl::FromChrono(std::max(period, std::chrono::milliseconds(1))),
+              [this] { epoch_.fetch_add(1, std::memory_order_relaxed); }) {}
 
 // ---------------------------------------------------------------------------------------------
 // ResultPartition
@@ -161,17 +157,17 @@ void ResultPartition::Release() {
 
 void PartitionRegistry::Register(std::shared_ptr<ResultPartition> p) {
   {
-    std::lock_guard<std::mutex> lock(mu_);
+    absl::MutexLock lock(&mu_);
     partitions_[p->id()] = std::move(p);
   }
-  cv_.notify_all();
+  cv_.SignalAll();
 }
 
 absl::StatusOr<std::shared_ptr<BufferQueue>> PartitionRegistry::WaitForSubpartition(
     const std::string& partition_id, int subpartition, std::chrono::milliseconds timeout,
     const std::function<bool()>& cancelled) {
   auto deadline = std::chrono::steady_clock::now() + timeout;
-  std::unique_lock<std::mutex> lock(mu_);
+  absl::MutexLock lock(&mu_);
   while (true) {
     auto it = partitions_.find(partition_id);
     if (it != partitions_.end()) {
@@ -185,14 +181,14 @@ absl::StatusOr<std::shared_ptr<BufferQueue>> PartitionRegistry::WaitForSubpartit
     if (std::chrono::steady_clock::now() >= deadline) {
       return absl::NotFoundError(absl::StrCat("result partition ", partition_id, " not found"));
     }
-    cv_.wait_for(lock, 50ms);
+    cv_.WaitWithTimeout(&mu_, absl::Milliseconds(50));
   }
 }
 
 void PartitionRegistry::ReleaseJob(const std::string& job_id) {
   std::vector<std::shared_ptr<ResultPartition>> released;
   {
-    std::lock_guard<std::mutex> lock(mu_);
+    absl::MutexLock lock(&mu_);
     for (auto it = partitions_.begin(); it != partitions_.end();) {
       if (it->first.rfind(job_id + ".", 0) == 0) {
         released.push_back(it->second);
@@ -206,7 +202,7 @@ void PartitionRegistry::ReleaseJob(const std::string& job_id) {
 }
 
 size_t PartitionRegistry::size() {
-  std::lock_guard<std::mutex> lock(mu_);
+  absl::MutexLock lock(&mu_);
   return partitions_.size();
 }
 
@@ -214,7 +210,7 @@ size_t PartitionRegistry::size() {
 // ChannelCache
 
 std::shared_ptr<grpc::Channel> ChannelCache::Get(const std::string& address) {
-  std::lock_guard<std::mutex> lock(mu_);
+  absl::MutexLock lock(&mu_);
   auto& ch = channels_[address];
   if (!ch) {
     grpc::ChannelArguments args;
@@ -257,8 +253,8 @@ class RemoteInputChannel {
   }
 
   // The task took a buffer of this channel from the queue: grant one more credit.
-  void OnConsumed() {
-    std::lock_guard<std::mutex> lock(write_mu_);
+  void OnConsumed() ABSL_LOCKS_EXCLUDED(write_mu_) {
+    absl::MutexLock lock(&write_mu_);
     if (write_closed_) return;
     if (++ungranted_ < std::max<size_t>(1, credits_ / 2)) return;
     proto::SubscribeRequest more;
@@ -268,7 +264,7 @@ class RemoteInputChannel {
   }
 
  private:
-  void ReadLoop() {
+  void ReadLoop() ABSL_LOCKS_EXCLUDED(write_mu_) {
     proto::NetworkBuffer msg;
     bool ended = false;
     while (stream_->Read(&msg)) {
@@ -282,7 +278,7 @@ class RemoteInputChannel {
       if (ended) break;
     }
     {
-      std::lock_guard<std::mutex> lock(write_mu_);
+      absl::MutexLock lock(&write_mu_);
       write_closed_ = true;
       stream_->WritesDone();
     }
@@ -301,12 +297,13 @@ class RemoteInputChannel {
   InputChannelSpec spec_;
   std::unique_ptr<proto::DataExchangeService::Stub> stub_;
   grpc::ClientContext ctx_;
+  // Read by the reader thread alone; written (credits, then WritesDone) under write_mu_ only.
   std::unique_ptr<grpc::ClientReaderWriter<proto::SubscribeRequest, proto::NetworkBuffer>> stream_;
   std::shared_ptr<BufferQueue> queue_;
   size_t credits_;
-  std::mutex write_mu_;
-  size_t ungranted_ = 0;
-  bool write_closed_ = false;
+  absl::Mutex write_mu_;
+  size_t ungranted_ ABSL_GUARDED_BY(write_mu_) = 0;
+  bool write_closed_ ABSL_GUARDED_BY(write_mu_) = false;
   std::thread reader_;
 };
 
@@ -318,7 +315,10 @@ absl::StatusOr<std::unique_ptr<InputGate>> InputGate::Create(
     size_t credits, const std::atomic<bool>* cancelled) {
   std::unique_ptr<InputGate> gate(new InputGate());
   gate->channels_.resize(specs.size());
-  gate->queued_.assign(specs.size(), 0);
+  {
+    absl::MutexLock lock(&gate->mu_);
+    gate->queued_.assign(specs.size(), 0);
+  }
   gate->blocked_.assign(specs.size(), 0);
   for (size_t i = 0; i < specs.size(); ++i) {
     Channel& ch = gate->channels_[i];
@@ -352,12 +352,12 @@ InputGate::~InputGate() {
 
 void InputGate::NotifyAvailable(int channel) {
   {
-    std::lock_guard<std::mutex> lock(mu_);
+    absl::MutexLock lock(&mu_);
     if (queued_[channel]) return;
     queued_[channel] = 1;
     ready_.push_back(channel);
   }
-  cv_.notify_one();
+  cv_.Signal();
 }
 
 void InputGate::MarkFinished(int channel) {
@@ -381,8 +381,13 @@ std::optional<InputGate::Next> InputGate::Poll(std::chrono::milliseconds timeout
   while (true) {
     int c;
     {
-      std::unique_lock<std::mutex> lock(mu_);
-      if (!cv_.wait_for(lock, timeout, [&] { return !ready_.empty(); })) return std::nullopt;
+      absl::MutexLock lock(&mu_);
+      if (ready_.empty()) {
+        const absl::Time deadline = absl::Now() + absl::FromChrono(timeout);
+        while (ready_.empty()) {
+          if (cv_.WaitWithDeadline(&mu_, deadline) && ready_.empty()) return std::nullopt;
+        }
+      }
       c = ready_.front();
       ready_.pop_front();
       queued_[c] = 0;

@@ -13,22 +13,24 @@
 //
 // Threads: a queue is pushed by one thread and popped by one other. An InputGate is read only
 // by its task's thread; each remote channel has one reader thread of its own.
+// Locks: a queue calls its listening gate under the queue's lock, so a BufferQueue's lock is
+// taken before an InputGate's, never the reverse.
 #pragma once
 
 #include <atomic>
 #include <chrono>
-#include <condition_variable>
 #include <deque>
 #include <functional>
 #include <map>
 #include <memory>
-#include <mutex>
 #include <optional>
 #include <string>
-#include <thread>
 #include <vector>
 
+#include "absl/base/thread_annotations.h"
 #include "absl/status/statusor.h"
+#include "absl/synchronization/mutex.h"
+#include "common/periodic_thread.h"
 #include "sluice/runtime.h"
 
 namespace grpc {
@@ -63,42 +65,42 @@ class BufferQueue {
 
   // Appends `b`, blocking while the queue is full. Returns false, dropping `b`, if the queue is
   // closed or `cancelled` becomes true while waiting.
-  bool Push(Buffer b, const std::atomic<bool>* cancelled);
+  bool Push(Buffer b, const std::atomic<bool>* cancelled) ABSL_LOCKS_EXCLUDED(mu_);
   // Removes the oldest buffer, if any; never blocks.
-  std::optional<Buffer> TryPop();
+  std::optional<Buffer> TryPop() ABSL_LOCKS_EXCLUDED(mu_);
   // Removes the oldest buffer, waiting up to `timeout` for one. Empty on timeout or close.
-  std::optional<Buffer> PopWait(std::chrono::milliseconds timeout);
+  std::optional<Buffer> PopWait(std::chrono::milliseconds timeout) ABSL_LOCKS_EXCLUDED(mu_);
   // From now on, `listener` is told (with `channel`) whenever a buffer arrives; told at once if
   // the queue already holds one. Notifications happen under the queue's lock: after
   // SetListener(nullptr) returns, the old listener is never called again.
-  void SetListener(AvailabilityListener* listener, int channel);
+  void SetListener(AvailabilityListener* listener, int channel) ABSL_LOCKS_EXCLUDED(mu_);
   // Wakes all waiters; later pushes fail.
-  void Close();
-  size_t Size();
-  bool closed();
+  void Close() ABSL_LOCKS_EXCLUDED(mu_);
+  size_t Size() ABSL_LOCKS_EXCLUDED(mu_);
+  bool closed() ABSL_LOCKS_EXCLUDED(mu_);
 
  private:
-  std::mutex mu_;
-  std::condition_variable not_full_;
-  std::condition_variable not_empty_;
-  std::deque<Buffer> q_;
+  friend class InputGate;  // names mu_ in its lock order
+
+  absl::Mutex mu_;
+  absl::CondVar not_full_;
+  absl::CondVar not_empty_;
+  std::deque<Buffer> q_ ABSL_GUARDED_BY(mu_);
   const size_t capacity_;
-  bool closed_ = false;
-  AvailabilityListener* listener_ = nullptr;
-  int channel_ = 0;
+  bool closed_ ABSL_GUARDED_BY(mu_) = false;
+  AvailabilityListener* listener_ ABSL_GUARDED_BY(mu_) = nullptr;
+  int channel_ ABSL_GUARDED_BY(mu_) = 0;
 };
 
 // Advances every execution.buffer-timeout; writers flush when they see it move.
 class FlushClock {
  public:
   explicit FlushClock(std::chrono::milliseconds period);
-  ~FlushClock();
   uint64_t epoch() const { return epoch_.load(std::memory_order_relaxed); }
 
  private:
   std::atomic<uint64_t> epoch_{0};
-  std::atomic<bool> stop_{false};
-  std::thread thread_;
+  PeriodicThread ticker_;  // last: stopped before epoch_ goes
 };
 
 // The output of one producer subtask on one edge: a RecordWriter over its subpartitions.
@@ -160,30 +162,30 @@ class ResultPartition final : public RecordWriter {
 // The result partitions of this TaskManager, by id, for local consumers and remote subscribers.
 class PartitionRegistry {
  public:
-  void Register(std::shared_ptr<ResultPartition> p);
+  void Register(std::shared_ptr<ResultPartition> p) ABSL_LOCKS_EXCLUDED(mu_);
   // Waits up to `timeout` for the partition to be registered; NotFound after that, Cancelled if
   // `cancelled()` turns true first.
   absl::StatusOr<std::shared_ptr<BufferQueue>> WaitForSubpartition(
       const std::string& partition_id, int subpartition, std::chrono::milliseconds timeout,
-      const std::function<bool()>& cancelled);
+      const std::function<bool()>& cancelled) ABSL_LOCKS_EXCLUDED(mu_);
   // Releases and forgets every partition of the job (ids "<job_id>.…").
-  void ReleaseJob(const std::string& job_id);
-  size_t size();
+  void ReleaseJob(const std::string& job_id) ABSL_LOCKS_EXCLUDED(mu_);
+  size_t size() ABSL_LOCKS_EXCLUDED(mu_);
 
  private:
-  std::mutex mu_;
-  std::condition_variable cv_;
-  std::map<std::string, std::shared_ptr<ResultPartition>> partitions_;
+  absl::Mutex mu_;
+  absl::CondVar cv_;
+  std::map<std::string, std::shared_ptr<ResultPartition>> partitions_ ABSL_GUARDED_BY(mu_);
 };
 
 // Connections to other TaskManagers, one gRPC channel per address.
 class ChannelCache {
  public:
-  std::shared_ptr<grpc::Channel> Get(const std::string& address);
+  std::shared_ptr<grpc::Channel> Get(const std::string& address) ABSL_LOCKS_EXCLUDED(mu_);
 
  private:
-  std::mutex mu_;
-  std::map<std::string, std::shared_ptr<grpc::Channel>> channels_;
+  absl::Mutex mu_;
+  std::map<std::string, std::shared_ptr<grpc::Channel>> channels_ ABSL_GUARDED_BY(mu_);
 };
 
 struct InputChannelSpec {
@@ -215,17 +217,18 @@ class InputGate final : public AvailabilityListener {
 
   // The next buffer from any channel, waiting up to `timeout`. After a channel delivers
   // kEndOfPartition it is finished and delivers nothing more.
-  std::optional<Next> Poll(std::chrono::milliseconds timeout);
+  std::optional<Next> Poll(std::chrono::milliseconds timeout) ABSL_LOCKS_EXCLUDED(mu_);
   bool AllFinished() const { return finished_count_ == channels_.size(); }
   void MarkFinished(int channel);
   bool finished(int channel) const { return channels_[channel].finished; }
   // A blocked channel delivers nothing until UnblockAll(); its buffers wait in its queue (and,
   // for a remote channel, its producer runs out of credits). For checkpoint barrier alignment.
   void Block(int channel);
-  void UnblockAll();
+  void UnblockAll() ABSL_LOCKS_EXCLUDED(mu_);
   size_t num_channels() const { return channels_.size(); }
 
-  void NotifyAvailable(int channel) override;
+  // Called by the channels' queues under their locks.
+  void NotifyAvailable(int channel) override ABSL_LOCKS_EXCLUDED(mu_);
 
  private:
   struct Channel {
@@ -236,13 +239,15 @@ class InputGate final : public AvailabilityListener {
   };
   InputGate() = default;
 
+  // Set up by Create(), then task thread only.
   std::vector<Channel> channels_;
   size_t finished_count_ = 0;
-  std::mutex mu_;
-  std::condition_variable cv_;
-  std::deque<int> ready_;
-  std::vector<char> queued_;
-  std::vector<char> blocked_;  // task thread only
+  std::vector<char> blocked_;
+
+  absl::Mutex mu_ ABSL_ACQUIRED_AFTER(BufferQueue::mu_);
+  absl::CondVar cv_;
+  std::deque<int> ready_ ABSL_GUARDED_BY(mu_);     // channels that may have a buffer, each once
+  std::vector<char> queued_ ABSL_GUARDED_BY(mu_);  // by channel: in ready_
 };
 
 // The DataExchangeService, which serves this TaskManager's subpartitions to remote consumers.

@@ -23,18 +23,15 @@ class Task::SnapshotWriter {
   explicit SnapshotWriter(Task& task) : task_(task), thread_([this] { Loop(); }) {}
   ~SnapshotWriter() {
     {
-      std::lock_guard<std::mutex> lock(mu_);
+      absl::MutexLock lock(&mu_);
       stop_ = true;
     }
-    cv_.notify_all();
     thread_.join();
   }
-  void Submit(int64_t id, std::vector<OperatorSnapshot> snaps, int64_t sync_us) {
-    {
-      std::lock_guard<std::mutex> lock(mu_);
-      queue_.push_back(Item{id, std::move(snaps), sync_us});
-    }
-    cv_.notify_all();
+  void Submit(int64_t id, std::vector<OperatorSnapshot> snaps, int64_t sync_us)
+      ABSL_LOCKS_EXCLUDED(mu_) {
+    absl::MutexLock lock(&mu_);
+    queue_.push_back(Item{id, std::move(snaps), sync_us});
   }
 
  private:
@@ -43,12 +40,13 @@ class Task::SnapshotWriter {
     std::vector<OperatorSnapshot> snaps;
     int64_t sync_us;
   };
-  void Loop() {
+  bool StopOrWork() const ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_) { return stop_ || !queue_.empty(); }
+  void Loop() ABSL_LOCKS_EXCLUDED(mu_) {
     while (true) {
       Item item;
       {
-        std::unique_lock<std::mutex> lock(mu_);
-        cv_.wait(lock, [&] { return stop_ || !queue_.empty(); });
+        absl::MutexLock lock(&mu_);
+        mu_.Await(absl::Condition(this, &SnapshotWriter::StopOrWork));
         if (queue_.empty()) return;  // stopping: what is not written is abandoned
         item = std::move(queue_.front());
         queue_.pop_front();
@@ -120,60 +118,64 @@ class Task::SnapshotWriter {
   }
 
   Task& task_;
-  std::mutex mu_;
-  std::condition_variable cv_;
-  std::deque<Item> queue_;
-  bool stop_ = false;
+  absl::Mutex mu_;
+  std::deque<Item> queue_ ABSL_GUARDED_BY(mu_);
+  bool stop_ ABSL_GUARDED_BY(mu_) = false;
   std::thread thread_;
 };
 
 // Raises the task's mail flag when processing time reaches the callback time asked for, so that
-// the task's thread (between records, or waiting for input) calls the chain back.
+// the task's thread (between records, or waiting for input) calls the chain back. Not a
+// PeriodicThread: it sleeps until a wall-clock time that Schedule() moves, not for a period.
 class Task::ProcessingTimer {
  public:
   explicit ProcessingTimer(Task& task) : task_(task), thread_([this] { Loop(); }) {}
   ~ProcessingTimer() {
     {
-      std::lock_guard<std::mutex> lock(mu_);
+      absl::MutexLock lock(&mu_);
       stop_ = true;
     }
-    cv_.notify_all();
+    cv_.SignalAll();
     thread_.join();
   }
-  void Schedule(int64_t at_ms) {
+  void Schedule(int64_t at_ms) ABSL_LOCKS_EXCLUDED(mu_) {
     {
-      std::lock_guard<std::mutex> lock(mu_);
+      absl::MutexLock lock(&mu_);
       if (at_ != kNoTimestamp && at_ <= at_ms) return;
       at_ = at_ms;
     }
-    cv_.notify_all();
+    cv_.SignalAll();
   }
 
  private:
-  void Loop() {
-    std::unique_lock<std::mutex> lock(mu_);
-    while (!stop_) {
-      if (at_ == kNoTimestamp) {
-        cv_.wait(lock);
-        continue;
+  void Loop() ABSL_LOCKS_EXCLUDED(mu_) {
+    while (true) {
+      {
+        absl::MutexLock lock(&mu_);
+        while (true) {
+          if (stop_) return;
+          if (at_ == kNoTimestamp) {
+            cv_.Wait(&mu_);
+            continue;
+          }
+          const absl::Time due = absl::FromUnixMillis(at_);
+          if (absl::Now() < due) {
+            cv_.WaitWithDeadline(&mu_, due);
+            continue;
+          }
+          at_ = kNoTimestamp;
+          break;
+        }
       }
-      auto due = std::chrono::system_clock::time_point(std::chrono::milliseconds(at_));
-      if (std::chrono::system_clock::now() < due) {
-        cv_.wait_until(lock, due);
-        continue;
-      }
-      at_ = kNoTimestamp;
-      lock.unlock();
       task_.WakeUp();
-      lock.lock();
     }
   }
 
   Task& task_;
-  std::mutex mu_;
-  std::condition_variable cv_;
-  int64_t at_ = kNoTimestamp;
-  bool stop_ = false;
+  absl::Mutex mu_;
+  absl::CondVar cv_;
+  int64_t at_ ABSL_GUARDED_BY(mu_) = kNoTimestamp;
+  bool stop_ ABSL_GUARDED_BY(mu_) = false;
   std::thread thread_;
 };
 
@@ -208,7 +210,7 @@ void Task::Join() {
 
 void Task::Cancel() {
   if (cancelled_.exchange(true)) return;
-  std::lock_guard<std::mutex> lock(chain_mu_);
+  absl::MutexLock lock(&chain_mu_);
   if (chain_) chain_->cancel();
 }
 
@@ -285,13 +287,13 @@ void Task::Invoke() {
                                           "': ", e.what()));
   }
   {
-    std::lock_guard<std::mutex> lock(chain_mu_);
+    absl::MutexLock lock(&chain_mu_);
     chain_ = chain.get();
   }
   struct ClearChain {
     Task* t;
     ~ClearChain() {
-      std::lock_guard<std::mutex> lock(t->chain_mu_);
+      absl::MutexLock lock(&t->chain_mu_);
       t->chain_ = nullptr;
       t->running_chain_ = nullptr;
     }
@@ -495,11 +497,8 @@ void Task::request_processing_time_callback(int64_t time_ms) {
 }
 
 void Task::WakeUp() {
-  {
-    std::lock_guard<std::mutex> lock(mail_mu_);
-    mail_.store(true);
-  }
-  mail_cv_.notify_all();
+  absl::MutexLock lock(&mail_mu_);
+  mail_.store(true);
 }
 
 void Task::OnBarrier(InputGate& gate, int channel, int64_t id, int64_t timestamp_ms) {
@@ -549,42 +548,37 @@ void Task::AwaitFinalCheckpoint() {
   while (final_checkpoint_id_ == 0 || notified_id_ < final_checkpoint_id_) {
     if (cancelled()) throw TaskCancelled();
     {
-      std::unique_lock<std::mutex> lock(mail_mu_);
-      mail_cv_.wait_for(lock, std::chrono::milliseconds(50),
-                        [&] { return mail_.load() || cancelled(); });
+      // Mail is raised under mail_mu_, which wakes this wait; a cancel is seen within 50 ms.
+      absl::MutexLock lock(&mail_mu_);
+      auto woken = [this] { return mail_.load() || cancelled(); };
+      mail_mu_.AwaitWithTimeout(absl::Condition(&woken), absl::Milliseconds(50));
     }
     process_mail();
   }
 }
 
 void Task::TriggerCheckpoint(int64_t id, int64_t timestamp_ms) {
-  {
-    std::lock_guard<std::mutex> lock(mail_mu_);
-    if (id <= trigger_id_) return;
-    trigger_id_ = id;
-    trigger_ts_ = timestamp_ms;
-    mail_.store(true);
-  }
-  mail_cv_.notify_all();
+  absl::MutexLock lock(&mail_mu_);
+  if (id <= trigger_id_) return;
+  trigger_id_ = id;
+  trigger_ts_ = timestamp_ms;
+  mail_.store(true);
 }
 
 void Task::NotifyCheckpoint(int64_t id, bool aborted) {
-  {
-    std::lock_guard<std::mutex> lock(mail_mu_);
-    if (aborted) {
-      aborted_id_ = std::max(aborted_id_, id);
-    } else {
-      completed_id_ = std::max(completed_id_, id);
-    }
-    mail_.store(true);
+  absl::MutexLock lock(&mail_mu_);
+  if (aborted) {
+    aborted_id_ = std::max(aborted_id_, id);
+  } else {
+    completed_id_ = std::max(completed_id_, id);
   }
-  mail_cv_.notify_all();
+  mail_.store(true);
 }
 
 void Task::process_mail() {
   int64_t trigger_id, trigger_ts, completed, aborted;
   {
-    std::lock_guard<std::mutex> lock(mail_mu_);
+    absl::MutexLock lock(&mail_mu_);
     mail_.store(false);
     trigger_id = trigger_id_;
     trigger_ts = trigger_ts_;

@@ -19,14 +19,15 @@
 #pragma once
 
 #include <atomic>
-#include <condition_variable>
 #include <functional>
 #include <memory>
 #include <string>
 #include <thread>
 #include <vector>
 
+#include "absl/base/thread_annotations.h"
 #include "absl/status/statusor.h"
+#include "absl/synchronization/mutex.h"
 #include "proto/jobmanager.pb.h"
 #include "proto/taskmanager.pb.h"
 #include "sluice/sluice.h"
@@ -63,9 +64,11 @@ class Task final : public TaskRuntime {
        TaskServices services);
   ~Task() override;
 
+  // Start() and Join() must be ordered by the owner (the TaskManager starts a task under the
+  // lock it later takes to pick the tasks to join).
   void Start();
   // Asks the task to stop; returns at once.
-  void Cancel();
+  void Cancel() ABSL_LOCKS_EXCLUDED(chain_mu_);
   bool done() const { return done_.load(); }
 
   // Event-time figures of the task, for metrics. Safe from any thread.
@@ -84,22 +87,22 @@ class Task final : public TaskRuntime {
   void print_line(std::string_view line) override;
   void flush_outputs() override { FlushIdleOutputs(); }
   const std::atomic<bool>& mail_flag() const override { return mail_; }
-  void process_mail() override;
+  void process_mail() override ABSL_LOCKS_EXCLUDED(mail_mu_);
   void request_processing_time_callback(int64_t time_ms) override;
   std::unique_ptr<KeyedStateBackend> create_keyed_state_backend(int node_id,
                                                                 const KeyGroupRange& range) override;
 
   // From other threads: start checkpoint `id` (sources only), or learn that it completed or
   // was aborted.
-  void TriggerCheckpoint(int64_t id, int64_t timestamp_ms);
-  void NotifyCheckpoint(int64_t id, bool aborted);
+  void TriggerCheckpoint(int64_t id, int64_t timestamp_ms) ABSL_LOCKS_EXCLUDED(mail_mu_);
+  void NotifyCheckpoint(int64_t id, bool aborted) ABSL_LOCKS_EXCLUDED(mail_mu_);
 
  private:
   class SnapshotWriter;
   class ProcessingTimer;
   void Run();
   // Runs the chain; returns normally when finished. Throws on failure or cancellation.
-  void Invoke();
+  void Invoke() ABSL_LOCKS_EXCLUDED(chain_mu_);
   void FlushIdleOutputs();
   void RestoreState(ChainTask& chain);
   void ProcessInputs(InputGate& gate, ChainTask& chain);
@@ -113,11 +116,11 @@ class Task final : public TaskRuntime {
   void OnWatermarkStatus(ChainTask& chain, int channel, bool idle);
   void UpdateInputWatermark(ChainTask& chain);
   // Raises the mail flag (from the processing-time timer's thread).
-  void WakeUp();
+  void WakeUp() ABSL_LOCKS_EXCLUDED(mail_mu_);
   void EndInput(ChainTask& chain);
   // With checkpointing on: processes mail until a checkpoint taken after the end of input has
   // completed.
-  void AwaitFinalCheckpoint();
+  void AwaitFinalCheckpoint() ABSL_LOCKS_EXCLUDED(mail_mu_);
   bool checkpointing() const { return !tdd_.checkpoint_dir().empty(); }
 
   proto::TaskDeploymentDescriptor tdd_;
@@ -126,17 +129,19 @@ class Task final : public TaskRuntime {
   TaskInfo info_;
   std::atomic<bool> cancelled_{false};
   std::atomic<bool> done_{false};
-  std::mutex chain_mu_;
-  ChainTask* chain_ = nullptr;  // guarded by chain_mu_ for Cancel()
+  absl::Mutex chain_mu_;
+  ChainTask* chain_ ABSL_GUARDED_BY(chain_mu_) = nullptr;  // for Cancel()
   std::thread thread_;
 
-  // Mail from other threads, guarded by mail_mu_; mail_ is set while any is waiting.
-  std::mutex mail_mu_;
-  std::condition_variable mail_cv_;
+  // Mail from other threads; mail_ is set (under mail_mu_) while any is waiting, and read
+  // without the lock between records.
+  absl::Mutex mail_mu_;
   std::atomic<bool> mail_{false};
-  int64_t trigger_id_ = 0, trigger_ts_ = 0;
-  int64_t completed_id_ = 0;
-  int64_t aborted_id_ = 0;  // the newest checkpoint the JobManager aborted
+  int64_t trigger_id_ ABSL_GUARDED_BY(mail_mu_) = 0;
+  int64_t trigger_ts_ ABSL_GUARDED_BY(mail_mu_) = 0;
+  int64_t completed_id_ ABSL_GUARDED_BY(mail_mu_) = 0;
+  // The newest checkpoint the JobManager aborted.
+  int64_t aborted_id_ ABSL_GUARDED_BY(mail_mu_) = 0;
 
   // Checkpoint state, task thread only.
   ChainTask* running_chain_ = nullptr;

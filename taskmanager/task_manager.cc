@@ -3,20 +3,22 @@
 #include <grpcpp/grpcpp.h>
 #include <unistd.h>
 
-#include <condition_variable>
 #include <deque>
 #include <filesystem>
 #include <fstream>
 #include <map>
-#include <mutex>
 #include <thread>
 
+#include "absl/base/thread_annotations.h"
 #include "absl/strings/str_cat.h"
+#include "absl/synchronization/mutex.h"
+#include "absl/time/time.h"
 #include "common/grpc_status.h"
 #include "common/ids.h"
 #include "common/job_library.h"
 #include "common/job_states.h"
 #include "common/net.h"
+#include "common/periodic_thread.h"
 #include "proto/jobmanager.grpc.pb.h"
 #include "proto/taskmanager.grpc.pb.h"
 #include "spdlog/spdlog.h"
@@ -91,27 +93,31 @@ class TaskManagerImpl final : public proto::TaskExecutorService::Service {
     address_ = absl::StrCat(conf_.GetString("taskmanager.host"), ":", port_);
     jm_stub_ = proto::JobManagerService::NewStub(channels_.Get(jm_address_));
     reporter_ = std::thread([this] { ReportLoop(); });
-    connector_ = std::thread([this] { ConnectLoop(); });
-    watcher_ = std::thread([this] { WatchLoop(); });
+    // Registers at once, then heartbeats every interval.
+    connector_ = std::make_unique<PeriodicThread>(
+        "tm-connect", absl::FromChrono(heartbeat_interval_), [this] { ConnectOnce(); },
+        PeriodicThread::FirstRun::kAtOnce);
+    // Opens the watch at once, and again 200 ms after it ends.
+    watcher_ = std::make_unique<PeriodicThread>(
+        "tm-watch", absl::Milliseconds(200), [this] { WatchOnce(); },
+        PeriodicThread::FirstRun::kAtOnce);
     spdlog::info("TaskManager {} listening on {} with {} slots; JobManager at {}", id_, address_, slots_,
                  jm_address_);
     return absl::OkStatus();
   }
 
-  void Shutdown() {
+  void Shutdown() ABSL_LOCKS_EXCLUDED(mu_, watch_mu_) {
     {
-      std::lock_guard<std::mutex> lock(mu_);
+      absl::MutexLock lock(&mu_);  // wakes the reporter's waits
       if (stopping_) return;
       stopping_ = true;
     }
-    stop_cv_.notify_all();
-    report_cv_.notify_all();
-    if (connector_.joinable()) connector_.join();
+    if (connector_) connector_->Stop();
     {
-      std::lock_guard<std::mutex> lock(watch_mu_);
+      absl::MutexLock lock(&watch_mu_);
       if (watch_ctx_) watch_ctx_->TryCancel();
     }
-    if (watcher_.joinable()) watcher_.join();
+    if (watcher_) watcher_->Stop();
     CancelTasks("");
     ReapTasks(/*wait=*/true);
     if (data_server_) data_server_->Shutdown();
@@ -173,17 +179,18 @@ class TaskManagerImpl final : public proto::TaskExecutorService::Service {
       });
     };
     auto task = std::make_unique<Task>(*tdd, std::move(outputs), std::move(services));
-    Task* raw = task.get();
     {
-      std::lock_guard<std::mutex> lock(mu_);
+      // Reported, started and listed in one step: RUNNING is queued before anything the task
+      // reports, and ReapTasks() never joins (nor frees) a task whose thread is being started.
+      absl::MutexLock lock(&mu_);
       if (stopping_) return grpc::Status(grpc::StatusCode::UNAVAILABLE, "TaskManager is stopping");
+      proto::TaskStateUpdate running;
+      *running.mutable_task() = tdd->task();
+      running.set_state(proto::TASK_RUNNING);
+      ReportLocked(std::move(running));
+      task->Start();
       tasks_.push_back(std::move(task));
     }
-    proto::TaskStateUpdate running;
-    *running.mutable_task() = tdd->task();
-    running.set_state(proto::TASK_RUNNING);
-    Report(std::move(running));
-    raw->Start();
     ReapTasks(/*wait=*/false);
     return grpc::Status::OK;
   }
@@ -205,7 +212,7 @@ class TaskManagerImpl final : public proto::TaskExecutorService::Service {
     CancelTasks(req->job_id());
     registry_.ReleaseJob(req->job_id());
     {
-      std::lock_guard<std::mutex> lock(jobs_mu_);
+      absl::MutexLock lock(&jobs_mu_);
       jobs_.erase(req->job_id());
     }
     ReapTasks(/*wait=*/false);
@@ -239,15 +246,15 @@ class TaskManagerImpl final : public proto::TaskExecutorService::Service {
 
   // Calls `fn` (under mu_) for every task of one attempt of a job in this TaskManager.
   template <class Fn>
-  void ForEachTaskOf(const std::string& job_id, int attempt, Fn fn) {
-    std::lock_guard<std::mutex> lock(mu_);
+  void ForEachTaskOf(const std::string& job_id, int attempt, Fn fn) ABSL_LOCKS_EXCLUDED(mu_) {
+    absl::MutexLock lock(&mu_);
     for (auto& t : tasks_) {
       if (t->descriptor().task().job_id() == job_id && t->descriptor().task().attempt() == attempt) fn(*t);
     }
   }
 
-  int RunningTasks() {
-    std::lock_guard<std::mutex> lock(mu_);
+  int RunningTasks() ABSL_LOCKS_EXCLUDED(mu_) {
+    absl::MutexLock lock(&mu_);
     int n = 0;
     for (auto& t : tasks_) n += t->done() ? 0 : 1;
     return n;
@@ -258,8 +265,8 @@ class TaskManagerImpl final : public proto::TaskExecutorService::Service {
 
  private:
   // Cancels the tasks of `job_id`, or all tasks when it is empty.
-  void CancelTasks(const std::string& job_id) {
-    std::lock_guard<std::mutex> lock(mu_);
+  void CancelTasks(const std::string& job_id) ABSL_LOCKS_EXCLUDED(mu_) {
+    absl::MutexLock lock(&mu_);
     for (auto& t : tasks_) {
       if (job_id.empty() || t->descriptor().task().job_id() == job_id) t->Cancel();
     }
@@ -267,26 +274,26 @@ class TaskManagerImpl final : public proto::TaskExecutorService::Service {
 
   // The JobManager has forgotten us (or we it): no release will come for the jobs we hold, so
   // cancel their tasks and free their partitions and loaded environments now.
-  void DropAllJobs() {
+  void DropAllJobs() ABSL_LOCKS_EXCLUDED(mu_, jobs_mu_) {
     CancelTasks("");
     std::vector<std::string> ids;
     {
-      std::lock_guard<std::mutex> lock(jobs_mu_);
+      absl::MutexLock lock(&jobs_mu_);
       for (const auto& [id, slot] : jobs_) ids.push_back(id);
       jobs_.clear();
     }
     {
-      std::lock_guard<std::mutex> lock(mu_);
+      absl::MutexLock lock(&mu_);
       for (const auto& t : tasks_) ids.push_back(t->descriptor().task().job_id());
     }
     for (const auto& id : ids) registry_.ReleaseJob(id);
   }
 
   // Joins and forgets finished tasks (all tasks when `wait`).
-  void ReapTasks(bool wait) {
+  void ReapTasks(bool wait) ABSL_LOCKS_EXCLUDED(mu_) {
     std::vector<std::unique_ptr<Task>> finished;
     {
-      std::lock_guard<std::mutex> lock(mu_);
+      absl::MutexLock lock(&mu_);
       for (auto it = tasks_.begin(); it != tasks_.end();) {
         if (wait || (*it)->done()) {
           finished.push_back(std::move(*it));
@@ -299,15 +306,16 @@ class TaskManagerImpl final : public proto::TaskExecutorService::Service {
     for (auto& t : finished) t->Join();
   }
 
-  absl::StatusOr<LoadedJob> LoadJob(const proto::TaskDeploymentDescriptor& tdd) {
+  absl::StatusOr<LoadedJob> LoadJob(const proto::TaskDeploymentDescriptor& tdd)
+      ABSL_LOCKS_EXCLUDED(jobs_mu_, lib_mu_) {
     std::shared_ptr<JobSlot> slot;
     {
-      std::lock_guard<std::mutex> lock(jobs_mu_);
+      absl::MutexLock lock(&jobs_mu_);
       auto& s = jobs_[tdd.task().job_id()];
       if (!s) s = std::make_shared<JobSlot>();
       slot = s;
     }
-    std::lock_guard<std::mutex> lock(slot->mu);
+    absl::MutexLock lock(&slot->mu);  // one load per job; the others wait for it
     if (slot->env) return LoadedJob{slot->env};
     auto lib = FetchLibrary(tdd.library_sha256());
     if (!lib.ok()) return lib.status();
@@ -318,8 +326,9 @@ class TaskManagerImpl final : public proto::TaskExecutorService::Service {
     return LoadedJob{slot->env};
   }
 
-  absl::StatusOr<std::shared_ptr<JobLibrary>> FetchLibrary(const std::string& sha) {
-    std::lock_guard<std::mutex> lock(lib_mu_);
+  absl::StatusOr<std::shared_ptr<JobLibrary>> FetchLibrary(const std::string& sha)
+      ABSL_LOCKS_EXCLUDED(lib_mu_) {
+    absl::MutexLock lock(&lib_mu_);  // also one download per library
     auto it = libraries_.find(sha);
     if (it != libraries_.end()) return it->second;
     std::string path = absl::StrCat(lib_dir_, "/", sha, ".so");
@@ -370,22 +379,29 @@ class TaskManagerImpl final : public proto::TaskExecutorService::Service {
     if (!st.ok()) spdlog::warn("cannot {} at the JobManager: {}", what, st.error_message());
   }
 
-  void Report(proto::TaskStateUpdate u) {
-    u.set_tm_id(id_);
-    {
-      std::lock_guard<std::mutex> lock(mu_);
-      reports_.push_back(std::move(u));
-    }
-    report_cv_.notify_one();
+  void Report(proto::TaskStateUpdate u) ABSL_LOCKS_EXCLUDED(mu_) {
+    absl::MutexLock lock(&mu_);
+    ReportLocked(std::move(u));
   }
 
-  // Sends task state updates in order; retries a failed send a few times.
-  void ReportLoop() {
+  // Queues a task state update for the reporter (whose wait the unlock wakes).
+  void ReportLocked(proto::TaskStateUpdate u) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_) {
+    u.set_tm_id(id_);
+    reports_.push_back(std::move(u));
+  }
+
+  bool StoppingOrReport() const ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_) {
+    return stopping_ || !reports_.empty();
+  }
+
+  // Sends task state updates in order; retries a failed send a few times. Not a PeriodicThread:
+  // it waits for work, not for a period.
+  void ReportLoop() ABSL_LOCKS_EXCLUDED(mu_) {
     while (true) {
       proto::TaskStateUpdate u;
       {
-        std::unique_lock<std::mutex> lock(mu_);
-        report_cv_.wait(lock, [&] { return stopping_ || !reports_.empty(); });
+        absl::MutexLock lock(&mu_);
+        mu_.Await(absl::Condition(this, &TaskManagerImpl::StoppingOrReport));
         if (reports_.empty()) return;
         u = std::move(reports_.front());
         reports_.pop_front();
@@ -410,104 +426,98 @@ class TaskManagerImpl final : public proto::TaskExecutorService::Service {
                         u.task().vertex_id(), u.task().subtask(), u.task().job_id(), st.error_message());
           break;
         }
-        std::unique_lock<std::mutex> lock(mu_);
-        if (stop_cv_.wait_for(lock, backoff, [&] { return stopping_; })) break;
+        absl::MutexLock lock(&mu_);
+        if (mu_.AwaitWithTimeout(absl::Condition(&stopping_), absl::FromChrono(backoff))) break;
         backoff = std::min<std::chrono::milliseconds>(backoff * 2, heartbeat_timeout_);
       }
     }
   }
 
-  // Registers with the JobManager, then sends heartbeats; registers again when it is unknown
-  // to the JobManager, and cancels its tasks when the JobManager stays silent too long.
-  void ConnectLoop() {
-    bool registered = false;
-    auto last_ok = std::chrono::steady_clock::now();
-    bool warned = false;
-    while (true) {
-      {
-        std::unique_lock<std::mutex> lock(mu_);
-        if (stopping_) return;
-      }
-      if (!registered) {
-        grpc::ClientContext ctx;
-        ctx.set_deadline(std::chrono::system_clock::now() + heartbeat_interval_ * 2);
-        proto::RegisterTaskManagerRequest req;
-        req.set_tm_id(id_);
-        req.set_address(address_);
-        req.set_num_slots(slots_);
-        proto::RegisterTaskManagerResponse resp;
-        grpc::Status st = jm_stub_->RegisterTaskManager(&ctx, req, &resp);
-        if (st.ok()) {
-          registered = true;
-          warned = false;
-          last_ok = std::chrono::steady_clock::now();
-          spdlog::info("TaskManager {} registered at JobManager {} ({})", id_, jm_address_, resp.jm_id());
-        } else if (!warned) {
-          spdlog::warn("TaskManager {} cannot register at JobManager {}: {}; retrying", id_, jm_address_,
-                       st.error_message());
-          warned = true;
-        }
-      } else {
-        grpc::ClientContext ctx;
-        ctx.set_deadline(std::chrono::system_clock::now() + heartbeat_interval_ * 2);
-        proto::TaskManagerHeartbeat hb;
-        hb.set_tm_id(id_);
-        proto::HeartbeatResponse resp;
-        grpc::Status st = jm_stub_->Heartbeat(&ctx, hb, &resp);
-        auto now = std::chrono::steady_clock::now();
-        if (st.ok()) {
-          last_ok = now;
-          if (!resp.known()) {
-            spdlog::warn("JobManager does not know TaskManager {}; cancelling tasks and registering again", id_);
-            DropAllJobs();
-            registered = false;
-            continue;
-          }
-        } else if (now - last_ok > heartbeat_timeout_) {
-          spdlog::warn("JobManager {} silent for {} ms; cancelling tasks and registering again", jm_address_,
-                       std::chrono::duration_cast<std::chrono::milliseconds>(now - last_ok).count());
+  // One round of the connector: registers with the JobManager, or sends a heartbeat; registers
+  // again at once when it is unknown to the JobManager, and cancels its tasks when the
+  // JobManager stays silent too long (registering again a round later).
+  void ConnectOnce() ABSL_LOCKS_EXCLUDED(mu_) {
+    bool register_now = !registered_;
+    if (registered_) {
+      grpc::ClientContext ctx;
+      ctx.set_deadline(std::chrono::system_clock::now() + heartbeat_interval_ * 2);
+      proto::TaskManagerHeartbeat hb;
+      hb.set_tm_id(id_);
+      proto::HeartbeatResponse resp;
+      grpc::Status st = jm_stub_->Heartbeat(&ctx, hb, &resp);
+      auto now = std::chrono::steady_clock::now();
+      if (st.ok()) {
+        last_ok_ = now;
+        if (!resp.known()) {
+          spdlog::warn(
+              "JobManager does not know TaskManager {}; cancelling tasks and registering again",
+              id_);
           DropAllJobs();
-          registered = false;
+          registered_ = false;
+          absl::MutexLock lock(&mu_);
+          if (stopping_) return;
+          register_now = true;
         }
+      } else if (now - last_ok_ > heartbeat_timeout_) {
+        spdlog::warn("JobManager {} silent for {} ms; cancelling tasks and registering again",
+                     jm_address_,
+                     std::chrono::duration_cast<std::chrono::milliseconds>(now - last_ok_).count());
+        DropAllJobs();
+        registered_ = false;
       }
-      ReapTasks(/*wait=*/false);
-      std::unique_lock<std::mutex> lock(mu_);
-      stop_cv_.wait_for(lock, heartbeat_interval_, [&] { return stopping_; });
     }
+    if (register_now) {
+      grpc::ClientContext ctx;
+      ctx.set_deadline(std::chrono::system_clock::now() + heartbeat_interval_ * 2);
+      proto::RegisterTaskManagerRequest req;
+      req.set_tm_id(id_);
+      req.set_address(address_);
+      req.set_num_slots(slots_);
+      proto::RegisterTaskManagerResponse resp;
+      grpc::Status st = jm_stub_->RegisterTaskManager(&ctx, req, &resp);
+      if (st.ok()) {
+        registered_ = true;
+        warned_ = false;
+        last_ok_ = std::chrono::steady_clock::now();
+        spdlog::info("TaskManager {} registered at JobManager {} ({})", id_, jm_address_,
+                     resp.jm_id());
+      } else if (!warned_) {
+        spdlog::warn("TaskManager {} cannot register at JobManager {}: {}; retrying", id_,
+                     jm_address_, st.error_message());
+        warned_ = true;
+      }
+    }
+    ReapTasks(/*wait=*/false);
   }
 
   // Holds the JobManager's WatchJobManager call open, so that the JobManager learns at once
   // when this process dies (its connection closes). Opened again whenever it ends.
-  void WatchLoop() {
-    while (true) {
-      auto ctx = std::make_shared<grpc::ClientContext>();
+  void WatchOnce() ABSL_LOCKS_EXCLUDED(watch_mu_, mu_) {
+    auto ctx = std::make_shared<grpc::ClientContext>();
+    {
+      // Under watch_mu_, so that Shutdown() (stopping_, then a cancel under watch_mu_) either
+      // finds this call to cancel or keeps it from starting.
+      absl::MutexLock lock(&watch_mu_);
       {
-        std::lock_guard<std::mutex> lock(watch_mu_);
-        {
-          std::lock_guard<std::mutex> l2(mu_);
-          if (stopping_) return;
-        }
-        watch_ctx_ = ctx;
+        absl::MutexLock l2(&mu_);
+        if (stopping_) return;
       }
-      proto::TaskManagerHeartbeat req;
-      req.set_tm_id(id_);
-      auto reader = jm_stub_->WatchJobManager(ctx.get(), req);
-      proto::Empty e;
-      while (reader->Read(&e)) {
-      }
-      reader->Finish();
-      {
-        std::lock_guard<std::mutex> lock(watch_mu_);
-        watch_ctx_.reset();
-      }
-      std::unique_lock<std::mutex> lock(mu_);
-      if (stop_cv_.wait_for(lock, 200ms, [&] { return stopping_; })) return;
+      watch_ctx_ = ctx;
     }
+    proto::TaskManagerHeartbeat req;
+    req.set_tm_id(id_);
+    auto reader = jm_stub_->WatchJobManager(ctx.get(), req);
+    proto::Empty e;
+    while (reader->Read(&e)) {
+    }
+    reader->Finish();
+    absl::MutexLock lock(&watch_mu_);
+    watch_ctx_.reset();
   }
 
   struct JobSlot {
-    std::mutex mu;
-    std::shared_ptr<const StreamExecutionEnvironment> env;
+    absl::Mutex mu;
+    std::shared_ptr<const StreamExecutionEnvironment> env ABSL_GUARDED_BY(mu);
   };
 
   Configuration conf_;
@@ -528,22 +538,26 @@ class TaskManagerImpl final : public proto::TaskExecutorService::Service {
   std::unique_ptr<grpc::Server> server_;
   std::unique_ptr<proto::JobManagerService::Stub> jm_stub_;
 
-  std::mutex mu_;  // tasks_, reports_, stopping_
-  std::condition_variable stop_cv_;
-  std::condition_variable report_cv_;
-  bool stopping_ = false;
-  std::vector<std::unique_ptr<Task>> tasks_;
-  std::deque<proto::TaskStateUpdate> reports_;
-  std::thread connector_;
+  // Lock order: watch_mu_, then mu_, then a task's locks (Task::Cancel, TriggerCheckpoint and
+  // NotifyCheckpoint run under mu_); a JobSlot's mu, then lib_mu_.
+  absl::Mutex watch_mu_ ABSL_ACQUIRED_BEFORE(mu_);
+  std::shared_ptr<grpc::ClientContext> watch_ctx_ ABSL_GUARDED_BY(watch_mu_);
+  absl::Mutex mu_;
+  bool stopping_ ABSL_GUARDED_BY(mu_) = false;
+  std::vector<std::unique_ptr<Task>> tasks_ ABSL_GUARDED_BY(mu_);
+  std::deque<proto::TaskStateUpdate> reports_ ABSL_GUARDED_BY(mu_);
+  // The connector's state, its thread only.
+  bool registered_ = false;
+  bool warned_ = false;
+  std::chrono::steady_clock::time_point last_ok_ = std::chrono::steady_clock::now();
   std::thread reporter_;
-  std::thread watcher_;
-  std::mutex watch_mu_;
-  std::shared_ptr<grpc::ClientContext> watch_ctx_;
+  std::unique_ptr<PeriodicThread> connector_;
+  std::unique_ptr<PeriodicThread> watcher_;
 
-  std::mutex jobs_mu_;
-  std::map<std::string, std::shared_ptr<JobSlot>> jobs_;
-  std::mutex lib_mu_;
-  std::map<std::string, std::shared_ptr<JobLibrary>> libraries_;
+  absl::Mutex jobs_mu_;
+  std::map<std::string, std::shared_ptr<JobSlot>> jobs_ ABSL_GUARDED_BY(jobs_mu_);
+  absl::Mutex lib_mu_ ABSL_ACQUIRED_AFTER(JobSlot::mu);
+  std::map<std::string, std::shared_ptr<JobLibrary>> libraries_ ABSL_GUARDED_BY(lib_mu_);
 };
 
 absl::StatusOr<std::unique_ptr<TaskManager>> TaskManager::Start(const Configuration& conf) {

@@ -39,10 +39,11 @@
 
 #include <algorithm>
 #include <filesystem>
-#include <mutex>
 #include <stdexcept>
 
+#include "absl/base/thread_annotations.h"
 #include "absl/strings/str_cat.h"
+#include "absl/synchronization/mutex.h"
 #include "common/checkpoint_storage.h"
 #include "common/ids.h"
 #include "sluice/timers.h"
@@ -81,13 +82,13 @@ constexpr size_t kBatchBytes = 4 << 20;  // restore: write batches of about this
 class TtlRegistry {
  public:
   explicit TtlRegistry(std::function<int64_t()> now) : now_(std::move(now)) {}
-  void Set(uint32_t family, int64_t ttl_ms) {
-    std::lock_guard<std::mutex> lock(mu_);
+  void Set(uint32_t family, int64_t ttl_ms) ABSL_LOCKS_EXCLUDED(mu_) {
+    absl::MutexLock lock(&mu_);
     ttl_ms_[family] = ttl_ms;
   }
   // The TTL of `family`, or -1.
-  int64_t Get(uint32_t family) const {
-    std::lock_guard<std::mutex> lock(mu_);
+  int64_t Get(uint32_t family) const ABSL_LOCKS_EXCLUDED(mu_) {
+    absl::MutexLock lock(&mu_);
     auto it = ttl_ms_.find(family);
     return it == ttl_ms_.end() ? -1 : it->second;
   }
@@ -95,8 +96,8 @@ class TtlRegistry {
 
  private:
   std::function<int64_t()> now_;
-  mutable std::mutex mu_;
-  std::map<uint32_t, int64_t> ttl_ms_;
+  mutable absl::Mutex mu_;
+  std::map<uint32_t, int64_t> ttl_ms_ ABSL_GUARDED_BY(mu_);
 };
 
 // Drops entries not written for the state's TTL when RocksDB compacts them: expired entries of
@@ -327,16 +328,16 @@ void PutCanonical(rocksdb::WriteBatch& batch, rocksdb::ColumnFamilyHandle* famil
 class UploadTracker {
  public:
   using Files = std::map<std::string, StoreFile>;  // by name in the instance
-  Files Confirmed() const {
-    std::lock_guard<std::mutex> lock(mu_);
+  Files Confirmed() const ABSL_LOCKS_EXCLUDED(mu_) {
+    absl::MutexLock lock(&mu_);
     return confirmed_;
   }
-  void Stored(int64_t id, Files files) {
-    std::lock_guard<std::mutex> lock(mu_);
+  void Stored(int64_t id, Files files) ABSL_LOCKS_EXCLUDED(mu_) {
+    absl::MutexLock lock(&mu_);
     stored_[id] = std::move(files);
   }
-  void Completed(int64_t id) {
-    std::lock_guard<std::mutex> lock(mu_);
+  void Completed(int64_t id) ABSL_LOCKS_EXCLUDED(mu_) {
+    absl::MutexLock lock(&mu_);
     auto it = stored_.find(id);
     if (it == stored_.end()) return;
     confirmed_ = std::move(it->second);
@@ -344,9 +345,9 @@ class UploadTracker {
   }
 
  private:
-  mutable std::mutex mu_;
-  std::map<int64_t, Files> stored_;
-  Files confirmed_;
+  mutable absl::Mutex mu_;
+  std::map<int64_t, Files> stored_ ABSL_GUARDED_BY(mu_);
+  Files confirmed_ ABSL_GUARDED_BY(mu_);
 };
 
 // Names that keep the files of one subtask's operator apart in checkpoint storage.

@@ -3,7 +3,9 @@
 #include <gtest/gtest.h>
 
 #include <atomic>
+#include <memory>
 
+#include "absl/synchronization/mutex.h"
 #include "absl/synchronization/notification.h"
 
 namespace sluice {
@@ -27,6 +29,43 @@ TEST(PeriodicThreadTest, WakeRunsTheBodyBeforeThePeriod) {
   });
   t.Wake();
   EXPECT_TRUE(ran.WaitForNotificationWithTimeout(absl::Seconds(30)));
+}
+
+TEST(PeriodicThreadTest, FirstRunAtOnceDoesNotWaitForThePeriod) {
+  absl::Notification ran;
+  PeriodicThread t(
+      "test", absl::Hours(1),
+      [&] {
+        if (!ran.HasBeenNotified()) ran.Notify();
+      },
+      PeriodicThread::FirstRun::kAtOnce);
+  EXPECT_TRUE(ran.WaitForNotificationWithTimeout(absl::Seconds(30)));
+}
+
+TEST(PeriodicThreadTest, StopFromAFirstRunAtOnceDoesNotJoinItself) {
+  std::atomic<int> runs{0};
+  absl::Notification stopped;
+  std::unique_ptr<PeriodicThread> t;
+  absl::Mutex mu;  // orders the test's write of `t` before the body's read
+  mu.Lock();
+  t = std::make_unique<PeriodicThread>(
+      "test", absl::Milliseconds(1),
+      [&] {
+        runs++;
+        PeriodicThread* self;
+        {
+          absl::MutexLock lock(&mu);
+          self = t.get();
+        }
+        self->Stop();
+        stopped.Notify();
+      },
+      PeriodicThread::FirstRun::kAtOnce);
+  mu.Unlock();
+  EXPECT_TRUE(stopped.WaitForNotificationWithTimeout(absl::Seconds(30)));
+  absl::SleepFor(absl::Milliseconds(20));
+  EXPECT_EQ(runs, 1);
+  t.reset();
 }
 
 TEST(PeriodicThreadTest, StopFromTheBodyDoesNotJoinItself) {
