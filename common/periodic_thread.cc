@@ -21,11 +21,16 @@ void PeriodicThread::Wake() {
 }
 
 void PeriodicThread::Stop() {
+  std::thread::id loop;
   {
     absl::MutexLock lock(&mu_);
     stop_ = true;
+    loop = loop_id_;
   }
-  if (thread_.joinable() && thread_.get_id() != std::this_thread::get_id()) thread_.join();
+  if (loop == std::this_thread::get_id()) return;  // from the body: the loop ends after it
+  // Concurrent callers join once; each returns once the thread has ended.
+  absl::MutexLock lock(&join_mu_);
+  if (thread_.joinable()) thread_.join();
 }
 
 bool PeriodicThread::stopping() const {
@@ -34,6 +39,10 @@ bool PeriodicThread::stopping() const {
 }
 
 void PeriodicThread::Loop() {
+  {
+    absl::MutexLock lock(&mu_);
+    loop_id_ = std::this_thread::get_id();
+  }
   while (true) {
     {
       absl::MutexLock lock(&mu_);

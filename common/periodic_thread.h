@@ -49,6 +49,8 @@ class PeriodicThread {
   mutable absl::Mutex mu_;
   bool stop_ ABSL_GUARDED_BY(mu_) = false;
   bool woken_ ABSL_GUARDED_BY(mu_) = false;
+  std::thread::id loop_id_ ABSL_GUARDED_BY(mu_);  // the thread running the body
+  absl::Mutex join_mu_;                           // one Stop() joins at a time
   // Written by the constructor under mu_, which the loop takes before its first run: a body
   // that calls Stop() at once still sees it.
   std::thread thread_;

@@ -4,6 +4,7 @@
 
 #include <atomic>
 #include <memory>
+#include <thread>
 
 #include "absl/synchronization/mutex.h"
 #include "absl/synchronization/notification.h"
@@ -14,7 +15,9 @@ namespace {
 TEST(PeriodicThreadTest, RunsEveryPeriodUntilStopped) {
   std::atomic<int> runs{0};
   PeriodicThread t("test", absl::Milliseconds(5), [&] { runs++; });
-  while (runs < 3) absl::SleepFor(absl::Milliseconds(1));
+  absl::Time deadline = absl::Now() + absl::Seconds(30);
+  while (runs < 3 && absl::Now() < deadline) absl::SleepFor(absl::Milliseconds(1));
+  ASSERT_GE(runs, 3);
   t.Stop();
   int after = runs;
   absl::SleepFor(absl::Milliseconds(30));
@@ -79,10 +82,26 @@ TEST(PeriodicThreadTest, StopFromTheBodyDoesNotJoinItself) {
   });
   self = &t;
   t.Wake();
-  t.Wake();  // a second wake while stopping runs nothing more
   EXPECT_TRUE(stopped.WaitForNotificationWithTimeout(absl::Seconds(30)));
-  absl::SleepFor(absl::Milliseconds(20));
+  t.Wake();  // a loop that went on would run the body again
+  absl::SleepFor(absl::Milliseconds(50));
   EXPECT_EQ(runs, 1);
+}
+
+TEST(PeriodicThreadTest, ConcurrentStopsJoinOnceAndAllReturnAfterTheThreadEnded) {
+  for (int round = 0; round < 50; ++round) {
+    std::atomic<bool> running{false};
+    PeriodicThread t("test", absl::Microseconds(10), [&] {
+      running = true;
+      absl::SleepFor(absl::Microseconds(200));
+      running = false;
+    });
+    absl::SleepFor(absl::Microseconds(50 * (round % 5)));
+    std::thread other([&] { t.Stop(); });
+    t.Stop();
+    EXPECT_FALSE(running) << "Stop() returned while the body ran";
+    other.join();
+  }
 }
 
 TEST(PeriodicThreadTest, StopIsIdempotent) {
