@@ -370,7 +370,9 @@ TEST(NarrowSnapshotsTest, NativeSnapshotsGoToEverySubtaskTheyOverlap) {
   }
   auto firsts = [&](int j) {
     std::vector<int> out;
-    for (const auto& n : NarrowSnapshots(by_subtask, j, 3, 128).at(0).native) {
+    // Held here: a range-for over a member of the temporary would read it after its end.
+    std::vector<OperatorSnapshot> narrowed = NarrowSnapshots(by_subtask, j, 3, 128);
+    for (const auto& n : narrowed.at(0).native) {
       out.push_back(n.first_key_group);
     }
     return out;
