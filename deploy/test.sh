@@ -1,10 +1,15 @@
 #!/usr/bin/env bash
 # Installs what is missing, builds Sluice and runs its tests: the README's test command.
+# First the Release build and all its tests; then the unit and integration tests again in a
+# second build under AddressSanitizer and UndefinedBehaviorSanitizer.
 #   SLUICE_BUILD_DIR   build folder (default: build)
 #   SLUICE_TEST_ARGS   extra ctest arguments (e.g. "-L unit")
+#   SLUICE_SANITIZE    the second build's sanitizers (default: address,undefined; "thread" for
+#                      ThreadSanitizer, "none" to skip it); it goes to <build>-<name>
 set -euo pipefail
 cd "$(dirname "$0")/.."
 build=${SLUICE_BUILD_DIR:-build}
+sanitize=${SLUICE_SANITIZE:-address,undefined}
 
 ./deploy/install-deps.sh
 export CCACHE_BASEDIR="$PWD"
@@ -14,3 +19,16 @@ cmake -S . -B "$build" -G Ninja -DCMAKE_BUILD_TYPE=Release -DCMAKE_CXX_COMPILER_
 cmake --build "$build" -j2
 # Chaos tests run in their short form here; `ctest -L chaos` with SLUICE_CHAOS_LONG=1 runs them long.
 ctest --test-dir "$build" --output-on-failure -j2 ${SLUICE_TEST_ARGS:-} </dev/null
+
+[ "$sanitize" = none ] && exit 0
+# The sanitized build: no benchmarks or chaos tests, which need the speed of the Release build.
+compiler=()
+case "$sanitize" in
+  thread) san_build=$build-tsan compiler=(-DCMAKE_CXX_COMPILER=clang++) ;;
+  address,undefined) san_build=$build-asan ;;
+  *) san_build=$build-san ;;
+esac
+cmake -S . -B "$san_build" -G Ninja -DCMAKE_BUILD_TYPE=Release -DCMAKE_CXX_COMPILER_LAUNCHER=ccache \
+  "${compiler[@]}" -DSLUICE_SANITIZE="$sanitize" -DSLUICE_BUILD_BENCH=OFF -DSLUICE_BUILD_CHAOS_TESTS=OFF
+cmake --build "$san_build" -j2
+ctest --test-dir "$san_build" --output-on-failure -j2 -L 'unit|integration' </dev/null

@@ -190,11 +190,14 @@ TEST_F(BadInputTest, DaemonsRefuseBadConfiguration) {
 // daemon would bind a taken port, start "successfully", and share its connections.
 TEST_F(BadInputTest, DaemonsRefuseATakenPort) {
   const std::string taken = std::to_string(cluster_->jm_port());
+  // A daemon that got the port would run until killed; one that did not exits, but under a
+  // sanitizer on a loaded machine it may take more than a few seconds to.
+  constexpr auto kExitWithin = 60s;
   CommandResult r =
       RunCommand({BinDir() + "/sluice-jobmanager", "-D", "jobmanager.bind-host=127.0.0.1", "-D",
                   "jobmanager.rpc.port=" + taken, "-D", "rest.port=-1", "-D",
                   "blob.storage.directory=" + cluster_->dir() + "/blobs2"},
-                 cluster_->dir(), 5s);
+                 cluster_->dir(), kExitWithin);
   EXPECT_FALSE(r.timed_out) << "a second JobManager started on the cluster's port " << taken << "\n"
                             << r.Describe();
   EXPECT_NE(r.exit_code, 0) << r.Describe();
@@ -205,7 +208,7 @@ TEST_F(BadInputTest, DaemonsRefuseATakenPort) {
                   "taskmanager.rpc.port=" + taken, "-D", "jobmanager.rpc.address=127.0.0.1", "-D",
                   "jobmanager.rpc.port=" + taken, "-D",
                   "blob.storage.directory=" + cluster_->dir() + "/blobs2"},
-                 cluster_->dir(), 5s);
+                 cluster_->dir(), kExitWithin);
   EXPECT_FALSE(r.timed_out) << "a TaskManager started on the JobManager's port " << taken << "\n"
                             << r.Describe();
   EXPECT_NE(r.exit_code, 0) << r.Describe();

@@ -64,6 +64,22 @@ bool CurrentTestFailed() {
          ::testing::UnitTest::GetInstance()->failed_test_count() > 0;
 }
 
+// In a sanitizer build (SLUICE_SANITIZE) a child's report goes to its error log, and a daemon's
+// exit code is not always checked: the report fails the test instead, and is shown.
+void FailOnSanitizerReport(const std::string& log_path) {
+  std::string log = ReadFile(log_path);
+  if (log.find("Sanitizer") == std::string::npos) return;
+  size_t at = std::string::npos;
+  for (const char* marker : {"ERROR: AddressSanitizer", "ERROR: LeakSanitizer",
+                             "WARNING: ThreadSanitizer", "runtime error: "}) {
+    at = std::min(at, log.find(marker));
+  }
+  if (at == std::string::npos) return;
+  size_t line = log.rfind('\n', at);
+  ADD_FAILURE() << "sanitizer report in " << log_path << ":\n"
+                << log.substr(line == std::string::npos ? 0 : line + 1, 20000);
+}
+
 }  // namespace
 
 // ---- environment and files ----
@@ -388,6 +404,7 @@ void ChildProcess::Reap(bool block) {
   } while (r < 0 && errno == EINTR);
   if (r == pid_) {
     exit_code_ = DecodeWaitStatus(status);
+    FailOnSanitizerReport(stderr_path_);
   } else if (r < 0) {
     exit_code_ = -1;  // not our child any more: treat as gone
   }

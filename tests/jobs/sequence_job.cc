@@ -1,5 +1,5 @@
 // Test job: a keyed running sum over a number sequence, for cancel, kill and load tests.
-//   --count N        numbers 0..N-1 (default: effectively unbounded)
+//   --count N        numbers 0..N-1 (default 2^32: minutes of work; the sums stay in int64_t)
 //   --keys K         key = n % K (default 100)
 //   --sleep-us U     microseconds each sink record takes (a deliberately slow sink; default 0)
 //   --output DIR     write `key,sum` lines (default: discard)
@@ -27,7 +27,8 @@ class SlowDiscard : public sluice::SinkFunction<KV> {
 
 SLUICE_JOB(env, args) {
   env.set_job_name("Sequence");
-  int64_t count = args.get_int("count", std::numeric_limits<int64_t>::max() / 2);
+  // Not more: a key's running sum of numbers below 2^32 fits int64_t, a larger one would overflow.
+  int64_t count = args.get_int("count", int64_t{1} << 32);
   int64_t keys = args.get_int("keys", 100);
   auto sums = env.generate_sequence(0, count - 1)
                   .map([keys](int64_t n) { return KV(n % keys, n); })

@@ -370,7 +370,7 @@ TEST(NarrowSnapshotsTest, NativeSnapshotsGoToEverySubtaskTheyOverlap) {
   }
   auto firsts = [&](int j) {
     std::vector<int> out;
-    // Kept: a range-for over a member of the temporary's element would outlive the temporary.
+    // Held here: a range-for over a member of the temporary would read it after its end.
     std::vector<OperatorSnapshot> narrowed = NarrowSnapshots(by_subtask, j, 3, 128);
     for (const auto& n : narrowed.at(0).native) {
       out.push_back(n.first_key_group);
