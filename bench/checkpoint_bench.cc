@@ -402,7 +402,8 @@ struct CheckpointRecord {
 // "job <id>: checkpoint N complete (F state files, T ms)" lines of `job_id`, by checkpoint id.
 std::map<int64_t, CheckpointRecord> CompletedCheckpoints(const std::vector<LogLine>& log,
                                                          const std::string& job_id) {
-  static const std::regex kComplete(R"(checkpoint (\d+) complete \((\d+) state files, (\d+) ms[;)])");
+  static const std::regex kComplete(
+      R"(checkpoint (\d+) complete \((\d+) state files, (\d+) ms[;)])");
   std::map<int64_t, CheckpointRecord> out;
   for (const auto& l : log) {
     if (!absl::StrContains(l.text, "job " + job_id + ": checkpoint")) continue;
@@ -514,9 +515,9 @@ absl::StatusOr<Figure4Result> BenchCheckpointOverhead(const CheckpointBenchOptio
       double wall = SecondsSince(t0);
       ASSIGN_OR_RETURN(proto::JobStatus st1, cluster.client().GetJob(job));
       if (!KeyedJobRunner::AllRunning(st1)) {
-        return absl::InternalError(absl::StrCat("job ", job, " is ", std::string(JobStateName(st1.state())),
-                                                " during the measurement: ", st1.failure(), "\n",
-                                                cluster.LogTails()));
+        return absl::InternalError(
+            absl::StrCat("job ", job, " is ", std::string(JobStateName(st1.state())),
+                         " during the measurement: ", st1.failure(), "\n", cluster.LogTails()));
       }
       RETURN_IF_ERROR(runner.Cancel(job));
       RunSample s;
@@ -777,9 +778,9 @@ absl::Status BenchRecovery(const CheckpointBenchOptions& o, ProcessCluster& clus
             s.running = ms_since_kill();
           }
           if (IsTerminalJobState(now->state())) {
-            return absl::InternalError(absl::StrCat("job ", job, " ", std::string(JobStateName(now->state())), " after kill ",
-                                                    k + 1, ": ", now->failure(), "\n",
-                                                    cluster.LogTails()));
+            return absl::InternalError(absl::StrCat(
+                "job ", job, " ", std::string(JobStateName(now->state())), " after kill ", k + 1,
+                ": ", now->failure(), "\n", cluster.LogTails()));
           }
         }
       }

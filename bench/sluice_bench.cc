@@ -257,8 +257,9 @@ class JobRunner {
     ASSIGN_OR_RETURN(proto::JobStatus st, client_.WaitForTermination(job_id));
     double c1 = ProcessCpuSeconds();
     if (st.state() != proto::JOB_FINISHED) {
-      return absl::FailedPreconditionError(
-          absl::StrCat("job ", job_id, " of ", library, " ended ", std::string(JobStateName(st.state())), ": ", st.failure()));
+      return absl::FailedPreconditionError(absl::StrCat("job ", job_id, " of ", library, " ended ",
+                                                        std::string(JobStateName(st.state())), ": ",
+                                                        st.failure()));
     }
     Sample s;
     s.records = records;

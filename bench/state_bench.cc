@@ -81,8 +81,9 @@ inline void SetCurrentKey(KeyedStateBackend& b, int64_t key) {
 
 // The key of update number `i` of run `run` among `keys`.
 inline int64_t KeyOf(int64_t run, int64_t i, int64_t keys) {
-  return static_cast<int64_t>(SplitMix64(static_cast<uint64_t>(run) << 40 ^ static_cast<uint64_t>(i)) %
-                              static_cast<uint64_t>(keys));
+  return static_cast<int64_t>(
+      SplitMix64(static_cast<uint64_t>(run) << 40 ^ static_cast<uint64_t>(i)) %
+      static_cast<uint64_t>(keys));
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -142,7 +143,8 @@ absl::Status RunUpdateFigure(const StateBenchOptions& o, const std::string& root
     ScratchDir dir(root);
     auto t0 = Clock::now();
     CountingBackend heap = MakeCounting(StateBackendOptions::Type::kHashMap, dir.path(), "heap");
-    CountingBackend rocks = MakeCounting(StateBackendOptions::Type::kRocksDb, dir.path(), "rocksdb");
+    CountingBackend rocks =
+        MakeCounting(StateBackendOptions::Type::kRocksDb, dir.path(), "rocksdb");
     std::unordered_map<int64_t, int64_t> loop;
     loop.reserve(static_cast<size_t>(keys));
     heap.Fill(keys);
@@ -167,8 +169,8 @@ absl::Status RunUpdateFigure(const StateBenchOptions& o, const std::string& root
       int64_t k = KeyOf(1 << 20, s, keys);
       int64_t want = loop[k], h = heap.Get(k), r = rocks.Get(k);
       if (h != want || r != want) {
-        return absl::DataLossError(absl::StrCat("key ", k, " of ", keys, ": heap ", h, ", RocksDB ",
-                                                r, ", loop ", want));
+        return absl::DataLossError(
+            absl::StrCat("key ", k, " of ", keys, ": heap ", h, ", RocksDB ", r, ", loop ", want));
       }
     }
     auto cell = [&](const std::vector<double>& cpu, const std::vector<double>& wall) {
@@ -179,9 +181,9 @@ absl::Status RunUpdateFigure(const StateBenchOptions& o, const std::string& root
       }
       return s;
     };
-    std::printf("%12s  %-34s %-34s %-22s %10.2f\n", Count(keys).c_str(),
-                cell(heap_cpu, {}).c_str(), cell(rocks_cpu, rocks_wall).c_str(),
-                cell(loop_cpu, {}).c_str(), Median(rocks_cpu) / Median(heap_cpu));
+    std::printf("%12s  %-34s %-34s %-22s %10.2f\n", Count(keys).c_str(), cell(heap_cpu, {}).c_str(),
+                cell(rocks_cpu, rocks_wall).c_str(), cell(loop_cpu, {}).c_str(),
+                Median(rocks_cpu) / Median(heap_cpu));
     std::fflush(stdout);
   }
   std::printf(
@@ -199,8 +201,8 @@ constexpr int kValueBytes = 256;
 std::string ValueOf(int64_t key, int version) {
   std::string v(kValueBytes, '\0');
   for (int i = 0; i < kValueBytes; i += 8) {
-    uint64_t x = SplitMix64(static_cast<uint64_t>(key) * 1'000'003 + static_cast<uint64_t>(version) * 7919 +
-                            static_cast<uint64_t>(i));
+    uint64_t x = SplitMix64(static_cast<uint64_t>(key) * 1'000'003 +
+                            static_cast<uint64_t>(version) * 7919 + static_cast<uint64_t>(i));
     std::memcpy(v.data() + i, &x, 8);
   }
   return v;
@@ -279,9 +281,10 @@ absl::Status RunCheckpointFigure(const StateBenchOptions& o, const std::string& 
   OperatorSnapshot first;
   absl::StatusOr<CheckpointSample> c1 = Checkpoint(*incremental, job_dir, id++, &first);
   if (!c1.ok()) return c1.status();
-  std::printf("   first incremental checkpoint: every file new, %s stored in %.0f ms (%.1f ms "
-              "synchronous)\n",
-              Bytes(c1->stored_bytes).c_str(), c1->total_ms, c1->sync_ms);
+  std::printf(
+      "   first incremental checkpoint: every file new, %s stored in %.0f ms (%.1f ms "
+      "synchronous)\n",
+      Bytes(c1->stored_bytes).c_str(), c1->total_ms, c1->sync_ms);
 
   // The full backend restores the first checkpoint: both hold the same state.
   auto full = MakeBackend(StateBackendOptions::Type::kRocksDb, false, dir.path(), "full");
@@ -322,8 +325,8 @@ absl::Status RunCheckpointFigure(const StateBenchOptions& o, const std::string& 
     bool inc_ok = inc_value.value() == want;
     SetCurrentKey(*full, k);
     if (!inc_ok || full_value.value() != want) {
-      return absl::DataLossError(absl::StrCat("key ", k, " differs from version ",
-                                              int(version[static_cast<size_t>(k)])));
+      return absl::DataLossError(
+          absl::StrCat("key ", k, " differs from version ", int(version[static_cast<size_t>(k)])));
     }
   }
 
@@ -333,8 +336,7 @@ absl::Status RunCheckpointFigure(const StateBenchOptions& o, const std::string& 
     return Median(x);
   };
   std::printf("   medians of %d checkpoints each, alternating which goes first:\n", o.checkpoints);
-  std::printf("   %-12s %16s %14s %14s %14s\n", "", "synchronous", "duration", "stored",
-              "state");
+  std::printf("   %-12s %16s %14s %14s %14s\n", "", "synchronous", "duration", "stored", "state");
   for (auto [name, samples] : {std::pair{"full", &full_samples}, {"incremental", &inc_samples}}) {
     std::printf("   %-12s %13.1f ms %11.0f ms %14s %14s\n", name,
                 median(*samples, &CheckpointSample::sync_ms),
@@ -357,8 +359,8 @@ absl::Status RunCheckpointFigure(const StateBenchOptions& o, const std::string& 
 struct TimerSample {
   double add_cpu_s = 0;
   double fire_cpu_s = 0;
-  size_t in_memory = 0;      // RocksDB: timers held in memory once all were registered
-  uint64_t fired_hash = 0;   // of the (time, key) sequence fired
+  size_t in_memory = 0;     // RocksDB: timers held in memory once all were registered
+  uint64_t fired_hash = 0;  // of the (time, key) sequence fired
 };
 
 // Registers `timers` event-time timers, one per key at a pseudo-random time, then fires them all
@@ -383,7 +385,8 @@ TimerSample RunTimers(StateBackendOptions::Type type, const std::string& root, i
   int64_t fired = 0;
   while (!q.empty()) {
     InternalTimer t = q.pop();
-    s.fired_hash = SplitMix64(s.fired_hash ^ static_cast<uint64_t>(t.time)) ^ std::hash<std::string>{}(t.key);
+    s.fired_hash =
+        SplitMix64(s.fired_hash ^ static_cast<uint64_t>(t.time)) ^ std::hash<std::string>{}(t.key);
     ++fired;
   }
   s.fire_cpu_s = ThreadCpuSeconds() - c0;
@@ -403,9 +406,9 @@ absl::Status RunTimerFigure(const StateBenchOptions& o, const std::string& root)
     uint64_t hash[2];
     for (int i = 0; i < 2; ++i) {
       ScratchDir dir(root);
-      TimerSample s = RunTimers(i == 0 ? StateBackendOptions::Type::kHashMap
-                                       : StateBackendOptions::Type::kRocksDb,
-                                dir.path(), o.timers);
+      TimerSample s = RunTimers(
+          i == 0 ? StateBackendOptions::Type::kHashMap : StateBackendOptions::Type::kRocksDb,
+          dir.path(), o.timers);
       add[i].push_back(s.add_cpu_s);
       fire[i].push_back(s.fire_cpu_s);
       in_memory[i] = s.in_memory;
@@ -424,9 +427,10 @@ absl::Status RunTimerFigure(const StateBenchOptions& o, const std::string& root)
                 cell(fire[i]).c_str(),
                 i == 0 ? "all" : Count(static_cast<int64_t>(in_memory[i])).c_str());
   }
-  std::printf("RocksDB/heap: register %.1f, fire %.1f (CPU per timer). Both fired the same "
-              "timers in the same order.\n",
-              Median(add[1]) / Median(add[0]), Median(fire[1]) / Median(fire[0]));
+  std::printf(
+      "RocksDB/heap: register %.1f, fire %.1f (CPU per timer). Both fired the same "
+      "timers in the same order.\n",
+      Median(add[1]) / Median(add[0]), Median(fire[1]) / Median(fire[0]));
   std::fflush(stdout);
   return absl::OkStatus();
 }

@@ -147,8 +147,8 @@ class BenchRuntime final : public TaskRuntime {
   void process_mail() override {}
   int64_t current_processing_time() const override { return 0; }
   void request_processing_time_callback(int64_t) override {}
-  std::unique_ptr<KeyedStateBackend> create_keyed_state_backend(int,
-                                                                const KeyGroupRange& range) override {
+  std::unique_ptr<KeyedStateBackend> create_keyed_state_backend(
+      int, const KeyGroupRange& range) override {
     return std::make_unique<HeapKeyedStateBackend>(range);
   }
 

@@ -38,8 +38,8 @@ struct CommonOptions {
 struct JobOptions {
   std::string library;
   std::vector<std::string> args;
-  int parallelism = -1;  // -1: parallelism.default
-  std::string restore_path;  // -s: a retained checkpoint to start from
+  int parallelism = -1;              // -1: parallelism.default
+  std::string restore_path;          // -s: a retained checkpoint to start from
   std::vector<std::string> dynamic;  // -D key=value, passed to the job as its configuration
 };
 
@@ -65,16 +65,18 @@ absl::StatusOr<PreparedJob> Prepare(const Configuration& conf, const JobOptions&
         absl::StrCat("parallelism (-p) must be at least 1, got ", opts.parallelism));
   }
   if (opts.parallelism == -1 && conf.GetInt("parallelism.default") < 1) {
-    return absl::InvalidArgumentError(absl::StrCat(
-        "configuration key 'parallelism.default' must be at least 1, got ", conf.GetInt("parallelism.default")));
+    return absl::InvalidArgumentError(
+        absl::StrCat("configuration key 'parallelism.default' must be at least 1, got ",
+                     conf.GetInt("parallelism.default")));
   }
   auto lib = JobLibrary::Load(opts.library);
   if (!lib.ok()) return lib.status();
   auto env = (*lib)->BuildEnvironment(opts.args);
   if (!env.ok()) return env.status();
   JobGraphOptions go;
-  go.default_parallelism =
-      opts.parallelism > 0 ? opts.parallelism : static_cast<int>(conf.GetInt("parallelism.default"));
+  go.default_parallelism = opts.parallelism > 0
+                               ? opts.parallelism
+                               : static_cast<int>(conf.GetInt("parallelism.default"));
   go.max_parallelism = static_cast<int>(conf.GetInt("pipeline.max-parallelism"));
   auto graph = BuildJobGraph(**env, go);
   if (!graph.ok()) return graph.status();
@@ -135,21 +137,24 @@ int Submit(JobClient& client, PreparedJob& job, bool detached) {
     std::printf("Job %s FINISHED in %lld ms\n", id->c_str(), static_cast<long long>(took));
     return 0;
   }
-  std::fprintf(stderr, "Job %s %s after %lld ms%s%s\n", id->c_str(), std::string(JobStateName(st->state())).c_str(),
-               static_cast<long long>(took), st->failure().empty() ? "" : ": ",
-               st->failure().c_str());
+  std::fprintf(stderr, "Job %s %s after %lld ms%s%s\n", id->c_str(),
+               std::string(JobStateName(st->state())).c_str(), static_cast<long long>(took),
+               st->failure().empty() ? "" : ": ", st->failure().c_str());
   return 1;
 }
 
 std::string JobManagerAddress(const Configuration& conf, const std::string& flag) {
   if (!flag.empty()) return flag;
-  return absl::StrCat(conf.GetString("jobmanager.rpc.address"), ":", conf.GetInt("jobmanager.rpc.port"));
+  return absl::StrCat(conf.GetString("jobmanager.rpc.address"), ":",
+                      conf.GetInt("jobmanager.rpc.port"));
 }
 
 void AddCommon(CLI::App* cmd, CommonOptions& c) {
-  cmd->add_option("--config-dir", c.config_dir, "folder holding config.yaml (default: $SLUICE_CONF_DIR)");
+  cmd->add_option("--config-dir", c.config_dir,
+                  "folder holding config.yaml (default: $SLUICE_CONF_DIR)");
   // One value per -D (repeat -D for more): a greedy vector option would swallow the library path.
-  cmd->add_option("-D", c.dynamic, "override a configuration key: -D key=value")->allow_extra_args(false);
+  cmd->add_option("-D", c.dynamic, "override a configuration key: -D key=value")
+      ->allow_extra_args(false);
 }
 
 void AddJob(CLI::App* cmd, JobOptions& j) {
@@ -176,7 +181,8 @@ int main(int argc, char** argv) {
   auto* run = app.add_subcommand("run", "submit a job library to the cluster");
   AddCommon(run, common);
   AddJob(run, job);
-  run->add_option("-m,--jobmanager", jm_flag, "JobManager host:port (default from the configuration)");
+  run->add_option("-m,--jobmanager", jm_flag,
+                  "JobManager host:port (default from the configuration)");
   run->add_flag("-d,--detached", detached, "return once the job is submitted");
 
   auto* list = app.add_subcommand("list", "list the cluster's running jobs");
@@ -223,7 +229,8 @@ int main(int argc, char** argv) {
     std::printf("%-32s  %-10s  %-19s  %4s  %8s  %s\n", "JOB ID", "STATE", "START TIME", "PAR",
                 "RESTARTS", "NAME");
     for (const auto& j : *jobs) {
-      std::printf("%-32s  %-10s  %-19s  %4d  %8d  %s\n", j.job_id().c_str(), std::string(JobStateName(j.state())).c_str(),
+      std::printf("%-32s  %-10s  %-19s  %4d  %8d  %s\n", j.job_id().c_str(),
+                  std::string(JobStateName(j.state())).c_str(),
                   FormatTime(j.start_time_ms()).c_str(), j.parallelism(), j.restarts(),
                   j.name().c_str());
     }
@@ -231,7 +238,8 @@ int main(int argc, char** argv) {
   }
   if (*cancel) {
     if (!IsValidJobId(job_id)) {
-      return Fail("'" + job_id + "' is not a job id (32 lowercase hex characters; see sluice list)");
+      return Fail("'" + job_id +
+                  "' is not a job id (32 lowercase hex characters; see sluice list)");
     }
     JobClient client(JobManagerAddress(*conf, jm_flag), timeout);
     absl::Status s = client.Cancel(job_id);

@@ -34,7 +34,8 @@ absl::StatusOr<std::unique_ptr<MiniCluster>> MiniCluster::Start(const Configurat
     auto ov = client.Overview();
     if (ov.ok() && ov->task_managers_size() == task_managers) break;
     if (std::chrono::steady_clock::now() > deadline) {
-      return absl::DeadlineExceededError("the mini cluster's TaskManagers did not register within 30 s");
+      return absl::DeadlineExceededError(
+          "the mini cluster's TaskManagers did not register within 30 s");
     }
     std::this_thread::sleep_for(std::chrono::milliseconds(20));
   }

@@ -19,8 +19,8 @@ class MiniCluster {
  public:
   // Starts a JobManager and `task_managers` TaskManagers with `slots` slots each, and waits until
   // all have registered. `base` supplies every other setting.
-  static absl::StatusOr<std::unique_ptr<MiniCluster>> Start(const Configuration& base, int task_managers,
-                                                            int slots);
+  static absl::StatusOr<std::unique_ptr<MiniCluster>> Start(const Configuration& base,
+                                                            int task_managers, int slots);
   ~MiniCluster();
 
   std::string jobmanager_address() const { return jm_->address(); }

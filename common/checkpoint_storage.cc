@@ -468,8 +468,8 @@ absl::Status CopyFileDurably(const std::string& from, const std::string& to, boo
   if (out < 0) {
     int err = errno;
     ::close(in);
-    return ErrnoError(err, absl::StrCat("cannot copy '", from, "' to '", to, "': cannot create '",
-                                        tmp, "'"));
+    return ErrnoError(
+        err, absl::StrCat("cannot copy '", from, "' to '", to, "': cannot create '", tmp, "'"));
   }
   auto fail = [&](int err, const std::string& what) {
     ::close(in);

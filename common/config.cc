@@ -122,7 +122,8 @@ const std::vector<ConfigOption> kOptions = {
 };
 
 std::string NormalizeChoice(std::string v) {
-  for (auto& c : v) c = c == '-' ? '_' : static_cast<char>(std::toupper(static_cast<unsigned char>(c)));
+  for (auto& c : v)
+    c = c == '-' ? '_' : static_cast<char>(std::toupper(static_cast<unsigned char>(c)));
   return v;
 }
 
@@ -148,8 +149,8 @@ absl::Status Validate(const ConfigOption& o, const std::string& value) {
       if (v.empty() && !*o.default_value) return absl::OkStatus();
       std::string choices = "|" + NormalizeChoice(o.choices) + "|";
       if (choices.find("|" + v + "|") != std::string::npos) return absl::OkStatus();
-      return absl::InvalidArgumentError(absl::StrCat("configuration key '", o.key, "': '", value,
-                                                     "' is not one of ", o.choices));
+      return absl::InvalidArgumentError(
+          absl::StrCat("configuration key '", o.key, "': '", value, "' is not one of ", o.choices));
     }
     case OptionType::kDouble:
       return ParseDouble(o.key, value).status();

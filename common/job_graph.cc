@@ -1,9 +1,8 @@
 #include "common/job_graph.h"
 
-#include <nlohmann/json.hpp>
-
 #include <algorithm>
 #include <map>
+#include <nlohmann/json.hpp>
 
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_join.h"
@@ -13,26 +12,40 @@ namespace sluice {
 
 proto::Partitioner PartitionerToProto(Partitioner p) {
   switch (p) {
-    case Partitioner::kDefault: return proto::PARTITIONER_UNSPECIFIED;
-    case Partitioner::kForward: return proto::PARTITIONER_FORWARD;
-    case Partitioner::kRebalance: return proto::PARTITIONER_REBALANCE;
-    case Partitioner::kRescale: return proto::PARTITIONER_RESCALE;
-    case Partitioner::kHash: return proto::PARTITIONER_HASH;
-    case Partitioner::kBroadcast: return proto::PARTITIONER_BROADCAST;
-    case Partitioner::kCustom: return proto::PARTITIONER_CUSTOM;
+    case Partitioner::kDefault:
+      return proto::PARTITIONER_UNSPECIFIED;
+    case Partitioner::kForward:
+      return proto::PARTITIONER_FORWARD;
+    case Partitioner::kRebalance:
+      return proto::PARTITIONER_REBALANCE;
+    case Partitioner::kRescale:
+      return proto::PARTITIONER_RESCALE;
+    case Partitioner::kHash:
+      return proto::PARTITIONER_HASH;
+    case Partitioner::kBroadcast:
+      return proto::PARTITIONER_BROADCAST;
+    case Partitioner::kCustom:
+      return proto::PARTITIONER_CUSTOM;
   }
   return proto::PARTITIONER_UNSPECIFIED;
 }
 
 Partitioner PartitionerFromProto(proto::Partitioner p) {
   switch (p) {
-    case proto::PARTITIONER_FORWARD: return Partitioner::kForward;
-    case proto::PARTITIONER_REBALANCE: return Partitioner::kRebalance;
-    case proto::PARTITIONER_RESCALE: return Partitioner::kRescale;
-    case proto::PARTITIONER_HASH: return Partitioner::kHash;
-    case proto::PARTITIONER_BROADCAST: return Partitioner::kBroadcast;
-    case proto::PARTITIONER_CUSTOM: return Partitioner::kCustom;
-    default: return Partitioner::kDefault;
+    case proto::PARTITIONER_FORWARD:
+      return Partitioner::kForward;
+    case proto::PARTITIONER_REBALANCE:
+      return Partitioner::kRebalance;
+    case proto::PARTITIONER_RESCALE:
+      return Partitioner::kRescale;
+    case proto::PARTITIONER_HASH:
+      return Partitioner::kHash;
+    case proto::PARTITIONER_BROADCAST:
+      return Partitioner::kBroadcast;
+    case proto::PARTITIONER_CUSTOM:
+      return Partitioner::kCustom;
+    default:
+      return Partitioner::kDefault;
   }
 }
 
@@ -62,9 +75,9 @@ absl::StatusOr<proto::JobGraph> BuildJobGraph(const StreamExecutionEnvironment& 
     // The stream of a side output runs beside the operator that emits it.
     if (!node.inputs.empty() && !node.inputs[0].side_tag.empty()) par[i] = par[node.inputs[0].node];
     if (par[i] > max_p) {
-      return absl::InvalidArgumentError(absl::StrCat(
-          "operator '", node.name, "' has parallelism ", par[i],
-          " above the max parallelism ", max_p, " (pipeline.max-parallelism)"));
+      return absl::InvalidArgumentError(absl::StrCat("operator '", node.name, "' has parallelism ",
+                                                     par[i], " above the max parallelism ", max_p,
+                                                     " (pipeline.max-parallelism)"));
     }
   }
 
@@ -77,10 +90,10 @@ absl::StatusOr<proto::JobGraph> BuildJobGraph(const StreamExecutionEnvironment& 
         p = par[in.node] == par[v] ? Partitioner::kForward : Partitioner::kRebalance;
       }
       if (p == Partitioner::kForward && par[in.node] != par[v]) {
-        return absl::InvalidArgumentError(absl::StrCat(
-            "forward partitioning needs equal parallelism, but '", nodes[in.node]->name,
-            "' has ", par[in.node], " and '", nodes[v]->name, "' has ", par[v],
-            ": use rebalance() or rescale()"));
+        return absl::InvalidArgumentError(
+            absl::StrCat("forward partitioning needs equal parallelism, but '",
+                         nodes[in.node]->name, "' has ", par[in.node], " and '", nodes[v]->name,
+                         "' has ", par[v], ": use rebalance() or rescale()"));
       }
       resolved[v].push_back(p);
     }

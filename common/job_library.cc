@@ -17,7 +17,10 @@ absl::StatusOr<std::shared_ptr<JobLibrary>> JobLibrary::Load(const std::string& 
     if (!f) return absl::NotFoundError(absl::StrCat("cannot read job library '", path, "'"));
     char magic[4] = {0, 0, 0, 0};
     f.read(magic, 4);
-    if (f.gcount() != 4 || std::memcmp(magic, "\x7f" "ELF", 4) != 0) {
+    if (f.gcount() != 4 || std::memcmp(magic,
+                                       "\x7f"
+                                       "ELF",
+                                       4) != 0) {
       return absl::InvalidArgumentError(
           absl::StrCat("'", path, "' is not a shared library (no ELF header)"));
     }
@@ -34,17 +37,16 @@ absl::StatusOr<std::shared_ptr<JobLibrary>> JobLibrary::Load(const std::string& 
   auto stamp_fn = reinterpret_cast<const char* (*)()>(::dlsym(handle, kAbiStampSymbol));
   auto entry = reinterpret_cast<JobEntryFn>(::dlsym(handle, kJobEntrySymbol));
   if (!stamp_fn || !entry) {
-    return absl::InvalidArgumentError(absl::StrCat(
-        "'", path, "' has no Sluice job entry point (", kJobEntrySymbol,
-        "): define one with SLUICE_JOB(env, args) { ... } from <sluice/sluice.h>"));
+    return absl::InvalidArgumentError(
+        absl::StrCat("'", path, "' has no Sluice job entry point (", kJobEntrySymbol,
+                     "): define one with SLUICE_JOB(env, args) { ... } from <sluice/sluice.h>"));
   }
   const char* raw_stamp = stamp_fn();
   std::string stamp = raw_stamp ? raw_stamp : "(none)";
   if (stamp != RuntimeAbiStamp()) {
-    return absl::FailedPreconditionError(
-        absl::StrCat("job library '", path, "' was built for ABI '", stamp,
-                     "' but this runtime is '", RuntimeAbiStamp(),
-                     "': rebuild the job against this Sluice SDK with the same compiler"));
+    return absl::FailedPreconditionError(absl::StrCat(
+        "job library '", path, "' was built for ABI '", stamp, "' but this runtime is '",
+        RuntimeAbiStamp(), "': rebuild the job against this Sluice SDK with the same compiler"));
   }
   return std::shared_ptr<JobLibrary>(new JobLibrary(path, entry, std::move(stamp)));
 }

@@ -1,4 +1,5 @@
-// RETURN_IF_ERROR / ASSIGN_OR_RETURN for absl::Status and absl::StatusOr, used at module boundaries.
+// RETURN_IF_ERROR / ASSIGN_OR_RETURN for absl::Status and absl::StatusOr, used at module
+// boundaries.
 #pragma once
 
 #include "absl/status/status.h"
@@ -7,9 +8,9 @@
 #define SLUICE_CONCAT_INNER(a, b) a##b
 #define SLUICE_CONCAT(a, b) SLUICE_CONCAT_INNER(a, b)
 
-#define RETURN_IF_ERROR(expr)                      \
-  do {                                             \
-    ::absl::Status sluice_status_ = (expr);        \
+#define RETURN_IF_ERROR(expr)                        \
+  do {                                               \
+    ::absl::Status sluice_status_ = (expr);          \
     if (!sluice_status_.ok()) return sluice_status_; \
   } while (0)
 

@@ -11,7 +11,8 @@ int main(int argc, char** argv) {
   CLI::App app{"Sluice TaskManager: runs the tasks of jobs in its slots"};
   std::string config_dir;
   std::vector<std::string> dynamic;
-  app.add_option("--config-dir,-c", config_dir, "folder holding config.yaml (default: $SLUICE_CONF_DIR)");
+  app.add_option("--config-dir,-c", config_dir,
+                 "folder holding config.yaml (default: $SLUICE_CONF_DIR)");
   app.add_option("-D", dynamic, "override a configuration key: -D key=value");
   CLI11_PARSE(app, argc, argv);
 

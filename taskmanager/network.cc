@@ -172,12 +172,13 @@ absl::StatusOr<std::shared_ptr<BufferQueue>> PartitionRegistry::WaitForSubpartit
     auto it = partitions_.find(partition_id);
     if (it != partitions_.end()) {
       if (subpartition < 0 || subpartition >= it->second->num_channels()) {
-        return absl::InvalidArgumentError(absl::StrCat("partition ", partition_id, " has no subpartition ",
-                                                       subpartition));
+        return absl::InvalidArgumentError(
+            absl::StrCat("partition ", partition_id, " has no subpartition ", subpartition));
       }
       return it->second->subpartition(subpartition);
     }
-    if (cancelled && cancelled()) return absl::CancelledError("cancelled while waiting for a partition");
+    if (cancelled && cancelled())
+      return absl::CancelledError("cancelled while waiting for a partition");
     if (std::chrono::steady_clock::now() >= deadline) {
       return absl::NotFoundError(absl::StrCat("result partition ", partition_id, " not found"));
     }
@@ -288,9 +289,8 @@ class RemoteInputChannel {
     Buffer err;
     err.kind = kChannelError;
     err.data = absl::StrCat("lost connection to TaskManager ", spec_.producer_tm_id, " at ",
-                            spec_.producer_address, " while reading partition ",
-                            spec_.partition_id, ": ",
-                            status.ok() ? "stream ended early" : status.error_message());
+                            spec_.producer_address, " while reading partition ", spec_.partition_id,
+                            ": ", status.ok() ? "stream ended early" : status.error_message());
     queue_->Push(std::move(err), nullptr);
   }
 
@@ -330,8 +330,8 @@ absl::StatusOr<std::unique_ptr<InputGate>> InputGate::Create(
       ch.queue = *q;
     } else {
       ch.queue = std::make_shared<BufferQueue>(credits + 1);
-      ch.remote = std::make_unique<RemoteInputChannel>(ch.spec, channels.Get(ch.spec.producer_address),
-                                                       ch.queue, credits);
+      ch.remote = std::make_unique<RemoteInputChannel>(
+          ch.spec, channels.Get(ch.spec.producer_address), ch.queue, credits);
     }
   }
   for (size_t i = 0; i < specs.size(); ++i) {

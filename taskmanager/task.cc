@@ -73,14 +73,16 @@ class Task::SnapshotWriter {
       // Named relative to the job's checkpoint directory: a later checkpoint may refer to the
       // file of a task that has finished since.
       std::string dir = absl::StrCat(tdd.checkpoint_dir(), "/chk-", item.id);
-      std::string file = absl::StrCat("chk-", item.id, "/v", tdd.task().vertex_id(), "-s", tdd.task().subtask());
+      std::string file =
+          absl::StrCat("chk-", item.id, "/v", tdd.task().vertex_id(), "-s", tdd.task().subtask());
       proto::StateHandle* h = ack.add_handles();
       std::error_code ec;
       std::filesystem::create_directories(dir, ec);
-      absl::Status st = !deferred_error.empty() ? absl::InternalError(deferred_error)
-                        : ec ? absl::InternalError(absl::StrCat("cannot create checkpoint directory '",
-                                                                dir, "': ", ec.message()))
-                             : WriteStateFile(absl::StrCat(tdd.checkpoint_dir(), "/", file), item.snaps, h);
+      absl::Status st =
+          !deferred_error.empty() ? absl::InternalError(deferred_error)
+          : ec                    ? absl::InternalError(
+                                        absl::StrCat("cannot create checkpoint directory '", dir, "': ", ec.message()))
+               : WriteStateFile(absl::StrCat(tdd.checkpoint_dir(), "/", file), item.snaps, h);
       if (!st.ok()) {
         proto::DeclineCheckpointRequest d;
         *d.mutable_task() = tdd.task();
@@ -111,9 +113,9 @@ class Task::SnapshotWriter {
     *ack.mutable_task() = tdd.task();
     ack.set_checkpoint_id(item.id);
     ack.set_sync_duration_us(item.sync_us);
-    ack.set_async_duration_us(std::chrono::duration_cast<std::chrono::microseconds>(
-                                  std::chrono::steady_clock::now() - t0)
-                                  .count());
+    ack.set_async_duration_us(
+        std::chrono::duration_cast<std::chrono::microseconds>(std::chrono::steady_clock::now() - t0)
+            .count());
     task_.services_.acknowledge(ack);
   }
 
@@ -179,8 +181,8 @@ class Task::ProcessingTimer {
   std::thread thread_;
 };
 
-Task::Task(proto::TaskDeploymentDescriptor tdd, std::vector<std::shared_ptr<ResultPartition>> outputs,
-           TaskServices services)
+Task::Task(proto::TaskDeploymentDescriptor tdd,
+           std::vector<std::shared_ptr<ResultPartition>> outputs, TaskServices services)
     : tdd_(std::move(tdd)), outputs_(std::move(outputs)), services_(std::move(services)) {
   const auto& v = tdd_.graph().vertices(tdd_.task().vertex_id());
   info_.job_id = tdd_.task().job_id();
@@ -202,7 +204,9 @@ Task::~Task() {
   timer_.reset();
 }
 
-void Task::Start() { thread_ = std::thread([this] { Run(); }); }
+void Task::Start() {
+  thread_ = std::thread([this] { Run(); });
+}
 
 void Task::Join() {
   if (thread_.joinable()) thread_.join();
@@ -283,8 +287,8 @@ void Task::Invoke() {
   try {
     chain = env.build_chain(chain_nodes, bindings, *this);
   } catch (const std::exception& e) {
-    throw std::runtime_error(absl::StrCat("cannot build the operators of '", info_.task_name,
-                                          "': ", e.what()));
+    throw std::runtime_error(
+        absl::StrCat("cannot build the operators of '", info_.task_name, "': ", e.what()));
   }
   {
     absl::MutexLock lock(&chain_mu_);
@@ -342,8 +346,8 @@ void Task::Invoke() {
   int64_t late = chain->num_late_records_dropped();
   late_dropped_seen_.store(late, std::memory_order_relaxed);
   if (late > 0) {
-    spdlog::info("task {} ({}/{}) dropped {} late records", info_.task_name, info_.subtask_index + 1,
-                 info_.parallelism, late);
+    spdlog::info("task {} ({}/{}) dropped {} late records", info_.task_name,
+                 info_.subtask_index + 1, info_.parallelism, late);
   }
   chain->close();
   for (auto& p : outputs_) p->BroadcastEvent(BufferKind::kEndOfPartition);
@@ -360,12 +364,14 @@ void Task::RestoreState(ChainTask& chain) {
   for (const auto& h : tdd_.restore_handles()) {
     if (h.subtask() < 0 || h.subtask() >= old_parallelism) {
       throw std::runtime_error(absl::StrCat("checkpoint ", tdd_.restore_checkpoint_id(),
-                                            " names subtask ", h.subtask(), " of ", old_parallelism));
+                                            " names subtask ", h.subtask(), " of ",
+                                            old_parallelism));
     }
     auto snaps = ReadStateFile(absl::StrCat(tdd_.restore_dir(), "/", h.file()), &h);
     if (!snaps.ok()) {
-      throw std::runtime_error(absl::StrCat("cannot restore checkpoint ", tdd_.restore_checkpoint_id(),
-                                            ": ", snaps.status().message()));
+      throw std::runtime_error(absl::StrCat("cannot restore checkpoint ",
+                                            tdd_.restore_checkpoint_id(), ": ",
+                                            snaps.status().message()));
     }
     auto& dst = by_subtask[static_cast<size_t>(h.subtask())];
     for (auto& snap : *snaps) dst.push_back(std::move(snap));
@@ -484,7 +490,8 @@ Task::EventTimeMetrics Task::event_time_metrics() const {
   m.late_records_dropped = late_dropped_seen_.load(std::memory_order_relaxed);
   if (!outputs_.empty()) {
     m.output_watermark = kMaxWatermark;
-    for (const auto& p : outputs_) m.output_watermark = std::min(m.output_watermark, p->last_watermark());
+    for (const auto& p : outputs_)
+      m.output_watermark = std::min(m.output_watermark, p->last_watermark());
   }
   return m;
 }
@@ -597,7 +604,8 @@ void Task::process_mail() {
       chain->on_processing_time(now);
     }
   }
-  if (chain->is_source() && trigger_id > last_checkpoint_id_) PerformCheckpoint(trigger_id, trigger_ts);
+  if (chain->is_source() && trigger_id > last_checkpoint_id_)
+    PerformCheckpoint(trigger_id, trigger_ts);
   if (completed > notified_id_ && completed <= last_checkpoint_id_) {
     notified_id_ = completed;
     chain->notify_checkpoint_complete(completed);
@@ -620,7 +628,8 @@ void Task::PerformCheckpoint(int64_t id, int64_t timestamp_ms) {
   last_checkpoint_id_ = id;
   if (input_ended_ && final_checkpoint_id_ == 0) final_checkpoint_id_ = id;
   auto sync_us =
-      std::chrono::duration_cast<std::chrono::microseconds>(std::chrono::steady_clock::now() - t0).count();
+      std::chrono::duration_cast<std::chrono::microseconds>(std::chrono::steady_clock::now() - t0)
+          .count();
   writer_->Submit(id, std::move(snaps), sync_us);
 }
 

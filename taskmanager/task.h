@@ -89,8 +89,8 @@ class Task final : public TaskRuntime {
   const std::atomic<bool>& mail_flag() const override { return mail_; }
   void process_mail() override ABSL_LOCKS_EXCLUDED(mail_mu_);
   void request_processing_time_callback(int64_t time_ms) override;
-  std::unique_ptr<KeyedStateBackend> create_keyed_state_backend(int node_id,
-                                                                const KeyGroupRange& range) override;
+  std::unique_ptr<KeyedStateBackend> create_keyed_state_backend(
+      int node_id, const KeyGroupRange& range) override;
 
   // From other threads: start checkpoint `id` (sources only), or learn that it completed or
   // was aborted.

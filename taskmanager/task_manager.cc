@@ -40,8 +40,9 @@ class TaskManagerImpl final : public proto::TaskExecutorService::Service {
     buffer_timeout_ = std::chrono::milliseconds(conf.GetDurationMs("execution.buffer-timeout"));
     buffer_size_ = static_cast<size_t>(conf.GetBytes("taskmanager.memory.segment-size"));
     credits_ = static_cast<size_t>(conf.GetInt("taskmanager.network.memory.buffers-per-channel"));
-    rocksdb_memory_ = MakeRocksDbMemory(conf.GetBytes("taskmanager.memory.managed.size"),
-                                        conf.GetDouble("state.backend.rocksdb.memory.write-buffer-ratio"));
+    rocksdb_memory_ =
+        MakeRocksDbMemory(conf.GetBytes("taskmanager.memory.managed.size"),
+                          conf.GetDouble("state.backend.rocksdb.memory.write-buffer-ratio"));
     jm_address_ = absl::StrCat(conf.GetString("jobmanager.rpc.address"), ":",
                                conf.GetInt("jobmanager.rpc.port"));
     std::string blob_dir = conf.GetString("blob.storage.directory");
@@ -65,7 +66,8 @@ class TaskManagerImpl final : public proto::TaskExecutorService::Service {
     std::error_code ec;
     std::filesystem::create_directories(lib_dir_, ec);
     if (ec) {
-      return absl::InternalError(absl::StrCat("cannot create library cache '", lib_dir_, "': ", ec.message()));
+      return absl::InternalError(
+          absl::StrCat("cannot create library cache '", lib_dir_, "': ", ec.message()));
     }
     flush_clock_ = std::make_unique<FlushClock>(buffer_timeout_);
     data_server_ = NewDataExchangeServer(registry_);
@@ -101,8 +103,8 @@ class TaskManagerImpl final : public proto::TaskExecutorService::Service {
     watcher_ = std::make_unique<PeriodicThread>(
         "tm-watch", absl::Milliseconds(200), [this] { WatchOnce(); },
         PeriodicThread::FirstRun::kAtOnce);
-    spdlog::info("TaskManager {} listening on {} with {} slots; JobManager at {}", id_, address_, slots_,
-                 jm_address_);
+    spdlog::info("TaskManager {} listening on {} with {} slots; JobManager at {}", id_, address_,
+                 slots_, jm_address_);
     return absl::OkStatus();
   }
 
@@ -134,22 +136,26 @@ class TaskManagerImpl final : public proto::TaskExecutorService::Service {
   grpc::Status DeployTask(grpc::ServerContext*, const proto::TaskDeploymentDescriptor* tdd,
                           proto::Empty*) override {
     if (!IsValidJobId(tdd->task().job_id())) {
-      return grpc::Status(grpc::StatusCode::INVALID_ARGUMENT, "malformed job id '" + tdd->task().job_id() + "'");
+      return grpc::Status(grpc::StatusCode::INVALID_ARGUMENT,
+                          "malformed job id '" + tdd->task().job_id() + "'");
     }
     if (tdd->task().vertex_id() < 0 || tdd->task().vertex_id() >= tdd->graph().vertices_size()) {
       return grpc::Status(grpc::StatusCode::INVALID_ARGUMENT, "vertex id out of range");
     }
     std::vector<std::shared_ptr<ResultPartition>> outputs;
     for (const auto& o : tdd->outputs()) {
-      if (o.edge_index() < 0 || o.edge_index() >= tdd->graph().edges_size() || o.num_subpartitions() < 1) {
+      if (o.edge_index() < 0 || o.edge_index() >= tdd->graph().edges_size() ||
+          o.num_subpartitions() < 1) {
         return grpc::Status(grpc::StatusCode::INVALID_ARGUMENT, "bad result partition descriptor");
       }
-      auto p = std::make_shared<ResultPartition>(o.partition_id(), o.num_subpartitions(), buffer_size_,
-                                                 credits_, flush_clock_.get());
+      auto p = std::make_shared<ResultPartition>(o.partition_id(), o.num_subpartitions(),
+                                                 buffer_size_, credits_, flush_clock_.get());
       const auto& edge = tdd->graph().edges(o.edge_index());
-      if (edge.partitioner() == proto::PARTITIONER_FORWARD || edge.partitioner() == proto::PARTITIONER_RESCALE) {
+      if (edge.partitioner() == proto::PARTITIONER_FORWARD ||
+          edge.partitioner() == proto::PARTITIONER_RESCALE) {
         int producers = tdd->graph().vertices(tdd->task().vertex_id()).parallelism();
-        SubtaskRange r = pointwise_consumers(tdd->task().subtask(), producers, o.num_subpartitions());
+        SubtaskRange r =
+            pointwise_consumers(tdd->task().subtask(), producers, o.num_subpartitions());
         p->set_consumed_range(r.begin, r.end);
       }
       registry_.Register(p);
@@ -158,7 +164,8 @@ class TaskManagerImpl final : public proto::TaskExecutorService::Service {
     absl::StatusOr<StateBackendOptions> backend = StateBackendOptionsFor(
         conf_, {tdd->config().begin(), tdd->config().end()}, rocksdb_memory_);
     if (!backend.ok()) {
-      return grpc::Status(grpc::StatusCode::INVALID_ARGUMENT, std::string(backend.status().message()));
+      return grpc::Status(grpc::StatusCode::INVALID_ARGUMENT,
+                          std::string(backend.status().message()));
     }
     TaskServices services;
     services.state_backend = std::move(*backend);
@@ -198,7 +205,8 @@ class TaskManagerImpl final : public proto::TaskExecutorService::Service {
   grpc::Status CancelJobTasks(grpc::ServerContext*, const proto::CancelJobTasksRequest* req,
                               proto::Empty*) override {
     if (!IsValidJobId(req->job_id())) {
-      return grpc::Status(grpc::StatusCode::INVALID_ARGUMENT, "malformed job id '" + req->job_id() + "'");
+      return grpc::Status(grpc::StatusCode::INVALID_ARGUMENT,
+                          "malformed job id '" + req->job_id() + "'");
     }
     CancelTasks(req->job_id());
     return grpc::Status::OK;
@@ -207,7 +215,8 @@ class TaskManagerImpl final : public proto::TaskExecutorService::Service {
   grpc::Status ReleaseJob(grpc::ServerContext*, const proto::CancelJobTasksRequest* req,
                           proto::Empty*) override {
     if (!IsValidJobId(req->job_id())) {
-      return grpc::Status(grpc::StatusCode::INVALID_ARGUMENT, "malformed job id '" + req->job_id() + "'");
+      return grpc::Status(grpc::StatusCode::INVALID_ARGUMENT,
+                          "malformed job id '" + req->job_id() + "'");
     }
     CancelTasks(req->job_id());
     registry_.ReleaseJob(req->job_id());
@@ -249,7 +258,8 @@ class TaskManagerImpl final : public proto::TaskExecutorService::Service {
   void ForEachTaskOf(const std::string& job_id, int attempt, Fn fn) ABSL_LOCKS_EXCLUDED(mu_) {
     absl::MutexLock lock(&mu_);
     for (auto& t : tasks_) {
-      if (t->descriptor().task().job_id() == job_id && t->descriptor().task().attempt() == attempt) fn(*t);
+      if (t->descriptor().task().job_id() == job_id && t->descriptor().task().attempt() == attempt)
+        fn(*t);
     }
   }
 
@@ -343,11 +353,12 @@ class TaskManagerImpl final : public proto::TaskExecutorService::Service {
       while (reader->Read(&chunk)) bytes += chunk.data();
       grpc::Status st = reader->Finish();
       if (!st.ok()) {
-        return absl::UnavailableError(
-            absl::StrCat("cannot download job library ", sha, " from the JobManager: ", st.error_message()));
+        return absl::UnavailableError(absl::StrCat("cannot download job library ", sha,
+                                                   " from the JobManager: ", st.error_message()));
       }
       if (Sha256Hex(bytes) != sha) {
-        return absl::DataLossError(absl::StrCat("downloaded job library does not match its hash ", sha));
+        return absl::DataLossError(
+            absl::StrCat("downloaded job library does not match its hash ", sha));
       }
       std::string tmp = path + ".tmp";
       {
@@ -418,12 +429,14 @@ class TaskManagerImpl final : public proto::TaskExecutorService::Service {
         if (attempt == 3) {
           spdlog::warn("cannot report task {}.{} of job {} as {} to the JobManager: {}; retrying",
                        u.task().vertex_id(), u.task().subtask(), u.task().job_id(),
-                       u.end_of_data() ? "END_OF_DATA" : TaskStateName(u.state()), st.error_message());
+                       u.end_of_data() ? "END_OF_DATA" : TaskStateName(u.state()),
+                       st.error_message());
         }
         if (st.error_code() == grpc::StatusCode::INVALID_ARGUMENT ||
             st.error_code() == grpc::StatusCode::INTERNAL) {
           spdlog::error("JobManager rejected the state report of task {}.{} of job {}: {}",
-                        u.task().vertex_id(), u.task().subtask(), u.task().job_id(), st.error_message());
+                        u.task().vertex_id(), u.task().subtask(), u.task().job_id(),
+                        st.error_message());
           break;
         }
         absl::MutexLock lock(&mu_);

@@ -26,7 +26,8 @@ SLUICE_JOB(env, args) {
   int64_t out_of_orderness = args.get_int("out-of-orderness-ms", 5000);
   int64_t window = args.get_int("window-ms", 60000);
   double rate = args.get_double("rate", 0);
-  if (out_of_orderness < 0) throw std::invalid_argument("--out-of-orderness-ms must not be negative");
+  if (out_of_orderness < 0)
+    throw std::invalid_argument("--out-of-orderness-ms must not be negative");
   if (window < 1) throw std::invalid_argument("--window-ms must be at least 1");
   std::string output = args.get("output");
 
@@ -40,7 +41,8 @@ SLUICE_JOB(env, args) {
       .assign_timestamps_and_watermarks(
           sluice::WatermarkStrategy<alerting::Reading>::for_bounded_out_of_orderness(
               std::chrono::milliseconds(out_of_orderness))
-              .with_timestamp_assigner([](const alerting::Reading& r, int64_t) { return r.timestamp_ms; }))
+              .with_timestamp_assigner(
+                  [](const alerting::Reading& r, int64_t) { return r.timestamp_ms; }))
       .key_by(alerting::HostMetric)
       .window(sluice::TumblingEventTimeWindows::of(std::chrono::milliseconds(window)))
       .aggregate(alerting::StatsAggregate(), alerting::Report(threshold))

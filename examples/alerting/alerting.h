@@ -3,6 +3,7 @@
 
 #include <sluice/sluice.h>
 
+#include <algorithm>
 #include <charconv>
 #include <chrono>
 #include <cstdint>
@@ -10,7 +11,6 @@
 #include <string_view>
 #include <thread>
 #include <vector>
-#include <algorithm>
 
 namespace alerting {
 
@@ -63,7 +63,8 @@ class Parse final : public sluice::ProcessFunction<std::string, Reading> {
  public:
   Parse(sluice::OutputTag<std::string> malformed, double per_second)
       : malformed_(std::move(malformed)), per_second_(per_second) {}
-  void process_element(const std::string& line, Context& ctx, sluice::Collector<Reading>& out) override {
+  void process_element(const std::string& line, Context& ctx,
+                       sluice::Collector<Reading>& out) override {
     if (per_second_ > 0) Pace();
     if (line.empty() || line[0] == '#') return;
     Reading r;
@@ -78,7 +79,8 @@ class Parse final : public sluice::ProcessFunction<std::string, Reading> {
   void Pace() {
     if (n_++ == 0) start_ = std::chrono::steady_clock::now();
     auto due = start_ + std::chrono::duration<double>(static_cast<double>(n_) / per_second_);
-    std::this_thread::sleep_until(std::chrono::time_point_cast<std::chrono::steady_clock::duration>(due));
+    std::this_thread::sleep_until(
+        std::chrono::time_point_cast<std::chrono::steady_clock::duration>(due));
   }
   sluice::OutputTag<std::string> malformed_;
   double per_second_;
@@ -118,7 +120,8 @@ inline std::string HostMetric(const Reading& r) { return r.host + "," + r.metric
 
 // One line per window, `window_end,host,metric,avg,max,count`, and when the average is above the
 // threshold a second line, `ALERT,window_end,host,metric,avg`.
-class Report final : public sluice::ProcessWindowFunction<Stats, std::string, std::string, sluice::TimeWindow> {
+class Report final
+    : public sluice::ProcessWindowFunction<Stats, std::string, std::string, sluice::TimeWindow> {
  public:
   explicit Report(double threshold) : threshold_(threshold) {}
   void process(const std::string& host_metric, Context& ctx, const std::vector<Stats>& stats,
@@ -128,7 +131,8 @@ class Report final : public sluice::ProcessWindowFunction<Stats, std::string, st
       std::string end = std::to_string(ctx.window().end);
       out.collect(end + "," + host_metric + "," + FormatAverage(avg) + "," + FormatNumber(s.max) +
                   "," + std::to_string(s.count));
-      if (avg > threshold_) out.collect("ALERT," + end + "," + host_metric + "," + FormatAverage(avg));
+      if (avg > threshold_)
+        out.collect("ALERT," + end + "," + host_metric + "," + FormatAverage(avg));
     }
   }
 

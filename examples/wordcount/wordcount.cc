@@ -18,20 +18,19 @@ bool is_separator(char c) { return c == ' ' || c == '\t' || c == '\r' || c == '\
 
 SLUICE_JOB(env, args) {
   env.set_job_name("WordCount");
-  auto counts =
-      env.read_text_file(args.required("input"))
-          .flat_map([](const std::string& line, sluice::Collector<WordCount>& out) {
-            size_t i = 0, n = line.size();
-            while (i < n) {
-              while (i < n && is_separator(line[i])) ++i;
-              size_t start = i;
-              while (i < n && !is_separator(line[i])) ++i;
-              if (i > start) out.collect(WordCount(line.substr(start, i - start), 1));
-            }
-          })
-          .name("Tokenizer")
-          .key_by([](const WordCount& wc) { return wc.first; })
-          .sum<1>();
+  auto counts = env.read_text_file(args.required("input"))
+                    .flat_map([](const std::string& line, sluice::Collector<WordCount>& out) {
+                      size_t i = 0, n = line.size();
+                      while (i < n) {
+                        while (i < n && is_separator(line[i])) ++i;
+                        size_t start = i;
+                        while (i < n && !is_separator(line[i])) ++i;
+                        if (i > start) out.collect(WordCount(line.substr(start, i - start), 1));
+                      }
+                    })
+                    .name("Tokenizer")
+                    .key_by([](const WordCount& wc) { return wc.first; })
+                    .sum<1>();
   if (args.has("output")) {
     counts.write_as_text(args.get("output"));
   } else {

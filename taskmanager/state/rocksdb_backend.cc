@@ -118,7 +118,8 @@ class TtlFilter final : public rocksdb::CompactionFilter {
 
 class TtlFilterFactory final : public rocksdb::CompactionFilterFactory {
  public:
-  explicit TtlFilterFactory(std::shared_ptr<TtlRegistry> registry) : registry_(std::move(registry)) {}
+  explicit TtlFilterFactory(std::shared_ptr<TtlRegistry> registry)
+      : registry_(std::move(registry)) {}
   std::unique_ptr<rocksdb::CompactionFilter> CreateCompactionFilter(
       const rocksdb::CompactionFilter::Context& context) override {
     int64_t ttl = registry_->Get(context.column_family_id);
@@ -183,11 +184,13 @@ class Instance {
     for (const std::string& n : names) descriptors.emplace_back(n, family_options_);
     std::vector<rocksdb::ColumnFamilyHandle*> handles;
     rocksdb::DB* db = nullptr;
-    Check(rocksdb::DB::Open(db_options_, dir, descriptors, &handles, &db), "cannot open RocksDB", dir);
+    Check(rocksdb::DB::Open(db_options_, dir, descriptors, &handles, &db), "cannot open RocksDB",
+          dir);
     for (auto* h : handles) (*families)[h->GetName()] = h;
     return db;
   }
-  static void CloseAt(rocksdb::DB* db, std::map<std::string, rocksdb::ColumnFamilyHandle*>& families) {
+  static void CloseAt(rocksdb::DB* db,
+                      std::map<std::string, rocksdb::ColumnFamilyHandle*>& families) {
     if (!db) return;
     for (auto& [name, h] : families) db->DestroyColumnFamilyHandle(h);
     families.clear();
@@ -253,7 +256,8 @@ class FamilyStore final : public KvStore {
     return true;
   }
   void put(std::string_view key, std::string_view value) override {
-    Fail(instance_.db()->Put(instance_.write_options(), family_, Slice(key), Slice(value)), "write");
+    Fail(instance_.db()->Put(instance_.write_options(), family_, Slice(key), Slice(value)),
+         "write");
   }
   void remove(std::string_view key) override {
     Fail(instance_.db()->Delete(instance_.write_options(), family_, Slice(key)), "delete");
@@ -265,7 +269,8 @@ class FamilyStore final : public KvStore {
     options.iterate_upper_bound = &upper;
     std::unique_ptr<rocksdb::Iterator> it(instance_.db()->NewIterator(options, family_));
     for (it->Seek(Slice(from)); it->Valid(); it->Next()) {
-      if (!fn({it->key().data(), it->key().size()}, {it->value().data(), it->value().size()})) break;
+      if (!fn({it->key().data(), it->key().size()}, {it->value().data(), it->value().size()}))
+        break;
     }
     Fail(it->status(), "scan");
   }
@@ -282,7 +287,8 @@ class FamilyStore final : public KvStore {
  private:
   static rocksdb::Slice Slice(std::string_view v) { return {v.data(), v.size()}; }
   void Fail(const rocksdb::Status& s, const char* op) {
-    Instance::Check(s, absl::StrCat("state '", name_, "': RocksDB cannot ", op), instance_.db_dir());
+    Instance::Check(s, absl::StrCat("state '", name_, "': RocksDB cannot ", op),
+                    instance_.db_dir());
   }
   Instance& instance_;
   rocksdb::ColumnFamilyHandle* family_;
@@ -352,8 +358,8 @@ class UploadTracker {
 
 // Names that keep the files of one subtask's operator apart in checkpoint storage.
 struct FileNaming {
-  std::string tag;           // unique per instance: shared file names never collide
-  std::string private_dir;   // "v<vertex>-s<subtask>-n<node>-<tag>", under chk-<n>/
+  std::string tag;          // unique per instance: shared file names never collide
+  std::string private_dir;  // "v<vertex>-s<subtask>-n<node>-<tag>", under chk-<n>/
 };
 
 // The deferred part of an incremental snapshot: stores the files of a local RocksDB checkpoint.
@@ -444,7 +450,8 @@ class FullSnapshotWrite final : public DeferredSnapshot {
       DataOutput o(bytes);
       for (const Family& f : families_) {
         entries.clear();
-        uint64_t n = WriteCanonical(instance_->db(), f.handle, snapshot_, kg, f.ttl_ms, now_, entries);
+        uint64_t n =
+            WriteCanonical(instance_->db(), f.handle, snapshot_, kg, f.ttl_ms, now_, entries);
         if (n > 0) state_internal::write_section(o, f.name, n, entries);
       }
       if (!bytes.empty()) out.key_groups[kg] = std::move(bytes);
@@ -468,7 +475,8 @@ class RocksDbKeyedStateBackend final : public KeyedStateBackend {
         site_(site),
         range_(range),
         tracker_(std::make_shared<UploadTracker>()) {
-    std::string base = options.local_dir.empty() ? fs::temp_directory_path().string() : options.local_dir;
+    std::string base =
+        options.local_dir.empty() ? fs::temp_directory_path().string() : options.local_dir;
     naming_.tag = NewJobId().substr(0, 16);
     std::string where = absl::StrCat("v", site.vertex_id, "-s", site.subtask, "-n", site.node_id);
     naming_.private_dir = absl::StrCat(where, "-", naming_.tag);
@@ -477,18 +485,19 @@ class RocksDbKeyedStateBackend final : public KeyedStateBackend {
     std::error_code ec;
     fs::create_directories(root + "/db", ec);
     if (ec) {
-      throw std::runtime_error(absl::StrCat("cannot create the RocksDB working directory '", root,
-                                            "': ", ec.message()));
+      throw std::runtime_error(
+          absl::StrCat("cannot create the RocksDB working directory '", root, "': ", ec.message()));
     }
-    instance_ = std::make_shared<Instance>(root, options, std::make_shared<TtlRegistry>(site.now_ms));
+    instance_ =
+        std::make_shared<Instance>(root, options, std::make_shared<TtlRegistry>(site.now_ms));
   }
 
   void restore(const OperatorSnapshot& in) override {
     for (const NativeSnapshot& n : in.native) {
       if (n.backend != kBackendName) {
-        throw std::invalid_argument(absl::StrCat(
-            "the checkpoint holds keyed state in the ", n.backend,
-            " backend's format; restore it with state.backend.type: ", n.backend));
+        throw std::invalid_argument(
+            absl::StrCat("the checkpoint holds keyed state in the ", n.backend,
+                         " backend's format; restore it with state.backend.type: ", n.backend));
       }
     }
     // The instance is replaced only before first use; a restore into states already declared
@@ -516,7 +525,8 @@ class RocksDbKeyedStateBackend final : public KeyedStateBackend {
     EnsureOpen();
     rocksdb::DB* db = instance_->db();
     if (options_.incremental) {
-      std::string local = absl::StrCat(instance_->root(), "/chk-", checkpoint_id, "-", snapshots_++);
+      std::string local =
+          absl::StrCat(instance_->root(), "/chk-", checkpoint_id, "-", snapshots_++);
       std::vector<rocksdb::ColumnFamilyHandle*> handles;
       for (const auto& [name, h] : instance_->StateFamilies()) handles.push_back(h);
       rocksdb::FlushOptions flush;
@@ -551,7 +561,8 @@ class RocksDbKeyedStateBackend final : public KeyedStateBackend {
     options.bottommost_level_compaction = rocksdb::BottommostLevelCompaction::kForce;
     for (const auto& [name, h] : instance_->StateFamilies()) {
       Instance::Check(instance_->db()->CompactRange(options, h, nullptr, nullptr),
-                      absl::StrCat("state '", name, "': RocksDB cannot compact"), instance_->db_dir());
+                      absl::StrCat("state '", name, "': RocksDB cannot compact"),
+                      instance_->db_dir());
     }
   }
 
@@ -614,8 +625,8 @@ class RocksDbKeyedStateBackend final : public KeyedStateBackend {
         uint64_t n = in.read_varint();
         table.read_entries(kg, in, n);
       } catch (const SerializationError& e) {
-        throw SerializationError(absl::StrCat("restoring state '", name, "' (key group ", kg,
-                                              "): ", e.what()));
+        throw SerializationError(
+            absl::StrCat("restoring state '", name, "' (key group ", kg, "): ", e.what()));
       }
     }
   }
@@ -624,11 +635,13 @@ class RocksDbKeyedStateBackend final : public KeyedStateBackend {
   // declared type.
   void CheckFirstValue(const std::string& name, rocksdb::ColumnFamilyHandle* family,
                        const TableFactory& factory) {
-    std::unique_ptr<rocksdb::Iterator> it(instance_->db()->NewIterator(rocksdb::ReadOptions(), family));
+    std::unique_ptr<rocksdb::Iterator> it(
+        instance_->db()->NewIterator(rocksdb::ReadOptions(), family));
     it->Seek(key_group_prefix(range_.first));
     if (!it->Valid() || it->value().size() < sizeof(int64_t)) return;
     try {
-      factory.check_value(std::string_view(it->value().data(), it->value().size()).substr(sizeof(int64_t)));
+      factory.check_value(
+          std::string_view(it->value().data(), it->value().size()).substr(sizeof(int64_t)));
     } catch (const SerializationError& e) {
       throw SerializationError(absl::StrCat("restoring state '", name, "': ", e.what()));
     }
@@ -720,8 +733,8 @@ class RocksDbKeyedStateBackend final : public KeyedStateBackend {
           PutCanonical(batch, family, kg, start, count);
         }
       } catch (const SerializationError& e) {
-        throw SerializationError(absl::StrCat("restoring state '", name, "' (key group ", kg,
-                                              "): ", e.what()));
+        throw SerializationError(
+            absl::StrCat("restoring state '", name, "' (key group ", kg, "): ", e.what()));
       }
       FlushBatch(batch, name);
     }
@@ -750,9 +763,8 @@ void CompactRocksDb(KeyedStateBackend& backend) {
   if (auto* r = dynamic_cast<RocksDbKeyedStateBackend*>(&backend)) r->Compact();
 }
 
-std::unique_ptr<KeyedStateBackend> CreateRocksDbKeyedStateBackend(const StateBackendOptions& options,
-                                                                  const BackendSite& site,
-                                                                  KeyGroupRange range) {
+std::unique_ptr<KeyedStateBackend> CreateRocksDbKeyedStateBackend(
+    const StateBackendOptions& options, const BackendSite& site, KeyGroupRange range) {
   return std::make_unique<RocksDbKeyedStateBackend>(options, site, range);
 }
 

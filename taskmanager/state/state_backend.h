@@ -67,9 +67,8 @@ std::unique_ptr<KeyedStateBackend> CreateKeyedStateBackend(const StateBackendOpt
                                                            KeyGroupRange range);
 
 // The RocksDB backend alone (tests and benchmarks).
-std::unique_ptr<KeyedStateBackend> CreateRocksDbKeyedStateBackend(const StateBackendOptions& options,
-                                                                  const BackendSite& site,
-                                                                  KeyGroupRange range);
+std::unique_ptr<KeyedStateBackend> CreateRocksDbKeyedStateBackend(
+    const StateBackendOptions& options, const BackendSite& site, KeyGroupRange range);
 
 // Compacts every column family of a RocksDB backend now (expired entries are dropped by
 // compactions); does nothing for another backend. For tests and benchmarks.

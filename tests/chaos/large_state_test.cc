@@ -41,10 +41,9 @@ TEST(LargeStateTest, FiveMillionKeysOnRocksDbRestoreExactlyAfterAKill) {
       job, cluster.SubmitDetached(
                TestJobLibrary("large_state_job"),
                {"-p", "2", "-D", "state.backend.type=rocksdb", "-D",
-                "state.backend.incremental=true", "-D", "execution.checkpointing.interval=2s",
-                "-D", "state.checkpoints.dir=" + checkpoints, "-D",
-                "restart-strategy.type=fixed-delay", "-D",
-                "restart-strategy.fixed-delay.attempts=3", "-D",
+                "state.backend.incremental=true", "-D", "execution.checkpointing.interval=2s", "-D",
+                "state.checkpoints.dir=" + checkpoints, "-D", "restart-strategy.type=fixed-delay",
+                "-D", "restart-strategy.fixed-delay.attempts=3", "-D",
                 "restart-strategy.fixed-delay.delay=200ms"},
                {"--keys", absl::StrCat(kKeys), "--per-key", "2", "--timer-every", "10", "--gate",
                 gate, "--output", out}));
@@ -52,21 +51,17 @@ TEST(LargeStateTest, FiveMillionKeysOnRocksDbRestoreExactlyAfterAKill) {
 
   // The first pass is in state once both sources wait at the gate, and in a checkpoint once one
   // triggered after that has completed (the next but one).
-  ASSERT_TRUE(WaitUntil(
-      [&] {
-        return fs::exists(gate + ".waiting-0") && fs::exists(gate + ".waiting-1");
-      },
-      240s, 200ms))
+  ASSERT_TRUE(
+      WaitUntil([&] { return fs::exists(gate + ".waiting-0") && fs::exists(gate + ".waiting-1"); },
+                240s, 200ms))
       << "the sources did not reach the gate";
   proto::JobStatus st;
   SLUICE_ASSIGN_OR_FAIL(st, cluster.WaitForAllTasksRunning(job, 30s));
   const int64_t at_gate = st.last_checkpoint_id();
-  SLUICE_ASSIGN_OR_FAIL(st, cluster.WaitUntilOrEnd(
-                                job,
-                                [&](const proto::JobStatus& s) {
-                                  return s.last_checkpoint_id() >= at_gate + 2;
-                                },
-                                60s));
+  SLUICE_ASSIGN_OR_FAIL(
+      st, cluster.WaitUntilOrEnd(
+              job, [&](const proto::JobStatus& s) { return s.last_checkpoint_id() >= at_gate + 2; },
+              60s));
   ASSERT_EQ(st.state(), proto::JOB_RUNNING) << st.failure();
   std::optional<proto::CheckpointMetadata> meta = NewestCheckpoint(job_dir);
   ASSERT_TRUE(meta.has_value());
@@ -93,12 +88,11 @@ TEST(LargeStateTest, FiveMillionKeysOnRocksDbRestoreExactlyAfterAKill) {
                                 120s));
   ASSERT_EQ(st.state(), proto::JOB_RUNNING) << st.failure();
   const int64_t restored_from = st.last_checkpoint_id();
-  SLUICE_ASSIGN_OR_FAIL(st, cluster.WaitUntilOrEnd(
-                                job,
-                                [&](const proto::JobStatus& s) {
-                                  return s.last_checkpoint_id() > restored_from;
-                                },
-                                120s));
+  SLUICE_ASSIGN_OR_FAIL(
+      st,
+      cluster.WaitUntilOrEnd(
+          job, [&](const proto::JobStatus& s) { return s.last_checkpoint_id() > restored_from; },
+          120s));
   ASSERT_EQ(st.state(), proto::JOB_RUNNING) << st.failure();
 
   // The second pass updates every key from restored state; the counts are exact.

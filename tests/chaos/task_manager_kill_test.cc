@@ -49,12 +49,13 @@ void KillTaskManagersDuringAJob(const std::string& mode, std::vector<std::string
   SLUICE_ASSERT_OK(cluster.Start());
   const std::string output = cluster.dir() + "/out";
   std::vector<std::string> args = {
-      "-p", "2", "-D", "execution.checkpointing.interval=250ms", "-D",
-      "execution.checkpointing.mode=" + mode, "-D",
-      "state.checkpoints.dir=" + cluster.dir() + "/checkpoints", "-D",
-      "restart-strategy.type=fixed-delay", "-D",
-      absl::StrCat("restart-strategy.fixed-delay.attempts=", scale.rounds + 2), "-D",
-      "restart-strategy.fixed-delay.delay=200ms"};
+      "-p", "2",
+      "-D", "execution.checkpointing.interval=250ms",
+      "-D", "execution.checkpointing.mode=" + mode,
+      "-D", "state.checkpoints.dir=" + cluster.dir() + "/checkpoints",
+      "-D", "restart-strategy.type=fixed-delay",
+      "-D", absl::StrCat("restart-strategy.fixed-delay.attempts=", scale.rounds + 2),
+      "-D", "restart-strategy.fixed-delay.delay=200ms"};
   for (const std::string& option : backend) {
     args.push_back("-D");
     args.push_back(option);

@@ -94,36 +94,44 @@ std::map<std::string, WindowAnswer> Expected(const std::vector<Reading>& rs) {
     }
   }
   if (windows.size() != want.size()) {
-    return ::testing::AssertionFailure() << windows.size() << " windows written, " << want.size()
-                                         << " expected";
+    return ::testing::AssertionFailure()
+           << windows.size() << " windows written, " << want.size() << " expected";
   }
   for (const auto& [key, a] : want) {
     auto it = windows.find(key);
     if (it == windows.end()) return ::testing::AssertionFailure() << "window " << key << " missing";
     if (it->second.size() != 1) {
-      return ::testing::AssertionFailure() << "window " << key << " written " << it->second.size()
-                                           << " times";
+      return ::testing::AssertionFailure()
+             << "window " << key << " written " << it->second.size() << " times";
     }
     std::vector<std::string> f = absl::StrSplit(it->second[0], ',');
     double avg = a.sum / static_cast<double>(a.count);
     if (std::stoll(f[5]) != a.count || std::stod(f[4]) != a.max ||
         std::fabs(std::stod(f[3]) - avg) > 0.0011) {
-      return ::testing::AssertionFailure()
-             << "window " << it->second[0] << ": expected avg " << avg << " max " << a.max
-             << " count " << a.count;
+      return ::testing::AssertionFailure() << "window " << it->second[0] << ": expected avg " << avg
+                                           << " max " << a.max << " count " << a.count;
     }
     int alerted = alerts.count(key) ? alerts.at(key) : 0;
     if (std::fabs(avg - kThreshold) > 0.01 && alerted != (avg > kThreshold ? 1 : 0)) {
-      return ::testing::AssertionFailure() << "window " << key << " with average " << avg << " has "
-                                           << alerted << " alerts";
+      return ::testing::AssertionFailure()
+             << "window " << key << " with average " << avg << " has " << alerted << " alerts";
     }
   }
   return ::testing::AssertionSuccess();
 }
 
 std::vector<std::string> JobArgs(const std::string& input, const std::string& output, int rate) {
-  return {"--input", input, "--output", output, "--threshold", absl::StrCat(kThreshold),
-          "--out-of-orderness-ms", "3000", "--window-ms", absl::StrCat(kWindowMs), "--rate",
+  return {"--input",
+          input,
+          "--output",
+          output,
+          "--threshold",
+          absl::StrCat(kThreshold),
+          "--out-of-orderness-ms",
+          "3000",
+          "--window-ms",
+          absl::StrCat(kWindowMs),
+          "--rate",
           absl::StrCat(rate)};
 }
 
@@ -133,7 +141,8 @@ TEST(AlertingTest, WindowsAlertsLateAndMalformedReadings) {
   std::vector<Reading> readings = MakeReadings(60, 7);
   // Two readings of the first window arrive after the stream has moved on by far more than the
   // out-of-orderness: they are dropped, not counted in any window.
-  std::string csv = ToCsv(readings) + "2000,web-1,cpu,99\n2500,db-1,cpu,1\nnot a reading\n5,web-1\n";
+  std::string csv =
+      ToCsv(readings) + "2000,web-1,cpu,99\n2500,db-1,cpu,1\nnot a reading\n5,web-1\n";
   const std::string input = cluster.dir() + "/readings.csv", output = cluster.dir() + "/out";
   ASSERT_TRUE(WriteFile(input, csv));
 
@@ -142,9 +151,9 @@ TEST(AlertingTest, WindowsAlertsLateAndMalformedReadings) {
   SLUICE_ASSIGN_OR_FAIL(job, cluster.SubmitDetached(ExampleLibrary("alerting"), {"-p", "1"},
                                                     JobArgs(input, output, 4000)));
   proto::JobStatus st;
-  SLUICE_ASSIGN_OR_FAIL(st, cluster.WaitForJob(
-                                job, [](const proto::JobStatus& s) { return IsTerminalJobState(s.state()); },
-                                60s));
+  SLUICE_ASSIGN_OR_FAIL(
+      st, cluster.WaitForJob(
+              job, [](const proto::JobStatus& s) { return IsTerminalJobState(s.state()); }, 60s));
   ASSERT_EQ(st.state(), proto::JOB_FINISHED) << st.failure();
   EXPECT_TRUE(OutputMatches(output, Expected(readings)));
   std::vector<std::string> malformed;
@@ -169,19 +178,20 @@ TEST(AlertingTest, AKilledTaskManagerChangesNothingInTheOutput) {
   // 10800 readings at 1500/s per source subtask: about 4 s at parallelism 2.
   std::string job;
   SLUICE_ASSIGN_OR_FAIL(
-      job, cluster.SubmitDetached(
-               ExampleLibrary("alerting"),
-               {"-p", "2", "-D", "execution.checkpointing.interval=300ms", "-D",
-                "state.checkpoints.dir=" + cluster.dir() + "/checkpoints", "-D",
-                "restart-strategy.type=fixed-delay", "-D", "restart-strategy.fixed-delay.attempts=3",
-                "-D", "restart-strategy.fixed-delay.delay=200ms"},
-               JobArgs(input, output, 1500)));
+      job, cluster.SubmitDetached(ExampleLibrary("alerting"),
+                                  {"-p", "2", "-D", "execution.checkpointing.interval=300ms", "-D",
+                                   "state.checkpoints.dir=" + cluster.dir() + "/checkpoints", "-D",
+                                   "restart-strategy.type=fixed-delay", "-D",
+                                   "restart-strategy.fixed-delay.attempts=3", "-D",
+                                   "restart-strategy.fixed-delay.delay=200ms"},
+                                  JobArgs(input, output, 1500)));
   // Kill a TaskManager that runs the job once a checkpoint has completed and windows have fired.
   proto::JobStatus st;
   SLUICE_ASSIGN_OR_FAIL(st, cluster.WaitUntilOrEnd(
                                 job,
                                 [](const proto::JobStatus& s) {
-                                  return s.state() == proto::JOB_RUNNING && s.last_checkpoint_id() >= 3;
+                                  return s.state() == proto::JOB_RUNNING &&
+                                         s.last_checkpoint_id() >= 3;
                                 },
                                 30s));
   ASSERT_EQ(st.state(), proto::JOB_RUNNING) << "the job ended before the kill: " << st.failure();
@@ -191,9 +201,9 @@ TEST(AlertingTest, AKilledTaskManagerChangesNothingInTheOutput) {
   absl::StatusOr<int> spare = cluster.AddTaskManager();
   ASSERT_TRUE(spare.ok()) << spare.status();
 
-  SLUICE_ASSIGN_OR_FAIL(st, cluster.WaitForJob(
-                                job, [](const proto::JobStatus& s) { return IsTerminalJobState(s.state()); },
-                                90s));
+  SLUICE_ASSIGN_OR_FAIL(
+      st, cluster.WaitForJob(
+              job, [](const proto::JobStatus& s) { return IsTerminalJobState(s.state()); }, 90s));
   ASSERT_EQ(st.state(), proto::JOB_FINISHED) << st.failure();
   EXPECT_GE(st.restarts(), 1);
   EXPECT_TRUE(OutputMatches(output, Expected(readings)));

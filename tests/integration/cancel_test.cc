@@ -79,7 +79,8 @@ TEST(CancelTest, CancelledJobEndsAndItsThreadsAreGone) {
   SLUICE_ASSIGN_OR_FAIL(status, cluster.WaitForState(job, proto::JOB_CANCELED, 5s));
   auto took = std::chrono::steady_clock::now() - cancel_start;
   EXPECT_LT(took, 5s);
-  for (const auto& t : status.tasks()) EXPECT_EQ(t.state(), proto::TASK_CANCELED) << t.DebugString();
+  for (const auto& t : status.tasks())
+    EXPECT_EQ(t.state(), proto::TASK_CANCELED) << t.DebugString();
 
   // The task threads end; each TaskManager falls back to (about) its idle thread count.
   std::vector<int> after;

@@ -38,7 +38,8 @@ TEST(FailureTest, KilledTaskManagerFailsTheJobAndTheClusterKeepsServing) {
       << "failure cause names neither " << victim << " nor " << victim_address << ": "
       << status.failure();
   for (const auto& t : status.tasks()) {
-    EXPECT_TRUE(t.state() == proto::TASK_FAILED || t.state() == proto::TASK_CANCELED) << t.DebugString();
+    EXPECT_TRUE(t.state() == proto::TASK_FAILED || t.state() == proto::TASK_CANCELED)
+        << t.DebugString();
   }
   CommandResult list = cluster.Cli({"list", "-a"});
   ASSERT_EQ(list.exit_code, 0) << list.Describe();

@@ -751,8 +751,8 @@ absl::StatusOr<proto::JobStatus> TestCluster::WaitForJob(
   if (ok) return last;
   if (!last.ok()) return last.status();
   return absl::DeadlineExceededError(
-      absl::StrCat("job ", job_id, " still ", std::string(JobStateName(last->state())), " after ", timeout.count(), " ms",
-                   last->failure().empty() ? "" : ": ", last->failure()));
+      absl::StrCat("job ", job_id, " still ", std::string(JobStateName(last->state())), " after ",
+                   timeout.count(), " ms", last->failure().empty() ? "" : ": ", last->failure()));
 }
 
 absl::StatusOr<proto::JobStatus> TestCluster::WaitUntilOrEnd(
@@ -774,10 +774,9 @@ absl::StatusOr<proto::JobStatus> TestCluster::WaitForState(const std::string& jo
       },
       timeout);
   if (st.ok() && st->state() != state) {
-    return absl::FailedPreconditionError(
-        absl::StrCat("job ", job_id, " is ", std::string(JobStateName(st->state())), ", expected ",
-                     std::string(JobStateName(state)),
-                     st->failure().empty() ? "" : ": ", st->failure()));
+    return absl::FailedPreconditionError(absl::StrCat(
+        "job ", job_id, " is ", std::string(JobStateName(st->state())), ", expected ",
+        std::string(JobStateName(state)), st->failure().empty() ? "" : ": ", st->failure()));
   }
   return st;
 }
@@ -797,8 +796,8 @@ absl::StatusOr<proto::JobStatus> TestCluster::WaitForAllTasksRunning(
       [](const proto::JobStatus& s) { return IsTerminalJobState(s.state()) || AllTasksRunning(s); },
       timeout);
   if (st.ok() && st->state() != proto::JOB_RUNNING) {
-    return absl::FailedPreconditionError(
-        absl::StrCat("job ", job_id, " ended ", std::string(JobStateName(st->state())), ": ", st->failure()));
+    return absl::FailedPreconditionError(absl::StrCat(
+        "job ", job_id, " ended ", std::string(JobStateName(st->state())), ": ", st->failure()));
   }
   return st;
 }

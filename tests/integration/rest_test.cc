@@ -67,7 +67,8 @@ TEST_F(RestTest, OverviewAndTaskManagers) {
 
 TEST_F(RestTest, RunningJobIsListedAndCancelledWithPatch) {
   std::string job;
-  SLUICE_ASSIGN_OR_FAIL(job, cluster_.SubmitDetached(TestJobLibrary("sequence_job"), {"-p", "2"}, {}));
+  SLUICE_ASSIGN_OR_FAIL(job,
+                        cluster_.SubmitDetached(TestJobLibrary("sequence_job"), {"-p", "2"}, {}));
   proto::JobStatus status;
   SLUICE_ASSIGN_OR_FAIL(status, cluster_.WaitForAllTasksRunning(job, 20s));
 
@@ -106,7 +107,8 @@ TEST_F(RestTest, FailedJobShowsItsExceptionNamingTheOperator) {
   json jobs = Get("/jobs/overview")["jobs"];
   ASSERT_EQ(jobs.size(), 1u);
   EXPECT_EQ(jobs[0]["state"], "FAILED");
-  std::string root = Get("/jobs/" + jobs[0]["jid"].get<std::string>() + "/exceptions")["root-exception"];
+  std::string root =
+      Get("/jobs/" + jobs[0]["jid"].get<std::string>() + "/exceptions")["root-exception"];
   EXPECT_NE(root.find("Exploding Map"), std::string::npos) << root;
   EXPECT_NE(root.find("boom at record"), std::string::npos) << root;
   EXPECT_EQ(Get("/overview")["jobs-failed"], 1);

@@ -33,9 +33,11 @@ TEST(RocksDbTest, IncrementalCheckpointsOfAnIdleJobStoreLittle) {
   const std::string checkpoints = cluster.dir() + "/checkpoints";
   const std::string out = cluster.dir() + "/out", gate = cluster.dir() + "/gate";
   constexpr int64_t kCount = 400000, kKeys = 200000;  // two numbers per key
-  const std::vector<std::string> flags = {
-      "-p", "2", "-D", "state.backend.type=rocksdb", "-D", "execution.checkpointing.interval=200ms",
-      "-D", "state.checkpoints.dir=" + checkpoints, "-D", "state.checkpoints.num-retained=1"};
+  const std::vector<std::string> flags = {"-p", "2",
+                                          "-D", "state.backend.type=rocksdb",
+                                          "-D", "execution.checkpointing.interval=200ms",
+                                          "-D", "state.checkpoints.dir=" + checkpoints,
+                                          "-D", "state.checkpoints.num-retained=1"};
   std::string job;
   SLUICE_ASSIGN_OR_FAIL(
       job, cluster.SubmitDetached(TestJobLibrary("gated_sequence_job"), flags,
@@ -67,7 +69,8 @@ TEST(RocksDbTest, IncrementalCheckpointsOfAnIdleJobStoreLittle) {
 
   // Shared files: exactly those the retained checkpoint names (superseded SST files are gone).
   std::set<std::string> named;
-  for (const auto& h : meta->handles()) named.insert(h.shared_files().begin(), h.shared_files().end());
+  for (const auto& h : meta->handles())
+    named.insert(h.shared_files().begin(), h.shared_files().end());
   EXPECT_TRUE(WaitUntil([&] { return SharedFilesIn(job_dir) == named; }, 10s))
       << SharedFilesIn(job_dir).size() << " shared files, " << named.size() << " named";
 

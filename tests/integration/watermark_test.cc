@@ -59,8 +59,7 @@ class WatermarkTest : public ::testing::Test {
         TestJobLibrary("event_time_job"), {"-p", "2"},
         {"--events", std::to_string(kEvents), "--keys", std::to_string(kKeys), "--window-ms",
          std::to_string(kWindowMs), "--idleness-ms", std::to_string(idleness_ms), "--pace", "10",
-         "--release",
-         release_, "--output", out_});
+         "--release", release_, "--output", out_});
   }
 
   TestCluster cluster_{1, 2};
@@ -78,7 +77,8 @@ TEST_F(WatermarkTest, AnIdleSourceSubtaskDoesNotHoldBackTheWatermark) {
   ASSERT_TRUE(fired) << "windows fired: " << OutputLines(out_).size() << " of " << closed.size();
   proto::JobStatus status;
   SLUICE_ASSIGN_OR_FAIL(status, cluster_.client().GetJob(job));
-  EXPECT_EQ(status.state(), proto::JOB_RUNNING) << "the windows must close while the sources still run";
+  EXPECT_EQ(status.state(), proto::JOB_RUNNING)
+      << "the windows must close while the sources still run";
   EXPECT_EQ(ByWindow(OutputLines(out_)), closed);
 
   ASSERT_TRUE(WriteFile(release_, ""));

@@ -3,6 +3,4 @@
 
 #include <stdexcept>
 
-SLUICE_JOB(env, args) {
-  throw std::runtime_error("this entry point always fails");
-}
+SLUICE_JOB(env, args) { throw std::runtime_error("this entry point always fails"); }

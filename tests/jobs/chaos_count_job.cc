@@ -110,7 +110,9 @@ class FailingSnapshot final : public sluice::ProcessFunction<KeySeq, KeySeq> {
     where_ = Where(ctx);
     checkpoints_ = 0;
   }
-  void process_element(const KeySeq& v, Context&, sluice::Collector<KeySeq>& out) override { out.collect(v); }
+  void process_element(const KeySeq& v, Context&, sluice::Collector<KeySeq>& out) override {
+    out.collect(v);
+  }
   void snapshot_state(int64_t checkpoint_id) override {
     if (++checkpoints_ == 2 && ClaimFault(marker_dir_, "snapshot")) {
       throw std::runtime_error("injected failure in the snapshot of checkpoint " +
@@ -133,7 +135,9 @@ class FailingRestore final : public sluice::ProcessFunction<KeySeq, KeySeq> {
       throw std::runtime_error("injected failure while restoring " + Where(ctx));
     }
   }
-  void process_element(const KeySeq& v, Context&, sluice::Collector<KeySeq>& out) override { out.collect(v); }
+  void process_element(const KeySeq& v, Context&, sluice::Collector<KeySeq>& out) override {
+    out.collect(v);
+  }
 
  private:
   std::string marker_dir_;
@@ -143,7 +147,9 @@ class SlowSnapshot final : public sluice::ProcessFunction<KeySeq, KeySeq> {
  public:
   SlowSnapshot(int64_t ms, std::string marker_dir) : ms_(ms), marker_dir_(std::move(marker_dir)) {}
 
-  void process_element(const KeySeq& v, Context&, sluice::Collector<KeySeq>& out) override { out.collect(v); }
+  void process_element(const KeySeq& v, Context&, sluice::Collector<KeySeq>& out) override {
+    out.collect(v);
+  }
   void snapshot_state(int64_t) override {
     if (!slowed_ && ClaimFault(marker_dir_, "slow-snapshot")) {
       std::this_thread::sleep_for(std::chrono::milliseconds(ms_));

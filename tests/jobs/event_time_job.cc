@@ -7,7 +7,6 @@
 //   --release FILE    every source subtask stays (without records) until FILE exists
 //   --output DIR      `key,window_end,count` lines, written and flushed one by one to DIR/part-<s>
 #include <sluice/sluice.h>
-
 #include <unistd.h>
 
 #include <chrono>
@@ -62,11 +61,13 @@ struct CountEvents {
 };
 
 // `key,window_end,count`.
-class Describe final : public sluice::ProcessWindowFunction<int64_t, std::string, std::string, sluice::TimeWindow> {
+class Describe final
+    : public sluice::ProcessWindowFunction<int64_t, std::string, std::string, sluice::TimeWindow> {
  public:
   void process(const std::string& key, Context& ctx, const std::vector<int64_t>& counts,
                sluice::Collector<std::string>& out) override {
-    for (int64_t n : counts) out.collect(key + "," + std::to_string(ctx.window().end) + "," + std::to_string(n));
+    for (int64_t n : counts)
+      out.collect(key + "," + std::to_string(ctx.window().end) + "," + std::to_string(n));
   }
 };
 
@@ -100,15 +101,17 @@ class FlushingFileSink final : public sluice::SinkFunction<std::string> {
 SLUICE_JOB(env, args) {
   env.set_job_name("Event Time");
   int64_t idleness = args.get_int("idleness-ms", 300);
-  auto strategy = sluice::WatermarkStrategy<Event>::for_monotonous_timestamps().with_timestamp_assigner(
-      [](const Event& e, int64_t) { return e.ts; });
+  auto strategy =
+      sluice::WatermarkStrategy<Event>::for_monotonous_timestamps().with_timestamp_assigner(
+          [](const Event& e, int64_t) { return e.ts; });
   if (idleness > 0) strategy = strategy.with_idleness(std::chrono::milliseconds(idleness));
   env.add_source(Events(args.get_int("events", 10000), args.get_int("keys", 5),
                         args.get_int("pace", 0), args.get("release", "")),
                  "Events")
       .assign_timestamps_and_watermarks(strategy)
       .key_by([](const Event& e) { return e.key; })
-      .window(sluice::TumblingEventTimeWindows::of(std::chrono::milliseconds(args.get_int("window-ms", 1000))))
+      .window(sluice::TumblingEventTimeWindows::of(
+          std::chrono::milliseconds(args.get_int("window-ms", 1000))))
       .aggregate(CountEvents(), Describe())
       .add_sink(FlushingFileSink(args.get("output")), "Flushing File Sink");
 }

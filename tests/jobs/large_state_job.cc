@@ -107,8 +107,7 @@ struct Counts {
   SLUICE_FIELDS(count, violations, timers_fired)
 };
 
-class CountInOrder final
-    : public sluice::KeyedProcessFunction<int64_t, KeySeq, std::string> {
+class CountInOrder final : public sluice::KeyedProcessFunction<int64_t, KeySeq, std::string> {
  public:
   explicit CountInOrder(int64_t timer_every) : timer_every_(timer_every) {}
 

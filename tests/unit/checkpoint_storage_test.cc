@@ -245,7 +245,8 @@ TEST_F(CheckpointStorageTest, WrongVersion) {
   std::string path = dir_ + "/s";
   Write(path, Framed("SLST", 3, std::string(1, '\0')));
   absl::Status s = ReadStateFile(path).status();
-  EXPECT_THAT(s, StatusIs(absl::StatusCode::kFailedPrecondition, "format version 3, expected 1 to 2"));
+  EXPECT_THAT(s,
+              StatusIs(absl::StatusCode::kFailedPrecondition, "format version 3, expected 1 to 2"));
   EXPECT_THAT(std::string(s.message()), HasSubstr(path));
   // The same frame with version 1 (before native snapshots) reads (a body with zero snapshots).
   Write(path, Framed("SLST", 1, std::string(1, '\0')));
@@ -377,9 +378,9 @@ TEST(NarrowSnapshotsTest, NativeSnapshotsGoToEverySubtaskTheyOverlap) {
     }
     return out;
   };
-  EXPECT_THAT(firsts(0), ElementsAre(0));       // [0, 42]
-  EXPECT_THAT(firsts(1), ElementsAre(0, 64));   // [43, 85]
-  EXPECT_THAT(firsts(2), ElementsAre(64));      // [86, 127]
+  EXPECT_THAT(firsts(0), ElementsAre(0));      // [0, 42]
+  EXPECT_THAT(firsts(1), ElementsAre(0, 64));  // [43, 85]
+  EXPECT_THAT(firsts(2), ElementsAre(64));     // [86, 127]
 }
 
 // Operator snapshots of node 1 with list "l" holding `n[i]` elements "<i>.<e>" at old subtask i.

@@ -95,13 +95,12 @@ TEST(EventTimeTest, AssignerStampsRecordsAndEmitsPeriodicWatermarksThenTheMaximu
   StreamExecutionEnvironment env;
   auto stamped = env.from_elements(Ev{100, "a"}, Ev{130, "b"}, Ev{90, "a"})
                      .assign_timestamps_and_watermarks(BoundedBy(10));
-  stamped.key_by([](const Ev& e) { return e.key; }).process(
-      [] {
-        struct Nop final : KeyedProcessFunction<std::string, Ev, int> {
-          void process_element(const Ev&, Context&, Collector<int>&) override {}
-        };
-        return Nop();
-      }());
+  stamped.key_by([](const Ev& e) { return e.key; }).process([] {
+    struct Nop final : KeyedProcessFunction<std::string, Ev, int> {
+      void process_element(const Ev&, Context&, Collector<int>&) override {}
+    };
+    return Nop();
+  }());
   TestRuntime rt;
   rt.SetProcessingTime(1000);
   EventWriter w;
@@ -163,8 +162,8 @@ struct TimerFn final : KeyedProcessFunction<std::string, Ev, std::string> {
     if (e.key == "del") ctx.timer_service().delete_event_time_timer(e.ts + 10);
   }
   void on_timer(int64_t time, OnTimerContext& ctx, Collector<std::string>& out) override {
-    out.collect(ctx.current_key() + "@" + std::to_string(time) + " ts=" +
-                std::to_string(ctx.timestamp()) +
+    out.collect(ctx.current_key() + "@" + std::to_string(time) +
+                " ts=" + std::to_string(ctx.timestamp()) +
                 (ctx.time_domain() == TimeDomain::kEventTime ? " event" : " processing") +
                 " wm=" + std::to_string(ctx.timer_service().current_watermark()));
   }
@@ -189,8 +188,8 @@ TEST(EventTimeTest, EventTimeTimersFireInTimeOrderOncePerKeyAndTime) {
   auto task = env.build_chain({2, 3}, {}, rt);
   task->initialize_state(nullptr);
   task->open();
-  task->process_buffer(0, TimestampedBuffer({{30, "b"}, {10, "a"}, {30, "a"}, {10, "del"},
-                                             {10, "a"}, {50, "c"}}));
+  task->process_buffer(
+      0, TimestampedBuffer({{30, "b"}, {10, "a"}, {30, "a"}, {10, "del"}, {10, "a"}, {50, "c"}}));
   task->process_watermark(19);
   EXPECT_THAT(*out, IsEmpty()) << "the timer at 20 is not due at 19";
   task->process_watermark(40);
@@ -250,7 +249,8 @@ TEST(EventTimeTest, TimersAreStoredInCheckpointsAndRestoredAtAnyParallelism) {
   // The undisturbed run's answer, over one subtask.
   std::vector<std::string> expected_event, expected_processing;
   for (const Ev& e : input) expected_event.push_back(e.key + "@" + std::to_string(e.ts) + "e");
-  for (const Ev& e : input) expected_processing.push_back(e.key + "@" + std::to_string(5000 + e.ts) + "p");
+  for (const Ev& e : input)
+    expected_processing.push_back(e.key + "@" + std::to_string(5000 + e.ts) + "p");
 
   std::vector<OperatorSnapshot> snaps;
   {
@@ -315,8 +315,8 @@ TEST(EventTimeTest, SideOutputChainedBehindItsOperator) {
   CollectSink<std::string> side;
   CollectSink<int64_t> main;
   auto evens = env.generate_sequence(1, 6).process(SplitOdd(odd));  // nodes 0, 1
-  evens.get_side_output(odd).add_sink(side);                         // nodes 2, 3
-  evens.add_sink(main);                                              // node 4
+  evens.get_side_output(odd).add_sink(side);                        // nodes 2, 3
+  evens.add_sink(main);                                             // node 4
   TestRuntime rt;
   EventWriter w;  // the main output leaves the chain
   auto task = env.build_chain({0, 1, 2, 3}, {{1, 4, 0, Partitioner::kForward, &w}}, rt);
@@ -334,8 +334,8 @@ TEST(EventTimeTest, SideOutputOverTheNetworkAndUnconsumedTagsAreDropped) {
   CollectSink<std::string> side;
   CollectSink<int64_t> main;
   auto evens = env.generate_sequence(1, 6).process(SplitOdd(odd));  // nodes 0, 1
-  evens.add_sink(main);                                              // node 2: chained
-  evens.get_side_output(odd).add_sink(side);                         // nodes 3, 4
+  evens.add_sink(main);                                             // node 2: chained
+  evens.get_side_output(odd).add_sink(side);                        // nodes 3, 4
   TestRuntime rt;
   EventWriter w;
   auto task = env.build_chain({0, 1, 2}, {{1, 3, 0, Partitioner::kForward, &w}}, rt);
@@ -397,7 +397,8 @@ struct Enrich final : KeyedCoProcessFunction<std::string, Order, Rate, std::stri
   }
   void process_element2(const Rate& r, Context& ctx, Collector<std::string>& out) override {
     rate->update(r.second);
-    for (int64_t amount : waiting->get()) out.collect(r.first + "=" + std::to_string(amount * r.second));
+    for (int64_t amount : waiting->get())
+      out.collect(r.first + "=" + std::to_string(amount * r.second));
     waiting->clear();
     ctx.timer_service().register_event_time_timer(100);
   }
@@ -487,13 +488,16 @@ TEST(ConnectTest, WindowedJoinAndCoGroupOfTwoStreams) {
       for (const View& v : views) nv += v.first == u && v.second / 1000 * 1000 == w;
       for (const Click& c : clicks) {
         for (const View& v : views) {
-          if (c.first == u && v.first == u && c.second / 1000 * 1000 == w && v.second / 1000 * 1000 == w) {
-            want_join.push_back(u + ":" + std::to_string(c.second) + "+" + std::to_string(v.second));
+          if (c.first == u && v.first == u && c.second / 1000 * 1000 == w &&
+              v.second / 1000 * 1000 == w) {
+            want_join.push_back(u + ":" + std::to_string(c.second) + "+" +
+                                std::to_string(v.second));
           }
         }
       }
       if (nc + nv > 0) {
-        want_groups.push_back(u + "@" + std::to_string(w) + " " + std::to_string(nc) + "/" + std::to_string(nv));
+        want_groups.push_back(u + "@" + std::to_string(w) + " " + std::to_string(nc) + "/" +
+                              std::to_string(nv));
       }
     }
   }
@@ -512,17 +516,21 @@ TEST(ConnectTest, WindowedJoinAndCoGroupOfTwoStreams) {
                        .equal_to([](const View& x) { return x.first; })
                        .window(TumblingEventTimeWindows::of(std::chrono::milliseconds(1000)));
     if (join) {
-      windows.apply([](const Click& x, const View& y) {
-        return x.first + ":" + std::to_string(x.second) + "+" + std::to_string(y.second);
-      }).add_sink(sink);
+      windows
+          .apply([](const Click& x, const View& y) {
+            return x.first + ":" + std::to_string(x.second) + "+" + std::to_string(y.second);
+          })
+          .add_sink(sink);
     } else {
-      windows.apply<std::string>([](const std::vector<Click>& xs, const std::vector<View>& ys,
-                                    Collector<std::string>& out) {
-        std::string u = xs.empty() ? ys[0].first : xs[0].first;
-        int64_t t = (xs.empty() ? ys[0].second : xs[0].second) / 1000 * 1000;
-        out.collect(u + "@" + std::to_string(t) + " " + std::to_string(xs.size()) + "/" +
-                    std::to_string(ys.size()));
-      }).add_sink(sink);
+      windows
+          .apply<std::string>([](const std::vector<Click>& xs, const std::vector<View>& ys,
+                                 Collector<std::string>& out) {
+            std::string u = xs.empty() ? ys[0].first : xs[0].first;
+            int64_t t = (xs.empty() ? ys[0].second : xs[0].second) / 1000 * 1000;
+            out.collect(u + "@" + std::to_string(t) + " " + std::to_string(xs.size()) + "/" +
+                        std::to_string(ys.size()));
+          })
+          .add_sink(sink);
     }
     // Nodes: 0 clicks, 1 stamp, 2 views, 3 stamp, 4 and 5 the tagging maps, 6 the window, 7 sink.
     TestRuntime rt;

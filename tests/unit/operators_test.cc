@@ -40,8 +40,8 @@ using ::testing::UnorderedElementsAreArray;
 // ---------------------------------------------------------------------------------------------
 // Test doubles for the runtime's side of the seam.
 
-using testing_support::TestRuntime;
 using testing_support::ExpectOperatorError;
+using testing_support::TestRuntime;
 
 // N channels of std::string buffers; commit() moves a buffer that reached `buffer_size` bytes
 // into the channel's list of sent buffers, Flush() sends the rest.

@@ -1,8 +1,10 @@
 // What only the RocksDB backend does: incremental checkpoints that store only new files and
-// build only on completed checkpoints, timers in RocksDB with only the earliest in memory, restores that name a missing file, time-to-live enforced
-// by compaction, working directories removed with the backend, and a failing local disk
-// reported with its cause. (Every state kind on RocksDB: state_test, windows_test,
-// event_time_test.)
+// build only on completed checkpoints, timers in RocksDB with only the earliest in memory, restores
+// that name a missing file, time-to-live enforced by compaction, working directories removed with
+// the backend, and a failing local disk reported with its cause. (Every state kind on RocksDB:
+// state_test, windows_test, event_time_test.)
+#include <gmock/gmock.h>
+#include <gtest/gtest.h>
 #include <signal.h>
 #include <sys/resource.h>
 
@@ -14,9 +16,6 @@
 #include <utility>
 #include <vector>
 
-#include <gmock/gmock.h>
-#include <gtest/gtest.h>
-
 #include "sluice/state.h"
 #include "sluice/timers.h"
 #include "taskmanager/state/state_backend.h"
@@ -27,10 +26,10 @@ namespace sluice {
 namespace {
 
 namespace fs = std::filesystem;
-using testing_support::BackendKind;
-using testing_support::BackendMaker;
 using ::testing::HasSubstr;
 using ::testing::IsEmpty;
+using testing_support::BackendKind;
+using testing_support::BackendMaker;
 
 constexpr KeyGroupRange kRange{0, 127};
 

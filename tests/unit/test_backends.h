@@ -8,7 +8,6 @@
 #include <stdlib.h>
 
 #include <cstdlib>
-
 #include <filesystem>
 #include <functional>
 #include <memory>
@@ -44,7 +43,8 @@ inline std::vector<BackendKind> AllBackends() {
 class BackendMaker {
  public:
   explicit BackendMaker(BackendKind kind) : kind_(kind) {
-    std::string tmpl = (std::filesystem::temp_directory_path() / "sluice-backend-test-XXXXXX").string();
+    std::string tmpl =
+        (std::filesystem::temp_directory_path() / "sluice-backend-test-XXXXXX").string();
     if (!mkdtemp(tmpl.data())) throw std::runtime_error("mkdtemp failed");
     root_ = tmpl;
     std::filesystem::create_directories(root_ + "/local");
@@ -119,11 +119,12 @@ class UseBackendOfEnvironment {
   UseBackendOfEnvironment() {
     const char* env = std::getenv("SLUICE_TEST_BACKEND");
     std::string name = env ? env : "heap";
-    BackendKind kind = name == "rocksdb-full"          ? BackendKind::kRocksDbFull
-                       : name == "rocksdb-incremental" ? BackendKind::kRocksDbIncremental
-                       : name == "heap"                ? BackendKind::kHeap
-                                                       : throw std::invalid_argument(
-                                                             "SLUICE_TEST_BACKEND: unknown backend '" + name + "'");
+    BackendKind kind =
+        name == "rocksdb-full"          ? BackendKind::kRocksDbFull
+        : name == "rocksdb-incremental" ? BackendKind::kRocksDbIncremental
+        : name == "heap"
+            ? BackendKind::kHeap
+            : throw std::invalid_argument("SLUICE_TEST_BACKEND: unknown backend '" + name + "'");
     maker_ = std::make_unique<BackendMaker>(kind);
     DefaultBackendMaker() = maker_->ForRuntime();
   }

@@ -54,8 +54,8 @@ class TestRuntime : public TaskRuntime {
   }
 
   // Keyed operators get the backend of SetBackendMaker, else of DefaultBackendMaker, else the heap.
-  std::unique_ptr<KeyedStateBackend> create_keyed_state_backend(int node_id,
-                                                                const KeyGroupRange& range) override {
+  std::unique_ptr<KeyedStateBackend> create_keyed_state_backend(
+      int node_id, const KeyGroupRange& range) override {
     if (backend_maker_) return backend_maker_(node_id, range);
     if (DefaultBackendMaker()) return DefaultBackendMaker()(node_id, range);
     return std::make_unique<HeapKeyedStateBackend>(range);

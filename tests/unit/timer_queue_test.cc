@@ -218,15 +218,20 @@ TEST_P(TimerQueueTest, AgreesWithAnOrderedSetOnRandomOperations) {
   TimerQueue& q = *owned;
   std::set<Timer> expected;
   // Keys with zero bytes, which the store's sort keys escape, among plain ones.
-  std::vector<std::string> keys = {std::string("\0", 1), std::string("\0\xff", 2),
-                                   std::string("a\0", 2), std::string("a\0b", 3), "", "\xff"};
+  std::vector<std::string> keys = {std::string("\0", 1),
+                                   std::string("\0\xff", 2),
+                                   std::string("a\0", 2),
+                                   std::string("a\0b", 3),
+                                   "",
+                                   "\xff"};
   for (char c = 'a'; c < 'a' + 14; ++c) keys.emplace_back(1, c);
   std::mt19937_64 rng(42);
   auto pick = [&](int n) { return static_cast<int>(rng() % static_cast<uint64_t>(n)); };
   int64_t base = 0;  // times mostly rise, as watermarks do
   for (int step = 0; step < 200'000; ++step) {
     int op = pick(10);
-    Timer t{base + pick(50) - 10, 10 + pick(4), keys[static_cast<size_t>(pick(static_cast<int>(keys.size())))],
+    Timer t{base + pick(50) - 10, 10 + pick(4),
+            keys[static_cast<size_t>(pick(static_cast<int>(keys.size())))],
             pick(4) == 0 ? "w" : ""};
     const auto& [time, kg, key, ns] = t;
     if (op < 5) {

@@ -41,29 +41,36 @@ enum class Partitioner { kDefault, kForward, kRebalance, kRescale, kHash, kBroad
 
 inline const char* partitioner_name(Partitioner p) {
   switch (p) {
-    case Partitioner::kDefault: return "default";
-    case Partitioner::kForward: return "forward";
-    case Partitioner::kRebalance: return "rebalance";
-    case Partitioner::kRescale: return "rescale";
-    case Partitioner::kHash: return "hash";
-    case Partitioner::kBroadcast: return "broadcast";
-    case Partitioner::kCustom: return "custom";
+    case Partitioner::kDefault:
+      return "default";
+    case Partitioner::kForward:
+      return "forward";
+    case Partitioner::kRebalance:
+      return "rebalance";
+    case Partitioner::kRescale:
+      return "rescale";
+    case Partitioner::kHash:
+      return "hash";
+    case Partitioner::kBroadcast:
+      return "broadcast";
+    case Partitioner::kCustom:
+      return "custom";
   }
   return "unknown";
 }
 
 // Calls into user code: a std::exception becomes an OperatorError naming the operator.
-#define SLUICE_USER_CALL(op_name, ...)                                   \
-  try {                                                                  \
-    __VA_ARGS__;                                                         \
-  } catch (const ::sluice::OperatorError&) {                             \
-    throw;                                                               \
-  } catch (const ::sluice::TaskCancelled&) {                             \
-    throw;                                                               \
-  } catch (const std::exception& e) {                                    \
-    throw ::sluice::OperatorError(op_name, e.what());                    \
-  } catch (...) {                                                        \
-    throw ::sluice::OperatorError(op_name, "unknown exception");         \
+#define SLUICE_USER_CALL(op_name, ...)                           \
+  try {                                                          \
+    __VA_ARGS__;                                                 \
+  } catch (const ::sluice::OperatorError&) {                     \
+    throw;                                                       \
+  } catch (const ::sluice::TaskCancelled&) {                     \
+    throw;                                                       \
+  } catch (const std::exception& e) {                            \
+    throw ::sluice::OperatorError(op_name, e.what());            \
+  } catch (...) {                                                \
+    throw ::sluice::OperatorError(op_name, "unknown exception"); \
   }
 
 // ---------------------------------------------------------------------------------------------
@@ -159,7 +166,7 @@ class ElementContextImpl final : public ElementContext {
   int64_t timestamp() const override { return op_->element_timestamp(); }
   int64_t current_processing_time() const override { return rt->current_processing_time(); }
   int64_t current_watermark() const override { return watermark; }
-  TaskRuntime* rt = nullptr;           // set at open()
+  TaskRuntime* rt = nullptr;          // set at open()
   int64_t watermark = kMinWatermark;  // the operator's input watermark
 
  private:
@@ -364,13 +371,13 @@ class CoProcessOperator final : public ContextFunctionOperator<TwoInputOperator<
 template <class T>
 class TimestampsAndWatermarksOperator final : public OneInputOperator<T>, WatermarkOutput {
  public:
-  TimestampsAndWatermarksOperator(std::string name, WatermarkStrategy<T> strategy, Collector<T>* out)
+  TimestampsAndWatermarksOperator(std::string name, WatermarkStrategy<T> strategy,
+                                  Collector<T>* out)
       : OneInputOperator<T>(std::move(name)), strategy_(std::move(strategy)), out_(out) {}
   void open(TaskRuntime& rt) override {
     rt_ = &rt;
-    SLUICE_USER_CALL(this->name_, generator_ = strategy_.create_generator([&rt] {
-      return rt.current_processing_time();
-    }));
+    SLUICE_USER_CALL(this->name_, generator_ = strategy_.create_generator(
+                                      [&rt] { return rt.current_processing_time(); }));
     interval_ = rt.info().auto_watermark_interval_ms;
     if (interval_ > 0) {
       next_emit_ = rt.current_processing_time() + interval_;
@@ -459,27 +466,30 @@ class KeyedOperator : public Base {
     if (backend_) SLUICE_USER_CALL(this->name_, backend_->snapshot(out, checkpoint_id));
   }
   void notify_checkpoint_complete(int64_t checkpoint_id) override {
-    if (backend_) SLUICE_USER_CALL(this->name_, backend_->notify_checkpoint_complete(checkpoint_id));
+    if (backend_)
+      SLUICE_USER_CALL(this->name_, backend_->notify_checkpoint_complete(checkpoint_id));
   }
   void process_watermark(int64_t watermark) override {
     if (timers_) {
       // Watermarks can arrive in the middle of a record's way down the chain (emitted by an
       // assigner before it passes the record on): the record's timestamp is kept.
       typename Base::TimestampGuard keep(this);
-      SLUICE_USER_CALL(this->name_, timers_->advance_watermark(watermark, [this](const InternalTimer& t) {
-        this->set_element_timestamp(t.time);
-        fire_timer(t, TimeDomain::kEventTime);
-      }));
+      SLUICE_USER_CALL(this->name_,
+                       timers_->advance_watermark(watermark, [this](const InternalTimer& t) {
+                         this->set_element_timestamp(t.time);
+                         fire_timer(t, TimeDomain::kEventTime);
+                       }));
     }
     this->output_watermark(watermark);
   }
   void on_processing_time(int64_t now) override {
     if (!timers_) return;
     typename Base::TimestampGuard keep(this);
-    SLUICE_USER_CALL(this->name_, timers_->advance_processing_time(now, [this](const InternalTimer& t) {
-      this->set_element_timestamp(kNoTimestamp);
-      fire_timer(t, TimeDomain::kProcessingTime);
-    }));
+    SLUICE_USER_CALL(this->name_,
+                     timers_->advance_processing_time(now, [this](const InternalTimer& t) {
+                       this->set_element_timestamp(kNoTimestamp);
+                       fire_timer(t, TimeDomain::kProcessingTime);
+                     }));
   }
 
  protected:
@@ -492,7 +502,8 @@ class KeyedOperator : public Base {
     const TaskInfo& info = rt.info();
     max_parallelism_ = info.max_parallelism;
     backend_ = rt.create_keyed_state_backend(
-        this->node_id(), key_group_range(info.subtask_index, info.max_parallelism, info.parallelism));
+        this->node_id(),
+        key_group_range(info.subtask_index, info.max_parallelism, info.parallelism));
   }
   // State accesses from now on refer to `key`.
   void set_current_key(const K& key) {
@@ -657,8 +668,8 @@ class KeyedCoProcessOperator final
     : public KeyedFunctionOperator<TwoInputOperator<IN1, IN2>, K, OUT, F> {
  public:
   KeyedCoProcessOperator(std::string name, KS1 ks1, KS2 ks2, F f, Collector<OUT>* out)
-      : KeyedFunctionOperator<TwoInputOperator<IN1, IN2>, K, OUT, F>(std::move(name),
-                                                                      std::move(f), out),
+      : KeyedFunctionOperator<TwoInputOperator<IN1, IN2>, K, OUT, F>(std::move(name), std::move(f),
+                                                                     out),
         ks1_(std::move(ks1)),
         ks2_(std::move(ks2)) {}
   void emit1(IN1&& v) override {
@@ -708,7 +719,8 @@ class TextFileSinkOperator final : public OneInputOperator<T> {
   void open(TaskRuntime& rt) override {
     std::error_code ec;
     std::filesystem::create_directories(dir_, ec);
-    if (ec) throw OperatorError(this->name_, "cannot create directory '" + dir_ + "': " + ec.message());
+    if (ec)
+      throw OperatorError(this->name_, "cannot create directory '" + dir_ + "': " + ec.message());
     path_ = dir_ + "/part-" + std::to_string(rt.info().subtask_index);
     file_ = std::fopen(path_.c_str(), "w");
     if (!file_) {
@@ -906,8 +918,8 @@ class CustomCollector final : public WriterCollector<T> {
     int n = this->w_->num_channels();
     int c = static_cast<int>(p_(ks_(static_cast<const T&>(v)), n));
     if (c < 0 || c >= n) {
-      throw std::out_of_range("custom partitioner returned channel " + std::to_string(c) +
-                              " of " + std::to_string(n));
+      throw std::out_of_range("custom partitioner returned channel " + std::to_string(c) + " of " +
+                              std::to_string(n));
     }
     this->write(c, v);
   }
@@ -946,8 +958,8 @@ class Node {
   virtual ~Node() = default;
   int id = -1;
   std::string name;
-  std::string kind;          // "source", "map", "flat_map", "filter", "reduce", "process", "sink"
-  int parallelism = 0;       // 0: the job's default
+  std::string kind;     // "source", "map", "flat_map", "filter", "reduce", "process", "sink"
+  int parallelism = 0;  // 0: the job's default
   bool fixed_parallelism = false;  // non-parallel sources always run with parallelism 1
   bool chaining = true;
   // The node's records carry timestamps (event time): set after assign_timestamps_and_watermarks
@@ -962,7 +974,8 @@ class Node {
   virtual ErasedCollector fan_out(const std::vector<void*>& outs) const = 0;
   // Deserializes the records of a buffer that arrived on input `input` into `in`, a
   // Collector<IN>*, setting `*timestamp` to each record's timestamp first.
-  virtual void read_buffer(int input, std::string_view bytes, void* in, int64_t* timestamp) const = 0;
+  virtual void read_buffer(int input, std::string_view bytes, void* in,
+                           int64_t* timestamp) const = 0;
 };
 
 template <class OUT>
@@ -1079,7 +1092,9 @@ class OperatorChain final : public ChainTask {
   }
   // Watermarks enter at the head and each operator passes them on (see OperatorBase).
   void process_watermark(int64_t watermark) override { ops_.front()->process_watermark(watermark); }
-  void process_watermark_status(bool idle) override { ops_.front()->process_watermark_status(idle); }
+  void process_watermark_status(bool idle) override {
+    ops_.front()->process_watermark_status(idle);
+  }
   void on_processing_time(int64_t now_ms) override {
     for (auto& op : ops_) op->on_processing_time(now_ms);
   }
@@ -1195,8 +1210,9 @@ class StreamExecutionEnvironment {
         if (b.source_node != node.id) continue;
         const Node& target = *nodes_.at(b.target_node);
         const InputSpec& spec = target.inputs.at(b.target_input);
-        ErasedCollector c = spec.make_writer(b.writer, b.partitioner, rt.info(),
-                                             spec.timestamped ? &task->context_.timestamp : nullptr);
+        ErasedCollector c =
+            spec.make_writer(b.writer, b.partitioner, rt.info(),
+                             spec.timestamped ? &task->context_.timestamp : nullptr);
         if (spec.side_tag.empty()) {
           targets.push_back(c.ptr);
         } else {
@@ -1266,7 +1282,8 @@ class DataStreamSink {
     return *this;
   }
   DataStreamSink& set_parallelism(int p) {
-    if (p < 1) throw std::invalid_argument("parallelism must be at least 1, got " + std::to_string(p));
+    if (p < 1)
+      throw std::invalid_argument("parallelism must be at least 1, got " + std::to_string(p));
     node_->parallelism = p;
     return *this;
   }
@@ -1311,7 +1328,8 @@ template <class T>
 class DataStream {
  public:
   using value_type = T;
-  DataStream(StreamExecutionEnvironment* env, std::vector<int> ids) : env_(env), ids_(std::move(ids)) {}
+  DataStream(StreamExecutionEnvironment* env, std::vector<int> ids)
+      : env_(env), ids_(std::move(ids)) {}
 
   // One record in, one record out.
   template <class F>
@@ -1324,13 +1342,13 @@ class DataStream {
   // Zero or more records out per record in: f(const T&, Collector<OUT>&).
   template <class OUT = void, class F>
   auto flat_map(F f) {
-    using O = std::conditional_t<std::is_void_v<OUT>,
-                                 typename detail::collector_arg<
-                                     typename detail::callable_traits<F>::second>::type,
-                                 OUT>;
-    return add_one_input<O>("Flat Map", "flat_map", [f](Collector<O>* out, const std::string& name) {
-      return std::make_unique<FlatMapOperator<T, O, F>>(name, f, out);
-    });
+    using O = std::conditional_t<
+        std::is_void_v<OUT>,
+        typename detail::collector_arg<typename detail::callable_traits<F>::second>::type, OUT>;
+    return add_one_input<O>("Flat Map", "flat_map",
+                            [f](Collector<O>* out, const std::string& name) {
+                              return std::make_unique<FlatMapOperator<T, O, F>>(name, f, out);
+                            });
   }
   // Keeps the records for which f(const T&) is true.
   template <class F>
@@ -1343,9 +1361,10 @@ class DataStream {
   template <class F>
   auto process(F fn) {
     using OUT = typename F::output_type;
-    return add_one_input<OUT>("Process", "process", [fn](Collector<OUT>* out, const std::string& name) {
-      return std::make_unique<ProcessOperator<T, OUT, F>>(name, fn, out);
-    });
+    return add_one_input<OUT>("Process", "process",
+                              [fn](Collector<OUT>* out, const std::string& name) {
+                                return std::make_unique<ProcessOperator<T, OUT, F>>(name, fn, out);
+                              });
   }
   // Event time: records get timestamps and the stream gets watermarks as `strategy` says (see
   // sluice/watermarks.h). Chained to the operator before it, typically the source.
@@ -1458,7 +1477,8 @@ class DataStream {
     return *this;
   }
   DataStream<T>& set_parallelism(int p) {
-    if (p < 1) throw std::invalid_argument("parallelism must be at least 1, got " + std::to_string(p));
+    if (p < 1)
+      throw std::invalid_argument("parallelism must be at least 1, got " + std::to_string(p));
     if (node().fixed_parallelism && p != 1) {
       throw std::invalid_argument("'" + node().name + "' is not parallel; its parallelism is 1");
     }
@@ -1579,7 +1599,8 @@ class KeyedStream {
   KeyedStream(DataStream<T> in, KS ks) : in_(std::move(in)), ks_(std::move(ks)) {
     in_.partitioner_ = Partitioner::kHash;
     KS sel = ks_;
-    in_.typed_writer_ = [sel](RecordWriter* w, Partitioner, const TaskInfo& info, const int64_t* ts) {
+    in_.typed_writer_ = [sel](RecordWriter* w, Partitioner, const TaskInfo& info,
+                              const int64_t* ts) {
       return erase_collector<T>(std::make_unique<KeyGroupCollector<T, KS>>(w, info, ts, sel));
     };
   }
@@ -1679,7 +1700,8 @@ class ConnectedStreams {
   template <class KS1, class KS2>
   KeyedConnectedStreams<T1, T2, KS1, KS2> key_by(KS1 ks1, KS2 ks2) const {
     return KeyedConnectedStreams<T1, T2, KS1, KS2>(
-        ConnectedStreams(KeyedStream<T1, KS1>(first_, ks1).in_, KeyedStream<T2, KS2>(second_, ks2).in_),
+        ConnectedStreams(KeyedStream<T1, KS1>(first_, ks1).in_,
+                         KeyedStream<T2, KS2>(second_, ks2).in_),
         std::move(ks1), std::move(ks2));
   }
   // A CoProcessFunction<T1, T2, OUT> subclass; one copy per subtask.
@@ -1782,8 +1804,8 @@ inline DataStream<std::string> StreamExecutionEnvironment::read_text_file(std::s
 }
 
 inline DataStream<std::string> StreamExecutionEnvironment::socket_text_stream(std::string host,
-                                                                               int port,
-                                                                               char delimiter) {
+                                                                              int port,
+                                                                              char delimiter) {
   return add_source_node<std::string>(SocketTextSource(host, port, delimiter),
                                       "Socket Stream " + host + ":" + std::to_string(port), false);
 }

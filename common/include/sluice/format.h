@@ -19,7 +19,8 @@ namespace detail {
 template <class T, class = void>
 struct has_ostream : std::false_type {};
 template <class T>
-struct has_ostream<T, std::void_t<decltype(std::declval<std::ostream&>() << std::declval<const T&>())>>
+struct has_ostream<T,
+                   std::void_t<decltype(std::declval<std::ostream&>() << std::declval<const T&>())>>
     : std::true_type {};
 }  // namespace detail
 
@@ -36,9 +37,7 @@ template <class Tuple>
 void format_fields(std::string& out, const Tuple& t) {
   bool first = true;
   std::apply(
-      [&](const auto&... f) {
-        ((out += first ? "" : ",", first = false, format_to(out, f)), ...);
-      },
+      [&](const auto&... f) { ((out += first ? "" : ",", first = false, format_to(out, f)), ...); },
       t);
 }
 

@@ -68,10 +68,10 @@ struct KeyGroupRange {
 inline KeyGroupRange key_group_range(int subtask, int max_parallelism, int parallelism) {
   int first = static_cast<int>((static_cast<int64_t>(subtask) * max_parallelism + parallelism - 1) /
                                parallelism);
-  int last = static_cast<int>(
-                 (static_cast<int64_t>(subtask + 1) * max_parallelism + parallelism - 1) /
-                 parallelism) -
-             1;
+  int last =
+      static_cast<int>((static_cast<int64_t>(subtask + 1) * max_parallelism + parallelism - 1) /
+                       parallelism) -
+      1;
   return {first, last};
 }
 
@@ -87,18 +87,18 @@ inline SubtaskRange pointwise_consumers(int producer, int producers, int consume
     return {c, c + 1};
   }
   // consumers i with i * producers / consumers == producer
-  int begin = static_cast<int>((static_cast<int64_t>(producer) * consumers + producers - 1) /
-                               producers);
-  int end = static_cast<int>(
-      (static_cast<int64_t>(producer + 1) * consumers + producers - 1) / producers);
+  int begin =
+      static_cast<int>((static_cast<int64_t>(producer) * consumers + producers - 1) / producers);
+  int end = static_cast<int>((static_cast<int64_t>(producer + 1) * consumers + producers - 1) /
+                             producers);
   return {begin, end};
 }
 inline SubtaskRange pointwise_producers(int consumer, int producers, int consumers) {
   if (producers >= consumers) {
-    int begin = static_cast<int>((static_cast<int64_t>(consumer) * producers + consumers - 1) /
-                                 consumers);
-    int end = static_cast<int>(
-        (static_cast<int64_t>(consumer + 1) * producers + consumers - 1) / consumers);
+    int begin =
+        static_cast<int>((static_cast<int64_t>(consumer) * producers + consumers - 1) / consumers);
+    int end = static_cast<int>((static_cast<int64_t>(consumer + 1) * producers + consumers - 1) /
+                               consumers);
     return {begin, end};
   }
   int p = static_cast<int>(static_cast<int64_t>(consumer) * producers / consumers);

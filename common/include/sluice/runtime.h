@@ -167,8 +167,8 @@ class SLUICE_EXPORT TaskRuntime {
   virtual void request_processing_time_callback(int64_t time_ms) = 0;
   // The keyed state of keyed operator `node_id` for key groups `range`, in the backend the job
   // runs with (state.backend.type): on the heap or in an embedded store.
-  virtual std::unique_ptr<KeyedStateBackend> create_keyed_state_backend(int node_id,
-                                                                        const KeyGroupRange& range) = 0;
+  virtual std::unique_ptr<KeyedStateBackend> create_keyed_state_backend(
+      int node_id, const KeyGroupRange& range) = 0;
 };
 
 // Thrown inside a task when it is cancelled while blocked; the runtime catches it.

@@ -94,9 +94,9 @@ struct Serializer {
 };
 
 // Declares the fields of a user struct for serialization and text output.
-#define SLUICE_FIELDS(...)                                              \
-  auto sluice_tie() { return std::tie(__VA_ARGS__); }                   \
-  auto sluice_tie() const { return std::tie(__VA_ARGS__); }             \
+#define SLUICE_FIELDS(...)                                  \
+  auto sluice_tie() { return std::tie(__VA_ARGS__); }       \
+  auto sluice_tie() const { return std::tie(__VA_ARGS__); } \
   static constexpr const char* sluice_field_names() { return #__VA_ARGS__; }
 
 namespace detail {
@@ -139,8 +139,8 @@ struct Serializer<std::pair<A, B>> {
 template <class... Ts>
 struct Serializer<std::tuple<Ts...>> {
   static void write(DataOutput& out, const std::tuple<Ts...>& v) {
-    std::apply([&](const auto&... f) { (Serializer<std::decay_t<decltype(f)>>::write(out, f), ...); },
-               v);
+    std::apply(
+        [&](const auto&... f) { (Serializer<std::decay_t<decltype(f)>>::write(out, f), ...); }, v);
   }
   static void read(DataInput& in, std::tuple<Ts...>& v) {
     std::apply([&](auto&... f) { (Serializer<std::decay_t<decltype(f)>>::read(in, f), ...); }, v);
@@ -208,8 +208,9 @@ struct Serializer<std::map<K, V, C, A>> {
 template <class T>
 struct Serializer<T, std::enable_if_t<detail::has_tie<T>::value>> {
   static void write(DataOutput& out, const T& v) {
-    std::apply([&](const auto&... f) { (Serializer<std::decay_t<decltype(f)>>::write(out, f), ...); },
-               v.sluice_tie());
+    std::apply(
+        [&](const auto&... f) { (Serializer<std::decay_t<decltype(f)>>::write(out, f), ...); },
+        v.sluice_tie());
   }
   static void read(DataInput& in, T& v) {
     std::apply([&](auto&... f) { (Serializer<std::decay_t<decltype(f)>>::read(in, f), ...); },

@@ -16,7 +16,6 @@
 
 #include "sluice/args.h"
 #include "sluice/datastream.h"
-#include "sluice/windows.h"
 #include "sluice/format.h"
 #include "sluice/functions.h"
 #include "sluice/keys.h"
@@ -24,6 +23,7 @@
 #include "sluice/serializer.h"
 #include "sluice/sinks.h"
 #include "sluice/state.h"
+#include "sluice/windows.h"
 
 #define SLUICE_STRINGIFY2(x) #x
 #define SLUICE_STRINGIFY(x) SLUICE_STRINGIFY2(x)
@@ -43,9 +43,9 @@
 #endif
 
 // Everything that must match between a job library and the runtime that loads it.
-#define SLUICE_ABI_STAMP                                                             \
-  "sluice-sdk-" SLUICE_SDK_VERSION ";" SLUICE_COMPILER_STAMP ";libstdc++-" SLUICE_STRINGIFY( \
-      _GLIBCXX_RELEASE) ";c++" SLUICE_STRINGIFY(__cplusplus)
+#define SLUICE_ABI_STAMP                                     \
+  "sluice-sdk-" SLUICE_SDK_VERSION ";" SLUICE_COMPILER_STAMP \
+  ";libstdc++-" SLUICE_STRINGIFY(_GLIBCXX_RELEASE) ";c++" SLUICE_STRINGIFY(__cplusplus)
 
 namespace sluice {
 using JobEntryFn = void (*)(StreamExecutionEnvironment*, const JobArgs*);
@@ -55,15 +55,15 @@ inline constexpr const char* kAbiStampSymbol = "sluice_abi_stamp";
 
 // Defines the job's entry point. `env` is a sluice::StreamExecutionEnvironment&, `args` a
 // const sluice::JobArgs&.
-#define SLUICE_JOB(env, args)                                                                \
-  static void sluice_job_main(::sluice::StreamExecutionEnvironment& env,                     \
-                              const ::sluice::JobArgs& args);                                \
-  extern "C" __attribute__((visibility("default"))) const char* sluice_abi_stamp() {         \
-    return SLUICE_ABI_STAMP;                                                                 \
-  }                                                                                          \
-  extern "C" __attribute__((visibility("default"))) void sluice_job_entry(                   \
-      ::sluice::StreamExecutionEnvironment* e, const ::sluice::JobArgs* a) {                 \
-    sluice_job_main(*e, *a);                                                                 \
-  }                                                                                          \
-  static void sluice_job_main(::sluice::StreamExecutionEnvironment& env,                     \
+#define SLUICE_JOB(env, args)                                                        \
+  static void sluice_job_main(::sluice::StreamExecutionEnvironment& env,             \
+                              const ::sluice::JobArgs& args);                        \
+  extern "C" __attribute__((visibility("default"))) const char* sluice_abi_stamp() { \
+    return SLUICE_ABI_STAMP;                                                         \
+  }                                                                                  \
+  extern "C" __attribute__((visibility("default"))) void sluice_job_entry(           \
+      ::sluice::StreamExecutionEnvironment* e, const ::sluice::JobArgs* a) {         \
+    sluice_job_main(*e, *a);                                                         \
+  }                                                                                  \
+  static void sluice_job_main(::sluice::StreamExecutionEnvironment& env,             \
                               const ::sluice::JobArgs& args)

@@ -110,7 +110,6 @@ struct KeyContext {
   std::function<int64_t()> now_ms;  // processing time, for TTL
 };
 
-
 // ---------------------------------------------------------------------------------------------
 // Storage underneath the typed states.
 //
@@ -358,7 +357,8 @@ class HeapStateTable final : public StateTable<V> {
     }
     return i;
   }
-  std::unordered_map<std::string, Entry, state_internal::KeyBytesHash, state_internal::KeyBytesEq>& group() {
+  std::unordered_map<std::string, Entry, state_internal::KeyBytesHash, state_internal::KeyBytesEq>&
+  group() {
     if (ctx_.key_group < 0) {
       throw std::logic_error(
           "keyed state used where there is no current key (keyed state "
@@ -370,7 +370,8 @@ class HeapStateTable final : public StateTable<V> {
     return ttl_ && now - e.touched_ms >= ttl_->ttl.count();
   }
   // One lookup of the current key in `g`; an expired entry is erased and not returned.
-  Entry* find_entry(std::unordered_map<std::string, Entry, state_internal::KeyBytesHash, state_internal::KeyBytesEq>& g) {
+  Entry* find_entry(std::unordered_map<std::string, Entry, state_internal::KeyBytesHash,
+                                       state_internal::KeyBytesEq>& g) {
     auto it = g.find(ctx_.key);
     if (it == g.end()) return nullptr;
     if (ttl_) {
@@ -386,7 +387,9 @@ class HeapStateTable final : public StateTable<V> {
 
   const KeyContext& ctx_;
   std::optional<StateTtlConfig> ttl_;
-  std::vector<std::unordered_map<std::string, Entry, state_internal::KeyBytesHash, state_internal::KeyBytesEq>> groups_;
+  std::vector<std::unordered_map<std::string, Entry, state_internal::KeyBytesHash,
+                                 state_internal::KeyBytesEq>>
+      groups_;
 };
 
 // The entries of one state in an embedded store (a RocksDB column family), as bytes. Keys are
@@ -495,8 +498,7 @@ class StoreStateTable final : public StateTable<V> {
   size_t size() const override {
     size_t n = 0;
     for (int kg = ctx_.first_key_group; kg < ctx_.first_key_group + ctx_.num_key_groups; ++kg) {
-      store_.scan(kg,
-                  [&](std::string_view, std::string_view) { ++n; });
+      store_.scan(kg, [&](std::string_view, std::string_view) { ++n; });
     }
     return n;
   }

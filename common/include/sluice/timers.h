@@ -552,7 +552,8 @@ class InternalTimerService {
       : backend_(backend),
         rt_(rt),
         event_(backend.internal_table<TimerQueue>("_timers/event", TimerQueueFactory())),
-        processing_(backend.internal_table<TimerQueue>("_timers/processing", TimerQueueFactory())) {}
+        processing_(backend.internal_table<TimerQueue>("_timers/processing", TimerQueueFactory())) {
+  }
 
   int64_t current_watermark() const { return watermark_; }
   int64_t current_processing_time() const { return rt_.current_processing_time(); }

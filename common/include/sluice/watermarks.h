@@ -50,7 +50,8 @@ class WatermarkGenerator {
 template <class T>
 class BoundedOutOfOrdernessWatermarks final : public WatermarkGenerator<T> {
  public:
-  explicit BoundedOutOfOrdernessWatermarks(std::chrono::milliseconds bound) : bound_(bound.count()) {
+  explicit BoundedOutOfOrdernessWatermarks(std::chrono::milliseconds bound)
+      : bound_(bound.count()) {
     if (bound_ < 0) throw std::invalid_argument("the out-of-orderness bound must not be negative");
   }
   void on_event(const T&, int64_t timestamp, WatermarkOutput&) override {
@@ -76,8 +77,8 @@ class NoWatermarks final : public WatermarkGenerator<T> {
 template <class T>
 class WatermarksWithIdleness final : public WatermarkGenerator<T> {
  public:
-  WatermarksWithIdleness(std::unique_ptr<WatermarkGenerator<T>> inner, std::chrono::milliseconds timeout,
-                         std::function<int64_t()> clock)
+  WatermarksWithIdleness(std::unique_ptr<WatermarkGenerator<T>> inner,
+                         std::chrono::milliseconds timeout, std::function<int64_t()> clock)
       : inner_(std::move(inner)), timeout_(timeout.count()), clock_(std::move(clock)) {}
   void on_event(const T& event, int64_t timestamp, WatermarkOutput& out) override {
     last_event_ms_ = clock_();
@@ -115,9 +116,8 @@ class WatermarkStrategy {
 
   // Watermarks trail the highest timestamp seen by `bound`.
   static WatermarkStrategy for_bounded_out_of_orderness(std::chrono::milliseconds bound) {
-    return WatermarkStrategy([bound] {
-      return std::make_unique<BoundedOutOfOrdernessWatermarks<T>>(bound);
-    });
+    return WatermarkStrategy(
+        [bound] { return std::make_unique<BoundedOutOfOrdernessWatermarks<T>>(bound); });
   }
   // Timestamps never decrease: the watermark is the highest timestamp seen - 1.
   static WatermarkStrategy for_monotonous_timestamps() {
@@ -127,7 +127,8 @@ class WatermarkStrategy {
   static WatermarkStrategy no_watermarks() {
     return WatermarkStrategy([] { return std::make_unique<NoWatermarks<T>>(); });
   }
-  // A user generator: `factory()` returns a std::unique_ptr<WatermarkGenerator<T>>, one per subtask.
+  // A user generator: `factory()` returns a std::unique_ptr<WatermarkGenerator<T>>, one per
+  // subtask.
   template <class F>
   static WatermarkStrategy for_generator(F factory) {
     return WatermarkStrategy(GeneratorFactory(std::move(factory)));

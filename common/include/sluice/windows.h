@@ -855,9 +855,10 @@ class WindowOperator final : public KeyedOneInputOperator<T, K> {
     SLUICE_USER_CALL(this->name_, {
       if (panes_) {
         // While a timer fires, the panes of the next timer's key are loaded.
-        this->timers_->advance_watermark(
-            watermark, fire,
-            [this](int key_group, std::string_view key) { panes_table_->prefetch(key_group, key); });
+        this->timers_->advance_watermark(watermark, fire,
+                                         [this](int key_group, std::string_view key) {
+                                           panes_table_->prefetch(key_group, key);
+                                         });
       } else {
         this->timers_->advance_watermark(watermark, fire);
       }
@@ -1433,7 +1434,9 @@ template <class T1, class T2, class KS1, class KS2>
 struct TaggedKey {
   KS1 ks1;
   KS2 ks2;
-  auto operator()(const Tagged<T1, T2>& t) const { return t.side == 0 ? ks1(t.first) : ks2(t.second); }
+  auto operator()(const Tagged<T1, T2>& t) const {
+    return t.side == 0 ? ks1(t.first) : ks2(t.second);
+  }
 };
 
 // Splits a window's elements by input for f(const std::vector<T1>&, const std::vector<T2>&,
@@ -1453,7 +1456,8 @@ class CoGroupWindowFunction final : public ProcessWindowFunction<Tagged<T1, T2>,
         second_.push_back(e.second);
       }
     }
-    f_(static_cast<const std::vector<T1>&>(first_), static_cast<const std::vector<T2>&>(second_), out);
+    f_(static_cast<const std::vector<T1>&>(first_), static_cast<const std::vector<T2>&>(second_),
+       out);
   }
 
  private:
@@ -1472,7 +1476,10 @@ class CoGroupedWindows {
   using K = std::decay_t<std::invoke_result_t<KS1&, const T1&>>;
 
   CoGroupedWindows(DataStream<T1> a, DataStream<T2> b, KS1 ks1, KS2 ks2, A assigner)
-      : a_(std::move(a)), b_(std::move(b)), ks1_(std::move(ks1)), ks2_(std::move(ks2)),
+      : a_(std::move(a)),
+        b_(std::move(b)),
+        ks1_(std::move(ks1)),
+        ks2_(std::move(ks2)),
         assigner_(std::move(assigner)) {}
 
   // Event time only: see WindowedStream::allowed_lateness.
@@ -1510,8 +1517,8 @@ class CoGroupedWindows {
     auto windows = first.union_(second).key_by(Key{ks1_, ks2_}).window(assigner_);
     windows.allowed_lateness(lateness_);
     using W = typename A::window_type;
-    DataStream<OUT> out = windows.process(
-        window_internal::CoGroupWindowFunction<T1, T2, OUT, K, W, G>(std::move(g)));
+    DataStream<OUT> out =
+        windows.process(window_internal::CoGroupWindowFunction<T1, T2, OUT, K, W, G>(std::move(g)));
     out.name(name);
     return out;
   }
