@@ -14,6 +14,7 @@
 #include "common/config.h"
 #include "common/ids.h"
 #include "jobmanager/job_manager.h"
+#include "loopback_config.h"
 #include "proto/jobmanager.grpc.pb.h"
 #include "proto/taskmanager.grpc.pb.h"
 #include "taskmanager/network.h"
@@ -24,18 +25,6 @@ namespace {
 
 using namespace std::chrono_literals;
 using ::testing::HasSubstr;
-
-Configuration LoopbackConfig() {
-  Configuration c;
-  EXPECT_TRUE(c.Set("jobmanager.rpc.port", "0").ok());
-  EXPECT_TRUE(c.Set("jobmanager.bind-host", "127.0.0.1").ok());
-  EXPECT_TRUE(c.Set("jobmanager.rpc.address", "127.0.0.1").ok());
-  EXPECT_TRUE(c.Set("rest.port", "0").ok());
-  EXPECT_TRUE(c.Set("rest.bind-address", "127.0.0.1").ok());
-  EXPECT_TRUE(c.Set("taskmanager.bind-host", "127.0.0.1").ok());
-  EXPECT_TRUE(c.Set("taskmanager.host", "127.0.0.1").ok());
-  return c;
-}
 
 std::string ReadFile(const std::string& path) {
   std::ifstream f(path, std::ios::binary);

@@ -16,6 +16,7 @@
 
 #include "common/config.h"
 #include "jobmanager/job_manager.h"
+#include "loopback_config.h"
 #include "taskmanager/task_manager.h"
 
 namespace sluice {
@@ -75,18 +76,6 @@ std::string HttpStatusLine(const std::string& address, int port, const std::stri
   }
   ::close(fd);
   return reply.substr(0, reply.find("\r\n"));
-}
-
-Configuration LoopbackConfig() {
-  Configuration c;
-  EXPECT_TRUE(c.Set("jobmanager.rpc.port", "0").ok());
-  EXPECT_TRUE(c.Set("jobmanager.bind-host", "127.0.0.1").ok());
-  EXPECT_TRUE(c.Set("jobmanager.rpc.address", "127.0.0.1").ok());
-  EXPECT_TRUE(c.Set("rest.port", "0").ok());
-  EXPECT_TRUE(c.Set("rest.bind-address", "127.0.0.1").ok());
-  EXPECT_TRUE(c.Set("taskmanager.bind-host", "127.0.0.1").ok());
-  EXPECT_TRUE(c.Set("taskmanager.host", "127.0.0.1").ok());
-  return c;
 }
 
 // True when this machine has ::1 (IPv6 on the loopback interface).
