@@ -15,8 +15,8 @@
 #include "absl/strings/str_format.h"
 #include "bench_util.h"
 #include "common/checkpoint_storage.h"
+#include "sluice/internal/timers.h"
 #include "sluice/state.h"
-#include "sluice/timers.h"
 #include "taskmanager/state/state_backend.h"
 
 namespace sluice::bench {
@@ -53,8 +53,9 @@ class ScratchDir {
 
 // One backend as a TaskManager makes it for a keyed operator of a job (its own memory budget:
 // one subtask per TaskManager).
-std::unique_ptr<KeyedStateBackend> MakeBackend(StateBackendOptions::Type type, bool incremental,
-                                               const std::string& root, const std::string& name) {
+std::unique_ptr<internal::KeyedStateBackend> MakeBackend(StateBackendOptions::Type type,
+                                                         bool incremental, const std::string& root,
+                                                         const std::string& name) {
   StateBackendOptions o;
   o.type = type;
   o.incremental = incremental;
@@ -71,8 +72,8 @@ std::unique_ptr<KeyedStateBackend> MakeBackend(StateBackendOptions::Type type, b
 }
 
 // What a keyed operator does before calling the user's function with a record of `key`.
-inline void SetCurrentKey(KeyedStateBackend& b, int64_t key) {
-  KeyContext& kc = b.key_context();
+inline void SetCurrentKey(internal::KeyedStateBackend& b, int64_t key) {
+  internal::KeyContext& kc = b.key_context();
   kc.key.clear();
   DataOutput out(kc.key);
   Serializer<int64_t>::write(out, key);
@@ -91,7 +92,7 @@ inline int64_t KeyOf(int64_t run, int64_t i, int64_t keys) {
 
 // A backend with a count of 1 for every key, and the state object a keyed function would hold.
 struct CountingBackend {
-  std::unique_ptr<KeyedStateBackend> backend;
+  std::unique_ptr<internal::KeyedStateBackend> backend;
   ValueState<int64_t>* count = nullptr;
 
   void Fill(int64_t keys) {
@@ -215,13 +216,13 @@ struct CheckpointSample {
   double state_bytes = 0;  // all the bytes the checkpoint's state takes
 };
 
-uint64_t NativeBytes(const OperatorSnapshot& s, bool uploaded) {
+uint64_t NativeBytes(const internal::OperatorSnapshot& s, bool uploaded) {
   uint64_t n = 0;
-  for (const NativeSnapshot& native : s.native) {
+  for (const internal::NativeSnapshot& native : s.native) {
     if (uploaded) {
       n += native.uploaded_bytes;
     } else {
-      for (const StoreFile& f : native.files) n += f.size;
+      for (const internal::StoreFile& f : native.files) n += f.size;
     }
   }
   return n;
@@ -229,16 +230,17 @@ uint64_t NativeBytes(const OperatorSnapshot& s, bool uploaded) {
 
 // Checkpoint `id` of `b`, as a task takes it: the synchronous part, then on the snapshot
 // thread the deferred part and the subtask's state file; the checkpoint then completes.
-absl::StatusOr<CheckpointSample> Checkpoint(KeyedStateBackend& b, const std::string& job_dir,
-                                            int64_t id, OperatorSnapshot* kept) {
+absl::StatusOr<CheckpointSample> Checkpoint(internal::KeyedStateBackend& b,
+                                            const std::string& job_dir, int64_t id,
+                                            internal::OperatorSnapshot* kept) {
   CheckpointSample s;
   auto t0 = Clock::now();
-  OperatorSnapshot snap;
+  internal::OperatorSnapshot snap;
   snap.node_id = 1;
   b.snapshot(snap, id);
   s.sync_ms = SecondsSince(t0) * 1e3;
   if (snap.deferred) {
-    std::shared_ptr<DeferredSnapshot> d = std::move(snap.deferred);
+    std::shared_ptr<internal::DeferredSnapshot> d = std::move(snap.deferred);
     d->complete(job_dir, id, snap);
   }
   const std::string chk = absl::StrCat(job_dir, "/chk-", id);
@@ -278,7 +280,7 @@ absl::Status RunCheckpointFigure(const StateBenchOptions& o, const std::string& 
   std::printf("   filled in %.1f s\n", SecondsSince(t0));
 
   int64_t id = 1;
-  OperatorSnapshot first;
+  internal::OperatorSnapshot first;
   absl::StatusOr<CheckpointSample> c1 = Checkpoint(*incremental, job_dir, id++, &first);
   if (!c1.ok()) return c1.status();
   std::printf(
@@ -366,8 +368,9 @@ struct TimerSample {
 // Registers `timers` event-time timers, one per key at a pseudo-random time, then fires them all
 // in order, as a watermark past the last one does.
 TimerSample RunTimers(StateBackendOptions::Type type, const std::string& root, int64_t timers) {
-  std::unique_ptr<KeyedStateBackend> b = MakeBackend(type, true, root, "timers");
-  TimerQueue& q = b->internal_table<TimerQueue>("_timers/event", TimerQueueFactory());
+  std::unique_ptr<internal::KeyedStateBackend> b = MakeBackend(type, true, root, "timers");
+  internal::TimerQueue& q =
+      b->internal_table<internal::TimerQueue>("_timers/event", internal::TimerQueueFactory());
   TimerSample s;
   std::string key;
   double c0 = ThreadCpuSeconds();
@@ -380,11 +383,11 @@ TimerSample RunTimers(StateBackendOptions::Type type, const std::string& root, i
     if (!q.add(time, kg, key, {})) throw std::runtime_error("a timer was registered twice");
   }
   s.add_cpu_s = ThreadCpuSeconds() - c0;
-  if (auto* stored = dynamic_cast<StoreTimerQueue*>(&q)) s.in_memory = stored->cached();
+  if (auto* stored = dynamic_cast<internal::StoreTimerQueue*>(&q)) s.in_memory = stored->cached();
   c0 = ThreadCpuSeconds();
   int64_t fired = 0;
   while (!q.empty()) {
-    InternalTimer t = q.pop();
+    internal::InternalTimer t = q.pop();
     s.fired_hash =
         SplitMix64(s.fired_hash ^ static_cast<uint64_t>(t.time)) ^ std::hash<std::string>{}(t.key);
     ++fired;

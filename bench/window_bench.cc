@@ -20,6 +20,7 @@
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_format.h"
 #include "bench_util.h"
+#include "sluice/internal/heap_backend.h"
 #include "sluice/sluice.h"
 #include "workload.h"
 
@@ -131,7 +132,7 @@ struct TotalsSink final : SinkFunction<CountSumAcc> {
 // The runtime's side, as the TaskManager offers it to a window task: subtask 0 of 1, 128 key
 // groups (pipeline.max-parallelism's default), no mail, no processing-time callbacks needed.
 
-class BenchRuntime final : public TaskRuntime {
+class BenchRuntime final : public internal::TaskRuntime {
  public:
   BenchRuntime() {
     info_.job_id = "bench-windows";
@@ -147,9 +148,9 @@ class BenchRuntime final : public TaskRuntime {
   void process_mail() override {}
   int64_t current_processing_time() const override { return 0; }
   void request_processing_time_callback(int64_t) override {}
-  std::unique_ptr<KeyedStateBackend> create_keyed_state_backend(
+  std::unique_ptr<internal::KeyedStateBackend> create_keyed_state_backend(
       int, const KeyGroupRange& range) override {
-    return std::make_unique<HeapKeyedStateBackend>(range);
+    return std::make_unique<internal::HeapKeyedStateBackend>(range);
   }
 
  private:
@@ -228,7 +229,8 @@ class WindowJob {
     BenchRuntime rt;
     Stopwatch sw;
     sw.Start();
-    std::unique_ptr<ChainTask> task = env_.build_chain({kWindowNode, kWindowNode + 1}, {}, rt);
+    std::unique_ptr<internal::ChainTask> task =
+        env_.build_chain({kWindowNode, kWindowNode + 1}, {}, rt);
     task->initialize_state(nullptr);
     task->open();
     sw.Stop();

@@ -156,9 +156,9 @@ class FileWriter {
 };
 
 template <class Out>
-void EncodeSnapshots(const std::vector<OperatorSnapshot>& snapshots, Out& out) {
+void EncodeSnapshots(const std::vector<internal::OperatorSnapshot>& snapshots, Out& out) {
   out.Varint(snapshots.size());
-  for (const OperatorSnapshot& s : snapshots) {
+  for (const internal::OperatorSnapshot& s : snapshots) {
     out.Varint(static_cast<uint32_t>(s.node_id));
     out.Varint(s.lists.size());
     for (const auto& [name, elements] : s.lists) {
@@ -172,12 +172,12 @@ void EncodeSnapshots(const std::vector<OperatorSnapshot>& snapshots, Out& out) {
       out.Bytes(bytes);
     }
     out.Varint(s.native.size());
-    for (const NativeSnapshot& n : s.native) {
+    for (const internal::NativeSnapshot& n : s.native) {
       out.Bytes(n.backend);
       out.Varint(static_cast<uint32_t>(n.first_key_group));
       out.Varint(static_cast<uint32_t>(n.last_key_group + 1));
       out.Varint(n.files.size());
-      for (const StoreFile& f : n.files) {
+      for (const internal::StoreFile& f : n.files) {
         out.Bytes(f.name);
         out.Bytes(f.path);
         out.Varint(f.size);
@@ -187,7 +187,7 @@ void EncodeSnapshots(const std::vector<OperatorSnapshot>& snapshots, Out& out) {
   }
 }
 
-std::vector<OperatorSnapshot> DecodeSnapshots(std::string_view body, uint32_t version) {
+std::vector<internal::OperatorSnapshot> DecodeSnapshots(std::string_view body, uint32_t version) {
   DataInput in(body);
   auto read_bytes = [&in] { return in.read_view(in.read_varint()); };
   auto read_int = [&in](const char* what) {
@@ -196,9 +196,9 @@ std::vector<OperatorSnapshot> DecodeSnapshots(std::string_view body, uint32_t ve
     return static_cast<int>(v);
   };
   uint64_t count = in.read_varint();
-  std::vector<OperatorSnapshot> out;
+  std::vector<internal::OperatorSnapshot> out;
   for (uint64_t i = 0; i < count; ++i) {
-    OperatorSnapshot s;
+    internal::OperatorSnapshot s;
     s.node_id = read_int("node id");
     uint64_t lists = in.read_varint();
     for (uint64_t l = 0; l < lists; ++l) {
@@ -215,14 +215,14 @@ std::vector<OperatorSnapshot> DecodeSnapshots(std::string_view body, uint32_t ve
     }
     uint64_t natives = version >= 2 ? in.read_varint() : 0;
     for (uint64_t k = 0; k < natives; ++k) {
-      NativeSnapshot& n = s.native.emplace_back();
+      internal::NativeSnapshot& n = s.native.emplace_back();
       n.backend = std::string(read_bytes());
       n.first_key_group = read_int("key group");
       n.last_key_group = read_int("key group") - 1;
       uint64_t files = in.read_varint();
       if (files > in.remaining()) throw SerializationError("file count exceeds the file");
       for (uint64_t f = 0; f < files; ++f) {
-        StoreFile& file = n.files.emplace_back();
+        internal::StoreFile& file = n.files.emplace_back();
         file.name = std::string(read_bytes());
         file.path = std::string(read_bytes());
         file.size = in.read_varint();
@@ -423,7 +423,8 @@ std::string CheckpointDirectory(const std::string& root, const std::string& job_
   return (std::filesystem::path(root) / job_id / absl::StrCat("chk-", checkpoint_id)).string();
 }
 
-absl::Status WriteStateFile(const std::string& path, const std::vector<OperatorSnapshot>& snapshots,
+absl::Status WriteStateFile(const std::string& path,
+                            const std::vector<internal::OperatorSnapshot>& snapshots,
                             proto::StateHandle* handle) {
   ByteCounter counter;
   EncodeSnapshots(snapshots, counter);
@@ -437,8 +438,8 @@ absl::Status WriteStateFile(const std::string& path, const std::vector<OperatorS
   return absl::OkStatus();
 }
 
-absl::StatusOr<std::vector<OperatorSnapshot>> ReadStateFile(const std::string& path,
-                                                            const proto::StateHandle* expected) {
+absl::StatusOr<std::vector<internal::OperatorSnapshot>> ReadStateFile(
+    const std::string& path, const proto::StateHandle* expected) {
   absl::StatusOr<FramedFile> f = ReadFramed(path, kStateMagic, "state file");
   if (!f.ok()) return f.status();
   if (expected) {
@@ -535,26 +536,26 @@ absl::StatusOr<proto::CheckpointMetadata> ReadMetadata(const std::string& path) 
   return metadata;
 }
 
-std::vector<OperatorSnapshot> NarrowSnapshots(
-    const std::vector<std::vector<OperatorSnapshot>>& by_subtask, int subtask, int parallelism,
-    int max_parallelism) {
+std::vector<internal::OperatorSnapshot> NarrowSnapshots(
+    const std::vector<std::vector<internal::OperatorSnapshot>>& by_subtask, int subtask,
+    int parallelism, int max_parallelism) {
   const int old_parallelism = static_cast<int>(by_subtask.size());
   const KeyGroupRange range = key_group_range(subtask, max_parallelism, parallelism);
   // Node ids in the order they first appear.
   std::vector<int> nodes;
-  std::map<int, OperatorSnapshot> out;
+  std::map<int, internal::OperatorSnapshot> out;
   for (int old = 0; old < old_parallelism; ++old) {
-    for (const OperatorSnapshot& s : by_subtask[old]) {
+    for (const internal::OperatorSnapshot& s : by_subtask[old]) {
       auto [it, inserted] = out.try_emplace(s.node_id);
       if (inserted) {
         nodes.push_back(s.node_id);
         it->second.node_id = s.node_id;
       }
-      OperatorSnapshot& mine = it->second;
+      internal::OperatorSnapshot& mine = it->second;
       for (const auto& [kg, bytes] : s.key_groups) {
         if (kg >= range.first && kg <= range.last) mine.key_groups[kg] = bytes;
       }
-      for (const NativeSnapshot& n : s.native) {
+      for (const internal::NativeSnapshot& n : s.native) {
         if (n.first_key_group <= range.last && n.last_key_group >= range.first) {
           mine.native.push_back(n);
         }
@@ -566,7 +567,7 @@ std::vector<OperatorSnapshot> NarrowSnapshots(
     // Per list name: the elements of all old subtasks in order, split into contiguous parts.
     std::map<std::pair<int, std::string>, std::vector<const std::string*>> all;
     for (const auto& snapshots : by_subtask) {
-      for (const OperatorSnapshot& s : snapshots) {
+      for (const internal::OperatorSnapshot& s : snapshots) {
         for (const auto& [name, elements] : s.lists) {
           auto& v = all[{s.node_id, name}];
           for (const std::string& e : elements) v.push_back(&e);
@@ -582,9 +583,9 @@ std::vector<OperatorSnapshot> NarrowSnapshots(
       for (size_t i = begin; i < end; ++i) part.push_back(*elements[i]);
     }
   }
-  std::vector<OperatorSnapshot> result;
+  std::vector<internal::OperatorSnapshot> result;
   for (int node : nodes) {
-    OperatorSnapshot& s = out[node];
+    internal::OperatorSnapshot& s = out[node];
     if (!s.empty()) result.push_back(std::move(s));
   }
   return result;

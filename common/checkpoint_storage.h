@@ -15,7 +15,7 @@
 #include "absl/status/status.h"
 #include "absl/status/statusor.h"
 #include "proto/checkpoint.pb.h"
-#include "sluice/runtime.h"
+#include "sluice/internal/runtime.h"
 
 namespace sluice {
 
@@ -28,11 +28,12 @@ std::string CheckpointDirectory(const std::string& root, const std::string& job_
 
 // Writes the snapshots of one subtask to `path` (temporary name, fsync, rename). On success
 // fills `handle`'s size and crc32c (the caller sets vertex, subtask and file name).
-absl::Status WriteStateFile(const std::string& path, const std::vector<OperatorSnapshot>& snapshots,
+absl::Status WriteStateFile(const std::string& path,
+                            const std::vector<internal::OperatorSnapshot>& snapshots,
                             proto::StateHandle* handle);
 // Reads a state file back; checks magic, version, length and checksum, and, when
 // `expected` is given, that size and crc32c match the handle.
-absl::StatusOr<std::vector<OperatorSnapshot>> ReadStateFile(
+absl::StatusOr<std::vector<internal::OperatorSnapshot>> ReadStateFile(
     const std::string& path, const proto::StateHandle* expected = nullptr);
 
 // Copies `from` to `to` under a temporary name, renamed when whole (synced first, with its
@@ -50,8 +51,8 @@ absl::StatusOr<proto::CheckpointMetadata> ReadMetadata(const std::string& path);
 // snapshot overlapping it (the backend clips it). Operator list state: unchanged when the
 // parallelism is; otherwise each list's elements, concatenated in old-subtask order, split into
 // `parallelism` contiguous near-equal parts.
-std::vector<OperatorSnapshot> NarrowSnapshots(
-    const std::vector<std::vector<OperatorSnapshot>>& by_subtask, int subtask, int parallelism,
-    int max_parallelism);
+std::vector<internal::OperatorSnapshot> NarrowSnapshots(
+    const std::vector<std::vector<internal::OperatorSnapshot>>& by_subtask, int subtask,
+    int parallelism, int max_parallelism);
 
 }  // namespace sluice

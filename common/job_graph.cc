@@ -10,42 +10,42 @@
 
 namespace sluice {
 
-proto::Partitioner PartitionerToProto(Partitioner p) {
+proto::Partitioner PartitionerToProto(internal::Partitioner p) {
   switch (p) {
-    case Partitioner::kDefault:
+    case internal::Partitioner::kDefault:
       return proto::PARTITIONER_UNSPECIFIED;
-    case Partitioner::kForward:
+    case internal::Partitioner::kForward:
       return proto::PARTITIONER_FORWARD;
-    case Partitioner::kRebalance:
+    case internal::Partitioner::kRebalance:
       return proto::PARTITIONER_REBALANCE;
-    case Partitioner::kRescale:
+    case internal::Partitioner::kRescale:
       return proto::PARTITIONER_RESCALE;
-    case Partitioner::kHash:
+    case internal::Partitioner::kHash:
       return proto::PARTITIONER_HASH;
-    case Partitioner::kBroadcast:
+    case internal::Partitioner::kBroadcast:
       return proto::PARTITIONER_BROADCAST;
-    case Partitioner::kCustom:
+    case internal::Partitioner::kCustom:
       return proto::PARTITIONER_CUSTOM;
   }
   return proto::PARTITIONER_UNSPECIFIED;
 }
 
-Partitioner PartitionerFromProto(proto::Partitioner p) {
+internal::Partitioner PartitionerFromProto(proto::Partitioner p) {
   switch (p) {
     case proto::PARTITIONER_FORWARD:
-      return Partitioner::kForward;
+      return internal::Partitioner::kForward;
     case proto::PARTITIONER_REBALANCE:
-      return Partitioner::kRebalance;
+      return internal::Partitioner::kRebalance;
     case proto::PARTITIONER_RESCALE:
-      return Partitioner::kRescale;
+      return internal::Partitioner::kRescale;
     case proto::PARTITIONER_HASH:
-      return Partitioner::kHash;
+      return internal::Partitioner::kHash;
     case proto::PARTITIONER_BROADCAST:
-      return Partitioner::kBroadcast;
+      return internal::Partitioner::kBroadcast;
     case proto::PARTITIONER_CUSTOM:
-      return Partitioner::kCustom;
+      return internal::Partitioner::kCustom;
     default:
-      return Partitioner::kDefault;
+      return internal::Partitioner::kDefault;
   }
 }
 
@@ -69,7 +69,7 @@ absl::StatusOr<proto::JobGraph> BuildJobGraph(const StreamExecutionEnvironment& 
 
   std::vector<int> par(n);
   for (int i = 0; i < n; ++i) {
-    const Node& node = *nodes[i];
+    const internal::Node& node = *nodes[i];
     par[i] = node.parallelism > 0 ? node.parallelism : default_p;
     if (node.fixed_parallelism) par[i] = 1;
     // The stream of a side output runs beside the operator that emits it.
@@ -82,14 +82,15 @@ absl::StatusOr<proto::JobGraph> BuildJobGraph(const StreamExecutionEnvironment& 
   }
 
   // Resolve every input's partitioner.
-  std::vector<std::vector<Partitioner>> resolved(n);
+  std::vector<std::vector<internal::Partitioner>> resolved(n);
   for (int v = 0; v < n; ++v) {
-    for (const InputSpec& in : nodes[v]->inputs) {
-      Partitioner p = in.partitioner;
-      if (p == Partitioner::kDefault) {
-        p = par[in.node] == par[v] ? Partitioner::kForward : Partitioner::kRebalance;
+    for (const internal::InputSpec& in : nodes[v]->inputs) {
+      internal::Partitioner p = in.partitioner;
+      if (p == internal::Partitioner::kDefault) {
+        p = par[in.node] == par[v] ? internal::Partitioner::kForward
+                                   : internal::Partitioner::kRebalance;
       }
-      if (p == Partitioner::kForward && par[in.node] != par[v]) {
+      if (p == internal::Partitioner::kForward && par[in.node] != par[v]) {
         return absl::InvalidArgumentError(
             absl::StrCat("forward partitioning needs equal parallelism, but '",
                          nodes[in.node]->name, "' has ", par[in.node], " and '", nodes[v]->name,
@@ -102,10 +103,10 @@ absl::StatusOr<proto::JobGraph> BuildJobGraph(const StreamExecutionEnvironment& 
   // Chain: successor[u] = the node chained after u, or -1.
   std::vector<int> successor(n, -1), predecessor(n, -1);
   for (int v = 0; v < n; ++v) {
-    const Node& node = *nodes[v];
+    const internal::Node& node = *nodes[v];
     if (node.inputs.size() != 1) continue;
     int u = node.inputs[0].node;
-    if (resolved[v][0] != Partitioner::kForward || par[u] != par[v]) continue;
+    if (resolved[v][0] != internal::Partitioner::kForward || par[u] != par[v]) continue;
     if (!node.chaining || !nodes[u]->chaining || successor[u] != -1) continue;
     successor[u] = v;
     predecessor[v] = u;
@@ -156,7 +157,7 @@ std::string JobGraphToJson(const proto::JobGraph& graph, const StreamExecutionEn
   for (const auto& v : graph.vertices()) {
     json ops = json::array();
     for (int id : v.node_ids()) {
-      const Node& node = *env.nodes().at(id);
+      const internal::Node& node = *env.nodes().at(id);
       ops.push_back({{"id", id}, {"name", node.name}, {"kind", node.kind}});
     }
     vertices.push_back({{"id", v.id()},
@@ -168,11 +169,12 @@ std::string JobGraphToJson(const proto::JobGraph& graph, const StreamExecutionEn
   j["vertices"] = vertices;
   json edges = json::array();
   for (const auto& e : graph.edges()) {
-    edges.push_back({{"source", e.source_vertex()},
-                     {"target", e.target_vertex()},
-                     {"source_operator", e.source_node()},
-                     {"target_operator", e.target_node()},
-                     {"partitioner", partitioner_name(PartitionerFromProto(e.partitioner()))}});
+    edges.push_back(
+        {{"source", e.source_vertex()},
+         {"target", e.target_vertex()},
+         {"source_operator", e.source_node()},
+         {"target_operator", e.target_node()},
+         {"partitioner", internal::partitioner_name(PartitionerFromProto(e.partitioner()))}});
   }
   j["edges"] = edges;
   return j.dump(2, ' ', false, json::error_handler_t::replace);

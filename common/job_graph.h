@@ -30,8 +30,8 @@ absl::StatusOr<proto::JobGraph> BuildJobGraph(const StreamExecutionEnvironment& 
 std::string JobGraphToJson(const proto::JobGraph& graph, const StreamExecutionEnvironment& env);
 
 // The SDK's partitioner on the wire and back; an unknown wire value is kDefault.
-proto::Partitioner PartitionerToProto(Partitioner p);
-Partitioner PartitionerFromProto(proto::Partitioner p);
+proto::Partitioner PartitionerToProto(internal::Partitioner p);
+internal::Partitioner PartitionerFromProto(proto::Partitioner p);
 
 // The highest parallelism of the graph's vertices: the slots the job needs.
 int SlotsNeeded(const proto::JobGraph& graph);

@@ -118,7 +118,7 @@ void ResultPartition::commit(int channel) {
 void ResultPartition::Flush(int channel) {
   if (open_[channel].empty()) return;
   Buffer b;
-  b.kind = BufferKind::kData;
+  b.kind = internal::BufferKind::kData;
   b.data = std::move(open_[channel]);
   open_[channel] = std::string();
   open_[channel].reserve(buffer_size_);
@@ -132,7 +132,7 @@ void ResultPartition::FlushAll() {
   pending_ = false;
 }
 
-void ResultPartition::BroadcastEvent(BufferKind kind, int64_t value, int64_t value2) {
+void ResultPartition::BroadcastEvent(internal::BufferKind kind, int64_t value, int64_t value2) {
   FlushAll();
   int end = consumed_end_ < 0 ? num_channels() : consumed_end_;
   for (int c = consumed_begin_; c < end; ++c) {
@@ -270,11 +270,11 @@ class RemoteInputChannel {
     bool ended = false;
     while (stream_->Read(&msg)) {
       Buffer b;
-      b.kind = static_cast<BufferKind>(msg.kind());
+      b.kind = static_cast<internal::BufferKind>(msg.kind());
       b.data = std::move(*msg.mutable_data());
       b.value = msg.value();
       b.value2 = msg.value2();
-      ended = b.kind == BufferKind::kEndOfPartition;
+      ended = b.kind == internal::BufferKind::kEndOfPartition;
       if (!queue_->Push(std::move(b), nullptr)) return;  // closed: the task is gone
       if (ended) break;
     }
@@ -445,7 +445,7 @@ class DataExchangeServerImpl final : public DataExchangeServer,
       msg.set_value2(b->value2);
       if (!stream->Write(msg)) return grpc::Status(grpc::StatusCode::CANCELLED, "consumer left");
       --credits;
-      if (b->kind == BufferKind::kEndOfPartition) return grpc::Status::OK;
+      if (b->kind == internal::BufferKind::kEndOfPartition) return grpc::Status::OK;
     }
   }
 

@@ -31,7 +31,7 @@
 #include "absl/status/statusor.h"
 #include "absl/synchronization/mutex.h"
 #include "common/periodic_thread.h"
-#include "sluice/runtime.h"
+#include "sluice/internal/runtime.h"
 
 namespace grpc {
 class Channel;
@@ -42,10 +42,10 @@ class Service;
 namespace sluice {
 
 // Internal buffer kinds beyond the wire's BufferKind; never sent over the network.
-inline constexpr BufferKind kChannelError = static_cast<BufferKind>(-1);
+inline constexpr internal::BufferKind kChannelError = static_cast<internal::BufferKind>(-1);
 
 struct Buffer {
-  BufferKind kind = BufferKind::kData;
+  internal::BufferKind kind = internal::BufferKind::kData;
   std::string data;  // serialized records, or the error message for kChannelError
   int64_t value = 0;
   int64_t value2 = 0;
@@ -104,7 +104,7 @@ class FlushClock {
 };
 
 // The output of one producer subtask on one edge: a RecordWriter over its subpartitions.
-class ResultPartition final : public RecordWriter {
+class ResultPartition final : public internal::RecordWriter {
  public:
   ResultPartition(std::string id, int num_subpartitions, size_t buffer_size, size_t queue_capacity,
                   const FlushClock* clock);
@@ -125,19 +125,19 @@ class ResultPartition final : public RecordWriter {
   std::string& buffer(int channel) override { return open_[channel]; }
   void commit(int channel) override;
   void emit_watermark(int64_t watermark) override {
-    BroadcastEvent(BufferKind::kWatermark, watermark);
+    BroadcastEvent(internal::BufferKind::kWatermark, watermark);
     last_watermark_.store(watermark, std::memory_order_relaxed);
   }
   // The last watermark sent (kMinWatermark before the first). Safe from any thread.
   int64_t last_watermark() const { return last_watermark_.load(std::memory_order_relaxed); }
   void emit_watermark_status(bool idle) override {
-    BroadcastEvent(BufferKind::kWatermarkStatus, idle ? 1 : 0);
+    BroadcastEvent(internal::BufferKind::kWatermarkStatus, idle ? 1 : 0);
   }
 
   // Sends every non-empty open buffer.
   void FlushAll();
   // Flushes, then sends the event on every subpartition.
-  void BroadcastEvent(BufferKind kind, int64_t value = 0, int64_t value2 = 0);
+  void BroadcastEvent(internal::BufferKind kind, int64_t value = 0, int64_t value2 = 0);
   // Closes every subpartition queue (job released or cancelled).
   void Release();
   bool has_pending() const { return pending_; }

@@ -28,7 +28,7 @@ class Task::SnapshotWriter {
     }
     thread_.join();
   }
-  void Submit(int64_t id, std::vector<OperatorSnapshot> snaps, int64_t sync_us)
+  void Submit(int64_t id, std::vector<internal::OperatorSnapshot> snaps, int64_t sync_us)
       ABSL_LOCKS_EXCLUDED(mu_) {
     absl::MutexLock lock(&mu_);
     queue_.push_back(Item{id, std::move(snaps), sync_us});
@@ -37,7 +37,7 @@ class Task::SnapshotWriter {
  private:
   struct Item {
     int64_t id;
-    std::vector<OperatorSnapshot> snaps;
+    std::vector<internal::OperatorSnapshot> snaps;
     int64_t sync_us;
   };
   bool StopOrWork() const ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_) { return stop_ || !queue_.empty(); }
@@ -59,7 +59,7 @@ class Task::SnapshotWriter {
     auto t0 = std::chrono::steady_clock::now();
     proto::AcknowledgeCheckpointRequest ack;
     std::string deferred_error;
-    for (OperatorSnapshot& s : item.snaps) {
+    for (internal::OperatorSnapshot& s : item.snaps) {
       if (!s.deferred) continue;
       try {
         s.deferred->complete(tdd.checkpoint_dir(), item.id, s);
@@ -98,10 +98,10 @@ class Task::SnapshotWriter {
       h->set_file(file);
       int64_t stored = h->size();
       int64_t full = h->size();
-      for (const OperatorSnapshot& s : item.snaps) {
-        for (const NativeSnapshot& n : s.native) {
+      for (const internal::OperatorSnapshot& s : item.snaps) {
+        for (const internal::NativeSnapshot& n : s.native) {
           stored += static_cast<int64_t>(n.uploaded_bytes);
-          for (const StoreFile& f : n.files) {
+          for (const internal::StoreFile& f : n.files) {
             full += static_cast<int64_t>(f.size);
             if (f.shared) h->add_shared_files(f.path);
           }
@@ -271,10 +271,10 @@ void Task::Invoke() {
   const StreamExecutionEnvironment& env = *job->env;
   const auto& vertex = tdd_.graph().vertices(tdd_.task().vertex_id());
 
-  std::vector<OutputBinding> bindings;
+  std::vector<internal::OutputBinding> bindings;
   for (size_t i = 0; i < outputs_.size(); ++i) {
     const auto& e = tdd_.graph().edges(tdd_.outputs(static_cast<int>(i)).edge_index());
-    OutputBinding b;
+    internal::OutputBinding b;
     b.source_node = e.source_node();
     b.target_node = e.target_node();
     b.target_input = e.target_input();
@@ -283,7 +283,7 @@ void Task::Invoke() {
     bindings.push_back(b);
   }
   std::vector<int> chain_nodes(vertex.node_ids().begin(), vertex.node_ids().end());
-  std::unique_ptr<ChainTask> chain;
+  std::unique_ptr<internal::ChainTask> chain;
   try {
     chain = env.build_chain(chain_nodes, bindings, *this);
   } catch (const std::exception& e) {
@@ -350,17 +350,18 @@ void Task::Invoke() {
                  info_.subtask_index + 1, info_.parallelism, late);
   }
   chain->close();
-  for (auto& p : outputs_) p->BroadcastEvent(BufferKind::kEndOfPartition);
+  for (auto& p : outputs_) p->BroadcastEvent(internal::BufferKind::kEndOfPartition);
 }
 
-void Task::RestoreState(ChainTask& chain) {
+void Task::RestoreState(internal::ChainTask& chain) {
   if (tdd_.restore_checkpoint_id() <= 0) {
     chain.initialize_state(nullptr);
     return;
   }
   int old_parallelism = tdd_.restore_parallelism();
   if (old_parallelism < 1) throw std::runtime_error("restore descriptor without a parallelism");
-  std::vector<std::vector<OperatorSnapshot>> by_subtask(static_cast<size_t>(old_parallelism));
+  std::vector<std::vector<internal::OperatorSnapshot>> by_subtask(
+      static_cast<size_t>(old_parallelism));
   for (const auto& h : tdd_.restore_handles()) {
     if (h.subtask() < 0 || h.subtask() >= old_parallelism) {
       throw std::runtime_error(absl::StrCat("checkpoint ", tdd_.restore_checkpoint_id(),
@@ -376,7 +377,7 @@ void Task::RestoreState(ChainTask& chain) {
     auto& dst = by_subtask[static_cast<size_t>(h.subtask())];
     for (auto& snap : *snaps) dst.push_back(std::move(snap));
   }
-  std::vector<OperatorSnapshot> mine =
+  std::vector<internal::OperatorSnapshot> mine =
       NarrowSnapshots(by_subtask, info_.subtask_index, info_.parallelism, info_.max_parallelism);
   chain.initialize_state(&mine);
   last_checkpoint_id_ = notified_id_ = tdd_.restore_checkpoint_id();
@@ -384,7 +385,7 @@ void Task::RestoreState(ChainTask& chain) {
                info_.subtask_index + 1, info_.parallelism, tdd_.restore_checkpoint_id());
 }
 
-void Task::ProcessInputs(InputGate& gate, ChainTask& chain) {
+void Task::ProcessInputs(InputGate& gate, internal::ChainTask& chain) {
   data_ended_.assign(gate.num_channels(), 0);
   align_.seen.assign(gate.num_channels(), 0);
   channel_watermark_.assign(gate.num_channels(), kMinWatermark);
@@ -404,20 +405,20 @@ void Task::ProcessInputs(InputGate& gate, ChainTask& chain) {
     }
     const Buffer& b = next->buffer;
     switch (b.kind) {
-      case BufferKind::kData:
+      case internal::BufferKind::kData:
         chain.process_buffer(next->input, b.data);
         break;
-      case BufferKind::kBarrier:
+      case internal::BufferKind::kBarrier:
         OnBarrier(gate, next->channel, b.value, b.value2);
         break;
-      case BufferKind::kWatermark:
+      case internal::BufferKind::kWatermark:
         OnWatermark(chain, next->channel, b.value);
         break;
-      case BufferKind::kWatermarkStatus:
+      case internal::BufferKind::kWatermarkStatus:
         OnWatermarkStatus(chain, next->channel, b.value != 0);
         break;
-      case BufferKind::kEndOfData:
-      case BufferKind::kEndOfPartition:
+      case internal::BufferKind::kEndOfData:
+      case internal::BufferKind::kEndOfPartition:
         if (!data_ended_[next->channel]) {
           data_ended_[next->channel] = 1;
           // An ended channel holds nothing back (its producer sent kMaxWatermark before).
@@ -425,7 +426,7 @@ void Task::ProcessInputs(InputGate& gate, ChainTask& chain) {
           OnWatermark(chain, next->channel, kMaxWatermark);
           if (++data_ended_count_ == gate.num_channels()) EndInput(chain);
         }
-        if (b.kind == BufferKind::kEndOfPartition) {
+        if (b.kind == internal::BufferKind::kEndOfPartition) {
           gate.MarkFinished(next->channel);
           MaybeCompleteAlignment(gate);
         }
@@ -437,20 +438,20 @@ void Task::ProcessInputs(InputGate& gate, ChainTask& chain) {
   }
 }
 
-void Task::OnWatermark(ChainTask& chain, int channel, int64_t watermark) {
+void Task::OnWatermark(internal::ChainTask& chain, int channel, int64_t watermark) {
   int64_t& w = channel_watermark_[static_cast<size_t>(channel)];
   if (watermark <= w) return;
   w = watermark;
   UpdateInputWatermark(chain);
 }
 
-void Task::OnWatermarkStatus(ChainTask& chain, int channel, bool idle) {
+void Task::OnWatermarkStatus(internal::ChainTask& chain, int channel, bool idle) {
   if (data_ended_[static_cast<size_t>(channel)]) return;
   channel_idle_[static_cast<size_t>(channel)] = idle ? 1 : 0;
   UpdateInputWatermark(chain);
 }
 
-void Task::UpdateInputWatermark(ChainTask& chain) {
+void Task::UpdateInputWatermark(internal::ChainTask& chain) {
   int64_t low = kMaxWatermark;
   bool any_active = false;
   for (size_t c = 0; c < channel_watermark_.size(); ++c) {
@@ -538,9 +539,9 @@ void Task::MaybeCompleteAlignment(InputGate& gate) {
   gate.UnblockAll();
 }
 
-void Task::EndInput(ChainTask& chain) {
+void Task::EndInput(internal::ChainTask& chain) {
   chain.end_input();
-  for (auto& p : outputs_) p->BroadcastEvent(BufferKind::kEndOfData);
+  for (auto& p : outputs_) p->BroadcastEvent(internal::BufferKind::kEndOfData);
   input_ended_ = true;
   if (checkpointing() && chain.is_source()) {
     proto::TaskStateUpdate update;
@@ -592,7 +593,7 @@ void Task::process_mail() {
     completed = completed_id_;
     aborted = aborted_id_;
   }
-  ChainTask* chain = running_chain_;
+  internal::ChainTask* chain = running_chain_;
   if (!chain) {
     mail_.store(true);  // not running yet: keep it for when it is
     return;
@@ -623,8 +624,8 @@ void Task::process_mail() {
 
 void Task::PerformCheckpoint(int64_t id, int64_t timestamp_ms) {
   auto t0 = std::chrono::steady_clock::now();
-  std::vector<OperatorSnapshot> snaps = running_chain_->snapshot_state(id);
-  for (auto& p : outputs_) p->BroadcastEvent(BufferKind::kBarrier, id, timestamp_ms);
+  std::vector<internal::OperatorSnapshot> snaps = running_chain_->snapshot_state(id);
+  for (auto& p : outputs_) p->BroadcastEvent(internal::BufferKind::kBarrier, id, timestamp_ms);
   last_checkpoint_id_ = id;
   if (input_ended_ && final_checkpoint_id_ == 0) final_checkpoint_id_ = id;
   auto sync_us =
@@ -633,8 +634,8 @@ void Task::PerformCheckpoint(int64_t id, int64_t timestamp_ms) {
   writer_->Submit(id, std::move(snaps), sync_us);
 }
 
-std::unique_ptr<KeyedStateBackend> Task::create_keyed_state_backend(int node_id,
-                                                                    const KeyGroupRange& range) {
+std::unique_ptr<internal::KeyedStateBackend> Task::create_keyed_state_backend(
+    int node_id, const KeyGroupRange& range) {
   BackendSite site;
   site.job_id = info_.job_id;
   site.vertex_id = info_.vertex_id;

@@ -58,7 +58,7 @@ struct TaskServices {
   StateBackendOptions state_backend;
 };
 
-class Task final : public TaskRuntime {
+class Task final : public internal::TaskRuntime {
  public:
   Task(proto::TaskDeploymentDescriptor tdd, std::vector<std::shared_ptr<ResultPartition>> outputs,
        TaskServices services);
@@ -89,7 +89,7 @@ class Task final : public TaskRuntime {
   const std::atomic<bool>& mail_flag() const override { return mail_; }
   void process_mail() override ABSL_LOCKS_EXCLUDED(mail_mu_);
   void request_processing_time_callback(int64_t time_ms) override;
-  std::unique_ptr<KeyedStateBackend> create_keyed_state_backend(
+  std::unique_ptr<internal::KeyedStateBackend> create_keyed_state_backend(
       int node_id, const KeyGroupRange& range) override;
 
   // From other threads: start checkpoint `id` (sources only), or learn that it completed or
@@ -104,20 +104,20 @@ class Task final : public TaskRuntime {
   // Runs the chain; returns normally when finished. Throws on failure or cancellation.
   void Invoke() ABSL_LOCKS_EXCLUDED(chain_mu_);
   void FlushIdleOutputs();
-  void RestoreState(ChainTask& chain);
-  void ProcessInputs(InputGate& gate, ChainTask& chain);
+  void RestoreState(internal::ChainTask& chain);
+  void ProcessInputs(InputGate& gate, internal::ChainTask& chain);
   void OnBarrier(InputGate& gate, int channel, int64_t id, int64_t timestamp_ms);
   void MaybeCompleteAlignment(InputGate& gate);
   // Snapshots the chain, sends barrier `id` downstream and queues the state for writing.
   void PerformCheckpoint(int64_t id, int64_t timestamp_ms);
   // Event time: a channel's watermark or idleness changed; recomputes the task's input
   // watermark (the minimum over channels that are not idle) and hands any advance to the chain.
-  void OnWatermark(ChainTask& chain, int channel, int64_t watermark);
-  void OnWatermarkStatus(ChainTask& chain, int channel, bool idle);
-  void UpdateInputWatermark(ChainTask& chain);
+  void OnWatermark(internal::ChainTask& chain, int channel, int64_t watermark);
+  void OnWatermarkStatus(internal::ChainTask& chain, int channel, bool idle);
+  void UpdateInputWatermark(internal::ChainTask& chain);
   // Raises the mail flag (from the processing-time timer's thread).
   void WakeUp() ABSL_LOCKS_EXCLUDED(mail_mu_);
-  void EndInput(ChainTask& chain);
+  void EndInput(internal::ChainTask& chain);
   // With checkpointing on: processes mail until a checkpoint taken after the end of input has
   // completed.
   void AwaitFinalCheckpoint() ABSL_LOCKS_EXCLUDED(mail_mu_);
@@ -130,7 +130,7 @@ class Task final : public TaskRuntime {
   std::atomic<bool> cancelled_{false};
   std::atomic<bool> done_{false};
   absl::Mutex chain_mu_;
-  ChainTask* chain_ ABSL_GUARDED_BY(chain_mu_) = nullptr;  // for Cancel()
+  internal::ChainTask* chain_ ABSL_GUARDED_BY(chain_mu_) = nullptr;  // for Cancel()
   std::thread thread_;
 
   // Mail from other threads; mail_ is set (under mail_mu_) while any is waiting, and read
@@ -144,7 +144,7 @@ class Task final : public TaskRuntime {
   int64_t aborted_id_ ABSL_GUARDED_BY(mail_mu_) = 0;
 
   // Checkpoint state, task thread only.
-  ChainTask* running_chain_ = nullptr;
+  internal::ChainTask* running_chain_ = nullptr;
   int64_t last_checkpoint_id_ = 0;  // the newest checkpoint this task has snapshotted
   int64_t notified_id_ = 0;         // the newest completion passed to the chain
   int64_t given_up_id_ = 0;         // barriers up to this id are ignored (aborted checkpoints)

@@ -12,6 +12,7 @@
 // to --output/malformed. --rate R replays the file at R lines per second per source subtask.
 #include "alerting.h"
 
+#include <sluice/connectors/files.h>
 #include <sluice/sluice.h>
 
 #include <chrono>
@@ -35,7 +36,8 @@ SLUICE_JOB(env, args) {
   sluice::OutputTag<std::string> malformed("malformed");
   // The parser is chained to the source (a pacing step behind a network edge would fill the
   // edge's buffers and hold back checkpoint barriers behind them).
-  auto readings = env.read_text_file(args.get("input")).process(alerting::Parse(malformed, rate));
+  auto readings = env.add_source(sluice::files::TextFileSource(args.get("input")))
+                      .process(alerting::Parse(malformed, rate));
   readings.name("Parse");
   readings
       .assign_timestamps_and_watermarks(
@@ -46,7 +48,8 @@ SLUICE_JOB(env, args) {
       .key_by(alerting::HostMetric)
       .window(sluice::TumblingEventTimeWindows::of(std::chrono::milliseconds(window)))
       .aggregate(alerting::StatsAggregate(), alerting::Report(threshold))
-      .sink_to(sluice::ExactlyOnceTextFileSink<std::string>(output));
+      .sink_to(sluice::files::ExactlyOnceTextFileSink<std::string>(output));
   readings.get_side_output(malformed).sink_to(
-      sluice::ExactlyOnceTextFileSink<std::string>(output + "/malformed"), "Malformed Lines");
+      sluice::files::ExactlyOnceTextFileSink<std::string>(output + "/malformed"),
+      "Malformed Lines");
 }

@@ -8,6 +8,7 @@
 // file sink in --output. Correct output: every key once, with count N and 0 violations.
 #include "sequence_count.h"
 
+#include <sluice/connectors/files.h>
 #include <sluice/sluice.h>
 
 #include <stdexcept>
@@ -25,6 +26,6 @@ SLUICE_JOB(env, args) {
   env.add_source(sequence_count::SequenceCountSource(keys, per_key, rate), "Key Sequences")
       .key_by([](const sequence_count::KeySeq& r) { return r.key; })
       .process(sequence_count::CountSequence(), "Count Sequence")
-      .sink_to(
-          sluice::ExactlyOnceTextFileSink<std::string>(args.get("output", "/tmp/sequence_count")));
+      .sink_to(sluice::files::ExactlyOnceTextFileSink<std::string>(
+          args.get("output", "/tmp/sequence_count")));
 }

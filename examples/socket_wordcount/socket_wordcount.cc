@@ -3,6 +3,7 @@
 //   sluice run build/examples/libsocket_wordcount.so -- --hostname localhost --port 9999
 //
 // and type lines into nc; the running counts appear in the TaskManager's output (log/*.out).
+#include <sluice/connectors/socket.h>
 #include <sluice/sluice.h>
 
 #include <sstream>
@@ -13,8 +14,8 @@ using WordCount = std::pair<std::string, int64_t>;
 
 SLUICE_JOB(env, args) {
   env.set_job_name("Socket WordCount");
-  env.socket_text_stream(args.get("hostname", "localhost"),
-                         static_cast<int>(args.get_int("port", 9999)))
+  env.add_source(sluice::sockets::SocketTextSource(args.get("hostname", "localhost"),
+                                                   static_cast<int>(args.get_int("port", 9999))))
       .flat_map([](const std::string& line, sluice::Collector<WordCount>& out) {
         std::istringstream in(line);
         std::string w;

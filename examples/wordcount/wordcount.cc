@@ -5,6 +5,7 @@
 // A word is a maximal run of bytes other than space, tab, CR and LF, compared byte for byte (so
 // UTF-8 text works). Output lines are `word,count`; counts are rolling updates, the largest count
 // of a word being its total. Without --output the counts are printed.
+#include <sluice/connectors/files.h>
 #include <sluice/sluice.h>
 
 #include <string>
@@ -18,7 +19,7 @@ bool is_separator(char c) { return c == ' ' || c == '\t' || c == '\r' || c == '\
 
 SLUICE_JOB(env, args) {
   env.set_job_name("WordCount");
-  auto counts = env.read_text_file(args.required("input"))
+  auto counts = env.add_source(sluice::files::TextFileSource(args.required("input")))
                     .flat_map([](const std::string& line, sluice::Collector<WordCount>& out) {
                       size_t i = 0, n = line.size();
                       while (i < n) {
@@ -32,7 +33,7 @@ SLUICE_JOB(env, args) {
                     .key_by([](const WordCount& wc) { return wc.first; })
                     .sum<1>();
   if (args.has("output")) {
-    counts.write_as_text(args.get("output"));
+    counts.add_sink(sluice::files::TextFileSink(args.get("output")));
   } else {
     counts.print();
   }

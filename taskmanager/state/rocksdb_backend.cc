@@ -46,7 +46,7 @@
 #include "absl/synchronization/mutex.h"
 #include "common/checkpoint_storage.h"
 #include "common/ids.h"
-#include "sluice/timers.h"
+#include "sluice/internal/timers.h"
 #include "spdlog/spdlog.h"
 #include "taskmanager/state/state_backend.h"
 
@@ -73,7 +73,7 @@ std::shared_ptr<RocksDbMemory> MakeRocksDbMemory(int64_t bytes, double write_buf
 namespace {
 
 namespace fs = std::filesystem;
-using state_internal::key_group_prefix;
+using internal::state_internal::key_group_prefix;
 
 constexpr char kBackendName[] = "rocksdb";
 constexpr size_t kBatchBytes = 4 << 20;  // restore: write batches of about this size
@@ -107,7 +107,8 @@ class TtlFilter final : public rocksdb::CompactionFilter {
   TtlFilter(int64_t ttl_ms, int64_t now_ms) : ttl_ms_(ttl_ms), now_ms_(now_ms) {}
   bool Filter(int, const rocksdb::Slice&, const rocksdb::Slice& value, std::string*,
               bool*) const override {
-    return now_ms_ - state_internal::stored_touched_ms({value.data(), value.size()}) >= ttl_ms_;
+    return now_ms_ - internal::state_internal::stored_touched_ms({value.data(), value.size()}) >=
+           ttl_ms_;
   }
   const char* Name() const override { return "sluice.TtlFilter"; }
 
@@ -245,7 +246,7 @@ class Instance {
 };
 
 // The entries of one state: a column family.
-class FamilyStore final : public KvStore {
+class FamilyStore final : public internal::KvStore {
  public:
   FamilyStore(Instance& instance, rocksdb::ColumnFamilyHandle* family, std::string name)
       : instance_(instance), family_(family), name_(std::move(name)) {}
@@ -311,7 +312,7 @@ uint64_t WriteCanonical(rocksdb::DB* db, rocksdb::ColumnFamilyHandle* family,
   for (it->Seek(prefix); it->Valid() && it->key().starts_with(prefix); it->Next()) {
     std::string_view k(it->key().data(), it->key().size());
     std::string_view v(it->value().data(), it->value().size());
-    n += state_internal::append_stored_entry(o, k, v, ttl_ms, now);
+    n += internal::state_internal::append_stored_entry(o, k, v, ttl_ms, now);
   }
   Instance::Check(it->status(), "cannot read a snapshot", db->GetName());
   return n;
@@ -322,9 +323,9 @@ void PutCanonical(rocksdb::WriteBatch& batch, rocksdb::ColumnFamilyHandle* famil
                   DataInput& in, uint64_t count) {
   std::string value;
   for (uint64_t i = 0; i < count; ++i) {
-    state_internal::Entry e = state_internal::read_entry(in);
-    state_internal::make_stored_value(value, e.touched_ms, e.value);
-    batch.Put(family, state_internal::store_key(kg, e.key), value);
+    internal::state_internal::Entry e = internal::state_internal::read_entry(in);
+    internal::state_internal::make_stored_value(value, e.touched_ms, e.value);
+    batch.Put(family, internal::state_internal::store_key(kg, e.key), value);
   }
 }
 
@@ -333,7 +334,7 @@ void PutCanonical(rocksdb::WriteBatch& batch, rocksdb::ColumnFamilyHandle* famil
 // failed may have been removed.
 class UploadTracker {
  public:
-  using Files = std::map<std::string, StoreFile>;  // by name in the instance
+  using Files = std::map<std::string, internal::StoreFile>;  // by name in the instance
   Files Confirmed() const ABSL_LOCKS_EXCLUDED(mu_) {
     absl::MutexLock lock(&mu_);
     return confirmed_;
@@ -363,7 +364,7 @@ struct FileNaming {
 };
 
 // The deferred part of an incremental snapshot: stores the files of a local RocksDB checkpoint.
-class IncrementalUpload final : public DeferredSnapshot {
+class IncrementalUpload final : public internal::DeferredSnapshot {
  public:
   IncrementalUpload(std::shared_ptr<Instance> instance, std::shared_ptr<UploadTracker> tracker,
                     std::string local_dir, UploadTracker::Files base, FileNaming naming,
@@ -379,8 +380,9 @@ class IncrementalUpload final : public DeferredSnapshot {
     fs::remove_all(local_dir_, ec);
   }
 
-  void complete(const std::string& job_dir, int64_t checkpoint_id, OperatorSnapshot& out) override {
-    NativeSnapshot snap;
+  void complete(const std::string& job_dir, int64_t checkpoint_id,
+                internal::OperatorSnapshot& out) override {
+    internal::NativeSnapshot snap;
     snap.backend = kBackendName;
     snap.first_key_group = range_.first;
     snap.last_key_group = range_.last;
@@ -396,7 +398,7 @@ class IncrementalUpload final : public DeferredSnapshot {
       std::string from = absl::StrCat(local_dir_, "/", name);
       uint64_t size = fs::file_size(from);
       bool is_sst = name.size() > 4 && name.compare(name.size() - 4, 4, ".sst") == 0;
-      StoreFile f;
+      internal::StoreFile f;
       auto known = base_.find(name);
       if (is_sst && known != base_.end() && known->second.size == size) {
         f = known->second;  // stored by an earlier checkpoint: SST files never change
@@ -427,7 +429,7 @@ class IncrementalUpload final : public DeferredSnapshot {
 };
 
 // The deferred part of a full snapshot: the canonical key groups, read at a RocksDB snapshot.
-class FullSnapshotWrite final : public DeferredSnapshot {
+class FullSnapshotWrite final : public internal::DeferredSnapshot {
  public:
   struct Family {
     std::string name;
@@ -443,7 +445,7 @@ class FullSnapshotWrite final : public DeferredSnapshot {
         now_(now) {}
   ~FullSnapshotWrite() override { instance_->db()->ReleaseSnapshot(snapshot_); }
 
-  void complete(const std::string&, int64_t, OperatorSnapshot& out) override {
+  void complete(const std::string&, int64_t, internal::OperatorSnapshot& out) override {
     std::string entries;
     for (int kg = range_.first; kg <= range_.last; ++kg) {
       std::string bytes;
@@ -452,7 +454,7 @@ class FullSnapshotWrite final : public DeferredSnapshot {
         entries.clear();
         uint64_t n =
             WriteCanonical(instance_->db(), f.handle, snapshot_, kg, f.ttl_ms, now_, entries);
-        if (n > 0) state_internal::write_section(o, f.name, n, entries);
+        if (n > 0) internal::state_internal::write_section(o, f.name, n, entries);
       }
       if (!bytes.empty()) out.key_groups[kg] = std::move(bytes);
     }
@@ -466,11 +468,11 @@ class FullSnapshotWrite final : public DeferredSnapshot {
   int64_t now_;
 };
 
-class RocksDbKeyedStateBackend final : public KeyedStateBackend {
+class RocksDbKeyedStateBackend final : public internal::KeyedStateBackend {
  public:
   RocksDbKeyedStateBackend(const StateBackendOptions& options, const BackendSite& site,
                            KeyGroupRange range)
-      : KeyedStateBackend(range, site.now_ms),
+      : internal::KeyedStateBackend(range, site.now_ms),
         options_(options),
         site_(site),
         range_(range),
@@ -492,8 +494,8 @@ class RocksDbKeyedStateBackend final : public KeyedStateBackend {
         std::make_shared<Instance>(root, options, std::make_shared<TtlRegistry>(site.now_ms));
   }
 
-  void restore(const OperatorSnapshot& in) override {
-    for (const NativeSnapshot& n : in.native) {
+  void restore(const internal::OperatorSnapshot& in) override {
+    for (const internal::NativeSnapshot& n : in.native) {
       if (n.backend != kBackendName) {
         throw std::invalid_argument(
             absl::StrCat("the checkpoint holds keyed state in the ", n.backend,
@@ -521,7 +523,7 @@ class RocksDbKeyedStateBackend final : public KeyedStateBackend {
     }
   }
 
-  void snapshot(OperatorSnapshot& out, int64_t checkpoint_id) override {
+  void snapshot(internal::OperatorSnapshot& out, int64_t checkpoint_id) override {
     EnsureOpen();
     rocksdb::DB* db = instance_->db();
     if (options_.incremental) {
@@ -571,7 +573,8 @@ class RocksDbKeyedStateBackend final : public KeyedStateBackend {
     for (const auto& [name, t] : tables_) t.table->append_keys(kg, keys);
   }
 
-  StateTableBase& create_table(const std::string& name, const TableFactory& factory) override {
+  internal::StateTableBase& create_table(const std::string& name,
+                                         const internal::TableFactory& factory) override {
     if (tables_.count(name)) throw std::logic_error("state '" + name + "' has a table already");
     EnsureOpen();
     rocksdb::ColumnFamilyHandle* family = instance_->Family(name);
@@ -582,7 +585,7 @@ class RocksDbKeyedStateBackend final : public KeyedStateBackend {
     CheckFirstValue(name, family, factory);
     t.table = factory.make_store_table(ctx_, *t.store);
     // A timer queue reads past a section, which is then read into it.
-    t.timers = dynamic_cast<TimerQueue*>(t.table.get()) != nullptr;
+    t.timers = dynamic_cast<internal::TimerQueue*>(t.table.get()) != nullptr;
     if (t.timers) ReadSections(name, *t.table, TakeSections(family));
     return *tables_.emplace(name, std::move(t)).first->second.table;
   }
@@ -591,7 +594,7 @@ class RocksDbKeyedStateBackend final : public KeyedStateBackend {
   struct Table {
     std::unique_ptr<FamilyStore> store;
     rocksdb::ColumnFamilyHandle* family = nullptr;
-    std::unique_ptr<StateTableBase> table;
+    std::unique_ptr<internal::StateTableBase> table;
     bool timers = false;  // a timer queue: may have canonical sections to read in
   };
 
@@ -617,7 +620,7 @@ class RocksDbKeyedStateBackend final : public KeyedStateBackend {
     return sections;
   }
   // Adds the entries of `sections` (from TakeSections) to the table of state `name`.
-  void ReadSections(const std::string& name, StateTableBase& table,
+  void ReadSections(const std::string& name, internal::StateTableBase& table,
                     const std::map<int, std::string>& sections) {
     for (const auto& [kg, bytes] : sections) {
       try {
@@ -634,7 +637,7 @@ class RocksDbKeyedStateBackend final : public KeyedStateBackend {
   // Throws SerializationError naming the state when its first stored value is not of the
   // declared type.
   void CheckFirstValue(const std::string& name, rocksdb::ColumnFamilyHandle* family,
-                       const TableFactory& factory) {
+                       const internal::TableFactory& factory) {
     std::unique_ptr<rocksdb::Iterator> it(
         instance_->db()->NewIterator(rocksdb::ReadOptions(), family));
     it->Seek(key_group_prefix(range_.first));
@@ -648,10 +651,10 @@ class RocksDbKeyedStateBackend final : public KeyedStateBackend {
   }
 
   // Copies the files of `snap` from checkpoint storage into `dir`.
-  void Download(const NativeSnapshot& snap, const std::string& dir) {
+  void Download(const internal::NativeSnapshot& snap, const std::string& dir) {
     std::error_code ec;
     fs::create_directories(dir, ec);
-    for (const StoreFile& f : snap.files) {
+    for (const internal::StoreFile& f : snap.files) {
       std::string from = absl::StrCat(site_.restore_dir, "/", f.path);
       if (!fs::exists(from, ec)) {
         throw std::runtime_error(absl::StrCat("checkpoint file '", from,
@@ -669,7 +672,7 @@ class RocksDbKeyedStateBackend final : public KeyedStateBackend {
 
   // Inserts the entries of this subtask's key groups from another instance's snapshot (one taken
   // at another parallelism).
-  void Ingest(const NativeSnapshot& snap, size_t index) {
+  void Ingest(const internal::NativeSnapshot& snap, size_t index) {
     std::string dir = absl::StrCat(instance_->root(), "/restore-", index);
     Download(snap, dir);
     std::map<std::string, rocksdb::ColumnFamilyHandle*> families;
@@ -709,7 +712,7 @@ class RocksDbKeyedStateBackend final : public KeyedStateBackend {
     }
     DataInput in(bytes);
     while (!in.at_end()) {
-      std::string name(state_internal::read_bytes(in));
+      std::string name(internal::state_internal::read_bytes(in));
       uint64_t count = in.read_varint();
       rocksdb::WriteBatch batch;
       try {
@@ -717,10 +720,10 @@ class RocksDbKeyedStateBackend final : public KeyedStateBackend {
         DataInput start = in;
         bool namespaces = false;
         for (uint64_t i = 0; i < count; ++i) {
-          state_internal::read_bytes(in);
-          namespaces |= !state_internal::read_bytes(in).empty();
+          internal::state_internal::read_bytes(in);
+          namespaces |= !internal::state_internal::read_bytes(in).empty();
           in.read_view(sizeof(int64_t));
-          state_internal::read_bytes(in);
+          internal::state_internal::read_bytes(in);
         }
         if (namespaces) {
           std::string_view section = start.read_view(start.remaining() - in.remaining());
@@ -759,11 +762,11 @@ class RocksDbKeyedStateBackend final : public KeyedStateBackend {
 
 }  // namespace
 
-void CompactRocksDb(KeyedStateBackend& backend) {
+void CompactRocksDb(internal::KeyedStateBackend& backend) {
   if (auto* r = dynamic_cast<RocksDbKeyedStateBackend*>(&backend)) r->Compact();
 }
 
-std::unique_ptr<KeyedStateBackend> CreateRocksDbKeyedStateBackend(
+std::unique_ptr<internal::KeyedStateBackend> CreateRocksDbKeyedStateBackend(
     const StateBackendOptions& options, const BackendSite& site, KeyGroupRange range) {
   return std::make_unique<RocksDbKeyedStateBackend>(options, site, range);
 }

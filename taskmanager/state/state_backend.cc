@@ -22,13 +22,12 @@ absl::StatusOr<StateBackendOptions> StateBackendOptionsFor(
   return o;
 }
 
-std::unique_ptr<KeyedStateBackend> CreateKeyedStateBackend(const StateBackendOptions& options,
-                                                           const BackendSite& site,
-                                                           KeyGroupRange range) {
+std::unique_ptr<internal::KeyedStateBackend> CreateKeyedStateBackend(
+    const StateBackendOptions& options, const BackendSite& site, KeyGroupRange range) {
   if (options.type == StateBackendOptions::Type::kRocksDb) {
     return CreateRocksDbKeyedStateBackend(options, site, range);
   }
-  return std::make_unique<HeapKeyedStateBackend>(range, site.now_ms);
+  return std::make_unique<internal::HeapKeyedStateBackend>(range, site.now_ms);
 }
 
 }  // namespace sluice

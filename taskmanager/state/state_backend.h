@@ -20,6 +20,7 @@
 
 #include "absl/status/statusor.h"
 #include "common/config.h"
+#include "sluice/internal/heap_backend.h"
 #include "sluice/state.h"
 
 namespace sluice {
@@ -62,16 +63,15 @@ struct BackendSite {
 
 // A keyed state backend for key groups `range`. Throws std::runtime_error (naming the directory)
 // when RocksDB cannot create its instance.
-std::unique_ptr<KeyedStateBackend> CreateKeyedStateBackend(const StateBackendOptions& options,
-                                                           const BackendSite& site,
-                                                           KeyGroupRange range);
+std::unique_ptr<internal::KeyedStateBackend> CreateKeyedStateBackend(
+    const StateBackendOptions& options, const BackendSite& site, KeyGroupRange range);
 
 // The RocksDB backend alone (tests and benchmarks).
-std::unique_ptr<KeyedStateBackend> CreateRocksDbKeyedStateBackend(
+std::unique_ptr<internal::KeyedStateBackend> CreateRocksDbKeyedStateBackend(
     const StateBackendOptions& options, const BackendSite& site, KeyGroupRange range);
 
 // Compacts every column family of a RocksDB backend now (expired entries are dropped by
 // compactions); does nothing for another backend. For tests and benchmarks.
-void CompactRocksDb(KeyedStateBackend& backend);
+void CompactRocksDb(internal::KeyedStateBackend& backend);
 
 }  // namespace sluice

@@ -18,6 +18,7 @@
 // function that is about to fail first creates `<marker-dir>/<fault>` with O_CREAT|O_EXCL, and
 // only the one that created it throws. A test gives every run a fresh marker folder.
 #include <fcntl.h>
+#include <sluice/connectors/files.h>
 #include <sluice/sluice.h>
 #include <unistd.h>
 
@@ -195,6 +196,6 @@ SLUICE_JOB(env, args) {
   }
   stream.key_by([](const KeySeq& r) { return r.key; })
       .process(sequence_count::CountSequence(), "Count Sequence")
-      .sink_to(
-          sluice::ExactlyOnceTextFileSink<std::string>(args.get("output", "/tmp/sequence_count")));
+      .sink_to(sluice::files::ExactlyOnceTextFileSink<std::string>(
+          args.get("output", "/tmp/sequence_count")));
 }

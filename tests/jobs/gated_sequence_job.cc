@@ -7,6 +7,7 @@
 //   --gate FILE      end only once FILE exists (required)
 //   --gate-timeout-s S  end anyway after S seconds (default 120), so a forgotten gate cannot
 //                    hold a job forever
+#include <sluice/connectors/files.h>
 #include <sluice/sluice.h>
 
 #include <chrono>
@@ -63,5 +64,5 @@ SLUICE_JOB(env, args) {
       .map([keys](int64_t n) { return KV(n % keys, n); })
       .key_by([](const KV& kv) { return kv.first; })
       .sum<1>()
-      .write_as_text(args.required("output"));
+      .add_sink(sluice::files::TextFileSink(args.required("output")));
 }

@@ -16,6 +16,7 @@
 //                     whose timers did not fire as often as it registered them counts a
 //                     violation (default 0: no timers)
 //   --output DIR      committed part files of `key,count,violations` lines (required)
+#include <sluice/connectors/files.h>
 #include <sluice/sluice.h>
 
 #include <chrono>
@@ -155,5 +156,5 @@ SLUICE_JOB(env, args) {
                  "Key Passes")
       .key_by([](const KeySeq& r) { return r.key; })
       .process(CountInOrder(timer_every), "Count In Order")
-      .sink_to(sluice::ExactlyOnceTextFileSink<std::string>(args.required("output")));
+      .sink_to(sluice::files::ExactlyOnceTextFileSink<std::string>(args.required("output")));
 }

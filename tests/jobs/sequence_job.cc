@@ -3,6 +3,7 @@
 //   --keys K         key = n % K (default 100)
 //   --sleep-us U     microseconds each sink record takes (a deliberately slow sink; default 0)
 //   --output DIR     write `key,sum` lines (default: discard)
+#include <sluice/connectors/files.h>
 #include <sluice/sluice.h>
 
 #include <chrono>
@@ -35,7 +36,7 @@ SLUICE_JOB(env, args) {
                   .key_by([](const KV& kv) { return kv.first; })
                   .sum<1>();
   if (args.has("output")) {
-    sums.write_as_text(args.get("output"));
+    sums.add_sink(sluice::files::TextFileSink(args.get("output")));
   } else {
     sums.add_sink(SlowDiscard(args.get_int("sleep-us", 0)));
   }

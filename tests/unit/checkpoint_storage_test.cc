@@ -17,6 +17,7 @@
 #include <vector>
 
 #include "absl/strings/str_cat.h"
+#include "sluice/internal/heap_backend.h"
 #include "sluice/keys.h"
 #include "sluice/serializer.h"
 #include "sluice/state.h"
@@ -92,17 +93,17 @@ class CheckpointStorageTest : public ::testing::Test {
     std::sort(names.begin(), names.end());
     return names;
   }
-  static std::vector<OperatorSnapshot> Sample() {
-    OperatorSnapshot a;
+  static std::vector<internal::OperatorSnapshot> Sample() {
+    internal::OperatorSnapshot a;
     a.node_id = 0;
     a.lists["offsets"] = {serialize<int64_t>(1), serialize<int64_t>(2), ""};
     a.lists["empty"] = {};
-    OperatorSnapshot b;
+    internal::OperatorSnapshot b;
     b.node_id = 3;
     b.key_groups[0] = std::string("with\0nul", 8);
     b.key_groups[77] = std::string(3 << 20, 'k');  // larger than the writer's buffer
     b.key_groups[127] = "z";
-    NativeSnapshot n;
+    internal::NativeSnapshot n;
     n.backend = "rocksdb";
     n.first_key_group = 0;
     n.last_key_group = 63;
@@ -111,8 +112,8 @@ class CheckpointStorageTest : public ::testing::Test {
     b.native.push_back(n);
     return {a, b};
   }
-  static void ExpectEqual(const std::vector<OperatorSnapshot>& got,
-                          const std::vector<OperatorSnapshot>& want) {
+  static void ExpectEqual(const std::vector<internal::OperatorSnapshot>& got,
+                          const std::vector<internal::OperatorSnapshot>& want) {
     ASSERT_EQ(got.size(), want.size());
     for (size_t i = 0; i < got.size(); ++i) {
       EXPECT_EQ(got[i].node_id, want[i].node_id);
@@ -120,8 +121,8 @@ class CheckpointStorageTest : public ::testing::Test {
       EXPECT_EQ(got[i].key_groups, want[i].key_groups);
       ASSERT_EQ(got[i].native.size(), want[i].native.size());
       for (size_t k = 0; k < got[i].native.size(); ++k) {
-        const NativeSnapshot& g = got[i].native[k];
-        const NativeSnapshot& w = want[i].native[k];
+        const internal::NativeSnapshot& g = got[i].native[k];
+        const internal::NativeSnapshot& w = want[i].native[k];
         EXPECT_EQ(g.backend, w.backend);
         EXPECT_EQ(g.first_key_group, w.first_key_group);
         EXPECT_EQ(g.last_key_group, w.last_key_group);
@@ -319,23 +320,24 @@ TEST(NarrowSnapshotsTest, KeyGroupsOfTwoSubtasksGoToTheirOwnersAmongThree) {
   auto key_group = [](int64_t k) {
     return key_group_for_hash(KeyHash<int64_t>{}(k), kMaxParallelism);
   };
-  std::vector<std::vector<OperatorSnapshot>> by_subtask;
+  std::vector<std::vector<internal::OperatorSnapshot>> by_subtask;
   for (int i = 0; i < 2; ++i) {
-    HeapKeyedStateBackend b(key_group_range(i, kMaxParallelism, 2));
+    internal::HeapKeyedStateBackend b(key_group_range(i, kMaxParallelism, 2));
     auto& v = b.get<ValueState<int64_t>>(ValueStateDescriptor<int64_t>("v"));
     for (int64_t k = 0; k < 500; ++k) {
       if (subtask_for_key_group(key_group(k), kMaxParallelism, 2) != i) continue;
       b.set_current_key(serialize(k), key_group(k));
       v.update(k * 2);
     }
-    OperatorSnapshot s;
+    internal::OperatorSnapshot s;
     s.node_id = 4;
     b.snapshot(s);
     by_subtask.push_back({s});
   }
   std::map<int64_t, int64_t> found;
   for (int j = 0; j < 3; ++j) {
-    std::vector<OperatorSnapshot> mine = NarrowSnapshots(by_subtask, j, 3, kMaxParallelism);
+    std::vector<internal::OperatorSnapshot> mine =
+        NarrowSnapshots(by_subtask, j, 3, kMaxParallelism);
     ASSERT_EQ(mine.size(), 1u);
     EXPECT_EQ(mine[0].node_id, 4);
     KeyGroupRange range = key_group_range(j, kMaxParallelism, 3);
@@ -343,7 +345,7 @@ TEST(NarrowSnapshotsTest, KeyGroupsOfTwoSubtasksGoToTheirOwnersAmongThree) {
       EXPECT_GE(kg, range.first);
       EXPECT_LE(kg, range.last);
     }
-    HeapKeyedStateBackend b(range);
+    internal::HeapKeyedStateBackend b(range);
     b.restore(mine[0]);
     auto& v = b.get<ValueState<int64_t>>(ValueStateDescriptor<int64_t>("v"));
     b.for_each_key([&](const std::string& key) {
@@ -357,11 +359,11 @@ TEST(NarrowSnapshotsTest, KeyGroupsOfTwoSubtasksGoToTheirOwnersAmongThree) {
 
 // A native snapshot (a store's files) goes to every new subtask whose key groups it overlaps.
 TEST(NarrowSnapshotsTest, NativeSnapshotsGoToEverySubtaskTheyOverlap) {
-  std::vector<std::vector<OperatorSnapshot>> by_subtask(2);
+  std::vector<std::vector<internal::OperatorSnapshot>> by_subtask(2);
   for (int i = 0; i < 2; ++i) {
-    OperatorSnapshot s;
+    internal::OperatorSnapshot s;
     s.node_id = 2;
-    NativeSnapshot n;
+    internal::NativeSnapshot n;
     n.backend = "rocksdb";
     n.first_key_group = i * 64;
     n.last_key_group = i * 64 + 63;
@@ -372,7 +374,7 @@ TEST(NarrowSnapshotsTest, NativeSnapshotsGoToEverySubtaskTheyOverlap) {
   auto firsts = [&](int j) {
     std::vector<int> out;
     // Held here: a range-for over a member of the temporary would read it after its end.
-    std::vector<OperatorSnapshot> narrowed = NarrowSnapshots(by_subtask, j, 3, 128);
+    std::vector<internal::OperatorSnapshot> narrowed = NarrowSnapshots(by_subtask, j, 3, 128);
     for (const auto& n : narrowed.at(0).native) {
       out.push_back(n.first_key_group);
     }
@@ -384,10 +386,10 @@ TEST(NarrowSnapshotsTest, NativeSnapshotsGoToEverySubtaskTheyOverlap) {
 }
 
 // Operator snapshots of node 1 with list "l" holding `n[i]` elements "<i>.<e>" at old subtask i.
-std::vector<std::vector<OperatorSnapshot>> ListSnapshots(const std::vector<int>& n) {
-  std::vector<std::vector<OperatorSnapshot>> by_subtask;
+std::vector<std::vector<internal::OperatorSnapshot>> ListSnapshots(const std::vector<int>& n) {
+  std::vector<std::vector<internal::OperatorSnapshot>> by_subtask;
   for (size_t i = 0; i < n.size(); ++i) {
-    OperatorSnapshot s;
+    internal::OperatorSnapshot s;
     s.node_id = 1;
     for (int e = 0; e < n[i]; ++e) s.lists["l"].push_back(absl::StrCat(i, ".", e));
     s.lists["other"] = {absl::StrCat("o", i)};
@@ -401,7 +403,7 @@ TEST(NarrowSnapshotsTest, OperatorListsFromTwoSubtasksSpreadOverThree) {
   std::vector<std::vector<std::string>> parts;
   std::vector<std::string> others;
   for (int j = 0; j < 3; ++j) {
-    std::vector<OperatorSnapshot> mine = NarrowSnapshots(by_subtask, j, 3, 128);
+    std::vector<internal::OperatorSnapshot> mine = NarrowSnapshots(by_subtask, j, 3, 128);
     ASSERT_EQ(mine.size(), 1u) << j;
     EXPECT_THAT(mine[0].key_groups, IsEmpty());
     parts.push_back(mine[0].lists.count("l") ? mine[0].lists.at("l") : std::vector<std::string>{});
@@ -418,7 +420,7 @@ TEST(NarrowSnapshotsTest, OperatorListsFromTwoSubtasksSpreadOverThree) {
 
 TEST(NarrowSnapshotsTest, OperatorListsFromThreeSubtasksIntoOne) {
   auto by_subtask = ListSnapshots({2, 0, 3});
-  std::vector<OperatorSnapshot> mine = NarrowSnapshots(by_subtask, 0, 1, 128);
+  std::vector<internal::OperatorSnapshot> mine = NarrowSnapshots(by_subtask, 0, 1, 128);
   ASSERT_EQ(mine.size(), 1u);
   EXPECT_THAT(mine[0].lists.at("l"), ElementsAre("0.0", "0.1", "2.0", "2.1", "2.2"));
   EXPECT_THAT(mine[0].lists.at("other"), ElementsAre("o0", "o1", "o2"));
@@ -426,12 +428,12 @@ TEST(NarrowSnapshotsTest, OperatorListsFromThreeSubtasksIntoOne) {
 
 TEST(NarrowSnapshotsTest, SameParallelismKeepsEachSubtasksListsAndDropsEmptySnapshots) {
   auto by_subtask = ListSnapshots({1, 4});
-  OperatorSnapshot keyed;
+  internal::OperatorSnapshot keyed;
   keyed.node_id = 2;
   keyed.key_groups[0] = "kg0";  // owned by subtask 0 of 2
   by_subtask[1].push_back(keyed);
-  std::vector<OperatorSnapshot> s0 = NarrowSnapshots(by_subtask, 0, 2, 128);
-  std::vector<OperatorSnapshot> s1 = NarrowSnapshots(by_subtask, 1, 2, 128);
+  std::vector<internal::OperatorSnapshot> s0 = NarrowSnapshots(by_subtask, 0, 2, 128);
+  std::vector<internal::OperatorSnapshot> s1 = NarrowSnapshots(by_subtask, 1, 2, 128);
   ASSERT_EQ(s0.size(), 2u);
   EXPECT_EQ(s0[0].lists, by_subtask[0][0].lists);
   EXPECT_EQ(s0[1].node_id, 2);

@@ -37,7 +37,7 @@ constexpr auto* TimestampedBuffer = &testing_support::TimestampedBuffer<Ev>;
 
 // One channel; keeps records (with the timestamp written before each when `timestamped`),
 // watermarks and idleness changes in the order they were sent.
-class EventWriter final : public RecordWriter {
+class EventWriter final : public internal::RecordWriter {
  public:
   int num_channels() const override { return 1; }
   std::string& buffer(int) override { return open_; }
@@ -104,7 +104,7 @@ TEST(EventTimeTest, AssignerStampsRecordsAndEmitsPeriodicWatermarksThenTheMaximu
   TestRuntime rt;
   rt.SetProcessingTime(1000);
   EventWriter w;
-  auto task = env.build_chain({0, 1}, {{1, 2, 0, Partitioner::kHash, &w}}, rt);
+  auto task = env.build_chain({0, 1}, {{1, 2, 0, internal::Partitioner::kHash, &w}}, rt);
   task->initialize_state(nullptr);
   task->open();
   EXPECT_EQ(rt.callback_time(), 1000 + 200) << "the default pipeline.auto-watermark-interval";
@@ -135,7 +135,7 @@ TEST(EventTimeTest, IdlenessMarksTheOutputIdleUntilTheNextRecord) {
   TestRuntime rt;
   rt.SetProcessingTime(0);
   EventWriter w;
-  auto task = env.build_chain({0, 1}, {{1, 2, 0, Partitioner::kForward, &w}}, rt);
+  auto task = env.build_chain({0, 1}, {{1, 2, 0, internal::Partitioner::kForward, &w}}, rt);
   task->initialize_state(nullptr);
   task->open();
   for (int64_t now : {200, 400, 600, 800}) {
@@ -252,7 +252,7 @@ TEST(EventTimeTest, TimersAreStoredInCheckpointsAndRestoredAtAnyParallelism) {
   for (const Ev& e : input)
     expected_processing.push_back(e.key + "@" + std::to_string(5000 + e.ts) + "p");
 
-  std::vector<OperatorSnapshot> snaps;
+  std::vector<internal::OperatorSnapshot> snaps;
   {
     StreamExecutionEnvironment env;
     auto out = KeyedTimerJob(env, Both());
@@ -276,7 +276,7 @@ TEST(EventTimeTest, TimersAreStoredInCheckpointsAndRestoredAtAnyParallelism) {
     TestRuntime rt(subtask, 2);
     rt.SetProcessingTime(5200);  // the processing-time timers up to 5200 are overdue
     auto task = env.build_chain({2, 3}, {}, rt);
-    std::vector<OperatorSnapshot> mine = NarrowSnapshots({snaps}, subtask, 2, 128);
+    std::vector<internal::OperatorSnapshot> mine = NarrowSnapshots({snaps}, subtask, 2, 128);
     task->initialize_state(&mine);
     task->open();
     ASSERT_NE(rt.callback_time(), kNoTimestamp) << "overdue timers ask for a callback at once";
@@ -319,7 +319,7 @@ TEST(EventTimeTest, SideOutputChainedBehindItsOperator) {
   evens.add_sink(main);                                             // node 4
   TestRuntime rt;
   EventWriter w;  // the main output leaves the chain
-  auto task = env.build_chain({0, 1, 2, 3}, {{1, 4, 0, Partitioner::kForward, &w}}, rt);
+  auto task = env.build_chain({0, 1, 2, 3}, {{1, 4, 0, internal::Partitioner::kForward, &w}}, rt);
   task->initialize_state(nullptr);
   task->open();
   task->run_source();
@@ -338,7 +338,7 @@ TEST(EventTimeTest, SideOutputOverTheNetworkAndUnconsumedTagsAreDropped) {
   evens.get_side_output(odd).add_sink(side);                        // nodes 3, 4
   TestRuntime rt;
   EventWriter w;
-  auto task = env.build_chain({0, 1, 2}, {{1, 3, 0, Partitioner::kForward, &w}}, rt);
+  auto task = env.build_chain({0, 1, 2}, {{1, 3, 0, internal::Partitioner::kForward, &w}}, rt);
   task->initialize_state(nullptr);
   task->open();
   task->run_source();
@@ -437,7 +437,7 @@ TEST(ConnectTest, KeyedCoProcessSharesStateAndTimersBetweenItsInputs) {
   out->clear();
 
   // Restored from a checkpoint, "b" still waits for its rate and "a" keeps its timer.
-  std::vector<OperatorSnapshot> snaps = task->snapshot_state(1);
+  std::vector<internal::OperatorSnapshot> snaps = task->snapshot_state(1);
   backend_of_environment.maker().Complete(snaps, 1);
   StreamExecutionEnvironment env2;
   auto out2 = EnrichJob(env2);
@@ -535,8 +535,8 @@ TEST(ConnectTest, WindowedJoinAndCoGroupOfTwoStreams) {
     // Nodes: 0 clicks, 1 stamp, 2 views, 3 stamp, 4 and 5 the tagging maps, 6 the window, 7 sink.
     TestRuntime rt;
     EventWriter w1, w2;
-    auto a = env.build_chain({0, 1, 4}, {{4, 6, 0, Partitioner::kHash, &w1}}, rt);
-    auto b = env.build_chain({2, 3, 5}, {{5, 6, 1, Partitioner::kHash, &w2}}, rt);
+    auto a = env.build_chain({0, 1, 4}, {{4, 6, 0, internal::Partitioner::kHash, &w1}}, rt);
+    auto b = env.build_chain({2, 3, 5}, {{5, 6, 1, internal::Partitioner::kHash, &w2}}, rt);
     auto win = env.build_chain({6, 7}, {}, rt);
     for (auto* t : {a.get(), b.get(), win.get()}) {
       t->initialize_state(nullptr);

@@ -41,7 +41,8 @@ std::vector<EdgeView> Edges(const proto::JobGraph& g) {
   std::vector<EdgeView> out;
   for (const auto& e : g.edges()) {
     out.push_back({e.source_vertex(), e.source_node(), e.target_vertex(), e.target_node(),
-                   e.target_input(), partitioner_name(PartitionerFromProto(e.partitioner()))});
+                   e.target_input(),
+                   internal::partitioner_name(PartitionerFromProto(e.partitioner()))});
   }
   return out;
 }
@@ -303,13 +304,17 @@ TEST(JobGraphTest, SlotsNeededIsTheWidestVertex) {
 }
 
 TEST(JobGraphTest, PartitionersOnTheWire) {
-  for (Partitioner p : {Partitioner::kForward, Partitioner::kRebalance, Partitioner::kRescale,
-                        Partitioner::kHash, Partitioner::kBroadcast, Partitioner::kCustom}) {
-    EXPECT_NE(PartitionerToProto(p), proto::PARTITIONER_UNSPECIFIED) << partitioner_name(p);
-    EXPECT_EQ(PartitionerFromProto(PartitionerToProto(p)), p) << partitioner_name(p);
+  for (internal::Partitioner p :
+       {internal::Partitioner::kForward, internal::Partitioner::kRebalance,
+        internal::Partitioner::kRescale, internal::Partitioner::kHash,
+        internal::Partitioner::kBroadcast, internal::Partitioner::kCustom}) {
+    EXPECT_NE(PartitionerToProto(p), proto::PARTITIONER_UNSPECIFIED)
+        << internal::partitioner_name(p);
+    EXPECT_EQ(PartitionerFromProto(PartitionerToProto(p)), p) << internal::partitioner_name(p);
   }
-  EXPECT_EQ(PartitionerFromProto(static_cast<proto::Partitioner>(99)), Partitioner::kDefault);
-  EXPECT_EQ(PartitionerFromProto(proto::PARTITIONER_UNSPECIFIED), Partitioner::kDefault);
+  EXPECT_EQ(PartitionerFromProto(static_cast<proto::Partitioner>(99)),
+            internal::Partitioner::kDefault);
+  EXPECT_EQ(PartitionerFromProto(proto::PARTITIONER_UNSPECIFIED), internal::Partitioner::kDefault);
 }
 
 TEST(JobGraphTest, JsonHasTheVerticesAndEdges) {

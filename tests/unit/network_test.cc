@@ -28,7 +28,7 @@ using ::testing::HasSubstr;
 
 Buffer Data(std::string bytes) {
   Buffer b;
-  b.kind = BufferKind::kData;
+  b.kind = internal::BufferKind::kData;
   b.data = std::move(bytes);
   return b;
 }
@@ -96,13 +96,13 @@ TEST(BufferQueueTest, FifoUpToCapacity) {
 TEST(BufferQueueTest, EventsKeepTheirKindAndValues) {
   BufferQueue q(2);
   Buffer b;
-  b.kind = BufferKind::kBarrier;
+  b.kind = internal::BufferKind::kBarrier;
   b.value = 12;
   b.value2 = 34;
   ASSERT_TRUE(q.Push(b, nullptr));
   auto got = q.TryPop();
   ASSERT_TRUE(got.has_value());
-  EXPECT_EQ(got->kind, BufferKind::kBarrier);
+  EXPECT_EQ(got->kind, internal::BufferKind::kBarrier);
   EXPECT_EQ(got->value, 12);
   EXPECT_EQ(got->value2, 34);
 }
@@ -242,7 +242,7 @@ TEST(ResultPartitionTest, FlushesABufferWhenItFills) {
 
   auto b = p.subpartition(0)->TryPop();
   ASSERT_TRUE(b.has_value());
-  EXPECT_EQ(b->kind, BufferKind::kData);
+  EXPECT_EQ(b->kind, internal::BufferKind::kData);
   EXPECT_THAT(Records(b->data), ElementsAre(1, 2));
 }
 
@@ -273,29 +273,29 @@ TEST(ResultPartitionTest, BroadcastEventFollowsTheDataOnEverySubpartition) {
   ResultPartition p("job-a/v0/s2", 2, 1024, 8, nullptr);
   WriteRecord(p, 0, 5);
   WriteRecord(p, 0, 6);
-  p.BroadcastEvent(BufferKind::kWatermark, 1000);
+  p.BroadcastEvent(internal::BufferKind::kWatermark, 1000);
   WriteRecord(p, 1, 7);
-  p.BroadcastEvent(BufferKind::kBarrier, 3, 99);
-  p.BroadcastEvent(BufferKind::kEndOfPartition);
+  p.BroadcastEvent(internal::BufferKind::kBarrier, 3, 99);
+  p.BroadcastEvent(internal::BufferKind::kEndOfPartition);
 
   auto c0 = Drain(*p.subpartition(0));
   ASSERT_EQ(c0.size(), 4u);
-  EXPECT_EQ(c0[0].kind, BufferKind::kData);
+  EXPECT_EQ(c0[0].kind, internal::BufferKind::kData);
   EXPECT_THAT(Records(c0[0].data), ElementsAre(5, 6));
-  EXPECT_EQ(c0[1].kind, BufferKind::kWatermark);
+  EXPECT_EQ(c0[1].kind, internal::BufferKind::kWatermark);
   EXPECT_EQ(c0[1].value, 1000);
-  EXPECT_EQ(c0[2].kind, BufferKind::kBarrier);
+  EXPECT_EQ(c0[2].kind, internal::BufferKind::kBarrier);
   EXPECT_EQ(c0[2].value, 3);
   EXPECT_EQ(c0[2].value2, 99);
-  EXPECT_EQ(c0[3].kind, BufferKind::kEndOfPartition);
+  EXPECT_EQ(c0[3].kind, internal::BufferKind::kEndOfPartition);
 
   auto c1 = Drain(*p.subpartition(1));
   ASSERT_EQ(c1.size(), 4u);
-  EXPECT_EQ(c1[0].kind, BufferKind::kWatermark);
-  EXPECT_EQ(c1[1].kind, BufferKind::kData);
+  EXPECT_EQ(c1[0].kind, internal::BufferKind::kWatermark);
+  EXPECT_EQ(c1[1].kind, internal::BufferKind::kData);
   EXPECT_THAT(Records(c1[1].data), ElementsAre(7));
-  EXPECT_EQ(c1[2].kind, BufferKind::kBarrier);
-  EXPECT_EQ(c1[3].kind, BufferKind::kEndOfPartition);
+  EXPECT_EQ(c1[2].kind, internal::BufferKind::kBarrier);
+  EXPECT_EQ(c1[3].kind, internal::BufferKind::kEndOfPartition);
 }
 
 TEST(ResultPartitionTest, BufferTimeoutFlushesOnTheNextCommit) {
@@ -439,7 +439,7 @@ TEST(InputGateTest, LocalChannelsDeliverEveryBufferInOrderThenEndOfPartition) {
   for (int i = 0; i < kProducers; ++i) {
     producers.emplace_back([&, i] {
       for (int64_t r = 0; r < kRecords; ++r) WriteRecord(*partitions[i], 1, i * 100000 + r);
-      partitions[i]->BroadcastEvent(BufferKind::kEndOfPartition);
+      partitions[i]->BroadcastEvent(internal::BufferKind::kEndOfPartition);
     });
   }
 
@@ -453,11 +453,11 @@ TEST(InputGateTest, LocalChannelsDeliverEveryBufferInOrderThenEndOfPartition) {
     EXPECT_EQ(next->input, specs[next->channel].input);
     ASSERT_EQ(eops[next->channel], 0)
         << "buffer after end of partition on channel " << next->channel;
-    if (next->buffer.kind == BufferKind::kEndOfPartition) {
+    if (next->buffer.kind == internal::BufferKind::kEndOfPartition) {
       ++eops[next->channel];
       (*gate)->MarkFinished(next->channel);
     } else {
-      ASSERT_EQ(next->buffer.kind, BufferKind::kData);
+      ASSERT_EQ(next->buffer.kind, internal::BufferKind::kData);
       for (int64_t v : Records(next->buffer.data)) got[next->channel].push_back(v);
     }
   }
@@ -548,8 +548,8 @@ TEST(RemoteChannelTest, CreditBasedFlowControlBoundsTheBuffersInFlight) {
         WriteRecord(*partition, 0, i);
         produced.store(i + 1);
       }
-      partition->BroadcastEvent(BufferKind::kBarrier, 5, 6);
-      partition->BroadcastEvent(BufferKind::kEndOfPartition);
+      partition->BroadcastEvent(internal::BufferKind::kBarrier, 5, 6);
+      partition->BroadcastEvent(internal::BufferKind::kEndOfPartition);
     } catch (const TaskCancelled&) {
     }
   });
@@ -584,7 +584,7 @@ TEST(RemoteChannelTest, CreditBasedFlowControlBoundsTheBuffersInFlight) {
     auto next = (*gate)->Poll(10s);
     if (!next) break;
     const Buffer& b = next->buffer;
-    if (b.kind == BufferKind::kData) {
+    if (b.kind == internal::BufferKind::kData) {
       std::vector<int64_t> records = Records(b.data);
       ASSERT_EQ(records.size(), 1u);
       ASSERT_EQ(records[0], consumed.load()) << "out of order";
@@ -592,12 +592,12 @@ TEST(RemoteChannelTest, CreditBasedFlowControlBoundsTheBuffersInFlight) {
       max_gap = std::max(max_gap, produced.load() - consumed.load());
       // A slow consumer: the producer is stopped by back-pressure, not by luck.
       std::this_thread::sleep_for(300us);
-    } else if (b.kind == BufferKind::kBarrier) {
+    } else if (b.kind == internal::BufferKind::kBarrier) {
       EXPECT_EQ(consumed.load(), kBuffers);
       EXPECT_EQ(b.value, 5);
       EXPECT_EQ(b.value2, 6);
       saw_barrier = true;
-    } else if (b.kind == BufferKind::kEndOfPartition) {
+    } else if (b.kind == internal::BufferKind::kEndOfPartition) {
       saw_end = true;
     } else {
       ADD_FAILURE() << "unexpected buffer kind " << static_cast<int>(b.kind) << ": " << b.data;
@@ -653,7 +653,7 @@ TEST(RemoteChannelTest, ServerShutdownMidStreamIsAChannelError) {
   for (int i = 0; i < 50; ++i) {
     auto next = (*gate)->Poll(10s);
     ASSERT_TRUE(next.has_value());
-    ASSERT_EQ(next->buffer.kind, BufferKind::kData);
+    ASSERT_EQ(next->buffer.kind, internal::BufferKind::kData);
     ASSERT_THAT(Records(next->buffer.data), ElementsAre(expected));
     ++expected;
   }
@@ -665,7 +665,7 @@ TEST(RemoteChannelTest, ServerShutdownMidStreamIsAChannelError) {
   for (int i = 0; i < 100; ++i) {
     next = (*gate)->Poll(10s);
     ASSERT_TRUE(next.has_value()) << "no channel error after the server went away";
-    if (next->buffer.kind != BufferKind::kData) break;
+    if (next->buffer.kind != internal::BufferKind::kData) break;
     ASSERT_THAT(Records(next->buffer.data), ElementsAre(expected));
     ++expected;
   }

@@ -24,6 +24,7 @@
 #include <vector>
 
 #include "common/checkpoint_storage.h"
+#include "sluice/connectors/files.h"
 #include "sluice/sluice.h"
 #include "tests/unit/test_helpers.h"
 #include "tests/unit/test_runtime.h"
@@ -45,7 +46,7 @@ using testing_support::TestRuntime;
 
 // N channels of std::string buffers; commit() moves a buffer that reached `buffer_size` bytes
 // into the channel's list of sent buffers, Flush() sends the rest.
-class TestWriter final : public RecordWriter {
+class TestWriter final : public internal::RecordWriter {
  public:
   explicit TestWriter(int channels, size_t buffer_size = 64)
       : open_(channels), sent_(channels), buffer_size_(buffer_size) {}
@@ -139,7 +140,8 @@ std::vector<int> Range(int first, int last) {
 
 // Runs a source chain through its whole lifecycle.
 void RunSourceChain(const StreamExecutionEnvironment& env, const std::vector<int>& chain,
-                    const std::vector<OutputBinding>& outputs, TaskRuntime& rt) {
+                    const std::vector<internal::OutputBinding>& outputs,
+                    internal::TaskRuntime& rt) {
   auto task = env.build_chain(chain, outputs, rt);
   ASSERT_TRUE(task->is_source());
   task->initialize_state(nullptr);
@@ -150,10 +152,10 @@ void RunSourceChain(const StreamExecutionEnvironment& env, const std::vector<int
 }
 
 // Opens a non-source chain and feeds it `buffers`; ending its input is left to the caller.
-std::unique_ptr<ChainTask> OpenAndFeed(const StreamExecutionEnvironment& env,
-                                       const std::vector<int>& chain,
-                                       const std::vector<OutputBinding>& outputs, TaskRuntime& rt,
-                                       const std::vector<std::string>& buffers) {
+std::unique_ptr<internal::ChainTask> OpenAndFeed(
+    const StreamExecutionEnvironment& env, const std::vector<int>& chain,
+    const std::vector<internal::OutputBinding>& outputs, internal::TaskRuntime& rt,
+    const std::vector<std::string>& buffers) {
   auto task = env.build_chain(chain, outputs, rt);
   EXPECT_FALSE(task->is_source());
   task->initialize_state(nullptr);
@@ -164,8 +166,8 @@ std::unique_ptr<ChainTask> OpenAndFeed(const StreamExecutionEnvironment& env,
 
 // Feeds every buffer a writer sent on `channel` to a non-source chain, then ends its input.
 void RunConsumerChain(const StreamExecutionEnvironment& env, const std::vector<int>& chain,
-                      const std::vector<OutputBinding>& outputs, TaskRuntime& rt,
-                      const std::vector<std::string>& buffers) {
+                      const std::vector<internal::OutputBinding>& outputs,
+                      internal::TaskRuntime& rt, const std::vector<std::string>& buffers) {
   auto task = OpenAndFeed(env, chain, outputs, rt, buffers);
   task->end_input();
   task->close();
@@ -175,7 +177,7 @@ void RunConsumerChain(const StreamExecutionEnvironment& env, const std::vector<i
 std::vector<std::string> SourceBuffersOverHash(const StreamExecutionEnvironment& env) {
   TestWriter w(1);
   TestRuntime src_rt;
-  RunSourceChain(env, {0}, {{0, 1, 0, Partitioner::kHash, &w}}, src_rt);
+  RunSourceChain(env, {0}, {{0, 1, 0, internal::Partitioner::kHash, &w}}, src_rt);
   w.Flush();
   return w.sent(0);
 }
@@ -282,7 +284,7 @@ TEST(OperatorsTest, FanOutSendsEveryRecordToEveryChainedAndNetworkConsumer) {
   src.rebalance().map([](int64_t v) { return v; }).add_sink(sink);  // nodes 2, 3
   TestWriter w(1);
   TestRuntime rt;
-  RunSourceChain(env, {0, 1}, {{0, 2, 0, Partitioner::kRebalance, &w}}, rt);
+  RunSourceChain(env, {0, 1}, {{0, 2, 0, internal::Partitioner::kRebalance, &w}}, rt);
   w.Flush();
   EXPECT_THAT(sink.state->values, ElementsAre(1, 2, 3, 4, 5));
   EXPECT_THAT(w.Records<int64_t>(0), ElementsAre(1, 2, 3, 4, 5));
@@ -302,7 +304,7 @@ TEST(OperatorsTest, KeyedSumEmitsRollingValuesPerKey) {
   // Nodes: 0 source, 1 keyed sum, 2 sink. The source writes over a hash edge to one consumer.
   TestWriter w(1, /*buffer_size=*/16);  // several buffers, several records in some
   TestRuntime src_rt;
-  RunSourceChain(env, {0}, {{0, 1, 0, Partitioner::kHash, &w}}, src_rt);
+  RunSourceChain(env, {0}, {{0, 1, 0, internal::Partitioner::kHash, &w}}, src_rt);
   w.Flush();
   ASSERT_GT(w.sent(0).size(), 1u);
 
@@ -456,7 +458,7 @@ TEST(OperatorsTest, HashPartitioningSendsEqualKeysToTheOwningSubtask) {
       env.from_collection(words).key_by([](const std::string& s) { return s; }).sum().print();
       TestWriter w(channels);
       TestRuntime rt(0, 1, max_p);
-      RunSourceChain(env, {0}, {{0, 1, 0, Partitioner::kHash, &w}}, rt);
+      RunSourceChain(env, {0}, {{0, 1, 0, internal::Partitioner::kHash, &w}}, rt);
       w.Flush();
       size_t total = 0;
       std::map<std::string, int> channel_of;
@@ -480,7 +482,7 @@ TEST(OperatorsTest, HashPartitioningOfIntegerKeys) {
   env.generate_sequence(0, 999).key_by([](int64_t v) { return v % 37; }).sum().print();
   TestWriter w(5);
   TestRuntime rt;
-  RunSourceChain(env, {0}, {{0, 1, 0, Partitioner::kHash, &w}}, rt);
+  RunSourceChain(env, {0}, {{0, 1, 0, internal::Partitioner::kHash, &w}}, rt);
   w.Flush();
   size_t total = 0;
   for (int c = 0; c < 5; ++c) {
@@ -502,7 +504,7 @@ TEST(OperatorsTest, RebalanceSpreadsRoundRobinStartingAtTheSubtaskIndex) {
     env.from_collection(values).rebalance().print();
     TestWriter w(3);
     TestRuntime rt(subtask, 5);
-    RunSourceChain(env, {0}, {{0, 1, 0, Partitioner::kRebalance, &w}}, rt);
+    RunSourceChain(env, {0}, {{0, 1, 0, internal::Partitioner::kRebalance, &w}}, rt);
     w.Flush();
     for (int c = 0; c < 3; ++c) {
       std::vector<int64_t> expected;
@@ -519,7 +521,7 @@ TEST(OperatorsTest, BroadcastWritesEveryRecordToEveryChannel) {
   env.generate_sequence(1, 20).broadcast().print();
   TestWriter w(4, 32);
   TestRuntime rt;
-  RunSourceChain(env, {0}, {{0, 1, 0, Partitioner::kBroadcast, &w}}, rt);
+  RunSourceChain(env, {0}, {{0, 1, 0, internal::Partitioner::kBroadcast, &w}}, rt);
   w.Flush();
   std::vector<int64_t> all;
   for (int64_t i = 1; i <= 20; ++i) all.push_back(i);
@@ -535,7 +537,7 @@ TEST(OperatorsTest, RescaleWritesRoundRobinToThePointwiseConsumers) {
   env.from_collection(values).rescale().print();
   TestWriter w(4);
   TestRuntime rt(1, 2);
-  RunSourceChain(env, {0}, {{0, 1, 0, Partitioner::kRescale, &w}}, rt);
+  RunSourceChain(env, {0}, {{0, 1, 0, internal::Partitioner::kRescale, &w}}, rt);
   w.Flush();
   EXPECT_THAT(w.Records<int64_t>(0), IsEmpty());
   EXPECT_THAT(w.Records<int64_t>(1), IsEmpty());
@@ -545,7 +547,7 @@ TEST(OperatorsTest, RescaleWritesRoundRobinToThePointwiseConsumers) {
   // Producer 3 of 4 feeding 2 consumers: consumer 1 only.
   TestWriter w2(2);
   TestRuntime rt2(3, 4);
-  RunSourceChain(env, {0}, {{0, 1, 0, Partitioner::kForward, &w2}}, rt2);
+  RunSourceChain(env, {0}, {{0, 1, 0, internal::Partitioner::kForward, &w2}}, rt2);
   w2.Flush();
   EXPECT_THAT(w2.Records<int64_t>(0), IsEmpty());
   EXPECT_EQ(w2.Records<int64_t>(1), values);
@@ -559,7 +561,7 @@ TEST(OperatorsTest, CustomPartitionerChoosesTheChannel) {
       .print();
   TestWriter w(2);
   TestRuntime rt;
-  RunSourceChain(env, {0}, {{0, 1, 0, Partitioner::kCustom, &w}}, rt);
+  RunSourceChain(env, {0}, {{0, 1, 0, internal::Partitioner::kCustom, &w}}, rt);
   w.Flush();
   EXPECT_THAT(w.Records<int64_t>(0), ElementsAre(0, 2, 4, 6, 8));
   EXPECT_THAT(w.Records<int64_t>(1), ElementsAre(1, 3, 5, 7, 9));
@@ -574,7 +576,7 @@ TEST(OperatorsTest, CustomPartitionerOutOfRangeIsAnOperatorError) {
       .print();
   TestWriter w(2);
   TestRuntime rt;
-  auto task = env.build_chain({0, 1}, {{1, 2, 0, Partitioner::kCustom, &w}}, rt);
+  auto task = env.build_chain({0, 1}, {{1, 2, 0, internal::Partitioner::kCustom, &w}}, rt);
   task->open();
   ExpectOperatorError([&] { task->run_source(); }, "router", "channel 7 of 2");
 }
@@ -653,7 +655,7 @@ TEST(OperatorsTest, CorruptInputBufferThrowsSerializationError) {
 
 TEST(OperatorsTest, MissingInputFileIsAnOperatorErrorNamingTheSource) {
   StreamExecutionEnvironment env;
-  env.read_text_file("/nonexistent/sluice/input.txt").print();
+  env.add_source(sluice::files::TextFileSource("/nonexistent/sluice/input.txt")).print();
   TestRuntime rt;
   auto task = env.build_chain({0, 1}, {}, rt);
   ExpectOperatorError([&] { task->open(); }, "Source: Text File /nonexistent/sluice/input.txt",
@@ -750,7 +752,7 @@ class TextFileSplitTest : public ::testing::Test {
     std::string path = WriteFile(contents);
     StreamExecutionEnvironment env;
     CollectSink<std::string> sink;
-    env.read_text_file(path).add_sink(sink);
+    env.add_source(sluice::files::TextFileSource(path)).add_sink(sink);
     for (int p = 1; p <= max_p; ++p) {
       SCOPED_TRACE("parallelism " + std::to_string(p));
       std::vector<std::string> got = RunAllSubtasks(env, sink, p);
@@ -806,7 +808,7 @@ TEST_F(TextFileSplitTest, ReadsInFileOrderWithinASubtask) {
   std::string path = WriteFile(contents);
   StreamExecutionEnvironment env;
   CollectSink<std::string> sink;
-  env.read_text_file(path).add_sink(sink);
+  env.add_source(sluice::files::TextFileSource(path)).add_sink(sink);
   // Concatenating subtasks 0, 1, 2 in order gives the file in order.
   EXPECT_EQ(RunAllSubtasks(env, sink, 3), lines);
 }
@@ -816,7 +818,7 @@ TEST_F(TextFileSplitTest, WriteAsTextWritesOnePartFilePerSubtask) {
   StreamExecutionEnvironment env;
   env.generate_sequence(1, 5)
       .map([](int64_t v) { return std::make_pair(std::string("n"), v); })
-      .write_as_text(out_dir);
+      .add_sink(sluice::files::TextFileSink(out_dir));
   for (int i = 0; i < 3; ++i) {
     TestRuntime rt(i, 3);
     RunSourceChain(env, {0, 1, 2}, {}, rt);
@@ -834,7 +836,7 @@ TEST_F(TextFileSplitTest, WriteAsTextWritesOnePartFilePerSubtask) {
 TEST_F(TextFileSplitTest, WriteAsTextIntoAnUncreatableDirectoryIsAnOperatorError) {
   std::string file = WriteFile("not a directory");
   StreamExecutionEnvironment env;
-  env.generate_sequence(1, 5).write_as_text(file + "/sub");
+  env.generate_sequence(1, 5).add_sink(sluice::files::TextFileSink(file + "/sub"));
   TestRuntime rt;
   auto task = env.build_chain({0, 1}, {}, rt);
   try {
@@ -918,7 +920,7 @@ template <class T>
 struct CheckpointedRun {
   std::vector<T> all;
   std::vector<T> before;
-  std::vector<OperatorSnapshot> snapshot;
+  std::vector<internal::OperatorSnapshot> snapshot;
   bool checkpointed = false;
 };
 
@@ -927,7 +929,7 @@ struct CheckpointedRun {
 template <class T>
 CheckpointedRun<T> RunWithCheckpoint(const StreamExecutionEnvironment& env,
                                      const MailingSink<T>& sink, int subtask, int parallelism,
-                                     const std::vector<OperatorSnapshot>* restored,
+                                     const std::vector<internal::OperatorSnapshot>* restored,
                                      size_t mail_after) {
   CheckpointedRun<T> run;
   TestRuntime rt(subtask, parallelism);
@@ -960,7 +962,7 @@ void ExpectExactlyOnceAcrossRestore(const StreamExecutionEnvironment& env,
                                     const std::vector<size_t>& mail_after, int new_p,
                                     std::vector<T> expected) {
   SCOPED_TRACE("parallelism " + std::to_string(old_p) + " -> " + std::to_string(new_p));
-  std::vector<std::vector<OperatorSnapshot>> by_subtask;
+  std::vector<std::vector<internal::OperatorSnapshot>> by_subtask;
   std::vector<T> got;
   for (int i = 0; i < old_p; ++i) {
     CheckpointedRun<T> run = RunWithCheckpoint(env, sink, i, old_p, nullptr, mail_after.at(i));
@@ -970,7 +972,7 @@ void ExpectExactlyOnceAcrossRestore(const StreamExecutionEnvironment& env,
     by_subtask.push_back(run.snapshot);
   }
   for (int j = 0; j < new_p; ++j) {
-    std::vector<OperatorSnapshot> mine = NarrowSnapshots(by_subtask, j, new_p, 128);
+    std::vector<internal::OperatorSnapshot> mine = NarrowSnapshots(by_subtask, j, new_p, 128);
     CheckpointedRun<T> run = RunWithCheckpoint(env, sink, j, new_p, &mine, SIZE_MAX);
     got.insert(got.end(), run.all.begin(), run.all.end());
   }
@@ -1020,12 +1022,12 @@ TEST(CheckpointTest, SequenceSourceRestoredTwiceAndAtTheEnd) {
   task->open();
   task->run_source();
   task->end_input();
-  std::vector<OperatorSnapshot> done = task->snapshot_state(2);
+  std::vector<internal::OperatorSnapshot> done = task->snapshot_state(2);
   task->close();
   CheckpointedRun<int64_t> after = RunWithCheckpoint(env, sink, 0, 1, &done, SIZE_MAX);
   EXPECT_THAT(after.all, IsEmpty());
   // So does a restored subtask that got no part of the state (a rescale to more subtasks).
-  std::vector<OperatorSnapshot> nothing;
+  std::vector<internal::OperatorSnapshot> nothing;
   after = RunWithCheckpoint(env, sink, 1, 2, &nothing, SIZE_MAX);
   EXPECT_THAT(after.all, IsEmpty());
 }
@@ -1062,7 +1064,7 @@ TEST_F(TextFileCheckpointTest, TextFileSourceRestoresExactlyOnceAtAnyParallelism
   std::string path = WriteFile(contents);
   StreamExecutionEnvironment env;
   MailingSink<std::string> sink;
-  env.read_text_file(path).add_sink(sink);
+  env.add_source(sluice::files::TextFileSource(path)).add_sink(sink);
 
   CheckpointedRun<std::string> whole = RunWithCheckpoint(env, sink, 0, 1, nullptr, 50);
   EXPECT_EQ(whole.all, lines);
@@ -1173,7 +1175,7 @@ TEST(CheckpointTest, FunctionsKeepOperatorStateAndHearOfCheckpoints) {
 
   TestRuntime rt;
   auto task = env.build_chain({0, 1, 2}, {}, rt);
-  std::vector<OperatorSnapshot> snap;
+  std::vector<internal::OperatorSnapshot> snap;
   // Mail before every record; the checkpoint is taken before the fifth (4 in the sequence).
   rt.OnMail([&] {
     if (sink.out->size() == 4) {
@@ -1207,7 +1209,7 @@ TEST(CheckpointTest, FunctionsKeepOperatorStateAndHearOfCheckpoints) {
   task2->run_source();
   EXPECT_THAT(*sink2.out, ElementsAre(10, 15, 21, 28, 36, 45));
   hooks->calls.clear();
-  std::vector<OperatorSnapshot> again = task2->snapshot_state(8);
+  std::vector<internal::OperatorSnapshot> again = task2->snapshot_state(8);
   EXPECT_EQ(hooks->calls.back(), "sink snapshot 8 staged 10");
   EXPECT_EQ(again.size(), 3u);
 }
@@ -1236,7 +1238,7 @@ TEST(CheckpointTest, KeyedSumRestoresItsRunningSumsAtAnyParallelism) {
   auto shuffle = [](const StreamExecutionEnvironment& env, int channels) {
     TestWriter w(channels, 32);
     TestRuntime rt;
-    RunSourceChain(env, {0}, {{0, 1, 0, Partitioner::kHash, &w}}, rt);
+    RunSourceChain(env, {0}, {{0, 1, 0, internal::Partitioner::kHash, &w}}, rt);
     w.Flush();
     std::vector<std::vector<std::string>> out;
     for (int c = 0; c < channels; ++c) out.push_back(w.sent(c));
@@ -1247,7 +1249,7 @@ TEST(CheckpointTest, KeyedSumRestoresItsRunningSumsAtAnyParallelism) {
     CollectSink<P> sink;
     auto env1 = make_env(first, sink);
     auto env2 = make_env(second, sink);
-    std::vector<std::vector<OperatorSnapshot>> by_subtask;
+    std::vector<std::vector<internal::OperatorSnapshot>> by_subtask;
     auto in1 = shuffle(*env1, old_p);
     for (int i = 0; i < old_p; ++i) {
       TestRuntime rt(i, old_p);
@@ -1258,7 +1260,7 @@ TEST(CheckpointTest, KeyedSumRestoresItsRunningSumsAtAnyParallelism) {
     auto in2 = shuffle(*env2, new_p);
     for (int j = 0; j < new_p; ++j) {
       TestRuntime rt(j, new_p);
-      std::vector<OperatorSnapshot> mine = NarrowSnapshots(by_subtask, j, new_p, 128);
+      std::vector<internal::OperatorSnapshot> mine = NarrowSnapshots(by_subtask, j, new_p, 128);
       auto task = env2->build_chain({1, 2}, {}, rt);
       task->initialize_state(&mine);
       task->open();
@@ -1326,8 +1328,8 @@ TEST(CheckpointTest, SourceAndKeyedSumInOneChainResumeExactly) {
   MailingSink<int64_t> sink;
   env.generate_sequence(1, 500).key_by([](int64_t v) { return v % 7; }).sum().add_sink(sink);
   // Nodes 0 source, 1 sum, 2 sink: one chain (the key_by edge is not a network edge here).
-  auto run = [&](const std::vector<OperatorSnapshot>* restored, size_t mail_after,
-                 std::vector<OperatorSnapshot>* snapshot, size_t* before) {
+  auto run = [&](const std::vector<internal::OperatorSnapshot>* restored, size_t mail_after,
+                 std::vector<internal::OperatorSnapshot>* snapshot, size_t* before) {
     TestRuntime rt;
     sink.state->values.clear();
     sink.state->rt = &rt;
@@ -1344,7 +1346,7 @@ TEST(CheckpointTest, SourceAndKeyedSumInOneChainResumeExactly) {
     task->close();
     return sink.state->values;
   };
-  std::vector<OperatorSnapshot> snap, unused;
+  std::vector<internal::OperatorSnapshot> snap, unused;
   size_t before = 0, unused_before = 0;
   std::vector<int64_t> whole = run(nullptr, 123, &snap, &before);
   ASSERT_EQ(before, 123u);

@@ -16,8 +16,8 @@
 #include <utility>
 #include <vector>
 
+#include "sluice/internal/timers.h"
 #include "sluice/state.h"
-#include "sluice/timers.h"
 #include "taskmanager/state/state_backend.h"
 #include "tests/unit/test_backends.h"
 #include "tests/unit/test_helpers.h"
@@ -34,7 +34,7 @@ using testing_support::BackendMaker;
 constexpr KeyGroupRange kRange{0, 127};
 
 // Writes `n` keys, each with a 100-byte value tagged with `version`.
-void Fill(KeyedStateBackend& b, int from, int to, int version) {
+void Fill(internal::KeyedStateBackend& b, int from, int to, int version) {
   auto& v = b.get<ValueState<std::string>>(ValueStateDescriptor<std::string>("v"));
   for (int i = from; i < to; ++i) {
     std::string key = "key-" + std::to_string(i);
@@ -43,9 +43,9 @@ void Fill(KeyedStateBackend& b, int from, int to, int version) {
   }
 }
 
-uint64_t FullSize(const NativeSnapshot& n) {
+uint64_t FullSize(const internal::NativeSnapshot& n) {
   uint64_t total = 0;
-  for (const StoreFile& f : n.files) total += f.size;
+  for (const internal::StoreFile& f : n.files) total += f.size;
   return total;
 }
 
@@ -53,21 +53,22 @@ TEST(RocksDbBackendTest, IncrementalCheckpointsStoreOnlyWhatChanged) {
   BackendMaker maker(BackendKind::kRocksDbIncremental);
   auto b = maker.Make(kRange);
   Fill(*b, 0, 20000, 1);
-  OperatorSnapshot first = maker.Snapshot(*b, 1);
+  internal::OperatorSnapshot first = maker.Snapshot(*b, 1);
   ASSERT_EQ(first.native.size(), 1u);
   EXPECT_EQ(first.native[0].uploaded_bytes, FullSize(first.native[0])) << "everything is new";
   b->notify_checkpoint_complete(1);
 
   Fill(*b, 0, 20, 2);  // 0.1% of the keys change
-  OperatorSnapshot second = maker.Snapshot(*b, 2);
+  internal::OperatorSnapshot second = maker.Snapshot(*b, 2);
   ASSERT_EQ(second.native.size(), 1u);
-  const NativeSnapshot& n = second.native[0];
+  const internal::NativeSnapshot& n = second.native[0];
   EXPECT_LT(n.uploaded_bytes * 20, FullSize(n))
       << "stored " << n.uploaded_bytes << " of " << FullSize(n) << " bytes";
   // The first checkpoint's SST files are named again, not stored again.
   int reused = 0;
-  for (const StoreFile& f : n.files) {
-    for (const StoreFile& old : first.native[0].files) reused += f.shared && f.path == old.path;
+  for (const internal::StoreFile& f : n.files) {
+    for (const internal::StoreFile& old : first.native[0].files)
+      reused += f.shared && f.path == old.path;
   }
   EXPECT_GT(reused, 0);
 
@@ -96,15 +97,15 @@ std::vector<TimerOf> Timers(int n) {
   }
   return out;
 }
-TimerQueue& EventTimers(KeyedStateBackend& b) {
-  return b.internal_table<TimerQueue>("_timers/event", TimerQueueFactory());
+internal::TimerQueue& EventTimers(internal::KeyedStateBackend& b) {
+  return b.internal_table<internal::TimerQueue>("_timers/event", internal::TimerQueueFactory());
 }
 // Pops every timer, checking the order; returns how many there were.
-size_t PopAllInOrder(TimerQueue& q) {
+size_t PopAllInOrder(internal::TimerQueue& q) {
   size_t n = 0;
   int64_t last = INT64_MIN;
   while (!q.empty()) {
-    InternalTimer t = q.pop();
+    internal::InternalTimer t = q.pop();
     EXPECT_LE(last, t.time);
     last = t.time;
     ++n;
@@ -118,29 +119,29 @@ size_t PopAllInOrder(TimerQueue& q) {
 TEST(RocksDbBackendTest, TimersLiveInRocksDbWithOnlyTheEarliestInMemory) {
   BackendMaker maker(BackendKind::kRocksDbIncremental);
   auto b = maker.Make(kRange);
-  TimerQueue& q = EventTimers(*b);
-  auto* stored = dynamic_cast<StoreTimerQueue*>(&q);
+  internal::TimerQueue& q = EventTimers(*b);
+  auto* stored = dynamic_cast<internal::StoreTimerQueue*>(&q);
   ASSERT_NE(stored, nullptr) << "the RocksDB backend keeps timers in RocksDB";
   std::map<int, std::vector<TimerOf>> by_group;
   for (const TimerOf& t : Timers(50000)) {
     ASSERT_TRUE(q.add(t.time, t.key_group, t.key, {}));
     by_group[t.key_group].push_back(t);
   }
-  EXPECT_LE(stored->cached(), 128 * StoreTimerQueue::kDefaultCacheSize);
-  OperatorSnapshot first = maker.Snapshot(*b, 1);
+  EXPECT_LE(stored->cached(), 128 * internal::StoreTimerQueue::kDefaultCacheSize);
+  internal::OperatorSnapshot first = maker.Snapshot(*b, 1);
   b->notify_checkpoint_complete(1);
 
   // Every timer of one key group goes.
   const auto& [gone_kg, gone] = *by_group.begin();
   for (const TimerOf& t : gone) ASSERT_TRUE(q.remove(t.time, gone_kg, t.key, {}));
-  OperatorSnapshot second = maker.Snapshot(*b, 2);
+  internal::OperatorSnapshot second = maker.Snapshot(*b, 2);
   ASSERT_EQ(second.native.size(), 1u);
   EXPECT_LT(second.native[0].uploaded_bytes * 10, FullSize(second.native[0]))
       << "stored " << second.native[0].uploaded_bytes << " of " << FullSize(second.native[0]);
 
   auto restored = maker.Make(kRange);
   restored->restore(second);
-  TimerQueue& r = EventTimers(*restored);
+  internal::TimerQueue& r = EventTimers(*restored);
   EXPECT_EQ(r.size(), 50000 - gone.size());
   std::string entries;
   EXPECT_EQ(r.write_entries(gone_kg, entries), 0u);
@@ -177,9 +178,9 @@ TEST(RocksDbBackendTest, TimersMoveBetweenTheBackends) {
   auto in_rocks = rocks.Make(kRange);
   in_rocks->restore(heap.Snapshot(*from_heap, 1));
   for (auto* b : {on_heap.get(), in_rocks.get()}) {
-    TimerQueue& q = EventTimers(*b);
+    internal::TimerQueue& q = EventTimers(*b);
     ASSERT_EQ(q.size(), 3000u);
-    InternalTimer first = q.pop();
+    internal::InternalTimer first = q.pop();
     EXPECT_EQ(first.time, 1000);
     EXPECT_EQ(first.key, serialize(std::string("key-0")));
     EXPECT_EQ(first.ns, "w");
@@ -189,26 +190,26 @@ TEST(RocksDbBackendTest, TimersMoveBetweenTheBackends) {
 // Timers as earlier versions checkpointed them (entries with namespaces) are read into RocksDB,
 // whether the timers were declared before the restore or after it.
 TEST(RocksDbBackendTest, RestoresTimersInTheFormOfEarlierVersions) {
-  OperatorSnapshot old;
+  internal::OperatorSnapshot old;
   std::string entries;
   DataOutput e(entries);
   for (int64_t time : {30, 10, 20}) testing_support::WriteOldTimerEntry(e, time, "k", "");
   DataOutput o(old.key_groups[5]);
-  state_internal::write_section(o, "_timers/event", 3, entries);
+  internal::state_internal::write_section(o, "_timers/event", 3, entries);
 
   BackendMaker maker(BackendKind::kRocksDbIncremental);
   for (bool declared_first : {false, true}) {
     auto b = maker.Make(kRange);
     if (declared_first) EventTimers(*b);
     b->restore(old);
-    TimerQueue& q = EventTimers(*b);
+    internal::TimerQueue& q = EventTimers(*b);
     ASSERT_EQ(q.size(), 3u) << "declared first: " << declared_first;
     EXPECT_EQ(q.pop().time, 10);
     EXPECT_EQ(q.pop().time, 20);
     // What the next checkpoint restores is the queue as it is now.
     auto again = maker.Make(kRange);
     again->restore(maker.Snapshot(*b, 1));
-    TimerQueue& r = EventTimers(*again);
+    internal::TimerQueue& r = EventTimers(*again);
     ASSERT_EQ(r.size(), 1u);
     EXPECT_EQ(r.pop().time, 30);
   }
@@ -224,7 +225,7 @@ TEST(RocksDbBackendTest, StateOfAKeyOfNoBytesSurvivesRestores) {
     ValueStateDescriptor<std::string> d("v");
     b->set_current_key("", 7);
     b->get<ValueState<std::string>>(d).update("for the key of no bytes");
-    OperatorSnapshot snap = maker.Snapshot(*b, 1);
+    internal::OperatorSnapshot snap = maker.Snapshot(*b, 1);
     auto restored = maker.Make(kRange);
     restored->restore(snap);
     restored->set_current_key("", 7);
@@ -240,7 +241,7 @@ TEST(RocksDbBackendTest, OnlyCompletedCheckpointsAreBuiltOn) {
   maker.Snapshot(*b, 1);
   // Checkpoint 1 never completes (its files may be removed): checkpoint 2 stores everything.
   Fill(*b, 0, 5, 2);
-  OperatorSnapshot second = maker.Snapshot(*b, 2);
+  internal::OperatorSnapshot second = maker.Snapshot(*b, 2);
   EXPECT_EQ(second.native[0].uploaded_bytes, FullSize(second.native[0]));
 }
 
@@ -248,9 +249,9 @@ TEST(RocksDbBackendTest, RestoreNamesAMissingSharedFile) {
   BackendMaker maker(BackendKind::kRocksDbIncremental);
   auto b = maker.Make(kRange);
   Fill(*b, 0, 1000, 1);
-  OperatorSnapshot snap = maker.Snapshot(*b, 1);
+  internal::OperatorSnapshot snap = maker.Snapshot(*b, 1);
   std::string missing;
-  for (const StoreFile& f : snap.native[0].files) {
+  for (const internal::StoreFile& f : snap.native[0].files) {
     if (f.shared) missing = f.path;
   }
   ASSERT_FALSE(missing.empty());
@@ -270,7 +271,7 @@ TEST(RocksDbBackendTest, WorkingDirectoryIsRemovedWithTheBackend) {
   {
     auto b = maker.Make(kRange);
     Fill(*b, 0, 100, 1);
-    OperatorSnapshot s;
+    internal::OperatorSnapshot s;
     b->snapshot(s, 1);  // its deferred part keeps the files until it is done
     b.reset();
     EXPECT_FALSE(fs::is_empty(maker.local_dir()));
@@ -291,10 +292,10 @@ TEST(RocksDbBackendTest, CompactionDropsExpiredEntries) {
     b->set_current_key(serialize(key), key_group_for_hash(KeyHash<std::string>{}(key), 128));
     v.update(std::string(100, 'x'));
   }
-  OperatorSnapshot before = maker.Snapshot(*b, 1);
+  internal::OperatorSnapshot before = maker.Snapshot(*b, 1);
   now += 100;  // every entry has expired; none was read since
   CompactRocksDb(*b);
-  OperatorSnapshot after = maker.Snapshot(*b, 2);
+  internal::OperatorSnapshot after = maker.Snapshot(*b, 2);
   EXPECT_LT(FullSize(after.native[0]) * 10, FullSize(before.native[0]))
       << "compaction left " << FullSize(after.native[0]) << " of " << FullSize(before.native[0])
       << " bytes";
@@ -319,7 +320,7 @@ TEST(RocksDbBackendTest, AFailingLocalDiskFailsWithItsCause) {
       b->set_current_key(serialize(key), key_group_for_hash(KeyHash<std::string>{}(key), 128));
       v.update(std::string(200, 'x'));
       if (i % 5000 == 4999) {
-        OperatorSnapshot s;
+        internal::OperatorSnapshot s;
         b->snapshot(s, i);  // flushes: writes SST files
       }
     }

@@ -21,6 +21,7 @@
 #include <vector>
 
 #include "examples/sequence_count/sequence_count.h"
+#include "sluice/connectors/files.h"
 #include "sluice/sluice.h"
 #include "tests/unit/test_helpers.h"
 #include "tests/unit/test_runtime.h"
@@ -109,8 +110,9 @@ template <class S>
 class SinkJob {
  public:
   explicit SinkJob(S sink) { env_.from_elements(std::string("unused")).sink_to(std::move(sink)); }
-  std::unique_ptr<ChainTask> Start(TaskRuntime& rt,
-                                   const std::vector<OperatorSnapshot>* restored = nullptr) {
+  std::unique_ptr<internal::ChainTask> Start(
+      internal::TaskRuntime& rt,
+      const std::vector<internal::OperatorSnapshot>* restored = nullptr) {
     auto task = env_.build_chain({1}, {}, rt);
     task->initialize_state(restored);
     task->open();
@@ -122,10 +124,10 @@ class SinkJob {
   StreamExecutionEnvironment env_;
 };
 
-using FileSink = ExactlyOnceTextFileSink<std::string>;
+using FileSink = files::ExactlyOnceTextFileSink<std::string>;
 const char kFileSinkName[] = "Sink: Exactly-Once Text File";
 
-void Send(ChainTask& task, const std::vector<std::string>& lines) {
+void Send(internal::ChainTask& task, const std::vector<std::string>& lines) {
   task.process_buffer(0, Buffer(lines));
 }
 
@@ -183,7 +185,7 @@ TEST(ExactlyOnceTextFileSinkTest, CloseWithCheckpointingCommitsNothing) {
 TEST(ExactlyOnceTextFileSinkTest, RestoreCommitsWhatTheLostNotificationWouldHave) {
   TempDir dir;
   SinkJob<FileSink> job{FileSink(dir.path())};
-  std::vector<OperatorSnapshot> chk1;
+  std::vector<internal::OperatorSnapshot> chk1;
   {
     SinkRuntime rt(true);
     auto task = job.Start(rt);
@@ -214,7 +216,7 @@ TEST(ExactlyOnceTextFileSinkTest, RestoreCommitsWhatTheLostNotificationWouldHave
 TEST(ExactlyOnceTextFileSinkTest, CommittingAgainAfterARestoreIsHarmless) {
   TempDir dir;
   SinkJob<FileSink> job{FileSink(dir.path())};
-  std::vector<OperatorSnapshot> chk1;
+  std::vector<internal::OperatorSnapshot> chk1;
   {
     SinkRuntime rt(true);
     auto task = job.Start(rt);
@@ -249,7 +251,7 @@ TEST(ExactlyOnceTextFileSinkTest, CommitOfAVanishedFileIsAnErrorNamingIt) {
 TEST(ExactlyOnceTextFileSinkTest, RestoreFromACheckpointBeforeAnUncompletedOneDoesNotDuplicate) {
   TempDir dir;
   SinkJob<FileSink> job{FileSink(dir.path())};
-  std::vector<OperatorSnapshot> chk1;
+  std::vector<internal::OperatorSnapshot> chk1;
   {
     SinkRuntime rt(true);
     auto task = job.Start(rt);
@@ -277,7 +279,7 @@ TEST(ExactlyOnceTextFileSinkTest, RestoreFromACheckpointBeforeAnUncompletedOneDo
 TEST(ExactlyOnceTextFileSinkTest, RestoreFromACheckpointWhoseNotificationWasLostDoesNotDuplicate) {
   TempDir dir;
   SinkJob<FileSink> job{FileSink(dir.path())};
-  std::vector<OperatorSnapshot> chk2;
+  std::vector<internal::OperatorSnapshot> chk2;
   {
     SinkRuntime rt(true);
     auto task = job.Start(rt);
@@ -351,7 +353,7 @@ TEST(ExactlyOnceTextFileSinkTest, ARestoredSubtaskWithoutStateNumbersAfterExisti
   WriteFile(d + "/.part-1-6.inprogress", "pending for another subtask\n");
   SinkJob<FileSink> job{FileSink(d)};
   SinkRuntime rt(true, /*subtask=*/1, /*parallelism=*/2);
-  std::vector<OperatorSnapshot> none;
+  std::vector<internal::OperatorSnapshot> none;
   auto task = job.Start(rt, &none);
   Send(*task, {"new"});
   task->snapshot_state(5);
@@ -373,7 +375,8 @@ TEST(ExactlyOnceTextFileSinkTest, FormatsRecordsAsTextLines) {
   using P = std::pair<std::string, int64_t>;
   TempDir dir;
   StreamExecutionEnvironment env;
-  env.from_elements(P{"a", 1}, P{"b", 22}).sink_to(ExactlyOnceTextFileSink<P>(dir.path()), "Out");
+  env.from_elements(P{"a", 1}, P{"b", 22})
+      .sink_to(files::ExactlyOnceTextFileSink<P>(dir.path()), "Out");
   SinkRuntime rt(false);
   auto task = env.build_chain({0, 1}, {}, rt);
   task->initialize_state(nullptr);
@@ -453,7 +456,7 @@ TEST(TwoPhaseCommitSinkTest, CommitsPendingTransactionsInCheckpointOrder) {
 TEST(TwoPhaseCommitSinkTest, RestoreCommitsPendingAndAbortsTheOpenTransaction) {
   RecordingSink sink;
   SinkJob<RecordingSink> job(sink);
-  std::vector<OperatorSnapshot> chk2;
+  std::vector<internal::OperatorSnapshot> chk2;
   {
     SinkRuntime rt(true);
     auto task = job.Start(rt);
@@ -527,7 +530,7 @@ using sequence_count::SequenceCountSource;
 
 // A record writer of one channel that keeps every record as a buffer of its own and can call
 // back after each one.
-class KeepingWriter final : public RecordWriter {
+class KeepingWriter final : public internal::RecordWriter {
  public:
   int num_channels() const override { return 1; }
   std::string& buffer(int) override { return open_; }
@@ -585,13 +588,13 @@ struct SourceJob {
   // is given, a checkpoint is taken at the next collect() after that many records and its
   // snapshot stored in `*snapshot`, and `*before` is the number of records emitted before it.
   std::vector<std::string> Run(int subtask, int parallelism,
-                               const std::vector<OperatorSnapshot>* restored,
+                               const std::vector<internal::OperatorSnapshot>* restored,
                                size_t checkpoint_after = 0,
-                               std::vector<OperatorSnapshot>* snapshot = nullptr,
+                               std::vector<internal::OperatorSnapshot>* snapshot = nullptr,
                                size_t* before = nullptr) {
     KeepingWriter w;
     SinkRuntime rt(true, subtask, parallelism);
-    auto task = env.build_chain({0}, {{0, 1, 0, Partitioner::kHash, &w}}, rt);
+    auto task = env.build_chain({0}, {{0, 1, 0, internal::Partitioner::kHash, &w}}, rt);
     if (snapshot) {
       w.OnRecord([&](size_t n) {
         if (n != checkpoint_after) return;
@@ -626,7 +629,7 @@ TEST(SequenceCountTest, SourceEmitsEverySeqOfItsKeysRoundRobin) {
 TEST(SequenceCountTest, SourceRestoresToTheRecordItWasCollectingAtTheCheckpoint) {
   SourceJob job(3, 5);
   for (size_t after : {size_t{1}, size_t{7}, size_t{14}}) {
-    std::vector<OperatorSnapshot> snap;
+    std::vector<internal::OperatorSnapshot> snap;
     size_t before = 0;
     std::vector<std::string> first = job.Run(0, 1, nullptr, after, &snap, &before);
     ASSERT_EQ(first.size(), 15u);
@@ -650,7 +653,7 @@ TEST(SequenceCountTest, SourceRestoresAtAnotherParallelism) {
   std::vector<KeySeq> records;
   std::vector<std::string> elements;
   for (int s = 0; s < 2; ++s) {
-    std::vector<OperatorSnapshot> snap;
+    std::vector<internal::OperatorSnapshot> snap;
     size_t before = 0;
     std::vector<KeySeq> r = Decode(job.Run(s, 2, nullptr, 5, &snap, &before));
     r.resize(before);
@@ -661,12 +664,12 @@ TEST(SequenceCountTest, SourceRestoresAtAnotherParallelism) {
     }
   }
   for (int s = 0; s < 3; ++s) {
-    OperatorSnapshot mine;
+    internal::OperatorSnapshot mine;
     mine.node_id = 0;
     auto n = static_cast<ptrdiff_t>(elements.size());
     mine.lists["key-progress"].assign(elements.begin() + n * s / 3,
                                       elements.begin() + n * (s + 1) / 3);
-    std::vector<OperatorSnapshot> restored{mine};
+    std::vector<internal::OperatorSnapshot> restored{mine};
     for (const KeySeq& r : Decode(job.Run(s, 3, &restored))) records.push_back(r);
   }
   auto by_key = ByKey(records);
@@ -708,11 +711,11 @@ TEST(SequenceCountTest, ThePipelineIsExactlyOnceAcrossAFailureAndRestore) {
       .process(CountSequence())
       .sink_to(FileSink(dir.path()));
 
-  std::vector<OperatorSnapshot> source_chk1, consumer_chk1;
+  std::vector<internal::OperatorSnapshot> source_chk1, consumer_chk1;
   {
     KeepingWriter w;
     SinkRuntime src_rt(true);
-    auto source = env.build_chain({0}, {{0, 1, 0, Partitioner::kHash, &w}}, src_rt);
+    auto source = env.build_chain({0}, {{0, 1, 0, internal::Partitioner::kHash, &w}}, src_rt);
     size_t barrier = 0;
     w.OnRecord([&](size_t n) {
       if (n != 50) return;
@@ -738,7 +741,7 @@ TEST(SequenceCountTest, ThePipelineIsExactlyOnceAcrossAFailureAndRestore) {
 
   KeepingWriter w;
   SinkRuntime src_rt(true);
-  auto source = env.build_chain({0}, {{0, 1, 0, Partitioner::kHash, &w}}, src_rt);
+  auto source = env.build_chain({0}, {{0, 1, 0, internal::Partitioner::kHash, &w}}, src_rt);
   source->initialize_state(&source_chk1);
   source->open();
   source->run_source();

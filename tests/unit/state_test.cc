@@ -24,22 +24,24 @@ using ::testing::IsEmpty;
 class StateTest : public ::testing::TestWithParam<testing_support::BackendKind> {
  protected:
   StateTest() : maker_(GetParam()), owner_(MakeBackend()), store_(*owner_) {}
-  std::unique_ptr<KeyedStateBackend> MakeBackend() {
+  std::unique_ptr<internal::KeyedStateBackend> MakeBackend() {
     return maker_.Make(KeyGroupRange{10, 13}, [this] { return now_; });
   }
   // A completed snapshot of `b` for the next checkpoint id.
-  OperatorSnapshot Snap(KeyedStateBackend& b) { return maker_.Snapshot(b, ++checkpoint_id_); }
+  internal::OperatorSnapshot Snap(internal::KeyedStateBackend& b) {
+    return maker_.Snapshot(b, ++checkpoint_id_);
+  }
   // Whether snapshots hold canonical key groups (the heap's, and RocksDB's full ones).
   bool canonical() const { return !maker_.incremental(); }
-  static void SetKey(KeyedStateBackend& b, const std::string& key, int key_group = 11) {
+  static void SetKey(internal::KeyedStateBackend& b, const std::string& key, int key_group = 11) {
     b.set_current_key(serialize(key), key_group);
   }
   void SetKey(const std::string& key, int key_group = 11) { SetKey(store_, key, key_group); }
   int64_t now_ = 1000;
   int64_t checkpoint_id_ = 0;
   testing_support::BackendMaker maker_;
-  std::unique_ptr<KeyedStateBackend> owner_;
-  KeyedStateBackend& store_;
+  std::unique_ptr<internal::KeyedStateBackend> owner_;
+  internal::KeyedStateBackend& store_;
 };
 INSTANTIATE_TEST_SUITE_P(Backends, StateTest, ::testing::ValuesIn(testing_support::AllBackends()),
                          testing_support::BackendParamName());
@@ -241,7 +243,7 @@ TEST_P(StateTest, SnapshotAndRestoreEveryStateKind) {
   l.add(7);
   l.clear();  // nothing left for c
 
-  OperatorSnapshot snap = Snap(store_);
+  internal::OperatorSnapshot snap = Snap(store_);
   EXPECT_THAT(snap.lists, IsEmpty());
   if (canonical()) {
     std::vector<int> groups;
@@ -254,7 +256,7 @@ TEST_P(StateTest, SnapshotAndRestoreEveryStateKind) {
   }
 
   auto restored_owner = MakeBackend();
-  KeyedStateBackend& restored = *restored_owner;
+  internal::KeyedStateBackend& restored = *restored_owner;
   restored.restore(snap);
   auto& v2 = restored.get<ValueState<std::string>>(ValueStateDescriptor<std::string>("v"));
   auto& l2 = restored.get<ListState<int>>(ListStateDescriptor<int>("l"));
@@ -282,7 +284,7 @@ TEST_P(StateTest, SnapshotAndRestoreEveryStateKind) {
 
   // The restored backend snapshots the same key groups, of the same sizes (entries within a
   // group may come in another order).
-  OperatorSnapshot again = Snap(restored);
+  internal::OperatorSnapshot again = Snap(restored);
   if (!canonical()) return;
   ASSERT_EQ(again.key_groups.size(), snap.key_groups.size());
   for (const auto& [kg, bytes] : snap.key_groups) {
@@ -299,10 +301,10 @@ TEST_P(StateTest, RestoreKeepsTtlTimestamps) {
   now_ = 1050;
   SetKey("b");
   v.update(2);  // expires at 1150
-  OperatorSnapshot snap = Snap(store_);
+  internal::OperatorSnapshot snap = Snap(store_);
 
   auto restored_owner = MakeBackend();
-  KeyedStateBackend& restored = *restored_owner;
+  internal::KeyedStateBackend& restored = *restored_owner;
   restored.restore(snap);
   auto& v2 = restored.get<ValueState<int>>(d);
   now_ = 1099;
@@ -325,7 +327,7 @@ TEST_P(StateTest, ExpiredEntriesAreLeftOutOfSnapshots) {
   now_ += 100;
   SetKey("b", 11);
   v.update(2);
-  OperatorSnapshot snap = Snap(store_);
+  internal::OperatorSnapshot snap = Snap(store_);
   if (canonical()) {
     EXPECT_EQ(snap.key_groups.count(10), 0u);
     EXPECT_EQ(snap.key_groups.count(11), 1u);
@@ -349,23 +351,23 @@ TEST_P(StateTest, StatesNotDeclaredAgainAreWrittenBackUnchanged) {
   dropped.put(1, "one");
   SetKey("b", 12);
   dropped.put(2, "two");
-  OperatorSnapshot first = Snap(store_);
+  internal::OperatorSnapshot first = Snap(store_);
 
   // A new version of the function declares only "kept"; "old" travels along untouched.
   auto second_owner = MakeBackend();
-  KeyedStateBackend& second = *second_owner;
+  internal::KeyedStateBackend& second = *second_owner;
   second.restore(first);
   auto& kept2 = second.get<ValueState<int>>(ValueStateDescriptor<int>("kept"));
   EXPECT_EQ(second.num_states(), 1u);
   SetKey(second, "a", 10);
   kept2.update(10);
-  OperatorSnapshot snap2 = Snap(second);
+  internal::OperatorSnapshot snap2 = Snap(second);
   if (canonical()) {
     EXPECT_EQ(snap2.key_groups.at(12), first.key_groups.at(12)) << "only 'old' lives in group 12";
   }
 
   auto third_owner = MakeBackend();
-  KeyedStateBackend& third = *third_owner;
+  internal::KeyedStateBackend& third = *third_owner;
   third.restore(snap2);
   auto& old3 = third.get<MapState<int, std::string>>(MapStateDescriptor<int, std::string>("old"));
   auto& kept3 = third.get<ValueState<int>>(ValueStateDescriptor<int>("kept"));
@@ -381,9 +383,9 @@ TEST_P(StateTest, RestoreAfterDeclarationFillsTheDeclaredState) {
   auto& v = store_.get<ValueState<int>>(ValueStateDescriptor<int>("v"));
   SetKey("a");
   v.update(3);
-  OperatorSnapshot snap = Snap(store_);
+  internal::OperatorSnapshot snap = Snap(store_);
   auto other_owner = MakeBackend();
-  KeyedStateBackend& other = *other_owner;
+  internal::KeyedStateBackend& other = *other_owner;
   auto& v2 = other.get<ValueState<int>>(ValueStateDescriptor<int>("v"));
   other.restore(snap);
   SetKey(other, "a");
@@ -391,7 +393,7 @@ TEST_P(StateTest, RestoreAfterDeclarationFillsTheDeclaredState) {
 }
 
 TEST_P(StateTest, RestoreRejectsKeyGroupsOutsideTheRangeAndMalformedBytes) {
-  OperatorSnapshot outside;
+  internal::OperatorSnapshot outside;
   outside.key_groups[14] = "x";
   try {
     store_.restore(outside);
@@ -405,9 +407,9 @@ TEST_P(StateTest, RestoreRejectsKeyGroupsOutsideTheRangeAndMalformedBytes) {
   auto& v = store_.get<ValueState<std::string>>(ValueStateDescriptor<std::string>("s"));
   SetKey("a");
   v.update("a long string value");
-  OperatorSnapshot snap = Snap(store_);
+  internal::OperatorSnapshot snap = Snap(store_);
   auto other_owner = MakeBackend();
-  KeyedStateBackend& other = *other_owner;
+  internal::KeyedStateBackend& other = *other_owner;
   other.restore(snap);
   try {
     other.get<ValueState<int>>(ValueStateDescriptor<int>("s"));
@@ -417,10 +419,10 @@ TEST_P(StateTest, RestoreRejectsKeyGroupsOutsideTheRangeAndMalformedBytes) {
   }
 
   if (!canonical()) return;
-  OperatorSnapshot cut = snap;
+  internal::OperatorSnapshot cut = snap;
   cut.key_groups.begin()->second.resize(cut.key_groups.begin()->second.size() - 3);
   auto third_owner = MakeBackend();
-  KeyedStateBackend& third = *third_owner;
+  internal::KeyedStateBackend& third = *third_owner;
   EXPECT_THROW(third.restore(cut), SerializationError);
 }
 
@@ -467,7 +469,7 @@ TEST_P(StateRescaleTest, KeyGroupsOfTwoSubtasksRestoreIntoThree) {
   auto key_group = [](const std::string& k) {
     return key_group_for_hash(KeyHash<std::string>{}(k), kMaxParallelism);
   };
-  std::vector<std::vector<OperatorSnapshot>> by_subtask;
+  std::vector<std::vector<internal::OperatorSnapshot>> by_subtask;
   for (int i = 0; i < 2; ++i) {
     auto b = maker.Make(key_group_range(i, kMaxParallelism, 2));
     auto& v = b->get<ValueState<int>>(ValueStateDescriptor<int>("v"));
@@ -482,7 +484,8 @@ TEST_P(StateRescaleTest, KeyGroupsOfTwoSubtasksRestoreIntoThree) {
   }
   std::map<std::string, int> found;
   for (int j = 0; j < 3; ++j) {
-    std::vector<OperatorSnapshot> mine = NarrowSnapshots(by_subtask, j, 3, kMaxParallelism);
+    std::vector<internal::OperatorSnapshot> mine =
+        NarrowSnapshots(by_subtask, j, 3, kMaxParallelism);
     ASSERT_EQ(mine.size(), 1u);
     auto b = maker.Make(key_group_range(j, kMaxParallelism, 3));
     b->restore(mine[0]);
@@ -501,7 +504,7 @@ TEST_P(StateRescaleTest, KeyGroupsOfTwoSubtasksRestoreIntoThree) {
 // Operator state.
 
 TEST(OperatorStateTest, ListsSnapshotElementByElementAndRestore) {
-  OperatorStateStore store;
+  internal::OperatorStateStore store;
   auto& l = store.get_list_state(ListStateDescriptor<std::string>("names"));
   auto& offsets = store.get_list_state(ListStateDescriptor<int64_t>("offsets"));
   auto& empty = store.get_list_state(ListStateDescriptor<int>("empty"));
@@ -513,7 +516,7 @@ TEST(OperatorStateTest, ListsSnapshotElementByElementAndRestore) {
   empty.clear();
   EXPECT_EQ(&l, &store.get_list_state(ListStateDescriptor<std::string>("names")));
 
-  OperatorSnapshot snap;
+  internal::OperatorSnapshot snap;
   store.snapshot(snap);
   EXPECT_TRUE(snap.key_groups.empty());
   ASSERT_EQ(snap.lists.size(), 2u) << "empty lists are left out";
@@ -521,12 +524,12 @@ TEST(OperatorStateTest, ListsSnapshotElementByElementAndRestore) {
               ElementsAre(serialize(std::string("x")), serialize(std::string("y"))));
   EXPECT_EQ(snap.lists.at("offsets").size(), 4u);
 
-  OperatorStateStore restored;
+  internal::OperatorStateStore restored;
   restored.restore(snap);
   EXPECT_THAT(restored.get_list_state(ListStateDescriptor<int64_t>("offsets")).get(),
               ElementsAre(7, 8, 9, 10));
   // "names" is not declared again: written back as it was.
-  OperatorSnapshot again;
+  internal::OperatorSnapshot again;
   restored.snapshot(again);
   EXPECT_EQ(again.lists, snap.lists);
   EXPECT_THAT(restored.get_list_state(ListStateDescriptor<std::string>("names")).get(),
@@ -534,7 +537,7 @@ TEST(OperatorStateTest, ListsSnapshotElementByElementAndRestore) {
 }
 
 TEST(OperatorStateTest, MisuseIsAnError) {
-  OperatorStateStore store;
+  internal::OperatorStateStore store;
   store.get_list_state(ListStateDescriptor<int>("l"));
   EXPECT_THROW(store.get_list_state(ListStateDescriptor<std::string>("l")), std::invalid_argument);
   ListStateDescriptor<int> ttl("t");
@@ -545,9 +548,9 @@ TEST(OperatorStateTest, MisuseIsAnError) {
   } catch (const std::invalid_argument& e) {
     EXPECT_THAT(e.what(), HasSubstr("'t'"));
   }
-  OperatorSnapshot bad;
+  internal::OperatorSnapshot bad;
   bad.lists["n"] = {"\x01"};  // one byte is no int64
-  OperatorStateStore restored;
+  internal::OperatorStateStore restored;
   restored.restore(bad);
   try {
     restored.get_list_state(ListStateDescriptor<int64_t>("n"));

@@ -15,7 +15,7 @@
 #include <string>
 #include <vector>
 
-#include "sluice/runtime.h"
+#include "sluice/internal/runtime.h"
 #include "sluice/state.h"
 #include "taskmanager/state/state_backend.h"
 #include "test_runtime.h"
@@ -70,9 +70,8 @@ class BackendMaker {
   // Where RocksDB instances keep their working directories.
   std::string local_dir() const { return root_ + "/local"; }
 
-  std::unique_ptr<KeyedStateBackend> Make(KeyGroupRange range,
-                                          std::function<int64_t()> now_ms = system_clock_ms,
-                                          int node_id = 0) {
+  std::unique_ptr<internal::KeyedStateBackend> Make(
+      KeyGroupRange range, std::function<int64_t()> now_ms = system_clock_ms, int node_id = 0) {
     BackendSite site;
     site.job_id = "test";
     site.node_id = node_id;
@@ -81,27 +80,28 @@ class BackendMaker {
     return CreateKeyedStateBackend(options_, site, range);
   }
   // For TestRuntime::SetBackendMaker.
-  std::function<std::unique_ptr<KeyedStateBackend>(int, const KeyGroupRange&)> ForRuntime() {
+  std::function<std::unique_ptr<internal::KeyedStateBackend>(int, const KeyGroupRange&)>
+  ForRuntime() {
     return [this](int node_id, const KeyGroupRange& range) {
       return Make(range, system_clock_ms, node_id);
     };
   }
 
   // The backend's snapshot for checkpoint `id`, completed.
-  OperatorSnapshot Snapshot(KeyedStateBackend& b, int64_t id) {
-    OperatorSnapshot s;
+  internal::OperatorSnapshot Snapshot(internal::KeyedStateBackend& b, int64_t id) {
+    internal::OperatorSnapshot s;
     b.snapshot(s, id);
     Complete(s, id);
     return s;
   }
   // Runs the deferred part of `s`, as the runtime's snapshot thread does.
-  void Complete(OperatorSnapshot& s, int64_t id) {
+  void Complete(internal::OperatorSnapshot& s, int64_t id) {
     if (!s.deferred) return;
-    std::shared_ptr<DeferredSnapshot> d = std::move(s.deferred);
+    std::shared_ptr<internal::DeferredSnapshot> d = std::move(s.deferred);
     d->complete(checkpoint_dir(), id, s);
   }
-  void Complete(std::vector<OperatorSnapshot>& snaps, int64_t id) {
-    for (OperatorSnapshot& s : snaps) Complete(s, id);
+  void Complete(std::vector<internal::OperatorSnapshot>& snaps, int64_t id) {
+    for (internal::OperatorSnapshot& s : snaps) Complete(s, id);
   }
 
  private:

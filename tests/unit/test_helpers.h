@@ -54,10 +54,10 @@ inline void WriteOldTimerEntry(DataOutput& o, int64_t time, std::string_view key
   uint64_t u = static_cast<uint64_t>(time) ^ (uint64_t{1} << 63);
   for (int i = 7; i >= 0; --i) n.push_back(static_cast<char>((u >> (8 * i)) & 0xff));
   n += ns;
-  state_internal::write_bytes(o, key);
-  state_internal::write_bytes(o, n);
+  internal::state_internal::write_bytes(o, key);
+  internal::state_internal::write_bytes(o, n);
   Serializer<int64_t>::write(o, 0);
-  state_internal::write_bytes(o, {});
+  internal::state_internal::write_bytes(o, {});
 }
 
 }  // namespace sluice::testing_support

@@ -10,13 +10,14 @@
 #include <utility>
 #include <vector>
 
-#include "sluice/runtime.h"
+#include "sluice/internal/heap_backend.h"
+#include "sluice/internal/runtime.h"
 #include "sluice/state.h"
 
 namespace sluice::testing_support {
 
-using BackendMakerFn =
-    std::function<std::unique_ptr<KeyedStateBackend>(int node_id, const KeyGroupRange& range)>;
+using BackendMakerFn = std::function<std::unique_ptr<internal::KeyedStateBackend>(
+    int node_id, const KeyGroupRange& range)>;
 
 // What every TestRuntime makes keyed state backends with unless a test sets its own (null: the
 // heap). Set for a whole test program by test_backends.h's UseBackendOfEnvironment.
@@ -25,7 +26,7 @@ inline BackendMakerFn& DefaultBackendMaker() {
   return maker;
 }
 
-class TestRuntime : public TaskRuntime {
+class TestRuntime : public internal::TaskRuntime {
  public:
   explicit TestRuntime(int subtask = 0, int parallelism = 1, int max_parallelism = 128) {
     info_.job_id = "job-test";
@@ -54,11 +55,11 @@ class TestRuntime : public TaskRuntime {
   }
 
   // Keyed operators get the backend of SetBackendMaker, else of DefaultBackendMaker, else the heap.
-  std::unique_ptr<KeyedStateBackend> create_keyed_state_backend(
+  std::unique_ptr<internal::KeyedStateBackend> create_keyed_state_backend(
       int node_id, const KeyGroupRange& range) override {
     if (backend_maker_) return backend_maker_(node_id, range);
     if (DefaultBackendMaker()) return DefaultBackendMaker()(node_id, range);
-    return std::make_unique<HeapKeyedStateBackend>(range);
+    return std::make_unique<internal::HeapKeyedStateBackend>(range);
   }
   void SetBackendMaker(BackendMakerFn maker) { backend_maker_ = std::move(maker); }
 

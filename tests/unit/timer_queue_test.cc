@@ -17,7 +17,7 @@
 #include <tuple>
 #include <vector>
 
-#include "sluice/timers.h"
+#include "sluice/internal/timers.h"
 #include "tests/unit/test_helpers.h"
 
 namespace sluice {
@@ -26,15 +26,15 @@ namespace {
 using Timer = std::tuple<int64_t, int, std::string, std::string>;  // time, key group, key, ns
 
 // Key groups [10, 13].
-KeyContext Range() {
-  KeyContext ctx;
+internal::KeyContext Range() {
+  internal::KeyContext ctx;
   ctx.first_key_group = 10;
   ctx.num_key_groups = 4;
   return ctx;
 }
 
 // An ordered store in memory, as a RocksDB column family would be.
-class MapStore final : public KvStore {
+class MapStore final : public internal::KvStore {
  public:
   bool get(std::string_view key, std::string* value) override {
     ++gets;
@@ -77,10 +77,10 @@ enum class QueueKind { kHeap, kStore };
 class QueueMaker {
  public:
   explicit QueueMaker(QueueKind kind) : kind_(kind) {}
-  std::unique_ptr<TimerQueue> Make(const KeyContext& ctx) {
-    if (kind_ == QueueKind::kHeap) return std::make_unique<HeapTimerQueue>(ctx);
+  std::unique_ptr<internal::TimerQueue> Make(const internal::KeyContext& ctx) {
+    if (kind_ == QueueKind::kHeap) return std::make_unique<internal::HeapTimerQueue>(ctx);
     stores_.push_back(std::make_unique<MapStore>());
-    return std::make_unique<StoreTimerQueue>(ctx, *stores_.back(), /*cache_size=*/2);
+    return std::make_unique<internal::StoreTimerQueue>(ctx, *stores_.back(), /*cache_size=*/2);
   }
 
  private:
@@ -90,16 +90,18 @@ class QueueMaker {
 
 class TimerQueueTest : public ::testing::TestWithParam<QueueKind> {
  protected:
-  std::unique_ptr<TimerQueue> Make(const KeyContext& ctx) { return maker_.Make(ctx); }
+  std::unique_ptr<internal::TimerQueue> Make(const internal::KeyContext& ctx) {
+    return maker_.Make(ctx);
+  }
   QueueMaker maker_{GetParam()};
 };
 
-Timer Pop(TimerQueue& q) {
-  InternalTimer t = q.pop();
+Timer Pop(internal::TimerQueue& q) {
+  internal::InternalTimer t = q.pop();
   return {t.time, t.key_group, t.key, t.ns};
 }
 
-std::vector<Timer> PopAll(TimerQueue& q) {
+std::vector<Timer> PopAll(internal::TimerQueue& q) {
   std::vector<Timer> out;
   while (!q.empty()) {
     int64_t next = q.next_time();
@@ -110,9 +112,9 @@ std::vector<Timer> PopAll(TimerQueue& q) {
 }
 
 TEST_P(TimerQueueTest, PopsInTimeThenKeyGroupThenKeyOrderWhateverTheRegistrationOrder) {
-  KeyContext ctx = Range();
+  internal::KeyContext ctx = Range();
   auto owned = Make(ctx);
-  TimerQueue& q = *owned;
+  internal::TimerQueue& q = *owned;
   EXPECT_TRUE(q.empty());
   EXPECT_TRUE(q.add(30, 11, "b", ""));
   EXPECT_TRUE(q.add(10, 12, "a", ""));
@@ -131,9 +133,9 @@ TEST_P(TimerQueueTest, PopsInTimeThenKeyGroupThenKeyOrderWhateverTheRegistration
 }
 
 TEST_P(TimerQueueTest, KeepsOneTimerPerKeyNamespaceAndTime) {
-  KeyContext ctx = Range();
+  internal::KeyContext ctx = Range();
   auto owned = Make(ctx);
-  TimerQueue& q = *owned;
+  internal::TimerQueue& q = *owned;
   EXPECT_TRUE(q.add(10, 11, "a", ""));
   EXPECT_TRUE(q.add(20, 11, "a", ""));
   EXPECT_FALSE(q.add(10, 11, "a", "")) << "the first of the group";
@@ -147,9 +149,9 @@ TEST_P(TimerQueueTest, KeepsOneTimerPerKeyNamespaceAndTime) {
 }
 
 TEST_P(TimerQueueTest, RemovesTimersAnywhereAndMovesTheHeadOn) {
-  KeyContext ctx = Range();
+  internal::KeyContext ctx = Range();
   auto owned = Make(ctx);
-  TimerQueue& q = *owned;
+  internal::TimerQueue& q = *owned;
   for (int64_t t : {10, 20, 30, 40}) ASSERT_TRUE(q.add(t, 13, "k", ""));
   ASSERT_TRUE(q.add(15, 10, "k", ""));
   EXPECT_FALSE(q.remove(25, 13, "k", ""));
@@ -166,13 +168,13 @@ TEST_P(TimerQueueTest, RemovesTimersAnywhereAndMovesTheHeadOn) {
 TEST_P(TimerQueueTest, FiresAChainOfTimersThatEachRegisterTheNext) {
   // Every key's timer registers the next one a second later as it fires: the pattern of
   // windows, which the queue serves by appending.
-  KeyContext ctx = Range();
+  internal::KeyContext ctx = Range();
   auto owned = Make(ctx);
-  TimerQueue& q = *owned;
+  internal::TimerQueue& q = *owned;
   for (int k = 0; k < 50; ++k) ASSERT_TRUE(q.add(999, 10 + k % 4, std::to_string(k), ""));
   std::vector<int64_t> times;
   while (!q.empty() && q.next_time() < 100'000) {
-    InternalTimer t = q.pop();
+    internal::InternalTimer t = q.pop();
     times.push_back(t.time);
     ASSERT_TRUE(q.add(t.time + 1000, t.key_group, t.key, t.ns));
   }
@@ -182,9 +184,9 @@ TEST_P(TimerQueueTest, FiresAChainOfTimersThatEachRegisterTheNext) {
 }
 
 TEST_P(TimerQueueTest, WritesAndReadsTheTimersOfAKeyGroup) {
-  KeyContext ctx = Range();
+  internal::KeyContext ctx = Range();
   auto owned = Make(ctx);
-  TimerQueue& q = *owned;
+  internal::TimerQueue& q = *owned;
   q.add(-5, 11, "a", "ns");
   q.add(7, 11, "b", "");
   q.add(3, 12, "c", "");
@@ -203,9 +205,9 @@ TEST_P(TimerQueueTest, WritesAndReadsTheTimersOfAKeyGroup) {
 }
 
 TEST_P(TimerQueueTest, RejectsKeyGroupsOutsideItsRange) {
-  KeyContext ctx = Range();
+  internal::KeyContext ctx = Range();
   auto owned = Make(ctx);
-  TimerQueue& q = *owned;
+  internal::TimerQueue& q = *owned;
   EXPECT_THROW(q.add(1, 9, "a", ""), std::invalid_argument);
   EXPECT_THROW(q.add(1, 14, "a", ""), std::invalid_argument);
   EXPECT_THROW(q.remove(1, 14, "a", ""), std::invalid_argument);
@@ -213,9 +215,9 @@ TEST_P(TimerQueueTest, RejectsKeyGroupsOutsideItsRange) {
 }
 
 TEST_P(TimerQueueTest, AgreesWithAnOrderedSetOnRandomOperations) {
-  KeyContext ctx = Range();
+  internal::KeyContext ctx = Range();
   auto owned = Make(ctx);
-  TimerQueue& q = *owned;
+  internal::TimerQueue& q = *owned;
   std::set<Timer> expected;
   // Keys with zero bytes, which the store's sort keys escape, among plain ones.
   std::vector<std::string> keys = {std::string("\0", 1),
@@ -256,7 +258,7 @@ TEST_P(TimerQueueTest, AgreesWithAnOrderedSetOnRandomOperations) {
 // A process function's timers as the previous version checkpointed them: key, namespace = the
 // time (8 bytes, big-endian, sign bit flipped) then the timer's namespace.
 TEST_P(TimerQueueTest, ReadsTheTimerEntriesOfEarlierVersions) {
-  KeyContext ctx = Range();
+  internal::KeyContext ctx = Range();
   auto q = Make(ctx);
   std::string bytes;
   DataOutput o(bytes);
@@ -268,11 +270,12 @@ TEST_P(TimerQueueTest, ReadsTheTimerEntriesOfEarlierVersions) {
 }
 
 TEST_P(TimerQueueTest, NamesAMalformedEntry) {
-  KeyContext ctx = Range();
+  internal::KeyContext ctx = Range();
   auto q = Make(ctx);
   std::string bytes;
   DataOutput o(bytes);
-  state_internal::write_entry(o, std::string(9, 'x'), 0, {});  // a time and a key without its end
+  internal::state_internal::write_entry(o, std::string(9, 'x'), 0,
+                                        {});  // a time and a key without its end
   DataInput in(bytes);
   EXPECT_THROW(q->read_entries(12, in, 1), SerializationError);
 }
@@ -286,9 +289,9 @@ INSTANTIATE_TEST_SUITE_P(Queues, TimerQueueTest,
 // The store holds every timer and memory only the earliest few of each key group: 200,000
 // timers fire in order with at most the caches in memory, and the store ends empty.
 TEST(StoreTimerQueueTest, KeepsOnlyTheEarliestTimersOfEachKeyGroupInMemory) {
-  KeyContext ctx = Range();
+  internal::KeyContext ctx = Range();
   MapStore store;
-  StoreTimerQueue q(ctx, store, /*cache_size=*/16);
+  internal::StoreTimerQueue q(ctx, store, /*cache_size=*/16);
   std::mt19937_64 rng(7);
   constexpr int kTimers = 200'000;
   for (int i = 0; i < kTimers; ++i) {
@@ -297,12 +300,12 @@ TEST(StoreTimerQueueTest, KeepsOnlyTheEarliestTimersOfEachKeyGroupInMemory) {
   }
   EXPECT_EQ(store.size(), static_cast<size_t>(kTimers));
   EXPECT_EQ(q.size(), static_cast<size_t>(kTimers));
-  StoreTimerQueue restored(ctx, store, 16);
+  internal::StoreTimerQueue restored(ctx, store, 16);
   EXPECT_EQ(restored.cached(), 4u * 16) << "a queue over a filled store reads only its cache";
   int64_t last = INT64_MIN;
   int popped = 0;
   while (!q.empty()) {
-    InternalTimer t = q.pop();
+    internal::InternalTimer t = q.pop();
     ASSERT_LE(last, t.time);
     last = t.time;
     ++popped;
@@ -315,12 +318,12 @@ TEST(StoreTimerQueueTest, KeepsOnlyTheEarliestTimersOfEachKeyGroupInMemory) {
 
 // A queue made again over the same store (a restore) sees what the first one left.
 TEST(StoreTimerQueueTest, ReloadsFromTheStore) {
-  KeyContext ctx = Range();
+  internal::KeyContext ctx = Range();
   MapStore store;
-  StoreTimerQueue q(ctx, store, 2);
+  internal::StoreTimerQueue q(ctx, store, 2);
   for (int64_t t = 0; t < 20; ++t) ASSERT_TRUE(q.add(t, 11, "k", ""));
   for (int i = 0; i < 5; ++i) q.pop();
-  StoreTimerQueue again(ctx, store, 2);
+  internal::StoreTimerQueue again(ctx, store, 2);
   EXPECT_EQ(again.size(), 15u);
   EXPECT_EQ(again.next_time(), 5);
   EXPECT_FALSE(again.add(19, 11, "k", "")) << "a timer only the store holds is known";
@@ -332,12 +335,12 @@ TEST(StoreTimerQueueTest, ReloadsFromTheStore) {
 // Timers after every timer their key group has had need no lookup in the store, also in a
 // queue made again over the store; others beyond the cache are looked up.
 TEST(StoreTimerQueueTest, LooksUpOnlyTimersThatMayExist) {
-  KeyContext ctx = Range();
+  internal::KeyContext ctx = Range();
   MapStore store;
-  StoreTimerQueue q(ctx, store, 2);
+  internal::StoreTimerQueue q(ctx, store, 2);
   for (int64_t t = 0; t < 1000; ++t) ASSERT_TRUE(q.add(t, 12, "k", ""));
   EXPECT_EQ(store.gets, 0) << "increasing timers are appended without lookups";
-  StoreTimerQueue again(ctx, store, 2);
+  internal::StoreTimerQueue again(ctx, store, 2);
   EXPECT_TRUE(again.add(1000, 12, "k", ""));
   EXPECT_FALSE(again.remove(2000, 12, "k", ""));
   EXPECT_EQ(store.gets, 0);

@@ -166,7 +166,7 @@ int64_t RunWholeJob(const StreamExecutionEnvironment& env) {
 }
 
 // One channel that keeps what was written to it.
-class BufferWriter final : public RecordWriter {
+class BufferWriter final : public internal::RecordWriter {
  public:
   int num_channels() const override { return 1; }
   std::string& buffer(int) override { return buf_; }
@@ -272,7 +272,7 @@ void ExpectSameResults(const std::vector<std::string>& got, const std::vector<st
 // Random inserts, lookups and erasures (mostly of the oldest windows, as firing does) agree with
 // an std::map, and the map serializes as that std::map does.
 TEST(WindowsTest, WindowMapAgreesWithAnOrderedMap) {
-  using Map = window_internal::WindowMap<TimeWindow, std::string>;
+  using Map = internal::WindowMap<TimeWindow, std::string>;
   auto SameEntry = [](const auto& a, const auto& b) {
     return a.first == b.first && a.second == b.second;
   };
@@ -327,9 +327,9 @@ TEST(WindowsTest, WindowMapAgreesWithAnOrderedMap) {
 // A pane keeps only its accumulator but serializes as a window's slot (accumulator, element
 // count 0, not empty), so that window state has one format.
 TEST(WindowsTest, PaneSlotSerializesAsAWindowSlot) {
-  window_internal::PaneSlot<Agg> pane{Agg{"k", 7, 3}};
+  internal::PaneSlot<Agg> pane{Agg{"k", 7, 3}};
   EXPECT_EQ(serialize(pane), serialize(std::make_tuple(Agg{"k", 7, 3}, int64_t{0}, false)));
-  auto back = deserialize<window_internal::PaneSlot<Agg>>(
+  auto back = deserialize<internal::PaneSlot<Agg>>(
       serialize(std::make_tuple(Agg{"k", 9, 2}, int64_t{5}, true)));
   EXPECT_EQ(Describe(back.acc), "k=9/2");
 }
@@ -465,7 +465,7 @@ TEST(WindowsTest, SlidingPanesMatchAPerWindowComputationOnRandomInput) {
 struct LateCase {
   StreamExecutionEnvironment env;
   std::shared_ptr<std::vector<std::string>> out;
-  std::unique_ptr<ChainTask> task;
+  std::unique_ptr<internal::ChainTask> task;
   TestRuntime rt;
   BufferWriter side;
 };
@@ -475,10 +475,10 @@ template <class Make>
 void RunLateScenario(LateCase& c, Make make, bool with_side_output) {
   c.out = WindowJob(c.env, {}, 0, make);
   // Nodes 2 window, 3 and 4 its side output (when used), then the result's stamp and sink.
-  std::vector<OutputBinding> outputs;
+  std::vector<internal::OutputBinding> outputs;
   std::vector<int> chain = {2, 3, 4};
   if (with_side_output) {
-    outputs.push_back({2, 3, 0, Partitioner::kForward, &c.side});
+    outputs.push_back({2, 3, 0, internal::Partitioner::kForward, &c.side});
     chain = {2, 5, 6};
   }
   c.task = c.env.build_chain(chain, outputs, c.rt);
@@ -490,9 +490,9 @@ void RunLateScenario(LateCase& c, Make make, bool with_side_output) {
 }
 // The window operator (node 2) keeps no entries: on the heap it snapshots nothing at all; an
 // embedded store's snapshot always has files, but no key groups when completed in full.
-void ExpectNoWindowState(std::vector<OperatorSnapshot> snaps) {
+void ExpectNoWindowState(std::vector<internal::OperatorSnapshot> snaps) {
   backend_of_environment.maker().Complete(snaps, 1);
-  for (const OperatorSnapshot& s : snaps) {
+  for (const internal::OperatorSnapshot& s : snaps) {
     if (s.node_id != 2) continue;
     EXPECT_NE(backend_of_environment.maker().kind(), testing_support::BackendKind::kHeap);
     EXPECT_TRUE(s.key_groups.empty());
@@ -680,7 +680,8 @@ TEST(WindowsTest, FiringOnARecordKeepsItsTimestampForOtherConsumers) {
   stamped.print();      // node 5, over the network
   TestRuntime rt;
   BufferWriter w;
-  auto task = env.build_chain({0, 1, 2, 3, 4}, {{1, 5, 0, Partitioner::kForward, &w}}, rt);
+  auto task =
+      env.build_chain({0, 1, 2, 3, 4}, {{1, 5, 0, internal::Partitioner::kForward, &w}}, rt);
   task->initialize_state(nullptr);
   task->open();
   task->run_source();
@@ -877,10 +878,10 @@ TEST(WindowsTest, ProcessingTimeWindowsFireWhenTheClockPassesTheirEnd) {
 // the window job (nodes 2..) of every subtask; restores from `restored` (by subtask) if given,
 // and snapshots after `stop` batches (then stops) if stop >= 0.
 template <class Make>
-std::vector<std::string> RunCheckpointed(Make make, const std::vector<Ev>& input, int parallelism,
-                                         const std::vector<std::vector<OperatorSnapshot>>* restored,
-                                         int start, int stop,
-                                         std::vector<std::vector<OperatorSnapshot>>* snapshots) {
+std::vector<std::string> RunCheckpointed(
+    Make make, const std::vector<Ev>& input, int parallelism,
+    const std::vector<std::vector<internal::OperatorSnapshot>>* restored, int start, int stop,
+    std::vector<std::vector<internal::OperatorSnapshot>>* snapshots) {
   std::vector<std::string> results;
   for (int subtask = 0; subtask < parallelism; ++subtask) {
     StreamExecutionEnvironment env;
@@ -889,7 +890,7 @@ std::vector<std::string> RunCheckpointed(Make make, const std::vector<Ev>& input
     std::vector<int> chain;
     for (int i = 2; i < static_cast<int>(env.nodes().size()); ++i) chain.push_back(i);
     auto task = env.build_chain(chain, {}, rt);
-    std::vector<OperatorSnapshot> mine;
+    std::vector<internal::OperatorSnapshot> mine;
     if (restored) mine = NarrowSnapshots(*restored, subtask, parallelism, 128);
     task->initialize_state(restored ? &mine : nullptr);
     task->open();
@@ -930,7 +931,7 @@ void ExpectExactlyOnceAcrossARestore(Make make) {
   ASSERT_FALSE(whole.empty());
   for (int new_p : {1, 2}) {
     SCOPED_TRACE(new_p);
-    std::vector<std::vector<OperatorSnapshot>> snaps;
+    std::vector<std::vector<internal::OperatorSnapshot>> snaps;
     std::vector<std::string> before = RunCheckpointed(make, input, 1, nullptr, 0, 17, &snaps);
     std::vector<std::string> after = RunCheckpointed(make, input, new_p, &snaps, 17, -1, nullptr);
     before.insert(before.end(), after.begin(), after.end());

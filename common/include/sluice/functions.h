@@ -9,7 +9,9 @@
 #include <utility>
 #include <vector>
 
-#include "sluice/runtime.h"
+#include "sluice/core.h"
+#include "sluice/internal/runtime.h"
+#include "sluice/internal/state_backend.h"
 #include "sluice/state.h"
 
 namespace sluice {
@@ -95,8 +97,9 @@ class TimerService {
 // same name every time, filled with what was restored under that name.
 class RuntimeContext {
  public:
-  explicit RuntimeContext(TaskRuntime& rt, KeyedStateBackend* keyed = nullptr,
-                          OperatorStateStore* operator_state = nullptr, bool is_restored = false)
+  explicit RuntimeContext(internal::TaskRuntime& rt, internal::KeyedStateBackend* keyed = nullptr,
+                          internal::OperatorStateStore* operator_state = nullptr,
+                          bool is_restored = false)
       : rt_(rt), keyed_(keyed), operator_state_(operator_state), is_restored_(is_restored) {}
   const TaskInfo& task_info() const { return rt_.info(); }
   int index_of_this_subtask() const { return rt_.info().subtask_index; }
@@ -141,7 +144,7 @@ class RuntimeContext {
   }
 
  private:
-  KeyedStateBackend& keyed() {
+  internal::KeyedStateBackend& keyed() {
     if (!keyed_) {
       throw std::logic_error(
           "keyed state is only available in functions on a keyed stream "
@@ -149,9 +152,9 @@ class RuntimeContext {
     }
     return *keyed_;
   }
-  TaskRuntime& rt_;
-  KeyedStateBackend* keyed_;
-  OperatorStateStore* operator_state_;
+  internal::TaskRuntime& rt_;
+  internal::KeyedStateBackend* keyed_;
+  internal::OperatorStateStore* operator_state_;
   bool is_restored_;
 };
 
@@ -190,6 +193,8 @@ class SourceFunction {
   virtual void snapshot_state(int64_t /*checkpoint_id*/) {}
   // Checkpoint `checkpoint_id` is complete.
   virtual void notify_checkpoint_complete(int64_t /*checkpoint_id*/) {}
+  // False for a source that must run as one subtask (a socket): its parallelism is fixed at 1.
+  virtual bool is_parallel() const { return true; }
 
  protected:
   bool is_running() const { return running_.load(std::memory_order_relaxed); }

@@ -15,14 +15,16 @@
 #pragma once
 
 #include "sluice/args.h"
+#include "sluice/core.h"
 #include "sluice/datastream.h"
 #include "sluice/format.h"
 #include "sluice/functions.h"
 #include "sluice/keys.h"
-#include "sluice/runtime.h"
 #include "sluice/serializer.h"
 #include "sluice/sinks.h"
+#include "sluice/sources.h"
 #include "sluice/state.h"
+#include "sluice/watermarks.h"
 #include "sluice/windows.h"
 
 #define SLUICE_STRINGIFY2(x) #x

@@ -24,7 +24,7 @@
 #include <string>
 #include <utility>
 
-#include "sluice/runtime.h"
+#include "sluice/core.h"
 
 namespace sluice {
 

@@ -16,11 +16,10 @@
 #include <string_view>
 #include <vector>
 
-// Types that cross the boundary between a job library and the runtime (exceptions, interfaces)
-// keep default visibility, so that their type information matches on both sides.
-#define SLUICE_EXPORT __attribute__((visibility("default")))
+#include "sluice/core.h"
+#include "sluice/keys.h"
 
-namespace sluice {
+namespace sluice::internal {
 
 // What travels through a network channel: a buffer of records, or an in-band event.
 enum class BufferKind : int32_t {
@@ -30,37 +29,6 @@ enum class BufferKind : int32_t {
   kBarrier = 3,          // value: checkpoint id, value2: checkpoint timestamp
   kEndOfData = 4,        // the producer has emitted its last record (it may still checkpoint)
   kWatermarkStatus = 5,  // value: 1 when the producer goes idle, 0 when it is active again
-};
-
-// Event time, in milliseconds. A record without a timestamp carries kNoTimestamp. A watermark t
-// says that no record with a timestamp <= t should follow; kMaxWatermark (sent when a bounded
-// input ends) fires every event-time timer.
-inline constexpr int64_t kNoTimestamp = std::numeric_limits<int64_t>::min();
-inline constexpr int64_t kMinWatermark = std::numeric_limits<int64_t>::min();
-inline constexpr int64_t kMaxWatermark = std::numeric_limits<int64_t>::max();
-
-// Milliseconds since the epoch on the system clock: processing time.
-inline int64_t system_clock_ms() {
-  return std::chrono::duration_cast<std::chrono::milliseconds>(
-             std::chrono::system_clock::now().time_since_epoch())
-      .count();
-}
-
-// Facts about one running subtask.
-struct TaskInfo {
-  std::string job_id;
-  std::string job_name;
-  std::string task_name;  // the chain's name
-  int vertex_id = 0;
-  int subtask_index = 0;
-  int parallelism = 1;
-  int max_parallelism = 128;
-  int attempt = 0;
-  // Checkpointing is on for this job (execution.checkpointing.interval is set).
-  bool checkpointing = false;
-  // How often timestamp assigners emit periodic watermarks (pipeline.auto-watermark-interval);
-  // 0: never.
-  int64_t auto_watermark_interval_ms = 200;
 };
 
 // One file of an embedded store's own snapshot (see NativeSnapshot).
@@ -119,7 +87,6 @@ struct OperatorSnapshot {
 };
 
 class KeyedStateBackend;
-struct KeyGroupRange;
 
 // One output edge of a task: records are appended whole to a channel's open buffer, then
 // committed. Implemented by the runtime; called only from the task's thread.
@@ -170,24 +137,6 @@ class SLUICE_EXPORT TaskRuntime {
   virtual std::unique_ptr<KeyedStateBackend> create_keyed_state_backend(
       int node_id, const KeyGroupRange& range) = 0;
 };
-
-// Thrown inside a task when it is cancelled while blocked; the runtime catches it.
-class SLUICE_EXPORT TaskCancelled : public std::runtime_error {
- public:
-  TaskCancelled() : std::runtime_error("task cancelled") {}
-};
-
-// User code that throws is wrapped into this, naming the operator, at the operator boundary.
-class SLUICE_EXPORT OperatorError : public std::runtime_error {
- public:
-  OperatorError(const std::string& op, const std::string& what)
-      : std::runtime_error("operator '" + op + "' failed: " + what), operator_name_(op) {}
-  const std::string& operator_name() const { return operator_name_; }
-
- private:
-  std::string operator_name_;
-};
-
 // The operator chain of one subtask, built by the job library for the runtime.
 // Lifecycle, all on the task's thread: initialize_state(), open(), then run_source() for a source
 // chain or process_buffer() for every data buffer of every input (with process_watermark() and
@@ -228,4 +177,4 @@ class SLUICE_EXPORT ChainTask {
   virtual int64_t num_late_records_dropped() const = 0;
 };
 
-}  // namespace sluice
+}  // namespace sluice::internal

@@ -28,11 +28,11 @@
 #include <vector>
 
 #include "sluice/functions.h"
-#include "sluice/runtime.h"
+#include "sluice/internal/runtime.h"
+#include "sluice/internal/state_backend.h"
 #include "sluice/serializer.h"
-#include "sluice/state.h"
 
-namespace sluice {
+namespace sluice::internal {
 
 struct InternalTimer {
   int64_t time = 0;
@@ -638,4 +638,4 @@ class InternalTimerService {
   int64_t watermark_ = kMinWatermark;
 };
 
-}  // namespace sluice
+}  // namespace sluice::internal

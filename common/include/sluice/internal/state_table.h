@@ -1,0 +1,569 @@
+// Storage underneath the typed keyed states: a table per state, on the heap (objects) or over an
+// embedded store's entries (serialized), addressed by key group and the current key.
+#pragma once
+
+#include <algorithm>
+#include <chrono>
+#include <cstdint>
+#include <cstring>
+#include <functional>
+#include <map>
+#include <memory>
+#include <optional>
+#include <stdexcept>
+#include <string>
+#include <string_view>
+#include <unordered_map>
+#include <utility>
+#include <vector>
+
+#include "sluice/internal/runtime.h"
+#include "sluice/keys.h"
+#include "sluice/serializer.h"
+#include "sluice/state_descriptors.h"
+
+namespace sluice::internal {
+
+// The key that state accesses refer to: set by the keyed operator before each call into user
+// code.
+struct KeyContext {
+  int key_group = -1;       // absolute key group of the current key; -1: no current key
+  std::string key;          // the current key's serialized bytes
+  int first_key_group = 0;  // the subtask's key-group range
+  int num_key_groups = 1;
+  std::function<int64_t()> now_ms;  // processing time, for TTL
+};
+
+// ---------------------------------------------------------------------------------------------
+// Storage underneath the typed states.
+//
+// The entries of one state in one key group serialize as
+//   entry := key bytes, namespace bytes, touched_ms (int64), value bytes (Serializer<V>)
+// where every "bytes" is a varint length and the bytes, so that entries can be skipped without
+// knowing the value type.
+
+namespace state_internal {
+
+// Hash and equality of serialized keys, inlined for the short keys most jobs have (a number, a
+// short string): the library's string hash and memcmp calls cost more than the lookup itself.
+inline uint64_t load_tail(const char* p, size_t n) {  // n <= 8
+  uint64_t v = 0;
+  std::memcpy(&v, p, n);
+  return v;
+}
+// Transparent: tables can be searched with a std::string_view without copying it.
+struct KeyBytesHash {
+  using is_transparent = void;
+  size_t operator()(std::string_view k) const noexcept {
+    const char* p = k.data();
+    size_t n = k.size();
+    uint64_t h = 0x9e3779b97f4a7c15ull ^ n;
+    while (n >= 8) {
+      uint64_t w;
+      std::memcpy(&w, p, 8);
+      h = (h ^ w) * 0xff51afd7ed558ccdull;
+      h ^= h >> 32;
+      p += 8;
+      n -= 8;
+    }
+    if (n > 0) h = (h ^ load_tail(p, n)) * 0xc4ceb9fe1a85ec53ull;
+    return static_cast<size_t>(h ^ (h >> 29));
+  }
+};
+struct KeyBytesEq {
+  using is_transparent = void;
+  bool operator()(std::string_view a, std::string_view b) const noexcept {
+    size_t n = a.size();
+    if (n != b.size()) return false;
+    if (n <= 8) return load_tail(a.data(), n) == load_tail(b.data(), n);
+    return std::memcmp(a.data(), b.data(), n) == 0;
+  }
+};
+
+// Starts loading a state value into the cache (HeapStateTable::prefetch). A type whose value
+// points to more memory overloads it in its own namespace, found by argument-dependent lookup.
+template <class V>
+void prefetch_value(const V& v) {
+  __builtin_prefetch(&v);
+}
+
+inline void write_bytes(DataOutput& out, std::string_view b) {
+  out.write_varint(b.size());
+  out.write_raw(b.data(), b.size());
+}
+inline std::string_view read_bytes(DataInput& in) { return in.read_view(in.read_varint()); }
+
+// One entry of the canonical format, read with read_entry (the namespace must be empty).
+struct Entry {
+  std::string_view key;
+  int64_t touched_ms = 0;
+  std::string_view value;
+};
+inline Entry read_entry(DataInput& in) {
+  Entry e;
+  e.key = read_bytes(in);
+  if (!read_bytes(in).empty()) {
+    throw SerializationError("state entry with a namespace: not supported by this version");
+  }
+  Serializer<int64_t>::read(in, e.touched_ms);
+  e.value = read_bytes(in);
+  return e;
+}
+inline void write_entry(DataOutput& o, std::string_view key, int64_t touched_ms,
+                        std::string_view value) {
+  write_bytes(o, key);
+  write_bytes(o, {});  // namespace: reserved
+  Serializer<int64_t>::write(o, touched_ms);
+  write_bytes(o, value);
+}
+// A state's section of a key group's bytes: its name, the number of entries, the entries.
+inline void write_section(DataOutput& o, std::string_view name, uint64_t count,
+                          std::string_view entries) {
+  write_bytes(o, name);
+  o.write_varint(count);
+  o.write_raw(entries.data(), entries.size());
+}
+
+// Skips `count` entries (see above).
+inline void skip_entries(DataInput& in, uint64_t count) {
+  for (uint64_t i = 0; i < count; ++i) {
+    read_bytes(in);  // key
+    read_bytes(in);  // namespace
+    in.read_view(sizeof(int64_t));
+    read_bytes(in);  // value
+  }
+}
+
+}  // namespace state_internal
+
+// The byte-level side of one named keyed state, which the backend snapshots and restores
+// without knowing the value type.
+class StateTableBase {
+ public:
+  virtual ~StateTableBase() = default;
+  // Entries over all keys and key groups (expired ones included until they are met).
+  virtual size_t size() const = 0;
+  // Appends the live entries of key group `kg` to `out`; returns how many it wrote.
+  virtual uint64_t write_entries(int kg, std::string& out) const = 0;
+  // Adds `count` entries of key group `kg` read from `in`. Throws SerializationError on
+  // malformed bytes, std::invalid_argument for a key group outside the range.
+  virtual void read_entries(int kg, DataInput& in, uint64_t count) = 0;
+  // Appends the serialized keys with a live entry in key group `kg`.
+  virtual void append_keys(int kg, std::vector<std::string>& keys) const = 0;
+  // The store underneath changed (a restore wrote into it): forget any value read before.
+  virtual void reload() {}
+};
+
+// The storage of one named keyed state with values of type V, at the backend's current key
+// (key group, key bytes). Pointers returned stay valid until the next call on the table. A
+// typed state that changes a returned value in place calls modified() afterwards: a backend
+// that keeps serialized values writes the value back then; the heap needs nothing.
+template <class V>
+class StateTable : public StateTableBase {
+ public:
+  // The current key's value, or nullptr (an expired entry is absent). A read: renews the TTL
+  // only with update_on_read.
+  virtual V* find() = 0;
+  // The same for a value about to be changed in place: renews the TTL (a write).
+  virtual V* find_for_write() = 0;
+  // Sets the current key's value (a write) and returns it.
+  virtual V& put(V value) = 0;
+  // Removes the current key's entry.
+  virtual void erase() = 0;
+  // Called after a value returned by find_for_write() was changed in place (a backend of
+  // serialized values writes it back here).
+  virtual void modified() {}
+  // A hint that the value of (key_group, key) is about to be used: a backend may start loading
+  // it into the cache. Changes nothing, not the current key either; a key group outside the
+  // range is ignored. Default: nothing.
+  virtual void prefetch(int /*key_group*/, std::string_view /*key*/) {}
+  // With one lookup: sets the current key's value to `f(current, v)`, or to `v` when it has
+  // none; returns the new value.
+  template <class F>
+  V& merge(V v, F&& f) {
+    if (V* cur = find_for_write()) {
+      *cur = f(static_cast<const V&>(*cur), static_cast<const V&>(v));
+      modified();
+      return *cur;
+    }
+    return put(std::move(v));
+  }
+};
+
+// Keyed state in hash tables of objects: one table per key group, entries by serialized key.
+template <class V>
+class HeapStateTable final : public StateTable<V> {
+ public:
+  struct Entry {
+    V value;
+    int64_t touched_ms = 0;  // last write (or read, with update_on_read)
+  };
+
+  HeapStateTable(const KeyContext& ctx, std::optional<StateTtlConfig> ttl)
+      : ctx_(ctx), ttl_(ttl), groups_(static_cast<size_t>(std::max(ctx.num_key_groups, 0))) {}
+
+  V* find() override {
+    Entry* e = find_entry(group());
+    return e ? &e->value : nullptr;
+  }
+  V* find_for_write() override {
+    Entry* e = find_entry(group());
+    if (!e) return nullptr;
+    if (ttl_) e->touched_ms = ctx_.now_ms();
+    return &e->value;
+  }
+  V& put(V value) override {
+    Entry& e = group()[ctx_.key];
+    e.value = std::move(value);
+    e.touched_ms = ttl_ ? ctx_.now_ms() : 0;
+    return e.value;
+  }
+  void erase() override { group().erase(ctx_.key); }
+  void prefetch(int key_group, std::string_view key) override {
+    const size_t i = slot(key_group);
+    if (i == groups_.size()) return;
+    auto it = groups_[i].find(key);
+    if (it == groups_[i].end()) return;
+    using state_internal::prefetch_value;
+    prefetch_value(it->second.value);
+  }
+  size_t size() const override {
+    size_t n = 0;
+    for (const auto& g : groups_) n += g.size();
+    return n;
+  }
+
+  uint64_t write_entries(int kg, std::string& out) const override {
+    const auto& g = groups_.at(index(kg));
+    int64_t now = ttl_ && !g.empty() ? ctx_.now_ms() : 0;
+    DataOutput o(out);
+    std::string value;
+    uint64_t n = 0;
+    for (const auto& [key, e] : g) {
+      if (expired(e, now)) continue;
+      value.clear();
+      DataOutput vo(value);
+      Serializer<V>::write(vo, e.value);
+      state_internal::write_entry(o, key, e.touched_ms, value);
+      ++n;
+    }
+    return n;
+  }
+  void read_entries(int kg, DataInput& in, uint64_t count) override {
+    auto& g = groups_.at(index(kg));
+    for (uint64_t i = 0; i < count; ++i) {
+      state_internal::Entry in_entry = state_internal::read_entry(in);
+      Entry e{};
+      e.touched_ms = in_entry.touched_ms;
+      e.value = deserialize<V>(in_entry.value);
+      g.insert_or_assign(std::string(in_entry.key), std::move(e));
+    }
+  }
+  void append_keys(int kg, std::vector<std::string>& keys) const override {
+    const auto& g = groups_.at(index(kg));
+    int64_t now = ttl_ && !g.empty() ? ctx_.now_ms() : 0;
+    for (const auto& [key, e] : g) {
+      if (!expired(e, now)) keys.push_back(key);
+    }
+  }
+
+ private:
+  // The index of key group `kg` in groups_, or groups_.size() when it is outside the range.
+  size_t slot(int kg) const {
+    if (kg < ctx_.first_key_group) return groups_.size();
+    return std::min(static_cast<size_t>(kg - ctx_.first_key_group), groups_.size());
+  }
+  size_t index(int kg) const {
+    const size_t i = slot(kg);
+    if (i == groups_.size()) {
+      throw std::invalid_argument("key group " + std::to_string(kg) +
+                                  " is outside this subtask's range");
+    }
+    return i;
+  }
+  std::unordered_map<std::string, Entry, state_internal::KeyBytesHash, state_internal::KeyBytesEq>&
+  group() {
+    if (ctx_.key_group < 0) {
+      throw std::logic_error(
+          "keyed state used where there is no current key (keyed state "
+          "belongs to process_element, not to open or end_input)");
+    }
+    return groups_[index(ctx_.key_group)];
+  }
+  bool expired(const Entry& e, int64_t now) const {
+    return ttl_ && now - e.touched_ms >= ttl_->ttl.count();
+  }
+  // One lookup of the current key in `g`; an expired entry is erased and not returned.
+  Entry* find_entry(std::unordered_map<std::string, Entry, state_internal::KeyBytesHash,
+                                       state_internal::KeyBytesEq>& g) {
+    auto it = g.find(ctx_.key);
+    if (it == g.end()) return nullptr;
+    if (ttl_) {
+      int64_t now = ctx_.now_ms();
+      if (expired(it->second, now)) {
+        g.erase(it);
+        return nullptr;
+      }
+      if (ttl_->update_on_read) it->second.touched_ms = now;
+    }
+    return &it->second;
+  }
+
+  const KeyContext& ctx_;
+  std::optional<StateTtlConfig> ttl_;
+  std::vector<std::unordered_map<std::string, Entry, state_internal::KeyBytesHash,
+                                 state_internal::KeyBytesEq>>
+      groups_;
+};
+
+// The entries of one state in an embedded store (a RocksDB column family), as bytes. Keys are
+// store_key(key group, serialized key): the key group first, big-endian, so that one key group's
+// entries are contiguous and in order. Values are the entry's touched_ms (8 bytes, as
+// Serializer<int64_t> writes it) followed by the value's serialized bytes. Implemented by the
+// runtime; used from the task's thread. Every method throws std::runtime_error naming the store
+// when the store fails (a full disk).
+class SLUICE_EXPORT KvStore {
+ public:
+  virtual ~KvStore() = default;
+  // Sets *value and returns true when `key` has an entry.
+  virtual bool get(std::string_view key, std::string* value) = 0;
+  virtual void put(std::string_view key, std::string_view value) = 0;
+  virtual void remove(std::string_view key) = 0;
+  // Calls fn(key, value) for the entries with from <= key < end, in key order, until fn
+  // returns false.
+  virtual void scan_range(std::string_view from, std::string_view end,
+                          const std::function<bool(std::string_view, std::string_view)>& fn) = 0;
+  // Calls fn(key, value) for every entry of key group `kg`, in key order.
+  void scan(int kg, const std::function<void(std::string_view, std::string_view)>& fn);
+  // Sets *key to the greatest key with from <= key < end and returns true; false when there is
+  // none.
+  virtual bool last_key(std::string_view from, std::string_view end, std::string* key) = 0;
+};
+
+namespace state_internal {
+constexpr size_t kKeyGroupPrefixBytes = 2;  // key groups are < 32768
+inline void append_key_group_prefix(std::string& out, int kg) {
+  out.push_back(static_cast<char>((kg >> 8) & 0xff));
+  out.push_back(static_cast<char>(kg & 0xff));
+}
+inline std::string key_group_prefix(int kg) {
+  std::string p;
+  append_key_group_prefix(p, kg);
+  return p;
+}
+inline std::string store_key(int kg, std::string_view key) {
+  std::string k;
+  k.reserve(kKeyGroupPrefixBytes + key.size());
+  append_key_group_prefix(k, kg);
+  k.append(key);
+  return k;
+}
+inline int64_t stored_touched_ms(std::string_view value) {
+  int64_t t = 0;
+  if (value.size() >= sizeof(t)) std::memcpy(&t, value.data(), sizeof(t));
+  return t;
+}
+// A store's value: touched_ms, then the value's bytes.
+inline void make_stored_value(std::string& out, int64_t touched_ms, std::string_view bytes) {
+  out.clear();
+  DataOutput o(out);
+  Serializer<int64_t>::write(o, touched_ms);
+  o.write_raw(bytes.data(), bytes.size());
+}
+// Appends the store entry (key, value) to `o` as a canonical entry, unless it is malformed or
+// older than `ttl_ms` (when >= 0) at `now`; returns whether it did.
+inline bool append_stored_entry(DataOutput& o, std::string_view key, std::string_view value,
+                                int64_t ttl_ms, int64_t now) {
+  if (value.size() < sizeof(int64_t) || key.size() < kKeyGroupPrefixBytes) return false;
+  int64_t touched = stored_touched_ms(value);
+  if (ttl_ms >= 0 && now - touched >= ttl_ms) return false;
+  write_entry(o, key.substr(kKeyGroupPrefixBytes), touched, value.substr(sizeof(int64_t)));
+  return true;
+}
+}  // namespace state_internal
+
+inline void KvStore::scan(int kg,
+                          const std::function<void(std::string_view, std::string_view)>& fn) {
+  scan_range(state_internal::key_group_prefix(kg), state_internal::key_group_prefix(kg + 1),
+             [&](std::string_view k, std::string_view v) {
+               fn(k, v);
+               return true;
+             });
+}
+
+// Keyed state in an embedded store: values serialized, read back into a cached object per
+// access. The object of the current key is kept until another key is accessed, so that a read
+// followed by a change (find_for_write, modified) deserializes once.
+template <class V>
+class StoreStateTable final : public StateTable<V> {
+ public:
+  StoreStateTable(const KeyContext& ctx, KvStore& store, std::optional<StateTtlConfig> ttl)
+      : ctx_(ctx), store_(store), ttl_(ttl) {}
+
+  V* find() override { return load(/*write=*/ttl_ && ttl_->update_on_read); }
+  V* find_for_write() override { return load(/*write=*/ttl_.has_value()); }
+  V& put(V value) override {
+    select();
+    cached_ = std::move(value);
+    present_ = true;
+    write_back(ttl_ ? ctx_.now_ms() : 0);
+    return *cached_;
+  }
+  void erase() override {
+    select();
+    store_.remove(store_key_);
+    cached_.reset();
+    present_ = false;
+  }
+  void modified() override {
+    if (present_ && cached_) write_back(ttl_ ? ctx_.now_ms() : touched_);
+  }
+
+  size_t size() const override {
+    size_t n = 0;
+    for (int kg = ctx_.first_key_group; kg < ctx_.first_key_group + ctx_.num_key_groups; ++kg) {
+      store_.scan(kg, [&](std::string_view, std::string_view) { ++n; });
+    }
+    return n;
+  }
+  uint64_t write_entries(int kg, std::string& out) const override {
+    int64_t now = ttl_ ? ctx_.now_ms() : 0;
+    int64_t ttl_ms = ttl_ ? ttl_->ttl.count() : -1;
+    DataOutput o(out);
+    uint64_t n = 0;
+    store_.scan(kg, [&](std::string_view k, std::string_view v) {
+      n += state_internal::append_stored_entry(o, k, v, ttl_ms, now);
+    });
+    return n;
+  }
+  void reload() override { valid_ = false; }
+  void read_entries(int kg, DataInput& in, uint64_t count) override {
+    reload();
+    std::string value;
+    for (uint64_t i = 0; i < count; ++i) {
+      state_internal::Entry e = state_internal::read_entry(in);
+      deserialize<V>(e.value);  // malformed bytes fail the restore here, not at first access
+      state_internal::make_stored_value(value, e.touched_ms, e.value);
+      store_.put(state_internal::store_key(kg, e.key), value);
+    }
+  }
+  void append_keys(int kg, std::vector<std::string>& keys) const override {
+    int64_t now = ttl_ ? ctx_.now_ms() : 0;
+    store_.scan(kg, [&](std::string_view k, std::string_view v) {
+      if (!expired(state_internal::stored_touched_ms(v), now)) {
+        keys.emplace_back(k.substr(state_internal::kKeyGroupPrefixBytes));
+      }
+    });
+  }
+
+ private:
+  // Makes the current key the cached one (reading nothing yet).
+  bool select() {
+    if (ctx_.key_group < 0) {
+      throw std::logic_error(
+          "keyed state used where there is no current key (keyed state "
+          "belongs to process_element, not to open or end_input)");
+    }
+    if (valid_ && kg_ == ctx_.key_group && key_ == ctx_.key) return true;
+    if (ctx_.key_group < ctx_.first_key_group ||
+        ctx_.key_group >= ctx_.first_key_group + ctx_.num_key_groups) {
+      throw std::invalid_argument("key group " + std::to_string(ctx_.key_group) +
+                                  " is outside this subtask's range");
+    }
+    kg_ = ctx_.key_group;
+    key_ = ctx_.key;
+    store_key_.clear();
+    state_internal::append_key_group_prefix(store_key_, kg_);
+    store_key_.append(key_);
+    valid_ = true;
+    loaded_ = false;
+    present_ = false;
+    cached_.reset();
+    return false;
+  }
+  V* load(bool write) {
+    select();
+    if (!loaded_) {
+      loaded_ = true;
+      present_ = store_.get(store_key_, &bytes_);
+      if (present_) {
+        touched_ = state_internal::stored_touched_ms(bytes_);
+        cached_ = deserialize<V>(std::string_view(bytes_).substr(sizeof(int64_t)));
+      }
+    }
+    if (!present_) return nullptr;
+    if (ttl_) {
+      int64_t now = ctx_.now_ms();
+      if (expired(touched_, now)) {
+        store_.remove(store_key_);
+        present_ = false;
+        cached_.reset();
+        return nullptr;
+      }
+      if (write) write_back(now);
+    }
+    return &*cached_;
+  }
+  void write_back(int64_t touched) {
+    touched_ = touched;
+    bytes_.clear();
+    DataOutput o(bytes_);
+    Serializer<int64_t>::write(o, touched);
+    Serializer<V>::write(o, *cached_);
+    store_.put(store_key_, bytes_);
+  }
+
+  bool expired(int64_t touched, int64_t now) const {
+    return ttl_ && now - touched >= ttl_->ttl.count();
+  }
+
+  const KeyContext& ctx_;
+  KvStore& store_;
+  std::optional<StateTtlConfig> ttl_;
+  // The cached entry: for (kg_, key_) when valid_; read from the store when loaded_.
+  bool valid_ = false;
+  bool loaded_ = false;
+  bool present_ = false;
+  int kg_ = -1;
+  std::string key_;
+  std::string store_key_;
+  std::string bytes_;
+  int64_t touched_ = 0;
+  std::optional<V> cached_;
+};
+
+// How a backend makes the table of a state whose value type only the caller knows: the backend
+// picks the kind of table it keeps.
+class TableFactory {
+ public:
+  virtual ~TableFactory() = default;
+  virtual std::unique_ptr<StateTableBase> make_heap_table(const KeyContext& ctx) const = 0;
+  // A table over an embedded store's entries.
+  virtual std::unique_ptr<StateTableBase> make_store_table(const KeyContext& ctx,
+                                                           KvStore& store) const = 0;
+  // The time-to-live of the state's entries, for a store's own clean-up.
+  virtual std::optional<StateTtlConfig> ttl() const { return std::nullopt; }
+  // Throws SerializationError unless `value` is a serialized value of the state's type: a store
+  // checks one stored value when the state is declared, so that a state declared with another
+  // type fails there, as on the heap, not at some later access.
+  virtual void check_value(std::string_view /*value*/) const {}
+};
+
+template <class V>
+class TypedTableFactory final : public TableFactory {
+ public:
+  explicit TypedTableFactory(std::optional<StateTtlConfig> ttl) : ttl_(ttl) {}
+  std::unique_ptr<StateTableBase> make_heap_table(const KeyContext& ctx) const override {
+    return std::make_unique<HeapStateTable<V>>(ctx, ttl_);
+  }
+  std::unique_ptr<StateTableBase> make_store_table(const KeyContext& ctx,
+                                                   KvStore& store) const override {
+    return std::make_unique<StoreStateTable<V>>(ctx, store, ttl_);
+  }
+  std::optional<StateTtlConfig> ttl() const override { return ttl_; }
+  void check_value(std::string_view value) const override { (void)deserialize<V>(value); }
+
+ private:
+  std::optional<StateTtlConfig> ttl_;
+};
+}  // namespace sluice::internal

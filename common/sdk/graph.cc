@@ -1,0 +1,152 @@
+// The operator chain of one subtask: built from the job's nodes, driven by the runtime.
+#include "sluice/internal/graph.h"
+
+#include <stdexcept>
+#include <string>
+#include <utility>
+
+namespace sluice::internal {
+
+std::unique_ptr<ChainTask> OperatorChain::build(const std::vector<std::unique_ptr<Node>>& nodes,
+                                                const std::vector<int>& chain,
+                                                const std::vector<OutputBinding>& outputs,
+                                                TaskRuntime& rt) {
+  if (chain.empty()) throw std::invalid_argument("empty chain");
+  for (int id : chain) {
+    if (id < 0 || id >= static_cast<int>(nodes.size())) {
+      throw std::invalid_argument("chain names node " + std::to_string(id) + " but the job has " +
+                                  std::to_string(nodes.size()) + " nodes");
+    }
+  }
+  auto task = std::make_unique<OperatorChain>(rt, nodes[chain.front()].get());
+  std::vector<std::unique_ptr<OperatorBase>> ops(chain.size());
+  void* next_input = nullptr;
+  // A consumer of a node's side output (rather than its main output) is bound to the tag.
+  struct SideTarget {
+    const InputSpec* spec;
+    void* collector;
+  };
+  for (size_t k = chain.size(); k-- > 0;) {
+    const Node& node = *nodes[chain[k]];
+    std::vector<void*> targets;
+    std::vector<SideTarget> side_targets;
+    std::vector<RecordWriter*> writers;
+    if (next_input) {
+      const InputSpec& spec = nodes[chain[k + 1]]->inputs.at(0);
+      if (spec.side_tag.empty()) {
+        targets.push_back(next_input);
+      } else {
+        side_targets.push_back({&spec, next_input});
+      }
+    }
+    for (const OutputBinding& b : outputs) {
+      if (b.source_node != node.id) continue;
+      const Node& target = *nodes.at(b.target_node);
+      const InputSpec& spec = target.inputs.at(b.target_input);
+      ErasedCollector c = spec.make_writer(b.writer, b.partitioner, rt.info(),
+                                           spec.timestamped ? &task->context_.timestamp : nullptr);
+      if (spec.side_tag.empty()) {
+        targets.push_back(c.ptr);
+      } else {
+        side_targets.push_back({&spec, c.ptr});
+      }
+      writers.push_back(b.writer);
+      task->collectors_.push_back(std::move(c));
+    }
+    void* out;
+    if (targets.size() == 1) {
+      out = targets[0];
+    } else {
+      ErasedCollector c = node.fan_out(targets);
+      out = c.ptr;
+      task->collectors_.push_back(std::move(c));
+    }
+    ops[k] = node.create(out);
+    ops[k]->bind(chain[k], &task->context_, k + 1 < chain.size() ? ops[k + 1].get() : nullptr,
+                 std::move(writers));
+    for (const SideTarget& t : side_targets) {
+      SideOutputs* side = ops[k]->side_outputs();
+      if (!side) {
+        throw std::invalid_argument("'" + node.name + "' has no side outputs, but side output '" +
+                                    t.spec->side_tag + "' of it is consumed");
+      }
+      side->bind(t.spec->side_tag, *t.spec->side_type, t.collector);
+    }
+    next_input = ops[k]->input();
+  }
+  task->head_input_ = ops.front()->input();
+  task->ops_ = std::move(ops);
+  task->node_ids_ = chain;
+  return task;
+}
+
+void OperatorChain::initialize_state(const std::vector<OperatorSnapshot>* restored) {
+  for (size_t k = ops_.size(); k-- > 0;) {
+    const OperatorSnapshot* mine = nullptr;
+    if (restored) {
+      for (const auto& s : *restored) {
+        if (s.node_id == node_ids_[k]) mine = &s;
+      }
+    }
+    ops_[k]->initialize_state(rt_, mine, restored != nullptr);
+  }
+}
+
+void OperatorChain::open() {
+  for (auto it = ops_.rbegin(); it != ops_.rend(); ++it) (*it)->open(rt_);
+}
+
+bool OperatorChain::is_source() const { return head_->is_source(); }
+
+void OperatorChain::run_source() { ops_.front()->run(rt_); }
+
+void OperatorChain::process_buffer(int input, std::string_view bytes) {
+  head_->read_buffer(input, bytes, head_input_, &context_.timestamp);
+}
+
+void OperatorChain::end_input() {
+  for (auto& op : ops_) op->end_input();
+}
+
+void OperatorChain::close() {
+  for (auto& op : ops_) op->close();
+}
+
+void OperatorChain::cancel() {
+  if (!ops_.empty()) ops_.front()->cancel();
+}
+
+std::vector<OperatorSnapshot> OperatorChain::snapshot_state(int64_t checkpoint_id) {
+  std::vector<OperatorSnapshot> out;
+  for (size_t k = 0; k < ops_.size(); ++k) {
+    OperatorSnapshot s;
+    s.node_id = node_ids_[k];
+    ops_[k]->snapshot_state(checkpoint_id, s);
+    if (!s.empty()) out.push_back(std::move(s));
+  }
+  return out;
+}
+
+void OperatorChain::notify_checkpoint_complete(int64_t checkpoint_id) {
+  for (auto& op : ops_) op->notify_checkpoint_complete(checkpoint_id);
+}
+
+void OperatorChain::process_watermark(int64_t watermark) {
+  ops_.front()->process_watermark(watermark);
+}
+
+void OperatorChain::process_watermark_status(bool idle) {
+  ops_.front()->process_watermark_status(idle);
+}
+
+void OperatorChain::on_processing_time(int64_t now_ms) {
+  for (auto& op : ops_) op->on_processing_time(now_ms);
+}
+
+int64_t OperatorChain::num_late_records_dropped() const {
+  int64_t n = 0;
+  for (const auto& op : ops_) n += op->num_late_records_dropped();
+  return n;
+}
+
+}  // namespace sluice::internal
