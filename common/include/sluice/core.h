@@ -49,6 +49,7 @@ struct TaskInfo {
 class SLUICE_EXPORT TaskCancelled : public std::runtime_error {
  public:
   TaskCancelled() : std::runtime_error("task cancelled") {}
+  ~TaskCancelled() override;
 };
 
 // User code that throws is wrapped into this, naming the operator, at the operator boundary.
@@ -56,6 +57,7 @@ class SLUICE_EXPORT OperatorError : public std::runtime_error {
  public:
   OperatorError(const std::string& op, const std::string& what)
       : std::runtime_error("operator '" + op + "' failed: " + what), operator_name_(op) {}
+  ~OperatorError() override;
   const std::string& operator_name() const { return operator_name_; }
 
  private:

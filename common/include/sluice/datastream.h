@@ -101,13 +101,17 @@ class StreamExecutionEnvironment {
   template <class T1, class T2>
   friend class ConnectedStreams;
 
-  template <class NodeT>
-  NodeT* add_node(std::unique_ptr<NodeT> node) {
-    node->id = static_cast<int>(nodes_.size());
-    NodeT* raw = node.get();
-    nodes_.push_back(std::move(node));
-    return raw;
-  }
+  // Adds `node`, giving it the next id, and returns it.
+  internal::Node* add_node(std::unique_ptr<internal::Node> node);
+  // Adds `node` consuming `inputs` and returns its id.
+  int add_node(std::unique_ptr<internal::Node> node, std::string name, std::string kind,
+               std::vector<internal::InputSpec> inputs, bool timestamped);
+  // The inputs a consumer of the nodes `ids` gets: one per node, partitioned by `p`, written by
+  // `writer`.
+  std::vector<internal::InputSpec> edges_from(const std::vector<int>& ids, internal::Partitioner p,
+                                              const internal::WriterFactory& writer) const;
+  // Whether the records of any of the nodes `ids` carry timestamps.
+  bool any_timestamped(const std::vector<int>& ids) const;
 
   template <class T, class F>
   DataStream<T> add_source_node(F fn, std::string name, bool parallel);
@@ -222,7 +226,10 @@ class DataStream {
   template <class S>
   DataStream<S> get_side_output(const OutputTag<S>& tag) const {
     internal::Node& producer = node();
-    auto n = std::make_unique<internal::OneInputNode<S, S>>();
+    auto make = [](Collector<S>* out, const std::string& name) {
+      return std::make_unique<internal::PassThroughOperator<S>>(name, out);
+    };
+    auto n = std::make_unique<internal::OneInputNode<S, S, decltype(make)>>(make);
     n->name = "Side Output: " + tag.id();
     n->kind = "side_output";
     n->parallelism = producer.parallelism;
@@ -240,10 +247,6 @@ class DataStream {
     spec.side_type = &typeid(S);
     n->inputs.push_back(std::move(spec));
     n->timestamped = producer.timestamped;
-    std::string* name_ref = &n->name;
-    n->factory = [name_ref](Collector<S>* out) {
-      return std::make_unique<internal::PassThroughOperator<S>>(*name_ref, out);
-    };
     auto* raw = env_->add_node(std::move(n));
     return DataStream<S>(env_, {raw->id});
   }
@@ -371,54 +374,29 @@ class DataStream {
 
   // The inputs a consumer of this stream gets: one per unioned node.
   std::vector<internal::InputSpec> inputs() const {
-    internal::WriterFactory wf = typed_writer_;
-    if (!wf) {
-      wf = &internal::make_cycle_writer<T>;
-    }
-    std::vector<internal::InputSpec> specs;
-    for (int id : ids_) {
-      internal::InputSpec spec;
-      spec.node = id;
-      spec.partitioner = partitioner_;
-      spec.make_writer = wf;
-      spec.timestamped = env_->nodes_[id]->timestamped;
-      specs.push_back(std::move(spec));
-    }
-    return specs;
+    return env_->edges_from(ids_, partitioner_,
+                            typed_writer_ ? typed_writer_ : &internal::make_cycle_writer<T>);
   }
-  bool timestamped() const {
-    for (int id : ids_) {
-      if (env_->nodes_[id]->timestamped) return true;
-    }
-    return false;
-  }
+  bool timestamped() const { return env_->any_timestamped(ids_); }
 
   // A node consuming this stream. Its records carry timestamps when this stream's do, or when
   // `timestamped` (an operator that gives them timestamps).
   template <class OUT, class Make>
   DataStream<OUT> add_one_input(std::string name, std::string kind, Make make,
                                 bool timestamped = false) const {
-    auto n = std::make_unique<internal::OneInputNode<T, OUT>>();
-    n->name = std::move(name);
-    n->kind = std::move(kind);
-    n->inputs = inputs();
-    n->timestamped = timestamped || this->timestamped();
-    std::string* name_ref = &n->name;
-    n->factory = [make, name_ref](Collector<OUT>* out) { return make(out, *name_ref); };
-    auto* raw = env_->add_node(std::move(n));
-    return DataStream<OUT>(env_, {raw->id});
+    int id = env_->add_node(std::make_unique<internal::OneInputNode<T, OUT, Make>>(std::move(make)),
+                            std::move(name), std::move(kind), inputs(),
+                            timestamped || this->timestamped());
+    return DataStream<OUT>(env_, {id});
   }
 
   template <class Make>
   DataStreamSink add_sink(std::string name, Make make) const {
-    auto n = std::make_unique<internal::OneInputNode<T, internal::Unit>>();
-    n->name = std::move(name);
-    n->kind = "sink";
-    n->inputs = inputs();
-    std::string* name_ref = &n->name;
-    n->factory = [make, name_ref](Collector<internal::Unit>*) { return make(*name_ref); };
-    auto* raw = env_->add_node(std::move(n));
-    return DataStreamSink(raw);
+    auto sink = [make](Collector<internal::Unit>*, const std::string& n) { return make(n); };
+    int id = env_->add_node(
+        std::make_unique<internal::OneInputNode<T, internal::Unit, decltype(sink)>>(sink),
+        std::move(name), "sink", inputs(), false);
+    return DataStreamSink(env_->nodes_[id].get());
   }
 
   StreamExecutionEnvironment* env_;
@@ -559,7 +537,7 @@ class ConnectedStreams {
   // The node of a function over both inputs.
   template <class OUT, class Make>
   DataStream<OUT> add_node(std::string name, Make make) const {
-    auto n = std::make_unique<internal::TwoInputNode<T1, T2, OUT>>();
+    auto n = std::make_unique<internal::TwoInputNode<T1, T2, OUT, Make>>(std::move(make));
     n->name = std::move(name);
     n->kind = "co_process";
     n->inputs = first_.inputs();
@@ -568,8 +546,6 @@ class ConnectedStreams {
       n->inputs.push_back(std::move(spec));
     }
     n->timestamped = first_.timestamped() || second_.timestamped();
-    std::string* name_ref = &n->name;
-    n->factory = [make, name_ref](Collector<OUT>* out) { return make(out, *name_ref); };
     auto* raw = first_.env_->add_node(std::move(n));
     return DataStream<OUT>(first_.env_, {raw->id});
   }
@@ -612,15 +588,14 @@ class KeyedConnectedStreams {
 
 template <class T, class F>
 DataStream<T> StreamExecutionEnvironment::add_source_node(F fn, std::string name, bool parallel) {
-  auto n = std::make_unique<internal::TypedNode<T>>();
+  auto make = [fn = std::move(fn)](Collector<T>* out, const std::string& n) {
+    return std::make_unique<internal::SourceOperator<T, F>>(n, fn, out);
+  };
+  auto n = std::make_unique<internal::TypedNode<T, decltype(make)>>(std::move(make));
   n->name = "Source: " + name;
   n->kind = "source";
   n->fixed_parallelism = !parallel;
   if (!parallel) n->parallelism = 1;
-  std::string* name_ref = &n->name;
-  n->factory = [fn, name_ref](Collector<T>* out) {
-    return std::make_unique<internal::SourceOperator<T, F>>(*name_ref, fn, out);
-  };
   auto* raw = add_node(std::move(n));
   return DataStream<T>(this, {raw->id});
 }
@@ -628,14 +603,6 @@ DataStream<T> StreamExecutionEnvironment::add_source_node(F fn, std::string name
 template <class T>
 DataStream<T> StreamExecutionEnvironment::from_collection(std::vector<T> elements) {
   return add_source_node<T>(CollectionSource<T>(std::move(elements)), "Collection Source", false);
-}
-
-inline DataStream<int64_t> StreamExecutionEnvironment::generate_sequence(int64_t from, int64_t to) {
-  if (to < from) {
-    throw std::invalid_argument("generate_sequence: 'to' (" + std::to_string(to) +
-                                ") is below 'from' (" + std::to_string(from) + ")");
-  }
-  return add_source_node<int64_t>(SequenceSource(from, to), "Sequence Source", true);
 }
 
 template <class F>

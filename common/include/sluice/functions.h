@@ -16,11 +16,18 @@
 
 namespace sluice {
 
+namespace internal {
+// What every Collector<T> is, so that the engine can own collectors of any type alike.
+class CollectorBase {
+ public:
+  virtual ~CollectorBase();
+};
+}  // namespace internal
+
 // Receives records. collect() copies or moves the value downstream.
 template <class T>
-class Collector {
+class Collector : public internal::CollectorBase {
  public:
-  virtual ~Collector() = default;
   void collect(T&& v) { emit(std::move(v)); }
   void collect(const T& v) { emit(T(v)); }
   virtual void emit(T&& v) = 0;

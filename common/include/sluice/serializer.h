@@ -27,6 +27,7 @@ namespace sluice {
 class __attribute__((visibility("default"))) SerializationError : public std::runtime_error {
  public:
   using std::runtime_error::runtime_error;
+  ~SerializationError() override;
 };
 
 // Reads values back from a buffer of serialized records. Does not own the bytes.

@@ -19,7 +19,7 @@ namespace sluice::internal {
 
 // A type-erased owning handle to a Collector<T>.
 struct ErasedCollector {
-  std::shared_ptr<void> owner;
+  std::unique_ptr<CollectorBase> owner;
   void* ptr = nullptr;  // Collector<T>*
 };
 
@@ -27,7 +27,7 @@ template <class T>
 ErasedCollector erase_collector(std::unique_ptr<Collector<T>> c) {
   ErasedCollector e;
   e.ptr = static_cast<void*>(c.get());
-  e.owner = std::shared_ptr<Collector<T>>(std::move(c));
+  e.owner = std::move(c);
   return e;
 }
 

@@ -40,7 +40,7 @@ struct InputSpec {
 
 class Node {
  public:
-  virtual ~Node() = default;
+  virtual ~Node();
   int id = -1;
   std::string name;
   std::string kind;     // "source", "map", "flat_map", "filter", "reduce", "process", "sink"
@@ -63,13 +63,14 @@ class Node {
                            int64_t* timestamp) const = 0;
 };
 
-template <class OUT>
+// A node whose operator emits records of type OUT; `Make` is called as make(out, name) with the
+// operator's Collector<OUT>* and the node's name, and returns the operator.
+template <class OUT, class Make>
 class TypedNode : public Node {
  public:
-  std::function<std::unique_ptr<OperatorBase>(Collector<OUT>*)> factory;
-
+  explicit TypedNode(Make make) : make_(std::move(make)) {}
   std::unique_ptr<OperatorBase> create(void* out) const override {
-    return factory(static_cast<Collector<OUT>*>(out));
+    return make_(static_cast<Collector<OUT>*>(out), name);
   }
   ErasedCollector fan_out(const std::vector<void*>& outs) const override {
     if (outs.empty()) return erase_collector<OUT>(std::make_unique<DiscardCollector<OUT>>());
@@ -80,6 +81,9 @@ class TypedNode : public Node {
   void read_buffer(int, std::string_view, void*, int64_t*) const override {
     throw std::logic_error("node '" + name + "' has no network input");
   }
+
+ private:
+  Make make_;
 };
 
 // Deserializes a buffer of records (each after its timestamp when `timestamped`) into `c`.
@@ -95,18 +99,20 @@ void read_records(bool timestamped, std::string_view bytes, Collector<IN>* c, in
   }
 }
 
-template <class IN, class OUT>
-class OneInputNode final : public TypedNode<OUT> {
+template <class IN, class OUT, class Make>
+class OneInputNode final : public TypedNode<OUT, Make> {
  public:
+  using TypedNode<OUT, Make>::TypedNode;
   void read_buffer(int input, std::string_view bytes, void* in, int64_t* timestamp) const override {
     read_records<IN>(this->inputs.at(static_cast<size_t>(input)).timestamped, bytes,
                      static_cast<Collector<IN>*>(in), timestamp);
   }
 };
 
-template <class IN1, class IN2, class OUT>
-class TwoInputNode final : public TypedNode<OUT> {
+template <class IN1, class IN2, class OUT, class Make>
+class TwoInputNode final : public TypedNode<OUT, Make> {
  public:
+  using TypedNode<OUT, Make>::TypedNode;
   void read_buffer(int input, std::string_view bytes, void* in, int64_t* timestamp) const override {
     const InputSpec& spec = this->inputs.at(static_cast<size_t>(input));
     auto* inputs = static_cast<typename TwoInputOperator<IN1, IN2>::Inputs*>(in);

@@ -41,7 +41,7 @@ struct ChainContext {
 class OperatorBase {
  public:
   explicit OperatorBase(std::string name) : name_(std::move(name)) {}
-  virtual ~OperatorBase() = default;
+  virtual ~OperatorBase();
   // Before open(): `restored` is this operator's part of the checkpoint the subtask starts
   // from, or null (a fresh start, or nothing stored for this operator); `is_restored` tells
   // whether the subtask starts from a checkpoint at all.

@@ -391,6 +391,65 @@ inline void KvStore::scan(int kg,
              });
 }
 
+// The part of StoreStateTable that knows no value type: which entry is the current key's, whether
+// it has been read and is present, its touched time and TTL, and the byte-level scans (in
+// common/sdk/state_table.cc).
+class StoreTableCore {
+ public:
+  StoreTableCore(const KeyContext& ctx, KvStore& store, std::optional<StateTtlConfig> ttl)
+      : ctx_(ctx), store_(store), ttl_(ttl) {}
+
+  bool has_ttl() const { return ttl_.has_value(); }
+  bool renews_on_read() const { return ttl_ && ttl_->update_on_read; }
+  // Makes the current key the selected entry; false when another was selected before (anything
+  // cached for it is stale). Throws without a current key or for one outside the range.
+  bool select();
+  // After select(): reads the entry unless read already. Returns its value's serialized bytes
+  // when it was read now and is present, else null.
+  const std::string_view* read();
+  bool present() const { return present_; }
+  void set_present() { present_ = true; }
+  // A present entry under a TTL: false (and the entry removed) when it has expired; else sets
+  // *now to the processing time it was checked at.
+  bool live(int64_t* now);
+  // Removes the selected entry.
+  void remove();
+  // Writing the selected entry back: begin_write() returns the buffer holding `touched`, to which
+  // the caller appends the serialized value, then end_write() stores it.
+  std::string& begin_write(int64_t touched);
+  void end_write();
+  // The touched time of a write now: the processing time under a TTL, else 0.
+  int64_t touched_now() const { return ttl_ ? ctx_.now_ms() : 0; }
+  // The touched time of an in-place change: the processing time under a TTL, else unchanged.
+  int64_t touched_on_change() const { return ttl_ ? ctx_.now_ms() : touched_; }
+
+  size_t size() const;
+  uint64_t write_entries(int kg, std::string& out) const;
+  // `check` throws SerializationError unless its argument is a serialized value of the state.
+  void read_entries(int kg, DataInput& in, uint64_t count, void (*check)(std::string_view));
+  void append_keys(int kg, std::vector<std::string>& keys) const;
+  void reload() { valid_ = false; }
+
+ private:
+  bool expired(int64_t touched, int64_t now) const {
+    return ttl_ && now - touched >= ttl_->ttl.count();
+  }
+
+  const KeyContext& ctx_;
+  KvStore& store_;
+  std::optional<StateTtlConfig> ttl_;
+  // The selected entry: (kg_, key_) when valid_; read from the store when loaded_.
+  bool valid_ = false;
+  bool loaded_ = false;
+  bool present_ = false;
+  int kg_ = -1;
+  std::string key_;
+  std::string store_key_;
+  std::string bytes_;
+  std::string_view value_;
+  int64_t touched_ = 0;
+};
+
 // Keyed state in an embedded store: values serialized, read back into a cached object per
 // access. The object of the current key is kept until another key is accessed, so that a read
 // followed by a change (find_for_write, modified) deserializes once.
@@ -398,105 +457,45 @@ template <class V>
 class StoreStateTable final : public StateTable<V> {
  public:
   StoreStateTable(const KeyContext& ctx, KvStore& store, std::optional<StateTtlConfig> ttl)
-      : ctx_(ctx), store_(store), ttl_(ttl) {}
+      : core_(ctx, store, ttl) {}
 
-  V* find() override { return load(/*write=*/ttl_ && ttl_->update_on_read); }
-  V* find_for_write() override { return load(/*write=*/ttl_.has_value()); }
+  V* find() override { return load(/*write=*/core_.renews_on_read()); }
+  V* find_for_write() override { return load(/*write=*/core_.has_ttl()); }
   V& put(V value) override {
-    select();
+    core_.select();
     cached_ = std::move(value);
-    present_ = true;
-    write_back(ttl_ ? ctx_.now_ms() : 0);
+    core_.set_present();
+    write_back(core_.touched_now());
     return *cached_;
   }
   void erase() override {
-    select();
-    store_.remove(store_key_);
+    core_.select();
+    core_.remove();
     cached_.reset();
-    present_ = false;
   }
   void modified() override {
-    if (present_ && cached_) write_back(ttl_ ? ctx_.now_ms() : touched_);
+    if (core_.present() && cached_) write_back(core_.touched_on_change());
   }
-
-  size_t size() const override {
-    size_t n = 0;
-    for (int kg = ctx_.first_key_group; kg < ctx_.first_key_group + ctx_.num_key_groups; ++kg) {
-      store_.scan(kg, [&](std::string_view, std::string_view) { ++n; });
-    }
-    return n;
-  }
+  size_t size() const override { return core_.size(); }
   uint64_t write_entries(int kg, std::string& out) const override {
-    int64_t now = ttl_ ? ctx_.now_ms() : 0;
-    int64_t ttl_ms = ttl_ ? ttl_->ttl.count() : -1;
-    DataOutput o(out);
-    uint64_t n = 0;
-    store_.scan(kg, [&](std::string_view k, std::string_view v) {
-      n += state_internal::append_stored_entry(o, k, v, ttl_ms, now);
-    });
-    return n;
+    return core_.write_entries(kg, out);
   }
-  void reload() override { valid_ = false; }
+  void reload() override { core_.reload(); }
   void read_entries(int kg, DataInput& in, uint64_t count) override {
-    reload();
-    std::string value;
-    for (uint64_t i = 0; i < count; ++i) {
-      state_internal::Entry e = state_internal::read_entry(in);
-      deserialize<V>(e.value);  // malformed bytes fail the restore here, not at first access
-      state_internal::make_stored_value(value, e.touched_ms, e.value);
-      store_.put(state_internal::store_key(kg, e.key), value);
-    }
+    core_.read_entries(kg, in, count, [](std::string_view v) { (void)deserialize<V>(v); });
   }
   void append_keys(int kg, std::vector<std::string>& keys) const override {
-    int64_t now = ttl_ ? ctx_.now_ms() : 0;
-    store_.scan(kg, [&](std::string_view k, std::string_view v) {
-      if (!expired(state_internal::stored_touched_ms(v), now)) {
-        keys.emplace_back(k.substr(state_internal::kKeyGroupPrefixBytes));
-      }
-    });
+    core_.append_keys(kg, keys);
   }
 
  private:
-  // Makes the current key the cached one (reading nothing yet).
-  bool select() {
-    if (ctx_.key_group < 0) {
-      throw std::logic_error(
-          "keyed state used where there is no current key (keyed state "
-          "belongs to process_element, not to open or end_input)");
-    }
-    if (valid_ && kg_ == ctx_.key_group && key_ == ctx_.key) return true;
-    if (ctx_.key_group < ctx_.first_key_group ||
-        ctx_.key_group >= ctx_.first_key_group + ctx_.num_key_groups) {
-      throw std::invalid_argument("key group " + std::to_string(ctx_.key_group) +
-                                  " is outside this subtask's range");
-    }
-    kg_ = ctx_.key_group;
-    key_ = ctx_.key;
-    store_key_.clear();
-    state_internal::append_key_group_prefix(store_key_, kg_);
-    store_key_.append(key_);
-    valid_ = true;
-    loaded_ = false;
-    present_ = false;
-    cached_.reset();
-    return false;
-  }
   V* load(bool write) {
-    select();
-    if (!loaded_) {
-      loaded_ = true;
-      present_ = store_.get(store_key_, &bytes_);
-      if (present_) {
-        touched_ = state_internal::stored_touched_ms(bytes_);
-        cached_ = deserialize<V>(std::string_view(bytes_).substr(sizeof(int64_t)));
-      }
-    }
-    if (!present_) return nullptr;
-    if (ttl_) {
-      int64_t now = ctx_.now_ms();
-      if (expired(touched_, now)) {
-        store_.remove(store_key_);
-        present_ = false;
+    if (!core_.select()) cached_.reset();
+    if (const std::string_view* bytes = core_.read()) cached_ = deserialize<V>(*bytes);
+    if (!core_.present()) return nullptr;
+    if (core_.has_ttl()) {
+      int64_t now;
+      if (!core_.live(&now)) {
         cached_.reset();
         return nullptr;
       }
@@ -505,30 +504,12 @@ class StoreStateTable final : public StateTable<V> {
     return &*cached_;
   }
   void write_back(int64_t touched) {
-    touched_ = touched;
-    bytes_.clear();
-    DataOutput o(bytes_);
-    Serializer<int64_t>::write(o, touched);
+    DataOutput o(core_.begin_write(touched));
     Serializer<V>::write(o, *cached_);
-    store_.put(store_key_, bytes_);
+    core_.end_write();
   }
 
-  bool expired(int64_t touched, int64_t now) const {
-    return ttl_ && now - touched >= ttl_->ttl.count();
-  }
-
-  const KeyContext& ctx_;
-  KvStore& store_;
-  std::optional<StateTtlConfig> ttl_;
-  // The cached entry: for (kg_, key_) when valid_; read from the store when loaded_.
-  bool valid_ = false;
-  bool loaded_ = false;
-  bool present_ = false;
-  int kg_ = -1;
-  std::string key_;
-  std::string store_key_;
-  std::string bytes_;
-  int64_t touched_ = 0;
+  StoreTableCore core_;
   std::optional<V> cached_;
 };
 

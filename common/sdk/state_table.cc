@@ -1,0 +1,105 @@
+// The byte-level part of the store-backed state tables (see sluice/internal/state_table.h).
+#include "sluice/internal/state_table.h"
+
+#include <stdexcept>
+#include <string>
+
+namespace sluice::internal {
+
+bool StoreTableCore::select() {
+  if (ctx_.key_group < 0) {
+    throw std::logic_error(
+        "keyed state used where there is no current key (keyed state "
+        "belongs to process_element, not to open or end_input)");
+  }
+  if (valid_ && kg_ == ctx_.key_group && key_ == ctx_.key) return true;
+  if (ctx_.key_group < ctx_.first_key_group ||
+      ctx_.key_group >= ctx_.first_key_group + ctx_.num_key_groups) {
+    throw std::invalid_argument("key group " + std::to_string(ctx_.key_group) +
+                                " is outside this subtask's range");
+  }
+  kg_ = ctx_.key_group;
+  key_ = ctx_.key;
+  store_key_.clear();
+  state_internal::append_key_group_prefix(store_key_, kg_);
+  store_key_.append(key_);
+  valid_ = true;
+  loaded_ = false;
+  present_ = false;
+  return false;
+}
+
+const std::string_view* StoreTableCore::read() {
+  if (loaded_) return nullptr;
+  loaded_ = true;
+  present_ = store_.get(store_key_, &bytes_);
+  if (!present_) return nullptr;
+  touched_ = state_internal::stored_touched_ms(bytes_);
+  value_ = std::string_view(bytes_).substr(sizeof(int64_t));
+  return &value_;
+}
+
+bool StoreTableCore::live(int64_t* now) {
+  *now = ctx_.now_ms();
+  if (!expired(touched_, *now)) return true;
+  store_.remove(store_key_);
+  present_ = false;
+  return false;
+}
+
+void StoreTableCore::remove() {
+  store_.remove(store_key_);
+  present_ = false;
+}
+
+std::string& StoreTableCore::begin_write(int64_t touched) {
+  touched_ = touched;
+  bytes_.clear();
+  DataOutput o(bytes_);
+  Serializer<int64_t>::write(o, touched);
+  return bytes_;
+}
+
+void StoreTableCore::end_write() { store_.put(store_key_, bytes_); }
+
+size_t StoreTableCore::size() const {
+  size_t n = 0;
+  for (int kg = ctx_.first_key_group; kg < ctx_.first_key_group + ctx_.num_key_groups; ++kg) {
+    store_.scan(kg, [&](std::string_view, std::string_view) { ++n; });
+  }
+  return n;
+}
+
+uint64_t StoreTableCore::write_entries(int kg, std::string& out) const {
+  int64_t now = ttl_ ? ctx_.now_ms() : 0;
+  int64_t ttl_ms = ttl_ ? ttl_->ttl.count() : -1;
+  DataOutput o(out);
+  uint64_t n = 0;
+  store_.scan(kg, [&](std::string_view k, std::string_view v) {
+    n += state_internal::append_stored_entry(o, k, v, ttl_ms, now);
+  });
+  return n;
+}
+
+void StoreTableCore::read_entries(int kg, DataInput& in, uint64_t count,
+                                  void (*check)(std::string_view)) {
+  reload();
+  std::string value;
+  for (uint64_t i = 0; i < count; ++i) {
+    state_internal::Entry e = state_internal::read_entry(in);
+    check(e.value);  // malformed bytes fail the restore here, not at first access
+    state_internal::make_stored_value(value, e.touched_ms, e.value);
+    store_.put(state_internal::store_key(kg, e.key), value);
+  }
+}
+
+void StoreTableCore::append_keys(int kg, std::vector<std::string>& keys) const {
+  int64_t now = ttl_ ? ctx_.now_ms() : 0;
+  store_.scan(kg, [&](std::string_view k, std::string_view v) {
+    if (!expired(state_internal::stored_touched_ms(v), now)) {
+      keys.emplace_back(k.substr(state_internal::kKeyGroupPrefixBytes));
+    }
+  });
+}
+
+}  // namespace sluice::internal
