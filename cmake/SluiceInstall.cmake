@@ -117,3 +117,26 @@ install(FILES ${CMAKE_BINARY_DIR}/SluiceConfig.cmake ${CMAKE_BINARY_DIR}/SluiceC
   ${CMAKE_CURRENT_LIST_DIR}/SluiceJob.cmake DESTINATION ${SLUICE_INSTALL_CMAKEDIR})
 install(EXPORT SluiceTargets NAMESPACE Sluice:: FILE SluiceTargets.cmake
   DESTINATION ${SLUICE_INSTALL_CMAKEDIR})
+
+# A precompiled <sluice/sluice.h> beside the installed header, for the README's compiler line
+# (g++ -std=c++20 -O2 -fPIC): g++ uses <prefix>/include/sluice/sluice.h.gch when a job includes
+# <sluice/sluice.h> first with options that match, and parses the header otherwise. Made at
+# install time from the installed headers, with the compiler Sluice was built with (GCC only;
+# not for sanitized builds, whose jobs take other options).
+# Call it after the sluice_install_library() calls: install rules run in order.
+option(SLUICE_INSTALL_PCH "Install a precompiled sluice/sluice.h for plain g++ job builds" ON)
+function(sluice_install_pch)
+  if(SLUICE_INSTALL_PCH AND CMAKE_CXX_COMPILER_ID STREQUAL "GNU" AND NOT SLUICE_SANITIZE
+     AND NOT CMAKE_CXX_FLAGS MATCHES "-fsanitize")
+    install(CODE "
+      set(include_dir \"\$ENV{DESTDIR}\${CMAKE_INSTALL_PREFIX}/${CMAKE_INSTALL_INCLUDEDIR}\")
+      message(STATUS \"Precompiling: \${include_dir}/sluice/sluice.h.gch\")
+      execute_process(
+        COMMAND \"${CMAKE_CXX_COMPILER}\" -std=c++20 -O2 -fPIC -I\${include_dir} -x c++-header
+                \${include_dir}/sluice/sluice.h -o \${include_dir}/sluice/sluice.h.gch
+        RESULT_VARIABLE rc ERROR_VARIABLE err)
+      if(NOT rc EQUAL 0)
+        message(FATAL_ERROR \"precompiling sluice/sluice.h failed: \${err}\")
+      endif()")
+  endif()
+endfunction()

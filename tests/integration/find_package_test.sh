@@ -241,5 +241,16 @@ if run "$TMP/plain.log" "README's line: ${words[*]}" "${words[@]}"; then
   same_stamp "$TMP/plain/libwordcount.so" "libwordcount.so (README's line)"
   instrumented "$TMP/plain/libwordcount.so" "libwordcount.so (README's line)"
 fi
+# With GCC and no sanitizer the install carries a precompiled <sluice/sluice.h>, which the
+# README's line uses (-H marks a used one with '!').
+if [ -z "$SANITIZE" ] && ! "$CXX" -dM -E -x c++ /dev/null 2>/dev/null | grep -q __clang__; then
+  if [ ! -f "$PREFIX/include/sluice/sluice.h.gch" ]; then
+    fail "the install has no include/sluice/sluice.h.gch"
+  elif headers=$("${words[@]}" -H -Winvalid-pch 2>&1) && grep -q "^! .*sluice/sluice.h.gch" <<<"$headers"; then
+    pass "README's line uses the installed precompiled header"
+  else
+    fail "README's line does not use include/sluice/sluice.h.gch (check with -H -Winvalid-pch)"
+  fi
+fi
 
 finish
