@@ -20,7 +20,7 @@ while [ $# -gt 0 ]; do
   esac
 done
 CXX=${CXX:-g++}
-TMP=$(mktemp -d /tmp/sluice-job-build-time.XXXXXX)
+TMP=$(mktemp -d "${TMPDIR:-/tmp}/sluice-job-build-time.XXXXXX")
 trap 'rm -rf "$TMP"' EXIT
 
 # The first ```cpp block of README.md's "A job", and its g++ line (continuations joined).
@@ -60,6 +60,10 @@ time_one() {
     echo "job_build_time: failed in $dir: ${words[*]}" >&2; cat "$TMP/out.log" >&2; exit 1
   }
   end=$(date +%s.%N)
+  if grep -q "not used because" "$TMP/out.log"; then
+    echo "job_build_time: warning: the precompiled header was not used in $dir:" >&2
+    grep "not used because" "$TMP/out.log" | head -n 2 >&2
+  fi
   awk -v a="$start" -v b="$end" 'BEGIN { printf "%.3f\n", b - a }'
 }
 median() { sort -n | awk '{ a[NR] = $1 } END { print (NR % 2) ? a[(NR + 1) / 2] : (a[NR / 2] + a[NR / 2 + 1]) / 2 }'; }

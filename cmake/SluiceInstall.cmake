@@ -131,6 +131,8 @@ function(sluice_install_pch)
     install(CODE "
       set(include_dir \"\$ENV{DESTDIR}\${CMAKE_INSTALL_PREFIX}/${CMAKE_INSTALL_INCLUDEDIR}\")
       message(STATUS \"Precompiling: \${include_dir}/sluice/sluice.h.gch\")
+      file(REMOVE \${include_dir}/sluice/sluice.h.gch)
+      list(APPEND CMAKE_INSTALL_MANIFEST_FILES \${include_dir}/sluice/sluice.h.gch)
       execute_process(
         COMMAND \"${CMAKE_CXX_COMPILER}\" -std=c++20 -O2 -fPIC -I\${include_dir} -x c++-header
                 \${include_dir}/sluice/sluice.h -o \${include_dir}/sluice/sluice.h.gch
@@ -138,5 +140,8 @@ function(sluice_install_pch)
       if(NOT rc EQUAL 0)
         message(FATAL_ERROR \"precompiling sluice/sluice.h failed: \${err}\")
       endif()")
+  else()
+    # No precompiled header this time: one left by an earlier install would be stale.
+    install(CODE "file(REMOVE \"\$ENV{DESTDIR}\${CMAKE_INSTALL_PREFIX}/${CMAKE_INSTALL_INCLUDEDIR}/sluice/sluice.h.gch\")")
   endif()
 endfunction()

@@ -7,8 +7,8 @@
 // are touched_ms then the serialized value (see KvStore in sluice/state.h). Writes skip the
 // write-ahead log: a checkpoint, not the log, is what a failure restores from.
 //
-// Timers are entries of their own column families too (StoreTimerQueue, sluice/timers.h), keyed
-// by key group then firing order. A canonical section with namespaces (timers as earlier
+// Timers are entries of their own column families too (StoreTimerQueue, sluice/internal/timers.h),
+// keyed by key group then firing order. A canonical section with namespaces (timers as earlier
 // versions wrote them) is restored as one entry per key group, whose key is the bare key-group
 // prefix and whose value is the canonical entries (a varint count, then the entries); the timer
 // queue reads it in when it is declared (operators declare their timers when they open, before

@@ -22,7 +22,7 @@ CXX=$2
 CMAKE=${3:-cmake}
 SANITIZE=${4:-}
 REPO=$(cd -- "$(dirname -- "${BASH_SOURCE[0]}")/../.." && pwd -P)
-STEP_TIMEOUT=${SLUICE_STEP_TIMEOUT:-240}  # seconds for one install, configure or build
+STEP_TIMEOUT=${SLUICE_STEP_TIMEOUT:-150}  # seconds for one install, configure or build
 
 passed=0
 failed=0
@@ -133,7 +133,7 @@ instrumented() {
 # ---- install ----
 if ! run "$TMP/install.log" "cmake --install into a fresh prefix" \
   "$CMAKE" --install "$BUILD_DIR" --prefix "$PREFIX"; then
-  echo "The install needs the build's binaries: build sluice, sluice-jobmanager and sluice-taskmanager first."
+  echo "The install needs the whole build (cmake --build): the binaries, the SDK and the connector libraries."
   finish
 fi
 for file in include/sluice/sluice.h bin/sluice bin/sluice-jobmanager bin/sluice-taskmanager; do

@@ -1,4 +1,4 @@
-// Formatter<T>: how records become text lines for print() and write_as_text().
+// Formatter<T>: how records become text lines for print() and files::TextFileSink.
 // Strings as they are, numbers in decimal, pairs, tuples and SLUICE_FIELDS structs as their
 // fields joined by commas, vectors in brackets; any type with operator<< uses it.
 #pragma once

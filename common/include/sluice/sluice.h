@@ -2,7 +2,7 @@
 //
 //   #include <sluice/sluice.h>
 //   SLUICE_JOB(env, args) {
-//     env.read_text_file(args.required("input"))
+//     env.add_source(sluice::files::TextFileSource(args.required("input")))  // connectors/files
 //        .flat_map<std::string>([](const std::string& line, sluice::Collector<std::string>& out) {
 //          ...
 //        })
@@ -32,7 +32,7 @@
 
 // The SDK's version; a library and a runtime must agree on it.
 #ifndef SLUICE_SDK_VERSION
-#define SLUICE_SDK_VERSION "0.4"
+#define SLUICE_SDK_VERSION "0.5"
 #endif
 
 #if defined(__clang__)

@@ -3,13 +3,7 @@
 #pragma once
 
 #include <algorithm>
-#include <cerrno>
 #include <cstdint>
-#include <cstdio>
-#include <cstdlib>
-#include <cstring>
-#include <stdexcept>
-#include <string>
 #include <utility>
 #include <vector>
 
@@ -25,6 +19,7 @@ template <class T>
 class CollectionSource final : public SourceFunction<T> {
  public:
   explicit CollectionSource(std::vector<T> elements) : elements_(std::move(elements)) {}
+  bool is_parallel() const override { return false; }
   void open(RuntimeContext& ctx) override {
     state_ = &ctx.get_operator_list_state(ListStateDescriptor<uint64_t>("next-index"));
     next_ = 0;

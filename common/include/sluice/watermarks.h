@@ -1,6 +1,6 @@
 // Event time: where records get their timestamps and how watermarks are generated.
 //
-//   auto events = env.read_text_file(path)
+//   auto events = env.add_source(sluice::files::TextFileSource(path))
 //       .map(parse)
 //       .assign_timestamps_and_watermarks(
 //           sluice::WatermarkStrategy<Event>::for_bounded_out_of_orderness(std::chrono::seconds(5))
