@@ -202,8 +202,9 @@ mkdir -p "$TMP/bad"
 cp "$PROJECT/wordcount.cc" "$TMP/bad/"
 sed 's/^sluice_add_job(wordcount_keywords SOURCES wordcount.cc CONNECTORS files)$/sluice_add_job(wordcount_keywords SOURCES wordcount.cc CONNECTORS nosuch)/' \
   "$PROJECT/CMakeLists.txt" >"$TMP/bad/CMakeLists.txt"
-timeout --kill-after=10 "$STEP_TIMEOUT" "$CMAKE" -S "$TMP/bad" -B "$TMP/bad/build" \
-  "-DCMAKE_CXX_COMPILER=$CXX" "-DCMAKE_PREFIX_PATH=$PREFIX" >"$TMP/bad.log" 2>&1
+bad_args=(-S "$TMP/bad" -B "$TMP/bad/build" "-DCMAKE_CXX_COMPILER=$CXX" "-DCMAKE_PREFIX_PATH=$PREFIX")
+command -v ninja >/dev/null && bad_args+=(-G Ninja)  # a machine may have ninja and no make
+timeout --kill-after=10 "$STEP_TIMEOUT" "$CMAKE" "${bad_args[@]}" >"$TMP/bad.log" 2>&1
 rc=$?
 if [ "$rc" -ne 0 ] && grep -q "no connector 'nosuch'" "$TMP/bad.log"; then
   pass "sluice_add_job(... CONNECTORS nosuch) fails and names the connector"
