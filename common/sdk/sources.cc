@@ -18,19 +18,6 @@ void SequenceSource::open(RuntimeContext& ctx) {
   Int128 end = from_ + n * (i + 1) / p;  // exclusive
   if (begin < end) pending_.push_back({static_cast<int64_t>(begin), static_cast<int64_t>(end - 1)});
 }
-void SequenceSource::run(SourceContext& ctx) {
-  uint64_t k = 0;
-  while (!pending_.empty()) {
-    Range& r = pending_.front();
-    for (;;) {
-      if ((k++ & 1023) == 0 && !is_running()) return;
-      ctx.collect(int64_t{r.first});  // a checkpoint taken in here stores r: this number on
-      if (r.first == r.second) break;
-      ++r.first;
-    }
-    pending_.erase(pending_.begin());
-  }
-}
 void SequenceSource::snapshot_state(int64_t) { state_->update(pending_); }
 
 }  // namespace sluice

@@ -54,7 +54,20 @@ class SequenceSource final : public SourceFunction<int64_t> {
 
   SequenceSource(int64_t from, int64_t to) : from_(from), to_(to) {}
   void open(RuntimeContext& ctx) override;
-  void run(SourceContext& ctx) override;
+  // Inline: the record loop, where a job can devirtualize collect() down its chain.
+  void run(SourceContext& ctx) override {
+    uint64_t k = 0;
+    while (!pending_.empty()) {
+      Range& r = pending_.front();
+      for (;;) {
+        if ((k++ & 1023) == 0 && !is_running()) return;
+        ctx.collect(int64_t{r.first});  // a checkpoint taken in here stores r: this number on
+        if (r.first == r.second) break;
+        ++r.first;
+      }
+      pending_.erase(pending_.begin());
+    }
+  }
   void snapshot_state(int64_t) override;
 
  private:
