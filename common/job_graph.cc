@@ -3,6 +3,7 @@
 #include <algorithm>
 #include <map>
 #include <nlohmann/json.hpp>
+#include <utility>
 
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_join.h"
@@ -10,43 +11,31 @@
 
 namespace sluice {
 
+namespace {
+// The one mapping between the SDK's partitioners and the wire's; kDefault is
+// PARTITIONER_UNSPECIFIED, both ways.
+constexpr std::pair<internal::Partitioner, proto::Partitioner> kPartitioners[] = {
+    {internal::Partitioner::kForward, proto::PARTITIONER_FORWARD},
+    {internal::Partitioner::kRebalance, proto::PARTITIONER_REBALANCE},
+    {internal::Partitioner::kRescale, proto::PARTITIONER_RESCALE},
+    {internal::Partitioner::kHash, proto::PARTITIONER_HASH},
+    {internal::Partitioner::kBroadcast, proto::PARTITIONER_BROADCAST},
+    {internal::Partitioner::kCustom, proto::PARTITIONER_CUSTOM},
+};
+}  // namespace
+
 proto::Partitioner PartitionerToProto(internal::Partitioner p) {
-  switch (p) {
-    case internal::Partitioner::kDefault:
-      return proto::PARTITIONER_UNSPECIFIED;
-    case internal::Partitioner::kForward:
-      return proto::PARTITIONER_FORWARD;
-    case internal::Partitioner::kRebalance:
-      return proto::PARTITIONER_REBALANCE;
-    case internal::Partitioner::kRescale:
-      return proto::PARTITIONER_RESCALE;
-    case internal::Partitioner::kHash:
-      return proto::PARTITIONER_HASH;
-    case internal::Partitioner::kBroadcast:
-      return proto::PARTITIONER_BROADCAST;
-    case internal::Partitioner::kCustom:
-      return proto::PARTITIONER_CUSTOM;
+  for (const auto& [sdk, wire] : kPartitioners) {
+    if (sdk == p) return wire;
   }
   return proto::PARTITIONER_UNSPECIFIED;
 }
 
 internal::Partitioner PartitionerFromProto(proto::Partitioner p) {
-  switch (p) {
-    case proto::PARTITIONER_FORWARD:
-      return internal::Partitioner::kForward;
-    case proto::PARTITIONER_REBALANCE:
-      return internal::Partitioner::kRebalance;
-    case proto::PARTITIONER_RESCALE:
-      return internal::Partitioner::kRescale;
-    case proto::PARTITIONER_HASH:
-      return internal::Partitioner::kHash;
-    case proto::PARTITIONER_BROADCAST:
-      return internal::Partitioner::kBroadcast;
-    case proto::PARTITIONER_CUSTOM:
-      return internal::Partitioner::kCustom;
-    default:
-      return internal::Partitioner::kDefault;
+  for (const auto& [sdk, wire] : kPartitioners) {
+    if (wire == p) return sdk;
   }
+  return internal::Partitioner::kDefault;
 }
 
 int SlotsNeeded(const proto::JobGraph& graph) {

@@ -236,11 +236,10 @@ class DataStream {
     internal::InputSpec spec;
     spec.node = producer.id;
     spec.partitioner = internal::Partitioner::kForward;
+    // Always forward: the side output's consumer runs beside its producer.
     spec.make_writer = [](internal::RecordWriter* w, internal::Partitioner, const TaskInfo& info,
                           const int64_t* ts) {
-      return internal::erase_collector<S>(std::make_unique<internal::CycleCollector<S>>(
-          w, internal::ChannelCycle::of(internal::Partitioner::kForward, info, w->num_channels()),
-          ts));
+      return internal::make_cycle_writer<S>(w, internal::Partitioner::kForward, info, ts);
     };
     spec.timestamped = producer.timestamped;
     spec.side_tag = tag.id();
