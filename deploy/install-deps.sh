@@ -10,6 +10,9 @@ packages=(
   libgtest-dev libgmock-dev
   nlohmann-json3-dev libcli11-dev libcpp-httplib-dev libssl-dev
   librocksdb-dev
+  # Kafka: the client library (connectors/kafka only) and kcat, an independent client for the
+  # quickstart and the tests.
+  librdkafka-dev kcat
   # Commands of the deploy scripts and tests that a minimal Debian (debootstrap minbase) lacks:
   # ps (procps), ss (iproute2), python3 (tests/integration/scripts_test.sh), hostname, and nc
   # for the socket word count example.
