@@ -11,7 +11,8 @@
 //
 //   varint count of snapshots, then per snapshot:
 //     varint node_id
-//     varint count of lists, then per list: bytes name, varint count, bytes per element
+//     varint count of lists, then per list: bytes name, (version 3) varint distribution
+//       (internal::ListDistribution), varint count, bytes per element
 //     varint count of key groups, then per key group: varint kg, bytes
 //     (version 2) varint count of native snapshots, then per snapshot: bytes backend,
 //       varint first key group, varint last key group + 1, varint count of files, then per
@@ -25,6 +26,7 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <array>
 #include <cerrno>
 #include <cstring>
@@ -39,7 +41,7 @@
 namespace sluice {
 namespace {
 
-constexpr uint32_t kFormatVersion = 2;
+constexpr uint32_t kFormatVersion = 3;
 constexpr uint32_t kOldestFormatVersion = 1;  // still read: no native snapshots
 constexpr char kStateMagic[4] = {'S', 'L', 'S', 'T'};
 constexpr char kMetadataMagic[4] = {'S', 'L', 'M', 'D'};
@@ -163,6 +165,8 @@ void EncodeSnapshots(const std::vector<internal::OperatorSnapshot>& snapshots, O
     out.Varint(s.lists.size());
     for (const auto& [name, elements] : s.lists) {
       out.Bytes(name);
+      auto mode = s.distribution.find(name);
+      out.Varint(mode == s.distribution.end() ? 0 : static_cast<uint32_t>(mode->second));
       out.Varint(elements.size());
       for (const std::string& e : elements) out.Bytes(e);
     }
@@ -202,7 +206,16 @@ std::vector<internal::OperatorSnapshot> DecodeSnapshots(std::string_view body, u
     s.node_id = read_int("node id");
     uint64_t lists = in.read_varint();
     for (uint64_t l = 0; l < lists; ++l) {
-      std::vector<std::string>& elements = s.lists[std::string(read_bytes())];
+      std::string name(read_bytes());
+      if (version >= 3) {
+        uint64_t mode = in.read_varint();
+        if (mode > static_cast<uint64_t>(internal::ListDistribution::kBroadcast)) {
+          throw SerializationError(
+              absl::StrCat("operator state '", name, "': unknown distribution ", mode));
+        }
+        if (mode != 0) s.distribution[name] = static_cast<internal::ListDistribution>(mode);
+      }
+      std::vector<std::string>& elements = s.lists[name];
       uint64_t n = in.read_varint();
       if (n > in.remaining()) throw SerializationError("list length exceeds the file");
       elements.reserve(n);
@@ -560,28 +573,45 @@ std::vector<internal::OperatorSnapshot> NarrowSnapshots(
           mine.native.push_back(n);
         }
       }
-      if (old_parallelism == parallelism && old == subtask) mine.lists = s.lists;
     }
   }
-  if (old_parallelism != parallelism) {
-    // Per list name: the elements of all old subtasks in order, split into contiguous parts.
-    std::map<std::pair<int, std::string>, std::vector<const std::string*>> all;
-    for (const auto& snapshots : by_subtask) {
-      for (const internal::OperatorSnapshot& s : snapshots) {
-        for (const auto& [name, elements] : s.lists) {
-          auto& v = all[{s.node_id, name}];
-          for (const std::string& e : elements) v.push_back(&e);
-        }
+  // Per list: the elements of all old subtasks in order, with the list's distribution.
+  struct AllElements {
+    internal::ListDistribution mode = internal::ListDistribution::kSplit;
+    std::vector<const std::string*> elements;
+  };
+  std::map<std::pair<int, std::string>, AllElements> all;
+  // A broadcast list is the same on every subtask: a new subtask takes one old subtask's copy.
+  const int broadcast_from = subtask % std::max(old_parallelism, 1);
+  for (int old = 0; old < old_parallelism; ++old) {
+    for (const internal::OperatorSnapshot& s : by_subtask[old]) {
+      for (const auto& [name, elements] : s.lists) {
+        auto d = s.distribution.find(name);
+        auto mode = d == s.distribution.end() ? internal::ListDistribution::kSplit : d->second;
+        AllElements& a = all[{s.node_id, name}];
+        a.mode = mode;
+        // Same parallelism: a split list stays where it was.
+        bool keep = mode == internal::ListDistribution::kUnion ||
+                    (mode == internal::ListDistribution::kSplit &&
+                     (old_parallelism != parallelism || old == subtask)) ||
+                    (mode == internal::ListDistribution::kBroadcast && old == broadcast_from);
+        if (!keep) continue;
+        for (const std::string& e : elements) a.elements.push_back(&e);
       }
     }
-    for (const auto& [key, elements] : all) {
-      size_t n = elements.size();
-      size_t begin = n * static_cast<size_t>(subtask) / static_cast<size_t>(parallelism);
-      size_t end = n * static_cast<size_t>(subtask + 1) / static_cast<size_t>(parallelism);
-      if (begin == end) continue;
-      std::vector<std::string>& part = out[key.first].lists[key.second];
-      for (size_t i = begin; i < end; ++i) part.push_back(*elements[i]);
+  }
+  for (const auto& [key, a] : all) {
+    size_t n = a.elements.size();
+    size_t begin = 0, end = n;
+    if (a.mode == internal::ListDistribution::kSplit && old_parallelism != parallelism) {
+      begin = n * static_cast<size_t>(subtask) / static_cast<size_t>(parallelism);
+      end = n * static_cast<size_t>(subtask + 1) / static_cast<size_t>(parallelism);
     }
+    if (begin == end) continue;
+    internal::OperatorSnapshot& mine = out[key.first];
+    std::vector<std::string>& part = mine.lists[key.second];
+    for (size_t i = begin; i < end; ++i) part.push_back(*a.elements[i]);
+    if (a.mode != internal::ListDistribution::kSplit) mine.distribution[key.second] = a.mode;
   }
   std::vector<internal::OperatorSnapshot> result;
   for (int node : nodes) {

@@ -98,6 +98,10 @@ class CheckpointStorageTest : public ::testing::Test {
     a.node_id = 0;
     a.lists["offsets"] = {serialize<int64_t>(1), serialize<int64_t>(2), ""};
     a.lists["empty"] = {};
+    a.lists["union"] = {"u"};
+    a.distribution["union"] = internal::ListDistribution::kUnion;
+    a.lists["rules"] = {"r"};
+    a.distribution["rules"] = internal::ListDistribution::kBroadcast;
     internal::OperatorSnapshot b;
     b.node_id = 3;
     b.key_groups[0] = std::string("with\0nul", 8);
@@ -118,6 +122,7 @@ class CheckpointStorageTest : public ::testing::Test {
     for (size_t i = 0; i < got.size(); ++i) {
       EXPECT_EQ(got[i].node_id, want[i].node_id);
       EXPECT_EQ(got[i].lists, want[i].lists);
+      EXPECT_EQ(got[i].distribution, want[i].distribution);
       EXPECT_EQ(got[i].key_groups, want[i].key_groups);
       ASSERT_EQ(got[i].native.size(), want[i].native.size());
       for (size_t k = 0; k < got[i].native.size(); ++k) {
@@ -244,10 +249,10 @@ TEST_F(CheckpointStorageTest, WrongMagic) {
 
 TEST_F(CheckpointStorageTest, WrongVersion) {
   std::string path = dir_ + "/s";
-  Write(path, Framed("SLST", 3, std::string(1, '\0')));
+  Write(path, Framed("SLST", 4, std::string(1, '\0')));
   absl::Status s = ReadStateFile(path).status();
   EXPECT_THAT(s,
-              StatusIs(absl::StatusCode::kFailedPrecondition, "format version 3, expected 1 to 2"));
+              StatusIs(absl::StatusCode::kFailedPrecondition, "format version 4, expected 1 to 3"));
   EXPECT_THAT(std::string(s.message()), HasSubstr(path));
   // The same frame with version 1 (before native snapshots) reads (a body with zero snapshots).
   Write(path, Framed("SLST", 1, std::string(1, '\0')));
@@ -440,6 +445,54 @@ TEST(NarrowSnapshotsTest, SameParallelismKeepsEachSubtasksListsAndDropsEmptySnap
   EXPECT_EQ(s0[1].key_groups.at(0), "kg0");
   ASSERT_EQ(s1.size(), 1u) << "node 2 has nothing for subtask 1";
   EXPECT_EQ(s1[0].lists, by_subtask[1][0].lists);
+}
+
+// A union list goes whole to every new subtask; a broadcast list as one old subtask's copy.
+std::vector<std::vector<internal::OperatorSnapshot>> ModeSnapshots(int old_parallelism) {
+  std::vector<std::vector<internal::OperatorSnapshot>> by_subtask;
+  for (int i = 0; i < old_parallelism; ++i) {
+    internal::OperatorSnapshot s;
+    s.node_id = 1;
+    s.lists["offsets"] = {absl::StrCat("p", i)};
+    s.distribution["offsets"] = internal::ListDistribution::kUnion;
+    s.lists["rules"] = {absl::StrCat("r", i, ".a"), absl::StrCat("r", i, ".b")};
+    s.distribution["rules"] = internal::ListDistribution::kBroadcast;
+    by_subtask.push_back({s});
+  }
+  return by_subtask;
+}
+
+TEST(NarrowSnapshotsTest, UnionListsGoWholeToEverySubtaskAtAnyParallelism) {
+  for (int old_p : {1, 2, 3}) {
+    for (int new_p : {1, 2, 3}) {
+      auto by_subtask = ModeSnapshots(old_p);
+      std::vector<std::string> all;
+      for (int i = 0; i < old_p; ++i) all.push_back(absl::StrCat("p", i));
+      for (int j = 0; j < new_p; ++j) {
+        std::vector<internal::OperatorSnapshot> mine = NarrowSnapshots(by_subtask, j, new_p, 128);
+        ASSERT_EQ(mine.size(), 1u);
+        EXPECT_EQ(mine[0].lists.at("offsets"), all) << old_p << "->" << new_p << " subtask " << j;
+        EXPECT_EQ(mine[0].distribution.at("offsets"), internal::ListDistribution::kUnion);
+      }
+    }
+  }
+}
+
+TEST(NarrowSnapshotsTest, BroadcastListsGiveEverySubtaskOneOldSubtasksCopy) {
+  for (int old_p : {1, 2, 3}) {
+    for (int new_p : {1, 2, 3}) {
+      auto by_subtask = ModeSnapshots(old_p);
+      for (int j = 0; j < new_p; ++j) {
+        std::vector<internal::OperatorSnapshot> mine = NarrowSnapshots(by_subtask, j, new_p, 128);
+        ASSERT_EQ(mine.size(), 1u);
+        int from = j % old_p;
+        EXPECT_THAT(mine[0].lists.at("rules"),
+                    ElementsAre(absl::StrCat("r", from, ".a"), absl::StrCat("r", from, ".b")))
+            << old_p << "->" << new_p << " subtask " << j;
+        EXPECT_EQ(mine[0].distribution.at("rules"), internal::ListDistribution::kBroadcast);
+      }
+    }
+  }
 }
 
 }  // namespace

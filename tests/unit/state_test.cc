@@ -536,6 +536,36 @@ TEST(OperatorStateTest, ListsSnapshotElementByElementAndRestore) {
               ElementsAre("x", "y"));
 }
 
+TEST(OperatorStateTest, UnionListsKeepTheirDistributionThroughSnapshotAndRestore) {
+  internal::OperatorStateStore store;
+  auto& offsets = store.get_list_state(ListStateDescriptor<int64_t>("offsets"),
+                                       internal::ListDistribution::kUnion);
+  offsets.update({1, 2});
+  store.get_list_state(ListStateDescriptor<int64_t>("split")).add(3);
+  internal::OperatorSnapshot snap;
+  store.snapshot(snap);
+  EXPECT_EQ(snap.distribution.size(), 1u) << "split lists are the default, not stored";
+  EXPECT_EQ(snap.distribution.at("offsets"), internal::ListDistribution::kUnion);
+
+  internal::OperatorStateStore restored;
+  restored.restore(snap);
+  // Not declared again: written back with its distribution.
+  internal::OperatorSnapshot again;
+  restored.snapshot(again);
+  EXPECT_EQ(again.distribution, snap.distribution);
+  try {
+    restored.get_list_state(ListStateDescriptor<int64_t>("offsets"));
+    FAIL() << "a union list declared as a split one";
+  } catch (const std::invalid_argument& e) {
+    EXPECT_THAT(e.what(), HasSubstr("'offsets'"));
+  }
+  EXPECT_THAT(restored
+                  .get_list_state(ListStateDescriptor<int64_t>("offsets"),
+                                  internal::ListDistribution::kUnion)
+                  .get(),
+              ElementsAre(1, 2));
+}
+
 TEST(OperatorStateTest, MisuseIsAnError) {
   internal::OperatorStateStore store;
   store.get_list_state(ListStateDescriptor<int>("l"));

@@ -149,6 +149,16 @@ class RuntimeContext {
     }
     return operator_state_->get_list_state(d);
   }
+  // Operator state every subtask gets whole after a restore (Flink's union list state): the
+  // elements of all old subtasks. A Kafka source keeps its partitions' offsets in one, and each
+  // subtask takes those of the partitions it is assigned.
+  template <class T>
+  OperatorListState<T>& get_union_list_state(const ListStateDescriptor<T>& d) {
+    if (!operator_state_) {
+      throw std::logic_error("operator state is not available to this function");
+    }
+    return operator_state_->get_list_state(d, internal::ListDistribution::kUnion);
+  }
 
  private:
   internal::KeyedStateBackend& keyed() {

@@ -67,13 +67,26 @@ class SLUICE_EXPORT DeferredSnapshot {
                         OperatorSnapshot& out) = 0;
 };
 
+// How the runtime hands a list of operator state to the subtasks of a restore (Flink's
+// redistribution modes).
+enum class ListDistribution : uint8_t {
+  // The elements of all old subtasks, split evenly: each element goes to one new subtask.
+  kSplit = 0,
+  // Every new subtask gets the elements of all old subtasks (Flink's union list state).
+  kUnion = 1,
+  // Every subtask holds the same list (broadcast state): a new subtask gets one old subtask's.
+  kBroadcast = 2,
+};
+
 // The state of one operator of a subtask at a checkpoint, as bytes the runtime stores and
 // redistributes without understanding them.
 struct OperatorSnapshot {
   int node_id = -1;
   // Operator state: named lists whose elements are serialized one by one, so that the runtime
-  // can redistribute them over another number of subtasks (split evenly, as Flink does).
+  // can redistribute them over another number of subtasks, as `distribution` says.
   std::map<std::string, std::vector<std::string>> lists;
+  // The lists not split evenly (kSplit is not stored).
+  std::map<std::string, ListDistribution> distribution;
   // Keyed state by absolute key group: each value holds every keyed state entry of that group.
   std::map<int, std::string> key_groups;
   // Keyed state in a store's own format. After a restore is narrowed to a subtask, every old

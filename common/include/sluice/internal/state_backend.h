@@ -159,13 +159,18 @@ class OperatorStateStore {
   // Throws std::invalid_argument for a name declared with another type or a descriptor with a
   // TTL (operator state does not expire), SerializationError for restored bytes that do not
   // deserialize.
+  // `mode` says how a restore at another parallelism hands the list out; a name keeps the mode
+  // it was first declared with (std::invalid_argument otherwise).
   template <class T>
-  OperatorListState<T>& get_list_state(const ListStateDescriptor<T>& d) {
+  OperatorListState<T>& get_list_state(const ListStateDescriptor<T>& d,
+                                       ListDistribution mode = ListDistribution::kSplit) {
     if (d.ttl) {
       throw std::invalid_argument("operator state '" + d.name + "' cannot have a time-to-live");
     }
     auto it = lists_.find(d.name);
     if (it == lists_.end()) {
+      check_mode(d.name, mode);
+      modes_[d.name] = mode;
       auto s = std::make_unique<OperatorListState<T>>();
       auto p = pending_.find(d.name);
       if (p != pending_.end()) {
@@ -179,6 +184,7 @@ class OperatorStateStore {
       throw std::invalid_argument("operator state '" + d.name +
                                   "' was already declared with another type");
     }
+    check_mode(d.name, mode);
     return *s;
   }
   size_t num_states() const { return lists_.size(); }
@@ -186,6 +192,7 @@ class OperatorStateStore {
   // Takes the lists of `in`: a declared list gets the elements at once, any other keeps them
   // until declared.
   void restore(const OperatorSnapshot& in) {
+    for (const auto& [name, mode] : in.distribution) modes_.emplace(name, mode);
     for (const auto& [name, elements] : in.lists) {
       auto it = lists_.find(name);
       if (it != lists_.end()) {
@@ -206,9 +213,22 @@ class OperatorStateStore {
     for (const auto& [name, elements] : pending_) {
       if (!elements.empty()) out.lists[name] = elements;
     }
+    for (const auto& [name, mode] : modes_) {
+      if (mode != ListDistribution::kSplit && out.lists.count(name)) out.distribution[name] = mode;
+    }
   }
 
  private:
+  // A declared list must keep the mode it was stored with: a restore has already handed it out.
+  void check_mode(const std::string& name, ListDistribution mode) const {
+    auto it = modes_.find(name);
+    if (it != modes_.end() && it->second != mode) {
+      throw std::invalid_argument("operator state '" + name +
+                                  "' was declared with another distribution (split, union or "
+                                  "broadcast) than it was stored with");
+    }
+  }
+
   static void restore_into(OperatorStateBase& s, const std::string& name,
                            const std::vector<std::string>& elements) {
     try {
@@ -220,5 +240,6 @@ class OperatorStateStore {
 
   std::map<std::string, std::unique_ptr<OperatorStateBase>> lists_;
   std::map<std::string, std::vector<std::string>> pending_;  // restored, not declared yet
+  std::map<std::string, ListDistribution> modes_;
 };
 }  // namespace sluice::internal
