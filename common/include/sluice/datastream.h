@@ -82,6 +82,13 @@ class StreamExecutionEnvironment {
   // source's default_name() if it has one, else "Custom Source".
   template <class F>
   DataStream<typename F::value_type> add_source(F fn, std::string name = "");
+  // A source with event time (Flink's fromSource): a source that takes the strategy itself
+  // (set_watermark_strategy, e.g. a Kafka source, whose watermarks are per partition) runs it
+  // inside; any other gets assign_timestamps_and_watermarks(strategy) after it.
+  template <class F>
+  DataStream<typename F::value_type> from_source(F fn,
+                                                 WatermarkStrategy<typename F::value_type> strategy,
+                                                 std::string name = "");
 
   // ---- for the runtime ----
   const std::vector<std::unique_ptr<internal::Node>>& nodes() const { return nodes_; }
@@ -615,6 +622,19 @@ DataStream<typename F::value_type> StreamExecutionEnvironment::add_source(F fn, 
   }
   bool parallel = fn.is_parallel();
   return add_source_node<typename F::value_type>(std::move(fn), std::move(name), parallel);
+}
+
+template <class F>
+DataStream<typename F::value_type> StreamExecutionEnvironment::from_source(
+    F fn, WatermarkStrategy<typename F::value_type> strategy, std::string name) {
+  if constexpr (requires { fn.set_watermark_strategy(strategy); }) {
+    fn.set_watermark_strategy(std::move(strategy));
+    DataStream<typename F::value_type> s = add_source(std::move(fn), std::move(name));
+    nodes_[s.ids_.front()]->timestamped = true;
+    return s;
+  } else {
+    return add_source(std::move(fn), std::move(name)).assign_timestamps_and_watermarks(strategy);
+  }
 }
 
 }  // namespace sluice

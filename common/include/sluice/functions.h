@@ -13,6 +13,7 @@
 #include "sluice/internal/runtime.h"
 #include "sluice/internal/state_backend.h"
 #include "sluice/state.h"
+#include "sluice/watermarks.h"
 
 namespace sluice {
 
@@ -195,6 +196,12 @@ class SourceFunction {
     // May take a checkpoint (calling snapshot_state()) before emitting `v`.
     virtual void collect(T&& v) = 0;
     void collect(const T& v) { collect(T(v)); }
+    // collect(), giving the record the event timestamp `timestamp` (ms). For sources that know
+    // their records' times (Kafka) and emit their own watermarks through watermark_output().
+    virtual void collect_with_timestamp(T&& v, int64_t timestamp) = 0;
+    // Where the source emits watermarks and idleness; watermarks that do not advance are
+    // ignored. A source that emits none leaves event time to a timestamp assigner downstream.
+    virtual WatermarkOutput& watermark_output() = 0;
     // Sends what was collected so far downstream at once. Call it before waiting for input
     // (a socket, a queue, a sleep): otherwise those records wait for the next collect(). May
     // take a checkpoint, like collect().

@@ -23,6 +23,7 @@
 #include <stdexcept>
 #include <string>
 #include <utility>
+#include <vector>
 
 #include "sluice/core.h"
 
@@ -164,6 +165,65 @@ class WatermarkStrategy {
   GeneratorFactory factory_;
   TimestampAssigner assigner_;
   std::chrono::milliseconds idleness_{0};
+};
+
+// Watermarks per split of a source (a Kafka partition): each split has its own generator from the
+// strategy, and the source's watermark is the lowest of the splits that are not idle, so one slow
+// split holds event time back and an idle one (with_idleness) does not. When every split is idle,
+// so is the source. Used from the source's thread.
+template <class T>
+class SplitWatermarks {
+ public:
+  SplitWatermarks(const WatermarkStrategy<T>& strategy, std::function<int64_t()> clock)
+      : strategy_(strategy), clock_(std::move(clock)) {}
+  // The source now has `n` splits (new ones start without a watermark).
+  void set_splits(size_t n) {
+    while (splits_.size() < n) splits_.push_back({strategy_.create_generator(clock_), {}});
+  }
+  size_t num_splits() const { return splits_.size(); }
+  // The timestamp of record `v` of `split`, whose own timestamp is `previous`.
+  int64_t timestamp(int split, const T& v, int64_t previous) {
+    int64_t ts = strategy_.timestamp(v, previous);
+    Split& s = splits_[static_cast<size_t>(split)];
+    s.gen->on_event(v, ts, s.out);
+    return ts;
+  }
+  // Asks every split's generator, then emits the combined watermark to `out`.
+  void on_periodic_emit(WatermarkOutput& out) {
+    bool any_active = false;
+    int64_t low = kMaxWatermark;
+    for (Split& s : splits_) {
+      s.gen->on_periodic_emit(s.out);
+      if (s.out.idle) continue;
+      any_active = true;
+      low = std::min(low, s.out.watermark);
+    }
+    if (!any_active) {
+      if (!splits_.empty()) out.mark_idle();
+      return;
+    }
+    out.mark_active();
+    if (low != kMinWatermark) out.emit_watermark(low);
+  }
+
+ private:
+  struct SplitOutput final : WatermarkOutput {
+    void emit_watermark(int64_t w) override {
+      idle = false;
+      watermark = std::max(watermark, w);
+    }
+    void mark_idle() override { idle = true; }
+    void mark_active() override { idle = false; }
+    int64_t watermark = kMinWatermark;
+    bool idle = false;
+  };
+  struct Split {
+    std::unique_ptr<WatermarkGenerator<T>> gen;
+    SplitOutput out;
+  };
+  WatermarkStrategy<T> strategy_;
+  std::function<int64_t()> clock_;
+  std::vector<Split> splits_;
 };
 
 }  // namespace sluice

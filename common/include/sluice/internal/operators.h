@@ -201,25 +201,47 @@ class SourceOperator final : public FunctionOperator<OperatorBase, F> {
   void cancel() override { this->f_.cancel(); }
 
  private:
-  struct Ctx final : SourceFunction<T>::SourceContext {
+  struct Ctx final : SourceFunction<T>::SourceContext, WatermarkOutput {
     Ctx(SourceOperator* o, TaskRuntime& r) : op(o), out(o->out_), rt(r), mail(r.mail_flag()) {}
-    void collect(T&& v) override {
+    void collect(T&& v) override { collect_with_timestamp(std::move(v), kNoTimestamp); }
+    void collect_with_timestamp(T&& v, int64_t timestamp) override {
       // Mail first: a checkpoint taken now must not include `v`.
       if (mail.load(std::memory_order_relaxed)) rt.process_mail();
       if ((++count & 255) == 0 && rt.cancelled()) throw TaskCancelled();
-      op->set_element_timestamp(kNoTimestamp);
+      op->set_element_timestamp(timestamp);
       out->emit(std::move(v));
     }
     void flush() override {
       if (mail.load(std::memory_order_relaxed)) rt.process_mail();
       rt.flush_outputs();
     }
+    WatermarkOutput& watermark_output() override { return *this; }
+    void emit_watermark(int64_t watermark) override {
+      if (watermark <= watermark_) return;
+      mark_active();
+      watermark_ = watermark;
+      op->emit_source_watermark(watermark);
+    }
+    void mark_idle() override {
+      if (idle) return;
+      idle = true;
+      op->emit_source_watermark_status(true);
+    }
+    void mark_active() override {
+      if (!idle) return;
+      idle = false;
+      op->emit_source_watermark_status(false);
+    }
     SourceOperator* op;
     Collector<T>* out;
     TaskRuntime& rt;
     const std::atomic<bool>& mail;
     uint64_t count = 0;
+    int64_t watermark_ = kMinWatermark;
+    bool idle = false;
   };
+  void emit_source_watermark(int64_t watermark) { this->output_watermark(watermark); }
+  void emit_source_watermark_status(bool idle) { this->output_watermark_status(idle); }
   Collector<T>* out_;
 };
 }  // namespace sluice::internal

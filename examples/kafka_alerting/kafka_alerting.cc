@@ -1,0 +1,116 @@
+// Alerting on Kafka: the job of examples/alerting, reading its readings from a Kafka topic.
+//
+//   sluice run -p 2 -D execution.checkpointing.interval=1s build/examples/libkafka_alerting.so --
+//       --bootstrap-servers 127.0.0.1:9092 --topic readings --threshold 90
+//       (--output DIR | --output-topic alerts [--delivery-guarantee exactly-once])
+//
+// Readings are text records `timestamp_ms,host,metric,value`. Their timestamps drive event time
+// with watermarks per Kafka partition (a lagging partition holds event time back; with
+// --idleness-ms N a partition silent for N ms does not). Per host and metric, in tumbling
+// event-time windows, the average, maximum and count; `window_end,host,metric,avg,max,count` per
+// window and `ALERT,window_end,host,metric,avg` when the average exceeds --threshold. Output: the
+// exactly-once file sink into --output (the same lines as examples/alerting), or one Kafka
+// record per line into --output-topic. --bounded: the job FINISHES at the offsets that were the
+// latest when it started.
+#include <sluice/connectors/files.h>
+#include <sluice/connectors/kafka.h>
+#include <sluice/sluice.h>
+
+#include <charconv>
+#include <chrono>
+#include <stdexcept>
+#include <string>
+
+#include "../alerting/alerting.h"
+
+namespace {
+
+namespace kafka = sluice::kafka;
+
+kafka::OffsetsInitializer StartingOffsets(const std::string& mode) {
+  if (mode == "earliest") return kafka::OffsetsInitializer::earliest();
+  if (mode == "latest") return kafka::OffsetsInitializer::latest();
+  if (mode == "committed") return kafka::OffsetsInitializer::committed_offsets();
+  throw std::invalid_argument("--starting-offsets must be earliest, latest or committed, got '" +
+                              mode + "'");
+}
+
+kafka::DeliveryGuarantee Guarantee(const std::string& g) {
+  if (g == "none") return kafka::DeliveryGuarantee::kNone;
+  if (g == "at-least-once") return kafka::DeliveryGuarantee::kAtLeastOnce;
+  if (g == "exactly-once") return kafka::DeliveryGuarantee::kExactlyOnce;
+  throw std::invalid_argument(
+      "--delivery-guarantee must be none, at-least-once or exactly-once, got '" + g + "'");
+}
+
+// The timestamp at the start of a reading's line; a malformed line keeps Kafka's timestamp (the
+// parser sends it to the malformed output).
+int64_t LineTimestamp(const std::string& line, int64_t kafka_ts) {
+  int64_t ts = 0;
+  auto [end, ec] = std::from_chars(line.data(), line.data() + line.size(), ts);
+  if (ec != std::errc() || end == line.data() + line.size() || *end != ',') return kafka_ts;
+  return ts;
+}
+
+}  // namespace
+
+SLUICE_JOB(env, args) {
+  std::string servers = args.required("bootstrap-servers");
+  std::string topic = args.required("topic");
+  if (!args.has("threshold")) throw std::invalid_argument("--threshold X is required");
+  if (args.has("output") == args.has("output-topic")) {
+    throw std::invalid_argument("give either --output DIR or --output-topic TOPIC");
+  }
+  double threshold = args.get_double("threshold", 0);
+  int64_t out_of_orderness = args.get_int("out-of-orderness-ms", 5000);
+  int64_t window = args.get_int("window-ms", 60000);
+  int64_t idleness = args.get_int("idleness-ms", 0);
+  if (out_of_orderness < 0)
+    throw std::invalid_argument("--out-of-orderness-ms must not be negative");
+  if (window < 1) throw std::invalid_argument("--window-ms must be at least 1");
+  std::string group = args.get("group-id", "sluice-kafka-alerting");
+
+  auto builder =
+      kafka::KafkaSource<std::string>::builder()
+          .set_bootstrap_servers(servers)
+          .set_topics({topic})
+          .set_group_id(group)
+          .set_starting_offsets(StartingOffsets(args.get("starting-offsets", "earliest")))
+          .set_value_only_deserializer([](std::string_view v) { return std::string(v); });
+  if (args.has("discovery-interval-ms")) {
+    builder.set_property("partition.discovery.interval.ms", args.get("discovery-interval-ms"));
+  }
+  if (args.get_bool("bounded", false)) builder.set_bounded(kafka::OffsetsInitializer::latest());
+
+  auto strategy = sluice::WatermarkStrategy<std::string>::for_bounded_out_of_orderness(
+                      std::chrono::milliseconds(out_of_orderness))
+                      .with_timestamp_assigner(LineTimestamp);
+  if (idleness > 0) strategy = strategy.with_idleness(std::chrono::milliseconds(idleness));
+
+  env.set_job_name("Kafka Alerting");
+  sluice::OutputTag<std::string> malformed("malformed");
+  auto readings = env.from_source(builder.build(), strategy, "Kafka Readings")
+                      .process(alerting::Parse(malformed, 0));
+  readings.name("Parse");
+  auto alerts = readings.key_by(alerting::HostMetric)
+                    .window(sluice::TumblingEventTimeWindows::of(std::chrono::milliseconds(window)))
+                    .aggregate(alerting::StatsAggregate(), alerting::Report(threshold));
+  if (args.has("output")) {
+    std::string output = args.get("output");
+    alerts.sink_to(sluice::files::ExactlyOnceTextFileSink<std::string>(output));
+    readings.get_side_output(malformed).sink_to(
+        sluice::files::ExactlyOnceTextFileSink<std::string>(output + "/malformed"),
+        "Malformed Lines");
+  } else {
+    auto guarantee = Guarantee(args.get("delivery-guarantee", "at-least-once"));
+    auto sink = kafka::KafkaSink<std::string>::builder()
+                    .set_bootstrap_servers(servers)
+                    .set_topic(args.get("output-topic"))
+                    .set_value_serializer([](const std::string& s) { return s; })
+                    .set_delivery_guarantee(guarantee);
+    if (guarantee == kafka::DeliveryGuarantee::kExactlyOnce) {
+      sink.set_transactional_id_prefix(args.get("transactional-id-prefix", group));
+    }
+    alerts.add_sink(sink.build());
+  }
+}
