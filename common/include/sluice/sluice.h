@@ -15,6 +15,7 @@
 #pragma once
 
 #include "sluice/args.h"
+#include "sluice/async.h"
 #include "sluice/core.h"
 #include "sluice/datastream.h"
 #include "sluice/format.h"
