@@ -10,6 +10,7 @@
 #include <cstdint>
 #include <cstdio>
 #include <ctime>
+#include <functional>
 #include <memory>
 #include <span>
 #include <string>
@@ -146,6 +147,8 @@ class BenchRuntime final : public internal::TaskRuntime {
   void flush_outputs() override {}
   const std::atomic<bool>& mail_flag() const override { return mail_; }
   void process_mail() override {}
+  void post_mail(int, std::function<void()>) override {}
+  void yield_to_mail(int, int64_t) override {}
   int64_t current_processing_time() const override { return 0; }
   void request_processing_time_callback(int64_t) override {}
   std::unique_ptr<internal::KeyedStateBackend> create_keyed_state_backend(

@@ -585,19 +585,19 @@ void Task::NotifyCheckpoint(int64_t id, bool aborted) {
 
 void Task::process_mail() {
   int64_t trigger_id, trigger_ts, completed, aborted;
+  std::deque<OperatorMail> operator_mail;
+  internal::ChainTask* chain = running_chain_;
   {
     absl::MutexLock lock(&mail_mu_);
+    if (!chain) return;  // not running yet: the flag stays up for when it is
     mail_.store(false);
     trigger_id = trigger_id_;
     trigger_ts = trigger_ts_;
     completed = completed_id_;
     aborted = aborted_id_;
+    operator_mail.swap(operator_mail_);
   }
-  internal::ChainTask* chain = running_chain_;
-  if (!chain) {
-    mail_.store(true);  // not running yet: keep it for when it is
-    return;
-  }
+  for (OperatorMail& m : operator_mail) m.run();
   if (callback_at_ != kNoTimestamp) {
     int64_t now = current_processing_time();
     if (now >= callback_at_) {
@@ -620,6 +620,45 @@ void Task::process_mail() {
       if (gate_) gate_->UnblockAll();
     }
   }
+}
+
+void Task::post_mail(int node_id, std::function<void()> mail) {
+  absl::MutexLock lock(&mail_mu_);
+  operator_mail_.push_back(OperatorMail{node_id, std::move(mail)});
+  mail_.store(true);
+}
+
+void Task::yield_to_mail(int node_id, int64_t deadline_ms) {
+  std::vector<OperatorMail> mine;
+  {
+    absl::MutexLock lock(&mail_mu_);
+    auto ready = [this, node_id]() ABSL_EXCLUSIVE_LOCKS_REQUIRED(mail_mu_) {
+      if (cancelled()) return true;
+      for (const OperatorMail& m : operator_mail_) {
+        if (m.node_id >= node_id) return true;
+      }
+      return false;
+    };
+    // Mail is posted under mail_mu_, which wakes this wait; a cancel is seen within 50 ms.
+    int64_t wait_ms = 50;
+    if (deadline_ms != kNoTimestamp) {
+      wait_ms = std::clamp<int64_t>(deadline_ms - current_processing_time(), 0, wait_ms);
+    }
+    if (wait_ms > 0) {
+      mail_mu_.AwaitWithTimeout(absl::Condition(&ready), absl::Milliseconds(wait_ms));
+    }
+    // The operator's own mail and that of the operators after it; the others' stays queued.
+    for (auto it = operator_mail_.begin(); it != operator_mail_.end();) {
+      if (it->node_id >= node_id) {
+        mine.push_back(std::move(*it));
+        it = operator_mail_.erase(it);
+      } else {
+        ++it;
+      }
+    }
+  }
+  if (cancelled()) throw TaskCancelled();
+  for (OperatorMail& m : mine) m.run();
 }
 
 void Task::PerformCheckpoint(int64_t id, int64_t timestamp_ms) {

@@ -19,6 +19,7 @@
 #pragma once
 
 #include <atomic>
+#include <deque>
 #include <functional>
 #include <memory>
 #include <string>
@@ -88,6 +89,8 @@ class Task final : public internal::TaskRuntime {
   void flush_outputs() override { FlushIdleOutputs(); }
   const std::atomic<bool>& mail_flag() const override { return mail_; }
   void process_mail() override ABSL_LOCKS_EXCLUDED(mail_mu_);
+  void post_mail(int node_id, std::function<void()> mail) override ABSL_LOCKS_EXCLUDED(mail_mu_);
+  void yield_to_mail(int node_id, int64_t deadline_ms) override ABSL_LOCKS_EXCLUDED(mail_mu_);
   void request_processing_time_callback(int64_t time_ms) override;
   std::unique_ptr<internal::KeyedStateBackend> create_keyed_state_backend(
       int node_id, const KeyGroupRange& range) override;
@@ -142,6 +145,12 @@ class Task final : public internal::TaskRuntime {
   int64_t completed_id_ ABSL_GUARDED_BY(mail_mu_) = 0;
   // The newest checkpoint the JobManager aborted.
   int64_t aborted_id_ ABSL_GUARDED_BY(mail_mu_) = 0;
+  // Operator mail (TaskRuntime::post_mail), oldest first.
+  struct OperatorMail {
+    int node_id;
+    std::function<void()> run;
+  };
+  std::deque<OperatorMail> operator_mail_ ABSL_GUARDED_BY(mail_mu_);
 
   // Checkpoint state, task thread only.
   internal::ChainTask* running_chain_ = nullptr;

@@ -1,10 +1,16 @@
 // The runtime's side of the SDK seam for in-process tests of operator chains: a TaskRuntime
-// that records printed lines, flushes and mail, and lets a test raise the mail flag.
+// that records printed lines, flushes and mail, lets a test raise the mail flag, and keeps the
+// operator mail that any thread posts (post_mail) for the chain's thread.
 #pragma once
 
+#include <algorithm>
 #include <atomic>
+#include <chrono>
+#include <condition_variable>
+#include <deque>
 #include <functional>
 #include <memory>
+#include <mutex>
 #include <string>
 #include <string_view>
 #include <utility>
@@ -41,10 +47,45 @@ class TestRuntime : public internal::TaskRuntime {
   void print_line(std::string_view line) override { lines_.emplace_back(line); }
   void flush_outputs() override { flushes_.push_back(lines_.size()); }
   const std::atomic<bool>& mail_flag() const override { return mail_; }
+  // Runs the operator mail posted so far, then the test's (OnMail) if it asked for mail.
   void process_mail() override {
     mail_.store(false);
     mails_.push_back(flushes_.size());
-    if (on_mail_) on_mail_();
+    for (OperatorMail& m : TakeOperatorMail(0)) m.run();
+    if (requested_) {
+      requested_ = false;
+      if (on_mail_) on_mail_();
+    }
+  }
+  void post_mail(int node_id, std::function<void()> mail) override {
+    {
+      std::lock_guard<std::mutex> lock(operator_mail_mu_);
+      operator_mail_.push_back(OperatorMail{node_id, std::move(mail)});
+    }
+    operator_mail_cv_.notify_all();
+    mail_.store(true);
+  }
+  // Calls the test's OnYield hook first. The wait for mail is bounded by 20 ms of real time,
+  // so that a deadline in the test's processing time (SetProcessingTime) is seen once the
+  // hook moves it.
+  void yield_to_mail(int node_id, int64_t deadline_ms) override {
+    ++yields_;
+    if (on_yield_) on_yield_();
+    if (cancelled()) throw TaskCancelled();
+    {
+      std::unique_lock<std::mutex> lock(operator_mail_mu_);
+      int64_t wait_ms = 20;
+      if (deadline_ms != kNoTimestamp) {
+        wait_ms = std::clamp<int64_t>(deadline_ms - current_processing_time(), 0, wait_ms);
+      }
+      operator_mail_cv_.wait_for(lock, std::chrono::milliseconds(wait_ms), [&] {
+        return cancelled() ||
+               std::any_of(operator_mail_.begin(), operator_mail_.end(),
+                           [&](const OperatorMail& m) { return m.node_id >= node_id; });
+      });
+    }
+    if (cancelled()) throw TaskCancelled();
+    for (OperatorMail& m : TakeOperatorMail(node_id)) m.run();
   }
   // Processing time is the test's to set (SetProcessingTime); until then the system clock's.
   int64_t current_processing_time() const override {
@@ -76,13 +117,20 @@ class TestRuntime : public internal::TaskRuntime {
   void set_checkpointing(bool on) { info_.checkpointing = on; }
   void Cancel() { cancelled_.store(true); }
   // Raises the mail flag; the next process_mail() calls `on_mail` (set with OnMail).
-  void RequestMail() { mail_.store(true); }
+  void RequestMail() {
+    requested_ = true;
+    mail_.store(true);
+  }
   void OnMail(std::function<void()> on_mail) { on_mail_ = std::move(on_mail); }
   // Both: the next check of the mail flag calls `f` (on the task's thread).
   void PostMail(std::function<void()> f) {
     OnMail(std::move(f));
     RequestMail();
   }
+  // Called (on the chain's thread) at the start of every yield_to_mail().
+  void OnYield(std::function<void()> on_yield) { on_yield_ = std::move(on_yield); }
+  // How many times an operator yielded to wait for mail.
+  int yields() const { return yields_; }
   const std::vector<std::string>& lines() const { return lines_; }
   // For each flush_outputs() call, how many lines had been printed by then.
   const std::vector<size_t>& flushes() const { return flushes_; }
@@ -90,6 +138,25 @@ class TestRuntime : public internal::TaskRuntime {
   const std::vector<size_t>& mails() const { return mails_; }
 
  private:
+  struct OperatorMail {
+    int node_id;
+    std::function<void()> run;
+  };
+  // The mail of operators `node_id` and after, taken out of the queue in order.
+  std::vector<OperatorMail> TakeOperatorMail(int node_id) {
+    std::vector<OperatorMail> mine;
+    std::lock_guard<std::mutex> lock(operator_mail_mu_);
+    for (auto it = operator_mail_.begin(); it != operator_mail_.end();) {
+      if (it->node_id >= node_id) {
+        mine.push_back(std::move(*it));
+        it = operator_mail_.erase(it);
+      } else {
+        ++it;
+      }
+    }
+    return mine;
+  }
+
   TaskInfo info_;
   int64_t now_ms_ = kNoTimestamp;
   int64_t callback_ms_ = kNoTimestamp;
@@ -97,7 +164,13 @@ class TestRuntime : public internal::TaskRuntime {
   std::vector<size_t> mails_;
   std::atomic<bool> cancelled_{false};
   std::atomic<bool> mail_{false};
+  bool requested_ = false;
   std::function<void()> on_mail_;
+  std::function<void()> on_yield_;
+  int yields_ = 0;
+  std::mutex operator_mail_mu_;
+  std::condition_variable operator_mail_cv_;
+  std::deque<OperatorMail> operator_mail_;
   BackendMakerFn backend_maker_;
   std::vector<std::string> lines_;
 };

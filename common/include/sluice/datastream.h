@@ -45,6 +45,7 @@ template <class T1, class T2, class KS1, class KS2>
 class KeyedConnectedStreams;
 template <class T1, class T2>
 class CoGroupedStreams;
+class AsyncDataStream;  // sluice/async.h
 
 // ---------------------------------------------------------------------------------------------
 // The environment: owns the nodes, offers the sources.
@@ -363,6 +364,7 @@ class DataStream {
   template <class T1, class T2>
   friend class ConnectedStreams;
   friend class StreamExecutionEnvironment;
+  friend class AsyncDataStream;
 
   internal::Node& node() const {
     if (ids_.size() != 1) {

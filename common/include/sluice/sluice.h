@@ -15,6 +15,7 @@
 #pragma once
 
 #include "sluice/args.h"
+#include "sluice/async.h"
 #include "sluice/core.h"
 #include "sluice/datastream.h"
 #include "sluice/format.h"
@@ -32,7 +33,7 @@
 
 // The SDK's version; a library and a runtime must agree on it.
 #ifndef SLUICE_SDK_VERSION
-#define SLUICE_SDK_VERSION "0.5"
+#define SLUICE_SDK_VERSION "0.6"
 #endif
 
 #if defined(__clang__)

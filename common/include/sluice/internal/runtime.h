@@ -8,6 +8,7 @@
 #include <atomic>
 #include <chrono>
 #include <cstdint>
+#include <functional>
 #include <limits>
 #include <map>
 #include <memory>
@@ -133,11 +134,26 @@ class SLUICE_EXPORT TaskRuntime {
   // buffers would otherwise wait for the next record.
   virtual void flush_outputs() = 0;
   // Set (from any thread) when the runtime has work for the task's thread: a checkpoint to
-  // start at a source, a checkpoint's completion to announce. A source checks it between
-  // records and then calls process_mail(), which may snapshot the whole chain and send a
-  // checkpoint barrier downstream before returning.
+  // start at a source, a checkpoint's completion to announce, operator mail to run. A source
+  // checks it between records and then calls process_mail(), which may snapshot the whole chain
+  // and send a checkpoint barrier downstream before returning.
   virtual const std::atomic<bool>& mail_flag() const = 0;
   virtual void process_mail() = 0;
+  // Operator mail (a mailbox executor, as in Flink): work that another thread hands to operator
+  // `node_id` of the chain, to run on the task's thread. Safe from any thread. Mail runs in the
+  // order posted, the next time the task takes its mail: in process_mail() (between records, and
+  // while the task waits for input or for its final checkpoint) or in a yield_to_mail() of an
+  // operator at or before `node_id`. The caller must know that the runtime outlives the call (an
+  // operator stops posting when it closes); mail left when the task ends is destroyed unrun.
+  virtual void post_mail(int node_id, std::function<void()> mail) = 0;
+  // Task thread only, from inside operator `node_id`, possibly in the middle of a record: waits
+  // until mail for that operator or one after it in the chain has been posted (node ids grow
+  // downstream along a chain) or processing time reaches `deadline_ms` (kNoTimestamp: no
+  // deadline), then runs that mail. It may return earlier. Mail of the operators before it stays
+  // queued, since they may be halfway through a record; for the same reason it takes no
+  // checkpoint and calls no processing-time callback. Throws TaskCancelled once the task is
+  // cancelled.
+  virtual void yield_to_mail(int node_id, int64_t deadline_ms) = 0;
   // Processing time: milliseconds since the epoch.
   virtual int64_t current_processing_time() const { return system_clock_ms(); }
   // Asks for ChainTask::on_processing_time() on the task's thread once processing time reaches
