@@ -579,6 +579,8 @@ std::vector<internal::OperatorSnapshot> NarrowSnapshots(
   struct AllElements {
     internal::ListDistribution mode = internal::ListDistribution::kSplit;
     std::vector<const std::string*> elements;
+    // Broadcast: each old subtask's copy (an empty list is not stored, so one may lack it).
+    std::map<int, std::vector<const std::string*>> copies;
   };
   std::map<std::pair<int, std::string>, AllElements> all;
   // A broadcast list is the same on every subtask: a new subtask takes one old subtask's copy.
@@ -591,16 +593,22 @@ std::vector<internal::OperatorSnapshot> NarrowSnapshots(
         AllElements& a = all[{s.node_id, name}];
         a.mode = mode;
         // Same parallelism: a split list stays where it was.
-        bool keep = mode == internal::ListDistribution::kUnion ||
-                    (mode == internal::ListDistribution::kSplit &&
-                     (old_parallelism != parallelism || old == subtask)) ||
-                    (mode == internal::ListDistribution::kBroadcast && old == broadcast_from);
+        if (mode == internal::ListDistribution::kBroadcast) {
+          for (const std::string& e : elements) a.copies[old].push_back(&e);
+          continue;
+        }
+        bool keep = mode == internal::ListDistribution::kUnion || old_parallelism != parallelism ||
+                    old == subtask;
         if (!keep) continue;
         for (const std::string& e : elements) a.elements.push_back(&e);
       }
     }
   }
-  for (const auto& [key, a] : all) {
+  for (auto& [key, a] : all) {
+    if (a.mode == internal::ListDistribution::kBroadcast && !a.copies.empty()) {
+      auto from = a.copies.find(broadcast_from);
+      a.elements = from != a.copies.end() ? from->second : a.copies.begin()->second;
+    }
     size_t n = a.elements.size();
     size_t begin = 0, end = n;
     if (a.mode == internal::ListDistribution::kSplit && old_parallelism != parallelism) {

@@ -1,12 +1,20 @@
 // The Kafka sink's type-free core: the producer, delivery errors, and the exactly-once batches.
 //
-// A staged batch, as stored in the checkpoint (integers little-endian):
-//   int64 checkpoint id, int32 subtask that staged it, then per record:
-//   uint32 topic length, topic, int32 key length (-1: no key), key, uint32 value length, value
+// Exactly once keeps union operator state, every subtask's elements reaching every subtask of a
+// restore (integers little-endian):
+//   origin: 'O', int32 subtask, uint64 token: a subtask of the job (an "origin") and the token of
+//           its lineage, which its commit markers carry (a marker of another run, or of a run
+//           restored from an older checkpoint than it was written by, is not taken for ours);
+//   batch:  'B', int64 checkpoint id, int32 origin, then per record: uint32 topic length, topic,
+//           int32 key length (-1: no key), key, uint32 value length, value.
+// A restore hands origin o to subtask o % parallelism, which fences o's transactional id and
+// commits the batches of o that o's marker does not cover, in checkpoint order.
 #include <algorithm>
 #include <cstdio>
+#include <cstdlib>
 #include <cstring>
 #include <map>
+#include <random>
 #include <stdexcept>
 #include <string>
 #include <vector>
@@ -78,142 +86,6 @@ std::string ErrorText(rd_kafka_error_t* e) {
 
 }  // namespace
 
-struct RecordProducer::State {
-  KafkaSinkConfig config;
-  KafkaHandle rk;
-  int subtask = 0;
-  uint64_t sent = 0;
-  // The first failed delivery, reported by librdkafka's callback on this thread.
-  std::string delivery_error;
-  // Exactly once: the records since the last checkpoint, and the sealed batches not committed.
-  std::string staged;
-  std::map<int64_t, std::string> sealed;
-  std::map<int, KafkaHandle> marker_clients;
-
-  std::string marker_topic() const {
-    return config.marker_topic.empty() ? config.topic : config.marker_topic;
-  }
-  std::string marker_group(int origin) const {
-    return config.transactional_id_prefix + "-" + std::to_string(origin);
-  }
-
-  void check_delivery() {
-    if (!delivery_error.empty()) throw std::runtime_error(delivery_error);
-  }
-
-  // Produces one record, waiting while librdkafka's queue is full.
-  void produce(std::string_view topic, const std::string_view* key, std::string_view value) {
-    for (;;) {
-      std::string t(topic);  // rd_kafka_producev copies the name; topics are short
-      rd_kafka_resp_err_t err = rd_kafka_producev(
-          rk.get(), RD_KAFKA_V_TOPIC(t.c_str()), RD_KAFKA_V_MSGFLAGS(RD_KAFKA_MSG_F_COPY),
-          RD_KAFKA_V_VALUE(const_cast<char*>(value.data()), value.size()),
-          RD_KAFKA_V_KEY(key ? const_cast<char*>(key->data()) : nullptr, key ? key->size() : 0),
-          RD_KAFKA_V_END);
-      if (err == RD_KAFKA_RESP_ERR_NO_ERROR) break;
-      if (err != RD_KAFKA_RESP_ERR__QUEUE_FULL) {
-        throw std::runtime_error("producing to Kafka topic '" + t + "': " + rd_kafka_err2str(err));
-      }
-      rd_kafka_poll(rk.get(), 10);  // deliveries free room
-      check_delivery();
-    }
-    if ((++sent & 255) == 0) rd_kafka_poll(rk.get(), 0);
-  }
-
-  void flush() {
-    rd_kafka_resp_err_t err = rd_kafka_flush(rk.get(), static_cast<int>(config.request_timeout_ms));
-    check_delivery();
-    if (err != RD_KAFKA_RESP_ERR_NO_ERROR) {
-      throw std::runtime_error("Kafka did not acknowledge " +
-                               std::to_string(rd_kafka_outq_len(rk.get())) + " records within " +
-                               std::to_string(config.request_timeout_ms) + " ms (" +
-                               config.bootstrap_servers + "): " + rd_kafka_err2str(err));
-    }
-  }
-
-  // A consumer of the marker group of `origin`, made when first needed.
-  rd_kafka_t* marker_client(int origin) {
-    KafkaHandle& c = marker_clients[origin];
-    if (c) return c.get();
-    std::map<std::string, std::string> props;
-    props["bootstrap.servers"] = config.bootstrap_servers;
-    props["group.id"] = marker_group(origin);
-    props["enable.auto.commit"] = "false";
-    for (const auto& [k, v] : config.properties) {
-      if (k.rfind("security.", 0) == 0 || k.rfind("sasl.", 0) == 0 || k.rfind("ssl.", 0) == 0) {
-        props[k] = v;
-      }
-    }
-    c = NewClient(RD_KAFKA_CONSUMER, props);
-    return c.get();
-  }
-
-  void commit_marker_plainly(int origin, int64_t id) {
-    PartitionList list = NewPartitionList();
-    rd_kafka_topic_partition_list_add(list.get(), marker_topic().c_str(), 0)->offset = id;
-    rd_kafka_resp_err_t err = rd_kafka_commit(marker_client(origin), list.get(), 0);
-    if (err != RD_KAFKA_RESP_ERR_NO_ERROR) {
-      throw std::runtime_error("committing the Kafka sink's marker (group '" +
-                               marker_group(origin) + "'): " + rd_kafka_err2str(err));
-    }
-  }
-
-  // The checkpoint id last committed under the marker group of `origin`, or -1.
-  int64_t committed_marker(int origin) {
-    rd_kafka_t* consumer = marker_client(origin);
-    PartitionList list = NewPartitionList();
-    rd_kafka_topic_partition_list_add(list.get(), marker_topic().c_str(), 0);
-    rd_kafka_resp_err_t err =
-        rd_kafka_committed(consumer, list.get(), static_cast<int>(config.request_timeout_ms));
-    int64_t out = list->elems[0].offset;
-    if (err != RD_KAFKA_RESP_ERR_NO_ERROR) {
-      throw std::runtime_error("reading the Kafka sink's commit marker (group '" +
-                               marker_group(origin) + "', topic '" + marker_topic() +
-                               "'): " + rd_kafka_err2str(err));
-    }
-    return out < 0 ? -1 : out;
-  }
-
-  // Produces a sealed batch in one transaction with its marker, and commits it.
-  void commit_batch(std::string_view batch) {
-    int64_t id = Get<int64_t>(batch, "its header");
-    int32_t origin = Get<int32_t>(batch, "its header");
-    KafkaError e(rd_kafka_begin_transaction(rk.get()));
-    if (e) throw std::runtime_error("beginning a Kafka transaction: " + ErrorText(e.get()));
-    try {
-      while (!batch.empty()) {
-        uint32_t tl = Get<uint32_t>(batch, "a topic");
-        std::string_view topic = GetBytes(batch, tl, "a topic");
-        int32_t kl = Get<int32_t>(batch, "a key");
-        std::string_view key = kl >= 0 ? GetBytes(batch, static_cast<size_t>(kl), "a key") : "";
-        uint32_t vl = Get<uint32_t>(batch, "a value");
-        std::string_view value = GetBytes(batch, vl, "a value");
-        produce(topic, kl >= 0 ? &key : nullptr, value);
-      }
-      PartitionList offsets = NewPartitionList();
-      rd_kafka_topic_partition_list_add(offsets.get(), marker_topic().c_str(), 0)->offset = id;
-      std::unique_ptr<rd_kafka_consumer_group_metadata_t, RdKafkaDeleter> group(
-          rd_kafka_consumer_group_metadata_new(marker_group(origin).c_str()));
-      e.reset(rd_kafka_send_offsets_to_transaction(rk.get(), offsets.get(), group.get(),
-                                                   static_cast<int>(config.request_timeout_ms)));
-      if (e) throw std::runtime_error("adding the commit marker: " + ErrorText(e.get()));
-      e.reset(rd_kafka_commit_transaction(rk.get(), static_cast<int>(config.request_timeout_ms)));
-      if (e) throw std::runtime_error("committing: " + ErrorText(e.get()));
-      check_delivery();
-      // The same marker once more outside the transaction. A broker has it already (the
-      // transaction committed it atomically with the records); librdkafka 2.0.2's mock cluster
-      // acknowledges transactional offset commits without storing them, and reads this one.
-      commit_marker_plainly(origin, id);
-    } catch (const std::runtime_error& ex) {
-      KafkaError abort(
-          rd_kafka_abort_transaction(rk.get(), static_cast<int>(config.request_timeout_ms)));
-      throw std::runtime_error("the Kafka transaction of checkpoint " + std::to_string(id) +
-                               " (transactional id '" + config.transactional_id_prefix + "-" +
-                               std::to_string(subtask) + "') failed: " + ex.what());
-    }
-  }
-};
-
 namespace {
 void OnDelivery(rd_kafka_t*, const rd_kafka_message_t* m, void* opaque) {
   if (m->err == RD_KAFKA_RESP_ERR_NO_ERROR) return;
@@ -225,83 +97,276 @@ void OnDelivery(rd_kafka_t*, const rd_kafka_message_t* m, void* opaque) {
 }
 }  // namespace
 
+struct RecordProducer::State {
+  // A transactional producer under `<prefix>-<origin>`, or the plain producer.
+  struct Producer {
+    KafkaHandle rk;
+    int origin = 0;
+  };
+
+  KafkaSinkConfig config;
+  Producer main;
+  int subtask = 0;
+  uint64_t token = 0;
+  uint64_t sent = 0;
+  // The first failed delivery, reported by librdkafka's callback on this thread.
+  std::string delivery_error;
+  // Exactly once: the records since the last checkpoint, and the sealed batches not committed.
+  std::string staged;
+  std::map<int64_t, std::string> sealed;
+  std::map<int, KafkaHandle> marker_clients;
+
+  bool exactly_once() const { return config.guarantee == DeliveryGuarantee::kExactlyOnce; }
+  std::string marker_topic() const {
+    return config.marker_topic.empty() ? config.topic : config.marker_topic;
+  }
+  std::string id_of(int origin) const {
+    return config.transactional_id_prefix + "-" + std::to_string(origin);
+  }
+
+  void check_delivery() {
+    if (!delivery_error.empty()) throw std::runtime_error(delivery_error);
+  }
+
+  // A producer; transactional under `<prefix>-<origin>` for exactly once, its id taken over
+  // (init_transactions aborts a transaction a failed attempt left open and fences a zombie).
+  Producer new_producer(int origin) {
+    std::unique_ptr<rd_kafka_conf_t, RdKafkaDeleter> conf(rd_kafka_conf_new());
+    SetProperty(conf.get(), "bootstrap.servers", config.bootstrap_servers);
+    if (exactly_once()) {
+      SetProperty(conf.get(), "transactional.id", id_of(origin));
+    } else if (config.guarantee == DeliveryGuarantee::kAtLeastOnce) {
+      SetProperty(conf.get(), "enable.idempotence", "true");
+    }
+    for (const auto& [k, v] : config.properties) SetProperty(conf.get(), k, v);
+    rd_kafka_conf_set_dr_msg_cb(conf.get(), OnDelivery);
+    rd_kafka_conf_set_opaque(conf.get(), &delivery_error);
+    char err[512];
+    rd_kafka_t* rk = rd_kafka_new(RD_KAFKA_PRODUCER, conf.get(), err, sizeof(err));
+    if (!rk) throw std::runtime_error(std::string("cannot create a Kafka producer: ") + err);
+    conf.release();
+    Producer p{KafkaHandle(rk), origin};
+    if (exactly_once()) {
+      KafkaError e(rd_kafka_init_transactions(rk, static_cast<int>(config.request_timeout_ms)));
+      if (e) {
+        throw std::runtime_error("initializing Kafka transactions for transactional id '" +
+                                 id_of(origin) + "' at '" + config.bootstrap_servers +
+                                 "': " + ErrorText(e.get()));
+      }
+    }
+    return p;
+  }
+
+  // Produces one record, waiting while librdkafka's queue is full.
+  void produce(rd_kafka_t* rk, std::string_view topic, const std::string_view* key,
+               std::string_view value) {
+    for (;;) {
+      std::string t(topic);  // rd_kafka_producev copies the name; topics are short
+      rd_kafka_resp_err_t err = rd_kafka_producev(
+          rk, RD_KAFKA_V_TOPIC(t.c_str()), RD_KAFKA_V_MSGFLAGS(RD_KAFKA_MSG_F_COPY),
+          RD_KAFKA_V_VALUE(const_cast<char*>(value.data()), value.size()),
+          RD_KAFKA_V_KEY(key ? const_cast<char*>(key->data()) : nullptr, key ? key->size() : 0),
+          RD_KAFKA_V_END);
+      if (err == RD_KAFKA_RESP_ERR_NO_ERROR) break;
+      if (err != RD_KAFKA_RESP_ERR__QUEUE_FULL) {
+        throw std::runtime_error("producing to Kafka topic '" + t + "': " + rd_kafka_err2str(err));
+      }
+      rd_kafka_poll(rk, 10);  // deliveries free room
+      check_delivery();
+    }
+    if ((++sent & 255) == 0) rd_kafka_poll(rk, 0);
+  }
+
+  void flush() {
+    rd_kafka_resp_err_t err =
+        rd_kafka_flush(main.rk.get(), static_cast<int>(config.request_timeout_ms));
+    check_delivery();
+    if (err != RD_KAFKA_RESP_ERR_NO_ERROR) {
+      throw std::runtime_error("Kafka did not acknowledge " +
+                               std::to_string(rd_kafka_outq_len(main.rk.get())) +
+                               " records within " + std::to_string(config.request_timeout_ms) +
+                               " ms (" + config.bootstrap_servers + "): " + rd_kafka_err2str(err));
+    }
+  }
+
+  // A consumer of the marker group of `origin`, made when first needed.
+  rd_kafka_t* marker_client(int origin) {
+    KafkaHandle& c = marker_clients[origin];
+    if (c) return c.get();
+    std::map<std::string, std::string> props;
+    props["bootstrap.servers"] = config.bootstrap_servers;
+    props["group.id"] = id_of(origin);
+    props["enable.auto.commit"] = "false";
+    for (const auto& [k, v] : config.properties) {
+      if (k.rfind("security.", 0) == 0 || k.rfind("sasl.", 0) == 0 || k.rfind("ssl.", 0) == 0) {
+        props[k] = v;
+      }
+    }
+    c = NewClient(RD_KAFKA_CONSUMER, props);
+    return c.get();
+  }
+
+  // The marker entry: checkpoint `id` of lineage `token_of_origin`, on partition 0 of the marker
+  // topic.
+  PartitionList marker_list(int64_t id, uint64_t origin_token) {
+    PartitionList list = NewPartitionList();
+    rd_kafka_topic_partition_t* e =
+        rd_kafka_topic_partition_list_add(list.get(), marker_topic().c_str(), 0);
+    e->offset = id;
+    std::string meta = std::to_string(origin_token);
+    e->metadata = std::malloc(meta.size());  // freed with the list
+    std::memcpy(e->metadata, meta.data(), meta.size());
+    e->metadata_size = meta.size();
+    return list;
+  }
+
+  // The checkpoint id last committed under the marker of `origin` in lineage `origin_token`, or
+  // -1 (none, or another lineage's).
+  int64_t committed_marker(int origin, uint64_t origin_token) {
+    PartitionList list = NewPartitionList();
+    rd_kafka_topic_partition_list_add(list.get(), marker_topic().c_str(), 0);
+    rd_kafka_resp_err_t err = rd_kafka_committed(marker_client(origin), list.get(),
+                                                 static_cast<int>(config.request_timeout_ms));
+    if (err != RD_KAFKA_RESP_ERR_NO_ERROR) {
+      throw std::runtime_error("reading the Kafka sink's commit marker (group '" + id_of(origin) +
+                               "', topic '" + marker_topic() + "'): " + rd_kafka_err2str(err));
+    }
+    const rd_kafka_topic_partition_t& e = list->elems[0];
+    std::string meta =
+        e.metadata ? std::string(static_cast<const char*>(e.metadata), e.metadata_size) : "";
+    if (e.offset < 0 || meta != std::to_string(origin_token)) return -1;
+    return e.offset;
+  }
+
+  // Commits batch `batch` (of `origin`, lineage `origin_token`) in one transaction of `p` with
+  // its marker. The marker goes first, so that a transaction that fails before its commit has
+  // written no record the mock cluster would show (it writes no abort markers).
+  void commit_batch(Producer& p, std::string_view batch, uint64_t origin_token) {
+    Get<char>(batch, "its kind");  // 'B'
+    int64_t id = Get<int64_t>(batch, "its header");
+    Get<int32_t>(batch, "its header");
+    rd_kafka_t* rk = p.rk.get();
+    KafkaError e(rd_kafka_begin_transaction(rk));
+    if (e) throw std::runtime_error("beginning a Kafka transaction: " + ErrorText(e.get()));
+    try {
+      PartitionList offsets = marker_list(id, origin_token);
+      std::unique_ptr<rd_kafka_consumer_group_metadata_t, RdKafkaDeleter> group(
+          rd_kafka_consumer_group_metadata_new(id_of(p.origin).c_str()));
+      e.reset(rd_kafka_send_offsets_to_transaction(rk, offsets.get(), group.get(),
+                                                   static_cast<int>(config.request_timeout_ms)));
+      if (e) throw std::runtime_error("adding the commit marker: " + ErrorText(e.get()));
+      while (!batch.empty()) {
+        uint32_t tl = Get<uint32_t>(batch, "a topic");
+        std::string_view topic = GetBytes(batch, tl, "a topic");
+        int32_t kl = Get<int32_t>(batch, "a key");
+        std::string_view key = kl >= 0 ? GetBytes(batch, static_cast<size_t>(kl), "a key") : "";
+        uint32_t vl = Get<uint32_t>(batch, "a value");
+        std::string_view value = GetBytes(batch, vl, "a value");
+        produce(rk, topic, kl >= 0 ? &key : nullptr, value);
+      }
+      e.reset(rd_kafka_commit_transaction(rk, static_cast<int>(config.request_timeout_ms)));
+      if (e) throw std::runtime_error("committing: " + ErrorText(e.get()));
+      check_delivery();
+    } catch (const std::runtime_error& ex) {
+      KafkaError abort(rd_kafka_abort_transaction(rk, static_cast<int>(config.request_timeout_ms)));
+      throw std::runtime_error("the Kafka transaction of checkpoint " + std::to_string(id) +
+                               " (transactional id '" + id_of(p.origin) +
+                               "') failed: " + ex.what());
+    }
+    // The marker once more outside the transaction. A broker has it already (the transaction
+    // committed it with the records); librdkafka 2.0.2's mock cluster acknowledges
+    // transactional offset commits without storing them, and reads this one. The records are
+    // committed whatever happens here.
+    rd_kafka_resp_err_t err =
+        rd_kafka_commit(marker_client(p.origin), marker_list(id, origin_token).get(), 0);
+    if (err != RD_KAFKA_RESP_ERR_NO_ERROR) {
+      std::fprintf(stderr,
+                   "Kafka sink: committing the marker of group '%s' outside the transaction: %s\n",
+                   id_of(p.origin).c_str(), rd_kafka_err2str(err));
+    }
+  }
+};
+
 RecordProducer::RecordProducer(KafkaSinkConfig config) : s_(std::make_unique<State>()) {
   s_->config = std::move(config);
 }
 
-RecordProducer::~RecordProducer() {
-  if (s_ && s_->rk) s_->rk.reset();
-}
+RecordProducer::~RecordProducer() = default;
 
-void RecordProducer::open(int subtask, const std::vector<std::string>& restored_batches) {
+void RecordProducer::open(int subtask, int parallelism, const std::vector<std::string>& restored,
+                          bool checkpointing) {
   State& s = *s_;
   s.subtask = subtask;
-  std::unique_ptr<rd_kafka_conf_t, RdKafkaDeleter> conf(rd_kafka_conf_new());
-  SetProperty(conf.get(), "bootstrap.servers", s.config.bootstrap_servers);
-  const bool exactly_once = s.config.guarantee == DeliveryGuarantee::kExactlyOnce;
-  if (exactly_once) {
-    SetProperty(conf.get(), "transactional.id",
-                s.config.transactional_id_prefix + "-" + std::to_string(subtask));
-  } else if (s.config.guarantee == DeliveryGuarantee::kAtLeastOnce) {
-    SetProperty(conf.get(), "enable.idempotence", "true");
+  if (!s.exactly_once()) {
+    s.main = s.new_producer(subtask);
+    return;
   }
-  for (const auto& [k, v] : s.config.properties) SetProperty(conf.get(), k, v);
-  rd_kafka_conf_set_dr_msg_cb(conf.get(), OnDelivery);
-  rd_kafka_conf_set_opaque(conf.get(), &s.delivery_error);
-  char err[512];
-  rd_kafka_t* rk = rd_kafka_new(RD_KAFKA_PRODUCER, conf.get(), err, sizeof(err));
-  if (!rk) throw std::runtime_error(std::string("cannot create a Kafka producer: ") + err);
-  conf.release();
-  s.rk.reset(rk);
-  if (!exactly_once) return;
-
-  // Takes the transactional id over: a transaction a failed attempt left open is aborted, and
-  // a zombie producer with the same id is fenced.
-  KafkaError e(rd_kafka_init_transactions(rk, static_cast<int>(s.config.request_timeout_ms)));
-  if (e) {
-    throw std::runtime_error("initializing Kafka transactions at '" + s.config.bootstrap_servers +
-                             "': " + ErrorText(e.get()));
+  if (!checkpointing) {
+    throw std::invalid_argument(
+        "the Kafka sink's EXACTLY_ONCE delivery guarantee commits at checkpoints: turn "
+        "checkpointing on (execution.checkpointing.interval)");
   }
-  // The restored batches, oldest first; those whose marker is there are already in Kafka.
-  std::vector<std::pair<std::pair<int64_t, int32_t>, std::string_view>> batches;
-  for (const std::string& b : restored_batches) {
-    std::string_view v = b;
-    int64_t id = Get<int64_t>(v, "its header");
-    int32_t origin = Get<int32_t>(v, "its header");
-    batches.push_back({{id, origin}, b});
-  }
-  std::sort(batches.begin(), batches.end(),
-            [](const auto& a, const auto& b) { return a.first < b.first; });
-  std::map<int32_t, int64_t> markers;
-  int skipped = 0, committed = 0;
-  for (const auto& [key, bytes] : batches) {
-    auto m = markers.find(key.second);
-    if (m == markers.end()) m = markers.emplace(key.second, s.committed_marker(key.second)).first;
-    if (key.first <= m->second) {
-      ++skipped;
-      continue;
+  // The origins of the restored state this subtask takes over, with their lineage tokens and
+  // batches, oldest first.
+  std::map<int32_t, uint64_t> tokens;
+  std::map<int32_t, std::map<int64_t, std::string_view>> batches;
+  for (const std::string& element : restored) {
+    std::string_view v = element;
+    char kind = Get<char>(v, "its kind");
+    if (kind == 'O') {
+      int32_t origin = Get<int32_t>(v, "an origin");
+      uint64_t token = Get<uint64_t>(v, "an origin");
+      if (origin % parallelism == subtask) tokens[origin] = token;
+    } else if (kind == 'B') {
+      std::string_view b = element;
+      int64_t id = Get<int64_t>(v, "its header");
+      int32_t origin = Get<int32_t>(v, "its header");
+      if (origin % parallelism == subtask) batches[origin][id] = b;
+    } else {
+      throw std::runtime_error("restoring the Kafka sink: an element of unknown kind");
     }
-    s.commit_batch(bytes);
-    ++committed;
-    m->second = key.first;
   }
-  if (!batches.empty()) {
+  // This subtask's own lineage goes on where its origin left off, or starts.
+  auto own = tokens.find(subtask);
+  if (own != tokens.end()) {
+    s.token = own->second;
+  } else {
+    std::random_device rd;
+    s.token = (static_cast<uint64_t>(rd()) << 32) ^ rd();
+  }
+  s.main = s.new_producer(subtask);
+  for (const auto& [origin, token] : tokens) {
+    State::Producer other;
+    State::Producer& p = origin == subtask ? s.main : (other = s.new_producer(origin));
+    const int64_t marker = s.committed_marker(origin, token);
+    int committed = 0, skipped = 0;
+    for (const auto& [id, bytes] : batches[origin]) {
+      if (id <= marker) {
+        ++skipped;
+        continue;
+      }
+      s.commit_batch(p, bytes, token);
+      ++committed;
+    }
     std::fprintf(stderr,
-                 "Kafka sink subtask %d: of %zu restored batches, %d were in Kafka already and %d "
-                 "were committed now\n",
-                 subtask, batches.size(), skipped, committed);
+                 "Kafka sink subtask %d: origin %d (transactional id '%s') taken over; of its %zu "
+                 "restored batches %d were in Kafka already (marker %lld) and %d were committed "
+                 "now\n",
+                 subtask, origin, s.id_of(origin).c_str(), batches[origin].size(), skipped,
+                 static_cast<long long>(marker), committed);
   }
 }
 
 void RecordProducer::send(std::string_view topic, const std::string_view* key,
                           std::string_view value) {
   State& s = *s_;
-  if (s.config.guarantee != DeliveryGuarantee::kExactlyOnce) {
+  if (!s.exactly_once()) {
     s.check_delivery();
-    s.produce(topic, key, value);
+    s.produce(s.main.rk.get(), topic, key, value);
     return;
   }
   if (s.staged.empty()) {
+    Put<char>(s.staged, 'B');
     Put<int64_t>(s.staged, 0);  // the id, set when sealed
     Put<int32_t>(s.staged, s.subtask);
   }
@@ -327,30 +392,35 @@ std::vector<std::string> RecordProducer::snapshot(int64_t id) {
       break;
   }
   if (!s.staged.empty()) {
-    std::memcpy(s.staged.data(), &id, sizeof(id));
+    std::memcpy(s.staged.data() + 1, &id, sizeof(id));
     s.sealed[id] = std::move(s.staged);
     s.staged.clear();
   }
+  std::string origin;
+  Put<char>(origin, 'O');
+  Put<int32_t>(origin, s.subtask);
+  Put<uint64_t>(origin, s.token);
+  out.push_back(std::move(origin));
   for (const auto& [_, b] : s.sealed) out.push_back(b);
   return out;
 }
 
 void RecordProducer::commit(int64_t id) {
   State& s = *s_;
-  if (s.config.guarantee != DeliveryGuarantee::kExactlyOnce) return;
+  if (!s.exactly_once()) return;
   while (!s.sealed.empty() && s.sealed.begin()->first <= id) {
-    s.commit_batch(s.sealed.begin()->second);
+    s.commit_batch(s.main, s.sealed.begin()->second, s.token);
     s.sealed.erase(s.sealed.begin());
   }
 }
 
 void RecordProducer::close() {
   State& s = *s_;
-  if (!s.rk) return;
-  if (s.config.guarantee != DeliveryGuarantee::kExactlyOnce) s.flush();
+  if (!s.main.rk) return;
+  if (!s.exactly_once()) s.flush();
   for (auto& [_, c] : s.marker_clients) rd_kafka_consumer_close(c.get());
   s.marker_clients.clear();
-  s.rk.reset();
+  s.main.rk.reset();
 }
 
 }  // namespace internal

@@ -309,6 +309,21 @@ struct PartitionReader::State {
     last_rkt = nullptr;
   }
 
+  void pause(Split& sp) {
+    if (sp.paused) return;
+    PartitionList l = NewPartitionList();
+    rd_kafka_topic_partition_list_add(l.get(), sp.tp.topic.c_str(), sp.tp.partition);
+    rd_kafka_pause_partitions(rk.get(), l.get());
+    sp.paused = true;
+  }
+  // Bounded mode: the partition has nothing before its stopping offset left at `offset`.
+  void reach_stop_at(size_t split, int64_t offset) {
+    Split& sp = splits[split];
+    if (sp.stop < 0 || offset < sp.stop || sp.position >= sp.stop) return;
+    sp.position = sp.stop;
+    pause(sp);
+  }
+
   int split_of(const rd_kafka_message_t* m) {
     if (m->rkt == last_rkt && m->partition == last_partition) return last_split;
     const char* topic = rd_kafka_topic_name(m->rkt);
@@ -356,7 +371,11 @@ void PartitionReader::open(int subtask, int parallelism, const std::vector<std::
   props["group.id"] = s.config.group_id.empty() ? "sluice-kafka-source" : s.config.group_id;
   props["enable.auto.commit"] = "false";
   props["enable.auto.offset.store"] = "false";
-  props["enable.partition.eof"] = "false";
+  // Bounded mode learns from end-of-partition events that a partition whose last offsets hold no
+  // record (transaction markers, compacted or aborted records) is done.
+  props["enable.partition.eof"] = s.config.stopping ? "true" : "false";
+  // A position that retention has removed resumes at the earliest record kept, not at the end.
+  props["auto.offset.reset"] = "earliest";
   std::string client_prefix = "sluice-kafka-source";
   for (const auto& [k, v] : s.config.properties) {
     if (k == kDiscoveryInterval) {
@@ -403,11 +422,18 @@ size_t PartitionReader::poll(int timeout_ms) {
   size_t out = 0;
   for (size_t i = 0; i < s.batch.size(); ++i) {
     rd_kafka_message_t* m = s.batch[i];
+    if (m->err == RD_KAFKA_RESP_ERR__PARTITION_EOF) {
+      // Bounded mode: at the end of a partition whose stopping offset is reached (the offsets
+      // before it may hold no record), the partition is done.
+      int split = s.split_of(m);
+      if (split >= 0) s.reach_stop_at(static_cast<size_t>(split), m->offset);
+      rd_kafka_message_destroy(m);
+      continue;
+    }
     if (m->err) {
       std::string what = rd_kafka_message_errstr(m);
       rd_kafka_resp_err_t err = m->err;
       rd_kafka_message_destroy(m);
-      if (err == RD_KAFKA_RESP_ERR__PARTITION_EOF) continue;
       if (err == RD_KAFKA_RESP_ERR__FATAL || err == RD_KAFKA_RESP_ERR_UNKNOWN_TOPIC_OR_PART ||
           err == RD_KAFKA_RESP_ERR_TOPIC_AUTHORIZATION_FAILED ||
           err == RD_KAFKA_RESP_ERR__AUTO_OFFSET_RESET) {
@@ -418,7 +444,12 @@ size_t PartitionReader::poll(int timeout_ms) {
       continue;  // transient (a broker down, a leader change): librdkafka retries
     }
     int split = s.split_of(m);
-    if (split < 0) {  // from a partition no longer assigned
+    State::Split* sp = split >= 0 ? &s.splits[static_cast<size_t>(split)] : nullptr;
+    // Not from a partition this subtask reads, from before its position (a fetch that raced an
+    // assignment), or at or past its stopping offset: not emitted.
+    if (!sp || m->offset < sp->position || (sp->stop >= 0 && m->offset >= sp->stop)) {
+      if (sp && sp->stop >= 0 && m->offset >= sp->stop)
+        s.reach_stop_at(static_cast<size_t>(split), m->offset);
       rd_kafka_message_destroy(m);
       continue;
     }
@@ -434,17 +465,12 @@ KafkaRecord PartitionReader::record(size_t i) const { return KafkaRecord(s_->bat
 void PartitionReader::advance(size_t i) {
   State::Split& sp = s_->splits[static_cast<size_t>(splits_of_batch_[i])];
   sp.position = s_->batch[i]->offset + 1;
-  if (sp.stop >= 0 && sp.position >= sp.stop && !sp.paused) {
-    PartitionList l = NewPartitionList();
-    rd_kafka_topic_partition_list_add(l.get(), sp.tp.topic.c_str(), sp.tp.partition);
-    rd_kafka_pause_partitions(s_->rk.get(), l.get());
-    sp.paused = true;
-  }
+  if (sp.stop >= 0 && sp.position >= sp.stop) s_->pause(sp);
 }
 
-bool PartitionReader::beyond_stop(size_t i) const {
-  const State::Split& sp = s_->splits[static_cast<size_t>(splits_of_batch_[i])];
-  return sp.stop >= 0 && s_->batch[i]->offset >= sp.stop;
+bool PartitionReader::split_finished(size_t split) const {
+  const State::Split& sp = s_->splits[split];
+  return sp.stop >= 0 && sp.position >= sp.stop;
 }
 
 bool PartitionReader::finished() const {
@@ -460,16 +486,14 @@ bool PartitionReader::maybe_discover(int64_t now_ms) {
   if (s.next_discovery_ms == 0) s.next_discovery_ms = now_ms + s.discovery_interval_ms;
   if (now_ms < s.next_discovery_ms) return false;
   s.next_discovery_ms = now_ms + s.discovery_interval_ms;
-  std::vector<TopicPartition> all;
   try {
-    all = s.list_partitions();
+    if (!s.add_owned(s.list_partitions(), false)) return false;
   } catch (const std::runtime_error& e) {
     // A broker that is away for a moment does not stop reading; the next round tries again.
     std::fprintf(stderr, "Kafka source subtask %d: partition discovery failed: %s\n", s.subtask,
                  e.what());
     return false;
   }
-  if (!s.add_owned(all, false)) return false;
   s.release_batch();
   s.assign();
   return true;

@@ -199,6 +199,48 @@ TEST(KafkaSinkTest, ExactlyOnceAcrossATaskManagerKill) {
   EXPECT_TRUE(CountsAreCorrect(lines, keys, per_key, true));
 }
 
+// A failed commit fails the task; the restore takes the transactional id over and commits the
+// batch the restored checkpoint holds, once (its marker said it was not in Kafka yet). The error
+// is injected into AddOffsetsToTxn, which the sink sends before any record of the transaction,
+// so that the mock (which writes no abort markers) shows no record of the failed transaction.
+TEST(KafkaSinkTest, ExactlyOnceCommitsTheRestoredBatchAfterAFailedCommit) {
+  KafkaDev kafka;
+  SLUICE_ASSERT_OK(kafka.Start(1, {{"in", kPartitions}, {"out", 2}}));
+  const int keys = 12, per_key = 250;
+  SLUICE_ASSERT_OK(ProduceCounts(kafka, "in", keys, per_key));
+  TestCluster cluster(ClusterOptions{2, 1, {}});
+  SLUICE_ASSERT_OK(cluster.Start());
+  std::vector<std::string> flags = CheckpointedRun(cluster.dir());
+  flags[3] = "execution.checkpointing.interval=500ms";
+  std::string job;
+  SLUICE_ASSIGN_OR_FAIL(
+      job, cluster.SubmitDetached(TestJobLibrary("kafka_count_job"), flags,
+                                  {"--bootstrap-servers", kafka.bootstrap(), "--topic", "in",
+                                   "--output-topic", "out", "--delivery-guarantee", "exactly-once",
+                                   "--transactional-id-prefix", "count", "--throttle-us", "2000"}));
+  proto::JobStatus st;
+  SLUICE_ASSIGN_OR_FAIL(st, cluster.WaitUntilOrEnd(
+                                job,
+                                [](const proto::JobStatus& s) {
+                                  return s.last_checkpoint_id() >= 1 && AllTasksRunning(s);
+                                },
+                                60s));
+  ASSERT_EQ(st.state(), proto::JOB_RUNNING) << st.failure();
+  // GROUP_AUTHORIZATION_FAILED: an error that aborts the transaction.
+  SLUICE_ASSERT_OK(kafka.Command("request-errors AddOffsetsToTxn 30 1"));
+  SLUICE_ASSIGN_OR_FAIL(
+      st, cluster.WaitForJob(
+              job, [](const proto::JobStatus& s) { return IsTerminalJobState(s.state()); }, 120s));
+  ASSERT_EQ(st.state(), proto::JOB_FINISHED) << st.failure();
+  EXPECT_GE(st.restarts(), 1) << "the injected error did not fail a commit";
+  std::string logs;
+  for (int i = 0; i < cluster.num_task_managers(); ++i) logs += cluster.TaskManagerLog(i);
+  EXPECT_THAT(logs, ::testing::ContainsRegex("and [1-9][0-9]* were committed now"));
+  std::vector<std::string> lines;
+  SLUICE_ASSIGN_OR_FAIL(lines, KcatConsume(kafka.bootstrap(), "out"));
+  EXPECT_TRUE(CountsAreCorrect(lines, keys, per_key, true));
+}
+
 // Bad input: each a clear error naming it, and the cluster keeps serving.
 TEST(KafkaBadInputTest, ErrorsNameTheProblemAndTheClusterKeepsServing) {
   KafkaDev kafka;

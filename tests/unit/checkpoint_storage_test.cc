@@ -495,5 +495,13 @@ TEST(NarrowSnapshotsTest, BroadcastListsGiveEverySubtaskOneOldSubtasksCopy) {
   }
 }
 
+TEST(NarrowSnapshotsTest, ABroadcastListMissingAtItsOldSubtaskIsTakenFromAnother) {
+  auto by_subtask = ModeSnapshots(2);
+  by_subtask[1][0].lists.erase("rules");  // an empty list is not stored
+  std::vector<internal::OperatorSnapshot> mine = NarrowSnapshots(by_subtask, 1, 2, 128);
+  ASSERT_EQ(mine.size(), 1u);
+  EXPECT_THAT(mine[0].lists.at("rules"), ElementsAre("r0.a", "r0.b"));
+}
+
 }  // namespace
 }  // namespace sluice

@@ -178,9 +178,11 @@ class SplitWatermarks {
       : strategy_(strategy), clock_(std::move(clock)) {}
   // The source now has `n` splits (new ones start without a watermark).
   void set_splits(size_t n) {
-    while (splits_.size() < n) splits_.push_back({strategy_.create_generator(clock_), {}});
+    while (splits_.size() < n) splits_.push_back({strategy_.create_generator(clock_), {}, false});
   }
   size_t num_splits() const { return splits_.size(); }
+  // Split `split` has ended (a bounded partition read to its end): it holds nothing back.
+  void finish_split(size_t split) { splits_[split].finished = true; }
   // The timestamp of record `v` of `split`, whose own timestamp is `previous`.
   int64_t timestamp(int split, const T& v, int64_t previous) {
     int64_t ts = strategy_.timestamp(v, previous);
@@ -193,12 +195,14 @@ class SplitWatermarks {
     bool any_active = false;
     int64_t low = kMaxWatermark;
     for (Split& s : splits_) {
+      if (s.finished) continue;
       s.gen->on_periodic_emit(s.out);
       if (s.out.idle) continue;
       any_active = true;
       low = std::min(low, s.out.watermark);
     }
     if (!any_active) {
+      // Every split idle or ended; a source whose splits all ended is about to end itself.
       if (!splits_.empty()) out.mark_idle();
       return;
     }
@@ -220,6 +224,7 @@ class SplitWatermarks {
   struct Split {
     std::unique_ptr<WatermarkGenerator<T>> gen;
     SplitOutput out;
+    bool finished = false;
   };
   WatermarkStrategy<T> strategy_;
   std::function<int64_t()> clock_;

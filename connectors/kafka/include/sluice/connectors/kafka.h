@@ -158,8 +158,8 @@ class PartitionReader {
   int split(size_t i) const { return splits_of_batch_[i]; }
   // Record i of the batch is emitted: the partition's position moves past it.
   void advance(size_t i);
-  // Record i lies at or beyond its partition's stopping offset (bounded mode): not emitted.
-  bool beyond_stop(size_t i) const;
+  // Bounded mode: partition `split` (an index of num_splits()) has reached its stopping offset.
+  bool split_finished(size_t split) const;
   // Bounded mode: every partition of this subtask has reached its stopping offset.
   bool finished() const;
   // Looks for new partitions (and topics matching the pattern) when the discovery interval has
@@ -231,7 +231,6 @@ class KafkaSource final : public SourceFunction<T> {
       if (reader_->maybe_discover(now)) sync_splits(ctx);
       size_t n = reader_->poll(100);
       for (size_t i = 0; i < n; ++i) {
-        if (reader_->beyond_stop(i)) continue;
         KafkaRecord r = reader_->record(i);
         T v = deserialize(r);
         int64_t ts = r.timestamp();
@@ -244,6 +243,10 @@ class KafkaSource final : public SourceFunction<T> {
       if (n == 0) ctx.flush();
       now = wall_clock_ms();
       if (watermarks_ && interval_ms_ > 0 && now >= next_emit) {
+        // A partition read to its stopping offset no longer holds event time back.
+        for (size_t s = 0; s < reader_->num_splits(); ++s) {
+          if (reader_->split_finished(s)) watermarks_->finish_split(s);
+        }
         watermarks_->on_periodic_emit(ctx.watermark_output());
         next_emit = now + interval_ms_;
       }
@@ -370,13 +373,14 @@ enum class DeliveryGuarantee {
   // delivery fails the checkpoint and the task. After a failure records may be written twice.
   kAtLeastOnce,
   // One Kafka transaction per checkpoint and subtask, committed when the checkpoint completes:
-  // a read_committed consumer sees every record once. The records of a checkpoint are kept in
-  // the checkpoint itself until it completes, and then produced and committed in a transaction
-  // together with a marker (the checkpoint id, as the offset of the consumer group
-  // `<prefix>-<subtask>` on partition 0 of the marker topic). After a failure, the restored
-  // batches whose marker is not there yet are committed again, the ones that are are skipped,
-  // and a transaction left open by the failed attempt is aborted by fencing
-  // (the transactional id `<prefix>-<subtask>` is taken over).
+  // a read_committed consumer sees every record once. Needs checkpointing. The records of a
+  // checkpoint are kept in the checkpoint itself until it completes, and then produced and
+  // committed in a transaction together with a marker (the checkpoint id and the run's lineage
+  // token, as the offset and metadata of consumer group `<prefix>-<subtask>` on partition 0 of
+  // the marker topic). After a failure, each old subtask's transactional id `<prefix>-<i>` is
+  // taken over by subtask i % parallelism (a transaction the failed attempt left open is
+  // aborted, a zombie fenced), which commits the restored batches of i its marker does not
+  // cover yet and skips the others.
   kExactlyOnce,
 };
 
@@ -407,9 +411,12 @@ class RecordProducer {
   RecordProducer(const RecordProducer&) = delete;
   RecordProducer& operator=(const RecordProducer&) = delete;
 
-  // Creates the producer. Exactly once: commits the batches restored from a checkpoint that
-  // are not committed yet. Throws std::runtime_error with librdkafka's message.
-  void open(int subtask, const std::vector<std::string>& restored_batches);
+  // Creates the producer. Exactly once (which needs `checkpointing`): takes over the origins of
+  // the restored state (union state: every subtask's) that fall to this subtask, committing
+  // their batches that Kafka does not have yet. Throws std::runtime_error with librdkafka's
+  // message.
+  void open(int subtask, int parallelism, const std::vector<std::string>& restored,
+            bool checkpointing);
   // Produces (or, exactly once, stages) one record. Throws when an earlier delivery failed.
   void send(std::string_view topic, const std::string_view* key, std::string_view value);
   // At checkpoint `id`: waits for deliveries (at least once) or seals the staged batch under
@@ -448,10 +455,11 @@ class KafkaSink final : public SinkFunction<T> {
   std::string default_name() const { return "Sink: Kafka"; }
 
   void open(RuntimeContext& ctx) override {
-    state_ = &ctx.get_operator_list_state(ListStateDescriptor<std::string>("kafka-batches"));
+    state_ = &ctx.get_union_list_state(ListStateDescriptor<std::string>("kafka-sink"));
     producer_ = std::make_unique<internal::RecordProducer>(config_);
-    producer_->open(ctx.index_of_this_subtask(),
-                    ctx.is_restored() ? state_->get() : std::vector<std::string>{});
+    producer_->open(ctx.index_of_this_subtask(), ctx.number_of_parallel_subtasks(),
+                    ctx.is_restored() ? state_->get() : std::vector<std::string>{},
+                    ctx.task_info().checkpointing);
   }
   void invoke(const T& v) override {
     value_buf_ = value_(v);
