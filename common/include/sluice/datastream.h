@@ -20,6 +20,7 @@
 
 #include "sluice/core.h"
 #include "sluice/functions.h"
+#include "sluice/internal/broadcast_operators.h"
 #include "sluice/internal/graph.h"
 #include "sluice/internal/keyed_operators.h"
 #include "sluice/internal/operators.h"
@@ -46,6 +47,12 @@ class KeyedConnectedStreams;
 template <class T1, class T2>
 class CoGroupedStreams;
 class AsyncDataStream;  // sluice/async.h
+template <class T>
+class BroadcastStream;
+template <class T1, class T2>
+class BroadcastConnectedStream;
+template <class T1, class KS, class T2>
+class KeyedBroadcastConnectedStream;
 
 // ---------------------------------------------------------------------------------------------
 // The environment: owns the nodes, offers the sources.
@@ -268,6 +275,10 @@ class DataStream {
   ConnectedStreams<T, T2> connect(const DataStream<T2>& other) const {
     return ConnectedStreams<T, T2>(*this, other);
   }
+  // This stream with a broadcast stream (see broadcast(descriptors)), for a
+  // BroadcastProcessFunction.
+  template <class T2>
+  BroadcastConnectedStream<T, T2> connect(const BroadcastStream<T2>& other) const;
   // Windowed co-group and join with another stream (see sluice/windows.h):
   // a.join(b).where(ks1).equal_to(ks2).window(assigner).apply(f).
   template <class T2>
@@ -288,6 +299,11 @@ class DataStream {
   DataStream<T> rebalance() const { return with_partitioner(internal::Partitioner::kRebalance); }
   DataStream<T> rescale() const { return with_partitioner(internal::Partitioner::kRescale); }
   DataStream<T> broadcast() const { return with_partitioner(internal::Partitioner::kBroadcast); }
+  // The stream as the broadcast side of a broadcast function (Flink's broadcast state pattern):
+  // connected to another stream, every record goes to every subtask of the function, which keeps
+  // what it needs in the broadcast states these descriptors name (at least one; names distinct).
+  template <class K, class V, class... More>
+  BroadcastStream<T> broadcast(const MapStateDescriptor<K, V>& first, const More&... more) const;
   // Sends each record to channel p(key, n) of n, with key = ks(record).
   template <class P, class KS>
   DataStream<T> partition_custom(P p, KS ks) const {
@@ -363,6 +379,8 @@ class DataStream {
   friend class AllWindowedStream;
   template <class T1, class T2>
   friend class ConnectedStreams;
+  template <class U>
+  friend class BroadcastStream;
   friend class StreamExecutionEnvironment;
   friend class AsyncDataStream;
 
@@ -504,10 +522,18 @@ class KeyedStream {
           return std::make_unique<internal::KeyedProcessOperator<K, T, OUT, KS, F>>(n, ks, fn, out);
         });
   }
+  // This keyed stream with a broadcast stream (see DataStream::broadcast(descriptors)), for a
+  // KeyedBroadcastProcessFunction.
+  template <class T2>
+  KeyedBroadcastConnectedStream<T, KS, T2> connect(const BroadcastStream<T2>& other) const {
+    return KeyedBroadcastConnectedStream<T, KS, T2>(*this, other);
+  }
 
  private:
   template <class T1, class T2>
   friend class ConnectedStreams;
+  template <class T1, class KS1, class T2>
+  friend class KeyedBroadcastConnectedStream;
   DataStream<T> in_;
   KS ks_;
 };
@@ -541,13 +567,17 @@ class ConnectedStreams {
  private:
   template <class U1, class U2, class KS1, class KS2>
   friend class KeyedConnectedStreams;
+  template <class U1, class U2>
+  friend class BroadcastConnectedStream;
+  template <class U1, class KS, class U2>
+  friend class KeyedBroadcastConnectedStream;
 
   // The node of a function over both inputs.
   template <class OUT, class Make>
-  DataStream<OUT> add_node(std::string name, Make make) const {
+  DataStream<OUT> add_node(std::string name, Make make, std::string kind = "co_process") const {
     auto n = std::make_unique<internal::TwoInputNode<T1, T2, OUT, Make>>(std::move(make));
     n->name = std::move(name);
-    n->kind = "co_process";
+    n->kind = std::move(kind);
     n->inputs = first_.inputs();
     for (internal::InputSpec spec : second_.inputs()) {
       spec.logical_input = 1;
@@ -590,6 +620,143 @@ class KeyedConnectedStreams {
   KS1 ks1_;
   KS2 ks2_;
 };
+
+// ---------------------------------------------------------------------------------------------
+// Broadcast state (Flink's broadcast state pattern): a low-volume stream (rules, configuration)
+// broadcast to every subtask of a function over another stream, which keeps it in broadcast
+// state.
+//
+//   MapStateDescriptor<std::string, Rule> rules_desc("rules");
+//   auto rules = env.add_source(RuleSource()).broadcast(rules_desc);
+//   events.key_by([](const Event& e) { return e.user; })
+//       .connect(rules)
+//       .process(MatchRules(rules_desc));  // a KeyedBroadcastProcessFunction
+//
+// The two sides are not ordered with respect to each other: a data record may be processed
+// before a broadcast record emitted earlier. The function's watermark is the lower of its two
+// inputs', so a broadcast side without watermarks holds event time back until it ends.
+
+namespace detail {
+template <class D>
+struct is_map_state_descriptor : std::false_type {};
+template <class K, class V>
+struct is_map_state_descriptor<MapStateDescriptor<K, V>> : std::true_type {};
+
+template <class K, class V>
+internal::BroadcastStateSpec broadcast_state_spec(const MapStateDescriptor<K, V>& d) {
+  if (d.ttl) throw std::invalid_argument("broadcast state '" + d.name + "' cannot have a TTL");
+  return {d.name, [d](internal::OperatorStateStore& store) -> internal::OperatorStateBase& {
+            return store.get_broadcast_state(d);
+          }};
+}
+}  // namespace detail
+
+// A stream whose records go to every subtask of the function it is connected to, with the
+// broadcast states that function keeps (DataStream::broadcast(descriptors)). Only for connect().
+template <class T>
+class BroadcastStream {
+ public:
+  using value_type = T;
+
+ private:
+  template <class U>
+  friend class DataStream;
+  template <class T1, class T2>
+  friend class BroadcastConnectedStream;
+  template <class T1, class KS, class T2>
+  friend class KeyedBroadcastConnectedStream;
+
+  BroadcastStream(DataStream<T> in, std::vector<internal::BroadcastStateSpec> specs)
+      : in_(in.with_partitioner(internal::Partitioner::kBroadcast)), specs_(std::move(specs)) {}
+
+  DataStream<T> in_;
+  std::vector<internal::BroadcastStateSpec> specs_;
+};
+
+// A data stream connected with a broadcast stream (DataStream::connect(BroadcastStream)).
+template <class T1, class T2>
+class BroadcastConnectedStream {
+ public:
+  BroadcastConnectedStream(DataStream<T1> data, BroadcastStream<T2> broadcast)
+      : data_(std::move(data)), broadcast_(std::move(broadcast)) {}
+  // A BroadcastProcessFunction<T1, T2, OUT> subclass; one copy per subtask.
+  template <class F>
+  auto process(F fn, std::string name = "Broadcast Process") const {
+    using OUT = typename F::output_type;
+    static_assert(std::is_base_of_v<BroadcastProcessFunction<T1, T2, OUT>, F>,
+                  "process() takes a BroadcastProcessFunction<data type, broadcast type, OUT>");
+    std::vector<internal::BroadcastStateSpec> specs = broadcast_.specs_;
+    return ConnectedStreams<T1, T2>(data_, broadcast_.in_)
+        .template add_node<OUT>(
+            std::move(name),
+            [fn, specs](Collector<OUT>* out, const std::string& n) {
+              return std::make_unique<internal::BroadcastProcessOperator<T1, T2, OUT, F>>(
+                  n, fn, specs, out);
+            },
+            "broadcast_process");
+  }
+
+ private:
+  DataStream<T1> data_;
+  BroadcastStream<T2> broadcast_;
+};
+
+// A keyed stream connected with a broadcast stream (KeyedStream::connect(BroadcastStream)).
+template <class T1, class KS, class T2>
+class KeyedBroadcastConnectedStream {
+ public:
+  using K = typename KeyedStream<T1, KS>::K;
+  KeyedBroadcastConnectedStream(KeyedStream<T1, KS> data, BroadcastStream<T2> broadcast)
+      : data_(std::move(data)), broadcast_(std::move(broadcast)) {}
+  // A KeyedBroadcastProcessFunction<K, T1, T2, OUT> subclass; one copy per subtask.
+  template <class F>
+  auto process(F fn, std::string name = "Keyed Broadcast Process") const {
+    using OUT = typename F::output_type;
+    static_assert(std::is_base_of_v<KeyedBroadcastProcessFunction<K, T1, T2, OUT>, F>,
+                  "process() takes a KeyedBroadcastProcessFunction<key type, data type, "
+                  "broadcast type, OUT>");
+    std::vector<internal::BroadcastStateSpec> specs = broadcast_.specs_;
+    KS ks = data_.ks_;
+    return ConnectedStreams<T1, T2>(data_.in_, broadcast_.in_)
+        .template add_node<OUT>(
+            std::move(name),
+            [ks, fn, specs](Collector<OUT>* out, const std::string& n) {
+              return std::make_unique<
+                  internal::KeyedBroadcastProcessOperator<K, T1, T2, OUT, KS, F>>(n, ks, fn, specs,
+                                                                                  out);
+            },
+            "broadcast_process");
+  }
+
+ private:
+  KeyedStream<T1, KS> data_;
+  BroadcastStream<T2> broadcast_;
+};
+
+template <class T>
+template <class K, class V, class... More>
+BroadcastStream<T> DataStream<T>::broadcast(const MapStateDescriptor<K, V>& first,
+                                            const More&... more) const {
+  static_assert((detail::is_map_state_descriptor<More>::value && ...),
+                "broadcast() takes MapStateDescriptors");
+  std::vector<internal::BroadcastStateSpec> specs{detail::broadcast_state_spec(first),
+                                                  detail::broadcast_state_spec(more)...};
+  for (size_t i = 0; i < specs.size(); ++i) {
+    for (size_t j = 0; j < i; ++j) {
+      if (specs[i].name == specs[j].name) {
+        throw std::invalid_argument("broadcast() names broadcast state '" + specs[i].name +
+                                    "' twice");
+      }
+    }
+  }
+  return BroadcastStream<T>(*this, std::move(specs));
+}
+
+template <class T>
+template <class T2>
+BroadcastConnectedStream<T, T2> DataStream<T>::connect(const BroadcastStream<T2>& other) const {
+  return BroadcastConnectedStream<T, T2>(*this, other);
+}
 
 // ---------------------------------------------------------------------------------------------
 // Environment members that need DataStream.

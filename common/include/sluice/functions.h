@@ -356,6 +356,126 @@ class KeyedCoProcessFunction {
   virtual void notify_checkpoint_complete(int64_t /*checkpoint_id*/) {}
 };
 
+// ---------------------------------------------------------------------------------------------
+// Broadcast functions: a data stream connected with a broadcast stream (DataStream::broadcast),
+// as Flink's BroadcastProcessFunction. Every subtask gets every record of the broadcast side
+// (rules, configuration) and keeps what it needs in broadcast state, a map that only the
+// broadcast side may change; the data side reads it. Checkpoints store the broadcast state, and
+// a restore at any parallelism gives every subtask a copy.
+
+// What both sides of a broadcast function see beside a record.
+class BroadcastContextBase : public SideOutputContext {
+ public:
+  // The record's timestamp (in on_timer: the timer's time for event time), or kNoTimestamp.
+  virtual int64_t timestamp() const = 0;
+  virtual int64_t current_processing_time() const = 0;
+  // The operator's input watermark: the lower of its two inputs'.
+  virtual int64_t current_watermark() const = 0;
+
+ protected:
+  virtual internal::BroadcastStates& broadcast_states() = 0;
+};
+
+// The data side's context: the broadcast states can only be read.
+class BroadcastReadOnlyContext : public BroadcastContextBase {
+ public:
+  // The broadcast state of `d`, which must be one of the descriptors given to broadcast() (else
+  // std::invalid_argument).
+  template <class K, class V>
+  const ReadOnlyBroadcastState<K, V>& get_broadcast_state(const MapStateDescriptor<K, V>& d) {
+    return broadcast_states().get(d);
+  }
+};
+
+// The broadcast side's context: the broadcast states can be changed.
+class BroadcastContext : public BroadcastContextBase {
+ public:
+  // As BroadcastReadOnlyContext::get_broadcast_state, writable.
+  template <class K, class V>
+  BroadcastState<K, V>& get_broadcast_state(const MapStateDescriptor<K, V>& d) {
+    return broadcast_states().get(d);
+  }
+};
+
+// The data side's context of a keyed broadcast function: also the record's key and timers.
+template <class K>
+class KeyedBroadcastReadOnlyContext : public BroadcastReadOnlyContext {
+ public:
+  virtual const K& current_key() const = 0;
+  virtual TimerService& timer_service() = 0;
+};
+template <class K>
+class KeyedBroadcastOnTimerContext : public KeyedBroadcastReadOnlyContext<K> {
+ public:
+  virtual TimeDomain time_domain() const = 0;
+};
+
+// The broadcast side's context of a keyed broadcast function. A broadcast record has no key, so
+// keyed state is reached only through apply_to_keyed_state, and there are no timers.
+template <class K>
+class KeyedBroadcastContext : public BroadcastContext {
+ public:
+  // Calls fn(const K& key, S& state) for every key of this subtask that has an entry in the keyed
+  // state `d` declares (S: ValueState<T> for a ValueStateDescriptor<T>, and so on), in key-group
+  // order, with state accesses referring to that key; `fn` may read, change and clear it.
+  template <class D, class Fn>
+  void apply_to_keyed_state(const D& d, Fn&& fn) {
+    using S = typename state_of_descriptor<D>::type;
+    S& state = keyed_state_backend().template get<S>(d);
+    keyed_state_backend().for_each_key_of(
+        d.name, [&](const std::string& key) { fn(deserialize<K>(key), state); });
+  }
+
+ protected:
+  virtual internal::KeyedStateBackend& keyed_state_backend() = 0;
+};
+
+// A function over a data stream connected with a broadcast stream (data.connect(broadcast)):
+// records of the data stream go to process_element(), which reads the broadcast state; records of
+// the broadcast stream go to process_broadcast_element() in every subtask, which may change it.
+// One record at a time, on one thread.
+template <class IN1, class IN2, class OUT>
+class BroadcastProcessFunction {
+ public:
+  using output_type = OUT;
+  using ReadOnlyContext = BroadcastReadOnlyContext;
+  using Context = BroadcastContext;
+  virtual ~BroadcastProcessFunction() = default;
+  virtual void open(RuntimeContext&) {}
+  virtual void process_element(const IN1& value, ReadOnlyContext& ctx, Collector<OUT>& out) = 0;
+  virtual void process_broadcast_element(const IN2& value, Context& ctx, Collector<OUT>& out) = 0;
+  virtual void end_input(Collector<OUT>&) {}
+  virtual void close() {}
+  // At checkpoint `checkpoint_id`, before state is stored (the broadcast state is stored as it
+  // is; bring other operator state up to date here).
+  virtual void snapshot_state(int64_t /*checkpoint_id*/) {}
+  virtual void notify_checkpoint_complete(int64_t /*checkpoint_id*/) {}
+};
+
+// A function over a keyed stream connected with a broadcast stream (keyed.connect(broadcast)):
+// the data side has the keyed state and timers of its record's key, as a KeyedProcessFunction,
+// and reads the broadcast state; the broadcast side changes the broadcast state and may visit
+// the keyed state of every key (apply_to_keyed_state).
+template <class K, class IN1, class IN2, class OUT>
+class KeyedBroadcastProcessFunction {
+ public:
+  using key_type = K;
+  using output_type = OUT;
+  using ReadOnlyContext = KeyedBroadcastReadOnlyContext<K>;
+  using Context = KeyedBroadcastContext<K>;
+  using OnTimerContext = KeyedBroadcastOnTimerContext<K>;
+  virtual ~KeyedBroadcastProcessFunction() = default;
+  virtual void open(RuntimeContext&) {}
+  virtual void process_element(const IN1& value, ReadOnlyContext& ctx, Collector<OUT>& out) = 0;
+  virtual void process_broadcast_element(const IN2& value, Context& ctx, Collector<OUT>& out) = 0;
+  // A timer of the current key fired; state accesses refer to that key.
+  virtual void on_timer(int64_t /*time*/, OnTimerContext& /*ctx*/, Collector<OUT>& /*out*/) {}
+  virtual void end_input(Collector<OUT>&) {}
+  virtual void close() {}
+  virtual void snapshot_state(int64_t /*checkpoint_id*/) {}
+  virtual void notify_checkpoint_complete(int64_t /*checkpoint_id*/) {}
+};
+
 // A user sink: invoke() is called once per record.
 template <class T>
 class SinkFunction {

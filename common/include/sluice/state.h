@@ -25,9 +25,15 @@
 // Operator state (OperatorStateStore, OperatorListState): named lists that a non-keyed function
 // keeps for its subtask, snapshotted element by element so that a restore at another parallelism
 // can redistribute the elements over the new subtasks.
+//
+// Broadcast state (BroadcastState, ReadOnlyBroadcastState): a map that every subtask of a
+// broadcast function holds whole, written only by the broadcast side (see
+// DataStream::broadcast). It is operator state stored as a broadcast list of key/value pairs:
+// after a restore at any parallelism, every subtask gets one old subtask's copy.
 #pragma once
 
 #include <cstdint>
+#include <map>
 #include <optional>
 #include <string>
 #include <utility>
@@ -207,5 +213,85 @@ class OperatorListState final : public internal::OperatorStateBase {
 
  private:
   std::vector<T> values_;
+};
+
+// The broadcast state of a broadcast function as its data side sees it (the ReadOnlyContext's
+// get_broadcast_state): every method is const, so that only the broadcast side, whose records
+// every subtask sees alike, can change it and all subtasks keep the same contents.
+template <class K, class V>
+class ReadOnlyBroadcastState : public internal::OperatorStateBase {
+ public:
+  // The value of `k`, if there is one.
+  std::optional<V> get(const K& k) const {
+    auto it = map_.find(k);
+    if (it == map_.end()) return std::nullopt;
+    return it->second;
+  }
+  bool contains(const K& k) const { return map_.count(k) != 0; }
+  // Every entry, ordered by key: for (const auto& [k, v] : state.entries()).
+  const std::map<K, V>& entries() const { return map_; }
+  size_t size() const { return map_.size(); }
+  bool empty() const { return map_.empty(); }
+
+  // One element per entry: the key's bytes, then the value's.
+  void snapshot(std::vector<std::string>& out) const override {
+    for (const auto& [k, v] : map_) {
+      std::string e;
+      DataOutput o(e);
+      Serializer<K>::write(o, k);
+      Serializer<V>::write(o, v);
+      out.push_back(std::move(e));
+    }
+  }
+  void restore(const std::vector<std::string>& elements) override {
+    for (const std::string& e : elements) {
+      DataInput in(e);
+      K k{};
+      V v{};
+      Serializer<K>::read(in, k);
+      Serializer<V>::read(in, v);
+      if (!in.at_end()) throw SerializationError("trailing bytes after a broadcast state entry");
+      map_.insert_or_assign(std::move(k), std::move(v));
+    }
+  }
+
+ protected:
+  std::map<K, V> map_;
+};
+
+// The broadcast state as the broadcast side sees it (the Context's get_broadcast_state). Every
+// subtask gets every broadcast record, so changes made from them alone keep the copies equal;
+// changes that depend on anything else a subtask has (its data records, its index, the clock)
+// make them differ, and a restore at another parallelism then hands one subtask's copy to others.
+template <class K, class V>
+class BroadcastState final : public ReadOnlyBroadcastState<K, V> {
+ public:
+  void put(K k, V v) { this->map_.insert_or_assign(std::move(k), std::move(v)); }
+  void remove(const K& k) { this->map_.erase(k); }
+  void clear() { this->map_.clear(); }
+};
+
+// The keyed state kind a descriptor declares (ValueStateDescriptor<T> -> ValueState<T>, ...).
+template <class D>
+struct state_of_descriptor;
+template <class T>
+struct state_of_descriptor<ValueStateDescriptor<T>> {
+  using type = ValueState<T>;
+};
+template <class T>
+struct state_of_descriptor<ListStateDescriptor<T>> {
+  using type = ListState<T>;
+};
+template <class K, class V>
+struct state_of_descriptor<MapStateDescriptor<K, V>> {
+  using type = MapState<K, V>;
+};
+template <class T>
+struct state_of_descriptor<ReducingStateDescriptor<T>> {
+  using type = ReducingState<T>;
+};
+template <class IN, class ACC, class OUT>
+struct state_of_descriptor<AggregatingStateDescriptor<IN, ACC, OUT>> {
+  using type = AggregatingState<IN, ACC, OUT>;
 };
 }  // namespace sluice

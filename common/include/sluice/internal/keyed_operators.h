@@ -145,8 +145,9 @@ class KeyedReduceOperator final : public KeyedOneInputOperator<T, K> {
 
 // Base of the operators that run a keyed user function F (on `Base`: OneInputOperator<IN> or
 // TwoInputOperator<IN1, IN2>): the function's open, close, checkpoint hooks and operator state,
-// its timers and side outputs, and the context it is called with.
-template <class Base, class K, class OUT, class F>
+// its timers and side outputs, and the context it is called with (Ctx: one that implements the
+// function's OnTimerContext, with members `key`, `domain` and `timers`).
+template <class Base, class K, class OUT, class F, class Ctx = KeyedContextImpl<K>>
 class KeyedFunctionOperator : public KeyedOperator<Base, K> {
  public:
   KeyedFunctionOperator(std::string name, F f, Collector<OUT>* out)
@@ -188,7 +189,8 @@ class KeyedFunctionOperator : public KeyedOperator<Base, K> {
 
   F f_;
   Collector<OUT>* out_;
-  KeyedContextImpl<K> ctx_{this, &side_};
+  Ctx ctx_{this, &side_};
+  FunctionState state_;
 
  private:
   void fire_timer(const InternalTimer& t, TimeDomain domain) override {
@@ -196,7 +198,6 @@ class KeyedFunctionOperator : public KeyedOperator<Base, K> {
     ctx_.domain = domain;
     f_.on_timer(t.time, ctx_, *out_);
   }
-  FunctionState state_;
   SideOutputs side_;
 };
 

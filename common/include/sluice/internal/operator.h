@@ -197,6 +197,8 @@ class FunctionState {
   // The context to open the function with; `keyed` for functions on a keyed stream.
   RuntimeContext& context(TaskRuntime& rt, KeyedStateBackend* keyed = nullptr);
   void snapshot(OperatorSnapshot& out) const;
+  // The function's operator state (broadcast state lives there too).
+  OperatorStateStore& store() { return store_; }
 
  private:
   OperatorStateStore store_;

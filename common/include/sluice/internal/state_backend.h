@@ -20,6 +20,8 @@
 namespace sluice {
 template <class T>
 class OperatorListState;
+template <class K, class V>
+class BroadcastState;
 }  // namespace sluice
 
 namespace sluice::internal {
@@ -78,7 +80,9 @@ class SLUICE_EXPORT KeyedStateBackend {
   // For the typed states' constructors: the table of a state declared for the first time.
   template <class V>
   StateTable<V>& table(const std::string& name, const std::optional<StateTtlConfig>& ttl) {
-    return static_cast<StateTable<V>&>(create_table(name, TypedTableFactory<V>(ttl)));
+    auto& t = static_cast<StateTable<V>&>(create_table(name, TypedTableFactory<V>(ttl)));
+    tables_[name] = &t;
+    return t;
   }
   // A table the runtime keeps for itself (timers), of type Table made by `factory`: created at
   // the first call from what was restored under `name`, the same object afterwards.
@@ -105,18 +109,17 @@ class SLUICE_EXPORT KeyedStateBackend {
   // key-group order, with that key as the current key; then clears the current key. `fn` may
   // read and change state.
   void for_each_key(const std::function<void(const std::string& key)>& fn) {
-    std::vector<std::string> keys;
-    for (int kg = ctx_.first_key_group; kg < ctx_.first_key_group + ctx_.num_key_groups; ++kg) {
-      keys.clear();
-      append_declared_keys(kg, keys);
-      std::sort(keys.begin(), keys.end());
-      keys.erase(std::unique(keys.begin(), keys.end()), keys.end());
-      for (const std::string& key : keys) {
-        set_current_key(key, kg);
-        fn(key);
-      }
-    }
-    clear_current_key();
+    visit_keys([this](int kg, std::vector<std::string>& keys) { append_declared_keys(kg, keys); },
+               fn);
+  }
+  // The same for the keys with a live entry in the declared state `name` (none if `name` is not
+  // declared): a broadcast function's apply_to_keyed_state.
+  void for_each_key_of(const std::string& name,
+                       const std::function<void(const std::string& key)>& fn) {
+    auto it = tables_.find(name);
+    if (it == tables_.end()) return;
+    const StateTableBase* t = it->second;
+    visit_keys([t](int kg, std::vector<std::string>& keys) { t->append_keys(kg, keys); }, fn);
   }
 
  protected:
@@ -135,7 +138,26 @@ class SLUICE_EXPORT KeyedStateBackend {
   KeyContext ctx_;
 
  private:
+  // Calls fn(key) with the key current for every distinct key that append(kg, keys) lists, key
+  // group by key group; then clears the current key.
+  void visit_keys(const std::function<void(int kg, std::vector<std::string>& keys)>& append,
+                  const std::function<void(const std::string& key)>& fn) {
+    std::vector<std::string> keys;
+    for (int kg = ctx_.first_key_group; kg < ctx_.first_key_group + ctx_.num_key_groups; ++kg) {
+      keys.clear();
+      append(kg, keys);
+      std::sort(keys.begin(), keys.end());
+      keys.erase(std::unique(keys.begin(), keys.end()), keys.end());
+      for (const std::string& key : keys) {
+        set_current_key(key, kg);
+        fn(key);
+      }
+    }
+    clear_current_key();
+  }
+
   std::map<std::string, std::unique_ptr<StateBase>> states_;  // the typed states, by name
+  std::map<std::string, StateTableBase*> tables_;             // their tables, by name
   std::map<std::string, StateTableBase*> internal_;           // internal tables, by name
 };
 
@@ -164,28 +186,13 @@ class OperatorStateStore {
   template <class T>
   OperatorListState<T>& get_list_state(const ListStateDescriptor<T>& d,
                                        ListDistribution mode = ListDistribution::kSplit) {
-    if (d.ttl) {
-      throw std::invalid_argument("operator state '" + d.name + "' cannot have a time-to-live");
-    }
-    auto it = lists_.find(d.name);
-    if (it == lists_.end()) {
-      check_mode(d.name, mode);
-      modes_[d.name] = mode;
-      auto s = std::make_unique<OperatorListState<T>>();
-      auto p = pending_.find(d.name);
-      if (p != pending_.end()) {
-        restore_into(*s, d.name, p->second);
-        pending_.erase(p);
-      }
-      it = lists_.emplace(d.name, std::move(s)).first;
-    }
-    auto* s = dynamic_cast<OperatorListState<T>*>(it->second.get());
-    if (!s) {
-      throw std::invalid_argument("operator state '" + d.name +
-                                  "' was already declared with another type");
-    }
-    check_mode(d.name, mode);
-    return *s;
+    return get_state<OperatorListState<T>>(d, mode);
+  }
+  // The broadcast state named `d.name` (a map every subtask holds whole), stored as a broadcast
+  // list of key/value pairs; otherwise as get_list_state.
+  template <class K, class V>
+  BroadcastState<K, V>& get_broadcast_state(const MapStateDescriptor<K, V>& d) {
+    return get_state<BroadcastState<K, V>>(d, ListDistribution::kBroadcast);
   }
   size_t num_states() const { return lists_.size(); }
 
@@ -219,6 +226,33 @@ class OperatorStateStore {
   }
 
  private:
+  // The state named `d.name`, of kind S (an OperatorStateBase), as get_list_state describes.
+  template <class S, class D>
+  S& get_state(const D& d, ListDistribution mode) {
+    if (d.ttl) {
+      throw std::invalid_argument("operator state '" + d.name + "' cannot have a time-to-live");
+    }
+    auto it = lists_.find(d.name);
+    if (it == lists_.end()) {
+      check_mode(d.name, mode);
+      modes_[d.name] = mode;
+      auto s = std::make_unique<S>();
+      auto p = pending_.find(d.name);
+      if (p != pending_.end()) {
+        restore_into(*s, d.name, p->second);
+        pending_.erase(p);
+      }
+      it = lists_.emplace(d.name, std::move(s)).first;
+    }
+    auto* s = dynamic_cast<S*>(it->second.get());
+    if (!s) {
+      throw std::invalid_argument("operator state '" + d.name +
+                                  "' was already declared with another kind or type");
+    }
+    check_mode(d.name, mode);
+    return *s;
+  }
+
   // A declared list must keep the mode it was stored with: a restore has already handed it out.
   void check_mode(const std::string& name, ListDistribution mode) const {
     auto it = modes_.find(name);
@@ -241,5 +275,51 @@ class OperatorStateStore {
   std::map<std::string, std::unique_ptr<OperatorStateBase>> lists_;
   std::map<std::string, std::vector<std::string>> pending_;  // restored, not declared yet
   std::map<std::string, ListDistribution> modes_;
+};
+
+// One broadcast state a broadcast stream carries (DataStream::broadcast): its name, and how an
+// operator declares it in its operator state.
+struct BroadcastStateSpec {
+  std::string name;
+  std::function<OperatorStateBase&(OperatorStateStore&)> declare;
+};
+
+// The broadcast states of one broadcast function's operator: those its broadcast stream names,
+// declared (and filled from a restore) when the operator opens. Looked up by name on every
+// get_broadcast_state; a function has few.
+class BroadcastStates {
+ public:
+  explicit BroadcastStates(std::vector<BroadcastStateSpec> specs) : specs_(std::move(specs)) {}
+  // Declares every state in `store`. Throws as OperatorStateStore::get_broadcast_state does.
+  void declare(OperatorStateStore& store) {
+    states_.clear();
+    for (const BroadcastStateSpec& spec : specs_)
+      states_.push_back({spec.name, &spec.declare(store)});
+  }
+  // The state of descriptor `d`: std::invalid_argument if the broadcast stream does not name it
+  // or names it with other key and value types.
+  template <class K, class V>
+  BroadcastState<K, V>& get(const MapStateDescriptor<K, V>& d) const {
+    for (const Declared& s : states_) {
+      if (s.name != d.name) continue;
+      auto* typed = dynamic_cast<BroadcastState<K, V>*>(s.state);
+      if (!typed) {
+        throw std::invalid_argument("broadcast state '" + d.name +
+                                    "' was declared with other key and value types");
+      }
+      return *typed;
+    }
+    throw std::invalid_argument("broadcast state '" + d.name +
+                                "' is not one of this stream's: pass its descriptor to "
+                                "broadcast()");
+  }
+
+ private:
+  struct Declared {
+    std::string name;
+    OperatorStateBase* state;
+  };
+  std::vector<BroadcastStateSpec> specs_;
+  std::vector<Declared> states_;
 };
 }  // namespace sluice::internal
