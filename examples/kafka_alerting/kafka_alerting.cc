@@ -12,20 +12,117 @@
 // exactly-once file sink into --output (the same lines as examples/alerting), or one Kafka
 // record per line into --output-topic. --bounded: the job FINISHES at the offsets that were the
 // latest when it started.
+//
+// --rules-topic R: per-metric thresholds from a second topic, lines `metric,threshold`, that may
+// change while the job runs (a metric without a rule keeps --threshold). The rules are broadcast
+// state: every subtask of the alerting step holds them all, in its checkpoints, restored at any
+// parallelism.
 #include <sluice/connectors/files.h>
 #include <sluice/connectors/kafka.h>
 #include <sluice/sluice.h>
 
 #include <charconv>
 #include <chrono>
+#include <cstdlib>
 #include <stdexcept>
 #include <string>
+#include <string_view>
+#include <vector>
 
 #include "../alerting/alerting.h"
 
 namespace {
 
 namespace kafka = sluice::kafka;
+
+// A window's figures, before the threshold is applied.
+struct WindowStats {
+  int64_t end = 0;
+  std::string host_metric;
+  alerting::Stats stats;
+  SLUICE_FIELDS(end, host_metric, stats)
+};
+
+class ToWindowStats final : public sluice::ProcessWindowFunction<alerting::Stats, WindowStats,
+                                                                 std::string, sluice::TimeWindow> {
+ public:
+  void process(const std::string& host_metric, Context& ctx,
+               const std::vector<alerting::Stats>& stats,
+               sluice::Collector<WindowStats>& out) override {
+    for (const alerting::Stats& s : stats)
+      out.collect(WindowStats{ctx.window().end, host_metric, s});
+  }
+};
+
+// A rule `metric,threshold`; a malformed one is ignored.
+struct Rule {
+  std::string metric;
+  double threshold = 0;
+  bool valid = false;
+  SLUICE_FIELDS(metric, threshold, valid)
+};
+Rule ParseRule(std::string_view line) {
+  Rule r;
+  size_t comma = line.find(',');
+  if (comma == std::string_view::npos || comma == 0) return r;
+  r.metric = std::string(line.substr(0, comma));
+  std::string value(line.substr(comma + 1));
+  char* end = nullptr;
+  r.threshold = std::strtod(value.c_str(), &end);
+  r.valid = !value.empty() && end && *end == '\0';
+  return r;
+}
+
+const sluice::MapStateDescriptor<std::string, double> kRules("thresholds");
+
+// The lines of examples/alerting, with the threshold of each metric's rule.
+class ApplyThresholds final
+    : public sluice::BroadcastProcessFunction<WindowStats, Rule, std::string> {
+ public:
+  explicit ApplyThresholds(double fallback) : fallback_(fallback) {}
+  void process_element(const WindowStats& w, ReadOnlyContext& ctx,
+                       sluice::Collector<std::string>& out) override {
+    const alerting::Stats& s = w.stats;
+    double avg = s.sum / static_cast<double>(s.count);
+    std::string end = std::to_string(w.end);
+    out.collect(end + "," + w.host_metric + "," + alerting::FormatAverage(avg) + "," +
+                alerting::FormatNumber(s.max) + "," + std::to_string(s.count));
+    std::string metric = w.host_metric.substr(w.host_metric.find(',') + 1);
+    double threshold = ctx.get_broadcast_state(kRules).get(metric).value_or(fallback_);
+    if (avg > threshold) {
+      out.collect("ALERT," + end + "," + w.host_metric + "," + alerting::FormatAverage(avg));
+    }
+  }
+  void process_broadcast_element(const Rule& r, Context& ctx,
+                                 sluice::Collector<std::string>&) override {
+    if (r.valid) ctx.get_broadcast_state(kRules).put(r.metric, r.threshold);
+  }
+
+ private:
+  double fallback_;
+};
+
+// The alerting step with per-metric thresholds from the Kafka topic `rules_topic`.
+template <class Windows>
+sluice::DataStream<std::string> WithRules(sluice::StreamExecutionEnvironment& env, Windows& windows,
+                                          const std::string& servers,
+                                          const std::string& rules_topic, const std::string& group,
+                                          bool bounded, double threshold) {
+  auto source = kafka::KafkaSource<std::string>::builder()
+                    .set_bootstrap_servers(servers)
+                    .set_topics({rules_topic})
+                    .set_group_id(group + "-rules")
+                    .set_starting_offsets(kafka::OffsetsInitializer::earliest())
+                    .set_value_only_deserializer([](std::string_view v) { return std::string(v); });
+  if (bounded) source.set_bounded(kafka::OffsetsInitializer::latest());
+  auto rules = env.add_source(source.build(), "Kafka Rules")
+                   .map([](const std::string& line) { return ParseRule(line); })
+                   .name("Parse Rules")
+                   .broadcast(kRules);
+  return windows.aggregate(alerting::StatsAggregate(), ToWindowStats())
+      .connect(rules)
+      .process(ApplyThresholds(threshold), "Apply Thresholds");
+}
 
 kafka::OffsetsInitializer StartingOffsets(const std::string& mode) {
   if (mode == "earliest") return kafka::OffsetsInitializer::earliest();
@@ -92,9 +189,15 @@ SLUICE_JOB(env, args) {
   auto readings = env.from_source(builder.build(), strategy, "Kafka Readings")
                       .process(alerting::Parse(malformed, 0));
   readings.name("Parse");
-  auto alerts = readings.key_by(alerting::HostMetric)
-                    .window(sluice::TumblingEventTimeWindows::of(std::chrono::milliseconds(window)))
-                    .aggregate(alerting::StatsAggregate(), alerting::Report(threshold));
+  auto windows =
+      readings.key_by(alerting::HostMetric)
+          .window(sluice::TumblingEventTimeWindows::of(std::chrono::milliseconds(window)));
+  sluice::DataStream<std::string> alerts =
+      args.has("rules-topic")
+          ? WithRules(env, windows, servers, args.get("rules-topic"), group,
+                      args.get_bool("bounded", false), threshold)
+          : windows.aggregate(alerting::StatsAggregate(), alerting::Report(threshold));
+
   if (args.has("output")) {
     std::string output = args.get("output");
     alerts.sink_to(sluice::files::ExactlyOnceTextFileSink<std::string>(output));

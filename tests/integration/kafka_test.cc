@@ -8,6 +8,7 @@
 // batches, fencing) and the records a run without aborts writes.
 #include <gmock/gmock.h>
 
+#include <algorithm>
 #include <map>
 #include <set>
 #include <string>
@@ -239,6 +240,54 @@ TEST(KafkaSinkTest, ExactlyOnceCommitsTheRestoredBatchAfterAFailedCommit) {
   std::vector<std::string> lines;
   SLUICE_ASSIGN_OR_FAIL(lines, KcatConsume(kafka.bootstrap(), "out"));
   EXPECT_TRUE(CountsAreCorrect(lines, keys, per_key, true));
+}
+
+// kafka_alerting with --rules-topic: per-metric thresholds from a second topic, as broadcast
+// state. cpu averages 70 in each window: above the rule's 60, below the default threshold 90;
+// disk (no rule) averages 80, below 90. The readings go to one partition of two: the other is
+// idle (--idleness-ms), or it would hold event time back.
+TEST(KafkaAlertingTest, RulesFromASecondTopicSetTheThresholds) {
+  KafkaDev kafka;
+  SLUICE_ASSERT_OK(kafka.Start(1, {{"readings", 2}, {"rules", 1}}));
+  SLUICE_ASSERT_OK(KcatProduce(kafka.bootstrap(), "rules", {"cpu,60", "malformed"}));
+  TestCluster cluster(ClusterOptions{1, 4, {}});
+  SLUICE_ASSERT_OK(cluster.Start());
+  const std::string out = cluster.dir() + "/out";
+  std::string job;
+  SLUICE_ASSIGN_OR_FAIL(
+      job, cluster.SubmitDetached(
+               ExampleLibrary("kafka_alerting"),
+               {"-p", "2", "-D", "execution.checkpointing.interval=200ms"},
+               {"--bootstrap-servers", kafka.bootstrap(), "--topic", "readings", "--rules-topic",
+                "rules", "--threshold", "90", "--window-ms", "1000", "--out-of-orderness-ms", "0",
+                "--idleness-ms", "500", "--output", out}));
+  SLUICE_ASSERT_OK(cluster.WaitForAllTasksRunning(job, 30s).status());
+  // The rules are read long before the readings arrive.
+  std::this_thread::sleep_for(2s);
+  std::vector<std::string> readings;
+  for (int s = 0; s < 3; ++s) {
+    for (int i = 0; i < 4; ++i) {
+      int64_t ts = 1000 * s + 100 * i;
+      readings.push_back(absl::StrCat(ts, ",h1,cpu,", i % 2 == 0 ? 60 : 80));
+      readings.push_back(absl::StrCat(ts, ",h1,disk,", 80));
+    }
+  }
+  readings.push_back("5000,h1,cpu,0");  // moves event time past the three windows
+  SLUICE_ASSERT_OK(KcatProduce(kafka.bootstrap(), "readings", readings, 0));
+  auto alerts = [&] {
+    std::vector<std::string> a;
+    for (const std::string& line : AllLines(out)) {
+      if (line.rfind("ALERT,", 0) == 0) a.push_back(line);
+    }
+    std::sort(a.begin(), a.end());
+    return a;
+  };
+  EXPECT_TRUE(WaitUntil([&] { return alerts().size() >= 3; }, 30s))
+      << ::testing::PrintToString(alerts());
+  EXPECT_THAT(alerts(),
+              ::testing::ElementsAre("ALERT,1000,h1,cpu,70.000", "ALERT,2000,h1,cpu,70.000",
+                                     "ALERT,3000,h1,cpu,70.000"));
+  SLUICE_EXPECT_OK(cluster.client().Cancel(job));
 }
 
 // Bad input: each a clear error naming it, and the cluster keeps serving.
