@@ -10,6 +10,7 @@
 
 #include <algorithm>
 #include <map>
+#include <memory>
 #include <set>
 #include <string>
 #include <thread>
@@ -130,28 +131,50 @@ void RunWithKill(TestCluster& cluster, const std::vector<std::string>& run_flags
   EXPECT_GE(st.restarts(), 1);
 }
 
-class KafkaSourceKillTest : public ::testing::TestWithParam<std::vector<std::string>> {};
+// The count job's setting: `kKeys` keys of `kPerKey` records in a 3-partition topic `in`, an
+// output topic `out`, and a cluster of one-slot TaskManagers.
+class KafkaCountTest : public ::testing::Test {
+ protected:
+  static constexpr int kKeys = 12;
+  static constexpr int kPerKey = 250;
+  void StartAll(int task_managers) {
+    SLUICE_ASSERT_OK(kafka_.Start(1, {{"in", kPartitions}, {"out", 2}}));
+    SLUICE_ASSERT_OK(ProduceCounts(kafka_, "in", kKeys, kPerKey));
+    cluster_ = std::make_unique<TestCluster>(ClusterOptions{task_managers, 1, {}});
+    SLUICE_ASSERT_OK(cluster_->Start());
+  }
+  // The count job's arguments reading `in`, then `more`.
+  std::vector<std::string> JobArgs(std::vector<std::string> more) const {
+    std::vector<std::string> args = {"--bootstrap-servers", kafka_.bootstrap(), "--topic", "in"};
+    args.insert(args.end(), more.begin(), more.end());
+    return args;
+  }
+  // Every count of the output topic is there (once each with `exactly_once`).
+  void ExpectOutputTopicCorrect(bool exactly_once) {
+    std::vector<std::string> lines;
+    SLUICE_ASSIGN_OR_FAIL(lines, KcatConsume(kafka_.bootstrap(), "out"));
+    EXPECT_TRUE(CountsAreCorrect(lines, kKeys, kPerKey, exactly_once));
+  }
+  KafkaDev kafka_;
+  std::unique_ptr<TestCluster> cluster_;
+};
+
+class KafkaSourceKillTest : public KafkaCountTest,
+                            public ::testing::WithParamInterface<std::vector<std::string>> {};
 
 // Kafka in, the exactly-once file sink out: a TaskManager killed mid-run, every record counted
 // exactly once (the offsets restored with the state).
 TEST_P(KafkaSourceKillTest, ExactlyOnceAcrossATaskManagerKill) {
-  KafkaDev kafka;
-  SLUICE_ASSERT_OK(kafka.Start(1, {{"in", kPartitions}}));
-  const int keys = 12, per_key = 250;
-  SLUICE_ASSERT_OK(ProduceCounts(kafka, "in", keys, per_key));
-  TestCluster cluster(ClusterOptions{3, 1, {}});
-  SLUICE_ASSERT_OK(cluster.Start());
-  std::vector<std::string> flags = CheckpointedRun(cluster.dir());
+  StartAll(3);
+  std::vector<std::string> flags = CheckpointedRun(cluster_->dir());
   for (const std::string& d : GetParam()) {
     flags.push_back("-D");
     flags.push_back(d);
   }
-  const std::string out = cluster.dir() + "/out";
-  RunWithKill(cluster, flags,
-              {"--bootstrap-servers", kafka.bootstrap(), "--topic", "in", "--output", out,
-               "--throttle-us", "1000"});
-  EXPECT_TRUE(CountsAreCorrect(AllLines(out), keys, per_key, true));
-  EXPECT_TRUE(cluster.IsHealthy());
+  const std::string out = cluster_->dir() + "/out";
+  RunWithKill(*cluster_, flags, JobArgs({"--output", out, "--throttle-us", "1000"}));
+  EXPECT_TRUE(CountsAreCorrect(AllLines(out), kKeys, kPerKey, true));
+  EXPECT_TRUE(cluster_->IsHealthy());
 }
 
 INSTANTIATE_TEST_SUITE_P(Backends, KafkaSourceKillTest,
@@ -163,62 +186,44 @@ INSTANTIATE_TEST_SUITE_P(Backends, KafkaSourceKillTest,
 
 // The at-least-once sink loses nothing across a TaskManager kill: every count is in the output
 // topic, read back with kcat.
-TEST(KafkaSinkTest, AtLeastOnceLosesNothingAcrossATaskManagerKill) {
-  KafkaDev kafka;
-  SLUICE_ASSERT_OK(kafka.Start(1, {{"in", kPartitions}, {"out", 2}}));
-  const int keys = 12, per_key = 250;
-  SLUICE_ASSERT_OK(ProduceCounts(kafka, "in", keys, per_key));
-  TestCluster cluster(ClusterOptions{3, 1, {}});
-  SLUICE_ASSERT_OK(cluster.Start());
-  RunWithKill(cluster, CheckpointedRun(cluster.dir()),
-              {"--bootstrap-servers", kafka.bootstrap(), "--topic", "in", "--output-topic", "out",
-               "--delivery-guarantee", "at-least-once", "--throttle-us", "1000"});
-  std::vector<std::string> lines;
-  SLUICE_ASSIGN_OR_FAIL(lines, KcatConsume(kafka.bootstrap(), "out"));
-  EXPECT_TRUE(CountsAreCorrect(lines, keys, per_key, false));
+TEST_F(KafkaCountTest, AtLeastOnceSinkLosesNothingAcrossATaskManagerKill) {
+  StartAll(3);
+  RunWithKill(*cluster_, CheckpointedRun(cluster_->dir()),
+              JobArgs({"--output-topic", "out", "--delivery-guarantee", "at-least-once",
+                       "--throttle-us", "1000"}));
+  ExpectOutputTopicCorrect(false);
 }
 
 // Exactly once into Kafka: one transaction per checkpoint and subtask, committed when the
 // checkpoint completes; after a TaskManager kill the restored batches are committed once (their
 // markers say which are in Kafka already).
-TEST(KafkaSinkTest, ExactlyOnceAcrossATaskManagerKill) {
-  KafkaDev kafka;
-  SLUICE_ASSERT_OK(kafka.Start(1, {{"in", kPartitions}, {"out", 2}}));
-  const int keys = 12, per_key = 250;
-  SLUICE_ASSERT_OK(ProduceCounts(kafka, "in", keys, per_key));
-  TestCluster cluster(ClusterOptions{3, 1, {}});
-  SLUICE_ASSERT_OK(cluster.Start());
-  std::vector<std::string> flags = CheckpointedRun(cluster.dir());
+TEST_F(KafkaCountTest, ExactlyOnceSinkAcrossATaskManagerKill) {
+  StartAll(3);
+  std::vector<std::string> flags = CheckpointedRun(cluster_->dir());
   flags[3] = "execution.checkpointing.interval=1s";
-  RunWithKill(cluster, flags,
-              {"--bootstrap-servers", kafka.bootstrap(), "--topic", "in", "--output-topic", "out",
-               "--delivery-guarantee", "exactly-once", "--transactional-id-prefix", "count",
-               "--throttle-us", "2000"},
+  RunWithKill(*cluster_, flags,
+              JobArgs({"--output-topic", "out", "--delivery-guarantee", "exactly-once",
+                       "--transactional-id-prefix", "count", "--throttle-us", "2000"}),
               300ms);
-  std::vector<std::string> lines;
-  SLUICE_ASSIGN_OR_FAIL(lines, KcatConsume(kafka.bootstrap(), "out"));
-  EXPECT_TRUE(CountsAreCorrect(lines, keys, per_key, true));
+  ExpectOutputTopicCorrect(true);
 }
 
 // A failed commit fails the task; the restore takes the transactional id over and commits the
 // batch the restored checkpoint holds, once (its marker said it was not in Kafka yet). The error
 // is injected into AddOffsetsToTxn, which the sink sends before any record of the transaction,
 // so that the mock (which writes no abort markers) shows no record of the failed transaction.
-TEST(KafkaSinkTest, ExactlyOnceCommitsTheRestoredBatchAfterAFailedCommit) {
-  KafkaDev kafka;
-  SLUICE_ASSERT_OK(kafka.Start(1, {{"in", kPartitions}, {"out", 2}}));
-  const int keys = 12, per_key = 250;
-  SLUICE_ASSERT_OK(ProduceCounts(kafka, "in", keys, per_key));
-  TestCluster cluster(ClusterOptions{2, 1, {}});
-  SLUICE_ASSERT_OK(cluster.Start());
+TEST_F(KafkaCountTest, ExactlyOnceSinkCommitsTheRestoredBatchAfterAFailedCommit) {
+  StartAll(2);
+  TestCluster& cluster = *cluster_;
+  KafkaDev& kafka = kafka_;
   std::vector<std::string> flags = CheckpointedRun(cluster.dir());
   flags[3] = "execution.checkpointing.interval=500ms";
   std::string job;
   SLUICE_ASSIGN_OR_FAIL(
-      job, cluster.SubmitDetached(TestJobLibrary("kafka_count_job"), flags,
-                                  {"--bootstrap-servers", kafka.bootstrap(), "--topic", "in",
-                                   "--output-topic", "out", "--delivery-guarantee", "exactly-once",
-                                   "--transactional-id-prefix", "count", "--throttle-us", "2000"}));
+      job, cluster.SubmitDetached(
+               TestJobLibrary("kafka_count_job"), flags,
+               JobArgs({"--output-topic", "out", "--delivery-guarantee", "exactly-once",
+                        "--transactional-id-prefix", "count", "--throttle-us", "2000"})));
   proto::JobStatus st;
   SLUICE_ASSIGN_OR_FAIL(st, cluster.WaitUntilOrEnd(
                                 job,
@@ -237,9 +242,7 @@ TEST(KafkaSinkTest, ExactlyOnceCommitsTheRestoredBatchAfterAFailedCommit) {
   std::string logs;
   for (int i = 0; i < cluster.num_task_managers(); ++i) logs += cluster.TaskManagerLog(i);
   EXPECT_THAT(logs, ::testing::ContainsRegex("and [1-9][0-9]* were committed now"));
-  std::vector<std::string> lines;
-  SLUICE_ASSIGN_OR_FAIL(lines, KcatConsume(kafka.bootstrap(), "out"));
-  EXPECT_TRUE(CountsAreCorrect(lines, keys, per_key, true));
+  ExpectOutputTopicCorrect(true);
 }
 
 // kafka_alerting with --rules-topic: per-metric thresholds from a second topic, as broadcast
