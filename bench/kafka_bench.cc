@@ -563,6 +563,10 @@ class Bench {
   absl::Status Run() {
     producer_props_ = SplitProperties(o_.producer_props);
     consumer_props_ = SplitProperties(o_.consumer_props);
+    // The loop's consumer is set as the Kafka source sets its own (kafka_source.cc).
+    loop_consumer_props_ = {{"queued.min.messages", "1000000"}};
+    loop_consumer_props_.insert(loop_consumer_props_.end(), consumer_props_.begin(),
+                                consumer_props_.end());
     std::vector<std::string> topics = {"input", "produced"};
     if (o_.loop) topics.push_back("output-loop");
     for (const std::string& g : o_.guarantees) topics.push_back("output-" + g);
@@ -731,8 +735,8 @@ class Bench {
     ASSIGN_OR_RETURN(auto before, Offsets(admin_.get(), "output-loop", o_.partitions));
     CpuSnapshot c0 = CpuSnapshot::Take(Pids());
     auto t0 = Clock::now();
-    ASSIGN_OR_RETURN(auto c,
-                     AssignedConsumer::Open(servers_, "input", o_.partitions, consumer_props_));
+    ASSIGN_OR_RETURN(
+        auto c, AssignedConsumer::Open(servers_, "input", o_.partitions, loop_consumer_props_));
     ASSIGN_OR_RETURN(auto p, Producer::Open(servers_, "output-loop", producer_props_));
     absl::Status produced = absl::OkStatus();
     std::optional<Clock::time_point> first;
@@ -1057,7 +1061,7 @@ class Bench {
   std::unique_ptr<Daemon> kafka_;
   std::string servers_;
   Handle admin_;  // for offset queries
-  Props producer_props_, consumer_props_;
+  Props producer_props_, consumer_props_, loop_consumer_props_;
   std::unique_ptr<LocalCluster> cluster_;
   std::vector<JobLib> libs_;
   std::vector<std::string> order_;

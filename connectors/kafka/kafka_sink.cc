@@ -81,6 +81,11 @@ std::string ErrorText(rd_kafka_error_t* e) {
 struct RecordProducer::State {
   KafkaSinkConfig config;
   KafkaHandle rk;
+  // Handles of the topics produced to, by name (destroyed before rk, declared after it), and
+  // the last one used. Producing by handle spares librdkafka a look-up of the name under its
+  // client-wide lock, and this a copy of the name, for every record.
+  std::map<std::string, TopicHandle, std::less<>> topics;
+  const std::pair<const std::string, TopicHandle>* last_topic = nullptr;
   int subtask = 0;
   uint64_t sent = 0;
   // The first failed delivery, reported by librdkafka's callback on this thread.
@@ -101,18 +106,42 @@ struct RecordProducer::State {
     if (!delivery_error.empty()) throw std::runtime_error(delivery_error);
   }
 
+  rd_kafka_topic_t* topic_handle(std::string_view topic) {
+    if (last_topic && last_topic->first == topic) return last_topic->second.get();
+    auto it = topics.find(topic);
+    if (it == topics.end()) {
+      std::string name(topic);
+      TopicHandle t(rd_kafka_topic_new(rk.get(), name.c_str(), nullptr));
+      if (!t) {
+        throw std::runtime_error("producing to Kafka topic '" + name +
+                                 "': " + rd_kafka_err2str(rd_kafka_last_error()));
+      }
+      it = topics.emplace(std::move(name), std::move(t)).first;
+    }
+    last_topic = &*it;
+    return it->second.get();
+  }
+
+  // The producer and the topic handles, in that order.
+  void destroy() {
+    last_topic = nullptr;
+    topics.clear();
+    rk.reset();
+  }
+
   // Produces one record, waiting while librdkafka's queue is full.
   void produce(std::string_view topic, const std::string_view* key, std::string_view value) {
+    rd_kafka_topic_t* rkt = topic_handle(topic);
     for (;;) {
-      std::string t(topic);  // rd_kafka_producev copies the name; topics are short
       rd_kafka_resp_err_t err = rd_kafka_producev(
-          rk.get(), RD_KAFKA_V_TOPIC(t.c_str()), RD_KAFKA_V_MSGFLAGS(RD_KAFKA_MSG_F_COPY),
+          rk.get(), RD_KAFKA_V_RKT(rkt), RD_KAFKA_V_MSGFLAGS(RD_KAFKA_MSG_F_COPY),
           RD_KAFKA_V_VALUE(const_cast<char*>(value.data()), value.size()),
           RD_KAFKA_V_KEY(key ? const_cast<char*>(key->data()) : nullptr, key ? key->size() : 0),
           RD_KAFKA_V_END);
       if (err == RD_KAFKA_RESP_ERR_NO_ERROR) break;
       if (err != RD_KAFKA_RESP_ERR__QUEUE_FULL) {
-        throw std::runtime_error("producing to Kafka topic '" + t + "': " + rd_kafka_err2str(err));
+        throw std::runtime_error("producing to Kafka topic '" + std::string(topic) +
+                                 "': " + rd_kafka_err2str(err));
       }
       rd_kafka_poll(rk.get(), 10);  // deliveries free room
       check_delivery();
@@ -230,7 +259,7 @@ RecordProducer::RecordProducer(KafkaSinkConfig config) : s_(std::make_unique<Sta
 }
 
 RecordProducer::~RecordProducer() {
-  if (s_ && s_->rk) s_->rk.reset();
+  if (s_) s_->destroy();
 }
 
 void RecordProducer::open(int subtask, const std::vector<std::string>& restored_batches) {
@@ -350,7 +379,7 @@ void RecordProducer::close() {
   if (s.config.guarantee != DeliveryGuarantee::kExactlyOnce) s.flush();
   for (auto& [_, c] : s.marker_clients) rd_kafka_consumer_close(c.get());
   s.marker_clients.clear();
-  s.rk.reset();
+  s.destroy();
 }
 
 }  // namespace internal
