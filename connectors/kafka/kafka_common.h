@@ -12,6 +12,7 @@ namespace sluice::kafka::internal {
 struct RdKafkaDeleter {
   void operator()(rd_kafka_t* rk) const { rd_kafka_destroy(rk); }
   void operator()(rd_kafka_conf_t* c) const { rd_kafka_conf_destroy(c); }
+  void operator()(rd_kafka_topic_t* t) const { rd_kafka_topic_destroy(t); }
   void operator()(rd_kafka_topic_partition_list_t* l) const {
     rd_kafka_topic_partition_list_destroy(l);
   }
@@ -21,6 +22,7 @@ struct RdKafkaDeleter {
   }
 };
 using KafkaHandle = std::unique_ptr<rd_kafka_t, RdKafkaDeleter>;
+using TopicHandle = std::unique_ptr<rd_kafka_topic_t, RdKafkaDeleter>;
 using PartitionList = std::unique_ptr<rd_kafka_topic_partition_list_t, RdKafkaDeleter>;
 using KafkaError = std::unique_ptr<rd_kafka_error_t, RdKafkaDeleter>;
 

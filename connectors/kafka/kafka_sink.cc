@@ -102,6 +102,33 @@ struct RecordProducer::State {
   struct Producer {
     KafkaHandle rk;
     int origin = 0;
+    // Handles of the topics produced to, by name (destroyed before rk, declared after it), and
+    // the last one used. Producing by handle spares librdkafka a look-up of the name under its
+    // client-wide lock, and this a copy of the name, for every record.
+    std::map<std::string, TopicHandle, std::less<>> topics;
+    const std::pair<const std::string, TopicHandle>* last_topic = nullptr;
+
+    rd_kafka_topic_t* topic_handle(std::string_view topic) {
+      if (last_topic && last_topic->first == topic) return last_topic->second.get();
+      auto it = topics.find(topic);
+      if (it == topics.end()) {
+        std::string name(topic);
+        TopicHandle t(rd_kafka_topic_new(rk.get(), name.c_str(), nullptr));
+        if (!t) {
+          throw std::runtime_error("producing to Kafka topic '" + name +
+                                   "': " + rd_kafka_err2str(rd_kafka_last_error()));
+        }
+        it = topics.emplace(std::move(name), std::move(t)).first;
+      }
+      last_topic = &*it;
+      return it->second.get();
+    }
+    // The topic handles, then the producer.
+    void destroy() {
+      last_topic = nullptr;
+      topics.clear();
+      rk.reset();
+    }
   };
 
   KafkaSinkConfig config;
@@ -158,18 +185,20 @@ struct RecordProducer::State {
   }
 
   // Produces one record, waiting while librdkafka's queue is full.
-  void produce(rd_kafka_t* rk, std::string_view topic, const std::string_view* key,
+  void produce(Producer& p, std::string_view topic, const std::string_view* key,
                std::string_view value) {
+    rd_kafka_t* rk = p.rk.get();
+    rd_kafka_topic_t* rkt = p.topic_handle(topic);
     for (;;) {
-      std::string t(topic);  // rd_kafka_producev copies the name; topics are short
       rd_kafka_resp_err_t err = rd_kafka_producev(
-          rk, RD_KAFKA_V_TOPIC(t.c_str()), RD_KAFKA_V_MSGFLAGS(RD_KAFKA_MSG_F_COPY),
+          rk, RD_KAFKA_V_RKT(rkt), RD_KAFKA_V_MSGFLAGS(RD_KAFKA_MSG_F_COPY),
           RD_KAFKA_V_VALUE(const_cast<char*>(value.data()), value.size()),
           RD_KAFKA_V_KEY(key ? const_cast<char*>(key->data()) : nullptr, key ? key->size() : 0),
           RD_KAFKA_V_END);
       if (err == RD_KAFKA_RESP_ERR_NO_ERROR) break;
       if (err != RD_KAFKA_RESP_ERR__QUEUE_FULL) {
-        throw std::runtime_error("producing to Kafka topic '" + t + "': " + rd_kafka_err2str(err));
+        throw std::runtime_error("producing to Kafka topic '" + std::string(topic) +
+                                 "': " + rd_kafka_err2str(err));
       }
       rd_kafka_poll(rk, 10);  // deliveries free room
       check_delivery();
@@ -262,7 +291,7 @@ struct RecordProducer::State {
         std::string_view key = kl >= 0 ? GetBytes(batch, static_cast<size_t>(kl), "a key") : "";
         uint32_t vl = Get<uint32_t>(batch, "a value");
         std::string_view value = GetBytes(batch, vl, "a value");
-        produce(rk, topic, kl >= 0 ? &key : nullptr, value);
+        produce(p, topic, kl >= 0 ? &key : nullptr, value);
       }
       e.reset(rd_kafka_commit_transaction(rk, static_cast<int>(config.request_timeout_ms)));
       if (e) throw std::runtime_error("committing: " + ErrorText(e.get()));
@@ -362,7 +391,7 @@ void RecordProducer::send(std::string_view topic, const std::string_view* key,
   State& s = *s_;
   if (!s.exactly_once()) {
     s.check_delivery();
-    s.produce(s.main.rk.get(), topic, key, value);
+    s.produce(s.main, topic, key, value);
     return;
   }
   if (s.staged.empty()) {
@@ -420,7 +449,7 @@ void RecordProducer::close() {
   if (!s.exactly_once()) s.flush();
   for (auto& [_, c] : s.marker_clients) rd_kafka_consumer_close(c.get());
   s.marker_clients.clear();
-  s.main.rk.reset();
+  s.main.destroy();
 }
 
 }  // namespace internal

@@ -376,6 +376,13 @@ void PartitionReader::open(int subtask, int parallelism, const std::vector<std::
   props["enable.partition.eof"] = s.config.stopping ? "true" : "false";
   // A position that retention has removed resumes at the earliest record kept, not at the end.
   props["auto.offset.reset"] = "earliest";
+  // librdkafka 2.0 stops fetching a partition while the consumer queue holds queued.min.messages
+  // records (default 100,000; the partitions of a queue count together) and decides again only
+  // when its broker thread next wakes, up to a second later: a chain that takes more than 100,000
+  // records a second waited for most of each second (bench/kafka_bench.cc: 383 k records/s through
+  // a job that does 1 M per CPU-second, 633 k with this). The queue stays bounded by
+  // queued.max.messages.kbytes (64 MiB), librdkafka's bound for larger records anyway.
+  props["queued.min.messages"] = "1000000";
   std::string client_prefix = "sluice-kafka-source";
   for (const auto& [k, v] : s.config.properties) {
     if (k == kDiscoveryInterval) {
