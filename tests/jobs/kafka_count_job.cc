@@ -3,7 +3,8 @@
 // exactly-once file sink at --output or into the Kafka topic --output-topic with
 // --delivery-guarantee. --throttle-us N sleeps N µs per record (to kill TaskManagers mid-run).
 // --topic-pattern R reads the topics matching R instead; --fail-on V makes the deserializer
-// reject records whose value is V.
+// reject records whose value is V. --consumer-properties k=v,k=v passes librdkafka consumer
+// properties to the source (e.g. small fetches, so that a broker outage stalls reading).
 #include <sluice/connectors/files.h>
 #include <sluice/connectors/kafka.h>
 #include <sluice/sluice.h>
@@ -56,6 +57,18 @@ SLUICE_JOB(env, args) {
   }
   if (args.has("discovery-interval-ms")) {
     source.set_property("partition.discovery.interval.ms", args.get("discovery-interval-ms"));
+  }
+  std::string props = args.get("consumer-properties", "");
+  for (size_t at = 0; at < props.size();) {
+    size_t end = props.find(',', at);
+    if (end == std::string::npos) end = props.size();
+    std::string kv = props.substr(at, end - at);
+    size_t eq = kv.find('=');
+    if (eq == std::string::npos || eq == 0) {
+      throw std::invalid_argument("--consumer-properties: '" + kv + "' is not key=value");
+    }
+    source.set_property(kv.substr(0, eq), kv.substr(eq + 1));
+    at = end + 1;
   }
   std::string start = args.get("starting-offsets", "earliest");
   if (start == "latest") {
