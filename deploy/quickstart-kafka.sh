@@ -65,8 +65,10 @@ command -v kcat >/dev/null || die "kcat is not installed: run deploy/install-dep
 
 step "Starting a mock Kafka cluster (sluice-kafka-dev) with the topics readings (2 partitions) and alerts"
 mkdir -p "$KAFKA_DIR"
-if [ -f "$KAFKA_DIR/pid" ] && kill -0 "$(cat "$KAFKA_DIR/pid")" 2>/dev/null; then
-  kill "$(cat "$KAFKA_DIR/pid")" 2>/dev/null || true  # an earlier run's: start afresh
+# An earlier run's mock, when its pid still runs sluice-kafka-dev: start afresh.
+OLD_PID=$(cat "$KAFKA_DIR/pid" 2>/dev/null || true)
+if [ -n "$OLD_PID" ] && sluice_pid_is_daemon "$OLD_PID" kafka-dev; then
+  kill "$OLD_PID" 2>/dev/null || true
   sleep 1
 fi
 rm -f "$KAFKA_DIR/bootstrap"

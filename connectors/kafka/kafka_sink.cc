@@ -2,9 +2,10 @@
 //
 // Exactly once keeps union operator state, every subtask's elements reaching every subtask of a
 // restore (integers little-endian):
-//   origin: 'O', int32 subtask, uint64 token: a subtask of the job (an "origin") and the token of
-//           its lineage, which its commit markers carry (a marker of another run, or of a run
-//           restored from an older checkpoint than it was written by, is not taken for ours);
+//   origin: 'O', int32 subtask, uint64 token, int64 checkpoint id: a subtask of the job (an
+//           "origin"), the token of its lineage, which its commit markers carry (a marker of
+//           another run is not taken for ours), and the checkpoint the state belongs to (after a
+//           restore of an older checkpoint of the lineage, the marker is set back to it).
 //   batch:  'B', int64 checkpoint id, int32 origin, then per record: uint32 topic length, topic,
 //           int32 key length (-1: no key), key, uint32 value length, value.
 // A restore hands origin o to subtask o % parallelism, which fences o's transactional id and
@@ -337,7 +338,11 @@ void RecordProducer::open(int subtask, int parallelism, const std::vector<std::s
   }
   // The origins of the restored state this subtask takes over, with their lineage tokens and
   // batches, oldest first.
-  std::map<int32_t, uint64_t> tokens;
+  struct Origin {
+    uint64_t token = 0;
+    int64_t checkpoint = 0;
+  };
+  std::map<int32_t, Origin> origins;
   std::map<int32_t, std::map<int64_t, std::string_view>> batches;
   for (const std::string& element : restored) {
     std::string_view v = element;
@@ -345,7 +350,8 @@ void RecordProducer::open(int subtask, int parallelism, const std::vector<std::s
     if (kind == 'O') {
       int32_t origin = Get<int32_t>(v, "an origin");
       uint64_t token = Get<uint64_t>(v, "an origin");
-      if (origin % parallelism == subtask) tokens[origin] = token;
+      int64_t checkpoint = Get<int64_t>(v, "an origin");
+      if (origin % parallelism == subtask) origins[origin] = {token, checkpoint};
     } else if (kind == 'B') {
       std::string_view b = element;
       int64_t id = Get<int64_t>(v, "its header");
@@ -356,15 +362,16 @@ void RecordProducer::open(int subtask, int parallelism, const std::vector<std::s
     }
   }
   // This subtask's own lineage goes on where its origin left off, or starts.
-  auto own = tokens.find(subtask);
-  if (own != tokens.end()) {
-    s.token = own->second;
+  auto own = origins.find(subtask);
+  if (own != origins.end()) {
+    s.token = own->second.token;
   } else {
     std::random_device rd;
     s.token = (static_cast<uint64_t>(rd()) << 32) ^ rd();
   }
   s.main = s.new_producer(subtask);
-  for (const auto& [origin, token] : tokens) {
+  for (const auto& [origin, o] : origins) {
+    const uint64_t token = o.token;
     State::Producer other;
     State::Producer& p = origin == subtask ? s.main : (other = s.new_producer(origin));
     const int64_t marker = s.committed_marker(origin, token);
@@ -376,6 +383,16 @@ void RecordProducer::open(int subtask, int parallelism, const std::vector<std::s
       }
       s.commit_batch(p, bytes, token);
       ++committed;
+    }
+    // A marker beyond the restored checkpoint: this lineage ran on past it before (a restore of
+    // an older retained checkpoint). The checkpoints after it are numbered again from it, so the
+    // marker goes back to it, lest their batches be taken for committed ones.
+    if (marker > o.checkpoint) {
+      std::string empty;
+      Put<char>(empty, 'B');
+      Put<int64_t>(empty, o.checkpoint);
+      Put<int32_t>(empty, origin);
+      s.commit_batch(p, empty, token);
     }
     std::fprintf(stderr,
                  "Kafka sink subtask %d: origin %d (transactional id '%s') taken over; of its %zu "
@@ -429,6 +446,7 @@ std::vector<std::string> RecordProducer::snapshot(int64_t id) {
   Put<char>(origin, 'O');
   Put<int32_t>(origin, s.subtask);
   Put<uint64_t>(origin, s.token);
+  Put<int64_t>(origin, id);
   out.push_back(std::move(origin));
   for (const auto& [_, b] : s.sealed) out.push_back(b);
   return out;

@@ -115,6 +115,10 @@ struct PartitionReader::State {
     int64_t position = 0;  // the next offset to emit
     int64_t stop = -1;     // bounded mode: the offset to end before; -1 unbounded
     bool paused = false;
+    // Bounded mode: the partition was seen to hold nothing more before `stop` from here on (an
+    // end-of-partition event, or a record at or past the stop). Applied at the next poll(),
+    // once every record of the batch before it has been emitted.
+    int64_t end_seen = -1;
   };
 
   KafkaSourceConfig config;
@@ -316,12 +320,20 @@ struct PartitionReader::State {
     rd_kafka_pause_partitions(rk.get(), l.get());
     sp.paused = true;
   }
-  // Bounded mode: the partition has nothing before its stopping offset left at `offset`.
-  void reach_stop_at(size_t split, int64_t offset) {
+  // Bounded mode: partition `split` holds nothing before its stopping offset from `offset` on.
+  void note_end(size_t split, int64_t offset) {
     Split& sp = splits[split];
-    if (sp.stop < 0 || offset < sp.stop || sp.position >= sp.stop) return;
-    sp.position = sp.stop;
-    pause(sp);
+    if (sp.stop >= 0 && offset >= sp.stop) sp.end_seen = std::max(sp.end_seen, offset);
+  }
+  // Applies what note_end() saw, once the records before it are emitted: the partition is done.
+  void apply_ends() {
+    for (Split& sp : splits) {
+      if (sp.end_seen < 0) continue;
+      sp.end_seen = -1;
+      if (sp.position >= sp.stop) continue;
+      sp.position = sp.stop;
+      pause(sp);
+    }
   }
 
   int split_of(const rd_kafka_message_t* m) {
@@ -412,6 +424,7 @@ size_t PartitionReader::poll(int timeout_ms) {
   State& s = *s_;
   s.release_batch();
   splits_of_batch_.clear();
+  s.apply_ends();
   if (s.splits.empty() || finished()) {
     // Nothing assigned: wait as a fetch would, so the caller's loop does not spin.
     std::this_thread::sleep_for(std::chrono::milliseconds(timeout_ms));
@@ -433,7 +446,7 @@ size_t PartitionReader::poll(int timeout_ms) {
       // Bounded mode: at the end of a partition whose stopping offset is reached (the offsets
       // before it may hold no record), the partition is done.
       int split = s.split_of(m);
-      if (split >= 0) s.reach_stop_at(static_cast<size_t>(split), m->offset);
+      if (split >= 0) s.note_end(static_cast<size_t>(split), m->offset);
       rd_kafka_message_destroy(m);
       continue;
     }
@@ -455,8 +468,9 @@ size_t PartitionReader::poll(int timeout_ms) {
     // Not from a partition this subtask reads, from before its position (a fetch that raced an
     // assignment), or at or past its stopping offset: not emitted.
     if (!sp || m->offset < sp->position || (sp->stop >= 0 && m->offset >= sp->stop)) {
-      if (sp && sp->stop >= 0 && m->offset >= sp->stop)
-        s.reach_stop_at(static_cast<size_t>(split), m->offset);
+      if (sp && sp->stop >= 0 && m->offset >= sp->stop) {
+        s.note_end(static_cast<size_t>(split), m->offset);
+      }
       rd_kafka_message_destroy(m);
       continue;
     }

@@ -49,7 +49,7 @@ absl::Status ProduceCounts(const KafkaDev& kafka, const std::string& topic, int 
 // Lines `key,count`: with exactly_once, each key's counts are exactly 1..per_key once each;
 // otherwise every count 1..per_key is there at least once.
 ::testing::AssertionResult CountsAreCorrect(const std::vector<std::string>& lines, int keys,
-                                            int per_key, bool exactly_once) {
+                                            int per_key, bool exactly_once, size_t copies = 1) {
   std::map<std::string, std::multiset<int64_t>> seen;
   for (const std::string& line : lines) {
     std::vector<std::string> f = absl::StrSplit(line, ',');
@@ -66,7 +66,7 @@ absl::Status ProduceCounts(const KafkaDev& kafka, const std::string& topic, int 
     for (int64_t n = 1; n <= per_key; ++n) {
       size_t c = counts.count(n);
       if (c == 0) return ::testing::AssertionFailure() << key << ": count " << n << " missing";
-      if (exactly_once && c != 1) {
+      if (exactly_once && c != copies) {
         return ::testing::AssertionFailure() << key << ": count " << n << " " << c << " times";
       }
     }
@@ -212,18 +212,15 @@ TEST_F(KafkaCountTest, ExactlyOnceSinkAcrossATaskManagerKill) {
 // batch the restored checkpoint holds, once (its marker said it was not in Kafka yet). The error
 // is injected into AddOffsetsToTxn, which the sink sends before any record of the transaction,
 // so that the mock (which writes no abort markers) shows no record of the failed transaction.
-TEST_F(KafkaCountTest, ExactlyOnceSinkCommitsTheRestoredBatchAfterAFailedCommit) {
-  StartAll(2);
-  TestCluster& cluster = *cluster_;
-  KafkaDev& kafka = kafka_;
+// Runs the count job exactly once into `out` (prefix "count") and injects a failed commit after
+// its first checkpoint; the job must finish after a restart whose restore committed a batch.
+void RunWithAFailedCommit(TestCluster& cluster, KafkaDev& kafka,
+                          const std::vector<std::string>& job_args) {
   std::vector<std::string> flags = CheckpointedRun(cluster.dir());
   flags[3] = "execution.checkpointing.interval=500ms";
   std::string job;
-  SLUICE_ASSIGN_OR_FAIL(
-      job, cluster.SubmitDetached(
-               TestJobLibrary("kafka_count_job"), flags,
-               JobArgs({"--output-topic", "out", "--delivery-guarantee", "exactly-once",
-                        "--transactional-id-prefix", "count", "--throttle-us", "2000"})));
+  SLUICE_ASSIGN_OR_FAIL(job,
+                        cluster.SubmitDetached(TestJobLibrary("kafka_count_job"), flags, job_args));
   proto::JobStatus st;
   SLUICE_ASSIGN_OR_FAIL(st, cluster.WaitUntilOrEnd(
                                 job,
@@ -242,7 +239,42 @@ TEST_F(KafkaCountTest, ExactlyOnceSinkCommitsTheRestoredBatchAfterAFailedCommit)
   std::string logs;
   for (int i = 0; i < cluster.num_task_managers(); ++i) logs += cluster.TaskManagerLog(i);
   EXPECT_THAT(logs, ::testing::ContainsRegex("and [1-9][0-9]* were committed now"));
+}
+
+// A failed commit fails the task; the restore takes the transactional id over and commits the
+// batch the restored checkpoint holds, once (its marker said it was not in Kafka yet). The error
+// is injected into AddOffsetsToTxn, which the sink sends before any record of the transaction,
+// so that the mock (which writes no abort markers) shows no record of the failed transaction.
+TEST_F(KafkaCountTest, ExactlyOnceSinkCommitsTheRestoredBatchAfterAFailedCommit) {
+  StartAll(2);
+  RunWithAFailedCommit(*cluster_, kafka_,
+                       JobArgs({"--output-topic", "out", "--delivery-guarantee", "exactly-once",
+                                "--transactional-id-prefix", "count", "--throttle-us", "2000"}));
   ExpectOutputTopicCorrect(true);
+}
+
+// A second, fresh run with the same prefix into the same topic: the first run's markers (higher
+// checkpoint ids) carry another lineage token, so the second run's restored batch is committed,
+// not taken for one already in Kafka. Every count is in the topic twice, once per run.
+TEST_F(KafkaCountTest, ExactlyOnceSinkSecondRunWithTheSamePrefixIsNotMistakenForTheFirst) {
+  StartAll(2);
+  const std::vector<std::string> args =
+      JobArgs({"--output-topic", "out", "--delivery-guarantee", "exactly-once",
+               "--transactional-id-prefix", "count", "--throttle-us", "2000"});
+  std::vector<std::string> run = {"run",
+                                  "-p",
+                                  "2",
+                                  "-D",
+                                  "execution.checkpointing.interval=200ms",
+                                  TestJobLibrary("kafka_count_job"),
+                                  "--"};
+  run.insert(run.end(), args.begin(), args.end());
+  CommandResult r = cluster_->Cli(run, std::chrono::seconds(120));
+  ASSERT_EQ(r.exit_code, 0) << r.Describe();
+  RunWithAFailedCommit(*cluster_, kafka_, args);
+  std::vector<std::string> lines;
+  SLUICE_ASSIGN_OR_FAIL(lines, KcatConsume(kafka_.bootstrap(), "out"));
+  EXPECT_TRUE(CountsAreCorrect(lines, kKeys, kPerKey, true, 2));
 }
 
 // kafka_alerting with --rules-topic: per-metric thresholds from a second topic, as broadcast
