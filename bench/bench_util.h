@@ -262,12 +262,15 @@ inline std::map<std::string, int64_t> ProcStatus(pid_t pid) {
   return out;
 }
 
-// CPU seconds (user + system) a process has consumed, from /proc/<pid>/stat; 0 if unreadable.
-inline double ProcessCpuSeconds(pid_t pid) {
-  std::ifstream f(absl::StrCat("/proc/", pid, "/stat"));
-  std::string stat((std::istreambuf_iterator<char>(f)), std::istreambuf_iterator<char>());
-  auto close_paren = stat.rfind(')');  // the command name may hold spaces
-  if (close_paren == std::string::npos) return 0;
+// The CPU seconds (user + system) of a /proc/<pid>/stat or /proc/<pid>/task/<tid>/stat line;
+// `name` (if given) gets the command name. 0 for a line that does not parse.
+inline double StatCpuSeconds(const std::string& stat, std::string* name = nullptr) {
+  auto open_paren = stat.find('('), close_paren = stat.rfind(')');  // the name may hold spaces
+  if (open_paren == std::string::npos || close_paren == std::string::npos ||
+      close_paren + 2 > stat.size()) {
+    return 0;
+  }
+  if (name) *name = stat.substr(open_paren + 1, close_paren - open_paren - 1);
   std::istringstream in(stat.substr(close_paren + 2));
   std::string field;
   unsigned long long utime = 0, stime = 0;
@@ -277,6 +280,26 @@ inline double ProcessCpuSeconds(pid_t pid) {
     if (i == 15) stime = std::stoull(field);
   }
   return static_cast<double>(utime + stime) / static_cast<double>(::sysconf(_SC_CLK_TCK));
+}
+
+// CPU seconds (user + system) a process has consumed, from /proc/<pid>/stat; 0 if unreadable.
+inline double ProcessCpuSeconds(pid_t pid) {
+  std::ifstream f(absl::StrCat("/proc/", pid, "/stat"));
+  return StatCpuSeconds(
+      std::string((std::istreambuf_iterator<char>(f)), std::istreambuf_iterator<char>()));
+}
+
+// True when something accepts TCP connections on 127.0.0.1:`port`.
+inline bool PortAccepts(int port) {
+  int fd = ::socket(AF_INET, SOCK_STREAM, 0);
+  if (fd < 0) return false;
+  sockaddr_in a{};
+  a.sin_family = AF_INET;
+  a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+  a.sin_port = htons(static_cast<uint16_t>(port));
+  bool ok = ::connect(fd, reinterpret_cast<sockaddr*>(&a), sizeof a) == 0;
+  ::close(fd);
+  return ok;
 }
 
 // CPU seconds all processes of the machine have consumed so far (user, nice, system, irq,

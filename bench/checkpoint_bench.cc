@@ -49,18 +49,6 @@ constexpr double kQuietCores = 0.25;
 // ---------------------------------------------------------------------------------------------
 // The daemons.
 
-bool Accepts(int port) {
-  int fd = ::socket(AF_INET, SOCK_STREAM, 0);
-  if (fd < 0) return false;
-  sockaddr_in a{};
-  a.sin_family = AF_INET;
-  a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-  a.sin_port = htons(static_cast<uint16_t>(port));
-  bool ok = ::connect(fd, reinterpret_cast<sockaddr*>(&a), sizeof a) == 0;
-  ::close(fd);
-  return ok;
-}
-
 // A JobManager and TaskManagers of one slot each on 127.0.0.1, in the folder `dir`.
 class ProcessCluster {
  public:
@@ -172,10 +160,10 @@ class ProcessCluster {
           jm_, Daemon::Spawn(o_.bin_dir + "/sluice-jobmanager", args, dir_ + "/jobmanager.log"));
       // Plain TCP connects first: a gRPC channel that failed to connect backs off for seconds.
       auto t0 = Clock::now();
-      while (jm_->Alive() && !Accepts(jm_port_) && SecondsSince(t0) < 20) {
+      while (jm_->Alive() && !PortAccepts(jm_port_) && SecondsSince(t0) < 20) {
         std::this_thread::sleep_for(10ms);
       }
-      if (jm_->Alive() && Accepts(jm_port_)) {
+      if (jm_->Alive() && PortAccepts(jm_port_)) {
         client_ = std::make_unique<JobClient>(absl::StrCat("127.0.0.1:", jm_port_), 10s);
         if (client_->Overview().ok()) return absl::OkStatus();
       }

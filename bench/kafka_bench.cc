@@ -183,22 +183,13 @@ std::map<pid_t, ThreadCpu> ReadThreads(pid_t pid) {
   const std::string dir = absl::StrCat("/proc/", pid, "/task");
   DIR* d = ::opendir(dir.c_str());
   if (!d) return out;
-  static const double kTick = static_cast<double>(::sysconf(_SC_CLK_TCK));
   while (dirent* e = ::readdir(d)) {
     if (e->d_name[0] < '0' || e->d_name[0] > '9') continue;
     std::ifstream f(dir + "/" + e->d_name + "/stat");
     std::string stat((std::istreambuf_iterator<char>(f)), std::istreambuf_iterator<char>());
-    auto open = stat.find('('), close = stat.rfind(')');
-    if (open == std::string::npos || close == std::string::npos) continue;
-    std::istringstream in(stat.substr(close + 2));
-    std::string field;
-    unsigned long long utime = 0, stime = 0;
-    for (int i = 3; i <= 15 && in >> field; ++i) {
-      if (i == 14) utime = std::stoull(field);
-      if (i == 15) stime = std::stoull(field);
-    }
-    out[std::atoi(e->d_name)] = {stat.substr(open + 1, close - open - 1),
-                                 static_cast<double>(utime + stime) / kTick};
+    ThreadCpu t;
+    t.cpu = StatCpuSeconds(stat, &t.name);
+    if (!t.name.empty()) out[std::atoi(e->d_name)] = std::move(t);
   }
   ::closedir(d);
   return out;
@@ -409,18 +400,6 @@ absl::StatusOr<std::vector<std::pair<int64_t, int64_t>>> Offsets(rd_kafka_t* rk,
 // ---------------------------------------------------------------------------------------------
 // The processes: sluice-kafka-dev, a JobManager and a TaskManager.
 
-bool Accepts(int port) {
-  int fd = ::socket(AF_INET, SOCK_STREAM, 0);
-  if (fd < 0) return false;
-  sockaddr_in a{};
-  a.sin_family = AF_INET;
-  a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-  a.sin_port = htons(static_cast<uint16_t>(port));
-  bool ok = ::connect(fd, reinterpret_cast<sockaddr*>(&a), sizeof a) == 0;
-  ::close(fd);
-  return ok;
-}
-
 // Starts sluice-kafka-dev with `topics` (name:partitions) and returns it with its bootstrap list,
 // the first line of its standard output.
 absl::StatusOr<std::pair<std::unique_ptr<Daemon>, std::string>> StartKafka(
@@ -459,10 +438,10 @@ class LocalCluster {
           c->jm_, Daemon::Spawn(o.bin_dir + "/sluice-jobmanager", args, dir + "/jobmanager.log"));
       // Plain TCP connects first: a gRPC channel that failed to connect backs off for seconds.
       auto t0 = Clock::now();
-      while (c->jm_->Alive() && !Accepts(c->port_) && SecondsSince(t0) < 20) {
+      while (c->jm_->Alive() && !PortAccepts(c->port_) && SecondsSince(t0) < 20) {
         std::this_thread::sleep_for(10ms);
       }
-      if (c->jm_->Alive() && Accepts(c->port_)) {
+      if (c->jm_->Alive() && PortAccepts(c->port_)) {
         c->client_ = std::make_unique<JobClient>(absl::StrCat("127.0.0.1:", c->port_), 10s);
         if (c->client_->Overview().ok()) break;
         c->client_.reset();
