@@ -66,7 +66,7 @@ SLUICE_JOB(env, args) {
                     .set_group_id("sluice-kafka-bench-pipeline")
                     .set_starting_offsets(kafka::OffsetsInitializer::earliest())
                     .set_bounded(kafka::OffsetsInitializer::latest())
-                    .set_value_only_deserializer([](std::string_view v) { return std::string(v); });
+                    .set_deserializer(kafka::string_deserializer());
   for (const auto& [k, v] : ParseProperties(args.get("consumer-property", ""))) {
     source.set_property(k, v);
   }

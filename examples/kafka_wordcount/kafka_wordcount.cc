@@ -39,7 +39,7 @@ SLUICE_JOB(env, args) {
                     .set_bootstrap_servers(servers)
                     .set_topics({args.required("input-topic")})
                     .set_group_id(args.get("group-id", "sluice-kafka-wordcount"))
-                    .set_value_only_deserializer([](std::string_view v) { return std::string(v); });
+                    .set_deserializer(kafka::string_deserializer());
   if (args.get_bool("bounded", false)) source.set_bounded(kafka::OffsetsInitializer::latest());
   auto sink = kafka::KafkaSink<WordCount>::builder()
                   .set_bootstrap_servers(servers)

@@ -190,6 +190,10 @@ inline std::function<std::string(const KafkaRecord&)> string_deserializer() {
 template <class T>
 class KafkaSourceBuilder;
 
+// Checks a source's settings; throws std::invalid_argument naming what is missing or
+// contradictory (compiled once in the connector).
+void validate_source_config(const KafkaSourceConfig& c, bool has_deserializer);
+
 // Reads Kafka topics. T is what the deserializer makes of a record. Copyable: the runtime copies
 // it into every subtask before open().
 template <class T>
@@ -220,14 +224,14 @@ class KafkaSource final : public SourceFunction<T> {
                   ctx.is_restored() ? state_->get() : std::vector<std::string>{},
                   ctx.is_restored());
     interval_ms_ = ctx.task_info().auto_watermark_interval_ms;
-    if (strategy_) watermarks_.emplace(*strategy_, [] { return wall_clock_ms(); });
+    if (strategy_) watermarks_.emplace(*strategy_, [] { return system_clock_ms(); });
   }
 
   void run(typename SourceFunction<T>::SourceContext& ctx) override {
-    int64_t next_emit = wall_clock_ms() + interval_ms_;
+    int64_t next_emit = system_clock_ms() + interval_ms_;
     sync_splits(ctx);
     while (this->is_running()) {
-      int64_t now = wall_clock_ms();
+      int64_t now = system_clock_ms();
       if (reader_->maybe_discover(now)) sync_splits(ctx);
       size_t n = reader_->poll(100);
       for (size_t i = 0; i < n; ++i) {
@@ -241,7 +245,7 @@ class KafkaSource final : public SourceFunction<T> {
         reader_->advance(i);
       }
       if (n == 0) ctx.flush();
-      now = wall_clock_ms();
+      now = system_clock_ms();
       if (watermarks_ && interval_ms_ > 0 && now >= next_emit) {
         // A partition read to its stopping offset no longer holds event time back.
         for (size_t s = 0; s < reader_->num_splits(); ++s) {
@@ -266,11 +270,6 @@ class KafkaSource final : public SourceFunction<T> {
   }
 
  private:
-  static int64_t wall_clock_ms() {
-    return std::chrono::duration_cast<std::chrono::milliseconds>(
-               std::chrono::system_clock::now().time_since_epoch())
-        .count();
-  }
   T deserialize(const KafkaRecord& r) {
     try {
       return deserializer_(r);
@@ -339,23 +338,14 @@ class KafkaSourceBuilder {
   }
   // Throws std::invalid_argument naming what is missing or contradictory.
   KafkaSource<T> build() const {
-    validate(c_, static_cast<bool>(d_));
+    validate_source_config(c_, static_cast<bool>(d_));
     return KafkaSource<T>(c_, d_);
   }
 
  private:
-  static void validate(const KafkaSourceConfig& c, bool has_deserializer);
   KafkaSourceConfig c_;
   std::function<T(const KafkaRecord&)> d_;
 };
-
-// Checks a source's settings (compiled once in the connector).
-void validate_source_config(const KafkaSourceConfig& c, bool has_deserializer);
-
-template <class T>
-void KafkaSourceBuilder<T>::validate(const KafkaSourceConfig& c, bool has_deserializer) {
-  validate_source_config(c, has_deserializer);
-}
 
 template <class T>
 KafkaSourceBuilder<T> KafkaSource<T>::builder() {
