@@ -22,14 +22,8 @@
 SLUICE_JOB(env, args) {
   if (!args.has("input")) throw std::invalid_argument("--input FILE is required");
   if (!args.has("output")) throw std::invalid_argument("--output DIR is required");
-  if (!args.has("threshold")) throw std::invalid_argument("--threshold X is required");
-  double threshold = args.get_double("threshold", 0);
-  int64_t out_of_orderness = args.get_int("out-of-orderness-ms", 5000);
-  int64_t window = args.get_int("window-ms", 60000);
+  const alerting::WindowSettings w = alerting::ParseWindowSettings(args);
   double rate = args.get_double("rate", 0);
-  if (out_of_orderness < 0)
-    throw std::invalid_argument("--out-of-orderness-ms must not be negative");
-  if (window < 1) throw std::invalid_argument("--window-ms must be at least 1");
   std::string output = args.get("output");
 
   env.set_job_name("Alerting");
@@ -42,12 +36,12 @@ SLUICE_JOB(env, args) {
   readings
       .assign_timestamps_and_watermarks(
           sluice::WatermarkStrategy<alerting::Reading>::for_bounded_out_of_orderness(
-              std::chrono::milliseconds(out_of_orderness))
+              std::chrono::milliseconds(w.out_of_orderness_ms))
               .with_timestamp_assigner(
                   [](const alerting::Reading& r, int64_t) { return r.timestamp_ms; }))
       .key_by(alerting::HostMetric)
-      .window(sluice::TumblingEventTimeWindows::of(std::chrono::milliseconds(window)))
-      .aggregate(alerting::StatsAggregate(), alerting::Report(threshold))
+      .window(sluice::TumblingEventTimeWindows::of(std::chrono::milliseconds(w.window_ms)))
+      .aggregate(alerting::StatsAggregate(), alerting::Report(w.threshold))
       .sink_to(sluice::files::ExactlyOnceTextFileSink<std::string>(output));
   readings.get_side_output(malformed).sink_to(
       sluice::files::ExactlyOnceTextFileSink<std::string>(output + "/malformed"),

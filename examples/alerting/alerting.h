@@ -7,12 +7,34 @@
 #include <charconv>
 #include <chrono>
 #include <cstdint>
+#include <stdexcept>
 #include <string>
 #include <string_view>
 #include <thread>
 #include <vector>
 
 namespace alerting {
+
+// The window settings both alerting jobs take: --threshold X (required),
+// --out-of-orderness-ms N (default 5000) and --window-ms N (default 60000). Throws
+// std::invalid_argument naming the argument.
+struct WindowSettings {
+  double threshold = 0;
+  int64_t out_of_orderness_ms = 5000;
+  int64_t window_ms = 60000;
+};
+inline WindowSettings ParseWindowSettings(const sluice::JobArgs& args) {
+  if (!args.has("threshold")) throw std::invalid_argument("--threshold X is required");
+  WindowSettings w;
+  w.threshold = args.get_double("threshold", 0);
+  w.out_of_orderness_ms = args.get_int("out-of-orderness-ms", w.out_of_orderness_ms);
+  w.window_ms = args.get_int("window-ms", w.window_ms);
+  if (w.out_of_orderness_ms < 0) {
+    throw std::invalid_argument("--out-of-orderness-ms must not be negative");
+  }
+  if (w.window_ms < 1) throw std::invalid_argument("--window-ms must be at least 1");
+  return w;
+}
 
 // One measurement: `timestamp_ms,host,metric,value`.
 struct Reading {

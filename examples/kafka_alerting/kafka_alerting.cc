@@ -113,7 +113,7 @@ sluice::DataStream<std::string> WithRules(sluice::StreamExecutionEnvironment& en
                     .set_topics({rules_topic})
                     .set_group_id(group + "-rules")
                     .set_starting_offsets(kafka::OffsetsInitializer::earliest())
-                    .set_value_only_deserializer([](std::string_view v) { return std::string(v); });
+                    .set_deserializer(kafka::string_deserializer());
   if (bounded) source.set_bounded(kafka::OffsetsInitializer::latest());
   auto rules = env.add_source(source.build(), "Kafka Rules")
                    .map([](const std::string& line) { return ParseRule(line); })
@@ -154,17 +154,11 @@ int64_t LineTimestamp(const std::string& line, int64_t kafka_ts) {
 SLUICE_JOB(env, args) {
   std::string servers = args.required("bootstrap-servers");
   std::string topic = args.required("topic");
-  if (!args.has("threshold")) throw std::invalid_argument("--threshold X is required");
+  const alerting::WindowSettings w = alerting::ParseWindowSettings(args);
   if (args.has("output") == args.has("output-topic")) {
     throw std::invalid_argument("give either --output DIR or --output-topic TOPIC");
   }
-  double threshold = args.get_double("threshold", 0);
-  int64_t out_of_orderness = args.get_int("out-of-orderness-ms", 5000);
-  int64_t window = args.get_int("window-ms", 60000);
   int64_t idleness = args.get_int("idleness-ms", 0);
-  if (out_of_orderness < 0)
-    throw std::invalid_argument("--out-of-orderness-ms must not be negative");
-  if (window < 1) throw std::invalid_argument("--window-ms must be at least 1");
   std::string group = args.get("group-id", "sluice-kafka-alerting");
 
   auto builder =
@@ -173,14 +167,14 @@ SLUICE_JOB(env, args) {
           .set_topics({topic})
           .set_group_id(group)
           .set_starting_offsets(StartingOffsets(args.get("starting-offsets", "earliest")))
-          .set_value_only_deserializer([](std::string_view v) { return std::string(v); });
+          .set_deserializer(kafka::string_deserializer());
   if (args.has("discovery-interval-ms")) {
     builder.set_property("partition.discovery.interval.ms", args.get("discovery-interval-ms"));
   }
   if (args.get_bool("bounded", false)) builder.set_bounded(kafka::OffsetsInitializer::latest());
 
   auto strategy = sluice::WatermarkStrategy<std::string>::for_bounded_out_of_orderness(
-                      std::chrono::milliseconds(out_of_orderness))
+                      std::chrono::milliseconds(w.out_of_orderness_ms))
                       .with_timestamp_assigner(LineTimestamp);
   if (idleness > 0) strategy = strategy.with_idleness(std::chrono::milliseconds(idleness));
 
@@ -191,12 +185,12 @@ SLUICE_JOB(env, args) {
   readings.name("Parse");
   auto windows =
       readings.key_by(alerting::HostMetric)
-          .window(sluice::TumblingEventTimeWindows::of(std::chrono::milliseconds(window)));
+          .window(sluice::TumblingEventTimeWindows::of(std::chrono::milliseconds(w.window_ms)));
   sluice::DataStream<std::string> alerts =
       args.has("rules-topic")
           ? WithRules(env, windows, servers, args.get("rules-topic"), group,
-                      args.get_bool("bounded", false), threshold)
-          : windows.aggregate(alerting::StatsAggregate(), alerting::Report(threshold));
+                      args.get_bool("bounded", false), w.threshold)
+          : windows.aggregate(alerting::StatsAggregate(), alerting::Report(w.threshold));
 
   if (args.has("output")) {
     std::string output = args.get("output");
