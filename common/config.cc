@@ -6,6 +6,7 @@
 #include <cctype>
 #include <cstdlib>
 #include <filesystem>
+#include <string_view>
 
 #include "absl/strings/str_cat.h"
 #include "common/status_macros.h"
@@ -119,6 +120,22 @@ const std::vector<ConfigOption> kOptions = {
      "failure-rate: the interval failures are counted in."},
     {"restart-strategy.failure-rate.delay", OptionType::kDuration, "1 s",
      "failure-rate: wait before each restart."},
+    {"metrics.enabled", OptionType::kBool, "true",
+     "false: tasks count nothing and no metric is kept or reported (to measure what metrics "
+     "cost)."},
+    {"metrics.reporters", OptionType::kString, "",
+     "Comma-separated names of the reporters to start; empty: every configured one."},
+    {"metrics.reporter.<name>.factory.class", OptionType::kString, "",
+     "The kind of reporter <name>: prometheus (or Flink's "
+     "org.apache.flink.metrics.prometheus.PrometheusReporterFactory) or log (or Flink's "
+     "org.apache.flink.metrics.slf4j.Slf4jReporterFactory)."},
+    {"metrics.reporter.<name>.port", OptionType::kString, "9249",
+     "Prometheus reporter: a port or a range such as 9249-9259 (each daemon on a host takes the "
+     "first free one)."},
+    {"metrics.reporter.<name>.interval", OptionType::kDuration, "10 s",
+     "Log reporter: how often it writes every metric to the daemon's log."},
+    {"metrics.fetcher.update-interval", OptionType::kDuration, "1 s",
+     "How old the TaskManagers' metrics that the REST API shows may be."},
 };
 
 std::string NormalizeChoice(std::string v) {
@@ -127,9 +144,23 @@ std::string NormalizeChoice(std::string v) {
   return v;
 }
 
+// `key` against a declared key in which a segment "<name>" stands for any one segment.
+bool Matches(std::string_view declared, std::string_view key) {
+  while (true) {
+    size_t p = declared.find("<name>");
+    if (p == std::string_view::npos) return declared == key;
+    if (key.substr(0, p) != declared.substr(0, p)) return false;
+    key.remove_prefix(p);
+    declared.remove_prefix(p + 6);
+    size_t end = key.find('.');
+    if (end == 0 || end == std::string_view::npos) return false;
+    key.remove_prefix(end);
+  }
+}
+
 const ConfigOption* Find(const std::string& key) {
   for (const auto& o : kOptions) {
-    if (key == o.key) return &o;
+    if (Matches(o.key, key)) return &o;
   }
   return nullptr;
 }

@@ -7,7 +7,7 @@
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_join.h"
 #include "common/job_states.h"
-#include "common/net.h"
+#include "common/status_macros.h"
 #include "jobmanager/dashboard_html.h"
 #include "spdlog/spdlog.h"
 
@@ -181,79 +181,23 @@ void AddRoutes(httplib::Server& s, JobManagerGateway& gateway) {
   });
 }
 
-// SO_REUSEADDR only: httplib's default, SO_REUSEPORT, would let a second server share the port.
-void ReuseAddress(socket_t sock) {
-  int yes = 1;
-  ::setsockopt(sock, SOL_SOCKET, SO_REUSEADDR, &yes, sizeof yes);
-}
-
 }  // namespace
 
 absl::StatusOr<std::unique_ptr<RestServer>> RestServer::Start(JobManagerGateway& gateway,
                                                               const std::string& host, int port) {
-  // Every address the name resolves to ("localhost": ::1 and 127.0.0.1), on one port: with port
-  // 0 the first address picks it, and when a later address has it taken all pick again.
-  auto addresses = ResolveHost(host, "rest.bind-address");
-  if (!addresses.ok()) return addresses.status();
-  std::string failure;
-  for (int attempt = 0; attempt < (port == 0 ? 5 : 1); ++attempt) {
-    std::unique_ptr<RestServer> rs(new RestServer());
-    int chosen = port;
-    failure.clear();
-    for (const std::string& address : *addresses) {
-      auto server = std::make_unique<httplib::Server>();
-      server->set_socket_options(ReuseAddress);
-      AddRoutes(*server, gateway);
-      bool bound = chosen == 0 ? (chosen = std::max(server->bind_to_any_port(address), 0)) > 0
-                               : server->bind_to_port(address, chosen);
-      if (!bound) {
-        if (!CanBindAddress(address)) {  // not an address of this machine (::1 without IPv6)
-          spdlog::warn(
-              "REST server: {} resolves to {}, not an address of this machine: not listening there",
-              host, address);
-          continue;
-        }
-        failure = absl::StrCat("REST server cannot listen on ", host, ":", chosen, " (address ",
-                               address, "): is the port in use? set rest.port");
-        break;
-      }
-      httplib::Server* srv = server.get();
-      rs->servers_.push_back(std::move(server));
-      rs->threads_.emplace_back([srv] { srv->listen_after_bind(); });
-      // httplib's stop() does nothing before the server runs: wait for it, so Stop() always works.
-      auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(10);
-      while (!srv->is_running()) {
-        if (std::chrono::steady_clock::now() > deadline) {
-          rs->threads_.back().detach();  // stop() cannot reach a server that never ran
-          rs->servers_.back().release();
-          return absl::InternalError("the REST server did not start within 10 s");
-        }
-        std::this_thread::sleep_for(std::chrono::milliseconds(1));
-      }
-    }
-    if (failure.empty() && rs->servers_.empty()) {
-      failure = absl::StrCat("REST server cannot listen on ", host, ":", port,
-                             ": none of its addresses (", absl::StrJoin(*addresses, ", "),
-                             ") is an address of this machine");
-    }
-    if (failure.empty()) {
-      rs->port_ = chosen;
-      return rs;
-    }
-    // rs stops the servers it started.
-  }
-  return absl::UnavailableError(failure);
+  HttpListenerOptions o;
+  o.what = "REST server";
+  o.host = host;
+  o.host_key = "rest.bind-address";
+  o.port_key = "rest.port";
+  o.first_port = o.last_port = port;
+  ASSIGN_OR_RETURN(auto listener,
+                   HttpListener::Start(o, [&](httplib::Server& s) { AddRoutes(s, gateway); }));
+  return std::unique_ptr<RestServer>(new RestServer(std::move(listener)));
 }
 
 RestServer::~RestServer() { Stop(); }
 
-void RestServer::Stop() {
-  for (auto& server : servers_) {
-    if (server) server->stop();
-  }
-  for (auto& thread : threads_) {
-    if (thread.joinable()) thread.join();
-  }
-}
+void RestServer::Stop() { listener_->Stop(); }
 
 }  // namespace sluice

@@ -6,15 +6,10 @@
 
 #include <memory>
 #include <string>
-#include <thread>
-#include <vector>
 
 #include "absl/status/statusor.h"
+#include "common/http_listener.h"
 #include "jobmanager/job_manager_gateway.h"
-
-namespace httplib {
-class Server;
-}
 
 namespace sluice {
 
@@ -24,16 +19,12 @@ class RestServer {
   static absl::StatusOr<std::unique_ptr<RestServer>> Start(JobManagerGateway& gateway,
                                                            const std::string& host, int port);
   ~RestServer();
-  int port() const { return port_; }
+  int port() const { return listener_->port(); }
   void Stop();
 
  private:
-  RestServer() = default;
-  // One server per address the host resolves to ("localhost": ::1 and 127.0.0.1), all with the
-  // same routes on the same port, each listening on its own thread.
-  std::vector<std::unique_ptr<httplib::Server>> servers_;
-  std::vector<std::thread> threads_;
-  int port_ = 0;
+  explicit RestServer(std::unique_ptr<HttpListener> listener) : listener_(std::move(listener)) {}
+  std::unique_ptr<HttpListener> listener_;
 };
 
 }  // namespace sluice

@@ -26,15 +26,19 @@ std::unique_ptr<ChainTask> OperatorChain::build(const std::vector<std::unique_pt
     const InputSpec* spec;
     void* collector;
   };
+  SingleWriterCounter* network_out = rt.network_records_out();
   for (size_t k = chain.size(); k-- > 0;) {
     const Node& node = *nodes[chain[k]];
+    OperatorCounters* counters = rt.operator_counters(node.id);
     std::vector<void*> targets;
+    std::vector<OutputCounters*> target_counters;  // by target: what counts there, if anything
     std::vector<SideTarget> side_targets;
     std::vector<RecordWriter*> writers;
     if (next_input) {
       const InputSpec& spec = nodes[chain[k + 1]]->inputs.at(0);
       if (spec.side_tag.empty()) {
         targets.push_back(next_input);
+        target_counters.push_back(nullptr);
       } else {
         side_targets.push_back({&spec, next_input});
       }
@@ -45,25 +49,32 @@ std::unique_ptr<ChainTask> OperatorChain::build(const std::vector<std::unique_pt
       const InputSpec& spec = target.inputs.at(b.target_input);
       ErasedCollector c = spec.make_writer(b.writer, b.partitioner, rt.info(),
                                            spec.timestamped ? &task->context_.timestamp : nullptr);
+      if (c.counters) c.counters->network_out = network_out;
       if (spec.side_tag.empty()) {
         targets.push_back(c.ptr);
+        target_counters.push_back(c.counters);
       } else {
         side_targets.push_back({&spec, c.ptr});
       }
       writers.push_back(b.writer);
       task->collectors_.push_back(std::move(c));
     }
+    // The operator's records out are counted by the collector that forms its output: a writer,
+    // a fan-out, or the next operator's input.
     void* out;
     if (targets.size() == 1) {
       out = targets[0];
+      if (counters && target_counters[0]) target_counters[0]->operator_out = &counters->records_out;
+      if (counters && !target_counters[0]) counters->out_is_next_in.store(true);
     } else {
       ErasedCollector c = node.fan_out(targets);
       out = c.ptr;
+      if (counters && c.counters) c.counters->operator_out = &counters->records_out;
       task->collectors_.push_back(std::move(c));
     }
     ops[k] = node.create(out);
     ops[k]->bind(chain[k], &task->context_, k + 1 < chain.size() ? ops[k + 1].get() : nullptr,
-                 std::move(writers));
+                 std::move(writers), counters);
     for (const SideTarget& t : side_targets) {
       SideOutputs* side = ops[k]->side_outputs();
       if (!side) {

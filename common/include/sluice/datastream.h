@@ -310,7 +310,7 @@ class DataStream {
     DataStream<T> r = with_partitioner(internal::Partitioner::kCustom);
     r.typed_writer_ = [p, ks](internal::RecordWriter* w, internal::Partitioner, const TaskInfo&,
                               const int64_t* ts) {
-      return internal::erase_collector<T>(
+      return internal::erase_writer<T>(
           std::make_unique<internal::CustomCollector<T, P, KS>>(w, ts, p, ks));
     };
     return r;
@@ -443,7 +443,7 @@ class KeyedStream {
     KS sel = ks_;
     in_.typed_writer_ = [sel](internal::RecordWriter* w, internal::Partitioner,
                               const TaskInfo& info, const int64_t* ts) {
-      return internal::erase_collector<T>(
+      return internal::erase_writer<T>(
           std::make_unique<internal::KeyGroupCollector<T, KS>>(w, info, ts, sel));
     };
   }

@@ -33,7 +33,7 @@
 
 // The SDK's version; a library and a runtime must agree on it.
 #ifndef SLUICE_SDK_VERSION
-#define SLUICE_SDK_VERSION "0.6"
+#define SLUICE_SDK_VERSION "0.7"
 #endif
 
 #if defined(__clang__)

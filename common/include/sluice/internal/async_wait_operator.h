@@ -189,6 +189,7 @@ class AsyncWaitOperator final : public FunctionOperator<OneInputOperator<IN>, F>
   }
 
   void emit(IN&& v) override {
+    this->count_in();
     const int64_t timestamp = this->element_timestamp();
     wait_until([this] { return unissued_.empty() && in_flight_ < capacity_; });
     const uint64_t seq = next_seq_++;

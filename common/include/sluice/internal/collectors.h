@@ -17,16 +17,31 @@
 
 namespace sluice::internal {
 
+// What a collector that forms an operator's output counts (metrics; null pointers count
+// nothing): `operator_out` the operator's records out, `network_out` the records the task sends
+// over the network.
+struct OutputCounters {
+  SingleWriterCounter* operator_out = nullptr;
+  SingleWriterCounter* network_out = nullptr;
+  void count() {
+    if (operator_out) operator_out->add(1);
+    if (network_out) network_out->add(1);
+  }
+};
+
 // A type-erased owning handle to a Collector<T>.
 struct ErasedCollector {
   std::unique_ptr<CollectorBase> owner;
-  void* ptr = nullptr;  // Collector<T>*
+  void* ptr = nullptr;                 // Collector<T>*
+  OutputCounters* counters = nullptr;  // for the collectors that count
 };
 
 template <class T>
-ErasedCollector erase_collector(std::unique_ptr<Collector<T>> c) {
+ErasedCollector erase_collector(std::unique_ptr<Collector<T>> c,
+                                OutputCounters* counters = nullptr) {
   ErasedCollector e;
   e.ptr = static_cast<void*>(c.get());
+  e.counters = counters;
   e.owner = std::move(c);
   return e;
 }
@@ -42,9 +57,11 @@ class FanOutCollector final : public Collector<T> {
  public:
   explicit FanOutCollector(std::vector<Collector<T>*> outs) : outs_(std::move(outs)) {}
   void emit(T&& v) override {
+    counters.count();
     for (size_t i = 0; i + 1 < outs_.size(); ++i) outs_[i]->emit(T(v));
     outs_.back()->emit(std::move(v));
   }
+  OutputCounters counters;
 
  private:
   std::vector<Collector<T>*> outs_;
@@ -56,6 +73,11 @@ template <class T>
 class WriterCollector : public Collector<T> {
  protected:
   WriterCollector(RecordWriter* w, const int64_t* timestamp) : w_(w), timestamp_(timestamp) {}
+
+ public:
+  OutputCounters counters;  // counted once per record, whatever the number of channels
+
+ protected:
   void write(int channel, const T& v) {
     std::string& buf = w_->buffer(channel);
     DataOutput out(buf);
@@ -66,6 +88,13 @@ class WriterCollector : public Collector<T> {
   RecordWriter* w_;
   const int64_t* timestamp_;
 };
+
+// The handle of a network writer, which counts what it writes.
+template <class T>
+ErasedCollector erase_writer(std::unique_ptr<WriterCollector<T>> c) {
+  OutputCounters* counters = &c->counters;
+  return erase_collector<T>(std::move(c), counters);
+}
 
 // The channels of a forward, rescale, rebalance or broadcast edge: forward and rescale go round
 // robin over the consumers this producer is connected to, rebalance over all of them (starting at
@@ -87,6 +116,7 @@ class CycleCollector final : public WriterCollector<T> {
   CycleCollector(RecordWriter* w, ChannelCycle cycle, const int64_t* ts)
       : WriterCollector<T>(w, ts), cycle_(cycle) {}
   void emit(T&& v) override {
+    this->counters.count();
     if (cycle_.all) {
       for (int c = 0; c < this->w_->num_channels(); ++c) this->write(c, v);
       return;
@@ -103,7 +133,7 @@ class CycleCollector final : public WriterCollector<T> {
 template <class T>
 ErasedCollector make_cycle_writer(RecordWriter* w, Partitioner p, const TaskInfo& info,
                                   const int64_t* timestamp) {
-  return erase_collector<T>(std::make_unique<CycleCollector<T>>(
+  return erase_writer<T>(std::make_unique<CycleCollector<T>>(
       w, ChannelCycle::of(p, info, w->num_channels()), timestamp));
 }
 
@@ -113,6 +143,7 @@ class KeyGroupCollector final : public WriterCollector<T> {
   KeyGroupCollector(RecordWriter* w, const TaskInfo& info, const int64_t* ts, KS ks)
       : WriterCollector<T>(w, ts), ks_(std::move(ks)), max_parallelism_(info.max_parallelism) {}
   void emit(T&& v) override {
+    this->counters.count();
     using K = std::decay_t<std::invoke_result_t<KS&, const T&>>;
     int kg = key_group_for_hash(KeyHash<K>{}(ks_(static_cast<const T&>(v))), max_parallelism_);
     this->write(subtask_for_key_group(kg, max_parallelism_, this->w_->num_channels()), v);
@@ -129,6 +160,7 @@ class CustomCollector final : public WriterCollector<T> {
   CustomCollector(RecordWriter* w, const int64_t* ts, P p, KS ks)
       : WriterCollector<T>(w, ts), p_(std::move(p)), ks_(std::move(ks)) {}
   void emit(T&& v) override {
+    this->counters.count();
     int n = this->w_->num_channels();
     int c = static_cast<int>(p_(ks_(static_cast<const T&>(v)), n));
     if (c < 0 || c >= n) {

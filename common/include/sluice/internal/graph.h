@@ -76,7 +76,9 @@ class TypedNode : public Node {
     if (outs.empty()) return erase_collector<OUT>(std::make_unique<DiscardCollector<OUT>>());
     std::vector<Collector<OUT>*> typed;
     for (void* o : outs) typed.push_back(static_cast<Collector<OUT>*>(o));
-    return erase_collector<OUT>(std::make_unique<FanOutCollector<OUT>>(std::move(typed)));
+    auto c = std::make_unique<FanOutCollector<OUT>>(std::move(typed));
+    OutputCounters* counters = &c->counters;
+    return erase_collector<OUT>(std::move(c), counters);
   }
   void read_buffer(int, std::string_view, void*, int64_t*) const override {
     throw std::logic_error("node '" + name + "' has no network input");

@@ -130,6 +130,7 @@ class KeyedReduceOperator final : public KeyedOneInputOperator<T, K> {
                                       ValueStateDescriptor<T>("reduce-value")));
   }
   void emit(T&& v) override {
+    this->count_in();
     SLUICE_USER_CALL(this->name_, {
       this->set_current_key(ks_(static_cast<const T&>(v)));
       out_->emit(T(value_->merge(std::move(v), f_)));
@@ -208,6 +209,7 @@ class KeyedProcessOperator final : public KeyedFunctionOperator<OneInputOperator
       : KeyedFunctionOperator<OneInputOperator<IN>, K, OUT, F>(std::move(name), std::move(f), out),
         ks_(std::move(ks)) {}
   void emit(IN&& v) override {
+    this->count_in();
     this->process_with_key([&] { return ks_(static_cast<const IN&>(v)); },
                            [&] { this->f_.process_element(v, this->ctx_, *this->out_); });
   }

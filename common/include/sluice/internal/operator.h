@@ -77,17 +77,24 @@ class OperatorBase {
   int64_t element_timestamp() const { return chain_->timestamp; }
 
   // Called by build_chain: the operator's node id, the chain's context, the next operator of the
-  // chain (or null) and the network outputs of this operator, which watermarks go to.
+  // chain (or null), the network outputs of this operator, which watermarks go to, and where it
+  // counts its records (null: metrics are off).
   void bind(int node_id, ChainContext* chain, OperatorBase* next,
-            std::vector<RecordWriter*> writers) {
+            std::vector<RecordWriter*> writers, OperatorCounters* counters) {
     node_id_ = node_id;
     chain_ = chain;
     next_ = next;
     writers_ = std::move(writers);
+    counters_ = counters;
+  }
+  // One record arrived at the operator's input (each input collector calls it first).
+  void count_in() {
+    if (counters_) counters_->records_in.add(1);
   }
 
  protected:
   void output_watermark(int64_t watermark) {
+    if (counters_) counters_->output_watermark.store(watermark, std::memory_order_relaxed);
     if (next_) next_->process_watermark(watermark);
     for (RecordWriter* w : writers_) w->emit_watermark(watermark);
   }
@@ -112,6 +119,7 @@ class OperatorBase {
   int node_id_ = -1;
   OperatorBase* next_ = nullptr;
   std::vector<RecordWriter*> writers_;
+  OperatorCounters* counters_ = nullptr;
 };
 
 // The contexts operators hand to user functions next to a record.
@@ -173,12 +181,18 @@ class TwoInputOperator : public OperatorBase {
  private:
   struct First final : Collector<IN1> {
     explicit First(TwoInputOperator* o) : op(o) {}
-    void emit(IN1&& v) override { op->emit1(std::move(v)); }
+    void emit(IN1&& v) override {
+      op->count_in();
+      op->emit1(std::move(v));
+    }
     TwoInputOperator* op;
   };
   struct Second final : Collector<IN2> {
     explicit Second(TwoInputOperator* o) : op(o) {}
-    void emit(IN2&& v) override { op->emit2(std::move(v)); }
+    void emit(IN2&& v) override {
+      op->count_in();
+      op->emit2(std::move(v));
+    }
     TwoInputOperator* op;
   };
   First first_;

@@ -18,7 +18,10 @@ class MapOperator final : public OneInputOperator<IN> {
  public:
   MapOperator(std::string name, F f, Collector<OUT>* out)
       : OneInputOperator<IN>(std::move(name)), f_(std::move(f)), out_(out) {}
-  void emit(IN&& v) override { SLUICE_USER_CALL(this->name_, out_->emit(f_(std::move(v)))); }
+  void emit(IN&& v) override {
+    this->count_in();
+    SLUICE_USER_CALL(this->name_, out_->emit(f_(std::move(v))));
+  }
 
  private:
   F f_;
@@ -30,7 +33,10 @@ class FlatMapOperator final : public OneInputOperator<IN> {
  public:
   FlatMapOperator(std::string name, F f, Collector<OUT>* out)
       : OneInputOperator<IN>(std::move(name)), f_(std::move(f)), out_(out) {}
-  void emit(IN&& v) override { SLUICE_USER_CALL(this->name_, f_(v, *out_)); }
+  void emit(IN&& v) override {
+    this->count_in();
+    SLUICE_USER_CALL(this->name_, f_(v, *out_));
+  }
 
  private:
   F f_;
@@ -43,6 +49,7 @@ class FilterOperator final : public OneInputOperator<T> {
   FilterOperator(std::string name, F f, Collector<T>* out)
       : OneInputOperator<T>(std::move(name)), f_(std::move(f)), out_(out) {}
   void emit(T&& v) override {
+    this->count_in();
     SLUICE_USER_CALL(this->name_, if (f_(static_cast<const T&>(v))) out_->emit(std::move(v)));
   }
 
@@ -56,6 +63,7 @@ class ProcessOperator final : public ContextFunctionOperator<OneInputOperator<IN
  public:
   using ContextFunctionOperator<OneInputOperator<IN>, F, OUT>::ContextFunctionOperator;
   void emit(IN&& v) override {
+    this->count_in();
     SLUICE_USER_CALL(this->name_, this->f_.process_element(v, this->ctx_, *this->out_));
   }
 };
@@ -93,6 +101,7 @@ class TimestampsAndWatermarksOperator final : public OneInputOperator<T>, Waterm
     }
   }
   void emit(T&& v) override {
+    this->count_in();
     SLUICE_USER_CALL(this->name_, {
       int64_t ts = strategy_.timestamp(static_cast<const T&>(v), this->element_timestamp());
       this->set_element_timestamp(ts);
@@ -151,7 +160,10 @@ class PassThroughOperator final : public OneInputOperator<T> {
  public:
   PassThroughOperator(std::string name, Collector<T>* out)
       : OneInputOperator<T>(std::move(name)), out_(out) {}
-  void emit(T&& v) override { out_->emit(std::move(v)); }
+  void emit(T&& v) override {
+    this->count_in();
+    out_->emit(std::move(v));
+  }
 
  private:
   Collector<T>* out_;
@@ -166,6 +178,7 @@ class PrintSinkOperator final : public OneInputOperator<T> {
     if (rt.info().parallelism > 1) prefix_ = std::to_string(rt.info().subtask_index + 1) + "> ";
   }
   void emit(T&& v) override {
+    this->count_in();
     line_ = prefix_;
     format_to(line_, v);
     rt_->print_line(line_);
@@ -182,7 +195,10 @@ class UserSinkOperator final : public FunctionOperator<OneInputOperator<T>, F> {
  public:
   UserSinkOperator(std::string name, F f)
       : FunctionOperator<OneInputOperator<T>, F>(std::move(name), std::move(f)) {}
-  void emit(T&& v) override { SLUICE_USER_CALL(this->name_, this->f_.invoke(v)); }
+  void emit(T&& v) override {
+    this->count_in();
+    SLUICE_USER_CALL(this->name_, this->f_.invoke(v));
+  }
 };
 
 // Runs a SourceFunction; checks for cancellation every few records even if the user's loop

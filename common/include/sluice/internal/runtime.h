@@ -102,6 +102,35 @@ struct OperatorSnapshot {
 
 class KeyedStateBackend;
 
+// A count that one thread (a task's) writes and any thread reads. Adding is a relaxed load and a
+// relaxed store (plain moves on x86 and ARM): no read-modify-write instruction, no lock, and no
+// data race for a reader on another thread, which sees a recent value.
+class SingleWriterCounter {
+ public:
+  void add(int64_t n) {
+    value_.store(value_.load(std::memory_order_relaxed) + n, std::memory_order_relaxed);
+  }
+  int64_t get() const { return value_.load(std::memory_order_relaxed); }
+
+ private:
+  std::atomic<int64_t> value_{0};
+};
+
+// The record counts of one operator of a chain, kept by the runtime (which reads them for
+// metrics, from another thread) and written by the chain on the task's thread.
+//   - records_in: records the operator received (by its input collector, both inputs of a
+//     two-input operator).
+//   - records_out: records sent to the operator's main output, counted by the collector that
+//     forms it, unless the output is the next chained operator alone (out_is_next_in: then the
+//     next operator's records_in is the count).
+//   - output_watermark: the last watermark the operator passed on.
+struct OperatorCounters {
+  SingleWriterCounter records_in;
+  SingleWriterCounter records_out;
+  std::atomic<bool> out_is_next_in{false};
+  std::atomic<int64_t> output_watermark{kMinWatermark};
+};
+
 // One output edge of a task: records are appended whole to a channel's open buffer, then
 // committed. Implemented by the runtime; called only from the task's thread.
 class SLUICE_EXPORT RecordWriter {
@@ -165,6 +194,12 @@ class SLUICE_EXPORT TaskRuntime {
   // runs with (state.backend.type): on the heap or in an embedded store.
   virtual std::unique_ptr<KeyedStateBackend> create_keyed_state_backend(
       int node_id, const KeyGroupRange& range) = 0;
+  // Where the chain counts operator `node_id`'s records, or null when metrics are off. Called
+  // while the chain is built; the counters outlive the chain.
+  virtual OperatorCounters* operator_counters(int /*node_id*/) { return nullptr; }
+  // Where the chain counts the records it sends over the network (numRecordsOut of the task), or
+  // null when metrics are off.
+  virtual SingleWriterCounter* network_records_out() { return nullptr; }
 };
 // The operator chain of one subtask, built by the job library for the runtime.
 // Lifecycle, all on the task's thread: initialize_state(), open(), then run_source() for a source

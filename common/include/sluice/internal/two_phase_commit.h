@@ -86,6 +86,7 @@ class TwoPhaseCommitSinkOperator final : public OneInputOperator<IN> {
   }
 
   void emit(IN&& v) override {
+    this->count_in();
     if (!current_) {
       throw OperatorError(this->name_, "a record arrived after the end of input");
     }

@@ -326,6 +326,7 @@ class WindowOperator final : public KeyedOneInputOperator<T, K> {
   // Windows that fire on a record emit with their own timestamps; the record's is restored
   // afterwards for the consumers of the same record after this one.
   void emit(T&& v) override {
+    this->count_in();
     int64_t record_ts = this->element_timestamp();
     SLUICE_USER_CALL(this->name_, {
       key_ = ks_(static_cast<const T&>(v));
