@@ -18,6 +18,7 @@
 #include <random>
 #include <stdexcept>
 #include <string>
+#include <utility>
 #include <vector>
 
 #include "kafka_common.h"
@@ -99,15 +100,40 @@ void OnDelivery(rd_kafka_t*, const rd_kafka_message_t* m, void* opaque) {
 }  // namespace
 
 struct RecordProducer::State {
-  // A transactional producer under `<prefix>-<origin>`, or the plain producer.
+  // A transactional producer under `<prefix>-<origin>`, or the plain producer. A topic handle
+  // must not outlive the producer it belongs to: destruction and move assignment destroy the
+  // topic handles first (the defaulted assignment would replace rk, destroying the old
+  // producer, while its topic handles were still held).
   struct Producer {
     KafkaHandle rk;
     int origin = 0;
-    // Handles of the topics produced to, by name (destroyed before rk, declared after it), and
-    // the last one used. Producing by handle spares librdkafka a look-up of the name under its
-    // client-wide lock, and this a copy of the name, for every record.
+    // Handles of the topics produced to, by name, and the last one used. Producing by handle
+    // spares librdkafka a look-up of the name under its client-wide lock, and this a copy of the
+    // name, for every record.
     std::map<std::string, TopicHandle, std::less<>> topics;
     const std::pair<const std::string, TopicHandle>* last_topic = nullptr;
+
+    Producer() = default;
+    Producer(KafkaHandle handle, int origin_of) : rk(std::move(handle)), origin(origin_of) {}
+    // The map's nodes move with it, so last_topic stays valid in the new owner.
+    Producer(Producer&& o) noexcept
+        : rk(std::move(o.rk)),
+          origin(o.origin),
+          topics(std::move(o.topics)),
+          last_topic(std::exchange(o.last_topic, nullptr)) {}
+    Producer& operator=(Producer&& o) noexcept {
+      if (this != &o) {
+        destroy();
+        rk = std::move(o.rk);
+        origin = o.origin;
+        topics = std::move(o.topics);
+        last_topic = std::exchange(o.last_topic, nullptr);
+      }
+      return *this;
+    }
+    Producer(const Producer&) = delete;
+    Producer& operator=(const Producer&) = delete;
+    ~Producer() { destroy(); }
 
     rd_kafka_topic_t* topic_handle(std::string_view topic) {
       if (last_topic && last_topic->first == topic) return last_topic->second.get();
@@ -133,12 +159,14 @@ struct RecordProducer::State {
   };
 
   KafkaSinkConfig config;
+  // The first failed delivery, reported by librdkafka's callback on this thread. The producers'
+  // callbacks write it (it is their opaque), so it is declared before them: destroyed after
+  // every producer that may still call back into it.
+  std::string delivery_error;
   Producer main;
   int subtask = 0;
   uint64_t token = 0;
   uint64_t sent = 0;
-  // The first failed delivery, reported by librdkafka's callback on this thread.
-  std::string delivery_error;
   // Exactly once: the records since the last checkpoint, and the sealed batches not committed.
   std::string staged;
   std::map<int64_t, std::string> sealed;
@@ -173,7 +201,7 @@ struct RecordProducer::State {
     rd_kafka_t* rk = rd_kafka_new(RD_KAFKA_PRODUCER, conf.get(), err, sizeof(err));
     if (!rk) throw std::runtime_error(std::string("cannot create a Kafka producer: ") + err);
     conf.release();
-    Producer p{KafkaHandle(rk), origin};
+    Producer p(KafkaHandle(rk), origin);
     if (exactly_once()) {
       KafkaError e(rd_kafka_init_transactions(rk, static_cast<int>(config.request_timeout_ms)));
       if (e) {
