@@ -26,6 +26,18 @@
 
 namespace sluice::kafka {
 
+namespace {
+// The value of kMarkerOutsideTransaction in `c` (false when unset); throws
+// std::invalid_argument on a value other than true or false.
+bool MarkerOutsideTransaction(const KafkaSinkConfig& c) {
+  auto it = c.properties.find(kMarkerOutsideTransaction);
+  if (it == c.properties.end() || it->second == "false") return false;
+  if (it->second == "true") return true;
+  throw std::invalid_argument(std::string("Kafka sink: property '") + kMarkerOutsideTransaction +
+                              "' must be true or false, got '" + it->second + "'");
+}
+}  // namespace
+
 void validate_sink_config(const KafkaSinkConfig& c, bool has_value_serializer,
                           bool has_topic_selector) {
   if (c.bootstrap_servers.empty()) {
@@ -38,6 +50,7 @@ void validate_sink_config(const KafkaSinkConfig& c, bool has_value_serializer,
   if (!has_value_serializer) {
     throw std::invalid_argument("Kafka sink: set_value_serializer() is required");
   }
+  MarkerOutsideTransaction(c);
   if (c.guarantee == DeliveryGuarantee::kExactlyOnce) {
     if (c.transactional_id_prefix.empty()) {
       throw std::invalid_argument(
@@ -163,6 +176,8 @@ struct RecordProducer::State {
   // callbacks write it (it is their opaque), so it is declared before them: destroyed after
   // every producer that may still call back into it.
   std::string delivery_error;
+  // kMarkerOutsideTransaction: the marker is also committed plainly after each transaction.
+  bool marker_outside_transaction = false;
   Producer main;
   int subtask = 0;
   uint64_t token = 0;
@@ -331,10 +346,11 @@ struct RecordProducer::State {
                                " (transactional id '" + id_of(p.origin) +
                                "') failed: " + ex.what());
     }
-    // The marker once more outside the transaction. A broker has it already (the transaction
-    // committed it with the records); librdkafka 2.0.2's mock cluster acknowledges
-    // transactional offset commits without storing them, and reads this one. The records are
-    // committed whatever happens here.
+    // With kMarkerOutsideTransaction, the marker once more outside the transaction. A broker has
+    // it already (the transaction committed it with the records); librdkafka 2.0.2's mock
+    // cluster acknowledges transactional offset commits without storing them, and reads this
+    // one. The records are committed whatever happens here.
+    if (!marker_outside_transaction) return;
     rd_kafka_resp_err_t err =
         rd_kafka_commit(marker_client(p.origin), marker_list(id, origin_token).get(), 0);
     if (err != RD_KAFKA_RESP_ERR_NO_ERROR) {
@@ -346,6 +362,9 @@ struct RecordProducer::State {
 };
 
 RecordProducer::RecordProducer(KafkaSinkConfig config) : s_(std::make_unique<State>()) {
+  // The sink's own property is not librdkafka's: it is taken out before the producers see them.
+  s_->marker_outside_transaction = MarkerOutsideTransaction(config);
+  config.properties.erase(kMarkerOutsideTransaction);
   s_->config = std::move(config);
 }
 

@@ -2,10 +2,13 @@
 // process, kcat as the independent client that writes the input and reads the output back.
 //
 // What the mock can prove: librdkafka 2.0.2's mock writes no transaction markers, so a
-// read_committed reader also sees the records of aborted transactions. Exactly-once is proved in
-// full on the source side (Kafka in, the exactly-once file sink out); on the sink side the tests
-// check the transaction protocol runs (begin, commit on checkpoint completion, the restored
-// batches, fencing) and the records a run without aborts writes.
+// read_committed reader also sees the records of aborted transactions; it acknowledges the
+// offsets a transaction commits without storing them, so the exactly-once sink runs here with
+// sluice.marker.commit-outside-transaction=true; and it fences no producer (see
+// ExactlyOnceSinkTakesItsTransactionalIdBackAfterBeingFenced). Exactly-once is proved in full on
+// the source side (Kafka in, the exactly-once file sink out); on the sink side the tests check
+// the transaction protocol runs (begin, commit on checkpoint completion, the restored batches,
+// the reaction to being fenced) and the records a run without aborts writes.
 #include <gmock/gmock.h>
 
 #include <algorithm>
@@ -149,6 +152,16 @@ class KafkaCountTest : public ::testing::Test {
     args.insert(args.end(), more.begin(), more.end());
     return args;
   }
+  // The count job exactly once into `out` (prefix "count"), its markers also committed outside
+  // the transactions (the mock stores no offsets committed in a transaction), then `more`.
+  std::vector<std::string> ExactlyOnceArgs(std::vector<std::string> more = {}) const {
+    std::vector<std::string> args =
+        JobArgs({"--output-topic", "out", "--delivery-guarantee", "exactly-once",
+                 "--transactional-id-prefix", "count", "--throttle-us", "2000",
+                 "--producer-properties", "sluice.marker.commit-outside-transaction=true"});
+    args.insert(args.end(), more.begin(), more.end());
+    return args;
+  }
   // Every count of the output topic is there (once each with `exactly_once`).
   void ExpectOutputTopicCorrect(bool exactly_once) {
     std::vector<std::string> lines;
@@ -201,10 +214,7 @@ TEST_F(KafkaCountTest, ExactlyOnceSinkAcrossATaskManagerKill) {
   StartAll(3);
   std::vector<std::string> flags = CheckpointedRun(cluster_->dir());
   flags[3] = "execution.checkpointing.interval=1s";
-  RunWithKill(*cluster_, flags,
-              JobArgs({"--output-topic", "out", "--delivery-guarantee", "exactly-once",
-                       "--transactional-id-prefix", "count", "--throttle-us", "2000"}),
-              300ms);
+  RunWithKill(*cluster_, flags, ExactlyOnceArgs(), 300ms);
   ExpectOutputTopicCorrect(true);
 }
 
@@ -247,9 +257,7 @@ void RunWithAFailedCommit(TestCluster& cluster, KafkaDev& kafka,
 // so that the mock (which writes no abort markers) shows no record of the failed transaction.
 TEST_F(KafkaCountTest, ExactlyOnceSinkCommitsTheRestoredBatchAfterAFailedCommit) {
   StartAll(2);
-  RunWithAFailedCommit(*cluster_, kafka_,
-                       JobArgs({"--output-topic", "out", "--delivery-guarantee", "exactly-once",
-                                "--transactional-id-prefix", "count", "--throttle-us", "2000"}));
+  RunWithAFailedCommit(*cluster_, kafka_, ExactlyOnceArgs());
   ExpectOutputTopicCorrect(true);
 }
 
@@ -258,9 +266,7 @@ TEST_F(KafkaCountTest, ExactlyOnceSinkCommitsTheRestoredBatchAfterAFailedCommit)
 // not taken for one already in Kafka. Every count is in the topic twice, once per run.
 TEST_F(KafkaCountTest, ExactlyOnceSinkSecondRunWithTheSamePrefixIsNotMistakenForTheFirst) {
   StartAll(2);
-  const std::vector<std::string> args =
-      JobArgs({"--output-topic", "out", "--delivery-guarantee", "exactly-once",
-               "--transactional-id-prefix", "count", "--throttle-us", "2000"});
+  const std::vector<std::string> args = ExactlyOnceArgs();
   std::vector<std::string> run = {"run",
                                   "-p",
                                   "2",
