@@ -10,8 +10,10 @@
 // the transaction protocol runs (begin, commit on checkpoint completion, the restored batches,
 // the reaction to being fenced) and the records a run without aborts writes.
 #include <gmock/gmock.h>
+#include <librdkafka/rdkafka.h>
 
 #include <algorithm>
+#include <functional>
 #include <map>
 #include <memory>
 #include <set>
@@ -32,6 +34,67 @@ using namespace std::chrono_literals;
 using ::testing::HasSubstr;
 
 constexpr int kPartitions = 3;
+
+// ---- librdkafka clients of the test's own (kcat has no transactions and reads no group's
+// committed offsets) ----
+
+struct RdKafkaDestroy {
+  void operator()(rd_kafka_t* rk) const { rd_kafka_destroy(rk); }
+};
+using RdKafka = std::unique_ptr<rd_kafka_t, RdKafkaDestroy>;
+
+absl::StatusOr<RdKafka> NewClient(rd_kafka_type_t type,
+                                  const std::map<std::string, std::string>& properties) {
+  rd_kafka_conf_t* conf = rd_kafka_conf_new();
+  char err[512];
+  for (const auto& [k, v] : properties) {
+    if (rd_kafka_conf_set(conf, k.c_str(), v.c_str(), err, sizeof(err)) != RD_KAFKA_CONF_OK) {
+      rd_kafka_conf_destroy(conf);
+      return absl::InvalidArgumentError(absl::StrCat(k, "=", v, ": ", err));
+    }
+  }
+  rd_kafka_t* rk = rd_kafka_new(type, conf, err, sizeof(err));
+  if (!rk) {
+    rd_kafka_conf_destroy(conf);
+    return absl::InternalError(absl::StrCat("rd_kafka_new: ", err));
+  }
+  return RdKafka(rk);
+}
+
+// The offsets a consumer group has committed, read with a consumer of that group that consumes
+// nothing (no subscription, no assignment).
+class GroupOffsets {
+ public:
+  absl::Status Open(const std::string& bootstrap, const std::string& group) {
+    group_ = group;
+    auto c = NewClient(
+        RD_KAFKA_CONSUMER,
+        {{"bootstrap.servers", bootstrap}, {"group.id", group}, {"enable.auto.commit", "false"}});
+    if (!c.ok()) return c.status();
+    consumer_ = std::move(*c);
+    return absl::OkStatus();
+  }
+  ~GroupOffsets() {
+    if (consumer_) rd_kafka_consumer_close(consumer_.get());
+  }
+  // The group's committed offset of `topic` `partition`; -1 when it has none (or on an error,
+  // which `error` then names).
+  int64_t Committed(const std::string& topic, int partition, std::string* error = nullptr) {
+    rd_kafka_topic_partition_list_t* list = rd_kafka_topic_partition_list_new(1);
+    rd_kafka_topic_partition_list_add(list, topic.c_str(), partition);
+    rd_kafka_resp_err_t err = rd_kafka_committed(consumer_.get(), list, 5000);
+    int64_t offset = err == RD_KAFKA_RESP_ERR_NO_ERROR ? list->elems[0].offset : -1;
+    if (err != RD_KAFKA_RESP_ERR_NO_ERROR && error) {
+      *error = absl::StrCat("group ", group_, ": ", rd_kafka_err2str(err));
+    }
+    rd_kafka_topic_partition_list_destroy(list);
+    return offset < 0 ? -1 : offset;
+  }
+
+ private:
+  std::string group_;
+  RdKafka consumer_;
+};
 
 // `keys` keys, `per_key` records each (`key,seq`), spread over the partitions of `topic`, each
 // key's records in one partition (in order).
@@ -281,6 +344,67 @@ TEST_F(KafkaCountTest, ExactlyOnceSinkSecondRunWithTheSamePrefixIsNotMistakenFor
   std::vector<std::string> lines;
   SLUICE_ASSIGN_OR_FAIL(lines, KcatConsume(kafka_.bootstrap(), "out"));
   EXPECT_TRUE(CountsAreCorrect(lines, kKeys, kPerKey, true, 2));
+}
+
+// Zombie fencing. While the job runs exactly once at parallelism 1 (one transactional id,
+// `count-0`), a second producer of the test's own initialises `count-0`, as a new instance of
+// the application would: on a broker that bumps the id's epoch and fences the job's producer,
+// whose next transaction fails with PRODUCER_FENCED; the task fails, the restore takes the id
+// back (fencing the test's producer in turn) and commits the restored batch its marker does not
+// cover. The output stays exactly once.
+//
+// librdkafka 2.0.2's mock fences nobody: InitProducerId for an id in use hands out a new producer
+// id at epoch 0 and leaves the holder's alone, so the holder goes on committing. The test checks
+// that (the job commits another checkpoint after the second producer's initialisation, without
+// a restart), then injects the answer a broker gives the fenced producer, PRODUCER_FENCED, into
+// the job's next AddOffsetsToTxn (the first request of its next transaction: the marker goes
+// first, so no record of the fenced transaction reaches the mock, which shows aborted records).
+TEST_F(KafkaCountTest, ExactlyOnceSinkTakesItsTransactionalIdBackAfterBeingFenced) {
+  StartAll(1);
+  std::vector<std::string> flags = CheckpointedRun(cluster_->dir());
+  flags[1] = "1";
+  flags[3] = "execution.checkpointing.interval=500ms";
+  std::string job;
+  SLUICE_ASSIGN_OR_FAIL(
+      job, cluster_->SubmitDetached(TestJobLibrary("kafka_count_job"), flags, ExactlyOnceArgs()));
+  GroupOffsets marker;
+  SLUICE_ASSERT_OK(marker.Open(kafka_.bootstrap(), "count-0"));
+  // The job has committed a transaction under `count-0`.
+  int64_t committed = -1;
+  ASSERT_TRUE(WaitUntil([&] { return (committed = marker.Committed("out", 0)) >= 1; }, 60s))
+      << "the sink committed no checkpoint";
+
+  // The second producer takes the id over.
+  SLUICE_ASSIGN_OR_FAIL(RdKafka other,
+                        NewClient(RD_KAFKA_PRODUCER, {{"bootstrap.servers", kafka_.bootstrap()},
+                                                      {"transactional.id", "count-0"}}));
+  rd_kafka_error_t* init = rd_kafka_init_transactions(other.get(), 10000);
+  const std::string init_error = init ? rd_kafka_error_string(init) : "";
+  if (init) rd_kafka_error_destroy(init);
+  ASSERT_EQ(init_error, "") << "the second producer's init_transactions failed";
+
+  // What the mock does: the job's producer is not fenced, its next transaction commits.
+  ASSERT_TRUE(WaitUntil([&] { return marker.Committed("out", 0) > committed; }, 30s))
+      << "the job committed no transaction after the second producer's initialisation";
+  proto::JobStatus st;
+  SLUICE_ASSIGN_OR_FAIL(st, cluster_->client().GetJob(job));
+  ASSERT_EQ(st.state(), proto::JOB_RUNNING) << st.failure();
+  ASSERT_EQ(st.restarts(), 0) << "the mock fenced the job's producer: the injection below "
+                                 "is no longer needed to show it";
+
+  // What a broker answers the fenced producer's next transaction.
+  SLUICE_ASSERT_OK(kafka_.Command("request-errors AddOffsetsToTxn PRODUCER_FENCED 1"));
+  SLUICE_ASSIGN_OR_FAIL(
+      st, cluster_->WaitForJob(
+              job, [](const proto::JobStatus& s) { return IsTerminalJobState(s.state()); }, 120s));
+  ASSERT_EQ(st.state(), proto::JOB_FINISHED) << st.failure();
+  EXPECT_GE(st.restarts(), 1) << "the fenced transaction did not fail the task";
+  const std::string logs = cluster_->TaskManagerLog(0);
+  EXPECT_THAT(logs, HasSubstr("transactional id 'count-0'"));
+  EXPECT_THAT(logs, ::testing::ContainsRegex("[Ff]enced"));
+  EXPECT_THAT(logs, ::testing::ContainsRegex("origin 0 \\(transactional id 'count-0'\\) taken "
+                                             "over; of its [1-9][0-9]* restored batches"));
+  ExpectOutputTopicCorrect(true);
 }
 
 // kafka_alerting with --rules-topic: per-metric thresholds from a second topic, as broadcast
