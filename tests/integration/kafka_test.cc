@@ -18,7 +18,6 @@
 #include <memory>
 #include <set>
 #include <string>
-#include <thread>
 #include <vector>
 
 #include "absl/strings/numbers.h"
@@ -96,6 +95,24 @@ class GroupOffsets {
   RdKafka consumer_;
 };
 
+// Waits (at most `timeout`) until `group` has committed at least `offset` for `topic`
+// `partition`; the error names the last offset read.
+absl::Status WaitForCommittedOffset(const std::string& bootstrap, const std::string& group,
+                                    const std::string& topic, int partition, int64_t offset,
+                                    std::chrono::milliseconds timeout) {
+  GroupOffsets offsets;
+  if (absl::Status s = offsets.Open(bootstrap, group); !s.ok()) return s;
+  int64_t last = -1;
+  std::string error;
+  if (WaitUntil([&] { return (last = offsets.Committed(topic, partition, &error)) >= offset; },
+                timeout, 20ms)) {
+    return absl::OkStatus();
+  }
+  return absl::DeadlineExceededError(absl::StrCat("group ", group, " committed ", last, " for ",
+                                                  topic, "-", partition, ", not ", offset,
+                                                  ", within ", timeout.count(), " ms ", error));
+}
+
 // `keys` keys, `per_key` records each (`key,seq`), spread over the partitions of `topic`, each
 // key's records in one partition (in order).
 absl::Status ProduceCounts(const KafkaDev& kafka, const std::string& topic, int keys, int per_key) {
@@ -162,10 +179,12 @@ std::vector<std::string> CheckpointedRun(const std::string& dir) {
 
 // Runs kafka_count_job over a 3-partition topic, kills the TaskManager of subtask 0 after a
 // completed checkpoint, and waits for the job to finish after its restart.
-// With `settle`, the kill waits that long after a checkpoint completed (so that it does not fall
-// into the sink's commit, whose aborted records the mock would show).
+// With `settled`, the kill waits for a checkpoint completed after the first one seen and then (at
+// most 30 s) until settled(its id) holds: e.g. until the sink has committed that checkpoint, so
+// that the kill does not fall into the sink's commit, whose aborted records the mock would show.
 void RunWithKill(TestCluster& cluster, const std::vector<std::string>& run_flags,
-                 const std::vector<std::string>& job_args, std::chrono::milliseconds settle = 0ms) {
+                 const std::vector<std::string>& job_args,
+                 const std::function<bool(int64_t)>& settled = nullptr) {
   std::string job;
   SLUICE_ASSIGN_OR_FAIL(
       job, cluster.SubmitDetached(TestJobLibrary("kafka_count_job"), run_flags, job_args));
@@ -177,14 +196,16 @@ void RunWithKill(TestCluster& cluster, const std::vector<std::string>& run_flags
                                 },
                                 60s));
   ASSERT_EQ(st.state(), proto::JOB_RUNNING) << "the job ended before the kill: " << st.failure();
-  if (settle > 0ms) {
+  if (settled) {
     const int64_t seen = st.last_checkpoint_id();
     SLUICE_ASSIGN_OR_FAIL(
         st,
         cluster.WaitUntilOrEnd(
             job, [&](const proto::JobStatus& s) { return s.last_checkpoint_id() > seen; }, 60s));
     ASSERT_EQ(st.state(), proto::JOB_RUNNING) << "the job ended before the kill";
-    std::this_thread::sleep_for(settle);
+    const int64_t id = st.last_checkpoint_id();
+    ASSERT_TRUE(WaitUntil([&] { return settled(id); }, 30s, 10ms))
+        << "checkpoint " << id << " did not settle within 30 s";
   }
   int victim = cluster.TaskManagerIndex(st.tasks(0).tm_id());
   ASSERT_GE(victim, 0);
@@ -277,7 +298,14 @@ TEST_F(KafkaCountTest, ExactlyOnceSinkAcrossATaskManagerKill) {
   StartAll(3);
   std::vector<std::string> flags = CheckpointedRun(cluster_->dir());
   flags[3] = "execution.checkpointing.interval=1s";
-  RunWithKill(*cluster_, flags, ExactlyOnceArgs(), 300ms);
+  // The kill comes once both subtasks have committed the checkpoint: their markers (committed
+  // after the transaction) have reached it.
+  GroupOffsets marker0, marker1;
+  SLUICE_ASSERT_OK(marker0.Open(kafka_.bootstrap(), "count-0"));
+  SLUICE_ASSERT_OK(marker1.Open(kafka_.bootstrap(), "count-1"));
+  RunWithKill(*cluster_, flags, ExactlyOnceArgs(), [&](int64_t id) {
+    return marker0.Committed("out", 0) >= id && marker1.Committed("out", 0) >= id;
+  });
   ExpectOutputTopicCorrect(true);
 }
 
@@ -427,8 +455,11 @@ TEST(KafkaAlertingTest, RulesFromASecondTopicSetTheThresholds) {
                 "rules", "--threshold", "90", "--window-ms", "1000", "--out-of-orderness-ms", "0",
                 "--idleness-ms", "500", "--output", out}));
   SLUICE_ASSERT_OK(cluster.WaitForAllTasksRunning(job, 30s).status());
-  // The rules are read long before the readings arrive.
-  std::this_thread::sleep_for(2s);
+  // The readings come once the rules are in a completed checkpoint: the rules source commits
+  // their offset (2, past both records) when it completes, and the broadcast step has applied
+  // them before its barrier.
+  SLUICE_ASSERT_OK(
+      WaitForCommittedOffset(kafka.bootstrap(), "sluice-kafka-alerting-rules", "rules", 0, 2, 30s));
   std::vector<std::string> readings;
   for (int s = 0; s < 3; ++s) {
     for (int i = 0; i < 4; ++i) {
