@@ -486,6 +486,68 @@ TEST(KafkaAlertingTest, RulesFromASecondTopicSetTheThresholds) {
   SLUICE_EXPECT_OK(cluster.client().Cancel(job));
 }
 
+// examples/kafka_wordcount end to end: lines in a 2-partition topic (words separated by spaces
+// and tabs, some lines blank), the example run bounded at parallelism 2, exactly once into a
+// 2-partition topic. Each record is keyed by its word; a word's records (all in one partition,
+// by key) are its rolling counts 1..n in order, once each, n being how often the lines hold it.
+TEST(KafkaWordCountTest, CountsEveryWordOfTheTopicExactlyOnce) {
+  KafkaDev kafka;
+  SLUICE_ASSERT_OK(kafka.Start(1, {{"lines", 2}, {"counts", 2}}));
+  const std::vector<std::string> vocabulary = {"the",  "quick", "brown", "fox",  "jumps",
+                                               "over", "lazy",  "dog",   "a",    "stream",
+                                               "of",   "words", "Kafka", "kafka"};
+  const std::vector<std::string> separators = {" ", "\t", "  ", " \t "};
+  std::vector<std::string> by_partition[2];
+  std::map<std::string, int64_t> want;
+  for (int i = 0; i < 300; ++i) {
+    std::string line = i % 7 == 0 ? " " : "";             // a leading separator now and then
+    const int words = i % 11 == 5 ? 0 : 1 + (i * 7) % 6;  // some lines hold none
+    for (int w = 0; w < words; ++w) {
+      const std::string& word = vocabulary[(i * 31 + w * 17) % vocabulary.size()];
+      if (w > 0) line += separators[(i + w) % separators.size()];
+      line += word;
+      ++want[word];
+    }
+    if (i % 5 == 0) line += "\t";   // and a trailing one
+    if (line.empty()) line = "  ";  // a blank line: separators only
+    by_partition[i % 2].push_back(line);
+  }
+  for (int p = 0; p < 2; ++p) {
+    SLUICE_ASSERT_OK(KcatProduce(kafka.bootstrap(), "lines", by_partition[p], p));
+  }
+  TestCluster cluster(ClusterOptions{1, 2, {}});
+  SLUICE_ASSERT_OK(cluster.Start());
+  CommandResult r = cluster.Cli(
+      {"run", "-p", "2", "-D", "execution.checkpointing.interval=200ms",
+       ExampleLibrary("kafka_wordcount"), "--", "--bootstrap-servers", kafka.bootstrap(),
+       "--input-topic", "lines", "--output-topic", "counts", "--delivery-guarantee", "exactly-once",
+       "--producer-properties", "sluice.marker.commit-outside-transaction=true", "--bounded"},
+      std::chrono::seconds(120));
+  ASSERT_EQ(r.exit_code, 0) << r.Describe();
+
+  std::vector<KcatRecord> records;
+  SLUICE_ASSIGN_OR_FAIL(records, KcatConsumeRecords(kafka.bootstrap(), "counts"));
+  std::map<std::string, std::vector<int64_t>> counts;  // per word, in offset order
+  std::map<std::string, std::set<int>> partitions;
+  for (const KcatRecord& rec : records) {
+    std::vector<std::string> f = absl::StrSplit(rec.value, ',');
+    int64_t n = 0;
+    ASSERT_TRUE(f.size() == 2 && absl::SimpleAtoi(f[1], &n)) << "malformed value " << rec.value;
+    EXPECT_EQ(rec.key, f[0]) << "the record at " << rec.partition << "/" << rec.offset;
+    counts[f[0]].push_back(n);
+    partitions[f[0]].insert(rec.partition);
+  }
+  std::map<std::string, int64_t> got;
+  for (const auto& [word, seq] : counts) {
+    got[word] = seq.empty() ? 0 : seq.back();
+    std::vector<int64_t> expected(seq.size());
+    for (size_t i = 0; i < expected.size(); ++i) expected[i] = static_cast<int64_t>(i) + 1;
+    EXPECT_EQ(seq, expected) << "the counts of '" << word << "'";
+    EXPECT_EQ(partitions[word].size(), 1u) << "'" << word << "' in more than one partition";
+  }
+  EXPECT_EQ(got, want);
+}
+
 // Bad input: each a clear error naming it, and the cluster keeps serving.
 TEST(KafkaBadInputTest, ErrorsNameTheProblemAndTheClusterKeepsServing) {
   KafkaDev kafka;
