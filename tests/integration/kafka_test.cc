@@ -581,6 +581,14 @@ TEST(KafkaBadInputTest, ErrorsNameTheProblemAndTheClusterKeepsServing) {
                                  "--output-topic", "out", "--delivery-guarantee", "exactly-once"});
   EXPECT_NE(r.exit_code, 0) << r.Describe();
   EXPECT_THAT(r.out + r.err, HasSubstr("transactional id prefix")) << r.Describe();
+  r = cluster.Cli({"run", "-d", TestJobLibrary("kafka_count_job"), "--", "--bootstrap-servers",
+                   kafka.bootstrap(), "--topic", "in", "--output-topic", "out",
+                   "--delivery-guarantee", "exactly-once", "--transactional-id-prefix", "count",
+                   "--producer-properties", "sluice.marker.commit-outside-transaction=yes"});
+  EXPECT_NE(r.exit_code, 0) << r.Describe();
+  EXPECT_THAT(r.out + r.err,
+              HasSubstr("'sluice.marker.commit-outside-transaction' must be true or false"))
+      << r.Describe();
   EXPECT_TRUE(cluster.IsHealthy());
   EXPECT_TRUE(cluster.RunsASmallJob());
 }
