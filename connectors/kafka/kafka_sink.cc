@@ -18,12 +18,25 @@
 #include <random>
 #include <stdexcept>
 #include <string>
+#include <utility>
 #include <vector>
 
 #include "kafka_common.h"
 #include "sluice/connectors/kafka.h"
 
 namespace sluice::kafka {
+
+namespace {
+// The value of kMarkerOutsideTransaction in `c` (false when unset); throws
+// std::invalid_argument on a value other than true or false.
+bool MarkerOutsideTransaction(const KafkaSinkConfig& c) {
+  auto it = c.properties.find(kMarkerOutsideTransaction);
+  if (it == c.properties.end() || it->second == "false") return false;
+  if (it->second == "true") return true;
+  throw std::invalid_argument(std::string("Kafka sink: property '") + kMarkerOutsideTransaction +
+                              "' must be true or false, got '" + it->second + "'");
+}
+}  // namespace
 
 void validate_sink_config(const KafkaSinkConfig& c, bool has_value_serializer,
                           bool has_topic_selector) {
@@ -37,6 +50,7 @@ void validate_sink_config(const KafkaSinkConfig& c, bool has_value_serializer,
   if (!has_value_serializer) {
     throw std::invalid_argument("Kafka sink: set_value_serializer() is required");
   }
+  MarkerOutsideTransaction(c);
   if (c.guarantee == DeliveryGuarantee::kExactlyOnce) {
     if (c.transactional_id_prefix.empty()) {
       throw std::invalid_argument(
@@ -99,15 +113,40 @@ void OnDelivery(rd_kafka_t*, const rd_kafka_message_t* m, void* opaque) {
 }  // namespace
 
 struct RecordProducer::State {
-  // A transactional producer under `<prefix>-<origin>`, or the plain producer.
+  // A transactional producer under `<prefix>-<origin>`, or the plain producer. A topic handle
+  // must not outlive the producer it belongs to: destruction and move assignment destroy the
+  // topic handles first (the defaulted assignment would replace rk, destroying the old
+  // producer, while its topic handles were still held).
   struct Producer {
     KafkaHandle rk;
     int origin = 0;
-    // Handles of the topics produced to, by name (destroyed before rk, declared after it), and
-    // the last one used. Producing by handle spares librdkafka a look-up of the name under its
-    // client-wide lock, and this a copy of the name, for every record.
+    // Handles of the topics produced to, by name, and the last one used. Producing by handle
+    // spares librdkafka a look-up of the name under its client-wide lock, and this a copy of the
+    // name, for every record.
     std::map<std::string, TopicHandle, std::less<>> topics;
     const std::pair<const std::string, TopicHandle>* last_topic = nullptr;
+
+    Producer() = default;
+    Producer(KafkaHandle handle, int origin_of) : rk(std::move(handle)), origin(origin_of) {}
+    // The map's nodes move with it, so last_topic stays valid in the new owner.
+    Producer(Producer&& o) noexcept
+        : rk(std::move(o.rk)),
+          origin(o.origin),
+          topics(std::move(o.topics)),
+          last_topic(std::exchange(o.last_topic, nullptr)) {}
+    Producer& operator=(Producer&& o) noexcept {
+      if (this != &o) {
+        destroy();
+        rk = std::move(o.rk);
+        origin = o.origin;
+        topics = std::move(o.topics);
+        last_topic = std::exchange(o.last_topic, nullptr);
+      }
+      return *this;
+    }
+    Producer(const Producer&) = delete;
+    Producer& operator=(const Producer&) = delete;
+    ~Producer() { destroy(); }
 
     rd_kafka_topic_t* topic_handle(std::string_view topic) {
       if (last_topic && last_topic->first == topic) return last_topic->second.get();
@@ -133,12 +172,16 @@ struct RecordProducer::State {
   };
 
   KafkaSinkConfig config;
+  // The first failed delivery, reported by librdkafka's callback on this thread. The producers'
+  // callbacks write it (it is their opaque), so it is declared before them: destroyed after
+  // every producer that may still call back into it.
+  std::string delivery_error;
+  // kMarkerOutsideTransaction: the marker is also committed plainly after each transaction.
+  bool marker_outside_transaction = false;
   Producer main;
   int subtask = 0;
   uint64_t token = 0;
   uint64_t sent = 0;
-  // The first failed delivery, reported by librdkafka's callback on this thread.
-  std::string delivery_error;
   // Exactly once: the records since the last checkpoint, and the sealed batches not committed.
   std::string staged;
   std::map<int64_t, std::string> sealed;
@@ -173,7 +216,7 @@ struct RecordProducer::State {
     rd_kafka_t* rk = rd_kafka_new(RD_KAFKA_PRODUCER, conf.get(), err, sizeof(err));
     if (!rk) throw std::runtime_error(std::string("cannot create a Kafka producer: ") + err);
     conf.release();
-    Producer p{KafkaHandle(rk), origin};
+    Producer p(KafkaHandle(rk), origin);
     if (exactly_once()) {
       KafkaError e(rd_kafka_init_transactions(rk, static_cast<int>(config.request_timeout_ms)));
       if (e) {
@@ -303,10 +346,11 @@ struct RecordProducer::State {
                                " (transactional id '" + id_of(p.origin) +
                                "') failed: " + ex.what());
     }
-    // The marker once more outside the transaction. A broker has it already (the transaction
-    // committed it with the records); librdkafka 2.0.2's mock cluster acknowledges
-    // transactional offset commits without storing them, and reads this one. The records are
-    // committed whatever happens here.
+    // With kMarkerOutsideTransaction, the marker once more outside the transaction. A broker has
+    // it already (the transaction committed it with the records); librdkafka 2.0.2's mock
+    // cluster acknowledges transactional offset commits without storing them, and reads this
+    // one. The records are committed whatever happens here.
+    if (!marker_outside_transaction) return;
     rd_kafka_resp_err_t err =
         rd_kafka_commit(marker_client(p.origin), marker_list(id, origin_token).get(), 0);
     if (err != RD_KAFKA_RESP_ERR_NO_ERROR) {
@@ -318,6 +362,9 @@ struct RecordProducer::State {
 };
 
 RecordProducer::RecordProducer(KafkaSinkConfig config) : s_(std::make_unique<State>()) {
+  // The sink's own property is not librdkafka's: it is taken out before the producers see them.
+  s_->marker_outside_transaction = MarkerOutsideTransaction(config);
+  config.properties.erase(kMarkerOutsideTransaction);
   s_->config = std::move(config);
 }
 

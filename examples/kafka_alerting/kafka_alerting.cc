@@ -2,7 +2,8 @@
 //
 //   sluice run -p 2 -D execution.checkpointing.interval=1s build/examples/libkafka_alerting.so --
 //       --bootstrap-servers 127.0.0.1:9092 --topic readings --threshold 90
-//       (--output DIR | --output-topic alerts [--delivery-guarantee exactly-once])
+//       (--output DIR | --output-topic alerts [--delivery-guarantee exactly-once]
+//        [--producer-properties k=v,k=v])
 //
 // Readings are text records `timestamp_ms,host,metric,value`. Their timestamps drive event time
 // with watermarks per Kafka partition (a lagging partition holds event time back; with
@@ -10,8 +11,10 @@
 // event-time windows, the average, maximum and count; `window_end,host,metric,avg,max,count` per
 // window and `ALERT,window_end,host,metric,avg` when the average exceeds --threshold. Output: the
 // exactly-once file sink into --output (the same lines as examples/alerting), or one Kafka
-// record per line into --output-topic. --bounded: the job FINISHES at the offsets that were the
-// latest when it started.
+// record per line into --output-topic (--producer-properties: properties of the Kafka sink;
+// against sluice-kafka-dev's mock cluster, exactly once needs
+// sluice.marker.commit-outside-transaction=true). --bounded: the job FINISHES at the offsets that
+// were the latest when it started.
 //
 // --rules-topic R: per-metric thresholds from a second topic, lines `metric,threshold`, that may
 // change while the job runs (a metric without a rule keeps --threshold). The rules are broadcast
@@ -140,6 +143,24 @@ kafka::DeliveryGuarantee Guarantee(const std::string& g) {
       "--delivery-guarantee must be none, at-least-once or exactly-once, got '" + g + "'");
 }
 
+// `--producer-properties k=v,k=v`: properties of the Kafka sink (librdkafka's, or the sink's own
+// such as sluice.marker.commit-outside-transaction=true, which a run against sluice-kafka-dev's
+// mock cluster needs for exactly once).
+template <class Sink>
+void SetProducerProperties(Sink& sink, const std::string& props) {
+  for (size_t at = 0; at < props.size();) {
+    size_t end = props.find(',', at);
+    if (end == std::string::npos) end = props.size();
+    std::string kv = props.substr(at, end - at);
+    size_t eq = kv.find('=');
+    if (eq == std::string::npos || eq == 0) {
+      throw std::invalid_argument("--producer-properties: '" + kv + "' is not key=value");
+    }
+    sink.set_property(kv.substr(0, eq), kv.substr(eq + 1));
+    at = end + 1;
+  }
+}
+
 // The timestamp at the start of a reading's line; a malformed line keeps Kafka's timestamp (the
 // parser sends it to the malformed output).
 int64_t LineTimestamp(const std::string& line, int64_t kafka_ts) {
@@ -208,6 +229,7 @@ SLUICE_JOB(env, args) {
     if (guarantee == kafka::DeliveryGuarantee::kExactlyOnce) {
       sink.set_transactional_id_prefix(args.get("transactional-id-prefix", group));
     }
+    SetProducerProperties(sink, args.get("producer-properties", ""));
     alerts.add_sink(sink.build());
   }
 }

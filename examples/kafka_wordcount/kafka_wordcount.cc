@@ -3,10 +3,13 @@
 //   sluice run -D execution.checkpointing.interval=1s build/examples/libkafka_wordcount.so --
 //       --bootstrap-servers 127.0.0.1:9092 --input-topic lines --output-topic counts
 //       [--delivery-guarantee none|at-least-once|exactly-once] [--bounded]
+//       [--producer-properties k=v,k=v]
 //
 // Each record of --input-topic is a line of text; each word's rolling count goes to
 // --output-topic as a record with the word as key and `word,count` as value (the largest count of
-// a word is its total).
+// a word is its total). --producer-properties sets properties of the Kafka sink; against
+// sluice-kafka-dev's mock cluster, exactly once needs
+// sluice.marker.commit-outside-transaction=true.
 #include <sluice/connectors/kafka.h>
 #include <sluice/sluice.h>
 
@@ -18,6 +21,24 @@ namespace {
 namespace kafka = sluice::kafka;
 using WordCount = std::pair<std::string, int64_t>;
 bool IsSeparator(char c) { return c == ' ' || c == '\t' || c == '\r' || c == '\n'; }
+
+// `--producer-properties k=v,k=v`: properties of the Kafka sink (librdkafka's, or the sink's own
+// such as sluice.marker.commit-outside-transaction=true, which a run against sluice-kafka-dev's
+// mock cluster needs for exactly once).
+template <class Sink>
+void SetProducerProperties(Sink& sink, const std::string& props) {
+  for (size_t at = 0; at < props.size();) {
+    size_t end = props.find(',', at);
+    if (end == std::string::npos) end = props.size();
+    std::string kv = props.substr(at, end - at);
+    size_t eq = kv.find('=');
+    if (eq == std::string::npos || eq == 0) {
+      throw std::invalid_argument("--producer-properties: '" + kv + "' is not key=value");
+    }
+    sink.set_property(kv.substr(0, eq), kv.substr(eq + 1));
+    at = end + 1;
+  }
+}
 }  // namespace
 
 SLUICE_JOB(env, args) {
@@ -52,6 +73,7 @@ SLUICE_JOB(env, args) {
   if (guarantee == kafka::DeliveryGuarantee::kExactlyOnce) {
     sink.set_transactional_id_prefix(args.get("transactional-id-prefix", "sluice-wordcount"));
   }
+  SetProducerProperties(sink, args.get("producer-properties", ""));
 
   env.set_job_name("Kafka WordCount");
   env.add_source(source.build())

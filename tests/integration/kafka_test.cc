@@ -2,18 +2,22 @@
 // process, kcat as the independent client that writes the input and reads the output back.
 //
 // What the mock can prove: librdkafka 2.0.2's mock writes no transaction markers, so a
-// read_committed reader also sees the records of aborted transactions. Exactly-once is proved in
-// full on the source side (Kafka in, the exactly-once file sink out); on the sink side the tests
-// check the transaction protocol runs (begin, commit on checkpoint completion, the restored
-// batches, fencing) and the records a run without aborts writes.
+// read_committed reader also sees the records of aborted transactions; it acknowledges the
+// offsets a transaction commits without storing them, so the exactly-once sink runs here with
+// sluice.marker.commit-outside-transaction=true; and it fences no producer (see
+// ExactlyOnceSinkTakesItsTransactionalIdBackAfterBeingFenced). Exactly-once is proved in full on
+// the source side (Kafka in, the exactly-once file sink out); on the sink side the tests check
+// the transaction protocol runs (begin, commit on checkpoint completion, the restored batches,
+// the reaction to being fenced) and the records a run without aborts writes.
 #include <gmock/gmock.h>
+#include <librdkafka/rdkafka.h>
 
 #include <algorithm>
+#include <functional>
 #include <map>
 #include <memory>
 #include <set>
 #include <string>
-#include <thread>
 #include <vector>
 
 #include "absl/strings/numbers.h"
@@ -29,6 +33,85 @@ using namespace std::chrono_literals;
 using ::testing::HasSubstr;
 
 constexpr int kPartitions = 3;
+
+// ---- librdkafka clients of the test's own (kcat has no transactions and reads no group's
+// committed offsets) ----
+
+struct RdKafkaDestroy {
+  void operator()(rd_kafka_t* rk) const { rd_kafka_destroy(rk); }
+};
+using RdKafka = std::unique_ptr<rd_kafka_t, RdKafkaDestroy>;
+
+absl::StatusOr<RdKafka> NewClient(rd_kafka_type_t type,
+                                  const std::map<std::string, std::string>& properties) {
+  rd_kafka_conf_t* conf = rd_kafka_conf_new();
+  char err[512];
+  for (const auto& [k, v] : properties) {
+    if (rd_kafka_conf_set(conf, k.c_str(), v.c_str(), err, sizeof(err)) != RD_KAFKA_CONF_OK) {
+      rd_kafka_conf_destroy(conf);
+      return absl::InvalidArgumentError(absl::StrCat(k, "=", v, ": ", err));
+    }
+  }
+  rd_kafka_t* rk = rd_kafka_new(type, conf, err, sizeof(err));
+  if (!rk) {
+    rd_kafka_conf_destroy(conf);
+    return absl::InternalError(absl::StrCat("rd_kafka_new: ", err));
+  }
+  return RdKafka(rk);
+}
+
+// The offsets a consumer group has committed, read with a consumer of that group that consumes
+// nothing (no subscription, no assignment).
+class GroupOffsets {
+ public:
+  absl::Status Open(const std::string& bootstrap, const std::string& group) {
+    group_ = group;
+    auto c = NewClient(
+        RD_KAFKA_CONSUMER,
+        {{"bootstrap.servers", bootstrap}, {"group.id", group}, {"enable.auto.commit", "false"}});
+    if (!c.ok()) return c.status();
+    consumer_ = std::move(*c);
+    return absl::OkStatus();
+  }
+  ~GroupOffsets() {
+    if (consumer_) rd_kafka_consumer_close(consumer_.get());
+  }
+  // The group's committed offset of `topic` `partition`; -1 when it has none (or on an error,
+  // which `error` then names).
+  int64_t Committed(const std::string& topic, int partition, std::string* error = nullptr) {
+    rd_kafka_topic_partition_list_t* list = rd_kafka_topic_partition_list_new(1);
+    rd_kafka_topic_partition_list_add(list, topic.c_str(), partition);
+    rd_kafka_resp_err_t err = rd_kafka_committed(consumer_.get(), list, 5000);
+    int64_t offset = err == RD_KAFKA_RESP_ERR_NO_ERROR ? list->elems[0].offset : -1;
+    if (err != RD_KAFKA_RESP_ERR_NO_ERROR && error) {
+      *error = absl::StrCat("group ", group_, ": ", rd_kafka_err2str(err));
+    }
+    rd_kafka_topic_partition_list_destroy(list);
+    return offset < 0 ? -1 : offset;
+  }
+
+ private:
+  std::string group_;
+  RdKafka consumer_;
+};
+
+// Waits (at most `timeout`) until `group` has committed at least `offset` for `topic`
+// `partition`; the error names the last offset read.
+absl::Status WaitForCommittedOffset(const std::string& bootstrap, const std::string& group,
+                                    const std::string& topic, int partition, int64_t offset,
+                                    std::chrono::milliseconds timeout) {
+  GroupOffsets offsets;
+  if (absl::Status s = offsets.Open(bootstrap, group); !s.ok()) return s;
+  int64_t last = -1;
+  std::string error;
+  if (WaitUntil([&] { return (last = offsets.Committed(topic, partition, &error)) >= offset; },
+                timeout, 20ms)) {
+    return absl::OkStatus();
+  }
+  return absl::DeadlineExceededError(absl::StrCat("group ", group, " committed ", last, " for ",
+                                                  topic, "-", partition, ", not ", offset,
+                                                  ", within ", timeout.count(), " ms ", error));
+}
 
 // `keys` keys, `per_key` records each (`key,seq`), spread over the partitions of `topic`, each
 // key's records in one partition (in order).
@@ -96,10 +179,12 @@ std::vector<std::string> CheckpointedRun(const std::string& dir) {
 
 // Runs kafka_count_job over a 3-partition topic, kills the TaskManager of subtask 0 after a
 // completed checkpoint, and waits for the job to finish after its restart.
-// With `settle`, the kill waits that long after a checkpoint completed (so that it does not fall
-// into the sink's commit, whose aborted records the mock would show).
+// With `settled`, the kill waits for a checkpoint completed after the first one seen and then (at
+// most 30 s) until settled(its id) holds: e.g. until the sink has committed that checkpoint, so
+// that the kill does not fall into the sink's commit, whose aborted records the mock would show.
 void RunWithKill(TestCluster& cluster, const std::vector<std::string>& run_flags,
-                 const std::vector<std::string>& job_args, std::chrono::milliseconds settle = 0ms) {
+                 const std::vector<std::string>& job_args,
+                 const std::function<bool(int64_t)>& settled = nullptr) {
   std::string job;
   SLUICE_ASSIGN_OR_FAIL(
       job, cluster.SubmitDetached(TestJobLibrary("kafka_count_job"), run_flags, job_args));
@@ -111,14 +196,16 @@ void RunWithKill(TestCluster& cluster, const std::vector<std::string>& run_flags
                                 },
                                 60s));
   ASSERT_EQ(st.state(), proto::JOB_RUNNING) << "the job ended before the kill: " << st.failure();
-  if (settle > 0ms) {
+  if (settled) {
     const int64_t seen = st.last_checkpoint_id();
     SLUICE_ASSIGN_OR_FAIL(
         st,
         cluster.WaitUntilOrEnd(
             job, [&](const proto::JobStatus& s) { return s.last_checkpoint_id() > seen; }, 60s));
     ASSERT_EQ(st.state(), proto::JOB_RUNNING) << "the job ended before the kill";
-    std::this_thread::sleep_for(settle);
+    const int64_t id = st.last_checkpoint_id();
+    ASSERT_TRUE(WaitUntil([&] { return settled(id); }, 30s, 10ms))
+        << "checkpoint " << id << " did not settle within 30 s";
   }
   int victim = cluster.TaskManagerIndex(st.tasks(0).tm_id());
   ASSERT_GE(victim, 0);
@@ -146,6 +233,16 @@ class KafkaCountTest : public ::testing::Test {
   // The count job's arguments reading `in`, then `more`.
   std::vector<std::string> JobArgs(std::vector<std::string> more) const {
     std::vector<std::string> args = {"--bootstrap-servers", kafka_.bootstrap(), "--topic", "in"};
+    args.insert(args.end(), more.begin(), more.end());
+    return args;
+  }
+  // The count job exactly once into `out` (prefix "count"), its markers also committed outside
+  // the transactions (the mock stores no offsets committed in a transaction), then `more`.
+  std::vector<std::string> ExactlyOnceArgs(std::vector<std::string> more = {}) const {
+    std::vector<std::string> args =
+        JobArgs({"--output-topic", "out", "--delivery-guarantee", "exactly-once",
+                 "--transactional-id-prefix", "count", "--throttle-us", "2000",
+                 "--producer-properties", "sluice.marker.commit-outside-transaction=true"});
     args.insert(args.end(), more.begin(), more.end());
     return args;
   }
@@ -201,10 +298,14 @@ TEST_F(KafkaCountTest, ExactlyOnceSinkAcrossATaskManagerKill) {
   StartAll(3);
   std::vector<std::string> flags = CheckpointedRun(cluster_->dir());
   flags[3] = "execution.checkpointing.interval=1s";
-  RunWithKill(*cluster_, flags,
-              JobArgs({"--output-topic", "out", "--delivery-guarantee", "exactly-once",
-                       "--transactional-id-prefix", "count", "--throttle-us", "2000"}),
-              300ms);
+  // The kill comes once both subtasks have committed the checkpoint: their markers (committed
+  // after the transaction) have reached it.
+  GroupOffsets marker0, marker1;
+  SLUICE_ASSERT_OK(marker0.Open(kafka_.bootstrap(), "count-0"));
+  SLUICE_ASSERT_OK(marker1.Open(kafka_.bootstrap(), "count-1"));
+  RunWithKill(*cluster_, flags, ExactlyOnceArgs(), [&](int64_t id) {
+    return marker0.Committed("out", 0) >= id && marker1.Committed("out", 0) >= id;
+  });
   ExpectOutputTopicCorrect(true);
 }
 
@@ -247,9 +348,7 @@ void RunWithAFailedCommit(TestCluster& cluster, KafkaDev& kafka,
 // so that the mock (which writes no abort markers) shows no record of the failed transaction.
 TEST_F(KafkaCountTest, ExactlyOnceSinkCommitsTheRestoredBatchAfterAFailedCommit) {
   StartAll(2);
-  RunWithAFailedCommit(*cluster_, kafka_,
-                       JobArgs({"--output-topic", "out", "--delivery-guarantee", "exactly-once",
-                                "--transactional-id-prefix", "count", "--throttle-us", "2000"}));
+  RunWithAFailedCommit(*cluster_, kafka_, ExactlyOnceArgs());
   ExpectOutputTopicCorrect(true);
 }
 
@@ -258,9 +357,7 @@ TEST_F(KafkaCountTest, ExactlyOnceSinkCommitsTheRestoredBatchAfterAFailedCommit)
 // not taken for one already in Kafka. Every count is in the topic twice, once per run.
 TEST_F(KafkaCountTest, ExactlyOnceSinkSecondRunWithTheSamePrefixIsNotMistakenForTheFirst) {
   StartAll(2);
-  const std::vector<std::string> args =
-      JobArgs({"--output-topic", "out", "--delivery-guarantee", "exactly-once",
-               "--transactional-id-prefix", "count", "--throttle-us", "2000"});
+  const std::vector<std::string> args = ExactlyOnceArgs();
   std::vector<std::string> run = {"run",
                                   "-p",
                                   "2",
@@ -275,6 +372,67 @@ TEST_F(KafkaCountTest, ExactlyOnceSinkSecondRunWithTheSamePrefixIsNotMistakenFor
   std::vector<std::string> lines;
   SLUICE_ASSIGN_OR_FAIL(lines, KcatConsume(kafka_.bootstrap(), "out"));
   EXPECT_TRUE(CountsAreCorrect(lines, kKeys, kPerKey, true, 2));
+}
+
+// Zombie fencing. While the job runs exactly once at parallelism 1 (one transactional id,
+// `count-0`), a second producer of the test's own initialises `count-0`, as a new instance of
+// the application would: on a broker that bumps the id's epoch and fences the job's producer,
+// whose next transaction fails with PRODUCER_FENCED; the task fails, the restore takes the id
+// back (fencing the test's producer in turn) and commits the restored batch its marker does not
+// cover. The output stays exactly once.
+//
+// librdkafka 2.0.2's mock fences nobody: InitProducerId for an id in use hands out a new producer
+// id at epoch 0 and leaves the holder's alone, so the holder goes on committing. The test checks
+// that (the job commits another checkpoint after the second producer's initialisation, without
+// a restart), then injects the answer a broker gives the fenced producer, PRODUCER_FENCED, into
+// the job's next AddOffsetsToTxn (the first request of its next transaction: the marker goes
+// first, so no record of the fenced transaction reaches the mock, which shows aborted records).
+TEST_F(KafkaCountTest, ExactlyOnceSinkTakesItsTransactionalIdBackAfterBeingFenced) {
+  StartAll(1);
+  std::vector<std::string> flags = CheckpointedRun(cluster_->dir());
+  flags[1] = "1";
+  flags[3] = "execution.checkpointing.interval=500ms";
+  std::string job;
+  SLUICE_ASSIGN_OR_FAIL(
+      job, cluster_->SubmitDetached(TestJobLibrary("kafka_count_job"), flags, ExactlyOnceArgs()));
+  GroupOffsets marker;
+  SLUICE_ASSERT_OK(marker.Open(kafka_.bootstrap(), "count-0"));
+  // The job has committed a transaction under `count-0`.
+  int64_t committed = -1;
+  ASSERT_TRUE(WaitUntil([&] { return (committed = marker.Committed("out", 0)) >= 1; }, 60s))
+      << "the sink committed no checkpoint";
+
+  // The second producer takes the id over.
+  SLUICE_ASSIGN_OR_FAIL(RdKafka other,
+                        NewClient(RD_KAFKA_PRODUCER, {{"bootstrap.servers", kafka_.bootstrap()},
+                                                      {"transactional.id", "count-0"}}));
+  rd_kafka_error_t* init = rd_kafka_init_transactions(other.get(), 10000);
+  const std::string init_error = init ? rd_kafka_error_string(init) : "";
+  if (init) rd_kafka_error_destroy(init);
+  ASSERT_EQ(init_error, "") << "the second producer's init_transactions failed";
+
+  // What the mock does: the job's producer is not fenced, its next transaction commits.
+  ASSERT_TRUE(WaitUntil([&] { return marker.Committed("out", 0) > committed; }, 30s))
+      << "the job committed no transaction after the second producer's initialisation";
+  proto::JobStatus st;
+  SLUICE_ASSIGN_OR_FAIL(st, cluster_->client().GetJob(job));
+  ASSERT_EQ(st.state(), proto::JOB_RUNNING) << st.failure();
+  ASSERT_EQ(st.restarts(), 0) << "the mock fenced the job's producer: the injection below "
+                                 "is no longer needed to show it";
+
+  // What a broker answers the fenced producer's next transaction.
+  SLUICE_ASSERT_OK(kafka_.Command("request-errors AddOffsetsToTxn PRODUCER_FENCED 1"));
+  SLUICE_ASSIGN_OR_FAIL(
+      st, cluster_->WaitForJob(
+              job, [](const proto::JobStatus& s) { return IsTerminalJobState(s.state()); }, 120s));
+  ASSERT_EQ(st.state(), proto::JOB_FINISHED) << st.failure();
+  EXPECT_GE(st.restarts(), 1) << "the fenced transaction did not fail the task";
+  const std::string logs = cluster_->TaskManagerLog(0);
+  EXPECT_THAT(logs, HasSubstr("transactional id 'count-0'"));
+  EXPECT_THAT(logs, ::testing::ContainsRegex("[Ff]enced"));
+  EXPECT_THAT(logs, ::testing::ContainsRegex("origin 0 \\(transactional id 'count-0'\\) taken "
+                                             "over; of its [1-9][0-9]* restored batches"));
+  ExpectOutputTopicCorrect(true);
 }
 
 // kafka_alerting with --rules-topic: per-metric thresholds from a second topic, as broadcast
@@ -297,8 +455,11 @@ TEST(KafkaAlertingTest, RulesFromASecondTopicSetTheThresholds) {
                 "rules", "--threshold", "90", "--window-ms", "1000", "--out-of-orderness-ms", "0",
                 "--idleness-ms", "500", "--output", out}));
   SLUICE_ASSERT_OK(cluster.WaitForAllTasksRunning(job, 30s).status());
-  // The rules are read long before the readings arrive.
-  std::this_thread::sleep_for(2s);
+  // The readings come once the rules are in a completed checkpoint: the rules source commits
+  // their offset (2, past both records) when it completes, and the broadcast step has applied
+  // them before its barrier.
+  SLUICE_ASSERT_OK(
+      WaitForCommittedOffset(kafka.bootstrap(), "sluice-kafka-alerting-rules", "rules", 0, 2, 30s));
   std::vector<std::string> readings;
   for (int s = 0; s < 3; ++s) {
     for (int i = 0; i < 4; ++i) {
@@ -323,6 +484,68 @@ TEST(KafkaAlertingTest, RulesFromASecondTopicSetTheThresholds) {
               ::testing::ElementsAre("ALERT,1000,h1,cpu,70.000", "ALERT,2000,h1,cpu,70.000",
                                      "ALERT,3000,h1,cpu,70.000"));
   SLUICE_EXPECT_OK(cluster.client().Cancel(job));
+}
+
+// examples/kafka_wordcount end to end: lines in a 2-partition topic (words separated by spaces
+// and tabs, some lines blank), the example run bounded at parallelism 2, exactly once into a
+// 2-partition topic. Each record is keyed by its word; a word's records (all in one partition,
+// by key) are its rolling counts 1..n in order, once each, n being how often the lines hold it.
+TEST(KafkaWordCountTest, CountsEveryWordOfTheTopicExactlyOnce) {
+  KafkaDev kafka;
+  SLUICE_ASSERT_OK(kafka.Start(1, {{"lines", 2}, {"counts", 2}}));
+  const std::vector<std::string> vocabulary = {"the",  "quick", "brown", "fox",  "jumps",
+                                               "over", "lazy",  "dog",   "a",    "stream",
+                                               "of",   "words", "Kafka", "kafka"};
+  const std::vector<std::string> separators = {" ", "\t", "  ", " \t "};
+  std::vector<std::string> by_partition[2];
+  std::map<std::string, int64_t> want;
+  for (int i = 0; i < 300; ++i) {
+    std::string line = i % 7 == 0 ? " " : "";             // a leading separator now and then
+    const int words = i % 11 == 5 ? 0 : 1 + (i * 7) % 6;  // some lines hold none
+    for (int w = 0; w < words; ++w) {
+      const std::string& word = vocabulary[(i * 31 + w * 17) % vocabulary.size()];
+      if (w > 0) line += separators[(i + w) % separators.size()];
+      line += word;
+      ++want[word];
+    }
+    if (i % 5 == 0) line += "\t";   // and a trailing one
+    if (line.empty()) line = "  ";  // a blank line: separators only
+    by_partition[i % 2].push_back(line);
+  }
+  for (int p = 0; p < 2; ++p) {
+    SLUICE_ASSERT_OK(KcatProduce(kafka.bootstrap(), "lines", by_partition[p], p));
+  }
+  TestCluster cluster(ClusterOptions{1, 2, {}});
+  SLUICE_ASSERT_OK(cluster.Start());
+  CommandResult r = cluster.Cli(
+      {"run", "-p", "2", "-D", "execution.checkpointing.interval=200ms",
+       ExampleLibrary("kafka_wordcount"), "--", "--bootstrap-servers", kafka.bootstrap(),
+       "--input-topic", "lines", "--output-topic", "counts", "--delivery-guarantee", "exactly-once",
+       "--producer-properties", "sluice.marker.commit-outside-transaction=true", "--bounded"},
+      std::chrono::seconds(120));
+  ASSERT_EQ(r.exit_code, 0) << r.Describe();
+
+  std::vector<KcatRecord> records;
+  SLUICE_ASSIGN_OR_FAIL(records, KcatConsumeRecords(kafka.bootstrap(), "counts"));
+  std::map<std::string, std::vector<int64_t>> counts;  // per word, in offset order
+  std::map<std::string, std::set<int>> partitions;
+  for (const KcatRecord& rec : records) {
+    std::vector<std::string> f = absl::StrSplit(rec.value, ',');
+    int64_t n = 0;
+    ASSERT_TRUE(f.size() == 2 && absl::SimpleAtoi(f[1], &n)) << "malformed value " << rec.value;
+    EXPECT_EQ(rec.key, f[0]) << "the record at " << rec.partition << "/" << rec.offset;
+    counts[f[0]].push_back(n);
+    partitions[f[0]].insert(rec.partition);
+  }
+  std::map<std::string, int64_t> got;
+  for (const auto& [word, seq] : counts) {
+    got[word] = seq.empty() ? 0 : seq.back();
+    std::vector<int64_t> expected(seq.size());
+    for (size_t i = 0; i < expected.size(); ++i) expected[i] = static_cast<int64_t>(i) + 1;
+    EXPECT_EQ(seq, expected) << "the counts of '" << word << "'";
+    EXPECT_EQ(partitions[word].size(), 1u) << "'" << word << "' in more than one partition";
+  }
+  EXPECT_EQ(got, want);
 }
 
 // Bad input: each a clear error naming it, and the cluster keeps serving.
@@ -358,6 +581,14 @@ TEST(KafkaBadInputTest, ErrorsNameTheProblemAndTheClusterKeepsServing) {
                                  "--output-topic", "out", "--delivery-guarantee", "exactly-once"});
   EXPECT_NE(r.exit_code, 0) << r.Describe();
   EXPECT_THAT(r.out + r.err, HasSubstr("transactional id prefix")) << r.Describe();
+  r = cluster.Cli({"run", "-d", TestJobLibrary("kafka_count_job"), "--", "--bootstrap-servers",
+                   kafka.bootstrap(), "--topic", "in", "--output-topic", "out",
+                   "--delivery-guarantee", "exactly-once", "--transactional-id-prefix", "count",
+                   "--producer-properties", "sluice.marker.commit-outside-transaction=yes"});
+  EXPECT_NE(r.exit_code, 0) << r.Describe();
+  EXPECT_THAT(r.out + r.err,
+              HasSubstr("'sluice.marker.commit-outside-transaction' must be true or false"))
+      << r.Describe();
   EXPECT_TRUE(cluster.IsHealthy());
   EXPECT_TRUE(cluster.RunsASmallJob());
 }

@@ -4,12 +4,15 @@
 // --delivery-guarantee. --throttle-us N sleeps N µs per record (to kill TaskManagers mid-run).
 // --topic-pattern R reads the topics matching R instead; --fail-on V makes the deserializer
 // reject records whose value is V. --consumer-properties k=v,k=v passes librdkafka consumer
-// properties to the source (e.g. small fetches, so that a broker outage stalls reading).
+// properties to the source (e.g. small fetches, so that a broker outage stalls reading);
+// --producer-properties k=v,k=v passes properties to the Kafka sink (e.g.
+// sluice.marker.commit-outside-transaction=true against the mock cluster).
 #include <sluice/connectors/files.h>
 #include <sluice/connectors/kafka.h>
 #include <sluice/sluice.h>
 
 #include <chrono>
+#include <map>
 #include <stdexcept>
 #include <string>
 #include <thread>
@@ -34,6 +37,24 @@ class Count final : public sluice::KeyedProcessFunction<std::string, std::string
  private:
   sluice::ValueState<int64_t>* count_ = nullptr;
 };
+
+// `k=v,k=v` as a map; `flag` names the argument in the error.
+std::map<std::string, std::string> ParseProperties(const std::string& flag,
+                                                   const std::string& props) {
+  std::map<std::string, std::string> out;
+  for (size_t at = 0; at < props.size();) {
+    size_t end = props.find(',', at);
+    if (end == std::string::npos) end = props.size();
+    std::string kv = props.substr(at, end - at);
+    size_t eq = kv.find('=');
+    if (eq == std::string::npos || eq == 0) {
+      throw std::invalid_argument("--" + flag + ": '" + kv + "' is not key=value");
+    }
+    out[kv.substr(0, eq)] = kv.substr(eq + 1);
+    at = end + 1;
+  }
+  return out;
+}
 }  // namespace
 
 SLUICE_JOB(env, args) {
@@ -58,17 +79,9 @@ SLUICE_JOB(env, args) {
   if (args.has("discovery-interval-ms")) {
     source.set_property("partition.discovery.interval.ms", args.get("discovery-interval-ms"));
   }
-  std::string props = args.get("consumer-properties", "");
-  for (size_t at = 0; at < props.size();) {
-    size_t end = props.find(',', at);
-    if (end == std::string::npos) end = props.size();
-    std::string kv = props.substr(at, end - at);
-    size_t eq = kv.find('=');
-    if (eq == std::string::npos || eq == 0) {
-      throw std::invalid_argument("--consumer-properties: '" + kv + "' is not key=value");
-    }
-    source.set_property(kv.substr(0, eq), kv.substr(eq + 1));
-    at = end + 1;
+  for (const auto& [k, v] :
+       ParseProperties("consumer-properties", args.get("consumer-properties", ""))) {
+    source.set_property(k, v);
   }
   std::string start = args.get("starting-offsets", "earliest");
   if (start == "latest") {
@@ -104,6 +117,10 @@ SLUICE_JOB(env, args) {
       }
     } else if (g == "at-least-once") {
       sink.set_delivery_guarantee(kafka::DeliveryGuarantee::kAtLeastOnce);
+    }
+    for (const auto& [k, v] :
+         ParseProperties("producer-properties", args.get("producer-properties", ""))) {
+      sink.set_property(k, v);
     }
     counts.add_sink(sink.build());
   } else {

@@ -374,6 +374,15 @@ enum class DeliveryGuarantee {
   kExactlyOnce,
 };
 
+// A property of the sink's own (set_property(kMarkerOutsideTransaction, "true"), not passed to
+// librdkafka): exactly once also commits each marker plainly, outside the transaction, after the
+// transaction committed. Default false, which is right for a Kafka broker: the transaction
+// commits the marker with the records. librdkafka's mock cluster (sluice-kafka-dev) acknowledges
+// a transaction's offset commit without storing it, so against the mock a restore would find no
+// marker and commit its restored batches again (duplicates) unless this is true. Only the
+// values "true" and "false" are accepted.
+inline constexpr const char* kMarkerOutsideTransaction = "sluice.marker.commit-outside-transaction";
+
 struct KafkaSinkConfig {
   std::string bootstrap_servers;
   std::string topic;  // empty: chosen per record
@@ -381,7 +390,7 @@ struct KafkaSinkConfig {
   std::string transactional_id_prefix;
   // Exactly once: the topic whose partition 0 carries the commit markers (default: `topic`).
   std::string marker_topic;
-  // librdkafka properties, passed through.
+  // librdkafka properties, passed through; kMarkerOutsideTransaction is the sink's own.
   std::map<std::string, std::string> properties;
   int64_t request_timeout_ms = 30000;
 };
