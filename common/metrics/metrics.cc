@@ -27,6 +27,7 @@ void Histogram::Update(double value) {
   values_.push_back(value);
   if (values_.size() > window_) values_.pop_front();
   ++count_;
+  sum_ += value;
 }
 
 HistogramStatistics Histogram::Statistics() const {
@@ -36,6 +37,7 @@ HistogramStatistics Histogram::Statistics() const {
     absl::MutexLock lock(&mu_);
     v.assign(values_.begin(), values_.end());
     s.count = count_;
+    s.sum = sum_;
   }
   static constexpr double kQuantiles[] = {0.5, 0.75, 0.95, 0.98, 0.99, 0.999};
   if (v.empty()) {

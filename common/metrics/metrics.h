@@ -88,6 +88,7 @@ class Meter final : public Metric {
 
 struct HistogramStatistics {
   int64_t count = 0;  // values ever added
+  double sum = 0;     // of the values ever added (a Prometheus summary's _sum)
   double min = 0, max = 0, mean = 0, stddev = 0;
   // (quantile, value) for 0.5, 0.75, 0.95, 0.98, 0.99, 0.999 over the window.
   std::vector<std::pair<double, double>> quantiles;
@@ -106,6 +107,7 @@ class Histogram final : public Metric {
   mutable absl::Mutex mu_;
   std::deque<double> values_ ABSL_GUARDED_BY(mu_);
   int64_t count_ ABSL_GUARDED_BY(mu_) = 0;
+  double sum_ ABSL_GUARDED_BY(mu_) = 0;
 };
 
 }  // namespace sluice::metrics

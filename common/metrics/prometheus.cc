@@ -99,8 +99,7 @@ std::string FormatPrometheus(const std::vector<MetricEntry>& metrics, std::strin
                           PrometheusNumber(v), "\n");
         }
         absl::StrAppend(&f.samples, name, "_count", Labels(vars), " ", s.count, "\n");
-        absl::StrAppend(&f.samples, name, "_sum", Labels(vars), " ",
-                        PrometheusNumber(s.mean * static_cast<double>(s.count)), "\n");
+        absl::StrAppend(&f.samples, name, "_sum", Labels(vars), " ", PrometheusNumber(s.sum), "\n");
         break;
       }
     }
