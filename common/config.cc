@@ -172,7 +172,9 @@ std::string Trim(const std::string& s) {
   return s.substr(b, e - b);
 }
 
-absl::Status Validate(const ConfigOption& o, const std::string& value) {
+// `key` is the key as set: a declared key may have a <name> segment, and messages name the key
+// given.
+absl::Status Validate(const std::string& key, const ConfigOption& o, const std::string& value) {
   switch (o.type) {
     case OptionType::kString: {
       if (!o.choices) return absl::OkStatus();
@@ -181,18 +183,18 @@ absl::Status Validate(const ConfigOption& o, const std::string& value) {
       std::string choices = "|" + NormalizeChoice(o.choices) + "|";
       if (choices.find("|" + v + "|") != std::string::npos) return absl::OkStatus();
       return absl::InvalidArgumentError(
-          absl::StrCat("configuration key '", o.key, "': '", value, "' is not one of ", o.choices));
+          absl::StrCat("configuration key '", key, "': '", value, "' is not one of ", o.choices));
     }
     case OptionType::kDouble:
-      return ParseDouble(o.key, value).status();
+      return ParseDouble(key, value).status();
     case OptionType::kInt:
-      return ParseInt(o.key, value).status();
+      return ParseInt(key, value).status();
     case OptionType::kDuration:
-      return ParseDurationMs(o.key, value).status();
+      return ParseDurationMs(key, value).status();
     case OptionType::kMemory:
-      return ParseBytes(o.key, value).status();
+      return ParseBytes(key, value).status();
     case OptionType::kBool:
-      return ParseBool(o.key, value).status();
+      return ParseBool(key, value).status();
   }
   return absl::OkStatus();
 }
@@ -348,7 +350,7 @@ absl::StatusOr<Configuration> Configuration::LoadFile(const std::string& path) {
 absl::Status Configuration::Set(const std::string& key, const std::string& value) {
   const ConfigOption* o = Find(key);
   if (!o) return absl::InvalidArgumentError(absl::StrCat("unknown configuration key '", key, "'"));
-  RETURN_IF_ERROR(Validate(*o, value));
+  RETURN_IF_ERROR(Validate(key, *o, value));
   values_[key] = Trim(value);
   return absl::OkStatus();
 }
