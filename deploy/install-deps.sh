@@ -17,6 +17,9 @@ packages=(
   # ps (procps), ss (iproute2), python3 (tests/integration/scripts_test.sh), hostname, and nc
   # for the socket word count example.
   procps iproute2 python3 hostname netcat-openbsd
+  # The Prometheus Python client's parser, which tests/unit/metrics_test.cc reads the /metrics
+  # text back with (it calls /usr/bin/python3, Debian's, which this package installs into).
+  python3-prometheus-client
 )
 
 missing=()
