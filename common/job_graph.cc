@@ -115,6 +115,7 @@ absl::StatusOr<proto::JobGraph> BuildJobGraph(const StreamExecutionEnvironment& 
     std::vector<std::string> names;
     for (int k = h; k != -1; k = successor[k]) {
       vx->add_node_ids(k);
+      vx->add_node_names(nodes[k]->name);
       names.push_back(nodes[k]->name);
       vertex_of[k] = vx->id();
     }

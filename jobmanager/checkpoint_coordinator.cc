@@ -4,6 +4,7 @@
 #include <cstdlib>
 #include <filesystem>
 
+#include "absl/strings/match.h"
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_join.h"
 #include "common/checkpoint_storage.h"
@@ -240,6 +241,16 @@ CheckpointCoordinator::WriteOutcome CheckpointCoordinator::OnMetadataWritten(
       job_id_, meta.checkpoint_id(), meta.handles_size(),
       std::chrono::duration_cast<Millis>(now - pending_->started).count(), pending_->max_sync_us,
       pending_->max_async_us);
+  last_completed_ =
+      CompletedStats{meta.checkpoint_id(),
+                     std::chrono::duration_cast<Millis>(now - pending_->started).count(), 0, 0};
+  for (const auto& h : meta.handles()) {
+    // A handle carried forward from an older checkpoint (a finished task's) stored nothing now.
+    if (absl::StartsWith(h.file(), absl::StrCat("chk-", meta.checkpoint_id(), "/"))) {
+      last_completed_.checkpointed_size += h.checkpointed_size();
+    }
+    last_completed_.full_size += h.full_size();
+  }
   pending_.reset();
   last_end_ = now;
   completed_count_++;

@@ -134,6 +134,15 @@ class CheckpointCoordinator {
   WriteOutcome OnMetadataWritten(const proto::CheckpointMetadata& metadata,
                                  const absl::Status& written, Clock::time_point now);
 
+  // The newest completed checkpoint's figures (all 0 before the first).
+  struct CompletedStats {
+    int64_t id = 0;
+    int64_t duration_ms = 0;        // from trigger to completion
+    int64_t checkpointed_size = 0;  // bytes it stored
+    int64_t full_size = 0;          // bytes of the whole state it names
+  };
+  const CompletedStats& last_completed() const { return last_completed_; }
+  bool in_progress() const { return pending_.has_value(); }
   int64_t completed_count() const { return completed_count_; }
   int64_t failed_count() const { return failed_count_; }
   const proto::CheckpointMetadata* latest() const { return store_->Latest(); }
@@ -183,6 +192,7 @@ class CheckpointCoordinator {
   std::set<std::string> shared_unreferenced_;
   int64_t consecutive_failures_ = 0;
   int64_t completed_count_ = 0, failed_count_ = 0;
+  CompletedStats last_completed_;
   // Source tasks that emitted all their records, and whether the final checkpoint started.
   std::set<TaskKey> end_of_data_;
   bool final_triggered_ = false;

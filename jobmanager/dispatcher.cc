@@ -1,6 +1,7 @@
 #include "jobmanager/dispatcher.h"
 
 #include <algorithm>
+#include <limits>
 
 #include "absl/strings/str_cat.h"
 #include "common/ids.h"
@@ -15,6 +16,8 @@ using Millis = std::chrono::milliseconds;
 
 // Finished, failed and cancelled jobs kept for `sluice list -a` and the REST API.
 constexpr size_t kRetainedTerminalJobs = 1000;
+// Failures kept per job for its exception history (Flink's web.exception-history-size).
+constexpr size_t kExceptionHistorySize = 16;
 
 }  // namespace
 
@@ -24,6 +27,23 @@ Dispatcher::Dispatcher(Configuration conf, Options options, std::unique_ptr<Blob
       options_(std::move(options)),
       blobs_(std::move(blobs)),
       resources_(std::move(gateways)) {
+  if (options_.metrics) {
+    metrics::MetricGroup& jm = options_.metrics->group();
+    cluster_metrics_ =
+        jm.registry().CreateRootGroup("jobmanager", jm.info().variables, jm.info().identifier);
+    auto overview = [this](int field) {
+      proto::ClusterOverview ov = GetOverview();
+      return static_cast<double>(field == 0   ? ov.task_managers_size()
+                                 : field == 1 ? ov.total_slots()
+                                              : ov.free_slots());
+    };
+    cluster_metrics_->AddGauge("numRegisteredTaskManagers", [overview] { return overview(0); });
+    cluster_metrics_->AddGauge("taskSlotsTotal", [overview] { return overview(1); });
+    cluster_metrics_->AddGauge("taskSlotsAvailable", [overview] { return overview(2); });
+    cluster_metrics_->AddGauge("numRunningJobs", [this] {
+      return static_cast<double>(ListJobs(/*include_terminated=*/false).size());
+    });
+  }
   if (options_.start_threads) {
     // Under the lock: each thread's body takes it before it reads the other's pointer.
     absl::MutexLock lock(&mu_);
@@ -125,7 +145,7 @@ void Dispatcher::Deploy(const Scheduler::Deployment& d) {
     if (!job || task.attempt() != job->attempt) return;  // gone, or restarted meanwhile
     if (job->state != proto::JOB_RUNNING) {
       auto& t = job->tasks[{task.vertex_id(), task.subtask()}];
-      if (!IsTerminalTaskState(t.state)) t.state = proto::TASK_CANCELED;
+      if (!IsTerminalTaskState(t.state)) EndTaskLocked(t, proto::TASK_CANCELED);
       MaybeCompleteLocked(*job);
       return;
     }
@@ -141,7 +161,7 @@ void Dispatcher::Deploy(const Scheduler::Deployment& d) {
     Job* job = FindJobLocked(task.job_id());
     if (!job || task.attempt() != job->attempt) return;
     auto& t = job->tasks[{task.vertex_id(), task.subtask()}];
-    t.state = proto::TASK_FAILED;
+    EndTaskLocked(t, proto::TASK_FAILED);
     t.failure = std::string(st.message());
     cancel_on = HandleFailureLocked(
         *job, absl::StrCat("could not deploy ", job->graph.vertices(task.vertex_id()).name(), " (",
@@ -202,7 +222,7 @@ void Dispatcher::LoseTaskManagerLocked(const std::string& id, const std::string&
     bool affected = false;
     for (auto& [key, t] : job.tasks) {
       if (t.tm_id == id && !IsTerminalTaskState(t.state)) {
-        t.state = proto::TASK_FAILED;
+        EndTaskLocked(t, proto::TASK_FAILED);
         t.failure = cause;
         affected = true;
       }
@@ -236,7 +256,11 @@ absl::Status Dispatcher::UpdateTaskState(const proto::TaskStateUpdate& u) {
       WakeCoordinatorLocked();
       return absl::OkStatus();
     }
-    t->second.state = u.state();
+    if (IsTerminalTaskState(u.state())) {
+      EndTaskLocked(t->second, u.state());
+    } else {
+      t->second.state = u.state();
+    }
     t->second.failure = u.failure();
     if (u.state() == proto::TASK_FINISHED && job->checkpoints &&
         job->checkpoints->OnTaskFinished(key)) {
@@ -245,13 +269,90 @@ absl::Status Dispatcher::UpdateTaskState(const proto::TaskStateUpdate& u) {
     if (u.state() == proto::TASK_FAILED) {
       const auto& v = job->graph.vertices(task.vertex_id());
       cancel_on = HandleFailureLocked(
-          *job, absl::StrCat(v.name(), " (", task.subtask() + 1, "/", v.parallelism(),
-                             ") on TaskManager ", u.tm_id(), " failed: ", u.failure()));
+          *job,
+          absl::StrCat(v.name(), " (", task.subtask() + 1, "/", v.parallelism(),
+                       ") on TaskManager ", u.tm_id(), " failed: ", u.failure()),
+          FailureSource{absl::StrCat(v.name(), " (", task.subtask() + 1, "/", v.parallelism(), ")"),
+                        u.tm_id()});
     }
     MaybeCompleteLocked(*job);
   }
+  // The task's final figures (a final state's update carries them).
+  if (options_.metrics && u.has_metrics()) {
+    proto::MetricDump dump = u.metrics();
+    dump.set_tm_id(u.tm_id());
+    options_.metrics->store().Add(dump, /*final=*/true);
+  }
   for (const auto& tm : cancel_on) SendCancel(tm, u.task().job_id());
   return absl::OkStatus();
+}
+
+std::vector<std::pair<std::string, std::shared_ptr<TaskManagerGateway>>>
+Dispatcher::TaskManagerGateways() {
+  absl::MutexLock lock(&mu_);
+  std::vector<std::pair<std::string, std::shared_ptr<TaskManagerGateway>>> out;
+  const proto::ClusterOverview overview = resources_.Overview(Clock::now());
+  for (const auto& tm : overview.task_managers()) {
+    if (auto g = resources_.Gateway(tm.tm_id())) out.emplace_back(tm.tm_id(), std::move(g));
+  }
+  return out;
+}
+
+std::set<std::string> Dispatcher::RetainedJobIds() {
+  absl::MutexLock lock(&mu_);
+  std::set<std::string> ids;
+  for (const auto& [id, job] : jobs_) ids.insert(id);
+  return ids;
+}
+
+double Dispatcher::ReadJob(const std::string& job_id,
+                           const std::function<double(const Job&)>& read) {
+  absl::MutexLock lock(&mu_);
+  Job* job = FindJobLocked(job_id);
+  return job ? read(*job) : std::numeric_limits<double>::quiet_NaN();
+}
+
+void Dispatcher::RegisterJobMetricsLocked(Job& job) {
+  if (!options_.metrics) return;
+  job.metrics = options_.metrics->group().AddGroup(
+      "job", {{"job_id", job.id}, {"job_name", job.graph.name()}}, [&] {
+        std::vector<std::string> id = options_.metrics->group().info().identifier;
+        id.push_back(job.graph.name());
+        return id;
+      }());
+  metrics::MetricGroup& g = *job.metrics;
+  const std::string id = job.id;
+  auto gauge = [this, &g, id](const char* name, std::function<double(const Job&)> read) {
+    g.AddGauge(name, [this, id, read] { return ReadJob(id, read); });
+  };
+  gauge("numRestarts", [](const Job& j) { return static_cast<double>(j.restarts); });
+  gauge("uptime", [](const Job& j) {
+    return j.state == proto::JOB_RUNNING ? static_cast<double>(NowMillis() - j.running_since_ms)
+                                         : 0.0;
+  });
+  gauge("numberOfCompletedCheckpoints",
+        [](const Job& j) { return static_cast<double>(j.checkpoints->completed_count()); });
+  gauge("numberOfFailedCheckpoints",
+        [](const Job& j) { return static_cast<double>(j.checkpoints->failed_count()); });
+  gauge("numberOfInProgressCheckpoints",
+        [](const Job& j) { return j.checkpoints->in_progress() ? 1.0 : 0.0; });
+  gauge("totalNumberOfCheckpoints", [](const Job& j) {
+    return static_cast<double>(j.checkpoints->completed_count() + j.checkpoints->failed_count() +
+                               (j.checkpoints->in_progress() ? 1 : 0));
+  });
+  gauge("lastCheckpointDuration", [](const Job& j) {
+    return static_cast<double>(j.checkpoints->last_completed().duration_ms);
+  });
+  gauge("lastCheckpointSize", [](const Job& j) {
+    return static_cast<double>(j.checkpoints->last_completed().checkpointed_size);
+  });
+  gauge("lastCheckpointFullSize", [](const Job& j) {
+    return static_cast<double>(j.checkpoints->last_completed().full_size);
+  });
+  gauge("lastCompletedCheckpointId",
+        [](const Job& j) { return static_cast<double>(j.checkpoints->last_completed().id); });
+  gauge("lastCheckpointRestoreTimestamp",
+        [](const Job& j) { return static_cast<double>(j.restore_timestamp_ms); });
 }
 
 absl::Status Dispatcher::AcknowledgeCheckpoint(const proto::AcknowledgeCheckpointRequest& a) {
@@ -345,7 +446,7 @@ absl::StatusOr<std::string> Dispatcher::SubmitJob(const proto::SubmitJobRequest&
     job.library_sha256 = req.library_sha256();
     job.args.assign(req.args().begin(), req.args().end());
     job.config.insert(req.config().begin(), req.config().end());
-    job.state = proto::JOB_CREATED;
+    SetStateLocked(job, proto::JOB_CREATED);
     job.start_time_ms = NowMillis();
     job.conf = std::move(job_conf);
     job.auto_watermark_interval_ms = job.conf.GetDurationMs("pipeline.auto-watermark-interval");
@@ -353,7 +454,9 @@ absl::StatusOr<std::string> Dispatcher::SubmitJob(const proto::SubmitJobRequest&
     job.checkpoints = std::move(checkpoints);
     job.slots = std::move(*slots);
     deployments = DeployAttemptLocked(job);
-    job.state = proto::JOB_RUNNING;
+    SetStateLocked(job, proto::JOB_RUNNING);
+    job.running_since_ms = NowMillis();
+    RegisterJobMetricsLocked(job);
     std::string restore_dir_of_job;
     const proto::CheckpointMetadata* from = job.checkpoints->RestoreSource(&restore_dir_of_job);
     spdlog::info(
@@ -383,14 +486,16 @@ Dispatcher::Deployments Dispatcher::DeployAttemptLocked(Job& job) {
     spec.exactly_once = job.checkpoints->settings().exactly_once;
   }
   spec.restore = job.checkpoints->RestoreSource(&spec.restore_dir);
+  if (spec.restore) job.restore_timestamp_ms = NowMillis();
   std::map<std::string, std::string> addresses;
   for (const auto& tm : job.slots) addresses[tm] = resources_.Address(tm);
   Deployments out = Scheduler::BuildDeployments(
       spec, job.slots, [&addresses](const std::string& tm) { return addresses[tm]; });
   job.tasks.clear();
+  const int64_t now = NowMillis();
   for (const auto& d : out) {
     job.tasks[{d.tdd.task().vertex_id(), d.tdd.task().subtask()}] =
-        TaskEntry{proto::TASK_DEPLOYING, d.tm_id, "", job.attempt};
+        TaskEntry{proto::TASK_DEPLOYING, d.tm_id, "", job.attempt, now, 0};
   }
   return out;
 }
@@ -429,7 +534,7 @@ absl::Status Dispatcher::CancelJob(const std::string& job_id) {
           absl::StrCat("job ", job->id, " is already ", std::string(JobStateName(job->state))));
     }
     if (job->state == proto::JOB_CANCELLING) return absl::OkStatus();
-    job->state = proto::JOB_CANCELLING;
+    SetStateLocked(*job, proto::JOB_CANCELLING);
     job->stop_requested = Clock::now();
     tms = TaskManagersOf(*job);
     spdlog::info("job {} cancelling", job->id);
@@ -467,13 +572,22 @@ void Dispatcher::FillStatusLocked(const Job& job, proto::JobStatus* s, bool with
     ts->set_state(t.state);
     ts->set_tm_id(t.tm_id);
     ts->set_failure(t.failure);
+    ts->set_start_time_ms(t.start_ms);
+    ts->set_end_time_ms(t.end_ms);
+    ts->set_attempt(t.attempt);
   }
+  *s->mutable_graph() = job.graph;
+  for (const auto& [state, ms] : job.state_timestamps) {
+    (*s->mutable_state_timestamps())[std::string(
+        JobStateName(static_cast<proto::JobState>(state)))] = ms;
+  }
+  for (const auto& e : job.exceptions) *s->add_exceptions() = e;
 }
 
 // ---- Job states ----
 
 void Dispatcher::FailJobLocked(Job& job, const std::string& cause) {
-  job.state = proto::JOB_FAILING;
+  SetStateLocked(job, proto::JOB_FAILING);
   job.failure = cause;
   job.stop_requested = Clock::now();
   spdlog::warn("job {} failing: {}", job.id, cause);
@@ -494,14 +608,15 @@ void Dispatcher::MaybeCompleteLocked(Job& job) {
   }
   AbortPendingLocked(job, "the job ended", /*count_failure=*/false);
   if (job.state == proto::JOB_RUNNING && all_finished) {
-    job.state = proto::JOB_FINISHED;
+    SetStateLocked(job, proto::JOB_FINISHED);
   } else if (job.state == proto::JOB_CANCELLING) {
-    job.state = proto::JOB_CANCELED;
+    SetStateLocked(job, proto::JOB_CANCELED);
   } else {
-    job.state = proto::JOB_FAILED;
+    SetStateLocked(job, proto::JOB_FAILED);
     if (job.failure.empty()) job.failure = "tasks ended without finishing";
   }
   job.end_time_ms = NowMillis();
+  job.metrics.reset();  // an ended job's metrics leave the reporters
   ReleaseSlotsLocked(job);
   spdlog::info("job {} ({}) {}", job.id, job.graph.name(), JobStateName(job.state));
   for (const auto& tm : TaskManagersOf(job)) releases_.emplace_back(tm, job.id);
@@ -521,9 +636,27 @@ void Dispatcher::ReleaseSlotsLocked(Job& job) {
 
 // ---- Failover ----
 
-std::set<std::string> Dispatcher::HandleFailureLocked(Job& job, const std::string& cause) {
+void Dispatcher::SetStateLocked(Job& job, proto::JobState state) {
+  job.state = state;
+  job.state_timestamps[state] = NowMillis();
+}
+
+void Dispatcher::EndTaskLocked(TaskEntry& task, proto::TaskState state) {
+  task.state = state;
+  task.end_ms = NowMillis();
+}
+
+std::set<std::string> Dispatcher::HandleFailureLocked(Job& job, const std::string& cause,
+                                                      const FailureSource& source) {
   if (job.state != proto::JOB_RUNNING)
     return {};  // already restarting, failing, cancelling or over
+  proto::JobException e;
+  e.set_timestamp_ms(NowMillis());
+  e.set_cause(cause);
+  e.set_task_name(source.task_name);
+  e.set_tm_id(source.tm_id);
+  job.exceptions.push_front(std::move(e));
+  if (job.exceptions.size() > kExceptionHistorySize) job.exceptions.pop_back();
   AbortPendingLocked(job, "the job failed", /*count_failure=*/false);
   auto now = Clock::now();
   std::optional<Millis> delay = job.restart_strategy->OnFailure(now);
@@ -532,7 +665,7 @@ std::set<std::string> Dispatcher::HandleFailureLocked(Job& job, const std::strin
                                                        job.restart_strategy->Describe(), ")")
                                         : cause);
   } else {
-    job.state = proto::JOB_RESTARTING;
+    SetStateLocked(job, proto::JOB_RESTARTING);
     job.failure = cause;
     job.stop_requested = now;
     job.restart_at = now + *delay;
@@ -596,7 +729,8 @@ void Dispatcher::Restart(const std::string& job_id) {
     job->restarts++;
     job->checkpoints->OnRestart(Clock::now());
     deployments = DeployAttemptLocked(*job);
-    job->state = proto::JOB_RUNNING;
+    SetStateLocked(*job, proto::JOB_RUNNING);
+    job->running_since_ms = NowMillis();
     const proto::CheckpointMetadata* latest = job->checkpoints->latest();
     spdlog::info("job {} restarted (attempt {}){}", job->id, job->attempt,
                  latest ? absl::StrCat(" from checkpoint ", latest->checkpoint_id()) : "");
@@ -735,7 +869,7 @@ void Dispatcher::RunMonitorOnce() {
           now - job.stop_requested > options_.cancel_timeout) {
         for (auto& [key, t] : job.tasks) {
           if (!IsTerminalTaskState(t.state)) {
-            t.state = proto::TASK_CANCELED;
+            EndTaskLocked(t, proto::TASK_CANCELED);
             int64_t ms = options_.cancel_timeout.count();
             t.failure = absl::StrCat(
                 "did not confirm cancellation within ",

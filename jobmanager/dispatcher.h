@@ -35,6 +35,7 @@
 #include "jobmanager/blob_store.h"
 #include "jobmanager/checkpoint_coordinator.h"
 #include "jobmanager/job_manager_gateway.h"
+#include "jobmanager/job_manager_metrics.h"
 #include "jobmanager/resource_manager.h"
 #include "jobmanager/restart_strategy.h"
 #include "jobmanager/scheduler.h"
@@ -53,6 +54,9 @@ class Dispatcher final : public JobManagerGateway {
     std::chrono::milliseconds cancel_timeout{30000};
     std::chrono::milliseconds coordinator_period{20};  // Default: 20 ms
     bool start_threads = true;                         // false: the caller runs the loops (tests)
+    // The JobManager's metrics: the cluster's and each job's groups go into its registry, and
+    // the tasks' final figures into its store. Null: no metrics (must outlive the Dispatcher).
+    JobManagerMetrics* metrics = nullptr;
   };
 
   // `conf` is the cluster's configuration (jobs add their -D overrides to a copy).
@@ -88,6 +92,12 @@ class Dispatcher final : public JobManagerGateway {
   absl::Status CancelJob(const std::string& job_id) override ABSL_LOCKS_EXCLUDED(mu_);
   proto::ClusterOverview GetOverview() override ABSL_LOCKS_EXCLUDED(mu_);
 
+  // The registered TaskManagers with their gateways (for fetching their metrics).
+  std::vector<std::pair<std::string, std::shared_ptr<TaskManagerGateway>>> TaskManagerGateways()
+      ABSL_LOCKS_EXCLUDED(mu_);
+  // The ids of the jobs retained (running and recently ended).
+  std::set<std::string> RetainedJobIds() ABSL_LOCKS_EXCLUDED(mu_);
+
   // One round of the monitor: silent TaskManagers, stuck cancellations, releases.
   void RunMonitorOnce() ABSL_LOCKS_EXCLUDED(mu_);
   // One round of the coordinator: deferred work, checkpoints, restarts.
@@ -99,6 +109,13 @@ class Dispatcher final : public JobManagerGateway {
     std::string tm_id;
     std::string failure;
     int attempt = 0;
+    int64_t start_ms = 0;  // deployed
+    int64_t end_ms = 0;    // reached a final state
+  };
+  // Who failed, for the job's exception history.
+  struct FailureSource {
+    std::string task_name;
+    std::string tm_id;
   };
   struct Job {
     std::string id;
@@ -122,6 +139,14 @@ class Dispatcher final : public JobManagerGateway {
     Clock::time_point restart_at;
     int64_t auto_watermark_interval_ms = 0;
     std::unique_ptr<CheckpointCoordinator> checkpoints;
+    // Metrics: when the job last became RUNNING, when it last restored a checkpoint (-1: never),
+    // and its group (while it has not ended).
+    int64_t running_since_ms = 0;
+    int64_t restore_timestamp_ms = -1;
+    std::unique_ptr<metrics::MetricGroup> metrics;
+    // When the job entered each state (by state), and its failures, newest first.
+    std::map<int, int64_t> state_timestamps;
+    std::deque<proto::JobException> exceptions;
   };
   using Calls = std::vector<std::function<void()>>;
   using Deployments = std::vector<Scheduler::Deployment>;
@@ -145,8 +170,13 @@ class Dispatcher final : public JobManagerGateway {
   void ReleaseSlotsLocked(Job& job) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
   // Restarts the job as its strategy says, or fails it. Returns the TaskManagers whose tasks of
   // the job must be cancelled.
-  std::set<std::string> HandleFailureLocked(Job& job, const std::string& cause)
+  std::set<std::string> HandleFailureLocked(Job& job, const std::string& cause,
+                                            const FailureSource& source = {})
       ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
+  // Moves the job to `state`, noting when.
+  static void SetStateLocked(Job& job, proto::JobState state);
+  // Moves a task to a final state, noting when.
+  static void EndTaskLocked(TaskEntry& task, proto::TaskState state);
   // Forgets a TaskManager and fails the tasks it ran; `cancels` gets the calls to make.
   void LoseTaskManagerLocked(const std::string& id, const std::string& cause, Calls& cancels)
       ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
@@ -162,6 +192,11 @@ class Dispatcher final : public JobManagerGateway {
   void DeferLocked(std::function<void()> call) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
   void FillStatusLocked(const Job& job, proto::JobStatus* s, bool with_tasks) const
       ABSL_SHARED_LOCKS_REQUIRED(mu_);
+  // The job's group in the JobManager's scope (jobmanager_job): Flink's job metrics.
+  void RegisterJobMetricsLocked(Job& job) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
+  // Reads `read` of job `job_id` under the lock (NaN once the job is gone).
+  double ReadJob(const std::string& job_id, const std::function<double(const Job&)>& read)
+      ABSL_LOCKS_EXCLUDED(mu_);
   static std::set<std::string> TaskManagersOf(const Job& job);
   Job* FindJobLocked(const std::string& job_id) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
 
@@ -177,6 +212,8 @@ class Dispatcher final : public JobManagerGateway {
   std::vector<std::pair<std::string, std::string>> releases_
       ABSL_GUARDED_BY(mu_);  // (TaskManager, job)
   Calls deferred_ ABSL_GUARDED_BY(mu_);
+  // The cluster's figures in the JobManager's scope (TaskManagers, slots, running jobs).
+  std::unique_ptr<metrics::MetricGroup> cluster_metrics_;
 
   // Last: the threads start once everything they use exists, and stop first.
   std::unique_ptr<PeriodicThread> monitor_ ABSL_GUARDED_BY(mu_);

@@ -8,6 +8,7 @@
 #include "common/ids.h"
 #include "common/net.h"
 #include "jobmanager/dispatcher.h"
+#include "jobmanager/job_manager_metrics.h"
 #include "jobmanager/job_manager_service.h"
 #include "jobmanager/rest_server.h"
 #include "spdlog/spdlog.h"
@@ -25,8 +26,13 @@ absl::StatusOr<std::unique_ptr<JobManager>> JobManager::Start(const Configuratio
   auto blobs = BlobStore::Create(absl::StrCat(dir, "/sluice-", options.jm_id, "-blobs"));
   if (!blobs.ok()) return blobs.status();
   std::string jm_id = options.jm_id;
+  jm->metrics_ = std::make_unique<JobManagerMetrics>(conf);
+  options.metrics = jm->metrics_.get();
   jm->dispatcher_ = std::make_unique<Dispatcher>(conf, std::move(options), std::move(*blobs),
                                                  NewGrpcTaskManagerGateway);
+  Dispatcher* dispatcher = jm->dispatcher_.get();
+  jm->metrics_->StartFetcher([dispatcher] { return dispatcher->TaskManagerGateways(); },
+                             [dispatcher] { return dispatcher->RetainedJobIds(); });
   jm->service_ = std::make_unique<JobManagerService>(*jm->dispatcher_);
 
   grpc::ServerBuilder builder;
@@ -50,9 +56,19 @@ absl::StatusOr<std::unique_ptr<JobManager>> JobManager::Start(const Configuratio
         absl::StrCat("JobManager cannot listen on ", bind, " (is the port in use?)"));
   }
   jm->address_ = absl::StrCat(conf.GetString("jobmanager.rpc.address"), ":", jm->port_);
+  absl::Status reporters =
+      jm->metrics_->StartReporters(conf, conf.GetString("jobmanager.bind-host"));
+  if (!reporters.ok()) {
+    jm->Shutdown();
+    return reporters;
+  }
   int rest_port = static_cast<int>(conf.GetInt("rest.port"));
   if (rest_port >= 0) {
-    auto rest = RestServer::Start(*jm->dispatcher_, conf.GetString("rest.bind-address"), rest_port);
+    RestContext context;
+    context.gateway = jm->dispatcher_.get();
+    context.metrics = jm->metrics_.get();
+    context.conf = conf;
+    auto rest = RestServer::Start(context, conf.GetString("rest.bind-address"), rest_port);
     if (!rest.ok()) {
       jm->Shutdown();
       return rest.status();
@@ -73,6 +89,7 @@ int JobManager::rest_port() const { return rest_port_; }
 void JobManager::Shutdown() {
   if (stopped_) return;
   stopped_ = true;
+  if (metrics_) metrics_->StopReporters();  // they read the Dispatcher
   if (dispatcher_) dispatcher_->Stop();
   if (rest_) rest_->Stop();
   if (server_) server_->Shutdown(std::chrono::system_clock::now() + std::chrono::milliseconds(500));
@@ -82,6 +99,7 @@ void JobManager::Shutdown() {
   server_.reset();
   service_.reset();
   dispatcher_.reset();
+  metrics_.reset();
   spdlog::info("JobManager {} stopped", jm_id);
 }
 

@@ -26,6 +26,7 @@ class Server;
 namespace sluice {
 
 class Dispatcher;
+class JobManagerMetrics;
 class JobManagerService;
 class RestServer;
 
@@ -48,6 +49,7 @@ class JobManager {
  private:
   JobManager() = default;
 
+  std::unique_ptr<JobManagerMetrics> metrics_;  // outlives the Dispatcher's metric groups
   std::unique_ptr<Dispatcher> dispatcher_;
   std::unique_ptr<JobManagerService> service_;
   std::unique_ptr<grpc::Server> server_;

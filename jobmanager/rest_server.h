@@ -1,29 +1,46 @@
-// RestServer: the JobManager's REST API and web dashboard on rest.port (Flink's paths and field
-// names where they exist: /overview, /jobs, /jobs/overview, /jobs/:id, /jobs/:id/exceptions,
-// PATCH /jobs/:id to cancel, /taskmanagers). A thin adapter: requests are answered by the
-// JobManagerGateway, in process. Threads: the HTTP server's pool.
+// RestServer: the JobManager's REST API and web dashboard on rest.port, with Flink's paths and
+// field names (Flink's REST API documentation is the spec). Handlers are thin adapters over
+// what RestContext names, in process. The routes are grouped by what they show:
+//   rest_cluster.cc      /overview, /config, /jobmanager/*, /taskmanagers/*
+//   rest_jobs.cc         /jobs, /jobs/:id (and PATCH to cancel), plan, exceptions, vertices
+//   rest_metrics.cc      the metric views of the JobManager, jobs, vertices and TaskManagers
+//   rest_checkpoints.cc  /jobs/:id/checkpoints/*
+// A request the API does not know, or with an unknown id or metric, gets a 4xx with Flink's
+// {"errors": [...]} body and nothing else. Threads: the HTTP server's pool.
 #pragma once
 
 #include <memory>
 #include <string>
 
 #include "absl/status/statusor.h"
+#include "common/config.h"
 #include "common/http_listener.h"
 #include "jobmanager/job_manager_gateway.h"
 
 namespace sluice {
 
+class JobManagerMetrics;
+
+// What the handlers answer from; everything must outlive the server.
+struct RestContext {
+  JobManagerGateway* gateway = nullptr;
+  JobManagerMetrics* metrics = nullptr;  // null: no metric views
+  Configuration conf;                    // the cluster's (for /config, /jobmanager/config)
+};
+
 class RestServer {
  public:
-  // Listens on host:port (port 0: any free port). `gateway` must outlive the server.
-  static absl::StatusOr<std::unique_ptr<RestServer>> Start(JobManagerGateway& gateway,
+  // Listens on host:port (port 0: any free port).
+  static absl::StatusOr<std::unique_ptr<RestServer>> Start(const RestContext& context,
                                                            const std::string& host, int port);
   ~RestServer();
   int port() const { return listener_->port(); }
   void Stop();
 
  private:
-  explicit RestServer(std::unique_ptr<HttpListener> listener) : listener_(std::move(listener)) {}
+  explicit RestServer(std::unique_ptr<HttpListener> listener, std::unique_ptr<RestContext> context)
+      : context_(std::move(context)), listener_(std::move(listener)) {}
+  std::unique_ptr<RestContext> context_;
   std::unique_ptr<HttpListener> listener_;
 };
 

@@ -48,6 +48,13 @@ class GrpcTaskManagerGateway final : public TaskManagerGateway {
     proto::Empty e;
     return Call(5s, &Stub::NotifyCheckpoint, req, &e);
   }
+  absl::StatusOr<proto::MetricDump> QueryMetrics() override {
+    proto::Empty e;
+    proto::MetricDump dump;
+    absl::Status s = Call(1s, &Stub::QueryMetrics, e, &dump);
+    if (!s.ok()) return s;
+    return dump;
+  }
 
  private:
   using Stub = proto::TaskExecutorService::Stub;

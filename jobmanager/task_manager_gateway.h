@@ -13,6 +13,7 @@
 #include <string>
 
 #include "absl/status/status.h"
+#include "absl/status/statusor.h"
 #include "proto/taskmanager.pb.h"
 
 namespace sluice {
@@ -33,6 +34,10 @@ class TaskManagerGateway {
   virtual absl::Status TriggerCheckpoint(const proto::TriggerCheckpointRequest& req) = 0;
   // Tells the job's tasks there that a checkpoint completed or was aborted (5 s deadline).
   virtual absl::Status NotifyCheckpoint(const proto::NotifyCheckpointRequest& req) = 0;
+  // Every metric of the TaskManager and its tasks now (1 s deadline).
+  virtual absl::StatusOr<proto::MetricDump> QueryMetrics() {
+    return absl::UnimplementedError("this TaskManager gateway reports no metrics");
+  }
 };
 
 // Makes the gateway to the TaskManager serving at `address` (host:port). Called once per

@@ -17,12 +17,23 @@ using namespace std::chrono_literals;
 // ---------------------------------------------------------------------------------------------
 // BufferQueue
 
-bool BufferQueue::Push(Buffer b, const std::atomic<bool>* cancelled) {
+bool BufferQueue::Push(Buffer b, const std::atomic<bool>* cancelled, BackPressureTime* bp) {
   {
     absl::MutexLock lock(&mu_);
-    while (!closed_ && q_.size() >= capacity_) {
-      if (cancelled && cancelled->load()) return false;
-      not_full_.WaitWithTimeout(&mu_, absl::Milliseconds(50));
+    if (!closed_ && q_.size() >= capacity_) {
+      const auto start = std::chrono::steady_clock::now();
+      if (bp) bp->waiting.store(true, std::memory_order_relaxed);
+      while (!closed_ && q_.size() >= capacity_) {
+        if (cancelled && cancelled->load()) break;
+        not_full_.WaitWithTimeout(&mu_, absl::Milliseconds(50));
+      }
+      if (bp) {
+        bp->waiting.store(false, std::memory_order_relaxed);
+        bp->waited_ns.add(std::chrono::duration_cast<std::chrono::nanoseconds>(
+                              std::chrono::steady_clock::now() - start)
+                              .count());
+      }
+      if (q_.size() >= capacity_ && cancelled && cancelled->load()) return false;
     }
     if (closed_) return false;
     q_.push_back(std::move(b));
@@ -145,7 +156,20 @@ void ResultPartition::BroadcastEvent(internal::BufferKind kind, int64_t value, i
 }
 
 void ResultPartition::Send(int channel, Buffer b) {
-  if (!subpartitions_[channel]->Push(std::move(b), cancelled_)) throw TaskCancelled();
+  const size_t bytes = b.kind == internal::BufferKind::kData ? b.data.size() : 0;
+  if (!subpartitions_[channel]->Push(std::move(b), cancelled_, &back_pressure_)) {
+    throw TaskCancelled();
+  }
+  bytes_out_.add(static_cast<int64_t>(bytes));
+}
+
+double ResultPartition::PoolUsage() const {
+  size_t queued = 0, capacity = 0;
+  for (const auto& q : subpartitions_) {
+    queued += q->Size();
+    capacity += q->capacity();
+  }
+  return capacity == 0 ? 0 : static_cast<double>(queued) / static_cast<double>(capacity);
 }
 
 void ResultPartition::Release() {
@@ -377,16 +401,30 @@ void InputGate::UnblockAll() {
   }
 }
 
+std::vector<std::shared_ptr<BufferQueue>> InputGate::queues() const {
+  std::vector<std::shared_ptr<BufferQueue>> out;
+  for (const Channel& ch : channels_) out.push_back(ch.queue);
+  return out;
+}
+
 std::optional<InputGate::Next> InputGate::Poll(std::chrono::milliseconds timeout) {
   while (true) {
     int c;
     {
       absl::MutexLock lock(&mu_);
       if (ready_.empty()) {
+        const auto start = std::chrono::steady_clock::now();
         const absl::Time deadline = absl::Now() + absl::FromChrono(timeout);
-        while (ready_.empty()) {
-          if (cv_.WaitWithDeadline(&mu_, deadline) && ready_.empty()) return std::nullopt;
+        bool timed_out = false;
+        while (ready_.empty() && !timed_out) {
+          timed_out = cv_.WaitWithDeadline(&mu_, deadline) && ready_.empty();
         }
+        if (idle_ns_) {
+          idle_ns_->add(std::chrono::duration_cast<std::chrono::nanoseconds>(
+                            std::chrono::steady_clock::now() - start)
+                            .count());
+        }
+        if (timed_out) return std::nullopt;
       }
       c = ready_.front();
       ready_.pop_front();
@@ -398,6 +436,9 @@ std::optional<InputGate::Next> InputGate::Poll(std::chrono::milliseconds timeout
     if (!b) continue;
     if (ch.queue->Size() > 0) NotifyAvailable(c);
     if (ch.remote) ch.remote->OnConsumed();
+    if (bytes_in_ && b->kind == internal::BufferKind::kData) {
+      bytes_in_->add(static_cast<int64_t>(b->data.size()));
+    }
     return Next{c, ch.spec.input, std::move(*b)};
   }
 }

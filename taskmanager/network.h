@@ -58,14 +58,24 @@ class AvailabilityListener {
   virtual void NotifyAvailable(int channel) = 0;
 };
 
+// How long a writer has waited for room (back-pressure), for metrics: written by the writer's
+// thread, read by any.
+struct BackPressureTime {
+  internal::SingleWriterCounter waited_ns;  // in total
+  std::atomic<bool> waiting{false};         // now
+};
+
 // A bounded FIFO of buffers between one writer thread and one reader thread.
 class BufferQueue {
  public:
   explicit BufferQueue(size_t capacity) : capacity_(capacity) {}
 
-  // Appends `b`, blocking while the queue is full. Returns false, dropping `b`, if the queue is
-  // closed or `cancelled` becomes true while waiting.
-  bool Push(Buffer b, const std::atomic<bool>* cancelled) ABSL_LOCKS_EXCLUDED(mu_);
+  // Appends `b`, blocking while the queue is full (the wait is added to `bp` when given).
+  // Returns false, dropping `b`, if the queue is closed or `cancelled` becomes true while
+  // waiting.
+  bool Push(Buffer b, const std::atomic<bool>* cancelled, BackPressureTime* bp = nullptr)
+      ABSL_LOCKS_EXCLUDED(mu_);
+  size_t capacity() const { return capacity_; }
   // Removes the oldest buffer, if any; never blocks.
   std::optional<Buffer> TryPop() ABSL_LOCKS_EXCLUDED(mu_);
   // Removes the oldest buffer, waiting up to `timeout` for one. Empty on timeout or close.
@@ -142,6 +152,12 @@ class ResultPartition final : public internal::RecordWriter {
   void Release();
   bool has_pending() const { return pending_; }
 
+  // For metrics, from any thread: bytes of records sent, time waited for room, and how full the
+  // subpartition queues are (0 to 1, buffers queued over capacity).
+  int64_t bytes_out() const { return bytes_out_.get(); }
+  const BackPressureTime& back_pressure() const { return back_pressure_; }
+  double PoolUsage() const;
+
  private:
   void Flush(int channel);
   void Send(int channel, Buffer b);
@@ -157,6 +173,8 @@ class ResultPartition final : public internal::RecordWriter {
   uint64_t seen_epoch_ = 0;
   bool pending_ = false;  // some open buffer holds data
   const std::atomic<bool>* cancelled_ = nullptr;
+  internal::SingleWriterCounter bytes_out_;
+  BackPressureTime back_pressure_;
 };
 
 // The result partitions of this TaskManager, by id, for local consumers and remote subscribers.
@@ -221,6 +239,14 @@ class InputGate final : public AvailabilityListener {
   bool AllFinished() const { return finished_count_ == channels_.size(); }
   void MarkFinished(int channel);
   bool finished(int channel) const { return channels_[channel].finished; }
+  // Counts the time Poll() waits for a buffer (metrics: idle time), and the bytes of the data
+  // buffers it returns. Before the first Poll().
+  void set_counters(internal::SingleWriterCounter* idle_ns, internal::SingleWriterCounter* bytes) {
+    idle_ns_ = idle_ns;
+    bytes_in_ = bytes;
+  }
+  // The queues of the channels, for a gauge of how full they are (shared: the gate may go first).
+  std::vector<std::shared_ptr<BufferQueue>> queues() const;
   // A blocked channel delivers nothing until UnblockAll(); its buffers wait in its queue (and,
   // for a remote channel, its producer runs out of credits). For checkpoint barrier alignment.
   void Block(int channel);
@@ -243,6 +269,8 @@ class InputGate final : public AvailabilityListener {
   std::vector<Channel> channels_;
   size_t finished_count_ = 0;
   std::vector<char> blocked_;
+  internal::SingleWriterCounter* idle_ns_ = nullptr;
+  internal::SingleWriterCounter* bytes_in_ = nullptr;
 
   absl::Mutex mu_ ABSL_ACQUIRED_AFTER(BufferQueue::mu_);
   absl::CondVar cv_;

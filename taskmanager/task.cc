@@ -196,6 +196,10 @@ Task::Task(proto::TaskDeploymentDescriptor tdd,
   info_.checkpointing = !tdd_.checkpoint_dir().empty();
   info_.auto_watermark_interval_ms = tdd_.auto_watermark_interval_ms();
   for (auto& p : outputs_) p->set_cancel_flag(&cancelled_);
+  if (services_.metrics) {
+    metrics_ = std::make_unique<TaskMetrics>(*services_.metrics, tdd_, outputs_);
+    counters_ = metrics_->counters();
+  }
 }
 
 Task::~Task() {
@@ -257,8 +261,11 @@ void Task::Run() {
   } else {
     spdlog::info("task {} {}", who, TaskStateName(state));
   }
-  done_.store(true);
   proto::TaskStateUpdate update;
+  // The final figures go to the JobManager with the state; the metrics leave the reporters.
+  if (metrics_) metrics_->Dump(*update.mutable_metrics());
+  metrics_.reset();
+  done_.store(true);
   *update.mutable_task() = tdd_.task();
   update.set_state(state);
   update.set_failure(failure);
@@ -328,6 +335,10 @@ void Task::Invoke() {
                                             "': ", g.status().message()));
     }
     gate = std::move(*g);
+    if (counters_) {
+      gate->set_counters(&counters_->idle_ns, &counters_->bytes_in);
+      counters_->set_inputs(gate->queues());
+    }
   }
 
   RestoreState(*chain);
@@ -344,7 +355,7 @@ void Task::Invoke() {
   if (cancelled()) throw TaskCancelled();
   AwaitFinalCheckpoint();
   int64_t late = chain->num_late_records_dropped();
-  late_dropped_seen_.store(late, std::memory_order_relaxed);
+  if (counters_) counters_->late_records_dropped.store(late, std::memory_order_relaxed);
   if (late > 0) {
     spdlog::info("task {} ({}/{}) dropped {} late records", info_.task_name,
                  info_.subtask_index + 1, info_.parallelism, late);
@@ -481,20 +492,19 @@ void Task::UpdateInputWatermark(internal::ChainTask& chain) {
     input_watermark_ = low;
     chain.process_watermark(low);
   }
-  input_watermark_seen_.store(input_watermark_, std::memory_order_relaxed);
-  late_dropped_seen_.store(chain.num_late_records_dropped(), std::memory_order_relaxed);
+  if (counters_) {
+    counters_->input_watermark.store(input_watermark_, std::memory_order_relaxed);
+    counters_->late_records_dropped.store(chain.num_late_records_dropped(),
+                                          std::memory_order_relaxed);
+  }
 }
 
-Task::EventTimeMetrics Task::event_time_metrics() const {
-  EventTimeMetrics m;
-  m.input_watermark = input_watermark_seen_.load(std::memory_order_relaxed);
-  m.late_records_dropped = late_dropped_seen_.load(std::memory_order_relaxed);
-  if (!outputs_.empty()) {
-    m.output_watermark = kMaxWatermark;
-    for (const auto& p : outputs_)
-      m.output_watermark = std::min(m.output_watermark, p->last_watermark());
-  }
-  return m;
+internal::OperatorCounters* Task::operator_counters(int node_id) {
+  return counters_ ? counters_->of(node_id) : nullptr;
+}
+
+internal::SingleWriterCounter* Task::network_records_out() {
+  return counters_ ? &counters_->network_records_out : nullptr;
 }
 
 void Task::request_processing_time_callback(int64_t time_ms) {

@@ -34,6 +34,7 @@
 #include "sluice/sluice.h"
 #include "taskmanager/network.h"
 #include "taskmanager/state/state_backend.h"
+#include "taskmanager/task_metrics.h"
 
 namespace sluice {
 
@@ -57,6 +58,8 @@ struct TaskServices {
   std::chrono::milliseconds buffer_timeout{5};
   // The keyed state backend of the task's keyed operators (state.backend.*).
   StateBackendOptions state_backend;
+  // The TaskManager's metric group, which the task's groups go under (null: no metrics).
+  metrics::MetricGroup* metrics = nullptr;
 };
 
 class Task final : public internal::TaskRuntime {
@@ -72,13 +75,6 @@ class Task final : public internal::TaskRuntime {
   void Cancel() ABSL_LOCKS_EXCLUDED(chain_mu_);
   bool done() const { return done_.load(); }
 
-  // Event-time figures of the task, for metrics. Safe from any thread.
-  struct EventTimeMetrics {
-    int64_t input_watermark = kMinWatermark;   // the task's input watermark (not for sources)
-    int64_t output_watermark = kMinWatermark;  // the lowest watermark sent over its outputs
-    int64_t late_records_dropped = 0;
-  };
-  EventTimeMetrics event_time_metrics() const;
   void Join();
   const proto::TaskDeploymentDescriptor& descriptor() const { return tdd_; }
 
@@ -94,6 +90,8 @@ class Task final : public internal::TaskRuntime {
   void request_processing_time_callback(int64_t time_ms) override;
   std::unique_ptr<internal::KeyedStateBackend> create_keyed_state_backend(
       int node_id, const KeyGroupRange& range) override;
+  internal::OperatorCounters* operator_counters(int node_id) override;
+  internal::SingleWriterCounter* network_records_out() override;
 
   // From other threads: start checkpoint `id` (sources only), or learn that it completed or
   // was aborted.
@@ -175,10 +173,10 @@ class Task final : public internal::TaskRuntime {
   int64_t input_watermark_ = kMinWatermark;
   bool input_idle_ = false;
   int64_t callback_at_ = kNoTimestamp;  // the processing-time callback asked for
-  // Copies for other threads, updated as the input watermark advances and at the end.
-  std::atomic<int64_t> input_watermark_seen_{kMinWatermark};
-  std::atomic<int64_t> late_dropped_seen_{0};
   std::unique_ptr<ProcessingTimer> timer_;
+  // The task's metrics (registered while it runs); counters() is null with metrics off.
+  std::unique_ptr<TaskMetrics> metrics_;
+  TaskCounters* counters_ = nullptr;
 };
 
 }  // namespace sluice

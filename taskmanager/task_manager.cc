@@ -17,6 +17,9 @@
 #include "common/ids.h"
 #include "common/job_library.h"
 #include "common/job_states.h"
+#include "common/metrics/metric_dump.h"
+#include "common/metrics/process_metrics.h"
+#include "common/metrics/reporters.h"
 #include "common/net.h"
 #include "common/periodic_thread.h"
 #include "proto/jobmanager.grpc.pb.h"
@@ -48,6 +51,21 @@ class TaskManagerImpl final : public proto::TaskExecutorService::Service {
     std::string blob_dir = conf.GetString("blob.storage.directory");
     if (blob_dir.empty()) blob_dir = std::filesystem::temp_directory_path().string();
     lib_dir_ = absl::StrCat(blob_dir, "/sluice-", id_, "-libs");
+    metric_registry_ = std::make_unique<metrics::MetricRegistry>(
+        metrics::RegistryOptions{.enabled = conf.GetBool("metrics.enabled")});
+    const std::string host = conf.GetString("taskmanager.host");
+    metric_group_ = metric_registry_->CreateRootGroup(
+        "taskmanager", {{"host", host}, {"tm_id", id_}}, {host, "taskmanager", id_});
+    metrics::RegisterProcessMetrics(*metric_group_);
+    std::shared_ptr<RocksDbMemory> memory = rocksdb_memory_;
+    metric_group_->AddGauge("rocksdb.block-cache-usage", [memory] {
+      return static_cast<double>(RocksDbStatsOf(*memory).block_cache_usage);
+    });
+    metric_group_->AddGauge("rocksdb.estimate-pending-compaction-bytes", [memory] {
+      return static_cast<double>(RocksDbStatsOf(*memory).pending_compaction_bytes);
+    });
+    metric_group_->AddGauge("taskSlotsTotal",
+                            [slots = slots_] { return static_cast<double>(slots); });
   }
 
   absl::Status Init() {
@@ -69,6 +87,12 @@ class TaskManagerImpl final : public proto::TaskExecutorService::Service {
       return absl::InternalError(
           absl::StrCat("cannot create library cache '", lib_dir_, "': ", ec.message()));
     }
+    auto reporters =
+        metrics::StartReporters(conf_, *metric_registry_, conf_.GetString("taskmanager.bind-host"),
+                                "taskmanager.bind-host");
+    if (!reporters.ok()) return reporters.status();
+    metric_reporters_ = std::move(*reporters);
+    metric_registry_->StartViewUpdater();
     flush_clock_ = std::make_unique<FlushClock>(buffer_timeout_);
     data_server_ = NewDataExchangeServer(registry_);
     grpc::ServerBuilder builder;
@@ -125,6 +149,7 @@ class TaskManagerImpl final : public proto::TaskExecutorService::Service {
     if (data_server_) data_server_->Shutdown();
     if (server_) server_->Shutdown(std::chrono::system_clock::now() + 500ms);
     if (reporter_.joinable()) reporter_.join();
+    metric_reporters_.clear();
     flush_clock_.reset();
     std::error_code ec;
     std::filesystem::remove_all(lib_dir_, ec);
@@ -173,6 +198,7 @@ class TaskManagerImpl final : public proto::TaskExecutorService::Service {
     services.channels = &channels_;
     services.credits = credits_;
     services.buffer_timeout = buffer_timeout_;
+    services.metrics = metric_group_.get();
     services.load_job = [this](const proto::TaskDeploymentDescriptor& d) { return LoadJob(d); };
     services.report = [this](proto::TaskStateUpdate u) { Report(std::move(u)); };
     services.acknowledge = [this](const proto::AcknowledgeCheckpointRequest& r) {
@@ -250,6 +276,13 @@ class TaskManagerImpl final : public proto::TaskExecutorService::Service {
                                 proto::Empty*) override {
     ForEachTaskOf(req->job_id(), req->attempt(),
                   [&](Task& t) { t.NotifyCheckpoint(req->checkpoint_id(), req->aborted()); });
+    return grpc::Status::OK;
+  }
+
+  grpc::Status QueryMetrics(grpc::ServerContext*, const proto::Empty*,
+                            proto::MetricDump* dump) override {
+    dump->set_tm_id(id_);
+    metrics::AppendDump(metric_registry_->Snapshot(), *dump);
     return grpc::Status::OK;
   }
 
@@ -535,6 +568,10 @@ class TaskManagerImpl final : public proto::TaskExecutorService::Service {
 
   Configuration conf_;
   std::shared_ptr<RocksDbMemory> rocksdb_memory_;  // shared by the RocksDB backends of all slots
+  // Metrics: the registry outlives every group (the tasks' too: they are reaped at Shutdown).
+  std::unique_ptr<metrics::MetricRegistry> metric_registry_;
+  std::unique_ptr<metrics::MetricGroup> metric_group_;
+  std::vector<std::unique_ptr<metrics::MetricReporter>> metric_reporters_;
   std::string id_;
   int slots_;
   std::chrono::milliseconds heartbeat_interval_, heartbeat_timeout_, buffer_timeout_;

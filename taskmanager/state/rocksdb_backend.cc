@@ -39,6 +39,7 @@
 
 #include <algorithm>
 #include <filesystem>
+#include <set>
 #include <stdexcept>
 
 #include "absl/base/thread_annotations.h"
@@ -56,7 +57,24 @@ class RocksDbMemory {
  public:
   std::shared_ptr<rocksdb::Cache> cache;
   std::shared_ptr<rocksdb::WriteBufferManager> write_buffers;
+  // The open instances, for their figures (RocksDbStatsOf); an instance leaves before it closes.
+  absl::Mutex mu;
+  std::set<rocksdb::DB*> open ABSL_GUARDED_BY(mu);
 };
+
+RocksDbStats RocksDbStatsOf(RocksDbMemory& memory) {
+  RocksDbStats s;
+  s.block_cache_usage = static_cast<int64_t>(memory.cache->GetUsage());
+  absl::MutexLock lock(&memory.mu);
+  for (rocksdb::DB* db : memory.open) {
+    uint64_t v = 0;
+    if (db->GetIntProperty(rocksdb::DB::Properties::kEstimatePendingCompactionBytes, &v)) {
+      s.pending_compaction_bytes += static_cast<int64_t>(v);
+    }
+    ++s.instances;
+  }
+  return s;
+}
 
 std::shared_ptr<RocksDbMemory> MakeRocksDbMemory(int64_t bytes, double write_buffer_ratio) {
   auto m = std::make_shared<RocksDbMemory>();
@@ -138,7 +156,10 @@ class TtlFilterFactory final : public rocksdb::CompactionFilterFactory {
 class Instance {
  public:
   Instance(std::string root, const StateBackendOptions& options, std::shared_ptr<TtlRegistry> ttl)
-      : root_(std::move(root)), db_dir_(root_ + "/db"), ttl_(std::move(ttl)) {
+      : root_(std::move(root)),
+        db_dir_(root_ + "/db"),
+        ttl_(std::move(ttl)),
+        memory_(options.memory) {
     db_options_.create_if_missing = true;
     db_options_.create_missing_column_families = true;
     db_options_.max_open_files = -1;
@@ -170,7 +191,13 @@ class Instance {
   }
 
   // Opens the instance in the working directory with the column families found there.
-  void Open() { db_ = OpenAt(db_dir_, &families_); }
+  void Open() {
+    db_ = OpenAt(db_dir_, &families_);
+    if (memory_) {
+      absl::MutexLock lock(&memory_->mu);
+      memory_->open.insert(db_);
+    }
+  }
 
   // Opens the instance in `dir` (created when missing), filling `families` by name (the
   // default family included). The caller closes it with CloseAt.
@@ -231,6 +258,10 @@ class Instance {
 
  private:
   void Close() {
+    if (memory_ && db_) {
+      absl::MutexLock lock(&memory_->mu);
+      memory_->open.erase(db_);
+    }
     CloseAt(db_, families_);
     db_ = nullptr;
   }
@@ -243,6 +274,7 @@ class Instance {
   rocksdb::WriteOptions write_options_;
   rocksdb::DB* db_ = nullptr;
   std::map<std::string, rocksdb::ColumnFamilyHandle*> families_;
+  std::shared_ptr<RocksDbMemory> memory_;
 };
 
 // The entries of one state: a column family.

@@ -30,6 +30,15 @@ class RocksDbMemory;
 // A budget of `bytes` for the block cache, of which `write_buffer_ratio` may hold write buffers.
 std::shared_ptr<RocksDbMemory> MakeRocksDbMemory(int64_t bytes, double write_buffer_ratio);
 
+// RocksDB's figures for the TaskManager's metrics: the shared block cache's usage, and the bytes
+// compaction has yet to rewrite (RocksDB's estimate) summed over the open instances.
+struct RocksDbStats {
+  int64_t block_cache_usage = 0;
+  int64_t pending_compaction_bytes = 0;
+  int64_t instances = 0;
+};
+RocksDbStats RocksDbStatsOf(RocksDbMemory& memory);
+
 struct StateBackendOptions {
   enum class Type { kHashMap, kRocksDb };
   Type type = Type::kHashMap;

@@ -1,0 +1,294 @@
+// The job views: /jobs, /jobs/overview, /jobs/:id (Flink's job details: vertices, plan,
+// timestamps, status counts), PATCH /jobs/:id to cancel, /jobs/:id/plan,
+// /jobs/:id/exceptions and /jobs/:id/vertices/:vid with its subtasks.
+#include <cstdlib>
+#include <map>
+
+#include "absl/strings/str_cat.h"
+#include "common/job_states.h"
+#include "jobmanager/job_manager_metrics.h"
+#include "jobmanager/rest_util.h"
+
+namespace sluice::rest {
+namespace {
+
+json JobOverview(const proto::JobStatus& j) {
+  int64_t end = j.end_time_ms() > 0 ? j.end_time_ms() : -1;
+  return json{{"jid", j.job_id()},
+              {"name", j.name()},
+              {"state", std::string(JobStateName(j.state()))},
+              {"start-time", j.start_time_ms()},
+              {"end-time", end},
+              {"duration", (end > 0 ? end : NowMs()) - j.start_time_ms()},
+              {"parallelism", j.parallelism()},
+              {"restarts", j.restarts()}};
+}
+
+constexpr proto::TaskState kTaskStates[] = {proto::TASK_DEPLOYING, proto::TASK_RUNNING,
+                                            proto::TASK_FINISHED, proto::TASK_CANCELED,
+                                            proto::TASK_FAILED};
+
+// Subtasks by state, every state named (Flink's status counts).
+json StatusCounts(const proto::JobStatus& job, int vertex_id) {
+  json counts = json::object();
+  for (proto::TaskState s : kTaskStates) counts[std::string(TaskStateName(s))] = 0;
+  for (const auto& t : job.tasks()) {
+    if (vertex_id < 0 || t.vertex_id() == vertex_id) {
+      counts[std::string(TaskStateName(t.state()))] =
+          counts[std::string(TaskStateName(t.state()))].get<int>() + 1;
+    }
+  }
+  return counts;
+}
+
+// A vertex's state from its subtasks' (as Flink aggregates them).
+std::string VertexState(const json& counts, int parallelism) {
+  auto n = [&](proto::TaskState s) { return counts[std::string(TaskStateName(s))].get<int>(); };
+  if (n(proto::TASK_FAILED) > 0) return "FAILED";
+  if (n(proto::TASK_FINISHED) == parallelism) return "FINISHED";
+  if (n(proto::TASK_FINISHED) + n(proto::TASK_CANCELED) + n(proto::TASK_FAILED) == parallelism) {
+    return "CANCELED";
+  }
+  if (n(proto::TASK_RUNNING) > 0) return "RUNNING";
+  return "DEPLOYING";
+}
+
+const char* ShipStrategy(proto::Partitioner p) {
+  switch (p) {
+    case proto::PARTITIONER_FORWARD:
+      return "FORWARD";
+    case proto::PARTITIONER_REBALANCE:
+      return "REBALANCE";
+    case proto::PARTITIONER_RESCALE:
+      return "RESCALE";
+    case proto::PARTITIONER_HASH:
+      return "HASH";
+    case proto::PARTITIONER_BROADCAST:
+      return "BROADCAST";
+    case proto::PARTITIONER_CUSTOM:
+      return "CUSTOM";
+    default:
+      return "UNKNOWN";
+  }
+}
+
+// Flink's plan: one node per vertex with its inputs.
+json Plan(const proto::JobStatus& job) {
+  const proto::JobGraph& g = job.graph();
+  json nodes = json::array();
+  for (const auto& v : g.vertices()) {
+    json inputs = json::array();
+    for (const auto& e : g.edges()) {
+      if (e.target_vertex() != v.id()) continue;
+      inputs.push_back({{"num", inputs.size()},
+                        {"id", std::to_string(e.source_vertex())},
+                        {"ship_strategy", ShipStrategy(e.partitioner())},
+                        {"exchange", "pipelined_bounded"}});
+    }
+    nodes.push_back({{"id", std::to_string(v.id())},
+                     {"parallelism", v.parallelism()},
+                     {"operator", ""},
+                     {"operator_strategy", ""},
+                     {"description", v.name()},
+                     {"inputs", inputs},
+                     {"optimizer_properties", json::object()}});
+  }
+  return json{{"jid", job.job_id()}, {"name", job.name()}, {"type", "STREAMING"}, {"nodes", nodes}};
+}
+
+json Times(int64_t start, int64_t end) {
+  return json{{"start-time", start > 0 ? start : -1},
+              {"end-time", end > 0 ? end : -1},
+              {"duration", start > 0 ? (end > 0 ? end : NowMs()) - start : -1}};
+}
+
+}  // namespace
+
+absl::Status FindVertex(const RestContext& ctx, const std::string& job_id,
+                        const std::string& vertex, proto::JobStatus* job, int* vertex_id) {
+  auto j = ctx.gateway->GetJob(job_id);
+  if (!j.ok()) return j.status();
+  *job = std::move(*j);
+  int v = std::atoi(vertex.c_str());
+  if (v < 0 || v >= job->graph().vertices_size()) {
+    return absl::NotFoundError(absl::StrCat("job ", job_id, " has no vertex ", vertex));
+  }
+  *vertex_id = v;
+  return absl::OkStatus();
+}
+
+json VertexIoMetrics(const RestContext& ctx, const proto::JobStatus& job, int vertex_id) {
+  int64_t read_bytes = 0, write_bytes = 0, read_records = 0, write_records = 0;
+  int64_t bp = 0, idle = 0, busy = 0;
+  bool complete = false;
+  if (ctx.metrics) {
+    auto subtasks = ctx.metrics->store().Vertex(job.job_id(), vertex_id);
+    auto get = [](const MetricStore::Values& v, const char* name) -> int64_t {
+      auto it = v.find(name);
+      return it == v.end() ? 0 : std::strtoll(it->second.c_str(), nullptr, 10);
+    };
+    for (const auto& [subtask, v] : subtasks) {
+      read_bytes += get(v, "numBytesIn");
+      write_bytes += get(v, "numBytesOut");
+      read_records += get(v, "numRecordsIn");
+      write_records += get(v, "numRecordsOut");
+      bp += get(v, "accumulatedBackPressuredTime");
+      idle += get(v, "accumulatedIdleTime");
+      busy += get(v, "accumulatedBusyTime");
+    }
+    const int parallelism = job.graph().vertices(vertex_id).parallelism();
+    int finished = 0;
+    for (const auto& t : job.tasks()) {
+      if (t.vertex_id() == vertex_id && IsTerminalTaskState(t.state())) ++finished;
+    }
+    complete = finished == parallelism && static_cast<int>(subtasks.size()) == parallelism;
+  }
+  return json{{"read-bytes", read_bytes},
+              {"read-bytes-complete", complete},
+              {"write-bytes", write_bytes},
+              {"write-bytes-complete", complete},
+              {"read-records", read_records},
+              {"read-records-complete", complete},
+              {"write-records", write_records},
+              {"write-records-complete", complete},
+              {"accumulated-backpressured-time", bp},
+              {"accumulated-idle-time", idle},
+              {"accumulated-busy-time", busy}};
+}
+
+void AddJobRoutes(httplib::Server& s, const RestContext& ctx) {
+  const RestContext* c = &ctx;
+
+  auto list = [c](bool overview) {
+    return [c, overview](const httplib::Request&, httplib::Response& res) {
+      json arr = json::array();
+      for (const auto& j : c->gateway->ListJobs(/*include_terminated=*/true)) {
+        arr.push_back(
+            overview ? JobOverview(j)
+                     : json{{"id", j.job_id()}, {"status", std::string(JobStateName(j.state()))}});
+      }
+      Reply(res, 200, json{{"jobs", arr}});
+    };
+  };
+  s.Get("/jobs", list(false));
+  s.Get("/jobs/overview", list(true));
+
+  s.Get("/jobs/" SLUICE_REST_JOB_ID, [c](const httplib::Request& req, httplib::Response& res) {
+    auto job = c->gateway->GetJob(req.matches[1]);
+    if (!job.ok()) return ReplyError(res, job.status());
+    const proto::JobStatus& st = *job;
+    if (c->metrics) c->metrics->UpdateStore();
+    json j = JobOverview(st);
+    j["isStoppable"] = false;
+    j["maxParallelism"] = st.graph().max_parallelism();
+    j["now"] = NowMs();
+    json timestamps = json::object();
+    for (const auto& [state, ms] : st.state_timestamps()) timestamps[state] = ms;
+    j["timestamps"] = timestamps;
+    json vertices = json::array();
+    for (const auto& v : st.graph().vertices()) {
+      json counts = StatusCounts(st, v.id());
+      int64_t start = 0, end = 0;
+      bool ended = true;
+      for (const auto& t : st.tasks()) {
+        if (t.vertex_id() != v.id()) continue;
+        if (start == 0 || t.start_time_ms() < start) start = t.start_time_ms();
+        end = std::max(end, t.end_time_ms());
+        ended &= t.end_time_ms() > 0;
+      }
+      json vx = {{"id", std::to_string(v.id())},
+                 {"name", v.name()},
+                 {"maxParallelism", st.graph().max_parallelism()},
+                 {"parallelism", v.parallelism()},
+                 {"status", VertexState(counts, v.parallelism())},
+                 {"tasks", counts},
+                 {"metrics", VertexIoMetrics(*c, st, v.id())}};
+      vx.update(Times(start, ended ? end : 0));
+      vertices.push_back(vx);
+    }
+    j["vertices"] = vertices;
+    j["status-counts"] = StatusCounts(st, -1);
+    j["plan"] = Plan(st);
+    j["failure-cause"] = st.failure();
+    Reply(res, 200, j);
+  });
+
+  s.Get("/jobs/" SLUICE_REST_JOB_ID "/plan",
+        [c](const httplib::Request& req, httplib::Response& res) {
+          auto job = c->gateway->GetJob(req.matches[1]);
+          if (!job.ok()) return ReplyError(res, job.status());
+          Reply(res, 200, json{{"plan", Plan(*job)}});
+        });
+
+  // Flink: the root cause and the exception history, newest first.
+  s.Get("/jobs/" SLUICE_REST_JOB_ID "/exceptions", [c](const httplib::Request& req,
+                                                       httplib::Response& res) {
+    auto job = c->gateway->GetJob(req.matches[1]);
+    if (!job.ok()) return ReplyError(res, job.status());
+    const proto::JobStatus& st = *job;
+    json entries = json::array();
+    for (const auto& e : st.exceptions()) {
+      entries.push_back({{"exceptionName", "TaskFailure"},
+                         {"stacktrace", e.cause()},
+                         {"timestamp", e.timestamp_ms()},
+                         {"taskName", e.task_name().empty() ? json(nullptr) : json(e.task_name())},
+                         {"endpoint", nullptr},
+                         {"taskManagerId", e.tm_id().empty() ? json(nullptr) : json(e.tm_id())},
+                         {"failureLabels", json::object()},
+                         {"concurrentExceptions", json::array()}});
+    }
+    json out = {{"root-exception", st.failure().empty() ? json(nullptr) : json(st.failure())},
+                {"timestamp",
+                 st.exceptions_size() > 0 ? json(st.exceptions(0).timestamp_ms()) : json(nullptr)},
+                {"all-exceptions", json::array()},
+                {"truncated", false},
+                {"exceptionHistory", {{"entries", entries}, {"truncated", false}}}};
+    Reply(res, 200, out);
+  });
+
+  // Flink: one vertex with its subtasks.
+  s.Get("/jobs/" SLUICE_REST_JOB_ID "/vertices/" SLUICE_REST_VERTEX_ID,
+        [c](const httplib::Request& req, httplib::Response& res) {
+          proto::JobStatus job;
+          int vid = 0;
+          absl::Status found = FindVertex(*c, req.matches[1], req.matches[2], &job, &vid);
+          if (!found.ok()) return ReplyError(res, found);
+          std::map<int, MetricStore::Values> metrics;
+          if (c->metrics) {
+            c->metrics->UpdateStore();
+            metrics = c->metrics->store().Vertex(job.job_id(), vid);
+          }
+          const auto& v = job.graph().vertices(vid);
+          json subtasks = json::array();
+          for (const auto& t : job.tasks()) {
+            if (t.vertex_id() != vid) continue;
+            json m = json::object();
+            for (const auto& [k, val] : metrics[t.subtask()]) {
+              if (k.find('.') == std::string::npos) m[k] = val;  // the task's, not operators'
+            }
+            json st = {{"subtask", t.subtask()}, {"status", std::string(TaskStateName(t.state()))},
+                       {"attempt", t.attempt()}, {"taskmanager-id", t.tm_id()},
+                       {"failure", t.failure()}, {"metrics", m}};
+            st.update(Times(t.start_time_ms(), t.end_time_ms()));
+            subtasks.push_back(st);
+          }
+          Reply(res, 200,
+                json{{"id", std::to_string(vid)},
+                     {"name", v.name()},
+                     {"parallelism", v.parallelism()},
+                     {"maxParallelism", job.graph().max_parallelism()},
+                     {"now", NowMs()},
+                     {"subtasks", subtasks}});
+        });
+
+  // Flink: PATCH /jobs/:jobid?mode=cancel
+  s.Patch("/jobs/" SLUICE_REST_JOB_ID, [c](const httplib::Request& req, httplib::Response& res) {
+    std::string mode = req.has_param("mode") ? req.get_param_value("mode") : "cancel";
+    if (mode != "cancel") return ReplyError(res, 400, "unsupported mode '" + mode + "'");
+    absl::Status st = c->gateway->CancelJob(req.matches[1]);
+    if (!st.ok()) return ReplyError(res, st);
+    Reply(res, 202, json::object());
+  });
+}
+
+}  // namespace sluice::rest

@@ -1,0 +1,50 @@
+// What the REST server's route files share: JSON replies with Flink's error shape, the path
+// patterns, and the declarations of each file's routes.
+#pragma once
+
+#include <httplib.h>
+
+#include <nlohmann/json.hpp>
+#include <string>
+
+#include "absl/status/status.h"
+#include "jobmanager/rest_server.h"
+
+namespace sluice::rest {
+
+using nlohmann::json;
+
+// A job id in a path: 32 hexadecimal digits (anything else is no route: 404).
+#define SLUICE_REST_JOB_ID "([0-9a-f]{32})"
+
+void Reply(httplib::Response& res, int status, const json& body);
+// 404 for NotFound, 400 for InvalidArgument, 409 for FailedPrecondition, 500 otherwise; the
+// message in Flink's {"errors": [message]}.
+void ReplyError(httplib::Response& res, const absl::Status& s);
+void ReplyError(httplib::Response& res, int status, const std::string& message);
+
+// Milliseconds since the epoch.
+int64_t NowMs();
+
+void AddClusterRoutes(httplib::Server& s, const RestContext& ctx);
+void AddJobRoutes(httplib::Server& s, const RestContext& ctx);
+void AddMetricRoutes(httplib::Server& s, const RestContext& ctx);
+void AddCheckpointRoutes(httplib::Server& s, const RestContext& ctx);
+
+}  // namespace sluice::rest
+
+namespace sluice::rest {
+
+// A vertex id in a path: its index in the job graph.
+#define SLUICE_REST_VERTEX_ID "([0-9]{1,9})"
+
+// The job `job_id` with its tasks and graph, and vertex `vertex` of it: NotFound naming what is
+// unknown.
+absl::Status FindVertex(const RestContext& ctx, const std::string& job_id,
+                        const std::string& vertex, proto::JobStatus* job, int* vertex_id);
+
+// Flink's aggregate IO figures of a vertex (read-records, write-bytes, ...) from its subtasks'
+// metrics; *-complete when every subtask's figures are final.
+json VertexIoMetrics(const RestContext& ctx, const proto::JobStatus& job, int vertex_id);
+
+}  // namespace sluice::rest
