@@ -264,6 +264,7 @@ void Task::Run() {
   proto::TaskStateUpdate update;
   // The final figures go to the JobManager with the state; the metrics leave the reporters.
   if (metrics_) metrics_->Dump(*update.mutable_metrics());
+  counters_ = nullptr;
   metrics_.reset();
   done_.store(true);
   *update.mutable_task() = tdd_.task();
