@@ -76,6 +76,8 @@ const std::vector<ConfigOption> kOptions = {
      "directory)."},
     {"state.checkpoints.num-retained", OptionType::kInt, "1",
      "Completed checkpoints kept per job; older ones are deleted."},
+    {"web.checkpoints.history", OptionType::kInt, "10",
+     "Checkpoints per job whose statistics the REST API keeps in its history (the newest)."},
     {"state.backend.type", OptionType::kString, "hashmap",
      "Where keyed state lives: hashmap (objects on the heap, full snapshots) or rocksdb (an "
      "embedded RocksDB per keyed operator and subtask: state larger than memory, incremental "

@@ -3,8 +3,8 @@
 #include <algorithm>
 #include <cstdlib>
 #include <filesystem>
+#include <map>
 
-#include "absl/strings/match.h"
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_join.h"
 #include "common/checkpoint_storage.h"
@@ -29,6 +29,8 @@ CheckpointSettings CheckpointSettings::FromConfig(const Configuration& conf,
   if (s.root.empty())
     s.root = (std::filesystem::temp_directory_path() / "sluice-checkpoints").string();
   s.job_dir = absl::StrCat(s.root, "/", job_id);
+  s.stats_history =
+      static_cast<int>(std::clamp<int64_t>(conf.GetInt("web.checkpoints.history"), 1, 10000));
   return s;
 }
 
@@ -41,7 +43,8 @@ CheckpointCoordinator::CheckpointCoordinator(std::string job_id, CheckpointSetti
       store_(std::move(store)),
       ids_(std::move(ids)),
       last_trigger_(now),
-      last_end_(now) {}
+      last_end_(now),
+      stats_(settings_.stats_history) {}
 
 absl::Status CheckpointCoordinator::SetRestoreFrom(proto::CheckpointMetadata checkpoint,
                                                    std::string dir) {
@@ -65,6 +68,14 @@ const proto::CheckpointMetadata* CheckpointCoordinator::RestoreSource(std::strin
   return nullptr;
 }
 
+void CheckpointCoordinator::OnRestored(int64_t timestamp_ms) {
+  std::string dir;
+  if (const proto::CheckpointMetadata* from = RestoreSource(&dir)) {
+    stats_.ReportRestored(from->checkpoint_id(), timestamp_ms,
+                          absl::StrCat(dir, "/chk-", from->checkpoint_id()));
+  }
+}
+
 std::string CheckpointCoordinator::LatestPath() const {
   const proto::CheckpointMetadata* latest = store_->Latest();
   return latest ? CheckpointDirectory(settings_.root, job_id_, latest->checkpoint_id()) : "";
@@ -73,21 +84,35 @@ std::string CheckpointCoordinator::LatestPath() const {
 // A task that finished during a checkpoint keeps the state it had in the newest completed one
 // (a finished task emits nothing more). With checkpointing a task finishes only after a
 // checkpoint of its job has completed, so there always is one.
-void CheckpointCoordinator::CarryForward(const TaskKey& key, Pending& p) const {
+int64_t CheckpointCoordinator::CarryForward(const TaskKey& key, Pending& p) const {
   const proto::CheckpointMetadata* latest = store_->Latest();
-  if (!latest) return;
+  if (!latest) return 0;
+  int64_t bytes = 0;
   for (const auto& h : latest->handles()) {
-    if (h.vertex_id() == key.first && h.subtask() == key.second) p.handles.push_back(h);
+    if (h.vertex_id() == key.first && h.subtask() == key.second) {
+      p.handles.push_back(h);
+      bytes += h.full_size();
+    }
   }
+  return bytes;
+}
+
+int64_t CheckpointCoordinator::WallMillis(const Pending& p, Clock::time_point now) {
+  return p.timestamp_ms +
+         std::max<int64_t>(0, std::chrono::duration_cast<Millis>(now - p.started).count());
 }
 
 bool CheckpointCoordinator::OnTaskFinished(const TaskKey& key) {
   if (!pending_ || !pending_->waiting.erase(key)) return false;
-  CarryForward(key, *pending_);
+  int64_t bytes = CarryForward(key, *pending_);
+  stats_.ReportFinishedSubtask(pending_->id, key.first, key.second,
+                               WallMillis(*pending_, Clock::now()), bytes);
   return true;
 }
 
 void CheckpointCoordinator::OnRestart(Clock::time_point now) {
+  // The job's failure normally ended it already (AbortPending); this is for one left over.
+  if (pending_) stats_.ReportFailed(pending_->id, WallMillis(*pending_, now), "the job restarted");
   pending_.reset();
   end_of_data_.clear();
   final_triggered_ = false;
@@ -119,9 +144,12 @@ std::optional<CheckpointCoordinator::Trigger> CheckpointCoordinator::MaybeTrigge
   p.timestamp_ms = NowMillis();
   p.started = now;
   Trigger trigger;
+  std::map<int, int> subtasks_per_vertex;
+  std::vector<std::pair<TaskKey, int64_t>> finished;  // and the bytes of their state
   for (const TaskView& t : tasks) {
+    subtasks_per_vertex[t.key.first] = std::max(subtasks_per_vertex[t.key.first], t.key.second + 1);
     if (t.state == proto::TASK_FINISHED) {
-      CarryForward(t.key, p);
+      finished.emplace_back(t.key, CarryForward(t.key, p));
       continue;
     }
     p.waiting.insert(t.key);
@@ -132,14 +160,29 @@ std::optional<CheckpointCoordinator::Trigger> CheckpointCoordinator::MaybeTrigge
   if (all_sources_ended) final_triggered_ = true;
   trigger.id = p.id;
   trigger.timestamp_ms = p.timestamp_ms;
+  stats_.ReportPending(p.id, p.timestamp_ms, subtasks_per_vertex);
+  for (const auto& [key, bytes] : finished)
+    stats_.ReportFinishedSubtask(p.id, key.first, key.second, p.timestamp_ms, bytes);
   pending_ = std::move(p);
   return trigger;
 }
 
-bool CheckpointCoordinator::Acknowledge(const proto::AcknowledgeCheckpointRequest& a) {
+bool CheckpointCoordinator::Acknowledge(const proto::AcknowledgeCheckpointRequest& a,
+                                        Clock::time_point now) {
   if (!IsPending(a.checkpoint_id())) return false;
   if (pending_->waiting.erase({a.task().vertex_id(), a.task().subtask()}) == 0) return false;
-  for (const auto& h : a.handles()) pending_->handles.push_back(h);
+  SubtaskCheckpointStats s;
+  s.ack_timestamp = WallMillis(*pending_, now);
+  for (const auto& h : a.handles()) {
+    pending_->handles.push_back(h);
+    s.checkpointed_size += h.checkpointed_size();
+    s.state_size += h.full_size();
+  }
+  s.sync_duration = a.sync_duration_us() / 1000;
+  s.async_duration = a.async_duration_us() / 1000;
+  s.alignment_duration = a.alignment_duration_us() / 1000;
+  s.start_delay = a.start_delay_ms();
+  stats_.ReportAcknowledged(a.checkpoint_id(), a.task().vertex_id(), a.task().subtask(), s);
   pending_->max_sync_us = std::max(pending_->max_sync_us, a.sync_duration_us());
   pending_->max_async_us = std::max(pending_->max_async_us, a.async_duration_us());
   return true;
@@ -167,6 +210,7 @@ std::optional<CheckpointCoordinator::Aborted> CheckpointCoordinator::AbortPendin
       if (!named.count(f) && !shared_unreferenced_.count(f)) out.shared_files.push_back(f);
     }
   }
+  stats_.ReportFailed(out.id, WallMillis(*pending_, now), reason);
   pending_.reset();
   last_end_ = now;
   out.dir = CheckpointDirectory(settings_.root, job_id_, out.id);
@@ -241,16 +285,10 @@ CheckpointCoordinator::WriteOutcome CheckpointCoordinator::OnMetadataWritten(
       job_id_, meta.checkpoint_id(), meta.handles_size(),
       std::chrono::duration_cast<Millis>(now - pending_->started).count(), pending_->max_sync_us,
       pending_->max_async_us);
-  last_completed_ =
-      CompletedStats{meta.checkpoint_id(),
-                     std::chrono::duration_cast<Millis>(now - pending_->started).count(), 0, 0};
-  for (const auto& h : meta.handles()) {
-    // A handle carried forward from an older checkpoint (a finished task's) stored nothing now.
-    if (absl::StartsWith(h.file(), absl::StrCat("chk-", meta.checkpoint_id(), "/"))) {
-      last_completed_.checkpointed_size += h.checkpointed_size();
-    }
-    last_completed_.full_size += h.full_size();
-  }
+  const int64_t duration = std::chrono::duration_cast<Millis>(now - pending_->started).count();
+  stats_.ReportCompleted(meta.checkpoint_id(), pending_->timestamp_ms + duration, duration,
+                         CheckpointDirectory(settings_.root, job_id_, meta.checkpoint_id()));
+  for (const auto& c : *subsumed) stats_.ReportDiscarded(c.checkpoint_id());
   pending_.reset();
   last_end_ = now;
   completed_count_++;

@@ -4,7 +4,8 @@
 // checkpoint out to have its _metadata written, keeps the completed ones in its
 // CompletedCheckpointStore with retention (state.checkpoints.num-retained) and reference counts
 // of the incremental state's shared files, aborts expired or declined checkpoints and counts
-// failures against execution.checkpointing.tolerable-failed-checkpoints.
+// failures against execution.checkpointing.tolerable-failed-checkpoints. Its
+// CheckpointStatsTracker keeps the statistics the REST API and the job's metrics show.
 //
 // It does no I/O under the lock and sends nothing: methods return what must be written, removed
 // or sent, and the Dispatcher does it outside its lock (the static helpers below do the file
@@ -22,6 +23,7 @@
 #include "absl/status/status.h"
 #include "absl/status/statusor.h"
 #include "common/config.h"
+#include "jobmanager/checkpoint_stats.h"
 #include "jobmanager/completed_checkpoint_store.h"
 #include "proto/checkpoint.pb.h"
 #include "proto/jobmanager.pb.h"
@@ -40,10 +42,11 @@ struct CheckpointSettings {
   bool exactly_once = true;        // Default: EXACTLY_ONCE
   int64_t tolerable_failures = 0;  // Default: 0
   size_t num_retained = 1;         // Default: 1
+  int stats_history = 10;          // web.checkpoints.history. Default: 10
   std::string root;                // state.checkpoints.dir, or <tmp>/sluice-checkpoints
   std::string job_dir;             // <root>/<job id>
 
-  // From execution.checkpointing.* and state.checkpoints.*.
+  // From execution.checkpointing.*, state.checkpoints.* and web.checkpoints.history.
   static CheckpointSettings FromConfig(const Configuration& conf, const std::string& job_id);
   bool enabled() const { return interval.count() > 0; }
 };
@@ -114,9 +117,10 @@ class CheckpointCoordinator {
   // Starts checkpoint n when one is due and every task runs (or has finished); returns the
   // TaskManagers to trigger. Call only while the job is RUNNING.
   std::optional<Trigger> MaybeTrigger(const std::vector<TaskView>& tasks, Clock::time_point now);
-  // A task stored its state for checkpoint `id`. False (ignored) when that checkpoint is not
-  // pending or the task was not awaited.
-  bool Acknowledge(const proto::AcknowledgeCheckpointRequest& ack);
+  // A task stored its state for checkpoint `id`; the JobManager received it `now`. False
+  // (ignored) when that checkpoint is not pending or the task was not awaited.
+  bool Acknowledge(const proto::AcknowledgeCheckpointRequest& ack,
+                   Clock::time_point now = Clock::now());
   bool IsPending(int64_t id) const { return pending_ && pending_->id == id; }
   // A checkpoint is pending and every task has acknowledged it.
   bool AllAcknowledged() const { return pending_ && pending_->waiting.empty(); }
@@ -134,14 +138,10 @@ class CheckpointCoordinator {
   WriteOutcome OnMetadataWritten(const proto::CheckpointMetadata& metadata,
                                  const absl::Status& written, Clock::time_point now);
 
-  // The newest completed checkpoint's figures (all 0 before the first).
-  struct CompletedStats {
-    int64_t id = 0;
-    int64_t duration_ms = 0;        // from trigger to completion
-    int64_t checkpointed_size = 0;  // bytes it stored
-    int64_t full_size = 0;          // bytes of the whole state it names
-  };
-  const CompletedStats& last_completed() const { return last_completed_; }
+  // A (re)deployment restores from RestoreSource() at `timestamp_ms`: the statistics note it.
+  void OnRestored(int64_t timestamp_ms);
+  // The job's checkpoint statistics (Flink's CheckpointStatsTracker).
+  const CheckpointStatsTracker& stats() const { return stats_; }
   bool in_progress() const { return pending_.has_value(); }
   int64_t completed_count() const { return completed_count_; }
   int64_t failed_count() const { return failed_count_; }
@@ -177,7 +177,11 @@ class CheckpointCoordinator {
     int64_t max_sync_us = 0, max_async_us = 0;
   };
 
-  void CarryForward(const TaskKey& key, Pending& p) const;
+  // Returns the bytes of the state carried forward.
+  int64_t CarryForward(const TaskKey& key, Pending& p) const;
+  // `now` as milliseconds since the epoch, on the pending checkpoint's trigger timestamp plus the
+  // steady time since: the statistics' times then agree with its durations to the millisecond.
+  static int64_t WallMillis(const Pending& p, Clock::time_point now);
   std::set<std::string> SharedFilesOfRetained() const;
 
   const std::string job_id_;
@@ -192,7 +196,7 @@ class CheckpointCoordinator {
   std::set<std::string> shared_unreferenced_;
   int64_t consecutive_failures_ = 0;
   int64_t completed_count_ = 0, failed_count_ = 0;
-  CompletedStats last_completed_;
+  CheckpointStatsTracker stats_;
   // Source tasks that emitted all their records, and whether the final checkpoint started.
   std::set<TaskKey> end_of_data_;
   bool final_triggered_ = false;

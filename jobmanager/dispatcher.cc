@@ -330,29 +330,33 @@ void Dispatcher::RegisterJobMetricsLocked(Job& job) {
     return j.state == proto::JOB_RUNNING ? static_cast<double>(NowMillis() - j.running_since_ms)
                                          : 0.0;
   });
-  gauge("numberOfCompletedCheckpoints",
-        [](const Job& j) { return static_cast<double>(j.checkpoints->completed_count()); });
-  gauge("numberOfFailedCheckpoints",
-        [](const Job& j) { return static_cast<double>(j.checkpoints->failed_count()); });
-  gauge("numberOfInProgressCheckpoints",
-        [](const Job& j) { return j.checkpoints->in_progress() ? 1.0 : 0.0; });
-  gauge("totalNumberOfCheckpoints", [](const Job& j) {
-    return static_cast<double>(j.checkpoints->completed_count() + j.checkpoints->failed_count() +
-                               (j.checkpoints->in_progress() ? 1 : 0));
+  // The checkpoint figures come from the job's statistics tracker, as Flink's do: a checkpoint
+  // ended by the job's failure or end counts as failed there (the failure message says why).
+  using Counts = CheckpointStatsSnapshot::Counts;
+  auto count = [&gauge](const char* name, int64_t Counts::*field) {
+    gauge(name, [field](const Job& j) {
+      return static_cast<double>(j.checkpoints->stats().snapshot().counts.*field);
+    });
+  };
+  count("numberOfCompletedCheckpoints", &Counts::completed);
+  count("numberOfFailedCheckpoints", &Counts::failed);
+  count("numberOfInProgressCheckpoints", &Counts::in_progress);
+  count("totalNumberOfCheckpoints", &Counts::total);
+  // The newest completed checkpoint's figures (0 before the first).
+  auto last = [&gauge](const char* name, int64_t (*read)(const CheckpointStats&)) {
+    gauge(name, [read](const Job& j) {
+      const CheckpointStats* c = j.checkpoints->stats().latest_completed();
+      return c ? static_cast<double>(read(*c)) : 0.0;
+    });
+  };
+  last("lastCheckpointDuration", [](const CheckpointStats& c) { return c.end_to_end_duration(); });
+  last("lastCheckpointSize", [](const CheckpointStats& c) { return c.checkpointed_size(); });
+  last("lastCheckpointFullSize", [](const CheckpointStats& c) { return c.state_size(); });
+  last("lastCompletedCheckpointId", [](const CheckpointStats& c) { return c.id; });
+  gauge("lastCheckpointRestoreTimestamp", [](const Job& j) {
+    const auto& restored = j.checkpoints->stats().snapshot().latest_restored;
+    return restored ? static_cast<double>(restored->restore_timestamp) : -1.0;
   });
-  gauge("lastCheckpointDuration", [](const Job& j) {
-    return static_cast<double>(j.checkpoints->last_completed().duration_ms);
-  });
-  gauge("lastCheckpointSize", [](const Job& j) {
-    return static_cast<double>(j.checkpoints->last_completed().checkpointed_size);
-  });
-  gauge("lastCheckpointFullSize", [](const Job& j) {
-    return static_cast<double>(j.checkpoints->last_completed().full_size);
-  });
-  gauge("lastCompletedCheckpointId",
-        [](const Job& j) { return static_cast<double>(j.checkpoints->last_completed().id); });
-  gauge("lastCheckpointRestoreTimestamp",
-        [](const Job& j) { return static_cast<double>(j.restore_timestamp_ms); });
 }
 
 absl::Status Dispatcher::AcknowledgeCheckpoint(const proto::AcknowledgeCheckpointRequest& a) {
@@ -486,7 +490,7 @@ Dispatcher::Deployments Dispatcher::DeployAttemptLocked(Job& job) {
     spec.exactly_once = job.checkpoints->settings().exactly_once;
   }
   spec.restore = job.checkpoints->RestoreSource(&spec.restore_dir);
-  if (spec.restore) job.restore_timestamp_ms = NowMillis();
+  if (spec.restore) job.checkpoints->OnRestored(NowMillis());
   std::map<std::string, std::string> addresses;
   for (const auto& tm : job.slots) addresses[tm] = resources_.Address(tm);
   Deployments out = Scheduler::BuildDeployments(
@@ -521,6 +525,17 @@ absl::StatusOr<proto::JobStatus> Dispatcher::GetJob(const std::string& job_id) {
   proto::JobStatus s;
   FillStatusLocked(*job, &s, /*with_tasks=*/true);
   return s;
+}
+
+absl::StatusOr<JobCheckpointStats> Dispatcher::GetCheckpointStats(const std::string& job_id) {
+  absl::MutexLock lock(&mu_);
+  Job* job = FindJobLocked(job_id);
+  if (!job) return absl::NotFoundError("no job " + job_id);
+  JobCheckpointStats out;
+  out.settings = job->checkpoints->settings();
+  out.state_backend = job->conf.GetString("state.backend.type");
+  out.stats = job->checkpoints->stats().snapshot();
+  return out;
 }
 
 absl::Status Dispatcher::CancelJob(const std::string& job_id) {

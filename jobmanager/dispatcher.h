@@ -89,6 +89,8 @@ class Dispatcher final : public JobManagerGateway {
   std::vector<proto::JobStatus> ListJobs(bool include_terminated) override ABSL_LOCKS_EXCLUDED(mu_);
   absl::StatusOr<proto::JobStatus> GetJob(const std::string& job_id) override
       ABSL_LOCKS_EXCLUDED(mu_);
+  absl::StatusOr<JobCheckpointStats> GetCheckpointStats(const std::string& job_id) override
+      ABSL_LOCKS_EXCLUDED(mu_);
   absl::Status CancelJob(const std::string& job_id) override ABSL_LOCKS_EXCLUDED(mu_);
   proto::ClusterOverview GetOverview() override ABSL_LOCKS_EXCLUDED(mu_);
 
@@ -139,10 +141,8 @@ class Dispatcher final : public JobManagerGateway {
     Clock::time_point restart_at;
     int64_t auto_watermark_interval_ms = 0;
     std::unique_ptr<CheckpointCoordinator> checkpoints;
-    // Metrics: when the job last became RUNNING, when it last restored a checkpoint (-1: never),
-    // and its group (while it has not ended).
+    // Metrics: when the job last became RUNNING, and its group (while it has not ended).
     int64_t running_since_ms = 0;
-    int64_t restore_timestamp_ms = -1;
     std::unique_ptr<metrics::MetricGroup> metrics;
     // When the job entered each state (by state), and its failures, newest first.
     std::map<int, int64_t> state_timestamps;

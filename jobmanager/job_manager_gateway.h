@@ -13,9 +13,18 @@
 #include <vector>
 
 #include "absl/status/statusor.h"
+#include "jobmanager/checkpoint_coordinator.h"
+#include "jobmanager/checkpoint_stats.h"
 #include "proto/jobmanager.pb.h"
 
 namespace sluice {
+
+// A job's checkpointing as the REST API shows it: its settings and statistics.
+struct JobCheckpointStats {
+  CheckpointSettings settings;
+  std::string state_backend;  // the job's state.backend.type: hashmap or rocksdb
+  CheckpointStatsSnapshot stats;
+};
 
 class JobManagerGateway {
  public:
@@ -51,6 +60,8 @@ class JobManagerGateway {
   virtual std::vector<proto::JobStatus> ListJobs(bool include_terminated) = 0;
   // One job with its tasks.
   virtual absl::StatusOr<proto::JobStatus> GetJob(const std::string& job_id) = 0;
+  // A job's checkpoint settings and statistics (a copy). NotFound for an unknown job.
+  virtual absl::StatusOr<JobCheckpointStats> GetCheckpointStats(const std::string& job_id) = 0;
   // Cancels a job. FailedPrecondition when it has already ended.
   virtual absl::Status CancelJob(const std::string& job_id) = 0;
   virtual proto::ClusterOverview GetOverview() = 0;

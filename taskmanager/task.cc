@@ -28,17 +28,18 @@ class Task::SnapshotWriter {
     }
     thread_.join();
   }
-  void Submit(int64_t id, std::vector<internal::OperatorSnapshot> snaps, int64_t sync_us)
-      ABSL_LOCKS_EXCLUDED(mu_) {
+  // `timing`: what the task measured of the checkpoint before handing it over.
+  void Submit(int64_t id, std::vector<internal::OperatorSnapshot> snaps,
+              const CheckpointTiming& timing) ABSL_LOCKS_EXCLUDED(mu_) {
     absl::MutexLock lock(&mu_);
-    queue_.push_back(Item{id, std::move(snaps), sync_us});
+    queue_.push_back(Item{id, std::move(snaps), timing});
   }
 
  private:
   struct Item {
     int64_t id;
     std::vector<internal::OperatorSnapshot> snaps;
-    int64_t sync_us;
+    CheckpointTiming timing;
   };
   bool StopOrWork() const ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_) { return stop_ || !queue_.empty(); }
   void Loop() ABSL_LOCKS_EXCLUDED(mu_) {
@@ -112,7 +113,9 @@ class Task::SnapshotWriter {
     }
     *ack.mutable_task() = tdd.task();
     ack.set_checkpoint_id(item.id);
-    ack.set_sync_duration_us(item.sync_us);
+    ack.set_sync_duration_us(item.timing.sync_us);
+    ack.set_alignment_duration_us(item.timing.alignment_us);
+    ack.set_start_delay_ms(item.timing.start_delay_ms);
     ack.set_async_duration_us(
         std::chrono::duration_cast<std::chrono::microseconds>(std::chrono::steady_clock::now() - t0)
             .count());
@@ -527,6 +530,9 @@ void Task::OnBarrier(InputGate& gate, int channel, int64_t id, int64_t timestamp
     if (align_.id != 0) gate.UnblockAll();
     align_.id = id;
     align_.timestamp_ms = timestamp_ms;
+    // The first barrier of checkpoint `id`: alignment (and so the task's part) starts now.
+    align_.first_barrier = std::chrono::steady_clock::now();
+    align_.start_delay_ms = std::max<int64_t>(0, NowMillis() - timestamp_ms);
     std::fill(align_.seen.begin(), align_.seen.end(), 0);
   } else if (id < align_.id) {
     return;
@@ -546,7 +552,15 @@ void Task::MaybeCompleteAlignment(InputGate& gate) {
   if (have < gate.num_channels()) return;
   int64_t id = align_.id, ts = align_.timestamp_ms;
   align_.id = 0;
-  PerformCheckpoint(id, ts);
+  CheckpointTiming timing;
+  timing.start_delay_ms = align_.start_delay_ms;
+  // Only EXACTLY_ONCE blocks channels while the barriers come in; AT_LEAST_ONCE only counts them.
+  if (tdd_.exactly_once()) {
+    timing.alignment_us = std::chrono::duration_cast<std::chrono::microseconds>(
+                              std::chrono::steady_clock::now() - align_.first_barrier)
+                              .count();
+  }
+  PerformCheckpoint(id, ts, timing);
   gate.UnblockAll();
 }
 
@@ -616,8 +630,11 @@ void Task::process_mail() {
       chain->on_processing_time(now);
     }
   }
-  if (chain->is_source() && trigger_id > last_checkpoint_id_)
-    PerformCheckpoint(trigger_id, trigger_ts);
+  if (chain->is_source() && trigger_id > last_checkpoint_id_) {
+    CheckpointTiming timing;
+    timing.start_delay_ms = std::max<int64_t>(0, NowMillis() - trigger_ts);
+    PerformCheckpoint(trigger_id, trigger_ts, timing);
+  }
   if (completed > notified_id_ && completed <= last_checkpoint_id_) {
     notified_id_ = completed;
     chain->notify_checkpoint_complete(completed);
@@ -672,16 +689,16 @@ void Task::yield_to_mail(int node_id, int64_t deadline_ms) {
   for (OperatorMail& m : mine) m.run();
 }
 
-void Task::PerformCheckpoint(int64_t id, int64_t timestamp_ms) {
+void Task::PerformCheckpoint(int64_t id, int64_t timestamp_ms, CheckpointTiming timing) {
   auto t0 = std::chrono::steady_clock::now();
   std::vector<internal::OperatorSnapshot> snaps = running_chain_->snapshot_state(id);
   for (auto& p : outputs_) p->BroadcastEvent(internal::BufferKind::kBarrier, id, timestamp_ms);
   last_checkpoint_id_ = id;
   if (input_ended_ && final_checkpoint_id_ == 0) final_checkpoint_id_ = id;
-  auto sync_us =
+  timing.sync_us =
       std::chrono::duration_cast<std::chrono::microseconds>(std::chrono::steady_clock::now() - t0)
           .count();
-  writer_->Submit(id, std::move(snaps), sync_us);
+  writer_->Submit(id, std::move(snaps), timing);
 }
 
 std::unique_ptr<internal::KeyedStateBackend> Task::create_keyed_state_backend(

@@ -19,6 +19,7 @@
 #pragma once
 
 #include <atomic>
+#include <chrono>
 #include <deque>
 #include <functional>
 #include <memory>
@@ -109,8 +110,14 @@ class Task final : public internal::TaskRuntime {
   void ProcessInputs(InputGate& gate, internal::ChainTask& chain);
   void OnBarrier(InputGate& gate, int channel, int64_t id, int64_t timestamp_ms);
   void MaybeCompleteAlignment(InputGate& gate);
+  // What a task measures of its part of a checkpoint, sent with its acknowledgement.
+  struct CheckpointTiming {
+    int64_t start_delay_ms = 0;  // trigger timestamp to the first barrier (or the trigger)
+    int64_t alignment_us = 0;    // first barrier to the last (EXACTLY_ONCE only)
+    int64_t sync_us = 0;         // the synchronous snapshot
+  };
   // Snapshots the chain, sends barrier `id` downstream and queues the state for writing.
-  void PerformCheckpoint(int64_t id, int64_t timestamp_ms);
+  void PerformCheckpoint(int64_t id, int64_t timestamp_ms, CheckpointTiming timing);
   // Event time: a channel's watermark or idleness changed; recomputes the task's input
   // watermark (the minimum over channels that are not idle) and hands any advance to the chain.
   void OnWatermark(internal::ChainTask& chain, int channel, int64_t watermark);
@@ -162,6 +169,8 @@ class Task final : public internal::TaskRuntime {
     int64_t id = 0;
     int64_t timestamp_ms = 0;
     std::vector<char> seen;
+    std::chrono::steady_clock::time_point first_barrier;  // of checkpoint `id`
+    int64_t start_delay_ms = 0;                           // trigger timestamp to first_barrier
   } align_;
   std::vector<char> data_ended_;  // by input channel: end-of-data received
   size_t data_ended_count_ = 0;

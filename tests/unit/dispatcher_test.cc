@@ -235,6 +235,18 @@ TEST_F(DispatcherTest, RestartsFromTheLatestCheckpointAsTheStrategyAllows) {
   EXPECT_EQ(deployed[2].restore_handles_size(), 1);
   EXPECT_EQ(dispatcher_->GetJob(*id)->restarts(), 1);
   EXPECT_EQ(tm.released().size(), 1u) << "the old attempt's partitions";
+  // The checkpoint statistics: checkpoint 1 completed, then restored by attempt 1.
+  auto stats = dispatcher_->GetCheckpointStats(*id);
+  ASSERT_TRUE(stats.ok()) << stats.status();
+  EXPECT_EQ(stats->settings.interval, std::chrono::milliseconds(1));
+  EXPECT_EQ(stats->state_backend, "hashmap");
+  EXPECT_EQ(stats->stats.counts.completed, 1);
+  EXPECT_EQ(stats->stats.counts.restored, 1);
+  ASSERT_TRUE(stats->stats.latest_restored);
+  EXPECT_EQ(stats->stats.latest_restored->id, 1);
+  EXPECT_EQ(stats->stats.latest_restored->external_path, dir_ + "/checkpoints/" + *id + "/chk-1");
+  EXPECT_EQ(dispatcher_->GetCheckpointStats("no-such-job").status().code(),
+            absl::StatusCode::kNotFound);
   // Updates of the old attempt are ignored.
   Report(*id, 0, 0, proto::TASK_FAILED, 0, "tm-a", "late");
   EXPECT_EQ(State(*id), proto::JOB_RUNNING);
