@@ -131,7 +131,7 @@ void Dispatcher::SendNotify(const std::string& tm_id, const std::string& job_id,
   req.set_aborted(aborted);
   absl::Status st = gateway->NotifyCheckpoint(req);
   if (!st.ok() && !absl::IsNotFound(st)) {
-    spdlog::warn("notifying TaskManager {} of checkpoint {}: {}", tm_id, id,
+    spdlog::warn("job {}: notifying TaskManager {} of checkpoint {}: {}", job_id, tm_id, id,
                  std::string(st.message()));
   }
 }

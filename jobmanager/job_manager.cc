@@ -68,6 +68,12 @@ absl::StatusOr<std::unique_ptr<JobManager>> JobManager::Start(const Configuratio
     context.gateway = jm->dispatcher_.get();
     context.metrics = jm->metrics_.get();
     context.conf = conf;
+    context.task_manager = [dispatcher](const std::string& tm_id) {
+      for (auto& [id, gateway] : dispatcher->TaskManagerGateways()) {
+        if (id == tm_id) return gateway;
+      }
+      return std::shared_ptr<TaskManagerGateway>();
+    };
     auto rest = RestServer::Start(context, conf.GetString("rest.bind-address"), rest_port);
     if (!rest.ok()) {
       jm->Shutdown();

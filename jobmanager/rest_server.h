@@ -5,10 +5,12 @@
 //   rest_jobs.cc         /jobs, /jobs/:id (and PATCH to cancel), plan, exceptions, vertices
 //   rest_metrics.cc      the metric views of the JobManager, jobs, vertices and TaskManagers
 //   rest_checkpoints.cc  /jobs/:id/checkpoints/*
+//   rest_logs.cc         /jobmanager/logs, /log, /stdout and the same of each TaskManager
 // A request the API does not know, or with an unknown id or metric, gets a 4xx with Flink's
 // {"errors": [...]} body and nothing else. Threads: the HTTP server's pool.
 #pragma once
 
+#include <functional>
 #include <memory>
 #include <string>
 
@@ -16,6 +18,7 @@
 #include "common/config.h"
 #include "common/http_listener.h"
 #include "jobmanager/job_manager_gateway.h"
+#include "jobmanager/task_manager_gateway.h"
 
 namespace sluice {
 
@@ -26,6 +29,8 @@ struct RestContext {
   JobManagerGateway* gateway = nullptr;
   JobManagerMetrics* metrics = nullptr;  // null: no metric views
   Configuration conf;                    // the cluster's (for /config, /jobmanager/config)
+  // The gateway of a registered TaskManager, null when it is not registered (for its log files).
+  std::function<std::shared_ptr<TaskManagerGateway>(const std::string& tm_id)> task_manager;
 };
 
 class RestServer {

@@ -30,6 +30,7 @@ void AddClusterRoutes(httplib::Server& s, const RestContext& ctx);
 void AddJobRoutes(httplib::Server& s, const RestContext& ctx);
 void AddMetricRoutes(httplib::Server& s, const RestContext& ctx);
 void AddCheckpointRoutes(httplib::Server& s, const RestContext& ctx);
+void AddLogRoutes(httplib::Server& s, const RestContext& ctx);
 
 }  // namespace sluice::rest
 

@@ -16,7 +16,7 @@ class GrpcTaskManagerGateway final : public TaskManagerGateway {
  public:
   explicit GrpcTaskManagerGateway(const std::string& address)
       : stub_(proto::TaskExecutorService::NewStub(
-            grpc::CreateChannel(address, grpc::InsecureChannelCredentials()))) {}
+            grpc::CreateCustomChannel(address, grpc::InsecureChannelCredentials(), Args()))) {}
 
   absl::Status DeployTask(const proto::TaskDeploymentDescriptor& tdd) override {
     proto::Empty e;
@@ -55,9 +55,29 @@ class GrpcTaskManagerGateway final : public TaskManagerGateway {
     if (!s.ok()) return s;
     return dump;
   }
+  absl::StatusOr<proto::LogList> ListLogs() override {
+    proto::Empty e;
+    proto::LogList list;
+    absl::Status s = Call(2s, &Stub::ListLogs, e, &list);
+    if (!s.ok()) return s;
+    return list;
+  }
+  absl::StatusOr<proto::LogFileTail> ReadLog(const proto::ReadLogRequest& req) override {
+    proto::LogFileTail tail;
+    absl::Status s = Call(10s, &Stub::ReadLog, req, &tail);
+    if (!s.ok()) return s;
+    return tail;
+  }
 
  private:
   using Stub = proto::TaskExecutorService::Stub;
+
+  // A log file's end (8 MiB) is larger than gRPC's default 4 MiB answer.
+  static grpc::ChannelArguments Args() {
+    grpc::ChannelArguments args;
+    args.SetMaxReceiveMessageSize(16 << 20);
+    return args;
+  }
 
   template <class Req, class Resp>
   absl::Status Call(std::chrono::milliseconds deadline,

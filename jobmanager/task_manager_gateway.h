@@ -1,8 +1,8 @@
 // TaskManagerGateway: what the JobManager asks of one TaskManager (deploy, cancel, release,
-// probe, checkpoint trigger and notification). The scheduler, the failover logic and the
-// checkpoint coordinator talk to TaskManagers only through it, so they are tested in process
-// against a fake (tests/unit/testing_task_manager_gateway.h); the gRPC implementation here is
-// the only JobManager code that calls TaskExecutorService.
+// probe, checkpoint trigger and notification, metrics, log files). The scheduler, the failover
+// logic and the checkpoint coordinator talk to TaskManagers only through it, so they are tested in
+// process against a fake (tests/unit/testing_task_manager_gateway.h); the gRPC implementation here
+// is the only JobManager code that calls TaskExecutorService.
 //
 // Threads: every method blocks until the TaskManager answers or its deadline passes, and may be
 // called from any thread. Callers never call it while holding the Dispatcher's lock.
@@ -37,6 +37,15 @@ class TaskManagerGateway {
   // Every metric of the TaskManager and its tasks now (1 s deadline).
   virtual absl::StatusOr<proto::MetricDump> QueryMetrics() {
     return absl::UnimplementedError("this TaskManager gateway reports no metrics");
+  }
+  // The TaskManager's log and standard output files (2 s deadline).
+  virtual absl::StatusOr<proto::LogList> ListLogs() {
+    return absl::UnimplementedError("this TaskManager gateway serves no log files");
+  }
+  // The end of one of them (at most 8 MiB; 10 s deadline). NotFound for a name not listed.
+  virtual absl::StatusOr<proto::LogFileTail> ReadLog(const proto::ReadLogRequest& req) {
+    (void)req;
+    return absl::UnimplementedError("this TaskManager gateway serves no log files");
   }
 };
 

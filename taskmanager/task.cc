@@ -12,6 +12,7 @@
 #include "common/ids.h"
 #include "common/job_graph.h"
 #include "common/job_states.h"
+#include "sluice/task_label.h"
 #include "spdlog/spdlog.h"
 
 namespace sluice {
@@ -89,8 +90,8 @@ class Task::SnapshotWriter {
         *d.mutable_task() = tdd.task();
         d.set_checkpoint_id(item.id);
         d.set_reason(std::string(st.message()));
-        spdlog::warn("task {} ({}) declines checkpoint {}: {}", task_.info_.task_name,
-                     tdd.task().subtask() + 1, item.id, std::string(st.message()));
+        spdlog::warn("task {} declines checkpoint {}: {}", task_.label_, item.id,
+                     std::string(st.message()));
         task_.services_.decline(d);
         return;
       }
@@ -184,6 +185,15 @@ class Task::ProcessingTimer {
   std::thread thread_;
 };
 
+std::string TaskLabel(const proto::TaskDeploymentDescriptor& tdd) {
+  const auto& t = tdd.task();
+  if (t.vertex_id() < 0 || t.vertex_id() >= tdd.graph().vertices_size()) {
+    return task_label(t.job_id(), absl::StrCat("vertex ", t.vertex_id()), t.subtask(), 0);
+  }
+  const auto& v = tdd.graph().vertices(t.vertex_id());
+  return task_label(t.job_id(), v.name(), t.subtask(), v.parallelism());
+}
+
 Task::Task(proto::TaskDeploymentDescriptor tdd,
            std::vector<std::shared_ptr<ResultPartition>> outputs, TaskServices services)
     : tdd_(std::move(tdd)), outputs_(std::move(outputs)), services_(std::move(services)) {
@@ -198,6 +208,7 @@ Task::Task(proto::TaskDeploymentDescriptor tdd,
   info_.attempt = tdd_.task().attempt();
   info_.checkpointing = !tdd_.checkpoint_dir().empty();
   info_.auto_watermark_interval_ms = tdd_.auto_watermark_interval_ms();
+  label_ = task_label(info_);
   for (auto& p : outputs_) p->set_cancel_flag(&cancelled_);
   if (services_.metrics) {
     metrics_ = std::make_unique<TaskMetrics>(*services_.metrics, tdd_, outputs_);
@@ -237,8 +248,6 @@ void Task::Run() {
   // "t<vertex>.<subtask>" in top and perf, instead of the gRPC thread's inherited name.
   std::string thread_name = absl::StrCat("t", info_.vertex_id, ".", info_.subtask_index);
   pthread_setname_np(pthread_self(), thread_name.substr(0, 15).c_str());
-  const std::string who = absl::StrCat(info_.task_name, " (", info_.subtask_index + 1, "/",
-                                       info_.parallelism, ") of job ", info_.job_id);
   proto::TaskState state = proto::TASK_FINISHED;
   std::string failure;
   try {
@@ -260,9 +269,9 @@ void Task::Run() {
   std::fflush(stdout);
   failure = ToValidUtf8(failure);  // user text; protobuf strings must be UTF-8
   if (state == proto::TASK_FAILED) {
-    spdlog::warn("task {} failed: {}", who, failure);
+    spdlog::warn("task {} failed: {}", label_, failure);
   } else {
-    spdlog::info("task {} {}", who, TaskStateName(state));
+    spdlog::info("task {} {}", label_, TaskStateName(state));
   }
   proto::TaskStateUpdate update;
   // The final figures go to the JobManager with the state; the metrics leave the reporters.
@@ -361,8 +370,7 @@ void Task::Invoke() {
   int64_t late = chain->num_late_records_dropped();
   if (counters_) counters_->late_records_dropped.store(late, std::memory_order_relaxed);
   if (late > 0) {
-    spdlog::info("task {} ({}/{}) dropped {} late records", info_.task_name,
-                 info_.subtask_index + 1, info_.parallelism, late);
+    spdlog::info("task {} dropped {} late records", label_, late);
   }
   chain->close();
   for (auto& p : outputs_) p->BroadcastEvent(internal::BufferKind::kEndOfPartition);
@@ -396,8 +404,7 @@ void Task::RestoreState(internal::ChainTask& chain) {
       NarrowSnapshots(by_subtask, info_.subtask_index, info_.parallelism, info_.max_parallelism);
   chain.initialize_state(&mine);
   last_checkpoint_id_ = notified_id_ = tdd_.restore_checkpoint_id();
-  spdlog::info("task {} ({}/{}) restored from checkpoint {}", info_.task_name,
-               info_.subtask_index + 1, info_.parallelism, tdd_.restore_checkpoint_id());
+  spdlog::info("task {} restored from checkpoint {}", label_, tdd_.restore_checkpoint_id());
 }
 
 void Task::ProcessInputs(InputGate& gate, internal::ChainTask& chain) {

@@ -63,6 +63,10 @@ struct TaskServices {
   metrics::MetricGroup* metrics = nullptr;
 };
 
+// task_label() of the task a descriptor deploys (its vertex's name and parallelism); a vertex the
+// descriptor's graph lacks is named by its id.
+std::string TaskLabel(const proto::TaskDeploymentDescriptor& tdd);
+
 class Task final : public internal::TaskRuntime {
  public:
   Task(proto::TaskDeploymentDescriptor tdd, std::vector<std::shared_ptr<ResultPartition>> outputs,
@@ -78,6 +82,8 @@ class Task final : public internal::TaskRuntime {
 
   void Join();
   const proto::TaskDeploymentDescriptor& descriptor() const { return tdd_; }
+  // "<task name> (<subtask>/<parallelism>) of job <id>": how log lines name this task.
+  const std::string& label() const { return label_; }
 
   // TaskRuntime
   const TaskInfo& info() const override { return info_; }
@@ -135,6 +141,7 @@ class Task final : public internal::TaskRuntime {
   std::vector<std::shared_ptr<ResultPartition>> outputs_;
   TaskServices services_;
   TaskInfo info_;
+  std::string label_;  // task_label(info_)
   std::atomic<bool> cancelled_{false};
   std::atomic<bool> done_{false};
   absl::Mutex chain_mu_;

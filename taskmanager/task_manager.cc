@@ -3,6 +3,7 @@
 #include <grpcpp/grpcpp.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <deque>
 #include <filesystem>
 #include <fstream>
@@ -17,6 +18,7 @@
 #include "common/ids.h"
 #include "common/job_library.h"
 #include "common/job_states.h"
+#include "common/log_files.h"
 #include "common/metrics/metric_dump.h"
 #include "common/metrics/process_metrics.h"
 #include "common/metrics/reporters.h"
@@ -192,6 +194,7 @@ class TaskManagerImpl final : public proto::TaskExecutorService::Service {
       return grpc::Status(grpc::StatusCode::INVALID_ARGUMENT,
                           std::string(backend.status().message()));
     }
+    const std::string label = TaskLabel(*tdd);
     TaskServices services;
     services.state_backend = std::move(*backend);
     services.registry = &registry_;
@@ -200,16 +203,18 @@ class TaskManagerImpl final : public proto::TaskExecutorService::Service {
     services.buffer_timeout = buffer_timeout_;
     services.metrics = metric_group_.get();
     services.load_job = [this](const proto::TaskDeploymentDescriptor& d) { return LoadJob(d); };
-    services.report = [this](proto::TaskStateUpdate u) { Report(std::move(u)); };
-    services.acknowledge = [this](const proto::AcknowledgeCheckpointRequest& r) {
-      CallJobManager("acknowledge checkpoint", [&](grpc::ClientContext* ctx, proto::Empty* e) {
-        return jm_stub_->AcknowledgeCheckpoint(ctx, r, e);
-      });
+    services.report = [this, label](proto::TaskStateUpdate u) { Report(std::move(u), label); };
+    services.acknowledge = [this, label](const proto::AcknowledgeCheckpointRequest& r) {
+      CallJobManager(absl::StrCat("acknowledge checkpoint ", r.checkpoint_id(), " of task ", label),
+                     [&](grpc::ClientContext* ctx, proto::Empty* e) {
+                       return jm_stub_->AcknowledgeCheckpoint(ctx, r, e);
+                     });
     };
-    services.decline = [this](const proto::DeclineCheckpointRequest& r) {
-      CallJobManager("decline checkpoint", [&](grpc::ClientContext* ctx, proto::Empty* e) {
-        return jm_stub_->DeclineCheckpoint(ctx, r, e);
-      });
+    services.decline = [this, label](const proto::DeclineCheckpointRequest& r) {
+      CallJobManager(absl::StrCat("decline checkpoint ", r.checkpoint_id(), " of task ", label),
+                     [&](grpc::ClientContext* ctx, proto::Empty* e) {
+                       return jm_stub_->DeclineCheckpoint(ctx, r, e);
+                     });
     };
     auto task = std::make_unique<Task>(*tdd, std::move(outputs), std::move(services));
     {
@@ -220,10 +225,11 @@ class TaskManagerImpl final : public proto::TaskExecutorService::Service {
       proto::TaskStateUpdate running;
       *running.mutable_task() = tdd->task();
       running.set_state(proto::TASK_RUNNING);
-      ReportLocked(std::move(running));
+      ReportLocked(std::move(running), label);
       task->Start();
       tasks_.push_back(std::move(task));
     }
+    spdlog::info("task {} deployed (attempt {})", label, tdd->task().attempt());
     ReapTasks(/*wait=*/false);
     return grpc::Status::OK;
   }
@@ -283,6 +289,44 @@ class TaskManagerImpl final : public proto::TaskExecutorService::Service {
                             proto::MetricDump* dump) override {
     dump->set_tm_id(id_);
     metrics::AppendDump(metric_registry_->Snapshot(), *dump);
+    return grpc::Status::OK;
+  }
+
+  grpc::Status ListLogs(grpc::ServerContext*, const proto::Empty*, proto::LogList* list) override {
+    const DaemonLogFiles files;
+    for (const LogFileInfo& f : files.List()) {
+      proto::LogFileInfo* out = list->add_files();
+      out->set_name(f.name);
+      out->set_size(f.size);
+      out->set_mtime_ms(f.mtime_ms);
+    }
+    list->set_log_file(files.CurrentLogName());
+    list->set_stdout_file(files.CurrentOutName());
+    return grpc::Status::OK;
+  }
+
+  grpc::Status ReadLog(grpc::ServerContext*, const proto::ReadLogRequest* req,
+                       proto::LogFileTail* tail) override {
+    const DaemonLogFiles files;
+    const int64_t max_bytes =
+        req->max_bytes() > 0 ? std::min(req->max_bytes(), kMaxLogBytesServed) : kMaxLogBytesServed;
+    absl::StatusOr<LogFileTail> read;
+    switch (req->which()) {
+      case proto::ReadLogRequest::CURRENT_LOG:
+        read = files.ReadCurrentLog(max_bytes);
+        break;
+      case proto::ReadLogRequest::CURRENT_STDOUT:
+        read = files.ReadCurrentOut(max_bytes);
+        break;
+      default:
+        read = files.Read(req->name(), max_bytes);
+        break;
+    }
+    if (!read.ok()) return ToGrpcStatus(read.status());
+    tail->set_name(read->name);
+    tail->set_data(std::move(read->data));
+    tail->set_size(read->size);
+    tail->set_offset(read->offset);
     return grpc::Status::OK;
   }
 
@@ -410,7 +454,7 @@ class TaskManagerImpl final : public proto::TaskExecutorService::Service {
   // One call to the JobManager, tried a few times (checkpoint messages: a lost one only costs
   // that checkpoint).
   template <class Call>
-  void CallJobManager(const char* what, Call call) {
+  void CallJobManager(const std::string& what, Call call) {
     grpc::Status st;
     for (int attempt = 0; attempt < 3; ++attempt) {
       grpc::ClientContext ctx;
@@ -423,15 +467,16 @@ class TaskManagerImpl final : public proto::TaskExecutorService::Service {
     if (!st.ok()) spdlog::warn("cannot {} at the JobManager: {}", what, st.error_message());
   }
 
-  void Report(proto::TaskStateUpdate u) ABSL_LOCKS_EXCLUDED(mu_) {
+  // `task` is the task's task_label(), for the log.
+  void Report(proto::TaskStateUpdate u, std::string task) ABSL_LOCKS_EXCLUDED(mu_) {
     absl::MutexLock lock(&mu_);
-    ReportLocked(std::move(u));
+    ReportLocked(std::move(u), std::move(task));
   }
 
   // Queues a task state update for the reporter (whose wait the unlock wakes).
-  void ReportLocked(proto::TaskStateUpdate u) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_) {
+  void ReportLocked(proto::TaskStateUpdate u, std::string task) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_) {
     u.set_tm_id(id_);
-    reports_.push_back(std::move(u));
+    reports_.push_back({std::move(u), std::move(task)});
   }
 
   bool StoppingOrReport() const ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_) {
@@ -442,14 +487,15 @@ class TaskManagerImpl final : public proto::TaskExecutorService::Service {
   // it waits for work, not for a period.
   void ReportLoop() ABSL_LOCKS_EXCLUDED(mu_) {
     while (true) {
-      proto::TaskStateUpdate u;
+      PendingReport r;
       {
         absl::MutexLock lock(&mu_);
         mu_.Await(absl::Condition(this, &TaskManagerImpl::StoppingOrReport));
         if (reports_.empty()) return;
-        u = std::move(reports_.front());
+        r = std::move(reports_.front());
         reports_.pop_front();
       }
+      const proto::TaskStateUpdate& u = r.update;
       // Until delivered: a lost FINISHED or FAILED would leave the job running forever. The
       // wait grows to the heartbeat timeout, after which this TaskManager re-registers anyway.
       auto backoff = 100ms;
@@ -460,15 +506,13 @@ class TaskManagerImpl final : public proto::TaskExecutorService::Service {
         grpc::Status st = jm_stub_->UpdateTaskState(&ctx, u, &e);
         if (st.ok()) break;
         if (attempt == 3) {
-          spdlog::warn("cannot report task {}.{} of job {} as {} to the JobManager: {}; retrying",
-                       u.task().vertex_id(), u.task().subtask(), u.task().job_id(),
+          spdlog::warn("cannot report task {} as {} to the JobManager: {}; retrying", r.task,
                        u.end_of_data() ? "END_OF_DATA" : TaskStateName(u.state()),
                        st.error_message());
         }
         if (st.error_code() == grpc::StatusCode::INVALID_ARGUMENT ||
             st.error_code() == grpc::StatusCode::INTERNAL) {
-          spdlog::error("JobManager rejected the state report of task {}.{} of job {}: {}",
-                        u.task().vertex_id(), u.task().subtask(), u.task().job_id(),
+          spdlog::error("JobManager rejected the state report of task {}: {}", r.task,
                         st.error_message());
           break;
         }
@@ -595,7 +639,12 @@ class TaskManagerImpl final : public proto::TaskExecutorService::Service {
   absl::Mutex mu_;
   bool stopping_ ABSL_GUARDED_BY(mu_) = false;
   std::vector<std::unique_ptr<Task>> tasks_ ABSL_GUARDED_BY(mu_);
-  std::deque<proto::TaskStateUpdate> reports_ ABSL_GUARDED_BY(mu_);
+  // A task state update to send, with the task's task_label() for the log.
+  struct PendingReport {
+    proto::TaskStateUpdate update;
+    std::string task;
+  };
+  std::deque<PendingReport> reports_ ABSL_GUARDED_BY(mu_);
   // The connector's state, its thread only.
   bool registered_ = false;
   bool warned_ = false;

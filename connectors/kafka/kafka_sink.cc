@@ -180,6 +180,7 @@ struct RecordProducer::State {
   bool marker_outside_transaction = false;
   Producer main;
   int subtask = 0;
+  std::string task;  // task_label() of the subtask, for the log
   uint64_t token = 0;
   uint64_t sent = 0;
   // Exactly once: the records since the last checkpoint, and the sealed batches not committed.
@@ -355,8 +356,9 @@ struct RecordProducer::State {
         rd_kafka_commit(marker_client(p.origin), marker_list(id, origin_token).get(), 0);
     if (err != RD_KAFKA_RESP_ERR_NO_ERROR) {
       std::fprintf(stderr,
-                   "Kafka sink: committing the marker of group '%s' outside the transaction: %s\n",
-                   id_of(p.origin).c_str(), rd_kafka_err2str(err));
+                   "Kafka sink of %s: committing the marker of group '%s' outside the "
+                   "transaction: %s\n",
+                   task.c_str(), id_of(p.origin).c_str(), rd_kafka_err2str(err));
     }
   }
 };
@@ -371,9 +373,10 @@ RecordProducer::RecordProducer(KafkaSinkConfig config) : s_(std::make_unique<Sta
 RecordProducer::~RecordProducer() = default;
 
 void RecordProducer::open(int subtask, int parallelism, const std::vector<std::string>& restored,
-                          bool checkpointing) {
+                          bool checkpointing, const std::string& task) {
   State& s = *s_;
   s.subtask = subtask;
+  s.task = task.empty() ? "subtask " + std::to_string(subtask) : "task " + task;
   if (!s.exactly_once()) {
     s.main = s.new_producer(subtask);
     return;
@@ -442,10 +445,10 @@ void RecordProducer::open(int subtask, int parallelism, const std::vector<std::s
       s.commit_batch(p, empty, token);
     }
     std::fprintf(stderr,
-                 "Kafka sink subtask %d: origin %d (transactional id '%s') taken over; of its %zu "
+                 "Kafka sink of %s: origin %d (transactional id '%s') taken over; of its %zu "
                  "restored batches %d were in Kafka already (marker %lld) and %d were committed "
                  "now\n",
-                 subtask, origin, s.id_of(origin).c_str(), batches[origin].size(), skipped,
+                 s.task.c_str(), origin, s.id_of(origin).c_str(), batches[origin].size(), skipped,
                  static_cast<long long>(marker), committed);
   }
 }

@@ -126,6 +126,7 @@ struct PartitionReader::State {
   KafkaHandle rk;
   rd_kafka_queue_t* queue = nullptr;
   int subtask = 0;
+  std::string task;  // task_label() of the subtask, for the log
   int parallelism = 1;
   int64_t discovery_interval_ms = 300000;
   int64_t next_discovery_ms = 0;
@@ -358,9 +359,10 @@ PartitionReader::PartitionReader(KafkaSourceConfig config) : s_(std::make_unique
 PartitionReader::~PartitionReader() { close(); }
 
 void PartitionReader::open(int subtask, int parallelism, const std::vector<std::string>& restored,
-                           bool is_restored) {
+                           bool is_restored, const std::string& task) {
   State& s = *s_;
   s.subtask = subtask;
+  s.task = task.empty() ? "subtask " + std::to_string(subtask) : "task " + task;
   s.parallelism = parallelism;
   s.is_restored = is_restored;
   for (const std::string& e : restored) {
@@ -511,7 +513,7 @@ bool PartitionReader::maybe_discover(int64_t now_ms) {
     if (!s.add_owned(s.list_partitions(), false)) return false;
   } catch (const std::runtime_error& e) {
     // A broker that is away for a moment does not stop reading; the next round tries again.
-    std::fprintf(stderr, "Kafka source subtask %d: partition discovery failed: %s\n", s.subtask,
+    std::fprintf(stderr, "Kafka source of %s: partition discovery failed: %s\n", s.task.c_str(),
                  e.what());
     return false;
   }

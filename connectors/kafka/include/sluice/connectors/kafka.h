@@ -38,6 +38,7 @@
 #include <vector>
 
 #include "sluice/functions.h"
+#include "sluice/task_label.h"
 #include "sluice/watermarks.h"
 
 namespace sluice::kafka {
@@ -147,9 +148,10 @@ class PartitionReader {
   // Creates the consumer, finds the partitions and assigns this subtask's, from `restored`
   // (encoded partition states of a checkpoint, every subtask's: union state) or, for a
   // partition not there, from the starting offsets. Throws std::runtime_error naming the topic,
-  // the servers or the property on error.
+  // the servers or the property on error. `task` (task_label() of the subtask) names it in what
+  // it logs.
   void open(int subtask, int parallelism, const std::vector<std::string>& restored,
-            bool is_restored);
+            bool is_restored, const std::string& task = "");
   // Fetches up to batch_size records, waiting at most `timeout_ms` for the first. Returns the
   // count; record(i) and split(i) are valid until the next poll(). Throws on a fatal error.
   size_t poll(int timeout_ms);
@@ -221,8 +223,8 @@ class KafkaSource final : public SourceFunction<T> {
     state_ = &ctx.get_union_list_state(ListStateDescriptor<std::string>("kafka-partitions"));
     reader_ = std::make_unique<internal::PartitionReader>(config_);
     reader_->open(ctx.index_of_this_subtask(), ctx.number_of_parallel_subtasks(),
-                  ctx.is_restored() ? state_->get() : std::vector<std::string>{},
-                  ctx.is_restored());
+                  ctx.is_restored() ? state_->get() : std::vector<std::string>{}, ctx.is_restored(),
+                  task_label(ctx.task_info()));
     interval_ms_ = ctx.task_info().auto_watermark_interval_ms;
     if (strategy_) watermarks_.emplace(*strategy_, [] { return system_clock_ms(); });
   }
@@ -413,9 +415,9 @@ class RecordProducer {
   // Creates the producer. Exactly once (which needs `checkpointing`): takes over the origins of
   // the restored state (union state: every subtask's) that fall to this subtask, committing
   // their batches that Kafka does not have yet. Throws std::runtime_error with librdkafka's
-  // message.
+  // message. `task` (task_label() of the subtask) names it in what it logs.
   void open(int subtask, int parallelism, const std::vector<std::string>& restored,
-            bool checkpointing);
+            bool checkpointing, const std::string& task = "");
   // Produces (or, exactly once, stages) one record. Throws when an earlier delivery failed.
   void send(std::string_view topic, const std::string_view* key, std::string_view value);
   // At checkpoint `id`: waits for deliveries (at least once) or seals the staged batch under
@@ -458,7 +460,7 @@ class KafkaSink final : public SinkFunction<T> {
     producer_ = std::make_unique<internal::RecordProducer>(config_);
     producer_->open(ctx.index_of_this_subtask(), ctx.number_of_parallel_subtasks(),
                     ctx.is_restored() ? state_->get() : std::vector<std::string>{},
-                    ctx.task_info().checkpointing);
+                    ctx.task_info().checkpointing, task_label(ctx.task_info()));
   }
   void invoke(const T& v) override {
     value_buf_ = value_(v);
