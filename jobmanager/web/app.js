@@ -201,7 +201,7 @@
   function niceMax(x) {
     if (!(x > 0)) return 1;
     const p = Math.pow(10, Math.floor(Math.log10(x)));
-    for (const m of [1, 2, 2.5, 5, 10]) if (m * p >= x) return m * p;
+    for (const m of [1, 2, 4, 8, 10]) if (m * p >= x) return m * p;
     return 10 * p;
   }
 

@@ -53,7 +53,7 @@ async function main() {
   const modulesDir = process.env.SLUICE_BROWSER_TEST_DIR || path.dirname(fileURLToPath(import.meta.url));
   let chromium;
   try {
-    ({ chromium } = createRequire(path.join(modulesDir, 'package.json'))('playwright-core'));
+    ({ chromium } = createRequire(path.resolve(modulesDir, 'package.json'))('playwright-core'));
   } catch (e) {
     fail(`playwright-core is not installed under ${modulesDir}/node_modules (run \`npm ci\` there with ` +
       `PLAYWRIGHT_SKIP_BROWSER_DOWNLOAD=1; the build does it when npm is found): ${e.message}`);
