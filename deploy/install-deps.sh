@@ -20,10 +20,20 @@ packages=(
   # The Prometheus Python client's parser, which tests/unit/metrics_test.cc reads the /metrics
   # text back with (it calls /usr/bin/python3, Debian's, which this package installs into).
   python3-prometheus-client
+  # The dashboard's browser test (tests/integration/dashboard_test.cc): Node.js and npm, which
+  # install its playwright-core (tests/browser/package-lock.json), and the browser it drives.
+  nodejs npm chromium
 )
+
+# A package whose command another package already provides is not missing: a Node.js from
+# elsewhere (one that bundles npm and conflicts with Debian's npm package) stays as it is.
+declare -A provided_by_command=([nodejs]=node [npm]=npm [chromium]=chromium)
 
 missing=()
 for p in "${packages[@]}"; do
+  if [ -n "${provided_by_command[$p]:-}" ] && command -v "${provided_by_command[$p]}" >/dev/null 2>&1; then
+    continue
+  fi
   if ! dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed"; then
     missing+=("$p")
   fi

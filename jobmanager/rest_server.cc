@@ -3,7 +3,6 @@
 #include <chrono>
 
 #include "common/status_macros.h"
-#include "jobmanager/dashboard_html.h"
 #include "jobmanager/rest_util.h"
 
 namespace sluice {
@@ -58,9 +57,7 @@ void AddRoutes(httplib::Server& s, const RestContext& ctx) {
         ReplyError(res, 500, what);
       });
 
-  s.Get("/", [](const httplib::Request&, httplib::Response& res) {
-    res.set_content(kDashboardHtml, "text/html; charset=utf-8");
-  });
+  AddWebRoutes(s);
 
   AddClusterRoutes(s, ctx);
   AddJobRoutes(s, ctx);

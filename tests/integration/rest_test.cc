@@ -137,15 +137,42 @@ TEST_F(RestTest, UnknownThingsAreClearErrors) {
 }
 
 TEST_F(RestTest, DashboardPageIsServed) {
+  // `/` is the page; its script and style come from /web/ on the same server, nothing from
+  // elsewhere.
   auto res = http_->Get("/");
   ASSERT_TRUE(res);
   EXPECT_EQ(res->status, 200);
-  EXPECT_NE(res->get_header_value("Content-Type").find("text/html"), std::string::npos);
+  EXPECT_EQ(res->get_header_value("Content-Type"), "text/html; charset=utf-8");
   EXPECT_NE(res->body.find("<title>Sluice</title>"), std::string::npos);
-  // The page polls these paths.
-  for (const char* p : {"'/overview'", "'/jobs/overview'", "'/taskmanagers'"}) {
-    EXPECT_NE(res->body.find(p), std::string::npos) << p;
+  EXPECT_NE(res->body.find("src=\"/web/app.js\""), std::string::npos) << res->body;
+  EXPECT_NE(res->body.find("href=\"/web/style.css\""), std::string::npos) << res->body;
+  EXPECT_EQ(http_->Get("/web/index.html")->body, res->body);
+  const std::pair<const char*, const char*> assets[] = {
+      {"/web/app.js", "text/javascript; charset=utf-8"},
+      {"/web/style.css", "text/css; charset=utf-8"}};
+  for (const auto& [path, type] : assets) {
+    auto r = http_->Get(path);
+    ASSERT_TRUE(r) << path;
+    EXPECT_EQ(r->status, 200) << path;
+    EXPECT_EQ(r->get_header_value("Content-Type"), type) << path;
+    EXPECT_GT(r->body.size(), 1000u) << path;
+    for (const char* remote : {"http://", "https://", "//cdn"}) {
+      EXPECT_EQ(r->body.find(remote), std::string::npos) << path << " refers to " << remote;
+    }
   }
+  // The script polls the REST API's paths.
+  const std::string app = http_->Get("/web/app.js")->body;
+  for (const char* p : {"'/overview'", "'/jobs/overview'", "'/taskmanagers'", "/checkpoints`"}) {
+    EXPECT_NE(app.find(p), std::string::npos) << p;
+  }
+  // A file that is not embedded is a 404 naming it.
+  for (const char* path : {"/web/nope.js", "/web/", "/web/index"}) {
+    auto r = http_->Get(path);
+    ASSERT_TRUE(r) << path;
+    EXPECT_EQ(r->status, 404) << path;
+  }
+  json err = Get("/web/nope.js", 404);
+  EXPECT_NE(err["errors"][0].get<std::string>().find("nope.js"), std::string::npos) << err;
 }
 
 }  // namespace

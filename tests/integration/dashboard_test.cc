@@ -1,0 +1,102 @@
+// The dashboard in a real browser: a cluster runs a checkpointed job, and
+// tests/browser/dashboard.test.mjs (node, playwright-core, Debian's chromium, headless) opens
+// the dashboard, waits for the job's live figures in its graph and a completed checkpoint in its
+// table, and cancels the job from the page. The test then checks over REST that the job is
+// CANCELED.
+//
+// Needs node, chromium and playwright-core installed by the build (`npm ci` into
+// <build>/tests/browser, tests/CMakeLists.txt); a missing one fails the test naming it.
+#include <httplib.h>
+#include <unistd.h>
+
+#include <cstdlib>
+#include <filesystem>
+#include <nlohmann/json.hpp>
+
+#include "absl/strings/str_cat.h"
+#include "integration/harness.h"
+
+namespace sluice::itest {
+namespace {
+
+using namespace std::chrono_literals;
+namespace fs = std::filesystem;
+
+std::string Env(const char* name, const std::string& fallback) {
+  const char* v = std::getenv(name);
+  return v != nullptr && *v != '\0' ? v : fallback;
+}
+
+// `name` on $PATH, or "".
+std::string FindOnPath(const std::string& name) {
+  std::string path = Env("PATH", "/usr/bin:/bin");
+  size_t start = 0;
+  while (start <= path.size()) {
+    size_t end = path.find(':', start);
+    if (end == std::string::npos) end = path.size();
+    std::string candidate = path.substr(start, end - start) + "/" + name;
+    if (::access(candidate.c_str(), X_OK) == 0) return candidate;
+    start = end + 1;
+  }
+  return "";
+}
+
+TEST(DashboardTest, JobFiguresCheckpointsAndCancelInABrowser) {
+  // The tools: a missing one is a failure naming it (deploy/install-deps.sh installs them).
+  const std::string node = Env("SLUICE_NODE", FindOnPath("node"));
+  ASSERT_FALSE(node.empty()) << "node (Node.js) is not installed: run deploy/install-deps.sh";
+  const std::string chromium = Env("SLUICE_CHROMIUM", "/usr/bin/chromium");
+  ASSERT_EQ(::access(chromium.c_str(), X_OK), 0)
+      << "no browser at " << chromium << ": run deploy/install-deps.sh (Debian's chromium)";
+  const std::string source_dir = Env("SLUICE_SOURCE_DIR", "");
+  ASSERT_FALSE(source_dir.empty()) << "SLUICE_SOURCE_DIR is not set: run this test through ctest";
+  const std::string script = source_dir + "/tests/browser/dashboard.test.mjs";
+  ASSERT_TRUE(fs::exists(script)) << script;
+  const std::string modules = Env("SLUICE_BROWSER_TEST_DIR", "");
+  ASSERT_TRUE(fs::exists(modules + "/node_modules/playwright-core/package.json"))
+      << "playwright-core is not installed under '" << modules
+      << "/node_modules': the build runs `npm ci` there when npm is found (install npm with "
+         "deploy/install-deps.sh and build again)";
+
+  TestCluster cluster(2, 2);
+  SLUICE_ASSERT_OK(cluster.Start());
+  const int port = cluster.RestPort();
+  ASSERT_GT(port, 0) << cluster.JobManagerLog();
+
+  // A job that runs for hours at 1000 records/s, checkpointing every 500 ms.
+  const std::string out = cluster.dir() + "/output";
+  std::string job;
+  SLUICE_ASSIGN_OR_FAIL(
+      job, cluster.SubmitDetached(
+               TestJobLibrary("chaos_count_job"),
+               {"-p", "2", "-D", "execution.checkpointing.interval=500ms", "-D",
+                "state.checkpoints.dir=" + cluster.dir() + "/checkpoints"},
+               {"--keys", "20", "--per-key", "1000000000", "--rate", "1000", "--output", out}));
+  proto::JobStatus status;
+  SLUICE_ASSIGN_OR_FAIL(status, cluster.WaitForAllTasksRunning(job, 30s));
+
+  const std::string url = absl::StrCat("http://127.0.0.1:", port, "/");
+  CommandResult r = RunCommand({node, script, url, job}, cluster.dir(), 280s);
+  EXPECT_FALSE(r.timed_out) << r.Describe();
+  EXPECT_EQ(r.exit_code, 0) << r.Describe();
+  std::cout << r.out;
+
+  // The page's cancel reached the JobManager.
+  httplib::Client http("127.0.0.1", port);
+  http.set_connection_timeout(5);
+  http.set_read_timeout(5);
+  std::string state;
+  const bool canceled = WaitUntil(
+      [&] {
+        auto res = http.Get(("/jobs/" + job).c_str());
+        if (!res || res->status != 200) return false;
+        state = nlohmann::json::parse(res->body).value("state", "");
+        return state == "CANCELED";
+      },
+      10s, 100ms);
+  EXPECT_TRUE(canceled) << "the job's state over REST: " << state;
+  if (!canceled) (void)cluster.client().Cancel(job);
+}
+
+}  // namespace
+}  // namespace sluice::itest
