@@ -29,7 +29,7 @@
 //   sluice-bench state --quick          a smoke run of figures 7-9, under a minute
 //   sluice-bench state                  figures 7-9 in full, a few minutes
 //   sluice-bench metrics --quick        a smoke run of figure 10, a few seconds
-//   sluice-bench metrics                figure 10 in full, 5 pairs, about two minutes
+//   sluice-bench metrics                figure 10 in full, 5 pairs, about a minute
 //   sluice-bench --help                 record counts, runs, layouts, -D settings of the clusters
 //
 // The job libraries (bench/jobs/) are looked up in ../bench from this binary's folder
