@@ -17,6 +17,8 @@
 //      and bytes stored (state_bench.h).
 //   9. Event-time timers per core, registered and fired, heap beside RocksDB, and how many
 //      RocksDB holds in memory (state_bench.h).
+//  10. Metrics overhead: figures 1 and 2 (the spread layout) on two in-process MiniClusters alike
+//      but for metrics.enabled, runs on and off alternating in pairs, and the ratio off / on.
 //
 //   sluice-bench --quick                a smoke run of figures 1-3, under 20 s
 //   sluice-bench                        figures 1-3 in full, about a minute
@@ -26,6 +28,8 @@
 //   sluice-bench windows                figure 6 in full, under a minute
 //   sluice-bench state --quick          a smoke run of figures 7-9, under a minute
 //   sluice-bench state                  figures 7-9 in full, a few minutes
+//   sluice-bench metrics --quick        a smoke run of figure 10, a few seconds
+//   sluice-bench metrics                figure 10 in full, 5 pairs, about a minute
 //   sluice-bench --help                 record counts, runs, layouts, -D settings of the clusters
 //
 // The job libraries (bench/jobs/) are looked up in ../bench from this binary's folder
@@ -53,6 +57,7 @@
 #include "absl/strings/match.h"
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_format.h"
+#include "absl/strings/str_split.h"
 #include "bench_util.h"
 #include "checkpoint_bench.h"
 #include "client/job_client.h"
@@ -97,7 +102,7 @@ struct Options {
   // The layouts of figure 2. Default: all three.
   std::string layouts = "spread,remote,local";
   // What to run: "throughput" (figures 1-3), "checkpoints" (figures 4-5), "windows" (figure 6),
-  // "state" (figures 7-9) or "all". Default: throughput.
+  // "state" (figures 7-9), "metrics" (figure 10) or "all". Default: throughput.
   std::string mode = "throughput";
   // Settings of figures 4 and 5 (bin_dir, lib_dir, quick and -D are copied from the above).
   CheckpointBenchOptions checkpoints;
@@ -105,6 +110,8 @@ struct Options {
   WindowBenchOptions windows;
   // Settings of figures 7 to 9 (quick, and runs when --runs is given, are copied).
   StateBenchOptions state;
+  // Figure 10: pairs of runs, metrics on and off. Default: 5 (1 with --quick).
+  int metrics_pairs = 0;
 };
 
 // ---------------------------------------------------------------------------------------------
@@ -519,6 +526,240 @@ absl::Status BenchIdleMemory(const Options& o) {
 }
 
 // ---------------------------------------------------------------------------------------------
+// 10. Metrics on beside metrics off.
+
+// GET /metrics from a Prometheus reporter on 127.0.0.1:port: the body, or empty when nothing
+// answers (sends and receives time out after 2 s).
+std::string ScrapeMetrics(int port) {
+  int fd = ::socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
+  if (fd < 0) return "";
+  timeval tv{2, 0};
+  ::setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof tv);
+  ::setsockopt(fd, SOL_SOCKET, SO_SNDTIMEO, &tv, sizeof tv);
+  sockaddr_in addr{};
+  addr.sin_family = AF_INET;
+  addr.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+  addr.sin_port = htons(static_cast<uint16_t>(port));
+  std::string raw;
+  if (::connect(fd, reinterpret_cast<sockaddr*>(&addr), sizeof addr) == 0) {
+    const std::string req = "GET /metrics HTTP/1.1\r\nHost: 127.0.0.1\r\nConnection: close\r\n\r\n";
+    if (::send(fd, req.data(), req.size(), MSG_NOSIGNAL) == static_cast<ssize_t>(req.size())) {
+      char buf[4096];
+      ssize_t n;
+      while ((n = ::recv(fd, buf, sizeof buf, 0)) > 0) raw.append(buf, static_cast<size_t>(n));
+    }
+  }
+  ::close(fd);
+  size_t head_end = raw.find("\r\n\r\n");
+  return head_end == std::string::npos ? "" : raw.substr(head_end + 4);
+}
+
+// The operators' numRecordsIn of every Prometheus reporter answering on ports [first, last], by
+// operator name (summed over subtasks), and how many reporters answered.
+struct ScrapedCounts {
+  int reporters = 0;
+  std::map<std::string, int64_t> records_in;
+};
+
+ScrapedCounts ScrapeOperatorRecordsIn(int first, int last) {
+  static constexpr char kName[] = "sluice_taskmanager_job_task_operator_numRecordsIn{";
+  static constexpr char kOp[] = "operator_name=\"";
+  ScrapedCounts out;
+  for (int port = first; port <= last; ++port) {
+    std::string body = ScrapeMetrics(port);
+    if (body.empty()) continue;
+    ++out.reporters;
+    std::istringstream lines(body);
+    std::string line;
+    while (std::getline(lines, line)) {
+      if (line.rfind(kName, 0) != 0) continue;
+      size_t at = line.find(kOp);
+      size_t close = line.rfind('}');
+      if (at == std::string::npos || close == std::string::npos) continue;
+      at += sizeof kOp - 1;
+      size_t end = line.find('"', at);
+      out.records_in[line.substr(at, end - at)] += std::atoll(line.c_str() + close + 2);
+    }
+  }
+  return out;
+}
+
+// Runs the chained pipeline with an endless source on `client`'s cluster, scrapes the reporters
+// on [first, last] twice while it runs, and cancels it. The counts of the second scrape.
+absl::StatusOr<ScrapedCounts> ScrapeRunningPipeline(JobClient& client, const Configuration& conf,
+                                                    const std::string& lib, int first, int last,
+                                                    ScrapedCounts* earlier) {
+  ASSIGN_OR_RETURN(std::shared_ptr<JobLibrary> library, JobLibrary::Load(lib));
+  const std::vector<std::string> args = {"--count", "1000000000000000"};
+  ASSIGN_OR_RETURN(std::unique_ptr<StreamExecutionEnvironment> env,
+                   library->BuildEnvironment(args));
+  JobGraphOptions go;
+  go.default_parallelism = 1;
+  go.max_parallelism = static_cast<int>(conf.GetInt("pipeline.max-parallelism"));
+  ASSIGN_OR_RETURN(proto::JobGraph graph, BuildJobGraph(*env, go));
+  std::ifstream f(lib, std::ios::binary);
+  std::ostringstream bytes;
+  bytes << f.rdbuf();
+  ASSIGN_OR_RETURN(std::string sha, client.UploadLibrary(bytes.str()));
+  proto::SubmitJobRequest req;
+  *req.mutable_graph() = std::move(graph);
+  req.set_library_sha256(sha);
+  for (const auto& a : args) req.add_args(a);
+  ASSIGN_OR_RETURN(std::string job_id, client.Submit(req));
+  auto t0 = Clock::now();
+  while (true) {
+    ASSIGN_OR_RETURN(proto::JobStatus st, client.GetJob(job_id));
+    bool running = st.tasks_size() > 0;
+    for (const auto& t : st.tasks()) running = running && t.state() == proto::TASK_RUNNING;
+    if (running) break;
+    if (IsTerminalJobState(st.state()) || SecondsSince(t0) > 20) {
+      (void)client.Cancel(job_id);
+      return absl::FailedPreconditionError(
+          absl::StrCat("the endless pipeline ", job_id, " did not start running within 20 s"));
+    }
+    std::this_thread::sleep_for(10ms);
+  }
+  std::this_thread::sleep_for(300ms);
+  *earlier = ScrapeOperatorRecordsIn(first, last);
+  std::this_thread::sleep_for(300ms);
+  ScrapedCounts later = ScrapeOperatorRecordsIn(first, last);
+  RETURN_IF_ERROR(client.Cancel(job_id));
+  RETURN_IF_ERROR(client.WaitForTermination(job_id).status());
+  return later;
+}
+
+// The same chained pipeline and keyed shuffle (spread) as figures 1 and 2, on two in-process
+// clusters of 2 TaskManagers x 1 slot alike but for metrics.enabled, alternating on and off.
+absl::Status BenchMetricsOverhead(const Options& o) {
+  const std::string chained_lib = o.lib_dir + "/libbench_chained_pipeline.so";
+  const std::string shuffle_lib = o.lib_dir + "/libbench_keyed_shuffle.so";
+  const int64_t n1 = o.pipeline_records, n2 = o.shuffle_records;
+  const int pairs = o.metrics_pairs;
+  // Each cluster gets a Prometheus reporter on a range of 10 ports (its JobManager and
+  // TaskManagers take the first free ones); with metrics off none starts.
+  Configuration on_conf, off_conf;
+  int ranges[2][2];
+  for (int i = 0; i < 2; ++i) {
+    Configuration& c = i == 0 ? on_conf : off_conf;
+    RETURN_IF_ERROR(c.ApplyOverrides(o.overrides));
+    RETURN_IF_ERROR(c.Set("metrics.enabled", i == 0 ? "true" : "false"));
+    ASSIGN_OR_RETURN(int p, FreePort());
+    p = std::min(p, 65000);
+    ranges[i][0] = p + 20 * i;
+    ranges[i][1] = ranges[i][0] + 9;
+    RETURN_IF_ERROR(c.Set("metrics.reporter.prom.factory.class", "prometheus"));
+    RETURN_IF_ERROR(
+        c.Set("metrics.reporter.prom.port", absl::StrCat(ranges[i][0], "-", ranges[i][1])));
+  }
+  ASSIGN_OR_RETURN(auto on_cluster, MiniCluster::Start(on_conf, 2, 1));
+  ASSIGN_OR_RETURN(auto off_cluster, MiniCluster::Start(off_conf, 2, 1));
+  JobClient on_client(on_cluster->jobmanager_address(), 60s);
+  JobClient off_client(off_cluster->jobmanager_address(), 60s);
+  JobRunner on(on_client, on_conf), off(off_client, off_conf);
+  for (JobRunner* r : {&on, &off}) {
+    RETURN_IF_ERROR(r->Run(shuffle_lib, {"--count", "1000", "--layout", "spread"}, 1000).status());
+    RETURN_IF_ERROR(r->Run(chained_lib, {"--count", "1000"}, 1000).status());
+  }
+
+  std::printf(
+      "\n10. Metrics on beside metrics off: figure 1's chained pipeline and figure 2's keyed\n"
+      "   shuffle (spread layout, %d keys) on two in-process MiniClusters of 2 TaskManagers x 1\n"
+      "   slot, alike but for metrics.enabled (true / false), both with a Prometheus reporter\n"
+      "   configured (ports %d-%d / %d-%d; not scraped while measuring). Both clusters run\n"
+      "   throughout, so both CPU figures include both idle clusters. %d pairs; the order within\n"
+      "   a pair alternates (on, off / off, on). %s records per chained run, %s per shuffle run.\n",
+      o.keys, ranges[0][0], ranges[0][1], ranges[1][0], ranges[1][1], pairs, Count(n1).c_str(),
+      Count(n2).c_str());
+  std::fflush(stdout);
+
+  struct Workload {
+    const char* name;
+    std::string lib;
+    std::vector<std::string> args;
+    int64_t n;
+    std::vector<Sample> on, off;
+  };
+  std::vector<Workload> workloads = {
+      {"chained", chained_lib, {"--count", std::to_string(n1)}, n1, {}, {}},
+      {"shuffle",
+       shuffle_lib,
+       {"--count", std::to_string(n2), "--keys", std::to_string(o.keys), "--layout", "spread"},
+       n2,
+       {},
+       {}}};
+  std::printf("\n   %-5s %-8s %16s %16s %8s %16s %16s %8s\n", "pair", "workload", "on per core",
+              "off per core", "off/on", "on rec/s", "off rec/s", "off/on");
+  for (int r = 0; r < pairs; ++r) {
+    for (Workload& w : workloads) {
+      Sample s_on, s_off;
+      if (r % 2 == 0) {
+        ASSIGN_OR_RETURN(s_on, on.Run(w.lib, w.args, w.n));
+        ASSIGN_OR_RETURN(s_off, off.Run(w.lib, w.args, w.n));
+      } else {
+        ASSIGN_OR_RETURN(s_off, off.Run(w.lib, w.args, w.n));
+        ASSIGN_OR_RETURN(s_on, on.Run(w.lib, w.args, w.n));
+      }
+      w.on.push_back(s_on);
+      w.off.push_back(s_off);
+      std::printf("   %-5d %-8s %16s %16s %8.3f %16s %16s %8.3f\n", r + 1, w.name,
+                  Rate(s_on.cpu_rate()).c_str(), Rate(s_off.cpu_rate()).c_str(),
+                  s_off.cpu_rate() / s_on.cpu_rate(), Rate(s_on.wall_rate()).c_str(),
+                  Rate(s_off.wall_rate()).c_str(), s_off.wall_rate() / s_on.wall_rate());
+      std::fflush(stdout);
+    }
+  }
+  std::printf("\n   %-8s %16s %16s %8s %14s   %16s %16s %8s\n", "medians", "on per core",
+              "off per core", "off/on", "pairs' off/on", "on rec/s", "off rec/s", "off/on");
+  for (const Workload& w : workloads) {
+    Summary a = Summarize(w.on), b = Summarize(w.off);
+    std::vector<double> ratios;
+    for (size_t i = 0; i < w.on.size(); ++i) {
+      ratios.push_back(w.off[i].cpu_rate() / w.on[i].cpu_rate());
+    }
+    std::printf("   %-8s %16s %16s %8.3f %14.3f   %16s %16s %8.3f\n", w.name,
+                Rate(a.cpu_rate).c_str(), Rate(b.cpu_rate).c_str(), b.cpu_rate / a.cpu_rate,
+                Median(ratios), Rate(a.wall_rate).c_str(), Rate(b.wall_rate).c_str(),
+                b.wall_rate / a.wall_rate);
+  }
+  std::printf(
+      "   (per core: records / CPU seconds of this process; off/on above 1: metrics cost that\n"
+      "    share; pairs' off/on: the median of each pair's ratio)\n");
+
+  // The check, after the measurements: with metrics on the operators count what they receive,
+  // with metrics off no reporter starts and nothing is counted.
+  ScrapedCounts on_first, off_first;
+  ASSIGN_OR_RETURN(ScrapedCounts on_counts,
+                   ScrapeRunningPipeline(on_client, on_conf, chained_lib, ranges[0][0],
+                                         ranges[0][1], &on_first));
+  ASSIGN_OR_RETURN(ScrapedCounts off_counts,
+                   ScrapeRunningPipeline(off_client, off_conf, chained_lib, ranges[1][0],
+                                         ranges[1][1], &off_first));
+  bool ok = on_counts.records_in.size() >= 3 && off_counts.reporters == 0 &&
+            off_counts.records_in.empty();
+  std::string seen;
+  for (const auto& [name, count] : on_counts.records_in) {
+    int64_t before = on_first.records_in.count(name) ? on_first.records_in[name] : 0;
+    // A source receives nothing: its numRecordsIn stays 0. Every other operator's must grow.
+    if (!absl::StartsWith(name, "Source")) ok = ok && count > before;
+    absl::StrAppend(&seen, seen.empty() ? "" : ", ", name, " ", Count(before), " then ",
+                    Count(count));
+  }
+  std::printf(
+      "   check, an endless chained pipeline scraped twice 0.3 s apart: metrics on: %d reporters, "
+      "numRecordsIn %s; metrics off: %d reporters, %zu counts: %s\n",
+      on_counts.reporters, seen.empty() ? "none" : seen.c_str(), off_counts.reporters,
+      off_counts.records_in.size(), ok ? "ok" : "FAILED");
+  std::fflush(stdout);
+  off_cluster->Shutdown();
+  on_cluster->Shutdown();
+  if (!ok) {
+    return absl::InternalError(
+        "metrics on did not count every operator's input, or metrics off reported something");
+  }
+  return absl::OkStatus();
+}
+
+// ---------------------------------------------------------------------------------------------
 
 std::string SelfDir() {
   std::error_code ec;
@@ -577,9 +818,16 @@ absl::Status RunThroughput(const Options& o, const std::set<int>& only) {
 }
 
 int Main(const Options& o) {
+  // A list of figures: "10" is figure 10; any other digit is a figure of its own ("123").
   std::set<int> only;
-  for (char c : o.only) {
-    if (c >= '1' && c <= '9') only.insert(c - '0');
+  for (absl::string_view part : absl::StrSplit(o.only, absl::ByAnyChar(", "), absl::SkipEmpty())) {
+    if (part == "10") {
+      only.insert(10);
+      continue;
+    }
+    for (char c : part) {
+      if (c >= '1' && c <= '9') only.insert(c - '0');
+    }
   }
   std::string load;
   std::ifstream("/proc/loadavg") >> load;
@@ -628,6 +876,13 @@ int Main(const Options& o) {
       rc = 1;
     }
   }
+  if (only.count(10)) {
+    absl::Status s = BenchMetricsOverhead(o);
+    if (!s.ok()) {
+      std::fprintf(stderr, "error: metrics overhead: %s\n", std::string(s.message()).c_str());
+      rc = 1;
+    }
+  }
   std::printf("\nTotal %.1f s.\n", SecondsSince(t0));
   return rc;
 }
@@ -651,12 +906,17 @@ int main(int argc, char** argv) {
                  "throughput: figures 1-3 (default); checkpoints: figures 4-5, checkpoint "
                  "overhead and recovery from kill -9 on real daemons; windows: figure 6, "
                  "window aggregation cost on one thread; state: figures 7-9, the keyed state "
-                 "backends' updates, checkpoints and timers; all: 1-9")
-      ->check(CLI::IsMember({"throughput", "checkpoints", "windows", "state", "all"}));
+                 "backends' updates, checkpoints and timers; metrics: figure 10, figures 1 and 2 "
+                 "with metrics on beside off; all: 1-10")
+      ->check(CLI::IsMember({"throughput", "checkpoints", "windows", "state", "metrics", "all"}));
   app.add_option("--only", o.only,
                  "which figures: a list of 1 (pipeline), 2 (shuffle), 3 (memory), "
                  "4 (checkpoint overhead), 5 (recovery), 6 (windows), 7 (state updates), "
-                 "8 (state checkpoints), 9 (timers); overrides the mode's");
+                 "8 (state checkpoints), 9 (timers), 10 (metrics on beside off); overrides the "
+                 "mode's");
+  app.add_option("--metrics-pairs", o.metrics_pairs,
+                 "figure 10: pairs of runs with metrics on and off (default 5; 1 with --quick)")
+      ->check(CLI::Range(1, 100));
   app.add_option("--bin-dir", o.bin_dir,
                  "folder of sluice-jobmanager and sluice-taskmanager "
                  "(default: this binary's folder)");
@@ -731,7 +991,8 @@ int main(int argc, char** argv) {
     if (o.mode == "checkpoints") o.only = "4,5";
     if (o.mode == "windows") o.only = "6";
     if (o.mode == "state") o.only = "7,8,9";
-    if (o.mode == "all") o.only = "1,2,3,4,5,6,7,8,9";
+    if (o.mode == "metrics") o.only = "10";
+    if (o.mode == "all") o.only = "1,2,3,4,5,6,7,8,9,10";
   }
   wo.quick = o.quick;
   if (app.count("--runs") > 0) wo.runs = o.runs;
@@ -748,6 +1009,7 @@ int main(int argc, char** argv) {
   if (o.pipeline_records == 0) o.pipeline_records = o.quick ? 30'000'000 : 600'000'000;
   if (o.shuffle_records == 0) o.shuffle_records = o.quick ? 3'000'000 : 60'000'000;
   if (o.runs == 0) o.runs = o.quick ? 1 : 3;
+  if (o.metrics_pairs == 0) o.metrics_pairs = o.quick ? 1 : 5;
   c.quick = o.quick;
   c.bin_dir = o.bin_dir;
   c.lib_dir = o.lib_dir;
