@@ -514,8 +514,8 @@ internal::OperatorCounters* Task::operator_counters(int node_id) {
   return counters_ ? counters_->of(node_id) : nullptr;
 }
 
-internal::SingleWriterCounter* Task::network_records_out() {
-  return counters_ ? &counters_->network_records_out : nullptr;
+internal::SingleWriterCounter* Task::edge_records_out(size_t output) {
+  return counters_ && output < counters_->edges.size() ? &counters_->edges[output] : nullptr;
 }
 
 void Task::request_processing_time_callback(int64_t time_ms) {

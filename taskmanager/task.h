@@ -98,7 +98,7 @@ class Task final : public internal::TaskRuntime {
   std::unique_ptr<internal::KeyedStateBackend> create_keyed_state_backend(
       int node_id, const KeyGroupRange& range) override;
   internal::OperatorCounters* operator_counters(int node_id) override;
-  internal::SingleWriterCounter* network_records_out() override;
+  internal::SingleWriterCounter* edge_records_out(size_t output) override;
 
   // From other threads: start checkpoint `id` (sources only), or learn that it completed or
   // was aborted.

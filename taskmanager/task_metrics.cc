@@ -15,6 +15,21 @@ internal::OperatorCounters* TaskCounters::of(int node_id) {
   return nullptr;
 }
 
+int64_t TaskCounters::RecordsIn(size_t k) const {
+  return internal::chain_records_in(operators.data(), k);
+}
+
+int64_t TaskCounters::RecordsOut(size_t k) const {
+  return internal::chain_records_out(operators.data(), operators.size(), edges.data(), edges.size(),
+                                     k);
+}
+
+int64_t TaskCounters::NetworkRecordsOut() const {
+  int64_t n = 0;
+  for (const auto& e : edges) n += e.get();
+  return n;
+}
+
 void TaskCounters::set_inputs(std::vector<std::shared_ptr<BufferQueue>> queues) {
   absl::MutexLock lock(&mu);
   inputs = std::move(queues);
@@ -33,15 +48,6 @@ double TaskCounters::InPoolUsage() const {
 namespace {
 
 constexpr double kNsPerMs = 1e6;
-
-// The records out of operator k: counted by its output collector, or (when its output is the
-// next operator alone) the next operator's records in.
-int64_t RecordsOut(const TaskCounters& c, size_t k) {
-  if (c.operators[k].out_is_next_in.load(std::memory_order_relaxed) && k + 1 < c.operators.size()) {
-    return c.operators[k + 1].records_in.get();
-  }
-  return c.operators[k].records_out.get();
-}
 
 struct Outputs {
   std::vector<std::shared_ptr<ResultPartition>> partitions;
@@ -99,13 +105,13 @@ TaskMetrics::TaskMetrics(metrics::MetricGroup& tm_group, const proto::TaskDeploy
   if (!tm_group.registry().enabled()) return;  // the chain counts nothing
 
   counters_ = std::make_shared<TaskCounters>(
-      std::vector<int>(vertex.node_ids().begin(), vertex.node_ids().end()));
+      std::vector<int>(vertex.node_ids().begin(), vertex.node_ids().end()), outputs_.size());
   std::shared_ptr<TaskCounters> c = counters_;
   auto out = std::make_shared<Outputs>(Outputs{outputs_});
   metrics::MetricGroup& t = *task_group_;
 
-  auto records_in = [c] { return c->operators.front().records_in.get(); };
-  auto records_out = [c] { return c->network_records_out.get(); };
+  auto records_in = [c] { return c->RecordsIn(0); };
+  auto records_out = [c] { return c->NetworkRecordsOut(); };
   t.AddCounter("numRecordsIn", records_in);
   t.AddCounter("numRecordsOut", records_out);
   t.AddMeter("numRecordsInPerSecond", records_in);
@@ -154,8 +160,8 @@ TaskMetrics::TaskMetrics(metrics::MetricGroup& tm_group, const proto::TaskDeploy
     auto g = task_group_->AddGroup(
         "operator", {{"operator_id", absl::StrCat(c->node_ids[k])}, {"operator_name", name}},
         std::move(identifier));
-    auto in = [c, k] { return c->operators[k].records_in.get(); };
-    auto op_out = [c, k] { return RecordsOut(*c, k); };
+    auto in = [c, k] { return c->RecordsIn(k); };
+    auto op_out = [c, k] { return c->RecordsOut(k); };
     g->AddCounter("numRecordsIn", in);
     g->AddCounter("numRecordsOut", op_out);
     g->AddMeter("numRecordsInPerSecond", in);

@@ -28,12 +28,13 @@ class ResultPartition;
 
 // What the task's thread counts; read by metric functions on other threads.
 struct TaskCounters {
-  explicit TaskCounters(std::vector<int> node_ids)
-      : node_ids(std::move(node_ids)), operators(this->node_ids.size()) {}
+  TaskCounters(std::vector<int> node_ids, size_t num_edges)
+      : node_ids(std::move(node_ids)), operators(this->node_ids.size()), edges(num_edges) {}
   // The chain's operators, head first, and their counts (same order).
   const std::vector<int> node_ids;
   std::vector<internal::OperatorCounters> operators;
-  internal::SingleWriterCounter network_records_out;
+  // The records sent over each network edge (by output binding): numRecordsOut is their sum.
+  std::vector<internal::SingleWriterCounter> edges;
   internal::SingleWriterCounter bytes_in;
   internal::SingleWriterCounter idle_ns;
   std::atomic<int64_t> input_watermark{kMinWatermark};
@@ -42,6 +43,10 @@ struct TaskCounters {
 
   // The counters of node `node_id`, or null when it is not in the chain.
   internal::OperatorCounters* of(int node_id);
+  // Operator k's records in and out, and the task's records out (see OperatorCounters).
+  int64_t RecordsIn(size_t k) const;
+  int64_t RecordsOut(size_t k) const;
+  int64_t NetworkRecordsOut() const;
   // The queues of the task's input channels, set once they are connected.
   void set_inputs(std::vector<std::shared_ptr<BufferQueue>> queues) ABSL_LOCKS_EXCLUDED(mu);
   double InPoolUsage() const ABSL_LOCKS_EXCLUDED(mu);

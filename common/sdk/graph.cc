@@ -26,50 +26,51 @@ std::unique_ptr<ChainTask> OperatorChain::build(const std::vector<std::unique_pt
     const InputSpec* spec;
     void* collector;
   };
-  SingleWriterCounter* network_out = rt.network_records_out();
   for (size_t k = chain.size(); k-- > 0;) {
     const Node& node = *nodes[chain[k]];
     OperatorCounters* counters = rt.operator_counters(node.id);
     std::vector<void*> targets;
-    std::vector<OutputCounters*> target_counters;  // by target: what counts there, if anything
+    // By target: the network edge it writes (-1: the next chained operator).
+    std::vector<int> target_edges;
     std::vector<SideTarget> side_targets;
     std::vector<RecordWriter*> writers;
     if (next_input) {
       const InputSpec& spec = nodes[chain[k + 1]]->inputs.at(0);
       if (spec.side_tag.empty()) {
         targets.push_back(next_input);
-        target_counters.push_back(nullptr);
+        target_edges.push_back(-1);
       } else {
         side_targets.push_back({&spec, next_input});
       }
     }
-    for (const OutputBinding& b : outputs) {
+    for (size_t i = 0; i < outputs.size(); ++i) {
+      const OutputBinding& b = outputs[i];
       if (b.source_node != node.id) continue;
       const Node& target = *nodes.at(b.target_node);
       const InputSpec& spec = target.inputs.at(b.target_input);
       ErasedCollector c = spec.make_writer(b.writer, b.partitioner, rt.info(),
                                            spec.timestamped ? &task->context_.timestamp : nullptr);
-      if (c.counters) c.counters->network_out = network_out;
+      if (c.counters) c.counters->records = rt.edge_records_out(i);
       if (spec.side_tag.empty()) {
         targets.push_back(c.ptr);
-        target_counters.push_back(c.counters);
+        target_edges.push_back(static_cast<int>(i));
       } else {
         side_targets.push_back({&spec, c.ptr});
       }
       writers.push_back(b.writer);
       task->collectors_.push_back(std::move(c));
     }
-    // The operator's records out are counted by the collector that forms its output: a writer,
-    // a fan-out, or the next operator's input.
+    // The operator's records out are counted by what forms its output: the next operator's
+    // input, a network edge, or a fan-out (see OperatorCounters).
     void* out;
     if (targets.size() == 1) {
       out = targets[0];
-      if (counters && target_counters[0]) target_counters[0]->operator_out = &counters->records_out;
-      if (counters && !target_counters[0]) counters->out_is_next_in.store(true);
+      if (counters && target_edges[0] < 0) counters->out_is_next_in.store(true);
+      if (counters && target_edges[0] >= 0) counters->out_edge.store(target_edges[0]);
     } else {
       ErasedCollector c = node.fan_out(targets);
       out = c.ptr;
-      if (counters && c.counters) c.counters->operator_out = &counters->records_out;
+      if (counters && c.counters) c.counters->records = &counters->records_out;
       task->collectors_.push_back(std::move(c));
     }
     ops[k] = node.create(out);
@@ -86,6 +87,21 @@ std::unique_ptr<ChainTask> OperatorChain::build(const std::vector<std::unique_pt
     next_input = ops[k]->input();
   }
   task->head_input_ = ops.front()->input();
+  // Counted once where it is cheapest: the head's input once per network buffer, and the input
+  // of an operator after a one-to-one operator (a map) not at all, as it equals the map's.
+  if (OperatorCounters* head = rt.operator_counters(chain.front());
+      head && !nodes[chain.front()]->is_source()) {
+    task->head_in_count_ = &head->records_in;
+    ops.front()->count_input_elsewhere();
+  }
+  for (size_t k = 1; k < chain.size(); ++k) {
+    OperatorCounters* prev = rt.operator_counters(chain[k - 1]);
+    OperatorCounters* mine = rt.operator_counters(chain[k]);
+    if (prev && mine && ops[k - 1]->one_to_one() && prev->out_is_next_in.load()) {
+      mine->in_is_prev_in.store(true);
+      ops[k]->count_input_elsewhere();
+    }
+  }
   task->ops_ = std::move(ops);
   task->node_ids_ = chain;
   return task;
@@ -112,7 +128,8 @@ bool OperatorChain::is_source() const { return head_->is_source(); }
 void OperatorChain::run_source() { ops_.front()->run(rt_); }
 
 void OperatorChain::process_buffer(int input, std::string_view bytes) {
-  head_->read_buffer(input, bytes, head_input_, &context_.timestamp);
+  const int64_t n = head_->read_buffer(input, bytes, head_input_, &context_.timestamp);
+  if (head_in_count_) head_in_count_->add(n);
 }
 
 void OperatorChain::end_input() {

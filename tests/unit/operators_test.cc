@@ -291,6 +291,107 @@ TEST(OperatorsTest, FanOutSendsEveryRecordToEveryChainedAndNetworkConsumer) {
 }
 
 // ---------------------------------------------------------------------------------------------
+// Record counts (metrics): each record is counted once where it is cheapest, and every operator's
+// records in and out come out exact.
+
+TEST(OperatorsTest, ChainCountsEveryOperatorsRecordsInAndOut) {
+  StreamExecutionEnvironment env;
+  CollectSink<std::string> sink;
+  env.generate_sequence(1, 100)                                      // node 0
+      .map([](int64_t v) { return v * 10; })                         // 1: one to one
+      .filter([](int64_t v) { return v % 20 == 0; })                 // 2: keeps 50
+      .flat_map([](const int64_t& v, Collector<std::string>& out) {  // 3: two each
+        out.collect(std::to_string(v));
+        out.collect("again");
+      })
+      .add_sink(sink);  // 4
+  TestRuntime rt;
+  rt.CountRecords(Range(0, 4), 0);
+  RunSourceChain(env, Range(0, 4), {}, rt);
+  ASSERT_EQ(sink.state->values.size(), 100u);
+  EXPECT_EQ(rt.RecordsIn(0), 0);
+  EXPECT_EQ(rt.RecordsOut(0), 100);
+  EXPECT_EQ(rt.RecordsIn(1), 100);
+  EXPECT_EQ(rt.RecordsOut(1), 100);
+  EXPECT_EQ(rt.RecordsIn(2), 100);  // the map's, not counted again
+  EXPECT_EQ(rt.RecordsOut(2), 50);
+  EXPECT_EQ(rt.RecordsIn(3), 50);
+  EXPECT_EQ(rt.RecordsOut(3), 100);
+  EXPECT_EQ(rt.RecordsIn(4), 100);
+  EXPECT_EQ(rt.RecordsOut(4), 0);
+}
+
+TEST(OperatorsTest, ChainCountsFanOutsAndNetworkEdges) {
+  StreamExecutionEnvironment env;
+  CollectSink<int64_t> sink;
+  auto src = env.generate_sequence(1, 30);                          // 0
+  src.add_sink(sink);                                               // 1
+  src.rebalance().map([](int64_t v) { return v; }).add_sink(sink);  // 2, 3 (another task)
+  src.filter([](int64_t v) { return v % 3 == 0; })                  // 4
+      .rebalance()
+      .map([](int64_t v) { return v; })  // 5 (another task)
+      .add_sink(sink);
+
+  // The source feeds a chained sink and a network edge: a fan-out counts its records once.
+  TestWriter w1(2);
+  TestRuntime rt;
+  rt.CountRecords({0, 1}, 1);
+  RunSourceChain(env, {0, 1}, {{0, 2, 0, internal::Partitioner::kRebalance, &w1}}, rt);
+  EXPECT_EQ(rt.RecordsOut(0), 30);
+  EXPECT_EQ(rt.RecordsIn(1), 30);
+  EXPECT_EQ(rt.EdgeRecords(0), 30);
+
+  // The filter's output is one network edge alone: the edge's count is its records out.
+  TestWriter w2(1);
+  TestRuntime rt2;
+  rt2.CountRecords({0, 4}, 1);
+  RunSourceChain(env, {0, 4}, {{4, 5, 0, internal::Partitioner::kRebalance, &w2}}, rt2);
+  EXPECT_EQ(rt2.RecordsOut(0), 30);
+  EXPECT_EQ(rt2.RecordsIn(4), 30);
+  EXPECT_EQ(rt2.RecordsOut(4), 10);
+  EXPECT_EQ(rt2.EdgeRecords(0), 10);
+}
+
+TEST(OperatorsTest, ChainHeadCountsPerBufferAndWhatFollowsAMapIsDerived) {
+  using P = std::pair<std::string, int64_t>;
+  StreamExecutionEnvironment env;
+  CollectSink<P> sink;
+  env.from_elements(P{"a", 1}, P{"b", 2}, P{"a", 3}, P{"c", 10}, P{"a", 4}, P{"b", 5})
+      .key_by([](const P& p) { return p.first; })
+      .sum<1>()                                         // 1: one to one
+      .filter([](const P& p) { return p.second > 3; })  // 2
+      .add_sink(sink);                                  // 3
+  TestWriter w(1, /*buffer_size=*/16);
+  TestRuntime src_rt;
+  src_rt.CountRecords({0}, 1);
+  RunSourceChain(env, {0}, {{0, 1, 0, internal::Partitioner::kHash, &w}}, src_rt);
+  w.Flush();
+  ASSERT_GT(w.sent(0).size(), 1u);
+  EXPECT_EQ(src_rt.RecordsOut(0), 6);
+  EXPECT_EQ(src_rt.EdgeRecords(0), 6);
+
+  TestRuntime rt;
+  rt.CountRecords({1, 2, 3}, 0);
+  RunConsumerChain(env, {1, 2, 3}, {}, rt, w.sent(0));
+  ASSERT_EQ(sink.state->values.size(), 4u);  // sums 4, 10, 8, 7
+  EXPECT_EQ(rt.RecordsIn(1), 6);
+  EXPECT_EQ(rt.RecordsOut(1), 6);
+  EXPECT_EQ(rt.RecordsIn(2), 6);
+  EXPECT_EQ(rt.RecordsOut(2), 4);
+  EXPECT_EQ(rt.RecordsIn(3), 4);
+}
+
+TEST(OperatorsTest, ChainWithoutCountersCountsNothing) {
+  StreamExecutionEnvironment env;
+  CollectSink<int64_t> sink;
+  env.generate_sequence(1, 10).map([](int64_t v) { return v; }).add_sink(sink);
+  TestRuntime rt;  // metrics off: no counters lent
+  RunSourceChain(env, Range(0, 2), {}, rt);
+  EXPECT_EQ(sink.state->values.size(), 10u);
+  EXPECT_EQ(rt.operator_counters(1), nullptr);
+}
+
+// ---------------------------------------------------------------------------------------------
 // Keyed operators, fed over a (test) network edge.
 
 TEST(OperatorsTest, KeyedSumEmitsRollingValuesPerKey) {

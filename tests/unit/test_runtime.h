@@ -104,7 +104,35 @@ class TestRuntime : public internal::TaskRuntime {
   }
   void SetBackendMaker(BackendMakerFn maker) { backend_maker_ = std::move(maker); }
 
+  // Metrics: lends the chain counters for the nodes of `chain` (head first) and `edges` network
+  // edges, as the TaskManager does; without it the chain counts nothing.
+  void CountRecords(std::vector<int> chain, size_t edges) {
+    chain_ = std::move(chain);
+    op_counters_ = std::make_unique<internal::OperatorCounters[]>(chain_.size());
+    edge_counters_ = std::make_unique<internal::SingleWriterCounter[]>(edges);
+    num_edges_ = edges;
+  }
+  internal::OperatorCounters* operator_counters(int node_id) override {
+    size_t k = Position(node_id);
+    return k < chain_.size() ? &op_counters_[k] : nullptr;
+  }
+  internal::SingleWriterCounter* edge_records_out(size_t output) override {
+    return output < num_edges_ ? &edge_counters_[output] : nullptr;
+  }
+  // What the metrics would show for node `node_id` of the chain, and for a network edge.
+  int64_t RecordsIn(int node_id) const {
+    return internal::chain_records_in(op_counters_.get(), Position(node_id));
+  }
+  int64_t RecordsOut(int node_id) const {
+    return internal::chain_records_out(op_counters_.get(), chain_.size(), edge_counters_.get(),
+                                       num_edges_, Position(node_id));
+  }
+  int64_t EdgeRecords(size_t output) const { return edge_counters_[output].get(); }
+
   void SetProcessingTime(int64_t now_ms) { now_ms_ = now_ms; }
+  size_t Position(int node_id) const {
+    return static_cast<size_t>(std::find(chain_.begin(), chain_.end(), node_id) - chain_.begin());
+  }
   // The callback asked for (kNoTimestamp if none); TakeCallback() consumes it, as the runtime does
   // before calling ChainTask::on_processing_time.
   int64_t callback_time() const { return callback_ms_; }
@@ -138,6 +166,10 @@ class TestRuntime : public internal::TaskRuntime {
   const std::vector<size_t>& mails() const { return mails_; }
 
  private:
+  std::vector<int> chain_;
+  std::unique_ptr<internal::OperatorCounters[]> op_counters_;
+  std::unique_ptr<internal::SingleWriterCounter[]> edge_counters_;
+  size_t num_edges_ = 0;
   struct OperatorMail {
     int node_id;
     std::function<void()> run;

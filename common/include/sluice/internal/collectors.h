@@ -17,15 +17,12 @@
 
 namespace sluice::internal {
 
-// What a collector that forms an operator's output counts (metrics; null pointers count
-// nothing): `operator_out` the operator's records out, `network_out` the records the task sends
-// over the network.
+// Where a collector counts the records it passes on (metrics; null: it counts nothing): a
+// network writer its edge's records, a fan-out its operator's records out.
 struct OutputCounters {
-  SingleWriterCounter* operator_out = nullptr;
-  SingleWriterCounter* network_out = nullptr;
+  SingleWriterCounter* records = nullptr;
   void count() {
-    if (operator_out) operator_out->add(1);
-    if (network_out) network_out->add(1);
+    if (records) records->add(1);
   }
 };
 

@@ -58,9 +58,10 @@ class Node {
   // One Collector<OUT> that forwards to all of `outs` (discards when empty).
   virtual ErasedCollector fan_out(const std::vector<void*>& outs) const = 0;
   // Deserializes the records of a buffer that arrived on input `input` into `in`, a
-  // Collector<IN>*, setting `*timestamp` to each record's timestamp first.
-  virtual void read_buffer(int input, std::string_view bytes, void* in,
-                           int64_t* timestamp) const = 0;
+  // Collector<IN>*, setting `*timestamp` to each record's timestamp first. Returns the number of
+  // records.
+  virtual int64_t read_buffer(int input, std::string_view bytes, void* in,
+                              int64_t* timestamp) const = 0;
 };
 
 // A node whose operator emits records of type OUT; `Make` is called as make(out, name) with the
@@ -80,7 +81,7 @@ class TypedNode : public Node {
     OutputCounters* counters = &c->counters;
     return erase_collector<OUT>(std::move(c), counters);
   }
-  void read_buffer(int, std::string_view, void*, int64_t*) const override {
+  int64_t read_buffer(int, std::string_view, void*, int64_t*) const override {
     throw std::logic_error("node '" + name + "' has no network input");
   }
 
@@ -88,26 +89,32 @@ class TypedNode : public Node {
   Make make_;
 };
 
-// Deserializes a buffer of records (each after its timestamp when `timestamped`) into `c`.
+// Deserializes a buffer of records (each after its timestamp when `timestamped`) into `c`;
+// returns how many.
 template <class IN>
-void read_records(bool timestamped, std::string_view bytes, Collector<IN>* c, int64_t* timestamp) {
+int64_t read_records(bool timestamped, std::string_view bytes, Collector<IN>* c,
+                     int64_t* timestamp) {
   DataInput di(bytes);
   *timestamp = kNoTimestamp;
+  int64_t n = 0;
   while (!di.at_end()) {
     if (timestamped) Serializer<int64_t>::read(di, *timestamp);
     IN v{};
     Serializer<IN>::read(di, v);
     c->emit(std::move(v));
+    ++n;
   }
+  return n;
 }
 
 template <class IN, class OUT, class Make>
 class OneInputNode final : public TypedNode<OUT, Make> {
  public:
   using TypedNode<OUT, Make>::TypedNode;
-  void read_buffer(int input, std::string_view bytes, void* in, int64_t* timestamp) const override {
-    read_records<IN>(this->inputs.at(static_cast<size_t>(input)).timestamped, bytes,
-                     static_cast<Collector<IN>*>(in), timestamp);
+  int64_t read_buffer(int input, std::string_view bytes, void* in,
+                      int64_t* timestamp) const override {
+    return read_records<IN>(this->inputs.at(static_cast<size_t>(input)).timestamped, bytes,
+                            static_cast<Collector<IN>*>(in), timestamp);
   }
 };
 
@@ -115,14 +122,14 @@ template <class IN1, class IN2, class OUT, class Make>
 class TwoInputNode final : public TypedNode<OUT, Make> {
  public:
   using TypedNode<OUT, Make>::TypedNode;
-  void read_buffer(int input, std::string_view bytes, void* in, int64_t* timestamp) const override {
+  int64_t read_buffer(int input, std::string_view bytes, void* in,
+                      int64_t* timestamp) const override {
     const InputSpec& spec = this->inputs.at(static_cast<size_t>(input));
     auto* inputs = static_cast<typename TwoInputOperator<IN1, IN2>::Inputs*>(in);
     if (spec.logical_input == 0) {
-      read_records<IN1>(spec.timestamped, bytes, inputs->first, timestamp);
-    } else {
-      read_records<IN2>(spec.timestamped, bytes, inputs->second, timestamp);
+      return read_records<IN1>(spec.timestamped, bytes, inputs->first, timestamp);
     }
+    return read_records<IN2>(spec.timestamped, bytes, inputs->second, timestamp);
   }
 };
 
@@ -171,6 +178,7 @@ class OperatorChain final : public ChainTask {
   const Node* head_;
   ChainContext context_;
   void* head_input_ = nullptr;
+  SingleWriterCounter* head_in_count_ = nullptr;    // counted per buffer (metrics; may be null)
   std::vector<std::unique_ptr<OperatorBase>> ops_;  // head first
   std::vector<int> node_ids_;                       // ops_[k] belongs to node node_ids_[k]
   std::vector<ErasedCollector> collectors_;

@@ -119,6 +119,7 @@ using KeyedOneInputOperator = KeyedOperator<OneInputOperator<IN>, K>;
 template <class T, class K, class KS, class F>
 class KeyedReduceOperator final : public KeyedOneInputOperator<T, K> {
  public:
+  bool one_to_one() const override { return true; }
   KeyedReduceOperator(std::string name, KS ks, F f, Collector<T>* out)
       : KeyedOneInputOperator<T, K>(std::move(name)),
         ks_(std::move(ks)),

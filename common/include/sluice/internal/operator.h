@@ -86,11 +86,16 @@ class OperatorBase {
     next_ = next;
     writers_ = std::move(writers);
     counters_ = counters;
+    in_count_ = counters ? &counters->records_in : nullptr;
   }
   // One record arrived at the operator's input (each input collector calls it first).
   void count_in() {
-    if (counters_) counters_->records_in.add(1);
+    if (in_count_) in_count_->add(1);
   }
+  // The chain counts this operator's input records elsewhere (see OperatorCounters).
+  void count_input_elsewhere() { in_count_ = nullptr; }
+  // The operator emits exactly one record for each record it receives, to its main output.
+  virtual bool one_to_one() const { return false; }
 
  protected:
   void output_watermark(int64_t watermark) {
@@ -120,6 +125,7 @@ class OperatorBase {
   OperatorBase* next_ = nullptr;
   std::vector<RecordWriter*> writers_;
   OperatorCounters* counters_ = nullptr;
+  SingleWriterCounter* in_count_ = nullptr;
 };
 
 // The contexts operators hand to user functions next to a record.

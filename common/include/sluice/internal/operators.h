@@ -16,6 +16,7 @@ namespace sluice::internal {
 template <class IN, class OUT, class F>
 class MapOperator final : public OneInputOperator<IN> {
  public:
+  bool one_to_one() const override { return true; }
   MapOperator(std::string name, F f, Collector<OUT>* out)
       : OneInputOperator<IN>(std::move(name)), f_(std::move(f)), out_(out) {}
   void emit(IN&& v) override {
@@ -87,6 +88,7 @@ class CoProcessOperator final : public ContextFunctionOperator<TwoInputOperator<
 template <class T>
 class TimestampsAndWatermarksOperator final : public OneInputOperator<T>, WatermarkOutput {
  public:
+  bool one_to_one() const override { return true; }
   TimestampsAndWatermarksOperator(std::string name, WatermarkStrategy<T> strategy,
                                   Collector<T>* out)
       : OneInputOperator<T>(std::move(name)), strategy_(std::move(strategy)), out_(out) {}
@@ -158,6 +160,7 @@ class TimestampsAndWatermarksOperator final : public OneInputOperator<T>, Waterm
 template <class T>
 class PassThroughOperator final : public OneInputOperator<T> {
  public:
+  bool one_to_one() const override { return true; }
   PassThroughOperator(std::string name, Collector<T>* out)
       : OneInputOperator<T>(std::move(name)), out_(out) {}
   void emit(T&& v) override {

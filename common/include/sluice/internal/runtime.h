@@ -117,19 +117,43 @@ class SingleWriterCounter {
 };
 
 // The record counts of one operator of a chain, kept by the runtime (which reads them for
-// metrics, from another thread) and written by the chain on the task's thread.
-//   - records_in: records the operator received (by its input collector, both inputs of a
-//     two-input operator).
-//   - records_out: records sent to the operator's main output, counted by the collector that
-//     forms it, unless the output is the next chained operator alone (out_is_next_in: then the
-//     next operator's records_in is the count).
+// metrics, from another thread) and written by the chain on the task's thread. Each record is
+// counted where it costs least, and the other counts are derived from it:
+//   - records_in: records the operator received: counted by its input collector (both inputs of
+//     a two-input operator), or, at the head of a chain, once per network buffer; unless
+//     in_is_prev_in: the previous chained operator emits exactly one record per record it
+//     receives (a map) into this one alone, so its records in are this one's.
+//   - records_out: records sent to the operator's main output, counted by a fan-out when the
+//     output has several targets. When it is the next chained operator alone (out_is_next_in),
+//     that operator's records in are the count; when it is one network edge alone (out_edge
+//     >= 0), that edge's count.
 //   - output_watermark: the last watermark the operator passed on.
+// The flags are set while the chain is built, before the task runs.
 struct OperatorCounters {
   SingleWriterCounter records_in;
   SingleWriterCounter records_out;
+  std::atomic<bool> in_is_prev_in{false};
   std::atomic<bool> out_is_next_in{false};
+  std::atomic<int> out_edge{-1};
   std::atomic<int64_t> output_watermark{kMinWatermark};
 };
+
+// Operator k's records in, from the counters of a chain's operators (`ops`, head first).
+inline int64_t chain_records_in(const OperatorCounters* ops, size_t k) {
+  while (k > 0 && ops[k].in_is_prev_in.load(std::memory_order_relaxed)) --k;
+  return ops[k].records_in.get();
+}
+// Operator k's records out, from the counters of a chain's `n` operators and its network edges.
+inline int64_t chain_records_out(const OperatorCounters* ops, size_t n,
+                                 const SingleWriterCounter* edges, size_t num_edges, size_t k) {
+  const OperatorCounters& c = ops[k];
+  if (c.out_is_next_in.load(std::memory_order_relaxed) && k + 1 < n) {
+    return chain_records_in(ops, k + 1);
+  }
+  const int edge = c.out_edge.load(std::memory_order_relaxed);
+  if (edge >= 0 && static_cast<size_t>(edge) < num_edges) return edges[edge].get();
+  return c.records_out.get();
+}
 
 // One output edge of a task: records are appended whole to a channel's open buffer, then
 // committed. Implemented by the runtime; called only from the task's thread.
@@ -197,9 +221,9 @@ class SLUICE_EXPORT TaskRuntime {
   // Where the chain counts operator `node_id`'s records, or null when metrics are off. Called
   // while the chain is built; the counters outlive the chain.
   virtual OperatorCounters* operator_counters(int /*node_id*/) { return nullptr; }
-  // Where the chain counts the records it sends over the network (numRecordsOut of the task), or
-  // null when metrics are off.
-  virtual SingleWriterCounter* network_records_out() { return nullptr; }
+  // Where the chain counts the records it sends over network edge `output` (the index of its
+  // OutputBinding; the task's numRecordsOut is their sum), or null when metrics are off.
+  virtual SingleWriterCounter* edge_records_out(size_t /*output*/) { return nullptr; }
 };
 // The operator chain of one subtask, built by the job library for the runtime.
 // Lifecycle, all on the task's thread: initialize_state(), open(), then run_source() for a source
