@@ -36,28 +36,38 @@ std::vector<std::string> Requested(const httplib::Request& req, const char* para
   return out;
 }
 
-// Flink's answer for one set of values: ids, or the requested ids with their values; an unknown
-// requested name is a 400.
-void ReplyValues(const httplib::Request& req, httplib::Response& res, const Values& values) {
+// Flink's answer for a metric view: without ?get= the ids of `by_name` (a map keyed by metric
+// name); with it, `answer(name, entry)` for each requested name, or a 400 naming those that are
+// not there.
+template <class Map, class Answer>
+void ReplyRequested(const httplib::Request& req, httplib::Response& res, const Map& by_name,
+                    Answer answer) {
   std::vector<std::string> get = Requested(req);
   json out = json::array();
   if (get.empty()) {
-    for (const auto& [k, v] : values) out.push_back({{"id", k}});
+    for (const auto& [k, v] : by_name) out.push_back({{"id", k}});
     return Reply(res, 200, out);
   }
   std::vector<std::string> unknown;
   for (const std::string& name : get) {
-    auto it = values.find(name);
-    if (it == values.end()) {
+    auto it = by_name.find(name);
+    if (it == by_name.end()) {
       unknown.push_back(name);
     } else {
-      out.push_back({{"id", name}, {"value", it->second}});
+      out.push_back(answer(name, it->second));
     }
   }
   if (!unknown.empty()) {
     return ReplyError(res, 400, absl::StrCat("unknown metric ", absl::StrJoin(unknown, ", ")));
   }
   Reply(res, 200, out);
+}
+
+// One set of values: {"id", "value"} for each requested name.
+void ReplyValues(const httplib::Request& req, httplib::Response& res, const Values& values) {
+  ReplyRequested(req, res, values, [](const std::string& name, const std::string& value) {
+    return json{{"id", name}, {"value", value}};
+  });
 }
 
 double Number(const std::string& s) {
@@ -169,40 +179,23 @@ void AddMetricRoutes(httplib::Server& s, const RestContext& ctx) {
           for (const auto& [n, values] : subtasks) {
             for (const auto& [k, v] : values) by_name[k].push_back(Number(v));
           }
-          std::vector<std::string> get = Requested(req);
-          json out = json::array();
-          if (get.empty()) {
-            for (const auto& [k, v] : by_name) out.push_back({{"id", k}});
-            return Reply(res, 200, out);
-          }
-          std::vector<std::string> unknown;
-          for (const std::string& name : get) {
-            auto it = by_name.find(name);
-            if (it == by_name.end()) {
-              unknown.push_back(name);
-              continue;
-            }
-            const std::vector<double>& xs = it->second;
-            double lo = *std::min_element(xs.begin(), xs.end());
-            double hi = *std::max_element(xs.begin(), xs.end());
-            double sum = 0;
-            for (double x : xs) sum += x;
-            double avg = sum / static_cast<double>(xs.size());
-            json m = {{"id", name}};
-            for (const std::string& a : aggs) {
-              m[a] = a == "min"   ? lo
-                     : a == "max" ? hi
-                     : a == "sum" ? sum
-                     : a == "avg" ? avg
-                                  : (avg == 0 ? 0.0 : (hi - lo) / avg * 100);
-            }
-            out.push_back(m);
-          }
-          if (!unknown.empty()) {
-            return ReplyError(res, 400,
-                              absl::StrCat("unknown metric ", absl::StrJoin(unknown, ", ")));
-          }
-          Reply(res, 200, out);
+          ReplyRequested(req, res, by_name,
+                         [&aggs](const std::string& name, const std::vector<double>& xs) {
+                           double lo = *std::min_element(xs.begin(), xs.end());
+                           double hi = *std::max_element(xs.begin(), xs.end());
+                           double sum = 0;
+                           for (double x : xs) sum += x;
+                           double avg = sum / static_cast<double>(xs.size());
+                           json m = {{"id", name}};
+                           for (const std::string& a : aggs) {
+                             m[a] = a == "min"   ? lo
+                                    : a == "max" ? hi
+                                    : a == "sum" ? sum
+                                    : a == "avg" ? avg
+                                                 : (avg == 0 ? 0.0 : (hi - lo) / avg * 100);
+                           }
+                           return m;
+                         });
         });
 
   s.Get("/jobs/" SLUICE_REST_JOB_ID "/vertices/" SLUICE_REST_VERTEX_ID "/watermarks",
