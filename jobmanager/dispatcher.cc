@@ -245,6 +245,14 @@ absl::Status Dispatcher::UpdateTaskState(const proto::TaskStateUpdate& u) {
     TaskKey key{task.vertex_id(), task.subtask()};
     auto t = job->tasks.find(key);
     if (t == job->tasks.end() || t->second.attempt != task.attempt()) return absl::OkStatus();
+    // The task's final figures (a final state's update carries them), stored before the state
+    // is visible: a job seen FINISHED shows its final counts. Also when the JobManager had given
+    // the task up already.
+    if (options_.metrics && u.has_metrics()) {
+      proto::MetricDump dump = u.metrics();
+      dump.set_tm_id(u.tm_id());
+      options_.metrics->store().Add(dump, /*final=*/true);
+    }
     if (IsTerminalTaskState(t->second.state)) return absl::OkStatus();
     if (!u.end_of_data() && u.state() != proto::TASK_RUNNING && !IsTerminalTaskState(u.state())) {
       return absl::InvalidArgumentError(
@@ -276,12 +284,6 @@ absl::Status Dispatcher::UpdateTaskState(const proto::TaskStateUpdate& u) {
                         u.tm_id()});
     }
     MaybeCompleteLocked(*job);
-  }
-  // The task's final figures (a final state's update carries them).
-  if (options_.metrics && u.has_metrics()) {
-    proto::MetricDump dump = u.metrics();
-    dump.set_tm_id(u.tm_id());
-    options_.metrics->store().Add(dump, /*final=*/true);
   }
   for (const auto& tm : cancel_on) SendCancel(tm, u.task().job_id());
   return absl::OkStatus();
@@ -638,6 +640,7 @@ void Dispatcher::MaybeCompleteLocked(Job& job) {
   WakeMonitorLocked();
   terminal_order_.push_back(job.id);
   while (terminal_order_.size() > kRetainedTerminalJobs) {
+    if (options_.metrics) options_.metrics->store().ForgetJob(terminal_order_.front());
     jobs_.erase(terminal_order_.front());
     terminal_order_.pop_front();
   }

@@ -56,6 +56,9 @@ class Dispatcher final : public JobManagerGateway {
     bool start_threads = true;                         // false: the caller runs the loops (tests)
     // The JobManager's metrics: the cluster's and each job's groups go into its registry, and
     // the tasks' final figures into its store. Null: no metrics (must outlive the Dispatcher).
+    // Those groups' gauges read the Dispatcher itself (under its lock), so whoever reads them
+    // (reporters, the REST server) must stop before the Dispatcher goes, as JobManager::Shutdown
+    // does.
     JobManagerMetrics* metrics = nullptr;
   };
 

@@ -24,7 +24,9 @@ void MetricStore::Add(const proto::MetricDump& dump, bool final) {
     if (g.kind() != "task" && g.kind() != "operator") continue;
     Part& p = parts.try_emplace({g.job_id(), g.vertex_id(), g.subtask()}, Part{g.attempt(), {}})
                   .first->second;
-    if (g.attempt() != p.attempt) continue;  // a TaskManager holds one attempt of a subtask
+    // While an old attempt is still being cancelled, a TaskManager holds two: keep the newest.
+    if (g.attempt() < p.attempt) continue;
+    if (g.attempt() > p.attempt) p = Part{g.attempt(), {}};
     for (const auto& [k, v] : g.values()) {
       p.values[g.kind() == "task" ? k : absl::StrCat(g.operator_name(), ".", k)] = v;
     }
@@ -46,16 +48,24 @@ MetricStore::Values MetricStore::TaskManager(const std::string& tm_id) const {
   return it == task_managers_.end() ? Values{} : it->second;
 }
 
-std::map<int, MetricStore::Values> MetricStore::Vertex(const std::string& job_id,
-                                                       int vertex_id) const {
+std::map<int, MetricStore::Values> MetricStore::Vertex(const std::string& job_id, int vertex_id,
+                                                       std::set<int>* final) const {
   std::map<int, Values> out;
   absl::MutexLock lock(&mu_);
   auto j = jobs_.find(job_id);
   if (j == jobs_.end()) return out;
   auto v = j->second.find(vertex_id);
   if (v == j->second.end()) return out;
-  for (const auto& [subtask, s] : v->second) out[subtask] = s.values;
+  for (const auto& [subtask, s] : v->second) {
+    out[subtask] = s.values;
+    if (final && s.final) final->insert(subtask);
+  }
   return out;
+}
+
+void MetricStore::ForgetJob(const std::string& job_id) {
+  absl::MutexLock lock(&mu_);
+  jobs_.erase(job_id);
 }
 
 void MetricStore::Retain(const std::set<std::string>& jobs,
@@ -87,9 +97,14 @@ void MetricFetcher::Update() {
     live.insert(tms[i].first);
     absl::StatusOr<proto::MetricDump> dump = answers[i].get();
     if (!dump.ok()) {
-      spdlog::debug("metrics of TaskManager {} not fetched: {}", tms[i].first,
-                    dump.status().ToString());
+      if (failing_.insert(tms[i].first).second) {
+        spdlog::warn("metrics of TaskManager {} not fetched (the REST API shows its last): {}",
+                     tms[i].first, dump.status().ToString());
+      }
       continue;
+    }
+    if (failing_.erase(tms[i].first) > 0) {
+      spdlog::info("metrics of TaskManager {} fetched again", tms[i].first);
     }
     dump->set_tm_id(tms[i].first);
     store_.Add(*dump);

@@ -36,9 +36,12 @@ class MetricStore {
   void Add(const proto::MetricDump& dump, bool final = false) ABSL_LOCKS_EXCLUDED(mu_);
   // The TaskManager's own metrics (empty when none were fetched).
   Values TaskManager(const std::string& tm_id) const ABSL_LOCKS_EXCLUDED(mu_);
-  // The metrics of every subtask of a vertex that reported any, by subtask index.
-  std::map<int, Values> Vertex(const std::string& job_id, int vertex_id) const
-      ABSL_LOCKS_EXCLUDED(mu_);
+  // The metrics of every subtask of a vertex that reported any, by subtask index; `final` (when
+  // given) gets the subtasks whose values are their tasks' final ones.
+  std::map<int, Values> Vertex(const std::string& job_id, int vertex_id,
+                               std::set<int>* final = nullptr) const ABSL_LOCKS_EXCLUDED(mu_);
+  // Forgets a job (the JobManager no longer retains it). Lock order: after the Dispatcher's.
+  void ForgetJob(const std::string& job_id) ABSL_LOCKS_EXCLUDED(mu_);
   // Forgets the jobs not in `jobs` and the TaskManagers not in `task_managers`.
   void Retain(const std::set<std::string>& jobs, const std::set<std::string>& task_managers)
       ABSL_LOCKS_EXCLUDED(mu_);
@@ -77,6 +80,8 @@ class MetricFetcher {
   const std::chrono::milliseconds interval_;
   absl::Mutex mu_;  // one fetch at a time
   std::optional<std::chrono::steady_clock::time_point> last_ ABSL_GUARDED_BY(mu_);
+  // TaskManagers whose metrics could not be fetched, warned of once until they answer again.
+  std::set<std::string> failing_ ABSL_GUARDED_BY(mu_);
 };
 
 }  // namespace sluice

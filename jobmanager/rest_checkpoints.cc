@@ -4,6 +4,7 @@
 // job's CheckpointStatsTracker through JobManagerGateway::GetCheckpointStats. Figures Sluice has
 // no equivalent of (buffered, processed and persisted data: there are no unaligned checkpoints)
 // are 0.
+#include <cctype>
 #include <cerrno>
 #include <cstdlib>
 
@@ -110,7 +111,8 @@ absl::StatusOr<int64_t> ParseId(const std::string& text, const char* what) {
   errno = 0;
   char* end = nullptr;
   long long v = std::strtoll(text.c_str(), &end, 10);
-  if (text.empty() || *end != '\0' || errno != 0 || v < 0 || text[0] == '+' || text[0] == '-') {
+  if (text.empty() || !std::isdigit(static_cast<unsigned char>(text[0])) || *end != '\0' ||
+      errno != 0 || v < 0) {
     return absl::InvalidArgumentError(absl::StrCat(what, " '", text, "' is not a number"));
   }
   return v;

@@ -3,6 +3,7 @@
 // /jobs/:id/exceptions and /jobs/:id/vertices/:vid with its subtasks.
 #include <cstdlib>
 #include <map>
+#include <set>
 
 #include "absl/strings/str_cat.h"
 #include "common/job_states.h"
@@ -117,43 +118,54 @@ absl::Status FindVertex(const RestContext& ctx, const std::string& job_id,
   return absl::OkStatus();
 }
 
-json VertexIoMetrics(const RestContext& ctx, const proto::JobStatus& job, int vertex_id) {
+namespace {
+
+// Flink's IO figures (IOMetricsInfo) of one subtask or, summed, of a vertex.
+struct IoFigures {
   int64_t read_bytes = 0, write_bytes = 0, read_records = 0, write_records = 0;
-  int64_t bp = 0, idle = 0, busy = 0;
-  bool complete = false;
-  if (ctx.metrics) {
-    auto subtasks = ctx.metrics->store().Vertex(job.job_id(), vertex_id);
-    auto get = [](const MetricStore::Values& v, const char* name) -> int64_t {
+  int64_t back_pressured = 0, idle = 0, busy = 0;
+  void Add(const MetricStore::Values& v) {
+    auto get = [&v](const char* name) -> int64_t {
       auto it = v.find(name);
       return it == v.end() ? 0 : std::strtoll(it->second.c_str(), nullptr, 10);
     };
-    for (const auto& [subtask, v] : subtasks) {
-      read_bytes += get(v, "numBytesIn");
-      write_bytes += get(v, "numBytesOut");
-      read_records += get(v, "numRecordsIn");
-      write_records += get(v, "numRecordsOut");
-      bp += get(v, "accumulatedBackPressuredTime");
-      idle += get(v, "accumulatedIdleTime");
-      busy += get(v, "accumulatedBusyTime");
-    }
-    const int parallelism = job.graph().vertices(vertex_id).parallelism();
-    int finished = 0;
-    for (const auto& t : job.tasks()) {
-      if (t.vertex_id() == vertex_id && IsTerminalTaskState(t.state())) ++finished;
-    }
-    complete = finished == parallelism && static_cast<int>(subtasks.size()) == parallelism;
+    read_bytes += get("numBytesIn");
+    write_bytes += get("numBytesOut");
+    read_records += get("numRecordsIn");
+    write_records += get("numRecordsOut");
+    back_pressured += get("accumulatedBackPressuredTime");
+    idle += get("accumulatedIdleTime");
+    busy += get("accumulatedBusyTime");
   }
-  return json{{"read-bytes", read_bytes},
-              {"read-bytes-complete", complete},
-              {"write-bytes", write_bytes},
-              {"write-bytes-complete", complete},
-              {"read-records", read_records},
-              {"read-records-complete", complete},
-              {"write-records", write_records},
-              {"write-records-complete", complete},
-              {"accumulated-backpressured-time", bp},
-              {"accumulated-idle-time", idle},
-              {"accumulated-busy-time", busy}};
+  json Json(bool complete) const {
+    return json{{"read-bytes", read_bytes},
+                {"read-bytes-complete", complete},
+                {"write-bytes", write_bytes},
+                {"write-bytes-complete", complete},
+                {"read-records", read_records},
+                {"read-records-complete", complete},
+                {"write-records", write_records},
+                {"write-records-complete", complete},
+                {"accumulated-backpressured-time", back_pressured},
+                {"accumulated-idle-time", idle},
+                {"accumulated-busy-time", busy}};
+  }
+};
+
+}  // namespace
+
+json VertexIoMetrics(const RestContext& ctx, const proto::JobStatus& job, int vertex_id) {
+  IoFigures sum;
+  bool complete = false;
+  if (ctx.metrics) {
+    std::set<int> final;
+    for (const auto& [subtask, v] : ctx.metrics->store().Vertex(job.job_id(), vertex_id, &final)) {
+      sum.Add(v);
+    }
+    // Complete once every subtask's figures are its task's final ones.
+    complete = static_cast<int>(final.size()) == job.graph().vertices(vertex_id).parallelism();
+  }
+  return sum.Json(complete);
 }
 
 void AddJobRoutes(httplib::Server& s, const RestContext& ctx) {
@@ -254,21 +266,21 @@ void AddJobRoutes(httplib::Server& s, const RestContext& ctx) {
           absl::Status found = FindVertex(*c, req.matches[1], req.matches[2], &job, &vid);
           if (!found.ok()) return ReplyError(res, found);
           std::map<int, MetricStore::Values> metrics;
+          std::set<int> final;
           if (c->metrics) {
             c->metrics->UpdateStore();
-            metrics = c->metrics->store().Vertex(job.job_id(), vid);
+            metrics = c->metrics->store().Vertex(job.job_id(), vid, &final);
           }
           const auto& v = job.graph().vertices(vid);
           json subtasks = json::array();
           for (const auto& t : job.tasks()) {
             if (t.vertex_id() != vid) continue;
-            json m = json::object();
-            for (const auto& [k, val] : metrics[t.subtask()]) {
-              if (k.find('.') == std::string::npos) m[k] = val;  // the task's, not operators'
-            }
-            json st = {{"subtask", t.subtask()}, {"status", std::string(TaskStateName(t.state()))},
-                       {"attempt", t.attempt()}, {"taskmanager-id", t.tm_id()},
-                       {"failure", t.failure()}, {"metrics", m}};
+            IoFigures io;
+            io.Add(metrics[t.subtask()]);
+            json st = {
+                {"subtask", t.subtask()}, {"status", std::string(TaskStateName(t.state()))},
+                {"attempt", t.attempt()}, {"taskmanager-id", t.tm_id()},
+                {"failure", t.failure()}, {"metrics", io.Json(final.count(t.subtask()) > 0)}};
             st.update(Times(t.start_time_ms(), t.end_time_ms()));
             subtasks.push_back(st);
           }

@@ -70,6 +70,26 @@ void ReplyValues(const httplib::Request& req, httplib::Response& res, const Valu
   });
 }
 
+// "3" or "2-5": a subtask index or an inclusive range of them.
+bool ParseSubtaskRange(const std::string& item, std::pair<int, int>* range) {
+  auto number = [](absl::string_view s, int* out) {
+    if (s.empty() || s.size() > 9) return false;
+    for (char ch : s) {
+      if (ch < '0' || ch > '9') return false;
+    }
+    *out = std::atoi(std::string(s).c_str());
+    return true;
+  };
+  std::vector<absl::string_view> parts = absl::StrSplit(item, '-');
+  if (parts.size() == 1) {
+    if (!number(parts[0], &range->first)) return false;
+    range->second = range->first;
+    return true;
+  }
+  return parts.size() == 2 && number(parts[0], &range->first) && number(parts[1], &range->second) &&
+         range->first <= range->second;
+}
+
 double Number(const std::string& s) {
   char* end = nullptr;
   double d = std::strtod(s.c_str(), &end);
@@ -159,12 +179,19 @@ void AddMetricRoutes(httplib::Server& s, const RestContext& ctx) {
           std::map<int, Values> subtasks;
           absl::Status st = VertexMetrics(*c, req, &job, &vid, &subtasks);
           if (!st.ok()) return ReplyError(res, st);
+          // ?subtasks=0,2-3 (Flink's list of indices and ranges).
           std::vector<std::string> only = Requested(req, "subtasks");
           if (!only.empty()) {
             std::map<int, Values> chosen;
-            for (const std::string& n : only) {
-              auto it = subtasks.find(std::atoi(n.c_str()));
-              if (it != subtasks.end()) chosen.insert(*it);
+            for (const std::string& item : only) {
+              std::pair<int, int> range;
+              if (!ParseSubtaskRange(item, &range)) {
+                return ReplyError(res, 400, "malformed subtask index or range '" + item + "'");
+              }
+              for (auto it = subtasks.lower_bound(range.first);
+                   it != subtasks.end() && it->first <= range.second; ++it) {
+                chosen.insert(*it);
+              }
             }
             subtasks = std::move(chosen);
           }

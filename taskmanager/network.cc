@@ -22,13 +22,16 @@ bool BufferQueue::Push(Buffer b, const std::atomic<bool>* cancelled, BackPressur
     absl::MutexLock lock(&mu_);
     if (!closed_ && q_.size() >= capacity_) {
       const auto start = std::chrono::steady_clock::now();
-      if (bp) bp->waiting.store(true, std::memory_order_relaxed);
+      const int64_t start_ns =
+          std::chrono::duration_cast<std::chrono::nanoseconds>(start.time_since_epoch()).count();
+      if (bp) bp->since_ns.store(std::max<int64_t>(1, start_ns), std::memory_order_relaxed);
       while (!closed_ && q_.size() >= capacity_) {
         if (cancelled && cancelled->load()) break;
         not_full_.WaitWithTimeout(&mu_, absl::Milliseconds(50));
       }
       if (bp) {
-        bp->waiting.store(false, std::memory_order_relaxed);
+        // The wait ends before it is added: a reader in between counts it short, never twice.
+        bp->since_ns.store(0, std::memory_order_relaxed);
         bp->waited_ns.add(std::chrono::duration_cast<std::chrono::nanoseconds>(
                               std::chrono::steady_clock::now() - start)
                               .count());

@@ -17,6 +17,7 @@
 // taken before an InputGate's, never the reverse.
 #pragma once
 
+#include <algorithm>
 #include <atomic>
 #include <chrono>
 #include <deque>
@@ -61,8 +62,20 @@ class AvailabilityListener {
 // How long a writer has waited for room (back-pressure), for metrics: written by the writer's
 // thread, read by any.
 struct BackPressureTime {
-  internal::SingleWriterCounter waited_ns;  // in total
-  std::atomic<bool> waiting{false};         // now
+  internal::SingleWriterCounter waited_ns;  // waits that have ended, in total
+  std::atomic<int64_t> since_ns{0};         // the start of the wait going on (steady clock), or 0
+  bool waiting() const { return since_ns.load(std::memory_order_relaxed) != 0; }
+  // Every wait so far, the one going on included (so that a writer blocked for minutes shows as
+  // back-pressured all that time, not once it is let go).
+  int64_t TotalNs() const {
+    const int64_t since = since_ns.load(std::memory_order_relaxed);
+    const int64_t done = waited_ns.get();
+    if (since == 0) return done;
+    return done + std::max<int64_t>(0, std::chrono::duration_cast<std::chrono::nanoseconds>(
+                                           std::chrono::steady_clock::now().time_since_epoch())
+                                               .count() -
+                                           since);
+  }
 };
 
 // A bounded FIFO of buffers between one writer thread and one reader thread.

@@ -2,6 +2,7 @@
 
 #include <algorithm>
 
+#include "absl/strings/match.h"
 #include "absl/strings/str_cat.h"
 #include "common/metrics/metric_dump.h"
 #include "taskmanager/network.h"
@@ -58,12 +59,12 @@ struct Outputs {
   }
   int64_t back_pressured_ns() const {
     int64_t n = 0;
-    for (const auto& p : partitions) n += p->back_pressure().waited_ns.get();
+    for (const auto& p : partitions) n += p->back_pressure().TotalNs();
     return n;
   }
   bool back_pressured() const {
     for (const auto& p : partitions) {
-      if (p->back_pressure().waiting.load(std::memory_order_relaxed)) return true;
+      if (p->back_pressure().waiting()) return true;
     }
     return false;
   }
@@ -191,6 +192,12 @@ void TaskMetrics::Dump(proto::MetricDump& out) const {
     if (ours) mine.push_back(std::move(e));
   }
   metrics::AppendDump(mine, out);
+  // The task has ended: it processes nothing per second any more.
+  for (proto::MetricDumpGroup& g : *out.mutable_groups()) {
+    for (auto& [name, value] : *g.mutable_values()) {
+      if (absl::EndsWith(name, "PerSecond")) value = "0";
+    }
+  }
 }
 
 }  // namespace sluice

@@ -66,8 +66,8 @@ class TaskMetrics {
   ~TaskMetrics();
 
   TaskCounters* counters() { return counters_.get(); }
-  // The task's and its operators' figures now, as the JobManager keeps them (the final ones
-  // travel with the task's last state update).
+  // The task's and its operators' final figures, as the JobManager keeps them (they travel with
+  // the task's last state update); rates are 0, as the task has ended.
   void Dump(proto::MetricDump& out) const;
 
  private:

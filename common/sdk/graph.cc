@@ -128,8 +128,7 @@ bool OperatorChain::is_source() const { return head_->is_source(); }
 void OperatorChain::run_source() { ops_.front()->run(rt_); }
 
 void OperatorChain::process_buffer(int input, std::string_view bytes) {
-  const int64_t n = head_->read_buffer(input, bytes, head_input_, &context_.timestamp);
-  if (head_in_count_) head_in_count_->add(n);
+  head_->read_buffer(input, bytes, head_input_, &context_.timestamp, head_in_count_);
 }
 
 void OperatorChain::end_input() {

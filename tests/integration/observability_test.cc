@@ -148,6 +148,18 @@ TEST_F(ObservabilityTest, CountsOfABoundedJobAreExact) {
   EXPECT_GT(sink["read-bytes"].get<int64_t>(), 0);
   EXPECT_EQ(sink["read-bytes"], source["write-bytes"]);
 
+  // Each subtask's IO figures (Flink's IOMetricsInfo), final.
+  int64_t written = 0;
+  json v0 = Get("/jobs/" + job + "/vertices/0");
+  ASSERT_EQ(v0["subtasks"].size(), 2u) << v0.dump();
+  for (const auto& st : v0["subtasks"]) {
+    written += st["metrics"]["write-records"].get<int64_t>();
+    EXPECT_EQ(st["metrics"]["write-records-complete"], true) << st.dump();
+  }
+  EXPECT_EQ(written, words);
+  // A finished task processes nothing per second.
+  EXPECT_EQ(SubtaskSum(job, 0, "numRecordsOutPerSecond"), 0);
+
   EXPECT_EQ(SubtaskSum(job, 0, "numRecordsOut"), words);
   EXPECT_EQ(SubtaskSum(job, 1, "numRecordsIn"), words);
   EXPECT_EQ(SubtaskSum(job, 1, "numRecordsOut"), 0);

@@ -22,6 +22,7 @@
 #include <limits>
 #include <memory>
 #include <nlohmann/json.hpp>
+#include <set>
 #include <string>
 #include <vector>
 
@@ -30,6 +31,7 @@
 #include "common/metrics/metric_registry.h"
 #include "common/metrics/prometheus.h"
 #include "common/metrics/reporters.h"
+#include "jobmanager/metric_store.h"
 
 namespace sluice::metrics {
 namespace {
@@ -786,3 +788,60 @@ TEST(LogReporterTest, OneLinePerMetricNamedByIdentifier) {
 
 }  // namespace
 }  // namespace sluice::metrics
+
+// ---------------------------------------------------------------------------------------------
+// The JobManager's store of the TaskManagers' metrics.
+
+namespace sluice::metric_store_test {
+namespace {
+
+proto::MetricDumpGroup TaskGroup(int attempt, const std::string& count) {
+  proto::MetricDumpGroup g;
+  g.set_kind("task");
+  g.set_job_id("j");
+  g.set_vertex_id(0);
+  g.set_subtask(1);
+  g.set_attempt(attempt);
+  (*g.mutable_values())["numRecordsIn"] = count;
+  return g;
+}
+
+TEST(MetricStoreTest, KeepsTheNewestAttemptAndTheFinalFigures) {
+  MetricStore store;
+  // An old attempt still being cancelled comes first in the dump: the newest one is kept.
+  proto::MetricDump live;
+  live.set_tm_id("tm-1");
+  *live.add_groups() = TaskGroup(0, "100");
+  *live.add_groups() = TaskGroup(1, "7");
+  store.Add(live);
+  std::set<int> final;
+  EXPECT_EQ(store.Vertex("j", 0, &final).at(1).at("numRecordsIn"), "7");
+  EXPECT_TRUE(final.empty());
+
+  // The task's final figures are not replaced by a live dump of the same attempt fetched before.
+  proto::MetricDump end;
+  *end.add_groups() = TaskGroup(1, "9");
+  store.Add(end, /*final=*/true);
+  proto::MetricDump stale;
+  *stale.add_groups() = TaskGroup(1, "8");
+  store.Add(stale);
+  EXPECT_EQ(store.Vertex("j", 0, &final).at(1).at("numRecordsIn"), "9");
+  EXPECT_EQ(final, std::set<int>{1});
+  // An older attempt's never replace a newer one's; a newer attempt's do.
+  proto::MetricDump older;
+  *older.add_groups() = TaskGroup(0, "100");
+  store.Add(older);
+  EXPECT_EQ(store.Vertex("j", 0).at(1).at("numRecordsIn"), "9");
+  proto::MetricDump newer;
+  *newer.add_groups() = TaskGroup(2, "1");
+  store.Add(newer);
+  final.clear();
+  EXPECT_EQ(store.Vertex("j", 0, &final).at(1).at("numRecordsIn"), "1");
+  EXPECT_TRUE(final.empty());
+
+  store.ForgetJob("j");
+  EXPECT_TRUE(store.Vertex("j", 0).empty());
+}
+
+}  // namespace
+}  // namespace sluice::metric_store_test

@@ -58,10 +58,10 @@ class Node {
   // One Collector<OUT> that forwards to all of `outs` (discards when empty).
   virtual ErasedCollector fan_out(const std::vector<void*>& outs) const = 0;
   // Deserializes the records of a buffer that arrived on input `input` into `in`, a
-  // Collector<IN>*, setting `*timestamp` to each record's timestamp first. Returns the number of
-  // records.
-  virtual int64_t read_buffer(int input, std::string_view bytes, void* in,
-                              int64_t* timestamp) const = 0;
+  // Collector<IN>*, setting `*timestamp` to each record's timestamp first. Adds the number of
+  // records passed on to `count` (when not null), also when one of them throws.
+  virtual void read_buffer(int input, std::string_view bytes, void* in, int64_t* timestamp,
+                           SingleWriterCounter* count) const = 0;
 };
 
 // A node whose operator emits records of type OUT; `Make` is called as make(out, name) with the
@@ -81,7 +81,7 @@ class TypedNode : public Node {
     OutputCounters* counters = &c->counters;
     return erase_collector<OUT>(std::move(c), counters);
   }
-  int64_t read_buffer(int, std::string_view, void*, int64_t*) const override {
+  void read_buffer(int, std::string_view, void*, int64_t*, SingleWriterCounter*) const override {
     throw std::logic_error("node '" + name + "' has no network input");
   }
 
@@ -89,32 +89,37 @@ class TypedNode : public Node {
   Make make_;
 };
 
-// Deserializes a buffer of records (each after its timestamp when `timestamped`) into `c`;
-// returns how many.
+// Deserializes a buffer of records (each after its timestamp when `timestamped`) into `c`,
+// adding how many were passed on to `count` (when not null) once, at the end or when one throws.
 template <class IN>
-int64_t read_records(bool timestamped, std::string_view bytes, Collector<IN>* c,
-                     int64_t* timestamp) {
+void read_records(bool timestamped, std::string_view bytes, Collector<IN>* c, int64_t* timestamp,
+                  SingleWriterCounter* count) {
   DataInput di(bytes);
   *timestamp = kNoTimestamp;
   int64_t n = 0;
-  while (!di.at_end()) {
-    if (timestamped) Serializer<int64_t>::read(di, *timestamp);
-    IN v{};
-    Serializer<IN>::read(di, v);
-    c->emit(std::move(v));
-    ++n;
+  try {
+    while (!di.at_end()) {
+      if (timestamped) Serializer<int64_t>::read(di, *timestamp);
+      IN v{};
+      Serializer<IN>::read(di, v);
+      ++n;
+      c->emit(std::move(v));
+    }
+  } catch (...) {
+    if (count) count->add(n);
+    throw;
   }
-  return n;
+  if (count) count->add(n);
 }
 
 template <class IN, class OUT, class Make>
 class OneInputNode final : public TypedNode<OUT, Make> {
  public:
   using TypedNode<OUT, Make>::TypedNode;
-  int64_t read_buffer(int input, std::string_view bytes, void* in,
-                      int64_t* timestamp) const override {
-    return read_records<IN>(this->inputs.at(static_cast<size_t>(input)).timestamped, bytes,
-                            static_cast<Collector<IN>*>(in), timestamp);
+  void read_buffer(int input, std::string_view bytes, void* in, int64_t* timestamp,
+                   SingleWriterCounter* count) const override {
+    read_records<IN>(this->inputs.at(static_cast<size_t>(input)).timestamped, bytes,
+                     static_cast<Collector<IN>*>(in), timestamp, count);
   }
 };
 
@@ -122,14 +127,15 @@ template <class IN1, class IN2, class OUT, class Make>
 class TwoInputNode final : public TypedNode<OUT, Make> {
  public:
   using TypedNode<OUT, Make>::TypedNode;
-  int64_t read_buffer(int input, std::string_view bytes, void* in,
-                      int64_t* timestamp) const override {
+  void read_buffer(int input, std::string_view bytes, void* in, int64_t* timestamp,
+                   SingleWriterCounter* count) const override {
     const InputSpec& spec = this->inputs.at(static_cast<size_t>(input));
     auto* inputs = static_cast<typename TwoInputOperator<IN1, IN2>::Inputs*>(in);
     if (spec.logical_input == 0) {
-      return read_records<IN1>(spec.timestamped, bytes, inputs->first, timestamp);
+      read_records<IN1>(spec.timestamped, bytes, inputs->first, timestamp, count);
+    } else {
+      read_records<IN2>(spec.timestamped, bytes, inputs->second, timestamp, count);
     }
-    return read_records<IN2>(spec.timestamped, bytes, inputs->second, timestamp);
   }
 };
 
