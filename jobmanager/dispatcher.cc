@@ -1,7 +1,6 @@
 #include "jobmanager/dispatcher.h"
 
 #include <algorithm>
-#include <limits>
 
 #include "absl/strings/str_cat.h"
 #include "common/ids.h"
@@ -27,23 +26,7 @@ Dispatcher::Dispatcher(Configuration conf, Options options, std::unique_ptr<Blob
       options_(std::move(options)),
       blobs_(std::move(blobs)),
       resources_(std::move(gateways)) {
-  if (options_.metrics) {
-    metrics::MetricGroup& jm = options_.metrics->group();
-    cluster_metrics_ =
-        jm.registry().CreateRootGroup("jobmanager", jm.info().variables, jm.info().identifier);
-    auto overview = [this](int field) {
-      proto::ClusterOverview ov = GetOverview();
-      return static_cast<double>(field == 0   ? ov.task_managers_size()
-                                 : field == 1 ? ov.total_slots()
-                                              : ov.free_slots());
-    };
-    cluster_metrics_->AddGauge("numRegisteredTaskManagers", [overview] { return overview(0); });
-    cluster_metrics_->AddGauge("taskSlotsTotal", [overview] { return overview(1); });
-    cluster_metrics_->AddGauge("taskSlotsAvailable", [overview] { return overview(2); });
-    cluster_metrics_->AddGauge("numRunningJobs", [this] {
-      return static_cast<double>(ListJobs(/*include_terminated=*/false).size());
-    });
-  }
+  RegisterClusterMetrics();
   if (options_.start_threads) {
     // Under the lock: each thread's body takes it before it reads the other's pointer.
     absl::MutexLock lock(&mu_);
@@ -287,78 +270,6 @@ absl::Status Dispatcher::UpdateTaskState(const proto::TaskStateUpdate& u) {
   }
   for (const auto& tm : cancel_on) SendCancel(tm, u.task().job_id());
   return absl::OkStatus();
-}
-
-std::vector<std::pair<std::string, std::shared_ptr<TaskManagerGateway>>>
-Dispatcher::TaskManagerGateways() {
-  absl::MutexLock lock(&mu_);
-  std::vector<std::pair<std::string, std::shared_ptr<TaskManagerGateway>>> out;
-  const proto::ClusterOverview overview = resources_.Overview(Clock::now());
-  for (const auto& tm : overview.task_managers()) {
-    if (auto g = resources_.Gateway(tm.tm_id())) out.emplace_back(tm.tm_id(), std::move(g));
-  }
-  return out;
-}
-
-std::set<std::string> Dispatcher::RetainedJobIds() {
-  absl::MutexLock lock(&mu_);
-  std::set<std::string> ids;
-  for (const auto& [id, job] : jobs_) ids.insert(id);
-  return ids;
-}
-
-double Dispatcher::ReadJob(const std::string& job_id,
-                           const std::function<double(const Job&)>& read) {
-  absl::MutexLock lock(&mu_);
-  Job* job = FindJobLocked(job_id);
-  return job ? read(*job) : std::numeric_limits<double>::quiet_NaN();
-}
-
-void Dispatcher::RegisterJobMetricsLocked(Job& job) {
-  if (!options_.metrics) return;
-  job.metrics = options_.metrics->group().AddGroup(
-      "job", {{"job_id", job.id}, {"job_name", job.graph.name()}}, [&] {
-        std::vector<std::string> id = options_.metrics->group().info().identifier;
-        id.push_back(job.graph.name());
-        return id;
-      }());
-  metrics::MetricGroup& g = *job.metrics;
-  const std::string id = job.id;
-  auto gauge = [this, &g, id](const char* name, std::function<double(const Job&)> read) {
-    g.AddGauge(name, [this, id, read] { return ReadJob(id, read); });
-  };
-  gauge("numRestarts", [](const Job& j) { return static_cast<double>(j.restarts); });
-  gauge("uptime", [](const Job& j) {
-    return j.state == proto::JOB_RUNNING ? static_cast<double>(NowMillis() - j.running_since_ms)
-                                         : 0.0;
-  });
-  // The checkpoint figures come from the job's statistics tracker, as Flink's do: a checkpoint
-  // ended by the job's failure or end counts as failed there (the failure message says why).
-  using Counts = CheckpointStatsSnapshot::Counts;
-  auto count = [&gauge](const char* name, int64_t Counts::*field) {
-    gauge(name, [field](const Job& j) {
-      return static_cast<double>(j.checkpoints->stats().snapshot().counts.*field);
-    });
-  };
-  count("numberOfCompletedCheckpoints", &Counts::completed);
-  count("numberOfFailedCheckpoints", &Counts::failed);
-  count("numberOfInProgressCheckpoints", &Counts::in_progress);
-  count("totalNumberOfCheckpoints", &Counts::total);
-  // The newest completed checkpoint's figures (0 before the first).
-  auto last = [&gauge](const char* name, int64_t (*read)(const CheckpointStats&)) {
-    gauge(name, [read](const Job& j) {
-      const CheckpointStats* c = j.checkpoints->stats().latest_completed();
-      return c ? static_cast<double>(read(*c)) : 0.0;
-    });
-  };
-  last("lastCheckpointDuration", [](const CheckpointStats& c) { return c.end_to_end_duration(); });
-  last("lastCheckpointSize", [](const CheckpointStats& c) { return c.checkpointed_size(); });
-  last("lastCheckpointFullSize", [](const CheckpointStats& c) { return c.state_size(); });
-  last("lastCompletedCheckpointId", [](const CheckpointStats& c) { return c.id; });
-  gauge("lastCheckpointRestoreTimestamp", [](const Job& j) {
-    const auto& restored = j.checkpoints->stats().snapshot().latest_restored;
-    return restored ? static_cast<double>(restored->restore_timestamp) : -1.0;
-  });
 }
 
 absl::Status Dispatcher::AcknowledgeCheckpoint(const proto::AcknowledgeCheckpointRequest& a) {

@@ -195,6 +195,8 @@ class Dispatcher final : public JobManagerGateway {
   void DeferLocked(std::function<void()> call) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
   void FillStatusLocked(const Job& job, proto::JobStatus* s, bool with_tasks) const
       ABSL_SHARED_LOCKS_REQUIRED(mu_);
+  // The cluster's gauges in the JobManager's scope (dispatcher_metrics.cc).
+  void RegisterClusterMetrics();
   // The job's group in the JobManager's scope (jobmanager_job): Flink's job metrics.
   void RegisterJobMetricsLocked(Job& job) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
   // Reads `read` of job `job_id` under the lock (NaN once the job is gone).

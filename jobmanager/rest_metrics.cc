@@ -12,6 +12,7 @@
 //                                                      back-pressured time
 #include <algorithm>
 #include <cstdlib>
+#include <functional>
 #include <limits>
 #include <map>
 
@@ -113,6 +114,23 @@ const char* BackPressureLevel(double ratio) {
   return ratio <= 0.10 ? "ok" : ratio <= 0.5 ? "low" : "high";
 }
 
+// A route under /jobs/:id/vertices/:vid (then `suffix`) answered from the metrics of the
+// vertex's subtasks; an unknown job or vertex is a 404.
+using VertexHandler = std::function<void(const httplib::Request&, httplib::Response&,
+                                         const proto::JobStatus&, int, std::map<int, Values>&)>;
+void VertexRoute(httplib::Server& s, const RestContext* c, const std::string& suffix,
+                 VertexHandler handler) {
+  s.Get(std::string("/jobs/" SLUICE_REST_JOB_ID "/vertices/" SLUICE_REST_VERTEX_ID) + suffix,
+        [c, handler](const httplib::Request& req, httplib::Response& res) {
+          proto::JobStatus job;
+          int vid = 0;
+          std::map<int, Values> subtasks;
+          absl::Status st = VertexMetrics(*c, req, &job, &vid, &subtasks);
+          if (!st.ok()) return ReplyError(res, st);
+          handler(req, res, job, vid, subtasks);
+        });
+}
+
 }  // namespace
 
 void AddMetricRoutes(httplib::Server& s, const RestContext& ctx) {
@@ -141,140 +159,120 @@ void AddMetricRoutes(httplib::Server& s, const RestContext& ctx) {
           ReplyValues(req, res, c->metrics->store().TaskManager(id));
         });
 
-  s.Get("/jobs/" SLUICE_REST_JOB_ID "/vertices/" SLUICE_REST_VERTEX_ID "/metrics",
-        [c](const httplib::Request& req, httplib::Response& res) {
-          proto::JobStatus job;
-          int vid = 0;
-          std::map<int, Values> subtasks;
-          absl::Status st = VertexMetrics(*c, req, &job, &vid, &subtasks);
-          if (!st.ok()) return ReplyError(res, st);
-          Values all;
-          for (const auto& [n, values] : subtasks) {
-            for (const auto& [k, v] : values) all[absl::StrCat(n, ".", k)] = v;
-          }
-          ReplyValues(req, res, all);
-        });
+  VertexRoute(s, c, "/metrics",
+              [](const httplib::Request& req, httplib::Response& res, const proto::JobStatus& job,
+                 int vid, std::map<int, Values>& subtasks) {
+                Values all;
+                for (const auto& [n, values] : subtasks) {
+                  for (const auto& [k, v] : values) all[absl::StrCat(n, ".", k)] = v;
+                }
+                ReplyValues(req, res, all);
+              });
 
-  s.Get("/jobs/" SLUICE_REST_JOB_ID "/vertices/" SLUICE_REST_VERTEX_ID
-        "/subtasks/([0-9]{1,9})/metrics",
-        [c](const httplib::Request& req, httplib::Response& res) {
-          proto::JobStatus job;
-          int vid = 0;
-          std::map<int, Values> subtasks;
-          absl::Status st = VertexMetrics(*c, req, &job, &vid, &subtasks);
-          if (!st.ok()) return ReplyError(res, st);
-          int n = std::atoi(std::string(req.matches[3]).c_str());
-          if (n >= job.graph().vertices(vid).parallelism()) {
-            return ReplyError(res, 404, absl::StrCat("vertex ", vid, " has no subtask ", n));
-          }
-          ReplyValues(req, res, subtasks[n]);
-        });
+  VertexRoute(s, c, "/subtasks/([0-9]{1,9})/metrics",
+              [](const httplib::Request& req, httplib::Response& res, const proto::JobStatus& job,
+                 int vid, std::map<int, Values>& subtasks) {
+                int n = std::atoi(std::string(req.matches[3]).c_str());
+                if (n >= job.graph().vertices(vid).parallelism()) {
+                  return ReplyError(res, 404, absl::StrCat("vertex ", vid, " has no subtask ", n));
+                }
+                ReplyValues(req, res, subtasks[n]);
+              });
 
   // Aggregated over the subtasks (all, or those ?subtasks= names): min, max, avg, sum, or those
   // ?agg= names.
-  s.Get("/jobs/" SLUICE_REST_JOB_ID "/vertices/" SLUICE_REST_VERTEX_ID "/subtasks/metrics",
-        [c](const httplib::Request& req, httplib::Response& res) {
-          proto::JobStatus job;
-          int vid = 0;
-          std::map<int, Values> subtasks;
-          absl::Status st = VertexMetrics(*c, req, &job, &vid, &subtasks);
-          if (!st.ok()) return ReplyError(res, st);
-          // ?subtasks=0,2-3 (Flink's list of indices and ranges).
-          std::vector<std::string> only = Requested(req, "subtasks");
-          if (!only.empty()) {
-            std::map<int, Values> chosen;
-            for (const std::string& item : only) {
-              std::pair<int, int> range;
-              if (!ParseSubtaskRange(item, &range)) {
-                return ReplyError(res, 400, "malformed subtask index or range '" + item + "'");
-              }
-              for (auto it = subtasks.lower_bound(range.first);
-                   it != subtasks.end() && it->first <= range.second; ++it) {
-                chosen.insert(*it);
-              }
-            }
-            subtasks = std::move(chosen);
-          }
-          std::vector<std::string> aggs = Requested(req, "agg");
-          if (aggs.empty()) aggs = {"min", "max", "avg", "sum"};
-          for (const std::string& a : aggs) {
-            if (a != "min" && a != "max" && a != "avg" && a != "sum" && a != "skew") {
-              return ReplyError(res, 400, "unknown aggregation '" + a + "'");
-            }
-          }
-          std::map<std::string, std::vector<double>> by_name;
-          for (const auto& [n, values] : subtasks) {
-            for (const auto& [k, v] : values) by_name[k].push_back(Number(v));
-          }
-          ReplyRequested(req, res, by_name,
-                         [&aggs](const std::string& name, const std::vector<double>& xs) {
-                           double lo = *std::min_element(xs.begin(), xs.end());
-                           double hi = *std::max_element(xs.begin(), xs.end());
-                           double sum = 0;
-                           for (double x : xs) sum += x;
-                           double avg = sum / static_cast<double>(xs.size());
-                           json m = {{"id", name}};
-                           for (const std::string& a : aggs) {
-                             m[a] = a == "min"   ? lo
-                                    : a == "max" ? hi
-                                    : a == "sum" ? sum
-                                    : a == "avg" ? avg
-                                                 : (avg == 0 ? 0.0 : (hi - lo) / avg * 100);
-                           }
-                           return m;
-                         });
-        });
+  VertexRoute(s, c, "/subtasks/metrics",
+              [](const httplib::Request& req, httplib::Response& res, const proto::JobStatus& job,
+                 int vid, std::map<int, Values>& subtasks) {
+                // ?subtasks=0,2-3 (Flink's list of indices and ranges).
+                std::vector<std::string> only = Requested(req, "subtasks");
+                if (!only.empty()) {
+                  std::map<int, Values> chosen;
+                  for (const std::string& item : only) {
+                    std::pair<int, int> range;
+                    if (!ParseSubtaskRange(item, &range)) {
+                      return ReplyError(res, 400,
+                                        "malformed subtask index or range '" + item + "'");
+                    }
+                    for (auto it = subtasks.lower_bound(range.first);
+                         it != subtasks.end() && it->first <= range.second; ++it) {
+                      chosen.insert(*it);
+                    }
+                  }
+                  subtasks = std::move(chosen);
+                }
+                std::vector<std::string> aggs = Requested(req, "agg");
+                if (aggs.empty()) aggs = {"min", "max", "avg", "sum"};
+                for (const std::string& a : aggs) {
+                  if (a != "min" && a != "max" && a != "avg" && a != "sum" && a != "skew") {
+                    return ReplyError(res, 400, "unknown aggregation '" + a + "'");
+                  }
+                }
+                std::map<std::string, std::vector<double>> by_name;
+                for (const auto& [n, values] : subtasks) {
+                  for (const auto& [k, v] : values) by_name[k].push_back(Number(v));
+                }
+                ReplyRequested(req, res, by_name,
+                               [&aggs](const std::string& name, const std::vector<double>& xs) {
+                                 double lo = *std::min_element(xs.begin(), xs.end());
+                                 double hi = *std::max_element(xs.begin(), xs.end());
+                                 double sum = 0;
+                                 for (double x : xs) sum += x;
+                                 double avg = sum / static_cast<double>(xs.size());
+                                 json m = {{"id", name}};
+                                 for (const std::string& a : aggs) {
+                                   m[a] = a == "min"   ? lo
+                                          : a == "max" ? hi
+                                          : a == "sum" ? sum
+                                          : a == "avg" ? avg
+                                                       : (avg == 0 ? 0.0 : (hi - lo) / avg * 100);
+                                 }
+                                 return m;
+                               });
+              });
 
-  s.Get("/jobs/" SLUICE_REST_JOB_ID "/vertices/" SLUICE_REST_VERTEX_ID "/watermarks",
-        [c](const httplib::Request& req, httplib::Response& res) {
-          proto::JobStatus job;
-          int vid = 0;
-          std::map<int, Values> subtasks;
-          absl::Status st = VertexMetrics(*c, req, &job, &vid, &subtasks);
-          if (!st.ok()) return ReplyError(res, st);
-          json out = json::array();
-          for (const auto& [n, values] : subtasks) {
-            auto it = values.find("currentInputWatermark");
-            if (it != values.end()) {
-              out.push_back(
-                  {{"id", absl::StrCat(n, ".currentInputWatermark")}, {"value", it->second}});
-            }
-          }
-          Reply(res, 200, out);
-        });
+  VertexRoute(s, c, "/watermarks",
+              [](const httplib::Request& req, httplib::Response& res, const proto::JobStatus& job,
+                 int vid, std::map<int, Values>& subtasks) {
+                json out = json::array();
+                for (const auto& [n, values] : subtasks) {
+                  auto it = values.find("currentInputWatermark");
+                  if (it != values.end()) {
+                    out.push_back(
+                        {{"id", absl::StrCat(n, ".currentInputWatermark")}, {"value", it->second}});
+                  }
+                }
+                Reply(res, 200, out);
+              });
 
-  s.Get("/jobs/" SLUICE_REST_JOB_ID "/vertices/" SLUICE_REST_VERTEX_ID "/backpressure",
-        [c](const httplib::Request& req, httplib::Response& res) {
-          proto::JobStatus job;
-          int vid = 0;
-          std::map<int, Values> subtasks;
-          absl::Status st = VertexMetrics(*c, req, &job, &vid, &subtasks);
-          if (!st.ok()) return ReplyError(res, st);
-          auto ms_per_s = [](const Values& v, const char* name) {
-            auto it = v.find(name);
-            double x = it == v.end() ? 0 : Number(it->second);
-            return std::isnan(x) ? 0.0 : std::clamp(x / 1000.0, 0.0, 1.0);
-          };
-          json out_subtasks = json::array();
-          double worst = 0;
-          for (const auto& t : job.tasks()) {
-            if (t.vertex_id() != vid) continue;
-            const Values& v = subtasks[t.subtask()];
-            double ratio = ms_per_s(v, "backPressuredTimeMsPerSecond");
-            worst = std::max(worst, ratio);
-            out_subtasks.push_back({{"subtask", t.subtask()},
-                                    {"attempt-number", t.attempt()},
-                                    {"backpressure-level", BackPressureLevel(ratio)},
-                                    {"ratio", ratio},
-                                    {"idleRatio", ms_per_s(v, "idleTimeMsPerSecond")},
-                                    {"busyRatio", ms_per_s(v, "busyTimeMsPerSecond")}});
-          }
-          Reply(res, 200,
-                json{{"status", "ok"},
-                     {"backpressure-level", BackPressureLevel(worst)},
-                     {"end-timestamp", NowMs()},
-                     {"subtasks", out_subtasks}});
-        });
+  VertexRoute(s, c, "/backpressure",
+              [](const httplib::Request& req, httplib::Response& res, const proto::JobStatus& job,
+                 int vid, std::map<int, Values>& subtasks) {
+                auto ms_per_s = [](const Values& v, const char* name) {
+                  auto it = v.find(name);
+                  double x = it == v.end() ? 0 : Number(it->second);
+                  return std::isnan(x) ? 0.0 : std::clamp(x / 1000.0, 0.0, 1.0);
+                };
+                json out_subtasks = json::array();
+                double worst = 0;
+                for (const auto& t : job.tasks()) {
+                  if (t.vertex_id() != vid) continue;
+                  const Values& v = subtasks[t.subtask()];
+                  double ratio = ms_per_s(v, "backPressuredTimeMsPerSecond");
+                  worst = std::max(worst, ratio);
+                  out_subtasks.push_back({{"subtask", t.subtask()},
+                                          {"attempt-number", t.attempt()},
+                                          {"backpressure-level", BackPressureLevel(ratio)},
+                                          {"ratio", ratio},
+                                          {"idleRatio", ms_per_s(v, "idleTimeMsPerSecond")},
+                                          {"busyRatio", ms_per_s(v, "busyTimeMsPerSecond")}});
+                }
+                Reply(res, 200,
+                      json{{"status", "ok"},
+                           {"backpressure-level", BackPressureLevel(worst)},
+                           {"end-timestamp", NowMs()},
+                           {"subtasks", out_subtasks}});
+              });
 }
 
 }  // namespace sluice::rest
