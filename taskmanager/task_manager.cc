@@ -120,6 +120,9 @@ class TaskManagerImpl final : public proto::TaskExecutorService::Service {
     }
     address_ = absl::StrCat(conf_.GetString("taskmanager.host"), ":", port_);
     jm_stub_ = proto::JobManagerService::NewStub(channels_.Get(jm_address_));
+    // Logged before registering: whoever sees this TaskManager registered finds the line.
+    spdlog::info("TaskManager {} listening on {} with {} slots; JobManager at {}", id_, address_,
+                 slots_, jm_address_);
     reporter_ = std::thread([this] { ReportLoop(); });
     // Registers at once, then heartbeats every interval.
     connector_ = std::make_unique<PeriodicThread>(
@@ -129,8 +132,6 @@ class TaskManagerImpl final : public proto::TaskExecutorService::Service {
     watcher_ = std::make_unique<PeriodicThread>(
         "tm-watch", absl::Milliseconds(200), [this] { WatchOnce(); },
         PeriodicThread::FirstRun::kAtOnce);
-    spdlog::info("TaskManager {} listening on {} with {} slots; JobManager at {}", id_, address_,
-                 slots_, jm_address_);
     return absl::OkStatus();
   }
 

@@ -599,8 +599,10 @@ absl::Status TestCluster::Start() {
   static const std::regex kListening(R"(TaskManager (tm-\S+) listening on (\S+) )");
   for (int i = 0; i < num_task_managers(); ++i) {
     std::smatch m;
-    std::string log = TaskManagerLog(i);
-    if (!std::regex_search(log, m, kListening)) {
+    std::string log;
+    // The line may still be on its way to the file when the JobManager already lists the TaskManager.
+    WaitUntil([&] { return std::regex_search(log = TaskManagerLog(i), m, kListening); }, 5s, 10ms);
+    if (m.empty()) {
       return absl::InternalError(
           absl::StrCat("TaskManager ", i, " did not log its id:\n", LastLines(log, 20)));
     }
