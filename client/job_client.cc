@@ -96,6 +96,54 @@ absl::Status JobClient::Cancel(const std::string& job_id) {
   return absl::OkStatus();
 }
 
+absl::StatusOr<std::string> JobClient::TriggerSavepoint(const proto::TriggerSavepointRequest& req) {
+  auto ctx = Context();
+  proto::TriggerSavepointResponse resp;
+  grpc::Status s = stub_->TriggerSavepoint(ctx.get(), req, &resp);
+  if (!s.ok()) return Convert(s);
+  return resp.request_id();
+}
+
+absl::StatusOr<proto::SavepointStatus> JobClient::GetSavepoint(const std::string& job_id,
+                                                               const std::string& request_id) {
+  auto ctx = Context();
+  proto::SavepointStatusRequest req;
+  req.set_job_id(job_id);
+  req.set_request_id(request_id);
+  proto::SavepointStatus resp;
+  grpc::Status s = stub_->GetSavepoint(ctx.get(), req, &resp);
+  if (!s.ok()) return Convert(s);
+  return resp;
+}
+
+absl::Status JobClient::DisposeSavepoint(const std::string& path) {
+  auto ctx = Context();
+  proto::DisposeSavepointRequest req;
+  req.set_path(path);
+  proto::Empty resp;
+  grpc::Status s = stub_->DisposeSavepoint(ctx.get(), req, &resp);
+  if (!s.ok()) return Convert(s);
+  return absl::OkStatus();
+}
+
+absl::StatusOr<std::string> JobClient::WaitForSavepoint(const std::string& job_id,
+                                                        const std::string& request_id) {
+  int failures = 0;
+  while (true) {
+    auto st = GetSavepoint(job_id, request_id);
+    if (st.ok()) {
+      failures = 0;
+      if (st->done()) {
+        if (!st->failure().empty()) return absl::AbortedError(st->failure());
+        return st->location();
+      }
+    } else if (++failures >= 20) {
+      return st.status();
+    }
+    std::this_thread::sleep_for(std::chrono::milliseconds(50));
+  }
+}
+
 absl::StatusOr<proto::JobStatus> JobClient::WaitForTermination(const std::string& job_id) {
   int failures = 0;
   while (true) {

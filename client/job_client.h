@@ -24,6 +24,14 @@ class JobClient {
   absl::StatusOr<proto::JobStatus> GetJob(const std::string& job_id);
   absl::StatusOr<std::vector<proto::JobStatus>> ListJobs(bool include_terminated);
   absl::Status Cancel(const std::string& job_id);
+  // Savepoints: starts one (returns the request id), its status, disposal.
+  absl::StatusOr<std::string> TriggerSavepoint(const proto::TriggerSavepointRequest& req);
+  absl::StatusOr<proto::SavepointStatus> GetSavepoint(const std::string& job_id,
+                                                      const std::string& request_id);
+  absl::Status DisposeSavepoint(const std::string& path);
+  // Polls until the savepoint request is done; its folder, or why it failed.
+  absl::StatusOr<std::string> WaitForSavepoint(const std::string& job_id,
+                                               const std::string& request_id);
   // Polls until the job reaches FINISHED, FAILED or CANCELED; returns its last status.
   absl::StatusOr<proto::JobStatus> WaitForTermination(const std::string& job_id);
 

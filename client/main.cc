@@ -3,6 +3,8 @@
 //   sluice run [-m host:port] [-p N] [-d] [-s chk] libjob.so [-- args] submit a job (and wait)
 //   sluice list [-a]                                                 jobs of the cluster
 //   sluice cancel JOBID                                              cancel a job
+//   sluice savepoint JOBID [DIR] | -d PATH                           take / dispose a savepoint
+//   sluice stop [-p DIR] [-d] JOBID                                  stop with a savepoint
 //   sluice info libjob.so [-p N] [-- job args]                       job graph as JSON
 //   sluice local libjob.so [-p N] [-- job args]                      run in this process
 //
@@ -19,6 +21,7 @@
 #include "absl/strings/str_cat.h"
 #include "client/job_client.h"
 #include "client/mini_cluster.h"
+#include "client/savepoint_commands.h"
 #include "common/config.h"
 #include "common/ids.h"
 #include "common/job_graph.h"
@@ -195,6 +198,26 @@ int main(int argc, char** argv) {
   cancel->add_option("-m,--jobmanager", jm_flag, "JobManager host:port");
   cancel->add_option("jobid", job_id, "the job's id (32 hex characters)")->required();
 
+  // Flink's forms: savepoint JOBID [DIR], savepoint -d PATH, stop [-p DIR] [-d] JOBID.
+  std::string savepoint_dir, dispose_path;
+  bool drain = false;
+  auto* savepoint = app.add_subcommand("savepoint", "take a savepoint of a job, or dispose of one");
+  AddCommon(savepoint, common);
+  savepoint->add_option("-m,--jobmanager", jm_flag, "JobManager host:port");
+  savepoint->add_option("-d,--dispose", dispose_path, "dispose of the savepoint at this path");
+  savepoint->add_option("jobid", job_id, "the job's id");
+  savepoint->add_option(
+      "targetDirectory", savepoint_dir,
+      "where the savepoint goes (default: execution.checkpointing.savepoint-dir)");
+  auto* stop = app.add_subcommand("stop", "stop a job with a savepoint (it ends FINISHED)");
+  AddCommon(stop, common);
+  stop->add_option("-m,--jobmanager", jm_flag, "JobManager host:port");
+  stop->add_option("-p,--savepointPath", savepoint_dir,
+                   "where the savepoint goes (default: execution.checkpointing.savepoint-dir)");
+  stop->add_flag("-d,--drain", drain,
+                 "end the sources' input first, so that every event-time window fires");
+  stop->add_option("jobid", job_id, "the job's id")->required();
+
   auto* info = app.add_subcommand("info", "print a job's graph as JSON, without a cluster");
   AddCommon(info, common);
   AddJob(info, job);
@@ -246,6 +269,19 @@ int main(int argc, char** argv) {
     if (!s.ok()) return Fail(s);
     std::printf("Cancelled job %s.\n", job_id.c_str());
     return 0;
+  }
+  if (*savepoint) {
+    JobClient client(JobManagerAddress(*conf, jm_flag), timeout);
+    if (!dispose_path.empty()) {
+      if (!job_id.empty()) return Fail("give either a job id or -d PATH, not both");
+      return RunDisposeSavepoint(client, dispose_path);
+    }
+    if (job_id.empty()) return Fail("give the id of the job to take a savepoint of, or -d PATH");
+    return RunSavepoint(client, job_id, savepoint_dir);
+  }
+  if (*stop) {
+    JobClient client(JobManagerAddress(*conf, jm_flag), timeout);
+    return RunStop(client, job_id, savepoint_dir, drain);
   }
   if (*info) {
     auto prepared = Prepare(*conf, job);

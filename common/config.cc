@@ -74,6 +74,12 @@ const std::vector<ConfigOption> kOptions = {
      "Where checkpoints are stored: <dir>/<job-id>/chk-<n>/. Must be reachable by the JobManager "
      "and every TaskManager (default: sluice-checkpoints under the system's temporary "
      "directory)."},
+    {"execution.checkpointing.savepoint-dir", OptionType::kString, "",
+     "Where savepoints go when `sluice savepoint`, `sluice stop` or the REST request names no "
+     "folder: <dir>/savepoint-<job>-<id>/. An absolute path every TaskManager and the "
+     "JobManager can reach."},
+    {"state.savepoints.dir", OptionType::kString, "",
+     "Flink 1's name of execution.checkpointing.savepoint-dir (used when that is not set)."},
     {"state.checkpoints.num-retained", OptionType::kInt, "1",
      "Completed checkpoints kept per job; older ones are deleted."},
     {"web.checkpoints.history", OptionType::kInt, "10",

@@ -71,8 +71,10 @@ const proto::CheckpointMetadata* CheckpointCoordinator::RestoreSource(std::strin
 void CheckpointCoordinator::OnRestored(int64_t timestamp_ms) {
   std::string dir;
   if (const proto::CheckpointMetadata* from = RestoreSource(&dir)) {
-    stats_.ReportRestored(from->checkpoint_id(), timestamp_ms,
-                          absl::StrCat(dir, "/chk-", from->checkpoint_id()));
+    stats_.ReportRestored(
+        from->checkpoint_id(), timestamp_ms,
+        from->savepoint() ? dir : absl::StrCat(dir, "/chk-", from->checkpoint_id()),
+        from->savepoint());
   }
 }
 
@@ -112,8 +114,12 @@ bool CheckpointCoordinator::OnTaskFinished(const TaskKey& key) {
 
 void CheckpointCoordinator::OnRestart(Clock::time_point now) {
   // The job's failure normally ended it already (AbortPending); this is for one left over.
-  if (pending_) stats_.ReportFailed(pending_->id, WallMillis(*pending_, now), "the job restarted");
+  if (pending_) {
+    stats_.ReportFailed(pending_->id, WallMillis(*pending_, now), "the job restarted");
+    if (pending_->savepoint) EndSavepoint(pending_->savepoint->request_id, "", "the job restarted");
+  }
   pending_.reset();
+  FailSavepointRequest("the job restarted");
   end_of_data_.clear();
   final_triggered_ = false;
   last_trigger_ = now;
@@ -129,8 +135,22 @@ std::optional<CheckpointCoordinator::Trigger> CheckpointCoordinator::MaybeTrigge
     if (t.source && t.state != proto::TASK_FINISHED && !end_of_data_.count(t.key))
       all_sources_ended = false;
   }
+  // stop --drain: the sources end their input first; the final checkpoint is the savepoint.
+  if (savepoint_request_ && savepoint_request_->drain && !drain_sent_) {
+    drain_sent_ = true;
+    Trigger drain;
+    drain.type = proto::CHECKPOINT_TYPE_DRAIN;
+    drain.timestamp_ms = NowMillis();
+    for (const TaskView& t : tasks) {
+      if (t.source && t.state == proto::TASK_RUNNING && !end_of_data_.count(t.key))
+        drain.task_managers.insert(t.tm_id);
+    }
+    if (!drain.task_managers.empty()) return drain;
+  }
   bool final_due = all_sources_ended && !final_triggered_;
-  if (!final_due &&
+  const bool savepoint_due =
+      savepoint_request_ && (!savepoint_request_->drain || (drain_sent_ && final_due));
+  if (!final_due && !savepoint_due &&
       (now < last_trigger_ + settings_.interval || now < last_end_ + settings_.min_pause)) {
     return std::nullopt;
   }
@@ -156,11 +176,22 @@ std::optional<CheckpointCoordinator::Trigger> CheckpointCoordinator::MaybeTrigge
     if (t.source) trigger.task_managers.insert(t.tm_id);
   }
   last_trigger_ = now;
-  if (p.waiting.empty()) return std::nullopt;
+  if (p.waiting.empty()) {
+    if (savepoint_due) {
+      EndSavepoint(savepoint_request_->request_id, "", "every task of the job has finished");
+    }
+    return std::nullopt;
+  }
   if (all_sources_ended) final_triggered_ = true;
   trigger.id = p.id;
   trigger.timestamp_ms = p.timestamp_ms;
-  stats_.ReportPending(p.id, p.timestamp_ms, subtasks_per_vertex);
+  if (savepoint_due) {
+    p.savepoint = *savepoint_request_;
+    // A drained job ends by itself after its final checkpoint; a plain stop ends at the barrier.
+    trigger.type = p.savepoint->stop && !p.savepoint->drain ? proto::CHECKPOINT_TYPE_STOP_SAVEPOINT
+                                                            : proto::CHECKPOINT_TYPE_SAVEPOINT;
+  }
+  stats_.ReportPending(p.id, p.timestamp_ms, subtasks_per_vertex, p.savepoint.has_value());
   for (const auto& [key, bytes] : finished)
     stats_.ReportFinishedSubtask(p.id, key.first, key.second, p.timestamp_ms, bytes);
   pending_ = std::move(p);
@@ -202,6 +233,11 @@ std::optional<CheckpointCoordinator::Aborted> CheckpointCoordinator::AbortPendin
   if (!pending_ || pending_->writing) return std::nullopt;
   Aborted out;
   out.id = pending_->id;
+  if (pending_->savepoint) {
+    // A failed savepoint is the caller's failure, not the job's.
+    EndSavepoint(pending_->savepoint->request_id, "", reason);
+    count_failure = false;
+  }
   // Shared files the acknowledged tasks stored for this checkpoint alone: tasks build only on
   // completed checkpoints' files, so nothing else will name them.
   std::set<std::string> named = SharedFilesOfRetained();
@@ -252,12 +288,15 @@ std::optional<CheckpointCoordinator::ToWrite> CheckpointCoordinator::TakeAcknowl
   m.set_timestamp_ms(pending_->timestamp_ms);
   m.set_job_name(graph.name());
   m.set_max_parallelism(graph.max_parallelism());
+  m.set_savepoint(pending_->savepoint.has_value());
   for (const auto& v : graph.vertices()) {
     m.add_vertex_parallelism(v.parallelism());
     m.add_vertex_nodes(absl::StrJoin(v.node_ids(), ","));
   }
   for (const auto& h : pending_->handles) *m.add_handles() = h;
-  out.dir = CheckpointDirectory(settings_.root, job_id_, pending_->id);
+  out.dir = pending_->savepoint ? pending_->savepoint->folder
+                                : CheckpointDirectory(settings_.root, job_id_, pending_->id);
+  out.job_dir = settings_.job_dir;
   return out;
 }
 
@@ -273,6 +312,23 @@ CheckpointCoordinator::WriteOutcome CheckpointCoordinator::OnMetadataWritten(
     out.aborted = AbortPending(std::string(written.message()), /*count_failure=*/true, now);
     return out;
   }
+  const int64_t duration = std::chrono::duration_cast<Millis>(now - pending_->started).count();
+  if (pending_->savepoint) {
+    // Not for recovery: the job's own checkpoints stay what a failover restores.
+    const SavepointRequest r = *pending_->savepoint;
+    spdlog::info("job {}: savepoint {} complete in {} ({} state files, {} ms)", job_id_,
+                 meta.checkpoint_id(), r.folder, meta.handles_size(), duration);
+    stats_.ReportCompleted(meta.checkpoint_id(), pending_->timestamp_ms + duration, duration,
+                           r.folder);
+    pending_.reset();
+    last_end_ = now;
+    completed_count_++;
+    EndSavepoint(r.request_id, r.folder, "");
+    out.completed = true;
+    out.notify = r.stop;
+    out.cancel_job = r.cancel_job;
+    return out;
+  }
   auto subsumed = store_->Add(meta);
   if (!subsumed.ok()) {
     out.aborted = AbortPending(absl::StrCat("cannot store it: ", subsumed.status().message()),
@@ -285,7 +341,6 @@ CheckpointCoordinator::WriteOutcome CheckpointCoordinator::OnMetadataWritten(
       job_id_, meta.checkpoint_id(), meta.handles_size(),
       std::chrono::duration_cast<Millis>(now - pending_->started).count(), pending_->max_sync_us,
       pending_->max_async_us);
-  const int64_t duration = std::chrono::duration_cast<Millis>(now - pending_->started).count();
   stats_.ReportCompleted(meta.checkpoint_id(), pending_->timestamp_ms + duration, duration,
                          CheckpointDirectory(settings_.root, job_id_, meta.checkpoint_id()));
   for (const auto& c : *subsumed) stats_.ReportDiscarded(c.checkpoint_id());
@@ -294,6 +349,7 @@ CheckpointCoordinator::WriteOutcome CheckpointCoordinator::OnMetadataWritten(
   completed_count_++;
   consecutive_failures_ = 0;
   out.completed = true;
+  out.notify = true;
   for (const auto* c : store_->Retained()) {
     out.keep.insert(absl::StrCat("chk-", c->checkpoint_id()));
     for (const auto& h : c->handles()) out.keep.insert(h.file().substr(0, h.file().find('/')));
@@ -313,6 +369,53 @@ CheckpointCoordinator::WriteOutcome CheckpointCoordinator::OnMetadataWritten(
   return out;
 }
 
+absl::Status CheckpointCoordinator::RequestSavepoint(SavepointRequest request) {
+  if (!enabled()) {
+    return absl::FailedPreconditionError(absl::StrCat(
+        "job ", job_id_,
+        " runs without checkpointing (execution.checkpointing.interval is not set): a savepoint "
+        "needs it"));
+  }
+  if (savepoint_request_) {
+    return absl::FailedPreconditionError(absl::StrCat("savepoint ", savepoint_request_->request_id,
+                                                      " of job ", job_id_, " is under way"));
+  }
+  savepoint_results_[request.request_id] = SavepointResult{false, "", "", request.cancel_job};
+  drain_sent_ = false;
+  savepoint_request_ = std::move(request);
+  return absl::OkStatus();
+}
+
+absl::StatusOr<CheckpointCoordinator::SavepointResult> CheckpointCoordinator::GetSavepoint(
+    const std::string& request_id) const {
+  auto it = savepoint_results_.find(request_id);
+  if (it == savepoint_results_.end()) {
+    return absl::NotFoundError(
+        absl::StrCat("job ", job_id_, " has no savepoint request ", request_id));
+  }
+  return it->second;
+}
+
+void CheckpointCoordinator::FailSavepointRequest(const std::string& reason) {
+  if (!savepoint_request_ || (pending_ && pending_->savepoint)) return;
+  EndSavepoint(savepoint_request_->request_id, "", reason);
+}
+
+void CheckpointCoordinator::EndSavepoint(const std::string& request_id, std::string location,
+                                         std::string failure) {
+  SavepointResult& r = savepoint_results_[request_id];
+  r.done = true;
+  r.location = std::move(location);
+  r.failure = std::move(failure);
+  if (!r.failure.empty()) {
+    spdlog::warn("job {}: savepoint request {} failed: {}", job_id_, request_id, r.failure);
+  }
+  if (savepoint_request_ && savepoint_request_->request_id == request_id) {
+    savepoint_request_.reset();
+    drain_sent_ = false;
+  }
+}
+
 absl::StatusOr<proto::CheckpointMetadata> CheckpointCoordinator::LoadForRestore(
     const std::string& path, const proto::JobGraph& graph, std::string* dir) {
   auto meta = ReadMetadata(path);
@@ -320,7 +423,8 @@ absl::StatusOr<proto::CheckpointMetadata> CheckpointCoordinator::LoadForRestore(
   std::filesystem::path p(path);
   if (p.filename() == "_metadata") p = p.parent_path();
   if (p.filename().empty()) p = p.parent_path();  // a trailing slash
-  *dir = p.parent_path().string();
+  // A savepoint names its files relative to its own folder, a checkpoint relative to the job's.
+  *dir = meta->savepoint() ? p.string() : p.parent_path().string();
   if (meta->vertex_parallelism_size() != graph.vertices_size() ||
       meta->vertex_nodes_size() != graph.vertices_size()) {
     return absl::InvalidArgumentError(absl::StrCat(

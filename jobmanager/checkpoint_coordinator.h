@@ -13,6 +13,7 @@
 #pragma once
 
 #include <chrono>
+#include <map>
 #include <memory>
 #include <optional>
 #include <set>
@@ -28,6 +29,7 @@
 #include "proto/checkpoint.pb.h"
 #include "proto/jobmanager.pb.h"
 #include "proto/model.pb.h"
+#include "proto/taskmanager.pb.h"
 
 namespace sluice {
 
@@ -63,14 +65,32 @@ class CheckpointCoordinator {
     std::string tm_id;
   };
   struct Trigger {
-    int64_t id = 0;
+    int64_t id = 0;  // 0 for a drain
     int64_t timestamp_ms = 0;
+    proto::CheckpointType type = proto::CHECKPOINT_TYPE_CHECKPOINT;
     std::set<std::string> task_managers;  // those running source tasks
   };
-  // A checkpoint every task acknowledged, to be written to `dir`.
+  // A savepoint asked for (`sluice savepoint`, `sluice stop`, REST).
+  struct SavepointRequest {
+    std::string request_id;
+    std::string folder;  // the savepoint's own folder, created when it completes
+    bool stop = false;   // sources stop at its barrier; the tasks end once it completed
+    bool drain = false;  // with stop: the sources end their input first
+    bool cancel_job = false;
+  };
+  // What became of a savepoint request.
+  struct SavepointResult {
+    bool done = false;
+    std::string location;  // completed: its folder
+    std::string failure;   // failed: why
+    bool cancel_job = false;
+  };
+  // A checkpoint every task acknowledged, to be written to `dir`. A savepoint's state files,
+  // written under the job's folder, move into `dir` (savepoints.h).
   struct ToWrite {
     proto::CheckpointMetadata metadata;
     std::string dir;
+    std::string job_dir;
   };
   // A checkpoint that ended without completing: its folder and the shared files stored for it
   // alone are to be removed, the tasks told; `job_failure` is set when the failures now exceed
@@ -87,6 +107,12 @@ class CheckpointCoordinator {
     bool stale = false;
     std::optional<Aborted> aborted;
     bool completed = false;
+    // Tasks are told of the completion: always but for a savepoint that does not stop the job
+    // (as in Flink, it commits no side effects: its two-phase transactions commit with the next
+    // checkpoint).
+    bool notify = false;
+    // A savepoint completed that asked for the job to be cancelled.
+    bool cancel_job = false;
     std::vector<std::string> shared_to_remove;
     std::set<std::string> keep;  // folders under the job's folder still named by a checkpoint
   };
@@ -138,6 +164,16 @@ class CheckpointCoordinator {
   WriteOutcome OnMetadataWritten(const proto::CheckpointMetadata& metadata,
                                  const absl::Status& written, Clock::time_point now);
 
+  // ---- Savepoints ----
+  // Queues a savepoint: it starts once no checkpoint is pending (a drain first ends the
+  // sources' input, and the final checkpoint is the savepoint). FailedPrecondition when another
+  // is under way or checkpointing is off.
+  absl::Status RequestSavepoint(SavepointRequest request);
+  // The request's outcome so far; NotFound for an unknown id.
+  absl::StatusOr<SavepointResult> GetSavepoint(const std::string& request_id) const;
+  // The job ended or restarts: a savepoint asked for and not pending fails with `reason`.
+  void FailSavepointRequest(const std::string& reason);
+
   // A (re)deployment restores from RestoreSource() at `timestamp_ms`: the statistics note it.
   void OnRestored(int64_t timestamp_ms);
   // The job's checkpoint statistics (Flink's CheckpointStatsTracker).
@@ -169,6 +205,7 @@ class CheckpointCoordinator {
  private:
   struct Pending {
     int64_t id = 0;
+    std::optional<SavepointRequest> savepoint;
     int64_t timestamp_ms = 0;
     Clock::time_point started;
     std::set<TaskKey> waiting;  // tasks yet to acknowledge
@@ -200,6 +237,12 @@ class CheckpointCoordinator {
   // Source tasks that emitted all their records, and whether the final checkpoint started.
   std::set<TaskKey> end_of_data_;
   bool final_triggered_ = false;
+  // The savepoint asked for (until it completes or fails), whether its drain was sent, and the
+  // outcomes of every request (few: one at a time, kept while the job is).
+  std::optional<SavepointRequest> savepoint_request_;
+  bool drain_sent_ = false;
+  std::map<std::string, SavepointResult> savepoint_results_;
+  void EndSavepoint(const std::string& request_id, std::string location, std::string failure);
   std::optional<proto::CheckpointMetadata> restore_from_;
   std::string restore_dir_;
 };

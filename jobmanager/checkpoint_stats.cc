@@ -138,13 +138,15 @@ void CheckpointStatsTracker::TrimHistory() {
 }
 
 void CheckpointStatsTracker::ReportPending(int64_t id, int64_t trigger_timestamp,
-                                           const std::map<int, int>& subtasks_per_vertex) {
+                                           const std::map<int, int>& subtasks_per_vertex,
+                                           bool is_savepoint) {
   for (const auto& c : stats_.history) {
     if (c.id == id) return;
   }
   CheckpointStats c;
   c.id = id;
   c.trigger_timestamp = trigger_timestamp;
+  c.is_savepoint = is_savepoint;
   for (const auto& [vertex, n] : subtasks_per_vertex) {
     c.tasks[vertex].subtasks.resize(static_cast<size_t>(std::max(0, n)));
   }
@@ -189,7 +191,7 @@ void CheckpointStatsTracker::ReportCompleted(int64_t id, int64_t completion_time
   sum.state_size.Add(c->state_size());
   sum.end_to_end_duration.Add(c->end_to_end_duration());
   sum.alignment_duration.Add(c->alignment_duration());
-  stats_.latest_completed = *c;
+  (c->is_savepoint ? stats_.latest_savepoint : stats_.latest_completed) = *c;
   TrimHistory();
 }
 

@@ -58,6 +58,7 @@ struct StatsSummary {
 
 struct CheckpointStats {
   int64_t id = 0;
+  bool is_savepoint = false;
   CheckpointStatus status = CheckpointStatus::kInProgress;
   int64_t trigger_timestamp = 0;
   std::map<int, TaskCheckpointStats> tasks;  // by vertex id
@@ -99,7 +100,9 @@ struct CheckpointStatsSnapshot {
   struct Summary {
     StatsSummary checkpointed_size, state_size, end_to_end_duration, alignment_duration;
   } summary;
-  std::optional<CheckpointStats> latest_completed, latest_failed;
+  // The newest completed checkpoint (savepoints aside), the newest completed savepoint, and the
+  // newest checkpoint or savepoint that failed.
+  std::optional<CheckpointStats> latest_completed, latest_savepoint, latest_failed;
   std::optional<RestoredCheckpointStats> latest_restored;
   std::deque<CheckpointStats> history;  // newest first, at most the tracker's history size
 
@@ -115,7 +118,7 @@ class CheckpointStatsTracker {
   // Checkpoint `id` was triggered; `subtasks_per_vertex` has, by vertex id, the number of its
   // subtasks. Reporting an id twice is ignored.
   void ReportPending(int64_t id, int64_t trigger_timestamp,
-                     const std::map<int, int>& subtasks_per_vertex);
+                     const std::map<int, int>& subtasks_per_vertex, bool is_savepoint = false);
   // A subtask acknowledged checkpoint `id`. Ignored unless the checkpoint is in progress and
   // the subtask is one of it.
   void ReportAcknowledged(int64_t id, int vertex, int subtask, const SubtaskCheckpointStats& stats);

@@ -6,6 +6,7 @@
 #include "common/ids.h"
 #include "common/job_graph.h"
 #include "common/job_states.h"
+#include "jobmanager/savepoints.h"
 #include "spdlog/spdlog.h"
 
 namespace sluice {
@@ -535,6 +536,7 @@ void Dispatcher::MaybeCompleteLocked(Job& job) {
     return;
   }
   AbortPendingLocked(job, "the job ended", /*count_failure=*/false);
+  job.checkpoints->FailSavepointRequest("the job ended");
   if (job.state == proto::JOB_RUNNING && all_finished) {
     SetStateLocked(job, proto::JOB_FINISHED);
   } else if (job.state == proto::JOB_CANCELLING) {
@@ -691,8 +693,10 @@ void Dispatcher::HandleAbortedLocked(Job& job, const CheckpointCoordinator::Abor
 }
 
 void Dispatcher::CompleteCheckpoint(const std::string& job_id,
-                                    const CheckpointCoordinator::ToWrite& checkpoint) {
-  absl::Status written = CheckpointCoordinator::WriteMetadataFile(checkpoint);
+                                    CheckpointCoordinator::ToWrite& checkpoint) {
+  absl::Status written = checkpoint.metadata.savepoint()
+                             ? WriteSavepoint(checkpoint)
+                             : CheckpointCoordinator::WriteMetadataFile(checkpoint);
   std::set<std::string> tms;
   int attempt = 0;
   std::string job_dir;
@@ -707,12 +711,20 @@ void Dispatcher::CompleteCheckpoint(const std::string& job_id,
       return;
     }
     if (!outcome.completed) return;
-    if (job->state == proto::JOB_RUNNING) tms = TaskManagersOf(*job);
+    if (job->state == proto::JOB_RUNNING && outcome.notify) tms = TaskManagersOf(*job);
     attempt = job->attempt;
     job_dir = job->checkpoints->settings().job_dir;
   }
   int64_t id = checkpoint.metadata.checkpoint_id();
   for (const auto& tm : tms) SendNotify(tm, job_id, attempt, id, /*aborted=*/false);
+  if (checkpoint.metadata.savepoint()) {
+    if (outcome.cancel_job) {
+      absl::Status st = CancelJob(job_id);
+      if (!st.ok())
+        spdlog::warn("job {}: cancel after savepoint: {}", job_id, std::string(st.message()));
+    }
+    return;  // subsumes nothing
+  }
   CheckpointCoordinator::DiscardSubsumed(job_dir, id, outcome);
 }
 
@@ -750,6 +762,7 @@ void Dispatcher::RunCoordinatorOnce() {
         req.set_attempt(job.attempt);
         req.set_checkpoint_id(trigger->id);
         req.set_timestamp_ms(trigger->timestamp_ms);
+        req.set_type(trigger->type);
         triggers.emplace_back(std::move(req), std::move(trigger->task_managers));
       }
     }

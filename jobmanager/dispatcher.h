@@ -95,6 +95,13 @@ class Dispatcher final : public JobManagerGateway {
   absl::StatusOr<JobCheckpointStats> GetCheckpointStats(const std::string& job_id) override
       ABSL_LOCKS_EXCLUDED(mu_);
   absl::Status CancelJob(const std::string& job_id) override ABSL_LOCKS_EXCLUDED(mu_);
+  // Savepoints (dispatcher_savepoints.cc).
+  absl::StatusOr<std::string> TriggerSavepoint(const proto::TriggerSavepointRequest& req) override
+      ABSL_LOCKS_EXCLUDED(mu_);
+  absl::StatusOr<proto::SavepointStatus> GetSavepoint(const std::string& job_id,
+                                                      const std::string& request_id) override
+      ABSL_LOCKS_EXCLUDED(mu_);
+  absl::Status DisposeSavepoint(const std::string& path) override;
   proto::ClusterOverview GetOverview() override ABSL_LOCKS_EXCLUDED(mu_);
 
   // The registered TaskManagers with their gateways (for fetching their metrics).
@@ -163,8 +170,7 @@ class Dispatcher final : public JobManagerGateway {
                   bool aborted) ABSL_LOCKS_EXCLUDED(mu_);
   void Deploy(const Scheduler::Deployment& d) ABSL_LOCKS_EXCLUDED(mu_);
   void Restart(const std::string& job_id) ABSL_LOCKS_EXCLUDED(mu_);
-  void CompleteCheckpoint(const std::string& job_id,
-                          const CheckpointCoordinator::ToWrite& checkpoint)
+  void CompleteCheckpoint(const std::string& job_id, CheckpointCoordinator::ToWrite& checkpoint)
       ABSL_LOCKS_EXCLUDED(mu_);
 
   Deployments DeployAttemptLocked(Job& job) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);

@@ -64,6 +64,16 @@ class JobManagerGateway {
   virtual absl::StatusOr<JobCheckpointStats> GetCheckpointStats(const std::string& job_id) = 0;
   // Cancels a job. FailedPrecondition when it has already ended.
   virtual absl::Status CancelJob(const std::string& job_id) = 0;
+
+  // ---- Savepoints ----
+  // Starts a savepoint (or stop-with-savepoint) of a running job; returns the request's id.
+  virtual absl::StatusOr<std::string> TriggerSavepoint(
+      const proto::TriggerSavepointRequest& req) = 0;
+  // The request's state: in progress, completed (its folder) or failed (why).
+  virtual absl::StatusOr<proto::SavepointStatus> GetSavepoint(const std::string& job_id,
+                                                              const std::string& request_id) = 0;
+  // Removes a savepoint's folder (nothing that is not a savepoint).
+  virtual absl::Status DisposeSavepoint(const std::string& path) = 0;
   virtual proto::ClusterOverview GetOverview() = 0;
 };
 

@@ -93,6 +93,30 @@ grpc::Status JobManagerService::CancelJob(grpc::ServerContext*, const proto::Job
   return ToGrpcStatus(gateway_.CancelJob(req->job_id()));
 }
 
+grpc::Status JobManagerService::TriggerSavepoint(grpc::ServerContext*,
+                                                 const proto::TriggerSavepointRequest* req,
+                                                 proto::TriggerSavepointResponse* resp) {
+  auto id = gateway_.TriggerSavepoint(*req);
+  if (!id.ok()) return ToGrpcStatus(id.status());
+  resp->set_request_id(*id);
+  return grpc::Status::OK;
+}
+
+grpc::Status JobManagerService::GetSavepoint(grpc::ServerContext*,
+                                             const proto::SavepointStatusRequest* req,
+                                             proto::SavepointStatus* resp) {
+  auto st = gateway_.GetSavepoint(req->job_id(), req->request_id());
+  if (!st.ok()) return ToGrpcStatus(st.status());
+  *resp = std::move(*st);
+  return grpc::Status::OK;
+}
+
+grpc::Status JobManagerService::DisposeSavepoint(grpc::ServerContext*,
+                                                 const proto::DisposeSavepointRequest* req,
+                                                 proto::Empty*) {
+  return ToGrpcStatus(gateway_.DisposeSavepoint(req->path()));
+}
+
 grpc::Status JobManagerService::GetOverview(grpc::ServerContext*, const proto::Empty*,
                                             proto::ClusterOverview* resp) {
   *resp = gateway_.GetOverview();

@@ -34,6 +34,12 @@ class JobManagerService final : public proto::JobManagerService::Service {
                       proto::JobStatus* resp) override;
   grpc::Status CancelJob(grpc::ServerContext*, const proto::JobIdRequest* req,
                          proto::Empty*) override;
+  grpc::Status TriggerSavepoint(grpc::ServerContext*, const proto::TriggerSavepointRequest* req,
+                                proto::TriggerSavepointResponse* resp) override;
+  grpc::Status GetSavepoint(grpc::ServerContext*, const proto::SavepointStatusRequest* req,
+                            proto::SavepointStatus* resp) override;
+  grpc::Status DisposeSavepoint(grpc::ServerContext*, const proto::DisposeSavepointRequest* req,
+                                proto::Empty*) override;
   grpc::Status GetOverview(grpc::ServerContext*, const proto::Empty*,
                            proto::ClusterOverview* resp) override;
   grpc::Status AcknowledgeCheckpoint(grpc::ServerContext*,

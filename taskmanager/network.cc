@@ -146,7 +146,8 @@ void ResultPartition::FlushAll() {
   pending_ = false;
 }
 
-void ResultPartition::BroadcastEvent(internal::BufferKind kind, int64_t value, int64_t value2) {
+void ResultPartition::BroadcastEvent(internal::BufferKind kind, int64_t value, int64_t value2,
+                                     const std::string& data) {
   FlushAll();
   int end = consumed_end_ < 0 ? num_channels() : consumed_end_;
   for (int c = consumed_begin_; c < end; ++c) {
@@ -154,6 +155,7 @@ void ResultPartition::BroadcastEvent(internal::BufferKind kind, int64_t value, i
     b.kind = kind;
     b.value = value;
     b.value2 = value2;
+    b.data = data;
     Send(c, std::move(b));
   }
 }

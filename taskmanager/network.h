@@ -160,7 +160,8 @@ class ResultPartition final : public internal::RecordWriter {
   // Sends every non-empty open buffer.
   void FlushAll();
   // Flushes, then sends the event on every subpartition.
-  void BroadcastEvent(internal::BufferKind kind, int64_t value = 0, int64_t value2 = 0);
+  void BroadcastEvent(internal::BufferKind kind, int64_t value = 0, int64_t value2 = 0,
+                      const std::string& data = {});
   // Closes every subpartition queue (job released or cancelled).
   void Release();
   bool has_pending() const { return pending_; }

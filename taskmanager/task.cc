@@ -357,16 +357,22 @@ void Task::Invoke() {
   RestoreState(*chain);
   chain->open();
   running_chain_ = chain.get();
-  if (chain->is_source()) {
-    chain->run_source();
+  try {
+    if (chain->is_source()) {
+      if (!drain_.load()) chain->run_source();
+      if (cancelled()) throw TaskCancelled();
+      chain->process_watermark(kMaxWatermark);  // a bounded input has ended: every timer fires
+      EndInput(*chain);
+    } else {
+      ProcessInputs(*gate, *chain);
+    }
     if (cancelled()) throw TaskCancelled();
-    chain->process_watermark(kMaxWatermark);  // a bounded input has ended: every timer fires
-    EndInput(*chain);
-  } else {
-    ProcessInputs(*gate, *chain);
+    AwaitFinalCheckpoint();
+  } catch (const TaskCancelled&) {
+    // A completed stop-with-savepoint ends the task as FINISHED, its input not ended.
+    if (!stopped_ || cancelled()) throw;
+    spdlog::info("task {} stopped with savepoint {}", label_, stop_id_);
   }
-  if (cancelled()) throw TaskCancelled();
-  AwaitFinalCheckpoint();
   int64_t late = chain->num_late_records_dropped();
   if (counters_) counters_->late_records_dropped.store(late, std::memory_order_relaxed);
   if (late > 0) {
@@ -431,7 +437,9 @@ void Task::ProcessInputs(InputGate& gate, internal::ChainTask& chain) {
         chain.process_buffer(next->input, b.data);
         break;
       case internal::BufferKind::kBarrier:
-        OnBarrier(gate, next->channel, b.value, b.value2);
+        OnBarrier(gate, next->channel, b.value, b.value2,
+                  b.data.empty() ? proto::CHECKPOINT_TYPE_CHECKPOINT
+                                 : static_cast<proto::CheckpointType>(b.data[0]));
         break;
       case internal::BufferKind::kWatermark:
         OnWatermark(chain, next->channel, b.value);
@@ -446,7 +454,8 @@ void Task::ProcessInputs(InputGate& gate, internal::ChainTask& chain) {
           // An ended channel holds nothing back (its producer sent kMaxWatermark before).
           channel_idle_[next->channel] = 0;
           OnWatermark(chain, next->channel, kMaxWatermark);
-          if (++data_ended_count_ == gate.num_channels()) EndInput(chain);
+          // After a stop-with-savepoint barrier the producers end without ending the input.
+          if (++data_ended_count_ == gate.num_channels() && stop_id_ == 0) EndInput(chain);
         }
         if (b.kind == internal::BufferKind::kEndOfPartition) {
           gate.MarkFinished(next->channel);
@@ -530,13 +539,15 @@ void Task::WakeUp() {
   mail_.store(true);
 }
 
-void Task::OnBarrier(InputGate& gate, int channel, int64_t id, int64_t timestamp_ms) {
+void Task::OnBarrier(InputGate& gate, int channel, int64_t id, int64_t timestamp_ms,
+                     proto::CheckpointType type) {
   if (id <= last_checkpoint_id_ || id <= given_up_id_) return;  // taken already, or aborted
   if (id > align_.id) {
     // A newer checkpoint overtakes one still aligning: the older one will not complete.
     if (align_.id != 0) gate.UnblockAll();
     align_.id = id;
     align_.timestamp_ms = timestamp_ms;
+    align_.type = type;
     // The first barrier of checkpoint `id`: alignment (and so the task's part) starts now.
     align_.first_barrier = std::chrono::steady_clock::now();
     align_.start_delay_ms = std::max<int64_t>(0, NowMillis() - timestamp_ms);
@@ -567,7 +578,7 @@ void Task::MaybeCompleteAlignment(InputGate& gate) {
                               std::chrono::steady_clock::now() - align_.first_barrier)
                               .count();
   }
-  PerformCheckpoint(id, ts, timing);
+  PerformCheckpoint(id, ts, timing, align_.type);
   gate.UnblockAll();
 }
 
@@ -584,24 +595,41 @@ void Task::EndInput(internal::ChainTask& chain) {
 }
 
 void Task::AwaitFinalCheckpoint() {
+  // Inputs that ended after a stop-with-savepoint barrier: its completion ends the task (mail
+  // throws), its abort would leave the task with nothing to do but wait for cancellation.
+  while (stop_id_ != 0) {
+    if (cancelled()) throw TaskCancelled();
+    WaitForMail();
+    process_mail();
+  }
   if (!checkpointing()) return;
   while (final_checkpoint_id_ == 0 || notified_id_ < final_checkpoint_id_) {
     if (cancelled()) throw TaskCancelled();
-    {
-      // Mail is raised under mail_mu_, which wakes this wait; a cancel is seen within 50 ms.
-      absl::MutexLock lock(&mail_mu_);
-      auto woken = [this] { return mail_.load() || cancelled(); };
-      mail_mu_.AwaitWithTimeout(absl::Condition(&woken), absl::Milliseconds(50));
-    }
+    WaitForMail();
     process_mail();
   }
 }
 
-void Task::TriggerCheckpoint(int64_t id, int64_t timestamp_ms) {
+void Task::WaitForMail() {
+  // Mail is raised under mail_mu_, which wakes this wait; a cancel is seen within 50 ms.
+  absl::MutexLock lock(&mail_mu_);
+  auto woken = [this] { return mail_.load() || cancelled(); };
+  mail_mu_.AwaitWithTimeout(absl::Condition(&woken), absl::Milliseconds(50));
+}
+
+void Task::TriggerCheckpoint(int64_t id, int64_t timestamp_ms, proto::CheckpointType type) {
+  if (type == proto::CHECKPOINT_TYPE_DRAIN) {
+    // The source function's cancel() makes its run() return: its input has ended.
+    drain_.store(true);
+    absl::MutexLock lock(&chain_mu_);
+    if (chain_) chain_->cancel();
+    return;
+  }
   absl::MutexLock lock(&mail_mu_);
   if (id <= trigger_id_) return;
   trigger_id_ = id;
   trigger_ts_ = timestamp_ms;
+  trigger_type_ = type;
   mail_.store(true);
 }
 
@@ -616,21 +644,35 @@ void Task::NotifyCheckpoint(int64_t id, bool aborted) {
 }
 
 void Task::process_mail() {
-  int64_t trigger_id, trigger_ts, completed, aborted;
-  std::deque<OperatorMail> operator_mail;
   internal::ChainTask* chain = running_chain_;
+  if (!chain) return;  // not running yet: the flag stays up for when it is
+  ProcessMailOnce(*chain);
+  // A source that took a stop-with-savepoint emits nothing more: it waits here until the
+  // savepoint completes (the mail throws) or is aborted (it goes on).
+  while (stop_id_ != 0 && chain->is_source()) {
+    if (cancelled()) throw TaskCancelled();
+    WaitForMail();
+    ProcessMailOnce(*chain);
+  }
+}
+
+void Task::ProcessMailOnce(internal::ChainTask& chain_ref) {
+  int64_t trigger_id, trigger_ts, completed, aborted;
+  proto::CheckpointType trigger_type;
+  std::deque<OperatorMail> operator_mail;
+  internal::ChainTask* chain = &chain_ref;
   {
     absl::MutexLock lock(&mail_mu_);
-    if (!chain) return;  // not running yet: the flag stays up for when it is
     mail_.store(false);
     trigger_id = trigger_id_;
     trigger_ts = trigger_ts_;
+    trigger_type = trigger_type_;
     completed = completed_id_;
     aborted = aborted_id_;
     operator_mail.swap(operator_mail_);
   }
   for (OperatorMail& m : operator_mail) m.run();
-  if (callback_at_ != kNoTimestamp) {
+  if (callback_at_ != kNoTimestamp && stop_id_ == 0) {
     int64_t now = current_processing_time();
     if (now >= callback_at_) {
       callback_at_ = kNoTimestamp;  // operators ask again for the next time they need
@@ -640,16 +682,24 @@ void Task::process_mail() {
   if (chain->is_source() && trigger_id > last_checkpoint_id_) {
     CheckpointTiming timing;
     timing.start_delay_ms = std::max<int64_t>(0, NowMillis() - trigger_ts);
-    PerformCheckpoint(trigger_id, trigger_ts, timing);
+    PerformCheckpoint(trigger_id, trigger_ts, timing, trigger_type);
   }
   if (completed > notified_id_ && completed <= last_checkpoint_id_) {
     notified_id_ = completed;
     chain->notify_checkpoint_complete(completed);
+    if (stop_id_ != 0 && completed >= stop_id_) {
+      stopped_ = true;
+      throw TaskCancelled();  // unwinds the source's run or the input loop; Invoke ends the task
+    }
   }
   if (aborted > given_up_id_) {
     // Stop aligning for an aborted checkpoint: its missing barriers may never come, and the
     // channels already blocked for it would hold back the job until the next checkpoint.
     given_up_id_ = aborted;
+    if (stop_id_ != 0 && stop_id_ <= aborted) {
+      spdlog::info("task {}: stop-with-savepoint {} was aborted; going on", label_, stop_id_);
+      stop_id_ = 0;
+    }
     if (align_.id != 0 && align_.id <= aborted) {
       align_.id = 0;
       if (gate_) gate_->UnblockAll();
@@ -696,11 +746,19 @@ void Task::yield_to_mail(int node_id, int64_t deadline_ms) {
   for (OperatorMail& m : mine) m.run();
 }
 
-void Task::PerformCheckpoint(int64_t id, int64_t timestamp_ms, CheckpointTiming timing) {
+void Task::PerformCheckpoint(int64_t id, int64_t timestamp_ms, CheckpointTiming timing,
+                             proto::CheckpointType type) {
   auto t0 = std::chrono::steady_clock::now();
+  snapshot_type_ = type;
   std::vector<internal::OperatorSnapshot> snaps = running_chain_->snapshot_state(id);
-  for (auto& p : outputs_) p->BroadcastEvent(internal::BufferKind::kBarrier, id, timestamp_ms);
+  snapshot_type_ = proto::CHECKPOINT_TYPE_CHECKPOINT;
+  const std::string type_byte =
+      type == proto::CHECKPOINT_TYPE_CHECKPOINT ? "" : std::string(1, static_cast<char>(type));
+  for (auto& p : outputs_) {
+    p->BroadcastEvent(internal::BufferKind::kBarrier, id, timestamp_ms, type_byte);
+  }
   last_checkpoint_id_ = id;
+  if (type == proto::CHECKPOINT_TYPE_STOP_SAVEPOINT) stop_id_ = id;
   if (input_ended_ && final_checkpoint_id_ == 0) final_checkpoint_id_ = id;
   timing.sync_us =
       std::chrono::duration_cast<std::chrono::microseconds>(std::chrono::steady_clock::now() - t0)
@@ -717,6 +775,7 @@ std::unique_ptr<internal::KeyedStateBackend> Task::create_keyed_state_backend(
   site.attempt = info_.attempt;
   site.node_id = node_id;
   if (tdd_.restore_checkpoint_id() > 0) site.restore_dir = tdd_.restore_dir();
+  site.savepoint_snapshot = [this] { return snapshot_type_ != proto::CHECKPOINT_TYPE_CHECKPOINT; };
   return CreateKeyedStateBackend(services_.state_backend, site, range);
 }
 

@@ -100,9 +100,11 @@ class Task final : public internal::TaskRuntime {
   internal::OperatorCounters* operator_counters(int node_id) override;
   internal::SingleWriterCounter* edge_records_out(size_t output) override;
 
-  // From other threads: start checkpoint `id` (sources only), or learn that it completed or
-  // was aborted.
-  void TriggerCheckpoint(int64_t id, int64_t timestamp_ms) ABSL_LOCKS_EXCLUDED(mail_mu_);
+  // From other threads: start checkpoint `id` of `type` (sources only), or learn that it
+  // completed or was aborted. A DRAIN trigger (no id) ends a source's input now.
+  void TriggerCheckpoint(int64_t id, int64_t timestamp_ms,
+                         proto::CheckpointType type = proto::CHECKPOINT_TYPE_CHECKPOINT)
+      ABSL_LOCKS_EXCLUDED(mail_mu_, chain_mu_);
   void NotifyCheckpoint(int64_t id, bool aborted) ABSL_LOCKS_EXCLUDED(mail_mu_);
 
  private:
@@ -114,7 +116,8 @@ class Task final : public internal::TaskRuntime {
   void FlushIdleOutputs();
   void RestoreState(internal::ChainTask& chain);
   void ProcessInputs(InputGate& gate, internal::ChainTask& chain);
-  void OnBarrier(InputGate& gate, int channel, int64_t id, int64_t timestamp_ms);
+  void OnBarrier(InputGate& gate, int channel, int64_t id, int64_t timestamp_ms,
+                 proto::CheckpointType type);
   void MaybeCompleteAlignment(InputGate& gate);
   // What a task measures of its part of a checkpoint, sent with its acknowledgement.
   struct CheckpointTiming {
@@ -123,7 +126,12 @@ class Task final : public internal::TaskRuntime {
     int64_t sync_us = 0;         // the synchronous snapshot
   };
   // Snapshots the chain, sends barrier `id` downstream and queues the state for writing.
-  void PerformCheckpoint(int64_t id, int64_t timestamp_ms, CheckpointTiming timing);
+  void PerformCheckpoint(int64_t id, int64_t timestamp_ms, CheckpointTiming timing,
+                         proto::CheckpointType type);
+  // One round of mail; throws TaskCancelled once a stop-with-savepoint has completed.
+  void ProcessMailOnce(internal::ChainTask& chain) ABSL_LOCKS_EXCLUDED(mail_mu_);
+  // Waits up to 50 ms for mail (or cancellation).
+  void WaitForMail() ABSL_LOCKS_EXCLUDED(mail_mu_);
   // Event time: a channel's watermark or idleness changed; recomputes the task's input
   // watermark (the minimum over channels that are not idle) and hands any advance to the chain.
   void OnWatermark(internal::ChainTask& chain, int channel, int64_t watermark);
@@ -133,7 +141,7 @@ class Task final : public internal::TaskRuntime {
   void WakeUp() ABSL_LOCKS_EXCLUDED(mail_mu_);
   void EndInput(internal::ChainTask& chain);
   // With checkpointing on: processes mail until a checkpoint taken after the end of input has
-  // completed.
+  // completed; after a stop-with-savepoint barrier, until that savepoint has completed.
   void AwaitFinalCheckpoint() ABSL_LOCKS_EXCLUDED(mail_mu_);
   bool checkpointing() const { return !tdd_.checkpoint_dir().empty(); }
 
@@ -154,6 +162,9 @@ class Task final : public internal::TaskRuntime {
   std::atomic<bool> mail_{false};
   int64_t trigger_id_ ABSL_GUARDED_BY(mail_mu_) = 0;
   int64_t trigger_ts_ ABSL_GUARDED_BY(mail_mu_) = 0;
+  proto::CheckpointType trigger_type_ ABSL_GUARDED_BY(mail_mu_) = proto::CHECKPOINT_TYPE_CHECKPOINT;
+  // stop --drain: the source's input ends now (also before its chain is built).
+  std::atomic<bool> drain_{false};
   int64_t completed_id_ ABSL_GUARDED_BY(mail_mu_) = 0;
   // The newest checkpoint the JobManager aborted.
   int64_t aborted_id_ ABSL_GUARDED_BY(mail_mu_) = 0;
@@ -172,12 +183,20 @@ class Task final : public internal::TaskRuntime {
   InputGate* gate_ = nullptr;       // while ProcessInputs runs
   bool input_ended_ = false;
   int64_t final_checkpoint_id_ = 0;  // the first checkpoint after the end of input
+  // Stop-with-savepoint: the savepoint this task took (0: none, or it was aborted). While set,
+  // a source emits nothing, processing-time callbacks wait and ending inputs end nothing;
+  // `stopped_` once it completed: the task ends FINISHED without ending its input.
+  int64_t stop_id_ = 0;
+  bool stopped_ = false;
+  // The type of the snapshot being taken (the backends write savepoints in canonical form).
+  proto::CheckpointType snapshot_type_ = proto::CHECKPOINT_TYPE_CHECKPOINT;
   struct Alignment {
     int64_t id = 0;
     int64_t timestamp_ms = 0;
     std::vector<char> seen;
     std::chrono::steady_clock::time_point first_barrier;  // of checkpoint `id`
     int64_t start_delay_ms = 0;                           // trigger timestamp to first_barrier
+    proto::CheckpointType type = proto::CHECKPOINT_TYPE_CHECKPOINT;
   } align_;
   std::vector<char> data_ended_;  // by input channel: end-of-data received
   size_t data_ended_count_ = 0;

@@ -273,7 +273,7 @@ class TaskManagerImpl final : public proto::TaskExecutorService::Service {
     ForEachTaskOf(req->job_id(), req->attempt(), [&](Task& t) {
       const auto& d = t.descriptor();
       if (d.graph().vertices(d.task().vertex_id()).is_source()) {
-        t.TriggerCheckpoint(req->checkpoint_id(), req->timestamp_ms());
+        t.TriggerCheckpoint(req->checkpoint_id(), req->timestamp_ms(), req->type());
       }
     });
     return grpc::Status::OK;

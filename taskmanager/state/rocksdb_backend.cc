@@ -24,6 +24,7 @@
 //                copies to <checkpoint dir>/shared/ the SST files that the last completed
 //                checkpoint did not have (SST files never change once written), and the small
 //                files (MANIFEST, CURRENT, OPTIONS) to the checkpoint's own folder.
+//                A savepoint is always full, so that it stands alone.
 //
 // Restore: a native snapshot of exactly this subtask's key groups becomes the instance (its
 // files copied into the working directory and opened); anything else (another parallelism,
@@ -558,7 +559,8 @@ class RocksDbKeyedStateBackend final : public internal::KeyedStateBackend {
   void snapshot(internal::OperatorSnapshot& out, int64_t checkpoint_id) override {
     EnsureOpen();
     rocksdb::DB* db = instance_->db();
-    if (options_.incremental) {
+    const bool savepoint = site_.savepoint_snapshot && site_.savepoint_snapshot();
+    if (options_.incremental && !savepoint) {
       std::string local =
           absl::StrCat(instance_->root(), "/chk-", checkpoint_id, "-", snapshots_++);
       std::vector<rocksdb::ColumnFamilyHandle*> handles;

@@ -68,6 +68,9 @@ struct BackendSite {
   // relative to it); empty for a fresh start.
   std::string restore_dir;
   std::function<int64_t()> now_ms = system_clock_ms;
+  // True while the task snapshots for a savepoint: a backend that checkpoints incrementally
+  // writes the canonical format instead, so that the savepoint stands alone. Null: never.
+  std::function<bool()> savepoint_snapshot;
 };
 
 // A keyed state backend for key groups `range`. Throws std::runtime_error (naming the directory)

@@ -6,7 +6,9 @@
 #include <filesystem>
 #include <fstream>
 
+#include "common/checkpoint_storage.h"
 #include "common/ids.h"
+#include "jobmanager/savepoints.h"
 
 namespace sluice {
 namespace {
@@ -255,6 +257,134 @@ TEST_F(CheckpointCoordinatorTest, LoadForRestoreNamesAGraphThatDoesNotFit) {
   auto st = CheckpointCoordinator::LoadForRestore(root_ + "/j1/chk-1", other, &dir);
   ASSERT_FALSE(st.ok());
   EXPECT_THAT(st.status().message(), HasSubstr("does not fit job 'job'"));
+}
+
+CheckpointCoordinator::SavepointRequest Savepoint(const std::string& folder, bool stop = false,
+                                                  bool drain = false) {
+  CheckpointCoordinator::SavepointRequest r;
+  r.request_id = "req-" + std::to_string(stop) + std::to_string(drain);
+  r.folder = folder;
+  r.stop = stop;
+  r.drain = drain;
+  return r;
+}
+
+TEST_F(CheckpointCoordinatorTest, SavepointStartsAtOnceMovesIntoItsFolderAndIsNotRetained) {
+  auto cc = Make();
+  CompleteOne(*cc, t0_ + Millis(150));
+  const std::string folder = root_ + "/sp/savepoint-j1-1";
+  ASSERT_TRUE(cc->RequestSavepoint(Savepoint(folder)).ok());
+  EXPECT_THAT(cc->RequestSavepoint(Savepoint(folder)).message(), HasSubstr("under way"));
+  // Regardless of the interval.
+  auto trigger = cc->MaybeTrigger(tasks_, t0_ + Millis(151));
+  ASSERT_TRUE(trigger);
+  EXPECT_EQ(trigger->type, proto::CHECKPOINT_TYPE_SAVEPOINT);
+  for (const auto& task : tasks_) {
+    Touch("chk-2/v" + std::to_string(task.key.first) + "-s" + std::to_string(task.key.second));
+    ASSERT_TRUE(cc->Acknowledge(Ack(trigger->id, task.key.first, task.key.second)));
+  }
+  auto ready = cc->TakeAcknowledged(graph_);
+  ASSERT_TRUE(ready);
+  EXPECT_EQ(ready->dir, folder);
+  EXPECT_TRUE(ready->metadata.savepoint());
+  ASSERT_TRUE(WriteSavepoint(*ready).ok());
+  auto outcome = cc->OnMetadataWritten(ready->metadata, absl::OkStatus(), t0_ + Millis(160));
+  EXPECT_TRUE(outcome.completed);
+  EXPECT_FALSE(outcome.notify) << "an intermediate savepoint commits no side effects";
+  EXPECT_EQ(cc->latest()->checkpoint_id(), 1) << "failover keeps restoring the checkpoints";
+  auto result = cc->GetSavepoint("req-00");
+  ASSERT_TRUE(result.ok());
+  EXPECT_TRUE(result->done);
+  EXPECT_EQ(result->location, folder);
+  // The folder stands alone: its files, relative to it; the chk folder is gone.
+  auto meta = ReadMetadata(folder);
+  ASSERT_TRUE(meta.ok()) << meta.status();
+  for (const auto& h : meta->handles()) {
+    EXPECT_EQ(h.file().find('/'), std::string::npos);
+    EXPECT_TRUE(std::filesystem::exists(folder + "/" + h.file()));
+  }
+  EXPECT_FALSE(std::filesystem::exists(root_ + "/j1/chk-2"));
+  EXPECT_EQ(cc->stats().snapshot().latest_savepoint->external_path, folder);
+  EXPECT_EQ(cc->stats().snapshot().latest_completed->id, 1);
+  std::string dir;
+  graph_.mutable_vertices(0)->set_parallelism(1);
+  // Its files are read relative to its own folder (the stand-ins here are no state files).
+  auto loaded = CheckpointCoordinator::LoadForRestore(folder + "/_metadata", graph_, &dir);
+  EXPECT_EQ(dir, folder);
+  EXPECT_THAT(loaded.status().message(), HasSubstr(folder + "/v0-s0"));
+  // Disposal removes it, and refuses a checkpoint.
+  EXPECT_THAT(DisposeSavepoint(root_ + "/j1/chk-1").message(), HasSubstr("not a savepoint"));
+  EXPECT_TRUE(std::filesystem::exists(root_ + "/j1/chk-1/_metadata"));
+  EXPECT_TRUE(DisposeSavepoint(folder).ok());
+  EXPECT_FALSE(std::filesystem::exists(folder));
+}
+
+TEST_F(CheckpointCoordinatorTest, StopSavepointIsNotifiedAndAFailedOneDoesNotFailTheJob) {
+  auto cc = Make(/*tolerable=*/0);
+  ASSERT_TRUE(cc->RequestSavepoint(Savepoint(root_ + "/sp/a", /*stop=*/true)).ok());
+  auto trigger = cc->MaybeTrigger(tasks_, t0_ + Millis(1));
+  ASSERT_TRUE(trigger);
+  EXPECT_EQ(trigger->type, proto::CHECKPOINT_TYPE_STOP_SAVEPOINT);
+  auto aborted = cc->AbortPending("declined by a task", /*count_failure=*/true, t0_ + Millis(2));
+  ASSERT_TRUE(aborted);
+  EXPECT_FALSE(aborted->job_failure) << "a savepoint's failure is not the job's";
+  EXPECT_EQ(cc->failed_count(), 0);
+  auto result = cc->GetSavepoint("req-10");
+  ASSERT_TRUE(result.ok());
+  EXPECT_TRUE(result->done);
+  EXPECT_EQ(result->failure, "declined by a task");
+
+  // Again, completed this time: the tasks are told (they end).
+  ASSERT_TRUE(cc->RequestSavepoint(Savepoint(root_ + "/sp/b", /*stop=*/true)).ok());
+  trigger = cc->MaybeTrigger(tasks_, t0_ + Millis(3));
+  ASSERT_TRUE(trigger);
+  for (const auto& task : tasks_) {
+    ASSERT_TRUE(cc->Acknowledge(Ack(trigger->id, task.key.first, task.key.second)));
+  }
+  auto ready = cc->TakeAcknowledged(graph_);
+  ASSERT_TRUE(ready);
+  auto outcome = cc->OnMetadataWritten(ready->metadata, absl::OkStatus(), t0_ + Millis(4));
+  EXPECT_TRUE(outcome.notify);
+}
+
+TEST_F(CheckpointCoordinatorTest, DrainEndsTheSourcesFirstAndTheFinalCheckpointIsTheSavepoint) {
+  auto cc = Make();
+  ASSERT_TRUE(cc->RequestSavepoint(Savepoint(root_ + "/sp/d", true, /*drain=*/true)).ok());
+  auto drain = cc->MaybeTrigger(tasks_, t0_ + Millis(1));
+  ASSERT_TRUE(drain);
+  EXPECT_EQ(drain->type, proto::CHECKPOINT_TYPE_DRAIN);
+  EXPECT_EQ(drain->id, 0);
+  EXPECT_THAT(drain->task_managers, ElementsAre("tm-a"));
+  EXPECT_FALSE(cc->MaybeTrigger(tasks_, t0_ + Millis(2))) << "waits for the sources to end";
+  cc->OnEndOfData({0, 0});
+  auto trigger = cc->MaybeTrigger(tasks_, t0_ + Millis(3));
+  ASSERT_TRUE(trigger);
+  EXPECT_EQ(trigger->type, proto::CHECKPOINT_TYPE_SAVEPOINT);
+  for (const auto& task : tasks_) {
+    ASSERT_TRUE(cc->Acknowledge(Ack(trigger->id, task.key.first, task.key.second)));
+  }
+  auto ready = cc->TakeAcknowledged(graph_);
+  ASSERT_TRUE(ready);
+  EXPECT_TRUE(ready->metadata.savepoint());
+  EXPECT_TRUE(cc->OnMetadataWritten(ready->metadata, absl::OkStatus(), t0_ + Millis(4)).notify);
+}
+
+TEST_F(CheckpointCoordinatorTest, SavepointRequestFailsWhenTheJobEndsOrRunsWithoutCheckpoints) {
+  auto cc = Make();
+  ASSERT_TRUE(cc->RequestSavepoint(Savepoint(root_ + "/sp/e")).ok());
+  cc->OnRestart(t0_ + Millis(1));
+  auto result = cc->GetSavepoint("req-00");
+  ASSERT_TRUE(result.ok());
+  EXPECT_EQ(result->failure, "the job restarted");
+  EXPECT_EQ(cc->GetSavepoint("nope").status().code(), absl::StatusCode::kNotFound);
+
+  CheckpointSettings off;
+  off.root = root_;
+  off.job_dir = root_ + "/j2";
+  CheckpointCoordinator plain("j2", off, std::make_unique<StandaloneCompletedCheckpointStore>(1),
+                              std::make_unique<StandaloneCheckpointIdCounter>(), t0_);
+  EXPECT_THAT(plain.RequestSavepoint(Savepoint(root_ + "/sp/f")).message(),
+              HasSubstr("without checkpointing"));
 }
 
 }  // namespace

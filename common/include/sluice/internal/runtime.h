@@ -27,7 +27,8 @@ enum class BufferKind : int32_t {
   kData = 0,
   kEndOfPartition = 1,   // the producer subtask has finished
   kWatermark = 2,        // value: the watermark (event time, ms)
-  kBarrier = 3,          // value: checkpoint id, value2: checkpoint timestamp
+  kBarrier = 3,          // value: checkpoint id, value2: checkpoint timestamp, data: its
+                         // proto::CheckpointType as one byte (none: a checkpoint)
   kEndOfData = 4,        // the producer has emitted its last record (it may still checkpoint)
   kWatermarkStatus = 5,  // value: 1 when the producer goes idle, 0 when it is active again
 };
