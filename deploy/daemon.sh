@@ -5,12 +5,13 @@
 # logs to $SLUICE_LOG_DIR/sluice-<daemon>-<n>-<host>.log (stderr) and .out (stdout).
 # Daemons are only ever signalled by the pids recorded there.
 #
-# Usage: daemon.sh (start|start-foreground|stop|stop-all) (jobmanager|taskmanager) [daemon args]
+# Usage: daemon.sh (start|start-foreground|stop|stop-all|stop-id ID) (jobmanager|taskmanager) [args]
+#   stop-id ID  stops the instance started with -D taskmanager.resource-id=ID
 set -euo pipefail
 set +m  # no job control: a background child must not lead its own process group (see start)
 
 usage() {
-  echo "Usage: $(basename "$0") (start|start-foreground|stop|stop-all) (jobmanager|taskmanager) [args]" >&2
+  echo "Usage: $(basename "$0") (start|start-foreground|stop|stop-all|stop-id ID) (jobmanager|taskmanager) [args]" >&2
   exit 2
 }
 
@@ -206,6 +207,20 @@ stop_daemon() {
   stop_pids "${pids[${#pids[@]} - 1]}"
 }
 
+# The instance whose command line sets taskmanager.resource-id to $1.
+stop_daemon_with_id() {
+  local pids=() pid
+  lock_pid_dir
+  mapfile -t pids < <(live_pids)
+  for pid in ${pids[@]+"${pids[@]}"}; do
+    if tr '\0' '\n' <"/proc/$pid/cmdline" 2>/dev/null | grep -qx "taskmanager.resource-id=$1"; then
+      stop_pids "$pid"
+      return
+    fi
+  done
+  echo "No $DAEMON daemon with id $1 on host $HOST."
+}
+
 stop_all_daemons() {
   local pids=()
   lock_pid_dir
@@ -234,6 +249,10 @@ case "$ACTION" in
     ;;
   stop-all)
     stop_all_daemons
+    ;;
+  stop-id)
+    [ $# -eq 1 ] || usage
+    stop_daemon_with_id "$1"
     ;;
   *)
     echo "Unknown action '$ACTION'." >&2

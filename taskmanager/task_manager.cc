@@ -38,7 +38,8 @@ using namespace std::chrono_literals;
 class TaskManagerImpl final : public proto::TaskExecutorService::Service {
  public:
   explicit TaskManagerImpl(const Configuration& conf) : conf_(conf) {
-    id_ = NewInstanceId("tm");
+    id_ = conf_.GetString("taskmanager.resource-id");
+    if (id_.empty()) id_ = NewInstanceId("tm");
     slots_ = static_cast<int>(conf.GetInt("taskmanager.numberOfTaskSlots"));
     heartbeat_interval_ = std::chrono::milliseconds(conf.GetDurationMs("heartbeat.interval"));
     heartbeat_timeout_ = std::chrono::milliseconds(conf.GetDurationMs("heartbeat.timeout"));

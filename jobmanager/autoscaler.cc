@@ -1,0 +1,172 @@
+#include "jobmanager/autoscaler.h"
+
+#include <algorithm>
+#include <cmath>
+#include <functional>
+#include <set>
+
+#include "absl/strings/str_cat.h"
+#include "absl/strings/str_format.h"
+#include "absl/strings/str_join.h"
+
+namespace sluice {
+
+using Millis = std::chrono::milliseconds;
+
+AutoscalerSettings AutoscalerSettings::FromConfig(const Configuration& conf) {
+  AutoscalerSettings s;
+  s.enabled = conf.GetBool("job.autoscaler.enabled");
+  s.scaling_enabled = conf.GetBool("job.autoscaler.scaling.enabled");
+  s.stabilization = Millis(conf.GetDurationMs("job.autoscaler.stabilization.interval"));
+  s.metrics_window = Millis(conf.GetDurationMs("job.autoscaler.metrics.window"));
+  s.target_utilization = std::clamp(conf.GetDouble("job.autoscaler.target.utilization"), 0.01, 1.0);
+  s.boundary = std::max(0.0, conf.GetDouble("job.autoscaler.target.utilization.boundary"));
+  s.vertex_min =
+      static_cast<int>(std::max<int64_t>(1, conf.GetInt("job.autoscaler.vertex.min-parallelism")));
+  s.vertex_max = static_cast<int>(
+      std::max<int64_t>(s.vertex_min, conf.GetInt("job.autoscaler.vertex.max-parallelism")));
+  s.scale_up_max_factor = std::max(0.0, conf.GetDouble("job.autoscaler.scale-up.max-factor"));
+  s.scale_down_max_factor =
+      std::clamp(conf.GetDouble("job.autoscaler.scale-down.max-factor"), 0.0, 1.0);
+  return s;
+}
+
+std::string ScalingDecision::Describe(const proto::JobGraph& graph) const {
+  std::vector<std::string> parts;
+  for (const VertexEvaluation& e : vertices) {
+    if (e.wanted == e.parallelism) continue;
+    std::string name = e.vertex < graph.vertices_size() ? graph.vertices(e.vertex).name() : "?";
+    parts.push_back(absl::StrFormat(
+        "vertex %d (%s): %d -> %d: %s (target %.0f records/s, true processing rate %.0f "
+        "records/s at parallelism %d, utilization %.2f)",
+        e.vertex, name, e.parallelism, e.wanted, e.reason, e.target_rate, e.true_rate,
+        e.parallelism, e.utilization));
+  }
+  return parts.empty() ? "no change" : absl::StrJoin(parts, "; ");
+}
+
+JobAutoscaler::JobAutoscaler(AutoscalerSettings settings, Clock::time_point start)
+    : settings_(std::move(settings)), stable_from_(start + settings_.stabilization) {}
+
+void JobAutoscaler::AddSample(Clock::time_point at, std::map<int, VertexSample> sample) {
+  if (at < stable_from_) return;  // the job is still settling after its (re)deployment
+  samples_.emplace_back(at, std::move(sample));
+  while (!samples_.empty() && samples_.front().first < at - settings_.metrics_window) {
+    samples_.pop_front();
+  }
+}
+
+void JobAutoscaler::OnRedeployed(Clock::time_point at) {
+  samples_.clear();
+  stable_from_ = at + settings_.stabilization;
+}
+
+std::optional<ScalingDecision> JobAutoscaler::Evaluate(const proto::JobGraph& graph,
+                                                       Clock::time_point now) {
+  if (now < stable_from_ || samples_.size() < 2) return std::nullopt;
+  // A whole window of samples (with a fifth of slack for the sampling period).
+  if (samples_.back().first - samples_.front().first < settings_.metrics_window * 4 / 5) {
+    return std::nullopt;
+  }
+  const int n = graph.vertices_size();
+  // Means over the window.
+  std::vector<VertexSample> mean(n);
+  for (const auto& [at, sample] : samples_) {
+    for (const auto& [v, s] : sample) {
+      if (v < 0 || v >= n) continue;
+      mean[v].busy_ms_per_s += s.busy_ms_per_s / samples_.size();
+      mean[v].backpressured_ms_per_s += s.backpressured_ms_per_s / samples_.size();
+      mean[v].records_in_per_s += s.records_in_per_s / samples_.size();
+      mean[v].records_out_per_s += s.records_out_per_s / samples_.size();
+    }
+  }
+  // Upstream vertices, and each vertex's factor: how much more its sources would emit without
+  // back pressure (vertices are numbered in topological order: edges go to higher ids).
+  std::vector<std::vector<int>> inputs(n);
+  for (const auto& e : graph.edges()) {
+    if (e.target_vertex() >= 0 && e.target_vertex() < n) {
+      inputs[e.target_vertex()].push_back(e.source_vertex());
+    }
+  }
+  std::vector<double> factor(n, 1.0);
+  for (int v = 0; v < n; ++v) {
+    if (graph.vertices(v).is_source()) {
+      double free = 1.0 - std::clamp(mean[v].backpressured_ms_per_s / 1000.0, 0.0, 0.95);
+      factor[v] = 1.0 / free;
+    } else {
+      for (int u : inputs[v]) factor[v] = std::max(factor[v], factor[u]);
+    }
+  }
+  ScalingDecision d;
+  const int max_parallelism = std::max(1, graph.max_parallelism());
+  for (int v = 0; v < n; ++v) {
+    const proto::JobVertex& vx = graph.vertices(v);
+    VertexEvaluation e;
+    e.vertex = v;
+    e.parallelism = vx.parallelism();
+    e.wanted = e.parallelism;
+    const double busy = std::clamp(mean[v].busy_ms_per_s / 1000.0, 0.0, 1.0);
+    const double observed = vx.is_source() ? mean[v].records_out_per_s : mean[v].records_in_per_s;
+    e.target_rate = observed * factor[v];
+    e.true_rate = busy > 0.001 ? observed / busy : INFINITY;
+    e.utilization = std::isinf(e.true_rate) ? 0 : e.target_rate / e.true_rate;
+    const double low = settings_.target_utilization - settings_.boundary;
+    const double high = settings_.target_utilization + settings_.boundary;
+    if (vx.is_source()) {
+      e.reason = "sources are not rescaled";
+    } else if (observed <= 0 || std::isinf(e.true_rate)) {
+      e.reason = "no load measured";
+    } else if (e.utilization >= low && e.utilization <= high) {
+      e.reason = "within the target utilization";
+    } else {
+      const double per_subtask = e.true_rate / e.parallelism;
+      int wanted = static_cast<int>(
+          std::ceil(e.target_rate / (per_subtask * settings_.target_utilization) - 1e-9));
+      const int up_cap = static_cast<int>(
+          std::floor(e.parallelism * (1.0 + settings_.scale_up_max_factor) + 1e-9));
+      const int down_cap = static_cast<int>(
+          std::ceil(e.parallelism * (1.0 - settings_.scale_down_max_factor) - 1e-9));
+      wanted = std::clamp(wanted, std::max(1, down_cap), std::max(e.parallelism, up_cap));
+      wanted =
+          std::clamp(wanted, settings_.vertex_min, std::min(settings_.vertex_max, max_parallelism));
+      e.wanted = wanted;
+      e.reason =
+          e.utilization > high ? "utilization above the target" : "utilization below the target";
+    }
+    d.vertices.push_back(e);
+  }
+  // Vertices joined by a forward edge keep one parallelism: the largest any of them wants.
+  std::vector<int> group(n);
+  for (int v = 0; v < n; ++v) group[v] = v;
+  std::function<int(int)> find = [&](int v) {
+    return group[v] == v ? v : group[v] = find(group[v]);
+  };
+  for (const auto& e : graph.edges()) {
+    if (e.partitioner() == proto::PARTITIONER_FORWARD) {
+      group[find(e.source_vertex())] = find(e.target_vertex());
+    }
+  }
+  // A group with a source keeps its parallelism.
+  std::map<int, int> group_wanted;
+  std::set<int> with_source;
+  for (const VertexEvaluation& e : d.vertices) {
+    int& w = group_wanted[find(e.vertex)];
+    w = std::max(w, e.wanted);
+    if (graph.vertices(e.vertex).is_source()) with_source.insert(find(e.vertex));
+  }
+  for (VertexEvaluation& e : d.vertices) {
+    const int root = find(e.vertex);
+    const int w = with_source.count(root) ? e.parallelism : group_wanted[root];
+    if (w != e.wanted) {
+      e.wanted = w;
+      e.reason += with_source.count(root) ? " (held: joined to a source by a forward edge)"
+                                          : " (joined by a forward edge)";
+    }
+    if (e.wanted != e.parallelism) d.parallelism[e.vertex] = e.wanted;
+  }
+  last_ = d.vertices;
+  if (d.parallelism.empty()) return std::nullopt;
+  return d;
+}
+
+}  // namespace sluice
