@@ -13,6 +13,7 @@
 #include <atomic>
 #include <cstdio>
 #include <ctime>
+#include <filesystem>
 #include <fstream>
 #include <iostream>
 #include <sstream>
@@ -91,7 +92,13 @@ absl::StatusOr<PreparedJob> Prepare(const Configuration& conf, const JobOptions&
   p.graph = std::move(*graph);
   p.args = opts.args;
   p.env = std::move(*env);
+  // The JobManager reads it: its current folder is not ours.
   p.restore_path = opts.restore_path;
+  if (!p.restore_path.empty()) {
+    std::error_code ec;
+    auto abs = std::filesystem::absolute(p.restore_path, ec);
+    if (!ec) p.restore_path = abs.lexically_normal().string();
+  }
   p.dynamic = opts.dynamic;
   return p;
 }
@@ -163,7 +170,7 @@ void AddCommon(CLI::App* cmd, CommonOptions& c) {
 void AddJob(CLI::App* cmd, JobOptions& j) {
   cmd->add_option("-p,--parallelism", j.parallelism, "default parallelism of the job's operators");
   cmd->add_option("-s,--fromSavepoint", j.restore_path,
-                  "start from a retained checkpoint (its chk-<n> folder or _metadata file)");
+                  "start from a savepoint or retained checkpoint (its folder or _metadata file)");
   cmd->add_option("library", j.library, "the job's shared library (lib<job>.so)")->required();
   cmd->add_option("args", j.args, "the job's arguments, after --");
 }

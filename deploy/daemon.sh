@@ -213,7 +213,7 @@ stop_daemon_with_id() {
   lock_pid_dir
   mapfile -t pids < <(live_pids)
   for pid in ${pids[@]+"${pids[@]}"}; do
-    if tr '\0' '\n' <"/proc/$pid/cmdline" 2>/dev/null | grep -qx "taskmanager.resource-id=$1"; then
+    if tr '\0' '\n' <"/proc/$pid/cmdline" 2>/dev/null | grep -qxF "taskmanager.resource-id=$1"; then
       stop_pids "$pid"
       return
     fi

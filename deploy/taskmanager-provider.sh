@@ -25,6 +25,13 @@ usage() {
 
 RECORD="$SLUICE_PID_DIR/sluice-provided-taskmanagers"
 mkdir -p -- "$SLUICE_PID_DIR"
+touch "$RECORD"
+# Requests and releases may run at once: one at a time updates the record (when flock exists).
+# (A lock file of its own: the record is replaced, and daemon.sh locks the pid folder.)
+if command -v flock >/dev/null 2>&1; then
+  exec 8>>"$SLUICE_PID_DIR/sluice-provided.lock"
+  flock 8
+fi
 
 remote_cmd() {
   printf 'cd %q && SLUICE_CONF_DIR=%q SLUICE_BIN_DIR=%q SLUICE_LOG_DIR=%q SLUICE_PID_DIR=%q deploy/taskmanager.sh' \
@@ -36,11 +43,12 @@ remote_cmd() {
 on_host() {
   local host=$1
   shift
+  # The lock's descriptor is not passed on: a TaskManager would hold the lock while it lives.
   if sluice_is_local_host "$host"; then
-    "$DEPLOY_DIR/taskmanager.sh" "$@"
+    "$DEPLOY_DIR/taskmanager.sh" "$@" 8>&-
   else
     # shellcheck disable=SC2086  # SLUICE_SSH_OPTS holds several words
-    ssh -n $SLUICE_SSH_OPTS "$host" "$(remote_cmd "$@")"
+    ssh -n $SLUICE_SSH_OPTS "$host" "$(remote_cmd "$@")" 8>&-
   fi
 }
 
@@ -53,14 +61,13 @@ request() {
     echo "ERROR: $spare lists no hosts: no TaskManager to start." >&2
     exit 1
   fi
-  touch "$RECORD"
   for ((i = 0; i < count; i++)); do
     # The spare host with the fewest TaskManagers started here (listed twice: may have two).
     best=""
     local best_n=1000000
     for host in $(printf '%s\n' "${hosts[@]}" | sort -u); do
       local slots running
-      slots=$(printf '%s\n' "${hosts[@]}" | grep -cx -- "$host")
+      slots=$(printf '%s\n' "${hosts[@]}" | grep -cxF -- "$host")
       running=$(awk -v h="$host" '$2 == h' "$RECORD" | wc -l)
       [ "$running" -lt "$slots" ] || continue
       if [ "$running" -lt "$best_n" ]; then best=$host best_n=$running; fi
@@ -85,7 +92,7 @@ request() {
 
 release() {
   local id=$1 host
-  host=$(awk -v id="$id" '$1 == id { print $2 }' "$RECORD" 2>/dev/null | head -n 1)
+  host=$(awk -v id="$id" '$1 == id { print $2; exit }' "$RECORD")
   if [ -z "$host" ]; then
     echo "TaskManager $id was not started by $(basename "$0"); leaving it."
     return 0

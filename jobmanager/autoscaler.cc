@@ -71,17 +71,26 @@ std::optional<ScalingDecision> JobAutoscaler::Evaluate(const proto::JobGraph& gr
   const int n = graph.vertices_size();
   // Means over the window.
   std::vector<VertexSample> mean(n);
+  std::vector<int> count(n, 0);  // samples that have the vertex
   for (const auto& [at, sample] : samples_) {
     for (const auto& [v, s] : sample) {
       if (v < 0 || v >= n) continue;
-      mean[v].busy_ms_per_s += s.busy_ms_per_s / samples_.size();
-      mean[v].backpressured_ms_per_s += s.backpressured_ms_per_s / samples_.size();
-      mean[v].records_in_per_s += s.records_in_per_s / samples_.size();
-      mean[v].records_out_per_s += s.records_out_per_s / samples_.size();
+      mean[v].busy_ms_per_s += s.busy_ms_per_s;
+      mean[v].backpressured_ms_per_s += s.backpressured_ms_per_s;
+      mean[v].records_in_per_s += s.records_in_per_s;
+      mean[v].records_out_per_s += s.records_out_per_s;
+      ++count[v];
     }
   }
+  for (int v = 0; v < n; ++v) {
+    if (count[v] == 0) continue;
+    mean[v].busy_ms_per_s /= count[v];
+    mean[v].backpressured_ms_per_s /= count[v];
+    mean[v].records_in_per_s /= count[v];
+    mean[v].records_out_per_s /= count[v];
+  }
   // Upstream vertices, and each vertex's factor: how much more its sources would emit without
-  // back pressure (vertices are numbered in topological order: edges go to higher ids).
+  // back pressure (the job graph numbers vertices in topological order: edges go to higher ids).
   std::vector<std::vector<int>> inputs(n);
   for (const auto& e : graph.edges()) {
     if (e.target_vertex() >= 0 && e.target_vertex() < n) {
@@ -119,17 +128,18 @@ std::optional<ScalingDecision> JobAutoscaler::Evaluate(const proto::JobGraph& gr
     } else if (e.utilization >= low && e.utilization <= high) {
       e.reason = "within the target utilization";
     } else {
+      // In doubles, bounded before converting: no overflow for large factors or rates.
       const double per_subtask = e.true_rate / e.parallelism;
-      int wanted = static_cast<int>(
-          std::ceil(e.target_rate / (per_subtask * settings_.target_utilization) - 1e-9));
-      const int up_cap = static_cast<int>(
-          std::floor(e.parallelism * (1.0 + settings_.scale_up_max_factor) + 1e-9));
-      const int down_cap = static_cast<int>(
-          std::ceil(e.parallelism * (1.0 - settings_.scale_down_max_factor) - 1e-9));
-      wanted = std::clamp(wanted, std::max(1, down_cap), std::max(e.parallelism, up_cap));
-      wanted =
-          std::clamp(wanted, settings_.vertex_min, std::min(settings_.vertex_max, max_parallelism));
-      e.wanted = wanted;
+      const double limit = std::min(settings_.vertex_max, max_parallelism);
+      double wanted =
+          std::ceil(e.target_rate / (per_subtask * settings_.target_utilization) - 1e-9);
+      const double up_cap = std::floor(e.parallelism * (1.0 + settings_.scale_up_max_factor));
+      const double down_cap =
+          std::ceil(e.parallelism * (1.0 - settings_.scale_down_max_factor) - 1e-9);
+      wanted = std::min(std::max(wanted, std::max(1.0, down_cap)),
+                        std::max<double>(e.parallelism, up_cap));
+      wanted = std::max(std::min(std::max(wanted, double{settings_.vertex_min * 1.0}), limit), 1.0);
+      e.wanted = static_cast<int>(wanted);
       e.reason =
           e.utilization > high ? "utilization above the target" : "utilization below the target";
     }

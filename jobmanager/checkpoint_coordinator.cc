@@ -150,6 +150,9 @@ std::optional<CheckpointCoordinator::Trigger> CheckpointCoordinator::MaybeTrigge
   bool final_due = all_sources_ended && !final_triggered_;
   const bool savepoint_due =
       savepoint_request_ && (!savepoint_request_->drain || (drain_sent_ && final_due));
+  // While a drain ends the sources' input no other checkpoint may become the final one, and
+  // after a stop-with-savepoint the job takes none: its tasks are ending at the savepoint.
+  if ((savepoint_request_ && !savepoint_due) || stopped_) return std::nullopt;
   if (!final_due && !savepoint_due &&
       (now < last_trigger_ + settings_.interval || now < last_end_ + settings_.min_pause)) {
     return std::nullopt;
@@ -269,6 +272,14 @@ std::optional<CheckpointCoordinator::Aborted> CheckpointCoordinator::AbortPendin
 
 std::optional<CheckpointCoordinator::Aborted> CheckpointCoordinator::ExpireOverdue(
     Clock::time_point now) {
+  // A savepoint that could not start in time (a drain whose sources do not end) fails.
+  if (savepoint_request_ && !(pending_ && pending_->savepoint) &&
+      now - savepoint_requested_ > settings_.timeout) {
+    EndSavepoint(savepoint_request_->request_id, "",
+                 absl::StrCat("it did not start within ", settings_.timeout.count(),
+                              " ms (execution.checkpointing.timeout)",
+                              drain_sent_ ? ": the sources did not end their input" : ""));
+  }
   if (!pending_ || pending_->writing || pending_->waiting.empty()) return std::nullopt;
   if (now - pending_->started <= settings_.timeout) return std::nullopt;
   return AbortPending(
@@ -324,6 +335,7 @@ CheckpointCoordinator::WriteOutcome CheckpointCoordinator::OnMetadataWritten(
     last_end_ = now;
     completed_count_++;
     EndSavepoint(r.request_id, r.folder, "");
+    stopped_ = r.stop;
     out.completed = true;
     out.notify = r.stop;
     out.cancel_job = r.cancel_job;
@@ -380,8 +392,13 @@ absl::Status CheckpointCoordinator::RequestSavepoint(SavepointRequest request) {
     return absl::FailedPreconditionError(absl::StrCat("savepoint ", savepoint_request_->request_id,
                                                       " of job ", job_id_, " is under way"));
   }
+  if (stopped_) {
+    return absl::FailedPreconditionError(
+        absl::StrCat("job ", job_id_, " is stopping after a savepoint"));
+  }
   savepoint_results_[request.request_id] = SavepointResult{false, "", "", request.cancel_job};
   drain_sent_ = false;
+  savepoint_requested_ = Clock::now();
   savepoint_request_ = std::move(request);
   return absl::OkStatus();
 }

@@ -156,7 +156,8 @@ class CheckpointCoordinator {
   // failed (declined, expired, not triggered) rather than being ended with the job.
   std::optional<Aborted> AbortPending(const std::string& reason, bool count_failure,
                                       Clock::time_point now);
-  // Aborts the pending checkpoint when it is older than execution.checkpointing.timeout.
+  // Aborts the pending checkpoint when it is older than execution.checkpointing.timeout; fails a
+  // savepoint request that has not started within it.
   std::optional<Aborted> ExpireOverdue(Clock::time_point now);
   // When every task has acknowledged: marks the checkpoint as being written and returns it.
   std::optional<ToWrite> TakeAcknowledged(const proto::JobGraph& graph);
@@ -171,8 +172,11 @@ class CheckpointCoordinator {
   absl::Status RequestSavepoint(SavepointRequest request);
   // The request's outcome so far; NotFound for an unknown id.
   absl::StatusOr<SavepointResult> GetSavepoint(const std::string& request_id) const;
-  // The job ended or restarts: a savepoint asked for and not pending fails with `reason`.
+  // The job ended or restarts, or a drain could not be sent: a savepoint asked for and not
+  // pending fails with `reason`.
   void FailSavepointRequest(const std::string& reason);
+  // A stop-with-savepoint completed (its tasks are ending at it).
+  bool stopped() const { return stopped_; }
 
   // A (re)deployment restores from RestoreSource() at `timestamp_ms`: the statistics note it.
   void OnRestored(int64_t timestamp_ms);
@@ -240,7 +244,10 @@ class CheckpointCoordinator {
   // The savepoint asked for (until it completes or fails), whether its drain was sent, and the
   // outcomes of every request (few: one at a time, kept while the job is).
   std::optional<SavepointRequest> savepoint_request_;
+  Clock::time_point savepoint_requested_;
   bool drain_sent_ = false;
+  // A stop-with-savepoint completed: the job takes no more checkpoints.
+  bool stopped_ = false;
   std::map<std::string, SavepointResult> savepoint_results_;
   void EndSavepoint(const std::string& request_id, std::string location, std::string failure);
   std::optional<proto::CheckpointMetadata> restore_from_;

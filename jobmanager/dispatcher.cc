@@ -590,6 +590,13 @@ std::set<std::string> Dispatcher::HandleFailureLocked(Job& job, const std::strin
   if (job.exceptions.size() > kExceptionHistorySize) job.exceptions.pop_back();
   AbortPendingLocked(job, "the job failed", /*count_failure=*/false);
   auto now = Clock::now();
+  if (job.checkpoints->stopped()) {
+    // Its savepoint committed the sinks' output: a restart from an older checkpoint would
+    // commit that output again, and the job was asked to stop.
+    FailJobLocked(job,
+                  absl::StrCat(cause, " (after its stop-with-savepoint completed: not restarted)"));
+    return TaskManagersOf(job);
+  }
   std::optional<Millis> delay = job.restart_strategy->OnFailure(now);
   if (!delay) {
     FailJobLocked(job, job.restarts > 0 ? absl::StrCat(cause, " (no more restarts: ",
@@ -777,7 +784,10 @@ void Dispatcher::RunCoordinatorOnce() {
       if (st.ok()) continue;
       absl::MutexLock lock(&mu_);
       Job* job = FindJobLocked(req.job_id());
-      if (job && job->checkpoints->IsPending(req.checkpoint_id())) {
+      if (job && req.type() == proto::CHECKPOINT_TYPE_DRAIN) {
+        job->checkpoints->FailSavepointRequest(
+            absl::StrCat("cannot send the drain to TaskManager ", tm, ": ", st.message()));
+      } else if (job && job->checkpoints->IsPending(req.checkpoint_id())) {
         AbortPendingLocked(
             *job, absl::StrCat("cannot trigger it at TaskManager ", tm, ": ", st.message()),
             /*count_failure=*/true);

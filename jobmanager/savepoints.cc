@@ -53,14 +53,16 @@ absl::Status MoveFile(const std::string& from, const std::string& to) {
   return absl::OkStatus();
 }
 
-absl::Status Relocate(CheckpointCoordinator::ToWrite& sp) {
+// Fills `tmp` and renames it to sp.dir once whole, so that a savepoint folder always holds a
+// whole savepoint.
+absl::Status Relocate(CheckpointCoordinator::ToWrite& sp, const std::string& tmp) {
   const proto::CheckpointMetadata& m = sp.metadata;
   const std::string own = absl::StrCat("chk-", m.checkpoint_id(), "/");
   std::error_code ec;
-  fs::create_directories(sp.dir, ec);
+  fs::create_directories(tmp, ec);
   if (ec) {
     return absl::InternalError(
-        absl::StrCat("cannot create savepoint folder '", sp.dir, "': ", ec.message()));
+        absl::StrCat("cannot create savepoint folder '", tmp, "': ", ec.message()));
   }
   for (proto::StateHandle& h : *sp.metadata.mutable_handles()) {
     if (h.shared_files_size() > 0) {
@@ -71,7 +73,7 @@ absl::Status Relocate(CheckpointCoordinator::ToWrite& sp) {
     }
     const std::string from = absl::StrCat(sp.job_dir, "/", h.file());
     const std::string name = fs::path(h.file()).filename().string();
-    const std::string to = absl::StrCat(sp.dir, "/", name);
+    const std::string to = absl::StrCat(tmp, "/", name);
     // The savepoint's own files move; one an earlier checkpoint stored (a task that had
     // finished) is copied, as that checkpoint keeps it.
     absl::Status st =
@@ -79,15 +81,23 @@ absl::Status Relocate(CheckpointCoordinator::ToWrite& sp) {
     if (!st.ok()) return st;
     h.set_file(name);
   }
-  return WriteMetadata(sp.dir, sp.metadata);
+  absl::Status st = WriteMetadata(tmp, sp.metadata);
+  if (!st.ok()) return st;
+  fs::rename(tmp, sp.dir, ec);
+  if (ec) {
+    return absl::InternalError(
+        absl::StrCat("cannot rename '", tmp, "' to '", sp.dir, "': ", ec.message()));
+  }
+  return absl::OkStatus();
 }
 
 }  // namespace
 
 absl::Status WriteSavepoint(CheckpointCoordinator::ToWrite& sp) {
-  absl::Status st = Relocate(sp);
+  const std::string tmp = sp.dir + ".inprogress";
+  absl::Status st = Relocate(sp, tmp);
   std::error_code ec;
-  if (!st.ok()) fs::remove_all(sp.dir, ec);
+  if (!st.ok()) fs::remove_all(tmp, ec);
   // The chk-<n> folder the tasks wrote into (empty once its files moved).
   fs::remove_all(absl::StrCat(sp.job_dir, "/chk-", sp.metadata.checkpoint_id()), ec);
   return st;
@@ -95,6 +105,10 @@ absl::Status WriteSavepoint(CheckpointCoordinator::ToWrite& sp) {
 
 absl::Status DisposeSavepoint(const std::string& path) {
   if (path.empty()) return absl::InvalidArgumentError("no savepoint path given");
+  if (!fs::path(path).is_absolute()) {
+    return absl::InvalidArgumentError(
+        absl::StrCat("the savepoint path '", path, "' is not an absolute path"));
+  }
   auto meta = ReadMetadata(path);
   if (!meta.ok()) {
     return absl::InvalidArgumentError(

@@ -27,13 +27,14 @@ absl::StatusOr<std::string> SavepointTargetDirectory(const Configuration& conf,
 
 // Moves the acknowledged savepoint's state files from the job's folder into `sp.dir` (a copy
 // for a file an earlier checkpoint stored, kept for a task that had finished), rewrites the
-// handles relative to it, and writes its _metadata. On failure nothing of the savepoint
-// remains; the error names the file. Incremental state carried forward from a finished task
-// cannot go into a savepoint (FailedPrecondition naming the task).
+// handles relative to it, and writes its _metadata, all in `<sp.dir>.inprogress`, renamed to
+// sp.dir when whole. On failure nothing of the savepoint remains; the error names the file.
+// Incremental state carried forward from a finished task cannot go into a savepoint
+// (FailedPrecondition naming the task).
 absl::Status WriteSavepoint(CheckpointCoordinator::ToWrite& sp);
 
-// Removes the savepoint at `path` (its folder or _metadata file). Refuses anything that is not
-// a savepoint: a retained checkpoint, a folder without _metadata.
+// Removes the savepoint at `path` (its folder or _metadata file; an absolute path). Refuses
+// anything that is not a savepoint: a retained checkpoint, a folder without _metadata.
 absl::Status DisposeSavepoint(const std::string& path);
 
 }  // namespace sluice

@@ -451,9 +451,10 @@ void Task::ProcessInputs(InputGate& gate, internal::ChainTask& chain) {
       case internal::BufferKind::kEndOfPartition:
         if (!data_ended_[next->channel]) {
           data_ended_[next->channel] = 1;
-          // An ended channel holds nothing back (its producer sent kMaxWatermark before).
+          // An ended channel holds nothing back (its producer sent kMaxWatermark before). After
+          // a stop-with-savepoint barrier it ends nothing: no window may fire.
           channel_idle_[next->channel] = 0;
-          OnWatermark(chain, next->channel, kMaxWatermark);
+          if (stop_id_ == 0) OnWatermark(chain, next->channel, kMaxWatermark);
           // After a stop-with-savepoint barrier the producers end without ending the input.
           if (++data_ended_count_ == gate.num_channels() && stop_id_ == 0) EndInput(chain);
         }
@@ -669,7 +670,13 @@ void Task::ProcessMailOnce(internal::ChainTask& chain_ref) {
     trigger_type = trigger_type_;
     completed = completed_id_;
     aborted = aborted_id_;
-    operator_mail.swap(operator_mail_);
+    // After a stop-with-savepoint barrier operators get no mail (async results would be
+    // emitted after the savepoint); it stays queued for an abort.
+    if (stop_id_ == 0) operator_mail.swap(operator_mail_);
+  }
+  if (aborted > given_up_id_ && stop_id_ != 0 && stop_id_ <= aborted) {
+    spdlog::info("task {}: stop-with-savepoint {} was aborted; going on", label_, stop_id_);
+    stop_id_ = 0;
   }
   for (OperatorMail& m : operator_mail) m.run();
   if (callback_at_ != kNoTimestamp && stop_id_ == 0) {
@@ -687,7 +694,7 @@ void Task::ProcessMailOnce(internal::ChainTask& chain_ref) {
   if (completed > notified_id_ && completed <= last_checkpoint_id_) {
     notified_id_ = completed;
     chain->notify_checkpoint_complete(completed);
-    if (stop_id_ != 0 && completed >= stop_id_) {
+    if (stop_id_ != 0 && completed == stop_id_) {
       stopped_ = true;
       throw TaskCancelled();  // unwinds the source's run or the input loop; Invoke ends the task
     }
@@ -696,10 +703,6 @@ void Task::ProcessMailOnce(internal::ChainTask& chain_ref) {
     // Stop aligning for an aborted checkpoint: its missing barriers may never come, and the
     // channels already blocked for it would hold back the job until the next checkpoint.
     given_up_id_ = aborted;
-    if (stop_id_ != 0 && stop_id_ <= aborted) {
-      spdlog::info("task {}: stop-with-savepoint {} was aborted; going on", label_, stop_id_);
-      stop_id_ = 0;
-    }
     if (align_.id != 0 && align_.id <= aborted) {
       align_.id = 0;
       if (gate_) gate_->UnblockAll();

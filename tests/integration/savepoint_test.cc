@@ -102,8 +102,9 @@ class SavepointTest : public ::testing::TestWithParam<std::string> {
   }
 
   static constexpr int64_t kKeys = 20;
-  static constexpr int64_t kPerKey = 100;
-  static constexpr int64_t kRate = 400;  // records/s: 100 per key take 5 s
+  // Long enough that a savepoint or stop on a loaded machine comes well before the end.
+  static constexpr int64_t kPerKey = 300;
+  static constexpr int64_t kRate = 600;  // records/s: 300 per key take 10 s
   TestCluster cluster_{2, 2};
   std::string markers_, checkpoints_, savepoints_;
 };

@@ -345,6 +345,10 @@ TEST_F(CheckpointCoordinatorTest, StopSavepointIsNotifiedAndAFailedOneDoesNotFai
   ASSERT_TRUE(ready);
   auto outcome = cc->OnMetadataWritten(ready->metadata, absl::OkStatus(), t0_ + Millis(4));
   EXPECT_TRUE(outcome.notify);
+  // The job is ending at the savepoint: no checkpoint after it, no other savepoint.
+  EXPECT_TRUE(cc->stopped());
+  EXPECT_FALSE(cc->MaybeTrigger(tasks_, t0_ + Millis(1000)));
+  EXPECT_THAT(cc->RequestSavepoint(Savepoint(root_ + "/sp/c")).message(), HasSubstr("stopping"));
 }
 
 TEST_F(CheckpointCoordinatorTest, DrainEndsTheSourcesFirstAndTheFinalCheckpointIsTheSavepoint) {
@@ -355,9 +359,10 @@ TEST_F(CheckpointCoordinatorTest, DrainEndsTheSourcesFirstAndTheFinalCheckpointI
   EXPECT_EQ(drain->type, proto::CHECKPOINT_TYPE_DRAIN);
   EXPECT_EQ(drain->id, 0);
   EXPECT_THAT(drain->task_managers, ElementsAre("tm-a"));
-  EXPECT_FALSE(cc->MaybeTrigger(tasks_, t0_ + Millis(2))) << "waits for the sources to end";
+  // No checkpoint, even past the interval, until the sources have ended.
+  EXPECT_FALSE(cc->MaybeTrigger(tasks_, t0_ + Millis(500))) << "waits for the sources to end";
   cc->OnEndOfData({0, 0});
-  auto trigger = cc->MaybeTrigger(tasks_, t0_ + Millis(3));
+  auto trigger = cc->MaybeTrigger(tasks_, t0_ + Millis(501));
   ASSERT_TRUE(trigger);
   EXPECT_EQ(trigger->type, proto::CHECKPOINT_TYPE_SAVEPOINT);
   for (const auto& task : tasks_) {
@@ -377,6 +382,13 @@ TEST_F(CheckpointCoordinatorTest, SavepointRequestFailsWhenTheJobEndsOrRunsWitho
   ASSERT_TRUE(result.ok());
   EXPECT_EQ(result->failure, "the job restarted");
   EXPECT_EQ(cc->GetSavepoint("nope").status().code(), absl::StatusCode::kNotFound);
+  // A drain whose sources never end fails after execution.checkpointing.timeout (1 s here).
+  ASSERT_TRUE(cc->RequestSavepoint(Savepoint(root_ + "/sp/g", true, true)).ok());
+  ASSERT_TRUE(cc->MaybeTrigger(tasks_, Clock::now()));
+  EXPECT_FALSE(cc->ExpireOverdue(Clock::now() + Millis(1500)));
+  result = cc->GetSavepoint("req-11");
+  ASSERT_TRUE(result.ok());
+  EXPECT_THAT(result->failure, HasSubstr("the sources did not end their input"));
 
   CheckpointSettings off;
   off.root = root_;
