@@ -181,6 +181,7 @@ class ChecksumSink final : public sluice::SinkFunction<T> {
     // After a restore at another parallelism a subtask may get several old subtasks' sums.
     for (const Checksum& c : state_->get()) sum_.add(c);
   }
+  // Hash returns a row's hash, or a Checksum standing for several rows (q12).
   void invoke(const T& row) override { sum_.add(hash_(row)); }
   void snapshot_state(int64_t) override { state_->update({sum_}); }
   void close() override {

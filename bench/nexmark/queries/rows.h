@@ -136,10 +136,11 @@ inline uint64_t RowHash(const Q8Row& r) { return RowHasher().add_all(r.tie()).va
 inline uint64_t RowHash(const Q9Row& r) { return RowHash(r.auction) * 31 + RowHash(r.bid); }
 inline uint64_t RowHash(const BidderWindowRow& r) { return RowHasher().add_all(r.tie()).value(); }
 // q12's windows are cut by the processing-time clock, so which bids share a row differs from
-// run to run; what does not is each bidder's total. Its checksum weighs the bidder's hash by the
-// row's count: the sum over rows is the sum over every bid of its bidder's hash.
-inline uint64_t Q12RowHash(const BidderWindowRow& r) {
-  return RowHasher().add(r.bidder).value() * static_cast<uint64_t>(r.bid_count);
+// run to run; what does not is each bidder's total. A row counts as its bid_count rows, each
+// with its bidder's hash: the checksum is that of one row per bid, whatever the windows.
+inline Checksum Q12RowChecksum(const BidderWindowRow& r) {
+  return Checksum{r.bid_count,
+                  RowHasher().add(r.bidder).value() * static_cast<uint64_t>(r.bid_count)};
 }
 
 // q7's and q9's order among bids: higher price first, then earlier, then the rest of the row, so
