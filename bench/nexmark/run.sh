@@ -25,7 +25,7 @@ set -euo pipefail
 
 REPO=$(cd "$(dirname "$0")/../.." && pwd)
 BUILD=$REPO/build
-QUERIES=q0,q1,q2,q3,q4,q5,q7,q8,q9,q11,q12
+QUERIES=q0,q1,q2,q3,q4,q5,q7,q8,q9,q11,q12,q14,q20,q21
 EVENTS=2000000
 PARALLELISM=2
 STATE=hashmap

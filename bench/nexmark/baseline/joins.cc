@@ -1,5 +1,5 @@
 // Baselines of the joins: q3 (persons and auctions by seller), q4 and q9 (auctions and their
-// winning bids; q4 then averages per category).
+// winning bids; q4 then averages per category), q20 (bids with their category-10 auction).
 #include <algorithm>
 #include <optional>
 #include <unordered_map>
@@ -140,9 +140,39 @@ class Q4 final : public WinningBids {
   std::unordered_map<int64_t, std::pair<int64_t, int64_t>> totals_;  // sum, count
 };
 
+class Q20 final : public Query {
+ public:
+  void process(Event&& e) override {
+    if (Auction* a = std::get_if<Auction>(&e.data)) {
+      auto w = waiting_.find(a->id);
+      if (a->category == 10 && w != waiting_.end()) {
+        for (const Bid& b : w->second) checksum_.add(RowHash(Q20Row{b, *a}));
+      }
+      if (w != waiting_.end()) waiting_.erase(w);
+      if (a->category == 10) {
+        auctions_[a->id] = std::move(*a);
+      } else {
+        auctions_[a->id].category = a->category;  // a mark: its bids are dropped
+      }
+    } else if (const Bid* b = e.bid()) {
+      auto it = auctions_.find(b->auction);
+      if (it == auctions_.end()) {
+        waiting_[b->auction].push_back(*b);
+      } else if (it->second.category == 10) {
+        checksum_.add(RowHash(Q20Row{*b, it->second}));
+      }
+    }
+  }
+
+ private:
+  std::unordered_map<int64_t, Auction> auctions_;
+  std::unordered_map<int64_t, std::vector<Bid>> waiting_;
+};
+
 const RegisterQuery kQ3("q3", [](const GeneratorConfig&) { return std::make_unique<Q3>(); });
 const RegisterQuery kQ4("q4", [](const GeneratorConfig&) { return std::make_unique<Q4>(); });
 const RegisterQuery kQ9("q9", [](const GeneratorConfig&) { return std::make_unique<Q9>(); });
+const RegisterQuery kQ20("q20", [](const GeneratorConfig&) { return std::make_unique<Q20>(); });
 
 }  // namespace
 }  // namespace nexmark::baseline

@@ -1,5 +1,5 @@
 // Baselines of the stateless queries: q0 (pass through), q1 (currency conversion), q2
-// (selection).
+// (selection), q14 (calculation), q21 (add channel id).
 #include "baseline/baseline.h"
 
 namespace nexmark::baseline {
@@ -31,9 +31,29 @@ class Q2 final : public Query {
   }
 };
 
+class Q14 final : public Query {
+ public:
+  void process(Event&& e) override {
+    Q14Row row;
+    if (const Bid* b = e.bid(); b && Q14RowOf(*b, &row)) checksum_.add(RowHash(row));
+  }
+};
+
+class Q21 final : public Query {
+ public:
+  void process(Event&& e) override {
+    std::string id;
+    if (const Bid* b = e.bid(); b && Q21ChannelId(*b, &id)) {
+      checksum_.add(RowHash(Q21Row{b->auction, b->bidder, b->price, b->channel, id}));
+    }
+  }
+};
+
 const RegisterQuery kQ0("q0", [](const GeneratorConfig&) { return std::make_unique<Q0>(); });
 const RegisterQuery kQ1("q1", [](const GeneratorConfig&) { return std::make_unique<Q1>(); });
 const RegisterQuery kQ2("q2", [](const GeneratorConfig&) { return std::make_unique<Q2>(); });
+const RegisterQuery kQ14("q14", [](const GeneratorConfig&) { return std::make_unique<Q14>(); });
+const RegisterQuery kQ21("q21", [](const GeneratorConfig&) { return std::make_unique<Q21>(); });
 
 }  // namespace
 }  // namespace nexmark::baseline

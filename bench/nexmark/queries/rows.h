@@ -118,6 +118,70 @@ struct BidderWindowRow {
   auto tie() const { return std::tie(bidder, bid_count, start, end); }
 };
 
+// q14: a bid with its price in euros between 1 M and 50 M, the kind of hour of its time (UTC)
+// and the number of 'c' in its extra.
+struct Q14Row {
+  int64_t auction = 0, bidder = 0, price_milli_euro = 0;
+  std::string bid_time_type;
+  int64_t date_time = 0;
+  std::string extra;
+  int64_t c_counts = 0;
+  auto tie() {
+    return std::tie(auction, bidder, price_milli_euro, bid_time_type, date_time, extra, c_counts);
+  }
+  auto tie() const {
+    return std::tie(auction, bidder, price_milli_euro, bid_time_type, date_time, extra, c_counts);
+  }
+};
+// q20: a bid on a category-10 auction, with the auction.
+struct Q20Row {
+  Bid bid;
+  Auction auction;
+  auto tie() { return std::tie(bid, auction); }
+  auto tie() const { return std::tie(bid, auction); }
+};
+// q21: a bid with its channel's id (hot channels by name, the others from their URL).
+struct Q21Row {
+  int64_t auction = 0, bidder = 0, price = 0;
+  std::string channel, channel_id;
+  auto tie() { return std::tie(auction, bidder, price, channel, channel_id); }
+  auto tie() const { return std::tie(auction, bidder, price, channel, channel_id); }
+};
+
+// q14's row of a bid, or false when the bid's price is outside the range. Shared by the job
+// and the baseline: it is the query's whole logic.
+inline bool Q14RowOf(const Bid& b, Q14Row* row) {
+  int64_t milli_euro = b.price * 908;
+  if (milli_euro <= 1'000'000'000 || milli_euro >= 50'000'000'000) return false;
+  int64_t hour = ((b.date_time / 3'600'000) % 24 + 24) % 24;
+  const char* type = hour >= 8 && hour <= 18   ? "dayTime"
+                     : hour <= 6 || hour >= 20 ? "nightTime"
+                                               : "otherTime";
+  int64_t cs = 0;
+  for (char c : b.extra) cs += c == 'c';
+  *row = Q14Row{b.auction, b.bidder, milli_euro, type, b.date_time, b.extra, cs};
+  return true;
+}
+
+// q21's channel id: "0" to "3" for the hot channels (by lower-case name), else what follows
+// "channel_id=" at the URL's start or after an '&', up to the next '&'; false when there is none.
+inline bool Q21ChannelId(const Bid& b, std::string* id) {
+  std::string lower = b.channel;
+  for (char& c : lower) c = static_cast<char>(c >= 'A' && c <= 'Z' ? c - 'A' + 'a' : c);
+  if (lower == "apple") return *id = "0", true;
+  if (lower == "google") return *id = "1", true;
+  if (lower == "facebook") return *id = "2", true;
+  if (lower == "baidu") return *id = "3", true;
+  static constexpr std::string_view kKey = "channel_id=";
+  for (size_t at = b.url.find(kKey); at != std::string::npos; at = b.url.find(kKey, at + 1)) {
+    if (at != 0 && b.url[at - 1] != '&') continue;
+    size_t begin = at + kKey.size(), end = b.url.find('&', begin);
+    *id = b.url.substr(begin, end == std::string::npos ? std::string::npos : end - begin);
+    return true;
+  }
+  return false;
+}
+
 // ---- hashes ----
 
 inline uint64_t RowHash(const Person& p) { return RowHasher().add(1).add_all(p.tie()).value(); }
@@ -134,6 +198,9 @@ inline uint64_t RowHash(const Q5Row& r) { return RowHasher().add_all(r.tie()).va
 inline uint64_t RowHash(const BidRow& r) { return RowHasher().add_all(r.tie()).value(); }
 inline uint64_t RowHash(const Q8Row& r) { return RowHasher().add_all(r.tie()).value(); }
 inline uint64_t RowHash(const Q9Row& r) { return RowHash(r.auction) * 31 + RowHash(r.bid); }
+inline uint64_t RowHash(const Q14Row& r) { return RowHasher().add_all(r.tie()).value(); }
+inline uint64_t RowHash(const Q20Row& r) { return RowHash(r.bid) * 31 + RowHash(r.auction); }
+inline uint64_t RowHash(const Q21Row& r) { return RowHasher().add_all(r.tie()).value(); }
 inline uint64_t RowHash(const BidderWindowRow& r) { return RowHasher().add_all(r.tie()).value(); }
 // q12's windows are cut by the processing-time clock, so which bids share a row differs from
 // run to run; what does not is each bidder's total. A row counts as its bid_count rows, each

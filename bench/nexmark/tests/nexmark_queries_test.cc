@@ -146,7 +146,7 @@ TEST_P(NexmarkQueriesTest, MatchesTheBaselineAtParallelismOneAndTwo) {
 
 INSTANTIATE_TEST_SUITE_P(Queries, NexmarkQueriesTest,
                          ::testing::Values("q0", "q1", "q2", "q3", "q4", "q5", "q7", "q8", "q9",
-                                           "q11", "q12"),
+                                           "q11", "q12", "q14", "q20", "q21"),
                          [](const auto& info) { return info.param; });
 
 // q9 (keyed state, timers, early bids) with checkpoints every 100 ms; a TaskManager is killed
