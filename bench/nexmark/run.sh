@@ -104,7 +104,7 @@ settings=(-D jobmanager.bind-host=127.0.0.1 -D jobmanager.rpc.address=127.0.0.1
   -D "blob.storage.directory=$TMP/blobs" -D "state.backend.rocksdb.localdir=$TMP/rocksdb"
   -D "state.checkpoints.dir=$TMP/checkpoints")
 started=0
-for attempt in 1 2 3; do
+for _ in 1 2 3; do  # the port may be taken between the probe and the bind
   PORT=$(free_port)
   "$BIN/sluice-jobmanager" -D "jobmanager.rpc.port=$PORT" "${settings[@]}" \
     >"$TMP/jobmanager.out" 2>"$TMP/jobmanager.log" </dev/null &

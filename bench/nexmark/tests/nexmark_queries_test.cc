@@ -153,8 +153,11 @@ INSTANTIATE_TEST_SUITE_P(Queries, NexmarkQueriesTest,
 // after a checkpoint: the job restarts from it (sources rewind to their stored schedule, sinks
 // to their stored sums) and must end with the baseline's checksum.
 TEST(NexmarkRecoveryTest, WinningBidsSurviveTheLossOfATaskManager) {
-  TestCluster cluster(ClusterOptions{
-      2, 2, {"restart-strategy.type=fixed-delay", "restart-strategy.fixed-delay.delay=0ms"}});
+  TestCluster cluster(
+      ClusterOptions{2,
+                     2,
+                     {"restart-strategy.type=fixed-delay", "restart-strategy.fixed-delay.delay=0ms",
+                      "restart-strategy.fixed-delay.attempts=3"}});
   SLUICE_ASSERT_OK(cluster.Start());
   std::vector<std::string> gen = GeneratorArgs(1'500'000, 100'000);
   Sum expected;
