@@ -1,7 +1,7 @@
 // Every Nexmark query on a real local cluster (a JobManager and two TaskManagers of two slots),
 // at parallelism 1 and 2, against its single-threaded baseline: the checksums (rows and the sum
-// of their hashes) must be equal. And one stateful query with checkpoints through the loss of a
-// TaskManager: the restored job must still match the baseline.
+// of their hashes) must be equal. And stateful queries with checkpoints, through the loss of a
+// TaskManager and resumed at another parallelism: the restored jobs must still match.
 //
 // NEXMARK_JOBS_DIR (libnexmark_<q>.so) and NEXMARK_BASELINE (nexmark-baseline) come from
 // bench/nexmark/CMakeLists.txt, beside the harness's variables.
@@ -189,6 +189,54 @@ TEST(NexmarkRecoveryTest, WinningBidsSurviveTheLossOfATaskManager) {
   int files = 0;
   EXPECT_EQ(JobSum(dir, &files), expected);
   EXPECT_EQ(files, 2);
+}
+
+// q11 (session windows) cancelled after a checkpoint at parallelism 2 and resumed from it at
+// parallelism 3: the sources' stored schedules are spread over three subtasks, which emit
+// exactly the events left, and the sinks' stored sums carry over.
+TEST(NexmarkRecoveryTest, ResumesFromACheckpointAtAnotherParallelism) {
+  TestCluster cluster(2, 2);
+  SLUICE_ASSERT_OK(cluster.Start());
+  std::vector<std::string> gen = GeneratorArgs(1'500'000, 100'000);
+  Sum expected;
+  ASSERT_TRUE(BaselineSum("q11", gen, cluster.dir(), &expected));
+  std::string dir = cluster.dir() + "/q11";
+  fs::create_directories(dir);
+  std::vector<std::string> args = gen;
+  args.push_back("--result-dir");
+  args.push_back(dir);
+  const std::string library = Env("NEXMARK_JOBS_DIR") + "/libnexmark_q11.so";
+  const std::vector<std::string> checkpoints = {
+      "-D", "execution.checkpointing.interval=100ms", "-D",
+      "state.checkpoints.dir=" + cluster.dir() + "/checkpoints"};
+  std::vector<std::string> flags{"-p", "2"};
+  flags.insert(flags.end(), checkpoints.begin(), checkpoints.end());
+  std::string job;
+  SLUICE_ASSIGN_OR_FAIL(job, cluster.SubmitDetached(library, flags, args));
+  proto::JobStatus st;
+  SLUICE_ASSIGN_OR_FAIL(
+      st, cluster.WaitUntilOrEnd(
+              job, [](const proto::JobStatus& s) { return s.completed_checkpoints() >= 1; }, 60s));
+  ASSERT_EQ(st.state(), proto::JOB_RUNNING)
+      << "the job ended before its first checkpoint (" << st.DebugString() << ")";
+  CommandResult cancel = cluster.Cli({"cancel", job});
+  ASSERT_EQ(cancel.exit_code, 0) << cancel.Describe();
+  SLUICE_ASSIGN_OR_FAIL(st, cluster.WaitForState(job, proto::JOB_CANCELED, 30s));
+  const std::string chk = st.last_checkpoint_path();
+  ASSERT_TRUE(fs::exists(chk + "/_metadata")) << "no retained checkpoint: " << st.DebugString();
+
+  flags = {"-p", "3", "-s", chk};
+  flags.insert(flags.end(), checkpoints.begin(), checkpoints.end());
+  std::string resumed;
+  SLUICE_ASSIGN_OR_FAIL(resumed, cluster.SubmitDetached(library, flags, args));
+  SLUICE_ASSIGN_OR_FAIL(
+      st,
+      cluster.WaitForJob(
+          resumed, [](const proto::JobStatus& s) { return IsTerminalJobState(s.state()); }, 120s));
+  ASSERT_EQ(st.state(), proto::JOB_FINISHED) << st.DebugString();
+  int files = 0;
+  EXPECT_EQ(JobSum(dir, &files), expected);
+  EXPECT_EQ(files, 3);
 }
 
 }  // namespace
