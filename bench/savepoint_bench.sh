@@ -4,7 +4,7 @@
 # tests/jobs/large_state_job.cc, which puts --keys keys into keyed state in a first pass and then
 # waits at a gate. While it waits, `sluice savepoint` is timed (the CLI's wall-clock time and the
 # JobManager's own duration of it) and the folder measured; then `sluice stop` (a second
-# savepoint of the same state, and the job's end) is timed. Last, the job resumes from the first
+# savepoint of the same state; the command returns once it has completed) is timed. Last, the job resumes from the first
 # savepoint on the other backend and must count every key.
 #   bench/savepoint_bench.sh [--build DIR] [--keys N] [--backends "hashmap rocksdb"] [-p P]
 # Prints one line per backend:
@@ -32,8 +32,17 @@ JOB=$BUILD/tests/jobs/liblarge_state_job.so
 
 TMP=$(mktemp -d "${TMPDIR:-/tmp}/sluice-savepoint-bench.XXXXXX")
 PIDS=()
+# SIGTERM to every daemon started here, SIGKILL to those still there after 10 s.
 stop_cluster() {
+  local pid
   for pid in ${PIDS[@]+"${PIDS[@]}"}; do kill -TERM "$pid" 2>/dev/null || true; done
+  for _ in $(seq 100); do
+    local alive=0
+    for pid in ${PIDS[@]+"${PIDS[@]}"}; do kill -0 "$pid" 2>/dev/null && alive=1; done
+    [ "$alive" = 0 ] && break
+    sleep 0.1
+  done
+  for pid in ${PIDS[@]+"${PIDS[@]}"}; do kill -KILL "$pid" 2>/dev/null || true; done
   for pid in ${PIDS[@]+"${PIDS[@]}"}; do wait "$pid" 2>/dev/null || true; done
   PIDS=()
 }
@@ -90,8 +99,9 @@ echo "backend keys state_bytes savepoint_s savepoint_jm_ms stop_s resumed_on_oth
 for backend in $BACKENDS; do
   rm -rf "$TMP/checkpoints" "$TMP/savepoints" "$TMP"/gate* "$TMP/out"
   start_cluster "$backend"
+  # The job waits at its gate until the savepoints are taken, however long the first pass was.
   job=$(cli run -d -p "$P" -D execution.checkpointing.interval=1h "$JOB" -- --keys "$KEYS" \
-    --per-key 2 --gate "$TMP/gate" --output "$TMP/out" |
+    --per-key 2 --gate "$TMP/gate" --gate-timeout-s 1000000 --output "$TMP/out" |
     sed -n 's/.*JobID \([0-9a-f]\{32\}\).*/\1/p')
   [ -n "$job" ] || { echo "savepoint_bench: the job was not submitted; see $TMP/jm.log" >&2; exit 1; }
   wait_gate
@@ -102,7 +112,7 @@ for backend in $BACKENDS; do
   [ -n "$path" ] || { echo "savepoint_bench: $out" >&2; exit 1; }
   bytes=$(du -sb "$path" | cut -f1)
   sp_ms=$(savepoint_ms "$job")
-  # Stop with a savepoint: the same state again, and the job ends.
+  # Stop with a savepoint: the same state again (the command returns once it has completed).
   t2=$(now)
   cli stop -p "$TMP/savepoints" "$job" >/dev/null
   stop_s=$(elapsed "$t2" "$(now)")
@@ -115,7 +125,7 @@ for backend in $BACKENDS; do
   resumed=false
   if cli run -p "$P" -s "$path" -D execution.checkpointing.interval=10s "$JOB" -- --keys "$KEYS" \
     --per-key 2 --gate "$TMP/gate" --output "$TMP/out" >"$TMP/resume.out" 2>&1; then
-    lines=$(cat "$TMP"/out/part-* | awk -F, '$2 == 2 && $3 == 0' | wc -l)
+    lines=$(find "$TMP/out" -name 'part-*' -exec cat {} + | awk -F, '$2 == 2 && $3 == 0' | wc -l)
     [ "$lines" -eq "$KEYS" ] && resumed=true
   fi
   stop_cluster

@@ -133,7 +133,8 @@ std::optional<ScalingDecision> JobAutoscaler::Evaluate(const proto::JobGraph& gr
       const double limit = std::min(settings_.vertex_max, max_parallelism);
       double wanted =
           std::ceil(e.target_rate / (per_subtask * settings_.target_utilization) - 1e-9);
-      const double up_cap = std::floor(e.parallelism * (1.0 + settings_.scale_up_max_factor));
+      const double up_cap =
+          std::floor(e.parallelism * (1.0 + settings_.scale_up_max_factor) + 1e-9);
       const double down_cap =
           std::ceil(e.parallelism * (1.0 - settings_.scale_down_max_factor) - 1e-9);
       wanted = std::min(std::max(wanted, std::max(1.0, down_cap)),

@@ -120,6 +120,8 @@ void CheckpointCoordinator::OnRestart(Clock::time_point now) {
   }
   pending_.reset();
   FailSavepointRequest("the job restarted");
+  stopped_ = false;
+  stopped_id_ = 0;
   end_of_data_.clear();
   final_triggered_ = false;
   last_trigger_ = now;
@@ -336,6 +338,7 @@ CheckpointCoordinator::WriteOutcome CheckpointCoordinator::OnMetadataWritten(
     completed_count_++;
     EndSavepoint(r.request_id, r.folder, "");
     stopped_ = r.stop;
+    if (r.stop) stopped_id_ = meta.checkpoint_id();
     out.completed = true;
     out.notify = r.stop;
     out.cancel_job = r.cancel_job;

@@ -175,8 +175,9 @@ class CheckpointCoordinator {
   // The job ended or restarts, or a drain could not be sent: a savepoint asked for and not
   // pending fails with `reason`.
   void FailSavepointRequest(const std::string& reason);
-  // A stop-with-savepoint completed (its tasks are ending at it).
+  // A stop-with-savepoint completed (its tasks are ending at it), and its checkpoint id.
   bool stopped() const { return stopped_; }
+  int64_t stopped_id() const { return stopped_id_; }
 
   // A (re)deployment restores from RestoreSource() at `timestamp_ms`: the statistics note it.
   void OnRestored(int64_t timestamp_ms);
@@ -248,6 +249,7 @@ class CheckpointCoordinator {
   bool drain_sent_ = false;
   // A stop-with-savepoint completed: the job takes no more checkpoints.
   bool stopped_ = false;
+  int64_t stopped_id_ = 0;
   std::map<std::string, SavepointResult> savepoint_results_;
   void EndSavepoint(const std::string& request_id, std::string location, std::string failure);
   std::optional<proto::CheckpointMetadata> restore_from_;

@@ -1,6 +1,7 @@
 #include "jobmanager/dispatcher.h"
 
 #include <algorithm>
+#include <tuple>
 
 #include "absl/strings/str_cat.h"
 #include "common/ids.h"
@@ -621,6 +622,13 @@ void Dispatcher::Restart(const std::string& job_id) {
     absl::MutexLock lock(&mu_);
     Job* job = FindJobLocked(job_id);
     if (!job || job->state != proto::JOB_RESTARTING) return;
+    if (job->checkpoints->stopped()) {
+      // Its stop-with-savepoint completed while it was restarting: it stays stopped.
+      FailJobLocked(*job, absl::StrCat(job->failure,
+                                       " (its stop-with-savepoint had completed: not restarted)"));
+      MaybeCompleteLocked(*job);
+      return;
+    }
     old_tms = TaskManagersOf(*job);
   }
   // A TaskManager that does not answer now is gone: do not wait for its heartbeats to stop.
@@ -742,12 +750,24 @@ void Dispatcher::RunCoordinatorOnce() {
   std::vector<std::pair<proto::TriggerCheckpointRequest, std::set<std::string>>> triggers;
   std::vector<std::pair<std::string, CheckpointCoordinator::ToWrite>> completions;
   std::vector<std::string> restarts;
+  // (job, attempt, savepoint id, TaskManagers): a stop's completion told again, in case a
+  // notification was lost (tasks that have ended ignore it).
+  std::vector<std::tuple<std::string, int, int64_t, std::set<std::string>>> stop_notifies;
   {
     absl::MutexLock lock(&mu_);
     if (stopping_) return;
     auto now = Clock::now();
     for (auto& [id, job] : jobs_) {
       CheckpointCoordinator& cc = *job.checkpoints;
+      if (job.state == proto::JOB_RUNNING && cc.stopped() &&
+          now - job.stop_notified >= std::chrono::seconds(1)) {
+        job.stop_notified = now;
+        std::set<std::string> tms;
+        for (const auto& [key, t] : job.tasks) {
+          if (!IsTerminalTaskState(t.state)) tms.insert(t.tm_id);
+        }
+        stop_notifies.emplace_back(id, job.attempt, cc.stopped_id(), std::move(tms));
+      }
       if (job.state == proto::JOB_RESTARTING && now >= job.restart_at && !cc.writing()) {
         bool all_terminal = true;
         for (const auto& [key, t] : job.tasks) all_terminal &= IsTerminalTaskState(t.state);
@@ -795,6 +815,9 @@ void Dispatcher::RunCoordinatorOnce() {
     }
   }
   for (auto& [job_id, checkpoint] : completions) CompleteCheckpoint(job_id, checkpoint);
+  for (const auto& [job_id, attempt, id, tms] : stop_notifies) {
+    for (const auto& tm : tms) SendNotify(tm, job_id, attempt, id, /*aborted=*/false);
+  }
   for (const auto& job_id : restarts) Restart(job_id);
 }
 

@@ -144,6 +144,8 @@ class Dispatcher final : public JobManagerGateway {
     bool slots_released = false;
     std::map<TaskKey, TaskEntry> tasks;
     Clock::time_point stop_requested;
+    // When the completion of its stop-with-savepoint was last sent again.
+    Clock::time_point stop_notified;
     // Failover: every restart deploys a new attempt of all tasks.
     int attempt = 0;
     int restarts = 0;

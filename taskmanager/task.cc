@@ -661,6 +661,7 @@ void Task::ProcessMailOnce(internal::ChainTask& chain_ref) {
   int64_t trigger_id, trigger_ts, completed, aborted;
   proto::CheckpointType trigger_type;
   std::deque<OperatorMail> operator_mail;
+  bool stop_aborted = false;
   internal::ChainTask* chain = &chain_ref;
   {
     absl::MutexLock lock(&mail_mu_);
@@ -671,10 +672,11 @@ void Task::ProcessMailOnce(internal::ChainTask& chain_ref) {
     completed = completed_id_;
     aborted = aborted_id_;
     // After a stop-with-savepoint barrier operators get no mail (async results would be
-    // emitted after the savepoint); it stays queued for an abort.
-    if (stop_id_ == 0) operator_mail.swap(operator_mail_);
+    // emitted after the savepoint); an abort of it lets the held mail run.
+    stop_aborted = stop_id_ != 0 && stop_id_ <= aborted;
+    if (stop_id_ == 0 || stop_aborted) operator_mail.swap(operator_mail_);
   }
-  if (aborted > given_up_id_ && stop_id_ != 0 && stop_id_ <= aborted) {
+  if (stop_aborted) {
     spdlog::info("task {}: stop-with-savepoint {} was aborted; going on", label_, stop_id_);
     stop_id_ = 0;
   }
@@ -686,7 +688,9 @@ void Task::ProcessMailOnce(internal::ChainTask& chain_ref) {
       chain->on_processing_time(now);
     }
   }
-  if (chain->is_source() && trigger_id > last_checkpoint_id_) {
+  // A trigger aborted before the source took it is not taken (a stop would never end).
+  if (chain->is_source() && trigger_id > last_checkpoint_id_ &&
+      trigger_id > std::max(aborted, given_up_id_)) {
     CheckpointTiming timing;
     timing.start_delay_ms = std::max<int64_t>(0, NowMillis() - trigger_ts);
     PerformCheckpoint(trigger_id, trigger_ts, timing, trigger_type);

@@ -109,6 +109,7 @@ for _ in 1 2 3; do  # the port may be taken between the probe and the bind
   "$BIN/sluice-jobmanager" -D "jobmanager.rpc.port=$PORT" "${settings[@]}" \
     >"$TMP/jobmanager.out" 2>"$TMP/jobmanager.log" </dev/null &
   JM=$!
+  PIDS+=("$JM")  # stopped on any exit from here on
   for _ in $(seq 200); do
     kill -0 "$JM" 2>/dev/null || break
     if (exec 3<>"/dev/tcp/127.0.0.1/$PORT") 2>/dev/null; then started=1; break; fi
@@ -117,9 +118,9 @@ for _ in 1 2 3; do  # the port may be taken between the probe and the bind
   [ "$started" = 1 ] && break
   kill -KILL "$JM" 2>/dev/null || true
   wait "$JM" 2>/dev/null || true
+  PIDS=()
 done
 [ "$started" = 1 ] || { echo "run.sh: the JobManager did not start:" >&2; tail -n 20 "$TMP/jobmanager.log" >&2; exit 1; }
-PIDS+=("$JM")
 settings+=(-D "jobmanager.rpc.port=$PORT")
 for i in $(seq "$PARALLELISM"); do
   "$BIN/sluice-taskmanager" "${settings[@]}" >"$TMP/taskmanager-$i.out" 2>"$TMP/taskmanager-$i.log" </dev/null &
@@ -144,6 +145,7 @@ for ((i = 0; i < ${#gen_args[@]}; i += 2)); do job_args+=("${gen_args[i]}=${gen_
 echo "# Nexmark on Sluice: $EVENTS events, parallelism $PARALLELISM ($PARALLELISM TaskManagers x 1 slot), state $STATE, checkpoints $([ "$CHECKPOINT_MS" -gt 0 ] && echo "every ${CHECKPOINT_MS} ms" || echo off), $(nproc) cores; generator: ${gen_args[*]}"
 echo "query events seconds events_per_s cpu_s events_per_core_s baseline_events_per_s ratio_to_baseline checksum_ok"
 rows_json=()
+mismatches=0
 for q in "${QLIST[@]}"; do
   result=$TMP/result-$q
   mkdir -p "$result"
@@ -172,7 +174,7 @@ for q in "${QLIST[@]}"; do
     ratio = b > 0 ? core / b : 0
     printf "%s %d %.3f %.0f %.2f %.0f %.0f %.3f %s", q, n, s, rate, cpu, core, b, ratio, ok }')
   echo "$line"
-  [ "$ok" = true ] || echo "  checksum mismatch for $q: job $job_sum, baseline $base_sum" >&2
+  [ "$ok" = true ] || { echo "  checksum mismatch for $q: job $job_sum, baseline $base_sum" >&2; mismatches=$((mismatches + 1)); }
   read -r f1 f2 f3 f4 f5 f6 f7 f8 f9 <<<"$line"
   rows_json+=("{\"query\": \"$f1\", \"events\": $f2, \"seconds\": $f3, \"events_per_s\": $f4, \"cpu_s\": $f5, \"events_per_core_s\": $f6, \"baseline_events_per_s\": $f7, \"ratio_to_baseline\": $f8, \"checksum_ok\": $f9}")
 done
@@ -191,3 +193,5 @@ done
   echo "}"
 } >"$OUT"
 echo "# JSON: $OUT"
+# A checksum that differs from the baseline's is a failure of the run.
+[ "$mismatches" -eq 0 ] || { echo "run.sh: $mismatches queries disagree with their baselines" >&2; exit 1; }

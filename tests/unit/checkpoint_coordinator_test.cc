@@ -349,6 +349,10 @@ TEST_F(CheckpointCoordinatorTest, StopSavepointIsNotifiedAndAFailedOneDoesNotFai
   EXPECT_TRUE(cc->stopped());
   EXPECT_FALSE(cc->MaybeTrigger(tasks_, t0_ + Millis(1000)));
   EXPECT_THAT(cc->RequestSavepoint(Savepoint(root_ + "/sp/c")).message(), HasSubstr("stopping"));
+  EXPECT_EQ(cc->stopped_id(), trigger->id);
+  // A restart (which the Dispatcher refuses for a stopped job) would start afresh.
+  cc->OnRestart(t0_ + Millis(5));
+  EXPECT_FALSE(cc->stopped());
 }
 
 TEST_F(CheckpointCoordinatorTest, DrainEndsTheSourcesFirstAndTheFinalCheckpointIsTheSavepoint) {

@@ -159,7 +159,7 @@ TEST(NexmarkRecoveryTest, WinningBidsSurviveTheLossOfATaskManager) {
                      {"restart-strategy.type=fixed-delay", "restart-strategy.fixed-delay.delay=0ms",
                       "restart-strategy.fixed-delay.attempts=3"}});
   SLUICE_ASSERT_OK(cluster.Start());
-  std::vector<std::string> gen = GeneratorArgs(1'500'000, 100'000);
+  std::vector<std::string> gen = GeneratorArgs(4'000'000, 100'000);
   Sum expected;
   ASSERT_TRUE(BaselineSum("q9", gen, cluster.dir(), &expected));
   std::string dir = cluster.dir() + "/q9";
@@ -197,7 +197,7 @@ TEST(NexmarkRecoveryTest, WinningBidsSurviveTheLossOfATaskManager) {
 TEST(NexmarkRecoveryTest, ResumesFromACheckpointAtAnotherParallelism) {
   TestCluster cluster(2, 2);
   SLUICE_ASSERT_OK(cluster.Start());
-  std::vector<std::string> gen = GeneratorArgs(1'500'000, 100'000);
+  std::vector<std::string> gen = GeneratorArgs(4'000'000, 100'000);
   Sum expected;
   ASSERT_TRUE(BaselineSum("q11", gen, cluster.dir(), &expected));
   std::string dir = cluster.dir() + "/q11";
