@@ -13,7 +13,6 @@
 #include <atomic>
 #include <cstdio>
 #include <ctime>
-#include <filesystem>
 #include <fstream>
 #include <iostream>
 #include <sstream>
@@ -92,13 +91,7 @@ absl::StatusOr<PreparedJob> Prepare(const Configuration& conf, const JobOptions&
   p.graph = std::move(*graph);
   p.args = opts.args;
   p.env = std::move(*env);
-  // The JobManager reads it: its current folder is not ours.
-  p.restore_path = opts.restore_path;
-  if (!p.restore_path.empty()) {
-    std::error_code ec;
-    auto abs = std::filesystem::absolute(p.restore_path, ec);
-    if (!ec) p.restore_path = abs.lexically_normal().string();
-  }
+  p.restore_path = AbsolutePath(opts.restore_path);  // the JobManager reads it
   p.dynamic = opts.dynamic;
   return p;
 }

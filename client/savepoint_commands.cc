@@ -8,14 +8,6 @@
 namespace sluice {
 namespace {
 
-// Paths go to the JobManager, whose current folder is not the caller's.
-std::string Absolute(const std::string& path) {
-  if (path.empty()) return path;
-  std::error_code ec;
-  std::filesystem::path p = std::filesystem::absolute(path, ec);
-  return ec ? path : p.lexically_normal().string();
-}
-
 int Fail(const absl::Status& s) {
   std::fprintf(stderr, "error: %s\n", std::string(s.message()).c_str());
   return 1;
@@ -42,11 +34,18 @@ int Trigger(JobClient& client, const proto::TriggerSavepointRequest& req) {
 
 }  // namespace
 
+std::string AbsolutePath(const std::string& path) {
+  if (path.empty()) return path;
+  std::error_code ec;
+  std::filesystem::path p = std::filesystem::absolute(path, ec);
+  return ec ? path : p.lexically_normal().string();
+}
+
 int RunSavepoint(JobClient& client, const std::string& job_id, const std::string& dir) {
   if (int rc = CheckJobId(job_id)) return rc;
   proto::TriggerSavepointRequest req;
   req.set_job_id(job_id);
-  req.set_target_directory(Absolute(dir));
+  req.set_target_directory(AbsolutePath(dir));
   std::printf("Triggering savepoint for job %s.\n", job_id.c_str());
   int rc = Trigger(client, req);
   if (rc == 0)
@@ -58,7 +57,7 @@ int RunStop(JobClient& client, const std::string& job_id, const std::string& dir
   if (int rc = CheckJobId(job_id)) return rc;
   proto::TriggerSavepointRequest req;
   req.set_job_id(job_id);
-  req.set_target_directory(Absolute(dir));
+  req.set_target_directory(AbsolutePath(dir));
   req.set_stop(true);
   req.set_drain(drain);
   std::printf("Suspending job \"%s\" with a savepoint.\n", job_id.c_str());
@@ -66,7 +65,7 @@ int RunStop(JobClient& client, const std::string& job_id, const std::string& dir
 }
 
 int RunDisposeSavepoint(JobClient& client, const std::string& path) {
-  std::string p = Absolute(path);
+  std::string p = AbsolutePath(path);
   std::printf("Disposing savepoint '%s'.\n", p.c_str());
   absl::Status st = client.DisposeSavepoint(p);
   if (!st.ok()) return Fail(st);

@@ -82,7 +82,8 @@ const std::vector<ConfigOption> kOptions = {
      "Flink 1's name of execution.checkpointing.savepoint-dir (used when that is not set)."},
     {"job.autoscaler.enabled", OptionType::kBool, "false",
      "Rescales a running job's vertices to keep each at the target utilization (the model and "
-     "keys of Flink's Kubernetes-operator autoscaler)."},
+     "keys of Flink's Kubernetes-operator autoscaler). Not wired into the JobManager yet: a job "
+     "that sets it gets a warning and keeps its parallelism."},
     {"job.autoscaler.scaling.enabled", OptionType::kBool, "true",
      "false: the autoscaler evaluates and logs its decisions but does not rescale."},
     {"job.autoscaler.stabilization.interval", OptionType::kDuration, "5 min",
@@ -103,7 +104,8 @@ const std::vector<ConfigOption> kOptions = {
      "A scale-down lowers a vertex's parallelism by at most this share."},
     {"resourcemanager.taskmanager.request-command", OptionType::kString, "",
      "Run as `<command> request <count>` when jobs need more slots than the cluster has (e.g. "
-     "deploy/taskmanager-provider.sh, which starts TaskManagers on spare hosts)."},
+     "deploy/taskmanager-provider.sh, which starts TaskManagers on spare hosts). Used by the "
+     "autoscaler once it is wired into the JobManager."},
     {"resourcemanager.taskmanager.release-command", OptionType::kString, "",
      "Run as `<command> release <tm id> <address>` for a TaskManager idle for "
      "resourcemanager.taskmanager-timeout."},

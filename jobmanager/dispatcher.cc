@@ -338,6 +338,13 @@ absl::StatusOr<std::string> Dispatcher::SubmitJob(const proto::SubmitJobRequest&
     if (!meta.ok()) return absl::InvalidArgumentError(meta.status().message());
     restore = std::move(*meta);
   }
+  // Declared (jobmanager/autoscaler.h) but not acted on yet: say so rather than ignore it.
+  if (job_conf.GetBool("job.autoscaler.enabled")) {
+    spdlog::warn(
+        "job {}: job.autoscaler.enabled is set, but the autoscaler is not wired into the "
+        "JobManager yet; the job keeps its parallelism",
+        job_id);
+  }
   CheckpointSettings settings = CheckpointSettings::FromConfig(job_conf, job_id);
   auto store = std::make_unique<StandaloneCompletedCheckpointStore>(settings.num_retained);
   auto checkpoints = std::make_unique<CheckpointCoordinator>(

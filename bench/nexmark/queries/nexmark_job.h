@@ -210,4 +210,14 @@ void SinkChecksum(sluice::DataStream<T> rows, const JobOptions& o) {
   SinkChecksum(std::move(rows), o, [](const T& r) { return RowHash(r); });
 }
 
+// An aggregate function counting a window's bids (q5, q11).
+struct CountBids {
+  using accumulator_type = int64_t;
+  using result_type = int64_t;
+  int64_t create_accumulator() const { return 0; }
+  void add(const Bid&, int64_t& acc) const { ++acc; }
+  int64_t get_result(const int64_t& acc) const { return acc; }
+  int64_t merge(int64_t a, const int64_t& b) const { return a + b; }
+};
+
 }  // namespace nexmark

@@ -7,15 +7,6 @@ namespace {
 
 using nexmark::BidderWindowRow;
 
-struct CountBids {
-  using accumulator_type = int64_t;
-  using result_type = int64_t;
-  int64_t create_accumulator() const { return 0; }
-  void add(const nexmark::Bid&, int64_t& acc) const { ++acc; }
-  int64_t get_result(const int64_t& acc) const { return acc; }
-  int64_t merge(int64_t a, const int64_t& b) const { return a + b; }
-};
-
 class SessionRow final
     : public sluice::ProcessWindowFunction<int64_t, BidderWindowRow, int64_t, sluice::TimeWindow> {
  public:
@@ -35,6 +26,6 @@ SLUICE_JOB(env, args) {
   auto sessions = nexmark::Bids(nexmark::Events(env, o))
                       .key_by([](const nexmark::Bid& b) { return b.bidder; })
                       .window(sluice::EventTimeSessionWindows::with_gap(std::chrono::seconds(10)))
-                      .aggregate(CountBids(), SessionRow());
+                      .aggregate(nexmark::CountBids(), SessionRow());
   nexmark::SinkChecksum(sessions, o);
 }

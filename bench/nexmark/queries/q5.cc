@@ -9,15 +9,6 @@ namespace {
 
 using nexmark::Q5Row;
 
-struct CountBids {
-  using accumulator_type = int64_t;
-  using result_type = int64_t;
-  int64_t create_accumulator() const { return 0; }
-  void add(const nexmark::Bid&, int64_t& acc) const { ++acc; }
-  int64_t get_result(const int64_t& acc) const { return acc; }
-  int64_t merge(int64_t a, const int64_t& b) const { return a + b; }
-};
-
 class WithWindowEnd final
     : public sluice::ProcessWindowFunction<int64_t, Q5Row, int64_t, sluice::TimeWindow> {
  public:
@@ -60,7 +51,7 @@ SLUICE_JOB(env, args) {
                     .key_by([](const nexmark::Bid& b) { return b.auction; })
                     .window(sluice::SlidingEventTimeWindows::of(std::chrono::seconds(10),
                                                                 std::chrono::seconds(2)))
-                    .aggregate(CountBids(), WithWindowEnd());
+                    .aggregate(nexmark::CountBids(), WithWindowEnd());
   auto hot = counts.key_by([](const Q5Row& r) { return r.window_end; })
                  .process(MostBids(), "Most bids per window");
   nexmark::SinkChecksum(hot, o);
