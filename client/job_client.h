@@ -1,6 +1,7 @@
 // JobClient: the CLI's (and tests') connection to a JobManager.
 #pragma once
 
+#include <map>
 #include <memory>
 #include <string>
 #include <vector>
@@ -24,6 +25,13 @@ class JobClient {
   absl::StatusOr<proto::JobStatus> GetJob(const std::string& job_id);
   absl::StatusOr<std::vector<proto::JobStatus>> ListJobs(bool include_terminated);
   absl::Status Cancel(const std::string& job_id);
+  // Rescales a running job: `vertex_parallelism` (vertex id -> parallelism), or the whole job at
+  // `parallelism` when it is empty. Returns the rescale's trigger id.
+  absl::StatusOr<std::string> Rescale(const std::string& job_id,
+                                      const std::map<int, int>& vertex_parallelism, int parallelism,
+                                      const std::string& reason);
+  absl::StatusOr<proto::RescaleStatus> RescaleStatus(const std::string& job_id,
+                                                     const std::string& trigger_id);
   // Polls until the job reaches FINISHED, FAILED or CANCELED; returns its last status.
   absl::StatusOr<proto::JobStatus> WaitForTermination(const std::string& job_id);
 

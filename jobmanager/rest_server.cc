@@ -64,6 +64,7 @@ void AddRoutes(httplib::Server& s, const RestContext& ctx) {
   AddMetricRoutes(s, ctx);
   AddCheckpointRoutes(s, ctx);
   AddLogRoutes(s, ctx);
+  AddRescaleRoutes(s, ctx);
 
   s.set_error_handler([](const httplib::Request& req, httplib::Response& res) {
     if (res.status == 404 && res.body.empty()) {

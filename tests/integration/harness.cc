@@ -600,7 +600,8 @@ absl::Status TestCluster::Start() {
   for (int i = 0; i < num_task_managers(); ++i) {
     std::smatch m;
     std::string log;
-    // The line may still be on its way to the file when the JobManager already lists the TaskManager.
+    // The line may still be on its way to the file when the JobManager already lists the
+    // TaskManager.
     WaitUntil([&] { return std::regex_search(log = TaskManagerLog(i), m, kListening); }, 5s, 10ms);
     if (m.empty()) {
       return absl::InternalError(
@@ -715,7 +716,8 @@ int TestCluster::RestPort() const {
 }
 
 CommandResult TestCluster::Cli(std::vector<std::string> args, std::chrono::milliseconds timeout) {
-  if (!args.empty() && (args[0] == "run" || args[0] == "list" || args[0] == "cancel")) {
+  if (!args.empty() &&
+      (args[0] == "run" || args[0] == "list" || args[0] == "cancel" || args[0] == "rescale")) {
     args.insert(args.begin() + 1, {"-m", jm_address()});
   }
   return RunCli(args, dir_, timeout);
