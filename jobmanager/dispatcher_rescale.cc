@@ -272,7 +272,7 @@ void Dispatcher::AdaptLocked(Clock::time_point now, Deployments& deployments,
     if (now - *j.scale_up_since < sched.stabilization_timeout) continue;
     std::set<std::string> cancel_on;
     auto trigger = StartRescaleLocked(
-        j, *fit, absl::StrCat(free, " more task slots are free (", sched.name(), " scheduler)"),
+        j, *fit, absl::StrCat("task slots became free: ", free, " (", sched.name(), " scheduler)"),
         cancel_on);
     if (!trigger.ok()) {
       spdlog::warn("job {}: cannot scale up: {}", j.id, std::string(trigger.status().message()));
