@@ -371,13 +371,15 @@ absl::StatusOr<std::string> Dispatcher::SubmitJob(const proto::SubmitJobRequest&
       return scheduled.status();
     }
     deployments = std::move(*scheduled);
-    RegisterJobMetricsLocked(job);
+    // (A job whose wait for slots timed out at once has ended already.)
+    if (!IsTerminalJobState(job.state)) RegisterJobMetricsLocked(job);
     std::string restore_dir_of_job;
     const proto::CheckpointMetadata* from = job.checkpoints->RestoreSource(&restore_dir_of_job);
     spdlog::info(
         "job {} ({}) submitted: {}{}", job_id, job.graph.name(),
         job.deployed ? absl::StrCat(deployments.size(), " tasks in ", job.slots.size(), " slots")
-                     : "waiting for task slots",
+        : job.state == proto::JOB_CREATED ? "waiting for task slots"
+                                          : std::string(JobStateName(job.state)),
         from ? absl::StrCat(", from checkpoint ", from->checkpoint_id(), " in ", restore_dir_of_job)
              : "");
   }

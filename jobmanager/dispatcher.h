@@ -234,7 +234,8 @@ class Dispatcher final : public JobManagerGateway {
   absl::StatusOr<Deployments> ScheduleNewJobLocked(Job& job, Clock::time_point now)
       ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
   // Deploys the next attempt of a RESTARTING job whose slots were released: at the parallelism
-  // of a requested rescale, else (adaptive) at what the free slots allow, else at the job's own;
+  // of a requested rescale (adaptive: when it fits), else (adaptive) at what the free slots
+  // allow within the job's bounds, else at the job's own;
   // with too few slots the adaptive scheduler lets it wait, the default one counts a failure.
   Deployments RedeployLocked(Job& job, Clock::time_point now) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
   // Deploys attempt n (the first, or n+1) of the job at `p` on freshly allocated slots; false

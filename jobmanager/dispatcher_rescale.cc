@@ -105,7 +105,9 @@ Dispatcher::Deployments Dispatcher::RedeployLocked(Job& job, Clock::time_point n
   VertexParallelism target = rescale ? *job.rescale_to : before;
   const int free = resources_.FreeSlots();
   Deployments out;
-  if (sched.adaptive() && AdaptiveScheduler::SlotsNeeded(target) > free) {
+  // The adaptive scheduler restarts at what the free slots allow (up or down); a rescale takes
+  // its own target when that fits.
+  if (sched.adaptive() && (!rescale || AdaptiveScheduler::SlotsNeeded(target) > free)) {
     auto fit = AdaptiveScheduler::Fit(job.graph, job.requirements, free);
     if (!fit) {
       if (rescale) {

@@ -351,6 +351,35 @@ TEST_F(DispatcherRescaleTest, AdaptiveJobStartsLowScalesUpAndDownWithTheSlots) {
   EXPECT_EQ(Parallelism(*id), (std::vector<int>{2, 2}));
 }
 
+TEST_F(DispatcherRescaleTest, AdaptiveRestartAfterAFailureTakesTheSlotsThatAppeared) {
+  AdaptiveSchedulerSettings s = Adaptive(/*stabilization=*/1h);
+  s.resource_wait_timeout = 0ms;  // with enough for its lower bounds it starts at once
+  Start(s);
+  Register("tm-a", 1);
+  auto id = dispatcher_->SubmitJob(Job(2));
+  ASSERT_TRUE(id.ok());
+  EXPECT_EQ(Parallelism(*id), (std::vector<int>{1, 1}));
+  ReportAll(*id, proto::TASK_RUNNING);
+  Register("tm-b", 1);
+  dispatcher_->RunCoordinatorOnce();
+  EXPECT_EQ(Status(*id).state(), proto::JOB_RUNNING) << "no scale-up within the stabilization";
+  // A task fails: the restart takes both slots.
+  proto::TaskStateUpdate u;
+  u.mutable_task()->set_job_id(*id);
+  u.mutable_task()->set_vertex_id(1);
+  u.set_state(proto::TASK_FAILED);
+  u.set_tm_id("tm-a");
+  u.set_failure("boom");
+  ASSERT_TRUE(dispatcher_->UpdateTaskState(u).ok());
+  ReportAll(*id, proto::TASK_CANCELED);
+  dispatcher_->RunCoordinatorOnce();
+  proto::JobStatus st = Status(*id);
+  EXPECT_EQ(st.state(), proto::JOB_RUNNING);
+  EXPECT_EQ(Parallelism(*id), (std::vector<int>{2, 2}));
+  EXPECT_EQ(st.restarts(), 1);
+  EXPECT_EQ(st.rescales(), 0);
+}
+
 TEST_F(DispatcherRescaleTest, AdaptiveJobFailsWhenTheWaitTimesOut) {
   AdaptiveSchedulerSettings s = Adaptive();
   s.resource_wait_timeout = 0ms;
