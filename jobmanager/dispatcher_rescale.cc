@@ -229,19 +229,22 @@ void Dispatcher::AdaptLocked(Clock::time_point now, Deployments& deployments,
                              std::vector<std::pair<std::string, std::set<std::string>>>& cancels) {
   const AdaptiveSchedulerSettings& sched = options_.scheduler;
   if (!sched.adaptive()) return;
-  // Waiting jobs first, oldest first: they get the free slots before running jobs grow.
-  std::vector<Job*> order;
-  for (auto& [id, job] : jobs_) order.push_back(&job);
-  std::sort(order.begin(), order.end(),
-            [](const Job* a, const Job* b) { return a->start_time_ms < b->start_time_ms; });
-  for (Job* job : order) {
-    if (job->state != proto::JOB_CREATED) continue;
+  // Waiting jobs first, oldest first: they get the free slots before running jobs grow. By id:
+  // a job that fails here may make the oldest ended ones be forgotten.
+  std::vector<std::pair<int64_t, std::string>> order;
+  for (const auto& [id, job] : jobs_) order.emplace_back(job.start_time_ms, id);
+  std::sort(order.begin(), order.end());
+  for (const auto& [start, id] : order) {
+    Job* job = FindJobLocked(id);
+    if (!job || job->state != proto::JOB_CREATED) continue;
     Deployments out;
     if (TryStartWaitingLocked(*job, now, out)) {
       deployments.insert(deployments.end(), out.begin(), out.end());
     }
   }
-  for (Job* job : order) {
+  for (const auto& [start, id] : order) {
+    Job* job = FindJobLocked(id);
+    if (!job) continue;
     Job& j = *job;
     if (j.state != proto::JOB_RUNNING || !j.rescale_trigger.empty()) continue;
     const int free = resources_.FreeSlots();
