@@ -19,6 +19,8 @@
 //      RocksDB holds in memory (state_bench.h).
 //  10. Metrics overhead: figures 1 and 2 (the spread layout) on two in-process MiniClusters alike
 //      but for metrics.enabled, runs on and off alternating in pairs, and the ratio off / on.
+//  11. Rescale: `sluice rescale -p N` of a checkpointed keyed job on real daemons, 1 -> 2 -> 4 ->
+//      2 -> 1, to every task RUNNING at N and restored, heap beside RocksDB (rescale_bench.h).
 //
 //   sluice-bench --quick                a smoke run of figures 1-3, under 20 s
 //   sluice-bench                        figures 1-3 in full, about a minute
@@ -30,6 +32,8 @@
 //   sluice-bench state                  figures 7-9 in full, a few minutes
 //   sluice-bench metrics --quick        a smoke run of figure 10, a few seconds
 //   sluice-bench metrics                figure 10 in full, 5 pairs, about a minute
+//   sluice-bench rescale --quick        a smoke run of figure 11, about 15 s
+//   sluice-bench rescale                figure 11 in full, 3 rounds, about a minute
 //   sluice-bench --help                 record counts, runs, layouts, -D settings of the clusters
 //
 // The job libraries (bench/jobs/) are looked up in ../bench from this binary's folder
@@ -68,6 +72,7 @@
 #include "common/job_states.h"
 #include "common/process.h"
 #include "common/status_macros.h"
+#include "rescale_bench.h"
 #include "spdlog/spdlog.h"
 #include "state_bench.h"
 #include "window_bench.h"
@@ -102,7 +107,8 @@ struct Options {
   // The layouts of figure 2. Default: all three.
   std::string layouts = "spread,remote,local";
   // What to run: "throughput" (figures 1-3), "checkpoints" (figures 4-5), "windows" (figure 6),
-  // "state" (figures 7-9), "metrics" (figure 10) or "all". Default: throughput.
+  // "state" (figures 7-9), "metrics" (figure 10), "rescale" (figure 11) or "all". Default:
+  // throughput.
   std::string mode = "throughput";
   // Settings of figures 4 and 5 (bin_dir, lib_dir, quick and -D are copied from the above).
   CheckpointBenchOptions checkpoints;
@@ -112,6 +118,8 @@ struct Options {
   StateBenchOptions state;
   // Figure 10: pairs of runs, metrics on and off. Default: 5 (1 with --quick).
   int metrics_pairs = 0;
+  // Settings of figure 11 (bin_dir, quick and -D are copied from the above).
+  RescaleBenchOptions rescale;
 };
 
 // ---------------------------------------------------------------------------------------------
@@ -821,8 +829,8 @@ int Main(const Options& o) {
   // A list of figures: "10" is figure 10; any other digit is a figure of its own ("123").
   std::set<int> only;
   for (absl::string_view part : absl::StrSplit(o.only, absl::ByAnyChar(", "), absl::SkipEmpty())) {
-    if (part == "10") {
-      only.insert(10);
+    if (part == "10" || part == "11") {
+      only.insert(part == "10" ? 10 : 11);
       continue;
     }
     for (char c : part) {
@@ -883,6 +891,13 @@ int Main(const Options& o) {
       rc = 1;
     }
   }
+  if (only.count(11)) {
+    absl::Status s = RunRescaleFigure(o.rescale);
+    if (!s.ok()) {
+      std::fprintf(stderr, "error: rescale: %s\n", std::string(s.message()).c_str());
+      rc = 1;
+    }
+  }
   std::printf("\nTotal %.1f s.\n", SecondsSince(t0));
   return rc;
 }
@@ -907,13 +922,15 @@ int main(int argc, char** argv) {
                  "overhead and recovery from kill -9 on real daemons; windows: figure 6, "
                  "window aggregation cost on one thread; state: figures 7-9, the keyed state "
                  "backends' updates, checkpoints and timers; metrics: figure 10, figures 1 and 2 "
-                 "with metrics on beside off; all: 1-10")
-      ->check(CLI::IsMember({"throughput", "checkpoints", "windows", "state", "metrics", "all"}));
+                 "with metrics on beside off; rescale: figure 11, the time of a rescale on "
+                 "real daemons; all: 1-11")
+      ->check(CLI::IsMember(
+          {"throughput", "checkpoints", "windows", "state", "metrics", "rescale", "all"}));
   app.add_option("--only", o.only,
                  "which figures: a list of 1 (pipeline), 2 (shuffle), 3 (memory), "
                  "4 (checkpoint overhead), 5 (recovery), 6 (windows), 7 (state updates), "
-                 "8 (state checkpoints), 9 (timers), 10 (metrics on beside off); overrides the "
-                 "mode's");
+                 "8 (state checkpoints), 9 (timers), 10 (metrics on beside off), 11 (rescale); "
+                 "overrides the mode's");
   app.add_option("--metrics-pairs", o.metrics_pairs,
                  "figure 10: pairs of runs with metrics on and off (default 5; 1 with --quick)")
       ->check(CLI::Range(1, 100));
@@ -986,13 +1003,23 @@ int main(int argc, char** argv) {
   app.add_option("--state-dir", so.dir,
                  "figures 7-9: folder for the RocksDB instances and checkpoint files (default: "
                  "the system's temporary folder)");
+  sluice::bench::RescaleBenchOptions& ro = o.rescale;
+  app.add_option("--rescale-keys", ro.keys,
+                 "figure 11: distinct keys of the job (default 100,000; 10,000 with --quick)")
+      ->check(CLI::Range(int64_t{1}, int64_t{1} << 30));
+  app.add_option("--rescale-rate", ro.rate, "figure 11: records/s of the job (default 20,000)")
+      ->check(CLI::PositiveNumber);
+  app.add_option("--rescale-rounds", ro.rounds,
+                 "figure 11: rounds of 1 -> 2 -> 4 -> 2 -> 1 (default 3; 1 with --quick)")
+      ->check(CLI::Range(1, 100));
   CLI11_PARSE(app, argc, argv);
   if (app.count("--only") == 0) {
     if (o.mode == "checkpoints") o.only = "4,5";
     if (o.mode == "windows") o.only = "6";
     if (o.mode == "state") o.only = "7,8,9";
     if (o.mode == "metrics") o.only = "10";
-    if (o.mode == "all") o.only = "1,2,3,4,5,6,7,8,9,10";
+    if (o.mode == "rescale") o.only = "11";
+    if (o.mode == "all") o.only = "1,2,3,4,5,6,7,8,9,10,11";
   }
   wo.quick = o.quick;
   if (app.count("--runs") > 0) wo.runs = o.runs;
@@ -1018,6 +1045,14 @@ int main(int argc, char** argv) {
   if (c.warmup_s == 0) c.warmup_s = 0.5;
   if (c.window_s == 0) c.window_s = 2.0;
   if (c.kills == 0) c.kills = o.quick ? 1 : 3;
+  ro.quick = o.quick;
+  ro.bin_dir = o.bin_dir;
+  ro.overrides = o.overrides;
+  {
+    std::error_code ec;
+    auto dir = std::filesystem::weakly_canonical(self + "/../examples", ec);
+    ro.examples_dir = ec ? self + "/../examples" : dir.string();
+  }
 
   sluice::InitLogging("sluice-bench");
   spdlog::set_level(spdlog::level::warn);

@@ -112,6 +112,29 @@ absl::StatusOr<proto::SavepointStatus> JobClient::GetSavepoint(const std::string
   req.set_request_id(request_id);
   proto::SavepointStatus resp;
   grpc::Status s = stub_->GetSavepoint(ctx.get(), req, &resp);
+absl::StatusOr<std::string> JobClient::Rescale(const std::string& job_id,
+                                               const std::map<int, int>& vertex_parallelism,
+                                               int parallelism, const std::string& reason) {
+  auto ctx = Context();
+  proto::RescaleJobRequest req;
+  req.set_job_id(job_id);
+  for (const auto& [v, p] : vertex_parallelism) (*req.mutable_vertex_parallelism())[v] = p;
+  req.set_parallelism(parallelism);
+  req.set_reason(reason);
+  proto::RescaleJobResponse resp;
+  grpc::Status s = stub_->RescaleJob(ctx.get(), req, &resp);
+  if (!s.ok()) return Convert(s);
+  return resp.trigger_id();
+}
+
+absl::StatusOr<proto::RescaleStatus> JobClient::RescaleStatus(const std::string& job_id,
+                                                              const std::string& trigger_id) {
+  auto ctx = Context();
+  proto::RescaleStatusRequest req;
+  req.set_job_id(job_id);
+  req.set_trigger_id(trigger_id);
+  proto::RescaleStatus resp;
+  grpc::Status s = stub_->GetRescaleStatus(ctx.get(), req, &resp);
   if (!s.ok()) return Convert(s);
   return resp;
 }

@@ -1,6 +1,7 @@
 // JobClient: the CLI's (and tests') connection to a JobManager.
 #pragma once
 
+#include <map>
 #include <memory>
 #include <string>
 #include <vector>
@@ -32,6 +33,13 @@ class JobClient {
   // Polls until the savepoint request is done; its folder, or why it failed.
   absl::StatusOr<std::string> WaitForSavepoint(const std::string& job_id,
                                                const std::string& request_id);
+  // Rescales a running job: `vertex_parallelism` (vertex id -> parallelism), or the whole job at
+  // `parallelism` when it is empty. Returns the rescale's trigger id.
+  absl::StatusOr<std::string> Rescale(const std::string& job_id,
+                                      const std::map<int, int>& vertex_parallelism, int parallelism,
+                                      const std::string& reason);
+  absl::StatusOr<proto::RescaleStatus> RescaleStatus(const std::string& job_id,
+                                                     const std::string& trigger_id);
   // Polls until the job reaches FINISHED, FAILED or CANCELED; returns its last status.
   absl::StatusOr<proto::JobStatus> WaitForTermination(const std::string& job_id);
 

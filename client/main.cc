@@ -5,6 +5,7 @@
 //   sluice cancel JOBID                                              cancel a job
 //   sluice savepoint JOBID [DIR] | -d PATH                           take / dispose a savepoint
 //   sluice stop [-p DIR] [-d] JOBID                                  stop with a savepoint
+//   sluice rescale JOBID -p N | --vertex V=N ... [-d]                rescale a running job
 //   sluice info libjob.so [-p N] [-- job args]                       job graph as JSON
 //   sluice local libjob.so [-p N] [-- job args]                      run in this process
 //
@@ -18,6 +19,7 @@
 #include <sstream>
 #include <thread>
 
+#include "absl/strings/numbers.h"
 #include "absl/strings/str_cat.h"
 #include "client/job_client.h"
 #include "client/mini_cluster.h"
@@ -112,7 +114,9 @@ int Submit(JobClient& client, PreparedJob& job, bool detached) {
   auto ov = client.Overview();
   if (!ov.ok()) return Fail(ov.status());
   int needed = SlotsNeeded(job.graph);
-  if (needed > ov->total_slots()) {
+  // The adaptive schedulers let a job wait for slots (and run at a lower parallelism).
+  const bool adaptive = ov->scheduler() == "adaptive" || ov->scheduler() == "reactive";
+  if (!adaptive && needed > ov->total_slots()) {
     return Fail(absl::StrCat("job needs ", needed, " task slots but the cluster has only ",
                              ov->total_slots(), " (", ov->task_managers_size(),
                              " TaskManagers); lower the parallelism with -p or add TaskManagers"));
@@ -144,6 +148,99 @@ int Submit(JobClient& client, PreparedJob& job, bool detached) {
                std::string(JobStateName(st->state())).c_str(), static_cast<long long>(took),
                st->failure().empty() ? "" : ": ", st->failure().c_str());
   return 1;
+}
+
+// `--vertex V=N`: V is a vertex id (its index, as `sluice info` and the REST API show it), a
+// vertex's name, or the name of one of its operators. InvalidArgument naming what is not found.
+absl::StatusOr<std::map<int, int>> ParseVertexParallelism(const std::vector<std::string>& specs,
+                                                          const proto::JobGraph& graph) {
+  std::map<int, int> out;
+  for (const std::string& spec : specs) {
+    size_t eq = spec.rfind('=');
+    int n = 0;
+    if (eq == std::string::npos || eq == 0 || !absl::SimpleAtoi(spec.substr(eq + 1), &n)) {
+      return absl::InvalidArgumentError(
+          absl::StrCat("--vertex '", spec, "': expected <vertex id or name>=<parallelism>"));
+    }
+    const std::string name = spec.substr(0, eq);
+    std::vector<int> matches;
+    for (const auto& v : graph.vertices()) {
+      bool match = std::to_string(v.id()) == name || v.name() == name;
+      for (const auto& op : v.node_names()) match |= op == name;
+      if (match) matches.push_back(v.id());
+    }
+    if (matches.size() != 1) {
+      std::string vertices;
+      for (const auto& v : graph.vertices()) {
+        absl::StrAppend(&vertices, vertices.empty() ? "" : ", ", v.id(), " '", v.name(), "'");
+      }
+      return absl::InvalidArgumentError(absl::StrCat(
+          "--vertex '", spec, "': ",
+          matches.empty() ? "no vertex of the job is called '" : "more than one vertex matches '",
+          name, "' (its vertices: ", vertices, ")"));
+    }
+    out[matches[0]] = n;
+  }
+  return out;
+}
+
+// `sluice rescale`: asks for the rescale and, unless `detached`, waits until every task of the
+// new parallelism runs.
+int Rescale(JobClient& client, const std::string& job_id, int parallelism,
+            const std::vector<std::string>& vertex_specs, const std::string& reason, bool detached,
+            std::chrono::milliseconds timeout) {
+  if (!IsValidJobId(job_id)) {
+    return Fail("'" + job_id + "' is not a job id (32 lowercase hex characters; see sluice list)");
+  }
+  if ((parallelism == 0) == vertex_specs.empty()) {
+    return Fail("give either -p N (the whole job) or --vertex <vertex id or name>=N (repeatable)");
+  }
+  std::map<int, int> vertices;
+  proto::JobGraph graph;
+  auto job = client.GetJob(job_id);
+  if (!job.ok()) return Fail(job.status());
+  graph = job->graph();
+  if (!vertex_specs.empty()) {
+    auto parsed = ParseVertexParallelism(vertex_specs, graph);
+    if (!parsed.ok()) return Fail(parsed.status());
+    vertices = std::move(*parsed);
+  }
+  auto trigger = client.Rescale(job_id, vertices, parallelism, reason);
+  if (!trigger.ok()) return Fail(trigger.status());
+  if (detached) {
+    std::printf("Rescale of job %s requested (trigger id %s).\n", job_id.c_str(), trigger->c_str());
+    return 0;
+  }
+  auto deadline = std::chrono::steady_clock::now() + timeout;
+  while (true) {
+    auto st = client.RescaleStatus(job_id, *trigger);
+    if (!st.ok()) return Fail(st.status());
+    if (st->state() == "FAILED") return Fail("the rescale failed: " + st->failure());
+    if (st->state() == "COMPLETED") {
+      std::string change;
+      for (const auto& [v, to] : st->to_parallelism()) {
+        auto from = st->from_parallelism().find(v);
+        if (from == st->from_parallelism().end() || from->second == to) continue;
+        absl::StrAppend(&change, change.empty() ? "" : ", ", "'",
+                        v < graph.vertices_size() ? graph.vertices(v).name() : std::to_string(v),
+                        "' ", from->second, " -> ", to);
+      }
+      if (change.empty()) {
+        std::printf("Job %s already runs at that parallelism.\n", job_id.c_str());
+      } else {
+        std::printf("Rescaled job %s: %s (all tasks RUNNING after %lld ms).\n", job_id.c_str(),
+                    change.c_str(),
+                    static_cast<long long>(st->completed_ms() - st->requested_ms()));
+      }
+      return 0;
+    }
+    if (std::chrono::steady_clock::now() > deadline) {
+      return Fail(absl::StrCat("the rescale (trigger id ", *trigger,
+                               ") is still in progress after ", timeout.count(),
+                               " ms; see sluice list"));
+    }
+    std::this_thread::sleep_for(std::chrono::milliseconds(50));
+  }
 }
 
 std::string JobManagerAddress(const Configuration& conf, const std::string& flag) {
@@ -217,6 +314,26 @@ int main(int argc, char** argv) {
   stop->add_flag("-d,--drain", drain,
                  "end the sources' input first, so that every event-time window fires");
   stop->add_option("jobid", job_id, "the job's id")->required();
+  int rescale_p = 0;
+  std::vector<std::string> rescale_vertices;
+  std::string rescale_reason = "sluice rescale";
+  auto* rescale = app.add_subcommand(
+      "rescale", "rescale a running job from its latest checkpoint (Flink's `modify -p`)");
+  rescale->alias("modify");
+  AddCommon(rescale, common);
+  rescale->add_option("-m,--jobmanager", jm_flag, "JobManager host:port");
+  rescale->add_option("jobid", job_id, "the job's id (32 hex characters)")->required();
+  rescale->add_option("-p,--parallelism", rescale_p,
+                      "the new parallelism of every operator (those that cannot run in "
+                      "parallel stay at 1)");
+  rescale
+      ->add_option("--vertex", rescale_vertices,
+                   "one vertex's new parallelism: <vertex id or name>=N, the name of the "
+                   "vertex or of one of its operators (repeatable)")
+      ->allow_extra_args(false);
+  rescale->add_option("--reason", rescale_reason, "why, for the JobManager's log");
+  rescale->add_flag("-d,--detached", detached,
+                    "return once the rescale is requested, without waiting for the tasks");
 
   auto* info = app.add_subcommand("info", "print a job's graph as JSON, without a cluster");
   AddCommon(info, common);
@@ -282,6 +399,13 @@ int main(int argc, char** argv) {
   if (*stop) {
     JobClient client(JobManagerAddress(*conf, jm_flag), timeout);
     return RunStop(client, job_id, savepoint_dir, drain);
+  }
+  if (*rescale) {
+    if (rescale->count("-p") > 0 && rescale_p < 1) {
+      return Fail(absl::StrCat("parallelism (-p) must be at least 1, got ", rescale_p));
+    }
+    JobClient client(JobManagerAddress(*conf, jm_flag), timeout);
+    return Rescale(client, job_id, rescale_p, rescale_vertices, rescale_reason, detached, timeout);
   }
   if (*info) {
     auto prepared = Prepare(*conf, job);

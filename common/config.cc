@@ -163,6 +163,28 @@ const std::vector<ConfigOption> kOptions = {
      "failure-rate: the interval failures are counted in."},
     {"restart-strategy.failure-rate.delay", OptionType::kDuration, "1 s",
      "failure-rate: wait before each restart."},
+    {"jobmanager.scheduler", OptionType::kString, "default",
+     "default: a job needs free slots for its whole parallelism at submission and keeps it; "
+     "adaptive: a job runs at the parallelism the free slots allow (each operator between 1 and "
+     "its configured parallelism), waits in CREATED while too few are free, scales up when slots "
+     "appear and restarts at a lower parallelism when a TaskManager is lost.",
+     "default|adaptive"},
+    {"scheduler-mode", OptionType::kString, "",
+     "reactive: the adaptive scheduler, with every job's operators bounded by their max "
+     "parallelism instead of their configured one, so each job uses all the cluster's slots and "
+     "follows TaskManagers coming and going (empty: off).",
+     "reactive"},
+    {"jobmanager.adaptive-scheduler.resource-wait-timeout", OptionType::kString, "5 min",
+     "adaptive: how long a submitted or restarting job waits for the slots its lowest "
+     "parallelism needs before it fails; a negative duration waits forever (the default in "
+     "reactive mode)."},
+    {"jobmanager.adaptive-scheduler.resource-stabilization-timeout", OptionType::kDuration, "10 s",
+     "adaptive: with enough slots for a lower parallelism than configured, how long a job waits "
+     "for more before it starts, and how long more slots must stay free before a running job "
+     "scales up (default 0 in reactive mode)."},
+    {"jobmanager.adaptive-scheduler.min-parallelism-increase", OptionType::kInt, "1",
+     "adaptive: a running job scales up only when one of its operators would gain at least this "
+     "much parallelism."},
     {"metrics.enabled", OptionType::kBool, "true",
      "false: tasks count nothing and no metric is kept or reported (to measure what metrics "
      "cost)."},

@@ -114,6 +114,8 @@ absl::StatusOr<proto::JobGraph> BuildJobGraph(const StreamExecutionEnvironment& 
     vx->set_is_source(nodes[h]->is_source());
     std::vector<std::string> names;
     for (int k = h; k != -1; k = successor[k]) {
+      // A chain with an operator that cannot run in parallel stays at 1 when the job rescales.
+      if (nodes[k]->fixed_parallelism) vx->set_max_parallelism(1);
       vx->add_node_ids(k);
       vx->add_node_names(nodes[k]->name);
       names.push_back(nodes[k]->name);
@@ -153,6 +155,8 @@ std::string JobGraphToJson(const proto::JobGraph& graph, const StreamExecutionEn
     vertices.push_back({{"id", v.id()},
                         {"name", v.name()},
                         {"parallelism", v.parallelism()},
+                        {"max_parallelism",
+                         v.max_parallelism() > 0 ? v.max_parallelism() : graph.max_parallelism()},
                         {"source", v.is_source()},
                         {"chain", ops}});
   }

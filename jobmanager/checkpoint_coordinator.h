@@ -178,6 +178,10 @@ class CheckpointCoordinator {
   // A stop-with-savepoint completed (its tasks are ending at it), and its checkpoint id.
   bool stopped() const { return stopped_; }
   int64_t stopped_id() const { return stopped_id_; }
+  // A savepoint was asked for and has not ended yet (queued, draining or pending).
+  bool savepoint_under_way() const {
+    return savepoint_request_.has_value() || (pending_ && pending_->savepoint.has_value());
+  }
 
   // A (re)deployment restores from RestoreSource() at `timestamp_ms`: the statistics note it.
   void OnRestored(int64_t timestamp_ms);

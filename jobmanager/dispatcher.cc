@@ -166,6 +166,9 @@ absl::StatusOr<std::string> Dispatcher::RegisterTaskManager(
     if (job.slots_released) continue;
     for (const auto& s : job.slots) used += s == req.tm_id() ? 1 : 0;
   }
+  for (const auto& [id, job] : jobs_) {
+    for (const auto& s : job.reserved_slots) used += s == req.tm_id() ? 1 : 0;
+  }
   auto added = resources_.Register(req.tm_id(), req.address(), req.num_slots(), used, Clock::now());
   if (!added.ok()) return added.status();
   if (*added)
@@ -253,6 +256,7 @@ absl::Status Dispatcher::UpdateTaskState(const proto::TaskStateUpdate& u) {
       EndTaskLocked(t->second, u.state());
     } else {
       t->second.state = u.state();
+      if (u.state() == proto::TASK_RUNNING) OnTaskRunningLocked(*job);
     }
     t->second.failure = u.failure();
     if (u.state() == proto::TASK_FINISHED && job->checkpoints &&
@@ -358,14 +362,6 @@ absl::StatusOr<std::string> Dispatcher::SubmitJob(const proto::SubmitJobRequest&
   {
     absl::MutexLock lock(&mu_);
     if (stopping_) return absl::UnavailableError("JobManager is stopping");
-    int needed = SlotsNeeded(req.graph());
-    auto slots = resources_.AllocateSlots(needed);
-    if (!slots.ok()) {
-      return absl::ResourceExhaustedError(absl::StrCat(
-          "job '", req.graph().name(), "' needs ", needed, " task slots but only ",
-          resources_.FreeSlots(), " of ", resources_.TotalSlots(), " are free (", resources_.size(),
-          " TaskManagers registered); lower the parallelism or add TaskManagers"));
-    }
     Job& job = jobs_[job_id];
     job.id = job_id;
     job.graph = req.graph();
@@ -378,16 +374,21 @@ absl::StatusOr<std::string> Dispatcher::SubmitJob(const proto::SubmitJobRequest&
     job.auto_watermark_interval_ms = job.conf.GetDurationMs("pipeline.auto-watermark-interval");
     job.restart_strategy = RestartStrategy::Create(job.conf, checkpoints->enabled());
     job.checkpoints = std::move(checkpoints);
-    job.slots = std::move(*slots);
-    deployments = DeployAttemptLocked(job);
-    SetStateLocked(job, proto::JOB_RUNNING);
-    job.running_since_ms = NowMillis();
-    RegisterJobMetricsLocked(job);
+    auto scheduled = ScheduleNewJobLocked(job, Clock::now());
+    if (!scheduled.ok()) {
+      jobs_.erase(job_id);
+      return scheduled.status();
+    }
+    deployments = std::move(*scheduled);
+    // (A job whose wait for slots timed out at once has ended already.)
+    if (!IsTerminalJobState(job.state)) RegisterJobMetricsLocked(job);
     std::string restore_dir_of_job;
     const proto::CheckpointMetadata* from = job.checkpoints->RestoreSource(&restore_dir_of_job);
     spdlog::info(
-        "job {} ({}) submitted: {} tasks in {} slots{}", job_id, job.graph.name(),
-        deployments.size(), needed,
+        "job {} ({}) submitted: {}{}", job_id, job.graph.name(),
+        job.deployed ? absl::StrCat(deployments.size(), " tasks in ", job.slots.size(), " slots")
+        : job.state == proto::JOB_CREATED ? "waiting for task slots"
+                                          : std::string(JobStateName(job.state)),
         from ? absl::StrCat(", from checkpoint ", from->checkpoint_id(), " in ", restore_dir_of_job)
              : "");
   }
@@ -483,7 +484,9 @@ absl::Status Dispatcher::CancelJob(const std::string& job_id) {
 
 proto::ClusterOverview Dispatcher::GetOverview() {
   absl::MutexLock lock(&mu_);
-  return resources_.Overview(Clock::now());
+  proto::ClusterOverview ov = resources_.Overview(Clock::now());
+  ov.set_scheduler(options_.scheduler.name());
+  return ov;
 }
 
 void Dispatcher::FillStatusLocked(const Job& job, proto::JobStatus* s, bool with_tasks) const {
@@ -495,6 +498,8 @@ void Dispatcher::FillStatusLocked(const Job& job, proto::JobStatus* s, bool with
   s->set_parallelism(SlotsNeeded(job.graph));
   s->set_failure(job.failure);
   s->set_restarts(job.restarts);
+  s->set_rescales(job.rescales);
+  if (job.state == proto::JOB_CREATED) s->set_waiting_for_resources(job.waiting_for);
   s->set_completed_checkpoints(job.checkpoints->completed_count());
   s->set_failed_checkpoints(job.checkpoints->failed_count());
   if (const proto::CheckpointMetadata* latest = job.checkpoints->latest()) {
@@ -533,6 +538,7 @@ void Dispatcher::FailJobLocked(Job& job, const std::string& cause) {
 // Moves a job whose tasks have all ended to its final state and frees its slots.
 void Dispatcher::MaybeCompleteLocked(Job& job) {
   if (IsTerminalJobState(job.state)) return;
+  if (job.state == proto::JOB_CREATED) return;  // waiting for slots: no tasks yet
   bool all_terminal = true, all_finished = true;
   for (const auto& [key, t] : job.tasks) {
     all_terminal &= IsTerminalTaskState(t.state);
@@ -554,6 +560,7 @@ void Dispatcher::MaybeCompleteLocked(Job& job) {
     if (job.failure.empty()) job.failure = "tasks ended without finishing";
   }
   job.end_time_ms = NowMillis();
+  EndRescaleLocked(job);
   job.metrics.reset();  // an ended job's metrics leave the reporters
   ReleaseSlotsLocked(job);
   spdlog::info("job {} ({}) {}", job.id, job.graph.name(), JobStateName(job.state));
@@ -568,6 +575,8 @@ void Dispatcher::MaybeCompleteLocked(Job& job) {
 }
 
 void Dispatcher::ReleaseSlotsLocked(Job& job) {
+  resources_.ReleaseSlots(job.reserved_slots);
+  job.reserved_slots.clear();
   if (job.slots_released) return;
   job.slots_released = true;
   resources_.ReleaseSlots(job.slots);
@@ -661,32 +670,7 @@ void Dispatcher::Restart(const std::string& job_id) {
     Job* job = FindJobLocked(job_id);
     if (!job || job->state != proto::JOB_RESTARTING) return;
     ReleaseSlotsLocked(*job);
-    int needed = SlotsNeeded(job->graph);
-    auto slots = resources_.AllocateSlots(needed);
-    if (!slots.ok()) {
-      std::string cause = absl::StrCat("cannot restart: the job needs ", needed, " task slots but ",
-                                       resources_.FreeSlots(), " are free");
-      auto delay = job->restart_strategy->OnFailure(Clock::now());
-      if (!delay) {
-        FailJobLocked(*job, absl::StrCat(cause, " (", job->restart_strategy->Describe(), ")"));
-        MaybeCompleteLocked(*job);
-        return;
-      }
-      spdlog::warn("job {}: {}; trying again in {} ms", job->id, cause, delay->count());
-      job->restart_at = Clock::now() + *delay;
-      return;
-    }
-    job->slots = std::move(*slots);
-    job->slots_released = false;
-    job->attempt++;
-    job->restarts++;
-    job->checkpoints->OnRestart(Clock::now());
-    deployments = DeployAttemptLocked(*job);
-    SetStateLocked(*job, proto::JOB_RUNNING);
-    job->running_since_ms = NowMillis();
-    const proto::CheckpointMetadata* latest = job->checkpoints->latest();
-    spdlog::info("job {} restarted (attempt {}){}", job->id, job->attempt,
-                 latest ? absl::StrCat(" from checkpoint ", latest->checkpoint_id()) : "");
+    deployments = RedeployLocked(*job, Clock::now());
   }
   for (const auto& d : deployments) Deploy(d);
 }
@@ -760,10 +744,13 @@ void Dispatcher::RunCoordinatorOnce() {
   // (job, attempt, savepoint id, TaskManagers): a stop's completion told again, in case a
   // notification was lost (tasks that have ended ignore it).
   std::vector<std::tuple<std::string, int, int64_t, std::set<std::string>>> stop_notifies;
+  Deployments adapted;
+  std::vector<std::pair<std::string, std::set<std::string>>> rescales;
   {
     absl::MutexLock lock(&mu_);
     if (stopping_) return;
     auto now = Clock::now();
+    AdaptLocked(now, adapted, rescales);
     for (auto& [id, job] : jobs_) {
       CheckpointCoordinator& cc = *job.checkpoints;
       if (job.state == proto::JOB_RUNNING && cc.stopped() &&
@@ -803,6 +790,10 @@ void Dispatcher::RunCoordinatorOnce() {
     deferred.swap(deferred_);
   }
   Run(deferred);
+  for (const auto& [job_id, tms] : rescales) {
+    for (const auto& tm : tms) SendCancel(tm, job_id);
+  }
+  for (const auto& d : adapted) Deploy(d);
   for (auto& [req, tms] : triggers) {
     for (const auto& tm : tms) {
       auto gateway = GatewayOf(tm);

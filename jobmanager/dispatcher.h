@@ -4,6 +4,8 @@
 //   ResourceManager        TaskManagers, heartbeats and slots
 //   Scheduler              deployment descriptors, slot sharing
 //   RestartStrategy        failover: whether and when a failed job restarts
+//   AdaptiveScheduler      the parallelism a job runs at: rescales, the adaptive scheduler and
+//                          reactive mode (dispatcher_rescale.cc)
 //   CheckpointCoordinator  one per job: trigger, acknowledge, complete, retain, abort
 //   BlobStore              job libraries
 // and talks to TaskManagers only through TaskManagerGateway.
@@ -24,6 +26,7 @@
 #include <functional>
 #include <map>
 #include <memory>
+#include <optional>
 #include <set>
 #include <string>
 #include <vector>
@@ -32,6 +35,7 @@
 #include "absl/synchronization/mutex.h"
 #include "common/config.h"
 #include "common/periodic_thread.h"
+#include "jobmanager/adaptive_scheduler.h"
 #include "jobmanager/blob_store.h"
 #include "jobmanager/checkpoint_coordinator.h"
 #include "jobmanager/job_manager_gateway.h"
@@ -60,6 +64,9 @@ class Dispatcher final : public JobManagerGateway {
     // (reporters, the REST server) must stop before the Dispatcher goes, as JobManager::Shutdown
     // does.
     JobManagerMetrics* metrics = nullptr;
+    // jobmanager.scheduler, scheduler-mode and jobmanager.adaptive-scheduler.*. Default: the
+    // default scheduler.
+    AdaptiveSchedulerSettings scheduler;
   };
 
   // `conf` is the cluster's configuration (jobs add their -D overrides to a copy).
@@ -103,6 +110,34 @@ class Dispatcher final : public JobManagerGateway {
       ABSL_LOCKS_EXCLUDED(mu_);
   absl::Status DisposeSavepoint(const std::string& path) override;
   proto::ClusterOverview GetOverview() override ABSL_LOCKS_EXCLUDED(mu_);
+
+  // ---- Rescaling (dispatcher_rescale.cc) ----
+  // Rescales a RUNNING job to `parallelism` (vertex id -> new parallelism; vertices not named
+  // keep theirs): its tasks are cancelled and the next attempt is deployed at the new
+  // parallelism from the newest completed checkpoint, as a failover does, but it is no failure
+  // (the restart strategy is not asked, `restarts` does not grow). `reason` goes into the log.
+  // Returns the rescale's trigger id (see GetRescaleStatus); a rescale to the parallelism the job
+  // has completes at once. Errors: NotFound (job), InvalidArgument (a vertex that does not exist,
+  // a parallelism below 1 or above the vertex's max, a forward edge left between unequal
+  // parallelisms), FailedPrecondition (the job is not RUNNING, has no checkpointing, or has tasks
+  // not RUNNING), ResourceExhausted (too few slots: needed and free named). This is the call an
+  // autoscaler makes.
+  absl::StatusOr<std::string> RescaleJob(const std::string& job_id,
+                                         const std::map<int, int>& parallelism,
+                                         const std::string& reason) override
+      ABSL_LOCKS_EXCLUDED(mu_);
+  // The whole job at `parallelism` (AdaptiveScheduler::WholeJob), then as RescaleJob.
+  absl::StatusOr<std::string> RescaleWholeJob(const std::string& job_id, int parallelism,
+                                              const std::string& reason) override
+      ABSL_LOCKS_EXCLUDED(mu_);
+  absl::StatusOr<proto::RescaleStatus> GetRescaleStatus(const std::string& job_id,
+                                                        const std::string& trigger_id) override
+      ABSL_LOCKS_EXCLUDED(mu_);
+  absl::StatusOr<ResourceRequirements> GetResourceRequirements(const std::string& job_id) override
+      ABSL_LOCKS_EXCLUDED(mu_);
+  absl::Status SetResourceRequirements(const std::string& job_id,
+                                       const ResourceRequirements& requirements) override
+      ABSL_LOCKS_EXCLUDED(mu_);
 
   // The registered TaskManagers with their gateways (for fetching their metrics).
   std::vector<std::pair<std::string, std::shared_ptr<TaskManagerGateway>>> TaskManagerGateways()
@@ -159,6 +194,29 @@ class Dispatcher final : public JobManagerGateway {
     // When the job entered each state (by state), and its failures, newest first.
     std::map<int, int64_t> state_timestamps;
     std::deque<proto::JobException> exceptions;
+    // ---- Parallelism (dispatcher_rescale.cc) ----
+    // Per vertex, the parallelism the job may run at (Flink's resource requirements).
+    ResourceRequirements requirements;
+    // A requested rescale: the parallelism the next deployment takes, the rescale's trigger id
+    // and reason, until every task of the new parallelism runs.
+    std::optional<VertexParallelism> rescale_to;
+    std::string rescale_trigger;
+    Clock::time_point rescale_requested;
+    int rescales = 0;
+    // The last rescales (their status), oldest first.
+    std::deque<proto::RescaleStatus> rescale_history;
+    // Slots taken for a rescale to a higher parallelism until it deploys.
+    std::vector<std::string> reserved_slots;
+    // An attempt was deployed: the next one is attempt + 1.
+    bool deployed = false;
+    // The adaptive scheduler: the job is CREATED and waits for slots since `waiting_since`; with
+    // enough for its lower bounds since `sufficient_since`; a running job could scale up since
+    // `scale_up_since`. `waiting_for` says what it waits for (the REST view shows it).
+    Clock::time_point waiting_since;
+    std::optional<Clock::time_point> sufficient_since;
+    std::optional<Clock::time_point> scale_up_since;
+    std::string waiting_for;
+    bool scale_up_refused_logged = false;
   };
   using Calls = std::vector<std::function<void()>>;
   using Deployments = std::vector<Scheduler::Deployment>;
@@ -176,6 +234,48 @@ class Dispatcher final : public JobManagerGateway {
       ABSL_LOCKS_EXCLUDED(mu_);
 
   Deployments DeployAttemptLocked(Job& job) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
+
+  // ---- Parallelism (dispatcher_rescale.cc) ----
+  // Sets up a job's requirements at submission and either deploys its first attempt or, with
+  // the adaptive scheduler and too few slots, leaves it waiting in CREATED. ResourceExhausted
+  // (nothing changed) when the default scheduler finds too few slots.
+  absl::StatusOr<Deployments> ScheduleNewJobLocked(Job& job, Clock::time_point now)
+      ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
+  // Deploys the next attempt of a RESTARTING job whose slots were released: at the parallelism
+  // of a requested rescale (adaptive: when it fits), else (adaptive) at what the free slots
+  // allow within the job's bounds, else at the job's own;
+  // with too few slots the adaptive scheduler lets it wait, the default one counts a failure.
+  Deployments RedeployLocked(Job& job, Clock::time_point now) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
+  // Deploys attempt n (the first, or n+1) of the job at `p` on freshly allocated slots; false
+  // (nothing changed) when the slots are not free.
+  bool DeployAtLocked(Job& job, const VertexParallelism& p, Deployments& out)
+      ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
+  // The adaptive scheduler, for a job waiting in CREATED: deploys it when the free slots allow
+  // its upper bounds, or its lower bounds for resource-stabilization-timeout (or the wait
+  // timed out); fails it when resource-wait-timeout passes without enough for its lower bounds.
+  // True when it deployed.
+  bool TryStartWaitingLocked(Job& job, Clock::time_point now, Deployments& out)
+      ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
+  // The adaptive scheduler: the job (CREATED) waits for slots; `why` goes into the log.
+  void WaitForResourcesLocked(Job& job, const std::string& why, Clock::time_point now)
+      ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
+  // The checks of a rescale of `job` to `target` and its start: state RESTARTING, tasks to
+  // cancel into `cancel_on`. Returns the trigger id.
+  absl::StatusOr<std::string> StartRescaleLocked(Job& job, const VertexParallelism& target,
+                                                 const std::string& reason,
+                                                 std::set<std::string>& cancel_on)
+      ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
+  // One round of the adaptive scheduler (from the coordinator): waiting jobs start or fail,
+  // running jobs scale up.
+  void AdaptLocked(Clock::time_point now, Deployments& deployments,
+                   std::vector<std::pair<std::string, std::set<std::string>>>& cancels)
+      ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
+  // A task of the job reached RUNNING: a rescale whose tasks all run is complete.
+  void OnTaskRunningLocked(Job& job) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
+  // The job ended: a rescale in progress failed.
+  void EndRescaleLocked(Job& job) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
+  proto::RescaleStatus* FindRescaleLocked(Job& job, const std::string& trigger_id)
+      ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
   void FailJobLocked(Job& job, const std::string& cause) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
   void MaybeCompleteLocked(Job& job) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
   void ReleaseSlotsLocked(Job& job) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);

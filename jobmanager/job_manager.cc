@@ -21,6 +21,9 @@ absl::StatusOr<std::unique_ptr<JobManager>> JobManager::Start(const Configuratio
   options.jm_id = NewInstanceId("jm");
   options.heartbeat_interval = std::chrono::milliseconds(conf.GetDurationMs("heartbeat.interval"));
   options.heartbeat_timeout = std::chrono::milliseconds(conf.GetDurationMs("heartbeat.timeout"));
+  auto scheduler = AdaptiveSchedulerSettings::FromConfig(conf);
+  if (!scheduler.ok()) return scheduler.status();
+  options.scheduler = *scheduler;
   std::string dir = conf.GetString("blob.storage.directory");
   if (dir.empty()) dir = std::filesystem::temp_directory_path().string();
   auto blobs = BlobStore::Create(absl::StrCat(dir, "/sluice-", options.jm_id, "-blobs"));
@@ -84,7 +87,7 @@ absl::StatusOr<std::unique_ptr<JobManager>> JobManager::Start(const Configuratio
     spdlog::info("REST API and dashboard at http://{}:{}/", conf.GetString("rest.bind-address"),
                  jm->rest_->port());
   }
-  spdlog::info("JobManager {} listening on {}", jm_id, bind);
+  spdlog::info("JobManager {} listening on {} ({} scheduler)", jm_id, bind, scheduler->name());
   return jm;
 }
 

@@ -8,11 +8,13 @@
 // Threads: every method may be called from any thread.
 #pragma once
 
+#include <map>
 #include <string>
 #include <string_view>
 #include <vector>
 
 #include "absl/status/statusor.h"
+#include "jobmanager/adaptive_scheduler.h"
 #include "jobmanager/checkpoint_coordinator.h"
 #include "jobmanager/checkpoint_stats.h"
 #include "proto/jobmanager.pb.h"
@@ -75,6 +77,29 @@ class JobManagerGateway {
   // Removes a savepoint's folder (nothing that is not a savepoint).
   virtual absl::Status DisposeSavepoint(const std::string& path) = 0;
   virtual proto::ClusterOverview GetOverview() = 0;
+
+  // ---- Rescaling ----
+  // Rescales a RUNNING job (vertex id -> new parallelism) from its newest completed checkpoint;
+  // returns the rescale's trigger id. InvalidArgument for a vertex or parallelism it cannot
+  // have, FailedPrecondition when the job is not RUNNING or has no checkpointing,
+  // ResourceExhausted for too few slots. `reason` goes into the JobManager's log.
+  virtual absl::StatusOr<std::string> RescaleJob(const std::string& job_id,
+                                                 const std::map<int, int>& parallelism,
+                                                 const std::string& reason) = 0;
+  // Every vertex of the job at `parallelism` (those that cannot run in parallel stay at 1).
+  virtual absl::StatusOr<std::string> RescaleWholeJob(const std::string& job_id, int parallelism,
+                                                      const std::string& reason) = 0;
+  // A rescale's progress. NotFound for an unknown job or trigger id.
+  virtual absl::StatusOr<proto::RescaleStatus> GetRescaleStatus(const std::string& job_id,
+                                                                const std::string& trigger_id) = 0;
+  // The job's per-vertex parallelism bounds (Flink's resource requirements), by vertex id.
+  virtual absl::StatusOr<ResourceRequirements> GetResourceRequirements(
+      const std::string& job_id) = 0;
+  // Replaces them (one per vertex): the job rescales when its parallelism no longer fits them
+  // (the default scheduler: to the upper bounds; the adaptive one: within the bounds, as the
+  // slots allow). Errors as RescaleJob's.
+  virtual absl::Status SetResourceRequirements(const std::string& job_id,
+                                               const ResourceRequirements& requirements) = 0;
 };
 
 }  // namespace sluice

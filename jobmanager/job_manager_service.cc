@@ -2,6 +2,7 @@
 
 #include <chrono>
 #include <fstream>
+#include <map>
 #include <thread>
 #include <vector>
 
@@ -145,6 +146,31 @@ grpc::Status JobManagerService::WatchJobManager(grpc::ServerContext* ctx,
     if (!gateway_.IsTaskManagerRegistered(req->tm_id())) return grpc::Status::OK;
   }
   gateway_.DisconnectTaskManager(req->tm_id());
+  return grpc::Status::OK;
+}
+
+grpc::Status JobManagerService::RescaleJob(grpc::ServerContext*,
+                                           const proto::RescaleJobRequest* req,
+                                           proto::RescaleJobResponse* resp) {
+  absl::StatusOr<std::string> trigger;
+  if (req->vertex_parallelism().empty()) {
+    trigger = gateway_.RescaleWholeJob(req->job_id(), req->parallelism(), req->reason());
+  } else {
+    std::map<int, int> parallelism(req->vertex_parallelism().begin(),
+                                   req->vertex_parallelism().end());
+    trigger = gateway_.RescaleJob(req->job_id(), parallelism, req->reason());
+  }
+  if (!trigger.ok()) return ToGrpcStatus(trigger.status());
+  resp->set_trigger_id(*trigger);
+  return grpc::Status::OK;
+}
+
+grpc::Status JobManagerService::GetRescaleStatus(grpc::ServerContext*,
+                                                 const proto::RescaleStatusRequest* req,
+                                                 proto::RescaleStatus* resp) {
+  auto status = gateway_.GetRescaleStatus(req->job_id(), req->trigger_id());
+  if (!status.ok()) return ToGrpcStatus(status.status());
+  *resp = std::move(*status);
   return grpc::Status::OK;
 }
 

@@ -51,6 +51,11 @@ class JobManagerService final : public proto::JobManagerService::Service {
   // TaskManager is declared lost at once, without waiting for heartbeat.timeout.
   grpc::Status WatchJobManager(grpc::ServerContext* ctx, const proto::TaskManagerHeartbeat* req,
                                grpc::ServerWriter<proto::Empty>*) override;
+  // `sluice rescale`: a vertex map, or the whole job at `parallelism` when the map is empty.
+  grpc::Status RescaleJob(grpc::ServerContext*, const proto::RescaleJobRequest* req,
+                          proto::RescaleJobResponse* resp) override;
+  grpc::Status GetRescaleStatus(grpc::ServerContext*, const proto::RescaleStatusRequest* req,
+                                proto::RescaleStatus* resp) override;
 
  private:
   JobManagerGateway& gateway_;

@@ -68,6 +68,15 @@ void MetricStore::ForgetJob(const std::string& job_id) {
   jobs_.erase(job_id);
 }
 
+void MetricStore::TrimVertex(const std::string& job_id, int vertex_id, int parallelism) {
+  absl::MutexLock lock(&mu_);
+  auto job = jobs_.find(job_id);
+  if (job == jobs_.end()) return;
+  auto vertex = job->second.find(vertex_id);
+  if (vertex == job->second.end()) return;
+  vertex->second.erase(vertex->second.lower_bound(parallelism), vertex->second.end());
+}
+
 void MetricStore::Retain(const std::set<std::string>& jobs,
                          const std::set<std::string>& task_managers) {
   absl::MutexLock lock(&mu_);

@@ -42,6 +42,10 @@ class MetricStore {
                                std::set<int>* final = nullptr) const ABSL_LOCKS_EXCLUDED(mu_);
   // Forgets a job (the JobManager no longer retains it). Lock order: after the Dispatcher's.
   void ForgetJob(const std::string& job_id) ABSL_LOCKS_EXCLUDED(mu_);
+  // Forgets the subtasks of vertex `vertex_id` at or above `parallelism` (the job was rescaled
+  // down). Lock order: after the Dispatcher's.
+  void TrimVertex(const std::string& job_id, int vertex_id, int parallelism)
+      ABSL_LOCKS_EXCLUDED(mu_);
   // Forgets the jobs not in `jobs` and the TaskManagers not in `task_managers`.
   void Retain(const std::set<std::string>& jobs, const std::set<std::string>& task_managers)
       ABSL_LOCKS_EXCLUDED(mu_);

@@ -45,6 +45,9 @@ json StatusCounts(const proto::JobStatus& job, int vertex_id) {
 // A vertex's state from its subtasks' (as Flink aggregates them).
 std::string VertexState(const json& counts, int parallelism) {
   auto n = [&](proto::TaskState s) { return counts[std::string(TaskStateName(s))].get<int>(); };
+  int total = 0;
+  for (proto::TaskState s : kTaskStates) total += n(s);
+  if (total == 0) return "CREATED";  // no task deployed yet (waiting for task slots)
   if (n(proto::TASK_FAILED) > 0) return "FAILED";
   if (n(proto::TASK_FINISHED) == parallelism) return "FINISHED";
   if (n(proto::TASK_FINISHED) + n(proto::TASK_CANCELED) + n(proto::TASK_FAILED) == parallelism) {
@@ -222,6 +225,9 @@ void AddJobRoutes(httplib::Server& s, const RestContext& ctx) {
     j["status-counts"] = StatusCounts(st, -1);
     j["plan"] = Plan(st);
     j["failure-cause"] = st.failure();
+    // Sluice's own: what a CREATED job waits for (the adaptive scheduler), else null.
+    j["waiting-for-resources"] =
+        st.waiting_for_resources().empty() ? json(nullptr) : json(st.waiting_for_resources());
     Reply(res, 200, j);
   });
 

@@ -65,6 +65,7 @@ void AddRoutes(httplib::Server& s, const RestContext& ctx) {
   AddCheckpointRoutes(s, ctx);
   AddLogRoutes(s, ctx);
   AddSavepointRoutes(s, ctx);
+  AddRescaleRoutes(s, ctx);
 
   s.set_error_handler([](const httplib::Request& req, httplib::Response& res) {
     if (res.status == 404 && res.body.empty()) {

@@ -6,6 +6,7 @@
 //   rest_metrics.cc      the metric views of the JobManager, jobs, vertices and TaskManagers
 //   rest_checkpoints.cc  /jobs/:id/checkpoints/*
 //   rest_logs.cc         /jobmanager/logs, /log, /stdout and the same of each TaskManager
+//   rest_rescale.cc      /jobs/:id/rescaling, /jobs/:id/resource-requirements
 // A request the API does not know, or with an unknown id or metric, gets a 4xx with Flink's
 // {"errors": [...]} body and nothing else. Threads: the HTTP server's pool.
 #pragma once

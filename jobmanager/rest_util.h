@@ -32,6 +32,8 @@ void AddMetricRoutes(httplib::Server& s, const RestContext& ctx);
 void AddCheckpointRoutes(httplib::Server& s, const RestContext& ctx);
 void AddLogRoutes(httplib::Server& s, const RestContext& ctx);
 void AddSavepointRoutes(httplib::Server& s, const RestContext& ctx);
+// /jobs/:id/rescaling and /jobs/:id/resource-requirements (rest_rescale.cc).
+void AddRescaleRoutes(httplib::Server& s, const RestContext& ctx);
 // The dashboard's files: `/` and `/web/<file>` (rest_web.cc).
 void AddWebRoutes(httplib::Server& s);
 

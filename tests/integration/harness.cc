@@ -717,8 +717,8 @@ int TestCluster::RestPort() const {
 }
 
 CommandResult TestCluster::Cli(std::vector<std::string> args, std::chrono::milliseconds timeout) {
-  static const std::set<std::string> kTalkToJobManager{"run", "list", "cancel", "savepoint",
-                                                       "stop"};
+  static const std::set<std::string> kTalkToJobManager{"run",       "list", "cancel",
+                                                       "savepoint", "stop", "rescale"};
   if (!args.empty() && kTalkToJobManager.count(args[0])) {
     args.insert(args.begin() + 1, {"-m", jm_address()});
   }

@@ -209,7 +209,8 @@ class TestCluster {
   // The REST port the JobManager logged at start-up, or -1 (REST is on, on a free port).
   int RestPort() const;
 
-  // Runs the CLI; `-m <jm_address>` is added after the subcommand for run, list and cancel.
+  // Runs the CLI; `-m <jm_address>` is added after the subcommand for run, list, cancel and
+  // rescale.
   CommandResult Cli(std::vector<std::string> args,
                     std::chrono::milliseconds timeout = std::chrono::seconds(120));
   // `sluice run -d [run_flags] library -- job_args`; the job id it prints, or an error with the

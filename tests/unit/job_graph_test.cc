@@ -239,6 +239,20 @@ TEST(JobGraphTest, NonParallelSourcesRefuseAParallelism) {
   EXPECT_THROW(env.generate_sequence(5, 4), std::invalid_argument);
 }
 
+// A rescale must leave a non-parallel operator (and the chain that holds it) at 1.
+TEST(JobGraphTest, VerticesThatCannotRunInParallelHaveMaxParallelismOne) {
+  StreamExecutionEnvironment env;
+  env.from_elements(1, 2, 3).map(Twice).print();  // at 1: the map chains to the source
+  env.from_elements(4, 5).map(Twice).set_parallelism(2).print();  // source, map, print apart
+  proto::JobGraph g = Build(env);
+  ASSERT_EQ(g.vertices_size(), 4);
+  EXPECT_EQ(g.vertices(0).node_ids_size(), 3);
+  EXPECT_EQ(g.vertices(0).max_parallelism(), 1);
+  EXPECT_EQ(g.vertices(1).max_parallelism(), 1);
+  EXPECT_EQ(g.vertices(2).max_parallelism(), 0) << "0: the graph's";
+  EXPECT_EQ(g.vertices(3).max_parallelism(), 0);
+}
+
 TEST(JobGraphTest, ParallelismAboveMaxParallelismIsAnErrorNamingTheOperator) {
   StreamExecutionEnvironment env;
   env.generate_sequence(1, 10).map(Twice).name("wide map").set_parallelism(200).print();
