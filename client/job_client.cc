@@ -112,6 +112,10 @@ absl::StatusOr<proto::SavepointStatus> JobClient::GetSavepoint(const std::string
   req.set_request_id(request_id);
   proto::SavepointStatus resp;
   grpc::Status s = stub_->GetSavepoint(ctx.get(), req, &resp);
+  if (!s.ok()) return Convert(s);
+  return resp;
+}
+
 absl::StatusOr<std::string> JobClient::Rescale(const std::string& job_id,
                                                const std::map<int, int>& vertex_parallelism,
                                                int parallelism, const std::string& reason) {
