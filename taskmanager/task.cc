@@ -12,6 +12,7 @@
 #include "common/ids.h"
 #include "common/job_graph.h"
 #include "common/job_states.h"
+#include "common/state_redistribution.h"
 #include "sluice/task_label.h"
 #include "spdlog/spdlog.h"
 
