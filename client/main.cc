@@ -1,6 +1,7 @@
 // sluice: the command line client.
 //
 //   sluice run [-m host:port] [-p N] [-d] [-s chk] libjob.so [-- args] submit a job (and wait)
+//       -s chk -n (--allowNonRestoredState): drop state of operators the job no longer has
 //   sluice list [-a]                                                 jobs of the cluster
 //   sluice cancel JOBID                                              cancel a job
 //   sluice savepoint JOBID [DIR] | -d PATH                           take / dispose a savepoint
@@ -43,9 +44,10 @@ struct CommonOptions {
 struct JobOptions {
   std::string library;
   std::vector<std::string> args;
-  int parallelism = -1;              // -1: parallelism.default
-  std::string restore_path;          // -s: a retained checkpoint to start from
-  std::vector<std::string> dynamic;  // -D key=value, passed to the job as its configuration
+  int parallelism = -1;                   // -1: parallelism.default
+  std::string restore_path;               // -s: a retained checkpoint to start from
+  bool allow_non_restored_state = false;  // -n: drop the state of operators the job lacks
+  std::vector<std::string> dynamic;       // -D key=value, passed to the job as its configuration
 };
 
 int Fail(const std::string& msg) {
@@ -61,6 +63,7 @@ struct PreparedJob {
   std::vector<std::string> args;
   std::unique_ptr<StreamExecutionEnvironment> env;
   std::string restore_path;
+  bool allow_non_restored_state = false;
   std::vector<std::string> dynamic;
 };
 
@@ -94,6 +97,7 @@ absl::StatusOr<PreparedJob> Prepare(const Configuration& conf, const JobOptions&
   p.args = opts.args;
   p.env = std::move(*env);
   p.restore_path = AbsolutePath(opts.restore_path);  // the JobManager reads it
+  p.allow_non_restored_state = opts.allow_non_restored_state;
   p.dynamic = opts.dynamic;
   return p;
 }
@@ -132,6 +136,7 @@ int Submit(JobClient& client, PreparedJob& job, bool detached) {
     if (eq != std::string::npos) (*req.mutable_config())[kv.substr(0, eq)] = kv.substr(eq + 1);
   }
   req.set_restore_path(job.restore_path);
+  req.set_allow_non_restored_state(job.allow_non_restored_state);
   auto id = client.Submit(req);
   if (!id.ok()) return Fail(id.status());
   std::printf("Job has been submitted with JobID %s\n", id->c_str());
@@ -261,6 +266,9 @@ void AddJob(CLI::App* cmd, JobOptions& j) {
   cmd->add_option("-p,--parallelism", j.parallelism, "default parallelism of the job's operators");
   cmd->add_option("-s,--fromSavepoint", j.restore_path,
                   "start from a savepoint or retained checkpoint (its folder or _metadata file)");
+  cmd->add_flag("-n,--allowNonRestoredState", j.allow_non_restored_state,
+                "with -s: start even if the checkpoint holds state of operators the job no longer "
+                "has (that state is dropped)");
   cmd->add_option("library", j.library, "the job's shared library (lib<job>.so)")->required();
   cmd->add_option("args", j.args, "the job's arguments, after --");
 }

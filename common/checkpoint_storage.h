@@ -45,14 +45,4 @@ absl::Status WriteMetadata(const std::string& dir, const proto::CheckpointMetada
 // Reads a checkpoint's metadata from a chk-<n> directory or from its _metadata file.
 absl::StatusOr<proto::CheckpointMetadata> ReadMetadata(const std::string& path);
 
-// The state subtask `subtask` of `parallelism` starts from, given the snapshots every subtask
-// of the vertex wrote (`by_subtask[i]`: what old subtask i wrote; the old parallelism is
-// by_subtask.size()). Keyed state: the key groups in the new subtask's range, and every native
-// snapshot overlapping it (the backend clips it). Operator list state: unchanged when the
-// parallelism is; otherwise each list's elements, concatenated in old-subtask order, split into
-// `parallelism` contiguous near-equal parts.
-std::vector<internal::OperatorSnapshot> NarrowSnapshots(
-    const std::vector<std::vector<internal::OperatorSnapshot>>& by_subtask, int subtask,
-    int parallelism, int max_parallelism);
-
 }  // namespace sluice

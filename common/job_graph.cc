@@ -7,6 +7,7 @@
 
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_join.h"
+#include "common/operator_ids.h"
 #include "sluice/sluice.h"
 
 namespace sluice {
@@ -101,6 +102,9 @@ absl::StatusOr<proto::JobGraph> BuildJobGraph(const StreamExecutionEnvironment& 
     predecessor[v] = u;
   }
 
+  absl::StatusOr<std::vector<std::string>> operator_ids = OperatorIds(nodes);
+  if (!operator_ids.ok()) return operator_ids.status();
+
   proto::JobGraph graph;
   graph.set_name(env.job_name().empty() ? "Sluice Job" : env.job_name());
   graph.set_max_parallelism(max_p);
@@ -118,6 +122,7 @@ absl::StatusOr<proto::JobGraph> BuildJobGraph(const StreamExecutionEnvironment& 
       if (nodes[k]->fixed_parallelism) vx->set_max_parallelism(1);
       vx->add_node_ids(k);
       vx->add_node_names(nodes[k]->name);
+      vx->add_operator_ids((*operator_ids)[k]);
       names.push_back(nodes[k]->name);
       vertex_of[k] = vx->id();
     }
@@ -148,9 +153,13 @@ std::string JobGraphToJson(const proto::JobGraph& graph, const StreamExecutionEn
   json vertices = json::array();
   for (const auto& v : graph.vertices()) {
     json ops = json::array();
-    for (int id : v.node_ids()) {
+    for (int k = 0; k < v.node_ids_size(); ++k) {
+      const int id = v.node_ids(k);
       const internal::Node& node = *env.nodes().at(id);
-      ops.push_back({{"id", id}, {"name", node.name}, {"kind", node.kind}});
+      json op = {{"id", id}, {"name", node.name}, {"kind", node.kind}};
+      if (k < v.operator_ids_size()) op["operator_id"] = v.operator_ids(k);
+      if (!node.uid.empty()) op["uid"] = node.uid;
+      ops.push_back(std::move(op));
     }
     vertices.push_back({{"id", v.id()},
                         {"name", v.name()},

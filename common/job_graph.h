@@ -5,6 +5,8 @@
 // default with equal parallelism), both have the same parallelism, neither disabled chaining, and
 // v is u's first consumer that qualifies. A chain is a line: u's other consumers read over the
 // network.
+//
+// Every operator gets its operator id (common/operator_ids.h) in its vertex's operator_ids.
 #pragma once
 
 #include <string>
@@ -21,7 +23,7 @@ struct JobGraphOptions {
 };
 
 // InvalidArgument names the operator when a parallelism is out of range or a forward edge joins
-// operators of different parallelism.
+// operators of different parallelism, and both operators when two have the same id.
 absl::StatusOr<proto::JobGraph> BuildJobGraph(const StreamExecutionEnvironment& env,
                                               const JobGraphOptions& options);
 

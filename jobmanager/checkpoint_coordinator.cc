@@ -9,6 +9,7 @@
 #include "absl/strings/str_join.h"
 #include "common/checkpoint_storage.h"
 #include "common/ids.h"
+#include "jobmanager/state_assignment.h"
 #include "spdlog/spdlog.h"
 
 namespace sluice {
@@ -306,6 +307,15 @@ std::optional<CheckpointCoordinator::ToWrite> CheckpointCoordinator::TakeAcknowl
     m.add_vertex_parallelism(v.parallelism());
     m.add_vertex_nodes(absl::StrJoin(v.node_ids(), ","));
   }
+  // A graph built before operator ids gets none: its checkpoints restore by node id.
+  if (HasOperatorIds(graph)) {
+    for (const auto& v : graph.vertices()) {
+      proto::VertexOperators* ops = m.add_vertex_operators();
+      *ops->mutable_node_ids() = v.node_ids();
+      *ops->mutable_operator_ids() = v.operator_ids();
+      *ops->mutable_names() = v.node_names();
+    }
+  }
   for (const auto& h : pending_->handles) *m.add_handles() = h;
   out.dir = pending_->savepoint ? pending_->savepoint->folder
                                 : CheckpointDirectory(settings_.root, job_id_, pending_->id);
@@ -437,7 +447,8 @@ void CheckpointCoordinator::EndSavepoint(const std::string& request_id, std::str
 }
 
 absl::StatusOr<proto::CheckpointMetadata> CheckpointCoordinator::LoadForRestore(
-    const std::string& path, const proto::JobGraph& graph, std::string* dir) {
+    const std::string& path, const proto::JobGraph& graph, bool allow_non_restored_state,
+    std::string* dir) {
   auto meta = ReadMetadata(path);
   if (!meta.ok()) return meta.status();
   std::filesystem::path p(path);
@@ -445,30 +456,19 @@ absl::StatusOr<proto::CheckpointMetadata> CheckpointCoordinator::LoadForRestore(
   if (p.filename().empty()) p = p.parent_path();  // a trailing slash
   // A savepoint names its files relative to its own folder, a checkpoint relative to the job's.
   *dir = meta->savepoint() ? p.string() : p.parent_path().string();
-  if (meta->vertex_parallelism_size() != graph.vertices_size() ||
-      meta->vertex_nodes_size() != graph.vertices_size()) {
-    return absl::InvalidArgumentError(absl::StrCat(
-        "checkpoint ", path, " has ", meta->vertex_parallelism_size(), " tasks but job '",
-        graph.name(), "' has ", graph.vertices_size(), ": it belongs to another job"));
-  }
-  for (int v = 0; v < graph.vertices_size(); ++v) {
-    std::string nodes = absl::StrJoin(graph.vertices(v).node_ids(), ",");
-    if (meta->vertex_nodes(v) != nodes) {
-      return absl::InvalidArgumentError(absl::StrCat("checkpoint ", path, " does not fit job '",
-                                                     graph.name(), "': task ", v, " has operators ",
-                                                     meta->vertex_nodes(v), ", the job ", nodes));
+  absl::Status fits = CheckCheckpointFits(*meta, graph, path);
+  if (!fits.ok()) return fits;
+  // Every file is read whole (size and checksum checked), and tells which operators have state.
+  std::set<std::pair<int, int>> stateful;  // (node id, vertex id)
+  for (const auto& h : meta->handles()) {
+    auto snapshots = ReadStateFile(absl::StrCat(*dir, "/", h.file()), &h);
+    if (!snapshots.ok()) return snapshots.status();
+    for (const internal::OperatorSnapshot& s : *snapshots) {
+      if (!s.empty()) stateful.emplace(s.node_id, h.vertex_id());
     }
   }
-  if (meta->max_parallelism() != graph.max_parallelism()) {
-    return absl::InvalidArgumentError(
-        absl::StrCat("checkpoint ", path, " was taken with max parallelism ",
-                     meta->max_parallelism(), " but the job has ", graph.max_parallelism(),
-                     " (pipeline.max-parallelism must not change)"));
-  }
-  for (const auto& h : meta->handles()) {
-    auto st = ReadStateFile(absl::StrCat(*dir, "/", h.file()), &h);
-    if (!st.ok()) return st.status();
-  }
+  fits = CheckStateFits(*meta, graph, stateful, allow_non_restored_state, path);
+  if (!fits.ok()) return fits;
   return meta;
 }
 

@@ -196,10 +196,14 @@ class CheckpointCoordinator {
 
   // ---- File work, done outside the lock ----
   // Reads and checks a retained checkpoint (a chk-<n> folder or its _metadata) for a new job:
-  // its metadata, that it fits `graph`, and every state file's size and checksum. `dir` gets
-  // the folder its file names are relative to. InvalidArgument or DataLoss naming the file.
+  // its metadata, that it fits `graph`, every state file's size and checksum, and that `graph`
+  // has an operator for the state of each operator that has some (CheckCheckpointFits and
+  // CheckStateFits, jobmanager/state_assignment.h; with `allow_non_restored_state` the state of
+  // the others is left out). `dir` gets the folder
+  // its file names are relative to. InvalidArgument or DataLoss naming the file or operator.
   static absl::StatusOr<proto::CheckpointMetadata> LoadForRestore(const std::string& path,
                                                                   const proto::JobGraph& graph,
+                                                                  bool allow_non_restored_state,
                                                                   std::string* dir);
   // Checks that every shared file the checkpoint names exists, then writes its _metadata.
   // An error names the missing file or the folder.

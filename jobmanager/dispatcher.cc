@@ -337,8 +337,8 @@ absl::StatusOr<std::string> Dispatcher::SubmitJob(const proto::SubmitJobRequest&
   std::optional<proto::CheckpointMetadata> restore;
   std::string restore_dir;
   if (!req.restore_path().empty()) {
-    auto meta =
-        CheckpointCoordinator::LoadForRestore(req.restore_path(), req.graph(), &restore_dir);
+    auto meta = CheckpointCoordinator::LoadForRestore(req.restore_path(), req.graph(),
+                                                      req.allow_non_restored_state(), &restore_dir);
     if (!meta.ok()) return absl::InvalidArgumentError(meta.status().message());
     restore = std::move(*meta);
   }

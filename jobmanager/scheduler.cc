@@ -1,7 +1,10 @@
 #include "jobmanager/scheduler.h"
 
+#include <set>
+
 #include "absl/strings/str_cat.h"
 #include "common/job_graph.h"
+#include "jobmanager/state_assignment.h"
 #include "sluice/keys.h"
 
 namespace sluice {
@@ -23,6 +26,24 @@ absl::Status Scheduler::ValidateGraph(const proto::JobGraph& g) {
                                                      g.max_parallelism()));
     }
     if (v.node_ids_size() == 0) return absl::InvalidArgumentError("a vertex has no operators");
+  }
+  // Operator ids: none (a graph built before them), or one per operator, each unique.
+  bool with_ids = false;
+  for (const auto& v : g.vertices()) with_ids = with_ids || v.operator_ids_size() > 0;
+  std::set<std::string> operator_ids;
+  for (const auto& v : g.vertices()) {
+    if (!with_ids) break;
+    if (v.operator_ids_size() != v.node_ids_size()) {
+      return absl::InvalidArgumentError(absl::StrCat("vertex '", v.name(), "' has ",
+                                                     v.node_ids_size(), " operators but ",
+                                                     v.operator_ids_size(), " operator ids"));
+    }
+    for (const std::string& id : v.operator_ids()) {
+      if (id.empty() || !operator_ids.insert(id).second) {
+        return absl::InvalidArgumentError(absl::StrCat(
+            "vertex '", v.name(), "' has an empty or repeated operator id '", id, "'"));
+      }
+    }
   }
   for (const auto& e : g.edges()) {
     if (e.source_vertex() < 0 || e.source_vertex() >= g.vertices_size() || e.target_vertex() < 0 ||
@@ -52,7 +73,11 @@ std::vector<Scheduler::Deployment> Scheduler::BuildDeployments(
     const std::function<std::string(const std::string&)>& address_of) {
   std::vector<Deployment> out;
   const proto::JobGraph& g = *job.graph;
+  std::map<int, int> matched;  // old node id -> node id, for the operators that take state
+  if (job.restore) matched = MatchOperators(*job.restore, g);
   for (const auto& v : g.vertices()) {
+    std::vector<proto::RestoreGroup> groups;
+    if (job.restore) groups = RestoreGroupsOf(*job.restore, matched, g, v.id());
     for (int s = 0; s < v.parallelism(); ++s) {
       const std::string& tm_id = slots[s];
       proto::TaskDeploymentDescriptor tdd;
@@ -74,10 +99,7 @@ std::vector<Scheduler::Deployment> Scheduler::BuildDeployments(
       if (job.restore) {
         tdd.set_restore_checkpoint_id(job.restore->checkpoint_id());
         tdd.set_restore_dir(job.restore_dir);
-        tdd.set_restore_parallelism(job.restore->vertex_parallelism(v.id()));
-        for (const auto& h : job.restore->handles()) {
-          if (h.vertex_id() == v.id()) *tdd.add_restore_handles() = h;
-        }
+        for (const proto::RestoreGroup& group : groups) *tdd.add_restore_groups() = group;
       }
       for (int e = 0; e < g.edges_size(); ++e) {
         const auto& edge = g.edges(e);

@@ -32,8 +32,9 @@ class Scheduler {
     int64_t auto_watermark_interval_ms = 0;
     std::string checkpoint_dir;  // empty: checkpointing off
     bool exactly_once = true;
-    // The checkpoint to restore from (null: a fresh start) and the folder its state files'
-    // names are relative to.
+    // The checkpoint to restore from (null: a fresh start; each vertex restores the state of
+    // the operators MatchOperators gives it, jobmanager/state_assignment.h) and the folder its
+    // state files' names are relative to.
     const proto::CheckpointMetadata* restore = nullptr;
     std::string restore_dir;
   };

@@ -12,6 +12,7 @@
 #include "common/ids.h"
 #include "common/job_graph.h"
 #include "common/job_states.h"
+#include "common/state_redistribution.h"
 #include "sluice/task_label.h"
 #include "spdlog/spdlog.h"
 
@@ -387,30 +388,38 @@ void Task::RestoreState(internal::ChainTask& chain) {
     chain.initialize_state(nullptr);
     return;
   }
-  int old_parallelism = tdd_.restore_parallelism();
-  if (old_parallelism < 1) throw std::runtime_error("restore descriptor without a parallelism");
-  std::vector<std::vector<internal::OperatorSnapshot>> by_subtask(
-      static_cast<size_t>(old_parallelism));
-  for (const auto& h : tdd_.restore_handles()) {
-    if (h.subtask() < 0 || h.subtask() >= old_parallelism) {
-      throw std::runtime_error(absl::StrCat("checkpoint ", tdd_.restore_checkpoint_id(),
-                                            " names subtask ", h.subtask(), " of ",
-                                            old_parallelism));
+  const int64_t id = tdd_.restore_checkpoint_id();
+  // Per vertex of the checkpoint that held some of this chain's operators: what its subtasks
+  // wrote, narrowed to this subtask and mapped to the operators that take it.
+  std::vector<SnapshotGroup> groups;
+  for (const proto::RestoreGroup& g : tdd_.restore_groups()) {
+    if (g.parallelism() < 1) {
+      throw std::runtime_error(absl::StrCat("checkpoint ", id, ": the restore of vertex ",
+                                            g.vertex_id(), " has no parallelism"));
     }
-    auto snaps = ReadStateFile(absl::StrCat(tdd_.restore_dir(), "/", h.file()), &h);
-    if (!snaps.ok()) {
-      throw std::runtime_error(absl::StrCat("cannot restore checkpoint ",
-                                            tdd_.restore_checkpoint_id(), ": ",
-                                            snaps.status().message()));
+    SnapshotGroup& group = groups.emplace_back();
+    group.node_ids.insert(g.node_ids().begin(), g.node_ids().end());
+    group.by_subtask.resize(static_cast<size_t>(g.parallelism()));
+    for (const auto& h : g.handles()) {
+      if (h.subtask() < 0 || h.subtask() >= g.parallelism()) {
+        throw std::runtime_error(absl::StrCat("checkpoint ", id, " names subtask ", h.subtask(),
+                                              " of ", g.parallelism(), " of vertex ",
+                                              g.vertex_id()));
+      }
+      auto snaps = ReadStateFile(absl::StrCat(tdd_.restore_dir(), "/", h.file()), &h);
+      if (!snaps.ok()) {
+        throw std::runtime_error(
+            absl::StrCat("cannot restore checkpoint ", id, ": ", snaps.status().message()));
+      }
+      auto& dst = group.by_subtask[static_cast<size_t>(h.subtask())];
+      for (auto& snap : *snaps) dst.push_back(std::move(snap));
     }
-    auto& dst = by_subtask[static_cast<size_t>(h.subtask())];
-    for (auto& snap : *snaps) dst.push_back(std::move(snap));
   }
-  std::vector<internal::OperatorSnapshot> mine =
-      NarrowSnapshots(by_subtask, info_.subtask_index, info_.parallelism, info_.max_parallelism);
+  std::vector<internal::OperatorSnapshot> mine = AssignSnapshots(
+      std::move(groups), info_.subtask_index, info_.parallelism, info_.max_parallelism);
   chain.initialize_state(&mine);
-  last_checkpoint_id_ = notified_id_ = tdd_.restore_checkpoint_id();
-  spdlog::info("task {} restored from checkpoint {}", label_, tdd_.restore_checkpoint_id());
+  last_checkpoint_id_ = notified_id_ = id;
+  spdlog::info("task {} restored from checkpoint {}", label_, id);
 }
 
 void Task::ProcessInputs(InputGate& gate, internal::ChainTask& chain) {

@@ -25,6 +25,11 @@ int StreamExecutionEnvironment::add_node(std::unique_ptr<internal::Node> node, s
   return add_node(std::move(node))->id;
 }
 
+void internal::set_uid(Node& node, std::string uid) {
+  if (uid.empty()) throw std::invalid_argument("the uid of '" + node.name + "' is empty");
+  node.uid = std::move(uid);
+}
+
 std::vector<internal::InputSpec> StreamExecutionEnvironment::edges_from(
     const std::vector<int>& ids, internal::Partitioner p,
     const internal::WriterFactory& writer) const {

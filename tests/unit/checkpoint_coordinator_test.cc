@@ -254,7 +254,8 @@ TEST_F(CheckpointCoordinatorTest, LoadForRestoreNamesAGraphThatDoesNotFit) {
   proto::JobGraph other = graph_;
   other.mutable_vertices(1)->set_node_ids(0, 7);
   std::string dir;
-  auto st = CheckpointCoordinator::LoadForRestore(root_ + "/j1/chk-1", other, &dir);
+  auto st = CheckpointCoordinator::LoadForRestore(root_ + "/j1/chk-1", other,
+                                                  /*allow_non_restored_state=*/false, &dir);
   ASSERT_FALSE(st.ok());
   EXPECT_THAT(st.status().message(), HasSubstr("does not fit job 'job'"));
 }
@@ -309,7 +310,7 @@ TEST_F(CheckpointCoordinatorTest, SavepointStartsAtOnceMovesIntoItsFolderAndIsNo
   std::string dir;
   graph_.mutable_vertices(0)->set_parallelism(1);
   // Its files are read relative to its own folder (the stand-ins here are no state files).
-  auto loaded = CheckpointCoordinator::LoadForRestore(folder + "/_metadata", graph_, &dir);
+  auto loaded = CheckpointCoordinator::LoadForRestore(folder + "/_metadata", graph_, false, &dir);
   EXPECT_EQ(dir, folder);
   EXPECT_THAT(loaded.status().message(), HasSubstr(folder + "/v0-s0"));
   // Disposal removes it, and refuses a checkpoint.
@@ -401,6 +402,55 @@ TEST_F(CheckpointCoordinatorTest, SavepointRequestFailsWhenTheJobEndsOrRunsWitho
                               std::make_unique<StandaloneCheckpointIdCounter>(), t0_);
   EXPECT_THAT(plain.RequestSavepoint(Savepoint(root_ + "/sp/f")).message(),
               HasSubstr("without checkpointing"));
+// A checkpoint of a graph with operator ids names them in its metadata; a job that lacks an
+// operator with state is refused naming it, unless its state may be dropped; operators that moved
+// to other vertices are found.
+TEST_F(CheckpointCoordinatorTest, LoadForRestoreMatchesOperatorsByTheirIds) {
+  for (int v = 0; v < 2; ++v) {
+    graph_.mutable_vertices(v)->add_operator_ids(v == 0 ? "src" : "sink");
+    graph_.mutable_vertices(v)->add_node_names(v == 0 ? "Source" : "Sink");
+  }
+  auto cc = Make();
+  auto trigger = cc->MaybeTrigger(tasks_, t0_ + Millis(150));
+  ASSERT_TRUE(trigger);
+  std::filesystem::create_directories(root_ + "/j1/chk-1");
+  for (const auto& task : tasks_) {
+    proto::AcknowledgeCheckpointRequest a = Ack(trigger->id, task.key.first, task.key.second);
+    internal::OperatorSnapshot s;
+    s.node_id = task.key.first;
+    s.lists["l"] = {"x"};
+    ASSERT_TRUE(
+        WriteStateFile(root_ + "/j1/" + a.handles(0).file(), {s}, a.mutable_handles(0)).ok());
+    EXPECT_TRUE(cc->Acknowledge(a));
+  }
+  auto ready = cc->TakeAcknowledged(graph_);
+  ASSERT_TRUE(ready);
+  ASSERT_EQ(ready->metadata.vertex_operators_size(), 2);
+  EXPECT_THAT(ready->metadata.vertex_operators(1).operator_ids(), ElementsAre("sink"));
+  EXPECT_THAT(ready->metadata.vertex_operators(1).names(), ElementsAre("Sink"));
+  ASSERT_TRUE(CheckpointCoordinator::WriteMetadataFile(*ready).ok());
+
+  // The sink is gone: its state has nowhere to go.
+  proto::JobGraph without_sink = graph_;
+  without_sink.mutable_vertices(1)->set_operator_ids(0, "another-sink");
+  std::string dir;
+  auto refused =
+      CheckpointCoordinator::LoadForRestore(root_ + "/j1/chk-1", without_sink, false, &dir);
+  EXPECT_EQ(refused.status().code(), absl::StatusCode::kInvalidArgument);
+  EXPECT_THAT(refused.status().message(), HasSubstr("operator 'Sink' (id 'sink')"));
+  EXPECT_TRUE(
+      CheckpointCoordinator::LoadForRestore(root_ + "/j1/chk-1", without_sink, true, &dir).ok());
+
+  // Source and sink chained into one vertex, under other node ids.
+  proto::JobGraph chained = graph_;
+  chained.mutable_vertices()->RemoveLast();
+  auto* v0 = chained.mutable_vertices(0);
+  v0->set_node_ids(0, 3);
+  v0->add_node_ids(4);
+  v0->add_operator_ids("sink");
+  auto loaded = CheckpointCoordinator::LoadForRestore(root_ + "/j1/chk-1", chained, false, &dir);
+  ASSERT_TRUE(loaded.ok()) << loaded.status();
+  EXPECT_EQ(dir, root_ + "/j1");
 }
 
 }  // namespace

@@ -232,7 +232,8 @@ TEST_F(DispatcherTest, RestartsFromTheLatestCheckpointAsTheStrategyAllows) {
   ASSERT_EQ(deployed.size(), 4u);
   EXPECT_EQ(deployed[2].task().attempt(), 1);
   EXPECT_EQ(deployed[2].restore_checkpoint_id(), 1);
-  EXPECT_EQ(deployed[2].restore_handles_size(), 1);
+  ASSERT_EQ(deployed[2].restore_groups_size(), 1);
+  EXPECT_EQ(deployed[2].restore_groups(0).handles_size(), 1);
   EXPECT_EQ(dispatcher_->GetJob(*id)->restarts(), 1);
   EXPECT_EQ(tm.released().size(), 1u) << "the old attempt's partitions";
   // The checkpoint statistics: checkpoint 1 completed, then restored by attempt 1.

@@ -10,7 +10,7 @@
 #include <utility>
 #include <vector>
 
-#include "common/checkpoint_storage.h"
+#include "common/state_redistribution.h"
 #include "sluice/sluice.h"
 #include "tests/unit/test_backends.h"
 #include "tests/unit/test_helpers.h"

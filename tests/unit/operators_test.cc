@@ -23,7 +23,7 @@
 #include <utility>
 #include <vector>
 
-#include "common/checkpoint_storage.h"
+#include "common/state_redistribution.h"
 #include "sluice/connectors/files.h"
 #include "sluice/sluice.h"
 #include "tests/unit/test_helpers.h"

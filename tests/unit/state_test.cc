@@ -8,7 +8,7 @@
 #include <gmock/gmock.h>
 #include <gtest/gtest.h>
 
-#include "common/checkpoint_storage.h"
+#include "common/state_redistribution.h"
 #include "sluice/keys.h"
 #include "sluice/serializer.h"
 #include "test_backends.h"

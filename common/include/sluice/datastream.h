@@ -155,6 +155,11 @@ class DataStreamSink {
     node_->chaining = false;
     return *this;
   }
+  // The sink's operator id, as DataStream::uid.
+  DataStreamSink& uid(std::string id) {
+    internal::set_uid(*node_, std::move(id));
+    return *this;
+  }
 
  private:
   internal::Node* node_;
@@ -364,6 +369,15 @@ class DataStream {
   }
   DataStream<T>& disable_chaining() {
     node().chaining = false;
+    return *this;
+  }
+  // The operator's id for its state (Flink's uid): a job started from a checkpoint gives each
+  // operator the state of the operator with the same id, however else the job changed. Unique
+  // in a job (building its graph fails naming both operators otherwise). Without a uid an
+  // operator has a structural id, which changes when the operators before it change (see
+  // docs/ARCHITECTURE.md, "Job graph"). Throws std::invalid_argument when `id` is empty.
+  DataStream<T>& uid(std::string id) {
+    internal::set_uid(node(), std::move(id));
     return *this;
   }
   int id() const { return node().id; }

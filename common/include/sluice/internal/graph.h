@@ -43,8 +43,12 @@ class Node {
   virtual ~Node();
   int id = -1;
   std::string name;
-  std::string kind;     // "source", "map", "flat_map", "filter", "reduce", "process", "sink"
-  int parallelism = 0;  // 0: the job's default
+  // "source", "map", "flat_map", "filter", "reduce", "process", "sink", ...: part of the
+  // operator's structural id (common/operator_ids.h), so a kind is never renamed.
+  std::string kind;
+  // The id the operator's state is known by (DataStream::uid); empty: its structural id.
+  std::string uid;
+  int parallelism = 0;             // 0: the job's default
   bool fixed_parallelism = false;  // non-parallel sources always run with parallelism 1
   bool chaining = true;
   // The node's records carry timestamps (event time): set after assign_timestamps_and_watermarks
@@ -63,6 +67,9 @@ class Node {
   virtual void read_buffer(int input, std::string_view bytes, void* in, int64_t* timestamp,
                            SingleWriterCounter* count) const = 0;
 };
+
+// Sets `node`'s uid; throws std::invalid_argument naming the operator when `uid` is empty.
+void set_uid(Node& node, std::string uid);
 
 // A node whose operator emits records of type OUT; `Make` is called as make(out, name) with the
 // operator's Collector<OUT>* and the node's name, and returns the operator.
