@@ -91,6 +91,9 @@ std::optional<ScalingDecision> JobAutoscaler::Evaluate(const proto::JobGraph& gr
   }
   // Upstream vertices, and each vertex's factor: how much more its sources would emit without
   // back pressure (the job graph numbers vertices in topological order: edges go to higher ids).
+  // Their back-pressured share counts up to a half: a source that is back-pressured all the time
+  // (a paced or external source with records waiting) does not say how much more it would emit,
+  // so one decision at most doubles what gets through now; the next one measures again.
   std::vector<std::vector<int>> inputs(n);
   for (const auto& e : graph.edges()) {
     if (e.target_vertex() >= 0 && e.target_vertex() < n) {
@@ -100,7 +103,7 @@ std::optional<ScalingDecision> JobAutoscaler::Evaluate(const proto::JobGraph& gr
   std::vector<double> factor(n, 1.0);
   for (int v = 0; v < n; ++v) {
     if (graph.vertices(v).is_source()) {
-      double free = 1.0 - std::clamp(mean[v].backpressured_ms_per_s / 1000.0, 0.0, 0.95);
+      double free = 1.0 - std::clamp(mean[v].backpressured_ms_per_s / 1000.0, 0.0, 0.5);
       factor[v] = 1.0 / free;
     } else {
       for (int u : inputs[v]) factor[v] = std::max(factor[v], factor[u]);

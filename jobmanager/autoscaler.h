@@ -5,12 +5,17 @@
 // back-pressured time and record rates, from the MetricStore). Over the last
 // job.autoscaler.metrics.window it computes, per vertex:
 //   true processing rate   records in per second / busy fraction (what the vertex could do at
-//                          full load; busy is the busiest subtask's, as Flink's MAX aggregator)
+//                          full load; busy is the time neither idle nor back-pressured, the
+//                          busiest subtask's, as Flink's MAX aggregator)
 //   target rate            what the job's sources would emit without back pressure (their
-//                          output rate / the fraction of time they were not back-pressured),
-//                          carried downstream: a vertex's target is its observed input times
-//                          the largest such factor among the sources upstream of it
+//                          output rate / the fraction of time they were not back-pressured,
+//                          counting at most half of it as back-pressured), carried downstream:
+//                          a vertex's target is its observed input times the largest such
+//                          factor among the sources upstream of it
 //   utilization            target rate / true processing rate
+// The factor is bounded at 2 because a source back-pressured all the time (a paced or external
+// source with records waiting) does not say how much more it would emit: a bottleneck then grows
+// to at most twice what gets through per decision, and the next decision measures again.
 // and, when a vertex's utilization leaves target.utilization +- target.utilization.boundary, the
 // parallelism that brings it back to target.utilization: ceil(target rate / (true rate per
 // subtask * target.utilization)), within vertex.min/max-parallelism, the max parallelism, and

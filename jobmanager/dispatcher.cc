@@ -27,7 +27,8 @@ Dispatcher::Dispatcher(Configuration conf, Options options, std::unique_ptr<Blob
     : conf_(std::move(conf)),
       options_(std::move(options)),
       blobs_(std::move(blobs)),
-      resources_(std::move(gateways)) {
+      resources_(std::move(gateways)),
+      provider_(conf_) {
   RegisterClusterMetrics();
   if (options_.start_threads) {
     // Under the lock: each thread's body takes it before it reads the other's pointer.
@@ -342,13 +343,6 @@ absl::StatusOr<std::string> Dispatcher::SubmitJob(const proto::SubmitJobRequest&
     if (!meta.ok()) return absl::InvalidArgumentError(meta.status().message());
     restore = std::move(*meta);
   }
-  // Declared (jobmanager/autoscaler.h) but not acted on yet: say so rather than ignore it.
-  if (job_conf.GetBool("job.autoscaler.enabled")) {
-    spdlog::warn(
-        "job {}: job.autoscaler.enabled is set, but the autoscaler is not wired into the "
-        "JobManager yet; the job keeps its parallelism",
-        job_id);
-  }
   CheckpointSettings settings = CheckpointSettings::FromConfig(job_conf, job_id);
   auto store = std::make_unique<StandaloneCompletedCheckpointStore>(settings.num_retained);
   auto checkpoints = std::make_unique<CheckpointCoordinator>(
@@ -374,6 +368,7 @@ absl::StatusOr<std::string> Dispatcher::SubmitJob(const proto::SubmitJobRequest&
     job.auto_watermark_interval_ms = job.conf.GetDurationMs("pipeline.auto-watermark-interval");
     job.restart_strategy = RestartStrategy::Create(job.conf, checkpoints->enabled());
     job.checkpoints = std::move(checkpoints);
+    SetUpAutoscalerLocked(job);
     auto scheduled = ScheduleNewJobLocked(job, Clock::now());
     if (!scheduled.ok()) {
       jobs_.erase(job_id);
@@ -414,6 +409,7 @@ Dispatcher::Deployments Dispatcher::DeployAttemptLocked(Job& job) {
   }
   spec.restore = job.checkpoints->RestoreSource(&spec.restore_dir);
   if (spec.restore) job.checkpoints->OnRestored(NowMillis());
+  if (job.autoscaler) job.autoscaler->OnRedeployed(Clock::now());
   std::map<std::string, std::string> addresses;
   for (const auto& tm : job.slots) addresses[tm] = resources_.Address(tm);
   Deployments out = Scheduler::BuildDeployments(
@@ -507,6 +503,7 @@ void Dispatcher::FillStatusLocked(const Job& job, proto::JobStatus* s, bool with
     s->set_last_checkpoint_path(job.checkpoints->LatestPath());
   }
   if (!with_tasks) return;
+  FillAutoscalerStatusLocked(job, s);
   for (const auto& [key, t] : job.tasks) {
     auto* ts = s->add_tasks();
     ts->set_vertex_id(key.first);
@@ -746,11 +743,15 @@ void Dispatcher::RunCoordinatorOnce() {
   std::vector<std::tuple<std::string, int, int64_t, std::set<std::string>>> stop_notifies;
   Deployments adapted;
   std::vector<std::pair<std::string, std::set<std::string>>> rescales;
+  // The autoscalers read the TaskManagers' metrics: fetched outside the lock (at most every
+  // metrics.fetcher.update-interval).
+  if (autoscaling_ && options_.metrics) options_.metrics->UpdateStore();
   {
     absl::MutexLock lock(&mu_);
     if (stopping_) return;
     auto now = Clock::now();
     AdaptLocked(now, adapted, rescales);
+    AutoscaleLocked(now, rescales);
     for (auto& [id, job] : jobs_) {
       CheckpointCoordinator& cc = *job.checkpoints;
       if (job.state == proto::JOB_RUNNING && cc.stopped() &&
@@ -853,6 +854,7 @@ void Dispatcher::RunMonitorOnce() {
       }
     }
     releases.swap(releases_);
+    ReleaseIdleTaskManagersLocked(now, cancels);
   }
   Run(cancels);
   for (const auto& [tm, job] : releases) SendRelease(tm, job);

@@ -21,6 +21,7 @@
 // restarts). Tests may run without them and call RunMonitorOnce / RunCoordinatorOnce.
 #pragma once
 
+#include <atomic>
 #include <chrono>
 #include <deque>
 #include <functional>
@@ -36,6 +37,7 @@
 #include "common/config.h"
 #include "common/periodic_thread.h"
 #include "jobmanager/adaptive_scheduler.h"
+#include "jobmanager/autoscaler.h"
 #include "jobmanager/blob_store.h"
 #include "jobmanager/checkpoint_coordinator.h"
 #include "jobmanager/job_manager_gateway.h"
@@ -43,6 +45,7 @@
 #include "jobmanager/resource_manager.h"
 #include "jobmanager/restart_strategy.h"
 #include "jobmanager/scheduler.h"
+#include "jobmanager/taskmanager_provider.h"
 
 namespace sluice {
 
@@ -217,6 +220,9 @@ class Dispatcher final : public JobManagerGateway {
     std::optional<Clock::time_point> scale_up_since;
     std::string waiting_for;
     bool scale_up_refused_logged = false;
+    // ---- The autoscaler (dispatcher_autoscaler.cc), when job.autoscaler.enabled ----
+    std::unique_ptr<JobAutoscaler> autoscaler;
+    std::deque<proto::AutoscalerDecision> autoscaler_decisions;  // newest first
   };
   using Calls = std::vector<std::function<void()>>;
   using Deployments = std::vector<Scheduler::Deployment>;
@@ -270,6 +276,30 @@ class Dispatcher final : public JobManagerGateway {
   void AdaptLocked(Clock::time_point now, Deployments& deployments,
                    std::vector<std::pair<std::string, std::set<std::string>>>& cancels)
       ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
+  // ---- The autoscaler (dispatcher_autoscaler.cc) ----
+  // Creates the job's autoscaler when its configuration enables it (logging why it cannot act
+  // when the job has no checkpointing).
+  void SetUpAutoscalerLocked(Job& job) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
+  // One round of the autoscalers (from the coordinator, at most every
+  // metrics.fetcher.update-interval): each running job's vertices are sampled from the metric
+  // store and evaluated; a decision starts a rescale, or asks the TaskManager provider for the
+  // slots it lacks. Tasks to cancel go into `cancels`.
+  void AutoscaleLocked(Clock::time_point now,
+                       std::vector<std::pair<std::string, std::set<std::string>>>& cancels)
+      ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
+  // Keeps `decision` in the job's history (unless it repeats the newest one) and logs it.
+  void RecordDecisionLocked(Job& job, proto::AutoscalerDecision decision)
+      ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
+  // Asks the provider for TaskManagers enough for `slots` more task slots; what it did, for the
+  // decision's outcome.
+  std::string RequestTaskManagersLocked(int slots, const std::string& why, Clock::time_point now)
+      ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
+  // The monitor: TaskManagers without a task past resourcemanager.taskmanager-timeout are given
+  // back through the provider's release command (and forgotten).
+  void ReleaseIdleTaskManagersLocked(Clock::time_point now, Calls& cancels)
+      ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
+  void FillAutoscalerStatusLocked(const Job& job, proto::JobStatus* s) const
+      ABSL_SHARED_LOCKS_REQUIRED(mu_);
   // A task of the job reached RUNNING: a rescale whose tasks all run is complete.
   void OnTaskRunningLocked(Job& job) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
   // The job ended: a rescale in progress failed.
@@ -325,6 +355,12 @@ class Dispatcher final : public JobManagerGateway {
   std::vector<std::pair<std::string, std::string>> releases_
       ABSL_GUARDED_BY(mu_);  // (TaskManager, job)
   Calls deferred_ ABSL_GUARDED_BY(mu_);
+  // Asks for TaskManagers and gives idle ones back (resourcemanager.taskmanager.*).
+  TaskManagerProvider provider_ ABSL_GUARDED_BY(mu_);
+  // When the autoscalers last sampled, and whether a running job has one (the coordinator then
+  // brings the metric store up to date before its round).
+  Clock::time_point last_autoscale_ ABSL_GUARDED_BY(mu_);
+  std::atomic<bool> autoscaling_{false};
   // The cluster's figures in the JobManager's scope (TaskManagers, slots, running jobs).
   std::unique_ptr<metrics::MetricGroup> cluster_metrics_;
 

@@ -1,6 +1,7 @@
 // The job views: /jobs, /jobs/overview, /jobs/:id (Flink's job details: vertices, plan,
 // timestamps, status counts), PATCH /jobs/:id to cancel, /jobs/:id/plan,
 // /jobs/:id/exceptions and /jobs/:id/vertices/:vid with its subtasks.
+#include <cmath>
 #include <cstdlib>
 #include <map>
 #include <set>
@@ -171,6 +172,43 @@ json VertexIoMetrics(const RestContext& ctx, const proto::JobStatus& job, int ve
   return sum.Json(complete);
 }
 
+// Sluice's own: the autoscaler's newest figures per vertex and its decisions, newest first
+// (null for a job without it).
+static json AutoscalerJson(const proto::JobStatus& st) {
+  if (!st.autoscaler_enabled()) return nullptr;
+  auto vertex = [](const proto::AutoscalerVertex& e) {
+    auto rate = [](double r) { return std::isfinite(r) ? json(r) : json(nullptr); };
+    return json{{"id", std::to_string(e.vertex_id())},
+                {"parallelism", e.parallelism()},
+                {"wanted", e.wanted()},
+                {"true-processing-rate", rate(e.true_rate())},
+                {"target-rate", rate(e.target_rate())},
+                {"utilization", rate(e.utilization())},
+                {"reason", e.reason()}};
+  };
+  auto parallelism = [](const google::protobuf::Map<int32_t, int32_t>& m) {
+    json out = json::object();
+    for (const auto& [v, p] : m) out[std::to_string(v)] = p;
+    return out;
+  };
+  json vertices = json::array();
+  for (const auto& e : st.autoscaler_vertices()) vertices.push_back(vertex(e));
+  json decisions = json::array();
+  for (const auto& d : st.autoscaler_decisions()) {
+    json figures = json::array();
+    for (const auto& e : d.vertices()) figures.push_back(vertex(e));
+    decisions.push_back(
+        {{"timestamp", d.timestamp_ms()},
+         {"from", parallelism(d.from_parallelism())},
+         {"to", parallelism(d.to_parallelism())},
+         {"description", d.description()},
+         {"outcome", d.outcome()},
+         {"trigger-id", d.trigger_id().empty() ? json(nullptr) : json(d.trigger_id())},
+         {"vertices", figures}});
+  }
+  return json{{"vertices", vertices}, {"decisions", decisions}};
+}
+
 void AddJobRoutes(httplib::Server& s, const RestContext& ctx) {
   const RestContext* c = &ctx;
 
@@ -228,6 +266,7 @@ void AddJobRoutes(httplib::Server& s, const RestContext& ctx) {
     // Sluice's own: what a CREATED job waits for (the adaptive scheduler), else null.
     j["waiting-for-resources"] =
         st.waiting_for_resources().empty() ? json(nullptr) : json(st.waiting_for_resources());
+    j["autoscaler"] = AutoscalerJson(st);
     Reply(res, 200, j);
   });
 

@@ -612,7 +612,11 @@
             <div class="panel"><div class="panel-head"><h2>Checkpoint duration</h2><span class="muted small">end to end, last 5 minutes</span></div>
               <svg class="chart" id="checkpoint-chart" preserveAspectRatio="xMidYMid meet"></svg>
               <div class="legend chart-legend" id="cp-legend"></div></div>
-          </div>`;
+          </div>
+          <div class="panel" id="autoscaler-panel" hidden><div class="panel-head"><h2>Autoscaler</h2>
+            <span class="muted small">decisions, newest first, with the figures behind them</span></div>
+            <table id="autoscaler-table"><thead><tr><th>Time</th><th>Change</th><th>Outcome</th><th>Why</th></tr></thead>
+              <tbody></tbody></table></div>`;
       } else if (this.tab === 'checkpoints') {
         body.innerHTML = `
           <div class="cards" id="checkpoint-counts">
@@ -665,6 +669,7 @@
       if (this.tab === '') {
         this.updateGraph(detail, figures);
         this.updateCharts(detail);
+        this.updateAutoscaler(detail);
       } else if (this.tab === 'checkpoints') {
         this.updateCheckpoints(checkpoints);
       } else if (this.tab === 'exceptions') {
@@ -672,6 +677,20 @@
       } else if (this.tab === 'logs') {
         await this.logs.refresh(true);
       }
+    }
+
+    updateAutoscaler(d) {
+      const panel = $('#autoscaler-panel');
+      if (!panel) return;
+      const a = d.autoscaler;
+      panel.hidden = !a;
+      if (!a) return;
+      const names = new Map((d.vertices || []).map((v) => [String(v.id), v.name]));
+      const change = (x) => Object.keys(x.to || {}).map((v) => `${names.get(v) || v}: ${x.from?.[v]} → ${x.to[v]}`).join(', ');
+      const rows = (a.decisions || []).map((x) => `<tr><td>${esc(fmtTime(x.timestamp))}</td><td>${esc(change(x))}</td>
+        <td>${esc(x.outcome)}</td><td class="small">${esc(x.description)}</td></tr>`);
+      $('#autoscaler-table tbody').innerHTML = rows.length ? rows.join('')
+        : '<tr><td colspan="4" class="empty">No decision yet: every vertex is within its target utilization, or the autoscaler is still measuring.</td></tr>';
     }
 
     updateHeader(d) {

@@ -1,6 +1,6 @@
 // Test job for the autoscaler: a source whose rate the test changes while the job runs, a cheap
-// map, and a keyed count that costs a fixed time per record (the one vertex the autoscaler
-// should rescale):
+// map, and a keyed count that takes a fixed time per record (the one vertex the autoscaler
+// should rescale; it sleeps, so a test of many subtasks does not need as many cores):
 //
 //   Source: Paced Sequences (p 1) -> Fast Map (p 1) -> Slow Count -> Sink: Exactly-Once Text File
 //
@@ -8,7 +8,7 @@
 //   --rate-file F     holds the source's rate in records per second, read every 100 ms
 //                     (required; a missing or unreadable file keeps the last rate, at first 100)
 //   --stop-file F     the source ends its input once F exists (required)
-//   --cost-us N       microseconds of busy work per record in Slow Count (default 1000)
+//   --cost-us N       microseconds Slow Count takes per record (default 1000)
 //   --output DIR      committed part files of `key,count,violations` lines at the end of input
 //
 // Every key's count is the number of its records and violations counts gaps and repeats of seq,
@@ -90,15 +90,14 @@ class PacedSource final : public sluice::SourceFunction<KeySeq> {
   sluice::OperatorListState<Progress>* state_ = nullptr;
 };
 
-// CountSequence after a fixed amount of busy work per record.
+// CountSequence after a fixed time per record. The task counts the time as busy (it is neither
+// waiting for input nor for room downstream), as it would count the work it stands for.
 class SlowCount final : public sluice::KeyedProcessFunction<int64_t, KeySeq, std::string> {
  public:
   explicit SlowCount(int64_t cost_us) : cost_(std::chrono::microseconds(cost_us)) {}
   void open(sluice::RuntimeContext& ctx) override { count_.open(ctx); }
   void process_element(const KeySeq& r, Context& c, sluice::Collector<std::string>& out) override {
-    auto until = Clock::now() + cost_;
-    while (Clock::now() < until) {
-    }
+    std::this_thread::sleep_for(cost_);
     count_.process_element(r, c, out);
   }
   void end_input_of_key(const int64_t& key, sluice::Collector<std::string>& out) override {

@@ -70,11 +70,33 @@ TEST_F(AutoscalerTest, ScalesOnlyTheThrottledVertexToWhatTheRateNeeds) {
   t = Feed(a, t, 3, 3000, 1000);
   auto d = a.Evaluate(graph_, t);
   ASSERT_TRUE(d);
-  // 3000 records/s at 1000 per subtask and a target utilization of 0.7: ceil(3000 / 700) = 5.
-  EXPECT_THAT(d->parallelism, ElementsAre(Pair(1, 5)));
-  EXPECT_THAT(d->Describe(graph_), HasSubstr("vertex 1 (Slow Map): 1 -> 5"));
-  EXPECT_NEAR(d->vertices[1].target_rate, 3000, 1);
+  // 1000 of 3000 records/s get through the slow map; the source is back-pressured two thirds of
+  // the time, counted as a half: a target of 2000, at 1000 per subtask and a target utilization
+  // of 0.7, ceil(2000 / 700) = 3.
+  EXPECT_THAT(d->parallelism, ElementsAre(Pair(1, 3)));
+  EXPECT_THAT(d->Describe(graph_), HasSubstr("vertex 1 (Slow Map): 1 -> 3"));
+  EXPECT_NEAR(d->vertices[1].target_rate, 2000, 1);
   EXPECT_NEAR(d->vertices[1].true_rate, 1000, 1);
+  EXPECT_NEAR(d->vertices[1].utilization, 2.0, 0.01);
+}
+
+TEST_F(AutoscalerTest, ABottleneckBehindAFullyBackPressuredSourceGrowsStepByStep) {
+  JobAutoscaler a(settings_, t0_);
+  // 6000 records/s wanted: 1 -> 3 (2000 records/s judged from 1000), then 3 -> 9 (6000 judged
+  // from 3000), where 6000 of 9000 is a utilization of 0.67, within the boundary.
+  auto t = Feed(a, t0_ + seconds(2), 6, 6000, 1000);
+  std::vector<int> steps;
+  for (int round = 0; round < 5; ++round) {
+    auto d = a.Evaluate(graph_, t);
+    if (!d) break;
+    ASSERT_THAT(d->parallelism, ElementsAre(Pair(1, ::testing::_)));
+    steps.push_back(d->parallelism.at(1));
+    graph_.mutable_vertices(1)->set_parallelism(steps.back());
+    a.OnRedeployed(t);
+    t = Feed(a, t + seconds(2), 6, 6000, 1000);
+  }
+  EXPECT_THAT(steps, ElementsAre(3, 9));
+  EXPECT_NEAR(a.last_evaluation()[1].utilization, 6000.0 / 9000, 0.01);
 }
 
 TEST_F(AutoscalerTest, ScalesDownWhenTheRateFallsAndHoldsWithinTheBoundary) {

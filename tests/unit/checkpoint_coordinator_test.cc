@@ -402,6 +402,8 @@ TEST_F(CheckpointCoordinatorTest, SavepointRequestFailsWhenTheJobEndsOrRunsWitho
                               std::make_unique<StandaloneCheckpointIdCounter>(), t0_);
   EXPECT_THAT(plain.RequestSavepoint(Savepoint(root_ + "/sp/f")).message(),
               HasSubstr("without checkpointing"));
+}
+
 // A checkpoint of a graph with operator ids names them in its metadata; a job that lacks an
 // operator with state is refused naming it, unless its state may be dropped; operators that moved
 // to other vertices are found.

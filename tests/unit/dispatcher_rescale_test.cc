@@ -186,7 +186,9 @@ TEST_F(DispatcherRescaleTest, RedeploysAtTheNewParallelismFromTheLatestCheckpoin
     if (tdd.task().attempt() != 1) continue;
     ++new_attempt;
     EXPECT_EQ(tdd.restore_checkpoint_id(), 1);
-    EXPECT_EQ(tdd.restore_parallelism(), 1);
+    ASSERT_EQ(tdd.restore_groups_size(), 1);
+    EXPECT_EQ(tdd.restore_groups(0).vertex_id(), tdd.task().vertex_id());
+    EXPECT_EQ(tdd.restore_groups(0).parallelism(), 1);
     EXPECT_EQ(tdd.graph().vertices(tdd.task().vertex_id()).parallelism(),
               tdd.task().vertex_id() == 0 ? 2 : 3);
   }

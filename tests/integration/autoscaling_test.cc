@@ -1,0 +1,241 @@
+// The autoscaler (job.autoscaler.*) on real daemons, with the autoscale job (tests/jobs/
+// autoscale_job.cc): a paced source whose rate the test sets through a file, a cheap map and a
+// keyed count that takes a fixed time per record. When the rate rises past what one Slow Count
+// subtask takes, the autoscaler rescales that vertex, and only that one, to the parallelism the
+// rate needs; when the rate falls it scales it back down; when the cluster has too few slots it
+// runs the configured request command and rescales once a TaskManager has joined. Each run ends
+// with every key counted exactly once.
+#include <gmock/gmock.h>
+#include <httplib.h>
+
+#include <filesystem>
+#include <fstream>
+#include <map>
+#include <nlohmann/json.hpp>
+#include <regex>
+#include <string>
+#include <vector>
+
+#include "absl/strings/numbers.h"
+#include "absl/strings/str_cat.h"
+#include "absl/strings/str_split.h"
+#include "integration/harness.h"
+#include "integration/rescale_helpers.h"
+
+namespace sluice::itest {
+namespace {
+
+namespace fs = std::filesystem;
+using namespace std::chrono_literals;
+using nlohmann::json;
+using ::testing::HasSubstr;
+
+constexpr int64_t kKeys = 20;
+constexpr int64_t kCostUs = 2000;  // Slow Count: 500 records/s per subtask at the most
+constexpr int kSource = 0, kFastMap = 1, kSlowCount = 2;
+
+void WriteFile(const std::string& path, const std::string& text) {
+  std::ofstream(path + ".tmp") << text << "\n";
+  fs::rename(path + ".tmp", path);
+}
+
+// Every key once in the committed part files, with no gap or repeat of its sequence, and the
+// keys' counts close to each other: the source emits them round robin, starting again from the
+// first key after each of the job's `redeployments`.
+::testing::AssertionResult CountsAreExact(const std::string& dir, int redeployments) {
+  static const std::regex kCommitted(R"(part-\d+-\d+)");
+  std::map<int64_t, int64_t> counts;
+  std::error_code ec;
+  for (const auto& entry : fs::directory_iterator(dir, ec)) {
+    const std::string name = entry.path().filename().string();
+    if (name.rfind("part-", 0) != 0) continue;
+    if (!std::regex_match(name, kCommitted)) {
+      return ::testing::AssertionFailure() << "uncommitted file " << name;
+    }
+    std::ifstream f(entry.path());
+    std::string line;
+    while (std::getline(f, line)) {
+      std::vector<std::string> fields = absl::StrSplit(line, ',');
+      int64_t key = 0, count = 0, violations = 0;
+      if (fields.size() != 3 || !absl::SimpleAtoi(fields[0], &key) ||
+          !absl::SimpleAtoi(fields[1], &count) || !absl::SimpleAtoi(fields[2], &violations)) {
+        return ::testing::AssertionFailure() << name << ": malformed line '" << line << "'";
+      }
+      if (violations != 0) {
+        return ::testing::AssertionFailure()
+               << "key " << key << " has " << violations << " gaps or repeats";
+      }
+      if (!counts.emplace(key, count).second) {
+        return ::testing::AssertionFailure() << "key " << key << " appears twice";
+      }
+    }
+  }
+  if (static_cast<int64_t>(counts.size()) != kKeys) {
+    return ::testing::AssertionFailure()
+           << counts.size() << " keys in " << dir << ", expected " << kKeys;
+  }
+  int64_t low = INT64_MAX, high = 0;
+  for (const auto& [key, count] : counts) {
+    low = std::min(low, count);
+    high = std::max(high, count);
+  }
+  if (high - low > 1 + redeployments || low < 1) {
+    return ::testing::AssertionFailure() << "counts range from " << low << " to " << high;
+  }
+  return ::testing::AssertionSuccess() << low << " to " << high << " records a key";
+}
+
+ClusterOptions Options(int task_managers, int slots, std::vector<std::string> more = {}) {
+  ClusterOptions o;
+  o.task_managers = task_managers;
+  o.slots_per_task_manager = slots;
+  o.extra_config = {"metrics.fetcher.update-interval=500ms"};
+  o.extra_config.insert(o.extra_config.end(), more.begin(), more.end());
+  return o;
+}
+
+// The autoscaled job's flags: checkpoints, and the autoscaler deciding from 3 s of samples,
+// 2 s after each (re)deployment, for Flink's default target utilization (0.7 +- 0.3).
+std::vector<std::string> AutoscaledRunFlags(const std::string& checkpoint_dir) {
+  return CheckpointedRunFlags(
+      checkpoint_dir, 1,
+      {"-D", "job.autoscaler.enabled=true", "-D", "job.autoscaler.stabilization.interval=2s", "-D",
+       "job.autoscaler.metrics.window=3s"});
+}
+
+struct Files {
+  std::string rate, stop, output;
+  std::vector<std::string> Args() const {
+    return {"--keys", absl::StrCat(kKeys), "--rate-file",         rate,       "--stop-file",
+            stop,     "--cost-us",         absl::StrCat(kCostUs), "--output", output};
+  }
+};
+
+Files MakeFiles(const std::string& dir, int rate) {
+  Files f{dir + "/rate", dir + "/stop", dir + "/out"};
+  WriteFile(f.rate, absl::StrCat(rate));
+  return f;
+}
+
+// Until `pred` holds for the job's parallelism (by vertex id) with every task running.
+absl::StatusOr<proto::JobStatus> WaitForParallelism(
+    TestCluster& cluster, const std::string& job,
+    const std::function<bool(const std::vector<int>&)>& pred, std::chrono::milliseconds timeout) {
+  return cluster.WaitUntilOrEnd(
+      job,
+      [&](const proto::JobStatus& s) { return AllTasksRunning(s) && pred(VertexParallelismOf(s)); },
+      timeout);
+}
+
+absl::StatusOr<proto::JobStatus> StopAndWait(TestCluster& cluster, const Files& f,
+                                             const std::string& job) {
+  WriteFile(f.stop, "stop");
+  return cluster.WaitForJob(
+      job, [](const proto::JobStatus& s) { return IsTerminalJobState(s.state()); }, 60s);
+}
+
+TEST(AutoscalingTest, ScalesTheThrottledVertexUpWithTheRateAndDownWhenItFalls) {
+  TestCluster cluster(Options(1, 4));
+  SLUICE_ASSERT_OK(cluster.Start());
+  Files f = MakeFiles(cluster.dir(), 150);
+  std::string job;
+  SLUICE_ASSIGN_OR_FAIL(
+      job, cluster.SubmitDetached(TestJobLibrary("autoscale_job"),
+                                  AutoscaledRunFlags(cluster.dir() + "/cp"), f.Args()));
+  SLUICE_ASSIGN_OR_FAIL(proto::JobStatus st, cluster.WaitForAllTasksRunning(job, 30s));
+  ASSERT_EQ(VertexParallelismOf(st), (std::vector<int>{1, 1, 1}));
+  EXPECT_THAT(cluster.JobManagerLog(), HasSubstr(absl::StrCat("job ", job, ": autoscaler on")));
+
+  // 900 records/s: Slow Count needs ceil(900 / (500 * 0.7)) = 3 subtasks.
+  WriteFile(f.rate, "900");
+  SLUICE_ASSIGN_OR_FAIL(st,
+                        WaitForParallelism(
+                            cluster, job, [](const auto& p) { return p[kSlowCount] >= 3; }, 90s));
+  EXPECT_EQ(st.state(), proto::JOB_RUNNING) << st.failure();
+  EXPECT_EQ(st.graph().vertices(kSource).parallelism(), 1);
+  EXPECT_EQ(st.graph().vertices(kFastMap).parallelism(), 1) << "only the throttled vertex scales";
+  EXPECT_LE(st.graph().vertices(kSlowCount).parallelism(), 4);
+  const int peak = st.graph().vertices(kSlowCount).parallelism();
+  ASSERT_GT(st.autoscaler_decisions_size(), 0);
+  const proto::AutoscalerDecision& up = st.autoscaler_decisions(0);
+  EXPECT_THAT(up.outcome(), HasSubstr("rescaling"));
+  EXPECT_EQ(up.to_parallelism().count(kFastMap), 0u);
+  EXPECT_THAT(up.description(), HasSubstr("Slow Count"));
+  EXPECT_THAT(up.description(), HasSubstr("utilization above the target"));
+  EXPECT_THAT(cluster.JobManagerLog(), HasSubstr(absl::StrCat("job ", job, ": autoscaler: ")));
+
+  // The REST job view carries the decisions and the figures.
+  httplib::Client http("127.0.0.1", cluster.RestPort());
+  http.set_read_timeout(5);
+  auto res = http.Get(("/jobs/" + job).c_str());
+  ASSERT_TRUE(res && res->status == 200);
+  json view = json::parse(res->body);
+  ASSERT_TRUE(view["autoscaler"].is_object()) << view;
+  ASSERT_FALSE(view["autoscaler"]["decisions"].empty()) << view["autoscaler"];
+  EXPECT_THAT(view["autoscaler"]["decisions"][0]["outcome"].get<std::string>(),
+              HasSubstr("rescaling"));
+  EXPECT_EQ(view["autoscaler"]["vertices"].size(), 3u) << view["autoscaler"];
+
+  // 60 records/s: it scales back down (no more than the scale-down factor at a time).
+  WriteFile(f.rate, "60");
+  SLUICE_ASSIGN_OR_FAIL(
+      st, WaitForParallelism(
+              cluster, job, [&](const auto& p) { return p[kSlowCount] < peak; }, 90s));
+  EXPECT_EQ(st.graph().vertices(kFastMap).parallelism(), 1);
+  EXPECT_THAT(st.autoscaler_decisions(0).description(), HasSubstr("utilization below the target"));
+
+  SLUICE_ASSIGN_OR_FAIL(st, StopAndWait(cluster, f, job));
+  ASSERT_EQ(st.state(), proto::JOB_FINISHED) << st.failure();
+  EXPECT_GE(st.rescales(), 2);
+  EXPECT_EQ(st.restarts(), 0);
+  EXPECT_TRUE(CountsAreExact(f.output, st.rescales() + st.restarts()));
+}
+
+TEST(AutoscalingTest, AsksForTaskManagersWhenSlotsRunOutAndRescalesOnceOneJoins) {
+  // One TaskManager of 2 slots; the request command notes its arguments in a file.
+  const std::string requests =
+      fs::temp_directory_path() / absl::StrCat("sluice-requests-", getpid());
+  fs::remove(requests);
+  TestCluster cluster(Options(
+      1, 2, {absl::StrCat("resourcemanager.taskmanager.request-command=echo >>", requests)}));
+  SLUICE_ASSERT_OK(cluster.Start());
+  Files f = MakeFiles(cluster.dir(), 150);
+  std::string job;
+  SLUICE_ASSIGN_OR_FAIL(
+      job, cluster.SubmitDetached(TestJobLibrary("autoscale_job"),
+                                  AutoscaledRunFlags(cluster.dir() + "/cp"), f.Args()));
+  SLUICE_ASSERT_OK(cluster.WaitForAllTasksRunning(job, 30s).status());
+  // 900 records/s needs 3 Slow Count subtasks, so 3 slots (tasks share slots): 2 are there.
+  WriteFile(f.rate, "900");
+  std::string asked;
+  ASSERT_TRUE(WaitUntil(
+      [&] {
+        std::ifstream in(requests);
+        return static_cast<bool>(std::getline(in, asked));
+      },
+      90s))
+      << "the request command was not run\n"
+      << cluster.JobManagerLog();
+  EXPECT_THAT(asked, ::testing::MatchesRegex("request [1-9]")) << asked;
+  SLUICE_ASSIGN_OR_FAIL(proto::JobStatus st, cluster.client().GetJob(job));
+  ASSERT_GT(st.autoscaler_decisions_size(), 0);
+  EXPECT_THAT(st.autoscaler_decisions(0).outcome(), HasSubstr("waiting for task slots"));
+  EXPECT_THAT(st.autoscaler_decisions(0).outcome(), HasSubstr("asked for"));
+  EXPECT_EQ(VertexParallelismOf(st), (std::vector<int>{1, 1, 1})) << "nothing moved yet";
+
+  // The TaskManagers asked for join: the rescale goes ahead.
+  int wanted = 0;
+  ASSERT_TRUE(absl::SimpleAtoi(asked.substr(asked.rfind(' ') + 1), &wanted));
+  for (int i = 0; i < wanted; ++i) SLUICE_ASSERT_OK(cluster.AddTaskManager().status());
+  SLUICE_ASSIGN_OR_FAIL(st,
+                        WaitForParallelism(
+                            cluster, job, [](const auto& p) { return p[kSlowCount] >= 2; }, 90s));
+  EXPECT_EQ(st.graph().vertices(kFastMap).parallelism(), 1);
+  SLUICE_ASSIGN_OR_FAIL(st, StopAndWait(cluster, f, job));
+  ASSERT_EQ(st.state(), proto::JOB_FINISHED) << st.failure();
+  EXPECT_TRUE(CountsAreExact(f.output, st.rescales() + st.restarts()));
+  fs::remove(requests);
+}
+
+}  // namespace
+}  // namespace sluice::itest
