@@ -63,13 +63,14 @@ absl::StatusOr<int> IntField(const json& object, const char* field, const std::s
 
 // The body of PUT resource-requirements for a job of `vertices` vertices.
 absl::StatusOr<ResourceRequirements> ParseRequirements(const std::string& body, int vertices) {
-  json j = json::parse(body, nullptr, /*allow_exceptions=*/false);
-  if (j.is_discarded()) return absl::InvalidArgumentError("the request body is not JSON");
-  if (!j.is_object()) {
-    return absl::InvalidArgumentError(
-        "the request body must be an object of vertex ids to {\"parallelism\": {\"lowerBound\": "
-        "L, \"upperBound\": U}}");
+  auto parsed = ParseJsonObject(body);
+  if (!parsed.ok()) {
+    return absl::InvalidArgumentError(absl::StrCat(
+        parsed.status().message(),
+        ": it must be an object of vertex ids to {\"parallelism\": {\"lowerBound\": L, "
+        "\"upperBound\": U}}"));
   }
+  const json& j = *parsed;
   ResourceRequirements out(vertices);
   std::vector<bool> seen(vertices, false);
   for (const auto& [key, value] : j.items()) {

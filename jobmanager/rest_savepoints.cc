@@ -19,15 +19,6 @@ namespace {
 // A request id in a path (as the ones this server hands out).
 #define SLUICE_REST_REQUEST_ID "([0-9a-f]{32})"
 
-// The body as a JSON object (an empty body is an empty object); InvalidArgument otherwise.
-absl::StatusOr<json> ParseBody(const httplib::Request& req) {
-  if (req.body.empty()) return json::object();
-  json body = json::parse(req.body, nullptr, /*allow_exceptions=*/false);
-  if (body.is_discarded()) return absl::InvalidArgumentError("the request body is not JSON");
-  if (!body.is_object()) return absl::InvalidArgumentError("the request body is not a JSON object");
-  return body;
-}
-
 // Reads field `name` of `body` into `out` when present; InvalidArgument naming it when its
 // type is wrong.
 template <class T>
@@ -95,7 +86,7 @@ void AddSavepointRoutes(httplib::Server& s, const RestContext& ctx) {
   // Flink: POST /jobs/:jobid/savepoints
   s.Post("/jobs/" SLUICE_REST_JOB_ID "/savepoints",
          [c](const httplib::Request& req, httplib::Response& res) {
-           auto body = ParseBody(req);
+           auto body = ParseJsonObject(req.body);
            if (!body.ok()) return ReplyError(res, body.status());
            std::string dir;
            bool cancel = false;
@@ -112,7 +103,7 @@ void AddSavepointRoutes(httplib::Server& s, const RestContext& ctx) {
   // Flink: POST /jobs/:jobid/stop
   s.Post("/jobs/" SLUICE_REST_JOB_ID "/stop", [c](const httplib::Request& req,
                                                   httplib::Response& res) {
-    auto body = ParseBody(req);
+    auto body = ParseJsonObject(req.body);
     if (!body.ok()) return ReplyError(res, body.status());
     std::string dir;
     bool drain = false;
@@ -139,7 +130,7 @@ void AddSavepointRoutes(httplib::Server& s, const RestContext& ctx) {
 
   // Flink: POST /savepoint-disposal
   s.Post("/savepoint-disposal", [c](const httplib::Request& req, httplib::Response& res) {
-    auto body = ParseBody(req);
+    auto body = ParseJsonObject(req.body);
     if (!body.ok()) return ReplyError(res, body.status());
     std::string path;
     if (absl::Status st = Field(*body, "savepoint-path", &path); !st.ok()) {

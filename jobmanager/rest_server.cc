@@ -35,6 +35,14 @@ void ReplyError(httplib::Response& res, const absl::Status& s) {
   ReplyError(res, status, std::string(s.message()));
 }
 
+absl::StatusOr<json> ParseJsonObject(const std::string& body) {
+  if (body.empty()) return json::object();
+  json j = json::parse(body, nullptr, /*allow_exceptions=*/false);
+  if (j.is_discarded()) return absl::InvalidArgumentError("the request body is not JSON");
+  if (!j.is_object()) return absl::InvalidArgumentError("the request body is not a JSON object");
+  return j;
+}
+
 int64_t NowMs() {
   return std::chrono::duration_cast<std::chrono::milliseconds>(
              std::chrono::system_clock::now().time_since_epoch())

@@ -8,6 +8,7 @@
 #include <string>
 
 #include "absl/status/status.h"
+#include "absl/status/statusor.h"
 #include "jobmanager/rest_server.h"
 
 namespace sluice::rest {
@@ -22,6 +23,10 @@ void Reply(httplib::Response& res, int status, const json& body);
 // message in Flink's {"errors": [message]}.
 void ReplyError(httplib::Response& res, const absl::Status& s);
 void ReplyError(httplib::Response& res, int status, const std::string& message);
+
+// A request body as a JSON object (an empty body is an empty object); InvalidArgument saying
+// that it is not JSON, or not an object, otherwise.
+absl::StatusOr<json> ParseJsonObject(const std::string& body);
 
 // Milliseconds since the epoch.
 int64_t NowMs();

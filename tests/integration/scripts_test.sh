@@ -186,6 +186,35 @@ check "starting a misconfigured TaskManager fails" [ $rc -ne 0 ]
 check "the failure shows the daemon's log" grep -q "numberOfTaskSlots" "$TMP/bad.txt"
 check "the failed TaskManager leaves no pid behind" [ "$(pids_in "$TM_PID_FILE" | wc -l)" -eq 2 ]
 
+# --- the TaskManager provider (the autoscaler's request and release commands) ----------------
+printf '# one spare TaskManager on this host\nlocalhost\n' >"$SLUICE_CONF_DIR/spare-workers"
+timeout 40 "$DEPLOY/taskmanager-provider.sh" request 1 >"$TMP/provide.txt" 2>&1
+rc=$?
+remember_pids
+sed 's/^/  provider request: /' "$TMP/provide.txt"
+check "taskmanager-provider.sh request 1 exits 0" [ $rc -eq 0 ]
+check "the provided TaskManager is recorded with its host" \
+  grep -qx 'tm-spare-1 localhost' "$SLUICE_PID_DIR/sluice-provided-taskmanagers"
+check "a third TaskManager pid is recorded" [ "$(pids_in "$TM_PID_FILE" | wc -l)" -eq 3 ]
+for ((i = 0; i < 100; i++)); do
+  grep -q "tm-spare-1" "$JM_LOG" 2>/dev/null && break
+  sleep 0.1
+done
+check "the provided TaskManager registered as tm-spare-1" grep -q "tm-spare-1" "$JM_LOG"
+timeout 20 "$DEPLOY/taskmanager-provider.sh" request 1 >"$TMP/provide2.txt" 2>&1
+rc=$?
+check "a request beyond the spare hosts fails, naming the file" \
+  bash -c '[ "$0" -ne 0 ] && grep -q spare-workers "$1"' "$rc" "$TMP/provide2.txt"
+timeout 20 "$DEPLOY/taskmanager-provider.sh" release tm-other 127.0.0.1:1 >"$TMP/release0.txt" 2>&1
+check "releasing a TaskManager it did not start leaves it (exit 0)" \
+  bash -c '[ "$0" -eq 0 ] && grep -q "was not started by" "$1"' "$?" "$TMP/release0.txt"
+timeout 40 "$DEPLOY/taskmanager-provider.sh" release tm-spare-1 127.0.0.1:0 >"$TMP/release.txt" 2>&1
+rc=$?
+sed 's/^/  provider release: /' "$TMP/release.txt"
+check "taskmanager-provider.sh release tm-spare-1 exits 0" [ $rc -eq 0 ]
+check "the released TaskManager's pid is gone from the pid file" [ "$(pids_in "$TM_PID_FILE" | wc -l)" -eq 2 ]
+check "the record no longer lists it" bash -c '! grep -q tm-spare-1 "$0"' "$SLUICE_PID_DIR/sluice-provided-taskmanagers"
+
 # --- stop the cluster -------------------------------------------------------------------------
 timeout 40 "$DEPLOY/stop-cluster.sh" >"$TMP/stop.txt" 2>&1
 rc=$?
