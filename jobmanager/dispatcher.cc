@@ -854,7 +854,7 @@ void Dispatcher::RunMonitorOnce() {
       }
     }
     releases.swap(releases_);
-    ReleaseIdleTaskManagersLocked(now, cancels);
+    ReleaseIdleTaskManagersLocked(now);
   }
   Run(cancels);
   for (const auto& [tm, job] : releases) SendRelease(tm, job);

@@ -295,9 +295,8 @@ class Dispatcher final : public JobManagerGateway {
   std::string RequestTaskManagersLocked(int slots, const std::string& why, Clock::time_point now)
       ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
   // The monitor: TaskManagers without a task past resourcemanager.taskmanager-timeout are given
-  // back through the provider's release command (and forgotten).
-  void ReleaseIdleTaskManagersLocked(Clock::time_point now, Calls& cancels)
-      ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
+  // back through the provider's release command.
+  void ReleaseIdleTaskManagersLocked(Clock::time_point now) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
   void FillAutoscalerStatusLocked(const Job& job, proto::JobStatus* s) const
       ABSL_SHARED_LOCKS_REQUIRED(mu_);
   // A task of the job reached RUNNING: a rescale whose tasks all run is complete.

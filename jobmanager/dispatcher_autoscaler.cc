@@ -178,7 +178,7 @@ std::string Dispatcher::RequestTaskManagersLocked(int slots, const std::string& 
                : "TaskManagers asked for earlier are awaited";
 }
 
-void Dispatcher::ReleaseIdleTaskManagersLocked(Clock::time_point now, Calls& cancels) {
+void Dispatcher::ReleaseIdleTaskManagersLocked(Clock::time_point now) {
   const proto::ClusterOverview overview = resources_.Overview(now);
   std::map<std::string, std::string> idle;
   for (const auto& tm : overview.task_managers()) {
@@ -190,10 +190,9 @@ void Dispatcher::ReleaseIdleTaskManagersLocked(Clock::time_point now, Calls& can
       if (!IsTerminalTaskState(t.state)) idle.erase(t.tm_id);
     }
   }
-  for (const std::string& id : provider_.ReleaseIdle(idle, now)) {
-    LoseTaskManagerLocked(id, "released: it had no task for resourcemanager.taskmanager-timeout",
-                          cancels);
-  }
+  // The TaskManagers released stay registered until they go (their connection closes, or their
+  // heartbeats stop): the command may leave one running (one it did not start).
+  provider_.ReleaseIdle(idle, now);
 }
 
 void Dispatcher::FillAutoscalerStatusLocked(const Job& job, proto::JobStatus* s) const {

@@ -41,14 +41,19 @@ std::vector<std::string> TaskManagerProvider::ReleaseIdle(
   for (auto it = idle_since_.begin(); it != idle_since_.end();) {
     it = idle.count(it->first) ? std::next(it) : idle_since_.erase(it);
   }
+  for (auto it = released_.begin(); it != released_.end();) {
+    it = idle.count(*it) ? std::next(it) : released_.erase(it);
+  }
   if (release_command_.empty()) return released;
   for (const auto& [id, address] : idle) {
+    if (released_.count(id)) continue;  // the command left it running: not asked again
     auto [it, fresh] = idle_since_.emplace(id, now);
     if (fresh || now - it->second < idle_timeout_) continue;
     spdlog::info("releasing TaskManager {} at {}: no task for {} ms", id, address,
                  idle_timeout_.count());
     RunDetached(release_command_, {"release", id, address}, "TaskManager release");
     idle_since_.erase(it);
+    released_.insert(id);
     released.push_back(id);
   }
   return released;

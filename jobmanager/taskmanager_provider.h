@@ -14,6 +14,7 @@
 
 #include <chrono>
 #include <map>
+#include <set>
 #include <string>
 #include <vector>
 
@@ -32,7 +33,9 @@ class TaskManagerProvider {
   // true when the command was started.
   bool Request(int count, int registered, const std::string& why, Clock::time_point now);
   // `idle`: the registered TaskManagers without a task (id -> address). Releases those idle for
-  // longer than the timeout (when a release command is set); returns their ids.
+  // longer than the timeout (when a release command is set); returns their ids. The command
+  // decides (deploy/taskmanager-provider.sh stops only the TaskManagers it started): one it left
+  // running is not released again until it has had a task.
   std::vector<std::string> ReleaseIdle(const std::map<std::string, std::string>& idle,
                                        Clock::time_point now);
 
@@ -47,6 +50,7 @@ class TaskManagerProvider {
   Clock::time_point last_request_{};
   int awaited_ = 0;  // registered TaskManagers the last request is satisfied at
   std::map<std::string, Clock::time_point> idle_since_;
+  std::set<std::string> released_;  // released and still registered without a task
 };
 
 }  // namespace sluice
