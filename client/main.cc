@@ -8,8 +8,8 @@
 //   sluice savepoint JOBID [DIR] | -d PATH                           take / dispose a savepoint
 //   sluice stop [-p DIR] [-d] JOBID                                  stop with a savepoint
 //   sluice rescale JOBID -p N | --vertex V=N ... [-d]                rescale a running job
-//   sluice info libjob.so [-p N] [job args]                          job graph as JSON
-//   sluice local libjob.so [-p N] [job args]                         run in this process
+//   sluice info [-p N] libjob.so [job args]                          job graph as JSON
+//   sluice local [-p N] libjob.so [job args]                         run in this process
 //
 // Every command takes --config-dir DIR (default $SLUICE_CONF_DIR) and -D key=value. -m takes the
 // JobManager's RPC address or, as Flink's -m does, its REST address (see ResolveJobManager). An
