@@ -1,25 +1,33 @@
 // sluice: the command line client.
 //
-//   sluice run [-m host:port] [-p N] [-d] [-s chk] libjob.so [-- args] submit a job (and wait)
+//   sluice run [-m host:port] [-p N] [-d] [-s chk] libjob.so [args]  submit a job (and wait)
 //       -s chk -n (--allowNonRestoredState): drop state of operators the job no longer has
-//   sluice list [-a]                                                 jobs of the cluster
+//       everything after the library goes to the job (a `--` there is dropped), as in Flink
+//   sluice list [-r] [-s] [-a] [--table]                             jobs of the cluster
 //   sluice cancel JOBID                                              cancel a job
 //   sluice savepoint JOBID [DIR] | -d PATH                           take / dispose a savepoint
 //   sluice stop [-p DIR] [-d] JOBID                                  stop with a savepoint
 //   sluice rescale JOBID -p N | --vertex V=N ... [-d]                rescale a running job
-//   sluice info libjob.so [-p N] [-- job args]                       job graph as JSON
-//   sluice local libjob.so [-p N] [-- job args]                      run in this process
+//   sluice info [-p N] libjob.so [job args]                          job graph as JSON
+//   sluice local [-p N] libjob.so [job args]                         run in this process
 //
-// Every command takes --config-dir DIR (default $SLUICE_CONF_DIR) and -D key=value.
+// Every command takes --config-dir DIR (default $SLUICE_CONF_DIR) and -D key=value. -m takes the
+// JobManager's RPC address or, as Flink's -m does, its REST address (see ResolveJobManager). An
+// argument error prints the command's usage and exits 1.
+#include <httplib.h>
+
 #include <CLI/CLI.hpp>
 #include <atomic>
 #include <cstdio>
 #include <ctime>
 #include <fstream>
 #include <iostream>
+#include <nlohmann/json.hpp>
+#include <set>
 #include <sstream>
 #include <thread>
 
+#include "absl/strings/match.h"
 #include "absl/strings/numbers.h"
 #include "absl/strings/str_cat.h"
 #include "client/job_client.h"
@@ -248,10 +256,129 @@ int Rescale(JobClient& client, const std::string& job_id, int parallelism,
   }
 }
 
+// The JobManager's RPC address from -m, which may name its REST address instead (Flink's -m is
+// the REST address): unless the port is the configured jobmanager.rpc.port, the CLI asks
+// GET /jobmanager/config there, which gives the port the JobManager listens on; an address that
+// does not answer HTTP is taken as the RPC address. Without -m: jobmanager.rpc.address and port.
 std::string JobManagerAddress(const Configuration& conf, const std::string& flag) {
-  if (!flag.empty()) return flag;
-  return absl::StrCat(conf.GetString("jobmanager.rpc.address"), ":",
-                      conf.GetInt("jobmanager.rpc.port"));
+  if (flag.empty()) {
+    return absl::StrCat(conf.GetString("jobmanager.rpc.address"), ":",
+                        conf.GetInt("jobmanager.rpc.port"));
+  }
+  size_t colon = flag.rfind(':');
+  int port = 0;
+  if (colon == std::string::npos || !absl::SimpleAtoi(flag.substr(colon + 1), &port) ||
+      port == conf.GetInt("jobmanager.rpc.port")) {
+    return flag;
+  }
+  std::string host = flag.substr(0, colon);
+  std::string http_host = host;
+  if (http_host.size() > 2 && http_host.front() == '[') http_host = host.substr(1, host.size() - 2);
+  httplib::Client http(http_host, port);
+  http.set_connection_timeout(std::chrono::seconds(2));
+  http.set_read_timeout(std::chrono::seconds(5));
+  auto res = http.Get("/jobmanager/config");
+  if (!res || res->status != 200) return flag;
+  auto entries = nlohmann::json::parse(res->body, nullptr, /*allow_exceptions=*/false);
+  if (!entries.is_array()) return flag;
+  for (const auto& e : entries) {
+    if (e.is_object() && e.value("key", "") == "jobmanager.rpc.port" && e["value"].is_string()) {
+      return absl::StrCat(host, ":", e["value"].get<std::string>());
+    }
+  }
+  return flag;
+}
+
+// Flink's `list`: running (and restarting) jobs, scheduled ones (CREATED: waiting for slots),
+// and with -a the ended ones, each as `dd.MM.yyyy HH:mm:ss : <job id> : <name> (<STATE>)`.
+void PrintFlinkJobList(const std::vector<proto::JobStatus>& jobs, bool running, bool scheduled,
+                       bool terminated) {
+  std::vector<const proto::JobStatus*> by_kind[3];  // running, scheduled, terminated
+  for (const auto& j : jobs) {
+    int kind = j.state() == proto::JOB_CREATED ? 1 : IsTerminalJobState(j.state()) ? 2 : 0;
+    by_kind[kind].push_back(&j);
+  }
+  auto print = [](const std::vector<const proto::JobStatus*>& list) {
+    for (const proto::JobStatus* j : list) {
+      std::time_t t = static_cast<std::time_t>(j->start_time_ms() / 1000);
+      std::tm tm{};
+      localtime_r(&t, &tm);
+      char when[32];
+      std::strftime(when, sizeof when, "%d.%m.%Y %H:%M:%S", &tm);
+      std::printf("%s : %s : %s (%s)\n", when, j->job_id().c_str(), j->name().c_str(),
+                  std::string(JobStateName(j->state())).c_str());
+    }
+  };
+  constexpr const char* kRule = "--------------------------------------------------------------";
+  if (running) {
+    if (by_kind[0].empty()) {
+      std::printf("No running jobs.\n");
+    } else {
+      std::printf("------------------ Running/Restarting Jobs -------------------\n");
+      print(by_kind[0]);
+      std::printf("%s\n", kRule);
+    }
+  }
+  if (scheduled) {
+    if (by_kind[1].empty()) {
+      std::printf("No scheduled jobs.\n");
+    } else {
+      std::printf("----------------------- Scheduled Jobs -----------------------\n");
+      print(by_kind[1]);
+      std::printf("%s\n", kRule);
+    }
+  }
+  if (terminated && !by_kind[2].empty()) {
+    std::printf("---------------------- Terminated Jobs -----------------------\n");
+    print(by_kind[2]);
+    std::printf("%s\n", kRule);
+  }
+}
+
+// Sluice's table (`list --table`): one line per job with its parallelism and restarts.
+void PrintJobTable(const std::vector<proto::JobStatus>& jobs, bool all) {
+  if (jobs.empty()) {
+    std::printf(all ? "No jobs.\n" : "No running jobs.\n");
+    return;
+  }
+  std::printf("%-32s  %-10s  %-19s  %4s  %8s  %s\n", "JOB ID", "STATE", "START TIME", "PAR",
+              "RESTARTS", "NAME");
+  for (const auto& j : jobs) {
+    std::printf("%-32s  %-10s  %-19s  %4d  %8d  %s\n", j.job_id().c_str(),
+                std::string(JobStateName(j.state())).c_str(), FormatTime(j.start_time_ms()).c_str(),
+                j.parallelism(), j.restarts(), j.name().c_str());
+  }
+}
+
+// Flink passes everything after the jar to the program. For run, info and local the first
+// argument that is not one of ours (or an option's value) is the library; what follows it goes to
+// the job: it is moved behind a `--` (one given right after the library is dropped), so CLI11
+// never reads the job's flags as ours.
+std::vector<std::string> SeparateJobArguments(std::vector<std::string> args) {
+  if (args.size() < 2 || (args[1] != "run" && args[1] != "info" && args[1] != "local")) {
+    return args;
+  }
+  static const std::set<std::string> kWithValue = {"-p", "--parallelism", "-s", "--fromSavepoint",
+                                                   "-m", "--jobmanager",  "-D", "--config-dir"};
+  for (size_t i = 2; i < args.size(); ++i) {
+    const std::string& a = args[i];
+    if (a == "--") return args;  // the library comes after; CLI11 handles it
+    if (kWithValue.count(a)) {
+      ++i;
+      continue;
+    }
+    if (!a.empty() && a[0] == '-') continue;  // a flag, --opt=value or -p4
+    // args[i] is the library.
+    std::vector<std::string> out(args.begin(), args.begin() + i + 1);
+    size_t rest = i + 1;
+    if (rest < args.size() && args[rest] == "--") ++rest;
+    if (rest < args.size()) {
+      out.push_back("--");
+      out.insert(out.end(), args.begin() + rest, args.end());
+    }
+    return out;
+  }
+  return args;
 }
 
 void AddCommon(CLI::App* cmd, CommonOptions& c) {
@@ -270,7 +397,7 @@ void AddJob(CLI::App* cmd, JobOptions& j) {
                 "with -s: start even if the checkpoint holds state of operators the job no longer "
                 "has (that state is dropped)");
   cmd->add_option("library", j.library, "the job's shared library (lib<job>.so)")->required();
-  cmd->add_option("args", j.args, "the job's arguments, after --");
+  cmd->add_option("args", j.args, "the job's arguments: everything after the library");
 }
 
 }  // namespace
@@ -278,7 +405,7 @@ void AddJob(CLI::App* cmd, JobOptions& j) {
 
 int main(int argc, char** argv) {
   using namespace sluice;
-  CLI::App app{"Sluice: a distributed stream processor. Submit and steer jobs."};
+  CLI::App app{"Sluice: a distributed stream processor. Submit and steer jobs.", "sluice"};
   app.require_subcommand(1);
   CommonOptions common;
   JobOptions job;
@@ -293,10 +420,17 @@ int main(int argc, char** argv) {
                   "JobManager host:port (default from the configuration)");
   run->add_flag("-d,--detached", detached, "return once the job is submitted");
 
-  auto* list = app.add_subcommand("list", "list the cluster's running jobs");
+  bool list_running = false, list_scheduled = false, list_table = false;
+  auto* list = app.add_subcommand(
+      "list", "list the cluster's jobs (default: running and scheduled, as -r -s)");
   AddCommon(list, common);
   list->add_option("-m,--jobmanager", jm_flag, "JobManager host:port");
-  list->add_flag("-a,--all", all, "include finished, failed and cancelled jobs");
+  list->add_flag("-r,--running", list_running, "running and restarting jobs");
+  list->add_flag("-s,--scheduled", list_scheduled, "scheduled jobs (waiting for task slots)");
+  list->add_flag("-a,--all", all, "every job, finished, failed and cancelled ones included");
+  list->add_flag("--table", list_table,
+                 "one line per job with its state, start time, parallelism and restarts "
+                 "(running ones; all with -a)");
 
   auto* cancel = app.add_subcommand("cancel", "cancel a job");
   AddCommon(cancel, common);
@@ -351,12 +485,55 @@ int main(int argc, char** argv) {
   AddCommon(local, common);
   AddJob(local, job);
 
-  CLI11_PARSE(app, argc, argv);
+  // Hidden, for deploy/config.sh: `sluice config get [--config-dir DIR] KEY` prints the value
+  // KEY (any of its names) is set to in config.yaml and -D, read as the daemons read it (flat or
+  // nested), or nothing when it is not set. An unknown key or a bad file is an error.
+  std::string config_key;
+  auto* config_cmd = app.add_subcommand("config", "read the configuration as the daemons do");
+  config_cmd->group("");
+  config_cmd->require_subcommand(1);
+  auto* config_get = config_cmd->add_subcommand("get", "print the value a key is set to");
+  AddCommon(config_get, common);
+  config_get->add_option("key", config_key, "the key")->required();
+
+  std::vector<std::string> arguments =
+      SeparateJobArguments(std::vector<std::string>(argv, argv + argc));
+  // CLI11 takes the arguments in reverse order.
+  std::vector<std::string> reversed(arguments.rbegin(), arguments.rend() - 1);
+  try {
+    app.parse(reversed);
+  } catch (const CLI::CallForHelp& e) {
+    return app.exit(e);
+  } catch (const CLI::CallForAllHelp& e) {
+    return app.exit(e);
+  } catch (const CLI::ParseError& e) {
+    // As Flink's CLI: the error, the command's usage, exit code 1.
+    std::fprintf(stderr, "error: %s\n\n", e.what());
+    const CLI::App* failed = &app;
+    for (const CLI::App* sub : app.get_subcommands()) failed = sub;
+    std::fputs(failed->help().c_str(), stderr);
+    return 1;
+  }
 
   InitLogging("sluice");
-  spdlog::set_level(spdlog::level::warn);
+  // The scripts' reads stay quiet about JVM-only keys; the daemons and commands warn.
+  spdlog::set_level(*config_cmd ? spdlog::level::err : spdlog::level::warn);
   auto conf = LoadConfiguration(common.config_dir, common.dynamic);
   if (!conf.ok()) return Fail(conf.status());
+  if (*config_cmd) {
+    if (conf->IsSet(config_key)) {
+      std::printf("%s\n", conf->GetString(config_key).c_str());
+    } else if (auto it = conf->ignored().find(config_key); it != conf->ignored().end()) {
+      std::printf("%s\n", it->second.c_str());
+    } else if (!IsJvmOnlyKey(config_key)) {
+      absl::Status known = Configuration().Set(config_key, "");
+      if (known.code() == absl::StatusCode::kInvalidArgument &&
+          absl::StrContains(known.message(), "unknown configuration key")) {
+        return Fail(known);
+      }
+    }
+    return 0;
+  }
   auto timeout = std::chrono::milliseconds(conf->GetDurationMs("client.timeout"));
 
   job.dynamic = common.dynamic;
@@ -370,17 +547,12 @@ int main(int argc, char** argv) {
     JobClient client(JobManagerAddress(*conf, jm_flag), timeout);
     auto jobs = client.ListJobs(all);
     if (!jobs.ok()) return Fail(jobs.status());
-    if (jobs->empty()) {
-      std::printf(all ? "No jobs.\n" : "No running jobs.\n");
-      return 0;
-    }
-    std::printf("%-32s  %-10s  %-19s  %4s  %8s  %s\n", "JOB ID", "STATE", "START TIME", "PAR",
-                "RESTARTS", "NAME");
-    for (const auto& j : *jobs) {
-      std::printf("%-32s  %-10s  %-19s  %4d  %8d  %s\n", j.job_id().c_str(),
-                  std::string(JobStateName(j.state())).c_str(),
-                  FormatTime(j.start_time_ms()).c_str(), j.parallelism(), j.restarts(),
-                  j.name().c_str());
+    if (list_table) {
+      PrintJobTable(*jobs, all);
+    } else if (!list_running && !list_scheduled && !all) {
+      PrintFlinkJobList(*jobs, true, true, false);
+    } else {
+      PrintFlinkJobList(*jobs, list_running || all, list_scheduled || all, all);
     }
     return 0;
   }

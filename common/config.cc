@@ -5,11 +5,18 @@
 #include <algorithm>
 #include <cctype>
 #include <cstdlib>
+#include <cstring>
 #include <filesystem>
+#include <set>
 #include <string_view>
 
+#include "absl/base/const_init.h"
+#include "absl/strings/match.h"
 #include "absl/strings/str_cat.h"
+#include "absl/strings/str_split.h"
+#include "absl/synchronization/mutex.h"
 #include "common/status_macros.h"
+#include "spdlog/spdlog.h"
 
 namespace sluice {
 namespace {
@@ -28,6 +35,10 @@ const std::vector<ConfigOption> kOptions = {
      "Port of the REST API and web dashboard (0: any free port, -1: off)."},
     {"rest.bind-address", OptionType::kString, "localhost",
      "Host name or address the REST server listens on, on every address a name resolves to."},
+    {"rest.address", OptionType::kString, "",
+     "Host name or address where clients reach the REST API (default: jobmanager.rpc.address). "
+     "The CLI's -m takes this address with rest.port and finds the JobManager's RPC port "
+     "through it."},
     {"taskmanager.host", OptionType::kString, "localhost",
      "Host name or address where other processes reach this TaskManager."},
     {"taskmanager.bind-host", OptionType::kString, "localhost",
@@ -42,6 +53,18 @@ const std::vector<ConfigOption> kOptions = {
      "from the end of bounded inputs)."},
     {"pipeline.max-parallelism", OptionType::kInt, "128",
      "Number of key groups: the highest parallelism a keyed job can be scaled to."},
+    {"jobmanager.execution.failover-strategy", OptionType::kString, "region",
+     "Which tasks restart after a failure. Sluice restarts every task of the job; region (Flink's "
+     "default) is accepted and does the same as full, since Sluice does not split jobs into "
+     "pipelined regions.",
+     "region|full"},
+    {"env.log.dir", OptionType::kString, "",
+     "deploy/ scripts: where the daemons' .log and .out files go (default: log/ of the "
+     "installation; the environment variable SLUICE_LOG_DIR wins)."},
+    {"env.pid.dir", OptionType::kString, "",
+     "deploy/ scripts: where the daemons' pid files go (default: /tmp; SLUICE_PID_DIR wins)."},
+    {"env.ssh.opts", OptionType::kString, "",
+     "deploy/ scripts: extra options of ssh to the workers' hosts (SLUICE_SSH_OPTS wins)."},
     {"heartbeat.interval", OptionType::kDuration, "1000 ms",
      "How often a TaskManager sends a heartbeat to the JobManager."},
     {"heartbeat.timeout", OptionType::kDuration, "5000 ms",
@@ -70,16 +93,16 @@ const std::vector<ConfigOption> kOptions = {
      "Least time between the end of one checkpoint and the start of the next."},
     {"execution.checkpointing.tolerable-failed-checkpoints", OptionType::kInt, "0",
      "Consecutive failed checkpoints a job survives; one more fails the job (and restarts it)."},
-    {"state.checkpoints.dir", OptionType::kString, "",
+    {"execution.checkpointing.dir", OptionType::kString, "",
      "Where checkpoints are stored: <dir>/<job-id>/chk-<n>/. Must be reachable by the JobManager "
      "and every TaskManager (default: sluice-checkpoints under the system's temporary "
-     "directory)."},
+     "directory).",
+     nullptr, "state.checkpoints.dir"},
     {"execution.checkpointing.savepoint-dir", OptionType::kString, "",
      "Where savepoints go when `sluice savepoint`, `sluice stop` or the REST request names no "
      "folder: <dir>/savepoint-<job>-<id>/. An absolute path every TaskManager and the "
-     "JobManager can reach."},
-    {"state.savepoints.dir", OptionType::kString, "",
-     "Flink 1's name of execution.checkpointing.savepoint-dir (used when that is not set)."},
+     "JobManager can reach.",
+     nullptr, "state.savepoints.dir"},
     {"job.autoscaler.enabled", OptionType::kBool, "false",
      "Rescales a running job's vertices to keep each at the target utilization (the model and "
      "keys of Flink's Kubernetes-operator autoscaler). Not wired into the JobManager yet: a job "
@@ -115,8 +138,9 @@ const std::vector<ConfigOption> kOptions = {
      "How long requested TaskManagers have to register before they are asked for again."},
     {"taskmanager.resource-id", OptionType::kString, "",
      "This TaskManager's id (default: tm- and random characters); the provider script sets it."},
-    {"state.checkpoints.num-retained", OptionType::kInt, "1",
-     "Completed checkpoints kept per job; older ones are deleted."},
+    {"execution.checkpointing.num-retained", OptionType::kInt, "1",
+     "Completed checkpoints kept per job; older ones are deleted.", nullptr,
+     "state.checkpoints.num-retained"},
     {"web.checkpoints.history", OptionType::kInt, "10",
      "Checkpoints per job whose statistics the REST API keeps in its history (the newest)."},
     {"state.backend.type", OptionType::kString, "hashmap",
@@ -124,9 +148,10 @@ const std::vector<ConfigOption> kOptions = {
      "embedded RocksDB per keyed operator and subtask: state larger than memory, incremental "
      "checkpoints). Per cluster; a job may override it with -D.",
      "hashmap|rocksdb"},
-    {"state.backend.incremental", OptionType::kBool, "true",
+    {"execution.checkpointing.incremental", OptionType::kBool, "true",
      "rocksdb: checkpoints store only the files the last completed checkpoint did not have "
-     "(false: every checkpoint writes the whole state)."},
+     "(false: every checkpoint writes the whole state).",
+     nullptr, "state.backend.incremental"},
     {"state.backend.rocksdb.localdir", OptionType::kString, "",
      "rocksdb: where instances keep their working files, removed when the task ends (default: "
      "the system's temporary directory)."},
@@ -177,11 +202,13 @@ const std::vector<ConfigOption> kOptions = {
     {"jobmanager.adaptive-scheduler.resource-wait-timeout", OptionType::kString, "5 min",
      "adaptive: how long a submitted or restarting job waits for the slots its lowest "
      "parallelism needs before it fails; a negative duration waits forever (the default in "
-     "reactive mode)."},
+     "reactive mode).",
+     nullptr, "jobmanager.adaptive-scheduler.submission.resource-wait-timeout"},
     {"jobmanager.adaptive-scheduler.resource-stabilization-timeout", OptionType::kDuration, "10 s",
      "adaptive: with enough slots for a lower parallelism than configured, how long a job waits "
      "for more before it starts, and how long more slots must stay free before a running job "
-     "scales up (default 0 in reactive mode)."},
+     "scales up (default 0 in reactive mode).",
+     nullptr, "jobmanager.adaptive-scheduler.submission.resource-stabilization-timeout"},
     {"jobmanager.adaptive-scheduler.min-parallelism-increase", OptionType::kInt, "1",
      "adaptive: a running job scales up only when one of its operators would gain at least this "
      "much parallelism."},
@@ -223,11 +250,91 @@ bool Matches(std::string_view declared, std::string_view key) {
   }
 }
 
+// True when `name` is one of `o`'s other names ("a|b").
+bool IsOtherName(const ConfigOption& o, std::string_view name) {
+  if (!o.other_names) return false;
+  for (absl::string_view other : absl::StrSplit(o.other_names, '|')) {
+    if (other == absl::string_view(name.data(), name.size())) return true;
+  }
+  return false;
+}
+
+// The option `key` names, by its key or one of its other names; null when none does.
 const ConfigOption* Find(const std::string& key) {
   for (const auto& o : kOptions) {
-    if (Matches(o.key, key)) return &o;
+    if (Matches(o.key, key) || IsOtherName(o, key)) return &o;
   }
   return nullptr;
+}
+
+// The name values are kept under: the option's key for another name, else `key` as given (a
+// declared key with a <name> segment stands for many).
+std::string CanonicalKey(const ConfigOption& o, const std::string& key) {
+  return IsOtherName(o, key) ? std::string(o.key) : key;
+}
+
+// Keys of Flink's that only size or tune its JVM processes (heap, metaspace, JVM options, class
+// loading, the actor system). A declared key wins over these prefixes (taskmanager.memory.
+// segment-size and managed.size mean something to Sluice).
+constexpr const char* kJvmOnlyPrefixes[] = {
+    "env.java.",
+    "jobmanager.memory.",
+    "taskmanager.memory.",
+    "taskmanager.network.memory.",
+    "classloader.",
+    "akka.",
+    "pekko.",
+    "jobmanager.heap.",
+    "taskmanager.heap.",
+};
+constexpr const char* kJvmOnlyKeys[] = {
+    "taskmanager.jvm-exit-on-oom",
+    "cluster.intercept-user-system-exit",
+    "cluster.processes.halt-on-fatal-error",
+};
+
+size_t EditDistance(std::string_view a, std::string_view b) {
+  std::vector<size_t> row(b.size() + 1);
+  for (size_t j = 0; j <= b.size(); ++j) row[j] = j;
+  for (size_t i = 1; i <= a.size(); ++i) {
+    size_t diagonal = row[0];
+    row[0] = i;
+    for (size_t j = 1; j <= b.size(); ++j) {
+      size_t up = row[j];
+      row[j] = std::min({row[j] + 1, row[j - 1] + 1, diagonal + (a[i - 1] != b[j - 1])});
+      diagonal = up;
+    }
+  }
+  return row[b.size()];
+}
+
+// The declared key (or other name) nearest to `key`, when it is near enough to be a typo.
+std::string ClosestKey(const std::string& key) {
+  std::string best;
+  size_t best_distance = std::max<size_t>(2, key.size() / 4) + 1;
+  auto consider = [&](std::string_view candidate) {
+    if (candidate.find('<') != std::string_view::npos) return;
+    size_t d = EditDistance(key, candidate);
+    if (d < best_distance) {
+      best_distance = d;
+      best = std::string(candidate);
+    }
+  };
+  for (const auto& o : kOptions) {
+    consider(o.key);
+    if (o.other_names) {
+      for (absl::string_view other : absl::StrSplit(o.other_names, '|'))
+        consider(std::string_view(other.data(), other.size()));
+    }
+  }
+  return best;
+}
+
+absl::Status UnknownKey(const std::string& key) {
+  std::string closest = ClosestKey(key);
+  return absl::InvalidArgumentError(
+      absl::StrCat("unknown configuration key '", key, "'",
+                   closest.empty() ? "" : absl::StrCat(" (did you mean '", closest, "'?)")));
 }
 
 std::string Trim(const std::string& s) {
@@ -398,12 +505,14 @@ absl::StatusOr<Configuration> Configuration::LoadFile(const std::string& path) {
   }
   std::vector<std::pair<std::string, YAML::Node>> flat;
   Flatten(root, "", flat);
+  SourceNames names;
   for (const auto& [key, node] : flat) {
-    if (!node.IsScalar()) {
+    // A list is a value of a JVM-only key (env.java.opts.all may be one); others need a scalar.
+    if (!node.IsScalar() && !(node.IsSequence() && IsJvmOnlyKey(key))) {
       return absl::InvalidArgumentError(absl::StrCat("configuration file '", path, "': key '", key,
                                                      "' must have a single value"));
     }
-    absl::Status s = conf.Set(key, node.as<std::string>());
+    absl::Status s = conf.SetChecked(key, node.IsScalar() ? node.as<std::string>() : "", names);
     if (!s.ok()) {
       return absl::InvalidArgumentError(
           absl::StrCat("configuration file '", path, "': ", s.message()));
@@ -412,30 +521,85 @@ absl::StatusOr<Configuration> Configuration::LoadFile(const std::string& path) {
   return conf;
 }
 
+bool IsJvmOnlyKey(const std::string& key) {
+  if (Find(key)) return false;
+  // Within two edits of a declared key it is taken for a typo of that key (taskmanager.memory.
+  // segment-sise), not for a JVM key.
+  std::string closest = ClosestKey(key);
+  if (!closest.empty() && EditDistance(key, closest) <= 2) return false;
+  for (const char* k : kJvmOnlyKeys) {
+    if (key == k) return true;
+  }
+  for (const char* prefix : kJvmOnlyPrefixes) {
+    if (absl::StartsWith(key, prefix) && key.size() > std::strlen(prefix)) return true;
+  }
+  return false;
+}
+
+bool WarnOnceAboutJvmOnlyKey(const std::string& key) {
+  ABSL_CONST_INIT static absl::Mutex mu(absl::kConstInit);
+  static auto* warned = new std::set<std::string>();
+  {
+    absl::MutexLock lock(&mu);
+    if (!warned->insert(key).second) return false;
+  }
+  spdlog::warn(
+      "configuration key '{}' configures Flink's JVM and does not apply to Sluice (a native "
+      "process); ignored",
+      key);
+  return true;
+}
+
 absl::Status Configuration::Set(const std::string& key, const std::string& value) {
   const ConfigOption* o = Find(key);
-  if (!o) return absl::InvalidArgumentError(absl::StrCat("unknown configuration key '", key, "'"));
+  if (!o) {
+    if (!IsJvmOnlyKey(key)) return UnknownKey(key);
+    WarnOnceAboutJvmOnlyKey(key);
+    ignored_[key] = Trim(value);
+    return absl::OkStatus();
+  }
   RETURN_IF_ERROR(Validate(key, *o, value));
-  values_[key] = Trim(value);
+  values_[CanonicalKey(*o, key)] = Trim(value);
+  return absl::OkStatus();
+}
+
+absl::Status Configuration::SetChecked(const std::string& key, const std::string& value,
+                                       SourceNames& names) {
+  RETURN_IF_ERROR(Set(key, value));
+  const ConfigOption* o = Find(key);
+  if (!o) return absl::OkStatus();
+  auto [it, fresh] = names.emplace(CanonicalKey(*o, key), std::make_pair(key, Trim(value)));
+  if (fresh) return absl::OkStatus();
+  auto& [before, before_value] = it->second;
+  if (before != key && before_value != Trim(value)) {
+    return absl::InvalidArgumentError(
+        absl::StrCat("configuration keys '", before, "' and '", key,
+                     "' name the same setting and are set to different values ('", before_value,
+                     "' and '", Trim(value), "'); keep one of them"));
+  }
+  it->second = {key, Trim(value)};
   return absl::OkStatus();
 }
 
 absl::Status Configuration::ApplyOverrides(const std::vector<std::string>& overrides) {
+  SourceNames names;
   for (const std::string& kv : overrides) {
     auto eq = kv.find('=');
     if (eq == std::string::npos || eq == 0) {
       return absl::InvalidArgumentError(absl::StrCat("-D expects key=value, got '", kv, "'"));
     }
-    RETURN_IF_ERROR(Set(Trim(kv.substr(0, eq)), kv.substr(eq + 1)));
+    RETURN_IF_ERROR(SetChecked(Trim(kv.substr(0, eq)), kv.substr(eq + 1), names));
   }
   return absl::OkStatus();
 }
 
 namespace {
 const std::string& Raw(const std::map<std::string, std::string>& values, const std::string& key) {
-  auto it = values.find(key);
-  if (it != values.end()) return it->second;
   const ConfigOption* o = Find(key);
+  if (o) {
+    auto it = values.find(CanonicalKey(*o, key));
+    if (it != values.end()) return it->second;
+  }
   if (!o) {
     std::fprintf(stderr, "internal error: configuration key '%s' is not declared\n", key.c_str());
     std::abort();
@@ -445,6 +609,11 @@ const std::string& Raw(const std::map<std::string, std::string>& values, const s
   return def;
 }
 }  // namespace
+
+bool Configuration::IsSet(const std::string& key) const {
+  const ConfigOption* o = Find(key);
+  return o && values_.count(CanonicalKey(*o, key)) > 0;
+}
 
 std::string Configuration::GetString(const std::string& key) const { return Raw(values_, key); }
 int64_t Configuration::GetInt(const std::string& key) const {

@@ -6,9 +6,9 @@
 #   SLUICE_HOME      the repository root (the parent of deploy/)
 #   SLUICE_BIN_DIR   where the binaries are            (default $SLUICE_HOME/build/bin)
 #   SLUICE_CONF_DIR  config.yaml, workers, masters     (default $SLUICE_HOME/conf)
-#   SLUICE_LOG_DIR   the daemons' .log and .out files  (default $SLUICE_HOME/log)
-#   SLUICE_PID_DIR   the daemons' pid files            (default /tmp)
-#   SLUICE_SSH_OPTS  extra options for ssh to workers  (default none)
+#   SLUICE_LOG_DIR   the daemons' .log and .out files  (default env.log.dir, else $SLUICE_HOME/log)
+#   SLUICE_PID_DIR   the daemons' pid files            (default env.pid.dir, else /tmp)
+#   SLUICE_SSH_OPTS  extra options for ssh to workers  (default env.ssh.opts, else none)
 #   SLUICE_IDENT_STRING  names the pid and log files   (default the user name)
 
 # Paths must be absolute: the daemons and remote shells do not share our working directory.
@@ -23,13 +23,6 @@ sluice_abs_path() {
 SLUICE_HOME=$(cd -- "$(dirname -- "${BASH_SOURCE[0]}")/.." && pwd -P)
 SLUICE_BIN_DIR=$(sluice_abs_path "${SLUICE_BIN_DIR:-$SLUICE_HOME/build/bin}")
 SLUICE_CONF_DIR=$(sluice_abs_path "${SLUICE_CONF_DIR:-$SLUICE_HOME/conf}")
-SLUICE_LOG_DIR=$(sluice_abs_path "${SLUICE_LOG_DIR:-$SLUICE_HOME/log}")
-SLUICE_PID_DIR=$(sluice_abs_path "${SLUICE_PID_DIR:-/tmp}")
-SLUICE_SSH_OPTS=${SLUICE_SSH_OPTS:-}
-SLUICE_IDENT_STRING=${SLUICE_IDENT_STRING:-${USER:-$(id -un 2>/dev/null || echo sluice)}}
-export SLUICE_HOME SLUICE_BIN_DIR SLUICE_CONF_DIR SLUICE_LOG_DIR SLUICE_PID_DIR SLUICE_SSH_OPTS \
-  SLUICE_IDENT_STRING
-
 SLUICE_CONF_FILE="$SLUICE_CONF_DIR/config.yaml"
 
 # This host's name, as used in log file names.
@@ -37,31 +30,19 @@ sluice_hostname() {
   hostname 2>/dev/null || uname -n
 }
 
-# sluice_config_get KEY DEFAULT [FILE]: the value of a flat `key: value` line of config.yaml
-# (FILE defaults to $SLUICE_CONF_FILE), or DEFAULT when the key or the file is absent. Comments
-# (`#` at the start or after a blank) and surrounding quotes are removed; the last occurrence wins.
-# Nested YAML maps are not understood here: write keys flat, as the shipped file does.
+# sluice_config_get KEY DEFAULT [FILE]: the value KEY is set to in config.yaml (FILE defaults to
+# $SLUICE_CONF_FILE), or DEFAULT when the key or the file is absent. With the sluice binary built,
+# it reads the file as the daemons do (`sluice config get`: flat or nested YAML, Flink 1 and 2
+# names of a key); without it, a fallback reads flat `key: value` lines only.
 sluice_config_get() {
   local key=$1 default=$2 file=${3:-$SLUICE_CONF_FILE} value=""
   if [ -r "$file" ]; then
-    value=$(awk -v key="$key" '
-      {
-        line = $0
-        sub(/\r$/, "", line)
-        sub(/^[ \t]+/, "", line)
-        if (substr(line, 1, length(key)) != key) next
-        rest = substr(line, length(key) + 1)
-        if (rest !~ /^[ \t]*:/) next
-        sub(/^[ \t]*:/, "", rest)
-        sub(/^[ \t]+/, "", rest)
-        if (rest ~ /^#/) rest = ""
-        sub(/[ \t]+#.*$/, "", rest)
-        sub(/[ \t]+$/, "", rest)
-        if (rest ~ /^".*"$/ || rest ~ /^\047.*\047$/) rest = substr(rest, 2, length(rest) - 2)
-        found = 1
-        value = rest
-      }
-      END { if (found) print value }' "$file")
+    if [ -x "$SLUICE_BIN_DIR/sluice" ] && [ "$(basename -- "$file")" = config.yaml ]; then
+      value=$("$SLUICE_BIN_DIR/sluice" config get --config-dir "$(dirname -- "$file")" "$key" \
+        2>/dev/null) || value=""
+    else
+      value=$(sluice_config_get_flat "$key" "$file")
+    fi
   fi
   if [ -n "$value" ]; then
     printf '%s\n' "$value"
@@ -69,6 +50,38 @@ sluice_config_get() {
     printf '%s\n' "$default"
   fi
 }
+
+# sluice_config_get_flat KEY FILE: the fallback of sluice_config_get: the last uncommented flat
+# `KEY: value` line of FILE, without comments and surrounding quotes.
+sluice_config_get_flat() {
+  awk -v key="$1" '
+    {
+      line = $0
+      sub(/\r$/, "", line)
+      sub(/^[ \t]+/, "", line)
+      if (substr(line, 1, length(key)) != key) next
+      rest = substr(line, length(key) + 1)
+      if (rest !~ /^[ \t]*:/) next
+      sub(/^[ \t]*:/, "", rest)
+      sub(/^[ \t]+/, "", rest)
+      if (rest ~ /^#/) rest = ""
+      sub(/[ \t]+#.*$/, "", rest)
+      sub(/[ \t]+$/, "", rest)
+      if (rest ~ /^".*"$/ || rest ~ /^\047.*\047$/) rest = substr(rest, 2, length(rest) - 2)
+      found = 1
+      value = rest
+    }
+    END { if (found) print value }' "$2"
+}
+
+# The daemons' log and pid folders and the options of ssh: the environment, else Flink's
+# env.log.dir, env.pid.dir and env.ssh.opts from config.yaml, else the defaults.
+SLUICE_LOG_DIR=$(sluice_abs_path "${SLUICE_LOG_DIR:-$(sluice_config_get env.log.dir "$SLUICE_HOME/log")}")
+SLUICE_PID_DIR=$(sluice_abs_path "${SLUICE_PID_DIR:-$(sluice_config_get env.pid.dir /tmp)}")
+SLUICE_SSH_OPTS=${SLUICE_SSH_OPTS:-$(sluice_config_get env.ssh.opts "")}
+SLUICE_IDENT_STRING=${SLUICE_IDENT_STRING:-${USER:-$(id -un 2>/dev/null || echo sluice)}}
+export SLUICE_HOME SLUICE_BIN_DIR SLUICE_CONF_DIR SLUICE_LOG_DIR SLUICE_PID_DIR SLUICE_SSH_OPTS \
+  SLUICE_IDENT_STRING
 
 # sluice_config_set FILE KEY VALUE: replaces every uncommented `KEY:` line of FILE with one
 # `KEY: VALUE` line (appended at the end when the key was not there).

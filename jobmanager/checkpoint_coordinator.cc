@@ -24,9 +24,9 @@ CheckpointSettings CheckpointSettings::FromConfig(const Configuration& conf,
   s.min_pause = Millis(conf.GetDurationMs("execution.checkpointing.min-pause"));
   s.exactly_once = conf.GetChoice("execution.checkpointing.mode") != "AT_LEAST_ONCE";
   s.tolerable_failures = conf.GetInt("execution.checkpointing.tolerable-failed-checkpoints");
-  s.num_retained =
-      static_cast<size_t>(std::max<int64_t>(1, conf.GetInt("state.checkpoints.num-retained")));
-  s.root = conf.GetString("state.checkpoints.dir");
+  s.num_retained = static_cast<size_t>(
+      std::max<int64_t>(1, conf.GetInt("execution.checkpointing.num-retained")));
+  s.root = conf.GetString("execution.checkpointing.dir");
   if (s.root.empty())
     s.root = (std::filesystem::temp_directory_path() / "sluice-checkpoints").string();
   s.job_dir = absl::StrCat(s.root, "/", job_id);

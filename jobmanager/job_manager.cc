@@ -71,6 +71,9 @@ absl::StatusOr<std::unique_ptr<JobManager>> JobManager::Start(const Configuratio
     context.gateway = jm->dispatcher_.get();
     context.metrics = jm->metrics_.get();
     context.conf = conf;
+    // The port the JobManager listens on (0 in the file means any), for clients that reach the
+    // REST API first (`sluice -m <rest address>`) through /jobmanager/config.
+    (void)context.conf.Set("jobmanager.rpc.port", std::to_string(jm->port_));
     context.task_manager = [dispatcher](const std::string& tm_id) {
       for (auto& [id, gateway] : dispatcher->TaskManagerGateways()) {
         if (id == tm_id) return gateway;

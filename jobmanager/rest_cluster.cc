@@ -27,6 +27,16 @@ double Number(const std::map<std::string, std::string>& values, const std::strin
 
 }  // namespace
 
+#ifndef SLUICE_VERSION
+#define SLUICE_VERSION "unknown"
+#endif
+#ifndef SLUICE_COMMIT
+#define SLUICE_COMMIT "unknown"
+#endif
+// Sluice's version and the commit it was built from (CMakeLists.txt), where Flink gives its own.
+constexpr const char* kVersion = SLUICE_VERSION;
+constexpr const char* kCommit = SLUICE_COMMIT;
+
 void AddClusterRoutes(httplib::Server& s, const RestContext& ctx) {
   const RestContext* c = &ctx;
 
@@ -44,7 +54,8 @@ void AddClusterRoutes(httplib::Server& s, const RestContext& ctx) {
                {"jobs-finished", by_state["FINISHED"]},
                {"jobs-cancelled", by_state["CANCELED"]},
                {"jobs-failed", by_state["FAILED"]},
-               {"flink-version", "sluice"}});
+               {"flink-version", kVersion},
+               {"flink-commit", kCommit}});
   });
 
   // Flink: the dashboard's configuration.
@@ -53,8 +64,8 @@ void AddClusterRoutes(httplib::Server& s, const RestContext& ctx) {
           json{{"refresh-interval", 3000},
                {"timezone-name", "UTC"},
                {"timezone-offset", 0},
-               {"flink-version", "sluice"},
-               {"flink-revision", "sluice"},
+               {"flink-version", kVersion},
+               {"flink-revision", kCommit},
                {"features", {{"web-submit", false}, {"web-cancel", true}}}});
   });
 

@@ -1,11 +1,13 @@
 // The job views: /jobs, /jobs/overview, /jobs/:id (Flink's job details: vertices, plan,
 // timestamps, status counts), PATCH /jobs/:id to cancel, /jobs/:id/plan,
 // /jobs/:id/exceptions and /jobs/:id/vertices/:vid with its subtasks.
+#include <algorithm>
 #include <cmath>
 #include <cstdlib>
 #include <map>
 #include <set>
 
+#include "absl/strings/ascii.h"
 #include "absl/strings/str_cat.h"
 #include "common/job_states.h"
 #include "jobmanager/job_manager_metrics.h"
@@ -14,14 +16,40 @@
 namespace sluice::rest {
 namespace {
 
+// Flink's task counts of a job overview: its subtasks by state, every state named. Subtasks of
+// the graph without a deployed attempt (a job waiting for slots) count as created; Flink's states
+// that Sluice's tasks never take stay 0.
+json TaskCounts(const proto::JobStatus& j) {
+  json t{{"total", 0},   {"created", 0},     {"scheduled", 0},   {"deploying", 0},
+         {"running", 0}, {"finished", 0},    {"canceling", 0},   {"canceled", 0},
+         {"failed", 0},  {"reconciling", 0}, {"initializing", 0}};
+  int total = 0;
+  for (const auto& v : j.graph().vertices()) total += v.parallelism();
+  total = std::max(total, j.tasks_size());
+  for (const auto& task : j.tasks()) {
+    std::string state = absl::AsciiStrToLower(std::string(TaskStateName(task.state())));
+    if (t.contains(state)) t[state] = t[state].get<int>() + 1;
+  }
+  t["total"] = total;
+  t["created"] = total - j.tasks_size();
+  return t;
+}
+
+// `j` with its tasks and state timestamps (GetJob).
 json JobOverview(const proto::JobStatus& j) {
   int64_t end = j.end_time_ms() > 0 ? j.end_time_ms() : -1;
+  int64_t last_modification = j.start_time_ms();
+  for (const auto& [state, at] : j.state_timestamps()) {
+    last_modification = std::max(last_modification, at);
+  }
   return json{{"jid", j.job_id()},
               {"name", j.name()},
               {"state", std::string(JobStateName(j.state()))},
               {"start-time", j.start_time_ms()},
               {"end-time", end},
               {"duration", (end > 0 ? end : NowMs()) - j.start_time_ms()},
+              {"last-modification", last_modification},
+              {"tasks", TaskCounts(j)},
               {"parallelism", j.parallelism()},
               {"restarts", j.restarts()}};
 }
@@ -216,9 +244,13 @@ void AddJobRoutes(httplib::Server& s, const RestContext& ctx) {
     return [c, overview](const httplib::Request&, httplib::Response& res) {
       json arr = json::array();
       for (const auto& j : c->gateway->ListJobs(/*include_terminated=*/true)) {
-        arr.push_back(
-            overview ? JobOverview(j)
-                     : json{{"id", j.job_id()}, {"status", std::string(JobStateName(j.state()))}});
+        if (!overview) {
+          arr.push_back(json{{"id", j.job_id()}, {"status", std::string(JobStateName(j.state()))}});
+          continue;
+        }
+        // The tasks and state timestamps come with the job's full status only.
+        auto full = c->gateway->GetJob(j.job_id());
+        arr.push_back(JobOverview(full.ok() ? *full : j));
       }
       Reply(res, 200, json{{"jobs", arr}});
     };

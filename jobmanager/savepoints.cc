@@ -21,10 +21,10 @@ absl::StatusOr<std::string> SavepointTargetDirectory(const Configuration& conf,
                                                      const std::string& requested) {
   std::string dir = requested;
   const char* key = "the requested folder";
-  for (const char* k : {"execution.checkpointing.savepoint-dir", "state.savepoints.dir"}) {
-    if (!dir.empty()) break;
-    dir = conf.GetString(k);
-    key = k;
+  if (dir.empty()) {
+    // Flink 1's state.savepoints.dir is another name of this option (common/config.cc).
+    key = "execution.checkpointing.savepoint-dir";
+    dir = conf.GetString(key);
   }
   if (dir.empty()) {
     return absl::InvalidArgumentError(

@@ -20,8 +20,8 @@ namespace sluice {
 std::string NewSavepointFolder(const std::string& target_directory, const std::string& job_id);
 
 // Where a savepoint of a job with configuration `conf` goes when the request names no folder:
-// execution.checkpointing.savepoint-dir, else state.savepoints.dir. InvalidArgument when
-// neither is set or the folder is not an absolute path.
+// execution.checkpointing.savepoint-dir (or Flink 1's state.savepoints.dir). InvalidArgument when
+// it is not set or the folder is not an absolute path.
 absl::StatusOr<std::string> SavepointTargetDirectory(const Configuration& conf,
                                                      const std::string& requested);
 

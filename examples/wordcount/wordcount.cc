@@ -1,6 +1,6 @@
 // Word count: the words of a text file and how often each occurs.
 //
-//   sluice run build/examples/libwordcount.so -p 4 -- --input words.txt --output /tmp/counts
+//   sluice run -p 4 build/examples/libwordcount.so --input words.txt --output /tmp/counts
 //
 // A word is a maximal run of bytes other than space, tab, CR and LF, compared byte for byte (so
 // UTF-8 text works). Output lines are `word,count`; counts are rolling updates, the largest count

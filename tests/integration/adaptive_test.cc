@@ -63,7 +63,11 @@ TEST(AdaptiveTest, AJobWithoutSlotsWaitsInCreatedAndRunsWhenATaskManagerStarts) 
   EXPECT_THAT(view["waiting-for-resources"].get<std::string>(), HasSubstr("1 task slot"));
   EXPECT_EQ(view["vertices"][0]["status"], "CREATED") << view;
   CommandResult list = cluster.Cli({"list"});
-  EXPECT_THAT(list.out, HasSubstr(job + "  CREATED")) << list.Describe();
+  // Flink's list: a job waiting for slots is a scheduled one.
+  EXPECT_THAT(list.out, HasSubstr("No running jobs.")) << list.Describe();
+  EXPECT_THAT(list.out, HasSubstr("Scheduled Jobs")) << list.Describe();
+  EXPECT_THAT(list.out, HasSubstr(" : " + job + " : ")) << list.Describe();
+  EXPECT_THAT(list.out, HasSubstr("(CREATED)")) << list.Describe();
 
   SLUICE_ASSERT_OK(cluster.AddTaskManager().status());
   SLUICE_ASSIGN_OR_FAIL(st, WaitForParallelismAndCheckpoint(cluster, job, {2, 2}, 0, 30s));

@@ -430,7 +430,7 @@ TEST_F(CheckpointTest, ListShowsTheNumberOfRestarts) {
       << cp;
   EXPECT_EQ(restored["is_savepoint"], false) << cp;
 
-  CommandResult list = cluster_.Cli({"list", "-a"});
+  CommandResult list = cluster_.Cli({"list", "-a", "--table"});
   ASSERT_EQ(list.exit_code, 0) << list.Describe();
   EXPECT_TRUE(std::regex_search(list.out, std::regex(R"(\bPAR\s+RESTARTS\s+NAME\b)")))
       << list.Describe();

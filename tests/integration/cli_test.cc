@@ -107,7 +107,7 @@ TEST(CliSignalTest, LocalStopsItsClusterCleanlyOnCtrlC) {
   std::string saved = old_tmp ? old_tmp : "";
   setenv("TMPDIR", tmp.c_str(), 1);
   auto child = ChildProcess::Start(
-      {BinDir() + "/sluice", "local", TestJobLibrary("sequence_job"), "-p", "2"}, dir + "/out",
+      {BinDir() + "/sluice", "local", "-p", "2", TestJobLibrary("sequence_job")}, dir + "/out",
       dir + "/err");
   if (old_tmp) {
     setenv("TMPDIR", saved.c_str(), 1);

@@ -525,6 +525,7 @@ std::vector<std::string> TestCluster::DaemonArgs(const std::string& binary) cons
   };
   settings.insert(settings.end(), options_.extra_config.begin(), options_.extra_config.end());
   std::vector<std::string> argv{BinDir() + "/" + binary};
+  if (!options_.config_dir.empty()) argv.insert(argv.end(), {"--config-dir", options_.config_dir});
   for (const auto& s : settings) {
     argv.push_back("-D");
     argv.push_back(s);

@@ -159,6 +159,9 @@ struct ClusterOptions {
   int slots_per_task_manager = 2;
   // More "key=value" settings given to every daemon with -D. Default: none.
   std::vector<std::string> extra_config;
+  // A folder with a config.yaml every daemon reads (--config-dir) under the -D settings. Default:
+  // none.
+  std::string config_dir;
 };
 
 // A JobManager and N TaskManagers on 127.0.0.1, the JobManager on a free port found at run time,

@@ -158,7 +158,7 @@ TEST_F(RescaleTest, RestRescalesAndShowsTheLiveParallelism) {
   auto [overview_status, overview] = Http("GET", "/jobs/overview");
   ASSERT_EQ(overview_status, 200);
   EXPECT_EQ(overview["jobs"][0]["parallelism"], 2) << overview;
-  CommandResult list = cluster_.Cli({"list"});
+  CommandResult list = cluster_.Cli({"list", "--table"});
   ASSERT_EQ(list.exit_code, 0) << list.Describe();
   EXPECT_THAT(list.out,
               ::testing::ContainsRegex(job + "  RUNNING +[-0-9: ]+ +2 +[0-9]+  Chaos Count"))

@@ -118,6 +118,39 @@ echo "Test directory $TMP; JobManager port $JM_PORT, REST port $REST_PORT"
 check "config.sh reads the JobManager port" [ "$(sluice_config_get jobmanager.rpc.port x "$SLUICE_CONF_DIR/config.yaml")" = "$JM_PORT" ]
 check "config.sh falls back to the default for an absent key" [ "$(sluice_config_get no.such.key dflt "$SLUICE_CONF_DIR/config.yaml")" = dflt ]
 
+# Nested YAML (Flink's config.yaml form), Flink 1 and 2 names, and env.log.dir / env.pid.dir /
+# env.ssh.opts read by the scripts when the environment does not set the folders.
+mkdir -p "$TMP/nested"
+cat >"$TMP/nested/config.yaml" <<EOF_NESTED
+rest:
+  port: 8082
+state:
+  checkpoints:
+    dir: /flink1/chk
+env:
+  log:
+    dir: $TMP/nested-log
+  pid:
+    dir: $TMP/nested-pid
+  ssh:
+    opts: -o ConnectTimeout=3 -p 2222
+  java:
+    opts:
+      all: -Xss2m
+jobmanager:
+  memory:
+    process:
+      size: 1600m
+EOF_NESTED
+check "config.sh reads a nested key" [ "$(sluice_config_get rest.port x "$TMP/nested/config.yaml")" = 8082 ]
+check "config.sh reads a Flink 1 key under its Flink 2 name" [ "$(sluice_config_get execution.checkpointing.dir x "$TMP/nested/config.yaml")" = /flink1/chk ]
+nested_env=$(env -u SLUICE_LOG_DIR -u SLUICE_PID_DIR -u SLUICE_SSH_OPTS SLUICE_CONF_DIR="$TMP/nested" \
+  bash -c '. "$1/config.sh" && printf "%s|%s|%s" "$SLUICE_LOG_DIR" "$SLUICE_PID_DIR" "$SLUICE_SSH_OPTS"' _ "$DEPLOY" 2>&1)
+check "config.sh takes env.log.dir, env.pid.dir and env.ssh.opts from config.yaml ($nested_env)" \
+  [ "$nested_env" = "$TMP/nested-log|$TMP/nested-pid|-o ConnectTimeout=3 -p 2222" ]
+env_wins=$(SLUICE_LOG_DIR=/from/env SLUICE_CONF_DIR="$TMP/nested" bash -c '. "$1/config.sh" && printf "%s" "$SLUICE_LOG_DIR"' _ "$DEPLOY" 2>&1)
+check "SLUICE_LOG_DIR wins over env.log.dir" [ "$env_wins" = /from/env ]
+
 # --- start the cluster ------------------------------------------------------------------------
 timeout 40 "$DEPLOY/start-cluster.sh" >"$TMP/start.txt" 2>&1
 rc=$?

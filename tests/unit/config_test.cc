@@ -7,6 +7,7 @@
 #include <unistd.h>
 
 #include <cstdint>
+#include <cstdlib>
 #include <filesystem>
 #include <fstream>
 #include <string>
@@ -337,6 +338,191 @@ TEST_F(ConfigFileTest, OptionalDirStillReportsErrorsOfAnExistingFile) {
   EXPECT_EQ(conf.status().code(), absl::StatusCode::kInvalidArgument);
   EXPECT_THAT(conf.status().message(), HasSubstr("'no.such.key'"));
   EXPECT_THAT(conf.status().message(), Not(HasSubstr("does not exist")));
+}
+
+// ---- Flink's habits: its shipped file, JVM-only keys, Flink 2 names, suggestions ----
+
+TEST(ConfigTest, UnknownKeySuggestsTheClosestKey) {
+  Configuration conf;
+  absl::Status s = conf.Set("rest.prot", "8081");
+  EXPECT_EQ(s.code(), absl::StatusCode::kInvalidArgument);
+  EXPECT_THAT(s.message(), HasSubstr("unknown configuration key 'rest.prot'"));
+  EXPECT_THAT(s.message(), HasSubstr("did you mean 'rest.port'?"));
+  s = conf.Set("taskmanager.numberOfTaskSlot", "2");
+  EXPECT_THAT(s.message(), HasSubstr("did you mean 'taskmanager.numberOfTaskSlots'?"));
+  // A Flink 1 name is suggested too.
+  s = conf.Set("state.checkpoint.dir", "/x");
+  EXPECT_THAT(s.message(), HasSubstr("did you mean 'state.checkpoints.dir'?"));
+  // Nothing near: no suggestion.
+  s = conf.Set("no.such.key", "1");
+  EXPECT_EQ(s.code(), absl::StatusCode::kInvalidArgument);
+  EXPECT_THAT(s.message(), Not(HasSubstr("did you mean")));
+}
+
+TEST(ConfigTest, JvmOnlyKeysAreAcceptedAndIgnored) {
+  for (const char* key :
+       {"env.java.opts.all", "env.java.home", "jobmanager.memory.process.size",
+        "jobmanager.memory.jvm-metaspace.size", "taskmanager.memory.process.size",
+        "taskmanager.memory.task.heap.size", "taskmanager.memory.network.fraction",
+        "classloader.resolve-order", "akka.ask.timeout", "pekko.ask.timeout"}) {
+    SCOPED_TRACE(key);
+    EXPECT_TRUE(IsJvmOnlyKey(key));
+    Configuration conf;
+    ASSERT_TRUE(conf.Set(key, "1600m").ok());
+    EXPECT_TRUE(conf.values().empty());
+    EXPECT_EQ(conf.ignored().at(key), "1600m");
+  }
+  // Sluice's own keys under the same prefixes keep their meaning.
+  EXPECT_FALSE(IsJvmOnlyKey("taskmanager.memory.segment-size"));
+  EXPECT_FALSE(IsJvmOnlyKey("taskmanager.memory.managed.size"));
+  // A typo of one of them is not taken for a JVM key.
+  EXPECT_FALSE(IsJvmOnlyKey("taskmanager.memory.segment-sise"));
+  EXPECT_FALSE(IsJvmOnlyKey("rest.port"));
+  EXPECT_FALSE(IsJvmOnlyKey("env.java"));
+}
+
+TEST(ConfigTest, JvmOnlyKeyIsWarnedAboutOncePerProcess) {
+  EXPECT_TRUE(WarnOnceAboutJvmOnlyKey("env.java.opts.test-only"));
+  EXPECT_FALSE(WarnOnceAboutJvmOnlyKey("env.java.opts.test-only"));
+  Configuration conf;
+  ASSERT_TRUE(conf.Set("env.java.opts.test-other", "-Xmx1g").ok());
+  EXPECT_FALSE(WarnOnceAboutJvmOnlyKey("env.java.opts.test-other"));
+}
+
+TEST(ConfigTest, FlinkOneAndTwoNamesReadTheSameSetting) {
+  struct Pair {
+    const char* flink2;
+    const char* flink1;
+    const char* value;
+  };
+  for (const Pair& p :
+       {Pair{"execution.checkpointing.dir", "state.checkpoints.dir", "/data/chk"},
+        Pair{"execution.checkpointing.savepoint-dir", "state.savepoints.dir", "/data/sp"},
+        Pair{"execution.checkpointing.num-retained", "state.checkpoints.num-retained", "3"},
+        Pair{"execution.checkpointing.incremental", "state.backend.incremental", "false"}}) {
+    SCOPED_TRACE(p.flink2);
+    for (const char* set_as : {p.flink1, p.flink2}) {
+      Configuration conf;
+      ASSERT_TRUE(conf.Set(set_as, p.value).ok());
+      EXPECT_EQ(conf.GetString(p.flink1), p.value);
+      EXPECT_EQ(conf.GetString(p.flink2), p.value);
+      EXPECT_TRUE(conf.IsSet(p.flink1));
+      EXPECT_TRUE(conf.IsSet(p.flink2));
+      // Kept under one name.
+      EXPECT_EQ(conf.values().size(), 1u);
+      EXPECT_EQ(conf.values().count(p.flink2), 1u);
+    }
+  }
+  Configuration conf;
+  EXPECT_EQ(conf.GetInt("state.checkpoints.num-retained"), 1);
+  EXPECT_TRUE(conf.GetBool("state.backend.incremental"));
+  // The value is checked as the option's type under either name.
+  absl::Status s = conf.Set("state.checkpoints.num-retained", "many");
+  EXPECT_EQ(s.code(), absl::StatusCode::kInvalidArgument);
+  EXPECT_THAT(s.message(), HasSubstr("'state.checkpoints.num-retained'"));
+}
+
+TEST(ConfigTest, BothNamesWithDifferentValuesAreAnErrorNamingBoth) {
+  Configuration conf;
+  absl::Status s =
+      conf.ApplyOverrides({"state.checkpoints.dir=/a", "execution.checkpointing.dir=/b"});
+  EXPECT_EQ(s.code(), absl::StatusCode::kInvalidArgument);
+  EXPECT_THAT(s.message(), HasSubstr("'state.checkpoints.dir'"));
+  EXPECT_THAT(s.message(), HasSubstr("'execution.checkpointing.dir'"));
+  // The same value under both names is fine.
+  Configuration same;
+  EXPECT_TRUE(
+      same.ApplyOverrides({"state.checkpoints.dir=/a", "execution.checkpointing.dir= /a"}).ok());
+  // An override of a file's value under the other name replaces it.
+  Configuration over;
+  ASSERT_TRUE(over.Set("state.checkpoints.dir", "/from-file").ok());
+  ASSERT_TRUE(over.ApplyOverrides({"execution.checkpointing.dir=/from-flag"}).ok());
+  EXPECT_EQ(over.GetString("state.checkpoints.dir"), "/from-flag");
+}
+
+TEST(ConfigTest, FailoverStrategyTakesFlinksValues) {
+  Configuration conf;
+  EXPECT_TRUE(conf.Set("jobmanager.execution.failover-strategy", "region").ok());
+  EXPECT_TRUE(conf.Set("jobmanager.execution.failover-strategy", "full").ok());
+  EXPECT_EQ(conf.Set("jobmanager.execution.failover-strategy", "partial").code(),
+            absl::StatusCode::kInvalidArgument);
+}
+
+TEST_F(ConfigFileTest, BothNamesInOneFileWithDifferentValuesAreAnError) {
+  std::string path = Write(
+      "state.savepoints.dir: /a\n"
+      "execution:\n"
+      "  checkpointing:\n"
+      "    savepoint-dir: /b\n");
+  auto conf = Configuration::LoadFile(path);
+  ASSERT_FALSE(conf.ok());
+  EXPECT_EQ(conf.status().code(), absl::StatusCode::kInvalidArgument);
+  EXPECT_THAT(conf.status().message(), HasSubstr("'state.savepoints.dir'"));
+  EXPECT_THAT(conf.status().message(), HasSubstr("'execution.checkpointing.savepoint-dir'"));
+  EXPECT_THAT(conf.status().message(), HasSubstr(path));
+}
+
+TEST_F(ConfigFileTest, UnknownKeyInAFileSuggestsTheClosestKey) {
+  std::string path = Write("rest:\n  prot: 9091\n");
+  auto conf = Configuration::LoadFile(path);
+  ASSERT_FALSE(conf.ok());
+  EXPECT_THAT(conf.status().message(), HasSubstr("'rest.prot'"));
+  EXPECT_THAT(conf.status().message(), HasSubstr("did you mean 'rest.port'?"));
+}
+
+// The fixture holds the keys Flink's distribution ships in conf/config.yaml (nested).
+TEST(ConfigTest, FlinksShippedConfigLoadsUnchanged) {
+  const char* src = std::getenv("SLUICE_SOURCE_DIR");
+  ASSERT_NE(src, nullptr) << "SLUICE_SOURCE_DIR is not set (ctest sets it)";
+  auto conf = Configuration::LoadDir(std::string(src) + "/tests/data/flink_conf");
+  ASSERT_TRUE(conf.ok()) << conf.status();
+  EXPECT_EQ(conf->GetString("jobmanager.rpc.address"), "localhost");
+  EXPECT_EQ(conf->GetInt("jobmanager.rpc.port"), 6123);
+  EXPECT_EQ(conf->GetInt("taskmanager.numberOfTaskSlots"), 1);
+  EXPECT_EQ(conf->GetInt("parallelism.default"), 1);
+  EXPECT_EQ(conf->GetString("rest.address"), "localhost");
+  EXPECT_EQ(conf->GetChoice("jobmanager.execution.failover-strategy"), "REGION");
+  EXPECT_EQ(conf->GetDurationMs("execution.checkpointing.interval"), 180000);
+  EXPECT_EQ(conf->GetString("state.checkpoints.dir"), "/tmp/flink-checkpoints");
+  EXPECT_FALSE(conf->GetBool("state.backend.incremental"));
+  for (const char* jvm : {"env.java.opts.all", "jobmanager.memory.process.size",
+                          "taskmanager.memory.process.size", "classloader.resolve-order"}) {
+    EXPECT_EQ(conf->ignored().count(jvm), 1u) << jvm;
+  }
+}
+
+TEST_F(ConfigFileTest, FlatAndNestedFlinkFilesReadTheSame) {
+  Write(
+      "jobmanager.rpc.address: jm\n"
+      "jobmanager.memory.process.size: 1600m\n"
+      "env.java.opts.all: -Dx=y\n"
+      "state.checkpoints.dir: /chk\n"
+      "rest.port: 9000\n",
+      "flat.yaml");
+  Write(
+      "jobmanager:\n"
+      "  rpc:\n"
+      "    address: jm\n"
+      "  memory:\n"
+      "    process:\n"
+      "      size: 1600m\n"
+      "env:\n"
+      "  java:\n"
+      "    opts:\n"
+      "      all: -Dx=y\n"
+      "state:\n"
+      "  checkpoints:\n"
+      "    dir: /chk\n"
+      "rest:\n"
+      "  port: 9000\n",
+      "nested.yaml");
+  auto flat = Configuration::LoadFile(dir_ + "/flat.yaml");
+  auto nested = Configuration::LoadFile(dir_ + "/nested.yaml");
+  ASSERT_TRUE(flat.ok()) << flat.status();
+  ASSERT_TRUE(nested.ok()) << nested.status();
+  EXPECT_EQ(flat->values(), nested->values());
+  EXPECT_EQ(flat->ignored(), nested->ignored());
+  EXPECT_EQ(nested->GetString("execution.checkpointing.dir"), "/chk");
 }
 
 }  // namespace
