@@ -105,8 +105,7 @@ const std::vector<ConfigOption> kOptions = {
      nullptr, "state.savepoints.dir"},
     {"job.autoscaler.enabled", OptionType::kBool, "false",
      "Rescales a running job's vertices to keep each at the target utilization (the model and "
-     "keys of Flink's Kubernetes-operator autoscaler). Not wired into the JobManager yet: a job "
-     "that sets it gets a warning and keeps its parallelism."},
+     "keys of Flink's Kubernetes-operator autoscaler); needs checkpointing to rescale."},
     {"job.autoscaler.scaling.enabled", OptionType::kBool, "true",
      "false: the autoscaler evaluates and logs its decisions but does not rescale."},
     {"job.autoscaler.stabilization.interval", OptionType::kDuration, "5 min",
@@ -127,8 +126,8 @@ const std::vector<ConfigOption> kOptions = {
      "A scale-down lowers a vertex's parallelism by at most this share."},
     {"resourcemanager.taskmanager.request-command", OptionType::kString, "",
      "Run as `<command> request <count>` when jobs need more slots than the cluster has (e.g. "
-     "deploy/taskmanager-provider.sh, which starts TaskManagers on spare hosts). Used by the "
-     "autoscaler once it is wired into the JobManager."},
+     "deploy/taskmanager-provider.sh, which starts TaskManagers on spare hosts); the autoscaler "
+     "runs it when a decision needs more slots."},
     {"resourcemanager.taskmanager.release-command", OptionType::kString, "",
      "Run as `<command> release <tm id> <address>` for a TaskManager idle for "
      "resourcemanager.taskmanager-timeout."},

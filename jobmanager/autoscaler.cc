@@ -58,8 +58,56 @@ void JobAutoscaler::AddSample(Clock::time_point at, std::map<int, VertexSample> 
 
 void JobAutoscaler::OnRedeployed(Clock::time_point at) {
   samples_.clear();
+  last_.clear();  // figures of the old parallelism
   stable_from_ = at + settings_.stabilization;
 }
+
+namespace {
+
+// A vertex's rates from one set of figures (a window's means, or one sample).
+struct Rates {
+  double observed = 0;          // records/s in (a source: out)
+  double target = 0;            // records/s it should take
+  double true_rate = INFINITY;  // records/s it could take at full load
+  double utilization = 0;
+};
+
+std::vector<Rates> Assess(const proto::JobGraph& graph, const std::vector<VertexSample>& m) {
+  const int n = graph.vertices_size();
+  // Upstream vertices, and each vertex's factor: how much more its sources would emit without
+  // back pressure (the job graph numbers vertices in topological order: edges go to higher ids).
+  // Their back-pressured share counts up to a half: a source that is back-pressured all the time
+  // (a paced or external source with records waiting) does not say how much more it would emit,
+  // so one decision at most doubles what gets through now; the next one measures again.
+  std::vector<std::vector<int>> inputs(n);
+  for (const auto& e : graph.edges()) {
+    if (e.target_vertex() >= 0 && e.target_vertex() < n) {
+      inputs[e.target_vertex()].push_back(e.source_vertex());
+    }
+  }
+  std::vector<double> factor(n, 1.0);
+  for (int v = 0; v < n; ++v) {
+    if (graph.vertices(v).is_source()) {
+      double free = 1.0 - std::clamp(m[v].backpressured_ms_per_s / 1000.0, 0.0, 0.5);
+      factor[v] = 1.0 / free;
+    } else {
+      for (int u : inputs[v]) factor[v] = std::max(factor[v], factor[u]);
+    }
+  }
+  std::vector<Rates> out(n);
+  for (int v = 0; v < n; ++v) {
+    const proto::JobVertex& vx = graph.vertices(v);
+    const double busy = std::clamp(m[v].busy_ms_per_s / 1000.0, 0.0, 1.0);
+    Rates& r = out[v];
+    r.observed = vx.is_source() ? m[v].records_out_per_s : m[v].records_in_per_s;
+    r.target = r.observed * factor[v];
+    r.true_rate = busy > 0.001 ? r.observed / busy : INFINITY;
+    r.utilization = std::isinf(r.true_rate) ? 0 : r.target / r.true_rate;
+  }
+  return out;
+}
+
+}  // namespace
 
 std::optional<ScalingDecision> JobAutoscaler::Evaluate(const proto::JobGraph& graph,
                                                        Clock::time_point now) {
@@ -89,26 +137,14 @@ std::optional<ScalingDecision> JobAutoscaler::Evaluate(const proto::JobGraph& gr
     mean[v].records_in_per_s /= count[v];
     mean[v].records_out_per_s /= count[v];
   }
-  // Upstream vertices, and each vertex's factor: how much more its sources would emit without
-  // back pressure (the job graph numbers vertices in topological order: edges go to higher ids).
-  // Their back-pressured share counts up to a half: a source that is back-pressured all the time
-  // (a paced or external source with records waiting) does not say how much more it would emit,
-  // so one decision at most doubles what gets through now; the next one measures again.
-  std::vector<std::vector<int>> inputs(n);
-  for (const auto& e : graph.edges()) {
-    if (e.target_vertex() >= 0 && e.target_vertex() < n) {
-      inputs[e.target_vertex()].push_back(e.source_vertex());
-    }
+  const std::vector<Rates> rates = Assess(graph, mean);
+  // The newest sample alone: a decision waits while it disagrees with the window (a window that
+  // still holds samples from before a step in the load).
+  std::vector<VertexSample> newest(n);
+  for (const auto& [v, sample] : samples_.back().second) {
+    if (v >= 0 && v < n) newest[v] = sample;
   }
-  std::vector<double> factor(n, 1.0);
-  for (int v = 0; v < n; ++v) {
-    if (graph.vertices(v).is_source()) {
-      double free = 1.0 - std::clamp(mean[v].backpressured_ms_per_s / 1000.0, 0.0, 0.5);
-      factor[v] = 1.0 / free;
-    } else {
-      for (int u : inputs[v]) factor[v] = std::max(factor[v], factor[u]);
-    }
-  }
+  const std::vector<Rates> now_rates = Assess(graph, newest);
   ScalingDecision d;
   const int max_parallelism = std::max(1, graph.max_parallelism());
   for (int v = 0; v < n; ++v) {
@@ -117,23 +153,29 @@ std::optional<ScalingDecision> JobAutoscaler::Evaluate(const proto::JobGraph& gr
     e.vertex = v;
     e.parallelism = vx.parallelism();
     e.wanted = e.parallelism;
-    const double busy = std::clamp(mean[v].busy_ms_per_s / 1000.0, 0.0, 1.0);
-    const double observed = vx.is_source() ? mean[v].records_out_per_s : mean[v].records_in_per_s;
-    e.target_rate = observed * factor[v];
-    e.true_rate = busy > 0.001 ? observed / busy : INFINITY;
-    e.utilization = std::isinf(e.true_rate) ? 0 : e.target_rate / e.true_rate;
+    const double observed = rates[v].observed;
+    e.target_rate = rates[v].target;
+    e.true_rate = rates[v].true_rate;
+    e.utilization = rates[v].utilization;
     const double low = settings_.target_utilization - settings_.boundary;
     const double high = settings_.target_utilization + settings_.boundary;
+    const double latest = now_rates[v].utilization;
     if (vx.is_source()) {
       e.reason = "sources are not rescaled";
     } else if (observed <= 0 || std::isinf(e.true_rate)) {
       e.reason = "no load measured";
     } else if (e.utilization >= low && e.utilization <= high) {
       e.reason = "within the target utilization";
+    } else if (e.utilization > high ? latest <= high : latest >= low) {
+      e.reason = absl::StrFormat(
+          "utilization %s the target over the window but %.2f in the newest measurement: waiting "
+          "for the window to agree",
+          e.utilization > high ? "above" : "below", latest);
     } else {
       // In doubles, bounded before converting: no overflow for large factors or rates.
       const double per_subtask = e.true_rate / e.parallelism;
-      const double limit = std::min(settings_.vertex_max, max_parallelism);
+      double limit = std::min(settings_.vertex_max, max_parallelism);
+      if (vx.max_parallelism() > 0) limit = std::min<double>(limit, vx.max_parallelism());
       double wanted =
           std::ceil(e.target_rate / (per_subtask * settings_.target_utilization) - 1e-9);
       const double up_cap =

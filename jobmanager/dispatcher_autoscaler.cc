@@ -133,11 +133,35 @@ void Dispatcher::AutoscaleLocked(
       d.set_trigger_id(*trigger);
       if (!cancel_on.empty()) cancels.emplace_back(job.id, std::move(cancel_on));
     } else if (trigger.status().code() == absl::StatusCode::kResourceExhausted) {
+      // Too few slots: as far as they allow now (as the adaptive scheduler would run it), and
+      // the TaskManagers missing are asked for; the next decision takes what they bring.
       const int held = job.slots_released ? 0 : static_cast<int>(job.slots.size());
-      const int missing = AdaptiveScheduler::SlotsNeeded(target) - held - resources_.FreeSlots();
-      d.set_outcome(absl::StrCat(
-          "waiting for task slots: ", std::string(trigger.status().message()), "; ",
-          RequestTaskManagersLocked(missing, absl::StrCat("job ", job.id, " (autoscaler)"), now)));
+      const int available = held + resources_.FreeSlots();
+      const int missing = AdaptiveScheduler::SlotsNeeded(target) - available;
+      const std::string asked =
+          RequestTaskManagersLocked(missing, absl::StrCat("job ", job.id, " (autoscaler)"), now);
+      const VertexParallelism current = AdaptiveScheduler::Current(job.graph);
+      VertexParallelism fit = target;
+      for (size_t v = 0; v < fit.size(); ++v) {
+        if (fit[v] > current[v]) fit[v] = std::max(current[v], std::min(fit[v], available));
+      }
+      std::set<std::string> partial_cancel;
+      auto partial = fit == current
+                         ? absl::StatusOr<std::string>(trigger.status())
+                         : StartRescaleLocked(job, fit,
+                                              absl::StrCat("autoscaler, as far as the ", available,
+                                                           " task slots allow: ", d.description()),
+                                              partial_cancel);
+      if (partial.ok()) {
+        d.set_outcome(absl::StrCat("rescaling to what the task slots allow (",
+                                   AdaptiveScheduler::Describe(job.graph, fit), "): trigger id ",
+                                   *partial, "; ", asked));
+        d.set_trigger_id(*partial);
+        if (!partial_cancel.empty()) cancels.emplace_back(job.id, std::move(partial_cancel));
+      } else {
+        d.set_outcome(absl::StrCat(
+            "waiting for task slots: ", std::string(trigger.status().message()), "; ", asked));
+      }
     } else {
       // Not now (a savepoint, a checkpoint being written): the next round decides again.
       spdlog::debug("job {}: autoscaler decision not applied now: {}", job.id,
