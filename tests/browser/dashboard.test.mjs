@@ -4,7 +4,8 @@
 //
 // The job must be running, with checkpoints. The script opens the dashboard, finds the job in
 // the jobs list and opens it, waits until the graph shows every vertex of the job's plan with a
-// records/s figure above 0 and the throughput chart has drawn a line, waits until the checkpoint
+// records/s figure above 0 and the throughput chart has drawn a line, that the autoscaler's panel
+// shows (the job runs with job.autoscaler.enabled), waits until the checkpoint
 // table has a completed row, cancels the job with its button (accepting the confirmation) and
 // waits until the page shows the job CANCELED. Every request of the page must go to the
 // dashboard's own server, and the page must raise no script error. Exit code 0 when all held;
@@ -163,6 +164,15 @@ async function main() {
     if (process.env.SLUICE_DASHBOARD_SCREENSHOT) {
       await page.screenshot({ path: process.env.SLUICE_DASHBOARD_SCREENSHOT, fullPage: true });
     }
+
+    // The job has the autoscaler on: its panel shows, with its decisions or the row saying there
+    // is none yet.
+    await waitFor('the autoscaler panel shows', async () => {
+      const panel = await page.$eval('#autoscaler-panel', (p) => ({
+        hidden: p.hidden, rows: p.querySelectorAll('tbody tr').length, text: p.textContent.replace(/\s+/g, ' ').trim(),
+      }));
+      return { ok: !panel.hidden && panel.rows > 0, detail: JSON.stringify(panel) };
+    });
 
     // The checkpoints tab: a completed checkpoint in the table.
     await page.click('.tabs a[data-tab="checkpoints"]');

@@ -63,14 +63,16 @@ TEST(DashboardTest, JobFiguresCheckpointsAndCancelInABrowser) {
   const int port = cluster.RestPort();
   ASSERT_GT(port, 0) << cluster.JobManagerLog();
 
-  // A job that runs for hours at 1000 records/s, checkpointing every 500 ms.
+  // A job that runs for hours at 1000 records/s, checkpointing every 500 ms, with the autoscaler
+  // evaluating it (its decisions shown, not applied: the job keeps its parallelism).
   const std::string out = cluster.dir() + "/output";
   std::string job;
   SLUICE_ASSIGN_OR_FAIL(
       job, cluster.SubmitDetached(
                TestJobLibrary("chaos_count_job"),
                {"-p", "2", "-D", "execution.checkpointing.interval=500ms", "-D",
-                "state.checkpoints.dir=" + cluster.dir() + "/checkpoints"},
+                "state.checkpoints.dir=" + cluster.dir() + "/checkpoints", "-D",
+                "job.autoscaler.enabled=true", "-D", "job.autoscaler.scaling.enabled=false"},
                {"--keys", "20", "--per-key", "1000000000", "--rate", "1000", "--output", out}));
   proto::JobStatus status;
   SLUICE_ASSIGN_OR_FAIL(status, cluster.WaitForAllTasksRunning(job, 30s));
