@@ -80,28 +80,14 @@ WINDOW_S=$(seconds "$WINDOW")
 [ -n "$QUIET" ] || QUIET=$(awk -v a="$STAB_S" -v b="$WINDOW_S" 'BEGIN { print a + b + 5 }')
 
 TMP=$(mktemp -d "${TMPDIR:-/tmp}/sluice-autoscaler-bench.XXXXXX")
-PIDS=()
-# SIGTERM to every daemon started here, SIGKILL to those still there after 10 s.
-stop_cluster() {
-  local pid
-  for pid in ${PIDS[@]+"${PIDS[@]}"}; do kill -TERM "$pid" 2>/dev/null || true; done
-  for _ in $(seq 100); do
-    local alive=0
-    for pid in ${PIDS[@]+"${PIDS[@]}"}; do kill -0 "$pid" 2>/dev/null && alive=1; done
-    [ "$alive" = 0 ] && break
-    sleep 0.1
-  done
-  for pid in ${PIDS[@]+"${PIDS[@]}"}; do kill -KILL "$pid" 2>/dev/null || true; done
-  for pid in ${PIDS[@]+"${PIDS[@]}"}; do wait "$pid" 2>/dev/null || true; done
-  PIDS=()
-}
+# shellcheck source=bench/daemons.sh
+. "$REPO/bench/daemons.sh"
 cleanup() {
   stop_cluster
   if [ "$KEEP" = true ]; then echo "autoscaler_bench: kept $TMP" >&2; else rm -rf "$TMP"; fi
 }
 trap cleanup EXIT
 
-free_port() { python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])'; }
 set_rate() { echo "$1" >"$TMP/rate.tmp" && mv "$TMP/rate.tmp" "$TMP/rate"; }
 
 jm_port=$(free_port)

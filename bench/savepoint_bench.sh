@@ -31,24 +31,10 @@ JOB=$BUILD/tests/jobs/liblarge_state_job.so
 [ -f "$JOB" ] || { echo "savepoint_bench: no $JOB (configure with -DSLUICE_BUILD_TESTS=ON)" >&2; exit 1; }
 
 TMP=$(mktemp -d "${TMPDIR:-/tmp}/sluice-savepoint-bench.XXXXXX")
-PIDS=()
-# SIGTERM to every daemon started here, SIGKILL to those still there after 10 s.
-stop_cluster() {
-  local pid
-  for pid in ${PIDS[@]+"${PIDS[@]}"}; do kill -TERM "$pid" 2>/dev/null || true; done
-  for _ in $(seq 100); do
-    local alive=0
-    for pid in ${PIDS[@]+"${PIDS[@]}"}; do kill -0 "$pid" 2>/dev/null && alive=1; done
-    [ "$alive" = 0 ] && break
-    sleep 0.1
-  done
-  for pid in ${PIDS[@]+"${PIDS[@]}"}; do kill -KILL "$pid" 2>/dev/null || true; done
-  for pid in ${PIDS[@]+"${PIDS[@]}"}; do wait "$pid" 2>/dev/null || true; done
-  PIDS=()
-}
+# shellcheck source=bench/daemons.sh
+. "$REPO/bench/daemons.sh"
 trap 'stop_cluster; rm -rf "$TMP"' EXIT
 
-free_port() { python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])'; }
 now() { date +%s.%N; }
 elapsed() { awk -v a="$1" -v b="$2" 'BEGIN { printf "%.2f", b - a }'; }
 
