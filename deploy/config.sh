@@ -38,8 +38,19 @@ sluice_config_get() {
   local key=$1 default=$2 file=${3:-$SLUICE_CONF_FILE} value=""
   if [ -r "$file" ]; then
     if [ -x "$SLUICE_BIN_DIR/sluice" ] && [ "$(basename -- "$file")" = config.yaml ]; then
-      value=$("$SLUICE_BIN_DIR/sluice" config get --config-dir "$(dirname -- "$file")" "$key" \
-        2>/dev/null) || value=""
+      local err
+      err=$(mktemp "${TMPDIR:-/tmp}/sluice-config.XXXXXX")
+      if ! value=$("$SLUICE_BIN_DIR/sluice" config get --config-dir "$(dirname -- "$file")" \
+        "$key" 2>"$err"); then
+        # A malformed file (the daemons will refuse it too, naming the problem) or an older
+        # binary: say so once, and read the flat lines.
+        if [ -z "${SLUICE_CONFIG_WARNED:-}" ]; then
+          echo "WARNING: cannot read $file as the daemons do ($(head -n 1 "$err")); reading its flat 'key: value' lines only" >&2
+          SLUICE_CONFIG_WARNED=1
+        fi
+        value=$(sluice_config_get_flat "$key" "$file")
+      fi
+      rm -f -- "$err"
     else
       value=$(sluice_config_get_flat "$key" "$file")
     fi

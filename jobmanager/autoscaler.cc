@@ -202,17 +202,22 @@ std::optional<ScalingDecision> JobAutoscaler::Evaluate(const proto::JobGraph& gr
       group[find(e.source_vertex())] = find(e.target_vertex());
     }
   }
-  // A group with a source keeps its parallelism.
-  std::map<int, int> group_wanted;
+  // A group with a source keeps its parallelism; none goes above its members' lowest max.
+  std::map<int, int> group_wanted, group_max;
   std::set<int> with_source;
   for (const VertexEvaluation& e : d.vertices) {
-    int& w = group_wanted[find(e.vertex)];
+    const int root = find(e.vertex);
+    int& w = group_wanted[root];
     w = std::max(w, e.wanted);
-    if (graph.vertices(e.vertex).is_source()) with_source.insert(find(e.vertex));
+    const int vmax = graph.vertices(e.vertex).max_parallelism();
+    int& m = group_max.emplace(root, max_parallelism).first->second;
+    if (vmax > 0) m = std::min(m, vmax);
+    if (graph.vertices(e.vertex).is_source()) with_source.insert(root);
   }
   for (VertexEvaluation& e : d.vertices) {
     const int root = find(e.vertex);
-    const int w = with_source.count(root) ? e.parallelism : group_wanted[root];
+    const int w =
+        with_source.count(root) ? e.parallelism : std::min(group_wanted[root], group_max[root]);
     if (w != e.wanted) {
       e.wanted = w;
       e.reason += with_source.count(root) ? " (held: joined to a source by a forward edge)"

@@ -409,7 +409,12 @@ Dispatcher::Deployments Dispatcher::DeployAttemptLocked(Job& job) {
   }
   spec.restore = job.checkpoints->RestoreSource(&spec.restore_dir);
   if (spec.restore) job.checkpoints->OnRestored(NowMillis());
-  if (job.autoscaler) job.autoscaler->OnRedeployed(Clock::now());
+  if (job.autoscaler) {
+    job.autoscaler->OnRedeployed(Clock::now());
+    // The old attempt's figures must not pass for the new one's (the store keeps a subtask's
+    // values until the new attempt reports).
+    if (options_.metrics) options_.metrics->store().ForgetJob(job.id);
+  }
   std::map<std::string, std::string> addresses;
   for (const auto& tm : job.slots) addresses[tm] = resources_.Address(tm);
   Deployments out = Scheduler::BuildDeployments(

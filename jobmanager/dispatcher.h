@@ -223,6 +223,11 @@ class Dispatcher final : public JobManagerGateway {
     // ---- The autoscaler (dispatcher_autoscaler.cc), when job.autoscaler.enabled ----
     std::unique_ptr<JobAutoscaler> autoscaler;
     std::deque<proto::AutoscalerDecision> autoscaler_decisions;  // newest first
+    // A decision applied only as far as the slots allowed: its whole target, started as soon as
+    // the slots are there (TaskManagers asked for register), until the registration timeout.
+    std::optional<VertexParallelism> autoscaler_pending;
+    Clock::time_point autoscaler_pending_since;
+    std::string autoscaler_pending_why;
   };
   using Calls = std::vector<std::function<void()>>;
   using Deployments = std::vector<Scheduler::Deployment>;
@@ -270,6 +275,11 @@ class Dispatcher final : public JobManagerGateway {
   absl::StatusOr<std::string> StartRescaleLocked(Job& job, const VertexParallelism& target,
                                                  const std::string& reason,
                                                  std::set<std::string>& cancel_on)
+      ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
+  // A rescale asked for (sluice rescale, the autoscaler) from `from` to `to`: the new
+  // parallelism becomes the changed vertices' upper bound, so the adaptive scheduler does not
+  // scale them back and a restart keeps it.
+  void BoundToRescaleLocked(Job& job, const VertexParallelism& from, const VertexParallelism& to)
       ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
   // One round of the adaptive scheduler (from the coordinator): waiting jobs start or fail,
   // running jobs scale up.

@@ -78,6 +78,8 @@ void Dispatcher::AutoscaleLocked(
       std::chrono::milliseconds(conf_.GetDurationMs("metrics.fetcher.update-interval"));
   if (now - last_autoscale_ < interval) return;
   last_autoscale_ = now;
+  const auto registration_timeout = std::chrono::milliseconds(
+      conf_.GetDurationMs("resourcemanager.taskmanager-registration.timeout"));
   for (auto& [id, job] : jobs_) {
     if (!job.autoscaler || job.state != proto::JOB_RUNNING || !job.rescale_trigger.empty()) {
       continue;
@@ -85,6 +87,42 @@ void Dispatcher::AutoscaleLocked(
     bool running = true;
     for (const auto& [key, t] : job.tasks) running &= t.state == proto::TASK_RUNNING;
     if (!running) continue;
+    const int held = job.slots_released ? 0 : static_cast<int>(job.slots.size());
+    const int available = held + resources_.FreeSlots();
+    const VertexParallelism current = AdaptiveScheduler::Current(job.graph);
+    if (job.autoscaler_pending) {
+      const VertexParallelism pending = *job.autoscaler_pending;
+      if (now - job.autoscaler_pending_since > registration_timeout) {
+        job.autoscaler_pending.reset();
+      } else if (AdaptiveScheduler::SlotsNeeded(pending) <= available) {
+        // The slots asked for are there: the rest of the decision, before they are released
+        // as idle (the autoscaler would wait for stabilization and a window first).
+        proto::AutoscalerDecision d;
+        d.set_timestamp_ms(NowMillis());
+        for (size_t v = 0; v < pending.size(); ++v) {
+          if (pending[v] == current[v]) continue;
+          (*d.mutable_from_parallelism())[static_cast<int>(v)] = current[v];
+          (*d.mutable_to_parallelism())[static_cast<int>(v)] = pending[v];
+        }
+        d.set_description(job.autoscaler_pending_why);
+        job.autoscaler_pending.reset();
+        std::set<std::string> cancel_on;
+        auto trigger = StartRescaleLocked(
+            job, pending,
+            absl::StrCat("autoscaler, the task slots asked for are there: ", d.description()),
+            cancel_on);
+        if (trigger.ok()) {
+          BoundToRescaleLocked(job, current, pending);
+          d.set_outcome(absl::StrCat(
+              "rescaling to the rest of the decision, the task slots being there: trigger id ",
+              *trigger));
+          d.set_trigger_id(*trigger);
+          if (!cancel_on.empty()) cancels.emplace_back(job.id, std::move(cancel_on));
+          RecordDecisionLocked(job, std::move(d));
+          continue;
+        }
+      }
+    }
     // One sample per vertex, from the subtasks of the running attempt that reported.
     std::map<int, VertexSample> sample;
     bool complete = true;
@@ -129,18 +167,22 @@ void Dispatcher::AutoscaleLocked(
     auto trigger =
         StartRescaleLocked(job, target, absl::StrCat("autoscaler: ", d.description()), cancel_on);
     if (trigger.ok()) {
+      BoundToRescaleLocked(job, current, target);
+      job.autoscaler_pending.reset();
       d.set_outcome(absl::StrCat("rescaling: trigger id ", *trigger));
       d.set_trigger_id(*trigger);
       if (!cancel_on.empty()) cancels.emplace_back(job.id, std::move(cancel_on));
     } else if (trigger.status().code() == absl::StatusCode::kResourceExhausted) {
       // Too few slots: as far as they allow now (as the adaptive scheduler would run it), and
-      // the TaskManagers missing are asked for; the next decision takes what they bring.
-      const int held = job.slots_released ? 0 : static_cast<int>(job.slots.size());
-      const int available = held + resources_.FreeSlots();
+      // the TaskManagers missing are asked for; the rest starts once their slots are there.
       const int missing = AdaptiveScheduler::SlotsNeeded(target) - available;
       const std::string asked =
           RequestTaskManagersLocked(missing, absl::StrCat("job ", job.id, " (autoscaler)"), now);
-      const VertexParallelism current = AdaptiveScheduler::Current(job.graph);
+      if (!job.autoscaler_pending || *job.autoscaler_pending != target) {
+        job.autoscaler_pending_since = now;
+      }
+      job.autoscaler_pending = target;
+      job.autoscaler_pending_why = d.description();
       VertexParallelism fit = target;
       for (size_t v = 0; v < fit.size(); ++v) {
         if (fit[v] > current[v]) fit[v] = std::max(current[v], std::min(fit[v], available));
@@ -153,20 +195,25 @@ void Dispatcher::AutoscaleLocked(
                                                            " task slots allow: ", d.description()),
                                               partial_cancel);
       if (partial.ok()) {
+        BoundToRescaleLocked(job, current, fit);
+        for (auto& [v, p] : *d.mutable_to_parallelism()) p = fit[v];
         d.set_outcome(absl::StrCat("rescaling to what the task slots allow (",
-                                   AdaptiveScheduler::Describe(job.graph, fit), "): trigger id ",
-                                   *partial, "; ", asked));
+                                   AdaptiveScheduler::Describe(job.graph, fit), ", of ",
+                                   AdaptiveScheduler::Describe(job.graph, target),
+                                   " wanted): trigger id ", *partial, "; ", asked));
         d.set_trigger_id(*partial);
         if (!partial_cancel.empty()) cancels.emplace_back(job.id, std::move(partial_cancel));
       } else {
         d.set_outcome(absl::StrCat(
             "waiting for task slots: ", std::string(trigger.status().message()), "; ", asked));
       }
-    } else {
+    } else if (trigger.status().code() == absl::StatusCode::kFailedPrecondition) {
       // Not now (a savepoint, a checkpoint being written): the next round decides again.
       spdlog::debug("job {}: autoscaler decision not applied now: {}", job.id,
                     std::string(trigger.status().message()));
       continue;
+    } else {
+      d.set_outcome(absl::StrCat("not applied: ", std::string(trigger.status().message())));
     }
     RecordDecisionLocked(job, std::move(d));
   }

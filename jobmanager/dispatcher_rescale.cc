@@ -129,7 +129,23 @@ Dispatcher::Deployments Dispatcher::RedeployLocked(Job& job, Clock::time_point n
     }
     target = *fit;
   }
-  if (!DeployAtLocked(job, target, out)) {
+  const bool deployed = rescale && DeployAtLocked(job, target, out);
+  if (rescale && !deployed) {
+    // The slots taken for the rescale were lost meanwhile (a TaskManager went): the rescale
+    // failed, and the job restarts at the parallelism it had.
+    if (auto* op = FindRescaleLocked(job, job.rescale_trigger)) {
+      op->set_state("FAILED");
+      op->set_failure(absl::StrCat("the ", Slots(AdaptiveScheduler::SlotsNeeded(target)),
+                                   " it needs were no longer free (", free, " are)"));
+    }
+    spdlog::warn("job {}: rescale {} failed: {} task slots needed, {} free; restarting at {}",
+                 job.id, job.rescale_trigger, AdaptiveScheduler::SlotsNeeded(target), free,
+                 AdaptiveScheduler::Describe(job.graph, before));
+    job.rescale_to.reset();
+    job.rescale_trigger.clear();
+    return RedeployLocked(job, now);
+  }
+  if (!deployed && !DeployAtLocked(job, target, out)) {
     // The default scheduler: too few slots to restart counts as another failure.
     std::string cause =
         absl::StrCat("cannot restart: the job needs ", AdaptiveScheduler::SlotsNeeded(target),
@@ -375,6 +391,15 @@ absl::StatusOr<std::string> Dispatcher::StartRescaleLocked(Job& job,
   return op.trigger_id();
 }
 
+void Dispatcher::BoundToRescaleLocked(Job& job, const VertexParallelism& from,
+                                      const VertexParallelism& to) {
+  for (size_t v = 0; v < to.size() && v < from.size(); ++v) {
+    if (to[v] == from[v]) continue;
+    job.requirements[v].upper = to[v];
+    job.requirements[v].lower = std::min(job.requirements[v].lower, to[v]);
+  }
+}
+
 proto::RescaleStatus* Dispatcher::FindRescaleLocked(Job& job, const std::string& trigger_id) {
   for (auto& op : job.rescale_history) {
     if (op.trigger_id() == trigger_id) return &op;
@@ -435,13 +460,7 @@ absl::StatusOr<std::string> Dispatcher::RescaleJob(const std::string& job_id,
     }
     ASSIGN_OR_RETURN(trigger, StartRescaleLocked(*job, target,
                                                  reason.empty() ? "requested" : reason, cancel_on));
-    // The new parallelism becomes the vertices' upper bound: the adaptive scheduler does not
-    // scale them back.
-    for (int v = 0; v < n; ++v) {
-      if (target[v] == current[v]) continue;
-      job->requirements[v].upper = target[v];
-      job->requirements[v].lower = std::min(job->requirements[v].lower, target[v]);
-    }
+    BoundToRescaleLocked(*job, current, target);
   }
   for (const auto& tm : cancel_on) SendCancel(tm, job_id);
   return trigger;

@@ -69,7 +69,13 @@ bool TaskManagerProvider::RunDetached(const std::string& command,
   for (std::string& a : argv) cargv.push_back(a.data());
   cargv.push_back(nullptr);
   pid_t pid = 0;
-  int rc = posix_spawn(&pid, "/bin/sh", nullptr, nullptr, cargv.data(), environ);
+  // Only standard input, output and error go to the command: a TaskManager it starts here must
+  // not hold the JobManager's log file or listening sockets for its whole life.
+  posix_spawn_file_actions_t actions;
+  posix_spawn_file_actions_init(&actions);
+  posix_spawn_file_actions_addclosefrom_np(&actions, 3);
+  int rc = posix_spawn(&pid, "/bin/sh", &actions, nullptr, cargv.data(), environ);
+  posix_spawn_file_actions_destroy(&actions);
   if (rc != 0) {
     spdlog::warn("{}: cannot run '{}': {}", what, command, std::strerror(rc));
     return false;

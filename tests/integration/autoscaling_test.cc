@@ -257,6 +257,13 @@ TEST(AutoscalingTest, AsksForTaskManagersWhenSlotsRunOutAndRescalesOnceOneJoins)
     }
   }
   EXPECT_TRUE(partial) << st.DebugString();
+  // Once the TaskManagers asked for were there, the rest of that decision started at once (not
+  // after another stabilization interval and window, when they could have been released idle).
+  bool rest = false;
+  for (const auto& d : st.autoscaler_decisions()) {
+    rest |= d.outcome().find("the task slots being there") != std::string::npos;
+  }
+  EXPECT_TRUE(rest) << st.DebugString();
   SLUICE_ASSIGN_OR_FAIL(st, StopAndWait(cluster, f, job));
   ASSERT_EQ(st.state(), proto::JOB_FINISHED) << st.failure();
   EXPECT_TRUE(CountsAreExact(f.output, st.rescales() + st.restarts()));

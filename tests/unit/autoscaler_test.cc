@@ -132,6 +132,17 @@ TEST_F(AutoscalerTest, BoundsAndForwardEdgesAndSources) {
   EXPECT_THAT(b.last_evaluation()[1].reason, HasSubstr("held"));
 }
 
+TEST_F(AutoscalerTest, AForwardGroupStaysWithinItsMembersLowestMaxParallelism) {
+  // The sink cannot run in parallel beyond 2 and reads the slow map over a forward edge.
+  graph_.mutable_edges(1)->set_partitioner(proto::PARTITIONER_FORWARD);
+  graph_.mutable_vertices(2)->set_max_parallelism(2);
+  JobAutoscaler a(settings_, t0_);
+  auto t = Feed(a, t0_ + seconds(2), 6, 3000, 1000);
+  auto d = a.Evaluate(graph_, t);
+  ASSERT_TRUE(d);
+  EXPECT_THAT(d->parallelism, ElementsAre(Pair(1, 2), Pair(2, 2)));
+}
+
 TEST_F(AutoscalerTest, ReadsFlinksKeys) {
   Configuration conf;
   ASSERT_TRUE(conf.Set("job.autoscaler.enabled", "true").ok());
