@@ -117,7 +117,7 @@ std::vector<MetricEntry> MetricRegistry::Snapshot() const {
   return out;
 }
 
-void MetricRegistry::UpdateViews() {
+void MetricRegistry::UpdateViews(std::chrono::steady_clock::time_point at) {
   std::vector<std::shared_ptr<Meter>> meters;
   {
     absl::MutexLock lock(&mu_);
@@ -127,7 +127,7 @@ void MetricRegistry::UpdateViews() {
       }
     }
   }
-  for (const auto& m : meters) m->Update();
+  for (const auto& m : meters) m->Update(at);
 }
 
 void MetricRegistry::StartViewUpdater() {

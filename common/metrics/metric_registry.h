@@ -12,6 +12,7 @@
 // registry's lock and may take locks of its own.
 #pragma once
 
+#include <chrono>
 #include <cstdint>
 #include <functional>
 #include <map>
@@ -102,7 +103,9 @@ class MetricRegistry {
   // Every registered metric, in registration order of the groups.
   std::vector<MetricEntry> Snapshot() const ABSL_LOCKS_EXCLUDED(mu_);
   // Samples every meter (the view updater; tests call it directly).
-  void UpdateViews() ABSL_LOCKS_EXCLUDED(mu_);
+  void UpdateViews() ABSL_LOCKS_EXCLUDED(mu_) { UpdateViews(std::chrono::steady_clock::now()); }
+  // The same, as at `at` (tests step a clock of their own).
+  void UpdateViews(std::chrono::steady_clock::time_point at) ABSL_LOCKS_EXCLUDED(mu_);
   // Calls UpdateViews() every second on a thread of the registry's, until destroyed.
   void StartViewUpdater();
 

@@ -8,17 +8,20 @@ namespace sluice::metrics {
 Meter::Meter(std::function<int64_t()> count, int timespan_s)
     : count_(std::move(count)), timespan_s_(std::max(1, timespan_s)) {}
 
-void Meter::Update() {
+void Meter::Update(std::chrono::steady_clock::time_point at) {
   const int64_t now = count_();
   absl::MutexLock lock(&mu_);
-  samples_.push_back(now);
+  samples_.emplace_back(at, now);
   while (samples_.size() > static_cast<size_t>(timespan_s_) + 1) samples_.pop_front();
   // A count that went back (a new attempt) restarts the window.
-  if (samples_.size() >= 2 && samples_.back() < samples_[samples_.size() - 2]) {
+  if (samples_.size() >= 2 && samples_.back().second < samples_[samples_.size() - 2].second) {
     samples_.erase(samples_.begin(), samples_.end() - 1);
   }
-  const double seconds = static_cast<double>(samples_.size() - 1);
-  rate_.store(seconds > 0 ? static_cast<double>(samples_.back() - samples_.front()) / seconds : 0,
+  const double seconds =
+      std::chrono::duration<double>(samples_.back().first - samples_.front().first).count();
+  rate_.store(seconds > 0
+                  ? static_cast<double>(samples_.back().second - samples_.front().second) / seconds
+                  : 0,
               std::memory_order_relaxed);
 }
 

@@ -6,6 +6,7 @@
 #pragma once
 
 #include <atomic>
+#include <chrono>
 #include <cstdint>
 #include <deque>
 #include <functional>
@@ -67,22 +68,25 @@ class Gauge final : public Metric {
 };
 
 // Events per second over the last `timespan_s` seconds, from a growing count (Flink's
-// MeterView). The registry calls Update() every second; Rate() is the average over the updates
-// of the timespan (fewer at the start).
+// MeterView). The registry calls Update() every second; Rate() is the count's growth over the
+// time the updates of the timespan span (fewer at the start), so an update that comes late (a
+// loaded machine) does not inflate it.
 class Meter final : public Metric {
  public:
   Meter(std::function<int64_t()> count, int timespan_s);
   MetricKind kind() const override { return MetricKind::kMeter; }
   double Rate() const { return rate_.load(std::memory_order_relaxed); }
   int64_t Count() const { return count_(); }
-  // Takes a new sample of the count (the registry's view updater, once a second).
-  void Update() ABSL_LOCKS_EXCLUDED(mu_);
+  // Takes a new sample of the count at `at` (the registry's view updater, once a second).
+  void Update(std::chrono::steady_clock::time_point at) ABSL_LOCKS_EXCLUDED(mu_);
 
  private:
   std::function<int64_t()> count_;
   const int timespan_s_;
   absl::Mutex mu_;
-  std::deque<int64_t> samples_ ABSL_GUARDED_BY(mu_);  // oldest first, one a second
+  // (when, count), oldest first, one a second.
+  std::deque<std::pair<std::chrono::steady_clock::time_point, int64_t>> samples_
+      ABSL_GUARDED_BY(mu_);
   std::atomic<double> rate_{0};
 };
 

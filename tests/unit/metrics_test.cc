@@ -36,6 +36,12 @@
 namespace sluice::metrics {
 namespace {
 
+// The meters' clock in these tests: a second later at every call.
+std::chrono::steady_clock::time_point NextSecond() {
+  static std::chrono::steady_clock::time_point t = std::chrono::steady_clock::now();
+  return t += std::chrono::seconds(1);
+}
+
 using ::testing::ElementsAre;
 using ::testing::HasSubstr;
 using ::testing::IsEmpty;
@@ -180,7 +186,7 @@ TEST(MetricRegistryTest, ADisabledRegistryRegistersNothing) {
   tm->AddHistogram("h")->Update(1);
   auto job = tm->AddGroup("job", {{"job_id", "j1"}});
   job->AddCounter("c");
-  registry.UpdateViews();
+  registry.UpdateViews(NextSecond());
   EXPECT_THAT(registry.Snapshot(), IsEmpty());
   EXPECT_EQ(meter->Rate(), 0);
   // Reporters have nothing to report: none start (the configuration is still checked).
@@ -199,32 +205,32 @@ TEST(MeterTest, RateIsTheCountsGrowthPerSecondOverTheTimespan) {
   auto tm = TaskManagerGroup(registry);
   auto count = std::make_shared<std::atomic<int64_t>>(0);
   auto meter = tm->AddMeter("numRecordsInPerSecond", [count] { return count->load(); });
-  EXPECT_EQ(meter->Rate(), 0);  // no sample yet
-  registry.UpdateViews();       // samples: 0
+  EXPECT_EQ(meter->Rate(), 0);         // no sample yet
+  registry.UpdateViews(NextSecond());  // samples: 0
   EXPECT_EQ(meter->Rate(), 0);
   // Fewer samples than the timespan: the average over the seconds there are.
   *count = 10;
-  registry.UpdateViews();  // 0 10
+  registry.UpdateViews(NextSecond());  // 0 10
   EXPECT_DOUBLE_EQ(meter->Rate(), 10.0);
   *count = 30;
-  registry.UpdateViews();  // 0 10 30
+  registry.UpdateViews(NextSecond());  // 0 10 30
   EXPECT_DOUBLE_EQ(meter->Rate(), 15.0);
   for (int64_t c : {60, 100, 150}) {
     *count = c;
-    registry.UpdateViews();
+    registry.UpdateViews(NextSecond());
   }
   // 0 10 30 60 100 150: five seconds.
   EXPECT_DOUBLE_EQ(meter->Rate(), 30.0);
   EXPECT_EQ(meter->Count(), 150);
   // Older samples leave the window: 10 .. 160, then 30 .. 300.
   *count = 160;
-  registry.UpdateViews();
+  registry.UpdateViews(NextSecond());
   EXPECT_DOUBLE_EQ(meter->Rate(), 30.0);
   *count = 300;
-  registry.UpdateViews();
+  registry.UpdateViews(NextSecond());
   EXPECT_DOUBLE_EQ(meter->Rate(), 54.0);
   // Nothing new: the window still holds the growth of the last five seconds.
-  registry.UpdateViews();  // 60 100 150 160 300 300
+  registry.UpdateViews(NextSecond());  // 60 100 150 160 300 300
   EXPECT_DOUBLE_EQ(meter->Rate(), 48.0);
 }
 
@@ -235,18 +241,18 @@ TEST(MeterTest, ACountThatGoesBackRestartsTheWindow) {
   auto meter = tm->AddMeter("rate", [count] { return count->load(); });
   for (int64_t c : {100, 200, 300}) {
     *count = c;
-    registry.UpdateViews();
+    registry.UpdateViews(NextSecond());
   }
   EXPECT_DOUBLE_EQ(meter->Rate(), 100.0);
   // A new attempt counts from zero again: no negative rate.
   *count = 5;
-  registry.UpdateViews();
+  registry.UpdateViews(NextSecond());
   EXPECT_EQ(meter->Rate(), 0.0);
   *count = 25;
-  registry.UpdateViews();  // 5 25
+  registry.UpdateViews(NextSecond());  // 5 25
   EXPECT_DOUBLE_EQ(meter->Rate(), 20.0);
   *count = 45;
-  registry.UpdateViews();  // 5 25 45
+  registry.UpdateViews(NextSecond());  // 5 25 45
   EXPECT_DOUBLE_EQ(meter->Rate(), 20.0);
 }
 
@@ -255,14 +261,14 @@ TEST(MeterTest, OnlyTheRegistrysMetersAreUpdated) {
   auto tm = TaskManagerGroup(registry);
   auto count = std::make_shared<std::atomic<int64_t>>(0);
   auto meter = tm->AddMeter("rate", [count] { return count->load(); });
-  registry.UpdateViews();
+  registry.UpdateViews(NextSecond());
   *count = 8;
-  registry.UpdateViews();
+  registry.UpdateViews(NextSecond());
   EXPECT_DOUBLE_EQ(meter->Rate(), 8.0);
   // Once the group is gone its meter is sampled no more.
   tm.reset();
   *count = 1000;
-  registry.UpdateViews();
+  registry.UpdateViews(NextSecond());
   EXPECT_DOUBLE_EQ(meter->Rate(), 8.0);
 }
 
@@ -363,9 +369,9 @@ struct SmallRegistry {
     for (double v : {4, 1, 3, 2}) latency->Update(v);
     auto count = std::make_shared<int64_t>(0);
     sink->AddMeter("numRecordsInPerSecond", [count] { return *count; });
-    registry.UpdateViews();
+    registry.UpdateViews(NextSecond());
     *count = 7;
-    registry.UpdateViews();
+    registry.UpdateViews(NextSecond());
   }
   MetricRegistry registry;
   std::unique_ptr<MetricGroup> tm, job, task, source, sink;
@@ -773,9 +779,9 @@ TEST(LogReporterTest, OneLinePerMetricNamedByIdentifier) {
   job->AddMeter("numRestartsPerSecond", [count] { return *count; });
   auto latency = job->AddHistogram("latency");
   for (double v : {1, 2, 3, 4}) latency->Update(v);
-  registry.UpdateViews();
+  registry.UpdateViews(NextSecond());
   *count = 6;
-  registry.UpdateViews();
+  registry.UpdateViews(NextSecond());
 
   EXPECT_THAT(FormatLogLines(registry.Snapshot()),
               ElementsAre("localhost.taskmanager.tm-1.numRegistrations: 3",
