@@ -121,7 +121,8 @@ class SingleWriterCounter {
 // metrics, from another thread) and written by the chain on the task's thread. Each record is
 // counted where it costs least, and the other counts are derived from it:
 //   - records_in: records the operator received: counted by its input collector (both inputs of
-//     a two-input operator), or, at the head of a chain, once per network buffer; unless
+//     a two-input operator), or, at the head of a chain, per network buffer in steps of
+//     kRecordsCountedAtOnce (graph.h); unless
 //     in_is_prev_in: the previous chained operator emits exactly one record per record it
 //     receives (a map) into this one alone, so its records in are this one's.
 //   - records_out: records sent to the operator's main output, counted by a fan-out when the
