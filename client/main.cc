@@ -298,7 +298,15 @@ void PrintFlinkJobList(const std::vector<proto::JobStatus>& jobs, bool running, 
     int kind = j.state() == proto::JOB_CREATED ? 1 : IsTerminalJobState(j.state()) ? 2 : 0;
     by_kind[kind].push_back(&j);
   }
-  auto print = [](const std::vector<const proto::JobStatus*>& list) {
+  // One section: its heading, a line per job and a rule; or `none` when it has no job ("": the
+  // section is left out).
+  auto section = [](const std::vector<const proto::JobStatus*>& list, const char* heading,
+                    const char* none) {
+    if (list.empty()) {
+      if (*none) std::printf("%s\n", none);
+      return;
+    }
+    std::printf("%s\n", heading);
     for (const proto::JobStatus* j : list) {
       std::time_t t = static_cast<std::time_t>(j->start_time_ms() / 1000);
       std::tm tm{};
@@ -308,30 +316,18 @@ void PrintFlinkJobList(const std::vector<proto::JobStatus>& jobs, bool running, 
       std::printf("%s : %s : %s (%s)\n", when, j->job_id().c_str(), j->name().c_str(),
                   std::string(JobStateName(j->state())).c_str());
     }
+    std::printf("--------------------------------------------------------------\n");
   };
-  constexpr const char* kRule = "--------------------------------------------------------------";
   if (running) {
-    if (by_kind[0].empty()) {
-      std::printf("No running jobs.\n");
-    } else {
-      std::printf("------------------ Running/Restarting Jobs -------------------\n");
-      print(by_kind[0]);
-      std::printf("%s\n", kRule);
-    }
+    section(by_kind[0], "------------------ Running/Restarting Jobs -------------------",
+            "No running jobs.");
   }
   if (scheduled) {
-    if (by_kind[1].empty()) {
-      std::printf("No scheduled jobs.\n");
-    } else {
-      std::printf("----------------------- Scheduled Jobs -----------------------\n");
-      print(by_kind[1]);
-      std::printf("%s\n", kRule);
-    }
+    section(by_kind[1], "----------------------- Scheduled Jobs -----------------------",
+            "No scheduled jobs.");
   }
-  if (terminated && !by_kind[2].empty()) {
-    std::printf("---------------------- Terminated Jobs -----------------------\n");
-    print(by_kind[2]);
-    std::printf("%s\n", kRule);
+  if (terminated) {
+    section(by_kind[2], "---------------------- Terminated Jobs -----------------------", "");
   }
 }
 

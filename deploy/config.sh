@@ -33,25 +33,15 @@ sluice_hostname() {
 # sluice_config_get KEY DEFAULT [FILE]: the value KEY is set to in config.yaml (FILE defaults to
 # $SLUICE_CONF_FILE), or DEFAULT when the key or the file is absent. With the sluice binary built,
 # it reads the file as the daemons do (`sluice config get`: flat or nested YAML, Flink 1 and 2
-# names of a key); without it, a fallback reads flat `key: value` lines only.
+# names of a key); without it, or when the binary cannot read the file, a fallback reads flat
+# `key: value` lines only.
 sluice_config_get() {
   local key=$1 default=$2 file=${3:-$SLUICE_CONF_FILE} value=""
   if [ -r "$file" ]; then
-    if [ -x "$SLUICE_BIN_DIR/sluice" ] && [ "$(basename -- "$file")" = config.yaml ]; then
-      local err
-      err=$(mktemp "${TMPDIR:-/tmp}/sluice-config.XXXXXX")
-      if ! value=$("$SLUICE_BIN_DIR/sluice" config get --config-dir "$(dirname -- "$file")" \
-        "$key" 2>"$err"); then
-        # A malformed file (the daemons will refuse it too, naming the problem) or an older
-        # binary: say so once, and read the flat lines.
-        if [ -z "${SLUICE_CONFIG_WARNED:-}" ]; then
-          echo "WARNING: cannot read $file as the daemons do ($(head -n 1 "$err")); reading its flat 'key: value' lines only" >&2
-          SLUICE_CONFIG_WARNED=1
-        fi
-        value=$(sluice_config_get_flat "$key" "$file")
-      fi
-      rm -f -- "$err"
-    else
+    if [ "$file" = "$SLUICE_CONF_FILE" ] && [ "$SLUICE_CONFIG_READER" = flat ] ||
+      [ ! -x "$SLUICE_BIN_DIR/sluice" ] || [ "$(basename -- "$file")" != config.yaml ] ||
+      ! value=$("$SLUICE_BIN_DIR/sluice" config get --config-dir "$(dirname -- "$file")" \
+        "$key" 2>/dev/null); then
       value=$(sluice_config_get_flat "$key" "$file")
     fi
   fi
@@ -61,6 +51,17 @@ sluice_config_get() {
     printf '%s\n' "$default"
   fi
 }
+
+# Whether the binary reads $SLUICE_CONF_FILE, checked once here, in the shell that sources this
+# file (the readers run in subshells): a malformed file (the daemons will refuse it too, naming
+# the problem) or an older binary gets one warning, and the flat reader from then on.
+SLUICE_CONFIG_READER=binary
+if [ -x "$SLUICE_BIN_DIR/sluice" ] && [ -r "$SLUICE_CONF_FILE" ] &&
+  ! sluice_config_error=$("$SLUICE_BIN_DIR/sluice" config get --config-dir "$SLUICE_CONF_DIR" \
+    jobmanager.rpc.port 2>&1 >/dev/null); then
+  echo "WARNING: cannot read $SLUICE_CONF_FILE as the daemons do (${sluice_config_error%%$'\n'*}); the scripts read its flat 'key: value' lines only" >&2
+  SLUICE_CONFIG_READER=flat
+fi
 
 # sluice_config_get_flat KEY FILE: the fallback of sluice_config_get: the last uncommented flat
 # `KEY: value` line of FILE, without comments and surrounding quotes.

@@ -28,7 +28,10 @@ Dispatcher::Dispatcher(Configuration conf, Options options, std::unique_ptr<Blob
       options_(std::move(options)),
       blobs_(std::move(blobs)),
       resources_(std::move(gateways)),
-      provider_(conf_) {
+      provider_(conf_),
+      autoscale_interval_(conf_.GetDurationMs("metrics.fetcher.update-interval")),
+      registration_timeout_(
+          conf_.GetDurationMs("resourcemanager.taskmanager-registration.timeout")) {
   RegisterClusterMetrics();
   if (options_.start_threads) {
     // Under the lock: each thread's body takes it before it reads the other's pointer.
@@ -409,12 +412,9 @@ Dispatcher::Deployments Dispatcher::DeployAttemptLocked(Job& job) {
   }
   spec.restore = job.checkpoints->RestoreSource(&spec.restore_dir);
   if (spec.restore) job.checkpoints->OnRestored(NowMillis());
-  if (job.autoscaler) {
-    job.autoscaler->OnRedeployed(Clock::now());
-    // The old attempt's figures must not pass for the new one's (the store keeps a subtask's
-    // values until the new attempt reports).
-    if (options_.metrics) options_.metrics->store().ForgetJob(job.id);
-  }
+  if (job.autoscaler) job.autoscaler->OnRedeployed(Clock::now());
+  // The old attempt's figures must not pass for the new one's (REST views, the autoscaler).
+  if (options_.metrics) options_.metrics->store().StartAttempt(job.id, job.attempt);
   std::map<std::string, std::string> addresses;
   for (const auto& tm : job.slots) addresses[tm] = resources_.Address(tm);
   Deployments out = Scheduler::BuildDeployments(

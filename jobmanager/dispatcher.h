@@ -369,6 +369,10 @@ class Dispatcher final : public JobManagerGateway {
   // When the autoscalers last sampled, and whether a running job has one (the coordinator then
   // brings the metric store up to date before its round).
   Clock::time_point last_autoscale_ ABSL_GUARDED_BY(mu_);
+  // metrics.fetcher.update-interval and resourcemanager.taskmanager-registration.timeout, read
+  // once: the coordinator's round (every 20 ms) consults them.
+  const std::chrono::milliseconds autoscale_interval_;
+  const std::chrono::milliseconds registration_timeout_;
   std::atomic<bool> autoscaling_{false};
   // The cluster's figures in the JobManager's scope (TaskManagers, slots, running jobs).
   std::unique_ptr<metrics::MetricGroup> cluster_metrics_;

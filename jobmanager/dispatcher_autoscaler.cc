@@ -74,12 +74,8 @@ void Dispatcher::AutoscaleLocked(
   for (const auto& [id, job] : jobs_) any |= job.autoscaler && !IsTerminalJobState(job.state);
   autoscaling_ = any;
   if (!any || !options_.metrics) return;
-  const auto interval =
-      std::chrono::milliseconds(conf_.GetDurationMs("metrics.fetcher.update-interval"));
-  if (now - last_autoscale_ < interval) return;
+  if (now - last_autoscale_ < autoscale_interval_) return;
   last_autoscale_ = now;
-  const auto registration_timeout = std::chrono::milliseconds(
-      conf_.GetDurationMs("resourcemanager.taskmanager-registration.timeout"));
   for (auto& [id, job] : jobs_) {
     if (!job.autoscaler || job.state != proto::JOB_RUNNING || !job.rescale_trigger.empty()) {
       continue;
@@ -92,7 +88,7 @@ void Dispatcher::AutoscaleLocked(
     const VertexParallelism current = AdaptiveScheduler::Current(job.graph);
     if (job.autoscaler_pending) {
       const VertexParallelism pending = *job.autoscaler_pending;
-      if (now - job.autoscaler_pending_since > registration_timeout) {
+      if (now - job.autoscaler_pending_since > registration_timeout_) {
         job.autoscaler_pending.reset();
       } else if (AdaptiveScheduler::SlotsNeeded(pending) <= available) {
         // The slots asked for are there: the rest of the decision, before they are released

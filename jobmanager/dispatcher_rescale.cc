@@ -74,13 +74,6 @@ absl::StatusOr<Dispatcher::Deployments> Dispatcher::ScheduleNewJobLocked(Job& jo
 bool Dispatcher::DeployAtLocked(Job& job, const VertexParallelism& p, Deployments& out) {
   auto slots = resources_.AllocateSlots(AdaptiveScheduler::SlotsNeeded(p));
   if (!slots.ok()) return false;
-  if (options_.metrics) {
-    for (int v = 0; v < job.graph.vertices_size(); ++v) {
-      if (p[v] < job.graph.vertices(v).parallelism()) {
-        options_.metrics->store().TrimVertex(job.id, v, p[v]);
-      }
-    }
-  }
   AdaptiveScheduler::Apply(p, &job.graph);
   job.slots = std::move(*slots);
   job.slots_released = false;

@@ -33,6 +33,10 @@ void MetricStore::Add(const proto::MetricDump& dump, bool final) {
   }
   for (auto& [key, part] : parts) {
     const auto& [job, vertex, subtask] = key;
+    if (auto current = attempts_.find(job);
+        current != attempts_.end() && part.attempt < current->second) {
+      continue;  // an attempt the job has been redeployed past
+    }
     Subtask& s = jobs_[job][vertex][subtask];
     if (part.attempt < s.attempt) continue;                        // an older attempt's
     if (part.attempt == s.attempt && s.final && !final) continue;  // the end is known
@@ -66,21 +70,24 @@ std::map<int, MetricStore::Values> MetricStore::Vertex(const std::string& job_id
 void MetricStore::ForgetJob(const std::string& job_id) {
   absl::MutexLock lock(&mu_);
   jobs_.erase(job_id);
+  attempts_.erase(job_id);
 }
 
-void MetricStore::TrimVertex(const std::string& job_id, int vertex_id, int parallelism) {
+void MetricStore::StartAttempt(const std::string& job_id, int attempt) {
   absl::MutexLock lock(&mu_);
+  attempts_[job_id] = attempt;
   auto job = jobs_.find(job_id);
   if (job == jobs_.end()) return;
-  auto vertex = job->second.find(vertex_id);
-  if (vertex == job->second.end()) return;
-  vertex->second.erase(vertex->second.lower_bound(parallelism), vertex->second.end());
+  for (auto& [vertex, subtasks] : job->second) {
+    std::erase_if(subtasks, [attempt](const auto& s) { return s.second.attempt < attempt; });
+  }
 }
 
 void MetricStore::Retain(const std::set<std::string>& jobs,
                          const std::set<std::string>& task_managers) {
   absl::MutexLock lock(&mu_);
   std::erase_if(jobs_, [&](const auto& kv) { return !jobs.count(kv.first); });
+  std::erase_if(attempts_, [&](const auto& kv) { return !jobs.count(kv.first); });
   std::erase_if(task_managers_, [&](const auto& kv) { return !task_managers.count(kv.first); });
 }
 

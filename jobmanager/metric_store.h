@@ -42,10 +42,10 @@ class MetricStore {
                                std::set<int>* final = nullptr) const ABSL_LOCKS_EXCLUDED(mu_);
   // Forgets a job (the JobManager no longer retains it). Lock order: after the Dispatcher's.
   void ForgetJob(const std::string& job_id) ABSL_LOCKS_EXCLUDED(mu_);
-  // Forgets the subtasks of vertex `vertex_id` at or above `parallelism` (the job was rescaled
-  // down). Lock order: after the Dispatcher's.
-  void TrimVertex(const std::string& job_id, int vertex_id, int parallelism)
-      ABSL_LOCKS_EXCLUDED(mu_);
+  // The job was (re)deployed as `attempt`: the figures of its earlier attempts (at whatever
+  // parallelism) are dropped, and dumps of them ignored from now on, so they never pass for the
+  // new attempt's. Lock order: after the Dispatcher's.
+  void StartAttempt(const std::string& job_id, int attempt) ABSL_LOCKS_EXCLUDED(mu_);
   // Forgets the jobs not in `jobs` and the TaskManagers not in `task_managers`.
   void Retain(const std::set<std::string>& jobs, const std::set<std::string>& task_managers)
       ABSL_LOCKS_EXCLUDED(mu_);
@@ -60,6 +60,8 @@ class MetricStore {
   std::map<std::string, Values> task_managers_ ABSL_GUARDED_BY(mu_);
   // job id -> vertex id -> subtask index
   std::map<std::string, std::map<int, std::map<int, Subtask>>> jobs_ ABSL_GUARDED_BY(mu_);
+  // job id -> its current attempt (StartAttempt)
+  std::map<std::string, int> attempts_ ABSL_GUARDED_BY(mu_);
 };
 
 class MetricFetcher {

@@ -216,8 +216,15 @@ std::map<std::string, std::vector<std::string>> ReadPartFiles(const std::string&
   return ::testing::AssertionSuccess();
 }
 
-::testing::AssertionResult SequenceCountOutputIsCorrect(const std::string& dir, int64_t keys,
-                                                        int64_t per_key, bool exactly_once) {
+namespace {
+
+// Reads the committed part files of a sequence-count sink: every key of 0..keys-1 must have
+// exactly one `key,count,violations` line, which `check` judges (a problem to report, or "").
+// `counts` (when given) gets each key's count.
+::testing::AssertionResult CheckSequenceCountOutput(
+    const std::string& dir, int64_t keys,
+    const std::function<std::string(int64_t count, int64_t violations)>& check,
+    std::vector<int64_t>* counts) {
   static const std::regex kCommitted(R"(part-\d+-\d+)");
   std::error_code ec;
   if (!fs::is_directory(dir, ec)) return ::testing::AssertionFailure() << "no folder " << dir;
@@ -257,13 +264,9 @@ std::map<std::string, std::vector<std::string>> ReadPartFiles(const std::string&
                              name, ")"));
       }
       seen_in = static_cast<int32_t>(names.size() - 1);
-      if (exactly_once && (count != per_key || violations != 0)) {
-        problem(absl::StrCat(name, ": key ", key, " has count ", count, " and ", violations,
-                             " violations, expected ", per_key, " and 0"));
-      } else if (!exactly_once && count < per_key) {
-        problem(absl::StrCat(name, ": key ", key, " has count ", count, ", expected at least ",
-                             per_key, " (records were lost)"));
-      }
+      if (counts) (*counts)[static_cast<size_t>(key)] = count;
+      std::string wrong = check(count, violations);
+      if (!wrong.empty()) problem(absl::StrCat(name, ": key ", key, " ", wrong));
     }
   }
   if (ec) problem(absl::StrCat("cannot list ", dir, ": ", ec.message()));
@@ -281,6 +284,47 @@ std::map<std::string, std::vector<std::string>> ReadPartFiles(const std::string&
   return ::testing::AssertionFailure()
          << "output in " << dir << " (" << names.size() << " committed part files) is wrong:\n  "
          << absl::StrJoin(problems, "\n  ");
+}
+
+}  // namespace
+
+::testing::AssertionResult SequenceCountOutputIsCorrect(const std::string& dir, int64_t keys,
+                                                        int64_t per_key, bool exactly_once) {
+  return CheckSequenceCountOutput(
+      dir, keys,
+      [&](int64_t count, int64_t violations) -> std::string {
+        if (exactly_once && (count != per_key || violations != 0)) {
+          return absl::StrCat("has count ", count, " and ", violations, " violations, expected ",
+                              per_key, " and 0");
+        }
+        if (!exactly_once && count < per_key) {
+          return absl::StrCat("has count ", count, ", expected at least ", per_key,
+                              " (records were lost)");
+        }
+        return "";
+      },
+      nullptr);
+}
+
+::testing::AssertionResult SequenceCountOutputIsExact(const std::string& dir, int64_t keys,
+                                                      int64_t max_spread) {
+  std::vector<int64_t> counts(static_cast<size_t>(keys), 0);
+  ::testing::AssertionResult read = CheckSequenceCountOutput(
+      dir, keys,
+      [](int64_t count, int64_t violations) -> std::string {
+        if (violations != 0) return absl::StrCat("has ", violations, " gaps or repeats");
+        if (count < 1) return absl::StrCat("has count ", count);
+        return "";
+      },
+      &counts);
+  if (!read) return read;
+  const auto [low, high] = std::minmax_element(counts.begin(), counts.end());
+  if (*high - *low > max_spread) {
+    return ::testing::AssertionFailure()
+           << "output in " << dir << ": counts range from " << *low << " to " << *high
+           << ", more than " << max_spread << " apart";
+  }
+  return ::testing::AssertionSuccess() << *low << " to " << *high << " records a key";
 }
 
 std::vector<std::string> InProgressFiles(const std::string& dir) {

@@ -71,6 +71,11 @@ std::map<std::string, std::vector<std::string>> ReadPartFiles(const std::string&
                                                         int64_t per_key, bool exactly_once = true);
 // The names of the exactly-once file sink's in-progress files (`.part-*.inprogress`) in `dir`.
 std::vector<std::string> InProgressFiles(const std::string& dir);
+// The same sink's output when the count per key is not known (a source that runs until told
+// to stop): every key once, no gap or repeat of its sequence, and the keys' counts at most
+// `max_spread` apart.
+::testing::AssertionResult SequenceCountOutputIsExact(const std::string& dir, int64_t keys,
+                                                      int64_t max_spread);
 
 // The metadata of the newest checkpoint under `job_dir` (<state.checkpoints.dir>/<job-id>) that
 // has one; nullopt when there is none yet.

@@ -849,5 +849,23 @@ TEST(MetricStoreTest, KeepsTheNewestAttemptAndTheFinalFigures) {
   EXPECT_TRUE(store.Vertex("j", 0).empty());
 }
 
+TEST(MetricStoreTest, ARedeployedJobShowsOnlyTheNewAttemptsFigures) {
+  MetricStore store;
+  proto::MetricDump old_attempt;
+  *old_attempt.add_groups() = TaskGroup(0, "100");
+  store.Add(old_attempt);
+  ASSERT_EQ(store.Vertex("j", 0).size(), 1u);
+  // Attempt 1 deploys (at any parallelism): attempt 0's figures go, and a late dump of it (a
+  // task still being cancelled) is not taken.
+  store.StartAttempt("j", 1);
+  EXPECT_TRUE(store.Vertex("j", 0).empty());
+  store.Add(old_attempt);
+  EXPECT_TRUE(store.Vertex("j", 0).empty());
+  proto::MetricDump new_attempt;
+  *new_attempt.add_groups() = TaskGroup(1, "3");
+  store.Add(new_attempt);
+  EXPECT_EQ(store.Vertex("j", 0).at(1).at("numRecordsIn"), "3");
+}
+
 }  // namespace
 }  // namespace sluice::metric_store_test
