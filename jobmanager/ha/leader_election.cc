@@ -23,6 +23,10 @@ std::string SequenceOf(const std::string& name) {
 
 }  // namespace
 
+std::string JobManagerLeaderPath(const std::string& cluster_path) {
+  return cluster_path + "/leader/jobmanager";
+}
+
 std::string LeaderInfo::Serialize() const {
   return absl::StrCat("rpc_address=", rpc_address, "\nrest_url=", rest_url,
                       "\nsession_id=", session_id, "\n");
@@ -130,8 +134,9 @@ struct LeaderElection::Core {
       leader = true;
       leadership_id = id;
     }
-    if (callbacks.grant) callbacks.grant(id);
-    LeaderInfo published = info;
+    std::optional<LeaderInfo> chosen;
+    if (callbacks.grant) chosen = callbacks.grant(id);
+    LeaderInfo published = chosen ? *chosen : info;
     published.session_id = id;
     // Ephemeral: it goes with our session, at the same moment as our latch node.
     auto created = client->Create(info_path, published.Serialize(), CreateMode::kEphemeral);

@@ -40,10 +40,15 @@ struct LeaderInfo {
   }
 };
 
+// The election path of a cluster's JobManagers: <cluster path>/leader/jobmanager.
+std::string JobManagerLeaderPath(const std::string& cluster_path);
+
 struct LeaderElectionCallbacks {
   // This contender now leads, under the given leadership id. Called before the contender's
-  // address is published, so it is ready when followers find it.
-  std::function<void(const std::string& leadership_id)> grant;
+  // address is published, so it is ready when followers find it; returns the address to publish
+  // when it is known only now (a port bound on becoming leader), else nullopt for the one given
+  // to Start.
+  std::function<std::optional<LeaderInfo>(const std::string& leadership_id)> grant;
   // This contender no longer leads: it must stop acting as leader at once.
   std::function<void()> revoke;
 };

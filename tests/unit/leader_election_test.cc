@@ -158,11 +158,12 @@ class LeaderElectionTest : public ::testing::Test {
     if (!c->client) return nullptr;
     Contender* raw = c.get();
     LeaderElectionCallbacks cb;
-    cb.grant = [raw](const std::string&) {
+    cb.grant = [raw](const std::string&) -> std::optional<LeaderInfo> {
       absl::MutexLock lock(&raw->mu);
       raw->leads = true;
       ++raw->grants;
       raw->granted_at = Clock::now();
+      return std::nullopt;  // publish the address given to Start
     };
     cb.revoke = [raw] {
       absl::MutexLock lock(&raw->mu);
