@@ -31,6 +31,10 @@
 #include "common/job_library.h"
 #include "common/job_states.h"
 #include "common/process.h"
+#include "common/status_macros.h"
+#include "jobmanager/ha/ha_options.h"
+#include "jobmanager/ha/ha_services.h"
+#include "jobmanager/ha/leader_election.h"
 #include "spdlog/spdlog.h"
 
 namespace sluice {
@@ -248,10 +252,25 @@ int Rescale(JobClient& client, const std::string& job_id, int parallelism,
   }
 }
 
-std::string JobManagerAddress(const Configuration& conf, const std::string& flag) {
+// The JobManager to talk to: -m, else in high-availability mode the leader published in
+// ZooKeeper, else jobmanager.rpc.address:port. Unavailable naming the quorum and node when no
+// leader is published within the connection timeout.
+absl::StatusOr<std::string> JobManagerAddress(const Configuration& conf, const std::string& flag) {
   if (!flag.empty()) return flag;
-  return absl::StrCat(conf.GetString("jobmanager.rpc.address"), ":",
-                      conf.GetInt("jobmanager.rpc.port"));
+  ASSIGN_OR_RETURN(ha::HaOptions ha, ha::HaOptions::FromConfiguration(conf));
+  if (!ha.enabled) {
+    return absl::StrCat(conf.GetString("jobmanager.rpc.address"), ":",
+                        conf.GetInt("jobmanager.rpc.port"));
+  }
+  ASSIGN_OR_RETURN(auto zk, ha::ConnectToQuorum(ha));
+  ASSIGN_OR_RETURN(auto retriever,
+                   ha::LeaderRetriever::Start(zk.get(), ha::JobManagerLeaderPath(ha.cluster_path)));
+  auto leader = retriever->WaitForLeader(ha.connection_timeout_ms);
+  if (!leader.ok()) {
+    return absl::UnavailableError(
+        absl::StrCat("no JobManager leads the cluster: ", leader.status().message()));
+  }
+  return leader->rpc_address;
 }
 
 void AddCommon(CLI::App* cmd, CommonOptions& c) {
@@ -363,11 +382,15 @@ int main(int argc, char** argv) {
   if (*run) {
     auto prepared = Prepare(*conf, job);
     if (!prepared.ok()) return Fail(prepared.status());
-    JobClient client(JobManagerAddress(*conf, jm_flag), timeout);
+    auto jm_address = JobManagerAddress(*conf, jm_flag);
+    if (!jm_address.ok()) return Fail(jm_address.status());
+    JobClient client(*jm_address, timeout);
     return Submit(client, *prepared, detached);
   }
   if (*list) {
-    JobClient client(JobManagerAddress(*conf, jm_flag), timeout);
+    auto jm_address = JobManagerAddress(*conf, jm_flag);
+    if (!jm_address.ok()) return Fail(jm_address.status());
+    JobClient client(*jm_address, timeout);
     auto jobs = client.ListJobs(all);
     if (!jobs.ok()) return Fail(jobs.status());
     if (jobs->empty()) {
@@ -389,14 +412,18 @@ int main(int argc, char** argv) {
       return Fail("'" + job_id +
                   "' is not a job id (32 lowercase hex characters; see sluice list)");
     }
-    JobClient client(JobManagerAddress(*conf, jm_flag), timeout);
+    auto jm_address = JobManagerAddress(*conf, jm_flag);
+    if (!jm_address.ok()) return Fail(jm_address.status());
+    JobClient client(*jm_address, timeout);
     absl::Status s = client.Cancel(job_id);
     if (!s.ok()) return Fail(s);
     std::printf("Cancelled job %s.\n", job_id.c_str());
     return 0;
   }
   if (*savepoint) {
-    JobClient client(JobManagerAddress(*conf, jm_flag), timeout);
+    auto jm_address = JobManagerAddress(*conf, jm_flag);
+    if (!jm_address.ok()) return Fail(jm_address.status());
+    JobClient client(*jm_address, timeout);
     if (!dispose_path.empty()) {
       if (!job_id.empty()) return Fail("give either a job id or -d PATH, not both");
       return RunDisposeSavepoint(client, dispose_path);
@@ -405,14 +432,18 @@ int main(int argc, char** argv) {
     return RunSavepoint(client, job_id, savepoint_dir);
   }
   if (*stop) {
-    JobClient client(JobManagerAddress(*conf, jm_flag), timeout);
+    auto jm_address = JobManagerAddress(*conf, jm_flag);
+    if (!jm_address.ok()) return Fail(jm_address.status());
+    JobClient client(*jm_address, timeout);
     return RunStop(client, job_id, savepoint_dir, drain);
   }
   if (*rescale) {
     if (rescale->count("-p") > 0 && rescale_p < 1) {
       return Fail(absl::StrCat("parallelism (-p) must be at least 1, got ", rescale_p));
     }
-    JobClient client(JobManagerAddress(*conf, jm_flag), timeout);
+    auto jm_address = JobManagerAddress(*conf, jm_flag);
+    if (!jm_address.ok()) return Fail(jm_address.status());
+    JobClient client(*jm_address, timeout);
     return Rescale(client, job_id, rescale_p, rescale_vertices, rescale_reason, detached, timeout);
   }
   if (*info) {

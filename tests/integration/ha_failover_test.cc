@@ -125,6 +125,13 @@ TEST_F(HaFailoverTest, StandbyTakesOverAndTheTaskManagerFollows) {
   EXPECT_EQ(overview->task_managers_size(), 1);
   EXPECT_TRUE(tm->Running());
   EXPECT_TRUE(b->Running());
+  // The CLI finds the new leader in ZooKeeper, without -m.
+  CommandResult list = RunCli({"list", "-D", "high-availability.type=zookeeper", "-D",
+                               "high-availability.zookeeper.quorum=" + zk_.quorum(), "-D",
+                               "high-availability.storageDir=" + dir_ + "/ha"},
+                              dir_, 30s);
+  EXPECT_EQ(list.exit_code, 0) << list.Describe();
+  EXPECT_THAT(list.out, HasSubstr("No running jobs")) << list.Describe();
   tm->Stop();
   EXPECT_EQ(b->Stop(), 0);
 }
