@@ -1,16 +1,20 @@
 // sluice-jobmanager: the JobManager daemon. Runs until SIGTERM or SIGINT.
 //
 // With high-availability.type: zookeeper it first contends for leadership: a standby holds no
-// port and serves nothing; the JobManager (Dispatcher, gRPC, REST) starts when leadership is
-// granted, and its address is then published for TaskManagers and clients. Losing leadership
+// RPC port, and its REST port only redirects to the leader's REST API (307; 503 while none
+// leads); the JobManager (Dispatcher, gRPC, REST) starts when leadership is granted, and its
+// address is then published for TaskManagers and clients. Losing leadership
 // ends the process (exit code 3): until jobs are recovered by a new leader, stopping at once is
 // how an old leader is kept from acting beside a new one.
+#include <httplib.h>
+
 #include <CLI/CLI.hpp>
 #include <atomic>
 #include <cstdio>
 #include <cstdlib>
 
 #include "absl/strings/str_cat.h"
+#include "common/http_listener.h"
 #include "common/process.h"
 #include "jobmanager/ha/ha_options.h"
 #include "jobmanager/ha/ha_services.h"
@@ -48,11 +52,58 @@ int RunHighlyAvailable(const sluice::Configuration& conf, const sluice::ha::HaOp
     std::fprintf(stderr, "sluice-jobmanager: %s\n", std::string(zk.status().message()).c_str());
     return 1;
   }
+  std::string path = sluice::ha::JobManagerLeaderPath(ha.cluster_path);
+  auto retriever = sluice::ha::LeaderRetriever::Start(zk->get(), path);
+  if (!retriever.ok()) {
+    std::fprintf(stderr, "sluice-jobmanager: %s\n",
+                 std::string(retriever.status().message()).c_str());
+    return 1;
+  }
+  // The standby's REST port sends every request to the leader's REST API.
+  std::unique_ptr<sluice::HttpListener> standby_rest;
+  int rest_port = static_cast<int>(conf.GetInt("rest.port"));
+  if (rest_port >= 0) {
+    sluice::HttpListenerOptions o;
+    o.what = "standby REST server";
+    o.host = conf.GetString("rest.bind-address");
+    o.host_key = "rest.bind-address";
+    o.port_key = "rest.port";
+    o.first_port = o.last_port = rest_port;
+    sluice::ha::LeaderRetriever* leader = retriever->get();
+    auto redirect = [leader, path, &ha](const httplib::Request& req, httplib::Response& res) {
+      auto l = leader->leader();
+      if (l && !l->rest_url.empty()) {
+        res.set_redirect(l->rest_url + req.target, 307);
+        return;
+      }
+      res.status = 503;
+      res.set_content(absl::StrCat("{\"errors\": [\"this JobManager is a standby and no leader's "
+                                   "REST address is published at ZooKeeper node ",
+                                   path, "/connection_info (quorum ", ha.quorum, ")\"]}"),
+                      "application/json");
+    };
+    auto listener = sluice::HttpListener::Start(o, [&](httplib::Server& server) {
+      server.Get(".*", redirect);
+      server.Post(".*", redirect);
+      server.Put(".*", redirect);
+      server.Patch(".*", redirect);
+      server.Delete(".*", redirect);
+    });
+    if (!listener.ok()) {
+      std::fprintf(stderr, "sluice-jobmanager: %s\n",
+                   std::string(listener.status().message()).c_str());
+      return 1;
+    }
+    standby_rest = std::move(*listener);
+    spdlog::info("standby REST at http://{}:{}/ redirects to the leader", o.host,
+                 standby_rest->port());
+  }
   std::unique_ptr<sluice::JobManager> jm;  // written on the election's thread, read after it
   std::atomic<bool> stopping{false};
   sluice::ha::LeaderElectionCallbacks callbacks;
   callbacks.grant = [&](const std::string& id) -> std::optional<sluice::ha::LeaderInfo> {
     spdlog::info("leadership granted (id {}); starting the JobManager", id);
+    if (standby_rest) standby_rest->Stop();  // frees the REST port for the leader's server
     auto started = StartOnHaPort(conf, ha);
     if (!started.ok()) {
       spdlog::critical("cannot start the JobManager as leader: {}",
@@ -78,7 +129,6 @@ int RunHighlyAvailable(const sluice::Configuration& conf, const sluice::ha::HaOp
     std::fflush(nullptr);
     std::_Exit(kExitLeadershipLost);
   };
-  std::string path = sluice::ha::JobManagerLeaderPath(ha.cluster_path);
   auto election =
       sluice::ha::LeaderElection::Start(zk->get(), path, sluice::ha::LeaderInfo{}, callbacks);
   if (!election.ok()) {
@@ -92,6 +142,8 @@ int RunHighlyAvailable(const sluice::Configuration& conf, const sluice::ha::HaOp
   spdlog::info("signal {} received, stopping", sig);
   stopping = true;
   election->reset();  // withdraws our address and latch: a standby takes over at once
+  if (standby_rest) standby_rest->Stop();
+  retriever->reset();
   if (jm) jm->Shutdown();
   return 0;
 }

@@ -3,6 +3,7 @@
 // with ports chosen at run time, stopped by pid.
 #include <gmock/gmock.h>
 #include <gtest/gtest.h>
+#include <httplib.h>
 #include <signal.h>
 
 #include <chrono>
@@ -100,6 +101,19 @@ TEST_F(HaFailoverTest, StandbyTakesOverAndTheTaskManagerFollows) {
       30s))
       << Log("tm");
   EXPECT_TRUE(LeaderAddress("jm-b").empty());  // a standby
+  // The standby's REST port sends clients to the leader's REST API.
+  std::smatch m;
+  std::string log_b = Log("jm-b");
+  ASSERT_TRUE(std::regex_search(log_b, m, std::regex("standby REST at http://[^:]+:(\\d+)/")))
+      << log_b;
+  std::smatch leader_rest;
+  std::string log_a = Log("jm-a");
+  ASSERT_TRUE(std::regex_search(log_a, leader_rest, std::regex("\\(REST (http://\\S+)\\)")));
+  httplib::Client standby("127.0.0.1", std::stoi(m[1].str()));
+  auto res = standby.Get("/overview");
+  ASSERT_TRUE(res);
+  EXPECT_EQ(res->status, 307);
+  EXPECT_EQ(res->get_header_value("Location"), leader_rest[1].str() + "/overview");
 
   auto killed = std::chrono::steady_clock::now();
   a->Signal(SIGKILL);
