@@ -259,6 +259,7 @@ struct LeaderRetriever::Core {
 
   mutable absl::Mutex view_mu;
   std::optional<LeaderInfo> leader ABSL_GUARDED_BY(view_mu);
+  bool HasLeaderLocked() const ABSL_SHARED_LOCKS_REQUIRED(view_mu) { return leader.has_value(); }
 
   // Reads the published leader and sets a watch for its next change.
   void RefreshLocked(const std::shared_ptr<Core>& self) ABSL_EXCLUSIVE_LOCKS_REQUIRED(step_mu) {
@@ -340,9 +341,8 @@ std::optional<LeaderInfo> LeaderRetriever::leader() const {
 
 absl::StatusOr<LeaderInfo> LeaderRetriever::WaitForLeader(int64_t timeout_ms) const {
   absl::MutexLock lock(&core_->view_mu);
-  auto has = [c = core_.get()]()
-                 ABSL_SHARED_LOCKS_REQUIRED(c->view_mu) { return c->leader.has_value(); };
-  if (!core_->view_mu.AwaitWithTimeout(absl::Condition(&has), absl::Milliseconds(timeout_ms))) {
+  if (!core_->view_mu.AwaitWithTimeout(absl::Condition(core_.get(), &Core::HasLeaderLocked),
+                                       absl::Milliseconds(timeout_ms))) {
     return absl::UnavailableError(
         absl::StrCat("no leader published at ZooKeeper node '", core_->info_path, "' (quorum '",
                      core_->client->quorum(), "') within ", timeout_ms, " ms"));

@@ -76,11 +76,9 @@ absl::StatusOr<std::unique_ptr<ZooKeeperClient>> ZooKeeperClient::Connect(
   bool connected;
   {
     absl::MutexLock lock(&client->mu_);
-    auto is_connected = [c = client.get()]() ABSL_SHARED_LOCKS_REQUIRED(c->mu_) {
-      return c->state_ == SessionState::kConnected;
-    };
     connected = client->mu_.AwaitWithTimeout(
-        absl::Condition(&is_connected), absl::Milliseconds(client->options_.connection_timeout_ms));
+        absl::Condition(client.get(), &ZooKeeperClient::ConnectedLocked),
+        absl::Milliseconds(client->options_.connection_timeout_ms));
   }
   if (!connected) {
     return absl::UnavailableError(
@@ -126,6 +124,8 @@ ZooKeeperClient::~ZooKeeperClient() {
   }
   if (event_thread_.joinable()) event_thread_.join();
 }
+
+bool ZooKeeperClient::ConnectedLocked() const { return state_ == SessionState::kConnected; }
 
 SessionState ZooKeeperClient::state() const {
   absl::MutexLock lock(&mu_);

@@ -130,6 +130,7 @@ class ZooKeeperClient {
   void OnEvent(int type, int state, const char* path, int64_t watch_id);
   void OnExpired();
   void Enqueue(std::function<void()> fn);
+  bool ConnectedLocked() const ABSL_SHARED_LOCKS_REQUIRED(mu_);
   void EventLoop();
   int64_t RegisterWatch(WatchCallback cb);
   void DropWatch(int64_t id);
