@@ -39,6 +39,10 @@
 #include "common/job_library.h"
 #include "common/job_states.h"
 #include "common/process.h"
+#include "common/status_macros.h"
+#include "jobmanager/ha/ha_options.h"
+#include "jobmanager/ha/ha_services.h"
+#include "jobmanager/ha/leader_election.h"
 #include "spdlog/spdlog.h"
 
 namespace sluice {
@@ -259,12 +263,8 @@ int Rescale(JobClient& client, const std::string& job_id, int parallelism,
 // The JobManager's RPC address from -m, which may name its REST address instead (Flink's -m is
 // the REST address): unless the port is the configured jobmanager.rpc.port, the CLI asks
 // GET /jobmanager/config there, which gives the port the JobManager listens on; an address that
-// does not answer HTTP is taken as the RPC address. Without -m: jobmanager.rpc.address and port.
-std::string JobManagerAddress(const Configuration& conf, const std::string& flag) {
-  if (flag.empty()) {
-    return absl::StrCat(conf.GetString("jobmanager.rpc.address"), ":",
-                        conf.GetInt("jobmanager.rpc.port"));
-  }
+// does not answer HTTP is taken as the RPC address.
+std::string AddressFromFlag(const Configuration& conf, const std::string& flag) {
   size_t colon = flag.rfind(':');
   int port = 0;
   if (colon == std::string::npos || !absl::SimpleAtoi(flag.substr(colon + 1), &port) ||
@@ -375,6 +375,27 @@ std::vector<std::string> SeparateJobArguments(std::vector<std::string> args) {
     return out;
   }
   return args;
+}
+
+// The JobManager to talk to: -m, else in high-availability mode the leader published in
+// ZooKeeper, else jobmanager.rpc.address:port. Unavailable naming the quorum and node when no
+// leader is published within the connection timeout.
+absl::StatusOr<std::string> JobManagerAddress(const Configuration& conf, const std::string& flag) {
+  if (!flag.empty()) return AddressFromFlag(conf, flag);
+  ASSIGN_OR_RETURN(ha::HaOptions ha, ha::HaOptions::FromConfiguration(conf));
+  if (!ha.enabled) {
+    return absl::StrCat(conf.GetString("jobmanager.rpc.address"), ":",
+                        conf.GetInt("jobmanager.rpc.port"));
+  }
+  ASSIGN_OR_RETURN(auto zk, ha::ConnectToQuorum(ha));
+  ASSIGN_OR_RETURN(auto retriever,
+                   ha::LeaderRetriever::Start(zk.get(), ha::JobManagerLeaderPath(ha.cluster_path)));
+  auto leader = retriever->WaitForLeader(ha.connection_timeout_ms);
+  if (!leader.ok()) {
+    return absl::UnavailableError(
+        absl::StrCat("no JobManager leads the cluster: ", leader.status().message()));
+  }
+  return leader->rpc_address;
 }
 
 void AddCommon(CLI::App* cmd, CommonOptions& c) {
@@ -536,11 +557,15 @@ int main(int argc, char** argv) {
   if (*run) {
     auto prepared = Prepare(*conf, job);
     if (!prepared.ok()) return Fail(prepared.status());
-    JobClient client(JobManagerAddress(*conf, jm_flag), timeout);
+    auto jm_address = JobManagerAddress(*conf, jm_flag);
+    if (!jm_address.ok()) return Fail(jm_address.status());
+    JobClient client(*jm_address, timeout);
     return Submit(client, *prepared, detached);
   }
   if (*list) {
-    JobClient client(JobManagerAddress(*conf, jm_flag), timeout);
+    auto jm_address = JobManagerAddress(*conf, jm_flag);
+    if (!jm_address.ok()) return Fail(jm_address.status());
+    JobClient client(*jm_address, timeout);
     auto jobs = client.ListJobs(all);
     if (!jobs.ok()) return Fail(jobs.status());
     if (list_table) {
@@ -557,14 +582,18 @@ int main(int argc, char** argv) {
       return Fail("'" + job_id +
                   "' is not a job id (32 lowercase hex characters; see sluice list)");
     }
-    JobClient client(JobManagerAddress(*conf, jm_flag), timeout);
+    auto jm_address = JobManagerAddress(*conf, jm_flag);
+    if (!jm_address.ok()) return Fail(jm_address.status());
+    JobClient client(*jm_address, timeout);
     absl::Status s = client.Cancel(job_id);
     if (!s.ok()) return Fail(s);
     std::printf("Cancelled job %s.\n", job_id.c_str());
     return 0;
   }
   if (*savepoint) {
-    JobClient client(JobManagerAddress(*conf, jm_flag), timeout);
+    auto jm_address = JobManagerAddress(*conf, jm_flag);
+    if (!jm_address.ok()) return Fail(jm_address.status());
+    JobClient client(*jm_address, timeout);
     if (!dispose_path.empty()) {
       if (!job_id.empty()) return Fail("give either a job id or -d PATH, not both");
       return RunDisposeSavepoint(client, dispose_path);
@@ -573,14 +602,18 @@ int main(int argc, char** argv) {
     return RunSavepoint(client, job_id, savepoint_dir);
   }
   if (*stop) {
-    JobClient client(JobManagerAddress(*conf, jm_flag), timeout);
+    auto jm_address = JobManagerAddress(*conf, jm_flag);
+    if (!jm_address.ok()) return Fail(jm_address.status());
+    JobClient client(*jm_address, timeout);
     return RunStop(client, job_id, savepoint_dir, drain);
   }
   if (*rescale) {
     if (rescale->count("-p") > 0 && rescale_p < 1) {
       return Fail(absl::StrCat("parallelism (-p) must be at least 1, got ", rescale_p));
     }
-    JobClient client(JobManagerAddress(*conf, jm_flag), timeout);
+    auto jm_address = JobManagerAddress(*conf, jm_flag);
+    if (!jm_address.ok()) return Fail(jm_address.status());
+    JobClient client(*jm_address, timeout);
     return Rescale(client, job_id, rescale_p, rescale_vertices, rescale_reason, detached, timeout);
   }
   if (*info) {

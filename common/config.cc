@@ -211,6 +211,29 @@ const std::vector<ConfigOption> kOptions = {
     {"jobmanager.adaptive-scheduler.min-parallelism-increase", OptionType::kInt, "1",
      "adaptive: a running job scales up only when one of its operators would gain at least this "
      "much parallelism."},
+    {"high-availability.type", OptionType::kString, "NONE",
+     "NONE (one JobManager; its loss loses the cluster's jobs) or zookeeper (JobManagers elect a "
+     "leader through ZooKeeper; the others wait as standbys).",
+     "NONE|zookeeper"},
+    {"high-availability.storageDir", OptionType::kString, "",
+     "zookeeper: a folder every JobManager can reach, for what is too large for ZooKeeper (job "
+     "graphs, libraries, checkpoint metadata pointers). Required in HA mode."},
+    {"high-availability.zookeeper.quorum", OptionType::kString, "",
+     "zookeeper: the ZooKeeper servers as host:port,host:port,... Required in HA mode."},
+    {"high-availability.zookeeper.path.root", OptionType::kString, "/sluice",
+     "zookeeper: the node under which every Sluice cluster keeps its nodes."},
+    {"high-availability.cluster-id", OptionType::kString, "/default",
+     "zookeeper: this cluster's node under the root, so clusters can share a quorum."},
+    {"high-availability.zookeeper.client.session-timeout", OptionType::kDuration, "6 s",
+     "zookeeper: a JobManager silent this long loses its session and with it leadership; the "
+     "time a standby waits before it takes over after a leader dies (Flink: 60 s)."},
+    {"high-availability.zookeeper.client.connection-timeout", OptionType::kDuration, "3 s",
+     "zookeeper: how long a process waits for its first connection to the quorum before it "
+     "gives up with an error (Flink: 15 s)."},
+    {"high-availability.jobmanager.port", OptionType::kString, "0",
+     "zookeeper: the JobManager's RPC port, a range such as 50100-50200 (the first free one) or "
+     "0 (any free port), so several JobManagers can share a host; TaskManagers and clients find "
+     "it in ZooKeeper."},
     {"metrics.enabled", OptionType::kBool, "true",
      "false: tasks count nothing and no metric is kept or reported (to measure what metrics "
      "cost)."},

@@ -132,6 +132,35 @@ sluice_read_hosts() {
     }' "$file"
 }
 
+# sluice_read_masters FILE: "host port" for each `host:webui-port` line of a masters file
+# (comments and blank lines skipped; [ipv6]:port accepted). A line that is not host:port with a
+# port of 0 to 65535 is an error naming the file and line (status 1, nothing printed).
+sluice_read_masters() {
+  local file=$1
+  [ -r "$file" ] || { echo "ERROR: cannot read $file" >&2; return 1; }
+  awk -v file="$file" '
+    {
+      line = $0
+      sub(/\r$/, "", line)
+      sub(/#.*/, "", line)
+      gsub(/^[ \t]+|[ \t]+$/, "", line)
+      if (line == "") next
+      host = line; port = ""
+      if (line ~ /^\[[^]]+\]:[0-9]+$/) { host = line; sub(/\]:[0-9]+$/, "", host); sub(/^\[/, "", host); port = line; sub(/^.*\]:/, "", port) }
+      else if (line ~ /^[^:[:space:]]+:[0-9]+$/) { host = line; sub(/:[0-9]+$/, "", host); port = line; sub(/^.*:/, "", port) }
+      if (port == "" || port + 0 > 65535) {
+        printf "ERROR: %s line %d: '"'"'%s'"'"' is not host:webui-port\n", file, NR, $0 > "/dev/stderr"
+        bad = 1
+        next
+      }
+      out[++n] = host " " port
+    }
+    END {
+      if (bad) exit 1
+      for (i = 1; i <= n; i++) print out[i]
+    }' "$file"
+}
+
 # sluice_is_local_host HOST: true when HOST names this machine.
 sluice_is_local_host() {
   local h=$1 n

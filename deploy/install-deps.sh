@@ -23,6 +23,10 @@ packages=(
   # The dashboard's browser test (tests/integration/dashboard_test.cc): Node.js and npm, which
   # install its playwright-core (tests/browser/package-lock.json), and the browser it drives.
   nodejs npm chromium
+  # High availability: ZooKeeper's C client (the HA module only, jobmanager/ha/) and Debian's
+  # ZooKeeper server, which deploy/zookeeper.sh and the HA tests run (it needs a JVM, which the
+  # package pulls in).
+  libzookeeper-mt-dev zookeeper
 )
 
 # A package whose command another package already provides is not missing: a Node.js from

@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # Stops the Sluice cluster that start-cluster.sh started: the TaskManagers of every host in
 # $SLUICE_CONF_DIR/workers (all those recorded in that host's pid file), then the JobManager on
-# this host. Daemons are stopped by their recorded pids only.
+# this host, and with high-availability.type: zookeeper those of every host in
+# $SLUICE_CONF_DIR/masters. Daemons are stopped by their recorded pids only.
 set -euo pipefail
 
 DEPLOY_DIR=$(cd -- "$(dirname -- "${BASH_SOURCE[0]}")" && pwd -P)
@@ -42,6 +43,19 @@ for i in ${remote_pids[@]+"${!remote_pids[@]}"}; do
 done
 
 "$DEPLOY_DIR/jobmanager.sh" stop-all || failed=$((failed + 1))
+
+HA_TYPE=$(sluice_config_get high-availability.type NONE | tr '[:upper:]' '[:lower:]')
+if [ "$HA_TYPE" = zookeeper ]; then
+  mapfile -t MASTERS < <(sluice_read_hosts "$SLUICE_CONF_DIR/masters" | awk '!seen[$0]++')
+  for host in ${MASTERS[@]+"${MASTERS[@]}"}; do
+    sluice_is_local_host "$host" && continue  # stopped above
+    echo "Stopping JobManagers on $host over ssh."
+    # shellcheck disable=SC2086  # SLUICE_SSH_OPTS holds several words
+    ssh -n $SLUICE_SSH_OPTS "$host" "$(printf 'cd %q && SLUICE_CONF_DIR=%q SLUICE_BIN_DIR=%q SLUICE_LOG_DIR=%q SLUICE_PID_DIR=%q deploy/jobmanager.sh stop-all' \
+      "$SLUICE_HOME" "$SLUICE_CONF_DIR" "$SLUICE_BIN_DIR" "$SLUICE_LOG_DIR" "$SLUICE_PID_DIR")" 2>&1 |
+      sed "s/^/[$host] /" || failed=$((failed + 1))
+  done
+fi
 
 if [ $failed -gt 0 ]; then
   echo "Some daemons could not be stopped; see the messages above." >&2

@@ -1,10 +1,154 @@
 // sluice-jobmanager: the JobManager daemon. Runs until SIGTERM or SIGINT.
-#include <CLI/CLI.hpp>
-#include <cstdio>
+//
+// With high-availability.type: zookeeper it first contends for leadership: a standby holds no
+// RPC port, and its REST port only redirects to the leader's REST API (307; 503 while none
+// leads); the JobManager (Dispatcher, gRPC, REST) starts when leadership is granted, and its
+// address is then published for TaskManagers and clients. Losing leadership
+// ends the process (exit code 3): until jobs are recovered by a new leader, stopping at once is
+// how an old leader is kept from acting beside a new one.
+#include <httplib.h>
 
+#include <CLI/CLI.hpp>
+#include <atomic>
+#include <cstdio>
+#include <cstdlib>
+
+#include "absl/strings/str_cat.h"
+#include "common/http_listener.h"
 #include "common/process.h"
+#include "jobmanager/ha/ha_options.h"
+#include "jobmanager/ha/ha_services.h"
+#include "jobmanager/ha/leader_election.h"
 #include "jobmanager/job_manager.h"
 #include "spdlog/spdlog.h"
+
+namespace {
+
+constexpr int kExitLeadershipLost = 3;
+
+// Starts the JobManager on the first port of the HA range it can bind (any free one for 0).
+absl::StatusOr<std::unique_ptr<sluice::JobManager>> StartOnHaPort(const sluice::Configuration& conf,
+                                                                  const sluice::ha::HaOptions& ha) {
+  absl::Status last;
+  for (int port = ha.first_port; port <= ha.last_port; ++port) {
+    sluice::Configuration c = conf;
+    if (absl::Status s = c.Set("jobmanager.rpc.port", std::to_string(port)); !s.ok()) return s;
+    auto jm = sluice::JobManager::Start(c);
+    if (jm.ok()) return jm;
+    last = jm.status();
+  }
+  return absl::UnavailableError(absl::StrCat("no port of high-availability.jobmanager.port ",
+                                             ha.first_port, "-", ha.last_port,
+                                             " could be used: ", last.message()));
+}
+
+int RunHighlyAvailable(const sluice::Configuration& conf, const sluice::ha::HaOptions& ha) {
+  if (absl::Status s = sluice::ha::CheckStorageDir(ha); !s.ok()) {
+    std::fprintf(stderr, "sluice-jobmanager: %s\n", std::string(s.message()).c_str());
+    return 1;
+  }
+  auto zk = sluice::ha::ConnectToQuorum(ha);
+  if (!zk.ok()) {
+    std::fprintf(stderr, "sluice-jobmanager: %s\n", std::string(zk.status().message()).c_str());
+    return 1;
+  }
+  std::string path = sluice::ha::JobManagerLeaderPath(ha.cluster_path);
+  auto retriever = sluice::ha::LeaderRetriever::Start(zk->get(), path);
+  if (!retriever.ok()) {
+    std::fprintf(stderr, "sluice-jobmanager: %s\n",
+                 std::string(retriever.status().message()).c_str());
+    return 1;
+  }
+  // The standby's REST port sends every request to the leader's REST API.
+  std::unique_ptr<sluice::HttpListener> standby_rest;
+  int rest_port = static_cast<int>(conf.GetInt("rest.port"));
+  if (rest_port >= 0) {
+    sluice::HttpListenerOptions o;
+    o.what = "standby REST server";
+    o.host = conf.GetString("rest.bind-address");
+    o.host_key = "rest.bind-address";
+    o.port_key = "rest.port";
+    o.first_port = o.last_port = rest_port;
+    sluice::ha::LeaderRetriever* leader = retriever->get();
+    auto redirect = [leader, path, &ha](const httplib::Request& req, httplib::Response& res) {
+      auto l = leader->leader();
+      if (l && !l->rest_url.empty()) {
+        res.set_redirect(l->rest_url + req.target, 307);
+        return;
+      }
+      res.status = 503;
+      res.set_content(absl::StrCat("{\"errors\": [\"this JobManager is a standby and no leader's "
+                                   "REST address is published at ZooKeeper node ",
+                                   path, "/connection_info (quorum ", ha.quorum, ")\"]}"),
+                      "application/json");
+    };
+    auto listener = sluice::HttpListener::Start(o, [&](httplib::Server& server) {
+      server.Get(".*", redirect);
+      server.Post(".*", redirect);
+      server.Put(".*", redirect);
+      server.Patch(".*", redirect);
+      server.Delete(".*", redirect);
+    });
+    if (!listener.ok()) {
+      std::fprintf(stderr, "sluice-jobmanager: %s\n",
+                   std::string(listener.status().message()).c_str());
+      return 1;
+    }
+    standby_rest = std::move(*listener);
+    spdlog::info("standby REST at http://{}:{}/ redirects to the leader", o.host,
+                 standby_rest->port());
+  }
+  std::unique_ptr<sluice::JobManager> jm;  // written on the election's thread, read after it
+  std::atomic<bool> stopping{false};
+  sluice::ha::LeaderElectionCallbacks callbacks;
+  callbacks.grant = [&](const std::string& id) -> std::optional<sluice::ha::LeaderInfo> {
+    spdlog::info("leadership granted (id {}); starting the JobManager", id);
+    if (standby_rest) standby_rest->Stop();  // frees the REST port for the leader's server
+    auto started = StartOnHaPort(conf, ha);
+    if (!started.ok()) {
+      spdlog::critical("cannot start the JobManager as leader: {}",
+                       std::string(started.status().message()));
+      std::fflush(nullptr);
+      std::_Exit(1);  // leaves the election with the session
+    }
+    jm = std::move(*started);
+    sluice::ha::LeaderInfo info;
+    info.rpc_address = jm->address();
+    if (jm->rest_port() >= 0) {
+      info.rest_url =
+          absl::StrCat("http://", conf.GetString("rest.bind-address"), ":", jm->rest_port());
+    }
+    spdlog::info("JobManager leads at {} (REST {})", info.rpc_address, info.rest_url);
+    return info;
+  };
+  callbacks.revoke = [&] {
+    if (stopping) return;
+    spdlog::critical(
+        "leadership lost (ZooKeeper connection lost or session expired); exiting so that this "
+        "JobManager does not act beside a new leader");
+    std::fflush(nullptr);
+    std::_Exit(kExitLeadershipLost);
+  };
+  auto election =
+      sluice::ha::LeaderElection::Start(zk->get(), path, sluice::ha::LeaderInfo{}, callbacks);
+  if (!election.ok()) {
+    std::fprintf(stderr, "sluice-jobmanager: %s\n",
+                 std::string(election.status().message()).c_str());
+    return 1;
+  }
+  spdlog::info("JobManager contending for leadership at ZooKeeper {} node {} (session {} ms)",
+               ha.quorum, path, (*zk)->negotiated_session_timeout_ms());
+  int sig = sluice::WaitForTerminationSignal();
+  spdlog::info("signal {} received, stopping", sig);
+  stopping = true;
+  election->reset();  // withdraws our address and latch: a standby takes over at once
+  if (standby_rest) standby_rest->Stop();
+  retriever->reset();
+  if (jm) jm->Shutdown();
+  return 0;
+}
+
+}  // namespace
 
 int main(int argc, char** argv) {
   CLI::App app{"Sluice JobManager: schedules jobs onto TaskManagers"};
@@ -22,6 +166,12 @@ int main(int argc, char** argv) {
     std::fprintf(stderr, "sluice-jobmanager: %s\n", std::string(conf.status().message()).c_str());
     return 2;
   }
+  auto ha = sluice::ha::HaOptions::FromConfiguration(*conf);
+  if (!ha.ok()) {
+    std::fprintf(stderr, "sluice-jobmanager: %s\n", std::string(ha.status().message()).c_str());
+    return 2;
+  }
+  if (ha->enabled) return RunHighlyAvailable(*conf, *ha);
   auto jm = sluice::JobManager::Start(*conf);
   if (!jm.ok()) {
     std::fprintf(stderr, "sluice-jobmanager: %s\n", std::string(jm.status().message()).c_str());

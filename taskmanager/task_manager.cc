@@ -4,6 +4,7 @@
 #include <unistd.h>
 
 #include <algorithm>
+#include <atomic>
 #include <deque>
 #include <filesystem>
 #include <fstream>
@@ -49,8 +50,11 @@ class TaskManagerImpl final : public proto::TaskExecutorService::Service {
     rocksdb_memory_ =
         MakeRocksDbMemory(conf.GetBytes("taskmanager.memory.managed.size"),
                           conf.GetDouble("state.backend.rocksdb.memory.write-buffer-ratio"));
-    jm_address_ = absl::StrCat(conf.GetString("jobmanager.rpc.address"), ":",
-                               conf.GetInt("jobmanager.rpc.port"));
+    {
+      absl::MutexLock lock(&jm_mu_);
+      jm_address_ = absl::StrCat(conf.GetString("jobmanager.rpc.address"), ":",
+                                 conf.GetInt("jobmanager.rpc.port"));
+    }
     std::string blob_dir = conf.GetString("blob.storage.directory");
     if (blob_dir.empty()) blob_dir = std::filesystem::temp_directory_path().string();
     lib_dir_ = absl::StrCat(blob_dir, "/sluice-", id_, "-libs");
@@ -120,10 +124,13 @@ class TaskManagerImpl final : public proto::TaskExecutorService::Service {
       return absl::UnavailableError(absl::StrCat("TaskManager cannot listen on ", bind));
     }
     address_ = absl::StrCat(conf_.GetString("taskmanager.host"), ":", port_);
-    jm_stub_ = proto::JobManagerService::NewStub(channels_.Get(jm_address_));
+    {
+      absl::MutexLock lock(&jm_mu_);
+      jm_stub_ = proto::JobManagerService::NewStub(channels_.Get(jm_address_));
+    }
     // Logged before registering: whoever sees this TaskManager registered finds the line.
     spdlog::info("TaskManager {} listening on {} with {} slots; JobManager at {}", id_, address_,
-                 slots_, jm_address_);
+                 slots_, JmAddress());
     reporter_ = std::thread([this] { ReportLoop(); });
     // Registers at once, then heartbeats every interval.
     connector_ = std::make_unique<PeriodicThread>(
@@ -209,13 +216,13 @@ class TaskManagerImpl final : public proto::TaskExecutorService::Service {
     services.acknowledge = [this, label](const proto::AcknowledgeCheckpointRequest& r) {
       CallJobManager(absl::StrCat("acknowledge checkpoint ", r.checkpoint_id(), " of task ", label),
                      [&](grpc::ClientContext* ctx, proto::Empty* e) {
-                       return jm_stub_->AcknowledgeCheckpoint(ctx, r, e);
+                       return JmStub()->AcknowledgeCheckpoint(ctx, r, e);
                      });
     };
     services.decline = [this, label](const proto::DeclineCheckpointRequest& r) {
       CallJobManager(absl::StrCat("decline checkpoint ", r.checkpoint_id(), " of task ", label),
                      [&](grpc::ClientContext* ctx, proto::Empty* e) {
-                       return jm_stub_->DeclineCheckpoint(ctx, r, e);
+                       return JmStub()->DeclineCheckpoint(ctx, r, e);
                      });
     };
     auto task = std::make_unique<Task>(*tdd, std::move(outputs), std::move(services));
@@ -426,7 +433,7 @@ class TaskManagerImpl final : public proto::TaskExecutorService::Service {
       ctx.set_deadline(std::chrono::system_clock::now() + 60s);
       proto::UploadLibraryResponse req;
       req.set_sha256(sha);
-      auto reader = jm_stub_->DownloadLibrary(&ctx, req);
+      auto reader = JmStub()->DownloadLibrary(&ctx, req);
       std::string bytes;
       proto::LibraryChunk chunk;
       while (reader->Read(&chunk)) bytes += chunk.data();
@@ -505,7 +512,7 @@ class TaskManagerImpl final : public proto::TaskExecutorService::Service {
         grpc::ClientContext ctx;
         ctx.set_deadline(std::chrono::system_clock::now() + 5s);
         proto::Empty e;
-        grpc::Status st = jm_stub_->UpdateTaskState(&ctx, u, &e);
+        grpc::Status st = JmStub()->UpdateTaskState(&ctx, u, &e);
         if (st.ok()) break;
         if (attempt == 3) {
           spdlog::warn("cannot report task {} as {} to the JobManager: {}; retrying", r.task,
@@ -529,6 +536,13 @@ class TaskManagerImpl final : public proto::TaskExecutorService::Service {
   // again at once when it is unknown to the JobManager, and cancels its tasks when the
   // JobManager stays silent too long (registering again a round later).
   void ConnectOnce() ABSL_LOCKS_EXCLUDED(mu_) {
+    if (jm_changed_.exchange(false) && registered_) {
+      // A new leader (high availability) knows none of our tasks: they belonged to the old one.
+      spdlog::warn("JobManager leader is now {}; cancelling tasks and registering there",
+                   JmAddress());
+      DropAllJobs();
+      registered_ = false;
+    }
     bool register_now = !registered_;
     if (registered_) {
       grpc::ClientContext ctx;
@@ -536,7 +550,7 @@ class TaskManagerImpl final : public proto::TaskExecutorService::Service {
       proto::TaskManagerHeartbeat hb;
       hb.set_tm_id(id_);
       proto::HeartbeatResponse resp;
-      grpc::Status st = jm_stub_->Heartbeat(&ctx, hb, &resp);
+      grpc::Status st = JmStub()->Heartbeat(&ctx, hb, &resp);
       auto now = std::chrono::steady_clock::now();
       if (st.ok()) {
         last_ok_ = now;
@@ -552,7 +566,7 @@ class TaskManagerImpl final : public proto::TaskExecutorService::Service {
         }
       } else if (now - last_ok_ > heartbeat_timeout_) {
         spdlog::warn("JobManager {} silent for {} ms; cancelling tasks and registering again",
-                     jm_address_,
+                     JmAddress(),
                      std::chrono::duration_cast<std::chrono::milliseconds>(now - last_ok_).count());
         DropAllJobs();
         registered_ = false;
@@ -566,16 +580,16 @@ class TaskManagerImpl final : public proto::TaskExecutorService::Service {
       req.set_address(address_);
       req.set_num_slots(slots_);
       proto::RegisterTaskManagerResponse resp;
-      grpc::Status st = jm_stub_->RegisterTaskManager(&ctx, req, &resp);
+      grpc::Status st = JmStub()->RegisterTaskManager(&ctx, req, &resp);
       if (st.ok()) {
         registered_ = true;
         warned_ = false;
         last_ok_ = std::chrono::steady_clock::now();
-        spdlog::info("TaskManager {} registered at JobManager {} ({})", id_, jm_address_,
+        spdlog::info("TaskManager {} registered at JobManager {} ({})", id_, JmAddress(),
                      resp.jm_id());
       } else if (!warned_) {
         spdlog::warn("TaskManager {} cannot register at JobManager {}: {}; retrying", id_,
-                     jm_address_, st.error_message());
+                     JmAddress(), st.error_message());
         warned_ = true;
       }
     }
@@ -598,13 +612,38 @@ class TaskManagerImpl final : public proto::TaskExecutorService::Service {
     }
     proto::TaskManagerHeartbeat req;
     req.set_tm_id(id_);
-    auto reader = jm_stub_->WatchJobManager(ctx.get(), req);
+    auto reader = JmStub()->WatchJobManager(ctx.get(), req);
     proto::Empty e;
     while (reader->Read(&e)) {
     }
     reader->Finish();
     absl::MutexLock lock(&watch_mu_);
     watch_ctx_.reset();
+  }
+
+ public:
+  // Points this TaskManager at another JobManager (a new leader): the connector registers there
+  // at its next round, and the watch call moves there.
+  void SetJobManagerAddress(const std::string& address) ABSL_LOCKS_EXCLUDED(jm_mu_, watch_mu_) {
+    {
+      absl::MutexLock lock(&jm_mu_);
+      if (address == jm_address_) return;
+      jm_address_ = address;
+      jm_stub_ = proto::JobManagerService::NewStub(channels_.Get(address));
+    }
+    jm_changed_ = true;
+    absl::MutexLock lock(&watch_mu_);
+    if (watch_ctx_) watch_ctx_->TryCancel();
+  }
+
+ private:
+  std::shared_ptr<proto::JobManagerService::Stub> JmStub() const ABSL_LOCKS_EXCLUDED(jm_mu_) {
+    absl::MutexLock lock(&jm_mu_);
+    return jm_stub_;
+  }
+  std::string JmAddress() const ABSL_LOCKS_EXCLUDED(jm_mu_) {
+    absl::MutexLock lock(&jm_mu_);
+    return jm_address_;
   }
 
   struct JobSlot {
@@ -622,7 +661,11 @@ class TaskManagerImpl final : public proto::TaskExecutorService::Service {
   int slots_;
   std::chrono::milliseconds heartbeat_interval_, heartbeat_timeout_, buffer_timeout_;
   size_t buffer_size_, credits_;
-  std::string jm_address_;
+  // The JobManager (the leader's, in HA mode): changed by SetJobManagerAddress.
+  mutable absl::Mutex jm_mu_;
+  std::string jm_address_ ABSL_GUARDED_BY(jm_mu_);
+  std::shared_ptr<proto::JobManagerService::Stub> jm_stub_ ABSL_GUARDED_BY(jm_mu_);
+  std::atomic<bool> jm_changed_{false};
   std::string lib_dir_;
   std::string address_;
   int port_ = 0;
@@ -632,7 +675,6 @@ class TaskManagerImpl final : public proto::TaskExecutorService::Service {
   std::unique_ptr<FlushClock> flush_clock_;
   std::unique_ptr<DataExchangeServer> data_server_;
   std::unique_ptr<grpc::Server> server_;
-  std::unique_ptr<proto::JobManagerService::Stub> jm_stub_;
 
   // Lock order: watch_mu_, then mu_, then a task's locks (Task::Cancel, TriggerCheckpoint and
   // NotifyCheckpoint run under mu_); a JobSlot's mu, then lib_mu_.
@@ -676,6 +718,9 @@ TaskManager::~TaskManager() { Shutdown(); }
 const std::string& TaskManager::id() const { return impl_->id(); }
 std::string TaskManager::address() const { return impl_->address(); }
 void TaskManager::Shutdown() { impl_->Shutdown(); }
+void TaskManager::SetJobManagerAddress(const std::string& address) {
+  impl_->SetJobManagerAddress(address);
+}
 int TaskManager::running_tasks() const { return impl_->RunningTasks(); }
 
 }  // namespace sluice

@@ -31,6 +31,9 @@ class TaskManager {
   std::string address() const;
   // Cancels all tasks, stops the server and all threads.
   void Shutdown();
+  // Follows another JobManager (host:port), the new leader in high-availability mode: the
+  // TaskManager drops its tasks (the old leader's) and registers there. Any thread.
+  void SetJobManagerAddress(const std::string& address);
   // Number of tasks whose threads are still running.
   int running_tasks() const;
 

@@ -175,7 +175,7 @@ class TestCluster {
  public:
   explicit TestCluster(ClusterOptions options = {});
   TestCluster(int task_managers, int slots_per_task_manager)
-      : TestCluster(ClusterOptions{task_managers, slots_per_task_manager, {}}) {}
+      : TestCluster(ClusterOptions{task_managers, slots_per_task_manager, {}, {}}) {}
   // Stop(); prints the daemons' log tails when the test failed; removes the folder.
   ~TestCluster();
   TestCluster(const TestCluster&) = delete;

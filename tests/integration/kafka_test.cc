@@ -227,7 +227,7 @@ class KafkaCountTest : public ::testing::Test {
   void StartAll(int task_managers) {
     SLUICE_ASSERT_OK(kafka_.Start(1, {{"in", kPartitions}, {"out", 2}}));
     SLUICE_ASSERT_OK(ProduceCounts(kafka_, "in", kKeys, kPerKey));
-    cluster_ = std::make_unique<TestCluster>(ClusterOptions{task_managers, 1, {}});
+    cluster_ = std::make_unique<TestCluster>(ClusterOptions{task_managers, 1, {}, {}});
     SLUICE_ASSERT_OK(cluster_->Start());
   }
   // The count job's arguments reading `in`, then `more`.
@@ -443,7 +443,7 @@ TEST(KafkaAlertingTest, RulesFromASecondTopicSetTheThresholds) {
   KafkaDev kafka;
   SLUICE_ASSERT_OK(kafka.Start(1, {{"readings", 2}, {"rules", 1}}));
   SLUICE_ASSERT_OK(KcatProduce(kafka.bootstrap(), "rules", {"cpu,60", "malformed"}));
-  TestCluster cluster(ClusterOptions{1, 4, {}});
+  TestCluster cluster(ClusterOptions{1, 4, {}, {}});
   SLUICE_ASSERT_OK(cluster.Start());
   const std::string out = cluster.dir() + "/out";
   std::string job;
@@ -515,7 +515,7 @@ TEST(KafkaWordCountTest, CountsEveryWordOfTheTopicExactlyOnce) {
   for (int p = 0; p < 2; ++p) {
     SLUICE_ASSERT_OK(KcatProduce(kafka.bootstrap(), "lines", by_partition[p], p));
   }
-  TestCluster cluster(ClusterOptions{1, 2, {}});
+  TestCluster cluster(ClusterOptions{1, 2, {}, {}});
   SLUICE_ASSERT_OK(cluster.Start());
   CommandResult r = cluster.Cli(
       {"run", "-p", "2", "-D", "execution.checkpointing.interval=200ms",
@@ -553,7 +553,7 @@ TEST(KafkaBadInputTest, ErrorsNameTheProblemAndTheClusterKeepsServing) {
   KafkaDev kafka;
   SLUICE_ASSERT_OK(kafka.Start(1, {{"in", 1}}));
   SLUICE_ASSERT_OK(KcatProduce(kafka.bootstrap(), "in", {"k0,0", "poison", "k0,1"}));
-  TestCluster cluster(ClusterOptions{1, 2, {}});
+  TestCluster cluster(ClusterOptions{1, 2, {}, {}});
   SLUICE_ASSERT_OK(cluster.Start());
   const std::string out = cluster.dir() + "/out";
   auto fails_with = [&](const std::vector<std::string>& job_args, const std::string& what) {

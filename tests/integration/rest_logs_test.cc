@@ -90,7 +90,9 @@ class RestLogsTest : public ::testing::Test {
   httplib::Result Get(const std::string& path, int status = 200) {
     auto res = http_->Get(path.c_str());
     EXPECT_TRUE(res) << "GET " << path << " got no answer";
-    if (res) EXPECT_EQ(res->status, status) << "GET " << path << ": " << res->body.substr(0, 500);
+    if (res) {
+      EXPECT_EQ(res->status, status) << "GET " << path << ": " << res->body.substr(0, 500);
+    }
     return res;
   }
 

@@ -282,6 +282,60 @@ check "nothing accepts connections on the JobManager port" bash -c '! (exec 3<>"
 timeout 20 "$DEPLOY/stop-cluster.sh" >"$TMP/stop2.txt" 2>&1
 check "stop-cluster.sh with nothing running exits 0" [ $? -eq 0 ]
 
+# --- high availability: a local ZooKeeper, two masters ---------------------------------------
+HA_LOGS="$SLUICE_LOG_DIR/ha"
+if ! command -v java >/dev/null 2>&1 || [ ! -r /usr/share/java/zookeeper.jar ]; then
+  fail "high availability: java or /usr/share/java/zookeeper.jar missing (deploy/install-deps.sh)"
+else
+  export SLUICE_ZOOKEEPER_DIR="$TMP/zk"
+  export SLUICE_LOG_DIR="$HA_LOGS"  # the HA daemons' logs apart from the first cluster's
+  read -r ZK_PORT REST_A REST_B < <(python3 -c '
+import socket
+s = [socket.socket() for _ in range(3)]
+for x in s: x.bind(("127.0.0.1", 0))
+print(*[x.getsockname()[1] for x in s])')
+  timeout 90 "$DEPLOY/zookeeper.sh" start "$ZK_PORT" >"$TMP/zk-start.txt" 2>&1
+  check "zookeeper.sh starts a local ZooKeeper" [ $? -eq 0 ]
+  for pid in $(pids_in "$SLUICE_PID_DIR/sluice-$SLUICE_IDENT_STRING-zookeeper.pid"); do
+    STARTED_PIDS+=("$pid")
+  done
+  conf="$SLUICE_CONF_DIR/config.yaml"
+  sluice_config_set "$conf" high-availability.type zookeeper
+  sluice_config_set "$conf" high-availability.zookeeper.quorum "127.0.0.1:$ZK_PORT"
+  sluice_config_set "$conf" high-availability.storageDir "$TMP/ha"
+  sluice_config_set "$conf" high-availability.zookeeper.client.session-timeout "2 s"
+  printf 'localhost:%s\nlocalhost:%s\n' "$REST_A" "$REST_B" >"$SLUICE_CONF_DIR/masters"
+  printf 'localhost\n' >"$SLUICE_CONF_DIR/workers"
+  timeout 60 "$DEPLOY/start-cluster.sh" >"$TMP/ha-start.txt" 2>&1
+  check "start-cluster.sh starts a JobManager per masters line in HA mode" [ $? -eq 0 ]
+  remember_pids
+  check "two JobManagers run" [ "$(pids_in "$JM_PID_FILE" | wc -l)" -eq 2 ]
+  leaders() { cat "$HA_LOGS"/sluice-jobmanager-*.log 2>/dev/null | grep -c "JobManager leads at" || true; }
+  tm_registered() { cat "$HA_LOGS"/sluice-taskmanager-*.log 2>/dev/null | grep -c "registered at JobManager" || true; }
+  for ((i = 0; i < 200; i++)); do
+    [ "$(leaders)" -ge 1 ] && [ "$(tm_registered)" -ge 1 ] && break
+    sleep 0.1
+  done
+  check "one JobManager leads" [ "$(leaders)" -eq 1 ]
+  check "the TaskManager registers with the leader" [ "$(tm_registered)" -ge 1 ]
+  timeout 30 "$BIN/sluice" list >"$TMP/ha-list.txt" 2>&1
+  check "sluice list finds the leader through ZooKeeper" grep -q "No running jobs" "$TMP/ha-list.txt"
+  ha_pids=$(pids_in "$JM_PID_FILE"; pids_in "$TM_PID_FILE")
+  timeout 60 "$DEPLOY/stop-cluster.sh" >"$TMP/ha-stop.txt" 2>&1
+  check "stop-cluster.sh stops every master's JobManager" [ $? -eq 0 ]
+  still=0
+  for pid in $ha_pids; do alive "$pid" && still=1; done
+  check "no HA daemon is left" [ $still -eq 0 ]
+  printf 'localhost:%s\nnot a master line\n' "$REST_A" >"$SLUICE_CONF_DIR/masters"
+  timeout 30 "$DEPLOY/start-cluster.sh" >"$TMP/ha-bad.txt" 2>&1
+  check "a malformed masters line is refused" [ $? -ne 0 ]
+  check "the error names the masters file and line" grep -q "masters line 2" "$TMP/ha-bad.txt"
+  check "nothing started from a malformed masters file" [ -z "$(pids_in "$JM_PID_FILE")" ]
+  timeout 30 "$DEPLOY/zookeeper.sh" stop >"$TMP/zk-stop.txt" 2>&1
+  check "zookeeper.sh stops it by its pid" [ $? -eq 0 ]
+  check "zookeeper.sh status then says not running" bash -c '! "$0/zookeeper.sh" status' "$DEPLOY"
+fi
+
 if [ $failed -gt 0 ]; then
   dump_logs
 fi

@@ -157,7 +157,8 @@ TEST(NexmarkRecoveryTest, WinningBidsSurviveTheLossOfATaskManager) {
       ClusterOptions{2,
                      2,
                      {"restart-strategy.type=fixed-delay", "restart-strategy.fixed-delay.delay=0ms",
-                      "restart-strategy.fixed-delay.attempts=3"}});
+                      "restart-strategy.fixed-delay.attempts=3"},
+                     {}});
   SLUICE_ASSERT_OK(cluster.Start());
   std::vector<std::string> gen = GeneratorArgs(4'000'000, 100'000);
   Sum expected;
