@@ -49,9 +49,12 @@ CheckpointCoordinator::CheckpointCoordinator(std::string job_id, CheckpointSetti
 
 absl::Status CheckpointCoordinator::SetRestoreFrom(proto::CheckpointMetadata checkpoint,
                                                    std::string dir) {
-  // Numbering goes on from the restored checkpoint (tasks take only newer ones).
-  absl::Status st = ids_->SetCount(checkpoint.checkpoint_id() + 1);
-  if (!st.ok()) return st;
+  // Numbering goes on after the restored checkpoint (tasks take only newer ones), or from where
+  // it was when it is further (a recovered job's counter).
+  if (ids_->Get() <= checkpoint.checkpoint_id()) {
+    absl::Status st = ids_->SetCount(checkpoint.checkpoint_id() + 1);
+    if (!st.ok()) return st;
+  }
   restore_from_ = std::move(checkpoint);
   restore_dir_ = std::move(dir);
   return absl::OkStatus();

@@ -125,7 +125,7 @@ class CheckpointCoordinator {
   bool enabled() const { return settings_.enabled(); }
 
   // The job starts from a retained checkpoint (`sluice run -s`) in `dir` until one of its own
-  // completes; numbering continues after its id.
+  // completes; numbering continues after its id (or from where it is, when that is further).
   absl::Status SetRestoreFrom(proto::CheckpointMetadata checkpoint, std::string dir);
   // What a (re)deployment restores from: the newest completed checkpoint, else the one the job
   // was submitted with; null for a fresh start. `dir` gets the folder its file names are

@@ -1,6 +1,8 @@
 #include "jobmanager/dispatcher.h"
 
 #include <algorithm>
+#include <fstream>
+#include <iterator>
 #include <tuple>
 
 #include "absl/strings/str_cat.h"
@@ -325,6 +327,61 @@ absl::StatusOr<std::string> Dispatcher::LibraryPath(const std::string& sha256) {
 
 // ---- Jobs ----
 
+absl::StatusOr<Dispatcher::NewJob> Dispatcher::PrepareJob(const std::string& job_id,
+                                                          const proto::SubmitJobRequest& req,
+                                                          bool recovering) {
+  NewJob out;
+  out.conf = conf_;
+  for (const auto& [k, v] : req.config()) {
+    absl::Status st = out.conf.Set(k, v);
+    if (!st.ok()) return absl::InvalidArgumentError(st.message());
+  }
+  CheckpointSettings settings = CheckpointSettings::FromConfig(out.conf, job_id);
+  std::unique_ptr<CompletedCheckpointStore> store;
+  std::unique_ptr<CheckpointIdCounter> ids;
+  if (options_.ha) {
+    auto ha_store = options_.ha->CreateCheckpointStore(job_id, settings.num_retained);
+    if (!ha_store.ok()) return ha_store.status();
+    auto ha_ids = options_.ha->CreateCheckpointIdCounter(job_id);
+    if (!ha_ids.ok()) return ha_ids.status();
+    store = std::move(*ha_store);
+    ids = std::move(*ha_ids);
+  } else {
+    store = std::make_unique<StandaloneCompletedCheckpointStore>(settings.num_retained);
+    ids = std::make_unique<StandaloneCheckpointIdCounter>();
+  }
+  // A recovered job restores its own newest checkpoint; only without one does it start from
+  // where it was submitted to start.
+  const bool own_checkpoint = recovering && store->Latest() != nullptr;
+  out.checkpoints = std::make_unique<CheckpointCoordinator>(
+      job_id, std::move(settings), std::move(store), std::move(ids), Clock::now());
+  if (!req.restore_path().empty() && !own_checkpoint) {
+    std::string restore_dir;
+    auto meta = CheckpointCoordinator::LoadForRestore(req.restore_path(), req.graph(),
+                                                      req.allow_non_restored_state(), &restore_dir);
+    if (!meta.ok()) return absl::InvalidArgumentError(meta.status().message());
+    absl::Status st = out.checkpoints->SetRestoreFrom(std::move(*meta), restore_dir);
+    if (!st.ok()) return st;
+  }
+  return out;
+}
+
+void Dispatcher::InitJobLocked(Job& job, const std::string& job_id,
+                               const proto::SubmitJobRequest& req, NewJob prepared) {
+  job.id = job_id;
+  job.graph = req.graph();
+  job.library_sha256 = req.library_sha256();
+  job.args.assign(req.args().begin(), req.args().end());
+  job.config.insert(req.config().begin(), req.config().end());
+  SetStateLocked(job, proto::JOB_CREATED);
+  job.start_time_ms = NowMillis();
+  job.conf = std::move(prepared.conf);
+  job.auto_watermark_interval_ms = job.conf.GetDurationMs("pipeline.auto-watermark-interval");
+  job.restart_strategy = RestartStrategy::Create(job.conf, prepared.checkpoints->enabled());
+  job.checkpoints = std::move(prepared.checkpoints);
+  SetUpAutoscalerLocked(job);
+}
+
 absl::StatusOr<std::string> Dispatcher::SubmitJob(const proto::SubmitJobRequest& req) {
   absl::Status valid = Scheduler::ValidateGraph(req.graph());
   if (!valid.ok()) return valid;
@@ -333,48 +390,32 @@ absl::StatusOr<std::string> Dispatcher::SubmitJob(const proto::SubmitJobRequest&
                                          " was not uploaded");
   }
   std::string job_id = NewJobId();
-  Configuration job_conf = conf_;
-  for (const auto& [k, v] : req.config()) {
-    absl::Status st = job_conf.Set(k, v);
-    if (!st.ok()) return absl::InvalidArgumentError(st.message());
-  }
-  std::optional<proto::CheckpointMetadata> restore;
-  std::string restore_dir;
-  if (!req.restore_path().empty()) {
-    auto meta = CheckpointCoordinator::LoadForRestore(req.restore_path(), req.graph(),
-                                                      req.allow_non_restored_state(), &restore_dir);
-    if (!meta.ok()) return absl::InvalidArgumentError(meta.status().message());
-    restore = std::move(*meta);
-  }
-  CheckpointSettings settings = CheckpointSettings::FromConfig(job_conf, job_id);
-  auto store = std::make_unique<StandaloneCompletedCheckpointStore>(settings.num_retained);
-  auto checkpoints = std::make_unique<CheckpointCoordinator>(
-      job_id, std::move(settings), std::move(store),
-      std::make_unique<StandaloneCheckpointIdCounter>(), Clock::now());
-  if (restore) {
-    absl::Status st = checkpoints->SetRestoreFrom(std::move(*restore), restore_dir);
-    if (!st.ok()) return st;
+  auto prepared = PrepareJob(job_id, req, /*recovering=*/false);
+  if (!prepared.ok()) return prepared.status();
+  if (options_.ha) {
+    // Persisted before it runs: a job a client was told about survives the loss of this leader.
+    proto::PersistedJob persisted;
+    persisted.set_job_id(job_id);
+    *persisted.mutable_request() = req;
+    persisted.set_start_time_ms(NowMillis());
+    auto library = blobs_->Path(req.library_sha256());
+    absl::Status st = library.ok() ? options_.ha->PutJob(persisted, *library) : library.status();
+    if (!st.ok()) {
+      return absl::UnavailableError(absl::StrCat(
+          "job not submitted: it cannot be persisted for high availability: ", st.message()));
+    }
   }
   Deployments deployments;
   {
     absl::MutexLock lock(&mu_);
     if (stopping_) return absl::UnavailableError("JobManager is stopping");
     Job& job = jobs_[job_id];
-    job.id = job_id;
-    job.graph = req.graph();
-    job.library_sha256 = req.library_sha256();
-    job.args.assign(req.args().begin(), req.args().end());
-    job.config.insert(req.config().begin(), req.config().end());
-    SetStateLocked(job, proto::JOB_CREATED);
-    job.start_time_ms = NowMillis();
-    job.conf = std::move(job_conf);
-    job.auto_watermark_interval_ms = job.conf.GetDurationMs("pipeline.auto-watermark-interval");
-    job.restart_strategy = RestartStrategy::Create(job.conf, checkpoints->enabled());
-    job.checkpoints = std::move(checkpoints);
-    SetUpAutoscalerLocked(job);
+    InitJobLocked(job, job_id, req, std::move(*prepared));
     auto scheduled = ScheduleNewJobLocked(job, Clock::now());
     if (!scheduled.ok()) {
       jobs_.erase(job_id);
+      if (options_.ha)
+        DeferLocked([this, job_id] { ForgetPersistedJob(job_id, proto::JOB_FAILED); });
       return scheduled.status();
     }
     deployments = std::move(*scheduled);
@@ -392,6 +433,63 @@ absl::StatusOr<std::string> Dispatcher::SubmitJob(const proto::SubmitJobRequest&
   }
   for (const auto& d : deployments) Deploy(d);
   return job_id;
+}
+
+absl::Status Dispatcher::RecoverJobs() {
+  if (!options_.ha) return absl::OkStatus();
+  auto recovered = options_.ha->RecoverJobs();
+  if (!recovered.ok()) return recovered.status();
+  for (auto& r : *recovered) {
+    const std::string& job_id = r.job.job_id();
+    const proto::SubmitJobRequest& req = r.job.request();
+    // Its library into this JobManager's blob store, where TaskManagers download it.
+    std::ifstream in(r.library_path, std::ios::binary);
+    std::string bytes((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
+    auto sha = in ? blobs_->Put(bytes) : absl::NotFoundError("cannot read it");
+    if (!sha.ok() || *sha != req.library_sha256()) {
+      spdlog::error("job {} cannot be recovered: its library '{}': {}", job_id, r.library_path,
+                    sha.ok() ? "has another hash" : std::string(sha.status().message()));
+      continue;
+    }
+    // A new term of the job: attempts numbered above any the last leader may still have running.
+    r.job.set_recoveries(r.job.recoveries() + 1);
+    absl::Status st = options_.ha->PutJob(r.job, r.library_path);
+    auto prepared =
+        st.ok() ? PrepareJob(job_id, req, /*recovering=*/true) : absl::StatusOr<NewJob>(st);
+    if (!prepared.ok()) {
+      spdlog::error("job {} cannot be recovered: {}", job_id,
+                    std::string(prepared.status().message()));
+      continue;
+    }
+    absl::MutexLock lock(&mu_);
+    if (stopping_) return absl::UnavailableError("JobManager is stopping");
+    Job& job = jobs_[job_id];
+    InitJobLocked(job, job_id, req, std::move(*prepared));
+    job.start_time_ms = r.job.start_time_ms();
+    job.attempt = r.job.recoveries() * kAttemptsPerTerm;
+    job.recovering = true;
+    job.waiting_since = Clock::now();
+    job.slots_released = true;  // it holds none yet
+    job.requirements =
+        AdaptiveScheduler::InitialRequirements(job.graph, options_.scheduler.reactive());
+    RegisterJobMetricsLocked(job);
+    std::string dir;
+    const proto::CheckpointMetadata* from = job.checkpoints->RestoreSource(&dir);
+    spdlog::info(
+        "job {} ({}) recovered{}; it runs again once its task slots are there", job_id,
+        job.graph.name(),
+        from ? absl::StrCat(" at checkpoint ", from->checkpoint_id()) : " (no checkpoint)");
+    WakeCoordinatorLocked();
+  }
+  return absl::OkStatus();
+}
+
+void Dispatcher::ForgetPersistedJob(const std::string& job_id, proto::JobState state) {
+  absl::Status s = options_.ha->JobEnded(job_id, state);
+  if (!s.ok()) {
+    spdlog::error("job {} ended {} but that cannot be recorded for high availability: {}", job_id,
+                  JobStateName(state), std::string(s.message()));
+  }
 }
 
 Dispatcher::Deployments Dispatcher::DeployAttemptLocked(Job& job) {
@@ -568,6 +666,9 @@ void Dispatcher::MaybeCompleteLocked(Job& job) {
   spdlog::info("job {} ({}) {}", job.id, job.graph.name(), JobStateName(job.state));
   for (const auto& tm : TaskManagersOf(job)) releases_.emplace_back(tm, job.id);
   WakeMonitorLocked();
+  if (options_.ha) {
+    DeferLocked([this, id = job.id, state = job.state] { ForgetPersistedJob(id, state); });
+  }
   terminal_order_.push_back(job.id);
   while (terminal_order_.size() > kRetainedTerminalJobs) {
     if (options_.metrics) options_.metrics->store().ForgetJob(terminal_order_.front());
@@ -755,6 +856,7 @@ void Dispatcher::RunCoordinatorOnce() {
     absl::MutexLock lock(&mu_);
     if (stopping_) return;
     auto now = Clock::now();
+    StartRecoveredLocked(now, adapted);
     AdaptLocked(now, adapted, rescales);
     AutoscaleLocked(now, rescales);
     for (auto& [id, job] : jobs_) {

@@ -40,6 +40,7 @@
 #include "jobmanager/autoscaler.h"
 #include "jobmanager/blob_store.h"
 #include "jobmanager/checkpoint_coordinator.h"
+#include "jobmanager/high_availability.h"
 #include "jobmanager/job_manager_gateway.h"
 #include "jobmanager/job_manager_metrics.h"
 #include "jobmanager/resource_manager.h"
@@ -70,6 +71,9 @@ class Dispatcher final : public JobManagerGateway {
     // jobmanager.scheduler, scheduler-mode and jobmanager.adaptive-scheduler.*. Default: the
     // default scheduler.
     AdaptiveSchedulerSettings scheduler;
+    // High availability: submitted jobs and their checkpoints are kept there, and RecoverJobs
+    // runs them again. Null: kept in memory only (must outlive the Dispatcher).
+    HighAvailabilityServices* ha = nullptr;
   };
 
   // `conf` is the cluster's configuration (jobs add their -D overrides to a copy).
@@ -99,6 +103,11 @@ class Dispatcher final : public JobManagerGateway {
   absl::StatusOr<std::string> LibraryPath(const std::string& sha256) override;
   absl::StatusOr<std::string> SubmitJob(const proto::SubmitJobRequest& req) override
       ABSL_LOCKS_EXCLUDED(mu_);
+  // High availability, on becoming leader: every persisted job that has not ended is taken up
+  // again under its id, from its newest completed checkpoint, and runs once its task slots are
+  // free (TaskManagers register with a new leader after it is published). A job that cannot be
+  // recovered is logged and left out; an error only when the jobs cannot be listed.
+  absl::Status RecoverJobs() ABSL_LOCKS_EXCLUDED(mu_);
   std::vector<proto::JobStatus> ListJobs(bool include_terminated) override ABSL_LOCKS_EXCLUDED(mu_);
   absl::StatusOr<proto::JobStatus> GetJob(const std::string& job_id) override
       ABSL_LOCKS_EXCLUDED(mu_);
@@ -212,6 +221,8 @@ class Dispatcher final : public JobManagerGateway {
     std::vector<std::string> reserved_slots;
     // An attempt was deployed: the next one is attempt + 1.
     bool deployed = false;
+    // Recovered by this leader and not deployed yet: it waits in CREATED for its slots.
+    bool recovering = false;
     // The adaptive scheduler: the job is CREATED and waits for slots since `waiting_since`; with
     // enough for its lower bounds since `sufficient_since`; a running job could scale up since
     // `scale_up_since`. `waiting_for` says what it waits for (the REST view shows it).
@@ -231,6 +242,29 @@ class Dispatcher final : public JobManagerGateway {
   };
   using Calls = std::vector<std::function<void()>>;
   using Deployments = std::vector<Scheduler::Deployment>;
+  // A recovered job's attempts start at recoveries * this, above any of its last leader's.
+  static constexpr int kAttemptsPerTerm = 100000;
+
+  // What a submission or a recovery sets up before it takes the lock.
+  struct NewJob {
+    Configuration conf;  // the cluster's with the job's overrides
+    std::unique_ptr<CheckpointCoordinator> checkpoints;
+  };
+  // Reads the job's configuration and creates its checkpoint coordinator with its stores (from
+  // high availability when there is one: `recovering` reads back the job's checkpoints).
+  // InvalidArgument for a bad override or restore path; a store's error as it is.
+  absl::StatusOr<NewJob> PrepareJob(const std::string& job_id, const proto::SubmitJobRequest& req,
+                                    bool recovering) ABSL_LOCKS_EXCLUDED(mu_);
+  // Fills a new job (CREATED) from its submission.
+  void InitJobLocked(Job& job, const std::string& job_id, const proto::SubmitJobRequest& req,
+                     NewJob prepared) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
+  // High availability: the job ended, so no leader recovers it again.
+  void ForgetPersistedJob(const std::string& job_id, proto::JobState state)
+      ABSL_LOCKS_EXCLUDED(mu_);
+  // The default scheduler: recovered jobs start once their slots are free; one that waited past
+  // the registration timeout fails.
+  void StartRecoveredLocked(Clock::time_point now, Deployments& deployments)
+      ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
 
   static void Run(Calls& calls);
   // Calls to a TaskManager, looked up when made; one that is gone is skipped.

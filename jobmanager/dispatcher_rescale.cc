@@ -82,6 +82,7 @@ bool Dispatcher::DeployAtLocked(Job& job, const VertexParallelism& p, Deployment
     job.checkpoints->OnRestart(Clock::now());
   }
   job.deployed = true;
+  job.recovering = false;
   out = DeployAttemptLocked(job);
   SetStateLocked(job, proto::JOB_RUNNING);
   job.running_since_ms = NowMillis();
@@ -232,6 +233,34 @@ bool Dispatcher::TryStartWaitingLocked(Job& job, Clock::time_point now, Deployme
     MaybeCompleteLocked(job);
   }
   return false;
+}
+
+void Dispatcher::StartRecoveredLocked(Clock::time_point now, Deployments& deployments) {
+  // The adaptive scheduler starts waiting jobs, recovered ones among them, itself.
+  if (options_.scheduler.adaptive()) return;
+  std::vector<std::string> failed;
+  for (auto& [id, job] : jobs_) {
+    if (!job.recovering || job.state != proto::JOB_CREATED) continue;
+    const VertexParallelism p = AdaptiveScheduler::Current(job.graph);
+    Deployments out;
+    if (DeployAtLocked(job, p, out)) {
+      spdlog::info("recovered job {} runs again after {} ms: {} tasks in {} slots", id,
+                   ToMillis(now - job.waiting_since), out.size(), job.slots.size());
+      deployments.insert(deployments.end(), out.begin(), out.end());
+      continue;
+    }
+    if (now - job.waiting_since >= registration_timeout_) failed.push_back(id);
+  }
+  for (const std::string& id : failed) {
+    Job& job = jobs_.at(id);
+    const int needed = AdaptiveScheduler::SlotsNeeded(AdaptiveScheduler::Current(job.graph));
+    FailJobLocked(job,
+                  absl::StrCat("recovered, but the ", Slots(needed), " it needs were not ",
+                               "free within ", registration_timeout_.count(),
+                               " ms (resourcemanager.taskmanager-registration.timeout): ",
+                               resources_.FreeSlots(), " of ", resources_.TotalSlots(), " are"));
+    MaybeCompleteLocked(job);
+  }
 }
 
 void Dispatcher::AdaptLocked(Clock::time_point now, Deployments& deployments,

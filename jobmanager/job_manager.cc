@@ -15,7 +15,8 @@
 
 namespace sluice {
 
-absl::StatusOr<std::unique_ptr<JobManager>> JobManager::Start(const Configuration& conf) {
+absl::StatusOr<std::unique_ptr<JobManager>> JobManager::Start(const Configuration& conf,
+                                                              HighAvailabilityServices* ha) {
   std::unique_ptr<JobManager> jm(new JobManager());
   Dispatcher::Options options;
   options.jm_id = NewInstanceId("jm");
@@ -24,6 +25,7 @@ absl::StatusOr<std::unique_ptr<JobManager>> JobManager::Start(const Configuratio
   auto scheduler = AdaptiveSchedulerSettings::FromConfig(conf);
   if (!scheduler.ok()) return scheduler.status();
   options.scheduler = *scheduler;
+  options.ha = ha;
   std::string dir = conf.GetString("blob.storage.directory");
   if (dir.empty()) dir = std::filesystem::temp_directory_path().string();
   auto blobs = BlobStore::Create(absl::StrCat(dir, "/sluice-", options.jm_id, "-blobs"));
@@ -91,6 +93,11 @@ absl::StatusOr<std::unique_ptr<JobManager>> JobManager::Start(const Configuratio
                  jm->rest_->port());
   }
   spdlog::info("JobManager {} listening on {} ({} scheduler)", jm_id, bind, scheduler->name());
+  if (absl::Status recovered = jm->dispatcher_->RecoverJobs(); !recovered.ok()) {
+    jm->Shutdown();
+    return absl::UnavailableError(
+        absl::StrCat("cannot recover the cluster's jobs: ", recovered.message()));
+  }
   return jm;
 }
 

@@ -26,6 +26,7 @@ class Server;
 namespace sluice {
 
 class Dispatcher;
+class HighAvailabilityServices;
 class JobManagerMetrics;
 class JobManagerService;
 class RestServer;
@@ -35,7 +36,10 @@ class JobManager {
   // Binds jobmanager.bind-host:jobmanager.rpc.port (and rest.bind-address:rest.port unless
   // rest.port is -1) and starts serving. Unavailable when a port is taken or a name does not
   // resolve; Internal when the blob store cannot be created.
-  static absl::StatusOr<std::unique_ptr<JobManager>> Start(const Configuration& conf);
+  // With `ha` (high availability; it must outlive the JobManager) submitted jobs and their
+  // checkpoints are kept there, and the jobs it holds are recovered before Start returns.
+  static absl::StatusOr<std::unique_ptr<JobManager>> Start(const Configuration& conf,
+                                                           HighAvailabilityServices* ha = nullptr);
   ~JobManager();
 
   int port() const { return port_; }

@@ -3,9 +3,11 @@
 // With high-availability.type: zookeeper it first contends for leadership: a standby holds no
 // RPC port, and its REST port only redirects to the leader's REST API (307; 503 while none
 // leads); the JobManager (Dispatcher, gRPC, REST) starts when leadership is granted, and its
-// address is then published for TaskManagers and clients. Losing leadership
-// ends the process (exit code 3): until jobs are recovered by a new leader, stopping at once is
-// how an old leader is kept from acting beside a new one.
+// address is then published for TaskManagers and clients, and the jobs kept in ZooKeeper and
+// high-availability.storageDir are recovered. Losing leadership (the ZooKeeper connection or
+// session) stops that JobManager at once, so it does not act beside a new leader (its writes to
+// ZooKeeper fail from then on anyway); the process goes back to being a standby and contends
+// again.
 #include <httplib.h>
 
 #include <CLI/CLI.hpp>
@@ -19,21 +21,21 @@
 #include "jobmanager/ha/ha_options.h"
 #include "jobmanager/ha/ha_services.h"
 #include "jobmanager/ha/leader_election.h"
+#include "jobmanager/ha/zookeeper_ha_services.h"
 #include "jobmanager/job_manager.h"
 #include "spdlog/spdlog.h"
 
 namespace {
 
-constexpr int kExitLeadershipLost = 3;
-
 // Starts the JobManager on the first port of the HA range it can bind (any free one for 0).
-absl::StatusOr<std::unique_ptr<sluice::JobManager>> StartOnHaPort(const sluice::Configuration& conf,
-                                                                  const sluice::ha::HaOptions& ha) {
+absl::StatusOr<std::unique_ptr<sluice::JobManager>> StartOnHaPort(
+    const sluice::Configuration& conf, const sluice::ha::HaOptions& ha,
+    sluice::HighAvailabilityServices* services) {
   absl::Status last;
   for (int port = ha.first_port; port <= ha.last_port; ++port) {
     sluice::Configuration c = conf;
     if (absl::Status s = c.Set("jobmanager.rpc.port", std::to_string(port)); !s.ok()) return s;
-    auto jm = sluice::JobManager::Start(c);
+    auto jm = sluice::JobManager::Start(c, services);
     if (jm.ok()) return jm;
     last = jm.status();
   }
@@ -59,29 +61,36 @@ int RunHighlyAvailable(const sluice::Configuration& conf, const sluice::ha::HaOp
                  std::string(retriever.status().message()).c_str());
     return 1;
   }
+  auto services = sluice::ha::ZooKeeperHaServices::Create(zk->get(), ha);
+  if (!services.ok()) {
+    std::fprintf(stderr, "sluice-jobmanager: %s\n",
+                 std::string(services.status().message()).c_str());
+    return 1;
+  }
   // The standby's REST port sends every request to the leader's REST API.
   std::unique_ptr<sluice::HttpListener> standby_rest;
   int rest_port = static_cast<int>(conf.GetInt("rest.port"));
-  if (rest_port >= 0) {
+  sluice::ha::LeaderRetriever* leader = retriever->get();
+  auto redirect = [leader, path, &ha](const httplib::Request& req, httplib::Response& res) {
+    auto l = leader->leader();
+    if (l && !l->rest_url.empty()) {
+      res.set_redirect(l->rest_url + req.target, 307);
+      return;
+    }
+    res.status = 503;
+    res.set_content(absl::StrCat("{\"errors\": [\"this JobManager is a standby and no leader's "
+                                 "REST address is published at ZooKeeper node ",
+                                 path, "/connection_info (quorum ", ha.quorum, ")\"]}"),
+                    "application/json");
+  };
+  auto start_standby_rest = [&]() -> absl::Status {
+    if (rest_port < 0) return absl::OkStatus();
     sluice::HttpListenerOptions o;
     o.what = "standby REST server";
     o.host = conf.GetString("rest.bind-address");
     o.host_key = "rest.bind-address";
     o.port_key = "rest.port";
     o.first_port = o.last_port = rest_port;
-    sluice::ha::LeaderRetriever* leader = retriever->get();
-    auto redirect = [leader, path, &ha](const httplib::Request& req, httplib::Response& res) {
-      auto l = leader->leader();
-      if (l && !l->rest_url.empty()) {
-        res.set_redirect(l->rest_url + req.target, 307);
-        return;
-      }
-      res.status = 503;
-      res.set_content(absl::StrCat("{\"errors\": [\"this JobManager is a standby and no leader's "
-                                   "REST address is published at ZooKeeper node ",
-                                   path, "/connection_info (quorum ", ha.quorum, ")\"]}"),
-                      "application/json");
-    };
     auto listener = sluice::HttpListener::Start(o, [&](httplib::Server& server) {
       server.Get(".*", redirect);
       server.Post(".*", redirect);
@@ -89,14 +98,15 @@ int RunHighlyAvailable(const sluice::Configuration& conf, const sluice::ha::HaOp
       server.Patch(".*", redirect);
       server.Delete(".*", redirect);
     });
-    if (!listener.ok()) {
-      std::fprintf(stderr, "sluice-jobmanager: %s\n",
-                   std::string(listener.status().message()).c_str());
-      return 1;
-    }
+    if (!listener.ok()) return listener.status();
     standby_rest = std::move(*listener);
     spdlog::info("standby REST at http://{}:{}/ redirects to the leader", o.host,
                  standby_rest->port());
+    return absl::OkStatus();
+  };
+  if (absl::Status s = start_standby_rest(); !s.ok()) {
+    std::fprintf(stderr, "sluice-jobmanager: %s\n", std::string(s.message()).c_str());
+    return 1;
   }
   std::unique_ptr<sluice::JobManager> jm;  // written on the election's thread, read after it
   std::atomic<bool> stopping{false};
@@ -104,7 +114,7 @@ int RunHighlyAvailable(const sluice::Configuration& conf, const sluice::ha::HaOp
   callbacks.grant = [&](const std::string& id) -> std::optional<sluice::ha::LeaderInfo> {
     spdlog::info("leadership granted (id {}); starting the JobManager", id);
     if (standby_rest) standby_rest->Stop();  // frees the REST port for the leader's server
-    auto started = StartOnHaPort(conf, ha);
+    auto started = StartOnHaPort(conf, ha, services->get());
     if (!started.ok()) {
       spdlog::critical("cannot start the JobManager as leader: {}",
                        std::string(started.status().message()));
@@ -123,11 +133,14 @@ int RunHighlyAvailable(const sluice::Configuration& conf, const sluice::ha::HaOp
   };
   callbacks.revoke = [&] {
     if (stopping) return;
-    spdlog::critical(
-        "leadership lost (ZooKeeper connection lost or session expired); exiting so that this "
-        "JobManager does not act beside a new leader");
-    std::fflush(nullptr);
-    std::_Exit(kExitLeadershipLost);
+    spdlog::error(
+        "leadership lost (ZooKeeper connection lost or session expired): stopping the JobManager; "
+        "its jobs go on under the next leader, which may be this process again");
+    if (jm) jm->Shutdown();
+    jm.reset();
+    if (absl::Status s = start_standby_rest(); !s.ok()) {
+      spdlog::warn("the standby REST server did not start again: {}", std::string(s.message()));
+    }
   };
   auto election =
       sluice::ha::LeaderElection::Start(zk->get(), path, sluice::ha::LeaderInfo{}, callbacks);

@@ -12,7 +12,7 @@
 #include "absl/strings/str_cat.h"
 #include "client/job_client.h"
 #include "integration/harness.h"
-#include "integration/zookeeper_dev.h"
+#include "integration/harness_ha.h"
 
 namespace sluice::itest {
 namespace {
@@ -24,64 +24,21 @@ constexpr int kSessionMs = 2000;
 
 class HaFailoverTest : public ::testing::Test {
  protected:
-  void SetUp() override {
-    absl::Status s = zk_.Start();
-    ASSERT_TRUE(s.ok()) << s;
-    dir_ = MakeTempDir();
-  }
-
-  std::vector<std::string> Args(const std::string& binary, std::vector<std::string> extra = {}) {
-    std::vector<std::string> settings = {
-        "high-availability.type=zookeeper",
-        "high-availability.zookeeper.quorum=" + zk_.quorum(),
-        "high-availability.storageDir=" + dir_ + "/ha",
-        absl::StrCat("high-availability.zookeeper.client.session-timeout=", kSessionMs, " ms"),
-        "jobmanager.bind-host=127.0.0.1",
-        "jobmanager.rpc.address=127.0.0.1",
-        "rest.bind-address=127.0.0.1",
-        "taskmanager.host=127.0.0.1",
-        "taskmanager.bind-host=127.0.0.1",
-        "heartbeat.interval=200ms",
-        "heartbeat.timeout=2s",
-        "rest.port=0",
-        "blob.storage.directory=" + dir_ + "/blobs",
-    };
-    settings.insert(settings.end(), extra.begin(), extra.end());
-    std::vector<std::string> argv{BinDir() + "/" + binary};
-    for (const auto& s : settings) {
-      argv.push_back("-D");
-      argv.push_back(s);
-    }
-    return argv;
-  }
-
-  std::unique_ptr<ChildProcess> Start(const std::string& binary, const std::string& name) {
-    auto p =
-        ChildProcess::Start(Args(binary), dir_ + "/" + name + ".out", dir_ + "/" + name + ".log");
-    EXPECT_TRUE(p.ok()) << p.status();
-    return p.ok() ? std::move(*p) : nullptr;
-  }
-
-  std::string Log(const std::string& name) { return ReadFile(dir_ + "/" + name + ".log"); }
-
-  // The address a JobManager logged when it became leader, or "".
-  std::string LeaderAddress(const std::string& name) {
-    std::smatch m;
-    std::string log = Log(name);
-    static const std::regex re("JobManager leads at (\\S+)");
-    return std::regex_search(log, m, re) ? m[1].str() : "";
-  }
-
+  void SetUp() override { SLUICE_ASSERT_OK(ha_.StartZooKeeper()); }
   void TearDown() override {
-    if (HasFailure()) {
-      for (const char* n : {"jm-a", "jm-b", "tm"}) {
-        std::cerr << "==== " << n << " log (tail)\n" << LastLines(Log(n), 30) << "\n";
-      }
-    }
+    if (HasFailure()) ha_.DumpLogs();
   }
+  std::vector<std::string> Args(const std::string& binary, std::vector<std::string> extra = {}) {
+    return ha_.Args(binary, extra);
+  }
+  ChildProcess* Start(const std::string& binary, const std::string& name) {
+    return ha_.Start(binary, name);
+  }
+  std::string Log(const std::string& name) { return ha_.Log(name); }
+  std::string LeaderAddress(const std::string& name) { return ha_.LeaderAddress(name); }
 
-  ZooKeeperDev zk_;
-  std::string dir_;
+  HaCluster ha_{kSessionMs};
+  const std::string& dir_ = ha_.dir();
 };
 
 TEST_F(HaFailoverTest, StandbyTakesOverAndTheTaskManagerFollows) {
@@ -141,8 +98,8 @@ TEST_F(HaFailoverTest, StandbyTakesOverAndTheTaskManagerFollows) {
   EXPECT_TRUE(b->Running());
   // The CLI finds the new leader in ZooKeeper, without -m.
   CommandResult list = RunCli({"list", "-D", "high-availability.type=zookeeper", "-D",
-                               "high-availability.zookeeper.quorum=" + zk_.quorum(), "-D",
-                               "high-availability.storageDir=" + dir_ + "/ha"},
+                               "high-availability.zookeeper.quorum=" + ha_.zookeeper().quorum(),
+                               "-D", "high-availability.storageDir=" + dir_ + "/ha"},
                               dir_, 30s);
   EXPECT_EQ(list.exit_code, 0) << list.Describe();
   EXPECT_THAT(list.out, HasSubstr("No running jobs")) << list.Describe();
