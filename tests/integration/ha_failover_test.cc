@@ -107,6 +107,20 @@ TEST_F(HaFailoverTest, StandbyTakesOverAndTheTaskManagerFollows) {
   EXPECT_EQ(b->Stop(), 0);
 }
 
+TEST_F(HaFailoverTest, SubmissionWithoutALeaderFailsClearly) {
+  // ZooKeeper runs, no JobManager: the CLI waits the connection timeout for a leader, then says
+  // there is none, naming where it looked.
+  std::vector<std::string> args{"run", "-d"};
+  std::vector<std::string> flags = ha_.CliFlags();
+  args.insert(args.end(), flags.begin(), flags.end());
+  args.insert(args.end(), {"-D", "high-availability.zookeeper.client.connection-timeout=1 s",
+                           TestJobLibrary("sequence_job")});
+  CommandResult r = RunCli(args, dir_, 30s);
+  EXPECT_NE(r.exit_code, 0) << r.Describe();
+  EXPECT_THAT(r.err, HasSubstr("no JobManager leads the cluster")) << r.Describe();
+  EXPECT_THAT(r.err, HasSubstr(ha_.zookeeper().quorum())) << r.Describe();
+}
+
 TEST_F(HaFailoverTest, BadInputIsAClearError) {
   struct Case {
     std::vector<std::string> extra;
