@@ -20,4 +20,9 @@ std::string ToValidUtf8(std::string_view s);
 // Milliseconds since the Unix epoch.
 int64_t NowMillis();
 
+// The gRPC metadata key that carries the calling JobManager's id on its calls to a TaskManager,
+// so that a TaskManager refuses the calls of a JobManager it stopped following (fencing: an old
+// leader in high availability).
+inline constexpr char kJobManagerIdMetadata[] = "sluice-jobmanager-id";
+
 }  // namespace sluice

@@ -33,8 +33,9 @@ absl::StatusOr<std::unique_ptr<JobManager>> JobManager::Start(const Configuratio
   std::string jm_id = options.jm_id;
   jm->metrics_ = std::make_unique<JobManagerMetrics>(conf);
   options.metrics = jm->metrics_.get();
-  jm->dispatcher_ = std::make_unique<Dispatcher>(conf, std::move(options), std::move(*blobs),
-                                                 NewGrpcTaskManagerGateway);
+  jm->dispatcher_ = std::make_unique<Dispatcher>(
+      conf, std::move(options), std::move(*blobs),
+      [jm_id](const std::string& address) { return NewGrpcTaskManagerGateway(address, jm_id); });
   Dispatcher* dispatcher = jm->dispatcher_.get();
   jm->metrics_->StartFetcher([dispatcher] { return dispatcher->TaskManagerGateways(); },
                              [dispatcher] { return dispatcher->RetainedJobIds(); });

@@ -5,6 +5,7 @@
 #include <chrono>
 
 #include "common/grpc_status.h"
+#include "common/ids.h"
 #include "proto/taskmanager.grpc.pb.h"
 
 namespace sluice {
@@ -14,8 +15,9 @@ using namespace std::chrono_literals;
 
 class GrpcTaskManagerGateway final : public TaskManagerGateway {
  public:
-  explicit GrpcTaskManagerGateway(const std::string& address)
-      : stub_(proto::TaskExecutorService::NewStub(
+  GrpcTaskManagerGateway(const std::string& address, std::string jm_id)
+      : jm_id_(std::move(jm_id)),
+        stub_(proto::TaskExecutorService::NewStub(
             grpc::CreateCustomChannel(address, grpc::InsecureChannelCredentials(), Args()))) {}
 
   absl::Status DeployTask(const proto::TaskDeploymentDescriptor& tdd) override {
@@ -85,16 +87,19 @@ class GrpcTaskManagerGateway final : public TaskManagerGateway {
                     const Req& req, Resp* resp) {
     grpc::ClientContext ctx;
     ctx.set_deadline(std::chrono::system_clock::now() + deadline);
+    if (!jm_id_.empty()) ctx.AddMetadata(kJobManagerIdMetadata, jm_id_);
     return FromGrpcStatus(((*stub_).*method)(&ctx, req, resp));
   }
 
+  const std::string jm_id_;
   std::unique_ptr<Stub> stub_;
 };
 
 }  // namespace
 
-std::shared_ptr<TaskManagerGateway> NewGrpcTaskManagerGateway(const std::string& address) {
-  return std::make_shared<GrpcTaskManagerGateway>(address);
+std::shared_ptr<TaskManagerGateway> NewGrpcTaskManagerGateway(const std::string& address,
+                                                              std::string jm_id) {
+  return std::make_shared<GrpcTaskManagerGateway>(address, std::move(jm_id));
 }
 
 }  // namespace sluice

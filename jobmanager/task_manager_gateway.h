@@ -54,7 +54,9 @@ class TaskManagerGateway {
 using TaskManagerGatewayFactory =
     std::function<std::shared_ptr<TaskManagerGateway>(const std::string& address)>;
 
-// The gateway over gRPC (TaskExecutorService), with the deadlines above.
-std::shared_ptr<TaskManagerGateway> NewGrpcTaskManagerGateway(const std::string& address);
+// The gateway over gRPC (TaskExecutorService), with the deadlines above; every call carries
+// `jm_id` (kJobManagerIdMetadata) unless it is empty.
+std::shared_ptr<TaskManagerGateway> NewGrpcTaskManagerGateway(const std::string& address,
+                                                              std::string jm_id = "");
 
 }  // namespace sluice

@@ -9,6 +9,7 @@
 #include <filesystem>
 #include <fstream>
 #include <map>
+#include <set>
 #include <thread>
 
 #include "absl/base/thread_annotations.h"
@@ -169,8 +170,26 @@ class TaskManagerImpl final : public proto::TaskExecutorService::Service {
 
   // ---- TaskExecutorService ----
 
-  grpc::Status DeployTask(grpc::ServerContext*, const proto::TaskDeploymentDescriptor* tdd,
+  // The calls that change tasks come only from the JobManager this TaskManager follows: one it
+  // has left for a new leader (high availability) is refused, so an old leader that does not yet
+  // know it lost leadership cannot deploy, cancel, trigger or commit here. (A call without the
+  // JobManager's id, or from one not met before, is taken: the id is learnt on registering, and a
+  // new leader may deploy before that answer is read.)
+  grpc::Status Fence(const grpc::ServerContext* ctx) ABSL_LOCKS_EXCLUDED(jm_mu_) {
+    auto it = ctx->client_metadata().find(kJobManagerIdMetadata);
+    if (it == ctx->client_metadata().end()) return grpc::Status::OK;
+    std::string from(it->second.data(), it->second.size());
+    absl::MutexLock lock(&jm_mu_);
+    if (!left_jm_ids_.count(from)) return grpc::Status::OK;
+    return grpc::Status(
+        grpc::StatusCode::FAILED_PRECONDITION,
+        absl::StrCat("fenced: JobManager ", from,
+                     " is no longer followed by this TaskManager (it follows ", jm_address_, ")"));
+  }
+
+  grpc::Status DeployTask(grpc::ServerContext* ctx, const proto::TaskDeploymentDescriptor* tdd,
                           proto::Empty*) override {
+    if (grpc::Status fenced = Fence(ctx); !fenced.ok()) return fenced;
     if (!IsValidJobId(tdd->task().job_id())) {
       return grpc::Status(grpc::StatusCode::INVALID_ARGUMENT,
                           "malformed job id '" + tdd->task().job_id() + "'");
@@ -243,8 +262,9 @@ class TaskManagerImpl final : public proto::TaskExecutorService::Service {
     return grpc::Status::OK;
   }
 
-  grpc::Status CancelJobTasks(grpc::ServerContext*, const proto::CancelJobTasksRequest* req,
+  grpc::Status CancelJobTasks(grpc::ServerContext* ctx, const proto::CancelJobTasksRequest* req,
                               proto::Empty*) override {
+    if (grpc::Status fenced = Fence(ctx); !fenced.ok()) return fenced;
     if (!IsValidJobId(req->job_id())) {
       return grpc::Status(grpc::StatusCode::INVALID_ARGUMENT,
                           "malformed job id '" + req->job_id() + "'");
@@ -253,8 +273,9 @@ class TaskManagerImpl final : public proto::TaskExecutorService::Service {
     return grpc::Status::OK;
   }
 
-  grpc::Status ReleaseJob(grpc::ServerContext*, const proto::CancelJobTasksRequest* req,
+  grpc::Status ReleaseJob(grpc::ServerContext* ctx, const proto::CancelJobTasksRequest* req,
                           proto::Empty*) override {
+    if (grpc::Status fenced = Fence(ctx); !fenced.ok()) return fenced;
     if (!IsValidJobId(req->job_id())) {
       return grpc::Status(grpc::StatusCode::INVALID_ARGUMENT,
                           "malformed job id '" + req->job_id() + "'");
@@ -276,8 +297,10 @@ class TaskManagerImpl final : public proto::TaskExecutorService::Service {
     return grpc::Status::OK;
   }
 
-  grpc::Status TriggerCheckpoint(grpc::ServerContext*, const proto::TriggerCheckpointRequest* req,
+  grpc::Status TriggerCheckpoint(grpc::ServerContext* ctx,
+                                 const proto::TriggerCheckpointRequest* req,
                                  proto::Empty*) override {
+    if (grpc::Status fenced = Fence(ctx); !fenced.ok()) return fenced;
     ForEachTaskOf(req->job_id(), req->attempt(), [&](Task& t) {
       const auto& d = t.descriptor();
       if (d.graph().vertices(d.task().vertex_id()).is_source()) {
@@ -287,8 +310,9 @@ class TaskManagerImpl final : public proto::TaskExecutorService::Service {
     return grpc::Status::OK;
   }
 
-  grpc::Status NotifyCheckpoint(grpc::ServerContext*, const proto::NotifyCheckpointRequest* req,
+  grpc::Status NotifyCheckpoint(grpc::ServerContext* ctx, const proto::NotifyCheckpointRequest* req,
                                 proto::Empty*) override {
+    if (grpc::Status fenced = Fence(ctx); !fenced.ok()) return fenced;
     ForEachTaskOf(req->job_id(), req->attempt(),
                   [&](Task& t) { t.NotifyCheckpoint(req->checkpoint_id(), req->aborted()); });
     return grpc::Status::OK;
@@ -584,6 +608,10 @@ class TaskManagerImpl final : public proto::TaskExecutorService::Service {
       if (st.ok()) {
         registered_ = true;
         warned_ = false;
+        {
+          absl::MutexLock lock(&jm_mu_);
+          registered_jm_id_ = resp.jm_id();
+        }
         last_ok_ = std::chrono::steady_clock::now();
         spdlog::info("TaskManager {} registered at JobManager {} ({})", id_, JmAddress(),
                      resp.jm_id());
@@ -630,6 +658,8 @@ class TaskManagerImpl final : public proto::TaskExecutorService::Service {
       if (address == jm_address_) return;
       jm_address_ = address;
       jm_stub_ = proto::JobManagerService::NewStub(channels_.Get(address));
+      if (!registered_jm_id_.empty()) left_jm_ids_.insert(registered_jm_id_);
+      registered_jm_id_.clear();
     }
     jm_changed_ = true;
     absl::MutexLock lock(&watch_mu_);
@@ -664,6 +694,10 @@ class TaskManagerImpl final : public proto::TaskExecutorService::Service {
   // The JobManager (the leader's, in HA mode): changed by SetJobManagerAddress.
   mutable absl::Mutex jm_mu_;
   std::string jm_address_ ABSL_GUARDED_BY(jm_mu_);
+  // The id of the JobManager it registered with last, and those of JobManagers it stopped
+  // following (refused by Fence).
+  std::string registered_jm_id_ ABSL_GUARDED_BY(jm_mu_);
+  std::set<std::string> left_jm_ids_ ABSL_GUARDED_BY(jm_mu_);
   std::shared_ptr<proto::JobManagerService::Stub> jm_stub_ ABSL_GUARDED_BY(jm_mu_);
   std::atomic<bool> jm_changed_{false};
   std::string lib_dir_;

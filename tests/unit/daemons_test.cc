@@ -130,6 +130,60 @@ TEST(TaskManagerTest, RefusesMalformedJobIds) {
   (*tm)->Shutdown();
 }
 
+// The id a JobManager gives out on registration (a fake TaskManager's).
+std::string JobManagerId(const std::string& address) {
+  auto stub = proto::JobManagerService::NewStub(
+      grpc::CreateChannel(address, grpc::InsecureChannelCredentials()));
+  grpc::ClientContext ctx;
+  proto::RegisterTaskManagerRequest req;
+  req.set_tm_id("tm-probe");
+  req.set_address("127.0.0.1:1");
+  req.set_num_slots(1);
+  proto::RegisterTaskManagerResponse resp;
+  EXPECT_TRUE(stub->RegisterTaskManager(&ctx, req, &resp).ok());
+  return resp.jm_id();
+}
+
+TEST(TaskManagerTest, RefusesTheJobManagerItStoppedFollowing) {
+  auto old_leader = JobManager::Start(LoopbackConfig());
+  ASSERT_TRUE(old_leader.ok()) << old_leader.status();
+  auto new_leader = JobManager::Start(LoopbackConfig());
+  ASSERT_TRUE(new_leader.ok()) << new_leader.status();
+  Configuration conf = LoopbackConfig();
+  ASSERT_TRUE(conf.Set("jobmanager.rpc.port", std::to_string((*old_leader)->port())).ok());
+  auto tm = TaskManager::Start(conf);
+  ASSERT_TRUE(tm.ok()) << tm.status();
+  JobClient old_client((*old_leader)->address(), 10s);
+  for (int i = 0; i < 200; ++i) {
+    auto ov = old_client.Overview();
+    if (ov.ok() && ov->task_managers_size() == 1) break;
+    std::this_thread::sleep_for(20ms);
+  }
+  const std::string old_id = JobManagerId((*old_leader)->address());
+  const std::string new_id = JobManagerId((*new_leader)->address());
+  auto stub = proto::TaskExecutorService::NewStub(
+      grpc::CreateChannel((*tm)->address(), grpc::InsecureChannelCredentials()));
+  auto cancel_from = [&](const std::string& jm_id) {
+    grpc::ClientContext ctx;
+    ctx.AddMetadata(kJobManagerIdMetadata, jm_id);
+    proto::CancelJobTasksRequest req;
+    req.set_job_id("0123456789abcdef0123456789abcdef");
+    proto::Empty e;
+    return stub->CancelJobTasks(&ctx, req, &e);
+  };
+  EXPECT_TRUE(cancel_from(old_id).ok());  // the one it follows
+  (*tm)->SetJobManagerAddress((*new_leader)->address());
+  grpc::Status refused = cancel_from(old_id);
+  EXPECT_EQ(refused.error_code(), grpc::StatusCode::FAILED_PRECONDITION);
+  EXPECT_THAT(refused.error_message(), HasSubstr("fenced"));
+  EXPECT_THAT(refused.error_message(), HasSubstr(old_id));
+  // The new leader's calls are taken, before and after the TaskManager registered there.
+  EXPECT_TRUE(cancel_from(new_id).ok());
+  (*tm)->Shutdown();
+  (*new_leader)->Shutdown();
+  (*old_leader)->Shutdown();
+}
+
 TEST(TextTest, ToValidUtf8KeepsValidTextAndReplacesTheRest) {
   EXPECT_EQ(ToValidUtf8("plain"), "plain");
   EXPECT_EQ(ToValidUtf8("caf\xc3\xa9 \xe2\x82\xac \xf0\x9f\x98\x80"),
