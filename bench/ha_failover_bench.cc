@@ -5,7 +5,8 @@
 // ValueStates, a progress sink) at parallelism 2 with 1 s checkpoints on the heap backend.
 //
 // Per round, once the job's output is on time: kill -9 of the leader, then
-//   - leader: until the standby logs that it leads (its ZooKeeper session outlived the old one's);
+//   - leader: until the standby logs that it leads (its ZooKeeper session outlived the old one's;
+//     the line comes once it has recovered the jobs too);
 //   - RUNNING: until the new leader reports the recovered job RUNNING with every task RUNNING;
 //   - caught up: until every sink subtask of the new attempt has received records due within
 //     --lag-ms of now from every source subtask (the output is where it would have been).
@@ -128,8 +129,10 @@ absl::Status RunSessionTimeout(const Options& o, int session_ms, std::vector<Rou
   }
   const std::string job = m[1].str();
   int current = 0;  // index into names of the leader
+  // Where each JobManager's log stood when it last became leader: its checkpoints are after it.
+  size_t term_start[2] = {0, 0};
   for (int round = 0; round < o.rounds; ++round) {
-    // On time, with a checkpoint to recover from.
+    // On time, with a checkpoint of this term to recover from.
     int64_t attempt = 0;
     {
       JobClient client(leader, 5s);
@@ -142,7 +145,8 @@ absl::Status RunSessionTimeout(const Options& o, int session_ms, std::vector<Rou
             attempt = st->tasks(0).attempt();
             double lag = Lag(**progress, attempt, parallelism);
             return lag >= 0 && lag <= static_cast<double>(o.lag_ms) &&
-                   ha.Log(names[current]).find(absl::StrCat("job ", job, ": checkpoint")) !=
+                   ha.Log(names[current])
+                           .find(absl::StrCat("job ", job, ": checkpoint"), term_start[current]) !=
                        std::string::npos;
           },
           120s, 50ms);
@@ -151,12 +155,14 @@ absl::Status RunSessionTimeout(const Options& o, int session_ms, std::vector<Rou
     std::this_thread::sleep_for(2s);  // a checkpoint or two more
     const int next = 1 - current;
     const int grants_before = ha.Grants(names[next]);
+    const size_t next_log = ha.Log(names[next]).size();
     Round rd;
     auto killed = Clock::now();
     ha.Kill(names[current]);
     leader = ha.WaitForLeadership(names[next], grants_before, 60s);
     if (leader.empty()) return absl::DeadlineExceededError(names[next] + " did not lead");
     rd.leader_ms = MsSince(killed);
+    term_start[next] = next_log;
     JobClient client(leader, 5s);
     int64_t new_attempt = -1;
     itest::WaitUntil(
@@ -172,12 +178,13 @@ absl::Status RunSessionTimeout(const Options& o, int session_ms, std::vector<Rou
         120s, 5ms);
     if (new_attempt <= attempt) return absl::DeadlineExceededError("the job did not run again");
     rd.running_ms = MsSince(killed);
-    itest::WaitUntil(
+    bool caught_up = itest::WaitUntil(
         [&] {
           double lag = Lag(**progress, new_attempt, parallelism);
           return lag >= 0 && lag <= static_cast<double>(o.lag_ms);
         },
         120s, 5ms);
+    if (!caught_up) return absl::DeadlineExceededError("the output did not catch up in 120 s");
     rd.caught_up_ms = MsSince(killed);
     std::printf(
         "  session %5d ms  round %d  %s killed: leader %7.0f ms  RUNNING %7.0f ms  caught "

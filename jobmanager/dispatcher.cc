@@ -61,6 +61,7 @@ void Dispatcher::Stop() {
   // Not under the lock: Stop() joins threads whose bodies take it.
   if (monitor) monitor->Stop();
   if (coordinator) coordinator->Stop();
+  RecordJobEnds();  // the last chance for ends the coordinator had no round for
 }
 
 void Dispatcher::WakeCoordinatorLocked() {
@@ -327,45 +328,6 @@ absl::StatusOr<std::string> Dispatcher::LibraryPath(const std::string& sha256) {
 
 // ---- Jobs ----
 
-absl::StatusOr<Dispatcher::NewJob> Dispatcher::PrepareJob(const std::string& job_id,
-                                                          const proto::SubmitJobRequest& req,
-                                                          bool recovering) {
-  NewJob out;
-  out.conf = conf_;
-  for (const auto& [k, v] : req.config()) {
-    absl::Status st = out.conf.Set(k, v);
-    if (!st.ok()) return absl::InvalidArgumentError(st.message());
-  }
-  CheckpointSettings settings = CheckpointSettings::FromConfig(out.conf, job_id);
-  std::unique_ptr<CompletedCheckpointStore> store;
-  std::unique_ptr<CheckpointIdCounter> ids;
-  if (options_.ha) {
-    auto ha_store = options_.ha->CreateCheckpointStore(job_id, settings.num_retained);
-    if (!ha_store.ok()) return ha_store.status();
-    auto ha_ids = options_.ha->CreateCheckpointIdCounter(job_id);
-    if (!ha_ids.ok()) return ha_ids.status();
-    store = std::move(*ha_store);
-    ids = std::move(*ha_ids);
-  } else {
-    store = std::make_unique<StandaloneCompletedCheckpointStore>(settings.num_retained);
-    ids = std::make_unique<StandaloneCheckpointIdCounter>();
-  }
-  // A recovered job restores its own newest checkpoint; only without one does it start from
-  // where it was submitted to start.
-  const bool own_checkpoint = recovering && store->Latest() != nullptr;
-  out.checkpoints = std::make_unique<CheckpointCoordinator>(
-      job_id, std::move(settings), std::move(store), std::move(ids), Clock::now());
-  if (!req.restore_path().empty() && !own_checkpoint) {
-    std::string restore_dir;
-    auto meta = CheckpointCoordinator::LoadForRestore(req.restore_path(), req.graph(),
-                                                      req.allow_non_restored_state(), &restore_dir);
-    if (!meta.ok()) return absl::InvalidArgumentError(meta.status().message());
-    absl::Status st = out.checkpoints->SetRestoreFrom(std::move(*meta), restore_dir);
-    if (!st.ok()) return st;
-  }
-  return out;
-}
-
 void Dispatcher::InitJobLocked(Job& job, const std::string& job_id,
                                const proto::SubmitJobRequest& req, NewJob prepared) {
   job.id = job_id;
@@ -382,6 +344,18 @@ void Dispatcher::InitJobLocked(Job& job, const std::string& job_id,
   SetUpAutoscalerLocked(job);
 }
 
+void Dispatcher::LogSubmittedLocked(Job& job, size_t deployments) {
+  // (A job whose wait for slots timed out at once has ended already.)
+  if (!IsTerminalJobState(job.state)) RegisterJobMetricsLocked(job);
+  std::string dir;
+  const proto::CheckpointMetadata* from = job.checkpoints->RestoreSource(&dir);
+  spdlog::info("job {} ({}) submitted: {}{}", job.id, job.graph.name(),
+               job.deployed ? absl::StrCat(deployments, " tasks in ", job.slots.size(), " slots")
+               : job.state == proto::JOB_CREATED ? "waiting for task slots"
+                                                 : std::string(JobStateName(job.state)),
+               from ? absl::StrCat(", from checkpoint ", from->checkpoint_id(), " in ", dir) : "");
+}
+
 absl::StatusOr<std::string> Dispatcher::SubmitJob(const proto::SubmitJobRequest& req) {
   absl::Status valid = Scheduler::ValidateGraph(req.graph());
   if (!valid.ok()) return valid;
@@ -394,102 +368,34 @@ absl::StatusOr<std::string> Dispatcher::SubmitJob(const proto::SubmitJobRequest&
   if (!prepared.ok()) return prepared.status();
   if (options_.ha) {
     // Persisted before it runs: a job a client was told about survives the loss of this leader.
-    proto::PersistedJob persisted;
-    persisted.set_job_id(job_id);
-    *persisted.mutable_request() = req;
-    persisted.set_start_time_ms(NowMillis());
-    auto library = blobs_->Path(req.library_sha256());
-    absl::Status st = library.ok() ? options_.ha->PutJob(persisted, *library) : library.status();
-    if (!st.ok()) {
-      return absl::UnavailableError(absl::StrCat(
-          "job not submitted: it cannot be persisted for high availability: ", st.message()));
-    }
+    absl::Status st = PersistSubmittedJob(job_id, req);
+    if (!st.ok()) return st;
   }
   Deployments deployments;
+  absl::Status refused;
   {
     absl::MutexLock lock(&mu_);
-    if (stopping_) return absl::UnavailableError("JobManager is stopping");
-    Job& job = jobs_[job_id];
-    InitJobLocked(job, job_id, req, std::move(*prepared));
-    auto scheduled = ScheduleNewJobLocked(job, Clock::now());
-    if (!scheduled.ok()) {
-      jobs_.erase(job_id);
-      if (options_.ha)
-        DeferLocked([this, job_id] { ForgetPersistedJob(job_id, proto::JOB_FAILED); });
-      return scheduled.status();
+    refused = stopping_ ? absl::UnavailableError("JobManager is stopping") : absl::OkStatus();
+    if (refused.ok()) {
+      Job& job = jobs_[job_id];
+      InitJobLocked(job, job_id, req, std::move(*prepared));
+      auto scheduled = ScheduleNewJobLocked(job, Clock::now());
+      if (scheduled.ok()) {
+        deployments = std::move(*scheduled);
+        LogSubmittedLocked(job, deployments.size());
+      } else {
+        jobs_.erase(job_id);
+        refused = scheduled.status();
+      }
     }
-    deployments = std::move(*scheduled);
-    // (A job whose wait for slots timed out at once has ended already.)
-    if (!IsTerminalJobState(job.state)) RegisterJobMetricsLocked(job);
-    std::string restore_dir_of_job;
-    const proto::CheckpointMetadata* from = job.checkpoints->RestoreSource(&restore_dir_of_job);
-    spdlog::info(
-        "job {} ({}) submitted: {}{}", job_id, job.graph.name(),
-        job.deployed ? absl::StrCat(deployments.size(), " tasks in ", job.slots.size(), " slots")
-        : job.state == proto::JOB_CREATED ? "waiting for task slots"
-                                          : std::string(JobStateName(job.state)),
-        from ? absl::StrCat(", from checkpoint ", from->checkpoint_id(), " in ", restore_dir_of_job)
-             : "");
+  }
+  if (!refused.ok()) {
+    // The client is told it has no job: no leader may run the persisted one.
+    if (options_.ha) ForgetPersistedJob(job_id, proto::JOB_FAILED);
+    return refused;
   }
   for (const auto& d : deployments) Deploy(d);
   return job_id;
-}
-
-absl::Status Dispatcher::RecoverJobs() {
-  if (!options_.ha) return absl::OkStatus();
-  auto recovered = options_.ha->RecoverJobs();
-  if (!recovered.ok()) return recovered.status();
-  for (auto& r : *recovered) {
-    const std::string& job_id = r.job.job_id();
-    const proto::SubmitJobRequest& req = r.job.request();
-    // Its library into this JobManager's blob store, where TaskManagers download it.
-    std::ifstream in(r.library_path, std::ios::binary);
-    std::string bytes((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
-    auto sha = in ? blobs_->Put(bytes) : absl::NotFoundError("cannot read it");
-    if (!sha.ok() || *sha != req.library_sha256()) {
-      spdlog::error("job {} cannot be recovered: its library '{}': {}", job_id, r.library_path,
-                    sha.ok() ? "has another hash" : std::string(sha.status().message()));
-      continue;
-    }
-    // A new term of the job: attempts numbered above any the last leader may still have running.
-    r.job.set_recoveries(r.job.recoveries() + 1);
-    absl::Status st = options_.ha->PutJob(r.job, r.library_path);
-    auto prepared =
-        st.ok() ? PrepareJob(job_id, req, /*recovering=*/true) : absl::StatusOr<NewJob>(st);
-    if (!prepared.ok()) {
-      spdlog::error("job {} cannot be recovered: {}", job_id,
-                    std::string(prepared.status().message()));
-      continue;
-    }
-    absl::MutexLock lock(&mu_);
-    if (stopping_) return absl::UnavailableError("JobManager is stopping");
-    Job& job = jobs_[job_id];
-    InitJobLocked(job, job_id, req, std::move(*prepared));
-    job.start_time_ms = r.job.start_time_ms();
-    job.attempt = r.job.recoveries() * kAttemptsPerTerm;
-    job.recovering = true;
-    job.waiting_since = Clock::now();
-    job.slots_released = true;  // it holds none yet
-    job.requirements =
-        AdaptiveScheduler::InitialRequirements(job.graph, options_.scheduler.reactive());
-    RegisterJobMetricsLocked(job);
-    std::string dir;
-    const proto::CheckpointMetadata* from = job.checkpoints->RestoreSource(&dir);
-    spdlog::info(
-        "job {} ({}) recovered{}; it runs again once its task slots are there", job_id,
-        job.graph.name(),
-        from ? absl::StrCat(" at checkpoint ", from->checkpoint_id()) : " (no checkpoint)");
-    WakeCoordinatorLocked();
-  }
-  return absl::OkStatus();
-}
-
-void Dispatcher::ForgetPersistedJob(const std::string& job_id, proto::JobState state) {
-  absl::Status s = options_.ha->JobEnded(job_id, state);
-  if (!s.ok()) {
-    spdlog::error("job {} ended {} but that cannot be recorded for high availability: {}", job_id,
-                  JobStateName(state), std::string(s.message()));
-  }
 }
 
 Dispatcher::Deployments Dispatcher::DeployAttemptLocked(Job& job) {
@@ -667,7 +573,8 @@ void Dispatcher::MaybeCompleteLocked(Job& job) {
   for (const auto& tm : TaskManagersOf(job)) releases_.emplace_back(tm, job.id);
   WakeMonitorLocked();
   if (options_.ha) {
-    DeferLocked([this, id = job.id, state = job.state] { ForgetPersistedJob(id, state); });
+    unrecorded_ends_.emplace_back(job.id, job.state);
+    WakeCoordinatorLocked();
   }
   terminal_order_.push_back(job.id);
   while (terminal_order_.size() > kRetainedTerminalJobs) {
@@ -825,6 +732,13 @@ void Dispatcher::CompleteCheckpoint(const std::string& job_id,
     job_dir = job->checkpoints->settings().job_dir;
   }
   int64_t id = checkpoint.metadata.checkpoint_id();
+  // High availability: a completed stop ends the job and its sinks commit the savepoint, so the
+  // end is recorded first; a new leader must not run it again from an older checkpoint. When
+  // that cannot be written yet, the coordinator's resends try again.
+  if (options_.ha && checkpoint.metadata.savepoint() && !tms.empty() &&
+      !ForgetPersistedJob(job_id, proto::JOB_FINISHED)) {
+    tms.clear();
+  }
   for (const auto& tm : tms) SendNotify(tm, job_id, attempt, id, /*aborted=*/false);
   if (checkpoint.metadata.savepoint()) {
     if (outcome.cancel_job) {
@@ -840,6 +754,7 @@ void Dispatcher::CompleteCheckpoint(const std::string& job_id,
 // ---- The background loops ----
 
 void Dispatcher::RunCoordinatorOnce() {
+  RecordJobEnds();
   Calls deferred;
   std::vector<std::pair<proto::TriggerCheckpointRequest, std::set<std::string>>> triggers;
   std::vector<std::pair<std::string, CheckpointCoordinator::ToWrite>> completions;
@@ -922,6 +837,7 @@ void Dispatcher::RunCoordinatorOnce() {
   }
   for (auto& [job_id, checkpoint] : completions) CompleteCheckpoint(job_id, checkpoint);
   for (const auto& [job_id, attempt, id, tms] : stop_notifies) {
+    if (options_.ha && !ForgetPersistedJob(job_id, proto::JOB_FINISHED)) continue;
     for (const auto& tm : tms) SendNotify(tm, job_id, attempt, id, /*aborted=*/false);
   }
   for (const auto& job_id : restarts) Restart(job_id);

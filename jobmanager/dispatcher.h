@@ -258,9 +258,21 @@ class Dispatcher final : public JobManagerGateway {
   // Fills a new job (CREATED) from its submission.
   void InitJobLocked(Job& job, const std::string& job_id, const proto::SubmitJobRequest& req,
                      NewJob prepared) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
-  // High availability: the job ended, so no leader recovers it again.
-  void ForgetPersistedJob(const std::string& job_id, proto::JobState state)
+  // Logs a job just submitted and registers its metrics.
+  void LogSubmittedLocked(Job& job, size_t deployments) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
+
+  // ---- High availability (dispatcher_ha.cc) ----
+  // Persists a submission before it runs. Unavailable (naming the cause) when it cannot be, or
+  // the JobManager is stopping.
+  absl::Status PersistSubmittedJob(const std::string& job_id, const proto::SubmitJobRequest& req)
       ABSL_LOCKS_EXCLUDED(mu_);
+  // Records that the job ended (or was refused), so no leader recovers it. False (logged) when
+  // that could not be written.
+  bool ForgetPersistedJob(const std::string& job_id, proto::JobState state)
+      ABSL_LOCKS_EXCLUDED(mu_);
+  // Records the ends queued by MaybeCompleteLocked (from the coordinator, and once more at
+  // Stop); those that fail stay queued for the next round.
+  void RecordJobEnds() ABSL_LOCKS_EXCLUDED(mu_);
   // The default scheduler: recovered jobs start once their slots are free; one that waited past
   // the registration timeout fails.
   void StartRecoveredLocked(Clock::time_point now, Deployments& deployments)
@@ -398,6 +410,8 @@ class Dispatcher final : public JobManagerGateway {
   std::vector<std::pair<std::string, std::string>> releases_
       ABSL_GUARDED_BY(mu_);  // (TaskManager, job)
   Calls deferred_ ABSL_GUARDED_BY(mu_);
+  // High availability: jobs that ended and whose end is not recorded yet (RecordJobEnds).
+  std::vector<std::pair<std::string, proto::JobState>> unrecorded_ends_ ABSL_GUARDED_BY(mu_);
   // Asks for TaskManagers and gives idle ones back (resourcemanager.taskmanager.*).
   TaskManagerProvider provider_ ABSL_GUARDED_BY(mu_);
   // When the autoscalers last sampled, and whether a running job has one (the coordinator then

@@ -235,34 +235,6 @@ bool Dispatcher::TryStartWaitingLocked(Job& job, Clock::time_point now, Deployme
   return false;
 }
 
-void Dispatcher::StartRecoveredLocked(Clock::time_point now, Deployments& deployments) {
-  // The adaptive scheduler starts waiting jobs, recovered ones among them, itself.
-  if (options_.scheduler.adaptive()) return;
-  std::vector<std::string> failed;
-  for (auto& [id, job] : jobs_) {
-    if (!job.recovering || job.state != proto::JOB_CREATED) continue;
-    const VertexParallelism p = AdaptiveScheduler::Current(job.graph);
-    Deployments out;
-    if (DeployAtLocked(job, p, out)) {
-      spdlog::info("recovered job {} runs again after {} ms: {} tasks in {} slots", id,
-                   ToMillis(now - job.waiting_since), out.size(), job.slots.size());
-      deployments.insert(deployments.end(), out.begin(), out.end());
-      continue;
-    }
-    if (now - job.waiting_since >= registration_timeout_) failed.push_back(id);
-  }
-  for (const std::string& id : failed) {
-    Job& job = jobs_.at(id);
-    const int needed = AdaptiveScheduler::SlotsNeeded(AdaptiveScheduler::Current(job.graph));
-    FailJobLocked(job,
-                  absl::StrCat("recovered, but the ", Slots(needed), " it needs were not ",
-                               "free within ", registration_timeout_.count(),
-                               " ms (resourcemanager.taskmanager-registration.timeout): ",
-                               resources_.FreeSlots(), " of ", resources_.TotalSlots(), " are"));
-    MaybeCompleteLocked(job);
-  }
-}
-
 void Dispatcher::AdaptLocked(Clock::time_point now, Deployments& deployments,
                              std::vector<std::pair<std::string, std::set<std::string>>>& cancels) {
   const AdaptiveSchedulerSettings& sched = options_.scheduler;

@@ -16,7 +16,8 @@
 namespace sluice {
 
 absl::StatusOr<std::unique_ptr<JobManager>> JobManager::Start(const Configuration& conf,
-                                                              HighAvailabilityServices* ha) {
+                                                              HighAvailabilityServices* ha,
+                                                              bool recover) {
   std::unique_ptr<JobManager> jm(new JobManager());
   Dispatcher::Options options;
   options.jm_id = NewInstanceId("jm");
@@ -94,15 +95,20 @@ absl::StatusOr<std::unique_ptr<JobManager>> JobManager::Start(const Configuratio
                  jm->rest_->port());
   }
   spdlog::info("JobManager {} listening on {} ({} scheduler)", jm_id, bind, scheduler->name());
-  if (absl::Status recovered = jm->dispatcher_->RecoverJobs(); !recovered.ok()) {
+  if (absl::Status recovered = recover ? jm->RecoverJobs() : absl::OkStatus(); !recovered.ok()) {
     jm->Shutdown();
-    return absl::UnavailableError(
-        absl::StrCat("cannot recover the cluster's jobs: ", recovered.message()));
+    return recovered;
   }
   return jm;
 }
 
 JobManager::~JobManager() { Shutdown(); }
+
+absl::Status JobManager::RecoverJobs() {
+  absl::Status s = dispatcher_ ? dispatcher_->RecoverJobs() : absl::OkStatus();
+  if (s.ok()) return s;
+  return absl::UnavailableError(absl::StrCat("cannot recover the cluster's jobs: ", s.message()));
+}
 
 int JobManager::rest_port() const { return rest_port_; }
 

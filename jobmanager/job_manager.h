@@ -37,9 +37,14 @@ class JobManager {
   // rest.port is -1) and starts serving. Unavailable when a port is taken or a name does not
   // resolve; Internal when the blob store cannot be created.
   // With `ha` (high availability; it must outlive the JobManager) submitted jobs and their
-  // checkpoints are kept there, and the jobs it holds are recovered before Start returns.
+  // checkpoints are kept there, and with `recover` the jobs it holds are recovered before Start
+  // returns (else the caller calls RecoverJobs).
   static absl::StatusOr<std::unique_ptr<JobManager>> Start(const Configuration& conf,
-                                                           HighAvailabilityServices* ha = nullptr);
+                                                           HighAvailabilityServices* ha = nullptr,
+                                                           bool recover = true);
+  // High availability: takes up the jobs kept there (Dispatcher::RecoverJobs); may be called
+  // again after an error.
+  absl::Status RecoverJobs();
   ~JobManager();
 
   int port() const { return port_; }

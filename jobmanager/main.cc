@@ -12,10 +12,13 @@
 
 #include <CLI/CLI.hpp>
 #include <atomic>
+#include <chrono>
 #include <cstdio>
 #include <cstdlib>
+#include <thread>
 
 #include "absl/strings/str_cat.h"
+#include "absl/synchronization/mutex.h"
 #include "common/http_listener.h"
 #include "common/process.h"
 #include "jobmanager/ha/ha_options.h"
@@ -35,7 +38,7 @@ absl::StatusOr<std::unique_ptr<sluice::JobManager>> StartOnHaPort(
   for (int port = ha.first_port; port <= ha.last_port; ++port) {
     sluice::Configuration c = conf;
     if (absl::Status s = c.Set("jobmanager.rpc.port", std::to_string(port)); !s.ok()) return s;
-    auto jm = sluice::JobManager::Start(c, services);
+    auto jm = sluice::JobManager::Start(c, services, /*recover=*/false);
     if (jm.ok()) return jm;
     last = jm.status();
   }
@@ -71,9 +74,19 @@ int RunHighlyAvailable(const sluice::Configuration& conf, const sluice::ha::HaOp
   std::unique_ptr<sluice::HttpListener> standby_rest;
   int rest_port = static_cast<int>(conf.GetInt("rest.port"));
   sluice::ha::LeaderRetriever* leader = retriever->get();
-  auto redirect = [leader, path, &ha](const httplib::Request& req, httplib::Response& res) {
+  // The REST URL this process published while it led: after stepping down it may still be
+  // published (until its session ends), and must not be redirected to.
+  absl::Mutex own_mu;
+  std::string own_rest_url;
+  auto redirect = [leader, path, &ha, &own_mu, &own_rest_url](const httplib::Request& req,
+                                                              httplib::Response& res) {
     auto l = leader->leader();
-    if (l && !l->rest_url.empty()) {
+    bool own;
+    {
+      absl::MutexLock lock(&own_mu);
+      own = l && l->rest_url == own_rest_url;
+    }
+    if (l && !l->rest_url.empty() && !own) {
       res.set_redirect(l->rest_url + req.target, 307);
       return;
     }
@@ -115,11 +128,21 @@ int RunHighlyAvailable(const sluice::Configuration& conf, const sluice::ha::HaOp
     spdlog::info("leadership granted (id {}); starting the JobManager", id);
     if (standby_rest) standby_rest->Stop();  // frees the REST port for the leader's server
     auto started = StartOnHaPort(conf, ha, services->get());
-    if (!started.ok()) {
-      spdlog::critical("cannot start the JobManager as leader: {}",
-                       std::string(started.status().message()));
+    // The jobs kept for the cluster, before the address is published; a ZooKeeper that just came
+    // back may need a moment.
+    absl::Status recovered = started.ok() ? absl::UnknownError("") : started.status();
+    for (int attempt = 0; started.ok() && attempt < 5; ++attempt) {
+      recovered = (*started)->RecoverJobs();
+      if (recovered.ok()) break;
+      spdlog::warn("cannot recover the cluster's jobs yet: {}", std::string(recovered.message()));
+      std::this_thread::sleep_for(std::chrono::milliseconds(500));
+    }
+    if (!recovered.ok()) {
+      spdlog::critical("cannot act as leader: {}", std::string(recovered.message()));
+      if (started.ok()) (*started)->Shutdown();
       std::fflush(nullptr);
-      std::_Exit(1);  // leaves the election with the session
+      // Another contender leads once this process's session has ended (a session timeout).
+      std::_Exit(1);
     }
     jm = std::move(*started);
     sluice::ha::LeaderInfo info;
@@ -128,16 +151,23 @@ int RunHighlyAvailable(const sluice::Configuration& conf, const sluice::ha::HaOp
       info.rest_url =
           absl::StrCat("http://", conf.GetString("rest.bind-address"), ":", jm->rest_port());
     }
+    {
+      absl::MutexLock lock(&own_mu);
+      own_rest_url = info.rest_url;
+    }
     spdlog::info("JobManager leads at {} (REST {})", info.rpc_address, info.rest_url);
     return info;
   };
   callbacks.revoke = [&] {
-    if (stopping) return;
-    spdlog::error(
-        "leadership lost (ZooKeeper connection lost or session expired): stopping the JobManager; "
-        "its jobs go on under the next leader, which may be this process again");
+    // Also when stopping: the JobManager ends before the latch goes and a standby leads.
+    if (!stopping) {
+      spdlog::error(
+          "leadership lost (ZooKeeper connection lost or session expired): stopping the "
+          "JobManager; its jobs go on under the next leader, which may be this process again");
+    }
     if (jm) jm->Shutdown();
     jm.reset();
+    if (stopping) return;
     if (absl::Status s = start_standby_rest(); !s.ok()) {
       spdlog::warn("the standby REST server did not start again: {}", std::string(s.message()));
     }
@@ -154,7 +184,9 @@ int RunHighlyAvailable(const sluice::Configuration& conf, const sluice::ha::HaOp
   int sig = sluice::WaitForTerminationSignal();
   spdlog::info("signal {} received, stopping", sig);
   stopping = true;
-  election->reset();  // withdraws our address and latch: a standby takes over at once
+  // Stops our JobManager (revoke), then withdraws our address and latch: a standby takes over at
+  // once.
+  election->reset();
   if (standby_rest) standby_rest->Stop();
   retriever->reset();
   if (jm) jm->Shutdown();

@@ -53,6 +53,12 @@ absl::Status WriteFileDurably(const std::string& path, const std::string& bytes)
     fs::remove(tmp, ec);
     return absl::InternalError(absl::StrCat("cannot write '", path, "'"));
   }
+  // The rename itself, durable before a node names the file.
+  int dir = ::open(fs::path(path).parent_path().c_str(), O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+  if (dir >= 0) {
+    ::fsync(dir);
+    ::close(dir);
+  }
   return absl::OkStatus();
 }
 
@@ -97,23 +103,32 @@ class ZooKeeperCompletedCheckpointStore final : public CompletedCheckpointStore 
         dir_(std::move(dir)),
         num_retained_(std::max<size_t>(num_retained, 1)) {}
 
-  // Reads back the checkpoints the nodes name, oldest first; one whose file cannot be read is
-  // skipped with an error in the log (an older one is still a consistent state).
+  // Reads back the newest `num_retained` checkpoints the nodes name, oldest first, and removes
+  // the nodes (and files) of older ones. A retained checkpoint that cannot be read is an error
+  // naming its node and file: falling back to an older one could repeat output its sinks
+  // committed already.
   absl::Status Load() {
     ASSIGN_OR_RETURN(std::vector<std::string> names, zk_->Children(node_));
     std::sort(names.begin(), names.end());
-    for (const std::string& name : names) {
-      auto pointer = zk_->Get(node_ + "/" + name);
-      if (!pointer.ok()) return pointer.status();
-      auto meta = ReadMetadata(*pointer);
-      if (!meta.ok()) {
-        spdlog::error("checkpoint node {}/{}: {}; not recovered", node_, name,
-                      std::string(meta.status().message()));
+    const size_t first = names.size() > num_retained_ ? names.size() - num_retained_ : 0;
+    for (size_t i = 0; i < names.size(); ++i) {
+      const std::string node = node_ + "/" + names[i];
+      ASSIGN_OR_RETURN(std::string pointer, zk_->Get(node));
+      if (i < first) {
+        // Subsumed, left by a leader that could not remove it.
+        if (DeleteIfThere(zk_, node).ok()) {
+          std::error_code ec;
+          fs::remove_all(fs::path(pointer).parent_path(), ec);
+        }
         continue;
+      }
+      auto meta = ReadMetadata(pointer);
+      if (!meta.ok()) {
+        return absl::DataLossError(absl::StrCat("completed checkpoint at ZooKeeper node ", node,
+                                                " cannot be read: ", meta.status().message()));
       }
       checkpoints_.push_back(std::move(*meta));
     }
-    while (checkpoints_.size() > num_retained_) checkpoints_.pop_front();
     return absl::OkStatus();
   }
 
@@ -125,10 +140,9 @@ class ZooKeeperCompletedCheckpointStore final : public CompletedCheckpointStore 
     fs::create_directories(folder, ec);
     RETURN_IF_ERROR(WriteMetadata(folder, checkpoint));
     auto created = zk_->Create(node_ + "/" + name, folder + "/_metadata", CreateMode::kPersistent);
-    if (!created.ok()) {
-      fs::remove_all(folder, ec);
-      return created.status();
-    }
+    // On an error the file stays: with the connection lost the create may still have been
+    // applied, and then the node names it.
+    if (!created.ok()) return created.status();
     checkpoints_.push_back(std::move(checkpoint));
     std::vector<proto::CheckpointMetadata> subsumed;
     while (checkpoints_.size() > num_retained_) {
@@ -228,8 +242,13 @@ absl::Status ZooKeeperHaServices::PutJob(const proto::PersistedJob& job,
 }
 
 absl::Status ZooKeeperHaServices::JobEnded(const std::string& job_id, proto::JobState state) {
-  // The result first: from here on no leader recovers the job, whatever is left below.
-  RETURN_IF_ERROR(Upsert(zk_, Node("jobresults", job_id), std::string(JobStateName(state))));
+  // The result first: from here on no leader recovers the job, whatever is left below. A result
+  // recorded before stays (this may be a cleanup, or a second call).
+  auto result = zk_->Create(Node("jobresults", job_id), std::string(JobStateName(state)),
+                            CreateMode::kPersistent);
+  if (!result.ok() && result.status().code() != absl::StatusCode::kAlreadyExists) {
+    return result.status();
+  }
   RETURN_IF_ERROR(DeleteIfThere(zk_, Node("jobgraphs", job_id)));
   std::error_code ec;
   fs::remove(absl::StrCat(storage_, "/jobgraphs/", job_id), ec);
@@ -260,7 +279,11 @@ ZooKeeperHaServices::RecoverJobs() {
       continue;
     }
     auto pointer = zk_->Get(Node("jobgraphs", id));
-    if (!pointer.ok()) return pointer.status();
+    if (!pointer.ok()) {
+      // (NotFound: another JobManager removed it meanwhile.)
+      spdlog::error("job {} cannot be recovered: {}", id, std::string(pointer.status().message()));
+      continue;
+    }
     RecoveredJob job;
     auto bytes = ReadWholeFile(*pointer);
     if (!bytes.ok() || !job.job.ParseFromString(*bytes) || job.job.job_id() != id) {

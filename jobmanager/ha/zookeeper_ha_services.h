@@ -11,8 +11,8 @@
 // written whole before the node that points at it, so a node never names a partial file.
 //
 // Every write goes through the JobManager's ZooKeeper session: once it has expired (and another
-// JobManager may lead) they fail, so an old leader can neither add a checkpoint (and so never
-// tells sinks to commit one) nor change a job.
+// JobManager may lead) they fail, so an old leader cannot add a checkpoint (and so never tells
+// sinks to commit one). The calls it makes to TaskManagers are fenced by them (TaskManager::Fence).
 #pragma once
 
 #include <memory>

@@ -3,6 +3,7 @@
 // file sink) survives the loss of the leading JobManager and ends with exact per-key counts:
 //   - kill -9 of the leader with a standby running, on both state backends; the old leader then
 //     comes back as a standby;
+//   - the leader stopped with SIGTERM: the standby leads at once;
 //   - the leader killed twice in a row;
 //   - both JobManagers and every TaskManager killed, then started again;
 //   - ZooKeeper down for longer than the session timeout: the leader steps down, the job stops,
@@ -196,6 +197,32 @@ TEST_P(HaRecoveryTest, KilledLeaderIsReplacedAndTheJobEndsExactlyOnce) {
   EXPECT_EQ(ha_.Grants("jm-a"), 1);
 }
 
+TEST_P(HaRecoveryTest, StoppedLeaderHandsOverAtOnce) {
+  if (GetParam() != "hashmap") GTEST_SKIP() << "the backend plays no part here";
+  constexpr int64_t kPerKey = 200;
+  std::string a = StartJobManager("jm-a", true);
+  ASSERT_FALSE(a.empty());
+  StartJobManager("jm-b", false);
+  StartTaskManagers(2);
+  ASSERT_TRUE(TaskManagersAt(a, 2));
+  std::string job = Submit(kPerKey);
+  ASSERT_FALSE(job.empty());
+  int64_t checkpoint = WaitForCheckpoint("jm-a", job, 1);
+  ASSERT_GT(checkpoint, 1);
+  // SIGTERM (stop-cluster.sh, a rolling restart): its JobManager stops before it leaves the
+  // election, and then the standby leads without waiting for a session timeout.
+  EXPECT_EQ(ha_.process("jm-a")->Stop(), 0);
+  std::string b = ha_.WaitForLeadership("jm-b", 0, 30s);
+  ASSERT_FALSE(b.empty());
+  EXPECT_GE(RecoveredAt("jm-b", job), checkpoint);
+  // The stopped leader completed no checkpoint after the one the new leader recovered at.
+  EXPECT_LE(WaitForCheckpoint("jm-a", job, 0), RecoveredAt("jm-b", job));
+  auto end = WaitForJob(b, job, Ended, 120s);
+  ASSERT_TRUE(end.ok()) << end.status();
+  EXPECT_EQ(end->state(), proto::JOB_FINISHED) << end->failure();
+  ExpectExactOutput(kPerKey);
+}
+
 TEST_P(HaRecoveryTest, LeaderKilledTwiceInARow) {
   constexpr int64_t kPerKey = 300;  // 6000 records: 12 s
   std::string a = StartJobManager("jm-a", true);
@@ -328,8 +355,13 @@ TEST_P(HaRecoveryTest, FinishedJobIsNotRunAgain) {
   ASSERT_FALSE(job.empty());
   auto end = WaitForJob(a, job, Ended, 60s);
   ASSERT_TRUE(end.ok() && end->state() == proto::JOB_FINISHED) << end.status();
-  // The end is recorded on the coordinator thread, after the state: give it a moment.
-  std::this_thread::sleep_for(500ms);
+  // The end is recorded on the coordinator thread, after the state.
+  ASSERT_TRUE(WaitUntil(
+      [&] {
+        return ha_.Log("jm-a").find(absl::StrCat(
+                   "job ", job, ": its end (FINISHED) is recorded")) != std::string::npos;
+      },
+      30s));
   ha_.Kill("jm-a");
   std::string b = ha_.WaitForLeadership("jm-b", 0, std::chrono::milliseconds(kSessionMs) + 30s);
   ASSERT_FALSE(b.empty());
