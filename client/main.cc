@@ -513,6 +513,19 @@ int main(int argc, char** argv) {
   AddCommon(config_get, common);
   config_get->add_option("key", config_key, "the key")->required();
 
+  // Hidden, for the JobManager's REST submission (jobmanager/graph_builder.cc): loads the
+  // library and builds its graph exactly as `run` and `info` do, and writes graph.pb (the
+  // proto::JobGraph) and plan.json (what `info` prints) to --output-dir. The JobManager runs it
+  // as a child process so that user code never runs inside the JobManager.
+  std::string graph_output_dir;
+  auto* graph_cmd =
+      app.add_subcommand("graph", "build a job's graph into files, for the JobManager");
+  graph_cmd->group("");
+  AddCommon(graph_cmd, common);
+  AddJob(graph_cmd, job);
+  graph_cmd->add_option("--output-dir", graph_output_dir, "where graph.pb and plan.json go")
+      ->required();
+
   std::vector<std::string> arguments =
       SeparateJobArguments(std::vector<std::string>(argv, argv + argc));
   // CLI11 takes the arguments in reverse order.
@@ -615,6 +628,21 @@ int main(int argc, char** argv) {
     if (!jm_address.ok()) return Fail(jm_address.status());
     JobClient client(*jm_address, timeout);
     return Rescale(client, job_id, rescale_p, rescale_vertices, rescale_reason, detached, timeout);
+  }
+  if (*graph_cmd) {
+    auto prepared = Prepare(*conf, job);
+    if (!prepared.ok()) return Fail(prepared.status());
+    // plan.json first: graph.pb is what the JobManager waits for, so it is written last.
+    std::ofstream plan(graph_output_dir + "/plan.json", std::ios::binary);
+    plan << JobGraphToJson(prepared->graph, *prepared->env);
+    plan.close();
+    std::ofstream graph(graph_output_dir + "/graph.pb", std::ios::binary);
+    graph << prepared->graph.SerializeAsString();
+    graph.close();
+    if (!plan || !graph) return Fail("cannot write the graph to " + graph_output_dir);
+    // User code may have left threads running: do not wait for them or for static destructors.
+    std::fflush(nullptr);
+    std::_Exit(0);
   }
   if (*info) {
     auto prepared = Prepare(*conf, job);
