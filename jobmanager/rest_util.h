@@ -39,6 +39,9 @@ void AddLogRoutes(httplib::Server& s, const RestContext& ctx);
 void AddSavepointRoutes(httplib::Server& s, const RestContext& ctx);
 // /jobs/:id/rescaling and /jobs/:id/resource-requirements (rest_rescale.cc).
 void AddRescaleRoutes(httplib::Server& s, const RestContext& ctx);
+// /jars/* (submission over REST), /jobs/:id/status and /jobs/:id/execution-result
+// (rest_jars.cc).
+void AddJarRoutes(httplib::Server& s, const RestContext& ctx);
 // The dashboard's files: `/` and `/web/<file>` (rest_web.cc).
 void AddWebRoutes(httplib::Server& s);
 
