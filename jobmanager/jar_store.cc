@@ -51,6 +51,10 @@ std::string SafeJarName(const std::string& file_name) {
   for (char& c : name) {
     if (!IsSafeNameChar(c)) c = '_';
   }
+  // No "..": the name is never a path, but nothing reading it should have to know that.
+  for (size_t dots = name.find(".."); dots != std::string::npos; dots = name.find("..")) {
+    name.replace(dots, 2, "_");
+  }
   name.erase(0, name.find_first_not_of('.'));
   if (name.size() > kMaxNameLength) name.resize(kMaxNameLength);
   return name.empty() ? "job.so" : name;

@@ -53,7 +53,8 @@ class JarStore {
 };
 
 // The last path component of an uploaded file's name with every character other than letters,
-// digits, '.', '_' and '-' replaced by '_', leading dots removed, at most 128 characters;
+// digits, '.', '_' and '-' replaced by '_', every ".." by '_', leading dots removed, at most 128
+// characters;
 // "job.so" when nothing is left.
 std::string SafeJarName(const std::string& file_name);
 
