@@ -150,8 +150,8 @@ const std::vector<ConfigOption> kOptions = {
      "403."},
     {"web.upload.dir", OptionType::kString, "",
      "Where libraries uploaded over the REST API are kept, each under the hash of its bytes; they "
-     "survive a JobManager restart (default: sluice-web-upload under the system's temporary "
-     "directory)."},
+     "survive a JobManager restart. It must belong to the JobManager's user (default: "
+     "sluice-web-upload-<uid> under the system's temporary directory)."},
     {"web.upload.max-size", OptionType::kMemory, "100 mb",
      "Largest request body the REST API takes, and so the largest library it accepts (413 "
      "above)."},

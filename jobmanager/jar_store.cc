@@ -1,5 +1,8 @@
 #include "jobmanager/jar_store.h"
 
+#include <sys/stat.h>
+#include <unistd.h>
+
 #include <algorithm>
 #include <chrono>
 #include <filesystem>
@@ -52,9 +55,15 @@ std::string SafeJarName(const std::string& file_name) {
     if (!IsSafeNameChar(c)) c = '_';
   }
   // No "..": the name is never a path, but nothing reading it should have to know that.
-  for (size_t dots = name.find(".."); dots != std::string::npos; dots = name.find("..")) {
-    name.replace(dots, 2, "_");
+  std::string out;
+  for (char c : name) {
+    if (c == '.' && !out.empty() && out.back() == '.') {
+      out.back() = '_';
+    } else {
+      out += c;
+    }
   }
+  name = std::move(out);
   name.erase(0, name.find_first_not_of('.'));
   if (name.size() > kMaxNameLength) name.resize(kMaxNameLength);
   return name.empty() ? "job.so" : name;
@@ -66,6 +75,21 @@ absl::StatusOr<std::unique_ptr<JarStore>> JarStore::Create(std::string dir) {
   if (ec) {
     return absl::InternalError(absl::StrCat("cannot create the upload folder '", dir,
                                             "' (web.upload.dir): ", ec.message()));
+  }
+  // What is in the folder gets run: nobody else may put a library there.
+  struct stat st {};
+  if (::stat(dir.c_str(), &st) != 0 || st.st_uid != ::geteuid()) {
+    return absl::FailedPreconditionError(
+        absl::StrCat("the upload folder '", dir,
+                     "' (web.upload.dir) must belong to the user the JobManager runs as"));
+  }
+  if ((st.st_mode & (S_IWGRP | S_IWOTH)) != 0) {
+    fs::permissions(dir, fs::perms::group_write | fs::perms::others_write, fs::perm_options::remove,
+                    ec);
+    if (ec) {
+      return absl::FailedPreconditionError(absl::StrCat(
+          "the upload folder '", dir, "' (web.upload.dir) is writable by others: ", ec.message()));
+    }
   }
   return std::unique_ptr<JarStore>(new JarStore(std::move(dir)));
 }

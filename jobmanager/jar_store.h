@@ -29,7 +29,9 @@ struct StoredJar {
 
 class JarStore {
  public:
-  // Creates the folder `dir` if needed. Internal naming it when it cannot be created.
+  // Creates the folder `dir` if needed. Internal naming it when it cannot be created;
+  // FailedPrecondition when it belongs to another user (its group and others lose write
+  // permission if they have it).
   static absl::StatusOr<std::unique_ptr<JarStore>> Create(std::string dir);
 
   // Stores library bytes uploaded as `file_name` (only its last path component is kept, made

@@ -186,6 +186,10 @@ absl::StatusOr<std::string> Run(const RestContext& ctx, const std::string& jar_i
   ASSIGN_OR_RETURN(BuiltGraph built, BuildGraph(ctx, jar, run));
   ASSIGN_OR_RETURN(std::string bytes, ReadLibrary(jar.path));
   ASSIGN_OR_RETURN(std::string sha, ctx.gateway->UploadLibrary(bytes));
+  if (jar.id.rfind(sha + "_", 0) != 0) {
+    return absl::FailedPreconditionError(absl::StrCat(
+        "the stored library ", jar.path, " no longer has the bytes it was uploaded with"));
+  }
   proto::SubmitJobRequest submit;
   *submit.mutable_graph() = std::move(built.graph);
   submit.set_library_sha256(sha);

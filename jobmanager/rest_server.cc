@@ -1,5 +1,7 @@
 #include "jobmanager/rest_server.h"
 
+#include <unistd.h>
+
 #include <chrono>
 #include <filesystem>
 
@@ -107,7 +109,10 @@ void AddRoutes(httplib::Server& s, const RestContext& ctx) {
                  absl::StrCat("the request body is larger than web.upload.max-size (",
                               c->conf.GetString("web.upload.max-size"), ")"));
     } else if (res.status >= 400 && res.body.empty()) {
-      ReplyError(res, res.status, "bad request");
+      // httplib refused the request before routing it (malformed, or a POST without a length).
+      ReplyError(res, res.status,
+                 absl::StrCat("the request could not be read (HTTP ", res.status,
+                              "); a body needs a Content-Length header"));
     }
   });
 }
@@ -123,7 +128,10 @@ absl::StatusOr<std::unique_ptr<RestServer>> RestServer::Start(const RestContext&
     std::string dir = ctx->conf.GetString("web.upload.dir");
     if (dir.empty()) {
       std::error_code ec;
-      dir = (std::filesystem::temp_directory_path(ec) / "sluice-web-upload").string();
+      // Per user: the folder must be the JobManager's own (JarStore::Create).
+      dir = (std::filesystem::temp_directory_path(ec) /
+             ("sluice-web-upload-" + std::to_string(::geteuid())))
+                .string();
     }
     ASSIGN_OR_RETURN(ctx->jars, JarStore::Create(dir));
   }
