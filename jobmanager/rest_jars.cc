@@ -12,6 +12,7 @@
 
 #include "absl/strings/numbers.h"
 #include "absl/strings/str_cat.h"
+#include "common/job_graph.h"
 #include "common/job_states.h"
 #include "common/status_macros.h"
 #include "jobmanager/graph_builder.h"
@@ -184,6 +185,17 @@ absl::StatusOr<std::string> Run(const RestContext& ctx, const std::string& jar_i
   ASSIGN_OR_RETURN(StoredJar jar, ctx.jars->Get(jar_id));
   ASSIGN_OR_RETURN(RunRequest run, ParseRunRequest(req));
   ASSIGN_OR_RETURN(BuiltGraph built, BuildGraph(ctx, jar, run));
+  // As `sluice run`: a job that could never get its slots is refused, not queued (the adaptive
+  // schedulers let it wait and run at a lower parallelism).
+  const proto::ClusterOverview overview = ctx.gateway->GetOverview();
+  const int needed = SlotsNeeded(built.graph);
+  if (overview.scheduler() != "adaptive" && overview.scheduler() != "reactive" &&
+      needed > overview.total_slots()) {
+    return absl::InvalidArgumentError(
+        absl::StrCat("job needs ", needed, " task slots but the cluster has only ",
+                     overview.total_slots(), " (", overview.task_managers_size(),
+                     " TaskManagers); lower the parallelism or add TaskManagers"));
+  }
   ASSIGN_OR_RETURN(std::string bytes, ReadLibrary(jar.path));
   ASSIGN_OR_RETURN(std::string sha, ctx.gateway->UploadLibrary(bytes));
   if (jar.id.rfind(sha + "_", 0) != 0) {

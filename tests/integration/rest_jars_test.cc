@@ -286,6 +286,12 @@ TEST_F(RestJarsTest, BodiesThatAreNotJsonOrHaveWrongTypesGet400) {
           << what << " " << body << ": " << r.raw;
     }
   }
+  // As `sluice run`: more slots than the cluster has is refused, not queued.
+  RestReply too_wide = RestPost(*http_, "/jars/" + jar + "/run", R"({"parallelism": 64})");
+  EXPECT_EQ(too_wide.status, 400) << too_wide.raw;
+  EXPECT_NE(FirstError(too_wide).find("job needs 64 task slots but the cluster has only 4"),
+            std::string::npos)
+      << too_wide.raw;
   const std::string unknown = std::string(64, 'a') + "_libjob.so";
   for (const std::string& what : {std::string("/run"), std::string("/plan")}) {
     RestReply r = RestPost(*http_, "/jars/" + unknown + what, "{}");
