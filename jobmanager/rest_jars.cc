@@ -12,6 +12,7 @@
 
 #include "absl/strings/numbers.h"
 #include "absl/strings/str_cat.h"
+#include "absl/strings/str_split.h"
 #include "common/job_graph.h"
 #include "common/job_states.h"
 #include "common/status_macros.h"
@@ -74,8 +75,11 @@ absl::StatusOr<RunRequest> ParseRunRequest(const httplib::Request& req) {
   // Query parameters where the body has nothing (Flink takes both).
   if (!b.contains("programArgsList") && req.has_param("programArg")) {
     json list = json::array();
+    // Flink's list parameters: repeated, or comma-separated.
     for (size_t i = 0; i < req.get_param_value_count("programArg"); ++i) {
-      list.push_back(req.get_param_value("programArg", i));
+      for (absl::string_view a : absl::StrSplit(req.get_param_value("programArg", i), ',')) {
+        list.push_back(std::string(a));
+      }
     }
     b["programArgsList"] = list;
   }

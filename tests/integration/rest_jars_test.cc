@@ -113,6 +113,21 @@ TEST_F(RestJarsTest, UploadListPlanRunWithArgumentsAndParallelismToExactOutput) 
   const std::string job2 = again.body.value("jobid", "");
   EXPECT_EQ(WaitForRestStatus(*http_, job2, "FINISHED", 60s), "FINISHED");
   EXPECT_TRUE(SequenceOutputIsCorrect(out2, 500, 3));
+
+  // Flink's query parameters: programArg comma-separated or repeated, parallelism.
+  const std::string out3 = cluster_.dir() + "/out3";
+  RestReply query = ToReply(http_->Post(
+      ("/jars/" + jar + "/run?programArg=--count,400&programArg=--keys,2&programArg=--output," +
+       out3 + "&parallelism=3")
+          .c_str(),
+      "", "application/json"));
+  ASSERT_EQ(query.status, 200) << query.raw;
+  const std::string job3 = query.body.value("jobid", "");
+  EXPECT_EQ(WaitForRestStatus(*http_, job3, "FINISHED", 60s), "FINISHED");
+  EXPECT_TRUE(SequenceOutputIsCorrect(out3, 400, 2));
+  auto st3 = cluster_.client().GetJob(job3);
+  ASSERT_TRUE(st3.ok()) << st3.status();
+  EXPECT_EQ(st3->graph().vertices(0).parallelism(), 3);
 }
 
 TEST_F(RestJarsTest, AFailedJobsResultNamesTheFailure) {
