@@ -5,7 +5,6 @@
 // web.submit.enable and web.cancel.enable switches; libraries that survive a JobManager restart;
 // and the REST server bound to localhost by default.
 #include <arpa/inet.h>
-#include <ifaddrs.h>
 #include <netinet/in.h>
 #include <sys/socket.h>
 #include <sys/time.h>
@@ -13,7 +12,10 @@
 
 #include <filesystem>
 #include <regex>
+#include <set>
+#include <sstream>
 
+#include "absl/strings/ascii.h"
 #include "absl/strings/str_cat.h"
 #include "common/config.h"
 #include "integration/harness.h"
@@ -268,22 +270,34 @@ TEST(RestSecurityTest, RestBindsToLocalhostByDefault) {
   const int port = cluster.RestPort();
   ASSERT_GT(port, 0);
   EXPECT_EQ(RawRequest(port, "GET", "/config").first, 200);
-  // No other address of this machine answers on the REST port.
-  ifaddrs* addrs = nullptr;
-  ASSERT_EQ(getifaddrs(&addrs), 0);
-  for (ifaddrs* a = addrs; a; a = a->ifa_next) {
-    if (!a->ifa_addr || a->ifa_addr->sa_family != AF_INET) continue;
-    sockaddr_in addr = *reinterpret_cast<sockaddr_in*>(a->ifa_addr);
-    if ((ntohl(addr.sin_addr.s_addr) >> 24) == 127) continue;
-    addr.sin_port = htons(static_cast<uint16_t>(port));
-    int fd = ::socket(AF_INET, SOCK_STREAM, 0);
-    const bool connected = ::connect(fd, reinterpret_cast<sockaddr*>(&addr), sizeof(addr)) == 0;
-    ::close(fd);
-    char text[INET_ADDRSTRLEN] = {};
-    inet_ntop(AF_INET, &addr.sin_addr, text, sizeof(text));
-    EXPECT_FALSE(connected) << "the REST port answers on " << text;
+  // Every socket listening on the REST port is a loopback one (read from /proc/net, without
+  // talking to any other address).
+  const std::string port_hex = absl::StrCat(absl::Hex(port, absl::kZeroPad4));
+  std::vector<std::string> listening;
+  for (const char* table : {"/proc/net/tcp", "/proc/net/tcp6"}) {
+    std::istringstream lines(ReadFile(table));
+    std::string line;
+    std::getline(lines, line);  // the heading
+    while (std::getline(lines, line)) {
+      std::istringstream fields(line);
+      std::string slot, local, remote, state;
+      fields >> slot >> local >> remote >> state;
+      const size_t colon = local.find(':');
+      if (state != "0A" || colon == std::string::npos) continue;  // 0A: LISTEN
+      if (absl::AsciiStrToUpper(local.substr(colon + 1)) != absl::AsciiStrToUpper(port_hex)) {
+        continue;
+      }
+      listening.push_back(local.substr(0, colon));
+    }
   }
-  freeifaddrs(addrs);
+  ASSERT_FALSE(listening.empty()) << "nothing listens on port " << port;
+  for (const std::string& address : listening) {
+    // 127.x.x.x is stored little-endian ("0100007F"); ::1 as four little-endian words.
+    const bool loopback =
+        (address.size() == 8 && absl::AsciiStrToUpper(address.substr(6)) == "7F") ||
+        address == "00000000000000000000000001000000";
+    EXPECT_TRUE(loopback) << "the REST port listens on " << address;
+  }
 }
 
 }  // namespace
