@@ -5,6 +5,7 @@
 // The library's graph is built in a child process (graph_builder.h), never in the JobManager;
 // the run then goes through the gateway's UploadLibrary and SubmitJob, the calls the CLI's
 // gRPC submission makes. With web.submit.enable false the jar routes answer 403.
+#include <atomic>
 #include <cctype>
 #include <fstream>
 #include <map>
@@ -160,9 +161,23 @@ absl::StatusOr<RunRequest> ParseRunRequest(const httplib::Request& req) {
   return r;
 }
 
+// Graph builds at once, in the whole process: each holds one of the HTTP server's few threads
+// for up to web.submit.timeout, so libraries that hang must not take them all.
+constexpr int kMaxConcurrentBuilds = 2;
+std::atomic<int> builds_in_progress{0};
+
 // Builds the graph of `jar` in a child process, as the CLI would with these settings.
+// Unavailable when kMaxConcurrentBuilds are already running.
 absl::StatusOr<BuiltGraph> BuildGraph(const RestContext& ctx, const StoredJar& jar,
                                       const RunRequest& run) {
+  if (builds_in_progress.fetch_add(1) >= kMaxConcurrentBuilds) {
+    builds_in_progress.fetch_sub(1);
+    return absl::UnavailableError(absl::StrCat(
+        kMaxConcurrentBuilds, " job graphs are being built for other requests; try again shortly"));
+  }
+  struct Release {
+    ~Release() { builds_in_progress.fetch_sub(1); }
+  } release;
   GraphBuildRequest build;
   build.library = jar.path;
   build.args = run.args;

@@ -40,6 +40,9 @@ void ReplyError(httplib::Response& res, const absl::Status& s) {
     case absl::StatusCode::kResourceExhausted:
       status = 413;
       break;
+    case absl::StatusCode::kUnavailable:
+      status = 503;
+      break;
     default:
       break;
   }

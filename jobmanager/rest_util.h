@@ -19,8 +19,9 @@ using nlohmann::json;
 #define SLUICE_REST_JOB_ID "([0-9a-f]{32})"
 
 void Reply(httplib::Response& res, int status, const json& body);
-// 404 for NotFound, 400 for InvalidArgument, 409 for FailedPrecondition, 500 otherwise; the
-// message in Flink's {"errors": [message]}.
+// 404 for NotFound, 400 for InvalidArgument, 409 for FailedPrecondition, 403 for
+// PermissionDenied, 413 for ResourceExhausted, 503 for Unavailable, 500 otherwise; the message in
+// Flink's {"errors": [message]}.
 void ReplyError(httplib::Response& res, const absl::Status& s);
 void ReplyError(httplib::Response& res, int status, const std::string& message);
 

@@ -6,6 +6,7 @@
 // JobManager still serves and runs jobs.
 #include <filesystem>
 #include <regex>
+#include <thread>
 
 #include "absl/strings/str_cat.h"
 #include "common/ids.h"
@@ -259,6 +260,24 @@ TEST_F(RestJarsTest, LibrariesThatMisbehaveGetAClearErrorAndTheJobManagerServes)
       EXPECT_LT(std::chrono::steady_clock::now() - start, 20s) << what;
     }
     ASSERT_TRUE(cluster_.JobManagerRunning());
+  }
+  // Hanging libraries hold at most two of the server's threads: a third build is refused at
+  // once, and the API answers meanwhile.
+  {
+    const std::string hang = Upload("graph_trouble_job");
+    const std::string body = json{{"programArgsList", {"--trouble", "hang"}}}.dump();
+    std::vector<std::thread> hanging;
+    for (int i = 0; i < 2; ++i) {
+      hanging.emplace_back([&] { RestPost(*RestClient(port_), "/jars/" + hang + "/plan", body); });
+    }
+    std::this_thread::sleep_for(500ms);
+    const auto start = std::chrono::steady_clock::now();
+    RestReply third = RestPost(*http_, "/jars/" + hang + "/plan", body);
+    EXPECT_EQ(third.status, 503) << third.raw;
+    EXPECT_NE(FirstError(third).find("try again"), std::string::npos) << third.raw;
+    EXPECT_EQ(RestGet(*http_, "/overview").status, 200);
+    EXPECT_LT(std::chrono::steady_clock::now() - start, 1s);
+    for (auto& t : hanging) t.join();
   }
   // What a library prints while its graph is built is no part of the answer.
   const std::string printing = Upload("graph_trouble_job");
