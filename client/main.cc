@@ -1,6 +1,7 @@
 // sluice: the command line client.
 //
 //   sluice run [-m host:port] [-p N] [-d] [-s chk] libjob.so [args]  submit a job (and wait)
+//       -sae (--shutdownOnAttachedExit): a signal to the waiting client cancels the job
 //       -s chk -n (--allowNonRestoredState): drop state of operators the job no longer has
 //       everything after the library goes to the job (a `--` there is dropped), as in Flink
 //   sluice list [-r] [-s] [-a] [--table]                             jobs of the cluster
@@ -30,6 +31,7 @@
 #include "absl/strings/match.h"
 #include "absl/strings/numbers.h"
 #include "absl/strings/str_cat.h"
+#include "client/cancel_on_exit.h"
 #include "client/job_client.h"
 #include "client/mini_cluster.h"
 #include "client/savepoint_commands.h"
@@ -126,7 +128,8 @@ std::string FormatTime(int64_t ms) {
 
 // Submits a prepared job; without `detached`, waits for its end. The exit code: 0 when the job
 // FINISHED (or was submitted detached), 1 otherwise.
-int Submit(JobClient& client, PreparedJob& job, bool detached) {
+int Submit(JobClient& client, PreparedJob& job, bool detached,
+           CancelOnExit* cancel_on_exit = nullptr) {
   auto ov = client.Overview();
   if (!ov.ok()) return Fail(ov.status());
   int needed = SlotsNeeded(job.graph);
@@ -153,6 +156,7 @@ int Submit(JobClient& client, PreparedJob& job, bool detached) {
   if (!id.ok()) return Fail(id.status());
   std::printf("Job has been submitted with JobID %s\n", id->c_str());
   std::fflush(stdout);
+  if (cancel_on_exit && !detached) cancel_on_exit->Submitted(&client, *id);
   if (detached) return 0;
   auto st = client.WaitForTermination(*id);
   if (!st.ok()) return Fail(st.status());
@@ -359,6 +363,8 @@ std::vector<std::string> SeparateJobArguments(std::vector<std::string> args) {
   for (size_t i = 2; i < args.size(); ++i) {
     const std::string& a = args[i];
     if (a == "--") return args;  // the library comes after; CLI11 handles it
+    // Flink's -sae: CLI11 takes one letter after a single dash, so it goes by its long name.
+    if (a == "-sae") args[i] = "--shutdownOnAttachedExit";
     if (kWithValue.count(a)) {
       ++i;
       continue;
@@ -436,6 +442,9 @@ int main(int argc, char** argv) {
   run->add_option("-m,--jobmanager", jm_flag,
                   "JobManager host:port (default from the configuration)");
   run->add_flag("-d,--detached", detached, "return once the job is submitted");
+  bool shutdown_on_attached_exit = false;
+  run->add_flag("--shutdownOnAttachedExit", shutdown_on_attached_exit,
+                "-sae: when this attached client is stopped (SIGTERM, Ctrl-C), cancel the job");
 
   bool list_running = false, list_scheduled = false, list_table = false;
   auto* list = app.add_subcommand(
@@ -513,6 +522,19 @@ int main(int argc, char** argv) {
   AddCommon(config_get, common);
   config_get->add_option("key", config_key, "the key")->required();
 
+  // Hidden, for the JobManager's REST submission (jobmanager/graph_builder.cc): loads the
+  // library and builds its graph exactly as `run` and `info` do, and writes graph.pb (the
+  // proto::JobGraph) and plan.json (what `info` prints) to --output-dir. The JobManager runs it
+  // as a child process so that user code never runs inside the JobManager.
+  std::string graph_output_dir;
+  auto* graph_cmd =
+      app.add_subcommand("graph", "build a job's graph into files, for the JobManager");
+  graph_cmd->group("");
+  AddCommon(graph_cmd, common);
+  AddJob(graph_cmd, job);
+  graph_cmd->add_option("--output-dir", graph_output_dir, "where graph.pb and plan.json go")
+      ->required();
+
   std::vector<std::string> arguments =
       SeparateJobArguments(std::vector<std::string>(argv, argv + argc));
   // CLI11 takes the arguments in reverse order.
@@ -555,12 +577,15 @@ int main(int argc, char** argv) {
 
   job.dynamic = common.dynamic;
   if (*run) {
+    // Before anything starts a thread (the job's code, gRPC), so that the signals reach it.
+    CancelOnExit* cancel_on_exit =
+        shutdown_on_attached_exit && !detached ? CancelOnExit::Install() : nullptr;
     auto prepared = Prepare(*conf, job);
     if (!prepared.ok()) return Fail(prepared.status());
     auto jm_address = JobManagerAddress(*conf, jm_flag);
     if (!jm_address.ok()) return Fail(jm_address.status());
     JobClient client(*jm_address, timeout);
-    return Submit(client, *prepared, detached);
+    return Submit(client, *prepared, detached, cancel_on_exit);
   }
   if (*list) {
     auto jm_address = JobManagerAddress(*conf, jm_flag);
@@ -615,6 +640,21 @@ int main(int argc, char** argv) {
     if (!jm_address.ok()) return Fail(jm_address.status());
     JobClient client(*jm_address, timeout);
     return Rescale(client, job_id, rescale_p, rescale_vertices, rescale_reason, detached, timeout);
+  }
+  if (*graph_cmd) {
+    auto prepared = Prepare(*conf, job);
+    if (!prepared.ok()) return Fail(prepared.status());
+    // plan.json first: graph.pb is what the JobManager waits for, so it is written last.
+    std::ofstream plan(graph_output_dir + "/plan.json", std::ios::binary);
+    plan << JobGraphToJson(prepared->graph, *prepared->env);
+    plan.close();
+    std::ofstream graph(graph_output_dir + "/graph.pb", std::ios::binary);
+    graph << prepared->graph.SerializeAsString();
+    graph.close();
+    if (!plan || !graph) return Fail("cannot write the graph to " + graph_output_dir);
+    // User code may have left threads running: do not wait for them or for static destructors.
+    std::fflush(nullptr);
+    std::_Exit(0);
   }
   if (*info) {
     auto prepared = Prepare(*conf, job);

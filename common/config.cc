@@ -142,6 +142,22 @@ const std::vector<ConfigOption> kOptions = {
      "state.checkpoints.num-retained"},
     {"web.checkpoints.history", OptionType::kInt, "10",
      "Checkpoints per job whose statistics the REST API keeps in its history (the newest)."},
+    {"web.submit.enable", OptionType::kBool, "true",
+     "Whether job libraries may be uploaded and run over the REST API (/jars/*); false: those "
+     "requests are refused with 403."},
+    {"web.cancel.enable", OptionType::kBool, "true",
+     "Whether jobs may be cancelled over the REST API (PATCH /jobs/:jobid); false: refused with "
+     "403."},
+    {"web.upload.dir", OptionType::kString, "",
+     "Where libraries uploaded over the REST API are kept, each under the hash of its bytes; they "
+     "survive a JobManager restart. It must belong to the JobManager's user (default: "
+     "sluice-web-upload-<uid> under the system's temporary directory)."},
+    {"web.upload.max-size", OptionType::kMemory, "100 mb",
+     "Largest request body the REST API takes, and so the largest library it accepts (413 "
+     "above)."},
+    {"web.submit.timeout", OptionType::kDuration, "30 s",
+     "How long the child process that loads an uploaded library and builds its job graph (for "
+     "/jars/:jarid/plan and /run) may take before it is killed."},
     {"state.backend.type", OptionType::kString, "hashmap",
      "Where keyed state lives: hashmap (objects on the heap, full snapshots) or rocksdb (an "
      "embedded RocksDB per keyed operator and subtask: state larger than memory, incremental "

@@ -59,14 +59,18 @@ void AddClusterRoutes(httplib::Server& s, const RestContext& ctx) {
   });
 
   // Flink: the dashboard's configuration.
-  s.Get("/config", [](const httplib::Request&, httplib::Response& res) {
+  s.Get("/config", [c](const httplib::Request&, httplib::Response& res) {
     Reply(res, 200,
           json{{"refresh-interval", 3000},
                {"timezone-name", "UTC"},
                {"timezone-offset", 0},
                {"flink-version", kVersion},
                {"flink-revision", kCommit},
-               {"features", {{"web-submit", false}, {"web-cancel", true}}}});
+               {"features",
+                {{"web-submit", c->jars != nullptr},
+                 {"web-cancel", c->conf.GetBool("web.cancel.enable")},
+                 {"web-rescale", true},
+                 {"web-history", false}}}});
   });
 
   // Flink: the JobManager's configuration as [{key, value}], the keys set explicitly.

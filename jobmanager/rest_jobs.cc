@@ -374,6 +374,11 @@ void AddJobRoutes(httplib::Server& s, const RestContext& ctx) {
   s.Patch("/jobs/" SLUICE_REST_JOB_ID, [c](const httplib::Request& req, httplib::Response& res) {
     std::string mode = req.has_param("mode") ? req.get_param_value("mode") : "cancel";
     if (mode != "cancel") return ReplyError(res, 400, "unsupported mode '" + mode + "'");
+    if (!c->conf.GetBool("web.cancel.enable")) {
+      return ReplyError(res, 403,
+                        "cancelling jobs over the REST API is disabled on this cluster "
+                        "(web.cancel.enable: false)");
+    }
     absl::Status st = c->gateway->CancelJob(req.matches[1]);
     if (!st.ok()) return ReplyError(res, st);
     Reply(res, 202, json::object());

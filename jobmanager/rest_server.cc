@@ -1,8 +1,13 @@
 #include "jobmanager/rest_server.h"
 
-#include <chrono>
+#include <unistd.h>
 
+#include <chrono>
+#include <filesystem>
+
+#include "absl/strings/str_cat.h"
 #include "common/status_macros.h"
+#include "jobmanager/jar_store.h"
 #include "jobmanager/rest_util.h"
 
 namespace sluice {
@@ -29,6 +34,15 @@ void ReplyError(httplib::Response& res, const absl::Status& s) {
     case absl::StatusCode::kFailedPrecondition:
       status = 409;
       break;
+    case absl::StatusCode::kPermissionDenied:
+      status = 403;
+      break;
+    case absl::StatusCode::kResourceExhausted:
+      status = 413;
+      break;
+    case absl::StatusCode::kUnavailable:
+      status = 503;
+      break;
     default:
       break;
   }
@@ -53,6 +67,20 @@ namespace {
 
 // The routes of the REST API and dashboard, added to each listening server.
 void AddRoutes(httplib::Server& s, const RestContext& ctx) {
+  // Flink serves its API under /v1/ too. httplib hands this handler a const view of the request
+  // it is about to route (a mutable object): rewriting the path here lets one route table serve
+  // both.
+  s.set_pre_routing_handler([](const httplib::Request& req, httplib::Response&) {
+    auto& r = const_cast<httplib::Request&>(req);
+    if (r.path == "/v1") {
+      r.path = "/";
+    } else if (r.path.rfind("/v1/", 0) == 0) {
+      r.path = r.path.substr(3);
+    }
+    return httplib::Server::HandlerResponse::Unhandled;
+  });
+  // Request bodies: an uploaded library is the largest.
+  s.set_payload_max_length(static_cast<size_t>(ctx.conf.GetBytes("web.upload.max-size")));
   s.set_exception_handler(
       [](const httplib::Request&, httplib::Response& res, std::exception_ptr ep) {
         std::string what = "internal error";
@@ -74,10 +102,20 @@ void AddRoutes(httplib::Server& s, const RestContext& ctx) {
   AddLogRoutes(s, ctx);
   AddSavepointRoutes(s, ctx);
   AddRescaleRoutes(s, ctx);
+  AddJarRoutes(s, ctx);
 
-  s.set_error_handler([](const httplib::Request& req, httplib::Response& res) {
+  s.set_error_handler([c = &ctx](const httplib::Request& req, httplib::Response& res) {
     if (res.status == 404 && res.body.empty()) {
       ReplyError(res, 404, "no such resource: " + req.path);
+    } else if (res.status == 413 && res.body.empty()) {
+      ReplyError(res, 413,
+                 absl::StrCat("the request body is larger than web.upload.max-size (",
+                              c->conf.GetString("web.upload.max-size"), ")"));
+    } else if (res.status >= 400 && res.body.empty()) {
+      // httplib refused the request before routing it (malformed, or a POST without a length).
+      ReplyError(res, res.status,
+                 absl::StrCat("the request could not be read (HTTP ", res.status,
+                              "); a body needs a Content-Length header"));
     }
   });
 }
@@ -89,6 +127,17 @@ absl::StatusOr<std::unique_ptr<RestServer>> RestServer::Start(const RestContext&
                                                               const std::string& host, int port) {
   // The handlers keep a pointer to the server's own copy of the context.
   auto ctx = std::make_unique<RestContext>(context);
+  if (!ctx->jars && ctx->conf.GetBool("web.submit.enable")) {
+    std::string dir = ctx->conf.GetString("web.upload.dir");
+    if (dir.empty()) {
+      std::error_code ec;
+      // Per user: the folder must be the JobManager's own (JarStore::Create).
+      dir = (std::filesystem::temp_directory_path(ec) /
+             ("sluice-web-upload-" + std::to_string(::geteuid())))
+                .string();
+    }
+    ASSIGN_OR_RETURN(ctx->jars, JarStore::Create(dir));
+  }
   HttpListenerOptions o;
   o.what = "REST server";
   o.host = host;

@@ -7,6 +7,8 @@
 //   rest_checkpoints.cc  /jobs/:id/checkpoints/*
 //   rest_logs.cc         /jobmanager/logs, /log, /stdout and the same of each TaskManager
 //   rest_rescale.cc      /jobs/:id/rescaling, /jobs/:id/resource-requirements
+//   rest_jars.cc         /jars/* (submission), /jobs/:id/status, /jobs/:id/execution-result
+// Every path is served under /v1/ too, as Flink's are.
 // A request the API does not know, or with an unknown id or metric, gets a 4xx with Flink's
 // {"errors": [...]} body and nothing else. Threads: the HTTP server's pool.
 #pragma once
@@ -23,6 +25,7 @@
 
 namespace sluice {
 
+class JarStore;
 class JobManagerMetrics;
 
 // What the handlers answer from; everything must outlive the server.
@@ -32,6 +35,9 @@ struct RestContext {
   Configuration conf;                    // the cluster's (for /config, /jobmanager/config)
   // The gateway of a registered TaskManager, null when it is not registered (for its log files).
   std::function<std::shared_ptr<TaskManagerGateway>(const std::string& tm_id)> task_manager;
+  // The libraries uploaded over REST (web.upload.dir); null when web.submit.enable is false.
+  // RestServer::Start opens it when it is not given.
+  std::shared_ptr<JarStore> jars;
 };
 
 class RestServer {

@@ -19,8 +19,9 @@ using nlohmann::json;
 #define SLUICE_REST_JOB_ID "([0-9a-f]{32})"
 
 void Reply(httplib::Response& res, int status, const json& body);
-// 404 for NotFound, 400 for InvalidArgument, 409 for FailedPrecondition, 500 otherwise; the
-// message in Flink's {"errors": [message]}.
+// 404 for NotFound, 400 for InvalidArgument, 409 for FailedPrecondition, 403 for
+// PermissionDenied, 413 for ResourceExhausted, 503 for Unavailable, 500 otherwise; the message in
+// Flink's {"errors": [message]}.
 void ReplyError(httplib::Response& res, const absl::Status& s);
 void ReplyError(httplib::Response& res, int status, const std::string& message);
 
@@ -39,6 +40,9 @@ void AddLogRoutes(httplib::Server& s, const RestContext& ctx);
 void AddSavepointRoutes(httplib::Server& s, const RestContext& ctx);
 // /jobs/:id/rescaling and /jobs/:id/resource-requirements (rest_rescale.cc).
 void AddRescaleRoutes(httplib::Server& s, const RestContext& ctx);
+// /jars/* (submission over REST), /jobs/:id/status and /jobs/:id/execution-result
+// (rest_jars.cc).
+void AddJarRoutes(httplib::Server& s, const RestContext& ctx);
 // The dashboard's files: `/` and `/web/<file>` (rest_web.cc).
 void AddWebRoutes(httplib::Server& s);
 

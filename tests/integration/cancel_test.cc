@@ -1,5 +1,6 @@
 // Cancelling a running job from the CLI: the job ends CANCELED within seconds and its task
-// threads are gone from the TaskManagers.
+// threads are gone from the TaskManagers; and an attached `sluice run -sae` that is stopped
+// cancels its job.
 #include <iostream>
 #include <thread>
 
@@ -119,6 +120,55 @@ TEST(CancelTest, CancelledJobEndsAndItsThreadsAreGone) {
 
   EXPECT_TRUE(cluster.IsHealthy());
   SLUICE_EXPECT_OK(cluster.Stop());
+}
+
+}  // namespace
+}  // namespace sluice::itest
+
+namespace sluice::itest {
+namespace {
+
+// `sluice run` attached, as a scheduler runs it: SIGTERM with -sae cancels the job (Flink's
+// --shutdownOnAttachedExit); without it the job outlives the client, as in Flink.
+TEST(CancelTest, AnAttachedClientStoppedWithSaeCancelsItsJob) {
+  TestCluster cluster(1, 2);
+  SLUICE_ASSERT_OK(cluster.Start());
+  for (const bool sae : {true, false}) {
+    SCOPED_TRACE(sae ? "-sae" : "without -sae");
+    const std::string out = absl::StrCat(cluster.dir(), "/cli-", sae, ".out");
+    std::vector<std::string> argv{BinDir() + "/sluice", "run", "-m", cluster.jm_address()};
+    if (sae) argv.push_back("-sae");
+    argv.insert(argv.end(), {TestJobLibrary("sequence_job"), "--sleep-us", "1000"});
+    auto cli = ChildProcess::Start(argv, out, out + ".err");
+    ASSERT_TRUE(cli.ok()) << cli.status();
+    std::string job;
+    ASSERT_TRUE(WaitUntil(
+        [&] {
+          const std::string text = ReadFile(out);
+          const std::string marker = "submitted with JobID ";
+          size_t at = text.find(marker);
+          if (at == std::string::npos || text.size() < at + marker.size() + 32) return false;
+          job = text.substr(at + marker.size(), 32);
+          return true;
+        },
+        30s))
+        << ReadFile(out + ".err");
+    SLUICE_ASSERT_OK(cluster.WaitForAllTasksRunning(job, 30s).status());
+    (*cli)->Signal(SIGTERM);
+    ASSERT_TRUE((*cli)->WaitForExit(30s));
+    EXPECT_EQ((*cli)->exit_code(), 128 + SIGTERM);
+    if (sae) {
+      EXPECT_NE(ReadFile(out + ".err").find("cancelling job " + job), std::string::npos);
+      SLUICE_EXPECT_OK(cluster.WaitForState(job, proto::JOB_CANCELED, 30s).status());
+    } else {
+      std::this_thread::sleep_for(500ms);
+      auto st = cluster.client().GetJob(job);
+      ASSERT_TRUE(st.ok()) << st.status();
+      EXPECT_EQ(st->state(), proto::JOB_RUNNING);
+      SLUICE_EXPECT_OK(cluster.client().Cancel(job));
+      SLUICE_EXPECT_OK(cluster.WaitForState(job, proto::JOB_CANCELED, 30s).status());
+    }
+  }
 }
 
 }  // namespace

@@ -564,6 +564,8 @@ std::vector<std::string> TestCluster::DaemonArgs(const std::string& binary) cons
       "heartbeat.timeout=2s",
       "rest.port=0",
       absl::StrCat("blob.storage.directory=", dir_, "/blobs"),
+      // Libraries uploaded over REST stay in the cluster's folder (a restart keeps them).
+      absl::StrCat("web.upload.dir=", dir_, "/web-upload"),
       // RocksDB working directories in the cluster's folder, removed with it.
       absl::StrCat("state.backend.rocksdb.localdir=", dir_, "/rocksdb"),
   };

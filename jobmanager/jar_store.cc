@@ -1,0 +1,190 @@
+#include "jobmanager/jar_store.h"
+
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include <algorithm>
+#include <chrono>
+#include <filesystem>
+#include <fstream>
+#include <nlohmann/json.hpp>
+#include <sstream>
+
+#include "absl/strings/str_cat.h"
+#include "common/ids.h"
+#include "jobmanager/blob_store.h"
+
+namespace sluice {
+namespace {
+
+namespace fs = std::filesystem;
+
+constexpr size_t kMaxNameLength = 128;
+
+bool IsSafeNameChar(char c) {
+  return (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') || c == '.' ||
+         c == '_' || c == '-';
+}
+
+// Writes `content` to `path` through a temporary file and a rename.
+absl::Status WriteAtomically(const std::string& path, std::string_view content) {
+  std::string tmp = absl::StrCat(path, ".", NewInstanceId("tmp"));
+  std::ofstream f(tmp, std::ios::binary);
+  f.write(content.data(), static_cast<std::streamsize>(content.size()));
+  f.close();
+  std::error_code ec;
+  if (!f) {
+    fs::remove(tmp, ec);
+    return absl::InternalError(absl::StrCat("cannot write ", tmp));
+  }
+  fs::rename(tmp, path, ec);
+  if (ec) {
+    fs::remove(tmp, ec);
+    return absl::InternalError(absl::StrCat("cannot write ", path, ": ", ec.message()));
+  }
+  return absl::OkStatus();
+}
+
+}  // namespace
+
+std::string SafeJarName(const std::string& file_name) {
+  std::string name = file_name;
+  size_t slash = name.find_last_of("/\\");
+  if (slash != std::string::npos) name = name.substr(slash + 1);
+  for (char& c : name) {
+    if (!IsSafeNameChar(c)) c = '_';
+  }
+  // No "..": the name is never a path, but nothing reading it should have to know that.
+  std::string out;
+  for (char c : name) {
+    if (c == '.' && !out.empty() && out.back() == '.') {
+      out.back() = '_';
+    } else {
+      out += c;
+    }
+  }
+  name = std::move(out);
+  name.erase(0, name.find_first_not_of('.'));
+  if (name.size() > kMaxNameLength) name.resize(kMaxNameLength);
+  return name.empty() ? "job.so" : name;
+}
+
+absl::StatusOr<std::unique_ptr<JarStore>> JarStore::Create(std::string dir) {
+  std::error_code ec;
+  fs::create_directories(dir, ec);
+  if (ec) {
+    return absl::InternalError(absl::StrCat("cannot create the upload folder '", dir,
+                                            "' (web.upload.dir): ", ec.message()));
+  }
+  // What is in the folder gets run: nobody else may put a library there.
+  struct stat st {};
+  if (::stat(dir.c_str(), &st) != 0 || st.st_uid != ::geteuid()) {
+    return absl::FailedPreconditionError(
+        absl::StrCat("the upload folder '", dir,
+                     "' (web.upload.dir) must belong to the user the JobManager runs as"));
+  }
+  if ((st.st_mode & (S_IWGRP | S_IWOTH)) != 0) {
+    fs::permissions(dir, fs::perms::group_write | fs::perms::others_write, fs::perm_options::remove,
+                    ec);
+    if (ec) {
+      return absl::FailedPreconditionError(absl::StrCat(
+          "the upload folder '", dir, "' (web.upload.dir) is writable by others: ", ec.message()));
+    }
+  }
+  return std::unique_ptr<JarStore>(new JarStore(std::move(dir)));
+}
+
+absl::StatusOr<StoredJar> JarStore::Put(std::string_view bytes, const std::string& file_name) {
+  if (bytes.size() < 4 || bytes.substr(0, 4) != std::string_view("\x7f"
+                                                                 "ELF",
+                                                                 4)) {
+    return absl::InvalidArgumentError(
+        "the uploaded file is not a job library (a shared library lib<job>.so; no ELF header)");
+  }
+  const std::string sha = Sha256Hex(bytes);
+  const std::string path = absl::StrCat(dir_, "/", sha, ".so");
+  std::error_code ec;
+  if (!fs::exists(path, ec)) {
+    if (absl::Status s = WriteAtomically(path, bytes); !s.ok()) return s;
+  }
+  StoredJar jar;
+  jar.name = SafeJarName(file_name);
+  jar.id = absl::StrCat(sha, "_", jar.name);
+  jar.path = path;
+  jar.uploaded_ms = std::chrono::duration_cast<std::chrono::milliseconds>(
+                        std::chrono::system_clock::now().time_since_epoch())
+                        .count();
+  jar.has_entry = bytes.find("sluice_job_entry") != std::string_view::npos;
+  nlohmann::json meta{{"name", jar.name}, {"uploaded", jar.uploaded_ms}, {"entry", jar.has_entry}};
+  if (absl::Status s = WriteAtomically(absl::StrCat(dir_, "/", sha, ".json"), meta.dump());
+      !s.ok()) {
+    return s;
+  }
+  return jar;
+}
+
+absl::StatusOr<StoredJar> JarStore::Read(const std::string& sha256) const {
+  StoredJar jar;
+  jar.path = absl::StrCat(dir_, "/", sha256, ".so");
+  std::error_code ec;
+  if (!fs::exists(jar.path, ec)) return absl::NotFoundError("no uploaded library " + sha256);
+  std::ifstream f(absl::StrCat(dir_, "/", sha256, ".json"));
+  std::stringstream ss;
+  ss << f.rdbuf();
+  nlohmann::json meta = nlohmann::json::parse(ss.str(), nullptr, /*allow_exceptions=*/false);
+  // A missing or damaged sidecar loses the name, not the library.
+  jar.name = "job.so";
+  if (meta.is_object()) {
+    if (meta.contains("name") && meta["name"].is_string()) {
+      jar.name = SafeJarName(meta["name"].get<std::string>());
+    }
+    if (meta.contains("uploaded") && meta["uploaded"].is_number_integer()) {
+      jar.uploaded_ms = meta["uploaded"].get<int64_t>();
+    }
+    jar.has_entry = meta.value("entry", false);
+  }
+  jar.id = absl::StrCat(sha256, "_", jar.name);
+  return jar;
+}
+
+absl::StatusOr<StoredJar> JarStore::Get(const std::string& jar_id) const {
+  const size_t underscore = jar_id.find('_');
+  const std::string sha = jar_id.substr(0, underscore);
+  const std::string name = underscore == std::string::npos ? "" : jar_id.substr(underscore + 1);
+  if (!IsSha256Hex(sha) || name.empty() || SafeJarName(name) != name) {
+    return absl::InvalidArgumentError(
+        absl::StrCat("'", jar_id,
+                     "' is not a jar id (<sha256 of the library>_<file name>, as GET /jars "
+                     "lists them)"));
+  }
+  auto jar = Read(sha);
+  if (!jar.ok()) return absl::NotFoundError(absl::StrCat("no uploaded library has id ", jar_id));
+  return jar;
+}
+
+std::vector<StoredJar> JarStore::List() const {
+  std::vector<StoredJar> out;
+  std::error_code ec;
+  for (const auto& entry : fs::directory_iterator(dir_, ec)) {
+    const std::string file = entry.path().filename().string();
+    if (file.size() != 64 + 3 || file.substr(64) != ".so") continue;
+    auto jar = Read(file.substr(0, 64));
+    if (jar.ok() && IsSha256Hex(file.substr(0, 64))) out.push_back(std::move(*jar));
+  }
+  std::sort(out.begin(), out.end(), [](const StoredJar& a, const StoredJar& b) {
+    return a.uploaded_ms != b.uploaded_ms ? a.uploaded_ms > b.uploaded_ms : a.id < b.id;
+  });
+  return out;
+}
+
+absl::Status JarStore::Delete(const std::string& jar_id) {
+  auto jar = Get(jar_id);
+  if (!jar.ok()) return jar.status();
+  std::error_code ec;
+  fs::remove(jar->path, ec);
+  if (ec) return absl::InternalError(absl::StrCat("cannot delete ", jar->path, ": ", ec.message()));
+  fs::remove(absl::StrCat(dir_, "/", jar_id.substr(0, 64), ".json"), ec);
+  return absl::OkStatus();
+}
+
+}  // namespace sluice
