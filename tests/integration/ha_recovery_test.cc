@@ -157,21 +157,34 @@ class HaRecoveryTest : public ::testing::TestWithParam<std::string> {
     EXPECT_TRUE(SequenceCountOutputIsCorrect(output_, kKeys, per_key));
   }
 
+  // jm-a leading (and jm-b as a standby with `standby`), `task_managers` TaskManagers, and the
+  // job submitted with `per_key`; with `checkpoints`, waits until jm-a completed more than that
+  // many of its checkpoints. Sets a_ (jm-a's address), job_ and checkpoint_ (the newest seen).
+  void StartWithJob(int64_t per_key, bool standby, int task_managers, int64_t checkpoints) {
+    a_ = StartJobManager("jm-a", /*leads=*/true);
+    ASSERT_FALSE(a_.empty());
+    if (standby) StartJobManager("jm-b", /*leads=*/false);
+    StartTaskManagers(task_managers);
+    ASSERT_TRUE(TaskManagersAt(a_, task_managers));
+    job_ = Submit(per_key);
+    ASSERT_FALSE(job_.empty());
+    if (checkpoints > 0) {
+      checkpoint_ = WaitForCheckpoint("jm-a", job_, checkpoints);
+      ASSERT_GT(checkpoint_, checkpoints);
+    }
+  }
+
   HaCluster ha_{kSessionMs};
   std::string output_;
+  std::string a_, job_;
+  int64_t checkpoint_ = 0;
 };
 
 TEST_P(HaRecoveryTest, KilledLeaderIsReplacedAndTheJobEndsExactlyOnce) {
   constexpr int64_t kPerKey = 150;  // 3000 records: 6 s
-  std::string a = StartJobManager("jm-a", /*leads=*/true);
-  ASSERT_FALSE(a.empty());
-  StartJobManager("jm-b", /*leads=*/false);
-  StartTaskManagers(2);
-  ASSERT_TRUE(TaskManagersAt(a, 2));
-  std::string job = Submit(kPerKey);
-  ASSERT_FALSE(job.empty());
-  int64_t checkpoint = WaitForCheckpoint("jm-a", job, 2);
-  ASSERT_GT(checkpoint, 2);
+  ASSERT_NO_FATAL_FAILURE(StartWithJob(kPerKey, /*standby=*/true, 2, 2));
+  std::string a = a_, job = job_;
+  int64_t checkpoint = checkpoint_;
 
   auto killed = std::chrono::steady_clock::now();
   ha_.Kill("jm-a");
@@ -200,15 +213,9 @@ TEST_P(HaRecoveryTest, KilledLeaderIsReplacedAndTheJobEndsExactlyOnce) {
 TEST_P(HaRecoveryTest, StoppedLeaderHandsOverAtOnce) {
   if (GetParam() != "hashmap") GTEST_SKIP() << "the backend plays no part here";
   constexpr int64_t kPerKey = 200;
-  std::string a = StartJobManager("jm-a", true);
-  ASSERT_FALSE(a.empty());
-  StartJobManager("jm-b", false);
-  StartTaskManagers(2);
-  ASSERT_TRUE(TaskManagersAt(a, 2));
-  std::string job = Submit(kPerKey);
-  ASSERT_FALSE(job.empty());
-  int64_t checkpoint = WaitForCheckpoint("jm-a", job, 1);
-  ASSERT_GT(checkpoint, 1);
+  ASSERT_NO_FATAL_FAILURE(StartWithJob(kPerKey, /*standby=*/true, 2, 1));
+  std::string a = a_, job = job_;
+  int64_t checkpoint = checkpoint_;
   // SIGTERM (stop-cluster.sh, a rolling restart): its JobManager stops before it leaves the
   // election, and then the standby leads without waiting for a session timeout.
   EXPECT_EQ(ha_.process("jm-a")->Stop(), 0);
@@ -225,14 +232,8 @@ TEST_P(HaRecoveryTest, StoppedLeaderHandsOverAtOnce) {
 
 TEST_P(HaRecoveryTest, LeaderKilledTwiceInARow) {
   constexpr int64_t kPerKey = 300;  // 6000 records: 12 s
-  std::string a = StartJobManager("jm-a", true);
-  ASSERT_FALSE(a.empty());
-  StartJobManager("jm-b", false);
-  StartTaskManagers(2);
-  ASSERT_TRUE(TaskManagersAt(a, 2));
-  std::string job = Submit(kPerKey);
-  ASSERT_FALSE(job.empty());
-  ASSERT_GT(WaitForCheckpoint("jm-a", job, 1), 1);
+  ASSERT_NO_FATAL_FAILURE(StartWithJob(kPerKey, /*standby=*/true, 2, 1));
+  std::string a = a_, job = job_;
   ha_.Kill("jm-a");
   StartJobManager("jm-a", false);  // back as a standby
   std::string b = ha_.WaitForLeadership("jm-b", 0, std::chrono::milliseconds(kSessionMs) + 30s);
@@ -252,14 +253,8 @@ TEST_P(HaRecoveryTest, LeaderKilledTwiceInARow) {
 
 TEST_P(HaRecoveryTest, JobManagersAndTaskManagersAllKilledAndStartedAgain) {
   constexpr int64_t kPerKey = 200;  // 4000 records: 8 s
-  std::string a = StartJobManager("jm-a", true);
-  ASSERT_FALSE(a.empty());
-  StartJobManager("jm-b", false);
-  StartTaskManagers(2);
-  ASSERT_TRUE(TaskManagersAt(a, 2));
-  std::string job = Submit(kPerKey);
-  ASSERT_FALSE(job.empty());
-  ASSERT_GT(WaitForCheckpoint("jm-a", job, 1), 1);
+  ASSERT_NO_FATAL_FAILURE(StartWithJob(kPerKey, /*standby=*/true, 2, 1));
+  std::string a = a_, job = job_;
   // The leader with every TaskManager, then the standby: nothing of the cluster is left.
   for (const char* name : {"jm-a", "tm-1", "tm-2", "jm-b"}) ha_.Kill(name);
   int grants_a = ha_.Grants("jm-a"), grants_b = ha_.Grants("jm-b");
@@ -284,13 +279,8 @@ TEST_P(HaRecoveryTest, JobManagersAndTaskManagersAllKilledAndStartedAgain) {
 TEST_P(HaRecoveryTest, ZooKeeperOutageStopsTheJobUntilItIsBack) {
   if (GetParam() != "hashmap") GTEST_SKIP() << "the backend plays no part here";
   constexpr int64_t kPerKey = 150;
-  std::string a = StartJobManager("jm-a", true);
-  ASSERT_FALSE(a.empty());
-  StartTaskManagers(2);
-  ASSERT_TRUE(TaskManagersAt(a, 2));
-  std::string job = Submit(kPerKey);
-  ASSERT_FALSE(job.empty());
-  ASSERT_GT(WaitForCheckpoint("jm-a", job, 1), 1);
+  ASSERT_NO_FATAL_FAILURE(StartWithJob(kPerKey, /*standby=*/false, 2, 1));
+  std::string a = a_, job = job_;
   SLUICE_ASSERT_OK(ha_.zookeeper().Stop());
   ASSERT_TRUE(
       WaitUntil([&] { return ha_.Log("jm-a").find("leadership lost") != std::string::npos; },
@@ -313,14 +303,8 @@ TEST_P(HaRecoveryTest, ZooKeeperOutageStopsTheJobUntilItIsBack) {
 TEST_P(HaRecoveryTest, PausedLeaderWritesNothingAfterANewOneTookOver) {
   if (GetParam() != "hashmap") GTEST_SKIP() << "the backend plays no part here";
   constexpr int64_t kPerKey = 150;
-  std::string a = StartJobManager("jm-a", true);
-  ASSERT_FALSE(a.empty());
-  StartJobManager("jm-b", false);
-  StartTaskManagers(2);
-  ASSERT_TRUE(TaskManagersAt(a, 2));
-  std::string job = Submit(kPerKey);
-  ASSERT_FALSE(job.empty());
-  ASSERT_GT(WaitForCheckpoint("jm-a", job, 1), 1);
+  ASSERT_NO_FATAL_FAILURE(StartWithJob(kPerKey, /*standby=*/true, 2, 1));
+  std::string a = a_, job = job_;
   ChildProcess* pa = ha_.process("jm-a");
   pa->Signal(SIGSTOP);
   std::string b = ha_.WaitForLeadership("jm-b", 0, std::chrono::milliseconds(kSessionMs) + 30s);
@@ -346,13 +330,8 @@ TEST_P(HaRecoveryTest, PausedLeaderWritesNothingAfterANewOneTookOver) {
 TEST_P(HaRecoveryTest, FinishedJobIsNotRunAgain) {
   if (GetParam() != "hashmap") GTEST_SKIP() << "the backend plays no part here";
   constexpr int64_t kPerKey = 50;
-  std::string a = StartJobManager("jm-a", true);
-  ASSERT_FALSE(a.empty());
-  StartJobManager("jm-b", false);
-  StartTaskManagers(1);
-  ASSERT_TRUE(TaskManagersAt(a, 1));
-  std::string job = Submit(kPerKey);
-  ASSERT_FALSE(job.empty());
+  ASSERT_NO_FATAL_FAILURE(StartWithJob(kPerKey, /*standby=*/true, 1, 0));
+  std::string a = a_, job = job_;
   auto end = WaitForJob(a, job, Ended, 60s);
   ASSERT_TRUE(end.ok() && end->state() == proto::JOB_FINISHED) << end.status();
   // The end is recorded on the coordinator thread, after the state.
