@@ -16,6 +16,10 @@
 // JobManager's RPC address or, as Flink's -m does, its REST address (see ResolveJobManager). An
 // argument error prints the command's usage and exits 1.
 #include <httplib.h>
+#include <signal.h>
+#include <sys/prctl.h>
+#include <sys/resource.h>
+#include <unistd.h>
 
 #include <CLI/CLI.hpp>
 #include <atomic>
@@ -404,6 +408,18 @@ absl::StatusOr<std::string> JobManagerAddress(const Configuration& conf, const s
   return leader->rpc_address;
 }
 
+// `sluice graph` runs user code for the JobManager: it dies with the JobManager, leaves no core
+// file, and cannot fill the disk (its own files are small; a library writing without end is
+// stopped by SIGXFSZ).
+void LimitGraphBuilder() {
+  ::prctl(PR_SET_PDEATHSIG, SIGKILL);
+  if (::getppid() == 1) std::_Exit(1);  // the JobManager is gone already
+  const rlimit no_core{0, 0};
+  ::setrlimit(RLIMIT_CORE, &no_core);
+  const rlimit files{rlim_t{256} << 20, rlim_t{256} << 20};
+  ::setrlimit(RLIMIT_FSIZE, &files);
+}
+
 void AddCommon(CLI::App* cmd, CommonOptions& c) {
   cmd->add_option("--config-dir", c.config_dir,
                   "folder holding config.yaml (default: $SLUICE_CONF_DIR)");
@@ -524,16 +540,15 @@ int main(int argc, char** argv) {
 
   // Hidden, for the JobManager's REST submission (jobmanager/graph_builder.cc): loads the
   // library and builds its graph exactly as `run` and `info` do, and writes graph.pb (the
-  // proto::JobGraph) and plan.json (what `info` prints) to --output-dir. The JobManager runs it
-  // as a child process so that user code never runs inside the JobManager.
+  // proto::JobGraph) to --output-dir. The JobManager runs it as a child process so that user
+  // code never runs inside the JobManager.
   std::string graph_output_dir;
   auto* graph_cmd =
       app.add_subcommand("graph", "build a job's graph into files, for the JobManager");
   graph_cmd->group("");
   AddCommon(graph_cmd, common);
   AddJob(graph_cmd, job);
-  graph_cmd->add_option("--output-dir", graph_output_dir, "where graph.pb and plan.json go")
-      ->required();
+  graph_cmd->add_option("--output-dir", graph_output_dir, "where graph.pb goes")->required();
 
   std::vector<std::string> arguments =
       SeparateJobArguments(std::vector<std::string>(argv, argv + argc));
@@ -642,16 +657,13 @@ int main(int argc, char** argv) {
     return Rescale(client, job_id, rescale_p, rescale_vertices, rescale_reason, detached, timeout);
   }
   if (*graph_cmd) {
+    LimitGraphBuilder();
     auto prepared = Prepare(*conf, job);
     if (!prepared.ok()) return Fail(prepared.status());
-    // plan.json first: graph.pb is what the JobManager waits for, so it is written last.
-    std::ofstream plan(graph_output_dir + "/plan.json", std::ios::binary);
-    plan << JobGraphToJson(prepared->graph, *prepared->env);
-    plan.close();
     std::ofstream graph(graph_output_dir + "/graph.pb", std::ios::binary);
     graph << prepared->graph.SerializeAsString();
     graph.close();
-    if (!plan || !graph) return Fail("cannot write the graph to " + graph_output_dir);
+    if (!graph) return Fail("cannot write the graph to " + graph_output_dir);
     // User code may have left threads running: do not wait for them or for static destructors.
     std::fflush(nullptr);
     std::_Exit(0);

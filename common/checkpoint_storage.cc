@@ -342,7 +342,8 @@ struct FramedFile {
 // Reads a whole file and checks its frame. `kind` names the file in errors ("state file").
 absl::StatusOr<FramedFile> ReadFramed(const std::string& path, const char magic[4],
                                       const char* kind) {
-  int fd = ::open(path.c_str(), O_RDONLY | O_CLOEXEC);
+  // O_NONBLOCK: a path that names a FIFO (it may come from a request) must not hang the reader.
+  int fd = ::open(path.c_str(), O_RDONLY | O_CLOEXEC | O_NONBLOCK);
   if (fd < 0) {
     int err = errno;
     if (err == ENOENT) return absl::NotFoundError(absl::StrCat(kind, " '", path, "' is missing"));
@@ -358,6 +359,20 @@ absl::StatusOr<FramedFile> ReadFramed(const std::string& path, const char magic[
   if (S_ISDIR(st.st_mode)) {
     ::close(fd);
     return absl::InvalidArgumentError(absl::StrCat(kind, " '", path, "' is a directory"));
+  }
+  if (!S_ISREG(st.st_mode)) {
+    ::close(fd);
+    return absl::InvalidArgumentError(absl::StrCat(kind, " '", path, "' is not a regular file"));
+  }
+  // The magic before the whole file is read: a large file of another kind is refused unread.
+  char head[4];
+  if (st.st_size >= 4) {
+    ssize_t n = ::pread(fd, head, sizeof head, 0);
+    if (n == 4 && std::memcmp(head, magic, 4) != 0) {
+      ::close(fd);
+      return absl::InvalidArgumentError(
+          absl::StrCat("'", path, "' is not a Sluice ", kind, " (bad magic)"));
+    }
   }
   f.bytes.resize(static_cast<size_t>(st.st_size));
   size_t got = 0;

@@ -24,11 +24,17 @@ namespace {
 
 namespace fs = std::filesystem;
 
-std::string ReadAll(const std::string& path) {
-  std::ifstream f(path, std::ios::binary);
-  std::stringstream ss;
-  ss << f.rdbuf();
-  return ss.str();
+// At most the last `max` bytes of a file (a library may write without end to its error output).
+std::string ReadTail(const std::string& path, size_t max) {
+  std::ifstream f(path, std::ios::binary | std::ios::ate);
+  if (!f) return "";
+  const std::streamoff size = f.tellg();
+  const std::streamoff from = size > static_cast<std::streamoff>(max) ? size - max : 0;
+  f.seekg(from);
+  std::string out(static_cast<size_t>(size - from), '\0');
+  f.read(out.data(), static_cast<std::streamsize>(out.size()));
+  out.resize(static_cast<size_t>(f.gcount()));
+  return out;
 }
 
 // The builder's own error (`error: ...` lines) or else the last lines it wrote, for a message.
@@ -67,12 +73,17 @@ absl::StatusOr<BuiltGraph> BuildGraphInChild(const GraphBuildRequest& request) {
   std::error_code ec;
   fs::path base =
       request.work_dir.empty() ? fs::temp_directory_path(ec) : fs::path(request.work_dir);
-  TempDir tmp{(base / NewInstanceId("sluice-graph")).string()};
-  fs::create_directories(tmp.path, ec);
-  if (ec) {
-    return absl::InternalError(absl::StrCat("cannot create a folder for the graph builder in ",
-                                            base.string(), ": ", ec.message()));
+  if (!request.work_dir.empty()) {
+    fs::create_directories(base, ec);
+    fs::permissions(base, fs::perms::owner_all, ec);
   }
+  // A fresh folder only this user can enter (mkdtemp: never one that was there).
+  std::string templ = (base / "sluice-graph-XXXXXX").string();
+  if (::mkdtemp(templ.data()) == nullptr) {
+    return absl::InternalError(absl::StrCat("cannot create a folder for the graph builder in ",
+                                            base.string(), ": ", std::strerror(errno)));
+  }
+  TempDir tmp{templ};
   // An empty configuration file: the builder reads only what it is given here, not the
   // SLUICE_CONF_DIR the JobManager may have inherited.
   std::ofstream(tmp.path + "/config.yaml").close();
@@ -91,13 +102,11 @@ absl::StatusOr<BuiltGraph> BuildGraphInChild(const GraphBuildRequest& request) {
   for (std::string& a : argv) cargv.push_back(a.data());
   cargv.push_back(nullptr);
 
-  const std::string out_path = tmp.path + "/builder.out";
   const std::string err_path = tmp.path + "/builder.err";
   posix_spawn_file_actions_t actions;
   posix_spawn_file_actions_init(&actions);
   posix_spawn_file_actions_addopen(&actions, 0, "/dev/null", O_RDONLY, 0);
-  posix_spawn_file_actions_addopen(&actions, 1, out_path.c_str(), O_WRONLY | O_CREAT | O_TRUNC,
-                                   0600);
+  posix_spawn_file_actions_addopen(&actions, 1, "/dev/null", O_WRONLY, 0);
   posix_spawn_file_actions_addopen(&actions, 2, err_path.c_str(), O_WRONLY | O_CREAT | O_TRUNC,
                                    0600);
   // Only standard input, output and error go to the child: not the JobManager's sockets.
@@ -124,26 +133,27 @@ absl::StatusOr<BuiltGraph> BuildGraphInChild(const GraphBuildRequest& request) {
   }
 
   const auto deadline = std::chrono::steady_clock::now() + request.timeout;
-  int status = 0;
   bool timed_out = false;
   while (true) {
-    pid_t r = waitpid(pid, &status, WNOHANG);
-    if (r == pid || (r < 0 && errno != EINTR)) break;
+    // Ended, but not reaped yet: its process id (the group's) cannot be reused meanwhile.
+    siginfo_t info{};
+    int r = waitid(P_PID, static_cast<id_t>(pid), &info, WEXITED | WNOHANG | WNOWAIT);
+    if ((r == 0 && info.si_pid == pid) || (r < 0 && errno != EINTR)) break;
     if (std::chrono::steady_clock::now() >= deadline) {
-      kill(-pid, SIGKILL);
-      kill(pid, SIGKILL);
-      while (waitpid(pid, &status, 0) < 0 && errno == EINTR) {
-      }
       timed_out = true;
       break;
     }
     std::this_thread::sleep_for(std::chrono::milliseconds(10));
   }
-  // Whatever the library left running in the group goes with the builder.
+  // The builder (when it hangs) and whatever the library left running in its group.
   kill(-pid, SIGKILL);
+  kill(pid, SIGKILL);
+  int status = 0;
+  while (waitpid(pid, &status, 0) < 0 && errno == EINTR) {
+  }
 
   if (timed_out) {
-    return absl::DeadlineExceededError(
+    return absl::InvalidArgumentError(
         absl::StrCat("the job library did not build its job graph within ", request.timeout.count(),
                      " ms (web.submit.timeout); the graph builder was killed"));
   }
@@ -152,24 +162,29 @@ absl::StatusOr<BuiltGraph> BuildGraphInChild(const GraphBuildRequest& request) {
     return absl::InvalidArgumentError(
         absl::StrCat("the job library crashed while building its job graph (signal ", sig, ", ",
                      strsignal(sig), ")", [&] {
-                       std::string e = ErrorText(ReadAll(err_path));
+                       std::string e = ErrorText(ReadTail(err_path, kBuilderErrorTailBytes));
                        return e.empty() ? std::string() : ": " + e;
                      }()));
   }
   const int code = WIFEXITED(status) ? WEXITSTATUS(status) : -1;
-  const bool has_graph = fs::exists(tmp.path + "/graph.pb", ec);
+  const std::string graph_path = tmp.path + "/graph.pb";
+  const bool has_graph = fs::exists(graph_path, ec);
   if (code != 0 || !has_graph) {
-    std::string e = ErrorText(ReadAll(err_path));
+    std::string e = ErrorText(ReadTail(err_path, kBuilderErrorTailBytes));
     if (code == 1 && !e.empty()) return absl::InvalidArgumentError(e);
     return absl::InvalidArgumentError(
         absl::StrCat("the job library ended the graph builder (exit code ", code,
                      ") before its job graph was built", e.empty() ? "" : ": ", e));
   }
+  const uintmax_t size = fs::file_size(graph_path, ec);
+  if (ec || size > kMaxBuiltGraphBytes) {
+    return absl::InternalError(absl::StrCat("the graph builder wrote a job graph of ", size,
+                                            " bytes (at most ", kMaxBuiltGraphBytes, ")"));
+  }
   BuiltGraph built;
-  if (!built.graph.ParseFromString(ReadAll(tmp.path + "/graph.pb"))) {
+  if (!built.graph.ParseFromString(ReadTail(graph_path, kMaxBuiltGraphBytes))) {
     return absl::InternalError("the graph builder wrote a job graph that cannot be read");
   }
-  built.plan_json = ReadAll(tmp.path + "/plan.json");
   return built;
 }
 

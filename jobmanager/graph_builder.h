@@ -28,20 +28,24 @@ struct GraphBuildRequest {
   std::map<std::string, std::string> config;
   // The child is killed after this. Default: 30 s.
   std::chrono::milliseconds timeout{30000};
-  // Where the temporary folder of the call goes (removed at its end). Default: the system's
-  // temporary directory.
+  // A folder of the JobManager's own (created 0700 if missing) where the call's temporary folder
+  // goes (removed at its end). Default: the system's temporary directory.
   std::string work_dir;
 };
 
 struct BuiltGraph {
   proto::JobGraph graph;
-  std::string plan_json;  // what `sluice info` prints
 };
+
+// The most the builder may write: its graph, and the end of its error output that is read back.
+inline constexpr size_t kMaxBuiltGraphBytes = size_t{64} << 20;
+inline constexpr size_t kBuilderErrorTailBytes = size_t{64} << 10;
 
 // Runs the builder and reads what it wrote. InvalidArgument with the builder's own message
 // when the library cannot be loaded or its entry point fails, or saying that it crashed
-// (naming the signal) or exited without a graph; DeadlineExceeded when it was killed after
-// `timeout`; Internal when the builder cannot be started.
+// (naming the signal), exited without a graph, or was killed after `timeout` (naming
+// web.submit.timeout); Internal when the builder cannot be started or wrote a graph that is too
+// large or cannot be read. Its standard output is discarded.
 absl::StatusOr<BuiltGraph> BuildGraphInChild(const GraphBuildRequest& request);
 
 // The builder: `sluice` in the folder of the running executable.

@@ -76,12 +76,14 @@ absl::StatusOr<std::unique_ptr<JarStore>> JarStore::Create(std::string dir) {
     return absl::InternalError(absl::StrCat("cannot create the upload folder '", dir,
                                             "' (web.upload.dir): ", ec.message()));
   }
-  // What is in the folder gets run: nobody else may put a library there.
+  // What is in the folder gets run: nobody else may put a library there, nor make the name
+  // lead elsewhere.
   struct stat st {};
-  if (::stat(dir.c_str(), &st) != 0 || st.st_uid != ::geteuid()) {
+  if (::lstat(dir.c_str(), &st) != 0 || !S_ISDIR(st.st_mode) || st.st_uid != ::geteuid()) {
     return absl::FailedPreconditionError(
         absl::StrCat("the upload folder '", dir,
-                     "' (web.upload.dir) must belong to the user the JobManager runs as"));
+                     "' (web.upload.dir) must be a folder (not a symbolic link) that belongs to "
+                     "the user the JobManager runs as"));
   }
   if ((st.st_mode & (S_IWGRP | S_IWOTH)) != 0) {
     fs::permissions(dir, fs::perms::group_write | fs::perms::others_write, fs::perm_options::remove,

@@ -188,6 +188,7 @@ absl::StatusOr<BuiltGraph> BuildGraph(const RestContext& ctx, const StoredJar& j
       std::to_string(ctx.conf.GetInt("pipeline.max-parallelism"));
   for (const auto& [k, v] : run.config) build.config[k] = v;
   build.timeout = std::chrono::milliseconds(ctx.conf.GetDurationMs("web.submit.timeout"));
+  build.work_dir = ctx.jars->dir() + "/.builds";
   return BuildGraphInChild(build);
 }
 
@@ -304,9 +305,7 @@ void AddJarRoutes(httplib::Server& s, const RestContext& ctx) {
       if (!run.ok()) return ReplyError(res, run.status());
       auto built = BuildGraph(*c, *jar, *run);
       if (!built.ok()) return ReplyError(res, built.status());
-      json plan = json::parse(built->plan_json, nullptr, /*allow_exceptions=*/false);
-      if (plan.is_discarded()) return ReplyError(res, 500, "the graph builder wrote no plan");
-      Reply(res, 200, json{{"plan", plan}});
+      Reply(res, 200, json{{"plan", PlanJson(built->graph, "", built->graph.name())}});
     };
     s.Get("/jars/" SLUICE_REST_JAR_ID "/plan", plan);
     s.Post("/jars/" SLUICE_REST_JAR_ID "/plan", plan);

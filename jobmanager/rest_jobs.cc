@@ -105,9 +105,17 @@ const char* ShipStrategy(proto::Partitioner p) {
   }
 }
 
-// Flink's plan: one node per vertex with its inputs.
-json Plan(const proto::JobStatus& job) {
-  const proto::JobGraph& g = job.graph();
+json Plan(const proto::JobStatus& job) { return PlanJson(job.graph(), job.job_id(), job.name()); }
+
+json Times(int64_t start, int64_t end) {
+  return json{{"start-time", start > 0 ? start : -1},
+              {"end-time", end > 0 ? end : -1},
+              {"duration", start > 0 ? (end > 0 ? end : NowMs()) - start : -1}};
+}
+
+}  // namespace
+
+json PlanJson(const proto::JobGraph& g, const std::string& job_id, const std::string& name) {
   json nodes = json::array();
   for (const auto& v : g.vertices()) {
     json inputs = json::array();
@@ -126,16 +134,8 @@ json Plan(const proto::JobStatus& job) {
                      {"inputs", inputs},
                      {"optimizer_properties", json::object()}});
   }
-  return json{{"jid", job.job_id()}, {"name", job.name()}, {"type", "STREAMING"}, {"nodes", nodes}};
+  return json{{"jid", job_id}, {"name", name}, {"type", "STREAMING"}, {"nodes", nodes}};
 }
-
-json Times(int64_t start, int64_t end) {
-  return json{{"start-time", start > 0 ? start : -1},
-              {"end-time", end > 0 ? end : -1},
-              {"duration", start > 0 ? (end > 0 ? end : NowMs()) - start : -1}};
-}
-
-}  // namespace
 
 absl::Status FindVertex(const RestContext& ctx, const std::string& job_id,
                         const std::string& vertex, proto::JobStatus* job, int* vertex_id) {

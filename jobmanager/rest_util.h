@@ -61,5 +61,7 @@ absl::Status FindVertex(const RestContext& ctx, const std::string& job_id,
 // Flink's aggregate IO figures of a vertex (read-records, write-bytes, ...) from its subtasks'
 // metrics; *-complete when every subtask's figures are final.
 json VertexIoMetrics(const RestContext& ctx, const proto::JobStatus& job, int vertex_id);
+// Flink's plan of a job graph: one node per vertex (id, parallelism, description) with its inputs.
+json PlanJson(const proto::JobGraph& graph, const std::string& job_id, const std::string& name);
 
 }  // namespace sluice::rest

@@ -80,8 +80,11 @@ TEST_F(RestJarsTest, UploadListPlanRunWithArgumentsAndParallelismToExactOutput) 
   RestReply plan = RestPost(*http_, "/jars/" + jar + "/plan", run.dump());
   ASSERT_EQ(plan.status, 200) << plan.raw;
   EXPECT_EQ(plan.body["plan"].value("name", ""), "Sequence") << plan.raw;
-  for (const auto& v : plan.body["plan"]["vertices"]) {
+  // Flink's plan: nodes with their parallelism and inputs.
+  ASSERT_FALSE(plan.body["plan"]["nodes"].empty()) << plan.raw;
+  for (const auto& v : plan.body["plan"]["nodes"]) {
     EXPECT_EQ(v.value("parallelism", 0), 2) << v;
+    EXPECT_TRUE(v.contains("inputs")) << v;
   }
 
   RestReply started = RestPost(*http_, "/v1/jars/" + jar + "/run", run.dump());
@@ -245,8 +248,8 @@ TEST_F(RestJarsTest, LibrariesThatMisbehaveGetAClearErrorAndTheJobManagerServes)
       {"graph_trouble_job", {"--trouble", "exit"}, 400, "before its job graph was built"},
       {"graph_trouble_job",
        {"--trouble", "hang"},
-       500,
-       "did not build its job graph within 3000 ms"},
+       400,
+       "did not build its job graph within 3000 ms (web.submit.timeout)"},
   };
   for (const Case& c : cases) {
     SCOPED_TRACE(c.job + " " + (c.args.empty() ? "" : c.args[1]));
@@ -276,7 +279,7 @@ TEST_F(RestJarsTest, LibrariesThatMisbehaveGetAClearErrorAndTheJobManagerServes)
     EXPECT_EQ(third.status, 503) << third.raw;
     EXPECT_NE(FirstError(third).find("try again"), std::string::npos) << third.raw;
     EXPECT_EQ(RestGet(*http_, "/overview").status, 200);
-    EXPECT_LT(std::chrono::steady_clock::now() - start, 1s);
+    EXPECT_LT(std::chrono::steady_clock::now() - start, 5s);
     for (auto& t : hanging) t.join();
   }
   // What a library prints while its graph is built is no part of the answer.
@@ -285,9 +288,12 @@ TEST_F(RestJarsTest, LibrariesThatMisbehaveGetAClearErrorAndTheJobManagerServes)
                             json{{"programArgsList", {"--trouble", "print"}}}.dump());
   EXPECT_EQ(plan.status, 200) << plan.raw;
   EXPECT_EQ(plan.body["plan"].value("name", ""), "Graph trouble") << plan.raw;
-  // The hanging builder was killed: no `sluice graph` is left behind.
+  // The hanging builder was killed: no `sluice graph` of this cluster (its folder is in the
+  // command line) is left behind.
   CommandResult ps =
-      RunCommand({"/bin/sh", "-c", "ps -eo args | grep -c '[s]luice graph'"}, cluster_.dir(), 10s);
+      RunCommand({"/bin/sh", "-c", "ps -eo args | grep -F -- \"$0\" | grep -c '[s]luice graph'",
+                  cluster_.dir()},
+                 cluster_.dir(), 10s);
   EXPECT_EQ(ps.out, "0\n") << ps.Describe();
   EXPECT_TRUE(StillServes());
 }
