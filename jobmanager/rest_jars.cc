@@ -270,7 +270,8 @@ void AddJarRoutes(httplib::Server& s, const RestContext& ctx) {
                           "the upload needs a multipart/form-data field 'jarfile' holding the job "
                           "library (lib<job>.so)");
       }
-      const httplib::MultipartFormData file = req.get_file_value("jarfile");
+      // By reference: the upload may be 100 MB, held once already.
+      const httplib::MultipartFormData& file = req.files.find("jarfile")->second;
       auto jar = c->jars->Put(file.content, file.filename);
       if (!jar.ok()) return ReplyError(res, jar.status());
       // As Flink's: a path whose last component is the jar id (clients take that part).

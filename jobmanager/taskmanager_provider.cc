@@ -1,5 +1,6 @@
 #include "jobmanager/taskmanager_provider.h"
 
+#include <signal.h>
 #include <spawn.h>
 #include <sys/wait.h>
 
@@ -74,8 +75,19 @@ bool TaskManagerProvider::RunDetached(const std::string& command,
   posix_spawn_file_actions_t actions;
   posix_spawn_file_actions_init(&actions);
   posix_spawn_file_actions_addclosefrom_np(&actions, 3);
-  int rc = posix_spawn(&pid, "/bin/sh", &actions, nullptr, cargv.data(), environ);
+  // The JobManager blocks SIGTERM and SIGINT for its signal thread: the command (and a
+  // TaskManager it starts) must not inherit that, or a SIGTERM would not end it.
+  posix_spawnattr_t attr;
+  posix_spawnattr_init(&attr);
+  posix_spawnattr_setflags(&attr, POSIX_SPAWN_SETSIGMASK | POSIX_SPAWN_SETSIGDEF);
+  sigset_t none, all;
+  sigemptyset(&none);
+  sigfillset(&all);
+  posix_spawnattr_setsigmask(&attr, &none);
+  posix_spawnattr_setsigdefault(&attr, &all);
+  int rc = posix_spawn(&pid, "/bin/sh", &actions, &attr, cargv.data(), environ);
   posix_spawn_file_actions_destroy(&actions);
+  posix_spawnattr_destroy(&attr);
   if (rc != 0) {
     spdlog::warn("{}: cannot run '{}': {}", what, command, std::strerror(rc));
     return false;
