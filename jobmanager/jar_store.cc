@@ -8,6 +8,7 @@
 #include <filesystem>
 #include <fstream>
 #include <nlohmann/json.hpp>
+#include <random>
 #include <sstream>
 
 #include "absl/strings/str_cat.h"
@@ -20,6 +21,28 @@ namespace {
 namespace fs = std::filesystem;
 
 constexpr size_t kMaxNameLength = 128;
+// A jar's key: <sha256>-<token>, the token 16 hex digits.
+constexpr size_t kTokenSize = 16;
+constexpr size_t kKeySize = 64 + 1 + kTokenSize;
+
+bool IsLowerHex(const std::string& s) {
+  return !s.empty() && std::all_of(s.begin(), s.end(), [](char c) {
+    return (c >= '0' && c <= '9') || (c >= 'a' && c <= 'f');
+  });
+}
+
+bool IsJarKey(const std::string& key) {
+  return key.size() == kKeySize && IsSha256Hex(key.substr(0, 64)) && key[64] == '-' &&
+         IsLowerHex(key.substr(65));
+}
+
+// 16 random hex digits.
+std::string NewToken() {
+  static thread_local std::mt19937_64 rng{std::random_device{}()};
+  char buf[kTokenSize + 1];
+  std::snprintf(buf, sizeof buf, "%016llx", static_cast<unsigned long long>(rng()));
+  return buf;
+}
 
 bool IsSafeNameChar(char c) {
   return (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') || c == '.' ||
@@ -104,37 +127,38 @@ absl::StatusOr<StoredJar> JarStore::Put(std::string_view bytes, const std::strin
         "the uploaded file is not a job library (a shared library lib<job>.so; no ELF header)");
   }
   const std::string sha = Sha256Hex(bytes);
-  const std::string path = absl::StrCat(dir_, "/", sha, ".so");
-  std::error_code ec;
-  if (!fs::exists(path, ec)) {
-    if (absl::Status s = WriteAtomically(path, bytes); !s.ok()) return s;
-  }
+  const std::string key = absl::StrCat(sha, "-", NewToken());
   StoredJar jar;
   jar.name = SafeJarName(file_name);
-  jar.id = absl::StrCat(sha, "_", jar.name);
-  jar.path = path;
+  jar.id = absl::StrCat(key, "_", jar.name);
+  jar.path = absl::StrCat(dir_, "/", sha, ".so");
   jar.uploaded_ms = std::chrono::duration_cast<std::chrono::milliseconds>(
                         std::chrono::system_clock::now().time_since_epoch())
                         .count();
   jar.has_entry = bytes.find("sluice_job_entry") != std::string_view::npos;
   nlohmann::json meta{{"name", jar.name}, {"uploaded", jar.uploaded_ms}, {"entry", jar.has_entry}};
-  if (absl::Status s = WriteAtomically(absl::StrCat(dir_, "/", sha, ".json"), meta.dump());
+  absl::MutexLock lock(&mu_);
+  std::error_code ec;
+  if (!fs::exists(jar.path, ec)) {
+    if (absl::Status s = WriteAtomically(jar.path, bytes); !s.ok()) return s;
+  }
+  if (absl::Status s = WriteAtomically(absl::StrCat(dir_, "/", key, ".json"), meta.dump());
       !s.ok()) {
     return s;
   }
   return jar;
 }
 
-absl::StatusOr<StoredJar> JarStore::Read(const std::string& sha256) const {
+absl::StatusOr<StoredJar> JarStore::Read(const std::string& key) const {
   StoredJar jar;
-  jar.path = absl::StrCat(dir_, "/", sha256, ".so");
+  jar.path = absl::StrCat(dir_, "/", key.substr(0, 64), ".so");
+  std::ifstream f(absl::StrCat(dir_, "/", key, ".json"));
   std::error_code ec;
-  if (!fs::exists(jar.path, ec)) return absl::NotFoundError("no uploaded library " + sha256);
-  std::ifstream f(absl::StrCat(dir_, "/", sha256, ".json"));
+  if (!f || !fs::exists(jar.path, ec)) return absl::NotFoundError("no uploaded library " + key);
   std::stringstream ss;
   ss << f.rdbuf();
   nlohmann::json meta = nlohmann::json::parse(ss.str(), nullptr, /*allow_exceptions=*/false);
-  // A missing or damaged sidecar loses the name, not the library.
+  // A damaged sidecar loses the name, not the library.
   jar.name = "job.so";
   if (meta.is_object()) {
     if (meta.contains("name") && meta["name"].is_string()) {
@@ -145,22 +169,24 @@ absl::StatusOr<StoredJar> JarStore::Read(const std::string& sha256) const {
     }
     jar.has_entry = meta.value("entry", false);
   }
-  jar.id = absl::StrCat(sha256, "_", jar.name);
+  jar.id = absl::StrCat(key, "_", jar.name);
   return jar;
 }
 
 absl::StatusOr<StoredJar> JarStore::Get(const std::string& jar_id) const {
   const size_t underscore = jar_id.find('_');
-  const std::string sha = jar_id.substr(0, underscore);
+  const std::string key = jar_id.substr(0, underscore);
   const std::string name = underscore == std::string::npos ? "" : jar_id.substr(underscore + 1);
-  if (!IsSha256Hex(sha) || name.empty() || SafeJarName(name) != name) {
+  if (!IsJarKey(key) || name.empty() || SafeJarName(name) != name) {
     return absl::InvalidArgumentError(
         absl::StrCat("'", jar_id,
-                     "' is not a jar id (<sha256 of the library>_<file name>, as GET /jars "
-                     "lists them)"));
+                     "' is not a jar id (<sha256 of the library>-<16 hex digits>_<file name>, as "
+                     "POST /jars/upload and GET /jars give them)"));
   }
-  auto jar = Read(sha);
-  if (!jar.ok()) return absl::NotFoundError(absl::StrCat("no uploaded library has id ", jar_id));
+  auto jar = Read(key);
+  if (!jar.ok() || jar->id != jar_id) {
+    return absl::NotFoundError(absl::StrCat("no uploaded library has id ", jar_id));
+  }
   return jar;
 }
 
@@ -169,9 +195,10 @@ std::vector<StoredJar> JarStore::List() const {
   std::error_code ec;
   for (const auto& entry : fs::directory_iterator(dir_, ec)) {
     const std::string file = entry.path().filename().string();
-    if (file.size() != 64 + 3 || file.substr(64) != ".so") continue;
-    auto jar = Read(file.substr(0, 64));
-    if (jar.ok() && IsSha256Hex(file.substr(0, 64))) out.push_back(std::move(*jar));
+    if (file.size() != kKeySize + 5 || file.substr(kKeySize) != ".json") continue;
+    const std::string key = file.substr(0, kKeySize);
+    if (!IsJarKey(key)) continue;
+    if (auto jar = Read(key); jar.ok()) out.push_back(std::move(*jar));
   }
   std::sort(out.begin(), out.end(), [](const StoredJar& a, const StoredJar& b) {
     return a.uploaded_ms != b.uploaded_ms ? a.uploaded_ms > b.uploaded_ms : a.id < b.id;
@@ -182,10 +209,19 @@ std::vector<StoredJar> JarStore::List() const {
 absl::Status JarStore::Delete(const std::string& jar_id) {
   auto jar = Get(jar_id);
   if (!jar.ok()) return jar.status();
+  const std::string sha = jar_id.substr(0, 64);
+  absl::MutexLock lock(&mu_);
   std::error_code ec;
+  fs::remove(absl::StrCat(dir_, "/", jar_id.substr(0, kKeySize), ".json"), ec);
+  if (ec)
+    return absl::InternalError(absl::StrCat("cannot delete jar ", jar_id, ": ", ec.message()));
+  // The library goes with the last jar of its bytes.
+  for (const auto& entry : fs::directory_iterator(dir_, ec)) {
+    const std::string file = entry.path().filename().string();
+    if (file.size() == kKeySize + 5 && file.compare(0, 65, sha + "-") == 0) return absl::OkStatus();
+  }
   fs::remove(jar->path, ec);
   if (ec) return absl::InternalError(absl::StrCat("cannot delete ", jar->path, ": ", ec.message()));
-  fs::remove(absl::StrCat(dir_, "/", jar_id.substr(0, 64), ".json"), ec);
   return absl::OkStatus();
 }
 

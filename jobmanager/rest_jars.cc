@@ -14,6 +14,7 @@
 #include "absl/strings/numbers.h"
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_split.h"
+#include "common/ids.h"
 #include "common/job_graph.h"
 #include "common/job_states.h"
 #include "common/status_macros.h"
@@ -204,6 +205,13 @@ absl::StatusOr<std::string> Run(const RestContext& ctx, const std::string& jar_i
                                 const httplib::Request& req) {
   ASSIGN_OR_RETURN(StoredJar jar, ctx.jars->Get(jar_id));
   ASSIGN_OR_RETURN(RunRequest run, ParseRunRequest(req));
+  // The bytes first: a stored file changed since its upload is neither run nor handed on.
+  ASSIGN_OR_RETURN(std::string bytes, ReadLibrary(jar.path));
+  const std::string sha = Sha256Hex(bytes);
+  if (jar.id.compare(0, sha.size(), sha) != 0) {
+    return absl::FailedPreconditionError(absl::StrCat(
+        "the stored library ", jar.path, " no longer has the bytes it was uploaded with"));
+  }
   ASSIGN_OR_RETURN(BuiltGraph built, BuildGraph(ctx, jar, run));
   // As `sluice run`: a job that could never get its slots is refused, not queued (the adaptive
   // schedulers let it wait and run at a lower parallelism).
@@ -216,15 +224,10 @@ absl::StatusOr<std::string> Run(const RestContext& ctx, const std::string& jar_i
                      overview.total_slots(), " (", overview.task_managers_size(),
                      " TaskManagers); lower the parallelism or add TaskManagers"));
   }
-  ASSIGN_OR_RETURN(std::string bytes, ReadLibrary(jar.path));
-  ASSIGN_OR_RETURN(std::string sha, ctx.gateway->UploadLibrary(bytes));
-  if (jar.id.rfind(sha + "_", 0) != 0) {
-    return absl::FailedPreconditionError(absl::StrCat(
-        "the stored library ", jar.path, " no longer has the bytes it was uploaded with"));
-  }
+  ASSIGN_OR_RETURN(std::string uploaded, ctx.gateway->UploadLibrary(bytes));
   proto::SubmitJobRequest submit;
   *submit.mutable_graph() = std::move(built.graph);
-  submit.set_library_sha256(sha);
+  submit.set_library_sha256(uploaded);
   for (const auto& a : run.args) submit.add_args(a);
   for (const auto& [k, v] : run.config) (*submit.mutable_config())[k] = v;
   submit.set_restore_path(run.savepoint_path);

@@ -45,7 +45,8 @@ class RestJarsTest : public ::testing::Test {
     return cluster_.RunsASmallJob();
   }
 
-  // An upload dir holds each library once, as <sha256>.so beside its <sha256>.json.
+  // An upload dir holds each library once, as <sha256>.so, beside a <sha256>-<token>.json per
+  // upload.
   std::vector<std::string> StoredLibraries() const {
     std::vector<std::string> out;
     for (const auto& e : fs::directory_iterator(cluster_.dir() + "/web-upload")) {
@@ -61,7 +62,8 @@ class RestJarsTest : public ::testing::Test {
 
 TEST_F(RestJarsTest, UploadListPlanRunWithArgumentsAndParallelismToExactOutput) {
   const std::string jar = Upload("sequence_job");
-  ASSERT_TRUE(std::regex_match(jar, std::regex("[0-9a-f]{64}_libsequence_job\\.so"))) << jar;
+  ASSERT_TRUE(std::regex_match(jar, std::regex("[0-9a-f]{64}-[0-9a-f]{16}_libsequence_job\\.so")))
+      << jar;
 
   RestReply list = RestGet(*http_, "/v1/jars");
   ASSERT_EQ(list.status, 200) << list.raw;
@@ -152,16 +154,23 @@ TEST_F(RestJarsTest, AFailedJobsResultNamesTheFailure) {
 TEST_F(RestJarsTest, SecondUploadOfTheSameBytesIsTheSameFileAndDeleteRemovesIt) {
   const std::string first = Upload("sequence_job");
   const std::string second = Upload("sequence_job");
-  EXPECT_EQ(first, second);
+  // Each upload is a jar of its own (as in Flink), over one stored file.
+  EXPECT_NE(first, second);
+  EXPECT_EQ(first.substr(0, 64), second.substr(0, 64));
   EXPECT_EQ(StoredLibraries().size(), 1u);
-  // Another name for the same bytes: the same stored file, listed under the new name.
   const std::string renamed = Upload("sequence_job", "seq.so");
-  EXPECT_EQ(renamed.substr(0, 65), first.substr(0, 65));
   EXPECT_EQ(StoredLibraries().size(), 1u);
   RestReply list = RestGet(*http_, "/jars");
-  ASSERT_EQ(list.body["files"].size(), 1u) << list.raw;
-  EXPECT_EQ(list.body["files"][0].value("name", ""), "seq.so");
+  ASSERT_EQ(list.body["files"].size(), 3u) << list.raw;
+  EXPECT_EQ(list.body["files"][0].value("name", ""), "seq.so");  // the newest first
+  // An id whose name is not the jar's own names no jar.
+  EXPECT_EQ(RestPost(*http_, "/jars/" + first.substr(0, 82) + "x.so/run", "{}").status, 404);
 
+  // One client's delete leaves the others' jars runnable.
+  EXPECT_EQ(RestDelete(*http_, "/jars/" + first).status, 200);
+  EXPECT_EQ(RestPost(*http_, "/jars/" + second + "/plan", "{}").status, 200);
+  EXPECT_EQ(RestDelete(*http_, "/jars/" + second).status, 200);
+  EXPECT_EQ(StoredLibraries().size(), 1u);
   RestReply del = RestDelete(*http_, "/jars/" + renamed);
   EXPECT_EQ(del.status, 200) << del.raw;
   EXPECT_TRUE(StoredLibraries().empty());
@@ -332,7 +341,7 @@ TEST_F(RestJarsTest, BodiesThatAreNotJsonOrHaveWrongTypesGet400) {
   EXPECT_NE(FirstError(too_wide).find("job needs 64 task slots but the cluster has only 4"),
             std::string::npos)
       << too_wide.raw;
-  const std::string unknown = std::string(64, 'a') + "_libjob.so";
+  const std::string unknown = std::string(64, 'a') + "-0123456789abcdef_libjob.so";
   for (const std::string& what : {std::string("/run"), std::string("/plan")}) {
     RestReply r = RestPost(*http_, "/jars/" + unknown + what, "{}");
     EXPECT_EQ(r.status, 404) << what << ": " << r.raw;

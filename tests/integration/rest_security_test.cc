@@ -78,9 +78,9 @@ std::set<std::string> FilesUnder(const std::string& dir) {
   return out;
 }
 
-// The upload folder holds only <sha256>.so and <sha256>.json files.
+// The upload folder holds only <sha256>.so and <sha256>-<token>.json files.
 ::testing::AssertionResult OnlyHashedFiles(const std::string& upload_dir) {
-  static const std::regex kStored("[0-9a-f]{64}\\.(so|json)");
+  static const std::regex kStored("[0-9a-f]{64}(\\.so|-[0-9a-f]{16}\\.json)");
   for (const auto& e : fs::directory_iterator(upload_dir)) {
     const std::string name = e.path().filename().string();
     if (name == ".builds" && e.is_directory() && fs::is_empty(e.path())) {
@@ -116,7 +116,8 @@ TEST(RestSecurityTest, PathTraversalInEveryPathParameterGetsA4xx) {
     RestReply r = UploadJar(*http, ReadFile(TestJobLibrary("no_entry_job")), name);
     EXPECT_EQ(r.status, 200) << name << ": " << r.raw;
     const std::string id = JarIdOf(r);
-    EXPECT_TRUE(std::regex_match(id, std::regex("[0-9a-f]{64}_[A-Za-z0-9_.-]+"))) << id;
+    EXPECT_TRUE(std::regex_match(id, std::regex("[0-9a-f]{64}-[0-9a-f]{16}_[A-Za-z0-9_.-]+")))
+        << id;
     EXPECT_EQ(id.find(".."), std::string::npos) << id;
   }
   EXPECT_FALSE(fs::exists(cluster.dir() + "/escape"));

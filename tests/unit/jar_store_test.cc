@@ -4,6 +4,7 @@
 #include <sys/stat.h>
 
 #include <filesystem>
+#include <regex>
 
 #include "common/ids.h"
 
@@ -49,11 +50,14 @@ TEST_F(JarStoreTest, StoresByHashListsGetsAndDeletes) {
   auto jar = (*store)->Put(kLibrary, "../x/libjob.so");
   ASSERT_TRUE(jar.ok()) << jar.status();
   const std::string sha = Sha256Hex(kLibrary);
-  EXPECT_EQ(jar->id, sha + "_libjob.so");
+  EXPECT_TRUE(std::regex_match(jar->id, std::regex(sha + "-[0-9a-f]{16}_libjob\\.so"))) << jar->id;
   EXPECT_EQ(jar->path, dir_ + "/" + sha + ".so");
   EXPECT_TRUE(jar->has_entry);
-  EXPECT_TRUE(fs::exists(dir_ + "/" + sha + ".json"));
+  EXPECT_TRUE(fs::exists(dir_ + "/" + jar->id.substr(0, 81) + ".json"));
   EXPECT_FALSE(fs::exists(dir_ + "/../x"));
+  // The id's name must be the jar's own.
+  EXPECT_EQ((*store)->Get(jar->id.substr(0, 82) + "other.so").status().code(),
+            absl::StatusCode::kNotFound);
 
   // A second store over the same folder (a restart) finds it.
   auto again = JarStore::Create(dir_);
@@ -71,6 +75,24 @@ TEST_F(JarStoreTest, StoresByHashListsGetsAndDeletes) {
   EXPECT_EQ((*again)->Get(jar->id).status().code(), absl::StatusCode::kNotFound);
 }
 
+TEST_F(JarStoreTest, EachUploadIsAJarOfItsOwnOverOneLibrary) {
+  auto store = JarStore::Create(dir_);
+  ASSERT_TRUE(store.ok());
+  auto a = (*store)->Put(kLibrary, "libjob.so");
+  auto b = (*store)->Put(kLibrary, "libjob.so");
+  ASSERT_TRUE(a.ok() && b.ok());
+  EXPECT_NE(a->id, b->id);
+  EXPECT_EQ(a->path, b->path);
+  EXPECT_EQ((*store)->List().size(), 2u);
+  // One client's delete leaves the other's jar, and its library.
+  EXPECT_TRUE((*store)->Delete(a->id).ok());
+  EXPECT_TRUE((*store)->Get(b->id).ok());
+  EXPECT_TRUE(fs::exists(b->path));
+  EXPECT_TRUE((*store)->Delete(b->id).ok());
+  EXPECT_FALSE(fs::exists(b->path));
+  EXPECT_TRUE(fs::is_empty(dir_));
+}
+
 TEST_F(JarStoreTest, RefusesWhatIsNotALibraryAndMalformedIds) {
   auto store = JarStore::Create(dir_);
   ASSERT_TRUE(store.ok());
@@ -78,9 +100,11 @@ TEST_F(JarStoreTest, RefusesWhatIsNotALibraryAndMalformedIds) {
             absl::StatusCode::kInvalidArgument);
   const std::string sha = Sha256Hex(kLibrary);
   for (const std::string& id :
-       {std::string("../../etc/passwd"), sha, sha + "_", sha + "_../x.so", sha + "_a/b.so",
-        sha.substr(1) + "_x.so", std::string(64, 'G') + "_x.so", sha + "_%2e%2e%2f.so",
-        std::string("..%252f..%252fetc%252fpasswd")}) {
+       {std::string("../../etc/passwd"), sha, sha + "_x.so", sha + "-0123456789abcdef_",
+        sha + "-0123456789abcdef_../x.so", sha + "-0123456789abcdef_a/b.so",
+        sha + "-0123456789ABCDEF_x.so", sha + "-0123_x.so",
+        sha.substr(1) + "-0123456789abcdef_x.so", std::string(64, 'G') + "-0123456789abcdef_x.so",
+        sha + "-0123456789abcdef_%2e%2e%2f.so", std::string("..%252f..%252fetc%252fpasswd")}) {
     EXPECT_EQ((*store)->Get(id).status().code(), absl::StatusCode::kInvalidArgument) << id;
     EXPECT_EQ((*store)->Delete(id).code(), absl::StatusCode::kInvalidArgument) << id;
   }
