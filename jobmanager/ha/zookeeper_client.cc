@@ -97,8 +97,10 @@ absl::Status ZooKeeperClient::OpenLocked() {
     session_id_ = 0;
   }
   errno = 0;
+  current_ = nullptr;
   zh_ = zookeeper_init(options_.quorum.c_str(), &ZooKeeperClient::Watcher,
                        static_cast<int>(options_.session_timeout_ms), nullptr, this, 0);
+  current_ = zh_;
   if (zh_ == nullptr) {
     int err = errno;
     return absl::InvalidArgumentError(
@@ -111,10 +113,13 @@ absl::Status ZooKeeperClient::OpenLocked() {
 ZooKeeperClient::~ZooKeeperClient() {
   {
     absl::MutexLock lock(&handle_mu_);
+    current_ = nullptr;
     if (zh_ != nullptr) {
       zookeeper_close(zh_);  // joins the C client's threads: no callback after this
       zh_ = nullptr;
     }
+    for (_zhandle* old : expired_) zookeeper_close(old);
+    expired_.clear();
   }
   {
     absl::MutexLock lock(&mu_);
@@ -182,6 +187,8 @@ void ZooKeeperClient::EventLoop() {
 void ZooKeeperClient::Watcher(_zhandle* zh, int type, int state, const char* path, void* ctx) {
   auto* self = static_cast<ZooKeeperClient*>(const_cast<void*>(zoo_get_context(zh)));
   if (self == nullptr) return;
+  _zhandle* current = self->current_.load();
+  if (current != nullptr && current != zh) return;  // an expired handle's late event
   // The session's watcher has this client as context; a node's watch its id. Session events reach
   // every node watch as well: only the session's watcher acts on them.
   bool session_watcher = ctx == self;
@@ -250,8 +257,8 @@ void ZooKeeperClient::OnEvent(int type, int state, const char* path, int64_t wat
   if (cb) cb(ev);
 }
 
-// A dead session's handle cannot be used again: close it and open a new session. Its watches
-// are forgotten (their owners set them again on kConnected).
+// A dead session's handle cannot be used again: set it aside (closed by the destructor) and open
+// a new session. Its watches are forgotten (their owners set them again on kConnected).
 void ZooKeeperClient::OnExpired() {
   absl::MutexLock hl(&handle_mu_);
   {
@@ -262,7 +269,7 @@ void ZooKeeperClient::OnExpired() {
       it = it->second.generation <= old ? watches_.erase(it) : std::next(it);
     }
   }
-  if (zh_ != nullptr) zookeeper_close(zh_);
+  if (zh_ != nullptr) expired_.push_back(zh_);
   zh_ = nullptr;
   if (absl::Status s = OpenLocked(); !s.ok()) {
     std::fprintf(stderr, "ZooKeeper: cannot open a new session: %s\n",

@@ -18,6 +18,7 @@
 // any thread.
 #pragma once
 
+#include <atomic>
 #include <cstdint>
 #include <deque>
 #include <functional>
@@ -141,6 +142,13 @@ class ZooKeeperClient {
   // The handle: shared by calls, held exclusively to open or close it.
   mutable absl::Mutex handle_mu_;
   _zhandle* zh_ ABSL_GUARDED_BY(handle_mu_) = nullptr;
+  // The handle whose events count (null while one is being opened, whose first events may come
+  // before zookeeper_init returns): an expired handle's late events are ignored.
+  std::atomic<_zhandle*> current_{nullptr};
+  // Expired handles, closed only by the destructor: closing one while the C client is still
+  // handling its expiry crashed the client (free() of an invalid pointer) on a loaded machine.
+  // An expired handle holds two idle threads; sessions expire rarely.
+  std::vector<_zhandle*> expired_ ABSL_GUARDED_BY(handle_mu_);
 
   mutable absl::Mutex mu_;
   SessionState state_ ABSL_GUARDED_BY(mu_) = SessionState::kConnecting;

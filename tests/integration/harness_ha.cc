@@ -105,6 +105,24 @@ std::string HaCluster::LeaderAddress(const std::string& name) const {
   return last;
 }
 
+std::string HaCluster::CurrentLeaderAddress() const {
+  static const std::regex re(
+      "(\\d{4}-\\d\\d-\\d\\d \\d\\d:\\d\\d:\\d\\d\\.\\d+)[^\\n]*JobManager leads at (\\S+)");
+  std::string latest_time, address;
+  for (const auto& [name, p] : daemons_) {
+    if (name.rfind("jm", 0) != 0) continue;
+    std::string log = Log(name);
+    for (auto it = std::sregex_iterator(log.begin(), log.end(), re); it != std::sregex_iterator();
+         ++it) {
+      if ((*it)[1].str() >= latest_time) {
+        latest_time = (*it)[1].str();
+        address = (*it)[2].str();
+      }
+    }
+  }
+  return address;
+}
+
 std::string HaCluster::WaitForLeadership(const std::string& name, int grants_before,
                                          std::chrono::milliseconds timeout) {
   ChildProcess* p = process(name);

@@ -52,6 +52,10 @@ class HaCluster {
   // of the last time ("" when never).
   int Grants(const std::string& name) const;
   std::string LeaderAddress(const std::string& name) const;
+  // The RPC address the JobManager that became leader last (by its log's time stamps) published,
+  // or "": where a job is after leadership moved in ways a test did not cause (a ZooKeeper
+  // session lost on a loaded machine).
+  std::string CurrentLeaderAddress() const;
   // Waits until `name` has become leader more than `grants_before` times; its address, or "".
   std::string WaitForLeadership(const std::string& name, int grants_before,
                                 std::chrono::milliseconds timeout);
