@@ -243,7 +243,7 @@ TEST_P(HaRecoveryTest, StoppedLeaderHandsOverAtOnce) {
 }
 
 TEST_P(HaRecoveryTest, LeaderKilledTwiceInARow) {
-  constexpr int64_t kPerKey = 300;  // 6000 records: 12 s
+  constexpr int64_t kPerKey = 500;  // 10000 records: 20 s, two failovers of a session each
   ASSERT_NO_FATAL_FAILURE(StartWithJob(kPerKey, /*standby=*/true, 2, 1));
   std::string a = a_, job = job_;
   ha_.Kill("jm-a");
