@@ -533,6 +533,37 @@ absl::Status CopyFileDurably(const std::string& from, const std::string& to, boo
   return sync ? SyncDirectory(to) : absl::OkStatus();
 }
 
+absl::Status WriteFileDurably(const std::string& path, std::string_view bytes, bool sync) {
+  std::string tmp = TemporaryName(path);
+  int out = ::open(tmp.c_str(), O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0644);
+  if (out < 0) {
+    return ErrnoError(errno, absl::StrCat("cannot write '", path, "': cannot create '", tmp, "'"));
+  }
+  auto fail = [&](int err, const std::string& what) {
+    ::close(out);
+    ::unlink(tmp.c_str());
+    return ErrnoError(err, absl::StrCat("cannot write '", path, "': ", what));
+  };
+  while (!bytes.empty()) {
+    ssize_t w = ::write(out, bytes.data(), bytes.size());
+    if (w < 0 && errno == EINTR) continue;
+    if (w < 0) return fail(errno, "write failed");
+    bytes.remove_prefix(static_cast<size_t>(w));
+  }
+  if (sync && ::fsync(out) != 0) return fail(errno, "fsync failed");
+  if (::close(out) != 0) {
+    int err = errno;
+    ::unlink(tmp.c_str());
+    return ErrnoError(err, absl::StrCat("cannot write '", path, "': close failed"));
+  }
+  if (::rename(tmp.c_str(), path.c_str()) != 0) {
+    int err = errno;
+    ::unlink(tmp.c_str());
+    return ErrnoError(err, absl::StrCat("cannot rename '", tmp, "' to '", path, "'"));
+  }
+  return sync ? SyncDirectory(path) : absl::OkStatus();
+}
+
 absl::Status WriteMetadata(const std::string& dir, const proto::CheckpointMetadata& metadata) {
   std::string body;
   if (!metadata.SerializeToString(&body)) {

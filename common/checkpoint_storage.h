@@ -39,6 +39,9 @@ absl::StatusOr<std::vector<internal::OperatorSnapshot>> ReadStateFile(
 // Copies `from` to `to` under a temporary name, renamed when whole (synced first, with its
 // directory, when `sync`). Errors name both files.
 absl::Status CopyFileDurably(const std::string& from, const std::string& to, bool sync);
+// Writes `bytes` to `path` the same way: under a temporary name, renamed when whole (synced
+// first, with its directory, when `sync`), so a reader never sees a partial file. Errors name it.
+absl::Status WriteFileDurably(const std::string& path, std::string_view bytes, bool sync);
 
 // Writes <dir>/_metadata atomically.
 absl::Status WriteMetadata(const std::string& dir, const proto::CheckpointMetadata& metadata);

@@ -4,6 +4,7 @@
 #include <fstream>
 
 #include "absl/strings/str_cat.h"
+#include "common/checkpoint_storage.h"
 #include "common/ids.h"
 
 namespace sluice {
@@ -38,18 +39,10 @@ absl::StatusOr<std::string> BlobStore::Put(std::string_view bytes) {
   std::string path = absl::StrCat(dir_, "/", sha, ".so");
   std::error_code ec;
   if (std::filesystem::exists(path, ec)) return sha;
-  std::string tmp = absl::StrCat(path, ".", NewInstanceId("tmp"));
-  std::ofstream f(tmp, std::ios::binary);
-  f.write(bytes.data(), static_cast<std::streamsize>(bytes.size()));
-  f.close();
-  if (!f) {
-    std::filesystem::remove(tmp, ec);
-    return absl::InternalError(absl::StrCat("cannot store the job library in ", dir_));
-  }
-  std::filesystem::rename(tmp, path, ec);
-  if (ec)
+  if (absl::Status st = WriteFileDurably(path, bytes, /*sync=*/false); !st.ok()) {
     return absl::InternalError(
-        absl::StrCat("cannot store the job library in ", dir_, ": ", ec.message()));
+        absl::StrCat("cannot store the job library in ", dir_, ": ", st.message()));
+  }
   return sha;
 }
 

@@ -12,6 +12,7 @@
 #include <sstream>
 
 #include "absl/strings/str_cat.h"
+#include "common/checkpoint_storage.h"
 #include "common/ids.h"
 #include "jobmanager/blob_store.h"
 
@@ -47,25 +48,6 @@ std::string NewToken() {
 bool IsSafeNameChar(char c) {
   return (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') || c == '.' ||
          c == '_' || c == '-';
-}
-
-// Writes `content` to `path` through a temporary file and a rename.
-absl::Status WriteAtomically(const std::string& path, std::string_view content) {
-  std::string tmp = absl::StrCat(path, ".", NewInstanceId("tmp"));
-  std::ofstream f(tmp, std::ios::binary);
-  f.write(content.data(), static_cast<std::streamsize>(content.size()));
-  f.close();
-  std::error_code ec;
-  if (!f) {
-    fs::remove(tmp, ec);
-    return absl::InternalError(absl::StrCat("cannot write ", tmp));
-  }
-  fs::rename(tmp, path, ec);
-  if (ec) {
-    fs::remove(tmp, ec);
-    return absl::InternalError(absl::StrCat("cannot write ", path, ": ", ec.message()));
-  }
-  return absl::OkStatus();
 }
 
 }  // namespace
@@ -140,9 +122,10 @@ absl::StatusOr<StoredJar> JarStore::Put(std::string_view bytes, const std::strin
   absl::MutexLock lock(&mu_);
   std::error_code ec;
   if (!fs::exists(jar.path, ec)) {
-    if (absl::Status s = WriteAtomically(jar.path, bytes); !s.ok()) return s;
+    if (absl::Status s = WriteFileDurably(jar.path, bytes, /*sync=*/false); !s.ok()) return s;
   }
-  if (absl::Status s = WriteAtomically(absl::StrCat(dir_, "/", key, ".json"), meta.dump());
+  if (absl::Status s =
+          WriteFileDurably(absl::StrCat(dir_, "/", key, ".json"), meta.dump(), /*sync=*/false);
       !s.ok()) {
     return s;
   }

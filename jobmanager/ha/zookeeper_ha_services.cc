@@ -26,42 +26,6 @@ namespace {
 
 namespace fs = std::filesystem;
 
-// Writes `bytes` to `path` under a temporary name, synced, then renamed into place.
-absl::Status WriteFileDurably(const std::string& path, const std::string& bytes) {
-  std::error_code ec;
-  fs::create_directories(fs::path(path).parent_path(), ec);
-  std::string tmp = absl::StrCat(path, ".tmp-", ::getpid());
-  int fd = ::open(tmp.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
-  if (fd < 0) {
-    return absl::InternalError(absl::StrCat("cannot write '", tmp, "': ", std::strerror(errno)));
-  }
-  size_t done = 0;
-  while (done < bytes.size()) {
-    ssize_t n = ::write(fd, bytes.data() + done, bytes.size() - done);
-    if (n < 0 && errno == EINTR) continue;
-    if (n <= 0) {
-      int err = errno;
-      ::close(fd);
-      fs::remove(tmp, ec);
-      return absl::InternalError(absl::StrCat("cannot write '", tmp, "': ", std::strerror(err)));
-    }
-    done += static_cast<size_t>(n);
-  }
-  bool synced = ::fsync(fd) == 0;
-  ::close(fd);
-  if (!synced || (fs::rename(tmp, path, ec), ec)) {
-    fs::remove(tmp, ec);
-    return absl::InternalError(absl::StrCat("cannot write '", path, "'"));
-  }
-  // The rename itself, durable before a node names the file.
-  int dir = ::open(fs::path(path).parent_path().c_str(), O_RDONLY | O_DIRECTORY | O_CLOEXEC);
-  if (dir >= 0) {
-    ::fsync(dir);
-    ::close(dir);
-  }
-  return absl::OkStatus();
-}
-
 absl::StatusOr<std::string> ReadWholeFile(const std::string& path) {
   std::ifstream in(path, std::ios::binary);
   if (!in) return absl::NotFoundError(absl::StrCat("cannot read '", path, "'"));
@@ -237,7 +201,7 @@ absl::Status ZooKeeperHaServices::PutJob(const proto::PersistedJob& job,
     RETURN_IF_ERROR(CopyFileDurably(library_path, LibraryPath(sha), /*sync=*/true));
   }
   std::string file = absl::StrCat(storage_, "/jobgraphs/", job.job_id());
-  RETURN_IF_ERROR(WriteFileDurably(file, job.SerializeAsString()));
+  RETURN_IF_ERROR(WriteFileDurably(file, job.SerializeAsString(), /*sync=*/true));
   return Upsert(zk_, Node("jobgraphs", job.job_id()), file);
 }
 

@@ -7,6 +7,7 @@
 #include <sys/prctl.h>
 #include <sys/socket.h>
 #include <sys/syscall.h>
+#include <sys/time.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
@@ -506,6 +507,54 @@ CommandResult RunCommand(const std::vector<std::string>& argv, const std::string
   r.exit_code = (*child)->Stop();
   r.out = ReadFile(base + ".out");
   r.err = ReadFile(base + ".err");
+  return r;
+}
+
+RawHttpResponse RawHttpRequest(int port, const std::string& method, const std::string& target,
+                               const std::string& body, std::chrono::seconds timeout) {
+  RawHttpResponse r;
+  int fd = ::socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
+  if (fd < 0) return r;
+  timeval tv{static_cast<time_t>(timeout.count()), 0};
+  ::setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof(tv));
+  ::setsockopt(fd, SOL_SOCKET, SO_SNDTIMEO, &tv, sizeof(tv));
+  sockaddr_in addr{};
+  addr.sin_family = AF_INET;
+  addr.sin_port = htons(static_cast<uint16_t>(port));
+  addr.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+  if (::connect(fd, reinterpret_cast<sockaddr*>(&addr), sizeof(addr)) != 0) {
+    ::close(fd);
+    return r;
+  }
+  std::string req =
+      absl::StrCat(method, " ", target, " HTTP/1.1\r\nHost: 127.0.0.1\r\nConnection: close\r\n");
+  if (!body.empty() || method != "GET") {  // (httplib waits for a body it is not told the size of)
+    absl::StrAppend(&req, "Content-Type: application/json\r\nContent-Length: ", body.size(),
+                    "\r\n");
+  }
+  absl::StrAppend(&req, "\r\n", body);
+  size_t sent = 0;
+  while (sent < req.size()) {
+    ssize_t n = ::send(fd, req.data() + sent, req.size() - sent, MSG_NOSIGNAL);
+    if (n <= 0) break;
+    sent += static_cast<size_t>(n);
+  }
+  std::string all;
+  char buf[65536];
+  for (;;) {
+    ssize_t n = ::recv(fd, buf, sizeof(buf), 0);
+    if (n <= 0) break;
+    all.append(buf, static_cast<size_t>(n));
+  }
+  ::close(fd);
+  std::smatch m;
+  if (std::regex_search(all, m, std::regex(R"(^HTTP/1\.[01] (\d{3}))"))) r.status = std::stoi(m[1]);
+  size_t end = all.find("\r\n\r\n");
+  if (end != std::string::npos) {
+    r.headers = all.substr(0, end);
+    for (char& c : r.headers) c = static_cast<char>(std::tolower(static_cast<unsigned char>(c)));
+    r.body = all.substr(end + 4);
+  }
   return r;
 }
 

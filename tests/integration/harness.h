@@ -152,6 +152,21 @@ struct CommandResult {
 CommandResult RunCommand(const std::vector<std::string>& argv, const std::string& dir,
                          std::chrono::milliseconds timeout);
 // Runs the `sluice` CLI with `args`.
+// An HTTP answer read off the socket: the status code (0: no answer), the header lines
+// (lower-cased) and the body.
+struct RawHttpResponse {
+  int status = 0;
+  std::string headers;
+  std::string body;
+};
+// Sends `method target` to 127.0.0.1:port byte for byte over a fresh connection (no client
+// library in between to normalize or encode the target), with `body` as JSON (and a
+// Content-Length for every method but GET), and reads the answer until the server closes (at most
+// `timeout` per read or write).
+RawHttpResponse RawHttpRequest(int port, const std::string& method, const std::string& target,
+                               const std::string& body = "",
+                               std::chrono::seconds timeout = std::chrono::seconds(10));
+
 CommandResult RunCli(const std::vector<std::string>& args, const std::string& dir,
                      std::chrono::milliseconds timeout = std::chrono::seconds(60));
 

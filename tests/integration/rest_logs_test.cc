@@ -25,56 +25,6 @@ using namespace std::chrono_literals;
 using nlohmann::json;
 namespace fs = std::filesystem;
 
-struct RawResponse {
-  int status = 0;
-  std::string headers;  // lower-cased
-  std::string body;
-};
-
-// Sends `target` byte for byte as the request target of a GET over a fresh connection (no client
-// library in between to normalize or encode it) and reads the answer (5 s at most).
-RawResponse RawGet(int port, const std::string& target) {
-  RawResponse r;
-  int fd = ::socket(AF_INET, SOCK_STREAM, 0);
-  if (fd < 0) return r;
-  timeval tv{5, 0};
-  ::setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof(tv));
-  ::setsockopt(fd, SOL_SOCKET, SO_SNDTIMEO, &tv, sizeof(tv));
-  sockaddr_in addr{};
-  addr.sin_family = AF_INET;
-  addr.sin_port = htons(static_cast<uint16_t>(port));
-  addr.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-  if (::connect(fd, reinterpret_cast<sockaddr*>(&addr), sizeof(addr)) != 0) {
-    ::close(fd);
-    return r;
-  }
-  const std::string req =
-      absl::StrCat("GET ", target, " HTTP/1.1\r\nHost: 127.0.0.1\r\nConnection: close\r\n\r\n");
-  size_t sent = 0;
-  while (sent < req.size()) {
-    ssize_t n = ::send(fd, req.data() + sent, req.size() - sent, MSG_NOSIGNAL);
-    if (n <= 0) break;
-    sent += static_cast<size_t>(n);
-  }
-  std::string all;
-  char buf[65536];
-  for (;;) {
-    ssize_t n = ::recv(fd, buf, sizeof(buf), 0);
-    if (n <= 0) break;
-    all.append(buf, static_cast<size_t>(n));
-  }
-  ::close(fd);
-  std::smatch m;
-  if (std::regex_search(all, m, std::regex(R"(^HTTP/1\.[01] (\d{3}))"))) r.status = std::stoi(m[1]);
-  size_t end = all.find("\r\n\r\n");
-  if (end != std::string::npos) {
-    r.headers = all.substr(0, end);
-    for (char& c : r.headers) c = static_cast<char>(std::tolower(static_cast<unsigned char>(c)));
-    r.body = all.substr(end + 4);
-  }
-  return r;
-}
-
 class RestLogsTest : public ::testing::Test {
  protected:
   void SetUp() override {
@@ -283,7 +233,7 @@ TEST_F(RestLogsTest, NoPathReachesAnyOtherFile) {
        "/%2e%2e/%2e%2e/etc/passwd", "/etc/passwd"});
   const std::string jm_file = ReadFile(cluster_.dir() + "/" + jm_log);
   for (const std::string& target : targets) {
-    RawResponse r = RawGet(port_, target);
+    RawHttpResponse r = RawHttpRequest(port_, "GET", target, "", 5s);
     EXPECT_GE(r.status, 400) << target;
     EXPECT_LT(r.status, 500) << target << ": " << r.body;
     EXPECT_NE(r.headers.find("content-type: application/json"), std::string::npos)

@@ -28,44 +28,6 @@ namespace {
 using namespace std::chrono_literals;
 namespace fs = std::filesystem;
 
-// Sends `method target` byte for byte (no client library in between to normalize or encode the
-// target) with `body`, and returns the status code (0: no answer) and the body.
-std::pair<int, std::string> RawRequest(int port, const std::string& method,
-                                       const std::string& target, const std::string& body = "") {
-  int fd = ::socket(AF_INET, SOCK_STREAM, 0);
-  if (fd < 0) return {0, ""};
-  timeval tv{10, 0};
-  ::setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof(tv));
-  ::setsockopt(fd, SOL_SOCKET, SO_SNDTIMEO, &tv, sizeof(tv));
-  sockaddr_in addr{};
-  addr.sin_family = AF_INET;
-  addr.sin_port = htons(static_cast<uint16_t>(port));
-  addr.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-  if (::connect(fd, reinterpret_cast<sockaddr*>(&addr), sizeof(addr)) != 0) {
-    ::close(fd);
-    return {0, ""};
-  }
-  const std::string req =
-      absl::StrCat(method, " ", target,
-                   " HTTP/1.1\r\nHost: 127.0.0.1\r\nConnection: close\r\nContent-Type: "
-                   "application/json\r\nContent-Length: ",
-                   body.size(), "\r\n\r\n", body);
-  ::send(fd, req.data(), req.size(), MSG_NOSIGNAL);
-  std::string all;
-  char buf[65536];
-  for (;;) {
-    ssize_t n = ::recv(fd, buf, sizeof(buf), 0);
-    if (n <= 0) break;
-    all.append(buf, static_cast<size_t>(n));
-  }
-  ::close(fd);
-  std::smatch m;
-  int status = 0;
-  if (std::regex_search(all, m, std::regex(R"(^HTTP/1\.[01] (\d{3}))"))) status = std::stoi(m[1]);
-  size_t end = all.find("\r\n\r\n");
-  return {status, end == std::string::npos ? "" : all.substr(end + 4)};
-}
-
 // Every file under `dir`, relative to it.
 std::set<std::string> FilesUnder(const std::string& dir) {
   std::set<std::string> out;
@@ -161,7 +123,8 @@ TEST(RestSecurityTest, PathTraversalInEveryPathParameterGetsA4xx) {
     for (const std::string& p : payloads) {
       std::string target = tmpl;
       target.replace(target.find('@'), 1, p);
-      auto [status, body] = RawRequest(port, method, target, method == "POST" ? "{}" : "");
+      auto [status, headers, body] =
+          RawHttpRequest(port, method, target, method == "POST" ? "{}" : "");
       EXPECT_GE(status, 400) << method << " " << target << ": " << body;
       EXPECT_LT(status, 500) << method << " " << target << ": " << body;
       EXPECT_EQ(body.find("root:"), std::string::npos) << method << " " << target;
@@ -171,8 +134,8 @@ TEST(RestSecurityTest, PathTraversalInEveryPathParameterGetsA4xx) {
   // A savepoint path that names a FIFO is refused at once, not read (which would block).
   const std::string fifo = cluster.dir() + "/fifo";
   ASSERT_EQ(::mkfifo(fifo.c_str(), 0600), 0);
-  auto [fifo_status, fifo_body] =
-      RawRequest(port, "POST", "/jars/" + jar + "/run", json{{"savepointPath", fifo}}.dump());
+  auto [fifo_status, fifo_headers, fifo_body] =
+      RawHttpRequest(port, "POST", "/jars/" + jar + "/run", json{{"savepointPath", fifo}}.dump());
   EXPECT_EQ(fifo_status, 400) << fifo_body;
   EXPECT_NE(fifo_body.find("not a regular file"), std::string::npos) << fifo_body;
   fs::remove(fifo);
@@ -283,7 +246,7 @@ TEST(RestSecurityTest, RestBindsToLocalhostByDefault) {
   SLUICE_ASSERT_OK(cluster.Start());
   const int port = cluster.RestPort();
   ASSERT_GT(port, 0);
-  EXPECT_EQ(RawRequest(port, "GET", "/config").first, 200);
+  EXPECT_EQ(RawHttpRequest(port, "GET", "/config").status, 200);
   // Every socket listening on the REST port is a loopback one (read from /proc/net, without
   // talking to any other address).
   const std::string port_hex = absl::StrCat(absl::Hex(port, absl::kZeroPad4));
