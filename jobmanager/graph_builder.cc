@@ -69,7 +69,7 @@ std::string GraphBuilderPath() {
   return (self.parent_path() / "sluice").string();
 }
 
-absl::StatusOr<BuiltGraph> BuildGraphInChild(const GraphBuildRequest& request) {
+absl::StatusOr<proto::JobGraph> BuildGraphInChild(const GraphBuildRequest& request) {
   std::error_code ec;
   fs::path base =
       request.work_dir.empty() ? fs::temp_directory_path(ec) : fs::path(request.work_dir);
@@ -181,11 +181,11 @@ absl::StatusOr<BuiltGraph> BuildGraphInChild(const GraphBuildRequest& request) {
     return absl::InternalError(absl::StrCat("the graph builder wrote a job graph of ", size,
                                             " bytes (at most ", kMaxBuiltGraphBytes, ")"));
   }
-  BuiltGraph built;
-  if (!built.graph.ParseFromString(ReadTail(graph_path, kMaxBuiltGraphBytes))) {
+  proto::JobGraph graph;
+  if (!graph.ParseFromString(ReadTail(graph_path, kMaxBuiltGraphBytes))) {
     return absl::InternalError("the graph builder wrote a job graph that cannot be read");
   }
-  return built;
+  return graph;
 }
 
 }  // namespace sluice

@@ -33,10 +33,6 @@ struct GraphBuildRequest {
   std::string work_dir;
 };
 
-struct BuiltGraph {
-  proto::JobGraph graph;
-};
-
 // The most the builder may write: its graph, and the end of its error output that is read back.
 inline constexpr size_t kMaxBuiltGraphBytes = size_t{64} << 20;
 inline constexpr size_t kBuilderErrorTailBytes = size_t{64} << 10;
@@ -46,7 +42,7 @@ inline constexpr size_t kBuilderErrorTailBytes = size_t{64} << 10;
 // (naming the signal), exited without a graph, or was killed after `timeout` (naming
 // web.submit.timeout); Internal when the builder cannot be started or wrote a graph that is too
 // large or cannot be read. Its standard output is discarded.
-absl::StatusOr<BuiltGraph> BuildGraphInChild(const GraphBuildRequest& request);
+absl::StatusOr<proto::JobGraph> BuildGraphInChild(const GraphBuildRequest& request);
 
 // The builder: `sluice` in the folder of the running executable.
 std::string GraphBuilderPath();

@@ -169,8 +169,8 @@ std::atomic<int> builds_in_progress{0};
 
 // Builds the graph of `jar` in a child process, as the CLI would with these settings.
 // Unavailable when kMaxConcurrentBuilds are already running.
-absl::StatusOr<BuiltGraph> BuildGraph(const RestContext& ctx, const StoredJar& jar,
-                                      const RunRequest& run) {
+absl::StatusOr<proto::JobGraph> BuildGraph(const RestContext& ctx, const StoredJar& jar,
+                                           const RunRequest& run) {
   if (builds_in_progress.fetch_add(1) >= kMaxConcurrentBuilds) {
     builds_in_progress.fetch_sub(1);
     return absl::UnavailableError(absl::StrCat(
@@ -212,11 +212,11 @@ absl::StatusOr<std::string> Run(const RestContext& ctx, const std::string& jar_i
     return absl::FailedPreconditionError(absl::StrCat(
         "the stored library ", jar.path, " no longer has the bytes it was uploaded with"));
   }
-  ASSIGN_OR_RETURN(BuiltGraph built, BuildGraph(ctx, jar, run));
+  ASSIGN_OR_RETURN(proto::JobGraph graph, BuildGraph(ctx, jar, run));
   // As `sluice run`: a job that could never get its slots is refused, not queued (the adaptive
   // schedulers let it wait and run at a lower parallelism).
   const proto::ClusterOverview overview = ctx.gateway->GetOverview();
-  const int needed = SlotsNeeded(built.graph);
+  const int needed = SlotsNeeded(graph);
   if (overview.scheduler() != "adaptive" && overview.scheduler() != "reactive" &&
       needed > overview.total_slots()) {
     return absl::InvalidArgumentError(
@@ -226,7 +226,7 @@ absl::StatusOr<std::string> Run(const RestContext& ctx, const std::string& jar_i
   }
   ASSIGN_OR_RETURN(std::string uploaded, ctx.gateway->UploadLibrary(bytes));
   proto::SubmitJobRequest submit;
-  *submit.mutable_graph() = std::move(built.graph);
+  *submit.mutable_graph() = std::move(graph);
   submit.set_library_sha256(uploaded);
   for (const auto& a : run.args) submit.add_args(a);
   for (const auto& [k, v] : run.config) (*submit.mutable_config())[k] = v;
@@ -309,7 +309,7 @@ void AddJarRoutes(httplib::Server& s, const RestContext& ctx) {
       if (!run.ok()) return ReplyError(res, run.status());
       auto built = BuildGraph(*c, *jar, *run);
       if (!built.ok()) return ReplyError(res, built.status());
-      Reply(res, 200, json{{"plan", PlanJson(built->graph, "", built->graph.name())}});
+      Reply(res, 200, json{{"plan", PlanJson(*built, "", built->name())}});
     };
     s.Get("/jars/" SLUICE_REST_JAR_ID "/plan", plan);
     s.Post("/jars/" SLUICE_REST_JAR_ID "/plan", plan);
