@@ -39,6 +39,17 @@ const std::vector<ConfigOption> kOptions = {
      "Host name or address where clients reach the REST API (default: jobmanager.rpc.address). "
      "The CLI's -m takes this address with rest.port and finds the JobManager's RPC port "
      "through it."},
+    {"rest.server.numThreads", OptionType::kInt, "4",
+     "Threads that run REST handlers. Connections are read and written on one thread of their "
+     "own, however many there are, so this bounds only how many requests are answered at once."},
+    {"rest.server.max-connections", OptionType::kInt, "10000",
+     "Open connections the REST server keeps; more are closed as soon as they are accepted."},
+    {"rest.server.max-header-size", OptionType::kMemory, "16 kb",
+     "Largest request line and headers the REST server reads (431 above)."},
+    {"rest.server.read-timeout", OptionType::kDuration, "60 s",
+     "How long the REST server waits from a request's first byte to its last (408 after)."},
+    {"rest.server.idle-timeout", OptionType::kDuration, "60 s",
+     "How long an open REST connection may wait for its next request before it is closed."},
     {"taskmanager.host", OptionType::kString, "localhost",
      "Host name or address where other processes reach this TaskManager."},
     {"taskmanager.bind-host", OptionType::kString, "localhost",

@@ -2,6 +2,7 @@
 
 #include <pthread.h>
 #include <signal.h>
+#include <sys/resource.h>
 
 #include <cstdlib>
 
@@ -25,6 +26,17 @@ absl::StatusOr<Configuration> LoadConfiguration(const std::string& config_dir,
   absl::Status s = conf.ApplyOverrides(overrides);
   if (!s.ok()) return s;
   return conf;
+}
+
+int64_t RaiseOpenFileLimit() {
+  rlimit r{};
+  if (::getrlimit(RLIMIT_NOFILE, &r) != 0) return -1;
+  if (r.rlim_cur < r.rlim_max) {
+    rlimit raised = r;
+    raised.rlim_cur = r.rlim_max;
+    if (::setrlimit(RLIMIT_NOFILE, &raised) == 0) r = raised;
+  }
+  return r.rlim_cur == RLIM_INFINITY ? -1 : static_cast<int64_t>(r.rlim_cur);
 }
 
 void InitLogging(const std::string& process_name) {

@@ -9,6 +9,8 @@ packages=(
   libabsl-dev libyaml-cpp-dev libspdlog-dev libfmt-dev
   libgtest-dev libgmock-dev
   nlohmann-json3-dev libcli11-dev libcpp-httplib-dev libssl-dev
+  # The REST server: Boost.Beast over Asio (header-only).
+  libboost-dev
   librocksdb-dev
   # Kafka: the client library (connectors/kafka only) and kcat, an independent client for the
   # quickstart and the tests.

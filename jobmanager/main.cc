@@ -8,8 +8,6 @@
 // session) stops that JobManager at once, so it does not act beside a new leader (its writes to
 // ZooKeeper fail from then on anyway); the process goes back to being a standby and contends
 // again.
-#include <httplib.h>
-
 #include <CLI/CLI.hpp>
 #include <atomic>
 #include <chrono>
@@ -19,7 +17,7 @@
 
 #include "absl/strings/str_cat.h"
 #include "absl/synchronization/mutex.h"
-#include "common/http_listener.h"
+#include "common/http_server.h"
 #include "common/process.h"
 #include "jobmanager/ha/ha_options.h"
 #include "jobmanager/ha/ha_services.h"
@@ -71,15 +69,15 @@ int RunHighlyAvailable(const sluice::Configuration& conf, const sluice::ha::HaOp
     return 1;
   }
   // The standby's REST port sends every request to the leader's REST API.
-  std::unique_ptr<sluice::HttpListener> standby_rest;
+  std::unique_ptr<sluice::HttpServer> standby_rest;
   int rest_port = static_cast<int>(conf.GetInt("rest.port"));
   sluice::ha::LeaderRetriever* leader = retriever->get();
   // The REST URL this process published while it led: after stepping down it may still be
   // published (until its session ends), and must not be redirected to.
   absl::Mutex own_mu;
   std::string own_rest_url;
-  auto redirect = [leader, path, &ha, &own_mu, &own_rest_url](const httplib::Request& req,
-                                                              httplib::Response& res) {
+  auto redirect = [leader, path, &ha, &own_mu, &own_rest_url](const sluice::HttpRequest& req,
+                                                              sluice::HttpResponse& res) {
     auto l = leader->leader();
     bool own;
     {
@@ -98,19 +96,21 @@ int RunHighlyAvailable(const sluice::Configuration& conf, const sluice::ha::HaOp
   };
   auto start_standby_rest = [&]() -> absl::Status {
     if (rest_port < 0) return absl::OkStatus();
-    sluice::HttpListenerOptions o;
+    sluice::HttpServerOptions o;
     o.what = "standby REST server";
     o.host = conf.GetString("rest.bind-address");
     o.host_key = "rest.bind-address";
     o.port_key = "rest.port";
     o.first_port = o.last_port = rest_port;
-    auto listener = sluice::HttpListener::Start(o, [&](httplib::Server& server) {
-      server.Get(".*", redirect);
-      server.Post(".*", redirect);
-      server.Put(".*", redirect);
-      server.Patch(".*", redirect);
-      server.Delete(".*", redirect);
-    });
+    sluice::ApplyRestServerLimits(conf, &o);
+    o.max_body_bytes = static_cast<size_t>(conf.GetBytes("web.upload.max-size"));
+    sluice::HttpRoutes routes;
+    routes.Get(".*", redirect);
+    routes.Post(".*", redirect);
+    routes.Put(".*", redirect);
+    routes.Patch(".*", redirect);
+    routes.Delete(".*", redirect);
+    auto listener = sluice::HttpServer::Start(o, std::move(routes));
     if (!listener.ok()) return listener.status();
     standby_rest = std::move(*listener);
     spdlog::info("standby REST at http://{}:{}/ redirects to the leader", o.host,
@@ -205,6 +205,7 @@ int main(int argc, char** argv) {
   CLI11_PARSE(app, argc, argv);
 
   sluice::BlockTerminationSignals();
+  sluice::RaiseOpenFileLimit();
   sluice::InitLogging("jobmanager");
   auto conf = sluice::LoadConfiguration(config_dir, dynamic);
   if (!conf.ok()) {

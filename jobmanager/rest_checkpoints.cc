@@ -135,12 +135,11 @@ absl::StatusOr<CheckpointStats> FindCheckpoint(const JobCheckpointStats& stats,
 
 }  // namespace
 
-void AddCheckpointRoutes(httplib::Server& s, const RestContext& ctx) {
+void AddCheckpointRoutes(HttpRoutes& s, const RestContext& ctx) {
   const RestContext* c = &ctx;
 
   // Flink: GET /jobs/:jobid/checkpoints.
-  s.Get("/jobs/" SLUICE_REST_JOB_ID "/checkpoints", [c](const httplib::Request& req,
-                                                        httplib::Response& res) {
+  s.Get("/jobs/" SLUICE_REST_JOB_ID "/checkpoints", [c](const HttpRequest& req, HttpResponse& res) {
     auto stats = Stats(*c, req.matches[1]);
     if (!stats.ok()) return ReplyError(res, stats.status());
     const CheckpointStatsSnapshot& st = stats->stats;
@@ -182,8 +181,8 @@ void AddCheckpointRoutes(httplib::Server& s, const RestContext& ctx) {
   });
 
   // Flink: GET /jobs/:jobid/checkpoints/config.
-  s.Get("/jobs/" SLUICE_REST_JOB_ID "/checkpoints/config", [c](const httplib::Request& req,
-                                                               httplib::Response& res) {
+  s.Get("/jobs/" SLUICE_REST_JOB_ID "/checkpoints/config", [c](const HttpRequest& req,
+                                                               HttpResponse& res) {
     auto stats = Stats(*c, req.matches[1]);
     if (!stats.ok()) return ReplyError(res, stats.status());
     const CheckpointSettings& cs = stats->settings;
@@ -207,7 +206,7 @@ void AddCheckpointRoutes(httplib::Server& s, const RestContext& ctx) {
 
   // Flink: GET /jobs/:jobid/checkpoints/details/:checkpointid.
   s.Get("/jobs/" SLUICE_REST_JOB_ID "/checkpoints/details/" SLUICE_REST_SEGMENT,
-        [c](const httplib::Request& req, httplib::Response& res) {
+        [c](const HttpRequest& req, HttpResponse& res) {
           auto stats = Stats(*c, req.matches[1]);
           if (!stats.ok()) return ReplyError(res, stats.status());
           auto cp = FindCheckpoint(*stats, req.matches[1], req.matches[2]);
@@ -219,7 +218,7 @@ void AddCheckpointRoutes(httplib::Server& s, const RestContext& ctx) {
   s.Get(
       "/jobs/" SLUICE_REST_JOB_ID "/checkpoints/details/" SLUICE_REST_SEGMENT
       "/subtasks/" SLUICE_REST_SEGMENT,
-      [c](const httplib::Request& req, httplib::Response& res) {
+      [c](const HttpRequest& req, HttpResponse& res) {
         const std::string job_id = req.matches[1];
         auto stats = Stats(*c, job_id);
         if (!stats.ok()) return ReplyError(res, stats.status());

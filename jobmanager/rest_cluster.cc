@@ -37,10 +37,10 @@ double Number(const std::map<std::string, std::string>& values, const std::strin
 constexpr const char* kVersion = SLUICE_VERSION;
 constexpr const char* kCommit = SLUICE_COMMIT;
 
-void AddClusterRoutes(httplib::Server& s, const RestContext& ctx) {
+void AddClusterRoutes(HttpRoutes& s, const RestContext& ctx) {
   const RestContext* c = &ctx;
 
-  s.Get("/overview", [c](const httplib::Request&, httplib::Response& res) {
+  s.Get("/overview", [c](const HttpRequest&, HttpResponse& res) {
     proto::ClusterOverview ov = c->gateway->GetOverview();
     std::map<std::string, int> by_state;
     for (const auto& j : c->gateway->ListJobs(/*include_terminated=*/true))
@@ -59,7 +59,7 @@ void AddClusterRoutes(httplib::Server& s, const RestContext& ctx) {
   });
 
   // Flink: the dashboard's configuration.
-  s.Get("/config", [c](const httplib::Request&, httplib::Response& res) {
+  s.Get("/config", [c](const HttpRequest&, HttpResponse& res) {
     Reply(res, 200,
           json{{"refresh-interval", 3000},
                {"timezone-name", "UTC"},
@@ -74,13 +74,13 @@ void AddClusterRoutes(httplib::Server& s, const RestContext& ctx) {
   });
 
   // Flink: the JobManager's configuration as [{key, value}], the keys set explicitly.
-  s.Get("/jobmanager/config", [c](const httplib::Request&, httplib::Response& res) {
+  s.Get("/jobmanager/config", [c](const HttpRequest&, HttpResponse& res) {
     json out = json::array();
     for (const auto& [k, v] : c->conf.values()) out.push_back({{"key", k}, {"value", v}});
     Reply(res, 200, out);
   });
 
-  s.Get("/taskmanagers", [c](const httplib::Request&, httplib::Response& res) {
+  s.Get("/taskmanagers", [c](const HttpRequest&, HttpResponse& res) {
     json tms = json::array();
     const proto::ClusterOverview overview = c->gateway->GetOverview();
     for (const auto& tm : overview.task_managers()) {
@@ -90,28 +90,27 @@ void AddClusterRoutes(httplib::Server& s, const RestContext& ctx) {
   });
 
   // Flink: one TaskManager with its figures (from its metrics, when fetched).
-  s.Get(R"(/taskmanagers/([A-Za-z0-9_.-]+))",
-        [c](const httplib::Request& req, httplib::Response& res) {
-          const proto::ClusterOverview overview = c->gateway->GetOverview();
-          for (const auto& tm : overview.task_managers()) {
-            if (tm.tm_id() != req.matches[1]) continue;
-            json out = TaskManagerJson(tm);
-            if (c->metrics) {
-              c->metrics->UpdateStore();
-              auto v = c->metrics->store().TaskManager(tm.tm_id());
-              out["metrics"] = {{"cpuTimeMs", Number(v, "Status.Process.CPU.Time")},
-                                {"cpuLoad", Number(v, "Status.Process.CPU.Load")},
-                                {"residentMemory", Number(v, "Status.Process.Memory.RSS")},
-                                {"threads", Number(v, "Status.Process.Threads.Count")},
-                                {"openFiles", Number(v, "Status.Process.FileDescriptors.Count")},
-                                {"rocksdbBlockCacheUsage", Number(v, "rocksdb.block-cache-usage")},
-                                {"rocksdbPendingCompactionBytes",
-                                 Number(v, "rocksdb.estimate-pending-compaction-bytes")}};
-            }
-            return Reply(res, 200, out);
-          }
-          ReplyError(res, 404, "no TaskManager " + std::string(req.matches[1]));
-        });
+  s.Get(R"(/taskmanagers/([A-Za-z0-9_.-]+))", [c](const HttpRequest& req, HttpResponse& res) {
+    const proto::ClusterOverview overview = c->gateway->GetOverview();
+    for (const auto& tm : overview.task_managers()) {
+      if (tm.tm_id() != req.matches[1]) continue;
+      json out = TaskManagerJson(tm);
+      if (c->metrics) {
+        c->metrics->UpdateStore();
+        auto v = c->metrics->store().TaskManager(tm.tm_id());
+        out["metrics"] = {{"cpuTimeMs", Number(v, "Status.Process.CPU.Time")},
+                          {"cpuLoad", Number(v, "Status.Process.CPU.Load")},
+                          {"residentMemory", Number(v, "Status.Process.Memory.RSS")},
+                          {"threads", Number(v, "Status.Process.Threads.Count")},
+                          {"openFiles", Number(v, "Status.Process.FileDescriptors.Count")},
+                          {"rocksdbBlockCacheUsage", Number(v, "rocksdb.block-cache-usage")},
+                          {"rocksdbPendingCompactionBytes",
+                           Number(v, "rocksdb.estimate-pending-compaction-bytes")}};
+      }
+      return Reply(res, 200, out);
+    }
+    ReplyError(res, 404, "no TaskManager " + std::string(req.matches[1]));
+  });
 }
 
 }  // namespace sluice::rest

@@ -70,7 +70,7 @@ absl::StatusOr<std::vector<std::string>> SplitProgramArgs(const std::string& s) 
   return out;
 }
 
-absl::StatusOr<RunRequest> ParseRunRequest(const httplib::Request& req) {
+absl::StatusOr<RunRequest> ParseRunRequest(const HttpRequest& req) {
   auto body = ParseJsonObject(req.body);
   if (!body.ok()) return body.status();
   json b = *body;
@@ -202,7 +202,7 @@ absl::StatusOr<std::string> ReadLibrary(const std::string& path) {
 }
 
 absl::StatusOr<std::string> Run(const RestContext& ctx, const std::string& jar_id,
-                                const httplib::Request& req) {
+                                const HttpRequest& req) {
   ASSIGN_OR_RETURN(StoredJar jar, ctx.jars->Get(jar_id));
   ASSIGN_OR_RETURN(RunRequest run, ParseRunRequest(req));
   // The bytes first: a stored file changed since its upload is neither run nor handed on.
@@ -251,10 +251,10 @@ const char* ApplicationStatus(proto::JobState state) {
 
 }  // namespace
 
-void AddJarRoutes(httplib::Server& s, const RestContext& ctx) {
+void AddJarRoutes(HttpRoutes& s, const RestContext& ctx) {
   const RestContext* c = &ctx;
   const bool enabled = ctx.jars != nullptr;
-  auto disabled = [](const httplib::Request&, httplib::Response& res) {
+  auto disabled = [](const HttpRequest&, HttpResponse& res) {
     ReplyError(res, 403,
                "submitting jobs over the REST API is disabled on this cluster "
                "(web.submit.enable: false)");
@@ -267,14 +267,14 @@ void AddJarRoutes(httplib::Server& s, const RestContext& ctx) {
     s.Post("/jars/" SLUICE_REST_JAR_ID "/plan", disabled);
     s.Post("/jars/" SLUICE_REST_JAR_ID "/run", disabled);
   } else {
-    s.Post("/jars/upload", [c](const httplib::Request& req, httplib::Response& res) {
+    s.Post("/jars/upload", [c](const HttpRequest& req, HttpResponse& res) {
       if (!req.has_file("jarfile")) {
         return ReplyError(res, 400,
                           "the upload needs a multipart/form-data field 'jarfile' holding the job "
                           "library (lib<job>.so)");
       }
       // By reference: the upload may be 100 MB, held once already.
-      const httplib::MultipartFormData& file = req.files.find("jarfile")->second;
+      const HttpFormPart& file = req.files.find("jarfile")->second;
       auto jar = c->jars->Put(file.content, file.filename);
       if (!jar.ok()) return ReplyError(res, jar.status());
       // As Flink's: a path whose last component is the jar id (clients take that part).
@@ -282,7 +282,7 @@ void AddJarRoutes(httplib::Server& s, const RestContext& ctx) {
             json{{"filename", absl::StrCat(c->jars->dir(), "/", jar->id)}, {"status", "success"}});
     });
 
-    s.Get("/jars", [c](const httplib::Request& req, httplib::Response& res) {
+    s.Get("/jars", [c](const HttpRequest& req, HttpResponse& res) {
       json files = json::array();
       for (const StoredJar& jar : c->jars->List()) {
         json entry = json::array();
@@ -296,13 +296,13 @@ void AddJarRoutes(httplib::Server& s, const RestContext& ctx) {
       Reply(res, 200, json{{"address", host.empty() ? "" : "http://" + host}, {"files", files}});
     });
 
-    s.Delete("/jars/" SLUICE_REST_JAR_ID, [c](const httplib::Request& req, httplib::Response& res) {
+    s.Delete("/jars/" SLUICE_REST_JAR_ID, [c](const HttpRequest& req, HttpResponse& res) {
       absl::Status st = c->jars->Delete(req.matches[1]);
       if (!st.ok()) return ReplyError(res, st);
       Reply(res, 200, json::object());
     });
 
-    auto plan = [c](const httplib::Request& req, httplib::Response& res) {
+    auto plan = [c](const HttpRequest& req, HttpResponse& res) {
       auto jar = c->jars->Get(req.matches[1]);
       if (!jar.ok()) return ReplyError(res, jar.status());
       auto run = ParseRunRequest(req);
@@ -314,25 +314,23 @@ void AddJarRoutes(httplib::Server& s, const RestContext& ctx) {
     s.Get("/jars/" SLUICE_REST_JAR_ID "/plan", plan);
     s.Post("/jars/" SLUICE_REST_JAR_ID "/plan", plan);
 
-    s.Post("/jars/" SLUICE_REST_JAR_ID "/run",
-           [c](const httplib::Request& req, httplib::Response& res) {
-             auto job_id = Run(*c, req.matches[1], req);
-             if (!job_id.ok()) return ReplyError(res, job_id.status());
-             Reply(res, 200, json{{"jobid", *job_id}});
-           });
+    s.Post("/jars/" SLUICE_REST_JAR_ID "/run", [c](const HttpRequest& req, HttpResponse& res) {
+      auto job_id = Run(*c, req.matches[1], req);
+      if (!job_id.ok()) return ReplyError(res, job_id.status());
+      Reply(res, 200, json{{"jobid", *job_id}});
+    });
   }
 
   // Flink: the job's state alone.
-  s.Get("/jobs/" SLUICE_REST_JOB_ID "/status",
-        [c](const httplib::Request& req, httplib::Response& res) {
-          auto job = c->gateway->GetJob(req.matches[1]);
-          if (!job.ok()) return ReplyError(res, job.status());
-          Reply(res, 200, json{{"status", JobStateName(job->state())}});
-        });
+  s.Get("/jobs/" SLUICE_REST_JOB_ID "/status", [c](const HttpRequest& req, HttpResponse& res) {
+    auto job = c->gateway->GetJob(req.matches[1]);
+    if (!job.ok()) return ReplyError(res, job.status());
+    Reply(res, 200, json{{"status", JobStateName(job->state())}});
+  });
 
   // Flink: IN_PROGRESS until the job has ended, then its result.
-  s.Get("/jobs/" SLUICE_REST_JOB_ID "/execution-result", [c](const httplib::Request& req,
-                                                             httplib::Response& res) {
+  s.Get("/jobs/" SLUICE_REST_JOB_ID "/execution-result", [c](const HttpRequest& req,
+                                                             HttpResponse& res) {
     auto job = c->gateway->GetJob(req.matches[1]);
     if (!job.ok()) return ReplyError(res, job.status());
     if (!IsTerminalJobState(job->state())) {

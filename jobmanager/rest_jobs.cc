@@ -237,11 +237,11 @@ static json AutoscalerJson(const proto::JobStatus& st) {
   return json{{"vertices", vertices}, {"decisions", decisions}};
 }
 
-void AddJobRoutes(httplib::Server& s, const RestContext& ctx) {
+void AddJobRoutes(HttpRoutes& s, const RestContext& ctx) {
   const RestContext* c = &ctx;
 
   auto list = [c](bool overview) {
-    return [c, overview](const httplib::Request&, httplib::Response& res) {
+    return [c, overview](const HttpRequest&, HttpResponse& res) {
       json arr = json::array();
       for (const auto& j : c->gateway->ListJobs(/*include_terminated=*/true)) {
         if (!overview) {
@@ -258,7 +258,7 @@ void AddJobRoutes(httplib::Server& s, const RestContext& ctx) {
   s.Get("/jobs", list(false));
   s.Get("/jobs/overview", list(true));
 
-  s.Get("/jobs/" SLUICE_REST_JOB_ID, [c](const httplib::Request& req, httplib::Response& res) {
+  s.Get("/jobs/" SLUICE_REST_JOB_ID, [c](const HttpRequest& req, HttpResponse& res) {
     auto job = c->gateway->GetJob(req.matches[1]);
     if (!job.ok()) return ReplyError(res, job.status());
     const proto::JobStatus& st = *job;
@@ -302,16 +302,14 @@ void AddJobRoutes(httplib::Server& s, const RestContext& ctx) {
     Reply(res, 200, j);
   });
 
-  s.Get("/jobs/" SLUICE_REST_JOB_ID "/plan",
-        [c](const httplib::Request& req, httplib::Response& res) {
-          auto job = c->gateway->GetJob(req.matches[1]);
-          if (!job.ok()) return ReplyError(res, job.status());
-          Reply(res, 200, json{{"plan", Plan(*job)}});
-        });
+  s.Get("/jobs/" SLUICE_REST_JOB_ID "/plan", [c](const HttpRequest& req, HttpResponse& res) {
+    auto job = c->gateway->GetJob(req.matches[1]);
+    if (!job.ok()) return ReplyError(res, job.status());
+    Reply(res, 200, json{{"plan", Plan(*job)}});
+  });
 
   // Flink: the root cause and the exception history, newest first.
-  s.Get("/jobs/" SLUICE_REST_JOB_ID "/exceptions", [c](const httplib::Request& req,
-                                                       httplib::Response& res) {
+  s.Get("/jobs/" SLUICE_REST_JOB_ID "/exceptions", [c](const HttpRequest& req, HttpResponse& res) {
     auto job = c->gateway->GetJob(req.matches[1]);
     if (!job.ok()) return ReplyError(res, job.status());
     const proto::JobStatus& st = *job;
@@ -336,42 +334,41 @@ void AddJobRoutes(httplib::Server& s, const RestContext& ctx) {
   });
 
   // Flink: one vertex with its subtasks.
-  s.Get("/jobs/" SLUICE_REST_JOB_ID "/vertices/" SLUICE_REST_VERTEX_ID,
-        [c](const httplib::Request& req, httplib::Response& res) {
-          proto::JobStatus job;
-          int vid = 0;
-          absl::Status found = FindVertex(*c, req.matches[1], req.matches[2], &job, &vid);
-          if (!found.ok()) return ReplyError(res, found);
-          std::map<int, MetricStore::Values> metrics;
-          std::set<int> final;
-          if (c->metrics) {
-            c->metrics->UpdateStore();
-            metrics = c->metrics->store().Vertex(job.job_id(), vid, &final);
-          }
-          const auto& v = job.graph().vertices(vid);
-          json subtasks = json::array();
-          for (const auto& t : job.tasks()) {
-            if (t.vertex_id() != vid) continue;
-            IoFigures io;
-            io.Add(metrics[t.subtask()]);
-            json st = {
-                {"subtask", t.subtask()}, {"status", std::string(TaskStateName(t.state()))},
-                {"attempt", t.attempt()}, {"taskmanager-id", t.tm_id()},
-                {"failure", t.failure()}, {"metrics", io.Json(final.count(t.subtask()) > 0)}};
-            st.update(Times(t.start_time_ms(), t.end_time_ms()));
-            subtasks.push_back(st);
-          }
-          Reply(res, 200,
-                json{{"id", std::to_string(vid)},
-                     {"name", v.name()},
-                     {"parallelism", v.parallelism()},
-                     {"maxParallelism", job.graph().max_parallelism()},
-                     {"now", NowMs()},
-                     {"subtasks", subtasks}});
-        });
+  s.Get("/jobs/" SLUICE_REST_JOB_ID "/vertices/" SLUICE_REST_VERTEX_ID, [c](const HttpRequest& req,
+                                                                            HttpResponse& res) {
+    proto::JobStatus job;
+    int vid = 0;
+    absl::Status found = FindVertex(*c, req.matches[1], req.matches[2], &job, &vid);
+    if (!found.ok()) return ReplyError(res, found);
+    std::map<int, MetricStore::Values> metrics;
+    std::set<int> final;
+    if (c->metrics) {
+      c->metrics->UpdateStore();
+      metrics = c->metrics->store().Vertex(job.job_id(), vid, &final);
+    }
+    const auto& v = job.graph().vertices(vid);
+    json subtasks = json::array();
+    for (const auto& t : job.tasks()) {
+      if (t.vertex_id() != vid) continue;
+      IoFigures io;
+      io.Add(metrics[t.subtask()]);
+      json st = {{"subtask", t.subtask()}, {"status", std::string(TaskStateName(t.state()))},
+                 {"attempt", t.attempt()}, {"taskmanager-id", t.tm_id()},
+                 {"failure", t.failure()}, {"metrics", io.Json(final.count(t.subtask()) > 0)}};
+      st.update(Times(t.start_time_ms(), t.end_time_ms()));
+      subtasks.push_back(st);
+    }
+    Reply(res, 200,
+          json{{"id", std::to_string(vid)},
+               {"name", v.name()},
+               {"parallelism", v.parallelism()},
+               {"maxParallelism", job.graph().max_parallelism()},
+               {"now", NowMs()},
+               {"subtasks", subtasks}});
+  });
 
   // Flink: PATCH /jobs/:jobid?mode=cancel
-  s.Patch("/jobs/" SLUICE_REST_JOB_ID, [c](const httplib::Request& req, httplib::Response& res) {
+  s.Patch("/jobs/" SLUICE_REST_JOB_ID, [c](const HttpRequest& req, HttpResponse& res) {
     std::string mode = req.has_param("mode") ? req.get_param_value("mode") : "cancel";
     if (mode != "cancel") return ReplyError(res, 400, "unsupported mode '" + mode + "'");
     if (!c->conf.GetBool("web.cancel.enable")) {

@@ -31,28 +31,28 @@ json LogsJson(const std::vector<LogFileInfo>& files) {
   return json{{"logs", logs}};
 }
 
-void ReplyFile(httplib::Response& res, const std::string& data, int64_t size, int64_t offset) {
+void ReplyFile(HttpResponse& res, const std::string& data, int64_t size, int64_t offset) {
   res.status = 200;
   res.set_header("X-Log-File-Size", std::to_string(size));
   res.set_header("X-Log-File-Offset", std::to_string(offset));
   res.set_content(data, "text/plain; charset=utf-8");
 }
 
-void ReplyTail(httplib::Response& res, const absl::StatusOr<LogFileTail>& tail) {
+void ReplyTail(HttpResponse& res, const absl::StatusOr<LogFileTail>& tail) {
   if (!tail.ok()) return ReplyError(res, tail.status());
   ReplyFile(res, tail->data, tail->size, tail->offset);
 }
 
 // The gateway of TaskManager `tm_id`, or null after a 404 naming it.
 std::shared_ptr<TaskManagerGateway> TaskManager(const RestContext& ctx, const std::string& tm_id,
-                                                httplib::Response& res) {
+                                                HttpResponse& res) {
   std::shared_ptr<TaskManagerGateway> g = ctx.task_manager ? ctx.task_manager(tm_id) : nullptr;
   if (!g) ReplyError(res, 404, "no TaskManager " + tm_id);
   return g;
 }
 
-void ReplyTaskManagerFile(const RestContext& ctx, const httplib::Request& req,
-                          httplib::Response& res, proto::ReadLogRequest::Which which) {
+void ReplyTaskManagerFile(const RestContext& ctx, const HttpRequest& req, HttpResponse& res,
+                          proto::ReadLogRequest::Which which) {
   auto g = TaskManager(ctx, req.matches[1], res);
   if (!g) return;
   if (which == proto::ReadLogRequest::NAMED) {
@@ -76,43 +76,41 @@ void ReplyTaskManagerFile(const RestContext& ctx, const httplib::Request& req,
 
 }  // namespace
 
-void AddLogRoutes(httplib::Server& s, const RestContext& ctx) {
+void AddLogRoutes(HttpRoutes& s, const RestContext& ctx) {
   const RestContext* c = &ctx;
 
-  s.Get("/jobmanager/logs", [](const httplib::Request&, httplib::Response& res) {
+  s.Get("/jobmanager/logs", [](const HttpRequest&, HttpResponse& res) {
     Reply(res, 200, LogsJson(DaemonLogFiles().List()));
   });
-  s.Get("/jobmanager/log", [](const httplib::Request&, httplib::Response& res) {
+  s.Get("/jobmanager/log", [](const HttpRequest&, HttpResponse& res) {
     ReplyTail(res, DaemonLogFiles().ReadCurrentLog());
   });
-  s.Get("/jobmanager/stdout", [](const httplib::Request&, httplib::Response& res) {
+  s.Get("/jobmanager/stdout", [](const HttpRequest&, HttpResponse& res) {
     ReplyTail(res, DaemonLogFiles().ReadCurrentOut());
   });
   // Any rest of the path is taken as the name, and must be a listed file's.
-  s.Get("/jobmanager/logs/(.*)", [](const httplib::Request& req, httplib::Response& res) {
+  s.Get("/jobmanager/logs/(.*)", [](const HttpRequest& req, HttpResponse& res) {
     ReplyTail(res, DaemonLogFiles().Read(std::string(req.matches[1])));
   });
 
-  s.Get("/taskmanagers/" SLUICE_REST_TM_ID "/logs",
-        [c](const httplib::Request& req, httplib::Response& res) {
-          auto g = TaskManager(*c, req.matches[1], res);
-          if (!g) return;
-          absl::StatusOr<proto::LogList> list = g->ListLogs();
-          if (!list.ok()) return ReplyError(res, list.status());
-          std::vector<LogFileInfo> files;
-          for (const auto& f : list->files()) files.push_back({f.name(), f.size(), f.mtime_ms()});
-          Reply(res, 200, LogsJson(files));
-        });
-  s.Get("/taskmanagers/" SLUICE_REST_TM_ID "/log",
-        [c](const httplib::Request& req, httplib::Response& res) {
-          ReplyTaskManagerFile(*c, req, res, proto::ReadLogRequest::CURRENT_LOG);
-        });
+  s.Get("/taskmanagers/" SLUICE_REST_TM_ID "/logs", [c](const HttpRequest& req, HttpResponse& res) {
+    auto g = TaskManager(*c, req.matches[1], res);
+    if (!g) return;
+    absl::StatusOr<proto::LogList> list = g->ListLogs();
+    if (!list.ok()) return ReplyError(res, list.status());
+    std::vector<LogFileInfo> files;
+    for (const auto& f : list->files()) files.push_back({f.name(), f.size(), f.mtime_ms()});
+    Reply(res, 200, LogsJson(files));
+  });
+  s.Get("/taskmanagers/" SLUICE_REST_TM_ID "/log", [c](const HttpRequest& req, HttpResponse& res) {
+    ReplyTaskManagerFile(*c, req, res, proto::ReadLogRequest::CURRENT_LOG);
+  });
   s.Get("/taskmanagers/" SLUICE_REST_TM_ID "/stdout",
-        [c](const httplib::Request& req, httplib::Response& res) {
+        [c](const HttpRequest& req, HttpResponse& res) {
           ReplyTaskManagerFile(*c, req, res, proto::ReadLogRequest::CURRENT_STDOUT);
         });
   s.Get("/taskmanagers/" SLUICE_REST_TM_ID "/logs/(.*)",
-        [c](const httplib::Request& req, httplib::Response& res) {
+        [c](const HttpRequest& req, HttpResponse& res) {
           ReplyTaskManagerFile(*c, req, res, proto::ReadLogRequest::NAMED);
         });
 }

@@ -28,7 +28,7 @@ namespace {
 using Values = std::map<std::string, std::string>;
 
 // The names ?get= asks for (empty when it is absent).
-std::vector<std::string> Requested(const httplib::Request& req, const char* param = "get") {
+std::vector<std::string> Requested(const HttpRequest& req, const char* param = "get") {
   std::vector<std::string> out;
   if (!req.has_param(param)) return out;
   for (absl::string_view n : absl::StrSplit(req.get_param_value(param), ',', absl::SkipEmpty())) {
@@ -41,8 +41,7 @@ std::vector<std::string> Requested(const httplib::Request& req, const char* para
 // name); with it, `answer(name, entry)` for each requested name, or a 400 naming those that are
 // not there.
 template <class Map, class Answer>
-void ReplyRequested(const httplib::Request& req, httplib::Response& res, const Map& by_name,
-                    Answer answer) {
+void ReplyRequested(const HttpRequest& req, HttpResponse& res, const Map& by_name, Answer answer) {
   std::vector<std::string> get = Requested(req);
   json out = json::array();
   if (get.empty()) {
@@ -65,7 +64,7 @@ void ReplyRequested(const httplib::Request& req, httplib::Response& res, const M
 }
 
 // One set of values: {"id", "value"} for each requested name.
-void ReplyValues(const httplib::Request& req, httplib::Response& res, const Values& values) {
+void ReplyValues(const HttpRequest& req, HttpResponse& res, const Values& values) {
   ReplyRequested(req, res, values, [](const std::string& name, const std::string& value) {
     return json{{"id", name}, {"value", value}};
   });
@@ -98,8 +97,8 @@ double Number(const std::string& s) {
 }
 
 // The subtasks' metrics of a vertex, after bringing the store up to date.
-absl::Status VertexMetrics(const RestContext& ctx, const httplib::Request& req,
-                           proto::JobStatus* job, int* vid, std::map<int, Values>* out) {
+absl::Status VertexMetrics(const RestContext& ctx, const HttpRequest& req, proto::JobStatus* job,
+                           int* vid, std::map<int, Values>* out) {
   absl::Status found = FindVertex(ctx, req.matches[1], req.matches[2], job, vid);
   if (!found.ok()) return found;
   if (ctx.metrics) {
@@ -116,12 +115,12 @@ const char* BackPressureLevel(double ratio) {
 
 // A route under /jobs/:id/vertices/:vid (then `suffix`) answered from the metrics of the
 // vertex's subtasks; an unknown job or vertex is a 404.
-using VertexHandler = std::function<void(const httplib::Request&, httplib::Response&,
-                                         const proto::JobStatus&, int, std::map<int, Values>&)>;
-void VertexRoute(httplib::Server& s, const RestContext* c, const std::string& suffix,
+using VertexHandler = std::function<void(const HttpRequest&, HttpResponse&, const proto::JobStatus&,
+                                         int, std::map<int, Values>&)>;
+void VertexRoute(HttpRoutes& s, const RestContext* c, const std::string& suffix,
                  VertexHandler handler) {
   s.Get(std::string("/jobs/" SLUICE_REST_JOB_ID "/vertices/" SLUICE_REST_VERTEX_ID) + suffix,
-        [c, handler](const httplib::Request& req, httplib::Response& res) {
+        [c, handler](const HttpRequest& req, HttpResponse& res) {
           proto::JobStatus job;
           int vid = 0;
           std::map<int, Values> subtasks;
@@ -133,23 +132,22 @@ void VertexRoute(httplib::Server& s, const RestContext* c, const std::string& su
 
 }  // namespace
 
-void AddMetricRoutes(httplib::Server& s, const RestContext& ctx) {
+void AddMetricRoutes(HttpRoutes& s, const RestContext& ctx) {
   const RestContext* c = &ctx;
   if (!c->metrics) return;
 
-  s.Get("/jobmanager/metrics", [c](const httplib::Request& req, httplib::Response& res) {
+  s.Get("/jobmanager/metrics", [c](const HttpRequest& req, HttpResponse& res) {
     ReplyValues(req, res, c->metrics->JobManagerValues());
   });
 
-  s.Get("/jobs/" SLUICE_REST_JOB_ID "/metrics",
-        [c](const httplib::Request& req, httplib::Response& res) {
-          auto job = c->gateway->GetJob(req.matches[1]);
-          if (!job.ok()) return ReplyError(res, job.status());
-          ReplyValues(req, res, c->metrics->JobValues(job->job_id()));
-        });
+  s.Get("/jobs/" SLUICE_REST_JOB_ID "/metrics", [c](const HttpRequest& req, HttpResponse& res) {
+    auto job = c->gateway->GetJob(req.matches[1]);
+    if (!job.ok()) return ReplyError(res, job.status());
+    ReplyValues(req, res, c->metrics->JobValues(job->job_id()));
+  });
 
   s.Get(R"(/taskmanagers/([A-Za-z0-9_.-]+)/metrics)",
-        [c](const httplib::Request& req, httplib::Response& res) {
+        [c](const HttpRequest& req, HttpResponse& res) {
           const std::string id = req.matches[1];
           bool known = false;
           const proto::ClusterOverview overview = c->gateway->GetOverview();
@@ -160,8 +158,8 @@ void AddMetricRoutes(httplib::Server& s, const RestContext& ctx) {
         });
 
   VertexRoute(s, c, "/metrics",
-              [](const httplib::Request& req, httplib::Response& res, const proto::JobStatus& job,
-                 int vid, std::map<int, Values>& subtasks) {
+              [](const HttpRequest& req, HttpResponse& res, const proto::JobStatus& job, int vid,
+                 std::map<int, Values>& subtasks) {
                 Values all;
                 for (const auto& [n, values] : subtasks) {
                   for (const auto& [k, v] : values) all[absl::StrCat(n, ".", k)] = v;
@@ -170,8 +168,8 @@ void AddMetricRoutes(httplib::Server& s, const RestContext& ctx) {
               });
 
   VertexRoute(s, c, "/subtasks/([0-9]{1,9})/metrics",
-              [](const httplib::Request& req, httplib::Response& res, const proto::JobStatus& job,
-                 int vid, std::map<int, Values>& subtasks) {
+              [](const HttpRequest& req, HttpResponse& res, const proto::JobStatus& job, int vid,
+                 std::map<int, Values>& subtasks) {
                 int n = std::atoi(std::string(req.matches[3]).c_str());
                 if (n >= job.graph().vertices(vid).parallelism()) {
                   return ReplyError(res, 404, absl::StrCat("vertex ", vid, " has no subtask ", n));
@@ -182,8 +180,8 @@ void AddMetricRoutes(httplib::Server& s, const RestContext& ctx) {
   // Aggregated over the subtasks (all, or those ?subtasks= names): min, max, avg, sum, or those
   // ?agg= names.
   VertexRoute(s, c, "/subtasks/metrics",
-              [](const httplib::Request& req, httplib::Response& res, const proto::JobStatus& job,
-                 int vid, std::map<int, Values>& subtasks) {
+              [](const HttpRequest& req, HttpResponse& res, const proto::JobStatus& job, int vid,
+                 std::map<int, Values>& subtasks) {
                 // ?subtasks=0,2-3 (Flink's list of indices and ranges).
                 std::vector<std::string> only = Requested(req, "subtasks");
                 if (!only.empty()) {
@@ -232,8 +230,8 @@ void AddMetricRoutes(httplib::Server& s, const RestContext& ctx) {
               });
 
   VertexRoute(s, c, "/watermarks",
-              [](const httplib::Request& req, httplib::Response& res, const proto::JobStatus& job,
-                 int vid, std::map<int, Values>& subtasks) {
+              [](const HttpRequest& req, HttpResponse& res, const proto::JobStatus& job, int vid,
+                 std::map<int, Values>& subtasks) {
                 json out = json::array();
                 for (const auto& [n, values] : subtasks) {
                   auto it = values.find("currentInputWatermark");
@@ -246,8 +244,8 @@ void AddMetricRoutes(httplib::Server& s, const RestContext& ctx) {
               });
 
   VertexRoute(s, c, "/backpressure",
-              [](const httplib::Request& req, httplib::Response& res, const proto::JobStatus& job,
-                 int vid, std::map<int, Values>& subtasks) {
+              [](const HttpRequest& req, HttpResponse& res, const proto::JobStatus& job, int vid,
+                 std::map<int, Values>& subtasks) {
                 auto ms_per_s = [](const Values& v, const char* name) {
                   auto it = v.find(name);
                   double x = it == v.end() ? 0 : Number(it->second);

@@ -17,7 +17,7 @@ namespace sluice::rest {
 namespace {
 
 // As ReplyError, and 409 for too few slots (the request conflicts with the cluster's state).
-void ReplyRescaleError(httplib::Response& res, const absl::Status& s) {
+void ReplyRescaleError(HttpResponse& res, const absl::Status& s) {
   if (absl::IsResourceExhausted(s)) return ReplyError(res, 409, std::string(s.message()));
   ReplyError(res, s);
 }
@@ -103,12 +103,11 @@ absl::StatusOr<ResourceRequirements> ParseRequirements(const std::string& body, 
 
 }  // namespace
 
-void AddRescaleRoutes(httplib::Server& s, const RestContext& ctx) {
+void AddRescaleRoutes(HttpRoutes& s, const RestContext& ctx) {
   const RestContext* c = &ctx;
 
   // Flink: PATCH /jobs/:jobid/rescaling?parallelism=N
-  s.Patch("/jobs/" SLUICE_REST_JOB_ID "/rescaling", [c](const httplib::Request& req,
-                                                        httplib::Response& res) {
+  s.Patch("/jobs/" SLUICE_REST_JOB_ID "/rescaling", [c](const HttpRequest& req, HttpResponse& res) {
     if (!req.has_param("parallelism")) {
       return ReplyError(res, 400, "the query parameter 'parallelism' is required");
     }
@@ -124,14 +123,14 @@ void AddRescaleRoutes(httplib::Server& s, const RestContext& ctx) {
   });
 
   s.Get("/jobs/" SLUICE_REST_JOB_ID "/rescaling/([0-9a-f]{32})",
-        [c](const httplib::Request& req, httplib::Response& res) {
+        [c](const HttpRequest& req, HttpResponse& res) {
           auto op = c->gateway->GetRescaleStatus(req.matches[1], req.matches[2]);
           if (!op.ok()) return ReplyError(res, op.status());
           Reply(res, 200, RescaleResult(*op));
         });
 
   s.Get("/jobs/" SLUICE_REST_JOB_ID "/resource-requirements",
-        [c](const httplib::Request& req, httplib::Response& res) {
+        [c](const HttpRequest& req, HttpResponse& res) {
           auto r = c->gateway->GetResourceRequirements(req.matches[1]);
           if (!r.ok()) return ReplyError(res, r.status());
           json out = json::object();
@@ -143,7 +142,7 @@ void AddRescaleRoutes(httplib::Server& s, const RestContext& ctx) {
         });
 
   s.Put("/jobs/" SLUICE_REST_JOB_ID "/resource-requirements",
-        [c](const httplib::Request& req, httplib::Response& res) {
+        [c](const HttpRequest& req, HttpResponse& res) {
           auto job = c->gateway->GetJob(req.matches[1]);
           if (!job.ok()) return ReplyError(res, job.status());
           auto r = ParseRequirements(req.body, job->graph().vertices_size());

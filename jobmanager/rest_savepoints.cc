@@ -70,7 +70,7 @@ Disposals& TheDisposals() {
   return *d;
 }
 
-void Trigger(const RestContext* c, const httplib::Request& req, httplib::Response& res,
+void Trigger(const RestContext* c, const HttpRequest& req, HttpResponse& res,
              proto::TriggerSavepointRequest r) {
   r.set_job_id(req.matches[1]);
   auto id = c->gateway->TriggerSavepoint(r);
@@ -80,29 +80,27 @@ void Trigger(const RestContext* c, const httplib::Request& req, httplib::Respons
 
 }  // namespace
 
-void AddSavepointRoutes(httplib::Server& s, const RestContext& ctx) {
+void AddSavepointRoutes(HttpRoutes& s, const RestContext& ctx) {
   const RestContext* c = &ctx;
 
   // Flink: POST /jobs/:jobid/savepoints
-  s.Post("/jobs/" SLUICE_REST_JOB_ID "/savepoints",
-         [c](const httplib::Request& req, httplib::Response& res) {
-           auto body = ParseJsonObject(req.body);
-           if (!body.ok()) return ReplyError(res, body.status());
-           std::string dir;
-           bool cancel = false;
-           for (absl::Status st :
-                {Field(*body, "target-directory", &dir), Field(*body, "cancel-job", &cancel)}) {
-             if (!st.ok()) return ReplyError(res, st);
-           }
-           proto::TriggerSavepointRequest r;
-           r.set_target_directory(dir);
-           r.set_cancel_job(cancel);
-           Trigger(c, req, res, std::move(r));
-         });
+  s.Post("/jobs/" SLUICE_REST_JOB_ID "/savepoints", [c](const HttpRequest& req, HttpResponse& res) {
+    auto body = ParseJsonObject(req.body);
+    if (!body.ok()) return ReplyError(res, body.status());
+    std::string dir;
+    bool cancel = false;
+    for (absl::Status st :
+         {Field(*body, "target-directory", &dir), Field(*body, "cancel-job", &cancel)}) {
+      if (!st.ok()) return ReplyError(res, st);
+    }
+    proto::TriggerSavepointRequest r;
+    r.set_target_directory(dir);
+    r.set_cancel_job(cancel);
+    Trigger(c, req, res, std::move(r));
+  });
 
   // Flink: POST /jobs/:jobid/stop
-  s.Post("/jobs/" SLUICE_REST_JOB_ID "/stop", [c](const httplib::Request& req,
-                                                  httplib::Response& res) {
+  s.Post("/jobs/" SLUICE_REST_JOB_ID "/stop", [c](const HttpRequest& req, HttpResponse& res) {
     auto body = ParseJsonObject(req.body);
     if (!body.ok()) return ReplyError(res, body.status());
     std::string dir;
@@ -119,7 +117,7 @@ void AddSavepointRoutes(httplib::Server& s, const RestContext& ctx) {
 
   // Flink: GET /jobs/:jobid/savepoints/:triggerid (savepoints and stops alike)
   s.Get("/jobs/" SLUICE_REST_JOB_ID "/savepoints/" SLUICE_REST_REQUEST_ID,
-        [c](const httplib::Request& req, httplib::Response& res) {
+        [c](const HttpRequest& req, HttpResponse& res) {
           auto st = c->gateway->GetSavepoint(req.matches[1], req.matches[2]);
           if (!st.ok()) return ReplyError(res, st.status());
           if (!st->done()) return Reply(res, 200, json{{"status", {{"id", "IN_PROGRESS"}}}});
@@ -129,7 +127,7 @@ void AddSavepointRoutes(httplib::Server& s, const RestContext& ctx) {
         });
 
   // Flink: POST /savepoint-disposal
-  s.Post("/savepoint-disposal", [c](const httplib::Request& req, httplib::Response& res) {
+  s.Post("/savepoint-disposal", [c](const HttpRequest& req, HttpResponse& res) {
     auto body = ParseJsonObject(req.body);
     if (!body.ok()) return ReplyError(res, body.status());
     std::string path;
@@ -142,10 +140,10 @@ void AddSavepointRoutes(httplib::Server& s, const RestContext& ctx) {
 
   // Flink: GET /savepoint-disposal/:triggerid
   s.Get("/savepoint-disposal/" SLUICE_REST_REQUEST_ID,
-        [](const httplib::Request& req, httplib::Response& res) {
+        [](const HttpRequest& req, HttpResponse& res) {
           auto outcome = TheDisposals().Find(req.matches[1]);
           if (!outcome) {
-            return ReplyError(res, 404, absl::StrCat("no disposal request ", req.matches[1].str()));
+            return ReplyError(res, 404, absl::StrCat("no disposal request ", req.matches[1]));
           }
           json op = outcome->ok()
                         ? json::object()

@@ -13,16 +13,16 @@
 namespace sluice {
 namespace rest {
 
-void Reply(httplib::Response& res, int status, const json& body) {
+void Reply(HttpResponse& res, int status, const json& body) {
   res.status = status;
   res.set_content(body.dump(-1, ' ', false, json::error_handler_t::replace), "application/json");
 }
 
-void ReplyError(httplib::Response& res, int status, const std::string& message) {
+void ReplyError(HttpResponse& res, int status, const std::string& message) {
   Reply(res, status, json{{"errors", json::array({message})}});
 }
 
-void ReplyError(httplib::Response& res, const absl::Status& s) {
+void ReplyError(HttpResponse& res, const absl::Status& s) {
   int status = 500;
   switch (s.code()) {
     case absl::StatusCode::kNotFound:
@@ -65,33 +65,26 @@ int64_t NowMs() {
 
 namespace {
 
-// The routes of the REST API and dashboard, added to each listening server.
-void AddRoutes(httplib::Server& s, const RestContext& ctx) {
-  // Flink serves its API under /v1/ too. httplib hands this handler a const view of the request
-  // it is about to route (a mutable object): rewriting the path here lets one route table serve
-  // both.
-  s.set_pre_routing_handler([](const httplib::Request& req, httplib::Response&) {
-    auto& r = const_cast<httplib::Request&>(req);
+// The routes of the REST API and dashboard.
+void AddRoutes(HttpRoutes& s, const RestContext& ctx) {
+  // Flink serves its API under /v1/ too: one route table serves both.
+  s.set_pre_routing([](HttpRequest& r) {
     if (r.path == "/v1") {
       r.path = "/";
     } else if (r.path.rfind("/v1/", 0) == 0) {
       r.path = r.path.substr(3);
     }
-    return httplib::Server::HandlerResponse::Unhandled;
   });
-  // Request bodies: an uploaded library is the largest.
-  s.set_payload_max_length(static_cast<size_t>(ctx.conf.GetBytes("web.upload.max-size")));
-  s.set_exception_handler(
-      [](const httplib::Request&, httplib::Response& res, std::exception_ptr ep) {
-        std::string what = "internal error";
-        try {
-          std::rethrow_exception(ep);
-        } catch (const std::exception& e) {
-          what = e.what();
-        } catch (...) {
-        }
-        ReplyError(res, 500, what);
-      });
+  s.set_exception_handler([](const HttpRequest&, HttpResponse& res, std::exception_ptr ep) {
+    std::string what = "internal error";
+    try {
+      std::rethrow_exception(ep);
+    } catch (const std::exception& e) {
+      what = e.what();
+    } catch (...) {
+    }
+    ReplyError(res, 500, what);
+  });
 
   AddWebRoutes(s);
 
@@ -104,18 +97,26 @@ void AddRoutes(httplib::Server& s, const RestContext& ctx) {
   AddRescaleRoutes(s, ctx);
   AddJarRoutes(s, ctx);
 
-  s.set_error_handler([c = &ctx](const httplib::Request& req, httplib::Response& res) {
-    if (res.status == 404 && res.body.empty()) {
-      ReplyError(res, 404, "no such resource: " + req.path);
-    } else if (res.status == 413 && res.body.empty()) {
-      ReplyError(res, 413,
-                 absl::StrCat("the request body is larger than web.upload.max-size (",
-                              c->conf.GetString("web.upload.max-size"), ")"));
-    } else if (res.status >= 400 && res.body.empty()) {
-      // httplib refused the request before routing it (malformed, or a POST without a length).
-      ReplyError(res, res.status,
-                 absl::StrCat("the request could not be read (HTTP ", res.status,
-                              "); a body needs a Content-Length header"));
+  s.set_error_handler([c = &ctx](const HttpRequest& req, HttpResponse& res) {
+    switch (res.status) {
+      case 404:
+        ReplyError(res, 404, "no such resource: " + req.path);
+        break;
+      case 413:
+        ReplyError(res, 413,
+                   absl::StrCat("the request body is larger than web.upload.max-size (",
+                                c->conf.GetString("web.upload.max-size"), ")"));
+        break;
+      case 431:
+        ReplyError(res, 431, absl::StrCat(res.reason, " (rest.server.max-header-size)"));
+        break;
+      case 408:
+        ReplyError(res, 408, absl::StrCat(res.reason, " (rest.server.read-timeout)"));
+        break;
+      default:
+        ReplyError(res, res.status,
+                   res.reason.empty() ? absl::StrCat("the request failed (HTTP ", res.status, ")")
+                                      : res.reason);
     }
   });
 }
@@ -138,20 +139,23 @@ absl::StatusOr<std::unique_ptr<RestServer>> RestServer::Start(const RestContext&
     }
     ASSIGN_OR_RETURN(ctx->jars, JarStore::Create(dir));
   }
-  HttpListenerOptions o;
+  HttpServerOptions o;
   o.what = "REST server";
   o.host = host;
   o.host_key = "rest.bind-address";
   o.port_key = "rest.port";
   o.first_port = o.last_port = port;
-  const RestContext* c = ctx.get();
-  ASSIGN_OR_RETURN(auto listener,
-                   HttpListener::Start(o, [c](httplib::Server& s) { rest::AddRoutes(s, *c); }));
-  return std::unique_ptr<RestServer>(new RestServer(std::move(listener), std::move(ctx)));
+  ApplyRestServerLimits(ctx->conf, &o);
+  // Request bodies: an uploaded library is the largest.
+  o.max_body_bytes = static_cast<size_t>(ctx->conf.GetBytes("web.upload.max-size"));
+  HttpRoutes routes;
+  rest::AddRoutes(routes, *ctx);
+  ASSIGN_OR_RETURN(auto server, HttpServer::Start(o, std::move(routes)));
+  return std::unique_ptr<RestServer>(new RestServer(std::move(server), std::move(ctx)));
 }
 
 RestServer::~RestServer() { Stop(); }
 
-void RestServer::Stop() { listener_->Stop(); }
+void RestServer::Stop() { server_->Stop(); }
 
 }  // namespace sluice

@@ -10,7 +10,8 @@
 //   rest_jars.cc         /jars/* (submission), /jobs/:id/status, /jobs/:id/execution-result
 // Every path is served under /v1/ too, as Flink's are.
 // A request the API does not know, or with an unknown id or metric, gets a 4xx with Flink's
-// {"errors": [...]} body and nothing else. Threads: the HTTP server's pool.
+// {"errors": [...]} body and nothing else. Threads: the HTTP server's I/O thread and handler pool
+// (common/http_server.h).
 #pragma once
 
 #include <functional>
@@ -19,7 +20,7 @@
 
 #include "absl/status/statusor.h"
 #include "common/config.h"
-#include "common/http_listener.h"
+#include "common/http_server.h"
 #include "jobmanager/job_manager_gateway.h"
 #include "jobmanager/task_manager_gateway.h"
 
@@ -46,14 +47,15 @@ class RestServer {
   static absl::StatusOr<std::unique_ptr<RestServer>> Start(const RestContext& context,
                                                            const std::string& host, int port);
   ~RestServer();
-  int port() const { return listener_->port(); }
+  int port() const { return server_->port(); }
+  int connections() const { return server_->connections(); }
   void Stop();
 
  private:
-  explicit RestServer(std::unique_ptr<HttpListener> listener, std::unique_ptr<RestContext> context)
-      : context_(std::move(context)), listener_(std::move(listener)) {}
+  explicit RestServer(std::unique_ptr<HttpServer> server, std::unique_ptr<RestContext> context)
+      : context_(std::move(context)), server_(std::move(server)) {}
   std::unique_ptr<RestContext> context_;
-  std::unique_ptr<HttpListener> listener_;
+  std::unique_ptr<HttpServer> server_;
 };
 
 }  // namespace sluice

@@ -2,13 +2,12 @@
 // patterns, and the declarations of each file's routes.
 #pragma once
 
-#include <httplib.h>
-
 #include <nlohmann/json.hpp>
 #include <string>
 
 #include "absl/status/status.h"
 #include "absl/status/statusor.h"
+#include "common/http_routes.h"
 #include "jobmanager/rest_server.h"
 
 namespace sluice::rest {
@@ -18,12 +17,12 @@ using nlohmann::json;
 // A job id in a path: 32 hexadecimal digits (anything else is no route: 404).
 #define SLUICE_REST_JOB_ID "([0-9a-f]{32})"
 
-void Reply(httplib::Response& res, int status, const json& body);
+void Reply(HttpResponse& res, int status, const json& body);
 // 404 for NotFound, 400 for InvalidArgument, 409 for FailedPrecondition, 403 for
 // PermissionDenied, 413 for ResourceExhausted, 503 for Unavailable, 500 otherwise; the message in
 // Flink's {"errors": [message]}.
-void ReplyError(httplib::Response& res, const absl::Status& s);
-void ReplyError(httplib::Response& res, int status, const std::string& message);
+void ReplyError(HttpResponse& res, const absl::Status& s);
+void ReplyError(HttpResponse& res, int status, const std::string& message);
 
 // A request body as a JSON object (an empty body is an empty object); InvalidArgument saying
 // that it is not JSON, or not an object, otherwise.
@@ -32,19 +31,19 @@ absl::StatusOr<json> ParseJsonObject(const std::string& body);
 // Milliseconds since the epoch.
 int64_t NowMs();
 
-void AddClusterRoutes(httplib::Server& s, const RestContext& ctx);
-void AddJobRoutes(httplib::Server& s, const RestContext& ctx);
-void AddMetricRoutes(httplib::Server& s, const RestContext& ctx);
-void AddCheckpointRoutes(httplib::Server& s, const RestContext& ctx);
-void AddLogRoutes(httplib::Server& s, const RestContext& ctx);
-void AddSavepointRoutes(httplib::Server& s, const RestContext& ctx);
+void AddClusterRoutes(HttpRoutes& s, const RestContext& ctx);
+void AddJobRoutes(HttpRoutes& s, const RestContext& ctx);
+void AddMetricRoutes(HttpRoutes& s, const RestContext& ctx);
+void AddCheckpointRoutes(HttpRoutes& s, const RestContext& ctx);
+void AddLogRoutes(HttpRoutes& s, const RestContext& ctx);
+void AddSavepointRoutes(HttpRoutes& s, const RestContext& ctx);
 // /jobs/:id/rescaling and /jobs/:id/resource-requirements (rest_rescale.cc).
-void AddRescaleRoutes(httplib::Server& s, const RestContext& ctx);
+void AddRescaleRoutes(HttpRoutes& s, const RestContext& ctx);
 // /jars/* (submission over REST), /jobs/:id/status and /jobs/:id/execution-result
 // (rest_jars.cc).
-void AddJarRoutes(httplib::Server& s, const RestContext& ctx);
+void AddJarRoutes(HttpRoutes& s, const RestContext& ctx);
 // The dashboard's files: `/` and `/web/<file>` (rest_web.cc).
-void AddWebRoutes(httplib::Server& s);
+void AddWebRoutes(HttpRoutes& s);
 
 }  // namespace sluice::rest
 

@@ -33,23 +33,22 @@ std::string_view WebAssetContentType(std::string_view name) {
 namespace rest {
 namespace {
 
-void ServeAsset(httplib::Response& res, std::string_view name) {
+void ServeAsset(HttpResponse& res, std::string_view name) {
   const WebAssetFile* f = FindWebAsset(name);
   if (f == nullptr) return ReplyError(res, 404, "no such dashboard file: " + std::string(name));
   res.status = 200;
   // The page asks again after a JobManager upgrade rather than running an old script.
   res.set_header("Cache-Control", "no-cache");
-  res.set_content(f->body.data(), f->body.size(), std::string(WebAssetContentType(name)));
+  res.set_content(std::string(f->body), std::string(WebAssetContentType(name)));
 }
 
 }  // namespace
 
-void AddWebRoutes(httplib::Server& s) {
-  s.Get("/",
-        [](const httplib::Request&, httplib::Response& res) { ServeAsset(res, "index.html"); });
+void AddWebRoutes(HttpRoutes& s) {
+  s.Get("/", [](const HttpRequest&, HttpResponse& res) { ServeAsset(res, "index.html"); });
   s.Get("/index.html",
-        [](const httplib::Request&, httplib::Response& res) { ServeAsset(res, "index.html"); });
-  s.Get(R"(/web/(.*))", [](const httplib::Request& req, httplib::Response& res) {
+        [](const HttpRequest&, HttpResponse& res) { ServeAsset(res, "index.html"); });
+  s.Get(R"(/web/(.*))", [](const HttpRequest& req, HttpResponse& res) {
     ServeAsset(res, std::string(req.matches[1]));
   });
 }

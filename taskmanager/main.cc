@@ -85,6 +85,7 @@ int main(int argc, char** argv) {
   CLI11_PARSE(app, argc, argv);
 
   sluice::BlockTerminationSignals();
+  sluice::RaiseOpenFileLimit();
   std::setvbuf(stdout, nullptr, _IOLBF, 0);
   sluice::InitLogging("taskmanager");
   auto conf = sluice::LoadConfiguration(config_dir, dynamic);

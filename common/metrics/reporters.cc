@@ -1,7 +1,5 @@
 #include "common/metrics/reporters.h"
 
-#include <httplib.h>
-
 #include <set>
 
 #include "absl/strings/ascii.h"
@@ -9,7 +7,7 @@
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_join.h"
 #include "absl/strings/str_split.h"
-#include "common/http_listener.h"
+#include "common/http_server.h"
 #include "common/metrics/prometheus.h"
 #include "common/periodic_thread.h"
 #include "common/status_macros.h"
@@ -29,7 +27,7 @@ class PrometheusReporter final : public MetricReporter {
                                                                const std::string& bind_host_key) {
     const std::string port_key = absl::StrCat(kPrefix, name, ".port");
     ASSIGN_OR_RETURN(auto range, ParsePortRange(port_key, conf.GetString(port_key)));
-    HttpListenerOptions o;
+    HttpServerOptions o;
     o.what = absl::StrCat("Prometheus reporter '", name, "'");
     o.host = bind_host;
     o.host_key = bind_host_key;
@@ -37,12 +35,12 @@ class PrometheusReporter final : public MetricReporter {
     o.first_port = range.first;
     o.last_port = range.second;
     MetricRegistry* r = &registry;
-    ASSIGN_OR_RETURN(auto listener, HttpListener::Start(o, [r](httplib::Server& s) {
-                       s.Get("/metrics", [r](const httplib::Request&, httplib::Response& res) {
-                         res.set_content(FormatPrometheus(r->Snapshot()),
-                                         "text/plain; version=0.0.4; charset=utf-8");
-                       });
-                     }));
+    o.handler_threads = 1;
+    HttpRoutes routes;
+    routes.Get("/metrics", [r](const HttpRequest&, HttpResponse& res) {
+      res.set_content(FormatPrometheus(r->Snapshot()), "text/plain; version=0.0.4; charset=utf-8");
+    });
+    ASSIGN_OR_RETURN(auto listener, HttpServer::Start(o, std::move(routes)));
     auto rep = std::unique_ptr<PrometheusReporter>(new PrometheusReporter());
     rep->describe_ =
         absl::StrCat("Prometheus reporter '", name, "' on ", bind_host, ":", listener->port());
@@ -53,7 +51,7 @@ class PrometheusReporter final : public MetricReporter {
   int port() const override { return listener_->port(); }
 
  private:
-  std::unique_ptr<HttpListener> listener_;
+  std::unique_ptr<HttpServer> listener_;
   std::string describe_;
 };
 

@@ -27,7 +27,7 @@
 #include <vector>
 
 #include "common/config.h"
-#include "common/http_listener.h"
+#include "common/http_server.h"
 #include "common/metrics/metric_registry.h"
 #include "common/metrics/prometheus.h"
 #include "common/metrics/reporters.h"

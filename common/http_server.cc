@@ -1,0 +1,484 @@
+#include "common/http_server.h"
+
+#include <algorithm>
+#include <atomic>
+#include <boost/asio.hpp>
+#include <boost/beast/core.hpp>
+#include <boost/beast/http.hpp>
+#include <chrono>
+#include <future>
+#include <optional>
+#include <thread>
+#include <unordered_set>
+#include <vector>
+
+#include "absl/strings/match.h"
+#include "absl/strings/str_cat.h"
+#include "absl/strings/str_join.h"
+#include "absl/strings/str_split.h"
+#include "absl/synchronization/mutex.h"
+#include "common/config.h"
+#include "common/net.h"
+#include "spdlog/spdlog.h"
+
+namespace sluice {
+
+namespace asio = boost::asio;
+namespace beast = boost::beast;
+namespace http = beast::http;
+using tcp = asio::ip::tcp;
+using boost::system::error_code;
+
+namespace {
+
+std::chrono::steady_clock::duration ToChrono(absl::Duration d) {
+  return absl::ToChronoNanoseconds(d);
+}
+
+}  // namespace
+
+class HttpServer::Impl {
+ public:
+  class Session;
+
+  Impl(const HttpServerOptions& options, HttpRoutes routes)
+      : options_(options),
+        routes_(std::move(routes)),
+        pool_(static_cast<size_t>(std::max(1, options.handler_threads))) {}
+
+  ~Impl() { Stop(); }
+
+  // Binds every address on one port (chosen as HttpServer::Start says); Unavailable naming the
+  // host, ports and keys when none is free.
+  absl::Status Bind();
+  void Run() {
+    for (auto& a : acceptors_) Accept(a.get());
+    io_thread_ = std::thread([this] { io_.run(); });
+  }
+  void Stop();
+
+  int port() const { return port_; }
+  int connections() {
+    absl::MutexLock lock(&sessions_mu_);
+    return static_cast<int>(sessions_.size());
+  }
+
+ private:
+  void Accept(tcp::acceptor* acceptor);
+  void Register(Session* s) {
+    absl::MutexLock lock(&sessions_mu_);
+    sessions_.insert(s);
+  }
+  void Unregister(Session* s) {
+    absl::MutexLock lock(&sessions_mu_);
+    sessions_.erase(s);
+  }
+
+  const HttpServerOptions options_;
+  const HttpRoutes routes_;
+  absl::Mutex sessions_mu_;
+  std::unordered_set<Session*> sessions_ ABSL_GUARDED_BY(sessions_mu_);
+  // Declared before the pool and the acceptors: they (and the sessions their pending work
+  // holds) are destroyed while the io_context still exists.
+  asio::io_context io_{1};
+  asio::thread_pool pool_;
+  std::vector<std::unique_ptr<tcp::acceptor>> acceptors_;
+  std::thread io_thread_;
+  int port_ = 0;
+  std::atomic<bool> stopped_{false};
+};
+
+// One connection: waits for a request (idle_timeout), reads it whole (read_timeout, size
+// limits), hands it to the pool, writes the answer, and waits for the next one if both sides
+// keep the connection alive. Everything but the handler runs on the I/O thread.
+class HttpServer::Impl::Session : public std::enable_shared_from_this<Session> {
+ public:
+  Session(Impl* server, tcp::socket socket)
+      : server_(server), stream_(std::move(socket)), deadline_(stream_.get_executor()) {
+    server_->Register(this);
+    error_code ec;
+    stream_.socket().set_option(tcp::no_delay(true), ec);
+    auto remote = stream_.socket().remote_endpoint(ec);
+    if (!ec) remote_address_ = remote.address().to_string();
+  }
+  ~Session() { server_->Unregister(this); }
+
+  void WaitForRequest() {
+    if (buffer_.size() > 0) {  // the next request (pipelined) has begun already
+      ReadRequest();
+      return;
+    }
+    Arm(server_->options_.idle_timeout);
+    stream_.socket().async_wait(tcp::socket::wait_read, [self = shared_from_this()](error_code ec) {
+      if (ec) {  // idle too long (cancelled), or the connection failed
+        self->Close();
+        return;
+      }
+      self->ReadRequest();
+    });
+  }
+
+  // Called on the I/O thread only.
+  void Close() {
+    error_code ec;
+    deadline_.cancel();
+    stream_.socket().shutdown(tcp::socket::shutdown_send, ec);
+    stream_.socket().close(ec);
+  }
+
+ private:
+  // Sets the connection's deadline `d` from now: when it passes, the pending read is cancelled
+  // and `expired_` says why (the stream's own timeout would close the socket, and with it the
+  // chance to answer 408).
+  void Arm(absl::Duration d) {
+    expired_ = false;
+    deadline_.expires_after(ToChrono(d));
+    deadline_.async_wait([self = shared_from_this()](error_code ec) {
+      if (ec) return;  // cancelled, or armed again
+      self->expired_ = true;
+      error_code ignored;
+      self->stream_.socket().cancel(ignored);
+    });
+  }
+
+  void ReadRequest() {
+    parser_.emplace();
+    parser_->header_limit(static_cast<uint32_t>(server_->options_.max_header_bytes));
+    parser_->body_limit(server_->options_.max_body_bytes);
+    Arm(server_->options_.read_timeout);
+    http::async_read_header(
+        stream_, buffer_, *parser_,
+        [self = shared_from_this()](error_code ec, size_t) { self->OnHeader(ec); });
+  }
+
+  void OnHeader(error_code ec) {
+    if (ec) {
+      OnReadError(ec);
+      return;
+    }
+    auto expect = parser_->get()[http::field::expect];
+    if (!parser_->is_done() && absl::EqualsIgnoreCase(std::string(expect), "100-continue")) {
+      continue_.emplace(http::status::continue_, parser_->get().version());
+      http::async_write(stream_, *continue_, [self = shared_from_this()](error_code ec, size_t) {
+        if (ec) {
+          self->Close();
+          return;
+        }
+        self->ReadBody();
+      });
+      return;
+    }
+    ReadBody();
+  }
+
+  void ReadBody() {
+    http::async_read(stream_, buffer_, *parser_,
+                     [self = shared_from_this()](error_code ec, size_t) {
+                       if (ec) {
+                         self->OnReadError(ec);
+                         return;
+                       }
+                       self->Dispatch();
+                     });
+  }
+
+  // A request that could not be read: the connection closes, after an answer saying why when
+  // the client may still be listening.
+  void OnReadError(error_code ec) {
+    const HttpServerOptions& o = server_->options_;
+    HttpResponse res;
+    if (ec == http::error::body_limit) {
+      res.status = 413;
+      res.reason = absl::StrCat("the request body is larger than ", o.max_body_bytes, " bytes");
+    } else if (ec == http::error::header_limit) {
+      res.status = 431;
+      res.reason = absl::StrCat("the request's line and headers are larger than ",
+                                o.max_header_bytes, " bytes");
+    } else if (expired_) {
+      res.status = 408;
+      res.reason = absl::StrCat("the request was not received whole within ",
+                                absl::FormatDuration(o.read_timeout));
+    } else if (ec.category() == http::make_error_code(http::error::bad_target).category() &&
+               ec != http::error::end_of_stream && ec != http::error::partial_message) {
+      res.status = 400;
+      res.reason = absl::StrCat("the request is not valid HTTP/1.1: ", ec.message());
+    } else {
+      Close();  // the peer closed or reset the connection
+      return;
+    }
+    keep_alive_ = false;
+    head_ = false;
+    drain_ = true;
+    HttpRequest req;
+    req.remote_address = remote_address_;
+    server_->routes_.Refuse(req, res);
+    Write(std::move(res));
+  }
+
+  void Dispatch() {
+    auto msg = parser_->release();
+    parser_.reset();
+    keep_alive_ = msg.keep_alive();
+    version_ = msg.version();
+    head_ = msg.method() == http::verb::head;
+    auto req = std::make_shared<HttpRequest>();
+    req->method = std::string(msg.method_string());
+    req->target = std::string(msg.target());
+    for (const auto& field : msg) {
+      req->headers.emplace_back(std::string(field.name_string()), std::string(field.value()));
+    }
+    req->body = std::move(msg.body());
+    req->remote_address = remote_address_;
+    deadline_.cancel();
+    asio::post(server_->pool_, [self = shared_from_this(), req] {
+      HttpResponse res;
+      self->Handle(*req, res);
+      asio::post(self->stream_.get_executor(),
+                 [self, res = std::move(res)]() mutable { self->Write(std::move(res)); });
+    });
+  }
+
+  // On a pool thread.
+  void Handle(HttpRequest& req, HttpResponse& res) {
+    const HttpRoutes& routes = server_->routes_;
+    absl::Status parsed = ParseTarget(req.target, &req.path, &req.params);
+    const std::string type = req.get_header_value("Content-Type");
+    if (parsed.ok() && absl::StartsWithIgnoreCase(type, "multipart/form-data")) {
+      parsed = ParseMultipartFormData(type, req.body, &req.files);
+    }
+    if (!parsed.ok()) {
+      res.status = 400;
+      res.reason = std::string(parsed.message());
+      routes.Refuse(req, res);
+      return;
+    }
+    routes.Handle(req, res);
+  }
+
+  void Write(HttpResponse res) {
+    response_.emplace();
+    response_->version(version_);
+    response_->result(static_cast<unsigned>(res.status));
+    if (!res.content_type.empty()) response_->set(http::field::content_type, res.content_type);
+    for (auto& [name, value] : res.headers) response_->insert(name, value);
+    response_->keep_alive(keep_alive_);
+    if (head_) {
+      response_->content_length(res.body.size());
+    } else {
+      response_->body() = std::move(res.body);
+      response_->prepare_payload();
+    }
+    stream_.expires_after(ToChrono(server_->options_.read_timeout));
+    serializer_.emplace(*response_);
+    auto done = [self = shared_from_this()](error_code ec, size_t) {
+      self->stream_.expires_never();
+      if (!ec && self->drain_) {
+        self->Drain();
+        return;
+      }
+      if (ec || !self->keep_alive_) {
+        self->Close();
+        return;
+      }
+      self->serializer_.reset();
+      self->response_.reset();
+      self->WaitForRequest();
+    };
+    if (head_) {
+      http::async_write_header(stream_, *serializer_, std::move(done));  // HEAD: no body
+    } else {
+      http::async_write(stream_, *serializer_, std::move(done));
+    }
+  }
+
+  // After refusing a request the client may still be sending (a body over the limit): read and
+  // drop what comes, for a few seconds at most, so that the client reads the answer instead of
+  // a connection reset, then close.
+  void Drain() {
+    error_code ec;
+    stream_.socket().shutdown(tcp::socket::shutdown_send, ec);
+    stream_.expires_after(ToChrono(std::min(server_->options_.read_timeout, absl::Seconds(5))));
+    drain_buffer_ = std::make_unique<char[]>(kDrainBufferSize);
+    DrainSome();
+  }
+  void DrainSome() {
+    stream_.async_read_some(asio::buffer(drain_buffer_.get(), kDrainBufferSize),
+                            [self = shared_from_this()](error_code ec, size_t) {
+                              if (ec) {
+                                self->Close();
+                                return;
+                              }
+                              self->DrainSome();
+                            });
+  }
+
+  static constexpr size_t kDrainBufferSize = 16384;
+  Impl* const server_;
+  beast::tcp_stream stream_;
+  asio::steady_timer deadline_;  // of the wait for a request, then of its reading
+  bool expired_ = false;
+  beast::flat_buffer buffer_;
+  std::optional<http::request_parser<http::string_body>> parser_;
+  std::optional<http::response<http::empty_body>> continue_;
+  std::optional<http::response<http::string_body>> response_;
+  std::optional<http::response_serializer<http::string_body>> serializer_;
+  std::string remote_address_;
+  bool keep_alive_ = true;
+  bool head_ = false;
+  bool drain_ = false;
+  std::unique_ptr<char[]> drain_buffer_;
+  unsigned version_ = 11;
+};
+
+void HttpServer::Impl::Accept(tcp::acceptor* acceptor) {
+  acceptor->async_accept(
+      asio::make_strand(io_), [this, acceptor](error_code ec, tcp::socket socket) {
+        if (ec == asio::error::operation_aborted || stopped_) return;
+        if (ec) {
+          // Out of file descriptors, say: try again shortly rather than spin.
+          spdlog::warn("{}: accepting a connection failed: {}", options_.what, ec.message());
+          auto timer = std::make_shared<asio::steady_timer>(io_, std::chrono::milliseconds(50));
+          timer->async_wait([this, acceptor, timer](error_code) { Accept(acceptor); });
+          return;
+        }
+        if (connections() >= options_.max_connections) {
+          error_code ignored;
+          socket.close(ignored);
+        } else {
+          std::make_shared<Session>(this, std::move(socket))->WaitForRequest();
+        }
+        Accept(acceptor);
+      });
+}
+
+absl::Status HttpServer::Impl::Bind() {
+  const HttpServerOptions& o = options_;
+  auto addresses = ResolveHost(o.host, o.host_key);
+  if (!addresses.ok()) return addresses.status();
+  std::string failure;
+  // With port 0 the first address picks it, and when a later address has it taken all pick
+  // again; with a range, each port in turn until one is free on every address.
+  const bool any = o.first_port == 0;
+  const int tries = any ? 5 : o.last_port - o.first_port + 1;
+  for (int attempt = 0; attempt < tries; ++attempt) {
+    acceptors_.clear();
+    int chosen = any ? 0 : o.first_port + attempt;
+    failure.clear();
+    for (const std::string& address : *addresses) {
+      error_code ec;
+      auto ip = asio::ip::make_address(address, ec);
+      if (ec) {
+        failure = absl::StrCat(o.what, ": '", address, "' is not an address");
+        break;
+      }
+      tcp::endpoint endpoint(ip, static_cast<uint16_t>(chosen));
+      auto acceptor = std::make_unique<tcp::acceptor>(io_);
+      acceptor->open(endpoint.protocol(), ec);
+      // SO_REUSEADDR only: never SO_REUSEPORT, which would let a second server share the port.
+      if (!ec) acceptor->set_option(asio::socket_base::reuse_address(true), ec);
+      if (!ec && ip.is_v6()) acceptor->set_option(asio::ip::v6_only(true), ec);
+      if (!ec) acceptor->bind(endpoint, ec);
+      if (!ec) acceptor->listen(asio::socket_base::max_listen_connections, ec);
+      if (ec) {
+        if (!CanBindAddress(address)) {  // not an address of this machine (::1 without IPv6)
+          spdlog::warn("{}: {} resolves to {}, not an address of this machine: not listening there",
+                       o.what, o.host, address);
+          continue;
+        }
+        failure = absl::StrCat(o.what, " cannot listen on ", o.host, ":", chosen, " (address ",
+                               address, "): ", ec.message());
+        break;
+      }
+      if (chosen == 0) chosen = acceptor->local_endpoint().port();
+      acceptors_.push_back(std::move(acceptor));
+    }
+    if (failure.empty() && acceptors_.empty()) {
+      return absl::UnavailableError(absl::StrCat(
+          o.what, " cannot listen on ", o.host, ": none of its addresses (",
+          absl::StrJoin(*addresses, ", "), ") is an address of this machine; set ", o.host_key));
+    }
+    if (failure.empty()) {
+      port_ = chosen;
+      return absl::OkStatus();
+    }
+  }
+  acceptors_.clear();
+  if (any || o.first_port == o.last_port) {
+    return absl::UnavailableError(absl::StrCat(failure, ": is the port in use? set ", o.port_key));
+  }
+  return absl::UnavailableError(absl::StrCat(o.what, " cannot listen on ", o.host,
+                                             ": every port of ", o.first_port, "-", o.last_port,
+                                             " is in use; set ", o.port_key));
+}
+
+void HttpServer::Impl::Stop() {
+  if (stopped_.exchange(true)) return;
+  if (io_thread_.joinable()) {
+    // On the I/O thread, which owns the sockets: no new connections, every open one closed.
+    std::promise<void> closed;
+    asio::post(io_, [this, &closed] {
+      error_code ec;
+      for (auto& a : acceptors_) a->close(ec);
+      absl::MutexLock lock(&sessions_mu_);
+      for (Session* s : sessions_) s->Close();
+      closed.set_value();
+    });
+    closed.get_future().wait();
+  }
+  pool_.join();  // a handler still running finishes; its answer finds its connection closed
+  io_.stop();
+  if (io_thread_.joinable()) io_thread_.join();
+}
+
+absl::StatusOr<std::pair<int, int>> ParsePortRange(const std::string& key,
+                                                   const std::string& value) {
+  std::vector<std::string> parts = absl::StrSplit(value, '-');
+  auto bad = [&] {
+    return absl::InvalidArgumentError(absl::StrCat("configuration key '", key, "': '", value,
+                                                   "' is not a port or a range of ports "
+                                                   "(e.g. 9249 or 9249-9259)"));
+  };
+  if (parts.empty() || parts.size() > 2) return bad();
+  int ends[2];
+  for (size_t i = 0; i < parts.size(); ++i) {
+    auto n = ParseInt(key, parts[i]);
+    if (!n.ok() || *n < 0 || *n > 65535) return bad();
+    ends[i] = static_cast<int>(*n);
+  }
+  if (parts.size() == 1) ends[1] = ends[0];
+  if (ends[1] < ends[0] || (ends[0] == 0 && ends[1] != 0)) return bad();
+  return std::make_pair(ends[0], ends[1]);
+}
+
+void ApplyRestServerLimits(const Configuration& conf, HttpServerOptions* o) {
+  o->handler_threads =
+      static_cast<int>(std::clamp<int64_t>(conf.GetInt("rest.server.numThreads"), 1, 256));
+  o->max_connections =
+      static_cast<int>(std::clamp<int64_t>(conf.GetInt("rest.server.max-connections"), 1, 1000000));
+  o->max_header_bytes = static_cast<size_t>(
+      std::clamp<int64_t>(conf.GetBytes("rest.server.max-header-size"), 1024, 1 << 24));
+  o->read_timeout =
+      absl::Milliseconds(std::max<int64_t>(1, conf.GetDurationMs("rest.server.read-timeout")));
+  o->idle_timeout =
+      absl::Milliseconds(std::max<int64_t>(1, conf.GetDurationMs("rest.server.idle-timeout")));
+}
+
+HttpServer::HttpServer(std::unique_ptr<Impl> impl) : impl_(std::move(impl)) {}
+
+absl::StatusOr<std::unique_ptr<HttpServer>> HttpServer::Start(const HttpServerOptions& options,
+                                                              HttpRoutes routes) {
+  auto impl = std::make_unique<Impl>(options, std::move(routes));
+  if (absl::Status s = impl->Bind(); !s.ok()) return s;
+  impl->Run();
+  return std::unique_ptr<HttpServer>(new HttpServer(std::move(impl)));
+}
+
+HttpServer::~HttpServer() { Stop(); }
+
+int HttpServer::port() const { return impl_->port(); }
+
+int HttpServer::connections() const { return impl_->connections(); }
+
+void HttpServer::Stop() { impl_->Stop(); }
+
+}  // namespace sluice

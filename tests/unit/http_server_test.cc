@@ -1,0 +1,449 @@
+// The event-driven HTTP server (common/http_server.h) and its routes (common/http_routes.h),
+// over raw sockets on 127.0.0.1: keep-alive and pipelining, the limits on headers, bodies and
+// read time, idle connections that must not delay others, and the parsing of targets and
+// multipart bodies.
+#include "common/http_server.h"
+
+#include <arpa/inet.h>
+#include <fcntl.h>
+#include <gtest/gtest.h>
+#include <netinet/in.h>
+#include <poll.h>
+#include <sys/socket.h>
+#include <unistd.h>
+
+#include <atomic>
+#include <chrono>
+#include <string>
+#include <thread>
+#include <vector>
+
+#include "absl/strings/match.h"
+#include "absl/strings/numbers.h"
+#include "absl/strings/str_cat.h"
+#include "absl/synchronization/notification.h"
+
+namespace sluice {
+namespace {
+
+// A client socket on 127.0.0.1:port whose reads and writes give up after 10 s.
+class Conn {
+ public:
+  explicit Conn(int port) {
+    fd_ = ::socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
+    timeval tv{10, 0};
+    ::setsockopt(fd_, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof tv);
+    ::setsockopt(fd_, SOL_SOCKET, SO_SNDTIMEO, &tv, sizeof tv);
+    sockaddr_in a{};
+    a.sin_family = AF_INET;
+    a.sin_port = htons(static_cast<uint16_t>(port));
+    a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+    connected_ = ::connect(fd_, reinterpret_cast<sockaddr*>(&a), sizeof a) == 0;
+  }
+  ~Conn() {
+    if (fd_ >= 0) ::close(fd_);
+  }
+  Conn(const Conn&) = delete;
+  Conn& operator=(const Conn&) = delete;
+
+  bool connected() const { return connected_; }
+  bool Send(const std::string& s) {
+    size_t sent = 0;
+    while (sent < s.size()) {
+      ssize_t n = ::send(fd_, s.data() + sent, s.size() - sent, MSG_NOSIGNAL);
+      if (n <= 0) return false;
+      sent += static_cast<size_t>(n);
+    }
+    return true;
+  }
+  // One response: its status line and headers, then as many body bytes as its Content-Length
+  // says. "" when the connection closed (or timed out) first.
+  std::string ReadResponse() {
+    for (;;) {
+      size_t end = buf_.find("\r\n\r\n");
+      if (end != std::string::npos) {
+        size_t length = 0;
+        size_t at = buf_.find("Content-Length: ");
+        if (at != std::string::npos && at < end) {
+          size_t eol = buf_.find("\r\n", at);
+          (void)absl::SimpleAtoi(buf_.substr(at + 16, eol - at - 16), &length);
+        }
+        if (absl::StartsWith(buf_, "HTTP/1.1 100")) length = 0;
+        if (buf_.size() >= end + 4 + length) {
+          std::string r = buf_.substr(0, end + 4 + length);
+          buf_.erase(0, end + 4 + length);
+          return r;
+        }
+      }
+      if (!Fill()) return "";
+    }
+  }
+  // Everything until the server closes the connection (or the socket's timeout).
+  std::string ReadAll() {
+    while (Fill()) {
+    }
+    return std::move(buf_);
+  }
+  // Whether the server closed the connection (reads end) within the socket's timeout.
+  bool Closed() {
+    while (Fill()) {
+    }
+    return eof_;
+  }
+
+ private:
+  bool Fill() {
+    char b[65536];
+    ssize_t n = ::recv(fd_, b, sizeof b, 0);
+    if (n == 0) eof_ = true;
+    if (n <= 0) return false;
+    buf_.append(b, static_cast<size_t>(n));
+    return true;
+  }
+  int fd_ = -1;
+  bool connected_ = false;
+  bool eof_ = false;
+  std::string buf_;
+};
+
+std::string Get(const std::string& path, bool close = false) {
+  return absl::StrCat("GET ", path, " HTTP/1.1\r\nHost: x\r\n",
+                      close ? "Connection: close\r\n" : "", "\r\n");
+}
+
+std::string BodyOf(const std::string& response) {
+  size_t end = response.find("\r\n\r\n");
+  return end == std::string::npos ? "" : response.substr(end + 4);
+}
+
+class HttpServerTest : public ::testing::Test {
+ protected:
+  void Start(HttpServerOptions o = {}) {
+    o.what = "test server";
+    o.host = "127.0.0.1";
+    o.host_key = "host";
+    o.port_key = "port";
+    HttpRoutes routes;
+    routes.Get("/hello", [](const HttpRequest&, HttpResponse& res) {
+      res.set_content("hello", "text/plain");
+    });
+    routes.Get("/echo/([a-z]+)", [](const HttpRequest& req, HttpResponse& res) {
+      res.set_content(
+          absl::StrCat(req.matches[1], "|", req.get_param_value("q"), "|",
+                       req.get_param_value_count("r"), "|", req.get_header_value("x-a")),
+          "text/plain");
+    });
+    routes.Post("/body", [](const HttpRequest& req, HttpResponse& res) {
+      res.set_content(absl::StrCat(req.body.size(), ":", req.body.substr(0, 16)), "text/plain");
+    });
+    routes.Post("/upload", [](const HttpRequest& req, HttpResponse& res) {
+      if (!req.has_file("f")) {
+        res.status = 400;
+        return;
+      }
+      const HttpFormPart& p = req.files.find("f")->second;
+      res.set_content(absl::StrCat(p.filename, "|", p.content), "text/plain");
+    });
+    routes.Get("/slow", [this](const HttpRequest&, HttpResponse& res) {
+      release_slow_.WaitForNotificationWithTimeout(absl::Seconds(20));
+      res.set_content("slow", "text/plain");
+    });
+    routes.Get("/throw", [](const HttpRequest&, HttpResponse&) {
+      throw std::runtime_error("handler broke");
+    });
+    routes.set_exception_handler([](const HttpRequest&, HttpResponse& res, std::exception_ptr ep) {
+      try {
+        std::rethrow_exception(ep);
+      } catch (const std::exception& e) {
+        res.set_content(e.what(), "text/plain");
+      }
+    });
+    routes.set_error_handler([](const HttpRequest& req, HttpResponse& res) {
+      res.set_content(absl::StrCat("error ", res.status, " ", req.path, " ", res.reason),
+                      "text/plain");
+    });
+    auto s = HttpServer::Start(o, std::move(routes));
+    ASSERT_TRUE(s.ok()) << s.status();
+    server_ = std::move(*s);
+  }
+  void TearDown() override {
+    if (!release_slow_.HasBeenNotified()) release_slow_.Notify();
+    if (server_) server_->Stop();
+  }
+  int port() { return server_->port(); }
+
+  absl::Notification release_slow_;
+  std::unique_ptr<HttpServer> server_;
+};
+
+TEST_F(HttpServerTest, KeepAliveAndPipelinedRequestsAreAnsweredInOrder) {
+  Start();
+  Conn c(port());
+  ASSERT_TRUE(c.connected());
+  ASSERT_TRUE(c.Send(Get("/hello")));
+  std::string r = c.ReadResponse();
+  EXPECT_TRUE(absl::StartsWith(r, "HTTP/1.1 200 OK")) << r;
+  EXPECT_EQ(BodyOf(r), "hello");
+  // Two in one write, on the same connection.
+  ASSERT_TRUE(c.Send(Get("/echo/abc?q=a%20b+c&r=1&r=2") + Get("/hello", /*close=*/true)));
+  EXPECT_EQ(BodyOf(c.ReadResponse()), "abc|a b c|2|");
+  EXPECT_EQ(BodyOf(c.ReadResponse()), "hello");
+  EXPECT_TRUE(c.Closed());  // Connection: close
+}
+
+TEST_F(HttpServerTest, HeadersAreFoundWithoutCaseAndHeadHasNoBody) {
+  Start();
+  Conn c(port());
+  ASSERT_TRUE(c.Send("GET /echo/x HTTP/1.1\r\nHost: x\r\nX-A: v\r\n\r\n"));
+  EXPECT_EQ(BodyOf(c.ReadResponse()), "x||0|v");
+  ASSERT_TRUE(c.Send("HEAD /hello HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n"));
+  // The headers say how long the body would be, and no body follows before the close.
+  std::string r = c.ReadAll();
+  EXPECT_TRUE(absl::StartsWith(r, "HTTP/1.1 200")) << r;
+  EXPECT_TRUE(absl::StrContains(r, "Content-Length: 5")) << r;
+  EXPECT_TRUE(absl::EndsWith(r, "\r\n\r\n")) << r;
+}
+
+TEST_F(HttpServerTest, UnknownPathsAndMethodsGetTheErrorHandlersAnswer) {
+  Start();
+  Conn c(port());
+  ASSERT_TRUE(c.Send(Get("/nope") + "DELETE /hello HTTP/1.1\r\nHost: x\r\n\r\n"));
+  std::string r = c.ReadResponse();
+  EXPECT_TRUE(absl::StartsWith(r, "HTTP/1.1 404")) << r;
+  EXPECT_EQ(BodyOf(r), "error 404 /nope ");
+  EXPECT_TRUE(absl::StartsWith(c.ReadResponse(), "HTTP/1.1 404"));
+  ASSERT_TRUE(c.Send(Get("/throw")));
+  r = c.ReadResponse();
+  EXPECT_TRUE(absl::StartsWith(r, "HTTP/1.1 500")) << r;
+  EXPECT_EQ(BodyOf(r), "handler broke");
+  // The connection still serves.
+  ASSERT_TRUE(c.Send(Get("/hello")));
+  EXPECT_EQ(BodyOf(c.ReadResponse()), "hello");
+}
+
+TEST_F(HttpServerTest, PathsAreDecodedOnceAndNotNormalized) {
+  Start();
+  Conn c(port());
+  // %2e%2e%2f is "../" once decoded, and matches no route; %252f stays "%2f".
+  ASSERT_TRUE(c.Send(Get("/echo/%2e%2e%2fetc") + Get("/echo/a%252fb") + Get("/echo/%61bc")));
+  EXPECT_EQ(BodyOf(c.ReadResponse()), "error 404 /echo/../etc ");
+  EXPECT_EQ(BodyOf(c.ReadResponse()), "error 404 /echo/a%2fb ");
+  EXPECT_EQ(BodyOf(c.ReadResponse()), "abc||0|");
+}
+
+TEST_F(HttpServerTest, MalformedRequestsGet400AndTheConnectionCloses) {
+  Start();
+  for (const std::string& bad :
+       {std::string("NOT HTTP AT ALL\r\n\r\n"), std::string("GET /hello HTTP/9.9\r\n\r\n"),
+        std::string("GET /hello HTTP/1.1\r\nBad Header\r\n\r\n"),
+        std::string("POST /body HTTP/1.1\r\nContent-Length: x\r\n\r\n")}) {
+    Conn c(port());
+    ASSERT_TRUE(c.Send(bad));
+    std::string r = c.ReadResponse();
+    EXPECT_TRUE(absl::StartsWith(r, "HTTP/1.1 400")) << bad << " -> " << r;
+    EXPECT_TRUE(c.Closed()) << bad;
+  }
+  // Valid HTTP, but a target that is not a path: 400, and the connection serves on.
+  Conn c(port());
+  ASSERT_TRUE(c.Send("GET hello HTTP/1.1\r\nHost: x\r\n\r\n"));
+  std::string r = c.ReadResponse();
+  EXPECT_TRUE(absl::StartsWith(r, "HTTP/1.1 400")) << r;
+  EXPECT_TRUE(absl::StrContains(r, "is not a path")) << r;
+  ASSERT_TRUE(c.Send(Get("/hello")));
+  EXPECT_EQ(BodyOf(c.ReadResponse()), "hello");
+}
+
+TEST_F(HttpServerTest, BodiesMayBeChunkedOrExpectContinueAndAreLimited) {
+  HttpServerOptions o;
+  o.max_body_bytes = 1000;
+  Start(o);
+  Conn c(port());
+  ASSERT_TRUE(
+      c.Send("POST /body HTTP/1.1\r\nHost: x\r\nTransfer-Encoding: chunked\r\n\r\n"
+             "5\r\nhello\r\n6\r\n world\r\n0\r\n\r\n"));
+  EXPECT_EQ(BodyOf(c.ReadResponse()), "11:hello world");
+  ASSERT_TRUE(c.Send(
+      "POST /body HTTP/1.1\r\nHost: x\r\nContent-Length: 3\r\nExpect: 100-continue\r\n\r\n"));
+  EXPECT_TRUE(absl::StartsWith(c.ReadResponse(), "HTTP/1.1 100 Continue"));
+  ASSERT_TRUE(c.Send("abc"));
+  EXPECT_EQ(BodyOf(c.ReadResponse()), "3:abc");
+
+  // Over the limit: refused from the Content-Length alone, before any body byte is read.
+  Conn big(port());
+  ASSERT_TRUE(big.Send("POST /body HTTP/1.1\r\nHost: x\r\nContent-Length: 1001\r\n\r\n"));
+  std::string r = big.ReadResponse();
+  EXPECT_TRUE(absl::StartsWith(r, "HTTP/1.1 413")) << r;
+  EXPECT_TRUE(absl::StrContains(BodyOf(r), "larger than 1000 bytes")) << r;
+  EXPECT_TRUE(big.Closed());
+  // A client that sends the whole body before it reads (as most do) gets the answer, not a
+  // reset: the server reads and drops the rest.
+  Conn whole(port());
+  ASSERT_TRUE(whole.Send(absl::StrCat("POST /body HTTP/1.1\r\nHost: x\r\nContent-Length: ", 8 << 20,
+                                      "\r\n\r\n", std::string(8 << 20, 'z'))));
+  r = whole.ReadResponse();
+  EXPECT_TRUE(absl::StartsWith(r, "HTTP/1.1 413")) << r;
+  // A chunked body that grows past it.
+  Conn chunked(port());
+  ASSERT_TRUE(chunked.Send("POST /body HTTP/1.1\r\nHost: x\r\nTransfer-Encoding: chunked\r\n\r\n" +
+                           absl::StrCat("7d0\r\n", std::string(2000, 'a'), "\r\n0\r\n\r\n")));
+  EXPECT_TRUE(absl::StartsWith(chunked.ReadResponse(), "HTTP/1.1 413"));
+}
+
+TEST_F(HttpServerTest, HeadersOverTheLimitGet431) {
+  HttpServerOptions o;
+  o.max_header_bytes = 2048;
+  Start(o);
+  Conn c(port());
+  ASSERT_TRUE(c.Send(absl::StrCat(
+      "GET /hello HTTP/1.1\r\nHost: x\r\nX-Big: ", std::string(4096, 'b'), "\r\n\r\n")));
+  std::string r = c.ReadResponse();
+  EXPECT_TRUE(absl::StartsWith(r, "HTTP/1.1 431")) << r;
+  EXPECT_TRUE(c.Closed());
+}
+
+TEST_F(HttpServerTest, ARequestReadTooSlowlyGets408AndAnIdleConnectionIsClosed) {
+  HttpServerOptions o;
+  o.read_timeout = absl::Milliseconds(500);
+  o.idle_timeout = absl::Milliseconds(500);
+  Start(o);
+  // A byte at a time, slower than the read timeout allows for the whole request.
+  Conn slow(port());
+  auto started = std::chrono::steady_clock::now();
+  std::string request = Get("/hello");
+  bool cut = false;
+  for (char ch : request) {
+    if (!slow.Send(std::string(1, ch))) {
+      cut = true;
+      break;
+    }
+    std::this_thread::sleep_for(std::chrono::milliseconds(100));
+    if (std::chrono::steady_clock::now() - started > std::chrono::seconds(2)) break;
+  }
+  std::string r = slow.ReadResponse();
+  (void)cut;  // the server drops what follows its answer for a while, then closes
+  EXPECT_TRUE(absl::StartsWith(r, "HTTP/1.1 408")) << r;
+  EXPECT_TRUE(slow.Closed());
+
+  Conn idle(port());
+  ASSERT_TRUE(idle.connected());
+  EXPECT_TRUE(idle.Closed());  // within the socket's 10 s, long after the 500 ms idle timeout
+}
+
+TEST_F(HttpServerTest, AThousandIdleAndSlowConnectionsDoNotHoldUpARequest) {
+  Start();
+  std::vector<std::unique_ptr<Conn>> idle;
+  for (int i = 0; i < 1000; ++i) {
+    idle.push_back(std::make_unique<Conn>(port()));
+    ASSERT_TRUE(idle.back()->connected()) << i;
+    // Every fourth has begun a request it never finishes.
+    if (i % 4 == 0) {
+      ASSERT_TRUE(idle.back()->Send("GET /hel"));
+    }
+  }
+  // A handler that is busy holds its own connection only.
+  Conn busy(port());
+  ASSERT_TRUE(busy.Send(Get("/slow")));
+  for (int i = 0; i < 20; ++i) {
+    Conn c(port());
+    ASSERT_TRUE(c.Send(Get("/hello")));
+    EXPECT_EQ(BodyOf(c.ReadResponse()), "hello") << i;
+  }
+  EXPECT_GE(server_->connections(), 1001);
+  release_slow_.Notify();
+  EXPECT_EQ(BodyOf(busy.ReadResponse()), "slow");
+}
+
+TEST_F(HttpServerTest, ConnectionsOverTheLimitAreClosed) {
+  HttpServerOptions o;
+  o.max_connections = 2;
+  Start(o);
+  Conn a(port()), b(port());
+  ASSERT_TRUE(a.Send(Get("/hello")));
+  ASSERT_TRUE(b.Send(Get("/hello")));
+  EXPECT_EQ(BodyOf(a.ReadResponse()), "hello");
+  EXPECT_EQ(BodyOf(b.ReadResponse()), "hello");
+  Conn c(port());
+  c.Send(Get("/hello"));
+  EXPECT_EQ(c.ReadResponse(), "");
+  EXPECT_TRUE(c.Closed());
+}
+
+TEST_F(HttpServerTest, MultipartUploadsAreParsed) {
+  Start();
+  const std::string body =
+      "--XyZ\r\nContent-Disposition: form-data; name=\"other\"\r\n\r\nignored\r\n"
+      "--XyZ\r\nContent-Disposition: form-data; name=\"f\"; filename=\"../job.so\"\r\n"
+      "Content-Type: application/octet-stream\r\n\r\nbytes\r\n--Xy\r\n--XyZ--\r\n";
+  Conn c(port());
+  ASSERT_TRUE(c.Send(absl::StrCat(
+      "POST /upload HTTP/1.1\r\nHost: x\r\nContent-Type: multipart/form-data; boundary=XyZ\r\n"
+      "Content-Length: ",
+      body.size(), "\r\n\r\n", body)));
+  EXPECT_EQ(BodyOf(c.ReadResponse()), "../job.so|bytes\r\n--Xy");
+  // No closing boundary: 400 naming it, and the handler never runs.
+  const std::string cut = "--XyZ\r\nContent-Disposition: form-data; name=\"f\"\r\n\r\nbytes";
+  ASSERT_TRUE(c.Send(absl::StrCat(
+      "POST /upload HTTP/1.1\r\nHost: x\r\nContent-Type: multipart/form-data; boundary=XyZ\r\n"
+      "Content-Length: ",
+      cut.size(), "\r\n\r\n", cut)));
+  std::string r = c.ReadResponse();
+  EXPECT_TRUE(absl::StartsWith(r, "HTTP/1.1 400")) << r;
+  EXPECT_TRUE(absl::StrContains(r, "no closing boundary")) << r;
+}
+
+TEST_F(HttpServerTest, StopClosesOpenConnectionsAndFreesThePort) {
+  Start();
+  Conn c(port());
+  ASSERT_TRUE(c.Send(Get("/hello")));
+  EXPECT_EQ(BodyOf(c.ReadResponse()), "hello");
+  int p = port();
+  server_->Stop();
+  EXPECT_TRUE(c.Closed());
+  Conn after(p);
+  EXPECT_FALSE(after.connected());
+}
+
+TEST(HttpServerStartTest, ABusyPortIsRefusedNamingTheKeys) {
+  HttpServerOptions o;
+  o.what = "test server";
+  o.host = "127.0.0.1";
+  o.host_key = "my.host";
+  o.port_key = "my.port";
+  auto first = HttpServer::Start(o, HttpRoutes());
+  ASSERT_TRUE(first.ok()) << first.status();
+  o.first_port = o.last_port = (*first)->port();
+  auto second = HttpServer::Start(o, HttpRoutes());
+  ASSERT_FALSE(second.ok());
+  EXPECT_TRUE(absl::StrContains(second.status().message(), "my.port")) << second.status();
+}
+
+TEST(HttpRoutesTest, TargetsAndMultipartBodies) {
+  std::string path;
+  std::multimap<std::string, std::string> params;
+  ASSERT_TRUE(ParseTarget("/a%2Fb/c?x=1&y&x=%zz&z=a+b#frag", &path, &params).ok());
+  EXPECT_EQ(path, "/a/b/c");
+  ASSERT_EQ(params.count("x"), 2u);
+  EXPECT_EQ(params.find("y")->second, "");
+  EXPECT_EQ(params.find("z")->second, "a b");
+  EXPECT_FALSE(ParseTarget("http://elsewhere/", &path, &params).ok());
+  EXPECT_FALSE(ParseTarget("", &path, &params).ok());
+  EXPECT_EQ(PercentDecode("%", false), "%");
+  EXPECT_EQ(PercentDecode("%4", false), "%4");
+  EXPECT_EQ(PercentDecode("a+%41", false), "a+A");
+
+  std::multimap<std::string, HttpFormPart> parts;
+  EXPECT_FALSE(ParseMultipartFormData("multipart/form-data", "x", &parts).ok());
+  EXPECT_FALSE(ParseMultipartFormData("multipart/form-data; boundary=b", "no parts", &parts).ok());
+  ASSERT_TRUE(
+      ParseMultipartFormData("multipart/form-data; boundary=\"b\"",
+                             "--b\r\nContent-Disposition: form-data; name=a\r\n\r\n1\r\n"
+                             "--b\r\nContent-Disposition: form-data; name=\"a\"\r\n\r\n2\r\n"
+                             "--b--",
+                             &parts)
+          .ok());
+  ASSERT_EQ(parts.count("a"), 2u);
+  EXPECT_EQ(parts.find("a")->second.content, "1");
+}
+
+}  // namespace
+}  // namespace sluice
