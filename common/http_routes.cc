@@ -73,17 +73,32 @@ int HexDigit(char c) {
 // The value of parameter `key` in a header value such as `form-data; name="jarfile"`, unquoted;
 // "" when absent.
 std::string HeaderParameter(absl::string_view value, absl::string_view key) {
-  for (absl::string_view p : absl::StrSplit(value, ';')) {
-    p = absl::StripAsciiWhitespace(p);
+  size_t i = 0;
+  while (i < value.size()) {
+    // One parameter: a name, '=', and a token or a quoted string (';' inside quotes is text).
+    size_t semicolon = i;
+    bool quoted = false;
+    for (; semicolon < value.size(); ++semicolon) {
+      char c = value[semicolon];
+      if (quoted && c == '\\') {
+        ++semicolon;
+      } else if (c == '"') {
+        quoted = !quoted;
+      } else if (c == ';' && !quoted) {
+        break;
+      }
+    }
+    absl::string_view p = absl::StripAsciiWhitespace(value.substr(i, semicolon - i));
+    i = semicolon + 1;
     size_t eq = p.find('=');
     if (eq == absl::string_view::npos) continue;
     if (!absl::EqualsIgnoreCase(absl::StripAsciiWhitespace(p.substr(0, eq)), key)) continue;
     absl::string_view v = absl::StripAsciiWhitespace(p.substr(eq + 1));
     if (v.size() >= 2 && v.front() == '"' && v.back() == '"') {
       std::string out;
-      for (size_t i = 1; i + 1 < v.size(); ++i) {
-        if (v[i] == '\\' && i + 2 < v.size()) ++i;
-        out.push_back(v[i]);
+      for (size_t j = 1; j + 1 < v.size(); ++j) {
+        if (v[j] == '\\' && j + 2 < v.size()) ++j;
+        out.push_back(v[j]);
       }
       return out;
     }
@@ -110,6 +125,16 @@ std::string PercentDecode(const std::string& s, bool plus_is_space) {
   return out;
 }
 
+void ParseQuery(std::string_view query, std::multimap<std::string, std::string>* params) {
+  for (absl::string_view kv :
+       absl::StrSplit(absl::string_view(query.data(), query.size()), '&', absl::SkipEmpty())) {
+    size_t eq = kv.find('=');
+    std::string key(kv.substr(0, eq));
+    std::string value(eq == absl::string_view::npos ? "" : kv.substr(eq + 1));
+    params->emplace(PercentDecode(key, true), PercentDecode(value, true));
+  }
+}
+
 absl::Status ParseTarget(const std::string& target, std::string* path,
                          std::multimap<std::string, std::string>* params) {
   if (target.empty() || target[0] != '/') {
@@ -120,14 +145,10 @@ absl::Status ParseTarget(const std::string& target, std::string* path,
   *path = PercentDecode(target.substr(0, q), /*plus_is_space=*/false);
   params->clear();
   if (q == std::string::npos) return absl::OkStatus();
-  std::string query = target.substr(q + 1);
-  if (size_t hash = query.find('#'); hash != std::string::npos) query.resize(hash);
-  for (absl::string_view kv : absl::StrSplit(query, '&', absl::SkipEmpty())) {
-    size_t eq = kv.find('=');
-    std::string key(kv.substr(0, eq));
-    std::string value(eq == absl::string_view::npos ? "" : kv.substr(eq + 1));
-    params->emplace(PercentDecode(key, true), PercentDecode(value, true));
-  }
+  std::string_view query(target);
+  query.remove_prefix(q + 1);
+  if (size_t hash = query.find('#'); hash != std::string_view::npos) query = query.substr(0, hash);
+  ParseQuery(query, params);
   return absl::OkStatus();
 }
 
@@ -187,7 +208,7 @@ absl::Status ParseMultipartFormData(const std::string& content_type, const std::
       return absl::InvalidArgumentError(
           "the multipart/form-data body ends inside a part (no closing boundary)");
     }
-    part.content = std::string(rest.substr(0, end));
+    part.content = std::string_view(rest.data(), end);
     rest.remove_prefix(end + next_delimiter.size());
     std::string key = part.name;
     parts->emplace(std::move(key), std::move(part));

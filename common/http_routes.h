@@ -8,6 +8,7 @@
 #include <map>
 #include <regex>
 #include <string>
+#include <string_view>
 #include <utility>
 #include <vector>
 
@@ -20,7 +21,7 @@ struct HttpFormPart {
   std::string name;      // the form field
   std::string filename;  // as the client sent it: never a path of ours
   std::string content_type;
-  std::string content;
+  std::string_view content;  // a view into the request's body
 };
 
 struct HttpRequest {
@@ -114,13 +115,17 @@ class HttpRoutes {
 // (a query). A '%' not followed by two hexadecimal digits is kept as it is.
 std::string PercentDecode(const std::string& s, bool plus_is_space);
 
+// Adds the parameters of a query string (or a form-urlencoded body), decoded, to `params`.
+void ParseQuery(std::string_view query, std::multimap<std::string, std::string>* params);
+
 // Splits a request target into its decoded path and query parameters. InvalidArgument when it
 // is not an origin-form target (it must start with '/').
 absl::Status ParseTarget(const std::string& target, std::string* path,
                          std::multimap<std::string, std::string>* params);
 
 // The parts of a multipart/form-data `body` whose Content-Type header is `content_type` (it
-// names the boundary). InvalidArgument naming what is malformed.
+// names the boundary), their contents views into `body`. InvalidArgument naming what is
+// malformed.
 absl::Status ParseMultipartFormData(const std::string& content_type, const std::string& body,
                                     std::multimap<std::string, HttpFormPart>* parts);
 

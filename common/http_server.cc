@@ -7,9 +7,10 @@
 #include <boost/beast/http.hpp>
 #include <chrono>
 #include <future>
+#include <limits>
 #include <optional>
 #include <thread>
-#include <unordered_set>
+#include <unordered_map>
 #include <vector>
 
 #include "absl/strings/match.h"
@@ -36,6 +37,10 @@ std::chrono::steady_clock::duration ToChrono(absl::Duration d) {
 }
 
 }  // namespace
+
+// Longest request target (path and query) read: longer ones get 414, as before with
+// cpp-httplib. It also bounds the recursion of the route patterns' std::regex_match.
+constexpr size_t kMaxTargetBytes = 4096;
 
 class HttpServer::Impl {
  public:
@@ -65,21 +70,33 @@ class HttpServer::Impl {
 
  private:
   void Accept(tcp::acceptor* acceptor);
-  void Register(Session* s) {
+  void Register(const std::shared_ptr<Session>& s) {
     absl::MutexLock lock(&sessions_mu_);
-    sessions_.insert(s);
+    sessions_[s.get()] = s;
   }
   void Unregister(Session* s) {
     absl::MutexLock lock(&sessions_mu_);
     sessions_.erase(s);
   }
+  // Takes `bytes` of the budget of bodies in memory; false (nothing taken) when it would go
+  // over.
+  bool ReserveBody(size_t bytes) {
+    size_t now = bodies_in_flight_.load();
+    do {
+      if (now + bytes > options_.max_body_bytes_in_flight) return false;
+    } while (!bodies_in_flight_.compare_exchange_weak(now, now + bytes));
+    return true;
+  }
+  void ReleaseBody(size_t bytes) { bodies_in_flight_ -= bytes; }
 
   const HttpServerOptions options_;
   const HttpRoutes routes_;
   absl::Mutex sessions_mu_;
-  std::unordered_set<Session*> sessions_ ABSL_GUARDED_BY(sessions_mu_);
+  std::unordered_map<Session*, std::weak_ptr<Session>> sessions_ ABSL_GUARDED_BY(sessions_mu_);
+  std::atomic<size_t> bodies_in_flight_{0};
   // Declared before the pool and the acceptors: they (and the sessions their pending work
-  // holds) are destroyed while the io_context still exists.
+  // holds) are destroyed while the io_context still exists. One thread runs it, so the
+  // sessions need no strand.
   asio::io_context io_{1};
   asio::thread_pool pool_;
   std::vector<std::unique_ptr<tcp::acceptor>> acceptors_;
@@ -95,13 +112,15 @@ class HttpServer::Impl::Session : public std::enable_shared_from_this<Session> {
  public:
   Session(Impl* server, tcp::socket socket)
       : server_(server), stream_(std::move(socket)), deadline_(stream_.get_executor()) {
-    server_->Register(this);
     error_code ec;
     stream_.socket().set_option(tcp::no_delay(true), ec);
     auto remote = stream_.socket().remote_endpoint(ec);
     if (!ec) remote_address_ = remote.address().to_string();
   }
-  ~Session() { server_->Unregister(this); }
+  ~Session() {
+    if (reserved_ > 0) server_->ReleaseBody(reserved_);
+    server_->Unregister(this);
+  }
 
   void WaitForRequest() {
     if (buffer_.size() > 0) {  // the next request (pipelined) has begun already
@@ -121,7 +140,7 @@ class HttpServer::Impl::Session : public std::enable_shared_from_this<Session> {
   // Called on the I/O thread only.
   void Close() {
     error_code ec;
-    deadline_.cancel();
+    Disarm();
     stream_.socket().shutdown(tcp::socket::shutdown_send, ec);
     stream_.socket().close(ec);
   }
@@ -129,22 +148,30 @@ class HttpServer::Impl::Session : public std::enable_shared_from_this<Session> {
  private:
   // Sets the connection's deadline `d` from now: when it passes, the pending read is cancelled
   // and `expired_` says why (the stream's own timeout would close the socket, and with it the
-  // chance to answer 408).
+  // chance to answer 408). A generation count makes a handler of an earlier deadline, already
+  // queued when it was re-armed, do nothing.
   void Arm(absl::Duration d) {
     expired_ = false;
+    const uint64_t generation = ++generation_;
     deadline_.expires_after(ToChrono(d));
-    deadline_.async_wait([self = shared_from_this()](error_code ec) {
-      if (ec) return;  // cancelled, or armed again
+    deadline_.async_wait([self = shared_from_this(), generation](error_code ec) {
+      if (ec || generation != self->generation_) return;  // cancelled, or armed again
       self->expired_ = true;
       error_code ignored;
       self->stream_.socket().cancel(ignored);
     });
   }
+  void Disarm() {
+    ++generation_;
+    deadline_.cancel();
+  }
 
   void ReadRequest() {
     parser_.emplace();
     parser_->header_limit(static_cast<uint32_t>(server_->options_.max_header_bytes));
-    parser_->body_limit(server_->options_.max_body_bytes);
+    // The body's limit is set once the headers say what the request is (OnHeader).
+    parser_->body_limit(std::numeric_limits<std::uint64_t>::max());
+    body_limit_ = server_->options_.max_body_bytes;
     Arm(server_->options_.read_timeout);
     http::async_read_header(
         stream_, buffer_, *parser_,
@@ -156,9 +183,38 @@ class HttpServer::Impl::Session : public std::enable_shared_from_this<Session> {
       OnReadError(ec);
       return;
     }
-    auto expect = parser_->get()[http::field::expect];
-    if (!parser_->is_done() && absl::EqualsIgnoreCase(std::string(expect), "100-continue")) {
-      continue_.emplace(http::status::continue_, parser_->get().version());
+    const auto& msg = parser_->get();
+    if (msg.target().size() > kMaxTargetBytes) {
+      Refuse(414, absl::StrCat("the request target is longer than ", kMaxTargetBytes, " bytes"));
+      return;
+    }
+    // The body's own limit (an upload's is larger than others'), and room for it in memory.
+    const HttpServerOptions& o = server_->options_;
+    size_t limit = o.max_body_bytes;
+    if (o.body_limit) {
+      limit = std::min(limit,
+                       o.body_limit(std::string(msg.method_string()), std::string(msg.target())));
+    }
+    const auto length = parser_->content_length();
+    if (length && *length > limit) {
+      Refuse(413, absl::StrCat("the request body is larger than ", limit, " bytes"));
+      return;
+    }
+    parser_->body_limit(limit);
+    body_limit_ = limit;
+    const size_t reserve = length ? static_cast<size_t>(*length) : (parser_->is_done() ? 0 : limit);
+    if (reserve > 0) {
+      if (!server_->ReserveBody(reserve)) {
+        Refuse(503,
+               "the server is reading as many request bodies as it holds in memory; "
+               "try again shortly");
+        return;
+      }
+      reserved_ = reserve;
+    }
+    if (!parser_->is_done() &&
+        absl::EqualsIgnoreCase(std::string(msg[http::field::expect]), "100-continue")) {
+      continue_.emplace(http::status::continue_, msg.version());
       http::async_write(stream_, *continue_, [self = shared_from_this()](error_code ec, size_t) {
         if (ec) {
           self->Close();
@@ -185,89 +241,138 @@ class HttpServer::Impl::Session : public std::enable_shared_from_this<Session> {
   // A request that could not be read: the connection closes, after an answer saying why when
   // the client may still be listening.
   void OnReadError(error_code ec) {
+    const bool expired = expired_;
+    Disarm();
     const HttpServerOptions& o = server_->options_;
-    HttpResponse res;
     if (ec == http::error::body_limit) {
-      res.status = 413;
-      res.reason = absl::StrCat("the request body is larger than ", o.max_body_bytes, " bytes");
+      Refuse(413, absl::StrCat("the request body is larger than ", body_limit_, " bytes"));
     } else if (ec == http::error::header_limit) {
-      res.status = 431;
-      res.reason = absl::StrCat("the request's line and headers are larger than ",
-                                o.max_header_bytes, " bytes");
-    } else if (expired_) {
-      res.status = 408;
-      res.reason = absl::StrCat("the request was not received whole within ",
-                                absl::FormatDuration(o.read_timeout));
+      Refuse(431, absl::StrCat("the request's line and headers are larger than ",
+                               o.max_header_bytes, " bytes"));
+    } else if (expired) {
+      Refuse(408, absl::StrCat("the request was not received whole within ",
+                               absl::FormatDuration(o.read_timeout)));
     } else if (ec.category() == http::make_error_code(http::error::bad_target).category() &&
                ec != http::error::end_of_stream && ec != http::error::partial_message) {
-      res.status = 400;
-      res.reason = absl::StrCat("the request is not valid HTTP/1.1: ", ec.message());
+      Refuse(400, absl::StrCat("the request is not valid HTTP/1.1: ", ec.message()));
     } else {
       Close();  // the peer closed or reset the connection
-      return;
     }
+  }
+
+  // Answers `status` to a request not read whole, and closes the connection after it.
+  void Refuse(int status, std::string reason) {
+    Disarm();
     keep_alive_ = false;
     head_ = false;
     drain_ = true;
+    if (parser_) version_ = parser_->get().version() == 10 ? 10 : 11;
     HttpRequest req;
     req.remote_address = remote_address_;
+    if (parser_ && parser_->is_header_done()) {  // what the error handler may word its answer by
+      req.method = std::string(parser_->get().method_string());
+      if (parser_->get().target().size() <= kMaxTargetBytes) {
+        req.target = std::string(parser_->get().target());
+        (void)ParseTarget(req.target, &req.path, &req.params);
+      }
+    }
+    HttpResponse res;
+    res.status = status;
+    res.reason = std::move(reason);
     server_->routes_.Refuse(req, res);
     Write(std::move(res));
   }
 
   void Dispatch() {
-    auto msg = parser_->release();
-    parser_.reset();
-    keep_alive_ = msg.keep_alive();
-    version_ = msg.version();
-    head_ = msg.method() == http::verb::head;
+    Disarm();
     auto req = std::make_shared<HttpRequest>();
-    req->method = std::string(msg.method_string());
-    req->target = std::string(msg.target());
-    for (const auto& field : msg) {
-      req->headers.emplace_back(std::string(field.name_string()), std::string(field.value()));
+    try {
+      auto msg = parser_->release();
+      parser_.reset();
+      keep_alive_ = msg.keep_alive();
+      version_ = msg.version();
+      head_ = msg.method() == http::verb::head;
+      req->method = std::string(msg.method_string());
+      req->target = std::string(msg.target());
+      for (const auto& field : msg) {
+        req->headers.emplace_back(std::string(field.name_string()), std::string(field.value()));
+      }
+      req->body = std::move(msg.body());
+      req->remote_address = remote_address_;
+    } catch (const std::exception& e) {  // out of memory, say
+      Refuse(500, e.what());
+      return;
     }
-    req->body = std::move(msg.body());
-    req->remote_address = remote_address_;
-    deadline_.cancel();
-    asio::post(server_->pool_, [self = shared_from_this(), req] {
+    asio::post(server_->pool_, [self = shared_from_this(), req]() mutable {
       HttpResponse res;
       self->Handle(*req, res);
+      req.reset();  // the body's memory goes back before the answer is written
       asio::post(self->stream_.get_executor(),
                  [self, res = std::move(res)]() mutable { self->Write(std::move(res)); });
     });
   }
 
-  // On a pool thread.
+  // On a pool thread. Nothing may escape: an exception here would end the process.
   void Handle(HttpRequest& req, HttpResponse& res) {
     const HttpRoutes& routes = server_->routes_;
-    absl::Status parsed = ParseTarget(req.target, &req.path, &req.params);
-    const std::string type = req.get_header_value("Content-Type");
-    if (parsed.ok() && absl::StartsWithIgnoreCase(type, "multipart/form-data")) {
-      parsed = ParseMultipartFormData(type, req.body, &req.files);
-    }
-    if (!parsed.ok()) {
-      res.status = 400;
-      res.reason = std::string(parsed.message());
+    try {
+      absl::Status parsed = ParseTarget(req.target, &req.path, &req.params);
+      const std::string type = req.get_header_value("Content-Type");
+      if (parsed.ok() && server_->options_.parse_forms) {
+        if (absl::StartsWithIgnoreCase(type, "multipart/form-data")) {
+          parsed = ParseMultipartFormData(type, req.body, &req.files);
+        } else if (absl::StartsWithIgnoreCase(type, "application/x-www-form-urlencoded")) {
+          ParseQuery(req.body, &req.params);  // as cpp-httplib did
+        }
+      }
+      if (!parsed.ok()) {
+        res.status = 400;
+        res.reason = std::string(parsed.message());
+        routes.Refuse(req, res);
+        return;
+      }
+      routes.Handle(req, res);
+    } catch (const std::exception& e) {
+      res = HttpResponse();
+      res.status = 500;
+      res.reason = e.what();
       routes.Refuse(req, res);
-      return;
+    } catch (...) {
+      res = HttpResponse();
+      res.status = 500;
     }
-    routes.Handle(req, res);
   }
 
   void Write(HttpResponse res) {
-    response_.emplace();
-    response_->version(version_);
-    response_->result(static_cast<unsigned>(res.status));
-    if (!res.content_type.empty()) response_->set(http::field::content_type, res.content_type);
-    for (auto& [name, value] : res.headers) response_->insert(name, value);
-    response_->keep_alive(keep_alive_);
-    if (head_) {
-      response_->content_length(res.body.size());
-    } else {
-      response_->body() = std::move(res.body);
-      response_->prepare_payload();
+    if (reserved_ > 0) {
+      server_->ReleaseBody(reserved_);
+      reserved_ = 0;
     }
+    try {
+      response_.emplace();
+      response_->version(version_);
+      // Beast refuses a status outside 100-999, and a body on 1xx, 204 and 304.
+      if (res.status < 200 || res.status > 599 || res.status == 204 || res.status == 304) {
+        res.status = res.status == 204 || res.status == 304 ? res.status : 500;
+        res.body.clear();
+      }
+      response_->result(static_cast<unsigned>(res.status));
+      if (!res.content_type.empty()) response_->set(http::field::content_type, res.content_type);
+      for (auto& [name, value] : res.headers) response_->insert(name, value);
+      response_->keep_alive(keep_alive_);
+      if (head_) {
+        response_->content_length(res.body.size());
+      } else {
+        response_->body() = std::move(res.body);
+        response_->prepare_payload();
+      }
+    } catch (const std::exception& e) {  // a header value over Beast's 64 KiB, say
+      spdlog::warn("{}: cannot write an answer ({}): closing the connection",
+                   server_->options_.what, e.what());
+      Close();
+      return;
+    }
+    // Writing is bounded like reading: a client that does not read its answer is let go.
     stream_.expires_after(ToChrono(server_->options_.read_timeout));
     serializer_.emplace(*response_);
     auto done = [self = shared_from_this()](error_code ec, size_t) {
@@ -316,6 +421,7 @@ class HttpServer::Impl::Session : public std::enable_shared_from_this<Session> {
   Impl* const server_;
   beast::tcp_stream stream_;
   asio::steady_timer deadline_;  // of the wait for a request, then of its reading
+  uint64_t generation_ = 0;
   bool expired_ = false;
   beast::flat_buffer buffer_;
   std::optional<http::request_parser<http::string_body>> parser_;
@@ -323,6 +429,8 @@ class HttpServer::Impl::Session : public std::enable_shared_from_this<Session> {
   std::optional<http::response<http::string_body>> response_;
   std::optional<http::response_serializer<http::string_body>> serializer_;
   std::string remote_address_;
+  size_t reserved_ = 0;    // of the server's budget of bodies in memory
+  size_t body_limit_ = 0;  // of the request being read
   bool keep_alive_ = true;
   bool head_ = false;
   bool drain_ = false;
@@ -331,24 +439,25 @@ class HttpServer::Impl::Session : public std::enable_shared_from_this<Session> {
 };
 
 void HttpServer::Impl::Accept(tcp::acceptor* acceptor) {
-  acceptor->async_accept(
-      asio::make_strand(io_), [this, acceptor](error_code ec, tcp::socket socket) {
-        if (ec == asio::error::operation_aborted || stopped_) return;
-        if (ec) {
-          // Out of file descriptors, say: try again shortly rather than spin.
-          spdlog::warn("{}: accepting a connection failed: {}", options_.what, ec.message());
-          auto timer = std::make_shared<asio::steady_timer>(io_, std::chrono::milliseconds(50));
-          timer->async_wait([this, acceptor, timer](error_code) { Accept(acceptor); });
-          return;
-        }
-        if (connections() >= options_.max_connections) {
-          error_code ignored;
-          socket.close(ignored);
-        } else {
-          std::make_shared<Session>(this, std::move(socket))->WaitForRequest();
-        }
-        Accept(acceptor);
-      });
+  acceptor->async_accept([this, acceptor](error_code ec, tcp::socket socket) {
+    if (ec == asio::error::operation_aborted || stopped_) return;
+    if (ec) {
+      // Out of file descriptors, say: try again shortly rather than spin.
+      spdlog::warn("{}: accepting a connection failed: {}", options_.what, ec.message());
+      auto timer = std::make_shared<asio::steady_timer>(io_, std::chrono::milliseconds(50));
+      timer->async_wait([this, acceptor, timer](error_code) { Accept(acceptor); });
+      return;
+    }
+    if (connections() >= options_.max_connections) {
+      error_code ignored;
+      socket.close(ignored);
+    } else {
+      auto session = std::make_shared<Session>(this, std::move(socket));
+      Register(session);
+      session->WaitForRequest();
+    }
+    Accept(acceptor);
+  });
 }
 
 absl::Status HttpServer::Impl::Bind() {
@@ -419,8 +528,14 @@ void HttpServer::Impl::Stop() {
     asio::post(io_, [this, &closed] {
       error_code ec;
       for (auto& a : acceptors_) a->close(ec);
-      absl::MutexLock lock(&sessions_mu_);
-      for (Session* s : sessions_) s->Close();
+      std::vector<std::shared_ptr<Session>> open;
+      {
+        absl::MutexLock lock(&sessions_mu_);
+        for (auto& [raw, weak] : sessions_) {
+          if (auto s = weak.lock()) open.push_back(std::move(s));
+        }
+      }
+      for (auto& s : open) s->Close();
       closed.set_value();
     });
     closed.get_future().wait();
@@ -456,7 +571,7 @@ void ApplyRestServerLimits(const Configuration& conf, HttpServerOptions* o) {
   o->max_connections =
       static_cast<int>(std::clamp<int64_t>(conf.GetInt("rest.server.max-connections"), 1, 1000000));
   o->max_header_bytes = static_cast<size_t>(
-      std::clamp<int64_t>(conf.GetBytes("rest.server.max-header-size"), 1024, 1 << 24));
+      std::clamp<int64_t>(conf.GetBytes("rest.server.max-header-size"), 1024, 60 * 1024));
   o->read_timeout =
       absl::Milliseconds(std::max<int64_t>(1, conf.GetDurationMs("rest.server.read-timeout")));
   o->idle_timeout =

@@ -5,15 +5,20 @@
 //
 // One I/O thread reads and writes every connection, so an idle, slow or keep-alive connection
 // costs memory and a file descriptor, not a thread: a thousand of them do not delay a new
-// request. Handlers run on a pool of `handler_threads`, so a slow one (a job's graph being built)
-// holds no connection but its own. Each request is bounded: its headers by `max_header_bytes`
-// (431), its body by `max_body_bytes` (413), the time from its first byte to its last by
-// `read_timeout` (408), and a connection waits `idle_timeout` for its next request.
+// request. Handlers run on a pool of `handler_threads`: a slow one (a job's graph being built)
+// holds its own connection and one of those threads. Each request is bounded: its target by 4
+// KiB (414), its headers by `max_header_bytes` (431), its body by `max_body_bytes` or its
+// route's `body_limit` (413) and the bodies in memory together by `max_body_bytes_in_flight`
+// (503), the time from its first byte to its last by `read_timeout` (408; writing its answer
+// too). A connection waits `idle_timeout` for its next request. After refusing a request the
+// server drops what the client still sends for up to 5 s, so that it reads the answer, then
+// closes.
 //
 // The routes (HttpRequest, HttpResponse, HttpRoutes) are in common/http_routes.h.
 #pragma once
 
 #include <cstddef>
+#include <functional>
 #include <memory>
 #include <string>
 #include <utility>
@@ -33,8 +38,17 @@ struct HttpServerOptions {
   int first_port = 0;  // 0 (with last_port 0): any free port
   int last_port = 0;
 
-  size_t max_header_bytes = 16 * 1024;  // the request line and headers
+  size_t max_header_bytes = 16 * 1024;  // the request line and headers (at most 60 KiB)
   size_t max_body_bytes = 1024 * 1024;
+  // A request's own body limit (at most max_body_bytes), from its method and target; null: all
+  // may have max_body_bytes.
+  std::function<size_t(const std::string& method, const std::string& target)> body_limit;
+  // Bodies held in memory at once, over every connection (each counts from its headers, by its
+  // Content-Length or its limit, until its handler returns); a request beyond gets 503.
+  size_t max_body_bytes_in_flight = 256 * 1024 * 1024;
+  // Whether multipart/form-data bodies become the request's files and form-urlencoded ones its
+  // params (false: bodies are passed on as they are).
+  bool parse_forms = true;
   absl::Duration read_timeout = absl::Seconds(60);  // a request's first byte to its last
   absl::Duration idle_timeout = absl::Seconds(60);  // a connection's wait for its next request
   int handler_threads = 4;

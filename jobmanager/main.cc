@@ -104,6 +104,7 @@ int RunHighlyAvailable(const sluice::Configuration& conf, const sluice::ha::HaOp
     o.first_port = o.last_port = rest_port;
     sluice::ApplyRestServerLimits(conf, &o);
     o.max_body_bytes = static_cast<size_t>(conf.GetBytes("web.upload.max-size"));
+    o.parse_forms = false;  // bodies are only redirected
     sluice::HttpRoutes routes;
     routes.Get(".*", redirect);
     routes.Post(".*", redirect);

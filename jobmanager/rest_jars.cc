@@ -78,10 +78,9 @@ absl::StatusOr<RunRequest> ParseRunRequest(const HttpRequest& req) {
   if (!b.contains("programArgsList") && req.has_param("programArg")) {
     json list = json::array();
     // Flink's list parameters: repeated, or comma-separated.
-    for (size_t i = 0; i < req.get_param_value_count("programArg"); ++i) {
-      for (absl::string_view a : absl::StrSplit(req.get_param_value("programArg", i), ',')) {
-        list.push_back(std::string(a));
-      }
+    auto [begin, end] = req.params.equal_range("programArg");
+    for (auto it = begin; it != end; ++it) {
+      for (absl::string_view a : absl::StrSplit(it->second, ',')) list.push_back(std::string(a));
     }
     b["programArgsList"] = list;
   }

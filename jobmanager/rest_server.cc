@@ -65,6 +65,13 @@ int64_t NowMs() {
 
 namespace {
 
+// Only an upload carries a library; every other body is JSON of a few kilobytes.
+constexpr size_t kMaxOtherBody = 1 << 20;
+
+bool IsUpload(const std::string& method, std::string_view path) {
+  return method == "POST" && (path == "/jars/upload" || path == "/v1/jars/upload");
+}
+
 // The routes of the REST API and dashboard.
 void AddRoutes(HttpRoutes& s, const RestContext& ctx) {
   // Flink serves its API under /v1/ too: one route table serves both.
@@ -104,8 +111,12 @@ void AddRoutes(HttpRoutes& s, const RestContext& ctx) {
         break;
       case 413:
         ReplyError(res, 413,
-                   absl::StrCat("the request body is larger than web.upload.max-size (",
-                                c->conf.GetString("web.upload.max-size"), ")"));
+                   IsUpload(req.method, req.path)
+                       ? absl::StrCat("the request body is larger than web.upload.max-size (",
+                                      c->conf.GetString("web.upload.max-size"), ")")
+                       : absl::StrCat(res.reason,
+                                      ": only an upload (POST /jars/upload) may be "
+                                      "larger, up to web.upload.max-size"));
         break;
       case 431:
         ReplyError(res, 431, absl::StrCat(res.reason, " (rest.server.max-header-size)"));
@@ -146,8 +157,15 @@ absl::StatusOr<std::unique_ptr<RestServer>> RestServer::Start(const RestContext&
   o.port_key = "rest.port";
   o.first_port = o.last_port = port;
   ApplyRestServerLimits(ctx->conf, &o);
-  // Request bodies: an uploaded library is the largest.
-  o.max_body_bytes = static_cast<size_t>(ctx->conf.GetBytes("web.upload.max-size"));
+  // Request bodies: an uploaded library is the largest; four may be read at once.
+  const size_t upload = static_cast<size_t>(ctx->conf.GetBytes("web.upload.max-size"));
+  o.max_body_bytes = upload;
+  o.body_limit = [upload](const std::string& method, const std::string& target) {
+    std::string_view path(target);
+    path = path.substr(0, path.find('?'));
+    return rest::IsUpload(method, path) ? upload : std::min(upload, rest::kMaxOtherBody);
+  };
+  o.max_body_bytes_in_flight = std::max<size_t>(4 * upload, 64 << 20);
   HttpRoutes routes;
   rest::AddRoutes(routes, *ctx);
   ASSIGN_OR_RETURN(auto server, HttpServer::Start(o, std::move(routes)));

@@ -136,13 +136,17 @@ class HttpServerTest : public ::testing::Test {
     routes.Post("/body", [](const HttpRequest& req, HttpResponse& res) {
       res.set_content(absl::StrCat(req.body.size(), ":", req.body.substr(0, 16)), "text/plain");
     });
+    routes.Post("/form", [](const HttpRequest& req, HttpResponse& res) {
+      res.set_content(absl::StrCat(req.get_param_value("a"), "|", req.get_param_value("b")),
+                      "text/plain");
+    });
     routes.Post("/upload", [](const HttpRequest& req, HttpResponse& res) {
       if (!req.has_file("f")) {
         res.status = 400;
         return;
       }
       const HttpFormPart& p = req.files.find("f")->second;
-      res.set_content(absl::StrCat(p.filename, "|", p.content), "text/plain");
+      res.set_content(absl::StrCat(p.filename, "|", std::string(p.content)), "text/plain");
     });
     routes.Get("/slow", [this](const HttpRequest&, HttpResponse& res) {
       release_slow_.WaitForNotificationWithTimeout(absl::Seconds(20));
@@ -287,6 +291,49 @@ TEST_F(HttpServerTest, BodiesMayBeChunkedOrExpectContinueAndAreLimited) {
   ASSERT_TRUE(chunked.Send("POST /body HTTP/1.1\r\nHost: x\r\nTransfer-Encoding: chunked\r\n\r\n" +
                            absl::StrCat("7d0\r\n", std::string(2000, 'a'), "\r\n0\r\n\r\n")));
   EXPECT_TRUE(absl::StartsWith(chunked.ReadResponse(), "HTTP/1.1 413"));
+}
+
+TEST_F(HttpServerTest, RoutesHaveTheirOwnBodyLimitAndBodiesInMemoryAreBounded) {
+  HttpServerOptions o;
+  o.max_body_bytes = 1 << 20;
+  o.body_limit = [](const std::string&, const std::string& target) -> size_t {
+    return target == "/upload" ? 1 << 20 : 100;
+  };
+  o.max_body_bytes_in_flight = 1500;
+  Start(o);
+  Conn c(port());
+  ASSERT_TRUE(c.Send("POST /body HTTP/1.1\r\nHost: x\r\nContent-Length: 101\r\n\r\n"));
+  std::string r = c.ReadResponse();
+  EXPECT_TRUE(absl::StartsWith(r, "HTTP/1.1 413")) << r;
+  EXPECT_TRUE(absl::StrContains(r, "larger than 100 bytes")) << r;
+  // One body of 1000 bytes is being read (its client stalls): a second does not fit beside it.
+  Conn first(port());
+  ASSERT_TRUE(first.Send("POST /upload HTTP/1.1\r\nHost: x\r\nContent-Length: 1000\r\n\r\nab"));
+  std::this_thread::sleep_for(std::chrono::milliseconds(200));
+  Conn second(port());
+  ASSERT_TRUE(second.Send("POST /upload HTTP/1.1\r\nHost: x\r\nContent-Length: 1000\r\n\r\n"));
+  r = second.ReadResponse();
+  EXPECT_TRUE(absl::StartsWith(r, "HTTP/1.1 503")) << r;
+  // Once the first is done, its share is free again.
+  first.Send("--XyZ--");
+  ASSERT_TRUE(first.Send(std::string(1000 - 2 - 7, 'x')));
+  first.ReadResponse();
+  Conn third(port());
+  ASSERT_TRUE(third.Send("POST /body HTTP/1.1\r\nHost: x\r\nContent-Length: 3\r\n\r\nabc"));
+  EXPECT_EQ(BodyOf(third.ReadResponse()), "3:abc");
+}
+
+TEST_F(HttpServerTest, LongTargetsGet414AndFormBodiesAreParams) {
+  Start();
+  Conn c(port());
+  ASSERT_TRUE(c.Send(Get("/echo/" + std::string(5000, 'a'))));
+  std::string r = c.ReadResponse();
+  EXPECT_TRUE(absl::StartsWith(r, "HTTP/1.1 414")) << r.substr(0, 200);
+  Conn f(port());
+  ASSERT_TRUE(
+      f.Send("POST /form HTTP/1.1\r\nHost: x\r\nContent-Type: application/x-www-form-urlencoded\r\n"
+             "Content-Length: 11\r\n\r\na=1+2&b=%41"));
+  EXPECT_EQ(BodyOf(f.ReadResponse()), "1 2|A");
 }
 
 TEST_F(HttpServerTest, HeadersOverTheLimitGet431) {
@@ -443,6 +490,12 @@ TEST(HttpRoutesTest, TargetsAndMultipartBodies) {
           .ok());
   ASSERT_EQ(parts.count("a"), 2u);
   EXPECT_EQ(parts.find("a")->second.content, "1");
+  // A ';' inside a quoted file name is part of it.
+  const std::string quoted =
+      "--b\r\nContent-Disposition: form-data; name=\"f\"; filename=\"a;b \\\"c\\\".so\"\r\n\r\n"
+      "x\r\n--b--";
+  ASSERT_TRUE(ParseMultipartFormData("multipart/form-data; boundary=b", quoted, &parts).ok());
+  EXPECT_EQ(parts.find("f")->second.filename, "a;b \"c\".so");
 }
 
 }  // namespace
