@@ -14,44 +14,14 @@
 #include "absl/strings/str_cat.h"
 #include "integration/harness.h"
 #include "integration/rest_jar_helpers.h"
+#include "tests/raw_http_connection.h"
 
 namespace sluice::itest {
 namespace {
 
 using namespace std::chrono_literals;
 
-// A connection to 127.0.0.1:port that sends what it is told and is closed on destruction.
-class Connection {
- public:
-  explicit Connection(int port) {
-    fd_ = ::socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
-    timeval tv{10, 0};
-    ::setsockopt(fd_, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof tv);
-    ::setsockopt(fd_, SOL_SOCKET, SO_SNDTIMEO, &tv, sizeof tv);
-    sockaddr_in a{};
-    a.sin_family = AF_INET;
-    a.sin_port = htons(static_cast<uint16_t>(port));
-    a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-    connected_ = ::connect(fd_, reinterpret_cast<sockaddr*>(&a), sizeof a) == 0;
-  }
-  ~Connection() { ::close(fd_); }
-  bool connected() const { return connected_; }
-  bool Send(const std::string& s) {
-    return ::send(fd_, s.data(), s.size(), MSG_NOSIGNAL) == static_cast<ssize_t>(s.size());
-  }
-  // What the server sends until it closes the connection (at most 10 s per read).
-  std::string ReadToClose() {
-    std::string out;
-    char b[16384];
-    ssize_t n;
-    while ((n = ::recv(fd_, b, sizeof b, 0)) > 0) out.append(b, static_cast<size_t>(n));
-    return out;
-  }
-
- private:
-  int fd_ = -1;
-  bool connected_ = false;
-};
+using Connection = test::RawHttpConnection;
 
 TEST(RestConnectionsTest, AThousandIdleAndSlowConnectionsDoNotStopTheApi) {
   rlimit r{};
@@ -85,7 +55,7 @@ TEST(RestConnectionsTest, AThousandIdleAndSlowConnectionsDoNotStopTheApi) {
   // The stalled clients finish their requests and are answered too.
   for (int i = 0; i < 1000; i += 100) {
     ASSERT_TRUE(crowd[i]->Send("st: x\r\nConnection: close\r\n\r\n"));
-    std::string answer = crowd[i]->ReadToClose();
+    std::string answer = crowd[i]->ReadAll();
     EXPECT_TRUE(absl::StartsWith(answer, "HTTP/1.1 200")) << i << ": " << answer;
   }
   EXPECT_TRUE(cluster.JobManagerRunning());
@@ -105,7 +75,7 @@ TEST(RestConnectionsTest, LimitsAnswerWithFlinksErrorsNamingTheirKey) {
   Connection big_headers(port);
   ASSERT_TRUE(big_headers.Send(absl::StrCat(
       "GET /jobs/overview HTTP/1.1\r\nHost: x\r\nX-Big: ", std::string(4096, 'x'), "\r\n\r\n")));
-  std::string answer = big_headers.ReadToClose();
+  std::string answer = big_headers.ReadAll();
   EXPECT_TRUE(absl::StartsWith(answer, "HTTP/1.1 431")) << answer;
   EXPECT_TRUE(absl::StrContains(answer, "{\"errors\":[")) << answer;
   EXPECT_TRUE(absl::StrContains(answer, "rest.server.max-header-size")) << answer;
@@ -113,7 +83,7 @@ TEST(RestConnectionsTest, LimitsAnswerWithFlinksErrorsNamingTheirKey) {
   Connection stalled(port);
   ASSERT_TRUE(
       stalled.Send("POST /jars/upload HTTP/1.1\r\nHost: x\r\nContent-Length: 100\r\n\r\nab"));
-  answer = stalled.ReadToClose();  // after the 1 s read timeout
+  answer = stalled.ReadAll();  // after the 1 s read timeout
   EXPECT_TRUE(absl::StartsWith(answer, "HTTP/1.1 408")) << answer;
   EXPECT_TRUE(absl::StrContains(answer, "rest.server.read-timeout")) << answer;
 
@@ -123,7 +93,7 @@ TEST(RestConnectionsTest, LimitsAnswerWithFlinksErrorsNamingTheirKey) {
 
   Connection malformed(port);
   ASSERT_TRUE(malformed.Send("GET /overview HTTP/1.1\r\nNo colon here\r\n\r\n"));
-  answer = malformed.ReadToClose();
+  answer = malformed.ReadAll();
   EXPECT_TRUE(absl::StartsWith(answer, "HTTP/1.1 400")) << answer;
   EXPECT_TRUE(absl::StrContains(answer, "{\"errors\":[")) << answer;
 
