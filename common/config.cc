@@ -45,7 +45,7 @@ const std::vector<ConfigOption> kOptions = {
     {"rest.server.max-connections", OptionType::kInt, "10000",
      "Open connections the REST server keeps; more are closed as soon as they are accepted."},
     {"rest.server.max-header-size", OptionType::kMemory, "16 kb",
-     "Largest request line and headers the REST server reads (431 above)."},
+     "Largest request line and headers the REST server reads (431 above; at most 60 kb)."},
     {"rest.server.read-timeout", OptionType::kDuration, "60 s",
      "How long the REST server waits from a request's first byte to its last (408 after)."},
     {"rest.server.idle-timeout", OptionType::kDuration, "60 s",
@@ -164,8 +164,8 @@ const std::vector<ConfigOption> kOptions = {
      "survive a JobManager restart. It must belong to the JobManager's user (default: "
      "sluice-web-upload-<uid> under the system's temporary directory)."},
     {"web.upload.max-size", OptionType::kMemory, "100 mb",
-     "Largest request body the REST API takes, and so the largest library it accepts (413 "
-     "above)."},
+     "Largest library the REST API accepts in an upload (POST /jars/upload; 413 above). Any "
+     "other request body stops at 1 MiB."},
     {"web.submit.timeout", OptionType::kDuration, "30 s",
      "How long the child process that loads an uploaded library and builds its job graph (for "
      "/jars/:jarid/plan and /run) may take before it is killed."},

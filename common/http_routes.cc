@@ -125,14 +125,20 @@ std::string PercentDecode(const std::string& s, bool plus_is_space) {
   return out;
 }
 
-void ParseQuery(std::string_view query, std::multimap<std::string, std::string>* params) {
+absl::Status ParseQuery(std::string_view query, std::multimap<std::string, std::string>* params) {
+  size_t count = 0;
   for (absl::string_view kv :
        absl::StrSplit(absl::string_view(query.data(), query.size()), '&', absl::SkipEmpty())) {
+    if (++count > kMaxParams) {
+      return absl::InvalidArgumentError(
+          absl::StrCat("the request has more than ", kMaxParams, " parameters"));
+    }
     size_t eq = kv.find('=');
     std::string key(kv.substr(0, eq));
     std::string value(eq == absl::string_view::npos ? "" : kv.substr(eq + 1));
     params->emplace(PercentDecode(key, true), PercentDecode(value, true));
   }
+  return absl::OkStatus();
 }
 
 absl::Status ParseTarget(const std::string& target, std::string* path,
@@ -148,8 +154,7 @@ absl::Status ParseTarget(const std::string& target, std::string* path,
   std::string_view query(target);
   query.remove_prefix(q + 1);
   if (size_t hash = query.find('#'); hash != std::string_view::npos) query = query.substr(0, hash);
-  ParseQuery(query, params);
-  return absl::OkStatus();
+  return ParseQuery(query, params);
 }
 
 absl::Status ParseMultipartFormData(const std::string& content_type, const std::string& body,
@@ -210,6 +215,10 @@ absl::Status ParseMultipartFormData(const std::string& content_type, const std::
     }
     part.content = std::string_view(rest.data(), end);
     rest.remove_prefix(end + next_delimiter.size());
+    if (parts->size() >= kMaxParts) {
+      return absl::InvalidArgumentError(
+          absl::StrCat("the multipart/form-data body has more than ", kMaxParts, " parts"));
+    }
     std::string key = part.name;
     parts->emplace(std::move(key), std::move(part));
   }

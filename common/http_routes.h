@@ -1,6 +1,6 @@
 // What an HttpServer (common/http_server.h) hands its routes: a request read whole, a response
 // to fill, and the table that picks a handler by method and path pattern. None of it knows the
-// network, so it is tested and fuzzed on its own.
+// network, so it is tested on its own.
 #pragma once
 
 #include <exception>
@@ -116,7 +116,9 @@ class HttpRoutes {
 std::string PercentDecode(const std::string& s, bool plus_is_space);
 
 // Adds the parameters of a query string (or a form-urlencoded body), decoded, to `params`.
-void ParseQuery(std::string_view query, std::multimap<std::string, std::string>* params);
+// InvalidArgument, adding nothing more, past kMaxParams of them.
+inline constexpr size_t kMaxParams = 1000;
+absl::Status ParseQuery(std::string_view query, std::multimap<std::string, std::string>* params);
 
 // Splits a request target into its decoded path and query parameters. InvalidArgument when it
 // is not an origin-form target (it must start with '/').
@@ -126,7 +128,12 @@ absl::Status ParseTarget(const std::string& target, std::string* path,
 // The parts of a multipart/form-data `body` whose Content-Type header is `content_type` (it
 // names the boundary), their contents views into `body`. InvalidArgument naming what is
 // malformed.
+// InvalidArgument past kMaxParts parts.
+inline constexpr size_t kMaxParts = 100;
 absl::Status ParseMultipartFormData(const std::string& content_type, const std::string& body,
                                     std::multimap<std::string, HttpFormPart>* parts);
+// The parts would outlive a temporary body.
+absl::Status ParseMultipartFormData(const std::string& content_type, std::string&& body,
+                                    std::multimap<std::string, HttpFormPart>* parts) = delete;
 
 }  // namespace sluice

@@ -41,13 +41,26 @@ std::chrono::steady_clock::duration ToChrono(absl::Duration d) {
 // Longest request target (path and query) read: longer ones get 414, as before with
 // cpp-httplib. It also bounds the recursion of the route patterns' std::regex_match.
 constexpr size_t kMaxTargetBytes = 4096;
+// Largest form-urlencoded body turned into params.
+constexpr size_t kMaxFormBytes = 64 * 1024;
+// Bodies of at most kSmallBody bytes (JSON requests) draw on a budget of their own, so that
+// uploads (slow ones too) never keep them out.
+constexpr size_t kSmallBody = 1 << 20;
+constexpr size_t kSmallBodiesInFlight = 64 << 20;
+// Beast's header fields hold at most 64 KiB.
+constexpr size_t kMaxHeaderBytes = 60 * 1024;
+
+HttpServerOptions Clamped(HttpServerOptions o) {
+  o.max_header_bytes = std::clamp<size_t>(o.max_header_bytes, 1024, kMaxHeaderBytes);
+  return o;
+}
 
 class HttpServer::Impl {
  public:
   class Session;
 
   Impl(const HttpServerOptions& options, HttpRoutes routes)
-      : options_(options),
+      : options_(Clamped(options)),
         routes_(std::move(routes)),
         pool_(static_cast<size_t>(std::max(1, options.handler_threads))) {}
 
@@ -58,7 +71,19 @@ class HttpServer::Impl {
   absl::Status Bind();
   void Run() {
     for (auto& a : acceptors_) Accept(a.get());
-    io_thread_ = std::thread([this] { io_.run(); });
+    io_thread_ = std::thread([this] {
+      // Nothing should escape a handler of the I/O thread; if something does (out of memory),
+      // the server goes on rather than ending the process.
+      for (;;) {
+        try {
+          io_.run();
+          return;
+        } catch (const std::exception& e) {
+          spdlog::error("{}: {} escaped the I/O thread's work; serving on", options_.what,
+                        e.what());
+        }
+      }
+    });
   }
   void Stop();
 
@@ -78,22 +103,28 @@ class HttpServer::Impl {
     absl::MutexLock lock(&sessions_mu_);
     sessions_.erase(s);
   }
-  // Takes `bytes` of the budget of bodies in memory; false (nothing taken) when it would go
-  // over.
+  // Takes `bytes` of the budget of bodies in memory (small bodies' or uploads'); false (nothing
+  // taken) when it would go over.
   bool ReserveBody(size_t bytes) {
-    size_t now = bodies_in_flight_.load();
+    const bool small = bytes <= kSmallBody;
+    std::atomic<size_t>& in_flight = small ? small_bodies_in_flight_ : bodies_in_flight_;
+    const size_t budget = small ? kSmallBodiesInFlight : options_.max_body_bytes_in_flight;
+    size_t now = in_flight.load();
     do {
-      if (now + bytes > options_.max_body_bytes_in_flight) return false;
-    } while (!bodies_in_flight_.compare_exchange_weak(now, now + bytes));
+      if (now + bytes > budget) return false;
+    } while (!in_flight.compare_exchange_weak(now, now + bytes));
     return true;
   }
-  void ReleaseBody(size_t bytes) { bodies_in_flight_ -= bytes; }
+  void ReleaseBody(size_t bytes) {
+    (bytes <= kSmallBody ? small_bodies_in_flight_ : bodies_in_flight_) -= bytes;
+  }
 
   const HttpServerOptions options_;
   const HttpRoutes routes_;
   absl::Mutex sessions_mu_;
   std::unordered_map<Session*, std::weak_ptr<Session>> sessions_ ABSL_GUARDED_BY(sessions_mu_);
   std::atomic<size_t> bodies_in_flight_{0};
+  std::atomic<size_t> small_bodies_in_flight_{0};
   // Declared before the pool and the acceptors: they (and the sessions their pending work
   // holds) are destroyed while the io_context still exists. One thread runs it, so the
   // sessions need no strand.
@@ -203,6 +234,11 @@ class HttpServer::Impl::Session : public std::enable_shared_from_this<Session> {
     parser_->body_limit(limit);
     body_limit_ = limit;
     const size_t reserve = length ? static_cast<size_t>(*length) : (parser_->is_done() ? 0 : limit);
+    if (reserve > kSmallBody && reserve > o.max_body_bytes_in_flight) {
+      Refuse(413, absl::StrCat("the request body may be ", reserve,
+                               " bytes, more than the server holds in memory at once"));
+      return;
+    }
     if (reserve > 0) {
       if (!server_->ReserveBody(reserve)) {
         Refuse(503,
@@ -266,7 +302,7 @@ class HttpServer::Impl::Session : public std::enable_shared_from_this<Session> {
     keep_alive_ = false;
     head_ = false;
     drain_ = true;
-    if (parser_) version_ = parser_->get().version() == 10 ? 10 : 11;
+    if (parser_ && parser_->is_header_done() && parser_->get().version() == 10) version_ = 10;
     HttpRequest req;
     req.remote_address = remote_address_;
     if (parser_ && parser_->is_header_done()) {  // what the error handler may word its answer by
@@ -276,6 +312,7 @@ class HttpServer::Impl::Session : public std::enable_shared_from_this<Session> {
         (void)ParseTarget(req.target, &req.path, &req.params);
       }
     }
+    parser_.reset();  // a partial body goes now, not after the answer and the drain
     HttpResponse res;
     res.status = status;
     res.reason = std::move(reason);
@@ -322,7 +359,15 @@ class HttpServer::Impl::Session : public std::enable_shared_from_this<Session> {
         if (absl::StartsWithIgnoreCase(type, "multipart/form-data")) {
           parsed = ParseMultipartFormData(type, req.body, &req.files);
         } else if (absl::StartsWithIgnoreCase(type, "application/x-www-form-urlencoded")) {
-          ParseQuery(req.body, &req.params);  // as cpp-httplib did
+          // As cpp-httplib did; a form of a few fields, not a way to fill memory with params.
+          if (req.body.size() > kMaxFormBytes) {
+            res.status = 413;
+            res.reason =
+                absl::StrCat("a form-urlencoded body may have at most ", kMaxFormBytes, " bytes");
+            routes.Refuse(req, res);
+            return;
+          }
+          parsed = ParseQuery(req.body, &req.params);
         }
       }
       if (!parsed.ok()) {
@@ -571,7 +616,7 @@ void ApplyRestServerLimits(const Configuration& conf, HttpServerOptions* o) {
   o->max_connections =
       static_cast<int>(std::clamp<int64_t>(conf.GetInt("rest.server.max-connections"), 1, 1000000));
   o->max_header_bytes = static_cast<size_t>(
-      std::clamp<int64_t>(conf.GetBytes("rest.server.max-header-size"), 1024, 60 * 1024));
+      std::clamp<int64_t>(conf.GetBytes("rest.server.max-header-size"), 1024, kMaxHeaderBytes));
   o->read_timeout =
       absl::Milliseconds(std::max<int64_t>(1, conf.GetDurationMs("rest.server.read-timeout")));
   o->idle_timeout =

@@ -104,6 +104,7 @@ int RunHighlyAvailable(const sluice::Configuration& conf, const sluice::ha::HaOp
     o.first_port = o.last_port = rest_port;
     sluice::ApplyRestServerLimits(conf, &o);
     o.max_body_bytes = static_cast<size_t>(conf.GetBytes("web.upload.max-size"));
+    o.max_body_bytes_in_flight = std::max<size_t>(4 * o.max_body_bytes, 64 << 20);  // as REST
     o.parse_forms = false;  // bodies are only redirected
     sluice::HttpRoutes routes;
     routes.Get(".*", redirect);

@@ -115,8 +115,8 @@ void AddRoutes(HttpRoutes& s, const RestContext& ctx) {
                        ? absl::StrCat("the request body is larger than web.upload.max-size (",
                                       c->conf.GetString("web.upload.max-size"), ")")
                        : absl::StrCat(res.reason,
-                                      ": only an upload (POST /jars/upload) may be "
-                                      "larger, up to web.upload.max-size"));
+                                      " (1 MiB for any request but an upload, "
+                                      "POST /jars/upload)"));
         break;
       case 431:
         ReplyError(res, 431, absl::StrCat(res.reason, " (rest.server.max-header-size)"));
@@ -161,8 +161,7 @@ absl::StatusOr<std::unique_ptr<RestServer>> RestServer::Start(const RestContext&
   const size_t upload = static_cast<size_t>(ctx->conf.GetBytes("web.upload.max-size"));
   o.max_body_bytes = upload;
   o.body_limit = [upload](const std::string& method, const std::string& target) {
-    std::string_view path(target);
-    path = path.substr(0, path.find('?'));
+    const std::string path = PercentDecode(target.substr(0, target.find('?')), false);
     return rest::IsUpload(method, path) ? upload : std::min(upload, rest::kMaxOtherBody);
   };
   o.max_body_bytes_in_flight = std::max<size_t>(4 * upload, 64 << 20);

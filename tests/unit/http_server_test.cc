@@ -217,33 +217,47 @@ TEST_F(HttpServerTest, BodiesMayBeChunkedOrExpectContinueAndAreLimited) {
 }
 
 TEST_F(HttpServerTest, RoutesHaveTheirOwnBodyLimitAndBodiesInMemoryAreBounded) {
+  constexpr size_t kMiB = 1 << 20;
   HttpServerOptions o;
-  o.max_body_bytes = 1 << 20;
+  o.max_body_bytes = 4 * kMiB;
   o.body_limit = [](const std::string&, const std::string& target) -> size_t {
-    return target == "/upload" ? 1 << 20 : 100;
+    return target == "/upload" ? 4 * kMiB : 100;
   };
-  o.max_body_bytes_in_flight = 1500;
+  o.max_body_bytes_in_flight = 2 * kMiB;  // for uploads: small bodies have their own
   Start(o);
   Conn c(port());
   ASSERT_TRUE(c.Send("POST /body HTTP/1.1\r\nHost: x\r\nContent-Length: 101\r\n\r\n"));
   std::string r = c.ReadResponse();
   EXPECT_TRUE(absl::StartsWith(r, "HTTP/1.1 413")) << r;
   EXPECT_TRUE(absl::StrContains(r, "larger than 100 bytes")) << r;
-  // One body of 1000 bytes is being read (its client stalls): a second does not fit beside it.
+  // An upload larger than the whole budget could never be read: 413 at once.
+  Conn huge(port());
+  ASSERT_TRUE(huge.Send(
+      absl::StrCat("POST /upload HTTP/1.1\r\nHost: x\r\nContent-Length: ", 3 * kMiB, "\r\n\r\n")));
+  r = huge.ReadResponse();
+  EXPECT_TRUE(absl::StartsWith(r, "HTTP/1.1 413")) << r;
+  // One upload of 1.5 MiB is being read (its client stalls): a second does not fit beside it,
+  // but a small body does.
+  const size_t upload = kMiB + kMiB / 2;
   Conn first(port());
-  ASSERT_TRUE(first.Send("POST /upload HTTP/1.1\r\nHost: x\r\nContent-Length: 1000\r\n\r\nab"));
+  ASSERT_TRUE(first.Send(
+      absl::StrCat("POST /upload HTTP/1.1\r\nHost: x\r\nContent-Length: ", upload, "\r\n\r\nab")));
   std::this_thread::sleep_for(std::chrono::milliseconds(200));
   Conn second(port());
-  ASSERT_TRUE(second.Send("POST /upload HTTP/1.1\r\nHost: x\r\nContent-Length: 1000\r\n\r\n"));
+  ASSERT_TRUE(second.Send(
+      absl::StrCat("POST /upload HTTP/1.1\r\nHost: x\r\nContent-Length: ", upload, "\r\n\r\n")));
   r = second.ReadResponse();
   EXPECT_TRUE(absl::StartsWith(r, "HTTP/1.1 503")) << r;
+  Conn small(port());
+  ASSERT_TRUE(small.Send("POST /body HTTP/1.1\r\nHost: x\r\nContent-Length: 3\r\n\r\nabc"));
+  EXPECT_EQ(BodyOf(small.ReadResponse()), "3:abc");
   // Once the first is done, its share is free again.
-  first.Send("--XyZ--");
-  ASSERT_TRUE(first.Send(std::string(1000 - 2 - 7, 'x')));
+  ASSERT_TRUE(first.Send(std::string(upload - 2, 'x')));
   first.ReadResponse();
   Conn third(port());
-  ASSERT_TRUE(third.Send("POST /body HTTP/1.1\r\nHost: x\r\nContent-Length: 3\r\n\r\nabc"));
-  EXPECT_EQ(BodyOf(third.ReadResponse()), "3:abc");
+  ASSERT_TRUE(third.Send(absl::StrCat("POST /upload HTTP/1.1\r\nHost: x\r\nContent-Length: ",
+                                      upload, "\r\n\r\n", std::string(upload, 'y'))));
+  EXPECT_TRUE(absl::StartsWith(third.ReadResponse(), "HTTP/1.1 400"));  // no multipart: 400
 }
 
 TEST_F(HttpServerTest, LongTargetsGet414AndFormBodiesAreParams) {
@@ -401,16 +415,15 @@ TEST(HttpRoutesTest, TargetsAndMultipartBodies) {
   EXPECT_EQ(PercentDecode("%4", false), "%4");
   EXPECT_EQ(PercentDecode("a+%41", false), "a+A");
 
-  std::multimap<std::string, HttpFormPart> parts;
-  EXPECT_FALSE(ParseMultipartFormData("multipart/form-data", "x", &parts).ok());
-  EXPECT_FALSE(ParseMultipartFormData("multipart/form-data; boundary=b", "no parts", &parts).ok());
-  ASSERT_TRUE(
-      ParseMultipartFormData("multipart/form-data; boundary=\"b\"",
-                             "--b\r\nContent-Disposition: form-data; name=a\r\n\r\n1\r\n"
-                             "--b\r\nContent-Disposition: form-data; name=\"a\"\r\n\r\n2\r\n"
-                             "--b--",
-                             &parts)
-          .ok());
+  std::multimap<std::string, HttpFormPart> parts;  // views into the bodies below
+  const std::string x = "x", no_parts = "no parts";
+  EXPECT_FALSE(ParseMultipartFormData("multipart/form-data", x, &parts).ok());
+  EXPECT_FALSE(ParseMultipartFormData("multipart/form-data; boundary=b", no_parts, &parts).ok());
+  const std::string two =
+      "--b\r\nContent-Disposition: form-data; name=a\r\n\r\n1\r\n"
+      "--b\r\nContent-Disposition: form-data; name=\"a\"\r\n\r\n2\r\n"
+      "--b--";
+  ASSERT_TRUE(ParseMultipartFormData("multipart/form-data; boundary=\"b\"", two, &parts).ok());
   ASSERT_EQ(parts.count("a"), 2u);
   EXPECT_EQ(parts.find("a")->second.content, "1");
   // A ';' inside a quoted file name is part of it.
@@ -419,6 +432,17 @@ TEST(HttpRoutesTest, TargetsAndMultipartBodies) {
       "x\r\n--b--";
   ASSERT_TRUE(ParseMultipartFormData("multipart/form-data; boundary=b", quoted, &parts).ok());
   EXPECT_EQ(parts.find("f")->second.filename, "a;b \"c\".so");
+  // More parts than any upload needs: refused, as are more form parameters than any request
+  // needs.
+  std::string many;
+  for (int i = 0; i < 200; ++i) many += "--b\r\n\r\nv\r\n";
+  many += "--b--";
+  EXPECT_FALSE(ParseMultipartFormData("multipart/form-data; boundary=b", many, &parts).ok());
+  std::string form;
+  for (int i = 0; i < 2000; ++i) form += "a&";
+  std::multimap<std::string, std::string> form_params;
+  EXPECT_FALSE(ParseQuery(form, &form_params).ok());
+  EXPECT_TRUE(ParseQuery("a=1&b", &form_params).ok());
 }
 
 }  // namespace
