@@ -6,6 +6,7 @@
 
 #include "absl/strings/str_cat.h"
 #include "common/grpc_status.h"
+#include "common/internal_tls.h"
 
 namespace sluice {
 
@@ -14,7 +15,7 @@ JobClient::JobClient(const std::string& address, std::chrono::milliseconds timeo
   grpc::ChannelArguments args;
   args.SetMaxReceiveMessageSize(64 << 20);
   stub_ = proto::JobManagerService::NewStub(
-      grpc::CreateCustomChannel(address, grpc::InsecureChannelCredentials(), args));
+      grpc::CreateCustomChannel(address, InternalChannelCredentials(), args));
 }
 
 std::unique_ptr<grpc::ClientContext> JobClient::Context() const {

@@ -41,6 +41,7 @@
 #include "client/savepoint_commands.h"
 #include "common/config.h"
 #include "common/ids.h"
+#include "common/internal_tls.h"
 #include "common/job_graph.h"
 #include "common/job_library.h"
 #include "common/job_states.h"
@@ -589,6 +590,8 @@ int main(int argc, char** argv) {
     return 0;
   }
   auto timeout = std::chrono::milliseconds(conf->GetDurationMs("client.timeout"));
+  // Every command below may call the JobManager (or, for `local`, be one).
+  if (absl::Status s = ConfigureInternalTls(*conf); !s.ok()) return Fail(s);
 
   job.dynamic = common.dynamic;
   if (*run) {

@@ -50,6 +50,18 @@ const std::vector<ConfigOption> kOptions = {
      "How long the REST server waits from a request's first byte to its last (408 after)."},
     {"rest.server.idle-timeout", OptionType::kDuration, "60 s",
      "How long an open REST connection may wait for its next request before it is closed."},
+    {"security.ssl.internal.enabled", OptionType::kBool, "false",
+     "Mutual TLS on every connection between daemons (control calls and the data exchange) and "
+     "from the CLI: each side presents a certificate signed by the trusted CA and refuses a peer "
+     "without one."},
+    {"security.ssl.internal.key", OptionType::kString, "",
+     "With internal TLS: this process's private key (a PEM file, unencrypted)."},
+    {"security.ssl.internal.cert", OptionType::kString, "",
+     "With internal TLS: this process's certificate (a PEM file), signed by the trusted CA."},
+    {"security.ssl.internal.trust-cert", OptionType::kString, "",
+     "With internal TLS: the CA certificate (a PEM file) a peer's certificate must be signed by."},
+    {"security.refuse-root", OptionType::kBool, "false",
+     "Whether the daemons refuse to start as root."},
     {"taskmanager.host", OptionType::kString, "localhost",
      "Host name or address where other processes reach this TaskManager."},
     {"taskmanager.bind-host", OptionType::kString, "localhost",

@@ -6,6 +6,7 @@
 
 #include "absl/strings/str_cat.h"
 #include "common/ids.h"
+#include "common/internal_tls.h"
 #include "common/net.h"
 #include "jobmanager/dispatcher.h"
 #include "jobmanager/job_manager_metrics.h"
@@ -53,7 +54,7 @@ absl::StatusOr<std::unique_ptr<JobManager>> JobManager::Start(const Configuratio
   }
   std::string bind =
       absl::StrCat(conf.GetString("jobmanager.bind-host"), ":", conf.GetInt("jobmanager.rpc.port"));
-  builder.AddListeningPort(bind, grpc::InsecureServerCredentials(), &jm->port_);
+  builder.AddListeningPort(bind, InternalServerCredentials(), &jm->port_);
   builder.SetMaxReceiveMessageSize(64 << 20);
   builder.RegisterService(jm->service_.get());
   jm->server_ = builder.BuildAndStart();

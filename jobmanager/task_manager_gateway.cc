@@ -6,6 +6,7 @@
 
 #include "common/grpc_status.h"
 #include "common/ids.h"
+#include "common/internal_tls.h"
 #include "proto/taskmanager.grpc.pb.h"
 
 namespace sluice {
@@ -18,7 +19,7 @@ class GrpcTaskManagerGateway final : public TaskManagerGateway {
   GrpcTaskManagerGateway(const std::string& address, std::string jm_id)
       : jm_id_(std::move(jm_id)),
         stub_(proto::TaskExecutorService::NewStub(
-            grpc::CreateCustomChannel(address, grpc::InsecureChannelCredentials(), Args()))) {}
+            grpc::CreateCustomChannel(address, InternalChannelCredentials(), Args()))) {}
 
   absl::Status DeployTask(const proto::TaskDeploymentDescriptor& tdd) override {
     proto::Empty e;

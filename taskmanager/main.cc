@@ -8,6 +8,7 @@
 #include <atomic>
 #include <cstdio>
 
+#include "common/internal_tls.h"
 #include "common/process.h"
 #include "jobmanager/ha/ha_options.h"
 #include "jobmanager/ha/ha_services.h"
@@ -91,6 +92,15 @@ int main(int argc, char** argv) {
   auto conf = sluice::LoadConfiguration(config_dir, dynamic);
   if (!conf.ok()) {
     std::fprintf(stderr, "sluice-taskmanager: %s\n", std::string(conf.status().message()).c_str());
+    return 2;
+  }
+  if (absl::Status s = sluice::ConfigureInternalTls(*conf); !s.ok()) {
+    std::fprintf(stderr, "sluice-taskmanager: %s\n", std::string(s.message()).c_str());
+    return 2;
+  }
+  sluice::LogGrpcErrors();
+  if (absl::Status s = sluice::CheckStartupSecurity(*conf, {"taskmanager.bind-host"}); !s.ok()) {
+    std::fprintf(stderr, "sluice-taskmanager: %s\n", std::string(s.message()).c_str());
     return 2;
   }
   auto ha = sluice::ha::HaOptions::FromConfiguration(*conf);

@@ -7,6 +7,7 @@
 
 #include "absl/strings/str_cat.h"
 #include "absl/time/time.h"
+#include "common/internal_tls.h"
 #include "proto/data_exchange.grpc.pb.h"
 #include "spdlog/spdlog.h"
 
@@ -251,7 +252,7 @@ std::shared_ptr<grpc::Channel> ChannelCache::Get(const std::string& address) {
     args.SetInt(GRPC_ARG_KEEPALIVE_TIME_MS, 10000);
     args.SetInt(GRPC_ARG_KEEPALIVE_TIMEOUT_MS, 5000);
     args.SetInt(GRPC_ARG_KEEPALIVE_PERMIT_WITHOUT_CALLS, 1);
-    ch = grpc::CreateCustomChannel(address, grpc::InsecureChannelCredentials(), args);
+    ch = grpc::CreateCustomChannel(address, InternalChannelCredentials(), args);
   }
   return ch;
 }

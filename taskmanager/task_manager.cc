@@ -18,6 +18,7 @@
 #include "absl/time/time.h"
 #include "common/grpc_status.h"
 #include "common/ids.h"
+#include "common/internal_tls.h"
 #include "common/job_library.h"
 #include "common/job_states.h"
 #include "common/log_files.h"
@@ -116,7 +117,7 @@ class TaskManagerImpl final : public proto::TaskExecutorService::Service {
     if (!bind_addresses.ok()) return bind_addresses.status();
     std::string bind = absl::StrCat(conf_.GetString("taskmanager.bind-host"), ":",
                                     conf_.GetInt("taskmanager.rpc.port"));
-    builder.AddListeningPort(bind, grpc::InsecureServerCredentials(), &port_);
+    builder.AddListeningPort(bind, InternalServerCredentials(), &port_);
     builder.SetMaxReceiveMessageSize(64 << 20);
     builder.RegisterService(this);
     builder.RegisterService(data_server_->service());

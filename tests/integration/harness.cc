@@ -30,6 +30,7 @@
 #include "absl/strings/str_join.h"
 #include "absl/strings/str_split.h"
 #include "common/checkpoint_storage.h"
+#include "common/internal_tls.h"
 
 extern char** environ;
 
@@ -618,6 +619,7 @@ std::vector<std::string> TestCluster::DaemonArgs(const std::string& binary) cons
       // RocksDB working directories in the cluster's folder, removed with it.
       absl::StrCat("state.backend.rocksdb.localdir=", dir_, "/rocksdb"),
   };
+  settings.insert(settings.end(), tls_settings_.begin(), tls_settings_.end());
   settings.insert(settings.end(), options_.extra_config.begin(), options_.extra_config.end());
   std::vector<std::string> argv{BinDir() + "/" + binary};
   if (!options_.config_dir.empty()) argv.insert(argv.end(), {"--config-dir", options_.config_dir});
@@ -661,6 +663,26 @@ absl::Status TestCluster::StartJobManager() {
 absl::Status TestCluster::Start() {
   dir_ = MakeTempDir();
   fs::create_directories(dir_ + "/blobs");
+  if (options_.internal_tls) {
+    const char* src = std::getenv("SLUICE_SOURCE_DIR");
+    if (src == nullptr) return absl::FailedPreconditionError("SLUICE_SOURCE_DIR is not set");
+    const std::string certs = dir_ + "/certs";
+    CommandResult made = RunCommand({std::string(src) + "/deploy/gen-certs.sh", certs}, dir_, 60s);
+    if (made.exit_code != 0) {
+      return absl::InternalError("deploy/gen-certs.sh failed: " + made.Describe());
+    }
+    tls_settings_ = {"security.ssl.internal.enabled=true",
+                     absl::StrCat("security.ssl.internal.key=", certs, "/internal.key"),
+                     absl::StrCat("security.ssl.internal.cert=", certs, "/internal.pem"),
+                     absl::StrCat("security.ssl.internal.trust-cert=", certs, "/ca.pem")};
+  }
+  // This process's own calls (client(), the tests' channels) use the cluster's setting.
+  Configuration tls;
+  for (const std::string& kv : tls_settings_) {
+    size_t eq = kv.find('=');
+    if (absl::Status s = tls.Set(kv.substr(0, eq), kv.substr(eq + 1)); !s.ok()) return s;
+  }
+  if (absl::Status s = ConfigureInternalTls(tls); !s.ok()) return s;
   if (absl::Status s = StartJobManager(); !s.ok()) return s;
   for (int i = 0; i < options_.task_managers; ++i) {
     std::string log = absl::StrCat(dir_, "/taskmanager-", i);
@@ -817,6 +839,7 @@ CommandResult TestCluster::Cli(std::vector<std::string> args, std::chrono::milli
                                                        "savepoint", "stop", "rescale"};
   if (!args.empty() && kTalkToJobManager.count(args[0])) {
     args.insert(args.begin() + 1, {"-m", jm_address()});
+    for (const std::string& kv : tls_settings_) args.insert(args.begin() + 1, {"-D", kv});
   }
   return RunCli(args, dir_, timeout);
 }

@@ -182,6 +182,9 @@ struct ClusterOptions {
   // A folder with a config.yaml every daemon reads (--config-dir) under the -D settings. Default:
   // none.
   std::string config_dir;
+  // Mutual TLS between the daemons, the CLI and this test process (security.ssl.internal.*),
+  // with certificates deploy/gen-certs.sh makes in the cluster's folder. Default: off.
+  bool internal_tls = false;
 };
 
 // A JobManager and N TaskManagers on 127.0.0.1, the JobManager on a free port found at run time,
@@ -204,6 +207,8 @@ class TestCluster {
   // and the logs may be used.
   absl::Status Stop();
 
+  // The security.ssl.internal.* settings of the cluster ("key=value"), empty without TLS.
+  const std::vector<std::string>& tls_settings() const { return tls_settings_; }
   // The cluster's temporary folder (logs, blobs, test data).
   const std::string& dir() const { return dir_; }
   std::string jm_address() const;
@@ -268,6 +273,7 @@ class TestCluster {
 
   ClusterOptions options_;
   std::string dir_;
+  std::vector<std::string> tls_settings_;
   int jm_port_ = 0;
   std::unique_ptr<ChildProcess> jm_;
   std::vector<std::unique_ptr<ChildProcess>> tms_;
