@@ -80,6 +80,11 @@ class HttpRoutes {
 
   // Runs before routing and may rewrite the request's path.
   void set_pre_routing(std::function<void(HttpRequest&)> f) { pre_routing_ = std::move(f); }
+  // Runs after pre-routing and before routing: false means the request is answered with what
+  // the guard put into the response (an authentication check, say).
+  void set_guard(std::function<bool(const HttpRequest&, HttpResponse&)> g) {
+    guard_ = std::move(g);
+  }
   // Fills the body of a response >= 400 that has none (no route: 404; a request the server
   // refused: its status and `reason`).
   void set_error_handler(HttpHandler h) { error_handler_ = std::move(h); }
@@ -107,6 +112,7 @@ class HttpRoutes {
 
   std::vector<Route> routes_;
   std::function<void(HttpRequest&)> pre_routing_;
+  std::function<bool(const HttpRequest&, HttpResponse&)> guard_;
   HttpHandler error_handler_;
   std::function<void(const HttpRequest&, HttpResponse&, std::exception_ptr)> exception_handler_;
 };

@@ -5,11 +5,13 @@
 #include <boost/asio.hpp>
 #include <boost/beast/core.hpp>
 #include <boost/beast/http.hpp>
+#include <boost/beast/ssl.hpp>
 #include <chrono>
 #include <future>
 #include <limits>
 #include <optional>
 #include <thread>
+#include <type_traits>
 #include <unordered_map>
 #include <vector>
 
@@ -57,6 +59,13 @@ HttpServerOptions Clamped(HttpServerOptions o) {
 
 class HttpServer::Impl {
  public:
+  // What the server needs of a connection, whatever its stream (TLS or plain).
+  class SessionBase {
+   public:
+    virtual ~SessionBase() = default;
+    virtual void Close() = 0;
+  };
+  template <class Stream>
   class Session;
 
   Impl(const HttpServerOptions& options, HttpRoutes routes)
@@ -69,6 +78,8 @@ class HttpServer::Impl {
   // Binds every address on one port (chosen as HttpServer::Start says); Unavailable naming the
   // host, ports and keys when none is free.
   absl::Status Bind();
+  // The TLS context of options_.tls; InvalidArgument naming the key and file that is wrong.
+  absl::Status SetUpTls();
   void Run() {
     for (auto& a : acceptors_) Accept(a.get());
     io_thread_ = std::thread([this] {
@@ -95,11 +106,11 @@ class HttpServer::Impl {
 
  private:
   void Accept(tcp::acceptor* acceptor);
-  void Register(const std::shared_ptr<Session>& s) {
+  void Register(const std::shared_ptr<SessionBase>& s) {
     absl::MutexLock lock(&sessions_mu_);
     sessions_[s.get()] = s;
   }
-  void Unregister(Session* s) {
+  void Unregister(SessionBase* s) {
     absl::MutexLock lock(&sessions_mu_);
     sessions_.erase(s);
   }
@@ -122,7 +133,8 @@ class HttpServer::Impl {
   const HttpServerOptions options_;
   const HttpRoutes routes_;
   absl::Mutex sessions_mu_;
-  std::unordered_map<Session*, std::weak_ptr<Session>> sessions_ ABSL_GUARDED_BY(sessions_mu_);
+  std::unordered_map<SessionBase*, std::weak_ptr<SessionBase>> sessions_
+      ABSL_GUARDED_BY(sessions_mu_);
   std::atomic<size_t> bodies_in_flight_{0};
   std::atomic<size_t> small_bodies_in_flight_{0};
   // Declared before the pool and the acceptors: they (and the sessions their pending work
@@ -131,26 +143,52 @@ class HttpServer::Impl {
   asio::io_context io_{1};
   asio::thread_pool pool_;
   std::vector<std::unique_ptr<tcp::acceptor>> acceptors_;
+  std::unique_ptr<asio::ssl::context> tls_;  // null: plain HTTP
   std::thread io_thread_;
   int port_ = 0;
   std::atomic<bool> stopped_{false};
 };
 
-// One connection: waits for a request (idle_timeout), reads it whole (read_timeout, size
-// limits), hands it to the pool, writes the answer, and waits for the next one if both sides
-// keep the connection alive. Everything but the handler runs on the I/O thread.
-class HttpServer::Impl::Session : public std::enable_shared_from_this<Session> {
+// One connection: over TLS, the handshake first (idle_timeout); then waits for a request
+// (idle_timeout), reads it whole (read_timeout, size limits), hands it to the pool, writes the
+// answer, and waits for the next one if both sides keep the connection alive. Everything but
+// the handler runs on the I/O thread. `Stream` is beast::tcp_stream, or a TLS stream over one.
+template <class Stream>
+class HttpServer::Impl::Session : public SessionBase,
+                                  public std::enable_shared_from_this<Session<Stream>> {
+  static constexpr bool kTls = !std::is_same_v<Stream, beast::tcp_stream>;
+
  public:
-  Session(Impl* server, tcp::socket socket)
-      : server_(server), stream_(std::move(socket)), deadline_(stream_.get_executor()) {
+  template <class... TlsContext>
+  Session(Impl* server, tcp::socket socket, TlsContext&... tls)
+      : server_(server), stream_(std::move(socket), tls...), deadline_(stream_.get_executor()) {
     error_code ec;
-    stream_.socket().set_option(tcp::no_delay(true), ec);
-    auto remote = stream_.socket().remote_endpoint(ec);
+    Socket().set_option(tcp::no_delay(true), ec);
+    auto remote = Socket().remote_endpoint(ec);
     if (!ec) remote_address_ = remote.address().to_string();
   }
-  ~Session() {
+  ~Session() override {
     if (reserved_ > 0) server_->ReleaseBody(reserved_);
     server_->Unregister(this);
+  }
+
+  void Start() {
+    if constexpr (kTls) {
+      Arm(server_->options_.idle_timeout);
+      stream_.async_handshake(
+          asio::ssl::stream_base::server, [self = this->shared_from_this()](error_code ec) {
+            self->Disarm();
+            if (ec) {
+              spdlog::info("{}: TLS handshake with {} refused: {}", self->server_->options_.what,
+                           self->remote_address_, ec.message());
+              self->Close();
+              return;
+            }
+            self->WaitForRequest();
+          });
+    } else {
+      WaitForRequest();
+    }
   }
 
   void WaitForRequest() {
@@ -158,25 +196,32 @@ class HttpServer::Impl::Session : public std::enable_shared_from_this<Session> {
       ReadRequest();
       return;
     }
+    // The first bytes of the next request, read rather than waited for: a TLS stream may hold
+    // them decrypted already where the socket shows nothing.
     Arm(server_->options_.idle_timeout);
-    stream_.socket().async_wait(tcp::socket::wait_read, [self = shared_from_this()](error_code ec) {
-      if (ec) {  // idle too long (cancelled), or the connection failed
-        self->Close();
-        return;
-      }
-      self->ReadRequest();
-    });
+    stream_.async_read_some(buffer_.prepare(kFirstRead),
+                            [self = this->shared_from_this()](error_code ec, size_t n) {
+                              self->buffer_.commit(n);
+                              if (ec) {  // idle too long (cancelled), or the connection ended
+                                self->Close();
+                                return;
+                              }
+                              self->ReadRequest();
+                            });
   }
 
   // Called on the I/O thread only.
-  void Close() {
+  void Close() override {
     error_code ec;
     Disarm();
-    stream_.socket().shutdown(tcp::socket::shutdown_send, ec);
-    stream_.socket().close(ec);
+    Socket().shutdown(tcp::socket::shutdown_send, ec);
+    Socket().close(ec);
   }
 
  private:
+  tcp::socket& Socket() { return beast::get_lowest_layer(stream_).socket(); }
+  beast::tcp_stream& Lowest() { return beast::get_lowest_layer(stream_); }
+
   // Sets the connection's deadline `d` from now: when it passes, the pending read is cancelled
   // and `expired_` says why (the stream's own timeout would close the socket, and with it the
   // chance to answer 408). A generation count makes a handler of an earlier deadline, already
@@ -185,11 +230,11 @@ class HttpServer::Impl::Session : public std::enable_shared_from_this<Session> {
     expired_ = false;
     const uint64_t generation = ++generation_;
     deadline_.expires_after(ToChrono(d));
-    deadline_.async_wait([self = shared_from_this(), generation](error_code ec) {
+    deadline_.async_wait([self = this->shared_from_this(), generation](error_code ec) {
       if (ec || generation != self->generation_) return;  // cancelled, or armed again
       self->expired_ = true;
       error_code ignored;
-      self->stream_.socket().cancel(ignored);
+      self->Socket().cancel(ignored);
     });
   }
   void Disarm() {
@@ -206,7 +251,7 @@ class HttpServer::Impl::Session : public std::enable_shared_from_this<Session> {
     Arm(server_->options_.read_timeout);
     http::async_read_header(
         stream_, buffer_, *parser_,
-        [self = shared_from_this()](error_code ec, size_t) { self->OnHeader(ec); });
+        [self = this->shared_from_this()](error_code ec, size_t) { self->OnHeader(ec); });
   }
 
   void OnHeader(error_code ec) {
@@ -251,13 +296,14 @@ class HttpServer::Impl::Session : public std::enable_shared_from_this<Session> {
     if (!parser_->is_done() &&
         absl::EqualsIgnoreCase(std::string(msg[http::field::expect]), "100-continue")) {
       continue_.emplace(http::status::continue_, msg.version());
-      http::async_write(stream_, *continue_, [self = shared_from_this()](error_code ec, size_t) {
-        if (ec) {
-          self->Close();
-          return;
-        }
-        self->ReadBody();
-      });
+      http::async_write(stream_, *continue_,
+                        [self = this->shared_from_this()](error_code ec, size_t) {
+                          if (ec) {
+                            self->Close();
+                            return;
+                          }
+                          self->ReadBody();
+                        });
       return;
     }
     ReadBody();
@@ -265,7 +311,7 @@ class HttpServer::Impl::Session : public std::enable_shared_from_this<Session> {
 
   void ReadBody() {
     http::async_read(stream_, buffer_, *parser_,
-                     [self = shared_from_this()](error_code ec, size_t) {
+                     [self = this->shared_from_this()](error_code ec, size_t) {
                        if (ec) {
                          self->OnReadError(ec);
                          return;
@@ -340,7 +386,7 @@ class HttpServer::Impl::Session : public std::enable_shared_from_this<Session> {
       Refuse(500, e.what());
       return;
     }
-    asio::post(server_->pool_, [self = shared_from_this(), req]() mutable {
+    asio::post(server_->pool_, [self = this->shared_from_this(), req]() mutable {
       HttpResponse res;
       self->Handle(*req, res);
       req.reset();  // the body's memory goes back before the answer is written
@@ -418,10 +464,10 @@ class HttpServer::Impl::Session : public std::enable_shared_from_this<Session> {
       return;
     }
     // Writing is bounded like reading: a client that does not read its answer is let go.
-    stream_.expires_after(ToChrono(server_->options_.read_timeout));
+    Lowest().expires_after(ToChrono(server_->options_.read_timeout));
     serializer_.emplace(*response_);
-    auto done = [self = shared_from_this()](error_code ec, size_t) {
-      self->stream_.expires_never();
+    auto done = [self = this->shared_from_this()](error_code ec, size_t) {
+      self->Lowest().expires_never();
       if (!ec && self->drain_) {
         self->Drain();
         return;
@@ -446,14 +492,14 @@ class HttpServer::Impl::Session : public std::enable_shared_from_this<Session> {
   // a connection reset, then close.
   void Drain() {
     error_code ec;
-    stream_.socket().shutdown(tcp::socket::shutdown_send, ec);
-    stream_.expires_after(ToChrono(std::min(server_->options_.read_timeout, absl::Seconds(5))));
+    Socket().shutdown(tcp::socket::shutdown_send, ec);
+    Lowest().expires_after(ToChrono(std::min(server_->options_.read_timeout, absl::Seconds(5))));
     drain_buffer_ = std::make_unique<char[]>(kDrainBufferSize);
     DrainSome();
   }
   void DrainSome() {
     stream_.async_read_some(asio::buffer(drain_buffer_.get(), kDrainBufferSize),
-                            [self = shared_from_this()](error_code ec, size_t) {
+                            [self = this->shared_from_this()](error_code ec, size_t) {
                               if (ec) {
                                 self->Close();
                                 return;
@@ -463,8 +509,9 @@ class HttpServer::Impl::Session : public std::enable_shared_from_this<Session> {
   }
 
   static constexpr size_t kDrainBufferSize = 16384;
+  static constexpr size_t kFirstRead = 1024;
   Impl* const server_;
-  beast::tcp_stream stream_;
+  Stream stream_;
   asio::steady_timer deadline_;  // of the wait for a request, then of its reading
   uint64_t generation_ = 0;
   bool expired_ = false;
@@ -497,12 +544,50 @@ void HttpServer::Impl::Accept(tcp::acceptor* acceptor) {
       error_code ignored;
       socket.close(ignored);
     } else {
-      auto session = std::make_shared<Session>(this, std::move(socket));
-      Register(session);
-      session->WaitForRequest();
+      if (tls_) {
+        auto session = std::make_shared<Session<beast::ssl_stream<beast::tcp_stream>>>(
+            this, std::move(socket), *tls_);
+        Register(session);
+        session->Start();
+      } else {
+        auto session = std::make_shared<Session<beast::tcp_stream>>(this, std::move(socket));
+        Register(session);
+        session->Start();
+      }
     }
     Accept(acceptor);
   });
+}
+
+absl::Status HttpServer::Impl::SetUpTls() {
+  if (!options_.tls) return absl::OkStatus();
+  const HttpTlsOptions& t = *options_.tls;
+  auto ctx = std::make_unique<asio::ssl::context>(asio::ssl::context::tls_server);
+  error_code ec;
+  ctx->set_options(asio::ssl::context::default_workarounds | asio::ssl::context::no_sslv2 |
+                       asio::ssl::context::no_sslv3 | asio::ssl::context::no_tlsv1 |
+                       asio::ssl::context::no_tlsv1_1 | asio::ssl::context::single_dh_use,
+                   ec);
+  auto bad = [&](const std::string& key, const std::string& file, const char* what) {
+    return absl::InvalidArgumentError(absl::StrCat(options_.what, ": configuration key '", key,
+                                                   "': '", file, "' ", what, " (", ec.message(),
+                                                   ")"));
+  };
+  if (t.cert_file.empty() || t.key_file.empty()) {
+    return absl::InvalidArgumentError(absl::StrCat(options_.what, ": TLS needs ", t.cert_key,
+                                                   " and ", t.key_key, " (PEM files)"));
+  }
+  ctx->use_certificate_chain_file(t.cert_file, ec);
+  if (ec) return bad(t.cert_key, t.cert_file, "is not a readable PEM certificate chain");
+  ctx->use_private_key_file(t.key_file, asio::ssl::context::pem, ec);
+  if (ec) return bad(t.key_key, t.key_file, "is not a readable PEM private key of the certificate");
+  if (!t.client_ca_file.empty()) {
+    ctx->load_verify_file(t.client_ca_file, ec);
+    if (ec) return bad(t.client_ca_key, t.client_ca_file, "is not a readable PEM CA certificate");
+    ctx->set_verify_mode(asio::ssl::verify_peer | asio::ssl::verify_fail_if_no_peer_cert, ec);
+  }
+  tls_ = std::move(ctx);
+  return absl::OkStatus();
 }
 
 absl::Status HttpServer::Impl::Bind() {
@@ -573,7 +658,7 @@ void HttpServer::Impl::Stop() {
     asio::post(io_, [this, &closed] {
       error_code ec;
       for (auto& a : acceptors_) a->close(ec);
-      std::vector<std::shared_ptr<Session>> open;
+      std::vector<std::shared_ptr<SessionBase>> open;
       {
         absl::MutexLock lock(&sessions_mu_);
         for (auto& [raw, weak] : sessions_) {
@@ -623,11 +708,32 @@ void ApplyRestServerLimits(const Configuration& conf, HttpServerOptions* o) {
       absl::Milliseconds(std::max<int64_t>(1, conf.GetDurationMs("rest.server.idle-timeout")));
 }
 
+absl::Status ApplyRestTls(const Configuration& conf, HttpServerOptions* o) {
+  if (!conf.GetBool("security.ssl.rest.enabled")) return absl::OkStatus();
+  HttpTlsOptions t;
+  t.key_key = "security.ssl.rest.key";
+  t.key_file = conf.GetString(t.key_key);
+  t.cert_key = "security.ssl.rest.cert";
+  t.cert_file = conf.GetString(t.cert_key);
+  if (conf.GetBool("security.ssl.rest.authentication-enabled")) {
+    t.client_ca_key = "security.ssl.rest.trust-cert";
+    t.client_ca_file = conf.GetString(t.client_ca_key);
+    if (t.client_ca_file.empty()) {
+      return absl::InvalidArgumentError(
+          "security.ssl.rest.authentication-enabled is true but security.ssl.rest.trust-cert "
+          "names no CA file");
+    }
+  }
+  o->tls = std::move(t);
+  return absl::OkStatus();
+}
+
 HttpServer::HttpServer(std::unique_ptr<Impl> impl) : impl_(std::move(impl)) {}
 
 absl::StatusOr<std::unique_ptr<HttpServer>> HttpServer::Start(const HttpServerOptions& options,
                                                               HttpRoutes routes) {
   auto impl = std::make_unique<Impl>(options, std::move(routes));
+  if (absl::Status s = impl->SetUpTls(); !s.ok()) return s;
   if (absl::Status s = impl->Bind(); !s.ok()) return s;
   impl->Run();
   return std::unique_ptr<HttpServer>(new HttpServer(std::move(impl)));

@@ -20,6 +20,7 @@
 #include <cstddef>
 #include <functional>
 #include <memory>
+#include <optional>
 #include <string>
 #include <utility>
 
@@ -29,6 +30,15 @@
 #include "common/http_routes.h"
 
 namespace sluice {
+
+// HTTPS: the server's key and certificate chain (PEM files), and optionally the CA whose
+// certificates clients must present. The *_key fields name the configuration keys the files came
+// from, for messages.
+struct HttpTlsOptions {
+  std::string key_file, key_key;
+  std::string cert_file, cert_key;
+  std::string client_ca_file, client_ca_key;  // empty: clients present no certificate
+};
 
 struct HttpServerOptions {
   std::string what;      // for messages: "REST server", "Prometheus reporter 'prom'"
@@ -49,6 +59,8 @@ struct HttpServerOptions {
   // Whether multipart/form-data bodies become the request's files and form-urlencoded ones its
   // params (false: bodies are passed on as they are).
   bool parse_forms = true;
+  // Set: HTTPS only (TLS 1.2 and later); a refused handshake is logged with the peer's address.
+  std::optional<HttpTlsOptions> tls;
   absl::Duration read_timeout = absl::Seconds(60);  // a request's first byte to its last
   absl::Duration idle_timeout = absl::Seconds(60);  // a connection's wait for its next request
   int handler_threads = 4;
@@ -63,6 +75,9 @@ absl::StatusOr<std::pair<int, int>> ParsePortRange(const std::string& key,
 // The rest.server.* keys of `conf` (threads, connections, header size, timeouts) into `o`,
 // clamped to sane bounds. The REST API and the standby JobManager's REST port take them.
 void ApplyRestServerLimits(const Configuration& conf, HttpServerOptions* o);
+
+// The security.ssl.rest.* keys of `conf` into `o->tls` (HTTPS when security.ssl.rest.enabled).
+absl::Status ApplyRestTls(const Configuration& conf, HttpServerOptions* o);
 
 class HttpServer {
  public:

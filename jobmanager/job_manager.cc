@@ -92,8 +92,9 @@ absl::StatusOr<std::unique_ptr<JobManager>> JobManager::Start(const Configuratio
     }
     jm->rest_ = std::move(*rest);
     jm->rest_port_ = jm->rest_->port();
-    spdlog::info("REST API and dashboard at http://{}:{}/", conf.GetString("rest.bind-address"),
-                 jm->rest_->port());
+    spdlog::info("REST API and dashboard at {}://{}:{}/",
+                 conf.GetBool("security.ssl.rest.enabled") ? "https" : "http",
+                 conf.GetString("rest.bind-address"), jm->rest_->port());
   }
   spdlog::info("JobManager {} listening on {} ({} scheduler)", jm_id, bind, scheduler->name());
   if (absl::Status recovered = recover ? jm->RecoverJobs() : absl::OkStatus(); !recovered.ok()) {

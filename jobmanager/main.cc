@@ -104,6 +104,7 @@ int RunHighlyAvailable(const sluice::Configuration& conf, const sluice::ha::HaOp
     o.port_key = "rest.port";
     o.first_port = o.last_port = rest_port;
     sluice::ApplyRestServerLimits(conf, &o);
+    if (absl::Status s = sluice::ApplyRestTls(conf, &o); !s.ok()) return s;
     o.max_body_bytes = static_cast<size_t>(conf.GetBytes("web.upload.max-size"));
     o.max_body_bytes_in_flight = std::max<size_t>(4 * o.max_body_bytes, 64 << 20);  // as REST
     o.parse_forms = false;  // bodies are only redirected
@@ -116,8 +117,8 @@ int RunHighlyAvailable(const sluice::Configuration& conf, const sluice::ha::HaOp
     auto listener = sluice::HttpServer::Start(o, std::move(routes));
     if (!listener.ok()) return listener.status();
     standby_rest = std::move(*listener);
-    spdlog::info("standby REST at http://{}:{}/ redirects to the leader", o.host,
-                 standby_rest->port());
+    spdlog::info("standby REST at {}://{}:{}/ redirects to the leader", o.tls ? "https" : "http",
+                 o.host, standby_rest->port());
     return absl::OkStatus();
   };
   if (absl::Status s = start_standby_rest(); !s.ok()) {
@@ -152,7 +153,8 @@ int RunHighlyAvailable(const sluice::Configuration& conf, const sluice::ha::HaOp
     info.rpc_address = jm->address();
     if (jm->rest_port() >= 0) {
       info.rest_url =
-          absl::StrCat("http://", conf.GetString("rest.bind-address"), ":", jm->rest_port());
+          absl::StrCat(conf.GetBool("security.ssl.rest.enabled") ? "https://" : "http://",
+                       conf.GetString("rest.bind-address"), ":", jm->rest_port());
     }
     {
       absl::MutexLock lock(&own_mu);

@@ -292,7 +292,8 @@ void AddJarRoutes(HttpRoutes& s, const RestContext& ctx) {
             {{"id", jar.id}, {"name", jar.name}, {"uploaded", jar.uploaded_ms}, {"entry", entry}});
       }
       std::string host = req.get_header_value("Host");
-      Reply(res, 200, json{{"address", host.empty() ? "" : "http://" + host}, {"files", files}});
+      const char* scheme = c->conf.GetBool("security.ssl.rest.enabled") ? "https://" : "http://";
+      Reply(res, 200, json{{"address", host.empty() ? "" : scheme + host}, {"files", files}});
     });
 
     s.Delete("/jars/" SLUICE_REST_JAR_ID, [c](const HttpRequest& req, HttpResponse& res) {

@@ -1,10 +1,14 @@
 #include "jobmanager/rest_server.h"
 
+#include <openssl/crypto.h>
 #include <unistd.h>
 
 #include <chrono>
 #include <filesystem>
+#include <fstream>
 
+#include "absl/strings/ascii.h"
+#include "absl/strings/match.h"
 #include "absl/strings/str_cat.h"
 #include "common/status_macros.h"
 #include "jobmanager/jar_store.h"
@@ -72,6 +76,22 @@ bool IsUpload(const std::string& method, std::string_view path) {
   return method == "POST" && (path == "/jars/upload" || path == "/v1/jars/upload");
 }
 
+// The dashboard's own files: the page must load to ask for the token.
+bool IsDashboardFile(const HttpRequest& r) {
+  return (r.method == "GET" || r.method == "HEAD") &&
+         (r.path == "/" || r.path == "/index.html" || r.path.rfind("/web/", 0) == 0);
+}
+
+// Whether `req` carries the token, compared in constant time.
+bool HasToken(const HttpRequest& req, const std::string& token) {
+  const std::string auth = req.get_header_value("Authorization");
+  const absl::string_view kBearer = "Bearer ";
+  if (auth.size() != kBearer.size() + token.size() || !absl::StartsWithIgnoreCase(auth, kBearer)) {
+    return false;
+  }
+  return CRYPTO_memcmp(auth.data() + kBearer.size(), token.data(), token.size()) == 0;
+}
+
 // The routes of the REST API and dashboard.
 void AddRoutes(HttpRoutes& s, const RestContext& ctx) {
   // Flink serves its API under /v1/ too: one route table serves both.
@@ -82,6 +102,20 @@ void AddRoutes(HttpRoutes& s, const RestContext& ctx) {
       r.path = r.path.substr(3);
     }
   });
+  if (!ctx.auth_token.empty()) {
+    s.set_guard([c = &ctx](const HttpRequest& req, HttpResponse& res) {
+      if (IsDashboardFile(req)) return true;
+      if (c->auth_changes_only && (req.method == "GET" || req.method == "HEAD")) return true;
+      if (HasToken(req, c->auth_token)) return true;
+      res.set_header("WWW-Authenticate", "Bearer realm=\"sluice\"");
+      ReplyError(res, 401,
+                 req.get_header_value("Authorization").empty()
+                     ? "this request needs the REST token (Authorization: Bearer <token>, "
+                       "security.rest.auth.token-file)"
+                     : "the REST token is wrong");
+      return false;
+    });
+  }
   s.set_exception_handler([](const HttpRequest&, HttpResponse& res, std::exception_ptr ep) {
     std::string what = "internal error";
     try {
@@ -133,6 +167,26 @@ void AddRoutes(HttpRoutes& s, const RestContext& ctx) {
 }
 
 }  // namespace
+
+absl::StatusOr<std::string> ReadAuthToken(const Configuration& conf) {
+  const std::string path = conf.GetString("security.rest.auth.token-file");
+  if (path.empty()) return std::string();
+  std::ifstream in(path, std::ios::binary);
+  std::string token;
+  if (in) std::getline(in, token);
+  token = std::string(absl::StripAsciiWhitespace(token));
+  if (!in && token.empty()) {
+    return absl::InvalidArgumentError(absl::StrCat(
+        "configuration key 'security.rest.auth.token-file': cannot read '", path, "'"));
+  }
+  if (token.size() < 16) {
+    return absl::InvalidArgumentError(
+        absl::StrCat("configuration key 'security.rest.auth.token-file': the token in '", path,
+                     "' is shorter than 16 characters"));
+  }
+  return token;
+}
+
 }  // namespace rest
 
 absl::StatusOr<std::unique_ptr<RestServer>> RestServer::Start(const RestContext& context,
@@ -157,6 +211,11 @@ absl::StatusOr<std::unique_ptr<RestServer>> RestServer::Start(const RestContext&
   o.port_key = "rest.port";
   o.first_port = o.last_port = port;
   ApplyRestServerLimits(ctx->conf, &o);
+  RETURN_IF_ERROR(ApplyRestTls(ctx->conf, &o));
+  if (ctx->auth_token.empty()) {
+    ASSIGN_OR_RETURN(ctx->auth_token, rest::ReadAuthToken(ctx->conf));
+    ctx->auth_changes_only = ctx->conf.GetChoice("security.rest.auth.required-for") == "CHANGES";
+  }
   // Request bodies: an uploaded library is the largest; four may be read at once.
   const size_t upload = static_cast<size_t>(ctx->conf.GetBytes("web.upload.max-size"));
   o.max_body_bytes = upload;

@@ -39,6 +39,10 @@ struct RestContext {
   // The libraries uploaded over REST (web.upload.dir); null when web.submit.enable is false.
   // RestServer::Start opens it when it is not given.
   std::shared_ptr<JarStore> jars;
+  // The bearer token requests must carry (security.rest.auth.token-file), empty: none; and
+  // whether only requests that change something need it. RestServer::Start reads the file.
+  std::string auth_token;
+  bool auth_changes_only = false;
 };
 
 class RestServer {

@@ -827,7 +827,7 @@ int TestCluster::TaskManagerIndex(const std::string& tm_id) const {
 }
 
 int TestCluster::RestPort() const {
-  static const std::regex kRest(R"(REST API and dashboard at http://[^:/]+:(\d+)/)");
+  static const std::regex kRest(R"(REST API and dashboard at https?://[^:/]+:(\d+)/)");
   std::smatch m;
   std::string log = JobManagerLog();
   if (!std::regex_search(log, m, kRest)) return -1;

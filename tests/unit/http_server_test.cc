@@ -4,9 +4,12 @@
 // multipart bodies.
 #include "common/http_server.h"
 
+// The HTTPS client of these tests (cpp-httplib with OpenSSL, in this file only).
+#define CPPHTTPLIB_OPENSSL_SUPPORT
 #include <arpa/inet.h>
 #include <fcntl.h>
 #include <gtest/gtest.h>
+#include <httplib.h>
 #include <netinet/in.h>
 #include <poll.h>
 #include <sys/socket.h>
@@ -399,6 +402,121 @@ TEST(HttpServerStartTest, ABusyPortIsRefusedNamingTheKeys) {
   auto second = HttpServer::Start(o, HttpRoutes());
   ASSERT_FALSE(second.ok());
   EXPECT_TRUE(absl::StrContains(second.status().message(), "my.port")) << second.status();
+}
+
+// Certificates from deploy/gen-certs.sh in a fresh folder: ca.pem, internal.{pem,key}, and
+// <name>.{pem,key} for each of `names`; "" when the script fails.
+std::string MakeCertificates(const std::vector<std::string>& names) {
+  const char* src = std::getenv("SLUICE_SOURCE_DIR");
+  if (src == nullptr) return "";
+  char tmpl[] = "/tmp/sluice-certs-XXXXXX";
+  if (::mkdtemp(tmpl) == nullptr) return "";
+  std::string cmd = absl::StrCat(src, "/deploy/gen-certs.sh ", tmpl, "/certs");
+  for (const auto& n : names) absl::StrAppend(&cmd, " ", n);
+  absl::StrAppend(&cmd, " >/dev/null 2>&1");
+  return std::system(cmd.c_str()) == 0 ? std::string(tmpl) + "/certs" : "";
+}
+
+class HttpsServerTest : public ::testing::Test {
+ protected:
+  void SetUp() override {
+    certs_ = MakeCertificates({});
+    ASSERT_FALSE(certs_.empty()) << "deploy/gen-certs.sh failed (is SLUICE_SOURCE_DIR set?)";
+    other_ = MakeCertificates({});
+    ASSERT_FALSE(other_.empty());
+  }
+  void TearDown() override {
+    if (server_) server_->Stop();
+    for (const std::string& d : {certs_, other_}) {
+      if (!d.empty()) std::system(("rm -rf " + d.substr(0, d.rfind('/'))).c_str());
+    }
+  }
+  absl::Status Start(bool client_auth) {
+    HttpServerOptions o;
+    o.what = "test server";
+    o.host = "127.0.0.1";
+    o.host_key = "host";
+    o.port_key = "port";
+    HttpTlsOptions t;
+    t.key_file = certs_ + "/internal.key";
+    t.key_key = "k";
+    t.cert_file = certs_ + "/internal.pem";
+    t.cert_key = "c";
+    if (client_auth) {
+      t.client_ca_file = certs_ + "/ca.pem";
+      t.client_ca_key = "ca";
+    }
+    o.tls = t;
+    HttpRoutes routes;
+    routes.Get("/hello", [](const HttpRequest&, HttpResponse& res) {
+      res.set_content("hello", "text/plain");
+    });
+    auto s = HttpServer::Start(o, std::move(routes));
+    if (!s.ok()) return s.status();
+    server_ = std::move(*s);
+    return absl::OkStatus();
+  }
+  // GET /hello over HTTPS, trusting `ca_dir`'s CA and presenting `client_dir`'s certificate
+  // (none when empty); the status, or -1 when no answer came.
+  int Get(const std::string& ca_dir, const std::string& client_dir) {
+    std::unique_ptr<httplib::SSLClient> c;
+    if (client_dir.empty()) {
+      c = std::make_unique<httplib::SSLClient>("127.0.0.1", server_->port());
+    } else {
+      c = std::make_unique<httplib::SSLClient>(
+          "127.0.0.1", server_->port(), client_dir + "/internal.pem", client_dir + "/internal.key");
+    }
+    c->set_ca_cert_path((ca_dir + "/ca.pem").c_str());
+    c->enable_server_certificate_verification(true);
+    c->set_connection_timeout(5);
+    c->set_read_timeout(5);
+    auto r = c->Get("/hello");
+    return r ? r->status : -1;
+  }
+
+  std::string certs_, other_;
+  std::unique_ptr<HttpServer> server_;
+};
+
+TEST_F(HttpsServerTest, ServesHttpsAndRefusesPlainText) {
+  ASSERT_TRUE(Start(false).ok());
+  EXPECT_EQ(Get(certs_, ""), 200);
+  // A client that trusts another CA refuses the server.
+  EXPECT_EQ(Get(other_, ""), -1);
+  // Plain HTTP to the HTTPS port gets no answer, and the server serves on.
+  Conn plain(server_->port());
+  ASSERT_TRUE(plain.Send(sluice::Get("/hello")));
+  EXPECT_EQ(plain.ReadResponse(), "");
+  EXPECT_EQ(Get(certs_, ""), 200);
+}
+
+TEST_F(HttpsServerTest, ClientCertificatesAreRequiredWhenAsked) {
+  ASSERT_TRUE(Start(true).ok());
+  EXPECT_EQ(Get(certs_, certs_), 200);
+  EXPECT_EQ(Get(certs_, ""), -1);       // no certificate
+  EXPECT_EQ(Get(certs_, other_), -1);   // one from another CA
+  EXPECT_EQ(Get(certs_, certs_), 200);  // and it serves on
+}
+
+TEST_F(HttpsServerTest, BadFilesAreRefusedNamingTheKey) {
+  const std::string good_key = certs_ + "/internal.key";
+  HttpServerOptions o;
+  o.what = "test server";
+  o.host = "127.0.0.1";
+  HttpTlsOptions t;
+  t.key_file = good_key;
+  t.key_key = "my.key";
+  t.cert_file = certs_ + "/missing.pem";
+  t.cert_key = "my.cert";
+  o.tls = t;
+  auto s = HttpServer::Start(o, HttpRoutes());
+  ASSERT_FALSE(s.ok());
+  EXPECT_TRUE(absl::StrContains(s.status().message(), "my.cert")) << s.status();
+  o.tls->cert_file = certs_ + "/internal.pem";
+  o.tls->key_file = other_ + "/internal.key";  // not the certificate's key
+  s = HttpServer::Start(o, HttpRoutes());
+  ASSERT_FALSE(s.ok());
+  EXPECT_TRUE(absl::StrContains(s.status().message(), "my.key")) << s.status();
 }
 
 TEST(HttpRoutesTest, TargetsAndMultipartBodies) {

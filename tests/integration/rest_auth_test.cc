@@ -1,0 +1,200 @@
+// The REST API's bearer token (security.rest.auth.*) and HTTPS (security.ssl.rest.*) on real
+// clusters: requests without the token or with a wrong one get 401 with Flink's errors, with it
+// they succeed; the dashboard's own files load without it; "changes" asks it only of requests
+// that change something; over HTTPS the API answers a client that trusts the cluster's CA and
+// nothing in plain text; a bad token file stops the JobManager naming the key.
+#include <arpa/inet.h>
+#include <netinet/in.h>
+#include <openssl/err.h>
+#include <openssl/ssl.h>
+#include <sys/socket.h>
+#include <unistd.h>
+
+#include <filesystem>
+
+#include "absl/strings/ascii.h"
+#include "absl/strings/match.h"
+#include "absl/strings/str_cat.h"
+#include "integration/harness.h"
+
+namespace sluice::itest {
+namespace {
+
+using namespace std::chrono_literals;
+
+const std::string kToken = "s3cret-token-0123456789abcdef";
+
+std::string TokenFile(const std::string& dir) {
+  const std::string path = dir + "/rest-token";
+  WriteFile(path, kToken + "\n");
+  return path;
+}
+
+// `method target` to 127.0.0.1:port with the given extra header lines (each ending in \r\n).
+RawHttpResponse Request(int port, const std::string& method, const std::string& target,
+                        const std::string& headers) {
+  int fd = ::socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
+  timeval tv{10, 0};
+  ::setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof tv);
+  sockaddr_in a{};
+  a.sin_family = AF_INET;
+  a.sin_port = htons(static_cast<uint16_t>(port));
+  a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+  RawHttpResponse r;
+  if (::connect(fd, reinterpret_cast<sockaddr*>(&a), sizeof a) != 0) {
+    ::close(fd);
+    return r;
+  }
+  std::string req = absl::StrCat(method, " ", target, " HTTP/1.1\r\nHost: 127.0.0.1\r\n",
+                                 "Connection: close\r\nContent-Length: 0\r\n", headers, "\r\n");
+  (void)::send(fd, req.data(), req.size(), MSG_NOSIGNAL);
+  std::string all;
+  char buf[16384];
+  ssize_t n;
+  while ((n = ::recv(fd, buf, sizeof buf, 0)) > 0) all.append(buf, static_cast<size_t>(n));
+  ::close(fd);
+  size_t end = all.find("\r\n\r\n");
+  if (all.compare(0, 9, "HTTP/1.1 ") != 0 || end == std::string::npos) return r;
+  r.status = std::atoi(all.c_str() + 9);
+  r.headers = all.substr(0, end);
+  r.body = all.substr(end + 4);
+  return r;
+}
+
+TEST(RestAuthTest, EveryRequestButTheDashboardsFilesNeedsTheToken) {
+  const std::string dir = MakeTempDir();
+  ClusterOptions o;
+  o.task_managers = 1;
+  o.slots_per_task_manager = 1;
+  o.extra_config = {"security.rest.auth.token-file=" + TokenFile(dir)};
+  TestCluster cluster(o);
+  SLUICE_ASSERT_OK(cluster.Start());
+  const int port = cluster.RestPort();
+  ASSERT_GT(port, 0);
+
+  RawHttpResponse none = Request(port, "GET", "/overview", "");
+  EXPECT_EQ(none.status, 401) << none.body;
+  EXPECT_TRUE(absl::StrContains(absl::AsciiStrToLower(none.headers), "www-authenticate: bearer"))
+      << none.headers;
+  EXPECT_TRUE(absl::StrContains(none.body, "security.rest.auth.token-file")) << none.body;
+  RawHttpResponse wrong =
+      Request(port, "GET", "/overview", "Authorization: Bearer " + kToken + "x\r\n");
+  EXPECT_EQ(wrong.status, 401);
+  EXPECT_TRUE(absl::StrContains(wrong.body, "wrong")) << wrong.body;
+  EXPECT_EQ(Request(port, "GET", "/v1/overview", "Authorization: Bearer nope\r\n").status, 401);
+  EXPECT_EQ(Request(port, "GET", "/overview", "Authorization: Bearer " + kToken + "\r\n").status,
+            200);
+  EXPECT_EQ(Request(port, "GET", "/v1/jobs", "Authorization: bearer " + kToken + "\r\n").status,
+            200);
+  // The page loads, then asks.
+  EXPECT_EQ(Request(port, "GET", "/", "").status, 200);
+  EXPECT_EQ(Request(port, "GET", "/index.html", "").status, 200);
+  std::error_code ec;
+  std::filesystem::remove_all(dir, ec);
+}
+
+TEST(RestAuthTest, ChangesOnlyLetsReadsThrough) {
+  const std::string dir = MakeTempDir();
+  ClusterOptions o;
+  o.task_managers = 1;
+  o.slots_per_task_manager = 1;
+  o.extra_config = {"security.rest.auth.token-file=" + TokenFile(dir),
+                    "security.rest.auth.required-for=changes"};
+  TestCluster cluster(o);
+  SLUICE_ASSERT_OK(cluster.Start());
+  const int port = cluster.RestPort();
+  auto job = cluster.SubmitDetached(TestJobLibrary("sequence_job"), {}, {});
+  ASSERT_TRUE(job.ok()) << job.status();
+  EXPECT_EQ(Request(port, "GET", "/jobs/overview", "").status, 200);
+  EXPECT_EQ(Request(port, "PATCH", "/jobs/" + *job + "?mode=cancel", "").status, 401);
+  EXPECT_EQ(Request(port, "DELETE", "/jars/x", "").status, 401);
+  EXPECT_EQ(Request(port, "PATCH", "/jobs/" + *job + "?mode=cancel",
+                    "Authorization: Bearer " + kToken + "\r\n")
+                .status,
+            202);
+  std::error_code ec;
+  std::filesystem::remove_all(dir, ec);
+}
+
+TEST(RestAuthTest, ABadTokenFileStopsTheJobManagerNamingTheKey) {
+  const std::string dir = MakeTempDir();
+  WriteFile(dir + "/short", "abc\n");
+  for (const std::string& file : {dir + "/missing", dir + "/short"}) {
+    CommandResult r =
+        RunCommand({BinDir() + "/sluice-jobmanager", "-D", "jobmanager.rpc.port=0", "-D",
+                    "rest.port=0", "-D", "security.rest.auth.token-file=" + file},
+                   dir, 30s);
+    EXPECT_NE(r.exit_code, 0) << r.Describe();
+    EXPECT_TRUE(absl::StrContains(r.err, "security.rest.auth.token-file")) << r.Describe();
+  }
+  std::error_code ec;
+  std::filesystem::remove_all(dir, ec);
+}
+
+// GET `target` over HTTPS from 127.0.0.1:port, trusting `ca`; the status, or -1 when the
+// handshake or the request failed.
+int HttpsGet(int port, const std::string& ca, const std::string& target) {
+  SSL_CTX* ctx = SSL_CTX_new(TLS_client_method());
+  SSL_CTX_set_verify(ctx, SSL_VERIFY_PEER, nullptr);
+  int status = -1;
+  if (SSL_CTX_load_verify_locations(ctx, ca.c_str(), nullptr) == 1) {
+    int fd = ::socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
+    timeval tv{10, 0};
+    ::setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof tv);
+    sockaddr_in a{};
+    a.sin_family = AF_INET;
+    a.sin_port = htons(static_cast<uint16_t>(port));
+    a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+    if (::connect(fd, reinterpret_cast<sockaddr*>(&a), sizeof a) == 0) {
+      SSL* ssl = SSL_new(ctx);
+      SSL_set_fd(ssl, fd);
+      if (SSL_connect(ssl) == 1) {
+        std::string req = absl::StrCat("GET ", target,
+                                       " HTTP/1.1\r\nHost: localhost\r\nConnection: close\r\n\r\n");
+        SSL_write(ssl, req.data(), static_cast<int>(req.size()));
+        std::string all;
+        char buf[16384];
+        int n;
+        while ((n = SSL_read(ssl, buf, sizeof buf)) > 0) all.append(buf, static_cast<size_t>(n));
+        if (all.compare(0, 9, "HTTP/1.1 ") == 0) status = std::atoi(all.c_str() + 9);
+      }
+      SSL_free(ssl);
+    }
+    ::close(fd);
+  }
+  SSL_CTX_free(ctx);
+  return status;
+}
+
+TEST(RestAuthTest, RestOverHttpsAnswersOnlyOverTls) {
+  const std::string dir = MakeTempDir();
+  const char* src = std::getenv("SLUICE_SOURCE_DIR");
+  ASSERT_NE(src, nullptr);
+  CommandResult made =
+      RunCommand({std::string(src) + "/deploy/gen-certs.sh", dir + "/certs"}, dir, 60s);
+  ASSERT_EQ(made.exit_code, 0) << made.Describe();
+  ClusterOptions o;
+  o.task_managers = 1;
+  o.slots_per_task_manager = 1;
+  o.extra_config = {"security.ssl.rest.enabled=true",
+                    "security.ssl.rest.key=" + dir + "/certs/internal.key",
+                    "security.ssl.rest.cert=" + dir + "/certs/internal.pem"};
+  TestCluster cluster(o);
+  SLUICE_ASSERT_OK(cluster.Start());
+  const int port = cluster.RestPort();
+  ASSERT_GT(port, 0);
+  EXPECT_TRUE(absl::StrContains(cluster.JobManagerLog(), "https://")) << cluster.JobManagerLog();
+  EXPECT_EQ(HttpsGet(port, dir + "/certs/ca.pem", "/overview"), 200);
+  EXPECT_EQ(HttpsGet(port, dir + "/certs/ca.pem", "/"), 200);
+  EXPECT_EQ(Request(port, "GET", "/overview", "").status, 0);  // plain HTTP: no answer
+  EXPECT_TRUE(WaitUntil(
+      [&] { return absl::StrContains(cluster.JobManagerLog(), "TLS handshake with 127.0.0.1"); },
+      5s))
+      << LastLines(cluster.JobManagerLog(), 10);
+  EXPECT_EQ(HttpsGet(port, dir + "/certs/ca.pem", "/overview"), 200);
+  std::error_code ec;
+  std::filesystem::remove_all(dir, ec);
+}
+
+}  // namespace
+}  // namespace sluice::itest
