@@ -137,13 +137,13 @@ class HttpServer::Impl {
       ABSL_GUARDED_BY(sessions_mu_);
   std::atomic<size_t> bodies_in_flight_{0};
   std::atomic<size_t> small_bodies_in_flight_{0};
+  std::unique_ptr<asio::ssl::context> tls_;  // null: plain HTTP; outlives the sessions
   // Declared before the pool and the acceptors: they (and the sessions their pending work
   // holds) are destroyed while the io_context still exists. One thread runs it, so the
   // sessions need no strand.
   asio::io_context io_{1};
   asio::thread_pool pool_;
   std::vector<std::unique_ptr<tcp::acceptor>> acceptors_;
-  std::unique_ptr<asio::ssl::context> tls_;  // null: plain HTTP
   std::thread io_thread_;
   int port_ = 0;
   std::atomic<bool> stopped_{false};
@@ -577,6 +577,8 @@ absl::Status HttpServer::Impl::SetUpTls() {
     return absl::InvalidArgumentError(absl::StrCat(options_.what, ": TLS needs ", t.cert_key,
                                                    " and ", t.key_key, " (PEM files)"));
   }
+  // An encrypted key is refused rather than asked for on a terminal.
+  ctx->set_password_callback([](size_t, asio::ssl::context::password_purpose) { return ""; }, ec);
   ctx->use_certificate_chain_file(t.cert_file, ec);
   if (ec) return bad(t.cert_key, t.cert_file, "is not a readable PEM certificate chain");
   ctx->use_private_key_file(t.key_file, asio::ssl::context::pem, ec);
@@ -585,6 +587,9 @@ absl::Status HttpServer::Impl::SetUpTls() {
     ctx->load_verify_file(t.client_ca_file, ec);
     if (ec) return bad(t.client_ca_key, t.client_ca_file, "is not a readable PEM CA certificate");
     ctx->set_verify_mode(asio::ssl::verify_peer | asio::ssl::verify_fail_if_no_peer_cert, ec);
+    // Without a session id context OpenSSL refuses to resume a session that verified a client.
+    static const unsigned char kContext[] = "sluice-rest";
+    SSL_CTX_set_session_id_context(ctx->native_handle(), kContext, sizeof kContext - 1);
   }
   tls_ = std::move(ctx);
   return absl::OkStatus();

@@ -37,6 +37,11 @@ TlsState& State() {
   return *s;
 }
 
+constexpr size_t kMaxPem = 1 << 20;
+
+// No passphrase is asked for: an encrypted key is refused as not PEM of its kind.
+int NoPassword(char*, int, int, void*) { return 0; }
+
 // The file named by configuration key `key`, whole; InvalidArgument naming both when it cannot
 // be read.
 absl::StatusOr<std::string> ReadPemFile(const Configuration& conf, const std::string& key) {
@@ -50,10 +55,11 @@ absl::StatusOr<std::string> ReadPemFile(const Configuration& conf, const std::st
     return absl::InvalidArgumentError(
         absl::StrCat("configuration key '", key, "': cannot read '", path, "'"));
   }
-  std::ostringstream out;
-  out << in.rdbuf();
-  std::string text = out.str();
-  if (text.size() > (1 << 20)) {
+  // At most 1 MiB and a byte: a device or a FIFO named by mistake must not hang the start.
+  std::string text(kMaxPem + 1, '\0');
+  in.read(text.data(), static_cast<std::streamsize>(text.size()));
+  text.resize(static_cast<size_t>(in.gcount()));
+  if (text.size() > kMaxPem) {
     return absl::InvalidArgumentError(
         absl::StrCat("configuration key '", key, "': '", path, "' is over 1 MiB: not a PEM file"));
   }
@@ -70,7 +76,7 @@ BioPtr Bio(const std::string& pem) {
 
 X509Ptr FirstCertificate(const std::string& pem) {
   BioPtr bio = Bio(pem);
-  return X509Ptr(bio ? PEM_read_bio_X509(bio.get(), nullptr, nullptr, nullptr) : nullptr,
+  return X509Ptr(bio ? PEM_read_bio_X509(bio.get(), nullptr, NoPassword, nullptr) : nullptr,
                  &X509_free);
 }
 
@@ -82,8 +88,9 @@ absl::Status CheckPem(const Configuration& conf, const std::string& key, const s
         absl::StrCat("configuration key '", k, "': '", conf.GetString(k), "' holds no ", what));
   };
   BioPtr key_bio = Bio(key);
-  KeyPtr pkey(key_bio ? PEM_read_bio_PrivateKey(key_bio.get(), nullptr, nullptr, nullptr) : nullptr,
-              &EVP_PKEY_free);
+  KeyPtr pkey(
+      key_bio ? PEM_read_bio_PrivateKey(key_bio.get(), nullptr, NoPassword, nullptr) : nullptr,
+      &EVP_PKEY_free);
   if (!pkey) return bad("security.ssl.internal.key", "PEM private key (unencrypted)");
   X509Ptr x509 = FirstCertificate(cert);
   if (!x509) return bad("security.ssl.internal.cert", "PEM certificate");

@@ -44,10 +44,25 @@ dir="$1"
 shift
 command -v openssl >/dev/null || { echo "gen-certs.sh: openssl is not installed" >&2; exit 1; }
 
-mkdir -p "$dir"
-umask 077
+# Names are checked before anything is made.
+for name in "$@"; do
+  case "$name" in
+    '' | *[!A-Za-z0-9._:-]*)
+      echo "gen-certs.sh: '$name' is not a host name or address" >&2
+      exit 1
+      ;;
+  esac
+done
 
-if [ ! -f "$dir/ca.pem" ] || [ ! -f "$dir/ca.key" ]; then
+umask 077
+mkdir -p "$dir"
+
+if [ -f "$dir/ca.key" ] && [ ! -f "$dir/ca.pem" ]; then
+  # Never a new key over the old one: certificates it signed would stop verifying.
+  echo "gen-certs.sh: $dir/ca.key exists without ca.pem; restore ca.pem or move ca.key away" >&2
+  exit 1
+fi
+if [ ! -f "$dir/ca.pem" ]; then
   openssl genpkey -algorithm EC -pkeyopt ec_paramgen_curve:P-256 -out "$dir/ca.key" 2>/dev/null
   openssl req -x509 -new -key "$dir/ca.key" -sha256 -days "$days" -subj "/CN=Sluice cluster CA" \
     -addext "basicConstraints=critical,CA:TRUE" -addext "keyUsage=critical,keyCertSign,cRLSign" \
@@ -59,26 +74,26 @@ fi
 # Signs a certificate for NAME with the CA.
 issue() {
   local name="$1"
-  case "$name" in
-    '' | *[!A-Za-z0-9._-]*)
-      echo "gen-certs.sh: '$name' is not a host name (letters, digits, '.', '_', '-')" >&2
-      exit 1
-      ;;
-  esac
-  if [ -f "$dir/$name.pem" ] && [ -f "$dir/$name.key" ]; then
+  if [ -f "$dir/$name.pem" ] && [ -f "$dir/$name.key" ] &&
+    openssl verify -CAfile "$dir/ca.pem" "$dir/$name.pem" >/dev/null 2>&1; then
     echo "kept $dir/$name.pem"
     return
   fi
+  local san="DNS:$name"
+  case "$name" in
+    *:* | [0-9]*.[0-9]*.[0-9]*.[0-9]*) san="IP:$name" ;;  # an address, not a name
+  esac
   local ext
   ext="$(mktemp)"
-  printf '%s\n' "basicConstraints=CA:FALSE" "keyUsage=critical,digitalSignature,keyEncipherment" \
+  trap 'rm -f "$ext"' RETURN
+  printf '%s\n' "basicConstraints=CA:FALSE" "keyUsage=critical,digitalSignature" \
     "extendedKeyUsage=serverAuth,clientAuth" \
-    "subjectAltName=DNS:$name,DNS:localhost,IP:127.0.0.1,IP:::1" >"$ext"
+    "subjectAltName=$san,DNS:localhost,IP:127.0.0.1,IP:::1" >"$ext"
   openssl genpkey -algorithm EC -pkeyopt ec_paramgen_curve:P-256 -out "$dir/$name.key" 2>/dev/null
   openssl req -new -key "$dir/$name.key" -subj "/CN=$name" -out "$dir/$name.csr"
   openssl x509 -req -in "$dir/$name.csr" -CA "$dir/ca.pem" -CAkey "$dir/ca.key" \
     -CAcreateserial -days "$days" -sha256 -extfile "$ext" -out "$dir/$name.pem" 2>/dev/null
-  rm -f "$dir/$name.csr" "$ext"
+  rm -f "$dir/$name.csr"
   chmod 644 "$dir/$name.pem"
   echo "made $dir/$name.pem (key $dir/$name.key)"
 }

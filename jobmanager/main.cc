@@ -25,6 +25,7 @@
 #include "jobmanager/ha/leader_election.h"
 #include "jobmanager/ha/zookeeper_ha_services.h"
 #include "jobmanager/job_manager.h"
+#include "jobmanager/rest_util.h"
 #include "spdlog/spdlog.h"
 
 namespace {
@@ -95,6 +96,11 @@ int RunHighlyAvailable(const sluice::Configuration& conf, const sluice::ha::HaOp
                                  path, "/connection_info (quorum ", ha.quorum, ")\"]}"),
                     "application/json");
   };
+  // A bad token file is found now, not when this JobManager is first elected.
+  if (auto token = sluice::rest::ReadAuthToken(conf); !token.ok()) {
+    std::fprintf(stderr, "sluice-jobmanager: %s\n", std::string(token.status().message()).c_str());
+    return 1;
+  }
   auto start_standby_rest = [&]() -> absl::Status {
     if (rest_port < 0) return absl::OkStatus();
     sluice::HttpServerOptions o;

@@ -6,6 +6,7 @@
 #include <chrono>
 #include <filesystem>
 #include <fstream>
+#include <regex>
 
 #include "absl/strings/ascii.h"
 #include "absl/strings/match.h"
@@ -105,7 +106,12 @@ void AddRoutes(HttpRoutes& s, const RestContext& ctx) {
   if (!ctx.auth_token.empty()) {
     s.set_guard([c = &ctx](const HttpRequest& req, HttpResponse& res) {
       if (IsDashboardFile(req)) return true;
-      if (c->auth_changes_only && (req.method == "GET" || req.method == "HEAD")) return true;
+      // A plan is a GET, but builds the library's graph: it runs uploaded code.
+      static const std::regex kRunsCode("/jars/[^/]+/plan");
+      if (c->auth_changes_only && (req.method == "GET" || req.method == "HEAD") &&
+          !std::regex_match(req.path, kRunsCode)) {
+        return true;
+      }
       if (HasToken(req, c->auth_token)) return true;
       res.set_header("WWW-Authenticate", "Bearer realm=\"sluice\"");
       ReplyError(res, 401,
