@@ -30,7 +30,8 @@ case "$sanitize" in
   address,undefined) san_build=$build-asan ;;
   *) san_build=$build-san ;;
 esac
+# -O1, as the sanitizers' documentation advises: half the compile time of -O3, and fast enough.
 cmake -S . -B "$san_build" -G Ninja -DCMAKE_BUILD_TYPE=Release -DCMAKE_CXX_COMPILER_LAUNCHER=ccache \
-  "${compiler[@]}" -DSLUICE_SANITIZE="$sanitize" -DSLUICE_BUILD_BENCH=OFF -DSLUICE_BUILD_CHAOS_TESTS=OFF
+  "${compiler[@]}" -DCMAKE_CXX_FLAGS_RELEASE="-O1 -DNDEBUG" -DSLUICE_SANITIZE="$sanitize" -DSLUICE_BUILD_BENCH=OFF -DSLUICE_BUILD_CHAOS_TESTS=OFF
 cmake --build "$san_build" -j2
 ctest --test-dir "$san_build" --output-on-failure --no-tests=error -j2 -L 'unit|integration' </dev/null
