@@ -32,6 +32,7 @@
 #include <cstring>
 #include <filesystem>
 #include <random>
+#include <vector>
 
 #include "absl/strings/str_cat.h"
 #include "sluice/serializer.h"
@@ -589,6 +590,27 @@ absl::StatusOr<proto::CheckpointMetadata> ReadMetadata(const std::string& path) 
   if (!metadata.ParseFromArray(body.data(), static_cast<int>(body.size()))) {
     return absl::DataLossError(
         absl::StrCat("checkpoint metadata '", file, "' is corrupt: the body does not parse"));
+  }
+  // The state files it names are read, copied and deleted relative to the job's checkpoint
+  // directory: a name that leaves it (absolute, or through "..") would reach any file.
+  auto outside = [](const std::string& name) {
+    if (!name.empty() && name.front() == '/') return true;
+    for (const auto& part : std::filesystem::path(name)) {
+      if (part == "..") return true;
+    }
+    return false;
+  };
+  for (const proto::StateHandle& h : metadata.handles()) {
+    std::vector<std::string> names(h.shared_files().begin(), h.shared_files().end());
+    names.push_back(h.file());
+    for (const std::string& name : names) {
+      if (outside(name)) {
+        return absl::DataLossError(absl::StrCat("checkpoint metadata '", file,
+                                                "' names a state file outside the job's "
+                                                "checkpoint directory: '",
+                                                name, "'"));
+      }
+    }
   }
   return metadata;
 }

@@ -449,6 +449,9 @@ absl::Status Validate(const std::string& key, const ConfigOption& o, const std::
   return absl::OkStatus();
 }
 
+// Doubles below this convert to int64_t exactly enough (2^63 is about 9.22e18).
+constexpr double kInt64Limit = 9.2e18;
+
 // Splits "<number><unit>" into its parts; InvalidArgument when there is no number.
 absl::StatusOr<std::pair<double, std::string>> NumberAndUnit(const std::string& key,
                                                              const std::string& value,
@@ -468,16 +471,32 @@ absl::StatusOr<std::pair<double, std::string>> NumberAndUnit(const std::string& 
   return std::make_pair(n, unit);
 }
 
-void Flatten(const YAML::Node& node, const std::string& prefix,
-             std::vector<std::pair<std::string, YAML::Node>>& out) {
+// A file's keys and maps, counted as Flatten visits them: YAML aliases let a file of a few lines
+// repeat a map exponentially often (a "billion laughs" file), which would otherwise take Flatten
+// unbounded time and memory.
+constexpr size_t kMaxFlattenedNodes = 100000;
+
+// Nested maps as dotted keys, in `out`. InvalidArgument for a key that is a list or a map (which
+// yaml-cpp throws converting to a string) and past kMaxFlattenedNodes.
+absl::Status Flatten(const YAML::Node& node, const std::string& prefix,
+                     std::vector<std::pair<std::string, YAML::Node>>& out, size_t& visited) {
+  if (++visited > kMaxFlattenedNodes) {
+    return absl::InvalidArgumentError(absl::StrCat("has more than ", kMaxFlattenedNodes,
+                                                   " keys and maps (its aliases expanded)"));
+  }
   if (node.IsMap()) {
     for (const auto& kv : node) {
+      if (!kv.first.IsScalar() && !kv.first.IsNull()) {
+        return absl::InvalidArgumentError(absl::StrCat("has a key that is a list or a map (line ",
+                                                       kv.first.Mark().line + 1, ")"));
+      }
       std::string k = kv.first.as<std::string>();
-      Flatten(kv.second, prefix.empty() ? k : prefix + "." + k, out);
+      RETURN_IF_ERROR(Flatten(kv.second, prefix.empty() ? k : prefix + "." + k, out, visited));
     }
   } else {
     out.emplace_back(prefix, node);
   }
+  return absl::OkStatus();
 }
 
 }  // namespace
@@ -526,6 +545,12 @@ absl::StatusOr<int64_t> ParseDurationMs(const std::string& key, const std::strin
                                                    "': unknown time unit '", unit, "' in '", value,
                                                    "' (use ms, s, min or h)"));
   }
+  // NumberAndUnit's bound is in the unit given: 1e14 h is more milliseconds than an int64_t
+  // holds, and converting such a double to one is undefined behaviour.
+  if (!(ms < kInt64Limit)) {
+    return absl::InvalidArgumentError(
+        absl::StrCat("configuration key '", key, "': '", value, "' is too long a duration"));
+  }
   return static_cast<int64_t>(ms);
 }
 
@@ -545,6 +570,10 @@ absl::StatusOr<int64_t> ParseBytes(const std::string& key, const std::string& va
     return absl::InvalidArgumentError(absl::StrCat("configuration key '", key,
                                                    "': unknown size unit '", unit, "' in '", value,
                                                    "' (use b, kb, mb or gb)"));
+  }
+  if (!(n * mult < kInt64Limit)) {  // as for durations: 1e14 gb overflows int64_t
+    return absl::InvalidArgumentError(
+        absl::StrCat("configuration key '", key, "': '", value, "' is too large a memory size"));
   }
   return static_cast<int64_t>(n * mult);
 }
@@ -582,7 +611,11 @@ absl::StatusOr<Configuration> Configuration::LoadFile(const std::string& path) {
         absl::StrCat("configuration file '", path, "' must be a map of keys to values"));
   }
   std::vector<std::pair<std::string, YAML::Node>> flat;
-  Flatten(root, "", flat);
+  size_t visited = 0;
+  if (absl::Status s = Flatten(root, "", flat, visited); !s.ok()) {
+    return absl::InvalidArgumentError(
+        absl::StrCat("configuration file '", path, "' ", s.message()));
+  }
   SourceNames names;
   for (const auto& [key, node] : flat) {
     // A list is a value of a JVM-only key (env.java.opts.all may be one); others need a scalar.

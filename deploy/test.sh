@@ -1,11 +1,15 @@
 #!/usr/bin/env bash
 # Installs what is missing, builds Sluice and runs its tests: the README's test command.
 # First the Release build and all its tests; then the unit and integration tests again in a
-# second build under AddressSanitizer and UndefinedBehaviorSanitizer.
+# second build under AddressSanitizer and UndefinedBehaviorSanitizer; then a short run of each
+# fuzz target.
 #   SLUICE_BUILD_DIR   build folder (default: build)
 #   SLUICE_TEST_ARGS   extra ctest arguments (e.g. "-L unit")
 #   SLUICE_SANITIZE    the second build's sanitizers (default: address,undefined; "thread" for
 #                      ThreadSanitizer, "none" to skip it); it goes to <build>-<name>
+#   SLUICE_FUZZ        0 skips the third stage: the libFuzzer targets (tests/fuzz/), built with
+#                      clang++ in <build>-fuzz and each run briefly (also skipped when
+#                      SLUICE_SANITIZE=none)
 set -euo pipefail
 cd "$(dirname "$0")/.."
 build=${SLUICE_BUILD_DIR:-build}
@@ -35,3 +39,13 @@ cmake -S . -B "$san_build" -G Ninja -DCMAKE_BUILD_TYPE=Release -DCMAKE_CXX_COMPI
   "${compiler[@]}" -DCMAKE_CXX_FLAGS_RELEASE="-O1 -DNDEBUG" -DSLUICE_SANITIZE="$sanitize" -DSLUICE_BUILD_BENCH=OFF -DSLUICE_BUILD_CHAOS_TESTS=OFF
 cmake --build "$san_build" -j2
 ctest --test-dir "$san_build" --output-on-failure --no-tests=error -j2 -L 'unit|integration' </dev/null
+
+[ "${SLUICE_FUZZ:-1}" = 0 ] && exit 0
+# The fuzz targets: each runs for a few seconds from the corpus in tests/fuzz/corpus/ (about a
+# minute in all); only the libraries they use are built.
+fuzz_build=$build-fuzz
+cmake -S . -B "$fuzz_build" -G Ninja -DCMAKE_BUILD_TYPE=Release -DCMAKE_CXX_COMPILER_LAUNCHER=ccache \
+  -DCMAKE_CXX_COMPILER=clang++ -DCMAKE_CXX_FLAGS_RELEASE="-O1 -DNDEBUG" \
+  -DSLUICE_BUILD_FUZZERS=ON -DSLUICE_BUILD_TESTS=OFF -DSLUICE_BUILD_BENCH=OFF
+cmake --build "$fuzz_build" -j2 --target fuzzers
+ctest --test-dir "$fuzz_build" -L fuzz --output-on-failure --no-tests=error </dev/null

@@ -311,5 +311,25 @@ TEST_F(CheckpointStorageTest, MetadataRoundTripByDirectoryOrFile) {
               StatusIs(absl::StatusCode::kDataLoss, dir_ + "/_metadata' is truncated"));
 }
 
+// State files are read, copied and removed by the names in _metadata: a hostile or corrupt one
+// that points outside the job's checkpoint directory is refused.
+TEST_F(CheckpointStorageTest, MetadataNamingFilesOutsideTheCheckpointDirectoryIsRefused) {
+  for (const auto& [file, shared] : std::vector<std::pair<std::string, std::string>>{
+           {"../../etc/passwd", ""},
+           {"/etc/passwd", ""},
+           {"chk-1/v0-s0", "shared/../../x"},
+       }) {
+    proto::CheckpointMetadata md;
+    md.set_checkpoint_id(1);
+    proto::StateHandle* h = md.add_handles();
+    h->set_file(file);
+    if (!shared.empty()) h->add_shared_files(shared);
+    ASSERT_TRUE(WriteMetadata(dir_, md).ok());
+    EXPECT_THAT(ReadMetadata(dir_).status(),
+                StatusIs(absl::StatusCode::kDataLoss, "outside the job's checkpoint directory"))
+        << file << " " << shared;
+  }
+}
+
 }  // namespace
 }  // namespace sluice

@@ -167,6 +167,30 @@ TEST(ConfigTest, ParseMemorySizes) {
   }
 }
 
+// Found by tests/fuzz/config_fuzz (corpus: regression-duration-overflow): a number below the
+// parser's bound times its unit overflowed int64_t, undefined behaviour that gave a negative value.
+TEST(ConfigTest, DurationsAndSizesBeyondInt64AreRejected) {
+  for (const char* bad : {"99999999999999 h", "999999999999999 min", "9999999999999 hours"}) {
+    SCOPED_TRACE(bad);
+    auto r = ParseDurationMs("heartbeat.interval", bad);
+    ASSERT_FALSE(r.ok()) << *r;
+    EXPECT_EQ(r.status().code(), absl::StatusCode::kInvalidArgument);
+    EXPECT_THAT(r.status().message(), HasSubstr("too long"));
+  }
+  for (const char* bad : {"99999999999999 gb", "999999999999999 mb"}) {
+    SCOPED_TRACE(bad);
+    auto r = ParseBytes("taskmanager.memory.segment-size", bad);
+    ASSERT_FALSE(r.ok()) << *r;
+    EXPECT_EQ(r.status().code(), absl::StatusCode::kInvalidArgument);
+    EXPECT_THAT(r.status().message(), HasSubstr("too large"));
+  }
+  // The largest values still fit.
+  EXPECT_EQ(*ParseDurationMs("k", "2000000 h"), 2000000LL * 3600000);
+  EXPECT_EQ(*ParseBytes("k", "1000000 gb"), 1000000LL * 1024 * 1024 * 1024);
+  Configuration conf;
+  EXPECT_FALSE(conf.Set("heartbeat.interval", "99999999999999 h").ok());
+}
+
 TEST(ConfigTest, ParseBools) {
   for (const char* t : {"true", "TRUE", "yes", "1", " True "}) EXPECT_TRUE(*ParseBool("k", t)) << t;
   for (const char* f : {"false", "no", "0", "False"}) EXPECT_FALSE(*ParseBool("k", f)) << f;
@@ -270,6 +294,41 @@ TEST_F(ConfigFileTest, UnknownNestedKeyIsNamedWithItsFullPath) {
   EXPECT_EQ(conf.status().code(), absl::StatusCode::kInvalidArgument);
   EXPECT_THAT(conf.status().message(), HasSubstr("'taskmanager.memory.segment-sise'"));
   EXPECT_THAT(conf.status().message(), HasSubstr(path));
+}
+
+// Found by tests/fuzz/config_fuzz (corpus: regression-list-key): a key that is a list or a map
+// threw yaml-cpp's conversion error out of LoadFile, which ended the process.
+TEST_F(ConfigFileTest, KeyThatIsAListOrAMapIsAnError) {
+  for (const char* yaml : {"? [a, b]\n: 1\n", "rest:\n  {port: 1}: 2\n"}) {
+    SCOPED_TRACE(yaml);
+    std::string path = Write(yaml);
+    auto conf = Configuration::LoadFile(path);
+    ASSERT_FALSE(conf.ok());
+    EXPECT_EQ(conf.status().code(), absl::StatusCode::kInvalidArgument);
+    EXPECT_THAT(conf.status().message(), HasSubstr("a key that is a list or a map"));
+    EXPECT_THAT(conf.status().message(), HasSubstr(path));
+  }
+}
+
+// Found by tests/fuzz/config_fuzz (corpus: regression-alias-bomb): aliases that each name the one
+// before twice expand to 2^n keys, which LoadFile walked whole (2^30 of them take hours).
+TEST_F(ConfigFileTest, AliasesExpandingToTooManyKeysAreAnError) {
+  std::string yaml = "a0: &a0 {x: 1, y: 2}\n";
+  for (int i = 1; i <= 18; ++i) {
+    yaml += "a" + std::to_string(i) + ": &a" + std::to_string(i) + " {p: *a" +
+            std::to_string(i - 1) + ", q: *a" + std::to_string(i - 1) + "}\n";
+  }
+  auto conf = Configuration::LoadFile(Write(yaml));
+  ASSERT_FALSE(conf.ok());
+  EXPECT_EQ(conf.status().code(), absl::StatusCode::kInvalidArgument);
+  EXPECT_THAT(conf.status().message(), HasSubstr("aliases expanded"));
+  // An alias of an ordinary size is still fine.
+  auto small = Configuration::LoadFile(Write("base: &b 8081\nrest.port: *b\n"));
+  ASSERT_FALSE(small.ok());  // "base" is no key of ours; the alias itself was read
+  EXPECT_THAT(small.status().message(), HasSubstr("'base'"));
+  auto ok = Configuration::LoadFile(Write("rest: &r {port: 8081}\n"));
+  ASSERT_TRUE(ok.ok()) << ok.status();
+  EXPECT_EQ(ok->GetInt("rest.port"), 8081);
 }
 
 TEST_F(ConfigFileTest, MalformedValuesNameTheKeyAndTheFile) {

@@ -315,5 +315,23 @@ TEST(SerializerTest, TrailingBytesAreDetected) {
   EXPECT_THROW(deserialize<int32_t>(serialize<int64_t>(1)), SerializationError);
 }
 
+// Found by tests/fuzz/record_fuzz (corpus: regression-bool-byte): a byte other than 0 or 1 was
+// copied into a bool, which is undefined behaviour once the record's bool is read.
+TEST(SerializerTest, ABoolByteOtherThanZeroOrOneThrows) {
+  EXPECT_EQ(serialize(true), std::string(1, '\1'));
+  EXPECT_EQ(serialize(false), std::string(1, '\0'));
+  for (char byte : {'\x02', '\x20', '\xff'}) {
+    try {
+      deserialize<bool>(std::string(1, byte));
+      FAIL() << "byte " << static_cast<int>(static_cast<uint8_t>(byte)) << " read as a bool";
+    } catch (const SerializationError& e) {
+      EXPECT_THAT(e.what(), HasSubstr("malformed bool"));
+    }
+  }
+  EXPECT_THROW((deserialize<std::pair<int32_t, std::optional<bool>>>(serialize(int32_t{1}) +
+                                                                     std::string("\1\x20"))),
+               SerializationError);
+}
+
 }  // namespace
 }  // namespace sluice

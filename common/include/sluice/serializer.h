@@ -113,6 +113,22 @@ struct Serializer<T, std::enable_if_t<std::is_arithmetic_v<T> || std::is_enum_v<
   static void read(DataInput& in, T& v) { in.read_raw(&v, sizeof(T)); }
 };
 
+// One byte, 0 or 1. A bool holding any other byte is undefined behaviour once read (and a
+// corrupt or hostile buffer may carry one), so reading another byte throws.
+template <>
+struct Serializer<bool> {
+  static void write(DataOutput& out, const bool& v) {
+    const uint8_t b = v ? 1 : 0;
+    out.write_raw(&b, 1);
+  }
+  static void read(DataInput& in, bool& v) {
+    uint8_t b;
+    in.read_raw(&b, 1);
+    if (b > 1) throw SerializationError("malformed bool in record buffer");
+    v = b == 1;
+  }
+};
+
 template <>
 struct Serializer<std::string> {
   static void write(DataOutput& out, const std::string& v) {
