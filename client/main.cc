@@ -15,7 +15,6 @@
 // Every command takes --config-dir DIR (default $SLUICE_CONF_DIR) and -D key=value. -m takes the
 // JobManager's RPC address or, as Flink's -m does, its REST address (see ResolveJobManager). An
 // argument error prints the command's usage and exits 1.
-#include <httplib.h>
 #include <signal.h>
 #include <sys/prctl.h>
 #include <sys/resource.h>
@@ -27,7 +26,6 @@
 #include <ctime>
 #include <fstream>
 #include <iostream>
-#include <nlohmann/json.hpp>
 #include <set>
 #include <sstream>
 #include <thread>
@@ -37,6 +35,7 @@
 #include "absl/strings/str_cat.h"
 #include "client/cancel_on_exit.h"
 #include "client/job_client.h"
+#include "client/jobmanager_address.h"
 #include "client/mini_cluster.h"
 #include "client/savepoint_commands.h"
 #include "common/config.h"
@@ -47,9 +46,6 @@
 #include "common/job_states.h"
 #include "common/process.h"
 #include "common/status_macros.h"
-#include "jobmanager/ha/ha_options.h"
-#include "jobmanager/ha/ha_services.h"
-#include "jobmanager/ha/leader_election.h"
 #include "spdlog/spdlog.h"
 
 namespace sluice {
@@ -269,35 +265,6 @@ int Rescale(JobClient& client, const std::string& job_id, int parallelism,
   }
 }
 
-// The JobManager's RPC address from -m, which may name its REST address instead (Flink's -m is
-// the REST address): unless the port is the configured jobmanager.rpc.port, the CLI asks
-// GET /jobmanager/config there, which gives the port the JobManager listens on; an address that
-// does not answer HTTP is taken as the RPC address.
-std::string AddressFromFlag(const Configuration& conf, const std::string& flag) {
-  size_t colon = flag.rfind(':');
-  int port = 0;
-  if (colon == std::string::npos || !absl::SimpleAtoi(flag.substr(colon + 1), &port) ||
-      port == conf.GetInt("jobmanager.rpc.port")) {
-    return flag;
-  }
-  std::string host = flag.substr(0, colon);
-  std::string http_host = host;
-  if (http_host.size() > 2 && http_host.front() == '[') http_host = host.substr(1, host.size() - 2);
-  httplib::Client http(http_host, port);
-  http.set_connection_timeout(std::chrono::seconds(2));
-  http.set_read_timeout(std::chrono::seconds(5));
-  auto res = http.Get("/jobmanager/config");
-  if (!res || res->status != 200) return flag;
-  auto entries = nlohmann::json::parse(res->body, nullptr, /*allow_exceptions=*/false);
-  if (!entries.is_array()) return flag;
-  for (const auto& e : entries) {
-    if (e.is_object() && e.value("key", "") == "jobmanager.rpc.port" && e["value"].is_string()) {
-      return absl::StrCat(host, ":", e["value"].get<std::string>());
-    }
-  }
-  return flag;
-}
-
 // Flink's `list`: running (and restarting) jobs, scheduled ones (CREATED: waiting for slots),
 // and with -a the ended ones, each as `dd.MM.yyyy HH:mm:ss : <job id> : <name> (<STATE>)`.
 void PrintFlinkJobList(const std::vector<proto::JobStatus>& jobs, bool running, bool scheduled,
@@ -388,27 +355,6 @@ std::vector<std::string> SeparateJobArguments(std::vector<std::string> args) {
   return args;
 }
 
-// The JobManager to talk to: -m, else in high-availability mode the leader published in
-// ZooKeeper, else jobmanager.rpc.address:port. Unavailable naming the quorum and node when no
-// leader is published within the connection timeout.
-absl::StatusOr<std::string> JobManagerAddress(const Configuration& conf, const std::string& flag) {
-  if (!flag.empty()) return AddressFromFlag(conf, flag);
-  ASSIGN_OR_RETURN(ha::HaOptions ha, ha::HaOptions::FromConfiguration(conf));
-  if (!ha.enabled) {
-    return absl::StrCat(conf.GetString("jobmanager.rpc.address"), ":",
-                        conf.GetInt("jobmanager.rpc.port"));
-  }
-  ASSIGN_OR_RETURN(auto zk, ha::ConnectToQuorum(ha));
-  ASSIGN_OR_RETURN(auto retriever,
-                   ha::LeaderRetriever::Start(zk.get(), ha::JobManagerLeaderPath(ha.cluster_path)));
-  auto leader = retriever->WaitForLeader(ha.connection_timeout_ms);
-  if (!leader.ok()) {
-    return absl::UnavailableError(
-        absl::StrCat("no JobManager leads the cluster: ", leader.status().message()));
-  }
-  return leader->rpc_address;
-}
-
 // `sluice graph` runs user code for the JobManager: it dies with the JobManager, leaves no core
 // file, and cannot fill the disk (its own files are small; a library writing without end is
 // stopped by SIGXFSZ).
@@ -445,6 +391,9 @@ void AddJob(CLI::App* cmd, JobOptions& j) {
 
 int main(int argc, char** argv) {
   using namespace sluice;
+  // A server that closes a connection (a REST probe's TLS handshake refused, say) must give the
+  // CLI an error to report, not end it with SIGPIPE.
+  ::signal(SIGPIPE, SIG_IGN);
   CLI::App app{"Sluice: a distributed stream processor. Submit and steer jobs.", "sluice"};
   app.require_subcommand(1);
   CommonOptions common;

@@ -24,12 +24,17 @@ std::string HttpRequest::get_param_value(const std::string& key, size_t i) const
   return "";
 }
 
-void HttpRoutes::Handle(HttpRequest& req, HttpResponse& res) const {
+bool HttpRoutes::Admit(HttpRequest& req, HttpResponse& res) const {
   if (pre_routing_) pre_routing_(req);
   if (guard_ && !guard_(req, res)) {
     Refuse(req, res);
-    return;
+    return false;
   }
+  return true;
+}
+
+void HttpRoutes::Handle(HttpRequest& req, HttpResponse& res) const {
+  if (!Admit(req, res)) return;
   const std::string& method = req.method == "HEAD" ? std::string("GET") : req.method;
   const Route* route = nullptr;
   std::smatch m;

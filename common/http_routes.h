@@ -81,10 +81,13 @@ class HttpRoutes {
   // Runs before routing and may rewrite the request's path.
   void set_pre_routing(std::function<void(HttpRequest&)> f) { pre_routing_ = std::move(f); }
   // Runs after pre-routing and before routing: false means the request is answered with what
-  // the guard put into the response (an authentication check, say).
+  // the guard put into the response (an authentication check, say). It sees the method, path,
+  // params and headers: the server asks it once the headers are read, before it takes in a body,
+  // and again before routing.
   void set_guard(std::function<bool(const HttpRequest&, HttpResponse&)> g) {
     guard_ = std::move(g);
   }
+  bool has_guard() const { return static_cast<bool>(guard_); }
   // Fills the body of a response >= 400 that has none (no route: 404; a request the server
   // refused: its status and `reason`).
   void set_error_handler(HttpHandler h) { error_handler_ = std::move(h); }
@@ -97,6 +100,8 @@ class HttpRoutes {
   // Routes `req` and answers into `res`: 404 when no route of its method matches its path (HEAD
   // is routed as GET, and answered without a body by the server).
   void Handle(HttpRequest& req, HttpResponse& res) const;
+  // Pre-routing and the guard: false when the guard refuses `req`, with `res` its answer.
+  bool Admit(HttpRequest& req, HttpResponse& res) const;
   // The error handler's part of Handle, for a request the server refused before routing.
   void Refuse(const HttpRequest& req, HttpResponse& res) const;
 

@@ -7,6 +7,7 @@
 #include <boost/beast/http.hpp>
 #include <boost/beast/ssl.hpp>
 #include <chrono>
+#include <fstream>
 #include <future>
 #include <limits>
 #include <optional>
@@ -15,6 +16,7 @@
 #include <unordered_map>
 #include <vector>
 
+#include "absl/strings/ascii.h"
 #include "absl/strings/match.h"
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_join.h"
@@ -264,6 +266,10 @@ class HttpServer::Impl::Session : public SessionBase,
       Refuse(414, absl::StrCat("the request target is longer than ", kMaxTargetBytes, " bytes"));
       return;
     }
+    // A request with a body that its guard refuses (no token, say) is answered before the body
+    // is taken in (or 100 Continue sent); one without is answered as usual, keeping the
+    // connection.
+    if (!parser_->is_done() && server_->routes_.has_guard() && !AdmitHeader(msg)) return;
     // The body's own limit (an upload's is larger than others'), and room for it in memory.
     const HttpServerOptions& o = server_->options_;
     size_t limit = o.max_body_bytes;
@@ -342,13 +348,30 @@ class HttpServer::Impl::Session : public SessionBase,
     }
   }
 
+  // Asks the routes' guard about a request whose headers are read; false when it refused the
+  // request, which is then being answered.
+  bool AdmitHeader(const http::request<http::string_body>& msg) {
+    HttpResponse res;
+    try {
+      HttpRequest req;
+      req.method = std::string(msg.method_string());
+      req.target = std::string(msg.target());
+      if (!ParseTarget(req.target, &req.path, &req.params).ok()) return true;  // 400 comes later
+      for (const auto& field : msg) {
+        req.headers.emplace_back(std::string(field.name_string()), std::string(field.value()));
+      }
+      req.remote_address = remote_address_;
+      if (server_->routes_.Admit(req, res)) return true;
+    } catch (const std::exception& e) {
+      Refuse(500, e.what());
+      return false;
+    }
+    Refused(std::move(res));
+    return false;
+  }
+
   // Answers `status` to a request not read whole, and closes the connection after it.
   void Refuse(int status, std::string reason) {
-    Disarm();
-    keep_alive_ = false;
-    head_ = false;
-    drain_ = true;
-    if (parser_ && parser_->is_header_done() && parser_->get().version() == 10) version_ = 10;
     HttpRequest req;
     req.remote_address = remote_address_;
     if (parser_ && parser_->is_header_done()) {  // what the error handler may word its answer by
@@ -358,11 +381,21 @@ class HttpServer::Impl::Session : public SessionBase,
         (void)ParseTarget(req.target, &req.path, &req.params);
       }
     }
-    parser_.reset();  // a partial body goes now, not after the answer and the drain
     HttpResponse res;
     res.status = status;
     res.reason = std::move(reason);
     server_->routes_.Refuse(req, res);
+    Refused(std::move(res));
+  }
+
+  // Writes `res`, the answer to a request not read whole, and closes the connection after it.
+  void Refused(HttpResponse res) {
+    Disarm();
+    keep_alive_ = false;
+    head_ = false;
+    drain_ = true;
+    if (parser_ && parser_->is_header_done() && parser_->get().version() == 10) version_ = 10;
+    parser_.reset();  // a partial body goes now, not after the answer and the drain
     Write(std::move(res));
   }
 
@@ -731,6 +764,25 @@ absl::Status ApplyRestTls(const Configuration& conf, HttpServerOptions* o) {
   }
   o->tls = std::move(t);
   return absl::OkStatus();
+}
+
+absl::StatusOr<std::string> ReadRestAuthToken(const Configuration& conf) {
+  const std::string path = conf.GetString("security.rest.auth.token-file");
+  if (path.empty()) return std::string();
+  std::ifstream in(path, std::ios::binary);
+  std::string token;
+  if (in) std::getline(in, token);
+  token = std::string(absl::StripAsciiWhitespace(token));
+  if (!in && token.empty()) {
+    return absl::InvalidArgumentError(absl::StrCat(
+        "configuration key 'security.rest.auth.token-file': cannot read '", path, "'"));
+  }
+  if (token.size() < 16) {
+    return absl::InvalidArgumentError(
+        absl::StrCat("configuration key 'security.rest.auth.token-file': the token in '", path,
+                     "' is shorter than 16 characters"));
+  }
+  return token;
 }
 
 HttpServer::HttpServer(std::unique_ptr<Impl> impl) : impl_(std::move(impl)) {}

@@ -79,6 +79,11 @@ void ApplyRestServerLimits(const Configuration& conf, HttpServerOptions* o);
 // The security.ssl.rest.* keys of `conf` into `o->tls` (HTTPS when security.ssl.rest.enabled).
 absl::Status ApplyRestTls(const Configuration& conf, HttpServerOptions* o);
 
+// The REST bearer token of security.rest.auth.token-file (its first line, trimmed); "" when no
+// file is named. InvalidArgument naming the key and the file when it cannot be read or the
+// token is shorter than 16 characters. The JobManager and the CLI read it alike.
+absl::StatusOr<std::string> ReadRestAuthToken(const Configuration& conf);
+
 class HttpServer {
  public:
   // Binds the port (the first of the range free on every address) and starts serving `routes`.

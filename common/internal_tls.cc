@@ -172,29 +172,51 @@ std::shared_ptr<grpc::ChannelCredentials> InternalChannelCredentials() {
   return grpc::experimental::TlsCredentials(o);
 }
 
+namespace {
+
+// The first address `key`'s host resolves to that is not a loopback one, or "".
+std::string BeyondLoopback(const Configuration& conf, const std::string& key) {
+  auto addresses = ResolveHost(conf.GetString(key), key);
+  if (!addresses.ok()) return "";  // the daemon reports it where it binds
+  for (const std::string& a : *addresses) {
+    if (!absl::StartsWith(a, "127.") && a != "::1") return a;
+  }
+  return "";
+}
+
+}  // namespace
+
 absl::Status CheckStartupSecurity(const Configuration& conf,
-                                  const std::vector<std::string>& bind_keys) {
+                                  const std::vector<std::string>& bind_keys,
+                                  const std::string& rest_bind_key) {
   if (conf.GetBool("security.refuse-root") && ::geteuid() == 0) {
     return absl::FailedPreconditionError(
         "refusing to run as root (security.refuse-root is true): start the daemon as another "
         "user");
   }
-  if (InternalTlsEnabled()) return absl::OkStatus();
-  for (const std::string& key : bind_keys) {
-    const std::string host = conf.GetString(key);
-    auto addresses = ResolveHost(host, key);
-    if (!addresses.ok()) continue;  // the daemon reports it where it binds
-    for (const std::string& a : *addresses) {
-      const bool loopback = absl::StartsWith(a, "127.") || a == "::1";
-      if (!loopback) {
-        spdlog::warn(
-            "{} is {} ({}): this daemon listens beyond the loopback interface without TLS; "
-            "anyone who reaches it can run code on the cluster. Set "
-            "security.ssl.internal.enabled (deploy/gen-certs.sh makes the certificates)",
-            key, host, a);
-        break;
-      }
+  for (const std::string& key : InternalTlsEnabled() ? std::vector<std::string>() : bind_keys) {
+    if (std::string a = BeyondLoopback(conf, key); !a.empty()) {
+      spdlog::warn(
+          "{} is {} ({}): this daemon listens beyond the loopback interface without TLS; "
+          "anyone who reaches it can run code on the cluster. Set "
+          "security.ssl.internal.enabled (deploy/gen-certs.sh makes the certificates)",
+          key, conf.GetString(key), a);
     }
+  }
+  // The REST API uploads and runs libraries too: beyond the loopback interface it needs a
+  // token, and TLS so that the token cannot be read on the way.
+  if (rest_bind_key.empty()) return absl::OkStatus();
+  const bool token = !conf.GetString("security.rest.auth.token-file").empty();
+  const bool https = conf.GetBool("security.ssl.rest.enabled");
+  if (token && https) return absl::OkStatus();
+  if (std::string a = BeyondLoopback(conf, rest_bind_key); !a.empty()) {
+    spdlog::warn(
+        "{} is {} ({}): the REST API listens beyond the loopback interface {}; anyone who "
+        "reaches it can run code on the cluster. Set {}",
+        rest_bind_key, conf.GetString(rest_bind_key), a,
+        token ? "in plain text, its token readable on the way" : "without a token",
+        token ? "security.ssl.rest.enabled"
+              : "security.rest.auth.token-file and security.ssl.rest.enabled");
   }
   return absl::OkStatus();
 }

@@ -34,9 +34,12 @@ std::shared_ptr<grpc::ChannelCredentials> InternalChannelCredentials();
 
 // The start-up checks of a daemon: with security.refuse-root set, FailedPrecondition when the
 // process runs as root; a warning naming the key for each of `bind_keys` (host names the daemon
-// listens on) that reaches beyond the loopback interface while internal TLS is off.
+// listens on) that reaches beyond the loopback interface while internal TLS is off, and for
+// `rest_bind_key` (the REST API's host, when the daemon serves it) that does without both a
+// token and HTTPS.
 absl::Status CheckStartupSecurity(const Configuration& conf,
-                                  const std::vector<std::string>& bind_keys);
+                                  const std::vector<std::string>& bind_keys,
+                                  const std::string& rest_bind_key = "");
 
 // Sends gRPC's own error lines (a refused TLS handshake among them) to this process's log.
 void LogGrpcErrors();

@@ -177,6 +177,10 @@ step "Checking that the cluster's ports are free"
 JM_ADDRESS=$(sluice_config_get jobmanager.rpc.address localhost "$USER_CONF_DIR/config.yaml")
 JM_PORT=$(sluice_config_get jobmanager.rpc.port 6123 "$USER_CONF_DIR/config.yaml")
 REST_PORT=$(sluice_config_get rest.port 8081 "$USER_CONF_DIR/config.yaml")
+REST_SCHEME=http
+if [ "$(sluice_config_get security.ssl.rest.enabled false "$USER_CONF_DIR/config.yaml")" = true ]; then
+  REST_SCHEME=https
+fi
 
 # The configuration directory of a running JobManager of ours, when there is one.
 running_jobmanager_conf() {
@@ -328,9 +332,9 @@ echo "The cluster is still running (JobManager and two TaskManagers, 4 slots in 
 echo
 if [ "$REST_PORT" -gt 0 ] 2>/dev/null; then
   if sluice_port_in_use localhost "$REST_PORT"; then
-    echo "  Dashboard / REST API:  http://localhost:$REST_PORT/"
+    echo "  Dashboard / REST API:  $REST_SCHEME://localhost:$REST_PORT/"
   else
-    echo "  Dashboard / REST API:  http://localhost:$REST_PORT/ (rest.port; not answering yet: see the JobManager log)"
+    echo "  Dashboard / REST API:  $REST_SCHEME://localhost:$REST_PORT/ (rest.port; not answering yet: see the JobManager log)"
   fi
 elif [ "$REST_PORT" = 0 ]; then
   echo "  Dashboard / REST API:  on a free port (rest.port: 0), see the JobManager's log"

@@ -97,7 +97,7 @@ int RunHighlyAvailable(const sluice::Configuration& conf, const sluice::ha::HaOp
                     "application/json");
   };
   // A bad token file is found now, not when this JobManager is first elected.
-  if (auto token = sluice::rest::ReadAuthToken(conf); !token.ok()) {
+  if (auto token = sluice::ReadRestAuthToken(conf); !token.ok()) {
     std::fprintf(stderr, "sluice-jobmanager: %s\n", std::string(token.status().message()).c_str());
     return 1;
   }
@@ -228,7 +228,9 @@ int main(int argc, char** argv) {
     return 2;
   }
   sluice::LogGrpcErrors();
-  if (absl::Status s = sluice::CheckStartupSecurity(*conf, {"jobmanager.bind-host"}); !s.ok()) {
+  if (absl::Status s =
+          sluice::CheckStartupSecurity(*conf, {"jobmanager.bind-host"}, "rest.bind-address");
+      !s.ok()) {
     std::fprintf(stderr, "sluice-jobmanager: %s\n", std::string(s.message()).c_str());
     return 2;
   }

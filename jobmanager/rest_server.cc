@@ -5,10 +5,8 @@
 
 #include <chrono>
 #include <filesystem>
-#include <fstream>
 #include <regex>
 
-#include "absl/strings/ascii.h"
 #include "absl/strings/match.h"
 #include "absl/strings/str_cat.h"
 #include "common/status_macros.h"
@@ -174,25 +172,6 @@ void AddRoutes(HttpRoutes& s, const RestContext& ctx) {
 
 }  // namespace
 
-absl::StatusOr<std::string> ReadAuthToken(const Configuration& conf) {
-  const std::string path = conf.GetString("security.rest.auth.token-file");
-  if (path.empty()) return std::string();
-  std::ifstream in(path, std::ios::binary);
-  std::string token;
-  if (in) std::getline(in, token);
-  token = std::string(absl::StripAsciiWhitespace(token));
-  if (!in && token.empty()) {
-    return absl::InvalidArgumentError(absl::StrCat(
-        "configuration key 'security.rest.auth.token-file': cannot read '", path, "'"));
-  }
-  if (token.size() < 16) {
-    return absl::InvalidArgumentError(
-        absl::StrCat("configuration key 'security.rest.auth.token-file': the token in '", path,
-                     "' is shorter than 16 characters"));
-  }
-  return token;
-}
-
 }  // namespace rest
 
 absl::StatusOr<std::unique_ptr<RestServer>> RestServer::Start(const RestContext& context,
@@ -219,7 +198,7 @@ absl::StatusOr<std::unique_ptr<RestServer>> RestServer::Start(const RestContext&
   ApplyRestServerLimits(ctx->conf, &o);
   RETURN_IF_ERROR(ApplyRestTls(ctx->conf, &o));
   if (ctx->auth_token.empty()) {
-    ASSIGN_OR_RETURN(ctx->auth_token, rest::ReadAuthToken(ctx->conf));
+    ASSIGN_OR_RETURN(ctx->auth_token, ReadRestAuthToken(ctx->conf));
     ctx->auth_changes_only = ctx->conf.GetChoice("security.rest.auth.required-for") == "CHANGES";
   }
   // Request bodies: an uploaded library is the largest; four may be read at once.

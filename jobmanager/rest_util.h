@@ -28,11 +28,6 @@ void ReplyError(HttpResponse& res, int status, const std::string& message);
 // that it is not JSON, or not an object, otherwise.
 absl::StatusOr<json> ParseJsonObject(const std::string& body);
 
-// The bearer token of security.rest.auth.token-file (its first line, trimmed); "" when no file
-// is named. InvalidArgument naming the key and file when it cannot be read or the token is
-// shorter than 16 characters.
-absl::StatusOr<std::string> ReadAuthToken(const Configuration& conf);
-
 // Milliseconds since the epoch.
 int64_t NowMs();
 

@@ -13,8 +13,15 @@ waiting are one task. The requests and their checks live in sluice_rest.py besid
 (tests/integration/airflow_replay_test.py replays them against a real cluster).
 
 Set up: copy both files into Airflow's dags folder; an HTTP connection `sluice_rest` with the
-REST address (host http://jobmanager-host, port 8081); the job library and the `sluice` CLI
-reachable by the Airflow worker (sluice_bash) or only the library (sluice_rest).
+REST address (host http://jobmanager-host, or https:// with security.ssl.rest.enabled, port
+8081); the job library and the `sluice` CLI reachable by the Airflow worker (sluice_bash) or only
+the library (sluice_rest).
+
+A cluster with a REST token (security.rest.auth.token-file): put it in the connection's Extra as
+{"Authorization": "Bearer <token>"}. Airflow keeps extras encrypted and its HTTP hook sends them
+as headers with every request, the sensor's and the operators' too, so the token appears in no
+DAG file. For sluice_bash, the worker's Sluice configuration (config.yaml in $SLUICE_CONF_DIR)
+names the token file under the same key: the CLI sends the token when -m is the REST address.
 """
 
 import pendulum

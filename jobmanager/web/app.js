@@ -126,18 +126,77 @@
     }
   }
 
+  // The REST token. A JobManager with security.rest.auth.token-file answers 401 to a request
+  // without it: the page then asks for it in a dialog, keeps it for this tab only
+  // (sessionStorage) and sends it as `Authorization: Bearer` on every request.
+  const TOKEN_KEY = 'sluice.restToken';
+  function storedToken() {
+    try {
+      return sessionStorage.getItem(TOKEN_KEY) || '';
+    } catch {
+      return '';
+    }
+  }
+  function storeToken(token) {
+    try {
+      if (token) sessionStorage.setItem(TOKEN_KEY, token);
+      else sessionStorage.removeItem(TOKEN_KEY);
+    } catch {
+      // storage refused (a private window, say): the token lasts until the page reloads
+    }
+    $('#sign-out').hidden = !token;
+  }
+
+  // Resolves once a token is entered. Every request refused meanwhile waits for the same one.
+  let tokenAsked = null;
+  function askForToken(refused) {
+    if (tokenAsked) return tokenAsked;
+    tokenAsked = new Promise((resolve) => {
+      const dialog = $('#token-dialog');
+      const input = $('#token-input');
+      const message = $('#token-message');
+      message.textContent = refused
+        ? 'The JobManager refused that token. Enter the token of its security.rest.auth.token-file.'
+        : 'This JobManager asks for its REST token (the file named by security.rest.auth.token-file).';
+      message.classList.toggle('error', refused);
+      input.value = '';
+      $('#token-form').onsubmit = (ev) => {
+        ev.preventDefault();
+        const token = input.value.trim();
+        if (!token) return;
+        storeToken(token);
+        dialog.close();
+        tokenAsked = null;
+        resolve();
+      };
+      dialog.oncancel = (ev) => ev.preventDefault(); // nothing works without it: Escape stays
+      dialog.showModal();
+      input.focus();
+    });
+    return tokenAsked;
+  }
+
   // The answer to `path`: JSON (or text for text/plain). ApiError with Flink's errors[0] for a
-  // status other than 2xx; a network failure or timeout throws too.
+  // status other than 2xx; a network failure or timeout throws too. A 401 asks for the token
+  // and tries again with it.
   async function api(path, options = {}) {
     const ctl = new AbortController();
     const timer = setTimeout(() => ctl.abort(), FETCH_TIMEOUT_MS);
+    const token = storedToken();
+    const headers = new Headers(options.headers || {});
+    if (token) headers.set('Authorization', `Bearer ${token}`);
     let res;
     try {
-      res = await fetch(path, { cache: 'no-store', ...options, signal: ctl.signal });
+      res = await fetch(path, { cache: 'no-store', ...options, headers, signal: ctl.signal });
     } catch (e) {
       throw new ApiError(0, e.name === 'AbortError' ? `no answer from ${path} in ${FETCH_TIMEOUT_MS / 1000} s` : `cannot reach the JobManager (${e.message})`, path);
     } finally {
       clearTimeout(timer);
+    }
+    if (res.status === 401) {
+      // Unless another request has brought a newer token meanwhile, this one is missing or wrong.
+      if (storedToken() === token) await askForToken(token !== '');
+      return api(path, options);
     }
     const type = res.headers.get('Content-Type') || '';
     const text = await res.text();
@@ -1035,6 +1094,11 @@
     const b = ev.target.closest('[data-cancel-job]');
     if (b) cancelJob(b.dataset.cancelJob, b.dataset.jobName);
   });
+  $('#sign-out').addEventListener('click', () => {
+    storeToken('');
+    location.reload();
+  });
+  $('#sign-out').hidden = !storedToken();
   window.addEventListener('hashchange', route);
   // Polling pauses while the tab is hidden and catches up when it shows again.
   document.addEventListener('visibilitychange', () => {

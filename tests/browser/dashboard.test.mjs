@@ -17,6 +17,13 @@
 //                               script's folder; the build installs it into
 //                               <build>/tests/browser with `npm ci`)
 //   SLUICE_DASHBOARD_SCREENSHOT a PNG path: a screenshot of the job page once its figures show
+//   SLUICE_DASHBOARD_TOKEN      the JobManager's REST token (security.rest.auth.token-file):
+//                               the page must ask for it; the script first enters a wrong one,
+//                               which must be refused, then this one. The figures, chart and
+//                               checkpoint checks are then left out (the run without a token
+//                               makes them); the overview, the job page and the cancel remain.
+//   NODE_EXTRA_CA_CERTS         for an https:// dashboard, the CA its certificate is signed by
+//                               (the browser itself is told to accept the certificate)
 import { existsSync } from 'node:fs';
 import { createRequire } from 'node:module';
 import path from 'node:path';
@@ -46,6 +53,8 @@ async function main() {
     fail('usage: node dashboard.test.mjs <dashboard url> <job id (32 hexadecimal digits)>');
   }
   const origin = new URL(url).origin;
+  const token = process.env.SLUICE_DASHBOARD_TOKEN || '';
+  const auth = token ? { Authorization: `Bearer ${token}` } : {};
 
   const chromiumPath = process.env.SLUICE_CHROMIUM || '/usr/bin/chromium';
   if (!existsSync(chromiumPath)) {
@@ -63,7 +72,7 @@ async function main() {
 
   // What the REST API says of the job: its vertices, for comparing with what the page draws.
   async function restJob() {
-    const res = await fetch(`${origin}/jobs/${jobId}`);
+    const res = await fetch(`${origin}/jobs/${jobId}`, { headers: auth });
     if (!res.ok) fail(`GET /jobs/${jobId} answered ${res.status}: ${await res.text()}`);
     return res.json();
   }
@@ -101,7 +110,10 @@ async function main() {
   }
 
   {
-    const page = await browser.newPage({ viewport: { width: 1360, height: 900 } });
+    const page = await browser.newPage({
+      viewport: { width: 1360, height: 900 },
+      ignoreHTTPSErrors: origin.startsWith('https:'), // the cluster's own CA, not the browser's
+    });
     page.on('pageerror', (e) => pageErrors.push(String(e)));
     page.on('console', (m) => {
       // An answer other than 2xx is logged by the browser itself; the page handles those.
@@ -117,6 +129,32 @@ async function main() {
 
     const response = await page.goto(url, { waitUntil: 'load' });
     if (!response || response.status() !== 200) fail(`GET ${url} answered ${response?.status()}`);
+
+    if (token) {
+      // The page asks for the token; a wrong one is refused and asked again; the right one
+      // lets the page go on (and shows the sign-out button).
+      const dialogState = () => page.evaluate(() => ({
+        open: !!document.querySelector('#token-dialog')?.open,
+        message: document.querySelector('#token-message')?.textContent || '',
+      }));
+      await waitFor('the page asks for the REST token', async () => {
+        const d = await dialogState();
+        return { ok: d.open && /token/.test(d.message), detail: JSON.stringify(d) };
+      });
+      await page.fill('#token-input', `${token}-wrong`);
+      await page.click('#token-submit');
+      await waitFor('a wrong token is refused and asked again', async () => {
+        const d = await dialogState();
+        return { ok: d.open && /refused/.test(d.message), detail: JSON.stringify(d) };
+      });
+      await page.fill('#token-input', token);
+      await page.click('#token-submit');
+      await waitFor('the right token closes the dialog', async () => {
+        const d = await dialogState();
+        const signOut = await page.$eval('#sign-out', (b) => !b.hidden);
+        return { ok: !d.open && signOut, detail: JSON.stringify({ ...d, signOut }) };
+      });
+    }
 
     // The overview: cluster figures and the job in the jobs list.
     await waitFor('the overview shows the cluster and the job', async () => {
@@ -134,58 +172,7 @@ async function main() {
       return { ok: hash === `#/jobs/${jobId}`, detail: hash };
     });
 
-    // The graph: one box per vertex of the plan, each with a live records/s figure.
-    const job = await restJob();
-    const vertexIds = (job.plan?.nodes || []).map((n) => String(n.id));
-    if (!vertexIds.length) fail(`the REST API shows no vertex for job ${jobId}: ${JSON.stringify(job)}`);
-    await waitFor(`the graph shows all ${vertexIds.length} vertices with records/s above 0`, async () => {
-      const boxes = await page.$$eval('#job-graph .vertex', (gs) => gs.map((g) => ({
-        id: g.dataset.vertexId,
-        name: g.dataset.vertexName,
-        in: Number(g.dataset.inRate || 0),
-        out: Number(g.dataset.outRate || 0),
-        inText: g.querySelector('.rate-in')?.textContent,
-        outText: g.querySelector('.rate-out')?.textContent,
-        backpressure: g.dataset.backpressure,
-      })));
-      const byId = new Map(boxes.map((b) => [b.id, b]));
-      const missing = vertexIds.filter((id) => !byId.has(id));
-      const idle = boxes.filter((b) => !(Math.max(b.in, b.out) > 0) || !/[0-9]/.test(`${b.inText}${b.outText}`) ||
-        !['ok', 'low', 'high'].includes(b.backpressure));
-      const detail = missing.length ? `no box for vertices ${missing.join(', ')}; boxes: ${JSON.stringify(boxes)}`
-        : `boxes without a live figure or back-pressure level: ${JSON.stringify(idle)}`;
-      return { ok: boxes.length === vertexIds.length && !missing.length && !idle.length, detail };
-    });
-
-    await waitFor('the throughput chart draws a line', async () => {
-      const lines = await page.$$eval('#throughput-chart path.line', (ps) => ps.length);
-      return { ok: lines > 0, detail: `${lines} lines` };
-    });
-    if (process.env.SLUICE_DASHBOARD_SCREENSHOT) {
-      await page.screenshot({ path: process.env.SLUICE_DASHBOARD_SCREENSHOT, fullPage: true });
-    }
-
-    // The job has the autoscaler on: its panel shows, with its decisions or the row saying there
-    // is none yet.
-    await waitFor('the autoscaler panel shows', async () => {
-      const panel = await page.$eval('#autoscaler-panel', (p) => ({
-        hidden: p.hidden, rows: p.querySelectorAll('tbody tr').length, text: p.textContent.replace(/\s+/g, ' ').trim(),
-      }));
-      return { ok: !panel.hidden && panel.rows > 0, detail: JSON.stringify(panel) };
-    });
-
-    // The checkpoints tab: a completed checkpoint in the table.
-    await page.click('.tabs a[data-tab="checkpoints"]');
-    await waitFor('the checkpoint table has a completed checkpoint', async () => {
-      const rows = await page.$$eval('#checkpoint-table tbody tr', (trs) => trs.map((tr) => ({
-        id: tr.dataset.checkpointId, status: tr.dataset.status, text: tr.textContent.replace(/\s+/g, ' ').trim(),
-      })));
-      const completed = rows.filter((r) => r.status === 'COMPLETED' && /^[0-9]+$/.test(r.id || ''));
-      return { ok: completed.length > 0, detail: JSON.stringify(rows) };
-    });
-    if (process.env.SLUICE_DASHBOARD_SCREENSHOT) {
-      await page.screenshot({ path: process.env.SLUICE_DASHBOARD_SCREENSHOT.replace(/\.png$/, '') + '-checkpoints.png', fullPage: true });
-    }
+    if (!token) await figureChecks();
 
     // Cancel from the page, then the page shows the job CANCELED.
     const button = await page.$('#cancel-job');
@@ -201,6 +188,62 @@ async function main() {
     if (foreignRequests.length) fail(`the page asked for something not of its server: ${foreignRequests.join(', ')}`);
     if (pageErrors.length) fail(`the page raised errors: ${pageErrors.join(' | ')}`);
     console.log('dashboard test: all checks passed');
+
+    // The job page's live figures: the graph, the chart, the autoscaler's panel, a checkpoint.
+    async function figureChecks() {
+      // The graph: one box per vertex of the plan, each with a live records/s figure.
+      const job = await restJob();
+      const vertexIds = (job.plan?.nodes || []).map((n) => String(n.id));
+      if (!vertexIds.length) fail(`the REST API shows no vertex for job ${jobId}: ${JSON.stringify(job)}`);
+      await waitFor(`the graph shows all ${vertexIds.length} vertices with records/s above 0`, async () => {
+        const boxes = await page.$$eval('#job-graph .vertex', (gs) => gs.map((g) => ({
+          id: g.dataset.vertexId,
+          name: g.dataset.vertexName,
+          in: Number(g.dataset.inRate || 0),
+          out: Number(g.dataset.outRate || 0),
+          inText: g.querySelector('.rate-in')?.textContent,
+          outText: g.querySelector('.rate-out')?.textContent,
+          backpressure: g.dataset.backpressure,
+        })));
+        const byId = new Map(boxes.map((b) => [b.id, b]));
+        const missing = vertexIds.filter((id) => !byId.has(id));
+        const idle = boxes.filter((b) => !(Math.max(b.in, b.out) > 0) || !/[0-9]/.test(`${b.inText}${b.outText}`) ||
+          !['ok', 'low', 'high'].includes(b.backpressure));
+        const detail = missing.length ? `no box for vertices ${missing.join(', ')}; boxes: ${JSON.stringify(boxes)}`
+          : `boxes without a live figure or back-pressure level: ${JSON.stringify(idle)}`;
+        return { ok: boxes.length === vertexIds.length && !missing.length && !idle.length, detail };
+      });
+
+      await waitFor('the throughput chart draws a line', async () => {
+        const lines = await page.$$eval('#throughput-chart path.line', (ps) => ps.length);
+        return { ok: lines > 0, detail: `${lines} lines` };
+      });
+      if (process.env.SLUICE_DASHBOARD_SCREENSHOT) {
+        await page.screenshot({ path: process.env.SLUICE_DASHBOARD_SCREENSHOT, fullPage: true });
+      }
+
+      // The job has the autoscaler on: its panel shows, with its decisions or the row saying there
+      // is none yet.
+      await waitFor('the autoscaler panel shows', async () => {
+        const panel = await page.$eval('#autoscaler-panel', (p) => ({
+          hidden: p.hidden, rows: p.querySelectorAll('tbody tr').length, text: p.textContent.replace(/\s+/g, ' ').trim(),
+        }));
+        return { ok: !panel.hidden && panel.rows > 0, detail: JSON.stringify(panel) };
+      });
+
+      // The checkpoints tab: a completed checkpoint in the table.
+      await page.click('.tabs a[data-tab="checkpoints"]');
+      await waitFor('the checkpoint table has a completed checkpoint', async () => {
+        const rows = await page.$$eval('#checkpoint-table tbody tr', (trs) => trs.map((tr) => ({
+          id: tr.dataset.checkpointId, status: tr.dataset.status, text: tr.textContent.replace(/\s+/g, ' ').trim(),
+        })));
+        const completed = rows.filter((r) => r.status === 'COMPLETED' && /^[0-9]+$/.test(r.id || ''));
+        return { ok: completed.length > 0, detail: JSON.stringify(rows) };
+      });
+      if (process.env.SLUICE_DASHBOARD_SCREENSHOT) {
+        await page.screenshot({ path: process.env.SLUICE_DASHBOARD_SCREENSHOT.replace(/\.png$/, '') + '-checkpoints.png', fullPage: true });
+      }
+    }
   }
 }
 

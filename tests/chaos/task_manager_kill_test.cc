@@ -2,7 +2,7 @@
 // each of several completed checkpoints, with a spare TaskManager ready each time (a replacement
 // starts after each kill). The job must restart from its latest checkpoint every time and end
 // with exact output (EXACTLY_ONCE), or with nothing lost (AT_LEAST_ONCE), on the heap and on
-// RocksDB with incremental checkpoints.
+// RocksDB with incremental checkpoints, and with internal TLS.
 //
 // The default form kills three times in a job of about 6 s; SLUICE_CHAOS_LONG=1 kills six times
 // in a longer job with more keys.
@@ -37,14 +37,17 @@ KillScale Scale() {
   return ChaosLong() ? KillScale{200, 500, 4000, 6} : KillScale{40, 150, 1000, 3};
 }
 
-// `backend`: extra -D options of the job (its state backend).
-void KillTaskManagersDuringAJob(const std::string& mode, std::vector<std::string> backend = {}) {
+// `backend`: extra -D options of the job (its state backend). `internal_tls`: every daemon and
+// the CLI talk mutual TLS (security.ssl.internal.*), the data exchange of the job included.
+void KillTaskManagersDuringAJob(const std::string& mode, std::vector<std::string> backend = {},
+                                bool internal_tls = false) {
   const bool exactly_once = mode == "EXACTLY_ONCE";
   const KillScale scale = Scale();
   // One slot per TaskManager and parallelism 2: two TaskManagers run the job, one is spare.
   ClusterOptions options;
   options.task_managers = 3;
   options.slots_per_task_manager = 1;
+  options.internal_tls = internal_tls;
   TestCluster cluster(options);
   SLUICE_ASSERT_OK(cluster.Start());
   const std::string output = cluster.dir() + "/out";
@@ -117,6 +120,12 @@ TEST(ChaosKillTest, KilledTaskManagersExactlyOnce) { KillTaskManagersDuringAJob(
 
 TEST(ChaosKillTest, KilledTaskManagersAtLeastOnceLoseNothing) {
   KillTaskManagersDuringAJob("AT_LEAST_ONCE");
+}
+
+// The same with internal TLS: the restarts reconnect over TLS, the replacements register over
+// it, and the counts stay exact.
+TEST(ChaosKillTest, KilledTaskManagersExactlyOnceWithInternalTls) {
+  KillTaskManagersDuringAJob("EXACTLY_ONCE", {}, /*internal_tls=*/true);
 }
 
 // The same on RocksDB with incremental checkpoints: every restore downloads the files of the

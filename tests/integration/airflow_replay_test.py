@@ -1,8 +1,11 @@
 """Replays the Airflow DAGs of deploy/airflow/sluice_dag.py against a real cluster (Airflow is
 not installable here): the same requests in the same order, with the same URLs, bodies and
 checks, taken from deploy/airflow/sluice_rest.py, which the DAG is built from. Airflow's part
-is played by a loop that runs a task again while it raises, up to the DAG's retries, and by
-SIGTERM to a BashOperator's process group (what Airflow sends when it kills a task).
+is played by a loop that runs a task again while it raises, up to the DAG's retries, by
+SIGTERM to a BashOperator's process group (what Airflow sends when it kills a task), and by
+the HTTP connection's Extra, which Airflow's HTTP hook sends as headers: the cluster asks for a
+REST token (security.rest.auth.token-file), which the connection carries as the DAG's set-up
+says, and the worker's configuration names for the CLI.
 
 Python's standard library only. Starts a JobManager and a TaskManager on 127.0.0.1 with ports
 found at run time, and stops them by pid. Environment as ctest sets it: SLUICE_BIN_DIR,
@@ -28,6 +31,11 @@ JOBS = os.environ["SLUICE_TEST_JOBS_DIR"]
 AIRFLOW_DIR = os.path.join(os.environ["SLUICE_SOURCE_DIR"], "deploy", "airflow")
 sys.path.insert(0, AIRFLOW_DIR)
 import sluice_rest  # noqa: E402  (the DAG's requests and checks)
+
+
+# The cluster's REST token, and the HTTP connection's Extra that carries it (sluice_dag.py).
+TOKEN = "airflow-replay-token-0123456789"
+CONNECTION_EXTRA = {"Authorization": "Bearer " + TOKEN}
 
 
 def free_port():
@@ -56,8 +64,17 @@ class Cluster:
                   "-D", "heartbeat.interval=200ms", "-D", "heartbeat.timeout=2s",
                   "-D", "blob.storage.directory=%s/blobs" % self.dir]
         self.procs = []
+        # The worker's configuration for the CLI (sluice_bash): where the token is.
+        self.token_file = os.path.join(self.dir, "rest-token")
+        with open(self.token_file, "w") as f:
+            f.write(TOKEN + "\n")
+        self.conf_dir = os.path.join(self.dir, "conf")
+        os.mkdir(self.conf_dir)
+        with open(os.path.join(self.conf_dir, "config.yaml"), "w") as f:
+            f.write("security.rest.auth.token-file: %s\n" % self.token_file)
         self.start("jobmanager", [os.path.join(BIN, "sluice-jobmanager")] + common + [
-            "-D", "rest.port=%d" % self.rest_port, "-D", "web.upload.dir=%s/uploads" % self.dir])
+            "-D", "rest.port=%d" % self.rest_port, "-D", "web.upload.dir=%s/uploads" % self.dir,
+            "-D", "security.rest.auth.token-file=%s" % self.token_file])
         ok = wait_until(lambda: self.get_json("overview")[0] == 200, 20)
         self.check(ok, "the JobManager does not answer on REST port %d" % self.rest_port)
         self.start("taskmanager", [os.path.join(BIN, "sluice-taskmanager")] + common + [
@@ -93,12 +110,15 @@ class Cluster:
                     p.wait()
         self.procs = []
 
-    def request(self, method, endpoint, body, headers):
-        """sluice_rest's request, as the DAG's HTTP hook makes it: relative to the base URL."""
+    def request(self, method, endpoint, body, headers, extra=None):
+        """sluice_rest's request, as the DAG's HTTP hook makes it: relative to the base URL,
+        with the connection's Extra as headers (`extra`, by default the one with the token)."""
         if isinstance(body, str):
             body = body.encode()
+        all_headers = dict(CONNECTION_EXTRA if extra is None else extra)
+        all_headers.update(headers or {})
         req = urllib.request.Request("http://127.0.0.1:%d/%s" % (self.rest_port, endpoint),
-                                     data=body, method=method, headers=headers or {})
+                                     data=body, method=method, headers=all_headers)
         try:
             with urllib.request.urlopen(req, timeout=60) as res:
                 status, raw = res.status, res.read()
@@ -240,6 +260,14 @@ class RestDagTest(unittest.TestCase):
                         ["--count", "100", "--fail-at", "3"])
         self.assertIn("boom at record 3", str(failed.exception))
 
+    def test_without_the_connections_token_the_upload_fails_with_401(self):
+        def no_token(method, endpoint, body, headers):
+            return CLUSTER.request(method, endpoint, body, headers, extra={})
+        with self.assertRaises(sluice_rest.RequestFailed) as failed:
+            sluice_rest.upload(no_token, os.path.join(JOBS, "libsequence_job.so"))
+        self.assertIn("HTTP 401", str(failed.exception))
+        self.assertIn("security.rest.auth.token-file", str(failed.exception))
+
     def test_a_library_that_cannot_run_fails_the_task_with_the_apis_error(self):
         with self.assertRaises(sluice_rest.RequestFailed) as failed:
             self.replay(os.path.join(JOBS, "libno_entry_job.so"), [])
@@ -255,7 +283,7 @@ class BashDagTest(unittest.TestCase):
             os.path.join(BIN, "sluice"), "127.0.0.1:%d" % CLUSTER.rest_port, library,
             program_args, parallelism)
         env = dict(os.environ)
-        env.pop("SLUICE_CONF_DIR", None)
+        env["SLUICE_CONF_DIR"] = CLUSTER.conf_dir  # the worker's configuration: the token file
         # As Airflow's BashOperator: bash -c in a session (process group) of its own.
         return subprocess.Popen(["bash", "-c", command], stdout=subprocess.PIPE,
                                 stderr=subprocess.PIPE, start_new_session=True, env=env)

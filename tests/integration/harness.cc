@@ -3,6 +3,7 @@
 #include <arpa/inet.h>
 #include <fcntl.h>
 #include <netinet/in.h>
+#include <openssl/ssl.h>
 #include <signal.h>
 #include <sys/prctl.h>
 #include <sys/socket.h>
@@ -511,6 +512,38 @@ CommandResult RunCommand(const std::vector<std::string>& argv, const std::string
   return r;
 }
 
+namespace {
+
+// Sends `request` over TLS on the connected socket `fd`, verifying the server against `ca_file`,
+// and reads the answer until the server closes; "" when the handshake fails.
+std::string TlsExchange(int fd, const std::string& ca_file, const std::string& request) {
+  SSL_CTX* ctx = SSL_CTX_new(TLS_client_method());
+  std::string all;
+  if (ctx == nullptr) return all;
+  SSL_CTX_set_verify(ctx, SSL_VERIFY_PEER, nullptr);
+  SSL* ssl = nullptr;
+  if (SSL_CTX_load_verify_locations(ctx, ca_file.c_str(), nullptr) == 1 &&
+      (ssl = SSL_new(ctx)) != nullptr && SSL_set_fd(ssl, fd) == 1 && SSL_connect(ssl) == 1) {
+    size_t sent = 0;
+    while (sent < request.size()) {
+      int n = SSL_write(ssl, request.data() + sent, static_cast<int>(request.size() - sent));
+      if (n <= 0) break;
+      sent += static_cast<size_t>(n);
+    }
+    char buf[65536];
+    for (;;) {
+      int n = SSL_read(ssl, buf, sizeof(buf));
+      if (n <= 0) break;
+      all.append(buf, static_cast<size_t>(n));
+    }
+  }
+  if (ssl != nullptr) SSL_free(ssl);
+  SSL_CTX_free(ctx);
+  return all;
+}
+
+}  // namespace
+
 RawHttpResponse RawHttpRequest(int port, const std::string& method, const std::string& target,
                                const std::string& body, std::chrono::seconds timeout) {
   RawHttpResponse r;
@@ -527,25 +560,31 @@ RawHttpResponse RawHttpRequest(int port, const std::string& method, const std::s
     ::close(fd);
     return r;
   }
+  const RestTestAccess& access = CurrentRestAccess();
   std::string req =
       absl::StrCat(method, " ", target, " HTTP/1.1\r\nHost: 127.0.0.1\r\nConnection: close\r\n");
+  if (!access.token.empty()) absl::StrAppend(&req, "Authorization: Bearer ", access.token, "\r\n");
   if (!body.empty() || method != "GET") {  // (httplib waits for a body it is not told the size of)
     absl::StrAppend(&req, "Content-Type: application/json\r\nContent-Length: ", body.size(),
                     "\r\n");
   }
   absl::StrAppend(&req, "\r\n", body);
-  size_t sent = 0;
-  while (sent < req.size()) {
-    ssize_t n = ::send(fd, req.data() + sent, req.size() - sent, MSG_NOSIGNAL);
-    if (n <= 0) break;
-    sent += static_cast<size_t>(n);
-  }
   std::string all;
-  char buf[65536];
-  for (;;) {
-    ssize_t n = ::recv(fd, buf, sizeof(buf), 0);
-    if (n <= 0) break;
-    all.append(buf, static_cast<size_t>(n));
+  if (access.ca_file.empty()) {
+    size_t sent = 0;
+    while (sent < req.size()) {
+      ssize_t n = ::send(fd, req.data() + sent, req.size() - sent, MSG_NOSIGNAL);
+      if (n <= 0) break;
+      sent += static_cast<size_t>(n);
+    }
+    char buf[65536];
+    for (;;) {
+      ssize_t n = ::recv(fd, buf, sizeof(buf), 0);
+      if (n <= 0) break;
+      all.append(buf, static_cast<size_t>(n));
+    }
+  } else {
+    all = TlsExchange(fd, access.ca_file, req);
   }
   ::close(fd);
   std::smatch m;
@@ -583,7 +622,23 @@ bool Accepts(int port) {
 }
 }  // namespace
 
-TestCluster::TestCluster(ClusterOptions options) : options_(std::move(options)) {}
+namespace {
+bool EnvIsOne(const char* name) {
+  const char* v = std::getenv(name);
+  return v != nullptr && std::string(v) == "1";
+}
+RestTestAccess& MutableRestAccess() {
+  static RestTestAccess access;
+  return access;
+}
+}  // namespace
+
+const RestTestAccess& CurrentRestAccess() { return MutableRestAccess(); }
+
+TestCluster::TestCluster(ClusterOptions options) : options_(std::move(options)) {
+  if (EnvIsOne("SLUICE_TEST_INTERNAL_TLS")) options_.internal_tls = true;
+  if (EnvIsOne("SLUICE_TEST_REST_TLS")) options_.rest_tls_and_token = true;
+}
 
 TestCluster::~TestCluster() {
   bool failed = CurrentTestFailed();
@@ -663,18 +718,38 @@ absl::Status TestCluster::StartJobManager() {
 absl::Status TestCluster::Start() {
   dir_ = MakeTempDir();
   fs::create_directories(dir_ + "/blobs");
-  if (options_.internal_tls) {
+  const std::string certs = dir_ + "/certs";
+  if (options_.internal_tls || options_.rest_tls_and_token) {
     const char* src = std::getenv("SLUICE_SOURCE_DIR");
     if (src == nullptr) return absl::FailedPreconditionError("SLUICE_SOURCE_DIR is not set");
-    const std::string certs = dir_ + "/certs";
     CommandResult made = RunCommand({std::string(src) + "/deploy/gen-certs.sh", certs}, dir_, 60s);
     if (made.exit_code != 0) {
       return absl::InternalError("deploy/gen-certs.sh failed: " + made.Describe());
     }
+  }
+  if (options_.internal_tls) {
     tls_settings_ = {"security.ssl.internal.enabled=true",
                      absl::StrCat("security.ssl.internal.key=", certs, "/internal.key"),
                      absl::StrCat("security.ssl.internal.cert=", certs, "/internal.pem"),
                      absl::StrCat("security.ssl.internal.trust-cert=", certs, "/ca.pem")};
+  }
+  RestTestAccess& rest = MutableRestAccess();
+  rest = RestTestAccess();
+  if (options_.rest_tls_and_token) {
+    rest.ca_file = certs + "/ca.pem";
+    rest.token = "test-rest-token-0123456789abcdef";
+    const std::string token_file = dir_ + "/rest-token";
+    if (!WriteFile(token_file, rest.token + "\n")) {
+      return absl::InternalError("cannot write " + token_file);
+    }
+    // The CLI gets them too (Cli()): its -m may name the REST address.
+    for (std::string kv : std::vector<std::string>{
+             "security.ssl.rest.enabled=true", "security.ssl.rest.key=" + certs + "/internal.key",
+             "security.ssl.rest.cert=" + certs + "/internal.pem",
+             "security.ssl.rest.trust-cert=" + rest.ca_file,
+             "security.rest.auth.token-file=" + token_file}) {
+      tls_settings_.push_back(std::move(kv));
+    }
   }
   // This process's own calls (client(), the tests' channels) use the cluster's setting.
   Configuration tls;

@@ -159,10 +159,19 @@ struct RawHttpResponse {
   std::string headers;
   std::string body;
 };
+// How this test process reaches the REST API of the cluster started last: empty fields for plain
+// HTTP without a token; with ClusterOptions::rest_tls_and_token, the CA its certificate is
+// signed by and the token.
+struct RestTestAccess {
+  std::string ca_file;
+  std::string token;
+};
+const RestTestAccess& CurrentRestAccess();
+
 // Sends `method target` to 127.0.0.1:port byte for byte over a fresh connection (no client
 // library in between to normalize or encode the target), with `body` as JSON (and a
 // Content-Length for every method but GET), and reads the answer until the server closes (at most
-// `timeout` per read or write).
+// `timeout` per read or write). Over TLS and with the token when CurrentRestAccess() says so.
 RawHttpResponse RawHttpRequest(int port, const std::string& method, const std::string& target,
                                const std::string& body = "",
                                std::chrono::seconds timeout = std::chrono::seconds(10));
@@ -183,8 +192,13 @@ struct ClusterOptions {
   // none.
   std::string config_dir;
   // Mutual TLS between the daemons, the CLI and this test process (security.ssl.internal.*),
-  // with certificates deploy/gen-certs.sh makes in the cluster's folder. Default: off.
+  // with certificates deploy/gen-certs.sh makes in the cluster's folder. Default: off, unless
+  // the environment has SLUICE_TEST_INTERNAL_TLS=1 (ctest runs the bad-input tests again so).
   bool internal_tls = false;
+  // The REST API over HTTPS with a token (security.ssl.rest.*, security.rest.auth.token-file),
+  // which RawHttpRequest and the REST helpers of rest_jar_helpers.h then use (RestTestAccess).
+  // Default: off, unless the environment has SLUICE_TEST_REST_TLS=1.
+  bool rest_tls_and_token = false;
 };
 
 // A JobManager and N TaskManagers on 127.0.0.1, the JobManager on a free port found at run time,

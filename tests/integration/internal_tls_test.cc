@@ -5,15 +5,23 @@
 // JobManager logs the refused handshakes. Bad files are refused at start naming the key.
 #include "common/internal_tls.h"
 
+#include <grpcpp/grpcpp.h>
+#include <unistd.h>
+
 #include <filesystem>
 #include <map>
 #include <thread>
+#include <utility>
+#include <vector>
 
 #include "absl/strings/match.h"
 #include "absl/strings/str_cat.h"
 #include "client/job_client.h"
 #include "common/config.h"
 #include "integration/harness.h"
+#include "proto/data_exchange.grpc.pb.h"
+#include "proto/jobmanager.grpc.pb.h"
+#include "proto/taskmanager.grpc.pb.h"
 
 namespace sluice::itest {
 namespace {
@@ -33,6 +41,56 @@ void UseCertificates(const std::string& certs, std::string trust = "") {
   }
   absl::Status s = ConfigureInternalTls(c);
   ASSERT_TRUE(s.ok()) << s;
+}
+
+// One call to each gRPC service of the cluster with this process's credentials, as
+// (service, status code): UNAVAILABLE when the connection itself was refused.
+std::vector<std::pair<std::string, grpc::StatusCode>> CallEachService(TestCluster& cluster) {
+  grpc::ChannelArguments args;
+  args.SetInt(GRPC_ARG_USE_LOCAL_SUBCHANNEL_POOL, 1);  // a connection of its own, new credentials
+  auto channel = [&](const std::string& address) {
+    return grpc::CreateCustomChannel(address, InternalChannelCredentials(), args);
+  };
+  auto deadline = [](grpc::ClientContext& c) {
+    c.set_deadline(std::chrono::system_clock::now() + std::chrono::seconds(3));
+  };
+  std::vector<std::pair<std::string, grpc::StatusCode>> codes;
+  {  // a library download from the JobManager
+    auto stub = proto::JobManagerService::NewStub(channel(cluster.jm_address()));
+    grpc::ClientContext c;
+    deadline(c);
+    proto::UploadLibraryResponse which;
+    which.set_sha256(std::string(64, '0'));
+    auto reader = stub->DownloadLibrary(&c, which);
+    proto::LibraryChunk chunk;
+    while (reader->Read(&chunk)) {
+    }
+    codes.emplace_back("JobManagerService.DownloadLibrary", reader->Finish().error_code());
+  }
+  {  // a TaskManager's control call
+    auto stub = proto::TaskExecutorService::NewStub(channel(cluster.tm_address(0)));
+    grpc::ClientContext c;
+    deadline(c);
+    proto::Empty req;
+    proto::LogList logs;
+    codes.emplace_back("TaskExecutorService.ListLogs", stub->ListLogs(&c, req, &logs).error_code());
+  }
+  {  // a partition read from a TaskManager's data exchange
+    auto stub = proto::DataExchangeService::NewStub(channel(cluster.tm_address(0)));
+    grpc::ClientContext c;
+    deadline(c);
+    auto stream = stub->Subscribe(&c);
+    proto::SubscribeRequest req;
+    req.set_partition_id("no-such-partition");
+    req.set_credits(1);
+    stream->Write(req);
+    stream->WritesDone();
+    proto::NetworkBuffer buffer;
+    while (stream->Read(&buffer)) {
+    }
+    codes.emplace_back("DataExchangeService.Subscribe", stream->Finish().error_code());
+  }
+  return codes;
 }
 
 std::string GenCerts(const std::string& dir) {
@@ -75,23 +133,29 @@ TEST(InternalTlsTest, AClusterWithTlsRunsWordCountAndRefusesStrangers) {
   CommandResult plain = RunCli({"list", "-m", cluster.jm_address()}, cluster.dir(), 60s);
   EXPECT_NE(plain.exit_code, 0) << plain.Describe();
 
-  // A client of another CA, and one in plain text: neither gets an answer from the JobManager
-  // or from a TaskManager (its library downloads and partitions are behind the same port).
+  // A client of another CA, and one in plain text, reach none of the three services: the
+  // JobManager's (which serves the libraries), a TaskManager's control calls and its data
+  // exchange (the partitions). A client with the cluster's certificate reaches each: its calls
+  // fail for what they ask (no such library or partition), not for the connection.
   const std::string other = GenCerts(cluster.dir() + "/other-ca");
   ASSERT_FALSE(other.empty());
-  struct Stranger {
-    std::string certs, trust, what;
-  };
   const std::string own = cluster.dir() + "/certs";
-  for (const Stranger& st : {Stranger{other, "", "another CA's certificate, trusting that CA"},
-                             Stranger{other, own, "another CA's certificate, trusting ours"},
-                             Stranger{"", "", "plain text"}}) {
-    UseCertificates(st.certs, st.trust);
-    JobClient stranger(cluster.jm_address(), 3s);
-    auto ov = stranger.Overview();
-    EXPECT_FALSE(ov.ok()) << st.what;
-    JobClient at_tm(cluster.tm_address(0), 3s);
-    EXPECT_FALSE(at_tm.Overview().ok()) << st.what;
+  struct Client {
+    std::string certs, trust, what;
+    bool admitted;
+  };
+  for (const Client& cl : {Client{own, "", "the cluster's certificate", true},
+                           Client{other, "", "another CA's certificate, trusting that CA", false},
+                           Client{other, own, "another CA's certificate, trusting ours", false},
+                           Client{"", "", "plain text", false}}) {
+    UseCertificates(cl.certs, cl.trust);
+    for (const auto& [service, code] : CallEachService(cluster)) {
+      if (cl.admitted) {
+        EXPECT_NE(code, grpc::StatusCode::UNAVAILABLE) << cl.what << ", " << service;
+      } else {
+        EXPECT_EQ(code, grpc::StatusCode::UNAVAILABLE) << cl.what << ", " << service;
+      }
+    }
   }
   // The JobManager logs the handshakes it refused: the certificate it could not verify, and
   // the plain-text client.
@@ -107,7 +171,18 @@ TEST(InternalTlsTest, AClusterWithTlsRunsWordCountAndRefusesStrangers) {
       10s))
       << LastLines(cluster.JobManagerLog(), 20);
 
-  // A TaskManager with the other CA's certificate cannot register.
+  // A TaskManager with another CA's certificate cannot register, even trusting our CA (so that
+  // only the JobManager's refusal stops it): its attempts are refused until it is stopped.
+  auto refusals = [&] {
+    const std::string log = cluster.JobManagerLog();
+    size_t n = 0;
+    for (size_t at = log.find("Handshake failed"); at != std::string::npos;
+         at = log.find("Handshake failed", at + 1)) {
+      ++n;
+    }
+    return n;
+  };
+  const size_t refused_before = refusals();
   std::vector<std::string> argv = {BinDir() + "/sluice-taskmanager",
                                    "-D",
                                    absl::StrCat("jobmanager.rpc.port=", cluster.jm_port()),
@@ -124,11 +199,12 @@ TEST(InternalTlsTest, AClusterWithTlsRunsWordCountAndRefusesStrangers) {
                                    "-D",
                                    "security.ssl.internal.cert=" + other + "/internal.pem",
                                    "-D",
-                                   "security.ssl.internal.trust-cert=" + other + "/ca.pem"};
+                                   "security.ssl.internal.trust-cert=" + own + "/ca.pem"};
   auto rogue =
       ChildProcess::Start(argv, cluster.dir() + "/rogue.out", cluster.dir() + "/rogue.log");
   ASSERT_TRUE(rogue.ok()) << rogue.status();
-  std::this_thread::sleep_for(3s);
+  EXPECT_TRUE(WaitUntil([&] { return refusals() >= refused_before + 2; }, 20s))
+      << LastLines(cluster.JobManagerLog(), 20);
   (*rogue)->Stop();
   EXPECT_FALSE(absl::StrContains(ReadFile(cluster.dir() + "/rogue.log"), "registered at"))
       << ReadFile(cluster.dir() + "/rogue.log");
@@ -165,6 +241,16 @@ TEST(InternalTlsTest, BadCertificateFilesAreRefusedAtStartNamingTheKey) {
         dir, 30s);
     EXPECT_EQ(r.exit_code, 2) << r.Describe();
     EXPECT_TRUE(absl::StrContains(r.err, c.expect)) << r.Describe();
+  }
+  // security.refuse-root: the daemons will not run as root (the tests may run as root).
+  if (::geteuid() == 0) {
+    for (const std::string daemon : {"sluice-jobmanager", "sluice-taskmanager"}) {
+      CommandResult r = RunCommand({BinDir() + "/" + daemon, "-D", "jobmanager.rpc.port=0", "-D",
+                                    "rest.port=-1", "-D", "security.refuse-root=true"},
+                                   dir, 30s);
+      EXPECT_EQ(r.exit_code, 2) << r.Describe();
+      EXPECT_TRUE(absl::StrContains(r.err, "security.refuse-root")) << r.Describe();
+    }
   }
   std::error_code ec;
   std::filesystem::remove_all(dir, ec);

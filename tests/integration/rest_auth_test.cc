@@ -196,5 +196,50 @@ TEST(RestAuthTest, RestOverHttpsAnswersOnlyOverTls) {
   std::filesystem::remove_all(dir, ec);
 }
 
+// The CLI's -m may name the REST address (Flink's habit): it asks the REST server for the RPC
+// port over HTTPS, verifying the server against the trusted CA, with the token.
+TEST(RestAuthTest, TheCliFindsTheJobManagerOverHttpsWithTheToken) {
+  const std::string dir = MakeTempDir();
+  const char* src = std::getenv("SLUICE_SOURCE_DIR");
+  ASSERT_NE(src, nullptr);
+  CommandResult made =
+      RunCommand({std::string(src) + "/deploy/gen-certs.sh", dir + "/certs"}, dir, 60s);
+  ASSERT_EQ(made.exit_code, 0) << made.Describe();
+  const std::string token_file = TokenFile(dir);
+  ClusterOptions o;
+  o.task_managers = 1;
+  o.slots_per_task_manager = 1;
+  o.extra_config = {"security.ssl.rest.enabled=true",
+                    "security.ssl.rest.key=" + dir + "/certs/internal.key",
+                    "security.ssl.rest.cert=" + dir + "/certs/internal.pem",
+                    "security.rest.auth.token-file=" + token_file};
+  TestCluster cluster(o);
+  SLUICE_ASSERT_OK(cluster.Start());
+  const int port = cluster.RestPort();
+  ASSERT_GT(port, 0);
+  const std::string rest = absl::StrCat("127.0.0.1:", port);
+  const std::vector<std::string> https = {"-D", "security.ssl.rest.enabled=true", "-D",
+                                          "security.ssl.rest.trust-cert=" + dir + "/certs/ca.pem"};
+  auto list = [&](std::vector<std::string> extra) {
+    std::vector<std::string> args = {"list", "-m", rest};
+    args.insert(args.end(), https.begin(), https.end());
+    args.insert(args.end(), extra.begin(), extra.end());
+    return RunCli(args, dir, 60s);
+  };
+  CommandResult ok = list({"-D", "security.rest.auth.token-file=" + token_file});
+  EXPECT_EQ(ok.exit_code, 0) << ok.Describe();
+  CommandResult none = list({});
+  EXPECT_NE(none.exit_code, 0) << none.Describe();
+  EXPECT_TRUE(absl::StrContains(none.err, "needs the token of security.rest.auth.token-file"))
+      << none.Describe();
+  const std::string wrong_file = dir + "/wrong-token";
+  WriteFile(wrong_file, "not-the-token-0123456789\n");
+  CommandResult wrong = list({"-D", "security.rest.auth.token-file=" + wrong_file});
+  EXPECT_NE(wrong.exit_code, 0) << wrong.Describe();
+  EXPECT_TRUE(absl::StrContains(wrong.err, "is wrong")) << wrong.Describe();
+  std::error_code ec;
+  std::filesystem::remove_all(dir, ec);
+}
+
 }  // namespace
 }  // namespace sluice::itest

@@ -10,6 +10,7 @@
 #include <string>
 #include <utility>
 
+#include "absl/strings/str_cat.h"
 #include "integration/harness.h"
 
 namespace sluice::itest {
@@ -31,9 +32,18 @@ inline RestReply ToReply(const httplib::Result& res) {
   return r;
 }
 
-// A client of the REST API on 127.0.0.1:port with 30 s timeouts (a graph is built per call).
+// A client of the REST API on 127.0.0.1:port with 30 s timeouts (a graph is built per call),
+// over HTTPS and with the token when the cluster has them (CurrentRestAccess()).
 inline std::unique_ptr<httplib::Client> RestClient(int port) {
-  auto http = std::make_unique<httplib::Client>("127.0.0.1", port);
+  const RestTestAccess& access = CurrentRestAccess();
+  auto http = std::make_unique<httplib::Client>(
+      absl::StrCat(access.ca_file.empty() ? "http" : "https", "://127.0.0.1:", port));
+  if (!access.ca_file.empty()) {
+    http->set_ca_cert_path(access.ca_file);
+    http->enable_server_certificate_verification(true);
+  }
+  if (!access.token.empty())
+    http->set_default_headers({{"Authorization", "Bearer " + access.token}});
   http->set_connection_timeout(5);
   http->set_read_timeout(30);
   http->set_write_timeout(30);

@@ -92,6 +92,7 @@ class HttpServerTest : public ::testing::Test {
       res.set_content(absl::StrCat("error ", res.status, " ", req.path, " ", res.reason),
                       "text/plain");
     });
+    if (guard_) routes.set_guard(guard_);
     auto s = HttpServer::Start(o, std::move(routes));
     ASSERT_TRUE(s.ok()) << s.status();
     server_ = std::move(*s);
@@ -102,6 +103,7 @@ class HttpServerTest : public ::testing::Test {
   }
   int port() { return server_->port(); }
 
+  std::function<bool(const HttpRequest&, HttpResponse&)> guard_;
   absl::Notification release_slow_;
   std::unique_ptr<HttpServer> server_;
 };
@@ -217,6 +219,39 @@ TEST_F(HttpServerTest, BodiesMayBeChunkedOrExpectContinueAndAreLimited) {
   ASSERT_TRUE(chunked.Send("POST /body HTTP/1.1\r\nHost: x\r\nTransfer-Encoding: chunked\r\n\r\n" +
                            absl::StrCat("7d0\r\n", std::string(2000, 'a'), "\r\n0\r\n\r\n")));
   EXPECT_TRUE(absl::StartsWith(chunked.ReadResponse(), "HTTP/1.1 413"));
+}
+
+TEST_F(HttpServerTest, TheGuardRefusesARequestBeforeItsBodyIsRead) {
+  guard_ = [](const HttpRequest& req, HttpResponse& res) {
+    if (req.get_header_value("x-token") == "yes") return true;
+    res.status = 401;
+    res.reason = "no token";
+    return false;
+  };
+  Start();
+  // Refused from its headers alone: no 100 Continue, and no wait for the body it announced.
+  Conn c(port());
+  ASSERT_TRUE(c.Send(
+      "POST /body HTTP/1.1\r\nHost: x\r\nContent-Length: 500\r\nExpect: 100-continue\r\n\r\n"));
+  std::string r = c.ReadResponse();
+  EXPECT_TRUE(absl::StartsWith(r, "HTTP/1.1 401")) << r;
+  EXPECT_EQ(BodyOf(r), "error 401 /body no token");
+  EXPECT_TRUE(c.Closed());
+  // With the token, the same request goes through.
+  Conn ok(port());
+  ASSERT_TRUE(
+      ok.Send("POST /body HTTP/1.1\r\nHost: x\r\nContent-Length: 3\r\nExpect: 100-continue\r\n"
+              "X-Token: yes\r\n\r\n"));
+  EXPECT_TRUE(absl::StartsWith(ok.ReadResponse(), "HTTP/1.1 100 Continue"));
+  ASSERT_TRUE(ok.Send("abc"));
+  EXPECT_EQ(BodyOf(ok.ReadResponse()), "3:abc");
+  // A request without a body is refused as any other answer: the connection stays.
+  Conn get(port());
+  ASSERT_TRUE(get.Send(Get("/hello")));
+  r = get.ReadResponse();
+  EXPECT_TRUE(absl::StartsWith(r, "HTTP/1.1 401")) << r;
+  ASSERT_TRUE(get.Send("GET /hello HTTP/1.1\r\nHost: x\r\nX-Token: yes\r\n\r\n"));
+  EXPECT_EQ(BodyOf(get.ReadResponse()), "hello");
 }
 
 TEST_F(HttpServerTest, RoutesHaveTheirOwnBodyLimitAndBodiesInMemoryAreBounded) {
