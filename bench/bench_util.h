@@ -1,5 +1,6 @@
-// Helpers shared by sluice-bench's figures: clocks, medians and number formats, and Daemon, a
-// sluice-jobmanager or sluice-taskmanager process the benchmark starts and stops by its pid.
+// Helpers shared by sluice-bench's figures: clocks, medians and number formats; Daemon, a
+// sluice-jobmanager or sluice-taskmanager process the benchmark starts and stops by its pid;
+// RunToEnd, a helper program run to its end; TempDir, a figure's temporary folder.
 // Single-threaded use: everything is called from the benchmark's main thread.
 #pragma once
 
@@ -15,9 +16,11 @@
 #include <cerrno>
 #include <chrono>
 #include <cstdint>
+#include <cstdio>
 #include <cstdlib>
 #include <cstring>
 #include <ctime>
+#include <filesystem>
 #include <fstream>
 #include <map>
 #include <memory>
@@ -194,10 +197,14 @@ class Daemon {
     int status = 0;
     if (::waitpid(pid_, &status, WNOHANG) == pid_) {
       pid_ = 0;
+      exit_code_ = WIFEXITED(status) ? WEXITSTATUS(status) : -1;
       return false;
     }
     return true;
   }
+  // The exit code of a process that ended by itself, as seen by Alive(); -1 before, or when a
+  // signal ended it.
+  int exit_code() const { return exit_code_; }
   // SIGTERM, then SIGKILL after 5 s; returns the seconds the process took to exit.
   double Stop() {
     if (pid_ <= 0) return 0;
@@ -242,6 +249,56 @@ class Daemon {
   Daemon(pid_t pid, std::string log) : pid_(pid), log_(std::move(log)) {}
   pid_t pid_;
   std::string log_;
+  int exit_code_ = -1;
+};
+
+// Runs `program` with `args` to its end (at most `timeout_s`, then it is killed), its output to
+// `log`. Internal, with the log's tail, when it cannot start, fails or times out.
+inline absl::Status RunToEnd(const std::string& program, const std::vector<std::string>& args,
+                             const std::string& log, double timeout_s) {
+  if (::access(program.c_str(), X_OK) != 0) {
+    return absl::NotFoundError(absl::StrCat("no executable ", program));
+  }
+  absl::StatusOr<std::unique_ptr<Daemon>> p = Daemon::Spawn(program, args, log);
+  if (!p.ok()) return p.status();
+  auto t0 = Clock::now();
+  while ((*p)->Alive() && SecondsSince(t0) < timeout_s) {
+    std::this_thread::sleep_for(std::chrono::milliseconds(10));
+  }
+  if ((*p)->exit_code() == 0) return absl::OkStatus();
+  std::string why = (*p)->Alive() ? absl::StrFormat("did not end within %.0f s", timeout_s)
+                                  : absl::StrCat("exited with ", (*p)->exit_code());
+  return absl::InternalError(absl::StrCat(program, " ", why, ":\n", (*p)->LogTail()));
+}
+
+// A folder /tmp/<prefix>XXXXXX (mkdtemp) for one figure's daemons, removed with everything in it
+// on destruction, unless `kept` names what it holds: then it is kept and "<kept> kept in <path>"
+// printed.
+class TempDir {
+ public:
+  static absl::StatusOr<std::unique_ptr<TempDir>> Make(const std::string& prefix,
+                                                       const std::string& kept = "") {
+    std::string tmpl = "/tmp/" + prefix + "XXXXXX";
+    if (!::mkdtemp(tmpl.data())) {
+      return absl::InternalError(absl::StrCat("mkdtemp ", tmpl, ": ", std::strerror(errno)));
+    }
+    return std::unique_ptr<TempDir>(new TempDir(tmpl, kept));
+  }
+  ~TempDir() {
+    if (!kept_.empty()) {
+      std::printf("%s kept in %s\n", kept_.c_str(), path_.c_str());
+      return;
+    }
+    std::error_code ec;
+    std::filesystem::remove_all(path_, ec);
+  }
+  TempDir(const TempDir&) = delete;
+  TempDir& operator=(const TempDir&) = delete;
+  const std::string& path() const { return path_; }
+
+ private:
+  TempDir(std::string path, std::string kept) : path_(std::move(path)), kept_(std::move(kept)) {}
+  std::string path_, kept_;
 };
 
 // Fields of /proc/<pid>/status, in kB for the Vm* ones.

@@ -33,6 +33,7 @@
 #include "common/job_library.h"
 #include "common/job_states.h"
 #include "common/status_macros.h"
+#include "process_cluster.h"
 #include "progress_files.h"
 
 namespace sluice::bench {
@@ -47,140 +48,7 @@ constexpr int kTaskManagers = 3;  // of 1 slot each: the job's 2 and a spare
 constexpr double kQuietCores = 0.25;
 
 // ---------------------------------------------------------------------------------------------
-// The daemons.
-
-// A JobManager and TaskManagers of one slot each on 127.0.0.1, in the folder `dir`.
-class ProcessCluster {
- public:
-  static absl::StatusOr<std::unique_ptr<ProcessCluster>> Start(const CheckpointBenchOptions& o,
-                                                               const std::string& dir,
-                                                               int task_managers) {
-    std::unique_ptr<ProcessCluster> c(new ProcessCluster(o, dir));
-    RETURN_IF_ERROR(c->StartJobManager());
-    for (int i = 0; i < task_managers; ++i) RETURN_IF_ERROR(c->AddTaskManager().status());
-    return c;
-  }
-  ~ProcessCluster() { Stop(); }
-
-  JobClient& client() { return *client_; }
-  int jm_port() const { return jm_port_; }
-  const std::string& jm_log() const { return jm_->log(); }
-  std::string checkpoint_root() const { return dir_ + "/checkpoints"; }
-
-  // Starts a TaskManager and waits until the JobManager lists it; returns its id.
-  absl::StatusOr<std::string> AddTaskManager() {
-    int n = next_tm_++;
-    std::string blobs = absl::StrCat(dir_, "/blobs-tm", n);
-    fs::create_directories(blobs);
-    std::vector<std::string> args = Settings();
-    for (const char* s : {"taskmanager.host=127.0.0.1", "taskmanager.bind-host=127.0.0.1",
-                          "taskmanager.rpc.port=0", "taskmanager.numberOfTaskSlots=1"}) {
-      args.insert(args.end(), {"-D", s});
-    }
-    args.insert(args.end(), {"-D", "blob.storage.directory=" + blobs});
-    ASSIGN_OR_RETURN(auto tm, Daemon::Spawn(o_.bin_dir + "/sluice-taskmanager", args,
-                                            absl::StrCat(dir_, "/taskmanager-", n, ".log")));
-    static const std::regex kListening(R"(TaskManager (\S+) listening on)");
-    auto t0 = Clock::now();
-    std::string id;
-    while (true) {
-      std::smatch m;
-      std::string text = tm->LogText();
-      if (id.empty() && std::regex_search(text, m, kListening)) id = m[1];
-      if (!id.empty()) {
-        auto ov = client_->Overview();
-        bool listed = false;
-        if (ov.ok()) {
-          for (const auto& t : ov->task_managers()) listed |= t.tm_id() == id;
-        }
-        if (listed) break;
-      }
-      if (!tm->Alive() || SecondsSince(t0) > 20) {
-        return absl::UnavailableError(
-            absl::StrCat("TaskManager ", n, " did not register within 20 s.\n--- its log ---\n",
-                         tm->LogTail(), "\n--- jobmanager log ---\n", jm_->LogTail()));
-      }
-      std::this_thread::sleep_for(10ms);
-    }
-    tms_[id] = std::move(tm);
-    return id;
-  }
-
-  // kill -9 of TaskManager `id`; returns the wall-clock ms of the signal. The process is reaped.
-  int64_t KillTaskManager(const std::string& id) {
-    auto it = tms_.find(id);
-    if (it == tms_.end()) return 0;
-    int64_t t = it->second->Kill();
-    it->second->Reap();
-    tms_.erase(it);
-    return t;
-  }
-
-  // The pids of every daemon still running.
-  std::vector<pid_t> pids() const {
-    std::vector<pid_t> p = {jm_->pid()};
-    for (const auto& [id, tm] : tms_) p.push_back(tm->pid());
-    return p;
-  }
-
-  void Stop() {
-    client_.reset();  // a connected client delays the JobManager's shutdown
-    tms_.clear();
-    if (jm_) jm_->Stop();
-  }
-
-  // The last lines of every daemon's log, for error messages.
-  std::string LogTails() const {
-    std::string s = "--- jobmanager log ---\n" + jm_->LogTail();
-    for (const auto& [id, tm] : tms_) s += "\n--- " + id + " log ---\n" + tm->LogTail();
-    return s;
-  }
-
- private:
-  ProcessCluster(const CheckpointBenchOptions& o, std::string dir) : o_(o), dir_(std::move(dir)) {}
-
-  std::vector<std::string> Settings() const {
-    std::vector<std::string> s;
-    for (const std::string& kv : {std::string("jobmanager.rpc.address=127.0.0.1"),
-                                  absl::StrCat("jobmanager.rpc.port=", jm_port_),
-                                  absl::StrCat("state.checkpoints.dir=", checkpoint_root())}) {
-      s.insert(s.end(), {"-D", kv});
-    }
-    for (const auto& kv : o_.overrides) s.insert(s.end(), {"-D", kv});
-    return s;
-  }
-
-  absl::Status StartJobManager() {
-    std::string last;
-    for (int attempt = 0; attempt < 3; ++attempt) {
-      ASSIGN_OR_RETURN(jm_port_, FreePort());
-      std::vector<std::string> args = Settings();
-      args.insert(args.end(), {"-D", "jobmanager.bind-host=127.0.0.1", "-D", "rest.port=0"});
-      ASSIGN_OR_RETURN(
-          jm_, Daemon::Spawn(o_.bin_dir + "/sluice-jobmanager", args, dir_ + "/jobmanager.log"));
-      // Plain TCP connects first: a gRPC channel that failed to connect backs off for seconds.
-      auto t0 = Clock::now();
-      while (jm_->Alive() && !PortAccepts(jm_port_) && SecondsSince(t0) < 20) {
-        std::this_thread::sleep_for(10ms);
-      }
-      if (jm_->Alive() && PortAccepts(jm_port_)) {
-        client_ = std::make_unique<JobClient>(absl::StrCat("127.0.0.1:", jm_port_), 10s);
-        if (client_->Overview().ok()) return absl::OkStatus();
-      }
-      last = jm_->LogTail();
-      jm_->Stop();
-    }
-    return absl::UnavailableError("sluice-jobmanager did not start:\n" + last);
-  }
-
-  const CheckpointBenchOptions& o_;
-  std::string dir_;
-  int jm_port_ = 0;
-  int next_tm_ = 1;
-  std::unique_ptr<Daemon> jm_;
-  std::map<std::string, std::unique_ptr<Daemon>> tms_;  // by TaskManager id
-  std::unique_ptr<JobClient> client_;
-};
+// The daemons' CPU.
 
 // CPU seconds consumed so far by each daemon, by this program and by the whole machine.
 struct CpuClock {
@@ -862,24 +730,13 @@ absl::StatusOr<double> CalibrateRate(KeyedJobRunner& runner) {
 }  // namespace
 
 absl::Status RunCheckpointFigures(const CheckpointBenchOptions& o, bool figure4, bool figure5) {
-  char tmpl[] = "/tmp/sluice-bench-checkpoints-XXXXXX";
-  if (!::mkdtemp(tmpl)) return absl::InternalError(absl::StrCat("mkdtemp: ", std::strerror(errno)));
-  const std::string dir = tmpl;
-  struct RemoveDir {
-    std::string dir;
-    bool keep;
-    ~RemoveDir() {
-      if (keep) {
-        std::printf("Logs and checkpoints kept in %s\n", dir.c_str());
-        return;
-      }
-      std::error_code ec;
-      fs::remove_all(dir, ec);
-    }
-  } remove_dir{dir, o.keep_dir};
+  ASSIGN_OR_RETURN(
+      std::unique_ptr<TempDir> temp,
+      TempDir::Make("sluice-bench-checkpoints-", o.keep_dir ? "Logs and checkpoints" : ""));
+  const std::string dir = temp->path();
 
   auto t0 = Clock::now();
-  ASSIGN_OR_RETURN(auto cluster, ProcessCluster::Start(o, dir, kTaskManagers));
+  ASSIGN_OR_RETURN(auto cluster, ProcessCluster::Start(o.bin_dir, o.overrides, dir, kTaskManagers));
   std::printf(
       "\nCluster of real daemons up in %.2f s (JobManager 127.0.0.1:%d, %d TaskManagers).\n",
       SecondsSince(t0), cluster->jm_port(), kTaskManagers);

@@ -21,6 +21,9 @@
 //      but for metrics.enabled, runs on and off alternating in pairs, and the ratio off / on.
 //  11. Rescale: `sluice rescale -p N` of a checkpointed keyed job on real daemons, 1 -> 2 -> 4 ->
 //      2 -> 1, to every task RUNNING at N and restored, heap beside RocksDB (rescale_bench.h).
+//  12. Internal TLS: figure 2's keyed shuffle (every record crossing between two TaskManagers)
+//      on two clusters of real daemons alike but for security.ssl.internal.*, runs with and
+//      without TLS alternating in pairs, and the ratio plain / TLS per TaskManager CPU-second.
 //
 //   sluice-bench --quick                a smoke run of figures 1-3, under 20 s
 //   sluice-bench                        figures 1-3 in full, about a minute
@@ -34,11 +37,14 @@
 //   sluice-bench metrics                figure 10 in full, 5 pairs, about a minute
 //   sluice-bench rescale --quick        a smoke run of figure 11, about 15 s
 //   sluice-bench rescale                figure 11 in full, 3 rounds, about a minute
+//   sluice-bench tls --quick            a smoke run of figure 12, a few seconds
+//   sluice-bench tls                    figure 12 in full, 5 pairs, about 75 s
 //   sluice-bench --help                 record counts, runs, layouts, -D settings of the clusters
 //
 // The job libraries (bench/jobs/) are looked up in ../bench from this binary's folder
-// (build/bench), the daemons in this binary's folder (build/bin). Threads: the main thread runs
-// the loops and drives the clusters; the clusters and daemons have their own.
+// (build/bench), the daemons in this binary's folder (build/bin), deploy/gen-certs.sh in the
+// source tree it was built from. Threads: the main thread runs the loops and drives the
+// clusters; the clusters and daemons have their own.
 // A benchmark is a program that prints figures, never a test.
 #include <sys/resource.h>
 #include <unistd.h>
@@ -67,11 +73,13 @@
 #include "client/job_client.h"
 #include "client/mini_cluster.h"
 #include "common/config.h"
+#include "common/internal_tls.h"
 #include "common/job_graph.h"
 #include "common/job_library.h"
 #include "common/job_states.h"
 #include "common/process.h"
 #include "common/status_macros.h"
+#include "process_cluster.h"
 #include "rescale_bench.h"
 #include "spdlog/spdlog.h"
 #include "state_bench.h"
@@ -107,8 +115,8 @@ struct Options {
   // The layouts of figure 2. Default: all three.
   std::string layouts = "spread,remote,local";
   // What to run: "throughput" (figures 1-3), "checkpoints" (figures 4-5), "windows" (figure 6),
-  // "state" (figures 7-9), "metrics" (figure 10), "rescale" (figure 11) or "all". Default:
-  // throughput.
+  // "state" (figures 7-9), "metrics" (figure 10), "rescale" (figure 11), "tls" (figure 12) or
+  // "all". Default: throughput.
   std::string mode = "throughput";
   // Settings of figures 4 and 5 (bin_dir, lib_dir, quick and -D are copied from the above).
   CheckpointBenchOptions checkpoints;
@@ -120,6 +128,11 @@ struct Options {
   int metrics_pairs = 0;
   // Settings of figure 11 (bin_dir, quick and -D are copied from the above).
   RescaleBenchOptions rescale;
+  // Figure 12: pairs of runs, internal TLS on and off. Default: 5 (1 with --quick).
+  int tls_pairs = 0;
+  // Figure 12: the script that makes the certificates. Default: deploy/gen-certs.sh of the
+  // source tree this binary was built from.
+  std::string gen_certs;
 };
 
 // ---------------------------------------------------------------------------------------------
@@ -240,14 +253,17 @@ Sample RunLoop(int64_t n, double min_s, Pass pass) {
 
 class JobRunner {
  public:
-  JobRunner(JobClient& client, const Configuration& conf) : client_(client), conf_(conf) {}
+  // `cpu_pids`: the processes whose CPU a sample counts; none: this process.
+  JobRunner(JobClient& client, const Configuration& conf, std::vector<pid_t> cpu_pids = {})
+      : client_(client), conf_(conf), cpu_pids_(std::move(cpu_pids)) {}
 
   // Loads the library, builds its graph for `args`, submits it and waits for its end. The
   // sample's wall time is the JobManager's (submission to last task finished); its CPU time is
-  // this process's over submission..end, so it includes the whole in-process cluster.
-  // FailedPrecondition when the job does not finish.
+  // that of this process (so it includes the whole in-process cluster), or of `cpu_pids`, over
+  // submission..end. FailedPrecondition when the job does not finish.
+  // `status` (if given) gets the job's last status.
   absl::StatusOr<Sample> Run(const std::string& library, const std::vector<std::string>& args,
-                             int64_t records) {
+                             int64_t records, proto::JobStatus* status = nullptr) {
     ASSIGN_OR_RETURN(std::shared_ptr<JobLibrary> lib, JobLibrary::Load(library));
     ASSIGN_OR_RETURN(std::unique_ptr<StreamExecutionEnvironment> env, lib->BuildEnvironment(args));
     JobGraphOptions go;
@@ -267,10 +283,10 @@ class JobRunner {
     req.set_library_sha256(sha);
     for (const auto& a : args) req.add_args(a);
 
-    double c0 = ProcessCpuSeconds();
+    double c0 = CpuSeconds();
     ASSIGN_OR_RETURN(std::string job_id, client_.Submit(req));
     ASSIGN_OR_RETURN(proto::JobStatus st, client_.WaitForTermination(job_id));
-    double c1 = ProcessCpuSeconds();
+    double c1 = CpuSeconds();
     if (st.state() != proto::JOB_FINISHED) {
       return absl::FailedPreconditionError(absl::StrCat("job ", job_id, " of ", library, " ended ",
                                                         std::string(JobStateName(st.state())), ": ",
@@ -280,12 +296,21 @@ class JobRunner {
     s.records = records;
     s.wall_s = static_cast<double>(st.end_time_ms() - st.start_time_ms()) / 1e3;
     s.cpu_s = c1 - c0;
+    if (status) *status = std::move(st);
     return s;
   }
 
  private:
+  double CpuSeconds() const {
+    if (cpu_pids_.empty()) return ProcessCpuSeconds();
+    double s = 0;
+    for (pid_t p : cpu_pids_) s += ProcessCpuSeconds(p);
+    return s;
+  }
+
   JobClient& client_;
   const Configuration& conf_;
+  std::vector<pid_t> cpu_pids_;
   std::map<std::string, std::string> library_bytes_;
 };
 
@@ -447,16 +472,8 @@ absl::Status BenchKeyedShuffle(const Options& o, JobRunner& two_tms, JobRunner& 
 absl::Status BenchIdleMemory(const Options& o) {
   const std::string jm_bin = o.bin_dir + "/sluice-jobmanager";
   const std::string tm_bin = o.bin_dir + "/sluice-taskmanager";
-  char tmpl[] = "/tmp/sluice-bench-XXXXXX";
-  if (!::mkdtemp(tmpl)) return absl::InternalError(absl::StrCat("mkdtemp: ", std::strerror(errno)));
-  const std::string dir = tmpl;
-  struct RemoveDir {
-    std::string dir;
-    ~RemoveDir() {
-      std::error_code ec;
-      std::filesystem::remove_all(dir, ec);
-    }
-  } remove_dir{dir};
+  ASSIGN_OR_RETURN(std::unique_ptr<TempDir> temp, TempDir::Make("sluice-bench-"));
+  const std::string dir = temp->path();
 
   std::unique_ptr<Daemon> jm, tm;
   int port = 0;
@@ -768,6 +785,169 @@ absl::Status BenchMetricsOverhead(const Options& o) {
 }
 
 // ---------------------------------------------------------------------------------------------
+// 12. Internal TLS beside plain text.
+
+// One of figure 12's two clusters: its settings (this process's too) and its runs.
+struct TlsSide {
+  std::string name;
+  std::vector<std::string> overrides;  // -D settings of its daemons
+  Configuration conf;                  // the same, for ConfigureInternalTls and JobRunner
+  std::unique_ptr<ProcessCluster> cluster;
+  std::vector<Sample> samples;
+};
+
+// Runs the keyed shuffle once on `side`'s cluster: this process's channels take the side's TLS
+// setting first, and a new client makes them (a JobClient keeps the credentials in force when it
+// was made). CPU is the cluster's TaskManagers'. Fails when the job fails, when a daemon died, or
+// when the job's source and its only busy sum subtask shared a TaskManager.
+absl::StatusOr<Sample> RunTlsSide(TlsSide& side, const std::string& lib,
+                                  const std::vector<std::string>& args, int64_t n) {
+  RETURN_IF_ERROR(ConfigureInternalTls(side.conf));
+  JobClient client(side.cluster->jm_address(), 60s);
+  JobRunner runner(client, side.conf, side.cluster->task_manager_pids());
+  proto::JobStatus st;
+  absl::StatusOr<Sample> s = runner.Run(lib, args, n, &st);
+  if (!side.cluster->AllAlive()) {
+    return absl::UnavailableError(absl::StrCat(
+        "a daemon of the ", side.name, " cluster died during a run\n", side.cluster->LogTails()));
+  }
+  if (!s.ok()) {
+    return absl::Status(s.status().code(),
+                        absl::StrCat("the ", side.name, " cluster: ", s.status().message(), "\n",
+                                     side.cluster->LogTails()));
+  }
+  // The remote layout sends every record from the source's TaskManager to sum subtask 1's.
+  std::set<int> source_vertices;
+  for (const auto& v : st.graph().vertices()) {
+    if (v.is_source()) source_vertices.insert(v.id());
+  }
+  std::string source_tm, sum_tm;
+  for (const auto& t : st.tasks()) {
+    if (source_vertices.count(t.vertex_id())) source_tm = t.tm_id();
+    if (!source_vertices.count(t.vertex_id()) && t.subtask() == 1) sum_tm = t.tm_id();
+  }
+  if (source_tm.empty() || sum_tm.empty() || source_tm == sum_tm) {
+    return absl::InternalError(absl::StrCat(
+        "on the ", side.name, " cluster the source ran on TaskManager '", source_tm,
+        "' and sum subtask 1 on '", sum_tm, "': the records did not cross between two of them"));
+  }
+  return *s;
+}
+
+// Figure 2's keyed shuffle (remote layout: every record crosses from one TaskManager to the
+// other) on two clusters of real daemons alike but for internal TLS, in pairs of runs whose
+// order alternates. Real daemons because the TLS setting is per process: two in-process
+// MiniClusters cannot differ in it.
+absl::Status BenchInternalTls(const Options& o) {
+  const std::string lib = o.lib_dir + "/libbench_keyed_shuffle.so";
+  const int64_t n = o.shuffle_records;
+  const int pairs = o.tls_pairs;
+  const double cross = CrossingShare(n, MakeKeyTable(o.keys, 1, 2, kMaxParallelism), 1);
+  // Made before the clusters, so removed after they stopped.
+  ASSIGN_OR_RETURN(std::unique_ptr<TempDir> temp, TempDir::Make("sluice-bench-tls-"));
+  const std::string dir = temp->path();
+  const std::string certs = dir + "/certs";
+  if (absl::Status made = RunToEnd(o.gen_certs, {certs}, dir + "/gen-certs.log", 60); !made.ok()) {
+    return absl::Status(made.code(), absl::StrCat("cannot make the certificates (--gen-certs to "
+                                                  "name the script): ",
+                                                  made.message()));
+  }
+  // Whatever the outcome, the figures after this one talk plain text, as before it.
+  struct PlainAfter {
+    ~PlainAfter() { (void)ConfigureInternalTls(Configuration()); }
+  } plain_after;
+
+  TlsSide sides[2];
+  sides[0].name = "TLS";
+  sides[0].overrides = {"security.ssl.internal.enabled=true",
+                        absl::StrCat("security.ssl.internal.key=", certs, "/internal.key"),
+                        absl::StrCat("security.ssl.internal.cert=", certs, "/internal.pem"),
+                        absl::StrCat("security.ssl.internal.trust-cert=", certs, "/ca.pem")};
+  sides[1].name = "plain";
+  sides[1].overrides = {"security.ssl.internal.enabled=false"};
+  auto t0 = Clock::now();
+  for (TlsSide& side : sides) {
+    side.overrides.insert(side.overrides.begin(), o.overrides.begin(), o.overrides.end());
+    RETURN_IF_ERROR(side.conf.ApplyOverrides(side.overrides));
+    // The cluster's own client (it waits for the TaskManagers) takes the setting in force now.
+    RETURN_IF_ERROR(ConfigureInternalTls(side.conf));
+    const std::string side_dir = absl::StrCat(dir, "/", side.name);
+    std::filesystem::create_directories(side_dir);
+    absl::StatusOr<std::unique_ptr<ProcessCluster>> c =
+        ProcessCluster::Start(o.bin_dir, side.overrides, side_dir, /*task_managers=*/2);
+    if (!c.ok()) {
+      return absl::Status(c.status().code(), absl::StrCat("the ", side.name,
+                                                          " cluster did not "
+                                                          "start: ",
+                                                          c.status().message()));
+    }
+    side.cluster = std::move(*c);
+  }
+  const double up_s = SecondsSince(t0);
+  // The check that the TLS cluster is what it says: a plain-text client gets no answer.
+  RETURN_IF_ERROR(ConfigureInternalTls(sides[1].conf));
+  bool refused = !JobClient(sides[0].cluster->jm_address(), 2s).Overview().ok();
+  if (!refused) {
+    return absl::InternalError("the TLS cluster's JobManager answered a plain-text client");
+  }
+  // Warm-up: library fetch and load by the TaskManagers, first connections.
+  const std::vector<std::string> warm = {"--count", "1000", "--layout", "remote"};
+  for (TlsSide& side : sides) RETURN_IF_ERROR(RunTlsSide(side, lib, warm, 1000).status());
+
+  std::printf(
+      "\n12. Internal TLS beside plain text: figure 2's keyed shuffle in its remote layout "
+      "(source\n"
+      "   p=1 on TaskManager A, sum p=2 with every key on subtask 1, on B: %.1f%% of records "
+      "cross\n"
+      "   A -> B over gRPC; %d keys) on two clusters of real daemons on 127.0.0.1, each a\n"
+      "   JobManager and 2 TaskManagers x 1 slot, alike but for security.ssl.internal.*: mutual\n"
+      "   TLS with certificates made by deploy/gen-certs.sh, or plain text. Both up throughout\n"
+      "   (started in %.1f s); a plain-text client was refused by the TLS one: ok. Daemons:\n"
+      "   %s.\n"
+      "   records/s: records / the JobManager's job duration; per core: records / CPU seconds of\n"
+      "   that cluster's two TaskManagers (/proc/<pid>/stat utime + stime) from submission to the\n"
+      "   job's end. This process talks to each cluster with its setting, a new client per run.\n"
+      "   %d pair(s), the order within a pair alternating (TLS, plain / plain, TLS); %s records\n"
+      "   per run.\n",
+      cross * 100, o.keys, up_s, o.bin_dir.c_str(), pairs, Count(n).c_str());
+  std::printf("\n   %-5s %-6s %14s %14s %9s %14s %14s %9s\n", "pair", "first", "TLS per core",
+              "plain per core", "plain/TLS", "TLS rec/s", "plain rec/s", "plain/TLS");
+  std::fflush(stdout);
+  const std::vector<std::string> args = {
+      "--count", std::to_string(n), "--keys", std::to_string(o.keys), "--layout", "remote"};
+  std::vector<double> cpu_ratios, wall_ratios;
+  for (int r = 0; r < pairs; ++r) {
+    const int first = r % 2;  // 0: TLS first, 1: plain first
+    for (int i : {first, 1 - first}) {
+      ASSIGN_OR_RETURN(Sample s, RunTlsSide(sides[i], lib, args, n));
+      sides[i].samples.push_back(s);
+    }
+    const Sample &tls = sides[0].samples.back(), &plain = sides[1].samples.back();
+    cpu_ratios.push_back(plain.cpu_rate() / tls.cpu_rate());
+    wall_ratios.push_back(plain.wall_rate() / tls.wall_rate());
+    std::printf("   %-5d %-6s %14s %14s %9.3f %14s %14s %9.3f\n", r + 1, sides[first].name.c_str(),
+                Rate(tls.cpu_rate()).c_str(), Rate(plain.cpu_rate()).c_str(), cpu_ratios.back(),
+                Rate(tls.wall_rate()).c_str(), Rate(plain.wall_rate()).c_str(), wall_ratios.back());
+    std::fflush(stdout);
+  }
+  Summary tls = Summarize(sides[0].samples), plain = Summarize(sides[1].samples);
+  std::printf("\n   %-12s %14s %14s %9s %14s %14s %9s\n", "", "TLS", "plain", "plain/TLS",
+              "pairs' median", "TLS cores", "plain cores");
+  std::printf("   %-12s %14s %14s %9.3f %14.3f %14.2f %14.2f\n", "per core",
+              Rate(tls.cpu_rate).c_str(), Rate(plain.cpu_rate).c_str(),
+              plain.cpu_rate / tls.cpu_rate, Median(cpu_ratios), tls.cores, plain.cores);
+  std::printf("   %-12s %14s %14s %9.3f %14.3f\n", "records/s", Rate(tls.wall_rate).c_str(),
+              Rate(plain.wall_rate).c_str(), plain.wall_rate / tls.wall_rate, Median(wall_ratios));
+  std::printf(
+      "   (medians of each side; plain/TLS above 1: what TLS costs, e.g. 1.25 = plain does 25%%\n"
+      "    more per CPU-second; pairs' median: the median of each pair's ratio; cores: the\n"
+      "    TaskManagers' CPU seconds per second of the job)\n");
+  std::fflush(stdout);
+  for (TlsSide& side : sides) side.cluster->Stop();
+  return absl::OkStatus();
+}
+
+// ---------------------------------------------------------------------------------------------
 
 std::string SelfDir() {
   std::error_code ec;
@@ -826,11 +1006,12 @@ absl::Status RunThroughput(const Options& o, const std::set<int>& only) {
 }
 
 int Main(const Options& o) {
-  // A list of figures: "10" is figure 10; any other digit is a figure of its own ("123").
+  // A list of figures: "10", "11" and "12" are those figures; any other digit is a figure of its
+  // own ("123"; "1,2" for figures 1 and 2).
   std::set<int> only;
   for (absl::string_view part : absl::StrSplit(o.only, absl::ByAnyChar(", "), absl::SkipEmpty())) {
-    if (part == "10" || part == "11") {
-      only.insert(part == "10" ? 10 : 11);
+    if (part == "10" || part == "11" || part == "12") {
+      only.insert(10 + (part[1] - '0'));
       continue;
     }
     for (char c : part) {
@@ -898,6 +1079,13 @@ int Main(const Options& o) {
       rc = 1;
     }
   }
+  if (only.count(12)) {
+    absl::Status s = BenchInternalTls(o);
+    if (!s.ok()) {
+      std::fprintf(stderr, "error: internal TLS: %s\n", std::string(s.message()).c_str());
+      rc = 1;
+    }
+  }
   std::printf("\nTotal %.1f s.\n", SecondsSince(t0));
   return rc;
 }
@@ -917,20 +1105,21 @@ int main(int argc, char** argv) {
       ->check(CLI::Range(1, 1 << 24));
   app.add_option("--runs", o.runs, "runs of every measurement (the median is shown)")
       ->check(CLI::Range(1, 100));
-  app.add_option("mode", o.mode,
+  app.add_option("mode,--mode", o.mode,
                  "throughput: figures 1-3 (default); checkpoints: figures 4-5, checkpoint "
                  "overhead and recovery from kill -9 on real daemons; windows: figure 6, "
                  "window aggregation cost on one thread; state: figures 7-9, the keyed state "
                  "backends' updates, checkpoints and timers; metrics: figure 10, figures 1 and 2 "
                  "with metrics on beside off; rescale: figure 11, the time of a rescale on "
-                 "real daemons; all: 1-11")
+                 "real daemons; tls: figure 12, the keyed shuffle with internal TLS beside "
+                 "without on real daemons; all: 1-12")
       ->check(CLI::IsMember(
-          {"throughput", "checkpoints", "windows", "state", "metrics", "rescale", "all"}));
+          {"throughput", "checkpoints", "windows", "state", "metrics", "rescale", "tls", "all"}));
   app.add_option("--only", o.only,
                  "which figures: a list of 1 (pipeline), 2 (shuffle), 3 (memory), "
                  "4 (checkpoint overhead), 5 (recovery), 6 (windows), 7 (state updates), "
-                 "8 (state checkpoints), 9 (timers), 10 (metrics on beside off), 11 (rescale); "
-                 "overrides the mode's");
+                 "8 (state checkpoints), 9 (timers), 10 (metrics on beside off), 11 (rescale), "
+                 "12 (internal TLS beside plain); overrides the mode's");
   app.add_option("--metrics-pairs", o.metrics_pairs,
                  "figure 10: pairs of runs with metrics on and off (default 5; 1 with --quick)")
       ->check(CLI::Range(1, 100));
@@ -942,8 +1131,9 @@ int main(int argc, char** argv) {
                  "from this binary's folder)");
   app.add_option("--layouts", o.layouts, "keyed shuffle layouts to run: spread, remote, local");
   app.add_option("-D", o.overrides,
-                 "a configuration key=value for the in-process clusters of figures 1 and 2 and "
-                 "the daemons of figures 4 and 5, e.g. -D taskmanager.memory.segment-size=64kb");
+                 "a configuration key=value for the in-process clusters of figures 1, 2 and 10 "
+                 "and the daemons of figures 4, 5, 11 and 12, e.g. -D "
+                 "taskmanager.memory.segment-size=64kb");
   app.add_option("--idle-wait", o.idle_wait_s, "seconds the idle daemons wait before measuring")
       ->check(CLI::Range(0.0, 60.0));
   sluice::bench::CheckpointBenchOptions& c = o.checkpoints;
@@ -1012,6 +1202,13 @@ int main(int argc, char** argv) {
   app.add_option("--rescale-rounds", ro.rounds,
                  "figure 11: rounds of 1 -> 2 -> 4 -> 2 -> 1 (default 3; 1 with --quick)")
       ->check(CLI::Range(1, 100));
+  app.add_option("--tls-pairs", o.tls_pairs,
+                 "figure 12: pairs of runs with internal TLS and without (default 5; 1 with "
+                 "--quick)")
+      ->check(CLI::Range(1, 100));
+  app.add_option("--gen-certs", o.gen_certs,
+                 "figure 12: the script that makes the certificates (default: deploy/gen-certs.sh "
+                 "of the source tree)");
   CLI11_PARSE(app, argc, argv);
   if (app.count("--only") == 0) {
     if (o.mode == "checkpoints") o.only = "4,5";
@@ -1019,7 +1216,8 @@ int main(int argc, char** argv) {
     if (o.mode == "state") o.only = "7,8,9";
     if (o.mode == "metrics") o.only = "10";
     if (o.mode == "rescale") o.only = "11";
-    if (o.mode == "all") o.only = "1,2,3,4,5,6,7,8,9,10,11";
+    if (o.mode == "tls") o.only = "12";
+    if (o.mode == "all") o.only = "1,2,3,4,5,6,7,8,9,10,11,12";
   }
   wo.quick = o.quick;
   if (app.count("--runs") > 0) wo.runs = o.runs;
@@ -1037,6 +1235,8 @@ int main(int argc, char** argv) {
   if (o.shuffle_records == 0) o.shuffle_records = o.quick ? 3'000'000 : 60'000'000;
   if (o.runs == 0) o.runs = o.quick ? 1 : 3;
   if (o.metrics_pairs == 0) o.metrics_pairs = o.quick ? 1 : 5;
+  if (o.tls_pairs == 0) o.tls_pairs = o.quick ? 1 : 5;
+  if (o.gen_certs.empty()) o.gen_certs = SLUICE_BENCH_SOURCE_DIR "/deploy/gen-certs.sh";
   c.quick = o.quick;
   c.bin_dir = o.bin_dir;
   c.lib_dir = o.lib_dir;
