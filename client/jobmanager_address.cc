@@ -6,6 +6,7 @@
 #include <memory>
 #include <nlohmann/json.hpp>
 
+#include "absl/strings/match.h"
 #include "absl/strings/numbers.h"
 #include "absl/strings/str_cat.h"
 #include "common/http_server.h"
@@ -51,17 +52,27 @@ absl::StatusOr<std::string> AddressFromFlag(const Configuration& conf, const std
   std::string http_host = host;
   if (http_host.size() > 2 && http_host.front() == '[') http_host = host.substr(1, host.size() - 2);
   ASSIGN_OR_RETURN(const std::string token, ReadRestAuthToken(conf));
+  // The token goes in plain text only to this machine: elsewhere, only over HTTPS.
+  const bool loopback =
+      http_host == "localhost" || absl::StartsWith(http_host, "127.") || http_host == "::1";
+  const bool send_token = !token.empty() && (conf.GetBool("security.ssl.rest.enabled") || loopback);
   auto http = RestClient(conf, http_host, port);
   http->set_connection_timeout(std::chrono::seconds(2));
   http->set_read_timeout(std::chrono::seconds(5));
   httplib::Headers headers;
-  if (!token.empty()) headers.emplace("Authorization", "Bearer " + token);
+  if (send_token) headers.emplace("Authorization", "Bearer " + token);
   auto res = http->Get("/jobmanager/config", headers);
   if (res && res->status == 401) {
+    std::string why = "the token of security.rest.auth.token-file is wrong";
+    if (token.empty()) {
+      why = "it needs the token of security.rest.auth.token-file";
+    } else if (!send_token) {
+      why =
+          "it needs the token, which the CLI sends in plain text only to this machine: set "
+          "security.ssl.rest.enabled";
+    }
     return absl::PermissionDeniedError(
-        absl::StrCat("the REST server at ", flag, " refused the CLI: ",
-                     token.empty() ? "it needs the token of security.rest.auth.token-file"
-                                   : "the token of security.rest.auth.token-file is wrong"));
+        absl::StrCat("the REST server at ", flag, " refused the CLI: ", why));
   }
   if (!res || res->status != 200) return flag;
   auto entries = nlohmann::json::parse(res->body, nullptr, /*allow_exceptions=*/false);

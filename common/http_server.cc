@@ -356,7 +356,10 @@ class HttpServer::Impl::Session : public SessionBase,
       HttpRequest req;
       req.method = std::string(msg.method_string());
       req.target = std::string(msg.target());
-      if (!ParseTarget(req.target, &req.path, &req.params).ok()) return true;  // 400 comes later
+      if (absl::Status parsed = ParseTarget(req.target, &req.path, &req.params); !parsed.ok()) {
+        Refuse(400, std::string(parsed.message()));  // its body is not worth reading either
+        return false;
+      }
       for (const auto& field : msg) {
         req.headers.emplace_back(std::string(field.name_string()), std::string(field.value()));
       }

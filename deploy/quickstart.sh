@@ -178,9 +178,10 @@ JM_ADDRESS=$(sluice_config_get jobmanager.rpc.address localhost "$USER_CONF_DIR/
 JM_PORT=$(sluice_config_get jobmanager.rpc.port 6123 "$USER_CONF_DIR/config.yaml")
 REST_PORT=$(sluice_config_get rest.port 8081 "$USER_CONF_DIR/config.yaml")
 REST_SCHEME=http
-if [ "$(sluice_config_get security.ssl.rest.enabled false "$USER_CONF_DIR/config.yaml")" = true ]; then
-  REST_SCHEME=https
-fi
+case "$(sluice_config_get security.ssl.rest.enabled false "$USER_CONF_DIR/config.yaml" |
+  tr '[:upper:]' '[:lower:]')" in
+  true | yes | 1) REST_SCHEME=https ;;
+esac
 
 # The configuration directory of a running JobManager of ours, when there is one.
 running_jobmanager_conf() {

@@ -18,10 +18,14 @@ REST address (host http://jobmanager-host, or https:// with security.ssl.rest.en
 the library (sluice_rest).
 
 A cluster with a REST token (security.rest.auth.token-file): put it in the connection's Extra as
-{"Authorization": "Bearer <token>"}. Airflow keeps extras encrypted and its HTTP hook sends them
-as headers with every request, the sensor's and the operators' too, so the token appears in no
-DAG file. For sluice_bash, the worker's Sluice configuration (config.yaml in $SLUICE_CONF_DIR)
-names the token file under the same key: the CLI sends the token when -m is the REST address.
+{"Authorization": "Bearer <token>"}. The HTTP hook sends the extras as headers with every
+request, the sensor's and the operators' too, so the token appears in no DAG file; Airflow
+keeps them encrypted when it has a Fernet key (fernet_key), as it should. Over https:// with the
+cluster's own CA, the worker must trust it: REQUESTS_CA_BUNDLE=/path/ca.pem in its environment
+(or the provider's "verify" extra where it has one). For sluice_bash, the worker's Sluice
+configuration (config.yaml in $SLUICE_CONF_DIR) names the token file under the same key, and
+security.ssl.rest.* for https: the CLI sends the token when -m is the REST address; with
+internal TLS it also needs the cluster's security.ssl.internal.* files, as any client does.
 """
 
 import pendulum

@@ -130,19 +130,22 @@
   // without it: the page then asks for it in a dialog, keeps it for this tab only
   // (sessionStorage) and sends it as `Authorization: Bearer` on every request.
   const TOKEN_KEY = 'sluice.restToken';
-  function storedToken() {
+  // The token in memory; sessionStorage only keeps it across reloads, when the browser lets it.
+  let currentToken = (() => {
     try {
       return sessionStorage.getItem(TOKEN_KEY) || '';
     } catch {
       return '';
     }
-  }
+  })();
+  const storedToken = () => currentToken;
   function storeToken(token) {
+    currentToken = token;
     try {
       if (token) sessionStorage.setItem(TOKEN_KEY, token);
       else sessionStorage.removeItem(TOKEN_KEY);
     } catch {
-      // storage refused (a private window, say): the token lasts until the page reloads
+      // storage refused (site data blocked, say): the token lasts until the page reloads
     }
     $('#sign-out').hidden = !token;
   }
@@ -160,16 +163,26 @@
         : 'This JobManager asks for its REST token (the file named by security.rest.auth.token-file).';
       message.classList.toggle('error', refused);
       input.value = '';
+      let entered = false;
       $('#token-form').onsubmit = (ev) => {
         ev.preventDefault();
         const token = input.value.trim();
         if (!token) return;
         storeToken(token);
+        entered = true;
         dialog.close();
+      };
+      // Nothing works without the token: Escape (which a browser may let close the dialog
+      // whatever the page says) opens it again.
+      dialog.oncancel = (ev) => ev.preventDefault();
+      dialog.onclose = () => {
+        if (!entered) {
+          dialog.showModal();
+          return;
+        }
         tokenAsked = null;
         resolve();
       };
-      dialog.oncancel = (ev) => ev.preventDefault(); // nothing works without it: Escape stays
       dialog.showModal();
       input.focus();
     });

@@ -18,8 +18,9 @@
 //                               <build>/tests/browser with `npm ci`)
 //   SLUICE_DASHBOARD_SCREENSHOT a PNG path: a screenshot of the job page once its figures show
 //   SLUICE_DASHBOARD_TOKEN      the JobManager's REST token (security.rest.auth.token-file):
-//                               the page must ask for it; the script first enters a wrong one,
-//                               which must be refused, then this one. The figures, chart and
+//                               the page must ask for it and keep asking after Escape; the
+//                               script first enters a wrong one, which must be refused, then
+//                               this one. The figures, chart and
 //                               checkpoint checks are then left out (the run without a token
 //                               makes them); the overview, the job page and the cancel remain.
 //   NODE_EXTRA_CA_CERTS         for an https:// dashboard, the CA its certificate is signed by
@@ -141,6 +142,11 @@ async function main() {
         const d = await dialogState();
         return { ok: d.open && /token/.test(d.message), detail: JSON.stringify(d) };
       });
+      // Escape does not get past it: the page cannot work without the token.
+      await page.keyboard.press('Escape');
+      await new Promise((r) => setTimeout(r, 300));
+      const afterEscape = await dialogState();
+      if (!afterEscape.open) fail(`Escape closed the token dialog: ${JSON.stringify(afterEscape)}`);
       await page.fill('#token-input', `${token}-wrong`);
       await page.click('#token-submit');
       await waitFor('a wrong token is refused and asked again', async () => {

@@ -106,6 +106,12 @@ TEST(RestAuthTest, ChangesOnlyLetsReadsThrough) {
   auto job = cluster.SubmitDetached(TestJobLibrary("sequence_job"), {}, {});
   ASSERT_TRUE(job.ok()) << job.status();
   EXPECT_EQ(Request(port, "GET", "/jobs/overview", "").status, 200);
+  EXPECT_EQ(Request(port, "HEAD", "/v1/jobs/overview", "").status, 200);
+  // A plan is a read that runs the uploaded library: it needs the token, with or without /v1.
+  EXPECT_EQ(Request(port, "GET", "/jars/x/plan", "").status, 401);
+  EXPECT_EQ(Request(port, "GET", "/v1/jars/x/plan", "").status, 401);
+  // An upload without the token is refused from its headers; its body is dropped unread.
+  EXPECT_EQ(RawHttpRequest(port, "POST", "/jars/upload", std::string(200000, 'x')).status, 401);
   EXPECT_EQ(Request(port, "PATCH", "/jobs/" + *job + "?mode=cancel", "").status, 401);
   EXPECT_EQ(Request(port, "DELETE", "/jars/x", "").status, 401);
   EXPECT_EQ(Request(port, "PATCH", "/jobs/" + *job + "?mode=cancel",

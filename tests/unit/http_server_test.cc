@@ -237,6 +237,12 @@ TEST_F(HttpServerTest, TheGuardRefusesARequestBeforeItsBodyIsRead) {
   EXPECT_TRUE(absl::StartsWith(r, "HTTP/1.1 401")) << r;
   EXPECT_EQ(BodyOf(r), "error 401 /body no token");
   EXPECT_TRUE(c.Closed());
+  // A target that cannot be parsed is answered from the headers too, its body never read.
+  Conn bad(port());
+  ASSERT_TRUE(bad.Send("POST * HTTP/1.1\r\nHost: x\r\nContent-Length: 500\r\n\r\n"));
+  r = bad.ReadResponse();
+  EXPECT_TRUE(absl::StartsWith(r, "HTTP/1.1 400")) << r;
+  EXPECT_TRUE(bad.Closed());
   // With the token, the same request goes through.
   Conn ok(port());
   ASSERT_TRUE(
