@@ -181,9 +181,12 @@ async function main() {
     if (!token) await figureChecks();
 
     // Cancel from the page, then the page shows the job CANCELED.
-    const button = await page.$('#cancel-job');
-    if (!button || !(await button.isVisible())) fail('the job page has no visible cancel button');
-    await button.click();
+    // The job page draws its header (and the button) once its first answers are in.
+    await waitFor('the job page shows its cancel button', async () => {
+      const b = await page.$('#cancel-job');
+      return { ok: !!b && (await b.isVisible()), detail: b ? 'hidden' : 'no #cancel-job yet' };
+    });
+    await page.click('#cancel-job');
     await waitFor('the page shows the job CANCELED', async () => {
       const state = await page.$eval('#job-state', (e) => e.textContent);
       return { ok: state === 'CANCELED', detail: `job state shown: ${state}` };

@@ -544,8 +544,8 @@ std::string TlsExchange(int fd, const std::string& ca_file, const std::string& r
 
 }  // namespace
 
-RawHttpResponse RawHttpRequest(int port, const std::string& method, const std::string& target,
-                               const std::string& body, std::chrono::seconds timeout) {
+RawHttpResponse RawHttpExchange(int port, const std::string& request, std::chrono::seconds timeout,
+                                const std::string& ca_file) {
   RawHttpResponse r;
   int fd = ::socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
   if (fd < 0) return r;
@@ -560,20 +560,11 @@ RawHttpResponse RawHttpRequest(int port, const std::string& method, const std::s
     ::close(fd);
     return r;
   }
-  const RestTestAccess& access = CurrentRestAccess();
-  std::string req =
-      absl::StrCat(method, " ", target, " HTTP/1.1\r\nHost: 127.0.0.1\r\nConnection: close\r\n");
-  if (!access.token.empty()) absl::StrAppend(&req, "Authorization: Bearer ", access.token, "\r\n");
-  if (!body.empty() || method != "GET") {  // (httplib waits for a body it is not told the size of)
-    absl::StrAppend(&req, "Content-Type: application/json\r\nContent-Length: ", body.size(),
-                    "\r\n");
-  }
-  absl::StrAppend(&req, "\r\n", body);
   std::string all;
-  if (access.ca_file.empty()) {
+  if (ca_file.empty()) {
     size_t sent = 0;
-    while (sent < req.size()) {
-      ssize_t n = ::send(fd, req.data() + sent, req.size() - sent, MSG_NOSIGNAL);
+    while (sent < request.size()) {
+      ssize_t n = ::send(fd, request.data() + sent, request.size() - sent, MSG_NOSIGNAL);
       if (n <= 0) break;
       sent += static_cast<size_t>(n);
     }
@@ -584,7 +575,7 @@ RawHttpResponse RawHttpRequest(int port, const std::string& method, const std::s
       all.append(buf, static_cast<size_t>(n));
     }
   } else {
-    all = TlsExchange(fd, access.ca_file, req);
+    all = TlsExchange(fd, ca_file, request);
   }
   ::close(fd);
   std::smatch m;
@@ -596,6 +587,20 @@ RawHttpResponse RawHttpRequest(int port, const std::string& method, const std::s
     r.body = all.substr(end + 4);
   }
   return r;
+}
+
+RawHttpResponse RawHttpRequest(int port, const std::string& method, const std::string& target,
+                               const std::string& body, std::chrono::seconds timeout) {
+  const RestTestAccess& access = CurrentRestAccess();
+  std::string req =
+      absl::StrCat(method, " ", target, " HTTP/1.1\r\nHost: 127.0.0.1\r\nConnection: close\r\n");
+  if (!access.token.empty()) absl::StrAppend(&req, "Authorization: Bearer ", access.token, "\r\n");
+  if (!body.empty() || method != "GET") {  // (httplib waits for a body it is not told the size of)
+    absl::StrAppend(&req, "Content-Type: application/json\r\nContent-Length: ", body.size(),
+                    "\r\n");
+  }
+  absl::StrAppend(&req, "\r\n", body);
+  return RawHttpExchange(port, req, timeout, access.ca_file);
 }
 
 CommandResult RunCli(const std::vector<std::string>& args, const std::string& dir,

@@ -175,6 +175,12 @@ const RestTestAccess& CurrentRestAccess();
 RawHttpResponse RawHttpRequest(int port, const std::string& method, const std::string& target,
                                const std::string& body = "",
                                std::chrono::seconds timeout = std::chrono::seconds(10));
+// Sends `request` (a whole HTTP request, byte for byte) to 127.0.0.1:port over a fresh
+// connection, over TLS verifying the server against `ca_file` when it is given, and reads the
+// answer until the server closes; status 0 when there was none.
+RawHttpResponse RawHttpExchange(int port, const std::string& request,
+                                std::chrono::seconds timeout = std::chrono::seconds(10),
+                                const std::string& ca_file = "");
 
 CommandResult RunCli(const std::vector<std::string>& args, const std::string& dir,
                      std::chrono::milliseconds timeout = std::chrono::seconds(60));

@@ -3,13 +3,7 @@
 // they succeed; the dashboard's own files load without it; "changes" asks it only of requests
 // that change something; over HTTPS the API answers a client that trusts the cluster's CA and
 // nothing in plain text; a bad token file stops the JobManager naming the key.
-#include <arpa/inet.h>
-#include <netinet/in.h>
-#include <openssl/err.h>
-#include <openssl/ssl.h>
-#include <sys/socket.h>
-#include <unistd.h>
-
+#include <cstdlib>
 #include <filesystem>
 
 #include "absl/strings/ascii.h"
@@ -33,32 +27,9 @@ std::string TokenFile(const std::string& dir) {
 // `method target` to 127.0.0.1:port with the given extra header lines (each ending in \r\n).
 RawHttpResponse Request(int port, const std::string& method, const std::string& target,
                         const std::string& headers) {
-  int fd = ::socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
-  timeval tv{10, 0};
-  ::setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof tv);
-  sockaddr_in a{};
-  a.sin_family = AF_INET;
-  a.sin_port = htons(static_cast<uint16_t>(port));
-  a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-  RawHttpResponse r;
-  if (::connect(fd, reinterpret_cast<sockaddr*>(&a), sizeof a) != 0) {
-    ::close(fd);
-    return r;
-  }
-  std::string req = absl::StrCat(method, " ", target, " HTTP/1.1\r\nHost: 127.0.0.1\r\n",
-                                 "Connection: close\r\nContent-Length: 0\r\n", headers, "\r\n");
-  (void)::send(fd, req.data(), req.size(), MSG_NOSIGNAL);
-  std::string all;
-  char buf[16384];
-  ssize_t n;
-  while ((n = ::recv(fd, buf, sizeof buf, 0)) > 0) all.append(buf, static_cast<size_t>(n));
-  ::close(fd);
-  size_t end = all.find("\r\n\r\n");
-  if (all.compare(0, 9, "HTTP/1.1 ") != 0 || end == std::string::npos) return r;
-  r.status = std::atoi(all.c_str() + 9);
-  r.headers = all.substr(0, end);
-  r.body = all.substr(end + 4);
-  return r;
+  return RawHttpExchange(
+      port, absl::StrCat(method, " ", target, " HTTP/1.1\r\nHost: 127.0.0.1\r\n",
+                         "Connection: close\r\nContent-Length: 0\r\n", headers, "\r\n"));
 }
 
 TEST(RestAuthTest, EveryRequestButTheDashboardsFilesNeedsTheToken) {
@@ -137,39 +108,14 @@ TEST(RestAuthTest, ABadTokenFileStopsTheJobManagerNamingTheKey) {
   std::filesystem::remove_all(dir, ec);
 }
 
-// GET `target` over HTTPS from 127.0.0.1:port, trusting `ca`; the status, or -1 when the
+// GET `target` over HTTPS from 127.0.0.1:port, trusting `ca`; the status, or 0 when the
 // handshake or the request failed.
 int HttpsGet(int port, const std::string& ca, const std::string& target) {
-  SSL_CTX* ctx = SSL_CTX_new(TLS_client_method());
-  SSL_CTX_set_verify(ctx, SSL_VERIFY_PEER, nullptr);
-  int status = -1;
-  if (SSL_CTX_load_verify_locations(ctx, ca.c_str(), nullptr) == 1) {
-    int fd = ::socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
-    timeval tv{10, 0};
-    ::setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof tv);
-    sockaddr_in a{};
-    a.sin_family = AF_INET;
-    a.sin_port = htons(static_cast<uint16_t>(port));
-    a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-    if (::connect(fd, reinterpret_cast<sockaddr*>(&a), sizeof a) == 0) {
-      SSL* ssl = SSL_new(ctx);
-      SSL_set_fd(ssl, fd);
-      if (SSL_connect(ssl) == 1) {
-        std::string req = absl::StrCat("GET ", target,
-                                       " HTTP/1.1\r\nHost: localhost\r\nConnection: close\r\n\r\n");
-        SSL_write(ssl, req.data(), static_cast<int>(req.size()));
-        std::string all;
-        char buf[16384];
-        int n;
-        while ((n = SSL_read(ssl, buf, sizeof buf)) > 0) all.append(buf, static_cast<size_t>(n));
-        if (all.compare(0, 9, "HTTP/1.1 ") == 0) status = std::atoi(all.c_str() + 9);
-      }
-      SSL_free(ssl);
-    }
-    ::close(fd);
-  }
-  SSL_CTX_free(ctx);
-  return status;
+  return RawHttpExchange(port,
+                         absl::StrCat("GET ", target,
+                                      " HTTP/1.1\r\nHost: localhost\r\nConnection: close\r\n\r\n"),
+                         std::chrono::seconds(10), ca)
+      .status;
 }
 
 TEST(RestAuthTest, RestOverHttpsAnswersOnlyOverTls) {
