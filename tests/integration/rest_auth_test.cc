@@ -118,19 +118,25 @@ int HttpsGet(int port, const std::string& ca, const std::string& target) {
       .status;
 }
 
-TEST(RestAuthTest, RestOverHttpsAnswersOnlyOverTls) {
-  const std::string dir = MakeTempDir();
+// A cluster of one TaskManager whose REST API speaks HTTPS only, with certificates that
+// deploy/gen-certs.sh makes in dir/certs (ca.pem signs them).
+void HttpsClusterOptions(const std::string& dir, ClusterOptions* o) {
   const char* src = std::getenv("SLUICE_SOURCE_DIR");
   ASSERT_NE(src, nullptr);
   CommandResult made =
       RunCommand({std::string(src) + "/deploy/gen-certs.sh", dir + "/certs"}, dir, 60s);
   ASSERT_EQ(made.exit_code, 0) << made.Describe();
+  o->task_managers = 1;
+  o->slots_per_task_manager = 1;
+  o->extra_config = {"security.ssl.rest.enabled=true",
+                     "security.ssl.rest.key=" + dir + "/certs/internal.key",
+                     "security.ssl.rest.cert=" + dir + "/certs/internal.pem"};
+}
+
+TEST(RestAuthTest, RestOverHttpsAnswersOnlyOverTls) {
+  const std::string dir = MakeTempDir();
   ClusterOptions o;
-  o.task_managers = 1;
-  o.slots_per_task_manager = 1;
-  o.extra_config = {"security.ssl.rest.enabled=true",
-                    "security.ssl.rest.key=" + dir + "/certs/internal.key",
-                    "security.ssl.rest.cert=" + dir + "/certs/internal.pem"};
+  ASSERT_NO_FATAL_FAILURE(HttpsClusterOptions(dir, &o));
   TestCluster cluster(o);
   SLUICE_ASSERT_OK(cluster.Start());
   const int port = cluster.RestPort();
@@ -152,19 +158,10 @@ TEST(RestAuthTest, RestOverHttpsAnswersOnlyOverTls) {
 // port over HTTPS, verifying the server against the trusted CA, with the token.
 TEST(RestAuthTest, TheCliFindsTheJobManagerOverHttpsWithTheToken) {
   const std::string dir = MakeTempDir();
-  const char* src = std::getenv("SLUICE_SOURCE_DIR");
-  ASSERT_NE(src, nullptr);
-  CommandResult made =
-      RunCommand({std::string(src) + "/deploy/gen-certs.sh", dir + "/certs"}, dir, 60s);
-  ASSERT_EQ(made.exit_code, 0) << made.Describe();
   const std::string token_file = TokenFile(dir);
   ClusterOptions o;
-  o.task_managers = 1;
-  o.slots_per_task_manager = 1;
-  o.extra_config = {"security.ssl.rest.enabled=true",
-                    "security.ssl.rest.key=" + dir + "/certs/internal.key",
-                    "security.ssl.rest.cert=" + dir + "/certs/internal.pem",
-                    "security.rest.auth.token-file=" + token_file};
+  ASSERT_NO_FATAL_FAILURE(HttpsClusterOptions(dir, &o));
+  o.extra_config.push_back("security.rest.auth.token-file=" + token_file);
   TestCluster cluster(o);
   SLUICE_ASSERT_OK(cluster.Start());
   const int port = cluster.RestPort();
