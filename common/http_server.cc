@@ -633,62 +633,32 @@ absl::Status HttpServer::Impl::SetUpTls() {
 
 absl::Status HttpServer::Impl::Bind() {
   const HttpServerOptions& o = options_;
-  auto addresses = ResolveHost(o.host, o.host_key);
-  if (!addresses.ok()) return addresses.status();
-  std::string failure;
-  // With port 0 the first address picks it, and when a later address has it taken all pick
-  // again; with a range, each port in turn until one is free on every address.
-  const bool any = o.first_port == 0;
-  const int tries = any ? 5 : o.last_port - o.first_port + 1;
-  for (int attempt = 0; attempt < tries; ++attempt) {
-    acceptors_.clear();
-    int chosen = any ? 0 : o.first_port + attempt;
-    failure.clear();
-    for (const std::string& address : *addresses) {
-      error_code ec;
-      auto ip = asio::ip::make_address(address, ec);
-      if (ec) {
-        failure = absl::StrCat(o.what, ": '", address, "' is not an address");
-        break;
-      }
-      tcp::endpoint endpoint(ip, static_cast<uint16_t>(chosen));
-      auto acceptor = std::make_unique<tcp::acceptor>(io_);
-      acceptor->open(endpoint.protocol(), ec);
-      // SO_REUSEADDR only: never SO_REUSEPORT, which would let a second server share the port.
-      if (!ec) acceptor->set_option(asio::socket_base::reuse_address(true), ec);
-      if (!ec && ip.is_v6()) acceptor->set_option(asio::ip::v6_only(true), ec);
-      if (!ec) acceptor->bind(endpoint, ec);
-      if (!ec) acceptor->listen(asio::socket_base::max_listen_connections, ec);
-      if (ec) {
-        if (!CanBindAddress(address)) {  // not an address of this machine (::1 without IPv6)
-          spdlog::warn("{}: {} resolves to {}, not an address of this machine: not listening there",
-                       o.what, o.host, address);
-          continue;
-        }
-        failure = absl::StrCat(o.what, " cannot listen on ", o.host, ":", chosen, " (address ",
-                               address, "): ", ec.message());
-        break;
-      }
-      if (chosen == 0) chosen = acceptor->local_endpoint().port();
+  auto sockets = ListenOnHost(ListenOptions{.what = o.what,
+                                            .host = o.host,
+                                            .host_key = o.host_key,
+                                            .port_key = o.port_key,
+                                            .first_port = o.first_port,
+                                            .last_port = o.last_port});
+  if (!sockets.ok()) return sockets.status();
+  error_code ec;
+  for (int fd : sockets->fds) {
+    sockaddr_storage addr{};
+    socklen_t len = sizeof addr;
+    ::getsockname(fd, reinterpret_cast<sockaddr*>(&addr), &len);
+    auto acceptor = std::make_unique<tcp::acceptor>(io_);
+    if (!ec) acceptor->assign(addr.ss_family == AF_INET6 ? tcp::v6() : tcp::v4(), fd, ec);
+    if (ec) {
+      ::close(fd);
+    } else {
       acceptors_.push_back(std::move(acceptor));
     }
-    if (failure.empty() && acceptors_.empty()) {
-      return absl::UnavailableError(absl::StrCat(
-          o.what, " cannot listen on ", o.host, ": none of its addresses (",
-          absl::StrJoin(*addresses, ", "), ") is an address of this machine; set ", o.host_key));
-    }
-    if (failure.empty()) {
-      port_ = chosen;
-      return absl::OkStatus();
-    }
   }
-  acceptors_.clear();
-  if (any || o.first_port == o.last_port) {
-    return absl::UnavailableError(absl::StrCat(failure, ": is the port in use? set ", o.port_key));
+  if (ec) {
+    acceptors_.clear();
+    return absl::InternalError(absl::StrCat(o.what, ": ", ec.message()));
   }
-  return absl::UnavailableError(absl::StrCat(o.what, " cannot listen on ", o.host,
-                                             ": every port of ", o.first_port, "-", o.last_port,
-                                             " is in use; set ", o.port_key));
+  port_ = sockets->port;
+  return absl::OkStatus();
 }
 
 void HttpServer::Impl::Stop() {

@@ -18,6 +18,7 @@
 #include "absl/strings/match.h"
 #include "absl/strings/str_cat.h"
 #include "absl/synchronization/mutex.h"
+#include "common/grpc_listener.h"
 #include "common/net.h"
 #include "spdlog/spdlog.h"
 
@@ -114,7 +115,10 @@ void ForwardGrpcLog(gpr_log_func_args* args) {
   if (args->severity != GPR_LOG_SEVERITY_ERROR) return;
   const char* file = args->file ? args->file : "";
   if (const char* slash = std::strrchr(file, '/')) file = slash + 1;
-  spdlog::warn("gRPC ({}:{}): {}", file, args->line, args->message ? args->message : "");
+  const char* message = args->message ? args->message : "";
+  spdlog::warn("gRPC ({}:{}): {}", file, args->line, message);
+  // The listener names the refused peer with this reason (gRPC's line does not name it).
+  if (absl::StartsWith(message, "Handshake failed")) NoteRefusedHandshake(message);
 }
 
 }  // namespace

@@ -1,6 +1,7 @@
 #include "common/net.h"
 
 #include <netdb.h>
+#include <netinet/in.h>
 #include <sys/socket.h>
 #include <unistd.h>
 
@@ -9,6 +10,8 @@
 #include <cstring>
 
 #include "absl/strings/str_cat.h"
+#include "absl/strings/str_join.h"
+#include "spdlog/spdlog.h"
 
 namespace sluice {
 
@@ -72,6 +75,98 @@ bool CanBindAddress(const std::string& address) {
   }
   ::freeaddrinfo(res);
   return ok;
+}
+
+namespace {
+
+// A socket listening on numeric `address`, port `port` (0: any); -1 with `error` set.
+int ListenOn(const std::string& address, int port, std::string* error) {
+  addrinfo hints{};
+  hints.ai_family = AF_UNSPEC;
+  hints.ai_socktype = SOCK_STREAM;
+  hints.ai_flags = AI_NUMERICHOST | AI_PASSIVE;
+  addrinfo* res = nullptr;
+  if (::getaddrinfo(address.c_str(), std::to_string(port).c_str(), &hints, &res) != 0 ||
+      res == nullptr) {
+    *error = "not an address";
+    return -1;
+  }
+  int fd = ::socket(res->ai_family, SOCK_STREAM | SOCK_CLOEXEC | SOCK_NONBLOCK, 0);
+  int one = 1;
+  bool ok = fd >= 0 && ::setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof one) == 0;
+  if (ok && res->ai_family == AF_INET6) {
+    ok = ::setsockopt(fd, IPPROTO_IPV6, IPV6_V6ONLY, &one, sizeof one) == 0;
+  }
+  ok = ok && ::bind(fd, res->ai_addr, res->ai_addrlen) == 0 && ::listen(fd, SOMAXCONN) == 0;
+  ::freeaddrinfo(res);
+  if (!ok) {
+    *error = std::strerror(errno);
+    if (fd >= 0) ::close(fd);
+    return -1;
+  }
+  return fd;
+}
+
+int LocalPort(int fd) {
+  sockaddr_storage addr{};
+  socklen_t len = sizeof addr;
+  if (::getsockname(fd, reinterpret_cast<sockaddr*>(&addr), &len) != 0) return 0;
+  if (addr.ss_family == AF_INET) return ntohs(reinterpret_cast<sockaddr_in*>(&addr)->sin_port);
+  return ntohs(reinterpret_cast<sockaddr_in6*>(&addr)->sin6_port);
+}
+
+}  // namespace
+
+absl::StatusOr<ListeningSockets> ListenOnHost(const ListenOptions& o) {
+  auto addresses = ResolveHost(o.host, o.host_key);
+  if (!addresses.ok()) return addresses.status();
+  ListeningSockets sockets;
+  auto close_all = [&sockets] {
+    for (int fd : sockets.fds) ::close(fd);
+    sockets.fds.clear();
+  };
+  std::string failure;
+  // With port 0 the first address picks it, and when a later address has it taken all pick
+  // again; with a range, each port in turn until one is free on every address.
+  const bool any = o.first_port == 0;
+  const int tries = any ? 5 : o.last_port - o.first_port + 1;
+  for (int attempt = 0; attempt < tries; ++attempt) {
+    close_all();
+    int chosen = any ? 0 : o.first_port + attempt;
+    failure.clear();
+    for (const std::string& address : *addresses) {
+      std::string error;
+      int fd = ListenOn(address, chosen, &error);
+      if (fd < 0) {
+        if (!CanBindAddress(address)) {  // not an address of this machine (::1 without IPv6)
+          spdlog::warn("{}: {} resolves to {}, not an address of this machine: not listening there",
+                       o.what, o.host, address);
+          continue;
+        }
+        failure = absl::StrCat(o.what, " cannot listen on ", o.host, ":", chosen, " (address ",
+                               address, "): ", error);
+        break;
+      }
+      if (chosen == 0) chosen = LocalPort(fd);
+      sockets.fds.push_back(fd);
+    }
+    if (failure.empty() && sockets.fds.empty()) {
+      return absl::UnavailableError(absl::StrCat(
+          o.what, " cannot listen on ", o.host, ": none of its addresses (",
+          absl::StrJoin(*addresses, ", "), ") is an address of this machine; set ", o.host_key));
+    }
+    if (failure.empty()) {
+      sockets.port = chosen;
+      return sockets;
+    }
+  }
+  close_all();
+  if (any || o.first_port == o.last_port) {
+    return absl::UnavailableError(absl::StrCat(failure, ": is the port in use? set ", o.port_key));
+  }
+  return absl::UnavailableError(absl::StrCat(o.what, " cannot listen on ", o.host,
+                                             ": every port of ", o.first_port, "-", o.last_port,
+                                             " is in use; set ", o.port_key));
 }
 
 }  // namespace sluice

@@ -23,4 +23,25 @@ absl::StatusOr<std::vector<std::string>> ResolveHost(const std::string& host,
 // system picks): false for ::1 where IPv6 is off, or for another machine's address.
 bool CanBindAddress(const std::string& address);
 
+// Where a server listens, and the names its errors use.
+struct ListenOptions {
+  std::string what;      // the server, for messages: "REST server", "JobManager"
+  std::string host;      // a name or a numeric address
+  std::string host_key;  // the configuration keys the host and port came from
+  std::string port_key;
+  int first_port = 0;  // 0 (with last_port 0): any free port
+  int last_port = 0;
+};
+
+// Listening sockets on every address `o.host` resolves to, all on one port: the first of the
+// range free on every address (with port 0, one the system picks). SO_REUSEADDR, never
+// SO_REUSEPORT (a second server would share the port), IPv6 sockets IPv6 only, non-blocking and
+// close-on-exec. An address that is not this machine's (::1 without IPv6) is skipped with a
+// warning. Unavailable, naming the host, the ports and the keys, when no port is free.
+struct ListeningSockets {
+  std::vector<int> fds;  // the caller's to close
+  int port = 0;
+};
+absl::StatusOr<ListeningSockets> ListenOnHost(const ListenOptions& o);
+
 }  // namespace sluice

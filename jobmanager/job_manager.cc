@@ -5,6 +5,7 @@
 #include <filesystem>
 
 #include "absl/strings/str_cat.h"
+#include "common/grpc_listener.h"
 #include "common/ids.h"
 #include "common/internal_tls.h"
 #include "common/net.h"
@@ -43,26 +44,27 @@ absl::StatusOr<std::unique_ptr<JobManager>> JobManager::Start(const Configuratio
                              [dispatcher] { return dispatcher->RetainedJobIds(); });
   jm->service_ = std::make_unique<JobManagerService>(*jm->dispatcher_);
 
-  grpc::ServerBuilder builder;
-  // gRPC sets SO_REUSEPORT by default: a second process would bind the same port and share its
-  // connections. Refuse a taken port instead.
-  builder.AddChannelArgument(GRPC_ARG_ALLOW_REUSEPORT, 0);
-  auto bind_addresses = ResolveHost(conf.GetString("jobmanager.bind-host"), "jobmanager.bind-host");
-  if (!bind_addresses.ok()) {
+  auto listener = GrpcListener::Bind(conf.GetString("jobmanager.bind-host"),
+                                     static_cast<int>(conf.GetInt("jobmanager.rpc.port")),
+                                     "jobmanager.bind-host", "JobManager");
+  if (!listener.ok()) {
     jm->Shutdown();
-    return bind_addresses.status();
+    return listener.status();
   }
-  std::string bind =
-      absl::StrCat(conf.GetString("jobmanager.bind-host"), ":", conf.GetInt("jobmanager.rpc.port"));
-  builder.AddListeningPort(bind, InternalServerCredentials(), &jm->port_);
+  jm->listener_ = std::move(*listener);
+  jm->port_ = jm->listener_->port();
+  std::string bind = absl::StrCat(conf.GetString("jobmanager.bind-host"), ":", jm->port_);
+  grpc::ServerBuilder builder;
+  jm->listener_->AddTo(builder);
   builder.SetMaxReceiveMessageSize(64 << 20);
   builder.RegisterService(jm->service_.get());
   jm->server_ = builder.BuildAndStart();
-  if (!jm->server_ || jm->port_ == 0) {
+  if (!jm->server_) {
     jm->Shutdown();
-    return absl::UnavailableError(
-        absl::StrCat("JobManager cannot listen on ", bind, " (is the port in use?)"));
+    return absl::InternalError(
+        absl::StrCat("the JobManager's gRPC server did not start on ", bind));
   }
+  jm->listener_->Start();
   jm->address_ = absl::StrCat(conf.GetString("jobmanager.rpc.address"), ":", jm->port_);
   absl::Status reporters =
       jm->metrics_->StartReporters(conf, conf.GetString("jobmanager.bind-host"));
@@ -120,11 +122,13 @@ void JobManager::Shutdown() {
   if (metrics_) metrics_->StopReporters();  // they read the Dispatcher
   if (dispatcher_) dispatcher_->Stop();
   if (rest_) rest_->Stop();
+  if (listener_) listener_->Stop();
   if (server_) server_->Shutdown(std::chrono::system_clock::now() + std::chrono::milliseconds(500));
   std::string jm_id = dispatcher_ ? dispatcher_->jm_id() : "";
   // The adapters go before what they call; the Dispatcher takes the blob store's folder with it.
   rest_.reset();
   server_.reset();
+  listener_.reset();  // after the server, which tells it of calls
   service_.reset();
   dispatcher_.reset();
   metrics_.reset();

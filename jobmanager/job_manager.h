@@ -26,6 +26,7 @@ class Server;
 namespace sluice {
 
 class Dispatcher;
+class GrpcListener;
 class HighAvailabilityServices;
 class JobManagerMetrics;
 class JobManagerService;
@@ -61,6 +62,7 @@ class JobManager {
   std::unique_ptr<JobManagerMetrics> metrics_;  // outlives the Dispatcher's metric groups
   std::unique_ptr<Dispatcher> dispatcher_;
   std::unique_ptr<JobManagerService> service_;
+  std::unique_ptr<GrpcListener> listener_;  // outlives server_
   std::unique_ptr<grpc::Server> server_;
   std::unique_ptr<RestServer> rest_;
   int port_ = 0;

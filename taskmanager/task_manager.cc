@@ -16,6 +16,7 @@
 #include "absl/strings/str_cat.h"
 #include "absl/synchronization/mutex.h"
 #include "absl/time/time.h"
+#include "common/grpc_listener.h"
 #include "common/grpc_status.h"
 #include "common/ids.h"
 #include "common/internal_tls.h"
@@ -104,27 +105,27 @@ class TaskManagerImpl final : public proto::TaskExecutorService::Service {
     metric_registry_->StartViewUpdater();
     flush_clock_ = std::make_unique<FlushClock>(buffer_timeout_);
     data_server_ = NewDataExchangeServer(registry_);
+    auto listener = GrpcListener::Bind(conf_.GetString("taskmanager.bind-host"),
+                                       static_cast<int>(conf_.GetInt("taskmanager.rpc.port")),
+                                       "taskmanager.bind-host", "TaskManager");
+    if (!listener.ok()) return listener.status();
+    listener_ = std::move(*listener);
+    port_ = listener_->port();
     grpc::ServerBuilder builder;
-    // gRPC sets SO_REUSEPORT by default: a second process would bind the same port and share
-    // its connections. Refuse a taken port instead.
-    builder.AddChannelArgument(GRPC_ARG_ALLOW_REUSEPORT, 0);
+    listener_->AddTo(builder);
     // Accept the keepalive pings of other TaskManagers' data channels (every 10 s).
     builder.AddChannelArgument(GRPC_ARG_HTTP2_MIN_RECV_PING_INTERVAL_WITHOUT_DATA_MS, 5000);
     builder.AddChannelArgument(GRPC_ARG_KEEPALIVE_PERMIT_WITHOUT_CALLS, 1);
-    // A name that does not resolve is a configuration error, not a port in use.
-    auto bind_addresses =
-        ResolveHost(conf_.GetString("taskmanager.bind-host"), "taskmanager.bind-host");
-    if (!bind_addresses.ok()) return bind_addresses.status();
-    std::string bind = absl::StrCat(conf_.GetString("taskmanager.bind-host"), ":",
-                                    conf_.GetInt("taskmanager.rpc.port"));
-    builder.AddListeningPort(bind, InternalServerCredentials(), &port_);
     builder.SetMaxReceiveMessageSize(64 << 20);
     builder.RegisterService(this);
     builder.RegisterService(data_server_->service());
     server_ = builder.BuildAndStart();
-    if (!server_ || port_ == 0) {
-      return absl::UnavailableError(absl::StrCat("TaskManager cannot listen on ", bind));
+    if (!server_) {
+      return absl::InternalError(absl::StrCat("the TaskManager's gRPC server did not start on ",
+                                              conf_.GetString("taskmanager.bind-host"), ":",
+                                              port_));
     }
+    listener_->Start();
     address_ = absl::StrCat(conf_.GetString("taskmanager.host"), ":", port_);
     {
       absl::MutexLock lock(&jm_mu_);
@@ -160,6 +161,7 @@ class TaskManagerImpl final : public proto::TaskExecutorService::Service {
     CancelTasks("");
     ReapTasks(/*wait=*/true);
     if (data_server_) data_server_->Shutdown();
+    if (listener_) listener_->Stop();
     if (server_) server_->Shutdown(std::chrono::system_clock::now() + 500ms);
     if (reporter_.joinable()) reporter_.join();
     metric_reporters_.clear();
@@ -709,6 +711,7 @@ class TaskManagerImpl final : public proto::TaskExecutorService::Service {
   ChannelCache channels_;
   std::unique_ptr<FlushClock> flush_clock_;
   std::unique_ptr<DataExchangeServer> data_server_;
+  std::unique_ptr<GrpcListener> listener_;  // outlives server_, which tells it of calls
   std::unique_ptr<grpc::Server> server_;
 
   // Lock order: watch_mu_, then mu_, then a task's locks (Task::Cancel, TriggerCheckpoint and

@@ -2,7 +2,8 @@
 // count runs through the CLI and the daemons; a TaskManager whose certificate comes from another
 // CA cannot register; clients with the other CA's certificate, or in plain text, reach neither
 // the JobManager nor a TaskManager (so they cannot fetch a library or read a partition); and the
-// JobManager logs the refused handshakes. Bad files are refused at start naming the key.
+// daemons log the refused handshakes with the peers' addresses. Bad files are refused at start
+// naming the key.
 #include "common/internal_tls.h"
 
 #include <grpcpp/grpcpp.h>
@@ -179,6 +180,26 @@ TEST(InternalTlsTest, AClusterWithTlsRunsWordCountAndRefusesStrangers) {
       [&] { return count(kUnverified) > unverified_before && count(kPlainText) > plain_before; },
       10s))
       << LastLines(cluster.JobManagerLog(), 20);
+  // Each daemon names the refused peers (this process, on 127.0.0.1) with gRPC's reason: three
+  // clients refused, one connection each to the JobManager, and at least one to the TaskManager
+  // (its two services share a port; gRPC may retry).
+  auto named = [](const std::string& log, const std::string& server) {
+    std::vector<std::string> lines;
+    const std::string needle = server + ": refused the connection from 127.0.0.1:";
+    for (size_t at = log.find(needle); at != std::string::npos; at = log.find(needle, at + 1)) {
+      lines.push_back(log.substr(at, log.find('\n', at) - at));
+    }
+    return lines;
+  };
+  EXPECT_TRUE(
+      WaitUntil([&] { return named(cluster.JobManagerLog(), "JobManager").size() >= 3; }, 10s))
+      << LastLines(cluster.JobManagerLog(), 20);
+  for (const std::string& line : named(cluster.JobManagerLog(), "JobManager")) {
+    EXPECT_TRUE(absl::StrContains(line, "its TLS handshake failed (Handshake failed")) << line;
+  }
+  EXPECT_TRUE(
+      WaitUntil([&] { return named(cluster.TaskManagerLog(0), "TaskManager").size() >= 3; }, 10s))
+      << LastLines(cluster.TaskManagerLog(0), 20);
 
   // A TaskManager with another CA's certificate cannot register, even trusting our CA (so that
   // only the JobManager's refusal stops it): its attempts are refused until it is stopped.
@@ -204,7 +225,11 @@ TEST(InternalTlsTest, AClusterWithTlsRunsWordCountAndRefusesStrangers) {
   auto rogue =
       ChildProcess::Start(argv, cluster.dir() + "/rogue.out", cluster.dir() + "/rogue.log");
   ASSERT_TRUE(rogue.ok()) << rogue.status();
+  const size_t named_before = named(cluster.JobManagerLog(), "JobManager").size();
   EXPECT_TRUE(WaitUntil([&] { return refusals() >= refused_before + 2; }, 20s))
+      << LastLines(cluster.JobManagerLog(), 20);
+  EXPECT_TRUE(WaitUntil(
+      [&] { return named(cluster.JobManagerLog(), "JobManager").size() >= named_before + 2; }, 10s))
       << LastLines(cluster.JobManagerLog(), 20);
   (*rogue)->Stop();
   EXPECT_FALSE(absl::StrContains(ReadFile(cluster.dir() + "/rogue.log"), "registered at"))
@@ -213,6 +238,15 @@ TEST(InternalTlsTest, AClusterWithTlsRunsWordCountAndRefusesStrangers) {
   auto ov = cluster.client().Overview();
   ASSERT_TRUE(ov.ok()) << ov.status();
   EXPECT_EQ(ov->task_managers_size(), 2);
+  // Every refused handshake named once, and no admitted connection (the TaskManagers', the
+  // CLI's, this process's with the cluster's certificate) taken for a refused one. (A client
+  // may also give up a connection of its own before any call: that is logged as such.)
+  auto grpc_refusals = [&] { return count({"): Handshake failed"}); };  // gRPC's own lines
+  EXPECT_TRUE(WaitUntil(
+      [&] { return named(cluster.JobManagerLog(), "JobManager").size() == grpc_refusals(); }, 10s))
+      << named(cluster.JobManagerLog(), "JobManager").size() << " named, " << grpc_refusals()
+      << " refused\n"
+      << LastLines(cluster.JobManagerLog(), 30);
   EXPECT_TRUE(cluster.IsHealthy());
 }
 

@@ -15,6 +15,7 @@
 #include <iostream>
 
 #include "common/config.h"
+#include "common/grpc_listener.h"
 #include "jobmanager/job_manager.h"
 #include "loopback_config.h"
 #include "taskmanager/task_manager.h"
@@ -211,6 +212,47 @@ TEST(BindHostTest, RestPortTakenOnOneAddressFailsAndLeavesNoListener) {
     EXPECT_FALSE(Accepts("::1", port));
   }
   ::close(taken);
+}
+
+// The JobManager's gRPC port taken on 127.0.0.1: the start fails naming the address and the
+// port's key, as the REST server's does (both listen through ListenOnHost).
+TEST(BindHostTest, RpcPortTakenFailsNamingTheAddressAndKey) {
+  auto taken = ListenOnHost(
+      ListenOptions{.what = "test", .host = "127.0.0.1", .host_key = "", .port_key = ""});
+  ASSERT_TRUE(taken.ok()) << taken.status();
+  Configuration conf = LoopbackConfig();
+  ASSERT_TRUE(conf.Set("jobmanager.rpc.port", std::to_string(taken->port)).ok());
+  auto jm = JobManager::Start(conf);
+  ASSERT_FALSE(jm.ok());
+  EXPECT_THAT(jm.status().message(),
+              HasSubstr("JobManager cannot listen on 127.0.0.1:" + std::to_string(taken->port)));
+  EXPECT_THAT(jm.status().message(), HasSubstr("port in use? set jobmanager.rpc.port"));
+  for (int fd : taken->fds) ::close(fd);
+}
+
+// Port 0 on "localhost": one port, listening on each of its addresses this machine has.
+TEST(ListenOnHostTest, OnePortForEveryAddress) {
+  auto sockets = ListenOnHost(
+      ListenOptions{.what = "test", .host = "localhost", .host_key = "", .port_key = ""});
+  ASSERT_TRUE(sockets.ok()) << sockets.status();
+  ASSERT_GT(sockets->port, 0);
+  EXPECT_FALSE(sockets->fds.empty());
+  auto addresses = ResolveHost("localhost");
+  ASSERT_TRUE(addresses.ok()) << addresses.status();
+  for (const std::string& a : *addresses) {
+    if (CanBindAddress(a)) {
+      EXPECT_TRUE(Accepts(a, sockets->port)) << a;
+    }
+  }
+  for (int fd : sockets->fds) ::close(fd);
+}
+
+// gRPC's names of peers, as the listener compares and logs them.
+TEST(GrpcListenerTest, PeerAddressOfGrpcPeerNames) {
+  EXPECT_EQ(GrpcListener::PeerAddress("ipv4:127.0.0.1:5000"), "127.0.0.1:5000");
+  EXPECT_EQ(GrpcListener::PeerAddress("ipv6:[::1]:5000"), "[::1]:5000");
+  EXPECT_EQ(GrpcListener::PeerAddress("ipv6:[::ffff:10.0.0.7]:5000"), "10.0.0.7:5000");
+  EXPECT_EQ(GrpcListener::PeerAddress("unix:/tmp/s"), "unix:/tmp/s");
 }
 
 }  // namespace

@@ -1,0 +1,326 @@
+#include "common/grpc_listener.h"
+
+#include <arpa/inet.h>
+#include <fcntl.h>
+#include <grpcpp/security/server_credentials.h>
+#include <grpcpp/server_builder.h>
+#include <grpcpp/support/server_interceptor.h>
+#include <netinet/in.h>
+#include <netinet/tcp.h>
+#include <poll.h>
+#include <sys/eventfd.h>
+#include <sys/socket.h>
+#include <unistd.h>
+
+#include <algorithm>
+#include <cerrno>
+#include <chrono>
+#include <cstring>
+#include <deque>
+#include <optional>
+
+#include "absl/strings/match.h"
+#include "absl/strings/str_cat.h"
+#include "common/internal_tls.h"
+#include "common/net.h"
+#include "spdlog/spdlog.h"
+
+namespace sluice {
+namespace {
+
+// Connections watched at once; beyond, a connection is served but not watched (a flood of
+// connections that never call must not double the descriptors it takes).
+constexpr size_t kMaxWatched = 1024;
+
+// How long after a watched connection ends its verdict waits: gRPC logs a refused handshake and
+// then shuts the connection down, but the peer may hang up first.
+constexpr auto kVerdictDelay = std::chrono::milliseconds(200);
+// A refusal gRPC logged is matched to a connection that ended at most this long after it.
+constexpr auto kRefusalBeforeEnd = std::chrono::seconds(1);
+// Refusals kept for matching: a flood of them must not grow memory.
+constexpr size_t kMaxRefusals = 1024;
+
+using Clock = std::chrono::steady_clock;
+
+struct Refusal {
+  Clock::time_point at;
+  std::string reason;
+};
+
+// The refused handshakes gRPC logged that no connection has been matched to yet, oldest first.
+struct RefusalLog {
+  absl::Mutex mu;
+  std::deque<Refusal> unmatched ABSL_GUARDED_BY(mu);
+};
+
+RefusalLog& Refusals() {
+  static auto* log = new RefusalLog();
+  return *log;
+}
+
+std::string FormatAddress(const sockaddr_storage& addr) {
+  char buf[INET6_ADDRSTRLEN] = {};
+  if (addr.ss_family == AF_INET) {
+    const auto* a = reinterpret_cast<const sockaddr_in*>(&addr);
+    ::inet_ntop(AF_INET, &a->sin_addr, buf, sizeof buf);
+    return absl::StrCat(buf, ":", ntohs(a->sin_port));
+  }
+  if (addr.ss_family == AF_INET6) {
+    const auto* a = reinterpret_cast<const sockaddr_in6*>(&addr);
+    ::inet_ntop(AF_INET6, &a->sin6_addr, buf, sizeof buf);
+    return GrpcListener::PeerAddress(absl::StrCat("ipv6:[", buf, "]:", ntohs(a->sin6_port)));
+  }
+  return "an address of family " + std::to_string(addr.ss_family);
+}
+
+// Tells the listener of each call's peer, once the call is under way, while some connection
+// awaits its first call; otherwise stays out of the call.
+class CallObserver : public grpc::experimental::Interceptor {
+ public:
+  CallObserver(GrpcListener* listener, grpc::experimental::ServerRpcInfo* info)
+      : listener_(listener), info_(info) {}
+  void Intercept(grpc::experimental::InterceptorBatchMethods* methods) override {
+    if (methods->QueryInterceptionHookPoint(
+            grpc::experimental::InterceptionHookPoints::POST_RECV_INITIAL_METADATA)) {
+      listener_->SawCallFrom(info_->server_context()->peer());
+    }
+    methods->Proceed();
+  }
+
+ private:
+  GrpcListener* listener_;
+  grpc::experimental::ServerRpcInfo* info_;
+};
+
+class CallObserverFactory : public grpc::experimental::ServerInterceptorFactoryInterface {
+ public:
+  explicit CallObserverFactory(GrpcListener* listener) : listener_(listener) {}
+  grpc::experimental::Interceptor* CreateServerInterceptor(
+      grpc::experimental::ServerRpcInfo* info) override {
+    return listener_->AwaitsCalls() ? new CallObserver(listener_, info) : nullptr;
+  }
+
+ private:
+  GrpcListener* listener_;
+};
+
+}  // namespace
+
+void NoteRefusedHandshake(const std::string& reason) {
+  RefusalLog& log = Refusals();
+  absl::MutexLock lock(&log.mu);
+  if (log.unmatched.size() >= kMaxRefusals) log.unmatched.pop_front();
+  log.unmatched.push_back({Clock::now(), reason});
+}
+
+std::optional<std::string> MatchRefusedHandshake(Clock::time_point accepted,
+                                                 Clock::time_point ended) {
+  RefusalLog& log = Refusals();
+  absl::MutexLock lock(&log.mu);
+  // Refusals older than any connection still to end are of connections matched otherwise.
+  while (!log.unmatched.empty() &&
+         log.unmatched.front().at < Clock::now() - 2 * kRefusalBeforeEnd - kVerdictDelay) {
+    log.unmatched.pop_front();
+  }
+  for (auto it = log.unmatched.begin(); it != log.unmatched.end(); ++it) {
+    if (it->at >= accepted && it->at >= ended - kRefusalBeforeEnd &&
+        it->at <= ended + kVerdictDelay) {
+      std::string reason = std::move(it->reason);
+      log.unmatched.erase(it);
+      return reason;
+    }
+  }
+  return std::nullopt;
+}
+
+std::string GrpcListener::PeerAddress(const std::string& grpc_peer) {
+  std::string address = grpc_peer;
+  if (absl::StartsWith(address, "ipv4:")) return address.substr(5);
+  if (!absl::StartsWith(address, "ipv6:")) return address;
+  address = address.substr(5);
+  // An IPv4 peer of an IPv6 socket: [::ffff:127.0.0.1]:5000.
+  if (absl::StartsWith(address, "[::ffff:") && address.find('.') != std::string::npos) {
+    const size_t close = address.find(']');
+    if (close != std::string::npos) return address.substr(8, close - 8) + address.substr(close + 1);
+  }
+  return address;
+}
+
+absl::StatusOr<std::unique_ptr<GrpcListener>> GrpcListener::Bind(const std::string& host, int port,
+                                                                 const std::string& host_key,
+                                                                 const std::string& server_name) {
+  auto sockets = ListenOnHost(ListenOptions{.what = server_name,
+                                            .host = host,
+                                            .host_key = host_key,
+                                            .port_key = host_key == "jobmanager.bind-host"
+                                                            ? "jobmanager.rpc.port"
+                                                            : "taskmanager.rpc.port",
+                                            .first_port = port,
+                                            .last_port = port});
+  if (!sockets.ok()) return sockets.status();
+  return std::unique_ptr<GrpcListener>(
+      new GrpcListener(std::move(sockets->fds), sockets->port, server_name));
+}
+
+GrpcListener::GrpcListener(std::vector<int> fds, int port, std::string server_name)
+    : listen_fds_(std::move(fds)),
+      port_(port),
+      server_name_(std::move(server_name)),
+      watch_(InternalTlsEnabled()),
+      wake_fd_(::eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK)) {}
+
+GrpcListener::~GrpcListener() {
+  Stop();
+  if (wake_fd_ >= 0) ::close(wake_fd_);
+}
+
+void GrpcListener::AddTo(grpc::ServerBuilder& builder) {
+  acceptor_ = builder.experimental().AddExternalConnectionAcceptor(
+      grpc::ServerBuilder::experimental_type::ExternalConnectionType::FROM_FD,
+      InternalServerCredentials());
+  if (watch_) {
+    std::vector<std::unique_ptr<grpc::experimental::ServerInterceptorFactoryInterface>> observers;
+    observers.push_back(std::make_unique<CallObserverFactory>(this));
+    builder.experimental().SetInterceptorCreators(std::move(observers));
+  }
+}
+
+void GrpcListener::Start() {
+  thread_ = std::thread([this] { Run(); });
+}
+
+void GrpcListener::Stop() {
+  if (stopping_.exchange(true)) return;
+  if (thread_.joinable()) {
+    const uint64_t one = 1;
+    (void)!::write(wake_fd_, &one, sizeof one);
+    thread_.join();
+  }
+  for (int fd : listen_fds_) ::close(fd);
+  absl::MutexLock lock(&mu_);
+  for (auto& [peer, p] : pending_) ::close(p.dup_fd);
+  pending_.clear();
+  pending_count_.store(0, std::memory_order_release);
+}
+
+void GrpcListener::SawCallFrom(const std::string& grpc_peer) {
+  const std::string peer = PeerAddress(grpc_peer);
+  absl::MutexLock lock(&mu_);
+  auto it = pending_.find(peer);
+  if (it == pending_.end() || it->second.called) return;
+  it->second.called = true;
+  const uint64_t one = 1;
+  (void)!::write(wake_fd_, &one, sizeof one);  // the loop closes the duplicate
+}
+
+void GrpcListener::Run() {
+  std::vector<pollfd> polled;
+  std::vector<std::string> peers;  // of polled[1 + listen_fds_.size() + i]
+  while (!stopping_.load()) {
+    polled.clear();
+    peers.clear();
+    polled.push_back({wake_fd_, POLLIN, 0});
+    for (int fd : listen_fds_) polled.push_back({fd, POLLIN, 0});
+    int timeout_ms = -1;
+    {
+      absl::MutexLock lock(&mu_);
+      for (const auto& [peer, p] : pending_) {
+        if (p.called) continue;
+        if (p.ended != std::chrono::steady_clock::time_point()) {
+          timeout_ms = static_cast<int>(kVerdictDelay.count());  // a verdict is due
+          continue;
+        }
+        polled.push_back({p.dup_fd, POLLRDHUP, 0});
+        peers.push_back(peer);
+      }
+    }
+    int n = ::poll(polled.data(), polled.size(), timeout_ms);
+    if (n < 0 && errno != EINTR) {
+      spdlog::error("{}: the listener's poll failed: {}", server_name_, std::strerror(errno));
+      return;
+    }
+    if (polled[0].revents != 0) {
+      uint64_t count;
+      (void)!::read(wake_fd_, &count, sizeof count);
+    }
+    for (size_t i = 0; i < listen_fds_.size(); ++i) {
+      if (polled[1 + i].revents != 0) Accept(listen_fds_[i]);
+    }
+    std::vector<std::string> hung_up;
+    for (size_t i = 0; i < peers.size(); ++i) {
+      if (polled[1 + listen_fds_.size() + i].revents != 0) hung_up.push_back(peers[i]);
+    }
+    Sweep(hung_up);
+  }
+}
+
+void GrpcListener::Accept(int listen_fd) {
+  for (;;) {
+    sockaddr_storage addr{};
+    socklen_t len = sizeof addr;
+    int fd = ::accept4(listen_fd, reinterpret_cast<sockaddr*>(&addr), &len,
+                       SOCK_NONBLOCK | SOCK_CLOEXEC);
+    if (fd < 0) {
+      if (errno == EINTR || errno == ECONNABORTED) continue;
+      if (errno == EMFILE || errno == ENFILE || errno == ENOBUFS || errno == ENOMEM) {
+        spdlog::warn("{}: cannot accept a connection: {}", server_name_, std::strerror(errno));
+        std::this_thread::sleep_for(std::chrono::milliseconds(100));
+      }
+      return;  // EAGAIN: none left
+    }
+    int one = 1;
+    ::setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof one);
+    if (watch_) {
+      absl::MutexLock lock(&mu_);
+      if (pending_.size() < kMaxWatched) {
+        int dup_fd = ::fcntl(fd, F_DUPFD_CLOEXEC, 0);
+        if (dup_fd >= 0) {
+          Pending& p = pending_[FormatAddress(addr)];
+          if (p.dup_fd >= 0) ::close(p.dup_fd);  // an earlier connection from the same port
+          p = Pending{.dup_fd = dup_fd, .accepted = Clock::now(), .called = false, .ended = {}};
+          pending_count_.store(static_cast<int>(pending_.size()), std::memory_order_release);
+        }
+      }
+    }
+    grpc::experimental::ExternalConnectionAcceptor::NewConnectionParameters params;
+    params.listener_fd = listen_fd;
+    params.fd = fd;
+    acceptor_->HandleNewConnection(&params);  // gRPC owns fd from here on
+  }
+}
+
+void GrpcListener::Sweep(const std::vector<std::string>& hung_up) {
+  const auto now = Clock::now();
+  absl::MutexLock lock(&mu_);
+  for (const std::string& peer : hung_up) {
+    auto it = pending_.find(peer);
+    if (it != pending_.end()) it->second.ended = now;
+  }
+  // The connections done with, the ended ones in the order they ended, which is the order of
+  // gRPC's refusals.
+  std::vector<std::map<std::string, Pending>::iterator> done;
+  for (auto it = pending_.begin(); it != pending_.end(); ++it) {
+    const Pending& p = it->second;
+    if (p.called || (p.ended != Clock::time_point() && now - p.ended >= kVerdictDelay)) {
+      done.push_back(it);
+    }
+  }
+  std::sort(done.begin(), done.end(),
+            [](const auto& a, const auto& b) { return a->second.ended < b->second.ended; });
+  for (auto it : done) {
+    const Pending& p = it->second;
+    if (!p.called) {
+      if (auto reason = MatchRefusedHandshake(p.accepted, p.ended)) {
+        spdlog::warn("{}: refused the connection from {}: its TLS handshake failed ({})",
+                     server_name_, it->first, *reason);
+      } else {
+        spdlog::info("{}: the connection from {} ended before any call", server_name_, it->first);
+      }
+    }
+    ::close(p.dup_fd);
+    pending_.erase(it);
+  }
+  pending_count_.store(static_cast<int>(pending_.size()), std::memory_order_release);
+}
+
+}  // namespace sluice
