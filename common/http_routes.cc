@@ -33,6 +33,46 @@ bool HttpRoutes::Admit(HttpRequest& req, HttpResponse& res) const {
   return true;
 }
 
+void HttpRoutes::Serve(HttpRequest& req, HttpResponse& res, bool parse_forms) const {
+  try {
+    absl::Status parsed = ParseTarget(req.target, &req.path, &req.params);
+    const std::string type = req.get_header_value("Content-Type");
+    if (parsed.ok() && parse_forms) {
+      if (absl::StartsWithIgnoreCase(type, "multipart/form-data")) {
+        parsed = ParseMultipartFormData(type, req.body, &req.files);
+      } else if (absl::StartsWithIgnoreCase(type, "application/x-www-form-urlencoded")) {
+        // A form of a few fields, not a way to fill memory with params.
+        if (req.body.size() > kMaxFormBytes) {
+          res.status = 413;
+          res.reason =
+              absl::StrCat("a form-urlencoded body may have at most ", kMaxFormBytes, " bytes");
+          Refuse(req, res);
+          return;
+        }
+        parsed = ParseQuery(req.body, &req.params);
+      }
+    }
+    if (!parsed.ok()) {
+      res.status = 400;
+      res.reason = std::string(parsed.message());
+      Refuse(req, res);
+      return;
+    }
+    Handle(req, res);
+  } catch (const std::exception& e) {
+    res = HttpResponse();
+    res.status = 500;
+    res.reason = e.what();
+    try {
+      Refuse(req, res);
+    } catch (...) {
+    }
+  } catch (...) {
+    res = HttpResponse();
+    res.status = 500;
+  }
+}
+
 void HttpRoutes::Handle(HttpRequest& req, HttpResponse& res) const {
   if (!Admit(req, res)) return;
   const std::string& method = req.method == "HEAD" ? std::string("GET") : req.method;

@@ -100,6 +100,11 @@ class HttpRoutes {
   // Routes `req` and answers into `res`: 404 when no route of its method matches its path (HEAD
   // is routed as GET, and answered without a body by the server).
   void Handle(HttpRequest& req, HttpResponse& res) const;
+  // What the server does with a request it has read: parses its target and, with
+  // `parse_forms`, a multipart or form-urlencoded body, then routes it (Handle); a request that
+  // does not parse gets 400 (a form over kMaxFormBytes 413) through the error handler, one that
+  // throws 500. Nothing escapes.
+  void Serve(HttpRequest& req, HttpResponse& res, bool parse_forms) const;
   // Pre-routing and the guard: false when the guard refuses `req`, with `res` its answer.
   bool Admit(HttpRequest& req, HttpResponse& res) const;
   // The error handler's part of Handle, for a request the server refused before routing.
@@ -129,6 +134,11 @@ std::string PercentDecode(const std::string& s, bool plus_is_space);
 // Adds the parameters of a query string (or a form-urlencoded body), decoded, to `params`.
 // InvalidArgument, adding nothing more, past kMaxParams of them.
 inline constexpr size_t kMaxParams = 1000;
+// Longest request target (path and query) a server reads: longer ones get 414. It also bounds
+// the recursion of the route patterns' std::regex_match.
+inline constexpr size_t kMaxTargetBytes = 4096;
+// Largest form-urlencoded body turned into params (HttpRoutes::Serve).
+inline constexpr size_t kMaxFormBytes = 64 * 1024;
 absl::Status ParseQuery(std::string_view query, std::multimap<std::string, std::string>* params);
 
 // Splits a request target into its decoded path and query parameters. InvalidArgument when it

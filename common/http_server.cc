@@ -42,11 +42,6 @@ std::chrono::steady_clock::duration ToChrono(absl::Duration d) {
 
 }  // namespace
 
-// Longest request target (path and query) read: longer ones get 414, as before with
-// cpp-httplib. It also bounds the recursion of the route patterns' std::regex_match.
-constexpr size_t kMaxTargetBytes = 4096;
-// Largest form-urlencoded body turned into params.
-constexpr size_t kMaxFormBytes = 64 * 1024;
 // Bodies of at most kSmallBody bytes (JSON requests) draw on a budget of their own, so that
 // uploads (slow ones too) never keep them out.
 constexpr size_t kSmallBody = 1 << 20;
@@ -433,41 +428,7 @@ class HttpServer::Impl::Session : public SessionBase,
 
   // On a pool thread. Nothing may escape: an exception here would end the process.
   void Handle(HttpRequest& req, HttpResponse& res) {
-    const HttpRoutes& routes = server_->routes_;
-    try {
-      absl::Status parsed = ParseTarget(req.target, &req.path, &req.params);
-      const std::string type = req.get_header_value("Content-Type");
-      if (parsed.ok() && server_->options_.parse_forms) {
-        if (absl::StartsWithIgnoreCase(type, "multipart/form-data")) {
-          parsed = ParseMultipartFormData(type, req.body, &req.files);
-        } else if (absl::StartsWithIgnoreCase(type, "application/x-www-form-urlencoded")) {
-          // As cpp-httplib did; a form of a few fields, not a way to fill memory with params.
-          if (req.body.size() > kMaxFormBytes) {
-            res.status = 413;
-            res.reason =
-                absl::StrCat("a form-urlencoded body may have at most ", kMaxFormBytes, " bytes");
-            routes.Refuse(req, res);
-            return;
-          }
-          parsed = ParseQuery(req.body, &req.params);
-        }
-      }
-      if (!parsed.ok()) {
-        res.status = 400;
-        res.reason = std::string(parsed.message());
-        routes.Refuse(req, res);
-        return;
-      }
-      routes.Handle(req, res);
-    } catch (const std::exception& e) {
-      res = HttpResponse();
-      res.status = 500;
-      res.reason = e.what();
-      routes.Refuse(req, res);
-    } catch (...) {
-      res = HttpResponse();
-      res.status = 500;
-    }
+    server_->routes_.Serve(req, res, server_->options_.parse_forms);
   }
 
   void Write(HttpResponse res) {

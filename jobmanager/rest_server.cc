@@ -95,6 +95,8 @@ bool HasToken(const HttpRequest& req, const std::string& token) {
   return CRYPTO_memcmp(given, expected, SHA256_DIGEST_LENGTH) == 0;
 }
 
+}  // namespace
+
 // The routes of the REST API and dashboard.
 void AddRoutes(HttpRoutes& s, const RestContext& ctx) {
   // Flink serves its API under /v1/ too: one route table serves both.
@@ -174,8 +176,6 @@ void AddRoutes(HttpRoutes& s, const RestContext& ctx) {
   });
 }
 
-}  // namespace
-
 }  // namespace rest
 
 absl::StatusOr<std::unique_ptr<RestServer>> RestServer::Start(const RestContext& context,
@@ -214,9 +214,13 @@ absl::StatusOr<std::unique_ptr<RestServer>> RestServer::Start(const RestContext&
   };
   o.max_body_bytes_in_flight = std::max<size_t>(4 * upload, 64 << 20);
   HttpRoutes routes;
-  rest::AddRoutes(routes, *ctx);
+  AddRestRoutes(routes, *ctx);
   ASSIGN_OR_RETURN(auto server, HttpServer::Start(o, std::move(routes)));
   return std::unique_ptr<RestServer>(new RestServer(std::move(server), std::move(ctx)));
+}
+
+void AddRestRoutes(HttpRoutes& routes, const RestContext& context) {
+  rest::AddRoutes(routes, context);
 }
 
 RestServer::~RestServer() { Stop(); }

@@ -45,6 +45,11 @@ struct RestContext {
   bool auth_changes_only = false;
 };
 
+// The REST API's and the dashboard's routes over `context`, which must outlive them (with
+// context.jars and context.auth_token as given): RestServer serves them, and the fuzz target of
+// the handlers (tests/fuzz/rest_handlers_fuzz.cc) calls them without a socket.
+void AddRestRoutes(HttpRoutes& routes, const RestContext& context);
+
 class RestServer {
  public:
   // Listens on host:port (port 0: any free port).

@@ -15,9 +15,6 @@ using sluice::HttpRequest;
 using sluice::HttpResponse;
 using sluice::HttpRoutes;
 
-// The server answers 414 to a longer target before parsing it (common/http_server.cc).
-constexpr size_t kMaxTargetBytes = 4096;
-
 // The path patterns the REST API registers (jobmanager/rest_*.cc), each with a handler that
 // reads what a real one reads: the groups and the parameters.
 const HttpRoutes& Routes() {
@@ -57,7 +54,7 @@ const HttpRoutes& Routes() {
 }  // namespace
 
 extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
-  if (size > kMaxTargetBytes) return 0;
+  if (size > sluice::kMaxTargetBytes) return 0;  // the server answers 414
   const std::string target(reinterpret_cast<const char*>(data), size);
 
   HttpRequest req;
