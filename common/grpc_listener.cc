@@ -5,6 +5,7 @@
 #include <grpcpp/security/server_credentials.h>
 #include <grpcpp/server_builder.h>
 #include <grpcpp/support/server_interceptor.h>
+#include <netdb.h>
 #include <netinet/in.h>
 #include <netinet/tcp.h>
 #include <poll.h>
@@ -13,6 +14,7 @@
 #include <unistd.h>
 
 #include <algorithm>
+#include <cctype>
 #include <cerrno>
 #include <chrono>
 #include <cstring>
@@ -58,19 +60,32 @@ RefusalLog& Refusals() {
   return *log;
 }
 
-std::string FormatAddress(const sockaddr_storage& addr) {
-  char buf[INET6_ADDRSTRLEN] = {};
-  if (addr.ss_family == AF_INET) {
-    const auto* a = reinterpret_cast<const sockaddr_in*>(&addr);
-    ::inet_ntop(AF_INET, &a->sin_addr, buf, sizeof buf);
-    return absl::StrCat(buf, ":", ntohs(a->sin_port));
+std::string FormatAddress(const sockaddr_storage& addr, socklen_t len) {
+  char host[NI_MAXHOST] = {};
+  char port[NI_MAXSERV] = {};
+  if (::getnameinfo(reinterpret_cast<const sockaddr*>(&addr), len, host, sizeof host, port,
+                    sizeof port, NI_NUMERICHOST | NI_NUMERICSERV) != 0) {
+    return "an address of family " + std::to_string(addr.ss_family);
   }
   if (addr.ss_family == AF_INET6) {
-    const auto* a = reinterpret_cast<const sockaddr_in6*>(&addr);
-    ::inet_ntop(AF_INET6, &a->sin6_addr, buf, sizeof buf);
-    return GrpcListener::PeerAddress(absl::StrCat("ipv6:[", buf, "]:", ntohs(a->sin6_port)));
+    return GrpcListener::PeerAddress(absl::StrCat("ipv6:[", host, "]:", port));
   }
-  return "an address of family " + std::to_string(addr.ss_family);
+  return absl::StrCat(host, ":", port);
+}
+
+// `s` with every %XX decoded (gRPC's peer names are URIs: "ipv6:%5B::1%5D:5000").
+std::string PercentDecoded(const std::string& s) {
+  std::string out;
+  for (size_t i = 0; i < s.size(); ++i) {
+    if (s[i] == '%' && i + 2 < s.size() && std::isxdigit(static_cast<unsigned char>(s[i + 1])) &&
+        std::isxdigit(static_cast<unsigned char>(s[i + 2]))) {
+      out.push_back(static_cast<char>(std::stoi(s.substr(i + 1, 2), nullptr, 16)));
+      i += 2;
+    } else {
+      out.push_back(s[i]);
+    }
+  }
+  return out;
 }
 
 // Tells the listener of each call's peer, once the call is under way, while some connection
@@ -122,52 +137,77 @@ std::optional<std::string> MatchRefusedHandshake(Clock::time_point accepted,
          log.unmatched.front().at < Clock::now() - 2 * kRefusalBeforeEnd - kVerdictDelay) {
     log.unmatched.pop_front();
   }
+  // The refusal closest in time to the end: gRPC shuts the connection down right after its line.
+  auto best = log.unmatched.end();
   for (auto it = log.unmatched.begin(); it != log.unmatched.end(); ++it) {
-    if (it->at >= accepted && it->at >= ended - kRefusalBeforeEnd &&
-        it->at <= ended + kVerdictDelay) {
-      std::string reason = std::move(it->reason);
-      log.unmatched.erase(it);
-      return reason;
+    if (it->at < accepted || it->at < ended - kRefusalBeforeEnd || it->at > ended + kVerdictDelay) {
+      continue;
     }
+    auto distance = [&](const Refusal& r) { return r.at > ended ? r.at - ended : ended - r.at; };
+    if (best == log.unmatched.end() || distance(*it) < distance(*best)) best = it;
+  }
+  if (best != log.unmatched.end()) {
+    std::string reason = std::move(best->reason);
+    log.unmatched.erase(best);
+    return reason;
   }
   return std::nullopt;
 }
 
 std::string GrpcListener::PeerAddress(const std::string& grpc_peer) {
-  std::string address = grpc_peer;
-  if (absl::StartsWith(address, "ipv4:")) return address.substr(5);
-  if (!absl::StartsWith(address, "ipv6:")) return address;
-  address = address.substr(5);
-  // An IPv4 peer of an IPv6 socket: [::ffff:127.0.0.1]:5000.
-  if (absl::StartsWith(address, "[::ffff:") && address.find('.') != std::string::npos) {
-    const size_t close = address.find(']');
-    if (close != std::string::npos) return address.substr(8, close - 8) + address.substr(close + 1);
+  const std::string peer = PercentDecoded(grpc_peer);
+  if (absl::StartsWith(peer, "ipv4:")) return peer.substr(5);
+  if (!absl::StartsWith(peer, "ipv6:")) return peer;
+  // [address]:port, the address in one canonical form whoever wrote it.
+  const size_t open = peer.find('['), close = peer.rfind(']');
+  if (open == std::string::npos || close == std::string::npos || close < open) {
+    return peer.substr(5);
   }
-  return address;
+  std::string address = peer.substr(open + 1, close - open - 1);
+  const std::string port = peer.substr(close + 1);  // ":5000"
+  in6_addr a6{};
+  if (::inet_pton(AF_INET6, address.c_str(), &a6) == 1) {
+    if (IN6_IS_ADDR_V4MAPPED(&a6)) {  // an IPv4 peer of a dual-stack socket
+      char v4[INET_ADDRSTRLEN] = {};
+      ::inet_ntop(AF_INET, &a6.s6_addr[12], v4, sizeof v4);
+      return v4 + port;
+    }
+    char canonical[INET6_ADDRSTRLEN] = {};
+    ::inet_ntop(AF_INET6, &a6, canonical, sizeof canonical);
+    address = canonical;
+  }
+  return "[" + address + "]" + port;
 }
 
 absl::StatusOr<std::unique_ptr<GrpcListener>> GrpcListener::Bind(const std::string& host, int port,
                                                                  const std::string& host_key,
+                                                                 const std::string& port_key,
                                                                  const std::string& server_name) {
+  const int wake_fd = ::eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
+  if (wake_fd < 0) {
+    return absl::ResourceExhaustedError(
+        absl::StrCat(server_name, ": cannot make an eventfd: ", std::strerror(errno)));
+  }
   auto sockets = ListenOnHost(ListenOptions{.what = server_name,
                                             .host = host,
                                             .host_key = host_key,
-                                            .port_key = host_key == "jobmanager.bind-host"
-                                                            ? "jobmanager.rpc.port"
-                                                            : "taskmanager.rpc.port",
+                                            .port_key = port_key,
                                             .first_port = port,
                                             .last_port = port});
-  if (!sockets.ok()) return sockets.status();
+  if (!sockets.ok()) {
+    ::close(wake_fd);
+    return sockets.status();
+  }
   return std::unique_ptr<GrpcListener>(
-      new GrpcListener(std::move(sockets->fds), sockets->port, server_name));
+      new GrpcListener(std::move(sockets->fds), sockets->port, server_name, wake_fd));
 }
 
-GrpcListener::GrpcListener(std::vector<int> fds, int port, std::string server_name)
+GrpcListener::GrpcListener(std::vector<int> fds, int port, std::string server_name, int wake_fd)
     : listen_fds_(std::move(fds)),
       port_(port),
       server_name_(std::move(server_name)),
       watch_(InternalTlsEnabled()),
-      wake_fd_(::eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK)) {}
+      wake_fd_(wake_fd) {}
 
 GrpcListener::~GrpcListener() {
   Stop();
@@ -198,7 +238,9 @@ void GrpcListener::Stop() {
   }
   for (int fd : listen_fds_) ::close(fd);
   absl::MutexLock lock(&mu_);
-  for (auto& [peer, p] : pending_) ::close(p.dup_fd);
+  for (auto& [peer, p] : pending_) {
+    if (p.dup_fd >= 0) ::close(p.dup_fd);
+  }
   pending_.clear();
   pending_count_.store(0, std::memory_order_release);
 }
@@ -226,36 +268,38 @@ void GrpcListener::Run() {
       absl::MutexLock lock(&mu_);
       for (const auto& [peer, p] : pending_) {
         if (p.called) continue;
-        if (p.ended != std::chrono::steady_clock::time_point()) {
-          timeout_ms = static_cast<int>(kVerdictDelay.count());  // a verdict is due
+        if (p.dup_fd < 0) {  // ended: its verdict is due soon
+          timeout_ms = static_cast<int>(kVerdictDelay.count());
           continue;
         }
         polled.push_back({p.dup_fd, POLLRDHUP, 0});
         peers.push_back(peer);
       }
     }
-    int n = ::poll(polled.data(), polled.size(), timeout_ms);
-    if (n < 0 && errno != EINTR) {
-      spdlog::error("{}: the listener's poll failed: {}", server_name_, std::strerror(errno));
-      return;
+    if (::poll(polled.data(), polled.size(), timeout_ms) < 0 && errno != EINTR) {
+      spdlog::error("{}: the listener's poll failed: {}; trying again", server_name_,
+                    std::strerror(errno));
+      std::this_thread::sleep_for(std::chrono::milliseconds(100));
+      continue;
     }
     if (polled[0].revents != 0) {
       uint64_t count;
       (void)!::read(wake_fd_, &count, sizeof count);
     }
-    for (size_t i = 0; i < listen_fds_.size(); ++i) {
-      if (polled[1 + i].revents != 0) Accept(listen_fds_[i]);
-    }
+    // Hang-ups first: a new connection from the same address and port is another entry.
     std::vector<std::string> hung_up;
     for (size_t i = 0; i < peers.size(); ++i) {
       if (polled[1 + listen_fds_.size() + i].revents != 0) hung_up.push_back(peers[i]);
     }
     Sweep(hung_up);
+    for (size_t i = 0; i < listen_fds_.size() && !stopping_.load(); ++i) {
+      if (polled[1 + i].revents != 0) Accept(listen_fds_[i]);
+    }
   }
 }
 
 void GrpcListener::Accept(int listen_fd) {
-  for (;;) {
+  while (!stopping_.load()) {
     sockaddr_storage addr{};
     socklen_t len = sizeof addr;
     int fd = ::accept4(listen_fd, reinterpret_cast<sockaddr*>(&addr), &len,
@@ -263,8 +307,9 @@ void GrpcListener::Accept(int listen_fd) {
     if (fd < 0) {
       if (errno == EINTR || errno == ECONNABORTED) continue;
       if (errno == EMFILE || errno == ENFILE || errno == ENOBUFS || errno == ENOMEM) {
+        // As gRPC's listener does: the connection waits in the backlog a second.
         spdlog::warn("{}: cannot accept a connection: {}", server_name_, std::strerror(errno));
-        std::this_thread::sleep_for(std::chrono::milliseconds(100));
+        std::this_thread::sleep_for(std::chrono::seconds(1));
       }
       return;  // EAGAIN: none left
     }
@@ -275,7 +320,7 @@ void GrpcListener::Accept(int listen_fd) {
       if (pending_.size() < kMaxWatched) {
         int dup_fd = ::fcntl(fd, F_DUPFD_CLOEXEC, 0);
         if (dup_fd >= 0) {
-          Pending& p = pending_[FormatAddress(addr)];
+          Pending& p = pending_[FormatAddress(addr, len)];
           if (p.dup_fd >= 0) ::close(p.dup_fd);  // an earlier connection from the same port
           p = Pending{.dup_fd = dup_fd, .accepted = Clock::now(), .called = false, .ended = {}};
           pending_count_.store(static_cast<int>(pending_.size()), std::memory_order_release);
@@ -291,36 +336,45 @@ void GrpcListener::Accept(int listen_fd) {
 
 void GrpcListener::Sweep(const std::vector<std::string>& hung_up) {
   const auto now = Clock::now();
-  absl::MutexLock lock(&mu_);
-  for (const std::string& peer : hung_up) {
-    auto it = pending_.find(peer);
-    if (it != pending_.end()) it->second.ended = now;
-  }
-  // The connections done with, the ended ones in the order they ended, which is the order of
-  // gRPC's refusals.
-  std::vector<std::map<std::string, Pending>::iterator> done;
-  for (auto it = pending_.begin(); it != pending_.end(); ++it) {
-    const Pending& p = it->second;
-    if (p.called || (p.ended != Clock::time_point() && now - p.ended >= kVerdictDelay)) {
-      done.push_back(it);
+  struct Verdict {
+    std::string peer;
+    Clock::time_point accepted, ended;
+  };
+  std::vector<Verdict> verdicts;
+  {
+    absl::MutexLock lock(&mu_);
+    // The duplicate goes at once: while it lives, the socket outlives gRPC's close.
+    for (const std::string& peer : hung_up) {
+      auto it = pending_.find(peer);
+      if (it == pending_.end() || it->second.dup_fd < 0) continue;
+      ::close(it->second.dup_fd);
+      it->second.dup_fd = -1;
+      it->second.ended = now;
     }
-  }
-  std::sort(done.begin(), done.end(),
-            [](const auto& a, const auto& b) { return a->second.ended < b->second.ended; });
-  for (auto it : done) {
-    const Pending& p = it->second;
-    if (!p.called) {
-      if (auto reason = MatchRefusedHandshake(p.accepted, p.ended)) {
-        spdlog::warn("{}: refused the connection from {}: its TLS handshake failed ({})",
-                     server_name_, it->first, *reason);
-      } else {
-        spdlog::info("{}: the connection from {} ended before any call", server_name_, it->first);
+    for (auto it = pending_.begin(); it != pending_.end();) {
+      Pending& p = it->second;
+      const bool ended = p.dup_fd < 0;
+      if (!p.called && !(ended && now - p.ended >= kVerdictDelay)) {
+        ++it;
+        continue;
       }
+      if (!p.called) verdicts.push_back({it->first, p.accepted, p.ended});
+      if (p.dup_fd >= 0) ::close(p.dup_fd);
+      it = pending_.erase(it);
     }
-    ::close(p.dup_fd);
-    pending_.erase(it);
+    pending_count_.store(static_cast<int>(pending_.size()), std::memory_order_release);
   }
-  pending_count_.store(static_cast<int>(pending_.size()), std::memory_order_release);
+  // In the order they ended, which is the order of gRPC's refusals.
+  std::sort(verdicts.begin(), verdicts.end(),
+            [](const Verdict& a, const Verdict& b) { return a.ended < b.ended; });
+  for (const Verdict& v : verdicts) {
+    if (auto reason = MatchRefusedHandshake(v.accepted, v.ended)) {
+      spdlog::warn("{}: refused the connection from {}: its TLS handshake failed ({})",
+                   server_name_, v.peer, *reason);
+    } else {
+      spdlog::info("{}: the connection from {} ended before any call", server_name_, v.peer);
+    }
+  }
 }
 
 }  // namespace sluice

@@ -39,10 +39,11 @@ namespace sluice {
 class GrpcListener {
  public:
   // Listens on every address `host` resolves to, all on one port: `port`, or one the system
-  // picks when it is 0 (as gRPC's own listeners do). Errors name `host_key`, the configuration
-  // key of the host, and say when the port is in use. `server_name` names the server in logs.
+  // picks when it is 0 (ListenOnHost). Errors name `host_key` and `port_key`, the configuration
+  // keys of the host and the port. `server_name` names the server in logs.
   static absl::StatusOr<std::unique_ptr<GrpcListener>> Bind(const std::string& host, int port,
                                                             const std::string& host_key,
+                                                            const std::string& port_key,
                                                             const std::string& server_name);
   ~GrpcListener();
 
@@ -68,27 +69,27 @@ class GrpcListener {
 
  private:
   // A connection handed to the server that has not carried a call yet: the listener keeps a
-  // duplicate of its socket to see when it ends.
+  // duplicate of its socket to see when it ends, and after that, for a while, when it ended.
   struct Pending {
-    int dup_fd = -1;
+    int dup_fd = -1;  // -1 once it ended
     std::chrono::steady_clock::time_point accepted;
     bool called = false;
-    std::chrono::steady_clock::time_point ended;  // when it hung up; epoch while open
+    std::chrono::steady_clock::time_point ended;
   };
 
-  GrpcListener(std::vector<int> fds, int port, std::string server_name);
+  GrpcListener(std::vector<int> fds, int port, std::string server_name, int wake_fd);
   void Run();
   void Accept(int listen_fd);
-  // Notes the connections of `hung_up` as ended, and closes the duplicates of those that carried
-  // a call or ended a while ago, logging the ones that ended without a call after a refused
-  // handshake.
+  // Notes the connections of `hung_up` as ended (closing their duplicates), and forgets those
+  // that carried a call or ended a while ago, logging each of the latter: as refused when gRPC
+  // logged a refused handshake as it ended, else as ended before any call.
   void Sweep(const std::vector<std::string>& hung_up);
 
   const std::vector<int> listen_fds_;
   const int port_;
   const std::string server_name_;
-  const bool watch_;  // internal TLS is on: watch for refused handshakes
-  int wake_fd_ = -1;  // an eventfd that wakes the accept loop
+  const bool watch_;   // internal TLS is on: watch for refused handshakes
+  const int wake_fd_;  // an eventfd that wakes the accept loop
   std::unique_ptr<grpc::experimental::ExternalConnectionAcceptor> acceptor_;
   std::thread thread_;
   std::atomic<bool> stopping_{false};

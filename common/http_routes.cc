@@ -66,6 +66,8 @@ void HttpRoutes::Serve(HttpRequest& req, HttpResponse& res, bool parse_forms) co
     try {
       Refuse(req, res);
     } catch (...) {
+      res = HttpResponse();
+      res.status = 500;
     }
   } catch (...) {
     res = HttpResponse();

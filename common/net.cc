@@ -95,7 +95,9 @@ int ListenOn(const std::string& address, int port, std::string* error) {
   int one = 1;
   bool ok = fd >= 0 && ::setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof one) == 0;
   if (ok && res->ai_family == AF_INET6) {
-    ok = ::setsockopt(fd, IPPROTO_IPV6, IPV6_V6ONLY, &one, sizeof one) == 0;
+    // "::" is every address of both families (as gRPC binds a wildcard); others IPv6 only.
+    int v6_only = address == "::" ? 0 : 1;
+    ok = ::setsockopt(fd, IPPROTO_IPV6, IPV6_V6ONLY, &v6_only, sizeof v6_only) == 0;
   }
   ok = ok && ::bind(fd, res->ai_addr, res->ai_addrlen) == 0 && ::listen(fd, SOMAXCONN) == 0;
   ::freeaddrinfo(res);
@@ -120,6 +122,11 @@ int LocalPort(int fd) {
 absl::StatusOr<ListeningSockets> ListenOnHost(const ListenOptions& o) {
   auto addresses = ResolveHost(o.host, o.host_key);
   if (!addresses.ok()) return addresses.status();
+  // A wildcard listens on both families where the machine has IPv6: one dual-stack socket.
+  for (std::string& a : *addresses) {
+    if (a == "0.0.0.0" && CanBindAddress("::")) a = "::";
+  }
+  addresses->erase(std::unique(addresses->begin(), addresses->end()), addresses->end());
   ListeningSockets sockets;
   auto close_all = [&sockets] {
     for (int fd : sockets.fds) ::close(fd);

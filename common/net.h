@@ -35,9 +35,11 @@ struct ListenOptions {
 
 // Listening sockets on every address `o.host` resolves to, all on one port: the first of the
 // range free on every address (with port 0, one the system picks). SO_REUSEADDR, never
-// SO_REUSEPORT (a second server would share the port), IPv6 sockets IPv6 only, non-blocking and
-// close-on-exec. An address that is not this machine's (::1 without IPv6) is skipped with a
-// warning. Unavailable, naming the host, the ports and the keys, when no port is free.
+// SO_REUSEPORT (a second server would share the port), IPv6 sockets IPv6 only except the
+// wildcard: 0.0.0.0 and :: listen on every address of both families (one dual-stack socket,
+// or IPv4 only without IPv6), as gRPC's listeners did. Non-blocking and close-on-exec. An address
+// that is not this machine's (::1 without IPv6) is skipped with a warning. Unavailable, naming the
+// host, the ports and the keys, when no port is free.
 struct ListeningSockets {
   std::vector<int> fds;  // the caller's to close
   int port = 0;

@@ -46,7 +46,7 @@ absl::StatusOr<std::unique_ptr<JobManager>> JobManager::Start(const Configuratio
 
   auto listener = GrpcListener::Bind(conf.GetString("jobmanager.bind-host"),
                                      static_cast<int>(conf.GetInt("jobmanager.rpc.port")),
-                                     "jobmanager.bind-host", "JobManager");
+                                     "jobmanager.bind-host", "jobmanager.rpc.port", "JobManager");
   if (!listener.ok()) {
     jm->Shutdown();
     return listener.status();

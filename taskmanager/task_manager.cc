@@ -105,9 +105,10 @@ class TaskManagerImpl final : public proto::TaskExecutorService::Service {
     metric_registry_->StartViewUpdater();
     flush_clock_ = std::make_unique<FlushClock>(buffer_timeout_);
     data_server_ = NewDataExchangeServer(registry_);
-    auto listener = GrpcListener::Bind(conf_.GetString("taskmanager.bind-host"),
-                                       static_cast<int>(conf_.GetInt("taskmanager.rpc.port")),
-                                       "taskmanager.bind-host", "TaskManager");
+    auto listener =
+        GrpcListener::Bind(conf_.GetString("taskmanager.bind-host"),
+                           static_cast<int>(conf_.GetInt("taskmanager.rpc.port")),
+                           "taskmanager.bind-host", "taskmanager.rpc.port", "TaskManager");
     if (!listener.ok()) return listener.status();
     listener_ = std::move(*listener);
     port_ = listener_->port();

@@ -10,9 +10,13 @@
 //   body
 //
 // "$JOB", "$JAR" and "$TM" in the target, the headers and the body stand for the job's id, the
-// library's id and the TaskManager's id, which a run draws afresh; "$TOKEN" for the token. Every
-// answer must be a status of 100-599; one of 400 and above must be Flink's {"errors": [...]}
-// body in JSON, and a JSON answer must parse.
+// library's id and the TaskManager's id, which a run draws afresh; "$TOKEN" for the token and
+// "$DIR" for a folder of the run's own (savepoint targets). Every answer must be a status of
+// 100-599; one of 400 and above must be Flink's {"errors": [...]} body in JSON, and a JSON answer
+// must parse. After a request that may change something, the cluster is put back: a job running
+// again if the request ended it (a new one, which "$JOB" then names), the library uploaded again
+// if it was deleted, and any other upload deleted, so that inputs do not depend on one another
+// more than that and the run's disk use stays flat.
 #include <cstddef>
 #include <cstdint>
 #include <memory>
@@ -48,7 +52,7 @@ struct Cluster {
   std::unique_ptr<Dispatcher> dispatcher;
   sluice::RestContext context;
   HttpRoutes routes;
-  std::string job_id, jar_id;
+  std::string library, library_sha, job_id, jar_id;
 };
 
 #define REQUIRE(expr)                                     \
@@ -58,6 +62,21 @@ struct Cluster {
       std::abort();                                       \
     }                                                     \
   } while (0)
+
+// Each task of `job` reported in `state` by its TaskManager.
+void ReportTasks(Cluster& c, const std::string& job_id, const sluice::proto::JobStatus& job,
+                 sluice::proto::TaskState state) {
+  for (const auto& t : job.tasks()) {
+    sluice::proto::TaskStateUpdate u;
+    u.mutable_task()->set_job_id(job_id);
+    u.mutable_task()->set_vertex_id(t.vertex_id());
+    u.mutable_task()->set_subtask(t.subtask());
+    u.mutable_task()->set_attempt(t.attempt());
+    u.set_state(state);
+    u.set_tm_id(t.tm_id());
+    (void)c.dispatcher->UpdateTaskState(u);
+  }
+}
 
 // A job of two vertices (source -> sink, parallelism 2) submitted and reported running.
 std::string RunJob(Cluster& c, const std::string& library_sha) {
@@ -78,21 +97,16 @@ std::string RunJob(Cluster& c, const std::string& library_sha) {
   e->set_source_vertex(0);
   e->set_target_vertex(1);
   e->set_partitioner(sluice::proto::PARTITIONER_HASH);
+  // Checkpointed, so that savepoints and stops get past their first check; no checkpoint is
+  // ever taken (no coordinator thread runs).
+  (*req.mutable_config())["execution.checkpointing.interval"] = "1 h";
   auto id = c.dispatcher->SubmitJob(req);
+  if (!id.ok()) std::fprintf(stderr, "%s\n", std::string(id.status().message()).c_str());
   REQUIRE(id.ok());
   c.dispatcher->RunCoordinatorOnce();
   auto job = c.dispatcher->GetJob(*id);
   REQUIRE(job.ok());
-  for (const auto& t : job->tasks()) {
-    sluice::proto::TaskStateUpdate u;
-    u.mutable_task()->set_job_id(*id);
-    u.mutable_task()->set_vertex_id(t.vertex_id());
-    u.mutable_task()->set_subtask(t.subtask());
-    u.mutable_task()->set_attempt(t.attempt());
-    u.set_state(sluice::proto::TASK_RUNNING);
-    u.set_tm_id(t.tm_id());
-    REQUIRE(c.dispatcher->UpdateTaskState(u).ok());
-  }
+  ReportTasks(c, *id, *job, sluice::proto::TASK_RUNNING);
   return *id;
 }
 
@@ -106,6 +120,7 @@ Cluster& TheCluster() {
     Dispatcher::Options o;
     o.jm_id = "jm-fuzz";
     o.start_threads = false;
+    o.heartbeat_timeout = std::chrono::hours(24);  // the TaskManager never heartbeats
     o.metrics = c->metrics.get();
     auto blobs = sluice::BlobStore::Create(dir + "/blobs");
     REQUIRE(blobs.ok());
@@ -116,14 +131,15 @@ Cluster& TheCluster() {
     r.set_address(std::string(kTm) + ":1");
     r.set_num_slots(8);
     REQUIRE(c->dispatcher->RegisterTaskManager(r).ok());
-    const std::string library = std::string(
-                                    "\x7f"
-                                    "ELF",
-                                    4) +
-                                "library";
-    auto sha = c->dispatcher->UploadLibrary(library);
+    c->library = std::string(
+                     "\x7f"
+                     "ELF",
+                     4) +
+                 "library";
+    auto sha = c->dispatcher->UploadLibrary(c->library);
     REQUIRE(sha.ok());
-    c->job_id = RunJob(*c, *sha);
+    c->library_sha = *sha;
+    c->job_id = RunJob(*c, c->library_sha);
 
     c->context.gateway = c->dispatcher.get();
     c->context.metrics = c->metrics.get();
@@ -135,7 +151,7 @@ Cluster& TheCluster() {
     auto jars = sluice::JarStore::Create(dir + "/uploads");
     REQUIRE(jars.ok());
     c->context.jars = std::move(*jars);
-    auto jar = c->context.jars->Put(library, "fuzzed.so");
+    auto jar = c->context.jars->Put(c->library, "fuzzed.so");
     REQUIRE(jar.ok());
     c->jar_id = jar->id;
     c->context.auth_token = kToken;
@@ -144,6 +160,32 @@ Cluster& TheCluster() {
     return c;
   }();
   return *cluster;
+}
+
+// Puts back what a request may have changed (see the top of the file).
+void Restore(Cluster& c) {
+  auto job = c.dispatcher->GetJob(c.job_id);
+  if (!job.ok() || job->state() != sluice::proto::JOB_RUNNING) {
+    // Cancelled, its tasks confirming it as a TaskManager would, so that its slots are free.
+    (void)c.dispatcher->CancelJob(c.job_id);
+    if (job.ok()) ReportTasks(c, c.job_id, *job, sluice::proto::TASK_CANCELED);
+    c.dispatcher->RunMonitorOnce();
+    c.dispatcher->RunCoordinatorOnce();
+    c.job_id = RunJob(c, c.library_sha);
+  }
+  bool have_jar = false;
+  for (const sluice::StoredJar& jar : c.context.jars->List()) {
+    if (jar.id == c.jar_id) {
+      have_jar = true;
+    } else {
+      (void)c.context.jars->Delete(jar.id);
+    }
+  }
+  if (!have_jar) {
+    auto jar = c.context.jars->Put(c.library, "fuzzed.so");
+    REQUIRE(jar.ok());
+    c.jar_id = jar->id;
+  }
 }
 
 // The first line: METHOD TARGET; then headers up to an empty line; then the body.
@@ -176,9 +218,13 @@ bool ParseInput(const std::string& text, HttpRequest* req) {
 
 extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
   Cluster& c = TheCluster();
-  const std::string text = absl::StrReplaceAll(
-      std::string(reinterpret_cast<const char*>(data), size),
-      {{"$JOB", c.job_id}, {"$JAR", c.jar_id}, {"$TM", kTm}, {"$TOKEN", kToken}});
+  const std::string text =
+      absl::StrReplaceAll(std::string(reinterpret_cast<const char*>(data), size),
+                          {{"$JOB", c.job_id},
+                           {"$JAR", c.jar_id},
+                           {"$TM", kTm},
+                           {"$TOKEN", kToken},
+                           {"$DIR", sluice::fuzz::ScratchDir() + "/savepoints"}});
   HttpRequest req;
   if (!ParseInput(text, &req)) return 0;
   req.remote_address = "127.0.0.1";
@@ -193,5 +239,6 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
   } else if (json) {
     SLUICE_FUZZ_CHECK(nlohmann::json::accept(res.body));
   }
+  if (req.method != "GET" && req.method != "HEAD") Restore(c);
   return 0;
 }

@@ -250,8 +250,11 @@ TEST(ListenOnHostTest, OnePortForEveryAddress) {
 // gRPC's names of peers, as the listener compares and logs them.
 TEST(GrpcListenerTest, PeerAddressOfGrpcPeerNames) {
   EXPECT_EQ(GrpcListener::PeerAddress("ipv4:127.0.0.1:5000"), "127.0.0.1:5000");
+  EXPECT_EQ(GrpcListener::PeerAddress("ipv6:%5B::1%5D:5000"), "[::1]:5000");  // as gRPC writes
   EXPECT_EQ(GrpcListener::PeerAddress("ipv6:[::1]:5000"), "[::1]:5000");
-  EXPECT_EQ(GrpcListener::PeerAddress("ipv6:[::ffff:10.0.0.7]:5000"), "10.0.0.7:5000");
+  EXPECT_EQ(GrpcListener::PeerAddress("ipv6:%5B0:0:0:0:0:0:0:1%5D:5000"), "[::1]:5000");
+  EXPECT_EQ(GrpcListener::PeerAddress("ipv6:%5B::ffff:10.0.0.7%5D:5000"), "10.0.0.7:5000");
+  EXPECT_EQ(GrpcListener::PeerAddress("ipv6:%5Bfe80::1%25eth0%5D:5000"), "[fe80::1%eth0]:5000");
   EXPECT_EQ(GrpcListener::PeerAddress("unix:/tmp/s"), "unix:/tmp/s");
 }
 
