@@ -5,7 +5,6 @@
 #include <grpcpp/security/server_credentials.h>
 #include <grpcpp/server_builder.h>
 #include <grpcpp/support/server_interceptor.h>
-#include <netdb.h>
 #include <netinet/in.h>
 #include <netinet/tcp.h>
 #include <poll.h>
@@ -60,17 +59,45 @@ RefusalLog& Refusals() {
   return *log;
 }
 
+// "[address]:port" for an IPv6 address as text (a numeric %scope allowed), in one canonical
+// form whoever wrote it; an IPv4-mapped address as the IPv4 peer of a dual-stack socket it is.
+std::string CanonicalIpv6(std::string address, const std::string& port) {
+  std::string scope;
+  if (size_t percent = address.find('%'); percent != std::string::npos) {
+    scope = address.substr(percent);
+    address.resize(percent);
+  }
+  in6_addr a6{};
+  if (::inet_pton(AF_INET6, address.c_str(), &a6) == 1) {
+    if (IN6_IS_ADDR_V4MAPPED(&a6) && scope.empty()) {
+      char v4[INET_ADDRSTRLEN] = {};
+      ::inet_ntop(AF_INET, &a6.s6_addr[12], v4, sizeof v4);
+      return absl::StrCat(v4, ":", port);
+    }
+    char canonical[INET6_ADDRSTRLEN] = {};
+    ::inet_ntop(AF_INET6, &a6, canonical, sizeof canonical);
+    address = canonical;
+  }
+  return absl::StrCat("[", address, scope, "]:", port);
+}
+
 std::string FormatAddress(const sockaddr_storage& addr, socklen_t len) {
-  char host[NI_MAXHOST] = {};
-  char port[NI_MAXSERV] = {};
-  if (::getnameinfo(reinterpret_cast<const sockaddr*>(&addr), len, host, sizeof host, port,
-                    sizeof port, NI_NUMERICHOST | NI_NUMERICSERV) != 0) {
-    return "an address of family " + std::to_string(addr.ss_family);
+  if (addr.ss_family == AF_INET6 && len >= sizeof(sockaddr_in6)) {
+    // A scope as its number, as gRPC writes it (getnameinfo would name the interface).
+    const auto* a = reinterpret_cast<const sockaddr_in6*>(&addr);
+    char host[INET6_ADDRSTRLEN] = {};
+    ::inet_ntop(AF_INET6, &a->sin6_addr, host, sizeof host);
+    std::string address = host;
+    if (a->sin6_scope_id != 0) absl::StrAppend(&address, "%", a->sin6_scope_id);
+    return CanonicalIpv6(address, std::to_string(ntohs(a->sin6_port)));
   }
-  if (addr.ss_family == AF_INET6) {
-    return GrpcListener::PeerAddress(absl::StrCat("ipv6:[", host, "]:", port));
+  if (addr.ss_family == AF_INET && len >= sizeof(sockaddr_in)) {
+    const auto* a = reinterpret_cast<const sockaddr_in*>(&addr);
+    char host[INET_ADDRSTRLEN] = {};
+    ::inet_ntop(AF_INET, &a->sin_addr, host, sizeof host);
+    return absl::StrCat(host, ":", ntohs(a->sin_port));
   }
-  return absl::StrCat(host, ":", port);
+  return "an address of family " + std::to_string(addr.ss_family);
 }
 
 // `s` with every %XX decoded (gRPC's peer names are URIs: "ipv6:%5B::1%5D:5000").
@@ -158,25 +185,16 @@ std::string GrpcListener::PeerAddress(const std::string& grpc_peer) {
   const std::string peer = PercentDecoded(grpc_peer);
   if (absl::StartsWith(peer, "ipv4:")) return peer.substr(5);
   if (!absl::StartsWith(peer, "ipv6:")) return peer;
-  // [address]:port, the address in one canonical form whoever wrote it.
   const size_t open = peer.find('['), close = peer.rfind(']');
-  if (open == std::string::npos || close == std::string::npos || close < open) {
+  if (open == std::string::npos || close == std::string::npos || close < open ||
+      peer.compare(close, 2, "]:") != 0) {
     return peer.substr(5);
   }
-  std::string address = peer.substr(open + 1, close - open - 1);
-  const std::string port = peer.substr(close + 1);  // ":5000"
-  in6_addr a6{};
-  if (::inet_pton(AF_INET6, address.c_str(), &a6) == 1) {
-    if (IN6_IS_ADDR_V4MAPPED(&a6)) {  // an IPv4 peer of a dual-stack socket
-      char v4[INET_ADDRSTRLEN] = {};
-      ::inet_ntop(AF_INET, &a6.s6_addr[12], v4, sizeof v4);
-      return v4 + port;
-    }
-    char canonical[INET6_ADDRSTRLEN] = {};
-    ::inet_ntop(AF_INET6, &a6, canonical, sizeof canonical);
-    address = canonical;
-  }
-  return "[" + address + "]" + port;
+  return CanonicalIpv6(peer.substr(open + 1, close - open - 1), peer.substr(close + 2));
+}
+
+std::string GrpcListener::SocketAddress(const sockaddr_storage& addr, socklen_t len) {
+  return FormatAddress(addr, len);
 }
 
 absl::StatusOr<std::unique_ptr<GrpcListener>> GrpcListener::Bind(const std::string& host, int port,

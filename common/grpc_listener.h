@@ -14,6 +14,8 @@
 //   (*listener)->Stop();                       // before the server shuts down
 #pragma once
 
+#include <sys/socket.h>
+
 #include <atomic>
 #include <chrono>
 #include <map>
@@ -63,9 +65,11 @@ class GrpcListener {
   // False when no connection awaits its first call: a call need not name its peer.
   bool AwaitsCalls() const { return pending_count_.load(std::memory_order_acquire) > 0; }
 
-  // "127.0.0.1:5000" or "[::1]:5000" for gRPC's peer name or a socket address, for comparing
-  // and logging. Exposed for tests.
+  // "127.0.0.1:5000" or "[::1]:5000" for gRPC's peer name ("ipv6:%5B::1%5D:5000") and for a
+  // socket address: the same text for the same peer, for comparing and logging. Exposed for
+  // tests.
   static std::string PeerAddress(const std::string& grpc_peer);
+  static std::string SocketAddress(const sockaddr_storage& addr, socklen_t len);
 
  private:
   // A connection handed to the server that has not carried a call yet: the listener keeps a

@@ -63,15 +63,11 @@ void HttpRoutes::Serve(HttpRequest& req, HttpResponse& res, bool parse_forms) co
     res = HttpResponse();
     res.status = 500;
     res.reason = e.what();
-    try {
-      Refuse(req, res);
-    } catch (...) {
-      res = HttpResponse();
-      res.status = 500;
-    }
+    Refuse(req, res);  // throws nothing
   } catch (...) {
     res = HttpResponse();
     res.status = 500;
+    Refuse(req, res);
   }
 }
 
@@ -108,6 +104,8 @@ void HttpRoutes::Refuse(const HttpRequest& req, HttpResponse& res) const {
       error_handler_(req, res);
     } catch (...) {
       // An answer without a body is still an answer.
+      res.body.clear();
+      res.content_type.clear();
     }
   }
 }

@@ -126,7 +126,11 @@ absl::StatusOr<ListeningSockets> ListenOnHost(const ListenOptions& o) {
   for (std::string& a : *addresses) {
     if (a == "0.0.0.0" && CanBindAddress("::")) a = "::";
   }
-  addresses->erase(std::unique(addresses->begin(), addresses->end()), addresses->end());
+  std::vector<std::string> unique;
+  for (const std::string& a : *addresses) {
+    if (std::find(unique.begin(), unique.end(), a) == unique.end()) unique.push_back(a);
+  }
+  *addresses = std::move(unique);
   ListeningSockets sockets;
   auto close_all = [&sockets] {
     for (int fd : sockets.fds) ::close(fd);

@@ -14,9 +14,9 @@
 // "$DIR" for a folder of the run's own (savepoint targets). Every answer must be a status of
 // 100-599; one of 400 and above must be Flink's {"errors": [...]} body in JSON, and a JSON answer
 // must parse. After a request that may change something, the cluster is put back: a job running
-// again if the request ended it (a new one, which "$JOB" then names), the library uploaded again
-// if it was deleted, and any other upload deleted, so that inputs do not depend on one another
-// more than that and the run's disk use stays flat.
+// again if the request changed the job (a new one, which "$JOB" then names), the library uploaded
+// again if it was deleted, and any other upload deleted, so that inputs do not depend on one
+// another more than that and the run's disk use stays flat.
 #include <cstddef>
 #include <cstdint>
 #include <memory>
@@ -163,15 +163,18 @@ Cluster& TheCluster() {
 }
 
 // Puts back what a request may have changed (see the top of the file).
-void Restore(Cluster& c) {
+// A job that a request changed, even one still running (a savepoint under way, new resource
+// requirements), is replaced too.
+void Restore(Cluster& c, bool job_changed) {
   auto job = c.dispatcher->GetJob(c.job_id);
-  if (!job.ok() || job->state() != sluice::proto::JOB_RUNNING) {
+  if (job_changed || !job.ok() || job->state() != sluice::proto::JOB_RUNNING) {
     // Cancelled, its tasks confirming it as a TaskManager would, so that its slots are free.
     (void)c.dispatcher->CancelJob(c.job_id);
     if (job.ok()) ReportTasks(c, c.job_id, *job, sluice::proto::TASK_CANCELED);
     c.dispatcher->RunMonitorOnce();
     c.dispatcher->RunCoordinatorOnce();
     c.job_id = RunJob(c, c.library_sha);
+    c.gateways.at(std::string(kTm) + ":1").ClearCalls();
   }
   bool have_jar = false;
   for (const sluice::StoredJar& jar : c.context.jars->List()) {
@@ -239,6 +242,8 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
   } else if (json) {
     SLUICE_FUZZ_CHECK(nlohmann::json::accept(res.body));
   }
-  if (req.method != "GET" && req.method != "HEAD") Restore(c);
+  if (req.method != "GET" && req.method != "HEAD") {
+    Restore(c, res.status < 400 && req.path.find("/jobs/") != std::string::npos);
+  }
   return 0;
 }

@@ -254,7 +254,32 @@ TEST(GrpcListenerTest, PeerAddressOfGrpcPeerNames) {
   EXPECT_EQ(GrpcListener::PeerAddress("ipv6:[::1]:5000"), "[::1]:5000");
   EXPECT_EQ(GrpcListener::PeerAddress("ipv6:%5B0:0:0:0:0:0:0:1%5D:5000"), "[::1]:5000");
   EXPECT_EQ(GrpcListener::PeerAddress("ipv6:%5B::ffff:10.0.0.7%5D:5000"), "10.0.0.7:5000");
-  EXPECT_EQ(GrpcListener::PeerAddress("ipv6:%5Bfe80::1%25eth0%5D:5000"), "[fe80::1%eth0]:5000");
+  EXPECT_EQ(GrpcListener::PeerAddress("ipv6:%5Bfe80::1%252%5D:5000"), "[fe80::1%2]:5000");
+  EXPECT_EQ(GrpcListener::PeerAddress("ipv6:%5Bfe80::1%2512%5D:5000"), "[fe80::1%12]:5000");
+}
+
+// The listener's own name of an accepted socket's peer is gRPC's, decoded.
+TEST(GrpcListenerTest, SocketAddressesNameThePeerAsGrpcDoes) {
+  sockaddr_storage ss{};
+  auto* v4 = reinterpret_cast<sockaddr_in*>(&ss);
+  v4->sin_family = AF_INET;
+  v4->sin_port = htons(5000);
+  ASSERT_EQ(::inet_pton(AF_INET, "10.0.0.7", &v4->sin_addr), 1);
+  EXPECT_EQ(GrpcListener::SocketAddress(ss, sizeof(sockaddr_in)),
+            GrpcListener::PeerAddress("ipv4:10.0.0.7:5000"));
+  auto* v6 = reinterpret_cast<sockaddr_in6*>(&ss);
+  *v6 = sockaddr_in6{};
+  v6->sin6_family = AF_INET6;
+  v6->sin6_port = htons(5000);
+  ASSERT_EQ(::inet_pton(AF_INET6, "::1", &v6->sin6_addr), 1);
+  EXPECT_EQ(GrpcListener::SocketAddress(ss, sizeof(sockaddr_in6)),
+            GrpcListener::PeerAddress("ipv6:%5B::1%5D:5000"));
+  ASSERT_EQ(::inet_pton(AF_INET6, "::ffff:10.0.0.7", &v6->sin6_addr), 1);
+  EXPECT_EQ(GrpcListener::SocketAddress(ss, sizeof(sockaddr_in6)), "10.0.0.7:5000");
+  ASSERT_EQ(::inet_pton(AF_INET6, "fe80::1", &v6->sin6_addr), 1);
+  v6->sin6_scope_id = 12;
+  EXPECT_EQ(GrpcListener::SocketAddress(ss, sizeof(sockaddr_in6)),
+            GrpcListener::PeerAddress("ipv6:%5Bfe80::1%2512%5D:5000"));
   EXPECT_EQ(GrpcListener::PeerAddress("unix:/tmp/s"), "unix:/tmp/s");
 }
 

@@ -80,6 +80,15 @@ class TestingTaskManagerGateway final : public TaskManagerGateway {
     return notified_;
   }
   const std::string& address() const { return address_; }
+  // Forgets the calls recorded so far (a long fuzz run makes many).
+  void ClearCalls() {
+    absl::MutexLock lock(&mu_);
+    deployed_.clear();
+    cancelled_.clear();
+    released_.clear();
+    triggered_.clear();
+    notified_.clear();
+  }
 
  private:
   const std::string address_;
