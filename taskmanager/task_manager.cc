@@ -564,7 +564,17 @@ class TaskManagerImpl final : public proto::TaskExecutorService::Service {
   // again at once when it is unknown to the JobManager, and cancels its tasks when the
   // JobManager stays silent too long (registering again a round later).
   void ConnectOnce() ABSL_LOCKS_EXCLUDED(mu_) {
-    if (jm_changed_.exchange(false) && registered_) {
+    // The leader this round talks to, and whether it is new, read together: a round that already
+    // talks to a new leader (and registers there) must not take the change again in the next
+    // round, which would cancel the tasks that leader has just deployed.
+    std::shared_ptr<proto::JobManagerService::Stub> stub;
+    bool jm_changed;
+    {
+      absl::MutexLock lock(&jm_mu_);
+      stub = jm_stub_;
+      jm_changed = jm_changed_.exchange(false);
+    }
+    if (jm_changed && registered_) {
       // A new leader (high availability) knows none of our tasks: they belonged to the old one.
       spdlog::warn("JobManager leader is now {}; cancelling tasks and registering there",
                    JmAddress());
@@ -578,7 +588,7 @@ class TaskManagerImpl final : public proto::TaskExecutorService::Service {
       proto::TaskManagerHeartbeat hb;
       hb.set_tm_id(id_);
       proto::HeartbeatResponse resp;
-      grpc::Status st = JmStub()->Heartbeat(&ctx, hb, &resp);
+      grpc::Status st = stub->Heartbeat(&ctx, hb, &resp);
       auto now = std::chrono::steady_clock::now();
       if (st.ok()) {
         last_ok_ = now;
@@ -608,7 +618,7 @@ class TaskManagerImpl final : public proto::TaskExecutorService::Service {
       req.set_address(address_);
       req.set_num_slots(slots_);
       proto::RegisterTaskManagerResponse resp;
-      grpc::Status st = JmStub()->RegisterTaskManager(&ctx, req, &resp);
+      grpc::Status st = stub->RegisterTaskManager(&ctx, req, &resp);
       if (st.ok()) {
         registered_ = true;
         warned_ = false;
@@ -664,8 +674,8 @@ class TaskManagerImpl final : public proto::TaskExecutorService::Service {
       jm_stub_ = proto::JobManagerService::NewStub(channels_.Get(address));
       if (!registered_jm_id_.empty()) left_jm_ids_.insert(registered_jm_id_);
       registered_jm_id_.clear();
+      jm_changed_ = true;  // with the stub: the connector reads both at once
     }
-    jm_changed_ = true;
     absl::MutexLock lock(&watch_mu_);
     if (watch_ctx_) watch_ctx_->TryCancel();
   }
