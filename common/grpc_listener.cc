@@ -81,7 +81,9 @@ std::string CanonicalIpv6(std::string address, const std::string& port) {
   return absl::StrCat("[", address, scope, "]:", port);
 }
 
-std::string FormatAddress(const sockaddr_storage& addr, socklen_t len) {
+}  // namespace
+
+std::string GrpcListener::SocketAddress(const sockaddr_storage& addr, socklen_t len) {
   if (addr.ss_family == AF_INET6 && len >= sizeof(sockaddr_in6)) {
     // A scope as its number, as gRPC writes it (getnameinfo would name the interface).
     const auto* a = reinterpret_cast<const sockaddr_in6*>(&addr);
@@ -99,6 +101,8 @@ std::string FormatAddress(const sockaddr_storage& addr, socklen_t len) {
   }
   return "an address of family " + std::to_string(addr.ss_family);
 }
+
+namespace {
 
 // `s` with every %XX decoded (gRPC's peer names are URIs: "ipv6:%5B::1%5D:5000").
 std::string PercentDecoded(const std::string& s) {
@@ -191,10 +195,6 @@ std::string GrpcListener::PeerAddress(const std::string& grpc_peer) {
     return peer.substr(5);
   }
   return CanonicalIpv6(peer.substr(open + 1, close - open - 1), peer.substr(close + 2));
-}
-
-std::string GrpcListener::SocketAddress(const sockaddr_storage& addr, socklen_t len) {
-  return FormatAddress(addr, len);
 }
 
 absl::StatusOr<std::unique_ptr<GrpcListener>> GrpcListener::Bind(const std::string& host, int port,
@@ -338,7 +338,7 @@ void GrpcListener::Accept(int listen_fd) {
       if (pending_.size() < kMaxWatched) {
         int dup_fd = ::fcntl(fd, F_DUPFD_CLOEXEC, 0);
         if (dup_fd >= 0) {
-          Pending& p = pending_[FormatAddress(addr, len)];
+          Pending& p = pending_[SocketAddress(addr, len)];
           if (p.dup_fd >= 0) ::close(p.dup_fd);  // an earlier connection from the same port
           p = Pending{.dup_fd = dup_fd, .accepted = Clock::now(), .called = false, .ended = {}};
           pending_count_.store(static_cast<int>(pending_.size()), std::memory_order_release);

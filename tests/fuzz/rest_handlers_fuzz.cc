@@ -33,6 +33,7 @@
 #include "jobmanager/rest_server.h"
 #include "nlohmann/json.hpp"
 #include "testing_task_manager_gateway.h"
+#include "two_vertex_job.h"
 
 namespace {
 
@@ -80,23 +81,8 @@ void ReportTasks(Cluster& c, const std::string& job_id, const sluice::proto::Job
 
 // A job of two vertices (source -> sink, parallelism 2) submitted and reported running.
 std::string RunJob(Cluster& c, const std::string& library_sha) {
-  sluice::proto::SubmitJobRequest req;
-  req.set_library_sha256(library_sha);
-  auto* g = req.mutable_graph();
-  g->set_name("fuzzed");
-  g->set_max_parallelism(16);
-  for (int v = 0; v < 2; ++v) {
-    auto* vx = g->add_vertices();
-    vx->set_id(v);
-    vx->set_name(v == 0 ? "Source" : "Sink");
-    vx->set_parallelism(2);
-    vx->add_node_ids(v);
-    vx->set_is_source(v == 0);
-  }
-  auto* e = g->add_edges();
-  e->set_source_vertex(0);
-  e->set_target_vertex(1);
-  e->set_partitioner(sluice::proto::PARTITIONER_HASH);
+  sluice::proto::SubmitJobRequest req =
+      sluice::TwoVertexJob(library_sha, 2, sluice::proto::PARTITIONER_HASH, "fuzzed");
   // Checkpointed, so that savepoints and stops get past their first check; no checkpoint is
   // ever taken (no coordinator thread runs).
   (*req.mutable_config())["execution.checkpointing.interval"] = "1 h";

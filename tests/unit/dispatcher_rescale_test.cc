@@ -12,6 +12,7 @@
 #include "common/ids.h"
 #include "jobmanager/dispatcher.h"
 #include "testing_task_manager_gateway.h"
+#include "two_vertex_job.h"
 
 namespace sluice {
 namespace {
@@ -61,23 +62,7 @@ class DispatcherRescaleTest : public ::testing::Test {
   // Source (p) --hash (or forward)--> Sink (p), checkpointed unless `checkpointing` is false.
   proto::SubmitJobRequest Job(int p, bool checkpointing = true,
                               proto::Partitioner edge = proto::PARTITIONER_HASH) {
-    proto::SubmitJobRequest req;
-    req.set_library_sha256(sha_);
-    auto* g = req.mutable_graph();
-    g->set_name("two");
-    g->set_max_parallelism(16);
-    for (int v = 0; v < 2; ++v) {
-      auto* vx = g->add_vertices();
-      vx->set_id(v);
-      vx->set_name(v == 0 ? "Source" : "Sink");
-      vx->set_parallelism(p);
-      vx->add_node_ids(v);
-      vx->set_is_source(v == 0);
-    }
-    auto* e = g->add_edges();
-    e->set_source_vertex(0);
-    e->set_target_vertex(1);
-    e->set_partitioner(edge);
+    proto::SubmitJobRequest req = TwoVertexJob(sha_, p, edge);
     if (checkpointing) (*req.mutable_config())["execution.checkpointing.interval"] = "1 ms";
     (*req.mutable_config())["restart-strategy.type"] = "fixed-delay";
     (*req.mutable_config())["restart-strategy.fixed-delay.attempts"] = "10";

@@ -11,6 +11,7 @@
 
 #include "common/ids.h"
 #include "testing_task_manager_gateway.h"
+#include "two_vertex_job.h"
 
 namespace sluice {
 namespace {
@@ -59,23 +60,7 @@ class DispatcherTest : public ::testing::Test {
 
   // source (p) --hash--> sink (p)
   proto::SubmitJobRequest Job(int parallelism, std::map<std::string, std::string> config = {}) {
-    proto::SubmitJobRequest req;
-    req.set_library_sha256(sha_);
-    auto* g = req.mutable_graph();
-    g->set_name("two");
-    g->set_max_parallelism(16);
-    for (int v = 0; v < 2; ++v) {
-      auto* vx = g->add_vertices();
-      vx->set_id(v);
-      vx->set_name(v == 0 ? "Source" : "Sink");
-      vx->set_parallelism(parallelism);
-      vx->add_node_ids(v);
-      vx->set_is_source(v == 0);
-    }
-    auto* e = g->add_edges();
-    e->set_source_vertex(0);
-    e->set_target_vertex(1);
-    e->set_partitioner(proto::PARTITIONER_HASH);
+    proto::SubmitJobRequest req = TwoVertexJob(sha_, parallelism);
     req.mutable_config()->insert(config.begin(), config.end());
     return req;
   }
