@@ -77,7 +77,7 @@ inline void SetCurrentKey(internal::KeyedStateBackend& b, int64_t key) {
   kc.key.clear();
   DataOutput out(kc.key);
   Serializer<int64_t>::write(out, key);
-  kc.key_group = key_group_for_hash(KeyHash<int64_t>{}(key), kMaxParallelism);
+  kc.set(key_group_for_hash(KeyHash<int64_t>{}(key), kMaxParallelism));
 }
 
 // The key of update number `i` of run `run` among `keys`.

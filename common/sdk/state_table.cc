@@ -7,11 +7,13 @@
 namespace sluice::internal {
 
 bool StoreTableCore::select() {
+  if (valid_ && serial_ == ctx_.key_serial) return true;
   if (ctx_.key_group < 0) {
     throw std::logic_error(
         "keyed state used where there is no current key (keyed state "
         "belongs to process_element, not to open or end_input)");
   }
+  serial_ = ctx_.key_serial;
   if (valid_ && kg_ == ctx_.key_group && key_ == ctx_.key) return true;
   if (ctx_.key_group < ctx_.first_key_group ||
       ctx_.key_group >= ctx_.first_key_group + ctx_.num_key_groups) {

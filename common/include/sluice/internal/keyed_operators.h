@@ -75,7 +75,7 @@ class KeyedOperator : public Base {
     kc.key.clear();
     DataOutput key_out(kc.key);
     Serializer<K>::write(key_out, key);
-    kc.key_group = key_group_for_hash(KeyHash<K>{}(key), max_parallelism_);
+    kc.set(key_group_for_hash(KeyHash<K>{}(key), max_parallelism_));
   }
 
   // Creates the timer service on the backend, unless done already.

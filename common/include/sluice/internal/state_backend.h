@@ -48,12 +48,9 @@ class SLUICE_EXPORT KeyedStateBackend {
 
   // The key that state accesses refer to. The operator sets it before each call into user code.
   KeyContext& key_context() { return ctx_; }
-  void set_current_key(std::string_view key, int key_group) {
-    ctx_.key.assign(key);
-    ctx_.key_group = key_group;
-  }
+  void set_current_key(std::string_view key, int key_group) { ctx_.set(key, key_group); }
   // No current key: state accesses throw std::logic_error.
-  void clear_current_key() { ctx_.key_group = -1; }
+  void clear_current_key() { ctx_.set(-1); }
   KeyGroupRange key_group_range() const {
     return {ctx_.first_key_group, ctx_.first_key_group + ctx_.num_key_groups - 1};
   }

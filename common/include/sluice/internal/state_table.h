@@ -13,10 +13,10 @@
 #include <stdexcept>
 #include <string>
 #include <string_view>
-#include <unordered_map>
 #include <utility>
 #include <vector>
 
+#include "sluice/internal/key_table.h"
 #include "sluice/internal/runtime.h"
 #include "sluice/keys.h"
 #include "sluice/serializer.h"
@@ -25,13 +25,28 @@
 namespace sluice::internal {
 
 // The key that state accesses refer to: set by the keyed operator before each call into user
-// code.
+// code, through set().
 struct KeyContext {
   int key_group = -1;       // absolute key group of the current key; -1: no current key
   std::string key;          // the current key's serialized bytes
+  uint64_t key_hash = 0;    // state_internal::hash_key_bytes(key)
+  uint64_t key_serial = 0;  // a new number for every current key set: tables remember their
+                            // last lookup by it
   int first_key_group = 0;  // the subtask's key-group range
   int num_key_groups = 1;
   std::function<int64_t()> now_ms;  // processing time, for TTL
+
+  // Makes the bytes written into `key` the current key, in key group `kg` (-1: none).
+  void set(int kg) {
+    key_group = kg;
+    key_hash = state_internal::hash_key_bytes(key);
+    ++key_serial;
+  }
+  void set(std::string_view bytes, int kg) {
+    key.assign(bytes);
+    set(kg);
+  }
+  state_internal::HashedKey hashed_key() const { return {key, key_hash}; }
 };
 
 // ---------------------------------------------------------------------------------------------
@@ -43,42 +58,6 @@ struct KeyContext {
 // knowing the value type.
 
 namespace state_internal {
-
-// Hash and equality of serialized keys, inlined for the short keys most jobs have (a number, a
-// short string): the library's string hash and memcmp calls cost more than the lookup itself.
-inline uint64_t load_tail(const char* p, size_t n) {  // n <= 8
-  uint64_t v = 0;
-  std::memcpy(&v, p, n);
-  return v;
-}
-// Transparent: tables can be searched with a std::string_view without copying it.
-struct KeyBytesHash {
-  using is_transparent = void;
-  size_t operator()(std::string_view k) const noexcept {
-    const char* p = k.data();
-    size_t n = k.size();
-    uint64_t h = 0x9e3779b97f4a7c15ull ^ n;
-    while (n >= 8) {
-      uint64_t w;
-      std::memcpy(&w, p, 8);
-      h = (h ^ w) * 0xff51afd7ed558ccdull;
-      h ^= h >> 32;
-      p += 8;
-      n -= 8;
-    }
-    if (n > 0) h = (h ^ load_tail(p, n)) * 0xc4ceb9fe1a85ec53ull;
-    return static_cast<size_t>(h ^ (h >> 29));
-  }
-};
-struct KeyBytesEq {
-  using is_transparent = void;
-  bool operator()(std::string_view a, std::string_view b) const noexcept {
-    size_t n = a.size();
-    if (n != b.size()) return false;
-    if (n <= 8) return load_tail(a.data(), n) == load_tail(b.data(), n);
-    return std::memcmp(a.data(), b.data(), n) == 0;
-  }
-};
 
 // Starts loading a state value into the cache (HeapStateTable::prefetch). A type whose value
 // points to more memory overloads it in its own namespace, found by argument-dependent lookup.
@@ -191,6 +170,8 @@ class StateTable : public StateTableBase {
 };
 
 // Keyed state in hash tables of objects: one table per key group, entries by serialized key.
+// The entry of the current key is looked up once per key set (KeyContext::key_serial), so that a
+// read followed by a write of the same key, the common case, finds it once.
 template <class V>
 class HeapStateTable final : public StateTable<V> {
  public:
@@ -203,29 +184,35 @@ class HeapStateTable final : public StateTable<V> {
       : ctx_(ctx), ttl_(ttl), groups_(static_cast<size_t>(std::max(ctx.num_key_groups, 0))) {}
 
   V* find() override {
-    Entry* e = find_entry(group());
+    Entry* e = find_entry();
     return e ? &e->value : nullptr;
   }
   V* find_for_write() override {
-    Entry* e = find_entry(group());
+    Entry* e = find_entry();
     if (!e) return nullptr;
     if (ttl_) e->touched_ms = ctx_.now_ms();
     return &e->value;
   }
   V& put(V value) override {
-    Entry& e = group()[ctx_.key];
-    e.value = std::move(value);
-    e.touched_ms = ttl_ ? ctx_.now_ms() : 0;
-    return e.value;
+    Entry* e = lookup();
+    if (!e) {
+      e = &group().insert(ctx_.hashed_key());
+      current_ = e;
+    }
+    e->value = std::move(value);
+    e->touched_ms = ttl_ ? ctx_.now_ms() : 0;
+    return e->value;
   }
-  void erase() override { group().erase(ctx_.key); }
+  void erase() override {
+    if (lookup()) erase_current();
+  }
   void prefetch(int key_group, std::string_view key) override {
     const size_t i = slot(key_group);
     if (i == groups_.size()) return;
-    auto it = groups_[i].find(key);
-    if (it == groups_[i].end()) return;
+    const Entry* e = groups_[i].find(state_internal::hashed(key));
+    if (!e) return;
     using state_internal::prefetch_value;
-    prefetch_value(it->second.value);
+    prefetch_value(e->value);
   }
   size_t size() const override {
     size_t n = 0;
@@ -239,35 +226,38 @@ class HeapStateTable final : public StateTable<V> {
     DataOutput o(out);
     std::string value;
     uint64_t n = 0;
-    for (const auto& [key, e] : g) {
-      if (expired(e, now)) continue;
+    g.for_each([&](std::string_view key, const Entry& e) {
+      if (expired(e, now)) return;
       value.clear();
       DataOutput vo(value);
       Serializer<V>::write(vo, e.value);
       state_internal::write_entry(o, key, e.touched_ms, value);
       ++n;
-    }
+    });
     return n;
   }
   void read_entries(int kg, DataInput& in, uint64_t count) override {
+    current_serial_ = 0;  // inserts move entries
     auto& g = groups_.at(index(kg));
     for (uint64_t i = 0; i < count; ++i) {
       state_internal::Entry in_entry = state_internal::read_entry(in);
-      Entry e{};
+      V value = deserialize<V>(in_entry.value);
+      Entry& e = g.find_or_insert(state_internal::hashed(in_entry.key));
+      e.value = std::move(value);
       e.touched_ms = in_entry.touched_ms;
-      e.value = deserialize<V>(in_entry.value);
-      g.insert_or_assign(std::string(in_entry.key), std::move(e));
     }
   }
   void append_keys(int kg, std::vector<std::string>& keys) const override {
     const auto& g = groups_.at(index(kg));
     int64_t now = ttl_ && !g.empty() ? ctx_.now_ms() : 0;
-    for (const auto& [key, e] : g) {
-      if (!expired(e, now)) keys.push_back(key);
-    }
+    g.for_each([&](std::string_view key, const Entry& e) {
+      if (!expired(e, now)) keys.emplace_back(key);
+    });
   }
 
  private:
+  using Group = KeyTable<Entry>;
+
   // The index of key group `kg` in groups_, or groups_.size() when it is outside the range.
   size_t slot(int kg) const {
     if (kg < ctx_.first_key_group) return groups_.size();
@@ -281,39 +271,54 @@ class HeapStateTable final : public StateTable<V> {
     }
     return i;
   }
-  std::unordered_map<std::string, Entry, state_internal::KeyBytesHash, state_internal::KeyBytesEq>&
-  group() {
+  Group& group() {
+    const size_t i =
+        static_cast<size_t>(ctx_.key_group) - static_cast<size_t>(ctx_.first_key_group);
+    if (ctx_.key_group >= ctx_.first_key_group && i < groups_.size()) [[likely]] {
+      return groups_[i];
+    }
     if (ctx_.key_group < 0) {
       throw std::logic_error(
           "keyed state used where there is no current key (keyed state "
           "belongs to process_element, not to open or end_input)");
     }
-    return groups_[index(ctx_.key_group)];
+    return groups_[index(ctx_.key_group)];  // throws
   }
   bool expired(const Entry& e, int64_t now) const {
     return ttl_ && now - e.touched_ms >= ttl_->ttl.count();
   }
-  // One lookup of the current key in `g`; an expired entry is erased and not returned.
-  Entry* find_entry(std::unordered_map<std::string, Entry, state_internal::KeyBytesHash,
-                                       state_internal::KeyBytesEq>& g) {
-    auto it = g.find(ctx_.key);
-    if (it == g.end()) return nullptr;
-    if (ttl_) {
-      int64_t now = ctx_.now_ms();
-      if (expired(it->second, now)) {
-        g.erase(it);
-        return nullptr;
-      }
-      if (ttl_->update_on_read) it->second.touched_ms = now;
+  // The current key's entry, or nullptr: looked up once per current key. An entry moves only
+  // when its table inserts or erases, and only this table's methods do, each updating current_.
+  Entry* lookup() {
+    if (current_serial_ == ctx_.key_serial) return current_;
+    current_ = group().find(ctx_.hashed_key());
+    current_serial_ = ctx_.key_serial;
+    return current_;
+  }
+  // Erases the current key's entry, which lookup() found.
+  void erase_current() {
+    group().erase(ctx_.hashed_key());
+    current_ = nullptr;
+  }
+  // The current key's entry, or nullptr; an expired entry is erased and not returned.
+  Entry* find_entry() {
+    Entry* e = lookup();
+    if (!e || !ttl_) return e;
+    int64_t now = ctx_.now_ms();
+    if (expired(*e, now)) {
+      erase_current();
+      return nullptr;
     }
-    return &it->second;
+    if (ttl_->update_on_read) e->touched_ms = now;
+    return e;
   }
 
   const KeyContext& ctx_;
   std::optional<StateTtlConfig> ttl_;
-  std::vector<std::unordered_map<std::string, Entry, state_internal::KeyBytesHash,
-                                 state_internal::KeyBytesEq>>
-      groups_;
+  std::vector<Group> groups_;
+  // The result of lookup() for the current key numbered current_serial_ (0: none yet).
+  uint64_t current_serial_ = 0;
+  Entry* current_ = nullptr;
 };
 
 // The entries of one state in an embedded store (a RocksDB column family), as bytes. Keys are
@@ -442,6 +447,7 @@ class StoreTableCore {
   bool valid_ = false;
   bool loaded_ = false;
   bool present_ = false;
+  uint64_t serial_ = 0;  // the KeyContext::key_serial the selection was last checked at
   int kg_ = -1;
   std::string key_;
   std::string store_key_;
