@@ -13,13 +13,13 @@ bool StoreTableCore::select() {
         "keyed state used where there is no current key (keyed state "
         "belongs to process_element, not to open or end_input)");
   }
-  serial_ = ctx_.key_serial;
-  if (valid_ && kg_ == ctx_.key_group && key_ == ctx_.key) return true;
   if (ctx_.key_group < ctx_.first_key_group ||
       ctx_.key_group >= ctx_.first_key_group + ctx_.num_key_groups) {
     throw std::invalid_argument("key group " + std::to_string(ctx_.key_group) +
                                 " is outside this subtask's range");
   }
+  serial_ = ctx_.key_serial;  // only for a key that passed the checks
+  if (valid_ && kg_ == ctx_.key_group && key_ == ctx_.key) return true;
   kg_ = ctx_.key_group;
   key_ = ctx_.key;
   store_key_.clear();

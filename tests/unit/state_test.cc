@@ -8,6 +8,8 @@
 #include <gmock/gmock.h>
 #include <gtest/gtest.h>
 
+#include <functional>
+
 #include "common/state_redistribution.h"
 #include "sluice/keys.h"
 #include "sluice/serializer.h"
@@ -189,19 +191,38 @@ TEST_P(StateTest, SameNameGivesTheSameStateAndAnotherTypeIsAnError) {
 
 TEST_P(StateTest, UseWithoutACurrentKeyOrOutsideTheRangeIsAnError) {
   auto& v = store_.get<ValueState<int>>(ValueStateDescriptor<int>("v"));
-  try {
-    v.update(1);  // no key set yet
-    FAIL() << "no error";
-  } catch (const std::logic_error& e) {
-    EXPECT_THAT(e.what(), HasSubstr("no current key"));
+  // Every kind of access, each twice: a table that remembers its last lookup must not skip the
+  // checks the second time.
+  const std::vector<std::function<void()>> accesses = {
+      [&] { v.update(1); }, [&] { (void)v.value(); }, [&] { (void)v.has_value(); },
+      [&] { v.clear(); }};
+  for (int round = 0; round < 2; ++round) {
+    for (const auto& access : accesses) {
+      try {
+        access();  // no key set yet
+        FAIL() << "no error";
+      } catch (const std::logic_error& e) {
+        EXPECT_THAT(e.what(), HasSubstr("no current key"));
+      }
+    }
   }
-  SetKey("a", 14);
-  try {
-    v.update(1);
-    FAIL() << "no error";
-  } catch (const std::logic_error& e) {
-    EXPECT_THAT(e.what(), HasSubstr("key group 14"));
+  SetKey("a", 11);
+  v.update(7);
+  SetKey("b", 14);
+  for (int round = 0; round < 2; ++round) {
+    for (const auto& access : accesses) {
+      try {
+        access();
+        FAIL() << "no error";
+      } catch (const std::logic_error& e) {
+        EXPECT_THAT(e.what(), HasSubstr("key group 14"));
+      }
+    }
   }
+  SetKey("a", 11);
+  EXPECT_EQ(v.value(), 7) << "the failed accesses changed another key's entry";
+  store_.clear_current_key();
+  EXPECT_THROW((void)v.value(), std::logic_error);
 }
 
 // ---------------------------------------------------------------------------------------------

@@ -18,7 +18,7 @@ namespace state_internal {
 // short string): the library's string hash and memcmp calls cost more than the lookup itself.
 inline uint64_t load_tail(const char* p, size_t n) {  // n <= 8
   uint64_t v = 0;
-  std::memcpy(&v, p, n);
+  if (n > 0) std::memcpy(&v, p, n);
   return v;
 }
 inline uint64_t hash_key_bytes(std::string_view k) noexcept {
@@ -34,7 +34,10 @@ inline uint64_t hash_key_bytes(std::string_view k) noexcept {
     n -= 8;
   }
   if (n > 0) h = (h ^ load_tail(p, n)) * 0xc4ceb9fe1a85ec53ull;
-  return h ^ (h >> 29);
+  // Finish so that every input bit reaches the high bits, which KeyTable's codes and homes use.
+  h ^= h >> 33;
+  h *= 0xff51afd7ed558ccdull;
+  return h ^ (h >> 33);
 }
 inline bool key_bytes_equal(std::string_view a, std::string_view b) noexcept {
   size_t n = a.size();
@@ -163,16 +166,16 @@ class KeyTable {
   void grow() {
     if (slots_.size() > (size_t{1} << 30))
       throw std::length_error("too many keys in one key group");
-    std::vector<Slot> old = std::move(slots_);
-    const size_t n = old.empty() ? 8 : old.size() * 2;
-    slots_ = std::vector<Slot>(n);
+    const size_t n = slots_.empty() ? 8 : slots_.size() * 2;
+    std::vector<Slot> bigger(n);  // may throw: the table is unchanged then
+    slots_.swap(bigger);
     mask_ = n - 1;
-    for (Slot& o : old) {
+    for (Slot& o : bigger) {
       if (o.code == 0) continue;
       size_t s = home(o.code);
       while (slots_[s].code != 0) s = (s + 1) & mask_;
-      slots_[s] = std::move(o);
-      o.code = 0;  // its key now belongs to the new slot
+      slots_[s] = std::move(o);  // E's move must not throw (as a std::vector's growth assumes)
+      o.code = 0;                // its key now belongs to the new slot
     }
   }
 

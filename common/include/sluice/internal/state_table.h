@@ -30,8 +30,8 @@ struct KeyContext {
   int key_group = -1;       // absolute key group of the current key; -1: no current key
   std::string key;          // the current key's serialized bytes
   uint64_t key_hash = 0;    // state_internal::hash_key_bytes(key)
-  uint64_t key_serial = 0;  // a new number for every current key set: tables remember their
-                            // last lookup by it
+  uint64_t key_serial = 1;  // a new number for every current key set: tables remember their
+                            // last lookup by it (0: never a current key's)
   int first_key_group = 0;  // the subtask's key-group range
   int num_key_groups = 1;
   std::function<int64_t()> now_ms;  // processing time, for TTL
@@ -316,7 +316,7 @@ class HeapStateTable final : public StateTable<V> {
   const KeyContext& ctx_;
   std::optional<StateTtlConfig> ttl_;
   std::vector<Group> groups_;
-  // The result of lookup() for the current key numbered current_serial_ (0: none yet).
+  // The result of lookup() for the current key numbered current_serial_ (0: none).
   uint64_t current_serial_ = 0;
   Entry* current_ = nullptr;
 };
