@@ -121,6 +121,7 @@ TEST_F(ZooKeeperClientTest, ErrorsNameTheNodeAndTheQuorum) {
 }
 
 TEST_F(ZooKeeperClientTest, EphemeralNodesGoWithTheirSession) {
+  Inbox<WatchEvent> events;  // before the clients: it must outlive their event threads
   auto owner = Client();
   auto other = Client();
   ASSERT_NE(owner, nullptr);
@@ -128,7 +129,6 @@ TEST_F(ZooKeeperClientTest, EphemeralNodesGoWithTheirSession) {
   ASSERT_TRUE(owner->CreateParents("/eph").ok());
   auto e = owner->Create("/eph/e-", "", CreateMode::kEphemeralSequential);
   ASSERT_TRUE(e.ok()) << e.status();
-  Inbox<WatchEvent> events;
   ASSERT_TRUE(*other->Exists(*e, [&](const WatchEvent& ev) { events.Push(ev); }));
   owner.reset();  // closing the session removes its ephemeral nodes at once
   EXPECT_TRUE(events.WaitFor(
@@ -138,11 +138,11 @@ TEST_F(ZooKeeperClientTest, EphemeralNodesGoWithTheirSession) {
 }
 
 TEST_F(ZooKeeperClientTest, WatchesFireOnceOnTheEventThread) {
+  Inbox<WatchEvent> events;  // before the client: they must outlive its event thread
+  std::atomic<int> calls{0};
   auto c = Client();
   ASSERT_NE(c, nullptr);
   ASSERT_TRUE(c->CreateParents("/watch").ok());
-  Inbox<WatchEvent> events;
-  std::atomic<int> calls{0};
   // A callback may call the client (it runs on the client's own thread, not the C client's).
   auto record = [&](const WatchEvent& ev) {
     ++calls;
@@ -170,9 +170,10 @@ TEST_F(ZooKeeperClientTest, WatchesFireOnceOnTheEventThread) {
 }
 
 TEST_F(ZooKeeperClientTest, SuspendedWhileTheServerIsAwayThenConnectedAgain) {
+  // Before the client: the event thread may still report states while the client closes.
+  Inbox<SessionState> states;
   auto c = Client(/*session_ms=*/3000);
   ASSERT_NE(c, nullptr);
-  Inbox<SessionState> states;
   c->AddSessionListener([&](SessionState s) { states.Push(s); });
   int64_t session = c->session_id();
   server->Pause();
@@ -184,15 +185,16 @@ TEST_F(ZooKeeperClientTest, SuspendedWhileTheServerIsAwayThenConnectedAgain) {
 }
 
 TEST_F(ZooKeeperClientTest, AnExpiredSessionIsReplaced) {
+  // Before the client: they must outlive its event thread.
+  Inbox<std::pair<SessionState, int64_t>> states;  // with the session id seen then
+  std::atomic<bool> fired{false};
   auto c = Client();
   ASSERT_NE(c, nullptr);
-  Inbox<std::pair<SessionState, int64_t>> states;  // with the session id seen then
   c->AddSessionListener([&](SessionState s) { states.Push({s, c->session_id()}); });
   int64_t session = c->session_id();
   ASSERT_TRUE(c->CreateParents("/expiry").ok());
   auto e = c->Create("/expiry/e", "", CreateMode::kEphemeral);
   ASSERT_TRUE(e.ok());
-  std::atomic<bool> fired{false};
   ASSERT_FALSE(*c->Exists("/expiry/never", [&](const WatchEvent&) { fired = true; }));
   ASSERT_TRUE(c->ExpireSessionForTesting().ok());
   EXPECT_TRUE(states.WaitFor([](const auto& s) { return s.first == SessionState::kExpired; }, 10s));
