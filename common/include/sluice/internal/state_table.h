@@ -272,11 +272,9 @@ class HeapStateTable final : public StateTable<V> {
     return i;
   }
   Group& group() {
-    const size_t i =
-        static_cast<size_t>(ctx_.key_group) - static_cast<size_t>(ctx_.first_key_group);
-    if (ctx_.key_group >= ctx_.first_key_group && i < groups_.size()) [[likely]] {
+    const size_t i = slot(ctx_.key_group);
+    if (i != groups_.size()) [[likely]]
       return groups_[i];
-    }
     if (ctx_.key_group < 0) {
       throw std::logic_error(
           "keyed state used where there is no current key (keyed state "
