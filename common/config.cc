@@ -476,13 +476,24 @@ absl::StatusOr<std::pair<double, std::string>> NumberAndUnit(const std::string& 
 // unbounded time and memory.
 constexpr size_t kMaxFlattenedNodes = 100000;
 
+// Maps nested in maps. Real keys have a handful of segments; the bound keeps Flatten's recursion
+// shallow, including for a map that holds an alias of itself (`a: &x {b: *x}`), a cycle yaml-cpp
+// builds without complaint.
+constexpr size_t kMaxMapDepth = 64;
+
 // Nested maps as dotted keys, in `out`. InvalidArgument for a key that is a list or a map (which
-// yaml-cpp throws converting to a string) and past kMaxFlattenedNodes.
+// yaml-cpp throws converting to a string), past kMaxFlattenedNodes and past kMaxMapDepth.
 absl::Status Flatten(const YAML::Node& node, const std::string& prefix,
-                     std::vector<std::pair<std::string, YAML::Node>>& out, size_t& visited) {
+                     std::vector<std::pair<std::string, YAML::Node>>& out, size_t& visited,
+                     size_t depth = 0) {
   if (++visited > kMaxFlattenedNodes) {
     return absl::InvalidArgumentError(absl::StrCat("has more than ", kMaxFlattenedNodes,
                                                    " keys and maps (its aliases expanded)"));
+  }
+  if (depth > kMaxMapDepth) {
+    return absl::InvalidArgumentError(absl::StrCat("nests maps more than ", kMaxMapDepth,
+                                                   " deep (key '", prefix.substr(0, 80),
+                                                   "...'; a map that holds an alias of itself?)"));
   }
   if (node.IsMap()) {
     for (const auto& kv : node) {
@@ -491,7 +502,8 @@ absl::Status Flatten(const YAML::Node& node, const std::string& prefix,
                                                        kv.first.Mark().line + 1, ")"));
       }
       std::string k = kv.first.as<std::string>();
-      RETURN_IF_ERROR(Flatten(kv.second, prefix.empty() ? k : prefix + "." + k, out, visited));
+      RETURN_IF_ERROR(
+          Flatten(kv.second, prefix.empty() ? k : prefix + "." + k, out, visited, depth + 1));
     }
   } else {
     out.emplace_back(prefix, node);

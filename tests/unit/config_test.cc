@@ -331,6 +331,27 @@ TEST_F(ConfigFileTest, AliasesExpandingToTooManyKeysAreAnError) {
   EXPECT_EQ(ok->GetInt("rest.port"), 8081);
 }
 
+// Found by tests/fuzz/config_fuzz (corpus: regression-alias-cycle): yaml-cpp lets a map hold an
+// alias of itself, and LoadFile followed the cycle until the stack ran out. Deep but finite
+// nesting is bounded the same way.
+TEST_F(ConfigFileTest, MapsNestedTooDeepOrInAnAliasCycleAreAnError) {
+  std::string deep;
+  for (int i = 0; i < 100; ++i) deep += "{a: ";
+  deep += "1" + std::string(100, '}') + "\n";
+  for (const std::string& yaml : {std::string("a: &x {b: *x}\n"), "rest: " + deep}) {
+    SCOPED_TRACE(yaml);
+    auto conf = Configuration::LoadFile(Write(yaml));
+    ASSERT_FALSE(conf.ok());
+    EXPECT_EQ(conf.status().code(), absl::StatusCode::kInvalidArgument);
+    EXPECT_THAT(conf.status().message(), HasSubstr("nests maps more than 64 deep"));
+  }
+  // Ordinary nesting still reads.
+  auto ok =
+      Configuration::LoadFile(Write("taskmanager:\n  memory:\n    managed:\n      size: 1g\n"));
+  ASSERT_TRUE(ok.ok()) << ok.status();
+  EXPECT_EQ(ok->GetBytes("taskmanager.memory.managed.size"), int64_t{1} << 30);
+}
+
 TEST_F(ConfigFileTest, MalformedValuesNameTheKeyAndTheFile) {
   struct Case {
     const char* yaml;
