@@ -1190,6 +1190,9 @@ int main(int argc, char** argv) {
                  "figure 9: timers registered and fired per run (default 2,000,000; 200,000 with "
                  "--quick)")
       ->check(CLI::Range(int64_t{1}, int64_t{1} << 40));
+  app.add_flag("--rocksdb-hash", so.hash_write_buffers,
+               "figures 7-9: RocksDB with hash write buffers "
+               "(state.backend.rocksdb.writebuffer.hash: true)");
   app.add_option("--state-dir", so.dir,
                  "figures 7-9: folder for the RocksDB instances and checkpoint files (default: "
                  "the system's temporary folder)");

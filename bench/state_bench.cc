@@ -51,6 +51,9 @@ class ScratchDir {
   std::string path_;
 };
 
+// state.backend.rocksdb.writebuffer.hash of every RocksDB backend made (--rocksdb-hash).
+bool hash_write_buffers = false;
+
 // One backend as a TaskManager makes it for a keyed operator of a job (its own memory budget:
 // one subtask per TaskManager).
 std::unique_ptr<internal::KeyedStateBackend> MakeBackend(StateBackendOptions::Type type,
@@ -63,6 +66,7 @@ std::unique_ptr<internal::KeyedStateBackend> MakeBackend(StateBackendOptions::Ty
   fs::create_directories(o.local_dir);
   if (type == StateBackendOptions::Type::kRocksDb) {
     o.memory = MakeRocksDbMemory(kManagedBytes, kWriteBufferRatio);
+    o.hash_write_buffers = hash_write_buffers;
   }
   BackendSite site;
   site.job_id = "bench";
@@ -446,6 +450,8 @@ absl::Status RunStateFigures(const StateBenchOptions& options) {
   if (o.runs == 0) o.runs = o.quick ? 1 : 3;
   if (o.checkpoints == 0) o.checkpoints = o.quick ? 2 : 3;
   if (o.timers == 0) o.timers = o.quick ? 200'000 : 2'000'000;
+  hash_write_buffers = o.hash_write_buffers;
+  if (hash_write_buffers) std::printf("\nRocksDB with hash write buffers.\n");
   try {
     if (o.run_updates) {
       absl::Status s = RunUpdateFigure(o, o.dir);

@@ -46,6 +46,8 @@ struct StateBenchOptions {
   // Figure 9: timers registered and fired per run. Default: 0, meaning 2,000,000 (200,000 with
   // quick).
   int64_t timers = 0;
+  // RocksDB with hash write buffers (state.backend.rocksdb.writebuffer.hash). Default: false.
+  bool hash_write_buffers = false;
   // Where the RocksDB instances and checkpoint files go. Default: a new folder under the
   // system's temporary folder.
   std::string dir;

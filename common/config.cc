@@ -217,6 +217,10 @@ const std::vector<ConfigOption> kOptions = {
      "rocksdb: share of taskmanager.memory.managed.size that write buffers may take."},
     {"state.backend.rocksdb.writebuffer.size", OptionType::kMemory, "16 mb",
      "rocksdb: write buffer (memtable) size of one state's column family."},
+    {"state.backend.rocksdb.writebuffer.hash", OptionType::kBool, "false",
+     "rocksdb: keep states' write buffers in hash tables and overwrite a value in place: "
+     "updates of keys in the buffer cost a fraction (see bench/README.md), but state much "
+     "larger than the write buffers was slower in our runs."},
     {"state.backend.rocksdb.block.blocksize", OptionType::kMemory, "4 kb",
      "rocksdb: size of the data blocks in SST files (the unit of the block cache)."},
     {"restart-strategy.type", OptionType::kString, "",

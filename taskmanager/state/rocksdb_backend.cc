@@ -7,6 +7,17 @@
 // are touched_ms then the serialized value (see KvStore in sluice/state.h). Writes skip the
 // write-ahead log: a checkpoint, not the log, is what a failure restores from.
 //
+// Write buffers: RocksDB's skip list by default. With hash write buffers
+// (state.backend.rocksdb.writebuffer.hash), a state's column family keeps its write buffer
+// (memtable) in a hash table of linked lists instead, and overwrites a value there in place when
+// the new one is no larger: a state update of a key already in the buffer is a hash lookup and a
+// copy, not a skip-list insert. Such a buffer has no order, so every iterator asks for total
+// order (RocksDB then sorts a copy of the buffer), and a scan of live state flushes the buffer
+// first (scans are rare: a key group's keys, the number of entries). An in-place overwrite keeps
+// the entry's sequence number, so a RocksDB snapshot would see later writes: a full snapshot
+// switches the buffers (a flush it does not wait for) before it takes one. Timers keep the skip
+// list: they are read in order (the earliest, the last of a key group) all the time.
+//
 // Timers are entries of their own column families too (StoreTimerQueue, sluice/internal/timers.h),
 // keyed by key group then firing order. A canonical section with namespaces (timers as earlier
 // versions wrote them) is restored as one entry per key group, whose key is the bare key-group
@@ -33,6 +44,8 @@
 #include <rocksdb/compaction_filter.h>
 #include <rocksdb/db.h>
 #include <rocksdb/filter_policy.h>
+#include <rocksdb/memtablerep.h>
+#include <rocksdb/slice_transform.h>
 #include <rocksdb/table.h>
 #include <rocksdb/utilities/checkpoint.h>
 #include <rocksdb/write_batch.h>
@@ -160,13 +173,16 @@ class Instance {
       : root_(std::move(root)),
         db_dir_(root_ + "/db"),
         ttl_(std::move(ttl)),
-        memory_(options.memory) {
+        memory_(options.memory),
+        hash_(options.hash_write_buffers) {
     db_options_.create_if_missing = true;
     db_options_.create_missing_column_families = true;
     db_options_.max_open_files = -1;
     db_options_.info_log_level = rocksdb::InfoLogLevel::WARN_LEVEL;
     db_options_.keep_log_file_num = 2;
     if (options.memory) db_options_.write_buffer_manager = options.memory->write_buffers;
+    // Only the skip list takes concurrent writes; the task's thread is the only writer anyway.
+    db_options_.allow_concurrent_memtable_write = !hash_;
     family_options_.write_buffer_size = static_cast<size_t>(options.write_buffer_size);
     family_options_.compaction_filter_factory = std::make_shared<TtlFilterFactory>(ttl_);
     rocksdb::BlockBasedTableOptions table;
@@ -183,7 +199,22 @@ class Instance {
     table.pin_top_level_index_and_filter = true;
     table.filter_policy.reset(rocksdb::NewBloomFilterPolicy(10));
     family_options_.table_factory.reset(rocksdb::NewBlockBasedTableFactory(table));
+    ordered_family_options_ = family_options_;
+    if (hash_) SetHashWriteBuffers(options);
     write_options_.disableWAL = true;
+  }
+
+  // The options of a state family with hash write buffers (see the top of this file).
+  void SetHashWriteBuffers(const StateBackendOptions& options) {
+    // A hash bucket per 256 bytes of buffer (a few entries each), at least 1024. The buckets
+    // take their room in the buffer: a budget for all buffers smaller than one caps them.
+    size_t buffer = family_options_.write_buffer_size;
+    if (options.memory) buffer = std::min(buffer, options.memory->write_buffers->buffer_size());
+    size_t buckets = std::clamp<size_t>(buffer / 256, 1024, 1 << 20);
+    family_options_.memtable_factory.reset(rocksdb::NewHashLinkListRepFactory(buckets));
+    // The hash buffer files entries under a prefix: the whole key.
+    family_options_.prefix_extractor.reset(rocksdb::NewNoopTransform());
+    family_options_.inplace_update_support = true;
   }
   ~Instance() {
     Close();
@@ -210,7 +241,7 @@ class Instance {
       names.push_back(rocksdb::kDefaultColumnFamilyName);
     }
     std::vector<rocksdb::ColumnFamilyDescriptor> descriptors;
-    for (const std::string& n : names) descriptors.emplace_back(n, family_options_);
+    for (const std::string& n : names) descriptors.emplace_back(n, FamilyOptions(n));
     std::vector<rocksdb::ColumnFamilyHandle*> handles;
     rocksdb::DB* db = nullptr;
     Check(rocksdb::DB::Open(db_options_, dir, descriptors, &handles, &db), "cannot open RocksDB",
@@ -228,13 +259,18 @@ class Instance {
   }
 
   bool is_open() const { return db_ != nullptr; }
+  // A numeric property of `family`; 0 when RocksDB has none.
+  uint64_t Property(rocksdb::ColumnFamilyHandle* family, const std::string& name) {
+    uint64_t v = 0;
+    return db_->GetIntProperty(family, name, &v) ? v : 0;
+  }
   rocksdb::DB* db() { return db_; }
   // The column family of state `name`, created when missing.
   rocksdb::ColumnFamilyHandle* Family(const std::string& name) {
     auto it = families_.find(name);
     if (it != families_.end()) return it->second;
     rocksdb::ColumnFamilyHandle* h = nullptr;
-    Check(db_->CreateColumnFamily(family_options_, name, &h),
+    Check(db_->CreateColumnFamily(FamilyOptions(name), name, &h),
           absl::StrCat("cannot create the column family of state '", name, "'"), db_dir_);
     return families_[name] = h;
   }
@@ -247,10 +283,49 @@ class Instance {
     return out;
   }
 
+  // Whether the column family `name` keeps RocksDB's ordered write buffer: all do without hash
+  // write buffers, and a timer queue's always (read in key order all the time; see "_timers/" in
+  // sluice/internal/timers.h).
+  bool IsOrdered(const std::string& name) const { return !hash_ || name.rfind("_timers/", 0) == 0; }
+
+  // Makes the write buffer of every state family that holds entries read-only, a new one taking
+  // the writes that follow; the old ones are flushed in the background.
+  void SwitchWriteBuffers() {
+    std::vector<rocksdb::ColumnFamilyHandle*> families;
+    for (const auto& [name, h] : families_) {
+      if (name != rocksdb::kDefaultColumnFamilyName && !IsOrdered(name) &&
+          Property(h, rocksdb::DB::Properties::kNumEntriesActiveMemTable) > 0) {
+        families.push_back(h);
+      }
+    }
+    Flush(families, /*wait=*/false);
+  }
+  // Whether `family` has entries in write buffers, the current one or any not yet flushed.
+  bool Unflushed(rocksdb::ColumnFamilyHandle* family) {
+    return Property(family, rocksdb::DB::Properties::kNumEntriesActiveMemTable) > 0 ||
+           Property(family, rocksdb::DB::Properties::kNumImmutableMemTable) > 0;
+  }
+  // Flushes the write buffers of `families`, waiting for the files when `wait`.
+  void Flush(const std::vector<rocksdb::ColumnFamilyHandle*>& families, bool wait) {
+    if (families.empty()) return;
+    rocksdb::FlushOptions flush;
+    flush.wait = wait;
+    flush.allow_write_stall = true;  // switch now; a stall, if any, falls on the next write
+    Check(db_->Flush(flush, families), "cannot flush RocksDB", db_dir_);
+  }
+
   const std::string& root() const { return root_; }
   const std::string& db_dir() const { return db_dir_; }
   const rocksdb::WriteOptions& write_options() const { return write_options_; }
   TtlRegistry& ttl() { return *ttl_; }
+
+  // Read options for every read: entries in total order (see the top of this file).
+  static rocksdb::ReadOptions Reading(const rocksdb::Snapshot* snapshot = nullptr) {
+    rocksdb::ReadOptions ro;
+    ro.total_order_seek = true;
+    ro.snapshot = snapshot;
+    return ro;
+  }
 
   // Throws std::runtime_error("<what> in '<dir>': <status>") unless `s` is OK.
   static void Check(const rocksdb::Status& s, const std::string& what, const std::string& dir) {
@@ -258,6 +333,10 @@ class Instance {
   }
 
  private:
+  const rocksdb::ColumnFamilyOptions& FamilyOptions(const std::string& name) const {
+    return IsOrdered(name) ? ordered_family_options_ : family_options_;
+  }
+
   void Close() {
     if (memory_ && db_) {
       absl::MutexLock lock(&memory_->mu);
@@ -271,18 +350,23 @@ class Instance {
   std::string db_dir_;
   std::shared_ptr<TtlRegistry> ttl_;
   rocksdb::DBOptions db_options_;
-  rocksdb::ColumnFamilyOptions family_options_;
+  rocksdb::ColumnFamilyOptions family_options_;          // states: hash buffer, in place
+  rocksdb::ColumnFamilyOptions ordered_family_options_;  // timers: RocksDB's skip list
   rocksdb::WriteOptions write_options_;
   rocksdb::DB* db_ = nullptr;
   std::map<std::string, rocksdb::ColumnFamilyHandle*> families_;
   std::shared_ptr<RocksDbMemory> memory_;
+  bool hash_;  // hash write buffers for states
 };
 
 // The entries of one state: a column family.
 class FamilyStore final : public internal::KvStore {
  public:
   FamilyStore(Instance& instance, rocksdb::ColumnFamilyHandle* family, std::string name)
-      : instance_(instance), family_(family), name_(std::move(name)) {}
+      : instance_(instance),
+        family_(family),
+        name_(std::move(name)),
+        ordered_(instance_.IsOrdered(name_)) {}
   bool get(std::string_view key, std::string* value) override {
     rocksdb::Status s = instance_.db()->Get(read_options_, family_, Slice(key), value);
     if (s.IsNotFound()) return false;
@@ -290,14 +374,18 @@ class FamilyStore final : public internal::KvStore {
     return true;
   }
   void put(std::string_view key, std::string_view value) override {
-    Fail(instance_.db()->Put(instance_.write_options(), family_, Slice(key), Slice(value)),
-         "write");
+    // A batch of one kept from write to write: what DB::Put does, less an allocation.
+    batch_.Clear();
+    Fail(batch_.Put(family_, Slice(key), Slice(value)), "write");
+    Fail(instance_.db()->Write(instance_.write_options(), &batch_), "write");
   }
   void remove(std::string_view key) override {
     Fail(instance_.db()->Delete(instance_.write_options(), family_, Slice(key)), "delete");
   }
   void scan_range(std::string_view from, std::string_view end,
                   const std::function<bool(std::string_view, std::string_view)>& fn) override {
+    // Iterating a hash buffer sorts a copy of it; a flushed one is read from its files.
+    if (!ordered_ && instance_.Unflushed(family_)) instance_.Flush({family_}, /*wait=*/true);
     rocksdb::ReadOptions options = read_options_;
     rocksdb::Slice upper = Slice(end);
     options.iterate_upper_bound = &upper;
@@ -321,34 +409,46 @@ class FamilyStore final : public internal::KvStore {
  private:
   static rocksdb::Slice Slice(std::string_view v) { return {v.data(), v.size()}; }
   void Fail(const rocksdb::Status& s, const char* op) {
+    if (s.ok()) return;  // the message is built only for an error
     Instance::Check(s, absl::StrCat("state '", name_, "': RocksDB cannot ", op),
                     instance_.db_dir());
   }
   Instance& instance_;
   rocksdb::ColumnFamilyHandle* family_;
   std::string name_;
-  rocksdb::ReadOptions read_options_;
+  bool ordered_;  // a skip-list buffer, never overwritten in place (Instance::IsOrdered)
+  rocksdb::WriteBatch batch_;
+  rocksdb::ReadOptions read_options_ = Instance::Reading();
 };
 
-// Writes the canonical entries of `family` in key group `kg` (as HeapStateTable does) into
-// `out`, reading at `snapshot` (null: now); returns how many. Entries older than `ttl_ms`
-// (when >= 0) are left out.
-uint64_t WriteCanonical(rocksdb::DB* db, rocksdb::ColumnFamilyHandle* family,
-                        const rocksdb::Snapshot* snapshot, int kg, int64_t ttl_ms, int64_t now,
-                        std::string& out) {
-  rocksdb::ReadOptions ro;
-  ro.snapshot = snapshot;
-  std::unique_ptr<rocksdb::Iterator> it(db->NewIterator(ro, family));
-  std::string prefix = key_group_prefix(kg);
-  DataOutput o(out);
+// Appends to `key_groups` a section named `name` with the canonical entries (as HeapStateTable
+// writes them) that `it` reads from `from` on, in each key group that has any, in one pass.
+// Entries older than `ttl_ms` (when >= 0) are left out.
+void WriteCanonical(rocksdb::Iterator& it, std::string_view from, const std::string& name,
+                    int64_t ttl_ms, int64_t now, std::map<int, std::string>& key_groups) {
+  int kg = -1;
   uint64_t n = 0;
-  for (it->Seek(prefix); it->Valid() && it->key().starts_with(prefix); it->Next()) {
-    std::string_view k(it->key().data(), it->key().size());
-    std::string_view v(it->value().data(), it->value().size());
+  std::string entries;
+  auto section = [&] {
+    if (n == 0) return;
+    DataOutput o(key_groups[kg]);
+    internal::state_internal::write_section(o, name, n, entries);
+    entries.clear();
+    n = 0;
+  };
+  for (it.Seek(rocksdb::Slice(from.data(), from.size())); it.Valid(); it.Next()) {
+    std::string_view k(it.key().data(), it.key().size());
+    std::string_view v(it.value().data(), it.value().size());
+    if (k.size() < internal::state_internal::kKeyGroupPrefixBytes) continue;
+    int entry_kg = (static_cast<uint8_t>(k[0]) << 8) | static_cast<uint8_t>(k[1]);
+    if (entry_kg != kg) {
+      section();
+      kg = entry_kg;
+    }
+    DataOutput o(entries);
     n += internal::state_internal::append_stored_entry(o, k, v, ttl_ms, now);
   }
-  Instance::Check(it->status(), "cannot read a snapshot", db->GetName());
-  return n;
+  section();
 }
 
 // Adds `count` canonical entries of key group `kg` to `batch` for `family`.
@@ -461,7 +561,11 @@ class IncrementalUpload final : public internal::DeferredSnapshot {
   KeyGroupRange range_;
 };
 
-// The deferred part of a full snapshot: the canonical key groups, read at a RocksDB snapshot.
+// The deferred part of a full snapshot: the canonical key groups, read by iterators made in the
+// synchronous part. An iterator reads as of when it was made: RocksDB snapshots are not to be had
+// with in-place updates, and an iterator is the same point in time as long as no entry it reads
+// is overwritten in place, which holds once the write buffers it reads are switched out
+// (Instance::SwitchWriteBuffers).
 class FullSnapshotWrite final : public internal::DeferredSnapshot {
  public:
   struct Family {
@@ -469,36 +573,45 @@ class FullSnapshotWrite final : public internal::DeferredSnapshot {
     rocksdb::ColumnFamilyHandle* handle;
     int64_t ttl_ms;
   };
-  FullSnapshotWrite(std::shared_ptr<Instance> instance, std::vector<Family> families,
+  FullSnapshotWrite(std::shared_ptr<Instance> instance, const std::vector<Family>& families,
                     KeyGroupRange range, int64_t now)
       : instance_(std::move(instance)),
-        snapshot_(instance_->db()->GetSnapshot()),
-        families_(std::move(families)),
-        range_(range),
-        now_(now) {}
-  ~FullSnapshotWrite() override { instance_->db()->ReleaseSnapshot(snapshot_); }
-
-  void complete(const std::string&, int64_t, internal::OperatorSnapshot& out) override {
-    std::string entries;
-    for (int kg = range_.first; kg <= range_.last; ++kg) {
-      std::string bytes;
-      DataOutput o(bytes);
-      for (const Family& f : families_) {
-        entries.clear();
-        uint64_t n =
-            WriteCanonical(instance_->db(), f.handle, snapshot_, kg, f.ttl_ms, now_, entries);
-        if (n > 0) internal::state_internal::write_section(o, f.name, n, entries);
-      }
-      if (!bytes.empty()) out.key_groups[kg] = std::move(bytes);
+        from_(key_group_prefix(range.first)),
+        end_(key_group_prefix(range.last + 1)),
+        upper_(end_),
+        now_(now) {
+    rocksdb::ReadOptions ro = Instance::Reading();
+    ro.iterate_upper_bound = &upper_;
+    for (const Family& f : families) {
+      readers_.push_back(
+          {f, std::unique_ptr<rocksdb::Iterator>(instance_->db()->NewIterator(ro, f.handle))});
     }
   }
 
+  void complete(const std::string&, int64_t, internal::OperatorSnapshot& out) override {
+    // One pass per state; a key group's sections come in the states' order.
+    std::map<int, std::string> key_groups;
+    for (Reader& r : readers_) {
+      WriteCanonical(*r.it, from_, r.family.name, r.family.ttl_ms, now_, key_groups);
+      Instance::Check(r.it->status(),
+                      absl::StrCat("state '", r.family.name, "': cannot read a snapshot"),
+                      instance_->db_dir());
+      r.it.reset();  // lets go of the files and buffers it holds
+    }
+    for (auto& [kg, bytes] : key_groups) out.key_groups[kg] = std::move(bytes);
+  }
+
  private:
-  std::shared_ptr<Instance> instance_;
-  const rocksdb::Snapshot* snapshot_;
-  std::vector<Family> families_;
-  KeyGroupRange range_;
+  struct Reader {
+    Family family;
+    std::unique_ptr<rocksdb::Iterator> it;
+  };
+  std::shared_ptr<Instance> instance_;  // outlives the iterators
+  std::string from_;
+  std::string end_;
+  rocksdb::Slice upper_;  // end_, the iterators' bound
   int64_t now_;
+  std::vector<Reader> readers_;
 };
 
 class RocksDbKeyedStateBackend final : public internal::KeyedStateBackend {
@@ -578,12 +691,15 @@ class RocksDbKeyedStateBackend final : public internal::KeyedStateBackend {
       out.deferred = std::make_shared<IncrementalUpload>(instance_, tracker_, local,
                                                          tracker_->Confirmed(), naming_, range_);
     } else {
+      // Later writes may overwrite entries of the current write buffers in place, under the
+      // sequence number they had: the snapshot reads buffers that no longer change.
+      instance_->SwitchWriteBuffers();
       std::vector<FullSnapshotWrite::Family> families;
       for (const auto& [name, h] : instance_->StateFamilies()) {
         families.push_back({name, h, instance_->ttl().Get(h->GetID())});
       }
-      out.deferred = std::make_shared<FullSnapshotWrite>(instance_, std::move(families), range_,
-                                                         ctx_.now_ms());
+      out.deferred =
+          std::make_shared<FullSnapshotWrite>(instance_, families, range_, ctx_.now_ms());
     }
   }
 
@@ -644,7 +760,7 @@ class RocksDbKeyedStateBackend final : public internal::KeyedStateBackend {
     for (int kg = range_.first; kg <= range_.last; ++kg) {
       std::string prefix = key_group_prefix(kg);
       std::string value;
-      rocksdb::Status s = instance_->db()->Get(rocksdb::ReadOptions(), family, prefix, &value);
+      rocksdb::Status s = instance_->db()->Get(Instance::Reading(), family, prefix, &value);
       if (s.IsNotFound()) continue;
       Instance::Check(s, "cannot read RocksDB", instance_->db_dir());
       sections.emplace(kg, std::move(value));
@@ -673,7 +789,7 @@ class RocksDbKeyedStateBackend final : public internal::KeyedStateBackend {
   void CheckFirstValue(const std::string& name, rocksdb::ColumnFamilyHandle* family,
                        const internal::TableFactory& factory) {
     std::unique_ptr<rocksdb::Iterator> it(
-        instance_->db()->NewIterator(rocksdb::ReadOptions(), family));
+        instance_->db()->NewIterator(Instance::Reading(), family));
     it->Seek(key_group_prefix(range_.first));
     if (!it->Valid() || it->value().size() < sizeof(int64_t)) return;
     try {
@@ -727,7 +843,7 @@ class RocksDbKeyedStateBackend final : public internal::KeyedStateBackend {
       if (name == rocksdb::kDefaultColumnFamilyName) continue;
       rocksdb::ColumnFamilyHandle* target = instance_->Family(name);
       rocksdb::WriteBatch batch;
-      std::unique_ptr<rocksdb::Iterator> it(db->NewIterator(rocksdb::ReadOptions(), h));
+      std::unique_ptr<rocksdb::Iterator> it(db->NewIterator(Instance::Reading(), h));
       for (it->Seek(begin); it->Valid() && it->key().compare(end) < 0; it->Next()) {
         batch.Put(target, it->key(), it->value());
         if (batch.GetDataSize() >= kBatchBytes) FlushBatch(batch, name);

@@ -18,6 +18,7 @@ absl::StatusOr<StateBackendOptions> StateBackendOptionsFor(
   o.local_dir = c.GetString("state.backend.rocksdb.localdir");
   o.write_buffer_size = c.GetBytes("state.backend.rocksdb.writebuffer.size");
   o.block_size = c.GetBytes("state.backend.rocksdb.block.blocksize");
+  o.hash_write_buffers = c.GetBool("state.backend.rocksdb.writebuffer.hash");
   o.memory = std::move(memory);
   return o;
 }

@@ -47,6 +47,8 @@ struct StateBackendOptions {
   std::string local_dir;
   int64_t write_buffer_size = 16 << 20;  // per column family
   int64_t block_size = 4 << 10;
+  // States' write buffers in hash tables, overwritten in place (see rocksdb_backend.cc).
+  bool hash_write_buffers = false;
   std::shared_ptr<RocksDbMemory> memory;  // null: RocksDB's defaults
 };
 

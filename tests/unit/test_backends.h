@@ -22,7 +22,7 @@
 
 namespace sluice::testing_support {
 
-enum class BackendKind { kHeap, kRocksDbFull, kRocksDbIncremental };
+enum class BackendKind { kHeap, kRocksDbFull, kRocksDbIncremental, kRocksDbHashFull };
 
 inline const char* BackendName(BackendKind k) {
   switch (k) {
@@ -32,12 +32,15 @@ inline const char* BackendName(BackendKind k) {
       return "RocksDbFull";
     case BackendKind::kRocksDbIncremental:
       return "RocksDbIncremental";
+    case BackendKind::kRocksDbHashFull:
+      return "RocksDbHashFull";
   }
   return "?";
 }
 
 inline std::vector<BackendKind> AllBackends() {
-  return {BackendKind::kHeap, BackendKind::kRocksDbFull, BackendKind::kRocksDbIncremental};
+  return {BackendKind::kHeap, BackendKind::kRocksDbFull, BackendKind::kRocksDbIncremental,
+          BackendKind::kRocksDbHashFull};
 }
 
 class BackendMaker {
@@ -52,6 +55,7 @@ class BackendMaker {
     options_.type = kind == BackendKind::kHeap ? StateBackendOptions::Type::kHashMap
                                                : StateBackendOptions::Type::kRocksDb;
     options_.incremental = kind == BackendKind::kRocksDbIncremental;
+    options_.hash_write_buffers = kind == BackendKind::kRocksDbHashFull;
     options_.local_dir = root_ + "/local";
     options_.write_buffer_size = 1 << 20;
     options_.memory = MakeRocksDbMemory(32 << 20, 0.5);
