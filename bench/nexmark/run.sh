@@ -4,7 +4,8 @@
 #   query events seconds events_per_s cpu_s events_per_core_s baseline_events_per_s
 #   ratio_to_baseline checksum_ok
 #
-#   bench/nexmark/run.sh [--queries q0,q5,...] [--events N] [-p P] [--state hashmap|rocksdb]
+#   bench/nexmark/run.sh [--queries q0,q5,...] [--events N] [-p P]
+#                        [--state hashmap|rocksdb|rocksdb-hash]
 #                        [--checkpoint-interval MS] [--build DIR] [--out FILE] [--keep]
 #                        [-- generator options, e.g. --rate 1000 --prob-delayed-event 0.1]
 #
@@ -12,7 +13,8 @@
 # per TaskManager) on 127.0.0.1, the JobManager's port chosen at run time, in a temporary folder
 # (logs, checkpoints, results; removed at the end unless --keep). Every daemon is stopped by its
 # pid when the script ends, also on an error or Ctrl-C. Defaults: all queries, 2,000,000 events,
-# P = 2, the heap backend (hashmap), no checkpoints.
+# P = 2, the heap backend (hashmap), no checkpoints. rocksdb-hash: RocksDB with
+# state.backend.rocksdb.writebuffer.hash.
 #
 # Per query: the job runs at parallelism P to its end (`sluice run`, attached); `seconds` is the
 # job's duration as the JobManager reports it (submission accepted to FINISHED), `cpu_s` the CPU
@@ -44,11 +46,11 @@ while [ $# -gt 0 ]; do
     --out) OUT=$2; shift 2 ;;
     --keep) KEEP=1; shift ;;
     --) shift; GEN=("$@"); break ;;
-    -h | --help) sed -n '2,24p' "$0"; exit 0 ;;
+    -h | --help) sed -n '2,25p' "$0"; exit 0 ;;
     *) echo "run.sh: unknown argument '$1' (see --help)" >&2; exit 2 ;;
   esac
 done
-case $STATE in hashmap | rocksdb) ;; *) echo "run.sh: --state must be hashmap or rocksdb, got '$STATE'" >&2; exit 2 ;; esac
+case $STATE in hashmap | rocksdb | rocksdb-hash) ;; *) echo "run.sh: --state must be hashmap, rocksdb or rocksdb-hash, got '$STATE'" >&2; exit 2 ;; esac
 [[ $EVENTS =~ ^[0-9]+$ ]] || { echo "run.sh: --events must be a whole number, got '$EVENTS'" >&2; exit 2; }
 [[ $PARALLELISM =~ ^[1-9][0-9]*$ ]] || { echo "run.sh: -p must be a positive number, got '$PARALLELISM'" >&2; exit 2; }
 [[ $CHECKPOINT_MS =~ ^[0-9]+$ ]] || { echo "run.sh: --checkpoint-interval must be milliseconds, got '$CHECKPOINT_MS'" >&2; exit 2; }
@@ -136,7 +138,8 @@ for _ in $(seq 300); do
 done
 [ "$n" -ge "$PARALLELISM" ] || { echo "run.sh: the TaskManagers did not register in 30 s" >&2; KEEP=1; exit 1; }
 
-job_flags=(-m "127.0.0.1:$PORT" -p "$PARALLELISM" -D "state.backend.type=$STATE")
+job_flags=(-m "127.0.0.1:$PORT" -p "$PARALLELISM" -D "state.backend.type=${STATE%-hash}")
+[ "$STATE" = rocksdb-hash ] && job_flags+=(-D state.backend.rocksdb.writebuffer.hash=true)
 [ "$CHECKPOINT_MS" -gt 0 ] && job_flags+=(-D "execution.checkpointing.interval=${CHECKPOINT_MS}ms")
 gen_args=(--events "$EVENTS" "${GEN[@]+"${GEN[@]}"}")
 job_args=()

@@ -2,10 +2,10 @@
 //
 // One RocksDB instance per keyed operator and subtask, in a working directory of its own under
 // state.backend.rocksdb.localdir, removed when the backend and every snapshot still reading it
-// are gone. One column family per state, named after it; keys are the key group (2 bytes,
-// big-endian) then the serialized key, so a key-group range is one contiguous key range; values
-// are touched_ms then the serialized value (see KvStore in sluice/state.h). Writes skip the
-// write-ahead log: a checkpoint, not the log, is what a failure restores from.
+// are gone. One column family per state, named after it (Instance::FamilyNameOf); keys are the key
+// group (2 bytes, big-endian) then the serialized key, so a key-group range is one contiguous key
+// range; values are touched_ms then the serialized value (see KvStore in sluice/state.h). Writes
+// skip the write-ahead log: a checkpoint, not the log, is what a failure restores from.
 //
 // Write buffers: RocksDB's skip list by default. With hash write buffers
 // (state.backend.rocksdb.writebuffer.hash), a state's column family keeps its write buffer
@@ -14,9 +14,10 @@
 // copy, not a skip-list insert. Such a buffer has no order, so every iterator asks for total
 // order (RocksDB then sorts a copy of the buffer), and a scan of live state flushes the buffer
 // first (scans are rare: a key group's keys, the number of entries). An in-place overwrite keeps
-// the entry's sequence number, so a RocksDB snapshot would see later writes: a full snapshot
-// switches the buffers (a flush it does not wait for) before it takes one. Timers keep the skip
-// list: they are read in order (the earliest, the last of a key group) all the time.
+// the entry's sequence number, which is why RocksDB offers no snapshots then: a full snapshot
+// flushes the states' buffers and makes its iterators while they are empty, so no entry they
+// read is overwritten later. Timers keep the skip list: they are read in order (the earliest,
+// the last of a key group) all the time.
 //
 // Timers are entries of their own column families too (StoreTimerQueue, sluice/internal/timers.h),
 // keyed by key group then firing order. A canonical section with namespaces (timers as earlier
@@ -28,7 +29,9 @@
 //
 // Snapshots:
 //   full         the synchronous part takes a RocksDB snapshot (a sequence number, no copy);
-//                the deferred part iterates it and writes the key groups in the canonical
+//                with hash write buffers, which rule RocksDB snapshots out, it flushes the
+//                states' buffers and makes an iterator per state instead. The deferred part
+//                reads each state in one pass and writes the key groups in the canonical
 //                format every backend reads (so such a checkpoint restores on either backend).
 //   incremental  the synchronous part flushes the write buffers and makes a RocksDB checkpoint
 //                (hard links of the live files) in the working directory; the deferred part
@@ -267,20 +270,33 @@ class Instance {
   rocksdb::DB* db() { return db_; }
   // The column family of state `name`, created when missing.
   rocksdb::ColumnFamilyHandle* Family(const std::string& name) {
-    auto it = families_.find(name);
+    const std::string family = FamilyNameOf(name);
+    auto it = families_.find(family);
     if (it != families_.end()) return it->second;
     rocksdb::ColumnFamilyHandle* h = nullptr;
-    Check(db_->CreateColumnFamily(FamilyOptions(name), name, &h),
+    Check(db_->CreateColumnFamily(FamilyOptions(family), family, &h),
           absl::StrCat("cannot create the column family of state '", name, "'"), db_dir_);
-    return families_[name] = h;
+    return families_[family] = h;
   }
-  // Every state's column family, by name (the default family left out).
+  // Every state's column family, by state name (the default family left out).
   std::vector<std::pair<std::string, rocksdb::ColumnFamilyHandle*>> StateFamilies() const {
     std::vector<std::pair<std::string, rocksdb::ColumnFamilyHandle*>> out;
-    for (const auto& [name, h] : families_) {
-      if (name != rocksdb::kDefaultColumnFamilyName) out.emplace_back(name, h);
+    for (const auto& [family, h] : families_) {
+      if (family != rocksdb::kDefaultColumnFamilyName) out.emplace_back(StateNameOf(family), h);
     }
+    std::sort(out.begin(), out.end());
     return out;
+  }
+  // The column family of a state: its name, but for a state named as RocksDB's default family
+  // (which is not a state's) or one that begins with the escape byte, which get one in front.
+  static std::string FamilyNameOf(const std::string& state) {
+    if (state != rocksdb::kDefaultColumnFamilyName && (state.empty() || state[0] != '\x01')) {
+      return state;
+    }
+    return '\x01' + state;
+  }
+  static std::string StateNameOf(const std::string& family) {
+    return !family.empty() && family[0] == '\x01' ? family.substr(1) : family;
   }
 
   // Whether the column family `name` keeps RocksDB's ordered write buffer: all do without hash
@@ -288,9 +304,11 @@ class Instance {
   // sluice/internal/timers.h).
   bool IsOrdered(const std::string& name) const { return !hash_ || name.rfind("_timers/", 0) == 0; }
 
-  // Makes the write buffer of every state family that holds entries read-only, a new one taking
-  // the writes that follow; the old ones are flushed in the background.
-  void SwitchWriteBuffers() {
+  // Flushes the write buffer of every hash-buffered state family that holds entries, waiting
+  // for the files: afterwards no entry but new ones is in a buffer that overwrites in place.
+  // (A flush that does not wait would do, but RocksDB refuses it with TryAgain while writes are
+  // stopped for too many unflushed buffers.)
+  void FlushHashWriteBuffers() {
     std::vector<rocksdb::ColumnFamilyHandle*> families;
     for (const auto& [name, h] : families_) {
       if (name != rocksdb::kDefaultColumnFamilyName && !IsOrdered(name) &&
@@ -298,7 +316,7 @@ class Instance {
         families.push_back(h);
       }
     }
-    Flush(families, /*wait=*/false);
+    Flush(families, /*wait=*/true);
   }
   // Whether `family` has entries in write buffers, the current one or any not yet flushed.
   bool Unflushed(rocksdb::ColumnFamilyHandle* family) {
@@ -310,7 +328,7 @@ class Instance {
     if (families.empty()) return;
     rocksdb::FlushOptions flush;
     flush.wait = wait;
-    flush.allow_write_stall = true;  // switch now; a stall, if any, falls on the next write
+    flush.allow_write_stall = true;  // flush now; a stall, if any, falls on the next write
     Check(db_->Flush(flush, families), "cannot flush RocksDB", db_dir_);
   }
 
@@ -378,6 +396,7 @@ class FamilyStore final : public internal::KvStore {
     batch_.Clear();
     Fail(batch_.Put(family_, Slice(key), Slice(value)), "write");
     Fail(instance_.db()->Write(instance_.write_options(), &batch_), "write");
+    if (batch_.GetDataSize() > kBatchBytes) batch_ = rocksdb::WriteBatch();  // keep no large one
   }
   void remove(std::string_view key) override {
     Fail(instance_.db()->Delete(instance_.write_options(), family_, Slice(key)), "delete");
@@ -397,6 +416,9 @@ class FamilyStore final : public internal::KvStore {
     Fail(it->status(), "scan");
   }
   bool last_key(std::string_view from, std::string_view end, std::string* key) override {
+    // Backward iteration does not work on a buffer that overwrites in place (timers, its one
+    // user, have ordered buffers).
+    if (!ordered_ && instance_.Unflushed(family_)) instance_.Flush({family_}, /*wait=*/true);
     std::unique_ptr<rocksdb::Iterator> it(instance_.db()->NewIterator(read_options_, family_));
     it->SeekForPrev(Slice(end));
     if (it->Valid() && it->key() == Slice(end)) it->Prev();
@@ -561,11 +583,11 @@ class IncrementalUpload final : public internal::DeferredSnapshot {
   KeyGroupRange range_;
 };
 
-// The deferred part of a full snapshot: the canonical key groups, read by iterators made in the
-// synchronous part. An iterator reads as of when it was made: RocksDB snapshots are not to be had
-// with in-place updates, and an iterator is the same point in time as long as no entry it reads
-// is overwritten in place, which holds once the write buffers it reads are switched out
-// (Instance::SwitchWriteBuffers).
+// The deferred part of a full snapshot: the canonical key groups, read at a RocksDB snapshot
+// taken in the synchronous part. With in-place updates (hash write buffers) RocksDB has no
+// snapshots; the iterators are then made in the synchronous part instead, once the buffers that
+// overwrite in place are flushed (Instance::FlushHashWriteBuffers): an iterator reads as of
+// when it was made as long as no entry it reads is overwritten in place.
 class FullSnapshotWrite final : public internal::DeferredSnapshot {
  public:
   struct Family {
@@ -579,19 +601,24 @@ class FullSnapshotWrite final : public internal::DeferredSnapshot {
         from_(key_group_prefix(range.first)),
         end_(key_group_prefix(range.last + 1)),
         upper_(end_),
-        now_(now) {
-    rocksdb::ReadOptions ro = Instance::Reading();
-    ro.iterate_upper_bound = &upper_;
+        now_(now),
+        snapshot_(instance_->db()->GetSnapshot()) {
     for (const Family& f : families) {
-      readers_.push_back(
-          {f, std::unique_ptr<rocksdb::Iterator>(instance_->db()->NewIterator(ro, f.handle))});
+      readers_.push_back({f, snapshot_ ? nullptr : NewIterator(f.handle)});
     }
   }
+  ~FullSnapshotWrite() override {
+    readers_.clear();
+    if (snapshot_) instance_->db()->ReleaseSnapshot(snapshot_);
+  }
+  FullSnapshotWrite(const FullSnapshotWrite&) = delete;  // the iterators point at upper_
+  FullSnapshotWrite& operator=(const FullSnapshotWrite&) = delete;
 
   void complete(const std::string&, int64_t, internal::OperatorSnapshot& out) override {
     // One pass per state; a key group's sections come in the states' order.
     std::map<int, std::string> key_groups;
     for (Reader& r : readers_) {
+      if (!r.it) r.it = NewIterator(r.family.handle);
       WriteCanonical(*r.it, from_, r.family.name, r.family.ttl_ms, now_, key_groups);
       Instance::Check(r.it->status(),
                       absl::StrCat("state '", r.family.name, "': cannot read a snapshot"),
@@ -606,11 +633,19 @@ class FullSnapshotWrite final : public internal::DeferredSnapshot {
     Family family;
     std::unique_ptr<rocksdb::Iterator> it;
   };
+  // An iterator over this subtask's key groups of `family`, at snapshot_ (null: now).
+  std::unique_ptr<rocksdb::Iterator> NewIterator(rocksdb::ColumnFamilyHandle* family) {
+    rocksdb::ReadOptions ro = Instance::Reading(snapshot_);
+    ro.iterate_upper_bound = &upper_;
+    return std::unique_ptr<rocksdb::Iterator>(instance_->db()->NewIterator(ro, family));
+  }
+
   std::shared_ptr<Instance> instance_;  // outlives the iterators
   std::string from_;
   std::string end_;
   rocksdb::Slice upper_;  // end_, the iterators' bound
   int64_t now_;
+  const rocksdb::Snapshot* snapshot_;  // null with in-place updates
   std::vector<Reader> readers_;
 };
 
@@ -691,9 +726,9 @@ class RocksDbKeyedStateBackend final : public internal::KeyedStateBackend {
       out.deferred = std::make_shared<IncrementalUpload>(instance_, tracker_, local,
                                                          tracker_->Confirmed(), naming_, range_);
     } else {
-      // Later writes may overwrite entries of the current write buffers in place, under the
-      // sequence number they had: the snapshot reads buffers that no longer change.
-      instance_->SwitchWriteBuffers();
+      // Later writes may overwrite entries of a hash write buffer in place, under the sequence
+      // number they had: the snapshot reads no such buffer.
+      instance_->FlushHashWriteBuffers();
       std::vector<FullSnapshotWrite::Family> families;
       for (const auto& [name, h] : instance_->StateFamilies()) {
         families.push_back({name, h, instance_->ttl().Get(h->GetID())});
@@ -839,8 +874,9 @@ class RocksDbKeyedStateBackend final : public internal::KeyedStateBackend {
     } closer{db, families, dir};
     std::string begin = key_group_prefix(range_.first);
     std::string end = key_group_prefix(range_.last + 1);
-    for (const auto& [name, h] : families) {
-      if (name == rocksdb::kDefaultColumnFamilyName) continue;
+    for (const auto& [family, h] : families) {
+      if (family == rocksdb::kDefaultColumnFamilyName) continue;
+      const std::string name = Instance::StateNameOf(family);
       rocksdb::ColumnFamilyHandle* target = instance_->Family(name);
       rocksdb::WriteBatch batch;
       std::unique_ptr<rocksdb::Iterator> it(db->NewIterator(Instance::Reading(), h));

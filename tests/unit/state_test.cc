@@ -415,6 +415,25 @@ TEST_P(StateTest, WritesAfterTheSynchronousPartAreNotInTheSnapshot) {
   EXPECT_FALSE(v2.has_value());
 }
 
+// RocksDB names a column family "default" itself; a state of that name (or of the name its
+// column family would otherwise get) is a state like any other, in snapshots too.
+TEST_P(StateTest, StatesNamedLikeRocksDbsDefaultFamilyAreKept) {
+  const std::vector<std::string> names = {"default", std::string("\x01") + "default", "a"};
+  for (size_t i = 0; i < names.size(); ++i) {
+    SetKey("k", 10);
+    store_.get<ValueState<int>>(ValueStateDescriptor<int>(names[i])).update(static_cast<int>(i));
+  }
+  internal::OperatorSnapshot snap = Snap(store_);
+  auto restored_owner = MakeBackend();
+  restored_owner->restore(snap);
+  for (size_t i = 0; i < names.size(); ++i) {
+    auto& v = restored_owner->get<ValueState<int>>(ValueStateDescriptor<int>(names[i]));
+    SetKey(*restored_owner, "k", 10);
+    ASSERT_TRUE(v.has_value()) << names[i];
+    EXPECT_EQ(v.value(), static_cast<int>(i)) << names[i];
+  }
+}
+
 TEST_P(StateTest, StatesNotDeclaredAgainAreWrittenBackUnchanged) {
   auto& kept = store_.get<ValueState<int>>(ValueStateDescriptor<int>("kept"));
   auto& dropped =

@@ -1,8 +1,9 @@
 // The keyed state backends that state, timer and window tests run on, as the TaskManager makes
-// them: the heap, and RocksDB with full and with incremental snapshots (working directories and
-// checkpoint storage in a temporary folder the maker removes). A snapshot taken through the
-// maker is completed as the runtime completes it (its deferred part run, files stored), and
-// backends the maker makes restore from what it stored.
+// them: the heap, RocksDB with full and with incremental snapshots, and RocksDB with hash write
+// buffers and full snapshots (working directories and checkpoint storage in a temporary folder
+// the maker removes). A snapshot taken through the maker is completed as the runtime completes
+// it (its deferred part run, files stored), and backends the maker makes restore from what it
+// stored.
 #pragma once
 
 #include <stdlib.h>
@@ -115,7 +116,8 @@ class BackendMaker {
 };
 
 // Makes every TestRuntime of the program use the backend named by the environment variable
-// SLUICE_TEST_BACKEND (heap, rocksdb-full, rocksdb-incremental; unset: heap), so that a whole
+// SLUICE_TEST_BACKEND (heap, rocksdb-full, rocksdb-incremental, rocksdb-hash-full; unset: heap),
+// so that a whole
 // test program runs on each backend (ctest registers it once per backend). Declare one at file
 // scope; Complete() finishes snapshots taken through chains.
 class UseBackendOfEnvironment {
@@ -126,6 +128,7 @@ class UseBackendOfEnvironment {
     BackendKind kind =
         name == "rocksdb-full"          ? BackendKind::kRocksDbFull
         : name == "rocksdb-incremental" ? BackendKind::kRocksDbIncremental
+        : name == "rocksdb-hash-full"   ? BackendKind::kRocksDbHashFull
         : name == "heap"
             ? BackendKind::kHeap
             : throw std::invalid_argument("SLUICE_TEST_BACKEND: unknown backend '" + name + "'");
