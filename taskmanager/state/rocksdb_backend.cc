@@ -111,7 +111,8 @@ namespace fs = std::filesystem;
 using internal::state_internal::key_group_prefix;
 
 constexpr char kBackendName[] = "rocksdb";
-constexpr size_t kBatchBytes = 4 << 20;  // restore: write batches of about this size
+// Restore: write batches of about this size; a state's reused write batch is dropped past it.
+constexpr size_t kBatchBytes = 4 << 20;
 
 // Time-to-live per column family, read by compactions on RocksDB's threads.
 class TtlRegistry {
@@ -300,9 +301,12 @@ class Instance {
   }
 
   // Whether the column family `name` keeps RocksDB's ordered write buffer: all do without hash
-  // write buffers, and a timer queue's always (read in key order all the time; see "_timers/" in
-  // sluice/internal/timers.h).
-  bool IsOrdered(const std::string& name) const { return !hash_ || name.rfind("_timers/", 0) == 0; }
+  // write buffers, and RocksDB's default family (no state's) and a timer queue's always (read in
+  // key order all the time; see "_timers/" in sluice/internal/timers.h).
+  bool IsOrdered(const std::string& name) const {
+    return !hash_ || name == rocksdb::kDefaultColumnFamilyName || name.rfind("_timers/", 0) == 0;
+  }
+  bool hash_write_buffers() const { return hash_; }
 
   // Flushes the write buffer of every hash-buffered state family that holds entries, waiting
   // for the files: afterwards no entry but new ones is in a buffer that overwrites in place.
@@ -311,8 +315,7 @@ class Instance {
   void FlushHashWriteBuffers() {
     std::vector<rocksdb::ColumnFamilyHandle*> families;
     for (const auto& [name, h] : families_) {
-      if (name != rocksdb::kDefaultColumnFamilyName && !IsOrdered(name) &&
-          Property(h, rocksdb::DB::Properties::kNumEntriesActiveMemTable) > 0) {
+      if (!IsOrdered(name) && Unflushed(h)) {
         families.push_back(h);
       }
     }
@@ -587,7 +590,8 @@ class IncrementalUpload final : public internal::DeferredSnapshot {
 // taken in the synchronous part. With in-place updates (hash write buffers) RocksDB has no
 // snapshots; the iterators are then made in the synchronous part instead, once the buffers that
 // overwrite in place are flushed (Instance::FlushHashWriteBuffers): an iterator reads as of
-// when it was made as long as no entry it reads is overwritten in place.
+// when it was made as long as no entry it reads is overwritten in place. Such iterators hold
+// the write buffers and files of that moment until their state is read.
 class FullSnapshotWrite final : public internal::DeferredSnapshot {
  public:
   struct Family {
@@ -602,7 +606,7 @@ class FullSnapshotWrite final : public internal::DeferredSnapshot {
         end_(key_group_prefix(range.last + 1)),
         upper_(end_),
         now_(now),
-        snapshot_(instance_->db()->GetSnapshot()) {
+        snapshot_(instance_->hash_write_buffers() ? nullptr : instance_->db()->GetSnapshot()) {
     for (const Family& f : families) {
       readers_.push_back({f, snapshot_ ? nullptr : NewIterator(f.handle)});
     }
@@ -801,7 +805,7 @@ class RocksDbKeyedStateBackend final : public internal::KeyedStateBackend {
       sections.emplace(kg, std::move(value));
       batch.Delete(family, prefix);
     }
-    FlushBatch(batch, family->GetName());
+    FlushBatch(batch, Instance::StateNameOf(family->GetName()));
     return sections;
   }
   // Adds the entries of `sections` (from TakeSections) to the table of state `name`.
