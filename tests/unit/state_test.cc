@@ -555,16 +555,18 @@ INSTANTIATE_TEST_SUITE_P(Backends, StateRescaleTest,
                          ::testing::ValuesIn(testing_support::AllBackends()),
                          testing_support::BackendParamName());
 
-TEST_P(StateRescaleTest, KeyGroupsOfTwoSubtasksRestoreIntoThree) {
+// Two subtasks' state `name` restored into three.
+void KeyGroupsOfTwoSubtasksRestoreIntoThree(testing_support::BackendKind kind,
+                                            const std::string& name) {
   constexpr int kMaxParallelism = 128;
-  testing_support::BackendMaker maker(GetParam());
+  testing_support::BackendMaker maker(kind);
   auto key_group = [](const std::string& k) {
     return key_group_for_hash(KeyHash<std::string>{}(k), kMaxParallelism);
   };
   std::vector<std::vector<internal::OperatorSnapshot>> by_subtask;
   for (int i = 0; i < 2; ++i) {
     auto b = maker.Make(key_group_range(i, kMaxParallelism, 2));
-    auto& v = b->get<ValueState<int>>(ValueStateDescriptor<int>("v"));
+    auto& v = b->get<ValueState<int>>(ValueStateDescriptor<int>(name));
     for (int n = 0; n < 1000; ++n) {
       std::string k = "key-" + std::to_string(n);
       int kg = key_group(k);
@@ -581,7 +583,7 @@ TEST_P(StateRescaleTest, KeyGroupsOfTwoSubtasksRestoreIntoThree) {
     ASSERT_EQ(mine.size(), 1u);
     auto b = maker.Make(key_group_range(j, kMaxParallelism, 3));
     b->restore(mine[0]);
-    auto& v = b->get<ValueState<int>>(ValueStateDescriptor<int>("v"));
+    auto& v = b->get<ValueState<int>>(ValueStateDescriptor<int>(name));
     b->for_each_key([&](const std::string& key) {
       std::string k = deserialize<std::string>(key);
       EXPECT_EQ(subtask_for_key_group(key_group(k), kMaxParallelism, 3), j) << k;
@@ -590,6 +592,15 @@ TEST_P(StateRescaleTest, KeyGroupsOfTwoSubtasksRestoreIntoThree) {
   }
   ASSERT_EQ(found.size(), 1000u);
   for (int n = 0; n < 1000; ++n) EXPECT_EQ(found.at("key-" + std::to_string(n)), n);
+}
+
+// Also for a state named as RocksDB's default column family, whose family is named otherwise
+// (a restore at another parallelism maps the families of the old instances back to states).
+TEST_P(StateRescaleTest, KeyGroupsOfTwoSubtasksRestoreIntoThree) {
+  for (const std::string name : {"v", "default"}) {
+    SCOPED_TRACE(name);
+    KeyGroupsOfTwoSubtasksRestoreIntoThree(GetParam(), name);
+  }
 }
 
 // ---------------------------------------------------------------------------------------------
