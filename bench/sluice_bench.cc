@@ -1193,6 +1193,10 @@ int main(int argc, char** argv) {
   app.add_flag("--rocksdb-hash", so.hash_write_buffers,
                "figures 7-9: RocksDB with hash write buffers "
                "(state.backend.rocksdb.writebuffer.hash: true)");
+  app.add_option("--rocksdb-cache", so.rocksdb_cache_entries,
+                 "figures 7-9: values each RocksDB state keeps as objects "
+                 "(state.backend.rocksdb.cache.entries; default: its default)")
+      ->check(CLI::Range(int64_t{0}, int64_t{1} << 24));
   app.add_option("--state-dir", so.dir,
                  "figures 7-9: folder for the RocksDB instances and checkpoint files (default: "
                  "the system's temporary folder)");

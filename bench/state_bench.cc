@@ -53,6 +53,9 @@ class ScratchDir {
 
 // state.backend.rocksdb.writebuffer.hash of every RocksDB backend made (--rocksdb-hash).
 bool hash_write_buffers = false;
+// state.backend.rocksdb.cache.entries of every RocksDB backend made (--rocksdb-cache; -1: the
+// default).
+int64_t rocksdb_cache_entries = -1;
 
 // One backend as a TaskManager makes it for a keyed operator of a job (its own memory budget:
 // one subtask per TaskManager).
@@ -67,6 +70,8 @@ std::unique_ptr<internal::KeyedStateBackend> MakeBackend(StateBackendOptions::Ty
   if (type == StateBackendOptions::Type::kRocksDb) {
     o.memory = MakeRocksDbMemory(kManagedBytes, kWriteBufferRatio);
     o.hash_write_buffers = hash_write_buffers;
+    if (rocksdb_cache_entries >= 0)
+      o.value_cache_entries = static_cast<size_t>(rocksdb_cache_entries);
   }
   BackendSite site;
   site.job_id = "bench";
@@ -452,6 +457,10 @@ absl::Status RunStateFigures(const StateBenchOptions& options) {
   if (o.timers == 0) o.timers = o.quick ? 200'000 : 2'000'000;
   hash_write_buffers = o.hash_write_buffers;
   if (hash_write_buffers) std::printf("\nRocksDB with hash write buffers.\n");
+  rocksdb_cache_entries = o.rocksdb_cache_entries;
+  std::printf("\nRocksDB states cache %zu values each (state.backend.rocksdb.cache.entries).\n",
+              rocksdb_cache_entries >= 0 ? static_cast<size_t>(rocksdb_cache_entries)
+                                         : StateBackendOptions{}.value_cache_entries);
   try {
     if (o.run_updates) {
       absl::Status s = RunUpdateFigure(o, o.dir);

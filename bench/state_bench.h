@@ -48,6 +48,9 @@ struct StateBenchOptions {
   int64_t timers = 0;
   // RocksDB with hash write buffers (state.backend.rocksdb.writebuffer.hash). Default: false.
   bool hash_write_buffers = false;
+  // Values each RocksDB state keeps as objects (state.backend.rocksdb.cache.entries). Default:
+  // -1, the backend's default.
+  int64_t rocksdb_cache_entries = -1;
   // Where the RocksDB instances and checkpoint files go. Default: a new folder under the
   // system's temporary folder.
   std::string dir;

@@ -221,6 +221,12 @@ const std::vector<ConfigOption> kOptions = {
      "rocksdb: keep states' write buffers in hash tables and overwrite a value in place: "
      "updates of keys in the buffer cost a fraction (see bench/README.md), but state much "
      "larger than the write buffers was slower in our runs."},
+    {"state.backend.rocksdb.cache.entries", OptionType::kInt, "1024",
+     "rocksdb: values each state keeps deserialized per subtask, for the keys used last; their "
+     "changes are written to RocksDB together when the cache is full and before a checkpoint "
+     "(0: the current key's value only, every change written at once). At most 8 MiB of values "
+     "as last serialized are kept.",
+     nullptr, nullptr, 0, int64_t{1} << 24},
     {"state.backend.rocksdb.block.blocksize", OptionType::kMemory, "4 kb",
      "rocksdb: size of the data blocks in SST files (the unit of the block cache)."},
     {"restart-strategy.type", OptionType::kString, "",
@@ -441,8 +447,15 @@ absl::Status Validate(const std::string& key, const ConfigOption& o, const std::
     }
     case OptionType::kDouble:
       return ParseDouble(key, value).status();
-    case OptionType::kInt:
-      return ParseInt(key, value).status();
+    case OptionType::kInt: {
+      absl::StatusOr<int64_t> n = ParseInt(key, value);
+      if (!n.ok()) return n.status();
+      if (*n < o.min_int || *n > o.max_int) {
+        return absl::InvalidArgumentError(absl::StrCat(
+            "configuration key '", key, "': ", *n, " is not from ", o.min_int, " to ", o.max_int));
+      }
+      return absl::OkStatus();
+    }
     case OptionType::kDuration:
       return ParseDurationMs(key, value).status();
     case OptionType::kMemory:

@@ -26,6 +26,9 @@ struct ConfigOption {
   // Set and the getters take any of them; values are kept under `key`; one file or one set of -D
   // flags giving two names different values is an error naming both.
   const char* other_names = nullptr;
+  // For int options: the values allowed, inclusive.
+  int64_t min_int = INT64_MIN;
+  int64_t max_int = INT64_MAX;
 };
 
 // Every key Sluice knows, with its default.

@@ -6,7 +6,8 @@
 #
 #   bench/nexmark/run.sh [--queries q0,q5,...] [--events N] [-p P]
 #                        [--state hashmap|rocksdb|rocksdb-hash]
-#                        [--checkpoint-interval MS] [--build DIR] [--out FILE] [--keep]
+#                        [--checkpoint-interval MS] [-D KEY=VALUE ...] [--build DIR]
+#                        [--out FILE] [--keep]
 #                        [-- generator options, e.g. --rate 1000 --prob-delayed-event 0.1]
 #
 # The cluster: a JobManager and P TaskManagers of one slot each (the reference's layout, one slot
@@ -14,7 +15,8 @@
 # (logs, checkpoints, results; removed at the end unless --keep). Every daemon is stopped by its
 # pid when the script ends, also on an error or Ctrl-C. Defaults: all queries, 2,000,000 events,
 # P = 2, the heap backend (hashmap), no checkpoints. rocksdb-hash: RocksDB with
-# state.backend.rocksdb.writebuffer.hash.
+# state.backend.rocksdb.writebuffer.hash. -D passes a configuration key to every job (as
+# `sluice run -D`), e.g. -D state.backend.rocksdb.cache.entries=0.
 #
 # Per query: the job runs at parallelism P to its end (`sluice run`, attached); `seconds` is the
 # job's duration as the JobManager reports it (submission accepted to FINISHED), `cpu_s` the CPU
@@ -35,6 +37,7 @@ CHECKPOINT_MS=0
 OUT=
 KEEP=0
 GEN=()
+JOB_CONF=()
 while [ $# -gt 0 ]; do
   case $1 in
     --queries) QUERIES=$2; shift 2 ;;
@@ -45,6 +48,8 @@ while [ $# -gt 0 ]; do
     --build) BUILD=$2; shift 2 ;;
     --out) OUT=$2; shift 2 ;;
     --keep) KEEP=1; shift ;;
+    -D) [[ ${2:-} == *=* ]] || { echo "run.sh: -D takes KEY=VALUE, got '${2:-}'" >&2; exit 2; }
+        JOB_CONF+=("$2"); shift 2 ;;
     --) shift; GEN=("$@"); break ;;
     -h | --help) sed -n '2,25p' "$0"; exit 0 ;;
     *) echo "run.sh: unknown argument '$1' (see --help)" >&2; exit 2 ;;
@@ -141,11 +146,12 @@ done
 job_flags=(-m "127.0.0.1:$PORT" -p "$PARALLELISM" -D "state.backend.type=${STATE%-hash}")
 [ "$STATE" = rocksdb-hash ] && job_flags+=(-D state.backend.rocksdb.writebuffer.hash=true)
 [ "$CHECKPOINT_MS" -gt 0 ] && job_flags+=(-D "execution.checkpointing.interval=${CHECKPOINT_MS}ms")
+for kv in "${JOB_CONF[@]+"${JOB_CONF[@]}"}"; do job_flags+=(-D "$kv"); done
 gen_args=(--events "$EVENTS" "${GEN[@]+"${GEN[@]}"}")
 job_args=()
 for ((i = 0; i < ${#gen_args[@]}; i += 2)); do job_args+=("${gen_args[i]}=${gen_args[i + 1]:-}"); done
 
-echo "# Nexmark on Sluice: $EVENTS events, parallelism $PARALLELISM ($PARALLELISM TaskManagers x 1 slot), state $STATE, checkpoints $([ "$CHECKPOINT_MS" -gt 0 ] && echo "every ${CHECKPOINT_MS} ms" || echo off), $(nproc) cores; generator: ${gen_args[*]}"
+echo "# Nexmark on Sluice: $EVENTS events, parallelism $PARALLELISM ($PARALLELISM TaskManagers x 1 slot), state $STATE, checkpoints $([ "$CHECKPOINT_MS" -gt 0 ] && echo "every ${CHECKPOINT_MS} ms" || echo off), $(nproc) cores; generator: ${gen_args[*]}${JOB_CONF[*]+; job configuration: ${JOB_CONF[*]}}"
 echo "query events seconds events_per_s cpu_s events_per_core_s baseline_events_per_s ratio_to_baseline checksum_ok"
 rows_json=()
 mismatches=0
@@ -187,6 +193,7 @@ done
   echo "{"
   echo "  \"events\": $EVENTS, \"parallelism\": $PARALLELISM, \"state\": \"$STATE\", \"checkpoint_interval_ms\": $CHECKPOINT_MS, \"cores\": $(nproc),"
   echo "  \"generator\": \"${gen_args[*]}\","
+  echo "  \"job_configuration\": \"${JOB_CONF[*]+${JOB_CONF[*]}}\","
   echo "  \"results\": ["
   for i in "${!rows_json[@]}"; do
     sep=,; [ "$i" -eq $((${#rows_json[@]} - 1)) ] && sep=

@@ -1,13 +1,13 @@
 // The byte-level part of the store-backed state tables (see sluice/internal/state_table.h).
 #include "sluice/internal/state_table.h"
 
+#include <algorithm>
 #include <stdexcept>
 #include <string>
 
 namespace sluice::internal {
 
-bool StoreTableCore::select() {
-  if (valid_ && serial_ == ctx_.key_serial) return true;
+void StoreTableCore::check_key() const {
   if (ctx_.key_group < 0) {
     throw std::logic_error(
         "keyed state used where there is no current key (keyed state "
@@ -18,51 +18,36 @@ bool StoreTableCore::select() {
     throw std::invalid_argument("key group " + std::to_string(ctx_.key_group) +
                                 " is outside this subtask's range");
   }
-  serial_ = ctx_.key_serial;  // only for a key that passed the checks
-  if (valid_ && kg_ == ctx_.key_group && key_ == ctx_.key) return true;
-  kg_ = ctx_.key_group;
-  key_ = ctx_.key;
-  store_key_.clear();
-  state_internal::append_key_group_prefix(store_key_, kg_);
-  store_key_.append(key_);
-  valid_ = true;
-  loaded_ = false;
-  present_ = false;
-  return false;
 }
 
-const std::string_view* StoreTableCore::read() {
-  if (loaded_) return nullptr;
-  loaded_ = true;
-  present_ = store_.get(store_key_, &bytes_);
-  if (!present_) return nullptr;
-  touched_ = state_internal::stored_touched_ms(bytes_);
-  value_ = std::string_view(bytes_).substr(sizeof(int64_t));
+const std::string& StoreTableCore::store_key(int kg, std::string_view key) const {
+  store_key_.clear();
+  state_internal::append_key_group_prefix(store_key_, kg);
+  store_key_.append(key);
+  return store_key_;
+}
+
+const std::string_view* StoreTableCore::read(int kg, std::string_view key, int64_t* touched) const {
+  if (!store_.get(store_key(kg, key), &bytes_)) return nullptr;
+  *touched = state_internal::stored_touched_ms(bytes_);
+  value_ = std::string_view(bytes_).substr(std::min(bytes_.size(), sizeof(int64_t)));
   return &value_;
 }
 
-bool StoreTableCore::live(int64_t* now) {
-  *now = ctx_.now_ms();
-  if (!expired(touched_, *now)) return true;
-  store_.remove(store_key_);
-  present_ = false;
-  return false;
-}
-
-void StoreTableCore::remove() {
-  store_.remove(store_key_);
-  present_ = false;
-}
-
-std::string& StoreTableCore::begin_write(int64_t touched) {
-  touched_ = touched;
+std::string& StoreTableCore::begin_write(int64_t touched) const {
   bytes_.clear();
   DataOutput o(bytes_);
   Serializer<int64_t>::write(o, touched);
   return bytes_;
 }
 
-void StoreTableCore::end_write() { store_.put(store_key_, bytes_); }
+void StoreTableCore::end_write(int kg, std::string_view key) const {
+  store_.put(store_key(kg, key), bytes_);
+}
+
+void StoreTableCore::remove(int kg, std::string_view key) const {
+  store_.remove(store_key(kg, key));
+}
 
 size_t StoreTableCore::size() const {
   size_t n = 0;
@@ -85,7 +70,6 @@ uint64_t StoreTableCore::write_entries(int kg, std::string& out) const {
 
 void StoreTableCore::read_entries(int kg, DataInput& in, uint64_t count,
                                   void (*check)(std::string_view)) {
-  reload();
   std::string value;
   for (uint64_t i = 0; i < count; ++i) {
     state_internal::Entry e = state_internal::read_entry(in);

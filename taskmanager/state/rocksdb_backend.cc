@@ -27,7 +27,8 @@
 // any snapshot) and deletes it. In any other state the bare prefix is the entry of a key that
 // serializes to no bytes.
 //
-// Snapshots:
+// Snapshots (after the states' tables wrote back the values they changed in their caches, see
+// StoreStateTable; restore and compaction write them back first too):
 //   full         the synchronous part takes a RocksDB snapshot (a sequence number, no copy);
 //                with hash write buffers, which rule RocksDB snapshots out, it flushes the
 //                states' buffers and makes an iterator per state instead. The deferred part
@@ -342,6 +343,7 @@ class RocksDbKeyedStateBackend final : public internal::KeyedStateBackend {
   }
 
   void restore(const internal::OperatorSnapshot& in) override {
+    FlushTables();  // the restore writes into the column families underneath
     for (const internal::NativeSnapshot& n : in.native) {
       if (n.backend != kBackendName) {
         throw std::invalid_argument(
@@ -372,6 +374,7 @@ class RocksDbKeyedStateBackend final : public internal::KeyedStateBackend {
 
   void snapshot(internal::OperatorSnapshot& out, int64_t checkpoint_id) override {
     EnsureOpen();
+    FlushTables();
     rocksdb::DB* db = instance_->db();
     const bool savepoint = site_.savepoint_snapshot && site_.savepoint_snapshot();
     if (options_.incremental && !savepoint) {
@@ -410,6 +413,7 @@ class RocksDbKeyedStateBackend final : public internal::KeyedStateBackend {
 
   void Compact() {
     EnsureOpen();
+    FlushTables();
     rocksdb::CompactRangeOptions options;
     options.bottommost_level_compaction = rocksdb::BottommostLevelCompaction::kForce;
     for (const auto& [name, h] : instance_->StateFamilies()) {
@@ -434,7 +438,7 @@ class RocksDbKeyedStateBackend final : public internal::KeyedStateBackend {
     t.store = std::make_unique<FamilyStore>(*instance_, family, name);
     t.family = family;
     CheckFirstValue(name, family, factory);
-    t.table = factory.make_store_table(ctx_, *t.store);
+    t.table = factory.make_store_table(ctx_, *t.store, options_.value_cache_entries);
     // A timer queue reads past a section, which is then read into it.
     t.timers = dynamic_cast<internal::TimerQueue*>(t.table.get()) != nullptr;
     if (t.timers) ReadSections(name, *t.table, TakeSections(family));
@@ -451,6 +455,10 @@ class RocksDbKeyedStateBackend final : public internal::KeyedStateBackend {
 
   void EnsureOpen() {
     if (!instance_->is_open()) instance_->Open();
+  }
+  // Writes the values the states' tables changed in their caches into the column families.
+  void FlushTables() {
+    for (auto& [name, t] : tables_) t.table->flush();
   }
 
   // Removes and returns the canonical sections stored under bare key-group prefixes in the

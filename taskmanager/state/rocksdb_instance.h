@@ -331,14 +331,18 @@ class FamilyStore final : public internal::KvStore {
     return true;
   }
   void put(std::string_view key, std::string_view value) override {
-    // A batch of one kept from write to write: what DB::Put does, less an allocation.
-    batch_.Clear();
+    // A batch kept from write to write: what DB::Put does, less an allocation.
     Fail(batch_.Put(family_, Slice(key), Slice(value)), "write");
-    Fail(instance_.db()->Write(instance_.write_options(), &batch_), "write");
-    if (batch_.GetDataSize() > kBatchBytes) batch_ = rocksdb::WriteBatch();  // keep no large one
+    if (!batching_ || batch_.GetDataSize() >= kBatchBytes) WriteBatch();
   }
   void remove(std::string_view key) override {
-    Fail(instance_.db()->Delete(instance_.write_options(), family_, Slice(key)), "delete");
+    Fail(batch_.Delete(family_, Slice(key)), "delete");
+    if (!batching_ || batch_.GetDataSize() >= kBatchBytes) WriteBatch();
+  }
+  void begin_batch() override { batching_ = true; }
+  void commit_batch() override {
+    batching_ = false;
+    WriteBatch();
   }
   void scan_range(std::string_view from, std::string_view end,
                   const std::function<bool(std::string_view, std::string_view)>& fn) override {
@@ -371,6 +375,16 @@ class FamilyStore final : public internal::KvStore {
   void FlushIfUnordered() {
     if (!ordered_ && instance_.Unflushed(family_)) instance_.Flush({family_}, /*wait=*/true);
   }
+  void WriteBatch() {
+    if (batch_.Count() == 0) return;
+    rocksdb::Status s = instance_.db()->Write(instance_.write_options(), &batch_);
+    if (batch_.GetDataSize() > kBatchBytes) {
+      batch_ = rocksdb::WriteBatch();  // keep no large one
+    } else {
+      batch_.Clear();
+    }
+    Fail(s, "write");
+  }
   void Fail(const rocksdb::Status& s, const char* op) {
     if (s.ok()) return;  // the message is built only for an error
     Instance::Check(s, absl::StrCat("state '", name_, "': RocksDB cannot ", op),
@@ -380,7 +394,8 @@ class FamilyStore final : public internal::KvStore {
   rocksdb::ColumnFamilyHandle* family_;
   std::string name_;
   bool ordered_;  // a skip-list buffer, never overwritten in place (Instance::IsOrdered)
-  rocksdb::WriteBatch batch_;
+  rocksdb::WriteBatch batch_;  // writes not yet applied: only while batching_
+  bool batching_ = false;
   rocksdb::ReadOptions read_options_ = Instance::Reading();
 };
 

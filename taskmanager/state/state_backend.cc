@@ -19,6 +19,7 @@ absl::StatusOr<StateBackendOptions> StateBackendOptionsFor(
   o.write_buffer_size = c.GetBytes("state.backend.rocksdb.writebuffer.size");
   o.block_size = c.GetBytes("state.backend.rocksdb.block.blocksize");
   o.hash_write_buffers = c.GetBool("state.backend.rocksdb.writebuffer.hash");
+  o.value_cache_entries = static_cast<size_t>(c.GetInt("state.backend.rocksdb.cache.entries"));
   o.memory = std::move(memory);
   return o;
 }

@@ -49,6 +49,9 @@ struct StateBackendOptions {
   int64_t block_size = 4 << 10;
   // States' write buffers in hash tables, overwritten in place (see rocksdb_backend.cc).
   bool hash_write_buffers = false;
+  // Values each state's table keeps as objects, written back when it is full and before a
+  // snapshot (internal::StoreStateTable); 0: the current key's only, every change written.
+  size_t value_cache_entries = 1024;
   std::shared_ptr<RocksDbMemory> memory;  // null: RocksDB's defaults
 };
 

@@ -107,6 +107,21 @@ TEST(ConfigTest, SetRejectsMalformedValuesNamingTheKeyAndKeepsTheOldValue) {
   EXPECT_THAT(s.message(), HasSubstr("taskmanager.memory.segment-size"));
 }
 
+TEST(ConfigTest, AnIntOutsideItsRangeIsAnErrorNamingTheKey) {
+  Configuration conf;
+  const std::string key = "state.backend.rocksdb.cache.entries";
+  for (const char* bad : {"-1", "16777217"}) {
+    absl::Status s = conf.Set(key, bad);
+    EXPECT_EQ(s.code(), absl::StatusCode::kInvalidArgument) << bad;
+    EXPECT_THAT(s.message(), HasSubstr(key));
+    EXPECT_THAT(s.message(), HasSubstr(bad));
+    EXPECT_THAT(s.message(), HasSubstr("0 to 16777216"));
+  }
+  EXPECT_EQ(conf.GetInt(key), 1024);
+  ASSERT_TRUE(conf.Set(key, "0").ok());
+  EXPECT_EQ(conf.GetInt(key), 0);
+}
+
 TEST(ConfigTest, ParseInt) {
   EXPECT_EQ(*ParseInt("k", "42"), 42);
   EXPECT_EQ(*ParseInt("k", "-1"), -1);

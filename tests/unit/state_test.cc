@@ -415,6 +415,50 @@ TEST_P(StateTest, WritesAfterTheSynchronousPartAreNotInTheSnapshot) {
   EXPECT_FALSE(v2.has_value());
 }
 
+// A key used record after record (RocksDB keeps its value as an object and writes it back
+// later): its last change is in the next snapshot and in every count and scan, and a change
+// after the snapshot is not.
+TEST_P(StateTest, TheLastChangeOfAKeyUsedRecordAfterRecordIsInTheSnapshot) {
+  auto& c = store_.get<ValueState<int64_t>>(ValueStateDescriptor<int64_t>("count"));
+  auto& l = store_.get<ListState<int>>(ListStateDescriptor<int>("list"));
+  std::vector<int> want_list;
+  for (int i = 0; i < 1000; ++i) {
+    SetKey("hot", 11);  // a new current key for every record, the same key
+    c.update(c.value() + 1);
+    l.add(i);
+    want_list.push_back(i);
+    if (i % 100 == 0) {
+      SetKey("k" + std::to_string(i), 10 + i % 4);
+      c.update(i);
+    }
+  }
+  EXPECT_EQ(c.size(), 11u);
+  std::vector<std::string> keys;
+  store_.for_each_key([&](const std::string& k) { keys.push_back(deserialize<std::string>(k)); });
+  EXPECT_EQ(keys.size(), 11u);
+  internal::OperatorSnapshot snap;
+  store_.snapshot(snap, ++checkpoint_id_);
+  SetKey("hot", 11);
+  c.update(-5);
+  l.add(-5);
+  SetKey("k0", 10);
+  c.clear();
+  maker_.Complete(snap, checkpoint_id_);
+
+  auto restored_owner = MakeBackend();
+  restored_owner->restore(snap);
+  auto& c2 = restored_owner->get<ValueState<int64_t>>(ValueStateDescriptor<int64_t>("count"));
+  auto& l2 = restored_owner->get<ListState<int>>(ListStateDescriptor<int>("list"));
+  SetKey(*restored_owner, "hot", 11);
+  EXPECT_EQ(c2.value(), 1000);
+  EXPECT_EQ(l2.get(), want_list);
+  for (int i = 0; i < 1000; i += 100) {
+    SetKey(*restored_owner, "k" + std::to_string(i), 10 + i % 4);
+    EXPECT_EQ(c2.value(), i);
+  }
+  EXPECT_EQ(c2.size(), 11u);
+}
+
 // RocksDB names a column family "default" itself; a state of that name (or of the name its
 // column family would otherwise get) is a state like any other, in snapshots too.
 TEST_P(StateTest, StatesNamedLikeRocksDbsDefaultFamilyAreKept) {

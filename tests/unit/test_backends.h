@@ -1,9 +1,11 @@
 // The keyed state backends that state, timer and window tests run on, as the TaskManager makes
 // them: the heap, RocksDB with full and with incremental snapshots, and RocksDB with hash write
 // buffers and full snapshots (working directories and checkpoint storage in a temporary folder
-// the maker removes). A snapshot taken through the maker is completed as the runtime completes
-// it (its deferred part run, files stored), and backends the maker makes restore from what it
-// stored.
+// the maker removes). The RocksDB kinds also differ in their states' value caches
+// (state.backend.rocksdb.cache.entries): full snapshots the default, incremental 3 values
+// (written back and emptied all the time), hash buffers none (every change written at once). A
+// snapshot taken through the maker is completed as the runtime completes it (its deferred part run,
+// files stored), and backends the maker makes restore from what it stored.
 #pragma once
 
 #include <stdlib.h>
@@ -57,6 +59,8 @@ class BackendMaker {
                                                : StateBackendOptions::Type::kRocksDb;
     options_.incremental = kind == BackendKind::kRocksDbIncremental;
     options_.hash_write_buffers = kind == BackendKind::kRocksDbHashFull;
+    if (kind == BackendKind::kRocksDbIncremental) options_.value_cache_entries = 3;
+    if (kind == BackendKind::kRocksDbHashFull) options_.value_cache_entries = 0;
     options_.local_dir = root_ + "/local";
     options_.write_buffer_size = 1 << 20;
     options_.memory = MakeRocksDbMemory(32 << 20, 0.5);

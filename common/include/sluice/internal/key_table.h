@@ -85,6 +85,21 @@ class KeyTable {
       if (s.code != 0) fn(s.key(), s.entry);
     }
   }
+  template <class F>
+  void for_each(F&& fn) {
+    for (Slot& s : slots_) {
+      if (s.code != 0) fn(s.key(), s.entry);
+    }
+  }
+  // Removes every entry, keeping the slots' memory.
+  void clear() {
+    if (size_ == 0) return;
+    for (Slot& s : slots_) {
+      free_key(s);
+      s = Slot{};
+    }
+    size_ = 0;
+  }
 
   // The entry of `k`, or nullptr.
   E* find(const state_internal::HashedKey& k) {

@@ -129,7 +129,12 @@ class StateTableBase {
   virtual void read_entries(int kg, DataInput& in, uint64_t count) = 0;
   // Appends the serialized keys with a live entry in key group `kg`.
   virtual void append_keys(int kg, std::vector<std::string>& keys) const = 0;
-  // The store underneath changed (a restore wrote into it): forget any value read before.
+  // Writes what the table holds of its own into the store underneath (a store table's changed
+  // values it keeps as objects), so that a reader of the store sees every change. Default:
+  // nothing.
+  virtual void flush() {}
+  // The store underneath changed (a restore wrote into it): forget any value read before. Call
+  // flush() before changing the store.
   virtual void reload() {}
 };
 
@@ -341,6 +346,10 @@ class SLUICE_EXPORT KvStore {
   // Sets *key to the greatest key with from <= key < end and returns true; false when there is
   // none.
   virtual bool last_key(std::string_view from, std::string_view end, std::string* key) = 0;
+  // The puts and removes between begin_batch() and commit_batch() may be applied together, at
+  // commit_batch() at the latest (reads in between need not see them). Default: one by one.
+  virtual void begin_batch() {}
+  virtual void commit_batch() {}
 };
 
 namespace state_internal {
@@ -394,127 +403,254 @@ inline void KvStore::scan(int kg,
              });
 }
 
-// The part of StoreStateTable that knows no value type: which entry is the current key's, whether
-// it has been read and is present, its touched time and TTL, and the byte-level scans (in
-// common/sdk/state_table.cc).
+// The part of StoreStateTable that knows no value type: the current key's checks, TTL, reading
+// and writing one entry, and the byte-level scans (in common/sdk/state_table.cc).
 class StoreTableCore {
  public:
   StoreTableCore(const KeyContext& ctx, KvStore& store, std::optional<StateTtlConfig> ttl)
       : ctx_(ctx), store_(store), ttl_(ttl) {}
 
+  const KeyContext& ctx() const { return ctx_; }
+  KvStore& store() const { return store_; }
   bool has_ttl() const { return ttl_.has_value(); }
   bool renews_on_read() const { return ttl_ && ttl_->update_on_read; }
-  // Makes the current key the selected entry; false when another was selected before (anything
-  // cached for it is stale). Throws without a current key or for one outside the range.
-  bool select();
-  // After select(): reads the entry unless read already. Returns its value's serialized bytes
-  // when it was read now and is present, else null.
-  const std::string_view* read();
-  bool present() const { return present_; }
-  void set_present() { present_ = true; }
-  // A present entry under a TTL: false (and the entry removed) when it has expired; else sets
-  // *now to the processing time it was checked at.
-  bool live(int64_t* now);
-  // Removes the selected entry.
-  void remove();
-  // Writing the selected entry back: begin_write() returns the buffer holding `touched`, to which
-  // the caller appends the serialized value, then end_write() stores it.
-  std::string& begin_write(int64_t touched);
-  void end_write();
+  int64_t now() const { return ctx_.now_ms(); }
+  bool expired(int64_t touched, int64_t now) const {
+    return ttl_ && now - touched >= ttl_->ttl.count();
+  }
   // The touched time of a write now: the processing time under a TTL, else 0.
   int64_t touched_now() const { return ttl_ ? ctx_.now_ms() : 0; }
-  // The touched time of an in-place change: the processing time under a TTL, else unchanged.
-  int64_t touched_on_change() const { return ttl_ ? ctx_.now_ms() : touched_; }
+  // Throws std::logic_error without a current key, std::invalid_argument for one outside the
+  // subtask's key groups.
+  void check_key() const;
+  // The serialized value of the entry (kg, key), setting *touched; null when there is none. The
+  // bytes stay valid until the next call.
+  const std::string_view* read(int kg, std::string_view key, int64_t* touched) const;
+  // Writing an entry: begin_write() returns a buffer holding `touched`, to which the caller
+  // appends the serialized value; end_write() stores it as (kg, key).
+  std::string& begin_write(int64_t touched) const;
+  void end_write(int kg, std::string_view key) const;
+  void remove(int kg, std::string_view key) const;
 
   size_t size() const;
   uint64_t write_entries(int kg, std::string& out) const;
   // `check` throws SerializationError unless its argument is a serialized value of the state.
   void read_entries(int kg, DataInput& in, uint64_t count, void (*check)(std::string_view));
   void append_keys(int kg, std::vector<std::string>& keys) const;
-  void reload() { valid_ = false; }
 
  private:
-  bool expired(int64_t touched, int64_t now) const {
-    return ttl_ && now - touched >= ttl_->ttl.count();
-  }
+  const std::string& store_key(int kg, std::string_view key) const;
 
   const KeyContext& ctx_;
   KvStore& store_;
   std::optional<StateTtlConfig> ttl_;
-  // The selected entry: (kg_, key_) when valid_; read from the store when loaded_.
-  bool valid_ = false;
-  bool loaded_ = false;
-  bool present_ = false;
-  uint64_t serial_ = 0;  // the KeyContext::key_serial the selection was last checked at
-  int kg_ = -1;
-  std::string key_;
-  std::string store_key_;
-  std::string bytes_;
-  std::string_view value_;
-  int64_t touched_ = 0;
+  mutable std::string store_key_;  // scratch buffers
+  mutable std::string bytes_;
+  mutable std::string_view value_;
 };
 
-// Keyed state in an embedded store: values serialized, read back into a cached object per
-// access. The object of the current key is kept until another key is accessed, so that a read
-// followed by a change (find_for_write, modified) deserializes once.
+// Keyed state in an embedded store: values serialized, and a cache of the objects of the keys
+// used last (up to `cache_entries` of them, the current key's always, and values of up to
+// kCacheBytes as last serialized). A value read is deserialized once while it stays in the
+// cache; a change marks it dirty, and the dirty values are written back together when the cache
+// is full (it is then emptied), before any scan of the table, and when the backend flushes the
+// tables (before a snapshot). So a key used by record after record is read and written once
+// between two snapshots, not per record. With cache_entries 0 the cache holds the current key
+// only and every change is written at once.
 template <class V>
 class StoreStateTable final : public StateTable<V> {
  public:
-  StoreStateTable(const KeyContext& ctx, KvStore& store, std::optional<StateTtlConfig> ttl)
-      : core_(ctx, store, ttl) {}
+  // Serialized bytes of the values a table caches, as they were last read or written, above
+  // which it writes back and empties its cache (a value growing in the cache counts when it is
+  // written).
+  static constexpr size_t kCacheBytes = size_t{8} << 20;
 
-  V* find() override { return load(/*write=*/core_.renews_on_read()); }
-  V* find_for_write() override { return load(/*write=*/core_.has_ttl()); }
+  StoreStateTable(const KeyContext& ctx, KvStore& store, std::optional<StateTtlConfig> ttl,
+                  size_t cache_entries)
+      : core_(ctx, store, ttl),
+        capacity_(cache_entries),
+        groups_(static_cast<size_t>(std::max(ctx.num_key_groups, 0))),
+        listed_(groups_.size(), false) {}
+
+  V* find() override { return live(slot(/*read=*/true), core_.renews_on_read()); }
+  V* find_for_write() override { return live(slot(/*read=*/true), core_.has_ttl()); }
   V& put(V value) override {
-    core_.select();
-    cached_ = std::move(value);
-    core_.set_present();
-    write_back(core_.touched_now());
-    return *cached_;
+    Slot& s = slot(/*read=*/false);
+    s.value = std::move(value);
+    changed(s, core_.touched_now());
+    return *s.value;
   }
   void erase() override {
-    core_.select();
-    core_.remove();
-    cached_.reset();
+    Slot& s = slot(/*read=*/false);
+    s.value.reset();
+    changed(s, 0);
   }
   void modified() override {
-    if (core_.present() && cached_) write_back(core_.touched_on_change());
+    if (!current_) return;
+    // The key set again since find_for_write (the same key, presumably): its slot again.
+    Slot& s = current_serial_ == core_.ctx().key_serial ? *current_ : slot(/*read=*/true);
+    if (s.value) changed(s, core_.has_ttl() ? core_.now() : s.touched);
   }
-  size_t size() const override { return core_.size(); }
+  size_t size() const override {
+    write_back();
+    return core_.size();
+  }
   uint64_t write_entries(int kg, std::string& out) const override {
+    write_back();
     return core_.write_entries(kg, out);
   }
-  void reload() override { core_.reload(); }
   void read_entries(int kg, DataInput& in, uint64_t count) override {
+    write_back();
+    drop();
     core_.read_entries(kg, in, count, [](std::string_view v) { (void)deserialize<V>(v); });
   }
   void append_keys(int kg, std::vector<std::string>& keys) const override {
+    write_back();
     core_.append_keys(kg, keys);
   }
+  void flush() override { write_back(); }
+  void reload() override { drop(); }
 
  private:
-  V* load(bool write) {
-    if (!core_.select()) cached_.reset();
-    if (const std::string_view* bytes = core_.read()) cached_ = deserialize<V>(*bytes);
-    if (!core_.present()) return nullptr;
+  struct Slot {
+    std::optional<V> value;  // none: the key has no entry
+    int64_t touched = 0;
+    size_t bytes = 0;    // serialized size when last read or written
+    bool dirty = false;  // changed since read or written
+  };
+
+  // The current key's slot: from the cache, else added to it (read from the store when `read`;
+  // a slot not read is set by the caller at once).
+  Slot& slot(bool read) {
+    const KeyContext& ctx = core_.ctx();
+    if (current_ && current_serial_ == ctx.key_serial) return *current_;
+    core_.check_key();
+    const state_internal::HashedKey key = ctx.hashed_key();
+    const size_t g = static_cast<size_t>(ctx.key_group - ctx.first_key_group);
+    KeyTable<Slot>& group = groups_[g];
+    Slot* s = group.find(key);
+    if (!s) {
+      if (cached_ >= std::max<size_t>(capacity_, 1) || cached_bytes_ >= kCacheBytes) {
+        write_back();
+        drop();
+      }
+      if (!listed_[g]) {
+        listed_[g] = true;
+        occupied_.push_back(g);
+      }
+      s = &group.insert(key);
+      ++cached_;
+      if (read) {
+        try {
+          if (const std::string_view* bytes = core_.read(ctx.key_group, ctx.key, &s->touched)) {
+            s->value = deserialize<V>(*bytes);
+            s->bytes = bytes->size();
+            cached_bytes_ += s->bytes;
+          }
+        } catch (...) {  // a store error or bytes of another type: cache nothing
+          group.erase(key);
+          --cached_;
+          current_ = nullptr;
+          throw;
+        }
+      }
+    }
+    current_ = s;
+    current_serial_ = ctx.key_serial;
+    return *s;
+  }
+  // The value of a slot, unless it has expired (then removed); a write renews its TTL.
+  V* live(Slot& s, bool write) {
+    if (!s.value) return nullptr;
     if (core_.has_ttl()) {
-      int64_t now;
-      if (!core_.live(&now)) {
-        cached_.reset();
+      const int64_t now = core_.now();
+      if (core_.expired(s.touched, now)) {
+        s.value.reset();
+        changed(s, 0);
         return nullptr;
       }
-      if (write) write_back(now);
+      if (write) changed(s, now);
     }
-    return &*cached_;
+    return &*s.value;
   }
-  void write_back(int64_t touched) {
-    DataOutput o(core_.begin_write(touched));
-    Serializer<V>::write(o, *cached_);
-    core_.end_write();
+  void changed(Slot& s, int64_t touched) {
+    s.touched = touched;
+    if (capacity_ == 0) {
+      write(core_.ctx().key_group, core_.ctx().key, s);
+    } else if (!s.dirty) {
+      s.dirty = true;
+      ++dirty_;
+    }
+  }
+  // Writes a slot's value (or its absence) to the store.
+  void write(int kg, std::string_view key, Slot& s) const {
+    size_t bytes = 0;
+    if (s.value) {
+      std::string& buffer = core_.begin_write(s.touched);
+      const size_t header = buffer.size();
+      DataOutput o(buffer);
+      Serializer<V>::write(o, *s.value);
+      bytes = buffer.size() - header;
+      core_.end_write(kg, key);
+    } else {
+      core_.remove(kg, key);
+    }
+    cached_bytes_ = cached_bytes_ - s.bytes + bytes;
+    s.bytes = bytes;
+  }
+  // Writes the dirty slots to the store in one batch; they are clean once it is applied.
+  // Const: what the table holds does not change.
+  void write_back() const {
+    if (dirty_ == 0) return;
+    writing_.clear();
+    KvStore& store = core_.store();
+    store.begin_batch();
+    try {
+      for (size_t g : occupied_) {
+        const int kg = core_.ctx().first_key_group + static_cast<int>(g);
+        groups_[g].for_each([&](std::string_view key, Slot& s) {
+          if (!s.dirty) return;
+          write(kg, key, s);
+          writing_.push_back(&s);
+        });
+      }
+    } catch (...) {  // what was written is applied; the rest stays dirty
+      try {
+        store.commit_batch();
+      } catch (...) {
+      }
+      throw;
+    }
+    store.commit_batch();
+    for (Slot* s : writing_) s->dirty = false;
+    dirty_ -= writing_.size();
+  }
+  // Empties the cache (after write_back, or when the store was replaced underneath).
+  void drop() {
+    for (size_t g : occupied_) {
+      groups_[g].clear();
+      listed_[g] = false;
+    }
+    occupied_.clear();
+    cached_ = 0;
+    cached_bytes_ = 0;
+    dirty_ = 0;
+    current_ = nullptr;
+    current_serial_ = 0;
   }
 
   StoreTableCore core_;
-  std::optional<V> cached_;
+  size_t capacity_;
+  // The cache: a table per key group of the subtask's range, like HeapStateTable's.
+  mutable std::vector<KeyTable<Slot>> groups_;
+  std::vector<size_t> occupied_;     // indexes of the groups with slots, once each
+  std::vector<bool> listed_;         // by group: in occupied_
+  size_t cached_ = 0;                // slots in groups_
+  mutable size_t cached_bytes_ = 0;  // their bytes
+  mutable size_t dirty_ = 0;         // slots dirty
+  mutable std::vector<Slot*> writing_;
+  Slot* current_ = nullptr;  // the slot of the current key numbered current_serial_
+  uint64_t current_serial_ = 0;
 };
 
 // How a backend makes the table of a state whose value type only the caller knows: the backend
@@ -523,9 +659,10 @@ class TableFactory {
  public:
   virtual ~TableFactory() = default;
   virtual std::unique_ptr<StateTableBase> make_heap_table(const KeyContext& ctx) const = 0;
-  // A table over an embedded store's entries.
-  virtual std::unique_ptr<StateTableBase> make_store_table(const KeyContext& ctx,
-                                                           KvStore& store) const = 0;
+  // A table over an embedded store's entries, keeping up to `cache_entries` values of its own
+  // (see StoreStateTable).
+  virtual std::unique_ptr<StateTableBase> make_store_table(const KeyContext& ctx, KvStore& store,
+                                                           size_t cache_entries) const = 0;
   // The time-to-live of the state's entries, for a store's own clean-up.
   virtual std::optional<StateTtlConfig> ttl() const { return std::nullopt; }
   // Throws SerializationError unless `value` is a serialized value of the state's type: a store
@@ -541,9 +678,9 @@ class TypedTableFactory final : public TableFactory {
   std::unique_ptr<StateTableBase> make_heap_table(const KeyContext& ctx) const override {
     return std::make_unique<HeapStateTable<V>>(ctx, ttl_);
   }
-  std::unique_ptr<StateTableBase> make_store_table(const KeyContext& ctx,
-                                                   KvStore& store) const override {
-    return std::make_unique<StoreStateTable<V>>(ctx, store, ttl_);
+  std::unique_ptr<StateTableBase> make_store_table(const KeyContext& ctx, KvStore& store,
+                                                   size_t cache_entries) const override {
+    return std::make_unique<StoreStateTable<V>>(ctx, store, ttl_, cache_entries);
   }
   std::optional<StateTtlConfig> ttl() const override { return ttl_; }
   void check_value(std::string_view value) const override { (void)deserialize<V>(value); }

@@ -538,8 +538,8 @@ class TimerQueueFactory final : public TableFactory {
   std::unique_ptr<StateTableBase> make_heap_table(const KeyContext& ctx) const override {
     return std::make_unique<HeapTimerQueue>(ctx);
   }
-  std::unique_ptr<StateTableBase> make_store_table(const KeyContext& ctx,
-                                                   KvStore& store) const override {
+  std::unique_ptr<StateTableBase> make_store_table(const KeyContext& ctx, KvStore& store,
+                                                   size_t /*cache_entries*/) const override {
     return std::make_unique<StoreTimerQueue>(ctx, store);
   }
 };
