@@ -1,6 +1,7 @@
 #include "common/job_graph.h"
 
 #include <algorithm>
+#include <functional>
 #include <map>
 #include <nlohmann/json.hpp>
 #include <utility>
@@ -90,17 +91,34 @@ absl::StatusOr<proto::JobGraph> BuildJobGraph(const StreamExecutionEnvironment& 
     }
   }
 
-  // Chain: successor[u] = the node chained after u, or -1.
-  std::vector<int> successor(n, -1), predecessor(n, -1);
+  // Chain: an operator runs in its upstream's task when it reads that one stream alone, forward,
+  // at the same parallelism, and neither disables chaining. An operator may have several such
+  // consumers, so a chain is a tree (as Flink's are): children[u] are the nodes chained after u.
+  std::vector<std::vector<int>> children(n);
+  std::vector<int> predecessor(n, -1);
   for (int v = 0; v < n; ++v) {
     const internal::Node& node = *nodes[v];
     if (node.inputs.size() != 1) continue;
     int u = node.inputs[0].node;
     if (resolved[v][0] != internal::Partitioner::kForward || par[u] != par[v]) continue;
-    if (!node.chaining || !nodes[u]->chaining || successor[u] != -1) continue;
-    successor[u] = v;
+    if (!node.chaining || !nodes[u]->chaining) continue;
+    children[u].push_back(v);
     predecessor[v] = u;
   }
+  // A chain's nodes in pre-order (every node after the one it is chained after), and its name
+  // as Flink writes it: "a -> b" for a line, "a -> (b, c -> d)" where it forks.
+  std::function<void(int, std::vector<int>&)> list_chain = [&](int k, std::vector<int>& out) {
+    out.push_back(k);
+    for (int c : children[k]) list_chain(c, out);
+  };
+  std::function<std::string(int)> chain_name = [&](int k) {
+    std::string name = nodes[k]->name;
+    if (children[k].size() == 1) return absl::StrCat(name, " -> ", chain_name(children[k][0]));
+    if (children[k].empty()) return name;
+    std::vector<std::string> parts;
+    for (int c : children[k]) parts.push_back(chain_name(c));
+    return absl::StrCat(name, " -> (", absl::StrJoin(parts, ", "), ")");
+  };
 
   absl::StatusOr<std::vector<std::string>> operator_ids = OperatorIds(nodes);
   if (!operator_ids.ok()) return operator_ids.status();
@@ -116,17 +134,17 @@ absl::StatusOr<proto::JobGraph> BuildJobGraph(const StreamExecutionEnvironment& 
     vx->set_id(graph.vertices_size() - 1);
     vx->set_parallelism(par[h]);
     vx->set_is_source(nodes[h]->is_source());
-    std::vector<std::string> names;
-    for (int k = h; k != -1; k = successor[k]) {
+    std::vector<int> chain;
+    list_chain(h, chain);
+    for (int k : chain) {
       // A chain with an operator that cannot run in parallel stays at 1 when the job rescales.
       if (nodes[k]->fixed_parallelism) vx->set_max_parallelism(1);
       vx->add_node_ids(k);
       vx->add_node_names(nodes[k]->name);
       vx->add_operator_ids((*operator_ids)[k]);
-      names.push_back(nodes[k]->name);
       vertex_of[k] = vx->id();
     }
-    vx->set_name(absl::StrJoin(names, " -> "));
+    vx->set_name(chain_name(h));
   }
   for (int v = 0; v < n; ++v) {
     for (size_t i = 0; i < nodes[v]->inputs.size(); ++i) {

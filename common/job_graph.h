@@ -2,9 +2,10 @@
 // partitioners resolved, operators chained into vertices, network edges between vertices.
 //
 // Chaining: node v is chained to its single input u when the edge is forward (explicit, or by
-// default with equal parallelism), both have the same parallelism, neither disabled chaining, and
-// v is u's first consumer that qualifies. A chain is a line: u's other consumers read over the
-// network.
+// default with equal parallelism), both have the same parallelism and neither disabled chaining.
+// Every consumer of u that qualifies is, so a chain is a tree: a vertex lists its nodes in
+// pre-order (each after the one it reads) and is named "a -> b", "a -> (b, c -> d)" where it
+// forks.
 //
 // Every operator gets its operator id (common/operator_ids.h) in its vertex's operator_ids.
 #pragma once

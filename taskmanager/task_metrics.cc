@@ -168,9 +168,11 @@ TaskMetrics::TaskMetrics(metrics::MetricGroup& tm_group, const proto::TaskDeploy
     g->AddMeter("numRecordsInPerSecond", in);
     g->AddMeter("numRecordsOutPerSecond", op_out);
     g->AddGauge("currentInputWatermark", [c, k] {
+      const int p = c->operators[k].parent.load(std::memory_order_relaxed);
+      const size_t from = p >= 0 && static_cast<size_t>(p) < k ? static_cast<size_t>(p) : k - 1;
       return static_cast<double>(
           k == 0 ? c->input_watermark.load(std::memory_order_relaxed)
-                 : c->operators[k - 1].output_watermark.load(std::memory_order_relaxed));
+                 : c->operators[from].output_watermark.load(std::memory_order_relaxed));
     });
     g->AddGauge("currentOutputWatermark", [c, k] {
       return static_cast<double>(c->operators[k].output_watermark.load(std::memory_order_relaxed));

@@ -1,6 +1,8 @@
 // The operator chain of one subtask: built from the job's nodes, driven by the runtime.
 #include "sluice/internal/graph.h"
 
+#include <algorithm>
+#include <cstddef>
 #include <stdexcept>
 #include <string>
 #include <utility>
@@ -18,29 +20,50 @@ std::unique_ptr<ChainTask> OperatorChain::build(const std::vector<std::unique_pt
                                   std::to_string(nodes.size()) + " nodes");
     }
   }
+  // The chain is a tree listed in pre-order: every operator but the head reads the output of
+  // one before it, its parent.
+  const size_t n = chain.size();
+  std::vector<int> parent(n, -1);
+  for (size_t k = 1; k < n; ++k) {
+    const Node& node = *nodes[chain[k]];
+    if (node.inputs.size() == 1) {
+      auto it = std::find(chain.begin(), chain.begin() + static_cast<std::ptrdiff_t>(k),
+                          node.inputs[0].node);
+      if (it != chain.begin() + static_cast<std::ptrdiff_t>(k)) {
+        parent[k] = static_cast<int>(it - chain.begin());
+      }
+    }
+    if (parent[k] < 0) {
+      throw std::invalid_argument("chained operator '" + node.name +
+                                  "' does not read one operator before it in the chain");
+    }
+  }
   auto task = std::make_unique<OperatorChain>(rt, nodes[chain.front()].get());
-  std::vector<std::unique_ptr<OperatorBase>> ops(chain.size());
-  void* next_input = nullptr;
+  std::vector<std::unique_ptr<OperatorBase>> ops(n);
   // A consumer of a node's side output (rather than its main output) is bound to the tag.
   struct SideTarget {
     const InputSpec* spec;
     void* collector;
   };
-  for (size_t k = chain.size(); k-- > 0;) {
+  for (size_t k = n; k-- > 0;) {  // the operators chained after k are built before it
     const Node& node = *nodes[chain[k]];
     OperatorCounters* counters = rt.operator_counters(node.id);
+    if (counters) counters->parent.store(parent[k]);
     std::vector<void*> targets;
-    // By target: the network edge it writes (-1: the next chained operator).
+    // By target: the network edge it writes (>= 0), or -1 - the index of a chained operator.
     std::vector<int> target_edges;
     std::vector<SideTarget> side_targets;
+    std::vector<OperatorBase*> chained;
     std::vector<RecordWriter*> writers;
-    if (next_input) {
-      const InputSpec& spec = nodes[chain[k + 1]]->inputs.at(0);
+    for (size_t j = k + 1; j < n; ++j) {
+      if (parent[j] != static_cast<int>(k)) continue;
+      chained.push_back(ops[j].get());
+      const InputSpec& spec = nodes[chain[j]]->inputs.at(0);
       if (spec.side_tag.empty()) {
-        targets.push_back(next_input);
-        target_edges.push_back(-1);
+        targets.push_back(ops[j]->input());
+        target_edges.push_back(-1 - static_cast<int>(j));
       } else {
-        side_targets.push_back({&spec, next_input});
+        side_targets.push_back({&spec, ops[j]->input()});
       }
     }
     for (size_t i = 0; i < outputs.size(); ++i) {
@@ -60,12 +83,12 @@ std::unique_ptr<ChainTask> OperatorChain::build(const std::vector<std::unique_pt
       writers.push_back(b.writer);
       task->collectors_.push_back(std::move(c));
     }
-    // The operator's records out are counted by what forms its output: the next operator's
+    // The operator's records out are counted by what forms its output: a chained operator's
     // input, a network edge, or a fan-out (see OperatorCounters).
     void* out;
     if (targets.size() == 1) {
       out = targets[0];
-      if (counters && target_edges[0] < 0) counters->out_is_next_in.store(true);
+      if (counters && target_edges[0] < 0) counters->out_is_in_of.store(-1 - target_edges[0]);
       if (counters && target_edges[0] >= 0) counters->out_edge.store(target_edges[0]);
     } else {
       ErasedCollector c = node.fan_out(targets);
@@ -74,8 +97,7 @@ std::unique_ptr<ChainTask> OperatorChain::build(const std::vector<std::unique_pt
       task->collectors_.push_back(std::move(c));
     }
     ops[k] = node.create(out);
-    ops[k]->bind(chain[k], &task->context_, k + 1 < chain.size() ? ops[k + 1].get() : nullptr,
-                 std::move(writers), counters);
+    ops[k]->bind(chain[k], &task->context_, std::move(chained), std::move(writers), counters);
     for (const SideTarget& t : side_targets) {
       SideOutputs* side = ops[k]->side_outputs();
       if (!side) {
@@ -84,21 +106,22 @@ std::unique_ptr<ChainTask> OperatorChain::build(const std::vector<std::unique_pt
       }
       side->bind(t.spec->side_tag, *t.spec->side_type, t.collector);
     }
-    next_input = ops[k]->input();
   }
   task->head_input_ = ops.front()->input();
   // Counted once where it is cheapest: the head's input once per network buffer, and the input
-  // of an operator after a one-to-one operator (a map) not at all, as it equals the map's.
+  // of an operator fed alone by a one-to-one operator (a map) not at all, as it equals the map's.
   if (OperatorCounters* head = rt.operator_counters(chain.front());
       head && !nodes[chain.front()]->is_source()) {
     task->head_in_count_ = &head->records_in;
     ops.front()->count_input_elsewhere();
   }
-  for (size_t k = 1; k < chain.size(); ++k) {
-    OperatorCounters* prev = rt.operator_counters(chain[k - 1]);
+  for (size_t k = 1; k < n; ++k) {
+    const int p = parent[k];
+    OperatorCounters* prev = rt.operator_counters(chain[static_cast<size_t>(p)]);
     OperatorCounters* mine = rt.operator_counters(chain[k]);
-    if (prev && mine && ops[k - 1]->one_to_one() && prev->out_is_next_in.load()) {
-      mine->in_is_prev_in.store(true);
+    if (prev && mine && ops[static_cast<size_t>(p)]->one_to_one() &&
+        prev->out_is_in_of.load() == static_cast<int>(k)) {
+      mine->in_is_in_of.store(p);
       ops[k]->count_input_elsewhere();
     }
   }

@@ -195,18 +195,24 @@ TEST(JobGraphTest, UnionOfThreeStreamsKeepsInputOrder) {
                                     EdgeView{2, 2, 3, 3, 2, "rebalance"}));
 }
 
-TEST(JobGraphTest, ANodeWithTwoConsumersChainsOnlyTheFirst) {
+TEST(JobGraphTest, ANodeChainsEveryForwardConsumerAndTheChainForks) {
   StreamExecutionEnvironment env;
   auto src = env.generate_sequence(1, 10);
-  src.map(Twice).print();                                    // nodes 1, 2
-  src.filter([](int64_t v) { return v % 2 == 0; }).print();  // nodes 3, 4
+  src.map(Twice).name("twice").print();                                        // nodes 1, 2
+  src.filter([](int64_t v) { return v % 2 == 0; }).name("even").print();       // nodes 3, 4
+  src.map(Twice).name("apart").disable_chaining().print().name("apart sink");  // nodes 5, 6
   proto::JobGraph g = Build(env, 2);
-  EXPECT_THAT(Chains(g), ElementsAre(ElementsAre(0, 1, 2), ElementsAre(3, 4)));
-  // The second consumer reads the source over a forward network edge.
-  EXPECT_THAT(Edges(g), ElementsAre(EdgeView{0, 0, 1, 3, 0, "forward"}));
+  // Each node after the one it reads; the last map chains to nothing, nor its sink to it.
+  EXPECT_THAT(Chains(g), ElementsAre(ElementsAre(0, 1, 2, 3, 4), ElementsAre(5), ElementsAre(6)));
+  EXPECT_EQ(g.vertices(0).name(), absl::StrCat(env.nodes()[0]->name,
+                                               " -> (twice -> Sink: Print to Std. Out, even -> "
+                                               "Sink: Print to Std. Out)"));
+  EXPECT_EQ(g.vertices(1).name(), "apart");
+  EXPECT_THAT(Edges(g),
+              ElementsAre(EdgeView{0, 0, 1, 5, 0, "forward"}, EdgeView{1, 5, 2, 6, 0, "forward"}));
 }
 
-TEST(JobGraphTest, TheFirstConsumerThatQualifiesIsChained) {
+TEST(JobGraphTest, OnlyConsumersOverAForwardEdgeAreChained) {
   StreamExecutionEnvironment env;
   auto src = env.generate_sequence(1, 10);
   src.key_by([](int64_t v) { return v % 2; }).sum().print();  // nodes 1, 2: hash, not chainable

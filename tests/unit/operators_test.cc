@@ -23,6 +23,7 @@
 #include <utility>
 #include <vector>
 
+#include "common/job_graph.h"
 #include "common/state_redistribution.h"
 #include "sluice/connectors/files.h"
 #include "sluice/sluice.h"
@@ -288,6 +289,77 @@ TEST(OperatorsTest, FanOutSendsEveryRecordToEveryChainedAndNetworkConsumer) {
   w.Flush();
   EXPECT_THAT(sink.state->values, ElementsAre(1, 2, 3, 4, 5));
   EXPECT_THAT(w.Records<int64_t>(0), ElementsAre(1, 2, 3, 4, 5));
+}
+
+// A chain that forks (an operator chained to two consumers, as BuildJobGraph makes it): each
+// branch gets every record and every watermark, and the counts stay exact.
+TEST(OperatorsTest, AChainThatForksFeedsEveryBranchRecordsAndWatermarks) {
+  StreamExecutionEnvironment env;
+  CollectSink<int64_t> sink;
+  auto src = env.generate_sequence(1, 30).assign_timestamps_and_watermarks(  // 0, 1
+      WatermarkStrategy<int64_t>::for_monotonous_timestamps().with_timestamp_assigner(
+          [](const int64_t& v, int64_t) { return v * 1000; }));
+  src.map([](int64_t v) { return v * 10; }).rebalance().add_sink(sink);         // 2; 3 apart
+  src.filter([](int64_t v) { return v % 3 == 0; }).rebalance().add_sink(sink);  // 4; 5 apart
+  proto::JobGraph g = BuildJobGraph(env, JobGraphOptions{}).value();
+  ASSERT_GE(g.vertices_size(), 1);
+  ASSERT_THAT(g.vertices(0).node_ids(), ElementsAre(0, 1, 2, 4));
+
+  TestWriter w2(1), w4(1);
+  TestRuntime rt;
+  rt.CountRecords({0, 1, 2, 4}, 2);
+  auto task = env.build_chain({0, 1, 2, 4},
+                              {{2, 3, 0, internal::Partitioner::kRebalance, &w2},
+                               {4, 5, 0, internal::Partitioner::kRebalance, &w4}},
+                              rt);
+  task->initialize_state(nullptr);
+  task->open();
+  task->run_source();
+  task->process_watermark(kMaxWatermark);  // what the task does when its source ends
+  task->end_input();
+  task->close();
+  // The records carry their timestamps over the network: (timestamp, value) pairs.
+  std::vector<int64_t> tens, threes;
+  for (int64_t v = 1; v <= 30; ++v) {
+    tens.insert(tens.end(), {v * 1000, v * 10});
+    if (v % 3 == 0) threes.insert(threes.end(), {v * 1000, v});
+  }
+  EXPECT_EQ(w2.Records<int64_t>(0), tens);
+  EXPECT_EQ(w4.Records<int64_t>(0), threes);
+  EXPECT_THAT(w2.watermarks(), ElementsAre(kMaxWatermark));
+  EXPECT_THAT(w4.watermarks(), ElementsAre(kMaxWatermark));
+  EXPECT_EQ(rt.RecordsOut(1), 30);  // counted once by the fork
+  EXPECT_EQ(rt.RecordsIn(2), 30);
+  EXPECT_EQ(rt.RecordsOut(2), 30);
+  EXPECT_EQ(rt.RecordsIn(4), 30);
+  EXPECT_EQ(rt.RecordsOut(4), 10);
+  EXPECT_EQ(rt.EdgeRecords(0), 30);
+  EXPECT_EQ(rt.EdgeRecords(1), 10);
+}
+
+// A branch that gives records timestamps does not give them to its sibling branches.
+TEST(OperatorsTest, ATimestampAssignedInOneBranchOfAForkStaysInThatBranch) {
+  struct Stamps final : ProcessFunction<int64_t, std::string> {
+    void process_element(const int64_t& v, Context& ctx, Collector<std::string>& out) override {
+      out.collect(std::to_string(v) + "@" + std::to_string(ctx.timestamp()));
+    }
+  };
+  StreamExecutionEnvironment env;
+  CollectSink<std::string> sink;
+  auto src = env.generate_sequence(1, 3);  // 0: records without timestamps
+  src.assign_timestamps_and_watermarks(    // 1, then 2 apart
+         WatermarkStrategy<int64_t>::for_monotonous_timestamps().with_timestamp_assigner(
+             [](const int64_t& v, int64_t) { return v * 1000; }))
+      .rebalance()
+      .map([](int64_t v) { return v; });
+  src.process(Stamps()).add_sink(sink);  // 3, 4
+  TestWriter w(1);
+  TestRuntime rt;
+  RunSourceChain(env, {0, 1, 3, 4}, {{1, 2, 0, internal::Partitioner::kRebalance, &w}}, rt);
+  const std::string none = std::to_string(kNoTimestamp);
+  EXPECT_THAT(sink.state->values, ElementsAre("1@" + none, "2@" + none, "3@" + none));
+  w.Flush();
+  EXPECT_THAT(w.Records<int64_t>(0), ElementsAre(1000, 1, 2000, 2, 3000, 3));
 }
 
 // ---------------------------------------------------------------------------------------------

@@ -76,14 +76,14 @@ class OperatorBase {
   // The timestamp of the record being processed (kNoTimestamp if it has none).
   int64_t element_timestamp() const { return chain_->timestamp; }
 
-  // Called by build_chain: the operator's node id, the chain's context, the next operator of the
-  // chain (or null), the network outputs of this operator, which watermarks go to, and where it
-  // counts its records (null: metrics are off).
-  void bind(int node_id, ChainContext* chain, OperatorBase* next,
+  // Called by build_chain: the operator's node id, the chain's context, the operators chained
+  // after it (none at a chain's end, several where the chain forks) and its network outputs,
+  // which watermarks go to, and where it counts its records (null: metrics are off).
+  void bind(int node_id, ChainContext* chain, std::vector<OperatorBase*> chained,
             std::vector<RecordWriter*> writers, OperatorCounters* counters) {
     node_id_ = node_id;
     chain_ = chain;
-    next_ = next;
+    chained_ = std::move(chained);
     writers_ = std::move(writers);
     counters_ = counters;
     in_count_ = counters ? &counters->records_in : nullptr;
@@ -100,11 +100,11 @@ class OperatorBase {
  protected:
   void output_watermark(int64_t watermark) {
     if (counters_) counters_->output_watermark.store(watermark, std::memory_order_relaxed);
-    if (next_) next_->process_watermark(watermark);
+    for (OperatorBase* c : chained_) c->process_watermark(watermark);
     for (RecordWriter* w : writers_) w->emit_watermark(watermark);
   }
   void output_watermark_status(bool idle) {
-    if (next_) next_->process_watermark_status(idle);
+    for (OperatorBase* c : chained_) c->process_watermark_status(idle);
     for (RecordWriter* w : writers_) w->emit_watermark_status(idle);
   }
   // The timestamp that the records emitted next carry.
@@ -122,7 +122,7 @@ class OperatorBase {
  private:
   ChainContext* chain_ = nullptr;
   int node_id_ = -1;
-  OperatorBase* next_ = nullptr;
+  std::vector<OperatorBase*> chained_;
   std::vector<RecordWriter*> writers_;
   OperatorCounters* counters_ = nullptr;
   SingleWriterCounter* in_count_ = nullptr;

@@ -104,6 +104,9 @@ class TimestampsAndWatermarksOperator final : public OneInputOperator<T>, Waterm
   }
   void emit(T&& v) override {
     this->count_in();
+    // The record's timestamp as it came is restored afterwards, for what reads the same record
+    // after this operator (another branch of a chain that forks, a network edge).
+    typename OperatorBase::TimestampGuard keep(this);
     SLUICE_USER_CALL(this->name_, {
       int64_t ts = strategy_.timestamp(static_cast<const T&>(v), this->element_timestamp());
       this->set_element_timestamp(ts);

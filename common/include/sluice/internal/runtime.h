@@ -118,39 +118,47 @@ class SingleWriterCounter {
 };
 
 // The record counts of one operator of a chain, kept by the runtime (which reads them for
-// metrics, from another thread) and written by the chain on the task's thread. Each record is
-// counted where it costs least, and the other counts are derived from it:
+// metrics, from another thread) and written by the chain on the task's thread. Operators are
+// numbered by their index in the chain (head first, each after its parent: the operator whose
+// output it reads). Each record is counted where it costs least, and the other counts are
+// derived from it:
 //   - records_in: records the operator received: counted by its input collector (both inputs of
 //     a two-input operator), or, at the head of a chain, per network buffer in steps of
 //     kRecordsCountedAtOnce (graph.h); unless
-//     in_is_prev_in: the previous chained operator emits exactly one record per record it
-//     receives (a map) into this one alone, so its records in are this one's.
+//     in_is_in_of >= 0: its parent (that index) emits exactly one record per record it receives
+//     (a map) into this one alone, so the parent's records in are this one's.
 //   - records_out: records sent to the operator's main output, counted by a fan-out when the
-//     output has several targets. When it is the next chained operator alone (out_is_next_in),
-//     that operator's records in are the count; when it is one network edge alone (out_edge
-//     >= 0), that edge's count.
+//     output has several targets. When it is one chained operator alone (out_is_in_of >= 0, its
+//     index), that operator's records in are the count; when it is one network edge alone
+//     (out_edge >= 0), that edge's count.
 //   - output_watermark: the last watermark the operator passed on.
-// The flags are set while the chain is built, before the task runs.
+//   - parent: the index of its parent (-1 at the head), whose output watermark is its input's.
+// The indexes are set while the chain is built, before the task runs.
 struct OperatorCounters {
   SingleWriterCounter records_in;
   SingleWriterCounter records_out;
-  std::atomic<bool> in_is_prev_in{false};
-  std::atomic<bool> out_is_next_in{false};
+  std::atomic<int> in_is_in_of{-1};
+  std::atomic<int> out_is_in_of{-1};
   std::atomic<int> out_edge{-1};
+  std::atomic<int> parent{-1};
   std::atomic<int64_t> output_watermark{kMinWatermark};
 };
 
 // Operator k's records in, from the counters of a chain's operators (`ops`, head first).
 inline int64_t chain_records_in(const OperatorCounters* ops, size_t k) {
-  while (k > 0 && ops[k].in_is_prev_in.load(std::memory_order_relaxed)) --k;
+  for (int p; (p = ops[k].in_is_in_of.load(std::memory_order_relaxed)) >= 0 &&
+              static_cast<size_t>(p) < k;) {
+    k = static_cast<size_t>(p);
+  }
   return ops[k].records_in.get();
 }
 // Operator k's records out, from the counters of a chain's `n` operators and its network edges.
 inline int64_t chain_records_out(const OperatorCounters* ops, size_t n,
                                  const SingleWriterCounter* edges, size_t num_edges, size_t k) {
   const OperatorCounters& c = ops[k];
-  if (c.out_is_next_in.load(std::memory_order_relaxed) && k + 1 < n) {
-    return chain_records_in(ops, k + 1);
+  const int to = c.out_is_in_of.load(std::memory_order_relaxed);
+  if (to >= 0 && static_cast<size_t>(to) > k && static_cast<size_t>(to) < n) {
+    return chain_records_in(ops, static_cast<size_t>(to));
   }
   const int edge = c.out_edge.load(std::memory_order_relaxed);
   if (edge >= 0 && static_cast<size_t>(edge) < num_edges) return edges[edge].get();
@@ -202,12 +210,13 @@ class SLUICE_EXPORT TaskRuntime {
   // operator stops posting when it closes); mail left when the task ends is destroyed unrun.
   virtual void post_mail(int node_id, std::function<void()> mail) = 0;
   // Task thread only, from inside operator `node_id`, possibly in the middle of a record: waits
-  // until mail for that operator or one after it in the chain has been posted (node ids grow
-  // downstream along a chain) or processing time reaches `deadline_ms` (kNoTimestamp: no
-  // deadline), then runs that mail. It may return earlier. Mail of the operators before it stays
-  // queued, since they may be halfway through a record; for the same reason it takes no
-  // checkpoint and calls no processing-time callback. Throws TaskCancelled once the task is
-  // cancelled.
+  // until mail for an operator with a node id at or above `node_id` has been posted or
+  // processing time reaches `deadline_ms` (kNoTimestamp: no deadline), then runs that mail. It
+  // may return earlier. Node ids grow downstream, so that is this operator, those after it and
+  // other branches of a chain that forks, none of which is on the call stack; mail of the
+  // operators before it stays queued, since they may be halfway through a record. For the same
+  // reason it takes no checkpoint and calls no processing-time callback. Throws TaskCancelled
+  // once the task is cancelled.
   virtual void yield_to_mail(int node_id, int64_t deadline_ms) = 0;
   // Processing time: milliseconds since the epoch.
   virtual int64_t current_processing_time() const { return system_clock_ms(); }
