@@ -450,19 +450,19 @@ class StoreTableCore {
 };
 
 // Keyed state in an embedded store: values serialized, and a cache of the objects of the keys
-// used last (up to `cache_entries` of them, the current key's always, and values of up to
-// kCacheBytes as last serialized). A value read is deserialized once while it stays in the
-// cache; a change marks it dirty, and the dirty values are written back together when the cache
-// is full (it is then emptied), before any scan of the table, and when the backend flushes the
-// tables (before a snapshot). So a key used by record after record is read and written once
-// between two snapshots, not per record. With cache_entries 0 the cache holds the current key
-// only and every change is written at once.
+// used last (up to `cache_entries` of them, the current key's always). A value read is
+// deserialized once while it stays in the cache; a change marks it dirty, and the dirty values
+// are written back together when the cache is full (it is then emptied), after `cache_entries`
+// changes (emptied too when its values then serialize to kCacheBytes or more), before any scan
+// of the table, and when the backend flushes the tables (before a snapshot). So a key used
+// record after record is read once and written once per `cache_entries` changes, not per
+// record. With cache_entries 0 the cache holds the current key only and every change is written
+// at once.
 template <class V>
 class StoreStateTable final : public StateTable<V> {
  public:
-  // Serialized bytes of the values a table caches, as they were last read or written, above
-  // which it writes back and empties its cache (a value growing in the cache counts when it is
-  // written).
+  // Serialized bytes of the values a table caches, as they were last read or written, from
+  // which on it empties its cache (checked when a key enters it and at every write-back).
   static constexpr size_t kCacheBytes = size_t{8} << 20;
 
   StoreStateTable(const KeyContext& ctx, KvStore& store, std::optional<StateTtlConfig> ttl,
@@ -525,6 +525,12 @@ class StoreStateTable final : public StateTable<V> {
     const KeyContext& ctx = core_.ctx();
     if (current_ && current_serial_ == ctx.key_serial) return *current_;
     core_.check_key();
+    if (changes_ >= std::max<size_t>(capacity_, 1)) {
+      // Values changed in place (a list appended to) grow unseen: written back now, they are
+      // measured, and the cache is emptied if they have grown too large.
+      write_back();
+      if (cached_bytes_ >= kCacheBytes) drop();
+    }
     const state_internal::HashedKey key = ctx.hashed_key();
     const size_t g = static_cast<size_t>(ctx.key_group - ctx.first_key_group);
     KeyTable<Slot>& group = groups_[g];
@@ -534,6 +540,7 @@ class StoreStateTable final : public StateTable<V> {
         write_back();
         drop();
       }
+      current_ = nullptr;  // an insert may move the slots
       if (!listed_[g]) {
         listed_[g] = true;
         occupied_.push_back(g);
@@ -575,12 +582,18 @@ class StoreStateTable final : public StateTable<V> {
   }
   void changed(Slot& s, int64_t touched) {
     s.touched = touched;
-    if (capacity_ == 0) {
-      write(core_.ctx().key_group, core_.ctx().key, s);
-    } else if (!s.dirty) {
+    if (!s.dirty) {
       s.dirty = true;
       ++dirty_;
     }
+    if (capacity_ > 0) {
+      ++changes_;
+      return;
+    }
+    // Written at once; should that fail, the slot stays dirty, to be written back later.
+    write(core_.ctx().key_group, core_.ctx().key, s);
+    s.dirty = false;
+    --dirty_;
   }
   // Writes a slot's value (or its absence) to the store.
   void write(int kg, std::string_view key, Slot& s) const {
@@ -601,6 +614,7 @@ class StoreStateTable final : public StateTable<V> {
   // Writes the dirty slots to the store in one batch; they are clean once it is applied.
   // Const: what the table holds does not change.
   void write_back() const {
+    changes_ = 0;
     if (dirty_ == 0) return;
     writing_.clear();
     KvStore& store = core_.store();
@@ -635,6 +649,7 @@ class StoreStateTable final : public StateTable<V> {
     cached_ = 0;
     cached_bytes_ = 0;
     dirty_ = 0;
+    changes_ = 0;
     current_ = nullptr;
     current_serial_ = 0;
   }
@@ -648,6 +663,7 @@ class StoreStateTable final : public StateTable<V> {
   size_t cached_ = 0;                // slots in groups_
   mutable size_t cached_bytes_ = 0;  // their bytes
   mutable size_t dirty_ = 0;         // slots dirty
+  mutable size_t changes_ = 0;       // changes since the last write-back
   mutable std::vector<Slot*> writing_;
   Slot* current_ = nullptr;  // the slot of the current key numbered current_serial_
   uint64_t current_serial_ = 0;
