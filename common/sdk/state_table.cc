@@ -7,17 +7,14 @@
 
 namespace sluice::internal {
 
-void StoreTableCore::check_key() const {
-  if (ctx_.key_group < 0) {
+void KeyContext::throw_out_of_range() const {
+  if (key_group < 0) {
     throw std::logic_error(
         "keyed state used where there is no current key (keyed state "
         "belongs to process_element, not to open or end_input)");
   }
-  if (ctx_.key_group < ctx_.first_key_group ||
-      ctx_.key_group >= ctx_.first_key_group + ctx_.num_key_groups) {
-    throw std::invalid_argument("key group " + std::to_string(ctx_.key_group) +
-                                " is outside this subtask's range");
-  }
+  throw std::invalid_argument("key group " + std::to_string(key_group) +
+                              " is outside this subtask's range");
 }
 
 const std::string& StoreTableCore::store_key(int kg, std::string_view key) const {

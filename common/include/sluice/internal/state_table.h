@@ -47,6 +47,13 @@ struct KeyContext {
     set(kg);
   }
   state_internal::HashedKey hashed_key() const { return {key, key_hash}; }
+  // Whether the current key lies in the subtask's key groups (false without one).
+  bool in_range() const {
+    return key_group >= first_key_group && key_group < first_key_group + num_key_groups;
+  }
+  // Throws what a state used with the current key must when !in_range(): std::logic_error
+  // without a current key, std::invalid_argument for one outside the range.
+  [[noreturn]] void throw_out_of_range() const;
 };
 
 // ---------------------------------------------------------------------------------------------
@@ -280,12 +287,7 @@ class HeapStateTable final : public StateTable<V> {
     const size_t i = slot(ctx_.key_group);
     if (i != groups_.size()) [[likely]]
       return groups_[i];
-    if (ctx_.key_group < 0) {
-      throw std::logic_error(
-          "keyed state used where there is no current key (keyed state "
-          "belongs to process_element, not to open or end_input)");
-    }
-    return groups_[index(ctx_.key_group)];  // throws
+    ctx_.throw_out_of_range();
   }
   bool expired(const Entry& e, int64_t now) const {
     return ttl_ && now - e.touched_ms >= ttl_->ttl.count();
@@ -420,9 +422,6 @@ class StoreTableCore {
   }
   // The touched time of a write now: the processing time under a TTL, else 0.
   int64_t touched_now() const { return ttl_ ? ctx_.now_ms() : 0; }
-  // Throws std::logic_error without a current key, std::invalid_argument for one outside the
-  // subtask's key groups.
-  void check_key() const;
   // The serialized value of the entry (kg, key), setting *touched; null when there is none. The
   // bytes stay valid until the next call.
   const std::string_view* read(int kg, std::string_view key, int64_t* touched) const;
@@ -469,6 +468,7 @@ class StoreStateTable final : public StateTable<V> {
                   size_t cache_entries)
       : core_(ctx, store, ttl),
         capacity_(cache_entries),
+        limit_(std::max<size_t>(cache_entries, 1)),
         groups_(static_cast<size_t>(std::max(ctx.num_key_groups, 0))),
         listed_(groups_.size(), false) {}
 
@@ -524,8 +524,8 @@ class StoreStateTable final : public StateTable<V> {
   Slot& slot(bool read) {
     const KeyContext& ctx = core_.ctx();
     if (current_ && current_serial_ == ctx.key_serial) return *current_;
-    core_.check_key();
-    if (changes_ >= std::max<size_t>(capacity_, 1)) {
+    if (!ctx.in_range()) ctx.throw_out_of_range();
+    if (changes_ >= limit_) {
       // Values changed in place (a list appended to) grow unseen: written back now, they are
       // measured, and the cache is emptied if they have grown too large.
       write_back();
@@ -536,7 +536,7 @@ class StoreStateTable final : public StateTable<V> {
     KeyTable<Slot>& group = groups_[g];
     Slot* s = group.find(key);
     if (!s) {
-      if (cached_ >= std::max<size_t>(capacity_, 1) || cached_bytes_ >= kCacheBytes) {
+      if (cached_ >= limit_ || cached_bytes_ >= kCacheBytes) {
         write_back();
         drop();
       }
@@ -656,6 +656,7 @@ class StoreStateTable final : public StateTable<V> {
 
   StoreTableCore core_;
   size_t capacity_;
+  size_t limit_;  // slots, and changes between write-backs: capacity_, at least 1
   // The cache: a table per key group of the subtask's range, like HeapStateTable's.
   mutable std::vector<KeyTable<Slot>> groups_;
   std::vector<size_t> occupied_;     // indexes of the groups with slots, once each
