@@ -279,6 +279,7 @@ void ZooKeeperClient::OnExpired() {
 
 absl::Status ZooKeeperClient::ExpireSessionForTesting() {
   clientid_t id{};
+  int64_t generation = 0;
   {
     absl::ReaderMutexLock lock(&handle_mu_);
     const clientid_t* current = zh_ ? zoo_client_id(zh_) : nullptr;
@@ -287,18 +288,39 @@ absl::Status ZooKeeperClient::ExpireSessionForTesting() {
     }
     id = *current;
   }
-  zhandle_t* other = zookeeper_init(
-      options_.quorum.c_str(), [](zhandle_t*, int, int, const char*, void*) {},
-      static_cast<int>(options_.session_timeout_ms), &id, nullptr, 0);
-  if (other == nullptr) return absl::InternalError("cannot open a second handle");
-  auto deadline = absl::Now() + absl::Milliseconds(options_.connection_timeout_ms);
-  while (zoo_state(other) != ZOO_CONNECTED_STATE && absl::Now() < deadline) {
-    absl::SleepFor(absl::Milliseconds(10));
+  {
+    absl::MutexLock lock(&mu_);
+    generation = generation_;
   }
-  bool connected = zoo_state(other) == ZOO_CONNECTED_STATE;
-  zookeeper_close(other);  // closes the shared session on the server
-  if (!connected) return absl::UnavailableError("the second handle did not connect");
-  return absl::OkStatus();
+  auto reopened = [&] {
+    absl::MutexLock lock(&mu_);
+    return generation_ != generation;
+  };
+  // The second handle takes the session over, and the server drops this client's connection;
+  // this client may then take the session back before the second handle closes it, and a handle
+  // without a connection closes nothing. So it is done again until this client has seen the
+  // session end and opened a new one.
+  for (int attempt = 0; attempt < 5; ++attempt) {
+    zhandle_t* other = zookeeper_init(
+        options_.quorum.c_str(), [](zhandle_t*, int, int, const char*, void*) {},
+        static_cast<int>(options_.session_timeout_ms), &id, nullptr, 0);
+    if (other == nullptr) return absl::InternalError("cannot open a second handle");
+    auto deadline = absl::Now() + absl::Milliseconds(options_.connection_timeout_ms);
+    int state = zoo_state(other);
+    while (state != ZOO_CONNECTED_STATE && state != ZOO_EXPIRED_SESSION_STATE &&
+           absl::Now() < deadline) {
+      absl::SleepFor(absl::Milliseconds(10));
+      state = zoo_state(other);
+    }
+    zookeeper_close(other);  // closes the shared session on the server, if still connected
+    if (state != ZOO_CONNECTED_STATE && state != ZOO_EXPIRED_SESSION_STATE) {
+      return absl::UnavailableError("the second handle did not connect");
+    }
+    deadline = absl::Now() + absl::Seconds(3);
+    while (!reopened() && absl::Now() < deadline) absl::SleepFor(absl::Milliseconds(10));
+    if (reopened()) return absl::OkStatus();
+  }
+  return absl::DeadlineExceededError("the session did not end after five attempts");
 }
 
 int64_t ZooKeeperClient::RegisterWatch(WatchCallback cb) {

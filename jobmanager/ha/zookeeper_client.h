@@ -113,7 +113,7 @@ class ZooKeeperClient {
 
   // Ends this client's session from the server's side, as a session timeout would (another
   // handle takes the session over and closes it): this client sees kExpired, then opens a new
-  // session. For tests. Unavailable when there is no session.
+  // session; returns once it has begun to. For tests. Unavailable when there is no session.
   absl::Status ExpireSessionForTesting();
 
   // Runs `fn` on the event thread after the events queued before it.
