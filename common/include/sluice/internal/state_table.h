@@ -451,18 +451,22 @@ class StoreTableCore {
 // Keyed state in an embedded store: values serialized, and a cache of the objects of the keys
 // used last (up to `cache_entries` of them, the current key's always). A value read is
 // deserialized once while it stays in the cache; a change marks it dirty, and the dirty values
-// are written back together when the cache is full (it is then emptied), after `cache_entries`
-// changes (emptied too when its values then serialize to kCacheBytes or more), before any scan
-// of the table, and when the backend flushes the tables (before a snapshot). So a key used
-// record after record is read once and written once per `cache_entries` changes, not per
-// record. With cache_entries 0 the cache holds the current key only and every change is written
-// at once.
+// are written back together when the cache is full (it is then emptied), after
+// kChangesPerWriteBack times `cache_entries` changes (emptied too when its values then serialize
+// to kCacheBytes or more), before any scan of the table, and when the backend flushes the tables
+// (before a snapshot). So a key used record after record is read once and written once per
+// that many changes, not per record. With cache_entries 0 the cache holds the current key only and
+// every change is written at once.
 template <class V>
 class StoreStateTable final : public StateTable<V> {
  public:
   // Serialized bytes of the values a table caches, as they were last read or written, from
   // which on it empties its cache (checked when a key enters it and at every write-back).
   static constexpr size_t kCacheBytes = size_t{8} << 20;
+  // Changes per cached value between two write-backs that measure the values (a list appended
+  // to grows unseen until written). A full cache writes back every value about this often: the
+  // larger, the fewer writes of a hot value; the smaller, the less a value may grow unmeasured.
+  static constexpr size_t kChangesPerWriteBack = 16;
 
   StoreStateTable(const KeyContext& ctx, KvStore& store, std::optional<StateTtlConfig> ttl,
                   size_t cache_entries)
@@ -525,7 +529,7 @@ class StoreStateTable final : public StateTable<V> {
     const KeyContext& ctx = core_.ctx();
     if (current_ && current_serial_ == ctx.key_serial) return *current_;
     if (!ctx.in_range()) ctx.throw_out_of_range();
-    if (changes_ >= limit_) {
+    if (changes_ >= kChangesPerWriteBack * limit_) {
       // Values changed in place (a list appended to) grow unseen: written back now, they are
       // measured, and the cache is emptied if they have grown too large.
       write_back();
@@ -656,7 +660,7 @@ class StoreStateTable final : public StateTable<V> {
 
   StoreTableCore core_;
   size_t capacity_;
-  size_t limit_;  // slots, and changes between write-backs: capacity_, at least 1
+  size_t limit_;  // slots: capacity_, at least 1
   // The cache: a table per key group of the subtask's range, like HeapStateTable's.
   mutable std::vector<KeyTable<Slot>> groups_;
   std::vector<size_t> occupied_;     // indexes of the groups with slots, once each
