@@ -281,15 +281,15 @@ absl::Status ZooKeeperClient::ExpireSessionForTesting() {
   clientid_t id{};
   int64_t generation = 0;
   {
+    // Both under handle_mu_, which OnExpired holds while it replaces the handle: the session
+    // and the generation read are of the same handle.
     absl::ReaderMutexLock lock(&handle_mu_);
     const clientid_t* current = zh_ ? zoo_client_id(zh_) : nullptr;
     if (current == nullptr || current->client_id == 0) {
       return absl::UnavailableError("no ZooKeeper session to expire");
     }
     id = *current;
-  }
-  {
-    absl::MutexLock lock(&mu_);
+    absl::MutexLock lock2(&mu_);
     generation = generation_;
   }
   auto reopened = [&] {
@@ -299,26 +299,28 @@ absl::Status ZooKeeperClient::ExpireSessionForTesting() {
   // The second handle takes the session over, and the server drops this client's connection;
   // this client may then take the session back before the second handle closes it, and a handle
   // without a connection closes nothing. So it is done again until this client has seen the
-  // session end and opened a new one.
+  // session end and begun a new one. A later attempt on a session already ended finds it
+  // expired, which is harmless.
   for (int attempt = 0; attempt < 5; ++attempt) {
     zhandle_t* other = zookeeper_init(
         options_.quorum.c_str(), [](zhandle_t*, int, int, const char*, void*) {},
         static_cast<int>(options_.session_timeout_ms), &id, nullptr, 0);
     if (other == nullptr) return absl::InternalError("cannot open a second handle");
     auto deadline = absl::Now() + absl::Milliseconds(options_.connection_timeout_ms);
-    int state = zoo_state(other);
-    while (state != ZOO_CONNECTED_STATE && state != ZOO_EXPIRED_SESSION_STATE &&
+    int other_state = zoo_state(other);
+    while (other_state != ZOO_CONNECTED_STATE && other_state != ZOO_EXPIRED_SESSION_STATE &&
            absl::Now() < deadline) {
       absl::SleepFor(absl::Milliseconds(10));
-      state = zoo_state(other);
+      other_state = zoo_state(other);
     }
     zookeeper_close(other);  // closes the shared session on the server, if still connected
-    if (state != ZOO_CONNECTED_STATE && state != ZOO_EXPIRED_SESSION_STATE) {
-      return absl::UnavailableError("the second handle did not connect");
-    }
-    deadline = absl::Now() + absl::Seconds(3);
+    // Until this client has begun a new session: it reconnects within a connection timeout.
+    deadline = absl::Now() + absl::Milliseconds(options_.connection_timeout_ms);
     while (!reopened() && absl::Now() < deadline) absl::SleepFor(absl::Milliseconds(10));
     if (reopened()) return absl::OkStatus();
+    if (other_state != ZOO_CONNECTED_STATE && other_state != ZOO_EXPIRED_SESSION_STATE) {
+      return absl::UnavailableError("the second handle did not connect");
+    }
   }
   return absl::DeadlineExceededError("the session did not end after five attempts");
 }

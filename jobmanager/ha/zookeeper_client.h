@@ -113,7 +113,10 @@ class ZooKeeperClient {
 
   // Ends this client's session from the server's side, as a session timeout would (another
   // handle takes the session over and closes it): this client sees kExpired, then opens a new
-  // session; returns once it has begun to. For tests. Unavailable when there is no session.
+  // session; returns once it has begun to (up to five attempts, each up to two connection
+  // timeouts). For tests, and not from this client's callbacks (the new session is begun on the
+  // event thread). Unavailable when there is no session or the second handle cannot connect,
+  // DeadlineExceeded when the session outlived the five attempts.
   absl::Status ExpireSessionForTesting();
 
   // Runs `fn` on the event thread after the events queued before it.
