@@ -1,4 +1,5 @@
-// The byte-level part of the store-backed state tables (see sluice/internal/state_table.h).
+// The byte-level part of the store-backed state tables, and the key-range error that every
+// state table raises (see sluice/internal/state_table.h).
 #include "sluice/internal/state_table.h"
 
 #include <algorithm>

@@ -405,8 +405,8 @@ inline void KvStore::scan(int kg,
              });
 }
 
-// The part of StoreStateTable that knows no value type: the current key's checks, TTL, reading
-// and writing one entry, and the byte-level scans (in common/sdk/state_table.cc).
+// The part of StoreStateTable that knows no value type: TTL, reading and writing one entry, and
+// the byte-level scans (in common/sdk/state_table.cc).
 class StoreTableCore {
  public:
   StoreTableCore(const KeyContext& ctx, KvStore& store, std::optional<StateTtlConfig> ttl)
@@ -461,11 +461,14 @@ template <class V>
 class StoreStateTable final : public StateTable<V> {
  public:
   // Serialized bytes of the values a table caches, as they were last read or written, from
-  // which on it empties its cache (checked when a key enters it and at every write-back).
+  // which on it empties its cache (checked when a key enters it and at every write-back). A
+  // value grown in place (a list appended to) is measured only when written back, so the cache
+  // may hold more than this between two write-backs.
   static constexpr size_t kCacheBytes = size_t{8} << 20;
-  // Changes per cached value between two write-backs that measure the values (a list appended
-  // to grows unseen until written). A full cache writes back every value about this often: the
-  // larger, the fewer writes of a hot value; the smaller, the less a value may grow unmeasured.
+  // Changes to the table, per slot of its capacity, between two periodic write-backs, which
+  // measure the values grown in place: the larger, the fewer writes of a hot value; the
+  // smaller, the less a value may grow unmeasured. A full cache, a scan and a snapshot write
+  // back sooner.
   static constexpr size_t kChangesPerWriteBack = 16;
 
   StoreStateTable(const KeyContext& ctx, KvStore& store, std::optional<StateTtlConfig> ttl,
@@ -473,6 +476,8 @@ class StoreStateTable final : public StateTable<V> {
       : core_(ctx, store, ttl),
         capacity_(cache_entries),
         limit_(std::max<size_t>(cache_entries, 1)),
+        write_back_after_(limit_ > SIZE_MAX / kChangesPerWriteBack ? SIZE_MAX
+                                                                   : limit_ * kChangesPerWriteBack),
         groups_(static_cast<size_t>(std::max(ctx.num_key_groups, 0))),
         listed_(groups_.size(), false) {}
 
@@ -529,7 +534,7 @@ class StoreStateTable final : public StateTable<V> {
     const KeyContext& ctx = core_.ctx();
     if (current_ && current_serial_ == ctx.key_serial) return *current_;
     if (!ctx.in_range()) ctx.throw_out_of_range();
-    if (changes_ >= kChangesPerWriteBack * limit_) {
+    if (changes_ >= write_back_after_) {
       // Values changed in place (a list appended to) grow unseen: written back now, they are
       // measured, and the cache is emptied if they have grown too large.
       write_back();
@@ -660,7 +665,8 @@ class StoreStateTable final : public StateTable<V> {
 
   StoreTableCore core_;
   size_t capacity_;
-  size_t limit_;  // slots: capacity_, at least 1
+  size_t limit_;             // slots: capacity_, at least 1
+  size_t write_back_after_;  // changes: kChangesPerWriteBack * limit_, saturated
   // The cache: a table per key group of the subtask's range, like HeapStateTable's.
   mutable std::vector<KeyTable<Slot>> groups_;
   std::vector<size_t> occupied_;     // indexes of the groups with slots, once each
