@@ -350,5 +350,40 @@ TEST(StoreTimerQueueTest, LooksUpOnlyTimersThatMayExist) {
   EXPECT_EQ(again.size(), 1002u);
 }
 
+// A timer registered again (a window's trigger asks for every element) is known to be stored and
+// not looked up again, until it is removed or fired; a reload forgets what is known.
+TEST(StoreTimerQueueTest, DoesNotLookUpATimerRegisteredAgain) {
+  internal::KeyContext ctx = Range();
+  MapStore store;
+  // A table of known timers large enough that these 150 do not share a slot.
+  internal::StoreTimerQueue q(ctx, store, 2, size_t{1} << 20);
+  for (int64_t t = 0; t < 100; ++t) ASSERT_TRUE(q.add(t, 12, "k", ""));
+  // Earlier than the last timer and beyond the cache: each looked up once when new.
+  for (int64_t t = 10; t < 60; ++t) ASSERT_TRUE(q.add(t, 12, "k", "w"));
+  EXPECT_EQ(store.gets, 50);
+  for (int round = 0; round < 3; ++round) {
+    for (int64_t t = 10; t < 60; ++t) ASSERT_FALSE(q.add(t, 12, "k", "w"));
+    for (int64_t t = 50; t < 100; ++t) ASSERT_FALSE(q.add(t, 12, "k", ""));
+  }
+  EXPECT_EQ(store.gets, 50) << "timers found or written are known";
+  EXPECT_EQ(q.lookups_spared(), 300u);
+  EXPECT_TRUE(q.remove(30, 12, "k", "w"));
+  EXPECT_EQ(store.gets, 50) << "a known timer is removed without a lookup";
+  EXPECT_FALSE(q.remove(30, 12, "k", "w"));
+  EXPECT_TRUE(q.add(30, 12, "k", "w")) << "a removed timer is no longer known";
+  EXPECT_EQ(q.size(), 150u);
+  // Fired timers are no longer known either: registered again, they are new.
+  for (int i = 0; i < 10; ++i) q.pop();  // times 0 to 9
+  EXPECT_EQ(q.next_time(), 10);
+  EXPECT_TRUE(q.add(5, 12, "k", ""));
+  EXPECT_FALSE(q.add(5, 12, "k", ""));
+  q.reload();
+  int gets = store.gets;
+  EXPECT_FALSE(q.add(70, 12, "k", ""));
+  EXPECT_EQ(store.gets, gets + 1) << "after a reload, a timer beyond the cache is looked up";
+  EXPECT_EQ(PopAll(q).size(), 141u);
+  EXPECT_EQ(store.size(), 0u);
+}
+
 }  // namespace
 }  // namespace sluice

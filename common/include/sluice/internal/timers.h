@@ -15,6 +15,7 @@
 #pragma once
 
 #include <algorithm>
+#include <bit>
 #include <cstddef>
 #include <cstdint>
 #include <cstring>
@@ -367,12 +368,24 @@ class HeapTimerQueue final : public TimerQueue {
 // not after every timer the group may have in the store: timers mostly come in increasing
 // time, so most are not); popping the cache empty reads the next `cache_size` from the store,
 // starting after the last timer removed, so that the deletes left behind are not read again.
+// Beside the cache, a table of timers known to be in the store (found or written there, not
+// removed since) spares the lookup of a timer registered again: an event-time window's trigger
+// registers its timer for every element of the window.
 class StoreTimerQueue final : public TimerQueue {
  public:
   static constexpr size_t kDefaultCacheSize = 128;
+  // Slots of the table of timers known to be stored: a timer's store key goes to one slot,
+  // chosen by its hash, and replaces the one there.
+  static constexpr size_t kDefaultKnownSlots = 8192;
 
-  StoreTimerQueue(const KeyContext& ctx, KvStore& store, size_t cache_size = kDefaultCacheSize)
-      : ctx_(ctx), store_(store), cache_size_(std::max<size_t>(cache_size, 1)), cache_(ctx) {
+  // `known_slots` is rounded up to a power of two.
+  StoreTimerQueue(const KeyContext& ctx, KvStore& store, size_t cache_size = kDefaultCacheSize,
+                  size_t known_slots = kDefaultKnownSlots)
+      : ctx_(ctx),
+        store_(store),
+        cache_size_(std::max<size_t>(cache_size, 1)),
+        known_slots_(std::bit_ceil(std::max<size_t>(known_slots, 1))),
+        cache_(ctx) {
     load_all();
   }
 
@@ -387,20 +400,27 @@ class StoreTimerQueue final : public TimerQueue {
       }
       return true;
     }
-    if (may_be_stored(key_group) && store_.get(store_key_, &scratch_)) return false;
+    if (known()) return false;
+    if (may_be_stored(key_group) && store_.get(store_key_, &scratch_)) {
+      set_known();
+      return false;
+    }
     put(key_group);
+    set_known();
     return true;
   }
   bool remove(int64_t time, int key_group, std::string_view key, std::string_view ns) override {
     set_store_key(key_group, time, key, ns);
     if (in_cache(key_group, time, key, ns)) {
       if (!cache_.remove(time, key_group, key, ns)) return false;
-      store_.remove(store_key_);
+      remove_stored();
       refill(key_group);
       return true;
     }
-    if (!may_be_stored(key_group) || !store_.get(store_key_, &scratch_)) return false;
-    store_.remove(store_key_);
+    if (!known() && (!may_be_stored(key_group) || !store_.get(store_key_, &scratch_))) {
+      return false;
+    }
+    remove_stored();
     return true;
   }
   // A key group with timers has some in the cache, so the cache knows the earliest.
@@ -410,7 +430,7 @@ class StoreTimerQueue final : public TimerQueue {
   InternalTimer pop() override {
     InternalTimer t = cache_.pop();
     set_store_key(t.key_group, t.time, t.key, t.ns);
-    store_.remove(store_key_);
+    remove_stored();
     refill(t.key_group);
     return t;
   }
@@ -444,8 +464,12 @@ class StoreTimerQueue final : public TimerQueue {
   // The store was written underneath (a restore): the cache is read again.
   void reload() override {
     cache_.clear();
+    known_.clear();
     load_all();
   }
+
+  // Lookups in the store that the table of known timers spared.
+  uint64_t lookups_spared() const { return lookups_spared_; }
 
  private:
   // An entry's value: touched 0 and no value bytes.
@@ -464,6 +488,25 @@ class StoreTimerQueue final : public TimerQueue {
     store_.put(store_key_, kValue);
     std::string& last = last_[slot(kg)];
     if (last < store_key_) last = store_key_;
+  }
+  // The slot of the table of known timers for store_key_ (the table is made on first use).
+  std::string& known_slot() {
+    if (known_.empty()) known_.resize(known_slots_);
+    return known_[std::hash<std::string_view>{}(store_key_) & (known_slots_ - 1)];
+  }
+  // Whether the timer whose store key is store_key_ is known to be in the store.
+  bool known() {
+    if (known_.empty() || known_slot() != store_key_) return false;
+    ++lookups_spared_;
+    return true;
+  }
+  void set_known() { known_slot() = store_key_; }
+  // Removes the timer whose store key is store_key_ from the store, and from the known ones.
+  void remove_stored() {
+    store_.remove(store_key_);
+    if (known_.empty()) return;
+    std::string& slot = known_slot();
+    if (slot == store_key_) slot.clear();
   }
   // Whether the store may hold the timer whose store key is store_key_: false when the timer
   // comes after every timer the group ever had there.
@@ -523,11 +566,15 @@ class StoreTimerQueue final : public TimerQueue {
   const KeyContext& ctx_;
   KvStore& store_;
   size_t cache_size_;
+  size_t known_slots_;
   HeapTimerQueue cache_;
   std::vector<bool> complete_;  // by key group: the cache holds all of the group's timers
   // By key group: at least the greatest store key the group's timers have had since the cache
   // was read ("" when none).
   std::vector<std::string> last_;
+  // By hash of the store key: timers in the store, or "" (a store key is never empty).
+  std::vector<std::string> known_;
+  uint64_t lookups_spared_ = 0;
   std::string store_key_;
   std::string scratch_;
 };
