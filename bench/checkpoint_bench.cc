@@ -93,6 +93,7 @@ class KeyedJobRunner {
                                      "--rate",         absl::StrFormat("%.0f", rate),
                                      "--parallelism",  std::to_string(kParallelism),
                                      "--progress-dir", pdir};
+    if (o_.stateless) args.push_back("--stateless");
     ASSIGN_OR_RETURN(std::shared_ptr<JobLibrary> lib, JobLibrary::Load(library));
     ASSIGN_OR_RETURN(std::unique_ptr<StreamExecutionEnvironment> env, lib->BuildEnvironment(args));
     ASSIGN_OR_RETURN(proto::JobGraph graph, BuildJobGraph(*env, JobGraphOptions{}));
@@ -266,21 +267,29 @@ struct Figure4Result {
 absl::StatusOr<Figure4Result> BenchCheckpointOverhead(const CheckpointBenchOptions& o,
                                                       ProcessCluster& cluster,
                                                       KeyedJobRunner& runner) {
+  const std::string title =
+      o.stateless ? "a stateless chained pipeline"
+                  : absl::StrCat("a keyed count and sum over ", Count(o.keys), " keys");
+  const char* shape =
+      o.stateless
+          ? "source (as fast as it goes) -> map (a copy) -> sink counting records, chained\n"
+            "   into one task per subtask (--stateless; the source's position is its only state)"
+          : "source (as fast as it goes) -> key_by -> count and sum per key in two ValueStates\n"
+            "   -> sink counting records";
   std::printf(
-      "\n4. Checkpoint overhead: a keyed count and sum over %s keys, without (A) and with (B)\n"
-      "   checkpoints.\n"
+      "\n4. Checkpoint overhead: %s, without (A) and with (B) checkpoints.\n"
       "   Real daemons on 127.0.0.1: a JobManager (port %d, picked at run time) and %d\n"
       "   TaskManagers x 1 slot; the job takes 2 (the third idles). Job "
       "(bench/jobs/keyed_state.cc,\n"
-      "   every operator at parallelism %d): source (as fast as it goes) -> key_by -> count and\n"
-      "   sum per key in two ValueStates -> sink counting records. Each run: submit, all tasks\n"
-      "   RUNNING, %.1f s warm-up, then the records the sinks received over %.1f s, then cancel.\n"
+      "   every operator at parallelism %d): %s.\n"
+      "   Each run: submit, all tasks RUNNING, %.1f s warm-up, then the records the sinks\n"
+      "   received over %.1f s, then cancel.\n"
       "   B: execution.checkpointing.interval=%s (EXACTLY_ONCE, 1 checkpoint retained, the\n"
       "   state on the local disk). Rounds alternate A B A B ...; cores: CPU seconds per second\n"
       "   of the daemons (the three TaskManagers and the JobManager, /proc/<pid>/stat) over the\n"
       "   window; others: of every other process on the machine (/proc/stat minus the daemons\n"
       "   and this program), the noise; chks: checkpoints completed in the window.\n",
-      Count(o.keys).c_str(), cluster.jm_port(), kTaskManagers, kParallelism, o.warmup_s, o.window_s,
+      title.c_str(), cluster.jm_port(), kTaskManagers, kParallelism, shape, o.warmup_s, o.window_s,
       o.interval.c_str());
   std::printf("\n   %-5s %-20s %11s %6s %6s %13s %5s  %s\n", "round", "run", "records/s", "cores",
               "others", "rec per CPU-s", "chks", "B / A: records/s, per CPU-s");
@@ -412,11 +421,15 @@ absl::StatusOr<Figure4Result> BenchCheckpointOverhead(const CheckpointBenchOptio
       "             written (barriers through the job, snapshot, state files written, acks);\n"
       "   size:     median %s (min %s, max %s) over %zu checkpoints: the files\n"
       "             of chk-N (state files and _metadata), read while the checkpoint was\n"
-      "             retained; %.1f bytes per key (each key holds two int64 ValueStates).\n",
+      "             retained; %s.\n",
       all_checkpoints.size(), static_cast<long long>(failed_checkpoints), Median(files),
       Median(durations), dmin, dmax, Bytes(Median(bytes)).c_str(), Bytes(bmin).c_str(),
       Bytes(bmax).c_str(), bytes.size(),
-      o.keys > 0 ? Median(bytes) / static_cast<double>(o.keys) : 0.0);
+      o.stateless
+          ? "no keyed state, only the sources' positions"
+          : absl::StrFormat("%.1f bytes per key (each key holds two int64 ValueStates)",
+                            Median(bytes) / static_cast<double>(std::max<int64_t>(o.keys, 1)))
+                .c_str());
   std::fflush(stdout);
   Figure4Result res;
   res.median_rate_without = Median(rate_a);

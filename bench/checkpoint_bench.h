@@ -30,6 +30,9 @@ struct CheckpointBenchOptions {
   std::string lib_dir;
   // Distinct keys of the job; each has two ValueStates. Default: 100,000.
   int64_t keys = 100'000;
+  // The job without keyed state: source -> map -> sink chained, the stateless Nexmark queries'
+  // shape (bench/jobs/keyed_state.cc --stateless). Default: false.
+  bool stateless = false;
   // execution.checkpointing.interval of the checkpointed runs. Default: 1s.
   std::string interval = "1s";
   // Figure 4: rounds of (without, with checkpoints). Default: 10 (2 with quick).

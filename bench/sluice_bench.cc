@@ -1139,6 +1139,8 @@ int main(int argc, char** argv) {
   sluice::bench::CheckpointBenchOptions& c = o.checkpoints;
   app.add_option("--state-keys", c.keys, "figures 4-5: distinct keys of the keyed-state job")
       ->check(CLI::Range(int64_t{1}, int64_t{1} << 30));
+  app.add_flag("--stateless", c.stateless,
+               "figures 4-5: the job without keyed state (source -> map -> sink, chained)");
   app.add_option("--interval", c.interval,
                  "figures 4-5: execution.checkpointing.interval (default 1s)");
   app.add_option("--rounds", c.rounds, "figure 4: rounds of (A without, B with checkpoints)")

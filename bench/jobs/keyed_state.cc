@@ -2,7 +2,14 @@
 //
 //   paced source (p) -> key_by -> count and sum per key in ValueStates (p) -> progress sink (p)
 //
+// or, with --stateless, the shape of the stateless Nexmark queries: no keyed state and no
+// shuffle, every operator chained into one task per subtask (the source's position is the only
+// state):
+//
+//   paced source -> map (a copy of the record) -> progress sink   (p, chained)
+//
 //   --keys K          distinct keys (default 100000); number n has key n % K
+//   --stateless       the chained pipeline without keyed state above (default false)
 //   --rate R          records per second over all source subtasks, each record due at a fixed
 //                       time from the source's start (0: as fast as possible; default 0)
 //   --parallelism P   of every operator (default 2)
@@ -206,8 +213,15 @@ SLUICE_JOB(env, args) {
                                 std::to_string(sluice::bench::kMaxProgressSources));
   }
   env.set_parallelism(static_cast<int>(parallelism));
-  env.add_source(PacedSource(keys, rate), "Source: Paced Numbers")
-      .key_by([](const Event& e) { return e.key; })
-      .process(CountAndSum(), "Count and Sum")
-      .add_sink(ProgressSink(dir, static_cast<int>(parallelism)), "Sink: Progress");
+  auto events = env.add_source(PacedSource(keys, rate), "Source: Paced Numbers");
+  ProgressSink sink(dir, static_cast<int>(parallelism));
+  if (args.get_bool("stateless", false)) {
+    events.map([](const Event& e) { return e; })
+        .name("Pass Through")
+        .add_sink(sink, "Sink: Progress");
+  } else {
+    events.key_by([](const Event& e) { return e.key; })
+        .process(CountAndSum(), "Count and Sum")
+        .add_sink(sink, "Sink: Progress");
+  }
 }
