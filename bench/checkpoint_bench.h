@@ -1,7 +1,8 @@
 // Figures 4 and 5 of sluice-bench (`sluice-bench checkpoints`), on real daemons: a JobManager
 // and TaskManagers on 127.0.0.1, the JobManager's port picked at run time, every process started
 // and stopped by its pid. The job is bench/jobs/keyed_state.cc (a count and a sum per key in two
-// ValueStates), whose sinks publish their progress in files the benchmark reads while it runs.
+// ValueStates; with --stateless, a map chained between source and sink instead), whose sinks
+// publish their progress in files the benchmark reads while it runs.
 //
 //   4. Checkpoint overhead: the job's throughput without and with checkpoints, runs alternating
 //      A B A B ..., the median of the per-round ratios; checkpoint durations (from the

@@ -7,7 +7,8 @@
 //      each (in-process MiniCluster), beside a single-threaded unordered_map running sum.
 //   3. Resident memory of an idle sluice-jobmanager and sluice-taskmanager (the real binaries).
 //   4. Checkpoint overhead: a keyed job's throughput without and with 1 s checkpoints, runs
-//      alternating, and the checkpoints' durations and sizes (real daemons; checkpoint_bench.h).
+//      alternating, and the checkpoints' durations and sizes (real daemons; checkpoint_bench.h);
+//      with --stateless, a stateless chained job's.
 //   5. Recovery from kill -9 of a TaskManager: detection, job RUNNING again, output caught up.
 //   6. Window aggregation cost: a keyed sliding (10 s / 1 s) and a tumbling (10 s) event-time
 //      window's count and sum per record and per core, beside a hand-written loop computing the

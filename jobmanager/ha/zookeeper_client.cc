@@ -112,6 +112,11 @@ absl::Status ZooKeeperClient::OpenLocked() {
 
 ZooKeeperClient::~ZooKeeperClient() {
   {
+    // First, so that an expiry already queued opens no new handle once this one is closed.
+    absl::MutexLock lock(&mu_);
+    stopping_ = true;
+  }
+  {
     absl::MutexLock lock(&handle_mu_);
     current_ = nullptr;
     if (zh_ != nullptr) {
@@ -124,7 +129,6 @@ ZooKeeperClient::~ZooKeeperClient() {
   {
     absl::MutexLock lock(&mu_);
     state_ = SessionState::kClosed;
-    stopping_ = true;
     watches_.clear();
   }
   if (event_thread_.joinable()) event_thread_.join();

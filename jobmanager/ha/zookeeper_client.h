@@ -116,7 +116,8 @@ class ZooKeeperClient {
   // session; returns once it has begun to (up to five attempts, each up to two connection
   // timeouts). For tests, and not from this client's callbacks (the new session is begun on the
   // event thread). Unavailable when there is no session or the second handle cannot connect,
-  // DeadlineExceeded when the session outlived the five attempts.
+  // Internal when it cannot be made, DeadlineExceeded when the session outlived the five
+  // attempts.
   absl::Status ExpireSessionForTesting();
 
   // Runs `fn` on the event thread after the events queued before it.

@@ -461,7 +461,7 @@ template <class V>
 class StoreStateTable final : public StateTable<V> {
  public:
   // Serialized bytes of the values a table caches, as they were last read or written, from
-  // which on it empties its cache (checked when a key enters it and at every write-back). A
+  // which on it empties its cache (checked when a key enters it and at the periodic write-back). A
   // value grown in place (a list appended to) is measured only when written back, so the cache
   // may hold more than this between two write-backs.
   static constexpr size_t kCacheBytes = size_t{8} << 20;

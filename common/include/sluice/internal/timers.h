@@ -368,9 +368,10 @@ class HeapTimerQueue final : public TimerQueue {
 // not after every timer the group may have in the store: timers mostly come in increasing
 // time, so most are not); popping the cache empty reads the next `cache_size` from the store,
 // starting after the last timer removed, so that the deletes left behind are not read again.
-// Beside the cache, a table of timers known to be in the store (found or written there, not
-// removed since) spares the lookup of a timer registered again: an event-time window's trigger
-// registers its timer for every element of the window.
+// Beside the cache, a table of timers known to be in the store (found there, or written there
+// beyond the cache, and not removed since) spares the lookup of a timer registered again: an
+// event-time window's trigger registers its timer for every element of the window. Made on
+// first use; full, it holds 8192 store keys (about 0.6 MB for a window's timers).
 class StoreTimerQueue final : public TimerQueue {
  public:
   static constexpr size_t kDefaultCacheSize = 128;
