@@ -221,7 +221,7 @@ const std::vector<ConfigOption> kOptions = {
      "rocksdb: keep states' write buffers in hash tables and overwrite a value in place: "
      "updates of keys in the buffer cost a fraction (see bench/README.md), but state much "
      "larger than the write buffers was slower in our runs."},
-    {"state.backend.rocksdb.cache.entries", OptionType::kInt, "1024",
+    {"state.backend.rocksdb.cache.entries", OptionType::kInt, "16384",
      "rocksdb: values each state keeps deserialized per subtask, for the keys used last; their "
      "changes are written to RocksDB together when the cache is full and before a checkpoint "
      "(0: the current key's value only, every change written at once). At most 8 MiB of values "

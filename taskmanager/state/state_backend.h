@@ -51,7 +51,7 @@ struct StateBackendOptions {
   bool hash_write_buffers = false;
   // Values each state's table keeps as objects, written back when it is full and before a
   // snapshot (internal::StoreStateTable); 0: the current key's only, every change written.
-  size_t value_cache_entries = 1024;
+  size_t value_cache_entries = 16384;
   std::shared_ptr<RocksDbMemory> memory;  // null: RocksDB's defaults
 };
 
