@@ -320,8 +320,12 @@ absl::Status ZooKeeperClient::ExpireSessionForTesting() {
     zookeeper_close(other);  // closes the shared session on the server, if still connected
     // Until this client has begun a new session: it reconnects within a connection timeout.
     deadline = absl::Now() + absl::Milliseconds(options_.connection_timeout_ms);
-    while (!reopened() && absl::Now() < deadline) absl::SleepFor(absl::Milliseconds(10));
-    if (reopened()) return absl::OkStatus();
+    bool done = reopened();
+    while (!done && absl::Now() < deadline) {
+      absl::SleepFor(absl::Milliseconds(10));
+      done = reopened();
+    }
+    if (done) return absl::OkStatus();
     if (other_state != ZOO_CONNECTED_STATE && other_state != ZOO_EXPIRED_SESSION_STATE) {
       return absl::UnavailableError("the second handle did not connect");
     }

@@ -371,7 +371,8 @@ class HeapTimerQueue final : public TimerQueue {
 // Beside the cache, a table of timers known to be in the store (found there, or written there
 // beyond the cache, and not removed since) spares the lookup of a timer registered again: an
 // event-time window's trigger registers its timer for every element of the window. Made on
-// first use; full, it holds 8192 store keys (about 0.6 MB for a window's timers).
+// first use; full, it holds 8192 store keys (about 0.6 MB by arithmetic for a window's timers,
+// whose store keys are about 34 bytes).
 class StoreTimerQueue final : public TimerQueue {
  public:
   static constexpr size_t kDefaultCacheSize = 128;
@@ -401,27 +402,31 @@ class StoreTimerQueue final : public TimerQueue {
       }
       return true;
     }
-    if (known()) return false;
-    if (may_be_stored(key_group) && store_.get(store_key_, &scratch_)) {
-      set_known();
+    std::string& known = known_slot();
+    if (known == store_key_) {
+      ++lookups_spared_;
       return false;
     }
-    put(key_group);
-    set_known();
-    return true;
+    const bool stored = may_be_stored(key_group) && store_.get(store_key_, &scratch_);
+    if (!stored) put(key_group);
+    known = store_key_;
+    return !stored;
   }
   bool remove(int64_t time, int key_group, std::string_view key, std::string_view ns) override {
     set_store_key(key_group, time, key, ns);
     if (in_cache(key_group, time, key, ns)) {
       if (!cache_.remove(time, key_group, key, ns)) return false;
-      remove_stored();
+      remove_stored(known_slot_if_made());
       refill(key_group);
       return true;
     }
-    if (!known() && (!may_be_stored(key_group) || !store_.get(store_key_, &scratch_))) {
+    std::string& known = known_slot();
+    if (known == store_key_) {
+      ++lookups_spared_;
+    } else if (!may_be_stored(key_group) || !store_.get(store_key_, &scratch_)) {
       return false;
     }
-    remove_stored();
+    remove_stored(&known);
     return true;
   }
   // A key group with timers has some in the cache, so the cache knows the earliest.
@@ -431,7 +436,7 @@ class StoreTimerQueue final : public TimerQueue {
   InternalTimer pop() override {
     InternalTimer t = cache_.pop();
     set_store_key(t.key_group, t.time, t.key, t.ns);
-    remove_stored();
+    remove_stored(known_slot_if_made());
     refill(t.key_group);
     return t;
   }
@@ -495,19 +500,14 @@ class StoreTimerQueue final : public TimerQueue {
     if (known_.empty()) known_.resize(known_slots_);
     return known_[std::hash<std::string_view>{}(store_key_) & (known_slots_ - 1)];
   }
-  // Whether the timer whose store key is store_key_ is known to be in the store.
-  bool known() {
-    if (known_.empty() || known_slot() != store_key_) return false;
-    ++lookups_spared_;
-    return true;
-  }
-  void set_known() { known_slot() = store_key_; }
-  // Removes the timer whose store key is store_key_ from the store, and from the known ones.
-  void remove_stored() {
+  // The same, or null while the table is not made (a queue whose timers all stayed in its cache
+  // makes none).
+  std::string* known_slot_if_made() { return known_.empty() ? nullptr : &known_slot(); }
+  // Removes the timer whose store key is store_key_ from the store, and forgets it if its slot
+  // (`slot`: known_slot(), or null when there is no table) knows it.
+  void remove_stored(std::string* slot) {
     store_.remove(store_key_);
-    if (known_.empty()) return;
-    std::string& slot = known_slot();
-    if (slot == store_key_) slot.clear();
+    if (slot != nullptr && *slot == store_key_) slot->clear();
   }
   // Whether the store may hold the timer whose store key is store_key_: false when the timer
   // comes after every timer the group ever had there.
