@@ -34,18 +34,21 @@ case "$sanitize" in
   address,undefined) san_build=$build-asan ;;
   *) san_build=$build-san ;;
 esac
-# -O1, as the sanitizers' documentation advises: half the compile time of -O3, and fast enough.
+# -Og: GCC's instrumentation for UndefinedBehaviorSanitizer makes -O1 cost twice the compile time
+# of Release; -Og costs about 40% less than -O1 and still runs the tests in about the same time.
 cmake -S . -B "$san_build" -G Ninja -DCMAKE_BUILD_TYPE=Release -DCMAKE_CXX_COMPILER_LAUNCHER=ccache \
-  "${compiler[@]}" -DCMAKE_CXX_FLAGS_RELEASE="-O1 -DNDEBUG" -DSLUICE_SANITIZE="$sanitize" -DSLUICE_BUILD_BENCH=OFF -DSLUICE_BUILD_CHAOS_TESTS=OFF
+  "${compiler[@]}" -DCMAKE_CXX_FLAGS_RELEASE="-Og -DNDEBUG" -DSLUICE_SANITIZE="$sanitize" -DSLUICE_BUILD_BENCH=OFF -DSLUICE_BUILD_CHAOS_TESTS=OFF
 cmake --build "$san_build" -j2
-ctest --test-dir "$san_build" --output-on-failure --no-tests=error -j2 -L 'unit|integration' </dev/null
+# Checks that run no Sluice code (label static: formatting, header compilation) ran above.
+ctest --test-dir "$san_build" --output-on-failure --no-tests=error -j2 -L 'unit|integration' \
+  -LE static </dev/null
 
 [ "${SLUICE_FUZZ:-1}" = 0 ] && exit 0
-# The fuzz targets: each runs for a few seconds from the corpus in tests/fuzz/corpus/ (about a
-# minute in all); only the libraries they use are built.
+# The fuzz targets: each runs for a few seconds from the corpus in tests/fuzz/corpus/, two at a
+# time (about 40 s in all); only the libraries they use are built.
 fuzz_build=$build-fuzz
 cmake -S . -B "$fuzz_build" -G Ninja -DCMAKE_BUILD_TYPE=Release -DCMAKE_CXX_COMPILER_LAUNCHER=ccache \
   -DCMAKE_CXX_COMPILER=clang++ -DCMAKE_CXX_FLAGS_RELEASE="-O1 -DNDEBUG" \
   -DSLUICE_BUILD_FUZZERS=ON -DSLUICE_BUILD_TESTS=OFF -DSLUICE_BUILD_BENCH=OFF
 cmake --build "$fuzz_build" -j2 --target fuzzers
-ctest --test-dir "$fuzz_build" -L fuzz --output-on-failure --no-tests=error </dev/null
+ctest --test-dir "$fuzz_build" -L fuzz --output-on-failure --no-tests=error -j2 </dev/null
