@@ -7,7 +7,9 @@
 // range; values are touched_ms then the serialized value (see KvStore in sluice/state.h). Writes
 // skip the write-ahead log: a checkpoint, not the log, is what a failure restores from.
 //
-// Write buffers: RocksDB's skip list by default. With hash write buffers
+// Write buffers: RocksDB's skip list by default, a state's with a Bloom filter of its keys (2% of
+// its room), so that a read of a key the buffer does not hold skips its search; the filter is
+// made with the buffer, so even an empty state's family holds it. With hash write buffers
 // (state.backend.rocksdb.writebuffer.hash), a state's column family keeps its write buffer
 // (memtable) in a hash table of linked lists instead, and overwrites a value there in place when
 // the new one is no larger: a state update of a key already in the buffer is a hash lookup and a

@@ -49,6 +49,8 @@ namespace fs = std::filesystem;
 
 // Restore: write batches of about this size; a state's reused write batch is dropped past it.
 constexpr size_t kBatchBytes = 4 << 20;
+// Share of a state's write buffer given to its Bloom filter of keys (Instance).
+constexpr double kWriteBufferFilterRatio = 0.02;
 
 // Time-to-live per column family, read by compactions on RocksDB's threads.
 class TtlRegistry {
@@ -125,11 +127,6 @@ class Instance {
     db_options_.allow_concurrent_memtable_write = !hash_;
     family_options_.write_buffer_size = static_cast<size_t>(options.write_buffer_size);
     family_options_.compaction_filter_factory = std::make_shared<TtlFilterFactory>(ttl_);
-    // A Bloom filter of whole keys in each write buffer (5% of its room): a read of a key the
-    // buffer does not hold skips the skip-list search, which costs most when state outgrows
-    // the buffers.
-    family_options_.memtable_prefix_bloom_size_ratio = 0.05;
-    family_options_.memtable_whole_key_filtering = true;
     rocksdb::BlockBasedTableOptions table;
     table.block_size = static_cast<size_t>(options.block_size);
     if (options.memory) table.block_cache = options.memory->cache;
@@ -145,6 +142,13 @@ class Instance {
     table.filter_policy.reset(rocksdb::NewBloomFilterPolicy(10));
     family_options_.table_factory.reset(rocksdb::NewBlockBasedTableFactory(table));
     ordered_family_options_ = family_options_;
+    // A state's write buffers keep a Bloom filter of whole keys (2% of their room, about 13
+    // bits per entry of a number key): a read of a key a buffer does not hold skips its search,
+    // which costs most when state outgrows the buffers. RocksDB makes the filter with each
+    // buffer, so an empty family costs that room too: not given to the default family (no
+    // state's) nor to timers, which are read by scans.
+    family_options_.memtable_prefix_bloom_size_ratio = kWriteBufferFilterRatio;
+    family_options_.memtable_whole_key_filtering = true;
     if (hash_) SetHashWriteBuffers(options);
     write_options_.disableWAL = true;
   }
@@ -157,8 +161,10 @@ class Instance {
     if (options.memory) buffer = std::min(buffer, options.memory->write_buffers->buffer_size());
     size_t buckets = std::clamp<size_t>(buffer / 256, 1024, 1 << 20);
     family_options_.memtable_factory.reset(rocksdb::NewHashLinkListRepFactory(buckets));
-    // The hash buffer files entries under a prefix: the whole key.
+    // The hash buffer files entries under a prefix: the whole key. The filter then holds it as
+    // that prefix already.
     family_options_.prefix_extractor.reset(rocksdb::NewNoopTransform());
+    family_options_.memtable_whole_key_filtering = false;
     family_options_.inplace_update_support = true;
   }
   ~Instance() {
@@ -244,8 +250,11 @@ class Instance {
   // Whether the column family `name` keeps RocksDB's ordered write buffer: all do without hash
   // write buffers, and RocksDB's default family (no state's) and a timer queue's always (read in
   // key order all the time; see "_timers/" in sluice/internal/timers.h).
-  bool IsOrdered(const std::string& name) const {
-    return !hash_ || name == rocksdb::kDefaultColumnFamilyName || name.rfind("_timers/", 0) == 0;
+  bool IsOrdered(const std::string& name) const { return !hash_ || !IsState(name); }
+  // Whether the column family `name` holds a state's entries: not RocksDB's default family nor
+  // a timer queue's.
+  static bool IsState(const std::string& name) {
+    return name != rocksdb::kDefaultColumnFamilyName && name.rfind("_timers/", 0) != 0;
   }
   bool hash_write_buffers() const { return hash_; }
 
@@ -296,7 +305,7 @@ class Instance {
 
  private:
   const rocksdb::ColumnFamilyOptions& FamilyOptions(const std::string& name) const {
-    return IsOrdered(name) ? ordered_family_options_ : family_options_;
+    return IsState(name) ? family_options_ : ordered_family_options_;
   }
 
   void Close() {
@@ -312,8 +321,8 @@ class Instance {
   std::string db_dir_;
   std::shared_ptr<TtlRegistry> ttl_;
   rocksdb::DBOptions db_options_;
-  rocksdb::ColumnFamilyOptions family_options_;          // states: hash buffer, in place
-  rocksdb::ColumnFamilyOptions ordered_family_options_;  // timers: RocksDB's skip list
+  rocksdb::ColumnFamilyOptions family_options_;          // states: the filter, maybe hash buffers
+  rocksdb::ColumnFamilyOptions ordered_family_options_;  // timers, default: skip list only
   rocksdb::WriteOptions write_options_;
   rocksdb::DB* db_ = nullptr;
   std::map<std::string, rocksdb::ColumnFamilyHandle*> families_;

@@ -14,7 +14,7 @@ using namespace std::chrono_literals;
 
 // What a TaskManager may hold: without back-pressure it would buffer gigabytes. AddressSanitizer
 // adds its shadow memory and keeps freed blocks in a quarantine of up to 256 MB, so a sanitized
-// TaskManager starts near the plain bound already (158 MB seen at -O1).
+// TaskManager starts near the plain bound already (158 MB seen when that build was at -O1).
 #if defined(__SANITIZE_ADDRESS__)
 constexpr int64_t kRssBound = 450ll << 20;
 #else
