@@ -142,11 +142,12 @@ class Instance {
     table.filter_policy.reset(rocksdb::NewBloomFilterPolicy(10));
     family_options_.table_factory.reset(rocksdb::NewBlockBasedTableFactory(table));
     ordered_family_options_ = family_options_;
-    // A state's write buffers keep a Bloom filter of whole keys (2% of their room, about 13
-    // bits per entry of a number key): a read of a key a buffer does not hold skips its search,
-    // which costs most when state outgrows the buffers. RocksDB makes the filter with each
-    // buffer, so an empty family costs that room too: not given to the default family (no
-    // state's) nor to timers, which are read by scans.
+    // A state's write buffers keep a Bloom filter of whole keys (2% of their room: about 13
+    // bits per entry of a number key, by arithmetic): a read of a key a buffer does not hold
+    // skips its search, which costs most when state outgrows the buffers. RocksDB makes the
+    // filter with each buffer, so an empty family costs that room too: not given to the default
+    // family (no state's) nor to timer queues, whose reads are mostly in order and whose lookups
+    // the queue's table of known timers mostly spares (sluice/internal/timers.h).
     family_options_.memtable_prefix_bloom_size_ratio = kWriteBufferFilterRatio;
     family_options_.memtable_whole_key_filtering = true;
     if (hash_) SetHashWriteBuffers(options);
